@@ -1,0 +1,1 @@
+"""The ``sep`` command line."""

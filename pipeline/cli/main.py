@@ -1,0 +1,55 @@
+"""``sep``: run, feed and inspect the Strategy Execution Platform.
+
+Each subcommand lives in its own module; this one only builds the parser and dispatches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pipeline.cli import commands
+
+DESCRIPTION = """\
+Run, feed and inspect the Strategy Execution Platform.
+
+Start here:
+  sep up                 start Kafka, PostgreSQL, Redis, the workers and a status page
+                         (everything local; nothing to install or configure), then
+                         stream a few demo intents through the six stages
+  sep submit --dispose 1.5 WETH --for USDC --slippage 0.005 --window 5m
+                         send one intent (while `sep up` runs in another terminal)
+  sep status             intents per state, events stored, venue fills
+
+Services given by URL are used instead of starting local ones:
+  SEP_KAFKA=host:9092  SEP_POSTGRES=postgresql://...  SEP_REDIS=redis://...
+See .env.example for every setting.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sep", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for register in commands.REGISTRY:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except commands.UserError as exc:
+        print(f"sep {args.command}: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

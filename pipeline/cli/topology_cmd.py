@@ -1,0 +1,36 @@
+"""``sep topology``: the pipeline graph, as the topology declares it."""
+
+from __future__ import annotations
+
+from pipeline.topology.models import Topology
+
+
+def render_topology(topology: Topology) -> str:
+    producers: dict[str, list[str]] = {t.name: [] for t in topology.topics}
+    consumers: dict[str, list[str]] = {t.name: [] for t in topology.topics}
+    for stage in topology.stages:
+        for name in stage.inputs:
+            consumers[name].append(stage.name)
+        for name in stage.outputs:
+            producers[name].append(stage.name)
+    lines = [f"app {topology.app.id!r} (mode {topology.app.mode})", "", "stages:"]
+    for stage in topology.stages:
+        lines.append(
+            f"  {stage.name:<11} {', '.join(stage.inputs)} -> {', '.join(stage.outputs) or '(stores)'}"
+        )
+        lines.append(
+            f"  {'':<11} fn {stage.function}  concurrency {stage.concurrency}  "
+            f"batch {stage.batch.max}/{stage.batch.within_ms}ms"
+        )
+    lines += ["", "topics:"]
+    for topic in topology.topics:
+        who_in = ", ".join(producers[topic.name]) or "external producers"
+        who_out = ", ".join(consumers[topic.name]) or "nobody in the pipeline"
+        lines.append(
+            f"  {topic.name:<24} {topic.partitions:>3} partitions, key {topic.key:<16} "
+            f"{who_in} -> {who_out}"
+        )
+    venues = [n for n, u in topology.plugins.venues.items() if u.enabled]
+    lines += ["", f"venues: {', '.join(venues) or 'none'}",
+              f"assets: {', '.join(a.symbol for a in topology.assets)}"]
+    return "\n".join(lines)

@@ -1,0 +1,141 @@
+"""``sep up``: the whole platform on one machine, on embedded defaults.
+
+Starts Kafka, PostgreSQL and Redis (or uses the ones given by URL), creates the topics,
+migrates the event store, starts the workers and the status page, streams a few demo
+intents, and keeps everything running until Ctrl-C, then stops it all in order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Settings
+from pipeline.topology import load_topology
+
+
+def _spawn_workers(count: int, env: dict[str, str], log_dir: Path) -> list[subprocess.Popen[bytes]]:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for i in range(count):
+        out = (log_dir / f"worker-{i}.log").open("ab")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli.main", "worker", "--loglevel", "info"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
+    return procs
+
+
+def stop_workers(procs: list[subprocess.Popen[bytes]], timeout: float = 20.0) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def prepare_backends(settings: Settings) -> None:
+    """Topics with the declared partitions, and the event store schema."""
+    from pipeline.runtime.topics import ensure_topics
+    from pipeline.store.eventstore import EventStore
+
+    created = await ensure_topics(settings.kafka, load_topology())
+    if created:
+        print(f"topics: created {len(created)}")
+    store = await EventStore.connect(settings.postgres)
+    await store.close()
+
+
+async def _serve(settings: Settings, port: int, stop: asyncio.Event) -> None:
+    import uvicorn
+
+    from ui.status_page import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    await stop.wait()
+    server.should_exit = True
+    await task
+
+
+async def _run(args: argparse.Namespace, settings: Settings,
+               workers: list[subprocess.Popen[bytes]]) -> None:
+    from pipeline.cli.commands import _demo
+    from pipeline.status import collect_status, render_status
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    server = asyncio.create_task(_serve(settings, args.port, stop))
+    print(f"status page: http://127.0.0.1:{args.port}/   (Ctrl-C stops everything)")
+    if args.demo:
+        print(f"demo: streaming {args.demo} sample intents at {args.rate}/s")
+        await _demo(settings, load_topology(), args.demo, args.rate, seed=int(time.time()))
+    last = ""
+    while not stop.is_set():
+        dead = [w.pid for w in workers if w.poll() is not None]
+        if dead:
+            print(f"worker(s) {dead} exited; see {settings.data_dir / 'logs'}", file=sys.stderr)
+            stop.set()
+            break
+        try:
+            text = render_status(await collect_status(settings, load_topology()))
+        except Exception as exc:  # a status hiccup must not take the platform down
+            text = f"status unavailable: {exc}"
+        if text != last:
+            print("\n" + text)
+            last = text
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=5)
+        except TimeoutError:
+            pass
+    await server
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from pipeline.devstack.stack import DevStack
+
+    stack = DevStack(handle_signals=False)
+    stack.start()
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        env = dict(os.environ, SEP_KAFKA=stack.kafka_bootstrap, SEP_POSTGRES=stack.postgres_dsn,
+                   SEP_REDIS=stack.redis_url, SEP_DATA=str(stack.data_dir))
+        settings = Settings(kafka=env["SEP_KAFKA"], postgres=env["SEP_POSTGRES"],
+                            redis=env["SEP_REDIS"], data_dir=stack.data_dir)
+        asyncio.run(prepare_backends(settings))
+        workers = _spawn_workers(args.workers, env, stack.data_dir / "logs")
+        print(f"workers: {args.workers} started (logs in {stack.data_dir / 'logs'})")
+        asyncio.run(_run(args, settings, workers))
+    finally:
+        print("stopping workers…")
+        stop_workers(workers)
+        stack.stop()
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("up", help="start everything locally and run the pipeline",
+                       description="Start Kafka (KRaft), PostgreSQL, Redis, the pipeline "
+                       "workers and a status page on this machine, stream demo intents, and "
+                       "run until Ctrl-C. The first run fetches the Kafka jars once (about a "
+                       "minute). Services given by SEP_KAFKA / SEP_POSTGRES / SEP_REDIS are "
+                       "used instead of starting local ones. Data lives in $SEP_DATA (.sep).")
+    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--demo", type=int, default=50,
+                   help="demo intents to stream once up (0 for none; default 50)")
+    p.add_argument("--rate", type=float, default=20.0, help="demo intents per second")
+    p.add_argument("--port", type=int, default=8700, help="status page port (default 8700)")
+    p.set_defaults(handler=_cmd_up)

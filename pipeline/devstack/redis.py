@@ -1,0 +1,106 @@
+"""A real ``redis-server`` on ``127.0.0.1:port`` with its files in ``data_dir``.
+
+The binary comes from Debian's ``redis-server`` package. The PyPI wheel ``redis-server``
+was evaluated as an apt-free alternative and rejected: its only wheels are tagged
+cp36-cp39 (pip finds nothing for Python 3.11) and it ships Redis 6.0.9 from 2020.
+
+Lookup order: ``$SEP_REDIS_SERVER``, ``PATH``, ``/usr/bin/redis-server``. If none exists
+and we are root on Debian, we install the package with apt (saying so); otherwise
+:class:`ToolMissingError` tells the person what to run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from pipeline.devstack.errors import ToolMissingError
+from pipeline.devstack.ports import HOST, port_accepts
+from pipeline.devstack.probes import check_redis
+from pipeline.devstack.service import Service
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = (
+    "run `apt-get update && apt-get install -y redis-server` as root, or set SEP_REDIS_SERVER"
+)
+
+
+def find_redis_server(install: bool = True) -> Path:
+    """Path of ``redis-server``; installs Debian's package when root and allowed."""
+    env = os.environ.get("SEP_REDIS_SERVER")
+    if env:
+        path = Path(env)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise ToolMissingError("redis-server", f"SEP_REDIS_SERVER={env} is not an executable")
+        return path
+    found = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if os.access("/usr/bin/redis-server", os.X_OK) else None
+    )
+    if found:
+        return Path(found)
+    debian_root = os.geteuid() == 0 and Path("/etc/debian_version").exists()
+    if install and debian_root and shutil.which("apt-get"):
+        _apt_install()
+        return find_redis_server(install=False)
+    raise ToolMissingError("redis-server", INSTALL_HINT)
+
+
+def _apt_install() -> None:
+    print("redis: redis-server not found; installing it with apt-get (Debian)", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "redis-server"]):
+        result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
+            raise ToolMissingError("redis-server", f"`{' '.join(argv)}` failed:\n{tail}")
+
+
+class RedisServer(Service):
+    """redis-server with AOF persistence in ``data_dir``; config written on every start."""
+
+    name = "redis"
+
+    def __init__(self, data_dir: Path, port: int, log_dir: Path | None = None) -> None:
+        super().__init__(data_dir, port, log_dir)
+        self._binary: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}/0"
+
+    def config(self) -> str:
+        return "\n".join(
+            [
+                f"bind {HOST}",
+                f"port {self.port}",
+                "protected-mode yes",
+                f'dir "{self.data_dir}"',
+                # Read models can be rebuilt from the event store (`sep replay`), so durability
+                # is not required; the append-only file simply keeps a dev session's state
+                # across restarts without RDB snapshot timing surprises.
+                "appendonly yes",
+                "appendfsync everysec",
+                'save ""',
+                "daemonize no",
+                'logfile ""',  # stdout, which Service.start sends to <log_dir>/redis.log
+                "loglevel notice",
+                "",
+            ]
+        )
+
+    def setup(self) -> None:
+        self._binary = find_redis_server()
+        (self.data_dir / "redis.conf").write_text(self.config())
+
+    def command(self) -> list[str]:
+        assert self._binary is not None, "setup() first"
+        return [str(self._binary), str(self.data_dir / "redis.conf")]
+
+    async def probe(self) -> None:
+        if not port_accepts(self.port):
+            raise ConnectionRefusedError(f"nothing listens on {HOST}:{self.port} yet")
+        await check_redis(self.url)

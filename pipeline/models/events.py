@@ -1,0 +1,203 @@
+"""The event envelope and the payload of every event type.
+
+Every fact is one ``Event``; the payload is a domain object.  Stages parse only the payloads
+they act on (``parse_payload``) so the hot path stays lean.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final
+
+from pydantic import Field
+
+from pipeline.ids import deterministic_ulid
+from pipeline.models.base import Amount, WireModel
+from pipeline.models.intent import Intent
+from pipeline.models.plan import ExecutionPlan
+
+ENVELOPE_VERSION: Final = 1
+
+
+class FieldError(WireModel):
+    """One thing wrong with an input: where (dotted path into the input) and what."""
+
+    path: str
+    message: str
+
+
+# ----------------------------------------------------------------------------- payloads
+
+
+class IntentSubmitted(WireModel):
+    intent: Intent
+
+
+class IntentRejected(WireModel):
+    reason: str
+    errors: tuple[FieldError, ...] = ()
+    dead_letter_key: str | None = None
+    """Key of the record in ``sep.deadletter`` that holds the raw bytes."""
+    strategy_id: str | None = None
+    client_intent_id: str | None = None
+
+
+class RiskApproved(WireModel):
+    checks: tuple[str, ...]
+    notional: Amount
+    """Estimated notional of the intent in the quote currency (see the risk configuration)."""
+
+
+class RiskRejected(WireModel):
+    rule: str
+    message: str
+    limit: str | None = None
+    actual: str | None = None
+
+
+class IntentAccepted(WireModel):
+    intent: Intent
+
+
+class IntentPrioritised(WireModel):
+    intent: Intent
+    priority: Annotated[int, Field(ge=1, le=10)]
+    lane: str
+    score: Amount
+    """The raw score in [0, 1] the priority was bucketed from."""
+
+
+class PlanCreated(WireModel):
+    plan: ExecutionPlan
+    intent: Intent
+    priority: int = 5
+
+
+class PlanRejected(WireModel):
+    reason: str
+    detail: str
+
+
+class ExecStarted(WireModel):
+    plan_id: str
+    steps: int
+
+
+class ExecStepSubmitted(WireModel):
+    plan_id: str
+    step_id: str
+    venue: str
+    order_ref: str
+    """The venue's handle on the submitted step: a transaction hash, an order id."""
+
+
+class ExecStepFilled(WireModel):
+    plan_id: str
+    step_id: str
+    venue: str
+    order_ref: str
+    asset_in: str
+    asset_out: str
+    amount_in: Amount
+    amount_out: Amount
+
+
+class ExecStepFailed(WireModel):
+    plan_id: str
+    step_id: str
+    venue: str
+    reason: str
+
+
+class ExecCompleted(WireModel):
+    plan_id: str
+    asset_in: str
+    asset_out: str
+    amount_in: Amount
+    amount_out: Amount
+    realised_slippage: Amount
+    """Shortfall of the fill against the plan's estimate, as a fraction (negative: better)."""
+
+
+class ExecFailed(WireModel):
+    plan_id: str
+    reason: str
+
+
+class IntentExpired(WireModel):
+    deadline_ms: int
+    observed_at_ms: int
+    stage: str
+
+
+class IntentCancelled(WireModel):
+    reason: str
+
+
+PAYLOAD_TYPES: Final[dict[str, type[WireModel]]] = {
+    "intent.submitted": IntentSubmitted,
+    "intent.rejected": IntentRejected,
+    "risk.approved": RiskApproved,
+    "risk.rejected": RiskRejected,
+    "intent.accepted": IntentAccepted,
+    "intent.prioritised": IntentPrioritised,
+    "plan.created": PlanCreated,
+    "plan.rejected": PlanRejected,
+    "exec.started": ExecStarted,
+    "exec.step_submitted": ExecStepSubmitted,
+    "exec.step_filled": ExecStepFilled,
+    "exec.step_failed": ExecStepFailed,
+    "exec.completed": ExecCompleted,
+    "exec.failed": ExecFailed,
+    "intent.expired": IntentExpired,
+    "intent.cancelled": IntentCancelled,
+}
+EVENT_TYPES: Final = tuple(PAYLOAD_TYPES)
+
+
+# ----------------------------------------------------------------------------- envelope
+
+
+class Event(WireModel):
+    event_id: str
+    timestamp: datetime
+    topic: str
+    correlation_id: str
+    causation_id: str | None = None
+    seq: Annotated[int, Field(ge=1)]
+    version: int = ENVELOPE_VERSION
+    payload: dict[str, Any]
+
+    def parse_payload(self) -> WireModel:
+        """The payload as its typed model (raises pydantic's ValidationError if malformed)."""
+        return PAYLOAD_TYPES[self.topic].model_validate(self.payload)
+
+
+def make_event(
+    topic: str,
+    payload: WireModel,
+    *,
+    correlation_id: str,
+    seq: int,
+    causation_id: str | None,
+    at_ms: int,
+    id_ms: int,
+) -> Event:
+    """Build an event whose id is a deterministic function of (correlation, seq, topic).
+
+    ``at_ms`` is when it happened (the envelope's timestamp); ``id_ms`` is the time part of
+    the id and must itself be deterministic (the intent's creation time), so that
+    re-processing a redelivered record re-emits the *same* event ids and every store that is
+    idempotent on ``event_id`` sees one fact, not two.
+    """
+    if topic not in PAYLOAD_TYPES:
+        raise ValueError(f"unknown event type {topic!r}")
+    return Event(
+        event_id=deterministic_ulid(id_ms, correlation_id, str(seq), topic),
+        timestamp=datetime.fromtimestamp(at_ms / 1000, tz=UTC),
+        topic=topic,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        seq=seq,
+        payload=payload.to_wire(),
+    )

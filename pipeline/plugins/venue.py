@@ -1,0 +1,106 @@
+"""What a venue plugin provides: a ``VenueSpec`` (name, config model, factory) and ``Venue``s.
+
+Amounts cross this boundary as ``Decimal`` human units inside ``ExecutionStep``; the venue
+converts to integer base units with the asset's decimals, and reports fills back as Decimals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from pipeline.models.assets import Asset
+from pipeline.models.market import PoolState
+from pipeline.models.plan import ExecutionStep
+
+
+class VenueError(Exception):
+    """A venue could not do what was asked; ``reason`` is short and machine-readable."""
+
+    def __init__(self, venue: str, reason: str, detail: str = "") -> None:
+        self.venue = venue
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{venue}: {reason}" + (f" ({detail})" if detail else ""))
+
+
+class StepRejected(VenueError):
+    """The venue refused or reverted the step (slippage not met, insufficient funds...).
+
+    Definitive: retrying the same step will not help.
+    """
+
+
+class TransientVenueError(VenueError):
+    """A temporary failure (timeout, connection reset): retry within the intent's window."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A step the venue has accepted. ``order_ref`` is its handle (tx hash, order id)."""
+
+    step_id: str
+    order_ref: str
+
+
+@dataclass(frozen=True)
+class Fill:
+    step_id: str
+    order_ref: str
+    amount_in: Decimal
+    amount_out: Decimal
+
+
+@dataclass(frozen=True)
+class VenueContext:
+    """What the pipeline hands a venue factory: where to keep state and which assets exist."""
+
+    data_dir: Path
+    assets: Mapping[str, Asset]
+    """By symbol."""
+
+
+@runtime_checkable
+class Venue(Protocol):
+    """An AMM venue as the planner and the executor use it."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Open connections and durable state. Called once by the pipeline."""
+
+    async def stop(self) -> None:
+        """Release everything ``start`` opened."""
+
+    async def pools(self) -> list[PoolState]:
+        """The pools this venue exposes to the router, as they are now."""
+
+    async def quote(self, step: ExecutionStep) -> Decimal:
+        """What the step would yield now (EXACT_IN: amount out; EXACT_OUT: amount in)."""
+
+    async def lookup(self, step_id: str) -> Submission | None:
+        """The submission for ``step_id`` if this venue already has it, else ``None``.
+
+        The executor asks before submitting, so a redelivered step is never sent twice.
+        """
+
+    async def submit(self, step: ExecutionStep) -> Submission:
+        """Send the step. Raises ``StepRejected`` or ``TransientVenueError``."""
+
+    async def wait_receipt(self, submission: Submission, timeout_s: float) -> Fill:
+        """Wait until the submission is final. Raises ``StepRejected`` if it failed."""
+
+
+@dataclass(frozen=True)
+class VenueSpec:
+    """A venue type a plugin registers: its name, config model and factory."""
+
+    name: str
+    config_model: type[BaseModel]
+    factory: Callable[[BaseModel, VenueContext], Venue]
+    description: str = ""

@@ -1,0 +1,1 @@
+"""Wiring: the faust App, its agents built from the topology, topics, the worker process."""

@@ -1,0 +1,101 @@
+"""What every stage shares: the records it reads, the outputs it writes, its processor type.
+
+A stage is a pure function from input to events, wrapped in a ``StageProcessor`` that the
+faust agent calls once per batch (``pipeline.runtime.agents``).  Processors never touch faust:
+they get plain ``Record``s and hand back ``Output``s through an ``Emit`` callable, so tests
+drive them without a broker.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pipeline.codec import encode_event, encode_key
+from pipeline.config import Settings
+from pipeline.models.events import Event
+from pipeline.plugins.venue import Venue
+from pipeline.topology.models import Topology
+
+
+@dataclass(frozen=True)
+class Record:
+    """One consumed Kafka record, reduced to what stage logic may look at."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes
+
+
+@dataclass(frozen=True)
+class Output:
+    topic: str
+    key: bytes
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    @classmethod
+    def of_event(cls, topic: str, event: Event) -> Output:
+        # Every event is keyed by its correlation id, so one intent's events stay ordered.
+        return cls(topic, encode_key(event.correlation_id), encode_event(event))
+
+
+Emit = Callable[[Output], Awaitable[None]]
+"""Send one output; awaiting it means it is handed to the producer (not yet acknowledged)."""
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+
+class StageTable(Protocol):
+    """The part of a faust table a stage uses, so tests can pass a dict-like fake."""
+
+    def get(self, key: str) -> str | None: ...
+
+    def set(self, key: str, value: str, record: Record) -> None: ...
+
+
+class MemoryTable(dict[str, str]):
+    """A ``StageTable`` in a dict: for tests and tools that run a stage without faust."""
+
+    def set(self, key: str, value: str, record: Record) -> None:
+        self[key] = value
+
+
+TableFactory = Callable[[str, str], StageTable]
+"""``table(name, help)``: the runtime returns a faust table, tests a ``MemoryTable``."""
+
+
+def memory_tables(name: str, help: str) -> StageTable:
+    return MemoryTable()
+
+
+@dataclass
+class StageContext:
+    """Everything a stage may depend on, built once per worker process."""
+
+    topology: Topology
+    settings: Settings
+    venues: dict[str, Venue] = field(default_factory=dict)
+    clock: Callable[[], int] = now_ms
+    table: TableFactory = memory_tables
+
+
+class StageProcessor(Protocol):
+    """The agent's body: process one batch, emit outputs, return when they may be acked."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def process(self, records: Sequence[Record], emit: Emit) -> None: ...
+

@@ -1,0 +1,151 @@
+"""Execute: carry out each plan's steps through its venue, exactly once.
+
+Record shapes:
+    in   sep.plans       Event(plan.created{plan, intent})   (plan.rejected is ignored)
+    out  sep.executions  exec.started, then per step exec.step_submitted and
+                         exec.step_filled | exec.step_failed, then exec.completed | exec.failed;
+                         or intent.expired when the window closed before anything was sent
+
+Exactly once: before sending a step the executor asks the venue whether it already has it
+(``Venue.lookup``); a redelivered plan whose step was sent before a crash waits for that
+submission's receipt instead of sending again.  Event ids and ``seq`` are fixed by the plan
+(started = n+1, step k submitted = n+2+2k, its outcome = n+3+2k), so re-processing re-emits
+identical events that the store absorbs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+
+from pipeline.codec import decode_event
+from pipeline.models.base import WireModel
+from pipeline.models.events import (
+    Event,
+    ExecCompleted,
+    ExecFailed,
+    ExecStarted,
+    ExecStepFailed,
+    ExecStepFilled,
+    ExecStepSubmitted,
+    IntentExpired,
+    PlanCreated,
+    make_event,
+)
+from pipeline.models.plan import ExecutionStep, SwapMode
+from pipeline.plugins.venue import Fill, StepRejected, Submission, TransientVenueError, Venue
+from pipeline.stages.base import Emit, Output, Record, StageContext
+
+log = logging.getLogger(__name__)
+OUTPUT_TOPIC = "sep.executions"
+RECEIPT_GRACE_S = 30.0  # a sent step is final only when the venue says so, even past the window
+RETRY_DELAYS_S = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+def realised_slippage(step: ExecutionStep, fill: Fill) -> Decimal:
+    """How much worse than quoted: fraction of the quote (negative means better)."""
+    if step.mode is SwapMode.EXACT_IN:
+        return (step.amount_out - fill.amount_out) / step.amount_out if step.amount_out else Decimal(0)
+    return (fill.amount_in - step.amount_in) / step.amount_in if step.amount_in else Decimal(0)
+
+
+class PlanRun:
+    """One plan's execution: emits its events in order as things happen."""
+
+    def __init__(self, event: Event, venues: Mapping[str, Venue], clock: Callable[[], int],
+                 emit: Emit) -> None:
+        payload = PlanCreated.model_validate(event.payload)
+        self.plan, self.intent = payload.plan, payload.intent
+        self._cause = event
+        self._venues = venues
+        self._clock = clock
+        self._emit = emit
+        self._last_id = event.event_id
+
+    async def _out(self, topic: str, payload: WireModel, seq_offset: int) -> None:
+        event = make_event(topic, payload, correlation_id=self.intent.id,
+                           seq=self._cause.seq + seq_offset, causation_id=self._last_id,
+                           at_ms=self._clock(), id_ms=self.intent.created_at_ms or 0)
+        self._last_id = event.event_id
+        await self._emit(Output.of_event(OUTPUT_TOPIC, event))
+
+    async def _submit(self, venue: Venue, step: ExecutionStep) -> Submission:
+        deadline = self.intent.deadline_ms
+        for delay in (*RETRY_DELAYS_S, None):
+            try:
+                return await venue.submit(step)
+            except TransientVenueError as exc:
+                if delay is None or (deadline is not None and self._clock() + delay * 1000 > deadline):
+                    raise StepRejected(venue.name, "unavailable", str(exc)) from exc
+                log.warning("transient venue error, retrying", extra={"step": step.step_id,
+                                                                      "error": str(exc)})
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def run(self) -> None:
+        steps = self.plan.steps
+        first = self._venues[steps[0].venue]
+        already = await first.lookup(steps[0].step_id)
+        deadline = self.intent.deadline_ms
+        now = self._clock()
+        if already is None and deadline is not None and now > deadline:
+            await self._out("intent.expired", IntentExpired(
+                deadline_ms=deadline, observed_at_ms=now, stage="execute"), 1)
+            return
+        await self._out("exec.started", ExecStarted(plan_id=self.plan.id, steps=len(steps)), 1)
+        fills: list[Fill] = []
+        for k, step in enumerate(steps):
+            venue = self._venues[step.venue]
+            try:
+                submission = (already if k == 0 else None) or await venue.lookup(step.step_id)
+                if submission is None:
+                    submission = await self._submit(venue, step)
+                await self._out("exec.step_submitted", ExecStepSubmitted(
+                    plan_id=self.plan.id, step_id=step.step_id, venue=venue.name,
+                    order_ref=submission.order_ref), 2 + 2 * k)
+                remaining_s = ((deadline - self._clock()) / 1000) if deadline else 0.0
+                fill = await venue.wait_receipt(submission, max(remaining_s, 0) + RECEIPT_GRACE_S)
+            except StepRejected as exc:
+                await self._out("exec.step_failed", ExecStepFailed(
+                    plan_id=self.plan.id, step_id=step.step_id, venue=venue.name,
+                    reason=f"{exc.reason}: {exc.detail}" if exc.detail else exc.reason), 3 + 2 * k)
+                await self._out("exec.failed", ExecFailed(
+                    plan_id=self.plan.id, reason=f"step {k + 1} failed: {exc.reason}"), 4 + 2 * k)
+                return
+            fills.append(fill)
+            await self._out("exec.step_filled", ExecStepFilled(
+                plan_id=self.plan.id, step_id=step.step_id, venue=venue.name,
+                order_ref=fill.order_ref, asset_in=step.asset_in, asset_out=step.asset_out,
+                amount_in=fill.amount_in, amount_out=fill.amount_out), 3 + 2 * k)
+        first_step, last_step = steps[0], steps[-1]
+        await self._out("exec.completed", ExecCompleted(
+            plan_id=self.plan.id, asset_in=first_step.asset_in, asset_out=last_step.asset_out,
+            amount_in=fills[0].amount_in, amount_out=fills[-1].amount_out,
+            realised_slippage=realised_slippage(last_step, fills[-1])), 2 + 2 * len(steps))
+
+
+class ExecuteStage:
+    name = "execute"
+
+    def __init__(self, context: StageContext) -> None:
+        self._context = context
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def process(self, records: Sequence[Record], emit: Emit) -> None:
+        events = [e for e in map(decode_event, (r.value for r in records))
+                  if e.topic == "plan.created"]
+        # Plans of different intents run concurrently; one intent's events stay in order
+        # because a PlanRun emits them one after another.
+        runs = [PlanRun(e, self._context.venues, self._context.clock, emit) for e in events]
+        await asyncio.gather(*(run.run() for run in runs))
+
+
+def build(context: StageContext) -> ExecuteStage:
+    return ExecuteStage(context)

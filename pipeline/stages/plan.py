@@ -1,0 +1,171 @@
+"""Plan: route each prioritised intent over the venues' pools with the Rust operator.
+
+Record shapes:
+    in   sep.intents.prioritised  Event(intent.prioritised{intent, priority, lane})
+    out  sep.plans                Event(plan.created{plan, intent, priority})
+                                | Event(plan.rejected{reason, detail})
+
+DISPOSE sells exactly ``assets[0].amount``: an EXACT_IN swap whose ``min_out`` is the quote
+less ``max_slippage``.  ACQUIRE buys exactly ``assets[0].amount``: an EXACT_OUT swap whose
+``max_in`` is the quote plus ``max_slippage``.  A route whose price impact alone exceeds
+``max_slippage`` is refused before anything is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from pipeline import ops
+from pipeline.codec import decode_event
+from pipeline.ids import deterministic_ulid
+from pipeline.models.events import (
+    Event,
+    IntentPrioritised,
+    PlanCreated,
+    PlanRejected,
+    make_event,
+)
+from pipeline.models.intent import Intent, IntentType
+from pipeline.models.market import PoolState
+from pipeline.models.plan import ExecutionPlan, ExecutionStep, RouteLeg, SwapMode
+from pipeline.stages.base import Emit, Output, Record, StageContext
+from pipeline.topology.models import Topology
+
+OUTPUT_TOPIC = "sep.plans"
+MAX_HOPS = 3
+PPM = Decimal(1_000_000)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    venue: str
+    route: ops.Route
+
+
+def _to_op_pools(pools: Sequence[PoolState]) -> list[ops.Pool]:
+    return [ops.Pool(p.pool_id, p.venue, p.token0, p.token1, p.reserve0, p.reserve1, p.fee)
+            for p in pools if p.reserve0 > 0 and p.reserve1 > 0]
+
+
+def _best(intent: Intent, pools_by_venue: Mapping[str, Sequence[ops.Pool]],
+          topology: Topology) -> Candidate | None:
+    subject, counter = intent.subject.asset, intent.counter.asset
+    amount = subject.to_base_units(intent.subject.amount or Decimal(0))
+    allowed = intent.constraints.allowed_venues
+    best: Candidate | None = None
+    for venue, pools in sorted(pools_by_venue.items()):
+        if allowed is not None and venue not in allowed:
+            continue
+        if intent.type is IntentType.DISPOSE:
+            route = ops.best_route_exact_in(pools, subject.symbol, counter.symbol, amount,
+                                            MAX_HOPS)
+            better = route is not None and (best is None
+                                            or route.amount_out > best.route.amount_out)
+        else:
+            route = ops.best_route_exact_out(pools, counter.symbol, subject.symbol, amount,
+                                             MAX_HOPS)
+            better = route is not None and (best is None
+                                            or route.amount_in < best.route.amount_in)
+        if better and route is not None:
+            best = Candidate(venue, route)
+    return best
+
+
+def _fee_fraction(route: ops.Route, fees: Mapping[str, int]) -> Decimal:
+    keep = Decimal(1)
+    for leg in route.legs:
+        keep *= 1 - Decimal(fees.get(leg.pool_id, 0)) / PPM
+    return 1 - keep
+
+
+def plan_intent(intent: Intent, priority: int, pools: Mapping[str, Sequence[PoolState]],
+                topology: Topology) -> PlanCreated | PlanRejected:
+    """The pure part of the stage: an intent and the pools now -> a plan or a refusal."""
+    op_pools = {venue: _to_op_pools(p) for venue, p in pools.items()}
+    candidate = _best(intent, op_pools, topology)
+    subject, counter = intent.subject.asset, intent.counter.asset
+    if candidate is None:
+        return PlanRejected(reason="no_route", detail=(
+            f"no route from {counter.symbol if intent.type is IntentType.ACQUIRE else subject.symbol}"
+            f" to {subject.symbol if intent.type is IntentType.ACQUIRE else counter.symbol} within "
+            f"{MAX_HOPS} hops on venues {sorted(op_pools)} for this amount"))
+    route = candidate.route
+    slippage = intent.constraints.max_slippage
+    impact = Decimal(route.price_impact_ppm) / PPM
+    if impact > slippage:
+        return PlanRejected(reason="price_impact", detail=(
+            f"price impact {impact:.6f} is above max slippage {slippage:f}"))
+    asset_in, asset_out = (subject, counter) if intent.type is IntentType.DISPOSE else (counter, subject)
+    quoted_in = asset_in.from_base_units(route.amount_in)
+    quoted_out = asset_out.from_base_units(route.amount_out)
+    if intent.type is IntentType.DISPOSE:
+        mode = SwapMode.EXACT_IN
+        floor = (Decimal(route.amount_out) * (1 - slippage)).to_integral_value(ROUND_FLOOR)
+        min_out, max_in = asset_out.from_base_units(int(floor)), quoted_in
+    else:
+        mode = SwapMode.EXACT_OUT
+        ceiling = (Decimal(route.amount_in) * (1 + slippage)).to_integral_value(ROUND_CEILING)
+        min_out, max_in = quoted_out, asset_in.from_base_units(int(ceiling))
+    plan_id = "plan-" + deterministic_ulid(intent.created_at_ms or 0, intent.id, "plan")
+    fees = {p.pool_id: p.fee for ps in pools.values() for p in ps}
+    step = ExecutionStep(
+        step_id=f"{plan_id}-1", venue=candidate.venue, mode=mode,
+        legs=tuple(RouteLeg(pool_id=leg.pool_id, venue=leg.venue, token_in=leg.token_in,
+                            token_out=leg.token_out, amount_in=leg.amount_in,
+                            amount_out=leg.amount_out) for leg in route.legs),
+        asset_in=asset_in.symbol, asset_out=asset_out.symbol, amount_in=quoted_in,
+        min_out=min_out, amount_out=quoted_out, max_in=max_in)
+    plan = ExecutionPlan(
+        id=plan_id, intent_id=intent.id, steps=(step,), estimated_out=quoted_out,
+        estimated_cost=(quoted_in * _fee_fraction(route, fees)).quantize(Decimal(1).scaleb(
+            -asset_in.decimals)),
+        estimated_duration_ms=0,
+        risk_score=min(100, int(impact / slippage * 100)) if slippage > 0 else 100,
+        price_impact=impact)
+    return PlanCreated(plan=plan, intent=intent, priority=priority)
+
+
+class PlanStage:
+    name = "plan"
+
+    def __init__(self, context: StageContext) -> None:
+        self._context = context
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def _pools(self) -> dict[str, list[PoolState]]:
+        venues = self._context.venues
+        states = await asyncio.gather(*(venue.pools() for venue in venues.values()))
+        return dict(zip(venues, states, strict=True))
+
+    async def process(self, records: Sequence[Record], emit: Emit) -> None:
+        events = [e for e in map(decode_event, (r.value for r in records))
+                  if e.topic == "intent.prioritised"]
+        if not events:
+            return
+        pools = await self._pools()  # one snapshot per batch: the venues' state now
+        now = self._context.clock()
+        for event in events:
+            await emit(plan_output(event, pools, self._context.topology, now))
+
+
+def plan_output(event: Event, pools: Mapping[str, Sequence[PoolState]], topology: Topology,
+                now: int) -> Output:
+    payload = IntentPrioritised.model_validate(event.payload)
+    intent = payload.intent
+    result = plan_intent(intent, payload.priority, pools, topology)
+    topic = "plan.created" if isinstance(result, PlanCreated) else "plan.rejected"
+    out = make_event(topic, result, correlation_id=intent.id, seq=event.seq + 1,
+                     causation_id=event.event_id, at_ms=now, id_ms=intent.created_at_ms or now)
+    return Output.of_event(OUTPUT_TOPIC, out)
+
+
+def build(context: StageContext) -> PlanStage:
+    return PlanStage(context)

@@ -1,0 +1,50 @@
+"""Project: the single writer of the event store and the read models.
+
+Record shapes:
+    in   every stage's output topic: Event(any type)
+    out  PostgreSQL ``events`` (idempotent on event_id), Redis ``intent:{id}`` & co.
+
+The batch is stored in PostgreSQL first, then applied to Redis; only when both have returned
+does ``process`` return, and only then does the agent ack the records (so their offsets can be
+committed).  A crash in between replays the batch, and both writes are idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pipeline.codec import decode_event
+from pipeline.stages.base import Emit, Record, StageContext
+from pipeline.store.eventstore import EventStore
+from pipeline.store.readmodel import ReadModel
+
+
+class ProjectStage:
+    name = "project"
+
+    def __init__(self, context: StageContext) -> None:
+        self._context = context
+        self._store: EventStore | None = None
+        self._read_model: ReadModel | None = None
+        self.stored = 0
+
+    async def start(self) -> None:
+        settings = self._context.settings
+        self._store = await EventStore.connect(settings.postgres)
+        self._read_model = ReadModel.connect(settings.redis, settings.redis_prefix)
+
+    async def stop(self) -> None:
+        if self._store is not None:
+            await self._store.close()
+        if self._read_model is not None:
+            await self._read_model.close()
+
+    async def process(self, records: Sequence[Record], emit: Emit) -> None:
+        assert self._store is not None and self._read_model is not None, "start() first"
+        events = [decode_event(r.value) for r in records]
+        self.stored += await self._store.append(events)
+        await self._read_model.apply(events)
+
+
+def build(context: StageContext) -> ProjectStage:
+    return ProjectStage(context)

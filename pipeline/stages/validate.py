@@ -1,0 +1,195 @@
+"""Validate: deep validation and the stateless risk checks.
+
+Record shapes:
+    in   sep.intents.ingested   Event(intent.submitted)   (intent.rejected is ignored)
+    out  sep.intents.validated  Event(risk.approved) + Event(intent.accepted)
+                              | Event(risk.rejected)      a risk limit says no
+                              | Event(intent.rejected)    the intent itself is wrong
+    out  sep.deadletter         the intent JSON, when it is wrong (not for risk refusals)
+
+Wrong input (unknown asset, assets on two chains, amount <= 0...) is a rejection with a field
+path a person can fix; a risk refusal names the rule and the numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from pipeline.codec import decode_event
+from pipeline.models.base import WireModel
+from pipeline.models.events import (
+    Event,
+    FieldError,
+    IntentAccepted,
+    IntentRejected,
+    IntentSubmitted,
+    RiskApproved,
+    RiskRejected,
+    make_event,
+)
+from pipeline.models.intent import Intent
+from pipeline.stages.base import Emit, Output, Record, StageContext
+from pipeline.stages.rejections import dead_letter, summarise
+from pipeline.topology.models import Topology
+
+OUTPUT_TOPIC = "sep.intents.validated"
+RISK_CHECKS = ("max_notional", "max_slippage")
+
+
+@dataclass(frozen=True)
+class RiskBreach:
+    rule: str
+    message: str
+    limit: str
+    actual: str
+
+
+def semantic_errors(intent: Intent, topology: Topology, venues: Sequence[str]) -> list[FieldError]:
+    """Everything wrong with the intent as a request, each with its path on the wire."""
+    errors: list[FieldError] = []
+    registry = {a.symbol: a for a in topology.assets}
+    for i, spec in enumerate(intent.assets):
+        known = registry.get(spec.asset.symbol)
+        path = f"assets.{i}.asset"
+        if known is None:
+            errors.append(FieldError(path=f"{path}.symbol",
+                                     message=f"unknown asset {spec.asset.symbol!r}; known: "
+                                     f"{', '.join(sorted(registry))}"))
+        elif known != spec.asset:
+            errors.append(FieldError(path=path, message=(
+                f"{spec.asset.symbol} is registered as {known.address} with {known.decimals} "
+                f"decimals on chain {known.chain_id}; the intent says {spec.asset.address}, "
+                f"{spec.asset.decimals} decimals, chain {spec.asset.chain_id}")))
+    subject, counter = intent.assets
+    if subject.asset.chain_id != counter.asset.chain_id:
+        errors.append(FieldError(path="assets.1.asset.chainId", message=(
+            f"both assets must be on one chain: {subject.asset.chain_id} and "
+            f"{counter.asset.chain_id}")))
+    if subject.asset.symbol == counter.asset.symbol:
+        errors.append(FieldError(path="assets.1.asset.symbol",
+                                 message="the two assets must differ"))
+    if subject.percentage is not None:
+        errors.append(FieldError(path="assets.0.percentage",
+                                 message="percentage amounts are not supported yet; give amount"))
+    elif subject.amount is None:
+        errors.append(FieldError(path="assets.0.amount", message="an amount is required"))
+    elif subject.amount <= 0:
+        errors.append(FieldError(path="assets.0.amount",
+                                 message=f"must be greater than 0, got {subject.amount}"))
+    if counter.amount is not None or counter.percentage is not None:
+        errors.append(FieldError(path="assets.1", message=(
+            "the counter asset takes no amount: the market sets it, bounded by maxSlippage")))
+    c = intent.constraints
+    if not c.max_slippage < 1:
+        errors.append(FieldError(path="constraints.maxSlippage",
+                                 message=f"a fraction below 1 (0.005 is 0.5 %), got {c.max_slippage}"))
+    limits = topology.risk
+    if not limits.min_time_window_ms <= c.time_window_ms <= limits.max_time_window_ms:
+        errors.append(FieldError(path="constraints.timeWindowMs", message=(
+            f"must be between {limits.min_time_window_ms} and {limits.max_time_window_ms} ms, "
+            f"got {c.time_window_ms}")))
+    if c.allowed_venues is not None:
+        for j, venue in enumerate(c.allowed_venues):
+            if venue not in venues:
+                errors.append(FieldError(path=f"constraints.allowedVenues.{j}",
+                                         message=f"unknown venue {venue!r}; known: {sorted(venues)}"))
+    if c.limit_price is not None and c.limit_price <= 0:
+        errors.append(FieldError(path="constraints.limitPrice", message="must be greater than 0"))
+    return errors
+
+
+def notional(intent: Intent, topology: Topology) -> Decimal | None:
+    """The intent's size in the risk quote asset at the reference price; None if unpriced."""
+    price = topology.risk.reference_prices.get(intent.subject.asset.symbol)
+    if price is None:
+        return None
+    return (intent.subject.amount or Decimal(0)) * price
+
+
+def risk_breaches(intent: Intent, topology: Topology) -> list[RiskBreach]:
+    limits = topology.risk
+    breaches: list[RiskBreach] = []
+    value = notional(intent, topology)
+    if value is None:
+        # Size cannot be checked, so the intent is refused rather than waved through.
+        breaches.append(RiskBreach(
+            "max_notional", f"no reference price for {intent.subject.asset.symbol}: "
+            "its notional cannot be checked", f"{limits.max_notional:f}", "unknown"))
+    elif value > limits.max_notional:
+        breaches.append(RiskBreach(
+            "max_notional",
+            f"notional {value:f} {limits.quote_asset} exceeds the limit "
+            f"{limits.max_notional:f} {limits.quote_asset}",
+            f"{limits.max_notional:f}", f"{value:f}"))
+    if intent.constraints.max_slippage > limits.max_slippage:
+        breaches.append(RiskBreach(
+            "max_slippage",
+            f"max slippage {intent.constraints.max_slippage:f} exceeds the limit "
+            f"{limits.max_slippage:f}",
+            f"{limits.max_slippage:f}", f"{intent.constraints.max_slippage:f}"))
+    return breaches
+
+
+def validate_event(event: Event, topology: Topology, venues: Sequence[str], now: int) -> list[Output]:
+    """The pure part of the stage: one ``intent.submitted`` in, its outputs out."""
+    intent = IntentSubmitted.model_validate(event.payload).intent
+    id_ms = intent.created_at_ms or now
+
+    def emit(topic: str, payload: WireModel, seq: int) -> Event:
+        return make_event(topic, payload,
+                          correlation_id=intent.id, seq=event.seq + seq,
+                          causation_id=event.event_id, at_ms=now, id_ms=id_ms)
+
+    errors = semantic_errors(intent, topology, venues)
+    if errors:
+        dl_key = f"dl-{event.event_id}"
+        rejected = emit("intent.rejected", IntentRejected(
+            reason=f"invalid intent: {summarise(errors)}", errors=tuple(errors),
+            dead_letter_key=dl_key, strategy_id=intent.strategy_id,
+            client_intent_id=intent.client_intent_id), 1)
+        raw = intent.model_dump_json(by_alias=True, exclude_none=True).encode()
+        return [Output.of_event(OUTPUT_TOPIC, rejected),
+                dead_letter(dl_key, raw, reason=rejected.payload["reason"], errors=errors,
+                            source=f"validate/{event.event_id}", correlation_id=intent.id)]
+    breaches = risk_breaches(intent, topology)
+    if breaches:
+        first = breaches[0]
+        rejected = emit("risk.rejected", RiskRejected(
+            rule=first.rule, message="; ".join(b.message for b in breaches),
+            limit=first.limit, actual=first.actual), 1)
+        return [Output.of_event(OUTPUT_TOPIC, rejected)]
+    approved = emit("risk.approved", RiskApproved(
+        checks=RISK_CHECKS, notional=notional(intent, topology) or Decimal(0)), 1)
+    accepted = emit("intent.accepted", IntentAccepted(intent=intent), 2)
+    return [Output.of_event(OUTPUT_TOPIC, approved), Output.of_event(OUTPUT_TOPIC, accepted)]
+
+
+class ValidateStage:
+    name = "validate"
+
+    def __init__(self, context: StageContext) -> None:
+        self._context = context
+        self._venues = tuple(
+            name for name, use in context.topology.plugins.venues.items() if use.enabled
+        )
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def process(self, records: Sequence[Record], emit: Emit) -> None:
+        now = self._context.clock()
+        for record in records:
+            event = decode_event(record.value)
+            if event.topic != "intent.submitted":
+                continue
+            for output in validate_event(event, self._context.topology, self._venues, now):
+                await emit(output)
+
+
+def build(context: StageContext) -> ValidateStage:
+    return ValidateStage(context)

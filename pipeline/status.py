@@ -1,0 +1,49 @@
+"""What ``sep status`` and the status page show: intents per state, stored events, fills."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pipeline.config import Settings
+from pipeline.store.eventstore import EventStore
+from pipeline.store.readmodel import TERMINAL_STATES, ReadModel
+from pipeline.topology.models import Topology
+
+STATE_ORDER = ("submitted", "accepted", "prioritised", "planned", "executing", "completed",
+               "rejected", "risk_rejected", "plan_rejected", "failed", "expired", "cancelled")
+
+
+async def collect_status(settings: Settings, topology: Topology) -> dict[str, Any]:
+    read_model = ReadModel.connect(settings.redis, settings.redis_prefix)
+    try:
+        states = await read_model.state_counts()
+    finally:
+        await read_model.close()
+    store = await asyncio.wait_for(EventStore.connect(settings.postgres), 10)
+    try:
+        events = await store.count_by_topic()
+    finally:
+        await store.close()
+    total = sum(states.values())
+    done = sum(n for s, n in states.items() if s in TERMINAL_STATES)
+    return {
+        "intents": total,
+        "active": total - done,
+        "states": {s: states.get(s, 0) for s in STATE_ORDER if states.get(s)},
+        "events": dict(sorted(events.items())),
+        "success_rate": (states.get("completed", 0) / done) if done else None,
+        "event_store": "postgresql",
+    }
+
+
+def render_status(status: dict[str, Any]) -> str:
+    lines = [f"intents: {status['intents']} ({status['active']} active)"]
+    for state, n in status["states"].items():
+        lines.append(f"  {state:<14} {n:>8}")
+    if status["success_rate"] is not None:
+        lines.append(f"success rate of finished intents: {status['success_rate']:.1%}")
+    lines.append(f"events stored ({status['event_store']}): {sum(status['events'].values())}")
+    for topic, n in status["events"].items():
+        lines.append(f"  {topic:<20} {n:>8}")
+    return "\n".join(lines)

@@ -1,0 +1,122 @@
+"""``topology.yaml`` as data: pydantic models with ``extra="forbid"``, everything by name."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pipeline.models.assets import Asset
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TopicSpec(Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$")]
+    partitions: Annotated[int, Field(ge=1, le=1024)]
+    retention_ms: Annotated[int, Field(ge=-1)] = 7 * 24 * 3600 * 1000
+    key: str
+    """What the records are keyed by (documentation and co-partitioning checks)."""
+    description: str = ""
+
+
+class BatchSpec(Strict):
+    """How many records a stage takes at once, and how long it waits to fill a batch."""
+
+    max: Annotated[int, Field(ge=1, le=100_000)] = 500
+    within_ms: Annotated[int, Field(ge=1, le=60_000)] = 5
+
+
+class StageSpec(Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z_]+$")]
+    function: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.]+:[A-Za-z0-9_]+$")]
+    """``module:callable`` building the stage's processor (see ``pipeline.stages``)."""
+    inputs: Annotated[tuple[str, ...], Field(min_length=1)]
+    outputs: tuple[str, ...] = ()
+    concurrency: Annotated[int, Field(ge=1, le=64)] = 1
+    batch: BatchSpec = BatchSpec()
+    description: str = ""
+
+
+class RiskLimits(Strict):
+    max_notional: Annotated[Decimal, Field(gt=0)]
+    """Largest intent, in units of ``quote_asset``."""
+    max_slippage: Annotated[Decimal, Field(gt=0, le=1)]
+    min_time_window_ms: Annotated[int, Field(ge=1)] = 1_000
+    max_time_window_ms: Annotated[int, Field(ge=1)] = 24 * 3600 * 1000
+    quote_asset: str = "USDC"
+    reference_prices: dict[str, Decimal]
+    """Price of one unit of each asset in ``quote_asset``, used for notional checks.
+
+    Deliberate simplification for the walking skeleton: static prices from configuration;
+    a later issue feeds them from market data.
+    """
+
+
+class PluginUse(Strict):
+    enabled: bool = True
+    config: dict[str, Any] = Field(default_factory=dict)
+    """Validated by the plugin's own config model, with errors naming this YAML path."""
+
+
+class PluginsSpec(Strict):
+    venues: dict[str, PluginUse] = Field(default_factory=dict)
+    strategies: dict[str, PluginUse] = Field(default_factory=dict)
+
+
+class AppSpec(Strict):
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$")] = "sep"
+    mode: Literal["live", "paper", "backtest"] = "paper"
+
+
+class Topology(Strict):
+    app: AppSpec = AppSpec()
+    topics: Annotated[tuple[TopicSpec, ...], Field(min_length=1)]
+    stages: Annotated[tuple[StageSpec, ...], Field(min_length=1)]
+    assets: Annotated[tuple[Asset, ...], Field(min_length=1)]
+    risk: RiskLimits
+    plugins: PluginsSpec = PluginsSpec()
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Topology:
+        topic_names = [t.name for t in self.topics]
+        if len(set(topic_names)) != len(topic_names):
+            raise ValueError("topic names must be unique")
+        stage_names = [s.name for s in self.stages]
+        if len(set(stage_names)) != len(stage_names):
+            raise ValueError("stage names must be unique")
+        known = set(topic_names)
+        for stage in self.stages:
+            for ref in (*stage.inputs, *stage.outputs):
+                if ref not in known:
+                    raise ValueError(f"stage {stage.name!r} names unknown topic {ref!r}")
+        # Symbols are the router's and the plans' names for assets, so they must be unique
+        # across chains too (USDC on Arbitrum needs its own symbol, e.g. USDC.arb).
+        symbols = [a.symbol for a in self.assets]
+        if len(set(symbols)) != len(symbols):
+            raise ValueError("asset symbols must be unique")
+        for symbol in self.risk.reference_prices:
+            if symbol not in {a.symbol for a in self.assets}:
+                raise ValueError(f"risk.reference_prices names unknown asset {symbol!r}")
+        return self
+
+    def topic(self, name: str) -> TopicSpec:
+        for topic in self.topics:
+            if topic.name == name:
+                return topic
+        raise KeyError(name)
+
+    def stage(self, name: str) -> StageSpec:
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise KeyError(name)
+
+    def asset(self, symbol: str) -> Asset:
+        for asset in self.assets:
+            if asset.symbol == symbol:
+                return asset
+        raise KeyError(symbol)

@@ -1,0 +1,1 @@
+"""Built-in plugins. Each is an ordinary pluggy plugin, registered like a third-party one."""

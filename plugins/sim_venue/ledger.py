@@ -1,0 +1,269 @@
+"""The sim venue's durable ledger: pools, submissions and fills in one SQLite file.
+
+Several worker processes open the same file, so every change that reads before it writes
+(settling submissions against the pools) runs in ``BEGIN IMMEDIATE``: the write lock is taken
+up front and the processes see one sequence of pool states.  WAL lets readers carry on while a
+writer holds the lock; ``synchronous=NORMAL`` survives a process crash (not a power cut), which
+is what a paper venue needs.
+
+Like a real venue the ledger does *not* enforce one fill per step: a client that submits the
+same step twice gets two fills.  That is what makes a double execution by the pipeline
+detectable (``fill_counts``).
+
+Amounts are integer base units stored as TEXT, since they exceed SQLite's 64-bit integers.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, cast
+
+from plugins.sim_venue.amm import Pool, Swap, SwapError
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 10_000
+"""How long a process waits for another's write transaction before giving up."""
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS pools (
+        pool_id TEXT PRIMARY KEY, token0 TEXT NOT NULL, token1 TEXT NOT NULL,
+        reserve0 TEXT NOT NULL, reserve1 TEXT NOT NULL, fee INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS submissions (
+        seq INTEGER PRIMARY KEY,
+        order_ref TEXT NOT NULL UNIQUE,
+        step_id TEXT NOT NULL,
+        step TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'filled', 'failed')),
+        reason TEXT,
+        detail TEXT,
+        submitted_ms INTEGER NOT NULL,
+        due_ms INTEGER NOT NULL,
+        final_ms INTEGER)""",
+    "CREATE INDEX IF NOT EXISTS submissions_step ON submissions (step_id)",
+    "CREATE INDEX IF NOT EXISTS submissions_due ON submissions (due_ms) WHERE status = 'pending'",
+    """CREATE TABLE IF NOT EXISTS fills (
+        seq INTEGER PRIMARY KEY,
+        step_id TEXT NOT NULL,
+        order_ref TEXT NOT NULL REFERENCES submissions (order_ref),
+        amount_in TEXT NOT NULL,
+        amount_out TEXT NOT NULL,
+        filled_ms INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS fills_order ON fills (order_ref)",
+)
+
+Status = Literal["pending", "filled", "failed"]
+
+# A submission joined with its fill (at most one per order_ref: only settle() inserts fills).
+_SELECT_SUBMISSION = """
+    SELECT s.order_ref, s.step_id, s.step, s.status, s.reason, s.detail, s.submitted_ms,
+           s.due_ms, f.amount_in, f.amount_out
+    FROM submissions s LEFT JOIN fills f ON f.order_ref = s.order_ref
+"""
+
+
+class LedgerError(Exception):
+    """The ledger file cannot be used as configured (another schema, a changed pool)."""
+
+
+@dataclass(frozen=True)
+class SubmissionRecord:
+    order_ref: str
+    step_id: str
+    step_json: str
+    status: Status
+    reason: str | None
+    detail: str | None
+    submitted_ms: int
+    due_ms: int
+    """When the simulated network makes it final: ``submitted_ms + latency_ms``."""
+    amount_in: int | None
+    """Base units actually spent and received, once filled."""
+    amount_out: int | None
+
+
+@dataclass(frozen=True)
+class FillRecord:
+    seq: int
+    """Commit order: fills are numbered inside the write lock."""
+    step_id: str
+    order_ref: str
+    amount_in: int
+    amount_out: int
+    filled_ms: int
+
+
+Executor = Callable[[SubmissionRecord, Mapping[str, Pool]], Swap]
+"""Runs one submission against the current pools; raises ``SwapError`` to fail it."""
+
+
+def _record(row: sqlite3.Row) -> SubmissionRecord:
+    return SubmissionRecord(
+        order_ref=row["order_ref"], step_id=row["step_id"], step_json=row["step"],
+        status=cast(Status, row["status"]), reason=row["reason"], detail=row["detail"],
+        submitted_ms=row["submitted_ms"], due_ms=row["due_ms"],
+        amount_in=None if row["amount_in"] is None else int(row["amount_in"]),
+        amount_out=None if row["amount_out"] is None else int(row["amount_out"]),
+    )
+
+
+class Ledger:
+    """One process's connection to the ledger file. Not shared between threads."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path, seed: Sequence[Pool] = ()) -> Ledger:
+        """Open (creating if needed) the ledger at ``path`` and seed pools it does not have yet.
+
+        A pool already in the file keeps its traded reserves: a restarted venue carries on
+        where it stopped.  Delete the file to start again from the configured reserves.
+        """
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: no implicit transactions; we say BEGIN IMMEDIATE ourselves.
+        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            ledger = cls(db, path)
+            ledger._initialise(seed)
+        except BaseException:
+            db.close()
+            raise
+        return ledger
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _immediate(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            if self._db.in_transaction:  # SQLite may already have rolled back on its own
+                self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _initialise(self, seed: Sequence[Pool]) -> None:
+        # One transaction, so processes starting together create and seed exactly once.
+        with self._immediate() as db:
+            for statement in _SCHEMA:
+                db.execute(statement)
+            db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+            version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if version["value"] != str(SCHEMA_VERSION):
+                raise LedgerError(f"{self.path} has ledger schema {version['value']}, "
+                                  f"this venue writes {SCHEMA_VERSION}")
+            for pool in seed:
+                row = db.execute("SELECT token0, token1, fee FROM pools WHERE pool_id = ?",
+                                 (pool.pool_id,)).fetchone()
+                if row is None:
+                    db.execute(
+                        "INSERT INTO pools (pool_id, token0, token1, reserve0, reserve1, fee) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (pool.pool_id, pool.token0, pool.token1, str(pool.reserve0),
+                         str(pool.reserve1), pool.fee),
+                    )
+                elif tuple(row) != (pool.token0, pool.token1, pool.fee):
+                    raise LedgerError(
+                        f"{self.path}: pool {pool.pool_id!r} is {row['token0']}/{row['token1']} "
+                        f"fee {row['fee']} in the ledger but {pool.token0}/{pool.token1} fee "
+                        f"{pool.fee} in the configuration; delete the ledger to reseed it"
+                    )
+
+    # ------------------------------------------------------------------------- reads
+
+    def pools(self) -> dict[str, Pool]:
+        rows = self._db.execute("SELECT * FROM pools").fetchall()
+        return {
+            r["pool_id"]: Pool(r["pool_id"], r["token0"], r["token1"], int(r["reserve0"]),
+                               int(r["reserve1"]), r["fee"])
+            for r in rows
+        }
+
+    def submission(self, order_ref: str) -> SubmissionRecord | None:
+        row = self._db.execute(_SELECT_SUBMISSION + " WHERE s.order_ref = ?",
+                               (order_ref,)).fetchone()
+        return None if row is None else _record(row)
+
+    def first_submission(self, step_id: str) -> SubmissionRecord | None:
+        """The earliest submission of ``step_id`` (there may be more: see the module doc)."""
+        row = self._db.execute(_SELECT_SUBMISSION + " WHERE s.step_id = ? ORDER BY s.seq LIMIT 1",
+                               (step_id,)).fetchone()
+        return None if row is None else _record(row)
+
+    def fills(self) -> list[FillRecord]:
+        """Every fill, in commit order."""
+        rows = self._db.execute("SELECT * FROM fills ORDER BY seq").fetchall()
+        return [FillRecord(r["seq"], r["step_id"], r["order_ref"], int(r["amount_in"]),
+                           int(r["amount_out"]), r["filled_ms"]) for r in rows]
+
+    def fill_counts(self) -> dict[str, int]:
+        """Fills per step id. Any count above 1 is a step the pipeline executed twice."""
+        rows = self._db.execute("SELECT step_id, COUNT(*) FROM fills GROUP BY step_id")
+        return {step_id: count for step_id, count in rows}
+
+    def total_fills(self) -> int:
+        (count,) = self._db.execute("SELECT COUNT(*) FROM fills").fetchone()
+        return int(count)
+
+    # ------------------------------------------------------------------------- writes
+
+    def add_submission(self, order_ref: str, step_id: str, step_json: str, *,
+                       submitted_ms: int, due_ms: int) -> None:
+        self._db.execute(
+            "INSERT INTO submissions (order_ref, step_id, step, status, submitted_ms, due_ms) "
+            "VALUES (?, ?, ?, 'pending', ?, ?)",
+            (order_ref, step_id, step_json, submitted_ms, due_ms),
+        )
+
+    def settle(self, order_ref: str, now_ms: int, execute: Executor) -> SubmissionRecord | None:
+        """Make every submission due by ``now_ms`` final, then return ``order_ref``'s record.
+
+        Due submissions run in due order whichever process submitted them, as a block would
+        include them; each sees the pools the previous one left.  One transaction: the fills,
+        the reserves and the statuses change together or not at all.  A submission that is
+        already final is returned as recorded and never runs again.
+        """
+        record = self.submission(order_ref)
+        if record is None or record.status != "pending":
+            return record  # the fast path needs no write lock
+        with self._immediate() as db:
+            due = [_record(r) for r in db.execute(
+                _SELECT_SUBMISSION + " WHERE s.status = 'pending' AND s.due_ms <= ? "
+                "ORDER BY s.due_ms, s.seq", (now_ms,))]
+            pools = self.pools() if due else {}
+            changed: dict[str, Pool] = {}
+            for pending in due:
+                try:
+                    swap = execute(pending, pools)
+                except SwapError as exc:
+                    db.execute("UPDATE submissions SET status = 'failed', reason = ?, detail = ?, "
+                               "final_ms = ? WHERE order_ref = ?",
+                               (exc.reason, exc.detail, now_ms, pending.order_ref))
+                    continue
+                pools = {**pools, **swap.pools}
+                changed.update(swap.pools)
+                db.execute("INSERT INTO fills (step_id, order_ref, amount_in, amount_out, "
+                           "filled_ms) VALUES (?, ?, ?, ?, ?)",
+                           (pending.step_id, pending.order_ref, str(swap.amount_in),
+                            str(swap.amount_out), now_ms))
+                db.execute("UPDATE submissions SET status = 'filled', final_ms = ? "
+                           "WHERE order_ref = ?", (now_ms, pending.order_ref))
+            for pool in changed.values():
+                db.execute("UPDATE pools SET reserve0 = ?, reserve1 = ? WHERE pool_id = ?",
+                           (str(pool.reserve0), str(pool.reserve1), pool.pool_id))
+        return self.submission(order_ref)

@@ -1,0 +1,243 @@
+"""``SimVenue``: a simulated constant-product AMM venue behind the ``Venue`` protocol.
+
+It behaves like a chain venue: ``submit`` accepts a step and hands back an order reference
+at once; the step executes ``latency_ms`` after it was submitted, against the pools as they
+are *then* (other fills may have moved them), and fails with ``slippage`` when the price
+moved too far.  State lives in the ledger (``ledger.py``), so a restarted venue, or another
+worker process, sees the same pools and submissions.
+
+The SQLite calls are short and run inline on the event loop; under heavy contention from
+other processes one can wait up to the ledger's busy timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from pydantic import ValidationError
+
+from pipeline.ids import new_ulid
+from pipeline.models.assets import Asset
+from pipeline.models.market import PoolState
+from pipeline.models.plan import ExecutionStep, SwapMode
+from pipeline.plugins.venue import Fill, StepRejected, Submission, TransientVenueError, VenueContext
+from plugins.sim_venue.amm import (
+    Hop,
+    Pool,
+    Swap,
+    SwapError,
+    check_route,
+    swap_exact_in,
+    swap_exact_out,
+)
+from plugins.sim_venue.config import SimVenueConfig
+from plugins.sim_venue.ledger import Ledger, SubmissionRecord
+from plugins.sim_venue.units import from_units, to_units
+
+VENUE_NAME = "sim"
+
+
+def wall_clock_ms() -> float:
+    return time.time() * 1000
+
+
+@dataclass(frozen=True)
+class _Order:
+    """A step resolved against the asset registry, in base units."""
+
+    step: ExecutionStep
+    hops: tuple[Hop, ...]
+    asset_in: Asset
+    asset_out: Asset
+    amount: int
+    """EXACT_IN: what is spent. EXACT_OUT: what must be received."""
+    limit: int
+    """EXACT_IN: the least acceptable output. EXACT_OUT: the most that may be spent."""
+
+
+class SimVenue:
+    """The ``sim`` venue. ``clock_ms`` (wall clock by default) is injectable for backtests."""
+
+    name = VENUE_NAME
+
+    def __init__(self, config: SimVenueConfig, context: VenueContext, *,
+                 clock_ms: Callable[[], float] = wall_clock_ms) -> None:
+        self.config = config
+        self._assets: Mapping[str, Asset] = context.assets
+        self._path = context.data_dir / config.ledger_file
+        self._clock_ms = clock_ms
+        self._seed: dict[str, Pool] = {}
+        for pool in config.pools:
+            reserve0, reserve1 = pool.base_reserves(context.assets)
+            self._seed[pool.pool_id] = Pool(pool.pool_id, pool.token0, pool.token1,
+                                            reserve0, reserve1, pool.fee)
+        self._ledger: Ledger | None = None
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            raise RuntimeError("the sim venue is not started (call start() first)")
+        return self._ledger
+
+    async def start(self) -> None:
+        if self._ledger is None:
+            self._ledger = Ledger.open(self._path, tuple(self._seed.values()))
+
+    async def stop(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+
+    # ------------------------------------------------------------------------- market
+
+    async def pools(self) -> list[PoolState]:
+        """The configured pools with their current reserves (base units)."""
+        current = self.ledger.pools()
+        return [
+            PoolState(pool_id=p.pool_id, venue=self.name,
+                      chain_id=self._assets[p.token0].chain_id, token0=p.token0,
+                      token1=p.token1, reserve0=p.reserve0, reserve1=p.reserve1, fee=p.fee)
+            for p in (current[pool_id] for pool_id in self._seed)
+        ]
+
+    async def quote(self, step: ExecutionStep) -> Decimal:
+        """EXACT_IN: what ``amount_in`` buys now. EXACT_OUT: what ``amount_out`` costs now.
+
+        Ignores the step's slippage limit: a quote says what would happen, not whether it is
+        acceptable.
+        """
+        pools = self.ledger.pools()
+        try:
+            order = self._order(step, pools)
+            swap = self._swap(order, pools, enforce_limit=False)
+        except SwapError as exc:
+            raise StepRejected(self.name, exc.reason, exc.detail) from exc
+        if step.mode is SwapMode.EXACT_IN:
+            return from_units(swap.amount_out, order.asset_out.decimals)
+        return from_units(swap.amount_in, order.asset_in.decimals)
+
+    # ------------------------------------------------------------------------- execution
+
+    async def lookup(self, step_id: str) -> Submission | None:
+        record = self.ledger.first_submission(step_id)
+        return None if record is None else Submission(record.step_id, record.order_ref)
+
+    async def submit(self, step: ExecutionStep) -> Submission:
+        """Accept ``step``; it executes ``latency_ms`` from now.
+
+        Never deduplicates on ``step_id`` (a real venue cannot either): the executor calls
+        ``lookup`` first.  What can be checked without the pools' state (venue, assets,
+        route, amounts) is rejected here, as a node rejects a malformed transaction.
+        """
+        try:
+            self._order(step, self._seed)
+        except SwapError as exc:
+            raise StepRejected(self.name, exc.reason, exc.detail) from exc
+        # Rounded up so that rounding never shortens the simulated latency.
+        submitted_ms = math.ceil(self._clock_ms())
+        order_ref = f"sim-{new_ulid()}"
+        self.ledger.add_submission(order_ref, step.step_id, step.model_dump_json(),
+                                   submitted_ms=submitted_ms,
+                                   due_ms=submitted_ms + self.config.latency_ms)
+        return Submission(step.step_id, order_ref)
+
+    async def wait_receipt(self, submission: Submission, timeout_s: float) -> Fill:
+        """Wait until the submission is final and return its fill; ``StepRejected`` if it failed.
+
+        The latency counts from the submission time in the ledger, so after a restart the
+        wait is only what remains.  A final submission returns its recorded outcome and is
+        never executed again.  ``TransientVenueError("receipt_timeout")`` if it is not final
+        within ``timeout_s``; waiting again later is safe.
+        """
+        record = self.ledger.submission(submission.order_ref)
+        if record is None or record.step_id != submission.step_id:
+            raise StepRejected(self.name, "unknown_order",
+                               f"no submission {submission.order_ref!r} of step "
+                               f"{submission.step_id!r}")
+        if record.status == "pending":
+            await self._until(record.due_ms, timeout_s, submission)
+            settled = self.ledger.settle(submission.order_ref, math.floor(self._clock_ms()),
+                                         self._execute)
+            if settled is None:  # only if someone deleted it from the file under us
+                raise StepRejected(self.name, "unknown_order", submission.order_ref)
+            record = settled
+        if record.status == "failed":
+            raise StepRejected(self.name, record.reason or "failed", record.detail or "")
+        if record.amount_in is None or record.amount_out is None:
+            raise TransientVenueError(self.name, "receipt_timeout",
+                                      f"{submission.order_ref} is still pending")
+        step = ExecutionStep.model_validate_json(record.step_json)
+        return Fill(
+            step_id=record.step_id,
+            order_ref=record.order_ref,
+            amount_in=from_units(record.amount_in, self._assets[step.asset_in].decimals),
+            amount_out=from_units(record.amount_out, self._assets[step.asset_out].decimals),
+        )
+
+    def fill_counts(self) -> dict[str, int]:
+        """Fills per step id (more than one: the step was executed twice)."""
+        return self.ledger.fill_counts()
+
+    def total_fills(self) -> int:
+        return self.ledger.total_fills()
+
+    # ------------------------------------------------------------------------- internals
+
+    async def _until(self, due_ms: int, timeout_s: float, submission: Submission) -> None:
+        deadline = time.monotonic() + timeout_s
+        while (now := self._clock_ms()) < due_ms:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TransientVenueError(self.name, "receipt_timeout",
+                                          f"{submission.order_ref} not final after {timeout_s}s")
+            await asyncio.sleep(min((due_ms - now) / 1000, left))
+
+    def _execute(self, record: SubmissionRecord, pools: Mapping[str, Pool]) -> Swap:
+        """The ledger's executor: run a stored step against the pools as they are now."""
+        try:
+            step = ExecutionStep.model_validate_json(record.step_json)
+        except ValidationError as exc:
+            raise SwapError("invalid_step", f"stored step does not parse: {exc}") from exc
+        return self._swap(self._order(step, pools), pools, enforce_limit=True)
+
+    def _asset(self, symbol: str) -> Asset:
+        asset = self._assets.get(symbol)
+        if asset is None:
+            raise SwapError("unknown_asset", f"no asset {symbol!r} in the registry")
+        return asset
+
+    def _order(self, step: ExecutionStep, pools: Mapping[str, Pool]) -> _Order:
+        if step.venue != self.name or any(leg.venue != self.name for leg in step.legs):
+            raise SwapError("wrong_venue", f"step {step.step_id} is not for venue {self.name!r}")
+        asset_in, asset_out = self._asset(step.asset_in), self._asset(step.asset_out)
+        hops = tuple(Hop(leg.pool_id, leg.token_in, leg.token_out) for leg in step.legs)
+        check_route(pools, hops, step.asset_in, step.asset_out)
+        if step.mode is SwapMode.EXACT_IN:
+            # Spend no more than given; receive no less than the floor (round it up).
+            amount = to_units(step.amount_in, asset_in.decimals)
+            limit = to_units(step.min_out, asset_out.decimals, round_up=True)
+        else:
+            # Receive at least what is wanted; spend no more than the ceiling (round it down).
+            amount = to_units(step.amount_out, asset_out.decimals, round_up=True)
+            limit = to_units(step.max_in, asset_in.decimals)
+        if amount <= 0:
+            raise SwapError("zero_amount", f"step {step.step_id} moves less than one base unit")
+        return _Order(step, hops, asset_in, asset_out, amount, limit)
+
+    def _swap(self, order: _Order, pools: Mapping[str, Pool], *, enforce_limit: bool) -> Swap:
+        if order.step.mode is SwapMode.EXACT_IN:
+            swap = swap_exact_in(pools, order.hops, order.amount)
+            if enforce_limit and swap.amount_out < order.limit:
+                raise SwapError("slippage", f"would receive {swap.amount_out} base units of "
+                                f"{order.asset_out.symbol}, min_out is {order.limit}")
+        else:
+            swap = swap_exact_out(pools, order.hops, order.amount)
+            if enforce_limit and swap.amount_in > order.limit:
+                raise SwapError("slippage", f"would spend {swap.amount_in} base units of "
+                                f"{order.asset_in.symbol}, max_in is {order.limit}")
+        return swap

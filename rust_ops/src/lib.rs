@@ -1,0 +1,19 @@
+//! Hot numeric operators of the Strategy Execution Platform, exposed to Python as
+//! `pipeline._rust_ops` (re-exported by `pipeline.ops`).
+//!
+//! Plain Rust logic lives in the top-level modules and knows nothing of Python:
+//!
+//! - [`cp_math`]: exact constant-product pool math in integer base units;
+//! - [`pool`]: a validated constant-product [`pool::Pool`];
+//! - [`route`]: best-route search over a [`route::PoolSet`], exact-in and exact-out;
+//! - [`error`]: the named errors, each with a stable code.
+//!
+//! [`python`] holds the PyO3 bindings only. Every operator has a pure-Python twin in
+//! `pipeline/ops/twin.py` that the tests hold to identical results.
+#![deny(unsafe_code)]
+
+pub mod cp_math;
+pub mod error;
+pub mod pool;
+pub mod python;
+pub mod route;

@@ -1,0 +1,369 @@
+//! Best-route search over constant-product pools: exhaustive over simple paths.
+//!
+//! A path visits no token twice (so no pool is used twice either) and has at most `max_hops`
+//! legs. Exact-in maximises the output; exact-out minimises the input, computing backwards from
+//! the wanted output with the least sufficient input per leg. Ties go to fewer hops, then to the
+//! lexicographically smaller sequence of pool ids (in path order), so the answer is a
+//! deterministic function of the pool set, never of its order.
+//!
+//! A route also carries the fee-free mid price of its path (the product of `reserve_out /
+//! reserve_in` over its legs, before the trade, in lowest terms) and its price impact: how much
+//! worse the executed rate `amount_out / amount_in` is than that mid rate, in parts per million,
+//! rounded down and floored at 0. The impact therefore includes the pool fees.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ruint::aliases::U1024;
+
+use crate::error::{InvalidPoolError, RouteQueryError};
+use crate::pool::Pool;
+
+/// Longest path searched. Keeps the search bounded and the exact mid price within 1024 bits
+/// (6 legs · 128 bits + 128-bit amount + 20 bits of ppm scaling = 916 bits).
+pub const MAX_HOPS: usize = 6;
+
+/// Default `max_hops` of the Python API.
+pub const DEFAULT_MAX_HOPS: usize = 3;
+
+/// One hop of a route through one pool.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RouteLeg {
+    /// Pool traded against.
+    pub pool_id: String,
+    /// Venue owning the pool.
+    pub venue: String,
+    /// Token paid into the pool.
+    pub token_in: String,
+    /// Token taken out of the pool.
+    pub token_out: String,
+    /// Amount of `token_in`, base units.
+    pub amount_in: u128,
+    /// Amount of `token_out`, base units; the next leg's `amount_in`.
+    pub amount_out: u128,
+}
+
+/// A priced path from `token_in` to `token_out`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Route {
+    /// The hops, in trading order.
+    pub legs: Vec<RouteLeg>,
+    /// Spent at the first leg.
+    pub amount_in: u128,
+    /// Received from the last leg.
+    pub amount_out: u128,
+    /// Numerator of the fee-free mid price (`token_out` per `token_in`), lowest terms.
+    pub mid_price_num: U1024,
+    /// Denominator of the fee-free mid price, lowest terms.
+    pub mid_price_den: U1024,
+    /// Executed rate against the mid rate, parts per million worse, floored at 0.
+    pub price_impact_ppm: u32,
+}
+
+/// A quotable pool seen from one of its tokens: the pool in one direction.
+#[derive(Debug, Clone, Copy)]
+struct Edge {
+    pool: u32,
+    to: u32,
+    zero_for_one: bool,
+}
+
+/// Pools indexed for repeated route queries: tokens interned, an adjacency list per token
+/// (quotable pools only), and each pool's rank in pool-id order for tie-breaking.
+#[derive(Debug, Clone)]
+pub struct PoolSet {
+    pools: Vec<Arc<Pool>>,
+    tokens: HashMap<String, u32>,
+    adjacency: Vec<Vec<Edge>>,
+    rank: Vec<u32>,
+}
+
+/// Search state shared by both directions.
+struct Search<'a> {
+    set: &'a PoolSet,
+    goal: u32,
+    max_hops: usize,
+    visited: Vec<bool>,
+    /// Current path as `(pool, zero_for_one, amount_in, amount_out)`, in search order.
+    path: Vec<(u32, bool, u128, u128)>,
+    /// Best path so far, in trading order, with the amount being optimised.
+    best: Option<(u128, Vec<(u32, bool, u128, u128)>)>,
+}
+
+impl PoolSet {
+    /// Indexes `pools`. Pools with a zero reserve are kept (they are listed by [`Self::pools`])
+    /// but never routed through.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidPoolError::DuplicatePoolId`] if two pools share an id (the first repeat found).
+    pub fn new<I, P>(pools: I) -> Result<Self, InvalidPoolError>
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<Arc<Pool>>,
+    {
+        let pools: Vec<Arc<Pool>> = pools.into_iter().map(Into::into).collect();
+        let mut order: Vec<u32> = (0..pools.len() as u32).collect();
+        order.sort_by(|&a, &b| pools[a as usize].pool_id().cmp(pools[b as usize].pool_id()));
+        let mut rank = vec![0u32; pools.len()];
+        for (r, w) in order.iter().enumerate() {
+            rank[*w as usize] = r as u32;
+        }
+        if let Some(w) = order.windows(2).find_map(|w| {
+            (pools[w[0] as usize].pool_id() == pools[w[1] as usize].pool_id()).then_some(w[1])
+        }) {
+            return Err(InvalidPoolError::DuplicatePoolId {
+                pool_id: pools[w as usize].pool_id().to_owned(),
+            });
+        }
+
+        let mut tokens: HashMap<String, u32> = HashMap::new();
+        let mut adjacency: Vec<Vec<Edge>> = Vec::new();
+        let mut intern = |t: &str, adjacency: &mut Vec<Vec<Edge>>| -> u32 {
+            if let Some(&id) = tokens.get(t) {
+                return id;
+            }
+            let id = adjacency.len() as u32;
+            tokens.insert(t.to_owned(), id);
+            adjacency.push(Vec::new());
+            id
+        };
+        for (i, p) in pools.iter().enumerate() {
+            let t0 = intern(p.token0(), &mut adjacency);
+            let t1 = intern(p.token1(), &mut adjacency);
+            if p.is_quotable() {
+                let i = i as u32;
+                adjacency[t0 as usize].push(Edge { pool: i, to: t1, zero_for_one: true });
+                adjacency[t1 as usize].push(Edge { pool: i, to: t0, zero_for_one: false });
+            }
+        }
+        Ok(Self { pools, tokens, adjacency, rank })
+    }
+
+    /// The pools, in the order given.
+    #[must_use]
+    pub fn pools(&self) -> &[Arc<Pool>] {
+        &self.pools
+    }
+
+    /// Number of pools.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.pools.len()
+    }
+
+    /// Whether the set holds no pool.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.pools.is_empty()
+    }
+
+    /// The route spending exactly `amount_in` of `token_in` that yields the most `token_out`.
+    ///
+    /// `Ok(None)` when no path of at most `max_hops` quotable pools joins the tokens (unknown
+    /// tokens included) or every path yields zero.
+    ///
+    /// # Errors
+    ///
+    /// [`RouteQueryError`] if `max_hops` is outside `1..=MAX_HOPS`, the tokens are equal, or
+    /// `amount_in` is zero (checked in that order).
+    pub fn best_route_exact_in(
+        &self,
+        token_in: &str,
+        token_out: &str,
+        amount_in: u128,
+        max_hops: usize,
+    ) -> Result<Option<Route>, RouteQueryError> {
+        check_query(token_in, token_out, amount_in, "amount_in", max_hops)?;
+        let Some(mut search) = self.search(token_in, token_out, max_hops) else {
+            return Ok(None);
+        };
+        let start = self.tokens[token_in];
+        search.visited[start as usize] = true;
+        search.forward(start, amount_in);
+        Ok(search.best.map(|(_, path)| self.route(&path)))
+    }
+
+    /// The route yielding exactly `amount_out` of `token_out` that spends the least `token_in`.
+    ///
+    /// Each leg's input is the least that yields the next leg's input ([`Pool::amount_in`]);
+    /// legs whose pool cannot pay the amount out are not used. `Ok(None)` when no path can.
+    ///
+    /// # Errors
+    ///
+    /// [`RouteQueryError`] if `max_hops` is outside `1..=MAX_HOPS`, the tokens are equal, or
+    /// `amount_out` is zero (checked in that order).
+    pub fn best_route_exact_out(
+        &self,
+        token_in: &str,
+        token_out: &str,
+        amount_out: u128,
+        max_hops: usize,
+    ) -> Result<Option<Route>, RouteQueryError> {
+        check_query(token_in, token_out, amount_out, "amount_out", max_hops)?;
+        let Some(mut search) = self.search(token_out, token_in, max_hops) else {
+            return Ok(None);
+        };
+        let end = self.tokens[token_out];
+        search.visited[end as usize] = true;
+        search.backward(end, amount_out);
+        Ok(search.best.map(|(_, path)| self.route(&path)))
+    }
+
+    /// A fresh search from `from` towards `goal`, or `None` if either token is unknown.
+    fn search(&self, from: &str, goal: &str, max_hops: usize) -> Option<Search<'_>> {
+        self.tokens.get(from)?;
+        let goal = *self.tokens.get(goal)?;
+        Some(Search {
+            set: self,
+            goal,
+            max_hops,
+            visited: vec![false; self.adjacency.len()],
+            path: Vec::with_capacity(max_hops),
+            best: None,
+        })
+    }
+
+    /// Turns a path (trading order) into a [`Route`] with mid price and impact.
+    fn route(&self, path: &[(u32, bool, u128, u128)]) -> Route {
+        let mut num = U1024::from(1u8);
+        let mut den = U1024::from(1u8);
+        let legs: Vec<RouteLeg> = path
+            .iter()
+            .map(|&(i, zero_for_one, amount_in, amount_out)| {
+                let p = &self.pools[i as usize];
+                let (r_in, r_out) = p.reserves(zero_for_one);
+                num *= U1024::from(r_out);
+                den *= U1024::from(r_in);
+                let (t_in, t_out) =
+                    if zero_for_one { (p.token0(), p.token1()) } else { (p.token1(), p.token0()) };
+                RouteLeg {
+                    pool_id: p.pool_id().to_owned(),
+                    venue: p.venue().to_owned(),
+                    token_in: t_in.to_owned(),
+                    token_out: t_out.to_owned(),
+                    amount_in,
+                    amount_out,
+                }
+            })
+            .collect();
+        let g = num.gcd(den);
+        let (num, den) = (num / g, den / g);
+        let amount_in = legs.first().map_or(0, |l| l.amount_in);
+        let amount_out = legs.last().map_or(0, |l| l.amount_out);
+        let price_impact_ppm = impact_ppm(amount_in, amount_out, num, den);
+        Route { legs, amount_in, amount_out, mid_price_num: num, mid_price_den: den, price_impact_ppm }
+    }
+}
+
+/// `floor(1e6 · (1 - (out/in) / (num/den)))`, floored at 0.
+fn impact_ppm(amount_in: u128, amount_out: u128, num: U1024, den: U1024) -> u32 {
+    let mid = U1024::from(amount_in) * num; // ≤ 128 + 768 bits
+    let exec = U1024::from(amount_out) * den;
+    if mid.is_zero() || exec >= mid {
+        return 0;
+    }
+    let ppm = (mid - exec) * U1024::from(1_000_000u32) / mid; // < 1e6
+    u32::try_from(ppm).unwrap_or(1_000_000)
+}
+
+fn check_query(
+    token_in: &str,
+    token_out: &str,
+    amount: u128,
+    field: &'static str,
+    max_hops: usize,
+) -> Result<(), RouteQueryError> {
+    if !(1..=MAX_HOPS).contains(&max_hops) {
+        return Err(RouteQueryError::MaxHopsOutOfRange { value: max_hops.to_string() });
+    }
+    if token_in == token_out {
+        return Err(RouteQueryError::SameToken { token: token_in.to_owned() });
+    }
+    if amount == 0 {
+        return Err(RouteQueryError::ZeroAmount { field });
+    }
+    Ok(())
+}
+
+impl Search<'_> {
+    /// Exact-in: extends the path from `token` holding `amount`.
+    fn forward(&mut self, token: u32, amount: u128) {
+        let set = self.set;
+        for e in &set.adjacency[token as usize] {
+            if self.visited[e.to as usize] {
+                continue;
+            }
+            // Edges are quotable, so this cannot fail; a zero output ends the path usefully.
+            let out = match set.pools[e.pool as usize].amount_out(e.zero_for_one, amount) {
+                Ok(out) if out > 0 => out,
+                _ => continue,
+            };
+            self.path.push((e.pool, e.zero_for_one, amount, out));
+            if e.to == self.goal {
+                self.offer(out, |best, new| new > best, false);
+            } else if self.path.len() < self.max_hops {
+                self.visited[e.to as usize] = true;
+                self.forward(e.to, out);
+                self.visited[e.to as usize] = false;
+            }
+            self.path.pop();
+        }
+    }
+
+    /// Exact-out: extends the path backwards from `token`, which must receive `amount`.
+    fn backward(&mut self, token: u32, amount: u128) {
+        let set = self.set;
+        for e in &set.adjacency[token as usize] {
+            if self.visited[e.to as usize] {
+                continue;
+            }
+            // The leg trades e.to -> token, i.e. the pool in the opposite direction.
+            let zero_for_one = !e.zero_for_one;
+            let need = match set.pools[e.pool as usize].amount_in(zero_for_one, amount) {
+                Ok(need) => need,
+                Err(_) => continue, // cannot pay `amount` out, or needs more than u128
+            };
+            self.path.push((e.pool, zero_for_one, need, amount));
+            if e.to == self.goal {
+                self.offer(need, |best, new| new < best, true);
+            } else if self.path.len() < self.max_hops {
+                self.visited[e.to as usize] = true;
+                self.backward(e.to, need);
+                self.visited[e.to as usize] = false;
+            }
+            self.path.pop();
+        }
+    }
+
+    /// Keeps the current path if it beats the best one: `better` on the optimised amount, then
+    /// fewer hops, then smaller pool-id sequence. `reversed`: the path is held goal-first.
+    fn offer(&mut self, amount: u128, better: fn(u128, u128) -> bool, reversed: bool) {
+        if let Some((best_amount, best_path)) = &self.best {
+            let wins = if amount != *best_amount {
+                better(*best_amount, amount)
+            } else if self.path.len() != best_path.len() {
+                self.path.len() < best_path.len()
+            } else {
+                let rank = |l: &(u32, bool, u128, u128)| self.set.rank[l.0 as usize];
+                let best = best_path.iter().map(rank);
+                if reversed {
+                    self.path.iter().rev().map(rank).lt(best)
+                } else {
+                    self.path.iter().map(rank).lt(best)
+                }
+            };
+            if !wins {
+                return;
+            }
+        }
+        let mut path = self.path.clone();
+        if reversed {
+            path.reverse();
+        }
+        self.best = Some((amount, path));
+    }
+}
+
+#[cfg(test)]
+mod tests;

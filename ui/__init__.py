@@ -1,0 +1,1 @@
+"""The operator-facing web app (Starlette). For now: the status page that `sep up` serves."""
