@@ -101,6 +101,11 @@ class KafkaBroker(Service):
                 # Join a group at once instead of waiting 3 s for more members.
                 "group.initial.rebalance.delay.ms=0",
                 "auto.create.topics.enable=true",
+                # After a kill -9 the controller rejects the restarted broker's registration
+                # (DUPLICATE_BROKER_REGISTRATION) until the old lease expires: 9 s by default,
+                # a third of every crash test. Heartbeats are loopback, in-process; 4 s is ample.
+                "broker.session.timeout.ms=4000",
+                "broker.heartbeat.interval.ms=1000",
                 # Two cores: fewer threads than the defaults (3 network, 8 io).
                 "num.network.threads=2",
                 "num.io.threads=4",

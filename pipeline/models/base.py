@@ -34,3 +34,12 @@ Amount = Annotated[
     Field(allow_inf_nan=False),
     PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
 ]
+
+
+# Integer base units (wei, satoshi...) exceed 64 bits, which many JSON parsers (JavaScript's
+# among them) cannot hold exactly: on the wire they are decimal strings too.
+BaseUnits = Annotated[
+    int,
+    Field(ge=0),
+    PlainSerializer(lambda n: str(n), return_type=str, when_used="json"),
+]

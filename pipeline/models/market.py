@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from pipeline.models.base import WireModel
+from pipeline.models.base import BaseUnits, WireModel
 
 
 class PoolState(WireModel):
@@ -22,6 +22,6 @@ class PoolState(WireModel):
     chain_id: int
     token0: str
     token1: str
-    reserve0: Annotated[int, Field(ge=0)]
-    reserve1: Annotated[int, Field(ge=0)]
+    reserve0: BaseUnits
+    reserve1: BaseUnits
     fee: Annotated[int, Field(ge=0, lt=1_000_000)]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from pipeline.models.base import Amount, WireModel
+from pipeline.models.base import Amount, BaseUnits, WireModel
 
 
 class StepKind(StrEnum):
@@ -27,8 +27,8 @@ class RouteLeg(WireModel):
     venue: str
     token_in: str
     token_out: str
-    amount_in: int
-    amount_out: int
+    amount_in: BaseUnits
+    amount_out: BaseUnits
 
 
 class ExecutionStep(WireModel):

@@ -10,13 +10,21 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import faust
 
 from pipeline.runtime.tables import FaustTableAdapter
-from pipeline.stages.base import Output, Record, StageContext, StageProcessor, StageTable
+from pipeline.stages.base import (
+    Emit,
+    Output,
+    Record,
+    StageContext,
+    StageProcessor,
+    StageTable,
+)
+from pipeline.stages.rejections import dead_letter
 from pipeline.topology.models import StageSpec
 
 log = logging.getLogger(__name__)
@@ -61,8 +69,8 @@ class Lifecycle:
 
 def table_factory(app: faust.App, partitions: int) -> Callable[[str, str], StageTable]:
     def make(name: str, help: str) -> StageTable:
-        table = app.Table(name, default=None, partitions=partitions, key_serializer="json",
-                          value_serializer="json", help=help)
+        table = app.Table(name, default=None, partitions=partitions, key_type=str,
+                          value_type=str, help=help)
         return FaustTableAdapter(table)
     return make
 
@@ -74,13 +82,93 @@ def _record(event: Any) -> Record:
                   value=message.value)
 
 
+async def batches(stream: Any, max_: int, within_s: float) -> AsyncIterator[list[Any]]:
+    """Micro-batches of faust events that are acked only by the caller, after processing.
+
+    Not ``Stream.take_events``: its ``finally`` acks the buffered events even when the batch
+    was interrupted (a crash, or the cancellation of a graceful shutdown), so their offsets
+    get committed unprocessed and the records are skipped after a restart.  Here a pump task
+    reads the stream with acks disabled; an interrupted batch stays unacked and is
+    redelivered.  (Shape: stream -> queue -> [event, ...] -> caller -> stream.ack(event).)
+    """
+    stream.enable_acks = False
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=max_ * 2)
+
+    async def pump() -> None:
+        async for _value in stream:
+            await queue.put(stream.current_event)
+
+    pumping = asyncio.ensure_future(pump())
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            batch = [await queue.get()]
+            deadline = loop.time() + within_s
+            while len(batch) < max_:
+                if not queue.empty():
+                    batch.append(queue.get_nowait())
+                    continue
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(queue.get(), remaining))
+                except TimeoutError:
+                    break
+            yield batch
+    finally:
+        pumping.cancel()
+
+
+RETRY_DELAYS_S = (0.1, 0.5, 2.0)
+MAX_BACKOFF_S = 10.0
+
+
+async def process_safely(processor: StageProcessor, records: list[Record], emit: Emit) -> None:
+    """Process a batch so that nothing is lost and one bad record cannot stall a stage.
+
+    A failing batch is retried (outputs are idempotent, so re-emitting is harmless).  If it
+    keeps failing, each record is processed alone and the ones that still fail go to the dead
+    letter topic with the error.  Processors whose failures can only be infrastructure (the
+    project stage: PostgreSQL or Redis away) set ``retry_forever`` and are retried until the
+    dependency is back, because dead-lettering would drop facts from the store.
+    """
+    attempt = 0
+    while True:
+        try:
+            await processor.process(records, emit)
+            return
+        except Exception as exc:
+            forever = getattr(processor, "retry_forever", False)
+            if not forever and attempt >= len(RETRY_DELAYS_S):
+                break
+            delay = min(MAX_BACKOFF_S, RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
+                        * (2 ** max(0, attempt - len(RETRY_DELAYS_S) + 1)))
+            log.warning("stage batch failed, retrying", exc_info=True, extra={
+                "stage": processor.name, "records": len(records), "attempt": attempt + 1,
+                "retry_in_s": delay, "error": repr(exc)})
+            attempt += 1
+            await asyncio.sleep(delay)
+    for record in records:
+        try:
+            await processor.process([record], emit)
+        except Exception as exc:
+            log.error("record dead-lettered", extra={
+                "stage": processor.name, "topic": record.topic, "partition": record.partition,
+                "offset": record.offset, "error": repr(exc)})
+            key = f"dl-{processor.name}-{record.topic}-{record.partition}-{record.offset}"
+            await emit(dead_letter(key, record.value, reason=f"{processor.name} failed: {exc!r}",
+                                   errors=(), source=f"{record.topic}/{record.partition}/"
+                                   f"{record.offset}", correlation_id=""))
+
+
 def wire_stage(app: faust.App, spec: StageSpec, processor: StageProcessor,
                lifecycle: Lifecycle) -> Any:
     channel = app.topic(*spec.inputs, key_serializer="raw", value_serializer="raw")
     producer = app.producer
 
     async def agent(stream: Any) -> None:
-        async for events in stream.take_events(spec.batch.max, spec.batch.within_ms / 1000):
+        async for events in batches(stream, spec.batch.max, spec.batch.within_ms / 1000):
             await lifecycle.ensure_started()
             pending: list[Awaitable[Any]] = []
 
@@ -89,9 +177,11 @@ def wire_stage(app: faust.App, spec: StageSpec, processor: StageProcessor,
                 pending.append(await producer.send(out.topic, out.key, out.value, None, None,
                                                    headers))
 
-            await processor.process([_record(e) for e in events], emit)
+            await process_safely(processor, [_record(e) for e in events], emit)
             if pending:
                 await asyncio.gather(*pending)  # delivered before the inputs are acked
+            for event in events:
+                await stream.ack(event)
 
     agent.__name__ = agent.__qualname__ = f"{spec.name}_stage"
     return app.agent(channel, name=f"sep.{spec.name}", concurrency=spec.concurrency)(agent)

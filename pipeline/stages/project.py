@@ -21,6 +21,9 @@ from pipeline.store.readmodel import ReadModel
 
 class ProjectStage:
     name = "project"
+    # Failures here are PostgreSQL or Redis being away: retry until they are back rather
+    # than dead-letter facts that belong in the store.
+    retry_forever = True
 
     def __init__(self, context: StageContext) -> None:
         self._context = context

@@ -11,6 +11,8 @@ same step twice gets two fills.  That is what makes a double execution by the pi
 detectable (``fill_counts``).
 
 Amounts are integer base units stored as TEXT, since they exceed SQLite's 64-bit integers.
+Times are milliseconds since the epoch as REAL: a double keeps sub-microsecond resolution, so
+no rounding shortens (or needlessly lengthens) the simulated latency.
 """
 
 from __future__ import annotations
@@ -41,9 +43,9 @@ _SCHEMA = (
         status TEXT NOT NULL CHECK (status IN ('pending', 'filled', 'failed')),
         reason TEXT,
         detail TEXT,
-        submitted_ms INTEGER NOT NULL,
-        due_ms INTEGER NOT NULL,
-        final_ms INTEGER)""",
+        submitted_ms REAL NOT NULL,
+        due_ms REAL NOT NULL,
+        final_ms REAL)""",
     "CREATE INDEX IF NOT EXISTS submissions_step ON submissions (step_id)",
     "CREATE INDEX IF NOT EXISTS submissions_due ON submissions (due_ms) WHERE status = 'pending'",
     """CREATE TABLE IF NOT EXISTS fills (
@@ -52,7 +54,7 @@ _SCHEMA = (
         order_ref TEXT NOT NULL REFERENCES submissions (order_ref),
         amount_in TEXT NOT NULL,
         amount_out TEXT NOT NULL,
-        filled_ms INTEGER NOT NULL)""",
+        filled_ms REAL NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS fills_order ON fills (order_ref)",
 )
 
@@ -78,8 +80,8 @@ class SubmissionRecord:
     status: Status
     reason: str | None
     detail: str | None
-    submitted_ms: int
-    due_ms: int
+    submitted_ms: float
+    due_ms: float
     """When the simulated network makes it final: ``submitted_ms + latency_ms``."""
     amount_in: int | None
     """Base units actually spent and received, once filled."""
@@ -94,7 +96,7 @@ class FillRecord:
     order_ref: str
     amount_in: int
     amount_out: int
-    filled_ms: int
+    filled_ms: float
 
 
 Executor = Callable[[SubmissionRecord, Mapping[str, Pool]], Swap]
@@ -139,6 +141,16 @@ class Ledger:
             db.close()
             raise
         return ledger
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> Ledger:
+        """Open an existing ledger only to read it (``sep status``, tests): creates nothing."""
+        if not path.is_file():
+            raise LedgerError(f"no sim venue ledger at {path}")
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                             timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        return cls(db, path)
 
     def close(self) -> None:
         self._db.close()
@@ -223,14 +235,14 @@ class Ledger:
     # ------------------------------------------------------------------------- writes
 
     def add_submission(self, order_ref: str, step_id: str, step_json: str, *,
-                       submitted_ms: int, due_ms: int) -> None:
+                       submitted_ms: float, due_ms: float) -> None:
         self._db.execute(
             "INSERT INTO submissions (order_ref, step_id, step, status, submitted_ms, due_ms) "
             "VALUES (?, ?, ?, 'pending', ?, ?)",
             (order_ref, step_id, step_json, submitted_ms, due_ms),
         )
 
-    def settle(self, order_ref: str, now_ms: int, execute: Executor) -> SubmissionRecord | None:
+    def settle(self, order_ref: str, now_ms: float, execute: Executor) -> SubmissionRecord | None:
         """Make every submission due by ``now_ms`` final, then return ``order_ref``'s record.
 
         Due submissions run in due order whichever process submitted them, as a block would

@@ -13,7 +13,6 @@ other processes one can wait up to the ledger's busy timeout.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -133,13 +132,13 @@ class SimVenue:
         Never deduplicates on ``step_id`` (a real venue cannot either): the executor calls
         ``lookup`` first.  What can be checked without the pools' state (venue, assets,
         route, amounts) is rejected here, as a node rejects a malformed transaction.
+        ``step.not_before_ms`` is the executor's to honour: the venue executes what it is sent.
         """
         try:
             self._order(step, self._seed)
         except SwapError as exc:
             raise StepRejected(self.name, exc.reason, exc.detail) from exc
-        # Rounded up so that rounding never shortens the simulated latency.
-        submitted_ms = math.ceil(self._clock_ms())
+        submitted_ms = self._clock_ms()
         order_ref = f"sim-{new_ulid()}"
         self.ledger.add_submission(order_ref, step.step_id, step.model_dump_json(),
                                    submitted_ms=submitted_ms,
@@ -161,8 +160,7 @@ class SimVenue:
                                f"{submission.step_id!r}")
         if record.status == "pending":
             await self._until(record.due_ms, timeout_s, submission)
-            settled = self.ledger.settle(submission.order_ref, math.floor(self._clock_ms()),
-                                         self._execute)
+            settled = self.ledger.settle(submission.order_ref, self._clock_ms(), self._execute)
             if settled is None:  # only if someone deleted it from the file under us
                 raise StepRejected(self.name, "unknown_order", submission.order_ref)
             record = settled
@@ -188,7 +186,7 @@ class SimVenue:
 
     # ------------------------------------------------------------------------- internals
 
-    async def _until(self, due_ms: int, timeout_s: float, submission: Submission) -> None:
+    async def _until(self, due_ms: float, timeout_s: float, submission: Submission) -> None:
         deadline = time.monotonic() + timeout_s
         while (now := self._clock_ms()) < due_ms:
             left = deadline - time.monotonic()

@@ -130,31 +130,32 @@ mod tests {
         // (m-1)·… would overflow 256 bits without the 320-bit intermediate.
         assert_eq!(amount_out(m, m, m, 0), Ok(m / 2));
         assert_eq!(amount_out(m, m, m, 3000), Ok(amount_out_wide(m, m, m, 3000)));
-        assert_eq!(amount_in(m, m, m - 1, 0), Err(PoolMathError::InputOverflow {
-            amount_out: m - 1,
-            reserve_out: m,
-        }));
+        assert_eq!(
+            amount_in(m, m, m - 1, 0),
+            Err(PoolMathError::InputOverflow { amount_out: m - 1, reserve_out: m })
+        );
         // y = 1 from (1, m): needs ceil(1·1·1e6 / ((m-1)·g)) = 1.
         assert_eq!(amount_in(1, m, 1, 3000), Ok(1));
     }
 
     #[test]
     fn errors_in_order() {
-        assert_eq!(amount_out(0, 0, 1, 1_000_000), Err(PoolMathError::FeeOutOfRange {
-            fee: 1_000_000
-        }));
-        assert_eq!(amount_out(0, 5, 1, 3000), Err(PoolMathError::ZeroReserve {
-            reserve_in: 0,
-            reserve_out: 5
-        }));
-        assert_eq!(amount_in(5, 0, 1, 3000), Err(PoolMathError::ZeroReserve {
-            reserve_in: 5,
-            reserve_out: 0
-        }));
-        assert_eq!(amount_in(5, 5, 5, 3000), Err(PoolMathError::InsufficientLiquidity {
-            amount_out: 5,
-            reserve_out: 5
-        }));
+        assert_eq!(
+            amount_out(0, 0, 1, 1_000_000),
+            Err(PoolMathError::FeeOutOfRange { fee: 1_000_000 })
+        );
+        assert_eq!(
+            amount_out(0, 5, 1, 3000),
+            Err(PoolMathError::ZeroReserve { reserve_in: 0, reserve_out: 5 })
+        );
+        assert_eq!(
+            amount_in(5, 0, 1, 3000),
+            Err(PoolMathError::ZeroReserve { reserve_in: 5, reserve_out: 0 })
+        );
+        assert_eq!(
+            amount_in(5, 5, 5, 3000),
+            Err(PoolMathError::InsufficientLiquidity { amount_out: 5, reserve_out: 5 })
+        );
         assert_eq!(
             amount_in(5, 5, 5, 3000).unwrap_err().to_string(),
             "amount_out 5 is not below reserve_out 5: the pool cannot pay it out"

@@ -195,10 +195,9 @@ impl fmt::Display for InvalidPoolError {
             Self::SameToken { pool_id, token } => {
                 write!(f, "pool '{pool_id}': token0 and token1 are both '{token}'")
             }
-            Self::DuplicatePoolId { pool_id } => write!(
-                f,
-                "pool id '{pool_id}' appears more than once; pool ids must be unique"
-            ),
+            Self::DuplicatePoolId { pool_id } => {
+                write!(f, "pool id '{pool_id}' appears more than once; pool ids must be unique")
+            }
             Self::ValueOutOfRange { pool_id, field, value } => {
                 write!(f, "pool '{pool_id}': {field} must be an int in {U128_RANGE}, got {value}")
             }
@@ -226,11 +225,9 @@ impl fmt::Display for RouteQueryError {
                 write!(f, "token_in and token_out are both '{token}'; nothing to route")
             }
             Self::ZeroAmount { field } => write!(f, "{field} must be positive, got 0"),
-            Self::MaxHopsOutOfRange { value } => write!(
-                f,
-                "max_hops must be in 1..={}, got {value}",
-                crate::route::MAX_HOPS
-            ),
+            Self::MaxHopsOutOfRange { value } => {
+                write!(f, "max_hops must be in 1..={}, got {value}", crate::route::MAX_HOPS)
+            }
             Self::ValueOutOfRange { field, value } => {
                 write!(f, "{field} must be an int in {U128_RANGE}, got {value}")
             }

@@ -8,7 +8,7 @@
 //! - [`route`]: best-route search over a [`route::PoolSet`], exact-in and exact-out;
 //! - [`error`]: the named errors, each with a stable code.
 //!
-//! [`python`] holds the PyO3 bindings only. Every operator has a pure-Python twin in
+//! [`python`] holds the `PyO3` bindings only. Every operator has a pure-Python twin in
 //! `pipeline/ops/twin.py` that the tests hold to identical results.
 #![deny(unsafe_code)]
 

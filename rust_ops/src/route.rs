@@ -78,16 +78,25 @@ pub struct PoolSet {
     rank: Vec<u32>,
 }
 
+/// One leg of a path under search: the pool, its direction and the amounts.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    pool: u32,
+    zero_for_one: bool,
+    amount_in: u128,
+    amount_out: u128,
+}
+
 /// Search state shared by both directions.
 struct Search<'a> {
     set: &'a PoolSet,
     goal: u32,
     max_hops: usize,
     visited: Vec<bool>,
-    /// Current path as `(pool, zero_for_one, amount_in, amount_out)`, in search order.
-    path: Vec<(u32, bool, u128, u128)>,
+    /// Current path, in search order.
+    path: Vec<Step>,
     /// Best path so far, in trading order, with the amount being optimised.
-    best: Option<(u128, Vec<(u32, bool, u128, u128)>)>,
+    best: Option<(u128, Vec<Step>)>,
 }
 
 impl PoolSet {
@@ -97,6 +106,8 @@ impl PoolSet {
     /// # Errors
     ///
     /// [`InvalidPoolError::DuplicatePoolId`] if two pools share an id (the first repeat found).
+    // Indices are u32 to keep edges small; four billion pools are not a use case.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn new<I, P>(pools: I) -> Result<Self, InvalidPoolError>
     where
         I: IntoIterator<Item = P>,
@@ -225,13 +236,13 @@ impl PoolSet {
     }
 
     /// Turns a path (trading order) into a [`Route`] with mid price and impact.
-    fn route(&self, path: &[(u32, bool, u128, u128)]) -> Route {
+    fn route(&self, path: &[Step]) -> Route {
         let mut num = U1024::from(1u8);
         let mut den = U1024::from(1u8);
         let legs: Vec<RouteLeg> = path
             .iter()
-            .map(|&(i, zero_for_one, amount_in, amount_out)| {
-                let p = &self.pools[i as usize];
+            .map(|&Step { pool, zero_for_one, amount_in, amount_out }| {
+                let p = &self.pools[pool as usize];
                 let (r_in, r_out) = p.reserves(zero_for_one);
                 num *= U1024::from(r_out);
                 den *= U1024::from(r_in);
@@ -252,7 +263,14 @@ impl PoolSet {
         let amount_in = legs.first().map_or(0, |l| l.amount_in);
         let amount_out = legs.last().map_or(0, |l| l.amount_out);
         let price_impact_ppm = impact_ppm(amount_in, amount_out, num, den);
-        Route { legs, amount_in, amount_out, mid_price_num: num, mid_price_den: den, price_impact_ppm }
+        Route {
+            legs,
+            amount_in,
+            amount_out,
+            mid_price_num: num,
+            mid_price_den: den,
+            price_impact_ppm,
+        }
     }
 }
 
@@ -299,7 +317,12 @@ impl Search<'_> {
                 Ok(out) if out > 0 => out,
                 _ => continue,
             };
-            self.path.push((e.pool, e.zero_for_one, amount, out));
+            self.path.push(Step {
+                pool: e.pool,
+                zero_for_one: e.zero_for_one,
+                amount_in: amount,
+                amount_out: out,
+            });
             if e.to == self.goal {
                 self.offer(out, |best, new| new > best, false);
             } else if self.path.len() < self.max_hops {
@@ -320,11 +343,16 @@ impl Search<'_> {
             }
             // The leg trades e.to -> token, i.e. the pool in the opposite direction.
             let zero_for_one = !e.zero_for_one;
-            let need = match set.pools[e.pool as usize].amount_in(zero_for_one, amount) {
-                Ok(need) => need,
-                Err(_) => continue, // cannot pay `amount` out, or needs more than u128
+            // Err: the pool cannot pay `amount` out, or the input would exceed u128.
+            let Ok(need) = set.pools[e.pool as usize].amount_in(zero_for_one, amount) else {
+                continue;
             };
-            self.path.push((e.pool, zero_for_one, need, amount));
+            self.path.push(Step {
+                pool: e.pool,
+                zero_for_one,
+                amount_in: need,
+                amount_out: amount,
+            });
             if e.to == self.goal {
                 self.offer(need, |best, new| new < best, true);
             } else if self.path.len() < self.max_hops {
@@ -345,7 +373,7 @@ impl Search<'_> {
             } else if self.path.len() != best_path.len() {
                 self.path.len() < best_path.len()
             } else {
-                let rank = |l: &(u32, bool, u128, u128)| self.set.rank[l.0 as usize];
+                let rank = |s: &Step| self.set.rank[s.pool as usize];
                 let best = best_path.iter().map(rank);
                 if reversed {
                     self.path.iter().rev().map(rank).lt(best)

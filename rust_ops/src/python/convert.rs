@@ -14,6 +14,7 @@ use ruint::aliases::U1024;
 ///
 /// `TypeError` from Python when `obj` has no `__index__`.
 pub fn u128_arg(obj: &Bound<'_, PyAny>) -> PyResult<Result<u128, String>> {
+    let obj = &as_int(obj)?;
     match obj.extract::<u128>() {
         Ok(v) => Ok(Ok(v)),
         Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => Ok(Err(decimal(obj)?)),
@@ -27,6 +28,7 @@ pub fn u128_arg(obj: &Bound<'_, PyAny>) -> PyResult<Result<u128, String>> {
 ///
 /// `TypeError` from Python when `obj` has no `__index__`.
 pub fn usize_arg(obj: &Bound<'_, PyAny>) -> PyResult<Result<usize, String>> {
+    let obj = &as_int(obj)?;
     match obj.extract::<usize>() {
         Ok(v) => Ok(Ok(v)),
         Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => Ok(Err(decimal(obj)?)),
@@ -34,10 +36,31 @@ pub fn usize_arg(obj: &Bound<'_, PyAny>) -> PyResult<Result<usize, String>> {
     }
 }
 
-/// `str(operator.index(obj))`, as the twin renders an out-of-range value.
+/// A `max_hops`-like count argument: `Err(decimal)` when the int does not fit `usize`, kept for
+/// the caller to raise its named error. A non-int is a `TypeError` at extraction, as in the twin
+/// (`None` included: there is no "use the default" sentinel).
+#[derive(Debug, Clone)]
+pub struct CountArg(pub Result<usize, String>);
+
+impl<'py> FromPyObject<'py> for CountArg {
+    fn extract_bound(obj: &Bound<'py, PyAny>) -> PyResult<Self> {
+        usize_arg(obj).map(Self)
+    }
+}
+
+/// `obj` itself if it is an exact `int`, else `operator.index(obj)` (a `TypeError` for
+/// non-ints, as in the twin). PyO3's 128-bit extraction under abi3 shifts the object itself, so
+/// int-likes (`bool`, numpy integers, anything with `__index__`) are converted first.
+fn as_int<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    if obj.is_exact_instance_of::<PyInt>() {
+        return Ok(obj.clone());
+    }
+    obj.py().import("operator")?.getattr("index")?.call1((obj,))
+}
+
+/// The decimal rendering of an int, as the twin writes an out-of-range value.
 fn decimal(obj: &Bound<'_, PyAny>) -> PyResult<String> {
-    let index = obj.py().import("operator")?.getattr("index")?.call1((obj,))?;
-    Ok(index.str()?.to_string())
+    Ok(obj.str()?.to_string())
 }
 
 /// A 1024-bit unsigned integer as a Python int.
@@ -47,7 +70,7 @@ fn decimal(obj: &Bound<'_, PyAny>) -> PyResult<String> {
 /// Only if Python fails to allocate.
 pub fn big_int<'py>(py: Python<'py>, value: &U1024) -> PyResult<Bound<'py, PyInt>> {
     if let Ok(small) = u128::try_from(value) {
-        return small.into_pyobject(py);
+        return Ok(small.into_pyobject(py)?);
     }
     let bytes = PyBytes::new(py, &value.to_le_bytes_trimmed_vec());
     Ok(py

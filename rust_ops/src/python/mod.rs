@@ -1,1 +1,33 @@
-//! PyO3 bindings.
+//! `PyO3` bindings: the `pipeline._rust_ops` extension module. Bindings only; the logic lives in
+//! the plain Rust modules of the crate. Documented for Python users in `pipeline/_rust_ops.pyi`.
+
+pub mod convert;
+pub mod errors;
+pub mod math;
+pub mod route;
+
+use pyo3::prelude::*;
+
+use crate::error::FEE_DENOMINATOR;
+use crate::route::MAX_HOPS;
+
+/// The module; its name must match `module-name = "pipeline._rust_ops"` in `pyproject.toml`.
+///
+/// # Errors
+///
+/// If a class or function cannot be added (never in practice).
+#[pymodule]
+fn _rust_ops(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::register(m)?;
+    m.add("FEE_DENOMINATOR", FEE_DENOMINATOR)?;
+    m.add("MAX_HOPS", MAX_HOPS)?;
+    m.add_function(wrap_pyfunction!(math::amount_out, m)?)?;
+    m.add_function(wrap_pyfunction!(math::amount_in, m)?)?;
+    m.add_class::<route::PyPool>()?;
+    m.add_class::<route::PyRouteLeg>()?;
+    m.add_class::<route::PyRoute>()?;
+    m.add_class::<route::PyPoolSet>()?;
+    m.add_function(wrap_pyfunction!(route::best_route_exact_in, m)?)?;
+    m.add_function(wrap_pyfunction!(route::best_route_exact_out, m)?)?;
+    Ok(())
+}

@@ -83,8 +83,12 @@ fn query_errors() {
     assert_eq!(err(set.best_route_exact_in("A", "B", 1, MAX_HOPS + 1)), "max_hops_out_of_range");
     assert_eq!(err(set.best_route_exact_in("A", "A", 1, 3)), "same_token");
     assert_eq!(err(set.best_route_exact_out("A", "B", 0, 3)), "zero_amount");
-    let dup = PoolSet::new([pool("q", "A", "B", 1, 1, 0), pool("p", "A", "B", 1, 1, 0),
-        pool("q", "B", "C", 1, 1, 0), pool("p", "C", "D", 1, 1, 0)]);
+    let dup = PoolSet::new([
+        pool("q", "A", "B", 1, 1, 0),
+        pool("p", "A", "B", 1, 1, 0),
+        pool("q", "B", "C", 1, 1, 0),
+        pool("p", "C", "D", 1, 1, 0),
+    ]);
     assert_eq!(dup.unwrap_err(), InvalidPoolError::DuplicatePoolId { pool_id: "p".into() });
 }
 

@@ -1,0 +1,132 @@
+"""Run the pipeline's workers as child processes and watch intents finish.
+
+Shared by ``sep up``, the end-to-end tests and the benchmarks, so all three run the pipeline
+the way production does: separate worker processes against real services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+
+from pipeline.config import Settings
+from pipeline.store.readmodel import TERMINAL_STATES
+
+TERMINAL_TOPICS = ("intent.rejected", "risk.rejected", "plan.rejected", "exec.completed",
+                   "exec.failed", "intent.expired", "intent.cancelled")
+
+
+def service_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ, SEP_KAFKA=settings.kafka, SEP_POSTGRES=settings.postgres,
+               SEP_REDIS=settings.redis, SEP_DATA=str(settings.data_dir),
+               SEP_REDIS_PREFIX=settings.redis_prefix, SEP_LOG_FORMAT="json")
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class WorkerPool:
+    """N identical worker processes (one consumer group); kill, stop and restart them."""
+
+    settings: Settings
+    count: int = 2
+    loglevel: str = "info"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    generation: int = 0
+
+    @property
+    def log_dir(self) -> Path:
+        return self.settings.data_dir / "logs"
+
+    def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = service_env(self.settings, self.extra_env)
+        self.generation += 1
+        for i in range(self.count):
+            out = (self.log_dir / f"worker-{i}.log").open("ab")
+            out.write(f"\n--- generation {self.generation} ---\n".encode())
+            out.flush()
+            self.procs.append(subprocess.Popen(
+                [sys.executable, "-m", "pipeline.cli.main", "worker", "--loglevel",
+                 self.loglevel], env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True))
+
+    def stop(self, timeout: float = 30.0) -> list[int | None]:
+        """SIGTERM (graceful: faust commits and leaves the group), SIGKILL after timeout."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        codes = []
+        for proc in self.procs:
+            try:
+                codes.append(proc.wait(max(0.1, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                codes.append(proc.wait())
+        self.procs.clear()
+        return codes
+
+    def kill(self) -> None:
+        """SIGKILL every worker: no commit, no goodbye (the crash case)."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+        for proc in self.procs:
+            proc.wait()
+        self.procs.clear()
+
+    def alive(self) -> bool:
+        return bool(self.procs) and all(p.poll() is None for p in self.procs)
+
+    def log_tail(self, lines: int = 40) -> str:
+        parts = []
+        for path in sorted(self.log_dir.glob("worker-*.log")):
+            text = path.read_text(errors="replace").splitlines()[-lines:]
+            parts.append(f"== {path.name}\n" + "\n".join(text))
+        return "\n".join(parts)
+
+
+async def terminal_events(conn: asyncpg.Connection, intent_ids: Iterable[str]) -> dict[str, str]:
+    rows = await conn.fetch(
+        "SELECT correlation_id, topic FROM events WHERE correlation_id = ANY($1::text[]) "
+        "AND topic = ANY($2::text[])", list(intent_ids), list(TERMINAL_TOPICS))
+    return {r["correlation_id"]: r["topic"] for r in rows}
+
+
+async def wait_until_finished(dsn: str, intent_ids: Iterable[str], timeout: float,
+                              pool: WorkerPool | None = None, poll: float = 0.25
+                              ) -> dict[str, str]:
+    """Wait until every intent has a terminal event in the store; return id -> topic.
+
+    Raises ``TimeoutError`` naming how many are still open (and the workers' log tail).
+    """
+    wanted = set(intent_ids)
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            done = await terminal_events(conn, wanted)
+            if len(done) >= len(wanted):
+                return done
+            if time.monotonic() > deadline:
+                tail = pool.log_tail() if pool else ""
+                raise TimeoutError(f"{len(wanted) - len(done)} of {len(wanted)} intents not "
+                                   f"finished after {timeout:.0f}s\n{tail}")
+            await asyncio.sleep(poll)
+    finally:
+        await conn.close()
+
+
+__all__ = ["TERMINAL_STATES", "TERMINAL_TOPICS", "WorkerPool", "service_env",
+           "wait_until_finished"]

@@ -1,0 +1,47 @@
+"""Rust operators for the hot numeric work: exact pool math and best-route search.
+
+Import them from here; the compiled module ``pipeline._rust_ops`` is private and documented by
+``pipeline/_rust_ops.pyi``. There is no silent fallback to Python: without the built extension
+this import fails, naming the command that builds it. ``pipeline.ops.twin`` holds a pure-Python
+twin of every operator for the tests and benchmarks only.
+"""
+
+try:
+    from pipeline._rust_ops import (
+        FEE_DENOMINATOR,
+        MAX_HOPS,
+        InvalidPoolError,
+        Pool,
+        PoolMathError,
+        PoolSet,
+        Route,
+        RouteLeg,
+        RouteQueryError,
+        RustOpsError,
+        amount_in,
+        amount_out,
+        best_route_exact_in,
+        best_route_exact_out,
+    )
+except ImportError as exc:  # pragma: no cover - only without a build
+    raise ImportError(
+        f"pipeline._rust_ops is missing or stale ({exc}); build it with `pip install -e .` "
+        "or `maturin develop --release` in the repository root"
+    ) from exc
+
+__all__ = [
+    "FEE_DENOMINATOR",
+    "MAX_HOPS",
+    "InvalidPoolError",
+    "Pool",
+    "PoolMathError",
+    "PoolSet",
+    "Route",
+    "RouteLeg",
+    "RouteQueryError",
+    "RustOpsError",
+    "amount_in",
+    "amount_out",
+    "best_route_exact_in",
+    "best_route_exact_out",
+]

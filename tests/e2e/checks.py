@@ -1,0 +1,55 @@
+"""Assertions shared by the end-to-end tests, each reading the real stores."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import asyncpg
+
+from pipeline.store.readmodel import STATE_OF, ReadModel
+
+
+async def events_by_intent(conn: asyncpg.Connection, ids: list[str]) -> dict[str, list[asyncpg.Record]]:
+    rows = await conn.fetch(
+        "SELECT correlation_id, seq, topic, event_id, payload FROM events "
+        "WHERE correlation_id = ANY($1::text[]) ORDER BY correlation_id, seq", ids)
+    out: dict[str, list[asyncpg.Record]] = defaultdict(list)
+    for row in rows:
+        out[row["correlation_id"]].append(row)
+    return out
+
+
+def assert_contiguous(intent_id: str, events: list[asyncpg.Record]) -> None:
+    seqs = [e["seq"] for e in events]
+    assert seqs == list(range(1, len(seqs) + 1)), f"{intent_id}: seqs {seqs}"
+
+
+COMPLETED_PATH = ["intent.submitted", "risk.approved", "intent.accepted", "intent.prioritised",
+                  "plan.created", "exec.started", "exec.step_submitted", "exec.step_filled",
+                  "exec.completed"]
+
+
+def expected_state(events: list[asyncpg.Record]) -> str:
+    state = "submitted"
+    for event in events:
+        state = STATE_OF[event["topic"]] or state
+    return state
+
+
+async def assert_read_model_agrees(read_model: ReadModel,
+                                   by_intent: dict[str, list[asyncpg.Record]]) -> None:
+    for intent_id, events in by_intent.items():
+        view = await read_model.intent(intent_id)
+        assert view.get("state") == expected_state(events), (intent_id, view, [
+            e["topic"] for e in events])
+        assert int(view["eventCount"]) == len(events), (intent_id, view)
+        assert int(view["lastSeq"]) == events[-1]["seq"]
+
+
+def sim_fill_counts(data_dir: Path) -> dict[str, int]:
+    import sqlite3
+
+    path = data_dir / "venues" / "sim" / "ledger.sqlite"
+    with sqlite3.connect(path) as conn:
+        return dict(conn.execute("SELECT step_id, count(*) FROM fills GROUP BY step_id"))

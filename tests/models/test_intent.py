@@ -1,0 +1,196 @@
+"""Intents and submissions: wire shape, strictness, and the paths errors report."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from pipeline.models import (
+    ExecutionStyle,
+    Intent,
+    IntentConstraints,
+    IntentSubmission,
+    IntentType,
+)
+
+USDC = {"symbol": "USDC", "address": "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48",
+        "decimals": 6, "chainId": 1}
+WETH = {"symbol": "WETH", "address": "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2",
+        "decimals": 18, "chainId": 1}
+
+
+def submission_json(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "clientIntentId": "c-1",
+        "strategyId": "dca",
+        "type": "ACQUIRE",
+        "assets": [{"asset": WETH, "amount": "1.5"}, {"asset": USDC}],
+        "constraints": {"maxSlippage": "0.005", "timeWindowMs": 300_000,
+                        "executionStyle": "PASSIVE"},
+    }
+    body.update(overrides)
+    return body
+
+
+def intent_json(**overrides: Any) -> dict[str, Any]:
+    body = submission_json(id="intent-01ARYZ6S41TSV4RRFFQ69G5FAV", createdAtMs=1_000)
+    body.update(overrides)
+    return body
+
+
+def locs(exc: pytest.ExceptionInfo[ValidationError]) -> set[str]:
+    return {".".join(str(p) for p in e["loc"]) for e in exc.value.errors()}
+
+
+def test_submission_parses_the_wire_form() -> None:
+    sub = IntentSubmission.model_validate(submission_json())
+    assert sub.strategy_id == "dca"
+    assert sub.client_intent_id == "c-1"
+    assert sub.type is IntentType.ACQUIRE
+    assert sub.assets[0].amount == Decimal("1.5")
+    assert sub.assets[1].amount is None
+    assert sub.constraints.max_slippage == Decimal("0.005")
+    assert sub.constraints.execution_style is ExecutionStyle.PASSIVE
+
+
+def test_submission_round_trips_through_the_wire_form() -> None:
+    sub = IntentSubmission.model_validate(submission_json())
+    wire = sub.to_wire()
+    assert wire == submission_json()  # camelCase keys, Decimals as the strings they were
+    assert IntentSubmission.model_validate(wire) == sub
+
+
+def test_submission_json_keeps_decimals_as_strings() -> None:
+    raw = IntentSubmission.model_validate(submission_json()).model_dump_json(by_alias=True)
+    assert '"amount":"1.5"' in raw
+    assert '"maxSlippage":"0.005"' in raw  # no JSON number: a parser would make it a float
+    again = IntentSubmission.model_validate_json(raw)
+    assert again.constraints.max_slippage == Decimal("0.005")
+
+
+def test_optional_fields_default() -> None:
+    body = submission_json()
+    del body["clientIntentId"]
+    body["constraints"] = {"maxSlippage": "0.01", "timeWindowMs": 1000}
+    sub = IntentSubmission.model_validate(body)
+    assert sub.client_intent_id is None
+    assert sub.constraints.execution_style is ExecutionStyle.ADAPTIVE
+    assert sub.constraints.allowed_venues is None
+    assert sub.ml_features is None
+    assert "clientIntentId" not in sub.to_wire()
+
+
+def test_unknown_top_level_field_is_rejected_with_its_name() -> None:
+    with pytest.raises(ValidationError) as info:
+        IntentSubmission.model_validate(submission_json(stratgyId="typo"))
+    assert locs(info) == {"stratgyId"}
+
+
+def test_nested_errors_report_camel_case_paths() -> None:
+    body = submission_json()
+    body["assets"][0] = {"asset": {k: v for k, v in WETH.items() if k != "chainId"},
+                         "amount": "1"}
+    body["constraints"] = {"maxSlippage": "0.01", "timeWindowMs": "soon",
+                           "executionStyle": "YOLO", "allowedVenues": ["sim"], "extra": 1}
+    with pytest.raises(ValidationError) as info:
+        IntentSubmission.model_validate(body)
+    found = locs(info)
+    assert {"assets.0.asset.chainId", "constraints.timeWindowMs",
+            "constraints.executionStyle", "constraints.extra"} <= found
+    assert not any("_" in path for path in found), found  # no snake_case leaks out
+
+
+def test_an_intent_is_never_mistaken_for_a_submission() -> None:
+    # A producer that sends an id of its own is told so: ids are assigned by ingest.
+    with pytest.raises(ValidationError) as info:
+        IntentSubmission.model_validate(submission_json(id="intent-x"))
+    assert locs(info) == {"id"}
+
+
+@pytest.mark.parametrize("assets", [[], [{"asset": WETH, "amount": "1"}],
+                                    [{"asset": WETH}, {"asset": USDC}, {"asset": WETH}]])
+def test_exactly_two_assets(assets: list[dict[str, Any]]) -> None:
+    with pytest.raises(ValidationError) as info:
+        IntentSubmission.model_validate(submission_json(assets=assets))
+    assert "assets" in locs(info)
+
+
+@pytest.mark.parametrize(
+    ("constraints", "path"),
+    [
+        ({"maxSlippage": "-0.01", "timeWindowMs": 1000}, "constraints.maxSlippage"),
+        ({"maxSlippage": "NaN", "timeWindowMs": 1000}, "constraints.maxSlippage"),
+        ({"maxSlippage": "0.01", "timeWindowMs": 0}, "constraints.timeWindowMs"),
+        ({"maxSlippage": "0.01"}, "constraints.timeWindowMs"),
+        ({"timeWindowMs": 1000}, "constraints.maxSlippage"),
+    ],
+)
+def test_constraint_bounds(constraints: dict[str, Any], path: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        IntentSubmission.model_validate(submission_json(constraints=constraints))
+    assert locs(info) == {path}
+
+
+@pytest.mark.parametrize("field", ["strategyId", "clientIntentId"])
+@pytest.mark.parametrize("value", ["", "x" * 129])
+def test_identifier_lengths(field: str, value: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        IntentSubmission.model_validate(submission_json(**{field: value}))
+    assert locs(info) == {field}
+
+
+def test_type_must_be_acquire_or_dispose() -> None:
+    with pytest.raises(ValidationError) as info:
+        IntentSubmission.model_validate(submission_json(type="BUY"))
+    assert locs(info) == {"type"}
+
+
+def test_missing_required_fields_are_all_reported() -> None:
+    with pytest.raises(ValidationError) as info:
+        IntentSubmission.model_validate({"strategyId": "s"})
+    assert locs(info) == {"type", "assets", "constraints"}
+
+
+# ----------------------------------------------------------------------------- Intent
+
+
+def test_intent_parses_and_exposes_subject_and_counter() -> None:
+    intent = Intent.model_validate(intent_json())
+    assert intent.subject.asset.symbol == "WETH"
+    assert intent.counter.asset.symbol == "USDC"
+    assert intent.created_at_ms == 1_000
+
+
+def test_intent_id_must_be_prefixed() -> None:
+    with pytest.raises(ValidationError, match="intent-<ULID>") as info:
+        Intent.model_validate(intent_json(id="01ARYZ6S41TSV4RRFFQ69G5FAV"))
+    assert locs(info) == {"id"}
+
+
+def test_deadline_is_creation_plus_window() -> None:
+    intent = Intent.model_validate(intent_json(createdAtMs=1_000))
+    assert intent.deadline_ms == 1_000 + 300_000
+
+
+def test_no_deadline_without_creation_time() -> None:
+    body = intent_json()
+    del body["createdAtMs"]
+    assert Intent.model_validate(body).deadline_ms is None
+
+
+def test_constraints_are_immutable() -> None:
+    constraints = IntentConstraints(max_slippage=Decimal("0.01"), time_window_ms=1000)
+    with pytest.raises(ValidationError):
+        constraints.time_window_ms = 5  # type: ignore[misc]
+
+
+def test_limit_price_and_allowed_venues_on_the_wire() -> None:
+    constraints = IntentConstraints(max_slippage=Decimal("0.01"), time_window_ms=1000,
+                                    allowed_venues=("sim",), limit_price=Decimal("3000.10"))
+    wire = constraints.to_wire()
+    assert wire["allowedVenues"] == ["sim"]
+    assert wire["limitPrice"] == "3000.10"
+    assert IntentConstraints.model_validate(wire) == constraints

@@ -1,0 +1,187 @@
+"""The ledger: seeding, persistence, big integers, and several processes on one file."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+from pipeline.models import Asset, ExecutionStep
+from plugins.sim_venue import Ledger, LedgerError, SimVenueConfig
+from plugins.sim_venue.amm import Pool, Swap, SwapError
+from plugins.sim_venue.ledger import SubmissionRecord
+
+E18 = 10**18
+SEED = (Pool("p", "WETH", "USDC", 1_000 * E18, 3_000_000 * 10**6, 3000),)
+WORKER = Path(__file__).with_name("ledger_worker.py")
+
+
+def _fixed_trade(record: SubmissionRecord, pools: Mapping[str, Pool]) -> Swap:
+    """An executor that buys 1000 USDC for 1 WETH, whatever the price (the ledger's view)."""
+    if record.step_id == "bad":
+        raise SwapError("slippage", "told to fail")
+    return Swap(E18, 1000 * 10**6, {"p": pools["p"].after("WETH", E18, 1000 * 10**6)})
+
+
+def test_pools_are_seeded_once_and_traded_reserves_persist(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "dir" / "ledger.sqlite"  # the directory is created
+    ledger = Ledger.open(path, SEED)
+    assert ledger.pools() == {"p": SEED[0]}
+    ledger.add_submission("o1", "s1", "{}", submitted_ms=0, due_ms=0)
+    record = ledger.settle("o1", 1, _fixed_trade)
+    assert record is not None
+    assert (record.status, record.amount_in, record.amount_out) == ("filled", E18, 10**9)
+    ledger.close()
+
+    reopened = Ledger.open(path, SEED)  # seeding again must not reset the traded reserves
+    assert reopened.pools()["p"] == SEED[0].after("WETH", E18, 10**9)
+    assert reopened.fill_counts() == {"s1": 1}
+    reopened.close()
+
+
+def test_settle_is_one_transaction_and_records_failures(tmp_path: Path) -> None:
+    ledger = Ledger.open(tmp_path / "ledger.sqlite", SEED)
+    ledger.add_submission("o1", "bad", "{}", submitted_ms=0, due_ms=0)
+    ledger.add_submission("o2", "later", "{}", submitted_ms=0, due_ms=50)
+    failed = ledger.settle("o1", 10, _fixed_trade)
+    assert failed is not None
+    assert (failed.status, failed.reason, failed.detail) == ("failed", "slippage", "told to fail")
+    assert ledger.pools() == {"p": SEED[0]}
+    not_due = ledger.submission("o2")
+    assert not_due is not None
+    assert not_due.status == "pending"
+    assert ledger.settle("o1", 100, _fixed_trade) == failed  # final: not executed again
+    assert ledger.settle("o2", 100, _fixed_trade) is not None
+    assert ledger.total_fills() == 1
+    ledger.close()
+
+
+def test_amounts_beyond_64_bits_round_trip_exactly(tmp_path: Path) -> None:
+    huge = Pool("h", "WETH", "DAI", 2**100 + 1, 3**70, 0)
+    ledger = Ledger.open(tmp_path / "ledger.sqlite", (huge,))
+    assert ledger.pools()["h"] == huge
+    ledger.close()
+
+
+def test_changed_pool_definitions_are_refused_and_new_pools_seeded(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    Ledger.open(path, SEED).close()
+    ledger = Ledger.open(path, (*SEED, Pool("q", "DAI", "USDC", 5, 5, 100)))
+    assert set(ledger.pools()) == {"p", "q"}
+    ledger.close()
+    with pytest.raises(LedgerError, match="pool 'p' is WETH/USDC fee 3000 in the ledger"):
+        Ledger.open(path, (Pool("p", "WETH", "USDC", 1, 1, 500),))
+
+
+def test_a_readonly_ledger_reads_and_refuses_to_write(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    with pytest.raises(LedgerError, match="no sim venue ledger"):
+        Ledger.open_readonly(path)
+    assert not path.exists()
+    writer = Ledger.open(path, SEED)
+    writer.add_submission("o1", "s1", "{}", submitted_ms=0, due_ms=0)
+    writer.settle("o1", 1, _fixed_trade)
+    reader = Ledger.open_readonly(path)
+    try:
+        assert (reader.fill_counts(), reader.total_fills()) == ({"s1": 1}, 1)
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.add_submission("o2", "s2", "{}", submitted_ms=0, due_ms=0)
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_the_file_is_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    Ledger.open(path, SEED).close()
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        db.close()
+
+
+def reference_out(reserve_in: int, reserve_out: int, amount: int, fee: int) -> int:
+    g = 1_000_000 - fee
+    return amount * g * reserve_out // (reserve_in * 1_000_000 + amount * g)
+
+
+@pytest.mark.slow
+def test_processes_trading_one_pool_see_one_consistent_sequence(
+    tmp_path: Path, assets: dict[str, Asset]
+) -> None:
+    """Four processes fill swaps on one pool at once.
+
+    Replaying the fills in commit order from the seeded reserves must reproduce every fill's
+    output and the final reserves: the processes' transactions were serialised, none read a
+    stale pool.
+    """
+    workers, fills = 4, 150
+    config = SimVenueConfig.model_validate(
+        {"pools": [{"pool_id": "p", "token0": "WETH", "token1": "USDC",
+                    "reserve0": "1000", "reserve1": "3000000", "fee": 3000}]},
+        context={"assets": assets},
+    )
+    data_dir, go = tmp_path / "sim", tmp_path / "go"
+    assets_json = json.dumps([a.model_dump(mode="json") for a in assets.values()])
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    procs = [
+        subprocess.Popen([sys.executable, str(WORKER), str(data_dir), config.model_dump_json(),
+                          assets_json, str(worker), str(fills), str(go)], env=env)
+        for worker in range(workers)
+    ]
+    try:
+        _wait_for(lambda: all((tmp_path / f"ready-{w}").exists() for w in range(workers)), procs)
+        go.touch()
+        assert [proc.wait(timeout=120) for proc in procs] == [0] * workers
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    ledger = Ledger.open_readonly(data_dir / "ledger.sqlite")
+    try:
+        history = ledger.fills()
+        assert len(history) == workers * fills
+        assert set(ledger.fill_counts().values()) == {1}
+        reserve = {"WETH": 1_000 * E18, "USDC": 3_000_000 * 10**6}
+        k = reserve["WETH"] * reserve["USDC"]
+        for fill in history:
+            record = ledger.submission(fill.order_ref)
+            assert record is not None
+            step = ExecutionStep.model_validate_json(record.step_json)
+            token_in, token_out = step.asset_in, step.asset_out
+            expected = reference_out(reserve[token_in], reserve[token_out], fill.amount_in, 3000)
+            assert fill.amount_out == expected, f"fill {fill.seq} saw a stale pool"
+            reserve[token_in] += fill.amount_in
+            reserve[token_out] -= fill.amount_out
+            assert reserve["WETH"] * reserve["USDC"] >= k
+            k = reserve["WETH"] * reserve["USDC"]
+        final = ledger.pools()["p"]
+        assert (final.reserve0, final.reserve1) == (reserve["WETH"], reserve["USDC"])
+        # The processes really did interleave (else this test proves nothing).
+        writers = [fill.step_id.split("-")[0] for fill in history]
+        assert sum(a != b for a, b in itertools.pairwise(writers)) >= workers
+    finally:
+        ledger.close()
+
+
+def _wait_for(condition: Callable[[], bool], procs: list[subprocess.Popen[bytes]]) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        if any(proc.poll() is not None for proc in procs):
+            raise AssertionError("a worker exited before it was ready")
+        if time.monotonic() > deadline:
+            raise AssertionError("workers not ready within 60 s")
+        time.sleep(0.01)
