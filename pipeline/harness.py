@@ -53,13 +53,14 @@ class WorkerPool:
         env = service_env(self.settings, self.extra_env)
         self.generation += 1
         for i in range(self.count):
-            out = (self.log_dir / f"worker-{i}.log").open("ab")
-            out.write(f"\n--- generation {self.generation} ---\n".encode())
-            out.flush()
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "pipeline.cli.main", "worker", "--loglevel",
-                 self.loglevel], env=env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True))
+            with (self.log_dir / f"worker-{i}.log").open("ab") as out:
+                out.write(f"\n--- generation {self.generation} ---\n".encode())
+                out.flush()
+                # The child keeps its own copy of the descriptor; ours closes here.
+                self.procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "pipeline.cli.main", "worker", "--loglevel",
+                     self.loglevel], env=env, stdout=out, stderr=subprocess.STDOUT,
+                    start_new_session=True))
 
     def stop(self, timeout: float = 30.0) -> list[int | None]:
         """SIGTERM (graceful: faust commits and leaves the group), SIGKILL after timeout."""
@@ -121,8 +122,15 @@ async def wait_until_finished(dsn: str, intent_ids: Iterable[str], timeout: floa
                 return done
             if time.monotonic() > deadline:
                 tail = pool.log_tail() if pool else ""
-                raise TimeoutError(f"{len(wanted) - len(done)} of {len(wanted)} intents not "
-                                   f"finished after {timeout:.0f}s\n{tail}")
+                stuck = sorted(wanted - set(done))
+                last = await conn.fetch(
+                    "SELECT DISTINCT ON (correlation_id) correlation_id, seq, topic FROM events "
+                    "WHERE correlation_id = ANY($1::text[]) ORDER BY correlation_id, seq DESC",
+                    stuck)
+                where = {r["correlation_id"]: f"{r['topic']}#{r['seq']}" for r in last}
+                sample = ", ".join(f"{i}: {where.get(i, 'no events')}" for i in stuck[:10])
+                raise TimeoutError(f"{len(stuck)} of {len(wanted)} intents not finished after "
+                                   f"{timeout:.0f}s; last events: {sample}\n{tail}")
             await asyncio.sleep(poll)
     finally:
         await conn.close()

@@ -25,10 +25,10 @@ def _spawn_workers(count: int, env: dict[str, str], log_dir: Path) -> list[subpr
     log_dir.mkdir(parents=True, exist_ok=True)
     procs = []
     for i in range(count):
-        out = (log_dir / f"worker-{i}.log").open("ab")
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli.main", "worker", "--loglevel", "info"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
+        with (log_dir / f"worker-{i}.log").open("ab") as out:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "pipeline.cli.main", "worker", "--loglevel", "info"],
+                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
     return procs
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncpg
 import redis.asyncio as aioredis
 
-# aiokafka ships no type information (no py.typed); pyproject's overrides do not list it.
-from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
+# aiokafka ships no type information (no py.typed). `unused-ignore` keeps this line valid
+# once pyproject's mypy overrides list aiokafka (warn_unused_ignores is on).
+from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped,unused-ignore]
 
 
 class NotReadyError(Exception):

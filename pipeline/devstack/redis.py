@@ -24,6 +24,9 @@ from pipeline.devstack.service import Service
 
 log = logging.getLogger(__name__)
 
+# Where Debian's package puts it; checked even when /usr/bin is not on PATH (cron, CI).
+DEBIAN_REDIS = Path("/usr/bin/redis-server")
+
 INSTALL_HINT = (
     "run `apt-get update && apt-get install -y redis-server` as root, or set SEP_REDIS_SERVER"
 )
@@ -38,7 +41,7 @@ def find_redis_server(install: bool = True) -> Path:
             raise ToolMissingError("redis-server", f"SEP_REDIS_SERVER={env} is not an executable")
         return path
     found = shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if os.access("/usr/bin/redis-server", os.X_OK) else None
+        str(DEBIAN_REDIS) if os.access(DEBIAN_REDIS, os.X_OK) else None
     )
     if found:
         return Path(found)

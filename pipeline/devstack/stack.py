@@ -8,8 +8,9 @@ Each service is embedded unless its URL is in the environment::
 
 Embedded services keep their data under ``$SEP_DATA`` (default ``./.sep``) and their logs
 under ``<data>/logs``. Start-up runs the slow one-off work (the Kafka jar fetch, initdb,
-storage format) in parallel threads, spawns the servers from the calling thread (so
-they die with it, see ``Service.start``), and waits for all health checks at once.
+storage format) in parallel threads, spawns each server from the calling thread as soon
+as its own preparation is done (so it dies with us, see ``Service.start``), and then
+waits for all health checks at once.
 
 Use it as a context manager; ``stop()`` is idempotent and also runs at interpreter exit.
 With ``handle_signals=True`` (for ``sep up``) SIGTERM and SIGHUP unwind like Ctrl-C does,
@@ -126,7 +127,12 @@ class DevStack:
     # -- life cycle --------------------------------------------------------------------
 
     def start(self) -> DevStack:
-        """Start what is not external and wait until everything is healthy."""
+        """Start what is not external and wait until everything is healthy.
+
+        Blocking (seconds; longer on the first run, which fetches the Kafka jars). Call
+        it from the main thread: children spawned from another thread cannot be tied to
+        our lifetime. From async code, start the stack before entering the event loop.
+        """
         if self._urls:
             return self
         self._install_signal_handlers()
@@ -139,9 +145,7 @@ class DevStack:
                     self._say(f"{name}: using {self.external[name]} (from {ENV_VARS[name]})")
                 else:
                     self._say(f"{name}: starting…")
-            _in_threads([s.prepare for s in self.embedded])
-            for service in self.embedded:
-                service.start()
+            _prepare_then_spawn(self.embedded)
             _run_async(self._wait_all(started))
         except BaseException:
             self.stop()
@@ -254,13 +258,19 @@ async def _wait_external(name: str, url: str, budget: float) -> None:
         await asyncio.sleep(0.5)
 
 
-def _in_threads(calls: list[Callable[[], None]]) -> None:
-    """Run blocking calls concurrently; re-raise the first failure."""
-    if not calls:
+def _prepare_then_spawn(services: list[Service]) -> None:
+    """Run the slow one-off work concurrently; spawn each server as soon as it is ready.
+
+    ``prepare`` runs in worker threads, but ``start`` (the spawn) stays in the calling
+    thread: a child's parent-death signal is tied to the thread that forked it.
+    """
+    if not services:
         return
-    with concurrent.futures.ThreadPoolExecutor(len(calls)) as pool:
-        for future in [pool.submit(call) for call in calls]:
-            future.result()
+    with concurrent.futures.ThreadPoolExecutor(len(services)) as pool:
+        pending = {pool.submit(s.prepare): s for s in services}
+        for future in concurrent.futures.as_completed(pending):
+            future.result()  # re-raise a failed prepare; start() then stops the rest
+            pending[future].start()
 
 
 def _run_async(coro: Coroutine[Any, Any, T]) -> T:

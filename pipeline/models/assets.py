@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_DOWN, Context, Decimal, localcontext
 from typing import Annotated
 
 from pydantic import Field, model_validator
 
 from pipeline.models.base import Amount, WireModel
+
+# Enough digits for any amount of any token (uint256 has 78 decimal digits).
+EXACT = Context(prec=100)
 
 Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
 
@@ -24,11 +27,16 @@ class Asset(WireModel):
         return f"{self.chain_id}:{self.address.lower()}"
 
     def to_base_units(self, amount: Decimal) -> int:
-        """Human units to integer base units, truncating dust below one base unit."""
-        return int(amount.scaleb(self.decimals).to_integral_value(rounding="ROUND_DOWN"))
+        """Human units to integer base units, truncating dust below one base unit.
+
+        Exact at any size: the default 28-digit context would round a large wei amount.
+        """
+        with localcontext(EXACT):
+            return int(amount.scaleb(self.decimals).to_integral_value(rounding=ROUND_DOWN))
 
     def from_base_units(self, units: int) -> Decimal:
-        return Decimal(units).scaleb(-self.decimals)
+        with localcontext(EXACT):
+            return Decimal(units).scaleb(-self.decimals)
 
 
 class AssetSpec(WireModel):

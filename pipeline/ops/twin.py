@@ -285,8 +285,9 @@ class PoolSet:
         visited = {token_in}
 
         def forward(token: str, have: int) -> None:
+            last = len(path) + 1 >= hops  # the last allowed leg must reach the goal
             for i, to, zero_for_one in self._adjacency[token]:
-                if to in visited:
+                if to in visited or (last and to != token_out):
                     continue
                 r_in, r_out = self._reserves(i, zero_for_one)
                 out = _amount_out(r_in, r_out, have, self._pools[i].fee)
@@ -320,8 +321,9 @@ class PoolSet:
         visited = {token_out}
 
         def backward(token: str, want: int) -> None:
+            last = len(path) + 1 >= hops
             for i, prev, edge_zero_for_one in self._adjacency[token]:
-                if prev in visited:
+                if prev in visited or (last and prev != token_in):
                     continue
                 zero_for_one = not edge_zero_for_one  # the leg trades prev -> token
                 r_in, r_out = self._reserves(i, zero_for_one)

@@ -98,7 +98,7 @@ def build_venues(
             )
         spec = specs[name]
         try:
-            config = spec.config_model.model_validate(use.config)
+            config = spec.config_model.model_validate(use.config, context={"assets": assets})
         except ValidationError as exc:
             prefix = f"plugins.venues.{name}.config"
             raise TopologyError(

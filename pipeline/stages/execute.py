@@ -35,7 +35,14 @@ from pipeline.models.events import (
     make_event,
 )
 from pipeline.models.plan import ExecutionStep, SwapMode
-from pipeline.plugins.venue import Fill, StepRejected, Submission, TransientVenueError, Venue
+from pipeline.plugins.venue import (
+    Fill,
+    StepRejected,
+    Submission,
+    TransientVenueError,
+    Venue,
+    VenueError,
+)
 from pipeline.stages.base import Emit, Output, Record, StageContext
 
 log = logging.getLogger(__name__)
@@ -107,7 +114,9 @@ class PlanRun:
                     order_ref=submission.order_ref), 2 + 2 * k)
                 remaining_s = ((deadline - self._clock()) / 1000) if deadline else 0.0
                 fill = await venue.wait_receipt(submission, max(remaining_s, 0) + RECEIPT_GRACE_S)
-            except StepRejected as exc:
+            except VenueError as exc:
+                # StepRejected is definitive; a TransientVenueError that outlived the retries
+                # and the receipt grace is reported as a failure of this step all the same.
                 await self._out("exec.step_failed", ExecStepFailed(
                     plan_id=self.plan.id, step_id=step.step_id, venue=venue.name,
                     reason=f"{exc.reason}: {exc.detail}" if exc.detail else exc.reason), 3 + 2 * k)

@@ -12,11 +12,13 @@
 //! *least* input whose `amount_out` reaches the wanted output; V2's `getAmountIn` instead adds 1
 //! to the floor, which overshoots by one unit whenever the division is exact.
 //!
-//! Inputs are `u128`; the products reach 2^276, so intermediates are 320-bit ([`U320`]).
+//! Inputs are `u128`; the products reach 2^276. Realistic values take a 256-bit path
+//! ([`crate::muldiv`]); the rest is computed in 320 bits ([`U320`]), exact either way.
 
 use ruint::aliases::U320;
 
 use crate::error::{PoolMathError, FEE_DENOMINATOR};
+use crate::muldiv::mul_div_rem;
 
 /// Output of a constant-product swap of `amount_in` (floor-rounded, in the pool's favour).
 ///
@@ -33,15 +35,14 @@ pub fn amount_out(
     fee: u32,
 ) -> Result<u128, PoolMathError> {
     let g = check(reserve_in, reserve_out, fee)?;
-    // Fast path: everything fits in 128 bits (small reserves and amounts).
+    // Hot path: operands within 128 bits (reserves up to ~2^108), a 256-bit product.
     if let Some(in_with_fee) = amount_in.checked_mul(g) {
-        if let (Some(num), Some(den)) = (
-            in_with_fee.checked_mul(reserve_out),
-            reserve_in
-                .checked_mul(u128::from(FEE_DENOMINATOR))
-                .and_then(|d| d.checked_add(in_with_fee)),
-        ) {
-            return Ok(num / den);
+        let den = reserve_in.checked_mul(u128::from(FEE_DENOMINATOR));
+        if let Some(den) = den.and_then(|d| d.checked_add(in_with_fee)) {
+            // The quotient is below reserve_out, so it always fits.
+            if let Some((q, _)) = mul_div_rem(in_with_fee, reserve_out, den) {
+                return Ok(q);
+            }
         }
     }
     // Bounds: in_with_fee < 2^148, num < 2^276, den < 2^150.
@@ -74,11 +75,18 @@ pub fn amount_in(
     }
     // x·g·(R_out - y) >= y·R_in·1e6  <=>  floor(x·g·R_out / (R_in·1e6 + x·g)) >= y,
     // so the least x is the ceiling of y·R_in·1e6 / ((R_out - y)·g).
+    let overflow = PoolMathError::InputOverflow { amount_out, reserve_out };
+    let scaled_in = reserve_in.checked_mul(u128::from(FEE_DENOMINATOR));
+    let den = (reserve_out - amount_out).checked_mul(g);
+    if let (Some(scaled_in), Some(den)) = (scaled_in, den) {
+        // Hot path: a 256-bit product; a quotient beyond 128 bits is an overflow either way.
+        let (q, r) = mul_div_rem(amount_out, scaled_in, den).ok_or(overflow.clone())?;
+        return if r == 0 { Ok(q) } else { q.checked_add(1).ok_or(overflow) };
+    }
     // Bounds: num < 2^276, 0 < den < 2^148.
     let num = U320::from(amount_out) * U320::from(reserve_in) * U320::from(FEE_DENOMINATOR);
     let den = U320::from(reserve_out - amount_out) * U320::from(g);
-    u128::try_from(num.div_ceil(den))
-        .map_err(|_| PoolMathError::InputOverflow { amount_out, reserve_out })
+    u128::try_from(num.div_ceil(den)).map_err(|_| overflow)
 }
 
 /// Validates fee and reserves; returns `g = 1e6 - fee`.
@@ -105,6 +113,13 @@ mod tests {
         let aw = U320::from(ai) * g;
         let r = aw * U320::from(ro) / (U320::from(ri) * U320::from(FEE_DENOMINATOR) + aw);
         u128::try_from(r).unwrap()
+    }
+
+    /// Reference: the least input in 320 bits with no fast path.
+    fn amount_in_wide(ri: u128, ro: u128, y: u128, fee: u32) -> Option<u128> {
+        let num = U320::from(y) * U320::from(ri) * U320::from(FEE_DENOMINATOR);
+        let den = U320::from(ro - y) * U320::from(FEE_DENOMINATOR - fee);
+        u128::try_from(num.div_ceil(den)).ok()
     }
 
     #[test]
@@ -176,6 +191,14 @@ mod tests {
         #[test]
         fn fast_path_matches_wide(ri in reserve(), ro in reserve(), ai in amount(), fee in 0..1_000_000u32) {
             prop_assert_eq!(amount_out(ri, ro, ai, fee).unwrap(), amount_out_wide(ri, ro, ai, fee));
+        }
+
+        #[test]
+        fn amount_in_fast_path_matches_wide(
+            (ri, ro, y) in (reserve(), reserve(), amount()).prop_map(|(ri, ro, y)| (ri, ro, y % ro)),
+            fee in 0..1_000_000u32,
+        ) {
+            prop_assert_eq!(amount_in(ri, ro, y, fee).ok(), amount_in_wide(ri, ro, y, fee));
         }
 
         #[test]

@@ -6,7 +6,8 @@
 //! - [`cp_math`]: exact constant-product pool math in integer base units;
 //! - [`pool`]: a validated constant-product [`pool::Pool`];
 //! - [`route`]: best-route search over a [`route::PoolSet`], exact-in and exact-out;
-//! - [`error`]: the named errors, each with a stable code.
+//! - [`error`]: the named errors, each with a stable code;
+//! - [`muldiv`]: 128-bit `a·b/d` with a 256-bit intermediate, the hot path of the math.
 //!
 //! [`python`] holds the `PyO3` bindings only. Every operator has a pure-Python twin in
 //! `pipeline/ops/twin.py` that the tests hold to identical results.
@@ -14,6 +15,7 @@
 
 pub mod cp_math;
 pub mod error;
+pub mod muldiv;
 pub mod pool;
 pub mod python;
 pub mod route;

@@ -11,11 +11,15 @@
 //! worse the executed rate `amount_out / amount_in` is than that mid rate, in parts per million,
 //! rounded down and floored at 0. The impact therefore includes the pool fees.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use ruint::aliases::U1024;
 
+mod index;
+mod search;
+
+use self::index::Graph;
+use self::search::{Search, Step};
 use crate::error::{InvalidPoolError, RouteQueryError};
 use crate::pool::Pool;
 
@@ -60,43 +64,13 @@ pub struct Route {
     pub price_impact_ppm: u32,
 }
 
-/// A quotable pool seen from one of its tokens: the pool in one direction.
-#[derive(Debug, Clone, Copy)]
-struct Edge {
-    pool: u32,
-    to: u32,
-    zero_for_one: bool,
-}
-
-/// Pools indexed for repeated route queries: tokens interned, an adjacency list per token
-/// (quotable pools only), and each pool's rank in pool-id order for tie-breaking.
+/// Pools indexed for repeated route queries: tokens interned, the quotable pools as a flat
+/// adjacency array, and each pool's rank in pool-id order for tie-breaking.
 #[derive(Debug, Clone)]
 pub struct PoolSet {
     pools: Vec<Arc<Pool>>,
-    tokens: HashMap<String, u32>,
-    adjacency: Vec<Vec<Edge>>,
+    graph: Graph,
     rank: Vec<u32>,
-}
-
-/// One leg of a path under search: the pool, its direction and the amounts.
-#[derive(Debug, Clone, Copy)]
-struct Step {
-    pool: u32,
-    zero_for_one: bool,
-    amount_in: u128,
-    amount_out: u128,
-}
-
-/// Search state shared by both directions.
-struct Search<'a> {
-    set: &'a PoolSet,
-    goal: u32,
-    max_hops: usize,
-    visited: Vec<bool>,
-    /// Current path, in search order.
-    path: Vec<Step>,
-    /// Best path so far, in trading order, with the amount being optimised.
-    best: Option<(u128, Vec<Step>)>,
 }
 
 impl PoolSet {
@@ -105,7 +79,7 @@ impl PoolSet {
     ///
     /// # Errors
     ///
-    /// [`InvalidPoolError::DuplicatePoolId`] if two pools share an id (the first repeat found).
+    /// [`InvalidPoolError::DuplicatePoolId`] if two pools share an id (the smallest such id).
     // Indices are u32 to keep edges small; four billion pools are not a use case.
     #[allow(clippy::cast_possible_truncation)]
     pub fn new<I, P>(pools: I) -> Result<Self, InvalidPoolError>
@@ -128,27 +102,8 @@ impl PoolSet {
             });
         }
 
-        let mut tokens: HashMap<String, u32> = HashMap::new();
-        let mut adjacency: Vec<Vec<Edge>> = Vec::new();
-        let mut intern = |t: &str, adjacency: &mut Vec<Vec<Edge>>| -> u32 {
-            if let Some(&id) = tokens.get(t) {
-                return id;
-            }
-            let id = adjacency.len() as u32;
-            tokens.insert(t.to_owned(), id);
-            adjacency.push(Vec::new());
-            id
-        };
-        for (i, p) in pools.iter().enumerate() {
-            let t0 = intern(p.token0(), &mut adjacency);
-            let t1 = intern(p.token1(), &mut adjacency);
-            if p.is_quotable() {
-                let i = i as u32;
-                adjacency[t0 as usize].push(Edge { pool: i, to: t1, zero_for_one: true });
-                adjacency[t1 as usize].push(Edge { pool: i, to: t0, zero_for_one: false });
-            }
-        }
-        Ok(Self { pools, tokens, adjacency, rank })
+        let graph = Graph::new(&pools);
+        Ok(Self { pools, graph, rank })
     }
 
     /// The pools, in the order given.
@@ -186,13 +141,13 @@ impl PoolSet {
         max_hops: usize,
     ) -> Result<Option<Route>, RouteQueryError> {
         check_query(token_in, token_out, amount_in, "amount_in", max_hops)?;
-        let Some(mut search) = self.search(token_in, token_out, max_hops) else {
+        let (Some(start), Some(goal)) = (self.graph.token(token_in), self.graph.token(token_out))
+        else {
             return Ok(None);
         };
-        let start = self.tokens[token_in];
-        search.visited[start as usize] = true;
+        let mut search = Search::new(&self.graph, &self.rank, start, goal, max_hops);
         search.forward(start, amount_in);
-        Ok(search.best.map(|(_, path)| self.route(&path)))
+        Ok(search.into_best().map(|path| self.route(&path)))
     }
 
     /// The route yielding exactly `amount_out` of `token_out` that spends the least `token_in`.
@@ -212,27 +167,13 @@ impl PoolSet {
         max_hops: usize,
     ) -> Result<Option<Route>, RouteQueryError> {
         check_query(token_in, token_out, amount_out, "amount_out", max_hops)?;
-        let Some(mut search) = self.search(token_out, token_in, max_hops) else {
+        let (Some(goal), Some(start)) = (self.graph.token(token_in), self.graph.token(token_out))
+        else {
             return Ok(None);
         };
-        let end = self.tokens[token_out];
-        search.visited[end as usize] = true;
-        search.backward(end, amount_out);
-        Ok(search.best.map(|(_, path)| self.route(&path)))
-    }
-
-    /// A fresh search from `from` towards `goal`, or `None` if either token is unknown.
-    fn search(&self, from: &str, goal: &str, max_hops: usize) -> Option<Search<'_>> {
-        self.tokens.get(from)?;
-        let goal = *self.tokens.get(goal)?;
-        Some(Search {
-            set: self,
-            goal,
-            max_hops,
-            visited: vec![false; self.adjacency.len()],
-            path: Vec::with_capacity(max_hops),
-            best: None,
-        })
+        let mut search = Search::new(&self.graph, &self.rank, start, goal, max_hops);
+        search.backward(start, amount_out);
+        Ok(search.into_best().map(|path| self.route(&path)))
     }
 
     /// Turns a path (trading order) into a [`Route`] with mid price and impact.
@@ -302,95 +243,6 @@ fn check_query(
         return Err(RouteQueryError::ZeroAmount { field });
     }
     Ok(())
-}
-
-impl Search<'_> {
-    /// Exact-in: extends the path from `token` holding `amount`.
-    fn forward(&mut self, token: u32, amount: u128) {
-        let set = self.set;
-        for e in &set.adjacency[token as usize] {
-            if self.visited[e.to as usize] {
-                continue;
-            }
-            // Edges are quotable, so this cannot fail; a zero output ends the path usefully.
-            let out = match set.pools[e.pool as usize].amount_out(e.zero_for_one, amount) {
-                Ok(out) if out > 0 => out,
-                _ => continue,
-            };
-            self.path.push(Step {
-                pool: e.pool,
-                zero_for_one: e.zero_for_one,
-                amount_in: amount,
-                amount_out: out,
-            });
-            if e.to == self.goal {
-                self.offer(out, |best, new| new > best, false);
-            } else if self.path.len() < self.max_hops {
-                self.visited[e.to as usize] = true;
-                self.forward(e.to, out);
-                self.visited[e.to as usize] = false;
-            }
-            self.path.pop();
-        }
-    }
-
-    /// Exact-out: extends the path backwards from `token`, which must receive `amount`.
-    fn backward(&mut self, token: u32, amount: u128) {
-        let set = self.set;
-        for e in &set.adjacency[token as usize] {
-            if self.visited[e.to as usize] {
-                continue;
-            }
-            // The leg trades e.to -> token, i.e. the pool in the opposite direction.
-            let zero_for_one = !e.zero_for_one;
-            // Err: the pool cannot pay `amount` out, or the input would exceed u128.
-            let Ok(need) = set.pools[e.pool as usize].amount_in(zero_for_one, amount) else {
-                continue;
-            };
-            self.path.push(Step {
-                pool: e.pool,
-                zero_for_one,
-                amount_in: need,
-                amount_out: amount,
-            });
-            if e.to == self.goal {
-                self.offer(need, |best, new| new < best, true);
-            } else if self.path.len() < self.max_hops {
-                self.visited[e.to as usize] = true;
-                self.backward(e.to, need);
-                self.visited[e.to as usize] = false;
-            }
-            self.path.pop();
-        }
-    }
-
-    /// Keeps the current path if it beats the best one: `better` on the optimised amount, then
-    /// fewer hops, then smaller pool-id sequence. `reversed`: the path is held goal-first.
-    fn offer(&mut self, amount: u128, better: fn(u128, u128) -> bool, reversed: bool) {
-        if let Some((best_amount, best_path)) = &self.best {
-            let wins = if amount != *best_amount {
-                better(*best_amount, amount)
-            } else if self.path.len() != best_path.len() {
-                self.path.len() < best_path.len()
-            } else {
-                let rank = |s: &Step| self.set.rank[s.pool as usize];
-                let best = best_path.iter().map(rank);
-                if reversed {
-                    self.path.iter().rev().map(rank).lt(best)
-                } else {
-                    self.path.iter().map(rank).lt(best)
-                }
-            };
-            if !wins {
-                return;
-            }
-        }
-        let mut path = self.path.clone();
-        if reversed {
-            path.reverse();
-        }
-        self.best = Some((amount, path));
-    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from pipeline.devstack import redis as devstack_redis
 from pipeline.devstack.errors import ToolMissingError
 from pipeline.devstack.ports import choose_port, port_is_free
 from pipeline.devstack.redis import RedisServer, find_redis_server
@@ -51,11 +52,12 @@ def test_sep_redis_server_wins_over_path(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert find_redis_server() == fake
 
 
-def test_missing_binary_without_install_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_binary_without_install_names_the_fix(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("SEP_REDIS_SERVER", raising=False)
-    monkeypatch.setenv("PATH", "/nonexistent")
-    if Path("/usr/bin/redis-server").exists():
-        pytest.skip("/usr/bin/redis-server exists; the fallback would find it")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(devstack_redis, "DEBIAN_REDIS", tmp_path / "redis-server")
     with pytest.raises(ToolMissingError) as info:
         find_redis_server(install=False)
     assert "apt-get install -y redis-server" in str(info.value)

@@ -48,8 +48,10 @@ async def assert_read_model_agrees(read_model: ReadModel,
 
 
 def sim_fill_counts(data_dir: Path) -> dict[str, int]:
-    import sqlite3
+    from plugins.sim_venue.ledger import Ledger
 
-    path = data_dir / "venues" / "sim" / "ledger.sqlite"
-    with sqlite3.connect(path) as conn:
-        return dict(conn.execute("SELECT step_id, count(*) FROM fills GROUP BY step_id"))
+    ledger = Ledger.open_readonly(data_dir / "venues" / "sim" / "ledger.sqlite")
+    try:
+        return ledger.fill_counts()
+    finally:
+        ledger.close()

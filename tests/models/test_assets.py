@@ -157,7 +157,8 @@ def test_spec_percentage_is_in_0_exclusive_to_100(percentage: str) -> None:
 
 
 def test_spec_percentage_100_is_allowed() -> None:
-    assert AssetSpec.model_validate({"asset": USDC.to_wire(), "percentage": "100"}).percentage == 100
+    spec = AssetSpec.model_validate({"asset": USDC.to_wire(), "percentage": "100"})
+    assert spec.percentage == 100
 
 
 @pytest.mark.parametrize("amount", ["NaN", "Infinity", "-Infinity", "sNaN"])

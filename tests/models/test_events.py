@@ -80,7 +80,7 @@ def test_timestamp_is_utc_from_at_ms() -> None:
 
 
 def test_unknown_topic_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown event type 'intent.teleported'"):
+    with pytest.raises(ValueError, match=r"unknown event type 'intent\.teleported'"):
         make_event("intent.teleported", IntentCancelled(reason="x"), correlation_id="intent-A",
                    seq=1, causation_id=None, at_ms=0, id_ms=0)
 
@@ -104,7 +104,8 @@ def test_timestamp_on_the_wire_is_iso_8601_utc() -> None:
     wire = orjson.loads(encode_event(event(at_ms=1_700_000_000_250)))
     parsed = datetime.fromisoformat(wire["timestamp"].replace("Z", "+00:00"))
     assert parsed == datetime(2023, 11, 14, 22, 13, 20, 250_000, tzinfo=UTC)
-    assert parsed.utcoffset() is not None and parsed.utcoffset().total_seconds() == 0
+    assert parsed.utcoffset() is not None
+    assert parsed.utcoffset().total_seconds() == 0
 
 
 def test_payload_is_stored_in_wire_form() -> None:

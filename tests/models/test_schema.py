@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.models import EVENT_TYPES
-from pipeline.models.schema import export_schemas, schema_of, wire_models
 from pipeline.models.events import Event
 from pipeline.models.intent import IntentSubmission
+from pipeline.models.schema import export_schemas, schema_of, wire_models
 
 
 def test_every_event_type_has_a_payload_schema() -> None:

@@ -35,11 +35,11 @@ def ops(request: pytest.FixtureRequest) -> ModuleType:
     return IMPLS[request.param]
 
 
-def plain(value: Any) -> Any:
+def _plain(value: Any) -> Any:
     """A route (or leg, or int, or None) as nested tuples, comparable across implementations."""
     if hasattr(value, "price_impact_ppm"):
         return tuple(
-            tuple(plain(leg) for leg in value.legs) if f == "legs" else getattr(value, f)
+            tuple(_plain(leg) for leg in value.legs) if f == "legs" else getattr(value, f)
             for f in ROUTE_FIELDS
         )
     if hasattr(value, "token_in"):
@@ -50,11 +50,17 @@ def plain(value: Any) -> Any:
 def outcome(call: Callable[[], Any]) -> tuple[Any, ...]:
     """What a call does: its plain result, or the error's class name, code, message, pool id."""
     try:
-        return ("ok", plain(call()))
+        return ("ok", _plain(call()))
     except rust_ops.RustOpsError as exc:
         return ("error", type(exc).__name__, exc.code, str(exc), getattr(exc, "pool_id", None))
     except TypeError:
         return ("TypeError",)
+
+
+@pytest.fixture(scope="session")
+def plain() -> Callable[[Any], Any]:
+    """Routes and legs as nested tuples of their fields, comparable across implementations."""
+    return _plain
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import FrozenInstanceError
@@ -16,11 +18,10 @@ from hypothesis import strategies as st
 import pipeline.ops as rust_ops
 from pipeline.ops import twin
 
-from .conftest import plain
-
 M = 2**128 - 1
 Spec = tuple[str, str, str, int, int, int]  # pool_id, token0, token1, reserve0, reserve1, fee
 Compare = Callable[[Callable[[ModuleType], Any]], tuple[Any, ...]]
+Plain = Callable[[Any], Any]
 
 
 def pools(ops: ModuleType, specs: Sequence[Spec]) -> list[Any]:
@@ -97,7 +98,7 @@ def test_pool_type_errors(ops: ModuleType, args: tuple[Any, ...]) -> None:
 # --- known routes ---------------------------------------------------------------------------
 
 
-def test_two_hops_beat_a_thin_direct_pool(ops: ModuleType) -> None:
+def test_two_hops_beat_a_thin_direct_pool(plain: Plain, ops: ModuleType) -> None:
     ps = pools(ops, [("direct", "A", "C", 1_000, 1_000, 3000), *LINE])
     route = ops.best_route_exact_in(ps, "A", "C", 1000)
     # 1000 A -> 996 B -> 992 C (see test_cp_math); the direct pool would give 499.
@@ -121,7 +122,7 @@ def test_route_repr_reads_like_a_dataclass(ops: ModuleType) -> None:
     assert route == ops.best_route_exact_in(pools(ops, LINE[:1]), "A", "B", 1000)
 
 
-def test_exact_out_computes_backwards(ops: ModuleType) -> None:
+def test_exact_out_computes_backwards(plain: Plain, ops: ModuleType) -> None:
     ps = pools(ops, LINE)
     route = ops.best_route_exact_out(ps, "A", "C", 992)
     # 992 C needs 996 B (amount_in), which needs 1000 A; legs follow the trade direction.
@@ -196,7 +197,7 @@ def test_no_token_is_revisited(ops: ModuleType) -> None:
     assert [leg.token_in for leg in route.legs] == ["A", "B"]
 
 
-def test_pool_set_matches_the_functions(ops: ModuleType) -> None:
+def test_pool_set_matches_the_functions(plain: Plain, ops: ModuleType) -> None:
     ps = pools(ops, [("direct", "A", "C", 1_000, 1_000, 3000), *LINE])
     pool_set = ops.PoolSet(iter(ps))
     assert len(pool_set) == 3
@@ -212,7 +213,9 @@ def test_pool_set_matches_the_functions(ops: ModuleType) -> None:
             )
 
 
-def test_rust_searches_run_in_threads() -> None:
+def test_rust_searches_run_in_threads(
+    plain: Plain,
+) -> None:
     ps = pools(rust_ops, [(f"p{i}", f"T{i % 7}", f"T{(i * 3 + 1) % 7}", 10**20 + i, 10**20, 3000)
                           for i in range(60) if i % 7 != (i * 3 + 1) % 7])  # fmt: skip
     pool_set = rust_ops.PoolSet(ps)
@@ -221,6 +224,35 @@ def test_rust_searches_run_in_threads() -> None:
         got = list(pool.map(lambda _: plain(pool_set.best_route_exact_in("T0", "T5", 10**18, 3)),
                             range(16)))  # fmt: skip
     assert got == [expected] * 16
+
+
+def test_rust_search_releases_the_gil() -> None:
+    # A dense graph and 5 hops: a search of a few hundred milliseconds. While it runs in a
+    # thread, this thread keeps looping; had the search held the GIL, the loop would have
+    # stalled for the whole search.
+    tokens = [f"T{i}" for i in range(16)]
+    pool_set = rust_ops.PoolSet(
+        rust_ops.Pool(f"p{a}_{b}_{k}", "sim", tokens[a], tokens[b], 10**20 + 7 * k + a,
+                      10**20 + 13 * b, 3000)
+        for a, b in itertools.combinations(range(16), 2)
+        for k in range(2)
+    )  # fmt: skip
+    done = threading.Event()
+
+    def search() -> None:
+        pool_set.best_route_exact_in("T0", "T1", 10**18, 5)
+        done.set()
+
+    worker = threading.Thread(target=search)
+    start = last = time.perf_counter()
+    longest_stall = 0.0
+    worker.start()
+    while not done.is_set():
+        now = time.perf_counter()
+        longest_stall, last = max(longest_stall, now - last), now
+    worker.join()
+    total = last - start
+    assert longest_stall < total / 2, (longest_stall, total)
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -264,8 +296,12 @@ def test_bad_query_raises_route_query_error(
 
 
 def test_duplicate_pool_ids(ops: ModuleType) -> None:
-    specs: list[Spec] = [("q", "A", "B", 1, 1, 0), ("p", "B", "C", 1, 1, 0), ("q", "C", "D", 1, 1, 0),
-                         ("p", "A", "D", 1, 1, 0)]  # fmt: skip
+    specs: list[Spec] = [
+        ("q", "A", "B", 1, 1, 0),
+        ("p", "B", "C", 1, 1, 0),
+        ("q", "C", "D", 1, 1, 0),
+        ("p", "A", "D", 1, 1, 0),
+    ]
     for build in (lambda ps: ops.PoolSet(ps), lambda ps: ops.best_route_exact_in(ps, "A", "A", 0)):
         with pytest.raises(ops.InvalidPoolError) as info:
             build(pools(ops, specs))
@@ -383,7 +419,7 @@ def brute_force(
     for n in range(1, hops + 1):
         for path in itertools.permutations(live, n):
             tokens, legs = [t_in], []
-            for pid, t0, t1, r0, r1, fee in path:
+            for _pid, t0, t1, r0, r1, fee in path:
                 if tokens[-1] not in (t0, t1):
                     break
                 nxt = t1 if tokens[-1] == t0 else t0
@@ -435,7 +471,12 @@ def test_search_matches_brute_force(
 @settings(max_examples=150, deadline=None)
 @given(specs=graphs(), pair=pairs, amount=amounts, data=st.data())
 def test_result_does_not_depend_on_pool_order(
-    ops: ModuleType, specs: list[Spec], pair: tuple[str, str], amount: int, data: st.DataObject
+    plain: Plain,
+    ops: ModuleType,
+    specs: list[Spec],
+    pair: tuple[str, str],
+    amount: int,
+    data: st.DataObject,
 ) -> None:
     shuffled = data.draw(st.permutations(specs))
     for name in ("best_route_exact_in", "best_route_exact_out"):

@@ -178,7 +178,8 @@ def test_assets_on_two_chains() -> None:
     data["assets"][0]["asset"] = ARB
     _, _, payload, _ = rejected(data)
     assert [e.path for e in payload.errors] == ["assets.1.asset.chainId"]
-    assert "42161" in payload.errors[0].message and "1" in payload.errors[0].message
+    assert "42161" in payload.errors[0].message
+    assert "1" in payload.errors[0].message
 
 
 def test_same_asset_twice() -> None:
@@ -242,7 +243,8 @@ def test_notional_above_the_limit() -> None:
     assert payload.rule == "max_notional"
     assert Decimal(payload.limit or "") == Decimal("1000000")
     assert Decimal(payload.actual or "") == Decimal("1200000")
-    assert "1200000" in payload.message and "1000000" in payload.message
+    assert "1200000" in payload.message
+    assert "1000000" in payload.message
     assert "USDC" in payload.message
     assert (event.seq, event.causation_id) == (2, source.event_id)
 
@@ -274,7 +276,8 @@ def test_slippage_at_the_limit_is_allowed() -> None:
 def test_both_breaches_are_named_first_one_leads() -> None:
     _, _, payload = risk_rejection(body(amount="400", maxSlippage="0.06"))
     assert payload.rule == "max_notional"
-    assert "max slippage" in payload.message and "notional" in payload.message
+    assert "max slippage" in payload.message
+    assert "notional" in payload.message
 
 
 def test_an_unpriced_asset_is_refused_not_waved_through() -> None:
@@ -336,3 +339,15 @@ def test_address_case_does_not_make_another_asset() -> None:
     weth = TOPOLOGY.asset("WETH").to_wire()
     data["assets"][0]["asset"] = {**weth, "address": str(weth["address"]).lower()}
     assert semantic_errors(intent_of(data), TOPOLOGY, VENUES) == []
+
+
+@pytest.mark.parametrize(("subject", "counter", "amount"), [
+    ("USDC", "WETH", "0.0000001"),  # USDC has 6 decimals: this is 0 base units
+    ("WBTC", "USDC", "0.000000009"),  # WBTC has 8
+])
+def test_amount_below_one_base_unit_is_wrong_input(subject: str, counter: str,
+                                                   amount: str) -> None:
+    # It is > 0, but nothing can be traded: the router refuses a zero amount.  The person
+    # who sent it should hear so from validate, with the path, not get a stuck pipeline.
+    _, _, payload, _ = rejected(body(subject=subject, counter=counter, amount=amount))
+    assert [e.path for e in payload.errors] == ["assets.0.amount"]

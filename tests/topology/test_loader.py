@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ def test_repository_topology_loads() -> None:
         "ingest", "validate", "prioritise", "plan", "execute", "project"]
     # The six stages form one chain: each consumes what the previous one produces.
     chain = ["ingest", "validate", "prioritise", "plan", "execute"]
-    for upstream, downstream in zip(chain, chain[1:], strict=False):
+    for upstream, downstream in itertools.pairwise(chain):
         produced = set(topology.stage(upstream).outputs)
         assert produced & set(topology.stage(downstream).inputs), (upstream, downstream)
     # project stores what every other stage produces on the intent topics.
@@ -140,8 +141,9 @@ def test_unknown_topic_reference_is_refused() -> None:
     data = repo_data()
     stage(data, "validate")["inputs"] = ["sep.intents.ingestd"]
     problems = problems_of(data)
-    assert any("sep.intents.ingestd" in message and "validate" in message
-               for _, message in problems), problems
+    # The problem says which reference and which stage (in its path or its message).
+    assert any("sep.intents.ingestd" in message and "validate" in f"{path} {message}"
+               for path, message in problems), problems
 
 
 def test_unknown_topic_reference_names_its_yaml_path() -> None:
@@ -166,12 +168,14 @@ def test_unknown_reference_price_names_its_yaml_path() -> None:
 
 def test_yaml_path_uses_names_then_symbols_then_indexes() -> None:
     data = {"stages": [{"name": "ingest"}, {"name": "plan", "batch": {"max": 0}}],
-            "assets": [{"symbol": "WETH"}], "things": [["a"], {"other": 1}]}
+            "assets": [{"symbol": "WETH"}], "things": [["a"], {"other": 1}],
+            "pools": [{"pool_id": "sim-weth-usdc-5", "fee": -1}]}
     assert yaml_path(("stages", 1, "batch", "max"), data) == "stages[plan].batch.max"
     assert yaml_path(("assets", 0, "decimals"), data) == "assets[WETH].decimals"
     assert yaml_path(("things", 0, 0), data) == "things[0][0]"
     assert yaml_path(("things", 1, "other"), data) == "things[1].other"
     assert yaml_path(("stages", 7, "name"), data) == "stages[7].name"  # out of range
+    assert yaml_path(("pools", 0, "fee"), data) == "pools[sim-weth-usdc-5].fee"
     assert yaml_path((), data) == ""
 
 

@@ -1,0 +1,81 @@
+"""``sep topology``: the graph the topology declares, and a readable error when it is invalid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.cli.main import main
+from pipeline.cli.topology_cmd import render_topology
+from pipeline.topology import load_topology
+from pipeline.topology.loader import DEFAULT_PATH
+
+TOPOLOGY = load_topology()
+
+
+def line_of(text: str, start: str) -> str:
+    matches = [line for line in text.splitlines() if line.strip().startswith(start)]
+    assert len(matches) == 1, (start, matches)
+    return matches[0]
+
+
+def test_every_stage_with_its_inputs_outputs_and_settings() -> None:
+    text = render_topology(TOPOLOGY)
+    for stage in TOPOLOGY.stages:
+        line = line_of(text, f"{stage.name} ")
+        assert ", ".join(stage.inputs) in line
+        if stage.outputs:
+            assert line.endswith(", ".join(stage.outputs))
+        assert f"fn {stage.function}" in text
+    execute = text.splitlines()[text.splitlines().index(line_of(text, "execute ")) + 1]
+    assert "concurrency 1" in execute
+    assert "batch 500/5ms" in execute
+
+
+def test_a_stage_without_outputs_stores() -> None:
+    assert line_of(render_topology(TOPOLOGY), "project ").endswith("-> (stores)")
+
+
+def test_topics_say_who_writes_and_who_reads() -> None:
+    text = render_topology(TOPOLOGY)
+    assert line_of(text, "sep.intents.submitted ").endswith("external producers -> ingest")
+    assert line_of(text, "sep.deadletter ").endswith("ingest -> nobody in the pipeline")
+    plans = line_of(text, "sep.plans ")
+    assert plans.endswith("plan -> execute, project")
+    assert "8 partitions" in plans
+    assert "key intent_id" in plans
+
+
+def test_venues_and_assets_are_listed() -> None:
+    text = render_topology(TOPOLOGY)
+    assert line_of(text, "venues:") == "venues: sim"
+    assert line_of(text, "assets:") == "assets: WETH, USDC, WBTC, DAI, ARB"
+    assert text.splitlines()[0] == "app 'sep' (mode paper)"
+
+
+def test_disabled_venues_are_not_listed() -> None:
+    data = TOPOLOGY.model_dump(by_alias=True)
+    data["plugins"]["venues"]["sim"]["enabled"] = False
+    text = render_topology(type(TOPOLOGY).model_validate(data))
+    assert line_of(text, "venues:") == "venues: none"
+
+
+def test_command_prints_the_graph(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["topology", "--topology", str(DEFAULT_PATH)]) == 0
+    assert capsys.readouterr().out.strip() == render_topology(TOPOLOGY)
+
+
+def test_command_reports_an_invalid_file_without_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = yaml.safe_load(DEFAULT_PATH.read_text())
+    next(s for s in data["stages"] if s["name"] == "plan")["batch"] = {"max": 0}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    assert main(["topology", "--topology", str(bad)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "stages[plan].batch.max" in captured.err
+    assert str(bad) in captured.err
+    assert "Traceback" not in captured.err

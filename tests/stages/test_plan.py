@@ -1,0 +1,424 @@
+"""Plan: route each intent over the venues' pools; min_out / max_in from max_slippage.
+
+Expected amounts are computed here twice over, independently of the stage: by the
+constant-product formula written out below, and by the pure-Python twin of the router.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from pipeline.codec import decode_event, encode_event
+from pipeline.config import Settings
+from pipeline.models.events import Event, PlanCreated, PlanRejected
+from pipeline.models.intent import Intent
+from pipeline.models.market import PoolState
+from pipeline.models.plan import SwapMode
+from pipeline.ops import twin
+from pipeline.plugins.manager import build_venues
+from pipeline.samples import submission
+from pipeline.stages.base import MemoryTable, Output, Record, StageContext
+from pipeline.stages.ingest import ingest_record
+from pipeline.stages.plan import OUTPUT_TOPIC, build, plan_intent, plan_output
+from pipeline.stages.prioritise import prioritise_event
+from pipeline.stages.validate import validate_event
+from pipeline.topology import load_topology
+
+TOPOLOGY = load_topology()
+T0 = 1_700_000_000_000
+PPM = 1_000_000
+
+
+def units(symbol: str, human: str | Decimal) -> int:
+    """Exact human -> base units (integers only)."""
+    decimals = TOPOLOGY.asset(symbol).decimals
+    value = Decimal(human)
+    scaled = value * (Decimal(10) ** decimals)
+    assert scaled == scaled.to_integral_value()
+    return int(scaled)
+
+
+def human(symbol: str, base: int) -> Decimal:
+    return Decimal(base) / (Decimal(10) ** TOPOLOGY.asset(symbol).decimals)
+
+
+def pools_from_topology(venue: str = "sim") -> list[PoolState]:
+    config = TOPOLOGY.plugins.venues["sim"].config
+    return [
+        PoolState(pool_id=p["pool_id"], venue=venue, chain_id=1, token0=p["token0"],
+                  token1=p["token1"], reserve0=units(p["token0"], p["reserve0"]),
+                  reserve1=units(p["token1"], p["reserve1"]), fee=p["fee"])
+        for p in config["pools"]
+    ]
+
+
+POOLS = {"sim": pools_from_topology()}
+
+
+def intent(kind: str, subject: str, counter: str, amount: str, *, slippage: str = "0.01",
+           allowed: list[str] | None = None) -> Intent:
+    data = submission(TOPOLOGY, kind, subject, counter, amount, max_slippage=slippage)
+    if allowed is not None:
+        data["constraints"]["allowedVenues"] = allowed
+    return Intent.model_validate({**data, "id": "intent-01HF7YAT00YKXV1TE2NN8PMX9W",
+                                  "createdAtMs": T0})
+
+
+# --- the independent computation --------------------------------------------------------
+
+
+def cp_out(r_in: int, r_out: int, x: int, fee: int) -> int:
+    g = PPM - fee
+    return x * g * r_out // (r_in * PPM + x * g)
+
+
+def cp_in(r_in: int, r_out: int, y: int, fee: int) -> int:
+    """Least x with cp_out(r_in, r_out, x, fee) >= y."""
+    g = PPM - fee
+    return -(-(y * r_in * PPM) // ((r_out - y) * g))
+
+
+def reserves(pool: PoolState, token_in: str) -> tuple[int, int]:
+    return (pool.reserve0, pool.reserve1) if token_in == pool.token0 else (pool.reserve1,
+                                                                            pool.reserve0)
+
+
+Hops = list[tuple[PoolState, str, str]]  # (pool, token in, token out) per hop
+
+
+def paths(pools: list[PoolState], start: str, goal: str, hops: int = 3) -> list[Hops]:
+    """Every simple path (no token twice) of at most ``hops`` pools."""
+    found: list[Hops] = []
+
+    def walk(token: str, seen: set[str], path: Hops) -> None:
+        if token == goal and path:
+            found.append(list(path))
+            return
+        if len(path) == hops:
+            return
+        for pool in pools:
+            if token not in (pool.token0, pool.token1):
+                continue
+            nxt = pool.token1 if token == pool.token0 else pool.token0
+            if nxt in seen:
+                continue
+            path.append((pool, token, nxt))
+            walk(nxt, seen | {nxt}, path)
+            path.pop()
+
+    walk(start, {start}, [])
+    return found
+
+
+def best_exact_in(pools: list[PoolState], token_in: str, token_out: str, x: int) -> int:
+    outs = []
+    for path in paths(pools, token_in, token_out):
+        amount = x
+        for pool, t_in, _ in path:
+            amount = cp_out(*reserves(pool, t_in), amount, pool.fee)
+        outs.append(amount)
+    return max(outs)
+
+
+def best_exact_out(pools: list[PoolState], token_in: str, token_out: str, y: int) -> int:
+    ins = []
+    for path in paths(pools, token_in, token_out):
+        amount = y
+        ok = True
+        for pool, t_in, _ in reversed(path):
+            r_in, r_out = reserves(pool, t_in)
+            if amount >= r_out:
+                ok = False
+                break
+            amount = cp_in(r_in, r_out, amount, pool.fee)
+        if ok:
+            ins.append(amount)
+    return min(ins)
+
+
+def twin_pools(pools: list[PoolState]) -> list[twin.Pool]:
+    return [twin.Pool(p.pool_id, p.venue, p.token0, p.token1, p.reserve0, p.reserve1, p.fee)
+            for p in pools]
+
+
+def created(result: PlanCreated | PlanRejected) -> PlanCreated:
+    assert isinstance(result, PlanCreated), result
+    return result
+
+
+# ----------------------------------------------------------------------------- DISPOSE
+
+
+@pytest.mark.parametrize(("subject", "counter", "amount", "slippage"), [
+    ("WETH", "USDC", "1", "0.01"),
+    ("WETH", "USDC", "0.37", "0.003"),
+    ("USDC", "WETH", "2500", "0.02"),
+    ("WBTC", "USDC", "0.05", "0.01"),
+    ("DAI", "WETH", "1000", "0.02"),  # two hops: DAI -> USDC -> WETH
+])
+def test_dispose_is_exact_in_with_a_slippage_floor(subject: str, counter: str, amount: str,
+                                                   slippage: str) -> None:
+    plan = created(plan_intent(intent("DISPOSE", subject, counter, amount, slippage=slippage),
+                               7, POOLS, TOPOLOGY)).plan
+    (step,) = plan.steps
+    spend = units(subject, amount)
+    quote = best_exact_in(POOLS["sim"], subject, counter, spend)
+    route = twin.best_route_exact_in(twin_pools(POOLS["sim"]), subject, counter, spend)
+    assert route is not None
+    assert route.amount_out == quote
+
+    assert step.mode is SwapMode.EXACT_IN
+    assert (step.asset_in, step.asset_out, step.venue) == (subject, counter, "sim")
+    assert step.amount_in == Decimal(amount) == step.max_in
+    assert step.amount_out == human(counter, quote) == plan.estimated_out
+    floor = math.floor(Decimal(quote) * (1 - Decimal(slippage)))
+    assert step.min_out == human(counter, floor)
+    assert step.min_out <= step.amount_out
+    # The legs are the twin's route, hop for hop, amounts in base units.
+    assert [(leg.pool_id, leg.token_in, leg.token_out, leg.amount_in, leg.amount_out)
+            for leg in step.legs] == [
+        (leg.pool_id, leg.token_in, leg.token_out, leg.amount_in, leg.amount_out)
+        for leg in route.legs]
+    assert step.legs[0].amount_in == spend
+    assert plan.price_impact == Decimal(route.price_impact_ppm) / PPM
+
+
+def test_dispose_weth_takes_the_deep_cheap_pool() -> None:
+    plan = created(plan_intent(intent("DISPOSE", "WETH", "USDC", "1"), 5, POOLS, TOPOLOGY)).plan
+    (step,) = plan.steps
+    assert [leg.pool_id for leg in step.legs] == ["sim-weth-usdc-5"]
+    # 1 WETH into 20,000 WETH / 60,000,000 USDC at 0.05 %: written out by hand.
+    out = 10**18 * 999_500 * 60_000_000 * 10**6 // (20_000 * 10**18 * PPM + 10**18 * 999_500)
+    assert step.amount_out == human("USDC", out)
+    assert step.min_out == human("USDC", out * 99 // 100)
+    assert plan.estimated_cost == Decimal("0.0005")  # the 0.05 % fee, in WETH
+
+
+# ----------------------------------------------------------------------------- ACQUIRE
+
+
+@pytest.mark.parametrize(("subject", "counter", "amount", "slippage"), [
+    ("WETH", "USDC", "1", "0.01"),
+    ("WETH", "USDC", "0.123456789012345678", "0.005"),
+    ("USDC", "DAI", "4999.99", "0.01"),
+    ("WETH", "DAI", "0.5", "0.02"),  # two hops
+])
+def test_acquire_is_exact_out_with_a_slippage_ceiling(subject: str, counter: str, amount: str,
+                                                      slippage: str) -> None:
+    plan = created(plan_intent(intent("ACQUIRE", subject, counter, amount, slippage=slippage),
+                               3, POOLS, TOPOLOGY)).plan
+    (step,) = plan.steps
+    want = units(subject, amount)
+    cost = best_exact_out(POOLS["sim"], counter, subject, want)
+    route = twin.best_route_exact_out(twin_pools(POOLS["sim"]), counter, subject, want)
+    assert route is not None
+    assert route.amount_in == cost
+
+    assert step.mode is SwapMode.EXACT_OUT
+    assert (step.asset_in, step.asset_out) == (counter, subject)
+    assert step.amount_out == Decimal(amount) == step.min_out == plan.estimated_out
+    assert step.amount_in == human(counter, cost)
+    ceiling = math.ceil(Decimal(cost) * (1 + Decimal(slippage)))
+    assert step.max_in == human(counter, ceiling)
+    assert step.max_in >= step.amount_in
+    assert step.legs[-1].amount_out == want
+
+
+# ----------------------------------------------------------------------------- refusals
+
+
+def test_no_route_for_an_asset_without_pools() -> None:
+    result = plan_intent(intent("DISPOSE", "ARB", "USDC", "10"), 5, POOLS, TOPOLOGY)
+    assert isinstance(result, PlanRejected)
+    assert result.reason == "no_route"
+    assert "ARB" in result.detail
+    assert "USDC" in result.detail
+
+
+def test_no_route_without_venues() -> None:
+    result = plan_intent(intent("ACQUIRE", "WETH", "USDC", "1"), 5, {}, TOPOLOGY)
+    assert isinstance(result, PlanRejected)
+    assert result.reason == "no_route"
+    # ACQUIRE routes from what is paid to what is bought.
+    assert "from USDC to WETH" in result.detail
+
+
+def test_no_route_when_the_pool_cannot_deliver() -> None:
+    # More WETH than the pools hold: no exact-out path exists.
+    result = plan_intent(intent("ACQUIRE", "WETH", "USDC", "30000"), 5, POOLS, TOPOLOGY)
+    assert isinstance(result, PlanRejected)
+    assert result.reason == "no_route"
+
+
+def test_empty_pools_are_ignored() -> None:
+    drained = {"sim": [p.model_copy(update={"reserve1": 0}) if p.pool_id.startswith(
+        "sim-weth-usdc") else p for p in POOLS["sim"]]}
+    plan = created(plan_intent(intent("DISPOSE", "WETH", "USDC", "1"), 5, drained,
+                               TOPOLOGY)).plan
+    assert [leg.pool_id for leg in plan.steps[0].legs] == ["sim-wbtc-weth-30",
+                                                           "sim-wbtc-usdc-30"]
+
+
+def test_huge_trade_is_refused_for_price_impact() -> None:
+    # 300 WETH (900,000 USDC: within the risk limit) moves the deepest pool by ~1.5 %,
+    # three times the 0.5 % the intent tolerates.
+    result = plan_intent(intent("DISPOSE", "WETH", "USDC", "300", slippage="0.005"), 5, POOLS,
+                         TOPOLOGY)
+    assert isinstance(result, PlanRejected)
+    assert result.reason == "price_impact"
+    route = twin.best_route_exact_in(twin_pools(POOLS["sim"]), "WETH", "USDC",
+                                     units("WETH", "300"))
+    assert route is not None
+    assert route.price_impact_ppm > 5_000
+    assert "0.005" in result.detail
+
+
+def test_impact_just_within_slippage_is_planned_with_a_proportional_risk_score() -> None:
+    route = twin.best_route_exact_in(twin_pools(POOLS["sim"]), "WETH", "USDC",
+                                     units("WETH", "10"))
+    assert route is not None
+    impact = Decimal(route.price_impact_ppm) / PPM
+    plan = created(plan_intent(intent("DISPOSE", "WETH", "USDC", "10", slippage=str(impact)),
+                               5, POOLS, TOPOLOGY)).plan
+    assert plan.risk_score == 100
+    plan = created(plan_intent(intent("DISPOSE", "WETH", "USDC", "10",
+                                      slippage=str(impact * 4)), 5, POOLS, TOPOLOGY)).plan
+    assert plan.risk_score == 25
+    refused = plan_intent(intent("DISPOSE", "WETH", "USDC", "10",
+                                 slippage=str(impact - Decimal("0.000001"))), 5, POOLS, TOPOLOGY)
+    assert isinstance(refused, PlanRejected)
+    assert refused.reason == "price_impact"
+
+
+# ----------------------------------------------------------------------------- venues
+
+
+def two_venues() -> dict[str, list[PoolState]]:
+    """``deep`` has 10x the liquidity of ``shallow``; same price, same fee."""
+    def pool(venue: str, scale: int) -> PoolState:
+        return PoolState(pool_id=f"{venue}-weth-usdc", venue=venue, chain_id=1, token0="WETH",
+                         token1="USDC", reserve0=units("WETH", "1000") * scale,
+                         reserve1=units("USDC", "3000000") * scale, fee=3000)
+    return {"shallow": [pool("shallow", 1)], "deep": [pool("deep", 10)]}
+
+
+def test_best_venue_wins() -> None:
+    plan = created(plan_intent(intent("DISPOSE", "WETH", "USDC", "5"), 5, two_venues(),
+                               TOPOLOGY)).plan
+    assert plan.steps[0].venue == "deep"
+    assert {leg.venue for leg in plan.steps[0].legs} == {"deep"}
+
+
+def test_allowed_venues_are_respected() -> None:
+    plan = created(plan_intent(intent("DISPOSE", "WETH", "USDC", "5", allowed=["shallow"]), 5,
+                               two_venues(), TOPOLOGY)).plan
+    assert plan.steps[0].venue == "shallow"
+    assert [leg.pool_id for leg in plan.steps[0].legs] == ["shallow-weth-usdc"]
+    assert plan.steps[0].amount_out == human(
+        "USDC", cp_out(units("WETH", "1000"), units("USDC", "3000000"), units("WETH", "5"),
+                       3000))
+
+
+def test_allowed_venue_without_a_route_is_no_route() -> None:
+    result = plan_intent(intent("DISPOSE", "WETH", "USDC", "5", allowed=["elsewhere"]), 5,
+                         two_venues(), TOPOLOGY)
+    assert isinstance(result, PlanRejected)
+    assert result.reason == "no_route"
+
+
+# ----------------------------------------------------------------------------- robustness
+
+
+@pytest.mark.parametrize(("kind", "subject", "counter", "amount"), [
+    ("DISPOSE", "USDC", "WETH", "0.0000001"),  # below one base unit of USDC: 0 units
+    ("ACQUIRE", "USDC", "DAI", "0.0000004"),
+    ("DISPOSE", "DAI", "USDC", "1e30"),  # beyond 2**128 base units
+])
+def test_unroutable_amounts_are_refused_not_raised(kind: str, subject: str, counter: str,
+                                                   amount: str) -> None:
+    # validate only checks amount > 0; the router refuses 0 base units (and > 2**128) with
+    # RouteQueryError.  "Bad input never crashes a stage": the plan stage must answer with
+    # plan.rejected, or one such intent stops the whole partition.
+    result = plan_intent(intent(kind, subject, counter, amount), 5, POOLS, TOPOLOGY)
+    assert isinstance(result, PlanRejected)
+
+
+def test_plan_is_deterministic() -> None:
+    a = plan_intent(intent("DISPOSE", "WETH", "USDC", "1"), 5, POOLS, TOPOLOGY)
+    b = plan_intent(intent("DISPOSE", "WETH", "USDC", "1"), 5, POOLS, TOPOLOGY)
+    assert a == b
+    plan = created(a).plan
+    assert plan.id.startswith("plan-")
+    assert plan.steps[0].step_id == f"{plan.id}-1"
+    assert plan.intent_id == "intent-01HF7YAT00YKXV1TE2NN8PMX9W"
+    assert created(a).priority == 5
+
+
+# ----------------------------------------------------------------------------- events
+
+
+def prioritised_event(data: dict[str, Any], offset: int = 0) -> Event:
+    rec = Record("sep.intents.submitted", 0, offset, T0, b"s", orjson.dumps(data))
+    sub = decode_event(ingest_record(rec, MemoryTable(), T0).outputs[0].value)
+    _, accepted = (decode_event(o.value) for o in validate_event(sub, TOPOLOGY, ("sim",), T0))
+    return decode_event(prioritise_event(accepted, TOPOLOGY, T0)[1].value)
+
+
+def test_plan_output_follows_the_prioritised_event() -> None:
+    source = prioritised_event(submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", "1"))
+    output = plan_output(source, POOLS, TOPOLOGY, T0 + 7)
+    event = decode_event(output.value)
+    assert (output.topic, output.key) == (OUTPUT_TOPIC, source.correlation_id.encode())
+    assert (event.topic, event.seq) == ("plan.created", 5)
+    assert event.causation_id == source.event_id
+    payload = event.parse_payload()
+    assert isinstance(payload, PlanCreated)
+    assert payload.priority == source.payload["priority"]
+    assert payload.intent.id == source.correlation_id == payload.plan.intent_id
+    # Decimals stay exact strings on the wire.
+    step = event.payload["plan"]["steps"][0]
+    assert isinstance(step["minOut"], str)
+    assert isinstance(step["amountIn"], str)
+    # Reprocessing re-emits the same event id.
+    assert decode_event(plan_output(source, POOLS, TOPOLOGY, T0 + 999).value).event_id == (
+        event.event_id)
+
+
+def test_plan_rejected_event() -> None:
+    source = prioritised_event(submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", "300",
+                                          max_slippage="0.005"))
+    event = decode_event(plan_output(source, POOLS, TOPOLOGY, T0).value)
+    assert (event.topic, event.seq, event.causation_id) == ("plan.rejected", 5, source.event_id)
+    assert event.payload["reason"] == "price_impact"
+
+
+async def test_stage_plans_against_the_venues_pools(tmp_path: Path) -> None:
+    venues = build_venues(TOPOLOGY, tmp_path)
+    for venue in venues.values():
+        await venue.start()
+    try:
+        stage = build(StageContext(TOPOLOGY, Settings(), venues=venues, clock=lambda: T0))
+        sources = [prioritised_event(submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", "1",
+                                                client_intent_id=f"c{i}"), offset=i)
+                   for i in range(2)]
+        sent: list[Output] = []
+
+        async def emit(output: Output) -> None:
+            sent.append(output)
+
+        await stage.process([Record("sep.intents.prioritised", 0, i, T0, None, encode_event(e))
+                             for i, e in enumerate(sources)], emit)
+        plans = [decode_event(o.value) for o in sent]
+        assert [e.topic for e in plans] == ["plan.created", "plan.created"]
+        # The venue's pools are the configured ones, so the plan equals one made from them.
+        expected = plan_output(sources[0], POOLS, TOPOLOGY, T0)
+        assert sent[0].value == expected.value
+    finally:
+        for venue in venues.values():
+            await venue.stop()
