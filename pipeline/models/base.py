@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 from pydantic.alias_generators import to_camel
 
 
@@ -28,10 +28,38 @@ class WireModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+# Bounds of every amount on the wire: uint256 has 78 decimal digits, and no asset has more
+# than 36 decimals (``Asset.decimals``).  They keep the plain notation below bounded: without
+# them "1e100000", 8 bytes in, is 100 kB out.
+AMOUNT_MAX_DIGITS = 78
+AMOUNT_DECIMAL_PLACES = 36
+_QUANTUM = Decimal(1).scaleb(-AMOUNT_DECIMAL_PLACES)
+_WIDE = Context(prec=2 * AMOUNT_MAX_DIGITS)
+
+
+def _trim_zeros(value: Decimal) -> Decimal:
+    """Drop trailing zeros past the 36th place ("0E-100000" passes the digit checks, which
+    count significant digits, yet prints as 100 000 zeros).  Exact: the checks ran first."""
+    if value.as_tuple().exponent < -AMOUNT_DECIMAL_PLACES:  # type: ignore[operator]
+        return value.quantize(_QUANTUM, context=_WIDE)
+    return value
+
+
+def wire_amount(value: Decimal) -> Decimal:
+    """A computed amount rounded (half-even) to the wire's 36 decimal places.
+
+    For values the pipeline derives (ratios, notionals): a ratio of two amounts can have any
+    number of places, and an ``Amount`` field refuses more than 36.
+    """
+    return value.quantize(_QUANTUM, context=_WIDE) if value.is_finite() else value
+
+
 # Money is Decimal; on the wire it is a string so no JSON parser turns it into a float.
 Amount = Annotated[
     Decimal,
-    Field(allow_inf_nan=False),
+    Field(allow_inf_nan=False, max_digits=AMOUNT_MAX_DIGITS,
+          decimal_places=AMOUNT_DECIMAL_PLACES),
+    AfterValidator(_trim_zeros),
     PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
 ]
 

@@ -151,9 +151,8 @@ class PlanStage:
         if not events:
             return
         pools = await self._pools()  # one snapshot per batch: the venues' state now
-        now = self._context.clock()
         for event in events:
-            await emit(plan_output(event, pools, self._context.topology, now))
+            await emit(plan_output(event, pools, self._context.topology, self._context.clock()))
 
 
 def plan_output(event: Event, pools: Mapping[str, Sequence[PoolState]], topology: Topology,

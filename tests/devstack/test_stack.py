@@ -83,20 +83,29 @@ def test_sigterm_stops_the_services_in_order(services: DevStack, tmp_path: Path)
             time.sleep(120)
         """
     )
-    env = os.environ | external_env(services, without="SEP_REDIS")
+    # Redis embedded in the child even when this session's Redis came from SEP_REDIS.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SEP_")}
+    env = inherited | external_env(services, without="SEP_REDIS")
     proc = subprocess.Popen(
         [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True
     )
-    assert proc.stdout is not None
-    port = None
-    for line in proc.stdout:
-        if line.startswith("READY"):
-            port = int(line.split()[1])
-            break
-    assert port is not None, "the child stack never became ready"
-    assert not port_is_free(port)
-    proc.send_signal(signal.SIGTERM)
-    rest, _ = proc.communicate(timeout=60)
+    try:
+        assert proc.stdout is not None
+        port = None
+        for line in proc.stdout:
+            if line.startswith("READY"):
+                port = int(line.split()[1])
+                break
+        assert port is not None, "the child stack never became ready"
+        assert not port_is_free(port)
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
     assert proc.returncode == 128 + signal.SIGTERM
     assert "redis: stopped" in rest
     assert port_is_free(port)

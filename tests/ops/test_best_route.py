@@ -213,9 +213,7 @@ def test_pool_set_matches_the_functions(plain: Plain, ops: ModuleType) -> None:
             )
 
 
-def test_rust_searches_run_in_threads(
-    plain: Plain,
-) -> None:
+def test_rust_searches_run_in_threads(plain: Plain) -> None:
     ps = pools(rust_ops, [(f"p{i}", f"T{i % 7}", f"T{(i * 3 + 1) % 7}", 10**20 + i, 10**20, 3000)
                           for i in range(60) if i % 7 != (i * 3 + 1) % 7])  # fmt: skip
     pool_set = rust_ops.PoolSet(ps)

@@ -237,7 +237,7 @@ fn run(
     token_out: &str,
     query: &Query,
 ) -> PyResult<Option<PyRoute>> {
-    (|| search(set, token_in, token_out, query.amount, query.max_hops))()
+    py.allow_threads(|| search(set, token_in, token_out, query.amount, query.max_hops))
         .map(|r| r.map(PyRoute))
         .map_err(|e| to_pyerr(py, e))
 }

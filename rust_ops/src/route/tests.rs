@@ -51,7 +51,7 @@ fn exact_out_computes_backwards() {
 
 #[test]
 fn ties_go_to_fewer_hops_then_smaller_ids() {
-    // Fee-free and deep: 1 in yields 0 everywhere except... use equal pools instead.
+    // Three identical pools between A and B: every route ties on amount and hops.
     let set = PoolSet::new([
         pool("z", "A", "B", 1000, 1000, 0),
         pool("y", "A", "B", 1000, 1000, 0),
