@@ -68,21 +68,26 @@ async def _produce(settings: Settings, bodies: list[dict[str, Any]], rate: float
     await producer.start()
     encoded = [(b["strategyId"], b["clientIntentId"], orjson.dumps(b)) for b in bodies]
     futures = []
+    stamps = []
     loop = asyncio.get_running_loop()
     started = time.time()
     t0 = loop.time()
     try:
-        for i, (strategy, client_id, value) in enumerate(encoded):
-            futures.append(await producer.send(INPUT_TOPIC, value, key=strategy.encode()))
+        for i, (strategy, _client_id, value) in enumerate(encoded):
+            # An explicit timestamp: the intent id is derived from it, and a batched record's
+            # metadata does not report its own creation time.
+            stamp = time.time_ns() // 1_000_000
+            stamps.append(stamp)
+            futures.append(await producer.send(INPUT_TOPIC, value, key=strategy.encode(),
+                                               timestamp_ms=stamp))
             if rate is not None:
                 await asyncio.sleep(max(0.0, t0 + (i + 1) / rate - loop.time()))
             elif i % 1000 == 999:
                 await asyncio.sleep(0)
-        metas = await asyncio.gather(*futures)
+        await asyncio.gather(*futures)
     finally:
         await producer.stop()
-    ids = [predicted_intent_id(m.timestamp, s, c) for m, (s, c, _) in zip(metas, encoded,
-                                                                            strict=True)]
+    ids = [predicted_intent_id(t, s, c) for t, (s, c, _) in zip(stamps, encoded, strict=True)]
     return ids, started
 
 
@@ -143,7 +148,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     await ensure_topics(settings.kafka, load_topology())
     store = await EventStore.connect(settings.postgres)
     await store.close()
-    pool = WorkerPool(settings, count=args.workers, loglevel="warning")
+    pool = WorkerPool(settings, count=args.workers, loglevel="info")
     pool.start()
     try:
         print(f"warming up ({args.workers} workers)…", file=sys.stderr)

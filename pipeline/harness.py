@@ -21,14 +21,27 @@ import asyncpg
 from pipeline.config import Settings
 from pipeline.store.readmodel import TERMINAL_STATES
 
-TERMINAL_TOPICS = ("intent.rejected", "risk.rejected", "plan.rejected", "exec.completed",
-                   "exec.failed", "intent.expired", "intent.cancelled")
+TERMINAL_TOPICS = (
+    "intent.rejected",
+    "risk.rejected",
+    "plan.rejected",
+    "exec.completed",
+    "exec.failed",
+    "intent.expired",
+    "intent.cancelled",
+)
 
 
 def service_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ, SEP_KAFKA=settings.kafka, SEP_POSTGRES=settings.postgres,
-               SEP_REDIS=settings.redis, SEP_DATA=str(settings.data_dir),
-               SEP_REDIS_PREFIX=settings.redis_prefix, SEP_LOG_FORMAT="json")
+    env = dict(
+        os.environ,
+        SEP_KAFKA=settings.kafka,
+        SEP_POSTGRES=settings.postgres,
+        SEP_REDIS=settings.redis,
+        SEP_DATA=str(settings.data_dir),
+        SEP_REDIS_PREFIX=settings.redis_prefix,
+        SEP_LOG_FORMAT="json",
+    )
     env.update(extra or {})
     return env
 
@@ -57,10 +70,22 @@ class WorkerPool:
                 out.write(f"\n--- generation {self.generation} ---\n".encode())
                 out.flush()
                 # The child keeps its own copy of the descriptor; ours closes here.
-                self.procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "pipeline.cli.main", "worker", "--loglevel",
-                     self.loglevel], env=env, stdout=out, stderr=subprocess.STDOUT,
-                    start_new_session=True))
+                self.procs.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "pipeline.cli.main",
+                            "worker",
+                            "--loglevel",
+                            self.loglevel,
+                        ],
+                        env=env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
 
     def stop(self, timeout: float = 30.0) -> list[int | None]:
         """SIGTERM (graceful: faust commits and leaves the group), SIGKILL after timeout."""
@@ -68,7 +93,7 @@ class WorkerPool:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        codes = []
+        codes: list[int | None] = []
         for proc in self.procs:
             try:
                 codes.append(proc.wait(max(0.1, deadline - time.monotonic())))
@@ -101,13 +126,20 @@ class WorkerPool:
 async def terminal_events(conn: asyncpg.Connection, intent_ids: Iterable[str]) -> dict[str, str]:
     rows = await conn.fetch(
         "SELECT correlation_id, topic FROM events WHERE correlation_id = ANY($1::text[]) "
-        "AND topic = ANY($2::text[])", list(intent_ids), list(TERMINAL_TOPICS))
+        "AND topic = ANY($2::text[])",
+        list(intent_ids),
+        list(TERMINAL_TOPICS),
+    )
     return {r["correlation_id"]: r["topic"] for r in rows}
 
 
-async def wait_until_finished(dsn: str, intent_ids: Iterable[str], timeout: float,
-                              pool: WorkerPool | None = None, poll: float = 0.25
-                              ) -> dict[str, str]:
+async def wait_until_finished(
+    dsn: str,
+    intent_ids: Iterable[str],
+    timeout: float,  # noqa: ASYNC109 - the budget is named in the error it raises
+    pool: WorkerPool | None = None,
+    poll: float = 0.25,
+) -> dict[str, str]:
     """Wait until every intent has a terminal event in the store; return id -> topic.
 
     Raises ``TimeoutError`` naming how many are still open (and the workers' log tail).
@@ -120,21 +152,28 @@ async def wait_until_finished(dsn: str, intent_ids: Iterable[str], timeout: floa
             done = await terminal_events(conn, wanted)
             if len(done) >= len(wanted):
                 return done
+            if pool is not None and pool.procs and not pool.alive():
+                raise RuntimeError(
+                    f"a worker exited while {len(wanted) - len(done)} intents "
+                    f"were open\n{pool.log_tail()}"
+                )
             if time.monotonic() > deadline:
                 tail = pool.log_tail() if pool else ""
                 stuck = sorted(wanted - set(done))
                 last = await conn.fetch(
                     "SELECT DISTINCT ON (correlation_id) correlation_id, seq, topic FROM events "
                     "WHERE correlation_id = ANY($1::text[]) ORDER BY correlation_id, seq DESC",
-                    stuck)
+                    stuck,
+                )
                 where = {r["correlation_id"]: f"{r['topic']}#{r['seq']}" for r in last}
                 sample = ", ".join(f"{i}: {where.get(i, 'no events')}" for i in stuck[:10])
-                raise TimeoutError(f"{len(stuck)} of {len(wanted)} intents not finished after "
-                                   f"{timeout:.0f}s; last events: {sample}\n{tail}")
+                raise TimeoutError(
+                    f"{len(stuck)} of {len(wanted)} intents not finished after "
+                    f"{timeout:.0f}s; last events: {sample}\n{tail}"
+                )
             await asyncio.sleep(poll)
     finally:
         await conn.close()
 
 
-__all__ = ["TERMINAL_STATES", "TERMINAL_TOPICS", "WorkerPool", "service_env",
-           "wait_until_finished"]
+__all__ = ["TERMINAL_STATES", "TERMINAL_TOPICS", "WorkerPool", "service_env", "wait_until_finished"]

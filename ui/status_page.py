@@ -7,8 +7,8 @@ only proves the read models are live while ``sep up`` runs.
 from __future__ import annotations
 
 import html
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.requests import Request

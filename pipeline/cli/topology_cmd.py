@@ -15,9 +15,8 @@ def render_topology(topology: Topology) -> str:
             producers[name].append(stage.name)
     lines = [f"app {topology.app.id!r} (mode {topology.app.mode})", "", "stages:"]
     for stage in topology.stages:
-        lines.append(
-            f"  {stage.name:<11} {', '.join(stage.inputs)} -> {', '.join(stage.outputs) or '(stores)'}"
-        )
+        outputs = ", ".join(stage.outputs) or "(stores)"
+        lines.append(f"  {stage.name:<11} {', '.join(stage.inputs)} -> {outputs}")
         lines.append(
             f"  {'':<11} fn {stage.function}  concurrency {stage.concurrency}  "
             f"batch {stage.batch.max}/{stage.batch.within_ms}ms"
@@ -31,6 +30,9 @@ def render_topology(topology: Topology) -> str:
             f"{who_in} -> {who_out}"
         )
     venues = [n for n, u in topology.plugins.venues.items() if u.enabled]
-    lines += ["", f"venues: {', '.join(venues) or 'none'}",
-              f"assets: {', '.join(a.symbol for a in topology.assets)}"]
+    lines += [
+        "",
+        f"venues: {', '.join(venues) or 'none'}",
+        f"assets: {', '.join(a.symbol for a in topology.assets)}",
+    ]
     return "\n".join(lines)

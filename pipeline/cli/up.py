@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -26,9 +27,15 @@ def _spawn_workers(count: int, env: dict[str, str], log_dir: Path) -> list[subpr
     procs = []
     for i in range(count):
         with (log_dir / f"worker-{i}.log").open("ab") as out:
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "pipeline.cli.main", "worker", "--loglevel", "info"],
-                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "pipeline.cli.main", "worker", "--loglevel", "info"],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
     return procs
 
 
@@ -61,16 +68,18 @@ async def _serve(settings: Settings, port: int, stop: asyncio.Event) -> None:
 
     from ui.status_page import create_app
 
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
     task = asyncio.create_task(server.serve())
     await stop.wait()
     server.should_exit = True
     await task
 
 
-async def _run(args: argparse.Namespace, settings: Settings,
-               workers: list[subprocess.Popen[bytes]]) -> None:
+async def _run(
+    args: argparse.Namespace, settings: Settings, workers: list[subprocess.Popen[bytes]]
+) -> None:
     from pipeline.cli.commands import _demo
     from pipeline.status import collect_status, render_status
 
@@ -97,10 +106,8 @@ async def _run(args: argparse.Namespace, settings: Settings,
         if text != last:
             print("\n" + text)
             last = text
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=5)
-        except TimeoutError:
-            pass
     await server
 
 
@@ -111,10 +118,19 @@ def _cmd_up(args: argparse.Namespace) -> int:
     stack.start()
     workers: list[subprocess.Popen[bytes]] = []
     try:
-        env = dict(os.environ, SEP_KAFKA=stack.kafka_bootstrap, SEP_POSTGRES=stack.postgres_dsn,
-                   SEP_REDIS=stack.redis_url, SEP_DATA=str(stack.data_dir))
-        settings = Settings(kafka=env["SEP_KAFKA"], postgres=env["SEP_POSTGRES"],
-                            redis=env["SEP_REDIS"], data_dir=stack.data_dir)
+        env = dict(
+            os.environ,
+            SEP_KAFKA=stack.kafka_bootstrap,
+            SEP_POSTGRES=stack.postgres_dsn,
+            SEP_REDIS=stack.redis_url,
+            SEP_DATA=str(stack.data_dir),
+        )
+        settings = Settings(
+            kafka=env["SEP_KAFKA"],
+            postgres=env["SEP_POSTGRES"],
+            redis=env["SEP_REDIS"],
+            data_dir=stack.data_dir,
+        )
         asyncio.run(prepare_backends(settings))
         workers = _spawn_workers(args.workers, env, stack.data_dir / "logs")
         print(f"workers: {args.workers} started (logs in {stack.data_dir / 'logs'})")
@@ -127,15 +143,22 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("up", help="start everything locally and run the pipeline",
-                       description="Start Kafka (KRaft), PostgreSQL, Redis, the pipeline "
-                       "workers and a status page on this machine, stream demo intents, and "
-                       "run until Ctrl-C. The first run fetches the Kafka jars once (about a "
-                       "minute). Services given by SEP_KAFKA / SEP_POSTGRES / SEP_REDIS are "
-                       "used instead of starting local ones. Data lives in $SEP_DATA (.sep).")
+    p = sub.add_parser(
+        "up",
+        help="start everything locally and run the pipeline",
+        description="Start Kafka (KRaft), PostgreSQL, Redis, the pipeline "
+        "workers and a status page on this machine, stream demo intents, and "
+        "run until Ctrl-C. The first run fetches the Kafka jars once (about a "
+        "minute). Services given by SEP_KAFKA / SEP_POSTGRES / SEP_REDIS are "
+        "used instead of starting local ones. Data lives in $SEP_DATA (.sep).",
+    )
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    p.add_argument("--demo", type=int, default=50,
-                   help="demo intents to stream once up (0 for none; default 50)")
+    p.add_argument(
+        "--demo",
+        type=int,
+        default=50,
+        help="demo intents to stream once up (0 for none; default 50)",
+    )
     p.add_argument("--rate", type=float, default=20.0, help="demo intents per second")
     p.add_argument("--port", type=int, default=8700, help="status page port (default 8700)")
     p.set_defaults(handler=_cmd_up)

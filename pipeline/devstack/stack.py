@@ -192,7 +192,7 @@ class DevStack:
         await asyncio.gather(*(one(name) for name in ENV_VARS))
 
     def stop(self) -> None:
-        """Stop the embedded services (Kafka last: clients of the others may still flush)."""
+        """Stop the embedded services (external ones are left alone); idempotent."""
         atexit.unregister(self.stop)
         self._shield_signals()
         for service in (self.redis, self.postgres, self.kafka):

@@ -67,7 +67,10 @@ class PluginInfo:
 
 def describe_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
     """What is installed and where it came from (for ``sep plugins``)."""
-    dists = {id(plugin): f"{dist.project_name} {dist.version}" for plugin, dist in pm.list_plugin_distinfo()}
+    dists = {
+        id(plugin): f"{dist.project_name} {dist.version}"
+        for plugin, dist in pm.list_plugin_distinfo()
+    }
     out = []
     for name, plugin in pm.list_name_plugin():
         collected: list[VenueSpec] = []
@@ -93,8 +96,13 @@ def build_venues(
         if name not in specs:
             raise TopologyError(
                 "topology.yaml",
-                [(f"plugins.venues.{name}", f"no installed plugin provides venue {name!r}; "
-                  f"installed: {sorted(specs) or 'none'}")],
+                [
+                    (
+                        f"plugins.venues.{name}",
+                        f"no installed plugin provides venue {name!r}; "
+                        f"installed: {sorted(specs) or 'none'}",
+                    )
+                ],
             )
         spec = specs[name]
         try:
@@ -103,8 +111,10 @@ def build_venues(
             prefix = f"plugins.venues.{name}.config"
             raise TopologyError(
                 "topology.yaml",
-                [(f"{prefix}.{yaml_path(e['loc'], use.config)}".rstrip("."), e["msg"])
-                 for e in exc.errors()],
+                [
+                    (f"{prefix}.{yaml_path(e['loc'], use.config)}".rstrip("."), e["msg"])
+                    for e in exc.errors()
+                ],
             ) from exc
         context = VenueContext(data_dir=data_dir / "venues" / name, assets=assets)
         venues[name] = spec.factory(config, context)

@@ -43,7 +43,8 @@ class ProjectStage:
             await self._read_model.close()
 
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
-        assert self._store is not None and self._read_model is not None, "start() first"
+        if self._store is None or self._read_model is None:
+            raise RuntimeError("ProjectStage.process before start()")
         events = [decode_event(r.value) for r in records]
         self.stored += await self._store.append(events)
         await self._read_model.apply(events)

@@ -10,7 +10,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 LOCK_ID = 0x5E9_0001  # advisory lock: two workers starting together migrate once
 
 
-async def migrate(conn: asyncpg.Connection) -> list[str]:
+async def migrate(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> list[str]:
     """Apply the migrations not yet applied; return the names applied now."""
     applied_now: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", LOCK_ID)

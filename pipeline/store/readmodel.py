@@ -141,13 +141,13 @@ class ReadModel:
         return sum(int(r) for r in results)
 
     async def intent(self, intent_id: str) -> dict[str, str]:
-        result: dict[str, str] = await self._redis.hgetall(self.key(f"intent:{intent_id}"))
-        return result
+        raw = await self._redis.hgetall(self.key(f"intent:{intent_id}"))
+        return {str(k): str(v) for k, v in raw.items()}
 
     async def state_counts(self) -> dict[str, int]:
-        raw: dict[str, str] = await self._redis.hgetall(self.key("stats:states"))
-        return {state: int(n) for state, n in raw.items() if int(n)}
+        raw = await self._redis.hgetall(self.key("stats:states"))
+        return {str(state): int(n) for state, n in raw.items() if int(n)}
 
     async def intent_ids(self) -> list[str]:
-        ids: list[str] = await self._redis.zrange(self.key("intents"), 0, -1)
-        return ids
+        ids = await self._redis.zrange(self.key("intents"), 0, -1)
+        return [str(i) for i in ids]

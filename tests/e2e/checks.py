@@ -10,10 +10,14 @@ import asyncpg
 from pipeline.store.readmodel import STATE_OF, ReadModel
 
 
-async def events_by_intent(conn: asyncpg.Connection, ids: list[str]) -> dict[str, list[asyncpg.Record]]:
+async def events_by_intent(
+    conn: asyncpg.Connection, ids: list[str]
+) -> dict[str, list[asyncpg.Record]]:
     rows = await conn.fetch(
         "SELECT correlation_id, seq, topic, event_id, payload FROM events "
-        "WHERE correlation_id = ANY($1::text[]) ORDER BY correlation_id, seq", ids)
+        "WHERE correlation_id = ANY($1::text[]) ORDER BY correlation_id, seq",
+        ids,
+    )
     out: dict[str, list[asyncpg.Record]] = defaultdict(list)
     for row in rows:
         out[row["correlation_id"]].append(row)
@@ -25,9 +29,17 @@ def assert_contiguous(intent_id: str, events: list[asyncpg.Record]) -> None:
     assert seqs == list(range(1, len(seqs) + 1)), f"{intent_id}: seqs {seqs}"
 
 
-COMPLETED_PATH = ["intent.submitted", "risk.approved", "intent.accepted", "intent.prioritised",
-                  "plan.created", "exec.started", "exec.step_submitted", "exec.step_filled",
-                  "exec.completed"]
+COMPLETED_PATH = [
+    "intent.submitted",
+    "risk.approved",
+    "intent.accepted",
+    "intent.prioritised",
+    "plan.created",
+    "exec.started",
+    "exec.step_submitted",
+    "exec.step_filled",
+    "exec.completed",
+]
 
 
 def expected_state(events: list[asyncpg.Record]) -> str:
@@ -37,12 +49,16 @@ def expected_state(events: list[asyncpg.Record]) -> str:
     return state
 
 
-async def assert_read_model_agrees(read_model: ReadModel,
-                                   by_intent: dict[str, list[asyncpg.Record]]) -> None:
+async def assert_read_model_agrees(
+    read_model: ReadModel, by_intent: dict[str, list[asyncpg.Record]]
+) -> None:
     for intent_id, events in by_intent.items():
         view = await read_model.intent(intent_id)
-        assert view.get("state") == expected_state(events), (intent_id, view, [
-            e["topic"] for e in events])
+        assert view.get("state") == expected_state(events), (
+            intent_id,
+            view,
+            [e["topic"] for e in events],
+        )
         assert int(view["eventCount"]) == len(events), (intent_id, view)
         assert int(view["lastSeq"]) == events[-1]["seq"]
 

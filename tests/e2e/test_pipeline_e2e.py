@@ -37,35 +37,84 @@ def _malformed(topology: Any, run: str, i: int) -> bytes:
     if kind == 0:
         return b'{"strategyId": "bad", "type": "DISPOSE", "assets": [' + str(i).encode()
     if kind == 1:
-        body = submission(topology, "DISPOSE", "WETH", "USDC", "1", strategy_id=f"bad-{run}",
-                          client_intent_id=f"{run}-missing-{i}")
+        body = submission(
+            topology,
+            "DISPOSE",
+            "WETH",
+            "USDC",
+            "1",
+            strategy_id=f"bad-{run}",
+            client_intent_id=f"{run}-missing-{i}",
+        )
         del body["constraints"]
         return orjson.dumps(body)
     if kind == 2:
-        return orjson.dumps(submission(topology, "DISPOSE", "WETH", "USDC", "-3",
-                                       strategy_id=f"bad-{run}",
-                                       client_intent_id=f"{run}-negative-{i}"))
-    body = submission(topology, "DISPOSE", "WETH", "USDC", "1", strategy_id=f"bad-{run}",
-                      client_intent_id=f"{run}-unknown-{i}")
-    body["assets"][1]["asset"] = {"symbol": "NOPE", "decimals": 18, "chainId": 1,
-                                  "address": "0x" + "ab" * 20}
+        return orjson.dumps(
+            submission(
+                topology,
+                "DISPOSE",
+                "WETH",
+                "USDC",
+                "-3",
+                strategy_id=f"bad-{run}",
+                client_intent_id=f"{run}-negative-{i}",
+            )
+        )
+    body = submission(
+        topology,
+        "DISPOSE",
+        "WETH",
+        "USDC",
+        "1",
+        strategy_id=f"bad-{run}",
+        client_intent_id=f"{run}-unknown-{i}",
+    )
+    body["assets"][1]["asset"] = {
+        "symbol": "NOPE",
+        "decimals": 18,
+        "chainId": 1,
+        "address": "0x" + "ab" * 20,
+    }
     return orjson.dumps(body)
 
 
-async def test_300_intents_reach_the_right_end(workers: WorkerPool, prepared: Settings,
-                                               db: asyncpg.Connection) -> None:
+async def test_300_intents_reach_the_right_end(
+    workers: WorkerPool, prepared: Settings, db: asyncpg.Connection
+) -> None:
     topology = load_topology()
     rng = random.Random(2)
     run = uuid.uuid4().hex[:8]
     valid: list[dict[str, Any]] = [
-        random_submission(topology, rng, strategy_id=f"e2e-{run}-{i % 5}",
-                          client_intent_id=f"{run}-ok-{i}") for i in range(200)]
-    breakers = [submission(topology, "DISPOSE", "WETH", "USDC", "1000",  # 3M USDC notional
-                           strategy_id=f"e2e-{run}-risk", client_intent_id=f"{run}-big-{i}")
-                for i in range(15)]
-    breakers += [submission(topology, "DISPOSE", "WETH", "USDC", "0.1", max_slippage="0.2",
-                            strategy_id=f"e2e-{run}-risk", client_intent_id=f"{run}-slip-{i}")
-                 for i in range(15)]
+        random_submission(
+            topology, rng, strategy_id=f"e2e-{run}-{i % 5}", client_intent_id=f"{run}-ok-{i}"
+        )
+        for i in range(200)
+    ]
+    breakers = [
+        submission(
+            topology,
+            "DISPOSE",
+            "WETH",
+            "USDC",
+            "1000",  # 3M USDC notional
+            strategy_id=f"e2e-{run}-risk",
+            client_intent_id=f"{run}-big-{i}",
+        )
+        for i in range(15)
+    ]
+    breakers += [
+        submission(
+            topology,
+            "DISPOSE",
+            "WETH",
+            "USDC",
+            "0.1",
+            max_slippage="0.2",
+            strategy_id=f"e2e-{run}-risk",
+            client_intent_id=f"{run}-slip-{i}",
+        )
+        for i in range(15)
+    ]
     duplicates = valid[:30]
     malformed = [_malformed(topology, run, i) for i in range(40)]
 
@@ -98,28 +147,36 @@ async def test_300_intents_reach_the_right_end(workers: WorkerPool, prepared: Se
         except ValueError:
             body = None
         if body and body.get("clientIntentId"):
-            return "intent-" + deterministic_ulid(meta.timestamp, body["strategyId"],
-                                                  body["clientIntentId"])
-        return "intent-" + deterministic_ulid(meta.timestamp, meta.topic, str(meta.partition),
-                                              str(meta.offset))
+            return "intent-" + deterministic_ulid(
+                meta.timestamp, body["strategyId"], body["clientIntentId"]
+            )
+        return "intent-" + deterministic_ulid(
+            meta.timestamp, meta.topic, str(meta.partition), str(meta.offset)
+        )
 
-    ids = {kind: [intent_id(k, v, m) for k, v, m in sent if k == kind]
-           for kind in ("valid", "risk", "duplicate", "malformed")}
+    ids = {
+        kind: [intent_id(k, v, m) for k, v, m in sent if k == kind]
+        for kind in ("valid", "risk", "duplicate", "malformed")
+    }
     expected_ids = ids["valid"] + ids["risk"] + ids["malformed"]
-    outcome = await wait_until_finished(prepared.postgres, expected_ids, timeout=180,
-                                        pool=workers)
+    outcome = await wait_until_finished(prepared.postgres, expected_ids, timeout=180, pool=workers)
     by_intent = await events_by_intent(db, expected_ids)
 
     # Every valid intent completed, along the full path, seq 1..9 with no gaps or repeats.
     for intent in ids["valid"]:
-        assert outcome[intent] == "exec.completed", (intent, [e["topic"] for e in by_intent[intent]])
+        assert outcome[intent] == "exec.completed", (
+            intent,
+            [e["topic"] for e in by_intent[intent]],
+        )
         assert [e["topic"] for e in by_intent[intent]] == COMPLETED_PATH
         assert_contiguous(intent, by_intent[intent])
 
     # Each risk breaker is risk_rejected, naming its rule.
-    expected_rule = {intent_id(k, v, m): ("max_slippage" if b'"maxSlippage":"0.2"' in v
-                                          else "max_notional")
-                     for k, v, m in sent if k == "risk"}
+    expected_rule = {
+        intent_id(k, v, m): ("max_slippage" if b'"maxSlippage":"0.2"' in v else "max_notional")
+        for k, v, m in sent
+        if k == "risk"
+    }
     rules = {i: orjson.loads(by_intent[i][-1]["payload"])["rule"] for i in ids["risk"]}
     assert rules == expected_rule
     assert sorted(rules.values()) == ["max_notional"] * 15 + ["max_slippage"] * 15
@@ -128,7 +185,8 @@ async def test_300_intents_reach_the_right_end(workers: WorkerPool, prepared: Se
 
     # Duplicates were stored once: no intent of their own, and no second fill for the original.
     duplicate_rows = await db.fetchval(
-        "SELECT count(*) FROM events WHERE correlation_id = ANY($1::text[])", ids["duplicate"])
+        "SELECT count(*) FROM events WHERE correlation_id = ANY($1::text[])", ids["duplicate"]
+    )
     assert duplicate_rows == 0
     originals = [i for i in ids["valid"][:30]]
     assert all(outcome[i] == "exec.completed" for i in originals)
@@ -139,8 +197,10 @@ async def test_300_intents_reach_the_right_end(workers: WorkerPool, prepared: Se
         assert by_intent[intent][-1]["topic"] == "intent.rejected"
         assert payload["errors"], payload
         assert payload["deadLetterKey"]
-    expected_path = {b'"amount":"-3"': "assets.0.amount",
-                     b'"symbol":"NOPE"': "assets.1.asset.symbol"}
+    expected_path = {
+        b'"amount":"-3"': "assets.0.amount",
+        b'"symbol":"NOPE"': "assets.1.asset.symbol",
+    }
     for kind, value, meta in sent:
         if kind != "malformed":
             continue
@@ -164,8 +224,12 @@ async def test_300_intents_reach_the_right_end(workers: WorkerPool, prepared: Se
 
     # Exactly one fill per executed step in the venue's own ledger.
     fills = sim_fill_counts(prepared.data_dir)
-    steps = [orjson.loads(e["payload"])["stepId"] for i in ids["valid"] for e in by_intent[i]
-             if e["topic"] == "exec.step_filled"]
+    steps = [
+        orjson.loads(e["payload"])["stepId"]
+        for i in ids["valid"]
+        for e in by_intent[i]
+        if e["topic"] == "exec.step_filled"
+    ]
     assert len(steps) == 200
     assert [fills.get(s) for s in steps] == [1] * 200
 
@@ -180,8 +244,12 @@ async def test_300_intents_reach_the_right_end(workers: WorkerPool, prepared: Se
 async def _dead_letters(bootstrap: str, keys: set[str]) -> dict[str, bytes]:
     from aiokafka import TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
     await consumer.start()
     found: dict[str, bytes] = {}
     try:
@@ -190,6 +258,7 @@ async def _dead_letters(bootstrap: str, keys: set[str]) -> dict[str, bytes]:
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
+
         async def behind() -> bool:
             return any([await consumer.position(tp) < offset for tp, offset in end.items()])
 
