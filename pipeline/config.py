@@ -1,7 +1,7 @@
 """Runtime configuration from environment variables, with defaults that run on one machine.
 
 Every variable is listed in ``.env.example``.  Secrets never appear here in logs: the
-``__repr__`` of ``Settings`` masks the DSN's password.
+``__repr__`` of ``Settings`` masks the passwords in its URLs (``mask_url``).
 """
 
 from __future__ import annotations
@@ -31,8 +31,29 @@ class Settings:
     """Namespace for read-model keys (tests and replays use their own)."""
 
     def __repr__(self) -> str:
-        masked = re.sub(r"//([^:/@]+):[^@]+@", r"//\1:***@", self.postgres)
         return (
-            f"Settings(kafka={self.kafka!r}, postgres={masked!r}, redis={self.redis!r}, "
-            f"data_dir={str(self.data_dir)!r})"
+            f"Settings(kafka={mask_url(self.kafka)!r}, postgres={mask_url(self.postgres)!r}, "
+            f"redis={mask_url(self.redis)!r}, data_dir={str(self.data_dir)!r})"
         )
+
+
+_QUERY_SECRET = re.compile(r"([?&](?:password|pass|passwd)=)[^&#]*", re.IGNORECASE)
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``: the one in the user info
+    (``scheme://user:secret@host``, user name optional) and a ``password=`` query parameter.
+
+    The user info ends at the last ``@`` before the query, so a password holding an unescaped
+    ``@`` or ``/`` is masked whole (at worst, with part of the host or path).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    end = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    head, tail = rest[:end], rest[end:]
+    userinfo, at, host = head.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    if at and colon:
+        head = f"{user}:***@{host}"
+    return f"{scheme}://{head}" + _QUERY_SECRET.sub(r"\1***", tail)

@@ -34,9 +34,26 @@ def new_ulid(ms: int | None = None) -> str:
     return _compose(stamp, int.from_bytes(os.urandom(10), "big"))
 
 
+def encode_parts(*parts: str) -> bytes:
+    """The parts as one byte string that no other sequence of parts encodes to.
+
+    Each part is its UTF-8 length (8 bytes, big-endian) then its bytes: a separator could
+    occur inside a part, making ("a<sep>b", "c") and ("a", "b<sep>c") the same string.
+    """
+    out = bytearray()
+    for part in parts:
+        data = part.encode("utf-8", "surrogatepass")
+        out += len(data).to_bytes(8, "big")
+        out += data
+    return bytes(out)
+
+
 def deterministic_ulid(ms: int, *seed: str) -> str:
-    """A ULID whose random part is a hash of ``seed``: same inputs, same id."""
-    digest = hashlib.blake2b("\x1f".join(seed).encode(), digest_size=10).digest()
+    """A ULID whose random part is a hash of ``seed``: same inputs, same id.
+
+    Different seeds give different ids (up to the 80-bit hash), however the parts are split.
+    """
+    digest = hashlib.blake2b(encode_parts(*seed), digest_size=10).digest()
     return _compose(ms, int.from_bytes(digest, "big"))
 
 

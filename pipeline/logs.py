@@ -13,8 +13,21 @@ import orjson
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
+# The fields every JSON line has; an ``extra=`` key of the same name must not replace them.
+_FIELDS = frozenset({"ts", "level", "logger", "msg", "exc"})
+
+
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
-    return {k: v for k, v in vars(record).items() if k not in _STANDARD}
+    """The ``extra=`` fields; one named like a standard field gets an ``extra_`` prefix."""
+    out: dict[str, Any] = {}
+    for key, value in vars(record).items():
+        if key in _STANDARD:
+            continue
+        name = key
+        while name in _FIELDS or name in out:
+            name = f"extra_{name}"
+        out[name] = value
+    return out
 
 
 class JsonFormatter(logging.Formatter):

@@ -60,6 +60,23 @@ def test_extra_fields_are_fields(logger) -> None:  # type: ignore[no-untyped-def
                 "taskName"} & set(entry)
 
 
+def test_extra_fields_cannot_replace_the_standard_ones(logger) -> None:  # type: ignore[no-untyped-def]
+    log, stream, _ = logger
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        log.exception("real", extra={"ts": "forged", "level": "debug", "logger": "other",
+                                     "exc": "none", "extra_ts": "kept"})
+    (entry,) = lines(stream)
+    assert (entry["level"], entry["logger"]) == ("error", "sep.test.logs")
+    assert entry["ts"] != "forged"
+    assert "ValueError: boom" in str(entry["exc"])
+    # Nothing is lost: the colliding keys are kept under a prefix.
+    assert (entry["extra_level"], entry["extra_logger"], entry["extra_exc"]) == (
+        "debug", "other", "none")
+    assert {entry["extra_ts"], entry["extra_extra_ts"]} == {"forged", "kept"}
+
+
 def test_values_json_cannot_hold_are_stringified(logger) -> None:  # type: ignore[no-untyped-def]
     log, stream, _ = logger
     log.info("fill", extra={"amount": Decimal("1.50"), "path": Path("/tmp/x")})

@@ -37,21 +37,19 @@ _QUANTUM = Decimal(1).scaleb(-AMOUNT_DECIMAL_PLACES)
 _WIDE = Context(prec=2 * AMOUNT_MAX_DIGITS)
 
 
-def _trim_zeros(value: Decimal) -> Decimal:
-    """Drop trailing zeros past the 36th place ("0E-100000" passes the digit checks, which
-    count significant digits, yet prints as 100 000 zeros).  Exact: the checks ran first."""
-    if value.as_tuple().exponent < -AMOUNT_DECIMAL_PLACES:  # type: ignore[operator]
+def wire_amount(value: Decimal) -> Decimal:
+    """``value`` with at most 36 decimal places, rounded half-even; unchanged if it has fewer.
+
+    For amounts the pipeline computes (a ratio of two amounts can have any number of places,
+    and an ``Amount`` field refuses more than 36).  As the validator of ``Amount`` it is exact:
+    by then pydantic has checked that the value *needs* no more than 36 places, so it only
+    drops trailing zeros ("0E-100000" has no significant digit to count, yet prints as
+    100 000 zeros).
+    """
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -AMOUNT_DECIMAL_PLACES:
         return value.quantize(_QUANTUM, context=_WIDE)
     return value
-
-
-def wire_amount(value: Decimal) -> Decimal:
-    """A computed amount rounded (half-even) to the wire's 36 decimal places.
-
-    For values the pipeline derives (ratios, notionals): a ratio of two amounts can have any
-    number of places, and an ``Amount`` field refuses more than 36.
-    """
-    return value.quantize(_QUANTUM, context=_WIDE) if value.is_finite() else value
 
 
 # Money is Decimal; on the wire it is a string so no JSON parser turns it into a float.
@@ -59,7 +57,7 @@ Amount = Annotated[
     Decimal,
     Field(allow_inf_nan=False, max_digits=AMOUNT_MAX_DIGITS,
           decimal_places=AMOUNT_DECIMAL_PLACES),
-    AfterValidator(_trim_zeros),
+    AfterValidator(wire_amount),
     PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
 ]
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
 from pipeline.models.assets import AssetSpec
 from pipeline.models.base import Amount, WireModel
@@ -21,6 +22,39 @@ class ExecutionStyle(StrEnum):
     AGGRESSIVE = "AGGRESSIVE"
     PASSIVE = "PASSIVE"
     ADAPTIVE = "ADAPTIVE"
+
+
+def _printable(value: str) -> str:
+    # Ids end up in keys, logs and headers, where a control character (a newline, the unit
+    # separator) is at best invisible and at worst taken for a delimiter.
+    for i, char in enumerate(value):
+        if unicodedata.category(char) == "Cc":
+            raise ValueError(f"must not contain control characters; found U+{ord(char):04X} "
+                             f"at position {i}")
+    return value
+
+
+Identifier = Annotated[
+    str,
+    # The pattern is for the JSON Schema producers read; ``_printable`` gives the message.
+    Field(min_length=1, max_length=128,
+          json_schema_extra={"pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}),
+    AfterValidator(_printable),
+]
+"""A strategy's or a client's id: 1 to 128 characters, no control characters."""
+
+
+def _two_items(value: Any) -> Any:
+    # Checked before the items, and only here: a length constraint on the tuple would also
+    # fire (counting the *valid* items) whenever one item is invalid.
+    if isinstance(value, list | tuple) and len(value) != 2:
+        raise ValueError(f"give exactly two assets, the subject then the counter asset; "
+                         f"got {len(value)}")
+    return value
+
+
+AssetPair = Annotated[tuple[AssetSpec, AssetSpec], BeforeValidator(_two_items)]
+"""``assets``: the asset the intent is about (with its amount), then the counter asset."""
 
 
 class IntentConstraints(WireModel):
@@ -40,14 +74,17 @@ class Intent(WireModel):
     """
 
     id: str
-    client_intent_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
-    strategy_id: Annotated[str, Field(min_length=1, max_length=128)]
+    client_intent_id: Identifier | None = None
+    strategy_id: Identifier
     type: IntentType
-    assets: Annotated[tuple[AssetSpec, ...], Field(min_length=2, max_length=2)]
+    assets: AssetPair
     constraints: IntentConstraints
     ml_features: dict[str, float] | None = None
     created_at_ms: int | None = None
-    """When ingest accepted the record (the input record's timestamp); the time window counts from it."""
+    """When ingest accepted the record (the input record's timestamp).
+
+    The time window counts from it.
+    """
 
     @field_validator("id")
     @classmethod
@@ -74,9 +111,9 @@ class Intent(WireModel):
 class IntentSubmission(WireModel):
     """What a producer puts on ``sep.intents.submitted``: an intent without its id."""
 
-    client_intent_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
-    strategy_id: Annotated[str, Field(min_length=1, max_length=128)]
+    client_intent_id: Identifier | None = None
+    strategy_id: Identifier
     type: IntentType
-    assets: Annotated[tuple[AssetSpec, ...], Field(min_length=2, max_length=2)]
+    assets: AssetPair
     constraints: IntentConstraints
     ml_features: dict[str, float] | None = None

@@ -4,11 +4,13 @@ Record shapes:
     in   sep.plans       Event(plan.created{plan, intent})   (plan.rejected is ignored)
     out  sep.executions  exec.started, then per step exec.step_submitted and
                          exec.step_filled | exec.step_failed, then exec.completed | exec.failed;
-                         or intent.expired when the window closed before anything was sent
+                         or intent.expired when the window closed before anything was sent;
+                         or exec.failed alone when a step names a venue this worker lacks
 
 Exactly once: before sending a step the executor asks the venue whether it already has it
 (``Venue.lookup``); a redelivered plan whose step was sent before a crash waits for that
-submission's receipt instead of sending again.  Event ids and ``seq`` are fixed by the plan
+submission's receipt instead of sending again; within a worker, a lock per step makes
+lookup-then-submit one step at a time.  Event ids and ``seq`` are fixed by the plan
 (started = n+1, step k submitted = n+2+2k, its outcome = n+3+2k), so re-processing re-emits
 identical events that the store absorbs.
 """
@@ -16,12 +18,13 @@ identical events that the store absorbs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 
 from pipeline.codec import decode_event
-from pipeline.models.base import WireModel
+from pipeline.models.base import WireModel, wire_amount
 from pipeline.models.events import (
     Event,
     ExecCompleted,
@@ -54,21 +57,48 @@ RETRY_DELAYS_S = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 def realised_slippage(step: ExecutionStep, fill: Fill) -> Decimal:
     """How much worse than quoted: fraction of the quote (negative means better)."""
     if step.mode is SwapMode.EXACT_IN:
-        return (step.amount_out - fill.amount_out) / step.amount_out if step.amount_out else Decimal(0)
-    return (fill.amount_in - step.amount_in) / step.amount_in if step.amount_in else Decimal(0)
+        ratio = (step.amount_out - fill.amount_out) / step.amount_out if step.amount_out else None
+    else:
+        ratio = (fill.amount_in - step.amount_in) / step.amount_in if step.amount_in else None
+    # A ratio can have any number of decimal places; the wire takes 36.
+    return wire_amount(ratio) if ratio is not None else Decimal(0)
+
+
+class StepLocks:
+    """One ``asyncio.Lock`` per step id, dropped when no run holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, step_id: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(step_id, asyncio.Lock())
+        self._users[step_id] = self._users.get(step_id, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[step_id] -= 1
+            if not self._users[step_id]:
+                del self._users[step_id], self._locks[step_id]
 
 
 class PlanRun:
     """One plan's execution: emits its events in order as things happen."""
 
     def __init__(self, event: Event, venues: Mapping[str, Venue], clock: Callable[[], int],
-                 emit: Emit) -> None:
+                 emit: Emit, locks: StepLocks | None = None) -> None:
         payload = PlanCreated.model_validate(event.payload)
         self.plan, self.intent = payload.plan, payload.intent
         self._cause = event
         self._venues = venues
         self._clock = clock
         self._emit = emit
+        self._locks = locks if locks is not None else StepLocks()
         self._last_id = event.event_id
 
     async def _out(self, topic: str, payload: WireModel, seq_offset: int) -> None:
@@ -84,44 +114,66 @@ class PlanRun:
             try:
                 return await venue.submit(step)
             except TransientVenueError as exc:
-                if delay is None or (deadline is not None and self._clock() + delay * 1000 > deadline):
+                if delay is None or (deadline is not None
+                                     and self._clock() + delay * 1000 > deadline):
                     raise StepRejected(venue.name, "unavailable", str(exc)) from exc
                 log.warning("transient venue error, retrying", extra={"step": step.step_id,
                                                                       "error": str(exc)})
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
+    async def _step_failed(self, k: int, step: ExecutionStep, venue: Venue,
+                           exc: VenueError) -> None:
+        # StepRejected is definitive; a TransientVenueError that outlived the retries and the
+        # receipt grace is reported as a failure of this step all the same.
+        await self._out("exec.step_failed", ExecStepFailed(
+            plan_id=self.plan.id, step_id=step.step_id, venue=venue.name,
+            reason=f"{exc.reason}: {exc.detail}" if exc.detail else exc.reason), 3 + 2 * k)
+        await self._out("exec.failed", ExecFailed(
+            plan_id=self.plan.id, reason=f"step {k + 1} failed: {exc.reason}"), 4 + 2 * k)
+
     async def run(self) -> None:
         steps = self.plan.steps
-        first = self._venues[steps[0].venue]
-        already = await first.lookup(steps[0].step_id)
-        deadline = self.intent.deadline_ms
-        now = self._clock()
-        if already is None and deadline is not None and now > deadline:
-            await self._out("intent.expired", IntentExpired(
-                deadline_ms=deadline, observed_at_ms=now, stage="execute"), 1)
+        missing = sorted({step.venue for step in steps} - set(self._venues))
+        if missing:
+            # The venue was disabled or renamed while the plan was in flight: nothing was
+            # sent from here and nothing can be, so the plan fails, saying why.
+            await self._out("exec.failed", ExecFailed(plan_id=self.plan.id, reason=(
+                f"unknown_venue: this worker has no venue {', '.join(map(repr, missing))} "
+                f"(it has {sorted(self._venues)})")), 1)
             return
-        await self._out("exec.started", ExecStarted(plan_id=self.plan.id, steps=len(steps)), 1)
+        deadline = self.intent.deadline_ms
+        already: Submission | None = None  # step 1's submission, if sent before a crash
         fills: list[Fill] = []
         for k, step in enumerate(steps):
             venue = self._venues[step.venue]
+            # Lookup and submit are one critical section per step: two runs of one plan (a
+            # re-emitted plan.created) must not both find nothing and both send.
+            async with self._locks.hold(step.step_id):
+                if k == 0:
+                    already = await venue.lookup(step.step_id)
+                    now = self._clock()
+                    if already is None and deadline is not None and now > deadline:
+                        await self._out("intent.expired", IntentExpired(
+                            deadline_ms=deadline, observed_at_ms=now, stage="execute"), 1)
+                        return
+                    await self._out("exec.started", ExecStarted(plan_id=self.plan.id,
+                                                                steps=len(steps)), 1)
+                try:
+                    submission = already if k == 0 else await venue.lookup(step.step_id)
+                    if submission is None:
+                        submission = await self._submit(venue, step)
+                except VenueError as exc:
+                    await self._step_failed(k, step, venue, exc)
+                    return
             try:
-                submission = (already if k == 0 else None) or await venue.lookup(step.step_id)
-                if submission is None:
-                    submission = await self._submit(venue, step)
                 await self._out("exec.step_submitted", ExecStepSubmitted(
                     plan_id=self.plan.id, step_id=step.step_id, venue=venue.name,
                     order_ref=submission.order_ref), 2 + 2 * k)
                 remaining_s = ((deadline - self._clock()) / 1000) if deadline else 0.0
                 fill = await venue.wait_receipt(submission, max(remaining_s, 0) + RECEIPT_GRACE_S)
             except VenueError as exc:
-                # StepRejected is definitive; a TransientVenueError that outlived the retries
-                # and the receipt grace is reported as a failure of this step all the same.
-                await self._out("exec.step_failed", ExecStepFailed(
-                    plan_id=self.plan.id, step_id=step.step_id, venue=venue.name,
-                    reason=f"{exc.reason}: {exc.detail}" if exc.detail else exc.reason), 3 + 2 * k)
-                await self._out("exec.failed", ExecFailed(
-                    plan_id=self.plan.id, reason=f"step {k + 1} failed: {exc.reason}"), 4 + 2 * k)
+                await self._step_failed(k, step, venue, exc)
                 return
             fills.append(fill)
             await self._out("exec.step_filled", ExecStepFilled(
@@ -140,6 +192,7 @@ class ExecuteStage:
 
     def __init__(self, context: StageContext) -> None:
         self._context = context
+        self._locks = StepLocks()
 
     async def start(self) -> None:
         return None
@@ -151,9 +204,14 @@ class ExecuteStage:
         events = [e for e in map(decode_event, (r.value for r in records))
                   if e.topic == "plan.created"]
         # Plans of different intents run concurrently; one intent's events stay in order
-        # because a PlanRun emits them one after another.
-        runs = [PlanRun(e, self._context.venues, self._context.clock, emit) for e in events]
-        await asyncio.gather(*(run.run() for run in runs))
+        # because a PlanRun emits them one after another.  A plan re-emitted after a crash
+        # can come twice in one batch: it runs once (and the step locks cover copies that
+        # arrive in batches processed side by side).
+        runs: dict[str, PlanRun] = {}
+        for event in events:
+            run = PlanRun(event, self._context.venues, self._context.clock, emit, self._locks)
+            runs.setdefault(run.plan.id, run)
+        await asyncio.gather(*(run.run() for run in runs.values()))
 
 
 def build(context: StageContext) -> ExecuteStage:

@@ -39,7 +39,8 @@ class IngestOutcome:
 
 
 def dedupe_key(strategy_id: str, client_intent_id: str) -> str:
-    return f"{strategy_id}\x1f{client_intent_id}"
+    """The pair as a JSON array: one key per pair, whatever characters the ids hold."""
+    return orjson.dumps([strategy_id, client_intent_id]).decode()
 
 
 def _record_intent_id(record: Record, *seed: str) -> str:
@@ -94,7 +95,8 @@ def ingest_record(record: Record, seen: StageTable, now: int) -> IngestOutcome:
         if previous is not None and previous != intent_id:
             return IngestOutcome((), dedupe_key=key, intent_id=intent_id, duplicate_of=previous)
     else:
-        intent_id = _record_intent_id(record, record.topic, str(record.partition), str(record.offset))
+        intent_id = _record_intent_id(record, record.topic, str(record.partition),
+                                      str(record.offset))
 
     intent = Intent(id=intent_id, created_at_ms=record.timestamp_ms,
                     **submission.model_dump(exclude_none=True))

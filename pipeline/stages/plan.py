@@ -14,6 +14,7 @@ less ``max_slippage``.  ACQUIRE buys exactly ``assets[0].amount``: an EXACT_OUT 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -34,6 +35,7 @@ from pipeline.models.plan import ExecutionPlan, ExecutionStep, RouteLeg, SwapMod
 from pipeline.stages.base import Emit, Output, Record, StageContext
 from pipeline.topology.models import Topology
 
+log = logging.getLogger(__name__)
 OUTPUT_TOPIC = "sep.plans"
 MAX_HOPS = 3
 PPM = Decimal(1_000_000)
@@ -46,8 +48,19 @@ class Candidate:
 
 
 def _to_op_pools(pools: Sequence[PoolState]) -> list[ops.Pool]:
-    return [ops.Pool(p.pool_id, p.venue, p.token0, p.token1, p.reserve0, p.reserve1, p.fee)
-            for p in pools if p.reserve0 > 0 and p.reserve1 > 0]
+    out = []
+    for p in pools:
+        if p.reserve0 <= 0 or p.reserve1 <= 0:
+            continue
+        try:
+            out.append(ops.Pool(p.pool_id, p.venue, p.token0, p.token1, p.reserve0, p.reserve1,
+                                p.fee))
+        except ops.InvalidPoolError as exc:
+            # One bad pool from a venue (reserves beyond 2**128, a fee of 100 %) must not
+            # stop every plan: it is left out of the routing.
+            log.warning("pool left out of routing", extra={"pool": p.pool_id,
+                                                           "venue": p.venue, "error": str(exc)})
+    return out
 
 
 def _best(intent: Intent, pools_by_venue: Mapping[str, Sequence[ops.Pool]],
@@ -85,20 +98,30 @@ def plan_intent(intent: Intent, priority: int, pools: Mapping[str, Sequence[Pool
                 topology: Topology) -> PlanCreated | PlanRejected:
     """The pure part of the stage: an intent and the pools now -> a plan or a refusal."""
     op_pools = {venue: _to_op_pools(p) for venue, p in pools.items()}
-    candidate = _best(intent, op_pools, topology)
     subject, counter = intent.subject.asset, intent.counter.asset
+    try:
+        candidate = _best(intent, op_pools, topology)
+    except ops.RouteQueryError as exc:
+        # Zero base units (an amount below one unit of the asset) or more than 2**128 - 1:
+        # the router cannot answer, and bad input never crashes a stage.
+        units = subject.to_base_units(intent.subject.amount or Decimal(0))
+        return PlanRejected(reason="unroutable_amount", detail=(
+            f"{intent.subject.amount} {subject.symbol} is {units} base units, which the router "
+            f"refuses ({exc.code}): {exc}"))
+    except ops.RustOpsError as exc:
+        return PlanRejected(reason="route_error", detail=f"{exc.code}: {exc}")
+    asset_in, asset_out = ((subject, counter) if intent.type is IntentType.DISPOSE
+                           else (counter, subject))
     if candidate is None:
         return PlanRejected(reason="no_route", detail=(
-            f"no route from {counter.symbol if intent.type is IntentType.ACQUIRE else subject.symbol}"
-            f" to {subject.symbol if intent.type is IntentType.ACQUIRE else counter.symbol} within "
-            f"{MAX_HOPS} hops on venues {sorted(op_pools)} for this amount"))
+            f"no route from {asset_in.symbol} to {asset_out.symbol} within {MAX_HOPS} hops on "
+            f"venues {sorted(op_pools)} for this amount"))
     route = candidate.route
     slippage = intent.constraints.max_slippage
     impact = Decimal(route.price_impact_ppm) / PPM
     if impact > slippage:
         return PlanRejected(reason="price_impact", detail=(
             f"price impact {impact:.6f} is above max slippage {slippage:f}"))
-    asset_in, asset_out = (subject, counter) if intent.type is IntentType.DISPOSE else (counter, subject)
     quoted_in = asset_in.from_base_units(route.amount_in)
     quoted_out = asset_out.from_base_units(route.amount_out)
     if intent.type is IntentType.DISPOSE:

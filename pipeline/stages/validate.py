@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from pipeline.codec import decode_event
-from pipeline.models.base import WireModel
+from pipeline.models.base import WireModel, wire_amount
 from pipeline.models.events import (
     Event,
     FieldError,
@@ -57,7 +57,8 @@ def semantic_errors(intent: Intent, topology: Topology, venues: Sequence[str]) -
             errors.append(FieldError(path=f"{path}.symbol",
                                      message=f"unknown asset {spec.asset.symbol!r}; known: "
                                      f"{', '.join(sorted(registry))}"))
-        elif known != spec.asset:
+        elif known.key != spec.asset.key or known.decimals != spec.asset.decimals:
+            # By key: addresses are case-insensitive (mixed case is only a checksum).
             errors.append(FieldError(path=path, message=(
                 f"{spec.asset.symbol} is registered as {known.address} with {known.decimals} "
                 f"decimals on chain {known.chain_id}; the intent says {spec.asset.address}, "
@@ -78,13 +79,19 @@ def semantic_errors(intent: Intent, topology: Topology, venues: Sequence[str]) -
     elif subject.amount <= 0:
         errors.append(FieldError(path="assets.0.amount",
                                  message=f"must be greater than 0, got {subject.amount}"))
+    elif subject.asset.to_base_units(subject.amount) == 0:
+        # Nothing can be traded: the router refuses zero base units.
+        smallest = subject.asset.from_base_units(1)
+        errors.append(FieldError(path="assets.0.amount", message=(
+            f"{subject.amount} is less than one base unit of {subject.asset.symbol} "
+            f"({subject.asset.decimals} decimals); the smallest amount is {smallest:f}")))
     if counter.amount is not None or counter.percentage is not None:
         errors.append(FieldError(path="assets.1", message=(
             "the counter asset takes no amount: the market sets it, bounded by maxSlippage")))
     c = intent.constraints
     if not c.max_slippage < 1:
-        errors.append(FieldError(path="constraints.maxSlippage",
-                                 message=f"a fraction below 1 (0.005 is 0.5 %), got {c.max_slippage}"))
+        errors.append(FieldError(path="constraints.maxSlippage", message=(
+            f"a fraction below 1 (0.005 is 0.5 %), got {c.max_slippage}")))
     limits = topology.risk
     if not limits.min_time_window_ms <= c.time_window_ms <= limits.max_time_window_ms:
         errors.append(FieldError(path="constraints.timeWindowMs", message=(
@@ -93,8 +100,8 @@ def semantic_errors(intent: Intent, topology: Topology, venues: Sequence[str]) -
     if c.allowed_venues is not None:
         for j, venue in enumerate(c.allowed_venues):
             if venue not in venues:
-                errors.append(FieldError(path=f"constraints.allowedVenues.{j}",
-                                         message=f"unknown venue {venue!r}; known: {sorted(venues)}"))
+                errors.append(FieldError(path=f"constraints.allowedVenues.{j}", message=(
+                    f"unknown venue {venue!r}; known: {sorted(venues)}")))
     if c.limit_price is not None and c.limit_price <= 0:
         errors.append(FieldError(path="constraints.limitPrice", message="must be greater than 0"))
     return errors
@@ -132,7 +139,8 @@ def risk_breaches(intent: Intent, topology: Topology) -> list[RiskBreach]:
     return breaches
 
 
-def validate_event(event: Event, topology: Topology, venues: Sequence[str], now: int) -> list[Output]:
+def validate_event(event: Event, topology: Topology, venues: Sequence[str],
+                   now: int) -> list[Output]:
     """The pure part of the stage: one ``intent.submitted`` in, its outputs out."""
     intent = IntentSubmitted.model_validate(event.payload).intent
     id_ms = intent.created_at_ms or now
@@ -161,7 +169,7 @@ def validate_event(event: Event, topology: Topology, venues: Sequence[str], now:
             limit=first.limit, actual=first.actual), 1)
         return [Output.of_event(OUTPUT_TOPIC, rejected)]
     approved = emit("risk.approved", RiskApproved(
-        checks=RISK_CHECKS, notional=notional(intent, topology) or Decimal(0)), 1)
+        checks=RISK_CHECKS, notional=wire_amount(notional(intent, topology) or Decimal(0))), 1)
     accepted = emit("intent.accepted", IntentAccepted(intent=intent), 2)
     return [Output.of_event(OUTPUT_TOPIC, approved), Output.of_event(OUTPUT_TOPIC, accepted)]
 

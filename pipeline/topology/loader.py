@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from pipeline.topology.models import Topology
+from pipeline.topology.models import Topology, TopologyReferenceError
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "topology.yaml"
 
@@ -62,7 +62,13 @@ def parse_topology(text: str, source: str = "topology.yaml") -> Topology:
     try:
         return Topology.model_validate(data)
     except ValidationError as exc:
-        problems = [(yaml_path(e["loc"], data), e["msg"]) for e in exc.errors()]
+        problems: list[tuple[str, str]] = []
+        for error in exc.errors():
+            cause = error.get("ctx", {}).get("error")
+            if isinstance(cause, TopologyReferenceError):
+                problems += cause.problems  # one root error that holds each reference's path
+            else:
+                problems.append((yaml_path(error["loc"], data), error["msg"]))
         raise TopologyError(source, problems) from exc
 
 

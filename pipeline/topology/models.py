@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -72,6 +74,63 @@ class AppSpec(Strict):
     mode: Literal["live", "paper", "backtest"] = "paper"
 
 
+class TopologyReferenceError(ValueError):
+    """Names in the topology that do not resolve. ``problems`` holds (yaml_path, message).
+
+    Raised by ``Topology``'s validator, so pydantic reports it at the root; the loader
+    unpacks ``problems`` to report each at its own path.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{path}: {message}" for path, message in problems))
+
+
+def _hint(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _duplicates(section: str, field: str, names: Sequence[str]) -> list[tuple[str, str]]:
+    """A problem at each repeat of a name, by index (the name no longer says which item)."""
+    first: dict[str, int] = {}
+    problems = []
+    for i, name in enumerate(names):
+        if name in first:
+            problems.append((f"{section}[{i}].{field}",
+                             f"{section[:-1]} {field}s must be unique: {name!r} is also "
+                             f"{section}[{first[name]}]"))
+        else:
+            first[name] = i
+    return problems
+
+
+def reference_problems(topology: Topology) -> list[tuple[str, str]]:
+    """Every name that does not resolve or is used twice, each with its YAML path."""
+    topic_names = [t.name for t in topology.topics]
+    problems = _duplicates("topics", "name", topic_names)
+    stage_names = [s.name for s in topology.stages]
+    problems += _duplicates("stages", "name", stage_names)
+    # Symbols are the router's and the plans' names for assets, so they must be unique
+    # across chains too (USDC on Arbitrum needs its own symbol, e.g. USDC.arb).
+    symbols = [a.symbol for a in topology.assets]
+    problems += _duplicates("assets", "symbol", symbols)
+    for j, stage in enumerate(topology.stages):
+        where = f"stages[{stage.name if stage_names.count(stage.name) == 1 else j}]"
+        for field, refs in (("inputs", stage.inputs), ("outputs", stage.outputs)):
+            for i, ref in enumerate(refs):
+                if ref not in topic_names:
+                    problems.append((f"{where}.{field}[{i}]",
+                                     f"stage {stage.name!r} names unknown topic {ref!r}"
+                                     f"{_hint(ref, topic_names)}"))
+    for symbol in topology.risk.reference_prices:
+        if symbol not in symbols:
+            problems.append((f"risk.reference_prices.{symbol}",
+                             f"risk.reference_prices names unknown asset {symbol!r}"
+                             f"{_hint(symbol, symbols)}"))
+    return problems
+
+
 class Topology(Strict):
     app: AppSpec = AppSpec()
     topics: Annotated[tuple[TopicSpec, ...], Field(min_length=1)]
@@ -82,25 +141,9 @@ class Topology(Strict):
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Topology:
-        topic_names = [t.name for t in self.topics]
-        if len(set(topic_names)) != len(topic_names):
-            raise ValueError("topic names must be unique")
-        stage_names = [s.name for s in self.stages]
-        if len(set(stage_names)) != len(stage_names):
-            raise ValueError("stage names must be unique")
-        known = set(topic_names)
-        for stage in self.stages:
-            for ref in (*stage.inputs, *stage.outputs):
-                if ref not in known:
-                    raise ValueError(f"stage {stage.name!r} names unknown topic {ref!r}")
-        # Symbols are the router's and the plans' names for assets, so they must be unique
-        # across chains too (USDC on Arbitrum needs its own symbol, e.g. USDC.arb).
-        symbols = [a.symbol for a in self.assets]
-        if len(set(symbols)) != len(symbols):
-            raise ValueError("asset symbols must be unique")
-        for symbol in self.risk.reference_prices:
-            if symbol not in {a.symbol for a in self.assets}:
-                raise ValueError(f"risk.reference_prices names unknown asset {symbol!r}")
+        problems = reference_problems(self)
+        if problems:
+            raise TopologyReferenceError(problems)
         return self
 
     def topic(self, name: str) -> TopicSpec:

@@ -115,7 +115,9 @@ def test_an_intent_is_never_mistaken_for_a_submission() -> None:
 def test_exactly_two_assets(assets: list[dict[str, Any]]) -> None:
     with pytest.raises(ValidationError) as info:
         IntentSubmission.model_validate(submission_json(assets=assets))
-    assert "assets" in locs(info)
+    assert locs(info) == {"assets"}  # one error, for the list, whatever the items hold
+    assert f"exactly two assets, the subject then the counter asset; got {len(assets)}" in (
+        info.value.errors()[0]["msg"])
 
 
 @pytest.mark.parametrize(

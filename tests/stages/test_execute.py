@@ -26,7 +26,13 @@ from pipeline.plugins.manager import build_venues
 from pipeline.plugins.venue import Fill, Submission, TransientVenueError, Venue
 from pipeline.samples import submission
 from pipeline.stages.base import MemoryTable, Output, Record, StageContext
-from pipeline.stages.execute import OUTPUT_TOPIC, ExecuteStage, build, realised_slippage
+from pipeline.stages.execute import (
+    OUTPUT_TOPIC,
+    ExecuteStage,
+    StepLocks,
+    build,
+    realised_slippage,
+)
 from pipeline.stages.ingest import ingest_record
 from pipeline.stages.plan import plan_output
 from pipeline.stages.prioritise import prioritise_event
@@ -292,6 +298,40 @@ async def test_plan_for_a_venue_this_worker_lacks_fails_the_plan(sim: SimVenue) 
     assert out[-1].topic == "exec.failed"
     assert "sim" in str(out[-1].payload["reason"])
     assert sim.total_fills() == 0
+    # Nothing was started: the failure is the plan's one outcome, caused by the plan.
+    assert [(e.topic, e.seq) for e in out] == [("exec.failed", plan.seq + 1)]
+    assert out[0].causation_id == plan.event_id
+    assert str(out[0].payload["reason"]).startswith("unknown_venue")
+
+
+async def test_step_locks_are_dropped_once_released() -> None:
+    locks = StepLocks()
+    order: list[str] = []
+
+    async def hold(name: str) -> None:
+        async with locks.hold("step-1"):
+            order.append(f"{name} in")
+            await asyncio.sleep(0)
+            order.append(f"{name} out")
+
+    await asyncio.gather(hold("a"), hold("b"))
+    assert order == ["a in", "a out", "b in", "b out"]  # one at a time
+    assert len(locks) == 0
+
+
+def test_realised_slippage_fits_the_wire() -> None:
+    # One base unit worse on a large quote is a ratio with ~50 decimal places; an Amount takes
+    # 36, and a model that refuses it would fail the completed plan after the fill.
+    step = ExecutionStep.model_validate({
+        "stepId": "s", "venue": "sim", "mode": "EXACT_IN",
+        "legs": [{"poolId": "p", "venue": "sim", "tokenIn": "A", "tokenOut": "B",
+                  "amountIn": 1, "amountOut": 1}],
+        "assetIn": "A", "assetOut": "B", "amountIn": "1", "minOut": "1",
+        "amountOut": "3000000.000000000000000001", "maxIn": "1"})
+    ratio = realised_slippage(step, Fill("s", "r", Decimal(1), Decimal("3000000")))
+    assert ratio == Decimal("0.000000000000000000000000333333333333")  # 36 places
+    assert ExecCompleted(plan_id="p", asset_in="A", asset_out="B", amount_in=Decimal(1),
+                         amount_out=Decimal(1), realised_slippage=ratio).realised_slippage == ratio
 
 
 async def test_other_events_are_ignored(sim: SimVenue) -> None:

@@ -347,6 +347,18 @@ def test_unroutable_amounts_are_refused_not_raised(kind: str, subject: str, coun
     # plan.rejected, or one such intent stops the whole partition.
     result = plan_intent(intent(kind, subject, counter, amount), 5, POOLS, TOPOLOGY)
     assert isinstance(result, PlanRejected)
+    assert result.reason == "unroutable_amount"
+    assert "base units" in result.detail
+
+
+def test_a_pool_the_router_cannot_take_is_left_out() -> None:
+    # A venue reporting reserves beyond 2**128 must not stop every plan on every venue.
+    bad = POOLS["sim"][0].model_copy(update={"pool_id": "huge", "reserve0": 2**130})
+    result = plan_intent(intent("DISPOSE", "WETH", "USDC", "1"), 5,
+                         {"sim": [bad, *POOLS["sim"]]}, TOPOLOGY)
+    plan = created(result).plan
+    assert all(leg.pool_id != "huge" for leg in plan.steps[0].legs)
+    assert result == plan_intent(intent("DISPOSE", "WETH", "USDC", "1"), 5, POOLS, TOPOLOGY)
 
 
 def test_plan_is_deterministic() -> None:

@@ -351,3 +351,13 @@ def test_amount_below_one_base_unit_is_wrong_input(subject: str, counter: str,
     # who sent it should hear so from validate, with the path, not get a stuck pipeline.
     _, _, payload, _ = rejected(body(subject=subject, counter=counter, amount=amount))
     assert [e.path for e in payload.errors] == ["assets.0.amount"]
+    smallest = TOPOLOGY.asset(subject).from_base_units(1)
+    assert f"the smallest amount is {smallest:f}" in payload.errors[0].message
+
+
+def test_address_case_does_not_hide_other_decimals() -> None:
+    data = body()
+    weth = TOPOLOGY.asset("WETH").to_wire()
+    data["assets"][0]["asset"] = {**weth, "address": str(weth["address"]).lower(), "decimals": 6}
+    errors = semantic_errors(intent_of(data), TOPOLOGY, VENUES)
+    assert [(e.path, "registered as" in e.message) for e in errors] == [("assets.0.asset", True)]

@@ -163,6 +163,30 @@ def test_unknown_reference_price_names_its_yaml_path() -> None:
     assert any(p.startswith("risk.reference_prices") for p, _ in problems), problems
 
 
+def test_every_reference_problem_is_reported_at_its_path() -> None:
+    data = repo_data()
+    stage(data, "validate")["inputs"] = ["sep.intents.ingestd"]
+    stage(data, "plan")["outputs"] = ["sep.plans", "sep.nowhere"]
+    data["risk"]["reference_prices"]["DOGE"] = "0.1"
+    data["topics"].append(dict(data["topics"][0]))
+    data["assets"].append(dict(data["assets"][1]))
+    problems = dict(problems_of(data))
+    assert set(problems) == {
+        "stages[validate].inputs[0]", "stages[plan].outputs[1]", "risk.reference_prices.DOGE",
+        f"topics[{len(data['topics']) - 1}].name", f"assets[{len(data['assets']) - 1}].symbol"}
+    # A typo gets a suggestion; a repeat says where the first one is.
+    assert "did you mean 'sep.intents.ingested'" in problems["stages[validate].inputs[0]"]
+    assert "also topics[0]" in problems[f"topics[{len(data['topics']) - 1}].name"]
+
+
+def test_a_repeated_stage_is_named_by_index() -> None:
+    data = repo_data()
+    data["stages"].append({**stage(data, "plan"), "inputs": ["sep.nowhere"]})
+    last = len(data["stages"]) - 1
+    paths = [p for p, _ in problems_of(data)]
+    assert paths == [f"stages[{last}].name", f"stages[{last}].inputs[0]"]
+
+
 # ----------------------------------------------------------------------------- yaml_path
 
 
