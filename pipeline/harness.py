@@ -53,6 +53,9 @@ class WorkerPool:
     settings: Settings
     count: int = 2
     loglevel: str = "info"
+    layout: tuple[str, ...] = ()
+    """Stages per process, e.g. ("ingest,validate,prioritise,plan,execute", "project");
+    empty: ``count`` identical processes running every stage."""
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     generation: int = 0
@@ -65,25 +68,24 @@ class WorkerPool:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = service_env(self.settings, self.extra_env)
         self.generation += 1
-        for i in range(self.count):
+        groups: list[str | None] = list(self.layout) or [None] * self.count
+        for i, stages in enumerate(groups):
+            argv = [
+                sys.executable,
+                "-m",
+                "pipeline.cli.main",
+                "worker",
+                "--loglevel",
+                self.loglevel,
+                *(["--stages", stages] if stages else []),
+            ]
             with (self.log_dir / f"worker-{i}.log").open("ab") as out:
                 out.write(f"\n--- generation {self.generation} ---\n".encode())
                 out.flush()
                 # The child keeps its own copy of the descriptor; ours closes here.
                 self.procs.append(
                     subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "pipeline.cli.main",
-                            "worker",
-                            "--loglevel",
-                            self.loglevel,
-                        ],
-                        env=env,
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
+                        argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
                     )
                 )
 

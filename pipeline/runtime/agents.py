@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -69,17 +71,24 @@ class Lifecycle:
 
 def table_factory(app: faust.App, partitions: int) -> Callable[[str, str], StageTable]:
     def make(name: str, help: str) -> StageTable:
-        table = app.Table(name, default=None, partitions=partitions, key_type=str,
-                          value_type=str, help=help)
+        table = app.Table(
+            name, default=None, partitions=partitions, key_type=str, value_type=str, help=help
+        )
         return FaustTableAdapter(table)
+
     return make
 
 
 def _record(event: Any) -> Record:
     message = event.message
-    return Record(topic=message.topic, partition=message.partition, offset=message.offset,
-                  timestamp_ms=int(message.timestamp * 1000), key=message.key,
-                  value=message.value)
+    return Record(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        timestamp_ms=int(message.timestamp * 1000),
+        key=message.key,
+        value=message.value,
+    )
 
 
 async def batches(stream: Any, max_: int, within_s: float) -> AsyncIterator[list[Any]]:
@@ -120,6 +129,8 @@ async def batches(stream: Any, max_: int, within_s: float) -> AsyncIterator[list
         pumping.cancel()
 
 
+# SEP_TRACE_BATCHES=1 logs every batch's size and timings (for finding the slow stage).
+TRACE_BATCHES = bool(os.environ.get("SEP_TRACE_BATCHES"))
 RETRY_DELAYS_S = (0.1, 0.5, 2.0)
 MAX_BACKOFF_S = 10.0
 
@@ -142,28 +153,54 @@ async def process_safely(processor: StageProcessor, records: list[Record], emit:
             forever = getattr(processor, "retry_forever", False)
             if not forever and attempt >= len(RETRY_DELAYS_S):
                 break
-            delay = min(MAX_BACKOFF_S, RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
-                        * (2 ** max(0, attempt - len(RETRY_DELAYS_S) + 1)))
-            log.warning("stage batch failed, retrying", exc_info=True, extra={
-                "stage": processor.name, "records": len(records), "attempt": attempt + 1,
-                "retry_in_s": delay, "error": repr(exc)})
+            delay = min(
+                MAX_BACKOFF_S,
+                RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
+                * (2 ** max(0, attempt - len(RETRY_DELAYS_S) + 1)),
+            )
+            log.warning(
+                "stage batch failed, retrying",
+                exc_info=True,
+                extra={
+                    "stage": processor.name,
+                    "records": len(records),
+                    "attempt": attempt + 1,
+                    "retry_in_s": delay,
+                    "error": repr(exc),
+                },
+            )
             attempt += 1
             await asyncio.sleep(delay)
     for record in records:
         try:
             await processor.process([record], emit)
         except Exception as exc:
-            log.error("record dead-lettered", extra={
-                "stage": processor.name, "topic": record.topic, "partition": record.partition,
-                "offset": record.offset, "error": repr(exc)})
+            log.error(
+                "record dead-lettered",
+                extra={
+                    "stage": processor.name,
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                    "error": repr(exc),
+                },
+            )
             key = f"dl-{processor.name}-{record.topic}-{record.partition}-{record.offset}"
-            await emit(dead_letter(key, record.value, reason=f"{processor.name} failed: {exc!r}",
-                                   errors=(), source=f"{record.topic}/{record.partition}/"
-                                   f"{record.offset}", correlation_id=""))
+            await emit(
+                dead_letter(
+                    key,
+                    record.value,
+                    reason=f"{processor.name} failed: {exc!r}",
+                    errors=(),
+                    source=f"{record.topic}/{record.partition}/{record.offset}",
+                    correlation_id="",
+                )
+            )
 
 
-def wire_stage(app: faust.App, spec: StageSpec, processor: StageProcessor,
-               lifecycle: Lifecycle) -> Any:
+def wire_stage(
+    app: faust.App, spec: StageSpec, processor: StageProcessor, lifecycle: Lifecycle
+) -> Any:
     channel = app.topic(*spec.inputs, key_serializer="raw", value_serializer="raw")
     producer = app.producer
 
@@ -174,12 +211,24 @@ def wire_stage(app: faust.App, spec: StageSpec, processor: StageProcessor,
 
             async def emit(out: Output, pending: list[Awaitable[Any]] = pending) -> None:
                 headers = list(out.headers) or None
-                pending.append(await producer.send(out.topic, out.key, out.value, None, None,
-                                                   headers))
+                pending.append(
+                    await producer.send(out.topic, out.key, out.value, None, None, headers)
+                )
 
+            started = time.perf_counter()
             await process_safely(processor, [_record(e) for e in events], emit)
+            processed = time.perf_counter()
             if pending:
                 await asyncio.gather(*pending)  # delivered before the inputs are acked
+            if TRACE_BATCHES:
+                log.info(
+                    "batch stage=%s records=%d outputs=%d process_ms=%.2f deliver_ms=%.2f",
+                    spec.name,
+                    len(events),
+                    len(pending),
+                    (processed - started) * 1000,
+                    (time.perf_counter() - processed) * 1000,
+                )
             for event in events:
                 await stream.ack(event)
 

@@ -8,6 +8,7 @@ codec machinery stays off the hot path (stages decode with pydantic-core themsel
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import faust
@@ -16,8 +17,27 @@ from pipeline.config import Settings
 from pipeline.topology.models import Topology
 
 
-def build_app(topology: Topology, settings: Settings, app_class: type[faust.App] = faust.App,
-              **overrides: Any) -> faust.App:
+def group_id(topology: Topology, stages: Sequence[str] | None = None) -> str:
+    """The consumer group (faust app id) of a worker running ``stages``.
+
+    Workers running every stage share the topology's app id.  A worker running a subset
+    (a process layout such as "project in its own process") gets a group of its own: faust's
+    assignor assumes every member of a group runs the same agents, and a separate group
+    still receives every record of the topics it reads.
+    """
+    if stages is None or set(stages) == {s.name for s in topology.stages}:
+        return topology.app.id
+    ordered = [s.name for s in topology.stages if s.name in stages]
+    return f"{topology.app.id}-{'-'.join(ordered)}"
+
+
+def build_app(
+    topology: Topology,
+    settings: Settings,
+    app_class: type[faust.App] = faust.App,
+    stages: Sequence[str] | None = None,
+    **overrides: Any,
+) -> faust.App:
     options: dict[str, Any] = {
         "broker": f"kafka://{settings.kafka.replace(',', ';kafka://')}",
         "store": "memory://",
@@ -44,4 +64,4 @@ def build_app(topology: Topology, settings: Settings, app_class: type[faust.App]
         "table_standby_replicas": 0,
     }
     options.update(overrides)
-    return app_class(topology.app.id, **options)
+    return app_class(group_id(topology, stages), **options)

@@ -27,16 +27,23 @@ async def ensure_topics(bootstrap: str, topology: Topology) -> list[str]:
         existing = set(await admin.list_topics())
         missing = [t for t in topology.topics if t.name not in existing]
         if missing:
-            await admin.create_topics([
-                NewTopic(t.name, t.partitions, 1,
-                         topic_configs={"retention.ms": str(t.retention_ms)})
-                for t in missing])
+            await admin.create_topics(
+                [
+                    NewTopic(
+                        t.name, t.partitions, 1, topic_configs={"retention.ms": str(t.retention_ms)}
+                    )
+                    for t in missing
+                ]
+            )
         present = [t for t in topology.topics if t.name in existing]
         if present:
             described = await admin.describe_topics([t.name for t in present])
             counts = {d["topic"]: len(d["partitions"]) for d in described}
-            wrong = [f"{t.name}: has {counts.get(t.name)}, topology says {t.partitions}"
-                     for t in present if counts.get(t.name) != t.partitions]
+            wrong = [
+                f"{t.name}: has {counts.get(t.name)}, topology says {t.partitions}"
+                for t in present
+                if counts.get(t.name) != t.partitions
+            ]
             if wrong:
                 raise TopicMismatch("topic partition counts differ: " + "; ".join(wrong))
         for topic in missing:

@@ -6,6 +6,7 @@ the partitions (the layout that measured fastest on 2 cores is in the README).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -32,12 +33,14 @@ class SepApp(faust.App):  # type: ignore[misc]
         await super().on_stop()
 
 
-def build_worker_app(topology: Topology, settings: Settings,
-                     stages: Sequence[str] | None = None, **overrides: Any) -> SepApp:
-    app = build_app(topology, settings, SepApp, **overrides)
+def build_worker_app(
+    topology: Topology, settings: Settings, stages: Sequence[str] | None = None, **overrides: Any
+) -> SepApp:
+    app = build_app(topology, settings, SepApp, stages, **overrides)
     assert isinstance(app, SepApp)
-    context = StageContext(topology=topology, settings=settings,
-                           venues=build_venues(topology, settings.data_dir))
+    context = StageContext(
+        topology=topology, settings=settings, venues=build_venues(topology, settings.data_dir)
+    )
     input_partitions = {t.name: t.partitions for t in topology.topics}
     lifecycle = Lifecycle(context)
     for spec in topology.stages:
@@ -52,9 +55,20 @@ def build_worker_app(topology: Topology, settings: Settings,
     return app
 
 
-def run_worker(topology: Topology, settings: Settings, stages: Sequence[str] | None = None,
-               loglevel: str = "warning") -> None:
+def run_worker(
+    topology: Topology,
+    settings: Settings,
+    stages: Sequence[str] | None = None,
+    loglevel: str = "warning",
+) -> None:
     """Run a worker until SIGINT/SIGTERM (faust handles both gracefully)."""
+    try:
+        import uvloop  # a faster event loop: most of a worker's time is asyncio machinery
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        asyncio.set_event_loop(asyncio.new_event_loop())
+    except ImportError:  # pragma: no cover - uvloop is a dependency; keep working without
+        log.warning("uvloop not installed; using the default event loop")
     app = build_worker_app(topology, settings, stages)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()

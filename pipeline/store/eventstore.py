@@ -69,14 +69,17 @@ class EventStore:
 
     async def events_of(self, correlation_id: str) -> list[StoredEvent]:
         rows = await self._pool.fetch(
-            "SELECT * FROM events WHERE correlation_id = $1 ORDER BY seq, event_id",
-            correlation_id)
+            "SELECT * FROM events WHERE correlation_id = $1 ORDER BY seq, event_id", correlation_id
+        )
         return [_stored(r) for r in rows]
 
     async def events_between(self, topic: str, start: datetime, end: datetime) -> list[StoredEvent]:
         rows = await self._pool.fetch(
             "SELECT * FROM events WHERE topic = $1 AND time >= $2 AND time < $3 ORDER BY time",
-            topic, start, end)
+            topic,
+            start,
+            end,
+        )
         return [_stored(r) for r in rows]
 
     async def count_by_topic(self) -> dict[str, int]:
@@ -87,14 +90,20 @@ class EventStore:
         """Each intent's last event (topic, seq): what the read model's state must reflect."""
         rows = await self._pool.fetch(
             "SELECT DISTINCT ON (correlation_id) correlation_id, topic, seq FROM events "
-            "ORDER BY correlation_id, seq DESC")
+            "ORDER BY correlation_id, seq DESC"
+        )
         return {r["correlation_id"]: (r["topic"], r["seq"]) for r in rows}
 
 
 def _stored(row: asyncpg.Record) -> StoredEvent:
     payload = row["payload"]
     return StoredEvent(
-        time=row["time"], event_id=row["event_id"], topic=row["topic"],
-        correlation_id=row["correlation_id"], causation_id=row["causation_id"], seq=row["seq"],
+        time=row["time"],
+        event_id=row["event_id"],
+        topic=row["topic"],
+        correlation_id=row["correlation_id"],
+        causation_id=row["causation_id"],
+        seq=row["seq"],
         version=row["version"],
-        payload=orjson.loads(payload) if isinstance(payload, str) else payload)
+        payload=orjson.loads(payload) if isinstance(payload, str) else payload,
+    )

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from pipeline.models.events import Event
 
@@ -44,28 +45,38 @@ TERMINAL_STATES: Final = frozenset(
 )
 CHANGE_STREAM_MAXLEN: Final = 200_000
 
+# One call per intent per batch: ARGV = intent id, stream maxlen, then for each event
+# seq, state ('' if the event does not move the state), topic, epoch ms, n, and n field/value
+# strings for the intent's hash.  Returns how many events were new.
 _APPLY = """
-local seq = tonumber(ARGV[1])
-if redis.call('SETBIT', KEYS[2], seq, 1) == 1 then return 0 end
-local n = #ARGV
-if n > 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 7, n)) end
-redis.call('HINCRBY', KEYS[1], 'eventCount', 1)
-local state = ARGV[2]
-if state ~= '' then
-  local last = tonumber(redis.call('HGET', KEYS[1], 'stateSeq') or '0')
-  if seq > last then
-    local old = redis.call('HGET', KEYS[1], 'state')
-    redis.call('HSET', KEYS[1], 'state', state, 'stateSeq', seq)
-    if old then redis.call('HINCRBY', KEYS[3], old, -1) end
-    redis.call('HINCRBY', KEYS[3], state, 1)
+local id, maxlen = ARGV[1], ARGV[2]
+local i, applied = 3, 0
+while i <= #ARGV do
+  local seq, state, topic, ms = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local nfields = tonumber(ARGV[i + 4])
+  local first, last = i + 5, i + 4 + 2 * nfields
+  i = last + 1
+  if redis.call('SETBIT', KEYS[2], seq, 1) == 0 then
+    applied = applied + 1
+    if nfields > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, first, last)) end
+    redis.call('HINCRBY', KEYS[1], 'eventCount', 1)
+    if state ~= '' then
+      local state_seq = tonumber(redis.call('HGET', KEYS[1], 'stateSeq') or '0')
+      if seq > state_seq then
+        local old = redis.call('HGET', KEYS[1], 'state')
+        redis.call('HSET', KEYS[1], 'state', state, 'stateSeq', seq)
+        if old then redis.call('HINCRBY', KEYS[3], old, -1) end
+        redis.call('HINCRBY', KEYS[3], state, 1)
+      end
+    end
+    local last_seq = tonumber(redis.call('HGET', KEYS[1], 'lastSeq') or '0')
+    if seq > last_seq then redis.call('HSET', KEYS[1], 'lastSeq', seq) end
+    redis.call('ZADD', KEYS[4], 'NX', ms, id)
+    redis.call('XADD', KEYS[5], 'MAXLEN', '~', maxlen, '*', 'intent', id, 'seq', seq,
+               'topic', topic, 'state', redis.call('HGET', KEYS[1], 'state') or '')
   end
 end
-local last_seq = tonumber(redis.call('HGET', KEYS[1], 'lastSeq') or '0')
-if seq > last_seq then redis.call('HSET', KEYS[1], 'lastSeq', seq) end
-redis.call('ZADD', KEYS[4], 'NX', ARGV[4], ARGV[3])
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'intent', ARGV[3], 'seq', seq,
-           'topic', ARGV[6], 'state', redis.call('HGET', KEYS[1], 'state') or '')
-return 1
+return applied
 """
 
 
@@ -75,10 +86,13 @@ def _details(event: Event) -> dict[str, str]:
     out: dict[str, str] = {f"at:{event.topic}": event.timestamp.isoformat()}
     if event.topic == "intent.submitted":
         intent = p["intent"]
-        out |= {"strategyId": intent["strategyId"], "type": intent["type"],
-                "asset": intent["assets"][0]["asset"]["symbol"],
-                "amount": str(intent["assets"][0].get("amount", "")),
-                "counterAsset": intent["assets"][1]["asset"]["symbol"]}
+        out |= {
+            "strategyId": intent["strategyId"],
+            "type": intent["type"],
+            "asset": intent["assets"][0]["asset"]["symbol"],
+            "amount": str(intent["assets"][0].get("amount", "")),
+            "counterAsset": intent["assets"][1]["asset"]["symbol"],
+        }
         if "clientIntentId" in intent:
             out["clientIntentId"] = intent["clientIntentId"]
     elif event.topic == "intent.rejected":
@@ -96,8 +110,11 @@ def _details(event: Event) -> dict[str, str]:
     elif event.topic == "exec.step_submitted":
         out["orderRef"] = p["orderRef"]
     elif event.topic == "exec.completed":
-        out |= {"amountIn": p["amountIn"], "amountOut": p["amountOut"],
-                "realisedSlippage": p["realisedSlippage"]}
+        out |= {
+            "amountIn": p["amountIn"],
+            "amountOut": p["amountOut"],
+            "realisedSlippage": p["realisedSlippage"],
+        }
     elif event.topic in ("exec.failed", "exec.step_failed"):
         out["reason"] = p["reason"]
     elif event.topic == "intent.expired":
@@ -109,7 +126,7 @@ class ReadModel:
     def __init__(self, client: aioredis.Redis, prefix: str = "") -> None:
         self._redis = client
         self._prefix = prefix
-        self._apply = client.register_script(_APPLY)
+        self._sha: str | None = None
 
     @classmethod
     def connect(cls, url: str, prefix: str = "") -> ReadModel:
@@ -125,20 +142,45 @@ class ReadModel:
         """Apply events (idempotently, in any order); return how many were new."""
         if not events:
             return 0
-        pipe = self._redis.pipeline(transaction=False)
-        stats, index, changes = self.key("stats:states"), self.key("intents"), self.key("changes")
+        by_intent: dict[str, list[Any]] = {}
         for event in sorted(events, key=lambda e: (e.correlation_id, e.seq)):
             details = _details(event)
-            flat: list[Any] = [item for pair in details.items() for item in pair]
-            await self._apply(
-                keys=[self.key(f"intent:{event.correlation_id}"),
-                      self.key(f"intent-seqs:{event.correlation_id}"), stats, index, changes],
-                args=[event.seq, STATE_OF.get(event.topic) or "", event.correlation_id,
-                      int(event.timestamp.timestamp() * 1000), CHANGE_STREAM_MAXLEN, event.topic,
-                      *flat],
-                client=pipe)
-        results = await pipe.execute()
+            args = by_intent.setdefault(event.correlation_id, [])
+            args += [
+                event.seq,
+                STATE_OF.get(event.topic) or "",
+                event.topic,
+                int(event.timestamp.timestamp() * 1000),
+                len(details),
+            ]
+            args += [item for pair in details.items() for item in pair]
+        try:
+            results = await self._run(by_intent)
+        except NoScriptError:  # Redis restarted and forgot the script: load it again
+            self._sha = None
+            results = await self._run(by_intent)
         return sum(int(r) for r in results)
+
+    async def _run(self, by_intent: dict[str, list[Any]]) -> list[Any]:
+        if self._sha is None:
+            self._sha = str(await self._redis.script_load(_APPLY))
+        stats, index, changes = self.key("stats:states"), self.key("intents"), self.key("changes")
+        pipe = self._redis.pipeline(transaction=False)
+        for intent_id, args in by_intent.items():
+            pipe.evalsha(
+                self._sha,
+                5,
+                self.key(f"intent:{intent_id}"),
+                self.key(f"intent-seqs:{intent_id}"),
+                stats,
+                index,
+                changes,
+                intent_id,
+                CHANGE_STREAM_MAXLEN,
+                *args,
+            )
+        results: list[Any] = await pipe.execute()
+        return results
 
     async def intent(self, intent_id: str) -> dict[str, str]:
         raw = await self._redis.hgetall(self.key(f"intent:{intent_id}"))
