@@ -14,6 +14,7 @@ from typing import Any
 import faust
 
 from pipeline.config import Settings
+from pipeline.runtime import kafka_tuning
 from pipeline.topology.models import Topology
 
 
@@ -38,6 +39,7 @@ def build_app(
     stages: Sequence[str] | None = None,
     **overrides: Any,
 ) -> faust.App:
+    kafka_tuning.apply()
     options: dict[str, Any] = {
         "broker": f"kafka://{settings.kafka.replace(',', ';kafka://')}",
         "store": "memory://",
@@ -52,7 +54,7 @@ def build_app(
         "broker_rebalance_timeout": 20.0,
         "broker_request_timeout": 30.0,
         # Commit acked offsets often: a crash replays at most this much (idempotently).
-        "broker_commit_interval": 0.5,
+        "broker_commit_interval": 3.0,
         "broker_commit_every": 2000,
         "broker_max_poll_records": 2000,
         "stream_buffer_maxsize": 8192,
