@@ -6,6 +6,8 @@ Each subcommand lives in its own module; this one only builds the parser and dis
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -41,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command != "worker":  # the worker configures its own logging
+        from pipeline.logs import configure_logging
+
+        configure_logging(os.environ.get("SEP_LOG_FORMAT", "auto"), "warning")
+        # Just after topics are created the broker may answer NotLeaderForPartition for a
+        # moment; aiokafka retries it, but warns once per retry. Errors still show.
+        logging.getLogger("aiokafka.producer.sender").setLevel(logging.ERROR)
     try:
         result: int = args.handler(args)
     except KeyboardInterrupt:

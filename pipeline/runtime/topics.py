@@ -6,6 +6,7 @@ counts before any worker starts, or the broker's defaults win and co-partitionin
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -13,6 +14,30 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pipeline.topology.models import Topology
 
 log = logging.getLogger(__name__)
+
+
+LEADER_WAIT_S = 30.0
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str]) -> None:
+    """Return once every partition of ``names`` has a leader.
+
+    Right after creation the broker still elects leaders; producing then fails with
+    NotLeaderForPartition (retried, but noisy and slow), so we wait here instead.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + LEADER_WAIT_S
+    while True:
+        described = await admin.describe_topics(names)
+        pending = [d["topic"] for d in described
+                   if d.get("error_code") or not d["partitions"]
+                   or any(p["leader"] < 0 for p in d["partitions"])]
+        if not pending:
+            return
+        if loop.time() > deadline:
+            raise TimeoutError(f"topics without partition leaders after {LEADER_WAIT_S:.0f}s: "
+                               f"{pending}")
+        await asyncio.sleep(0.1)
 
 
 class TopicMismatch(Exception):
@@ -48,6 +73,8 @@ async def ensure_topics(bootstrap: str, topology: Topology) -> list[str]:
                 raise TopicMismatch("topic partition counts differ: " + "; ".join(wrong))
         for topic in missing:
             log.info("created topic", extra={"topic": topic.name, "partitions": topic.partitions})
+        if missing:
+            await _wait_for_leaders(admin, [t.name for t in missing])
         return [t.name for t in missing]
     finally:
         await admin.close()
