@@ -10,45 +10,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import signal
-import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from pipeline.config import Settings
+from pipeline.harness import WorkerPool
 from pipeline.topology import load_topology
-
-
-def _spawn_workers(count: int, env: dict[str, str], log_dir: Path) -> list[subprocess.Popen[bytes]]:
-    log_dir.mkdir(parents=True, exist_ok=True)
-    procs = []
-    for i in range(count):
-        with (log_dir / f"worker-{i}.log").open("ab") as out:
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "pipeline.cli.main", "worker", "--loglevel", "info"],
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-    return procs
-
-
-def stop_workers(procs: list[subprocess.Popen[bytes]], timeout: float = 20.0) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for proc in procs:
-        try:
-            proc.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 async def prepare_backends(settings: Settings) -> None:
@@ -78,7 +47,7 @@ async def _serve(settings: Settings, port: int, stop: asyncio.Event) -> None:
 
 
 async def _run(
-    args: argparse.Namespace, settings: Settings, workers: list[subprocess.Popen[bytes]]
+    args: argparse.Namespace, settings: Settings, workers: WorkerPool
 ) -> None:
     from pipeline.cli.commands import _demo
     from pipeline.status import collect_status, render_status
@@ -94,7 +63,7 @@ async def _run(
         await _demo(settings, load_topology(), args.demo, args.rate, seed=int(time.time()))
     last = ""
     while not stop.is_set():
-        dead = [w.pid for w in workers if w.poll() is not None]
+        dead = [w.pid for w in workers.procs if w.poll() is not None]
         if dead:
             print(f"worker(s) {dead} exited; see {settings.data_dir / 'logs'}", file=sys.stderr)
             stop.set()
@@ -116,28 +85,21 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
     stack = DevStack(handle_signals=False)
     stack.start()
-    workers: list[subprocess.Popen[bytes]] = []
+    settings = Settings(
+        kafka=stack.kafka_bootstrap,
+        postgres=stack.postgres_dsn,
+        redis=stack.redis_url,
+        data_dir=stack.data_dir,
+    )
+    workers = WorkerPool(settings, count=args.workers)
     try:
-        env = dict(
-            os.environ,
-            SEP_KAFKA=stack.kafka_bootstrap,
-            SEP_POSTGRES=stack.postgres_dsn,
-            SEP_REDIS=stack.redis_url,
-            SEP_DATA=str(stack.data_dir),
-        )
-        settings = Settings(
-            kafka=env["SEP_KAFKA"],
-            postgres=env["SEP_POSTGRES"],
-            redis=env["SEP_REDIS"],
-            data_dir=stack.data_dir,
-        )
         asyncio.run(prepare_backends(settings))
-        workers = _spawn_workers(args.workers, env, stack.data_dir / "logs")
+        workers.start()
         print(f"workers: {args.workers} started (logs in {stack.data_dir / 'logs'})")
         asyncio.run(_run(args, settings, workers))
     finally:
         print("stopping workers…")
-        stop_workers(workers)
+        workers.stop(timeout=20.0)
         stack.stop()
     return 0
 
