@@ -114,6 +114,12 @@ class WorkerPool:
             proc.wait()
         self.procs.clear()
 
+    def request_state_dump(self) -> None:
+        """Ask every worker to log its consumer state (SIGUSR1, see runtime.diagnostics)."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGUSR1)
+
     def alive(self) -> bool:
         return bool(self.procs) and all(p.poll() is None for p in self.procs)
 
@@ -123,6 +129,43 @@ class WorkerPool:
             text = path.read_text(errors="replace").splitlines()[-lines:]
             parts.append(f"== {path.name}\n" + "\n".join(text))
         return "\n".join(parts)
+
+
+async def group_offsets(kafka: str) -> dict[str, dict[str, tuple[int, int]]]:
+    """For every consumer group: ``"topic/partition" -> (committed offset, end offset)``."""
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka)
+    try:
+        await admin.start()
+        await consumer.start()
+        result: dict[str, dict[str, tuple[int, int]]] = {}
+        for group, _protocol in await admin.list_consumer_groups():
+            committed = await admin.list_consumer_group_offsets(group)
+            ends = await consumer.end_offsets(list(committed))
+            result[group] = {
+                f"{tp.topic}/{tp.partition}": (meta.offset, ends[tp])
+                for tp, meta in sorted(committed.items())
+            }
+        return result
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def group_lag(settings: Settings) -> str:
+    """Which partitions each group has not committed to the end: for a timeout's message."""
+    try:
+        groups = await group_offsets(settings.kafka)
+    except Exception as exc:  # a diagnostic must not hide the timeout it explains
+        return f"(could not read group offsets: {exc!r})"
+    lines = []
+    for group, offsets in groups.items():
+        behind = {tp: f"{c}/{e}" for tp, (c, e) in offsets.items() if c < e}
+        lines.append(f"group {group}: partitions behind (committed/end): {behind or 'none'}")
+    return "\n".join(lines)
 
 
 async def terminal_events(conn: asyncpg.Connection, intent_ids: Iterable[str]) -> dict[str, str]:
@@ -160,6 +203,10 @@ async def wait_until_finished(
                     f"were open\n{pool.log_tail()}"
                 )
             if time.monotonic() > deadline:
+                lag = await group_lag(pool.settings) if pool else ""
+                if pool:
+                    pool.request_state_dump()
+                    await asyncio.sleep(1.0)
                 tail = pool.log_tail() if pool else ""
                 stuck = sorted(wanted - set(done))
                 last = await conn.fetch(
@@ -171,11 +218,18 @@ async def wait_until_finished(
                 sample = ", ".join(f"{i}: {where.get(i, 'no events')}" for i in stuck[:10])
                 raise TimeoutError(
                     f"{len(stuck)} of {len(wanted)} intents not finished after "
-                    f"{timeout:.0f}s; last events: {sample}\n{tail}"
+                    f"{timeout:.0f}s; last events: {sample}\n{lag}\n{tail}"
                 )
             await asyncio.sleep(poll)
     finally:
         await conn.close()
 
 
-__all__ = ["TERMINAL_STATES", "TERMINAL_TOPICS", "WorkerPool", "service_env", "wait_until_finished"]
+__all__ = [
+    "TERMINAL_STATES",
+    "TERMINAL_TOPICS",
+    "WorkerPool",
+    "group_offsets",
+    "service_env",
+    "wait_until_finished",
+]

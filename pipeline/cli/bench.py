@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
+from pathlib import Path
 from typing import Any
 
-BENCHES = {"pipeline": "bench.pipeline"}
+import bench
+
+# Every module in bench/ is a benchmark named after its file (bench/chain.py -> `sep bench
+# chain`), so adding one needs no edit here.  Each has ``main(argv) -> int``.
+BENCHES = {
+    path.stem: f"bench.{path.stem}"
+    for path in Path(bench.__file__).parent.glob("*.py")
+    if not path.stem.startswith("_")
+}
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -16,7 +25,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("bench", help="run a benchmark (pipeline, ...)",
+    p = sub.add_parser("bench", help=f"run a benchmark ({', '.join(sorted(BENCHES))})",
                        description="Run a benchmark. It starts what it needs, prints a table "
                        "and ends with one JSON line of its figures. Pass the benchmark's own "
                        "options after the name, e.g. `sep bench pipeline --help`.")

@@ -17,6 +17,7 @@ from typing import Any
 
 import faust
 
+from pipeline.runtime import diagnostics
 from pipeline.runtime.tables import FaustTableAdapter
 from pipeline.stages.base import (
     Emit,
@@ -91,7 +92,9 @@ def _record(event: Any) -> Record:
     )
 
 
-async def batches(stream: Any, max_: int, within_s: float) -> AsyncIterator[list[Any]]:
+async def batches(
+    stream: Any, max_: int, within_s: float, name: str = ""
+) -> AsyncIterator[list[Any]]:
     """Micro-batches of faust events that are acked only by the caller, after processing.
 
     Not ``Stream.take_events``: its ``finally`` acks the buffered events even when the batch
@@ -108,6 +111,8 @@ async def batches(stream: Any, max_: int, within_s: float) -> AsyncIterator[list
             await queue.put(stream.current_event)
 
     pumping = asyncio.ensure_future(pump())
+    if name:
+        diagnostics.PUMP_DEPTH[name] = queue.qsize
     loop = asyncio.get_running_loop()
     try:
         while True:
@@ -205,7 +210,9 @@ def wire_stage(
     producer = app.producer
 
     async def agent(stream: Any) -> None:
-        async for events in batches(stream, spec.batch.max, spec.batch.within_ms / 1000):
+        async for events in batches(
+            stream, spec.batch.max, spec.batch.within_ms / 1000, spec.name
+        ):
             await lifecycle.ensure_started()
             pending: list[Awaitable[Any]] = []
 
@@ -229,8 +236,11 @@ def wire_stage(
                     (processed - started) * 1000,
                     (time.perf_counter() - processed) * 1000,
                 )
+            consumer = app.consumer
             for event in events:
+                consumer.mark_processed(event.message)  # see runtime.offsets
                 await stream.ack(event)
+            diagnostics.LAST_BATCH_AT[spec.name] = time.monotonic()
 
     agent.__name__ = agent.__qualname__ = f"{spec.name}_stage"
     return app.agent(channel, name=f"sep.{spec.name}", concurrency=spec.concurrency)(agent)

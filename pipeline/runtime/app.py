@@ -14,7 +14,7 @@ from typing import Any
 import faust
 
 from pipeline.config import Settings
-from pipeline.runtime import kafka_tuning
+from pipeline.runtime import kafka_tuning, offsets
 from pipeline.topology.models import Topology
 
 
@@ -40,6 +40,7 @@ def build_app(
     **overrides: Any,
 ) -> faust.App:
     kafka_tuning.apply()
+    offsets.install()
     options: dict[str, Any] = {
         "broker": f"kafka://{settings.kafka.replace(',', ';kafka://')}",
         "store": "memory://",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ import faust
 
 from pipeline.config import Settings
 from pipeline.plugins.manager import build_venues
+from pipeline.runtime import diagnostics
 from pipeline.runtime.agents import Lifecycle, load_builder, table_factory, wire_stage
 from pipeline.runtime.app import build_app
 from pipeline.stages.base import StageContext
@@ -27,6 +29,16 @@ class SepApp(faust.App):  # type: ignore[misc]
     """The faust App plus the lifecycle of our stages and venues."""
 
     lifecycle: Lifecycle
+    stage_subscribers: dict[str, int]
+    """topic -> how many of this worker's stages read it (see runtime.offsets)."""
+
+    async def on_started(self) -> None:
+        # kill -USR1 <pid> logs what the consumer is doing (see pipeline.runtime.diagnostics).
+        # Installed before faust waits for table recovery: a stuck recovery is worth seeing.
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGUSR1, diagnostics.log_consumer_state, self
+        )
+        await super().on_started()
 
     async def on_stop(self) -> None:
         await self.lifecycle.stop()
@@ -52,6 +64,11 @@ def build_worker_app(
         lifecycle.processors.append(processor)
         wire_stage(app, spec, processor, lifecycle)
     app.lifecycle = lifecycle
+    app.stage_subscribers = {}
+    for spec in topology.stages:
+        if stages is None or spec.name in stages:
+            for topic in spec.inputs:
+                app.stage_subscribers[topic] = app.stage_subscribers.get(topic, 0) + 1
     return app
 
 

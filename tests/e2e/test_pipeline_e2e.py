@@ -6,6 +6,7 @@ breakers, duplicates and malformed input.  Every outcome is checked in the store
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from typing import Any
@@ -15,7 +16,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from pipeline.config import Settings
-from pipeline.harness import WorkerPool, wait_until_finished
+from pipeline.harness import WorkerPool, group_offsets, wait_until_finished
 from pipeline.ids import deterministic_ulid
 from pipeline.models.intent import IntentSubmission
 from pipeline.samples import random_submission, submission
@@ -166,7 +167,7 @@ async def test_300_intents_reach_the_right_end(
     for intent in ids["valid"]:
         assert outcome[intent] == "exec.completed", (
             intent,
-            [e["topic"] for e in by_intent[intent]],
+            [(e["topic"], orjson.loads(e["payload"])) for e in by_intent[intent]],
         )
         assert [e["topic"] for e in by_intent[intent]] == COMPLETED_PATH
         assert_contiguous(intent, by_intent[intent])
@@ -272,3 +273,50 @@ async def _dead_letters(bootstrap: str, keys: set[str]) -> dict[str, bytes]:
     finally:
         await consumer.stop()
     return found
+
+
+async def test_committed_offsets_reach_the_end_once_the_pipeline_is_idle(
+    workers: WorkerPool, prepared: Settings
+) -> None:
+    """Offsets are committed, and only up to what was processed (see runtime.offsets).
+
+    Processing alone cannot show that commits happen: a pipeline that never committed would
+    replay everything after a restart and, being idempotent, still get every answer right.
+    """
+    topology = load_topology()
+    rng = random.Random(7)
+    run = uuid.uuid4().hex[:8]
+    bodies = [
+        random_submission(topology, rng, strategy_id=f"commit-{run}", client_intent_id=f"{run}-{i}")
+        for i in range(20)
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=prepared.kafka, acks="all")
+    await producer.start()
+    try:
+        sent = [
+            await (await producer.send(INPUT, orjson.dumps(b), key=b["strategyId"].encode()))
+            for b in bodies
+        ]
+    finally:
+        await producer.stop()
+    ids = [
+        "intent-" + deterministic_ulid(m.timestamp, b["strategyId"], b["clientIntentId"])
+        for b, m in zip(bodies, sent, strict=True)
+    ]
+    await wait_until_finished(prepared.postgres, ids, timeout=120, pool=workers)
+
+    inputs = {topic for stage in topology.stages for topic in stage.inputs}
+    behind: dict[str, tuple[int, int]] = {}
+    for _ in range(60):  # commits happen every few seconds (broker_commit_interval)
+        offsets = (await group_offsets(prepared.kafka))[topology.app.id]
+        behind = {
+            tp: (committed, end)
+            for tp, (committed, end) in offsets.items()
+            if tp.split("/")[0] in inputs and end > 0 and committed != end
+        }
+        if not behind and offsets:
+            break
+        await asyncio.sleep(0.5)
+    assert offsets, "the pipeline's group has committed nothing"
+    assert not behind, f"partitions not committed to their end: {behind}"
+    assert {tp.split("/")[0] for tp in offsets} >= inputs

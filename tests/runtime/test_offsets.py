@@ -1,0 +1,55 @@
+"""The commit rule that replaced faust's: never past a record that was not processed."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline.runtime.offsets import committable_run
+
+
+def test_run_from_base_commits_one_past_its_end() -> None:
+    acked = [10, 11, 12, 15]
+    done, end = committable_run(acked, 10)
+    assert end == 13
+    assert done == [10, 11, 12]
+    assert acked == [15]
+
+
+def test_a_single_missing_record_at_the_head_blocks_the_commit() -> None:
+    # faust's own rule committed 13 here, skipping offset 10 (its gap check is off by one).
+    acked = [11, 12]
+    assert committable_run(acked, 10) == ([], None)
+    assert acked == [11, 12]
+
+
+def test_base_zero_is_checked_like_any_other() -> None:
+    # faust skipped the check when the committed offset was 0.
+    acked = [3, 4, 5]
+    assert committable_run(acked, 0) == ([], None)
+
+
+def test_stale_offsets_below_base_are_dropped() -> None:
+    acked = [4, 5, 6, 7]
+    done, end = committable_run(acked, 6)
+    assert (done, end, acked) == ([4, 5, 6, 7], 8, [])
+
+
+def test_unsorted_input_is_handled() -> None:
+    acked = [7, 5, 6]
+    assert committable_run(acked, 5) == ([5, 6, 7], 8)
+
+
+@given(
+    base=st.integers(0, 50),
+    processed=st.sets(st.integers(0, 120), max_size=80),
+)
+def test_commit_never_passes_an_unprocessed_offset(base: int, processed: set[int]) -> None:
+    acked = sorted(processed)
+    _done, end = committable_run(acked, base)
+    if end is None:
+        assert base not in processed
+    else:
+        assert all(o in processed for o in range(base, end))
+        assert end not in processed  # the run is maximal
+    assert all(o > (end if end is not None else base - 1) for o in acked)
