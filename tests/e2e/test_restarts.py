@@ -48,6 +48,8 @@ async def _stream(settings: Settings, run: str, sent: list[str]) -> None:
             body = random_submission(
                 topology, rng, strategy_id=f"restart-{run}-{i % 3}", client_intent_id=f"{run}-{i}"
             )
+            # Long enough to outlive a slow rejoin: this test is about loss, not expiry.
+            body["constraints"]["timeWindowMs"] = 600_000
             stamp = time.time_ns() // 1_000_000
             await producer.send(
                 INPUT_TOPIC, orjson.dumps(body), key=body["strategyId"].encode(), timestamp_ms=stamp
