@@ -11,6 +11,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+DEPLOYMENT_FILE = Path("chain") / "deployment.json"
+"""Default place of the Uniswap V3 deployment file, inside ``SEP_DATA``."""
+
 
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name)
@@ -29,11 +32,20 @@ class Settings:
     """``json`` (one object per line), ``console`` (readable), or ``auto`` (console on a tty)."""
     redis_prefix: str = field(default_factory=lambda: _env("SEP_REDIS_PREFIX", ""))
     """Namespace for read-model keys (tests and replays use their own)."""
+    rpc: str = field(default_factory=lambda: _env("SEP_RPC", "http://127.0.0.1:18545"))
+    """JSON-RPC URL of the EVM node the ``uniswap_v3`` venue trades on."""
+    deployment: Path = field(
+        default_factory=lambda: Path(
+            _env("SEP_DEPLOYMENT", str(Path(_env("SEP_DATA", ".sep")) / DEPLOYMENT_FILE))
+        ).resolve()
+    )
+    """Where the Uniswap V3 contracts are on that node (written by the dev stack's deployer)."""
 
     def __repr__(self) -> str:
         return (
             f"Settings(kafka={mask_url(self.kafka)!r}, postgres={mask_url(self.postgres)!r}, "
-            f"redis={mask_url(self.redis)!r}, data_dir={str(self.data_dir)!r})"
+            f"redis={mask_url(self.redis)!r}, rpc={mask_url(self.rpc)!r}, "
+            f"data_dir={str(self.data_dir)!r})"
         )
 
 

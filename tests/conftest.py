@@ -98,3 +98,27 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         for name, seconds in stack.timings.items():
             where = "external" if name in stack.external else "embedded"
             terminalreporter.write_line(f"devstack: {name} ({where}) ready in {seconds:.1f}s")
+
+
+# --- the dev chain ----------------------------------------------------------------------
+# ``chain``  a :class:`pipeline.devstack.uniswap.DevChain` (session scope): anvil on a free
+#            port with the real Uniswap V3 contracts deployed and seeded, or the node named by
+#            ``SEP_RPC`` (deployment file ``SEP_DEPLOYMENT``; deployed there if missing).
+#            Fields: ``rpc_url``, ``deployment_path``, ``deployment`` (addresses, pools,
+#            trader). Shared by the session: assert on changes, not on absolute balances.
+SERVICE_FIXTURES = SERVICE_FIXTURES | frozenset({"chain"})
+
+if TYPE_CHECKING:
+    from pipeline.devstack.uniswap import DevChain
+
+
+@pytest.fixture(scope="session")
+def chain() -> Iterator[DevChain]:
+    from pipeline.devstack.uniswap import dev_chain
+
+    data_dir = services_tmpdir("sep-chain-")
+    try:
+        with dev_chain(data_dir, progress=_progress) as node:
+            yield node
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)

@@ -83,12 +83,14 @@ async def _run(
 def _cmd_up(args: argparse.Namespace) -> int:
     from pipeline.devstack.stack import DevStack
 
-    stack = DevStack(handle_signals=False)
+    stack = DevStack(handle_signals=False, chain=True)
     stack.start()
     settings = Settings(
         kafka=stack.kafka_bootstrap,
         postgres=stack.postgres_dsn,
         redis=stack.redis_url,
+        rpc=stack.rpc_url,
+        deployment=stack.deployment_path,
         data_dir=stack.data_dir,
     )
     workers = WorkerPool(settings, count=args.workers)

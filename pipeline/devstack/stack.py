@@ -5,6 +5,11 @@ Each service is embedded unless its URL is in the environment::
     SEP_KAFKA     bootstrap servers, e.g. "broker1:9092,broker2:9092"
     SEP_POSTGRES  DSN, e.g. "postgresql://sep@db:5432/sep"
     SEP_REDIS     URL, e.g. "redis://cache:6379/0"
+    SEP_RPC       JSON-RPC URL of an EVM node, e.g. "http://127.0.0.1:8545"
+
+With ``chain=True`` (``sep up``) the stack also runs a local EVM node (anvil) and makes sure
+the Uniswap V3 contracts are deployed and seeded on it (or on the ``SEP_RPC`` node); where
+they are is written to ``$SEP_DEPLOYMENT`` (default ``<data>/chain/deployment.json``).
 
 Embedded services keep their data under ``$SEP_DATA`` (default ``./.sep``) and their logs
 under ``<data>/logs``. Start-up runs the slow one-off work (the Kafka jar fetch, initdb,
@@ -33,6 +38,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
+from pipeline.devstack.chain import ChainService, check_chain
 from pipeline.devstack.errors import DevStackError
 from pipeline.devstack.kafka import KafkaBroker
 from pipeline.devstack.ports import choose_port
@@ -44,11 +50,13 @@ from pipeline.devstack.service import Service
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-ENV_VARS = {"kafka": "SEP_KAFKA", "postgres": "SEP_POSTGRES", "redis": "SEP_REDIS"}
+ENV_VARS = {"kafka": "SEP_KAFKA", "postgres": "SEP_POSTGRES", "redis": "SEP_REDIS",
+            "chain": "SEP_RPC"}
 _CHECKS: dict[str, Callable[[str], Coroutine[Any, Any, None]]] = {
     "kafka": check_kafka,
     "postgres": check_postgres,
     "redis": check_redis,
+    "chain": check_chain,
 }
 
 
@@ -60,9 +68,10 @@ class Ports:
     kafka_controller: int = 19093
     postgres: int = 15432
     redis: int = 16379
+    chain: int = 0
 
 
-DEFAULT_PORTS = Ports()
+DEFAULT_PORTS = Ports(chain=18545)
 ANY_PORTS = Ports(0, 0, 0, 0)
 
 
@@ -82,6 +91,7 @@ class DevStack:
         progress: Callable[[str], None] | None = print,
         timeout: float = 180.0,
         handle_signals: bool = False,
+        chain: bool = False,
     ) -> None:
         self.data_dir = (data_dir or default_data_dir()).resolve()
         self.log_dir = self.data_dir / "logs"
@@ -89,8 +99,16 @@ class DevStack:
         self.timeout = timeout
         self.handle_signals = handle_signals
         environ = os.environ if env is None else env
+        #: the services this stack provides (the chain only when asked for)
+        self.wanted = [name for name in ENV_VARS if chain or name != "chain"]
         #: service name -> URL given by the environment (these are not started here)
-        self.external = {name: environ[var] for name, var in ENV_VARS.items() if environ.get(var)}
+        self.external = {name: environ[ENV_VARS[name]] for name in self.wanted
+                         if environ.get(ENV_VARS[name])}
+        self.chain: ChainService | None = None
+        #: the Uniswap V3 deployment file (chain=True); written or checked by start()
+        self.deployment_path = Path(
+            environ.get("SEP_DEPLOYMENT") or self.data_dir / "chain" / "deployment.json"
+        ).resolve()
         self.kafka: KafkaBroker | None = None
         self.postgres: Postgres | None = None
         self.redis: RedisServer | None = None
@@ -114,6 +132,11 @@ class DevStack:
     def redis_url(self) -> str:
         return self._url("redis")
 
+    @property
+    def rpc_url(self) -> str:
+        """The EVM node's JSON-RPC URL (``chain=True`` only)."""
+        return self._url("chain")
+
     def _url(self, name: str) -> str:
         try:
             return self._urls[name]
@@ -122,7 +145,7 @@ class DevStack:
 
     @property
     def embedded(self) -> list[Service]:
-        return [s for s in (self.kafka, self.postgres, self.redis) if s is not None]
+        return [s for s in (self.kafka, self.postgres, self.redis, self.chain) if s is not None]
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -140,7 +163,7 @@ class DevStack:
         started = time.monotonic()
         try:
             self._create_services()
-            for name in ENV_VARS:
+            for name in self.wanted:
                 if name in self.external:
                     self._say(f"{name}: using {self.external[name]} (from {ENV_VARS[name]})")
                 else:
@@ -175,6 +198,9 @@ class DevStack:
         if "redis" not in self.external:
             redis_port = port("redis", self.ports.redis)
             self.redis = RedisServer(self.data_dir / "redis", redis_port, log_dir=self.log_dir)
+        if "chain" in self.wanted and "chain" not in self.external:
+            chain_port = port("chain", self.ports.chain)
+            self.chain = ChainService(self.data_dir / "chain", chain_port, log_dir=self.log_dir)
 
     async def _wait_all(self, started: float) -> None:
         async def one(name: str) -> None:
@@ -185,17 +211,25 @@ class DevStack:
             else:
                 url = self.external[name]
                 await _wait_external(name, url, self.timeout)
+            if name == "chain":
+                await self._deploy_uniswap(url)
             self.timings[name] = time.monotonic() - started
             self._urls[name] = url
             self._say(f"{name}: ready in {self.timings[name]:.1f}s at {url}")
 
-        await asyncio.gather(*(one(name) for name in ENV_VARS))
+        await asyncio.gather(*(one(name) for name in self.wanted))
+
+    async def _deploy_uniswap(self, rpc_url: str) -> None:
+        """Reuse the deployment the node already has, or deploy and seed Uniswap V3 on it."""
+        from pipeline.devstack.uniswap import ensure_deployment  # web3 only when asked for
+
+        await asyncio.to_thread(ensure_deployment, rpc_url, self.deployment_path, self._say)
 
     def stop(self) -> None:
         """Stop the embedded services (external ones are left alone); idempotent."""
         atexit.unregister(self.stop)
         self._shield_signals()
-        for service in (self.redis, self.postgres, self.kafka):
+        for service in (self.chain, self.redis, self.postgres, self.kafka):
             if service is not None and service.running:
                 service.stop()
                 self._say(f"{service.name}: stopped")
