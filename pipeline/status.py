@@ -23,6 +23,7 @@ async def collect_status(settings: Settings, topology: Topology) -> dict[str, An
     store = await asyncio.wait_for(EventStore.connect(settings.postgres), 10)
     try:
         events = await store.count_by_topic()
+        kind = store.kind
     finally:
         await store.close()
     total = sum(states.values())
@@ -33,7 +34,7 @@ async def collect_status(settings: Settings, topology: Topology) -> dict[str, An
         "states": {s: states.get(s, 0) for s in STATE_ORDER if states.get(s)},
         "events": dict(sorted(events.items())),
         "success_rate": (states.get("completed", 0) / done) if done else None,
-        "event_store": "postgresql",
+        "event_store": kind,
     }
 
 

@@ -2,7 +2,8 @@
 
 Record shapes:
     in   every stage's output topic: Event(any type)
-    out  PostgreSQL ``events`` (idempotent on event_id), Redis ``intent:{id}`` & co.
+    out  PostgreSQL ``events`` (idempotent on event_id), Redis ``intent:{id}``, ``plan:{id}``,
+         ``positions:{strategy}``, stats and the ``changes`` stream (see store/readmodel.py)
 
 The batch is stored in PostgreSQL first, then applied to Redis; only when both have returned
 does ``process`` return, and only then does the agent ack the records (so their offsets can be
@@ -11,12 +12,16 @@ committed).  A crash in between replays the batch, and both writes are idempoten
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from pipeline.codec import decode_event
-from pipeline.stages.base import Emit, Record, StageContext
+from pipeline.stages.base import Emit, Record, StageContext, now_ms
+from pipeline.store import metrics
 from pipeline.store.eventstore import EventStore
 from pipeline.store.readmodel import ReadModel
+
+log = logging.getLogger(__name__)
 
 
 class ProjectStage:
@@ -32,9 +37,11 @@ class ProjectStage:
         self.stored = 0
 
     async def start(self) -> None:
-        settings = self._context.settings
+        settings, risk = self._context.settings, self._context.topology.risk
         self._store = await EventStore.connect(settings.postgres)
-        self._read_model = ReadModel.connect(settings.redis, settings.redis_prefix)
+        self._read_model = ReadModel.connect(
+            settings.redis, settings.redis_prefix, quote_asset=risk.quote_asset,
+            reference_prices=dict(risk.reference_prices))
 
     async def stop(self) -> None:
         if self._store is not None:
@@ -48,6 +55,11 @@ class ProjectStage:
         events = [decode_event(r.value) for r in records]
         self.stored += await self._store.append(events)
         await self._read_model.apply(events)
+        try:
+            await metrics.record(self._read_model.redis, self._read_model.prefix, events,
+                                 now_ms())
+        except Exception:  # metrics must never hold back the facts: log and go on
+            log.exception("could not record projection metrics")
 
 
 def build(context: StageContext) -> ProjectStage:

@@ -1,186 +1,231 @@
-"""The intent read model in Redis, maintained from events alone.
+"""The read models in Redis, maintained from events alone.
 
 Keys (under an optional prefix, so replays and tests can use their own namespace):
-    intent:{id}        hash: state, stateSeq, lastSeq, eventCount, at:<event type>, details
-    intent-seqs:{id}   bitmap of the seqs applied (what makes applying twice a no-op)
-    intents            sorted set of intent ids by first-seen time
-    stats:states       hash: intents per state
-    changes            stream of applied changes (the UI tails it, resuming from an id)
+    intent:{id}             hash: state, stateSeq, lastSeq, eventCount, at:<event type>,
+                            strategyId, pair, amounts, planId, orderRef, fill:<step>, reason…
+    intent-seqs:{id}        bitmap of the seqs applied (what makes applying twice a no-op)
+    intent-guards:{id}      hash: field -> seq of the event that wrote it (order-insensitivity)
+    plan:{id}               hash: steps (JSON), status, step:<id>:status|orderRef|amountIn…
+    plan-guards:{id}        as intent-guards, for the plan
+    fills:{strategy}        hash: step id -> fill (JSON); positions are computed from it
+    positions:{strategy}    hash: asset -> {quantity, costBasis, realisedPnl} (JSON)
+    prices / prices-guards  hash: asset -> latest fill price in the quote asset
+    intents                 sorted set of intent ids by creation time (from the id)
+    intents:state:{state}   the same, per current state
+    strategy-intents:{s}    the same, per strategy
+    strategies              hash: strategy id -> intents seen
+    stats:states            hash: intents per state
+    stats:events            hash: events per event type
+    stats:stages            hash: events per stage
+    changes                 stream of applied changes (the UI tails it, resuming from an id)
 
-Applying an event is one Lua script, atomic in Redis: a seq already applied changes nothing,
-and the state only moves forward in seq, so events of one intent may arrive in any order
-(they do: project consumes several topics) and still land on the same state.
+Applying one intent's events is one Lua script, atomic in Redis: a seq already applied changes
+nothing, and every field is guarded by the seq of the event that wrote it, so events of one
+intent may arrive in any order (they do: project consumes several topics) and still land on
+the same state.  *Which* fields an event writes is decided in Python (``projection.py``).
+Keys are built inside the script from the prefix (single-node Redis; not cluster-safe).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any, Final
 
+import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, WatchError
 
 from pipeline.models.events import Event
-
-STATE_OF: Final[dict[str, str | None]] = {
-    "intent.submitted": "submitted",
-    "intent.rejected": "rejected",
-    "risk.approved": None,
-    "risk.rejected": "risk_rejected",
-    "intent.accepted": "accepted",
-    "intent.prioritised": "prioritised",
-    "plan.created": "planned",
-    "plan.rejected": "plan_rejected",
-    "exec.started": "executing",
-    "exec.step_submitted": "executing",
-    "exec.step_filled": "executing",
-    "exec.step_failed": "executing",
-    "exec.completed": "completed",
-    "exec.failed": "failed",
-    "intent.expired": "expired",
-    "intent.cancelled": "cancelled",
-}
-TERMINAL_STATES: Final = frozenset(
-    {"rejected", "risk_rejected", "plan_rejected", "completed", "failed", "expired", "cancelled"}
+from pipeline.store.positions import holdings_from_fills
+from pipeline.store.projection import (
+    STAGE_OF,
+    STATE_OF,
+    TERMINAL_STATES,
+    Projection,
+    created_ms,
+    project,
 )
+
 CHANGE_STREAM_MAXLEN: Final = 200_000
 
-# One call per intent per batch: ARGV = intent id, stream maxlen, then for each event
-# seq, state ('' if the event does not move the state), topic, epoch ms, n, and n field/value
-# strings for the intent's hash.  Returns how many events were new.
+# ARGV = prefix, intent id, created ms, stream maxlen (0: no change stream), then one JSON
+# object per event (``Projection.to_script_arg``).  Returns {events applied, strategy id whose
+# fills changed or ''}.
 _APPLY = """
-local id, maxlen = ARGV[1], ARGV[2]
-local i, applied = 3, 0
-while i <= #ARGV do
-  local seq, state, topic, ms = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local nfields = tonumber(ARGV[i + 4])
-  local first, last = i + 5, i + 4 + 2 * nfields
-  i = last + 1
-  if redis.call('SETBIT', KEYS[2], seq, 1) == 0 then
-    applied = applied + 1
-    if nfields > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, first, last)) end
-    redis.call('HINCRBY', KEYS[1], 'eventCount', 1)
-    if state ~= '' then
-      local state_seq = tonumber(redis.call('HGET', KEYS[1], 'stateSeq') or '0')
-      if seq > state_seq then
-        local old = redis.call('HGET', KEYS[1], 'state')
-        redis.call('HSET', KEYS[1], 'state', state, 'stateSeq', seq)
-        if old then redis.call('HINCRBY', KEYS[3], old, -1) end
-        redis.call('HINCRBY', KEYS[3], state, 1)
-      end
-    end
-    local last_seq = tonumber(redis.call('HGET', KEYS[1], 'lastSeq') or '0')
-    if seq > last_seq then redis.call('HSET', KEYS[1], 'lastSeq', seq) end
-    redis.call('ZADD', KEYS[4], 'NX', ms, id)
-    redis.call('XADD', KEYS[5], 'MAXLEN', '~', maxlen, '*', 'intent', id, 'seq', seq,
-               'topic', topic, 'state', redis.call('HGET', KEYS[1], 'state') or '')
+local P, id, created, maxlen = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local ikey, gkey, skey = P..'intent:'..id, P..'intent-guards:'..id, P..'intent-seqs:'..id
+local applied, fills_changed = 0, false
+
+local function guarded(key, guards, field, value, guard)
+  local g = redis.call('HGET', guards, field)
+  if (not g) or guard > g then
+    redis.call('HSET', key, field, value)
+    redis.call('HSET', guards, field, guard)
   end
 end
-return applied
+
+for i = 5, #ARGV do
+  local e = cjson.decode(ARGV[i])
+  if redis.call('SETBIT', skey, e.seq, 1) == 0 then
+    applied = applied + 1
+    local guard = string.format('%010d', e.seq)
+    for f, v in pairs(e.intent) do
+      guarded(ikey, gkey, f, v, guard)
+      if string.sub(f, 1, 5) == 'fill:' then fills_changed = true end
+    end
+    if e.plan then
+      for f, v in pairs(e.planFields) do
+        guarded(P..'plan:'..e.plan, P..'plan-guards:'..e.plan, f, v, guard)
+      end
+    end
+    if e.prices then
+      for asset, price in pairs(e.prices) do
+        guarded(P..'prices', P..'prices-guards', asset, price, e.priceGuard)
+      end
+    end
+    redis.call('HINCRBY', ikey, 'eventCount', 1)
+    if e.seq > tonumber(redis.call('HGET', ikey, 'lastSeq') or '0') then
+      redis.call('HSET', ikey, 'lastSeq', e.seq)
+    end
+    if e.state ~= '' then
+      local state_seq = tonumber(redis.call('HGET', ikey, 'stateSeq') or '0')
+      if e.seq > state_seq then
+        local old = redis.call('HGET', ikey, 'state')
+        redis.call('HSET', ikey, 'state', e.state, 'stateSeq', e.seq)
+        if old then
+          -- A count at zero is removed, so the same final states give the same hash
+          -- whatever states the intents passed through on the way.
+          if redis.call('HINCRBY', P..'stats:states', old, -1) == 0 then
+            redis.call('HDEL', P..'stats:states', old)
+          end
+          redis.call('ZREM', P..'intents:state:'..old, id)
+        end
+        redis.call('HINCRBY', P..'stats:states', e.state, 1)
+        redis.call('ZADD', P..'intents:state:'..e.state, created, id)
+      end
+    end
+    redis.call('HINCRBY', P..'stats:events', e.topic, 1)
+    redis.call('HINCRBY', P..'stats:stages', e.stage, 1)
+    redis.call('ZADD', P..'intents', created, id)
+    if maxlen > 0 then
+      redis.call('XADD', P..'changes', 'MAXLEN', '~', maxlen, '*', 'intentId', id,
+                 'seq', e.seq, 'topic', e.topic, 'state', redis.call('HGET', ikey, 'state') or '',
+                 'eventId', e.eventId, 'ms', e.ms, 'data', e.data)
+    end
+  end
+end
+
+-- The strategy may become known after the fills (events of one intent arrive in any order):
+-- whichever comes second copies the intent's fills into the strategy's.
+local sid = redis.call('HGET', ikey, 'strategyId')
+local touched = ''
+if sid then
+  if redis.call('ZADD', P..'strategy-intents:'..sid, created, id) == 1 then
+    redis.call('HINCRBY', P..'strategies', sid, 1)
+    fills_changed = true
+  end
+  if fills_changed then
+    local all = redis.call('HGETALL', ikey)
+    for j = 1, #all, 2 do
+      if string.sub(all[j], 1, 5) == 'fill:' then
+        local step = string.sub(all[j], 6)
+        if redis.call('HGET', P..'fills:'..sid, step) ~= all[j + 1] then
+          redis.call('HSET', P..'fills:'..sid, step, all[j + 1])
+          touched = sid
+        end
+      end
+    end
+  end
+end
+return {applied, touched}
 """
 
 
-def _details(event: Event) -> dict[str, str]:
-    """The fields an event contributes to its intent's hash (flat strings)."""
-    p = event.payload
-    out: dict[str, str] = {f"at:{event.topic}": event.timestamp.isoformat()}
-    if event.topic == "intent.submitted":
-        intent = p["intent"]
-        out |= {
-            "strategyId": intent["strategyId"],
-            "type": intent["type"],
-            "asset": intent["assets"][0]["asset"]["symbol"],
-            "amount": str(intent["assets"][0].get("amount", "")),
-            "counterAsset": intent["assets"][1]["asset"]["symbol"],
-        }
-        if "clientIntentId" in intent:
-            out["clientIntentId"] = intent["clientIntentId"]
-    elif event.topic == "intent.rejected":
-        out["reason"] = p["reason"]
-        if p.get("strategyId"):
-            out["strategyId"] = p["strategyId"]
-    elif event.topic == "risk.rejected":
-        out |= {"reason": f"{p['rule']}: {p['message']}", "riskRule": p["rule"]}
-    elif event.topic == "intent.prioritised":
-        out |= {"priority": str(p["priority"]), "lane": p["lane"]}
-    elif event.topic == "plan.created":
-        out |= {"planId": p["plan"]["id"], "estimatedOut": p["plan"]["estimatedOut"]}
-    elif event.topic == "plan.rejected":
-        out["reason"] = f"{p['reason']}: {p['detail']}"
-    elif event.topic == "exec.step_submitted":
-        out["orderRef"] = p["orderRef"]
-    elif event.topic == "exec.completed":
-        out |= {
-            "amountIn": p["amountIn"],
-            "amountOut": p["amountOut"],
-            "realisedSlippage": p["realisedSlippage"],
-        }
-    elif event.topic in ("exec.failed", "exec.step_failed"):
-        out["reason"] = p["reason"]
-    elif event.topic == "intent.expired":
-        out["reason"] = f"window closed at {p['deadlineMs']} (seen at {p['observedAtMs']})"
-    return out
-
-
 class ReadModel:
-    def __init__(self, client: aioredis.Redis, prefix: str = "") -> None:
+    """Writes (``apply``) and the flat per-intent reads the tests use; ``views`` reads the rest."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str = "", *, quote_asset: str = "USDC",
+                 reference_prices: dict[str, Decimal] | None = None,
+                 change_stream: bool = True) -> None:
         self._redis = client
-        self._prefix = prefix
+        self.prefix = prefix
         self._sha: str | None = None
+        self.quote_asset = quote_asset
+        self.reference_prices = reference_prices or {}
+        self._maxlen = CHANGE_STREAM_MAXLEN if change_stream else 0
 
     @classmethod
-    def connect(cls, url: str, prefix: str = "") -> ReadModel:
-        return cls(aioredis.from_url(url, decode_responses=True), prefix)
+    def connect(cls, url: str, prefix: str = "", **options: Any) -> ReadModel:
+        return cls(aioredis.from_url(url, decode_responses=True), prefix, **options)
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        return self._redis
 
     async def close(self) -> None:
         await self._redis.aclose()
 
     def key(self, name: str) -> str:
-        return f"{self._prefix}{name}"
+        return f"{self.prefix}{name}"
 
     async def apply(self, events: Sequence[Event]) -> int:
-        """Apply events (idempotently, in any order); return how many were new."""
+        """Apply events (idempotently, in any order); return how many were new.
+
+        Positions of the strategies whose fills changed are recomputed before returning.
+        """
         if not events:
             return 0
-        by_intent: dict[str, list[Any]] = {}
+        by_intent: dict[str, list[Projection]] = {}
         for event in sorted(events, key=lambda e: (e.correlation_id, e.seq)):
-            details = _details(event)
-            args = by_intent.setdefault(event.correlation_id, [])
-            args += [
-                event.seq,
-                STATE_OF.get(event.topic) or "",
-                event.topic,
-                int(event.timestamp.timestamp() * 1000),
-                len(details),
-            ]
-            args += [item for pair in details.items() for item in pair]
+            by_intent.setdefault(event.correlation_id, []).append(
+                project(event, self.quote_asset))
         try:
             results = await self._run(by_intent)
         except NoScriptError:  # Redis restarted and forgot the script: load it again
             self._sha = None
             results = await self._run(by_intent)
-        return sum(int(r) for r in results)
+        touched = {str(r[1]) for r in results if r[1]}
+        await self.refresh_positions(touched)
+        return sum(int(r[0]) for r in results)
 
-    async def _run(self, by_intent: dict[str, list[Any]]) -> list[Any]:
+    async def _run(self, by_intent: dict[str, list[Projection]]) -> list[Any]:
         if self._sha is None:
             self._sha = str(await self._redis.script_load(_APPLY))
-        stats, index, changes = self.key("stats:states"), self.key("intents"), self.key("changes")
         pipe = self._redis.pipeline(transaction=False)
-        for intent_id, args in by_intent.items():
-            pipe.evalsha(
-                self._sha,
-                5,
-                self.key(f"intent:{intent_id}"),
-                self.key(f"intent-seqs:{intent_id}"),
-                stats,
-                index,
-                changes,
-                intent_id,
-                CHANGE_STREAM_MAXLEN,
-                *args,
-            )
+        for intent_id, projections in by_intent.items():
+            pipe.evalsha(self._sha, 0, self.prefix, intent_id, created_ms(intent_id),
+                         self._maxlen, *(p.to_script_arg() for p in projections))
         results: list[Any] = await pipe.execute()
         return results
+
+    async def refresh_positions(self, strategies: Iterable[str]) -> None:
+        """Recompute ``positions:{s}`` from ``fills:{s}``.
+
+        Optimistic (WATCH): two project workers may add fills of one strategy at once; a
+        position written from a stale read would stay wrong, so a changed read retries.
+        """
+        for strategy in sorted(strategies):
+            fills_key, key = self.key(f"fills:{strategy}"), self.key(f"positions:{strategy}")
+            for attempt in range(50):
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    try:
+                        await pipe.watch(fills_key)
+                        raw = await pipe.hgetall(fills_key)
+                        fills = [orjson.loads(v) for v in raw.values()]
+                        holdings = holdings_from_fills(fills, self.quote_asset,
+                                                       self.reference_prices)
+                        pipe.multi()  # type: ignore[no-untyped-call]  # untyped in redis-py
+                        pipe.delete(key)
+                        if holdings:
+                            pipe.hset(key, mapping={
+                                asset: orjson.dumps(h.to_wire(), option=orjson.OPT_SORT_KEYS)
+                                for asset, h in holdings.items()})
+                        await pipe.execute()
+                        break
+                    except WatchError:
+                        await asyncio.sleep(0.001 * attempt)
 
     async def intent(self, intent_id: str) -> dict[str, str]:
         raw = await self._redis.hgetall(self.key(f"intent:{intent_id}"))
@@ -193,3 +238,6 @@ class ReadModel:
     async def intent_ids(self) -> list[str]:
         ids = await self._redis.zrange(self.key("intents"), 0, -1)
         return [str(i) for i in ids]
+
+
+__all__ = ["CHANGE_STREAM_MAXLEN", "STAGE_OF", "STATE_OF", "TERMINAL_STATES", "ReadModel"]

@@ -1,0 +1,253 @@
+"""What one event does to the read models: a pure function, event -> ``Projection``.
+
+The Redis script (``readmodel.py``) only stores what this module decides, so every rule about
+*which* fields an event sets lives here, in Python, testable without Redis.
+
+Every field is written under a guard (the event's seq, zero-padded so strings compare like
+numbers): a field already written by a later event of the same intent is left alone.  That is
+what makes the projection order-insensitive; the seq bitmap makes it idempotent.
+
+    Event(exec.step_filled, seq 8)
+      -> Projection(intent={"fill:s1": "{...}", "updatedAt": ...},
+                    plan_id="plan-…", plan={"step:s1:status": "filled", ...},
+                    prices={"WETH": "3012.5"}, state="executing", stage="execute")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+import orjson
+
+from pipeline.ids import is_ulid, ulid_timestamp_ms
+from pipeline.models.base import wire_amount
+from pipeline.models.events import Event
+
+STATE_OF: Final[dict[str, str | None]] = {
+    "intent.submitted": "submitted",
+    "intent.rejected": "rejected",
+    "risk.approved": None,
+    "risk.rejected": "risk_rejected",
+    "intent.accepted": "accepted",
+    "intent.prioritised": "prioritised",
+    "plan.created": "planned",
+    "plan.rejected": "plan_rejected",
+    "exec.started": "executing",
+    "exec.step_submitted": "executing",
+    "exec.step_filled": "executing",
+    "exec.step_failed": "executing",
+    "exec.completed": "completed",
+    "exec.failed": "failed",
+    "intent.expired": "expired",
+    "intent.cancelled": "cancelled",
+}
+TERMINAL_STATES: Final = frozenset(
+    {"rejected", "risk_rejected", "plan_rejected", "completed", "failed", "expired", "cancelled"}
+)
+STAGE_OF: Final[dict[str, str]] = {
+    "intent.submitted": "ingest",
+    "intent.rejected": "ingest",
+    "risk.approved": "validate",
+    "risk.rejected": "validate",
+    "intent.accepted": "validate",
+    "intent.prioritised": "prioritise",
+    "plan.created": "plan",
+    "plan.rejected": "plan",
+    "exec.started": "execute",
+    "exec.step_submitted": "execute",
+    "exec.step_filled": "execute",
+    "exec.step_failed": "execute",
+    "exec.completed": "execute",
+    "exec.failed": "execute",
+    "intent.expired": "execute",
+    "intent.cancelled": "execute",
+}
+# Events whose payload carries the whole intent: any of them tells the strategy.
+_CARRIES_INTENT: Final = ("intent.submitted", "intent.accepted", "intent.prioritised",
+                          "plan.created")
+
+
+@dataclass(frozen=True)
+class Projection:
+    intent_id: str
+    seq: int
+    topic: str
+    state: str
+    """The lifecycle state the event moves to, '' if it does not move it."""
+    stage: str
+    ms: int
+    event_id: str
+    intent: dict[str, str]
+    plan_id: str = ""
+    plan: dict[str, str] = field(default_factory=dict)
+    prices: dict[str, str] = field(default_factory=dict)
+    """Latest price of an asset in the quote asset, implied by a fill against it."""
+
+    @property
+    def price_guard(self) -> str:
+        # Prices are shared by all intents: the later fill (time, then id) wins.
+        return f"{self.ms:013d}:{self.event_id}"
+
+    def to_script_arg(self) -> bytes:
+        """The JSON the Lua script decodes (absent keys rather than nulls: cjson.null is truthy)."""
+        out: dict[str, Any] = {
+            "seq": self.seq, "topic": self.topic, "state": self.state, "stage": self.stage,
+            "ms": self.ms, "eventId": self.event_id, "intent": self.intent,
+            "data": orjson.dumps(self.intent).decode(),
+        }
+        if self.plan_id:
+            out["plan"] = self.plan_id
+            out["planFields"] = self.plan
+        if self.prices:
+            out["prices"] = self.prices
+            out["priceGuard"] = self.price_guard
+        return orjson.dumps(out)
+
+
+def created_ms(intent_id: str) -> int:
+    """When the intent was created: the time part of its id (the same for every event)."""
+    ulid = intent_id.removeprefix("intent-")
+    return ulid_timestamp_ms(ulid) if is_ulid(ulid) else 0
+
+
+def _price(amount_quote: str, amount_asset: str) -> str | None:
+    try:
+        quote, asset = Decimal(amount_quote), Decimal(amount_asset)
+    except InvalidOperation:
+        return None
+    if asset <= 0:
+        return None
+    return format(wire_amount(quote / asset), "f")
+
+
+def _intent_fields(event: Event) -> dict[str, str]:
+    p, topic = event.payload, event.topic
+    out: dict[str, str] = {f"at:{topic}": event.timestamp.isoformat(),
+                           "updatedAt": event.timestamp.isoformat()}
+    if topic in _CARRIES_INTENT:
+        intent = p["intent"]
+        out["strategyId"] = intent["strategyId"]
+    if topic == "intent.submitted":
+        intent = p["intent"]
+        subject, counter = intent["assets"][0], intent["assets"][1]
+        constraints = intent["constraints"]
+        out |= {
+            "type": intent["type"],
+            "asset": subject["asset"]["symbol"],
+            "amount": str(subject.get("amount", "")),
+            "counterAsset": counter["asset"]["symbol"],
+            "maxSlippage": str(constraints["maxSlippage"]),
+            "timeWindowMs": str(constraints["timeWindowMs"]),
+            "executionStyle": constraints.get("executionStyle", "ADAPTIVE"),
+        }
+        if "clientIntentId" in intent:
+            out["clientIntentId"] = intent["clientIntentId"]
+    elif topic == "intent.rejected":
+        out["reason"] = p["reason"]
+        if p.get("errors"):
+            out["errors"] = orjson.dumps(p["errors"]).decode()
+        if p.get("strategyId"):
+            out["strategyId"] = p["strategyId"]
+    elif topic == "risk.rejected":
+        out |= {"reason": f"{p['rule']}: {p['message']}", "riskRule": p["rule"]}
+    elif topic == "intent.prioritised":
+        out |= {"priority": str(p["priority"]), "lane": p["lane"]}
+    elif topic == "plan.created":
+        out |= {"planId": p["plan"]["id"], "estimatedOut": p["plan"]["estimatedOut"]}
+    elif topic == "plan.rejected":
+        out["reason"] = f"{p['reason']}: {p['detail']}"
+    elif topic == "exec.started":
+        out["planId"] = p["planId"]
+    elif topic == "exec.step_submitted":
+        out["orderRef"] = p["orderRef"]
+    elif topic == "exec.step_filled":
+        out["orderRef"] = p["orderRef"]
+        out[f"fill:{p['stepId']}"] = orjson.dumps({
+            "stepId": p["stepId"], "intentId": event.correlation_id, "eventId": event.event_id,
+            "time": event.timestamp.isoformat(), "venue": p["venue"],
+            "assetIn": p["assetIn"], "assetOut": p["assetOut"],
+            "amountIn": p["amountIn"], "amountOut": p["amountOut"],
+        }, option=orjson.OPT_SORT_KEYS).decode()
+    elif topic == "exec.completed":
+        out |= {
+            "assetIn": p["assetIn"],
+            "assetOut": p["assetOut"],
+            "amountIn": p["amountIn"],
+            "amountOut": p["amountOut"],
+            "realisedSlippage": p["realisedSlippage"],
+        }
+    elif topic in ("exec.failed", "exec.step_failed"):
+        out["reason"] = p["reason"]
+    elif topic == "intent.expired":
+        out["reason"] = f"window closed at {p['deadlineMs']} (seen at {p['observedAtMs']})"
+    elif topic == "intent.cancelled":
+        out["reason"] = p["reason"]
+    return out
+
+
+def _plan_fields(event: Event) -> tuple[str, dict[str, str]]:
+    p, topic = event.payload, event.topic
+    if topic == "plan.created":
+        plan = p["plan"]
+        steps = [{k: step.get(k) for k in ("stepId", "kind", "venue", "mode", "assetIn",
+                                            "assetOut", "amountIn", "amountOut", "minOut",
+                                            "maxIn")}
+                 | {"hops": len(step["legs"])} for step in plan["steps"]]
+        return plan["id"], {
+            "id": plan["id"], "intentId": plan["intentId"], "status": "planned",
+            "steps": orjson.dumps(steps).decode(), "stepCount": str(len(steps)),
+            "estimatedOut": plan["estimatedOut"], "estimatedCost": plan["estimatedCost"],
+            "priceImpact": plan["priceImpact"], "riskScore": str(plan["riskScore"]),
+            "createdAt": event.timestamp.isoformat(),
+        }
+    if "planId" not in p:
+        return "", {}
+    step = f"step:{p['stepId']}:" if "stepId" in p else ""
+    fields: dict[str, str] = {"intentId": event.correlation_id, "id": p["planId"],
+                              "updatedAt": event.timestamp.isoformat()}
+    if topic == "exec.started":
+        fields["status"] = "executing"
+    elif topic == "exec.step_submitted":
+        fields |= {f"{step}status": "submitted", f"{step}orderRef": p["orderRef"]}
+    elif topic == "exec.step_filled":
+        fields |= {f"{step}status": "filled", f"{step}orderRef": p["orderRef"],
+                   f"{step}amountIn": p["amountIn"], f"{step}amountOut": p["amountOut"]}
+    elif topic == "exec.step_failed":
+        fields |= {f"{step}status": "failed", f"{step}reason": p["reason"]}
+    elif topic == "exec.completed":
+        fields["status"] = "completed"
+    elif topic == "exec.failed":
+        fields |= {"status": "failed", "reason": p["reason"]}
+    return p["planId"], fields
+
+
+def _prices(event: Event, quote_asset: str) -> dict[str, str]:
+    if event.topic != "exec.step_filled":
+        return {}
+    p = event.payload
+    if p["assetOut"] == quote_asset and p["assetIn"] != quote_asset:
+        price = _price(p["amountOut"], p["amountIn"])
+        return {p["assetIn"]: price} if price else {}
+    if p["assetIn"] == quote_asset and p["assetOut"] != quote_asset:
+        price = _price(p["amountIn"], p["amountOut"])
+        return {p["assetOut"]: price} if price else {}
+    return {}
+
+
+def project(event: Event, quote_asset: str = "USDC") -> Projection:
+    plan_id, plan = _plan_fields(event)
+    return Projection(
+        intent_id=event.correlation_id,
+        seq=event.seq,
+        topic=event.topic,
+        state=STATE_OF.get(event.topic) or "",
+        stage=STAGE_OF.get(event.topic, "other"),
+        ms=int(event.timestamp.timestamp() * 1000),
+        event_id=event.event_id,
+        intent=_intent_fields(event),
+        plan_id=plan_id,
+        plan=plan,
+        prices=_prices(event, quote_asset),
+    )
