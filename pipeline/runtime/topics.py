@@ -55,7 +55,13 @@ async def ensure_topics(bootstrap: str, topology: Topology) -> list[str]:
             await admin.create_topics(
                 [
                     NewTopic(
-                        t.name, t.partitions, 1, topic_configs={"retention.ms": str(t.retention_ms)}
+                        t.name,
+                        t.partitions,
+                        1,
+                        topic_configs={
+                            "retention.ms": str(t.retention_ms),
+                            "cleanup.policy": t.cleanup_policy,
+                        },
                     )
                     for t in missing
                 ]

@@ -20,6 +20,8 @@ class TopicSpec(Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$")]
     partitions: Annotated[int, Field(ge=1, le=1024)]
     retention_ms: Annotated[int, Field(ge=-1)] = 7 * 24 * 3600 * 1000
+    cleanup_policy: Literal["delete", "compact"] = "delete"
+    """``compact`` keeps the latest record per key (market state); ``delete`` ages records out."""
     key: str
     """What the records are keyed by (documentation and co-partitioning checks)."""
     description: str = ""

@@ -1,0 +1,1 @@
+"""Market data: pool states venues publish and planners follow."""
