@@ -32,6 +32,7 @@ from pipeline.models.events import (
 from pipeline.models.intent import Intent, IntentType
 from pipeline.models.market import PoolState
 from pipeline.models.plan import ExecutionPlan, ExecutionStep, RouteLeg, SwapMode
+from pipeline.plugins.venue import StepRejected, TransientVenueError
 from pipeline.stages.base import Emit, Output, Record, StageContext
 from pipeline.topology.models import Topology
 
@@ -174,15 +175,73 @@ class PlanStage:
         if not events:
             return
         pools = await self._pools()  # one snapshot per batch: the venues' state now
+        topology = self._context.topology
         for event in events:
-            await emit(plan_output(event, pools, self._context.topology, self._context.clock()))
+            payload = IntentPrioritised.model_validate(event.payload)
+            result = plan_intent(payload.intent, payload.priority, pools, topology)
+            if isinstance(result, PlanCreated):
+                result = await self._requote(result)
+            await emit(result_output(event, result, self._context.clock()))
+
+    async def _requote(self, created: PlanCreated) -> PlanCreated | PlanRejected:
+        """Replace the router's estimate by the venue's own quote where the venue asks for it.
+
+        The router models every pool as constant-product.  A venue whose pools are not (the
+        Uniswap V3 venue: concentrated liquidity, tick crossings) sets ``quotes_for_plans``
+        and its exact quote sets the amounts and the slippage bounds instead.
+        """
+        step = created.plan.steps[0]
+        venue = self._context.venues.get(step.venue)
+        if venue is None or not getattr(venue, "quotes_for_plans", False):
+            return created
+        try:
+            quoted = await venue.quote(step)
+        except StepRejected as exc:
+            return PlanRejected(reason="quote_failed", detail=f"{exc.venue}: {exc.reason} "
+                                f"{exc.detail}".strip())
+        except TransientVenueError as exc:
+            # The router's estimate stands: min_out still protects the trade, so the worst a
+            # wrong estimate does is a clean revert, never a loss beyond the slippage.
+            log.warning("venue quote unavailable; planning on the router's estimate",
+                        extra={"venue": step.venue, "error": str(exc)})
+            return created
+        return with_quote(created, quoted, self._context.topology)
+
+
+def with_quote(created: PlanCreated, quoted: Decimal, topology: Topology) -> PlanCreated:
+    """``created`` with its single step's amounts and bounds recomputed from ``quoted``."""
+    plan, intent = created.plan, created.intent
+    step = plan.steps[0]
+    slippage = intent.constraints.max_slippage
+    if step.mode is SwapMode.EXACT_IN:
+        asset_out = topology.asset(step.asset_out)
+        units = asset_out.to_base_units(quoted)
+        floor = (Decimal(units) * (1 - slippage)).to_integral_value(ROUND_FLOOR)
+        step = step.model_copy(update={"amount_out": quoted,
+                                       "min_out": asset_out.from_base_units(int(floor))})
+        estimated_out = quoted
+    else:
+        asset_in = topology.asset(step.asset_in)
+        units = asset_in.to_base_units(quoted)
+        ceiling = (Decimal(units) * (1 + slippage)).to_integral_value(ROUND_CEILING)
+        step = step.model_copy(update={"amount_in": quoted,
+                                       "max_in": asset_in.from_base_units(int(ceiling))})
+        estimated_out = plan.estimated_out
+    plan = plan.model_copy(update={"steps": (step, *plan.steps[1:]),
+                                   "estimated_out": estimated_out})
+    return created.model_copy(update={"plan": plan})
 
 
 def plan_output(event: Event, pools: Mapping[str, Sequence[PoolState]], topology: Topology,
                 now: int) -> Output:
+    """The router's plan for ``event`` (no venue quote), as the stage would emit it."""
     payload = IntentPrioritised.model_validate(event.payload)
-    intent = payload.intent
-    result = plan_intent(intent, payload.priority, pools, topology)
+    return result_output(event, plan_intent(payload.intent, payload.priority, pools, topology),
+                         now)
+
+
+def result_output(event: Event, result: PlanCreated | PlanRejected, now: int) -> Output:
+    intent = IntentPrioritised.model_validate(event.payload).intent
     topic = "plan.created" if isinstance(result, PlanCreated) else "plan.rejected"
     out = make_event(topic, result, correlation_id=intent.id, seq=event.seq + 1,
                      causation_id=event.event_id, at_ms=now, id_ms=intent.created_at_ms or now)

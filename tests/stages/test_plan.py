@@ -25,7 +25,7 @@ from pipeline.plugins.manager import build_venues
 from pipeline.samples import submission
 from pipeline.stages.base import MemoryTable, Output, Record, StageContext
 from pipeline.stages.ingest import ingest_record
-from pipeline.stages.plan import OUTPUT_TOPIC, build, plan_intent, plan_output
+from pipeline.stages.plan import OUTPUT_TOPIC, build, plan_intent, plan_output, with_quote
 from pipeline.stages.prioritise import prioritise_event
 from pipeline.stages.validate import validate_event
 from pipeline.topology import load_topology
@@ -434,3 +434,27 @@ async def test_stage_plans_against_the_venues_pools(tmp_path: Path) -> None:
     finally:
         for venue in venues.values():
             await venue.stop()
+
+
+def test_a_venue_quote_resets_the_exact_in_amounts_and_floor() -> None:
+    created = plan_intent(intent("DISPOSE", "WETH", "USDC", "2", slippage="0.01"), 5, POOLS,
+                          TOPOLOGY)
+    assert isinstance(created, PlanCreated)
+    quoted = Decimal("5900.123456")
+    step = with_quote(created, quoted, TOPOLOGY).plan.steps[0]
+    assert step.amount_out == quoted
+    assert step.min_out == human("USDC", math.floor(units("USDC", quoted) * 0.99))
+    assert step.amount_in == created.plan.steps[0].amount_in  # what is sold does not change
+    assert with_quote(created, quoted, TOPOLOGY).plan.estimated_out == quoted
+
+
+def test_a_venue_quote_resets_the_exact_out_input_and_ceiling() -> None:
+    created = plan_intent(intent("ACQUIRE", "WETH", "USDC", "1.5", slippage="0.005"), 5, POOLS,
+                          TOPOLOGY)
+    assert isinstance(created, PlanCreated)
+    quoted = Decimal("4523.000001")
+    step = with_quote(created, quoted, TOPOLOGY).plan.steps[0]
+    assert step.amount_in == quoted
+    # ceil(4523000001 * 1.005) = 4545615001.005 -> 4545615002 base units
+    assert step.max_in == Decimal("4545.615002")
+    assert step.amount_out == created.plan.steps[0].amount_out == Decimal("1.5")
