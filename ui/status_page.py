@@ -1,7 +1,6 @@
 """A minimal status page: intents per state and events stored, refreshed every 2 s.
 
-The full UI (WebSocket live tail, submit form, detail pages) is a later issue; this page
-only proves the read models are live while ``sep up`` runs.
+Served at ``/status`` by the full app (``ui.app``); ``create_app`` here still builds it alone.
 """
 
 from __future__ import annotations

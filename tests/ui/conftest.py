@@ -1,0 +1,49 @@
+"""A private event store database and read-model namespace per test module, and the app."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from pipeline.config import Settings
+from pipeline.runtime.topics import ensure_topics
+from pipeline.store.eventstore import EventStore
+from pipeline.topology import load_topology
+from tests.ui.server import ServerThread
+
+
+@pytest.fixture(scope="module")
+async def ui_settings(kafka_bootstrap: str, postgres_dsn: str, redis_url: str,
+                      tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings whose PostgreSQL database and Redis prefix belong to this module alone.
+
+    Its own database, not only its own prefix: a replay rebuilds from *every* stored event,
+    and other tests' pipelines store theirs in the session's database.
+    """
+    name = f"ui_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(postgres_dsn)
+    try:
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    settings = Settings(kafka=kafka_bootstrap, postgres=postgres_dsn.rsplit("/", 1)[0] + "/" + name,
+                        redis=redis_url, redis_prefix=f"{name}:",
+                        data_dir=Path(tmp_path_factory.mktemp("ui")))
+    await ensure_topics(settings.kafka, load_topology())
+    store = await EventStore.connect(settings.postgres)
+    await store.close()
+    return settings
+
+
+@pytest.fixture(scope="module")
+def server(ui_settings: Settings) -> Iterator[ServerThread]:
+    thread = ServerThread(ui_settings)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        thread.stop()

@@ -1,0 +1,58 @@
+"""``GET /health``: each dependency's status, checked now, each within a short timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from ui.services import Services, services_of
+
+TIMEOUT_S = 3.0
+
+
+async def _kafka(services: Services) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=services.settings.kafka,
+                                request_timeout_ms=int(TIMEOUT_S * 1000))
+    try:
+        await admin.start()
+        await admin.list_topics()
+    finally:
+        await admin.close()
+
+
+async def _postgres(services: Services) -> None:
+    await services.store.now()
+
+
+async def _redis(services: Services) -> None:
+    await services.redis.ping()
+
+
+CHECKS: dict[str, Callable[[Services], Awaitable[None]]] = {
+    "kafka": _kafka, "postgres": _postgres, "redis": _redis}
+
+
+async def _check(name: str, services: Services) -> dict[str, Any]:
+    started = time.monotonic()
+    try:
+        await asyncio.wait_for(CHECKS[name](services), TIMEOUT_S)
+    except Exception as exc:
+        return {"status": "down", "error": repr(exc) if str(exc) else type(exc).__name__,
+                "latencyMs": round((time.monotonic() - started) * 1000, 1)}
+    return {"status": "ok", "latencyMs": round((time.monotonic() - started) * 1000, 1)}
+
+
+async def health(request: Request) -> JSONResponse:
+    services = services_of(request.app)
+    results = await asyncio.gather(*(_check(name, services) for name in CHECKS))
+    dependencies = dict(zip(CHECKS, results, strict=True))
+    ok = all(d["status"] == "ok" for d in dependencies.values())
+    body = {"status": "ok" if ok else "degraded", "dependencies": dependencies,
+            "eventStore": services.store.kind}
+    return JSONResponse(body, 200 if ok else 503)

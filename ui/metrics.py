@@ -1,0 +1,119 @@
+"""``GET /metrics``: Prometheus text — per-stage event counts, latencies, consumer lag.
+
+Counts and histograms come from what the project stage recorded in Redis (so every UI replica
+reports the same figures); consumer lag is read from Kafka (committed offset vs end offset of
+each of the pipeline's consumer groups), cached briefly since a scrape must stay cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pipeline.store.metrics import BUCKETS
+from pipeline.store.projection import STAGE_OF
+from ui.services import Services, services_of
+
+LAG_CACHE_S = 5.0
+_lag_cache: dict[str, tuple[float, list[tuple[str, str, int, int]] | None]] = {}
+
+
+async def consumer_lag(kafka: str) -> list[tuple[str, str, int, int]]:
+    """(group, topic, partition, records behind) for every group's committed partitions."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka, request_timeout_ms=3000)
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, request_timeout_ms=3000)
+    try:
+        await admin.start()
+        await consumer.start()
+        out = []
+        for group, _protocol in await admin.list_consumer_groups():
+            committed = await admin.list_consumer_group_offsets(group)
+            if not committed:
+                continue
+            ends = await consumer.end_offsets(list(committed))
+            for tp, meta in sorted(committed.items()):
+                if meta.offset >= 0:
+                    out.append((str(group), tp.topic, tp.partition,
+                                max(ends[tp] - meta.offset, 0)))
+        return out
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def _cached_lag(kafka: str) -> list[tuple[str, str, int, int]] | None:
+    cached = _lag_cache.get(kafka)
+    if cached and time.monotonic() - cached[0] < LAG_CACHE_S:
+        return cached[1]
+    try:
+        lag: list[tuple[str, str, int, int]] | None = await asyncio.wait_for(
+            consumer_lag(kafka), 5.0)
+    except Exception:
+        lag = None
+    _lag_cache[kafka] = (time.monotonic(), lag)
+    return lag
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _histogram(lines: list[str], name: str, label: str, value: str,
+               raw: dict[Any, Any]) -> None:
+    running = 0
+    for bound in BUCKETS:
+        running += int(raw.get(str(bound), 0))
+        lines.append(f'{name}_bucket{{{label}="{_label(value)}",le="{bound}"}} {running}')
+    running += int(raw.get("+Inf", 0))
+    lines.append(f'{name}_bucket{{{label}="{_label(value)}",le="+Inf"}} {running}')
+    lines.append(f'{name}_sum{{{label}="{_label(value)}"}} {float(raw.get("sum", 0))}')
+    lines.append(f'{name}_count{{{label}="{_label(value)}"}} {int(raw.get("count", 0))}')
+
+
+async def render(services: Services) -> str:
+    stats = await services.views.stats()
+    prefix = services.settings.redis_prefix
+    lines = ["# HELP sep_events_total Events applied to the read models, by stage and type.",
+             "# TYPE sep_events_total counter"]
+    for topic, n in sorted(stats["events"].items()):
+        stage = STAGE_OF.get(topic, "other")
+        lines.append(f'sep_events_total{{stage="{stage}",type="{_label(topic)}"}} {n}')
+    lines += ["# HELP sep_stage_events_total Events applied, by the stage that emitted them.",
+              "# TYPE sep_stage_events_total counter"]
+    for stage, n in sorted(stats["stages"].items()):
+        lines.append(f'sep_stage_events_total{{stage="{_label(stage)}"}} {n}')
+    lines += ["# HELP sep_intents Intents by current state.", "# TYPE sep_intents gauge"]
+    for state, n in sorted(stats["states"].items()):
+        lines.append(f'sep_intents{{state="{_label(state)}"}} {n}')
+    for name, family, label, help_text in (
+            ("sep_projection_lag_seconds", "lag", "stage",
+             "From an event's timestamp (its stage) to its projection into the read models."),
+            ("sep_intent_duration_seconds", "duration", "state",
+             "From an intent's creation to its terminal event, by terminal state.")):
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
+        async for key in services.redis.scan_iter(match=f"{prefix}metrics:{family}:*"):
+            value = str(key).rsplit(":", 1)[1]
+            _histogram(lines, name, label, value, await services.redis.hgetall(key))
+    lag = await _cached_lag(services.settings.kafka)
+    lines += ["# HELP sep_consumer_lag Records behind the end offset, per consumer group and "
+              "partition.", "# TYPE sep_consumer_lag gauge"]
+    for group, topic, partition, behind in lag or []:
+        lines.append(f'sep_consumer_lag{{group="{_label(group)}",topic="{_label(topic)}",'
+                     f'partition="{partition}"}} {behind}')
+    lines += ["# HELP sep_consumer_lag_up 1 if consumer lag could be read from Kafka.",
+              "# TYPE sep_consumer_lag_up gauge", f"sep_consumer_lag_up {int(lag is not None)}",
+              "# HELP sep_stream_clients WebSocket subscriptions open on this instance.",
+              "# TYPE sep_stream_clients gauge",
+              f"sep_stream_clients {services.broadcaster.subscribers}"]
+    return "\n".join(lines) + "\n"
+
+
+async def metrics(request: Request) -> Response:
+    return Response(await render(services_of(request.app)),
+                    media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,109 @@
+"""The OpenAPI 3.1 document of the REST API (``GET /openapi.json``).
+
+Request bodies use the same pydantic models as the pipeline (schema-first): the submission
+schema here is ``IntentSubmission``'s JSON Schema, camelCase, as ``sep schema`` exports it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from pipeline.models.intent import IntentSubmission
+from pipeline.status import STATE_ORDER
+
+_OBJECT: dict[str, Any] = {"type": "object"}
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_ID = {"type": "string", "minLength": 1, "maxLength": 200}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ERROR, description)
+
+
+def _get(summary: str, ok: dict[str, Any], *, params: list[dict[str, Any]] | None = None,
+         not_found: bool = False) -> dict[str, Any]:
+    responses = {"200": _json(ok, "OK")}
+    if params and any(p["in"] == "query" for p in params):
+        responses["422"] = _error("invalid query parameters (with their paths)")
+    if not_found:
+        responses["404"] = _error("not found")
+    return {"get": {"summary": summary, "parameters": params or [], "responses": responses}}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": _ID}
+
+
+@cache
+def document() -> dict[str, Any]:
+    _, defs = models_json_schema([(IntentSubmission, "validation")], by_alias=True,
+                                 ref_template="#/components/schemas/{model}")
+    schemas: dict[str, Any] = dict(defs.get("$defs", {}))
+    schemas["Error"] = {
+        "type": "object", "required": ["error", "message"],
+        "properties": {"error": {"type": "string"}, "message": {"type": "string"},
+                       "errors": {"type": "array", "items": {
+                           "type": "object", "properties": {"path": {"type": "string"},
+                                                            "message": {"type": "string"}}}}}}
+    schemas["Accepted"] = {
+        "type": "object", "required": ["intentId", "clientIntentId", "status"],
+        "properties": {"intentId": {"type": "string"}, "clientIntentId": {"type": "string"},
+                       "status": {"const": "submitted"}}}
+    paths: dict[str, Any] = {
+        "/intents": _get("Intents, newest first, filtered and paginated", _OBJECT, params=[
+            _query("state", {"type": "string", "enum": list(STATE_ORDER)}, "lifecycle state"),
+            _query("strategy", {"type": "string", "minLength": 1, "maxLength": 128},
+                   "strategy id"),
+            _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "page size"),
+            _query("offset", {"type": "integer", "minimum": 0, "maximum": 1000000}, "skip"),
+        ]) | {"post": {
+            "summary": "Submit an intent (produced onto sep.intents.submitted)",
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/IntentSubmission"}}}},
+            "responses": {"202": _json({"$ref": "#/components/schemas/Accepted"}, "accepted"),
+                          "422": _error("invalid submission, with field paths"),
+                          "503": _error("Kafka unreachable; nothing was submitted")}}},
+        "/intents/{intentId}": _get("An intent's read model, plan and events", _OBJECT,
+                                    params=[_path("intentId")], not_found=True),
+        "/plans/{planId}": _get("A plan: steps with status and progress", _OBJECT,
+                                params=[_path("planId")], not_found=True),
+        "/positions": _get("Holdings, cost basis and P&L per strategy", _OBJECT, params=[
+            _query("strategy", {"type": "string", "minLength": 1, "maxLength": 128},
+                   "one strategy only")]),
+        "/strategies": _get("Strategies seen, with their intent counts", _OBJECT),
+        "/stats": _get("Totals per state, success rate, active intents, per-stage counts",
+                       _OBJECT),
+        "/assets": _get("The assets an intent may name (from topology.yaml)", _OBJECT),
+        "/health": {"get": {"summary": "Each dependency's status", "responses": {
+            "200": _json(_OBJECT, "all dependencies up"),
+            "503": _json(_OBJECT, "a dependency is down")}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
+            "description": "Prometheus text format",
+            "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Strategy Execution Platform", "version": "0.1.0",
+                 "description": "Submit trading intents and follow them through the pipeline. "
+                 "Live changes: WS /stream (see ui/stream.py)."},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
+
+
+async def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(document())

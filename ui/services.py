@@ -1,0 +1,66 @@
+"""What the app's handlers share: connections opened once in the lifespan, closed after.
+
+The Kafka producer starts on the first ``POST /intents`` rather than at start-up, so the read
+side (pages, queries, the live stream) works while the broker is away, and ``/health`` says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from pipeline.client import IntentProducer
+from pipeline.config import Settings
+from pipeline.store.changes import ChangeStream
+from pipeline.store.eventstore import EventStore
+from pipeline.store.views import Views
+from pipeline.topology.models import Topology
+from ui.broadcast import ChangeBroadcaster
+
+
+@dataclass
+class Services:
+    settings: Settings
+    topology: Topology
+    redis: aioredis.Redis
+    store: EventStore
+    views: Views
+    changes: ChangeStream
+    broadcaster: ChangeBroadcaster
+    _producer: IntentProducer | None = None
+    _producer_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    async def open(cls, settings: Settings, topology: Topology) -> Services:
+        client = aioredis.from_url(settings.redis, decode_responses=True)
+        store = await EventStore.connect(settings.postgres, min_size=1, max_size=8)
+        risk = topology.risk
+        changes = ChangeStream(client, settings.redis_prefix)
+        return cls(
+            settings=settings, topology=topology, redis=client, store=store,
+            views=Views(client, settings.redis_prefix, quote_asset=risk.quote_asset,
+                        reference_prices=dict(risk.reference_prices)),
+            changes=changes, broadcaster=ChangeBroadcaster(changes))
+
+    async def producer(self) -> IntentProducer:
+        async with self._producer_lock:
+            if self._producer is None:
+                producer = IntentProducer(self.settings.kafka, linger_ms=0)
+                await asyncio.wait_for(producer.__aenter__(), timeout=10)
+                self._producer = producer
+            return self._producer
+
+    async def close(self) -> None:
+        await self.broadcaster.close()
+        if self._producer is not None:
+            await self._producer.__aexit__(None, None, None)
+        await self.store.close()
+        await self.redis.aclose()
+
+
+def services_of(app: Any) -> Services:
+    services: Services = app.state.services
+    return services
