@@ -45,6 +45,7 @@ def consumer_state(app: Any) -> dict[str, Any]:
         state["committed"] = _tp_map(getattr(consumer, "_committed_offset", {}))
         state["read"] = _tp_map(getattr(consumer, "_read_offset", {}))
         state["commit_base"] = _tp_map(getattr(consumer, "_base", {}))
+        state["refetches"] = getattr(consumer, "refetches", None)
         state["acked_pending"] = {
             k: len(v) for k, v in _tp_map(getattr(consumer, "_acked", {})).items() if v
         }

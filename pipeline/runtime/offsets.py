@@ -20,7 +20,9 @@ every stage subscribed to its topic has marked it processed *and* it was fetched
 current generation; and the committable run must start exactly at the partition's committed
 offset (or its first offset, for a partition never committed).  Anything else is released
 (so a graceful shutdown does not wait for it) but not recorded: it is fetched again after
-the next seek and processed again, which our idempotent stages make harmless.
+the next seek and processed again, which our idempotent stages make harmless.  When no seek
+follows (measured: the first record of a partition after a restart's rebalance, now and then),
+``refetch_dropped`` notices the hole and seeks back to it.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ class SafeOffsetsConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
         self._processed: WeakKeyDictionary[Message, int] = WeakKeyDictionary()
         self._base: dict[TP, int] = {}
         """tp -> the next offset that must be acked before the committed offset can move."""
+        self._suspect: dict[TP, int] = {}
+        self.refetches = 0
+        """How many times a dropped record was fetched again (see ``refetch_dropped``)."""
 
     def mark_processed(self, message: Message) -> None:
         """A stage has processed ``message`` and delivered what it emitted."""
@@ -77,10 +82,29 @@ class SafeOffsetsConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
         # offset, so that is where the acked run has to start.
         earliest = await self.earliest_offsets(*unknown) if unknown else {}
         self._base = {tp: int(committed.get(tp, earliest.get(tp, 0))) for tp in self.assignment()}
+        self._suspect.clear()
+
+    async def refetch_dropped(self) -> list[tuple[TP, int]]:
+        """Seek back to a record that was dropped without being processed; call every second.
+
+        A partition's records reach each stage, are processed and are acked in offset order,
+        so once an offset *above* the commit base is recorded as processed, the record at the
+        base was dropped on the way (skipped by faust around a rebalance) rather than still
+        being worked on.  Nothing would ever fetch it again before the next rebalance: the
+        intent would sit there.  Seeing that twice in a row (one call apart, to let a final
+        ack that is just being recorded land), seek back to the base; records after it are
+        processed again, which the idempotent stages make harmless.
+        """
+        healed = dropped_records(self._base, self._acked, self.assignment(), self._suspect)
+        for tp, base in healed:
+            await self.seek(tp, base)
+            self.refetches += 1
+        return healed
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         for tp in revoked:
             self._base.pop(tp, None)
+            self._suspect.pop(tp, None)
         await super().on_partitions_revoked(revoked)
 
     def _new_offset(self, tp: TP) -> int | None:
@@ -94,6 +118,29 @@ class SafeOffsetsConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
             return None
         self._base[tp] = end
         return end
+
+
+def dropped_records(
+    base: Mapping[TP, int],
+    acked: Mapping[TP, list[int]],
+    assigned: set[TP],
+    suspect: dict[TP, int],
+) -> list[tuple[TP, int]]:
+    """Partitions whose base record was dropped, seen twice in a row: ``(tp, base)`` to seek to.
+
+    ``suspect`` carries what the previous call saw (updated in place).
+    """
+    found: list[tuple[TP, int]] = []
+    for tp, offset in base.items():
+        processed = acked.get(tp)
+        if tp not in assigned or not processed or min(processed) <= offset:
+            suspect.pop(tp, None)
+        elif suspect.get(tp) != offset:
+            suspect[tp] = offset
+        else:
+            del suspect[tp]
+            found.append((tp, offset))
+    return found
 
 
 def committable_run(acked: list[int], base: int) -> tuple[list[int], int | None]:

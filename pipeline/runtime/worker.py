@@ -19,6 +19,7 @@ from pipeline.plugins.manager import build_venues
 from pipeline.runtime import diagnostics
 from pipeline.runtime.agents import Lifecycle, load_builder, table_factory, wire_stage
 from pipeline.runtime.app import build_app
+from pipeline.runtime.offsets import SafeOffsetsConsumer
 from pipeline.stages.base import StageContext
 from pipeline.topology.models import Topology
 
@@ -64,6 +65,15 @@ def build_worker_app(
         lifecycle.processors.append(processor)
         wire_stage(app, spec, processor, lifecycle)
     app.lifecycle = lifecycle
+
+    @app.timer(1.0)  # type: ignore[untyped-decorator]
+    async def refetch_dropped_records() -> None:
+        consumer = app.consumer
+        if isinstance(consumer, SafeOffsetsConsumer):
+            for tp, offset in await consumer.refetch_dropped():
+                log.warning("record dropped before processing; fetching it again",
+                            extra={"topic": tp.topic, "partition": tp.partition, "offset": offset})
+
     app.stage_subscribers = {}
     for spec in topology.stages:
         if stages is None or spec.name in stages:

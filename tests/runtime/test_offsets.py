@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from faust.types import TP
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.runtime.offsets import committable_run
+from pipeline.runtime.offsets import committable_run, dropped_records
 
 
 def test_run_from_base_commits_one_past_its_end() -> None:
@@ -53,3 +54,31 @@ def test_commit_never_passes_an_unprocessed_offset(base: int, processed: set[int
         assert all(o in processed for o in range(base, end))
         assert end not in processed  # the run is maximal
     assert all(o > (end if end is not None else base - 1) for o in acked)
+
+
+TP0 = TP("sep.intents.submitted", 0)
+TP1 = TP("sep.intents.submitted", 1)
+
+
+def test_a_hole_at_the_base_is_refetched_on_the_second_sighting() -> None:
+    suspect: dict[TP, int] = {}
+    base = {TP0: 40, TP1: 10}
+    acked = {TP0: [41, 42], TP1: [10, 11]}
+    assert dropped_records(base, acked, {TP0, TP1}, suspect) == []  # first sighting
+    assert dropped_records(base, acked, {TP0, TP1}, suspect) == [(TP0, 40)]
+    assert suspect == {}  # reset: a third call does not seek again at once
+    assert dropped_records(base, acked, {TP0, TP1}, suspect) == []
+
+
+def test_progress_between_sightings_clears_the_suspicion() -> None:
+    suspect: dict[TP, int] = {}
+    assert dropped_records({TP0: 40}, {TP0: [41]}, {TP0}, suspect) == []
+    # the base record's ack landed, the commit moved: nothing was dropped
+    assert dropped_records({TP0: 42}, {TP0: []}, {TP0}, suspect) == []
+    assert dropped_records({TP0: 42}, {TP0: [44]}, {TP0}, suspect) == []  # a new first sighting
+
+
+def test_partitions_not_assigned_are_left_alone() -> None:
+    suspect: dict[TP, int] = {}
+    for _ in range(3):
+        assert dropped_records({TP0: 40}, {TP0: [41]}, {TP1}, suspect) == []
