@@ -1,0 +1,25 @@
+// The one entry point: route on the path, render a page, keep one live stream per page.
+import { renderDashboard } from "./dashboard.js";
+import { renderSubmit } from "./submit.js";
+import { renderDetail } from "./detail.js";
+
+const app = document.getElementById("app");
+const conn = document.getElementById("conn");
+
+export function setConnection(state) {
+  conn.dataset.state = state;
+  document.getElementById("conn-text").textContent =
+    { live: "live", connecting: "connecting", down: "reconnecting" }[state] || state;
+}
+
+function route() {
+  const path = location.pathname;
+  const detail = path.match(/^\/ui\/intents\/(.+)$/);
+  document.querySelectorAll("nav a[data-nav]").forEach((a) => a.classList.toggle(
+    "active", (a.dataset.nav === "submit") === path.startsWith("/ui/submit") && !detail));
+  if (detail) return renderDetail(app, decodeURIComponent(detail[1]), setConnection);
+  if (path.startsWith("/ui/submit")) return renderSubmit(app, setConnection);
+  return renderDashboard(app, setConnection);
+}
+
+window.sep = { page: route() };
