@@ -17,7 +17,7 @@ from pipeline.topology.loader import TopologyError, yaml_path
 from pipeline.topology.models import Topology
 
 # Built-in plugins are ordinary plugins, registered through the same manager.
-BUILTIN_PLUGINS: tuple[str, ...] = ("plugins.sim_venue",)
+BUILTIN_PLUGINS: tuple[str, ...] = ("plugins.sim_venue", "plugins.uniswap_v3")
 
 
 class PluginError(Exception):

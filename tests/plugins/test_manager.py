@@ -88,7 +88,7 @@ def topology_with(venues: dict[str, Any]) -> Topology:
 def test_builtins_are_registered_as_ordinary_plugins(pm: pluggy.PluginManager) -> None:
     names = {name for name, _ in pm.list_name_plugin()}
     assert set(BUILTIN_PLUGINS) <= names
-    assert set(venue_specs(pm)) == {"sim"}
+    assert set(venue_specs(pm)) == {"sim", "uniswap_v3"}
 
 
 def test_installed_entry_points_are_not_loaded_under_pytest(
@@ -118,7 +118,7 @@ def test_misspelt_hook_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_registered_plugin_adds_a_venue(with_paper: pluggy.PluginManager) -> None:
     specs = venue_specs(with_paper)
-    assert set(specs) == {"sim", "paper"}
+    assert set(specs) == {"sim", "paper", "uniswap_v3"}
     assert specs["paper"].config_model is PaperConfig
 
 
@@ -126,7 +126,7 @@ def test_unregistering_removes_the_venue(pm: pluggy.PluginManager) -> None:
     plugin = PaperPlugin()
     pm.register(plugin, name="test-paper")
     pm.unregister(plugin)
-    assert set(venue_specs(pm)) == {"sim"}
+    assert set(venue_specs(pm)) == {"sim", "uniswap_v3"}
 
 
 def test_duplicate_venue_name_names_both_plugins(pm: pluggy.PluginManager) -> None:
