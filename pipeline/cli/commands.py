@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from pipeline.cli import replay
 from pipeline.config import Settings
 from pipeline.topology import TopologyError, load_topology
 
@@ -275,4 +276,5 @@ def _register_bench(sub: Any) -> None:
 REGISTRY: tuple[Callable[[Any], None], ...] = (
     _register_up, register_submit, register_demo, register_status, register_topology,
     register_plugins, register_worker, register_schema, _register_bench,
+    replay.register,
 )

@@ -155,6 +155,8 @@ class ReadModel:
         self.quote_asset = quote_asset
         self.reference_prices = reference_prices or {}
         self._maxlen = CHANGE_STREAM_MAXLEN if change_stream else 0
+        self.touched: set[str] = set()
+        """Strategies whose positions await ``refresh_positions`` (see ``apply``)."""
 
     @classmethod
     def connect(cls, url: str, prefix: str = "", **options: Any) -> ReadModel:
@@ -170,10 +172,11 @@ class ReadModel:
     def key(self, name: str) -> str:
         return f"{self.prefix}{name}"
 
-    async def apply(self, events: Sequence[Event]) -> int:
+    async def apply(self, events: Sequence[Event], *, positions: bool = True) -> int:
         """Apply events (idempotently, in any order); return how many were new.
 
-        Positions of the strategies whose fills changed are recomputed before returning.
+        Positions of the strategies whose fills changed are recomputed before returning
+        (``positions=False``: only remembered in ``touched``, for a replay to do once at the end).
         """
         if not events:
             return 0
@@ -187,7 +190,10 @@ class ReadModel:
             self._sha = None
             results = await self._run(by_intent)
         touched = {str(r[1]) for r in results if r[1]}
-        await self.refresh_positions(touched)
+        if positions:
+            await self.refresh_positions(touched)
+        else:
+            self.touched |= touched
         return sum(int(r[0]) for r in results)
 
     async def _run(self, by_intent: dict[str, list[Projection]]) -> list[Any]:
