@@ -6,7 +6,10 @@ block; each candidate's ``ticks(t)`` then gives its ``liquidityNet`` (a tick who
 ``liquidityGross`` fell back to 0 is left out). That is a handful of calls per pool instead
 of walking the tick bitmap word by word (6,900 words for a fee-100 pool).
 
-All reads of one ``read`` are pinned to one block, so the state is consistent.
+All reads of one ``read`` are pinned to one block, so the state is consistent. A tick's
+``liquidityNet`` only changes with a ``Mint`` or ``Burn`` at it (crossing a tick leaves it
+alone), so the ticks of a pool are read again only after the log scan saw one; a ``read``
+then costs two calls per pool (slot0, liquidity).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from eth_typing import ChecksumAddress
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from pipeline.devstack.uniswap import Deployment, PoolInfo
@@ -46,10 +50,16 @@ class PoolReader:
         self.deployment = deployment
         self.pools = tuple(pools)
         self.venue = venue
-        self._contracts = {p.address: w3.eth.contract(address=w3.to_checksum_address(
-            p.address), abi=abi("UniswapV3Pool")) for p in self.pools}
-        self._candidates: dict[str, set[int]] = {p.address: set() for p in self.pools}
+        # Keyed by checksummed address: logs report it so, a hand-written file may not.
+        self._contracts = {self._key(p): w3.eth.contract(address=self._key(p),
+                                                         abi=abi("UniswapV3Pool"))
+                           for p in self.pools}
+        self._candidates: dict[ChecksumAddress, set[int]] = {
+            self._key(p): set() for p in self.pools}
         self._scanned = -1  # logs of blocks up to here are in _candidates
+        # Each pool's initialised ticks, valid while the pool is not in _stale.
+        self._ticks: dict[ChecksumAddress, tuple[TickLiquidity, ...]] = {}
+        self._stale: set[ChecksumAddress] = set(self._candidates)
         self._lock = asyncio.Lock()  # one log scan at a time
 
     async def read(self, pools: Iterable[PoolInfo] | None = None,
@@ -76,21 +86,36 @@ class PoolReader:
                 address = self.w3.to_checksum_address(log["address"])
                 self._candidates[address].update((_int24(log["topics"][2]),
                                                   _int24(log["topics"][3])))
+                self._stale.add(address)
             self._scanned = block
 
+    def _key(self, pool: PoolInfo) -> ChecksumAddress:
+        return self.w3.to_checksum_address(pool.address)
+
+    async def _read_ticks(self, pool: PoolInfo, block: int) -> tuple[TickLiquidity, ...]:
+        address = self._key(pool)
+        if address in self._ticks and address not in self._stale:
+            return self._ticks[address]
+        self._stale.discard(address)
+        contract = self._contracts[address]
+        candidates = sorted(self._candidates[address])
+        infos = await asyncio.gather(
+            *(contract.functions.ticks(t).call(block_identifier=block) for t in candidates))
+        # ticks(t) = (liquidityGross, liquidityNet, ...): gross 0 means no position uses t.
+        self._ticks[address] = tuple(
+            TickLiquidity(tick=t, liquidity_net=int(info[1]))
+            for t, info in zip(candidates, infos, strict=True) if info[0] > 0)
+        return self._ticks[address]
+
     async def _read_one(self, pool: PoolInfo, block: int) -> PoolState:
-        contract = self._contracts[pool.address]
-        candidates = sorted(self._candidates[pool.address])
-        slot0, liquidity, *ticks = await asyncio.gather(
+        contract = self._contracts[self._key(pool)]
+        slot0, liquidity, initialised = await asyncio.gather(
             contract.functions.slot0().call(block_identifier=block),
             contract.functions.liquidity().call(block_identifier=block),
-            *(contract.functions.ticks(t).call(block_identifier=block) for t in candidates),
+            self._read_ticks(pool, block),
         )
         sqrt_price, tick = int(slot0[0]), int(slot0[1])
         reserve0, reserve1 = virtual_reserves(int(liquidity), sqrt_price)
-        # ticks(t) = (liquidityGross, liquidityNet, ...): gross 0 means no position uses t.
-        initialised = tuple(TickLiquidity(tick=t, liquidity_net=int(info[1]))
-                            for t, info in zip(candidates, ticks, strict=True) if info[0] > 0)
         return PoolState(
             pool_id=pool.pool_id, venue=self.venue, kind="concentrated",
             chain_id=self.deployment.chain_id, token0=pool.token0, token1=pool.token1,
