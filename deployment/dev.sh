@@ -93,6 +93,14 @@ ensure_tools() {
     fi
 }
 
+ensure_browser() {
+    # The UI's end-to-end test drives Debian's chromium (never a downloaded browser).
+    if ! command -v chromium >/dev/null && [[ ! -x /usr/bin/chromium ]]; then
+        apt_install chromium chromium-driver \
+            || say "chromium missing: the browser test will be skipped (apt-get install chromium)"
+    fi
+}
+
 run_tests() {
     local failed=() rc
     step() {
@@ -141,6 +149,7 @@ main() {
     if [[ "$cmd" == up ]]; then
         exec "$VENV/bin/sep" up "$@"
     fi
+    ensure_browser
     run_tests "$@"
 }
 

@@ -35,7 +35,7 @@ async def prepare_backends(settings: Settings) -> None:
 async def _serve(settings: Settings, port: int, stop: asyncio.Event) -> None:
     import uvicorn
 
-    from ui.status_page import create_app
+    from ui.app import create_app
 
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
@@ -57,7 +57,8 @@ async def _run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     server = asyncio.create_task(_serve(settings, args.port, stop))
-    print(f"status page: http://127.0.0.1:{args.port}/   (Ctrl-C stops everything)")
+    print(f"UI: http://127.0.0.1:{args.port}/ui/   API: /openapi.json   "
+          "(Ctrl-C stops everything)")
     if args.demo:
         print(f"demo: streaming {args.demo} sample intents at {args.rate}/s")
         await _demo(settings, load_topology(), args.demo, args.rate, seed=int(time.time()))
@@ -124,5 +125,5 @@ def register(sub: Any) -> None:
         help="demo intents to stream once up (0 for none; default 50)",
     )
     p.add_argument("--rate", type=float, default=20.0, help="demo intents per second")
-    p.add_argument("--port", type=int, default=8700, help="status page port (default 8700)")
+    p.add_argument("--port", type=int, default=8700, help="UI and API port (default 8700)")
     p.set_defaults(handler=_cmd_up)
