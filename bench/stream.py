@@ -1,0 +1,214 @@
+"""``sep bench stream``: event -> WebSocket client latency at steady rates, and replay speed.
+
+Starts its own Kafka, PostgreSQL and Redis (free ports, temporary directory), two worker
+processes and the UI app in its own process (uvicorn), then for each rate:
+
+* produces intents at that steady rate for ``--seconds``;
+* a WebSocket client subscribed to every change records, per change frame, receive time minus
+  the event's own timestamp (stamped by the stage that emitted it): Kafka hop to project,
+  PostgreSQL, Redis, the change stream, the broadcaster and the socket — what a UI user waits;
+* reports the offered rate, the rate the pipeline actually completed, and p50/p99 latency.
+
+Then it rebuilds every read model from the event store (``sep replay``'s rebuild) and reports
+events/s.  It prints a table and, last, one JSON line with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from websockets.asyncio.client import connect
+
+from pipeline.client import IntentProducer, predicted_intent_id
+from pipeline.config import Settings
+from pipeline.harness import WorkerPool, service_env, wait_until_finished
+from pipeline.runtime.topics import ensure_topics
+from pipeline.samples import random_submission
+from pipeline.store import replay
+from pipeline.store.eventstore import EventStore
+from pipeline.topology import load_topology
+
+
+def _machine() -> str:
+    cpu = "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class Listener:
+    """A WebSocket client of ``/stream``: latency of every change frame, by intent."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.latencies_ms: dict[str, list[float]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+        await asyncio.wait_for(self._ready.wait(), 30)
+
+    async def _run(self) -> None:
+        async with connect(self.url, max_size=None) as ws:
+            await ws.send(orjson.dumps({"action": "subscribe", "topics": ["*"]}).decode())
+            async for message in ws:
+                now_ms = time.time() * 1000
+                frame = orjson.loads(message)
+                if frame["type"] == "caught_up":
+                    self._ready.set()
+                elif frame["type"] == "change":
+                    self.latencies_ms.setdefault(frame["intentId"], []).append(
+                        now_ms - frame["ms"])
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+async def _steady(settings: Settings, pool: WorkerPool, listener: Listener, rate: float,
+                  seconds: float, drain_s: float) -> dict[str, Any]:
+    topology = load_topology()
+    rng = random.Random(int(rate))
+    run = uuid.uuid4().hex[:6]
+    count = int(rate * seconds)
+    ids: list[str] = []
+    async with IntentProducer(settings.kafka) as producer:
+        started = time.monotonic()
+        for i in range(count):
+            body = random_submission(topology, rng, strategy_id=f"bench-{run}-{i % 16}",
+                                     client_intent_id=f"{run}-{i}")
+            stamp, _ = await producer.send(body)
+            ids.append(predicted_intent_id(stamp, body["strategyId"], body["clientIntentId"]))
+            if (pause := started + (i + 1) / rate - time.monotonic()) > 0:
+                await asyncio.sleep(pause)
+        await producer.flush()
+        sent_s = time.monotonic() - started
+    try:
+        await wait_until_finished(settings.postgres, ids, timeout=drain_s, pool=pool)
+        finished = len(ids)
+    except TimeoutError:
+        finished = -1
+    done_s = time.monotonic() - started
+    await asyncio.sleep(1.0)  # the last changes reach the socket
+    latencies = [ms for i in ids for ms in listener.latencies_ms.get(i, [])]
+    return {
+        "rate_offered": rate,
+        "rate_sent": round(count / sent_s, 1),
+        "intents": count,
+        "finished": finished >= 0,
+        "rate_completed": round(count / done_s, 1) if finished >= 0 else None,
+        "frames": len(latencies),
+        "ws_latency_p50_ms": round(_pct(latencies, 0.5), 1),
+        "ws_latency_p99_ms": round(_pct(latencies, 0.99), 1),
+    }
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    await ensure_topics(settings.kafka, load_topology())
+    store = await EventStore.connect(settings.postgres)
+    await store.close()
+    pool = WorkerPool(settings, count=args.workers, loglevel="warning")
+    port = args.port
+    # The UI in a process of its own, as deployed (it must not share this one's CPU).
+    ui = subprocess.Popen(  # noqa: ASYNC220 - Popen returns at once; nothing blocks
+        [sys.executable, "-m", "uvicorn", "--factory", "ui.app:create_app", "--port", str(port),
+         "--log-level", "warning"], env=service_env(settings), start_new_session=True)
+    pool.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(300):
+                try:
+                    if (await client.get("/health")).status_code in (200, 503):
+                        break
+                except httpx.HTTPError:
+                    await asyncio.sleep(0.1)
+        listener = Listener(f"ws://127.0.0.1:{port}/stream")
+        await listener.start()
+        # Warm-up: the workers join their groups; the first intents pay for it.
+        await _steady(settings, pool, listener, 20, 1, drain_s=120)
+        runs = [await _steady(settings, pool, listener, rate, args.seconds, args.drain)
+                for rate in args.rates]
+        await listener.stop()
+    finally:
+        pool.stop()
+        ui.terminate()
+        ui.wait(10)
+    rebuilt = await replay.rebuild(settings, load_topology())
+    await replay.drop(settings, rebuilt)
+    return {"runs": runs, "replay_events": rebuilt.events,
+            "replay_seconds": round(rebuilt.seconds, 2),
+            "replay_events_per_s": round(rebuilt.events_per_second)}
+
+
+def _print(result: dict[str, Any]) -> None:
+    print(f"\nsep bench stream — {_machine()}")
+    print("event -> WebSocket client latency (change frames of the run's intents)")
+    print(f"{'offered/s':>10} {'sent/s':>8} {'completed/s':>12} {'frames':>8} "
+          f"{'p50 ms':>9} {'p99 ms':>9}")
+    for r in result["runs"]:
+        completed = r["rate_completed"] if r["finished"] else "not drained"
+        print(f"{r['rate_offered']:>10.0f} {r['rate_sent']:>8} {completed!s:>12} "
+              f"{r['frames']:>8} {r['ws_latency_p50_ms']:>9} {r['ws_latency_p99_ms']:>9}")
+    print(f"replay: {result['replay_events']:,} events in {result['replay_seconds']} s = "
+          f"{result['replay_events_per_s']:,} events/s")
+    print(json.dumps({"bench": "stream", "machine": _machine(), **result}))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sep bench stream", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rates", type=float, nargs="+", default=[200.0, 1000.0],
+                        help="steady submit rates, intents/s (default 200 1000)")
+    parser.add_argument("--seconds", type=float, default=5.0,
+                        help="length of each steady run (default 5)")
+    parser.add_argument("--drain", type=float, default=180.0,
+                        help="seconds to wait for a run's intents to finish (default 180)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--port", type=int, default=8791, help="UI port (default 8791)")
+    args = parser.parse_args(argv)
+
+    from pipeline.devstack import ANY_PORTS, DevStack
+
+    with tempfile.TemporaryDirectory(prefix="sep-bench-") as tmp:
+        stack = DevStack(Path(tmp) / "services", ANY_PORTS,
+                         progress=lambda line: print(line, file=sys.stderr))
+        stack.start()
+        try:
+            settings = Settings(kafka=stack.kafka_bootstrap, postgres=stack.postgres_dsn,
+                                redis=stack.redis_url, data_dir=Path(tmp) / "data")
+            result = asyncio.run(_run(args, settings))
+        finally:
+            stack.stop()
+    _print(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
