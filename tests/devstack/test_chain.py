@@ -102,9 +102,10 @@ def test_deployment_survives_a_restart_and_is_reused(service_dir: Path) -> None:
         lines.clear()
         start(node)
         second = ensure_deployment(node.url, path, lines.append)
-        assert lines == [f"chain: reusing the Uniswap V3 deployment in {path}"]
+        assert lines == [f"chain: reusing the Uniswap V3 deployment in {path}"], (
+            lines, node.log_path.read_text()[-2000:])
         assert second == first
-        assert connect(node.url).eth.block_number == height
+        assert connect(node.url).eth.block_number == height, node.log_path.read_text()[-2000:]
     finally:
         node.stop()
 
