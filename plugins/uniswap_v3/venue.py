@@ -7,8 +7,8 @@ node for the chain id on every call.
 A swap (``submit``):
 
     resolve the step (routes.py) -> allowance (approve max once per token, waited for)
-    -> latest block: base fee and timestamp -> gas = estimate * 1.25 (a revert here is a
-    StepRejected with the reason, and nothing is sent) -> under the signer's lock: nonce,
+    -> at once: latest block (base fee, timestamp) and gas = estimate * 1.25 (a revert here
+    is a StepRejected with the reason, and nothing is sent) -> under the signer's lock: nonce,
     sign locally, journal the raw tx (durable), send -> Submission(step_id, tx hash)
 
 ``wait_receipt`` reads the fill from the pools' ``Swap`` events in the receipt; a revert is
@@ -245,12 +245,17 @@ class UniswapV3Venue:
         order = self._order(step)
         async with self._rpc("submit"):
             await self._ensure_allowance(order)
-            block = await self.w3.eth.get_block("latest")
+            # The estimate runs with the latest possible deadline, concurrently with the block
+            # read that gives the real one: the deadline only takes part in a comparison, and
+            # its all-ones bytes cost more calldata gas, so the estimate errs high.
+            fn, args = order.router_call(self.address, MAX_UINT256)
+            block, gas = await asyncio.gather(
+                self.w3.eth.get_block("latest"),
+                self._gas({"from": self.address, "to": self.router.address,
+                           "data": self.router.encode_abi(fn, args=args)}))
             fn, args = order.router_call(self.address,
                                          int(block["timestamp"]) + self.config.deadline_s)
             data = self.router.encode_abi(fn, args=args)
-            gas = await self._gas({"from": self.address, "to": self.router.address,
-                                   "data": data})
             base_fee = int(block.get("baseFeePerGas") or 0)
             tx: dict[str, Any] = {
                 "type": 2, "chainId": self.deployment.chain_id, "to": self.router.address,
