@@ -64,6 +64,11 @@ export async function renderDashboard(root, setConnection) {
     </section>`;
   const tbody = root.querySelector("#intents");
   const rows = new Map();   // id -> intent document as shown
+  let total = 0;
+  const pageInfo = () => {
+    const shown = tbody.querySelectorAll("tr[data-id]").length;
+    root.querySelector("#page-info").textContent = total ? `${offset + 1}–${offset + shown} of ${total}` : "";
+  };
 
   const applyFilter = () => {
     const q = new URLSearchParams();
@@ -92,8 +97,8 @@ export async function renderDashboard(root, setConnection) {
     page.items.forEach((i) => rows.set(i.id, i));
     tbody.innerHTML = page.items.map(row).join("") ||
       `<tr><td colspan="11" class="empty">No intents yet — <a href="/ui/submit">submit one</a>.</td></tr>`;
-    root.querySelector("#page-info").textContent =
-      page.total ? `${offset + 1}–${offset + page.items.length} of ${page.total}` : "";
+    total = page.total;
+    pageInfo();
     root.querySelector("#prev").disabled = offset === 0;
     root.querySelector("#next").disabled = offset + PAGE >= page.total;
     return page.streamId;
@@ -120,6 +125,8 @@ export async function renderDashboard(root, setConnection) {
         rows.delete(tbody.lastElementChild.dataset.id);
         tbody.lastElementChild.remove();
       }
+      total += 1;
+      pageInfo();
     }
   }
 

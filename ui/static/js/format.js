@@ -21,7 +21,7 @@ export function percent(fraction, places = 2) {
   if (fraction === undefined || fraction === null || fraction === "") return "—";
   const [whole, frac = ""] = String(fraction).replace("-", "").split(".");
   const digits = (whole + (frac + "00").slice(0, 2)).replace(/^0+(?=\d)/, "");
-  const rest = frac.slice(2, 2 + places);
+  const rest = frac.slice(2, 2 + places).replace(/0+$/, "");
   const sign = String(fraction).startsWith("-") ? "−" : "";
   return `${sign}${digits || "0"}${rest ? "." + rest : ""}%`;
 }
