@@ -57,7 +57,8 @@ def _bodies(count: int, run: str) -> list[dict[str, Any]]:
     topology = load_topology()
     rng = random.Random(run)
     return [random_submission(topology, rng, strategy_id=f"bench-{run}-{i % 16}",
-                              client_intent_id=f"{run}-{i}") for i in range(count)]
+                              client_intent_id=f"{run}-{i}", venues=["sim"])
+            for i in range(count)]
 
 
 async def _produce(settings: Settings, bodies: list[dict[str, Any]], rate: float | None
@@ -194,12 +195,15 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.devstack import ANY_PORTS, DevStack
 
     with tempfile.TemporaryDirectory(prefix="sep-bench-") as tmp:
-        stack = DevStack(Path(tmp) / "services", ANY_PORTS,
+        # The chain too: the workers connect every venue in the topology (uniswap_v3
+        # included), although these intents are routed on the sim venue only.
+        stack = DevStack(Path(tmp) / "services", ANY_PORTS, chain=True,
                          progress=lambda line: print(line, file=sys.stderr))
         stack.start()
         try:
             settings = Settings(kafka=stack.kafka_bootstrap, postgres=stack.postgres_dsn,
-                                redis=stack.redis_url, data_dir=Path(tmp) / "data")
+                                redis=stack.redis_url, data_dir=Path(tmp) / "data",
+                                rpc=stack.rpc_url, deployment=stack.deployment_path)
             result = asyncio.run(_run(args, settings))
         finally:
             stack.stop()

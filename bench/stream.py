@@ -103,7 +103,7 @@ async def _steady(settings: Settings, pool: WorkerPool, listener: Listener, rate
         started = time.monotonic()
         for i in range(count):
             body = random_submission(topology, rng, strategy_id=f"bench-{run}-{i % 16}",
-                                     client_intent_id=f"{run}-{i}")
+                                     client_intent_id=f"{run}-{i}", venues=["sim"])
             stamp, _ = await producer.send(body)
             ids.append(predicted_intent_id(stamp, body["strategyId"], body["clientIntentId"]))
             if (pause := started + (i + 1) / rate - time.monotonic()) > 0:
@@ -197,12 +197,15 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.devstack import ANY_PORTS, DevStack
 
     with tempfile.TemporaryDirectory(prefix="sep-bench-") as tmp:
-        stack = DevStack(Path(tmp) / "services", ANY_PORTS,
+        # The chain too: the workers connect every venue in the topology (uniswap_v3
+        # included), although these intents are routed on the sim venue only.
+        stack = DevStack(Path(tmp) / "services", ANY_PORTS, chain=True,
                          progress=lambda line: print(line, file=sys.stderr))
         stack.start()
         try:
             settings = Settings(kafka=stack.kafka_bootstrap, postgres=stack.postgres_dsn,
-                                redis=stack.redis_url, data_dir=Path(tmp) / "data")
+                                redis=stack.redis_url, data_dir=Path(tmp) / "data",
+                                rpc=stack.rpc_url, deployment=stack.deployment_path)
             result = asyncio.run(_run(args, settings))
         finally:
             stack.stop()

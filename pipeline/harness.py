@@ -40,6 +40,8 @@ def service_env(settings: Settings, extra: Mapping[str, str] | None = None) -> d
         SEP_REDIS=settings.redis,
         SEP_DATA=str(settings.data_dir),
         SEP_REDIS_PREFIX=settings.redis_prefix,
+        SEP_RPC=settings.rpc,
+        SEP_DEPLOYMENT=str(settings.deployment),
         SEP_LOG_FORMAT="json",
     )
     env.update(extra or {})

@@ -26,7 +26,7 @@ def asset_json(topology: Topology, symbol: str) -> dict[str, Any]:
 def submission(topology: Topology, kind: str, subject: str, counter: str, amount: Decimal | str,
                *, strategy_id: str = "demo", client_intent_id: str | None = None,
                max_slippage: str = "0.01", time_window_ms: int = 300_000,
-               style: str = "ADAPTIVE") -> dict[str, Any]:
+               style: str = "ADAPTIVE", venues: list[str] | None = None) -> dict[str, Any]:
     """An ``IntentSubmission`` as JSON-ready dict (camelCase), the way a producer sends it."""
     body: dict[str, Any] = {
         "strategyId": strategy_id,
@@ -40,11 +40,14 @@ def submission(topology: Topology, kind: str, subject: str, counter: str, amount
     }
     if client_intent_id is not None:
         body["clientIntentId"] = client_intent_id
+    if venues is not None:
+        body["constraints"]["allowedVenues"] = venues
     return body
 
 
 def random_submission(topology: Topology, rng: random.Random, *, strategy_id: str,
-                      client_intent_id: str | None) -> dict[str, Any]:
+                      client_intent_id: str | None,
+                      venues: list[str] | None = None) -> dict[str, Any]:
     kind, subject, counter, (low, high) = rng.choice(SAMPLE_TRADES)
     lo, hi = Decimal(low), Decimal(high)
     amount = (lo + (hi - lo) * Decimal(rng.randint(0, 10_000)) / 10_000).quantize(lo)
@@ -52,4 +55,4 @@ def random_submission(topology: Topology, rng: random.Random, *, strategy_id: st
     window = rng.choice((30_000, 120_000, 300_000, 900_000))
     return submission(topology, kind, subject, counter, amount, strategy_id=strategy_id,
                       client_intent_id=client_intent_id, max_slippage="0.02",
-                      time_window_ms=window, style=style)
+                      time_window_ms=window, style=style, venues=venues)

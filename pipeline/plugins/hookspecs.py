@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import pluggy
 
+from pipeline.plugins.market import MarketSourceSpec
 from pipeline.plugins.venue import VenueSpec
 
 PROJECT = "sep"
@@ -43,8 +44,7 @@ def sep_register_risk_checks(register: Callable[[object], None]) -> None:
 
 
 @hookspec
-def sep_register_market_sources(register: Callable[[object], None]) -> None:
-    """Called once at load time; ``register`` each market-data source the plugin provides.
-
-    (Market-data sources arrive with the Uniswap V3 venue; the hook name is fixed now.)
+def sep_register_market_sources(register: Callable[[MarketSourceSpec], None]) -> None:
+    """Called once at load time; ``register(MarketSourceSpec(...))`` for each market-data
+    source the plugin provides (see ``pipeline.plugins.market``).
     """

@@ -12,6 +12,7 @@ import pluggy
 from pydantic import ValidationError
 
 from pipeline.plugins import hookspecs
+from pipeline.plugins.market import MarketSourceSpec
 from pipeline.plugins.venue import Venue, VenueContext, VenueSpec
 from pipeline.topology.loader import TopologyError, yaml_path
 from pipeline.topology.models import Topology
@@ -55,6 +56,17 @@ def venue_specs(pm: pluggy.PluginManager) -> dict[str, VenueSpec]:
                 )
             specs[spec.name] = spec
             owners[spec.name] = impl.plugin_name
+    return specs
+
+
+def market_sources(pm: pluggy.PluginManager) -> list[MarketSourceSpec]:
+    """Every market-data source the installed plugins register, in registration order."""
+    specs: list[MarketSourceSpec] = []
+    pm.hook.sep_register_market_sources(register=specs.append)
+    for spec in specs:
+        if not isinstance(spec, MarketSourceSpec):
+            raise PluginError(f"sep_register_market_sources registered {spec!r}, "
+                              "not a MarketSourceSpec")
     return specs
 
 

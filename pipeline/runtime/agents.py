@@ -17,6 +17,8 @@ from typing import Any
 
 import faust
 
+from pipeline.market.feed import PoolFeed
+from pipeline.market.publisher import MarketPublisher
 from pipeline.runtime import diagnostics
 from pipeline.runtime.tables import FaustTableAdapter
 from pipeline.stages.base import (
@@ -42,16 +44,26 @@ def load_builder(spec: StageSpec) -> Callable[[StageContext], StageProcessor]:
 
 
 class Lifecycle:
-    """Starts venues and processors once, before the first batch; stops them at shutdown."""
+    """Starts the market feed, venues, market publishers and processors once; stops them.
+
+    Started when the worker is up (``SepApp.on_started``) and awaited before each batch, so
+    the first batch never runs against venues that are not connected yet.
+    """
 
     def __init__(self, context: StageContext) -> None:
         self._context = context
         self.processors: list[StageProcessor] = []
+        self.feed: PoolFeed | None = None
+        self.publisher: MarketPublisher | None = None
         self._started: asyncio.Task[None] | None = None
 
     async def _start(self) -> None:
+        if self.feed is not None:
+            await self.feed.start()
         for venue in self._context.venues.values():
             await venue.start()
+        if self.publisher is not None:
+            self.publisher.start()
         for processor in self.processors:
             await processor.start()
         log.info("stages started", extra={"stages": [p.name for p in self.processors]})
@@ -66,8 +78,12 @@ class Lifecycle:
             return
         for processor in reversed(self.processors):
             await processor.stop()
+        if self.publisher is not None:
+            await self.publisher.stop()
         for venue in self._context.venues.values():
             await venue.stop()
+        if self.feed is not None:
+            await self.feed.stop()
 
 
 def table_factory(app: faust.App, partitions: int) -> Callable[[str, str], StageTable]:

@@ -15,7 +15,10 @@ from typing import Any
 import faust
 
 from pipeline.config import Settings
-from pipeline.plugins.manager import build_venues
+from pipeline.market.feed import TOPIC as MARKET_TOPIC
+from pipeline.market.feed import PoolFeed
+from pipeline.market.publisher import MarketPublisher
+from pipeline.plugins.manager import build_venues, make_plugin_manager, market_sources
 from pipeline.runtime import diagnostics
 from pipeline.runtime.agents import Lifecycle, load_builder, table_factory, wire_stage
 from pipeline.runtime.app import build_app
@@ -40,6 +43,9 @@ class SepApp(faust.App):  # type: ignore[misc]
             signal.SIGUSR1, diagnostics.log_consumer_state, self
         )
         await super().on_started()
+        # Connect venues and start market data now rather than at the first batch: the
+        # planner's first batch should already see every venue's pools.
+        self._lifecycle_start = asyncio.ensure_future(self.lifecycle.ensure_started())
 
     async def on_stop(self) -> None:
         await self.lifecycle.stop()
@@ -65,6 +71,8 @@ def build_worker_app(
         lifecycle.processors.append(processor)
         wire_stage(app, spec, processor, lifecycle)
     app.lifecycle = lifecycle
+    if stages is None or "plan" in stages:
+        _wire_market(app, topology, settings, context, lifecycle)
 
     @app.timer(1.0)  # type: ignore[untyped-decorator]
     async def refetch_dropped_records() -> None:
@@ -80,6 +88,23 @@ def build_worker_app(
             for topic in spec.inputs:
                 app.stage_subscribers[topic] = app.stage_subscribers.get(topic, 0) + 1
     return app
+
+
+def _wire_market(app: SepApp, topology: Topology, settings: Settings, context: StageContext,
+                 lifecycle: Lifecycle) -> None:
+    """The planner follows the market topic; this worker publishes its venues' market data."""
+    if not any(t.name == MARKET_TOPIC for t in topology.topics):
+        return
+    producer = app.producer
+
+    async def send(topic: str, key: bytes, value: bytes) -> object:
+        return await (await producer.send(topic, key, value, None, None, None))
+
+    publisher = MarketPublisher(market_sources(make_plugin_manager()), context.venues, send)
+    lifecycle.feed = PoolFeed(settings.kafka, MARKET_TOPIC)
+    lifecycle.publisher = publisher
+    context.market = lifecycle.feed
+    context.market_venues = frozenset(publisher.venues)
 
 
 def run_worker(

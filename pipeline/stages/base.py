@@ -9,13 +9,14 @@ drive them without a broker.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from pipeline.codec import encode_event, encode_key
 from pipeline.config import Settings
 from pipeline.models.events import Event
+from pipeline.models.market import PoolState
 from pipeline.plugins.venue import Venue
 from pipeline.topology.models import Topology
 
@@ -86,6 +87,16 @@ class StageContext:
     venues: dict[str, Venue] = field(default_factory=dict)
     clock: Callable[[], int] = now_ms
     table: TableFactory = memory_tables
+    market: MarketView | None = None
+    """Pool states published on ``sep.market.pools`` (``None``: ask the venues directly)."""
+    market_venues: frozenset[str] = frozenset()
+    """Venues whose pools come from ``market`` once it has any for them."""
+
+
+class MarketView(Protocol):
+    """The latest published pool states (``pipeline.market.feed.PoolFeed``)."""
+
+    def pools(self) -> Mapping[str, list[PoolState]]: ...
 
 
 class StageProcessor(Protocol):

@@ -165,9 +165,23 @@ class PlanStage:
         return None
 
     async def _pools(self) -> dict[str, list[PoolState]]:
-        venues = self._context.venues
-        states = await asyncio.gather(*(venue.pools() for venue in venues.values()))
-        return dict(zip(venues, states, strict=True))
+        """Each venue's pools: as published on the market topic, else asked of the venue.
+
+        A venue with a market source is read from the feed (no round trip to a node per
+        batch); until its first snapshot has arrived, it is asked directly.
+        """
+        context = self._context
+        published = context.market.pools() if context.market is not None else {}
+        pools: dict[str, list[PoolState]] = {}
+        asked: list[str] = []
+        for name in context.venues:
+            if name in context.market_venues and published.get(name):
+                pools[name] = list(published[name])
+            else:
+                asked.append(name)
+        states = await asyncio.gather(*(context.venues[name].pools() for name in asked))
+        pools.update(zip(asked, states, strict=True))
+        return pools
 
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
         events = [e for e in map(decode_event, (r.value for r in records))

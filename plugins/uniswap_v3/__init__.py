@@ -17,15 +17,10 @@ from collections.abc import Callable
 from pydantic import BaseModel
 
 from pipeline.plugins.hookspecs import hookimpl
+from pipeline.plugins.market import MarketSource, MarketSourceSpec
 from pipeline.plugins.venue import VenueContext, VenueSpec
 from plugins.uniswap_v3.config import SignerError, UniswapV3Config
-from plugins.uniswap_v3.market import (
-    POOLS_TOPIC,
-    MarketSource,
-    MarketSourceSpec,
-    PoolWatcher,
-    make_pool_watcher,
-)
+from plugins.uniswap_v3.market import POOLS_TOPIC, PoolWatcher, make_pool_watcher
 from plugins.uniswap_v3.venue import VENUE_NAME, UniswapV3Venue
 
 __all__ = [
@@ -61,7 +56,7 @@ def sep_register_venues(register: Callable[[VenueSpec], None]) -> None:
 
 
 @hookimpl
-def sep_register_market_sources(register: Callable[[object], None]) -> None:
+def sep_register_market_sources(register: Callable[[MarketSourceSpec], None]) -> None:
     register(MarketSourceSpec(
         name="uniswap_v3.pools",
         venue=VENUE_NAME,

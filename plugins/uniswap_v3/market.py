@@ -17,9 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import AsyncIterator
 
 from pipeline.models.market import PoolState
 from pipeline.plugins.venue import Venue
@@ -29,29 +27,6 @@ from plugins.uniswap_v3.venue import _CONNECTION_ERRORS, VENUE_NAME, UniswapV3Ve
 log = logging.getLogger(__name__)
 
 POOLS_TOPIC = "sep.market.pools"
-
-
-class MarketSource(Protocol):
-    """What a market-data source gives the pipeline: batches of updates, until closed."""
-
-    def updates(self) -> AsyncIterator[list[PoolState]]: ...
-
-    def close(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class MarketSourceSpec:
-    """Registered through ``sep_register_market_sources``: a source for one venue type.
-
-    The pipeline builds the venue (``build_venues``), starts it, then calls
-    ``factory(venue)`` and publishes every update on ``topic`` keyed by pool id.
-    """
-
-    name: str
-    venue: str
-    topic: str
-    factory: Callable[[Venue], MarketSource]
-    description: str = ""
 
 
 class PoolWatcher:

@@ -75,6 +75,9 @@ class UniswapV3Venue:
     that share the data directory (the journal allocates them)."""
 
     name = VENUE_NAME
+    quotes_for_plans = True
+    """The planner's router models pools as constant-product over their virtual reserves,
+    exact only inside the current tick range; QuoterV2 is exact, so plans use its quote."""
 
     def __init__(self, config: UniswapV3Config, context: VenueContext) -> None:
         self.config = config
@@ -149,6 +152,13 @@ class UniswapV3Venue:
                 raise VenueError(self.name, "asset_mismatch",
                                  f"{symbol} has {asset.decimals} decimals in the topology, "
                                  f"{token.decimals} on chain {deployment.chain_id}")
+            # Intents name assets by address too: on the venue's own chain they must be the
+            # deployed tokens, or validate accepts intents this venue would trade wrongly.
+            if (token is not None and asset.chain_id == deployment.chain_id
+                    and token.address.lower() != asset.address.lower()):
+                raise VenueError(self.name, "asset_mismatch",
+                                 f"{symbol} is {asset.address} in the topology but deployed "
+                                 f"at {token.address} on chain {deployment.chain_id}")
 
     async def _recover(self) -> None:
         """Re-broadcast what was journalled but may never have reached the node (a crash

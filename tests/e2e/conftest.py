@@ -17,13 +17,17 @@ from pipeline.topology import load_topology
 
 if TYPE_CHECKING:
     from pipeline.devstack import DevStack
+    from pipeline.devstack.uniswap import DevChain
 
 
 @pytest.fixture(scope="module")
-def settings(services: DevStack, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def settings(
+    services: DevStack, chain: DevChain, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
     data_dir = tmp_path_factory.mktemp("pipeline")
     return Settings(kafka=services.kafka_bootstrap, postgres=services.postgres_dsn,
-                    redis=services.redis_url, data_dir=Path(data_dir))
+                    redis=services.redis_url, data_dir=Path(data_dir), rpc=chain.rpc_url,
+                    deployment=chain.deployment_path)
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,11 @@ async def _stream(settings: Settings, run: str, sent: list[str]) -> None:
         start = loop.time()
         for i in range(COUNT):
             body = random_submission(
-                topology, rng, strategy_id=f"restart-{run}-{i % 3}", client_intent_id=f"{run}-{i}"
+                topology,
+                rng,
+                strategy_id=f"restart-{run}-{i % 3}",
+                client_intent_id=f"{run}-{i}",
+                venues=["sim"],  # the sim ledger is what counts fills here
             )
             # Long enough to outlive a slow rejoin: this test is about loss, not expiry.
             body["constraints"]["timeWindowMs"] = 600_000

@@ -156,7 +156,7 @@ def test_describe_plugins_says_where_each_came_from(with_paper: pluggy.PluginMan
 
 def test_build_venues_from_the_repository_topology(tmp_path: Path) -> None:
     venues = build_venues(TOPOLOGY, tmp_path)
-    assert set(venues) == {"sim"}
+    assert set(venues) == {"sim", "uniswap_v3"}
     sim = venues["sim"]
     assert isinstance(sim, SimVenue)
     assert isinstance(sim, Venue)  # the runtime-checkable protocol

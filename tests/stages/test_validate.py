@@ -127,7 +127,7 @@ def _swap_asset(data: dict[str, Any], index: int, asset: dict[str, Any]) -> dict
     return data
 
 
-UNKNOWN = {"symbol": "FOO", "address": "0x" + "f0" * 20, "decimals": 18, "chainId": 1}
+UNKNOWN = {"symbol": "FOO", "address": "0x" + "f0" * 20, "decimals": 18, "chainId": 31337}
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from pipeline.config import Settings
+from pipeline.devstack.uniswap import DevChain
 from pipeline.runtime.topics import ensure_topics
 from pipeline.store.eventstore import EventStore
 from pipeline.topology import load_topology
@@ -17,7 +18,7 @@ from tests.ui.server import ServerThread
 
 
 @pytest.fixture(scope="module")
-async def ui_settings(kafka_bootstrap: str, postgres_dsn: str, redis_url: str,
+async def ui_settings(kafka_bootstrap: str, postgres_dsn: str, redis_url: str, chain: DevChain,
                       tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings whose PostgreSQL database and Redis prefix belong to this module alone.
 
@@ -32,7 +33,8 @@ async def ui_settings(kafka_bootstrap: str, postgres_dsn: str, redis_url: str,
         await conn.close()
     settings = Settings(kafka=kafka_bootstrap, postgres=postgres_dsn.rsplit("/", 1)[0] + "/" + name,
                         redis=redis_url, redis_prefix=f"{name}:",
-                        data_dir=Path(tmp_path_factory.mktemp("ui")))
+                        data_dir=Path(tmp_path_factory.mktemp("ui")), rpc=chain.rpc_url,
+                        deployment=chain.deployment_path)
     await ensure_topics(settings.kafka, load_topology())
     store = await EventStore.connect(settings.postgres)
     await store.close()

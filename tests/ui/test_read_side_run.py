@@ -45,7 +45,7 @@ async def run_ids(ui_settings: Settings, workers: WorkerPool) -> list[str]:
         deliveries = []
         for i in range(INTENTS):
             body = random_submission(TOPOLOGY, rng, strategy_id=f"run-{run}-{i % 7}",
-                                     client_intent_id=f"{run}-{i}")
+                                     client_intent_id=f"{run}-{i}", venues=["sim"])
             stamp, delivery = await producer.send(body)
             deliveries.append(delivery)
             ids.append(predicted_intent_id(stamp, body["strategyId"], body["clientIntentId"]))

@@ -35,7 +35,8 @@ async def test_build_venues_builds_sim_from_the_repository_topology(tmp_path: Pa
     configured = topology.plugins.venues["sim"].config["pools"]
     assert [p.pool_id for p in pools] == [p["pool_id"] for p in configured]
     first = pools[0]
-    assert (first.token0, first.token1, first.chain_id) == ("WETH", "USDC", 1)
+    chain = topology.asset("WETH").chain_id
+    assert (first.token0, first.token1, first.chain_id) == ("WETH", "USDC", chain)
     assert first.reserve0 == int(configured[0]["reserve0"]) * 10**18
     assert first.reserve1 == int(configured[0]["reserve1"]) * 10**6
 
