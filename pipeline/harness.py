@@ -59,6 +59,8 @@ class WorkerPool:
     """Stages per process, e.g. ("ingest,validate,prioritise,plan,execute", "project");
     empty: ``count`` identical processes running every stage."""
     extra_env: dict[str, str] = field(default_factory=dict)
+    name: str = "worker"
+    """Log files are ``<data>/logs/<name>-<i>.log`` (two pools in one data dir: two names)."""
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     generation: int = 0
 
@@ -81,7 +83,7 @@ class WorkerPool:
                 self.loglevel,
                 *(["--stages", stages] if stages else []),
             ]
-            with (self.log_dir / f"worker-{i}.log").open("ab") as out:
+            with (self.log_dir / f"{self.name}-{i}.log").open("ab") as out:
                 out.write(f"\n--- generation {self.generation} ---\n".encode())
                 out.flush()
                 # The child keeps its own copy of the descriptor; ours closes here.
@@ -127,7 +129,7 @@ class WorkerPool:
 
     def log_tail(self, lines: int = 40) -> str:
         parts = []
-        for path in sorted(self.log_dir.glob("worker-*.log")):
+        for path in sorted(self.log_dir.glob(f"{self.name}-*.log")):
             text = path.read_text(errors="replace").splitlines()[-lines:]
             parts.append(f"== {path.name}\n" + "\n".join(text))
         return "\n".join(parts)
@@ -155,6 +157,30 @@ async def group_offsets(kafka: str) -> dict[str, dict[str, tuple[int, int]]]:
     finally:
         await consumer.stop()
         await admin.close()
+
+
+async def skip_backlog(kafka: str, group: str, partitions: Mapping[str, int]) -> None:
+    """Commit ``group``'s offsets at the end of every topic (``name -> partitions``).
+
+    A new group then starts from now.
+
+    Worker groups start from the earliest offset (nothing may be missed in production); a
+    test that runs a new process layout against a broker other tests already used would
+    otherwise replay all their traffic first.
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=group,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for topic, count in partitions.items()
+               for p in range(count)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        await consumer.commit(dict(ends.items()))
+    finally:
+        await consumer.stop()
 
 
 async def group_lag(settings: Settings) -> str:
@@ -233,5 +259,6 @@ __all__ = [
     "WorkerPool",
     "group_offsets",
     "service_env",
+    "skip_backlog",
     "wait_until_finished",
 ]

@@ -123,14 +123,16 @@ class PlanRun:
         raise AssertionError("unreachable")
 
     async def _step_failed(self, k: int, step: ExecutionStep, venue: Venue,
-                           exc: VenueError) -> None:
+                           exc: VenueError, *, submitted: bool) -> None:
         # StepRejected is definitive; a TransientVenueError that outlived the retries and the
-        # receipt grace is reported as a failure of this step all the same.
+        # receipt grace is reported as a failure of this step all the same.  A step refused
+        # before it was sent has no exec.step_submitted, so its failure takes that seq.
+        seq = 3 + 2 * k if submitted else 2 + 2 * k
         await self._out("exec.step_failed", ExecStepFailed(
             plan_id=self.plan.id, step_id=step.step_id, venue=venue.name,
-            reason=f"{exc.reason}: {exc.detail}" if exc.detail else exc.reason), 3 + 2 * k)
+            reason=f"{exc.reason}: {exc.detail}" if exc.detail else exc.reason), seq)
         await self._out("exec.failed", ExecFailed(
-            plan_id=self.plan.id, reason=f"step {k + 1} failed: {exc.reason}"), 4 + 2 * k)
+            plan_id=self.plan.id, reason=f"step {k + 1} failed: {exc.reason}"), seq + 1)
 
     async def run(self) -> None:
         steps = self.plan.steps
@@ -164,7 +166,7 @@ class PlanRun:
                     if submission is None:
                         submission = await self._submit(venue, step)
                 except VenueError as exc:
-                    await self._step_failed(k, step, venue, exc)
+                    await self._step_failed(k, step, venue, exc, submitted=False)
                     return
             try:
                 await self._out("exec.step_submitted", ExecStepSubmitted(
@@ -173,7 +175,7 @@ class PlanRun:
                 remaining_s = ((deadline - self._clock()) / 1000) if deadline else 0.0
                 fill = await venue.wait_receipt(submission, max(remaining_s, 0) + RECEIPT_GRACE_S)
             except VenueError as exc:
-                await self._step_failed(k, step, venue, exc)
+                await self._step_failed(k, step, venue, exc, submitted=True)
                 return
             fills.append(fill)
             await self._out("exec.step_filled", ExecStepFilled(

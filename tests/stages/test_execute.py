@@ -233,8 +233,10 @@ async def test_transient_error_past_the_window_fails_the_step(sim: SimVenue) -> 
     # 10 ms before the deadline: no time for even the first retry delay (50 ms).
     out = await execute({"sim": venue}, [plan],  # type: ignore[dict-item]
                         clock=lambda: T0 + WINDOW - 10)
+    # Nothing was sent, so no exec.step_submitted: the failure follows exec.started directly
+    # and the intent's seqs stay contiguous.
     assert [(e.topic, e.seq) for e in out] == [
-        ("exec.started", 6), ("exec.step_failed", 8), ("exec.failed", 9)]
+        ("exec.started", 6), ("exec.step_failed", 7), ("exec.failed", 8)]
     failed = out[1].parse_payload()
     assert isinstance(failed, ExecStepFailed)
     assert failed.reason.startswith("unavailable")
