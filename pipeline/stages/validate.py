@@ -13,7 +13,7 @@ path a person can fix; a risk refusal names the rule and the numbers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -29,7 +29,7 @@ from pipeline.models.events import (
     RiskRejected,
     make_event,
 )
-from pipeline.models.intent import Intent
+from pipeline.models.intent import Intent, IntentType
 from pipeline.stages.base import Emit, Output, Record, StageContext
 from pipeline.stages.rejections import dead_letter, summarise
 from pipeline.topology.models import Topology
@@ -139,9 +139,53 @@ def risk_breaches(intent: Intent, topology: Topology) -> list[RiskBreach]:
     return breaches
 
 
+Holdings = Mapping[str, Decimal]
+"""What a venue's trading account holds, by asset symbol (human units)."""
+
+
+def spend_estimate(intent: Intent, topology: Topology) -> tuple[str, Decimal] | None:
+    """(asset, amount) the intent spends at most: DISPOSE sells its amount; ACQUIRE pays
+    about the reference-price value plus the slippage it allows.  None if unpriced."""
+    subject, counter = intent.subject, intent.counter
+    amount = subject.amount or Decimal(0)
+    if intent.type is IntentType.DISPOSE:
+        return subject.asset.symbol, amount
+    prices = topology.risk.reference_prices
+    bought, paid = prices.get(subject.asset.symbol), prices.get(counter.asset.symbol)
+    if bought is None or paid is None or paid <= 0:
+        return None
+    return counter.asset.symbol, amount * bought / paid * (1 + intent.constraints.max_slippage)
+
+
+def funding_breach(intent: Intent, topology: Topology,
+                   holdings: Mapping[str, Holdings | None]) -> RiskBreach | None:
+    """A breach when no venue the intent may use can fund it (``None`` holdings: unlimited).
+
+    ``holdings`` covers the venues the intent may use.  Deliberately coarse: the amount an
+    ACQUIRE pays is estimated at the reference prices, and holdings are what the account
+    had when the batch was validated (the stage deducts what it accepts within a batch).
+    """
+    spend = spend_estimate(intent, topology)
+    if spend is None or not holdings or any(h is None for h in holdings.values()):
+        return None
+    symbol, needed = spend
+    held = {venue: (h or {}).get(symbol, Decimal(0)) for venue, h in holdings.items()}
+    if any(amount >= needed for amount in held.values()):
+        return None
+    best = max(held.values())
+    where = ", ".join(f"{venue} holds {amount:f}" for venue, amount in sorted(held.items()))
+    return RiskBreach("funding", f"needs about {wire_amount(needed):f} {symbol}; {where}",
+                      f"{best:f}", f"{wire_amount(needed):f}")
+
+
 def validate_event(event: Event, topology: Topology, venues: Sequence[str],
-                   now: int) -> list[Output]:
-    """The pure part of the stage: one ``intent.submitted`` in, its outputs out."""
+                   now: int, holdings: Mapping[str, Holdings | None] | None = None
+                   ) -> list[Output]:
+    """The pure part of the stage: one ``intent.submitted`` in, its outputs out.
+
+    ``holdings``: per venue, what its account holds (``None``: unlimited); omitted, the
+    funding check is not made.
+    """
     intent = IntentSubmitted.model_validate(event.payload).intent
     id_ms = intent.created_at_ms or now
 
@@ -162,6 +206,13 @@ def validate_event(event: Event, topology: Topology, venues: Sequence[str],
                 dead_letter(dl_key, raw, reason=rejected.payload["reason"], errors=errors,
                             source=f"validate/{event.event_id}", correlation_id=intent.id)]
     breaches = risk_breaches(intent, topology)
+    checks: tuple[str, ...] = RISK_CHECKS
+    if holdings is not None:
+        allowed = intent.constraints.allowed_venues
+        usable = {v: h for v, h in holdings.items() if allowed is None or v in allowed}
+        checks = (*RISK_CHECKS, "funding")
+        if (breach := funding_breach(intent, topology, usable)) is not None:
+            breaches.append(breach)
     if breaches:
         first = breaches[0]
         rejected = emit("risk.rejected", RiskRejected(
@@ -169,7 +220,7 @@ def validate_event(event: Event, topology: Topology, venues: Sequence[str],
             limit=first.limit, actual=first.actual), 1)
         return [Output.of_event(OUTPUT_TOPIC, rejected)]
     approved = emit("risk.approved", RiskApproved(
-        checks=RISK_CHECKS, notional=wire_amount(notional(intent, topology) or Decimal(0))), 1)
+        checks=checks, notional=wire_amount(notional(intent, topology) or Decimal(0))), 1)
     accepted = emit("intent.accepted", IntentAccepted(intent=intent), 2)
     return [Output.of_event(OUTPUT_TOPIC, approved), Output.of_event(OUTPUT_TOPIC, accepted)]
 
@@ -189,14 +240,49 @@ class ValidateStage:
     async def stop(self) -> None:
         return None
 
+    async def _holdings(self) -> dict[str, dict[str, Decimal] | None]:
+        """Each venue's account holdings now; ``None`` for a venue without an account."""
+        holdings: dict[str, dict[str, Decimal] | None] = {}
+        for name, venue in self._context.venues.items():
+            read = getattr(venue, "balances", None)
+            holdings[name] = dict(await read()) if read is not None else None
+        return holdings
+
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
         now = self._context.clock()
-        for record in records:
-            event = decode_event(record.value)
-            if event.topic != "intent.submitted":
-                continue
-            for output in validate_event(event, self._context.topology, self._venues, now):
+        events = [e for e in map(decode_event, (r.value for r in records))
+                  if e.topic == "intent.submitted"]
+        if not events:
+            return
+        holdings = await self._holdings() if self._context.venues else None
+        topology = self._context.topology
+        for event in events:
+            outputs = validate_event(event, topology, self._venues, now, holdings)
+            if holdings is not None and accepted(outputs):
+                _reserve(event, topology, holdings)
+            for output in outputs:
                 await emit(output)
+
+
+def accepted(outputs: Sequence[Output]) -> bool:
+    """``validate_event`` accepted the intent: risk.approved + intent.accepted, both on the
+    output topic (a rejection is one event, plus a dead letter for a wrong intent)."""
+    return len(outputs) == 2 and all(o.topic == OUTPUT_TOPIC for o in outputs)
+
+
+def _reserve(event: Event, topology: Topology,
+             holdings: dict[str, dict[str, Decimal] | None]) -> None:
+    """Deduct an accepted intent's spend from the batch's view of every venue it may use, so
+    a batch of intents cannot together spend what the account has once."""
+    intent = IntentSubmitted.model_validate(event.payload).intent
+    spend = spend_estimate(intent, topology)
+    if spend is None:
+        return
+    symbol, amount = spend
+    allowed = intent.constraints.allowed_venues
+    for venue, held in holdings.items():
+        if held is not None and (allowed is None or venue in allowed) and symbol in held:
+            held[symbol] -= amount
 
 
 def build(context: StageContext) -> ValidateStage:

@@ -50,14 +50,15 @@ def test_topics_say_who_writes_and_who_reads() -> None:
 
 def test_venues_and_assets_are_listed() -> None:
     text = render_topology(TOPOLOGY)
-    assert line_of(text, "venues:") == "venues: sim"
+    assert line_of(text, "venues:") == "venues: uniswap_v3, sim"
     assert line_of(text, "assets:") == "assets: WETH, USDC, WBTC, DAI, ARB"
     assert text.splitlines()[0] == "app 'sep' (mode paper)"
 
 
 def test_disabled_venues_are_not_listed() -> None:
     data = TOPOLOGY.model_dump(by_alias=True)
-    data["plugins"]["venues"]["sim"]["enabled"] = False
+    for venue in data["plugins"]["venues"].values():
+        venue["enabled"] = False
     text = render_topology(type(TOPOLOGY).model_validate(data))
     assert line_of(text, "venues:") == "venues: none"
 

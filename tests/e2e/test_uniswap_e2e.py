@@ -144,6 +144,8 @@ async def test_intent_settles_on_chain_as_the_pipeline_reports(
     assert [e["topic"] for e in events] == COMPLETED_PATH
     assert_contiguous(intent, events)
 
+    (approved,) = _payloads(events, "risk.approved")
+    assert "funding" in approved["checks"]  # checked against the account's live balances
     (plan,) = _payloads(events, "plan.created")
     (step,) = plan["plan"]["steps"]
     assert step["venue"] == VENUE

@@ -22,6 +22,7 @@ from pipeline.stages.validate import (
     notional,
     risk_breaches,
     semantic_errors,
+    spend_estimate,
     validate_event,
 )
 from pipeline.topology import load_topology
@@ -361,3 +362,47 @@ def test_address_case_does_not_hide_other_decimals() -> None:
     data["assets"][0]["asset"] = {**weth, "address": str(weth["address"]).lower(), "decimals": 6}
     errors = semantic_errors(intent_of(data), TOPOLOGY, VENUES)
     assert [(e.path, "registered as" in e.message) for e in errors] == [("assets.0.asset", True)]
+
+
+# --- funding: can a venue's account pay for the intent? ----------------------------------
+
+
+def test_dispose_spends_its_amount_and_acquire_its_priced_cost_plus_slippage() -> None:
+    assert spend_estimate(intent_of(body("DISPOSE", "WETH", "USDC", "2")), TOPOLOGY) == (
+        "WETH", Decimal("2"))
+    # 0.5 WETH at 3000 USDC, paying at most 1 % more: 1515 USDC
+    acquire = intent_of(body("ACQUIRE", "WETH", "USDC", "0.5", maxSlippage="0.01"))
+    assert spend_estimate(acquire, TOPOLOGY) == ("USDC", Decimal("1515.00"))
+
+
+def test_an_intent_no_venue_can_fund_is_refused_with_the_numbers() -> None:
+    event = submitted(body("DISPOSE", "WETH", "USDC", "2"))
+    holdings = {"uniswap_v3": {"WETH": Decimal("1.25"), "USDC": Decimal(10**6)}}
+    out = events(validate_event(event, TOPOLOGY, ("uniswap_v3",), NOW, holdings))
+    assert [e.topic for e in out] == ["risk.rejected"]
+    refusal = out[0].parse_payload()
+    assert isinstance(refusal, RiskRejected)
+    assert (refusal.rule, refusal.limit, refusal.actual) == ("funding", "1.25", "2")
+    assert "needs about 2 WETH; uniswap_v3 holds 1.25" in refusal.message
+
+
+def test_one_venue_that_can_fund_it_is_enough_and_the_check_is_stated() -> None:
+    event = submitted(body("DISPOSE", "WETH", "USDC", "2"))
+    holdings = {"poor": {"WETH": Decimal(1)}, "rich": {"WETH": Decimal(5)}}
+    out = events(validate_event(event, TOPOLOGY, ("poor", "rich"), NOW, holdings))
+    assert [e.topic for e in out] == ["risk.approved", "intent.accepted"]
+    approval = out[0].parse_payload()
+    assert isinstance(approval, RiskApproved)
+    assert "funding" in approval.checks
+
+
+def test_a_venue_without_an_account_never_blocks_and_allowed_venues_narrow_the_choice() -> None:
+    unlimited: dict[str, dict[str, Decimal] | None] = {"sim": None,
+                                                       "uniswap_v3": {"WETH": Decimal(0)}}
+    free = submitted(body("DISPOSE", "WETH", "USDC", "2"))
+    assert [e.topic for e in events(validate_event(free, TOPOLOGY, ("sim", "uniswap_v3"), NOW,
+                                                   unlimited))] == ["risk.approved",
+                                                                    "intent.accepted"]
+    pinned = submitted(body("DISPOSE", "WETH", "USDC", "2", allowedVenues=["uniswap_v3"]))
+    out = events(validate_event(pinned, TOPOLOGY, ("sim", "uniswap_v3"), NOW, unlimited))
+    assert [e.topic for e in out] == ["risk.rejected"]
