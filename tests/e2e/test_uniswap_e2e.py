@@ -26,13 +26,14 @@ from pipeline.config import Settings
 from pipeline.devstack.chain import rpc_call
 from pipeline.devstack.uniswap import DevChain
 from pipeline.harness import WorkerPool, skip_backlog, wait_until_finished
+from pipeline.market.feed import PoolFeed
 from pipeline.models.plan import ExecutionStep, RouteLeg, SwapMode
 from pipeline.plugins.venue import VenueContext
 from pipeline.runtime.app import group_id
 from pipeline.samples import submission
 from pipeline.topology import load_topology
 from plugins.uniswap_v3 import UniswapV3Config, UniswapV3Venue
-from plugins.uniswap_v3.contracts import swap_logs
+from plugins.uniswap_v3.contracts import abi, swap_logs
 from tests.e2e.checks import COMPLETED_PATH, assert_contiguous, events_by_intent
 
 pytestmark = pytest.mark.services
@@ -219,8 +220,30 @@ async def test_a_rival_trade_between_planning_and_execution_fails_the_intent_cle
                              asset_out="USDC", amount_in=Decimal(300), min_out=Decimal(0),
                              amount_out=Decimal(0), max_in=Decimal(300))
         await rival.wait_receipt(await rival.submit(sell), 30)
+        moved_at = w3.eth.block_number
     finally:
         executor.start()
+
+    # The rival's swap is market data: the pools' new state is published on
+    # sep.market.pools, where every planner reads it.
+    feed = PoolFeed(prepared.kafka)
+    await feed.start()
+    try:
+        for pool_id in {leg.pool_id for leg in legs}:
+            pool = w3.eth.contract(address=Web3.to_checksum_address(
+                chain.deployment.pool(pool_id).address), abi=abi("UniswapV3Pool"))
+            on_chain = pool.functions.slot0().call(block_identifier=moved_at)[0]
+            deadline = time.monotonic() + 30
+            while True:
+                state = next((p for p in feed.pools().get(VENUE, []) if p.pool_id == pool_id),
+                             None)
+                if state is not None and (state.block or 0) >= moved_at:
+                    break
+                assert time.monotonic() < deadline, f"no state of {pool_id} after the swap"
+                await feed.wait_for_update(feed.updates, timeout_s=30)
+            assert state.sqrt_price_x96 == on_chain
+    finally:
+        await feed.stop()
 
     outcome = await wait_until_finished(prepared.postgres, [intent], timeout=120, pool=executor)
     events = (await events_by_intent(db, [intent]))[intent]
