@@ -459,3 +459,45 @@ def test_a_venue_quote_resets_the_exact_out_input_and_ceiling() -> None:
     # ceil(4523000001 * 1.005) = 4545615001.005 -> 4545615002 base units
     assert step.max_in == Decimal("4545.615002")
     assert step.amount_out == created.plan.steps[0].amount_out == Decimal("1.5")
+
+
+class PublishedPools:
+    """Pool states as the market feed would hold them (the feed itself: tests/market)."""
+
+    def __init__(self, pools: dict[str, list[PoolState]]) -> None:
+        self._pools = pools
+
+    def pools(self) -> dict[str, list[PoolState]]:
+        return self._pools
+
+
+async def test_published_pool_states_are_planned_on_instead_of_asking_the_venue(
+    tmp_path: Path,
+) -> None:
+    sim = build_venues(TOPOLOGY, tmp_path)["sim"]
+    await sim.start()
+    try:
+        # What the market topic says differs from the venue's configured pools: it wins.
+        moved = [p.model_copy(update={"reserve1": p.reserve1 * 9 // 10}) for p in POOLS["sim"]]
+        published = PublishedPools({"sim": moved})
+        context = StageContext(TOPOLOGY, Settings(), venues={"sim": sim}, clock=lambda: T0,
+                               market=published, market_venues=frozenset({"sim"}))
+        source = prioritised_event(submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", "1",
+                                              client_intent_id="m1"))
+        sent: list[Output] = []
+
+        async def emit(output: Output) -> None:
+            sent.append(output)
+
+        record = Record("sep.intents.prioritised", 0, 0, T0, None, encode_event(source))
+        await build(context).process([record], emit)
+        assert sent[0].value == plan_output(source, {"sim": moved}, TOPOLOGY, T0).value
+        assert sent[0].value != plan_output(source, POOLS, TOPOLOGY, T0).value
+
+        # Until the feed has a venue's pools, the venue itself is asked.
+        context.market = PublishedPools({})
+        sent.clear()
+        await build(context).process([record], emit)
+        assert sent[0].value == plan_output(source, POOLS, TOPOLOGY, T0).value
+    finally:
+        await sim.stop()
