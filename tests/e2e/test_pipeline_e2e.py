@@ -73,7 +73,7 @@ def _malformed(topology: Any, run: str, i: int) -> bytes:
     body["assets"][1]["asset"] = {
         "symbol": "NOPE",
         "decimals": 18,
-        "chainId": 1,
+        "chainId": topology.asset("WETH").chain_id,  # only the symbol is wrong
         "address": "0x" + "ab" * 20,
     }
     return orjson.dumps(body)
