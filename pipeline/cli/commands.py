@@ -161,7 +161,8 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         try:
             body = submission(topology, kind, subject, args.counter, _amount(amount),
                               strategy_id=args.strategy, max_slippage=args.slippage,
-                              time_window_ms=args.window, style=args.style)
+                              time_window_ms=args.window, style=args.style,
+                              venues=args.venue)
         except KeyError as exc:
             known = ", ".join(a.symbol for a in topology.assets)
             raise UserError(f"unknown asset {exc.args[0]!r}; known: {known}") from exc
@@ -181,6 +182,7 @@ def register_submit(sub: Any) -> None:
                        "give it.\n\nexamples:\n"
                        "  sep submit --dispose 1.5 WETH --for USDC --slippage 0.005 --window 5m\n"
                        "  sep submit --acquire 1000 DAI --for USDC --style PASSIVE\n"
+                       "  sep submit --dispose 2 WETH --for USDC --venue uniswap_v3   (on chain)\n"
                        "  sep submit --file intent.json   (an IntentSubmission, camelCase JSON)")
     p.add_argument("--dispose", nargs=2, metavar=("AMOUNT", "ASSET"),
                    help="sell exactly AMOUNT of ASSET")
@@ -192,6 +194,8 @@ def register_submit(sub: Any) -> None:
                    help="time window: 30s, 5m, 1h (default 5m)")
     p.add_argument("--style", default="ADAPTIVE", choices=["AGGRESSIVE", "ADAPTIVE", "PASSIVE"])
     p.add_argument("--strategy", default="cli", help="strategy id (default: cli)")
+    p.add_argument("--venue", action="append", metavar="NAME",
+                   help="only this venue (repeat for several): sim, uniswap_v3 (default: any)")
     p.add_argument("--file", help="a JSON IntentSubmission to send as is")
     p.add_argument("--topology")
     p.set_defaults(handler=_cmd_submit)
