@@ -12,6 +12,8 @@ committed).  A crash in between replays the batch, and both writes are idempoten
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -22,6 +24,7 @@ from pipeline.store.eventstore import EventStore
 from pipeline.store.readmodel import ReadModel
 
 log = logging.getLogger(__name__)
+REFRESH_INTERVAL_S = 0.25
 
 
 class ProjectStage:
@@ -34,6 +37,7 @@ class ProjectStage:
         self._context = context
         self._store: EventStore | None = None
         self._read_model: ReadModel | None = None
+        self._refresher: asyncio.Task[None] | None = None
         self.stored = 0
 
     async def start(self) -> None:
@@ -42,8 +46,28 @@ class ProjectStage:
         self._read_model = ReadModel.connect(
             settings.redis, settings.redis_prefix, quote_asset=risk.quote_asset,
             reference_prices=dict(risk.reference_prices))
+        self._refresher = asyncio.create_task(self._refresh_positions(), name="positions")
+
+    async def _refresh_positions(self) -> None:
+        assert self._read_model is not None
+        delay = REFRESH_INTERVAL_S
+        while True:
+            try:
+                if await self._read_model.refresh_dirty() == 0:
+                    await asyncio.sleep(REFRESH_INTERVAL_S)
+                delay = REFRESH_INTERVAL_S
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis away: the dirty marks stay in Redis; try again later
+                log.exception("positions refresh failed; retrying")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
         if self._store is not None:
             await self._store.close()
         if self._read_model is not None:
@@ -54,7 +78,13 @@ class ProjectStage:
             raise RuntimeError("ProjectStage.process before start()")
         events = [decode_event(r.value) for r in records]
         self.stored += await self._store.append(events)
-        await self._read_model.apply(events)
+        # Positions are recomputed from all of a strategy's fills, which grows with history:
+        # here the strategies are only marked dirty (durably), and a background task
+        # recomputes each dirty one at most every REFRESH_INTERVAL_S.  Recomputing them
+        # inside every batch took most of the stage's time.
+        await self._read_model.apply(events, positions=False)
+        touched, self._read_model.touched = self._read_model.touched, set()
+        await self._read_model.mark_dirty(touched)
         try:
             await metrics.record(self._read_model.redis, self._read_model.prefix, events,
                                  now_ms())

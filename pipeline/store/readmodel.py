@@ -143,6 +143,10 @@ return {applied, touched}
 """
 
 
+POSITIONS_DIRTY = "positions:dirty"
+"""Set of strategies whose ``positions:{s}`` is older than their fills (project stage)."""
+
+
 class ReadModel:
     """Writes (``apply``) and the flat per-intent reads the tests use; ``views`` reads the rest."""
 
@@ -232,6 +236,33 @@ class ReadModel:
                         break
                     except WatchError:
                         await asyncio.sleep(0.001 * attempt)
+
+    async def mark_dirty(self, strategies: Iterable[str]) -> None:
+        """Remember (durably, in Redis) that these strategies' positions need recomputing."""
+        names = sorted(strategies)
+        if names:
+            await self._redis.sadd(self.key(POSITIONS_DIRTY), *names)
+
+    async def refresh_dirty(self, count: int = 64) -> int:
+        """Recompute up to ``count`` strategies marked dirty; return how many.
+
+        ``SPOP`` hands each strategy to one project worker; a fill that lands meanwhile marks
+        it dirty again, so it is recomputed once more rather than left stale.
+        """
+        popped: Any = await self._redis.spop(self.key(POSITIONS_DIRTY), count)
+        if not popped:
+            return 0
+        names = [str(n) for n in popped]
+        try:
+            await self.refresh_positions(names)
+        except BaseException:
+            await self._redis.sadd(self.key(POSITIONS_DIRTY), *names)
+            raise
+        return len(names)
+
+    async def pending_positions(self) -> int:
+        """How many strategies' positions are still to be recomputed."""
+        return int(await self._redis.scard(self.key(POSITIONS_DIRTY)))
 
     async def intent(self, intent_id: str) -> dict[str, str]:
         raw = await self._redis.hgetall(self.key(f"intent:{intent_id}"))

@@ -146,3 +146,25 @@ async def test_intents_filtered_and_paginated(read_model: ReadModel, sim: SimVen
     rejected_a = await v.intents(state="risk_rejected", strategy="a", limit=10, offset=0)
     assert [i["state"] for i in rejected_a.items] == ["risk_rejected"]
     assert "reason" in rejected_a.items[0]
+
+
+async def test_dirty_positions_are_refreshed_to_what_an_immediate_refresh_gives(
+    read_model: ReadModel, sim: SimVenue
+) -> None:
+    sell = await lifecycle(sim, 40, kind="DISPOSE", amount="1", strategy="d")
+    buy = await lifecycle(sim, 41, kind="ACQUIRE", amount="2", strategy="d",
+                          at_ms=1_700_000_060_000)
+    # The project stage's way: apply, only mark the strategy dirty, refresh later.
+    await read_model.apply(sell + buy, positions=False)
+    await read_model.mark_dirty(read_model.touched)
+    assert await views(read_model).positions("d") == []  # not yet computed
+    assert await read_model.pending_positions() == 1
+    assert await read_model.refresh_dirty() == 1
+    assert await read_model.pending_positions() == 0
+    deferred = await views(read_model).positions("d")
+    # ...equals what applying with an immediate refresh gives.
+    await read_model.refresh_positions(["d"])
+    assert deferred == await views(read_model).positions("d")
+    assert deferred
+    assert deferred[0]["assets"]
+    assert await read_model.refresh_dirty() == 0  # nothing left to do

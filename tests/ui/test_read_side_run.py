@@ -20,6 +20,7 @@ from pipeline.samples import random_submission
 from pipeline.store import namespace, replay
 from pipeline.store.eventstore import EventStore
 from pipeline.store.projection import STATE_OF
+from pipeline.store.readmodel import ReadModel
 from tests.store.lifecycle import TOPOLOGY
 from tests.ui.server import ServerThread
 
@@ -58,13 +59,14 @@ async def run_ids(ui_settings: Settings, workers: WorkerPool) -> list[str]:
 async def settled(settings: Settings) -> None:
     """Until every stored event is in the read model (terminal in the store comes first)."""
     client = aioredis.from_url(settings.redis, decode_responses=True)
+    model = ReadModel(client, settings.redis_prefix)
     store = await EventStore.connect(settings.postgres)
     try:
         for _ in range(200):
             stored = sum((await store.count_by_topic()).values())
             applied = sum(int(v) for v in
                           (await client.hgetall(f"{settings.redis_prefix}stats:events")).values())
-            if applied >= stored:
+            if applied >= stored and await model.pending_positions() == 0:
                 return
             await asyncio.sleep(0.1)
         raise AssertionError(f"read model has {applied} of {stored} events")
