@@ -7,7 +7,9 @@
 //! - [`pool`]: a validated constant-product [`pool::Pool`];
 //! - [`route`]: best-route search over a [`route::PoolSet`], exact-in and exact-out;
 //! - [`error`]: the named errors, each with a stable code;
-//! - [`muldiv`]: 128-bit `a·b/d` with a 256-bit intermediate, the hot path of the math.
+//! - [`muldiv`]: 128-bit `a·b/d` with a 256-bit intermediate, the hot path of the math;
+//! - [`v3`]: exact Uniswap V3 concentrated-liquidity math (tick math, swap steps, the pool's
+//!   swap loop with tick crossing), equal to the contracts to the wei.
 //!
 //! [`python`] holds the `PyO3` bindings only. Every operator has a pure-Python twin in
 //! `pipeline/ops/twin.py` that the tests hold to identical results.
@@ -19,3 +21,4 @@ pub mod muldiv;
 pub mod pool;
 pub mod python;
 pub mod route;
+pub mod v3;
