@@ -22,8 +22,10 @@ export function percent(fraction, places = 2) {
   const [whole, frac = ""] = String(fraction).replace("-", "").split(".");
   const digits = (whole + (frac + "00").slice(0, 2)).replace(/^0+(?=\d)/, "");
   const rest = frac.slice(2, 2 + places).replace(/0+$/, "");
-  const sign = String(fraction).startsWith("-") ? "−" : "";
-  return `${sign}${digits || "0"}${rest ? "." + rest : ""}%`;
+  const shown = `${digits || "0"}${rest ? "." + rest : ""}`;
+  // A tiny negative that rounds to nothing is shown as 0%, not "−0%".
+  const sign = String(fraction).startsWith("-") && /[1-9]/.test(shown) ? "−" : "";
+  return `${sign}${shown}%`;
 }
 
 export function time(iso) {
