@@ -3,6 +3,8 @@
 //!
 //! Plain Rust logic lives in the top-level modules and knows nothing of Python:
 //!
+//! - [`books`]: per-venue L2 order books, their aggregation into a consolidated book, sweeps
+//!   with per-venue fees;
 //! - [`cp_math`]: exact constant-product pool math in integer base units;
 //! - [`pool`]: a validated constant-product [`pool::Pool`];
 //! - [`route`]: best-route search over a [`route::PoolSet`], exact-in and exact-out;
@@ -15,6 +17,7 @@
 //! `pipeline/ops/twin.py` that the tests hold to identical results.
 #![deny(unsafe_code)]
 
+pub mod books;
 pub mod cp_math;
 pub mod error;
 pub mod muldiv;

@@ -1,0 +1,217 @@
+//! Unit and property tests of the order-book operators.
+
+use proptest::prelude::*;
+use ruint::aliases::U256;
+
+use super::*;
+
+fn book(venue: &str, bids: &[(u64, u128)], asks: &[(u64, u128)], fee: u128) -> Book {
+    Book::new(venue, bids.to_vec(), asks.to_vec(), fee).expect("valid book")
+}
+
+fn u(v: u128) -> U256 {
+    U256::from(v)
+}
+
+#[test]
+fn rejects_malformed_books_with_named_errors() {
+    let err = |bids: &[(u64, u128)], asks: &[(u64, u128)], fee: u128| {
+        Book::new("v", bids.to_vec(), asks.to_vec(), fee).unwrap_err().code()
+    };
+    assert_eq!(err(&[(0, 1)], &[], 0), "zero_price");
+    assert_eq!(err(&[], &[(5, 0)], 0), "zero_size");
+    assert_eq!(err(&[(5, 1), (5, 2)], &[], 0), "duplicate_price");
+    assert_eq!(err(&[(5, 1), (6, 2)], &[], 0), "unsorted_levels");
+    assert_eq!(err(&[], &[(6, 1), (5, 2)], 0), "unsorted_levels");
+    assert_eq!(err(&[], &[], 1_000_000), "fee_out_of_range");
+    assert_eq!(err(&[], &[], u128::MAX), "fee_out_of_range");
+    assert_eq!(err(&[(5, 1)], &[(5, 1)], 0), "crossed_book");
+    assert_eq!(err(&[(6, 1)], &[(5, 1)], 0), "crossed_book");
+    // Bids are checked before asks, levels before the fee, the fee before the cross.
+    assert_eq!(err(&[(5, 1)], &[(0, 1)], 1_000_000), "zero_price");
+    assert_eq!(err(&[(5, 1)], &[(4, 1)], 1_000_000), "fee_out_of_range");
+    let e = Book::new("x", vec![(10, 1), (11, 1)], vec![], 0).unwrap_err();
+    assert_eq!(e.venue(), "x");
+    assert_eq!(
+        e.to_string(),
+        "venue 'x': bids[1] price 11 follows 10; bids must be best first (strictly decreasing \
+         prices)"
+    );
+}
+
+#[test]
+fn aggregation_merges_levels_and_remembers_venues() {
+    let a = book("a", &[(100, 5), (99, 1)], &[(101, 2), (103, 4)], 3000);
+    let b = book("b", &[(100, 7)], &[(102, 1), (103, 6)], 100);
+    let c = aggregate_books(&[a, b]).unwrap();
+    assert_eq!(c.venues(), ["b", "a"]); // cheaper fee first
+    assert_eq!(c.fees(), [100, 3000]);
+    let asks = c.asks();
+    assert_eq!(asks.len(), 3);
+    assert_eq!((asks.price(2), asks.total(2)), (103, 10));
+    assert_eq!(asks.parts(2).collect::<Vec<_>>(), [(0, 6), (1, 4)]);
+    assert_eq!(c.bids().price(0), 100);
+    assert_eq!(c.bids().parts(0).collect::<Vec<_>>(), [(0, 7), (1, 5)]);
+}
+
+#[test]
+fn aggregation_errors() {
+    let a = book("a", &[], &[(1, 1)], 0);
+    let e = aggregate_books(&[a.clone(), a.clone()]).unwrap_err();
+    assert_eq!((e.code(), e.venue()), ("duplicate_venue", "a"));
+    let big = book("b", &[], &[(1, u128::MAX)], 5);
+    let e = aggregate_books(&[a, big]).unwrap_err();
+    assert_eq!((e.code(), e.venue()), ("size_overflow", "b"));
+    let empty: [Book; 0] = [];
+    assert!(aggregate_books(&empty).unwrap().asks().is_empty());
+}
+
+#[test]
+fn sweep_fills_best_first_and_charges_fees() {
+    let a = book("a", &[(99, 10)], &[(100, 3), (102, 10)], 3000);
+    let b = book("b", &[(98, 10)], &[(100, 2), (101, 1)], 0);
+    let c = aggregate_books(&[a, b]).unwrap();
+    let s = sweep(&c, Side::Buy, 8).unwrap();
+    // b (fee 0) first at 100, then a at 100, then b at 101, then a at 102.
+    let fills: Vec<_> = s.fills.iter().map(|f| (f.price, f.qty, f.venue)).collect();
+    assert_eq!(fills, [(100, 2, 0), (100, 3, 1), (101, 1, 0), (102, 2, 1)]);
+    assert_eq!(s.filled_qty, 8);
+    assert_eq!(s.notional, u(200 + 300 + 101 + 204));
+    // a: notional 504 at 0.30 %: 1.512 -> 2 (rounded up); b: no fee.
+    assert_eq!(s.venue_fills[1].fee, u(2));
+    assert_eq!(s.fees, u(2));
+    assert_eq!(s.avg_price, Some(101)); // 805 / 8 = 100.625, up for a buy
+    assert_eq!(s.worst_price, Some(102));
+    let s = sweep(&c, Side::Sell, 8).unwrap();
+    // all 8 from a's bid at 99: b's 98 is never reached
+    assert_eq!((s.avg_price, s.worst_price, s.notional), (Some(99), Some(99), u(99 * 8)));
+    assert_eq!(s.fees, u(3)); // 792 · 0.003 = 2.376 -> 3
+}
+
+#[test]
+fn sweep_edge_cases() {
+    let c = aggregate_books(&[book("a", &[], &[(7, 3)], 0)]).unwrap();
+    let s = sweep(&c, Side::Buy, 10).unwrap();
+    assert_eq!((s.filled_qty, s.avg_price, s.worst_price), (3, Some(7), Some(7)));
+    let s = sweep(&c, Side::Sell, 10).unwrap();
+    assert_eq!((s.filled_qty, s.avg_price, s.worst_price), (0, None, None));
+    assert!(s.fills.is_empty() && s.venue_fills.is_empty());
+    assert_eq!(sweep(&c, Side::Buy, 0).unwrap_err().code(), "zero_quantity");
+    assert_eq!(Side::parse("BUY").unwrap_err().code(), "unknown_side");
+    assert_eq!(Side::parse("sell"), Ok(Side::Sell));
+}
+
+#[test]
+fn avg_price_rounds_against_the_taker() {
+    let c = aggregate_books(&[book("a", &[(10, 1), (9, 2)], &[(11, 1), (12, 2)], 0)]).unwrap();
+    // buy 3: (11 + 24) / 3 = 11.67 -> 12; sell 3: (10 + 18) / 3 = 9.33 -> 9
+    assert_eq!(sweep(&c, Side::Buy, 3).unwrap().avg_price, Some(12));
+    assert_eq!(sweep(&c, Side::Sell, 3).unwrap().avg_price, Some(9));
+}
+
+fn side_levels(max_levels: usize, below: bool) -> impl Strategy<Value = Vec<(u64, u128)>> {
+    let offsets = prop::collection::btree_set(0u64..60, 0..=max_levels);
+    let sizes = prop::collection::vec(1u128..1_000, max_levels + 1);
+    (offsets, sizes).prop_map(move |(offs, sizes)| {
+        offs.into_iter()
+            .zip(sizes)
+            .map(|(o, s)| if below { (99 - o, s) } else { (100 + o, s) })
+            .collect::<Vec<_>>()
+    })
+}
+
+fn books() -> impl Strategy<Value = Vec<Book>> {
+    let one = (
+        side_levels(8, true),
+        side_levels(8, false),
+        prop::sample::select(vec![0u128, 100, 3000, 999_999]),
+    );
+    prop::collection::vec(one, 0..5).prop_map(|venues| {
+        venues
+            .into_iter()
+            .enumerate()
+            .map(|(i, (bids, asks, fee))| {
+                Book::new(format!("v{i}"), bids, asks, fee).expect("valid")
+            })
+            .collect()
+    })
+}
+
+fn depth(c: &ConsolidatedBook, side: Side) -> u128 {
+    let s = c.side(side.book_side());
+    (0..s.len()).map(|i| s.total(i)).sum()
+}
+
+proptest! {
+    #[test]
+    fn aggregation_preserves_size_per_price_and_venue(books in books()) {
+        let c = aggregate_books(&books).unwrap();
+        for side in [BookSide::Bids, BookSide::Asks] {
+            let levels = c.side(side);
+            let mut seen = Vec::new();
+            for i in 0..levels.len() {
+                if i > 0 {
+                    prop_assert!(side.is_worse(levels.price(i), levels.price(i - 1)));
+                }
+                let parts: Vec<_> = levels.parts(i).collect();
+                prop_assert_eq!(parts.iter().map(|p| p.1).sum::<u128>(), levels.total(i));
+                prop_assert!(parts.windows(2).all(|w| w[0].0 < w[1].0));
+                seen.extend(parts.iter().map(|&(v, s)| (c.venues()[v].clone(), levels.price(i), s)));
+            }
+            let mut given: Vec<_> = books.iter().flat_map(|b| {
+                b.side(side).iter().map(|&(p, s)| (b.venue().to_owned(), p, s))
+            }).collect();
+            seen.sort();
+            given.sort();
+            prop_assert_eq!(seen, given);
+        }
+    }
+
+    #[test]
+    fn sweep_never_fills_more_than_available_and_goes_best_first(
+        books in books(), buy in any::<bool>(), qty in 1u128..20_000,
+    ) {
+        let side = if buy { Side::Buy } else { Side::Sell };
+        let c = aggregate_books(&books).unwrap();
+        let s = sweep(&c, side, qty).unwrap();
+        prop_assert_eq!(s.filled_qty, qty.min(depth(&c, side)));
+        prop_assert_eq!(s.fills.iter().map(|f| f.qty).sum::<u128>(), s.filled_qty);
+        prop_assert_eq!(s.venue_fills.iter().map(|f| f.qty).sum::<u128>(), s.filled_qty);
+        for w in s.fills.windows(2) {
+            prop_assert!(w[0].price == w[1].price || side.book_side().is_worse(w[1].price, w[0].price));
+        }
+        if let (Some(avg), Some(first)) = (s.avg_price, s.fills.first()) {
+            let worst = s.worst_price.unwrap();
+            prop_assert_eq!(worst, s.fills.last().unwrap().price);
+            prop_assert!(avg >= first.price.min(worst) && avg <= first.price.max(worst));
+        }
+        let left = c.after(&s);
+        prop_assert_eq!(depth(&left, side), depth(&c, side) - s.filled_qty);
+    }
+
+    #[test]
+    fn sweeping_in_two_parts_equals_sweeping_once(
+        books in books(), buy in any::<bool>(), q1 in 1u128..5_000, q2 in 1u128..5_000,
+    ) {
+        let side = if buy { Side::Buy } else { Side::Sell };
+        let c = aggregate_books(&books).unwrap();
+        let once = sweep(&c, side, q1 + q2).unwrap();
+        let first = sweep(&c, side, q1).unwrap();
+        let second = sweep(&c.after(&first), side, q2).unwrap();
+        prop_assert_eq!(first.filled_qty + second.filled_qty, once.filled_qty);
+        prop_assert_eq!(first.notional + second.notional, once.notional);
+        // The fills are the same once a level split across the two parts is joined again.
+        let mut joined: Vec<Fill> = Vec::new();
+        for f in first.fills.iter().chain(&second.fills) {
+            match joined.last_mut() {
+                Some(l) if l.price == f.price && l.venue == f.venue => l.qty += f.qty,
+                _ => joined.push(*f),
+            }
+        }
+        prop_assert_eq!(joined, once.fills);
+        // Each venue's fee is rounded up once per sweep, so two sweeps pay at most one unit
+        // more per venue.
+        let fees = first.fees + second.fees;
+        prop_assert!(fees >= once.fees && fees <= once.fees + U256::from(c.venues().len()));
+    }
+}
