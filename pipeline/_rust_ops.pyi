@@ -1,4 +1,5 @@
-"""Rust operators (crate ``rust_ops``): exact constant-product pool math and best-route search.
+"""Rust operators (crate ``rust_ops``): exact constant-product pool math and best-route search,
+and exact Uniswap V3 concentrated-liquidity math (:class:`V3Pool`).
 
 Private: import from ``pipeline.ops``. Every operator has a pure-Python twin in
 ``pipeline.ops.twin`` with identical results.
@@ -277,4 +278,184 @@ def best_route_exact_out(
     Raises:
         InvalidPoolError: ``duplicate_pool_id``.
         RouteQueryError: as :meth:`PoolSet.best_route_exact_out`.
+    """
+
+# --- Uniswap V3 concentrated liquidity (rust_ops/src/v3) -----------------------------------
+
+MIN_TICK: int
+"""-887272, the lowest tick (``TickMath.MIN_TICK``)."""
+
+MAX_TICK: int
+"""887272, the highest tick."""
+
+MIN_SQRT_RATIO: int
+"""4295128739 = ``sqrt_ratio_at_tick(MIN_TICK)``, the lowest price a pool can have."""
+
+MAX_SQRT_RATIO: int
+"""``sqrt_ratio_at_tick(MAX_TICK)``; prices are always strictly below it."""
+
+class InvalidV3PoolError(RustOpsError):
+    """A Uniswap V3 pool state that cannot be used.
+
+    Codes, in the order checked: ``out_of_range`` (an int outside its Solidity type:
+    sqrt_price_x96 ``uint160``, liquidity ``uint128``, tick and tick_spacing ``int24``, fee
+    ``uint24``, then per tick its ``int24`` tick and ``int128`` liquidity_net),
+    ``fee_out_of_range``, ``tick_spacing_out_of_range`` (outside ``1..=16383``),
+    ``sqrt_price_out_of_range`` (outside ``MIN_SQRT_RATIO..MAX_SQRT_RATIO``), ``tick_mismatch``
+    (``tick`` is not the price's tick, nor the one below it that a pool reports right after
+    crossing a tick downwards), then over the ticks ``tick_not_usable`` (off the spacing grid or
+    outside the tick bounds), ``ticks_not_sorted``, ``liquidity_net_inconsistent`` (a running sum
+    outside ``0..=2**128-1``, or a total other than 0), and last ``liquidity_mismatch``
+    (``liquidity`` is not the sum of ``liquidity_net`` at or below ``tick``).
+    """
+
+@final
+class V3SwapResult:
+    """What a swap does, exactly as ``UniswapV3Pool.swap`` would. Produced by :class:`V3Pool`.
+
+    The pool stops early only when the price reaches the limit (its liquidity is exhausted):
+    then ``amount_in_used`` (exact input) or ``amount_out`` (exact output) is below the amount
+    asked, as in the contract (QuoterV2 reports such a partial exact-input swap as is).
+    """
+
+    @property
+    def amount_in_used(self) -> int:
+        """Input taken by the pool, fee included (QuoterV2's ``amountIn`` for exact output)."""
+    @property
+    def amount_out(self) -> int:
+        """Output paid by the pool (QuoterV2's ``amountOut`` for exact input)."""
+    @property
+    def fee_amount(self) -> int:
+        """Part of ``amount_in_used`` that went to fees."""
+    @property
+    def sqrt_price_after(self) -> int:
+        """The pool's price afterwards (QuoterV2's ``sqrtPriceX96After``)."""
+    @property
+    def tick_after(self) -> int:
+        """The pool's tick afterwards."""
+    @property
+    def liquidity_after(self) -> int:
+        """The pool's active liquidity afterwards."""
+    @property
+    def ticks_crossed(self) -> int:
+        """Initialised ticks crossed, each a ``liquidityNet`` update on chain (for gas
+        estimates; QuoterV2's ``initializedTicksCrossed`` counts the end ticks differently)."""
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class V3Pool:
+    """A Uniswap V3 pool state for exact quotes, immutable, hashable, equal by value.
+
+    Integer math identical to the V3 contracts (FullMath, TickMath, SqrtPriceMath,
+    SwapMath, the pool's swap loop), so quotes equal QuoterV2's to the wei. Fields as in
+    ``slot0``/``liquidity()``: ``sqrt_price_x96`` is ``sqrt(token1/token0) * 2**96``; ``fee`` is
+    in hundredths of a basis point (3000 = 0.30 %); ``zero_for_one`` means token0 in, token1 out.
+
+    ``ticks`` lists every initialised tick (``liquidityGross > 0``; a ``liquidity_net`` of 0
+    is fine) as ``(tick, liquidity_net)`` tuples, strictly increasing. With them swaps cross
+    ticks as the pool does (stopping at every 256-spacing word of the tick bitmap, as the
+    contract does, since each step rounds). Without them (``None``) the liquidity is only known
+    inside the tick-spacing interval holding the price: a swap staying strictly inside it is
+    still exact; one reaching its edge raises ``PoolMathError("range_exceeded")``.
+    ``pipeline.ops.v3.v3_pool(state)`` builds one from a ``PoolState``. Validation and swaps
+    run without the GIL.
+
+    Raises:
+        InvalidV3PoolError: see its codes.
+        TypeError: a non-int field, or a ``ticks`` item that is not a 2-tuple.
+    """
+
+    def __init__(
+        self,
+        sqrt_price_x96: SupportsIndex,
+        liquidity: SupportsIndex,
+        tick: SupportsIndex,
+        tick_spacing: SupportsIndex,
+        fee: SupportsIndex,
+        ticks: Iterable[tuple[SupportsIndex, SupportsIndex]] | None = None,
+    ) -> None: ...
+    @property
+    def sqrt_price_x96(self) -> int:
+        """Price, ``sqrt(token1/token0)`` in Q64.96."""
+    @property
+    def liquidity(self) -> int:
+        """Active liquidity."""
+    @property
+    def tick(self) -> int:
+        """Current tick (``slot0.tick``)."""
+    @property
+    def tick_spacing(self) -> int:
+        """Tick spacing (1, 10, 60, 200 for fees 100, 500, 3000, 10000)."""
+    @property
+    def fee(self) -> int:
+        """Fee in hundredths of a basis point."""
+    @property
+    def ticks(self) -> tuple[tuple[int, int], ...] | None:
+        """The initialised ticks as ``(tick, liquidity_net)``, or ``None`` without tick data."""
+    def swap_exact_in(
+        self,
+        zero_for_one: bool,
+        amount_in: SupportsIndex,
+        sqrt_price_limit_x96: SupportsIndex | None = None,
+    ) -> V3SwapResult:
+        """Swap exactly ``amount_in`` (token0 if ``zero_for_one``), stopping at the limit.
+
+        The limit defaults to ``MIN_SQRT_RATIO + 1`` going down and ``MAX_SQRT_RATIO - 1``
+        going up (QuoterV2's and the router's default). ``amount_in=0`` does nothing (the
+        contract would revert ``AS``).
+
+        Raises:
+            PoolMathError: ``out_of_range`` (amount outside ``0..=2**255-1``, limit outside
+                ``uint160``), ``price_limit`` (the contract's ``SPL``: the limit is not
+                strictly between the price and the bound), ``range_exceeded`` (no tick data),
+                ``overflow`` (where the contract reverts on arithmetic).
+            TypeError: ``zero_for_one`` is not a bool.
+        """
+    def swap_exact_out(
+        self,
+        zero_for_one: bool,
+        amount_out: SupportsIndex,
+        sqrt_price_limit_x96: SupportsIndex | None = None,
+    ) -> V3SwapResult:
+        """Swap for exactly ``amount_out`` (token1 if ``zero_for_one``); as
+        :meth:`swap_exact_in`, ``amount_in_used`` is the input needed, fee included."""
+
+def v3_amount_out(pool: V3Pool, zero_for_one: bool, amount_in: SupportsIndex) -> int:
+    """Output of spending exactly ``amount_in``: ``pool.swap_exact_in(...).amount_out``,
+    QuoterV2's ``quoteExactInputSingle`` (default price limit).
+
+    >>> pool = V3Pool(2**96, 10**18, 0, 60, 3000, ((-600, 10**18), (600, -10**18)))
+    >>> v3_amount_out(pool, True, 10**15)
+    996006981039903
+
+    Raises:
+        PoolMathError: as :meth:`V3Pool.swap_exact_in`, and ``insufficient_liquidity`` when
+            the pool cannot take all of ``amount_in``.
+    """
+
+def v3_amount_in(pool: V3Pool, zero_for_one: bool, amount_out: SupportsIndex) -> int:
+    """Input (fee included) needed to receive exactly ``amount_out``: QuoterV2's
+    ``quoteExactOutputSingle``.
+
+    Raises:
+        PoolMathError: as :meth:`V3Pool.swap_exact_out`, and ``insufficient_liquidity`` when
+            the pool cannot pay all of ``amount_out`` (QuoterV2 reverts there).
+    """
+
+def sqrt_ratio_at_tick(tick: SupportsIndex) -> int:
+    """``TickMath.getSqrtRatioAtTick``: ``sqrt(1.0001**tick) * 2**96``, rounded up.
+
+    >>> sqrt_ratio_at_tick(0) == 2**96
+    True
+
+    Raises:
+        PoolMathError: ``out_of_range`` outside ``MIN_TICK..=MAX_TICK``.
+    """
+
+def tick_at_sqrt_ratio(sqrt_price_x96: SupportsIndex) -> int:
+    """``TickMath.getTickAtSqrtRatio``: the greatest tick whose ratio is at or below the price.
+
+    Raises:
+        PoolMathError: ``out_of_range`` outside ``MIN_SQRT_RATIO..MAX_SQRT_RATIO``.
     """

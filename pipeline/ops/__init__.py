@@ -1,5 +1,8 @@
 """Rust operators for the hot numeric work: exact pool math and best-route search.
 
+Uniswap V3 pools: ``V3Pool`` (exact concentrated-liquidity math, tick crossing included),
+``v3_amount_out``/``v3_amount_in``; ``pipeline.ops.v3.v3_pool`` builds one from a ``PoolState``.
+
 Import them from here; the compiled module ``pipeline._rust_ops`` is private and documented by
 ``pipeline/_rust_ops.pyi``. There is no silent fallback to Python: without the built extension
 this import fails, naming the command that builds it. ``pipeline.ops.twin`` holds a pure-Python
@@ -10,7 +13,12 @@ try:
     from pipeline._rust_ops import (
         FEE_DENOMINATOR,
         MAX_HOPS,
+        MAX_SQRT_RATIO,
+        MAX_TICK,
+        MIN_SQRT_RATIO,
+        MIN_TICK,
         InvalidPoolError,
+        InvalidV3PoolError,
         Pool,
         PoolMathError,
         PoolSet,
@@ -18,10 +26,16 @@ try:
         RouteLeg,
         RouteQueryError,
         RustOpsError,
+        V3Pool,
+        V3SwapResult,
         amount_in,
         amount_out,
         best_route_exact_in,
         best_route_exact_out,
+        sqrt_ratio_at_tick,
+        tick_at_sqrt_ratio,
+        v3_amount_in,
+        v3_amount_out,
     )
 except ImportError as exc:  # pragma: no cover - only without a build
     raise ImportError(
@@ -32,7 +46,12 @@ except ImportError as exc:  # pragma: no cover - only without a build
 __all__ = [
     "FEE_DENOMINATOR",
     "MAX_HOPS",
+    "MAX_SQRT_RATIO",
+    "MAX_TICK",
+    "MIN_SQRT_RATIO",
+    "MIN_TICK",
     "InvalidPoolError",
+    "InvalidV3PoolError",
     "Pool",
     "PoolMathError",
     "PoolSet",
@@ -40,8 +59,14 @@ __all__ = [
     "RouteLeg",
     "RouteQueryError",
     "RustOpsError",
+    "V3Pool",
+    "V3SwapResult",
     "amount_in",
     "amount_out",
     "best_route_exact_in",
     "best_route_exact_out",
+    "sqrt_ratio_at_tick",
+    "tick_at_sqrt_ratio",
+    "v3_amount_in",
+    "v3_amount_out",
 ]

@@ -23,11 +23,29 @@ from pipeline._rust_ops import (
     RouteQueryError,
     RustOpsError,
 )
+from pipeline.ops.twin_v3 import (  # Uniswap V3 math, in its own module
+    MAX_SQRT_RATIO,
+    MAX_TICK,
+    MIN_SQRT_RATIO,
+    MIN_TICK,
+    InvalidV3PoolError,
+    V3Pool,
+    V3SwapResult,
+    sqrt_ratio_at_tick,
+    tick_at_sqrt_ratio,
+    v3_amount_in,
+    v3_amount_out,
+)
 
 __all__ = [
     "FEE_DENOMINATOR",
     "MAX_HOPS",
+    "MAX_SQRT_RATIO",
+    "MAX_TICK",
+    "MIN_SQRT_RATIO",
+    "MIN_TICK",
     "InvalidPoolError",
+    "InvalidV3PoolError",
     "Pool",
     "PoolMathError",
     "PoolSet",
@@ -35,10 +53,16 @@ __all__ = [
     "RouteLeg",
     "RouteQueryError",
     "RustOpsError",
+    "V3Pool",
+    "V3SwapResult",
     "amount_in",
     "amount_out",
     "best_route_exact_in",
     "best_route_exact_out",
+    "sqrt_ratio_at_tick",
+    "tick_at_sqrt_ratio",
+    "v3_amount_in",
+    "v3_amount_out",
 ]
 
 FEE_DENOMINATOR = 1_000_000

@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+pub use crate::v3::error::{V3PoolError, V3SwapError};
+
 /// Largest accepted `fee`, exclusive: fees are in hundredths of a basis point (1e6 = 100 %).
 pub const FEE_DENOMINATOR: u32 = 1_000_000;
 
@@ -115,6 +117,10 @@ pub enum OpsError {
     InvalidPool(InvalidPoolError),
     /// See [`RouteQueryError`].
     RouteQuery(RouteQueryError),
+    /// See [`V3PoolError`].
+    V3Pool(V3PoolError),
+    /// See [`V3SwapError`].
+    V3Swap(V3SwapError),
 }
 
 const U128_RANGE: &str = "0..=2**128-1";
@@ -241,6 +247,8 @@ impl fmt::Display for OpsError {
             Self::PoolMath(e) => e.fmt(f),
             Self::InvalidPool(e) => e.fmt(f),
             Self::RouteQuery(e) => e.fmt(f),
+            Self::V3Pool(e) => e.fmt(f),
+            Self::V3Swap(e) => e.fmt(f),
         }
     }
 }
@@ -265,5 +273,17 @@ impl From<InvalidPoolError> for OpsError {
 impl From<RouteQueryError> for OpsError {
     fn from(e: RouteQueryError) -> Self {
         Self::RouteQuery(e)
+    }
+}
+
+impl From<V3PoolError> for OpsError {
+    fn from(e: V3PoolError) -> Self {
+        Self::V3Pool(e)
+    }
+}
+
+impl From<V3SwapError> for OpsError {
+    fn from(e: V3SwapError) -> Self {
+        Self::V3Swap(e)
     }
 }

@@ -37,6 +37,15 @@ create_exception!(
      amount out of range)."
 );
 
+create_exception!(
+    pipeline._rust_ops,
+    InvalidV3PoolError,
+    RustOpsError,
+    "A Uniswap V3 pool state that cannot be used (value out of range, bad fee or tick spacing, \
+     price outside the tick bounds, tick not matching the price, malformed or inconsistent \
+     ticks)."
+);
+
 /// Adds the exception classes to the module.
 ///
 /// # Errors
@@ -48,6 +57,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("PoolMathError", py.get_type::<PoolMathError>())?;
     m.add("InvalidPoolError", py.get_type::<InvalidPoolError>())?;
     m.add("RouteQueryError", py.get_type::<RouteQueryError>())?;
+    m.add("InvalidV3PoolError", py.get_type::<InvalidV3PoolError>())?;
     Ok(())
 }
 
@@ -61,6 +71,8 @@ pub fn to_pyerr(py: Python<'_>, err: impl Into<OpsError>) -> PyErr {
             (InvalidPoolError::new_err(message), e.code(), Some(e.pool_id()))
         }
         OpsError::RouteQuery(e) => (RouteQueryError::new_err(message), e.code(), None),
+        OpsError::V3Pool(e) => (InvalidV3PoolError::new_err(message), e.code(), None),
+        OpsError::V3Swap(e) => (PoolMathError::new_err(message), e.code(), None),
     };
     let value = pyerr.value(py);
     // Setting an attribute on a fresh exception instance cannot fail; if it somehow did,

@@ -5,6 +5,7 @@ pub mod convert;
 pub mod errors;
 pub mod math;
 pub mod route;
+pub mod v3;
 
 use pyo3::prelude::*;
 
@@ -29,5 +30,6 @@ fn _rust_ops(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<route::PyPoolSet>()?;
     m.add_function(wrap_pyfunction!(route::best_route_exact_in, m)?)?;
     m.add_function(wrap_pyfunction!(route::best_route_exact_out, m)?)?;
+    v3::register(m)?;
     Ok(())
 }

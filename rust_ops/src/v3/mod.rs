@@ -21,9 +21,9 @@ pub mod full_math;
 pub mod pool;
 pub mod sqrt_price_math;
 pub mod swap_math;
-pub mod tick_math;
 #[cfg(test)]
 mod tests;
+pub mod tick_math;
 
 pub use error::{V3PoolError, V3SwapError};
 pub use pool::{SwapResult, V3Pool};
