@@ -1,5 +1,6 @@
 """Rust operators (crate ``rust_ops``): exact constant-product pool math and best-route search,
-and exact Uniswap V3 concentrated-liquidity math (:class:`V3Pool`).
+and exact Uniswap V3 concentrated-liquidity math (:class:`V3Pool`), order-book aggregation and
+sweeps (:func:`aggregate_books`, :func:`sweep`).
 
 Private: import from ``pipeline.ops``. Every operator has a pure-Python twin in
 ``pipeline.ops.twin`` with identical results.
@@ -458,4 +459,162 @@ def tick_at_sqrt_ratio(sqrt_price_x96: SupportsIndex) -> int:
 
     Raises:
         PoolMathError: ``out_of_range`` outside ``MIN_SQRT_RATIO..MAX_SQRT_RATIO``.
+    """
+
+# --- order books (rust_ops/src/books) ------------------------------------------------------
+#
+# Units, all exact ints: a price is a count of price ticks, ``1..=2**64-1`` (the tick's value,
+# e.g. 0.01 USDC per ETH, is the caller's convention and must be the same for every book
+# aggregated together); a size or quantity is in integer base units, ``1..=2**128-1``; a
+# notional is ``Σ price·qty`` in tick·base units; a venue's fee is in hundredths of a basis
+# point (``3000`` = 0.30 %). Convert human Decimals at the caller's boundary:
+# ``int(price / tick)`` and ``int(size * 10**decimals)``, choosing the rounding there.
+
+class InvalidBookError(RustOpsError):
+    """A venue's book, or a set of books, that cannot be used. ``venue`` names the venue.
+
+    Codes, in the order checked by :class:`Book`: ``out_of_range`` (each bid level's price then
+    size, then each ask level's, then the fee; a price outside ``0..=2**64-1``, a size or fee
+    outside ``0..=2**128-1``), then over the bids and then the asks, level by level,
+    ``zero_price``, ``zero_size``, ``duplicate_price`` (a price repeated on one side),
+    ``unsorted_levels`` (bids not strictly decreasing, asks not strictly increasing), then
+    ``fee_out_of_range`` (``fee >= 1_000_000``) and ``crossed_book`` (best bid at or above best
+    ask). By :func:`aggregate_books`: ``duplicate_venue`` (two books of one venue; the smallest
+    such name is reported), ``size_overflow`` (the total size at one price exceeds
+    ``2**128-1``).
+    """
+
+    venue: str
+    """The venue the error is about."""
+
+class SweepError(RustOpsError):
+    """A sweep that cannot be carried out as asked.
+
+    Codes, in the order checked: ``unknown_side`` (not exactly ``"buy"`` or ``"sell"``),
+    ``out_of_range`` (``qty`` outside ``0..=2**128-1``), ``zero_quantity``.
+    """
+
+@final
+class Book:
+    """One venue's L2 book, validated, immutable, hashable, equal by value.
+
+    ``bids`` and ``asks`` are ``(price, size)`` tuples, best first: bids strictly decreasing,
+    asks strictly increasing; either side may be empty. ``fee`` is the venue's taker fee in
+    hundredths of a basis point.
+
+    >>> Book("a", [(99, 5), (98, 7)], [(101, 3)], fee=3000)
+    Book(venue='a', bids=((99, 5), (98, 7)), asks=((101, 3),), fee=3000)
+
+    Raises:
+        InvalidBookError: see its codes.
+        TypeError: a non-str venue, a level that is not a 2-tuple, a non-int price, size or fee.
+    """
+
+    def __init__(
+        self,
+        venue: str,
+        bids: Iterable[tuple[SupportsIndex, SupportsIndex]],
+        asks: Iterable[tuple[SupportsIndex, SupportsIndex]],
+        fee: SupportsIndex = 0,
+    ) -> None: ...
+    @property
+    def venue(self) -> str:
+        """The venue's name, unique within an aggregation."""
+    @property
+    def bids(self) -> tuple[tuple[int, int], ...]:
+        """Bid levels ``(price, size)``, highest price first."""
+    @property
+    def asks(self) -> tuple[tuple[int, int], ...]:
+        """Ask levels ``(price, size)``, lowest price first."""
+    @property
+    def fee(self) -> int:
+        """Taker fee, hundredths of a basis point."""
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class ConsolidatedBook:
+    """Per-venue books merged by price; made by :func:`aggregate_books`. Immutable, hashable.
+
+    ``venues`` are ordered by ``(fee, venue)``, cheapest first: within a level, the parts follow
+    that order, which is the order :func:`sweep` fills them in. The consolidated book may be
+    crossed (one venue's bid above another's ask): that is a market fact, not an error.
+    """
+
+    @property
+    def venues(self) -> tuple[str, ...]:
+        """Venue names in fill order, ``(fee, venue)`` ascending."""
+    @property
+    def fees(self) -> tuple[int, ...]:
+        """Each venue's fee, parallel to :attr:`venues`."""
+    @property
+    def bids(self) -> tuple[tuple[int, int, tuple[tuple[str, int], ...]], ...]:
+        """``(price, total_size, ((venue, size), ...))``, highest price first. Built on each
+        access: keep the tuple if you read it more than once."""
+    @property
+    def asks(self) -> tuple[tuple[int, int, tuple[tuple[str, int], ...]], ...]:
+        """As :attr:`bids`, lowest price first."""
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class Sweep:
+    """What :func:`sweep` took, level by level and venue by venue. Immutable, hashable."""
+
+    @property
+    def side(self) -> str:
+        """``"buy"`` (took the asks) or ``"sell"`` (took the bids)."""
+    @property
+    def requested_qty(self) -> int:
+        """The quantity asked for."""
+    @property
+    def filled_qty(self) -> int:
+        """``min(requested_qty, depth of the side swept)``."""
+    @property
+    def notional(self) -> int:
+        """``Σ price·qty`` over the fills, fees excluded (tick·base units)."""
+    @property
+    def fees(self) -> int:
+        """Sum of the venues' fees (see :attr:`venue_fills`), in notional units."""
+    @property
+    def avg_price(self) -> int | None:
+        """``notional / filled_qty`` rounded against the taker: up for a buy, down for a sell
+        (the exact value is ``notional / filled_qty``). ``None`` if nothing was filled."""
+    @property
+    def worst_price(self) -> int | None:
+        """Price of the last level touched; ``None`` if nothing was filled."""
+    @property
+    def fills(self) -> tuple[tuple[int, int, str], ...]:
+        """``(price, qty, venue)``, best price first, within a price in the book's venue
+        order."""
+    @property
+    def venue_fills(self) -> tuple[tuple[str, int, int, int], ...]:
+        """``(venue, qty, notional, fee)`` per venue that filled anything, in the book's venue
+        order; ``fee = ceil(notional * venue_fee / 1_000_000)``, rounded up (the venue's
+        favour), once per venue per sweep."""
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+def aggregate_books(books: Iterable[Book]) -> ConsolidatedBook:
+    """Merge per-venue books into one consolidated book that remembers, at each price, how much
+    each venue quotes. No books give an empty book. Runs without the GIL.
+
+    >>> c = aggregate_books([Book("a", [], [(101, 3)], 3000), Book("b", [], [(101, 2)])])
+    >>> c.asks
+    ((101, 5, (('b', 2), ('a', 3))),)
+
+    Raises:
+        InvalidBookError: ``duplicate_venue``, ``size_overflow`` (bids merged before asks).
+        TypeError: an item that is not a :class:`Book`.
+    """
+
+def sweep(book: ConsolidatedBook, side: str, qty: SupportsIndex) -> Sweep:
+    """Take up to ``qty`` from ``book``: a ``"buy"`` takes the asks, lowest price first, a
+    ``"sell"`` the bids, highest first; within a price, venues in the book's order (cheapest
+    fee first). Asking for more than the book holds fills what there is (``filled_qty <
+    requested_qty``). Fees do not change the order. Runs without the GIL.
+
+    Raises:
+        SweepError: ``unknown_side``, ``out_of_range``, ``zero_quantity``.
+        TypeError: ``book`` is not a :class:`ConsolidatedBook`, a non-str side, a non-int qty.
     """

@@ -57,7 +57,7 @@ impl ConsolidatedSide {
     /// # Panics
     ///
     /// If `i >= self.len()`.
-    pub fn parts(&self, i: usize) -> impl Iterator<Item = (usize, u128)> + '_ {
+    pub fn parts(&self, i: usize) -> impl ExactSizeIterator<Item = (usize, u128)> + '_ {
         let range = self.starts[i]..self.starts[i + 1];
         self.part_venues[range.clone()].iter().copied().zip(self.part_sizes[range].iter().copied())
     }

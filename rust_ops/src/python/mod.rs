@@ -1,6 +1,7 @@
 //! `PyO3` bindings: the `pipeline._rust_ops` extension module. Bindings only; the logic lives in
 //! the plain Rust modules of the crate. Documented for Python users in `pipeline/_rust_ops.pyi`.
 
+pub mod books;
 pub mod convert;
 pub mod errors;
 pub mod math;
@@ -31,5 +32,6 @@ fn _rust_ops(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(route::best_route_exact_in, m)?)?;
     m.add_function(wrap_pyfunction!(route::best_route_exact_out, m)?)?;
     v3::register(m)?;
+    books::register(m)?;
     Ok(())
 }

@@ -1,0 +1,288 @@
+"""Pure-Python twin of the order-book operators (``rust_ops/src/books``): same names, same fields,
+same results, same errors (class, code, message) and reprs.
+
+Used only by the tests and the benchmarks; the runtime uses ``pipeline.ops``. Units, as in the
+Rust crate: prices are ints in ticks (``1..=2**64-1``), sizes and quantities ints in base units
+(``1..=2**128-1``), fees ints in hundredths of a basis point; a notional is ``Σ price·qty``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, SupportsIndex
+
+from pipeline._rust_ops import InvalidBookError, SweepError
+
+__all__ = [
+    "Book",
+    "ConsolidatedBook",
+    "InvalidBookError",
+    "Sweep",
+    "SweepError",
+    "aggregate_books",
+    "sweep",
+]
+
+FEE_DENOMINATOR = 1_000_000
+_U64_MAX = 2**64 - 1
+_U128_MAX = 2**128 - 1
+_U64_RANGE = "0..=2**64-1"
+_U128_RANGE = "0..=2**128-1"
+
+# (price, size), best first
+Level = tuple[int, int]
+# (price, total size, ((venue, size), ...)), parts in the book's venue order
+ConsolidatedLevel = tuple[int, int, tuple[tuple[str, int], ...]]
+
+
+def _book_error(venue: str, code: str, message: str, prefix: bool = True) -> InvalidBookError:
+    err = InvalidBookError(f"venue '{venue}': {message}" if prefix else message)
+    err.code = code
+    err.venue = venue
+    return err
+
+
+def _sweep_error(code: str, message: str) -> SweepError:
+    err = SweepError(message)
+    err.code = code
+    return err
+
+
+def _levels(venue: str, name: str, levels: Iterable[Any]) -> tuple[Level, ...]:
+    """Type and range checks, in the binding's order (``rust_ops/src/python/books.rs``)."""
+    out = []
+    for index, item in enumerate(levels):
+        if not isinstance(item, tuple):
+            raise TypeError(f"{name}[{index}]: expected a (price, size) tuple")
+        if len(item) != 2:
+            raise TypeError(f"{name}[{index}] must be a (price, size) tuple, got {len(item)} items")
+        price = operator.index(item[0])
+        if not 0 <= price <= _U64_MAX:
+            raise _book_error(
+                venue,
+                "out_of_range",
+                f"{name}[{index}].price must be an int in {_U64_RANGE}, got {price}",
+            )
+        size = operator.index(item[1])
+        if not 0 <= size <= _U128_MAX:
+            raise _book_error(
+                venue,
+                "out_of_range",
+                f"{name}[{index}].size must be an int in {_U128_RANGE}, got {size}",
+            )
+        out.append((price, size))
+    return tuple(out)
+
+
+def _check_side(venue: str, name: str, levels: tuple[Level, ...]) -> None:
+    """``book.rs::check_side``: positive prices and sizes, strictly best first."""
+    bids = name == "bids"
+    previous: int | None = None
+    for index, (price, size) in enumerate(levels):
+        if price == 0:
+            raise _book_error(
+                venue, "zero_price", f"{name}[{index}] has price 0; prices are positive"
+            )
+        if size == 0:
+            raise _book_error(
+                venue,
+                "zero_size",
+                f"{name}[{index}] at price {price} has size 0; leave empty levels out",
+            )
+        if previous is not None:
+            if price == previous:
+                raise _book_error(
+                    venue,
+                    "duplicate_price",
+                    f"{name}[{index}] repeats price {price}; merge the sizes into one level",
+                )
+            if (price > previous) if bids else (price < previous):
+                order = "decreasing" if bids else "increasing"
+                raise _book_error(
+                    venue,
+                    "unsorted_levels",
+                    f"{name}[{index}] price {price} follows {previous}; {name} must be best "
+                    f"first (strictly {order} prices)",
+                )
+        previous = price
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    """Twin of ``pipeline.ops.Book``."""
+
+    venue: str
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+    fee: int = 0
+
+    def __init__(
+        self, venue: str, bids: Iterable[Level], asks: Iterable[Level], fee: SupportsIndex = 0
+    ) -> None:
+        if not isinstance(venue, str):
+            raise TypeError("argument 'venue': expected str")
+        fee_value = operator.index(fee)
+        bid_levels = _levels(venue, "bids", bids)
+        ask_levels = _levels(venue, "asks", asks)
+        if not 0 <= fee_value <= _U128_MAX:
+            raise _book_error(
+                venue, "out_of_range", f"fee must be an int in {_U128_RANGE}, got {fee_value}"
+            )
+        _check_side(venue, "bids", bid_levels)
+        _check_side(venue, "asks", ask_levels)
+        if fee_value >= FEE_DENOMINATOR:
+            raise _book_error(
+                venue,
+                "fee_out_of_range",
+                f"fee {fee_value} is outside 0..=999999 "
+                "(hundredths of a basis point: 3000 = 0.30 %)",
+            )
+        if bid_levels and ask_levels and bid_levels[0][0] >= ask_levels[0][0]:
+            raise _book_error(
+                venue,
+                "crossed_book",
+                f"book is crossed, best bid {bid_levels[0][0]} is not "
+                f"below best ask {ask_levels[0][0]}",
+            )
+        for name, value in (
+            ("venue", venue),
+            ("bids", bid_levels),
+            ("asks", ask_levels),
+            ("fee", fee_value),
+        ):
+            object.__setattr__(self, name, value)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ConsolidatedBook:
+    """Twin of ``pipeline.ops.ConsolidatedBook``."""
+
+    venues: tuple[str, ...]
+    fees: tuple[int, ...]
+    bids: tuple[ConsolidatedLevel, ...]
+    asks: tuple[ConsolidatedLevel, ...]
+
+    def __repr__(self) -> str:
+        return (
+            f"ConsolidatedBook(venues={self.venues!r}, {len(self.bids)} bid levels, "
+            f"{len(self.asks)} ask levels)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """Twin of ``pipeline.ops.Sweep``."""
+
+    side: str
+    requested_qty: int
+    filled_qty: int
+    notional: int
+    fees: int
+    avg_price: int | None
+    worst_price: int | None
+    fills: tuple[tuple[int, int, str], ...]
+    venue_fills: tuple[tuple[str, int, int, int], ...]
+
+
+def _merge(ordered: list[Book], name: str) -> tuple[ConsolidatedLevel, ...]:
+    # (price, venue rank, size), concatenated in venue order; the stable sort keeps that order
+    # within a price (reverse=True is stable too).
+    entries = [(p, rank, s) for rank, b in enumerate(ordered) for p, s in getattr(b, name)]
+    entries.sort(key=lambda e: e[0], reverse=name == "bids")
+    levels: list[ConsolidatedLevel] = []
+    price, total = -1, 0
+    parts: list[tuple[str, int]] = []
+    for p, rank, s in entries:
+        if p != price:
+            if parts:
+                levels.append((price, total, tuple(parts)))
+            price, total, parts = p, 0, []
+        total += s
+        if total > _U128_MAX:
+            raise _book_error(
+                ordered[rank].venue,
+                "size_overflow",
+                f"the consolidated size of {name} at price {p} exceeds 2**128-1",
+            )
+        parts.append((ordered[rank].venue, s))
+    if parts:
+        levels.append((price, total, tuple(parts)))
+    return tuple(levels)
+
+
+def aggregate_books(books: Iterable[Book]) -> ConsolidatedBook:
+    """Twin of ``pipeline.ops.aggregate_books``."""
+    given = list(books)
+    for b in given:
+        if not isinstance(b, Book):
+            raise TypeError(f"'{type(b).__name__}' object is not an instance of 'Book'")
+    names = sorted(b.venue for b in given)
+    for name, following in itertools.pairwise(names):
+        if name == following:
+            raise _book_error(
+                name,
+                "duplicate_venue",
+                f"venue '{name}' has more than one book; give one book per venue",
+                prefix=False,
+            )
+    ordered = sorted(given, key=lambda b: (b.fee, b.venue))
+    bids = _merge(ordered, "bids")
+    asks = _merge(ordered, "asks")
+    return ConsolidatedBook(
+        tuple(b.venue for b in ordered), tuple(b.fee for b in ordered), bids, asks
+    )
+
+
+def sweep(book: ConsolidatedBook, side: str, qty: SupportsIndex) -> Sweep:
+    """Twin of ``pipeline.ops.sweep``."""
+    if not isinstance(book, ConsolidatedBook):
+        raise TypeError("argument 'book': expected ConsolidatedBook")
+    if not isinstance(side, str):
+        raise TypeError("argument 'side': expected str")
+    if side not in ("buy", "sell"):
+        raise _sweep_error("unknown_side", f"side must be 'buy' or 'sell', got '{side}'")
+    want = operator.index(qty)
+    if not 0 <= want <= _U128_MAX:
+        raise _sweep_error("out_of_range", f"qty must be an int in {_U128_RANGE}, got {want}")
+    if want == 0:
+        raise _sweep_error("zero_quantity", "qty must be positive, got 0")
+    rank = {v: i for i, v in enumerate(book.venues)}
+    per_venue = [[0, 0] for _ in book.venues]  # [qty, notional] by rank
+    fills: list[tuple[int, int, str]] = []
+    remaining = want
+    for price, _total, parts in book.asks if side == "buy" else book.bids:
+        if remaining == 0:
+            break
+        for venue, size in parts:
+            if remaining == 0:
+                break
+            take = min(size, remaining)
+            remaining -= take
+            fills.append((price, take, venue))
+            slot = per_venue[rank[venue]]
+            slot[0] += take
+            slot[1] += price * take
+    venue_fills = tuple(
+        (venue, q, n, -(-n * fee // FEE_DENOMINATOR))  # the fee rounded up
+        for venue, fee, (q, n) in zip(book.venues, book.fees, per_venue, strict=True)
+        if q > 0
+    )
+    filled = want - remaining
+    notional = sum(f[2] for f in venue_fills)
+    avg: int | None = None
+    if filled:
+        avg = -(-notional // filled) if side == "buy" else notional // filled
+    return Sweep(
+        side=side,
+        requested_qty=want,
+        filled_qty=filled,
+        notional=notional,
+        fees=sum(f[3] for f in venue_fills),
+        avg_price=avg,
+        worst_price=fills[-1][0] if fills else None,
+        fills=tuple(fills),
+        venue_fills=venue_fills,
+    )
