@@ -99,6 +99,11 @@ pub enum RouteQueryError {
         /// The value as the caller wrote it (decimal).
         value: String,
     },
+    /// `max_splits` is outside `1..=MAX_SPLITS` ([`crate::graph::MAX_SPLITS`]).
+    MaxSplitsOutOfRange {
+        /// The value as the caller wrote it (decimal).
+        value: String,
+    },
     /// The amount given from outside is not an unsigned 128-bit integer.
     ValueOutOfRange {
         /// Argument name.
@@ -219,6 +224,7 @@ impl RouteQueryError {
             Self::SameToken { .. } => "same_token",
             Self::ZeroAmount { .. } => "zero_amount",
             Self::MaxHopsOutOfRange { .. } => "max_hops_out_of_range",
+            Self::MaxSplitsOutOfRange { .. } => "max_splits_out_of_range",
             Self::ValueOutOfRange { .. } => "out_of_range",
         }
     }
@@ -233,6 +239,9 @@ impl fmt::Display for RouteQueryError {
             Self::ZeroAmount { field } => write!(f, "{field} must be positive, got 0"),
             Self::MaxHopsOutOfRange { value } => {
                 write!(f, "max_hops must be in 1..={}, got {value}", crate::route::MAX_HOPS)
+            }
+            Self::MaxSplitsOutOfRange { value } => {
+                write!(f, "max_splits must be in 1..={}, got {value}", crate::graph::MAX_SPLITS)
             }
             Self::ValueOutOfRange { field, value } => {
                 write!(f, "{field} must be an int in {U128_RANGE}, got {value}")

@@ -9,6 +9,8 @@
 //! - [`pool`]: a validated constant-product [`pool::Pool`];
 //! - [`route`]: best-route search over a [`route::PoolSet`], exact-in and exact-out;
 //! - [`error`]: the named errors, each with a stable code;
+//! - [`graph`]: a live [`graph::RouteGraph`] of constant-product and V3 pools, incremental
+//!   updates, multi-hop best routes split across pool-disjoint paths, gas-aware;
 //! - [`muldiv`]: 128-bit `a·b/d` with a 256-bit intermediate, the hot path of the math;
 //! - [`v3`]: exact Uniswap V3 concentrated-liquidity math (tick math, swap steps, the pool's
 //!   swap loop with tick crossing), equal to the contracts to the wei.
@@ -20,6 +22,7 @@
 pub mod books;
 pub mod cp_math;
 pub mod error;
+pub mod graph;
 pub mod muldiv;
 pub mod pool;
 pub mod python;

@@ -1,0 +1,435 @@
+//! A live route graph of one chain: tokens are nodes, pools are edges, and the best route for
+//! an intent may be split across several paths.
+//!
+//! Pools are constant-product ([`crate::cp_math`]) or Uniswap V3 ([`crate::v3`], exact, with
+//! tick crossing). [`RouteGraph::update_pool`] and [`RouteGraph::remove_pool`] edit the graph
+//! in place: pools live in slots found through a hash map, and each token keeps the list of its
+//! edges, so a new state for a known pool is a hash lookup and a store, and adding or removing a
+//! pool touches the edge lists of its two tokens only.
+//!
+//! # Search
+//!
+//! A path is a simple path (no token twice, hence no pool twice) of at most `max_hops` legs.
+//! Every such path is quoted exactly (tokens that cannot reach the goal in the hops left are
+//! pruned first by a breadth-first search from the goal). A leg that cannot quote the amount
+//! (zero reserve, a V3 swap leaving the known tick range, liquidity running out, an output of
+//! zero, an amount beyond 128 bits) makes that path unusable for that amount only.
+//!
+//! Paths are ranked by *value*: for exact-in, `amount_out - gas_price · gas`; for exact-out,
+//! `-(amount_in + gas_price · gas)` (`gas_price` is in units of the optimised token: `token_out`
+//! for exact-in, `token_in` for exact-out, per gas unit; 0 ignores gas). Ties go to fewer hops,
+//! then to the lexicographically smaller sequence of pool ids in trading order, so the answer
+//! never depends on the order in which pools were added.
+//!
+//! # Splits
+//!
+//! With `max_splits > 1` the intent may be split across up to `max_splits` **pool-disjoint**
+//! paths (disjoint, so each path's quote is exact whatever the others do):
+//!
+//! 1. every path is quoted for an even share `amount / max_splits`, ranked as above, and
+//!    paths are taken greedily in that order while they share no pool with those taken;
+//! 2. the amount is cut into [`SPLIT_CHUNKS`] chunks (`amount / SPLIT_CHUNKS`, the first
+//!    `amount % SPLIT_CHUNKS` one unit larger, empty ones skipped), and each chunk goes to the
+//!    candidate whose value grows most by taking it (water-filling: the path is re-quoted for
+//!    its whole new share, so its own price impact and its gas, charged when it is first used,
+//!    are counted; ties go to the better-ranked candidate). A chunk no candidate can take ends
+//!    the split attempt;
+//! 3. the split is returned only if it uses two paths or more and its value is strictly above
+//!    the best single route's (or no single route can carry the whole amount). So a split is
+//!    never worse than the best single route after gas.
+//!
+//! # Gas model
+//!
+//! A documented constant model, in gas units: [`GAS_BASE`] once per route, plus per leg
+//! [`GAS_CP_HOP`] for a constant-product pool, or [`GAS_V3_HOP`] plus [`GAS_V3_TICK`] per
+//! initialised tick crossed for a V3 pool.
+//!
+//! # Mid price and impact
+//!
+//! A path's mid price is the product over its legs of the pools' spot prices before the trade
+//! (`token_out` per `token_in`, fee-free): `reserve_out / reserve_in` for a constant-product
+//! pool, `sqrtPriceX96² / 2^192` (token1 per token0, inverted for token1 -> token0) for a V3
+//! pool; an exact rational in lowest terms. The impact is how much worse the executed rate is
+//! than the mid rate, in ppm, rounded down and floored at 0 (fees included), as
+//! [`crate::route::Route`]. A split route reports the mid price of its first path (the
+//! best-ranked) and the impact of its totals against it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ruint::aliases::U256;
+use ruint::Uint;
+
+mod search;
+#[cfg(test)]
+mod tests;
+
+use crate::error::{InvalidPoolError, RouteQueryError};
+use crate::pool::Pool;
+use crate::route::MAX_HOPS;
+use crate::v3::V3Pool;
+
+/// Most parallel paths one route may be split across.
+pub const MAX_SPLITS: usize = 8;
+
+/// Chunks the amount is cut into when splitting.
+pub const SPLIT_CHUNKS: u128 = 20;
+
+/// Gas of a route, once: the transaction's base cost.
+pub const GAS_BASE: u64 = 21_000;
+/// Gas of a constant-product leg.
+pub const GAS_CP_HOP: u64 = 60_000;
+/// Gas of a V3 leg, before tick crossings.
+pub const GAS_V3_HOP: u64 = 100_000;
+/// Gas of each initialised tick a V3 leg crosses.
+pub const GAS_V3_TICK: u64 = 25_000;
+
+/// Wide enough for a mid price over [`MAX_HOPS`] V3 legs (320 bits each) times a 128-bit
+/// amount times 1e6: 6·320 + 128 + 20 = 2068 bits.
+pub type Big = Uint<2240, 35>;
+
+/// The state of one pool, by kind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PoolKind {
+    /// A constant-product pool; fee in hundredths of a basis point.
+    ConstantProduct {
+        /// Reserve of token0.
+        reserve0: u128,
+        /// Reserve of token1.
+        reserve1: u128,
+        /// Fee, `< 1_000_000`.
+        fee: u32,
+    },
+    /// A Uniswap V3 pool, exact.
+    V3(Arc<V3Pool>),
+}
+
+/// A pool as the graph holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GraphPool {
+    /// Unique id (the address on chain).
+    pub pool_id: String,
+    /// Venue (plugin name) owning the pool.
+    pub venue: String,
+    /// First token.
+    pub token0: String,
+    /// Second token.
+    pub token1: String,
+    /// The state.
+    pub kind: PoolKind,
+}
+
+impl GraphPool {
+    /// A constant-product pool from a validated [`Pool`].
+    #[must_use]
+    pub fn constant_product(pool: &Pool) -> Self {
+        Self {
+            pool_id: pool.pool_id().to_owned(),
+            venue: pool.venue().to_owned(),
+            token0: pool.token0().to_owned(),
+            token1: pool.token1().to_owned(),
+            kind: PoolKind::ConstantProduct {
+                reserve0: pool.reserve0(),
+                reserve1: pool.reserve1(),
+                fee: pool.fee(),
+            },
+        }
+    }
+
+    /// A V3 pool between two tokens.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidPoolError::SameToken`] if `token0 == token1`.
+    pub fn v3(
+        pool_id: String,
+        venue: String,
+        token0: String,
+        token1: String,
+        pool: Arc<V3Pool>,
+    ) -> Result<Self, InvalidPoolError> {
+        if token0 == token1 {
+            return Err(InvalidPoolError::SameToken { pool_id, token: token0 });
+        }
+        Ok(Self { pool_id, venue, token0, token1, kind: PoolKind::V3(pool) })
+    }
+
+    /// `"constant_product"` or `"concentrated"`, as `PoolState.kind`.
+    #[must_use]
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            PoolKind::ConstantProduct { .. } => "constant_product",
+            PoolKind::V3(_) => "concentrated",
+        }
+    }
+}
+
+/// One hop of a graph route.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GraphLeg {
+    /// Pool traded against.
+    pub pool_id: String,
+    /// Venue owning the pool.
+    pub venue: String,
+    /// `"constant_product"` or `"concentrated"`.
+    pub kind: &'static str,
+    /// Token paid in.
+    pub token_in: String,
+    /// Token taken out.
+    pub token_out: String,
+    /// Whether `token_in` is the pool's token0.
+    pub zero_for_one: bool,
+    /// Amount of `token_in`, base units.
+    pub amount_in: u128,
+    /// Amount of `token_out`, base units.
+    pub amount_out: u128,
+    /// Initialised ticks crossed (0 for a constant-product pool).
+    pub ticks_crossed: u32,
+    /// Gas of the leg ([`GAS_CP_HOP`], or [`GAS_V3_HOP`] + [`GAS_V3_TICK`] per tick).
+    pub gas: u64,
+}
+
+/// One path of a graph route.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GraphPath {
+    /// Legs in trading order.
+    pub legs: Vec<GraphLeg>,
+    /// Spent at the first leg.
+    pub amount_in: u128,
+    /// Received from the last leg.
+    pub amount_out: u128,
+    /// Numerator of the fee-free mid price (`token_out` per `token_in`), lowest terms.
+    pub mid_price_num: Big,
+    /// Denominator of the mid price.
+    pub mid_price_den: Big,
+    /// Executed rate against the mid rate, ppm worse, floored at 0.
+    pub price_impact_ppm: u32,
+    /// Sum of the legs' gas.
+    pub gas: u64,
+}
+
+/// The answer to a route query: one path, or several pool-disjoint paths in parallel.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GraphRoute {
+    /// The paths, best-ranked first.
+    pub paths: Vec<GraphPath>,
+    /// Total spent.
+    pub amount_in: u128,
+    /// Total received.
+    pub amount_out: u128,
+    /// Mid price of the first path.
+    pub mid_price_num: Big,
+    /// Denominator of the mid price.
+    pub mid_price_den: Big,
+    /// Totals against the mid price, ppm worse, floored at 0.
+    pub price_impact_ppm: u32,
+    /// [`GAS_BASE`] plus every path's gas.
+    pub gas: u64,
+}
+
+/// A token's edge: the pool in `slot`, towards token `to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Adj {
+    pub slot: u32,
+    pub to: u32,
+    pub zero_for_one: bool,
+}
+
+/// A pool in its slot, with its interned tokens.
+#[derive(Debug, Clone)]
+pub(crate) struct Slot {
+    pub pool: GraphPool,
+    pub t0: u32,
+    pub t1: u32,
+}
+
+/// Tokens and pools of one chain, editable in place, for best-route queries.
+#[derive(Debug, Clone, Default)]
+pub struct RouteGraph {
+    chain_id: u64,
+    tokens: HashMap<String, u32>,
+    names: Vec<String>,
+    adjacency: Vec<Vec<Adj>>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<u32>,
+    ids: HashMap<String, u32>,
+}
+
+impl RouteGraph {
+    /// An empty graph for chain `chain_id`.
+    #[must_use]
+    pub fn new(chain_id: u64) -> Self {
+        Self { chain_id, ..Self::default() }
+    }
+
+    /// The chain the graph describes.
+    #[must_use]
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// Number of pools.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether the graph holds no pool.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The pool with id `pool_id`.
+    #[must_use]
+    pub fn pool(&self, pool_id: &str) -> Option<&GraphPool> {
+        let slot = *self.ids.get(pool_id)?;
+        self.slots[slot as usize].as_ref().map(|s| &s.pool)
+    }
+
+    /// Every pool, in no particular order.
+    pub fn pools(&self) -> impl Iterator<Item = &GraphPool> {
+        self.slots.iter().flatten().map(|s| &s.pool)
+    }
+
+    // Indices are u32 to keep edges small; four billion tokens or pools are not a use case.
+    #[allow(clippy::cast_possible_truncation)]
+    fn intern(&mut self, token: &str) -> u32 {
+        if let Some(&id) = self.tokens.get(token) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.tokens.insert(token.to_owned(), id);
+        self.names.push(token.to_owned());
+        self.adjacency.push(Vec::new());
+        id
+    }
+
+    /// Adds `pool`, or replaces the state of the pool with its id. A new state between the same
+    /// tokens (the common case: reserves or price moved) is stored in place; a pool whose
+    /// tokens changed is re-linked.
+    // Slots are u32, as token ids.
+    #[allow(clippy::cast_possible_truncation)]
+    pub fn update_pool(&mut self, pool: GraphPool) {
+        if let Some(&slot) = self.ids.get(&pool.pool_id) {
+            if let Some(s) = self.slots[slot as usize].as_mut() {
+                if s.pool.token0 == pool.token0 && s.pool.token1 == pool.token1 {
+                    s.pool = pool;
+                    return;
+                }
+            }
+            let id = pool.pool_id.clone();
+            self.remove_pool(&id);
+        }
+        let t0 = self.intern(&pool.token0);
+        let t1 = self.intern(&pool.token1);
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(None);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.ids.insert(pool.pool_id.clone(), slot);
+        self.adjacency[t0 as usize].push(Adj { slot, to: t1, zero_for_one: true });
+        self.adjacency[t1 as usize].push(Adj { slot, to: t0, zero_for_one: false });
+        self.slots[slot as usize] = Some(Slot { pool, t0, t1 });
+    }
+
+    /// Removes the pool with id `pool_id`; whether there was one.
+    pub fn remove_pool(&mut self, pool_id: &str) -> bool {
+        let Some(slot) = self.ids.remove(pool_id) else {
+            return false;
+        };
+        if let Some(s) = self.slots[slot as usize].take() {
+            for t in [s.t0, s.t1] {
+                let edges = &mut self.adjacency[t as usize];
+                if let Some(i) = edges.iter().position(|a| a.slot == slot) {
+                    edges.swap_remove(i);
+                }
+            }
+        }
+        self.free.push(slot);
+        true
+    }
+
+    /// The route spending exactly `amount_in` of `token_in` that is worth the most
+    /// `token_out` after gas, over paths of at most `max_hops` legs, split across at most
+    /// `max_splits` pool-disjoint paths (see the module docs). `gas_price` is in `token_out`
+    /// base units per gas unit (0 ignores gas).
+    ///
+    /// `Ok(None)` when no path (unknown tokens included) can carry the amount.
+    ///
+    /// # Errors
+    ///
+    /// [`RouteQueryError`] if `max_hops` is outside `1..=MAX_HOPS`, `max_splits` outside
+    /// `1..=MAX_SPLITS`, the tokens are equal, or the amount is zero (checked in that order).
+    pub fn best_route(
+        &self,
+        token_in: &str,
+        token_out: &str,
+        amount_in: u128,
+        max_hops: usize,
+        max_splits: usize,
+        gas_price: u128,
+    ) -> Result<Option<GraphRoute>, RouteQueryError> {
+        check_query(token_in, token_out, amount_in, "amount_in", max_hops, max_splits)?;
+        let (Some(&start), Some(&goal)) = (self.tokens.get(token_in), self.tokens.get(token_out))
+        else {
+            return Ok(None);
+        };
+        Ok(search::best(self, start, goal, amount_in, max_hops, max_splits, gas_price, true))
+    }
+
+    /// The route receiving exactly `amount_out` of `token_out` that costs the least
+    /// `token_in` after gas (`gas_price` in `token_in` base units per gas unit); otherwise as
+    /// [`Self::best_route`]. Each leg's input is the least that yields the next leg's input.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::best_route`], with `amount_out`.
+    pub fn best_route_exact_out(
+        &self,
+        token_in: &str,
+        token_out: &str,
+        amount_out: u128,
+        max_hops: usize,
+        max_splits: usize,
+        gas_price: u128,
+    ) -> Result<Option<GraphRoute>, RouteQueryError> {
+        check_query(token_in, token_out, amount_out, "amount_out", max_hops, max_splits)?;
+        let (Some(&start), Some(&goal)) = (self.tokens.get(token_in), self.tokens.get(token_out))
+        else {
+            return Ok(None);
+        };
+        Ok(search::best(self, start, goal, amount_out, max_hops, max_splits, gas_price, false))
+    }
+}
+
+fn check_query(
+    token_in: &str,
+    token_out: &str,
+    amount: u128,
+    field: &'static str,
+    max_hops: usize,
+    max_splits: usize,
+) -> Result<(), RouteQueryError> {
+    if !(1..=MAX_HOPS).contains(&max_hops) {
+        return Err(RouteQueryError::MaxHopsOutOfRange { value: max_hops.to_string() });
+    }
+    if !(1..=MAX_SPLITS).contains(&max_splits) {
+        return Err(RouteQueryError::MaxSplitsOutOfRange { value: max_splits.to_string() });
+    }
+    if token_in == token_out {
+        return Err(RouteQueryError::SameToken { token: token_in.to_owned() });
+    }
+    if amount == 0 {
+        return Err(RouteQueryError::ZeroAmount { field });
+    }
+    Ok(())
+}
+
+/// `2^200`: values are carried as `OFFSET + amount_out - cost` (exact-in) or
+/// `OFFSET - amount_in - cost` (exact-out), positive since amounts are below `2^128` and costs
+/// below `2^192`, so one unsigned comparison ranks both.
+pub(crate) const OFFSET: U256 = U256::from_limbs([0, 0, 0, 1 << 8]);

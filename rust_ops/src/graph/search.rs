@@ -1,0 +1,478 @@
+//! The search behind both route queries: exhaustive depth-first over simple paths, then the
+//! water-filling split (see the module docs of [`super`]).
+
+use std::cmp::Ordering;
+
+use ruint::aliases::U256;
+
+use super::{
+    Big, GraphLeg, GraphPath, GraphPool, GraphRoute, PoolKind, RouteGraph, GAS_BASE, GAS_CP_HOP,
+    GAS_V3_HOP, GAS_V3_TICK, OFFSET, SPLIT_CHUNKS,
+};
+use crate::cp_math;
+
+/// One leg of a path under search.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    slot: u32,
+    zero_for_one: bool,
+    amount_in: u128,
+    amount_out: u128,
+    ticks: u32,
+}
+
+/// A quoted path: its value (see [`OFFSET`]) and its legs in trading order.
+#[derive(Debug, Clone)]
+struct Quote {
+    value: U256,
+    steps: Vec<Step>,
+}
+
+impl RouteGraph {
+    fn slot_pool(&self, slot: u32) -> &GraphPool {
+        // Edges only ever name occupied slots.
+        &self.slots[slot as usize].as_ref().expect("edge to an empty slot").pool
+    }
+}
+
+/// Gas of one leg (see the module docs).
+fn leg_gas(pool: &GraphPool, ticks: u32) -> u64 {
+    match pool.kind {
+        PoolKind::ConstantProduct { .. } => GAS_CP_HOP,
+        PoolKind::V3(_) => GAS_V3_HOP + GAS_V3_TICK * u64::from(ticks),
+    }
+}
+
+/// Output of paying exactly `amount_in` into the pool, and the ticks crossed; `None` if the
+/// pool cannot take it all or pays nothing.
+fn quote_out(pool: &GraphPool, zero_for_one: bool, amount_in: u128) -> Option<(u128, u32)> {
+    match &pool.kind {
+        &PoolKind::ConstantProduct { reserve0, reserve1, fee } => {
+            let (r_in, r_out) =
+                if zero_for_one { (reserve0, reserve1) } else { (reserve1, reserve0) };
+            match cp_math::amount_out(r_in, r_out, amount_in, fee) {
+                Ok(out) if out > 0 => Some((out, 0)),
+                _ => None,
+            }
+        }
+        PoolKind::V3(p) => {
+            let r = p.swap_exact_in(zero_for_one, U256::from(amount_in)).ok()?;
+            if r.amount_in_used != U256::from(amount_in) {
+                return None;
+            }
+            let out = u128::try_from(r.amount_out).ok()?;
+            (out > 0).then_some((out, r.ticks_crossed))
+        }
+    }
+}
+
+/// Least input that makes the pool pay exactly `amount_out`, and the ticks crossed; `None` if
+/// it cannot pay it or the input exceeds 128 bits.
+fn quote_in(pool: &GraphPool, zero_for_one: bool, amount_out: u128) -> Option<(u128, u32)> {
+    match &pool.kind {
+        &PoolKind::ConstantProduct { reserve0, reserve1, fee } => {
+            let (r_in, r_out) =
+                if zero_for_one { (reserve0, reserve1) } else { (reserve1, reserve0) };
+            cp_math::amount_in(r_in, r_out, amount_out, fee).ok().map(|x| (x, 0))
+        }
+        PoolKind::V3(p) => {
+            let r = p.swap_exact_out(zero_for_one, U256::from(amount_out)).ok()?;
+            if r.amount_out != U256::from(amount_out) {
+                return None;
+            }
+            Some((u128::try_from(r.amount_in_used).ok()?, r.ticks_crossed))
+        }
+    }
+}
+
+/// The value of a path (trading order), see [`OFFSET`].
+fn value(g: &RouteGraph, steps: &[Step], exact_in: bool, gas_price: U256) -> U256 {
+    let gas: u64 = steps.iter().map(|s| leg_gas(g.slot_pool(s.slot), s.ticks)).sum();
+    let cost = gas_price * U256::from(gas);
+    if exact_in {
+        OFFSET + U256::from(steps[steps.len() - 1].amount_out) - cost
+    } else {
+        OFFSET - U256::from(steps[0].amount_in) - cost
+    }
+}
+
+/// `Less` if `a` ranks before `b`: higher value, then fewer hops, then smaller pool ids.
+fn rank(g: &RouteGraph, a: &Quote, b: &Quote) -> Ordering {
+    b.value.cmp(&a.value).then(a.steps.len().cmp(&b.steps.len())).then_with(|| {
+        let ids = |q: &Quote| {
+            q.steps.iter().map(|s| g.slot_pool(s.slot).pool_id.as_str()).collect::<Vec<_>>()
+        };
+        ids(a).cmp(&ids(b))
+    })
+}
+
+/// Hops from every token to `goal`, up to `depth` (`u8::MAX` beyond).
+fn distances(g: &RouteGraph, goal: u32, depth: usize) -> Vec<u8> {
+    let mut dist = vec![u8::MAX; g.names.len()];
+    dist[goal as usize] = 0;
+    let mut frontier = vec![goal];
+    for d in 1..=depth {
+        let mut next = Vec::new();
+        for t in frontier {
+            for a in &g.adjacency[t as usize] {
+                if dist[a.to as usize] == u8::MAX {
+                    // depth <= MAX_HOPS, far below u8::MAX.
+                    dist[a.to as usize] = u8::try_from(d).unwrap_or(u8::MAX - 1);
+                    next.push(a.to);
+                }
+            }
+        }
+        frontier = next;
+    }
+    dist
+}
+
+/// Depth-first search state, for one direction and one amount.
+struct Search<'a> {
+    g: &'a RouteGraph,
+    goal: u32,
+    max_hops: usize,
+    exact_in: bool,
+    gas_price: U256,
+    dist: Vec<u8>,
+    visited: Vec<bool>,
+    path: Vec<Step>,
+    best: Option<Quote>,
+    /// Every complete path, when collecting.
+    all: Option<Vec<Quote>>,
+}
+
+impl Search<'_> {
+    fn may_visit(&self, to: u32) -> bool {
+        !self.visited[to as usize]
+            && usize::from(self.dist[to as usize]) + self.path.len() < self.max_hops
+    }
+
+    fn forward(&mut self, token: u32, amount: u128) {
+        let g = self.g;
+        for a in &g.adjacency[token as usize] {
+            if !self.may_visit(a.to) {
+                continue;
+            }
+            let Some((out, ticks)) = quote_out(g.slot_pool(a.slot), a.zero_for_one, amount) else {
+                continue;
+            };
+            let z = a.zero_for_one;
+            self.path.push(Step {
+                slot: a.slot,
+                zero_for_one: z,
+                amount_in: amount,
+                amount_out: out,
+                ticks,
+            });
+            if a.to == self.goal {
+                self.offer();
+            } else {
+                self.visited[a.to as usize] = true;
+                self.forward(a.to, out);
+                self.visited[a.to as usize] = false;
+            }
+            self.path.pop();
+        }
+    }
+
+    /// Exact-out: from `token`, which must receive `amount`, towards the input token.
+    fn backward(&mut self, token: u32, amount: u128) {
+        let g = self.g;
+        for a in &g.adjacency[token as usize] {
+            if !self.may_visit(a.to) {
+                continue;
+            }
+            // The leg trades a.to -> token: the edge's pool in the opposite direction.
+            let z = !a.zero_for_one;
+            let Some((need, ticks)) = quote_in(g.slot_pool(a.slot), z, amount) else {
+                continue;
+            };
+            self.path.push(Step {
+                slot: a.slot,
+                zero_for_one: z,
+                amount_in: need,
+                amount_out: amount,
+                ticks,
+            });
+            if a.to == self.goal {
+                self.offer();
+            } else {
+                self.visited[a.to as usize] = true;
+                self.backward(a.to, need);
+                self.visited[a.to as usize] = false;
+            }
+            self.path.pop();
+        }
+    }
+
+    fn offer(&mut self) {
+        let mut steps = self.path.clone();
+        if !self.exact_in {
+            steps.reverse();
+        }
+        let q = Quote { value: value(self.g, &steps, self.exact_in, self.gas_price), steps };
+        if let Some(all) = &mut self.all {
+            all.push(q);
+            return;
+        }
+        let wins = match &self.best {
+            None => true,
+            Some(b) => q.value >= b.value && rank(self.g, &q, b) == Ordering::Less,
+        };
+        if wins {
+            self.best = Some(q);
+        }
+    }
+}
+
+/// Runs the search for `amount` from `start` (exact-in) or from `goal` backwards (exact-out).
+#[allow(clippy::too_many_arguments)]
+fn enumerate(
+    g: &RouteGraph,
+    start: u32,
+    goal: u32,
+    amount: u128,
+    max_hops: usize,
+    exact_in: bool,
+    gas_price: U256,
+    collect: bool,
+) -> Search<'_> {
+    let (root, target) = if exact_in { (start, goal) } else { (goal, start) };
+    let mut visited = vec![false; g.names.len()];
+    visited[root as usize] = true;
+    let mut s = Search {
+        g,
+        goal: target,
+        max_hops,
+        exact_in,
+        gas_price,
+        dist: distances(g, target, max_hops - 1),
+        visited,
+        path: Vec::with_capacity(max_hops),
+        best: None,
+        all: collect.then(Vec::new),
+    };
+    if exact_in {
+        s.forward(root, amount);
+    } else {
+        s.backward(root, amount);
+    }
+    s
+}
+
+/// Quotes a fixed path (pools and directions, trading order) for `amount`.
+fn quote_path(
+    g: &RouteGraph,
+    legs: &[(u32, bool)],
+    amount: u128,
+    exact_in: bool,
+    gas_price: U256,
+) -> Option<Quote> {
+    let mut steps = Vec::with_capacity(legs.len());
+    let mut x = amount;
+    if exact_in {
+        for &(slot, z) in legs {
+            let (out, ticks) = quote_out(g.slot_pool(slot), z, x)?;
+            steps.push(Step { slot, zero_for_one: z, amount_in: x, amount_out: out, ticks });
+            x = out;
+        }
+    } else {
+        for &(slot, z) in legs.iter().rev() {
+            let (need, ticks) = quote_in(g.slot_pool(slot), z, x)?;
+            steps.push(Step { slot, zero_for_one: z, amount_in: need, amount_out: x, ticks });
+            x = need;
+        }
+        steps.reverse();
+    }
+    Some(Quote { value: value(g, &steps, exact_in, gas_price), steps })
+}
+
+/// The best route for the query (arguments checked by the caller).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn best(
+    g: &RouteGraph,
+    start: u32,
+    goal: u32,
+    amount: u128,
+    max_hops: usize,
+    max_splits: usize,
+    gas_price: u128,
+    exact_in: bool,
+) -> Option<GraphRoute> {
+    let gp = U256::from(gas_price);
+    let single = enumerate(g, start, goal, amount, max_hops, exact_in, gp, false).best;
+    let split = if max_splits > 1 {
+        split(g, start, goal, amount, max_hops, max_splits, exact_in, gp, single.as_ref())
+    } else {
+        None
+    };
+    let quotes = split.or_else(|| single.map(|q| vec![q]))?;
+    Some(route(g, &quotes))
+}
+
+/// The water-filling split over pool-disjoint paths, if it beats `single` (module docs).
+#[allow(clippy::too_many_arguments)]
+fn split(
+    g: &RouteGraph,
+    start: u32,
+    goal: u32,
+    amount: u128,
+    max_hops: usize,
+    max_splits: usize,
+    exact_in: bool,
+    gp: U256,
+    single: Option<&Quote>,
+) -> Option<Vec<Quote>> {
+    let share = amount / max_splits as u128;
+    if share == 0 {
+        return None;
+    }
+    let mut all = enumerate(g, start, goal, share, max_hops, exact_in, gp, true).all?;
+    all.sort_by(|a, b| rank(g, a, b));
+    let mut used = vec![false; g.slots.len()];
+    let mut candidates: Vec<Vec<(u32, bool)>> = Vec::new();
+    for q in &all {
+        if candidates.len() == max_splits {
+            break;
+        }
+        if q.steps.iter().any(|s| used[s.slot as usize]) {
+            continue;
+        }
+        for s in &q.steps {
+            used[s.slot as usize] = true;
+        }
+        candidates.push(q.steps.iter().map(|s| (s.slot, s.zero_for_one)).collect());
+    }
+    if candidates.len() < 2 {
+        return None;
+    }
+    let mut alloc = vec![0u128; candidates.len()];
+    let mut current: Vec<Option<Quote>> = vec![None; candidates.len()];
+    let (base, rem) = (amount / SPLIT_CHUNKS, amount % SPLIT_CHUNKS);
+    for c in 0..SPLIT_CHUNKS {
+        let chunk = base + u128::from(c < rem);
+        if chunk == 0 {
+            continue;
+        }
+        let mut pick: Option<(usize, U256, Quote)> = None;
+        for (i, legs) in candidates.iter().enumerate() {
+            let Some(q) = quote_path(g, legs, alloc[i] + chunk, exact_in, gp) else {
+                continue;
+            };
+            let old = current[i].as_ref().map_or(OFFSET, |q| q.value);
+            let gain = q.value + OFFSET - old;
+            if pick.as_ref().is_none_or(|p| gain > p.1) {
+                pick = Some((i, gain, q));
+            }
+        }
+        let (i, _, q) = pick?;
+        alloc[i] += chunk;
+        current[i] = Some(q);
+    }
+    let quotes: Vec<Quote> = current.into_iter().flatten().collect();
+    if quotes.len() < 2 {
+        return None;
+    }
+    // Totals must fit the result's u128 fields.
+    let total = |f: fn(&Quote) -> u128| {
+        quotes.iter().fold(U256::ZERO, |acc, q| acc + U256::from(f(q))) <= U256::from(u128::MAX)
+    };
+    if !total(|q| q.steps[0].amount_in) || !total(|q| q.steps[q.steps.len() - 1].amount_out) {
+        return None;
+    }
+    // Σ(value - OFFSET) > single - OFFSET.
+    let sum = quotes.iter().fold(U256::ZERO, |acc, q| acc + q.value);
+    let extra = OFFSET * U256::from(quotes.len() - 1);
+    match single {
+        Some(s) if sum <= s.value + extra => None,
+        _ => Some(quotes),
+    }
+}
+
+/// The result for the chosen quotes.
+fn route(g: &RouteGraph, quotes: &[Quote]) -> GraphRoute {
+    let paths: Vec<GraphPath> = quotes.iter().map(|q| path(g, &q.steps)).collect();
+    let amount_in = paths.iter().map(|p| p.amount_in).sum();
+    let amount_out = paths.iter().map(|p| p.amount_out).sum();
+    let (num, den) = (paths[0].mid_price_num, paths[0].mid_price_den);
+    GraphRoute {
+        amount_in,
+        amount_out,
+        mid_price_num: num,
+        mid_price_den: den,
+        price_impact_ppm: impact_ppm(amount_in, amount_out, num, den),
+        gas: GAS_BASE + paths.iter().map(|p| p.gas).sum::<u64>(),
+        paths,
+    }
+}
+
+/// One path's legs, mid price, impact and gas.
+fn path(g: &RouteGraph, steps: &[Step]) -> GraphPath {
+    let mut num = Big::from(1u8);
+    let mut den = Big::from(1u8);
+    let q192 = Big::from(1u8) << 192;
+    let legs: Vec<GraphLeg> = steps
+        .iter()
+        .map(|s| {
+            let p = g.slot_pool(s.slot);
+            match &p.kind {
+                &PoolKind::ConstantProduct { reserve0, reserve1, .. } => {
+                    let (r_in, r_out) =
+                        if s.zero_for_one { (reserve0, reserve1) } else { (reserve1, reserve0) };
+                    num *= Big::from(r_out);
+                    den *= Big::from(r_in);
+                }
+                PoolKind::V3(v) => {
+                    let sp = Big::from(v.sqrt_price_x96());
+                    let p2 = sp * sp;
+                    if s.zero_for_one {
+                        num *= p2;
+                        den *= q192;
+                    } else {
+                        num *= q192;
+                        den *= p2;
+                    }
+                }
+            }
+            let (t_in, t_out) =
+                if s.zero_for_one { (&p.token0, &p.token1) } else { (&p.token1, &p.token0) };
+            GraphLeg {
+                pool_id: p.pool_id.clone(),
+                venue: p.venue.clone(),
+                kind: p.kind_name(),
+                token_in: t_in.clone(),
+                token_out: t_out.clone(),
+                zero_for_one: s.zero_for_one,
+                amount_in: s.amount_in,
+                amount_out: s.amount_out,
+                ticks_crossed: s.ticks,
+                gas: leg_gas(p, s.ticks),
+            }
+        })
+        .collect();
+    let gcd = num.gcd(den);
+    let (num, den) = if gcd.is_zero() { (num, den) } else { (num / gcd, den / gcd) };
+    let amount_in = legs[0].amount_in;
+    let amount_out = legs[legs.len() - 1].amount_out;
+    GraphPath {
+        amount_in,
+        amount_out,
+        mid_price_num: num,
+        mid_price_den: den,
+        price_impact_ppm: impact_ppm(amount_in, amount_out, num, den),
+        gas: legs.iter().map(|l| l.gas).sum(),
+        legs,
+    }
+}
+
+/// `floor(1e6 · (1 - (out/in) / (num/den)))`, floored at 0.
+fn impact_ppm(amount_in: u128, amount_out: u128, num: Big, den: Big) -> u32 {
+    let mid = Big::from(amount_in) * num;
+    let exec = Big::from(amount_out) * den;
+    if mid.is_zero() || exec >= mid {
+        return 0;
+    }
+    let ppm = (mid - exec) * Big::from(1_000_000u32) / mid;
+    u32::try_from(ppm).unwrap_or(1_000_000)
+}

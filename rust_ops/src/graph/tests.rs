@@ -1,0 +1,282 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use ruint::aliases::U256;
+
+use super::*;
+use crate::route::PoolSet;
+use crate::v3::sqrt_ratio_at_tick;
+
+fn cp(id: &str, t0: &str, t1: &str, r0: u128, r1: u128, fee: u128) -> GraphPool {
+    let p = Pool::new(id.into(), "sim".into(), t0.into(), t1.into(), r0, r1, fee).unwrap();
+    GraphPool::constant_product(&p)
+}
+
+/// A V3 pool at `tick` with `positions` `(lower, upper, L)`, or without tick data.
+fn v3(
+    id: &str,
+    t0: &str,
+    t1: &str,
+    tick: i32,
+    positions: &[(i32, i32, u128)],
+    known: bool,
+) -> GraphPool {
+    let mut net = BTreeMap::<i32, i128>::new();
+    let mut liquidity = 0u128;
+    for &(lo, hi, l) in positions {
+        *net.entry(lo).or_default() += i128::try_from(l).unwrap();
+        *net.entry(hi).or_default() -= i128::try_from(l).unwrap();
+        if lo <= tick && tick < hi {
+            liquidity += l;
+        }
+    }
+    let price = sqrt_ratio_at_tick(tick).unwrap() + U256::from(1u8);
+    let ticks = known.then(|| net.into_iter().collect());
+    let pool = V3Pool::new(price, liquidity, tick, 60, 3000, ticks).unwrap();
+    GraphPool::v3(id.into(), "uni".into(), t0.into(), t1.into(), Arc::new(pool)).unwrap()
+}
+
+fn graph(pools: impl IntoIterator<Item = GraphPool>) -> RouteGraph {
+    let mut g = RouteGraph::new(1);
+    for p in pools {
+        g.update_pool(p);
+    }
+    g
+}
+
+fn ids(r: &GraphRoute) -> Vec<Vec<&str>> {
+    r.paths.iter().map(|p| p.legs.iter().map(|l| l.pool_id.as_str()).collect()).collect()
+}
+
+const E18: u128 = 1_000_000_000_000_000_000;
+
+#[test]
+fn two_hops_and_gas() {
+    let g = graph([
+        cp("direct", "A", "C", 1_000, 1_000, 3000),
+        cp("ab", "A", "B", 1_000_000, 1_000_000, 3000),
+        cp("bc", "B", "C", 1_000_000, 1_000_000, 3000),
+    ]);
+    let r = g.best_route("A", "C", 1000, 3, 1, 0).unwrap().unwrap();
+    assert_eq!(ids(&r), [["ab", "bc"]]);
+    assert_eq!((r.amount_in, r.amount_out, r.price_impact_ppm), (1000, 992, 8000));
+    assert_eq!(r.gas, GAS_BASE + 2 * GAS_CP_HOP);
+    assert_eq!(r.paths[0].legs[1].gas, GAS_CP_HOP);
+    // Gas priced at 1 unit of C per 100k gas... priced high enough, the direct pool wins:
+    // 992 - 120000·p < 499 - 60000·p  <=>  p > 493/60000.
+    let r = g.best_route("A", "C", 1000, 3, 1, 1).unwrap().unwrap();
+    assert_eq!(ids(&r), [["direct"]]);
+    let r = g.best_route("A", "C", 1000, 1, 1, 0).unwrap().unwrap();
+    assert_eq!((ids(&r), r.amount_out), (vec![vec!["direct"]], 499));
+}
+
+#[test]
+fn errors_and_unknown_tokens() {
+    let g = graph([cp("ab", "A", "B", 100, 100, 0)]);
+    let code = |r: Result<Option<GraphRoute>, RouteQueryError>| r.unwrap_err().code();
+    assert_eq!(code(g.best_route("A", "B", 1, 0, 1, 0)), "max_hops_out_of_range");
+    assert_eq!(code(g.best_route("A", "B", 1, 3, 0, 0)), "max_splits_out_of_range");
+    assert_eq!(code(g.best_route("A", "B", 1, 3, 9, 0)), "max_splits_out_of_range");
+    assert_eq!(code(g.best_route("A", "A", 1, 3, 1, 0)), "same_token");
+    assert_eq!(code(g.best_route_exact_out("A", "B", 0, 3, 1, 0)), "zero_amount");
+    assert_eq!(g.best_route("A", "Z", 1, 3, 1, 0), Ok(None));
+    assert_eq!(
+        RouteQueryError::MaxSplitsOutOfRange { value: "9".into() }.to_string(),
+        "max_splits must be in 1..=8, got 9"
+    );
+}
+
+#[test]
+fn update_in_place_relink_and_remove() {
+    let mut g = graph([cp("ab", "A", "B", 100, 100, 0), cp("bc", "B", "C", 100, 100, 0)]);
+    assert_eq!(g.len(), 2);
+    let r = g.best_route("A", "C", 10, 3, 1, 0).unwrap().unwrap();
+    assert_eq!((r.paths[0].legs[0].amount_out, r.amount_out), (9, 8));
+    g.update_pool(cp("ab", "A", "B", 1000, 1000, 0));
+    assert_eq!(g.len(), 2);
+    let r = g.best_route("A", "C", 10, 3, 1, 0).unwrap().unwrap();
+    assert_eq!((r.paths[0].legs[0].amount_out, r.amount_out), (9, 8));
+    // Re-linked to other tokens: no route A -> C any more.
+    g.update_pool(cp("ab", "A", "D", 1000, 1000, 0));
+    assert_eq!(g.best_route("A", "C", 10, 3, 1, 0), Ok(None));
+    assert!(g.remove_pool("bc"));
+    assert!(!g.remove_pool("bc"));
+    assert_eq!(g.len(), 1);
+    assert_eq!(g.pool("ab").unwrap().token1, "D");
+    assert_eq!(g.best_route("D", "B", 10, 3, 1, 0), Ok(None));
+}
+
+#[test]
+fn v3_out_of_range_is_unusable_not_an_error() {
+    // Without tick data the V3 pool quotes only inside [0, 60): small amounts go through it,
+    // large ones fall back to the (worse) constant-product pool.
+    let l = 10 * E18;
+    let g = graph([
+        v3("v3", "A", "B", 30, &[(-600, 600, l)], false),
+        cp("cp", "A", "B", E18, E18, 10_000),
+    ]);
+    let small = g.best_route("A", "B", 1000, 3, 1, 0).unwrap().unwrap();
+    assert_eq!(ids(&small), [["v3"]]);
+    assert_eq!(small.paths[0].legs[0].kind, "concentrated");
+    assert_eq!(small.gas, GAS_BASE + GAS_V3_HOP);
+    let big = g.best_route("A", "B", E18 / 10, 3, 1, 0).unwrap().unwrap();
+    assert_eq!(ids(&big), [["cp"]]);
+    // With its ticks the pool crosses them and gas counts them.
+    let g = graph([v3("v3", "A", "B", 30, &[(-600, 600, l), (0, 120, l)], true)]);
+    let r = g.best_route("A", "B", E18 / 10, 3, 1, 0).unwrap().unwrap();
+    let leg = &r.paths[0].legs[0];
+    assert!(leg.ticks_crossed >= 1);
+    assert_eq!(leg.gas, GAS_V3_HOP + GAS_V3_TICK * u64::from(leg.ticks_crossed));
+    let back = g.best_route_exact_out("A", "B", r.amount_out, 3, 1, 0).unwrap().unwrap();
+    assert!(back.amount_in <= r.amount_in);
+}
+
+#[test]
+fn mid_price_of_v3_is_the_squared_sqrt_price() {
+    let g = graph([v3("v3", "A", "B", 0, &[(-600, 600, E18)], true)]);
+    let r = g.best_route("A", "B", 1000, 1, 1, 0).unwrap().unwrap();
+    // tick 0 price + 1: sqrtP = 2^96 + 1, price (2^96+1)^2 / 2^192, lowest terms (odd num).
+    let sp = (Big::from(1u8) << 96) + Big::from(1u8);
+    assert_eq!((r.mid_price_num, r.mid_price_den), (sp * sp, Big::from(1u8) << 192));
+    let r = g.best_route("B", "A", 1000, 1, 1, 0).unwrap().unwrap();
+    assert_eq!((r.mid_price_den, r.mid_price_num), (sp * sp, Big::from(1u8) << 192));
+}
+
+#[test]
+fn splits_across_parallel_pools_when_it_pays() {
+    let g = graph([
+        cp("p1", "A", "B", 1000 * E18, 1000 * E18, 3000),
+        cp("p2", "A", "B", 1000 * E18, 1000 * E18, 3000),
+    ]);
+    let single = g.best_route("A", "B", 100 * E18, 3, 1, 0).unwrap().unwrap();
+    let split = g.best_route("A", "B", 100 * E18, 3, 2, 0).unwrap().unwrap();
+    assert_eq!(ids(&split), [["p1"], ["p2"]]);
+    assert_eq!(split.paths[0].amount_in, 50 * E18);
+    assert!(split.amount_out > single.amount_out);
+    assert_eq!(split.amount_in, 100 * E18);
+    assert_eq!(split.gas, GAS_BASE + 2 * GAS_CP_HOP);
+    // Gas worth more than the gain: no split.
+    let gain = split.amount_out - single.amount_out;
+    let price = gain / u128::from(GAS_CP_HOP) + 1;
+    let r = g.best_route("A", "B", 100 * E18, 3, 2, price).unwrap().unwrap();
+    assert_eq!(ids(&r), [["p1"]]);
+    // Exact out splits too.
+    let out = g.best_route_exact_out("A", "B", 90 * E18, 3, 2, 0).unwrap().unwrap();
+    let one = g.best_route_exact_out("A", "B", 90 * E18, 3, 1, 0).unwrap().unwrap();
+    assert_eq!(out.paths.len(), 2);
+    assert_eq!(out.amount_out, 90 * E18);
+    assert!(out.amount_in < one.amount_in);
+}
+
+#[test]
+fn split_carries_what_no_single_path_can() {
+    // Two V3 pools without tick data: each can take a little; together they take more.
+    let l = 1000 * E18;
+    let g = graph([
+        v3("v1", "A", "B", 30, &[(-600, 600, l)], false),
+        v3("v2", "A", "B", 30, &[(-600, 600, l)], false),
+    ]);
+    let mut amount = E18;
+    while g.best_route("A", "B", amount, 1, 1, 0).unwrap().is_some() {
+        amount *= 2;
+    }
+    let r = g.best_route("A", "B", amount, 1, 2, 0).unwrap();
+    if let Some(r) = r {
+        assert_eq!(r.paths.len(), 2);
+        assert_eq!(r.amount_in, amount);
+    }
+}
+
+fn arb_pools() -> impl Strategy<Value = Vec<(u8, u8, u128, u128, u32)>> {
+    prop::collection::vec((0u8..6, 0u8..6, 1u128..1_000_000, 1u128..1_000_000, 0u32..3), 1..14)
+}
+
+fn build(spec: &[(u8, u8, u128, u128, u32)]) -> Vec<GraphPool> {
+    spec.iter()
+        .enumerate()
+        .filter(|(_, s)| s.0 != s.1)
+        .map(|(i, &(a, b, r0, r1, f))| {
+            cp(
+                &format!("p{i:02}"),
+                &format!("T{a}"),
+                &format!("T{b}"),
+                r0,
+                r1,
+                [0u128, 500, 3000][f as usize],
+            )
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// With one split and no gas, the graph agrees with PoolSet to the leg.
+    #[test]
+    fn agrees_with_pool_set(spec in arb_pools(), amount in 1u128..100_000, hops in 1usize..4) {
+        let pools = build(&spec);
+        let g = graph(pools.clone());
+        let set = PoolSet::new(pools.iter().map(|p| {
+            let PoolKind::ConstantProduct { reserve0, reserve1, fee } = p.kind else { unreachable!() };
+            Pool::new(p.pool_id.clone(), p.venue.clone(), p.token0.clone(), p.token1.clone(), reserve0, reserve1, fee.into()).unwrap()
+        })).unwrap();
+        for (a, b) in [("T0", "T1"), ("T2", "T5"), ("T3", "T0")] {
+            let r = g.best_route(a, b, amount, hops, 1, 0).unwrap();
+            let s = set.best_route_exact_in(a, b, amount, hops).unwrap();
+            prop_assert_eq!(r.as_ref().map(|r| (ids(r)[0].iter().map(|x| (*x).to_owned()).collect::<Vec<_>>(), r.amount_out, r.price_impact_ppm)),
+                            s.as_ref().map(|s| (s.legs.iter().map(|l| l.pool_id.clone()).collect(), s.amount_out, s.price_impact_ppm)));
+            let r = g.best_route_exact_out(a, b, amount, hops, 1, 0).unwrap();
+            let s = set.best_route_exact_out(a, b, amount, hops).unwrap();
+            prop_assert_eq!(r.map(|r| r.amount_in), s.map(|s| s.amount_in));
+        }
+    }
+
+    /// Editing a graph in place gives the answers of a graph built from the final pools.
+    #[test]
+    fn incremental_equals_rebuilt(spec in arb_pools(), edits in arb_pools(), removals in prop::collection::vec(0usize..14, 0..5), amount in 1u128..100_000) {
+        let mut g = graph(build(&spec));
+        let mut last: BTreeMap<String, GraphPool> = build(&spec).into_iter().map(|p| (p.pool_id.clone(), p)).collect();
+        for p in build(&edits) {
+            last.insert(p.pool_id.clone(), p.clone());
+            g.update_pool(p);
+        }
+        for i in removals {
+            let id = format!("p{i:02}");
+            prop_assert_eq!(g.remove_pool(&id), last.remove(&id).is_some());
+        }
+        // Rebuilt in reverse id order: answers must not depend on insertion order.
+        let rebuilt = graph(last.into_values().rev());
+        prop_assert_eq!(g.len(), rebuilt.len());
+        for (a, b) in [("T0", "T1"), ("T2", "T5"), ("T4", "T3")] {
+            for splits in [1, 3] {
+                prop_assert_eq!(g.best_route(a, b, amount, 3, splits, 0).unwrap(), rebuilt.best_route(a, b, amount, 3, splits, 0).unwrap());
+                prop_assert_eq!(g.best_route_exact_out(a, b, amount, 3, splits, 0).unwrap(), rebuilt.best_route_exact_out(a, b, amount, 3, splits, 0).unwrap());
+            }
+        }
+    }
+
+    /// A split is never worse than the best single route after gas, and respects its limits.
+    #[test]
+    fn split_never_worse(spec in arb_pools(), amount in 1u128..300_000, splits in 2usize..5, gas_price in 0u128..2) {
+        let g = graph(build(&spec));
+        let value = |r: &GraphRoute| i128::try_from(r.amount_out).unwrap() - i128::try_from(u128::from(r.gas) * gas_price).unwrap();
+        let one = g.best_route("T0", "T1", amount, 3, 1, gas_price).unwrap();
+        let many = g.best_route("T0", "T1", amount, 3, splits, gas_price).unwrap();
+        if let Some(one) = &one {
+            let many = many.as_ref().unwrap();
+            prop_assert!(value(many) >= value(one));
+        }
+        if let Some(many) = many {
+            prop_assert!(many.paths.len() <= splits);
+            prop_assert_eq!(many.amount_in, amount);
+            let mut seen = std::collections::HashSet::new();
+            for p in &many.paths {
+                prop_assert!(p.legs.len() <= 3);
+                for l in &p.legs {
+                    prop_assert!(seen.insert(l.pool_id.clone()));
+                }
+            }
+        }
+    }
+}
