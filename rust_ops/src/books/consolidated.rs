@@ -1,7 +1,6 @@
 //! The consolidated book: every venue's levels merged by price, remembering who quotes what.
 
 use std::borrow::Borrow;
-use std::cmp::Reverse;
 
 use super::{Book, BookError, BookSide};
 
@@ -72,29 +71,40 @@ impl ConsolidatedSide {
         entries: impl IntoIterator<Item = (u64, usize, u128)>,
         capacity: usize,
     ) -> Result<Self, (usize, u64)> {
-        let mut side = Self {
+        let mut side = Self::with_capacity(capacity);
+        for (price, venue, size) in entries {
+            side.push(price, venue, size).map_err(|()| (venue, price))?;
+        }
+        side.starts.push(side.part_venues.len());
+        Ok(side)
+    }
+
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
             prices: Vec::with_capacity(capacity),
             totals: Vec::with_capacity(capacity),
             starts: Vec::with_capacity(capacity + 1),
             part_venues: Vec::with_capacity(capacity),
             part_sizes: Vec::with_capacity(capacity),
-        };
-        for (price, venue, size) in entries {
-            match (side.prices.last(), side.totals.last_mut()) {
-                (Some(&last), Some(total)) if last == price => {
-                    *total = total.checked_add(size).ok_or((venue, price))?;
-                }
-                _ => {
-                    side.prices.push(price);
-                    side.totals.push(size);
-                    side.starts.push(side.part_venues.len());
-                }
-            }
-            side.part_venues.push(venue);
-            side.part_sizes.push(size);
         }
-        side.starts.push(side.part_venues.len());
-        Ok(side)
+    }
+
+    /// Appends a part: to the last level if it has this price, else as a new level. The
+    /// caller pushes the final `starts` sentinel.
+    fn push(&mut self, price: u64, venue: usize, size: u128) -> Result<(), ()> {
+        match (self.prices.last(), self.totals.last_mut()) {
+            (Some(&last), Some(total)) if last == price => {
+                *total = total.checked_add(size).ok_or(())?;
+            }
+            _ => {
+                self.prices.push(price);
+                self.totals.push(size);
+                self.starts.push(self.part_venues.len());
+            }
+        }
+        self.part_venues.push(venue);
+        self.part_sizes.push(size);
+        Ok(())
     }
 }
 
@@ -174,19 +184,10 @@ pub fn aggregate_books<B: Borrow<Book>>(books: &[B]) -> Result<ConsolidatedBook,
     let mut ordered = books;
     ordered.sort_by(|a, b| (a.fee(), a.venue()).cmp(&(b.fee(), b.venue())));
     let merge = |side: BookSide| -> Result<ConsolidatedSide, BookError> {
-        let count = ordered.iter().map(|b| b.side(side).len()).sum();
-        let mut entries: Vec<(u64, usize, u128)> = Vec::with_capacity(count);
-        for (rank, book) in ordered.iter().enumerate() {
-            entries.extend(book.side(side).iter().map(|&(price, size)| (price, rank, size)));
-        }
-        // A stable sort: every venue's levels are already sorted runs (which the sort merges),
-        // and equal prices keep the venues' order.
-        match side {
-            BookSide::Bids => entries.sort_by_key(|e| Reverse(e.0)),
-            BookSide::Asks => entries.sort_by_key(|e| e.0),
-        }
-        ConsolidatedSide::from_entries(entries, count).map_err(|(rank, price)| {
-            BookError::SizeOverflow { venue: ordered[rank].venue().to_owned(), side, price }
+        merge_side(&ordered, side).map_err(|(rank, price)| BookError::SizeOverflow {
+            venue: ordered[rank].venue().to_owned(),
+            side,
+            price,
         })
     };
     let bids = merge(BookSide::Bids)?;
@@ -194,4 +195,128 @@ pub fn aggregate_books<B: Borrow<Book>>(books: &[B]) -> Result<ConsolidatedBook,
     let venues = ordered.iter().map(|b| b.venue().to_owned()).collect();
     let fees = ordered.iter().map(|b| b.fee()).collect();
     Ok(ConsolidatedBook::from_parts(venues, fees, bids, asks))
+}
+
+/// Merges the venues' sides (each already best first), `ordered` in venue order: by buckets
+/// when the prices are dense (the usual case: one tick grid, levels a few ticks apart), by a
+/// k-way merge otherwise. Both give the same side.
+fn merge_side(ordered: &[&Book], side: BookSide) -> Result<ConsolidatedSide, (usize, u64)> {
+    let levels: Vec<&[(u64, u128)]> = ordered.iter().map(|b| b.side(side)).collect();
+    let count: usize = levels.iter().map(|l| l.len()).sum();
+    let ends = levels.iter().flat_map(|l| l.first().into_iter().chain(l.last())).map(|e| e.0);
+    let (lo, hi) = ends.fold((u64::MAX, 0), |(lo, hi), p| (lo.min(p), hi.max(p)));
+    let dense = count > 0 && hi - lo < DENSE_SPAN.saturating_mul(count as u64);
+    if dense {
+        Ok(bucket_merge(&levels, side, lo, hi, count)).and_then(|side| side.with_totals())
+    } else {
+        kway_merge(&levels, side, count)
+    }
+}
+
+/// Bucket merge when `hi - lo < DENSE_SPAN · count`: one bucket per tick.
+pub(crate) const DENSE_SPAN: u64 = 8;
+
+/// A counting sort on the price: count the parts per tick, turn counts into offsets, then
+/// scatter the parts venue by venue (so a price's parts come out in venue order). Linear in
+/// levels plus ticks, no comparison sort. Totals are left to [`ConsolidatedSide::with_totals`].
+pub(crate) fn bucket_merge(
+    levels: &[&[(u64, u128)]],
+    side: BookSide,
+    lo: u64,
+    hi: u64,
+    count: usize,
+) -> ConsolidatedSide {
+    // Bucket 0 is the best price: the highest bid, the lowest ask. The span fits in memory
+    // (it is below DENSE_SPAN · count), so the casts do not truncate.
+    #[allow(clippy::cast_possible_truncation)]
+    let bucket = |price: u64| match side {
+        BookSide::Bids => (hi - price) as usize,
+        BookSide::Asks => (price - lo) as usize,
+    };
+    let price_of = |b: usize| match side {
+        BookSide::Bids => hi - b as u64,
+        BookSide::Asks => lo + b as u64,
+    };
+    #[allow(clippy::cast_possible_truncation)]
+    let mut next = vec![0usize; (hi - lo) as usize + 1];
+    for l in levels {
+        for &(price, _) in *l {
+            next[bucket(price)] += 1;
+        }
+    }
+    let mut out = ConsolidatedSide::default();
+    let mut offset = 0;
+    for (b, slot) in next.iter_mut().enumerate() {
+        let n = *slot;
+        if n > 0 {
+            out.prices.push(price_of(b));
+            out.starts.push(offset);
+        }
+        *slot = offset;
+        offset += n;
+    }
+    out.starts.push(offset);
+    out.part_venues = vec![0; count];
+    out.part_sizes = vec![0; count];
+    for (rank, l) in levels.iter().enumerate() {
+        for &(price, size) in *l {
+            let slot = &mut next[bucket(price)];
+            out.part_venues[*slot] = rank;
+            out.part_sizes[*slot] = size;
+            *slot += 1;
+        }
+    }
+    out
+}
+
+impl ConsolidatedSide {
+    /// Fills `totals` from the parts, best level first, parts in venue order.
+    pub(crate) fn with_totals(mut self) -> Result<Self, (usize, u64)> {
+        self.totals = Vec::with_capacity(self.prices.len());
+        for (i, &price) in self.prices.iter().enumerate() {
+            let mut total: u128 = 0;
+            for j in self.starts[i]..self.starts[i + 1] {
+                let venue = self.part_venues[j];
+                total = total.checked_add(self.part_sizes[j]).ok_or((venue, price))?;
+            }
+            self.totals.push(total);
+        }
+        Ok(self)
+    }
+}
+
+/// A k-way merge: each step scans the venues' next prices for the best one, then takes that
+/// price from every venue quoting it, in venue order. `O(levels out · venues + levels in)`.
+pub(crate) fn kway_merge(
+    levels: &[&[(u64, u128)]],
+    side: BookSide,
+    count: usize,
+) -> Result<ConsolidatedSide, (usize, u64)> {
+    const DONE: u64 = u64::MAX;
+    // Smaller keys are better. Bids: key = MAX - price (prices are >= 1, so keys stay below
+    // DONE).
+    let key = |price: u64| match side {
+        BookSide::Bids => u64::MAX - price,
+        BookSide::Asks => price,
+    };
+    let mut cursor = vec![0usize; levels.len()];
+    let mut heads: Vec<u64> =
+        levels.iter().map(|l| l.first().map_or(DONE, |&(p, _)| key(p))).collect();
+    let mut out = ConsolidatedSide::with_capacity(count);
+    loop {
+        let best = heads.iter().copied().min().unwrap_or(DONE);
+        if best == DONE {
+            break;
+        }
+        for (rank, head) in heads.iter_mut().enumerate() {
+            if *head == best {
+                let (price, size) = levels[rank][cursor[rank]];
+                out.push(price, rank, size).map_err(|()| (rank, price))?;
+                cursor[rank] += 1;
+                *head = levels[rank].get(cursor[rank]).map_or(DONE, |&(p, _)| key(p));
+            }
+        }
+    }
+    out.starts.push(out.part_venues.len());
+    Ok(out)
 }

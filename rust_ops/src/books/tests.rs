@@ -215,3 +215,34 @@ proptest! {
         prop_assert!(fees >= once.fees && fees <= once.fees + U256::from(c.venues().len()));
     }
 }
+
+proptest! {
+    #[test]
+    fn bucket_and_kway_merges_agree(books in books(), spread in 1u64..1_000_000) {
+        // Spread the prices apart so the dense bucket path is not the one aggregate takes.
+        let spread_side = |l: &[(u64, u128)]| l.iter().map(|&(p, s)| (p * spread, s)).collect();
+        let books: Vec<Book> = books
+            .iter()
+            .map(|b| {
+                let (bids, asks) = (spread_side(b.bids()), spread_side(b.asks()));
+                Book::new(b.venue(), bids, asks, u128::from(b.fee())).unwrap()
+            })
+            .collect();
+        let c = aggregate_books(&books).unwrap();
+        let mut ordered: Vec<&Book> = books.iter().collect();
+        ordered.sort_by(|a, b| (a.fee(), a.venue()).cmp(&(b.fee(), b.venue())));
+        for side in [BookSide::Bids, BookSide::Asks] {
+            let levels: Vec<&[(u64, u128)]> = ordered.iter().map(|b| b.side(side)).collect();
+            let count = levels.iter().map(|l| l.len()).sum();
+            let kway = consolidated::kway_merge(&levels, side, count).unwrap();
+            prop_assert_eq!(&kway, c.side(side));
+            let ends = levels.iter().flat_map(|l| l.first().into_iter().chain(l.last()));
+            if let (Some(lo), Some(hi)) = (ends.clone().map(|e| e.0).min(), ends.map(|e| e.0).max()) {
+                if hi - lo < 1 << 22 {
+                    let bucket = consolidated::bucket_merge(&levels, side, lo, hi, count);
+                    prop_assert_eq!(bucket.with_totals().unwrap(), kway);
+                }
+            }
+        }
+    }
+}
