@@ -618,3 +618,192 @@ def sweep(book: ConsolidatedBook, side: str, qty: SupportsIndex) -> Sweep:
         SweepError: ``unknown_side``, ``out_of_range``, ``zero_quantity``.
         TypeError: ``book`` is not a :class:`ConsolidatedBook`, a non-str side, a non-int qty.
     """
+
+# --- route graph (rust_ops/src/graph) ------------------------------------------------------
+
+MAX_SPLITS: int
+"""Most parallel paths a ``RouteGraph`` route may be split across (8)."""
+GAS_BASE: int
+"""Gas of a route, once (21000): the transaction's base cost."""
+GAS_CP_HOP: int
+"""Gas of a constant-product leg (60000)."""
+GAS_V3_HOP: int
+"""Gas of a V3 leg before tick crossings (100000)."""
+GAS_V3_TICK: int
+"""Gas of each initialised tick a V3 leg crosses (25000)."""
+
+class GraphLeg:
+    """One hop of a :class:`GraphRoute` path. Frozen, hashable, equal by value."""
+
+    @property
+    def pool_id(self) -> str:
+        """Pool traded against."""
+    @property
+    def venue(self) -> str:
+        """Venue owning the pool."""
+    @property
+    def kind(self) -> str:
+        """``"constant_product"`` or ``"concentrated"`` (V3), as ``PoolState.kind``."""
+    @property
+    def token_in(self) -> str:
+        """Token paid in."""
+    @property
+    def token_out(self) -> str:
+        """Token taken out."""
+    @property
+    def zero_for_one(self) -> bool:
+        """Whether ``token_in`` is the pool's token0."""
+    @property
+    def amount_in(self) -> int:
+        """Amount of ``token_in``, base units."""
+    @property
+    def amount_out(self) -> int:
+        """Amount of ``token_out``, base units."""
+    @property
+    def ticks_crossed(self) -> int:
+        """Initialised ticks crossed (0 for a constant-product pool)."""
+    @property
+    def gas(self) -> int:
+        """``GAS_CP_HOP``, or ``GAS_V3_HOP + GAS_V3_TICK * ticks_crossed``."""
+
+class GraphPath:
+    """One path of a :class:`GraphRoute`. Frozen, hashable, equal by value."""
+
+    @property
+    def legs(self) -> tuple[GraphLeg, ...]:
+        """The hops in trading order."""
+    @property
+    def amount_in(self) -> int:
+        """Spent at the first leg."""
+    @property
+    def amount_out(self) -> int:
+        """Received from the last leg."""
+    @property
+    def mid_price_num(self) -> int:
+        """Numerator of the fee-free mid price (``token_out`` per ``token_in``), lowest terms:
+        the product of the legs' spot prices, ``reserve_out/reserve_in`` for a constant-product
+        pool, ``sqrt_price_x96**2 / 2**192`` (inverted for token1 -> token0) for a V3 pool."""
+    @property
+    def mid_price_den(self) -> int:
+        """Denominator of the mid price."""
+    @property
+    def price_impact_ppm(self) -> int:
+        """Executed rate against the mid rate, ppm worse, rounded down, floored at 0."""
+    @property
+    def gas(self) -> int:
+        """Sum of the legs' gas."""
+
+class GraphRoute:
+    """The answer of :class:`RouteGraph`: one path, or several pool-disjoint paths in parallel.
+    Frozen, hashable, equal by value."""
+
+    @property
+    def paths(self) -> tuple[GraphPath, ...]:
+        """The paths, best-ranked first (their amounts add up to the totals)."""
+    @property
+    def amount_in(self) -> int:
+        """Total spent."""
+    @property
+    def amount_out(self) -> int:
+        """Total received."""
+    @property
+    def mid_price_num(self) -> int:
+        """Mid price of the first path (numerator)."""
+    @property
+    def mid_price_den(self) -> int:
+        """Mid price of the first path (denominator)."""
+    @property
+    def price_impact_ppm(self) -> int:
+        """The totals against that mid price, ppm worse, floored at 0."""
+    @property
+    def gas(self) -> int:
+        """``GAS_BASE`` plus every path's gas."""
+
+class RouteGraph:
+    """A live route graph of one chain: tokens are nodes, pools (constant-product and exact
+    Uniswap V3) are edges. Mutable: a new pool state replaces the old one in place (a hash
+    lookup when the tokens are unchanged); answers never depend on insertion order.
+
+    Search: every simple path of at most ``max_hops`` legs (no token, hence no pool, twice),
+    quoted exactly. A leg that cannot quote the amount (zero reserve, a V3 swap leaving its
+    known tick range, liquidity running out, zero output) only rules that path out. Paths rank
+    by value, ``amount_out - gas_price*gas`` (exact-in) or ``-(amount_in + gas_price*gas)``
+    (exact-out), then fewer hops, then smaller pool-id sequence.
+
+    Splits (``max_splits > 1``): paths are ranked for an even share ``amount // max_splits``
+    and taken greedily while pool-disjoint; the amount is cut into 20 chunks, each given to
+    the path whose value grows most by taking it (its whole share re-quoted, gas charged on
+    first use). The split is returned only if it uses two paths or more and beats the best
+    single route after gas (or no single route can carry the amount).
+
+    Gas model (gas units): ``GAS_BASE`` once, plus ``GAS_CP_HOP`` per constant-product leg or
+    ``GAS_V3_HOP + GAS_V3_TICK * ticks_crossed`` per V3 leg. Queries run without the GIL.
+    """
+
+    def __init__(self, chain_id: SupportsIndex = 0) -> None: ...
+    @property
+    def chain_id(self) -> int:
+        """The chain the graph describes."""
+    def update_cp_pool(
+        self,
+        pool_id: str,
+        venue: str,
+        token0: str,
+        token1: str,
+        reserve0: SupportsIndex,
+        reserve1: SupportsIndex,
+        fee: SupportsIndex,
+    ) -> None:
+        """Adds or replaces a constant-product pool (checked as :class:`Pool`).
+
+        Raises:
+            InvalidPoolError: ``out_of_range``, ``fee_out_of_range``, ``same_token``.
+        """
+    def update_v3_pool(
+        self, pool_id: str, venue: str, token0: str, token1: str, pool: V3Pool
+    ) -> None:
+        """Adds or replaces a Uniswap V3 pool between ``token0`` and ``token1``.
+
+        Raises:
+            InvalidPoolError: ``same_token``.
+            TypeError: ``pool`` is not a :class:`V3Pool`.
+        """
+    def update_pool(self, pool: Pool) -> None:
+        """Adds or replaces a constant-product pool given as a :class:`Pool`."""
+    def remove_pool(self, pool_id: str) -> bool:
+        """Removes the pool; whether there was one."""
+    def best_route(
+        self,
+        token_in: str,
+        token_out: str,
+        amount_in: SupportsIndex,
+        max_hops: SupportsIndex = 3,
+        max_splits: SupportsIndex = 1,
+        gas_price: SupportsIndex | None = None,
+    ) -> GraphRoute | None:
+        """The route spending exactly ``amount_in`` worth the most ``token_out`` after gas.
+
+        ``gas_price`` is in ``token_out`` base units per gas unit (``None``/0 ignores gas).
+
+        Returns:
+            The route, or ``None`` when no path (unknown tokens included) can carry the amount.
+
+        Raises:
+            RouteQueryError: ``out_of_range`` (amount, gas_price), ``max_hops_out_of_range``
+                (1..=MAX_HOPS), ``max_splits_out_of_range`` (1..=MAX_SPLITS), ``same_token``,
+                ``zero_amount``, checked in that order.
+        """
+    def best_route_exact_out(
+        self,
+        token_in: str,
+        token_out: str,
+        amount_out: SupportsIndex,
+        max_hops: SupportsIndex = 3,
+        max_splits: SupportsIndex = 1,
+        gas_price: SupportsIndex | None = None,
+    ) -> GraphRoute | None:
+        """The route receiving exactly ``amount_out`` that costs the least ``token_in`` after gas
+        (``gas_price`` in ``token_in`` base units per gas unit); each leg's input is the least
+        that yields the next leg's input. Otherwise as :meth:`best_route`."""
+    def __len__(self) -> int: ...
+    def __contains__(self, pool_id: str) -> bool: ...

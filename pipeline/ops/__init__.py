@@ -3,6 +3,11 @@
 Uniswap V3 pools: ``V3Pool`` (exact concentrated-liquidity math, tick crossing included),
 ``v3_amount_out``/``v3_amount_in``; ``pipeline.ops.v3.v3_pool`` builds one from a ``PoolState``.
 
+Route graph: ``RouteGraph`` (tokens as nodes, constant-product and V3 pools as edges, updated in
+place; ``best_route``/``best_route_exact_out`` over multi-hop paths, split across pool-disjoint
+paths when that pays after gas) -> ``GraphRoute``/``GraphPath``/``GraphLeg``;
+``pipeline.ops.graph`` builds one from ``PoolState``s; twin in ``pipeline.ops.twin_graph``.
+
 Order books: ``Book`` (one venue's L2 book), ``aggregate_books`` (-> ``ConsolidatedBook``),
 ``sweep`` (-> ``Sweep``); twin in ``pipeline.ops.twin_books``.
 
@@ -15,13 +20,21 @@ twin of every operator for the tests and benchmarks only.
 try:
     from pipeline._rust_ops import (
         FEE_DENOMINATOR,
+        GAS_BASE,
+        GAS_CP_HOP,
+        GAS_V3_HOP,
+        GAS_V3_TICK,
         MAX_HOPS,
+        MAX_SPLITS,
         MAX_SQRT_RATIO,
         MAX_TICK,
         MIN_SQRT_RATIO,
         MIN_TICK,
         Book,
         ConsolidatedBook,
+        GraphLeg,
+        GraphPath,
+        GraphRoute,
         InvalidBookError,
         InvalidPoolError,
         InvalidV3PoolError,
@@ -29,6 +42,7 @@ try:
         PoolMathError,
         PoolSet,
         Route,
+        RouteGraph,
         RouteLeg,
         RouteQueryError,
         RustOpsError,
@@ -55,13 +69,21 @@ except ImportError as exc:  # pragma: no cover - only without a build
 
 __all__ = [
     "FEE_DENOMINATOR",
+    "GAS_BASE",
+    "GAS_CP_HOP",
+    "GAS_V3_HOP",
+    "GAS_V3_TICK",
     "MAX_HOPS",
+    "MAX_SPLITS",
     "MAX_SQRT_RATIO",
     "MAX_TICK",
     "MIN_SQRT_RATIO",
     "MIN_TICK",
     "Book",
     "ConsolidatedBook",
+    "GraphLeg",
+    "GraphPath",
+    "GraphRoute",
     "InvalidBookError",
     "InvalidPoolError",
     "InvalidV3PoolError",
@@ -69,6 +91,7 @@ __all__ = [
     "PoolMathError",
     "PoolSet",
     "Route",
+    "RouteGraph",
     "RouteLeg",
     "RouteQueryError",
     "RustOpsError",

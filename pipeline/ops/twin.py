@@ -32,6 +32,17 @@ from pipeline.ops.twin_books import (  # order books, in their own module
     aggregate_books,
     sweep,
 )
+from pipeline.ops.twin_graph import (  # the route graph, in its own module
+    GAS_BASE,
+    GAS_CP_HOP,
+    GAS_V3_HOP,
+    GAS_V3_TICK,
+    MAX_SPLITS,
+    GraphLeg,
+    GraphPath,
+    GraphRoute,
+    RouteGraph,
+)
 from pipeline.ops.twin_v3 import (  # Uniswap V3 math, in its own module
     MAX_SQRT_RATIO,
     MAX_TICK,
@@ -48,13 +59,21 @@ from pipeline.ops.twin_v3 import (  # Uniswap V3 math, in its own module
 
 __all__ = [
     "FEE_DENOMINATOR",
+    "GAS_BASE",
+    "GAS_CP_HOP",
+    "GAS_V3_HOP",
+    "GAS_V3_TICK",
     "MAX_HOPS",
+    "MAX_SPLITS",
     "MAX_SQRT_RATIO",
     "MAX_TICK",
     "MIN_SQRT_RATIO",
     "MIN_TICK",
     "Book",
     "ConsolidatedBook",
+    "GraphLeg",
+    "GraphPath",
+    "GraphRoute",
     "InvalidBookError",
     "InvalidPoolError",
     "InvalidV3PoolError",
@@ -62,6 +81,7 @@ __all__ = [
     "PoolMathError",
     "PoolSet",
     "Route",
+    "RouteGraph",
     "RouteLeg",
     "RouteQueryError",
     "RustOpsError",

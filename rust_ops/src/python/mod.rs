@@ -4,6 +4,7 @@
 pub mod books;
 pub mod convert;
 pub mod errors;
+pub mod graph;
 pub mod math;
 pub mod route;
 pub mod v3;
@@ -33,5 +34,6 @@ fn _rust_ops(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(route::best_route_exact_out, m)?)?;
     v3::register(m)?;
     books::register(m)?;
+    graph::register(m)?;
     Ok(())
 }

@@ -1,0 +1,494 @@
+"""Pure-Python twin of ``RouteGraph`` (``rust_ops/src/graph``): same answers, errors and reprs.
+
+Read ``rust_ops/src/graph/mod.rs`` for the search, the split and the gas model; this file
+follows ``search.rs`` step for step. Values are plain ints here (``amount_out - gas_price·gas``
+for exact-in, ``-(amount_in + gas_price·gas)`` for exact-out) where Rust offsets them by
+``2**200`` to stay unsigned; the order is the same. V3 legs use ``twin_v3``'s swap loop; the
+constant-product formulas are ``cp_math.rs``'s (repeated here rather than imported, because
+``twin`` imports this module for its mirror list).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+from typing import SupportsIndex, TypeVar
+
+from pipeline._rust_ops import InvalidPoolError, PoolMathError, RouteQueryError, RustOpsError
+from pipeline.ops import twin_v3
+from pipeline.ops.twin_v3 import V3Pool
+
+__all__ = [
+    "GAS_BASE",
+    "GAS_CP_HOP",
+    "GAS_V3_HOP",
+    "GAS_V3_TICK",
+    "MAX_SPLITS",
+    "GraphLeg",
+    "GraphPath",
+    "GraphRoute",
+    "RouteGraph",
+]
+
+MAX_SPLITS = 8
+SPLIT_CHUNKS = 20
+GAS_BASE = 21_000
+GAS_CP_HOP = 60_000
+GAS_V3_HOP = 100_000
+GAS_V3_TICK = 25_000
+
+_MAX_HOPS = 6
+_DEFAULT_MAX_HOPS = 3
+_FEE_DENOMINATOR = 1_000_000
+_U128_MAX = 2**128 - 1
+_U64_MAX = 2**64 - 1
+_U128_RANGE = "0..=2**128-1"
+_Q192 = 1 << 192
+
+_E = TypeVar("_E", bound=RustOpsError)
+
+
+def _error(cls: type[_E], code: str, message: str) -> _E:
+    err = cls(message)
+    err.code = code
+    return err
+
+
+@dataclass(frozen=True, slots=True)
+class GraphLeg:
+    """Twin of ``pipeline.ops.GraphLeg``."""
+
+    pool_id: str
+    venue: str
+    kind: str
+    token_in: str
+    token_out: str
+    zero_for_one: bool
+    amount_in: int
+    amount_out: int
+    ticks_crossed: int
+    gas: int
+
+
+@dataclass(frozen=True, slots=True)
+class GraphPath:
+    """Twin of ``pipeline.ops.GraphPath``."""
+
+    legs: tuple[GraphLeg, ...]
+    amount_in: int
+    amount_out: int
+    mid_price_num: int
+    mid_price_den: int
+    price_impact_ppm: int
+    gas: int
+
+
+@dataclass(frozen=True, slots=True)
+class GraphRoute:
+    """Twin of ``pipeline.ops.GraphRoute``."""
+
+    paths: tuple[GraphPath, ...]
+    amount_in: int
+    amount_out: int
+    mid_price_num: int
+    mid_price_den: int
+    price_impact_ppm: int
+    gas: int
+
+
+class _Pool:
+    """A pool as the graph holds it: ``cp`` is ``(reserve0, reserve1, fee)`` or ``v3`` is set."""
+
+    __slots__ = ("cp", "pool_id", "token0", "token1", "v3", "venue")
+
+    def __init__(self, pool_id: str, venue: str, token0: str, token1: str,
+                 cp: tuple[int, int, int] | None, v3: V3Pool | None) -> None:
+        self.pool_id, self.venue, self.token0, self.token1 = pool_id, venue, token0, token1
+        self.cp, self.v3 = cp, v3
+
+
+# A leg under search: (pool, zero_for_one, amount_in, amount_out, ticks crossed).
+_Step = tuple[_Pool, bool, int, int, int]
+# A quoted path: (value, steps in trading order).
+_Quote = tuple[int, list[_Step]]
+
+
+def _gas(pool: _Pool, ticks: int) -> int:
+    return GAS_CP_HOP if pool.cp is not None else GAS_V3_HOP + GAS_V3_TICK * ticks
+
+
+def _quote_out(pool: _Pool, z: bool, amount_in: int) -> tuple[int, int] | None:
+    if pool.cp is not None:
+        r0, r1, fee = pool.cp
+        r_in, r_out = (r0, r1) if z else (r1, r0)
+        if r_in == 0 or r_out == 0:
+            return None
+        w = amount_in * (_FEE_DENOMINATOR - fee)
+        out = w * r_out // (r_in * _FEE_DENOMINATOR + w)
+        return (out, 0) if out > 0 else None
+    assert pool.v3 is not None
+    try:
+        r = twin_v3._swap(pool.v3, z, True, amount_in, None)
+    except (PoolMathError, twin_v3._Revert):
+        return None
+    if r.amount_in_used != amount_in or r.amount_out > _U128_MAX or r.amount_out == 0:
+        return None
+    return r.amount_out, r.ticks_crossed
+
+
+def _quote_in(pool: _Pool, z: bool, amount_out: int) -> tuple[int, int] | None:
+    if pool.cp is not None:
+        r0, r1, fee = pool.cp
+        r_in, r_out = (r0, r1) if z else (r1, r0)
+        if r_in == 0 or r_out == 0 or amount_out >= r_out:
+            return None
+        num = amount_out * r_in * _FEE_DENOMINATOR
+        need = -(-num // ((r_out - amount_out) * (_FEE_DENOMINATOR - fee)))
+        return (need, 0) if need <= _U128_MAX else None
+    assert pool.v3 is not None
+    try:
+        r = twin_v3._swap(pool.v3, z, False, amount_out, None)
+    except (PoolMathError, twin_v3._Revert):
+        return None
+    if r.amount_out != amount_out or r.amount_in_used > _U128_MAX:
+        return None
+    return r.amount_in_used, r.ticks_crossed
+
+
+def _value(steps: list[_Step], exact_in: bool, gas_price: int) -> int:
+    cost = gas_price * sum(_gas(s[0], s[4]) for s in steps)
+    return steps[-1][3] - cost if exact_in else -steps[0][2] - cost
+
+
+def _rank(q: _Quote) -> tuple[int, int, list[str]]:
+    """Sort key: higher value, then fewer hops, then smaller pool ids."""
+    return -q[0], len(q[1]), [s[0].pool_id for s in q[1]]
+
+
+def _impact(amount_in: int, amount_out: int, num: int, den: int) -> int:
+    mid, executed = amount_in * num, amount_out * den
+    return 0 if mid == 0 or executed >= mid else (mid - executed) * 1_000_000 // mid
+
+
+def _path(steps: list[_Step]) -> GraphPath:
+    num = den = 1
+    legs = []
+    for pool, z, a_in, a_out, ticks in steps:
+        if pool.cp is not None:
+            r0, r1, _ = pool.cp
+            r_in, r_out = (r0, r1) if z else (r1, r0)
+            num *= r_out
+            den *= r_in
+        else:
+            assert pool.v3 is not None
+            p2 = pool.v3.sqrt_price_x96**2
+            num, den = (num * p2, den * _Q192) if z else (num * _Q192, den * p2)
+        t_in, t_out = (pool.token0, pool.token1) if z else (pool.token1, pool.token0)
+        kind = "constant_product" if pool.cp is not None else "concentrated"
+        legs.append(GraphLeg(pool.pool_id, pool.venue, kind, t_in, t_out, z, a_in, a_out, ticks,
+                             _gas(pool, ticks)))
+    g = math.gcd(num, den)
+    num, den = num // g, den // g
+    a_in, a_out = legs[0].amount_in, legs[-1].amount_out
+    return GraphPath(tuple(legs), a_in, a_out, num, den, _impact(a_in, a_out, num, den),
+                     sum(leg.gas for leg in legs))
+
+
+def _route(quotes: list[_Quote]) -> GraphRoute:
+    paths = tuple(_path(steps) for _, steps in quotes)
+    a_in = sum(p.amount_in for p in paths)
+    a_out = sum(p.amount_out for p in paths)
+    num, den = paths[0].mid_price_num, paths[0].mid_price_den
+    return GraphRoute(paths, a_in, a_out, num, den, _impact(a_in, a_out, num, den),
+                      GAS_BASE + sum(p.gas for p in paths))
+
+
+def _count(value: SupportsIndex) -> tuple[int, bool]:
+    v = operator.index(value)
+    return v, 0 <= v <= _U64_MAX
+
+
+class RouteGraph:
+    """Twin of ``pipeline.ops.RouteGraph``."""
+
+    __slots__ = ("_adj", "_chain_id", "_pools")
+
+    def __init__(self, chain_id: SupportsIndex = 0) -> None:
+        v, ok = _count(chain_id)
+        if not ok:
+            raise OverflowError(f"chain_id must be in 0..=2**64-1, got {v}")
+        self._chain_id = v
+        self._pools: dict[str, _Pool] = {}
+        # token -> {pool_id: (other token, zero_for_one)}; tokens are never forgotten.
+        self._adj: dict[str, dict[str, tuple[str, bool]]] = {}
+
+    @property
+    def chain_id(self) -> int:
+        return self._chain_id
+
+    def __len__(self) -> int:
+        return len(self._pools)
+
+    def __contains__(self, pool_id: object) -> bool:
+        if not isinstance(pool_id, str):
+            raise TypeError("pool_id must be str")
+        return pool_id in self._pools
+
+    def __repr__(self) -> str:
+        return f"RouteGraph(chain_id={self._chain_id}, {len(self._pools)} pools)"
+
+    def _put(self, pool: _Pool) -> None:
+        old = self._pools.get(pool.pool_id)
+        if old is not None and (old.token0, old.token1) == (pool.token0, pool.token1):
+            self._pools[pool.pool_id] = pool
+            return
+        if old is not None:
+            self.remove_pool(pool.pool_id)
+        self._pools[pool.pool_id] = pool
+        self._adj.setdefault(pool.token0, {})[pool.pool_id] = (pool.token1, True)
+        self._adj.setdefault(pool.token1, {})[pool.pool_id] = (pool.token0, False)
+
+    def update_cp_pool(self, pool_id: str, venue: str, token0: str, token1: str,
+                       reserve0: SupportsIndex, reserve1: SupportsIndex,
+                       fee: SupportsIndex) -> None:
+        """Twin of ``pipeline.ops.RouteGraph.update_cp_pool``."""
+        from pipeline.ops.twin import Pool
+
+        p = Pool(pool_id, venue, token0, token1, reserve0, reserve1, fee)  # type: ignore[arg-type]
+        self._put(_Pool(p.pool_id, p.venue, p.token0, p.token1, (p.reserve0, p.reserve1, p.fee),
+                        None))
+
+    def update_pool(self, pool: object) -> None:
+        """Twin of ``pipeline.ops.RouteGraph.update_pool``."""
+        from pipeline.ops.twin import Pool
+
+        if not isinstance(pool, Pool):
+            raise TypeError(f"'{type(pool).__name__}' object cannot be converted to 'Pool'")
+        self._put(_Pool(pool.pool_id, pool.venue, pool.token0, pool.token1,
+                        (pool.reserve0, pool.reserve1, pool.fee), None))
+
+    def update_v3_pool(self, pool_id: str, venue: str, token0: str, token1: str,
+                       pool: V3Pool) -> None:
+        """Twin of ``pipeline.ops.RouteGraph.update_v3_pool``."""
+        for name, v in (("pool_id", pool_id), ("venue", venue), ("token0", token0),
+                        ("token1", token1)):
+            if not isinstance(v, str):
+                raise TypeError(f"argument '{name}': expected str")
+        if not isinstance(pool, V3Pool):
+            raise TypeError(f"'{type(pool).__name__}' object cannot be converted to 'V3Pool'")
+        if token0 == token1:
+            err = _error(InvalidPoolError, "same_token",
+                         f"pool '{pool_id}': token0 and token1 are both '{token0}'")
+            err.pool_id = pool_id
+            raise err
+        self._put(_Pool(pool_id, venue, token0, token1, None, pool))
+
+    def remove_pool(self, pool_id: str) -> bool:
+        """Twin of ``pipeline.ops.RouteGraph.remove_pool``."""
+        if not isinstance(pool_id, str):
+            raise TypeError("pool_id must be str")
+        pool = self._pools.pop(pool_id, None)
+        if pool is None:
+            return False
+        del self._adj[pool.token0][pool_id]
+        del self._adj[pool.token1][pool_id]
+        return True
+
+    def best_route(self, token_in: str, token_out: str, amount_in: SupportsIndex,
+                   max_hops: SupportsIndex = _DEFAULT_MAX_HOPS, max_splits: SupportsIndex = 1,
+                   gas_price: SupportsIndex | None = None) -> GraphRoute | None:
+        """Twin of ``pipeline.ops.RouteGraph.best_route``."""
+        q = _query(token_in, token_out, amount_in, "amount_in", max_hops, max_splits, gas_price)
+        return self._best(token_in, token_out, *q, True)
+
+    def best_route_exact_out(self, token_in: str, token_out: str, amount_out: SupportsIndex,
+                             max_hops: SupportsIndex = _DEFAULT_MAX_HOPS,
+                             max_splits: SupportsIndex = 1,
+                             gas_price: SupportsIndex | None = None) -> GraphRoute | None:
+        """Twin of ``pipeline.ops.RouteGraph.best_route_exact_out``."""
+        q = _query(token_in, token_out, amount_out, "amount_out", max_hops, max_splits, gas_price)
+        return self._best(token_in, token_out, *q, False)
+
+    # --- search (search.rs) ---------------------------------------------------------------
+
+    def _best(self, start: str, goal: str, amount: int, hops: int, splits: int, gp: int,
+              exact_in: bool) -> GraphRoute | None:
+        if start not in self._adj or goal not in self._adj:
+            return None
+        found = self._enumerate(start, goal, amount, hops, exact_in, gp)
+        single = min(found, key=_rank) if found else None
+        chosen = self._split(start, goal, amount, hops, splits, exact_in, gp, single) \
+            if splits > 1 else None
+        if chosen is None:
+            chosen = [single] if single is not None else None
+        return _route(chosen) if chosen else None
+
+    def _distances(self, goal: str, depth: int) -> dict[str, int]:
+        dist = {goal: 0}
+        frontier = [goal]
+        for d in range(1, depth + 1):
+            nxt = []
+            for t in frontier:
+                for to, _ in self._adj[t].values():
+                    if to not in dist:
+                        dist[to] = d
+                        nxt.append(to)
+            frontier = nxt
+        return dist
+
+    def _enumerate(self, start: str, goal: str, amount: int, hops: int, exact_in: bool,
+                   gp: int) -> list[_Quote]:
+        """Every usable simple path of at most ``hops`` legs, quoted for ``amount``."""
+        root, target = (start, goal) if exact_in else (goal, start)
+        dist = self._distances(target, hops - 1)
+        adj, pools = self._adj, self._pools
+        visited = {root}
+        path: list[_Step] = []
+        found: list[_Quote] = []
+
+        def walk(token: str, have: int) -> None:
+            for pid, (to, z_edge) in adj[token].items():
+                if to in visited or dist.get(to, 255) + len(path) >= hops:
+                    continue
+                pool = pools[pid]
+                if exact_in:
+                    z = z_edge
+                    q = _quote_out(pool, z, have)
+                    if q is None:
+                        continue
+                    step: _Step = (pool, z, have, q[0], q[1])
+                    nxt = q[0]
+                else:
+                    z = not z_edge  # the leg trades `to` -> `token`
+                    q = _quote_in(pool, z, have)
+                    if q is None:
+                        continue
+                    step = (pool, z, q[0], have, q[1])
+                    nxt = q[0]
+                path.append(step)
+                if to == target:
+                    steps = list(path) if exact_in else path[::-1]
+                    found.append((_value(steps, exact_in, gp), steps))
+                else:
+                    visited.add(to)
+                    walk(to, nxt)
+                    visited.remove(to)
+                path.pop()
+
+        walk(root, amount)
+        return found
+
+    def _split(self, start: str, goal: str, amount: int, hops: int, splits: int,
+               exact_in: bool, gp: int, single: _Quote | None) -> list[_Quote] | None:
+        share = amount // splits
+        if share == 0:
+            return None
+        ranked = sorted(self._enumerate(start, goal, share, hops, exact_in, gp), key=_rank)
+        used: set[str] = set()
+        candidates: list[list[tuple[_Pool, bool]]] = []
+        for _, steps in ranked:
+            if len(candidates) == splits:
+                break
+            if any(s[0].pool_id in used for s in steps):
+                continue
+            used.update(s[0].pool_id for s in steps)
+            candidates.append([(s[0], s[1]) for s in steps])
+        if len(candidates) < 2:
+            return None
+        alloc = [0] * len(candidates)
+        current: list[_Quote | None] = [None] * len(candidates)
+        base, rem = divmod(amount, SPLIT_CHUNKS)
+        for c in range(SPLIT_CHUNKS):
+            chunk = base + (1 if c < rem else 0)
+            if chunk == 0:
+                continue
+            pick: tuple[int, int, _Quote] | None = None
+            for i, legs in enumerate(candidates):
+                q = _quote_path(legs, alloc[i] + chunk, exact_in, gp)
+                if q is None:
+                    continue
+                cur = current[i]
+                gain = q[0] - (cur[0] if cur is not None else 0)
+                if pick is None or gain > pick[1]:
+                    pick = (i, gain, q)
+            if pick is None:
+                return None
+            i, _, q = pick
+            alloc[i] += chunk
+            current[i] = q
+        quotes = [q for q in current if q is not None]
+        if len(quotes) < 2:
+            return None
+        if sum(q[1][0][2] for q in quotes) > _U128_MAX or \
+                sum(q[1][-1][3] for q in quotes) > _U128_MAX:
+            return None
+        if single is not None and sum(q[0] for q in quotes) <= single[0]:
+            return None
+        return quotes
+
+
+def _quote_path(legs: list[tuple[_Pool, bool]], amount: int, exact_in: bool,
+                gp: int) -> _Quote | None:
+    steps: list[_Step] = []
+    x = amount
+    if exact_in:
+        for pool, z in legs:
+            q = _quote_out(pool, z, x)
+            if q is None:
+                return None
+            steps.append((pool, z, x, q[0], q[1]))
+            x = q[0]
+    else:
+        for pool, z in reversed(legs):
+            q = _quote_in(pool, z, x)
+            if q is None:
+                return None
+            steps.append((pool, z, q[0], x, q[1]))
+            x = q[0]
+        steps.reverse()
+    return _value(steps, exact_in, gp), steps
+
+
+def _query(token_in: str, token_out: str, amount: SupportsIndex, field: str,
+           max_hops: SupportsIndex, max_splits: SupportsIndex,
+           gas_price: SupportsIndex | None) -> tuple[int, int, int, int]:
+    """Checks a query in the Rust order; returns ``(amount, max_hops, max_splits, gas_price)``."""
+    if not isinstance(token_in, str) or not isinstance(token_out, str):
+        raise TypeError("token_in and token_out must be str")
+    hops, hops_fit = _count(max_hops)
+    splits, splits_fit = _count(max_splits)
+
+    def uint(value: SupportsIndex, name: str) -> int:
+        v = operator.index(value)
+        if not 0 <= v <= _U128_MAX:
+            raise _error(RouteQueryError, "out_of_range",
+                         f"{name} must be an int in {_U128_RANGE}, got {v}")
+        return v
+
+    value = uint(amount, field)
+    gp = uint(0 if gas_price is None else gas_price, "gas_price")
+    if not hops_fit:
+        raise _hops_error(hops)
+    if not splits_fit:
+        raise _splits_error(splits)
+    if not 1 <= hops <= _MAX_HOPS:
+        raise _hops_error(hops)
+    if not 1 <= splits <= MAX_SPLITS:
+        raise _splits_error(splits)
+    if token_in == token_out:
+        raise _error(RouteQueryError, "same_token",
+                     f"token_in and token_out are both '{token_in}'; nothing to route")
+    if value == 0:
+        raise _error(RouteQueryError, "zero_amount", f"{field} must be positive, got 0")
+    return value, hops, splits, gp
+
+
+def _hops_error(v: int) -> RouteQueryError:
+    return _error(RouteQueryError, "max_hops_out_of_range",
+                  f"max_hops must be in 1..={_MAX_HOPS}, got {v}")
+
+
+def _splits_error(v: int) -> RouteQueryError:
+    return _error(RouteQueryError, "max_splits_out_of_range",
+                  f"max_splits must be in 1..={MAX_SPLITS}, got {v}")
