@@ -52,8 +52,11 @@ async def _stream(settings: Settings, run: str, sent: list[str]) -> None:
                 client_intent_id=f"{run}-{i}",
                 venues=["sim"],  # the sim ledger is what counts fills here
             )
-            # Long enough to outlive a slow rejoin: this test is about loss, not expiry.
+            # Long enough to outlive a slow rejoin, and the widest slippage risk allows: steps
+            # held up by the restart execute against prices other fills have moved, and this
+            # test is about loss and duplicates, not expiry or slippage.
             body["constraints"]["timeWindowMs"] = 600_000
+            body["constraints"]["maxSlippage"] = "0.05"
             stamp = time.time_ns() // 1_000_000
             await producer.send(
                 INPUT_TOPIC, orjson.dumps(body), key=body["strategyId"].encode(), timestamp_ms=stamp
@@ -84,8 +87,13 @@ async def _assert_exactly_once(
     settings: Settings, db: asyncpg.Connection, ids: list[str], workers: WorkerPool
 ) -> None:
     outcome = await wait_until_finished(settings.postgres, ids, timeout=240, pool=workers)
-    assert sorted(set(outcome.values())) == ["exec.completed"], outcome
     by_intent = await events_by_intent(db, ids)
+    unfinished = {
+        i: [(e["topic"], orjson.loads(e["payload"])) for e in by_intent[i]][-2:]
+        for i, topic in outcome.items()
+        if topic != "exec.completed"
+    }
+    assert not unfinished, unfinished
     assert len(by_intent) == COUNT
     for intent, events in by_intent.items():
         assert [e["topic"] for e in events] == COMPLETED_PATH, intent
