@@ -98,14 +98,22 @@ class GraphRoute:
 
 
 class _Pool:
-    """A pool as the graph holds it: ``cp`` is ``(reserve0, reserve1, fee)`` or ``v3`` is set."""
+    """A pool as the graph holds it: ``cp`` is ``(reserve0, reserve1, fee)`` or ``v3`` is set;
+    ``rate`` the float spot rates ``(token0 per token1, token1 per token0)`` for the bounds."""
 
-    __slots__ = ("cp", "pool_id", "token0", "token1", "v3", "venue")
+    __slots__ = ("cp", "pool_id", "rate", "token0", "token1", "v3", "venue")
 
     def __init__(self, pool_id: str, venue: str, token0: str, token1: str,
                  cp: tuple[int, int, int] | None, v3: V3Pool | None) -> None:
         self.pool_id, self.venue, self.token0, self.token1 = pool_id, venue, token0, token1
         self.cp, self.v3 = cp, v3
+        if cp is not None:
+            r0, r1, _ = cp
+            self.rate = (r0 / r1, r1 / r0) if r0 and r1 else (0.0, 0.0)
+        else:
+            assert v3 is not None
+            sp = v3.sqrt_price_x96 / 2**96
+            self.rate = (1.0 / (sp * sp), sp * sp)
 
 
 # A leg under search: (pool, zero_for_one, amount_in, amount_out, ticks crossed).
@@ -316,84 +324,126 @@ class RouteGraph:
               exact_in: bool) -> GraphRoute | None:
         if start not in self._adj or goal not in self._adj:
             return None
-        found = self._enumerate(start, goal, amount, hops, exact_in, gp)
-        single = min(found, key=_rank) if found else None
-        chosen = self._split(start, goal, amount, hops, splits, exact_in, gp, single) \
+        prepared = self._prepare(goal if exact_in else start, hops, exact_in)
+        single = self._search(start, goal, amount, hops, exact_in, gp, prepared, set())
+        chosen = self._split(start, goal, amount, hops, splits, exact_in, gp, single, prepared) \
             if splits > 1 else None
         if chosen is None:
             chosen = [single] if single is not None else None
         return _route(chosen) if chosen else None
 
-    def _distances(self, goal: str, depth: int) -> dict[str, int]:
-        dist = {goal: 0}
-        frontier = [goal]
-        for d in range(1, depth + 1):
+    def _prepare(self, target: str, hops: int, exact_in: bool) -> tuple[dict[str, int],
+                                                                         list[dict[str, float]]]:
+        """Distances to ``target`` and the rate bounds (``rate_bounds`` in search.rs)."""
+        dist = {target: 0}
+        order = [target]
+        frontier = [target]
+        for d in range(1, hops):
             nxt = []
             for t in frontier:
                 for to, _ in self._adj[t].values():
                     if to not in dist:
                         dist[to] = d
                         nxt.append(to)
+            order += nxt
             frontier = nxt
-        return dist
+        rates: list[dict[str, float]] = [{target: 1.0}]
+        for r in range(1, hops):
+            prev = rates[-1]
+            cur = dict(prev)
+            for t in order:
+                if dist[t] > r:
+                    break
+                best = cur.get(t, 0.0)
+                for pid, (to, z) in self._adj[t].items():
+                    via = prev.get(to, 0.0)
+                    if via > 0.0:
+                        best = max(best, self._pools[pid].rate[z if exact_in else not z] * via)
+                cur[t] = best
+            rates.append(cur)
+        return dist, rates
 
-    def _enumerate(self, start: str, goal: str, amount: int, hops: int, exact_in: bool,
-                   gp: int) -> list[_Quote]:
-        """Every usable simple path of at most ``hops`` legs, quoted for ``amount``."""
+    def _search(self, start: str, goal: str, amount: int, hops: int, exact_in: bool, gp: int,
+                prepared: tuple[dict[str, int], list[dict[str, float]]],
+                excluded: set[str]) -> _Quote | None:
+        """The best usable simple path of at most ``hops`` legs for ``amount``, avoiding the
+        ``excluded`` pools; branch and bound as ``Search::prune`` in search.rs."""
         root, target = (start, goal) if exact_in else (goal, start)
-        dist = self._distances(target, hops - 1)
+        dist, rates = prepared
         adj, pools = self._adj, self._pools
         visited = {root}
         path: list[_Step] = []
-        found: list[_Quote] = []
+        gas = [0]
+        best: list[_Quote] = []
+
+        def pruned(pool: _Pool, z_edge: bool, to: str, have: int) -> bool:
+            if not best:
+                return False
+            rate = pool.rate[z_edge if exact_in else not z_edge] * \
+                rates[hops - len(path) - 1].get(to, 0.0)
+            cost = gp * (gas[0] + _gas(pool, 0))
+            if exact_in:
+                bound = have * rate * (1.0 + 1e-9) + 1.0
+                return bound < 1e38 and int(bound) - cost < best[0][0]
+            if not rate > 0.0:
+                return False
+            low = have / rate * (1.0 - 1e-9) - 1.0
+            if not low > 0.0:
+                return False
+            return -(_U128_MAX if low >= 3.0e38 else int(low)) - cost < best[0][0]
 
         def walk(token: str, have: int) -> None:
             for pid, (to, z_edge) in adj[token].items():
-                if to in visited or dist.get(to, 255) + len(path) >= hops:
+                if to in visited or dist.get(to, 255) + len(path) >= hops or pid in excluded:
                     continue
                 pool = pools[pid]
+                if pruned(pool, z_edge, to, have):
+                    continue
                 if exact_in:
                     z = z_edge
                     q = _quote_out(pool, z, have)
                     if q is None:
                         continue
                     step: _Step = (pool, z, have, q[0], q[1])
-                    nxt = q[0]
                 else:
                     z = not z_edge  # the leg trades `to` -> `token`
                     q = _quote_in(pool, z, have)
                     if q is None:
                         continue
                     step = (pool, z, q[0], have, q[1])
-                    nxt = q[0]
+                leg_gas = _gas(pool, q[1])
                 path.append(step)
+                gas[0] += leg_gas
                 if to == target:
                     steps = list(path) if exact_in else path[::-1]
-                    found.append((_value(steps, exact_in, gp), steps))
+                    quote = (_value(steps, exact_in, gp), steps)
+                    if not best or _rank(quote) < _rank(best[0]):
+                        best[:] = [quote]
                 else:
                     visited.add(to)
-                    walk(to, nxt)
+                    walk(to, q[0])
                     visited.remove(to)
+                gas[0] -= leg_gas
                 path.pop()
 
         walk(root, amount)
-        return found
+        return best[0] if best else None
 
     def _split(self, start: str, goal: str, amount: int, hops: int, splits: int,
-               exact_in: bool, gp: int, single: _Quote | None) -> list[_Quote] | None:
+               exact_in: bool, gp: int, single: _Quote | None,
+               prepared: tuple[dict[str, int], list[dict[str, float]]]) -> list[_Quote] | None:
         share = amount // splits
         if share == 0:
             return None
-        ranked = sorted(self._enumerate(start, goal, share, hops, exact_in, gp), key=_rank)
-        used: set[str] = set()
+        # Best path, then best avoiding its pools, ...: the greedy disjoint pick.
+        excluded: set[str] = set()
         candidates: list[list[tuple[_Pool, bool]]] = []
-        for _, steps in ranked:
-            if len(candidates) == splits:
+        while len(candidates) < splits:
+            found = self._search(start, goal, share, hops, exact_in, gp, prepared, excluded)
+            if found is None:
                 break
-            if any(s[0].pool_id in used for s in steps):
-                continue
-            used.update(s[0].pool_id for s in steps)
-            candidates.append([(s[0], s[1]) for s in steps])
+            excluded.update(s[0].pool_id for s in found[1])
+            candidates.append([(s[0], s[1]) for s in found[1]])
         if len(candidates) < 2:
             return None
         alloc = [0] * len(candidates)

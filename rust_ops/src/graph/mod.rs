@@ -241,6 +241,32 @@ pub(crate) struct Slot {
     pub pool: GraphPool,
     pub t0: u32,
     pub t1: u32,
+    /// Fee-free spot rates as floats, `[token0 per token1, token1 per token0]` (indexed by
+    /// `zero_for_one`), for the search's bounds only (never for a result).
+    pub rate: [f64; 2],
+}
+
+/// The spot rates of a pool: `[token0 per token1, token1 per token0]`.
+fn spot_rates(kind: &PoolKind) -> [f64; 2] {
+    #[allow(clippy::cast_precision_loss)] // bounds only, with a wide margin
+    match kind {
+        &PoolKind::ConstantProduct { reserve0, reserve1, .. } => {
+            if reserve0 == 0 || reserve1 == 0 {
+                [0.0, 0.0]
+            } else {
+                let (r0, r1) = (reserve0 as f64, reserve1 as f64);
+                [r0 / r1, r1 / r0]
+            }
+        }
+        PoolKind::V3(p) => {
+            let limbs = p.sqrt_price_x96().into_limbs();
+            let sp = limbs[0] as f64 / 2f64.powi(96)
+                + limbs[1] as f64 / 2f64.powi(32)
+                + limbs[2] as f64 * 2f64.powi(32);
+            let price = sp * sp;
+            [1.0 / price, price]
+        }
+    }
 }
 
 /// Tokens and pools of one chain, editable in place, for best-route queries.
@@ -314,6 +340,7 @@ impl RouteGraph {
         if let Some(&slot) = self.ids.get(&pool.pool_id) {
             if let Some(s) = self.slots[slot as usize].as_mut() {
                 if s.pool.token0 == pool.token0 && s.pool.token1 == pool.token1 {
+                    s.rate = spot_rates(&pool.kind);
                     s.pool = pool;
                     return;
                 }
@@ -333,7 +360,8 @@ impl RouteGraph {
         self.ids.insert(pool.pool_id.clone(), slot);
         self.adjacency[t0 as usize].push(Adj { slot, to: t1, zero_for_one: true });
         self.adjacency[t1 as usize].push(Adj { slot, to: t0, zero_for_one: false });
-        self.slots[slot as usize] = Some(Slot { pool, t0, t1 });
+        let rate = spot_rates(&pool.kind);
+        self.slots[slot as usize] = Some(Slot { pool, t0, t1, rate });
     }
 
     /// Removes the pool with id `pool_id`; whether there was one.

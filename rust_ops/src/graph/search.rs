@@ -6,8 +6,8 @@ use std::cmp::Ordering;
 use ruint::aliases::U256;
 
 use super::{
-    Big, GraphLeg, GraphPath, GraphPool, GraphRoute, PoolKind, RouteGraph, GAS_BASE, GAS_CP_HOP,
-    GAS_V3_HOP, GAS_V3_TICK, OFFSET, SPLIT_CHUNKS,
+    Adj, Big, GraphLeg, GraphPath, GraphPool, GraphRoute, PoolKind, RouteGraph, GAS_BASE,
+    GAS_CP_HOP, GAS_V3_HOP, GAS_V3_TICK, OFFSET, SPLIT_CHUNKS,
 };
 use crate::cp_math;
 
@@ -106,25 +106,67 @@ fn rank(g: &RouteGraph, a: &Quote, b: &Quote) -> Ordering {
     })
 }
 
-/// Hops from every token to `goal`, up to `depth` (`u8::MAX` beyond).
-fn distances(g: &RouteGraph, goal: u32, depth: usize) -> Vec<u8> {
+/// Hops from every token to `goal`, up to `depth` (`u8::MAX` beyond), and the tokens
+/// reached, nearest first.
+fn distances(g: &RouteGraph, goal: u32, depth: usize) -> (Vec<u8>, Vec<u32>) {
     let mut dist = vec![u8::MAX; g.names.len()];
     dist[goal as usize] = 0;
-    let mut frontier = vec![goal];
+    let mut order = vec![goal];
+    let mut from = 0;
     for d in 1..=depth {
-        let mut next = Vec::new();
-        for t in frontier {
-            for a in &g.adjacency[t as usize] {
+        let to = order.len();
+        for i in from..to {
+            for a in &g.adjacency[order[i] as usize] {
                 if dist[a.to as usize] == u8::MAX {
                     // depth <= MAX_HOPS, far below u8::MAX.
                     dist[a.to as usize] = u8::try_from(d).unwrap_or(u8::MAX - 1);
-                    next.push(a.to);
+                    order.push(a.to);
                 }
             }
         }
-        frontier = next;
+        from = to;
     }
-    dist
+    (dist, order)
+}
+
+/// The fee-free rate of the leg an edge stands for: exact-in walks edges forwards, exact-out
+/// backwards (the edge at `t` towards `u` is then the leg `u -> t`).
+fn edge_rate(g: &RouteGraph, a: &Adj, exact_in: bool) -> f64 {
+    let z = if exact_in { a.zero_for_one } else { !a.zero_for_one };
+    g.slots[a.slot as usize].as_ref().map_or(0.0, |s| s.rate[usize::from(z)])
+}
+
+/// `rates[r][t]`: the best product of spot rates over at most `r` legs between `t` and the
+/// target, ignoring fees, impact and the no-revisit rule: an upper bound on what any completion
+/// of a path at `t` can earn per unit (exact-in), or a lower bound on what it costs (exact-out).
+fn rate_bounds(
+    g: &RouteGraph,
+    dist: &[u8],
+    order: &[u32],
+    depth: usize,
+    exact_in: bool,
+) -> Vec<Vec<f64>> {
+    let mut rates = vec![vec![0.0f64; g.names.len()]];
+    rates[0][order[0] as usize] = 1.0;
+    for r in 1..=depth {
+        let prev = &rates[r - 1];
+        let mut next = prev.clone();
+        for &t in order {
+            if usize::from(dist[t as usize]) > r {
+                break;
+            }
+            let mut best = next[t as usize];
+            for a in &g.adjacency[t as usize] {
+                let via = prev[a.to as usize];
+                if via > 0.0 {
+                    best = best.max(edge_rate(g, a, exact_in) * via);
+                }
+            }
+            next[t as usize] = best;
+        }
+        rates.push(next);
+    }
+    rates
 }
 
 /// Depth-first search state, for one direction and one amount.
@@ -134,30 +176,69 @@ struct Search<'a> {
     max_hops: usize,
     exact_in: bool,
     gas_price: U256,
-    dist: Vec<u8>,
+    dist: &'a [u8],
+    rates: &'a [Vec<f64>],
+    /// Pools not to use (slots), for the split's disjoint candidates.
+    excluded: &'a [bool],
     visited: Vec<bool>,
     path: Vec<Step>,
+    /// Gas of `path`.
+    gas: u64,
     best: Option<Quote>,
-    /// Every complete path, when collecting.
-    all: Option<Vec<Quote>>,
 }
 
 impl Search<'_> {
-    fn may_visit(&self, to: u32) -> bool {
-        !self.visited[to as usize]
-            && usize::from(self.dist[to as usize]) + self.path.len() < self.max_hops
+    fn may_visit(&self, a: &Adj) -> bool {
+        !self.visited[a.to as usize]
+            && usize::from(self.dist[a.to as usize]) + self.path.len() < self.max_hops
+            && !self.excluded[a.slot as usize]
+    }
+
+    /// Whether every path through edge `a` with `amount` at hand is strictly worse than the
+    /// best so far (branch and bound; the float bound carries a 1e-9 relative margin, and a
+    /// path is only cut when strictly below, so ties and the optimum are never cut).
+    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    fn prune(&self, a: &Adj, amount: u128) -> bool {
+        let Some(best) = &self.best else {
+            return false;
+        };
+        let g = self.g;
+        let remaining = self.max_hops - self.path.len() - 1;
+        let rate = edge_rate(g, a, self.exact_in) * self.rates[remaining][a.to as usize];
+        let min_gas = leg_gas(g.slot_pool(a.slot), 0);
+        let cost = self.gas_price * U256::from(self.gas + min_gas);
+        if self.exact_in {
+            let bound = amount as f64 * rate * (1.0 + 1e-9) + 1.0;
+            if !bound.is_finite() || bound >= 1e38 {
+                return false;
+            }
+            OFFSET + U256::from(bound as u128) - cost < best.value
+        } else {
+            if rate.is_nan() || rate <= 0.0 {
+                return false;
+            }
+            let bound = amount as f64 / rate * (1.0 - 1e-9) - 1.0;
+            if bound.is_nan() || bound <= 0.0 {
+                return false;
+            }
+            let bound = if bound >= 3.0e38 { u128::MAX } else { bound as u128 };
+            OFFSET - U256::from(bound) - cost < best.value
+        }
     }
 
     fn forward(&mut self, token: u32, amount: u128) {
         let g = self.g;
         for a in &g.adjacency[token as usize] {
-            if !self.may_visit(a.to) {
+            if !self.may_visit(a) || self.prune(a, amount) {
                 continue;
             }
-            let Some((out, ticks)) = quote_out(g.slot_pool(a.slot), a.zero_for_one, amount) else {
+            let pool = g.slot_pool(a.slot);
+            let Some((out, ticks)) = quote_out(pool, a.zero_for_one, amount) else {
                 continue;
             };
             let z = a.zero_for_one;
+            let gas = leg_gas(pool, ticks);
+            self.gas += gas;
             self.path.push(Step {
                 slot: a.slot,
                 zero_for_one: z,
@@ -173,6 +254,7 @@ impl Search<'_> {
                 self.visited[a.to as usize] = false;
             }
             self.path.pop();
+            self.gas -= gas;
         }
     }
 
@@ -180,14 +262,17 @@ impl Search<'_> {
     fn backward(&mut self, token: u32, amount: u128) {
         let g = self.g;
         for a in &g.adjacency[token as usize] {
-            if !self.may_visit(a.to) {
+            if !self.may_visit(a) || self.prune(a, amount) {
                 continue;
             }
             // The leg trades a.to -> token: the edge's pool in the opposite direction.
             let z = !a.zero_for_one;
-            let Some((need, ticks)) = quote_in(g.slot_pool(a.slot), z, amount) else {
+            let pool = g.slot_pool(a.slot);
+            let Some((need, ticks)) = quote_in(pool, z, amount) else {
                 continue;
             };
+            let gas = leg_gas(pool, ticks);
+            self.gas += gas;
             self.path.push(Step {
                 slot: a.slot,
                 zero_for_one: z,
@@ -203,6 +288,7 @@ impl Search<'_> {
                 self.visited[a.to as usize] = false;
             }
             self.path.pop();
+            self.gas -= gas;
         }
     }
 
@@ -212,10 +298,6 @@ impl Search<'_> {
             steps.reverse();
         }
         let q = Quote { value: value(self.g, &steps, self.exact_in, self.gas_price), steps };
-        if let Some(all) = &mut self.all {
-            all.push(q);
-            return;
-        }
         let wins = match &self.best {
             None => true,
             Some(b) => q.value >= b.value && rank(self.g, &q, b) == Ordering::Less,
@@ -226,39 +308,54 @@ impl Search<'_> {
     }
 }
 
-/// Runs the search for `amount` from `start` (exact-in) or from `goal` backwards (exact-out).
+/// What every search of one query shares: the distances to the target and the rate bounds.
+struct Prepared {
+    root: u32,
+    target: u32,
+    dist: Vec<u8>,
+    rates: Vec<Vec<f64>>,
+}
+
+fn prepare(g: &RouteGraph, start: u32, goal: u32, max_hops: usize, exact_in: bool) -> Prepared {
+    let (root, target) = if exact_in { (start, goal) } else { (goal, start) };
+    let (dist, order) = distances(g, target, max_hops - 1);
+    let rates = rate_bounds(g, &dist, &order, max_hops - 1, exact_in);
+    Prepared { root, target, dist, rates }
+}
+
+/// The best path for `amount` avoiding the `excluded` pools.
 #[allow(clippy::too_many_arguments)]
-fn enumerate(
+fn search_best(
     g: &RouteGraph,
-    start: u32,
-    goal: u32,
+    p: &Prepared,
+    excluded: &[bool],
     amount: u128,
     max_hops: usize,
     exact_in: bool,
     gas_price: U256,
-    collect: bool,
-) -> Search<'_> {
-    let (root, target) = if exact_in { (start, goal) } else { (goal, start) };
+) -> Option<Quote> {
     let mut visited = vec![false; g.names.len()];
-    visited[root as usize] = true;
+    visited[p.root as usize] = true;
     let mut s = Search {
         g,
-        goal: target,
+        goal: p.target,
         max_hops,
         exact_in,
         gas_price,
-        dist: distances(g, target, max_hops - 1),
+        dist: &p.dist,
+        rates: &p.rates,
+        excluded,
         visited,
         path: Vec::with_capacity(max_hops),
+        gas: 0,
         best: None,
-        all: collect.then(Vec::new),
     };
     if exact_in {
-        s.forward(root, amount);
+        s.forward(p.root, amount);
     } else {
-        s.backward(root, amount);
+        s.backward(p.root, amount);
     }
-    s
+    s.best
 }
 
 /// Quotes a fixed path (pools and directions, trading order) for `amount`.
@@ -301,9 +398,11 @@ pub(super) fn best(
     exact_in: bool,
 ) -> Option<GraphRoute> {
     let gp = U256::from(gas_price);
-    let single = enumerate(g, start, goal, amount, max_hops, exact_in, gp, false).best;
+    let p = prepare(g, start, goal, max_hops, exact_in);
+    let none = vec![false; g.slots.len()];
+    let single = search_best(g, &p, &none, amount, max_hops, exact_in, gp);
     let split = if max_splits > 1 {
-        split(g, start, goal, amount, max_hops, max_splits, exact_in, gp, single.as_ref())
+        split(g, &p, amount, max_hops, max_splits, exact_in, gp, single.as_ref())
     } else {
         None
     };
@@ -315,8 +414,7 @@ pub(super) fn best(
 #[allow(clippy::too_many_arguments)]
 fn split(
     g: &RouteGraph,
-    start: u32,
-    goal: u32,
+    p: &Prepared,
     amount: u128,
     max_hops: usize,
     max_splits: usize,
@@ -328,19 +426,17 @@ fn split(
     if share == 0 {
         return None;
     }
-    let mut all = enumerate(g, start, goal, share, max_hops, exact_in, gp, true).all?;
-    all.sort_by(|a, b| rank(g, a, b));
-    let mut used = vec![false; g.slots.len()];
+    // The greedy pick over all paths ranked for the share (best first, skipping any that
+    // shares a pool with one taken) is the same as: the best path, then the best path avoiding
+    // its pools, and so on. The latter is what is run, so the bounds prune each search.
+    let mut excluded = vec![false; g.slots.len()];
     let mut candidates: Vec<Vec<(u32, bool)>> = Vec::new();
-    for q in &all {
-        if candidates.len() == max_splits {
+    while candidates.len() < max_splits {
+        let Some(q) = search_best(g, p, &excluded, share, max_hops, exact_in, gp) else {
             break;
-        }
-        if q.steps.iter().any(|s| used[s.slot as usize]) {
-            continue;
-        }
+        };
         for s in &q.steps {
-            used[s.slot as usize] = true;
+            excluded[s.slot as usize] = true;
         }
         candidates.push(q.steps.iter().map(|s| (s.slot, s.zero_for_one)).collect());
     }
