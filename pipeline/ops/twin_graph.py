@@ -393,11 +393,20 @@ class RouteGraph:
             return -(_U128_MAX if low >= 3.0e38 else int(low)) - cost < best[0][0]
 
         def walk(token: str, have: int) -> None:
-            for pid, (to, z_edge) in adj[token].items():
-                if to in visited or dist.get(to, 255) + len(path) >= hops or pid in excluded:
-                    continue
+            # Best rate bound first (only the work depends on the order, never the answer).
+            level = rates[hops - len(path) - 1]
+            cands = sorted(
+                ((pools[pid].rate[z_edge if exact_in else not z_edge] * level.get(to, 0.0),
+                  pid, to, z_edge)
+                 for pid, (to, z_edge) in adj[token].items()
+                 if to not in visited and dist.get(to, 255) + len(path) < hops
+                 and pid not in excluded),
+                key=lambda c: -c[0])
+            for _, pid, to, z_edge in cands:
                 pool = pools[pid]
                 if pruned(pool, z_edge, to, have):
+                    if gp == 0:
+                        break  # without gas the bound only falls along the candidates
                     continue
                 if exact_in:
                     z = z_edge

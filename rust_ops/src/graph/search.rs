@@ -226,10 +226,27 @@ impl Search<'_> {
         }
     }
 
+    /// The edges that may be taken from `token`, best rate bound first: good paths are found
+    /// early, so the bound cuts more (the order never changes the answer, only the work).
+    fn candidates(&self, token: u32) -> Vec<Adj> {
+        let g = self.g;
+        let remaining = self.max_hops - self.path.len() - 1;
+        let mut cands: Vec<(f64, Adj)> = g.adjacency[token as usize]
+            .iter()
+            .filter(|a| self.may_visit(a))
+            .map(|a| (edge_rate(g, a, self.exact_in) * self.rates[remaining][a.to as usize], *a))
+            .collect();
+        cands.sort_by(|x, y| y.0.total_cmp(&x.0));
+        cands.into_iter().map(|(_, a)| a).collect()
+    }
+
     fn forward(&mut self, token: u32, amount: u128) {
         let g = self.g;
-        for a in &g.adjacency[token as usize] {
-            if !self.may_visit(a) || self.prune(a, amount) {
+        for a in &self.candidates(token) {
+            if self.prune(a, amount) {
+                if self.gas_price.is_zero() {
+                    break; // without gas the bound only falls along the candidates
+                }
                 continue;
             }
             let pool = g.slot_pool(a.slot);
@@ -261,8 +278,11 @@ impl Search<'_> {
     /// Exact-out: from `token`, which must receive `amount`, towards the input token.
     fn backward(&mut self, token: u32, amount: u128) {
         let g = self.g;
-        for a in &g.adjacency[token as usize] {
-            if !self.may_visit(a) || self.prune(a, amount) {
+        for a in &self.candidates(token) {
+            if self.prune(a, amount) {
+                if self.gas_price.is_zero() {
+                    break; // without gas the bound only falls along the candidates
+                }
                 continue;
             }
             // The leg trades a.to -> token: the edge's pool in the opposite direction.
