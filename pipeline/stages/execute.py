@@ -54,12 +54,15 @@ RECEIPT_GRACE_S = 30.0  # a sent step is final only when the venue says so, even
 RETRY_DELAYS_S = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 
 
-def realised_slippage(step: ExecutionStep, fill: Fill) -> Decimal:
-    """How much worse than quoted: fraction of the quote (negative means better)."""
-    if step.mode is SwapMode.EXACT_IN:
-        ratio = (step.amount_out - fill.amount_out) / step.amount_out if step.amount_out else None
+def realised_slippage(steps: Sequence[ExecutionStep], fills: Sequence[Fill]) -> Decimal:
+    """How much worse than quoted, over all the plan's steps: a fraction of the quote
+    (negative means better)."""
+    if steps[0].mode is SwapMode.EXACT_IN:
+        quoted, got = sum(s.amount_out for s in steps), sum(f.amount_out for f in fills)
+        ratio = (quoted - got) / quoted if quoted else None
     else:
-        ratio = (fill.amount_in - step.amount_in) / step.amount_in if step.amount_in else None
+        quoted, paid = sum(s.amount_in for s in steps), sum(f.amount_in for f in fills)
+        ratio = (paid - quoted) / quoted if quoted else None
     # A ratio can have any number of decimal places; the wire takes 36.
     return wire_amount(ratio) if ratio is not None else Decimal(0)
 
@@ -182,11 +185,13 @@ class PlanRun:
                 plan_id=self.plan.id, step_id=step.step_id, venue=venue.name,
                 order_ref=fill.order_ref, asset_in=step.asset_in, asset_out=step.asset_out,
                 amount_in=fill.amount_in, amount_out=fill.amount_out), 3 + 2 * k)
-        first_step, last_step = steps[0], steps[-1]
+        # The planner's steps are parallel paths of one trade (a split route), so the
+        # intent's totals are the sums of the fills.
         await self._out("exec.completed", ExecCompleted(
-            plan_id=self.plan.id, asset_in=first_step.asset_in, asset_out=last_step.asset_out,
-            amount_in=fills[0].amount_in, amount_out=fills[-1].amount_out,
-            realised_slippage=realised_slippage(last_step, fills[-1])), 2 + 2 * len(steps))
+            plan_id=self.plan.id, asset_in=steps[0].asset_in, asset_out=steps[0].asset_out,
+            amount_in=sum((f.amount_in for f in fills), Decimal(0)),
+            amount_out=sum((f.amount_out for f in fills), Decimal(0)),
+            realised_slippage=realised_slippage(steps, fills)), 2 + 2 * len(steps))
 
 
 class ExecuteStage:

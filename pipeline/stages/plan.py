@@ -22,6 +22,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pipeline import ops
 from pipeline.codec import decode_event
 from pipeline.ids import deterministic_ulid
+from pipeline.models.assets import Asset
 from pipeline.models.events import (
     Event,
     IntentPrioritised,
@@ -34,6 +35,7 @@ from pipeline.models.market import PoolState
 from pipeline.models.plan import ExecutionPlan, ExecutionStep, RouteLeg, SwapMode
 from pipeline.plugins.venue import StepRejected, TransientVenueError
 from pipeline.stages.base import Emit, Output, Record, StageContext
+from pipeline.stages.route_graphs import VenueGraphs
 from pipeline.topology.models import Topology
 
 log = logging.getLogger(__name__)
@@ -45,42 +47,59 @@ PPM = Decimal(1_000_000)
 @dataclass(frozen=True)
 class Candidate:
     venue: str
-    route: ops.Route
+    route: ops.GraphRoute
 
 
-def _to_op_pools(pools: Sequence[PoolState]) -> list[ops.Pool]:
-    out = []
-    for p in pools:
-        if p.reserve0 <= 0 or p.reserve1 <= 0:
-            continue
-        try:
-            out.append(ops.Pool(p.pool_id, p.venue, p.token0, p.token1, p.reserve0, p.reserve1,
-                                p.fee))
-        except ops.InvalidPoolError as exc:
-            # One bad pool from a venue (reserves beyond 2**128, a fee of 100 %) must not
-            # stop every plan: it is left out of the routing.
-            log.warning("pool left out of routing", extra={"pool": p.pool_id,
-                                                           "venue": p.venue, "error": str(exc)})
-    return out
+@dataclass(frozen=True)
+class Routing:
+    """How one venue's routes are searched: parallel paths allowed, and whether each swap
+    pays gas (then a split must save more than its gas; priced at ``GAS_PRICE_GWEI``)."""
+
+    max_splits: int = 1
+    pays_gas: bool = False
 
 
-def _best(intent: Intent, pools_by_venue: Mapping[str, Sequence[ops.Pool]],
-          topology: Topology) -> Candidate | None:
+GAS_PRICE_GWEI = Decimal(1)
+"""Gas price assumed when weighing a split against its extra swap (the dev chain's base fee
+is about 1 gwei; a deliberate simplification until venues publish their gas price)."""
+
+
+def routing_of(venue: object) -> Routing:
+    """A venue's routing attributes (``max_splits``, ``pays_gas``), defaults when absent."""
+    return Routing(int(getattr(venue, "max_splits", 1)), bool(getattr(venue, "pays_gas", False)))
+
+
+def gas_price_units(symbol: str, topology: Topology) -> int | None:
+    """``GAS_PRICE_GWEI`` in base units of ``symbol`` per gas unit, at the reference prices."""
+    prices = topology.risk.reference_prices
+    eth, token = prices.get("WETH"), prices.get(symbol)
+    if eth is None or token is None or token <= 0:
+        return None
+    per_gas = GAS_PRICE_GWEI * Decimal("1e-9") * eth / token
+    return topology.asset(symbol).to_base_units(per_gas) or None
+
+
+def _best(intent: Intent, graphs: Mapping[str, ops.RouteGraph], topology: Topology,
+          routing: Mapping[str, Routing]) -> Candidate | None:
     subject, counter = intent.subject.asset, intent.counter.asset
     amount = subject.to_base_units(intent.subject.amount or Decimal(0))
     allowed = intent.constraints.allowed_venues
     best: Candidate | None = None
-    for venue, pools in sorted(pools_by_venue.items()):
+    for venue, graph in sorted(graphs.items()):
         if allowed is not None and venue not in allowed:
             continue
+        how = routing.get(venue, Routing())
+        # Gas is priced in the token the comparison is made in: what is received (DISPOSE)
+        # or what is paid (ACQUIRE) -- the counter asset either way.
+        gas = gas_price_units(counter.symbol, topology) if how.pays_gas else None
         if intent.type is IntentType.DISPOSE:
-            route = ops.best_route_exact_in(pools, subject.symbol, counter.symbol, amount,
-                                            MAX_HOPS)
+            route = graph.best_route(subject.symbol, counter.symbol, amount, MAX_HOPS,
+                                     how.max_splits, gas)
             better = route is not None and (best is None
                                             or route.amount_out > best.route.amount_out)
         else:
-            route = ops.best_route_exact_out(pools, counter.symbol, subject.symbol, amount,
-                                             MAX_HOPS)
+            route = graph.best_route_exact_out(counter.symbol, subject.symbol, amount,
+                                               MAX_HOPS, how.max_splits, gas)
             better = route is not None and (best is None
                                             or route.amount_in < best.route.amount_in)
         if better and route is not None:
@@ -88,20 +107,50 @@ def _best(intent: Intent, pools_by_venue: Mapping[str, Sequence[ops.Pool]],
     return best
 
 
-def _fee_fraction(route: ops.Route, fees: Mapping[str, int]) -> Decimal:
+def _fee_fraction(path: ops.GraphPath, fees: Mapping[str, int]) -> Decimal:
     keep = Decimal(1)
-    for leg in route.legs:
+    for leg in path.legs:
         keep *= 1 - Decimal(fees.get(leg.pool_id, 0)) / PPM
     return 1 - keep
 
 
+def _step(step_id: str, venue: str, path: ops.GraphPath, intent: Intent, asset_in: Asset,
+          asset_out: Asset) -> ExecutionStep:
+    """One path of the route as a step; its slippage bound from the intent's."""
+    slippage = intent.constraints.max_slippage
+    quoted_in = asset_in.from_base_units(path.amount_in)
+    quoted_out = asset_out.from_base_units(path.amount_out)
+    if intent.type is IntentType.DISPOSE:
+        mode = SwapMode.EXACT_IN
+        floor = (Decimal(path.amount_out) * (1 - slippage)).to_integral_value(ROUND_FLOOR)
+        min_out, max_in = asset_out.from_base_units(int(floor)), quoted_in
+    else:
+        mode = SwapMode.EXACT_OUT
+        ceiling = (Decimal(path.amount_in) * (1 + slippage)).to_integral_value(ROUND_CEILING)
+        min_out, max_in = quoted_out, asset_in.from_base_units(int(ceiling))
+    return ExecutionStep(
+        step_id=step_id, venue=venue, mode=mode,
+        legs=tuple(RouteLeg(pool_id=leg.pool_id, venue=leg.venue, token_in=leg.token_in,
+                            token_out=leg.token_out, amount_in=leg.amount_in,
+                            amount_out=leg.amount_out) for leg in path.legs),
+        asset_in=asset_in.symbol, asset_out=asset_out.symbol, amount_in=quoted_in,
+        min_out=min_out, amount_out=quoted_out, max_in=max_in)
+
+
 def plan_intent(intent: Intent, priority: int, pools: Mapping[str, Sequence[PoolState]],
-                topology: Topology) -> PlanCreated | PlanRejected:
-    """The pure part of the stage: an intent and the pools now -> a plan or a refusal."""
-    op_pools = {venue: _to_op_pools(p) for venue, p in pools.items()}
+                topology: Topology, graphs: Mapping[str, ops.RouteGraph] | None = None,
+                routing: Mapping[str, Routing] | None = None) -> PlanCreated | PlanRejected:
+    """The pure part of the stage: an intent and the pools now -> a plan or a refusal.
+
+    ``graphs``: the venues' route graphs already holding ``pools`` (the stage keeps them
+    current between batches); built from ``pools`` when omitted.  ``routing``: per venue,
+    how many parallel paths a plan may use and whether swaps pay gas (default: one path).
+    """
+    if graphs is None:
+        graphs = VenueGraphs().sync(pools)
     subject, counter = intent.subject.asset, intent.counter.asset
     try:
-        candidate = _best(intent, op_pools, topology)
+        candidate = _best(intent, graphs, topology, routing or {})
     except ops.RouteQueryError as exc:
         # Zero base units (an amount below one unit of the asset) or more than 2**128 - 1:
         # the router cannot answer, and bad input never crashes a stage.
@@ -116,36 +165,24 @@ def plan_intent(intent: Intent, priority: int, pools: Mapping[str, Sequence[Pool
     if candidate is None:
         return PlanRejected(reason="no_route", detail=(
             f"no route from {asset_in.symbol} to {asset_out.symbol} within {MAX_HOPS} hops on "
-            f"venues {sorted(op_pools)} for this amount"))
+            f"venues {sorted(pools)} for this amount"))
     route = candidate.route
     slippage = intent.constraints.max_slippage
     impact = Decimal(route.price_impact_ppm) / PPM
     if impact > slippage:
         return PlanRejected(reason="price_impact", detail=(
             f"price impact {impact:.6f} is above max slippage {slippage:f}"))
-    quoted_in = asset_in.from_base_units(route.amount_in)
-    quoted_out = asset_out.from_base_units(route.amount_out)
-    if intent.type is IntentType.DISPOSE:
-        mode = SwapMode.EXACT_IN
-        floor = (Decimal(route.amount_out) * (1 - slippage)).to_integral_value(ROUND_FLOOR)
-        min_out, max_in = asset_out.from_base_units(int(floor)), quoted_in
-    else:
-        mode = SwapMode.EXACT_OUT
-        ceiling = (Decimal(route.amount_in) * (1 + slippage)).to_integral_value(ROUND_CEILING)
-        min_out, max_in = quoted_out, asset_in.from_base_units(int(ceiling))
     plan_id = "plan-" + deterministic_ulid(intent.created_at_ms or 0, intent.id, "plan")
+    # A split route is several pool-disjoint paths: one step each, executed in turn.
+    steps = tuple(_step(f"{plan_id}-{k + 1}", candidate.venue, path, intent, asset_in,
+                        asset_out) for k, path in enumerate(route.paths))
     fees = {p.pool_id: p.fee for ps in pools.values() for p in ps}
-    step = ExecutionStep(
-        step_id=f"{plan_id}-1", venue=candidate.venue, mode=mode,
-        legs=tuple(RouteLeg(pool_id=leg.pool_id, venue=leg.venue, token_in=leg.token_in,
-                            token_out=leg.token_out, amount_in=leg.amount_in,
-                            amount_out=leg.amount_out) for leg in route.legs),
-        asset_in=asset_in.symbol, asset_out=asset_out.symbol, amount_in=quoted_in,
-        min_out=min_out, amount_out=quoted_out, max_in=max_in)
+    cost = sum((asset_in.from_base_units(path.amount_in) * _fee_fraction(path, fees)
+                for path in route.paths), Decimal(0))
     plan = ExecutionPlan(
-        id=plan_id, intent_id=intent.id, steps=(step,), estimated_out=quoted_out,
-        estimated_cost=(quoted_in * _fee_fraction(route, fees)).quantize(Decimal(1).scaleb(
-            -asset_in.decimals)),
+        id=plan_id, intent_id=intent.id, steps=steps,
+        estimated_out=asset_out.from_base_units(route.amount_out),
+        estimated_cost=cost.quantize(Decimal(1).scaleb(-asset_in.decimals)),
         estimated_duration_ms=0,
         risk_score=min(100, int(impact / slippage * 100)) if slippage > 0 else 100,
         price_impact=impact)
@@ -157,6 +194,8 @@ class PlanStage:
 
     def __init__(self, context: StageContext) -> None:
         self._context = context
+        self._graphs = VenueGraphs()
+        self._routing = {name: routing_of(venue) for name, venue in context.venues.items()}
 
     async def start(self) -> None:
         return None
@@ -189,10 +228,12 @@ class PlanStage:
         if not events:
             return
         pools = await self._pools()  # one snapshot per batch: the venues' state now
+        graphs = self._graphs.sync(pools)  # only the pools that changed are re-applied
         topology = self._context.topology
         for event in events:
             payload = IntentPrioritised.model_validate(event.payload)
-            result = plan_intent(payload.intent, payload.priority, pools, topology)
+            result = plan_intent(payload.intent, payload.priority, pools, topology, graphs,
+                                 self._routing)
             if isinstance(result, PlanCreated):
                 result = await self._requote(result)
             await emit(result_output(event, result, self._context.clock()))

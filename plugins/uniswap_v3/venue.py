@@ -75,9 +75,13 @@ class UniswapV3Venue:
     that share the data directory (the journal allocates them)."""
 
     name = VENUE_NAME
-    quotes_for_plans = True
-    """The planner's router models pools as constant-product over their virtual reserves,
-    exact only inside the current tick range; QuoterV2 is exact, so plans use its quote."""
+    quotes_for_plans = False
+    """The planner routes with the exact V3 math over the published tick data, equal to
+    QuoterV2 to the wei (tests/ops/test_v3_vs_quoter.py), so no extra quote per plan."""
+    max_splits = 4
+    """A plan may split a trade across up to this many pool-disjoint paths..."""
+    pays_gas = True
+    """...when the better price beats the extra swap's gas."""
 
     def __init__(self, config: UniswapV3Config, context: VenueContext) -> None:
         self.config = config

@@ -289,3 +289,34 @@ async def test_an_executor_killed_after_sending_awaits_the_same_transaction(
     assert filled["orderRef"] == tx_hash
     assert w3.eth.get_transaction_receipt(tx_hash)["status"] == 1
     assert w3.eth.get_transaction_count(trader, "latest") == nonce_before + 1  # no gap, no twin
+
+
+async def test_a_large_trade_is_split_across_pools_and_each_part_settles(
+    planner: WorkerPool, executor: WorkerPool, prepared: Settings, db: asyncpg.Connection,
+    chain: DevChain, w3: Web3,
+) -> None:
+    """Big enough that one pool's price impact costs more than a second swap's gas."""
+    intent = await _submit(prepared, _intent("DISPOSE", "WETH", "USDC", "300", "0.05"))
+    outcome = await wait_until_finished(prepared.postgres, [intent], timeout=120, pool=planner)
+    events = (await events_by_intent(db, [intent]))[intent]
+    assert outcome[intent] == "exec.completed", [(e["topic"], e["payload"]) for e in events]
+    assert_contiguous(intent, events)
+    (plan,) = _payloads(events, "plan.created")
+    steps = plan["plan"]["steps"]
+    assert len(steps) >= 2, steps  # split
+    pools = [leg["poolId"] for step in steps for leg in step["legs"]]
+    assert len(pools) == len(set(pools))  # the paths share no pool
+    filled = _payloads(events, "exec.step_filled")
+    assert [f["stepId"] for f in filled] == [s["stepId"] for s in steps]
+    received = 0
+    for fill in filled:  # each part is its own transaction, as reported
+        receipt = w3.eth.get_transaction_receipt(fill["orderRef"])
+        assert receipt["status"] == 1
+        swaps = swap_logs(receipt["logs"])
+        out = -min(swaps[-1].amount0, swaps[-1].amount1)
+        assert _units("USDC", Decimal(fill["amountOut"])) == out
+        received += out
+    (done,) = _payloads(events, "exec.completed")
+    assert _units("USDC", Decimal(done["amountOut"])) == received
+    assert Decimal(done["amountIn"]) == Decimal(300)
+    assert Decimal(done["amountOut"]) >= sum(Decimal(s["minOut"]) for s in steps)

@@ -330,7 +330,7 @@ def test_realised_slippage_fits_the_wire() -> None:
                   "amountIn": 1, "amountOut": 1}],
         "assetIn": "A", "assetOut": "B", "amountIn": "1", "minOut": "1",
         "amountOut": "3000000.000000000000000001", "maxIn": "1"})
-    ratio = realised_slippage(step, Fill("s", "r", Decimal(1), Decimal("3000000")))
+    ratio = realised_slippage([step], [Fill("s", "r", Decimal(1), Decimal("3000000"))])
     assert ratio == Decimal("0.000000000000000000000000333333333333")  # 36 places
     assert ExecCompleted(plan_id="p", asset_in="A", asset_out="B", amount_in=Decimal(1),
                          amount_out=Decimal(1), realised_slippage=ratio).realised_slippage == ratio
@@ -365,11 +365,17 @@ def test_realised_slippage() -> None:
                   "amountIn": 1, "amountOut": 1}],
         "assetIn": "A", "assetOut": "B", "amountIn": "1", "minOut": "90", "amountOut": "100",
         "maxIn": "1"})
-    assert realised_slippage(step, Fill("s", "r", Decimal(1), Decimal(98))) == Decimal("0.02")
-    assert realised_slippage(step, Fill("s", "r", Decimal(1), Decimal(101))) == Decimal("-0.01")
-    exact_out = step.model_copy(update={"mode": "EXACT_OUT", "amount_in": Decimal(50)})
-    assert realised_slippage(exact_out, Fill("s", "r", Decimal(51), Decimal(100))) == (
+    assert realised_slippage([step], [Fill("s", "r", Decimal(1), Decimal(98))]) == (
         Decimal("0.02"))
+    assert realised_slippage([step], [Fill("s", "r", Decimal(1), Decimal(101))]) == (
+        Decimal("-0.01"))
+    exact_out = step.model_copy(update={"mode": "EXACT_OUT", "amount_in": Decimal(50)})
+    assert realised_slippage([exact_out], [Fill("s", "r", Decimal(51), Decimal(100))]) == (
+        Decimal("0.02"))
+    # A split route: quoted 100 + 300 out, received 99 + 297: 1 % worse over the whole trade.
+    other = step.model_copy(update={"step_id": "t", "amount_out": Decimal(300)})
+    fills = [Fill("s", "r", Decimal(1), Decimal(99)), Fill("t", "q", Decimal(1), Decimal(297))]
+    assert realised_slippage([step, other], fills) == Decimal("0.01")
 
 
 def test_stage_is_built_from_the_context() -> None:
