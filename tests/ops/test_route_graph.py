@@ -354,3 +354,37 @@ def test_splits_rust_equals_twin(specs: list[tuple[Any, ...]], amount: int, spli
     q = (exact_in, ("T0", "T1"), amount, 2, splits, gas)
     got = outcome(lambda: query(r, *q))
     assert got == outcome(lambda: query(p, *q))
+
+
+def exhaustive(g: Any, a: str, b: str, amount: int, hops: int, gas: int,
+               exact_in: bool) -> Any:
+    """The best single route by brute force over every simple path (no bounds, no pruning),
+    from the twin's leg quotes: the reference for the branch and bound."""
+    from pipeline.ops import twin_graph as tg
+
+    best: list[Any] = []
+
+    def walk(token: str, seen: set[str], legs: list[tuple[Any, bool]]) -> None:
+        for pid, (to, z) in g._adj[token].items():
+            if to in seen:
+                continue
+            path = [*legs, (g._pools[pid], z)]
+            if to == b:
+                q = tg._quote_path(path, amount, exact_in, gas)
+                if q is not None and (not best or tg._rank(q) < tg._rank(best[0])):
+                    best[:] = [q]
+            elif len(path) < hops:
+                walk(to, seen | {to}, path)
+
+    if a in g._adj and b in g._adj:
+        walk(a, {a}, [])
+    return tg._route([best[0]]) if best else None
+
+
+@SETTINGS
+@given(specs=SPECS, q=QUERY)
+def test_bounds_never_cut_the_best_route(specs: list[tuple[Any, ...]],
+                                         q: tuple[Any, ...]) -> None:
+    exact_in, (a, b), amount, hops, _, gas = q
+    expected = plain(exhaustive(build(twin, specs), a, b, amount, hops, gas, exact_in))
+    assert plain(query(build(rust, specs), exact_in, (a, b), amount, hops, 1, gas)) == expected

@@ -10,10 +10,14 @@
 //! # Search
 //!
 //! A path is a simple path (no token twice, hence no pool twice) of at most `max_hops` legs.
-//! Every such path is quoted exactly (tokens that cannot reach the goal in the hops left are
-//! pruned first by a breadth-first search from the goal). A leg that cannot quote the amount
-//! (zero reserve, a V3 swap leaving the known tick range, liquidity running out, an output of
-//! zero, an amount beyond 128 bits) makes that path unusable for that amount only.
+//! The search is exhaustive in effect, branch and bound in practice: tokens that cannot reach
+//! the goal in the hops left are skipped (breadth-first distances from the goal), and an edge
+//! is skipped when even the best fee-free spot rate over the hops left (a float product of the
+//! pools' spot prices, with a 1e-9 relative margin) cannot beat the best path found so far;
+//! only paths strictly worse are cut, so the answer is the exhaustive one (a property test
+//! checks it against brute force). Edges are tried best bound first. A leg that cannot quote
+//! the amount (zero reserve, a V3 swap leaving the known tick range, liquidity running out, an
+//! output of zero, an amount beyond 128 bits) makes that path unusable for that amount only.
 //!
 //! Paths are ranked by *value*: for exact-in, `amount_out - gas_price · gas`; for exact-out,
 //! `-(amount_in + gas_price · gas)` (`gas_price` is in units of the optimised token: `token_out`
@@ -27,7 +31,8 @@
 //! paths (disjoint, so each path's quote is exact whatever the others do):
 //!
 //! 1. every path is quoted for an even share `amount / max_splits`, ranked as above, and
-//!    paths are taken greedily in that order while they share no pool with those taken;
+//!    paths are taken greedily in that order while they share no pool with those taken
+//!    (computed as: the best path, then the best path avoiding its pools, and so on);
 //! 2. the amount is cut into [`SPLIT_CHUNKS`] chunks (`amount / SPLIT_CHUNKS`, the first
 //!    `amount % SPLIT_CHUNKS` one unit larger, empty ones skipped), and each chunk goes to the
 //!    candidate whose value grows most by taking it (water-filling: the path is re-quoted for
