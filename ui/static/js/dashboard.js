@@ -86,7 +86,12 @@ export async function renderDashboard(root, setConnection) {
     root.querySelector("#counters").innerHTML = counters(stats);
   }
   let statsTimer = null;
-  const refreshStats = () => { statsTimer ??= setTimeout(() => { statsTimer = null; loadStats(); }, 300); };
+  // Background refreshes must never become uncaught rejections: a fetch cut short by a page
+  // reload or a server restart is simply retried by the next change.
+  const quietly = (promise) => promise.catch((e) => console.warn("refresh failed:", e));
+  const refreshStats = () => {
+    statsTimer ??= setTimeout(() => { statsTimer = null; quietly(loadStats()); }, 300);
+  };
 
   async function load() {
     const q = new URLSearchParams({ limit: PAGE, offset });
@@ -103,8 +108,8 @@ export async function renderDashboard(root, setConnection) {
     root.querySelector("#next").disabled = offset + PAGE >= page.total;
     return page.streamId;
   }
-  root.querySelector("#prev").onclick = () => { offset = Math.max(0, offset - PAGE); load(); };
-  root.querySelector("#next").onclick = () => { offset += PAGE; load(); };
+  root.querySelector("#prev").onclick = () => { offset = Math.max(0, offset - PAGE); quietly(load()); };
+  root.querySelector("#next").onclick = () => { offset += PAGE; quietly(load()); };
 
   function onChange(change) {
     refreshStats();
@@ -133,6 +138,6 @@ export async function renderDashboard(root, setConnection) {
   // The stream position is read before the list: everything after it is replayed on top.
   const [streamId] = await Promise.all([load(), loadStats()]);
   const stream = new LiveStream({ after: streamId, onChange, onStatus: setConnection,
-    onReset: () => { load(); loadStats(); } });
+    onReset: () => { quietly(load()); quietly(loadStats()); } });
   return { stream, rows };
 }

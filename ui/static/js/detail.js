@@ -119,7 +119,14 @@ export async function renderDetail(root, intentId, setConnection) {
     catch (e) { if (!(e instanceof ApiError && e.status === 404)) throw e; }
   }
   let planTimer = null;
-  const refreshPlan = () => { planTimer ??= setTimeout(() => { planTimer = null; loadPlan(); }, 150); };
+  // A fetch cut short (page reload, server restart) must not be an uncaught rejection; the
+  // next change refreshes the plan again.
+  const refreshPlan = () => {
+    planTimer ??= setTimeout(() => {
+      planTimer = null;
+      loadPlan().catch((e) => console.warn("plan refresh failed:", e));
+    }, 150);
+  };
 
   let streamId = null;
   try {
