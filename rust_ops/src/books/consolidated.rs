@@ -1,19 +1,24 @@
 //! The consolidated book: every venue's levels merged by price, remembering who quotes what.
 
 use std::borrow::Borrow;
+use std::sync::Mutex;
 
 use super::{Book, BookError, BookSide};
 
 /// One side of a [`ConsolidatedBook`], best price first.
 ///
 /// Stored as flat arrays (a level's parts are `parts[starts[i]..starts[i + 1]]`), so building
-/// one allocates a handful of vectors whatever the number of levels.
+/// one allocates a handful of vectors whatever the number of levels. A dropped side gives its
+/// arrays back to a small pool that the next side built reuses (see `Buffers`): their pages
+/// are already mapped, so a new side does not page-fault its way through fresh memory.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ConsolidatedSide {
     prices: Vec<u64>,
     totals: Vec<u128>,
     starts: Vec<usize>,
-    part_venues: Vec<usize>,
+    /// Venue ranks as `u32`, half the bytes of a `usize` (there are far fewer than `2**32`
+    /// venues: each is a distinct `Book` in memory).
+    part_venues: Vec<u32>,
     part_sizes: Vec<u128>,
 }
 
@@ -58,7 +63,8 @@ impl ConsolidatedSide {
     /// If `i >= self.len()`.
     pub fn parts(&self, i: usize) -> impl ExactSizeIterator<Item = (usize, u128)> + '_ {
         let range = self.starts[i]..self.starts[i + 1];
-        self.part_venues[range.clone()].iter().copied().zip(self.part_sizes[range].iter().copied())
+        let venues = self.part_venues[range.clone()].iter().map(|&v| v as usize);
+        venues.zip(self.part_sizes[range].iter().copied())
     }
 
     /// A side from `(price, venue index, size)` entries already in book order (best price
@@ -79,14 +85,15 @@ impl ConsolidatedSide {
         Ok(side)
     }
 
+    /// An empty side with room for `capacity` levels and parts, on pooled arrays if any.
     fn with_capacity(capacity: usize) -> Self {
-        Self {
-            prices: Vec::with_capacity(capacity),
-            totals: Vec::with_capacity(capacity),
-            starts: Vec::with_capacity(capacity + 1),
-            part_venues: Vec::with_capacity(capacity),
-            part_sizes: Vec::with_capacity(capacity),
-        }
+        let mut side = Buffers::take();
+        side.prices.reserve(capacity);
+        side.totals.reserve(capacity);
+        side.starts.reserve(capacity + 1);
+        side.part_venues.reserve(capacity);
+        side.part_sizes.reserve(capacity);
+        side
     }
 
     /// Appends a part: to the last level if it has this price, else as a new level. The
@@ -102,10 +109,64 @@ impl ConsolidatedSide {
                 self.starts.push(self.part_venues.len());
             }
         }
-        self.part_venues.push(venue);
+        self.part_venues.push(rank32(venue));
         self.part_sizes.push(size);
         Ok(())
     }
+}
+
+/// The pool of arrays given back by dropped [`ConsolidatedSide`]s: at most [`Buffers::KEPT`]
+/// sets, each at most [`Buffers::MAX_BYTES`], so the memory it holds stays small and bounded.
+/// Pooled arrays are always emptied before reuse; only their capacity is recycled.
+struct Buffers;
+
+static POOL: Mutex<Vec<ConsolidatedSide>> = Mutex::new(Vec::new());
+
+impl Buffers {
+    /// Sets of arrays kept (two per consolidated book).
+    const KEPT: usize = 4;
+    /// Largest set kept, in bytes of capacity.
+    const MAX_BYTES: usize = 4 << 20;
+
+    /// An empty side, on pooled arrays when there are some.
+    fn take() -> ConsolidatedSide {
+        let pooled = POOL.lock().ok().and_then(|mut pool| pool.pop());
+        pooled.unwrap_or_default()
+    }
+
+    /// Gives `side`'s arrays, emptied, back to the pool if it has room and they are not too big.
+    fn give(side: &mut ConsolidatedSide) {
+        let bytes = side.prices.capacity() * 8
+            + side.totals.capacity() * 16
+            + side.starts.capacity() * 8
+            + side.part_venues.capacity() * 4
+            + side.part_sizes.capacity() * 16;
+        if bytes == 0 || bytes > Self::MAX_BYTES {
+            return;
+        }
+        let Ok(mut pool) = POOL.lock() else { return };
+        if pool.len() < Self::KEPT {
+            let mut kept = ConsolidatedSide::default();
+            std::mem::swap(&mut kept, side);
+            kept.prices.clear();
+            kept.totals.clear();
+            kept.starts.clear();
+            kept.part_venues.clear();
+            kept.part_sizes.clear();
+            pool.push(kept);
+        }
+    }
+}
+
+impl Drop for ConsolidatedSide {
+    fn drop(&mut self) {
+        Buffers::give(self);
+    }
+}
+
+/// A venue rank as stored in a side.
+fn rank32(rank: usize) -> u32 {
+    u32::try_from(rank).expect("fewer than 2**32 venues")
 }
 
 /// Per-venue books merged into one: at each price, the total size and how much of it each
@@ -198,15 +259,18 @@ pub fn aggregate_books<B: Borrow<Book>>(books: &[B]) -> Result<ConsolidatedBook,
 }
 
 /// Merges the venues' sides (each already best first), `ordered` in venue order: by buckets
-/// when the prices are dense (the usual case: one tick grid, levels a few ticks apart), by a
-/// k-way merge otherwise. Both give the same side.
+/// when the prices are dense (the usual case: one tick grid, levels a few ticks apart; a
+/// venue bitmask per tick for up to [`MASK_VENUES`] venues, a counting sort beyond), by a
+/// k-way merge otherwise. All give the same side.
 fn merge_side(ordered: &[&Book], side: BookSide) -> Result<ConsolidatedSide, (usize, u64)> {
     let levels: Vec<&[(u64, u128)]> = ordered.iter().map(|b| b.side(side)).collect();
     let count: usize = levels.iter().map(|l| l.len()).sum();
     let ends = levels.iter().flat_map(|l| l.first().into_iter().chain(l.last())).map(|e| e.0);
     let (lo, hi) = ends.fold((u64::MAX, 0), |(lo, hi), p| (lo.min(p), hi.max(p)));
     let dense = count > 0 && hi - lo < DENSE_SPAN.saturating_mul(count as u64);
-    if dense {
+    if dense && levels.len() <= MASK_VENUES {
+        mask_merge(&levels, side, lo, hi, count)
+    } else if dense {
         Ok(bucket_merge(&levels, side, lo, hi, count)).and_then(|side| side.with_totals())
     } else {
         kway_merge(&levels, side, count)
@@ -215,6 +279,84 @@ fn merge_side(ordered: &[&Book], side: BookSide) -> Result<ConsolidatedSide, (us
 
 /// Bucket merge when `hi - lo < DENSE_SPAN · count`: one bucket per tick.
 pub(crate) const DENSE_SPAN: u64 = 8;
+
+/// Most venues [`mask_merge`] handles: one bit of a `u64` each.
+pub(crate) const MASK_VENUES: usize = 64;
+
+/// Ticks [`mask_merge`] marks and then emits at a time.
+const MASK_WINDOW: usize = 256;
+
+/// The dense merge for at most [`MASK_VENUES`] venues, a window of [`MASK_WINDOW`] ticks at a
+/// time (so the levels it reads twice are still in cache the second time): mark, per tick,
+/// which venues quote it (one bit per venue rank), then walk the window's ticks best first
+/// and, within a tick, the set bits lowest first (venue order), taking each venue's next level
+/// (a venue's levels come in tick order, so its next untaken level is the one at this tick).
+/// The side is written in order, totals included, so an overflow is found at the same part as
+/// by [`ConsolidatedSide::with_totals`].
+pub(crate) fn mask_merge(
+    levels: &[&[(u64, u128)]],
+    side: BookSide,
+    lo: u64,
+    hi: u64,
+    count: usize,
+) -> Result<ConsolidatedSide, (usize, u64)> {
+    debug_assert!(levels.len() <= MASK_VENUES);
+    // Bucket 0 is the best price, as in `bucket_merge`; the span fits in memory.
+    #[allow(clippy::cast_possible_truncation)]
+    let bucket = |price: u64| match side {
+        BookSide::Bids => (hi - price) as usize,
+        BookSide::Asks => (price - lo) as usize,
+    };
+    let price_of = |b: usize| match side {
+        BookSide::Bids => hi - b as u64,
+        BookSide::Asks => lo + b as u64,
+    };
+    #[allow(clippy::cast_possible_truncation)]
+    let span = (hi - lo) as usize + 1;
+    let mut out = ConsolidatedSide::with_capacity(count);
+    let mut masks = [0u64; MASK_WINDOW];
+    let mut marked = [0usize; MASK_VENUES];
+    let mut taken = [0usize; MASK_VENUES];
+    let mut start = 0;
+    while start < span {
+        let end = start + MASK_WINDOW.min(span - start);
+        for (rank, l) in levels.iter().enumerate() {
+            let bit = 1u64 << rank;
+            let next = &mut marked[rank];
+            while let Some(&(price, _)) = l.get(*next) {
+                let b = bucket(price);
+                if b >= end {
+                    break;
+                }
+                masks[b - start] |= bit;
+                *next += 1;
+            }
+        }
+        for (offset, slot) in masks[..end - start].iter_mut().enumerate() {
+            let mut rest = std::mem::take(slot);
+            if rest == 0 {
+                continue;
+            }
+            let price = price_of(start + offset);
+            out.prices.push(price);
+            out.starts.push(out.part_venues.len());
+            let mut total: u128 = 0;
+            while rest != 0 {
+                let rank = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                let size = levels[rank][taken[rank]].1;
+                taken[rank] += 1;
+                total = total.checked_add(size).ok_or((rank, price))?;
+                out.part_venues.push(rank32(rank));
+                out.part_sizes.push(size);
+            }
+            out.totals.push(total);
+        }
+        start = end;
+    }
+    out.starts.push(out.part_venues.len());
+    Ok(out)
+}
 
 /// A counting sort on the price: count the parts per tick, turn counts into offsets, then
 /// scatter the parts venue by venue (so a price's parts come out in venue order). Linear in
@@ -244,7 +386,7 @@ pub(crate) fn bucket_merge(
             next[bucket(price)] += 1;
         }
     }
-    let mut out = ConsolidatedSide::default();
+    let mut out = Buffers::take();
     let mut offset = 0;
     for (b, slot) in next.iter_mut().enumerate() {
         let n = *slot;
@@ -256,12 +398,12 @@ pub(crate) fn bucket_merge(
         offset += n;
     }
     out.starts.push(offset);
-    out.part_venues = vec![0; count];
-    out.part_sizes = vec![0; count];
+    out.part_venues.resize(count, 0);
+    out.part_sizes.resize(count, 0);
     for (rank, l) in levels.iter().enumerate() {
         for &(price, size) in *l {
             let slot = &mut next[bucket(price)];
-            out.part_venues[*slot] = rank;
+            out.part_venues[*slot] = rank32(rank);
             out.part_sizes[*slot] = size;
             *slot += 1;
         }
@@ -272,11 +414,12 @@ pub(crate) fn bucket_merge(
 impl ConsolidatedSide {
     /// Fills `totals` from the parts, best level first, parts in venue order.
     pub(crate) fn with_totals(mut self) -> Result<Self, (usize, u64)> {
-        self.totals = Vec::with_capacity(self.prices.len());
+        self.totals.clear();
+        self.totals.reserve(self.prices.len());
         for (i, &price) in self.prices.iter().enumerate() {
             let mut total: u128 = 0;
             for j in self.starts[i]..self.starts[i + 1] {
-                let venue = self.part_venues[j];
+                let venue = self.part_venues[j] as usize;
                 total = total.checked_add(self.part_sizes[j]).ok_or((venue, price))?;
             }
             self.totals.push(total);

@@ -240,7 +240,11 @@ proptest! {
             if let (Some(lo), Some(hi)) = (ends.clone().map(|e| e.0).min(), ends.map(|e| e.0).max()) {
                 if hi - lo < 1 << 22 {
                     let bucket = consolidated::bucket_merge(&levels, side, lo, hi, count);
-                    prop_assert_eq!(bucket.with_totals().unwrap(), kway);
+                    prop_assert_eq!(bucket.with_totals().unwrap(), kway.clone());
+                    if levels.len() <= consolidated::MASK_VENUES {
+                        let mask = consolidated::mask_merge(&levels, side, lo, hi, count);
+                        prop_assert_eq!(mask.unwrap(), kway);
+                    }
                 }
             }
         }
