@@ -56,19 +56,40 @@ class Lifecycle:
         self.feed: PoolFeed | None = None
         self.publisher: MarketPublisher | None = None
         self._started: asyncio.Task[None] | None = None
+        self._up: set[object] = set()
+        """What has started (by identity): a retried start skips it."""
 
     async def _start(self) -> None:
-        if self.feed is not None:
+        if self.feed is not None and self.feed not in self._up:
             await self.feed.start()
+            self._up.add(self.feed)
         for venue in self._context.venues.values():
-            await venue.start()
-        if self.publisher is not None:
+            if venue not in self._up:
+                await venue.start()
+                self._up.add(venue)
+        if self.publisher is not None and self.publisher not in self._up:
             self.publisher.start()
+            self._up.add(self.publisher)
         for processor in self.processors:
-            await processor.start()
+            if processor not in self._up:
+                await processor.start()
+                self._up.add(processor)
         log.info("stages started", extra={"stages": [p.name for p in self.processors]})
 
     async def ensure_started(self) -> None:
+        """Start everything once; after a failed start, the next call tries again.
+
+        A start can fail for a passing reason (a store still coming up, a shared SQLite file
+        another worker is initialising); remembering the failure would stall the worker for
+        good, so the agent's batch fails instead and the next one retries what is not up.
+        """
+        if self._started is not None and self._started.done() and (
+                self._started.cancelled() or self._started.exception() is not None):
+            log.warning("retrying the stages' start after a failure",
+                        extra={"error": repr(None if self._started.cancelled()
+                                             else self._started.exception())})
+            await asyncio.sleep(1.0)
+            self._started = None
         if self._started is None:
             self._started = asyncio.ensure_future(self._start())
         await asyncio.shield(self._started)
@@ -77,13 +98,16 @@ class Lifecycle:
         if self._started is None or not self._started.done():
             return
         for processor in reversed(self.processors):
-            await processor.stop()
-        if self.publisher is not None:
+            if processor in self._up:
+                await processor.stop()
+        if self.publisher is not None and self.publisher in self._up:
             await self.publisher.stop()
         for venue in self._context.venues.values():
-            await venue.stop()
-        if self.feed is not None:
+            if venue in self._up:
+                await venue.stop()
+        if self.feed is not None and self.feed in self._up:
             await self.feed.stop()
+        self._up.clear()
 
 
 def table_factory(app: faust.App, partitions: int) -> Callable[[str, str], StageTable]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 
+from pipeline.plugins.sqlite import connect_shared
 from plugins.sim_venue.amm import Pool, Swap, SwapError
 
 SCHEMA_VERSION = 1
@@ -129,12 +130,9 @@ class Ledger:
         """
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: no implicit transactions; we say BEGIN IMMEDIATE ourselves.
-        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        db = connect_shared(path, BUSY_TIMEOUT_MS / 1000)
         try:
             db.row_factory = sqlite3.Row
-            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
             ledger = cls(db, path)
             ledger._initialise(seed)
         except BaseException:

@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.plugins.sqlite import connect_shared
+
 BUSY_TIMEOUT_MS = 10_000
 
 _SCHEMA = (
@@ -75,11 +77,9 @@ class Journal:
     @classmethod
     def open(cls, path: Path) -> Journal:
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        db = connect_shared(path, BUSY_TIMEOUT_MS / 1000)
         try:
             db.row_factory = sqlite3.Row
-            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            db.execute("PRAGMA journal_mode = WAL")
             # FULL, not NORMAL: the row must survive a power cut too, or a restarted venue
             # could sign another transaction with a nonce already on the chain.
             db.execute("PRAGMA synchronous = FULL")
