@@ -57,9 +57,10 @@ def consumer_state(app: Any) -> dict[str, Any]:
             subscription = kafka._subscription.subscription
             if subscription is not None and subscription.assignment is not None:
                 positions = {}
-                for tp, tp_state in subscription.assignment.state.items():
+                for tp in subscription.assignment.tps:
+                    tp_state = subscription.assignment.state_value(tp)
                     positions[f"{tp.topic}/{tp.partition}"] = (
-                        tp_state.position if tp_state.has_valid_position else None
+                        tp_state.position if tp_state and tp_state.has_valid_position else None
                     )
                 state["positions"] = positions
         state["in_recovery"] = bool(getattr(app, "in_recovery", False))
