@@ -23,7 +23,6 @@ import platform
 import random
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -33,6 +32,7 @@ import httpx
 import orjson
 from websockets.asyncio.client import connect
 
+from bench._services import bench_services
 from pipeline.client import IntentProducer, predicted_intent_id
 from pipeline.config import Settings
 from pipeline.harness import WorkerPool, service_env, wait_until_finished
@@ -194,21 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8791, help="UI port (default 8791)")
     args = parser.parse_args(argv)
 
-    from pipeline.devstack import ANY_PORTS, DevStack
-
-    with tempfile.TemporaryDirectory(prefix="sep-bench-") as tmp:
-        # The chain too: the workers connect every venue in the topology (uniswap_v3
-        # included), although these intents are routed on the sim venue only.
-        stack = DevStack(Path(tmp) / "services", ANY_PORTS, chain=True,
-                         progress=lambda line: print(line, file=sys.stderr))
-        stack.start()
-        try:
-            settings = Settings(kafka=stack.kafka_bootstrap, postgres=stack.postgres_dsn,
-                                redis=stack.redis_url, data_dir=Path(tmp) / "data",
-                                rpc=stack.rpc_url, deployment=stack.deployment_path)
-            result = asyncio.run(_run(args, settings))
-        finally:
-            stack.stop()
+    with bench_services() as settings:
+        result = asyncio.run(_run(args, settings))
     _print(result)
     return 0
 

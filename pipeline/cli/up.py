@@ -86,14 +86,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
     stack = DevStack(handle_signals=False, chain=True)
     stack.start()
-    settings = Settings(
-        kafka=stack.kafka_bootstrap,
-        postgres=stack.postgres_dsn,
-        redis=stack.redis_url,
-        rpc=stack.rpc_url,
-        deployment=stack.deployment_path,
-        data_dir=stack.data_dir,
-    )
+    settings = stack.settings()
     workers = WorkerPool(settings, count=args.workers)
     try:
         asyncio.run(prepare_backends(settings))

@@ -38,6 +38,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
+from pipeline.config import Settings
 from pipeline.devstack.chain import ChainService, check_chain
 from pipeline.devstack.errors import DevStackError
 from pipeline.devstack.kafka import KafkaBroker
@@ -136,6 +137,18 @@ class DevStack:
     def rpc_url(self) -> str:
         """The EVM node's JSON-RPC URL (``chain=True`` only)."""
         return self._url("chain")
+
+    def settings(self, data_dir: Path | None = None) -> Settings:
+        """``Settings`` pointing the pipeline at this started stack's services.
+
+        ``data_dir`` is where the pipeline keeps its own state (default: the stack's); the
+        chain's URL and deployment file only when the stack runs one (``chain=True``).
+        """
+        chain: dict[str, Any] = {}
+        if "chain" in self.wanted:
+            chain = {"rpc": self.rpc_url, "deployment": self.deployment_path}
+        return Settings(kafka=self.kafka_bootstrap, postgres=self.postgres_dsn,
+                        redis=self.redis_url, data_dir=data_dir or self.data_dir, **chain)
 
     def _url(self, name: str) -> str:
         try:
