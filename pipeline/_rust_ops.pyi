@@ -538,7 +538,8 @@ class ConsolidatedBook:
 
     ``venues`` are ordered by ``(fee, venue)``, cheapest first: within a level, the parts follow
     that order, which is the order :func:`sweep` fills them in. The consolidated book may be
-    crossed (one venue's bid above another's ask): that is a market fact, not an error.
+    crossed (one venue's bid above another's ask): that is a market fact, not an error. It
+    keeps the books it was made from and refers to their levels (it does not copy the sizes).
     """
 
     @property

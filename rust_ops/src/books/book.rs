@@ -3,6 +3,25 @@
 use super::{BookError, BookSide};
 use crate::error::FEE_DENOMINATOR;
 
+/// One side of a [`Book`], stored as parallel arrays (prices apart from sizes, so a merge that
+/// only compares prices reads 8 bytes a level, not 32), with its largest size.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+struct Levels {
+    prices: Vec<u64>,
+    sizes: Vec<u128>,
+    max_size: u128,
+}
+
+impl Levels {
+    fn new(levels: &[(u64, u128)]) -> Self {
+        Self {
+            prices: levels.iter().map(|l| l.0).collect(),
+            sizes: levels.iter().map(|l| l.1).collect(),
+            max_size: levels.iter().map(|l| l.1).max().unwrap_or(0),
+        }
+    }
+}
+
 /// One venue's L2 book: price levels with sizes on both sides and the venue's taker fee.
 ///
 /// Invariants (checked by [`Book::new`]): prices and sizes are positive; bids strictly
@@ -11,8 +30,8 @@ use crate::error::FEE_DENOMINATOR;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Book {
     venue: String,
-    bids: Vec<(u64, u128)>,
-    asks: Vec<(u64, u128)>,
+    bids: Levels,
+    asks: Levels,
     fee: u32,
 }
 
@@ -42,7 +61,18 @@ impl Book {
                 return Err(BookError::CrossedBook { venue, bid, ask });
             }
         }
-        Ok(Self { venue, bids, asks, fee })
+        Ok(Self::trusted(venue, &bids, &asks, fee))
+    }
+
+    /// A book from levels known to satisfy the invariants (a valid book's levels, some taken
+    /// out or made smaller but not emptied).
+    pub(crate) fn trusted(
+        venue: String,
+        bids: &[(u64, u128)],
+        asks: &[(u64, u128)],
+        fee: u32,
+    ) -> Self {
+        Self { venue, bids: Levels::new(bids), asks: Levels::new(asks), fee }
     }
 
     /// The venue's name, unique within an aggregation.
@@ -52,30 +82,50 @@ impl Book {
     }
 
     /// Bid levels `(price, size)`, highest price first.
-    #[must_use]
-    pub fn bids(&self) -> &[(u64, u128)] {
-        &self.bids
+    pub fn bids(&self) -> impl ExactSizeIterator<Item = (u64, u128)> + '_ {
+        self.levels(BookSide::Bids)
     }
 
     /// Ask levels `(price, size)`, lowest price first.
-    #[must_use]
-    pub fn asks(&self) -> &[(u64, u128)] {
-        &self.asks
+    pub fn asks(&self) -> impl ExactSizeIterator<Item = (u64, u128)> + '_ {
+        self.levels(BookSide::Asks)
     }
 
-    /// The levels of `side`.
+    /// The levels `(price, size)` of `side`, best first.
+    pub fn levels(&self, side: BookSide) -> impl ExactSizeIterator<Item = (u64, u128)> + '_ {
+        let l = self.side(side);
+        l.prices.iter().copied().zip(l.sizes.iter().copied())
+    }
+
+    /// The prices of `side`'s levels, best first.
     #[must_use]
-    pub fn side(&self, side: BookSide) -> &[(u64, u128)] {
-        match side {
-            BookSide::Bids => &self.bids,
-            BookSide::Asks => &self.asks,
-        }
+    pub fn prices(&self, side: BookSide) -> &[u64] {
+        &self.side(side).prices
+    }
+
+    /// The sizes of `side`'s levels, parallel to [`Self::prices`].
+    #[must_use]
+    pub fn sizes(&self, side: BookSide) -> &[u128] {
+        &self.side(side).sizes
+    }
+
+    /// The largest size on `side` (0 if it is empty).
+    #[must_use]
+    pub fn max_size(&self, side: BookSide) -> u128 {
+        self.side(side).max_size
     }
 
     /// Taker fee in hundredths of a basis point.
     #[must_use]
     pub fn fee(&self) -> u32 {
         self.fee
+    }
+
+    fn side(&self, side: BookSide) -> &Levels {
+        match side {
+            BookSide::Bids => &self.bids,
+            BookSide::Asks => &self.asks,
+        }
     }
 }
 

@@ -2,7 +2,10 @@
 
 use ruint::aliases::U256;
 
-use super::{BookSide, ConsolidatedBook, ConsolidatedSide, SweepError};
+use std::sync::Arc;
+
+use super::consolidated::aggregate_ordered;
+use super::{Book, BookSide, ConsolidatedBook, SweepError};
 use crate::error::FEE_DENOMINATOR;
 
 /// The taker's side: a buy sweeps the asks (lowest first), a sell sweeps the bids (highest
@@ -163,36 +166,38 @@ pub fn sweep(book: &ConsolidatedBook, side: Side, qty: u128) -> Result<Sweep, Sw
 
 impl ConsolidatedBook {
     /// The book left after `done` (a sweep of this very book): its fills taken out, emptied
-    /// parts and levels removed.
+    /// parts and levels removed. The venues' books are rebuilt with what is left (those the
+    /// sweep did not touch are shared as they are) and merged again.
+    ///
+    /// # Panics
+    ///
+    /// Never for a sweep of this book (sizes only shrink, so no level total can overflow).
     #[must_use]
     pub fn after(&self, done: &Sweep) -> Self {
         let swept = done.side.book_side();
-        let rest = |side: BookSide| -> ConsolidatedSide {
-            let levels = self.side(side);
-            if side != swept {
-                return levels.clone();
+        // What the sweep took from each venue: a venue's fills come in its level order.
+        let mut taken: Vec<Vec<(u64, u128)>> = vec![Vec::new(); self.books().len()];
+        for f in &done.fills {
+            taken[f.venue].push((f.price, f.qty));
+        }
+        let books = self.books().iter().zip(taken).map(|(book, taken)| {
+            if taken.is_empty() {
+                return Arc::clone(book);
             }
-            let mut fills = done.fills.iter().peekable();
-            let mut entries = Vec::with_capacity(levels.len());
-            for i in 0..levels.len() {
-                let price = levels.price(i);
-                for (venue, mut size) in levels.parts(i) {
-                    if let Some(f) = fills.next_if(|f| f.price == price && f.venue == venue) {
-                        size -= f.qty.min(size);
-                    }
-                    if size > 0 {
-                        entries.push((price, venue, size));
-                    }
-                }
-            }
-            // Sizes only shrink, so no level total can overflow.
-            ConsolidatedSide::from_entries(entries, levels.len()).unwrap_or_default()
-        };
-        Self::from_parts(
-            self.venues().to_vec(),
-            self.fees().to_vec(),
-            rest(BookSide::Bids),
-            rest(BookSide::Asks),
-        )
+            let mut taken = taken.into_iter().peekable();
+            let rest: Vec<(u64, u128)> = book
+                .levels(swept)
+                .filter_map(|(price, size)| {
+                    let qty = taken.next_if(|t| t.0 == price).map_or(0, |t| t.1);
+                    (size > qty).then_some((price, size - qty))
+                })
+                .collect();
+            let (bids, asks) = match swept {
+                BookSide::Bids => (rest, book.asks().collect()),
+                BookSide::Asks => (book.bids().collect(), rest),
+            };
+            Arc::new(Book::trusted(book.venue().to_owned(), &bids, &asks, book.fee()))
+        });
+        aggregate_ordered(books.collect()).expect("sizes only shrink, so no total overflows")
     }
 }

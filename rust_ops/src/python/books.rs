@@ -100,8 +100,11 @@ fn levels(venue: &str, name: &str, obj: &Bound<'_, PyAny>) -> PyResult<Vec<(u64,
     Ok(out)
 }
 
-fn level_tuples<'py>(py: Python<'py>, levels: &[(u64, u128)]) -> PyResult<Bound<'py, PyTuple>> {
-    PyTuple::new(py, levels.iter().copied())
+fn level_tuples<'py>(
+    py: Python<'py>,
+    levels: impl ExactSizeIterator<Item = (u64, u128)>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    PyTuple::new(py, levels)
 }
 
 /// A U256 as a Python int.
@@ -192,7 +195,7 @@ impl PyConsolidatedBook {
     fn side_tuples<'py>(
         &self,
         py: Python<'py>,
-        side: &ConsolidatedSide,
+        side: ConsolidatedSide<'_>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         let venues = self.0.venues();
         let levels = PyList::empty(py);
