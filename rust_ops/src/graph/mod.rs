@@ -12,10 +12,22 @@
 //! A path is a simple path (no token twice, hence no pool twice) of at most `max_hops` legs.
 //! The search is exhaustive in effect, branch and bound in practice: tokens that cannot reach
 //! the goal in the hops left are skipped (breadth-first distances from the goal), and an edge
-//! is skipped when even the best fee-free spot rate over the hops left (a float product of the
-//! pools' spot prices, with a 1e-9 relative margin) cannot beat the best path found so far;
-//! only paths strictly worse are cut, so the answer is the exhaustive one (a property test
-//! checks it against brute force). Edges are tried best bound first. A leg that cannot quote
+//! is skipped when even an upper bound on what any path through it can yield cannot beat the
+//! best path found so far (with a 1e-9 relative margin); only paths strictly worse are cut, so
+//! the answer is the exhaustive one (a property test checks it against brute force).
+//!
+//! The bound is a curve `x ↦ r·x / (1 + r·x / cap)` per pool and direction: `r` the spot
+//! rate times `1 - fee` (no trade gets a better rate), `cap` what the pool could pay at most
+//! (a constant-product pool's output reserve, where the curve is its exact output; for a V3
+//! pool the output reserve of a constant-product pool with its largest range liquidity). Such
+//! curves compose into the same shape along a path (`r = r1·r2`, `1/cap = 1/(r2·cap1) +
+//! 1/cap2`), and over the paths of at most `h` hops from a token to the goal the best `r` and
+//! the best `cap` together bound them all, so the bound sees price impact, not only fees: on a
+//! large trade it cuts paths through shallow pools however good their spot price. Edges
+//! are tried best bound first: the candidate edges of a token with `r` hops left, sorted by
+//! their bound (which does not depend on the amount), are worked out once per query and token
+//! and shared by every visit, so a hub reached through many parallel pools is not rescanned
+//! (its thousands of edges) on each visit. A leg that cannot quote
 //! the amount (zero reserve, a V3 swap leaving the known tick range, liquidity running out, an
 //! output of zero, an amount beyond 128 bits) makes that path unusable for that amount only.
 //!
@@ -69,7 +81,7 @@ mod search;
 #[cfg(test)]
 mod tests;
 
-use crate::error::{InvalidPoolError, RouteQueryError};
+use crate::error::{InvalidPoolError, RouteQueryError, FEE_DENOMINATOR};
 use crate::pool::Pool;
 use crate::route::MAX_HOPS;
 use crate::v3::V3Pool;
@@ -246,21 +258,28 @@ pub(crate) struct Slot {
     pub pool: GraphPool,
     pub t0: u32,
     pub t1: u32,
-    /// Fee-free spot rates as floats, `[token0 per token1, token1 per token0]` (indexed by
-    /// `zero_for_one`), for the search's bounds only (never for a result).
+    /// Spot rates net of the fee as floats, `[token0 per token1, token1 per token0]` (indexed
+    /// by `zero_for_one`), for the search's bounds only (never for a result).
     pub rate: [f64; 2],
+    /// `1 / cap`, `[token0 out, token1 out]` (indexed as `rate`): the pool pays at most
+    /// `r·x / (1 + r·x / cap)` for `x` in (see [`spot_caps`]).
+    pub inv_cap: [f64; 2],
 }
 
-/// The spot rates of a pool: `[token0 per token1, token1 per token0]`.
+/// The rates of a pool for the search's bounds: `[token0 per token1, token1 per token0]`, the
+/// spot rate times `1 - fee`. No trade gets more: a constant-product pool pays
+/// `x·γ·r_out / (r_in + x·γ) <= x·γ·r_out / r_in` for `x` in (`γ = 1 - fee`), and a V3 pool takes
+/// its fee off the input and then only moves the price against the taker.
 fn spot_rates(kind: &PoolKind) -> [f64; 2] {
     #[allow(clippy::cast_precision_loss)] // bounds only, with a wide margin
     match kind {
-        &PoolKind::ConstantProduct { reserve0, reserve1, .. } => {
+        &PoolKind::ConstantProduct { reserve0, reserve1, fee } => {
             if reserve0 == 0 || reserve1 == 0 {
                 [0.0, 0.0]
             } else {
                 let (r0, r1) = (reserve0 as f64, reserve1 as f64);
-                [r0 / r1, r1 / r0]
+                let gamma = after_fee(fee);
+                [r0 / r1 * gamma, r1 / r0 * gamma]
             }
         }
         PoolKind::V3(p) => {
@@ -269,9 +288,48 @@ fn spot_rates(kind: &PoolKind) -> [f64; 2] {
                 + limbs[1] as f64 / 2f64.powi(32)
                 + limbs[2] as f64 * 2f64.powi(32);
             let price = sp * sp;
-            [1.0 / price, price]
+            let gamma = after_fee(p.fee());
+            [gamma / price, price * gamma]
         }
     }
+}
+
+/// `1 / cap` of a pool's legs, `[token0 out, token1 out]`: with `r` its rate (as
+/// [`spot_rates`]), no trade of `x` gets more than `r·x / (1 + r·x / cap)`.
+///
+/// A constant-product pool pays exactly `γ·x·r_out / (r_in + γ·x)`, which is that curve with
+/// `cap = r_out`. A V3 pool pays at most what a constant-product pool with its largest range
+/// liquidity `L` everywhere would (more liquidity only moves the price less): virtual reserves
+/// `L / √P` of token0 and `L·√P` of token1, so `cap = L·√P` for token1 out, `L / √P` for token0.
+fn spot_caps(kind: &PoolKind) -> [f64; 2] {
+    #[allow(clippy::cast_precision_loss)] // bounds only, with a wide margin
+    match kind {
+        &PoolKind::ConstantProduct { reserve0, reserve1, .. } => {
+            [1.0 / reserve0 as f64, 1.0 / reserve1 as f64]
+        }
+        PoolKind::V3(p) => {
+            // Every range's liquidity is a running sum of the nets (checked by `V3Pool::new`).
+            let mut most = p.liquidity() as f64;
+            let mut running = 0.0f64;
+            for &(_, net) in p.ticks().unwrap_or_default() {
+                running += net as f64;
+                most = most.max(running);
+            }
+            // A float sum of a few nets: a relative error far below the search's 1e-9 margin,
+            // covered once more here.
+            let most = most * (1.0 + 1e-12);
+            let limbs = p.sqrt_price_x96().into_limbs();
+            let sp = limbs[0] as f64 / 2f64.powi(96)
+                + limbs[1] as f64 / 2f64.powi(32)
+                + limbs[2] as f64 * 2f64.powi(32);
+            [sp / most, 1.0 / (most * sp)]
+        }
+    }
+}
+
+/// `1 - fee` as a float (`fee` in hundredths of a basis point).
+fn after_fee(fee: u32) -> f64 {
+    f64::from(FEE_DENOMINATOR - fee.min(FEE_DENOMINATOR)) / f64::from(FEE_DENOMINATOR)
 }
 
 /// Tokens and pools of one chain, editable in place, for best-route queries.
@@ -346,6 +404,7 @@ impl RouteGraph {
             if let Some(s) = self.slots[slot as usize].as_mut() {
                 if s.pool.token0 == pool.token0 && s.pool.token1 == pool.token1 {
                     s.rate = spot_rates(&pool.kind);
+                    s.inv_cap = spot_caps(&pool.kind);
                     s.pool = pool;
                     return;
                 }
@@ -365,8 +424,8 @@ impl RouteGraph {
         self.ids.insert(pool.pool_id.clone(), slot);
         self.adjacency[t0 as usize].push(Adj { slot, to: t1, zero_for_one: true });
         self.adjacency[t1 as usize].push(Adj { slot, to: t0, zero_for_one: false });
-        let rate = spot_rates(&pool.kind);
-        self.slots[slot as usize] = Some(Slot { pool, t0, t1, rate });
+        let (rate, inv_cap) = (spot_rates(&pool.kind), spot_caps(&pool.kind));
+        self.slots[slot as usize] = Some(Slot { pool, t0, t1, rate, inv_cap });
     }
 
     /// Removes the pool with id `pool_id`; whether there was one.

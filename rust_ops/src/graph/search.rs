@@ -1,7 +1,9 @@
 //! The search behind both route queries: exhaustive depth-first over simple paths, then the
 //! water-filling split (see the module docs of [`super`]).
 
+use std::cell::RefCell;
 use std::cmp::Ordering;
+use std::rc::Rc;
 
 use ruint::aliases::U256;
 
@@ -45,7 +47,11 @@ fn leg_gas(pool: &GraphPool, ticks: u32) -> u64 {
 
 /// Output of paying exactly `amount_in` into the pool, and the ticks crossed; `None` if the
 /// pool cannot take it all or pays nothing.
-fn quote_out(pool: &GraphPool, zero_for_one: bool, amount_in: u128) -> Option<(u128, u32)> {
+pub(super) fn quote_out(
+    pool: &GraphPool,
+    zero_for_one: bool,
+    amount_in: u128,
+) -> Option<(u128, u32)> {
     match &pool.kind {
         &PoolKind::ConstantProduct { reserve0, reserve1, fee } => {
             let (r_in, r_out) =
@@ -68,7 +74,11 @@ fn quote_out(pool: &GraphPool, zero_for_one: bool, amount_in: u128) -> Option<(u
 
 /// Least input that makes the pool pay exactly `amount_out`, and the ticks crossed; `None` if
 /// it cannot pay it or the input exceeds 128 bits.
-fn quote_in(pool: &GraphPool, zero_for_one: bool, amount_out: u128) -> Option<(u128, u32)> {
+pub(super) fn quote_in(
+    pool: &GraphPool,
+    zero_for_one: bool,
+    amount_out: u128,
+) -> Option<(u128, u32)> {
     match &pool.kind {
         &PoolKind::ConstantProduct { reserve0, reserve1, fee } => {
             let (r_in, r_out) =
@@ -129,27 +139,83 @@ fn distances(g: &RouteGraph, goal: u32, depth: usize) -> (Vec<u8>, Vec<u32>) {
     (dist, order)
 }
 
-/// The fee-free rate of the leg an edge stands for: exact-in walks edges forwards, exact-out
-/// backwards (the edge at `t` towards `u` is then the leg `u -> t`).
-fn edge_rate(g: &RouteGraph, a: &Adj, exact_in: bool) -> f64 {
-    let z = if exact_in { a.zero_for_one } else { !a.zero_for_one };
-    g.slots[a.slot as usize].as_ref().map_or(0.0, |s| s.rate[usize::from(z)])
+/// An upper bound on a leg's or a path's output: `x ↦ rate·x / (1 + rate·x·inv_cap)` (see
+/// the module docs of [`super`]); `rate == 0` for no path.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Bound {
+    rate: f64,
+    inv_cap: f64,
 }
 
-/// `rates[r][t]`: the best product of spot rates over at most `r` legs between `t` and the
-/// target, ignoring fees, impact and the no-revisit rule: an upper bound on what any completion
-/// of a path at `t` can earn per unit (exact-in), or a lower bound on what it costs (exact-out).
-fn rate_bounds(
+impl Bound {
+    const NONE: Self = Self { rate: 0.0, inv_cap: f64::INFINITY };
+    const IDENTITY: Self = Self { rate: 1.0, inv_cap: 0.0 };
+
+    /// The bound of `self` followed by `then`: the same curve shape, composed.
+    fn then(self, then: Self) -> Self {
+        if self.rate <= 0.0 || then.rate <= 0.0 {
+            return Self::NONE;
+        }
+        Self { rate: self.rate * then.rate, inv_cap: self.inv_cap / then.rate + then.inv_cap }
+    }
+
+    /// A bound on both `self` and `other`: the better rate and the better cap.
+    fn max(self, other: Self) -> Self {
+        Self { rate: self.rate.max(other.rate), inv_cap: self.inv_cap.min(other.inv_cap) }
+    }
+
+    /// Most output for `x` in.
+    pub(super) fn out(self, x: f64) -> f64 {
+        let rx = self.rate * x;
+        if rx > 0.0 {
+            rx / (1.0 + rx * self.inv_cap)
+        } else {
+            0.0
+        }
+    }
+
+    /// Least input that could yield `y`, or `None` when the curve is too close to its cap
+    /// (`y·inv_cap > 0.999`) for the float to be trusted (the caller falls back on the rate).
+    pub(super) fn need(self, y: f64) -> Option<f64> {
+        let room = 1.0 - y * self.inv_cap;
+        (self.rate > 0.0 && room >= 1e-3).then(|| y / (self.rate * room))
+    }
+}
+
+/// The bound of the leg an edge stands for: exact-in walks edges forwards, exact-out backwards
+/// (the edge at `t` towards `u` is then the leg `u -> t`).
+pub(super) fn edge_bound(g: &RouteGraph, a: &Adj, exact_in: bool) -> Bound {
+    let z = usize::from(if exact_in { a.zero_for_one } else { !a.zero_for_one });
+    g.slots[a.slot as usize]
+        .as_ref()
+        .map_or(Bound::NONE, |s| Bound { rate: s.rate[z], inv_cap: s.inv_cap[z] })
+}
+
+/// A path's bound: the edge's leg then the rest (exact-in: towards the goal), or the rest
+/// then the edge's leg (exact-out: the rest leads from the input token to the edge).
+fn along(edge: Bound, rest: Bound, exact_in: bool) -> Bound {
+    if exact_in {
+        edge.then(rest)
+    } else {
+        rest.then(edge)
+    }
+}
+
+/// `bounds[r][t]`: over every path of at most `r` legs between `t` and the target, ignoring
+/// the no-revisit rule, the best rate and the best cap: an upper bound on what any completion
+/// of a path at `t` can yield (exact-in), or, inverted, a lower bound on what it costs
+/// (exact-out).
+fn path_bounds(
     g: &RouteGraph,
     dist: &[u8],
     order: &[u32],
     depth: usize,
     exact_in: bool,
-) -> Vec<Vec<f64>> {
-    let mut rates = vec![vec![0.0f64; g.names.len()]];
-    rates[0][order[0] as usize] = 1.0;
+) -> Vec<Vec<Bound>> {
+    let mut bounds = vec![vec![Bound::NONE; g.names.len()]];
+    bounds[0][order[0] as usize] = Bound::IDENTITY;
     for r in 1..=depth {
-        let prev = &rates[r - 1];
+        let prev = &bounds[r - 1];
         let mut next = prev.clone();
         for &t in order {
             if usize::from(dist[t as usize]) > r {
@@ -157,27 +223,38 @@ fn rate_bounds(
             }
             let mut best = next[t as usize];
             for a in &g.adjacency[t as usize] {
-                let via = prev[a.to as usize];
-                if via > 0.0 {
-                    best = best.max(edge_rate(g, a, exact_in) * via);
+                let rest = prev[a.to as usize];
+                if rest.rate > 0.0 {
+                    best = best.max(along(edge_bound(g, a, exact_in), rest, exact_in));
                 }
             }
             next[t as usize] = best;
         }
-        rates.push(next);
+        bounds.push(next);
     }
-    rates
+    bounds
+}
+
+/// What [`Search::prune`] concludes about an edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// Worth trying.
+    Keep,
+    /// Cut by its bound's curve.
+    Edge,
+    /// Cut by its bound's rate alone: so is every later candidate (rates only fall along
+    /// them), when gas does not count.
+    Rest,
 }
 
 /// Depth-first search state, for one direction and one amount.
 struct Search<'a> {
     g: &'a RouteGraph,
+    p: &'a Prepared,
     goal: u32,
     max_hops: usize,
     exact_in: bool,
     gas_price: U256,
-    dist: &'a [u8],
-    rates: &'a [Vec<f64>],
     /// Pools not to use (slots), for the split's disjoint candidates.
     excluded: &'a [bool],
     visited: Vec<bool>,
@@ -189,65 +266,72 @@ struct Search<'a> {
 
 impl Search<'_> {
     fn may_visit(&self, a: &Adj) -> bool {
-        !self.visited[a.to as usize]
-            && usize::from(self.dist[a.to as usize]) + self.path.len() < self.max_hops
-            && !self.excluded[a.slot as usize]
+        !self.visited[a.to as usize] && !self.excluded[a.slot as usize]
     }
 
     /// Whether every path through edge `a` with `amount` at hand is strictly worse than the
     /// best so far (branch and bound; the float bound carries a 1e-9 relative margin, and a
     /// path is only cut when strictly below, so ties and the optimum are never cut).
     #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    fn prune(&self, a: &Adj, amount: u128) -> bool {
+    fn prune(&self, a: &Adj, bound: Bound, amount: u128) -> Cut {
         let Some(best) = &self.best else {
-            return false;
+            return Cut::Keep;
         };
         let g = self.g;
-        let remaining = self.max_hops - self.path.len() - 1;
-        let rate = edge_rate(g, a, self.exact_in) * self.rates[remaining][a.to as usize];
         let min_gas = leg_gas(g.slot_pool(a.slot), 0);
         let cost = self.gas_price * U256::from(self.gas + min_gas);
+        let x = amount as f64;
+        let below = |most: f64| {
+            let most = most * (1.0 + 1e-9) + 1.0;
+            most.is_finite() && most < 1e38 && OFFSET + U256::from(most as u128) - cost < best.value
+        };
+        let above = |least: f64| {
+            let least = least * (1.0 - 1e-9) - 1.0;
+            if least.is_nan() || least <= 0.0 {
+                return false;
+            }
+            let least = if least >= 3.0e38 { u128::MAX } else { least as u128 };
+            OFFSET - U256::from(least) - cost < best.value
+        };
         if self.exact_in {
-            let bound = amount as f64 * rate * (1.0 + 1e-9) + 1.0;
-            if !bound.is_finite() || bound >= 1e38 {
-                return false;
+            if below(x * bound.rate) {
+                Cut::Rest
+            } else if below(bound.out(x)) {
+                Cut::Edge
+            } else {
+                Cut::Keep
             }
-            OFFSET + U256::from(bound as u128) - cost < best.value
         } else {
-            if rate.is_nan() || rate <= 0.0 {
-                return false;
+            if bound.rate.is_nan() || bound.rate <= 0.0 {
+                return Cut::Keep;
             }
-            let bound = amount as f64 / rate * (1.0 - 1e-9) - 1.0;
-            if bound.is_nan() || bound <= 0.0 {
-                return false;
+            if above(x / bound.rate) {
+                Cut::Rest
+            } else if bound.need(x).is_some_and(above) {
+                Cut::Edge
+            } else {
+                Cut::Keep
             }
-            let bound = if bound >= 3.0e38 { u128::MAX } else { bound as u128 };
-            OFFSET - U256::from(bound) - cost < best.value
         }
     }
 
-    /// The edges that may be taken from `token`, best rate bound first: good paths are found
-    /// early, so the bound cuts more (the order never changes the answer, only the work).
-    fn candidates(&self, token: u32) -> Vec<Adj> {
-        let g = self.g;
-        let remaining = self.max_hops - self.path.len() - 1;
-        let mut cands: Vec<(f64, Adj)> = g.adjacency[token as usize]
-            .iter()
-            .filter(|a| self.may_visit(a))
-            .map(|a| (edge_rate(g, a, self.exact_in) * self.rates[remaining][a.to as usize], *a))
-            .collect();
-        cands.sort_by(|x, y| y.0.total_cmp(&x.0));
-        cands.into_iter().map(|(_, a)| a).collect()
+    /// The edges that may be taken from `token` (those towards a token close enough to the
+    /// goal; visited tokens and excluded pools are the caller's to skip), with their rate
+    /// bounds, best first.
+    fn candidates(&self, token: u32) -> Candidates {
+        self.p.candidates(self.g, token, self.max_hops - self.path.len() - 1, self.exact_in)
     }
 
     fn forward(&mut self, token: u32, amount: u128) {
         let g = self.g;
-        for a in &self.candidates(token) {
-            if self.prune(a, amount) {
-                if self.gas_price.is_zero() {
-                    break; // without gas the bound only falls along the candidates
-                }
+        for (bound, a) in self.candidates(token).iter() {
+            if !self.may_visit(a) {
                 continue;
+            }
+            match self.prune(a, *bound, amount) {
+                Cut::Keep => {}
+                Cut::Rest if self.gas_price.is_zero() => break,
+                Cut::Rest | Cut::Edge => continue,
             }
             let pool = g.slot_pool(a.slot);
             let Some((out, ticks)) = quote_out(pool, a.zero_for_one, amount) else {
@@ -278,12 +362,14 @@ impl Search<'_> {
     /// Exact-out: from `token`, which must receive `amount`, towards the input token.
     fn backward(&mut self, token: u32, amount: u128) {
         let g = self.g;
-        for a in &self.candidates(token) {
-            if self.prune(a, amount) {
-                if self.gas_price.is_zero() {
-                    break; // without gas the bound only falls along the candidates
-                }
+        for (bound, a) in self.candidates(token).iter() {
+            if !self.may_visit(a) {
                 continue;
+            }
+            match self.prune(a, *bound, amount) {
+                Cut::Keep => {}
+                Cut::Rest if self.gas_price.is_zero() => break,
+                Cut::Rest | Cut::Edge => continue,
             }
             // The leg trades a.to -> token: the edge's pool in the opposite direction.
             let z = !a.zero_for_one;
@@ -328,19 +414,54 @@ impl Search<'_> {
     }
 }
 
-/// What every search of one query shares: the distances to the target and the rate bounds.
+/// Sorted candidate edges of a token (see [`Prepared::candidates`]).
+type Candidates = Rc<[(Bound, Adj)]>;
+
+/// What every search of one query shares: the distances to the target, the rate bounds, and
+/// each token's candidate edges, worked out on first use.
 struct Prepared {
     root: u32,
     target: u32,
     dist: Vec<u8>,
-    rates: Vec<Vec<f64>>,
+    bounds: Vec<Vec<Bound>>,
+    /// `cands[r][t]`: the candidates of token `t` with `r` hops left after the leg.
+    cands: RefCell<Vec<Vec<Option<Candidates>>>>,
+}
+
+impl Prepared {
+    /// The edges from `token` towards a token at most `remaining` hops from the target, each
+    /// with the bound of the paths through it (the edge's, composed with the best from
+    /// there), best rate first. The bound does not depend on the amount or the path, so the
+    /// list is sorted once per query and token, however often the token is visited.
+    fn candidates(
+        &self,
+        g: &RouteGraph,
+        token: u32,
+        remaining: usize,
+        exact_in: bool,
+    ) -> Candidates {
+        if let Some(c) = &self.cands.borrow()[remaining][token as usize] {
+            return Rc::clone(c);
+        }
+        let level = &self.bounds[remaining];
+        let mut cands: Vec<(Bound, Adj)> = g.adjacency[token as usize]
+            .iter()
+            .filter(|a| usize::from(self.dist[a.to as usize]) <= remaining)
+            .map(|a| (along(edge_bound(g, a, exact_in), level[a.to as usize], exact_in), *a))
+            .collect();
+        cands.sort_by(|x, y| y.0.rate.total_cmp(&x.0.rate));
+        let cands: Candidates = cands.into();
+        self.cands.borrow_mut()[remaining][token as usize] = Some(Rc::clone(&cands));
+        cands
+    }
 }
 
 fn prepare(g: &RouteGraph, start: u32, goal: u32, max_hops: usize, exact_in: bool) -> Prepared {
     let (root, target) = if exact_in { (start, goal) } else { (goal, start) };
     let (dist, order) = distances(g, target, max_hops - 1);
-    let rates = rate_bounds(g, &dist, &order, max_hops - 1, exact_in);
-    Prepared { root, target, dist, rates }
+    let bounds = path_bounds(g, &dist, &order, max_hops - 1, exact_in);
+    let cands = RefCell::new(vec![vec![None; g.names.len()]; max_hops]);
+    Prepared { root, target, dist, bounds, cands }
 }
 
 /// The best path for `amount` avoiding the `excluded` pools.
@@ -358,12 +479,11 @@ fn search_best(
     visited[p.root as usize] = true;
     let mut s = Search {
         g,
+        p,
         goal: p.target,
         max_hops,
         exact_in,
         gas_price,
-        dist: &p.dist,
-        rates: &p.rates,
         excluded,
         visited,
         path: Vec::with_capacity(max_hops),

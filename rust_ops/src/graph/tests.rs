@@ -280,3 +280,65 @@ proptest! {
         }
     }
 }
+
+/// A pool on `A`/`B` for the bound test: constant-product, or V3 with three positions around
+/// the price (ticks known), or V3 without tick data.
+fn bound_pool(kind: u8, r0: u128, r1: u128, tick: i32, fee: u32) -> GraphPool {
+    match kind {
+        0 => cp("p", "A", "B", r0, r1, u128::from(fee)),
+        _ => {
+            let l = r0;
+            let positions = [
+                (tick - 600, tick + 600, l),
+                (tick - 60, tick + 120, l / 3 + 1),
+                (tick - 6000, tick + 3000, l / 7 + 1),
+            ];
+            let positions: Vec<_> = positions
+                .iter()
+                .map(|&(lo, hi, l)| (lo.div_euclid(60) * 60, hi.div_euclid(60) * 60 + 60, l))
+                .collect();
+            v3("p", "A", "B", tick, &positions, kind == 1)
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// The search's per-pool bound holds: no trade gets more out than `bound.out(x)`, none
+    /// gets `y` out for less than `bound.need(y)` (the pruning is exact only if it does).
+    #[test]
+    fn pool_bounds_hold(
+        kind in 0u8..3,
+        r0 in 1_000u128..10u128.pow(24),
+        r1 in 1_000u128..10u128.pow(24),
+        tick in -50_000i32..50_000,
+        fee in prop::sample::select(vec![0u32, 100, 500, 3000, 10_000]),
+        mantissa in 1u128..1_000,
+        scale in 0u32..12,
+        zero_for_one in any::<bool>(),
+    ) {
+        // From a billionth of the pool's depth to beyond it.
+        let amount = (r0.min(r1) / 10u128.pow(scale) * mantissa / 100).max(1);
+        let g = graph([bound_pool(kind, r0, r1, tick, fee)]);
+        let pool = g.pool("p").unwrap();
+        let adj = g.adjacency[g.tokens["A"] as usize][0];
+        // The edge from A is the leg A -> B (zero_for_one); reversed it is B -> A.
+        let a = if zero_for_one { adj } else { Adj { zero_for_one: false, ..adj } };
+        let bound = search::edge_bound(&g, &a, true);
+        #[allow(clippy::cast_precision_loss)]
+        let x = amount as f64;
+        if let Some((out, _)) = search::quote_out(pool, zero_for_one, amount) {
+            #[allow(clippy::cast_precision_loss)]
+            let out = out as f64;
+            prop_assert!(out <= bound.out(x) * (1.0 + 1e-12) + 1.0, "out {} > bound {}", out, bound.out(x));
+        }
+        if let Some((need, _)) = search::quote_in(pool, zero_for_one, amount) {
+            if let Some(least) = bound.need(x) {
+                #[allow(clippy::cast_precision_loss)]
+                let need = need as f64;
+                prop_assert!(need >= least * (1.0 - 1e-12) - 1.0, "need {} < bound {}", need, least);
+            }
+        }
+    }
+}
