@@ -31,6 +31,7 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from bench._cpu import CpuMeter
 from bench._services import bench_services
 from pipeline.client import INPUT_TOPIC, predicted_intent_id
 from pipeline.config import Settings
@@ -117,8 +118,10 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def _throughput(settings: Settings, pool: WorkerPool, count: int) -> dict[str, float]:
+async def _throughput(settings: Settings, pool: WorkerPool, count: int) -> dict[str, Any]:
     bodies = _bodies(count, uuid.uuid4().hex[:8])
+    meter = CpuMeter(workers={proc.pid for proc in pool.procs})
+    meter.start()
     ids, started = await _produce(settings, bodies, None)
     produced = time.time()
     print(f"  produced {count} in {produced - started:.2f}s; waiting for all to finish…",
@@ -126,9 +129,12 @@ async def _throughput(settings: Settings, pool: WorkerPool, count: int) -> dict[
     outcome = await wait_until_finished(settings.postgres, ids, timeout=max(120, count / 50),
                                         pool=pool, poll=0.2)
     elapsed = time.time() - started
+    cpu = meter.stop()
     completed = sum(1 for t in outcome.values() if t == "exec.completed")
     return {"intents": count, "seconds": round(elapsed, 2),
-            "intents_per_s": round(count / elapsed, 1), "completed": completed}
+            "intents_per_s": round(count / elapsed, 1), "completed": completed,
+            "cpu_ms_per_intent": {group: round(s * 1000 / count, 2) for group, s in cpu.items()},
+            "cores_busy": round(sum(cpu.values()) / elapsed, 2)}
 
 
 async def _steady(settings: Settings, pool: WorkerPool, rate: float, seconds: float
@@ -149,7 +155,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     await ensure_topics(settings.kafka, load_topology())
     store = await EventStore.connect(settings.postgres)
     await store.close()
-    pool = WorkerPool(settings, count=args.workers, loglevel="info")
+    layout = tuple(args.layout.split(";")) if args.layout else ()
+    pool = WorkerPool(settings, count=args.workers, layout=layout, loglevel="info")
     pool.start()
     try:
         print(f"warming up ({args.workers} workers)…", file=sys.stderr)
@@ -167,15 +174,22 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 def _print(result: dict[str, Any], args: argparse.Namespace) -> None:
     t = result["throughput"]
-    print(f"\nsep bench pipeline — {_machine()}, {args.workers} worker processes, sim venue")
+    processes = f"layout {args.layout!r}" if args.layout else f"{args.workers} worker processes"
+    print(f"\nsep bench pipeline — {_machine()}, {processes}, sim venue")
     print(f"sustained: {t['intents_per_s']:>8.1f} intents/s  ({t['intents']} intents through "
           f"all six stages in {t['seconds']}s; {t['completed']} completed)")
+    cpu = t.get("cpu_ms_per_intent", {})
+    if cpu:
+        print(f"CPU per intent ({t['cores_busy']} of {os.cpu_count()} cores busy): "
+              + ", ".join(f"{group} {ms} ms" for group, ms in cpu.items())
+              + f"; total {sum(cpu.values()):.2f} ms")
     print(f"{'rate/s':>8} {'submit→plan p50':>16} {'p99':>8} {'submit→completed p50':>21} "
           f"{'p99':>8}   (ms)")
     for s in result["steady"]:
         print(f"{s['rate']:>8g} {s['plan_p50_ms']:>16} {s['plan_p99_ms']:>8} "
               f"{s['completed_p50_ms']:>21} {s['completed_p99_ms']:>8}")
     summary = {"bench": "pipeline", "machine": _machine(), "workers": args.workers,
+               "layout": args.layout,
                "intents_per_s": t["intents_per_s"], "throughput": t, "steady": result["steady"]}
     print(json.dumps(summary))
 
@@ -190,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="length of each steady run (default 10)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--layout", default="",
+                        help="stages per worker process, processes separated by ';' "
+                        "(e.g. 'ingest,validate,prioritise,plan,execute;project'); "
+                        "overrides --workers")
     args = parser.parse_args(argv)
 
     with bench_services() as settings:

@@ -6,8 +6,11 @@ import re
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipeline.ids import (
+    _encode,
     deterministic_ulid,
     is_ulid,
     new_intent_id,
@@ -135,3 +138,19 @@ def test_new_intent_id() -> None:
     assert prefix == "intent"
     assert is_ulid(ulid)
     assert ulid_timestamp_ms(ulid) == 7
+
+
+def _digits_one_by_one(value: int) -> str:
+    """The definition: 26 base-32 digits, least significant computed first."""
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    return "".join(alphabet[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
+@given(st.integers(min_value=0, max_value=(1 << 128) - 1))
+def test_encode_equals_the_digit_by_digit_definition(value: int) -> None:
+    assert _encode(value) == _digits_one_by_one(value)
+
+
+def test_encode_extremes() -> None:
+    assert _encode(0) == "0" * 26
+    assert _encode((1 << 128) - 1) == "7" + "Z" * 25

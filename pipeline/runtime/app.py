@@ -8,6 +8,7 @@ codec machinery stays off the hot path (stages decode with pydantic-core themsel
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,7 +60,7 @@ def build_app(
         "broker_commit_every": 2000,
         "broker_max_poll_records": 2000,
         "stream_buffer_maxsize": 8192,
-        "producer_linger_ms": 1,
+        "producer_linger_ms": int(os.environ.get("SEP_PRODUCER_LINGER_MS", "1")),
         "producer_max_batch_size": 256 * 1024,
         "producer_acks": -1,
         "topic_partitions": max(t.partitions for t in topology.topics),

@@ -15,12 +15,13 @@ layout changes).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-FETCH_MAX_WAIT_MS = 10
+FETCH_MAX_WAIT_MS = int(os.environ.get("SEP_FETCH_MAX_WAIT_MS", "10"))
 
 
 class _ShortWaitConsumer(aiokafka.AIOKafkaConsumer):  # type: ignore[misc]

@@ -6,7 +6,12 @@ from faust.types import TP
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.runtime.offsets import committable_run, dropped_records
+from pipeline.runtime.offsets import (
+    committable_run,
+    dropped_records,
+    stages_idle,
+    undelivered_records,
+)
 
 
 def test_run_from_base_commits_one_past_its_end() -> None:
@@ -82,3 +87,47 @@ def test_partitions_not_assigned_are_left_alone() -> None:
     suspect: dict[TP, int] = {}
     for _ in range(3):
         assert dropped_records({TP0: 40}, {TP0: [41]}, {TP1}, suspect) == []
+
+
+IN = TP("sep.intents.submitted", 5)
+
+
+def test_records_fetched_but_never_handed_to_a_stage_are_fetched_again() -> None:
+    # The measured case: position 30, nothing delivered, commit base 0.
+    suspect: dict[TP, tuple[int, int]] = {}
+    assert undelivered_records({IN: 30}, {}, {IN: 0}, suspect) == []  # first sighting
+    assert undelivered_records({IN: 30}, {}, {IN: 0}, suspect) == [(IN, 0)]
+    assert suspect == {}  # reported once, then forgotten
+
+
+def test_the_seek_goes_to_one_past_the_last_delivered_offset() -> None:
+    suspect: dict[TP, tuple[int, int]] = {}
+    undelivered_records({IN: 50}, {IN: 41}, {IN: 10}, suspect)
+    assert undelivered_records({IN: 50}, {IN: 41}, {IN: 10}, suspect) == [(IN, 42)]
+
+
+def test_a_position_at_the_next_expected_offset_is_not_a_drop() -> None:
+    suspect: dict[TP, tuple[int, int]] = {}
+    for _ in range(3):
+        assert undelivered_records({IN: 42}, {IN: 41}, {IN: 10}, suspect) == []
+        assert undelivered_records({IN: 7}, {}, {IN: 7}, suspect) == []
+    assert suspect == {}
+
+
+def test_delivery_progress_between_calls_is_not_a_drop() -> None:
+    # Records still on their way to the stage: delivered moves, so no two sightings agree.
+    suspect: dict[TP, tuple[int, int]] = {}
+    for delivered in (10, 20, 30, 40):
+        assert undelivered_records({IN: 50}, {IN: delivered}, {IN: 0}, suspect) == []
+
+
+def test_a_partition_not_yet_seeked_is_left_alone() -> None:
+    suspect: dict[TP, tuple[int, int]] = {}
+    for _ in range(3):
+        assert undelivered_records({IN: 30}, {}, {}, suspect) == []
+
+
+def test_stages_idle_only_when_every_queue_is_empty() -> None:
+    assert stages_idle({"ingest": lambda: 0, "project": lambda: 0})
+    assert not stages_idle({"ingest": lambda: 0, "project": lambda: 3})
+    assert stages_idle({})
