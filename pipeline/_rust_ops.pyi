@@ -666,6 +666,9 @@ class GraphLeg:
     @property
     def gas(self) -> int:
         """``GAS_CP_HOP``, or ``GAS_V3_HOP + GAS_V3_TICK * ticks_crossed``."""
+    @property
+    def fee(self) -> int:
+        """The pool's fee, hundredths of a basis point."""
 
 class GraphPath:
     """One path of a :class:`GraphRoute`. Frozen, hashable, equal by value."""

@@ -69,6 +69,7 @@ class GraphLeg:
     amount_out: int
     ticks_crossed: int
     gas: int
+    fee: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,29 +98,67 @@ class GraphRoute:
     gas: int
 
 
+# A bound on a leg's or a path's output, ``x -> rate*x / (1 + rate*x*inv_cap)`` (``Bound``
+# in search.rs): ``(rate, inv_cap)``.
+_Bound = tuple[float, float]
+_NONE: _Bound = (0.0, math.inf)
+
+
+def _then(first: _Bound, then: _Bound) -> _Bound:
+    """``first`` followed by ``then`` (``Bound::then``)."""
+    if first[0] <= 0.0 or then[0] <= 0.0:
+        return _NONE
+    return (first[0] * then[0], first[1] / then[0] + then[1])
+
+
+def _out(b: _Bound, x: float) -> float:
+    rx = b[0] * x
+    return rx / (1.0 + rx * b[1]) if rx > 0.0 else 0.0
+
+
+def _need(b: _Bound, y: float) -> float | None:
+    room = 1.0 - y * b[1]
+    return y / (b[0] * room) if b[0] > 0.0 and room >= 1e-3 else None
+
+
 class _Pool:
     """A pool as the graph holds it: ``cp`` is ``(reserve0, reserve1, fee)`` or ``v3`` is set;
-    ``rate`` the float spot rates ``(token0 per token1, token1 per token0)`` for the bounds."""
+    ``bound`` the search's bounds ``(token0 out, token1 out)`` (``spot_rates`` and
+    ``spot_caps`` in mod.rs): the spot rate net of the fee, and ``1 / cap``."""
 
-    __slots__ = ("cp", "pool_id", "rate", "token0", "token1", "v3", "venue")
+    __slots__ = ("bound", "cp", "pool_id", "token0", "token1", "v3", "venue")
 
     def __init__(self, pool_id: str, venue: str, token0: str, token1: str,
                  cp: tuple[int, int, int] | None, v3: V3Pool | None) -> None:
         self.pool_id, self.venue, self.token0, self.token1 = pool_id, venue, token0, token1
         self.cp, self.v3 = cp, v3
         if cp is not None:
-            r0, r1, _ = cp
-            self.rate = (r0 / r1, r1 / r0) if r0 and r1 else (0.0, 0.0)
+            r0, r1, fee = cp
+            gamma = max(0, _FEE_DENOMINATOR - fee) / _FEE_DENOMINATOR
+            rate = (r0 / r1 * gamma, r1 / r0 * gamma) if r0 and r1 else (0.0, 0.0)
+            inv = (1.0 / r0 if r0 else math.inf, 1.0 / r1 if r1 else math.inf)
         else:
             assert v3 is not None
+            gamma = max(0, _FEE_DENOMINATOR - v3.fee) / _FEE_DENOMINATOR
             sp = v3.sqrt_price_x96 / 2**96
-            self.rate = (1.0 / (sp * sp), sp * sp)
+            rate = (gamma / (sp * sp), sp * sp * gamma)
+            # The largest range liquidity: every range's is a running sum of the nets.
+            most, running = float(v3.liquidity), 0.0
+            for _, net in v3.ticks or ():
+                running += net
+                most = max(most, running)
+            most *= 1.0 + 1e-12
+            inv = (sp / most, 1.0 / (most * sp)) if most > 0 else (math.inf, math.inf)
+        self.bound: tuple[_Bound, _Bound] = ((rate[0], inv[0]), (rate[1], inv[1]))
 
 
 # A leg under search: (pool, zero_for_one, amount_in, amount_out, ticks crossed).
 _Step = tuple[_Pool, bool, int, int, int]
 # A quoted path: (value, steps in trading order).
 _Quote = tuple[int, list[_Step]]
+# Distances to the target, path bounds by hops left, the sorted candidates by (token, hops).
+_Prepared = tuple[dict[str, int], list[dict[str, _Bound]],
+                  dict[tuple[str, int], list[tuple[_Bound, str, str, bool]]]]
 
 
 def _gas(pool: _Pool, ticks: int) -> int:
@@ -184,18 +223,19 @@ def _path(steps: list[_Step]) -> GraphPath:
     legs = []
     for pool, z, a_in, a_out, ticks in steps:
         if pool.cp is not None:
-            r0, r1, _ = pool.cp
+            r0, r1, fee = pool.cp
             r_in, r_out = (r0, r1) if z else (r1, r0)
             num *= r_out
             den *= r_in
         else:
             assert pool.v3 is not None
+            fee = pool.v3.fee
             p2 = pool.v3.sqrt_price_x96**2
             num, den = (num * p2, den * _Q192) if z else (num * _Q192, den * p2)
         t_in, t_out = (pool.token0, pool.token1) if z else (pool.token1, pool.token0)
         kind = "constant_product" if pool.cp is not None else "concentrated"
         legs.append(GraphLeg(pool.pool_id, pool.venue, kind, t_in, t_out, z, a_in, a_out, ticks,
-                             _gas(pool, ticks)))
+                             _gas(pool, ticks), fee))
     g = math.gcd(num, den)
     num, den = num // g, den // g
     a_in, a_out = legs[0].amount_in, legs[-1].amount_out
@@ -332,9 +372,9 @@ class RouteGraph:
             chosen = [single] if single is not None else None
         return _route(chosen) if chosen else None
 
-    def _prepare(self, target: str, hops: int, exact_in: bool) -> tuple[dict[str, int],
-                                                                         list[dict[str, float]]]:
-        """Distances to ``target`` and the rate bounds (``rate_bounds`` in search.rs)."""
+    def _prepare(self, target: str, hops: int, exact_in: bool) -> _Prepared:
+        """Distances to ``target``, the path bounds (``path_bounds`` in search.rs) and an
+        empty cache of sorted candidates (``Prepared::candidates``)."""
         dist = {target: 0}
         order = [target]
         frontier = [target]
@@ -347,66 +387,100 @@ class RouteGraph:
                         nxt.append(to)
             order += nxt
             frontier = nxt
-        rates: list[dict[str, float]] = [{target: 1.0}]
+
+        def along(edge: _Bound, rest: _Bound) -> _Bound:
+            return _then(edge, rest) if exact_in else _then(rest, edge)
+
+        bounds: list[dict[str, _Bound]] = [{target: (1.0, 0.0)}]
         for r in range(1, hops):
-            prev = rates[-1]
+            prev = bounds[-1]
             cur = dict(prev)
             for t in order:
                 if dist[t] > r:
                     break
-                best = cur.get(t, 0.0)
+                rate, inv = cur.get(t, _NONE)
                 for pid, (to, z) in self._adj[t].items():
-                    via = prev.get(to, 0.0)
-                    if via > 0.0:
-                        best = max(best, self._pools[pid].rate[z if exact_in else not z] * via)
-                cur[t] = best
-            rates.append(cur)
-        return dist, rates
+                    rest = prev.get(to, _NONE)
+                    if rest[0] > 0.0:
+                        b = along(self._pools[pid].bound[z if exact_in else not z], rest)
+                        rate, inv = max(rate, b[0]), min(inv, b[1])
+                cur[t] = (rate, inv)
+            bounds.append(cur)
+        return dist, bounds, {}
+
+    def _candidates(self, prepared: _Prepared, token: str, remaining: int,
+                    exact_in: bool) -> list[tuple[_Bound, str, str, bool]]:
+        """``(bound, pool id, to, zero_for_one of the edge)`` of the edges from ``token``
+        towards a token at most ``remaining`` hops from the target, best rate first; sorted
+        once per query (``Prepared::candidates``)."""
+        dist, bounds, cache = prepared
+        key = (token, remaining)
+        cands = cache.get(key)
+        if cands is None:
+            level = bounds[remaining]
+            cands = []
+            for pid, (to, z_edge) in self._adj[token].items():
+                if dist.get(to, 255) <= remaining:
+                    edge = self._pools[pid].bound[z_edge if exact_in else not z_edge]
+                    rest = level.get(to, _NONE)
+                    b = _then(edge, rest) if exact_in else _then(rest, edge)
+                    cands.append((b, pid, to, z_edge))
+            cands.sort(key=lambda c: -c[0][0])
+            cache[key] = cands
+        return cands
 
     def _search(self, start: str, goal: str, amount: int, hops: int, exact_in: bool, gp: int,
-                prepared: tuple[dict[str, int], list[dict[str, float]]],
-                excluded: set[str]) -> _Quote | None:
+                prepared: _Prepared, excluded: set[str]) -> _Quote | None:
         """The best usable simple path of at most ``hops`` legs for ``amount``, avoiding the
         ``excluded`` pools; branch and bound as ``Search::prune`` in search.rs."""
         root, target = (start, goal) if exact_in else (goal, start)
-        dist, rates = prepared
-        adj, pools = self._adj, self._pools
+        pools = self._pools
         visited = {root}
         path: list[_Step] = []
         gas = [0]
         best: list[_Quote] = []
 
-        def pruned(pool: _Pool, z_edge: bool, to: str, have: int) -> bool:
-            if not best:
+        def below(most: float, cost: int) -> bool:
+            most = most * (1.0 + 1e-9) + 1.0
+            return math.isfinite(most) and most < 1e38 and int(most) - cost < best[0][0]
+
+        def above(least: float, cost: int) -> bool:
+            least = least * (1.0 - 1e-9) - 1.0
+            if not least > 0.0:
                 return False
-            rate = pool.rate[z_edge if exact_in else not z_edge] * \
-                rates[hops - len(path) - 1].get(to, 0.0)
+            return -(_U128_MAX if least >= 3.0e38 else int(least)) - cost < best[0][0]
+
+        def pruned(pool: _Pool, bound: _Bound, have: int) -> str:
+            """``"keep"``, ``"edge"`` (cut by the curve) or ``"rest"`` (cut by the rate:
+            so is every later candidate when gas does not count); ``Cut`` in search.rs."""
+            x = float(have)
+            if not exact_in and x * bound[1] > 1.0 + 1e-9:
+                return "edge"  # beyond the cap: no path through the edge delivers it
+            if not best:
+                return "keep"
             cost = gp * (gas[0] + _gas(pool, 0))
             if exact_in:
-                bound = have * rate * (1.0 + 1e-9) + 1.0
-                return bound < 1e38 and int(bound) - cost < best[0][0]
-            if not rate > 0.0:
-                return False
-            low = have / rate * (1.0 - 1e-9) - 1.0
-            if not low > 0.0:
-                return False
-            return -(_U128_MAX if low >= 3.0e38 else int(low)) - cost < best[0][0]
+                if below(x * bound[0], cost):
+                    return "rest"
+                return "edge" if below(_out(bound, x), cost) else "keep"
+            if not bound[0] > 0.0:
+                return "keep"
+            if above(x / bound[0], cost):
+                return "rest"
+            least = _need(bound, x)
+            return "edge" if least is not None and above(least, cost) else "keep"
 
         def walk(token: str, have: int) -> None:
             # Best rate bound first (only the work depends on the order, never the answer).
-            level = rates[hops - len(path) - 1]
-            cands = sorted(
-                ((pools[pid].rate[z_edge if exact_in else not z_edge] * level.get(to, 0.0),
-                  pid, to, z_edge)
-                 for pid, (to, z_edge) in adj[token].items()
-                 if to not in visited and dist.get(to, 255) + len(path) < hops
-                 and pid not in excluded),
-                key=lambda c: -c[0])
-            for _, pid, to, z_edge in cands:
+            cands = self._candidates(prepared, token, hops - len(path) - 1, exact_in)
+            for bound, pid, to, z_edge in cands:
+                if to in visited or pid in excluded:
+                    continue
                 pool = pools[pid]
-                if pruned(pool, z_edge, to, have):
-                    if gp == 0:
-                        break  # without gas the bound only falls along the candidates
+                cut = pruned(pool, bound, have)
+                if cut == "rest" and gp == 0:
+                    break
+                if cut != "keep":
                     continue
                 if exact_in:
                     z = z_edge
@@ -440,7 +514,7 @@ class RouteGraph:
 
     def _split(self, start: str, goal: str, amount: int, hops: int, splits: int,
                exact_in: bool, gp: int, single: _Quote | None,
-               prepared: tuple[dict[str, int], list[dict[str, float]]]) -> list[_Quote] | None:
+               prepared: _Prepared) -> list[_Quote] | None:
         share = amount // splits
         if share == 0:
             return None

@@ -107,10 +107,10 @@ def _best(intent: Intent, graphs: Mapping[str, ops.RouteGraph], topology: Topolo
     return best
 
 
-def _fee_fraction(path: ops.GraphPath, fees: Mapping[str, int]) -> Decimal:
+def _fee_fraction(path: ops.GraphPath) -> Decimal:
     keep = Decimal(1)
     for leg in path.legs:
-        keep *= 1 - Decimal(fees.get(leg.pool_id, 0)) / PPM
+        keep *= 1 - Decimal(leg.fee) / PPM
     return 1 - keep
 
 
@@ -176,8 +176,9 @@ def plan_intent(intent: Intent, priority: int, pools: Mapping[str, Sequence[Pool
     # A split route is several pool-disjoint paths: one step each, executed in turn.
     steps = tuple(_step(f"{plan_id}-{k + 1}", candidate.venue, path, intent, asset_in,
                         asset_out) for k, path in enumerate(route.paths))
-    fees = {p.pool_id: p.fee for ps in pools.values() for p in ps}
-    cost = sum((asset_in.from_base_units(path.amount_in) * _fee_fraction(path, fees)
+    # Each leg carries its pool's fee (a lookup in the pools would cost a pass over all of
+    # them per intent: milliseconds with thousands of pools).
+    cost = sum((asset_in.from_base_units(path.amount_in) * _fee_fraction(path)
                 for path in route.paths), Decimal(0))
     plan = ExecutionPlan(
         id=plan_id, intent_id=intent.id, steps=steps,

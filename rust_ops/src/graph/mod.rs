@@ -204,6 +204,8 @@ pub struct GraphLeg {
     pub ticks_crossed: u32,
     /// Gas of the leg ([`GAS_CP_HOP`], or [`GAS_V3_HOP`] + [`GAS_V3_TICK`] per tick).
     pub gas: u64,
+    /// The pool's fee, hundredths of a basis point.
+    pub fee: u32,
 }
 
 /// One path of a graph route.

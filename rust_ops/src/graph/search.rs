@@ -174,6 +174,12 @@ impl Bound {
         }
     }
 
+    /// Whether no input at all yields `y`: the curve stays below its cap (with a 1e-9 margin
+    /// for the float).
+    pub(super) fn beyond_cap(self, y: f64) -> bool {
+        y * self.inv_cap > 1.0 + 1e-9
+    }
+
     /// Least input that could yield `y`, or `None` when the curve is too close to its cap
     /// (`y·inv_cap > 0.999`) for the float to be trusted (the caller falls back on the rate).
     pub(super) fn need(self, y: f64) -> Option<f64> {
@@ -274,6 +280,10 @@ impl Search<'_> {
     /// path is only cut when strictly below, so ties and the optimum are never cut).
     #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     fn prune(&self, a: &Adj, bound: Bound, amount: u128) -> Cut {
+        if !self.exact_in && bound.beyond_cap(amount as f64) {
+            // No path through the edge can deliver the amount, whatever it costs.
+            return Cut::Edge;
+        }
         let Some(best) = &self.best else {
             return Cut::Keep;
         };
@@ -684,6 +694,10 @@ fn path(g: &RouteGraph, steps: &[Step]) -> GraphPath {
                 amount_out: s.amount_out,
                 ticks_crossed: s.ticks,
                 gas: leg_gas(p, s.ticks),
+                fee: match &p.kind {
+                    &PoolKind::ConstantProduct { fee, .. } => fee,
+                    PoolKind::V3(v) => v.fee(),
+                },
             }
         })
         .collect();

@@ -306,7 +306,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
     /// The search's per-pool bound holds: no trade gets more out than `bound.out(x)`, none
-    /// gets `y` out for less than `bound.need(y)` (the pruning is exact only if it does).
+    /// gets `y` out for less than `bound.need(y)` nor beyond the cap (the pruning is exact
+    /// only if it does).
     #[test]
     fn pool_bounds_hold(
         kind in 0u8..3,
@@ -334,6 +335,7 @@ proptest! {
             prop_assert!(out <= bound.out(x) * (1.0 + 1e-12) + 1.0, "out {} > bound {}", out, bound.out(x));
         }
         if let Some((need, _)) = search::quote_in(pool, zero_for_one, amount) {
+            prop_assert!(!bound.beyond_cap(x), "{} out quoted, beyond the cap", amount);
             if let Some(least) = bound.need(x) {
                 #[allow(clippy::cast_precision_loss)]
                 let need = need as f64;

@@ -86,12 +86,16 @@ impl PyGraphLeg {
     fn gas(&self) -> u64 {
         self.0.gas
     }
+    #[getter]
+    fn fee(&self) -> u32 {
+        self.0.fee
+    }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let l = &self.0;
         Ok(format!(
             "GraphLeg(pool_id={}, venue={}, kind={}, token_in={}, token_out={}, zero_for_one={}, \
-             amount_in={}, amount_out={}, ticks_crossed={}, gas={})",
+             amount_in={}, amount_out={}, ticks_crossed={}, gas={}, fee={})",
             repr_str(py, &l.pool_id)?,
             repr_str(py, &l.venue)?,
             repr_str(py, l.kind)?,
@@ -102,6 +106,7 @@ impl PyGraphLeg {
             l.amount_out,
             l.ticks_crossed,
             l.gas,
+            l.fee,
         ))
     }
 }

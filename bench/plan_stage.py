@@ -1,0 +1,202 @@
+"""``sep bench plan_stage``: the plan stage's latency at 1,000 intents/s while pools move.
+
+Builds the plan stage's route graphs (``VenueGraphs``, one venue holding every pool) over the
+router benchmark's pool set (``bench/router.py``: hubs and leaf tokens, half exact V3 pools,
+half constant-product) at ``--sizes`` pools, then runs the stage's work in one thread as the
+stage does it, without Kafka: intents arrive on an open-loop schedule at ``--rate`` per second
+(random pairs and amounts as the router benchmark's queries; 80 % DISPOSE, 20 % ACQUIRE) for
+``--seconds``, while ``--updates`` pool states per second are replaced by new ones (reserves or
+price moved). Each batch (the intents that have arrived) takes one snapshot of the pools,
+brings the graphs up to date (``VenueGraphs.sync``, as ``PlanStage.process``), then plans each
+intent with ``plan_intent`` (the stage's pure function; ``max_splits`` per ``--splits``).
+
+Per size and splits it prints, in milliseconds: the plan time of one intent (``plan_intent``
+alone), the latency from an intent's arrival to its plan (waiting for its batch's sync and
+the intents before it included: the figure the target is about), the sync time per batch, and
+the rate achieved. Target: latency p99 below 10 ms at 1,000 intents/s. Ends with one JSON line
+``{"bench": "plan_stage", ...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from bench import router
+from pipeline.models.events import PlanCreated
+from pipeline.models.intent import Intent
+from pipeline.models.market import PoolState, TickLiquidity
+from pipeline.ops import twin
+from pipeline.stages.plan import Routing, plan_intent
+from pipeline.stages.route_graphs import VenueGraphs
+from pipeline.topology import load_topology
+
+VENUE = "bench"
+TARGET_P99_MS = 10.0
+E18 = Decimal(10) ** 18
+
+
+def _machine() -> str:
+    return (f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus, "
+            f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
+
+
+def pool_state(spec: router.Spec) -> PoolState:
+    """The router benchmark's pool ``spec`` as the ``PoolState`` a market feed would publish."""
+    if spec[0] == "cp":
+        _, pid, t0, t1, r0, r1, fee = spec
+        return PoolState(pool_id=pid, venue=VENUE, chain_id=1, token0=t0, token1=t1,
+                         reserve0=r0, reserve1=r1, fee=fee)
+    _, pid, t0, t1, price, liquidity, tick, fee, ticks = spec
+    # Virtual reserves of the active liquidity: L / sqrtP and L * sqrtP.
+    return PoolState(
+        pool_id=pid, venue=VENUE, kind="concentrated", chain_id=1, token0=t0, token1=t1,
+        reserve0=max(1, (liquidity << 96) // price), reserve1=max(1, liquidity * price >> 96),
+        fee=fee, sqrt_price_x96=price, liquidity=liquidity, tick=tick,
+        tick_spacing=router.SPACING,
+        ticks=tuple(TickLiquidity(tick=t, liquidity_net=n) for t, n in ticks))
+
+
+def moved(state: PoolState, rng: random.Random) -> PoolState:
+    """A new state of the same pool: reserves moved by up to 0.1 %, or a V3 price moved
+    within its tick."""
+    if state.kind == "constant_product":
+        r0 = state.reserve0 + state.reserve0 * rng.randint(1, 1000) // 1_000_000
+        return state.model_copy(update={"reserve0": r0})
+    assert state.tick is not None
+    lo, hi = twin.sqrt_ratio_at_tick(state.tick), twin.sqrt_ratio_at_tick(state.tick + 1)
+    return state.model_copy(update={"sqrt_price_x96": rng.randrange(lo, hi)})
+
+
+def intents(specs: Sequence[router.Spec], prices: dict[str, float], n: int,
+            seed: int) -> list[Intent]:
+    """``n`` intents over the router benchmark's query pairs and amounts."""
+    rng = random.Random(seed)
+    tokens = sorted({t for s in specs for t in s[2:4]})
+    address = {t: f"0x{k + 1:040x}" for k, t in enumerate(tokens)}
+
+    def asset(symbol: str) -> dict[str, Any]:
+        return {"symbol": symbol, "address": address[symbol], "decimals": 18, "chainId": 1}
+
+    out = []
+    for i, (a, b, amount) in enumerate(router.queries(specs, prices, n, seed)):
+        if rng.random() < 0.8:
+            kind, subject, counter, units = "DISPOSE", a, b, amount
+        else:  # acquire b for a, about the same worth
+            kind, subject, counter = "ACQUIRE", b, a
+            units = max(1, int(amount * prices[a] / prices[b]))
+        out.append(Intent.model_validate({
+            "id": f"intent-{i:026d}", "strategyId": "bench", "type": kind,
+            "assets": [{"asset": asset(subject), "amount": str(Decimal(units) / E18)},
+                       {"asset": asset(counter)}],
+            "constraints": {"maxSlippage": "0.05", "timeWindowMs": 300_000},
+            "createdAtMs": 1_700_000_000_000 + i}))
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))] if s else 0.0
+
+
+def run(n_pools: int, splits: int, rate: float, seconds: float, updates: float,
+        seed: int) -> dict[str, Any]:
+    specs, prices = router.universe(n_pools, seed)
+    states = [pool_state(s) for s in specs]
+    topology = load_topology()
+    routing = {VENUE: Routing(max_splits=splits)}
+    graphs = VenueGraphs()
+    started = time.perf_counter()
+    graphs.sync({VENUE: list(states)})
+    build_ms = (time.perf_counter() - started) * 1e3
+    n = max(1, int(rate * seconds))
+    todo = intents(specs, prices, n, seed + 1)
+    rng = random.Random(seed + 2)
+    arrivals = [i / rate for i in range(n)]
+    n_updates = int(updates * seconds)
+    update_at = [i / updates for i in range(n_updates)] if updates > 0 else []
+    plan_ms: list[float] = []
+    latency_ms: list[float] = []
+    sync_ms: list[float] = []
+    created = applied = nxt = 0
+    t0 = time.perf_counter()
+    while nxt < n:
+        now = time.perf_counter() - t0
+        if arrivals[nxt] > now:
+            time.sleep(min(arrivals[nxt] - now, 0.001))
+            continue
+        # The market feed replaced the states due by now (a new object per moved pool).
+        while applied < n_updates and update_at[applied] <= now:
+            k = rng.randrange(len(states))
+            states[k] = moved(states[k], rng)
+            applied += 1
+        batch_end = nxt
+        while batch_end < n and arrivals[batch_end] <= now:
+            batch_end += 1
+        # One batch, as PlanStage.process: a snapshot of the pools, the graphs synced, then
+        # each intent planned in turn.
+        s0 = time.perf_counter()
+        snapshot = {VENUE: list(states)}
+        current = graphs.sync(snapshot)
+        sync_ms.append((time.perf_counter() - s0) * 1e3)
+        for i in range(nxt, batch_end):
+            p0 = time.perf_counter()
+            result = plan_intent(todo[i], 5, snapshot, topology, current, routing)
+            done = time.perf_counter()
+            plan_ms.append((done - p0) * 1e3)
+            latency_ms.append((done - t0 - arrivals[i]) * 1e3)
+            created += isinstance(result, PlanCreated)
+        nxt = batch_end
+    elapsed = time.perf_counter() - t0
+    fig: dict[str, Any] = {"pools": n_pools, "splits": splits, "intents": n,
+                           "plans_created": created, "pool_updates": applied,
+                           "batches": len(sync_ms), "build_ms": round(build_ms, 1),
+                           "achieved_rate": round(n / elapsed, 1)}
+    for name, values in (("plan", plan_ms), ("latency", latency_ms), ("sync", sync_ms)):
+        fig[f"{name}_p50_ms"] = round(pct(values, 0.5), 3)
+        fig[f"{name}_p99_ms"] = round(pct(values, 0.99), 3)
+        fig[f"{name}_max_ms"] = round(max(values), 3)
+    fig["within_target"] = fig["latency_p99_ms"] < TARGET_P99_MS
+    return fig
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sep bench plan_stage", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,10000", help="pool counts")
+    parser.add_argument("--splits", default="1,4", help="max_splits values to run")
+    parser.add_argument("--rate", type=float, default=1000.0, help="intents per second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each run")
+    parser.add_argument("--updates", type=float, default=100.0, help="pool updates per second")
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args(argv)
+    results = [run(int(size), int(splits), args.rate, args.seconds, args.updates, args.seed)
+               for size in args.sizes.split(",") for splits in args.splits.split(",")]
+    print(f"machine: {_machine()}")
+    print(f"plan stage at {args.rate:g} intents/s with {args.updates:g} pool updates/s, "
+          f"{args.seconds:g} s per run, max_hops 3; milliseconds")
+    print(f"{'pools':>6} {'splits':>6} {'plan p50':>9} {'plan p99':>9} {'plan max':>9} "
+          f"{'lat p50':>8} {'lat p99':>8} {'lat max':>8} {'sync p50':>9} {'sync p99':>9} "
+          f"{'rate/s':>8} {'target':>7}")
+    for f in results:
+        print(f"{f['pools']:>6} {f['splits']:>6} {f['plan_p50_ms']:>9.3f} "
+              f"{f['plan_p99_ms']:>9.3f} {f['plan_max_ms']:>9.2f} {f['latency_p50_ms']:>8.3f} "
+              f"{f['latency_p99_ms']:>8.2f} {f['latency_max_ms']:>8.2f} "
+              f"{f['sync_p50_ms']:>9.3f} {f['sync_p99_ms']:>9.3f} {f['achieved_rate']:>8.1f} "
+              f"{'met' if f['within_target'] else 'MISSED':>7}")
+    print(f"target: arrival -> plan p99 < {TARGET_P99_MS:g} ms")
+    print(json.dumps({"bench": "plan_stage", "machine": _machine(), "rate": args.rate,
+                      "updates_per_s": args.updates, "seconds": args.seconds,
+                      "results": results}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
