@@ -23,6 +23,9 @@ class VenueGraphs:
     def __init__(self) -> None:
         self._graphs: dict[str, ops.RouteGraph] = {}
         self._applied: dict[str, dict[str, PoolState]] = {}
+        # The list each venue's graph was last synced to: most batches see the same list
+        # with a few states replaced in place, found by identity without reading any field.
+        self._last: dict[str, list[PoolState]] = {}
 
     def sync(self, pools: Mapping[str, Sequence[PoolState]]) -> Mapping[str, ops.RouteGraph]:
         """Bring every venue's graph to ``pools``; return the graphs by venue."""
@@ -33,21 +36,45 @@ class VenueGraphs:
                 graph = self._graphs[venue] = ops.RouteGraph(states[0].chain_id)
             if graph is None:
                 continue
-            seen: set[str] = set()
-            for state in states:
-                seen.add(state.pool_id)
-                if applied.get(state.pool_id) is state:
-                    continue
-                try:
-                    apply_pool_state(graph, state)
-                except (ValueError, ops.RustOpsError) as exc:
-                    # One bad pool (reserves beyond 2**128, another chain's pool) must not
-                    # stop every plan: it is left out of the routing.
-                    log.warning("pool left out of routing", extra={
-                        "pool": state.pool_id, "venue": venue, "error": str(exc)})
-                    graph.remove_pool(state.pool_id)
-                applied[state.pool_id] = state
-            for gone in set(applied) - seen:
-                graph.remove_pool(gone)
-                del applied[gone]
+            last = self._last.get(venue)
+            if last is None or len(last) != len(states) or not self._moved(
+                    graph, applied, venue, last, states):
+                self._full(graph, applied, venue, states)
+            self._last[venue] = list(states)
         return self._graphs
+
+    def _moved(self, graph: ops.RouteGraph, applied: dict[str, PoolState], venue: str,
+               last: list[PoolState], states: Sequence[PoolState]) -> bool:
+        """The fast path: ``states`` is ``last`` with some states replaced by new states of
+        the same pools, at the same places; applies those. False (nothing applied) if any
+        place now holds another pool: the caller then syncs in full."""
+        changed = [(old, new) for old, new in zip(last, states, strict=True) if old is not new]
+        if any(old.pool_id != new.pool_id for old, new in changed):
+            return False
+        for _, state in changed:
+            self._apply(graph, applied, venue, state)
+        return True
+
+    def _full(self, graph: ops.RouteGraph, applied: dict[str, PoolState], venue: str,
+              states: Sequence[PoolState]) -> None:
+        seen: set[str] = set()
+        for state in states:
+            seen.add(state.pool_id)
+            if applied.get(state.pool_id) is not state:
+                self._apply(graph, applied, venue, state)
+        for gone in set(applied) - seen:
+            graph.remove_pool(gone)
+            del applied[gone]
+
+    @staticmethod
+    def _apply(graph: ops.RouteGraph, applied: dict[str, PoolState], venue: str,
+               state: PoolState) -> None:
+        try:
+            apply_pool_state(graph, state)
+        except (ValueError, ops.RustOpsError) as exc:
+            # One bad pool (reserves beyond 2**128, another chain's pool) must not stop
+            # every plan: it is left out of the routing.
+            log.warning("pool left out of routing", extra={
+                "pool": state.pool_id, "venue": venue, "error": str(exc)})
+            graph.remove_pool(state.pool_id)
+        applied[state.pool_id] = state

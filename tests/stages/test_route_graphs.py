@@ -1,0 +1,39 @@
+"""VenueGraphs: the plan stage's graphs follow the pools, in full or by the fast path."""
+
+from __future__ import annotations
+
+from pipeline.models.market import PoolState
+from pipeline.stages.route_graphs import VenueGraphs
+
+
+def cp(pool_id: str, r0: int, t0: str = "A", t1: str = "B") -> PoolState:
+    return PoolState(pool_id=pool_id, venue="v", chain_id=1, token0=t0, token1=t1,
+                     reserve0=r0, reserve1=10**6, fee=3000)
+
+
+def out(graphs: VenueGraphs, pools: dict[str, list[PoolState]]) -> int | None:
+    route = graphs.sync(pools)["v"].best_route("A", "B", 1000, 3, 1)
+    return None if route is None else route.amount_out
+
+
+def test_fast_path_applies_replaced_states_and_full_path_removes_pools() -> None:
+    graphs = VenueGraphs()
+    states = [cp("p1", 10**6), cp("p2", 10**6)]
+    first = out(graphs, {"v": list(states)})
+    assert first is not None
+    # Same list shape, states replaced by new states of the same pools (twice the A
+    # reserves: A worth half as much B): applied, so less B comes out.
+    states[0] = cp("p1", 2 * 10**6)
+    states[1] = cp("p2", 2 * 10**6)
+    moved = out(graphs, {"v": list(states)})
+    assert moved is not None
+    assert moved < first
+    # Same length, another pool in a place: the full sync removes the one gone.
+    states[0] = cp("p3", 10**6, "C", "D")
+    graph = graphs.sync({"v": list(states)})["v"]
+    assert len(graph) == 2
+    assert "p1" not in graph
+    assert "p3" in graph
+    # Shorter list: p2 gone, only p3 left, and A -> B has no route any more.
+    assert out(graphs, {"v": [states[0]]}) is None
+    assert len(graphs.sync({"v": [states[0]]})["v"]) == 1
