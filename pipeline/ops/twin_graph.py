@@ -156,9 +156,11 @@ class _Pool:
 _Step = tuple[_Pool, bool, int, int, int]
 # A quoted path: (value, steps in trading order).
 _Quote = tuple[int, list[_Step]]
+# A token's candidate edges, ``(bound, pool id, to, zero_for_one of the edge)``, best rate
+# first, and the edges towards each token (indices, ascending): ``Cands`` in search.rs.
+_Cands = tuple[list[tuple[_Bound, str, str, bool]], dict[str, list[int]]]
 # Distances to the target, path bounds by hops left, the sorted candidates by (token, hops).
-_Prepared = tuple[dict[str, int], list[dict[str, _Bound]],
-                  dict[tuple[str, int], list[tuple[_Bound, str, str, bool]]]]
+_Prepared = tuple[dict[str, int], list[dict[str, _Bound]], dict[tuple[str, int], _Cands]]
 
 
 def _gas(pool: _Pool, ticks: int) -> int:
@@ -409,14 +411,14 @@ class RouteGraph:
         return dist, bounds, {}
 
     def _candidates(self, prepared: _Prepared, token: str, remaining: int,
-                    exact_in: bool) -> list[tuple[_Bound, str, str, bool]]:
+                    exact_in: bool) -> _Cands:
         """``(bound, pool id, to, zero_for_one of the edge)`` of the edges from ``token``
-        towards a token at most ``remaining`` hops from the target, best rate first; sorted
-        once per query (``Prepared::candidates``)."""
+        towards a token at most ``remaining`` hops from the target, best rate first, and the
+        edges towards each token; sorted once per query (``Prepared::candidates``)."""
         dist, bounds, cache = prepared
         key = (token, remaining)
-        cands = cache.get(key)
-        if cands is None:
+        found = cache.get(key)
+        if found is None:
             level = bounds[remaining]
             cands = []
             for pid, (to, z_edge) in self._adj[token].items():
@@ -426,8 +428,11 @@ class RouteGraph:
                     b = _then(edge, rest) if exact_in else _then(rest, edge)
                     cands.append((b, pid, to, z_edge))
             cands.sort(key=lambda c: -c[0][0])
-            cache[key] = cands
-        return cands
+            groups: dict[str, list[int]] = {}
+            for i, c in enumerate(cands):
+                groups.setdefault(c[2], []).append(i)
+            found = cache[key] = (cands, groups)
+        return found
 
     def _search(self, start: str, goal: str, amount: int, hops: int, exact_in: bool, gp: int,
                 prepared: _Prepared, excluded: set[str]) -> _Quote | None:
@@ -470,44 +475,88 @@ class RouteGraph:
             least = _need(bound, x)
             return "edge" if least is not None and above(least, cost) else "keep"
 
+        def completes(to: str, step: _Step, leg_gas: int, have: int) -> None:
+            """Takes the leg ``step`` (exact-in: from the walk's token to ``to``; exact-out:
+            from ``to``), then offers the path or walks on from ``to`` with ``have``."""
+            path.append(step)
+            gas[0] += leg_gas
+            if to == target:
+                steps = list(path) if exact_in else path[::-1]
+                quote = (_value(steps, exact_in, gp), steps)
+                if not best or _rank(quote) < _rank(best[0]):
+                    best[:] = [quote]
+            else:
+                visited.add(to)
+                walk(to, have)
+                visited.remove(to)
+            gas[0] -= leg_gas
+            path.pop()
+
+        def hopeless(rest: _Bound, need: int, leg_gas: int) -> bool:
+            """Exact-out: every completion from a token that must receive ``need`` is strictly
+            worse than the best (``Search::hopeless``)."""
+            if not best or not rest[0] > 0.0:
+                return False
+            cost = gp * (gas[0] + leg_gas)
+            y = float(need)
+            least = _need(rest, y)
+            return above(y / rest[0], cost) or (least is not None and above(least, cost))
+
         def walk(token: str, have: int) -> None:
             # Best rate bound first (only the work depends on the order, never the answer).
-            cands = self._candidates(prepared, token, hops - len(path) - 1, exact_in)
-            for bound, pid, to, z_edge in cands:
-                if to in visited or pid in excluded:
-                    continue
-                pool = pools[pid]
-                cut = pruned(pool, bound, have)
-                if cut == "rest" and gp == 0:
-                    break
-                if cut != "keep":
-                    continue
-                if exact_in:
-                    z = z_edge
-                    q = _quote_out(pool, z, have)
-                    if q is None:
+            remaining = hops - len(path) - 1
+            cands, groups = self._candidates(prepared, token, remaining, exact_in)
+            if exact_in:
+                for bound, pid, to, z in cands:
+                    if to in visited or pid in excluded:
                         continue
-                    step: _Step = (pool, z, have, q[0], q[1])
-                else:
+                    pool = pools[pid]
+                    cut = pruned(pool, bound, have)
+                    if cut == "rest" and gp == 0:
+                        break
+                    if cut != "keep":
+                        continue
+                    q = _quote_out(pool, z, have)
+                    if q is not None:
+                        completes(to, (pool, z, have, q[0], q[1]), _gas(pool, q[1]), q[0])
+                return
+            # Exact-out: the parallel edges towards a token together, dominated legs dropped
+            # (``Search::backward``).
+            rest_from = len(cands)
+            for i, (_, _, to, _) in enumerate(cands):
+                if i >= rest_from:
+                    break
+                members = groups[to]
+                if members[0] != i or to in visited:
+                    continue
+                legs: list[tuple[int, int, str, _Step]] = []  # (need, gas, pool id, step)
+                for k in members:
+                    if k >= rest_from:
+                        break
+                    bound, pid, _, z_edge = cands[k]
+                    if pid in excluded:
+                        continue
+                    pool = pools[pid]
+                    cut = pruned(pool, bound, have)
+                    if cut == "rest" and gp == 0:
+                        rest_from = k
+                        break
+                    if cut != "keep":
+                        continue
                     z = not z_edge  # the leg trades `to` -> `token`
                     q = _quote_in(pool, z, have)
-                    if q is None:
+                    if q is not None:
+                        legs.append((q[0], _gas(pool, q[1]), pid, (pool, z, q[0], have, q[1])))
+                legs.sort(key=lambda leg: leg[:3])
+                kept: list[tuple[int, int, str, _Step]] = []
+                for leg in legs:
+                    if not any((gp == 0 or k[1] <= leg[1]) and k[2] < leg[2] for k in kept):
+                        kept.append(leg)
+                rest = prepared[1][remaining].get(to, _NONE)
+                for need, leg_gas, _, step in kept:
+                    if to != target and hopeless(rest, need, leg_gas):
                         continue
-                    step = (pool, z, q[0], have, q[1])
-                leg_gas = _gas(pool, q[1])
-                path.append(step)
-                gas[0] += leg_gas
-                if to == target:
-                    steps = list(path) if exact_in else path[::-1]
-                    quote = (_value(steps, exact_in, gp), steps)
-                    if not best or _rank(quote) < _rank(best[0]):
-                        best[:] = [quote]
-                else:
-                    visited.add(to)
-                    walk(to, q[0])
-                    visited.remove(to)
-                gas[0] -= leg_gas
-                path.pop()
+                    completes(to, step, leg_gas, need)
 
         walk(root, amount)
         return best[0] if best else None

@@ -2,6 +2,7 @@
 //! water-filling split (see the module docs of [`super`]).
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::cmp::Ordering;
 use std::rc::Rc;
 
@@ -28,6 +29,28 @@ struct Step {
 struct Quote {
     value: U256,
     steps: Vec<Step>,
+}
+
+/// An exact-out leg quoted at a visit, before the parallel legs are compared.
+#[derive(Debug, Clone, Copy)]
+struct Leg {
+    slot: u32,
+    z: bool,
+    need: u128,
+    ticks: u32,
+    gas: u64,
+}
+
+/// Exact-out: whether paying at least `least` (a float bound, given a 1e-9 relative margin and
+/// one unit) plus `cost` is strictly worse than `best`.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn costs_more(least: f64, cost: U256, best: U256) -> bool {
+    let least = least * (1.0 - 1e-9) - 1.0;
+    if least.is_nan() || least <= 0.0 {
+        return false;
+    }
+    let least = if least >= 3.0e38 { u128::MAX } else { least as u128 };
+    OFFSET - U256::from(least) - cost < best
 }
 
 impl RouteGraph {
@@ -295,14 +318,7 @@ impl Search<'_> {
             let most = most * (1.0 + 1e-9) + 1.0;
             most.is_finite() && most < 1e38 && OFFSET + U256::from(most as u128) - cost < best.value
         };
-        let above = |least: f64| {
-            let least = least * (1.0 - 1e-9) - 1.0;
-            if least.is_nan() || least <= 0.0 {
-                return false;
-            }
-            let least = if least >= 3.0e38 { u128::MAX } else { least as u128 };
-            OFFSET - U256::from(least) - cost < best.value
-        };
+        let above = |least: f64| costs_more(least, cost, best.value);
         if self.exact_in {
             if below(x * bound.rate) {
                 Cut::Rest
@@ -334,7 +350,7 @@ impl Search<'_> {
 
     fn forward(&mut self, token: u32, amount: u128) {
         let g = self.g;
-        for (bound, a) in self.candidates(token).iter() {
+        for (bound, a) in self.candidates(token).edges.iter() {
             if !self.may_visit(a) {
                 continue;
             }
@@ -370,42 +386,115 @@ impl Search<'_> {
     }
 
     /// Exact-out: from `token`, which must receive `amount`, towards the input token.
+    ///
+    /// The parallel edges towards one token are taken together (at the first of them in the
+    /// candidate order): each the bounds keep is quoted, and a leg is dropped when another
+    /// costs no more, burns no more gas (when gas counts) and has a smaller pool id. Whatever
+    /// completes a path from the next token completes it for both, and costs no more for the
+    /// smaller amount (exact-out quotes and their ticks crossed never fall as the amount grows,
+    /// and a pool that pays an amount pays any smaller one: property-tested), so the dropped
+    /// leg's paths rank after the other's, ties included: the answer is unchanged. With tens
+    /// of parallel pools between two hubs this keeps a handful of legs out of each group
+    /// instead of trying every combination of them along a path.
     fn backward(&mut self, token: u32, amount: u128) {
         let g = self.g;
-        for (bound, a) in self.candidates(token).iter() {
-            if !self.may_visit(a) {
+        let c = self.candidates(token);
+        let remaining = self.max_hops - self.path.len() - 1;
+        // Edges from this index on are cut by their rate alone (gas not counting).
+        let mut rest_from = usize::MAX;
+        let mut legs: Vec<Leg> = Vec::new();
+        for (i, &(_, a)) in c.edges.iter().enumerate() {
+            if i >= rest_from {
+                break;
+            }
+            let members = &c.groups[c.group[i] as usize];
+            if members[0] as usize != i || self.visited[a.to as usize] {
                 continue;
             }
-            match self.prune(a, *bound, amount) {
-                Cut::Keep => {}
-                Cut::Rest if self.gas_price.is_zero() => break,
-                Cut::Rest | Cut::Edge => continue,
+            legs.clear();
+            for &k in members.iter() {
+                let k = k as usize;
+                if k >= rest_from {
+                    break;
+                }
+                let (bound, e) = c.edges[k];
+                if self.excluded[e.slot as usize] {
+                    continue;
+                }
+                match self.prune(&e, bound, amount) {
+                    Cut::Keep => {}
+                    Cut::Rest if self.gas_price.is_zero() => {
+                        rest_from = k;
+                        break;
+                    }
+                    Cut::Rest | Cut::Edge => continue,
+                }
+                // The leg trades a.to -> token: the edge's pool in the opposite direction.
+                let z = !e.zero_for_one;
+                let pool = g.slot_pool(e.slot);
+                if let Some((need, ticks)) = quote_in(pool, z, amount) {
+                    legs.push(Leg { slot: e.slot, z, need, ticks, gas: leg_gas(pool, ticks) });
+                }
             }
-            // The leg trades a.to -> token: the edge's pool in the opposite direction.
-            let z = !a.zero_for_one;
-            let pool = g.slot_pool(a.slot);
-            let Some((need, ticks)) = quote_in(pool, z, amount) else {
-                continue;
-            };
-            let gas = leg_gas(pool, ticks);
-            self.gas += gas;
-            self.path.push(Step {
-                slot: a.slot,
-                zero_for_one: z,
-                amount_in: need,
-                amount_out: amount,
-                ticks,
+            let gas_counts = !self.gas_price.is_zero();
+            let id = |l: &Leg| g.slot_pool(l.slot).pool_id.as_str();
+            legs.sort_by(|x, y| {
+                x.need.cmp(&y.need).then(x.gas.cmp(&y.gas)).then_with(|| id(x).cmp(id(y)))
             });
-            if a.to == self.goal {
-                self.offer();
-            } else {
-                self.visited[a.to as usize] = true;
-                self.backward(a.to, need);
-                self.visited[a.to as usize] = false;
+            // Sorted so, a leg's dominators come before it; the kept ones are enough to look at
+            // (domination is transitive).
+            let mut kept = 0;
+            for j in 0..legs.len() {
+                let l = legs[j];
+                let dominated = legs[..kept]
+                    .iter()
+                    .any(|p| (!gas_counts || p.gas <= l.gas) && id(p) < id(&l));
+                if !dominated {
+                    legs[kept] = l;
+                    kept += 1;
+                }
             }
-            self.path.pop();
-            self.gas -= gas;
+            let rest = self.p.bounds[remaining][a.to as usize];
+            for &l in &legs[..kept] {
+                if a.to != self.goal && self.hopeless(rest, l.need, l.gas) {
+                    continue;
+                }
+                self.gas += l.gas;
+                self.path.push(Step {
+                    slot: l.slot,
+                    zero_for_one: l.z,
+                    amount_in: l.need,
+                    amount_out: amount,
+                    ticks: l.ticks,
+                });
+                if a.to == self.goal {
+                    self.offer();
+                } else {
+                    self.visited[a.to as usize] = true;
+                    self.backward(a.to, l.need);
+                    self.visited[a.to as usize] = false;
+                }
+                self.path.pop();
+                self.gas -= l.gas;
+            }
         }
+    }
+
+    /// Exact-out: whether every completion from a token that must receive `need`, after a leg
+    /// of `gas`, costs strictly more than the best so far (`rest` the bound of the
+    /// completions, as [`Self::prune`] with the leg's exact quote instead of its bound).
+    #[allow(clippy::cast_precision_loss)]
+    fn hopeless(&self, rest: Bound, need: u128, gas: u64) -> bool {
+        let Some(best) = &self.best else {
+            return false;
+        };
+        if rest.rate.is_nan() || rest.rate <= 0.0 {
+            return false;
+        }
+        let y = need as f64;
+        let cost = self.gas_price * U256::from(self.gas + gas);
+        costs_more(y / rest.rate, cost, best.value)
+            || rest.need(y).is_some_and(|least| costs_more(least, cost, best.value))
     }
 
     fn offer(&mut self) {
@@ -424,8 +513,17 @@ impl Search<'_> {
     }
 }
 
-/// Sorted candidate edges of a token (see [`Prepared::candidates`]).
-type Candidates = Rc<[(Bound, Adj)]>;
+/// The candidate edges of a token (see [`Prepared::candidates`]).
+struct Cands {
+    /// `(bound, edge)`, best rate first.
+    edges: Vec<(Bound, Adj)>,
+    /// `group[i]`: the group of `edges[i]`, the edges towards the same token.
+    group: Vec<u32>,
+    /// Each group's edges (indices into `edges`, ascending).
+    groups: Vec<Vec<u32>>,
+}
+
+type Candidates = Rc<Cands>;
 
 /// What every search of one query shares: the distances to the target, the rate bounds, and
 /// each token's candidate edges, worked out on first use.
@@ -442,7 +540,10 @@ impl Prepared {
     /// The edges from `token` towards a token at most `remaining` hops from the target, each
     /// with the bound of the paths through it (the edge's, composed with the best from
     /// there), best rate first. The bound does not depend on the amount or the path, so the
-    /// list is sorted once per query and token, however often the token is visited.
+    /// list is sorted once per query and token, however often the token is visited. The
+    /// edges are also grouped by the token they lead to (parallel pools), for the exact-out
+    /// comparison of parallel legs ([`Search::backward`]).
+    #[allow(clippy::cast_possible_truncation)] // edge counts are far below 2^32
     fn candidates(
         &self,
         g: &RouteGraph,
@@ -460,7 +561,18 @@ impl Prepared {
             .map(|a| (along(edge_bound(g, a, exact_in), level[a.to as usize], exact_in), *a))
             .collect();
         cands.sort_by(|x, y| y.0.rate.total_cmp(&x.0.rate));
-        let cands: Candidates = cands.into();
+        let mut index: HashMap<u32, u32> = HashMap::new();
+        let mut groups: Vec<Vec<u32>> = Vec::new();
+        let mut group = Vec::with_capacity(cands.len());
+        for (i, (_, a)) in cands.iter().enumerate() {
+            let k = *index.entry(a.to).or_insert_with(|| {
+                groups.push(Vec::new());
+                (groups.len() - 1) as u32
+            });
+            groups[k as usize].push(i as u32);
+            group.push(k);
+        }
+        let cands: Candidates = Rc::new(Cands { edges: cands, group, groups });
         self.cands.borrow_mut()[remaining][token as usize] = Some(Rc::clone(&cands));
         cands
     }

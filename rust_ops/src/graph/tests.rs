@@ -344,3 +344,53 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// What the exact-out search's comparison of parallel legs rests on: a pool that pays an
+    /// amount pays any smaller one, for no more input and no more ticks crossed (to the wei,
+    /// around every tick boundary as well as at random amounts).
+    #[test]
+    fn exact_out_quotes_are_monotone(
+        kind in 0u8..3,
+        r0 in 1_000u128..10u128.pow(24),
+        r1 in 1_000u128..10u128.pow(24),
+        tick in -50_000i32..50_000,
+        fee in prop::sample::select(vec![0u32, 100, 500, 3000, 10_000]),
+        mantissa in 1u128..1_000,
+        scale in 0u32..12,
+        step in 1u128..1_000,
+        zero_for_one in any::<bool>(),
+    ) {
+        let g = graph([bound_pool(kind, r0, r1, tick, fee)]);
+        let pool = g.pool("p").unwrap();
+        let mut amounts = vec![(r0.min(r1) / 10u128.pow(scale) * mantissa / 100).max(1)];
+        if let PoolKind::V3(v) = &pool.kind {
+            // The output that takes the price exactly to each known tick in the direction.
+            for &(t, _) in v.ticks().unwrap_or_default() {
+                let limit = sqrt_ratio_at_tick(t).unwrap();
+                let towards = if zero_for_one { limit < v.sqrt_price_x96() } else { limit > v.sqrt_price_x96() };
+                if towards {
+                    if let Ok(r) = v.swap(zero_for_one, false, U256::from(u128::MAX), Some(limit)) {
+                        amounts.push(u128::try_from(r.amount_out).unwrap_or(u128::MAX));
+                    }
+                }
+            }
+        }
+        for y in amounts {
+            for (small, large) in [(y.saturating_sub(1), y), (y, y.saturating_add(1)), (y, y.saturating_add(step * y / 1000 + 1))] {
+                if small == 0 || small == large {
+                    continue;
+                }
+                if let Some((need, ticks)) = search::quote_in(pool, zero_for_one, large) {
+                    let lesser = search::quote_in(pool, zero_for_one, small);
+                    prop_assert!(lesser.is_some(), "pays {} but not {}", large, small);
+                    let (less, fewer) = lesser.unwrap();
+                    prop_assert!(less <= need, "{} out costs {}, {} out costs {}", small, less, large, need);
+                    prop_assert!(fewer <= ticks, "{} out crosses {} ticks, {} out {}", small, fewer, large, ticks);
+                }
+            }
+        }
+    }
+}
