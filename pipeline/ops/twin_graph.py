@@ -98,21 +98,24 @@ class GraphRoute:
     gas: int
 
 
-# A bound on a leg's or a path's output, ``x -> rate*x / (1 + rate*x*inv_cap)`` (``Bound``
-# in search.rs): ``(rate, inv_cap)``.
-_Bound = tuple[float, float]
-_NONE: _Bound = (0.0, math.inf)
+# A bound on a leg's or a path's output, ``x -> rate*x / (1 + rate*x*inv_cap)``, never more
+# than ``most`` (``Bound`` in search.rs): ``(rate, inv_cap, most)``.
+_Bound = tuple[float, float, float]
+_NONE: _Bound = (0.0, math.inf, 0.0)
+_IDENTITY: _Bound = (1.0, 0.0, math.inf)
 
 
 def _then(first: _Bound, then: _Bound) -> _Bound:
     """``first`` followed by ``then`` (``Bound::then``)."""
     if first[0] <= 0.0 or then[0] <= 0.0:
         return _NONE
-    return (first[0] * then[0], first[1] / then[0] + then[1])
+    return (first[0] * then[0], first[1] / then[0] + then[1], min(then[2], _out(then, first[2])))
 
 
 def _out(b: _Bound, x: float) -> float:
     rx = b[0] * x
+    if math.isinf(rx):
+        return 1.0 / b[1] if b[1] else math.inf
     return rx / (1.0 + rx * b[1]) if rx > 0.0 else 0.0
 
 
@@ -124,7 +127,8 @@ def _need(b: _Bound, y: float) -> float | None:
 class _Pool:
     """A pool as the graph holds it: ``cp`` is ``(reserve0, reserve1, fee)`` or ``v3`` is set;
     ``bound`` the search's bounds ``(token0 out, token1 out)`` (``spot_rates`` and
-    ``spot_caps`` in mod.rs): the spot rate net of the fee, and ``1 / cap``."""
+    ``spot_caps``, ``spot_most`` in mod.rs): the spot rate net of the fee, ``1 / cap``, and the
+    most the pool pays out."""
 
     __slots__ = ("bound", "cp", "pool_id", "token0", "token1", "v3", "venue")
 
@@ -137,19 +141,56 @@ class _Pool:
             gamma = max(0, _FEE_DENOMINATOR - fee) / _FEE_DENOMINATOR
             rate = (r0 / r1 * gamma, r1 / r0 * gamma) if r0 and r1 else (0.0, 0.0)
             inv = (1.0 / r0 if r0 else math.inf, 1.0 / r1 if r1 else math.inf)
+            pays = (float(r0), float(r1))
         else:
             assert v3 is not None
             gamma = max(0, _FEE_DENOMINATOR - v3.fee) / _FEE_DENOMINATOR
             sp = v3.sqrt_price_x96 / 2**96
             rate = (gamma / (sp * sp), sp * sp * gamma)
             # The largest range liquidity: every range's is a running sum of the nets.
-            most, running = float(v3.liquidity), 0.0
+            largest, running = float(v3.liquidity), 0.0
             for _, net in v3.ticks or ():
                 running += net
-                most = max(most, running)
-            most *= 1.0 + 1e-12
-            inv = (sp / most, 1.0 / (most * sp)) if most > 0 else (math.inf, math.inf)
-        self.bound: tuple[_Bound, _Bound] = ((rate[0], inv[0]), (rate[1], inv[1]))
+                largest = max(largest, running)
+            largest *= 1.0 + 1e-12
+            inv = (sp / largest, 1.0 / (largest * sp)) if largest > 0 else (math.inf, math.inf)
+            pays = (_v3_most(v3, False), _v3_most(v3, True))
+        self.bound: tuple[_Bound, _Bound] = ((rate[0], inv[0], pays[0]),
+                                             (rate[1], inv[1], pays[1]))
+
+
+def _v3_most(pool: V3Pool, zero_for_one: bool) -> float:
+    """What a V3 pool holds in the direction of the swap, an upper bound on what it pays:
+    token1 if ``zero_for_one``, token0 otherwise (``v3_most`` in mod.rs)."""
+    def held(liquidity: int, near: float, far: float) -> float:
+        amount = liquidity * (near - far) if zero_for_one else liquidity * (1.0 / near - 1.0 / far)
+        return max(amount, 0.0)
+
+    sp = pool.sqrt_price_x96 / 2**96
+    liquidity = most_l = pool.liquidity
+    ranges = 1.0
+    if pool.ticks is None:
+        lower = pool.tick // pool.tick_spacing * pool.tick_spacing
+        edge = lower if zero_for_one else lower + pool.tick_spacing
+        edge = min(max(edge, twin_v3.MIN_TICK), twin_v3.MAX_TICK)
+        total = held(liquidity, sp, twin_v3.sqrt_ratio_at_tick(edge) / 2**96)
+    else:
+        below = [t for t in pool.ticks if t[0] <= pool.tick]
+        crossed = below[::-1] if zero_for_one else [t for t in pool.ticks if t[0] > pool.tick]
+        total, near = 0.0, sp
+        for tick, net in crossed:
+            far = twin_v3.sqrt_ratio_at_tick(tick) / 2**96
+            total += held(liquidity, near, far)
+            ranges += 1.0
+            near = far
+            liquidity += -net if zero_for_one else net
+            if not 0 <= liquidity <= _U128_MAX:
+                return math.inf
+            most_l = max(most_l, liquidity)
+        if liquidity > 0:
+            return math.inf
+    virtual_reserve = most_l * (sp if zero_for_one else 1.0 / sp)
+    return total * (1.0 + 1e-9) + virtual_reserve * 1e-12 * ranges + 1.0
 
 
 # A leg under search: (pool, zero_for_one, amount_in, amount_out, ticks crossed).
@@ -393,20 +434,20 @@ class RouteGraph:
         def along(edge: _Bound, rest: _Bound) -> _Bound:
             return _then(edge, rest) if exact_in else _then(rest, edge)
 
-        bounds: list[dict[str, _Bound]] = [{target: (1.0, 0.0)}]
+        bounds: list[dict[str, _Bound]] = [{target: _IDENTITY}]
         for r in range(1, hops):
             prev = bounds[-1]
             cur = dict(prev)
             for t in order:
                 if dist[t] > r:
                     break
-                rate, inv = cur.get(t, _NONE)
+                rate, inv, most = cur.get(t, _NONE)
                 for pid, (to, z) in self._adj[t].items():
                     rest = prev.get(to, _NONE)
                     if rest[0] > 0.0:
                         b = along(self._pools[pid].bound[z if exact_in else not z], rest)
-                        rate, inv = max(rate, b[0]), min(inv, b[1])
-                cur[t] = (rate, inv)
+                        rate, inv, most = max(rate, b[0]), min(inv, b[1]), max(most, b[2])
+                cur[t] = (rate, inv, most)
             bounds.append(cur)
         return dist, bounds, {}
 
@@ -459,7 +500,7 @@ class RouteGraph:
             """``"keep"``, ``"edge"`` (cut by the curve) or ``"rest"`` (cut by the rate:
             so is every later candidate when gas does not count); ``Cut`` in search.rs."""
             x = float(have)
-            if not exact_in and x * bound[1] > 1.0 + 1e-9:
+            if not exact_in and (x * bound[1] > 1.0 + 1e-9 or x > bound[2] * (1.0 + 1e-9) + 1.0):
                 return "edge"  # beyond the cap: no path through the edge delivers it
             if not best:
                 return "keep"
@@ -556,7 +597,10 @@ class RouteGraph:
                 for need, leg_gas, _, step in kept:
                     if to != target and hopeless(rest, need, leg_gas):
                         continue
+                    reached = to == target or bool(best)
                     completes(to, step, leg_gas, need)
+                    if not reached and not best:
+                        break  # nothing completes from `to` with `need`, nor with more
 
         walk(root, amount)
         return best[0] if best else None

@@ -84,7 +84,7 @@ mod tests;
 use crate::error::{InvalidPoolError, RouteQueryError, FEE_DENOMINATOR};
 use crate::pool::Pool;
 use crate::route::MAX_HOPS;
-use crate::v3::V3Pool;
+use crate::v3::{sqrt_ratio_at_tick, V3Pool, MAX_TICK, MIN_TICK};
 
 /// Most parallel paths one route may be split across.
 pub const MAX_SPLITS: usize = 8;
@@ -266,6 +266,8 @@ pub(crate) struct Slot {
     /// `1 / cap`, `[token0 out, token1 out]` (indexed as `rate`): the pool pays at most
     /// `r·x / (1 + r·x / cap)` for `x` in (see [`spot_caps`]).
     pub inv_cap: [f64; 2],
+    /// The most the pool can pay out, `[token0 out, token1 out]` (see [`spot_most`]).
+    pub most: [f64; 2],
 }
 
 /// The rates of a pool for the search's bounds: `[token0 per token1, token1 per token0]`, the
@@ -327,6 +329,88 @@ fn spot_caps(kind: &PoolKind) -> [f64; 2] {
             [sp / most, 1.0 / (most * sp)]
         }
     }
+}
+
+/// The most a pool can pay out, `[token0 out, token1 out]`: an upper bound, for the exact-out
+/// search to cut amounts no path delivers. A constant-product pool pays less than its output
+/// reserve. A V3 pool pays at most what its ranges hold from the price to the end of the known
+/// ticks (`L·Δ√P` of token1 going down, `L·Δ(1/√P)` of token0 going up, the swap's outputs
+/// being these rounded down); without tick data, what the current range holds up to the edge
+/// of its tick spacing (the swap refuses to reach it). Unbounded when liquidity remains beyond
+/// the last known tick. The float sums carry a 1e-9 relative margin, and an absolute one of
+/// 1e-12 of the largest virtual reserve per range for the subtraction of close prices.
+fn spot_most(kind: &PoolKind) -> [f64; 2] {
+    #[allow(clippy::cast_precision_loss)] // bounds only, with a wide margin
+    match kind {
+        &PoolKind::ConstantProduct { reserve0, reserve1, .. } => [reserve0 as f64, reserve1 as f64],
+        PoolKind::V3(p) => [v3_most(p, false), v3_most(p, true)],
+    }
+}
+
+/// What a V3 pool holds in the direction of the swap: token1 if `zero_for_one` (price going
+/// down), token0 otherwise (see [`spot_most`]).
+#[allow(clippy::cast_precision_loss)] // bounds only, with a wide margin
+fn v3_most(p: &V3Pool, zero_for_one: bool) -> f64 {
+    let sqrt_at = |t: i32| sqrt_ratio_at_tick(t).map(x96_f64);
+    // Liquidity `l` between the prices `near` and `far` pays this much.
+    let held = |l: u128, near: f64, far: f64| {
+        let l = l as f64;
+        let amount = if zero_for_one { l * (near - far) } else { l * (1.0 / near - 1.0 / far) };
+        amount.max(0.0)
+    };
+    let sp = x96_f64(p.sqrt_price_x96());
+    let mut liquidity = p.liquidity();
+    let mut most_l = liquidity;
+    let mut total = 0.0f64;
+    let mut ranges = 1.0f64;
+    match p.ticks() {
+        None => {
+            let lower = p.tick().div_euclid(p.tick_spacing()) * p.tick_spacing();
+            let edge = if zero_for_one { lower } else { lower + p.tick_spacing() };
+            let Some(far) = sqrt_at(edge.clamp(MIN_TICK, MAX_TICK)) else {
+                return f64::INFINITY;
+            };
+            total = held(liquidity, sp, far);
+        }
+        Some(ticks) => {
+            // The swap crosses the ticks at or below its tick going down, above it going up.
+            let split = ticks.partition_point(|&(t, _)| t <= p.tick());
+            let crossed: Box<dyn Iterator<Item = &(i32, i128)>> = if zero_for_one {
+                Box::new(ticks[..split].iter().rev())
+            } else {
+                Box::new(ticks[split..].iter())
+            };
+            let mut near = sp;
+            for &(t, net) in crossed {
+                let Some(far) = sqrt_at(t) else {
+                    return f64::INFINITY;
+                };
+                total += held(liquidity, near, far);
+                ranges += 1.0;
+                near = far;
+                let delta = if zero_for_one { net.checked_neg() } else { Some(net) };
+                let Some(next) = delta.and_then(|d| liquidity.checked_add_signed(d)) else {
+                    return f64::INFINITY;
+                };
+                liquidity = next;
+                most_l = most_l.max(liquidity);
+            }
+            if liquidity > 0 {
+                return f64::INFINITY;
+            }
+        }
+    }
+    let virtual_reserve = most_l as f64 * if zero_for_one { sp } else { 1.0 / sp };
+    total * (1.0 + 1e-9) + virtual_reserve * 1e-12 * ranges + 1.0
+}
+
+/// A Q64.96 number as a float (bounds only).
+#[allow(clippy::cast_precision_loss)]
+fn x96_f64(x: U256) -> f64 {
+    let limbs = x.into_limbs();
+    limbs[0] as f64 / 2f64.powi(96)
+        + limbs[1] as f64 / 2f64.powi(32)
+        + limbs[2] as f64 * 2f64.powi(32)
 }
 
 /// `1 - fee` as a float (`fee` in hundredths of a basis point).
@@ -407,6 +491,7 @@ impl RouteGraph {
                 if s.pool.token0 == pool.token0 && s.pool.token1 == pool.token1 {
                     s.rate = spot_rates(&pool.kind);
                     s.inv_cap = spot_caps(&pool.kind);
+                    s.most = spot_most(&pool.kind);
                     s.pool = pool;
                     return;
                 }
@@ -426,8 +511,9 @@ impl RouteGraph {
         self.ids.insert(pool.pool_id.clone(), slot);
         self.adjacency[t0 as usize].push(Adj { slot, to: t1, zero_for_one: true });
         self.adjacency[t1 as usize].push(Adj { slot, to: t0, zero_for_one: false });
-        let (rate, inv_cap) = (spot_rates(&pool.kind), spot_caps(&pool.kind));
-        self.slots[slot as usize] = Some(Slot { pool, t0, t1, rate, inv_cap });
+        let (rate, inv_cap, most) =
+            (spot_rates(&pool.kind), spot_caps(&pool.kind), spot_most(&pool.kind));
+        self.slots[slot as usize] = Some(Slot { pool, t0, t1, rate, inv_cap, most });
     }
 
     /// Removes the pool with id `pool_id`; whether there was one.

@@ -2,8 +2,8 @@
 //! water-filling split (see the module docs of [`super`]).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use ruint::aliases::U256;
@@ -168,39 +168,51 @@ fn distances(g: &RouteGraph, goal: u32, depth: usize) -> (Vec<u8>, Vec<u32>) {
 pub(super) struct Bound {
     rate: f64,
     inv_cap: f64,
+    /// The most the leg or path can pay out, whatever goes in.
+    most: f64,
 }
 
 impl Bound {
-    const NONE: Self = Self { rate: 0.0, inv_cap: f64::INFINITY };
-    const IDENTITY: Self = Self { rate: 1.0, inv_cap: 0.0 };
+    const NONE: Self = Self { rate: 0.0, inv_cap: f64::INFINITY, most: 0.0 };
+    const IDENTITY: Self = Self { rate: 1.0, inv_cap: 0.0, most: f64::INFINITY };
 
     /// The bound of `self` followed by `then`: the same curve shape, composed.
     fn then(self, then: Self) -> Self {
         if self.rate <= 0.0 || then.rate <= 0.0 {
             return Self::NONE;
         }
-        Self { rate: self.rate * then.rate, inv_cap: self.inv_cap / then.rate + then.inv_cap }
+        Self {
+            rate: self.rate * then.rate,
+            inv_cap: self.inv_cap / then.rate + then.inv_cap,
+            most: then.most.min(then.out(self.most)),
+        }
     }
 
     /// A bound on both `self` and `other`: the better rate and the better cap.
     fn max(self, other: Self) -> Self {
-        Self { rate: self.rate.max(other.rate), inv_cap: self.inv_cap.min(other.inv_cap) }
+        Self {
+            rate: self.rate.max(other.rate),
+            inv_cap: self.inv_cap.min(other.inv_cap),
+            most: self.most.max(other.most),
+        }
     }
 
     /// Most output for `x` in.
     pub(super) fn out(self, x: f64) -> f64 {
         let rx = self.rate * x;
-        if rx > 0.0 {
+        if rx.is_infinite() {
+            1.0 / self.inv_cap
+        } else if rx > 0.0 {
             rx / (1.0 + rx * self.inv_cap)
         } else {
             0.0
         }
     }
 
-    /// Whether no input at all yields `y`: the curve stays below its cap (with a 1e-9 margin
-    /// for the float).
+    /// Whether no input at all yields `y`: the curve stays below its cap, or `y` is more than
+    /// the legs can pay out (with a 1e-9 margin for the float).
     pub(super) fn beyond_cap(self, y: f64) -> bool {
-        y * self.inv_cap > 1.0 + 1e-9
+        y * self.inv_cap > 1.0 + 1e-9 || y > self.most * (1.0 + 1e-9) + 1.0
     }
 
     /// Least input that could yield `y`, or `None` when the curve is too close to its cap
@@ -215,9 +227,11 @@ impl Bound {
 /// (the edge at `t` towards `u` is then the leg `u -> t`).
 pub(super) fn edge_bound(g: &RouteGraph, a: &Adj, exact_in: bool) -> Bound {
     let z = usize::from(if exact_in { a.zero_for_one } else { !a.zero_for_one });
-    g.slots[a.slot as usize]
-        .as_ref()
-        .map_or(Bound::NONE, |s| Bound { rate: s.rate[z], inv_cap: s.inv_cap[z] })
+    g.slots[a.slot as usize].as_ref().map_or(Bound::NONE, |s| Bound {
+        rate: s.rate[z],
+        inv_cap: s.inv_cap[z],
+        most: s.most[z],
+    })
 }
 
 /// A path's bound: the edge's leg then the rest (exact-in: towards the goal), or the rest
@@ -395,7 +409,9 @@ impl Search<'_> {
     /// and a pool that pays an amount pays any smaller one: property-tested), so the dropped
     /// leg's paths rank after the other's, ties included: the answer is unchanged. With tens
     /// of parallel pools between two hubs this keeps a handful of legs out of each group
-    /// instead of trying every combination of them along a path.
+    /// instead of trying every combination of them along a path. While no path has been
+    /// found, a leg whose token leads nowhere with its amount ends its group: the other legs
+    /// need as much or more.
     fn backward(&mut self, token: u32, amount: u128) {
         let g = self.g;
         let c = self.candidates(token);
@@ -446,9 +462,8 @@ impl Search<'_> {
             let mut kept = 0;
             for j in 0..legs.len() {
                 let l = legs[j];
-                let dominated = legs[..kept]
-                    .iter()
-                    .any(|p| (!gas_counts || p.gas <= l.gas) && id(p) < id(&l));
+                let dominated =
+                    legs[..kept].iter().any(|p| (!gas_counts || p.gas <= l.gas) && id(p) < id(&l));
                 if !dominated {
                     legs[kept] = l;
                     kept += 1;
@@ -467,6 +482,7 @@ impl Search<'_> {
                     amount_out: amount,
                     ticks: l.ticks,
                 });
+                let reached = a.to == self.goal || self.best.is_some();
                 if a.to == self.goal {
                     self.offer();
                 } else {
@@ -476,6 +492,12 @@ impl Search<'_> {
                 }
                 self.path.pop();
                 self.gas -= l.gas;
+                if !reached && self.best.is_none() {
+                    // Nothing completes a path from `a.to` with `l.need` (with no best, only
+                    // what cannot be quoted is cut), so nothing does with the larger amounts
+                    // of the legs after it.
+                    break;
+                }
             }
         }
     }

@@ -350,7 +350,8 @@ proptest! {
 
     /// What the exact-out search's comparison of parallel legs rests on: a pool that pays an
     /// amount pays any smaller one, for no more input and no more ticks crossed (to the wei,
-    /// around every tick boundary as well as at random amounts).
+    /// around every tick boundary and at all it can pay, as well as at random amounts); and
+    /// no amount it pays is beyond its bound's cap.
     #[test]
     fn exact_out_quotes_are_monotone(
         kind in 0u8..3,
@@ -367,6 +368,10 @@ proptest! {
         let pool = g.pool("p").unwrap();
         let mut amounts = vec![(r0.min(r1) / 10u128.pow(scale) * mantissa / 100).max(1)];
         if let PoolKind::V3(v) = &pool.kind {
+            // All the pool can pay.
+            if let Ok(r) = v.swap(zero_for_one, false, U256::from(u128::MAX), None) {
+                amounts.push(u128::try_from(r.amount_out).unwrap_or(u128::MAX));
+            }
             // The output that takes the price exactly to each known tick in the direction.
             for &(t, _) in v.ticks().unwrap_or_default() {
                 let limit = sqrt_ratio_at_tick(t).unwrap();
@@ -378,7 +383,12 @@ proptest! {
                 }
             }
         }
+        let adj = g.adjacency[g.tokens["A"] as usize][0];
+        let bound = search::edge_bound(&g, &Adj { zero_for_one, ..adj }, true);
         for y in amounts {
+            #[allow(clippy::cast_precision_loss)]
+            let beyond = bound.beyond_cap(y as f64);
+            prop_assert!(beyond.then(|| search::quote_in(pool, zero_for_one, y)).flatten().is_none(), "{} out quoted, beyond the cap", y);
             for (small, large) in [(y.saturating_sub(1), y), (y, y.saturating_add(1)), (y, y.saturating_add(step * y / 1000 + 1))] {
                 if small == 0 || small == large {
                     continue;
