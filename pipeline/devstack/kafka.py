@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import shutil
 import subprocess
 import uuid
@@ -29,6 +30,12 @@ from pipeline.devstack.service import Service
 log = logging.getLogger(__name__)
 
 HEAP = "-Xmx768m"
+DEFAULT_JVM_OPTIONS = "-XX:+UseG1GC -XX:MaxGCPauseMillis=20"
+
+
+def jvm_options() -> list[str]:
+    """Garbage collector and other JVM flags for the embedded broker (``SEP_KAFKA_JVM_OPTS``)."""
+    return os.environ.get("SEP_KAFKA_JVM_OPTS", DEFAULT_JVM_OPTIONS).split()
 
 
 def new_cluster_id() -> str:
@@ -143,7 +150,7 @@ class KafkaBroker(Service):
     def _java_argv(self, main: str, *args: str, heap: str = HEAP) -> list[str]:
         assert self._libs is not None
         return [
-            self._java(), heap, "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+            self._java(), heap, *jvm_options(),
             "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
             f"-Dlog4j.configuration=file:{self.data_dir / 'log4j.properties'}",
             "-cp", f"{self._libs}/*", main, *args,

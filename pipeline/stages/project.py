@@ -25,6 +25,8 @@ from pipeline.store.readmodel import ReadModel
 
 log = logging.getLogger(__name__)
 REFRESH_INTERVAL_S = 0.25
+REFRESH_DUTY = 10
+REFRESH_BATCH = 64
 
 
 class ProjectStage:
@@ -49,12 +51,25 @@ class ProjectStage:
         self._refresher = asyncio.create_task(self._refresh_positions(), name="positions")
 
     async def _refresh_positions(self) -> None:
+        """Recompute dirty positions, spending at most ~1/REFRESH_DUTY of the time on it.
+
+        A recompute reads all of a strategy's fills, so its cost grows with history; pausing
+        in proportion to how long the last round took keeps it from crowding out the stage
+        when there are many fills (positions then lag a little more, never the facts).
+        """
         assert self._read_model is not None
         delay = REFRESH_INTERVAL_S
+        loop = asyncio.get_running_loop()
         while True:
             try:
-                if await self._read_model.refresh_dirty() == 0:
-                    await asyncio.sleep(REFRESH_INTERVAL_S)
+                started = loop.time()
+                refreshed = await self._read_model.refresh_dirty(REFRESH_BATCH)
+                took = loop.time() - started
+                # Drained: wait a period (a strategy under constant fills is recomputed once
+                # per period, not in a busy loop).  More to do: only the duty-cycle pause.
+                drained = refreshed < REFRESH_BATCH
+                await asyncio.sleep(max(REFRESH_INTERVAL_S if drained else 0.0,
+                                        took * (REFRESH_DUTY - 1)))
                 delay = REFRESH_INTERVAL_S
             except asyncio.CancelledError:
                 raise
@@ -79,17 +94,12 @@ class ProjectStage:
         events = [decode_event(r.value) for r in records]
         self.stored += await self._store.append(events)
         # Positions are recomputed from all of a strategy's fills, which grows with history:
-        # here the strategies are only marked dirty (durably), and a background task
-        # recomputes each dirty one at most every REFRESH_INTERVAL_S.  Recomputing them
-        # inside every batch took most of the stage's time.
-        await self._read_model.apply(events, positions=False)
-        touched, self._read_model.touched = self._read_model.touched, set()
-        await self._read_model.mark_dirty(touched)
-        try:
-            await metrics.record(self._read_model.redis, self._read_model.prefix, events,
-                                 now_ms())
-        except Exception:  # metrics must never hold back the facts: log and go on
-            log.exception("could not record projection metrics")
+        # the apply script only marks the strategies dirty (durably), and a background task
+        # recomputes each dirty one at most every REFRESH_INTERVAL_S.  The batch's metrics
+        # ride on the same Redis round trip.
+        read_model, now = self._read_model, now_ms()
+        await read_model.apply(events, positions="mark", also=lambda pipe: metrics.add_to(
+            pipe, read_model.prefix, events, now))
 
 
 def build(context: StageContext) -> ProjectStage:

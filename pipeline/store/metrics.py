@@ -11,7 +11,7 @@ writes nor compares them (``metrics:*`` is outside the replayed key families).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 import redis.asyncio as aioredis
 
@@ -28,11 +28,22 @@ def bucket_of(seconds: float) -> str:
     return "+Inf"
 
 
-async def record(redis: aioredis.Redis, prefix: str, events: Sequence[Event],
-                 now_ms: int) -> None:
-    """Add the batch to the histograms (one pipeline round trip)."""
-    if not events:
-        return
+# ARGV: key, field, increment triples; "sum" fields are floats.  One command (and one reply to
+# parse) for the whole batch instead of one per bucket.
+_INCREMENT = """
+for i = 1, #ARGV, 3 do
+  if ARGV[i + 1] == 'sum' then
+    redis.call('HINCRBYFLOAT', ARGV[i], 'sum', ARGV[i + 2])
+  else
+    redis.call('HINCRBY', ARGV[i], ARGV[i + 1], ARGV[i + 2])
+  end
+end
+return #ARGV / 3
+"""
+
+
+def add_to(pipe: Any, prefix: str, events: Sequence[Event], now_ms: int) -> None:
+    """Queue the batch's histogram updates on a Redis pipeline (the caller executes it)."""
     counts: dict[tuple[str, str], int] = {}
     sums: dict[str, float] = {}
 
@@ -50,9 +61,19 @@ async def record(redis: aioredis.Redis, prefix: str, events: Sequence[Event],
         created = created_ms(event.correlation_id)
         if state in TERMINAL_STATES and created:
             observe(f"{prefix}metrics:duration:{state}", (stamped - created) / 1000)
-    pipe = redis.pipeline(transaction=False)
+    args: list[object] = []
     for (key, field), n in counts.items():
-        pipe.hincrby(key, field, n)
-    for key, total in sums.items():
-        pipe.hincrbyfloat(key, "sum", total)
+        args += [key, field, n]
+    args += [part for key, total in sums.items() for part in (key, "sum", repr(total))]
+    if args:
+        pipe.eval(_INCREMENT, 0, *args)
+
+
+async def record(redis: aioredis.Redis, prefix: str, events: Sequence[Event],
+                 now_ms: int) -> None:
+    """Add the batch to the histograms (one pipeline round trip)."""
+    if not events:
+        return
+    pipe = redis.pipeline(transaction=False)
+    add_to(pipe, prefix, events, now_ms)
     await pipe.execute()

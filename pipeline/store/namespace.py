@@ -19,6 +19,10 @@ FAMILIES: Final = (
     "positions:*", "prices", "prices-guards", "intents", "intents:state:*",
     "strategy-intents:*", "strategies", "stats:*",
 )
+# Rebuilt and swapped with the models but not compared: ``fills-version`` counts changes to
+# each strategy's fills (a concurrency token for recomputing positions), and how many changes
+# a replay makes depends on how its batches fell, not on the facts.
+TOKENS: Final = ("fills-version",)
 
 # KEYS: the fresh keys then the live keys they replace, then live keys to delete.
 # ARGV[1]: how many renames.  Atomic: readers see the old models or the new, never a mix.
@@ -40,10 +44,11 @@ class Difference:
         return f"{self.key}: {self.what}"
 
 
-async def keys(client: aioredis.Redis, prefix: str) -> list[str]:
-    """Every replayed key under ``prefix``, without the prefix, sorted."""
+async def keys(client: aioredis.Redis, prefix: str,
+               families: Iterable[str] = FAMILIES) -> list[str]:
+    """Every replayed key under ``prefix`` (of ``families``), without the prefix, sorted."""
     found: set[str] = set()
-    for family in FAMILIES:
+    for family in families:
         async for key in client.scan_iter(match=_escape(prefix) + family, count=1000):
             name = key.decode() if isinstance(key, bytes) else str(key)
             found.add(name[len(prefix):])
@@ -113,7 +118,8 @@ def _text(value: Any) -> str:
 
 async def swap(client: aioredis.Redis, fresh: str, live: str) -> int:
     """Make the ``fresh`` namespace the ``live`` one, atomically; return keys moved."""
-    new, old = await keys(client, fresh), await keys(client, live)
+    new = await keys(client, fresh, FAMILIES + TOKENS)
+    old = await keys(client, live, FAMILIES + TOKENS)
     stale = sorted(set(old) - set(new))
     result = await client.eval(
         _SWAP, 2 * len(new) + len(stale),
@@ -124,6 +130,7 @@ async def swap(client: aioredis.Redis, fresh: str, live: str) -> int:
 
 async def drop(client: aioredis.Redis, prefix: str, extra: Iterable[str] = ("changes",)) -> None:
     """Delete a namespace's replayed keys (and ``extra`` names under it)."""
-    names = [prefix + n for n in await keys(client, prefix)] + [prefix + n for n in extra]
+    names = [prefix + n for n in await keys(client, prefix, FAMILIES + TOKENS)]
+    names += [prefix + n for n in extra]
     for i in range(0, len(names), 1000):
         await client.unlink(*names[i:i + 1000])

@@ -29,13 +29,14 @@ Keys are built inside the script from the prefix (single-node Redis; not cluster
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, WatchError
+from redis.exceptions import NoScriptError
 
 from pipeline.models.events import Event
 from pipeline.store.positions import holdings_from_fills
@@ -48,15 +49,21 @@ from pipeline.store.projection import (
     project,
 )
 
+log = logging.getLogger(__name__)
+
 CHANGE_STREAM_MAXLEN: Final = 200_000
 
-# ARGV = prefix, intent id, created ms, stream maxlen (0: no change stream), then one JSON
-# object per event (``Projection.to_script_arg``).  Returns {events applied, strategy id whose
-# fills changed or ''}.
+# One call applies a whole batch, intent by intent.  ARGV = prefix, stream maxlen (0: no
+# change stream), '1' to add a strategy whose fills changed to ``positions:dirty``, then per
+# intent: its id, created ms, how many events, and one JSON object per event
+# (``Projection.to_script_arg``).  Returns, per intent in order, events applied and the
+# strategy id whose fills changed or ''.  Every change to ``fills:{s}`` bumps
+# ``fills-version[s]``, which ``refresh_positions`` checks before writing positions computed
+# from what it read.  (One call per batch rather than per intent: each call is a command to
+# send and a reply to parse in redis-py, which cost more than the script's work.)
 _APPLY = """
-local P, id, created, maxlen = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local ikey, gkey, skey = P..'intent:'..id, P..'intent-guards:'..id, P..'intent-seqs:'..id
-local applied, fills_changed = 0, false
+local P, maxlen = ARGV[1], tonumber(ARGV[2])
+local mark_dirty = ARGV[3] == '1'
 
 local function guarded(key, guards, field, value, guard)
   local g = redis.call('HGET', guards, field)
@@ -66,7 +73,10 @@ local function guarded(key, guards, field, value, guard)
   end
 end
 
-for i = 5, #ARGV do
+local function apply_intent(id, created, first, last)
+local ikey, gkey, skey = P..'intent:'..id, P..'intent-guards:'..id, P..'intent-seqs:'..id
+local applied, fills_changed = 0, false
+for i = first, last do
   local e = cjson.decode(ARGV[i])
   if redis.call('SETBIT', skey, e.seq, 1) == 0 then
     applied = applied + 1
@@ -137,11 +147,38 @@ if sid then
         end
       end
     end
+    if touched ~= '' then
+      redis.call('HINCRBY', P..'fills-version', sid, 1)
+      if mark_dirty then redis.call('SADD', P..'positions:dirty', sid) end
+    end
   end
 end
-return {applied, touched}
+return applied, touched
+end
+
+local out, i = {}, 4
+while i <= #ARGV do
+  local n = tonumber(ARGV[i + 2])
+  local applied, touched = apply_intent(ARGV[i], tonumber(ARGV[i + 1]), i + 3, i + 2 + n)
+  out[#out + 1] = applied
+  out[#out + 1] = touched
+  i = i + 3 + n
+end
+return out
 """
 
+
+# ARGV = prefix, strategy, the fills version the positions were computed from, then asset,
+# position JSON pairs.  Writes (replacing the hash) only if the version is unchanged.
+_WRITE_POSITIONS = """
+local P, sid = ARGV[1], ARGV[2]
+if (redis.call('HGET', P..'fills-version', sid) or '0') ~= ARGV[3] then return 0 end
+redis.call('DEL', P..'positions:'..sid)
+if #ARGV > 3 then redis.call('HSET', P..'positions:'..sid, unpack(ARGV, 4)) end
+return 1
+"""
+
+PositionsMode = Literal["now", "later", "mark"]
 
 POSITIONS_DIRTY = "positions:dirty"
 """Set of strategies whose ``positions:{s}`` is older than their fills (project stage)."""
@@ -176,11 +213,16 @@ class ReadModel:
     def key(self, name: str) -> str:
         return f"{self.prefix}{name}"
 
-    async def apply(self, events: Sequence[Event], *, positions: bool = True) -> int:
+    async def apply(self, events: Sequence[Event], *, positions: PositionsMode = "now",
+                    also: Callable[[Any], None] | None = None) -> int:
         """Apply events (idempotently, in any order); return how many were new.
 
-        Positions of the strategies whose fills changed are recomputed before returning
-        (``positions=False``: only remembered in ``touched``, for a replay to do once at the end).
+        ``positions`` says what happens to the positions of strategies whose fills changed:
+        ``"now"`` recomputes them before returning; ``"later"`` only remembers them in
+        ``touched`` (a replay recomputes once at the end); ``"mark"`` adds them to the durable
+        ``positions:dirty`` set inside the same script, for ``refresh_dirty`` (the project
+        stage).  ``also`` may queue more commands on the same pipeline (the project stage's
+        metrics): one round trip per batch, which is most of what a small batch costs.
         """
         if not events:
             return 0
@@ -188,60 +230,70 @@ class ReadModel:
         for event in sorted(events, key=lambda e: (e.correlation_id, e.seq)):
             by_intent.setdefault(event.correlation_id, []).append(
                 project(event, self.quote_asset))
+        mark = positions == "mark"
         try:
-            results = await self._run(by_intent)
+            results = await self._run(by_intent, mark, also)
         except NoScriptError:  # Redis restarted and forgot the script: load it again
             self._sha = None
-            results = await self._run(by_intent)
-        touched = {str(r[1]) for r in results if r[1]}
-        if positions:
+            results = await self._run(by_intent, mark, also)
+        touched = {strategy for _, strategy in results if strategy}
+        if positions == "now":
             await self.refresh_positions(touched)
-        else:
+        elif positions == "later":
             self.touched |= touched
-        return sum(int(r[0]) for r in results)
+        return sum(applied for applied, _ in results)
 
-    async def _run(self, by_intent: dict[str, list[Projection]]) -> list[Any]:
+    async def _run(self, by_intent: dict[str, list[Projection]], mark: bool,
+                   also: Callable[[Any], None] | None) -> list[tuple[int, str]]:
         if self._sha is None:
             self._sha = str(await self._redis.script_load(_APPLY))
-        pipe = self._redis.pipeline(transaction=False)
+        args: list[Any] = [self.prefix, self._maxlen, "1" if mark else "0"]
         for intent_id, projections in by_intent.items():
-            pipe.evalsha(self._sha, 0, self.prefix, intent_id, created_ms(intent_id),
-                         self._maxlen, *(p.to_script_arg() for p in projections))
-        results: list[Any] = await pipe.execute()
-        return results
+            args += [intent_id, created_ms(intent_id), len(projections)]
+            args += [p.to_script_arg() for p in projections]
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.evalsha(self._sha, 0, *args)
+        if also is not None:
+            also(pipe)
+        results: list[Any] = await pipe.execute(raise_on_error=False)
+        if isinstance(results[0], Exception):
+            raise results[0]
+        for result in results[1:]:
+            if isinstance(result, Exception):  # the extras must never hold back the facts
+                log.warning("extra read-model command failed", extra={"error": repr(result)})
+        flat = results[0]
+        return [(int(flat[j]), str(flat[j + 1])) for j in range(0, len(flat), 2)]
 
     async def refresh_positions(self, strategies: Iterable[str]) -> None:
-        """Recompute ``positions:{s}`` from ``fills:{s}``.
+        """Recompute ``positions:{s}`` from ``fills:{s}`` for every strategy given.
 
-        Optimistic (WATCH): two project workers may add fills of one strategy at once; a
-        position written from a stale read would stay wrong, so a changed read retries.
+        Two round trips for all of them: read every strategy's fills and fills version, then
+        one script per strategy writes its positions only if the version is still the one
+        read (another project worker may have added fills meanwhile: a position written from
+        a stale read would stay wrong).  Strategies whose version moved are read again.
         """
-        for strategy in sorted(strategies):
-            fills_key, key = self.key(f"fills:{strategy}"), self.key(f"positions:{strategy}")
-            for attempt in range(50):
-                async with self._redis.pipeline(transaction=True) as pipe:
-                    try:
-                        await pipe.watch(fills_key)
-                        raw = await pipe.hgetall(fills_key)
-                        fills = [orjson.loads(v) for v in raw.values()]
-                        holdings = holdings_from_fills(fills, self.quote_asset,
-                                                       self.reference_prices)
-                        pipe.multi()  # type: ignore[no-untyped-call]  # untyped in redis-py
-                        pipe.delete(key)
-                        if holdings:
-                            pipe.hset(key, mapping={
-                                asset: orjson.dumps(h.to_wire(), option=orjson.OPT_SORT_KEYS)
-                                for asset, h in holdings.items()})
-                        await pipe.execute()
-                        break
-                    except WatchError:
-                        await asyncio.sleep(0.001 * attempt)
-
-    async def mark_dirty(self, strategies: Iterable[str]) -> None:
-        """Remember (durably, in Redis) that these strategies' positions need recomputing."""
-        names = sorted(strategies)
-        if names:
-            await self._redis.sadd(self.key(POSITIONS_DIRTY), *names)
+        pending = sorted(set(strategies))
+        for attempt in range(50):
+            if not pending:
+                return
+            pipe = self._redis.pipeline(transaction=False)
+            for strategy in pending:
+                pipe.hget(self.key("fills-version"), strategy)
+                pipe.hgetall(self.key(f"fills:{strategy}"))
+            read = await pipe.execute()
+            pipe = self._redis.pipeline(transaction=False)
+            for i, strategy in enumerate(pending):
+                version, raw = read[2 * i] or "0", read[2 * i + 1]
+                holdings = holdings_from_fills([orjson.loads(v) for v in raw.values()],
+                                               self.quote_asset, self.reference_prices)
+                mapping = [part for asset, h in holdings.items() for part in (
+                    asset, orjson.dumps(h.to_wire(), option=orjson.OPT_SORT_KEYS))]
+                pipe.eval(_WRITE_POSITIONS, 0, self.prefix, strategy, version, *mapping)
+            written = await pipe.execute()
+            pending = [s for s, ok in zip(pending, written, strict=True) if not int(ok)]
+            if pending:
+                await asyncio.sleep(0.001 * attempt)
+        raise RuntimeError(f"positions of {pending} kept changing while being recomputed")
 
     async def refresh_dirty(self, count: int = 64) -> int:
         """Recompute up to ``count`` strategies marked dirty; return how many.

@@ -60,7 +60,7 @@ async def rebuild(settings: Settings, topology: Topology, *, batch: int = 5000,
         started = time.monotonic()
         done = 0
         async for stored in store.scan(batch):
-            await model.apply([to_event(e) for e in stored], positions=False)
+            await model.apply([to_event(e) for e in stored], positions="later")
             done += len(stored)
             if progress:
                 progress(done, total)

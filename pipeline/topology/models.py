@@ -28,10 +28,15 @@ class TopicSpec(Strict):
 
 
 class BatchSpec(Strict):
-    """How many records a stage takes at once, and how long it waits to fill a batch."""
+    """How many records a stage takes at once, and how long it waits to fill a batch.
+
+    ``within_ms: 0`` takes whatever is queued when the stage is ready, without waiting for
+    more: under load the queue fills while the previous batch is processed, so batches still
+    grow, and at low rates no record waits for company.
+    """
 
     max: Annotated[int, Field(ge=1, le=100_000)] = 500
-    within_ms: Annotated[int, Field(ge=1, le=60_000)] = 5
+    within_ms: Annotated[int, Field(ge=0, le=60_000)] = 5
 
 
 class StageSpec(Strict):

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from pipeline.models.events import Event
 from pipeline.store import namespace
 from pipeline.store.changes import ChangeStream
-from pipeline.store.readmodel import ReadModel
+from pipeline.store.readmodel import _WRITE_POSITIONS, ReadModel
 from pipeline.store.views import Views
 from plugins.sim_venue import SimVenue
 from tests.store.conftest import new_read_model
@@ -154,9 +154,8 @@ async def test_dirty_positions_are_refreshed_to_what_an_immediate_refresh_gives(
     sell = await lifecycle(sim, 40, kind="DISPOSE", amount="1", strategy="d")
     buy = await lifecycle(sim, 41, kind="ACQUIRE", amount="2", strategy="d",
                           at_ms=1_700_000_060_000)
-    # The project stage's way: apply, only mark the strategy dirty, refresh later.
-    await read_model.apply(sell + buy, positions=False)
-    await read_model.mark_dirty(read_model.touched)
+    # The project stage's way: the apply script marks the strategy dirty; refresh later.
+    await read_model.apply(sell + buy, positions="mark")
     assert await views(read_model).positions("d") == []  # not yet computed
     assert await read_model.pending_positions() == 1
     assert await read_model.refresh_dirty() == 1
@@ -168,3 +167,24 @@ async def test_dirty_positions_are_refreshed_to_what_an_immediate_refresh_gives(
     assert deferred
     assert deferred[0]["assets"]
     assert await read_model.refresh_dirty() == 0  # nothing left to do
+
+
+async def test_positions_computed_from_a_stale_read_are_not_written(
+    read_model: ReadModel, sim: SimVenue
+) -> None:
+    sell = await lifecycle(sim, 42, kind="DISPOSE", amount="1", strategy="v")
+    await read_model.apply(sell, positions="now")
+    redis, key = read_model.redis, read_model.key
+    version = await redis.hget(key("fills-version"), "v")
+    assert version is not None
+    assert int(version) >= 1
+    before = await redis.hgetall(key("positions:v"))
+    assert before
+    # A writer that read version-1 lost a race: its positions are refused.
+    stale = await redis.eval(_WRITE_POSITIONS, 0, read_model.prefix, "v", str(int(version) - 1),
+                             "WETH", "{}")
+    assert stale == 0
+    assert await redis.hgetall(key("positions:v")) == before
+    fresh = await redis.eval(_WRITE_POSITIONS, 0, read_model.prefix, "v", version, "WETH", "{}")
+    assert fresh == 1
+    assert await redis.hgetall(key("positions:v")) == {"WETH": "{}"}

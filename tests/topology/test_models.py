@@ -87,6 +87,7 @@ def test_reference_price_for_unknown_asset() -> None:
     [
         (BatchSpec, {"max": 0}),
         (BatchSpec, {"within_ms": 60_001}),
+        (BatchSpec, {"within_ms": -1}),
         (TopicSpec, {"name": "has space", "partitions": 1, "key": "k"}),
         (TopicSpec, {"name": "t", "partitions": 1025, "key": "k"}),
         (TopicSpec, {"name": "t", "partitions": 1, "key": "k", "retention_ms": -2}),
