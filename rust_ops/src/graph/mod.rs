@@ -260,14 +260,15 @@ pub(crate) struct Slot {
     pub pool: GraphPool,
     pub t0: u32,
     pub t1: u32,
-    /// Spot rates net of the fee as floats, `[token0 per token1, token1 per token0]` (indexed
-    /// by `zero_for_one`), for the search's bounds only (never for a result).
-    pub rate: [f64; 2],
-    /// `1 / cap`, `[token0 out, token1 out]` (indexed as `rate`): the pool pays at most
-    /// `r·x / (1 + r·x / cap)` for `x` in (see [`spot_caps`]).
-    pub inv_cap: [f64; 2],
-    /// The most the pool can pay out, `[token0 out, token1 out]` (see [`spot_most`]).
-    pub most: [f64; 2],
+}
+
+/// A pool's legs' bounds for the search, indexed by `zero_for_one` (never for a result): the
+/// spot rate net of the fee ([`spot_rates`]), `1 / cap` (the leg pays at most
+/// `r·x / (1 + r·x / cap)` for `x` in, [`spot_caps`]) and the most it pays out
+/// ([`spot_most`]).
+fn leg_bounds(kind: &PoolKind) -> [search::Bound; 2] {
+    let (rate, inv_cap, most) = (spot_rates(kind), spot_caps(kind), spot_most(kind));
+    [0, 1].map(|z| search::Bound::new(rate[z], inv_cap[z], most[z]))
 }
 
 /// The rates of a pool for the search's bounds: `[token0 per token1, token1 per token0]`, the
@@ -426,6 +427,9 @@ pub struct RouteGraph {
     names: Vec<String>,
     adjacency: Vec<Vec<Adj>>,
     slots: Vec<Option<Slot>>,
+    /// The bounds of each slot's legs ([`leg_bounds`]), apart from the slots: the search reads
+    /// them for thousands of edges per query, and a dense array keeps that off the pools.
+    legs: Vec<[search::Bound; 2]>,
     free: Vec<u32>,
     ids: HashMap<String, u32>,
 }
@@ -489,9 +493,7 @@ impl RouteGraph {
         if let Some(&slot) = self.ids.get(&pool.pool_id) {
             if let Some(s) = self.slots[slot as usize].as_mut() {
                 if s.pool.token0 == pool.token0 && s.pool.token1 == pool.token1 {
-                    s.rate = spot_rates(&pool.kind);
-                    s.inv_cap = spot_caps(&pool.kind);
-                    s.most = spot_most(&pool.kind);
+                    self.legs[slot as usize] = leg_bounds(&pool.kind);
                     s.pool = pool;
                     return;
                 }
@@ -505,15 +507,15 @@ impl RouteGraph {
             Some(slot) => slot,
             None => {
                 self.slots.push(None);
+                self.legs.push([search::Bound::NONE; 2]);
                 (self.slots.len() - 1) as u32
             }
         };
         self.ids.insert(pool.pool_id.clone(), slot);
         self.adjacency[t0 as usize].push(Adj { slot, to: t1, zero_for_one: true });
         self.adjacency[t1 as usize].push(Adj { slot, to: t0, zero_for_one: false });
-        let (rate, inv_cap, most) =
-            (spot_rates(&pool.kind), spot_caps(&pool.kind), spot_most(&pool.kind));
-        self.slots[slot as usize] = Some(Slot { pool, t0, t1, rate, inv_cap, most });
+        self.legs[slot as usize] = leg_bounds(&pool.kind);
+        self.slots[slot as usize] = Some(Slot { pool, t0, t1 });
     }
 
     /// Removes the pool with id `pool_id`; whether there was one.

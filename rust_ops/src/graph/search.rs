@@ -173,8 +173,13 @@ pub(super) struct Bound {
 }
 
 impl Bound {
-    const NONE: Self = Self { rate: 0.0, inv_cap: f64::INFINITY, most: 0.0 };
+    pub(super) const NONE: Self = Self { rate: 0.0, inv_cap: f64::INFINITY, most: 0.0 };
     const IDENTITY: Self = Self { rate: 1.0, inv_cap: 0.0, most: f64::INFINITY };
+
+    /// A leg's bound.
+    pub(super) fn new(rate: f64, inv_cap: f64, most: f64) -> Self {
+        Self { rate, inv_cap, most }
+    }
 
     /// The bound of `self` followed by `then`: the same curve shape, composed.
     fn then(self, then: Self) -> Self {
@@ -227,11 +232,7 @@ impl Bound {
 /// (the edge at `t` towards `u` is then the leg `u -> t`).
 pub(super) fn edge_bound(g: &RouteGraph, a: &Adj, exact_in: bool) -> Bound {
     let z = usize::from(if exact_in { a.zero_for_one } else { !a.zero_for_one });
-    g.slots[a.slot as usize].as_ref().map_or(Bound::NONE, |s| Bound {
-        rate: s.rate[z],
-        inv_cap: s.inv_cap[z],
-        most: s.most[z],
-    })
+    g.legs[a.slot as usize][z]
 }
 
 /// A path's bound: the edge's leg then the rest (exact-in: towards the goal), or the rest
@@ -248,6 +249,10 @@ fn along(edge: Bound, rest: Bound, exact_in: bool) -> Bound {
 /// the no-revisit rule, the best rate and the best cap: an upper bound on what any completion
 /// of a path at `t` can yield (exact-in), or, inverted, a lower bound on what it costs
 /// (exact-out).
+///
+/// Worked out from the tokens `r - 1` hops away outwards (each of their edges extends their
+/// paths by one leg), so only the edges of tokens nearer the target are read: a leaf target's
+/// two hubs rather than every token within two hops (the max is the same in any order).
 fn path_bounds(
     g: &RouteGraph,
     dist: &[u8],
@@ -260,18 +265,20 @@ fn path_bounds(
     for r in 1..=depth {
         let prev = &bounds[r - 1];
         let mut next = prev.clone();
-        for &t in order {
-            if usize::from(dist[t as usize]) > r {
+        for &u in order {
+            if usize::from(dist[u as usize]) >= r {
                 break;
             }
-            let mut best = next[t as usize];
-            for a in &g.adjacency[t as usize] {
-                let rest = prev[a.to as usize];
-                if rest.rate > 0.0 {
-                    best = best.max(along(edge_bound(g, a, exact_in), rest, exact_in));
-                }
+            let rest = prev[u as usize];
+            if rest.rate <= 0.0 {
+                continue;
             }
-            next[t as usize] = best;
+            for b in &g.adjacency[u as usize] {
+                // The edge at `b.to` towards `u`.
+                let a = Adj { slot: b.slot, to: u, zero_for_one: !b.zero_for_one };
+                let t = b.to as usize;
+                next[t] = next[t].max(along(edge_bound(g, &a, exact_in), rest, exact_in));
+            }
         }
         bounds.push(next);
     }
