@@ -624,6 +624,9 @@ class RouteGraph:
             return None
         alloc = [0] * len(candidates)
         current: list[_Quote | None] = [None] * len(candidates)
+        # Each candidate's quote for its share plus a chunk, by that amount (``offers`` in
+        # search.rs): only the candidate that took the chunk needs quoting again.
+        offers: dict[int, tuple[int, _Quote | None]] = {}
         base, rem = divmod(amount, SPLIT_CHUNKS)
         for c in range(SPLIT_CHUNKS):
             chunk = base + (1 if c < rem else 0)
@@ -631,7 +634,11 @@ class RouteGraph:
                 continue
             pick: tuple[int, int, _Quote] | None = None
             for i, legs in enumerate(candidates):
-                q = _quote_path(legs, alloc[i] + chunk, exact_in, gp)
+                want = alloc[i] + chunk
+                offer = offers.get(i)
+                if offer is None or offer[0] != want:
+                    offer = offers[i] = (want, _quote_path(legs, want, exact_in, gp))
+                q = offer[1]
                 if q is None:
                     continue
                 cur = current[i]
@@ -643,6 +650,7 @@ class RouteGraph:
             i, _, q = pick
             alloc[i] += chunk
             current[i] = q
+            del offers[i]
         quotes = [q for q in current if q is not None]
         if len(quotes) < 2:
             return None

@@ -736,26 +736,33 @@ fn split(
     }
     let mut alloc = vec![0u128; candidates.len()];
     let mut current: Vec<Option<Quote>> = vec![None; candidates.len()];
+    // Each candidate's quote for its share plus a chunk, `(that amount, quote)`: only the
+    // candidate that took the chunk (or a chunk one unit smaller) needs quoting again.
+    let mut offers: Vec<Option<(u128, Option<Quote>)>> = vec![None; candidates.len()];
     let (base, rem) = (amount / SPLIT_CHUNKS, amount % SPLIT_CHUNKS);
     for c in 0..SPLIT_CHUNKS {
         let chunk = base + u128::from(c < rem);
         if chunk == 0 {
             continue;
         }
-        let mut pick: Option<(usize, U256, Quote)> = None;
+        let mut pick: Option<(usize, U256)> = None;
         for (i, legs) in candidates.iter().enumerate() {
-            let Some(q) = quote_path(g, legs, alloc[i] + chunk, exact_in, gp) else {
+            let want = alloc[i] + chunk;
+            if offers[i].as_ref().is_none_or(|(a, _)| *a != want) {
+                offers[i] = Some((want, quote_path(g, legs, want, exact_in, gp)));
+            }
+            let Some((_, Some(q))) = &offers[i] else {
                 continue;
             };
             let old = current[i].as_ref().map_or(OFFSET, |q| q.value);
             let gain = q.value + OFFSET - old;
             if pick.as_ref().is_none_or(|p| gain > p.1) {
-                pick = Some((i, gain, q));
+                pick = Some((i, gain));
             }
         }
-        let (i, _, q) = pick?;
+        let (i, _) = pick?;
         alloc[i] += chunk;
-        current[i] = Some(q);
+        current[i] = offers[i].take().and_then(|(_, q)| q);
     }
     let quotes: Vec<Quote> = current.into_iter().flatten().collect();
     if quotes.len() < 2 {
