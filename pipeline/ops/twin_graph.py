@@ -39,6 +39,7 @@ GAS_V3_HOP = 100_000
 GAS_V3_TICK = 25_000
 
 _MAX_HOPS = 6
+_DIVE_WIDTH = 2  # edges tried per token by the exact-out search's first dive (search.rs)
 _DEFAULT_MAX_HOPS = 3
 _FEE_DENOMINATOR = 1_000_000
 _U128_MAX = 2**128 - 1
@@ -602,6 +603,41 @@ class RouteGraph:
                     if not reached and not best:
                         break  # nothing completes from `to` with `need`, nor with more
 
+        def dive(token: str, have: int) -> bool:
+            """Exact-out: a first path, cheaply, to seed the best (``Search::dive``)."""
+            cands, _ = self._candidates(prepared, token, hops - len(path) - 1, exact_in)
+            tried = 0
+            for bound, pid, to, z_edge in cands:
+                if tried == _DIVE_WIDTH:
+                    break
+                if to in visited or pid in excluded:
+                    continue
+                pool = pools[pid]
+                if pruned(pool, bound, have) != "keep":
+                    continue
+                tried += 1
+                q = _quote_in(pool, not z_edge, have)
+                if q is None:
+                    continue
+                leg_gas = _gas(pool, q[1])
+                path.append((pool, not z_edge, q[0], have, q[1]))
+                gas[0] += leg_gas
+                if to == target:
+                    steps = path[::-1]
+                    best[:] = [(_value(steps, exact_in, gp), steps)]
+                    found = True
+                else:
+                    visited.add(to)
+                    found = dive(to, q[0])
+                    visited.remove(to)
+                gas[0] -= leg_gas
+                path.pop()
+                if found:
+                    return True
+            return False
+
+        if not exact_in:
+            dive(root, amount)
         walk(root, amount)
         return best[0] if best else None
 

@@ -31,6 +31,9 @@ struct Quote {
     steps: Vec<Step>,
 }
 
+/// Edges tried per token by [`Search::dive`].
+const DIVE_WIDTH: usize = 2;
+
 /// An exact-out leg quoted at a visit, before the parallel legs are compared.
 #[derive(Debug, Clone, Copy)]
 struct Leg {
@@ -509,6 +512,55 @@ impl Search<'_> {
         }
     }
 
+    /// Exact-out: a first path, cheaply, before [`Self::backward`]: at each token the first
+    /// [`DIVE_WIDTH`] edges the bounds keep, in candidate order, the first path completed
+    /// taken. It is one of the paths searched, so it only seeds the best: the groups of parallel
+    /// legs, which are quoted whole, are then cut by the bounds from the start. Whether a path
+    /// was found.
+    fn dive(&mut self, token: u32, amount: u128) -> bool {
+        let g = self.g;
+        let c = self.candidates(token);
+        let mut tried = 0;
+        for &(bound, a) in &c.edges {
+            if tried == DIVE_WIDTH {
+                break;
+            }
+            if !self.may_visit(&a) || self.prune(&a, bound, amount) != Cut::Keep {
+                continue;
+            }
+            tried += 1;
+            let z = !a.zero_for_one;
+            let pool = g.slot_pool(a.slot);
+            let Some((need, ticks)) = quote_in(pool, z, amount) else {
+                continue;
+            };
+            let gas = leg_gas(pool, ticks);
+            self.gas += gas;
+            self.path.push(Step {
+                slot: a.slot,
+                zero_for_one: z,
+                amount_in: need,
+                amount_out: amount,
+                ticks,
+            });
+            let found = if a.to == self.goal {
+                self.offer();
+                true
+            } else {
+                self.visited[a.to as usize] = true;
+                let found = self.dive(a.to, need);
+                self.visited[a.to as usize] = false;
+                found
+            };
+            self.path.pop();
+            self.gas -= gas;
+            if found {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Exact-out: whether every completion from a token that must receive `need`, after a leg
     /// of `gas`, costs strictly more than the best so far (`rest` the bound of the
     /// completions, as [`Self::prune`] with the leg's exact quote instead of its bound).
@@ -644,6 +696,7 @@ fn search_best(
     if exact_in {
         s.forward(p.root, amount);
     } else {
+        s.dive(p.root, amount);
         s.backward(p.root, amount);
     }
     s.best
