@@ -418,7 +418,9 @@ class RouteGraph:
 
     def _prepare(self, target: str, hops: int, exact_in: bool) -> _Prepared:
         """Distances to ``target``, the path bounds (``path_bounds`` in search.rs) and an
-        empty cache of sorted candidates (``Prepared::candidates``)."""
+        empty cache of sorted candidates (``Prepared::candidates``). Rust works out the last
+        level for the root's neighbours only (the only tokens it is read for); here it is
+        worked out for every token, the same values where both have them."""
         dist = {target: 0}
         order = [target]
         frontier = [target]

@@ -659,10 +659,39 @@ impl Prepared {
     }
 }
 
+/// The distances and bounds up to `max_hops - 2` hops for every token, and the last level
+/// (`max_hops - 1`) for the root's neighbours only: only the root's candidates read it (the
+/// root is the only token with that many hops left), and at 10k pools working it out for every
+/// token within reach read every edge of the hubs near the target once more per query.
+// Distances are at most MAX_HOPS.
+#[allow(clippy::cast_possible_truncation)]
 fn prepare(g: &RouteGraph, start: u32, goal: u32, max_hops: usize, exact_in: bool) -> Prepared {
     let (root, target) = if exact_in { (start, goal) } else { (goal, start) };
-    let (dist, order) = distances(g, target, max_hops - 1);
-    let bounds = path_bounds(g, &dist, &order, max_hops - 1, exact_in);
+    let depth = max_hops - 1;
+    let (mut dist, order) = distances(g, target, depth.saturating_sub(1));
+    let mut bounds = path_bounds(g, &dist, &order, depth.saturating_sub(1), exact_in);
+    if depth > 0 {
+        let prev = &bounds[depth - 1];
+        let mut top = prev.clone();
+        let mut done = vec![false; g.names.len()];
+        for b in &g.adjacency[root as usize] {
+            let t = b.to as usize;
+            if std::mem::replace(&mut done[t], true) {
+                continue;
+            }
+            for a in &g.adjacency[t] {
+                let u = a.to as usize;
+                if usize::from(dist[u]) < depth {
+                    dist[t] = dist[t].min(depth as u8);
+                    let rest = prev[u];
+                    if rest.rate > 0.0 {
+                        top[t] = top[t].max(along(edge_bound(g, a, exact_in), rest, exact_in));
+                    }
+                }
+            }
+        }
+        bounds.push(top);
+    }
     let cands = RefCell::new(vec![vec![None; g.names.len()]; max_hops]);
     Prepared { root, target, dist, bounds, cands }
 }
