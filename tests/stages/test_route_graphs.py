@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline.models.market import PoolState
-from pipeline.stages.route_graphs import VenueGraphs
+from pipeline.stages.route_graphs import VenueGraphs, _replaced
 
 
 def cp(pool_id: str, r0: int, t0: str = "A", t1: str = "B") -> PoolState:
@@ -37,3 +37,14 @@ def test_fast_path_applies_replaced_states_and_full_path_removes_pools() -> None
     # Shorter list: p2 gone, only p3 left, and A -> B has no route any more.
     assert out(graphs, {"v": [states[0]]}) is None
     assert len(graphs.sync({"v": [states[0]]})["v"]) == 1
+
+
+def test_replaced_places_across_stretches() -> None:
+    last = [cp(f"p{i}", 10**6 + i) for i in range(600)]
+    now = list(last)
+    for i in (0, 255, 256, 599):
+        now[i] = cp(f"p{i}", 2 * 10**6 + i)
+    # A new state equal to the old one changes nothing in the graph: not reported.
+    now[300] = cp("p300", 10**6 + 300)
+    assert _replaced(last, now) == [0, 255, 256, 599]
+    assert _replaced(last, list(last)) == []
