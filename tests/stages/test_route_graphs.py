@@ -42,9 +42,12 @@ def test_fast_path_applies_replaced_states_and_full_path_removes_pools() -> None
 def test_replaced_places_across_stretches() -> None:
     last = [cp(f"p{i}", 10**6 + i) for i in range(600)]
     now = list(last)
-    for i in (0, 255, 256, 599):
+    for i in (0, 255, 599):
         now[i] = cp(f"p{i}", 2 * 10**6 + i)
-    # A new state equal to the old one changes nothing in the graph: not reported.
+    # A new state equal to the old one, alone in its stretch, changes nothing: not reported.
     now[300] = cp("p300", 10**6 + 300)
-    assert _replaced(last, now) == [0, 255, 256, 599]
+    assert _replaced(last, now) == [0, 255, 599]
+    now[256] = cp("p256", 3 * 10**6)
+    # In a stretch that differs, places are told apart by identity.
+    assert _replaced(last, now) == [0, 255, 256, 300, 599]
     assert _replaced(last, list(last)) == []
