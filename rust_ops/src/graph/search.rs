@@ -598,7 +598,8 @@ impl Search<'_> {
 struct Cands {
     /// `(bound, edge)`, best rate first.
     edges: Vec<(Bound, Adj)>,
-    /// `group[i]`: the group of `edges[i]`, the edges towards the same token.
+    /// `group[i]`: the group of `edges[i]`, the edges towards the same token (exact-out only,
+    /// empty for exact-in).
     group: Vec<u32>,
     /// Each group's edges (indices into `edges`, ascending).
     groups: Vec<Vec<u32>>,
@@ -645,7 +646,8 @@ impl Prepared {
         let mut index: HashMap<u32, u32> = HashMap::new();
         let mut groups: Vec<Vec<u32>> = Vec::new();
         let mut group = Vec::with_capacity(cands.len());
-        for (i, (_, a)) in cands.iter().enumerate() {
+        // Only the exact-out search takes parallel edges together.
+        for (i, (_, a)) in cands.iter().enumerate().filter(|_| !exact_in) {
             let k = *index.entry(a.to).or_insert_with(|| {
                 groups.push(Vec::new());
                 (groups.len() - 1) as u32
