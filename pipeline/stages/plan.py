@@ -242,9 +242,11 @@ class PlanStage:
     async def _requote(self, created: PlanCreated) -> PlanCreated | PlanRejected:
         """Replace the router's estimate by the venue's own quote where the venue asks for it.
 
-        The router models every pool as constant-product.  A venue whose pools are not (the
-        Uniswap V3 venue: concentrated liquidity, tick crossings) sets ``quotes_for_plans``
-        and its exact quote sets the amounts and the slippage bounds instead.
+        The router quotes the pool states it was given exactly (constant-product, and V3 with
+        tick crossings where the state carries its ticks), but those are the published states:
+        a venue that can quote its pools as they are now (the Uniswap V3 venue, against the
+        chain) sets ``quotes_for_plans``, and its quote sets the amounts and the slippage
+        bounds instead.
         """
         step = created.plan.steps[0]
         venue = self._context.venues.get(step.venue)
