@@ -15,6 +15,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from pipeline.runtime import gc_tuning
+
 log = logging.getLogger(__name__)
 
 # stage name -> monotonic time of its last finished batch, and the pump queue's size getter.
@@ -63,6 +65,7 @@ def consumer_state(app: Any) -> dict[str, Any]:
                         tp_state.position if tp_state and tp_state.has_valid_position else None
                     )
                 state["positions"] = positions
+        state["gc"] = {k: round(v, 1) for k, v in gc_tuning.STATS.items()}
         state["in_recovery"] = bool(getattr(app, "in_recovery", False))
         state["flow_control_active"] = app.flow_control.is_active()
     except Exception as exc:  # pragma: no cover - diagnostics only

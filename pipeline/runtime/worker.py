@@ -19,7 +19,7 @@ from pipeline.market.feed import TOPIC as MARKET_TOPIC
 from pipeline.market.feed import PoolFeed
 from pipeline.market.publisher import MarketPublisher
 from pipeline.plugins.manager import build_venues, make_plugin_manager, market_sources
-from pipeline.runtime import diagnostics
+from pipeline.runtime import diagnostics, gc_tuning
 from pipeline.runtime.agents import Lifecycle, load_builder, table_factory, wire_stage
 from pipeline.runtime.app import build_app
 from pipeline.runtime.offsets import SafeOffsetsConsumer
@@ -46,10 +46,16 @@ class SepApp(faust.App):  # type: ignore[misc]
         # Connect venues and start market data now rather than at the first batch: the
         # planner's first batch should already see every venue's pools.
         self._lifecycle_start = asyncio.ensure_future(self.lifecycle.ensure_started())
+        self._lifecycle_start.add_done_callback(_freeze_when_started)
 
     async def on_stop(self) -> None:
         await self.lifecycle.stop()
         await super().on_stop()
+
+
+def _freeze_when_started(started: asyncio.Future[None]) -> None:
+    if not started.cancelled() and started.exception() is None:
+        gc_tuning.freeze()  # venues, pools and graphs are loaded: never scan them again
 
 
 def build_worker_app(
@@ -121,6 +127,7 @@ def run_worker(
         asyncio.set_event_loop(asyncio.new_event_loop())
     except ImportError:  # pragma: no cover - uvloop is a dependency; keep working without
         log.warning("uvloop not installed; using the default event loop")
+    gc_tuning.configure()
     app = build_worker_app(topology, settings, stages)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
