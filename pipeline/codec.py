@@ -6,11 +6,27 @@ encoding, so a faster format later changes nothing else.
 
 from __future__ import annotations
 
+import re
+
 from pipeline.models.events import Event
+
+# A JSON escape of U+0000 (not preceded by an escaped backslash, which would make it text).
+_NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 def encode_event(event: Event) -> bytes:
-    return event.model_dump_json(by_alias=True, exclude_none=True).encode()
+    """The event as JSON, with any U+0000 replaced by U+FFFD.
+
+    PostgreSQL cannot store U+0000 in ``jsonb`` (or ``text``), so one event carrying it
+    (hostile input quoted in a rejection's reason or field path) would stop the event store
+    for good.  Replacing it here, where every event is encoded, keeps Kafka, the store and the
+    read models identical.  Valid intents cannot carry it: identifiers refuse control
+    characters, and other free text only reaches events inside rejections.
+    """
+    data = event.model_dump_json(by_alias=True, exclude_none=True).encode()
+    if b"\\u0000" in data:
+        data = _NUL_ESCAPE.sub(rb"\1\\ufffd", data)
+    return data
 
 
 def decode_event(raw: bytes) -> Event:

@@ -190,9 +190,11 @@ async def process_safely(processor: StageProcessor, records: list[Record], emit:
 
     A failing batch is retried (outputs are idempotent, so re-emitting is harmless).  If it
     keeps failing, each record is processed alone and the ones that still fail go to the dead
-    letter topic with the error.  Processors whose failures can only be infrastructure (the
-    project stage: PostgreSQL or Redis away) set ``retry_forever`` and are retried until the
-    dependency is back, because dead-lettering would drop facts from the store.
+    letter topic with the error.  Processors whose failures are infrastructure (the project
+    stage: PostgreSQL or Redis away) set ``retry_forever`` (a bool, or a function of the
+    error) and are retried until the dependency is back, because dead-lettering would drop
+    facts from the store; an error the data itself causes is not retried forever, or one
+    poison record would stop the stage for good.
     """
     attempt = 0
     while True:
@@ -200,7 +202,8 @@ async def process_safely(processor: StageProcessor, records: list[Record], emit:
             await processor.process(records, emit)
             return
         except Exception as exc:
-            forever = getattr(processor, "retry_forever", False)
+            retry = getattr(processor, "retry_forever", False)
+            forever = bool(retry(exc) if callable(retry) else retry)
             if not forever and attempt >= len(RETRY_DELAYS_S):
                 break
             delay = min(

@@ -17,6 +17,8 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
+import asyncpg
+
 from pipeline.codec import decode_event
 from pipeline.stages.base import Emit, Record, StageContext, now_ms
 from pipeline.store import metrics
@@ -31,9 +33,13 @@ REFRESH_BATCH = 64
 
 class ProjectStage:
     name = "project"
-    # Failures here are PostgreSQL or Redis being away: retry until they are back rather
-    # than dead-letter facts that belong in the store.
-    retry_forever = True
+    @staticmethod
+    def retry_forever(exc: BaseException) -> bool:
+        """PostgreSQL or Redis away: retry until they are back rather than dead-letter facts
+        that belong in the store.  A value PostgreSQL refuses (``DataError``) will never be
+        stored by retrying: the batch is retried record by record and the record that fails
+        goes to the dead-letter topic, so the others are stored and the stage goes on."""
+        return not isinstance(exc, asyncpg.DataError)
 
     def __init__(self, context: StageContext) -> None:
         self._context = context

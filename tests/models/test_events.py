@@ -146,3 +146,22 @@ def test_envelope_rejects_unknown_fields() -> None:
     with pytest.raises(ValidationError) as info:
         Event.model_validate(wire)
     assert info.value.errors()[0]["loc"] == ("partition",)
+
+
+def _rejected(reason: str) -> Event:
+    return make_event("intent.rejected", IntentRejected(reason=reason, errors=()),
+                      correlation_id="intent-x", seq=1, causation_id=None, at_ms=0, id_ms=0)
+
+
+def test_nul_is_encoded_as_the_replacement_character() -> None:
+    # PostgreSQL cannot store U+0000: a hostile field name quoted in a rejection must not
+    # stop the event store.
+    raw = encode_event(_rejected("unexpected field 'a\\x00b'".replace("\\x00", "\x00")))
+    assert b"\\u0000" not in raw
+    assert decode_event(raw).payload["reason"] == "unexpected field 'a\ufffdb'"
+
+
+def test_a_backslash_before_u0000_as_text_is_kept() -> None:
+    text = "path\\u0000 and \\\x00"  # the text \u0000, then a backslash and a real NUL
+    decoded = decode_event(encode_event(_rejected(text))).payload["reason"]
+    assert decoded == "path\\u0000 and \\\ufffd"

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
+import pytest
+
+from pipeline.runtime import agents
 from pipeline.runtime.agents import batches
+from pipeline.stages.base import Emit, Output, Record
 
 
 @dataclass
@@ -88,3 +92,41 @@ async def test_a_window_waits_for_more_records() -> None:
     assert got == [[0, 1, 2]]
 
 
+
+
+class _PoisonError(Exception):
+    """Stands for an error the data causes (asyncpg.DataError in the project stage)."""
+
+
+class _Processor:
+    """Fails any batch holding the poison record; infrastructure errors never happen."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.processed: list[int] = []
+
+    @staticmethod
+    def retry_forever(exc: BaseException) -> bool:
+        return not isinstance(exc, _PoisonError)
+
+    async def process(self, records: Sequence[Record], emit: Emit) -> None:
+        if any(r.value == b"poison" for r in records):
+            raise _PoisonError("refused")
+        self.processed += [r.offset for r in records]
+
+
+async def test_a_poison_record_is_dead_lettered_and_the_rest_processed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(agents, "RETRY_DELAYS_S", (0.0, 0.0, 0.0))
+    records = [Record("t", 0, i, 0, b"k", b"poison" if i == 1 else b"ok") for i in range(3)]
+    processor = _Processor()
+    emitted: list[Output] = []
+
+    async def emit(out: Output) -> None:
+        emitted.append(out)
+
+    await agents.process_safely(processor, records, emit)
+    assert processor.processed == [0, 2]
+    assert [o.topic for o in emitted] == ["sep.deadletter"]
+    assert emitted[0].value == b"poison"
