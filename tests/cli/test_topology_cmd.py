@@ -29,9 +29,13 @@ def test_every_stage_with_its_inputs_outputs_and_settings() -> None:
         if stage.outputs:
             assert line.endswith(", ".join(stage.outputs))
         assert f"fn {stage.function}" in text
-    execute = text.splitlines()[text.splitlines().index(line_of(text, "execute ")) + 1]
-    assert "concurrency 1" in execute
-    assert "batch 500/5ms" in execute
+    lines = text.splitlines()
+    for stage in TOPOLOGY.stages:  # the line under the stage's holds its settings
+        settings = lines[lines.index(line_of(text, f"{stage.name} ")) + 1]
+        assert f"concurrency {stage.concurrency}" in settings
+        assert f"batch {stage.batch.max}/{stage.batch.within_ms}ms" in settings
+    project = lines[lines.index(line_of(text, "project ")) + 1]
+    assert "batch 2000/10ms" in project  # what topology.yaml says, as a reader would see it
 
 
 def test_a_stage_without_outputs_stores() -> None:
