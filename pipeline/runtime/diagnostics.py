@@ -35,6 +35,26 @@ def _tp_map(mapping: Any) -> dict[str, Any]:
         return {"error": repr(exc)}
 
 
+def fetch_positions(consumer: Any) -> dict[Any, int | None]:
+    """aiokafka's fetch position of each assigned partition (``None``: not valid yet).
+
+    faust runs the aiokafka consumer in a thread of its own (``consumer._thread._consumer``);
+    reading an int from it here is a benign race.
+    """
+    kafka = getattr(getattr(consumer, "_thread", None), "_consumer", None)
+    if kafka is None:
+        return {}
+    subscription = kafka._subscription.subscription
+    if subscription is None or subscription.assignment is None:
+        return {}
+    positions: dict[Any, int | None] = {}
+    for tp in subscription.assignment.tps:
+        tp_state = subscription.assignment.state_value(tp)
+        valid = tp_state is not None and tp_state.has_valid_position
+        positions[tp] = int(tp_state.position) if valid else None
+    return positions
+
+
 def consumer_state(app: Any) -> dict[str, Any]:
     """A JSON-able snapshot of the worker's consumer and stages."""
     state: dict[str, Any] = {}
@@ -56,15 +76,9 @@ def consumer_state(app: Any) -> dict[str, Any]:
         kafka = getattr(getattr(consumer, "_thread", None), "_consumer", None)
         if kafka is not None:
             state["kafka_paused"] = _tps(kafka.paused())
-            subscription = kafka._subscription.subscription
-            if subscription is not None and subscription.assignment is not None:
-                positions = {}
-                for tp in subscription.assignment.tps:
-                    tp_state = subscription.assignment.state_value(tp)
-                    positions[f"{tp.topic}/{tp.partition}"] = (
-                        tp_state.position if tp_state and tp_state.has_valid_position else None
-                    )
-                state["positions"] = positions
+            positions = fetch_positions(consumer)
+            if positions:
+                state["positions"] = _tp_map(positions)
         state["gc"] = {k: round(v, 1) for k, v in gc_tuning.STATS.items()}
         state["in_recovery"] = bool(getattr(app, "in_recovery", False))
         state["flow_control_active"] = app.flow_control.is_active()

@@ -129,22 +129,13 @@ class SafeOffsetsConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
 
     def _fetch_positions(self) -> dict[TP, int]:
         """aiokafka's fetch position of every active partition a stage of ours reads."""
-        kafka = getattr(getattr(self, "_thread", None), "_consumer", None)
         subscribed: Mapping[str, int] = getattr(self.app, "stage_subscribers", {})
         active = getattr(self, "_active_partitions", None) or set()
-        if kafka is None:
-            return {}
-        subscription = kafka._subscription.subscription
-        if subscription is None or subscription.assignment is None:
-            return {}
-        positions: dict[TP, int] = {}
-        for tp in subscription.assignment.tps:
-            if tp.topic not in subscribed or tp not in active:
-                continue
-            state = subscription.assignment.state_value(tp)
-            if state is not None and state.has_valid_position:
-                positions[TP(tp.topic, tp.partition)] = int(state.position)
-        return positions
+        return {
+            TP(tp.topic, tp.partition): position
+            for tp, position in diagnostics.fetch_positions(self).items()
+            if position is not None and tp.topic in subscribed and tp in active
+        }
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         for tp in revoked:

@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-import redis.asyncio as aioredis
-
 from pipeline.models.events import Event
 from pipeline.store.projection import STAGE_OF, STATE_OF, TERMINAL_STATES, created_ms
 
@@ -43,7 +41,8 @@ return #ARGV / 3
 
 
 def add_to(pipe: Any, prefix: str, events: Sequence[Event], now_ms: int) -> None:
-    """Queue the batch's histogram updates on a Redis pipeline (the caller executes it)."""
+    """Queue the batch's histogram updates on a Redis pipeline (the caller executes it: the
+    project stage sends them with the batch's read-model script, in one round trip)."""
     counts: dict[tuple[str, str], int] = {}
     sums: dict[str, float] = {}
 
@@ -67,13 +66,3 @@ def add_to(pipe: Any, prefix: str, events: Sequence[Event], now_ms: int) -> None
     args += [part for key, total in sums.items() for part in (key, "sum", repr(total))]
     if args:
         pipe.eval(_INCREMENT, 0, *args)
-
-
-async def record(redis: aioredis.Redis, prefix: str, events: Sequence[Event],
-                 now_ms: int) -> None:
-    """Add the batch to the histograms (one pipeline round trip)."""
-    if not events:
-        return
-    pipe = redis.pipeline(transaction=False)
-    add_to(pipe, prefix, events, now_ms)
-    await pipe.execute()
