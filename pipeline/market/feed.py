@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from pipeline.models.market import PoolState
+from pipeline.runtime.fetch_wait import AdaptiveWaitConsumer
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,9 @@ class PoolFeed:
 
     async def start(self, catch_up_timeout_s: float = 30.0) -> None:
         """Connect, read what the topic holds, then follow it in the background."""
-        consumer = AIOKafkaConsumer(
+        # Long fetch waits while caught up (any new state ends them at once), instead of a
+        # fetch every 50 ms per worker for nothing (see runtime.fetch_wait).
+        consumer = AdaptiveWaitConsumer(
             bootstrap_servers=self._bootstrap,
             group_id=None,
             enable_auto_commit=False,

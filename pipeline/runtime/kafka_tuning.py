@@ -1,33 +1,20 @@
-"""faust hard-codes the consumer's ``fetch_max_wait_ms`` (1500); we lower it.
+"""faust hard-codes the consumer's ``fetch_max_wait_ms`` (1500); we have it use ours.
 
-Why it matters: aiokafka keeps one fetch in flight per broker, covering every partition that
-has no unconsumed records.  A partition whose records were just taken is not in that request,
-so its next records wait until the in-flight fetch returns: when any of *its* partitions gets
-data, or after ``fetch_max_wait_ms``.  With one broker and ~40 partitions at a modest rate,
-every stage-to-stage hop paid tens to hundreds of milliseconds for it.  A short wait makes
-fetches return and re-include every partition quickly, at the cost of more (cheap, local)
-fetch requests when idle.
-
-faust builds the consumer itself with no setting for this, so we swap in a subclass where
-faust's driver looks the class up (pinned faust 0.15.3; ``apply`` fails loudly if the module
-layout changes).
+Ours (``runtime.fetch_wait.AdaptiveWaitConsumer``) waits 10 ms while some partition has
+buffered records and 500 ms when the next fetch covers every partition (why: see that
+module).  faust builds the consumer itself with no setting for this, so we swap in our class
+where faust's driver looks the class up (pinned faust 0.15.3; ``apply`` fails loudly if the
+module layout changes).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-FETCH_MAX_WAIT_MS = int(os.environ.get("SEP_FETCH_MAX_WAIT_MS", "10"))
-
-
-class _ShortWaitConsumer(aiokafka.AIOKafkaConsumer):  # type: ignore[misc]
-    def __init__(self, *topics: Any, **kwargs: Any) -> None:
-        kwargs["fetch_max_wait_ms"] = min(kwargs.get("fetch_max_wait_ms", 500), FETCH_MAX_WAIT_MS)
-        super().__init__(*topics, **kwargs)
+from pipeline.runtime.fetch_wait import AdaptiveWaitConsumer
 
 
 class _PatchedModule:
@@ -35,7 +22,7 @@ class _PatchedModule:
 
     def __getattr__(self, name: str) -> Any:
         if name == "AIOKafkaConsumer":
-            return _ShortWaitConsumer
+            return AdaptiveWaitConsumer
         return getattr(aiokafka, name)
 
 
