@@ -161,6 +161,13 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     try:
         print(f"warming up ({args.workers} workers)…", file=sys.stderr)
         await _steady(settings, pool, 100, 2)
+        if args.warmup:
+            # Flat out, unmeasured: a fresh broker's JVM compiles its hot paths for the first
+            # minute or so (measured: its JIT threads took 0.3 of a core, more than its request
+            # handling), which would be charged to the intents of a cold run.
+            print(f"warming up: {args.warmup} intents flat out…", file=sys.stderr)
+            cold = await _throughput(settings, pool, args.warmup)
+            print(f"  {cold['intents_per_s']} intents/s cold", file=sys.stderr)
         print(f"throughput: {args.count} intents flat out…", file=sys.stderr)
         throughput = await _throughput(settings, pool, args.count)
         steady = []
@@ -203,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="steady rates for the latency runs (default 200 500)")
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="length of each steady run (default 10)")
+    parser.add_argument("--warmup", type=int, default=1000,
+                        help="intents sent flat out, unmeasured, before the throughput run, "
+                        "so that a fresh broker's JIT compilation is not measured (default "
+                        "1000; 0: none)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--layout", default="",
                         help="stages per worker process, processes separated by ';' "
