@@ -25,9 +25,17 @@
 //! the best `cap` together bound them all, so the bound sees price impact, not only fees: on a
 //! large trade it cuts paths through shallow pools however good their spot price. Edges
 //! are tried best bound first: the candidate edges of a token with `r` hops left, sorted by
-//! their bound (which does not depend on the amount), are worked out once per query and token
-//! and shared by every visit, so a hub reached through many parallel pools is not rescanned
-//! (its thousands of edges) on each visit. A leg that cannot quote
+//! their bound's rate (which does not depend on the amount), are worked out once per query and
+//! token and shared by every visit, so a hub reached through many parallel pools is not
+//! rescanned (its thousands of edges) on each visit; and when a hub is reached with few hops
+//! left, its edges towards the few tokens that can still reach the target are looked up in an
+//! index of pools by token pair rather than read from its whole list. The root's candidates,
+//! whose amount is known, are tried in the order of their curve at that amount, so the best
+//! path tends to be found first and the loop ends at the first edge the curve cuts. Paths
+//! through the root (where every search starts) are left out of the bounds. Parallel pools
+//! towards one token are compared once quoted: a leg no better than one already followed,
+//! with a larger pool id, is not followed (see `search::Search::forward` and `backward` for
+//! why the answer is unchanged). A leg that cannot quote
 //! the amount (zero reserve, a V3 swap leaving the known tick range, liquidity running out, an
 //! output of zero, an amount beyond 128 bits) makes that path unusable for that amount only.
 //!
@@ -426,6 +434,10 @@ pub struct RouteGraph {
     tokens: HashMap<String, u32>,
     names: Vec<String>,
     adjacency: Vec<Vec<Adj>>,
+    /// The edges from one token to another, `(from, to)`: the parallel pools between them. A
+    /// search that reaches a hub with a few hops left only wants its edges towards the few
+    /// tokens that can still reach the target, not its thousands of others.
+    pairs: HashMap<(u32, u32), Vec<Adj>>,
     slots: Vec<Option<Slot>>,
     /// The bounds of each slot's legs ([`leg_bounds`]), apart from the slots: the search reads
     /// them for thousands of edges per query, and a dense array keeps that off the pools.
@@ -471,6 +483,11 @@ impl RouteGraph {
         self.slots.iter().flatten().map(|s| &s.pool)
     }
 
+    /// The edges from `from` to `to` (the parallel pools between the two tokens).
+    pub(crate) fn pair(&self, from: u32, to: u32) -> &[Adj] {
+        self.pairs.get(&(from, to)).map_or(&[], Vec::as_slice)
+    }
+
     // Indices are u32 to keep edges small; four billion tokens or pools are not a use case.
     #[allow(clippy::cast_possible_truncation)]
     fn intern(&mut self, token: &str) -> u32 {
@@ -512,8 +529,11 @@ impl RouteGraph {
             }
         };
         self.ids.insert(pool.pool_id.clone(), slot);
-        self.adjacency[t0 as usize].push(Adj { slot, to: t1, zero_for_one: true });
-        self.adjacency[t1 as usize].push(Adj { slot, to: t0, zero_for_one: false });
+        for (from, to, zero_for_one) in [(t0, t1, true), (t1, t0, false)] {
+            let edge = Adj { slot, to, zero_for_one };
+            self.adjacency[from as usize].push(edge);
+            self.pairs.entry((from, to)).or_default().push(edge);
+        }
         self.legs[slot as usize] = leg_bounds(&pool.kind);
         self.slots[slot as usize] = Some(Slot { pool, t0, t1 });
     }
@@ -524,10 +544,16 @@ impl RouteGraph {
             return false;
         };
         if let Some(s) = self.slots[slot as usize].take() {
-            for t in [s.t0, s.t1] {
-                let edges = &mut self.adjacency[t as usize];
+            for (from, to) in [(s.t0, s.t1), (s.t1, s.t0)] {
+                let edges = &mut self.adjacency[from as usize];
                 if let Some(i) = edges.iter().position(|a| a.slot == slot) {
                     edges.swap_remove(i);
+                }
+                if let Some(edges) = self.pairs.get_mut(&(from, to)) {
+                    edges.retain(|a| a.slot != slot);
+                    if edges.is_empty() {
+                        self.pairs.remove(&(from, to));
+                    }
                 }
             }
         }

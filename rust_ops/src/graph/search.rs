@@ -34,14 +34,12 @@ struct Quote {
 /// Edges tried per token by [`Search::dive`].
 const DIVE_WIDTH: usize = 2;
 
-/// An exact-out leg quoted at a visit, before the parallel legs are compared.
-#[derive(Debug, Clone, Copy)]
-struct Leg {
-    slot: u32,
-    z: bool,
-    need: u128,
-    ticks: u32,
-    gas: u64,
+/// Exact-in: whether receiving at most `most` (a float bound, given a 1e-9 relative margin and
+/// one unit) less `cost` is strictly worse than `best`.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn yields_less(most: f64, cost: U256, best: U256) -> bool {
+    let most = most * (1.0 + 1e-9) + 1.0;
+    most.is_finite() && most < 1e38 && OFFSET + U256::from(most as u128) - cost < best
 }
 
 /// Exact-out: whether paying at least `least` (a float bound, given a 1e-9 relative margin and
@@ -143,8 +141,10 @@ fn rank(g: &RouteGraph, a: &Quote, b: &Quote) -> Ordering {
 }
 
 /// Hops from every token to `goal`, up to `depth` (`u8::MAX` beyond), and the tokens
-/// reached, nearest first.
-fn distances(g: &RouteGraph, goal: u32, depth: usize) -> (Vec<u8>, Vec<u32>) {
+/// reached, nearest first, over paths that do not pass through `root` (the search starts there,
+/// so no path comes back to it): `root` is left unreached, which keeps the paths through it out
+/// of the bounds built on these distances, and its edges out of every token's candidates.
+fn distances(g: &RouteGraph, goal: u32, depth: usize, root: u32) -> (Vec<u8>, Vec<u32>) {
     let mut dist = vec![u8::MAX; g.names.len()];
     dist[goal as usize] = 0;
     let mut order = vec![goal];
@@ -153,7 +153,7 @@ fn distances(g: &RouteGraph, goal: u32, depth: usize) -> (Vec<u8>, Vec<u32>) {
         let to = order.len();
         for i in from..to {
             for a in &g.adjacency[order[i] as usize] {
-                if dist[a.to as usize] == u8::MAX {
+                if dist[a.to as usize] == u8::MAX && a.to != root {
                     // depth <= MAX_HOPS, far below u8::MAX.
                     dist[a.to as usize] = u8::try_from(d).unwrap_or(u8::MAX - 1);
                     order.push(a.to);
@@ -248,8 +248,9 @@ fn along(edge: Bound, rest: Bound, exact_in: bool) -> Bound {
     }
 }
 
-/// `bounds[r][t]`: over every path of at most `r` legs between `t` and the target, ignoring
-/// the no-revisit rule, the best rate and the best cap: an upper bound on what any completion
+/// `bounds[r][t]`: over every path of at most `r` legs between `t` and the target that does not
+/// pass through the root (otherwise ignoring the no-revisit rule; `order` is without the root,
+/// see [`distances`]), the best rate and the best cap: an upper bound on what any completion
 /// of a path at `t` can yield (exact-in), or, inverted, a lower bound on what it costs
 /// (exact-out).
 ///
@@ -300,6 +301,17 @@ enum Cut {
     Rest,
 }
 
+/// What [`Search::admit`] concludes about an edge of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admit {
+    /// Quote it.
+    Take,
+    /// Pass over it.
+    Skip,
+    /// Pass over it and the rest of its group.
+    EndGroup,
+}
+
 /// Depth-first search state, for one direction and one amount.
 struct Search<'a> {
     g: &'a RouteGraph,
@@ -310,11 +322,16 @@ struct Search<'a> {
     gas_price: U256,
     /// Pools not to use (slots), for the split's disjoint candidates.
     excluded: &'a [bool],
+    /// The root's candidates, in the order of their bounds for the search's amount.
+    root: Candidates,
     visited: Vec<bool>,
     path: Vec<Step>,
     /// Gas of `path`.
     gas: u64,
     best: Option<Quote>,
+    /// Exact-in: whether a quote has failed since the flag was last cleared (see
+    /// [`Search::forward`]).
+    failed: bool,
 }
 
 impl Search<'_> {
@@ -325,7 +342,7 @@ impl Search<'_> {
     /// Whether every path through edge `a` with `amount` at hand is strictly worse than the
     /// best so far (branch and bound; the float bound carries a 1e-9 relative margin, and a
     /// path is only cut when strictly below, so ties and the optimum are never cut).
-    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    #[allow(clippy::cast_precision_loss)]
     fn prune(&self, a: &Adj, bound: Bound, amount: u128) -> Cut {
         if !self.exact_in && bound.beyond_cap(amount as f64) {
             // No path through the edge can deliver the amount, whatever it costs.
@@ -338,10 +355,7 @@ impl Search<'_> {
         let min_gas = leg_gas(g.slot_pool(a.slot), 0);
         let cost = self.gas_price * U256::from(self.gas + min_gas);
         let x = amount as f64;
-        let below = |most: f64| {
-            let most = most * (1.0 + 1e-9) + 1.0;
-            most.is_finite() && most < 1e38 && OFFSET + U256::from(most as u128) - cost < best.value
-        };
+        let below = |most: f64| yields_less(most, cost, best.value);
         let above = |least: f64| costs_more(least, cost, best.value);
         if self.exact_in {
             if below(x * bound.rate) {
@@ -366,148 +380,218 @@ impl Search<'_> {
     }
 
     /// The edges that may be taken from `token` (those towards a token close enough to the
-    /// goal; visited tokens and excluded pools are the caller's to skip), with their rate
-    /// bounds, best first.
+    /// goal; visited tokens and excluded pools are the caller's to skip), with their bounds,
+    /// best first.
     fn candidates(&self, token: u32) -> Candidates {
+        if self.path.is_empty() {
+            return Rc::clone(&self.root);
+        }
         self.p.candidates(self.g, token, self.max_hops - self.path.len() - 1, self.exact_in)
     }
 
+    /// Whether the candidates from the group of `members` on are all cut, by their rate
+    /// (below `cut_rate`, in candidates sorted by rate) or, at the root, by their bounds for
+    /// `amount` (they are in the order of those bounds); gas not counting.
+    fn group_out_of_reach(
+        &self,
+        c: &Cands,
+        members: &[(Bound, Adj)],
+        amount: u128,
+        cut_rate: f64,
+    ) -> bool {
+        if c.by_rate {
+            return members[0].0.rate <= cut_rate;
+        }
+        let Some(best) = &self.best else {
+            return false;
+        };
+        if !self.gas_price.is_zero() {
+            return false;
+        }
+        let key = root_key(members[0].0, amount, self.exact_in);
+        if self.exact_in {
+            yields_less(-key, U256::ZERO, best.value)
+        } else {
+            costs_more(key, U256::ZERO, best.value)
+        }
+    }
+
+    /// Whether edge `a` (of `bound`) is worth quoting for `amount`, after the bounds
+    /// ([`Self::prune`]); an edge cut by its rate alone cuts every edge of no better rate when
+    /// gas does not count (`cut_rate` raised to it), and the rest of its group, which is
+    /// sorted by rate or, at the root, by a bound below the rate's.
+    fn admit(&self, a: &Adj, bound: Bound, amount: u128, cut_rate: &mut f64) -> Admit {
+        if bound.rate <= *cut_rate || self.excluded[a.slot as usize] {
+            return Admit::Skip;
+        }
+        match self.prune(a, bound, amount) {
+            Cut::Keep => Admit::Take,
+            Cut::Rest if self.gas_price.is_zero() => {
+                *cut_rate = bound.rate;
+                Admit::EndGroup
+            }
+            Cut::Rest | Cut::Edge => Admit::Skip,
+        }
+    }
+
+    /// Takes the leg `step` (of `gas`) towards `to`: the path is offered if it reaches the
+    /// goal, searched on from `to` otherwise.
+    fn follow(&mut self, step: Step, to: u32, gas: u64) {
+        self.gas += gas;
+        self.path.push(step);
+        if to == self.goal {
+            self.offer();
+        } else {
+            self.visited[to as usize] = true;
+            if self.exact_in {
+                self.forward(to, step.amount_out);
+            } else {
+                self.backward(to, step.amount_in);
+            }
+            self.visited[to as usize] = false;
+        }
+        self.path.pop();
+        self.gas -= gas;
+    }
+
+    /// Exact-in: from `token`, holding `amount`, towards the goal.
+    ///
+    /// The parallel edges towards one token are tried one after the other, best bound first.
+    /// When gas does not count, a leg is not followed when one followed before it pays at least
+    /// as much, has a smaller pool id and met no failed quote in its search: a completion from
+    /// the next token that holds with the smaller amount then held with the larger one too (a
+    /// quote can fail as the amount grows: a V3 pool leaving its known ticks), and yields no less
+    /// with it (exact-in quotes never fall as the amount grows: property-tested), while the
+    /// bounds that cut a completion there cut it for less; so the leg's paths rank after the
+    /// other's, ties included. With tens of parallel pools between two hubs, most are then
+    /// quoted but not followed.
     fn forward(&mut self, token: u32, amount: u128) {
         let g = self.g;
-        for (bound, a) in self.candidates(token).edges.iter() {
-            if !self.may_visit(a) {
+        let c = self.candidates(token);
+        let remaining = self.max_hops - self.path.len() - 1;
+        let gas_counts = !self.gas_price.is_zero();
+        // Edges at or below this rate are cut by their rate alone (gas not counting).
+        let mut cut_rate = f64::NEG_INFINITY;
+        // The legs of a group followed whose search met no failed quote: output, pool id.
+        let mut clean: Vec<(u128, &str)> = Vec::new();
+        for &(start, end) in &c.groups {
+            let members = &c.edges[start as usize..end as usize];
+            let to = members[0].1.to;
+            if self.group_out_of_reach(&c, members, amount, cut_rate) {
+                break;
+            }
+            if self.visited[to as usize] {
                 continue;
             }
-            match self.prune(a, *bound, amount) {
-                Cut::Keep => {}
-                Cut::Rest if self.gas_price.is_zero() => break,
-                Cut::Rest | Cut::Edge => continue,
+            clean.clear();
+            let rest = self.p.bounds[remaining][to as usize];
+            for &(bound, e) in members {
+                match self.admit(&e, bound, amount, &mut cut_rate) {
+                    Admit::Take => {}
+                    Admit::Skip => continue,
+                    Admit::EndGroup => break,
+                }
+                let pool = g.slot_pool(e.slot);
+                let Some((out, ticks)) = self.p.quote(pool, e.slot, e.zero_for_one, amount) else {
+                    self.failed = true;
+                    continue;
+                };
+                let id = pool.pool_id.as_str();
+                if !gas_counts && clean.iter().any(|&(o, i)| o >= out && i < id) {
+                    continue;
+                }
+                let gas = leg_gas(pool, ticks);
+                if to != self.goal && self.hopeless_in(rest, out, gas) {
+                    continue;
+                }
+                let failed_before = std::mem::replace(&mut self.failed, false);
+                let z = e.zero_for_one;
+                let step = Step {
+                    slot: e.slot,
+                    zero_for_one: z,
+                    amount_in: amount,
+                    amount_out: out,
+                    ticks,
+                };
+                self.follow(step, to, gas);
+                if !self.failed {
+                    clean.push((out, id));
+                }
+                self.failed |= failed_before;
             }
-            let pool = g.slot_pool(a.slot);
-            let Some((out, ticks)) = quote_out(pool, a.zero_for_one, amount) else {
-                continue;
-            };
-            let z = a.zero_for_one;
-            let gas = leg_gas(pool, ticks);
-            self.gas += gas;
-            self.path.push(Step {
-                slot: a.slot,
-                zero_for_one: z,
-                amount_in: amount,
-                amount_out: out,
-                ticks,
-            });
-            if a.to == self.goal {
-                self.offer();
-            } else {
-                self.visited[a.to as usize] = true;
-                self.forward(a.to, out);
-                self.visited[a.to as usize] = false;
-            }
-            self.path.pop();
-            self.gas -= gas;
         }
     }
 
     /// Exact-out: from `token`, which must receive `amount`, towards the input token.
     ///
-    /// The parallel edges towards one token are taken together (at the first of them in the
-    /// candidate order): each the bounds keep is quoted, and a leg is dropped when another
-    /// costs no more, burns no more gas (when gas counts) and has a smaller pool id. Whatever
-    /// completes a path from the next token completes it for both, and costs no more for the
-    /// smaller amount (exact-out quotes and their ticks crossed never fall as the amount grows,
-    /// and a pool that pays an amount pays any smaller one: property-tested), so the dropped
-    /// leg's paths rank after the other's, ties included: the answer is unchanged. With tens
-    /// of parallel pools between two hubs this keeps a handful of legs out of each group
-    /// instead of trying every combination of them along a path. While no path has been
-    /// found, a leg whose token leads nowhere with its amount ends its group: the other legs
-    /// need as much or more.
+    /// The parallel edges towards one token are tried one after the other, best bound first, and
+    /// a leg is not followed when one followed before it costs no more, burns no more gas (when
+    /// gas counts) and has a smaller pool id. Whatever completes a path from the next token
+    /// completes it for both, and costs no more for the smaller amount (exact-out quotes and
+    /// their ticks crossed never fall as the amount grows, and a pool that pays an amount pays
+    /// any smaller one: property-tested), so the leg's paths rank after the other's, ties
+    /// included: the answer is unchanged. With tens of parallel pools between two hubs, most
+    /// are then quoted but not followed. While no path has been found, a leg whose token leads
+    /// nowhere with its amount rules out the legs that need as much or more.
     fn backward(&mut self, token: u32, amount: u128) {
         let g = self.g;
         let c = self.candidates(token);
         let remaining = self.max_hops - self.path.len() - 1;
-        // Edges from this index on are cut by their rate alone (gas not counting).
-        let mut rest_from = usize::MAX;
-        let mut legs: Vec<Leg> = Vec::new();
-        for (i, &(_, a)) in c.edges.iter().enumerate() {
-            if i >= rest_from {
+        let gas_counts = !self.gas_price.is_zero();
+        // Edges at or below this rate are cut by their rate alone (gas not counting).
+        let mut cut_rate = f64::NEG_INFINITY;
+        // The legs of a group followed: what they need, their gas, their pool id.
+        let mut followed: Vec<(u128, u64, &str)> = Vec::new();
+        for &(start, end) in &c.groups {
+            let members = &c.edges[start as usize..end as usize];
+            let to = members[0].1.to;
+            if self.group_out_of_reach(&c, members, amount, cut_rate) {
                 break;
             }
-            let members = &c.groups[c.group[i] as usize];
-            if members[0] as usize != i || self.visited[a.to as usize] {
+            if self.visited[to as usize] {
                 continue;
             }
-            legs.clear();
-            for &k in members.iter() {
-                let k = k as usize;
-                if k >= rest_from {
-                    break;
+            followed.clear();
+            // The least amount found to lead nowhere from `to`.
+            let mut dead = u128::MAX;
+            let rest = self.p.bounds[remaining][to as usize];
+            for &(bound, e) in members {
+                match self.admit(&e, bound, amount, &mut cut_rate) {
+                    Admit::Take => {}
+                    Admit::Skip => continue,
+                    Admit::EndGroup => break,
                 }
-                let (bound, e) = c.edges[k];
-                if self.excluded[e.slot as usize] {
-                    continue;
-                }
-                match self.prune(&e, bound, amount) {
-                    Cut::Keep => {}
-                    Cut::Rest if self.gas_price.is_zero() => {
-                        rest_from = k;
-                        break;
-                    }
-                    Cut::Rest | Cut::Edge => continue,
-                }
-                // The leg trades a.to -> token: the edge's pool in the opposite direction.
+                // The leg trades to -> token: the edge's pool in the opposite direction.
                 let z = !e.zero_for_one;
                 let pool = g.slot_pool(e.slot);
-                if let Some((need, ticks)) = quote_in(pool, z, amount) {
-                    legs.push(Leg { slot: e.slot, z, need, ticks, gas: leg_gas(pool, ticks) });
-                }
-            }
-            let gas_counts = !self.gas_price.is_zero();
-            let id = |l: &Leg| g.slot_pool(l.slot).pool_id.as_str();
-            legs.sort_by(|x, y| {
-                x.need.cmp(&y.need).then(x.gas.cmp(&y.gas)).then_with(|| id(x).cmp(id(y)))
-            });
-            // Sorted so, a leg's dominators come before it; the kept ones are enough to look at
-            // (domination is transitive).
-            let mut kept = 0;
-            for j in 0..legs.len() {
-                let l = legs[j];
-                let dominated =
-                    legs[..kept].iter().any(|p| (!gas_counts || p.gas <= l.gas) && id(p) < id(&l));
-                if !dominated {
-                    legs[kept] = l;
-                    kept += 1;
-                }
-            }
-            let rest = self.p.bounds[remaining][a.to as usize];
-            for &l in &legs[..kept] {
-                if a.to != self.goal && self.hopeless(rest, l.need, l.gas) {
+                let Some((need, ticks)) = self.p.quote(pool, e.slot, z, amount) else {
+                    continue;
+                };
+                let gas = leg_gas(pool, ticks);
+                let id = pool.pool_id.as_str();
+                if need >= dead
+                    || followed
+                        .iter()
+                        .any(|&(n, gs, i)| n <= need && (!gas_counts || gs <= gas) && i < id)
+                    || (to != self.goal && self.hopeless(rest, need, gas))
+                {
                     continue;
                 }
-                self.gas += l.gas;
-                self.path.push(Step {
-                    slot: l.slot,
-                    zero_for_one: l.z,
-                    amount_in: l.need,
+                let reached = to == self.goal || self.best.is_some();
+                let step = Step {
+                    slot: e.slot,
+                    zero_for_one: z,
+                    amount_in: need,
                     amount_out: amount,
-                    ticks: l.ticks,
-                });
-                let reached = a.to == self.goal || self.best.is_some();
-                if a.to == self.goal {
-                    self.offer();
-                } else {
-                    self.visited[a.to as usize] = true;
-                    self.backward(a.to, l.need);
-                    self.visited[a.to as usize] = false;
-                }
-                self.path.pop();
-                self.gas -= l.gas;
+                    ticks,
+                };
+                self.follow(step, to, gas);
                 if !reached && self.best.is_none() {
-                    // Nothing completes a path from `a.to` with `l.need` (with no best, only
-                    // what cannot be quoted is cut), so nothing does with the larger amounts
-                    // of the legs after it.
-                    break;
+                    // Nothing completes a path from `to` with `need` (with no best, only what
+                    // cannot be quoted is cut), so nothing does with more.
+                    dead = dead.min(need);
                 }
+                followed.push((need, gas, id));
             }
         }
     }
@@ -521,7 +605,7 @@ impl Search<'_> {
         let g = self.g;
         let c = self.candidates(token);
         let mut tried = 0;
-        for &(bound, a) in &c.edges {
+        for &(bound, a) in c.in_order() {
             if tried == DIVE_WIDTH {
                 break;
             }
@@ -531,7 +615,7 @@ impl Search<'_> {
             tried += 1;
             let z = !a.zero_for_one;
             let pool = g.slot_pool(a.slot);
-            let Some((need, ticks)) = quote_in(pool, z, amount) else {
+            let Some((need, ticks)) = self.p.quote(pool, a.slot, z, amount) else {
                 continue;
             };
             let gas = leg_gas(pool, ticks);
@@ -578,6 +662,18 @@ impl Search<'_> {
             || rest.need(y).is_some_and(|least| costs_more(least, cost, best.value))
     }
 
+    /// Exact-in: whether every completion from a token that receives `have`, after a leg of
+    /// `gas`, yields strictly less than the best so far (`rest` the bound of the completions, as
+    /// [`Self::prune`] with the leg's exact quote instead of its bound).
+    #[allow(clippy::cast_precision_loss)]
+    fn hopeless_in(&self, rest: Bound, have: u128, gas: u64) -> bool {
+        let Some(best) = &self.best else {
+            return false;
+        };
+        let cost = self.gas_price * U256::from(self.gas + gas);
+        yields_less(rest.out(have as f64), cost, best.value)
+    }
+
     fn offer(&mut self) {
         let mut steps = self.path.clone();
         if !self.exact_in {
@@ -596,16 +692,103 @@ impl Search<'_> {
 
 /// The candidate edges of a token (see [`Prepared::candidates`]).
 struct Cands {
-    /// `(bound, edge)`, best rate first.
+    /// `(bound, edge)`, the parallel edges (those towards one token) together, each group best
+    /// first.
     edges: Vec<(Bound, Adj)>,
-    /// `group[i]`: the group of `edges[i]`, the edges towards the same token (exact-out only,
-    /// empty for exact-in).
-    group: Vec<u32>,
-    /// Each group's edges (indices into `edges`, ascending).
-    groups: Vec<Vec<u32>>,
+    /// Each group's range in `edges`, the groups by their best edge, best first.
+    groups: Vec<(u32, u32)>,
+    /// Best by rate (the order of a token visited with various amounts), or by the bound at
+    /// one amount ([`Cands::at_amount`]).
+    by_rate: bool,
+}
+
+/// The root's order of its candidates for `amount`: lowest first, the least a path through the
+/// edge could cost (exact-out), or minus the most it could yield (exact-in); a bound the float
+/// cannot give (NaN) first, so that it is never passed over.
+#[allow(clippy::cast_precision_loss)]
+fn root_key(bound: Bound, amount: u128, exact_in: bool) -> f64 {
+    let x = amount as f64;
+    let key = if exact_in {
+        -bound.out(x)
+    } else if bound.beyond_cap(x) {
+        f64::INFINITY
+    } else {
+        bound.need(x).unwrap_or(x / bound.rate)
+    };
+    if key.is_nan() {
+        f64::NEG_INFINITY
+    } else {
+        key
+    }
+}
+
+impl Cands {
+    /// Groups of `edges` (sorted by the token they lead to), ordered by `key` of their first
+    /// edge.
+    #[allow(clippy::cast_possible_truncation)] // edge counts are far below 2^32
+    fn grouped(
+        edges: Vec<(Bound, Adj)>,
+        key: impl Fn(&(Bound, Adj)) -> f64,
+        by_rate: bool,
+    ) -> Self {
+        let mut groups: Vec<(u32, u32)> = Vec::new();
+        let mut start = 0;
+        for i in 1..=edges.len() {
+            if i == edges.len() || edges[i].1.to != edges[start].1.to {
+                groups.push((start as u32, i as u32));
+                start = i;
+            }
+        }
+        groups.sort_by(|x, y| key(&edges[x.0 as usize]).total_cmp(&key(&edges[y.0 as usize])));
+        Self { edges, groups, by_rate }
+    }
+
+    /// The same edges for the root, in the order of their bounds for `amount`: the root is
+    /// the one token whose amount is known when its candidates are sorted, and the curve (which
+    /// sees price impact) finds the good paths first where the rate alone can rank a thin pool
+    /// first, and can end the loop once the best path is found.
+    fn at_amount(&self, amount: u128, exact_in: bool) -> Self {
+        let key = |e: &(Bound, Adj)| root_key(e.0, amount, exact_in);
+        let mut edges = self.edges.clone();
+        edges.sort_by(|x, y| x.1.to.cmp(&y.1.to).then(key(x).total_cmp(&key(y))));
+        Self::grouped(edges, key, false)
+    }
+
+    /// The edges group by group, in the order they are tried.
+    fn in_order(&self) -> impl Iterator<Item = &(Bound, Adj)> {
+        self.groups.iter().flat_map(|&(start, end)| &self.edges[start as usize..end as usize])
+    }
 }
 
 type Candidates = Rc<Cands>;
+
+/// Quotes by `(slot, zero_for_one, amount)` (see [`Prepared::quote`]).
+type Memo = RefCell<HashMap<(u32, bool, u128), Option<(u128, u32)>>>;
+
+/// Pair lookups worth one step of a scan of a token's edges: a hash lookup costs about this
+/// many of the scan's steps.
+const LOOKUP_COST: usize = 8;
+
+/// Calls `f` on each edge from `token` towards a token at most `r` hops from the target.
+/// `near`, when given, lists those tokens (nearest first); if they are fewer than the token's
+/// edges (a hub with a leaf target), the edges towards them are looked up pair by pair rather
+/// than the token's thousands of edges read.
+fn each_edge_towards(
+    g: &RouteGraph,
+    token: u32,
+    near: Option<&[u32]>,
+    dist: &[u8],
+    r: usize,
+    f: impl FnMut(&Adj),
+) {
+    let edges = &g.adjacency[token as usize];
+    match near {
+        Some(near) if near.len() * LOOKUP_COST < edges.len() => {
+            near.iter().flat_map(|&u| g.pair(token, u)).for_each(f);
+        }
+        _ => edges.iter().filter(|a| usize::from(dist[a.to as usize]) <= r).for_each(f),
+    }
+}
 
 /// What every search of one query shares: the distances to the target, the rate bounds, and
 /// each token's candidate edges, worked out on first use.
@@ -613,18 +796,62 @@ struct Prepared {
     root: u32,
     target: u32,
     dist: Vec<u8>,
+    /// The tokens at most `max_hops - 2` hops from the target, nearest first.
+    order: Vec<u32>,
+    /// `level_end[r]`: how many of `order` are at most `r` hops from the target.
+    level_end: Vec<usize>,
     bounds: Vec<Vec<Bound>>,
     /// `cands[r][t]`: the candidates of token `t` with `r` hops left after the leg.
     cands: RefCell<Vec<Vec<Option<Candidates>>>>,
+    exact_in: bool,
+    /// The legs quoted so far, `(slot, zero_for_one, amount)` to the quote in the query's
+    /// direction, when the query runs several searches (a split): each search avoiding the
+    /// pools of the paths found before it quotes mostly the same legs for the same share.
+    memo: Option<Memo>,
 }
 
 impl Prepared {
+    /// The leg of `pool` (in `slot`) in the direction `zero_for_one`, for `amount`: what it
+    /// pays (exact-in) or needs (exact-out) and the ticks it crosses, as [`quote_out`] or
+    /// [`quote_in`].
+    fn quote(
+        &self,
+        pool: &GraphPool,
+        slot: u32,
+        zero_for_one: bool,
+        amount: u128,
+    ) -> Option<(u128, u32)> {
+        let quote = || {
+            if self.exact_in {
+                quote_out(pool, zero_for_one, amount)
+            } else {
+                quote_in(pool, zero_for_one, amount)
+            }
+        };
+        let Some(memo) = &self.memo else {
+            return quote();
+        };
+        let key = (slot, zero_for_one, amount);
+        if let Some(&known) = memo.borrow().get(&key) {
+            return known;
+        }
+        let q = quote();
+        memo.borrow_mut().insert(key, q);
+        q
+    }
+
+    /// The tokens at most `r` hops from the target, if `order` holds them all (it does not
+    /// for the root's `max_hops - 1`).
+    fn near(&self, r: usize) -> Option<&[u32]> {
+        self.level_end.get(r).map(|&n| &self.order[..n])
+    }
+
     /// The edges from `token` towards a token at most `remaining` hops from the target, each
     /// with the bound of the paths through it (the edge's, composed with the best from
-    /// there), best rate first. The bound does not depend on the amount or the path, so the
-    /// list is sorted once per query and token, however often the token is visited. The
-    /// edges are also grouped by the token they lead to (parallel pools), for the exact-out
-    /// comparison of parallel legs ([`Search::backward`]).
+    /// there), grouped by the token they lead to (parallel pools, quoted together by
+    /// [`Search::forward`] and [`Search::backward`]), best rate first. The bound does not
+    /// depend on the amount or the path, so the list is sorted once per query and token,
+    /// however often the token is visited.
     #[allow(clippy::cast_possible_truncation)] // edge counts are far below 2^32
     fn candidates(
         &self,
@@ -637,25 +864,15 @@ impl Prepared {
             return Rc::clone(c);
         }
         let level = &self.bounds[remaining];
-        let mut cands: Vec<(Bound, Adj)> = g.adjacency[token as usize]
-            .iter()
-            .filter(|a| usize::from(self.dist[a.to as usize]) <= remaining)
-            .map(|a| (along(edge_bound(g, a, exact_in), level[a.to as usize], exact_in), *a))
-            .collect();
-        cands.sort_by(|x, y| y.0.rate.total_cmp(&x.0.rate));
-        let mut index: HashMap<u32, u32> = HashMap::new();
-        let mut groups: Vec<Vec<u32>> = Vec::new();
-        let mut group = Vec::with_capacity(cands.len());
-        // Only the exact-out search takes parallel edges together.
-        for (i, (_, a)) in cands.iter().enumerate().filter(|_| !exact_in) {
-            let k = *index.entry(a.to).or_insert_with(|| {
-                groups.push(Vec::new());
-                (groups.len() - 1) as u32
-            });
-            groups[k as usize].push(i as u32);
-            group.push(k);
-        }
-        let cands: Candidates = Rc::new(Cands { edges: cands, group, groups });
+        let mut edges: Vec<(Bound, Adj)> = Vec::new();
+        each_edge_towards(g, token, self.near(remaining), &self.dist, remaining, |a| {
+            edges.push((along(edge_bound(g, a, exact_in), level[a.to as usize], exact_in), *a));
+        });
+        // Ties by slot, so the order depends on nothing but the graph.
+        edges.sort_unstable_by(|x, y| {
+            x.1.to.cmp(&y.1.to).then(y.0.rate.total_cmp(&x.0.rate)).then(x.1.slot.cmp(&y.1.slot))
+        });
+        let cands: Candidates = Rc::new(Cands::grouped(edges, |e| -e.0.rate, true));
         self.cands.borrow_mut()[remaining][token as usize] = Some(Rc::clone(&cands));
         cands
     }
@@ -667,10 +884,20 @@ impl Prepared {
 /// token within reach read every edge of the hubs near the target once more per query.
 // Distances are at most MAX_HOPS.
 #[allow(clippy::cast_possible_truncation)]
-fn prepare(g: &RouteGraph, start: u32, goal: u32, max_hops: usize, exact_in: bool) -> Prepared {
+fn prepare(
+    g: &RouteGraph,
+    start: u32,
+    goal: u32,
+    max_hops: usize,
+    exact_in: bool,
+    searches: usize,
+) -> Prepared {
     let (root, target) = if exact_in { (start, goal) } else { (goal, start) };
     let depth = max_hops - 1;
-    let (mut dist, order) = distances(g, target, depth.saturating_sub(1));
+    let (mut dist, order) = distances(g, target, depth.saturating_sub(1), root);
+    let level_end: Vec<usize> = (0..depth)
+        .map(|r| order.partition_point(|&t| usize::from(dist[t as usize]) <= r))
+        .collect();
     let mut bounds = path_bounds(g, &dist, &order, depth.saturating_sub(1), exact_in);
     if depth > 0 {
         let prev = &bounds[depth - 1];
@@ -681,21 +908,24 @@ fn prepare(g: &RouteGraph, start: u32, goal: u32, max_hops: usize, exact_in: boo
             if std::mem::replace(&mut done[t], true) {
                 continue;
             }
-            for a in &g.adjacency[t] {
-                let u = a.to as usize;
-                if usize::from(dist[u]) < depth {
-                    dist[t] = dist[t].min(depth as u8);
-                    let rest = prev[u];
-                    if rest.rate > 0.0 {
-                        top[t] = top[t].max(along(edge_bound(g, a, exact_in), rest, exact_in));
-                    }
+            // `order` is every token less than `depth` hops from the target.
+            let mut reaches = false;
+            each_edge_towards(g, b.to, Some(&order), &dist, depth - 1, |a| {
+                reaches = true;
+                let rest = prev[a.to as usize];
+                if rest.rate > 0.0 {
+                    top[t] = top[t].max(along(edge_bound(g, a, exact_in), rest, exact_in));
                 }
+            });
+            if reaches {
+                dist[t] = dist[t].min(depth as u8);
             }
         }
         bounds.push(top);
     }
     let cands = RefCell::new(vec![vec![None; g.names.len()]; max_hops]);
-    Prepared { root, target, dist, bounds, cands }
+    let memo = (searches > 1).then(|| RefCell::new(HashMap::new()));
+    Prepared { root, target, dist, order, level_end, bounds, cands, exact_in, memo }
 }
 
 /// The best path for `amount` avoiding the `excluded` pools.
@@ -711,9 +941,11 @@ fn search_best(
 ) -> Option<Quote> {
     let mut visited = vec![false; g.names.len()];
     visited[p.root as usize] = true;
+    let root = p.candidates(g, p.root, max_hops - 1, exact_in).at_amount(amount, exact_in);
     let mut s = Search {
         g,
         p,
+        root: Rc::new(root),
         goal: p.target,
         max_hops,
         exact_in,
@@ -723,6 +955,7 @@ fn search_best(
         path: Vec::with_capacity(max_hops),
         gas: 0,
         best: None,
+        failed: false,
     };
     if exact_in {
         s.forward(p.root, amount);
@@ -773,7 +1006,7 @@ pub(super) fn best(
     exact_in: bool,
 ) -> Option<GraphRoute> {
     let gp = U256::from(gas_price);
-    let p = prepare(g, start, goal, max_hops, exact_in);
+    let p = prepare(g, start, goal, max_hops, exact_in, max_splits);
     let none = vec![false; g.slots.len()];
     let single = search_best(g, &p, &none, amount, max_hops, exact_in, gp);
     let split = if max_splits > 1 {

@@ -45,6 +45,25 @@ fn graph(pools: impl IntoIterator<Item = GraphPool>) -> RouteGraph {
     g
 }
 
+/// Whether the index of pools by token pair holds exactly each token's edges.
+fn pairs_match_edges(g: &RouteGraph) -> bool {
+    let mut from_edges: BTreeMap<(u32, u32), Vec<u32>> = BTreeMap::new();
+    for (t, edges) in g.adjacency.iter().enumerate() {
+        for a in edges {
+            from_edges.entry((u32::try_from(t).unwrap(), a.to)).or_default().push(a.slot);
+        }
+    }
+    let mut from_pairs: BTreeMap<(u32, u32), Vec<u32>> = BTreeMap::new();
+    for (&(t, u), edges) in &g.pairs {
+        assert!(edges.iter().all(|a| a.to == u));
+        from_pairs.insert((t, u), edges.iter().map(|a| a.slot).collect());
+    }
+    for v in from_edges.values_mut().chain(from_pairs.values_mut()) {
+        v.sort_unstable();
+    }
+    from_edges == from_pairs
+}
+
 fn ids(r: &GraphRoute) -> Vec<Vec<&str>> {
     r.paths.iter().map(|p| p.legs.iter().map(|l| l.pool_id.as_str()).collect()).collect()
 }
@@ -245,6 +264,7 @@ proptest! {
             let id = format!("p{i:02}");
             prop_assert_eq!(g.remove_pool(&id), last.remove(&id).is_some());
         }
+        prop_assert!(pairs_match_edges(&g));
         // Rebuilt in reverse id order: answers must not depend on insertion order.
         let rebuilt = graph(last.into_values().rev());
         prop_assert_eq!(g.len(), rebuilt.len());
@@ -345,6 +365,23 @@ proptest! {
     }
 }
 
+/// A pool as [`bound_pool`] (kind, reserves or liquidity, tick, fee), an amount's mantissa and
+/// scale, a step to a larger amount, and a direction.
+#[allow(clippy::type_complexity)]
+fn arb_quote_case() -> impl Strategy<Value = (u8, u128, u128, i32, u32, u128, u32, u128, bool)> {
+    (
+        0u8..3,
+        1_000u128..10u128.pow(24),
+        1_000u128..10u128.pow(24),
+        -50_000i32..50_000,
+        prop::sample::select(vec![0u32, 100, 500, 3000, 10_000]),
+        1u128..1_000,
+        0u32..12,
+        1u128..1_000,
+        any::<bool>(),
+    )
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
@@ -354,15 +391,7 @@ proptest! {
     /// no amount it pays is beyond its bound's cap.
     #[test]
     fn exact_out_quotes_are_monotone(
-        kind in 0u8..3,
-        r0 in 1_000u128..10u128.pow(24),
-        r1 in 1_000u128..10u128.pow(24),
-        tick in -50_000i32..50_000,
-        fee in prop::sample::select(vec![0u32, 100, 500, 3000, 10_000]),
-        mantissa in 1u128..1_000,
-        scale in 0u32..12,
-        step in 1u128..1_000,
-        zero_for_one in any::<bool>(),
+        (kind, r0, r1, tick, fee, mantissa, scale, step, zero_for_one) in arb_quote_case(),
     ) {
         let g = graph([bound_pool(kind, r0, r1, tick, fee)]);
         let pool = g.pool("p").unwrap();
@@ -400,6 +429,29 @@ proptest! {
                     prop_assert!(less <= need, "{} out costs {}, {} out costs {}", small, less, large, need);
                     prop_assert!(fewer <= ticks, "{} out crosses {} ticks, {} out {}", small, fewer, large, ticks);
                 }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// What the exact-in search's comparison of parallel legs rests on: when a pool takes two
+    /// amounts, it pays no less for the larger (to the wei, and across tick boundaries).
+    #[test]
+    fn exact_in_quotes_are_monotone(
+        (kind, r0, r1, tick, fee, mantissa, scale, step, zero_for_one) in arb_quote_case(),
+    ) {
+        let g = graph([bound_pool(kind, r0, r1, tick, fee)]);
+        let pool = g.pool("p").unwrap();
+        let x = (r0.max(r1) / 10u128.pow(scale) * mantissa / 100).max(1);
+        for (small, large) in [(x.saturating_sub(1), x), (x, x.saturating_add(1)), (x, x.saturating_add(step * x / 100 + 1))] {
+            if small == 0 || small == large {
+                continue;
+            }
+            if let (Some((less, _)), Some((more, _))) = (search::quote_out(pool, zero_for_one, small), search::quote_out(pool, zero_for_one, large)) {
+                prop_assert!(less <= more, "{} in pays {}, {} in pays {}", small, less, large, more);
             }
         }
     }
