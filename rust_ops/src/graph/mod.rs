@@ -352,19 +352,47 @@ fn spot_most(kind: &PoolKind) -> [f64; 2] {
     #[allow(clippy::cast_precision_loss)] // bounds only, with a wide margin
     match kind {
         &PoolKind::ConstantProduct { reserve0, reserve1, .. } => [reserve0 as f64, reserve1 as f64],
-        PoolKind::V3(p) => [v3_most(p, false), v3_most(p, true)],
+        PoolKind::V3(p) => [v3_most(p, false, false), v3_most(p, true, false)],
+    }
+}
+
+/// The most a pool takes in, `[token1 in, token0 in]` (indexed by `zero_for_one`): an upper
+/// bound, for the exact-in search to pass over a leg that cannot take its amount without
+/// quoting it (a V3 quote that runs out of known liquidity walks the empty ticks to the end of
+/// the price range before it fails). Unbounded for a constant-product pool. A V3 pool takes
+/// at most what takes its price to the end of the known ticks (`L·Δ(1/√P)` of token0 going
+/// down, `L·Δ√P` of token1 going up, plus the fee); without tick data, what takes it to the
+/// edge of its tick spacing. Margins as [`spot_most`], wider (1e-6, and 1,000 units for the
+/// rounding of each step).
+fn spot_takes(kind: &PoolKind) -> [f64; 2] {
+    match kind {
+        PoolKind::ConstantProduct { .. } => [f64::INFINITY; 2],
+        PoolKind::V3(p) => [false, true].map(|z| {
+            let takes = v3_most(p, z, true) / after_fee(p.fee());
+            if takes.is_nan() {
+                f64::INFINITY
+            } else {
+                takes * (1.0 + 1e-6) + 1e3
+            }
+        }),
     }
 }
 
 /// What a V3 pool holds in the direction of the swap: token1 if `zero_for_one` (price going
-/// down), token0 otherwise (see [`spot_most`]).
+/// down), token0 otherwise (see [`spot_most`]); or, with `input`, what it takes in to get there
+/// before the fee (token0 going down, token1 going up).
 #[allow(clippy::cast_precision_loss)] // bounds only, with a wide margin
-fn v3_most(p: &V3Pool, zero_for_one: bool) -> f64 {
+fn v3_most(p: &V3Pool, zero_for_one: bool, input: bool) -> f64 {
     let sqrt_at = |t: i32| sqrt_ratio_at_tick(t).map(x96_f64);
-    // Liquidity `l` between the prices `near` and `far` pays this much.
+    // Liquidity `l` between the prices `near` and `far` pays this much (or takes, `input`).
     let held = |l: u128, near: f64, far: f64| {
         let l = l as f64;
-        let amount = if zero_for_one { l * (near - far) } else { l * (1.0 / near - 1.0 / far) };
+        let amount = match (zero_for_one, input) {
+            (true, false) => l * (near - far),
+            (false, false) => l * (1.0 / near - 1.0 / far),
+            (true, true) => l * (1.0 / far - 1.0 / near),
+            (false, true) => l * (far - near),
+        };
         amount.max(0.0)
     };
     let sp = x96_f64(p.sqrt_price_x96());
@@ -409,7 +437,7 @@ fn v3_most(p: &V3Pool, zero_for_one: bool) -> f64 {
             }
         }
     }
-    let virtual_reserve = most_l as f64 * if zero_for_one { sp } else { 1.0 / sp };
+    let virtual_reserve = most_l as f64 * if zero_for_one == input { 1.0 / sp } else { sp };
     total * (1.0 + 1e-9) + virtual_reserve * 1e-12 * ranges + 1.0
 }
 
@@ -442,6 +470,8 @@ pub struct RouteGraph {
     /// The bounds of each slot's legs ([`leg_bounds`]), apart from the slots: the search reads
     /// them for thousands of edges per query, and a dense array keeps that off the pools.
     legs: Vec<[search::Bound; 2]>,
+    /// The most each slot's legs take in ([`spot_takes`]).
+    takes: Vec<[f64; 2]>,
     free: Vec<u32>,
     ids: HashMap<String, u32>,
 }
@@ -511,6 +541,7 @@ impl RouteGraph {
             if let Some(s) = self.slots[slot as usize].as_mut() {
                 if s.pool.token0 == pool.token0 && s.pool.token1 == pool.token1 {
                     self.legs[slot as usize] = leg_bounds(&pool.kind);
+                    self.takes[slot as usize] = spot_takes(&pool.kind);
                     s.pool = pool;
                     return;
                 }
@@ -525,6 +556,7 @@ impl RouteGraph {
             None => {
                 self.slots.push(None);
                 self.legs.push([search::Bound::NONE; 2]);
+                self.takes.push([0.0; 2]);
                 (self.slots.len() - 1) as u32
             }
         };
@@ -535,6 +567,7 @@ impl RouteGraph {
             self.pairs.entry((from, to)).or_default().push(edge);
         }
         self.legs[slot as usize] = leg_bounds(&pool.kind);
+        self.takes[slot as usize] = spot_takes(&pool.kind);
         self.slots[slot as usize] = Some(Slot { pool, t0, t1 });
     }
 

@@ -491,6 +491,12 @@ impl Search<'_> {
                     Admit::Skip => continue,
                     Admit::EndGroup => break,
                 }
+                #[allow(clippy::cast_precision_loss)] // against a bound with a wide margin
+                if amount as f64 > g.takes[e.slot as usize][usize::from(e.zero_for_one)] {
+                    // More than the pool can take: the quote would fail.
+                    self.failed = true;
+                    continue;
+                }
                 let pool = g.slot_pool(e.slot);
                 let Some((out, ticks)) = self.p.quote(pool, e.slot, e.zero_for_one, amount) else {
                     self.failed = true;

@@ -456,3 +456,31 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// The most a leg takes in bounds what the pool can take: all of it, to the end of its
+    /// known liquidity, and a quote for more fails.
+    #[test]
+    fn takes_bounds_what_a_pool_takes(
+        (kind, r0, r1, tick, fee, _, _, _, zero_for_one) in arb_quote_case(),
+    ) {
+        let g = graph([bound_pool(kind, r0, r1, tick, fee)]);
+        let pool = g.pool("p").unwrap();
+        let takes = g.takes[0][usize::from(zero_for_one)];
+        if let PoolKind::V3(v) = &pool.kind {
+            if let Ok(r) = v.swap(zero_for_one, true, U256::from(u128::MAX), None) {
+                let used = u128::try_from(r.amount_in_used).unwrap_or(u128::MAX);
+                #[allow(clippy::cast_precision_loss)]
+                let used = used as f64;
+                prop_assert!(used <= takes, "took {} of {}", used, takes);
+            }
+        }
+        if takes < 1e38 {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let more = (takes * (1.0 + 1e-12)) as u128 + 1;
+            prop_assert!(search::quote_out(pool, zero_for_one, more).is_none(), "{} in quoted, beyond {}", more, takes);
+        }
+    }
+}
