@@ -34,6 +34,27 @@ struct Quote {
 /// Edges tried per token by [`Search::dive`].
 const DIVE_WIDTH: usize = 2;
 
+/// Exact-in: whether edge `a`'s leg pays at most `most` for `amount`, by its bound (with the
+/// search's margins).
+#[allow(clippy::cast_precision_loss)]
+fn pays_no_more(g: &RouteGraph, a: &Adj, amount: u128, most: u128) -> bool {
+    let bound = edge_bound(g, a, true).out(amount as f64) * (1.0 + 1e-9) + 1.0;
+    bound <= most as f64 * (1.0 - 1e-12)
+}
+
+/// Exact-out: whether edge `a`'s leg (from `a.to`) needs at least `least` to pay `amount`, by its
+/// bound (with the search's margins).
+#[allow(clippy::cast_precision_loss)]
+fn costs_no_less(g: &RouteGraph, a: &Adj, amount: u128, least: u128) -> bool {
+    let bound = edge_bound(g, a, false);
+    let y = amount as f64;
+    if bound.beyond_cap(y) {
+        return true;
+    }
+    let need = bound.need(y).unwrap_or(y / bound.rate) * (1.0 - 1e-9) - 1.0;
+    need >= least as f64 * (1.0 + 1e-12)
+}
+
 /// Exact-in: whether receiving at most `most` (a float bound, given a 1e-9 relative margin and
 /// one unit) less `cost` is strictly worse than `best`.
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -301,17 +322,6 @@ enum Cut {
     Rest,
 }
 
-/// What [`Search::admit`] concludes about an edge of a group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Admit {
-    /// Quote it.
-    Take,
-    /// Pass over it.
-    Skip,
-    /// Pass over it and the rest of its group.
-    EndGroup,
-}
-
 /// Depth-first search state, for one direction and one amount.
 struct Search<'a> {
     g: &'a RouteGraph,
@@ -389,18 +399,13 @@ impl Search<'_> {
         self.p.candidates(self.g, token, self.max_hops - self.path.len() - 1, self.exact_in)
     }
 
-    /// Whether the candidates from the group of `members` on are all cut, by their rate
-    /// (below `cut_rate`, in candidates sorted by rate) or, at the root, by their bounds for
-    /// `amount` (they are in the order of those bounds); gas not counting.
-    fn group_out_of_reach(
-        &self,
-        c: &Cands,
-        members: &[(Bound, Adj)],
-        amount: u128,
-        cut_rate: f64,
-    ) -> bool {
-        if c.by_rate {
-            return members[0].0.rate <= cut_rate;
+    /// Whether the candidates from `group` on are all cut, by their rate (at most
+    /// `cut_rate`, in candidates sorted by rate) or, at the root, by their bounds for the
+    /// search's amount (they are in the order of those bounds); gas not counting.
+    fn group_out_of_reach(&self, c: &Cands, group: &Group, cut_rate: f64) -> bool {
+        let key = group.key;
+        if c.at.is_none() {
+            return -key <= cut_rate;
         }
         let Some(best) = &self.best else {
             return false;
@@ -408,7 +413,6 @@ impl Search<'_> {
         if !self.gas_price.is_zero() {
             return false;
         }
-        let key = root_key(members[0].0, amount, self.exact_in);
         if self.exact_in {
             yields_less(-key, U256::ZERO, best.value)
         } else {
@@ -418,19 +422,20 @@ impl Search<'_> {
 
     /// Whether edge `a` (of `bound`) is worth quoting for `amount`, after the bounds
     /// ([`Self::prune`]); an edge cut by its rate alone cuts every edge of no better rate when
-    /// gas does not count (`cut_rate` raised to it), and the rest of its group, which is
-    /// sorted by rate or, at the root, by a bound below the rate's.
-    fn admit(&self, a: &Adj, bound: Bound, amount: u128, cut_rate: &mut f64) -> Admit {
+    /// gas does not count (`cut_rate` raised to it).
+    fn admit(&self, a: &Adj, bound: Bound, amount: u128, cut_rate: &mut f64) -> bool {
         if bound.rate <= *cut_rate || self.excluded[a.slot as usize] {
-            return Admit::Skip;
+            return false;
         }
         match self.prune(a, bound, amount) {
-            Cut::Keep => Admit::Take,
-            Cut::Rest if self.gas_price.is_zero() => {
-                *cut_rate = bound.rate;
-                Admit::EndGroup
+            Cut::Keep => true,
+            Cut::Rest => {
+                if self.gas_price.is_zero() {
+                    *cut_rate = bound.rate;
+                }
+                false
             }
-            Cut::Rest | Cut::Edge => Admit::Skip,
+            Cut::Edge => false,
         }
     }
 
@@ -456,15 +461,16 @@ impl Search<'_> {
 
     /// Exact-in: from `token`, holding `amount`, towards the goal.
     ///
-    /// The parallel edges towards one token are tried one after the other, best bound first.
-    /// When gas does not count, a leg is not followed when one followed before it pays at least
-    /// as much, has a smaller pool id and met no failed quote in its search: a completion from
+    /// The parallel edges towards one token are tried one after the other, in the order of
+    /// their pool ids. When gas does not count, a leg is not followed when one followed before
+    /// it (so with a smaller pool id) pays at least as much and met no failed quote in its
+    /// search, nor quoted when its bound shows it cannot pay more: a completion from
     /// the next token that holds with the smaller amount then held with the larger one too (a
     /// quote can fail as the amount grows: a V3 pool leaving its known ticks), and yields no less
     /// with it (exact-in quotes never fall as the amount grows: property-tested), while the
     /// bounds that cut a completion there cut it for less; so the leg's paths rank after the
     /// other's, ties included. With tens of parallel pools between two hubs, most are then
-    /// quoted but not followed.
+    /// neither quoted nor followed.
     fn forward(&mut self, token: u32, amount: u128) {
         let g = self.g;
         let c = self.candidates(token);
@@ -472,24 +478,24 @@ impl Search<'_> {
         let gas_counts = !self.gas_price.is_zero();
         // Edges at or below this rate are cut by their rate alone (gas not counting).
         let mut cut_rate = f64::NEG_INFINITY;
-        // The legs of a group followed whose search met no failed quote: output, pool id.
-        let mut clean: Vec<(u128, &str)> = Vec::new();
-        for &(start, end) in &c.groups {
-            let members = &c.edges[start as usize..end as usize];
+        for group in &c.groups {
+            let members = c.members(group);
             let to = members[0].1.to;
-            if self.group_out_of_reach(&c, members, amount, cut_rate) {
+            if self.group_out_of_reach(&c, group, cut_rate) {
                 break;
             }
             if self.visited[to as usize] {
                 continue;
             }
-            clean.clear();
+            // The most a leg of the group paid whose search met no failed quote.
+            let mut clean: Option<u128> = None;
             let rest = self.p.bounds[remaining][to as usize];
             for &(bound, e) in members {
-                match self.admit(&e, bound, amount, &mut cut_rate) {
-                    Admit::Take => {}
-                    Admit::Skip => continue,
-                    Admit::EndGroup => break,
+                if !self.admit(&e, bound, amount, &mut cut_rate) {
+                    continue;
+                }
+                if !gas_counts && clean.is_some_and(|most| pays_no_more(g, &e, amount, most)) {
+                    continue;
                 }
                 #[allow(clippy::cast_precision_loss)] // against a bound with a wide margin
                 if amount as f64 > g.takes[e.slot as usize][usize::from(e.zero_for_one)] {
@@ -502,8 +508,7 @@ impl Search<'_> {
                     self.failed = true;
                     continue;
                 };
-                let id = pool.pool_id.as_str();
-                if !gas_counts && clean.iter().any(|&(o, i)| o >= out && i < id) {
+                if !gas_counts && clean.is_some_and(|most| most >= out) {
                     continue;
                 }
                 let gas = leg_gas(pool, ticks);
@@ -521,7 +526,7 @@ impl Search<'_> {
                 };
                 self.follow(step, to, gas);
                 if !self.failed {
-                    clean.push((out, id));
+                    clean = clean.max(Some(out));
                 }
                 self.failed |= failed_before;
             }
@@ -530,14 +535,15 @@ impl Search<'_> {
 
     /// Exact-out: from `token`, which must receive `amount`, towards the input token.
     ///
-    /// The parallel edges towards one token are tried one after the other, best bound first, and
-    /// a leg is not followed when one followed before it costs no more, burns no more gas (when
-    /// gas counts) and has a smaller pool id. Whatever completes a path from the next token
+    /// The parallel edges towards one token are tried one after the other, in the order of
+    /// their pool ids, and a leg is not followed when one followed before it (so with a smaller
+    /// pool id) costs no more and burns no more gas (when gas counts), nor quoted when gas does
+    /// not count and its bound shows it cannot cost less. Whatever completes a path from the next token
     /// completes it for both, and costs no more for the smaller amount (exact-out quotes and
     /// their ticks crossed never fall as the amount grows, and a pool that pays an amount pays
     /// any smaller one: property-tested), so the leg's paths rank after the other's, ties
     /// included: the answer is unchanged. With tens of parallel pools between two hubs, most
-    /// are then quoted but not followed. While no path has been found, a leg whose token leads
+    /// are then neither quoted nor followed. While no path has been found, a leg whose token leads
     /// nowhere with its amount rules out the legs that need as much or more.
     fn backward(&mut self, token: u32, amount: u128) {
         let g = self.g;
@@ -546,12 +552,12 @@ impl Search<'_> {
         let gas_counts = !self.gas_price.is_zero();
         // Edges at or below this rate are cut by their rate alone (gas not counting).
         let mut cut_rate = f64::NEG_INFINITY;
-        // The legs of a group followed: what they need, their gas, their pool id.
-        let mut followed: Vec<(u128, u64, &str)> = Vec::new();
-        for &(start, end) in &c.groups {
-            let members = &c.edges[start as usize..end as usize];
+        // The legs of a group followed: what they need, their gas.
+        let mut followed: Vec<(u128, u64)> = Vec::new();
+        for group in &c.groups {
+            let members = c.members(group);
             let to = members[0].1.to;
-            if self.group_out_of_reach(&c, members, amount, cut_rate) {
+            if self.group_out_of_reach(&c, group, cut_rate) {
                 break;
             }
             if self.visited[to as usize] {
@@ -562,10 +568,12 @@ impl Search<'_> {
             let mut dead = u128::MAX;
             let rest = self.p.bounds[remaining][to as usize];
             for &(bound, e) in members {
-                match self.admit(&e, bound, amount, &mut cut_rate) {
-                    Admit::Take => {}
-                    Admit::Skip => continue,
-                    Admit::EndGroup => break,
+                if !self.admit(&e, bound, amount, &mut cut_rate) {
+                    continue;
+                }
+                let least = followed.iter().map(|f| f.0).min();
+                if !gas_counts && least.is_some_and(|least| costs_no_less(g, &e, amount, least)) {
+                    continue;
                 }
                 // The leg trades to -> token: the edge's pool in the opposite direction.
                 let z = !e.zero_for_one;
@@ -574,11 +582,8 @@ impl Search<'_> {
                     continue;
                 };
                 let gas = leg_gas(pool, ticks);
-                let id = pool.pool_id.as_str();
                 if need >= dead
-                    || followed
-                        .iter()
-                        .any(|&(n, gs, i)| n <= need && (!gas_counts || gs <= gas) && i < id)
+                    || followed.iter().any(|&(n, gs)| n <= need && (!gas_counts || gs <= gas))
                     || (to != self.goal && self.hopeless(rest, need, gas))
                 {
                     continue;
@@ -597,7 +602,7 @@ impl Search<'_> {
                     // cannot be quoted is cut), so nothing does with more.
                     dead = dead.min(need);
                 }
-                followed.push((need, gas, id));
+                followed.push((need, gas));
             }
         }
     }
@@ -611,7 +616,7 @@ impl Search<'_> {
         let g = self.g;
         let c = self.candidates(token);
         let mut tried = 0;
-        for &(bound, a) in c.in_order() {
+        for (bound, a) in c.best_edges() {
             if tried == DIVE_WIDTH {
                 break;
             }
@@ -698,14 +703,24 @@ impl Search<'_> {
 
 /// The candidate edges of a token (see [`Prepared::candidates`]).
 struct Cands {
-    /// `(bound, edge)`, the parallel edges (those towards one token) together, each group best
-    /// first.
+    /// `(bound, edge)`, the parallel edges (those towards one token) together, each group in
+    /// the order of its pool ids (so the legs followed before a leg have smaller ids, see
+    /// [`Search::forward`]).
     edges: Vec<(Bound, Adj)>,
-    /// Each group's range in `edges`, the groups by their best edge, best first.
-    groups: Vec<(u32, u32)>,
-    /// Best by rate (the order of a token visited with various amounts), or by the bound at
-    /// one amount ([`Cands::at_amount`]).
-    by_rate: bool,
+    /// The groups, best first.
+    groups: Vec<Group>,
+    /// By rate (the order of a token visited with various amounts), or, for the root, by the
+    /// bound at the search's amount ([`Cands::at_amount`]).
+    at: Option<u128>,
+    exact_in: bool,
+}
+
+/// A group of [`Cands`]: `edges[start..end]`, and the key of its best edge (lowest first).
+#[derive(Debug, Clone, Copy)]
+struct Group {
+    start: u32,
+    end: u32,
+    key: f64,
 }
 
 /// The root's order of its candidates for `amount`: lowest first, the least a path through the
@@ -729,40 +744,67 @@ fn root_key(bound: Bound, amount: u128, exact_in: bool) -> f64 {
 }
 
 impl Cands {
-    /// Groups of `edges` (sorted by the token they lead to), ordered by `key` of their first
-    /// edge.
+    /// `edges` in groups, ordered by their best edge's key ([`Self::key`]).
     #[allow(clippy::cast_possible_truncation)] // edge counts are far below 2^32
     fn grouped(
-        edges: Vec<(Bound, Adj)>,
-        key: impl Fn(&(Bound, Adj)) -> f64,
-        by_rate: bool,
+        g: &RouteGraph,
+        mut edges: Vec<(Bound, Adj)>,
+        at: Option<u128>,
+        exact_in: bool,
     ) -> Self {
-        let mut groups: Vec<(u32, u32)> = Vec::new();
+        // Pool ids are unique: a total order, whatever the order the edges came in.
+        let id = |e: &(Bound, Adj)| g.slot_pool(e.1.slot).pool_id.as_str();
+        edges.sort_unstable_by(|x, y| x.1.to.cmp(&y.1.to).then_with(|| id(x).cmp(id(y))));
+        let mut groups = Vec::new();
         let mut start = 0;
         for i in 1..=edges.len() {
             if i == edges.len() || edges[i].1.to != edges[start].1.to {
-                groups.push((start as u32, i as u32));
+                groups.push(Group { start: start as u32, end: i as u32, key: 0.0 });
                 start = i;
             }
         }
-        groups.sort_by(|x, y| key(&edges[x.0 as usize]).total_cmp(&key(&edges[y.0 as usize])));
-        Self { edges, groups, by_rate }
+        Self { edges, groups, at, exact_in }.keyed()
+    }
+
+    /// The groups keyed by their best edge ([`Self::key`]) and sorted so (ties in the order
+    /// of the tokens they lead to).
+    fn keyed(mut self) -> Self {
+        for i in 0..self.groups.len() {
+            let members = self.members(&self.groups[i]);
+            let key = members.iter().map(|e| self.key(e.0)).fold(f64::INFINITY, f64::min);
+            self.groups[i].key = key;
+        }
+        self.groups.sort_unstable_by(|x, y| x.key.total_cmp(&y.key).then(x.start.cmp(&y.start)));
+        self
+    }
+
+    /// The order of the edges: minus the rate, or the root's key for its amount.
+    fn key(&self, bound: Bound) -> f64 {
+        match self.at {
+            None => -bound.rate,
+            Some(amount) => root_key(bound, amount, self.exact_in),
+        }
     }
 
     /// The same edges for the root, in the order of their bounds for `amount`: the root is
     /// the one token whose amount is known when its candidates are sorted, and the curve (which
     /// sees price impact) finds the good paths first where the rate alone can rank a thin pool
     /// first, and can end the loop once the best path is found.
-    fn at_amount(&self, amount: u128, exact_in: bool) -> Self {
-        let key = |e: &(Bound, Adj)| root_key(e.0, amount, exact_in);
-        let mut edges = self.edges.clone();
-        edges.sort_by(|x, y| x.1.to.cmp(&y.1.to).then(key(x).total_cmp(&key(y))));
-        Self::grouped(edges, key, false)
+    fn at_amount(&self, amount: u128) -> Self {
+        let (edges, groups) = (self.edges.clone(), self.groups.clone());
+        Self { edges, groups, at: Some(amount), exact_in: self.exact_in }.keyed()
     }
 
-    /// The edges group by group, in the order they are tried.
-    fn in_order(&self) -> impl Iterator<Item = &(Bound, Adj)> {
-        self.groups.iter().flat_map(|&(start, end)| &self.edges[start as usize..end as usize])
+    /// The edges of `group`.
+    fn members(&self, group: &Group) -> &[(Bound, Adj)] {
+        &self.edges[group.start as usize..group.end as usize]
+    }
+
+    /// Each group's best edge, in the order of the groups.
+    fn best_edges(&self) -> impl Iterator<Item = (Bound, Adj)> + '_ {
+        self.groups.iter().filter_map(|gr| {
+            self.members(gr).iter().copied().min_by(|x, y| self.key(x.0).total_cmp(&self.key(y.0)))
+        })
     }
 }
 
@@ -874,11 +916,7 @@ impl Prepared {
         each_edge_towards(g, token, self.near(remaining), &self.dist, remaining, |a| {
             edges.push((along(edge_bound(g, a, exact_in), level[a.to as usize], exact_in), *a));
         });
-        // Ties by slot, so the order depends on nothing but the graph.
-        edges.sort_unstable_by(|x, y| {
-            x.1.to.cmp(&y.1.to).then(y.0.rate.total_cmp(&x.0.rate)).then(x.1.slot.cmp(&y.1.slot))
-        });
-        let cands: Candidates = Rc::new(Cands::grouped(edges, |e| -e.0.rate, true));
+        let cands: Candidates = Rc::new(Cands::grouped(g, edges, None, exact_in));
         self.cands.borrow_mut()[remaining][token as usize] = Some(Rc::clone(&cands));
         cands
     }
@@ -947,7 +985,7 @@ fn search_best(
 ) -> Option<Quote> {
     let mut visited = vec![false; g.names.len()];
     visited[p.root as usize] = true;
-    let root = p.candidates(g, p.root, max_hops - 1, exact_in).at_amount(amount, exact_in);
+    let root = p.candidates(g, p.root, max_hops - 1, exact_in).at_amount(amount);
     let mut s = Search {
         g,
         p,
