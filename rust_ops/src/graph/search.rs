@@ -752,13 +752,16 @@ impl Cands {
         at: Option<u128>,
         exact_in: bool,
     ) -> Self {
+        edges.sort_unstable_by_key(|e| (e.1.to, e.1.slot));
         // Pool ids are unique: a total order, whatever the order the edges came in.
         let id = |e: &(Bound, Adj)| g.slot_pool(e.1.slot).pool_id.as_str();
-        edges.sort_unstable_by(|x, y| x.1.to.cmp(&y.1.to).then_with(|| id(x).cmp(id(y))));
         let mut groups = Vec::new();
         let mut start = 0;
         for i in 1..=edges.len() {
             if i == edges.len() || edges[i].1.to != edges[start].1.to {
+                if i - start > 1 {
+                    edges[start..i].sort_unstable_by(|x, y| id(x).cmp(id(y)));
+                }
                 groups.push(Group { start: start as u32, end: i as u32, key: 0.0 });
                 start = i;
             }
