@@ -342,6 +342,8 @@ struct Search<'a> {
     /// Exact-in: whether a quote has failed since the flag was last cleared (see
     /// [`Search::forward`]).
     failed: bool,
+    /// The paths that were the best so far in turn (pools and directions, trading order).
+    found: Vec<Vec<(u32, bool)>>,
 }
 
 impl Search<'_> {
@@ -696,6 +698,7 @@ impl Search<'_> {
             Some(b) => q.value >= b.value && rank(self.g, &q, b) == Ordering::Less,
         };
         if wins {
+            self.found.push(q.steps.iter().map(|s| (s.slot, s.zero_for_one)).collect());
             self.best = Some(q);
         }
     }
@@ -975,7 +978,9 @@ fn prepare(
     Prepared { root, target, dist, order, level_end, bounds, cands, exact_in, memo }
 }
 
-/// The best path for `amount` avoiding the `excluded` pools.
+/// The best path for `amount` avoiding the `excluded` pools, starting from `seed` (a path of
+/// the search's, quoted for `amount`: the answer is the same, found with a best to cut by from
+/// the start); and the paths that were the best so far in turn (`found`, appended).
 #[allow(clippy::too_many_arguments)]
 fn search_best(
     g: &RouteGraph,
@@ -985,6 +990,8 @@ fn search_best(
     max_hops: usize,
     exact_in: bool,
     gas_price: U256,
+    seed: Option<Quote>,
+    found: &mut Vec<Vec<(u32, bool)>>,
 ) -> Option<Quote> {
     let mut visited = vec![false; g.names.len()];
     visited[p.root as usize] = true;
@@ -1001,8 +1008,9 @@ fn search_best(
         visited,
         path: Vec::with_capacity(max_hops),
         gas: 0,
-        best: None,
+        best: seed,
         failed: false,
+        found: std::mem::take(found),
     };
     if exact_in {
         s.forward(p.root, amount);
@@ -1010,7 +1018,28 @@ fn search_best(
         s.dive(p.root, amount);
         s.backward(p.root, amount);
     }
+    *found = s.found;
     s.best
+}
+
+/// Paths of earlier searches tried as the seed of the next ([`search_best`]): the last found.
+const SEEDS: usize = 8;
+
+/// The best of the last [`SEEDS`] `found` paths that avoid the `excluded` pools, quoted for
+/// `amount`.
+fn seed(
+    g: &RouteGraph,
+    found: &[Vec<(u32, bool)>],
+    excluded: &[bool],
+    amount: u128,
+    exact_in: bool,
+    gas_price: U256,
+) -> Option<Quote> {
+    found[found.len().saturating_sub(SEEDS)..]
+        .iter()
+        .filter(|legs| legs.iter().all(|&(slot, _)| !excluded[slot as usize]))
+        .filter_map(|legs| quote_path(g, legs, amount, exact_in, gas_price))
+        .min_by(|a, b| rank(g, a, b))
 }
 
 /// Quotes a fixed path (pools and directions, trading order) for `amount`.
@@ -1055,9 +1084,10 @@ pub(super) fn best(
     let gp = U256::from(gas_price);
     let p = prepare(g, start, goal, max_hops, exact_in, max_splits);
     let none = vec![false; g.slots.len()];
-    let single = search_best(g, &p, &none, amount, max_hops, exact_in, gp);
+    let mut found = Vec::new();
+    let single = search_best(g, &p, &none, amount, max_hops, exact_in, gp, None, &mut found);
     let split = if max_splits > 1 {
-        split(g, &p, amount, max_hops, max_splits, exact_in, gp, single.as_ref())
+        split(g, &p, amount, max_hops, max_splits, exact_in, gp, single.as_ref(), found)
     } else {
         None
     };
@@ -1076,6 +1106,7 @@ fn split(
     exact_in: bool,
     gp: U256,
     single: Option<&Quote>,
+    mut found: Vec<Vec<(u32, bool)>>,
 ) -> Option<Vec<Quote>> {
     let share = amount / max_splits as u128;
     if share == 0 {
@@ -1083,11 +1114,16 @@ fn split(
     }
     // The greedy pick over all paths ranked for the share (best first, skipping any that
     // shares a pool with one taken) is the same as: the best path, then the best path avoiding
-    // its pools, and so on. The latter is what is run, so the bounds prune each search.
+    // its pools, and so on. The latter is what is run, so the bounds prune each search; and
+    // each starts from the best of the paths found before it that it may take, quoted for
+    // the share.
     let mut excluded = vec![false; g.slots.len()];
     let mut candidates: Vec<Vec<(u32, bool)>> = Vec::new();
     while candidates.len() < max_splits {
-        let Some(q) = search_best(g, p, &excluded, share, max_hops, exact_in, gp) else {
+        let start = seed(g, &found, &excluded, share, exact_in, gp);
+        let Some(q) =
+            search_best(g, p, &excluded, share, max_hops, exact_in, gp, start, &mut found)
+        else {
             break;
         };
         for s in &q.steps {
