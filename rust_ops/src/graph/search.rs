@@ -1023,7 +1023,7 @@ fn search_best(
 }
 
 /// Paths of earlier searches tried as the seed of the next ([`search_best`]): the last found.
-const SEEDS: usize = 8;
+const SEEDS: usize = 2;
 
 /// The best of the last [`SEEDS`] `found` paths that avoid the `excluded` pools, quoted for
 /// `amount`.
