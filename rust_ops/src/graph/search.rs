@@ -855,8 +855,10 @@ struct Prepared {
     /// `level_end[r]`: how many of `order` are at most `r` hops from the target.
     level_end: Vec<usize>,
     bounds: Vec<Vec<Bound>>,
-    /// `cands[r][t]`: the candidates of token `t` with `r` hops left after the leg.
-    cands: RefCell<Vec<Vec<Option<Candidates>>>>,
+    /// `(r, t)`: the candidates of token `t` with `r` hops left after the leg. A map: a query
+    /// visits a handful of tokens, and a table of every token for every hop was set up and
+    /// dropped per query.
+    cands: RefCell<HashMap<(usize, u32), Candidates>>,
     exact_in: bool,
     /// The legs quoted so far, `(slot, zero_for_one, amount)` to the quote in the query's
     /// direction, when the query runs several searches (a split): each search avoiding the
@@ -914,7 +916,7 @@ impl Prepared {
         remaining: usize,
         exact_in: bool,
     ) -> Candidates {
-        if let Some(c) = &self.cands.borrow()[remaining][token as usize] {
+        if let Some(c) = self.cands.borrow().get(&(remaining, token)) {
             return Rc::clone(c);
         }
         let level = &self.bounds[remaining];
@@ -923,7 +925,7 @@ impl Prepared {
             edges.push((along(edge_bound(g, a, exact_in), level[a.to as usize], exact_in), *a));
         });
         let cands: Candidates = Rc::new(Cands::grouped(g, edges, None, exact_in));
-        self.cands.borrow_mut()[remaining][token as usize] = Some(Rc::clone(&cands));
+        self.cands.borrow_mut().insert((remaining, token), Rc::clone(&cands));
         cands
     }
 }
@@ -973,7 +975,7 @@ fn prepare(
         }
         bounds.push(top);
     }
-    let cands = RefCell::new(vec![vec![None; g.names.len()]; max_hops]);
+    let cands = RefCell::new(HashMap::new());
     let memo = (searches > 1).then(|| RefCell::new(HashMap::new()));
     Prepared { root, target, dist, order, level_end, bounds, cands, exact_in, memo }
 }
