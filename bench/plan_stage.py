@@ -6,8 +6,10 @@ half constant-product) at ``--sizes`` pools, then runs the stage's work in one t
 stage does it, without Kafka: intents arrive on an open-loop schedule at ``--rate`` per second
 (random pairs and amounts as the router benchmark's queries; 80 % DISPOSE, 20 % ACQUIRE) for
 ``--seconds``, while ``--updates`` pool states per second are replaced by new ones (reserves or
-price moved). Each batch (the intents that have arrived) takes one snapshot of the pools,
-brings the graphs up to date (``VenueGraphs.sync``, as ``PlanStage.process``), then plans each
+price moved; they go into the market feed's ``PoolSnapshots`` as the feed puts them, JSON
+parsing aside). Each batch (the intents that have arrived) takes one snapshot of the pools
+(``PoolSnapshots.pools``, as the stage reads the feed), brings the graphs up to date
+(``VenueGraphs.sync``, as ``PlanStage.process``), then plans each
 intent with ``plan_intent`` (the stage's pure function; ``max_splits`` per ``--splits``).
 
 The setup's objects (the pool states, the intents to replay) are frozen out of Python's
@@ -38,6 +40,7 @@ from decimal import Decimal
 from typing import Any
 
 from bench import router
+from pipeline.market.snapshots import PoolSnapshots
 from pipeline.models.events import PlanCreated
 from pipeline.models.intent import Intent
 from pipeline.models.market import PoolState, TickLiquidity
@@ -121,8 +124,12 @@ def run(n_pools: int, splits: int, rate: float, seconds: float, updates: float,
     topology = load_topology()
     routing = {VENUE: Routing(max_splits=splits)}
     graphs = VenueGraphs()
+    # The stage's view of the market: the feed's snapshots (pipeline.market.snapshots).
+    book = PoolSnapshots()
+    for state in states:
+        book.put(state)
     started = time.perf_counter()
-    graphs.sync({VENUE: list(states)})
+    graphs.sync(book.pools())
     build_ms = (time.perf_counter() - started) * 1e3
     n = max(1, int(rate * seconds))
     todo = intents(specs, prices, n, seed + 1)
@@ -157,6 +164,7 @@ def run(n_pools: int, splits: int, rate: float, seconds: float, updates: float,
         while applied < n_updates and update_at[applied] <= now:
             k = rng.randrange(len(states))
             states[k] = moved(states[k], rng)
+            book.put(states[k])
             applied += 1
         batch_end = nxt
         while batch_end < n and arrivals[batch_end] <= now:
@@ -164,7 +172,7 @@ def run(n_pools: int, splits: int, rate: float, seconds: float, updates: float,
         # One batch, as PlanStage.process: a snapshot of the pools, the graphs synced, then
         # each intent planned in turn.
         s0 = time.perf_counter()
-        snapshot = {VENUE: list(states)}
+        snapshot = book.pools()
         current = graphs.sync(snapshot)
         sync_ms.append((time.perf_counter() - s0) * 1e3)
         for i in range(nxt, batch_end):

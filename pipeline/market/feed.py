@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
+from pipeline.market.snapshots import PoolSnapshots
 from pipeline.models.market import PoolState
 from pipeline.runtime.fetch_wait import AdaptiveWaitConsumer
 
@@ -42,7 +43,7 @@ class PoolFeed:
     def __init__(self, bootstrap: str, topic: str = TOPIC) -> None:
         self._bootstrap = bootstrap
         self._topic = topic
-        self._latest: dict[tuple[str, str], PoolState] = {}
+        self._snapshots = PoolSnapshots()
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._caught_up = asyncio.Event()
@@ -80,11 +81,10 @@ class PoolFeed:
             await self._consumer.stop()
 
     def pools(self) -> Mapping[str, list[PoolState]]:
-        """The latest state of every pool, by venue."""
-        by_venue: dict[str, list[PoolState]] = {}
-        for (venue, _pool), state in sorted(self._latest.items()):
-            by_venue.setdefault(venue, []).append(state)
-        return by_venue
+        """The latest state of every pool, by venue, sorted by pool id.  A venue's list is
+        never modified once handed out, and is handed out again while the venue has nothing
+        new (see ``pipeline.market.snapshots``)."""
+        return self._snapshots.pools()
 
     async def wait_for_update(self, after: int, timeout_s: float) -> int:
         """Wait until more than ``after`` states have been applied; return the new count."""
@@ -100,7 +100,7 @@ class PoolFeed:
         except ValidationError as exc:
             log.warning("unreadable pool state skipped", extra={"error": str(exc)[:500]})
             return False
-        self._latest[(state.venue, state.pool_id)] = state
+        self._snapshots.put(state)
         self.updates += 1
         return True
 

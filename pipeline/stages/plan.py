@@ -216,7 +216,7 @@ class PlanStage:
         asked: list[str] = []
         for name in context.venues:
             if name in context.market_venues and published.get(name):
-                pools[name] = list(published[name])
+                pools[name] = published[name]  # never modified once handed out
             else:
                 asked.append(name)
         states = await asyncio.gather(*(context.venues[name].pools() for name in asked))

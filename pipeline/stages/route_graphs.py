@@ -26,10 +26,20 @@ class VenueGraphs:
         # The list each venue's graph was last synced to: most batches see the same list
         # with a few states replaced in place, found by identity without reading any field.
         self._last: dict[str, list[PoolState]] = {}
+        # The sequence object each venue was last synced from: handed over again, it is
+        # taken as unchanged without a look (the market feed's snapshots never change once
+        # handed out; see pipeline.market.snapshots).
+        self._given: dict[str, Sequence[PoolState]] = {}
 
     def sync(self, pools: Mapping[str, Sequence[PoolState]]) -> Mapping[str, ops.RouteGraph]:
-        """Bring every venue's graph to ``pools``; return the graphs by venue."""
+        """Bring every venue's graph to ``pools``; return the graphs by venue.
+
+        A venue's sequence handed over again (the very same object) is taken as unchanged:
+        never modify a sequence after handing it over; pass a new one.
+        """
         for venue, states in pools.items():
+            if states is self._given.get(venue):
+                continue
             applied = self._applied.setdefault(venue, {})
             graph = self._graphs.get(venue)
             if graph is None and states:
@@ -41,6 +51,7 @@ class VenueGraphs:
                     graph, applied, venue, last, states):
                 self._full(graph, applied, venue, states)
             self._last[venue] = list(states)
+            self._given[venue] = states
         return self._graphs
 
     def _moved(self, graph: ops.RouteGraph, applied: dict[str, PoolState], venue: str,

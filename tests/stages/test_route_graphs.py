@@ -51,3 +51,18 @@ def test_replaced_places_across_stretches() -> None:
     # In a stretch that differs, places are told apart by identity.
     assert _replaced(last, now) == [0, 255, 256, 300, 599]
     assert _replaced(last, list(last)) == []
+
+
+def test_the_same_sequence_handed_over_again_is_not_looked_at() -> None:
+    graphs = VenueGraphs()
+    states = [cp("p1", 10**6), cp("p2", 10**6)]
+    first = out(graphs, {"v": states})
+    # Modified in place and handed over again (what the contract forbids): taken as
+    # unchanged, which is what makes a batch with nothing new cost nothing to sync.
+    states[:] = [cp("p1", 2 * 10**6), cp("p2", 2 * 10**6)]
+    assert out(graphs, {"v": states}) == first
+    # A new sequence with the same contents is looked at, and the changes applied.
+    moved = out(graphs, {"v": list(states)})
+    assert first is not None
+    assert moved is not None
+    assert moved < first
