@@ -40,6 +40,8 @@ class Settings:
         ).resolve()
     )
     """Where the Uniswap V3 contracts are on that node (written by the dev stack's deployer)."""
+    plan_threads: int = field(default_factory=lambda: int(_env("SEP_PLAN_THREADS", "2")))
+    """Threads the plan stage routes a batch's intents on (the router releases the GIL)."""
 
     def __repr__(self) -> str:
         return (

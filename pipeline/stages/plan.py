@@ -35,6 +35,7 @@ from pipeline.models.market import PoolState
 from pipeline.models.plan import ExecutionPlan, ExecutionStep, RouteLeg, SwapMode
 from pipeline.plugins.venue import StepRejected, TransientVenueError
 from pipeline.stages.base import Emit, Output, Record, StageContext
+from pipeline.stages.batch_threads import BatchThreads
 from pipeline.stages.route_graphs import VenueGraphs
 from pipeline.topology.models import Topology
 
@@ -197,12 +198,13 @@ class PlanStage:
         self._context = context
         self._graphs = VenueGraphs()
         self._routing = {name: routing_of(venue) for name, venue in context.venues.items()}
+        self._threads = BatchThreads(context.settings.plan_threads, "plan")
 
     async def start(self) -> None:
         return None
 
     async def stop(self) -> None:
-        return None
+        self._threads.close()
 
     async def _pools(self) -> dict[str, list[PoolState]]:
         """Each venue's pools: as published on the market topic, else asked of the venue.
@@ -230,11 +232,16 @@ class PlanStage:
             return
         pools = await self._pools()  # one snapshot per batch: the venues' state now
         graphs = self._graphs.sync(pools)  # only the pools that changed are re-applied
-        topology = self._context.topology
-        for event in events:
-            payload = IntentPrioritised.model_validate(event.payload)
-            result = plan_intent(payload.intent, payload.priority, pools, topology, graphs,
-                                 self._routing)
+        topology, routing = self._context.topology, self._routing
+        jobs = [IntentPrioritised.model_validate(event.payload) for event in events]
+
+        def plan(job: IntentPrioritised) -> PlanCreated | PlanRejected:
+            return plan_intent(job.intent, job.priority, pools, topology, graphs, routing)
+
+        # Every plan is taken before the first await: the graphs must not be synced by
+        # another batch while threads still route on them.
+        results = list(self._threads.map(plan, jobs))
+        for event, result in zip(events, results, strict=True):
             if isinstance(result, PlanCreated):
                 result = await self._requote(result)
             await emit(result_output(event, result, self._context.clock()))
