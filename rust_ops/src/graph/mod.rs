@@ -85,6 +85,7 @@ use std::sync::Arc;
 use ruint::aliases::U256;
 use ruint::Uint;
 
+mod fx;
 mod search;
 #[cfg(test)]
 mod tests;
@@ -465,7 +466,7 @@ pub struct RouteGraph {
     /// The edges from one token to another, `(from, to)`: the parallel pools between them. A
     /// search that reaches a hub with a few hops left only wants its edges towards the few
     /// tokens that can still reach the target, not its thousands of others.
-    pairs: HashMap<(u32, u32), Vec<Adj>>,
+    pairs: fx::FxHashMap<(u32, u32), Vec<Adj>>,
     slots: Vec<Option<Slot>>,
     /// The bounds of each slot's legs ([`leg_bounds`]), apart from the slots: the search reads
     /// them for thousands of edges per query, and a dense array keeps that off the pools.

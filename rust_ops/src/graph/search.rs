@@ -3,11 +3,11 @@
 
 use std::cell::RefCell;
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use ruint::aliases::U256;
 
+use super::fx::FxHashMap;
 use super::{
     Adj, Big, GraphLeg, GraphPath, GraphPool, GraphRoute, PoolKind, RouteGraph, GAS_BASE,
     GAS_CP_HOP, GAS_V3_HOP, GAS_V3_TICK, OFFSET, SPLIT_CHUNKS,
@@ -817,7 +817,7 @@ impl Cands {
 type Candidates = Rc<Cands>;
 
 /// Quotes by `(slot, zero_for_one, amount)` (see [`Prepared::quote`]).
-type Memo = RefCell<HashMap<(u32, bool, u128), Option<(u128, u32)>>>;
+type Memo = RefCell<FxHashMap<(u32, bool, u128), Option<(u128, u32)>>>;
 
 /// Pair lookups worth one step of a scan of a token's edges: a hash lookup costs about this
 /// many of the scan's steps.
@@ -858,12 +858,15 @@ struct Prepared {
     /// `(r, t)`: the candidates of token `t` with `r` hops left after the leg. A map: a query
     /// visits a handful of tokens, and a table of every token for every hop was set up and
     /// dropped per query.
-    cands: RefCell<HashMap<(usize, u32), Candidates>>,
+    cands: RefCell<FxHashMap<(usize, u32), Candidates>>,
     exact_in: bool,
     /// The legs quoted so far, `(slot, zero_for_one, amount)` to the quote in the query's
     /// direction, when the query runs several searches (a split): each search avoiding the
     /// pools of the paths found before it quotes mostly the same legs for the same share.
     memo: Option<Memo>,
+    /// The root's candidates in the order of their bounds for an amount, and the amount: the
+    /// split's searches all run for the same share.
+    root_at: RefCell<Option<(u128, Candidates)>>,
 }
 
 impl Prepared {
@@ -894,6 +897,25 @@ impl Prepared {
         let q = quote();
         memo.borrow_mut().insert(key, q);
         q
+    }
+
+    /// The root's candidates (`remaining` hops left after its leg) in the order of their
+    /// bounds for `amount` ([`Cands::at_amount`]).
+    fn root_at(
+        &self,
+        g: &RouteGraph,
+        amount: u128,
+        remaining: usize,
+        exact_in: bool,
+    ) -> Candidates {
+        if let Some((at, c)) = &*self.root_at.borrow() {
+            if *at == amount {
+                return Rc::clone(c);
+            }
+        }
+        let c = Rc::new(self.candidates(g, self.root, remaining, exact_in).at_amount(amount));
+        *self.root_at.borrow_mut() = Some((amount, Rc::clone(&c)));
+        c
     }
 
     /// The tokens at most `r` hops from the target, if `order` holds them all (it does not
@@ -975,9 +997,10 @@ fn prepare(
         }
         bounds.push(top);
     }
-    let cands = RefCell::new(HashMap::new());
-    let memo = (searches > 1).then(|| RefCell::new(HashMap::new()));
-    Prepared { root, target, dist, order, level_end, bounds, cands, exact_in, memo }
+    let cands = RefCell::new(FxHashMap::default());
+    let memo = (searches > 1).then(|| RefCell::new(FxHashMap::default()));
+    let root_at = RefCell::new(None);
+    Prepared { root, target, dist, order, level_end, bounds, cands, exact_in, memo, root_at }
 }
 
 /// The best path for `amount` avoiding the `excluded` pools, starting from `seed` (a path of
@@ -997,11 +1020,11 @@ fn search_best(
 ) -> Option<Quote> {
     let mut visited = vec![false; g.names.len()];
     visited[p.root as usize] = true;
-    let root = p.candidates(g, p.root, max_hops - 1, exact_in).at_amount(amount);
+    let root = p.root_at(g, amount, max_hops - 1, exact_in);
     let mut s = Search {
         g,
         p,
-        root: Rc::new(root),
+        root,
         goal: p.target,
         max_hops,
         exact_in,
