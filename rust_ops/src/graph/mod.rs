@@ -620,7 +620,7 @@ impl RouteGraph {
         else {
             return Ok(None);
         };
-        Ok(search::best(self, start, goal, amount_in, max_hops, max_splits, gas_price, true))
+        Ok(search::best(self, start, goal, amount_in, max_hops, max_splits, gas_price, true, true))
     }
 
     /// The route receiving exactly `amount_out` of `token_out` that costs the least
@@ -644,7 +644,9 @@ impl RouteGraph {
         else {
             return Ok(None);
         };
-        Ok(search::best(self, start, goal, amount_out, max_hops, max_splits, gas_price, false))
+        Ok(search::best(
+            self, start, goal, amount_out, max_hops, max_splits, gas_price, false, true,
+        ))
     }
 }
 

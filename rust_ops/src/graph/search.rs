@@ -165,7 +165,14 @@ fn rank(g: &RouteGraph, a: &Quote, b: &Quote) -> Ordering {
 /// reached, nearest first, over paths that do not pass through `root` (the search starts there,
 /// so no path comes back to it): `root` is left unreached, which keeps the paths through it out
 /// of the bounds built on these distances, and its edges out of every token's candidates.
-fn distances(g: &RouteGraph, goal: u32, depth: usize, root: u32) -> (Vec<u8>, Vec<u32>) {
+/// The `excluded` pools are not walked.
+fn distances(
+    g: &RouteGraph,
+    goal: u32,
+    depth: usize,
+    root: u32,
+    excluded: &[bool],
+) -> (Vec<u8>, Vec<u32>) {
     let mut dist = vec![u8::MAX; g.names.len()];
     dist[goal as usize] = 0;
     let mut order = vec![goal];
@@ -174,7 +181,7 @@ fn distances(g: &RouteGraph, goal: u32, depth: usize, root: u32) -> (Vec<u8>, Ve
         let to = order.len();
         for i in from..to {
             for a in &g.adjacency[order[i] as usize] {
-                if dist[a.to as usize] == u8::MAX && a.to != root {
+                if dist[a.to as usize] == u8::MAX && a.to != root && !excluded[a.slot as usize] {
                     // depth <= MAX_HOPS, far below u8::MAX.
                     dist[a.to as usize] = u8::try_from(d).unwrap_or(u8::MAX - 1);
                     order.push(a.to);
@@ -284,6 +291,7 @@ fn path_bounds(
     order: &[u32],
     depth: usize,
     exact_in: bool,
+    excluded: &[bool],
 ) -> Vec<Vec<Bound>> {
     let mut bounds = vec![vec![Bound::NONE; g.names.len()]];
     bounds[0][order[0] as usize] = Bound::IDENTITY;
@@ -298,7 +306,7 @@ fn path_bounds(
             if rest.rate <= 0.0 {
                 continue;
             }
-            for b in &g.adjacency[u as usize] {
+            for b in g.adjacency[u as usize].iter().filter(|b| !excluded[b.slot as usize]) {
                 // The edge at `b.to` towards `u`.
                 let a = Adj { slot: b.slot, to: u, zero_for_one: !b.zero_for_one };
                 let t = b.to as usize;
@@ -863,7 +871,7 @@ struct Prepared {
     /// The legs quoted so far, `(slot, zero_for_one, amount)` to the quote in the query's
     /// direction, when the query runs several searches (a split): each search avoiding the
     /// pools of the paths found before it quotes mostly the same legs for the same share.
-    memo: Option<Memo>,
+    memo: Option<Rc<Memo>>,
     /// The root's candidates in the order of their bounds for an amount, and the amount: the
     /// split's searches all run for the same share.
     root_at: RefCell<Option<(u128, Candidates)>>,
@@ -955,7 +963,9 @@ impl Prepared {
 /// The distances and bounds up to `max_hops - 2` hops for every token, and the last level
 /// (`max_hops - 1`) for the root's neighbours only: only the root's candidates read it (the
 /// root is the only token with that many hops left), and at 10k pools working it out for every
-/// token within reach read every edge of the hubs near the target once more per query.
+/// token within reach read every edge of the hubs near the target once more per query. Paths
+/// through the `excluded` pools are left out (the split's later searches cannot take them);
+/// `memo` holds the query's quotes, shared by its searches.
 // Distances are at most MAX_HOPS.
 #[allow(clippy::cast_possible_truncation)]
 fn prepare(
@@ -964,15 +974,16 @@ fn prepare(
     goal: u32,
     max_hops: usize,
     exact_in: bool,
-    searches: usize,
+    excluded: &[bool],
+    memo: Option<Rc<Memo>>,
 ) -> Prepared {
     let (root, target) = if exact_in { (start, goal) } else { (goal, start) };
     let depth = max_hops - 1;
-    let (mut dist, order) = distances(g, target, depth.saturating_sub(1), root);
+    let (mut dist, order) = distances(g, target, depth.saturating_sub(1), root, excluded);
     let level_end: Vec<usize> = (0..depth)
         .map(|r| order.partition_point(|&t| usize::from(dist[t as usize]) <= r))
         .collect();
-    let mut bounds = path_bounds(g, &dist, &order, depth.saturating_sub(1), exact_in);
+    let mut bounds = path_bounds(g, &dist, &order, depth.saturating_sub(1), exact_in, excluded);
     if depth > 0 {
         let prev = &bounds[depth - 1];
         let mut top = prev.clone();
@@ -985,6 +996,9 @@ fn prepare(
             // `order` is every token less than `depth` hops from the target.
             let mut reaches = false;
             each_edge_towards(g, b.to, Some(&order), &dist, depth - 1, |a| {
+                if excluded[a.slot as usize] {
+                    return;
+                }
                 reaches = true;
                 let rest = prev[a.to as usize];
                 if rest.rate > 0.0 {
@@ -998,7 +1012,6 @@ fn prepare(
         bounds.push(top);
     }
     let cands = RefCell::new(FxHashMap::default());
-    let memo = (searches > 1).then(|| RefCell::new(FxHashMap::default()));
     let root_at = RefCell::new(None);
     Prepared { root, target, dist, order, level_end, bounds, cands, exact_in, memo, root_at }
 }
@@ -1094,7 +1107,9 @@ fn quote_path(
     Some(Quote { value: value(g, &steps, exact_in, gas_price), steps })
 }
 
-/// The best route for the query (arguments checked by the caller).
+/// The best route for the query (arguments checked by the caller). Unless `rebound`, the
+/// split's later searches run on the whole graph's bounds (the same answer, found with less
+/// pruning: for the tests; see [`split`]).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn best(
     g: &RouteGraph,
@@ -1105,20 +1120,26 @@ pub(super) fn best(
     max_splits: usize,
     gas_price: u128,
     exact_in: bool,
+    rebound: bool,
 ) -> Option<GraphRoute> {
     let gp = U256::from(gas_price);
-    let p = prepare(g, start, goal, max_hops, exact_in, max_splits);
     let none = vec![false; g.slots.len()];
+    let memo = (max_splits > 1).then(|| Rc::new(RefCell::new(FxHashMap::default())));
+    let p = prepare(g, start, goal, max_hops, exact_in, &none, memo);
     let mut found = Vec::new();
     let single = search_best(g, &p, &none, amount, max_hops, exact_in, gp, None, &mut found);
     let split = if max_splits > 1 {
-        split(g, &p, amount, max_hops, max_splits, exact_in, gp, single.as_ref(), found)
+        split(g, &p, amount, max_hops, max_splits, exact_in, gp, single.as_ref(), found, rebound)
     } else {
         None
     };
     let quotes = split.or_else(|| single.map(|q| vec![q]))?;
     Some(route(g, &quotes))
 }
+
+/// Most pools of a target whose bounds the split works out again for each search (see
+/// [`split`]).
+const LEAF_EDGES: usize = 8;
 
 /// The water-filling split over pool-disjoint paths, if it beats `single` (module docs).
 #[allow(clippy::too_many_arguments)]
@@ -1132,6 +1153,7 @@ fn split(
     gp: U256,
     single: Option<&Quote>,
     mut found: Vec<Vec<(u32, bool)>>,
+    rebound: bool,
 ) -> Option<Vec<Quote>> {
     let share = amount / max_splits as u128;
     if share == 0 {
@@ -1146,6 +1168,21 @@ fn split(
     let mut candidates: Vec<Vec<(u32, bool)>> = Vec::new();
     while candidates.len() < max_splits {
         let start = seed(g, &found, &excluded, share, exact_in, gp);
+        // The bounds and distances again without the pools taken, when the target is a leaf
+        // (each path taken ends in one of its few pools): those of the whole graph still count
+        // the paths through them, so they cut little once the best paths are excluded, and
+        // when no path is left (the leaf's pools all taken) the search only learns it at the
+        // last leg of every path over the hubs' parallel pools. A hub target keeps the
+        // query's: its pools are many, and working its bounds out again reads them all.
+        let fresh;
+        let leaf = g.adjacency[p.target as usize].len() <= LEAF_EDGES;
+        let p = if candidates.is_empty() || !rebound || !leaf {
+            p
+        } else {
+            let (from, to) = if exact_in { (p.root, p.target) } else { (p.target, p.root) };
+            fresh = prepare(g, from, to, max_hops, exact_in, &excluded, p.memo.clone());
+            &fresh
+        };
         let Some(q) =
             search_best(g, p, &excluded, share, max_hops, exact_in, gp, start, &mut found)
         else {

@@ -276,6 +276,20 @@ proptest! {
         }
     }
 
+    /// The split's later searches, on bounds without the pools taken, find what they find on
+    /// the whole graph's bounds: the same route, to the unit.
+    #[test]
+    fn split_rebound_changes_nothing(spec in arb_pools(), amount in 1u128..300_000, splits in 2usize..5, gas_price in 0u128..2) {
+        let g = graph(build(&spec));
+        for (a, b) in [("T0", "T1"), ("T2", "T5"), ("T4", "T3")] {
+            let (Some(&s), Some(&t)) = (g.tokens.get(a), g.tokens.get(b)) else { continue };
+            for exact_in in [true, false] {
+                let run = |rebound| search::best(&g, s, t, amount, 3, splits, gas_price, exact_in, rebound);
+                prop_assert_eq!(run(true), run(false));
+            }
+        }
+    }
+
     /// A split is never worse than the best single route after gas, and respects its limits.
     #[test]
     fn split_never_worse(spec in arb_pools(), amount in 1u128..300_000, splits in 2usize..5, gas_price in 0u128..2) {
