@@ -26,5 +26,13 @@ class FaustTableAdapter:
         self._table.data[key] = value
         self._table.send_changelog(record.partition, key, value)
 
+    def delete(self, key: str, partition: int) -> None:
+        self._table.data.pop(key, None)
+        # A null value is a tombstone: compaction drops the key, recovery deletes it.
+        self._table.send_changelog(partition, key, None, value_serializer="raw")
+
+    def held_keys(self) -> list[str]:
+        return list(self._table.data.keys())
+
     def __len__(self) -> int:
         return len(self._table)

@@ -1,16 +1,19 @@
 """Create the topology's topics up front, with their partitions and retention.
 
-faust only creates its own internal topics; ours must exist with the declared partition
-counts before any worker starts, or the broker's defaults win and co-partitioning breaks.
+Ours must exist with the declared partition counts before any worker starts, or the
+broker's defaults win and co-partitioning breaks.  The stages' table changelogs are created
+here too (faust would create them, but only as a worker starts: see stages.table_names).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from pipeline.stages.table_names import STAGE_TABLES, changelog_topic
 from pipeline.topology.models import Topology
 
 log = logging.getLogger(__name__)
@@ -44,29 +47,40 @@ class TopicMismatch(Exception):
     """An existing topic's partition count differs from the topology."""
 
 
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    configs: dict[str, str]
+
+
+def declared_topics(topology: Topology) -> list[TopicSpec]:
+    """The topology's topics, then the changelogs of the tables its stages keep (in the
+    group of a worker running every stage; faust creates those of other layouts itself)."""
+    specs = [TopicSpec(t.name, t.partitions, {"retention.ms": str(t.retention_ms),
+                                              "cleanup.policy": t.cleanup_policy})
+             for t in topology.topics]
+    partitions = {t.name: t.partitions for t in topology.topics}
+    for stage in topology.stages:
+        for table in STAGE_TABLES.get(stage.name, ()):
+            # A table has as many partitions as its stage's input (see runtime.worker).
+            specs.append(TopicSpec(changelog_topic(topology.app.id, table),
+                                   partitions[stage.inputs[0]], {"cleanup.policy": "compact"}))
+    return specs
+
+
 async def ensure_topics(bootstrap: str, topology: Topology) -> list[str]:
     """Create missing topics; verify existing ones.  Returns the names created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
+    specs = declared_topics(topology)
     try:
         existing = set(await admin.list_topics())
-        missing = [t for t in topology.topics if t.name not in existing]
+        missing = [t for t in specs if t.name not in existing]
         if missing:
-            await admin.create_topics(
-                [
-                    NewTopic(
-                        t.name,
-                        t.partitions,
-                        1,
-                        topic_configs={
-                            "retention.ms": str(t.retention_ms),
-                            "cleanup.policy": t.cleanup_policy,
-                        },
-                    )
-                    for t in missing
-                ]
-            )
-        present = [t for t in topology.topics if t.name in existing]
+            await admin.create_topics([NewTopic(t.name, t.partitions, 1, topic_configs=t.configs)
+                                       for t in missing])
+        present = [t for t in specs if t.name in existing]
         if present:
             described = await admin.describe_topics([t.name for t in present])
             counts = {d["topic"]: len(d["partitions"]) for d in described}

@@ -9,7 +9,7 @@ drive them without a broker.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -62,12 +62,26 @@ class StageTable(Protocol):
 
     def set(self, key: str, value: str, record: Record) -> None: ...
 
+    def delete(self, key: str, partition: int) -> None:
+        """Remove ``key``, whose changelog entry is in ``partition`` (a tombstone there)."""
+        ...
+
+    def held_keys(self) -> Iterable[str]:
+        """Every key this process holds (including those recovered from the changelog)."""
+        ...
+
 
 class MemoryTable(dict[str, str]):
     """A ``StageTable`` in a dict: for tests and tools that run a stage without faust."""
 
     def set(self, key: str, value: str, record: Record) -> None:
         self[key] = value
+
+    def delete(self, key: str, partition: int) -> None:
+        self.pop(key, None)
+
+    def held_keys(self) -> list[str]:
+        return list(self)
 
 
 TableFactory = Callable[[str, str], StageTable]

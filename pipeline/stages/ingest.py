@@ -24,6 +24,7 @@ from pipeline.models.events import FieldError, IntentRejected, IntentSubmitted, 
 from pipeline.models.intent import Intent, IntentSubmission
 from pipeline.stages.base import Emit, Output, Record, StageContext, StageTable
 from pipeline.stages.rejections import dead_letter, field_errors, summarise
+from pipeline.stages.table_names import INGEST_DEDUPE
 
 log = logging.getLogger(__name__)
 OUTPUT_TOPIC = "sep.intents.ingested"
@@ -137,6 +138,6 @@ class IngestStage:
 
 
 def build(context: StageContext) -> IngestStage:
-    seen = context.table("sep-ingest-dedupe",
+    seen = context.table(INGEST_DEDUPE,
                          "(strategy_id, client_intent_id) -> intent id, for deduplication")
     return IngestStage(context, seen)

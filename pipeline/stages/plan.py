@@ -36,7 +36,9 @@ from pipeline.models.plan import ExecutionPlan, ExecutionStep, RouteLeg, SwapMod
 from pipeline.plugins.venue import StepRejected, TransientVenueError
 from pipeline.stages.base import Emit, Output, Record, StageContext
 from pipeline.stages.batch_threads import BatchThreads
+from pipeline.stages.decisions import Decisions
 from pipeline.stages.route_graphs import VenueGraphs
+from pipeline.stages.table_names import PLAN_DECISIONS
 from pipeline.topology.models import Topology
 
 log = logging.getLogger(__name__)
@@ -199,6 +201,8 @@ class PlanStage:
         self._graphs = VenueGraphs()
         self._routing = {name: routing_of(venue) for name, venue in context.venues.items()}
         self._threads = BatchThreads(context.settings.plan_threads, "plan")
+        self._decisions = Decisions(context.table(
+            PLAN_DECISIONS, "intent id -> the plan event given, re-emitted on redelivery"))
 
     async def start(self) -> None:
         return None
@@ -226,10 +230,31 @@ class PlanStage:
         return pools
 
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
-        events = [e for e in map(decode_event, (r.value for r in records))
-                  if e.topic == "intent.prioritised"]
-        if not events:
+        pairs = [(record, event) for record in records
+                 if (event := decode_event(record.value)).topic == "intent.prioritised"]
+        if not pairs:
             return
+        # A redelivered intent gets the plan it was given, not a new one (see decisions.py).
+        decided = {event.correlation_id: self._decisions.recall(event.correlation_id)
+                   for _, event in pairs}
+        fresh = {event.correlation_id: event for _, event in pairs
+                 if decided[event.correlation_id] is None}
+        results = await self._plan(list(fresh.values())) if fresh else {}
+        for record, event in pairs:
+            outputs = decided[event.correlation_id]
+            if outputs is None:
+                result = results[event.correlation_id]
+                if isinstance(result, PlanCreated):
+                    result = await self._requote(result)
+                outputs = [result_output(event, result, self._context.clock())]
+                self._decisions.remember(event.correlation_id, outputs, record)
+                decided[event.correlation_id] = outputs
+            for output in outputs:
+                await emit(output)
+        self._decisions.sweep()
+
+    async def _plan(self, events: Sequence[Event]) -> dict[str, PlanCreated | PlanRejected]:
+        """The router's answer for each event's intent, by intent id."""
         pools = await self._pools()  # one snapshot per batch: the venues' state now
         graphs = self._graphs.sync(pools)  # only the pools that changed are re-applied
         topology, routing = self._context.topology, self._routing
@@ -241,10 +266,8 @@ class PlanStage:
         # Every plan is taken before the first await: the graphs must not be synced by
         # another batch while threads still route on them.
         results = list(self._threads.map(plan, jobs))
-        for event, result in zip(events, results, strict=True):
-            if isinstance(result, PlanCreated):
-                result = await self._requote(result)
-            await emit(result_output(event, result, self._context.clock()))
+        return {event.correlation_id: result
+                for event, result in zip(events, results, strict=True)}
 
     async def _requote(self, created: PlanCreated) -> PlanCreated | PlanRejected:
         """Replace the router's estimate by the venue's own quote where the venue asks for it.

@@ -31,7 +31,9 @@ from pipeline.models.events import (
 )
 from pipeline.models.intent import Intent, IntentType
 from pipeline.stages.base import Emit, Output, Record, StageContext
+from pipeline.stages.decisions import Decisions
 from pipeline.stages.rejections import dead_letter, summarise
+from pipeline.stages.table_names import VALIDATE_DECISIONS
 from pipeline.topology.models import Topology
 
 OUTPUT_TOPIC = "sep.intents.validated"
@@ -230,6 +232,9 @@ class ValidateStage:
 
     def __init__(self, context: StageContext) -> None:
         self._context = context
+        self._decisions = Decisions(context.table(
+            VALIDATE_DECISIONS, "intent id -> the validation events given, re-emitted "
+            "on redelivery"))
         self._venues = tuple(
             name for name, use in context.topology.plugins.venues.items() if use.enabled
         )
@@ -262,19 +267,29 @@ class ValidateStage:
 
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
         now = self._context.clock()
-        events = [e for e in map(decode_event, (r.value for r in records))
-                  if e.topic == "intent.submitted"]
-        if not events:
+        pairs = [(record, event) for record in records
+                 if (event := decode_event(record.value)).topic == "intent.submitted"]
+        if not pairs:
             return
-        intents = [IntentSubmitted.model_validate(e.payload).intent for e in events]
-        holdings = await self._holdings(intents) if self._context.venues else None
+        # A redelivered intent gets the answer it was given: the funding check reads balances
+        # that move, so a second look could say otherwise under the same seq.
+        decided = {event.correlation_id: self._decisions.recall(event.correlation_id)
+                   for _, event in pairs}
+        fresh = [IntentSubmitted.model_validate(event.payload).intent for _, event in pairs
+                 if decided[event.correlation_id] is None]
+        holdings = await self._holdings(fresh) if self._context.venues and fresh else None
         topology = self._context.topology
-        for event in events:
-            outputs = validate_event(event, topology, self._venues, now, holdings)
+        for record, event in pairs:
+            outputs = decided[event.correlation_id]
+            if outputs is None:
+                outputs = validate_event(event, topology, self._venues, now, holdings)
+                self._decisions.remember(event.correlation_id, outputs, record)
+                decided[event.correlation_id] = outputs
             if holdings is not None and accepted(outputs):
                 _reserve(event, topology, holdings)
             for output in outputs:
                 await emit(output)
+        self._decisions.sweep()
 
 
 def accepted(outputs: Sequence[Output]) -> bool:

@@ -501,3 +501,42 @@ async def test_published_pool_states_are_planned_on_instead_of_asking_the_venue(
         assert sent[0].value == plan_output(source, POOLS, TOPOLOGY, T0).value
     finally:
         await sim.stop()
+
+
+async def test_a_redelivered_intent_gets_the_plan_it_was_given_though_the_pools_moved(
+    tmp_path: Path,
+) -> None:
+    sim = build_venues(TOPOLOGY, tmp_path)["sim"]
+    await sim.start()
+    try:
+        published = PublishedPools(POOLS)
+        context = StageContext(TOPOLOGY, Settings(), venues={"sim": sim}, clock=lambda: T0,
+                               market=published, market_venues=frozenset({"sim"}))
+        stage = build(context)
+        first, second = (prioritised_event(submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", "1",
+                                                      client_intent_id=c), offset=i)
+                         for i, c in enumerate(("r1", "r2")))
+        sent: list[Output] = []
+
+        async def emit(output: Output) -> None:
+            sent.append(output)
+
+        def record(event: Event, offset: int) -> Record:
+            return Record("sep.intents.prioritised", 0, offset, T0, None, encode_event(event))
+
+        await stage.process([record(first, 0)], emit)
+        original = sent[0].value
+        assert original == plan_output(first, POOLS, TOPOLOGY, T0).value
+
+        # The pools move; the record comes again (a rebalance before its offset was
+        # committed), twice in one batch, next to an intent the stage has not seen.
+        moved = {"sim": [p.model_copy(update={"reserve1": p.reserve1 // 2})
+                         for p in POOLS["sim"]]}
+        published._pools = moved
+        assert plan_output(first, moved, TOPOLOGY, T0).value != original
+        sent.clear()
+        await stage.process([record(first, 0), record(second, 1), record(first, 0)], emit)
+        assert [o.value for o in sent] == [
+            original, plan_output(second, moved, TOPOLOGY, T0).value, original]
+    finally:
+        await sim.stop()

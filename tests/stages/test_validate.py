@@ -406,3 +406,43 @@ def test_a_venue_without_an_account_never_blocks_and_allowed_venues_narrow_the_c
     pinned = submitted(body("DISPOSE", "WETH", "USDC", "2", allowedVenues=["uniswap_v3"]))
     out = events(validate_event(pinned, TOPOLOGY, ("sim", "uniswap_v3"), NOW, unlimited))
     assert [e.topic for e in out] == ["risk.rejected"]
+
+
+class Account:
+    """A venue with an account whose balances the test moves (the funding check reads it)."""
+
+    name = "uniswap_v3"
+
+    def __init__(self, weth: str) -> None:
+        self.held = {"WETH": Decimal(weth), "USDC": Decimal(10**6)}
+
+    async def balances(self) -> dict[str, Decimal]:
+        return dict(self.held)
+
+
+async def test_a_redelivered_intent_gets_the_answer_it_was_given_though_balances_moved() -> None:
+    account = Account("5")
+    context = StageContext(TOPOLOGY, Settings(), venues={"uniswap_v3": account},  # type: ignore[dict-item]
+                           clock=lambda: NOW)
+    stage = build(context)
+    sent: list[Output] = []
+
+    async def emit(output: Output) -> None:
+        sent.append(output)
+
+    first = submitted(body("DISPOSE", "WETH", "USDC", "2"), offset=0)
+    record = Record("sep.intents.ingested", 0, 0, T0, None, encode_event(first))
+    await stage.process([record], emit)
+    approved = [o.value for o in sent]
+    assert [decode_event(v).topic for v in approved] == ["risk.approved", "intent.accepted"]
+
+    # The account is spent; the record comes again, next to a new intent of the same size.
+    account.held["WETH"] = Decimal("0.5")
+    other = body("DISPOSE", "WETH", "USDC", "2")
+    other["clientIntentId"] = "c-2"
+    second = Record("sep.intents.ingested", 0, 1, T0, None,
+                    encode_event(submitted(other, offset=1)))
+    sent.clear()
+    await stage.process([record, second], emit)
+    assert [o.value for o in sent[:2]] == approved
+    assert [decode_event(o.value).topic for o in sent[2:]] == ["risk.rejected"]

@@ -1,0 +1,94 @@
+"""What a stage decided for an intent, so a redelivered record gets the same answer.
+
+Kafka delivers at least once: a record processed just before a rebalance or a crash, whose
+offset was not yet committed, is processed again (by this worker or another).  A stage whose
+answer depends on the world -- the plan stage (pools move), validate (account balances
+move) -- could then answer differently under the same ``seq``: the event store would hold
+``plan.created`` *and* ``plan.rejected`` for one intent, and worse, the execute stage could
+run a second plan with other legs after the first had traded.  So these stages remember their
+outputs per intent in a table backed by a changelog topic (recovered by whichever worker owns
+the partition next) and re-emit them, byte for byte, when the intent comes again.
+
+An entry is needed only while its input record may still be redelivered, i.e. until its
+offset is committed, which is seconds.  Entries are forgotten (and tombstoned in the
+changelog, so compaction drops them) ``ttl_s`` after this process first saw them: written
+here, or recovered at start-up, when any redelivery happens straight away.  Without that
+the table, and every worker's start-up recovery, would grow with the whole history.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+import orjson
+
+from pipeline.stages.base import Output, Record, StageTable
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TTL_S = 900.0
+SWEEP_EVERY_S = 30.0
+
+
+def encode_outputs(outputs: Sequence[Output], partition: int) -> str:
+    """``outputs`` and the changelog partition their entry lives in, as one table value."""
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    return orjson.dumps({"p": partition, "o": [
+        [o.topic, b64(o.key), b64(o.value), [[name, b64(value)] for name, value in o.headers]]
+        for o in outputs]}).decode()
+
+
+def decode_outputs(value: str) -> tuple[int, list[Output]]:
+    data = orjson.loads(value)
+    outputs = [Output(topic, base64.b64decode(key), base64.b64decode(body),
+                      tuple((name, base64.b64decode(h)) for name, h in headers))
+               for topic, key, body, headers in data["o"]]
+    return int(data["p"]), outputs
+
+
+class Decisions:
+    """A stage's remembered outputs, by intent id, over a ``StageTable``."""
+
+    def __init__(self, table: StageTable, *, ttl_s: float = DEFAULT_TTL_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._table = table
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._seen: dict[str, float] = {}  # key -> when this process first saw it
+        self._next_sweep = clock() + SWEEP_EVERY_S
+        self.recalled = 0
+
+    def recall(self, intent_id: str) -> list[Output] | None:
+        """The outputs given for ``intent_id`` before, or ``None`` if it is new here."""
+        value = self._table.get(intent_id)
+        if value is None:
+            return None
+        self.recalled += 1
+        log.info("redelivered intent: re-emitting the earlier decision",
+                 extra={"intent_id": intent_id})
+        return decode_outputs(value)[1]
+
+    def remember(self, intent_id: str, outputs: Sequence[Output], record: Record) -> None:
+        self._table.set(intent_id, encode_outputs(outputs, record.partition), record)
+        self._seen[intent_id] = self._clock()
+
+    def sweep(self) -> int:
+        """Forget entries older than the TTL (at most every ``SWEEP_EVERY_S``); how many."""
+        now = self._clock()
+        if now < self._next_sweep:
+            return 0
+        self._next_sweep = now + SWEEP_EVERY_S
+        for key in self._table.held_keys():
+            self._seen.setdefault(key, now)  # recovered at start-up: seen now
+        expired = [key for key, seen in self._seen.items() if now - seen >= self._ttl_s]
+        for key in expired:
+            del self._seen[key]
+            value = self._table.get(key)
+            if value is not None:
+                self._table.delete(key, decode_outputs(value)[0])
+        return len(expired)

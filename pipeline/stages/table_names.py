@@ -1,0 +1,25 @@
+"""The faust tables each stage keeps, by stage name.
+
+Declared here, not only where each stage builds its table, so that ``ensure_topics`` can
+create their changelog topics before any worker starts: a changelog topic that faust creates
+at start-up is subscribed to before the broker's metadata has it, and a worker's first
+minute then went to waiting for it (table writes queued behind the missing topic, commits
+with them).
+"""
+
+from __future__ import annotations
+
+INGEST_DEDUPE = "sep-ingest-dedupe"
+VALIDATE_DECISIONS = "sep-validate-decisions"
+PLAN_DECISIONS = "sep-plan-decisions"
+
+STAGE_TABLES: dict[str, tuple[str, ...]] = {
+    "ingest": (INGEST_DEDUPE,),
+    "validate": (VALIDATE_DECISIONS,),
+    "plan": (PLAN_DECISIONS,),
+}
+
+
+def changelog_topic(group: str, table: str) -> str:
+    """The name faust gives ``table``'s changelog in consumer group (app id) ``group``."""
+    return f"{group}-{table}-changelog"
