@@ -11,7 +11,9 @@ parsing aside). Each batch (the intents that have arrived) takes one snapshot of
 (``PoolSnapshots.pools``, as the stage reads the feed), brings the graphs up to date
 (``VenueGraphs.sync``, as ``PlanStage.process``), then plans its intents with
 ``plan_intent`` (the stage's pure function; ``max_splits`` per ``--splits``) on ``--threads``
-threads, as the stage does (``SEP_PLAN_THREADS``; the router releases the GIL).
+threads, as the stage does (``SEP_PLAN_THREADS``; the router releases the GIL), and makes
+each answer into its event and remembers it (``result_output``, ``Decisions.remember``), as
+the stage does before handing it to the producer.
 
 The setup's objects (the pool states, the intents to replay) are frozen out of Python's
 collector (``gc.freeze``) before the clock starts, unless ``--no-gc-freeze``: otherwise each
@@ -43,12 +45,20 @@ from typing import Any
 from bench import router
 from pipeline.config import Settings
 from pipeline.market.snapshots import PoolSnapshots
-from pipeline.models.events import PlanCreated, PlanRejected
+from pipeline.models.events import (
+    Event,
+    IntentPrioritised,
+    PlanCreated,
+    PlanRejected,
+    make_event,
+)
 from pipeline.models.intent import Intent
 from pipeline.models.market import PoolState, TickLiquidity
 from pipeline.ops import twin
+from pipeline.stages.base import MemoryTable, Record, now_ms
 from pipeline.stages.batch_threads import BatchThreads
-from pipeline.stages.plan import Routing, plan_intent
+from pipeline.stages.decisions import Decisions
+from pipeline.stages.plan import Routing, plan_intent, result_output
 from pipeline.stages.route_graphs import VenueGraphs
 from pipeline.topology import load_topology
 
@@ -115,6 +125,14 @@ def intents(specs: Sequence[router.Spec], prices: dict[str, float], n: int,
     return out
 
 
+def prioritised(intent: Intent) -> Event:
+    """The ``intent.prioritised`` event the plan stage would read for ``intent``."""
+    return make_event("intent.prioritised", IntentPrioritised(
+        intent=intent, priority=5, lane="normal", score=Decimal("0.5")),
+        correlation_id=intent.id, seq=4, causation_id=None, at_ms=intent.created_at_ms or 0,
+        id_ms=intent.created_at_ms or 0)
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))] if s else 0.0
@@ -136,6 +154,9 @@ def run(n_pools: int, splits: int, rate: float, seconds: float, updates: float,
     build_ms = (time.perf_counter() - started) * 1e3
     n = max(1, int(rate * seconds))
     todo = intents(specs, prices, n, seed + 1)
+    sources = [prioritised(intent) for intent in todo]
+    decisions = Decisions(MemoryTable())
+    record = Record("sep.intents.prioritised", 0, 0, 0, None, b"")
     rng = random.Random(seed + 2)
     arrivals = [i / rate for i in range(n)]
     n_updates = int(updates * seconds)
@@ -186,9 +207,12 @@ def run(n_pools: int, splits: int, rate: float, seconds: float, updates: float,
             result = plan_intent(todo[i], 5, snapshot, topology, current, routing)
             return result, (time.perf_counter() - p0) * 1e3
 
-        # As the stage: the batch's intents on ``threads`` threads, taken in order.
+        # As the stage: the batch's intents on ``threads`` threads, taken in order; each
+        # answer made into its event and remembered against redelivery (decisions.py).
         for i, (result, took_ms) in zip(range(nxt, batch_end),
                                         pool.map(plan, range(nxt, batch_end)), strict=True):
+            output = result_output(sources[i], result, now_ms())
+            decisions.remember(todo[i].id, [output], record)
             plan_ms.append(took_ms)
             latency_ms.append((time.perf_counter() - t0 - arrivals[i]) * 1e3)
             created += isinstance(result, PlanCreated)
