@@ -1,5 +1,5 @@
 """``sep bench router``: RouteGraph best-route latency over 100, 1k and 10k pools, Rust against
-its pure-Python twin, and the cost of a pool update.
+its pure-Python twin, for exact input and exact output, and the cost of a pool update.
 
 The token universe is a realistic shape: a few hub tokens (WETH, USDC, ...) paired with each
 other in several pools (fee tiers, venues), and many leaf tokens each paired with one to three
@@ -183,6 +183,27 @@ def run_size(n_pools: int, n_queries: int, n_twin: int, seed: int) -> dict[str, 
         fig[f"{key}_python_p99_us"] = pct(twin_times, 0.99) * 1e6
         fig[f"{key}_speedup"] = statistics.median(twin_times) / statistics.median(times[:n_twin])
         fig[f"{key}_split_used"] = split_used
+        # Exact output (ACQUIRE): buy what the exact-in route delivered, so every query is
+        # feasible; the same pairs, the twin checked equal again.
+        wanted = [(a, b, r.amount_out) for (a, b, _), r in zip(qs, answers, strict=True)
+                  if r is not None and r.amount_out > 0]
+        out_times, out_answers = [], []
+        for a, b, amount_out in wanted:
+            t, r = timed(graphs["rust"].best_route_exact_out, a, b, amount_out, 3, splits)
+            out_times.append(t)
+            out_answers.append(r)
+        out_twin = []
+        for (a, b, amount_out), expected in zip(wanted[:n_twin], out_answers, strict=False):
+            t, r = timed(graphs["python"].best_route_exact_out, a, b, amount_out, 3, splits)
+            out_twin.append(t)
+            if plain(r) != plain(expected):
+                raise AssertionError(f"twin differs from Rust on exact-out {a}->{b} {amount_out}")
+        fig[f"{key}_out_queries"] = len(wanted)
+        fig[f"{key}_out_rust_p50_us"] = statistics.median(out_times) * 1e6
+        fig[f"{key}_out_rust_p99_us"] = pct(out_times, 0.99) * 1e6
+        fig[f"{key}_out_rust_max_us"] = max(out_times) * 1e6
+        fig[f"{key}_out_speedup"] = (statistics.median(out_twin)
+                                     / statistics.median(out_times[:len(out_twin)]))
     fig["routed"] = routed
     # Updates: a new state for an existing pool (the hot case), from Python.
     rng = random.Random(seed + 2)
@@ -225,6 +246,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{f[k + '_rust_p99_us']:>8.0f}us {f[k + '_python_p50_us'] / 1e3:>8.1f}ms "
                   f"{f[k + '_python_p99_us'] / 1e3:>8.1f}ms {f[k + '_speedup']:>8.0f}x "
                   f"{f['twin_queries']:>6} {f[k + '_split_used']:>4}/{f['queries']}")
+    print("\nexact output (best_route_exact_out, amounts the exact-in routes delivered)")
+    print(f"{'pools':>6} {'splits':>6} {'rust p50':>10} {'rust p99':>10} {'rust max':>10} "
+          f"{'speed-up':>9} {'queries':>8}")
+    for f in results:
+        for s in (1, 4):
+            k = f"s{s}_out"
+            print(f"{f['pools']:>6} {s:>6} {f[k + '_rust_p50_us']:>8.0f}us "
+                  f"{f[k + '_rust_p99_us']:>8.0f}us {f[k + '_rust_max_us']:>8.0f}us "
+                  f"{f[k + '_speedup']:>8.0f}x {f[k + '_queries']:>8}")
     print(f"\n{'pools':>6} {'build rust':>11} {'build twin':>11} {'upd cp rust':>12} "
           f"{'upd v3 rust':>12} {'upd cp twin':>12} {'upd v3 twin':>12}")
     for f in results:
