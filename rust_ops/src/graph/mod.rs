@@ -34,7 +34,7 @@
 //! path tends to be found first and the loop ends at the first edge the curve cuts. Paths
 //! through the root (where every search starts) are left out of the bounds. Parallel pools
 //! towards one token are compared once quoted: a leg no better than one already followed,
-//! with a larger pool id, is not followed (see `search::Search::forward` and `backward` for
+//! with a larger pool id, is not followed (see `search::walk::Search::forward` and `backward` for
 //! why the answer is unchanged). A leg that cannot quote
 //! the amount (zero reserve, a V3 swap leaving the known tick range, liquidity running out, an
 //! output of zero, an amount beyond 128 bits) makes that path unusable for that amount only.
