@@ -9,6 +9,9 @@ DISPOSE sells exactly ``assets[0].amount``: an EXACT_IN swap whose ``min_out`` i
 less ``max_slippage``.  ACQUIRE buys exactly ``assets[0].amount``: an EXACT_OUT swap whose
 ``max_in`` is the quote plus ``max_slippage``.  A route whose price impact alone exceeds
 ``max_slippage`` is refused before anything is sent.
+
+State: ``sep-plan-decisions`` (intent id -> the event given), so a redelivered intent gets the
+plan it was given, not one made on pools that have moved since (``decisions.py``).
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ Record shapes:
 
 Wrong input (unknown asset, assets on two chains, amount <= 0...) is a rejection with a field
 path a person can fix; a risk refusal names the rule and the numbers.
+
+State: ``sep-validate-decisions`` (intent id -> the outputs given): the funding check reads
+balances that move, so a redelivered intent is answered from memory (``decisions.py``).
 """
 
 from __future__ import annotations
