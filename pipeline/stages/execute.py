@@ -4,7 +4,9 @@ Record shapes:
     in   sep.plans       Event(plan.created{plan, intent})   (plan.rejected is ignored)
     out  sep.executions  exec.started, then per step exec.step_submitted and
                          exec.step_filled | exec.step_failed, then exec.completed | exec.failed;
-                         or intent.expired when the window closed before anything was sent;
+                         or intent.expired when the window closed before anything was sent
+                         (after exec.started, exec.step_failed "expired", if a crash came
+                         between the two);
                          or exec.failed alone when a step names a venue this worker lacks
 
 Exactly once: before sending a step the executor asks the venue whether it already has it
@@ -12,7 +14,9 @@ Exactly once: before sending a step the executor asks the venue whether it alrea
 submission's receipt instead of sending again; within a worker, a lock per step makes
 lookup-then-submit one step at a time.  Event ids and ``seq`` are fixed by the plan
 (started = n+1, step k submitted = n+2+2k, its outcome = n+3+2k), so re-processing re-emits
-identical events that the store absorbs.
+identical events that the store absorbs.  Whether a plan opened with ``exec.started`` or
+``intent.expired`` is remembered (``sep-execute-openings``, see ``decisions.py``): that one
+answer depends on the clock, and a redelivery past the deadline must not contradict it.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ from pipeline.plugins.venue import (
     VenueError,
 )
 from pipeline.stages.base import Emit, Output, Record, StageContext
+from pipeline.stages.decisions import Decisions
+from pipeline.stages.table_names import EXECUTE_OPENINGS
 
 log = logging.getLogger(__name__)
 OUTPUT_TOPIC = "sep.executions"
@@ -94,7 +100,8 @@ class PlanRun:
     """One plan's execution: emits its events in order as things happen."""
 
     def __init__(self, event: Event, venues: Mapping[str, Venue], clock: Callable[[], int],
-                 emit: Emit, locks: StepLocks | None = None) -> None:
+                 emit: Emit, locks: StepLocks | None = None,
+                 openings: Decisions | None = None, record: Record | None = None) -> None:
         payload = PlanCreated.model_validate(event.payload)
         self.plan, self.intent = payload.plan, payload.intent
         self._cause = event
@@ -102,14 +109,55 @@ class PlanRun:
         self._clock = clock
         self._emit = emit
         self._locks = locks if locks is not None else StepLocks()
+        self._openings = openings
+        self._record = record
         self._last_id = event.event_id
 
-    async def _out(self, topic: str, payload: WireModel, seq_offset: int) -> None:
+    def _event(self, topic: str, payload: WireModel, seq_offset: int) -> Output:
         event = make_event(topic, payload, correlation_id=self.intent.id,
                            seq=self._cause.seq + seq_offset, causation_id=self._last_id,
                            at_ms=self._clock(), id_ms=self.intent.created_at_ms or 0)
         self._last_id = event.event_id
-        await self._emit(Output.of_event(OUTPUT_TOPIC, event))
+        return Output.of_event(OUTPUT_TOPIC, event)
+
+    async def _out(self, topic: str, payload: WireModel, seq_offset: int) -> None:
+        await self._emit(self._event(topic, payload, seq_offset))
+
+    async def _open(self, already: Submission | None) -> bool:
+        """The plan's first event: ``exec.started``, or ``intent.expired`` if the window closed
+        before anything was sent; whether to go on.
+
+        Which one is remembered (``openings``): a delivery after a crash between
+        ``exec.started`` and the first send, past the deadline, must not say
+        ``intent.expired`` under the seq ``exec.started`` already has.  It says started
+        again, and that the step was not sent in time.
+        """
+        deadline, now = self.intent.deadline_ms, self._clock()
+        late = already is None and deadline is not None and now > deadline
+        opened = self._openings.recall(self.intent.id) if self._openings is not None else None
+        if opened is None:
+            opened = [self._event("intent.expired", IntentExpired(
+                deadline_ms=deadline or 0, observed_at_ms=now, stage="execute"), 1) if late
+                else self._event("exec.started", ExecStarted(plan_id=self.plan.id,
+                                                             steps=len(self.plan.steps)), 1)]
+            if self._openings is not None and self._record is not None:
+                self._openings.remember(self.intent.id, opened, self._record)
+            late = False  # decided just now: expired already says so
+        else:
+            self._last_id = decode_event(opened[-1].value).event_id
+        for output in opened:
+            await self._emit(output)
+        if decode_event(opened[0].value).topic == "intent.expired":
+            return False
+        if late:  # started on an earlier delivery, nothing sent, and now too late to send
+            step = self.plan.steps[0]
+            await self._out("exec.step_failed", ExecStepFailed(
+                plan_id=self.plan.id, step_id=step.step_id, venue=step.venue,
+                reason=f"expired: the window closed at {deadline} before the step was sent"), 2)
+            await self._out("intent.expired", IntentExpired(
+                deadline_ms=deadline or 0, observed_at_ms=now, stage="execute"), 3)
+            return False
+        return True
 
     async def _submit(self, venue: Venue, step: ExecutionStep) -> Submission:
         deadline = self.intent.deadline_ms
@@ -157,13 +205,8 @@ class PlanRun:
             async with self._locks.hold(step.step_id):
                 if k == 0:
                     already = await venue.lookup(step.step_id)
-                    now = self._clock()
-                    if already is None and deadline is not None and now > deadline:
-                        await self._out("intent.expired", IntentExpired(
-                            deadline_ms=deadline, observed_at_ms=now, stage="execute"), 1)
+                    if not await self._open(already):
                         return
-                    await self._out("exec.started", ExecStarted(plan_id=self.plan.id,
-                                                                steps=len(steps)), 1)
                 try:
                     submission = already if k == 0 else await venue.lookup(step.step_id)
                     if submission is None:
@@ -200,6 +243,8 @@ class ExecuteStage:
     def __init__(self, context: StageContext) -> None:
         self._context = context
         self._locks = StepLocks()
+        self._openings = Decisions(context.table(
+            EXECUTE_OPENINGS, "intent id -> exec.started or intent.expired, as first given"))
 
     async def start(self) -> None:
         return None
@@ -208,17 +253,19 @@ class ExecuteStage:
         return None
 
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
-        events = [e for e in map(decode_event, (r.value for r in records))
-                  if e.topic == "plan.created"]
+        pairs = [(record, event) for record in records
+                 if (event := decode_event(record.value)).topic == "plan.created"]
         # Plans of different intents run concurrently; one intent's events stay in order
         # because a PlanRun emits them one after another.  A plan re-emitted after a crash
         # can come twice in one batch: it runs once (and the step locks cover copies that
         # arrive in batches processed side by side).
         runs: dict[str, PlanRun] = {}
-        for event in events:
-            run = PlanRun(event, self._context.venues, self._context.clock, emit, self._locks)
+        for record, event in pairs:
+            run = PlanRun(event, self._context.venues, self._context.clock, emit, self._locks,
+                          self._openings, record)
             runs.setdefault(run.plan.id, run)
         await asyncio.gather(*(run.run() for run in runs.values()))
+        self._openings.sweep()
 
 
 def build(context: StageContext) -> ExecuteStage:

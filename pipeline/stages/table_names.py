@@ -12,11 +12,13 @@ from __future__ import annotations
 INGEST_DEDUPE = "sep-ingest-dedupe"
 VALIDATE_DECISIONS = "sep-validate-decisions"
 PLAN_DECISIONS = "sep-plan-decisions"
+EXECUTE_OPENINGS = "sep-execute-openings"
 
 STAGE_TABLES: dict[str, tuple[str, ...]] = {
     "ingest": (INGEST_DEDUPE,),
     "validate": (VALIDATE_DECISIONS,),
     "plan": (PLAN_DECISIONS,),
+    "execute": (EXECUTE_OPENINGS,),
 }
 
 

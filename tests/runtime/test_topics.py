@@ -18,7 +18,8 @@ def test_every_table_changelog_a_worker_uses_is_declared_with_its_partitions(
     declared = {t.name: t for t in declared_topics(TOPOLOGY)}
     changelogs = {table.changelog_topic.get_topic_name(): table.partitions
                   for table in app.tables.values()}
-    assert len(changelogs) == 3  # ingest's dedupe keys, validate's and plan's decisions
+    # ingest's dedupe keys, validate's and plan's decisions, execute's openings
+    assert len(changelogs) == 4
     for name, partitions in changelogs.items():
         assert name in declared, name
         assert declared[name].partitions == partitions

@@ -76,8 +76,14 @@ async def plan_event(venue: Venue, amount: str = "1", *, slippage: str = "0.01",
 
 
 async def execute(venues: dict[str, Venue], events: list[Event],
-                  clock: Callable[[], int] = lambda: DURING) -> list[Event]:
-    stage = build(StageContext(TOPOLOGY, Settings(), venues=venues, clock=clock))
+                  clock: Callable[[], int] = lambda: DURING,
+                  table: MemoryTable | None = None) -> list[Event]:
+    """``events`` through a new execute stage; ``table``: its state, as recovered from the
+    changelog by the worker that gets the partition next (none: a fresh one)."""
+    context = StageContext(TOPOLOGY, Settings(), venues=venues, clock=clock)
+    if table is not None:
+        context.table = lambda name, help: table
+    stage = build(context)
     sent: list[Output] = []
 
     async def emit(output: Output) -> None:
@@ -380,3 +386,39 @@ def test_realised_slippage() -> None:
 
 def test_stage_is_built_from_the_context() -> None:
     assert isinstance(build(StageContext(TOPOLOGY, Settings())), ExecuteStage)
+
+
+class CrashingVenue(YieldingVenue):
+    """Dies (not a venue error: the worker itself) as it is about to send."""
+
+    async def submit(self, step: ExecutionStep) -> Submission:
+        raise RuntimeError("worker killed")
+
+
+async def test_a_crash_after_started_then_a_late_redelivery_keeps_started_and_sends_nothing(
+        sim: SimVenue) -> None:
+    plan = await plan_event(sim)
+    table = MemoryTable()
+    sent: list[Event] = []
+    context = StageContext(TOPOLOGY, Settings(), venues={"sim": CrashingVenue(sim)},  # type: ignore[dict-item]
+                           clock=lambda: DURING)
+    context.table = lambda name, help: table
+    stage = build(context)
+
+    async def emit(output: Output) -> None:
+        sent.append(decode_event(output.value))
+
+    with pytest.raises(RuntimeError, match="worker killed"):
+        await stage.process([Record("sep.plans", 0, 0, T0, None, encode_event(plan))], emit)
+    assert [(e.topic, e.seq) for e in sent] == [("exec.started", 6)]
+
+    # Redelivered past the deadline, to a worker that recovered the stage's table.
+    late = await execute({"sim": sim}, [plan], clock=lambda: T0 + WINDOW + 1, table=table)
+    assert [(e.topic, e.seq) for e in late] == [
+        ("exec.started", 6), ("exec.step_failed", 7), ("intent.expired", 8)]
+    assert late[0].event_id == sent[0].event_id
+    failed = late[1].parse_payload()
+    assert isinstance(failed, ExecStepFailed)
+    assert failed.reason.startswith("expired")
+    assert sim.total_fills() == 0
+    assert await sim.lookup(step_of(plan).step_id) is None
