@@ -42,6 +42,10 @@ class Settings:
     """Where the Uniswap V3 contracts are on that node (written by the dev stack's deployer)."""
     plan_threads: int = field(default_factory=lambda: int(_env("SEP_PLAN_THREADS", "2")))
     """Threads the plan stage routes a batch's intents on (the router releases the GIL)."""
+    decision_ttl_s: float = field(
+        default_factory=lambda: float(_env("SEP_DECISION_TTL_S", "300")))
+    """How long validate, plan and execute remember an answer against redelivery (seconds
+    after a worker first saw it; see pipeline/stages/decisions.py)."""
 
     def __repr__(self) -> str:
         return (

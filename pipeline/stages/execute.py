@@ -244,7 +244,8 @@ class ExecuteStage:
         self._context = context
         self._locks = StepLocks()
         self._openings = Decisions(context.table(
-            EXECUTE_OPENINGS, "intent id -> exec.started or intent.expired, as first given"))
+            EXECUTE_OPENINGS, "intent id -> exec.started or intent.expired, as first given"),
+            ttl_s=context.settings.decision_ttl_s)
 
     async def start(self) -> None:
         return None

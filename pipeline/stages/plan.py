@@ -205,7 +205,8 @@ class PlanStage:
         self._routing = {name: routing_of(venue) for name, venue in context.venues.items()}
         self._threads = BatchThreads(context.settings.plan_threads, "plan")
         self._decisions = Decisions(context.table(
-            PLAN_DECISIONS, "intent id -> the plan event given, re-emitted on redelivery"))
+            PLAN_DECISIONS, "intent id -> the plan event given, re-emitted on redelivery"),
+            ttl_s=context.settings.decision_ttl_s)
 
     async def start(self) -> None:
         return None

@@ -237,7 +237,7 @@ class ValidateStage:
         self._context = context
         self._decisions = Decisions(context.table(
             VALIDATE_DECISIONS, "intent id -> the validation events given, re-emitted "
-            "on redelivery"))
+            "on redelivery"), ttl_s=context.settings.decision_ttl_s)
         self._venues = tuple(
             name for name, use in context.topology.plugins.venues.items() if use.enabled
         )
