@@ -28,6 +28,24 @@ pub(super) fn costs_no_less(g: &RouteGraph, a: &Adj, amount: u128, least: u128) 
     need >= least as f64 * (1.0 + 1e-12)
 }
 
+/// Exact-out: the least a leg or path of `bound` can need to pay at least `y` (a float
+/// bound, given a 1e-9 relative margin and one unit, at least 0), `None` if no input pays
+/// `y`; 0 where the bound says nothing (no rate, or `y` not positive).
+#[must_use]
+pub(super) fn least_in(bound: Bound, y: f64) -> Option<f64> {
+    if y.is_nan() || y <= 0.0 {
+        return Some(0.0);
+    }
+    if bound.beyond_cap(y) {
+        return None;
+    }
+    if bound.rate.is_nan() || bound.rate <= 0.0 {
+        return Some(0.0);
+    }
+    let least = bound.need(y).unwrap_or(y / bound.rate) * (1.0 - 1e-9) - 1.0;
+    Some(if least > 0.0 { least } else { 0.0 })
+}
+
 /// Exact-in: whether receiving at most `most` (a float bound, given a 1e-9 relative margin and
 /// one unit) less `cost` is strictly worse than `best`.
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]

@@ -4,6 +4,7 @@
 //! [`super::walk`] tries them.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use super::bounds::{along, distances, edge_bound, path_bounds, Bound};
@@ -108,6 +109,11 @@ impl Cands {
         Self { edges, groups, at: Some(amount), exact_in: self.exact_in }.keyed()
     }
 
+    /// Every edge, the groups in the order of the tokens they lead to.
+    pub(super) fn edges(&self) -> &[(Bound, Adj)] {
+        &self.edges
+    }
+
     /// The edges of `group`.
     pub(super) fn members(&self, group: &Group) -> &[(Bound, Adj)] {
         &self.edges[group.start as usize..group.end as usize]
@@ -123,8 +129,27 @@ impl Cands {
 
 pub(super) type Candidates = Rc<Cands>;
 
-/// Quotes by `(slot, zero_for_one, amount)` (see [`Prepared::quote`]).
-type Memo = RefCell<FxHashMap<(u32, bool, u128), Option<(u128, u32)>>>;
+/// A leg's quote ([`Prepared::quote`]): what it pays or needs and the ticks it crosses, `None`
+/// if it cannot.
+type LegQuote = Option<(u128, u32)>;
+
+/// The query's quotes, shared by its searches (see [`Prepared::memo`]).
+pub(super) struct Memo {
+    /// By `(slot, zero_for_one, amount)` ([`Prepared::quote`]), when the query runs several
+    /// searches.
+    exact: Option<FxHashMap<(u32, bool, u128), LegQuote>>,
+    /// Exact-out: the legs into the goal quoted so far, by `(slot, zero_for_one)` then amount
+    /// ([`Prepared::remember_into_goal`], [`Prepared::quoted_below`]).
+    into_goal: FxHashMap<(u32, bool), BTreeMap<u128, LegQuote>>,
+}
+
+impl Memo {
+    /// An empty memo; quotes by amount kept only if `exact`.
+    pub(super) fn new(exact: bool) -> Rc<RefCell<Self>> {
+        let exact = exact.then(FxHashMap::default);
+        Rc::new(RefCell::new(Self { exact, into_goal: FxHashMap::default() }))
+    }
+}
 
 /// Pair lookups worth one step of a scan of a token's edges: a hash lookup costs about this
 /// many of the scan's steps.
@@ -169,8 +194,9 @@ pub(super) struct Prepared {
     exact_in: bool,
     /// The legs quoted so far, `(slot, zero_for_one, amount)` to the quote in the query's
     /// direction, when the query runs several searches (a split): each search avoiding the
-    /// pools of the paths found before it quotes mostly the same legs for the same share.
-    pub(super) memo: Option<Rc<Memo>>,
+    /// pools of the paths found before it quotes mostly the same legs for the same share. And,
+    /// exact-out, the legs into the goal quoted so far, by amount, for every query.
+    pub(super) memo: Rc<RefCell<Memo>>,
     /// The root's candidates in the order of their bounds for an amount, and the amount: the
     /// split's searches all run for the same share.
     root_at: RefCell<Option<(u128, Candidates)>>,
@@ -194,16 +220,53 @@ impl Prepared {
                 quote_in(pool, zero_for_one, amount)
             }
         };
-        let Some(memo) = &self.memo else {
-            return quote();
-        };
         let key = (slot, zero_for_one, amount);
-        if let Some(&known) = memo.borrow().get(&key) {
-            return known;
+        if let Some(exact) = &self.memo.borrow().exact {
+            if let Some(&known) = exact.get(&key) {
+                return known;
+            }
+        } else {
+            return quote();
         }
         let q = quote();
-        memo.borrow_mut().insert(key, q);
+        if let Some(exact) = &mut self.memo.borrow_mut().exact {
+            exact.insert(key, q);
+        }
         q
+    }
+
+    /// Exact-out: remembers the quote `q` of a leg into the goal for `amount`, for
+    /// [`Self::quoted_below`].
+    pub(super) fn remember_into_goal(
+        &self,
+        slot: u32,
+        zero_for_one: bool,
+        amount: u128,
+        q: LegQuote,
+    ) {
+        let mut memo = self.memo.borrow_mut();
+        memo.into_goal.entry((slot, zero_for_one)).or_default().insert(amount, q);
+    }
+
+    /// Exact-out: whether a leg into the goal has been quoted in this query.
+    pub(super) fn quoted_into_goal(&self) -> bool {
+        !self.memo.borrow().into_goal.is_empty()
+    }
+
+    /// Exact-out: the quote of a leg into the goal for the largest amount at most `amount` it
+    /// was quoted for in this query ([`Self::remember_into_goal`]), if any. Exact-out quotes and
+    /// their ticks crossed never fall as the amount grows, and a pool that pays an amount pays
+    /// any smaller one (property-tested): the leg needs at least as much for `amount`, crosses
+    /// at least as many ticks, and fails if this failed.
+    pub(super) fn quoted_below(
+        &self,
+        slot: u32,
+        zero_for_one: bool,
+        amount: u128,
+    ) -> Option<LegQuote> {
+        let memo = self.memo.borrow();
+        let known = memo.into_goal.get(&(slot, zero_for_one))?;
+        known.range(..=amount).next_back().map(|(_, &q)| q)
     }
 
     /// The root's candidates (`remaining` hops left after its leg) in the order of their
@@ -274,7 +337,7 @@ pub(super) fn prepare(
     max_hops: usize,
     exact_in: bool,
     excluded: &[bool],
-    memo: Option<Rc<Memo>>,
+    memo: Rc<RefCell<Memo>>,
 ) -> Prepared {
     let (root, target) = if exact_in { (start, goal) } else { (goal, start) };
     let depth = max_hops - 1;

@@ -6,12 +6,8 @@
 //! ([`split`](mod@split)) and builds the result ([`assemble`]). The legs are quoted and paths
 //! ranked in [`quote`]; the bounds that prune the search are in [`bounds`].
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use ruint::aliases::U256;
 
-use super::fx::FxHashMap;
 use super::{GraphRoute, RouteGraph};
 
 mod assemble;
@@ -22,7 +18,7 @@ mod split;
 mod walk;
 
 use self::assemble::route;
-use self::candidates::prepare;
+use self::candidates::{prepare, Memo};
 use self::split::split;
 use self::walk::search_best;
 
@@ -50,7 +46,7 @@ pub(super) fn best(
 ) -> Option<GraphRoute> {
     let gp = U256::from(gas_price);
     let none = vec![false; g.slots.len()];
-    let memo = (max_splits > 1).then(|| Rc::new(RefCell::new(FxHashMap::default())));
+    let memo = Memo::new(max_splits > 1);
     let p = prepare(g, start, goal, max_hops, exact_in, &none, memo);
     let mut found = Vec::new();
     let single = search_best(g, &p, &none, amount, max_hops, exact_in, gp, None, &mut found);

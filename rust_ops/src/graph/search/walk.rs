@@ -8,13 +8,18 @@ use std::rc::Rc;
 
 use ruint::aliases::U256;
 
-use super::bounds::{costs_more, costs_no_less, pays_no_more, yields_less, Bound};
+use super::bounds::{
+    costs_more, costs_no_less, edge_bound, least_in, pays_no_more, yields_less, Bound,
+};
 use super::candidates::{Candidates, Cands, Group, Prepared};
 use super::quote::{leg_gas, rank, value, Quote, Step};
-use crate::graph::{Adj, RouteGraph};
+use crate::graph::{Adj, GraphPool, RouteGraph, OFFSET};
 
 /// Edges tried per token by [`Search::dive`].
 const DIVE_WIDTH: usize = 2;
+
+/// Most candidate edges of a token [`Search::goal_legs_rule_out`] reads.
+const GOAL_LOOKAHEAD_EDGES: usize = 8;
 
 /// What [`Search::prune`] concludes about an edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,10 +288,16 @@ impl Search<'_> {
                 if !gas_counts && least.is_some_and(|least| costs_no_less(g, &e, amount, least)) {
                     continue;
                 }
+                if to != self.goal && self.goal_legs_rule_out(&e, amount, remaining) {
+                    continue;
+                }
                 // The leg trades to -> token: the edge's pool in the opposite direction.
                 let z = !e.zero_for_one;
                 let pool = g.slot_pool(e.slot);
-                let Some((need, ticks)) = self.p.quote(pool, e.slot, z, amount) else {
+                if to == self.goal && self.loses_into_goal(pool, e.slot, z, amount) {
+                    continue;
+                }
+                let Some((need, ticks)) = self.quote_back(&e, amount) else {
                     continue;
                 };
                 let gas = leg_gas(pool, ticks);
@@ -334,7 +345,7 @@ impl Search<'_> {
             tried += 1;
             let z = !a.zero_for_one;
             let pool = g.slot_pool(a.slot);
-            let Some((need, ticks)) = self.p.quote(pool, a.slot, z, amount) else {
+            let Some((need, ticks)) = self.quote_back(&a, amount) else {
                 continue;
             };
             let gas = leg_gas(pool, ticks);
@@ -362,6 +373,136 @@ impl Search<'_> {
             }
         }
         false
+    }
+
+    /// Exact-out: the leg of edge `a` (from `a.to` to the token, the edge's pool in the
+    /// opposite direction) quoted for `amount` out; a leg into the goal remembered for
+    /// [`Self::loses_into_goal`] and [`Self::goal_legs_rule_out`].
+    fn quote_back(&self, a: &Adj, amount: u128) -> Option<(u128, u32)> {
+        let z = !a.zero_for_one;
+        let q = self.p.quote(self.g.slot_pool(a.slot), a.slot, z, amount);
+        if a.to == self.goal {
+            self.p.remember_into_goal(a.slot, z, amount, q);
+        }
+        q
+    }
+
+    /// Exact-out: whether the leg into the goal of `pool` (in `slot`, direction `z`) for
+    /// `amount` is known, unquoted, to fail or to make the path strictly worse than the best
+    /// so far, by its quote for a smaller amount ([`Prepared::quoted_below`]: it needs at least
+    /// that much for `amount` and crosses at least as many ticks, or fails too). Such a leg is
+    /// passed over as [`Self::backward`] would pass over its failed quote, or offer the path
+    /// and not take it; and the legs after it in its group that it would have ruled out are no
+    /// better, so are not taken either: the answer is unchanged. In a split's later searches,
+    /// a leaf target's few pools are quoted this way for hundreds of slightly different
+    /// amounts, through the parallel routes between the hubs.
+    fn loses_into_goal(&self, pool: &GraphPool, slot: u32, z: bool, amount: u128) -> bool {
+        match self.p.quoted_below(slot, z, amount) {
+            None => false,
+            Some(None) => true,
+            Some(Some((need, ticks))) => self.best.as_ref().is_some_and(|best| {
+                let cost = self.gas_price * U256::from(self.gas + leg_gas(pool, ticks));
+                OFFSET - U256::from(need) - cost < best.value
+            }),
+        }
+    }
+
+    /// Exact-out: whether every path through edge `a` (towards `a.to`, not the goal, from a
+    /// token that must receive `amount`, `remaining` hops left after its leg) is known, before
+    /// its leg is quoted, to fail or to cost strictly more than the best so far. Looks at most
+    /// two legs ahead, to the legs into the goal, and only through tokens of few candidates
+    /// ([`GOAL_LOOKAHEAD_EDGES`]): the legs before those by their bounds, each leg into the
+    /// goal by its quote for a smaller amount ([`Prepared::quoted_below`]) or its bound. Such
+    /// an edge is passed over as [`Self::backward`] would follow it and find nothing better;
+    /// the legs after it in its group that it would have ruled out need as much or more, so
+    /// find nothing better either: the answer is unchanged. In a split's later searches for a
+    /// leaf target, the bound of its pools (a V3 pool's, from its largest liquidity) is far
+    /// below what they cost once a trade leaves their narrow ranges, and hundreds of paths
+    /// through the leaves next to the root were quoted leg by leg, only to lose at the
+    /// target's pool.
+    fn goal_legs_rule_out(&self, a: &Adj, amount: u128, remaining: usize) -> bool {
+        let Some(best) = &self.best else {
+            return false;
+        };
+        if remaining == 0 || !self.p.quoted_into_goal() {
+            return false;
+        }
+        let g = self.g;
+        #[allow(clippy::cast_precision_loss)] // a float bound, with its margins
+        let Some(y) = least_in(edge_bound(g, a, false), amount as f64) else {
+            return false;
+        };
+        let c = self.p.candidates(g, a.to, remaining - 1, false);
+        if c.edges().len() > GOAL_LOOKAHEAD_EDGES {
+            return false;
+        }
+        // The least any completion from `a.to` costs: input plus the gas price of its legs.
+        let mut least: Option<U256> = None;
+        for (_, b) in c.edges() {
+            if self.excluded[b.slot as usize] {
+                continue;
+            }
+            let cost = if b.to == self.goal {
+                self.goal_leg_least(b, y)
+            } else {
+                let Some(cost) = self.through_least(b, y, remaining - 1) else {
+                    return false;
+                };
+                cost
+            };
+            if let Some(cost) = cost {
+                least = Some(least.map_or(cost, |l| l.min(cost)));
+            }
+        }
+        let gas = self.gas + leg_gas(g.slot_pool(a.slot), 0);
+        least.is_none_or(|l| OFFSET - l - self.gas_price * U256::from(gas) < best.value)
+    }
+
+    /// Exact-out, for [`Self::goal_legs_rule_out`]: the least a completion through edge `b`
+    /// (from a token that must receive at least `y`, `remaining` hops left after its leg) then
+    /// a leg into the goal costs, input plus the gas price of both legs (`Some(None)` if none
+    /// can pay); `None` if that is more than two legs or more than
+    /// [`GOAL_LOOKAHEAD_EDGES`] candidates to read.
+    fn through_least(&self, b: &Adj, y: f64, remaining: usize) -> Option<Option<U256>> {
+        if remaining != 1 {
+            return None;
+        }
+        let g = self.g;
+        let c = self.p.candidates(g, b.to, 0, false);
+        if c.edges().len() > GOAL_LOOKAHEAD_EDGES {
+            return None;
+        }
+        let Some(y) = least_in(edge_bound(g, b, false), y) else {
+            return Some(None);
+        };
+        let mut least: Option<U256> = None;
+        for (_, d) in c.edges() {
+            if d.to != self.goal {
+                return None;
+            }
+            if self.excluded[d.slot as usize] {
+                continue;
+            }
+            if let Some(cost) = self.goal_leg_least(d, y) {
+                least = Some(least.map_or(cost, |l| l.min(cost)));
+            }
+        }
+        let gas = self.gas_price * U256::from(leg_gas(g.slot_pool(b.slot), 0));
+        Some(least.map(|l| l + gas))
+    }
+
+    /// Exact-out: the least the leg into the goal of edge `d` costs (input plus the gas price
+    /// of the leg) to pay at least `y`: by its quote for the largest amount at most `y`
+    /// quoted in this query ([`Prepared::quoted_below`]), or its bound; `None` if it cannot.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // floored lower bounds
+    fn goal_leg_least(&self, d: &Adj, y: f64) -> Option<U256> {
+        let pool = self.g.slot_pool(d.slot);
+        let (need, gas) = match self.p.quoted_below(d.slot, !d.zero_for_one, y as u128) {
+            Some(None) => return None,
+            Some(Some((need, ticks))) => (need, leg_gas(pool, ticks)),
+            None => (least_in(edge_bound(self.g, d, false), y)? as u128, leg_gas(pool, 0)),
+        };
+        Some(U256::from(need) + self.gas_price * U256::from(gas))
     }
 
     /// Exact-out: whether every completion from a token that must receive `need`, after a leg
