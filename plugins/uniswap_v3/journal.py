@@ -105,12 +105,22 @@ class Journal:
         self._db.execute("COMMIT")
 
     def record(self, step_id: str, step_json: str | None, signer: str, floor: int,
-               sign: Signer) -> TxRecord:
-        """Allocate the signer's next nonce, sign with it, and store the transaction.
+               sign: Signer, *, once: bool = False) -> tuple[TxRecord, bool]:
+        """Allocate the signer's next nonce, sign with it, and store the transaction; and
+        whether it is new.
 
-        Committed before this returns: the caller sends only what is recorded.
+        Committed before this returns: the caller sends only what is recorded.  ``once``
+        (a swap step): if the step already has a transaction the node has not refused, that
+        one is returned and nothing is signed, so two processes that both looked the step up
+        before either recorded it (two workers running one plan across a rebalance) make one
+        transaction, not two trades.
         """
         with self._immediate() as db:
+            claimed = db.execute(
+                "SELECT * FROM txs WHERE step_id = ? AND status != 'rejected' "
+                "ORDER BY seq DESC LIMIT 1", (step_id,)).fetchone() if once else None
+            if claimed is not None:
+                return _record(claimed), False
             row = db.execute("SELECT next FROM nonces WHERE signer = ?", (signer,)).fetchone()
             nonce = max(floor, row["next"] if row else 0)
             tx_hash, raw = sign(nonce)
@@ -120,7 +130,7 @@ class Journal:
                 (step_id, step_json, signer, nonce, tx_hash, raw, time.time() * 1000))
             db.execute("INSERT INTO nonces (signer, next) VALUES (?, ?) ON CONFLICT (signer) "
                        "DO UPDATE SET next = excluded.next", (signer, nonce + 1))
-        return TxRecord(step_id, step_json, signer, nonce, tx_hash, raw, "signed", None, None)
+        return TxRecord(step_id, step_json, signer, nonce, tx_hash, raw, "signed", None, None), True
 
     def mark_sent(self, tx_hash: str) -> None:
         self._db.execute("UPDATE txs SET status = 'sent' WHERE tx_hash = ? AND status = 'signed'",

@@ -249,7 +249,9 @@ class UniswapV3Venue:
         return None if record is None else Submission(step_id, record.tx_hash)
 
     async def submit(self, step: ExecutionStep) -> Submission:
-        """Sign and send the swap. Never deduplicates on ``step_id``: ``lookup`` first.
+        """Sign and send the swap; ``lookup`` first.  A step another process has already
+        signed (both looked it up before either recorded it) is not signed again: its
+        transaction is returned (``Journal.record(once=True)``).
 
         ``StepRejected`` if the step cannot work (unknown pool, the swap would revert now);
         ``TransientVenueError`` if the node cannot be reached before anything was journalled.
@@ -278,7 +280,8 @@ class UniswapV3Venue:
                 # Twice the base fee: still included after several full blocks raise it.
                 "maxFeePerGas": 2 * base_fee + self.config.priority_fee_wei,
             }
-            record = await self._sign_and_send(step.step_id, step.model_dump_json(), tx)
+            record = await self._sign_and_send(step.step_id, step.model_dump_json(), tx,
+                                               once=True)
         return Submission(step.step_id, record.tx_hash)
 
     async def wait_receipt(self, submission: Submission, timeout_s: float) -> Fill:
@@ -373,7 +376,7 @@ class UniswapV3Venue:
             self._approved.add(token.address)
 
     async def _sign_and_send(self, step_id: str, step_json: str | None,
-                             tx: dict[str, Any]) -> TxRecord:
+                             tx: dict[str, Any], *, once: bool = False) -> TxRecord:
         """Nonce, sign, journal, send; one signer's transactions go out in nonce order."""
         signer = self.signer
 
@@ -386,8 +389,15 @@ class UniswapV3Venue:
                 if self._floor is None:
                     self._floor = await self.w3.eth.get_transaction_count(signer.address,
                                                                           "pending")
-                record = self.journal.record(step_id, step_json, signer.address, self._floor,
-                                             sign)
+                record, new = self.journal.record(step_id, step_json, signer.address,
+                                                  self._floor, sign, once=once)
+                if not new:
+                    # Another process signed this step first; its transaction is the one.
+                    # (Sent again here in case that process died before sending it.)
+                    log.warning("%s: step %s was already signed as %s; not signing again",
+                                self.name, step_id, record.tx_hash)
+                    await self._broadcast(record, fresh=False)
+                    return record
                 self._floor = record.nonce + 1
                 refused = await self._broadcast(record, fresh=True)
                 if refused is None:

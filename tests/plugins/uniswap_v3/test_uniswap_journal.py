@@ -128,3 +128,21 @@ async def test_two_venues_sharing_a_signer_continue_from_the_node(
     assert (await a.wait_receipt(again, 30)).amount_in == Decimal(2)
     assert await a.lookup("s-a2") == again
     assert a.journal.count("s-a2") == 2  # the refused one stays in the journal, marked
+
+
+async def test_two_processes_submitting_one_step_make_one_transaction(
+    make_venue: Any, make_step: Any
+) -> None:
+    # Two workers running one plan across a rebalance: both looked the step up before either
+    # recorded it, and both send it.  The shared journal lets only the first one sign.
+    a, b = await make_venue(), await make_venue()  # one data dir: one journal file
+    await a.wait_receipt(await a.submit(make_step("warm-twice", ROUTE, "1")), 30)
+    step = make_step("s-twice", ROUTE, "3")
+    assert await a.lookup("s-twice") is None
+    assert await b.lookup("s-twice") is None
+    first, second = await asyncio.gather(a.submit(step), b.submit(step))
+    assert first == second
+    assert a.journal.count("s-twice") == 1
+    fills = [await a.wait_receipt(first, 30), await b.wait_receipt(second, 30)]
+    assert fills[0] == fills[1]
+    assert fills[0].amount_in == Decimal(3)
