@@ -150,6 +150,24 @@ def update_v3(graph: Any, states: list[tuple[Spec, Any]]) -> None:
         graph.update_v3_pool(s[1], "uni", s[2], s[3], pool)
 
 
+def compare(graphs: dict[str, Any], method: str, qs: Sequence[tuple[str, str, int]],
+            splits: int, n_twin: int) -> tuple[list[float], list[Any], list[float]]:
+    """``method`` timed on Rust for every query and on the twin for the first ``n_twin``,
+    whose answers must be Rust's: (Rust times, Rust answers, twin times)."""
+    times, answers = [], []
+    for a, b, amount in qs:
+        t, r = timed(getattr(graphs["rust"], method), a, b, amount, 3, splits)
+        times.append(t)
+        answers.append(r)
+    twin_times = []
+    for (a, b, amount), expected in zip(qs[:n_twin], answers, strict=False):
+        t, r = timed(getattr(graphs["python"], method), a, b, amount, 3, splits)
+        twin_times.append(t)
+        if plain(r) != plain(expected):
+            raise AssertionError(f"twin differs from Rust on {method} {a}->{b} {amount}")
+    return times, answers, twin_times
+
+
 def run_size(n_pools: int, n_queries: int, n_twin: int, seed: int) -> dict[str, Any]:
     specs, prices = universe(n_pools, seed)
     qs = queries(specs, prices, n_queries, seed + 1)
@@ -162,20 +180,9 @@ def run_size(n_pools: int, n_queries: int, n_twin: int, seed: int) -> dict[str, 
         graphs[name] = g
     routed = 0
     for splits in (1, 4):
-        times: list[float] = []
-        answers = []
-        for a, b, amount in qs:
-            t, r = timed(graphs["rust"].best_route, a, b, amount, 3, splits)
-            times.append(t)
-            answers.append(r)
+        times, answers, twin_times = compare(graphs, "best_route", qs, splits, n_twin)
         routed = sum(r is not None for r in answers)
         split_used = sum(r is not None and len(r.paths) > 1 for r in answers)
-        twin_times = []
-        for (a, b, amount), expected in zip(qs[:n_twin], answers, strict=False):
-            t, r = timed(graphs["python"].best_route, a, b, amount, 3, splits)
-            twin_times.append(t)
-            if plain(r) != plain(expected):
-                raise AssertionError(f"twin differs from Rust on {a}->{b} {amount}")
         key = f"s{splits}"
         fig[f"{key}_rust_p50_us"] = statistics.median(times) * 1e6
         fig[f"{key}_rust_p99_us"] = pct(times, 0.99) * 1e6
@@ -187,17 +194,7 @@ def run_size(n_pools: int, n_queries: int, n_twin: int, seed: int) -> dict[str, 
         # feasible; the same pairs, the twin checked equal again.
         wanted = [(a, b, r.amount_out) for (a, b, _), r in zip(qs, answers, strict=True)
                   if r is not None and r.amount_out > 0]
-        out_times, out_answers = [], []
-        for a, b, amount_out in wanted:
-            t, r = timed(graphs["rust"].best_route_exact_out, a, b, amount_out, 3, splits)
-            out_times.append(t)
-            out_answers.append(r)
-        out_twin = []
-        for (a, b, amount_out), expected in zip(wanted[:n_twin], out_answers, strict=False):
-            t, r = timed(graphs["python"].best_route_exact_out, a, b, amount_out, 3, splits)
-            out_twin.append(t)
-            if plain(r) != plain(expected):
-                raise AssertionError(f"twin differs from Rust on exact-out {a}->{b} {amount_out}")
+        out_times, _, out_twin = compare(graphs, "best_route_exact_out", wanted, splits, n_twin)
         fig[f"{key}_out_queries"] = len(wanted)
         fig[f"{key}_out_rust_p50_us"] = statistics.median(out_times) * 1e6
         fig[f"{key}_out_rust_p99_us"] = pct(out_times, 0.99) * 1e6

@@ -136,6 +136,7 @@ class PlanRun:
         late = already is None and deadline is not None and now > deadline
         opened = self._openings.recall(self.intent.id) if self._openings is not None else None
         if opened is None:
+            expired = late
             opened = [self._event("intent.expired", IntentExpired(
                 deadline_ms=deadline or 0, observed_at_ms=now, stage="execute"), 1) if late
                 else self._event("exec.started", ExecStarted(plan_id=self.plan.id,
@@ -144,10 +145,11 @@ class PlanRun:
                 self._openings.remember(self.intent.id, opened, self._record)
             late = False  # decided just now: expired already says so
         else:
-            self._last_id = decode_event(opened[-1].value).event_id
+            first = decode_event(opened[0].value)
+            expired, self._last_id = first.topic == "intent.expired", first.event_id
         for output in opened:
             await self._emit(output)
-        if decode_event(opened[0].value).topic == "intent.expired":
+        if expired:
             return False
         if late:  # started on an earlier delivery, nothing sent, and now too late to send
             step = self.plan.steps[0]
