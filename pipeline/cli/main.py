@@ -9,9 +9,25 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from pipeline.cli import commands
+from pipeline.cli import (
+    bench,
+    demo,
+    plugins_cmd,
+    replay,
+    schema,
+    status,
+    submit,
+    topology_cmd,
+    up,
+    worker,
+)
+from pipeline.cli.common import UserError
+
+if TYPE_CHECKING:
+    from pipeline.cli.common import SubParsers
 
 DESCRIPTION = """\
 Run, feed and inspect the Strategy Execution Platform.
@@ -30,12 +46,19 @@ See .env.example for every setting.
 """
 
 
+# In the order ``sep --help`` lists them: the first steps first.
+SUBCOMMANDS: tuple[Callable[[SubParsers], None], ...] = (
+    up.register, submit.register, demo.register, status.register, topology_cmd.register,
+    plugins_cmd.register, worker.register, schema.register, bench.register, replay.register,
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sep", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for register in commands.REGISTRY:
+    for register in SUBCOMMANDS:
         register(sub)
     return parser
 
@@ -54,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.handler(args)
     except KeyboardInterrupt:
         return 130
-    except commands.UserError as exc:
+    except UserError as exc:
         print(f"sep {args.command}: {exc}", file=sys.stderr)
         return 2
     return result

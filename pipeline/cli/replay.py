@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
+from pipeline.cli.common import add_topology_option, examples, topology_of
 from pipeline.config import Settings
-from pipeline.topology import load_topology
 from pipeline.topology.models import Topology
+
+if TYPE_CHECKING:
+    from pipeline.cli.common import SubParsers
 
 
 def _progress(done: int, total: int) -> None:
@@ -47,18 +50,20 @@ async def run(settings: Settings, topology: Topology, *, verify: bool, batch: in
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    topology = load_topology(args.topology)
+    topology = topology_of(args)
     return asyncio.run(run(Settings(), topology, verify=args.verify, batch=args.batch))
 
 
-def register(sub: Any) -> None:
+def register(sub: SubParsers) -> None:
     p = sub.add_parser("replay", help="rebuild the read models from the event store",
                        description="Rebuild every Redis read model (intents, plans, positions, "
                        "stats) from the PostgreSQL event store into a fresh namespace, then swap "
                        "it in atomically; the change stream is kept. With --verify, compare "
-                       "instead and print every difference (exit 1 if any).")
+                       "instead and print every difference (exit 1 if any).",
+                       **examples("sep replay --verify   (compare; changes nothing)",
+                                  "sep replay            (rebuild and swap in)"))
     p.add_argument("--verify", action="store_true",
                    help="compare the rebuilt models with the live ones; change nothing")
     p.add_argument("--batch", type=int, default=5000, help="events per read (default 5000)")
-    p.add_argument("--topology")
+    add_topology_option(p)
     p.set_defaults(handler=_cmd_replay)

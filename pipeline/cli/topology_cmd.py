@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+from typing import TYPE_CHECKING
+
+from pipeline.cli.common import add_topology_option, examples, topology_of
 from pipeline.topology.models import Topology
+
+if TYPE_CHECKING:
+    from pipeline.cli.common import SubParsers
 
 
 def render_topology(topology: Topology) -> str:
@@ -36,3 +43,19 @@ def render_topology(topology: Topology) -> str:
         f"assets: {', '.join(a.symbol for a in topology.assets)}",
     ]
     return "\n".join(lines)
+
+
+def _cmd_topology(args: argparse.Namespace) -> int:
+    print(render_topology(topology_of(args)))
+    return 0
+
+
+def register(sub: SubParsers) -> None:
+    p = sub.add_parser("topology", help="print the pipeline graph from topology.yaml",
+                       description="Validate topology.yaml and print its stages and topics: "
+                       "who produces and who consumes each topic.",
+                       **examples("sep topology",
+                                  "sep topology --topology my-topology.yaml   "
+                                  "(check a file before deploying it)"))
+    add_topology_option(p)
+    p.set_defaults(handler=_cmd_topology)

@@ -13,11 +13,16 @@ import contextlib
 import signal
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
+from pipeline.cli.common import examples
+from pipeline.cli.demo import stream_demo
 from pipeline.config import Settings
 from pipeline.harness import WorkerPool
 from pipeline.topology import load_topology
+
+if TYPE_CHECKING:
+    from pipeline.cli.common import SubParsers
 
 
 async def prepare_backends(settings: Settings) -> None:
@@ -49,7 +54,6 @@ async def _serve(settings: Settings, port: int, stop: asyncio.Event) -> None:
 async def _run(
     args: argparse.Namespace, settings: Settings, workers: WorkerPool
 ) -> None:
-    from pipeline.cli.commands import _demo
     from pipeline.status import collect_status, render_status
 
     stop = asyncio.Event()
@@ -61,7 +65,7 @@ async def _run(
           "(Ctrl-C stops everything)")
     if args.demo:
         print(f"demo: streaming {args.demo} sample intents at {args.rate}/s")
-        await _demo(settings, load_topology(), args.demo, args.rate, seed=int(time.time()))
+        await stream_demo(settings, load_topology(), args.demo, args.rate, seed=int(time.time()))
     last = ""
     while not stop.is_set():
         dead = [w.pid for w in workers.procs if w.poll() is not None]
@@ -100,7 +104,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
+def register(sub: SubParsers) -> None:
     p = sub.add_parser(
         "up",
         help="start everything locally and run the pipeline",
@@ -109,6 +113,9 @@ def register(sub: Any) -> None:
         "run until Ctrl-C. The first run fetches the Kafka jars once (about a "
         "minute). Services given by SEP_KAFKA / SEP_POSTGRES / SEP_REDIS are "
         "used instead of starting local ones. Data lives in $SEP_DATA (.sep).",
+        **examples("sep up", "sep up --workers 3 --demo 0 --port 8800",
+                   "SEP_POSTGRES=postgresql://sep@db:5432/sep sep up   "
+                   "(an existing PostgreSQL)"),
     )
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     p.add_argument(

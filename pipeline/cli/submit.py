@@ -1,0 +1,100 @@
+"""``sep submit``: send one intent onto the input topic and print the id it will get."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import uuid
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from pipeline.cli.common import (
+    UserError,
+    add_topology_option,
+    examples,
+    parse_duration_ms,
+    topology_of,
+)
+from pipeline.config import Settings
+
+if TYPE_CHECKING:
+    from pipeline.cli.common import SubParsers
+
+
+def _amount(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except InvalidOperation as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
+
+
+async def _send(settings: Settings, body: dict[str, Any]) -> tuple[int, Any]:
+    from pipeline.client import IntentProducer
+
+    async with IntentProducer(settings.kafka) as producer:
+        stamp, future = await producer.send(body)
+        await future
+        return stamp, future.result()
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from pipeline.client import predicted_intent_id
+    from pipeline.samples import submission
+
+    topology = topology_of(args)
+    if args.file:
+        body = orjson.loads(Path(args.file).read_bytes())
+    else:
+        if not (args.dispose or args.acquire) or not args.counter:
+            raise UserError("give --dispose AMOUNT ASSET or --acquire AMOUNT ASSET, and --for "
+                            "ASSET (or --file intent.json)")
+        kind, (amount, subject) = ("DISPOSE", args.dispose) if args.dispose else (
+            "ACQUIRE", args.acquire)
+        try:
+            body = submission(topology, kind, subject, args.counter, _amount(amount),
+                              strategy_id=args.strategy, max_slippage=args.slippage,
+                              time_window_ms=args.window, style=args.style,
+                              venues=args.venue)
+        except KeyError as exc:
+            known = ", ".join(a.symbol for a in topology.assets)
+            raise UserError(f"unknown asset {exc.args[0]!r}; known: {known}") from exc
+    if isinstance(body, dict) and "clientIntentId" not in body:
+        body["clientIntentId"] = f"cli-{uuid.uuid4().hex[:12]}"
+    stamp, meta = asyncio.run(_send(Settings(), body))
+    intent_id = predicted_intent_id(stamp, str(body.get("strategyId")), body["clientIntentId"])
+    print(json.dumps({"intentId": intent_id, "clientIntentId": body["clientIntentId"],
+                      "partition": meta.partition, "offset": meta.offset}))
+    return 0
+
+
+def register(sub: SubParsers) -> None:
+    p = sub.add_parser("submit", help="send one intent onto sep.intents.submitted",
+                       description="Send one intent. Prints the intent id the pipeline will "
+                       "give it.",
+                       **examples(
+                           "sep submit --dispose 1.5 WETH --for USDC --slippage 0.005 "
+                           "--window 5m",
+                           "sep submit --acquire 1000 DAI --for USDC --style PASSIVE",
+                           "sep submit --dispose 2 WETH --for USDC --venue uniswap_v3   "
+                           "(on chain)",
+                           "sep submit --file intent.json   (an IntentSubmission, camelCase "
+                           "JSON)"))
+    p.add_argument("--dispose", nargs=2, metavar=("AMOUNT", "ASSET"),
+                   help="sell exactly AMOUNT of ASSET")
+    p.add_argument("--acquire", nargs=2, metavar=("AMOUNT", "ASSET"),
+                   help="buy exactly AMOUNT of ASSET")
+    p.add_argument("--for", dest="counter", metavar="ASSET", help="the asset paid or received")
+    p.add_argument("--slippage", default="0.005", help="max slippage as a fraction (0.005 = 0.5%%)")
+    p.add_argument("--window", type=parse_duration_ms, default=300_000,
+                   help="time window: 30s, 5m, 1h (default 5m)")
+    p.add_argument("--style", default="ADAPTIVE", choices=["AGGRESSIVE", "ADAPTIVE", "PASSIVE"])
+    p.add_argument("--strategy", default="cli", help="strategy id (default: cli)")
+    p.add_argument("--venue", action="append", metavar="NAME",
+                   help="only this venue (repeat for several): sim, uniswap_v3 (default: any)")
+    p.add_argument("--file", help="a JSON IntentSubmission to send as is")
+    add_topology_option(p)
+    p.set_defaults(handler=_cmd_submit)
