@@ -45,6 +45,12 @@ def parse_duration_ms(text: str) -> int:
     return value * {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}[unit]
 
 
+def add_venue_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--venue", action="append", metavar="NAME",
+                        help="only this venue; repeat or separate with commas for several, "
+                        "e.g. sim,uniswap_v3 (default: any the planner finds best)")
+
+
 def venue_names(values: list[str] | None) -> list[str] | None:
     """``--venue a --venue b,c`` -> ``["a", "b", "c"]`` (order kept, repeats dropped);
     ``None`` when the option was not given (any venue)."""

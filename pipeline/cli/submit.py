@@ -15,9 +15,12 @@ import orjson
 from pipeline.cli.common import (
     UserError,
     add_topology_option,
+    add_venue_option,
+    check_venues,
     examples,
     parse_duration_ms,
     topology_of,
+    venue_names,
 )
 from pipeline.config import Settings
 
@@ -58,7 +61,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
             body = submission(topology, kind, subject, args.counter, _amount(amount),
                               strategy_id=args.strategy, max_slippage=args.slippage,
                               time_window_ms=args.window, style=args.style,
-                              venues=args.venue)
+                              venues=check_venues(topology, venue_names(args.venue)))
         except KeyError as exc:
             known = ", ".join(a.symbol for a in topology.assets)
             raise UserError(f"unknown asset {exc.args[0]!r}; known: {known}") from exc
@@ -93,8 +96,7 @@ def register(sub: SubParsers) -> None:
                    help="time window: 30s, 5m, 1h (default 5m)")
     p.add_argument("--style", default="ADAPTIVE", choices=["AGGRESSIVE", "ADAPTIVE", "PASSIVE"])
     p.add_argument("--strategy", default="cli", help="strategy id (default: cli)")
-    p.add_argument("--venue", action="append", metavar="NAME",
-                   help="only this venue (repeat for several): sim, uniswap_v3 (default: any)")
+    add_venue_option(p)
     p.add_argument("--file", help="a JSON IntentSubmission to send as is")
     add_topology_option(p)
     p.set_defaults(handler=_cmd_submit)

@@ -15,22 +15,27 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from pipeline.cli.common import examples
+from pipeline.cli.common import (
+    check_venues,
+    examples,
+    topology_of,
+    venue_names,
+)
 from pipeline.cli.demo import stream_demo
 from pipeline.config import Settings
 from pipeline.harness import WorkerPool
-from pipeline.topology import load_topology
+from pipeline.topology.models import Topology
 
 if TYPE_CHECKING:
     from pipeline.cli.common import SubParsers
 
 
-async def prepare_backends(settings: Settings) -> None:
+async def prepare_backends(settings: Settings, topology: Topology) -> None:
     """Topics with the declared partitions, and the event store schema."""
     from pipeline.runtime.topics import ensure_topics
     from pipeline.store.eventstore import EventStore
 
-    created = await ensure_topics(settings.kafka, load_topology())
+    created = await ensure_topics(settings.kafka, topology)
     if created:
         print(f"topics: created {len(created)}")
     store = await EventStore.connect(settings.postgres)
@@ -52,7 +57,8 @@ async def _serve(settings: Settings, port: int, stop: asyncio.Event) -> None:
 
 
 async def _run(
-    args: argparse.Namespace, settings: Settings, workers: WorkerPool
+    args: argparse.Namespace, settings: Settings, topology: Topology, workers: WorkerPool,
+    demo_venues: list[str] | None,
 ) -> None:
     from pipeline.status import collect_status, render_status
 
@@ -65,7 +71,8 @@ async def _run(
           "(Ctrl-C stops everything)")
     if args.demo:
         print(f"demo: streaming {args.demo} sample intents at {args.rate}/s")
-        await stream_demo(settings, load_topology(), args.demo, args.rate, seed=int(time.time()))
+        await stream_demo(settings, topology, args.demo, args.rate, seed=int(time.time()),
+                          venues=demo_venues)
     last = ""
     while not stop.is_set():
         dead = [w.pid for w in workers.procs if w.poll() is not None]
@@ -74,7 +81,7 @@ async def _run(
             stop.set()
             break
         try:
-            text = render_status(await collect_status(settings, load_topology()))
+            text = render_status(await collect_status(settings, topology))
         except Exception as exc:  # a status hiccup must not take the platform down
             text = f"status unavailable: {exc}"
         if text != last:
@@ -88,15 +95,17 @@ async def _run(
 def _cmd_up(args: argparse.Namespace) -> int:
     from pipeline.devstack.stack import DevStack
 
+    topology = topology_of(args)
+    demo_venues = check_venues(topology, venue_names(args.demo_venue))
     stack = DevStack(handle_signals=False, chain=True)
     stack.start()
     settings = stack.settings()
     workers = WorkerPool(settings, count=args.workers)
     try:
-        asyncio.run(prepare_backends(settings))
+        asyncio.run(prepare_backends(settings, topology))
         workers.start()
         print(f"workers: {args.workers} started (logs in {stack.data_dir / 'logs'})")
-        asyncio.run(_run(args, settings, workers))
+        asyncio.run(_run(args, settings, topology, workers, demo_venues))
     finally:
         print("stopping workers…")
         workers.stop(timeout=20.0)
@@ -125,5 +134,8 @@ def register(sub: SubParsers) -> None:
         help="demo intents to stream once up (0 for none; default 50)",
     )
     p.add_argument("--rate", type=float, default=20.0, help="demo intents per second")
+    p.add_argument("--demo-venue", action="append", metavar="NAME",
+                   help="restrict the demo intents to this venue (as `sep demo --venue`; "
+                   "default: any, which today means the chain)")
     p.add_argument("--port", type=int, default=8700, help="UI and API port (default 8700)")
     p.set_defaults(handler=_cmd_up)
