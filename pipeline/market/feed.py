@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from pipeline.market.snapshots import PoolSnapshots
 from pipeline.models.market import PoolState
-from pipeline.runtime.fetch_wait import AdaptiveWaitConsumer
+from pipeline.runtime.delivery.patches import AdaptiveWaitConsumer
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class PoolFeed:
     async def start(self, catch_up_timeout_s: float = 30.0) -> None:
         """Connect, read what the topic holds, then follow it in the background."""
         # Long fetch waits while caught up (any new state ends them at once), instead of a
-        # fetch every 50 ms per worker for nothing (see runtime.fetch_wait).
+        # fetch every 50 ms per worker for nothing (see runtime.delivery.patches).
         consumer = AdaptiveWaitConsumer(
             bootstrap_servers=self._bootstrap,
             group_id=None,

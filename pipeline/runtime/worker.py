@@ -1,18 +1,28 @@
-"""One worker process: the faust App with every stage of the topology (or a chosen subset).
+"""One worker process: the topology's stages (or a chosen subset) over one Kafka consumer.
 
-Workers are identical and share one consumer group per app id; run more of them to spread
-the partitions (the layout that measured fastest on 2 cores is in the README).
+faust-streaming is the application framework: the worker is a ``faust.App`` run by
+``faust.Worker`` (process lifecycle, signals, logging).  The hot path is not faust's: its
+per-record Stream and conductor, its consumer thread and its ack bookkeeping cost ~15x the
+CPU of plain batched aiokafka and lost records after rebalances, so the App boots without
+its Kafka services and the stages run on ``pipeline.runtime.delivery`` (batches in, outputs
+acknowledged, offsets committed by an explicit ledger; changelog-backed tables of our own).
+
+Workers are identical and share one consumer group per app id; run more of them to spread the
+partitions.  A stop (SIGTERM/SIGINT) drains the runtime first, then stops the stages,
+venues and stores, within ``STOP_DRAIN_S`` plus the stores' own close.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import sys
 from collections.abc import Sequence
-from typing import Any
 
 import faust
+from faust.app.base import BootStrategy
 
 from pipeline.config import Settings
 from pipeline.market.feed import TOPIC as MARKET_TOPIC
@@ -20,91 +30,72 @@ from pipeline.market.feed import PoolFeed
 from pipeline.market.publisher import MarketPublisher
 from pipeline.plugins.manager import build_venues, make_plugin_manager, market_sources
 from pipeline.runtime import diagnostics, gc_tuning
-from pipeline.runtime.agents import Lifecycle, load_builder, table_factory, wire_stage
-from pipeline.runtime.app import build_app
-from pipeline.runtime.offsets import SafeOffsetsConsumer
+from pipeline.runtime.app import group_id
+from pipeline.runtime.delivery import patches
+from pipeline.runtime.delivery.groups import StageGroup, StageNode, handoff_topics, plan_groups
+from pipeline.runtime.delivery.kafka import KafkaRuntime
+from pipeline.runtime.delivery.sink import KafkaSink
+from pipeline.runtime.delivery.tables import ChangelogTable, TableSet
+from pipeline.runtime.lifecycle import Lifecycle, load_builder
 from pipeline.stages.base import StageContext
 from pipeline.topology.models import Topology
 
 log = logging.getLogger(__name__)
 
-
-class SepApp(faust.App):  # type: ignore[misc]
-    """The faust App plus the lifecycle of our stages and venues."""
-
-    lifecycle: Lifecycle
-    stage_subscribers: dict[str, int]
-    """topic -> how many of this worker's stages read it (see runtime.offsets)."""
-
-    async def on_started(self) -> None:
-        # kill -USR1 <pid> logs what the consumer is doing (see pipeline.runtime.diagnostics).
-        # Installed before faust waits for table recovery: a stuck recovery is worth seeing.
-        asyncio.get_running_loop().add_signal_handler(
-            signal.SIGUSR1, diagnostics.log_consumer_state, self
-        )
-        await super().on_started()
-        # Connect venues and start market data now rather than at the first batch: the
-        # planner's first batch should already see every venue's pools.
-        self._lifecycle_start = asyncio.ensure_future(self.lifecycle.ensure_started())
-        self._lifecycle_start.add_done_callback(_freeze_when_started)
-
-    async def on_stop(self) -> None:
-        await self.lifecycle.stop()
-        await super().on_stop()
+START_RETRY_S = (0.5, 1.0, 2.0, 5.0)
 
 
-def _freeze_when_started(started: asyncio.Future[None]) -> None:
-    if not started.cancelled() and started.exception() is None:
-        gc_tuning.freeze()  # venues, pools and graphs are loaded: never scan them again
+class _LifecycleOnly(BootStrategy):  # type: ignore[misc]
+    """faust's services without its Kafka consumer, producer, agents, tables or web server."""
+
+    enable_kafka = False
+    enable_web = False
+    enable_sensors = False
 
 
-def build_worker_app(
-    topology: Topology, settings: Settings, stages: Sequence[str] | None = None, **overrides: Any
-) -> SepApp:
-    app = build_app(topology, settings, SepApp, stages, **overrides)
-    assert isinstance(app, SepApp)
-    context = StageContext(
-        topology=topology, settings=settings, venues=build_venues(topology, settings.data_dir)
-    )
-    input_partitions = {t.name: t.partitions for t in topology.topics}
+def build_runtime(topology: Topology, settings: Settings, stages: Sequence[str] | None = None,
+                  *, fuse: bool | None = None) -> tuple[KafkaRuntime, Lifecycle]:
+    """The worker's stage groups over one consumer, and the lifecycle of what they use."""
+    patches.check()
+    fuse = settings.fusion if fuse is None else fuse
+    group = group_id(topology, stages)
+    context = StageContext(topology=topology, settings=settings,
+                           venues=build_venues(topology, settings.data_dir))
     lifecycle = Lifecycle(context)
-    for spec in topology.stages:
-        if stages is not None and spec.name not in stages:
-            continue
-        partitions = input_partitions[spec.inputs[0]]
-        context.table = table_factory(app, partitions)
-        processor = load_builder(spec)(context)
-        lifecycle.processors.append(processor)
-        wire_stage(app, spec, processor, lifecycle)
-    app.lifecycle = lifecycle
-    if stages is None or "plan" in stages:
-        _wire_market(app, topology, settings, context, lifecycle)
+    partitions = {t.name: t.partitions for t in topology.topics}
+    tables = TableSet(group)
+    groups: list[StageGroup] = []
+    for chain in plan_groups(topology, stages, fuse):
+        source = chain[0].inputs[0]
+        nodes: list[StageNode] = []
+        for spec in chain:
+            made: list[ChangelogTable] = []
 
-    @app.timer(1.0)  # type: ignore[untyped-decorator]
-    async def refetch_dropped_records() -> None:
-        consumer = app.consumer
-        if isinstance(consumer, SafeOffsetsConsumer):
-            for tp, offset in await consumer.refetch_dropped():
-                log.warning("record dropped before processing; fetching it again",
-                            extra={"topic": tp.topic, "partition": tp.partition, "offset": offset})
+            def table(name: str, help: str, made: list[ChangelogTable] = made,
+                      source: str = source) -> ChangelogTable:
+                made.append(tables.make(name, help, source, partitions[source]))
+                return made[-1]
 
-    app.stage_subscribers = {}
-    for spec in topology.stages:
-        if stages is None or spec.name in stages:
-            for topic in spec.inputs:
-                app.stage_subscribers[topic] = app.stage_subscribers.get(topic, 0) + 1
-    return app
+            context.table = table
+            processor = load_builder(spec)(context)
+            lifecycle.processors.append(processor)
+            nodes.append(StageNode(spec, processor, made))
+        groups.append(StageGroup(nodes, handoff_topics(chain), partitions))
+    sink = KafkaSink(settings.kafka, client_id=f"{group}-worker")
+    if (stages is None or "plan" in stages) and any(t.name == MARKET_TOPIC
+                                                    for t in topology.topics):
+        _wire_market(settings, context, lifecycle, sink)
+    runtime = KafkaRuntime(settings.kafka, group, groups, tables, sink,
+                           trace=bool(os.environ.get("SEP_TRACE_BATCHES")))
+    return runtime, lifecycle
 
 
-def _wire_market(app: SepApp, topology: Topology, settings: Settings, context: StageContext,
-                 lifecycle: Lifecycle) -> None:
+def _wire_market(settings: Settings, context: StageContext, lifecycle: Lifecycle,
+                 sink: KafkaSink) -> None:
     """The planner follows the market topic; this worker publishes its venues' market data."""
-    if not any(t.name == MARKET_TOPIC for t in topology.topics):
-        return
-    producer = app.producer
 
     async def send(topic: str, key: bytes, value: bytes) -> object:
-        return await (await producer.send(topic, key, value, None, None, None))
+        return await (await sink.send(topic, key, value))
 
     publisher = MarketPublisher(market_sources(make_plugin_manager()), context.venues, send)
     lifecycle.feed = PoolFeed(settings.kafka, MARKET_TOPIC)
@@ -113,13 +104,54 @@ def _wire_market(app: SepApp, topology: Topology, settings: Settings, context: S
     context.market_venues = frozenset(publisher.venues)
 
 
-def run_worker(
-    topology: Topology,
-    settings: Settings,
-    stages: Sequence[str] | None = None,
-    loglevel: str = "warning",
-) -> None:
-    """Run a worker until SIGINT/SIGTERM (faust handles both gracefully)."""
+class SepApp(faust.App):  # type: ignore[misc]
+    """The faust App: starts the stages' lifecycle, then the runtime; stops them in reverse."""
+
+    BootStrategy = _LifecycleOnly
+    runtime: KafkaRuntime
+    lifecycle: Lifecycle
+    exit_code = 0
+
+    async def on_started(self) -> None:
+        await super().on_started()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGUSR1, diagnostics.log_state, self.runtime)
+        self._running = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        await self.runtime.sink.start()  # the market publisher sends from the start
+        for attempt in range(1_000_000):
+            try:
+                await self.lifecycle.ensure_started()
+                break
+            except Exception:
+                delay = START_RETRY_S[min(attempt, len(START_RETRY_S) - 1)]
+                log.exception("stages failed to start; retrying", extra={"retry_in_s": delay})
+                await asyncio.sleep(delay)
+        gc_tuning.freeze()  # venues, pools and graphs are loaded: never scan them again
+        await self.runtime.start()
+        log.info("worker consuming", extra={"group": self.runtime.group_id,
+                                            "topics": self.runtime.topics,
+                                            "groups": [r.name for r in self.runtime.runners]})
+        await self.runtime.wait()
+        if self.runtime.fatal is not None:
+            self.exit_code = 1
+            log.error("worker stopping after a failure", extra={
+                "error": repr(self.runtime.fatal)})
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    async def on_stop(self) -> None:
+        running = getattr(self, "_running", None)
+        if running is not None and not running.done():
+            running.cancel()
+        await self.runtime.stop()
+        await self.lifecycle.stop()
+        await super().on_stop()
+
+
+def run_worker(topology: Topology, settings: Settings, stages: Sequence[str] | None = None,
+               loglevel: str = "warning") -> None:
+    """Run a worker until SIGINT/SIGTERM; exits non-zero if the runtime failed."""
     try:
         import uvloop  # a faster event loop: most of a worker's time is asyncio machinery
 
@@ -128,6 +160,15 @@ def run_worker(
     except ImportError:  # pragma: no cover - uvloop is a dependency; keep working without
         log.warning("uvloop not installed; using the default event loop")
     gc_tuning.configure()
-    app = build_worker_app(topology, settings, stages)
+    runtime, lifecycle = build_runtime(topology, settings, stages)
+    app = SepApp(runtime.group_id, web_enabled=False, datadir=str(settings.data_dir / "faust"))
+    app.runtime, app.lifecycle = runtime, lifecycle
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        if app.exit_code:
+            sys.exit(app.exit_code)
+        raise exc
+    if app.exit_code:
+        sys.exit(app.exit_code)

@@ -1,7 +1,7 @@
 """What every stage shares: the records it reads, the outputs it writes, its processor type.
 
 A stage is a pure function from input to events, wrapped in a ``StageProcessor`` that the
-faust agent calls once per batch (``pipeline.runtime.agents``).  Processors never touch faust:
+runtime calls once per batch (``pipeline.runtime.delivery``).  Processors never touch Kafka:
 they get plain ``Record``s and hand back ``Output``s through an ``Emit`` callable, so tests
 drive them without a broker.
 """
@@ -18,6 +18,7 @@ from pipeline.config import Settings
 from pipeline.models.events import Event
 from pipeline.models.market import PoolState
 from pipeline.plugins.venue import Venue
+from pipeline.store.dedupe import DedupeStore
 from pipeline.topology.models import Topology
 
 
@@ -105,6 +106,8 @@ class StageContext:
     """Pool states published on ``sep.market.pools`` (``None``: ask the venues directly)."""
     market_venues: frozenset[str] = frozenset()
     """Venues whose pools come from ``market`` once it has any for them."""
+    dedupe: DedupeStore | None = None
+    """Where ingest claims dedupe keys (``None``: ingest connects Redis from the settings)."""
 
 
 class MarketView(Protocol):

@@ -130,11 +130,54 @@ def reference_problems(topology: Topology) -> list[tuple[str, str]]:
                     problems.append((f"{where}.{field}[{i}]",
                                      f"stage {stage.name!r} names unknown topic {ref!r}"
                                      f"{_hint(ref, topic_names)}"))
+    problems += fusion_problems(topology)
     for symbol in topology.risk.reference_prices:
         if symbol not in symbols:
             problems.append((f"risk.reference_prices.{symbol}",
                              f"risk.reference_prices names unknown asset {symbol!r}"
                              f"{_hint(symbol, symbols)}"))
+    return problems
+
+
+def fusion_problems(topology: Topology) -> list[tuple[str, str]]:
+    """A fused chain must name known stages, each once, each reading exactly one topic the
+    previous one writes (it may read others from Kafka too), with equal partition counts
+    (co-partitioned: the in-memory hand-over keeps every record on the partition number its
+    topic copy gets)."""
+    stages: dict[str, StageSpec] = {}
+    for spec in topology.stages:
+        stages.setdefault(spec.name, spec)  # a repeat is reported at its own path
+    partitions = {t.name: t.partitions for t in topology.topics}
+    problems: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for i, chain in enumerate(topology.fusion):
+        where = f"fusion[{i}]"
+        if len(chain) < 2:
+            problems.append((where, "a fused chain needs at least two stages"))
+            continue
+        for j, name in enumerate(chain):
+            if name not in stages:
+                problems.append((f"{where}[{j}]", f"unknown stage {name!r}"
+                                 f"{_hint(name, stages)}"))
+            elif name in seen:
+                problems.append((f"{where}[{j}]", f"stage {name!r} is in two fused chains"))
+            seen.add(name)
+        for j in range(1, len(chain)):
+            before, after = stages.get(chain[j - 1]), stages.get(chain[j])
+            if before is None or after is None:
+                continue
+            handed = [t for t in after.inputs if t in before.outputs]
+            if len(handed) != 1:
+                problems.append((f"{where}[{j}]", f"{after.name!r} must read exactly one topic "
+                                 f"that {before.name!r} writes to be fused after it"))
+                continue
+            source = stages[chain[0]].inputs[0] if chain[0] in stages else handed[0]
+            for topic in after.inputs:
+                if source not in partitions or topic not in partitions:
+                    continue  # an unknown topic is reported at the stage's own path
+                if partitions[source] != partitions[topic]:
+                    problems.append((f"{where}[{j}]", f"{source!r} and {topic!r} must have "
+                                     "the same partition count to be fused"))
     return problems
 
 
@@ -145,6 +188,10 @@ class Topology(Strict):
     assets: Annotated[tuple[Asset, ...], Field(min_length=1)]
     risk: RiskLimits
     plugins: PluginsSpec = PluginsSpec()
+    fusion: tuple[tuple[str, ...], ...] = ()
+    """Chains of neighbouring, co-keyed stages run as one pass in one worker (each writes
+    its declared topics still; the next stage gets its records in memory).  See
+    ``pipeline.runtime.delivery.groups``."""
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Topology:

@@ -1,4 +1,4 @@
-"""The topics created before any worker starts include the changelogs faust will use."""
+"""The topics created before any worker starts include the changelogs the runtime uses."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pipeline.config import Settings
 from pipeline.runtime.topics import declared_topics
-from pipeline.runtime.worker import build_worker_app
+from pipeline.runtime.worker import build_runtime
 from pipeline.topology import load_topology
 
 TOPOLOGY = load_topology()
@@ -14,12 +14,11 @@ TOPOLOGY = load_topology()
 
 def test_every_table_changelog_a_worker_uses_is_declared_with_its_partitions(
         tmp_path: Path) -> None:
-    app = build_worker_app(TOPOLOGY, Settings(data_dir=tmp_path))
+    runtime, _ = build_runtime(TOPOLOGY, Settings(data_dir=tmp_path))
     declared = {t.name: t for t in declared_topics(TOPOLOGY)}
-    changelogs = {table.changelog_topic.get_topic_name(): table.partitions
-                  for table in app.tables.values()}
-    # ingest's dedupe keys, validate's and plan's decisions, execute's openings
-    assert len(changelogs) == 4
+    changelogs = {table.topic: partitions for table, _, partitions in runtime.tables.tables}
+    # validate's and plan's decisions, execute's openings (ingest dedupes in a store)
+    assert len(changelogs) == 3
     for name, partitions in changelogs.items():
         assert name in declared, name
         assert declared[name].partitions == partitions

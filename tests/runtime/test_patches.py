@@ -13,7 +13,7 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from pipeline.runtime.fetch_wait import AdaptiveWaitConsumer, covers_every_partition
+from pipeline.runtime.delivery.patches import AdaptiveWaitConsumer, covers_every_partition
 
 LONG_IDLE_WAIT_MS = 5_000
 """Far longer than any assertion's bound: a record that waited for it fails the test."""

@@ -1,24 +1,20 @@
-"""The consumer's fetch wait: short while records are buffered, long when everything is idle.
+"""Every patch of a library's private API, in one place, checked against the version it was
+written for.  ``check()`` refuses to start on any other version: a private API can change in a
+patch release, and a silent mismatch here would cost latency or records, not an error.
 
-The wait adapts to what the next fetch request covers.
-
-Why it matters: aiokafka keeps one fetch in flight per broker, covering every partition that
-has no unconsumed records.  A partition whose records were just taken is not in that request,
-so its next records wait until the in-flight fetch returns: when any of *its* partitions gets
-data, or after the fetch's max wait.  With one broker and ~40 partitions at a modest rate,
-every stage-to-stage hop paid tens to hundreds of milliseconds for it under a long wait.
-
-A short wait (``SEP_FETCH_MAX_WAIT_MS``, 10 ms) fixes that but costs a fetch every 10 ms per
-consumer when nothing happens: measured here, two idle workers made the broker burn 0.19 of a
-core and each worker 0.14-0.17 of one.  Yet when *no* partition has buffered records (and none
-is paused or awaiting an offset reset), the next request covers every assigned partition, so
-new data on any of them completes it at once: a long wait then costs no latency at all.  So
-the wait is chosen per request: the idle wait (``SEP_FETCH_IDLE_WAIT_MS``, 500 ms) when the
-request will cover everything, the short one otherwise.
-
-The fetcher the consumer builds in ``start`` becomes our subclass (aiokafka 0.14 constructs it
-inline, with no factory to override).  ``runtime.kafka_tuning`` has faust use this consumer;
-the market feed uses it directly.
+**The consumer's fetch wait: short while records are buffered, long when everything is idle.**
+aiokafka keeps one fetch in flight per broker, covering every partition that has no
+unconsumed records.  A partition whose records were just taken is not in that request, so its
+next records wait until the in-flight fetch returns: when any of *its* partitions gets data,
+or after the fetch's max wait.  A short wait (``SEP_FETCH_MAX_WAIT_MS``, 10 ms) keeps hops
+fast but costs a fetch every 10 ms per consumer when nothing happens (measured: two idle
+workers made the broker burn 0.19 of a core and each worker 0.14-0.17).  Yet when *no*
+partition has buffered records (and none is paused or awaiting an offset reset), the next
+request covers every assigned partition, so new data on any of them completes it at once: a
+long wait then costs no latency at all.  So the wait is chosen per request: the idle wait
+(``SEP_FETCH_IDLE_WAIT_MS``, 500 ms) when the request will cover everything, the short one
+otherwise.  aiokafka builds its fetcher inline in ``start`` with no factory to override, so
+the fetcher's class is swapped after start (same fields, only behaviour changes).
 """
 
 from __future__ import annotations
@@ -30,8 +26,27 @@ from typing import Any
 import aiokafka
 from aiokafka.consumer.fetcher import Fetcher
 
+WRITTEN_FOR = {"aiokafka": ("0.14.",)}
+"""Library -> version prefixes these patches were written and tested against."""
+
 FETCH_MAX_WAIT_MS = int(os.environ.get("SEP_FETCH_MAX_WAIT_MS", "10"))
 FETCH_IDLE_WAIT_MS = int(os.environ.get("SEP_FETCH_IDLE_WAIT_MS", "500"))
+
+
+class UnsupportedLibraryVersion(RuntimeError):
+    """A patched library is at a version the patches were not written for."""
+
+
+def check() -> None:
+    """Refuse to run on a library version the patches below were not written for."""
+    version = aiokafka.__version__
+    if not version.startswith(WRITTEN_FOR["aiokafka"]):
+        raise UnsupportedLibraryVersion(
+            f"aiokafka {version} is installed, but pipeline/runtime/delivery/patches.py was "
+            f"written for {', '.join(WRITTEN_FOR['aiokafka'])}x: check the fetcher's private "
+            "_get_actions_per_node/_records/_fetch_max_wait_ms, then update WRITTEN_FOR")
+    if not hasattr(Fetcher, "_get_actions_per_node"):
+        raise UnsupportedLibraryVersion("aiokafka's Fetcher has no _get_actions_per_node")
 
 
 def covers_every_partition(buffered: bool, states: Iterable[Any]) -> bool:

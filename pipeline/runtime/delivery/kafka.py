@@ -1,0 +1,233 @@
+"""The Kafka runtime: one consumer per worker for every input of its stage groups.
+
+    getmany (all input partitions) ─► FetchBatch in the ledger ─► a slice per group ─►
+    GroupRunner passes ─► outputs acknowledged ─► ledger: offsets committable ─► commit task
+
+Commits run in their own task every ``COMMIT_INTERVAL_S`` so they never stall the loop.  On
+a rebalance the worker finishes what it fetched (bounded), commits it, and only then gives
+partitions up; on assignment it recovers the tables of the new partitions before fetching.
+
+A graceful stop (``stop``) takes no new batch, lets the batches in flight finish and their
+outputs be acknowledged (bounded by ``STOP_DRAIN_S``), commits what is done, leaves the
+group, and only then lets the caller stop the stores and venues.  Anything unfinished when
+the bound passes is cancelled unsettled: it is redelivered, never dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from pipeline import limits
+from pipeline.runtime.delivery.groups import StageGroup
+from pipeline.runtime.delivery.ledger import OffsetLedger
+from pipeline.runtime.delivery.patches import AdaptiveWaitConsumer
+from pipeline.runtime.delivery.runner import GroupRunner
+from pipeline.runtime.delivery.safety import FailureCounter
+from pipeline.runtime.delivery.sink import KafkaSink
+from pipeline.runtime.delivery.tables import TableSet
+from pipeline.stages.base import Record
+
+log = logging.getLogger(__name__)
+
+COMMIT_INTERVAL_S = 0.1
+MAX_INFLIGHT_BATCHES = 8
+"""Fetch batches in flight before the loop waits: bounds memory and the work a crash replays."""
+MAX_FETCH_RECORDS = 2000
+REBALANCE_DRAIN_S = 10.0
+STOP_DRAIN_S = 8.0
+
+
+class KafkaRuntime:
+    def __init__(self, bootstrap: str, group_id: str, groups: Sequence[StageGroup],
+                 tables: TableSet, sink: KafkaSink, *, trace: bool = False) -> None:
+        self.bootstrap = bootstrap
+        self.group_id = group_id
+        self.ledger = OffsetLedger()
+        self.tables = tables
+        self.counter = FailureCounter()
+        self.sink = sink
+        self.fatal: BaseException | None = None
+        self._groups = list(groups)
+        self.runners = [GroupRunner(g, self.sink, self.ledger, counter=self.counter,
+                                    on_fatal=self._fail, trace=trace) for g in groups]
+        self._by_topic: dict[str, list[GroupRunner]] = {}
+        for runner in self.runners:
+            for topic in runner.group.inputs:
+                self._by_topic.setdefault(topic, []).append(runner)
+        self.consumer: AIOKafkaConsumer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self.stopped = asyncio.Event()
+        self.started_at = time.monotonic()
+
+    @property
+    def topics(self) -> list[str]:
+        return sorted(self._by_topic)
+
+    def _fail(self, exc: BaseException) -> None:
+        """A batch's outputs were not acknowledged: stop, so a restart redelivers it."""
+        if self.fatal is None:
+            self.fatal = exc
+            self._stopping.set()
+
+    async def start(self) -> None:
+        await self.sink.start()
+        self.consumer = AdaptiveWaitConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group_id,
+            client_id=f"{self.group_id}-worker",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=limits.CONSUMER_MAX_PARTITION_FETCH_BYTES,
+            fetch_max_bytes=limits.CONSUMER_FETCH_MAX_BYTES,
+            # Join a group in about a second after a restart, not tens of seconds.
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=500,
+            rebalance_timeout_ms=20000,
+            max_poll_interval_ms=300000,
+        )
+        self.consumer.subscribe(self.topics, listener=_Rebalance(self))
+        await self.consumer.start()
+        for runner in self.runners:
+            self._tasks.append(asyncio.create_task(self._guard(runner.run()),
+                                                   name=f"group-{runner.name}"))
+        self._tasks.append(asyncio.create_task(self._guard(self._commit_loop()), name="commit"))
+        self._fetching = asyncio.create_task(self._guard(self._fetch_loop()), name="fetch")
+
+    async def _guard(self, work: Any) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("runtime task failed; stopping the worker")
+            self._fail(exc)
+
+    async def _fetch_loop(self) -> None:
+        consumer, ledger = self.consumer, self.ledger
+        assert consumer is not None
+        while not self._stopping.is_set():
+            if ledger.inflight >= MAX_INFLIGHT_BATCHES:
+                await asyncio.sleep(0.001)
+                await ledger.drain(0.05)
+                continue
+            data = await consumer.getmany(timeout_ms=200, max_records=MAX_FETCH_RECORDS)
+            if not data or self._stopping.is_set():
+                continue  # records of a stop are not taken: they are fetched again later
+            slices: dict[GroupRunner, list[Record]] = {}
+            ends: dict[tuple[str, int], int] = {}
+            for tp, messages in data.items():
+                if not messages:
+                    continue
+                ends[(tp.topic, tp.partition)] = messages[-1].offset + 1
+                records = [Record(m.topic, m.partition, m.offset, m.timestamp,
+                                  m.key, m.value if m.value is not None else b"")
+                           for m in messages]
+                for runner in self._by_topic.get(tp.topic, ()):
+                    slices.setdefault(runner, []).extend(records)
+            batch = ledger.open(ends, len(slices))
+            for runner, records in slices.items():
+                runner.put(batch, records)
+
+    async def _commit_loop(self) -> None:
+        while not self._stopping.is_set():
+            await asyncio.sleep(COMMIT_INTERVAL_S)
+            await self.commit()
+
+    async def commit(self) -> None:
+        offsets = self.ledger.committable()
+        if not offsets or self.consumer is None:
+            return
+        try:
+            await self.consumer.commit({TopicPartition(t, p): o for (t, p), o in offsets.items()})
+            self.ledger.committed(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # A rebalance is under way: the revoke handler commits what is done.
+            log.info("commit deferred", extra={"error": repr(exc)})
+
+    async def wait(self) -> None:
+        """Until a stop is asked for or the runtime fails."""
+        await self._stopping.wait()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def stop(self) -> None:
+        """The graceful stop (see the module docstring)."""
+        self._stopping.set()
+        fetching = getattr(self, "_fetching", None)
+        if fetching is not None:
+            fetching.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await fetching
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_DRAIN_S
+        drained = await self.ledger.drain(STOP_DRAIN_S)
+        for runner in self.runners:
+            await runner.settle_all(max(0.0, deadline - loop.time()))
+        if not drained:
+            log.warning("stop: batches still running after the bound; they will be redelivered",
+                        extra={"inflight": self.ledger.inflight})
+        await self.commit()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.consumer is not None:
+            await self.consumer.stop()  # leaves the group: the others take over at once
+        await self.sink.stop()
+        self.stopped.set()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The consumer's state, for ``kill -USR1`` and the health record."""
+        consumer = self.consumer
+        return {
+            "ledger": self.ledger.snapshot(),
+            "groups": {r.name: {"queued": r.depth, "batches": r.stats.batches,
+                                "records": r.stats.records,
+                                "idle_s": round(time.monotonic() - r.stats.last_batch_at, 1)
+                                if r.stats.last_batch_at else None}
+                       for r in self.runners},
+            "failures": dict(self.counter.failures),
+            "dead_letters": dict(self.counter.dead_letters),
+            "assignment": sorted(f"{tp.topic}/{tp.partition}"
+                                 for tp in (consumer.assignment() if consumer else ())),
+        }
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runtime: KafkaRuntime) -> None:
+        self._runtime = runtime
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        runtime = self._runtime
+        if not await runtime.ledger.drain(REBALANCE_DRAIN_S):
+            log.warning("rebalance: batches still running; their partitions are given up "
+                        "uncommitted and will be processed again by the next owner")
+        await runtime.commit()
+        gone = [(tp.topic, tp.partition) for tp in revoked]
+        runtime.ledger.revoke(gone)
+        self._revoked = set(gone)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        # aiokafka rebalances eagerly: everything was revoked a moment ago, and nobody
+        # processed anything in between, so the tables of partitions we keep are current;
+        # only those of partitions new to this worker are read from their changelogs.
+        runtime = self._runtime
+        partitions = [(tp.topic, tp.partition) for tp in assigned]
+        previous: set[tuple[str, int]] = getattr(self, "_revoked", set())
+        runtime.tables.forget(previous - set(partitions))
+        runtime.ledger.assign(partitions)
+        await runtime.tables.recover(runtime.bootstrap,
+                                     [tp for tp in partitions if tp not in previous])
+        log.info("partitions assigned", extra={"partitions": len(partitions),
+                                               "generation": runtime.ledger.generation})

@@ -1,0 +1,142 @@
+"""The offset ledger: which input offsets may be committed, decided batch by batch.
+
+The consumer loop fetches a *fetch batch* (every record ``getmany`` returned, across
+partitions) and hands slices of it to the stage groups that read those topics.  A fetch batch
+is *settled* when every slice has been processed and every output it caused has been
+acknowledged by the broker.  Offsets become committable in fetch order only: a later batch
+that settles first waits for the earlier ones, so a commit never passes over a record that
+is still being processed (or that failed).
+
+    fetch  [b1: p0@10..14, p3@7..9]  [b2: p0@15..20]        (b2 settles before b1)
+    settle                          b2 done -> nothing yet, b1 is still open
+    settle b1 done -> committable p0: 21, p3: 10
+
+A rebalance starts a new *generation*: batches fetched before it may still settle (their
+outputs are valid and idempotent), but they no longer move offsets of partitions this worker
+lost, and the committable map is rebuilt from what the new assignment starts at.
+
+Pure bookkeeping, no I/O: the runtime owns the consumer and calls ``committable()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+TopicPartition = tuple[str, int]
+
+
+@dataclass(eq=False)
+class FetchBatch:
+    """One ``getmany`` result in flight: its end offsets and the slices not yet settled."""
+
+    ends: dict[TopicPartition, int]
+    """partition -> the offset after its last record in this batch."""
+    generation: int
+    open_slices: int = 0
+    failed: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def settled(self) -> bool:
+        return self.done.is_set() and not self.failed
+
+
+class OffsetLedger:
+    """Fetch batches in flight, in fetch order, and the offsets they made committable."""
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self._assigned: set[TopicPartition] = set()
+        self._inflight: collections.deque[FetchBatch] = collections.deque()
+        self._committable: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self.blocked = False
+        """A batch failed for good: nothing after it may be committed until a restart."""
+
+    # -- assignment -----------------------------------------------------------------------
+
+    def assign(self, partitions: Iterable[TopicPartition]) -> None:
+        """A new assignment (a new generation): forget what belonged to the old one."""
+        self.generation += 1
+        self._assigned = set(partitions)
+        self._committable = {tp: o for tp, o in self._committable.items() if tp in self._assigned}
+        self._committed = {tp: o for tp, o in self._committed.items() if tp in self._assigned}
+
+    def revoke(self, partitions: Iterable[TopicPartition]) -> None:
+        gone = set(partitions)
+        self._assigned -= gone
+        for tp in gone:
+            self._committable.pop(tp, None)
+            self._committed.pop(tp, None)
+
+    @property
+    def assigned(self) -> frozenset[TopicPartition]:
+        return frozenset(self._assigned)
+
+    # -- batches --------------------------------------------------------------------------
+
+    def open(self, ends: Mapping[TopicPartition, int], slices: int) -> FetchBatch:
+        """Register a fetched batch that ``slices`` stage groups will process."""
+        batch = FetchBatch(dict(ends), self.generation, open_slices=slices)
+        self._inflight.append(batch)
+        if slices == 0:
+            self._close(batch)
+        return batch
+
+    def settle_slice(self, batch: FetchBatch, ok: bool = True) -> None:
+        """One slice of ``batch`` is processed and its outputs acknowledged (or failed)."""
+        if not ok:
+            batch.failed = True
+        batch.open_slices -= 1
+        if batch.open_slices <= 0:
+            self._close(batch)
+
+    def _close(self, batch: FetchBatch) -> None:
+        batch.done.set()
+        while self._inflight and self._inflight[0].done.is_set():
+            head = self._inflight.popleft()
+            if head.failed or self.blocked:
+                self.blocked = True  # never commit past a failed batch: it is redelivered
+                continue
+            if head.generation != self.generation:
+                continue  # fetched under an assignment that is gone: its offsets are moot
+            for tp, end in head.ends.items():
+                if tp in self._assigned and end > self._committable.get(tp, -1):
+                    self._committable[tp] = end
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    async def drain(self, within_s: float) -> bool:
+        """Wait until every batch in flight is done; False if ``within_s`` passed first."""
+        pending = [b.done.wait() for b in self._inflight if not b.done.is_set()]
+        if not pending:
+            return True
+        try:
+            await asyncio.wait_for(asyncio.gather(*pending), within_s)
+        except TimeoutError:
+            return False
+        return True
+
+    # -- commits --------------------------------------------------------------------------
+
+    def committable(self) -> dict[TopicPartition, int]:
+        """Offsets to commit now: those that moved since the last ``committed`` call."""
+        return {tp: o for tp, o in self._committable.items() if self._committed.get(tp) != o}
+
+    def committed(self, offsets: Mapping[TopicPartition, int]) -> None:
+        self._committed.update(offsets)
+
+    def snapshot(self) -> dict[str, object]:
+        """For diagnostics: what is in flight and what would be committed."""
+        return {
+            "generation": self.generation,
+            "assigned": sorted(f"{t}/{p}" for t, p in self._assigned),
+            "inflight_batches": len(self._inflight),
+            "blocked": self.blocked,
+            "committable": {f"{t}/{p}": o for (t, p), o in sorted(self._committable.items())},
+        }

@@ -1,0 +1,99 @@
+"""Where outputs go: the Kafka producer, or memory.  A ``Sink`` returns an acknowledgement.
+
+``send`` hands a record over and returns an awaitable that completes when the record is
+durable (the broker acknowledged it, or the in-memory log holds it).  The runtime gathers a
+batch's acknowledgements and only then settles the batch's inputs (see ``ledger``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaProducer
+
+from pipeline import limits
+from pipeline.stages.base import Output
+
+Headers = tuple[tuple[str, bytes], ...]
+
+
+class Sink(Protocol):
+    async def send(self, topic: str, key: bytes, value: bytes | None, *,
+                   partition: int | None = None, headers: Headers = ()) -> Awaitable[Any]:
+        """Hand a record over (a None value is a tombstone); await the result for its
+        acknowledgement."""
+        ...
+
+
+async def send_output(sink: Sink, output: Output, partition: int | None = None) -> Awaitable[Any]:
+    return await sink.send(output.topic, output.key, output.value, partition=partition,
+                           headers=output.headers)
+
+
+PRODUCER_LINGER_MS = 1
+"""How long the producer waits to fill a batch.  1 ms: a hop's latency matters more than a
+few more records per request, and under load batches fill while the previous one is sent."""
+
+
+class KafkaSink:
+    """One aiokafka producer for every output of a worker (all stages, all tables)."""
+
+    def __init__(self, bootstrap: str, *, linger_ms: int = PRODUCER_LINGER_MS,
+                 client_id: str = "sep-worker") -> None:
+        self._options: dict[str, Any] = dict(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            acks="all",
+            # Idempotent: a retried request is not written twice and order per partition
+            # holds across retries (one intent's events must stay in order).
+            enable_idempotence=True,
+            linger_ms=linger_ms,
+            max_batch_size=256 * 1024,
+            max_request_size=limits.PRODUCER_MAX_REQUEST_BYTES,
+            request_timeout_ms=30_000,
+        )
+        self._producer: AIOKafkaProducer | None = None
+        self.sent = 0
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("KafkaSink used before start()")
+        return self._producer
+
+    async def start(self) -> None:
+        """Start the producer (once: the market publisher may need it before the stages).
+        Built here, not in ``__init__``: aiokafka needs the running loop."""
+        if self._producer is None:
+            self._producer = AIOKafkaProducer(**self._options)
+            await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await producer.stop()
+
+    async def send(self, topic: str, key: bytes, value: bytes | None, *,
+                   partition: int | None = None, headers: Headers = ()) -> Awaitable[Any]:
+        self.sent += 1
+        return await self.producer.send(  # type: ignore[no-any-return]
+            topic, value, key=key, partition=partition, headers=list(headers) or None)
+
+
+class MemorySink:
+    """Outputs appended to per-topic lists, acknowledged at once (tests, in-memory runs)."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[Output, int | None]] = []
+
+    async def send(self, topic: str, key: bytes, value: bytes | None, *,
+                   partition: int | None = None, headers: Headers = ()) -> Awaitable[Any]:
+        self.log.append((Output(topic, key, value or b"", headers), partition))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    def on(self, topic: str) -> list[Output]:
+        return [o for o, _ in self.log if o.topic == topic]

@@ -1,0 +1,72 @@
+"""The offset ledger: offsets become committable in fetch order, never past a failure."""
+
+from __future__ import annotations
+
+from pipeline.runtime.delivery.ledger import OffsetLedger
+
+A0, A1 = ("t", 0), ("t", 1)
+
+
+def test_a_batch_is_committable_once_every_slice_settled() -> None:
+    ledger = OffsetLedger()
+    ledger.assign([A0, A1])
+    batch = ledger.open({A0: 15, A1: 10}, slices=2)
+    ledger.settle_slice(batch)
+    assert ledger.committable() == {}
+    ledger.settle_slice(batch)
+    assert ledger.committable() == {A0: 15, A1: 10}
+
+
+def test_a_later_batch_waits_for_an_earlier_one() -> None:
+    ledger = OffsetLedger()
+    ledger.assign([A0])
+    first = ledger.open({A0: 15}, slices=1)
+    second = ledger.open({A0: 21}, slices=1)
+    ledger.settle_slice(second)
+    assert ledger.committable() == {}
+    ledger.settle_slice(first)
+    assert ledger.committable() == {A0: 21}
+
+
+def test_nothing_after_a_failed_batch_is_ever_committed() -> None:
+    ledger = OffsetLedger()
+    ledger.assign([A0])
+    first = ledger.open({A0: 15}, slices=1)
+    failed = ledger.open({A0: 21}, slices=1)
+    later = ledger.open({A0: 30}, slices=1)
+    ledger.settle_slice(first)
+    ledger.settle_slice(failed, ok=False)
+    ledger.settle_slice(later)
+    assert ledger.committable() == {A0: 15}
+    assert ledger.blocked
+
+
+def test_committed_offsets_are_not_offered_again() -> None:
+    ledger = OffsetLedger()
+    ledger.assign([A0])
+    ledger.settle_slice(ledger.open({A0: 5}, slices=1))
+    ledger.committed(ledger.committable())
+    assert ledger.committable() == {}
+    ledger.settle_slice(ledger.open({A0: 9}, slices=1))
+    assert ledger.committable() == {A0: 9}
+
+
+def test_a_batch_from_an_earlier_generation_moves_no_offset() -> None:
+    ledger = OffsetLedger()
+    ledger.assign([A0, A1])
+    old = ledger.open({A0: 15, A1: 4}, slices=1)
+    ledger.revoke([A0, A1])
+    ledger.assign([A1])
+    ledger.settle_slice(old)
+    assert ledger.committable() == {}
+    ledger.settle_slice(ledger.open({A1: 8}, slices=1))
+    assert ledger.committable() == {A1: 8}
+
+
+async def test_drain_waits_for_batches_in_flight() -> None:
+    ledger = OffsetLedger()
+    ledger.assign([A0])
+    batch = ledger.open({A0: 3}, slices=1)
+    assert not await ledger.drain(0.01)
+    ledger.settle_slice(batch)
+    assert await ledger.drain(0.01)

@@ -1,0 +1,166 @@
+"""The runtime's wiring without a broker: batch -> processor -> outputs acknowledged ->
+offsets committable; a crash mid-batch commits nothing of it; fused stages hand over in
+memory and still write every topic."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from pipeline.runtime.delivery.groups import StageGroup, StageNode, partition_for
+from pipeline.runtime.delivery.ledger import OffsetLedger
+from pipeline.runtime.delivery.runner import GroupRunner
+from pipeline.runtime.delivery.safety import FailureCounter
+from pipeline.runtime.delivery.sink import Headers
+from pipeline.runtime.delivery.tables import ChangelogTable
+from pipeline.stages.base import Emit, Output, Record
+from pipeline.topology.models import StageSpec
+
+PARTITIONS = {"in": 4, "mid": 4, "out": 4, "sep.deadletter": 1, "cl": 4}
+
+
+class Upper:
+    """A stage that upper-cases each value onto its output topic, remembering each key."""
+
+    def __init__(self, name: str, out: str, table: ChangelogTable | None = None) -> None:
+        self.name, self.out, self.table = name, out, table
+        self.seen: list[list[bytes]] = []
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def process(self, records: Sequence[Record], emit: Emit) -> None:
+        self.seen.append([r.value for r in records])
+        for r in records:
+            if self.table is not None:
+                self.table.set((r.key or b"").decode(), "done", r)
+            await emit(Output(self.out, r.key or b"", r.value.upper() + b"!"))
+
+
+class ControlledSink:
+    """Acknowledges when the test says so (or fails), like a broker would."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bytes | None, int | None]] = []
+        self.acks: list[asyncio.Future[None]] = []
+
+    async def send(self, topic: str, key: bytes, value: bytes | None, *,
+                   partition: int | None = None, headers: Headers = ()) -> Any:
+        self.sent.append((topic, key, value, partition))
+        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.acks.append(ack)
+        return ack
+
+    def ack_all(self, error: Exception | None = None) -> None:
+        for ack in self.acks:
+            if not ack.done():
+                if error is None:
+                    ack.set_result(None)
+                else:
+                    ack.set_exception(error)
+
+
+def spec(name: str, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> StageSpec:
+    return StageSpec(name=name, function="x:y", inputs=inputs, outputs=outputs,
+                     batch={"max": 100, "within_ms": 0})
+
+
+def records(n: int, partition: int = 0, start: int = 0) -> list[Record]:
+    return [Record("in", partition, start + i, 0, f"k{start + i}".encode(), f"v{i}".encode())
+            for i in range(n)]
+
+
+async def run_one(runner: GroupRunner) -> asyncio.Task[None]:
+    task = asyncio.create_task(runner.run())
+    for _ in range(50):
+        await asyncio.sleep(0)
+    return task
+
+
+async def test_offsets_become_committable_only_after_the_outputs_are_acknowledged() -> None:
+    stage = Upper("a", "out")
+    sink, ledger = ControlledSink(), OffsetLedger()
+    ledger.assign([("in", 0)])
+    group = StageGroup([StageNode(spec("a", ("in",), ("out",)), stage)], [], PARTITIONS)
+    runner = GroupRunner(group, sink, ledger, counter=FailureCounter(), on_fatal=lambda e: None)
+    batch = ledger.open({("in", 0): 3}, slices=1)
+    runner.put(batch, records(3))
+    task = await run_one(runner)
+    assert stage.seen == [[b"v0", b"v1", b"v2"]]
+    assert [s[2] for s in sink.sent] == [b"V0!", b"V1!", b"V2!"]
+    assert ledger.committable() == {}  # processed, but not acknowledged yet
+    sink.ack_all()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert ledger.committable() == {("in", 0): 3}
+    task.cancel()
+
+
+async def test_a_batch_whose_outputs_fail_commits_nothing_and_stops_the_worker() -> None:
+    failures: list[BaseException] = []
+    sink, ledger = ControlledSink(), OffsetLedger()
+    ledger.assign([("in", 0)])
+    group = StageGroup([StageNode(spec("a", ("in",), ("out",)), Upper("a", "out"))], [],
+                       PARTITIONS)
+    runner = GroupRunner(group, sink, ledger, counter=FailureCounter(),
+                         on_fatal=failures.append)
+    runner.put(ledger.open({("in", 0): 3}, slices=1), records(3))
+    task = await run_one(runner)
+    sink.ack_all(error=RuntimeError("broker gone"))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert ledger.committable() == {}
+    assert ledger.blocked
+    assert [repr(e) for e in failures] == ["RuntimeError('broker gone')"]
+    task.cancel()
+
+
+async def test_a_crash_mid_batch_settles_nothing() -> None:
+    class Hangs(Upper):
+        async def process(self, records: Sequence[Record], emit: Emit) -> None:
+            await emit(Output("out", b"k", b"first"))
+            await asyncio.Event().wait()  # never finishes: the worker is stopped meanwhile
+
+    sink, ledger = ControlledSink(), OffsetLedger()
+    ledger.assign([("in", 0)])
+    group = StageGroup([StageNode(spec("a", ("in",), ("out",)), Hangs("a", "out"))], [],
+                       PARTITIONS)
+    runner = GroupRunner(group, sink, ledger, counter=FailureCounter(), on_fatal=lambda e: None)
+    runner.put(ledger.open({("in", 0): 3}, slices=1), records(3))
+    task = await run_one(runner)
+    sink.ack_all()  # even the output that was sent is acknowledged
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert ledger.committable() == {}
+    assert not await ledger.drain(0.01)
+
+
+async def test_fused_stages_hand_over_in_memory_and_still_write_every_topic() -> None:
+    table = ChangelogTable("seen", "cl", "")
+    first, second = Upper("a", "mid", table), Upper("b", "out")
+    sink, ledger = ControlledSink(), OffsetLedger()
+    ledger.assign([("in", 0)])
+    group = StageGroup([StageNode(spec("a", ("in",), ("mid",)), first, [table]),
+                        StageNode(spec("b", ("mid",), ("out",)), second)], ["mid"], PARTITIONS)
+    assert group.inputs == ("in",)  # b's input comes from a, not from Kafka
+    runner = GroupRunner(group, sink, ledger, counter=FailureCounter(), on_fatal=lambda e: None)
+    runner.put(ledger.open({("in", 0): 2}, slices=1), records(2))
+    task = await run_one(runner)
+    assert second.seen == [[b"V0!", b"V1!"]]
+    by_topic = {t: [(k, v, p) for tt, k, v, p in sink.sent if tt == t] for t in PARTITIONS}
+    # The handed-over records are on the partition the producer is told to use.
+    assert by_topic["mid"] == [(b"k0", b"V0!", partition_for(b"k0", 4)),
+                               (b"k1", b"V1!", partition_for(b"k1", 4))]
+    assert [v for _, v, _ in by_topic["out"]] == [b"V0!!", b"V1!!"]
+    # The table's changelog goes out with the batch, on the input record's partition.
+    assert by_topic["cl"] == [(b"k0", b"done", 0), (b"k1", b"done", 0)]
+    sink.ack_all()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert ledger.committable() == {("in", 0): 2}
+    task.cancel()
