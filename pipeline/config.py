@@ -15,6 +15,10 @@ DEPLOYMENT_FILE = Path("chain") / "deployment.json"
 """Default place of the Uniswap V3 deployment file, inside ``SEP_DATA``."""
 
 
+DEFAULT_CLOCK_SKEW_TOLERANCE_MS = 5 * 60_000
+"""``SEP_CLOCK_SKEW_TOLERANCE_MS`` unless set (also ingest's default when called bare)."""
+
+
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name)
     return value if value else default
@@ -46,6 +50,14 @@ class Settings:
         default_factory=lambda: float(_env("SEP_DECISION_TTL_S", "300")))
     """How long validate, plan and execute remember an answer against redelivery (seconds
     after a worker first saw it; see pipeline/stages/decisions.py)."""
+
+    dedupe_ttl_s: float = field(
+        default_factory=lambda: float(_env("SEP_DEDUPE_TTL_S", str(7 * 24 * 3600))))
+    """How long a (strategyId, clientIntentId) stays claimed by its intent (seconds; a
+    duplicate sent later is a new intent; see pipeline/store/dedupe.py)."""
+    clock_skew_tolerance_ms: int = field(default_factory=lambda: int(
+        _env("SEP_CLOCK_SKEW_TOLERANCE_MS", str(DEFAULT_CLOCK_SKEW_TOLERANCE_MS))))
+    """How far a record's timestamp may be from ingest's clock before it is rejected."""
 
     def __repr__(self) -> str:
         return (

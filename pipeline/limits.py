@@ -30,6 +30,10 @@ MAX_FIELD_ERRORS = 20
 MAX_FIELD_ERROR_CHARS = 512
 """A field error's path and message are each cut to this many characters."""
 
+MAX_REASON_CHARS = 2048
+"""A rejection's or dead letter's one-line reason is cut to this many characters (it quotes
+at most three field errors, and the runtime's reasons quote an exception's repr)."""
+
 MAX_PRODUCED_RECORD_BYTES = 512 * 1024
 """No record we produce is larger (events, rejections and dead letters are bounded above)."""
 

@@ -3,40 +3,61 @@
 Record shapes:
     in   sep.intents.submitted  key=strategy_id  value=IntentSubmission JSON (untrusted)
     out  sep.intents.ingested   key=intent_id    value=Event(intent.submitted | intent.rejected)
-    out  sep.deadletter         key=dl-<ULID>    value=the raw bytes, reason in headers
+    out  sep.deadletter         key=dl-<ULID>    value=the raw bytes (a bounded prefix),
+                                                 reason in headers (``rejections.py``)
+
+A record with no value (a tombstone) reaches us as empty bytes: the runtime maps Kafka's
+``None`` value to ``b""``, so "no value" here means ``not record.value``.
 
 The intent id is derived from the record, not drawn at random: a redelivered record (after a
 crash before the offset commit) gets the same id and re-emits identical events.  A *new*
-record with an already-seen (strategy_id, client_intent_id) is a duplicate and is dropped.
+record with an already-claimed (strategy_id, client_intent_id) is a duplicate and is dropped.
+The claim is made in a store every worker shares (``pipeline.store.dedupe``), not in a
+partition-local table: a duplicate may arrive on any partition, depending on which
+partitioner its producer used.
+
+Per batch:
+    records --parse_record--> outcomes: rejected (outputs ready) | accepted (key, id, outputs)
+            --dedupe.claim([(key, id), ...]), one round trip--> owner per accepted key
+            --owner == id: emit the outputs | owner != id: drop, logged as a duplicate
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import orjson
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
+from pipeline.config import DEFAULT_CLOCK_SKEW_TOLERANCE_MS
 from pipeline.ids import deterministic_ulid
+from pipeline.limits import MAX_INPUT_RECORD_BYTES, MAX_REASON_CHARS
 from pipeline.models.events import FieldError, IntentRejected, IntentSubmitted, make_event
 from pipeline.models.intent import Intent, IntentSubmission
-from pipeline.stages.base import Emit, Output, Record, StageContext, StageTable
-from pipeline.stages.rejections import dead_letter, field_errors, summarise
-from pipeline.stages.table_names import INGEST_DEDUPE
+from pipeline.stages.base import Emit, Output, Record, StageContext
+from pipeline.stages.rejections import clip, dead_letter, field_errors, summarise
+from pipeline.store.dedupe import DedupeStore, RedisDedupeStore
 
 log = logging.getLogger(__name__)
 OUTPUT_TOPIC = "sep.intents.ingested"
-MAX_RECORD_BYTES = 64 * 1024
+TIMESTAMP_PATH = "<record>.timestamp"
+"""The field path of a rejection about the Kafka record's own timestamp (not the JSON)."""
 
 
 @dataclass(frozen=True)
 class IngestOutcome:
     outputs: tuple[Output, ...]
     dedupe_key: str | None = None
+    """Set for an accepted submission with a client intent id: what it must claim."""
     intent_id: str | None = None
     duplicate_of: str | None = None
+    """The intent that owns ``dedupe_key`` when it is not this one (then ``outputs`` is ())."""
+    rejected: str | None = None
+    """The reason, when the record was rejected (``outputs``: the rejection, the dead letter)."""
 
 
 def dedupe_key(strategy_id: str, client_intent_id: str) -> str:
@@ -48,57 +69,102 @@ def _record_intent_id(record: Record, *seed: str) -> str:
     return "intent-" + deterministic_ulid(record.timestamp_ms, *seed)
 
 
+def _origin(record: Record) -> str:
+    return f"{record.topic}/{record.partition}/{record.offset}"
+
+
+def _iso(ms: int) -> str:
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+    except (OverflowError, OSError, ValueError):
+        return "out of range"
+
+
+def _skew_error(record: Record, now: int, tolerance_ms: int) -> FieldError | None:
+    skew = record.timestamp_ms - now
+    if abs(skew) <= tolerance_ms:
+        return None
+    side = "ahead of" if skew > 0 else "behind"
+    return FieldError(path=TIMESTAMP_PATH, message=(
+        f"record time {record.timestamp_ms} ({_iso(record.timestamp_ms)}) is {abs(skew)} ms "
+        f"{side} the receive time {now} ({_iso(now)}); the tolerance is {tolerance_ms} ms "
+        "(SEP_CLOCK_SKEW_TOLERANCE_MS): check the producer's clock or the timestamp it sets"))
+
+
 def _reject(record: Record, reason: str, errors: tuple[FieldError, ...], now: int,
-            strategy_id: str | None = None, client_id: str | None = None) -> IngestOutcome:
+            id_ms: int, strategy_id: str | None = None, client_id: str | None = None,
+            omitted: int = 0) -> IngestOutcome:
     origin = (record.topic, str(record.partition), str(record.offset))
-    intent_id = _record_intent_id(record, *origin)
-    dl_key = "dl-" + deterministic_ulid(record.timestamp_ms, "deadletter", *origin)
+    intent_id = "intent-" + deterministic_ulid(id_ms, *origin)
+    dl_key = "dl-" + deterministic_ulid(id_ms, "deadletter", *origin)
+    reason = clip(reason, MAX_REASON_CHARS)
     event = make_event(
         "intent.rejected",
         IntentRejected(reason=reason, errors=errors, dead_letter_key=dl_key,
                        strategy_id=strategy_id, client_intent_id=client_id),
-        correlation_id=intent_id, seq=1, causation_id=None, at_ms=now,
-        id_ms=record.timestamp_ms,
+        correlation_id=intent_id, seq=1, causation_id=None, at_ms=now, id_ms=id_ms,
     )
-    dl = dead_letter(dl_key, record.value, reason=reason, errors=errors,
-                     source=f"{record.topic}/{record.partition}/{record.offset}",
-                     correlation_id=intent_id)
-    return IngestOutcome((Output.of_event(OUTPUT_TOPIC, event), dl), intent_id=intent_id)
+    dl = dead_letter(dl_key, record.value, reason=reason, errors=errors, source=_origin(record),
+                     correlation_id=intent_id, errors_omitted=omitted)
+    return IngestOutcome((Output.of_event(OUTPUT_TOPIC, event), dl), intent_id=intent_id,
+                         rejected=reason)
 
 
-def ingest_record(record: Record, seen: StageTable, now: int) -> IngestOutcome:
-    """The pure part of the stage: one raw record in, the outputs it causes out."""
-    if len(record.value) > MAX_RECORD_BYTES:
+def _clip_id(text: str | None) -> str | None:
+    # Who sent an invalid record, kept on its rejection: the schema bounds valid ids, an
+    # invalid record's are whatever it holds.
+    return None if text is None else clip(text, 200)
+
+
+def parse_record(record: Record, now: int, *,
+                 clock_skew_tolerance_ms: int = DEFAULT_CLOCK_SKEW_TOLERANCE_MS) -> IngestOutcome:
+    """One raw record in, the outputs it causes if its dedupe key (if any) is its own."""
+    # Rejecting a record whose timestamp is skewed, rather than replacing the timestamp with
+    # the receive time: the intent id and the time window derive from the record's timestamp,
+    # so a replaced one would give a redelivered record another id (executed twice), and the
+    # id a producer predicted from its own timestamp (POST /intents, our client) would never
+    # exist.  The producer's clock is what is wrong; the rejection says so.
+    skew = _skew_error(record, now, clock_skew_tolerance_ms)
+    # A rejection's ids take their time from the record too, so a redelivery re-emits the same
+    # events; except for a skewed record, whose ids would sort in 2036 (or 1970) on every list
+    # of intents: those take the receive time, and a redelivered one is rejected once more.
+    id_ms = record.timestamp_ms if skew is None else now
+
+    if not record.value:
+        error = FieldError(path="", message="the record's value is null or empty (a tombstone?); "
+                           "expected an intent submission as a JSON object")
+        return _reject(record, "record has no value", (error,), now, id_ms)
+    if len(record.value) > MAX_INPUT_RECORD_BYTES:
         error = FieldError(path="", message=f"record is {len(record.value)} bytes; "
-                           f"the limit is {MAX_RECORD_BYTES}")
-        return _reject(record, "record too large", (error,), now)
+                           f"the limit is {MAX_INPUT_RECORD_BYTES}")
+        return _reject(record, "record too large", (error,), now, id_ms)
+    if skew is not None:
+        return _reject(record, "record timestamp too far from the receiving clock", (skew,),
+                       now, id_ms)
     try:
         data = orjson.loads(record.value)
     except orjson.JSONDecodeError as exc:
-        return _reject(record, "not valid JSON", (FieldError(path="", message=str(exc)),), now)
+        return _reject(record, "not valid JSON", (FieldError(path="", message=str(exc)),), now,
+                       id_ms)
     if not isinstance(data, dict):
         error = FieldError(path="", message=f"expected a JSON object, got {type(data).__name__}")
-        return _reject(record, "not a JSON object", (error,), now)
+        return _reject(record, "not a JSON object", (error,), now, id_ms)
     try:
         submission = IntentSubmission.model_validate(data)
     except ValidationError as exc:
-        errors = field_errors(exc)
+        errors, omitted = field_errors(exc)
         strategy = data.get("strategyId") if isinstance(data.get("strategyId"), str) else None
         client = data.get("clientIntentId") if isinstance(data.get("clientIntentId"), str) else None
-        return _reject(record, f"invalid intent: {summarise(errors)}", errors, now,
-                       strategy, client)
+        return _reject(record, summarise(errors, omitted, prefix="invalid intent: "), errors, now,
+                       id_ms, _clip_id(strategy), _clip_id(client), omitted)
 
     key: str | None = None
     if submission.client_intent_id is not None:
         key = dedupe_key(submission.strategy_id, submission.client_intent_id)
         intent_id = _record_intent_id(record, submission.strategy_id, submission.client_intent_id)
-        previous = seen.get(key)
-        if previous is not None and previous != intent_id:
-            return IngestOutcome((), dedupe_key=key, intent_id=intent_id, duplicate_of=previous)
     else:
         intent_id = _record_intent_id(record, record.topic, str(record.partition),
                                       str(record.offset))
-
     intent = Intent(id=intent_id, created_at_ms=record.timestamp_ms,
                     **submission.model_dump(exclude_none=True))
     event = make_event("intent.submitted", IntentSubmitted(intent=intent),
@@ -108,36 +174,80 @@ def ingest_record(record: Record, seen: StageTable, now: int) -> IngestOutcome:
                          intent_id=intent_id)
 
 
+def decide(outcome: IngestOutcome, owner: str | None) -> IngestOutcome:
+    """``outcome`` as it stands once the store said who owns its dedupe key."""
+    if outcome.dedupe_key is None or owner is None or owner == outcome.intent_id:
+        return outcome
+    return replace(outcome, outputs=(), duplicate_of=owner)
+
+
+def ingest_record(record: Record, owners: Mapping[str, str], now: int, *,
+                  clock_skew_tolerance_ms: int = DEFAULT_CLOCK_SKEW_TOLERANCE_MS) -> IngestOutcome:
+    """The pure part of the stage: one raw record and the dedupe keys' known owners (key ->
+    intent id, as the store answered) in, the outputs it causes out."""
+    outcome = parse_record(record, now, clock_skew_tolerance_ms=clock_skew_tolerance_ms)
+    key = outcome.dedupe_key
+    return decide(outcome, owners.get(key) if key is not None else None)
+
+
+def _record_key(record: Record) -> str | None:
+    return None if record.key is None else clip(record.key.decode(errors="replace"), 200)
+
+
 class IngestStage:
     name = "ingest"
 
-    def __init__(self, context: StageContext, seen: StageTable) -> None:
+    @staticmethod
+    def retry_forever(exc: BaseException) -> bool:
+        """Redis away (or refusing writes): retry until it is back.  No record causes a Redis
+        error here, and dead-lettering would drop valid intents."""
+        return isinstance(exc, RedisError)
+
+    def __init__(self, context: StageContext) -> None:
         self._context = context
-        self._seen = seen
+        self._dedupe: DedupeStore | None = context.dedupe
+        self._own_store: RedisDedupeStore | None = None
         self.duplicates = 0
 
     async def start(self) -> None:
-        return None
+        if self._dedupe is None:
+            settings = self._context.settings
+            self._own_store = RedisDedupeStore.connect(settings.redis, settings.redis_prefix,
+                                                       settings.dedupe_ttl_s)
+            self._dedupe = self._own_store
 
     async def stop(self) -> None:
-        return None
+        if self._own_store is not None:
+            await self._own_store.close()
+            self._own_store = self._dedupe = None
 
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
+        if self._dedupe is None:
+            raise RuntimeError("the ingest stage is not started (no dedupe store)")
         now = self._context.clock()
-        for record in records:
-            outcome = ingest_record(record, self._seen, now)
+        tolerance = self._context.settings.clock_skew_tolerance_ms
+        outcomes = [parse_record(r, now, clock_skew_tolerance_ms=tolerance) for r in records]
+        claims = [(o.dedupe_key, o.intent_id) for o in outcomes
+                  if o.dedupe_key is not None and o.intent_id is not None]
+        owners = iter(await self._dedupe.claim(claims) if claims else ())
+        for record, parsed in zip(records, outcomes, strict=True):
+            outcome = decide(parsed, next(owners) if parsed.dedupe_key is not None else None)
             if outcome.duplicate_of is not None:
                 self.duplicates += 1
                 log.info("duplicate intent dropped", extra={
-                    "dedupe_key": outcome.dedupe_key, "original": outcome.duplicate_of})
+                    "topic": record.topic, "partition": record.partition,
+                    "offset": record.offset, "key": _record_key(record),
+                    "dedupe_key": outcome.dedupe_key, "intent_id": outcome.intent_id,
+                    "original_intent_id": outcome.duplicate_of})
                 continue
-            if outcome.dedupe_key is not None and outcome.intent_id is not None:
-                self._seen.set(outcome.dedupe_key, outcome.intent_id, record)
+            if outcome.rejected is not None:
+                log.info("record rejected", extra={
+                    "topic": record.topic, "partition": record.partition,
+                    "offset": record.offset, "key": _record_key(record),
+                    "reason": outcome.rejected, "intent_id": outcome.intent_id})
             for output in outcome.outputs:
                 await emit(output)
 
 
 def build(context: StageContext) -> IngestStage:
-    seen = context.table(INGEST_DEDUPE,
-                         "(strategy_id, client_intent_id) -> intent id, for deduplication")
-    return IngestStage(context, seen)
+    return IngestStage(context)

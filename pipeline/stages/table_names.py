@@ -4,18 +4,17 @@ Declared here, not only where each stage builds its table, so that ``ensure_topi
 create their changelog topics before any worker starts: a changelog topic that faust creates
 at start-up is subscribed to before the broker's metadata has it, and a worker's first
 minute then went to waiting for it (table writes queued behind the missing topic, commits
-with them).
+with them).  Ingest keeps none: its dedupe keys live in Redis (``pipeline.store.dedupe``),
+since a duplicate may arrive on any partition.
 """
 
 from __future__ import annotations
 
-INGEST_DEDUPE = "sep-ingest-dedupe"
 VALIDATE_DECISIONS = "sep-validate-decisions"
 PLAN_DECISIONS = "sep-plan-decisions"
 EXECUTE_OPENINGS = "sep-execute-openings"
 
 STAGE_TABLES: dict[str, tuple[str, ...]] = {
-    "ingest": (INGEST_DEDUPE,),
     "validate": (VALIDATE_DECISIONS,),
     "plan": (PLAN_DECISIONS,),
     "execute": (EXECUTE_OPENINGS,),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -11,11 +13,18 @@ import pytest
 from pipeline.codec import decode_event
 from pipeline.config import Settings
 from pipeline.ids import is_ulid, ulid_timestamp_ms
+from pipeline.limits import (
+    DEAD_LETTER_PREFIX_BYTES,
+    MAX_FIELD_ERROR_CHARS,
+    MAX_FIELD_ERRORS,
+    MAX_PRODUCED_RECORD_BYTES,
+    MAX_REASON_CHARS,
+)
+from pipeline.limits import MAX_INPUT_RECORD_BYTES as MAX_RECORD_BYTES
 from pipeline.models.events import Event, IntentRejected, IntentSubmitted
 from pipeline.samples import submission
-from pipeline.stages.base import MemoryTable, Output, Record, StageContext
+from pipeline.stages.base import Output, Record, StageContext, now_ms
 from pipeline.stages.ingest import (
-    MAX_RECORD_BYTES,
     OUTPUT_TOPIC,
     IngestOutcome,
     build,
@@ -23,6 +32,7 @@ from pipeline.stages.ingest import (
     ingest_record,
 )
 from pipeline.stages.rejections import DEADLETTER_TOPIC
+from pipeline.store.dedupe import MemoryDedupeStore
 from pipeline.topology import Topology, load_topology
 
 TOPOLOGY = load_topology()
@@ -61,7 +71,7 @@ def rejection(outcome: IngestOutcome) -> tuple[Event, IntentRejected, Output]:
 
 
 def test_valid_submission_becomes_intent_submitted() -> None:
-    outcome = ingest_record(record(body()), MemoryTable(), NOW)
+    outcome = ingest_record(record(body()), {}, NOW)
     assert [o.topic for o in outcome.outputs] == [OUTPUT_TOPIC]
     (event,) = events_of(outcome)
     assert event.topic == "intent.submitted"
@@ -82,15 +92,15 @@ def test_valid_submission_becomes_intent_submitted() -> None:
 
 
 def test_output_is_keyed_by_intent_id() -> None:
-    outcome = ingest_record(record(body()), MemoryTable(), NOW)
+    outcome = ingest_record(record(body()), {}, NOW)
     assert outcome.outputs[0].key == outcome.intent_id.encode()  # type: ignore[union-attr]
 
 
 def test_redelivered_record_gets_the_same_intent_and_event_ids() -> None:
-    seen = MemoryTable()
+    seen: dict[str, str] = {}
     first = ingest_record(record(body(), partition=3, offset=42), seen, NOW)
-    seen.set(first.dedupe_key, first.intent_id, record(b""))  # type: ignore[arg-type]
-    # Redelivered after a crash: same record, handled later, dedupe state already written.
+    seen[first.dedupe_key] = first.intent_id  # type: ignore[index,assignment]
+    # Redelivered after a crash: same record, handled later, its key already claimed by it.
     again = ingest_record(record(body(), partition=3, offset=42), seen, NOW + 60_000)
     assert again.duplicate_of is None
     assert again.intent_id == first.intent_id
@@ -100,19 +110,19 @@ def test_redelivered_record_gets_the_same_intent_and_event_ids() -> None:
 def test_redelivered_record_without_client_id_gets_the_same_intent_id() -> None:
     data = body()
     del data["clientIntentId"]
-    first = ingest_record(record(data, partition=1, offset=9), MemoryTable(), NOW)
-    again = ingest_record(record(data, partition=1, offset=9), MemoryTable(), NOW + 5)
+    first = ingest_record(record(data, partition=1, offset=9), {}, NOW)
+    again = ingest_record(record(data, partition=1, offset=9), {}, NOW + 5)
     assert first.dedupe_key is None
     assert again.intent_id == first.intent_id
     assert events_of(again)[0].event_id == events_of(first)[0].event_id
     # Without a client id every record is its own intent: another offset, another intent.
-    other = ingest_record(record(data, partition=1, offset=10), MemoryTable(), NOW)
+    other = ingest_record(record(data, partition=1, offset=10), {}, NOW)
     assert other.intent_id != first.intent_id
 
 
 def test_different_client_ids_are_different_intents() -> None:
-    a = ingest_record(record(body(clientIntentId="a")), MemoryTable(), NOW)
-    b = ingest_record(record(body(clientIntentId="b")), MemoryTable(), NOW)
+    a = ingest_record(record(body(clientIntentId="a")), {}, NOW)
+    b = ingest_record(record(body(clientIntentId="b")), {}, NOW)
     assert a.intent_id != b.intent_id
     assert a.dedupe_key != b.dedupe_key
 
@@ -121,7 +131,7 @@ def test_different_client_ids_are_different_intents() -> None:
 
 
 def test_same_client_id_in_a_new_record_is_a_duplicate() -> None:
-    seen = MemoryTable()
+    seen: dict[str, str] = {}
     first = ingest_record(record(body(), offset=1), seen, NOW)
     seen[dedupe_key("dca", "c-1")] = first.intent_id  # type: ignore[assignment]
     dup = ingest_record(record(body(), offset=2, ts=T0 + 1_000), seen, NOW + 1_000)
@@ -131,7 +141,7 @@ def test_same_client_id_in_a_new_record_is_a_duplicate() -> None:
 
 
 def test_same_client_id_of_another_strategy_is_not_a_duplicate() -> None:
-    seen = MemoryTable()
+    seen: dict[str, str] = {}
     first = ingest_record(record(body(), offset=1), seen, NOW)
     seen[dedupe_key("dca", "c-1")] = first.intent_id  # type: ignore[assignment]
     other = ingest_record(record(body(strategyId="momentum"), offset=2, ts=T0 + 1), seen, NOW)
@@ -142,7 +152,7 @@ def test_same_client_id_of_another_strategy_is_not_a_duplicate() -> None:
 def test_dedupe_keys_of_different_pairs_never_collide() -> None:
     # A separator that may occur inside the ids makes two different pairs one key: then
     # one strategy's intent is silently dropped as a "duplicate" of another's.
-    seen = MemoryTable()
+    seen: dict[str, str] = {}
     first = ingest_record(record(body(strategyId="a\x1fb", clientIntentId="c"), offset=1),
                           seen, NOW)
     if first.dedupe_key is not None and first.intent_id is not None:
@@ -161,14 +171,15 @@ def test_dedupe_key_is_one_key_per_pair() -> None:
 @pytest.mark.parametrize("field", ["strategyId", "clientIntentId"])
 @pytest.mark.parametrize("value", ["a\x1fb", "line\nbreak", "nul\x00", "del\x7f", "c1\x85"])
 def test_control_characters_in_ids_are_refused_with_the_path(field: str, value: str) -> None:
-    _, payload, _ = rejection(ingest_record(record(body(**{field: value})), MemoryTable(), NOW))
+    _, payload, _ = rejection(ingest_record(record(body(**{field: value})), {}, NOW))
     [error] = payload.errors
     assert error.path == field
     assert "control characters" in error.message
 
 
 async def test_stage_drops_duplicates_and_remembers_accepted_ids() -> None:
-    context = StageContext(TOPOLOGY, Settings(), clock=lambda: NOW)
+    context = StageContext(TOPOLOGY, Settings(), clock=lambda: NOW,
+                           dedupe=MemoryDedupeStore(3600, clock=lambda: NOW))
     stage = build(context)
     sent: list[Output] = []
 
@@ -199,8 +210,15 @@ def assert_dead_letter(record_: Record, event: Event, payload: IntentRejected,
     assert dl.topic == DEADLETTER_TOPIC
     assert payload.dead_letter_key is not None
     assert dl.key == payload.dead_letter_key.encode()
-    assert dl.value == record_.value  # the raw bytes, untouched
     headers = dict(dl.headers)
+    if len(record_.value) <= DEAD_LETTER_PREFIX_BYTES:
+        assert dl.value == record_.value  # the raw bytes, untouched
+        assert headers["sep-truncated"] == b"false"
+    else:
+        assert dl.value == record_.value[:DEAD_LETTER_PREFIX_BYTES]
+        assert headers["sep-truncated"] == b"true"
+    assert headers["sep-original-bytes"] == str(len(record_.value)).encode()
+    assert headers["sep-sha256"] == hashlib.sha256(record_.value).hexdigest().encode()
     assert headers["sep-reason"] == payload.reason.encode()
     assert orjson.loads(headers["sep-errors"]) == [
         {"path": e.path, "message": e.message} for e in payload.errors]
@@ -215,7 +233,6 @@ def assert_dead_letter(record_: Record, event: Event, payload: IntentRejected,
     ("raw", "reason", "message_part"),
     [
         (b'{"strategyId": "dca",', "not valid JSON", ""),
-        (b"", "not valid JSON", ""),
         (b"\xff\xfe\x00", "not valid JSON", ""),
         (b"[1, 2]", "not a JSON object", "got list"),
         (b'"an intent"', "not a JSON object", "got str"),
@@ -225,7 +242,7 @@ def assert_dead_letter(record_: Record, event: Event, payload: IntentRejected,
 def test_unparseable_input_is_rejected_at_the_root(raw: bytes, reason: str,
                                                    message_part: str) -> None:
     rec = record(raw, partition=2, offset=7)
-    event, payload, dl = rejection(ingest_record(rec, MemoryTable(), NOW))
+    event, payload, dl = rejection(ingest_record(rec, {}, NOW))
     assert payload.reason == reason
     assert [e.path for e in payload.errors] == [""]
     assert message_part in payload.errors[0].message
@@ -236,7 +253,7 @@ def test_unparseable_input_is_rejected_at_the_root(raw: bytes, reason: str,
 def test_oversized_record_is_rejected_before_parsing() -> None:
     raw = b" " * (MAX_RECORD_BYTES + 1)  # not even JSON: size is checked first
     rec = record(raw)
-    event, payload, dl = rejection(ingest_record(rec, MemoryTable(), NOW))
+    event, payload, dl = rejection(ingest_record(rec, {}, NOW))
     assert payload.reason == "record too large"
     assert str(MAX_RECORD_BYTES) in payload.errors[0].message
     assert_dead_letter(rec, event, payload, dl)
@@ -246,7 +263,7 @@ def test_record_of_exactly_the_limit_is_accepted() -> None:
     raw = orjson.dumps(body())
     raw = raw + b" " * (MAX_RECORD_BYTES - len(raw))  # JSON allows trailing whitespace
     assert len(raw) == MAX_RECORD_BYTES
-    outcome = ingest_record(record(raw), MemoryTable(), NOW)
+    outcome = ingest_record(record(raw), {}, NOW)
     assert [e.topic for e in events_of(outcome)] == ["intent.submitted"]
 
 
@@ -295,7 +312,7 @@ def _with(path: str, value: Any) -> dict[str, Any]:
 def test_schema_errors_are_rejected_with_camel_case_paths(data: dict[str, Any],
                                                           paths: set[str]) -> None:
     rec = record(data, offset=11)
-    event, payload, dl = rejection(ingest_record(rec, MemoryTable(), NOW))
+    event, payload, dl = rejection(ingest_record(rec, {}, NOW))
     assert {e.path for e in payload.errors} == paths
     assert payload.reason.startswith("invalid intent: ")
     for path in paths:
@@ -308,26 +325,26 @@ def test_an_invalid_asset_item_draws_no_spurious_length_error(path: str) -> None
     # Two assets were given; telling the sender "assets: Tuple should have at least 2 items
     # after validation, not 0" sends them looking for a mistake they did not make.
     rec = record(_with(path, "not-a-number"))
-    _, payload, _ = rejection(ingest_record(rec, MemoryTable(), NOW))
+    _, payload, _ = rejection(ingest_record(rec, {}, NOW))
     assert [(e.path, e.message) for e in payload.errors if e.path == "assets"] == []
     assert {e.path for e in payload.errors} == {path}
 
 
 def test_rejection_keeps_who_sent_it_when_readable() -> None:
     data = _with("type", "BUY")
-    _, payload, _ = rejection(ingest_record(record(data), MemoryTable(), NOW))
+    _, payload, _ = rejection(ingest_record(record(data), {}, NOW))
     assert payload.strategy_id == "dca"
     assert payload.client_intent_id == "c-1"
 
 
 def test_missing_fields_are_all_named() -> None:
     rec = record({"strategyId": "dca"})
-    _, payload, _ = rejection(ingest_record(rec, MemoryTable(), NOW))
+    _, payload, _ = rejection(ingest_record(rec, {}, NOW))
     assert {e.path for e in payload.errors} == {"type", "assets", "constraints"}
 
 
 def test_summary_counts_what_it_leaves_out() -> None:
-    _, payload, _ = rejection(ingest_record(record({"x": 1, "y": 2}), MemoryTable(), NOW))
+    _, payload, _ = rejection(ingest_record(record({"x": 1, "y": 2}), {}, NOW))
     assert len(payload.errors) == 6  # 4 missing fields + 2 unknown ones
     assert payload.reason.endswith("(+3 more)")
 
@@ -335,24 +352,24 @@ def test_summary_counts_what_it_leaves_out() -> None:
 def test_negative_amount_passes_ingest_and_is_left_to_validate() -> None:
     # The wire schema only says "a finite decimal"; "must be > 0" is a semantic check that
     # validate makes (and reports as assets.0.amount) - see tests/stages/test_validate.py.
-    outcome = ingest_record(record(_with("assets.0.amount", "-1")), MemoryTable(), NOW)
+    outcome = ingest_record(record(_with("assets.0.amount", "-1")), {}, NOW)
     (event,) = events_of(outcome)
     assert event.topic == "intent.submitted"
 
 
 def test_bad_record_is_not_remembered_for_dedupe() -> None:
-    outcome = ingest_record(record(_with("type", "BUY")), MemoryTable(), NOW)
+    outcome = ingest_record(record(_with("type", "BUY")), {}, NOW)
     assert outcome.dedupe_key is None
 
 
 def test_rejection_ids_are_stable_for_a_redelivered_record() -> None:
     rec = record(b"garbage", partition=5, offset=99)
-    first = ingest_record(rec, MemoryTable(), NOW)
-    again = ingest_record(rec, MemoryTable(), NOW + 10_000)
+    first = ingest_record(rec, {}, NOW)
+    again = ingest_record(rec, {}, NOW + 10_000)
     assert first.outputs[1].key == again.outputs[1].key
     assert events_of(first)[0].event_id == events_of(again)[0].event_id
     # ...and differ for another record.
-    other = ingest_record(record(b"garbage", partition=5, offset=100), MemoryTable(), NOW)
+    other = ingest_record(record(b"garbage", partition=5, offset=100), {}, NOW)
     assert other.outputs[1].key != first.outputs[1].key
     assert events_of(other)[0].correlation_id != events_of(first)[0].correlation_id
 
@@ -364,7 +381,7 @@ def test_a_small_record_cannot_become_a_huge_event(amount: str) -> None:
     # into a gigabyte).  Input that large must be refused at the door, with its path.
     rec = record(_with("assets.0.amount", amount))
     assert len(rec.value) < 1_000
-    outcome = ingest_record(rec, MemoryTable(), NOW)
+    outcome = ingest_record(rec, {}, NOW)
     assert all(len(o.value) <= MAX_RECORD_BYTES for o in outcome.outputs)
     _, payload, _ = rejection(outcome)
     assert {e.path for e in payload.errors} - {"assets"} == {"assets.0.amount"}
@@ -374,7 +391,7 @@ def test_a_small_record_cannot_become_a_huge_event(amount: str) -> None:
 def test_zeros_are_not_expanded_either(amount: str) -> None:
     # "0E-100000" has no digit the bounds count, yet in plain notation it is 100 000 zeros;
     # trailing zeros are dropped past the wire's 36 decimal places, which is exact.
-    outcome = ingest_record(record(_with("assets.0.amount", amount)), MemoryTable(), NOW)
+    outcome = ingest_record(record(_with("assets.0.amount", amount)), {}, NOW)
     (event,) = events_of(outcome)
     assert event.topic == "intent.submitted"
     assert all(len(o.value) <= 2_000 for o in outcome.outputs)
@@ -387,3 +404,206 @@ def test_topology_fixture_matches_the_samples() -> None:
     # The sample builder uses the topology's assets verbatim, so ingest sees registered assets.
     assert isinstance(TOPOLOGY, Topology)
     assert body()["assets"][0]["asset"] == TOPOLOGY.asset("WETH").to_wire()
+
+
+# ----------------------------------------------------------------------------- bounded output
+
+
+def produced_bytes(output: Output) -> int:
+    return len(output.key) + len(output.value) + sum(len(k) + len(v) for k, v in output.headers)
+
+
+def test_thirty_thousand_field_errors_make_a_bounded_rejection() -> None:
+    # 60 KB of input, one error per list item: the rejection used to list all 30,000
+    # (2.57 MB, over the producer's limit, and the partition wedged).
+    data = body()
+    data["constraints"]["allowedVenues"] = [0] * 30_000
+    rec = record(data)
+    assert 60_000 < len(rec.value) <= MAX_RECORD_BYTES
+    outcome = ingest_record(rec, {}, NOW)
+    event, payload, dl = rejection(outcome)
+    assert len(payload.errors) == MAX_FIELD_ERRORS
+    assert payload.errors[0].path == "constraints.allowedVenues.0"
+    assert payload.reason.endswith("(+29997 more)")  # 3 named in the summary
+    assert dict(dl.headers)["sep-errors-omitted"] == str(30_000 - MAX_FIELD_ERRORS).encode()
+    unbounded = len(orjson.dumps([e.model_dump() for e in payload.errors])) * 1_500
+    for output in outcome.outputs:
+        assert produced_bytes(output) < MAX_PRODUCED_RECORD_BYTES
+        assert produced_bytes(output) < unbounded // 20
+    assert_dead_letter(rec, event, payload, dl)
+
+
+def test_a_megabyte_record_is_rejected_with_a_prefix_dead_lettered() -> None:
+    rec = record(b"{" + b" " * 999_999)
+    outcome = ingest_record(rec, {}, NOW)
+    event, payload, dl = rejection(outcome)
+    assert payload.reason == "record too large"
+    assert len(dl.value) == DEAD_LETTER_PREFIX_BYTES
+    assert dict(dl.headers)["sep-truncated"] == b"true"
+    assert all(produced_bytes(o) < MAX_PRODUCED_RECORD_BYTES for o in outcome.outputs)
+    assert_dead_letter(rec, event, payload, dl)
+
+
+def test_long_ids_and_messages_of_an_invalid_record_are_cut() -> None:
+    rec = record(body(strategyId="s" * 20_000, clientIntentId="c" * 20_000,
+                      **{"x" * 20_000: 1}))
+    _, payload, _ = rejection(ingest_record(rec, {}, NOW))
+    assert len(payload.strategy_id or "") <= 200
+    assert len(payload.client_intent_id or "") <= 200
+    assert all(len(e.path) <= MAX_FIELD_ERROR_CHARS for e in payload.errors)
+    assert len(payload.reason) <= MAX_REASON_CHARS
+
+
+# ----------------------------------------------------------------------------- no value
+
+
+def test_a_record_without_value_is_rejected_with_a_reason() -> None:
+    # A tombstone: the runtime hands its None value over as b"".
+    rec = record(b"", partition=2, offset=8)
+    event, payload, dl = rejection(ingest_record(rec, {}, NOW))
+    assert payload.reason == "record has no value"
+    assert [e.path for e in payload.errors] == [""]
+    assert "null or empty" in payload.errors[0].message
+    assert_dead_letter(rec, event, payload, dl)
+
+
+# ----------------------------------------------------------------------------- timestamps
+
+TOLERANCE = 60_000
+
+
+async def run_stage(records: list[Record], *, now: int = NOW,
+                    settings: Settings | None = None) -> list[Event]:
+    settings = settings or Settings(clock_skew_tolerance_ms=TOLERANCE)
+    stage = build(StageContext(TOPOLOGY, settings, clock=lambda: now,
+                               dedupe=MemoryDedupeStore(3600, clock=lambda: now)))
+    sent: list[Output] = []
+
+    async def emit(output: Output) -> None:
+        sent.append(output)
+
+    await stage.process(records, emit)
+    return [decode_event(o.value) for o in sent if o.topic == OUTPUT_TOPIC]
+
+
+@pytest.mark.parametrize(("skew", "accepted"), [
+    (-TOLERANCE - 1, False), (-TOLERANCE, True), (0, True), (TOLERANCE, True),
+    (TOLERANCE + 1, False)])
+async def test_a_record_timestamp_beyond_the_tolerance_is_rejected(skew: int,
+                                                                   accepted: bool) -> None:
+    [event] = await run_stage([record(body(), ts=NOW + skew)])
+    if accepted:
+        assert event.topic == "intent.submitted"
+        return
+    payload = event.parse_payload()
+    assert isinstance(payload, IntentRejected)
+    assert payload.reason == "record timestamp too far from the receiving clock"
+    [error] = payload.errors
+    assert error.path == "<record>.timestamp"
+    assert str(NOW + skew) in error.message  # the record time,
+    assert str(NOW) in error.message  # the receive time,
+    assert f"tolerance is {TOLERANCE} ms" in error.message  # and the bound
+    assert ("ahead of" if skew > 0 else "behind") in error.message
+    # Its ids sort when it arrived, not when its producer's clock said.
+    assert ulid_timestamp_ms(event.correlation_id.removeprefix("intent-")) == NOW
+
+
+async def test_a_record_ten_years_ahead_never_becomes_an_intent(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEP_CLOCK_SKEW_TOLERANCE_MS", str(TOLERANCE))
+    ten_years = 10 * 365 * 24 * 3600 * 1000
+    events = await run_stage([record(body(), ts=NOW + ten_years),
+                              record(body(clientIntentId="c-2"), ts=-1, offset=1)],
+                             settings=Settings())
+    assert [e.topic for e in events] == ["intent.rejected", "intent.rejected"]
+    for event in events:
+        assert ulid_timestamp_ms(event.correlation_id.removeprefix("intent-")) == NOW
+        assert ulid_timestamp_ms(event.event_id) == NOW
+
+
+def test_the_default_tolerance_is_five_minutes() -> None:
+    assert ingest_record(record(body(), ts=NOW - 300_000), {}, NOW).rejected is None
+    assert ingest_record(record(body(), ts=NOW - 300_001), {}, NOW).rejected is not None
+
+
+# ----------------------------------------------------------------------------- the stage
+
+
+async def test_a_duplicate_is_logged_with_where_it_came_from(
+        caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="pipeline.stages.ingest"):
+        [first] = await run_stage([record(body(), partition=1, offset=5),
+                                   record(body(), partition=6, offset=9, ts=T0 + 7)])
+    [line] = [r for r in caplog.records if r.getMessage() == "duplicate intent dropped"]
+    assert (line.topic, line.partition, line.offset, line.key) == (  # type: ignore[attr-defined]
+        "sep.intents.submitted", 6, 9, "dca")
+    assert line.dedupe_key == dedupe_key("dca", "c-1")  # type: ignore[attr-defined]
+    assert line.original_intent_id == first.correlation_id  # type: ignore[attr-defined]
+
+
+def test_redis_trouble_is_retried_rather_than_dead_lettered() -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from pipeline.stages.ingest import IngestStage
+
+    assert IngestStage.retry_forever(RedisConnectionError("away"))
+    assert not IngestStage.retry_forever(ValueError("a bug"))
+
+
+async def test_the_same_submission_on_two_partitions_is_one_intent(
+        kafka_bootstrap: str, redis_url: str) -> None:
+    # kcat (CRC32) and POST /intents (murmur2) put one strategy on different partitions: the
+    # same submission must still make one intent, even handled by two workers.
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    from pipeline.client import INPUT_TOPIC
+    from pipeline.runtime.topics import ensure_topics
+
+    await ensure_topics(kafka_bootstrap, TOPOLOGY)
+    run = uuid.uuid4().hex[:8]
+    raw = orjson.dumps(body(strategyId=f"x-{run}", clientIntentId="same"))
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        # Another millisecond each, or the two would be one intent id (a redelivery).
+        stamp = now_ms()
+        sent = [await producer.send_and_wait(INPUT_TOPIC, raw, key=run.encode(), partition=p,
+                                             timestamp_ms=stamp + i)
+                for i, p in enumerate((1, 6))]
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap)
+    await consumer.start()
+    try:
+        records = []
+        for meta in sent:
+            tp = TopicPartition(INPUT_TOPIC, meta.partition)
+            consumer.assign([tp])
+            consumer.seek(tp, meta.offset)
+            got = (await consumer.getmany(tp, timeout_ms=10_000, max_records=1))[tp][0]
+            records.append(Record(got.topic, got.partition, got.offset, got.timestamp,
+                                  got.key, got.value or b""))
+    finally:
+        await consumer.stop()
+    assert {r.partition for r in records} == {1, 6}
+
+    settings = Settings(redis=redis_url, redis_prefix=f"t-{run}:")
+    workers = [build(StageContext(TOPOLOGY, settings)) for _ in records]  # no store: Redis
+    sent_events: list[Event] = []
+
+    async def emit(output: Output) -> None:
+        sent_events.append(decode_event(output.value))
+
+    for worker in workers:
+        await worker.start()
+    try:
+        for worker, rec in zip(workers, records, strict=True):
+            await worker.process([rec], emit)
+        # The first record redelivered to the other worker is not a duplicate of itself.
+        await workers[1].process([records[0]], emit)
+    finally:
+        for worker in workers:
+            await worker.stop()
+    assert [e.topic for e in sent_events] == ["intent.submitted", "intent.submitted"]
+    assert sent_events[0].event_id == sent_events[1].event_id
+    assert [w.duplicates for w in workers] == [0, 1]
