@@ -1,7 +1,7 @@
 """What every stage shares: the records it reads, the outputs it writes, its processor type.
 
 A stage is a pure function from input to events, wrapped in a ``StageProcessor`` that the
-faust agent calls once per batch (``pipeline.runtime.agents``).  Processors never touch faust:
+runtime calls once per batch (``pipeline.runtime.delivery``).  Processors never touch Kafka:
 they get plain ``Record``s and hand back ``Output``s through an ``Emit`` callable, so tests
 drive them without a broker.
 """
