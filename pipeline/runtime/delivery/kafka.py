@@ -23,7 +23,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import (
+    CommitFailedError,
+    CorruptRecordException,
+    KafkaError,
+    UnsupportedCodecError,
+)
 
 from pipeline import limits
 from pipeline.runtime.delivery.groups import StageGroup
@@ -31,9 +36,10 @@ from pipeline.runtime.delivery.ledger import OffsetLedger
 from pipeline.runtime.delivery.patches import AdaptiveWaitConsumer
 from pipeline.runtime.delivery.runner import GroupRunner
 from pipeline.runtime.delivery.safety import FailureCounter
-from pipeline.runtime.delivery.sink import KafkaSink
+from pipeline.runtime.delivery.sink import KafkaSink, send_output
 from pipeline.runtime.delivery.tables import TableSet
 from pipeline.stages.base import Record
+from pipeline.stages.rejections import dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,10 @@ MAX_INFLIGHT_BATCHES = 8
 MAX_FETCH_RECORDS = 2000
 REBALANCE_DRAIN_S = 10.0
 STOP_DRAIN_S = 8.0
+PROBE_ROUNDS = 100
+DECODE_ERRORS = (UnsupportedCodecError, CorruptRecordException, ValueError, OSError)
+"""What decoding a fetched batch raises: no codec library, a bad CRC, a corrupt payload
+(the codec libraries raise ValueError or OSError subclasses)."""
 
 
 class KafkaRuntime:
@@ -119,7 +129,10 @@ class KafkaRuntime:
                 await asyncio.sleep(0.001)
                 await ledger.drain(0.05)
                 continue
-            data = await consumer.getmany(timeout_ms=200, max_records=MAX_FETCH_RECORDS)
+            try:
+                data = await consumer.getmany(timeout_ms=200, max_records=MAX_FETCH_RECORDS)
+            except DECODE_ERRORS as exc:
+                data = await self._skip_undecodable(exc)
             if not data or self._stopping.is_set():
                 continue  # records of a stop are not taken: they are fetched again later
             slices: dict[GroupRunner, list[Record]] = {}
@@ -136,6 +149,49 @@ class KafkaRuntime:
             batch = ledger.open(ends, len(slices))
             for runner, records in slices.items():
                 runner.put(batch, records)
+
+    async def _skip_undecodable(self, error: BaseException) -> dict[Any, list[Any]]:
+        """A fetched record batch could not be decoded (corrupt, or a codec we lack).
+
+        aiokafka raises from ``getmany`` without saying which partition, and fetches the same
+        batch again on the next call: left alone, the worker crash-loops on it for ever.  So
+        each partition is fetched on its own until the one that fails is found; the record at
+        its position is dead-lettered with the reason and skipped (a batch of N records takes
+        N rounds: each record is accounted for).  What the healthy partitions returned
+        meanwhile is processed as usual.
+        """
+        consumer = self.consumer
+        assert consumer is not None
+        data: dict[Any, list[Any]] = {}
+        for _ in range(PROBE_ROUNDS):
+            for tp in sorted(consumer.assignment()):
+                try:
+                    data.update(await consumer.getmany(tp, timeout_ms=0,
+                                                       max_records=MAX_FETCH_RECORDS))
+                except DECODE_ERRORS as exc:
+                    await self._dead_letter_undecodable(tp, exc)
+                    return data
+            if data:
+                return data  # the failing batch is fetched again later; probe then
+            await asyncio.sleep(0.05)
+        raise RuntimeError("a record batch could not be decoded and no partition "
+                           "reproduces it") from error
+
+    async def _dead_letter_undecodable(self, tp: TopicPartition, error: BaseException) -> None:
+        consumer = self.consumer
+        assert consumer is not None
+        offset = await consumer.position(tp)
+        reason = f"record batch could not be decoded: {error!r}"
+        log.error("record dead-lettered", extra={"topic": tp.topic, "partition": tp.partition,
+                                                 "offset": offset, "reason": reason})
+        key = f"dl-undecodable-{tp.topic}-{tp.partition}-{offset}"
+        ack = await send_output(self.sink, dead_letter(
+            key, b"", reason=reason, errors=(), source=f"{tp.topic}/{tp.partition}/{offset}",
+            correlation_id=""))
+        await ack  # durable before the offset can be committed past it
+        self.counter.dead_letters["fetch"] = self.counter.dead_letters.get("fetch", 0) + 1
+        consumer.seek(tp, offset + 1)
+        self.ledger.open({(tp.topic, tp.partition): offset + 1}, 0)
 
     async def _commit_loop(self) -> None:
         while not self._stopping.is_set():
