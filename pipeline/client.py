@@ -1,23 +1,34 @@
 """A small producer for intents: what ``sep submit``, ``sep demo`` and the benchmarks use.
 
 Any Kafka producer works; this one also predicts the intent id ingest will assign, since
-the id is derived from (record timestamp, strategy id, client intent id).
+the id is derived from (record timestamp, strategy id, client intent id).  The timestamp is
+the record's CreateTime, which the producer sets: the input topic must keep it (the broker's
+default ``message.timestamp.type=CreateTime``; with ``LogAppendTime`` no producer can know
+the id in advance).
+
+``submit_once`` is the way to answer a submitter with an id that will exist: it claims the
+dedupe key before producing, as ingest will, so a duplicate is answered with the original
+intent's id and never produced.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
 
 from pipeline.ids import deterministic_ulid
+from pipeline.models.intent import IntentSubmission
+from pipeline.store.dedupe import DedupeStore, dedupe_key
 
 INPUT_TOPIC = "sep.intents.submitted"
 
 
 def predicted_intent_id(timestamp_ms: int, strategy_id: str, client_intent_id: str) -> str:
+    """The id ingest gives a submission with a client intent id (``stages/ingest.py``)."""
     return "intent-" + deterministic_ulid(timestamp_ms, strategy_id, client_intent_id)
 
 
@@ -46,3 +57,41 @@ class IntentProducer:
 
     async def flush(self) -> None:
         await self._producer.flush()
+
+
+@dataclass(frozen=True)
+class Submitted:
+    intent_id: str
+    """The new intent's id, or for a duplicate the id of the intent that has its key."""
+    duplicate: bool
+    timestamp_ms: int
+    """The record's timestamp (a duplicate: the one it would have had; nothing was sent)."""
+
+
+async def submit_once(producer: IntentProducer, dedupe: DedupeStore,
+                      submission: IntentSubmission, *, timestamp_ms: int) -> Submitted:
+    """Produce ``submission`` unless its (strategy id, client intent id) is taken already.
+
+    The record is produced with ``timestamp_ms`` as its timestamp, so the id claimed here is
+    the id ingest will derive from the record and claim again (getting it back).  If the
+    send fails, the claim is released, so a retry is not a "duplicate" of nothing.
+    """
+    client_id = submission.client_intent_id
+    if client_id is None:
+        raise ValueError("submit_once needs a client intent id to claim")
+    key = dedupe_key(submission.strategy_id, client_id)
+    intent_id = predicted_intent_id(timestamp_ms, submission.strategy_id, client_id)
+    [owner] = await dedupe.claim([(key, intent_id)])
+    if owner != intent_id:
+        return Submitted(owner, duplicate=True, timestamp_ms=timestamp_ms)
+    try:
+        _, delivery = await producer.send(submission.to_wire(), key=submission.strategy_id,
+                                          timestamp_ms=timestamp_ms)
+        await delivery
+    except BaseException:
+        # Released even when the record may have been written after all (a timeout): then
+        # ingest claims the key for it, or a retry's claim wins and ingest drops it as a
+        # duplicate; either way the id answered is the one that exists.
+        await dedupe.release(key, intent_id)
+        raise
+    return Submitted(intent_id, duplicate=False, timestamp_ms=timestamp_ms)

@@ -5,18 +5,19 @@ Money stays a decimal string end to end (the read models store the wire strings)
 
 from __future__ import annotations
 
-import time
 import unicodedata
 import uuid
 from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from pipeline.client import predicted_intent_id
+from pipeline.client import submit_once
 from pipeline.models.intent import ExecutionStyle, IntentSubmission
+from pipeline.stages.base import now_ms
 from pipeline.status import STATE_ORDER
 from pipeline.store.eventstore import StoredEvent
 from ui.errors import InvalidInput, error_body, not_found
@@ -85,21 +86,26 @@ async def submit_intent(request: Request) -> Response:
     except ValidationError as exc:
         raise InvalidInput.from_validation(exc) from exc
     # The id ingest assigns derives from (record timestamp, strategy, client id): give every
-    # submission a client id so the id can be answered now.
+    # submission a client id, and choose the record's timestamp here, so the id is known now.
     if intent.client_intent_id is None:
         intent = intent.model_copy(update={"client_intent_id": f"api-{uuid.uuid4().hex[:16]}"})
-    assert intent.client_intent_id is not None
     services = services_of(request.app)
     try:
         producer = await services.producer()
-        stamp, delivery = await producer.send(intent.to_wire(), key=intent.strategy_id,
-                                              timestamp_ms=time.time_ns() // 1_000_000)
-        await delivery
     except Exception as exc:  # the broker is away: the client may retry, nothing was taken
         return JSONResponse(error_body("unavailable", f"could not reach Kafka: {exc!r}"), 503)
-    intent_id = predicted_intent_id(stamp, intent.strategy_id, intent.client_intent_id)
+    try:
+        # Claims (strategyId, clientIntentId) as ingest will, then produces; a duplicate is
+        # answered with the id of the intent that has the key, and not produced.
+        submitted = await submit_once(producer, services.dedupe, intent, timestamp_ms=now_ms())
+    except RedisError as exc:
+        return JSONResponse(error_body("unavailable", f"could not reach Redis: {exc!r}"), 503)
+    except Exception as exc:
+        return JSONResponse(error_body("unavailable", f"could not reach Kafka: {exc!r}"), 503)
+    intent_id = submitted.intent_id
+    status, code = ("duplicate", 200) if submitted.duplicate else ("submitted", 202)
     return JSONBody({"intentId": intent_id, "clientIntentId": intent.client_intent_id,
-                     "status": "submitted"}, 202, headers={"Location": f"/intents/{intent_id}"})
+                     "status": status}, code, headers={"Location": f"/intents/{intent_id}"})
 
 
 # ----------------------------------------------------------------------------- reads

@@ -62,7 +62,7 @@ def document() -> dict[str, Any]:
     schemas["Accepted"] = {
         "type": "object", "required": ["intentId", "clientIntentId", "status"],
         "properties": {"intentId": {"type": "string"}, "clientIntentId": {"type": "string"},
-                       "status": {"const": "submitted"}}}
+                       "status": {"enum": ["submitted", "duplicate"]}}}
     paths: dict[str, Any] = {
         "/intents": _get("Intents, newest first, filtered and paginated", _OBJECT, params=[
             _query("state", {"type": "string", "enum": list(STATE_ORDER)}, "lifecycle state"),
@@ -72,11 +72,20 @@ def document() -> dict[str, Any]:
             _query("offset", {"type": "integer", "minimum": 0, "maximum": 1000000}, "skip"),
         ]) | {"post": {
             "summary": "Submit an intent (produced onto sep.intents.submitted)",
+            "description": "The intent id is answered at once: it is the id ingest will give "
+            "the record.  (strategyId, clientIntentId) is claimed before producing, so a "
+            "submission whose pair was already used (within SEP_DEDUPE_TTL_S) is not produced "
+            "again: the answer is 200 with the existing intent's id and status 'duplicate'.  "
+            "Without a clientIntentId, one is generated and returned.",
             "requestBody": {"required": True, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/IntentSubmission"}}}},
-            "responses": {"202": _json({"$ref": "#/components/schemas/Accepted"}, "accepted"),
+            "responses": {"202": _json({"$ref": "#/components/schemas/Accepted"},
+                                       "accepted (status 'submitted')"),
+                          "200": _json({"$ref": "#/components/schemas/Accepted"},
+                                       "a duplicate (status 'duplicate'): the existing "
+                                       "intent's id; nothing was produced"),
                           "422": _error("invalid submission, with field paths"),
-                          "503": _error("Kafka unreachable; nothing was submitted")}}},
+                          "503": _error("Kafka or Redis unreachable; nothing was submitted")}}},
         "/intents/{intentId}": _get("An intent's read model, plan and events", _OBJECT,
                                     params=[_path("intentId")], not_found=True),
         "/plans/{planId}": _get("A plan: steps with status and progress", _OBJECT,

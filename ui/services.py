@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from pipeline.client import IntentProducer
 from pipeline.config import Settings
 from pipeline.store.changes import ChangeStream
+from pipeline.store.dedupe import DedupeStore, RedisDedupeStore
 from pipeline.store.eventstore import EventStore
 from pipeline.store.views import Views
 from pipeline.topology.models import Topology
@@ -30,6 +31,8 @@ class Services:
     views: Views
     changes: ChangeStream
     broadcaster: ChangeBroadcaster
+    dedupe: DedupeStore
+    """Where ``POST /intents`` claims a submission's key before producing it (as ingest does)."""
     _producer: IntentProducer | None = None
     _producer_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -43,7 +46,8 @@ class Services:
             settings=settings, topology=topology, redis=client, store=store,
             views=Views(client, settings.redis_prefix, quote_asset=risk.quote_asset,
                         reference_prices=dict(risk.reference_prices)),
-            changes=changes, broadcaster=ChangeBroadcaster(changes))
+            changes=changes, broadcaster=ChangeBroadcaster(changes),
+            dedupe=RedisDedupeStore(client, settings.redis_prefix, settings.dedupe_ttl_s))
 
     async def producer(self) -> IntentProducer:
         async with self._producer_lock:

@@ -33,6 +33,7 @@ import orjson
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
+from pipeline.client import predicted_intent_id
 from pipeline.config import DEFAULT_CLOCK_SKEW_TOLERANCE_MS
 from pipeline.ids import deterministic_ulid
 from pipeline.limits import MAX_INPUT_RECORD_BYTES, MAX_REASON_CHARS
@@ -40,7 +41,7 @@ from pipeline.models.events import FieldError, IntentRejected, IntentSubmitted, 
 from pipeline.models.intent import Intent, IntentSubmission
 from pipeline.stages.base import Emit, Output, Record, StageContext
 from pipeline.stages.rejections import clip, dead_letter, field_errors, summarise
-from pipeline.store.dedupe import DedupeStore, RedisDedupeStore
+from pipeline.store.dedupe import DedupeStore, RedisDedupeStore, dedupe_key
 
 log = logging.getLogger(__name__)
 OUTPUT_TOPIC = "sep.intents.ingested"
@@ -58,11 +59,6 @@ class IngestOutcome:
     """The intent that owns ``dedupe_key`` when it is not this one (then ``outputs`` is ())."""
     rejected: str | None = None
     """The reason, when the record was rejected (``outputs``: the rejection, the dead letter)."""
-
-
-def dedupe_key(strategy_id: str, client_intent_id: str) -> str:
-    """The pair as a JSON array: one key per pair, whatever characters the ids hold."""
-    return orjson.dumps([strategy_id, client_intent_id]).decode()
 
 
 def _record_intent_id(record: Record, *seed: str) -> str:
@@ -161,7 +157,9 @@ def parse_record(record: Record, now: int, *,
     key: str | None = None
     if submission.client_intent_id is not None:
         key = dedupe_key(submission.strategy_id, submission.client_intent_id)
-        intent_id = _record_intent_id(record, submission.strategy_id, submission.client_intent_id)
+        # The id every producer can predict (POST /intents claims it before producing).
+        intent_id = predicted_intent_id(record.timestamp_ms, submission.strategy_id,
+                                        submission.client_intent_id)
     else:
         intent_id = _record_intent_id(record, record.topic, str(record.partition),
                                       str(record.offset))

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 
+import orjson
 import redis.asyncio as aioredis
 
 KEY_FAMILY: Final = "dedupe:"
@@ -53,6 +54,11 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+def dedupe_key(strategy_id: str, client_intent_id: str) -> str:
+    """The pair as a JSON array: one key per pair, whatever characters the ids hold."""
+    return orjson.dumps([strategy_id, client_intent_id]).decode()
 
 
 class DedupeStore(Protocol):

@@ -28,11 +28,10 @@ from pipeline.stages.ingest import (
     OUTPUT_TOPIC,
     IngestOutcome,
     build,
-    dedupe_key,
     ingest_record,
 )
 from pipeline.stages.rejections import DEADLETTER_TOPIC
-from pipeline.store.dedupe import MemoryDedupeStore
+from pipeline.store.dedupe import MemoryDedupeStore, dedupe_key
 from pipeline.topology import Topology, load_topology
 
 TOPOLOGY = load_topology()

@@ -14,9 +14,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline.client import INPUT_TOPIC, predicted_intent_id
+from pipeline.codec import decode_event
 from pipeline.config import Settings
 from pipeline.models.events import Event
 from pipeline.samples import submission
+from pipeline.stages.base import Output, Record, StageContext
+from pipeline.stages.ingest import build
 from pipeline.topology import load_topology
 from tests.store.lifecycle import TOPOLOGY, lifecycle, rejected, sim_venue
 from tests.ui.seed import store_and_project
@@ -111,6 +114,70 @@ async def test_submit_produces_onto_the_input_topic(client: httpx.AsyncClient,
     assert orjson.loads(record.value)["clientIntentId"] == "cid-1"
     assert accepted["intentId"] == predicted_intent_id(record.timestamp, strategy, "cid-1")
     assert r.headers["location"] == f"/intents/{accepted['intentId']}"
+
+
+async def test_a_duplicate_submission_answers_the_existing_intent(
+        client: httpx.AsyncClient, ui_settings: Settings) -> None:
+    strategy = f"api-{uuid.uuid4().hex[:6]}"
+    body = submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", "0.5", strategy_id=strategy,
+                      client_intent_id="cid-dup")
+    first = await client.post("/intents", json=body)
+    again = await client.post("/intents", json=body)
+    assert (first.status_code, first.json()["status"]) == (202, "submitted"), first.text
+    assert (again.status_code, again.json()["status"]) == (200, "duplicate"), again.text
+    assert again.json()["intentId"] == first.json()["intentId"]
+    assert again.headers["location"] == f"/intents/{first.json()['intentId']}"
+    # ...and the duplicate was not produced: one record for the pair on the input topic.
+    records = await records_of(ui_settings.kafka, strategy)
+    assert len(records) == 1
+    # The id answered is the one derived from the record's timestamp, which the route chose.
+    assert first.json()["intentId"] == predicted_intent_id(records[0].timestamp, strategy,
+                                                           "cid-dup")
+
+    # Ingest, claiming in the same store, turns that record into the answered intent.
+    stage = build(StageContext(TOPOLOGY, ui_settings))
+    await stage.start()
+    sent: list[Event] = []
+
+    async def emit(output: Output) -> None:
+        sent.append(decode_event(output.value))
+
+    try:
+        r = records[0]
+        await stage.process([Record(r.topic, r.partition, r.offset, r.timestamp, r.key,
+                                    r.value or b"")], emit)
+    finally:
+        await stage.stop()
+    assert [(e.topic, e.correlation_id) for e in sent if e.topic.startswith("intent.")] == [
+        ("intent.submitted", first.json()["intentId"])]
+
+
+async def test_openapi_describes_the_duplicate_answer(client: httpx.AsyncClient) -> None:
+    doc = (await client.get("/openapi.json")).json()
+    post = doc["paths"]["/intents"]["post"]
+    assert {"200", "202"} <= set(post["responses"])
+    status = doc["components"]["schemas"]["Accepted"]["properties"]["status"]
+    assert status == {"enum": ["submitted", "duplicate"]}
+
+
+async def records_of(kafka: str, strategy: str) -> list[Any]:
+    """Every record keyed ``strategy`` on the input topic, read to its end."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka)
+    await consumer.start()
+    try:
+        partitions = load_topology().topic(INPUT_TOPIC).partitions
+        parts = [TopicPartition(INPUT_TOPIC, p) for p in range(partitions)]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        found = []
+        while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
+            batch = await consumer.getmany(timeout_ms=500)
+            found += [r for records in batch.values() for r in records
+                      if r.key == strategy.encode()]
+        return found
+    finally:
+        await consumer.stop()
 
 
 async def find_record(kafka: str, strategy: str) -> Any:
