@@ -44,6 +44,13 @@ class Settings:
         ).resolve()
     )
     """Where the Uniswap V3 contracts are on that node (written by the dev stack's deployer)."""
+    restart_max_crashes: int = field(
+        default_factory=lambda: int(_env("SEP_RESTART_MAX_CRASHES", "5")))
+    """``sep up`` restarts a crashed worker (backoff 1 s doubling to 30 s) but gives up, stops
+    everything and exits non-zero once one worker crashed more than this many times ..."""
+    restart_window_s: float = field(
+        default_factory=lambda: float(_env("SEP_RESTART_WINDOW_S", "300")))
+    """... within this many seconds (see pipeline/supervisor.py)."""
     plan_threads: int = field(default_factory=lambda: int(_env("SEP_PLAN_THREADS", "2")))
     """Threads the plan stage routes a batch's intents on (the router releases the GIL)."""
     decision_ttl_s: float = field(

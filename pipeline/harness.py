@@ -61,37 +61,50 @@ class WorkerPool:
     extra_env: dict[str, str] = field(default_factory=dict)
     name: str = "worker"
     """Log files are ``<data>/logs/<name>-<i>.log`` (two pools in one data dir: two names)."""
+    command: tuple[str, ...] = (sys.executable, "-m", "pipeline.cli.main", "worker")
+    """What each process runs, before ``--loglevel`` and ``--stages``: ``sep worker``, or
+    e.g. a profiler wrapping it (the supervisor's tests use a trivial child)."""
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     generation: int = 0
+    _argvs: list[list[str]] = field(default_factory=list, repr=False)
+    _env: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def log_dir(self) -> Path:
         return self.settings.data_dir / "logs"
 
+    def slot_name(self, slot: int) -> str:
+        return f"{self.name}-{slot}"
+
+    def log_file(self, slot: int) -> Path:
+        return self.log_dir / f"{self.slot_name(slot)}.log"
+
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        env = service_env(self.settings, self.extra_env)
+        self._env = service_env(self.settings, self.extra_env)
         self.generation += 1
         groups: list[str | None] = list(self.layout) or [None] * self.count
-        for i, stages in enumerate(groups):
-            argv = [
-                sys.executable,
-                "-m",
-                "pipeline.cli.main",
-                "worker",
-                "--loglevel",
-                self.loglevel,
-                *(["--stages", stages] if stages else []),
-            ]
-            with (self.log_dir / f"{self.name}-{i}.log").open("ab") as out:
-                out.write(f"\n--- generation {self.generation} ---\n".encode())
-                out.flush()
-                # The child keeps its own copy of the descriptor; ours closes here.
-                self.procs.append(
-                    subprocess.Popen(
-                        argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-                    )
-                )
+        for stages in groups:
+            slot = len(self.procs)
+            self._argvs.append([*self.command, "--loglevel", self.loglevel,
+                                *(["--stages", stages] if stages else [])])
+            self.procs.append(self._spawn(slot, f"generation {self.generation}"))
+
+    def respawn(self, slot: int) -> subprocess.Popen[bytes]:
+        """Start ``slot``'s process again, as it was started (it must have exited)."""
+        old = self.procs[slot]
+        if old.poll() is None:
+            raise RuntimeError(f"{self.slot_name(slot)} still runs (pid {old.pid})")
+        self.procs[slot] = self._spawn(slot, f"generation {self.generation}, restarted")
+        return self.procs[slot]
+
+    def _spawn(self, slot: int, banner: str) -> subprocess.Popen[bytes]:
+        with self.log_file(slot).open("ab") as out:
+            out.write(f"\n--- {banner} ---\n".encode())
+            out.flush()
+            # The child keeps its own copy of the descriptor; ours closes here.
+            return subprocess.Popen(self._argvs[slot], env=self._env, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
 
     def stop(self, timeout: float = 30.0) -> list[int | None]:
         """SIGTERM (graceful: faust commits and leaves the group), SIGKILL after timeout."""
@@ -107,6 +120,7 @@ class WorkerPool:
                 proc.kill()
                 codes.append(proc.wait())
         self.procs.clear()
+        self._argvs.clear()
         return codes
 
     def kill(self) -> None:
@@ -117,6 +131,7 @@ class WorkerPool:
         for proc in self.procs:
             proc.wait()
         self.procs.clear()
+        self._argvs.clear()
 
     def request_state_dump(self) -> None:
         """Ask every worker to log its consumer state (SIGUSR1, see runtime.diagnostics)."""

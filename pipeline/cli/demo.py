@@ -22,6 +22,7 @@ from pipeline.cli.common import (
     topology_of,
     venue_names,
 )
+from pipeline.cli.stackfile import settings_for_stack
 from pipeline.config import Settings
 from pipeline.topology.models import Topology
 
@@ -68,8 +69,8 @@ async def stream_demo(settings: Settings, topology: Topology, count: int, rate: 
 def _cmd_demo(args: argparse.Namespace) -> int:
     topology = topology_of(args)
     venues = check_venues(topology, venue_names(args.venue))
-    sent = asyncio.run(stream_demo(Settings(), topology, args.count, args.rate, args.seed,
-                                   venues))
+    settings = settings_for_stack()
+    sent = asyncio.run(stream_demo(settings, topology, args.count, args.rate, args.seed, venues))
     where = f" restricted to {', '.join(venues)}" if venues else ""
     print(f"sent {sent} demo intents{where}; watch them with `sep status`")
     return 0

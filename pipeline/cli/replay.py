@@ -12,6 +12,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from pipeline.cli.common import add_topology_option, examples, topology_of
+from pipeline.cli.stackfile import settings_for_stack
 from pipeline.config import Settings
 from pipeline.topology.models import Topology
 
@@ -51,7 +52,7 @@ async def run(settings: Settings, topology: Topology, *, verify: bool, batch: in
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     topology = topology_of(args)
-    return asyncio.run(run(Settings(), topology, verify=args.verify, batch=args.batch))
+    return asyncio.run(run(settings_for_stack(), topology, verify=args.verify, batch=args.batch))
 
 
 def register(sub: SubParsers) -> None:

@@ -8,7 +8,7 @@ import json
 from typing import TYPE_CHECKING
 
 from pipeline.cli.common import add_topology_option, examples, topology_of
-from pipeline.config import Settings
+from pipeline.cli.stackfile import settings_for_stack
 
 if TYPE_CHECKING:
     from pipeline.cli.common import SubParsers
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def _cmd_status(args: argparse.Namespace) -> int:
     from pipeline.status import collect_status, render_status
 
-    status = asyncio.run(collect_status(Settings(), topology_of(args)))
+    status = asyncio.run(collect_status(settings_for_stack(), topology_of(args)))
     print(json.dumps(status, indent=2, default=str) if args.json else render_status(status))
     return 0
 

@@ -22,6 +22,7 @@ from pipeline.cli.common import (
     topology_of,
     venue_names,
 )
+from pipeline.cli.stackfile import settings_for_stack
 from pipeline.config import Settings
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
             raise UserError(f"unknown asset {exc.args[0]!r}; known: {known}") from exc
     if isinstance(body, dict) and "clientIntentId" not in body:
         body["clientIntentId"] = f"cli-{uuid.uuid4().hex[:12]}"
-    stamp, meta = asyncio.run(_send(Settings(), body))
+    stamp, meta = asyncio.run(_send(settings_for_stack(), body))
     intent_id = predicted_intent_id(stamp, str(body.get("strategyId")), body["clientIntentId"])
     print(json.dumps({"intentId": intent_id, "clientIntentId": body["clientIntentId"],
                       "partition": meta.partition, "offset": meta.offset}))

@@ -3,6 +3,11 @@
 Starts Kafka, PostgreSQL and Redis (or uses the ones given by URL), creates the topics,
 migrates the event store, starts the workers and the status page, streams a few demo
 intents, and keeps everything running until Ctrl-C, then stops it all in order.
+
+A worker that exits is restarted with backoff (``pipeline/supervisor.py``); one that keeps
+crashing makes ``sep up`` stop everything and exit with status 1. While it runs, its
+services are described in ``<SEP_DATA>/stack.json`` for other ``sep`` commands
+(``pipeline/cli/stackfile.py``).
 """
 
 from __future__ import annotations
@@ -22,8 +27,16 @@ from pipeline.cli.common import (
     venue_names,
 )
 from pipeline.cli.demo import stream_demo
+from pipeline.cli.stackfile import (
+    SECRETS_FILE,
+    STATE_FILE,
+    refuse_second_stack,
+    remove_state,
+    write_state,
+)
 from pipeline.config import Settings
 from pipeline.harness import WorkerPool
+from pipeline.supervisor import RestartPolicy, Supervisor, WorkerGaveUp
 from pipeline.topology.models import Topology
 
 if TYPE_CHECKING:
@@ -56,10 +69,35 @@ async def _serve(settings: Settings, port: int, stop: asyncio.Event) -> None:
     await task
 
 
-async def _run(
-    args: argparse.Namespace, settings: Settings, topology: Topology, workers: WorkerPool,
-    demo_venues: list[str] | None,
-) -> None:
+async def watch_workers(supervisor: Supervisor, stop: asyncio.Event) -> int:
+    """Keep the workers running until ``stop``; 0, or 1 once the supervisor gave up (then
+    ``stop`` is set, so everything else winds down too)."""
+    try:
+        await supervisor.run(stop)
+    except WorkerGaveUp as exc:
+        print(f"sep up: {exc}; stopping everything", file=sys.stderr, flush=True)
+        stop.set()
+        return 1
+    return 0
+
+
+async def _demo(settings: Settings, topology: Topology, args: argparse.Namespace,
+                venues: list[str] | None, stop: asyncio.Event) -> None:
+    """The start-up demo, cut short by Ctrl-C."""
+    print(f"demo: streaming {args.demo} sample intents at {args.rate}/s"
+          + (f" restricted to {', '.join(venues)}" if venues else ""))
+    demo = asyncio.create_task(stream_demo(settings, topology, args.demo, args.rate,
+                                           seed=int(time.time()), venues=venues))
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({demo, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (demo, stopped):
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await demo
+
+
+async def _run(args: argparse.Namespace, settings: Settings, topology: Topology,
+               workers: WorkerPool, demo_venues: list[str] | None) -> int:
     from pipeline.status import collect_status, render_status
 
     stop = asyncio.Event()
@@ -67,19 +105,14 @@ async def _run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     server = asyncio.create_task(_serve(settings, args.port, stop))
+    supervisor = Supervisor(workers, RestartPolicy.from_settings(settings))
+    watching = asyncio.create_task(watch_workers(supervisor, stop))
     print(f"UI: http://127.0.0.1:{args.port}/ui/   API: /openapi.json   "
           "(Ctrl-C stops everything)")
     if args.demo:
-        print(f"demo: streaming {args.demo} sample intents at {args.rate}/s")
-        await stream_demo(settings, topology, args.demo, args.rate, seed=int(time.time()),
-                          venues=demo_venues)
+        await _demo(settings, topology, args, demo_venues, stop)
     last = ""
     while not stop.is_set():
-        dead = [w.pid for w in workers.procs if w.poll() is not None]
-        if dead:
-            print(f"worker(s) {dead} exited; see {settings.data_dir / 'logs'}", file=sys.stderr)
-            stop.set()
-            break
         try:
             text = render_status(await collect_status(settings, topology))
         except Exception as exc:  # a status hiccup must not take the platform down
@@ -90,6 +123,7 @@ async def _run(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=5)
     await server
+    return await watching
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
@@ -98,19 +132,29 @@ def _cmd_up(args: argparse.Namespace) -> int:
     topology = topology_of(args)
     demo_venues = check_venues(topology, venue_names(args.demo_venue))
     stack = DevStack(handle_signals=False, chain=True)
+    if note := refuse_second_stack(stack.data_dir):
+        print(note)
     stack.start()
     settings = stack.settings()
     workers = WorkerPool(settings, count=args.workers)
     try:
         asyncio.run(prepare_backends(settings, topology))
         workers.start()
-        print(f"workers: {args.workers} started (logs in {stack.data_dir / 'logs'})")
-        asyncio.run(_run(args, settings, topology, workers, demo_venues))
+        print(f"workers: {args.workers} started (logs in {stack.data_dir / 'logs'}); "
+              f"a crashed one is restarted")
+        with_password = write_state(stack.data_dir, settings,
+                                    ui=f"http://127.0.0.1:{args.port}/ui/")
+        print(f"state: {stack.data_dir / STATE_FILE} (`sep worker`, `sep status`, … started "
+              "from here attach to this stack by it)")
+        if with_password:
+            print(f"  {', '.join(with_password)} hold a password: masked there, kept in "
+                  f"{stack.data_dir / SECRETS_FILE} (mode 0600)")
+        return asyncio.run(_run(args, settings, topology, workers, demo_venues))
     finally:
+        remove_state(stack.data_dir)
         print("stopping workers…")
         workers.stop(timeout=20.0)
         stack.stop()
-    return 0
 
 
 def register(sub: SubParsers) -> None:

@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from pipeline.cli.common import add_topology_option, examples, topology_of
-from pipeline.config import Settings
+from pipeline.cli.stackfile import settings_for_stack
 
 if TYPE_CHECKING:
     from pipeline.cli.common import SubParsers
@@ -16,7 +16,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from pipeline.logs import configure_logging
     from pipeline.runtime.worker import run_worker
 
-    settings = Settings()
+    settings = settings_for_stack()
     configure_logging(settings.log_format, args.loglevel)
     stages = args.stages.split(",") if args.stages else None
     run_worker(topology_of(args), settings, stages, loglevel=args.loglevel)

@@ -100,9 +100,7 @@ def test_an_unknown_venue_is_refused_before_anything_is_sent(
 
 
 def test_up_checks_its_demo_venue_before_starting_anything(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("SEP_DATA", str(tmp_path))
+        data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["up", "--demo-venue", "simm"]) == 2
     assert "sep up: unknown venue 'simm'" in capsys.readouterr().err
-    assert list(tmp_path.iterdir()) == []  # no service was started in the data directory
+    assert list(data_dir.iterdir()) == []  # no service was started in the data directory
