@@ -39,6 +39,10 @@ Start here:
   sep submit --dispose 1.5 WETH --for USDC --slippage 0.005 --window 5m
                          send one intent (while `sep up` runs in another terminal)
   sep status             intents per state, events stored, venue fills
+  sep worker             one more worker for the running stack
+
+While `sep up` runs, the other commands find its services by themselves (through
+$SEP_DATA/stack.json; a variable you set wins).
 
 Services given by URL are used instead of starting local ones:
   SEP_KAFKA=host:9092  SEP_POSTGRES=postgresql://...  SEP_REDIS=redis://...
