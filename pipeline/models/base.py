@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from decimal import Context, Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+
+from pipeline.models.inputs import DecimalNumber, input_error
 
 
 class WireModel(BaseModel):
@@ -26,6 +36,21 @@ class WireModel(BaseModel):
     def to_wire(self) -> dict[str, object]:
         """The JSON-ready dict as it goes on the wire (camelCase, Decimals as strings)."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class InputModel(WireModel):
+    """A model a producer writes (an intent and its parts).
+
+    Anything but a JSON object where one belongs is refused in words: pydantic would say
+    "Input should be a valid dictionary or instance of IntentConstraints", a Python class.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _json_object(cls, data: Any) -> Any:
+        if isinstance(data, dict | BaseModel):
+            return data
+        raise input_error("json_object", "must be a JSON object", data)
 
 
 # Bounds of every amount on the wire: uint256 has 78 decimal digits, and no asset has more
@@ -52,7 +77,12 @@ def wire_amount(value: Decimal) -> Decimal:
     return value
 
 
+_AMOUNT_NEEDS = 'must be a decimal number, e.g. "1.5"'
+_AMOUNT_WHOLE_DIGITS = AMOUNT_MAX_DIGITS - AMOUNT_DECIMAL_PLACES
+
 # Money is Decimal; on the wire it is a string so no JSON parser turns it into a float.
+# Plain pydantic checks: the events that carry these are written by our own stages, and a
+# worded message (``InputAmount``) costs a Python call per field on every event decoded.
 Amount = Annotated[
     Decimal,
     Field(allow_inf_nan=False, max_digits=AMOUNT_MAX_DIGITS,
@@ -60,6 +90,17 @@ Amount = Annotated[
     AfterValidator(wire_amount),
     PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
 ]
+
+InputAmount = Annotated[
+    Decimal,
+    DecimalNumber(_AMOUNT_NEEDS, _AMOUNT_WHOLE_DIGITS, AMOUNT_DECIMAL_PLACES, floats=False),
+    AfterValidator(wire_amount),
+    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
+    WithJsonSchema({"anyOf": [{"type": "string", "examples": ["1.5"]}, {"type": "integer"}]}),
+]
+"""An ``Amount`` a producer writes: a decimal string or a JSON integer, never a JSON number
+with a fraction or an exponent -- the JSON parser has made that a float, digits lost.  What
+is wrong is said in words ("is too large: at most 42 digits before the decimal point")."""
 
 
 # Integer base units (wei, satoshi...) exceed 64 bits, which many JSON parsers (JavaScript's

@@ -8,9 +8,11 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from pipeline.models.assets import AssetSpec
-from pipeline.models.base import Amount, WireModel
+from pipeline.models.base import InputAmount, InputModel
+from pipeline.models.inputs import DecimalNumber, FiniteFloat, WholeNumber, input_error
 
 
 class IntentType(StrEnum):
@@ -29,8 +31,9 @@ def _printable(value: str) -> str:
     # separator) is at best invisible and at worst taken for a delimiter.
     for i, char in enumerate(value):
         if unicodedata.category(char) == "Cc":
-            raise ValueError(f"must not contain control characters; found U+{ord(char):04X} "
-                             f"at position {i}")
+            raise PydanticCustomError(
+                "control_character", "must not contain control characters; found {char} at "
+                "position {position}", {"char": f"U+{ord(char):04X}", "position": i})
     return value
 
 
@@ -47,9 +50,12 @@ Identifier = Annotated[
 def _two_items(value: Any) -> Any:
     # Checked before the items, and only here: a length constraint on the tuple would also
     # fire (counting the *valid* items) whenever one item is invalid.
-    if isinstance(value, list | tuple) and len(value) != 2:
-        raise ValueError(f"give exactly two assets, the subject then the counter asset; "
-                         f"got {len(value)}")
+    if not isinstance(value, list | tuple):
+        raise input_error("two_assets", "must be a list of two assets, the subject then the "
+                          "counter asset", value)
+    if len(value) != 2:
+        raise PydanticCustomError("two_assets", "give exactly two assets, the subject then the "
+                                  "counter asset; got {count}", {"count": len(value)})
     return value
 
 
@@ -57,16 +63,49 @@ AssetPair = Annotated[tuple[AssetSpec, AssetSpec], BeforeValidator(_two_items)]
 """``assets``: the asset the intent is about (with its amount), then the counter asset."""
 
 
-class IntentConstraints(WireModel):
-    max_slippage: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+def _venue_list(value: Any) -> Any:
+    if not isinstance(value, list | tuple):
+        raise input_error("venue_list", 'must be a list of venue names, e.g. ["sim"]', value)
+    return value
+
+
+def _feature_object(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise input_error("features", 'must be a JSON object of numbers by feature name, e.g. '
+                          '{"volatility": 0.2}', value)
+    return value
+
+
+Features = Annotated[dict[str, FiniteFloat], BeforeValidator(_feature_object)]
+"""``mlFeatures``: finite numbers by name (a NaN would reach the model as a score)."""
+
+MAX_TIME_WINDOW_MS = 365 * 24 * 3600 * 1000
+"""No intent waits longer than a year; the risk limits (``topology.yaml``) narrow it further.
+
+A bound here keeps absurd windows (``1e30``) out of every event and gives them a message
+about the number, before the risk limits are known."""
+
+SLIPPAGE_PLACES = 18
+"""Decimal places of ``maxSlippage``: finer than any venue's price, and it keeps the value's
+printed form short ("1e-100000" written out is 100 kB in a rejection message)."""
+
+
+class IntentConstraints(InputModel):
+    max_slippage: Annotated[Decimal, Field(ge=0, lt=1), DecimalNumber(
+        'must be a fraction from 0 up to (not including) 1, e.g. "0.005" for 0.5 %',
+        None, SLIPPAGE_PLACES)]
     """A fraction: 0.005 is 0.5 %."""
-    time_window_ms: Annotated[int, Field(gt=0)]
+    time_window_ms: Annotated[int, WholeNumber(
+        "a whole number of milliseconds", 1, MAX_TIME_WINDOW_MS,
+        high_text=f"{MAX_TIME_WINDOW_MS} (a year)", example="300000 for 5 minutes")]
     execution_style: ExecutionStyle = ExecutionStyle.ADAPTIVE
-    allowed_venues: tuple[str, ...] | None = None
-    limit_price: Amount | None = None
+    allowed_venues: Annotated[tuple[str, ...], BeforeValidator(_venue_list)] | None = None
+    """Venues the intent may use; omitted, every venue.  An empty list is refused by the
+    validate stage, which knows the venues' names."""
+    limit_price: InputAmount | None = None
 
 
-class Intent(WireModel):
+class Intent(InputModel):
     """An intent as it travels after ingest (``id`` assigned).
 
     ``assets[0]`` is the asset the intent is about, with its amount: what to acquire (ACQUIRE)
@@ -79,7 +118,7 @@ class Intent(WireModel):
     type: IntentType
     assets: AssetPair
     constraints: IntentConstraints
-    ml_features: dict[str, float] | None = None
+    ml_features: Features | None = None
     created_at_ms: int | None = None
     """When ingest accepted the record (the input record's timestamp).
 
@@ -90,7 +129,7 @@ class Intent(WireModel):
     @classmethod
     def _intent_prefix(cls, value: str) -> str:
         if not value.startswith("intent-"):
-            raise ValueError("intent ids look like 'intent-<ULID>'")
+            raise PydanticCustomError("intent_id", "intent ids look like 'intent-<ULID>'")
         return value
 
     @property
@@ -108,7 +147,7 @@ class Intent(WireModel):
         return self.created_at_ms + self.constraints.time_window_ms
 
 
-class IntentSubmission(WireModel):
+class IntentSubmission(InputModel):
     """What a producer puts on ``sep.intents.submitted``: an intent without its id."""
 
     client_intent_id: Identifier | None = None
@@ -116,4 +155,4 @@ class IntentSubmission(WireModel):
     type: IntentType
     assets: AssetPair
     constraints: IntentConstraints
-    ml_features: dict[str, float] | None = None
+    ml_features: Features | None = None

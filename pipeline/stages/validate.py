@@ -7,8 +7,8 @@ Record shapes:
                               | Event(intent.rejected)    the intent itself is wrong
     out  sep.deadletter         the intent JSON, when it is wrong (not for risk refusals)
 
-Wrong input (unknown asset, assets on two chains, amount <= 0...) is a rejection with a field
-path a person can fix; a risk refusal names the rule and the numbers.
+Wrong input (unknown asset, assets on two chains, amount <= 0, ``allowedVenues: []``...) is a
+rejection with a field path a person can fix; a risk refusal names the rule and the numbers.
 
 State: ``sep-validate-decisions`` (intent id -> the outputs given): the funding check reads
 balances that move, so a redelivered intent is answered from memory (``decisions.py``).
@@ -32,6 +32,7 @@ from pipeline.models.events import (
     RiskRejected,
     make_event,
 )
+from pipeline.models.inputs import shown
 from pipeline.models.intent import Intent, IntentType
 from pipeline.stages.base import Emit, Output, Record, StageContext
 from pipeline.stages.decisions import Decisions
@@ -52,7 +53,12 @@ class RiskBreach:
 
 
 def semantic_errors(intent: Intent, topology: Topology, venues: Sequence[str]) -> list[FieldError]:
-    """Everything wrong with the intent as a request, each with its path on the wire."""
+    """Everything wrong with the intent as a request, each with its path on the wire.
+
+    What the model checks on its own (number formats, ``maxSlippage`` below 1, a window of at
+    most a year) was refused at ingest; this is what needs the topology and the venues.
+    Values from the intent are shown as JSON writes them (``"FOO"``), never as Python reprs.
+    """
     errors: list[FieldError] = []
     registry = {a.symbol: a for a in topology.assets}
     for i, spec in enumerate(intent.assets):
@@ -60,8 +66,8 @@ def semantic_errors(intent: Intent, topology: Topology, venues: Sequence[str]) -
         path = f"assets.{i}.asset"
         if known is None:
             errors.append(FieldError(path=f"{path}.symbol",
-                                     message=f"unknown asset {spec.asset.symbol!r}; known: "
-                                     f"{', '.join(sorted(registry))}"))
+                                     message=f"unknown asset {shown(spec.asset.symbol)}; "
+                                     f"known: {', '.join(sorted(registry))}"))
         elif known.key != spec.asset.key or known.decimals != spec.asset.decimals:
             # By key: addresses are case-insensitive (mixed case is only a checksum).
             errors.append(FieldError(path=path, message=(
@@ -83,33 +89,44 @@ def semantic_errors(intent: Intent, topology: Topology, venues: Sequence[str]) -
         errors.append(FieldError(path="assets.0.amount", message="an amount is required"))
     elif subject.amount <= 0:
         errors.append(FieldError(path="assets.0.amount",
-                                 message=f"must be greater than 0, got {subject.amount}"))
+                                 message=f"must be greater than 0, got {shown(subject.amount)}"))
     elif subject.asset.to_base_units(subject.amount) == 0:
         # Nothing can be traded: the router refuses zero base units.
         smallest = subject.asset.from_base_units(1)
         errors.append(FieldError(path="assets.0.amount", message=(
-            f"{subject.amount} is less than one base unit of {subject.asset.symbol} "
+            f"{shown(subject.amount)} is less than one base unit of {subject.asset.symbol} "
             f"({subject.asset.decimals} decimals); the smallest amount is {smallest:f}")))
     if counter.amount is not None or counter.percentage is not None:
         errors.append(FieldError(path="assets.1", message=(
             "the counter asset takes no amount: the market sets it, bounded by maxSlippage")))
     c = intent.constraints
-    if not c.max_slippage < 1:
-        errors.append(FieldError(path="constraints.maxSlippage", message=(
-            f"a fraction below 1 (0.005 is 0.5 %), got {c.max_slippage}")))
     limits = topology.risk
     if not limits.min_time_window_ms <= c.time_window_ms <= limits.max_time_window_ms:
         errors.append(FieldError(path="constraints.timeWindowMs", message=(
             f"must be between {limits.min_time_window_ms} and {limits.max_time_window_ms} ms, "
             f"got {c.time_window_ms}")))
-    if c.allowed_venues is not None:
-        for j, venue in enumerate(c.allowed_venues):
-            if venue not in venues:
-                errors.append(FieldError(path=f"constraints.allowedVenues.{j}", message=(
-                    f"unknown venue {venue!r}; known: {sorted(venues)}")))
-    if c.limit_price is not None and c.limit_price <= 0:
-        errors.append(FieldError(path="constraints.limitPrice", message="must be greater than 0"))
+    errors.extend(_venue_errors(c.allowed_venues, venues))
+    if c.limit_price is not None:
+        # Accepting it would promise a protection nobody gives: the planner has no limit
+        # price (its bound is maxSlippage), so the intent would trade at any price.
+        errors.append(FieldError(path="constraints.limitPrice", message=(
+            "limit prices are not supported yet: omit limitPrice and bound the price with "
+            "maxSlippage")))
     return errors
+
+
+def _venue_errors(allowed: Sequence[str] | None, venues: Sequence[str]) -> list[FieldError]:
+    """``allowedVenues``: omitted means every venue, so an empty list can only be a mistake
+    (the planner would find no venue and blame the amount)."""
+    known = ", ".join(sorted(venues)) or "(none is enabled)"
+    if allowed is None:
+        return []
+    if not allowed:
+        return [FieldError(path="constraints.allowedVenues", message=(
+            f"lists no venue: omit it to allow every venue, or name at least one of: {known}"))]
+    return [FieldError(path=f"constraints.allowedVenues.{j}",
+                       message=f"unknown venue {shown(venue)}; known: {known}")
+            for j, venue in enumerate(allowed) if venue not in venues]
 
 
 def notional(intent: Intent, topology: Topology) -> Decimal | None:

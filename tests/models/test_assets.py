@@ -174,3 +174,42 @@ def test_spec_error_path_reaches_into_the_asset_by_wire_name() -> None:
     with pytest.raises(ValidationError) as info:
         AssetSpec.model_validate({"asset": bad, "amount": "1"})
     assert [e["loc"] for e in info.value.errors()] == [("asset", "chainId")]
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("decimals", 1e30, "must be a whole number of decimals from 0 to 36; got 1e+30"),
+    ("decimals", 6.5, "must be a whole number of decimals from 0 to 36; got 6.5"),
+    ("decimals", True, "must be a whole number of decimals from 0 to 36; got true"),
+    ("chainId", float(2**70),  # what orjson makes of a 22-digit integer
+     "must be a whole number from 1 to 9007199254740991, e.g. 1 for Ethereum; "
+     "got 1.1805916207174113e+21"),
+    ("address", "0x1234", 'must be "0x" and 40 hexadecimal digits; got "0x1234"'),
+    ("symbol", "US DC", "must be 1 to 32 letters, digits, '.', '_' or '-', e.g. \"WETH\"; "
+                        'got "US DC"'),
+])
+def test_asset_messages_say_what_the_field_must_be(field: str, value: object,
+                                                   message: str) -> None:
+    # Not "Unable to parse input string as an integer" nor a regular expression.
+    with pytest.raises(ValidationError) as info:
+        Asset.model_validate({**USDC.to_wire(), field: value})
+    assert [(e["loc"], e["msg"]) for e in info.value.errors()] == [((field,), message)]
+
+
+def test_spec_percentage_out_of_range_says_the_range() -> None:
+    with pytest.raises(ValidationError) as info:
+        AssetSpec.model_validate({"asset": USDC.to_wire(), "percentage": "1e30"})
+    assert info.value.errors()[0]["msg"] == (
+        'must be a percentage above 0 and at most 100, e.g. "50"; got "1e30"')
+
+
+def test_spec_amount_and_percentage_together_is_said_without_a_python_prefix() -> None:
+    with pytest.raises(ValidationError) as info:
+        AssetSpec.model_validate({"asset": USDC.to_wire(), "amount": "1", "percentage": "50"})
+    assert info.value.errors()[0]["msg"] == "give either amount or percentage, not both"
+
+
+def test_an_asset_that_is_not_an_object_is_said_so() -> None:
+    with pytest.raises(ValidationError) as info:
+        AssetSpec.model_validate({"asset": "USDC", "amount": "1"})
+    assert [(e["loc"], e["msg"]) for e in info.value.errors()] == [
+        (("asset",), 'must be a JSON object; got "USDC"')]

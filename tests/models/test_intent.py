@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
 from pydantic import ValidationError
 
@@ -125,6 +126,7 @@ def test_exactly_two_assets(assets: list[dict[str, Any]]) -> None:
     [
         ({"maxSlippage": "-0.01", "timeWindowMs": 1000}, "constraints.maxSlippage"),
         ({"maxSlippage": "NaN", "timeWindowMs": 1000}, "constraints.maxSlippage"),
+        ({"maxSlippage": "1", "timeWindowMs": 1000}, "constraints.maxSlippage"),
         ({"maxSlippage": "0.01", "timeWindowMs": 0}, "constraints.timeWindowMs"),
         ({"maxSlippage": "0.01"}, "constraints.timeWindowMs"),
         ({"timeWindowMs": 1000}, "constraints.maxSlippage"),
@@ -196,3 +198,117 @@ def test_limit_price_and_allowed_venues_on_the_wire() -> None:
     assert wire["allowedVenues"] == ["sim"]
     assert wire["limitPrice"] == "3000.10"
     assert IntentConstraints.model_validate(wire) == constraints
+
+
+# ----------------------------------------------------------------------------- messages
+# What a producer reads when a field is wrong: the field's path and what it must be, the value
+# as JSON writes it -- never pydantic's words for Python programmers.
+
+PYTHON_WORDS = ("Unable to parse", "Decimal input", "Value error", "dictionary", "tuple",
+                "instance of", "Input should be a valid integer")
+
+
+def rejected_with(body: dict[str, Any]) -> tuple[str, str]:
+    with pytest.raises(ValidationError) as info:
+        IntentSubmission.model_validate(body)
+    (error,) = info.value.errors()
+    return ".".join(str(p) for p in error["loc"]), str(error["msg"])
+
+
+def with_field(path: str, raw: bytes) -> dict[str, Any]:
+    """``submission_json()`` with the field at dotted ``path`` set to the JSON text ``raw``."""
+    body = submission_json()
+    *parents, last = path.split(".")
+    node: Any = body
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node[part]
+    node[int(last) if last.isdigit() else last] = "__X__"
+    parsed: dict[str, Any] = orjson.loads(orjson.dumps(body).replace(b'"__X__"', raw))
+    return parsed
+
+
+WINDOW = ("must be a whole number of milliseconds from 1 to 31536000000 (a year), "
+          "e.g. 300000 for 5 minutes; got ")
+FRACTION = 'must be a fraction from 0 up to (not including) 1, e.g. "0.005" for 0.5 %; got '
+FLOAT_MONEY = ('must be a string, e.g. "1.5": a JSON number with a fraction or an exponent is '
+               "read as a binary float and can lose digits; got ")
+
+
+@pytest.mark.parametrize(("path", "raw", "message"), [
+    ("constraints.timeWindowMs", b"1e30", WINDOW + "1e+30"),
+    ("constraints.timeWindowMs", b"1" + b"0" * 30, WINDOW + "1e+30"),
+    ("constraints.timeWindowMs", b"1.5", WINDOW + "1.5"),
+    ("constraints.timeWindowMs", b"true", WINDOW + "true"),  # not taken for 1 ms
+    ("constraints.timeWindowMs", b"-5", WINDOW + "-5"),
+    ("constraints.timeWindowMs", b"31536000001", WINDOW + "31536000001"),
+    ("constraints.timeWindowMs", b'"1e30"', WINDOW + '"1e30"'),
+    ("constraints.maxSlippage", b"1e30", FRACTION + "1e+30"),
+    ("constraints.maxSlippage", b'"1"', FRACTION + '"1"'),  # 100 % is no bound at all
+    ("constraints.maxSlippage", b'"-0.1"', FRACTION + '"-0.1"'),
+    ("constraints.maxSlippage", b"true", FRACTION + "true"),
+    ("constraints.maxSlippage", b'"NaN"', 'must be a finite number; got "NaN"'),
+    # Written out, 1e-100000 is 100 kB in any message that shows the slippage.
+    ("constraints.maxSlippage", b'"1e-100000"',
+     'has more than 18 decimal places; got "1e-100000"'),
+    ("assets.0.amount", b"1.5", FLOAT_MONEY + "1.5"),
+    ("assets.0.amount", b"1e30", FLOAT_MONEY + "1e+30"),
+    ("assets.0.amount", b"1" + b"0" * 30, FLOAT_MONEY + "1e+30"),
+    ("assets.0.amount", b'"1e100"',
+     'is too large: at most 42 digits before the decimal point; got "1e100"'),
+    ("assets.0.amount", b'"1e-40"', 'has more than 36 decimal places; got "1e-40"'),
+    ("assets.0.amount", b'"Infinity"', 'must be a finite number; got "Infinity"'),
+    ("assets.0.amount", b"true", 'must be a decimal number, e.g. "1.5"; got true'),
+    ("assets.0.amount", b'"1,5"', 'must be a decimal number, e.g. "1.5"; got "1,5"'),
+    ("constraints.limitPrice", b"3000.5", FLOAT_MONEY + "3000.5"),
+    ("constraints.limitPrice", b'"NaN"', 'must be a finite number; got "NaN"'),
+    ("constraints.allowedVenues", b'"sim"',
+     'must be a list of venue names, e.g. ["sim"]; got "sim"'),
+    ("constraints", b"null", "must be a JSON object; got null"),
+    ("assets.0", b'"WETH"', 'must be a JSON object; got "WETH"'),
+    ("assets", b"{}", "must be a list of two assets, the subject then the counter asset; "
+                      "got an object"),
+    ("mlFeatures", b"[1]", 'must be a JSON object of numbers by feature name, e.g. '
+                           '{"volatility": 0.2}; got a list'),
+    ("strategyId", b'"a\\u001fb"', "must not contain control characters; found U+001F at "
+                                   "position 1"),
+])
+def test_a_wrong_number_or_shape_is_said_in_words(path: str, raw: bytes, message: str) -> None:
+    found_path, found = rejected_with(with_field(path, raw))
+    assert (found_path, found) == (path, message)
+    assert not any(words in found for words in PYTHON_WORDS)
+
+
+def test_fractions_may_be_json_numbers_and_money_may_be_a_json_integer() -> None:
+    # A slippage read as a float loses nothing that matters; an integer amount is exact.
+    sub = IntentSubmission.model_validate(with_field("constraints.maxSlippage", b"0.005"))
+    assert sub.constraints.max_slippage == Decimal("0.005")
+    sub = IntentSubmission.model_validate(with_field("assets.0.amount", b"2"))
+    assert sub.assets[0].amount == Decimal(2)
+
+
+def test_a_whole_window_in_any_form_is_read() -> None:
+    for raw in (b"300000", b"300000.0", b'"300000"', b"3e5"):
+        sub = IntentSubmission.model_validate(with_field("constraints.timeWindowMs", raw))
+        assert sub.constraints.time_window_ms == 300_000
+
+
+@pytest.mark.parametrize("raw", [b'"NaN"', b'"Infinity"', b'"-Infinity"'])
+def test_ml_features_are_finite(raw: bytes) -> None:
+    body = submission_json(mlFeatures={"volatility": "__X__"})
+    data = orjson.loads(orjson.dumps(body).replace(b'"__X__"', raw))
+    path, _ = rejected_with(data)
+    assert path == "mlFeatures.volatility"
+
+
+def test_an_empty_venue_list_passes_the_model_for_validate_to_explain() -> None:
+    # Only the validate stage knows the venues' names, which the message lists.
+    body = submission_json()
+    body["constraints"]["allowedVenues"] = []
+    assert IntentSubmission.model_validate(body).constraints.allowed_venues == ()
+
+
+def test_amount_schema_says_string_or_integer() -> None:
+    schema = IntentSubmission.model_json_schema()["$defs"]["AssetSpec"]["properties"]["amount"]
+    kinds = [alt.get("type") for alt in schema["anyOf"]]
+    assert "number" not in kinds
+    assert {"string", "integer"} <= set(kinds)

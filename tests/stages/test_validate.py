@@ -10,7 +10,14 @@ import pytest
 
 from pipeline.codec import decode_event, encode_event
 from pipeline.config import Settings
-from pipeline.models.events import Event, IntentAccepted, IntentRejected, RiskApproved, RiskRejected
+from pipeline.models.events import (
+    Event,
+    FieldError,
+    IntentAccepted,
+    IntentRejected,
+    RiskApproved,
+    RiskRejected,
+)
 from pipeline.models.intent import Intent
 from pipeline.samples import submission
 from pipeline.stages.base import MemoryTable, Output, Record, StageContext
@@ -134,8 +141,8 @@ UNKNOWN = {"symbol": "FOO", "address": "0x" + "f0" * 20, "decimals": 18, "chainI
 @pytest.mark.parametrize(
     ("data", "path", "message_part"),
     [
-        (_swap_asset(body(), 0, UNKNOWN), "assets.0.asset.symbol", "unknown asset 'FOO'"),
-        (_swap_asset(body(), 1, UNKNOWN), "assets.1.asset.symbol", "unknown asset 'FOO'"),
+        (_swap_asset(body(), 0, UNKNOWN), "assets.0.asset.symbol", 'unknown asset "FOO"'),
+        (_swap_asset(body(), 1, UNKNOWN), "assets.1.asset.symbol", 'unknown asset "FOO"'),
         (_swap_asset(body(), 0, {**TOPOLOGY.asset("WETH").to_wire(), "decimals": 6}),
          "assets.0.asset", "registered as"),
         (_swap_asset(body(), 1, {**TOPOLOGY.asset("USDC").to_wire(),
@@ -145,11 +152,13 @@ UNKNOWN = {"symbol": "FOO", "address": "0x" + "f0" * 20, "decimals": 18, "chainI
         (body(amount="-1"), "assets.0.amount", "greater than 0"),
         (body(timeWindowMs=999), "constraints.timeWindowMs", "between 1000 and 86400000"),
         (body(timeWindowMs=86_400_001), "constraints.timeWindowMs", "between"),
-        (body(allowedVenues=["uniswap"]), "constraints.allowedVenues.0", "unknown venue"),
+        (body(allowedVenues=["uniswap"]), "constraints.allowedVenues.0",
+         'unknown venue "uniswap"; known: sim'),
         (body(allowedVenues=["sim", "binance"]), "constraints.allowedVenues.1",
-         "'binance'"),
-        (body(maxSlippage="1"), "constraints.maxSlippage", "below 1"),
-        (body(limitPrice="0"), "constraints.limitPrice", "greater than 0"),
+         '"binance"'),
+        (body(allowedVenues=[]), "constraints.allowedVenues",
+         "lists no venue: omit it to allow every venue, or name at least one of: sim"),
+        (body(limitPrice="3000"), "constraints.limitPrice", "not supported yet"),
     ],
 )
 def test_wrong_intent_is_rejected_with_its_path(data: dict[str, Any], path: str,
@@ -172,6 +181,28 @@ def test_wrong_intent_is_rejected_with_its_path(data: dict[str, Any], path: str,
     assert orjson.loads(headers["sep-errors"]) == [{"path": path,
                                                    "message": payload.errors[0].message}]
     assert headers["sep-correlation-id"] == source.correlation_id.encode()
+
+
+def test_an_empty_venue_list_names_the_venues_to_choose_from() -> None:
+    # Omitted means every venue; [] would reach the planner, which found no venue and blamed
+    # "this amount".
+    errors = semantic_errors(intent_of(body(allowedVenues=[])), TOPOLOGY, ("uniswap_v3", "sim"))
+    assert errors == [FieldError(path="constraints.allowedVenues", message=(
+        "lists no venue: omit it to allow every venue, or name at least one of: "
+        "sim, uniswap_v3"))]
+
+
+def test_an_unknown_venue_is_named_as_json_not_as_a_python_list() -> None:
+    (error,) = semantic_errors(intent_of(body(allowedVenues=["sim", "binance"])), TOPOLOGY,
+                               ("uniswap_v3", "sim"))
+    assert error.message == 'unknown venue "binance"; known: sim, uniswap_v3'
+
+
+def test_a_limit_price_is_refused_rather_than_ignored() -> None:
+    # No stage reads it: accepted, the intent would trade at any price within maxSlippage.
+    _, _, payload, _ = rejected(body(limitPrice="3000"))
+    assert [e.path for e in payload.errors] == ["constraints.limitPrice"]
+    assert "maxSlippage" in payload.errors[0].message
 
 
 def test_assets_on_two_chains() -> None:
@@ -354,6 +385,8 @@ def test_amount_below_one_base_unit_is_wrong_input(subject: str, counter: str,
     assert [e.path for e in payload.errors] == ["assets.0.amount"]
     smallest = TOPOLOGY.asset(subject).from_base_units(1)
     assert f"the smallest amount is {smallest:f}" in payload.errors[0].message
+    # As the producer wrote it, not as Python prints a Decimal ("1E-7").
+    assert payload.errors[0].message.startswith(f"{amount} is less than one base unit")
 
 
 def test_address_case_does_not_hide_other_decimals() -> None:
