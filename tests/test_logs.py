@@ -1,4 +1,4 @@
-"""Structured logs: one JSON object per line with the extra fields; readable console lines."""
+"""Structured logs: every extra field in both formats, bounded, and never a secret."""
 
 from __future__ import annotations
 
@@ -13,7 +13,17 @@ from pathlib import Path
 import orjson
 import pytest
 
-from pipeline.logs import ConsoleFormatter, JsonFormatter, configure_logging
+from pipeline.config import Settings
+from pipeline.logs import (
+    CONSOLE_VALUE_CHARS,
+    JSON_VALUE_CHARS,
+    MESSAGE_CHARS,
+    ConsoleFormatter,
+    JsonFormatter,
+    configure_logging,
+    logging_config,
+    redact,
+)
 
 
 @pytest.fixture
@@ -102,9 +112,9 @@ def test_timestamp_is_iso_utc(logger) -> None:  # type: ignore[no-untyped-def]
     log, stream, _ = logger
     log.info("x")
     (entry,) = lines(stream)
-    stamp = datetime.fromisoformat(str(entry["ts"]))
-    assert stamp.utcoffset() is not None
-    assert stamp.utcoffset().total_seconds() == 0
+    offset = datetime.fromisoformat(str(entry["ts"])).utcoffset()
+    assert offset is not None
+    assert offset.total_seconds() == 0
 
 
 def test_console_formatter_is_one_readable_line() -> None:
@@ -143,3 +153,189 @@ def test_auto_is_json_when_stderr_is_not_a_terminal(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(sys, "stderr", io.StringIO())  # StringIO.isatty() is False
     configure_logging("auto")
     assert isinstance(logging.getLogger().handlers[0].formatter, JsonFormatter)
+
+
+# ----------------------------------------------------------------------------- every field
+
+
+RECORD_FIELDS: dict[str, object] = {
+    "topic": "sep.intents.submitted", "partition": 3, "offset": 1041, "key": "dca",
+    "reason": "invalid intent: constraints.timeWindowMs: ..."}
+
+
+def console_line(msg: str = "record dead-lettered", **extra: object) -> str:
+    record = logging.makeLogRecord({"name": "sep.x", "levelname": "WARNING", "msg": msg,
+                                    **extra})
+    return ConsoleFormatter().format(record)
+
+
+def json_entry(logger, msg: str = "record dead-lettered", **extra: object) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    log, stream, _ = logger
+    log.warning(msg, extra=extra)
+    (entry,) = lines(stream)
+    return entry
+
+
+def test_json_carries_every_field_of_the_record(logger) -> None:  # type: ignore[no-untyped-def]
+    log, stream, _ = logger
+    log.warning("record dead-lettered", extra=RECORD_FIELDS)
+    (entry,) = lines(stream)
+    assert {k: entry[k] for k in RECORD_FIELDS} == RECORD_FIELDS
+
+
+def test_a_record_key_in_bytes_is_text_in_both_formats(logger) -> None:  # type: ignore[no-untyped-def]
+    # Delivery logs ``record.key`` as the consumer gave it: bytes, maybe not UTF-8.
+    assert json_entry(logger, key=b"dca\xff")["key"] == "dca\\xff"
+    assert console_line(key=b"dca").endswith("  key=dca")
+    assert console_line(key=b"x" * 60_000).endswith(" bytes]")
+
+
+def test_json_writes_an_integer_past_64_bits_as_text(logger) -> None:  # type: ignore[no-untyped-def]
+    # orjson refuses it, which would lose the whole line; base units in wei get there.
+    entry = json_entry(logger, amount_in=10**24, units=[10**24], offset=2**63 - 1)
+    assert entry["amount_in"] == str(10**24)
+    assert entry["units"] == f"[{10**24}]"
+    assert entry["offset"] == 2**63 - 1
+
+
+def test_json_keeps_lists_and_objects_as_json(logger) -> None:  # type: ignore[no-untyped-def]
+    entry = json_entry(logger, stages=["ingest", "validate"], counts={"a": 1})
+    assert entry["stages"] == ["ingest", "validate"]
+    assert entry["counts"] == {"a": 1}
+
+
+def test_console_carries_every_field_as_key_value() -> None:
+    line = console_line("record dead-lettered", **RECORD_FIELDS)
+    assert line.endswith("  topic=sep.intents.submitted partition=3 offset=1041 key=dca "
+                         "reason='invalid intent: constraints.timeWindowMs: ...'")
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ("a\nb", "'a\\nb'"),  # a newline cannot start a forged line
+    ("\x1b[2J", "'\\x1b[2J'"),  # nor an escape sequence clear the terminal
+    ("x y=z", "'x y=z'"),  # nor a space and '=' pass for another field
+    ("", "''"),
+    ("plan-1-1", "plan-1-1"),
+    (Decimal("1.50"), "1.50"),
+])
+def test_console_values_are_escaped_unless_plain(value: object, shown: str) -> None:
+    line = console_line(field=value)
+    assert line.endswith(f"  field={shown}")
+    assert "\n" not in line
+    assert "\x1b" not in line
+
+
+# ----------------------------------------------------------------------------- bounded
+
+
+HOSTILE = "A" * 60_000
+
+
+def test_console_cuts_a_long_value_and_says_so() -> None:
+    line = console_line(key=HOSTILE, reason="short")
+    assert len(line) < 400
+    assert f"key={'A' * CONSOLE_VALUE_CHARS}...[cut: 60000 chars] reason=short" in line
+
+
+def test_console_bound_holds_for_values_that_escape_long() -> None:
+    line = console_line(key="\x00" * 60_000)
+    assert len(line) < 10 * CONSOLE_VALUE_CHARS + 100
+    assert line.endswith("...[cut: 60000 chars]")
+
+
+def test_json_keeps_a_value_whole_up_to_the_bound(logger) -> None:  # type: ignore[no-untyped-def]
+    value = "B" * JSON_VALUE_CHARS
+    assert json_entry(logger, key=value)["key"] == value
+
+
+def test_json_cuts_a_long_value_and_says_so(logger) -> None:  # type: ignore[no-untyped-def]
+    log, stream, _ = logger
+    log.warning("record dead-lettered", extra={"key": HOSTILE, "offset": 7})
+    text = stream.getvalue()
+    assert len(text) < JSON_VALUE_CHARS + 500
+    (entry,) = lines(stream)
+    assert entry["key"] == f"{'A' * JSON_VALUE_CHARS}...[cut: 60000 chars]"
+    assert entry["offset"] == 7
+
+
+def test_json_cuts_a_long_list_to_text(logger) -> None:  # type: ignore[no-untyped-def]
+    entry = json_entry(logger, errors=["x" * 100] * 1000)
+    assert isinstance(entry["errors"], str)
+    assert str(entry["errors"]).endswith(" chars]")
+    assert len(str(entry["errors"])) < JSON_VALUE_CHARS + 50
+
+
+def test_a_long_message_is_cut_in_both_formats(logger) -> None:  # type: ignore[no-untyped-def]
+    assert len(json_entry(logger, msg=HOSTILE)["msg"]) < MESSAGE_CHARS + 50  # type: ignore[arg-type]
+    assert len(console_line(msg=HOSTILE)) < MESSAGE_CHARS + 100
+
+
+# ----------------------------------------------------------------------------- secrets
+
+
+SECRET = "hunter2"
+DSN = f"postgresql://sep:{SECRET}@db.internal:5432/sep"
+
+
+def test_json_never_writes_a_secret(logger) -> None:  # type: ignore[no-untyped-def]
+    log, stream, _ = logger
+    try:
+        raise ConnectionError(f"cannot reach {DSN}")
+    except ConnectionError:
+        log.exception("store down: %s", DSN, extra={
+            "postgres": DSN, "db_password": SECRET, "private_key": "0x" + "ab" * 32,
+            "settings": Settings(postgres=DSN), "urls": [DSN], "token_in": "WETH"})
+    text = stream.getvalue()
+    assert SECRET not in text
+    assert "ab" * 32 not in text
+    (entry,) = lines(stream)
+    assert entry["postgres"] == "postgresql://sep:***@db.internal:5432/sep"
+    assert entry["db_password"] == entry["private_key"] == "***"
+    assert "postgresql://sep:***@db.internal" in str(entry["msg"])
+    assert "postgresql://sep:***@db.internal" in str(entry["exc"])
+    assert entry["token_in"] == "WETH"  # a router's token is not a secret
+
+
+def test_console_never_writes_a_secret() -> None:
+    line = console_line(f"connecting to {DSN}", postgres=DSN, password=SECRET,
+                        settings=Settings(postgres=DSN))
+    assert SECRET not in line
+    assert "postgres=postgresql://sep:***@db.internal:5432/sep" in line
+    assert "password=***" in line
+
+
+def test_redact_masks_every_url_in_a_text() -> None:
+    text = f"primary {DSN}, replica redis://:{SECRET}@r:6379/0?password={SECRET}"
+    assert SECRET not in redact(text)
+    assert redact("no url here") == "no url here"
+
+
+# ----------------------------------------------------------------------------- faust worker
+
+
+@pytest.mark.usefixtures("root_restored")
+def test_the_faust_worker_set_up_keeps_the_format_and_the_fields(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # What faust.Worker does when it starts (mode's setup_logging), given our config. Given
+    # none it installs "[time] [pid] [LEVEL] message", which drops every extra field.
+    from mode.utils.logging import setup_logging
+
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    early = logging.getLogger("sep.test.logs.early")  # exists before the worker starts
+    setup_logging(loglevel="info", logging_config=logging_config("json", "info"))
+    early.warning("record dead-lettered", extra=RECORD_FIELDS)
+    (entry,) = lines(stream)
+    assert isinstance(logging.getLogger().handlers[0].formatter, JsonFormatter)
+    assert entry["msg"] == "record dead-lettered"
+    assert {k: entry[k] for k in RECORD_FIELDS} == RECORD_FIELDS
+
+
+@pytest.mark.parametrize(("fmt", "formatter"), [("json", JsonFormatter),
+                                                ("console", ConsoleFormatter)])
+def test_logging_config_names_the_same_formatter_as_configure_logging(
+        fmt: str, formatter: type) -> None:
+    config = logging_config(fmt, "warning")
+    assert config["formatters"]["sep"]["()"] is formatter
+    assert config["root"] == {"level": "WARNING", "handlers": ["sep"]}
+    assert config["disable_existing_loggers"] is False
