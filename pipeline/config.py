@@ -66,6 +66,10 @@ class Settings:
         _env("SEP_CLOCK_SKEW_TOLERANCE_MS", str(DEFAULT_CLOCK_SKEW_TOLERANCE_MS))))
     """How far a record's timestamp may be from ingest's clock before it is rejected."""
 
+    fusion: bool = field(default_factory=lambda: _env("SEP_FUSION", "1") not in ("0", "false"))
+    """Run the topology's ``fusion:`` chains as one pass (``SEP_FUSION=0``: every stage on
+    its own, each reading its input topic from Kafka)."""
+
     def __repr__(self) -> str:
         return (
             f"Settings(kafka={mask_url(self.kafka)!r}, postgres={mask_url(self.postgres)!r}, "

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import redis.asyncio as aioredis
+
 from pipeline.config import Settings
+from pipeline.store import worker_health
 from pipeline.store.eventstore import EventStore
 from pipeline.store.readmodel import TERMINAL_STATES, ReadModel
 from pipeline.topology.models import Topology
@@ -16,10 +19,13 @@ STATE_ORDER = ("submitted", "accepted", "prioritised", "planned", "executing", "
 
 async def collect_status(settings: Settings, topology: Topology) -> dict[str, Any]:
     read_model = ReadModel.connect(settings.redis, settings.redis_prefix)
+    client = aioredis.from_url(settings.redis)
     try:
         states = await read_model.state_counts()
+        workers = await worker_health.read_all(client, settings.redis_prefix)
     finally:
         await read_model.close()
+        await client.aclose()
     store = await asyncio.wait_for(EventStore.connect(settings.postgres), 10)
     try:
         events = await store.count_by_topic()
@@ -35,11 +41,15 @@ async def collect_status(settings: Settings, topology: Topology) -> dict[str, An
         "events": dict(sorted(events.items())),
         "success_rate": (states.get("completed", 0) / done) if done else None,
         "event_store": kind,
+        "workers": len(workers),
+        "problems": worker_health.problems(workers),
     }
 
 
 def render_status(status: dict[str, Any]) -> str:
-    lines = [f"intents: {status['intents']} ({status['active']} active)"]
+    lines = [f"workers: {status.get('workers', 0)} reporting"]
+    lines += [f"  PROBLEM {line}" for line in status.get("problems", [])]
+    lines.append(f"intents: {status['intents']} ({status['active']} active)")
     for state, n in status["states"].items():
         lines.append(f"  {state:<14} {n:>8}")
     if status["success_rate"] is not None:

@@ -1,4 +1,6 @@
-"""``GET /health``: each dependency's status, checked now, each within a short timeout."""
+"""``GET /health``: each dependency's status, checked now, each within a short timeout; and
+each live worker's own report (a stage that keeps failing, a partition whose records wait
+while its committed offset does not move: see ``pipeline.store.worker_health``)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from pipeline.store import worker_health
 from ui.services import Services, services_of
 
 TIMEOUT_S = 3.0
@@ -52,7 +55,13 @@ async def health(request: Request) -> JSONResponse:
     services = services_of(request.app)
     results = await asyncio.gather(*(_check(name, services) for name in CHECKS))
     dependencies = dict(zip(CHECKS, results, strict=True))
-    ok = all(d["status"] == "ok" for d in dependencies.values())
+    try:
+        workers = await asyncio.wait_for(worker_health.read_all(
+            services.redis, services.settings.redis_prefix), TIMEOUT_S)
+    except Exception:  # Redis is down: its own check says so
+        workers = {}
+    problems = worker_health.problems(workers)
+    ok = all(d["status"] == "ok" for d in dependencies.values()) and not problems
     body = {"status": "ok" if ok else "degraded", "dependencies": dependencies,
-            "eventStore": services.store.kind}
+            "eventStore": services.store.kind, "workers": workers, "problems": problems}
     return JSONResponse(body, 200 if ok else 503)

@@ -110,6 +110,7 @@ class SepApp(faust.App):  # type: ignore[misc]
     BootStrategy = _LifecycleOnly
     runtime: KafkaRuntime
     lifecycle: Lifecycle
+    settings_: Settings
     exit_code = 0
 
     async def on_started(self) -> None:
@@ -130,6 +131,7 @@ class SepApp(faust.App):  # type: ignore[misc]
                 await asyncio.sleep(delay)
         gc_tuning.freeze()  # venues, pools and graphs are loaded: never scan them again
         await self.runtime.start()
+        self.runtime.publish_health(self.settings_.redis, self.settings_.redis_prefix)
         log.info("worker consuming", extra={"group": self.runtime.group_id,
                                             "topics": self.runtime.topics,
                                             "groups": [r.name for r in self.runtime.runners]})
@@ -162,7 +164,7 @@ def run_worker(topology: Topology, settings: Settings, stages: Sequence[str] | N
     gc_tuning.configure()
     runtime, lifecycle = build_runtime(topology, settings, stages)
     app = SepApp(runtime.group_id, web_enabled=False, datadir=str(settings.data_dir / "faust"))
-    app.runtime, app.lifecycle = runtime, lifecycle
+    app.runtime, app.lifecycle, app.settings_ = runtime, lifecycle, settings
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     try:
         worker.execute_from_commandline()

@@ -18,10 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import Sequence
 from typing import Any
 
+import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import (
     CommitFailedError,
@@ -40,6 +43,7 @@ from pipeline.runtime.delivery.sink import KafkaSink, send_output
 from pipeline.runtime.delivery.tables import TableSet
 from pipeline.stages.base import Record
 from pipeline.stages.rejections import dead_letter
+from pipeline.store import worker_health
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +81,8 @@ class KafkaRuntime:
         self._stopping = asyncio.Event()
         self.stopped = asyncio.Event()
         self.started_at = time.monotonic()
+        self._baselines: dict[tuple[str, int], int] = {}
+        """Each partition's committed offset when first looked at in this assignment."""
 
     @property
     def topics(self) -> list[str]:
@@ -193,6 +199,67 @@ class KafkaRuntime:
         consumer.seek(tp, offset + 1)
         self.ledger.open({(tp.topic, tp.partition): offset + 1}, 0)
 
+    async def health_report(self) -> dict[str, Any]:
+        """Per stage group: failing or not; per partition: stalled or not (see
+        ``pipeline.store.worker_health``)."""
+        loop = asyncio.get_running_loop()
+        failing = self.counter.failing_since
+        groups: dict[str, Any] = {}
+        for runner in self.runners:
+            names = [n.spec.name for n in runner.group.nodes]
+            since = [loop.time() - failing[n] for n in names if n in failing]
+            failing_for = max(since) if since and max(since) >= worker_health.FAILING_AFTER_S \
+                else None
+            groups[runner.name] = {
+                "batches": runner.stats.batches, "records": runner.stats.records,
+                "queued": runner.depth, "failingForS": failing_for,
+                "failures": sum(self.counter.failures.get(n, 0) for n in names),
+                "deadLetters": sum(self.counter.dead_letters.get(n, 0) for n in names)}
+        stalled: dict[str, Any] = {}
+        consumer = self.consumer
+        if consumer is None:
+            return {"groups": groups, "stalled": stalled}
+        for tp in sorted(consumer.assignment()):
+            key = (tp.topic, tp.partition)
+            end = consumer.highwater(tp)
+            base = self.ledger.committed_offset(key)
+            if base is None:
+                base = self._baselines.get(key)
+                if base is None:
+                    # The group's committed offset when this worker took the partition
+                    # (not the fetch position, which runs ahead of what is processed).
+                    with contextlib.suppress(Exception):
+                        base = self._baselines[key] = await consumer.committed(tp) or 0
+            if end is None or base is None or end <= base:
+                continue
+            unmoved = self.ledger.unmoved_for(key)
+            if unmoved >= worker_health.STALLED_AFTER_S:
+                stalled[f"{tp.topic}/{tp.partition}"] = {
+                    "waiting": end - base, "committed": base, "forS": round(unmoved, 1)}
+        return {"group": self.group_id, "pid": os.getpid(),
+                "upS": round(time.monotonic() - self.started_at, 1), "groups": groups,
+                "stalled": stalled, "fatal": None if self.fatal is None else repr(self.fatal),
+                "at": time.time()}
+
+    async def _publish_health(self, redis_url: str, prefix: str) -> None:
+        client = aioredis.from_url(redis_url)
+        worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        try:
+            while True:
+                with contextlib.suppress(Exception):  # Redis away: the record just expires
+                    await worker_health.publish(client, prefix, worker_id,
+                                                await self.health_report())
+                await asyncio.sleep(worker_health.PUBLISH_EVERY_S)
+        finally:
+            with contextlib.suppress(Exception):
+                await client.delete(worker_health.key_of(prefix, worker_id))
+                await client.aclose()
+
+    def publish_health(self, redis_url: str, prefix: str) -> None:
+        """Publish this worker's health to Redis until it stops."""
+        self._tasks.append(asyncio.create_task(self._publish_health(redis_url, prefix),
+                                               name="health"))
+
     async def _commit_loop(self) -> None:
         while not self._stopping.is_set():
             await asyncio.sleep(COMMIT_INTERVAL_S)
@@ -283,6 +350,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         previous: set[tuple[str, int]] = getattr(self, "_revoked", set())
         runtime.tables.forget(previous - set(partitions))
         runtime.ledger.assign(partitions)
+        runtime._baselines.clear()
         await runtime.tables.recover(runtime.bootstrap,
                                      [tp for tp in partitions if tp not in previous])
         log.info("partitions assigned", extra={"partitions": len(partitions),

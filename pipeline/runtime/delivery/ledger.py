@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 TopicPartition = tuple[str, int]
@@ -47,7 +48,10 @@ class FetchBatch:
 class OffsetLedger:
     """Fetch batches in flight, in fetch order, and the offsets they made committable."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._moved_at: dict[TopicPartition, float] = {}
+        """When each partition's committed offset last moved (or it was assigned)."""
         self.generation = 0
         self._assigned: set[TopicPartition] = set()
         self._inflight: collections.deque[FetchBatch] = collections.deque()
@@ -62,6 +66,8 @@ class OffsetLedger:
         """A new assignment (a new generation): forget what belonged to the old one."""
         self.generation += 1
         self._assigned = set(partitions)
+        now = self._clock()
+        self._moved_at = {tp: self._moved_at.get(tp, now) for tp in self._assigned}
         self._committable = {tp: o for tp, o in self._committable.items() if tp in self._assigned}
         self._committed = {tp: o for tp, o in self._committed.items() if tp in self._assigned}
 
@@ -129,7 +135,19 @@ class OffsetLedger:
         return {tp: o for tp, o in self._committable.items() if self._committed.get(tp) != o}
 
     def committed(self, offsets: Mapping[TopicPartition, int]) -> None:
+        now = self._clock()
+        for tp, offset in offsets.items():
+            if self._committed.get(tp) != offset:
+                self._moved_at[tp] = now
         self._committed.update(offsets)
+
+    def committed_offset(self, tp: TopicPartition) -> int | None:
+        """The offset this worker last committed for ``tp`` in this assignment."""
+        return self._committed.get(tp)
+
+    def unmoved_for(self, tp: TopicPartition) -> float:
+        """Seconds since ``tp``'s committed offset last moved (or it was assigned)."""
+        return self._clock() - self._moved_at.get(tp, self._clock())
 
     def snapshot(self) -> dict[str, object]:
         """For diagnostics: what is in flight and what would be committed."""

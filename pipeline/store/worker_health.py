@@ -1,0 +1,58 @@
+"""Each worker's health, as the worker sees it, in Redis: what ``/health`` and ``sep status``
+show besides the dependencies.
+
+A worker writes ``{prefix}health:worker:{id}`` every ``PUBLISH_EVERY_S`` with a TTL of
+``TTL_S``: a worker that died simply disappears.  The record says, per stage group, whether
+it keeps failing (a batch has failed for ``FAILING_AFTER_S`` without a success since), and
+per partition whether records wait while its committed offset does not move
+(``STALLED_AFTER_S``).  Either makes the platform "degraded": `/health` answers 503.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+PUBLISH_EVERY_S = 2.0
+TTL_S = 10.0
+FAILING_AFTER_S = 5.0
+STALLED_AFTER_S = 30.0
+
+
+def key_of(prefix: str, worker_id: str) -> str:
+    return f"{prefix}health:worker:{worker_id}"
+
+
+async def publish(client: aioredis.Redis, prefix: str, worker_id: str,
+                  report: dict[str, Any]) -> None:
+    await client.set(key_of(prefix, worker_id), orjson.dumps(report), ex=int(TTL_S))
+
+
+async def read_all(client: aioredis.Redis, prefix: str) -> dict[str, dict[str, Any]]:
+    """Every live worker's last report, by worker id."""
+    pattern = key_of(prefix, "*")
+    out: dict[str, dict[str, Any]] = {}
+    async for key in client.scan_iter(match=pattern, count=100):
+        value = await client.get(key)
+        if value:
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            out[name.rsplit(":", 1)[-1]] = orjson.loads(value)
+    return out
+
+
+def problems(reports: dict[str, dict[str, Any]]) -> list[str]:
+    """What a person should look at, one line each (empty: every worker is healthy)."""
+    lines = []
+    for worker, report in sorted(reports.items()):
+        for group, state in sorted(report.get("groups", {}).items()):
+            if state.get("failingForS") is not None:
+                lines.append(f"worker {worker}: stage {group} has been failing for "
+                             f"{state['failingForS']:.0f}s ({state.get('failures', 0)} failed "
+                             "batches)")
+        for tp, state in sorted(report.get("stalled", {}).items()):
+            lines.append(f"worker {worker}: partition {tp} has {state['waiting']} records "
+                         f"waiting and its committed offset {state['committed']} has not moved "
+                         f"for {state['forS']:.0f}s")
+    return lines

@@ -1,0 +1,193 @@
+"""The Kafka runtime against the real broker: records flow and commit, a stage that keeps
+failing and a partition that does not move are reported, a stop drains within its bound."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from pipeline.runtime.delivery import kafka as kafka_runtime
+from pipeline.runtime.delivery.groups import StageGroup, StageNode
+from pipeline.runtime.delivery.kafka import KafkaRuntime
+from pipeline.runtime.delivery.sink import KafkaSink
+from pipeline.runtime.delivery.tables import TableSet
+from pipeline.stages.base import Emit, Output, Record
+from pipeline.store import worker_health
+from pipeline.topology.models import StageSpec
+
+PARTITIONS = 2
+
+
+class Echo:
+    """Upper-cases each record onto ``out``; fails while ``broken`` (like a store away)."""
+
+    name = "echo"
+    retry_forever = True
+
+    def __init__(self, out: str, delay_s: float = 0.0) -> None:
+        self.out = out
+        self.broken = False
+        self.delay_s = delay_s
+        self.processed = 0
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def process(self, records: Sequence[Record], emit: Emit) -> None:
+        if self.broken:
+            raise ConnectionError("the store is away")
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        for r in records:
+            await emit(Output(self.out, r.key or b"", r.value.upper()))
+        self.processed += len(records)
+
+
+@pytest.fixture
+async def topics(kafka_bootstrap: str) -> AsyncIterator[tuple[str, str]]:
+    run = uuid.uuid4().hex[:8]
+    names = (f"rt.{run}.in", f"rt.{run}.out")
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(n, PARTITIONS, 1) for n in names])
+    finally:
+        await admin.close()
+    yield names
+
+
+def runtime_for(bootstrap: str, stage: Echo, source: str, out: str) -> KafkaRuntime:
+    spec = StageSpec(name="echo", function="x:y", inputs=(source,), outputs=(out,),
+                     batch={"max": 100, "within_ms": 0})
+    group = StageGroup([StageNode(spec, stage)], [], {source: PARTITIONS, out: PARTITIONS})
+    return KafkaRuntime(bootstrap, f"rt-{uuid.uuid4().hex[:8]}", [group], TableSet("rt"),
+                        KafkaSink(bootstrap))
+
+
+async def produce(bootstrap: str, topic: str, n: int, partition: int = 0) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for i in range(n):
+            await producer.send_and_wait(topic, f"v{i}".encode(), key=f"k{i}".encode(),
+                                         partition=partition)
+    finally:
+        await producer.stop()
+
+
+async def committed(runtime: KafkaRuntime, topic: str) -> dict[int, int | None]:
+    assert runtime.consumer is not None
+    return {p: await runtime.consumer.committed(TopicPartition(topic, p))
+            for p in range(PARTITIONS)}
+
+
+async def wait_for(predicate: object, timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if await predicate():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+async def test_records_flow_through_and_their_offsets_are_committed(
+        kafka_bootstrap: str, topics: tuple[str, str]) -> None:
+    source, out = topics
+    stage = Echo(out)
+    runtime = runtime_for(kafka_bootstrap, stage, source, out)
+    await runtime.start()
+    try:
+        await produce(kafka_bootstrap, source, 50, partition=1)
+
+        async def done() -> bool:
+            return (await committed(runtime, source))[1] == 50
+        await wait_for(done)
+        assert stage.processed == 50
+    finally:
+        await runtime.stop()
+    consumer = AIOKafkaConsumer(out, bootstrap_servers=kafka_bootstrap,
+                                auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    try:
+        got: list[bytes] = []
+        while len(got) < 50:
+            batch = await consumer.getmany(timeout_ms=2000)
+            if not batch:
+                break
+            got += [m.value for ms in batch.values() for m in ms if m.value is not None]
+    finally:
+        await consumer.stop()
+    assert sorted(got) == sorted(f"V{i}".encode() for i in range(50))
+
+
+async def test_a_failing_stage_and_a_stuck_partition_are_reported_until_they_recover(
+        kafka_bootstrap: str, topics: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker_health, "FAILING_AFTER_S", 0.5)
+    monkeypatch.setattr(worker_health, "STALLED_AFTER_S", 1.0)
+    source, out = topics
+    stage = Echo(out)
+    stage.broken = True
+    runtime = runtime_for(kafka_bootstrap, stage, source, out)
+    await runtime.start()
+    try:
+        await produce(kafka_bootstrap, source, 5, partition=0)
+
+        async def reported() -> bool:
+            report = await runtime.health_report()
+            waiting = report["stalled"].get(f"{source}/0", {}).get("waiting")
+            return waiting == 5 and report["groups"]["echo"]["failingForS"] is not None
+        await wait_for(reported)
+        report = await runtime.health_report()
+        assert report["stalled"][f"{source}/0"]["waiting"] == 5
+        problems = worker_health.problems({"w": report})
+        assert any("stage echo has been failing" in p for p in problems)
+        assert any(f"partition {source}/0 has 5 records waiting" in p for p in problems)
+
+        stage.broken = False  # the store is back: the retry goes through
+
+        async def healthy() -> bool:
+            report = await runtime.health_report()
+            return not report["stalled"] and report["groups"]["echo"]["failingForS"] is None
+        await wait_for(healthy)
+        assert (await committed(runtime, source))[0] == 5
+    finally:
+        await runtime.stop()
+
+
+async def test_a_stop_finishes_the_batch_in_flight_and_commits_it_within_the_bound(
+        kafka_bootstrap: str, topics: tuple[str, str]) -> None:
+    source, out = topics
+    stage = Echo(out, delay_s=1.0)  # a slow batch is running when the stop comes
+    runtime = runtime_for(kafka_bootstrap, stage, source, out)
+    await runtime.start()
+    await produce(kafka_bootstrap, source, 10, partition=0)
+    await wait_for(lambda: _true_when(runtime.runners[0].stats.batches == 0
+                                      and runtime.ledger.inflight > 0))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    consumer = runtime.consumer
+    await runtime.stop()
+    took = loop.time() - started
+    assert took < kafka_runtime.STOP_DRAIN_S
+    # The batch that was running finished; no new batch was taken after the stop.
+    assert 1 <= stage.processed <= 10
+    assert consumer is not None
+    check = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=runtime.group_id,
+                             enable_auto_commit=False)
+    await check.start()
+    try:
+        # Exactly what was processed is committed: the rest is fetched again next time.
+        assert await check.committed(TopicPartition(source, 0)) == stage.processed
+    finally:
+        await check.stop()
+
+
+async def _true_when(value: bool) -> bool:
+    return value
