@@ -7,9 +7,9 @@ they act on (``parse_payload``) so the hot path stays lean.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, TypeVar
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from pipeline.ids import deterministic_ulid
 from pipeline.models.base import Amount, WireModel
@@ -157,6 +157,8 @@ EVENT_TYPES: Final = tuple(PAYLOAD_TYPES)
 
 # ----------------------------------------------------------------------------- envelope
 
+P = TypeVar("P", bound=WireModel)
+
 
 class Event(WireModel):
     event_id: str
@@ -167,10 +169,32 @@ class Event(WireModel):
     seq: Annotated[int, Field(ge=1)]
     version: int = ENVELOPE_VERSION
     payload: dict[str, Any]
+    _typed: WireModel | None = PrivateAttr(default=None)
+    """The payload's typed model, when this process made the event (``make_event``) or has
+    parsed it once: fused stages hand events over in memory, and the next stage then skips
+    decoding what the previous one built (issue 11: decode once per record)."""
+
+    def __eq__(self, other: object) -> bool:
+        # The cached typed payload is not part of the fact: an event made here equals the
+        # same event decoded from the wire (pydantic would compare private attributes too).
+        if not isinstance(other, Event):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
 
     def parse_payload(self) -> WireModel:
         """The payload as its typed model (raises pydantic's ValidationError if malformed)."""
-        return PAYLOAD_TYPES[self.topic].model_validate(self.payload)
+        return self.payload_as(PAYLOAD_TYPES[self.topic])
+
+    def payload_as(self, model: type[P]) -> P:
+        """The payload as ``model``, parsed at most once per event object."""
+        typed = self._typed
+        if isinstance(typed, model):
+            return typed
+        parsed = model.model_validate(self.payload)
+        self._typed = parsed
+        return parsed
 
 
 def make_event(
@@ -192,7 +216,7 @@ def make_event(
     """
     if topic not in PAYLOAD_TYPES:
         raise ValueError(f"unknown event type {topic!r}")
-    return Event(
+    event = Event(
         event_id=deterministic_ulid(id_ms, correlation_id, str(seq), topic),
         timestamp=datetime.fromtimestamp(at_ms / 1000, tz=UTC),
         topic=topic,
@@ -201,3 +225,5 @@ def make_event(
         seq=seq,
         payload=payload.to_wire(),
     )
+    event._typed = payload
+    return event

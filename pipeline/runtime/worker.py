@@ -25,6 +25,7 @@ import faust
 from faust.app.base import BootStrategy
 
 from pipeline.config import Settings
+from pipeline.logs import logging_config
 from pipeline.market.feed import TOPIC as MARKET_TOPIC
 from pipeline.market.feed import PoolFeed
 from pipeline.market.publisher import MarketPublisher
@@ -165,7 +166,11 @@ def run_worker(topology: Topology, settings: Settings, stages: Sequence[str] | N
     runtime, lifecycle = build_runtime(topology, settings, stages)
     app = SepApp(runtime.group_id, web_enabled=False, datadir=str(settings.data_dir / "faust"))
     app.runtime, app.lifecycle, app.settings_ = runtime, lifecycle, settings
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    # Our log format (every extra field, JSON in production): given no logging_config,
+    # faust's worker replaces it with its own, which drops them.
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
+                          logging_config=logging_config(settings.log_format, loglevel))
+    worker.spinner = None  # a terminal spinner writing escape codes into log files
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pipeline.codec import encode_event, encode_key
+from pipeline.codec import decode_event, encode_event, encode_key
 from pipeline.config import Settings
 from pipeline.models.events import Event
 from pipeline.models.market import PoolState
@@ -32,6 +32,9 @@ class Record:
     timestamp_ms: int
     key: bytes | None
     value: bytes
+    event: Event | None = field(default=None, compare=False, repr=False)
+    """The decoded event, when the record was handed over in memory by a fused stage (its
+    bytes are what went on the topic); ``event_of`` decodes only when it is absent."""
 
 
 @dataclass(frozen=True)
@@ -40,11 +43,18 @@ class Output:
     key: bytes
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()
+    event: Event | None = field(default=None, compare=False, repr=False)
+    """The event ``value`` encodes (handed to a fused next stage with the record)."""
 
     @classmethod
     def of_event(cls, topic: str, event: Event) -> Output:
         # Every event is keyed by its correlation id, so one intent's events stay ordered.
-        return cls(topic, encode_key(event.correlation_id), encode_event(event))
+        return cls(topic, encode_key(event.correlation_id), encode_event(event), event=event)
+
+
+def event_of(record: Record) -> Event:
+    """The record's event: the one handed over in memory, else decoded from its bytes."""
+    return record.event if record.event is not None else decode_event(record.value)
 
 
 Emit = Callable[[Output], Awaitable[None]]

@@ -15,10 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
-from pipeline.codec import decode_event
 from pipeline.models.events import Event, IntentAccepted, IntentPrioritised, make_event
 from pipeline.models.intent import ExecutionStyle, Intent
-from pipeline.stages.base import Emit, Output, Record, StageContext
+from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
 from pipeline.stages.validate import notional
 from pipeline.topology.models import Topology
 
@@ -66,7 +65,7 @@ def score_intent(intent: Intent, topology: Topology) -> Priority:
 
 def prioritise_event(event: Event, topology: Topology, now: int) -> tuple[int, Output]:
     """One ``intent.accepted`` in; its priority and the ``intent.prioritised`` output out."""
-    intent = IntentAccepted.model_validate(event.payload).intent
+    intent = event.payload_as(IntentAccepted).intent
     result = score_intent(intent, topology)
     out = make_event(
         "intent.prioritised",
@@ -91,7 +90,7 @@ class PrioritiseStage:
 
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
         now = self._context.clock()
-        accepted = [e for e in map(decode_event, (r.value for r in records))
+        accepted = [e for e in map(event_of, records)
                     if e.topic == "intent.accepted"]
         ranked = [prioritise_event(e, self._context.topology, now) for e in accepted]
         # Within a micro-batch, higher priority goes out first (stable for equal ones).

@@ -19,8 +19,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from pipeline.codec import decode_event
-from pipeline.stages.base import Emit, Record, StageContext, now_ms
+from pipeline.stages.base import Emit, Record, StageContext, event_of, now_ms
 from pipeline.store import metrics
 from pipeline.store.eventstore import EventStore
 from pipeline.store.readmodel import ReadModel
@@ -97,7 +96,7 @@ class ProjectStage:
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
         if self._store is None or self._read_model is None:
             raise RuntimeError("ProjectStage.process before start()")
-        events = [decode_event(r.value) for r in records]
+        events = [event_of(r) for r in records]
         self.stored += await self._store.append(events)
         # Positions are recomputed from all of a strategy's fills, which grows with history:
         # the apply script only marks the strategies dirty (durably), and a background task

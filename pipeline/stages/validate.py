@@ -20,7 +20,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from pipeline.codec import decode_event
 from pipeline.models.base import WireModel, wire_amount
 from pipeline.models.events import (
     Event,
@@ -34,7 +33,7 @@ from pipeline.models.events import (
 )
 from pipeline.models.inputs import shown
 from pipeline.models.intent import Intent, IntentType
-from pipeline.stages.base import Emit, Output, Record, StageContext
+from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
 from pipeline.stages.decisions import Decisions
 from pipeline.stages.rejections import dead_letter, summarise
 from pipeline.stages.table_names import VALIDATE_DECISIONS
@@ -208,7 +207,7 @@ def validate_event(event: Event, topology: Topology, venues: Sequence[str],
     ``holdings``: per venue, what its account holds (``None``: unlimited); omitted, the
     funding check is not made.
     """
-    intent = IntentSubmitted.model_validate(event.payload).intent
+    intent = event.payload_as(IntentSubmitted).intent
     id_ms = intent.created_at_ms or now
 
     def emit(topic: str, payload: WireModel, seq: int) -> Event:
@@ -288,14 +287,14 @@ class ValidateStage:
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
         now = self._context.clock()
         pairs = [(record, event) for record in records
-                 if (event := decode_event(record.value)).topic == "intent.submitted"]
+                 if (event := event_of(record)).topic == "intent.submitted"]
         if not pairs:
             return
         # A redelivered intent gets the answer it was given: the funding check reads balances
         # that move, so a second look could say otherwise under the same seq.
         decided = {event.correlation_id: self._decisions.recall(event.correlation_id)
                    for _, event in pairs}
-        fresh = [IntentSubmitted.model_validate(event.payload).intent for _, event in pairs
+        fresh = [event.payload_as(IntentSubmitted).intent for _, event in pairs
                  if decided[event.correlation_id] is None]
         holdings = await self._holdings(fresh) if self._context.venues and fresh else None
         topology = self._context.topology
@@ -322,7 +321,7 @@ def _reserve(event: Event, topology: Topology,
              holdings: dict[str, dict[str, Decimal] | None]) -> None:
     """Deduct an accepted intent's spend from the batch's view of every venue it may use, so
     a batch of intents cannot together spend what the account has once."""
-    intent = IntentSubmitted.model_validate(event.payload).intent
+    intent = event.payload_as(IntentSubmitted).intent
     spend = spend_estimate(intent, topology)
     if spend is None:
         return

@@ -140,7 +140,7 @@ class GroupRunner:
                     partition = partition_for(out.key, partitions)
                     acks.append(await send_output(sink, out, partition))
                     handed.append(Record(out.topic, partition, -1, self._clock(), out.key,
-                                         out.value))
+                                         out.value, event=out.event))
                 else:
                     acks.append(await send_output(sink, out))
 
