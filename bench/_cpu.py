@@ -6,40 +6,100 @@ user+system time before and after a run and groups it: our worker processes (by 
 (``java``), PostgreSQL, Redis, the chain (``anvil``), this process (the load generator and the
 measurement), kernel threads (disk writeback for the logs and fsyncs) and anything else.
 Linux only; elsewhere it reports nothing.
+
+Other people's runs share this machine, often with a broker and a database of their own: by
+name alone their ``java`` would be charged to our Kafka.  Given ``services`` (the pids that
+listen on this run's service ports, from ``service_pids``), a process counts for a service only
+when it is one of those or descends from one (PostgreSQL's backends are the postmaster's
+children); a same-named process outside them is ``other``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _BY_NAME = {"java": "kafka", "postgres": "postgres", "redis-server": "redis", "anvil": "chain"}
 _KERNEL_PREFIXES = ("kworker", "ksoftirqd", "jbd2", "kswapd", "kcompactd", "rcu_", "kdamond")
 
 
-def _read() -> dict[int, tuple[str, int]]:
-    """pid -> (command name, CPU ticks so far)."""
-    out: dict[int, tuple[str, int]] = {}
+def _read() -> dict[int, tuple[str, int, int]]:
+    """pid -> (command name, CPU ticks so far, parent pid)."""
+    out: dict[int, tuple[str, int, int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:  # the process ended meanwhile
             continue
         name = text[text.index("(") + 1: text.rindex(")")]
+        # After the name: state, ppid, ..., utime (12th), stime (13th).
         fields = text[text.rindex(")") + 2:].split()
-        out[int(stat.parent.name)] = (name, int(fields[11]) + int(fields[12]))
+        out[int(stat.parent.name)] = (name, int(fields[11]) + int(fields[12]), int(fields[1]))
     return out
 
 
-def group_of(pid: int, name: str, workers: Collection[int]) -> str:
+def _listening_inodes(ports: Collection[int]) -> set[str]:
+    """Socket inodes listening on any of ``ports`` (TCP over IPv4 or IPv6)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            # sl local_address rem_address st ... uid timeout inode
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) in ports:
+                inodes.add(fields[9])
+    return inodes
+
+
+def service_pids(urls: Mapping[str, str]) -> dict[int, str]:
+    """Group name -> URL (``{"kafka": "127.0.0.1:9092", "postgres": "postgresql://..."}``) ->
+    ``{pid: group}`` of the local processes listening on those URLs' ports.  A service on
+    another host has no pid here; its CPU is not on this machine either."""
+    by_port: dict[int, str] = {}
+    for group, url in urls.items():
+        for one in url.split(","):  # a bootstrap list: host:port,host:port
+            port = urlsplit(one if "//" in one else f"//{one}").port
+            if port is not None:
+                by_port[port] = group
+    found: dict[int, str] = {}
+    for port, group in by_port.items():
+        wanted = {f"socket:[{inode}]" for inode in _listening_inodes({port})}
+        for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+            try:
+                if any(os.readlink(fd) in wanted for fd in fd_dir.iterdir()):
+                    found[int(fd_dir.parent.name)] = group
+            except OSError:  # ended meanwhile, or not ours to read
+                continue
+    return found
+
+
+def _service_of(pid: int, procs: Mapping[int, tuple[str, int, int]],
+                services: Mapping[int, str]) -> str | None:
+    seen = 0
+    while pid > 1 and seen < 64:  # a parent chain, bounded against a pid reused mid-read
+        if pid in services:
+            return services[pid]
+        pid = procs[pid][2] if pid in procs else 0
+        seen += 1
+    return None
+
+
+def group_of(pid: int, name: str, workers: Collection[int], service: str | None = None,
+             by_name: bool = True) -> str:
     if pid in workers:
         return "workers"
     if pid == os.getpid():
         return "load generator"
-    if name in _BY_NAME:
+    if service is not None:
+        return service
+    if by_name and name in _BY_NAME:
         return _BY_NAME[name]
     if name.startswith(_KERNEL_PREFIXES):
         return "kernel"
@@ -51,17 +111,21 @@ class CpuMeter:
     """``start()`` then ``stop()``: CPU seconds per group in between."""
 
     workers: Collection[int] = ()
-    _before: dict[int, tuple[str, int]] = field(default_factory=dict)
+    services: Mapping[int, str] = field(default_factory=dict)
+    """pid -> group of the service processes (``service_pids``); empty: groups by name."""
+    _before: dict[int, tuple[str, int, int]] = field(default_factory=dict)
 
     def start(self) -> None:
         self._before = _read()
 
     def stop(self) -> dict[str, float]:
         seconds: dict[str, float] = {}
-        for pid, (name, ticks) in _read().items():
+        procs = _read()
+        for pid, (name, ticks, _parent) in procs.items():
             before = self._before.get(pid)
             used = ticks - (before[1] if before and before[0] == name else 0)
             if used > 0:
-                group = group_of(pid, name, self.workers)
+                service = _service_of(pid, procs, self.services) if self.services else None
+                group = group_of(pid, name, self.workers, service, by_name=not self.services)
                 seconds[group] = seconds.get(group, 0.0) + used / _TICKS
         return dict(sorted(seconds.items(), key=lambda kv: -kv[1]))

@@ -1,13 +1,19 @@
-"""``sep bench pipeline``: sustained intents/s through all six stages, and latency at a steady rate.
+"""``sep bench pipeline``: intents/s through all six stages, against the Kafka floor of the
+same run, and latency at a steady rate.
 
 It starts its own Kafka, PostgreSQL and Redis (on free ports, in a temporary directory) unless
-SEP_KAFKA / SEP_POSTGRES / SEP_REDIS name existing ones, starts the workers as separate
-processes, and measures on the sim venue:
+SEP_KAFKA / SEP_POSTGRES / SEP_REDIS name existing ones, and measures on the sim venue:
 
+* the floor (``bench/floor.py``): the same record contract moved by plain batched aiokafka
+  stage processes, as many as the pipeline's, on the same broker, right before the pipeline's
+  workers start.  This machine's speed drifts 2-3x within an hour, so the pipeline's figures
+  are reported as a ratio to the floor of the same run;
 * throughput: N intents produced as fast as possible; intents/s = N / (time from the first
-  send until the last intent's terminal event is in the event store);
-* latency at a steady rate: for each intent, from its record timestamp (the submit) to the
-  ``plan.created`` and ``exec.completed`` timestamps stamped by the stages; p50 and p99.
+  send until the last intent's terminal event is in the event store); CPU milliseconds per
+  intent by process group (workers, Kafka, PostgreSQL, Redis, ...);
+* latency at a steady rate (``--rate``, 500/s by default: issue 11's target): for each intent,
+  from its record timestamp (the submit) to the ``plan.created`` and ``exec.completed``
+  timestamps stamped by the stages; p50 and p99.
 
 It prints a table and, last, one JSON line with every figure.
 """
@@ -16,22 +22,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import random
-import statistics
 import sys
 import time
 import uuid
-from pathlib import Path
+from collections import Counter
 from typing import Any
 
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from bench._cpu import CpuMeter
+from bench import floor
+from bench._common import Steady, Throughput, cpu_figures, json_line, machine, pct
+from bench._cpu import CpuMeter, service_pids
 from bench._services import bench_services
 from pipeline.client import INPUT_TOPIC, predicted_intent_id
 from pipeline.config import Settings
@@ -40,18 +44,6 @@ from pipeline.runtime.topics import ensure_topics
 from pipeline.samples import random_submission
 from pipeline.store.eventstore import EventStore
 from pipeline.topology import load_topology
-
-
-def _machine() -> str:
-    cpu = "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
 def _bodies(count: int, run: str) -> list[dict[str, Any]]:
@@ -111,16 +103,10 @@ async def _latencies(dsn: str, ids: list[str]) -> dict[str, list[float]]:
     return out
 
 
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def _throughput(settings: Settings, pool: WorkerPool, count: int) -> dict[str, Any]:
+async def _throughput(settings: Settings, pool: WorkerPool, count: int,
+                      services: dict[int, str]) -> Throughput:
     bodies = _bodies(count, uuid.uuid4().hex[:8])
-    meter = CpuMeter(workers={proc.pid for proc in pool.procs})
+    meter = CpuMeter(workers={proc.pid for proc in pool.procs}, services=services)
     meter.start()
     ids, started = await _produce(settings, bodies, None)
     produced = time.time()
@@ -129,26 +115,50 @@ async def _throughput(settings: Settings, pool: WorkerPool, count: int) -> dict[
     outcome = await wait_until_finished(settings.postgres, ids, timeout=max(120, count / 50),
                                         pool=pool, poll=0.2)
     elapsed = time.time() - started
-    cpu = meter.stop()
-    completed = sum(1 for t in outcome.values() if t == "exec.completed")
+    per_intent, total, busy = cpu_figures(meter.stop(), count, elapsed)
+    outcomes = dict(Counter(outcome.values()).most_common())
     return {"intents": count, "seconds": round(elapsed, 2),
-            "intents_per_s": round(count / elapsed, 1), "completed": completed,
-            "cpu_ms_per_intent": {group: round(s * 1000 / count, 2) for group, s in cpu.items()},
-            "cores_busy": round(sum(cpu.values()) / elapsed, 2)}
+            "intents_per_s": round(count / elapsed, 1),
+            "completed": outcomes.get("exec.completed", 0),
+            "cpu_ms_per_intent": per_intent, "cpu_ms_per_intent_total": total,
+            "cores_busy": busy, "outcomes": outcomes}
 
 
-async def _steady(settings: Settings, pool: WorkerPool, rate: float, seconds: float
-                  ) -> dict[str, float]:
+async def _steady(settings: Settings, pool: WorkerPool, rate: float, seconds: float) -> Steady:
     count = int(rate * seconds)
     ids, _ = await _produce(settings, _bodies(count, uuid.uuid4().hex[:8]), rate)
     await wait_until_finished(settings.postgres, ids, timeout=120 + seconds, pool=pool)
     lat = await _latencies(settings.postgres, ids)
     plan, done = lat["plan.created"], lat["exec.completed"]
     return {"rate": rate, "intents": count,
-            "plan_p50_ms": round(_pct(plan, 0.5), 1), "plan_p99_ms": round(_pct(plan, 0.99), 1),
-            "completed_p50_ms": round(_pct(done, 0.5), 1),
-            "completed_p99_ms": round(_pct(done, 0.99), 1),
-            "plan_mean_ms": round(statistics.fmean(plan), 1) if plan else float("nan")}
+            "plan_p50_ms": round(pct(plan, 0.5), 1), "plan_p99_ms": round(pct(plan, 0.99), 1),
+            "completed_p50_ms": round(pct(done, 0.5), 1),
+            "completed_p99_ms": round(pct(done, 0.99), 1)}
+
+
+async def _pipeline(args: argparse.Namespace, settings: Settings, layout: tuple[str, ...],
+                    services: dict[int, str]) -> tuple[Throughput, list[Steady]]:
+    pool = WorkerPool(settings, count=args.workers, layout=layout, loglevel="info")
+    pool.start()
+    try:
+        print(f"warming up ({len(layout) or args.workers} workers)…", file=sys.stderr)
+        await _steady(settings, pool, 100, 2)
+        if args.warmup:
+            # Flat out, unmeasured: a fresh broker's JVM compiles its hot paths for the first
+            # minute or so (measured: its JIT threads took 0.3 of a core, more than its request
+            # handling), which would be charged to the intents of a cold run.
+            print(f"warming up: {args.warmup} intents flat out…", file=sys.stderr)
+            cold = await _throughput(settings, pool, args.warmup, services)
+            print(f"  {cold['intents_per_s']} intents/s cold", file=sys.stderr)
+        print(f"throughput: {args.count} intents flat out…", file=sys.stderr)
+        throughput = await _throughput(settings, pool, args.count, services)
+        steady = []
+        for rate in args.rates:
+            print(f"latency at a steady {rate:g}/s for {args.seconds:g}s…", file=sys.stderr)
+            steady.append(await _steady(settings, pool, rate, args.seconds))
+    finally:
+        pool.stop()
+    return throughput, steady
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
@@ -156,49 +166,73 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     store = await EventStore.connect(settings.postgres)
     await store.close()
     layout = tuple(args.layout.split(";")) if args.layout else ()
-    pool = WorkerPool(settings, count=args.workers, layout=layout, loglevel="info")
-    pool.start()
-    try:
-        print(f"warming up ({args.workers} workers)…", file=sys.stderr)
-        await _steady(settings, pool, 100, 2)
-        if args.warmup:
-            # Flat out, unmeasured: a fresh broker's JVM compiles its hot paths for the first
-            # minute or so (measured: its JIT threads took 0.3 of a core, more than its request
-            # handling), which would be charged to the intents of a cold run.
-            print(f"warming up: {args.warmup} intents flat out…", file=sys.stderr)
-            cold = await _throughput(settings, pool, args.warmup)
-            print(f"  {cold['intents_per_s']} intents/s cold", file=sys.stderr)
-        print(f"throughput: {args.count} intents flat out…", file=sys.stderr)
-        throughput = await _throughput(settings, pool, args.count)
-        steady = []
-        for rate in args.rates:
-            print(f"latency at a steady {rate:g}/s for {args.seconds:g}s…", file=sys.stderr)
-            steady.append(await _steady(settings, pool, rate, args.seconds))
-    finally:
-        pool.stop()
-    return {"throughput": throughput, "steady": steady}
+    # Found once, by the ports they listen on: a neighbour's broker on this machine is not ours.
+    services = service_pids({"kafka": settings.kafka, "postgres": settings.postgres,
+                             "redis": settings.redis, "chain": settings.rpc})
+    result: dict[str, Any] = {"throughput": None, "steady": [], "floor": None}
+    if not args.no_floor:
+        # First, before the workers exist: idle workers still poll and publish market state,
+        # which would be charged to the floor and take its cores.
+        result["floor"] = await floor.measure(
+            settings.kafka, procs=len(layout) or args.workers,
+            count=args.floor_count or max(args.count, 10_000), warmup=args.warmup,
+            rates=args.rates, seconds=args.seconds, services=services)
+    if not args.floor_only:
+        result["throughput"], result["steady"] = await _pipeline(args, settings, layout,
+                                                                 services)
+    return result
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
 
 
 def _print(result: dict[str, Any], args: argparse.Namespace) -> None:
-    t = result["throughput"]
+    t: Throughput | None = result["throughput"]
+    f: floor.FloorResult | None = result["floor"]
     processes = f"layout {args.layout!r}" if args.layout else f"{args.workers} worker processes"
-    print(f"\nsep bench pipeline — {_machine()}, {processes}, sim venue")
-    print(f"sustained: {t['intents_per_s']:>8.1f} intents/s  ({t['intents']} intents through "
-          f"all six stages in {t['seconds']}s; {t['completed']} completed)")
-    cpu = t.get("cpu_ms_per_intent", {})
-    if cpu:
-        print(f"CPU per intent ({t['cores_busy']} of {os.cpu_count()} cores busy): "
-              + ", ".join(f"{group} {ms} ms" for group, ms in cpu.items())
-              + f"; total {sum(cpu.values()):.2f} ms")
-    print(f"{'rate/s':>8} {'submit→plan p50':>16} {'p99':>8} {'submit→completed p50':>21} "
-          f"{'p99':>8}   (ms)")
-    for s in result["steady"]:
-        print(f"{s['rate']:>8g} {s['plan_p50_ms']:>16} {s['plan_p99_ms']:>8} "
+    print(f"\nsep bench pipeline — {machine()}, {processes}, sim venue")
+    rows: list[tuple[str, Throughput]] = [(n, x) for n, x in
+                                          (("pipeline", t), ("floor", f and f.throughput)) if x]
+    groups = list(dict.fromkeys(g for _, x in rows for g in x["cpu_ms_per_intent"]))
+    print(f"{'':>18} {'intents/s':>10} {'cores':>6}   CPU ms per intent: "
+          + " ".join(f"{g:>9}" for g in (*groups, "ours")))
+    for name, x in rows:
+        cpu = x["cpu_ms_per_intent"]
+        print(f"{name:>18} {x['intents_per_s']:>10.1f} {x['cores_busy']:>6}   {'':19}"
+              + " ".join(f"{cpu.get(g, 0.0):>9.3f}" for g in groups)
+              + f" {x['cpu_ms_per_intent_total']:>9.3f}")
+    if t and t["completed"] < t["intents"]:
+        # Throughput counts every intent that reached a terminal event; say how they ended.
+        print(f"{'':>18} pipeline outcomes: "
+              + ", ".join(f"{topic} {n}" for topic, n in t.get("outcomes", {}).items()))
+    ratio = cpu_ratio = None
+    if t and f:
+        ratio = _ratio(t["intents_per_s"], f.throughput["intents_per_s"])
+        cpu_ratio = _ratio(t["cpu_ms_per_intent_total"], f.throughput["cpu_ms_per_intent_total"])
+        print(f"{'pipeline / floor':>18} {ratio:>10.3f}   (issue 11: ≥ 0.25, goal 0.5); "
+              f"CPU per intent {cpu_ratio}x the floor's")
+    steady: list[tuple[str, Steady]] = [("pipeline", s) for s in result["steady"]]
+    steady += [("floor", s) for s in (f.steady if f else [])]
+    if steady:
+        print(f"{'':>18} {'rate/s':>10} {'submit→plan p50':>16} {'p99':>8} "
+              f"{'submit→completed p50':>21} {'p99':>8}   (ms)")
+    for name, s in steady:
+        print(f"{name:>18} {s['rate']:>10g} {s['plan_p50_ms']:>16} {s['plan_p99_ms']:>8} "
               f"{s['completed_p50_ms']:>21} {s['completed_p99_ms']:>8}")
-    summary = {"bench": "pipeline", "machine": _machine(), "workers": args.workers,
-               "layout": args.layout,
-               "intents_per_s": t["intents_per_s"], "throughput": t, "steady": result["steady"]}
-    print(json.dumps(summary))
+    print(json_line({
+        "bench": "pipeline", "machine": machine(), "workers": args.workers,
+        "layout": args.layout,
+        "intents_per_s": t and t["intents_per_s"],
+        "floor_intents_per_s": f and f.throughput["intents_per_s"],
+        "ratio": ratio,
+        "cpu_ms_per_intent": t and t["cpu_ms_per_intent"],
+        "cpu_ms_per_intent_total": t and t["cpu_ms_per_intent_total"],
+        "floor_cpu_ms_per_intent": f and f.throughput["cpu_ms_per_intent"],
+        "floor_cpu_ms_per_intent_total": f and f.throughput["cpu_ms_per_intent_total"],
+        "cpu_ratio": cpu_ratio,
+        "throughput": t, "steady": result["steady"],
+        "floor": f and {"throughput": f.throughput, "steady": f.steady}}))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,19 +240,30 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=20_000,
                         help="intents for the throughput run (default 20000)")
-    parser.add_argument("--rates", type=float, nargs="+", default=[200.0, 500.0],
-                        help="steady rates for the latency runs (default 200 500)")
+    parser.add_argument("--rate", "--rates", dest="rates", type=float, nargs="*",
+                        default=[500.0], metavar="RATE",
+                        help="steady rate(s) for the latency runs, intents/s (default 500, "
+                        "issue 11's target; none: no latency run)")
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="length of each steady run (default 10)")
     parser.add_argument("--warmup", type=int, default=1000,
-                        help="intents sent flat out, unmeasured, before the throughput run, "
-                        "so that a fresh broker's JIT compilation is not measured (default "
-                        "1000; 0: none)")
+                        help="intents sent flat out, unmeasured, before each throughput run "
+                        "(pipeline and floor), so that a fresh broker's JIT compilation is not "
+                        "measured (default 1000; 0: none)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--layout", default="",
                         help="stages per worker process, processes separated by ';' "
                         "(e.g. 'ingest,validate,prioritise,plan,execute;project'); "
                         "overrides --workers")
+    parser.add_argument("--floor-count", type=int, default=0,
+                        help="intents for the floor's throughput run (default: --count, at "
+                        "least 10000: the floor is ~15x faster and needs a few seconds)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--no-floor", action="store_true",
+                       help="measure the pipeline only (no ratio)")
+    which.add_argument("--floor-only", action="store_true",
+                       help="measure the floor only (bench/floor.py), with as many stage "
+                       "processes as the pipeline would have workers")
     args = parser.parse_args(argv)
 
     with bench_services() as settings:

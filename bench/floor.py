@@ -1,0 +1,431 @@
+"""``sep bench floor``: the Kafka floor of the pipeline's record contract, on this machine, now.
+
+Six stages as plain batched aiokafka loops, no stage logic and no stores: each reads its input
+in batches (``getmany``), decodes every record, writes the same number of event records per
+intent as the platform's event contract, keyed by intent id, waits for the broker's acks of a
+batch's outputs and only then commits the batch's input offsets; a project consumer reads every
+stage's output topic.  What it costs is the contract's Kafka traffic and nothing else: the
+reference that ``sep bench pipeline`` divides its own figures by, measured on the same broker in
+the same run (this machine's speed drifts 2-3x within an hour; only same-run ratios compare).
+
+Its topics are its own (``floor.<run>.*``, as many partitions as the pipeline's stage topics),
+so nothing the pipeline left on the broker is read, and they are deleted afterwards.  The stage
+processes are ``python -m bench.floor --serve`` children that report on stdout as JSON lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from bench._common import Steady, Throughput, cpu_figures, json_line, machine, pct
+from bench._cpu import CpuMeter, service_pids
+from pipeline.samples import random_submission
+from pipeline.topology import load_topology
+
+# (stage, events it writes per intent): the event contract of ARCHITECTURE.md -- ingest
+# intent.submitted; validate risk.approved + intent.accepted; prioritise intent.prioritised; plan
+# plan.created; execute exec.started, step_submitted, step_filled, completed (one-step plans,
+# as the sim venue's mostly are).
+STAGES: tuple[tuple[str, int], ...] = (
+    ("ingest", 1), ("validate", 2), ("prioritise", 1), ("plan", 1), ("execute", 4))
+REPORT_EVERY_S = 0.1
+# The events the project consumer times, as the pipeline bench times plan.created and
+# exec.completed.
+_TIMED = {"plan.last": "plan", "execute.last": "completed"}
+
+
+def topic(run: str, stage: str | None) -> str:
+    """The topic ``stage`` writes (``None``: the submissions ingest reads)."""
+    return f"floor.{run}.{stage or 'submitted'}"
+
+
+def stage_partitions() -> int:
+    """As many partitions as the pipeline's stage topics have (one fact: topology.yaml)."""
+    topology = load_topology()
+    return max(topology.topic(name).partitions
+               for stage in topology.stages for name in stage.inputs)
+
+
+# --- the stage processes (``--serve``) ----------------------------------------------------
+
+
+@dataclass
+class _Progress:
+    """What this process's project consumer has seen, reported to the parent as deltas."""
+
+    done: dict[str, int] = field(default_factory=dict)  # run -> intents finished
+    # run -> "plan" | "completed" -> ms from the submit to plan's / execute's last event
+    latencies: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+
+
+def _consumer(bootstrap: str, group: str, *topics: str) -> AIOKafkaConsumer:
+    # fetch_max_wait_ms 10: a fetch returns within 10 ms of new data, as the pipeline's
+    # fetch policy aims for; auto commit off: a batch is committed after its outputs' acks.
+    return AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=group,
+                            enable_auto_commit=False, auto_offset_reset="earliest",
+                            fetch_max_wait_ms=10, max_poll_records=2000)
+
+
+async def _stage(consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, run: str, index: int,
+                 stop: asyncio.Event) -> None:
+    name, events = STAGES[index]
+    previous = STAGES[index - 1][0] if index else None
+    target = topic(run, name)
+    while not stop.is_set():
+        batches = await consumer.getmany(timeout_ms=100, max_records=2000)
+        acks = []
+        for records in batches.values():
+            for record in records:
+                # {"type", "correlationId", "seq", "submittedNs", "payload", ...} -> `events`
+                # envelopes of this stage, the last one typed "<stage>.last"
+                event = orjson.loads(record.value)
+                if previous and event["type"] != f"{previous}.last":
+                    continue  # a stage acts only on the event that hands the intent on
+                for k in range(events):
+                    out = {"eventId": uuid.uuid4().hex, "timestamp": time.time_ns(),
+                           "type": f"{name}.last" if k == events - 1 else f"{name}.{k}",
+                           "correlationId": event["correlationId"],
+                           "causationId": event.get("eventId"), "seq": event["seq"] + k + 1,
+                           "submittedNs": event["submittedNs"], "run": event["run"],
+                           "payload": event["payload"]}
+                    acks.append(await producer.send(target, orjson.dumps(out), key=record.key))
+        if acks:
+            await asyncio.gather(*acks)  # every output acked before its input is committed
+        if batches:
+            await consumer.commit()
+
+
+async def _project(consumer: AIOKafkaConsumer, progress: _Progress, stop: asyncio.Event) -> None:
+    seen: set[tuple[str, str]] = set()
+    while not stop.is_set():
+        batches = await consumer.getmany(timeout_ms=100, max_records=5000)
+        now = time.time_ns()
+        for records in batches.values():
+            for record in records:
+                event = orjson.loads(record.value)
+                kind = _TIMED.get(event["type"])
+                if kind is None or (kind, event["correlationId"]) in seen:
+                    continue  # redelivered after a rebalance: counted once
+                seen.add((kind, event["correlationId"]))
+                run = event["run"]
+                progress.latencies.setdefault(run, {}).setdefault(kind, []).append(
+                    (now - event["submittedNs"]) / 1e6)
+                if kind == "completed":
+                    progress.done[run] = progress.done.get(run, 0) + 1
+        if batches:
+            await consumer.commit()
+
+
+async def _report(consumers: dict[str, AIOKafkaConsumer], progress: _Progress,
+                  stop: asyncio.Event) -> None:
+    """Every REPORT_EVERY_S: partitions assigned per group, and what finished since."""
+    last: dict[str, int] = {}
+    while not stop.is_set():
+        assigned = {group: len(c.assignment()) for group, c in consumers.items()}
+        line: dict[str, Any] = {}
+        if assigned != last:
+            line["assigned"] = last = assigned
+        if progress.done:
+            line["done"], line["latencies"] = progress.done, progress.latencies
+            progress.done, progress.latencies = {}, {}
+        if line:
+            sys.stdout.buffer.write(orjson.dumps(line) + b"\n")
+            sys.stdout.buffer.flush()
+        await asyncio.sleep(REPORT_EVERY_S)
+
+
+async def serve(bootstrap: str, run: str) -> None:
+    """One stage process: every stage and the project consumer, until SIGTERM.  The default
+    asyncio loop, not uvloop, as in ../shared/bench/kafka_floor.py: the floor the issue's
+    figures were taken with."""
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    # acks="all" and linger 1 ms: the pipeline's own producer settings (pipeline/runtime/app.py).
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1,
+                                max_batch_size=256 * 1024)
+    # One consumer (and group) per stage, as kafka_floor.py has it: the naive layout.
+    groups = [f"floor-{run}-{name}" for name, _events in STAGES]
+    stages = [_consumer(bootstrap, group, topic(run, STAGES[i - 1][0] if i else None))
+              for i, group in enumerate(groups)]
+    project = _consumer(bootstrap, f"floor-{run}-project",
+                        *(topic(run, name) for name, _ in STAGES))
+    consumers = dict(zip([*groups, f"floor-{run}-project"], [*stages, project], strict=True))
+    await producer.start()
+    for consumer in consumers.values():
+        await consumer.start()
+    progress = _Progress()
+    tasks = [asyncio.create_task(coro) for coro in
+             (*(_stage(c, producer, run, i, stop) for i, c in enumerate(stages)),
+              _project(project, progress, stop), _report(consumers, progress, stop))]
+    try:
+        await stop.wait()
+    finally:
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for consumer in consumers.values():
+            await consumer.stop()
+        await producer.stop()
+
+
+# --- the parent: topics, processes, load, figures -----------------------------------------
+
+
+@dataclass
+class FloorPool:
+    """``procs`` stage processes on one broker, and what their project consumers report."""
+
+    bootstrap: str
+    procs: int
+    run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    done: dict[str, int] = field(default_factory=dict)
+    latencies: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    assigned: dict[int, dict[str, int]] = field(default_factory=dict)
+    _children: list[asyncio.subprocess.Process] = field(default_factory=list)
+    _readers: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def pids(self) -> set[int]:
+        return {child.pid for child in self._children}
+
+    async def start(self, partitions: int) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(topic(self.run, name), partitions, 1)
+                                       for name in (None, *(s for s, _ in STAGES))])
+        finally:
+            await admin.close()
+        for index in range(self.procs):
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bench.floor", "--serve", "--bootstrap", self.bootstrap,
+                "--run", self.run, stdout=asyncio.subprocess.PIPE)
+            self._children.append(child)
+            self._readers.append(asyncio.create_task(self._read(index, child)))
+        await self._settled(partitions)
+
+    async def _read(self, index: int, child: asyncio.subprocess.Process) -> None:
+        assert child.stdout is not None
+        async for line in child.stdout:
+            report = orjson.loads(line)
+            if "assigned" in report:
+                self.assigned[index] = report["assigned"]
+            for run, n in report.get("done", {}).items():
+                self.done[run] = self.done.get(run, 0) + n
+            for run, kinds in report.get("latencies", {}).items():
+                for kind, values in kinds.items():
+                    self.latencies.setdefault(run, {}).setdefault(kind, []).extend(values)
+
+    async def _settled(self, partitions: int, timeout: float = 90.0) -> None:  # noqa: ASYNC109
+        """Until every group has every partition assigned and every process has a share: a
+        rebalance during the measurement would charge its pause to the floor."""
+        expected = {f"floor-{self.run}-{name}": partitions for name, _ in STAGES}
+        expected[f"floor-{self.run}-project"] = partitions * len(STAGES)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            reports = [self.assigned.get(i, {}) for i in range(self.procs)]
+            if all(sum(r.get(g, 0) for r in reports) == n and all(r.get(g) for r in reports)
+                   for g, n in expected.items()):
+                return
+            await asyncio.sleep(0.2)
+        raise TimeoutError(f"floor groups not settled after {timeout:.0f}s: {self.assigned}")
+
+    def _check_alive(self) -> None:
+        dead = [c.returncode for c in self._children if c.returncode is not None]
+        if dead:
+            raise RuntimeError(f"a floor stage process exited (status {dead})")
+
+    async def stop(self) -> None:
+        for child in self._children:
+            if child.returncode is None:
+                child.send_signal(signal.SIGTERM)
+        for child in self._children:
+            try:
+                await asyncio.wait_for(child.wait(), 15)
+            except TimeoutError:
+                child.kill()
+                await child.wait()
+        for reader in self._readers:
+            reader.cancel()
+        self._children.clear()
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:  # best effort: a temporary broker goes anyway; an existing one is left tidy
+            await admin.delete_topics([topic(self.run, name)
+                                       for name in (None, *(s for s, _ in STAGES))])
+        except Exception as exc:
+            print(f"  (could not delete the floor topics: {exc!r})", file=sys.stderr)
+        finally:
+            await admin.close()
+
+    async def submit(self, tag: str, payloads: Sequence[bytes], rate: float | None) -> float:
+        """Produce one submission per payload (at ``rate``/s, or flat out); return the time
+        of the first send.  The producer is the pipeline bench's, so both are loaded alike."""
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks=1, linger_ms=2,
+                                    max_batch_size=512 * 1024)
+        await producer.start()
+        loop = asyncio.get_running_loop()
+        futures = []
+        started, t0 = time.time(), loop.time()
+        try:
+            for i, payload in enumerate(payloads):
+                intent = f"intent-floor-{tag}-{i:07d}"
+                # the payload is the raw submission, spliced in: one encode per intent, as a
+                # producer's
+                value = (b'{"type":"submitted","seq":0,"run":"' + tag.encode()
+                         + b'","correlationId":"' + intent.encode() + b'","submittedNs":'
+                         + str(time.time_ns()).encode() + b',"payload":' + payload + b"}")
+                futures.append(await producer.send(topic(self.run, None), value,
+                                                   key=intent.encode()))
+                if rate is not None:
+                    await asyncio.sleep(max(0.0, t0 + (i + 1) / rate - loop.time()))
+                elif i % 1000 == 999:
+                    await asyncio.sleep(0)
+            await asyncio.gather(*futures)
+        finally:
+            await producer.stop()
+        return started
+
+    async def wait_done(self, tag: str, count: int, timeout: float) -> float:  # noqa: ASYNC109
+        """Until ``count`` intents of ``tag`` finished; return that time."""
+        deadline = time.monotonic() + timeout
+        while self.done.get(tag, 0) < count:
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"floor: {self.done.get(tag, 0)} of {count} intents "
+                                   f"finished after {timeout:.0f}s")
+            await asyncio.sleep(0.02)
+        return time.time()
+
+
+def payloads(count: int) -> list[bytes]:
+    """Submissions as the pipeline bench sends them (same generator, sim venue)."""
+    topology = load_topology()
+    rng = random.Random(count)
+    return [orjson.dumps(random_submission(topology, rng, strategy_id=f"floor-{i % 16}",
+                                           client_intent_id=f"floor-{i}", venues=["sim"]))
+            for i in range(count)]
+
+
+async def throughput(pool: FloorPool, count: int, services: dict[int, str]) -> Throughput:
+    """``count`` intents flat out: intents/s and CPU ms per intent by process group."""
+    tag = uuid.uuid4().hex[:8]
+    bodies = payloads(count)
+    meter = CpuMeter(workers=pool.pids, services=services)
+    meter.start()
+    started = await pool.submit(tag, bodies, None)
+    finished = await pool.wait_done(tag, count, timeout=max(120.0, count / 100))
+    elapsed = finished - started
+    per_intent, total, busy = cpu_figures(meter.stop(), count, elapsed)
+    return {"intents": count, "seconds": round(elapsed, 2),
+            "intents_per_s": round(count / elapsed, 1), "completed": pool.done[tag],
+            "cpu_ms_per_intent": per_intent, "cpu_ms_per_intent_total": total,
+            "cores_busy": busy}
+
+
+async def steady(pool: FloorPool, rate: float, seconds: float) -> Steady:
+    """Submit -> the project consumer seeing plan's and execute's last event, at a steady
+    rate (the pipeline's figures are stamped by the stages, the floor's on arrival at project:
+    the floor's include one more hop, so they bound its latency from above)."""
+    tag, count = uuid.uuid4().hex[:8], int(rate * seconds)
+    await pool.submit(tag, payloads(count), rate)
+    await pool.wait_done(tag, count, timeout=120.0 + seconds)
+    plan = pool.latencies.get(tag, {}).get("plan", [])
+    done = pool.latencies.get(tag, {}).get("completed", [])
+    return {"rate": rate, "intents": count,
+            "plan_p50_ms": round(pct(plan, 0.5), 1), "plan_p99_ms": round(pct(plan, 0.99), 1),
+            "completed_p50_ms": round(pct(done, 0.5), 1),
+            "completed_p99_ms": round(pct(done, 0.99), 1)}
+
+
+@dataclass(frozen=True)
+class FloorResult:
+    throughput: Throughput
+    steady: list[Steady]
+
+
+async def measure(bootstrap: str, *, procs: int, count: int, warmup: int,
+                  rates: Sequence[float], seconds: float, services: dict[int, str]
+                  ) -> FloorResult:
+    """The whole floor run: topics, ``procs`` stage processes, warm-up, flat out, steady."""
+    pool = FloorPool(bootstrap, procs)
+    print(f"floor: {procs} stage processes on floor.{pool.run}.*…", file=sys.stderr)
+    await pool.start(stage_partitions())
+    try:
+        if warmup:
+            # Unmeasured: the broker's JIT and the processes' first batches (see the pipeline
+            # bench's --warmup).
+            print(f"floor: warming up, {warmup} intents flat out…", file=sys.stderr)
+            await throughput(pool, warmup, services)
+        print(f"floor: {count} intents flat out…", file=sys.stderr)
+        flat = await throughput(pool, count, services)
+        print(f"  {flat['intents_per_s']} intents/s", file=sys.stderr)
+        latency = []
+        for rate in rates:
+            print(f"floor: steady {rate:g}/s for {seconds:g}s…", file=sys.stderr)
+            latency.append(await steady(pool, rate, seconds))
+    finally:
+        await pool.stop()
+    return FloorResult(flat, latency)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sep bench floor", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bootstrap", default="",
+                        help="an existing broker (default: start one, as the other benches do)")
+    parser.add_argument("--count", type=int, default=20_000, help="intents flat out")
+    parser.add_argument("--warmup", type=int, default=2000, help="unmeasured intents first")
+    parser.add_argument("--rate", "--rates", dest="rates", type=float, nargs="*",
+                        default=[500.0], help="steady rates for latency (default 500)")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--procs", type=int, default=2, help="stage processes (default 2)")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--run", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        asyncio.run(serve(args.bootstrap, args.run))
+        return 0
+
+    def go(bootstrap: str) -> FloorResult:
+        services = service_pids({"kafka": bootstrap})
+        return asyncio.run(measure(bootstrap, procs=args.procs, count=args.count,
+                                   warmup=args.warmup, rates=args.rates, seconds=args.seconds,
+                                   services=services))
+
+    if args.bootstrap:
+        result = go(args.bootstrap)
+    else:
+        from bench._services import bench_services
+
+        with bench_services() as settings:
+            result = go(settings.kafka)
+    t = result.throughput
+    print(f"\nsep bench floor — {machine()}, {args.procs} stage processes")
+    print(f"flat out: {t['intents_per_s']:>8.1f} intents/s ({t['intents']} in {t['seconds']}s)")
+    print("CPU per intent: " + ", ".join(f"{g} {ms} ms" for g, ms in t["cpu_ms_per_intent"].items())
+          + f"; ours {t['cpu_ms_per_intent_total']} ms")
+    for s in result.steady:
+        print(f"steady {s['rate']:g}/s: submit→plan p50 {s['plan_p50_ms']} ms, p99 "
+              f"{s['plan_p99_ms']} ms; submit→completed p50 {s['completed_p50_ms']} ms, "
+              f"p99 {s['completed_p99_ms']} ms")
+    print(json_line({"bench": "floor", "machine": machine(), "procs": args.procs,
+                      "intents_per_s": t["intents_per_s"], "throughput": t,
+                      "steady": result.steady}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
