@@ -21,6 +21,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from pipeline import limits
 from pipeline.devstack.errors import ServiceStartError, ToolMissingError
 from pipeline.devstack.kafka_dist import ensure_kafka_jars
 from pipeline.devstack.ports import HOST, port_accepts
@@ -97,6 +98,8 @@ class KafkaBroker(Service):
                 "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
                 f"log.dirs={self.log_dirs}",
                 "num.partitions=4",
+                # pipeline/limits.py: what the broker accepts, above what we produce.
+                f"message.max.bytes={limits.BROKER_MAX_MESSAGE_BYTES}",
                 "default.replication.factor=1",
                 "min.insync.replicas=1",
                 "offsets.topic.replication.factor=1",

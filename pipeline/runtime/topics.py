@@ -2,7 +2,7 @@
 
 Ours must exist with the declared partition counts before any worker starts, or the
 broker's defaults win and co-partitioning breaks.  The stages' table changelogs are created
-here too (faust would create them, but only as a worker starts: see stages.table_names).
+here too (see stages.table_names).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from pipeline import limits
 from pipeline.stages.table_names import STAGE_TABLES, changelog_topic
 from pipeline.topology.models import Topology
 
@@ -57,9 +58,13 @@ class TopicSpec:
 def declared_topics(topology: Topology) -> list[TopicSpec]:
     """The topology's topics, then the changelogs of the tables its stages keep (in the
     group of a worker running every stage; faust creates those of other layouts itself)."""
-    specs = [TopicSpec(t.name, t.partitions, {"retention.ms": str(t.retention_ms),
-                                              "cleanup.policy": t.cleanup_policy})
-             for t in topology.topics]
+    specs = [TopicSpec(t.name, t.partitions, {
+        "retention.ms": str(t.retention_ms), "cleanup.policy": t.cleanup_policy,
+        # pipeline/limits.py: every topic accepts what the broker accepts.
+        "max.message.bytes": str(limits.BROKER_MAX_MESSAGE_BYTES),
+        # The producer's timestamp is part of an intent's identity (ingest derives the id
+        # from it, POST /intents predicts it): a broker set to LogAppendTime would change it.
+        "message.timestamp.type": "CreateTime"}) for t in topology.topics]
     partitions = {t.name: t.partitions for t in topology.topics}
     for stage in topology.stages:
         for table in STAGE_TABLES.get(stage.name, ()):
