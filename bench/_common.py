@@ -67,12 +67,13 @@ class Steady(TypedDict):
     completed_p99_ms: float
 
 
-def cpu_figures(seconds_by_group: dict[str, float], intents: int, elapsed: float
+def cpu_figures(seconds_by_group: dict[str, float], intents: int, window: float
                 ) -> tuple[dict[str, float], float, float]:
-    """CPU seconds by group -> (ms per intent by group, ms per intent of ours, cores busy)."""
+    """CPU seconds by group over ``window`` wall seconds -> (ms per intent by group, ms per
+    intent of ours, cores busy)."""
     per_intent = {group: round(s * 1000 / intents, 3) for group, s in seconds_by_group.items()}
     ours = sum(s for group, s in seconds_by_group.items() if group != "other")
-    return per_intent, round(ours * 1000 / intents, 3), round(ours / elapsed, 2)
+    return per_intent, round(ours * 1000 / intents, 3), round(ours / window, 2)
 
 
 def json_line(figures: dict[str, object]) -> str:

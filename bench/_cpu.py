@@ -17,6 +17,7 @@ children); a same-named process outside them is ``other``.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,14 +114,19 @@ class CpuMeter:
     workers: Collection[int] = ()
     services: Mapping[int, str] = field(default_factory=dict)
     """pid -> group of the service processes (``service_pids``); empty: groups by name."""
+    window: float = 0.0
+    """Wall seconds from ``start()`` to ``stop()``: what "cores busy" divides by."""
     _before: dict[int, tuple[str, int, int]] = field(default_factory=dict)
+    _started: float = 0.0
 
     def start(self) -> None:
         self._before = _read()
+        self._started = time.monotonic()
 
     def stop(self) -> dict[str, float]:
         seconds: dict[str, float] = {}
         procs = _read()
+        self.window = time.monotonic() - self._started
         for pid, (name, ticks, _parent) in procs.items():
             before = self._before.get(pid)
             used = ticks - (before[1] if before and before[0] == name else 0)

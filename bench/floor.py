@@ -10,7 +10,7 @@ the same run (this machine's speed drifts 2-3x within an hour; only same-run rat
 
 Its topics are its own (``floor.<run>.*``, as many partitions as the pipeline's stage topics),
 so nothing the pipeline left on the broker is read, and they are deleted afterwards.  The stage
-processes are ``python -m bench.floor --serve`` children that report on stdout as JSON lines.
+processes are ``bench/_floor_stages.py`` children that report on stdout as JSON lines.
 """
 
 from __future__ import annotations
@@ -24,32 +24,16 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench._common import Steady, Throughput, cpu_figures, json_line, machine, pct
 from bench._cpu import CpuMeter, service_pids
+from bench._floor_stages import STAGES, topic
 from pipeline.samples import random_submission
 from pipeline.topology import load_topology
-
-# (stage, events it writes per intent): the event contract of ARCHITECTURE.md -- ingest
-# intent.submitted; validate risk.approved + intent.accepted; prioritise intent.prioritised; plan
-# plan.created; execute exec.started, step_submitted, step_filled, completed (one-step plans,
-# as the sim venue's mostly are).
-STAGES: tuple[tuple[str, int], ...] = (
-    ("ingest", 1), ("validate", 2), ("prioritise", 1), ("plan", 1), ("execute", 4))
-REPORT_EVERY_S = 0.1
-# The events the project consumer times, as the pipeline bench times plan.created and
-# exec.completed.
-_TIMED = {"plan.last": "plan", "execute.last": "completed"}
-
-
-def topic(run: str, stage: str | None) -> str:
-    """The topic ``stage`` writes (``None``: the submissions ingest reads)."""
-    return f"floor.{run}.{stage or 'submitted'}"
 
 
 def stage_partitions() -> int:
@@ -57,129 +41,6 @@ def stage_partitions() -> int:
     topology = load_topology()
     return max(topology.topic(name).partitions
                for stage in topology.stages for name in stage.inputs)
-
-
-# --- the stage processes (``--serve``) ----------------------------------------------------
-
-
-@dataclass
-class _Progress:
-    """What this process's project consumer has seen, reported to the parent as deltas."""
-
-    done: dict[str, int] = field(default_factory=dict)  # run -> intents finished
-    # run -> "plan" | "completed" -> ms from the submit to plan's / execute's last event
-    latencies: dict[str, dict[str, list[float]]] = field(default_factory=dict)
-
-
-def _consumer(bootstrap: str, group: str, *topics: str) -> AIOKafkaConsumer:
-    # fetch_max_wait_ms 10: a fetch returns within 10 ms of new data, as the pipeline's
-    # fetch policy aims for; auto commit off: a batch is committed after its outputs' acks.
-    return AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=group,
-                            enable_auto_commit=False, auto_offset_reset="earliest",
-                            fetch_max_wait_ms=10, max_poll_records=2000)
-
-
-async def _stage(consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, run: str, index: int,
-                 stop: asyncio.Event) -> None:
-    name, events = STAGES[index]
-    previous = STAGES[index - 1][0] if index else None
-    target = topic(run, name)
-    while not stop.is_set():
-        batches = await consumer.getmany(timeout_ms=100, max_records=2000)
-        acks = []
-        for records in batches.values():
-            for record in records:
-                # {"type", "correlationId", "seq", "submittedNs", "payload", ...} -> `events`
-                # envelopes of this stage, the last one typed "<stage>.last"
-                event = orjson.loads(record.value)
-                if previous and event["type"] != f"{previous}.last":
-                    continue  # a stage acts only on the event that hands the intent on
-                for k in range(events):
-                    out = {"eventId": uuid.uuid4().hex, "timestamp": time.time_ns(),
-                           "type": f"{name}.last" if k == events - 1 else f"{name}.{k}",
-                           "correlationId": event["correlationId"],
-                           "causationId": event.get("eventId"), "seq": event["seq"] + k + 1,
-                           "submittedNs": event["submittedNs"], "run": event["run"],
-                           "payload": event["payload"]}
-                    acks.append(await producer.send(target, orjson.dumps(out), key=record.key))
-        if acks:
-            await asyncio.gather(*acks)  # every output acked before its input is committed
-        if batches:
-            await consumer.commit()
-
-
-async def _project(consumer: AIOKafkaConsumer, progress: _Progress, stop: asyncio.Event) -> None:
-    seen: set[tuple[str, str]] = set()
-    while not stop.is_set():
-        batches = await consumer.getmany(timeout_ms=100, max_records=5000)
-        now = time.time_ns()
-        for records in batches.values():
-            for record in records:
-                event = orjson.loads(record.value)
-                kind = _TIMED.get(event["type"])
-                if kind is None or (kind, event["correlationId"]) in seen:
-                    continue  # redelivered after a rebalance: counted once
-                seen.add((kind, event["correlationId"]))
-                run = event["run"]
-                progress.latencies.setdefault(run, {}).setdefault(kind, []).append(
-                    (now - event["submittedNs"]) / 1e6)
-                if kind == "completed":
-                    progress.done[run] = progress.done.get(run, 0) + 1
-        if batches:
-            await consumer.commit()
-
-
-async def _report(consumers: dict[str, AIOKafkaConsumer], progress: _Progress,
-                  stop: asyncio.Event) -> None:
-    """Every REPORT_EVERY_S: partitions assigned per group, and what finished since."""
-    last: dict[str, int] = {}
-    while not stop.is_set():
-        assigned = {group: len(c.assignment()) for group, c in consumers.items()}
-        line: dict[str, Any] = {}
-        if assigned != last:
-            line["assigned"] = last = assigned
-        if progress.done:
-            line["done"], line["latencies"] = progress.done, progress.latencies
-            progress.done, progress.latencies = {}, {}
-        if line:
-            sys.stdout.buffer.write(orjson.dumps(line) + b"\n")
-            sys.stdout.buffer.flush()
-        await asyncio.sleep(REPORT_EVERY_S)
-
-
-async def serve(bootstrap: str, run: str) -> None:
-    """One stage process: every stage and the project consumer, until SIGTERM.  The default
-    asyncio loop, not uvloop, as in ../shared/bench/kafka_floor.py: the floor the issue's
-    figures were taken with."""
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    # acks="all" and linger 1 ms: the pipeline's own producer settings (pipeline/runtime/app.py).
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1,
-                                max_batch_size=256 * 1024)
-    # One consumer (and group) per stage, as kafka_floor.py has it: the naive layout.
-    groups = [f"floor-{run}-{name}" for name, _events in STAGES]
-    stages = [_consumer(bootstrap, group, topic(run, STAGES[i - 1][0] if i else None))
-              for i, group in enumerate(groups)]
-    project = _consumer(bootstrap, f"floor-{run}-project",
-                        *(topic(run, name) for name, _ in STAGES))
-    consumers = dict(zip([*groups, f"floor-{run}-project"], [*stages, project], strict=True))
-    await producer.start()
-    for consumer in consumers.values():
-        await consumer.start()
-    progress = _Progress()
-    tasks = [asyncio.create_task(coro) for coro in
-             (*(_stage(c, producer, run, i, stop) for i, c in enumerate(stages)),
-              _project(project, progress, stop), _report(consumers, progress, stop))]
-    try:
-        await stop.wait()
-    finally:
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for consumer in consumers.values():
-            await consumer.stop()
-        await producer.stop()
-
-
-# --- the parent: topics, processes, load, figures -----------------------------------------
 
 
 @dataclass
@@ -209,7 +70,7 @@ class FloorPool:
             await admin.close()
         for index in range(self.procs):
             child = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.floor", "--serve", "--bootstrap", self.bootstrap,
+                sys.executable, "-m", "bench._floor_stages", "--bootstrap", self.bootstrap,
                 "--run", self.run, stdout=asyncio.subprocess.PIPE)
             self._children.append(child)
             self._readers.append(asyncio.create_task(self._read(index, child)))
@@ -328,7 +189,7 @@ async def throughput(pool: FloorPool, count: int, services: dict[int, str]) -> T
     started = await pool.submit(tag, bodies, None)
     finished = await pool.wait_done(tag, count, timeout=max(120.0, count / 100))
     elapsed = finished - started
-    per_intent, total, busy = cpu_figures(meter.stop(), count, elapsed)
+    per_intent, total, busy = cpu_figures(meter.stop(), count, meter.window)
     return {"intents": count, "seconds": round(elapsed, 2),
             "intents_per_s": round(count / elapsed, 1), "completed": pool.done[tag],
             "cpu_ms_per_intent": per_intent, "cpu_ms_per_intent_total": total,
@@ -392,12 +253,7 @@ def main(argv: list[str] | None = None) -> int:
                         default=[500.0], help="steady rates for latency (default 500)")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--procs", type=int, default=2, help="stage processes (default 2)")
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--run", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve:
-        asyncio.run(serve(args.bootstrap, args.run))
-        return 0
 
     def go(bootstrap: str) -> FloorResult:
         services = service_pids({"kafka": bootstrap})
