@@ -32,12 +32,12 @@ from pipeline.market.publisher import MarketPublisher
 from pipeline.plugins.manager import build_venues, make_plugin_manager, market_sources
 from pipeline.runtime import diagnostics, gc_tuning
 from pipeline.runtime.app import group_id
+from pipeline.runtime.assembly import build_groups
 from pipeline.runtime.delivery import patches
-from pipeline.runtime.delivery.groups import StageGroup, StageNode, handoff_topics, plan_groups
 from pipeline.runtime.delivery.kafka import KafkaRuntime
 from pipeline.runtime.delivery.sink import KafkaSink
-from pipeline.runtime.delivery.tables import ChangelogTable, TableSet
-from pipeline.runtime.lifecycle import Lifecycle, load_builder
+from pipeline.runtime.delivery.tables import TableSet
+from pipeline.runtime.lifecycle import Lifecycle
 from pipeline.stages.base import StageContext
 from pipeline.topology.models import Topology
 
@@ -63,25 +63,8 @@ def build_runtime(topology: Topology, settings: Settings, stages: Sequence[str] 
     context = StageContext(topology=topology, settings=settings,
                            venues=build_venues(topology, settings.data_dir))
     lifecycle = Lifecycle(context)
-    partitions = {t.name: t.partitions for t in topology.topics}
     tables = TableSet(group)
-    groups: list[StageGroup] = []
-    for chain in plan_groups(topology, stages, fuse):
-        source = chain[0].inputs[0]
-        nodes: list[StageNode] = []
-        for spec in chain:
-            made: list[ChangelogTable] = []
-
-            def table(name: str, help: str, made: list[ChangelogTable] = made,
-                      source: str = source) -> ChangelogTable:
-                made.append(tables.make(name, help, source, partitions[source]))
-                return made[-1]
-
-            context.table = table
-            processor = load_builder(spec)(context)
-            lifecycle.processors.append(processor)
-            nodes.append(StageNode(spec, processor, made))
-        groups.append(StageGroup(nodes, handoff_topics(chain), partitions))
+    groups = build_groups(topology, context, lifecycle, tables, stages, fuse)
     sink = KafkaSink(settings.kafka, client_id=f"{group}-worker")
     if (stages is None or "plan" in stages) and any(t.name == MARKET_TOPIC
                                                     for t in topology.topics):

@@ -107,3 +107,28 @@ class MemoryRuntime:
                 return delivered
             delivered += moved
         raise RuntimeError(f"still delivering after {max_rounds} rounds (a cycle of stages?)")
+
+
+def build_memory_runtime(topology: Any, settings: Any, stages: Sequence[str] | None = None, *,
+                         fuse: bool = True, clock: Callable[[], int] = now_ms) -> tuple[
+                             MemoryRuntime, Any]:
+    """The topology's stages (or ``stages``) over in-memory topics, with what they use.
+
+    Venues are the topology's own (their pools asked directly: there is no market topic to
+    follow), dedupe claims are kept in memory, tables are plain (nothing to recover).  Start
+    the returned lifecycle before ``run_until_idle`` and stop it after.
+    """
+    from pipeline.plugins.manager import build_venues
+    from pipeline.runtime.assembly import build_groups
+    from pipeline.runtime.delivery.tables import TableSet
+    from pipeline.runtime.lifecycle import Lifecycle
+    from pipeline.stages.base import StageContext
+    from pipeline.store.dedupe import MemoryDedupeStore
+
+    context = StageContext(topology=topology, settings=settings,
+                           venues=build_venues(topology, settings.data_dir), clock=clock,
+                           dedupe=MemoryDedupeStore(settings.dedupe_ttl_s, clock=clock))
+    lifecycle = Lifecycle(context)
+    groups = build_groups(topology, context, lifecycle, TableSet("memory"), stages, fuse)
+    partitions = {t.name: t.partitions for t in topology.topics}
+    return MemoryRuntime(groups, partitions, clock=clock), lifecycle

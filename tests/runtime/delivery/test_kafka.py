@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -50,7 +50,7 @@ class Echo:
 
 
 @pytest.fixture
-async def topics(kafka_bootstrap: str) -> AsyncIterator[tuple[str, str]]:
+async def topics(kafka_bootstrap: str) -> tuple[str, str]:
     run = uuid.uuid4().hex[:8]
     names = (f"rt.{run}.in", f"rt.{run}.out")
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
@@ -59,7 +59,7 @@ async def topics(kafka_bootstrap: str) -> AsyncIterator[tuple[str, str]]:
         await admin.create_topics([NewTopic(n, PARTITIONS, 1) for n in names])
     finally:
         await admin.close()
-    yield names
+    return names
 
 
 def runtime_for(bootstrap: str, stage: Echo, source: str, out: str) -> KafkaRuntime:
@@ -87,9 +87,9 @@ async def committed(runtime: KafkaRuntime, topic: str) -> dict[int, int | None]:
             for p in range(PARTITIONS)}
 
 
-async def wait_for(predicate: object, timeout: float = 30.0) -> None:
+async def wait_for(predicate: object, within_s: float = 30.0) -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within_s
     while loop.time() < deadline:
         if await predicate():  # type: ignore[operator]
             return
