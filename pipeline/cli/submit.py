@@ -36,17 +36,37 @@ def _amount(text: str) -> Decimal:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
 
 
-async def _send(settings: Settings, body: dict[str, Any]) -> tuple[int, Any]:
-    from pipeline.client import IntentProducer
+async def _send(settings: Settings, body: dict[str, Any]) -> dict[str, Any]:
+    """Claim the dedupe key, then produce (as ``POST /intents`` does): a duplicate prints the
+    id of the intent that exists, never one that never will.  A body that is not a valid
+    submission (``--file`` to try a rejection) is sent as it is, for ingest to reject."""
+    from pydantic import ValidationError
+
+    from pipeline.client import IntentProducer, predicted_intent_id, submit_once
+    from pipeline.models.intent import IntentSubmission
+    from pipeline.stages.base import now_ms
+    from pipeline.store.dedupe import RedisDedupeStore
 
     async with IntentProducer(settings.kafka) as producer:
-        stamp, future = await producer.send(body)
-        await future
-        return stamp, future.result()
+        try:
+            intent = IntentSubmission.model_validate(body)
+        except ValidationError:
+            stamp, future = await producer.send(body)
+            await future
+            return {"intentId": predicted_intent_id(stamp, str(body.get("strategyId")),
+                                                    str(body.get("clientIntentId"))),
+                    "status": "submitted (ingest will reject it: not a valid intent)"}
+        dedupe = RedisDedupeStore.connect(settings.redis, settings.redis_prefix,
+                                          settings.dedupe_ttl_s)
+        try:
+            done = await submit_once(producer, dedupe, intent, timestamp_ms=now_ms())
+        finally:
+            await dedupe.close()
+        return {"intentId": done.intent_id,
+                "status": "duplicate" if done.duplicate else "submitted"}
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
-    from pipeline.client import predicted_intent_id
     from pipeline.samples import submission
 
     topology = topology_of(args)
@@ -68,10 +88,8 @@ def _cmd_submit(args: argparse.Namespace) -> int:
             raise UserError(f"unknown asset {exc.args[0]!r}; known: {known}") from exc
     if isinstance(body, dict) and "clientIntentId" not in body:
         body["clientIntentId"] = f"cli-{uuid.uuid4().hex[:12]}"
-    stamp, meta = asyncio.run(_send(settings_for_stack(), body))
-    intent_id = predicted_intent_id(stamp, str(body.get("strategyId")), body["clientIntentId"])
-    print(json.dumps({"intentId": intent_id, "clientIntentId": body["clientIntentId"],
-                      "partition": meta.partition, "offset": meta.offset}))
+    answer = asyncio.run(_send(settings_for_stack(), body))
+    print(json.dumps({**answer, "clientIntentId": body["clientIntentId"]}))
     return 0
 
 

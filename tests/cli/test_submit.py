@@ -1,6 +1,10 @@
-"""``sep submit``: what it refuses before sending anything."""
+"""``sep submit``: what it refuses before sending anything; a duplicate gets the existing id."""
 
 from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -19,3 +23,21 @@ def test_refused_with_a_reason(argv: list[str], message: str, monkeypatch: pytes
     monkeypatch.setenv("SEP_KAFKA", "127.0.0.1:1")
     assert main(["submit", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+async def test_the_same_submission_twice_prints_one_intent_id(
+        kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> None:
+    """`sep submit` claims the dedupe key before producing, like POST /intents."""
+    from pipeline.cli.submit import _send
+    from pipeline.config import Settings
+    from pipeline.samples import submission
+    from pipeline.topology import load_topology
+
+    settings = Settings(kafka=kafka_bootstrap, redis=redis_url, data_dir=tmp_path,
+                        redis_prefix=f"t-{uuid.uuid4().hex[:6]}:")
+    body = submission(load_topology(), "DISPOSE", "WETH", "USDC", Decimal("1"),
+                      strategy_id="cli-dup", client_intent_id=uuid.uuid4().hex)
+    first = await _send(settings, body)
+    second = await _send(settings, body)
+    assert first["status"] == "submitted"
+    assert second == {"intentId": first["intentId"], "status": "duplicate"}
