@@ -93,6 +93,12 @@ ensure_tools() {
     fi
 }
 
+ensure_test_tools() {
+    # kcat: the compression tests produce with a Kafka client that is not ours, too.
+    command -v kcat >/dev/null || apt_install kcat \
+        || say "kcat missing: the kcat compression tests will be skipped (apt-get install kcat)"
+}
+
 ensure_browser() {
     # The UI's end-to-end test drives Debian's chromium (never a downloaded browser).
     if ! command -v chromium >/dev/null && [[ ! -x /usr/bin/chromium ]]; then
@@ -150,6 +156,7 @@ main() {
         exec "$VENV/bin/sep" up "$@"
     fi
     ensure_browser
+    ensure_test_tools
     run_tests "$@"
 }
 
