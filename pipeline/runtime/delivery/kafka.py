@@ -70,6 +70,7 @@ class KafkaRuntime:
         self.sink = sink
         self.fatal: BaseException | None = None
         self._groups = list(groups)
+        self._trace = trace
         self.runners = [GroupRunner(g, self.sink, self.ledger, counter=self.counter,
                                     on_fatal=self._fail, trace=trace) for g in groups]
         self._by_topic: dict[str, list[GroupRunner]] = {}
@@ -132,6 +133,10 @@ class KafkaRuntime:
         assert consumer is not None
         while not self._stopping.is_set():
             if ledger.inflight >= MAX_INFLIGHT_BATCHES:
+                if self._trace:
+                    log.info("fetch waits: batches in flight", extra={
+                        "inflight": ledger.inflight,
+                        "queued": {r.name: r.depth for r in self.runners}})
                 await asyncio.sleep(0.001)
                 await ledger.drain(0.05)
                 continue
