@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 
+import aiokafka.codec as aiokafka_codec
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -17,6 +18,7 @@ from pipeline.runtime.delivery.kafka import KafkaRuntime
 from pipeline.runtime.delivery.sink import KafkaSink
 from pipeline.runtime.delivery.tables import TableSet
 from pipeline.stages.base import Emit, Output, Record
+from pipeline.stages.rejections import DEADLETTER_TOPIC
 from pipeline.store import worker_health
 from pipeline.topology.models import StageSpec
 
@@ -191,3 +193,40 @@ async def test_a_stop_finishes_the_batch_in_flight_and_commits_it_within_the_bou
 
 async def _true_when(value: bool) -> bool:
     return value
+
+
+async def test_a_batch_that_cannot_be_decoded_is_dead_lettered_and_skipped(
+        kafka_bootstrap: str, topics: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A codec the consumer lacks (snappy here, hidden from aiokafka in this process) used to
+    crash-loop the fetcher: now the record is dead-lettered with the reason, and the next
+    record of the same partition is processed."""
+    source, out = topics
+    compressed = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, compression_type="snappy")
+    await compressed.start()
+    try:
+        await compressed.send_and_wait(source, b"squashed", key=b"k", partition=0)
+    finally:
+        await compressed.stop()
+    await produce(kafka_bootstrap, source, 1, partition=0)  # plain, after it
+    monkeypatch.setattr(aiokafka_codec, "has_snappy", lambda: False)
+    stage = Echo(out)
+    runtime = runtime_for(kafka_bootstrap, stage, source, out)
+    await runtime.start()
+    try:
+        async def done() -> bool:
+            return (await committed(runtime, source))[0] == 2
+        await wait_for(done)
+        assert stage.processed == 1  # the plain record; the snappy one was skipped
+        assert runtime.counter.dead_letters == {"fetch": 1}
+    finally:
+        await runtime.stop()
+    consumer = AIOKafkaConsumer(DEADLETTER_TOPIC, bootstrap_servers=kafka_bootstrap,
+                                group_id=None, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        letters = [m for ms in (await consumer.getmany(timeout_ms=5000)).values() for m in ms]
+    finally:
+        await consumer.stop()
+    mine = [m for m in letters if dict(m.headers)["sep-source"] == f"{source}/0/0".encode()]
+    assert len(mine) == 1
+    assert b"snappy" in dict(mine[0].headers)["sep-reason"]
