@@ -66,6 +66,18 @@ class Settings:
         _env("SEP_CLOCK_SKEW_TOLERANCE_MS", str(DEFAULT_CLOCK_SKEW_TOLERANCE_MS))))
     """How far a record's timestamp may be from ingest's clock before it is rejected."""
 
+    producer_linger_ms: int = field(
+        default_factory=lambda: int(_env("SEP_PRODUCER_LINGER_MS", "1")))
+    """How long a worker's producer waits to fill a batch: each hop's latency floor."""
+    fetch_max_wait_ms: int = field(
+        default_factory=lambda: int(_env("SEP_FETCH_MAX_WAIT_MS", "10")))
+    """Fetch wait when a partition with buffered records is left out of the fetch
+    (pipeline/runtime/delivery/patches.py)."""
+    fetch_idle_wait_ms: int = field(
+        default_factory=lambda: int(_env("SEP_FETCH_IDLE_WAIT_MS", "500")))
+    """Fetch wait when the fetch covers every partition: new data ends it at once."""
+    trace_batches: bool = field(default_factory=lambda: bool(_env("SEP_TRACE_BATCHES", "")))
+    """Log every batch's size and timings (for finding the slow stage)."""
     fusion: bool = field(default_factory=lambda: _env("SEP_FUSION", "1") not in ("0", "false"))
     """Run the topology's ``fusion:`` chains as one pass (``SEP_FUSION=0``: every stage on
     its own, each reading its input topic from Kafka)."""

@@ -66,12 +66,15 @@ def build_runtime(topology: Topology, settings: Settings, stages: Sequence[str] 
     tables = TableSet(group)
     groups = build_groups(topology, context, lifecycle, tables, stages, fuse)
     sink = KafkaSink(settings.kafka, client_id=f"{group}-worker",
+                     linger_ms=settings.producer_linger_ms,
                      partitions={t.name: t.partitions for t in topology.topics})
     if (stages is None or "plan" in stages) and any(t.name == MARKET_TOPIC
                                                     for t in topology.topics):
         _wire_market(settings, context, lifecycle, sink)
     runtime = KafkaRuntime(settings.kafka, group, groups, tables, sink,
-                           trace=bool(os.environ.get("SEP_TRACE_BATCHES")))
+                           trace=settings.trace_batches,
+                           fetch_max_wait_ms=settings.fetch_max_wait_ms,
+                           fetch_idle_wait_ms=settings.fetch_idle_wait_ms)
     return runtime, lifecycle
 
 

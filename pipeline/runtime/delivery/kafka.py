@@ -36,7 +36,11 @@ from aiokafka.errors import (
 from pipeline import limits
 from pipeline.runtime.delivery.groups import StageGroup
 from pipeline.runtime.delivery.ledger import OffsetLedger
-from pipeline.runtime.delivery.patches import AdaptiveWaitConsumer
+from pipeline.runtime.delivery.patches import (
+    FETCH_IDLE_WAIT_MS,
+    FETCH_MAX_WAIT_MS,
+    AdaptiveWaitConsumer,
+)
 from pipeline.runtime.delivery.runner import GroupRunner
 from pipeline.runtime.delivery.safety import FailureCounter
 from pipeline.runtime.delivery.sink import KafkaSink, send_output
@@ -61,7 +65,10 @@ DECODE_ERRORS = (UnsupportedCodecError, CorruptRecordException, ValueError, OSEr
 
 class KafkaRuntime:
     def __init__(self, bootstrap: str, group_id: str, groups: Sequence[StageGroup],
-                 tables: TableSet, sink: KafkaSink, *, trace: bool = False) -> None:
+                 tables: TableSet, sink: KafkaSink, *, trace: bool = False,
+                 fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS,
+                 fetch_idle_wait_ms: int = FETCH_IDLE_WAIT_MS) -> None:
+        self._fetch_waits = (fetch_max_wait_ms, fetch_idle_wait_ms)
         self.bootstrap = bootstrap
         self.group_id = group_id
         self.ledger = OffsetLedger()
@@ -110,6 +117,8 @@ class KafkaRuntime:
             heartbeat_interval_ms=500,
             rebalance_timeout_ms=20000,
             max_poll_interval_ms=300000,
+            fetch_max_wait_ms=self._fetch_waits[0],
+            idle_wait_ms=self._fetch_waits[1],
         )
         self.consumer.subscribe(self.topics, listener=_Rebalance(self))
         await self.consumer.start()

@@ -19,7 +19,6 @@ the fetcher's class is swapped after start (same fields, only behaviour changes)
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -29,8 +28,10 @@ from aiokafka.consumer.fetcher import Fetcher
 WRITTEN_FOR = {"aiokafka": ("0.14.",)}
 """Library -> version prefixes these patches were written and tested against."""
 
-FETCH_MAX_WAIT_MS = int(os.environ.get("SEP_FETCH_MAX_WAIT_MS", "10"))
-FETCH_IDLE_WAIT_MS = int(os.environ.get("SEP_FETCH_IDLE_WAIT_MS", "500"))
+FETCH_MAX_WAIT_MS = 10
+"""Default busy wait (``Settings.fetch_max_wait_ms``, ``SEP_FETCH_MAX_WAIT_MS``)."""
+FETCH_IDLE_WAIT_MS = 500
+"""Default idle wait (``Settings.fetch_idle_wait_ms``, ``SEP_FETCH_IDLE_WAIT_MS``)."""
 
 
 class UnsupportedLibraryVersion(RuntimeError):
@@ -85,7 +86,7 @@ class AdaptiveWaitConsumer(aiokafka.AIOKafkaConsumer):  # type: ignore[misc]
 
     def __init__(self, *topics: Any, idle_wait_ms: int = FETCH_IDLE_WAIT_MS,
                  **kwargs: Any) -> None:
-        kwargs["fetch_max_wait_ms"] = min(kwargs.get("fetch_max_wait_ms", 500), FETCH_MAX_WAIT_MS)
+        kwargs.setdefault("fetch_max_wait_ms", FETCH_MAX_WAIT_MS)
         self._idle_wait_ms = max(idle_wait_ms, kwargs["fetch_max_wait_ms"])
         super().__init__(*topics, **kwargs)
 
