@@ -43,6 +43,7 @@ from pipeline.ops.twin_graph import (  # the route graph, in its own module
     GraphRoute,
     RouteGraph,
 )
+from pipeline.ops.twin_partition import kafka_partition  # Kafka's partitioner
 from pipeline.ops.twin_v3 import (  # Uniswap V3 math, in its own module
     MAX_SQRT_RATIO,
     MAX_TICK,
@@ -94,6 +95,7 @@ __all__ = [
     "amount_out",
     "best_route_exact_in",
     "best_route_exact_out",
+    "kafka_partition",
     "sqrt_ratio_at_tick",
     "sweep",
     "tick_at_sqrt_ratio",

@@ -30,9 +30,13 @@ async def test_the_same_submission_twice_prints_one_intent_id(
     """`sep submit` claims the dedupe key before producing, like POST /intents."""
     from pipeline.cli.submit import _send
     from pipeline.config import Settings
+    from pipeline.runtime.topics import ensure_topics
     from pipeline.samples import submission
     from pipeline.topology import load_topology
 
+    # The topics first: producing to a missing one would create it with the broker's
+    # default partition count, and every later test's ensure_topics would refuse it.
+    await ensure_topics(kafka_bootstrap, load_topology())
     settings = Settings(kafka=kafka_bootstrap, redis=redis_url, data_dir=tmp_path,
                         redis_prefix=f"t-{uuid.uuid4().hex[:6]}:")
     body = submission(load_topology(), "DISPOSE", "WETH", "USDC", Decimal("1"),
