@@ -76,9 +76,17 @@ def declared_topics(topology: Topology) -> list[TopicSpec]:
 
 async def ensure_topics(bootstrap: str, topology: Topology) -> list[str]:
     """Create missing topics; verify existing ones.  Returns the names created."""
+    return await ensure_specs(bootstrap, declared_topics(topology))
+
+
+async def ensure_specs(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
+    """Create the missing ones of ``specs``; verify the partition counts of the others.
+
+    A worker calls it for its own tables' changelogs too: a process layout (a worker running
+    a subset of the stages) has a consumer group, and changelogs, of its own.
+    """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
-    specs = declared_topics(topology)
     try:
         existing = set(await admin.list_topics())
         missing = [t for t in specs if t.name not in existing]

@@ -103,6 +103,7 @@ class KafkaRuntime:
             self._stopping.set()
 
     async def start(self) -> None:
+        await self.tables.ensure_changelogs(self.bootstrap)
         await self.sink.start()
         self.consumer = AdaptiveWaitConsumer(
             bootstrap_servers=self.bootstrap,

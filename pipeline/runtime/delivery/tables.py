@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from pipeline.runtime.topics import TopicSpec, ensure_specs
 from pipeline.stages.base import Record
 from pipeline.stages.table_names import changelog_topic
 
@@ -121,6 +122,14 @@ class TableSet:
         revoked = list(revoked)
         for table, source, _ in self.tables:
             table.forget(p for t, p in revoked if t == source)
+
+    async def ensure_changelogs(self, bootstrap: str) -> list[str]:
+        """Create the changelog topics that are missing (compacted, partitioned like their
+        source topic): ``sep up`` creates the default group's; a process layout's group has
+        its own."""
+        specs = [TopicSpec(table.topic, partitions, {"cleanup.policy": "compact"})
+                 for table, _, partitions in self.tables]
+        return await ensure_specs(bootstrap, specs) if specs else []
 
     async def recover(self, bootstrap: str, assigned: Iterable[tuple[str, int]]) -> int:
         """Read the changelog partitions of newly assigned input partitions to their end."""
