@@ -100,6 +100,9 @@ class ExecStepFilled(WireModel):
     asset_out: str
     amount_in: Amount
     amount_out: Amount
+    landed_at: int | None = None
+    """The venue's version the trade landed at (a block; the sim ledger's trade number): a
+    pool state with ``version >= landed_at`` includes it (``PoolState.version``)."""
 
 
 class ExecStepFailed(WireModel):

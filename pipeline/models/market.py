@@ -31,6 +31,13 @@ class PoolState(WireModel):
     price and the depth near it. The optional V3 fields carry the exact state for V3 math:
     ``sqrt_price_x96``, ``liquidity``, ``tick``, ``tick_spacing`` and every initialised tick
     with its ``liquidity_net``, sorted by tick; ``block`` is the block they were read at.
+
+    ``version`` says which trades a state includes, so a planner can tell when its own trade
+    has reached the state it plans on (``pipeline.stages.pending_flow``): a trade reported
+    as landed at ``v`` (``ExecStepFilled.landed_at``) is in every state of its pools whose
+    ``version >= v``.  A chain's version is the ``block`` the state was read at; a venue
+    without blocks numbers its trades and sets ``seq`` to the last one that moved this pool
+    (the sim venue's ledger).
     """
 
     pool_id: str
@@ -48,3 +55,9 @@ class PoolState(WireModel):
     tick_spacing: Annotated[int, Field(gt=0)] | None = None
     ticks: tuple[TickLiquidity, ...] | None = None
     block: int | None = None
+    seq: Annotated[int, Field(ge=0)] | None = None
+
+    @property
+    def version(self) -> int | None:
+        """``seq`` if the venue numbers its trades, else ``block``; ``None``: unknown."""
+        return self.seq if self.seq is not None else self.block

@@ -54,6 +54,10 @@ class Fill:
     order_ref: str
     amount_in: Decimal
     amount_out: Decimal
+    landed_at: int | None = None
+    """The version of the venue's pool states that first includes this trade (its block on a
+    chain), as ``PoolState.version`` counts; ``None`` if the venue cannot say.  The planner
+    stops counting its own pending trade once the pool states it plans on reach it."""
 
 
 @dataclass(frozen=True)

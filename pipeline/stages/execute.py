@@ -229,7 +229,8 @@ class PlanRun:
             await self._out("exec.step_filled", ExecStepFilled(
                 plan_id=self.plan.id, step_id=step.step_id, venue=venue.name,
                 order_ref=fill.order_ref, asset_in=step.asset_in, asset_out=step.asset_out,
-                amount_in=fill.amount_in, amount_out=fill.amount_out), 3 + 2 * k)
+                amount_in=fill.amount_in, amount_out=fill.amount_out,
+                landed_at=fill.landed_at), 3 + 2 * k)
         # The planner's steps are parallel paths of one trade (a split route), so the
         # intent's totals are the sums of the fills.
         await self._out("exec.completed", ExecCompleted(

@@ -31,7 +31,11 @@ class SwapError(Exception):
 
 @dataclass(frozen=True)
 class Pool:
-    """A pool's state in base units. ``fee`` in hundredths of a basis point."""
+    """A pool's state in base units. ``fee`` in hundredths of a basis point.
+
+    ``seq``: the number of the last fill that moved it (0: none yet), which the ledger sets;
+    the swap functions here leave it alone.
+    """
 
     pool_id: str
     token0: str
@@ -39,6 +43,7 @@ class Pool:
     reserve0: int
     reserve1: int
     fee: int
+    seq: int = 0
 
     def reserves(self, token_in: str) -> tuple[int, int]:
         """(reserve of ``token_in``, reserve of the other token)."""

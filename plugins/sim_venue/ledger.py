@@ -10,6 +10,11 @@ Like a real venue the ledger does *not* enforce one fill per step: a client that
 same step twice gets two fills.  That is what makes a double execution by the pipeline
 detectable (``fill_counts``).
 
+Each pool row keeps ``seq``, the number of the last fill that moved it (fills are numbered in
+commit order), so a reader can tell whether a state includes a given fill: it does when the
+pool's ``seq`` is at least the fill's number (``PoolState.version``; the planner's pending
+flow relies on it).
+
 Amounts are integer base units stored as TEXT, since they exceed SQLite's 64-bit integers.
 Times are milliseconds since the epoch as REAL: a double keeps sub-microsecond resolution, so
 no rounding shortens (or needlessly lengthens) the simulated latency.
@@ -20,14 +25,15 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, cast
 
 from pipeline.plugins.sqlite import connect_shared
 from plugins.sim_venue.amm import Pool, Swap, SwapError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1 -> 2: ``pools.seq`` (a version-1 file is upgraded when opened)."""
 BUSY_TIMEOUT_MS = 10_000
 """How long a process waits for another's write transaction before giving up."""
 
@@ -35,7 +41,8 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS pools (
         pool_id TEXT PRIMARY KEY, token0 TEXT NOT NULL, token1 TEXT NOT NULL,
-        reserve0 TEXT NOT NULL, reserve1 TEXT NOT NULL, fee INTEGER NOT NULL)""",
+        reserve0 TEXT NOT NULL, reserve1 TEXT NOT NULL, fee INTEGER NOT NULL,
+        seq INTEGER NOT NULL DEFAULT 0)""",
     """CREATE TABLE IF NOT EXISTS submissions (
         seq INTEGER PRIMARY KEY,
         order_ref TEXT NOT NULL UNIQUE,
@@ -64,7 +71,7 @@ Status = Literal["pending", "filled", "failed"]
 # A submission joined with its fill (at most one per order_ref: only settle() inserts fills).
 _SELECT_SUBMISSION = """
     SELECT s.order_ref, s.step_id, s.step, s.status, s.reason, s.detail, s.submitted_ms,
-           s.due_ms, f.amount_in, f.amount_out
+           s.due_ms, f.amount_in, f.amount_out, f.seq AS fill_seq
     FROM submissions s LEFT JOIN fills f ON f.order_ref = s.order_ref
 """
 
@@ -87,6 +94,8 @@ class SubmissionRecord:
     amount_in: int | None
     """Base units actually spent and received, once filled."""
     amount_out: int | None
+    fill_seq: int | None = None
+    """The fill's number, once filled: the pools it moved have ``seq`` >= it from then on."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,7 @@ def _record(row: sqlite3.Row) -> SubmissionRecord:
         submitted_ms=row["submitted_ms"], due_ms=row["due_ms"],
         amount_in=None if row["amount_in"] is None else int(row["amount_in"]),
         amount_out=None if row["amount_out"] is None else int(row["amount_out"]),
+        fill_seq=row["fill_seq"],
     )
 
 
@@ -173,9 +183,15 @@ class Ledger:
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
-            version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if version["value"] != str(SCHEMA_VERSION):
-                raise LedgerError(f"{self.path} has ledger schema {version['value']}, "
+            stored = db.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()["value"]
+            if stored == "1":  # its pools have no seq yet: no fill is counted in them
+                db.execute("ALTER TABLE pools ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
+                db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                           (str(SCHEMA_VERSION),))
+                stored = str(SCHEMA_VERSION)
+            if stored != str(SCHEMA_VERSION):
+                raise LedgerError(f"{self.path} has ledger schema {stored}, "
                                   f"this venue writes {SCHEMA_VERSION}")
             for pool in seed:
                 row = db.execute("SELECT token0, token1, fee FROM pools WHERE pool_id = ?",
@@ -198,9 +214,12 @@ class Ledger:
 
     def pools(self) -> dict[str, Pool]:
         rows = self._db.execute("SELECT * FROM pools").fetchall()
+        # A version-1 file opened read-only (``sep status`` before a worker upgraded it)
+        # has no seq column.  (``in`` on a ``sqlite3.Row`` looks at its values.)
+        has_seq = bool(rows) and "seq" in rows[0].keys()  # noqa: SIM118 - see above
         return {
             r["pool_id"]: Pool(r["pool_id"], r["token0"], r["token1"], int(r["reserve0"]),
-                               int(r["reserve1"]), r["fee"])
+                               int(r["reserve1"]), r["fee"], r["seq"] if has_seq else 0)
             for r in rows
         }
 
@@ -265,15 +284,19 @@ class Ledger:
                                "final_ms = ? WHERE order_ref = ?",
                                (exc.reason, exc.detail, now_ms, pending.order_ref))
                     continue
-                pools = {**pools, **swap.pools}
-                changed.update(swap.pools)
-                db.execute("INSERT INTO fills (step_id, order_ref, amount_in, amount_out, "
-                           "filled_ms) VALUES (?, ?, ?, ?, ?)",
-                           (pending.step_id, pending.order_ref, str(swap.amount_in),
-                            str(swap.amount_out), now_ms))
+                fill = db.execute("INSERT INTO fills (step_id, order_ref, amount_in, amount_out, "
+                                  "filled_ms) VALUES (?, ?, ?, ?, ?)",
+                                  (pending.step_id, pending.order_ref, str(swap.amount_in),
+                                   str(swap.amount_out), now_ms))
+                # The fill's number (its rowid: one more than any before, under the lock) is
+                # now the version of every pool it moved.
+                moved = {pool_id: replace(pool, seq=fill.lastrowid or 0)
+                         for pool_id, pool in swap.pools.items()}
+                pools = {**pools, **moved}
+                changed.update(moved)
                 db.execute("UPDATE submissions SET status = 'filled', final_ms = ? "
                            "WHERE order_ref = ?", (now_ms, pending.order_ref))
             for pool in changed.values():
-                db.execute("UPDATE pools SET reserve0 = ?, reserve1 = ? WHERE pool_id = ?",
-                           (str(pool.reserve0), str(pool.reserve1), pool.pool_id))
+                db.execute("UPDATE pools SET reserve0 = ?, reserve1 = ?, seq = ? WHERE pool_id = ?",
+                           (str(pool.reserve0), str(pool.reserve1), pool.seq, pool.pool_id))
         return self.submission(order_ref)

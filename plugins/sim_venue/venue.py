@@ -95,12 +95,14 @@ class SimVenue:
     # ------------------------------------------------------------------------- market
 
     async def pools(self) -> list[PoolState]:
-        """The configured pools with their current reserves (base units)."""
+        """The configured pools with their current reserves (base units); ``seq`` is the
+        last fill that moved each (a fill reported ``landed_at <= seq`` is in the state)."""
         current = self.ledger.pools()
         return [
             PoolState(pool_id=p.pool_id, venue=self.name,
                       chain_id=self._assets[p.token0].chain_id, token0=p.token0,
-                      token1=p.token1, reserve0=p.reserve0, reserve1=p.reserve1, fee=p.fee)
+                      token1=p.token1, reserve0=p.reserve0, reserve1=p.reserve1, fee=p.fee,
+                      seq=p.seq)
             for p in (current[pool_id] for pool_id in self._seed)
         ]
 
@@ -175,6 +177,7 @@ class SimVenue:
             order_ref=record.order_ref,
             amount_in=from_units(record.amount_in, self._assets[step.asset_in].decimals),
             amount_out=from_units(record.amount_out, self._assets[step.asset_out].decimals),
+            landed_at=record.fill_seq,
         )
 
     def fill_counts(self) -> dict[str, int]:

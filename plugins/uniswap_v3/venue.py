@@ -303,7 +303,7 @@ class UniswapV3Venue:
                 message = await self._revert_reason(record.tx_hash, receipt)
                 raise StepRejected(self.name, reason_code(message), message)
         order = self._order(ExecutionStep.model_validate_json(record.step_json))
-        return self._fill(order, record.tx_hash, receipt["logs"])
+        return self._fill(order, record.tx_hash, receipt["logs"], int(receipt["blockNumber"]))
 
     # ------------------------------------------------------------------------ internals
 
@@ -476,9 +476,10 @@ class UniswapV3Venue:
             return decode_revert(_revert_data(exc))
         return "reverted without a reason"
 
-    def _fill(self, order: Order, tx_hash: str, logs: Any) -> Fill:
+    def _fill(self, order: Order, tx_hash: str, logs: Any, block: int) -> Fill:
         """Amounts from the route's ``Swap`` events: what the first pool took of the input
-        token, and what the last pool gave of the output token."""
+        token, and what the last pool gave of the output token.  It landed at ``block``: the
+        pool states read at that block or later (``PoolState.block``) include it."""
         by_pool = {s.pool: s for s in swap_logs(logs)}
         first, last = order.pools[0], order.pools[-1]
         try:
@@ -491,7 +492,7 @@ class UniswapV3Venue:
         amount_out = -(got.amount0 if order.token_out.symbol == last.token0 else got.amount1)
         return Fill(order.step.step_id, tx_hash,
                     from_units(amount_in, order.token_in.decimals),
-                    from_units(amount_out, order.token_out.decimals))
+                    from_units(amount_out, order.token_out.decimals), landed_at=block)
 
 
 def _revert_data(exc: ContractLogicError) -> Any:

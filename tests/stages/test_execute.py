@@ -125,6 +125,10 @@ async def test_plan_is_started_submitted_filled_completed(sim: SimVenue) -> None
     assert filled.order_ref == submitted["orderRef"]
     # Nothing traded between planning and execution, so the fill is the quote exactly.
     assert (filled.amount_in, filled.amount_out) == (step.amount_in, step.amount_out)
+    # Where it landed, for the planner: the pool's state now has that version.
+    (leg,) = step.legs
+    assert filled.landed_at == 1
+    assert {p.pool_id: p.version for p in await sim.pools()}[leg.pool_id] == 1
     done = out[3].parse_payload()
     assert isinstance(done, ExecCompleted)
     assert (done.asset_in, done.asset_out) == ("WETH", "USDC")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,9 @@ def test_pools_are_seeded_once_and_traded_reserves_persist(tmp_path: Path) -> No
     ledger.close()
 
     reopened = Ledger.open(path, SEED)  # seeding again must not reset the traded reserves
-    assert reopened.pools()["p"] == SEED[0].after("WETH", E18, 10**9)
+    # ...and the pool's seq is the fill that moved it last.
+    assert record.fill_seq == 1
+    assert reopened.pools()["p"] == replace(SEED[0].after("WETH", E18, 10**9), seq=1)
     assert reopened.fill_counts() == {"s1": 1}
     reopened.close()
 
@@ -62,6 +65,42 @@ def test_settle_is_one_transaction_and_records_failures(tmp_path: Path) -> None:
     assert ledger.settle("o2", 100, _fixed_trade) is not None
     assert ledger.total_fills() == 1
     ledger.close()
+
+
+def test_each_pool_carries_the_number_of_the_last_fill_that_moved_it(tmp_path: Path) -> None:
+    """A state includes fill n exactly when the pools n moved have ``seq >= n``: fills are
+    numbered in commit order, a failed one moves nothing, and other pools keep their seq."""
+    ledger = Ledger.open(tmp_path / "ledger.sqlite", (*SEED, Pool("q", "DAI", "USDC", 5, 5, 1)))
+    for ref, step in (("o1", "s1"), ("o2", "bad"), ("o3", "s3")):
+        ledger.add_submission(ref, step, "{}", submitted_ms=0, due_ms=0)
+    ledger.settle("o1", 1, _fixed_trade)  # settles all three, in order
+    records = [ledger.submission(ref) for ref in ("o1", "o2", "o3")]
+    assert [r.fill_seq if r is not None else "missing" for r in records] == [1, None, 2]
+    pools = ledger.pools()
+    assert (pools["p"].seq, pools["q"].seq) == (2, 0)
+    ledger.close()
+
+
+def test_a_version_1_ledger_is_upgraded_keeping_its_reserves(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('schema_version', '1');
+        CREATE TABLE pools (pool_id TEXT PRIMARY KEY, token0 TEXT NOT NULL,
+            token1 TEXT NOT NULL, reserve0 TEXT NOT NULL, reserve1 TEXT NOT NULL,
+            fee INTEGER NOT NULL);
+        INSERT INTO pools VALUES ('p', 'WETH', 'USDC', '7', '9', 3000);
+    """)
+    db.close()
+    readonly = Ledger.open_readonly(path)  # sep status reads it as it is
+    assert readonly.pools() == {"p": Pool("p", "WETH", "USDC", 7, 9, 3000, seq=0)}
+    readonly.close()
+    ledger = Ledger.open(path, SEED)
+    assert ledger.pools() == {"p": Pool("p", "WETH", "USDC", 7, 9, 3000, seq=0)}
+    ledger.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM meta").fetchone() == ("2",)
 
 
 def test_amounts_beyond_64_bits_round_trip_exactly(tmp_path: Path) -> None:

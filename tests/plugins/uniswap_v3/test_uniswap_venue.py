@@ -76,6 +76,9 @@ async def test_exact_in_single_hop_fill_matches_quote_event_and_balances(
     assert (Decimal(amount0).scaleb(-18), Decimal(-amount1).scaleb(-6)) == (
         fill.amount_in, fill.amount_out)
     assert after["ETH"] < before["ETH"]  # gas was paid
+    # It landed in its receipt's block: pool states read there or later include it.
+    receipt = connect(chain.rpc_url).eth.get_transaction_receipt(sub.order_ref)  # type: ignore[arg-type]
+    assert fill.landed_at == receipt["blockNumber"]
 
 
 async def test_exact_in_multi_hop(venue: UniswapV3Venue, chain: DevChain,
