@@ -9,11 +9,14 @@ stage does it, without Kafka: intents arrive on an open-loop schedule at ``--rat
 price moved; they go into the market feed's ``PoolSnapshots`` as the feed puts them, JSON
 parsing aside). Each batch (the intents that have arrived) takes one snapshot of the pools
 (``PoolSnapshots.pools``, as the stage reads the feed), brings the graphs up to date
-(``VenueGraphs.sync``, as ``PlanStage.process``), then plans its intents with
-``plan_intent`` (the stage's pure function; ``max_splits`` per ``--splits``) on ``--threads``
-threads, as the stage does (``SEP_PLAN_THREADS``; the router releases the GIL), and makes
-each answer into its event and remembers it (``result_output``, ``Decisions.remember``), as
-the stage does before handing it to the producer.
+(``VenueGraphs.sync`` of the planner's pending view, as ``PlanStage.process``), then plans its
+intents with ``plan_intent`` (the stage's pure function; ``max_splits`` per ``--splits``) on
+``--threads`` threads in ``plan_in_order`` (an intent whose route crosses a pool an earlier
+plan of the batch trades on is routed again, and each plan becomes pending), as the stage
+does (``SEP_PLAN_THREADS``; the router releases the GIL), and makes each answer into its event
+and remembers it (``result_output``, ``Decisions.remember``), as the stage does before handing
+it to the producer.  A plan's execution is reported ``--exec-ms`` after it was made (its
+pending effects released), so the planner carries about rate x exec-ms plans in flight.
 
 The setup's objects (the pool states, the intents to replay) are frozen out of Python's
 collector (``gc.freeze``) before the clock starts, unless ``--no-gc-freeze``: otherwise each
@@ -32,6 +35,7 @@ with one JSON line ``{"bench": "plan_stage", ...}``.
 from __future__ import annotations
 
 import argparse
+import collections
 import gc
 import json
 import os
@@ -58,11 +62,14 @@ from pipeline.ops import twin
 from pipeline.stages.base import MemoryTable, Record, now_ms
 from pipeline.stages.batch_threads import BatchThreads
 from pipeline.stages.decisions import Decisions
+from pipeline.stages.pending_flow import PendingFlow, plan_in_order
 from pipeline.stages.plan import Routing, plan_intent, result_output
 from pipeline.stages.route_graphs import VenueGraphs
 from pipeline.topology import load_topology
 
 VENUE = "bench"
+CREATED_MS = 1_700_000_000_000
+"""The intents' creation time: the run's clock starts there (their deadlines are 5 min on)."""
 TARGET_P99_MS = 10.0
 E18 = Decimal(10) ** 18
 
@@ -121,7 +128,7 @@ def intents(specs: Sequence[router.Spec], prices: dict[str, float], n: int,
             "assets": [{"asset": asset(subject), "amount": str(Decimal(units) / E18)},
                        {"asset": asset(counter)}],
             "constraints": {"maxSlippage": "0.05", "timeWindowMs": 300_000},
-            "createdAtMs": 1_700_000_000_000 + i}))
+            "createdAtMs": CREATED_MS + i}))
     return out
 
 
@@ -139,7 +146,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 def run(n_pools: int, splits: int, rate: float, seconds: float, updates: float,
-        seed: int, freeze: bool = True, threads: int = 1) -> dict[str, Any]:
+        seed: int, freeze: bool = True, threads: int = 1,
+        exec_ms: float = 200.0) -> dict[str, Any]:
     specs, prices = router.universe(n_pools, seed)
     states = [pool_state(s) for s in specs]
     topology = load_topology()
@@ -161,6 +169,10 @@ def run(n_pools: int, splits: int, rate: float, seconds: float, updates: float,
     arrivals = [i / rate for i in range(n)]
     n_updates = int(updates * seconds)
     update_at = [i / updates for i in range(n_updates)] if updates > 0 else []
+    pending = PendingFlow()
+    in_flight: collections.deque[tuple[float, list[str]]] = collections.deque()
+    """(made at, its step ids): reported executed ``exec_ms`` later."""
+    rerouted = pending_max = 0
     plan_ms: list[float] = []
     latency_ms: list[float] = []
     sync_ms: list[float] = []
@@ -195,27 +207,47 @@ def run(n_pools: int, splits: int, rate: float, seconds: float, updates: float,
         batch_end = nxt
         while batch_end < n and arrivals[batch_end] <= now:
             batch_end += 1
-        # One batch, as PlanStage.process: a snapshot of the pools, the graphs synced, then
-        # each intent planned in turn.
+        # Executions reported since the last batch: released (the venue's states are taken
+        # to include them, as a venue without versions).
+        while in_flight and in_flight[0][0] <= now - exec_ms / 1000:
+            for step_id in in_flight.popleft()[1]:
+                pending.filled(step_id, None)
+        # One batch, as PlanStage.process: a snapshot of the pools, the graphs synced to the
+        # pending view, then the intents planned in order.  The clock is the intents' own.
         s0 = time.perf_counter()
         snapshot = book.pools()
-        current = graphs.sync(snapshot)
+        stamp = CREATED_MS + int(now * 1000)
+        current = graphs.sync(snapshot, pending.adjusted(snapshot, stamp))
         sync_ms.append((time.perf_counter() - s0) * 1e3)
-        def plan(i: int, snapshot: Any = snapshot, current: Any = current
-                 ) -> tuple[PlanCreated | PlanRejected, float]:
+        took: dict[int, float] = {}  # plan time per intent, routed once or twice
+        routed: collections.Counter[int] = collections.Counter()
+
+        def plan(i: int, snapshot: Any = snapshot, current: Any = current,
+                 took: dict[int, float] = took,
+                 routed: collections.Counter[int] = routed) -> PlanCreated | PlanRejected:
             p0 = time.perf_counter()
             result = plan_intent(todo[i], 5, snapshot, topology, current, routing)
-            return result, (time.perf_counter() - p0) * 1e3
+            took[i] = took.get(i, 0.0) + (time.perf_counter() - p0) * 1e3
+            routed[i] += 1
+            return result
+
+        def refresh(snapshot: Any = snapshot, stamp: int = stamp) -> None:
+            graphs.sync(snapshot, pending.adjusted(snapshot, stamp))
 
         # As the stage: the batch's intents on ``threads`` threads, taken in order; each
         # answer made into its event and remembered against redelivery (decisions.py).
-        for i, (result, took_ms) in zip(range(nxt, batch_end),
-                                        pool.map(plan, range(nxt, batch_end)), strict=True):
+        batch = range(nxt, batch_end)
+        planned = plan_in_order(batch, plan, refresh, pending, stamp, pool)
+        for i, (result, _) in zip(batch, planned, strict=True):
             output = result_output(sources[i], result, now_ms())
             decisions.remember(todo[i].id, [output], record)
-            plan_ms.append(took_ms)
+            plan_ms.append(took[i])
             latency_ms.append((time.perf_counter() - t0 - arrivals[i]) * 1e3)
             created += isinstance(result, PlanCreated)
+            if isinstance(result, PlanCreated):
+                in_flight.append((now, [step.step_id for step in result.plan.steps]))
+        rerouted += sum(1 for count in routed.values() if count > 1)
+        pending_max = max(pending_max, len(pending))
         batch_ms.append((time.perf_counter() - s0) * 1e3)
         nxt = batch_end
     elapsed = time.perf_counter() - t0
@@ -227,6 +259,8 @@ def run(n_pools: int, splits: int, rate: float, seconds: float, updates: float,
                            "intents": n,
                            "plans_created": created, "pool_updates": applied,
                            "batches": len(sync_ms), "build_ms": round(build_ms, 1),
+                           "exec_ms": exec_ms, "rerouted": rerouted,
+                           "pending_max": pending_max,
                            "gc_frozen": freeze, "gc_pauses": len(pauses),
                            "gc_max_ms": round(max(pauses, default=0.0), 1),
                            "achieved_rate": round(n / elapsed, 1)}
@@ -254,17 +288,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=Settings().plan_threads,
                         help="threads a batch is planned on, as the stage's SEP_PLAN_THREADS "
                         "(default: that setting, 2)")
+    parser.add_argument("--exec-ms", type=float, default=200.0,
+                        help="how long a plan is in flight until its execution is reported")
     parser.add_argument("--no-gc-freeze", dest="freeze", action="store_false",
                         help="leave the setup's objects to the collector")
     args = parser.parse_args(argv)
     results = [run(int(size), int(splits), args.rate, args.seconds, args.updates, args.seed,
-                   args.freeze, args.threads)
+                   args.freeze, args.threads, args.exec_ms)
                for size in args.sizes.split(",") for splits in args.splits.split(",")]
     print(f"machine: {_machine()}")
     setup = "frozen out of" if args.freeze else "left to"
     print(f"plan stage at {args.rate:g} intents/s with {args.updates:g} pool updates/s, "
           f"{args.seconds:g} s per run, max_hops 3, {args.threads} planning thread(s), "
-          f"setup {setup} the collector; milliseconds")
+          f"plans in flight {args.exec_ms:g} ms, setup {setup} the collector; milliseconds")
     print(f"{'pools':>6} {'splits':>6} {'plan p50':>9} {'plan p99':>9} {'plan max':>9} "
           f"{'lat p50':>8} {'lat p99':>8} {'lat max':>8} {'sync p50':>9} {'sync p99':>9} "
           f"{'rate/s':>8} {'busy':>5} {'gc max':>7} {'target':>7}")
@@ -275,6 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{f['sync_p50_ms']:>9.3f} {f['sync_p99_ms']:>9.3f} {f['achieved_rate']:>8.1f} "
               f"{f['busy']:>5.2f} {f['gc_max_ms']:>7.1f} "
               f"{'met' if f['within_target'] else 'MISSED':>7}")
+    for f in results:
+        print(f"{f['pools']:>6} pools, {f['splits']} splits: {f['rerouted']} of {f['intents']} "
+              f"intents routed again behind an earlier plan of their batch; at most "
+              f"{f['pending_max']} plans in flight")
     print(f"target: arrival -> plan p99 < {TARGET_P99_MS:g} ms")
     print(json.dumps({"bench": "plan_stage", "machine": _machine(), "rate": args.rate,
                       "updates_per_s": args.updates, "seconds": args.seconds,

@@ -18,7 +18,7 @@ from pipeline.models.market import PoolState
 from pipeline.ops import RouteGraph
 from pipeline.ops.v3 import v3_pool
 
-__all__ = ["apply_pool_state", "graph_from_pool_states"]
+__all__ = ["apply_pool_state", "graph_from_pool_states", "has_v3_state"]
 
 
 class _Graph(Protocol):
@@ -32,7 +32,8 @@ class _Graph(Protocol):
                        pool: Any) -> None: ...
 
 
-def _has_v3_state(state: PoolState) -> bool:
+def has_v3_state(state: PoolState) -> bool:
+    """Whether ``state`` carries the exact V3 fields (else it is priced as constant-product)."""
     return (state.kind == "concentrated" and state.sqrt_price_x96 is not None
             and state.liquidity is not None and state.tick is not None
             and state.tick_spacing is not None)
@@ -51,7 +52,7 @@ def apply_pool_state(graph: _Graph, state: PoolState, v3_factory: Any = None) ->
     if state.chain_id != graph.chain_id:
         raise ValueError(f"pool {state.pool_id!r} is on chain {state.chain_id}, the graph on "
                          f"chain {graph.chain_id}")
-    if _has_v3_state(state):
+    if has_v3_state(state):
         pool = v3_pool(state) if v3_factory is None else v3_pool(state, v3_factory)
         graph.update_v3_pool(state.pool_id, state.venue, state.token0, state.token1, pool)
     else:

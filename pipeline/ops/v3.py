@@ -15,7 +15,9 @@ from typing import Protocol, TypeVar
 from pipeline.models.market import PoolState
 from pipeline.ops import V3Pool
 
-__all__ = ["v3_pool", "zero_for_one"]
+__all__ = ["v3_pool", "virtual_reserves", "zero_for_one"]
+
+Q96 = 2**96
 
 P = TypeVar("P", covariant=True)
 
@@ -55,3 +57,11 @@ def zero_for_one(state: PoolState, token_in: str) -> bool:
         return False
     raise ValueError(f"{token_in!r} is not a token of pool {state.pool_id!r} "
                      f"({state.token0}/{state.token1})")
+
+
+def virtual_reserves(liquidity: int, sqrt_price_x96: int) -> tuple[int, int]:
+    """(x, y) = (L / sqrtP, L * sqrtP): a constant-product pool with the same spot price
+    and the same depth near it as the active range (``PoolState.reserve0/1`` of a V3 pool)."""
+    if sqrt_price_x96 == 0:
+        return 0, 0
+    return liquidity * Q96 // sqrt_price_x96, liquidity * sqrt_price_x96 // Q96

@@ -2,8 +2,17 @@
 
 Record shapes:
     in   sep.intents.prioritised  Event(intent.prioritised{intent, priority, lane})
+    in   sep.executions           Event(exec.step_filled{stepId, landedAt} | exec.step_failed
+                                  | exec.completed | exec.failed | intent.expired | ...)
     out  sep.plans                Event(plan.created{plan, intent, priority})
                                 | Event(plan.rejected{reason, detail})
+
+Intents are routed on the pools as read *with this planner's own plans not executed yet still
+applied* (``pending_flow.py``): a plan's swaps are pending from the moment it is made until
+its execution report says where it landed and the pool states include it, or it failed.
+Within a batch the intents are routed side by side on the view the batch found; one whose
+route crosses a pool an earlier plan of the batch trades on is routed again on the view with
+that plan, so each ``min_out`` accounts for the plans before it.
 
 DISPOSE sells exactly ``assets[0].amount``: an EXACT_IN swap whose ``min_out`` is the quote
 less ``max_slippage``.  ACQUIRE buys exactly ``assets[0].amount``: an EXACT_OUT swap whose
@@ -11,7 +20,10 @@ less ``max_slippage``.  ACQUIRE buys exactly ``assets[0].amount``: an EXACT_OUT 
 ``max_slippage`` is refused before anything is sent.
 
 State: ``sep-plan-decisions`` (intent id -> the event given), so a redelivered intent gets the
-plan it was given, not one made on pools that have moved since (``decisions.py``).
+plan it was given, not one made on pools that have moved since (``decisions.py``).  The pending
+flow is in memory: after a restart or a rebalance the plans made before are not counted (they
+are not added again when recalled: their executions may be over, and an effect without its
+reports would be kept until it expires).
 """
 
 from __future__ import annotations
@@ -40,6 +52,7 @@ from pipeline.plugins.venue import StepRejected, TransientVenueError
 from pipeline.stages.base import Emit, Output, Record, StageContext
 from pipeline.stages.batch_threads import BatchThreads
 from pipeline.stages.decisions import Decisions
+from pipeline.stages.pending_flow import PendingFlow, plan_in_order
 from pipeline.stages.route_graphs import VenueGraphs
 from pipeline.stages.table_names import PLAN_DECISIONS
 from pipeline.topology.models import Topology
@@ -207,6 +220,9 @@ class PlanStage:
         self._decisions = Decisions(context.table(
             PLAN_DECISIONS, "intent id -> the plan event given, re-emitted on redelivery"),
             ttl_s=context.settings.decision_ttl_s)
+        self.pending = PendingFlow()
+        # One batch plans at a time: the pending flow and the graphs are one sequence.
+        self._planning = asyncio.Lock()
 
     async def start(self) -> None:
         return None
@@ -234,8 +250,13 @@ class PlanStage:
         return pools
 
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
-        pairs = [(record, event) for record in records
-                 if (event := decode_event(record.value)).topic == "intent.prioritised"]
+        events = [(record, decode_event(record.value)) for record in records]
+        # Execution reports first: they are of plans made in earlier batches, and this
+        # batch's plans must not count what has failed since.
+        for _, event in events:
+            self.pending.observe(event)
+        pairs = [(record, event) for record, event in events
+                 if event.topic == "intent.prioritised"]
         if not pairs:
             return
         # A redelivered intent gets the plan it was given, not a new one (see decisions.py).
@@ -248,8 +269,6 @@ class PlanStage:
             outputs = decided[event.correlation_id]
             if outputs is None:
                 result = results[event.correlation_id]
-                if isinstance(result, PlanCreated):
-                    result = await self._requote(result)
                 outputs = [result_output(event, result, self._context.clock())]
                 self._decisions.remember(event.correlation_id, outputs, record)
                 decided[event.correlation_id] = outputs
@@ -258,20 +277,30 @@ class PlanStage:
         self._decisions.sweep()
 
     async def _plan(self, events: Sequence[Event]) -> dict[str, PlanCreated | PlanRejected]:
-        """The router's answer for each event's intent, by intent id."""
-        pools = await self._pools()  # one snapshot per batch: the venues' state now
-        graphs = self._graphs.sync(pools)  # only the pools that changed are re-applied
-        topology, routing = self._context.topology, self._routing
-        jobs = [IntentPrioritised.model_validate(event.payload) for event in events]
+        """The answer for each event's intent, by intent id; each plan made is pending."""
+        async with self._planning:
+            pools = await self._pools()  # one read per batch: the venues' state now
+            now = self._context.clock()
+            pending, venue_graphs = self.pending, self._graphs
+            # Only the pools that changed (or carry new pending effects) are re-applied.
+            graphs = venue_graphs.sync(pools, pending.adjusted(pools, now))
+            topology, routing = self._context.topology, self._routing
+            jobs = [IntentPrioritised.model_validate(event.payload) for event in events]
 
-        def plan(job: IntentPrioritised) -> PlanCreated | PlanRejected:
-            return plan_intent(job.intent, job.priority, pools, topology, graphs, routing)
+            def route(job: IntentPrioritised) -> PlanCreated | PlanRejected:
+                return plan_intent(job.intent, job.priority, pools, topology, graphs, routing)
 
-        # Every plan is taken before the first await: the graphs must not be synced by
-        # another batch while threads still route on them.
-        results = list(self._threads.map(plan, jobs))
-        return {event.correlation_id: result
-                for event, result in zip(events, results, strict=True)}
+            planned = plan_in_order(jobs, route, lambda: venue_graphs.sync(
+                pools, pending.adjusted(pools, now)), pending, now, self._threads)
+            results: dict[str, PlanCreated | PlanRejected] = {}
+            for event, (result, on_flow) in zip(events, planned, strict=True):
+                if isinstance(result, PlanCreated) and not on_flow:
+                    quoted = await self._requote(result)
+                    if isinstance(quoted, PlanRejected):
+                        pending.ended(result.intent.id)  # never sent: nothing will land
+                    result = quoted
+                results[event.correlation_id] = result
+            return results
 
     async def _requote(self, created: PlanCreated) -> PlanCreated | PlanRejected:
         """Replace the router's estimate by the venue's own quote where the venue asks for it.
@@ -280,7 +309,9 @@ class PlanStage:
         tick crossings where the state carries its ticks), but those are the published states:
         a venue that can quote its pools as they are now (the Uniswap V3 venue, against the
         chain) sets ``quotes_for_plans``, and its quote sets the amounts and the slippage
-        bounds instead.
+        bounds instead.  Not when the plan's pools carry our plans in flight: the venue's
+        quote does not know them, the router's estimate on the view with them is the better
+        one (``plan_in_order`` says which).
         """
         step = created.plan.steps[0]
         venue = self._context.venues.get(step.venue)

@@ -30,12 +30,23 @@ class VenueGraphs:
         # taken as unchanged without a look (the market feed's snapshots never change once
         # handed out; see pipeline.market.snapshots).
         self._given: dict[str, Sequence[PoolState]] = {}
+        # The pools routed on another state than their own (``sync``'s ``instead``), and
+        # where each pool is in its venue's last list (to go back to its own state).
+        self._instead: dict[str, set[str]] = {}
+        self._where: dict[str, dict[str, int]] = {}
 
-    def sync(self, pools: Mapping[str, Sequence[PoolState]]) -> Mapping[str, ops.RouteGraph]:
+    def sync(self, pools: Mapping[str, Sequence[PoolState]],
+             instead: Mapping[str, Mapping[str, PoolState]] | None = None,
+             ) -> Mapping[str, ops.RouteGraph]:
         """Bring every venue's graph to ``pools``; return the graphs by venue.
 
         A venue's sequence handed over again (the very same object) is taken as unchanged:
         never modify a sequence after handing it over; pass a new one.
+
+        ``instead``: by venue and pool id, states to route on in place of the pools' own (the
+        planner's pending flow applied to them: ``pending_flow.py``), compared by identity; a
+        pool left out again is routed on its own state again.  Kept apart from ``pools`` so
+        that a few adjusted pools cost a few applications, not a pass over every pool.
         """
         for venue, states in pools.items():
             if states is self._given.get(venue):
@@ -52,7 +63,33 @@ class VenueGraphs:
                 self._full(graph, applied, venue, states)
             self._last[venue] = list(states)
             self._given[venue] = states
+        self._put_instead(instead or {})
         return self._graphs
+
+    def _put_instead(self, instead: Mapping[str, Mapping[str, PoolState]]) -> None:
+        for venue in set(self._instead) | set(instead):
+            graph, applied = self._graphs.get(venue), self._applied.get(venue)
+            if graph is None or applied is None:
+                continue
+            wanted = instead.get(venue, {})
+            for pool_id in self._instead.get(venue, set()) - wanted.keys():
+                own = self._own_state(venue, pool_id)
+                if own is not None and applied.get(pool_id) is not own:
+                    self._apply(graph, applied, venue, own)
+            for pool_id, state in wanted.items():
+                if pool_id in applied and applied[pool_id] is not state:
+                    self._apply(graph, applied, venue, state)
+            self._instead[venue] = {pool_id for pool_id in wanted if pool_id in applied}
+
+    def _own_state(self, venue: str, pool_id: str) -> PoolState | None:
+        """The state ``pool_id`` has in the venue's list as last synced."""
+        last = self._last.get(venue, [])
+        where = self._where.get(venue, {})
+        place = where.get(pool_id)
+        if place is None or place >= len(last) or last[place].pool_id != pool_id:
+            where = self._where[venue] = {state.pool_id: i for i, state in enumerate(last)}
+            place = where.get(pool_id)
+        return None if place is None else last[place]
 
     def _moved(self, graph: ops.RouteGraph, applied: dict[str, PoolState], venue: str,
                last: list[PoolState], states: Sequence[PoolState]) -> bool:

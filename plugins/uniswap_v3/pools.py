@@ -23,22 +23,13 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from pipeline.devstack.uniswap import Deployment, PoolInfo
 from pipeline.models.market import PoolState, TickLiquidity
+from pipeline.ops.v3 import virtual_reserves
 from plugins.uniswap_v3.contracts import BURN_TOPIC, MINT_TOPIC, abi
-
-Q96 = 2**96
 
 
 def _int24(topic: Any) -> int:
     raw = bytes(topic) if not isinstance(topic, str) else bytes.fromhex(topic[2:])
     return int.from_bytes(raw[-32:], "big", signed=True)
-
-
-def virtual_reserves(liquidity: int, sqrt_price_x96: int) -> tuple[int, int]:
-    """(x, y) = (L / sqrtP, L * sqrtP): a constant-product pool with the same spot price
-    and the same depth near it as the active range."""
-    if sqrt_price_x96 == 0:
-        return 0, 0
-    return liquidity * Q96 // sqrt_price_x96, liquidity * sqrt_price_x96 // Q96
 
 
 class PoolReader:

@@ -19,16 +19,21 @@ from pipeline.config import Settings
 from pipeline.models.events import Event, PlanCreated, PlanRejected
 from pipeline.models.intent import Intent
 from pipeline.models.market import PoolState
-from pipeline.models.plan import SwapMode
+from pipeline.models.plan import ExecutionPlan, ExecutionStep, SwapMode
 from pipeline.ops import twin
 from pipeline.plugins.manager import build_venues
 from pipeline.samples import submission
 from pipeline.stages.base import MemoryTable, Output, Record, StageContext
+from pipeline.stages.execute import build as build_execute
 from pipeline.stages.ingest import ingest_record
 from pipeline.stages.plan import OUTPUT_TOPIC, build, plan_intent, plan_output, with_quote
 from pipeline.stages.prioritise import prioritise_event
 from pipeline.stages.validate import validate_event
 from pipeline.topology import load_topology
+from plugins.sim_venue import SimVenue
+from plugins.sim_venue.amm import Hop, swap_exact_in, swap_exact_out
+from plugins.sim_venue.amm import Pool as SimPool
+from plugins.sim_venue.units import to_units
 
 TOPOLOGY = load_topology()
 T0 = 1_700_000_000_000
@@ -540,3 +545,208 @@ async def test_a_redelivered_intent_gets_the_plan_it_was_given_though_the_pools_
             original, plan_output(second, moved, TOPOLOGY, T0).value, original]
     finally:
         await sim.stop()
+
+
+# ----------------------------------------------------------------------------- pending flow
+
+# Big trades, most selling WETH: each moves the pools by 0.2-0.4 %, so a plan that assumed it
+# traded alone would fail its 1 % slippage bound behind the others (3 of them do, below).
+FLOW = [("DISPOSE", "WETH", "USDC", "60"), ("ACQUIRE", "WETH", "USDC", "15"),
+        ("DISPOSE", "DAI", "WETH", "60000"), ("DISPOSE", "WETH", "USDC", "80"),
+        ("ACQUIRE", "USDC", "WETH", "40000"), ("DISPOSE", "USDC", "WETH", "50000")] * 2
+
+
+def sim_amm_pools() -> dict[str, SimPool]:
+    return {p.pool_id: SimPool(p.pool_id, p.token0, p.token1, p.reserve0, p.reserve1, p.fee)
+            for p in POOLS["sim"]}
+
+
+def execute_in_order(plans: list[ExecutionPlan], pools: dict[str, SimPool], *,
+                     as_quoted: bool = False) -> list[str]:
+    """Each plan's steps run in turn with the sim venue's math and limits (as ``SimVenue``
+    rounds them); the ids of the plans whose step failed on slippage.  ``as_quoted``: check
+    that every fill is exactly what its step was quoted."""
+    failed: list[str] = []
+    for plan in plans:
+        for step in plan.steps:
+            hops = [Hop(leg.pool_id, leg.token_in, leg.token_out) for leg in step.legs]
+            asset_in, asset_out = TOPOLOGY.asset(step.asset_in), TOPOLOGY.asset(step.asset_out)
+            if step.mode is SwapMode.EXACT_IN:
+                swap = swap_exact_in(pools, hops, to_units(step.amount_in, asset_in.decimals))
+                ok = swap.amount_out >= to_units(step.min_out, asset_out.decimals,
+                                                 round_up=True)
+                exact = swap.amount_out == to_units(step.amount_out, asset_out.decimals)
+            else:
+                swap = swap_exact_out(pools, hops, to_units(step.amount_out, asset_out.decimals,
+                                                            round_up=True))
+                ok = swap.amount_in <= to_units(step.max_in, asset_in.decimals)
+                exact = swap.amount_in == to_units(step.amount_in, asset_in.decimals)
+            if not ok:
+                failed.append(plan.id)
+                continue
+            assert exact or not as_quoted, (plan.id, step.step_id)
+            pools.update(swap.pools)
+    return failed
+
+
+def flow_events() -> list[Event]:
+    return [prioritised_event(submission(TOPOLOGY, kind, subject, counter, amount,
+                                         client_intent_id=f"flow-{i}"), offset=i)
+            for i, (kind, subject, counter, amount) in enumerate(FLOW)]
+
+
+def plans_of(outputs: list[Output]) -> list[ExecutionPlan]:
+    created = [decode_event(o.value).parse_payload() for o in outputs]
+    assert all(isinstance(c, PlanCreated) for c in created), created
+    return [c.plan for c in created if isinstance(c, PlanCreated)]
+
+
+async def test_each_plan_accounts_for_the_plans_before_it_so_none_fails_its_slippage(
+    tmp_path: Path,
+) -> None:
+    events = flow_events()
+    # Priced alone on the published pools, half of them fail behind the others.
+    alone = [created(plan_output_result(e)).plan for e in events]
+    assert len(execute_in_order(alone, sim_amm_pools())) >= 3
+
+    sim = build_venues(TOPOLOGY, tmp_path)["sim"]
+    await sim.start()
+    try:
+        context = StageContext(TOPOLOGY, Settings(plan_threads=2), venues={"sim": sim},
+                               clock=lambda: T0, market=PublishedPools(POOLS),
+                               market_venues=frozenset({"sim"}))
+        stage = build(context)
+        sent: list[Output] = []
+
+        async def emit(output: Output) -> None:
+            sent.append(output)
+
+        # Two batches: within one, and from one to the next, the plans stack in order.
+        records = [Record("sep.intents.prioritised", 0, i, T0, None, encode_event(e))
+                   for i, e in enumerate(events)]
+        await stage.process(records[:7], emit)
+        await stage.process(records[7:], emit)
+        plans = plans_of(sent)
+        assert [p.intent_id for p in plans] == [e.correlation_id for e in events]
+        # Nobody else trades: each fill is exactly what it was quoted on the pending view.
+        assert execute_in_order(plans, sim_amm_pools(), as_quoted=True) == []
+        assert len(stage.pending) == len(FLOW)
+        # The first was priced on the pools alone; the later ones not.
+        assert plans[0] == alone[0]
+        assert plans[3].estimated_out < alone[3].estimated_out  # WETH sold before it
+    finally:
+        await sim.stop()
+
+
+def plan_output_result(event: Event) -> PlanCreated | PlanRejected:
+    payload = decode_event(plan_output(event, POOLS, TOPOLOGY, T0).value).parse_payload()
+    assert isinstance(payload, PlanCreated | PlanRejected)
+    return payload
+
+
+async def test_the_stage_releases_its_flow_as_the_executions_land_or_fail(
+    tmp_path: Path,
+) -> None:
+    """Plan, execute on the sim venue, and feed the reports back as ``sep.executions`` does:
+    filled plans leave the view once the venue's pools include them; a rival's trade between
+    plan and execution still fails the step, and the failure releases it."""
+    sim = build_venues(TOPOLOGY, tmp_path)["sim"]
+    assert isinstance(sim, SimVenue)
+    await sim.start()
+    try:
+        # No market feed: the venue is read each batch, its pools carrying their fill seq.
+        context = StageContext(TOPOLOGY, Settings(), venues={"sim": sim}, clock=lambda: T0)
+        planner, executor = build(context), build_execute(context)
+        plans: list[Output] = []
+        reports: list[Output] = []
+
+        async def to_plans(output: Output) -> None:
+            plans.append(output)
+
+        async def to_reports(output: Output) -> None:
+            reports.append(output)
+
+        def records(outputs: list[Output], topic: str) -> list[Record]:
+            return [Record(topic, 0, i, T0, o.key, o.value) for i, o in enumerate(outputs)]
+
+        events = flow_events()
+        await planner.process([Record("sep.intents.prioritised", 0, i, T0, None,
+                                      encode_event(e)) for i, e in enumerate(events[:6])],
+                              to_plans)
+        assert len(planner.pending) == 6
+        await executor.process(records(plans, "sep.plans"), to_reports)
+        topics = [decode_event(o.value).topic for o in reports]
+        assert topics.count("exec.completed") == 6
+        assert "exec.step_failed" not in topics
+
+        # The reports come back; the next batch reads the pools with the fills in them.
+        last = events[6]
+        plans.clear()
+        await planner.process([*records(reports, "sep.executions"),
+                               Record("sep.intents.prioritised", 0, 6, T0, None,
+                                      encode_event(last))], to_plans)
+        assert len(planner.pending) == 1  # only the plan just made
+        now = {p.pool_id: p for p in await sim.pools()}
+        assert plans[0].value == plan_output(last, {"sim": list(now.values())}, TOPOLOGY,
+                                             T0).value
+
+        # A rival sells 400 WETH into the pool between plan and execution: the step fails.
+        step = plans_of(plans)[0].steps[0]
+        rival = step.model_copy(update={
+            "step_id": "rival-1", "amount_in": Decimal(400), "min_out": Decimal(0),
+            "amount_out": Decimal(0), "max_in": Decimal(400), "mode": SwapMode.EXACT_IN,
+            "asset_in": "WETH", "asset_out": "USDC", "legs": (step.legs[0].model_copy(
+                update={"token_in": "WETH", "token_out": "USDC"}),)})
+        await sim.wait_receipt(await sim.submit(rival), timeout_s=5)
+        reports.clear()
+        await executor.process(records(plans, "sep.plans"), to_reports)
+        failed = [decode_event(o.value) for o in reports]
+        assert [e.topic for e in failed][-2:] == ["exec.step_failed", "exec.failed"]
+        assert "slippage" in failed[-2].payload["reason"]
+        await planner.process(records(reports, "sep.executions"), to_plans)
+        assert len(planner.pending) == 0
+    finally:
+        await sim.stop()
+
+
+class QuotingVenue:
+    """A venue that quotes its pools for plans (``quotes_for_plans``), always 1000 USDC."""
+
+    name = "sim"
+    quotes_for_plans = True
+
+    async def pools(self) -> list[PoolState]:
+        return POOLS["sim"]
+
+    async def quote(self, step: ExecutionStep) -> Decimal:
+        return Decimal(1000)
+
+
+async def test_a_venue_quote_is_not_taken_for_a_pool_with_our_flow_in_it() -> None:
+    """The venue's quote is of its pools as they are, without our plans in flight."""
+    context = StageContext(TOPOLOGY, Settings(), venues={"sim": QuotingVenue()},  # type: ignore[dict-item]
+                           clock=lambda: T0)
+    stage = build(context)
+    sent: list[Output] = []
+
+    async def emit(output: Output) -> None:
+        sent.append(output)
+
+    events = [prioritised_event(submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", "1",
+                                           client_intent_id=f"q{i}"), offset=i)
+              for i in range(2)]
+    await stage.process([Record("sep.intents.prioritised", 0, i, T0, None, encode_event(e))
+                         for i, e in enumerate(events)], emit)
+    first, second = plans_of(sent)
+    assert first.steps[0].amount_out == Decimal(1000)  # requoted: nothing was pending
+    assert second.steps[0].amount_out != Decimal(1000)  # the router's view with the first
+
+
+def test_the_planner_reads_the_executions_of_its_own_intents() -> None:
+    """``sep.executions`` is an input of plan, keyed and partitioned like the intents it
+    plans, so an intent's reports reach the worker holding its pending plan."""
+    stage = next(s for s in TOPOLOGY.stages if s.name == "plan")
+    assert {"sep.intents.prioritised", "sep.executions"} <= set(stage.inputs)
+    topics = {t.name: t for t in TOPOLOGY.topics}
+    executions, intents = topics["sep.executions"], topics["sep.intents.prioritised"]
+    assert (executions.key, executions.partitions) == (intents.key, intents.partitions)

@@ -66,3 +66,27 @@ def test_the_same_sequence_handed_over_again_is_not_looked_at() -> None:
     assert first is not None
     assert moved is not None
     assert moved < first
+
+
+def test_states_instead_of_the_pools_own_are_routed_on_until_left_out() -> None:
+    """The planner's pending flow: adjusted states replace a pool's own for routing only."""
+    graphs = VenueGraphs()
+
+    def best(pools: list[PoolState], instead: dict[str, PoolState] | None = None) -> int:
+        graph = graphs.sync({"v": pools}, {"v": instead} if instead else None)["v"]
+        route = graph.best_route("A", "B", 1000, 3, 1)
+        assert route is not None
+        return route.amount_out
+
+    own = [cp("p1", 10**6)]
+    alone = best(own)
+    deeper = cp("p1", 2 * 10**6)  # twice the A: less B for the same A
+    assert best(own, {"p1": deeper}) == best([deeper]) < alone
+    assert best(own, {"p1": deeper}) < alone  # the same list again: the adjusted state stays
+    # The pool's own state moves while adjusted: the adjusted state still wins.
+    moved = [cp("p1", 3 * 10**6 // 2)]
+    assert best(moved, {"p1": deeper}) == best([deeper])
+    # Left out again: back on the pool's own (latest) state.
+    assert best(moved) == best([cp("p1", 3 * 10**6 // 2)])
+    # An adjusted state of a pool the venue does not have is not routed on.
+    assert "p9" not in graphs.sync({"v": moved}, {"v": {"p9": cp("p9", 5)}})["v"]

@@ -1,0 +1,411 @@
+"""The planner's own flow in flight: plans not executed yet, kept applied to its view of the pools.
+
+Priced against the pool states as last published, a batch of intents selling into one pool
+would each get a ``min_out`` that assumes it trades alone, and under load our own intents
+would fail our own slippage checks.  A real router accounts for its pending flow, so the plan
+stage routes on the pools as read with ``adjusted(pools)`` in their place: those states with
+the swaps of every plan it made that have not reached them yet.
+
+    add(intent, plan, now, deadline)  plan.created    its legs become pending effects
+    filled(step, landed_at)        exec.step_filled   it is in the states of version >= landed_at
+    failed(step)                   exec.step_failed   it never moved a pool
+    ended(intent)                  exec.completed, exec.failed, intent.expired: no more lands
+    adjusted(pools, now_ms)        the pools with effects pending, those effects applied
+    observe(event)                 any record of sep.executions: one of the above
+
+When an effect is released, i.e. the race between an execution's report and the pool states:
+
+- A filled step stays applied until the pool's state has ``version >= landed_at``
+  (``PoolState.version``: the block a chain pool was read at; the sim ledger's number of the
+  last fill that moved it).  Released on the report alone it would be forgotten while the
+  states planned on still lack it (the market feed trails the chain by a poll); kept once a
+  state has it, it would be counted twice.  So it is tied to versions, not to arrival order.
+- A failed step, or one whose intent ended before it filled, is released at once.
+- A state can also arrive *before* the report (the sim venue is read directly each batch):
+  until the report comes, the trade is in the state and still pending here, so counted twice.
+  That lasts one hop of ``sep.executions`` (executor -> broker -> this stage), and errs on
+  the cautious side for flow in the same direction.
+- Last resorts, for reports that never come here: ``UNHEARD_S`` after the plan if nothing
+  at all was heard of its execution (not even ``exec.started``: its reports go to another
+  worker, the assignment not co-partitioned), and otherwise the intent's deadline plus the
+  executor's receipt grace (no report can be due after that), at most ``HOLD_S`` after the
+  plan (a rebalance moved its ``sep.executions`` partition away mid-execution).  Keeping an
+  effect without its reports would distort the view for good; dropping it only brings back
+  the cost this module removes.
+
+Each effect is applied with the router's own exact math (``pipeline.ops``: constant-product as
+Uniswap V2; V3 with tick crossing where the state has its ticks), re-simulated on the pool as
+it is now, so a moved pool moves the effect's other side with it: an EXACT_IN leg pays its
+planned ``amount_in`` in, an EXACT_OUT leg takes its planned ``amount_out`` out.  (A multi-hop
+step's later legs keep their planned input; the executed hop passes on what the first
+actually gave, which differs by the drift of the first pool: second order.)
+
+What one planner cannot see: with several workers each plans only the intents of its
+partitions, and hears only their executions (``sep.executions`` is keyed like
+``sep.intents.prioritised`` and read in the same consumer group, so an intent's plan and its
+reports reach the same worker when the assignment is co-partitioned).  Another worker's
+pending flow reaches this view only when it lands in the published states.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from pipeline import ops
+from pipeline.models.events import (
+    Event,
+    ExecStepFailed,
+    ExecStepFilled,
+    PlanCreated,
+    PlanRejected,
+)
+from pipeline.models.market import PoolState
+from pipeline.models.plan import ExecutionPlan, SwapMode
+from pipeline.ops.graph import has_v3_state
+from pipeline.ops.v3 import v3_pool, virtual_reserves, zero_for_one
+from pipeline.stages.batch_threads import BatchThreads
+from pipeline.stages.execute import RECEIPT_GRACE_S
+
+log = logging.getLogger(__name__)
+
+HOLD_S = 60.0
+"""The longest an effect stays pending.  Plans are executed within seconds; an effect older
+than this has lost its reports."""
+UNHEARD_S = 10.0
+"""How long a plan may go without any report of its execution (``exec.started`` comes as
+the executor takes it up: milliseconds, seconds under a backlog) before its reports are taken
+to go elsewhere."""
+
+_ENDINGS = frozenset({"exec.completed", "exec.failed", "intent.expired"})
+"""Reports after which nothing more of an intent's plan lands."""
+_REPORTS = _ENDINGS | {"exec.started", "exec.step_submitted", "exec.step_filled",
+                       "exec.step_failed"}
+_GRACE_MS = int(RECEIPT_GRACE_S * 1000)
+"""After its deadline the executor still waits this long for a sent step's receipt."""
+
+PoolKey = tuple[str, str]
+"""(venue, pool id)."""
+
+
+@dataclass(frozen=True)
+class LegEffect:
+    """One step's swap on one pool, in base units."""
+
+    step_id: str
+    token_in: str
+    exact_in: bool
+    amount: int
+    """EXACT_IN: what the pool is paid. EXACT_OUT: what it pays out."""
+
+
+@dataclass
+class _Step:
+    intent_id: str
+    pools: list[PoolKey]
+    landed_at: int | None = None
+
+
+@dataclass
+class _PoolFlow:
+    """One pool's pending effects in the order they were planned, and the view built on them."""
+
+    effects: dict[str, LegEffect] = field(default_factory=dict)
+    """By step id (a step uses a pool once: the router's paths never repeat a pool)."""
+    landed: set[str] = field(default_factory=set)
+    """Steps reported filled: released once the pool's state reaches their version."""
+    base: PoolState | None = None
+    """The state ``adjusted`` was built on (``None``: rebuild)."""
+    applied: int = 0
+    """How many of ``effects`` (from the first) ``adjusted`` includes."""
+    adjusted: PoolState | None = None
+    place: int = 0
+    """Where the pool was in its venue's list last time (checked before use)."""
+
+    def view_of(self, base: PoolState) -> PoolState:
+        """``base`` with every effect applied; only effects added since the last call are
+        applied when ``base`` is the same object (the common case within a batch)."""
+        if base is not self.base or self.adjusted is None:
+            self.base, self.adjusted, self.applied = base, base, 0
+        effects = list(self.effects.values())
+        state = self.adjusted
+        for effect in effects[self.applied:]:
+            state = apply_effect(state, effect)
+        self.adjusted, self.applied = state, len(effects)
+        return state
+
+
+def apply_effect(state: PoolState, effect: LegEffect) -> PoolState:
+    """``state`` after ``effect``, with the router's math; ``state`` itself if the pool cannot
+    take it (beyond its liquidity, or its known tick range): the router will not route
+    through that amount either, and one odd pool must not stop the stage."""
+    try:
+        if has_v3_state(state):
+            return _apply_v3(state, effect)
+        return _apply_cp(state, effect)
+    except (ValueError, ops.RustOpsError) as exc:
+        log.debug("pending effect left out of the view",
+                  extra={"pool": state.pool_id, "step": effect.step_id, "error": str(exc)})
+        return state
+
+
+def _apply_cp(state: PoolState, effect: LegEffect) -> PoolState:
+    # The whole input goes into the pool (its fee stays there), as the sim venue and
+    # Uniswap V2 do; the router quotes the same formulas.
+    zero_in = zero_for_one(state, effect.token_in)
+    reserve_in, reserve_out = ((state.reserve0, state.reserve1) if zero_in
+                               else (state.reserve1, state.reserve0))
+    if effect.exact_in:
+        paid, out = effect.amount, ops.amount_out(reserve_in, reserve_out, effect.amount,
+                                                  state.fee)
+    else:
+        paid, out = ops.amount_in(reserve_in, reserve_out, effect.amount, state.fee), effect.amount
+    reserve_in, reserve_out = reserve_in + paid, reserve_out - out
+    reserve0, reserve1 = (reserve_in, reserve_out) if zero_in else (reserve_out, reserve_in)
+    return state.model_copy(update={"reserve0": reserve0, "reserve1": reserve1})
+
+
+def _apply_v3(state: PoolState, effect: LegEffect) -> PoolState:
+    pool: ops.V3Pool = v3_pool(state)
+    zero_in = zero_for_one(state, effect.token_in)
+    result = (pool.swap_exact_in(zero_in, effect.amount) if effect.exact_in
+              else pool.swap_exact_out(zero_in, effect.amount))
+    reserve0, reserve1 = virtual_reserves(result.liquidity_after, result.sqrt_price_after)
+    return state.model_copy(update={
+        "sqrt_price_x96": result.sqrt_price_after, "tick": result.tick_after,
+        "liquidity": result.liquidity_after, "reserve0": reserve0, "reserve1": reserve1})
+
+
+def plan_pools(plan: ExecutionPlan) -> set[PoolKey]:
+    """The pools a plan trades on."""
+    return {(step.venue, leg.pool_id) for step in plan.steps for leg in step.legs}
+
+
+class PendingFlow:
+    """The effects of a planner's plans that the pool states it reads do not include yet."""
+
+    def __init__(self) -> None:
+        self._steps: dict[str, _Step] = {}
+        self._by_intent: dict[str, list[str]] = {}
+        self._flows: dict[str, dict[str, _PoolFlow]] = {}
+        """venue -> pool id -> its pending effects."""
+        self._expiry: list[tuple[int, str, bool]] = []
+        """(at ms, step id, only if unheard), a heap; entries of released steps are skipped."""
+        self._heard: set[str] = set()
+        """Intents with an effect pending and a report of their execution seen."""
+        self._places: dict[str, dict[str, int]] = {}
+        """venue -> pool id -> its place in the venue's list as last indexed."""
+
+    def __len__(self) -> int:
+        """Steps pending (including those filled whose version no state has reached)."""
+        return len(self._steps)
+
+    def pending(self, venue: str, pool_id: str) -> int:
+        """How many effects are pending on a pool."""
+        flow = self._flows.get(venue, {}).get(pool_id)
+        return 0 if flow is None else len(flow.effects)
+
+    def carries(self, pools: Iterable[PoolKey]) -> bool:
+        """Whether any of ``pools`` has an effect pending."""
+        return any(pool_id in self._flows.get(venue, {}) for venue, pool_id in pools)
+
+    # -------------------------------------------------------------------------- changes
+
+    def observe(self, event: Event) -> None:
+        """Take an execution report off ``sep.executions``; any other event is ignored."""
+        topic = event.topic
+        if topic in _REPORTS and event.correlation_id in self._by_intent:
+            self._heard.add(event.correlation_id)
+        if topic == "exec.step_filled":
+            filled = ExecStepFilled.model_validate(event.payload)
+            self.filled(filled.step_id, filled.landed_at)
+        elif topic == "exec.step_failed":
+            self.failed(ExecStepFailed.model_validate(event.payload).step_id)
+        elif topic in _ENDINGS:
+            self.ended(event.correlation_id)
+
+    def add(self, intent_id: str, plan: ExecutionPlan, now_ms: int,
+            deadline_ms: int | None) -> None:
+        """``plan``'s swaps become pending until their reports say they are in the pools or
+        failed (or the last resorts, from ``now_ms`` and the intent's ``deadline_ms``)."""
+        hold = now_ms + int(HOLD_S * 1000)
+        expires = hold if deadline_ms is None else min(hold, deadline_ms + _GRACE_MS)
+        unheard = now_ms + int(UNHEARD_S * 1000)
+        for step in plan.steps:
+            if step.step_id in self._steps:
+                continue  # the same plan again (re-emitted): counted once
+            exact_in = step.mode is SwapMode.EXACT_IN
+            keys: list[PoolKey] = []
+            for leg in step.legs:
+                key = (step.venue, leg.pool_id)
+                flow = self._flows.setdefault(key[0], {}).setdefault(key[1], _PoolFlow())
+                flow.effects[step.step_id] = LegEffect(
+                    step.step_id, leg.token_in, exact_in,
+                    leg.amount_in if exact_in else leg.amount_out)
+                keys.append(key)
+            self._steps[step.step_id] = _Step(intent_id, keys)
+            self._by_intent.setdefault(intent_id, []).append(step.step_id)
+            heapq.heappush(self._expiry, (expires, step.step_id, False))
+            if unheard < expires:
+                heapq.heappush(self._expiry, (unheard, step.step_id, True))
+
+    def filled(self, step_id: str, landed_at: int | None) -> None:
+        """The step's trade landed at ``landed_at``; ``None`` (the venue cannot say): the
+        states read from now on are taken to include it."""
+        step = self._steps.get(step_id)
+        if step is None:
+            return
+        if landed_at is None:
+            self._release(step_id)
+            return
+        step.landed_at = landed_at
+        for venue, pool_id in step.pools:
+            self._flows[venue][pool_id].landed.add(step_id)
+
+    def failed(self, step_id: str) -> None:
+        """The step did not trade (refused, reverted, expired): it moved no pool."""
+        self._release(step_id)
+
+    def ended(self, intent_id: str) -> None:
+        """The intent's execution is over: a step not reported filled by now never will be."""
+        for step_id in list(self._by_intent.get(intent_id, ())):
+            step = self._steps.get(step_id)
+            if step is not None and step.landed_at is None:
+                self._release(step_id)
+
+    def _release(self, step_id: str) -> None:
+        step = self._steps.pop(step_id, None)
+        if step is None:
+            return
+        for venue, pool_id in step.pools:
+            flows = self._flows[venue]
+            flow = flows[pool_id]
+            del flow.effects[step_id]
+            flow.landed.discard(step_id)
+            flow.base = None  # an effect left the middle of the list: rebuild from the state
+            if not flow.effects:
+                del flows[pool_id]
+            if not flows:
+                del self._flows[venue]
+        siblings = self._by_intent.get(step.intent_id, [])
+        if step_id in siblings:
+            siblings.remove(step_id)
+        if not siblings:
+            self._by_intent.pop(step.intent_id, None)
+            self._heard.discard(step.intent_id)
+
+    # -------------------------------------------------------------------------- the view
+
+    def adjusted(self, pools: Mapping[str, Sequence[PoolState]],
+                 now_ms: int) -> dict[str, dict[str, PoolState]]:
+        """The pools with effects pending, by venue and pool id: their state in ``pools`` (as
+        read) with those effects applied.  The planner routes on ``pools`` with these in
+        their place (``VenueGraphs.sync(pools, adjusted)``).
+
+        An adjusted state is the same object from call to call while neither its pool's state
+        nor its effects changed, so the route graphs skip it; only pools with effects are
+        looked at, whatever the number of pools.
+        """
+        self._expire(now_ms)
+        out: dict[str, dict[str, PoolState]] = {}
+        for venue, flows in list(self._flows.items()):
+            states = pools.get(venue)
+            if not states:
+                continue
+            mine = out[venue] = {}
+            # Per batch this runs over every pool with effects (hundreds at 1,000 plans/s
+            # in flight for 200 ms): the common case, nothing new on a pool, is kept to an
+            # identity check of its state at the place it had.
+            for pool_id, flow in list(flows.items()):
+                place = flow.place
+                if place >= len(states) or (base := states[place]).pool_id != pool_id:
+                    found = self._place(venue, states, pool_id)
+                    if found is None:
+                        continue  # not read this time: its effects wait (or expire)
+                    flow.place, base = found, states[found]
+                if flow.landed:
+                    self._release_reached(flow, base)
+                    if pool_id not in flows:
+                        continue
+                adjusted = flow.adjusted
+                if (base is not flow.base or adjusted is None
+                        or flow.applied != len(flow.effects)):
+                    adjusted = flow.view_of(base)
+                mine[pool_id] = adjusted
+        return out
+
+    def _expire(self, now_ms: int) -> None:
+        dropped = {True: 0, False: 0}
+        while self._expiry and self._expiry[0][0] <= now_ms:
+            _, step_id, if_unheard = heapq.heappop(self._expiry)
+            step = self._steps.get(step_id)
+            if step is not None and not (if_unheard and step.intent_id in self._heard):
+                self._release(step_id)
+                dropped[if_unheard] += 1
+        if dropped[True] or dropped[False]:
+            # Plans executed here are reported within seconds: many of these mean their
+            # reports go to another worker (sep.executions not co-partitioned with the
+            # intents), or a rebalance moved them; the view then misses or keeps flow.
+            log.warning("pending plans dropped without their reports", extra={
+                "never_heard_of": dropped[True], "past_their_last_report": dropped[False],
+                "still_pending": len(self._steps)})
+
+    def _release_reached(self, flow: _PoolFlow, base: PoolState) -> None:
+        """Release the filled steps ``base`` includes (every one if it has no version)."""
+        version = base.version
+        for step_id in list(flow.landed):
+            landed_at = self._steps[step_id].landed_at
+            if version is None or landed_at is None or version >= landed_at:
+                self._release(step_id)
+
+    def _place(self, venue: str, states: Sequence[PoolState], pool_id: str) -> int | None:
+        """Where ``pool_id`` is in ``states``.  The places found in the venue's last list are
+        tried first and checked: the market feed hands out a new list whenever a state
+        changes, but keeps every pool at its place (re-indexing 10,000 pools per batch would
+        cost half a millisecond)."""
+        known = self._places.get(venue)
+        if known is not None:
+            place = known.get(pool_id)
+            if place is not None and place < len(states) and states[place].pool_id == pool_id:
+                return place
+        places = {state.pool_id: i for i, state in enumerate(states)}
+        self._places[venue] = places
+        return places.get(pool_id)
+
+
+J = TypeVar("J")
+
+
+def plan_in_order(jobs: Sequence[J], route: Callable[[J], PlanCreated | PlanRejected],
+                  refresh: Callable[[], object], pending: PendingFlow, now_ms: int,
+                  threads: BatchThreads) -> list[tuple[PlanCreated | PlanRejected, bool]]:
+    """Plan a batch so that each plan accounts for the plans before it; each becomes pending.
+
+    ``route`` answers one job on the route graphs as they are; ``refresh`` brings the graphs
+    to the pending flow (``VenueGraphs.sync(pools, pending.adjusted(pools, now))``, done
+    already for the batch's start).  The jobs are routed side by side on ``threads`` on the
+    view the batch found; a job whose route crosses a pool an earlier plan of the batch trades
+    on is routed again, in order, on the view with those plans (at 10,000 pools most routes
+    cross none and keep the parallel answer; on a few busy pools most are routed twice, which
+    costs microseconds there).  Returns each answer with whether its pools carried pending
+    flow when it was made.
+    """
+    # The graphs must not change while threads route on them: ``list`` waits for them all.
+    first = list(threads.map(route, jobs))
+    planned: list[tuple[PlanCreated | PlanRejected, bool]] = []
+    traded: set[PoolKey] = set()  # pools this batch's plans trade on so far
+    for job, result in zip(jobs, first, strict=True):
+        if isinstance(result, PlanCreated) and plan_pools(result.plan) & traded:
+            refresh()
+            result = route(job)
+        on_flow = False
+        if isinstance(result, PlanCreated):
+            pools = plan_pools(result.plan)
+            on_flow = pending.carries(pools)
+            pending.add(result.intent.id, result.plan, now_ms, result.intent.deadline_ms)
+            traded |= pools
+        planned.append((result, on_flow))
+    return planned
