@@ -8,6 +8,7 @@ import random
 import uuid
 from collections.abc import Iterator
 
+import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
@@ -69,7 +70,18 @@ async def settled(settings: Settings) -> None:
             if applied >= stored and await model.pending_positions() == 0:
                 return
             await asyncio.sleep(0.1)
-        raise AssertionError(f"read model has {applied} of {stored} events")
+        # Say which: two events under one (intent, seq) would be a re-emission that changed
+        # (the store keeps both ids, the read model applies a seq once).
+        conn = await asyncpg.connect(settings.postgres)
+        try:
+            doubles = await conn.fetch(
+                "SELECT correlation_id, seq, array_agg(topic) AS topics, "
+                "array_agg(event_id) AS ids FROM events GROUP BY correlation_id, seq "
+                "HAVING count(*) > 1 LIMIT 10")
+        finally:
+            await conn.close()
+        raise AssertionError(f"read model has {applied} of {stored} events; "
+                             f"seqs stored twice: {[dict(r) for r in doubles]}")
     finally:
         await store.close()
         await client.aclose()
