@@ -7,10 +7,11 @@ Commits run in their own task every ``COMMIT_INTERVAL_S`` so they never stall th
 a rebalance the worker finishes what it fetched (bounded), commits it, and only then gives
 partitions up; on assignment it recovers the tables of the new partitions before fetching.
 
-A graceful stop (``stop``) takes no new batch, lets the batches in flight finish and their
-outputs be acknowledged (bounded by ``STOP_DRAIN_S``), commits what is done, leaves the
-group, and only then lets the caller stop the stores and venues.  Anything unfinished when
-the bound passes is cancelled unsettled: it is redelivered, never dead-lettered.
+A graceful stop (``stop``) takes no new batch, leaves queued records unprocessed, lets the
+passes under way finish and their outputs be acknowledged (bounded by ``STOP_DRAIN_S``),
+commits what is done, leaves the group, and only then lets the caller stop the stores and
+venues.  Anything unfinished when the bound passes is cancelled unsettled: it is redelivered,
+never dead-lettered.  A rebalance does the same before giving its partitions up.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import (
     CommitFailedError,
     CorruptRecordException,
@@ -89,6 +91,8 @@ class KafkaRuntime:
         self._stopping = asyncio.Event()
         self.stopped = asyncio.Event()
         self.started_at = time.monotonic()
+        self.revoking = False
+        """Between giving partitions up and the next assignment: fetched records are left."""
         self._baselines: dict[tuple[str, int], int] = {}
         """Each partition's committed offset when first looked at in this assignment."""
 
@@ -120,6 +124,10 @@ class KafkaRuntime:
             max_poll_interval_ms=300000,
             fetch_max_wait_ms=self._fetch_waits[0],
             idle_wait_ms=self._fetch_waits[1],
+            # Ranges per topic: partition p of every co-partitioned topic goes to one worker
+            # (the planner's pending flow reads sep.executions beside the intents it plans;
+            # round-robin over all topic-partitions splits them from 3 workers on).
+            partition_assignment_strategy=(RangePartitionAssignor,),
         )
         self.consumer.subscribe(self.topics, listener=_Rebalance(self))
         await self.consumer.start()
@@ -150,12 +158,15 @@ class KafkaRuntime:
                 await asyncio.sleep(0.001)
                 await ledger.drain(0.05)
                 continue
+            generation = ledger.generation
             try:
                 data = await consumer.getmany(timeout_ms=200, max_records=MAX_FETCH_RECORDS)
             except DECODE_ERRORS as exc:
                 data = await self._skip_undecodable(exc)
             if not data or self._stopping.is_set():
                 continue  # records of a stop are not taken: they are fetched again later
+            if self.revoking or ledger.generation != generation:
+                continue  # fetched across a rebalance: the next owner reads them again
             slices: dict[GroupRunner, list[Record]] = {}
             ends: dict[tuple[str, int], int] = {}
             for tp, messages in data.items():
@@ -306,15 +317,20 @@ class KafkaRuntime:
             fetching.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await fetching
+        # Queued work is left for whoever reads these partitions next; the passes under way
+        # finish (bounded), so their outputs are acknowledged and their offsets committed.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STOP_DRAIN_S
-        drained = await self.ledger.drain(STOP_DRAIN_S)
         for runner in self.runners:
-            await runner.settle_all(max(0.0, deadline - loop.time()))
-        if not drained:
-            log.warning("stop: batches still running after the bound; they will be redelivered",
-                        extra={"inflight": self.ledger.inflight})
+            runner.abandon_queued()
+        finished = [await runner.finish_running(max(0.0, deadline - loop.time()))
+                    for runner in self.runners]
+        if not all(finished):
+            log.warning("stop: a pass still running after the bound is cancelled; its records "
+                        "will be redelivered", extra={"inflight": self.ledger.inflight})
         await self.commit()
+        for runner in self.runners:
+            runner.cancel_running()  # past the bound: unsettled, so redelivered
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -347,10 +363,23 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self._runtime = runtime
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        # Work not yet started is dropped, not drained: with a backlog, draining it could
+        # outlast the bound, and a pass still running here after the next owner took the
+        # partition would decide its records a second time, without the first decision in
+        # the table (measured: plan.created and plan.rejected for one intent).  Only the
+        # passes under way finish; everything after them is fetched again by the next owner.
         runtime = self._runtime
-        if not await runtime.ledger.drain(REBALANCE_DRAIN_S):
-            log.warning("rebalance: batches still running; their partitions are given up "
-                        "uncommitted and will be processed again by the next owner")
+        runtime.revoking = True
+        dropped = sum(runner.abandon_queued() for runner in runtime.runners)
+        finished = [await runner.finish_running(REBALANCE_DRAIN_S) for runner in runtime.runners]
+        if not all(finished):
+            log.warning("rebalance: a pass is still running after the bound; its records "
+                        "will be processed again by the next owner",
+                        extra={"groups": [r.name for r, f in zip(runtime.runners, finished,
+                                                                  strict=True) if not f]})
+        if dropped:
+            log.info("rebalance: queued records left for the next owner",
+                     extra={"records": dropped})
         await runtime.commit()
         gone = [(tp.topic, tp.partition) for tp in revoked]
         runtime.ledger.revoke(gone)
@@ -365,6 +394,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         previous: set[tuple[str, int]] = getattr(self, "_revoked", set())
         runtime.tables.forget(previous - set(partitions))
         runtime.ledger.assign(partitions)
+        runtime.revoking = False
         runtime._baselines.clear()
         await runtime.tables.recover(runtime.bootstrap,
                                      [tp for tp in partitions if tp not in previous])

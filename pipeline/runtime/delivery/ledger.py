@@ -38,6 +38,9 @@ class FetchBatch:
     generation: int
     open_slices: int = 0
     failed: bool = False
+    abandoned: bool = False
+    """Some slice was dropped unprocessed (its partitions were being revoked): nothing from
+    here on may be committed in this generation; the records are fetched again."""
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -59,6 +62,8 @@ class OffsetLedger:
         self._committed: dict[TopicPartition, int] = {}
         self.blocked = False
         """A batch failed for good: nothing after it may be committed until a restart."""
+        self._abandoned_in = -1
+        """The generation in which a batch was abandoned (nothing after it is committed)."""
 
     # -- assignment -----------------------------------------------------------------------
 
@@ -92,6 +97,11 @@ class OffsetLedger:
             self._close(batch)
         return batch
 
+    def abandon_slice(self, batch: FetchBatch) -> None:
+        """One slice of ``batch`` was dropped unprocessed (a rebalance): see ``abandoned``."""
+        batch.abandoned = True
+        self.settle_slice(batch)
+
     def settle_slice(self, batch: FetchBatch, ok: bool = True) -> None:
         """One slice of ``batch`` is processed and its outputs acknowledged (or failed)."""
         if not ok:
@@ -109,6 +119,9 @@ class OffsetLedger:
                 continue
             if head.generation != self.generation:
                 continue  # fetched under an assignment that is gone: its offsets are moot
+            if head.abandoned or self._abandoned_in == self.generation:
+                self._abandoned_in = self.generation  # until the next assignment
+                continue
             for tp, end in head.ends.items():
                 if tp in self._assigned and end > self._committable.get(tp, -1):
                     self._committable[tp] = end

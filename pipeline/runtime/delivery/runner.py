@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pipeline.runtime.delivery.groups import StageGroup, partition_for
+from pipeline.runtime.delivery.groups import StageGroup, StageNode, partition_for
 from pipeline.runtime.delivery.ledger import FetchBatch, OffsetLedger
 from pipeline.runtime.delivery.safety import FailureCounter, process_safely
 from pipeline.runtime.delivery.sink import Sink, send_output
@@ -59,6 +59,7 @@ class GroupRunner:
         self._wake = asyncio.Event()
         self._unsettled: collections.deque[asyncio.Task[None]] = collections.deque()
         self._direct = [set(group.kafka_inputs_of(i)) for i in range(len(group.nodes))]
+        self._running: asyncio.Future[list[Awaitable[Any]]] | None = None
         self.stats = GroupStats()
 
     @property
@@ -69,6 +70,30 @@ class GroupRunner:
     def depth(self) -> int:
         """Records queued for this group, not yet taken into a pass."""
         return self._queued_records
+
+    def abandon_queued(self) -> int:
+        """Drop the slices not yet taken into a pass (their partitions are being revoked:
+        another worker will fetch them from the committed offset); how many records."""
+        dropped = 0
+        while self._queue:
+            batch, records = self._queue.popleft()
+            dropped += len(records)
+            self._ledger.abandon_slice(batch)
+        self._queued_records = 0
+        self._wake.clear()
+        return dropped
+
+    async def finish_running(self, within_s: float) -> bool:
+        """Wait for the pass under way, if any, and its acknowledgements."""
+        if self._running is not None:
+            await asyncio.wait([self._running], timeout=within_s)
+        await self.settle_all(within_s)
+        return self._running is None or self._running.done()
+
+    def cancel_running(self) -> None:
+        """Cancel the pass under way (a stop past its bound): it is never settled."""
+        if self._running is not None and not self._running.done():
+            self._running.cancel()
 
     def put(self, batch: FetchBatch, records: list[Record]) -> None:
         self._queue.append((batch, records))
@@ -91,7 +116,12 @@ class GroupRunner:
             if not self._queue:
                 self._wake.clear()
             started = time.perf_counter()
-            acks = await self.run_pass(records)
+            self._running = asyncio.ensure_future(self.run_pass(records))
+            try:
+                # shielded: a revoke waits for this pass rather than cancelling it midway
+                acks = await asyncio.shield(self._running)
+            finally:
+                self._running = None
             took = time.perf_counter() - started
             stats = self.stats
             stats.batches += 1
@@ -135,7 +165,11 @@ class GroupRunner:
             partitions = group.partitions[handoff] if handoff is not None else 0
 
             async def emit(out: Output, handoff: str | None = handoff, partitions: int = partitions,
-                           handed: list[Record] = handed) -> None:
+                           handed: list[Record] = handed, node: StageNode = node) -> None:
+                # The stage's decisions go out before the outputs they decided: a crash in
+                # between leaves a decision without outputs (re-emitted on redelivery), never
+                # outputs without their decision (which a redelivery could contradict).
+                await self._send_table_writes(node, acks)
                 if out.topic == handoff:
                     partition = partition_for(out.key, partitions)
                     acks.append(await send_output(sink, out, partition))
@@ -146,11 +180,14 @@ class GroupRunner:
 
             if batch:
                 await process_safely(node.processor, batch, emit, self._counter)
-            for table in node.tables:
-                for write in table.take_pending():
-                    acks.append(await sink.send(write.topic, write.key, write.value,
-                                                partition=write.partition))
+            await self._send_table_writes(node, acks)
         return acks
+
+    async def _send_table_writes(self, node: StageNode, acks: list[Awaitable[Any]]) -> None:
+        for table in node.tables:
+            for write in table.take_pending():
+                acks.append(await self._sink.send(write.topic, write.key, write.value,
+                                                  partition=write.partition))
 
     async def settle_all(self, within_s: float) -> None:
         """Wait for the passes awaiting acknowledgement (a graceful stop)."""

@@ -22,7 +22,7 @@ from pipeline.stages.rejections import DEADLETTER_TOPIC
 from pipeline.store import worker_health
 from pipeline.topology.models import StageSpec
 
-PARTITIONS = 2
+PARTITIONS = 6
 
 
 class Echo:
@@ -230,3 +230,41 @@ async def test_a_batch_that_cannot_be_decoded_is_dead_lettered_and_skipped(
     mine = [m for m in letters if dict(m.headers)["sep-source"] == f"{source}/0/0".encode()]
     assert len(mine) == 1
     assert b"snappy" in dict(mine[0].headers)["sep-reason"]
+
+
+async def test_three_workers_get_each_partition_number_of_co_partitioned_topics_together(
+        kafka_bootstrap: str, topics: tuple[str, str]) -> None:
+    """The planner reads sep.executions beside the intents it plans: partition p of both
+    must be on one worker, however many workers share the group."""
+    source, out = topics  # both have PARTITIONS partitions
+    group = f"rt-{uuid.uuid4().hex[:8]}"
+    spec = StageSpec(name="echo", function="x:y", inputs=(source, out), outputs=(),
+                     batch={"max": 100, "within_ms": 0})
+    runtimes = []
+    for _ in range(3):
+        node = StageNode(spec, Echo("unused"))
+        stage_group = StageGroup([node], [], {source: PARTITIONS, out: PARTITIONS})
+        runtimes.append(KafkaRuntime(kafka_bootstrap, group, [stage_group], TableSet("rt"),
+                                     KafkaSink(kafka_bootstrap)))
+    for runtime in runtimes:
+        await runtime.start()
+    try:
+        def layout() -> list[dict[str, set[int]]]:
+            out_: list[dict[str, set[int]]] = []
+            for runtime in runtimes:
+                assert runtime.consumer is not None
+                by_topic: dict[str, set[int]] = {source: set(), out: set()}
+                for tp in runtime.consumer.assignment():
+                    by_topic[tp.topic].add(tp.partition)
+                out_.append(by_topic)
+            return out_
+
+        async def settled() -> bool:
+            return sum(len(a[source]) + len(a[out]) for a in layout()) == 2 * PARTITIONS \
+                and all(a[source] or a[out] for a in layout())
+        await wait_for(settled)
+        for assignment in layout():
+            assert assignment[source] == assignment[out]
+    finally:
+        for runtime in runtimes:
+            await runtime.stop()

@@ -70,3 +70,19 @@ async def test_drain_waits_for_batches_in_flight() -> None:
     assert not await ledger.drain(0.01)
     ledger.settle_slice(batch)
     assert await ledger.drain(0.01)
+
+
+def test_nothing_after_an_abandoned_batch_is_committed_until_the_next_assignment() -> None:
+    ledger = OffsetLedger()
+    ledger.assign([A0])
+    done = ledger.open({A0: 5}, slices=1)
+    dropped = ledger.open({A0: 9}, slices=1)
+    later = ledger.open({A0: 12}, slices=1)
+    ledger.settle_slice(done)
+    ledger.abandon_slice(dropped)  # a rebalance dropped it unprocessed
+    ledger.settle_slice(later)
+    assert ledger.committable() == {A0: 5}
+    assert not ledger.blocked  # not a failure: the next assignment starts afresh
+    ledger.assign([A0])
+    ledger.settle_slice(ledger.open({A0: 14}, slices=1))
+    assert ledger.committable() == {A0: 14}

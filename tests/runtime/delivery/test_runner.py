@@ -164,3 +164,18 @@ async def test_fused_stages_hand_over_in_memory_and_still_write_every_topic() ->
         await asyncio.sleep(0)
     assert ledger.committable() == {("in", 0): 2}
     task.cancel()
+
+
+async def test_a_revoke_drops_queued_slices_unprocessed_and_commits_none_of_them() -> None:
+    stage = Upper("a", "out")
+    sink, ledger = ControlledSink(), OffsetLedger()
+    ledger.assign([("in", 0)])
+    group = StageGroup([StageNode(spec("a", ("in",), ("out",)), stage)], [], PARTITIONS)
+    runner = GroupRunner(group, sink, ledger, counter=FailureCounter(), on_fatal=lambda e: None)
+    runner.put(ledger.open({("in", 0): 3}, slices=1), records(3))  # never started
+    assert runner.abandon_queued() == 3
+    task = await run_one(runner)
+    assert stage.seen == []
+    assert await runner.finish_running(0.1)
+    assert ledger.committable() == {}
+    task.cancel()
