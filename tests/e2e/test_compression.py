@@ -20,6 +20,7 @@ import asyncio
 import random
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -97,15 +98,20 @@ async def test_an_intent_produced_with_each_codec_completes(
                                 compression_type=name, linger_ms=20)
     await producer.start()
     try:
+        # Explicit timestamps, one per record: the intent id derives from the record's, and
+        # a batched send's metadata reports the batch's timestamp, not each record's (two of
+        # three ids predicted from it were wrong whenever the sends spanned a millisecond).
+        stamps = [int(time.time() * 1000) + i for i in range(len(bodies))]
         futures = []
-        for body in bodies:
+        for body, stamp in zip(bodies, stamps, strict=True):
             futures.append(await producer.send(INPUT_TOPIC, orjson.dumps(body),
-                                               key=body["strategyId"].encode()))
-        sent = await asyncio.gather(*futures)
+                                               key=body["strategyId"].encode(),
+                                               timestamp_ms=stamp))
+        await asyncio.gather(*futures)
     finally:
         await producer.stop()
-    ids = [predicted_intent_id(meta.timestamp, body["strategyId"], body["clientIntentId"])
-           for body, meta in zip(bodies, sent, strict=True)]
+    ids = [predicted_intent_id(stamp, body["strategyId"], body["clientIntentId"])
+           for body, stamp in zip(bodies, stamps, strict=True)]
     outcome = await wait_until_finished(prepared.postgres, ids, timeout=90, pool=workers)
     assert [outcome[i] for i in ids] == ["exec.completed"] * 3, outcome
     assert workers.alive(), workers.log_tail()

@@ -134,6 +134,9 @@ async def test_a_record_from_ten_years_ahead_is_rejected_with_the_reason(
         await asyncio.sleep(0.25)
     assert letters, "no dead letter for the skewed record"
     intent = dict(letters[0].headers)["sep-correlation-id"].decode()
+    # The dead letter comes from ingest; the rejection event reaches the store through
+    # project, a moment later.
+    await wait_until_finished(prepared.postgres, [intent], timeout=60, pool=workers)
     rows = await db.fetch("SELECT topic, payload FROM events WHERE correlation_id = $1", intent)
     assert [r["topic"] for r in rows] == ["intent.rejected"]
     rejection = orjson.loads(rows[0]["payload"])

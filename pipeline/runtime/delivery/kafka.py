@@ -91,8 +91,6 @@ class KafkaRuntime:
         self._stopping = asyncio.Event()
         self.stopped = asyncio.Event()
         self.started_at = time.monotonic()
-        self.revoking = False
-        """Between giving partitions up and the next assignment: fetched records are left."""
         self._baselines: dict[tuple[str, int], int] = {}
         """Each partition's committed offset when first looked at in this assignment."""
 
@@ -158,15 +156,15 @@ class KafkaRuntime:
                 await asyncio.sleep(0.001)
                 await ledger.drain(0.05)
                 continue
-            generation = ledger.generation
+            # aiokafka returns only records of the current assignment (it waits out a
+            # reassignment and drops what was fetched for the old one), and they are queued
+            # below before any rebalance callback can run: a revoke then finds them queued.
             try:
                 data = await consumer.getmany(timeout_ms=200, max_records=MAX_FETCH_RECORDS)
             except DECODE_ERRORS as exc:
                 data = await self._skip_undecodable(exc)
             if not data or self._stopping.is_set():
                 continue  # records of a stop are not taken: they are fetched again later
-            if self.revoking or ledger.generation != generation:
-                continue  # fetched across a rebalance: the next owner reads them again
             slices: dict[GroupRunner, list[Record]] = {}
             ends: dict[tuple[str, int], int] = {}
             for tp, messages in data.items():
@@ -369,7 +367,6 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         # the table (measured: plan.created and plan.rejected for one intent).  Only the
         # passes under way finish; everything after them is fetched again by the next owner.
         runtime = self._runtime
-        runtime.revoking = True
         dropped = sum(runner.abandon_queued() for runner in runtime.runners)
         finished = [await runner.finish_running(REBALANCE_DRAIN_S) for runner in runtime.runners]
         if not all(finished):
@@ -394,7 +391,6 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         previous: set[tuple[str, int]] = getattr(self, "_revoked", set())
         runtime.tables.forget(previous - set(partitions))
         runtime.ledger.assign(partitions)
-        runtime.revoking = False
         runtime._baselines.clear()
         await runtime.tables.recover(runtime.bootstrap,
                                      [tp for tp in partitions if tp not in previous])
