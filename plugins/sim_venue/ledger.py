@@ -163,6 +163,12 @@ class Ledger:
     def close(self) -> None:
         self._db.close()
 
+    def fail_when_locked(self) -> None:
+        """Raise at once while another process holds the write lock, instead of waiting in
+        SQLite's busy handler, which sleeps in the calling thread (for a worker, its whole
+        event loop).  The caller retries asynchronously (``SimVenue``)."""
+        self._db.execute("PRAGMA busy_timeout = 0")
+
     @contextmanager
     def _immediate(self) -> Iterator[sqlite3.Connection]:
         self._db.execute("BEGIN IMMEDIATE")

@@ -240,3 +240,34 @@ async def test_a_venue_that_is_not_started_says_so(
     venue = SimVenue(make_config(), context)
     with pytest.raises(RuntimeError, match="not started"):
         await venue.pools()
+
+
+async def test_a_write_lock_held_by_another_process_does_not_stop_the_event_loop(
+    open_venue: OpenVenue, make_step: StepFactory
+) -> None:
+    """Another worker's transaction holds the ledger: submit waits for it asynchronously
+    (SQLite's busy handler used to sleep in the event loop's thread, stalling every stage)."""
+    import asyncio
+    import sqlite3
+
+    venue = await open_venue()
+    other = sqlite3.connect(venue.ledger.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # the other worker's write lock
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    ticking = asyncio.create_task(tick())
+    submitting = asyncio.create_task(venue.submit(make_step("WETH>weth-usdc>USDC", "1")))
+    await asyncio.sleep(0.3)
+    assert not submitting.done()  # still waiting for the lock...
+    assert ticks >= 20  # ...while the loop ran on
+    other.execute("ROLLBACK")
+    other.close()
+    submission = await asyncio.wait_for(submitting, 5)
+    ticking.cancel()
+    assert (await venue.wait_receipt(submission, 5)).amount_out > 0
