@@ -89,6 +89,7 @@ class SimVenue:
             self._seed[pool.pool_id] = Pool(pool.pool_id, pool.token0, pool.token1,
                                             reserve0, reserve1, pool.fee)
         self._ledger: Ledger | None = None
+        self._write_order = asyncio.Lock()
 
     @property
     def ledger(self) -> Ledger:
@@ -100,6 +101,14 @@ class SimVenue:
         if self._ledger is None:
             self._ledger = Ledger.open(self._path, tuple(self._seed.values()))
             self._ledger.fail_when_locked()
+
+    async def _write(self, operation: Callable[[], T]) -> T:
+        """A ledger write, in the order the writes were asked for: the plans of a batch are
+        priced in order (the planner counts each plan's effect on the next), so they must
+        reach the ledger in that order even when one of them waits for the file's lock
+        (asyncio's lock is first come, first served)."""
+        async with self._write_order:
+            return await self._unlocked(operation)
 
     async def _unlocked(self, operation: Callable[[], T]) -> T:
         """Run a ledger operation, waiting asynchronously while another worker holds the
@@ -174,7 +183,7 @@ class SimVenue:
         submitted_ms = self._clock_ms()
         order_ref = f"sim-{new_ulid()}"
         step_json = step.model_dump_json()
-        await self._unlocked(lambda: self.ledger.add_submission(
+        await self._write(lambda: self.ledger.add_submission(
             order_ref, step.step_id, step_json, submitted_ms=submitted_ms,
             due_ms=submitted_ms + self.config.latency_ms))
         return Submission(step.step_id, order_ref)
@@ -194,7 +203,7 @@ class SimVenue:
                                f"{submission.step_id!r}")
         if record.status == "pending":
             await self._until(record.due_ms, timeout_s, submission)
-            settled = await self._unlocked(lambda: self.ledger.settle(
+            settled = await self._write(lambda: self.ledger.settle(
                 submission.order_ref, self._clock_ms(), self._execute))
             if settled is None:  # only if someone deleted it from the file under us
                 raise StepRejected(self.name, "unknown_order", submission.order_ref)
