@@ -17,9 +17,11 @@ from pipeline.runtime.delivery.groups import StageGroup, StageNode
 from pipeline.runtime.delivery.kafka import KafkaRuntime
 from pipeline.runtime.delivery.sink import KafkaSink
 from pipeline.runtime.delivery.tables import TableSet
+from pipeline.runtime.topics import ensure_topics
 from pipeline.stages.base import Emit, Output, Record
 from pipeline.stages.rejections import DEADLETTER_TOPIC
 from pipeline.store import worker_health
+from pipeline.topology import load_topology
 from pipeline.topology.models import StageSpec
 
 PARTITIONS = 6
@@ -53,6 +55,10 @@ class Echo:
 
 @pytest.fixture
 async def topics(kafka_bootstrap: str) -> tuple[str, str]:
+    # The topology's topics first: the runtime dead-letters onto sep.deadletter, and a topic
+    # auto-created by that send would get the broker's partition count, which every later
+    # test module's ensure_topics refuses.
+    await ensure_topics(kafka_bootstrap, load_topology())
     run = uuid.uuid4().hex[:8]
     names = (f"rt.{run}.in", f"rt.{run}.out")
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
