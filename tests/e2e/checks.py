@@ -6,7 +6,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from pipeline.config import Settings
+from pipeline.stages.rejections import DEADLETTER_TOPIC
 from pipeline.store.readmodel import STATE_OF, ReadModel
 
 
@@ -71,3 +74,14 @@ def sim_fill_counts(data_dir: Path) -> dict[str, int]:
         return ledger.fill_counts()
     finally:
         ledger.close()
+
+
+async def dead_letter_end(settings: Settings) -> int:
+    """The dead-letter topic's end offset now (to count what a test adds to it)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka, group_id=None)
+    await consumer.start()
+    try:
+        tp = TopicPartition(DEADLETTER_TOPIC, 0)
+        return int((await consumer.end_offsets([tp]))[tp])
+    finally:
+        await consumer.stop()

@@ -21,6 +21,7 @@ from pipeline.harness import WorkerPool, group_offsets, wait_until_finished
 from pipeline.samples import random_submission
 from pipeline.stages.rejections import DEADLETTER_TOPIC
 from pipeline.topology import load_topology
+from tests.e2e.checks import dead_letter_end
 
 TOPOLOGY = load_topology()
 
@@ -67,16 +68,6 @@ async def dead_letters_since(settings: Settings, start: int) -> list[Any]:
 def reason_of(record: Any) -> bytes:
     headers = dict(record.headers)
     return bytes(headers.get("sep-reason", b""))
-
-
-async def dead_letter_end(settings: Settings) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka, group_id=None)
-    await consumer.start()
-    try:
-        tp = TopicPartition(DEADLETTER_TOPIC, 0)
-        return int((await consumer.end_offsets([tp]))[tp])
-    finally:
-        await consumer.stop()
 
 
 async def test_an_oversized_record_is_dead_lettered_bounded_and_the_next_one_completes(

@@ -15,19 +15,19 @@ from collections.abc import Callable
 
 import asyncpg
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from pipeline.client import INPUT_TOPIC, predicted_intent_id
 from pipeline.config import Settings
 from pipeline.harness import WorkerPool, wait_until_finished
 from pipeline.samples import random_submission
-from pipeline.stages.rejections import DEADLETTER_TOPIC
 from pipeline.store.readmodel import ReadModel
 from pipeline.topology import load_topology
 from tests.e2e.checks import (
     COMPLETED_PATH,
     assert_contiguous,
     assert_read_model_agrees,
+    dead_letter_end,
     events_by_intent,
     sim_fill_counts,
 )
@@ -119,16 +119,6 @@ async def _assert_exactly_once(
         await read_model.close()
 
 
-async def _dead_letter_end(settings: Settings) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka, group_id=None)
-    await consumer.start()
-    try:
-        tp = TopicPartition(DEADLETTER_TOPIC, 0)
-        return int((await consumer.end_offsets([tp]))[tp])
-    finally:
-        await consumer.stop()
-
-
 async def test_graceful_restart_mid_stream_loses_nothing(
     workers: WorkerPool, prepared: Settings, db: asyncpg.Connection
 ) -> None:
@@ -142,13 +132,13 @@ async def test_graceful_restart_mid_stream_loses_nothing(
         codes.extend(workers.stop(timeout=STOP_BOUND_S + 5))
         took.append(time.monotonic() - started)
 
-    dead_letters_before = await _dead_letter_end(prepared)
+    dead_letters_before = await dead_letter_end(prepared)
     ids = await _interrupt_mid_stream(workers, prepared, stop)
     assert codes, "no worker was stopped"
     assert codes == [0] * len(codes), f"exit statuses {codes}"
     assert took[0] < STOP_BOUND_S, f"the stop took {took[0]:.1f}s"
     await _assert_exactly_once(prepared, db, ids, workers)
-    assert await _dead_letter_end(prepared) == dead_letters_before
+    assert await dead_letter_end(prepared) == dead_letters_before
 
 
 async def test_kill_9_mid_stream_loses_nothing_and_fills_once(

@@ -4,7 +4,7 @@
     ledger.OffsetLedger  which input offsets may be committed (fetch batches settle in order)
     runner.GroupRunner   one task per stage group: batch -> processors -> outputs -> settle
     groups               stage groups, fused or single (``fusion:`` in topology.yaml)
-    sink                 where outputs go: the Kafka producer, or memory
+    sink                 where outputs go: the Kafka producer
     tables               changelog-backed tables for the stages' remembered decisions
     memory.MemoryRuntime the same groups with records handed over in memory (no broker)
     safety               retry, isolate and dead-letter a failing batch

@@ -304,9 +304,6 @@ class KafkaRuntime:
         """Until a stop is asked for or the runtime fails."""
         await self._stopping.wait()
 
-    def request_stop(self) -> None:
-        self._stopping.set()
-
     async def stop(self) -> None:
         """The graceful stop (see the module docstring)."""
         self._stopping.set()

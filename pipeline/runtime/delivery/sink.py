@@ -1,4 +1,5 @@
-"""Where outputs go: the Kafka producer, or memory.  A ``Sink`` returns an acknowledgement.
+"""Where outputs go: the Kafka producer (``memory.MemoryTopics`` is the in-memory sink).
+A ``Sink`` returns an acknowledgement.
 
 ``send`` hands a record over and returns an awaitable that completes when the record is
 durable (the broker acknowledged it, or the in-memory log holds it).  The runtime gathers a
@@ -7,7 +8,6 @@ batch's acknowledgements and only then settles the batch's inputs (see ``ledger`
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Mapping
 from typing import Any, Protocol
 
@@ -87,20 +87,3 @@ class KafkaSink:
             partition = kafka_partition(key, count)
         return await self.producer.send(  # type: ignore[no-any-return]
             topic, value, key=key, partition=partition, headers=list(headers) or None)
-
-
-class MemorySink:
-    """Outputs appended to per-topic lists, acknowledged at once (tests, in-memory runs)."""
-
-    def __init__(self) -> None:
-        self.log: list[tuple[Output, int | None]] = []
-
-    async def send(self, topic: str, key: bytes, value: bytes | None, *,
-                   partition: int | None = None, headers: Headers = ()) -> Awaitable[Any]:
-        self.log.append((Output(topic, key, value or b"", headers), partition))
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-
-    def on(self, topic: str) -> list[Output]:
-        return [o for o, _ in self.log if o.topic == topic]
