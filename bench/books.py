@@ -16,9 +16,6 @@ are checked equal first. Prints a table, the machine, and last a JSON line
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import random
 import time
 from collections.abc import Callable
@@ -26,18 +23,12 @@ from types import ModuleType
 from typing import Any
 
 import pipeline.ops as rust
+from bench._common import json_line, machine, pct
 from pipeline.ops import twin_books as twin
 
 FEES = (0, 100, 250, 500, 1000, 3000)
 MID = 1_000_000  # ticks
 TARGET_AGGREGATE_US = 200.0
-
-
-def _machine() -> str:
-    return (
-        f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus, "
-        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
-    )
 
 
 def make_specs(venues: int, levels: int, seed: int) -> list[Any]:
@@ -68,12 +59,7 @@ def _percentiles(fn: Callable[[], object], runs: int) -> dict[str, float]:
         started = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - started) * 1e6)
-    samples.sort()
-
-    def pick(q: float) -> float:
-        return round(samples[min(len(samples) - 1, int(q * len(samples)))], 1)
-
-    return {"p50_us": pick(0.5), "p99_us": pick(0.99)}
+    return {"p50_us": round(pct(samples, 0.5), 1), "p99_us": round(pct(samples, 0.99), 1)}
 
 
 def _plain_sweep(s: Any) -> tuple[Any, ...]:
@@ -152,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     result = run(args.venues, args.levels, args.runs, args.seed)
-    print(f"machine: {_machine()}")
+    print(f"machine: {machine()}")
     print(
         f"{result['venues']} venues x {result['levels_per_side']} levels per side -> "
         f"{result['consolidated_bid_levels']} bid / {result['consolidated_ask_levels']} ask "
@@ -168,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     verdict = "within" if result["aggregate_within_target"] else "MISSES"
     print(f"aggregation p50 {verdict} the {TARGET_AGGREGATE_US:.0f} us target")
-    print(json.dumps({"bench": "books", "machine": _machine(), **result}))
+    print(json_line({"bench": "books", "machine": machine(), **result}))
     return 0
 
 

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -31,14 +29,10 @@ from typing import Any
 
 import aiohttp
 
+from bench._common import json_line, machine, pct
 from pipeline.models.plan import ExecutionStep, RouteLeg, SwapMode
 from pipeline.plugins.venue import VenueContext
 from plugins.uniswap_v3 import UniswapV3Config, UniswapV3Venue
-
-
-def _machine() -> str:
-    return (f"{platform.machine()} {os.cpu_count()} cpus, {platform.system()} "
-            f"{platform.release()}, Python {platform.python_version()}")
 
 
 def _step(step_id: str, route: str, amount: str) -> ExecutionStep:
@@ -67,12 +61,8 @@ async def _timed(n: int, op: Callable[[int], Awaitable[Any]]) -> list[float]:
 
 
 def _stats(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-
-    def pick(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
-    return {"n": len(ordered), "p50_ms": pick(0.5), "p99_ms": pick(0.99),
-            "mean_ms": round(statistics.fmean(ordered), 3)}
+    return {"n": len(samples), "p50_ms": round(pct(samples, 0.5), 3),
+            "p99_ms": round(pct(samples, 0.99), 3), "mean_ms": round(statistics.fmean(samples), 3)}
 
 
 async def _run(rpc_url: str, deployment: Path, data_dir: Path,
@@ -155,7 +145,7 @@ def _print(figures: dict[str, Any]) -> None:
           f"({burst['swaps_per_s']} swaps/s)")
     deploy = figures["deploy_s"]
     print(f"deploy + seed: {'n/a (SEP_RPC)' if deploy is None else f'{deploy:.2f}s'}   "
-          f"machine: {_machine()}")
+          f"machine: {machine()}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             figures = asyncio.run(_run(c.rpc_url, c.deployment_path, root / "venue", args))
     figures["deploy_s"] = deploy_s
     _print(figures)
-    print(json.dumps({"bench": "chain", "machine": _machine(), **figures}))
+    print(json_line({"bench": "chain", "machine": machine(), **figures}))
     return 0
 
 

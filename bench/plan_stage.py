@@ -37,9 +37,6 @@ from __future__ import annotations
 import argparse
 import collections
 import gc
-import json
-import os
-import platform
 import random
 import time
 from collections.abc import Sequence
@@ -47,6 +44,7 @@ from decimal import Decimal
 from typing import Any
 
 from bench import router
+from bench._common import json_line, machine, pct
 from pipeline.config import Settings
 from pipeline.market.snapshots import PoolSnapshots
 from pipeline.models.events import (
@@ -72,11 +70,6 @@ CREATED_MS = 1_700_000_000_000
 """The intents' creation time: the run's clock starts there (their deadlines are 5 min on)."""
 TARGET_P99_MS = 10.0
 E18 = Decimal(10) ** 18
-
-
-def _machine() -> str:
-    return (f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus, "
-            f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
 
 
 def pool_state(spec: router.Spec) -> PoolState:
@@ -138,11 +131,6 @@ def prioritised(intent: Intent) -> Event:
         intent=intent, priority=5, lane="normal", score=Decimal("0.5")),
         correlation_id=intent.id, seq=4, causation_id=None, at_ms=intent.created_at_ms or 0,
         id_ms=intent.created_at_ms or 0)
-
-
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * len(s)))] if s else 0.0
 
 
 def run(n_pools: int, splits: int, rate: float, seconds: float, updates: float,
@@ -296,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = [run(int(size), int(splits), args.rate, args.seconds, args.updates, args.seed,
                    args.freeze, args.threads, args.exec_ms)
                for size in args.sizes.split(",") for splits in args.splits.split(",")]
-    print(f"machine: {_machine()}")
+    print(f"machine: {machine()}")
     setup = "frozen out of" if args.freeze else "left to"
     print(f"plan stage at {args.rate:g} intents/s with {args.updates:g} pool updates/s, "
           f"{args.seconds:g} s per run, max_hops 3, {args.threads} planning thread(s), "
@@ -316,9 +304,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"intents routed again behind an earlier plan of their batch; at most "
               f"{f['pending_max']} plans in flight")
     print(f"target: arrival -> plan p99 < {TARGET_P99_MS:g} ms")
-    print(json.dumps({"bench": "plan_stage", "machine": _machine(), "rate": args.rate,
-                      "updates_per_s": args.updates, "seconds": args.seconds,
-                      "results": results}))
+    print(json_line({"bench": "plan_stage", "machine": machine(), "rate": args.rate,
+                     "updates_per_s": args.updates, "seconds": args.seconds,
+                     "results": results}))
     return 0
 
 

@@ -16,10 +16,7 @@ is checked equal to Rust's. Ends with one JSON line ``{"bench": "router", ...}``
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
-import platform
 import random
 import statistics
 import time
@@ -28,6 +25,7 @@ from types import ModuleType
 from typing import Any
 
 import pipeline.ops as rust
+from bench._common import json_line, machine, pct
 from pipeline.ops import twin
 
 HUBS = {"WETH": 3000.0, "USDC": 1.0, "USDT": 1.0, "DAI": 1.0, "WBTC": 60000.0, "ARB": 1.2}
@@ -123,11 +121,6 @@ def timed(fn: Callable[..., Any], *args: Any) -> tuple[float, Any]:
 def add_all(ops: ModuleType, graph: Any, specs: Sequence[Spec]) -> None:
     for s in specs:
         add(ops, graph, s)
-
-
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * len(s)))]
 
 
 def plain(value: Any) -> Any:
@@ -232,7 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = [run_size(n, args.queries, min(t, args.queries), args.seed)
                for n, t in zip(sizes, twin_n, strict=False)]
 
-    print(f"RouteGraph best_route, max_hops=3 ({platform.machine()}, {os.cpu_count()} cpus)")
+    print(f"machine: {machine()}")
+    print("RouteGraph best_route, max_hops=3")
     head = (f"{'pools':>6} {'splits':>6} {'rust p50':>10} {'rust p99':>10} {'twin p50':>10} "
             f"{'twin p99':>10} {'speed-up':>9} {'twin n':>6} {'split used':>10}")
     print(head)
@@ -264,8 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\ntargets (largest graph, max_splits=1): p50 <= 2 ms "
           f"{'met' if targets['p50_10k_le_2ms'] else 'MISSED'}; >= 50x the twin "
           f"{'met' if targets['speedup_ge_50x'] else 'MISSED'}")
-    print(json.dumps({"bench": "router", "machine": platform.machine(), "cpus": os.cpu_count(),
-                      "sizes": results, "targets": targets}))
+    print(json_line({"bench": "router", "machine": machine(), "sizes": results,
+                     "targets": targets}))
     return 0
 
 

@@ -17,21 +17,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import random
 import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 from websockets.asyncio.client import connect
 
+from bench._common import json_line, machine, pct
 from bench._services import bench_services
 from pipeline.client import IntentProducer, predicted_intent_id
 from pipeline.config import Settings
@@ -41,25 +38,6 @@ from pipeline.samples import random_submission
 from pipeline.store import replay
 from pipeline.store.eventstore import EventStore
 from pipeline.topology import load_topology
-
-
-def _machine() -> str:
-    cpu = "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
-
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 class Listener:
@@ -125,8 +103,8 @@ async def _steady(settings: Settings, pool: WorkerPool, listener: Listener, rate
         "finished": finished >= 0,
         "rate_completed": round(count / done_s, 1) if finished >= 0 else None,
         "frames": len(latencies),
-        "ws_latency_p50_ms": round(_pct(latencies, 0.5), 1),
-        "ws_latency_p99_ms": round(_pct(latencies, 0.99), 1),
+        "ws_latency_p50_ms": round(pct(latencies, 0.5), 1),
+        "ws_latency_p99_ms": round(pct(latencies, 0.99), 1),
     }
 
 
@@ -168,7 +146,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 
 def _print(result: dict[str, Any]) -> None:
-    print(f"\nsep bench stream — {_machine()}")
+    print(f"\nsep bench stream — {machine()}")
     print("event -> WebSocket client latency (change frames of the run's intents)")
     print(f"{'offered/s':>10} {'sent/s':>8} {'completed/s':>12} {'frames':>8} "
           f"{'p50 ms':>9} {'p99 ms':>9}")
@@ -178,7 +156,7 @@ def _print(result: dict[str, Any]) -> None:
               f"{r['frames']:>8} {r['ws_latency_p50_ms']:>9} {r['ws_latency_p99_ms']:>9}")
     print(f"replay: {result['replay_events']:,} events in {result['replay_seconds']} s = "
           f"{result['replay_events_per_s']:,} events/s")
-    print(json.dumps({"bench": "stream", "machine": _machine(), **result}))
+    print(json_line({"bench": "stream", "machine": machine(), **result}))
 
 
 def main(argv: list[str] | None = None) -> int:
