@@ -1,6 +1,6 @@
-"""Rust operators (crate ``rust_ops``): exact constant-product pool math and best-route search,
-and exact Uniswap V3 concentrated-liquidity math (:class:`V3Pool`), order-book aggregation and
-sweeps (:func:`aggregate_books`, :func:`sweep`).
+"""Rust operators (crate ``rust_ops``): exact constant-product pool math, best-route search over
+a :class:`RouteGraph`, exact Uniswap V3 concentrated-liquidity math (:class:`V3Pool`),
+order-book aggregation and sweeps (:func:`aggregate_books`, :func:`sweep`), Kafka's partitioner.
 
 Private: import from ``pipeline.ops``. Every operator has a pure-Python twin in
 ``pipeline.ops.twin`` with identical results.
@@ -8,7 +8,7 @@ Private: import from ``pipeline.ops``. Every operator has a pure-Python twin in
 Conventions:
 
 - Amounts and reserves are Python ints in integer base units, ``0..=2**128-1``. Results are
-  exact (intermediates use up to 1024-bit integers); nothing is rounded through floats.
+  exact (intermediates use wide integers, up to 2240 bits); nothing is rounded through floats.
 - ``fee`` is in hundredths of a basis point, Uniswap V3's unit: ``3000`` is 0.30 %, the
   denominator is :data:`FEE_DENOMINATOR` (1_000_000); valid fees are ``0..=999_999``.
 - Errors are :class:`RustOpsError` subclasses with a stable ``code``; a non-int where an int is
@@ -44,8 +44,7 @@ class InvalidPoolError(RustOpsError):
     """A pool definition that cannot be used.
 
     Codes: ``out_of_range`` (a reserve or fee outside ``0..=2**128-1``), ``fee_out_of_range``,
-    ``same_token`` (``token0 == token1``), ``duplicate_pool_id`` (two pools of one set share an
-    id; the smallest such id is reported).
+    ``same_token`` (``token0 == token1``).
     """
 
     pool_id: str
@@ -54,8 +53,9 @@ class InvalidPoolError(RustOpsError):
 class RouteQueryError(RustOpsError):
     """A route query that cannot be answered as asked.
 
-    Codes, in the order checked: ``out_of_range`` (the amount), ``max_hops_out_of_range``
-    (outside ``1..=MAX_HOPS``), ``same_token`` (``token_in == token_out``), ``zero_amount``.
+    Codes, in the order checked: ``out_of_range`` (the amount, the gas price),
+    ``max_hops_out_of_range`` (outside ``1..=MAX_HOPS``), ``max_splits_out_of_range`` (outside
+    ``1..=MAX_SPLITS``), ``same_token`` (``token_in == token_out``), ``zero_amount``.
     """
 
 def amount_out(
@@ -100,8 +100,8 @@ def amount_in(
 class Pool:
     """A constant-product pool, immutable, hashable, equal by value.
 
-    Field names match ``pipeline.models.market.PoolState``. Zero reserves are allowed (the
-    router skips such a pool).
+    Field names match ``pipeline.models.market.PoolState``; :meth:`RouteGraph.update_pool`
+    takes one. Zero reserves are allowed (the router skips such a pool).
 
     Raises:
         InvalidPoolError: ``out_of_range`` (reserve0, reserve1, fee in that order),
@@ -142,144 +142,6 @@ class Pool:
         """Fee in hundredths of a basis point (3000 = 0.30 %)."""
     def __eq__(self, other: object) -> bool: ...
     def __hash__(self) -> int: ...
-
-@final
-class RouteLeg:
-    """One hop of a :class:`Route` through one pool. Produced by the router only."""
-
-    @property
-    def pool_id(self) -> str:
-        """Pool traded against."""
-    @property
-    def venue(self) -> str:
-        """Venue owning the pool."""
-    @property
-    def token_in(self) -> str:
-        """Token paid into the pool."""
-    @property
-    def token_out(self) -> str:
-        """Token taken out of the pool."""
-    @property
-    def amount_in(self) -> int:
-        """Amount of ``token_in``, base units."""
-    @property
-    def amount_out(self) -> int:
-        """Amount of ``token_out``, base units; the next leg's ``amount_in``."""
-    def __eq__(self, other: object) -> bool: ...
-    def __hash__(self) -> int: ...
-
-@final
-class Route:
-    """A priced path from ``token_in`` to ``token_out``. Produced by the router only.
-
-    Exact-in routes: every leg's output is :func:`amount_out` of its input. Exact-out routes:
-    every leg's input is :func:`amount_in` of its output (the least that suffices), the last
-    leg's output is the requested amount; replayed forwards they deliver at least that.
-    """
-
-    @property
-    def legs(self) -> tuple[RouteLeg, ...]:
-        """The hops in trading order (a tuple, like ``ExecutionStep.legs``)."""
-    @property
-    def amount_in(self) -> int:
-        """Spent at the first leg, base units of ``token_in``."""
-    @property
-    def amount_out(self) -> int:
-        """Received from the last leg, base units of ``token_out``."""
-    @property
-    def mid_price_num(self) -> int:
-        """Numerator of the path's fee-free mid price before the trade, in lowest terms.
-
-        The mid price is ``token_out`` base units per ``token_in`` base unit: the product of
-        ``reserve_out / reserve_in`` over the legs. ``Fraction(num, den)`` gives it exactly.
-        """
-    @property
-    def mid_price_den(self) -> int:
-        """Denominator of the mid price, in lowest terms."""
-    @property
-    def price_impact_ppm(self) -> int:
-        """How much worse the executed rate ``amount_out/amount_in`` is than the mid price.
-
-        ``floor(1e6 * (1 - (amount_out/amount_in) / mid_price))``, floored at 0, in parts per
-        million. It includes the pool fees: a tiny trade through one 0.30 % pool shows about
-        3000.
-        """
-    def __eq__(self, other: object) -> bool: ...
-    def __hash__(self) -> int: ...
-
-@final
-class PoolSet:
-    """Pools indexed once (tokens interned, adjacency lists) for many route queries.
-
-    Immutable; a new market state is a new set. Pools with a zero reserve are kept in
-    :attr:`pools` but never routed through.
-
-    Raises:
-        InvalidPoolError: ``duplicate_pool_id``.
-        TypeError: an item that is not a :class:`Pool`.
-    """
-
-    def __init__(self, pools: Iterable[Pool]) -> None: ...
-    @property
-    def pools(self) -> tuple[Pool, ...]:
-        """The pools, in the order given."""
-    def __len__(self) -> int: ...
-    def best_route_exact_in(
-        self, token_in: str, token_out: str, amount_in: SupportsIndex, max_hops: SupportsIndex = 3
-    ) -> Route | None:
-        """The route spending exactly ``amount_in`` of ``token_in`` that yields the most.
-
-        Exhaustive over simple paths of at most ``max_hops`` pools (no token visited twice, so
-        no pool used twice). Ties go to fewer hops, then to the lexicographically smaller
-        sequence of pool ids. Runs without the GIL.
-
-        Returns:
-            The best route, or ``None`` when no path joins the tokens (unknown tokens included)
-            or every path yields zero.
-
-        Raises:
-            RouteQueryError: ``out_of_range``, ``max_hops_out_of_range``, ``same_token``,
-                ``zero_amount``.
-        """
-    def best_route_exact_out(
-        self, token_in: str, token_out: str, amount_out: SupportsIndex, max_hops: SupportsIndex = 3
-    ) -> Route | None:
-        """The route yielding exactly ``amount_out`` of ``token_out`` that spends the least.
-
-        Computed backwards from ``amount_out`` with :func:`amount_in` per leg; legs that cannot
-        pay out (``insufficient_liquidity``, ``input_overflow``) are not used. Same search, tie
-        rule and errors as :meth:`best_route_exact_in`; ``None`` when no path can deliver.
-        """
-
-def best_route_exact_in(
-    pools: Iterable[Pool],
-    token_in: str,
-    token_out: str,
-    amount_in: SupportsIndex,
-    max_hops: SupportsIndex = 3,
-) -> Route | None:
-    """``PoolSet(pools).best_route_exact_in(token_in, token_out, amount_in, max_hops)``.
-
-    For one query; build a :class:`PoolSet` once to plan many intents against the same pools.
-
-    Raises:
-        InvalidPoolError: ``duplicate_pool_id``.
-        RouteQueryError: as :meth:`PoolSet.best_route_exact_in`.
-    """
-
-def best_route_exact_out(
-    pools: Iterable[Pool],
-    token_in: str,
-    token_out: str,
-    amount_out: SupportsIndex,
-    max_hops: SupportsIndex = 3,
-) -> Route | None:
-    """``PoolSet(pools).best_route_exact_out(token_in, token_out, amount_out, max_hops)``.
-
-    Raises:
-        InvalidPoolError: ``duplicate_pool_id``.
-        RouteQueryError: as :meth:`PoolSet.best_route_exact_out`.
-    """
 
 # --- Uniswap V3 concentrated liquidity (rust_ops/src/v3) -----------------------------------
 

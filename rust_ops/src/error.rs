@@ -65,11 +65,6 @@ pub enum InvalidPoolError {
         /// The token named twice.
         token: String,
     },
-    /// Two pools in one set share an id (ids identify legs and break ties, so they must be unique).
-    DuplicatePoolId {
-        /// The repeated id.
-        pool_id: String,
-    },
     /// A reserve or fee given from outside is not an unsigned 128-bit integer.
     ValueOutOfRange {
         /// The pool.
@@ -180,7 +175,6 @@ impl InvalidPoolError {
         match self {
             Self::FeeOutOfRange { .. } => "fee_out_of_range",
             Self::SameToken { .. } => "same_token",
-            Self::DuplicatePoolId { .. } => "duplicate_pool_id",
             Self::ValueOutOfRange { .. } => "out_of_range",
         }
     }
@@ -191,7 +185,6 @@ impl InvalidPoolError {
         match self {
             Self::FeeOutOfRange { pool_id, .. }
             | Self::SameToken { pool_id, .. }
-            | Self::DuplicatePoolId { pool_id }
             | Self::ValueOutOfRange { pool_id, .. } => pool_id,
         }
     }
@@ -205,9 +198,6 @@ impl fmt::Display for InvalidPoolError {
             }
             Self::SameToken { pool_id, token } => {
                 write!(f, "pool '{pool_id}': token0 and token1 are both '{token}'")
-            }
-            Self::DuplicatePoolId { pool_id } => {
-                write!(f, "pool id '{pool_id}' appears more than once; pool ids must be unique")
             }
             Self::ValueOutOfRange { pool_id, field, value } => {
                 write!(f, "pool '{pool_id}': {field} must be an int in {U128_RANGE}, got {value}")
@@ -238,7 +228,7 @@ impl fmt::Display for RouteQueryError {
             }
             Self::ZeroAmount { field } => write!(f, "{field} must be positive, got 0"),
             Self::MaxHopsOutOfRange { value } => {
-                write!(f, "max_hops must be in 1..={}, got {value}", crate::route::MAX_HOPS)
+                write!(f, "max_hops must be in 1..={}, got {value}", crate::graph::MAX_HOPS)
             }
             Self::MaxSplitsOutOfRange { value } => {
                 write!(f, "max_splits must be in 1..={}, got {value}", crate::graph::MAX_SPLITS)

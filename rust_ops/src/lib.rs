@@ -7,7 +7,6 @@
 //!   with per-venue fees;
 //! - [`cp_math`]: exact constant-product pool math in integer base units;
 //! - [`pool`]: a validated constant-product [`pool::Pool`];
-//! - [`route`]: best-route search over a [`route::PoolSet`], exact-in and exact-out;
 //! - [`error`]: the named errors, each with a stable code;
 //! - [`graph`]: a live [`graph::RouteGraph`] of constant-product and V3 pools, incremental
 //!   updates, multi-hop best routes split across pool-disjoint paths, gas-aware;
@@ -28,5 +27,4 @@ pub mod muldiv;
 pub mod partition;
 pub mod pool;
 pub mod python;
-pub mod route;
 pub mod v3;

@@ -39,7 +39,7 @@ def test_twin_mirrors_every_name() -> None:
         assert getattr(twin, name) is getattr(ops, name)
 
 
-@pytest.mark.parametrize("cls", ["Pool", "RouteLeg", "Route"])
+@pytest.mark.parametrize("cls", ["Pool", "GraphLeg", "GraphPath", "GraphRoute", "V3SwapResult"])
 def test_twin_dataclasses_have_the_rust_fields(cls: str) -> None:
     fields = [f.name for f in dataclasses.fields(getattr(twin, cls))]
     rust_cls = getattr(ops, cls)

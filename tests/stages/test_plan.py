@@ -147,9 +147,11 @@ def best_exact_out(pools: list[PoolState], token_in: str, token_out: str, y: int
     return min(ins)
 
 
-def twin_pools(pools: list[PoolState]) -> list[twin.Pool]:
-    return [twin.Pool(p.pool_id, p.venue, p.token0, p.token1, p.reserve0, p.reserve1, p.fee)
-            for p in pools]
+def twin_graph(pools: list[PoolState]) -> twin.RouteGraph:
+    graph = twin.RouteGraph(pools[0].chain_id)
+    for p in pools:
+        graph.update_cp_pool(p.pool_id, p.venue, p.token0, p.token1, p.reserve0, p.reserve1, p.fee)
+    return graph
 
 
 def created(result: PlanCreated | PlanRejected) -> PlanCreated:
@@ -174,7 +176,7 @@ def test_dispose_is_exact_in_with_a_slippage_floor(subject: str, counter: str, a
     (step,) = plan.steps
     spend = units(subject, amount)
     quote = best_exact_in(POOLS["sim"], subject, counter, spend)
-    route = twin.best_route_exact_in(twin_pools(POOLS["sim"]), subject, counter, spend)
+    route = twin_graph(POOLS["sim"]).best_route(subject, counter, spend)
     assert route is not None
     assert route.amount_out == quote
 
@@ -189,7 +191,7 @@ def test_dispose_is_exact_in_with_a_slippage_floor(subject: str, counter: str, a
     assert [(leg.pool_id, leg.token_in, leg.token_out, leg.amount_in, leg.amount_out)
             for leg in step.legs] == [
         (leg.pool_id, leg.token_in, leg.token_out, leg.amount_in, leg.amount_out)
-        for leg in route.legs]
+        for leg in route.paths[0].legs]
     assert step.legs[0].amount_in == spend
     assert plan.price_impact == Decimal(route.price_impact_ppm) / PPM
 
@@ -221,7 +223,7 @@ def test_acquire_is_exact_out_with_a_slippage_ceiling(subject: str, counter: str
     (step,) = plan.steps
     want = units(subject, amount)
     cost = best_exact_out(POOLS["sim"], counter, subject, want)
-    route = twin.best_route_exact_out(twin_pools(POOLS["sim"]), counter, subject, want)
+    route = twin_graph(POOLS["sim"]).best_route_exact_out(counter, subject, want)
     assert route is not None
     assert route.amount_in == cost
 
@@ -277,16 +279,14 @@ def test_huge_trade_is_refused_for_price_impact() -> None:
                          TOPOLOGY)
     assert isinstance(result, PlanRejected)
     assert result.reason == "price_impact"
-    route = twin.best_route_exact_in(twin_pools(POOLS["sim"]), "WETH", "USDC",
-                                     units("WETH", "300"))
+    route = twin_graph(POOLS["sim"]).best_route("WETH", "USDC", units("WETH", "300"))
     assert route is not None
     assert route.price_impact_ppm > 5_000
     assert "0.005" in result.detail
 
 
 def test_impact_just_within_slippage_is_planned_with_a_proportional_risk_score() -> None:
-    route = twin.best_route_exact_in(twin_pools(POOLS["sim"]), "WETH", "USDC",
-                                     units("WETH", "10"))
+    route = twin_graph(POOLS["sim"]).best_route("WETH", "USDC", units("WETH", "10"))
     assert route is not None
     impact = Decimal(route.price_impact_ppm) / PPM
     plan = created(plan_intent(intent("DISPOSE", "WETH", "USDC", "10", slippage=str(impact)),

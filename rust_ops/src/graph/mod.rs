@@ -75,8 +75,7 @@
 //! (`token_out` per `token_in`, fee-free): `reserve_out / reserve_in` for a constant-product
 //! pool, `sqrtPriceX96² / 2^192` (token1 per token0, inverted for token1 -> token0) for a V3
 //! pool; an exact rational in lowest terms. The impact is how much worse the executed rate is
-//! than the mid rate, in ppm, rounded down and floored at 0 (fees included), as
-//! [`crate::route::Route`]. A split route reports the mid price of its first path (the
+//! than the mid rate, in ppm, rounded down and floored at 0 (fees included). A split route reports the mid price of its first path (the
 //! best-ranked) and the impact of its totals against it.
 
 use std::collections::HashMap;
@@ -92,8 +91,13 @@ mod tests;
 
 use crate::error::{InvalidPoolError, RouteQueryError, FEE_DENOMINATOR};
 use crate::pool::Pool;
-use crate::route::MAX_HOPS;
 use crate::v3::{sqrt_ratio_at_tick, V3Pool, MAX_TICK, MIN_TICK};
+
+/// Longest path searched. Keeps the search bounded and the exact mid price within [`Big`].
+pub const MAX_HOPS: usize = 6;
+
+/// Default `max_hops` of the Python API.
+pub const DEFAULT_MAX_HOPS: usize = 3;
 
 /// Most parallel paths one route may be split across.
 pub const MAX_SPLITS: usize = 8;

@@ -5,7 +5,6 @@ use proptest::prelude::*;
 use ruint::aliases::U256;
 
 use super::*;
-use crate::route::PoolSet;
 use crate::v3::sqrt_ratio_at_tick;
 
 fn cp(id: &str, t0: &str, t1: &str, r0: u128, r1: u128, fee: u128) -> GraphPool {
@@ -231,23 +230,18 @@ fn build(spec: &[(u8, u8, u128, u128, u32)]) -> Vec<GraphPool> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
-    /// With one split and no gas, the graph agrees with PoolSet to the leg.
+    /// With one split and no gas, the constant-product graph finds the path that enumerating
+    /// every simple path finds, both ways.
     #[test]
-    fn agrees_with_pool_set(spec in arb_pools(), amount in 1u128..100_000, hops in 1usize..4) {
-        let pools = build(&spec);
-        let g = graph(pools.clone());
-        let set = PoolSet::new(pools.iter().map(|p| {
-            let PoolKind::ConstantProduct { reserve0, reserve1, fee } = p.kind else { unreachable!() };
-            Pool::new(p.pool_id.clone(), p.venue.clone(), p.token0.clone(), p.token1.clone(), reserve0, reserve1, fee.into()).unwrap()
-        })).unwrap();
+    fn agrees_with_brute_force(spec in arb_pools(), amount in 1u128..100_000, hops in 1usize..4) {
+        let g = graph(build(&spec));
         for (a, b) in [("T0", "T1"), ("T2", "T5"), ("T3", "T0")] {
             let r = g.best_route(a, b, amount, hops, 1, 0).unwrap();
-            let s = set.best_route_exact_in(a, b, amount, hops).unwrap();
-            prop_assert_eq!(r.as_ref().map(|r| (ids(r)[0].iter().map(|x| (*x).to_owned()).collect::<Vec<_>>(), r.amount_out, r.price_impact_ppm)),
-                            s.as_ref().map(|s| (s.legs.iter().map(|l| l.pool_id.clone()).collect(), s.amount_out, s.price_impact_ppm)));
+            let r = r.map(|r| (ids(&r)[0].iter().map(|x| (*x).to_owned()).collect::<Vec<_>>(), r.amount_out));
+            prop_assert_eq!(r, brute(&g, a, b, amount, hops, 0, true));
             let r = g.best_route_exact_out(a, b, amount, hops, 1, 0).unwrap();
-            let s = set.best_route_exact_out(a, b, amount, hops).unwrap();
-            prop_assert_eq!(r.map(|r| r.amount_in), s.map(|s| s.amount_in));
+            let r = r.map(|r| (ids(&r)[0].iter().map(|x| (*x).to_owned()).collect::<Vec<_>>(), r.amount_in));
+            prop_assert_eq!(r, brute(&g, a, b, amount, hops, 0, false));
         }
     }
 
@@ -529,15 +523,17 @@ fn build_mixed(spec: &[(u8, u8, u8, u128, i32, u32)]) -> Vec<GraphPool> {
         .collect()
 }
 
-/// The best exact-out single path by enumeration of every simple path: `(pool ids, amount
-/// in)`, ranked by input plus gas, then hops, then pool ids.
-fn brute_exact_out(
+/// The best single path by enumeration of every simple path: `(pool ids, amount out)` for
+/// exact-in, ranked by output less gas; `(pool ids, amount in)` for exact-out, ranked by input
+/// plus gas; then by hops, then pool ids.
+fn brute(
     g: &RouteGraph,
     from: &str,
     to: &str,
     amount: u128,
     hops: usize,
     gas_price: u128,
+    exact_in: bool,
 ) -> Option<(Vec<String>, u128)> {
     fn walk<'a>(
         g: &'a RouteGraph,
@@ -575,20 +571,31 @@ fn brute_exact_out(
     }
     let mut paths = Vec::new();
     walk(g, from, to, hops, &mut Vec::new(), &mut vec![from.to_owned()], &mut paths);
+    // Ranked by `cost`: exact-out's input plus gas, exact-in's output less gas as an offset
+    // from 2^200 so that it stays unsigned (lower is better either way).
     let mut best: Option<(U256, usize, Vec<String>, u128)> = None;
     'paths: for path in paths {
         let (mut x, mut gas) = (amount, 0u64);
-        for &(p, z) in path.iter().rev() {
-            let Some((need, ticks)) = search::quote_in(p, z, x) else {
+        let legs: Vec<_> =
+            if exact_in { path.iter().collect() } else { path.iter().rev().collect() };
+        for &&(p, z) in &legs {
+            let quoted =
+                if exact_in { search::quote_out(p, z, x) } else { search::quote_in(p, z, x) };
+            let Some((next, ticks)) = quoted else {
                 continue 'paths;
             };
             gas += match p.kind {
                 PoolKind::ConstantProduct { .. } => GAS_CP_HOP,
                 PoolKind::V3(_) => GAS_V3_HOP + GAS_V3_TICK * u64::from(ticks),
             };
-            x = need;
+            x = next;
         }
-        let cost = U256::from(x) + U256::from(gas_price) * U256::from(gas);
+        let gas_cost = U256::from(gas_price) * U256::from(gas);
+        let cost = if exact_in {
+            (U256::from(1u8) << 200) + gas_cost - U256::from(x)
+        } else {
+            U256::from(x) + gas_cost
+        };
         let key = (cost, path.len(), path.iter().map(|(p, _)| p.pool_id.clone()).collect(), x);
         if best.as_ref().is_none_or(|b| (&key.0, key.1, &key.2) < (&b.0, b.1, &b.2)) {
             best = Some(key);
@@ -614,7 +621,7 @@ proptest! {
             for &amount in &amounts {
                 let r = g.best_route_exact_out(a, b, amount, 3, 1, gas_price).unwrap();
                 let r = r.map(|r| (ids(&r)[0].iter().map(|x| (*x).to_owned()).collect::<Vec<_>>(), r.amount_in));
-                prop_assert_eq!(r, brute_exact_out(&g, a, b, amount, 3, gas_price));
+                prop_assert_eq!(r, brute(&g, a, b, amount, 3, gas_price, false));
             }
         }
     }

@@ -3,7 +3,7 @@
 use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyInt, PyString};
-use ruint::aliases::U1024;
+use ruint::Uint;
 
 /// A Python int that must fit in `u128`.
 ///
@@ -63,20 +63,20 @@ fn decimal(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     Ok(obj.str()?.to_string())
 }
 
-/// A 1024-bit unsigned integer as a Python int.
+/// An unsigned integer of any width (`U256` prices and amounts, mid prices) as a Python int.
 ///
 /// # Errors
 ///
 /// Only if Python fails to allocate.
-pub fn big_int<'py>(py: Python<'py>, value: &U1024) -> PyResult<Bound<'py, PyInt>> {
+pub fn big_int<'py, const BITS: usize, const LIMBS: usize>(
+    py: Python<'py>,
+    value: &Uint<BITS, LIMBS>,
+) -> PyResult<Bound<'py, PyAny>> {
     if let Ok(small) = u128::try_from(value) {
-        return Ok(small.into_pyobject(py)?);
+        return Ok(small.into_pyobject(py)?.into_any());
     }
     let bytes = PyBytes::new(py, &value.to_le_bytes_trimmed_vec());
-    Ok(py
-        .get_type::<PyInt>()
-        .call_method1("from_bytes", (bytes, "little"))?
-        .downcast_into::<PyInt>()?)
+    py.get_type::<PyInt>().call_method1("from_bytes", (bytes, "little"))
 }
 
 /// Python's `repr` of a string, so our reprs read exactly like the twin's dataclasses.

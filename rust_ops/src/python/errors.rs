@@ -26,15 +26,15 @@ create_exception!(
     pipeline._rust_ops,
     InvalidPoolError,
     RustOpsError,
-    "A pool definition cannot be used (bad fee, same token twice, value out of range, \
-     duplicate id). `pool_id` names the pool."
+    "A pool definition cannot be used (bad fee, same token twice, value out of range). \
+     `pool_id` names the pool."
 );
 create_exception!(
     pipeline._rust_ops,
     RouteQueryError,
     RustOpsError,
-    "A route query cannot be answered as asked (same token twice, zero amount, max_hops or \
-     amount out of range)."
+    "A route query cannot be answered as asked (same token twice, zero amount, max_hops, \
+     max_splits or amount out of range)."
 );
 
 create_exception!(

@@ -8,28 +8,18 @@
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyInt, PyTuple};
+use pyo3::types::PyTuple;
 
-use super::convert::{repr_str, u128_arg, CountArg};
+use super::convert::{big_int, repr_str, u128_arg, CountArg};
 use super::errors::to_pyerr;
-use super::route::PyPool;
+use super::pool::PyPool;
 use super::v3::PyV3Pool;
 use crate::error::{InvalidPoolError, RouteQueryError};
 use crate::graph::{
-    Big, GraphLeg, GraphPath, GraphPool, GraphRoute, RouteGraph, GAS_BASE, GAS_CP_HOP, GAS_V3_HOP,
-    GAS_V3_TICK, MAX_SPLITS,
+    GraphLeg, GraphPath, GraphPool, GraphRoute, RouteGraph, DEFAULT_MAX_HOPS, GAS_BASE, GAS_CP_HOP,
+    GAS_V3_HOP, GAS_V3_TICK, MAX_SPLITS,
 };
 use crate::pool::Pool;
-use crate::route::DEFAULT_MAX_HOPS;
-
-/// A mid-price integer as a Python int.
-fn big<'py>(py: Python<'py>, value: &Big) -> PyResult<Bound<'py, PyAny>> {
-    if let Ok(small) = u128::try_from(value) {
-        return Ok(small.into_pyobject(py)?.into_any());
-    }
-    let bytes = PyBytes::new(py, &value.to_le_bytes_trimmed_vec());
-    py.get_type::<PyInt>().call_method1("from_bytes", (bytes, "little"))
-}
 
 fn py_bool(b: bool) -> &'static str {
     if b {
@@ -132,11 +122,11 @@ impl PyGraphPath {
     }
     #[getter]
     fn mid_price_num<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        big(py, &self.0.mid_price_num)
+        big_int(py, &self.0.mid_price_num)
     }
     #[getter]
     fn mid_price_den<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        big(py, &self.0.mid_price_den)
+        big_int(py, &self.0.mid_price_den)
     }
     #[getter]
     fn price_impact_ppm(&self) -> u32 {
@@ -155,8 +145,8 @@ impl PyGraphPath {
             self.legs(py)?.repr()?,
             p.amount_in,
             p.amount_out,
-            big(py, &p.mid_price_num)?,
-            big(py, &p.mid_price_den)?,
+            big_int(py, &p.mid_price_num)?,
+            big_int(py, &p.mid_price_den)?,
             p.price_impact_ppm,
             p.gas,
         ))
@@ -184,11 +174,11 @@ impl PyGraphRoute {
     }
     #[getter]
     fn mid_price_num<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        big(py, &self.0.mid_price_num)
+        big_int(py, &self.0.mid_price_num)
     }
     #[getter]
     fn mid_price_den<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        big(py, &self.0.mid_price_den)
+        big_int(py, &self.0.mid_price_den)
     }
     #[getter]
     fn price_impact_ppm(&self) -> u32 {
@@ -207,8 +197,8 @@ impl PyGraphRoute {
             self.paths(py)?.repr()?,
             r.amount_in,
             r.amount_out,
-            big(py, &r.mid_price_num)?,
-            big(py, &r.mid_price_den)?,
+            big_int(py, &r.mid_price_num)?,
+            big_int(py, &r.mid_price_den)?,
             r.price_impact_ppm,
             r.gas,
         ))

@@ -7,13 +7,13 @@ pub mod errors;
 pub mod graph;
 pub mod math;
 pub mod partition;
-pub mod route;
+pub mod pool;
 pub mod v3;
 
 use pyo3::prelude::*;
 
 use crate::error::FEE_DENOMINATOR;
-use crate::route::MAX_HOPS;
+use crate::graph::MAX_HOPS;
 
 /// The module; its name must match `module-name = "pipeline._rust_ops"` in `pyproject.toml`.
 ///
@@ -27,12 +27,7 @@ fn _rust_ops(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_HOPS", MAX_HOPS)?;
     m.add_function(wrap_pyfunction!(math::amount_out, m)?)?;
     m.add_function(wrap_pyfunction!(math::amount_in, m)?)?;
-    m.add_class::<route::PyPool>()?;
-    m.add_class::<route::PyRouteLeg>()?;
-    m.add_class::<route::PyRoute>()?;
-    m.add_class::<route::PyPoolSet>()?;
-    m.add_function(wrap_pyfunction!(route::best_route_exact_in, m)?)?;
-    m.add_function(wrap_pyfunction!(route::best_route_exact_out, m)?)?;
+    m.add_class::<pool::PyPool>()?;
     v3::register(m)?;
     books::register(m)?;
     graph::register(m)?;

@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyInt, PyTuple};
 use ruint::aliases::U256;
 
+use super::convert::big_int;
 use super::errors::to_pyerr;
 use crate::v3::pool::AMOUNT_RANGE;
 use crate::v3::{
@@ -65,15 +66,6 @@ fn int_arg(obj: &Bound<'_, PyAny>, lo: i128, hi: i128) -> PyResult<Result<i128, 
         Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => Ok(Err(obj.str()?.to_string())),
         Err(e) => Err(e),
     }
-}
-
-/// A `U256` as a Python int.
-fn big(py: Python<'_>, value: U256) -> PyResult<Bound<'_, PyAny>> {
-    if let Ok(small) = u128::try_from(value) {
-        return Ok(small.into_pyobject(py)?.into_any());
-    }
-    let bytes = PyBytes::new(py, &value.to_le_bytes::<32>());
-    py.get_type::<PyInt>().call_method1("from_bytes", (bytes, "little"))
 }
 
 /// An argument of a swap or a tick-math function, or `PoolMathError(code="out_of_range")`.
@@ -150,7 +142,7 @@ impl PyV3Pool {
 
     #[getter]
     fn sqrt_price_x96<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        big(py, self.0.sqrt_price_x96())
+        big_int(py, &self.0.sqrt_price_x96())
     }
 
     #[getter]
@@ -246,22 +238,22 @@ pub struct PyV3SwapResult(pub SwapResult);
 impl PyV3SwapResult {
     #[getter]
     fn amount_in_used<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        big(py, self.0.amount_in_used)
+        big_int(py, &self.0.amount_in_used)
     }
 
     #[getter]
     fn amount_out<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        big(py, self.0.amount_out)
+        big_int(py, &self.0.amount_out)
     }
 
     #[getter]
     fn fee_amount<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        big(py, self.0.fee_amount)
+        big_int(py, &self.0.fee_amount)
     }
 
     #[getter]
     fn sqrt_price_after<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        big(py, self.0.sqrt_price_after)
+        big_int(py, &self.0.sqrt_price_after)
     }
 
     #[getter]
@@ -312,7 +304,7 @@ pub fn v3_amount_out<'py>(
     let pool = &pool.0;
     let out =
         py.allow_threads(|| pool.amount_out(zero_for_one, amount)).map_err(|e| to_pyerr(py, e))?;
-    big(py, out)
+    big_int(py, &out)
 }
 
 /// Input needed to receive exactly `amount_out`; see `pipeline._rust_ops.pyi`.
@@ -332,7 +324,7 @@ pub fn v3_amount_in<'py>(
     let pool = &pool.0;
     let needed =
         py.allow_threads(|| pool.amount_in(zero_for_one, amount)).map_err(|e| to_pyerr(py, e))?;
-    big(py, needed)
+    big_int(py, &needed)
 }
 
 /// `TickMath.getSqrtRatioAtTick`; see `pipeline._rust_ops.pyi`.
@@ -349,7 +341,7 @@ pub fn sqrt_ratio_at_tick<'py>(tick: &Bound<'py, PyAny>) -> PyResult<Bound<'py, 
     let t = int_arg(tick, -887_272, 887_272)?.map_err(out_of_range)?;
     let ratio =
         i32::try_from(t).ok().and_then(ratio_at).ok_or_else(|| out_of_range(t.to_string()))?;
-    big(py, ratio)
+    big_int(py, &ratio)
 }
 
 /// `TickMath.getTickAtSqrtRatio`; see `pipeline._rust_ops.pyi`.
@@ -379,8 +371,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("MIN_TICK", crate::v3::MIN_TICK)?;
     m.add("MAX_TICK", crate::v3::MAX_TICK)?;
-    m.add("MIN_SQRT_RATIO", big(py, crate::v3::MIN_SQRT_RATIO)?)?;
-    m.add("MAX_SQRT_RATIO", big(py, crate::v3::MAX_SQRT_RATIO)?)?;
+    m.add("MIN_SQRT_RATIO", big_int(py, &crate::v3::MIN_SQRT_RATIO)?)?;
+    m.add("MAX_SQRT_RATIO", big_int(py, &crate::v3::MAX_SQRT_RATIO)?)?;
     m.add_class::<PyV3Pool>()?;
     m.add_class::<PyV3SwapResult>()?;
     m.add_function(wrap_pyfunction!(v3_amount_out, m)?)?;
