@@ -24,7 +24,7 @@ from typing import Any
 
 import pipeline.ops as rust
 from bench._common import json_line, machine, pct
-from pipeline.ops import twin_books as twin
+from pipeline.ops.twin import books as twin
 
 FEES = (0, 100, 250, 500, 1000, 3000)
 MID = 1_000_000  # ticks

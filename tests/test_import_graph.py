@@ -18,13 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("pipeline", "plugins", "ui")
 
-# Cycles known today, each as the set of its modules. The ops twins are being untangled
-# (issue 16, item 1: ``twin_graph`` imports ``twin.Pool`` inside two functions, ``twin``
-# re-exports ``twin_graph``); whoever breaks the cycle removes its entry here: a listed cycle
-# that no longer exists fails the test too, so this list only shrinks.
-KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset({
-    frozenset({"pipeline.ops.twin", "pipeline.ops.twin_graph"}),
-})
+# Cycles known today, each as the set of its modules (none left; the ops twins' was broken in
+# issue 16): a listed cycle that no longer exists fails the test too, so this list only shrinks.
+KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset()
 
 
 @dataclass(frozen=True)

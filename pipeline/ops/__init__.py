@@ -6,13 +6,13 @@ Uniswap V3 pools: ``V3Pool`` (exact concentrated-liquidity math, tick crossing i
 Route graph: ``RouteGraph`` (tokens as nodes, constant-product and V3 pools as edges, updated in
 place; ``best_route``/``best_route_exact_out`` over multi-hop paths, split across pool-disjoint
 paths when that pays after gas) -> ``GraphRoute``/``GraphPath``/``GraphLeg``;
-``pipeline.ops.graph`` builds one from ``PoolState``s; twin in ``pipeline.ops.twin_graph``.
+``pipeline.ops.graph`` builds one from ``PoolState``s; twin in ``pipeline.ops.twin.graph``.
 
 Order books: ``Book`` (one venue's L2 book), ``aggregate_books`` (-> ``ConsolidatedBook``),
-``sweep`` (-> ``Sweep``); twin in ``pipeline.ops.twin_books``.
+``sweep`` (-> ``Sweep``); twin in ``pipeline.ops.twin.books``.
 
 Kafka's default partitioner: ``kafka_partition(key, partitions)`` (murmur2), where the runtime
-places records itself; twin in ``pipeline.ops.twin_partition`` (aiokafka's own hash).
+places records itself; twin in ``pipeline.ops.twin.partition`` (aiokafka's own hash).
 
 Import them from here; the compiled module ``pipeline._rust_ops`` is private and documented by
 ``pipeline/_rust_ops.pyi``. There is no silent fallback to Python: without the built extension

@@ -16,7 +16,7 @@
 //!   swap loop with tick crossing), equal to the contracts to the wei.
 //!
 //! [`python`] holds the `PyO3` bindings only. Every operator has a pure-Python twin in
-//! `pipeline/ops/twin.py` that the tests hold to identical results.
+//! `pipeline/ops/twin/`, module for module, that the tests hold to identical results.
 #![deny(unsafe_code)]
 
 pub mod books;

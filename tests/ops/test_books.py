@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pipeline.ops as rust
-from pipeline.ops import twin_books as twin
+from pipeline.ops.twin import books as twin
 
 IMPLS = {"rust": rust, "python": twin}
 SWEEP_FIELDS = ("side", "requested_qty", "filled_qty", "notional", "fees", "avg_price",

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.ops import kafka_partition
-from pipeline.ops.twin_partition import kafka_partition as twin
+from pipeline.ops.twin.partition import kafka_partition as twin
 
 
 @given(st.binary(max_size=200), st.integers(min_value=1, max_value=1024))

@@ -16,6 +16,7 @@ import pipeline.ops as rust
 from pipeline.models.market import PoolState, TickLiquidity
 from pipeline.ops import twin
 from pipeline.ops.graph import apply_pool_state, graph_from_pool_states
+from pipeline.ops.twin.graph import search
 
 TOKENS = [f"T{i}" for i in range(4)]
 SPACING = 60
@@ -360,8 +361,6 @@ def exhaustive(g: Any, a: str, b: str, amount: int, hops: int, gas: int,
                exact_in: bool) -> Any:
     """The best single route by brute force over every simple path (no bounds, no pruning),
     from the twin's leg quotes: the reference for the branch and bound."""
-    from pipeline.ops import twin_graph as tg
-
     best: list[Any] = []
 
     def walk(token: str, seen: set[str], legs: list[tuple[Any, bool]]) -> None:
@@ -370,15 +369,15 @@ def exhaustive(g: Any, a: str, b: str, amount: int, hops: int, gas: int,
                 continue
             path = [*legs, (g._pools[pid], z)]
             if to == b:
-                q = tg._quote_path(path, amount, exact_in, gas)
-                if q is not None and (not best or tg._rank(q) < tg._rank(best[0])):
+                q = search.quote_path(path, amount, exact_in, gas)
+                if q is not None and (not best or search.rank(q) < search.rank(best[0])):
                     best[:] = [q]
             elif len(path) < hops:
                 walk(to, seen | {to}, path)
 
     if a in g._adj and b in g._adj:
         walk(a, {a}, [])
-    return tg._route([best[0]]) if best else None
+    return search.route([best[0]]) if best else None
 
 
 @SETTINGS

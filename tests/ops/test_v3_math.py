@@ -1,5 +1,5 @@
 """Uniswap V3 math: known values, validation, and the Rust operators equal to the pure-Python
-twin (``pipeline.ops.twin_v3``) exactly, on random pools with random tick layouts and random
+twin (``pipeline.ops.twin.v3``) exactly, on random pools with random tick layouts and random
 swaps that cross ticks and word boundaries, both directions, exact input and exact output."""
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 //!
 //! Prices are ints (ticks, `1..=2**64-1`), sizes and quantities ints (base units,
 //! `1..=2**128-1`), fees ints (hundredths of a basis point). Aggregation and sweeps run with
-//! the GIL released. Reprs match the twin's (`pipeline/ops/twin_books.py`) character for
+//! the GIL released. Reprs match the twin's (`pipeline/ops/twin/books.py`) character for
 //! character.
 
 use std::hash::{Hash, Hasher};

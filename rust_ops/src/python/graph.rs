@@ -3,7 +3,7 @@
 //!
 //! Arguments are checked at the boundary (`RouteQueryError` / `InvalidPoolError` with codes, a
 //! `TypeError` for a non-int or non-str); the search runs with the GIL released. Reprs match
-//! the twin's dataclasses (`pipeline/ops/twin_graph.py`).
+//! the twin's dataclasses (`pipeline/ops/twin/graph/`).
 
 use std::sync::Arc;
 

@@ -1,7 +1,5 @@
-"""Pure-Python twin of the order-book operators (``rust_ops/src/books``): same names, same fields,
-same results, same errors (class, code, message) and reprs.
-
-Used only by the tests and the benchmarks; the runtime uses ``pipeline.ops``. Units, as in the
+"""Twin of the order-book operators (``rust_ops/src/books``, ``python/books.rs``): same names,
+same fields, same results, same errors (class, code, message) and reprs. Units, as in the
 Rust crate: prices are ints in ticks (``1..=2**64-1``), sizes and quantities ints in base units
 (``1..=2**128-1``), fees ints in hundredths of a basis point; a notional is ``Σ price·qty``.
 """
@@ -15,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any, SupportsIndex
 
 from pipeline._rust_ops import InvalidBookError, SweepError
+from pipeline.ops.twin.convert import U64_MAX, U64_RANGE, U128_MAX, U128_RANGE
+from pipeline.ops.twin.error import FEE_DENOMINATOR, error
 
 __all__ = [
     "Book",
@@ -26,11 +26,6 @@ __all__ = [
     "sweep",
 ]
 
-FEE_DENOMINATOR = 1_000_000
-_U64_MAX = 2**64 - 1
-_U128_MAX = 2**128 - 1
-_U64_RANGE = "0..=2**64-1"
-_U128_RANGE = "0..=2**128-1"
 
 # (price, size), best first
 Level = tuple[int, int]
@@ -39,16 +34,13 @@ ConsolidatedLevel = tuple[int, int, tuple[tuple[str, int], ...]]
 
 
 def _book_error(venue: str, code: str, message: str, prefix: bool = True) -> InvalidBookError:
-    err = InvalidBookError(f"venue '{venue}': {message}" if prefix else message)
-    err.code = code
+    err = error(InvalidBookError, code, f"venue '{venue}': {message}" if prefix else message)
     err.venue = venue
     return err
 
 
 def _sweep_error(code: str, message: str) -> SweepError:
-    err = SweepError(message)
-    err.code = code
-    return err
+    return error(SweepError, code, message)
 
 
 def _levels(venue: str, name: str, levels: Iterable[Any]) -> tuple[Level, ...]:
@@ -60,18 +52,18 @@ def _levels(venue: str, name: str, levels: Iterable[Any]) -> tuple[Level, ...]:
         if len(item) != 2:
             raise TypeError(f"{name}[{index}] must be a (price, size) tuple, got {len(item)} items")
         price = operator.index(item[0])
-        if not 0 <= price <= _U64_MAX:
+        if not 0 <= price <= U64_MAX:
             raise _book_error(
                 venue,
                 "out_of_range",
-                f"{name}[{index}].price must be an int in {_U64_RANGE}, got {price}",
+                f"{name}[{index}].price must be an int in {U64_RANGE}, got {price}",
             )
         size = operator.index(item[1])
-        if not 0 <= size <= _U128_MAX:
+        if not 0 <= size <= U128_MAX:
             raise _book_error(
                 venue,
                 "out_of_range",
-                f"{name}[{index}].size must be an int in {_U128_RANGE}, got {size}",
+                f"{name}[{index}].size must be an int in {U128_RANGE}, got {size}",
             )
         out.append((price, size))
     return tuple(out)
@@ -127,9 +119,9 @@ class Book:
         fee_value = operator.index(fee)
         bid_levels = _levels(venue, "bids", bids)
         ask_levels = _levels(venue, "asks", asks)
-        if not 0 <= fee_value <= _U128_MAX:
+        if not 0 <= fee_value <= U128_MAX:
             raise _book_error(
-                venue, "out_of_range", f"fee must be an int in {_U128_RANGE}, got {fee_value}"
+                venue, "out_of_range", f"fee must be an int in {U128_RANGE}, got {fee_value}"
             )
         _check_side(venue, "bids", bid_levels)
         _check_side(venue, "asks", ask_levels)
@@ -201,7 +193,7 @@ def _merge(ordered: list[Book], name: str) -> tuple[ConsolidatedLevel, ...]:
                 levels.append((price, total, tuple(parts)))
             price, total, parts = p, 0, []
         total += s
-        if total > _U128_MAX:
+        if total > U128_MAX:
             raise _book_error(
                 ordered[rank].venue,
                 "size_overflow",
@@ -245,8 +237,8 @@ def sweep(book: ConsolidatedBook, side: str, qty: SupportsIndex) -> Sweep:
     if side not in ("buy", "sell"):
         raise _sweep_error("unknown_side", f"side must be 'buy' or 'sell', got '{side}'")
     want = operator.index(qty)
-    if not 0 <= want <= _U128_MAX:
-        raise _sweep_error("out_of_range", f"qty must be an int in {_U128_RANGE}, got {want}")
+    if not 0 <= want <= U128_MAX:
+        raise _sweep_error("out_of_range", f"qty must be an int in {U128_RANGE}, got {want}")
     if want == 0:
         raise _sweep_error("zero_quantity", "qty must be positive, got 0")
     rank = {v: i for i, v in enumerate(book.venues)}

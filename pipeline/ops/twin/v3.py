@@ -1,9 +1,10 @@
-"""Pure-Python twin of the Uniswap V3 operators (``rust_ops/src/v3``): same names, same
-results to the wei, same errors and reprs.
+"""Twin of the Uniswap V3 operators (``rust_ops/src/v3``, ``python/v3.rs``): same names,
+same results to the wei, same errors and reprs.
 
-For the tests and benchmarks only (``pipeline.ops.twin`` re-exports it). Python ints are
-unbounded, so every place where the contracts work modulo 2**256 or ``require`` a bound is
-checked explicitly, as the Rust code does; read ``rust_ops/src/v3`` for the why.
+Python ints are unbounded, so every place where the contracts work modulo 2**256 or
+``require`` a bound is checked explicitly, as the Rust code does; read ``rust_ops/src/v3`` for
+the why. The sections follow its files: full_math, tick_math, sqrt_price_math, swap_math,
+pool, error.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from typing import SupportsIndex
 
 from pipeline._rust_ops import InvalidV3PoolError, PoolMathError
+from pipeline.ops.twin.convert import U128_MAX, U128_RANGE
+from pipeline.ops.twin.error import FEE_DENOMINATOR, FEE_HINT, error
 
 __all__ = [
     "MAX_SQRT_RATIO",
@@ -36,14 +39,12 @@ MAX_TICK = 887272
 MIN_SQRT_RATIO = 4295128739
 MAX_SQRT_RATIO = 1461446703485210103287273052203988822378723970342
 MAX_TICK_SPACING = 16383
-_FEE_DENOMINATOR = 1_000_000
 _Q96 = 1 << 96
 _U256_MAX = (1 << 256) - 1
 _U160_MAX = (1 << 160) - 1
 _I256_MAX = (1 << 255) - 1
 
 _U160_RANGE = "0..=2**160-1"
-_U128_RANGE = "0..=2**128-1"
 _INT24_RANGE = "-8388608..=8388607"
 _UINT24_RANGE = "0..=16777215"
 _INT128_RANGE = "-2**127..=2**127-1"
@@ -71,15 +72,11 @@ class _Revert(Exception):
 
 
 def _pool_error(code: str, message: str) -> InvalidV3PoolError:
-    err = InvalidV3PoolError(f"V3 pool: {message}")
-    err.code = code
-    return err
+    return error(InvalidV3PoolError, code, f"V3 pool: {message}")
 
 
 def _math_error(code: str, message: str) -> PoolMathError:
-    err = PoolMathError(message)
-    err.code = code
-    return err
+    return error(PoolMathError, code, message)
 
 
 # --- FullMath, TickMath (full_math.rs, tick_math.rs) --------------------------------------
@@ -186,10 +183,10 @@ def _swap_step(current: int, target: int, liquidity: int, remaining: int, exact_
                fee: int) -> tuple[int, int, int, int]:
     """``computeSwapStep``: (next price, amount in, amount out, fee amount)."""
     zero_for_one = current >= target
-    less_fee = _FEE_DENOMINATOR - fee
+    less_fee = FEE_DENOMINATOR - fee
     range_in = range_out = 0
     if exact_in:
-        remaining_less_fee = _mul_div(remaining, less_fee, _FEE_DENOMINATOR)
+        remaining_less_fee = _mul_div(remaining, less_fee, FEE_DENOMINATOR)
         range_in = (_amount0(target, current, liquidity, True) if zero_for_one
                     else _amount1(current, target, liquidity, True))
         if remaining_less_fee >= range_in:
@@ -290,7 +287,7 @@ class V3Pool:
             return bounded(value, field, -(1 << 23), (1 << 23) - 1, _INT24_RANGE)
 
         price = bounded(sqrt_price_x96, "sqrt_price_x96", 0, _U160_MAX, _U160_RANGE)
-        active = bounded(liquidity, "liquidity", 0, (1 << 128) - 1, _U128_RANGE)
+        active = bounded(liquidity, "liquidity", 0, U128_MAX, U128_RANGE)
         t = int24(tick, "tick")
         spacing = int24(tick_spacing, "tick_spacing")
         f = bounded(fee, "fee", 0, (1 << 24) - 1, _UINT24_RANGE)
@@ -344,9 +341,8 @@ def _amount(value: SupportsIndex, field: str) -> int:
 
 def _check(price: int, liquidity: int, tick: int, spacing: int, fee: int,
            ticks: tuple[tuple[int, int], ...] | None) -> None:
-    if fee >= _FEE_DENOMINATOR:
-        raise _pool_error("fee_out_of_range", f"fee {fee} is outside 0..=999999 (hundredths "
-                          "of a basis point: 3000 = 0.30 %)")
+    if fee >= FEE_DENOMINATOR:
+        raise _pool_error("fee_out_of_range", f"fee {fee} is outside 0..=999999 ({FEE_HINT})")
     if not 1 <= spacing <= MAX_TICK_SPACING:
         raise _pool_error("tick_spacing_out_of_range",
                           f"tick_spacing {spacing} is outside 1..=16383")
