@@ -15,8 +15,8 @@
 //! - [`v3`]: exact Uniswap V3 concentrated-liquidity math (tick math, swap steps, the pool's
 //!   swap loop with tick crossing), equal to the contracts to the wei.
 //!
-//! [`python`] holds the `PyO3` bindings only. Every operator has a pure-Python twin in
-//! `pipeline/ops/twin/`, module for module, that the tests hold to identical results.
+//! `python` (feature `python`) holds the `PyO3` bindings only. Every operator has a pure-Python
+//! twin in `pipeline/ops/twin/`, module for module, that the tests hold to identical results.
 #![deny(unsafe_code)]
 
 pub mod books;
@@ -26,5 +26,6 @@ pub mod graph;
 pub mod muldiv;
 pub mod partition;
 pub mod pool;
+#[cfg(feature = "python")]
 pub mod python;
 pub mod v3;

@@ -4,14 +4,15 @@
 //! [`BookError`] is raised in Python as `InvalidBookError` (with `venue`), [`SweepError`] as
 //! `SweepError`, each with `code` copied onto the exception.
 
-use std::fmt;
+use thiserror::Error;
 
 use super::BookSide;
 
 /// A venue's book, or a set of books, that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum BookError {
     /// A price, size or fee given from outside (Python) does not fit its type.
+    #[error("venue '{venue}': {field} must be an int in {range}, got {value}")]
     ValueOutOfRange {
         /// The venue.
         venue: String,
@@ -23,6 +24,7 @@ pub enum BookError {
         value: String,
     },
     /// A level's price is zero.
+    #[error("venue '{venue}': {}[{index}] has price 0; prices are positive", .side.name())]
     ZeroPrice {
         /// The venue.
         venue: String,
@@ -32,6 +34,10 @@ pub enum BookError {
         index: usize,
     },
     /// A level's size is zero (an empty level must be left out, not listed).
+    #[error(
+        "venue '{venue}': {}[{index}] at price {price} has size 0; leave empty levels out",
+        .side.name()
+    )]
     ZeroSize {
         /// The venue.
         venue: String,
@@ -43,6 +49,10 @@ pub enum BookError {
         price: u64,
     },
     /// Two levels of one side share a price.
+    #[error(
+        "venue '{venue}': {}[{index}] repeats price {price}; merge the sizes into one level",
+        .side.name()
+    )]
     DuplicatePrice {
         /// The venue.
         venue: String,
@@ -54,6 +64,12 @@ pub enum BookError {
         price: u64,
     },
     /// Levels are not best first: bids strictly decreasing, asks strictly increasing.
+    #[error(
+        "venue '{venue}': {name}[{index}] price {price} follows {previous}; {name} must be best \
+         first (strictly {order} prices)",
+        name = .side.name(),
+        order = order(*.side)
+    )]
     UnsortedLevels {
         /// The venue.
         venue: String,
@@ -67,6 +83,10 @@ pub enum BookError {
         previous: u64,
     },
     /// The fee is not below `FEE_DENOMINATOR` (1_000_000).
+    #[error(
+        "venue '{venue}': fee {fee} is outside 0..=999999 (hundredths of a basis point: \
+         3000 = 0.30 %)"
+    )]
     FeeOutOfRange {
         /// The venue.
         venue: String,
@@ -74,6 +94,7 @@ pub enum BookError {
         fee: u128,
     },
     /// The venue's best bid is at or above its best ask.
+    #[error("venue '{venue}': book is crossed, best bid {bid} is not below best ask {ask}")]
     CrossedBook {
         /// The venue.
         venue: String,
@@ -83,11 +104,16 @@ pub enum BookError {
         ask: u64,
     },
     /// Two books given to one aggregation come from the same venue.
+    #[error("venue '{venue}' has more than one book; give one book per venue")]
     DuplicateVenue {
         /// The venue named twice (the smallest such name).
         venue: String,
     },
     /// The consolidated size at one price exceeds `2**128-1`.
+    #[error(
+        "venue '{venue}': the consolidated size of {} at price {price} exceeds 2**128-1",
+        .side.name()
+    )]
     SizeOverflow {
         /// The venue whose size did not fit.
         venue: String,
@@ -99,19 +125,22 @@ pub enum BookError {
 }
 
 /// A sweep that cannot be carried out as asked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SweepError {
     /// `side` is neither `"buy"` nor `"sell"`.
+    #[error("side must be 'buy' or 'sell', got '{side}'")]
     UnknownSide {
         /// The side as given.
         side: String,
     },
     /// The quantity is outside `0..=2**128-1`.
+    #[error("qty must be an int in 0..=2**128-1, got {value}")]
     ValueOutOfRange {
         /// The value as the caller wrote it (decimal).
         value: String,
     },
     /// The quantity is zero.
+    #[error("qty must be positive, got 0")]
     ZeroQuantity,
 }
 
@@ -149,58 +178,6 @@ impl BookError {
     }
 }
 
-impl fmt::Display for BookError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::ValueOutOfRange { venue, field, range, value } => {
-                write!(f, "venue '{venue}': {field} must be an int in {range}, got {value}")
-            }
-            Self::ZeroPrice { venue, side, index } => {
-                write!(f, "venue '{venue}': {}[{index}] has price 0; prices are positive", side.name())
-            }
-            Self::ZeroSize { venue, side, index, price } => write!(
-                f,
-                "venue '{venue}': {}[{index}] at price {price} has size 0; leave empty levels out",
-                side.name()
-            ),
-            Self::DuplicatePrice { venue, side, index, price } => write!(
-                f,
-                "venue '{venue}': {}[{index}] repeats price {price}; merge the sizes into one level",
-                side.name()
-            ),
-            Self::UnsortedLevels { venue, side, index, price, previous } => {
-                let (name, order) = match side {
-                    BookSide::Asks => ("asks", "increasing"),
-                    BookSide::Bids => ("bids", "decreasing"),
-                };
-                write!(
-                    f,
-                    "venue '{venue}': {name}[{index}] price {price} follows {previous}; \
-                     {name} must be best first (strictly {order} prices)"
-                )
-            }
-            Self::FeeOutOfRange { venue, fee } => write!(
-                f,
-                "venue '{venue}': fee {fee} is outside 0..=999999 \
-                 (hundredths of a basis point: 3000 = 0.30 %)"
-            ),
-            Self::CrossedBook { venue, bid, ask } => write!(
-                f,
-                "venue '{venue}': book is crossed, best bid {bid} is not below best ask {ask}"
-            ),
-            Self::DuplicateVenue { venue } => write!(
-                f,
-                "venue '{venue}' has more than one book; give one book per venue"
-            ),
-            Self::SizeOverflow { venue, side, price } => write!(
-                f,
-                "venue '{venue}': the consolidated size of {} at price {price} exceeds 2**128-1",
-                side.name()
-            ),
-        }
-    }
-}
-
 impl SweepError {
     /// Stable machine-readable reason, copied onto the Python exception as `code`.
     #[must_use]
@@ -213,19 +190,10 @@ impl SweepError {
     }
 }
 
-impl fmt::Display for SweepError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::UnknownSide { side } => {
-                write!(f, "side must be 'buy' or 'sell', got '{side}'")
-            }
-            Self::ValueOutOfRange { value } => {
-                write!(f, "qty must be an int in 0..=2**128-1, got {value}")
-            }
-            Self::ZeroQuantity => write!(f, "qty must be positive, got 0"),
-        }
+/// How a side's prices run, best first (the message of [`BookError::UnsortedLevels`]).
+fn order(side: BookSide) -> &'static str {
+    match side {
+        BookSide::Asks => "increasing",
+        BookSide::Bids => "decreasing",
     }
 }
-
-impl std::error::Error for BookError {}
-impl std::error::Error for SweepError {}

@@ -3,12 +3,13 @@
 //! [`V3PoolError`] is raised in Python as `InvalidV3PoolError`, [`V3SwapError`] as
 //! `PoolMathError`, each with `code` copied onto the exception.
 
-use std::fmt;
+use thiserror::Error;
 
 /// A Uniswap V3 pool state that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum V3PoolError {
     /// A value given from outside (Python) does not fit its Solidity type.
+    #[error("V3 pool: {field} must be an int in {range}, got {value}")]
     ValueOutOfRange {
         /// Field name (`"ticks[3].liquidity_net"` for a tick's).
         field: String,
@@ -18,22 +19,35 @@ pub enum V3PoolError {
         value: String,
     },
     /// `fee` is not below 1_000_000.
+    #[error(
+        "V3 pool: fee {fee} is outside 0..=999999 (hundredths of a basis point: \
+             3000 = 0.30 %)"
+    )]
     FeeOutOfRange {
         /// The rejected fee.
         fee: u32,
     },
     /// `tick_spacing` is outside `1..=16383` (the factory's bounds).
+    #[error("V3 pool: tick_spacing {tick_spacing} is outside 1..=16383")]
     TickSpacingOutOfRange {
         /// The rejected spacing.
         tick_spacing: i32,
     },
     /// `sqrt_price_x96` is outside `MIN_SQRT_RATIO..MAX_SQRT_RATIO`.
+    #[error(
+        "V3 pool: sqrt_price_x96 {sqrt_price_x96} is outside MIN_SQRT_RATIO..MAX_SQRT_RATIO \
+         (4295128739..1461446703485210103287273052203988822378723970342)"
+    )]
     SqrtPriceOutOfRange {
         /// The price (decimal).
         sqrt_price_x96: String,
     },
     /// `tick` is not the tick of `sqrt_price_x96` (nor the one below, which the pool reports
     /// right after crossing a tick downwards).
+    #[error(
+        "V3 pool: tick {tick} does not match sqrt_price_x96, whose tick is {expected}; read \
+         slot0's tick and price together"
+    )]
     TickMismatch {
         /// The given tick.
         tick: i32,
@@ -41,6 +55,10 @@ pub enum V3PoolError {
         expected: i32,
     },
     /// An initialised tick is outside `MIN_TICK..=MAX_TICK` or not a multiple of the spacing.
+    #[error(
+        "V3 pool: ticks[{index}] = {tick} is not a multiple of tick_spacing {tick_spacing} in \
+         -887272..=887272"
+    )]
     TickNotUsable {
         /// Its index in `ticks`.
         index: usize,
@@ -50,6 +68,10 @@ pub enum V3PoolError {
         tick_spacing: i32,
     },
     /// `ticks` is not strictly increasing.
+    #[error(
+        "V3 pool: ticks[{index}] = {tick} is not above the tick before it; give the initialised \
+         ticks once each, sorted"
+    )]
     TicksNotSorted {
         /// Index of the first tick not above its predecessor.
         index: usize,
@@ -58,11 +80,19 @@ pub enum V3PoolError {
     },
     /// The `liquidity_net` values do not describe positions: a running sum leaves
     /// `0..=2**128-1`, or they do not sum to zero.
+    #[error(
+        "V3 pool: liquidity_net values are inconsistent at tick {tick} (the running sum must \
+         stay in 0..=2**128-1 and end at 0); some initialised ticks are missing"
+    )]
     LiquidityNetInconsistent {
         /// The tick where it shows (the last one for a nonzero total).
         tick: i32,
     },
     /// `liquidity` differs from the sum of `liquidity_net` of the ticks at or below `tick`.
+    #[error(
+        "V3 pool: liquidity {liquidity} differs from {expected}, the sum of liquidity_net at or \
+         below the current tick; read them at the same block"
+    )]
     LiquidityMismatch {
         /// The given liquidity.
         liquidity: u128,
@@ -72,9 +102,10 @@ pub enum V3PoolError {
 }
 
 /// A V3 swap that cannot be quoted as asked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum V3SwapError {
     /// An amount or price limit does not fit its Solidity type.
+    #[error("{field} must be an int in {range}, got {value}")]
     ValueOutOfRange {
         /// Argument name.
         field: &'static str,
@@ -84,6 +115,11 @@ pub enum V3SwapError {
         value: String,
     },
     /// The price limit is on the wrong side of the price or beyond the bounds (`SPL`).
+    #[error(
+        "sqrt_price_limit_x96 {limit} must be {} ({sqrt_price_x96}) for zero_for_one={}",
+        limit_side(*.zero_for_one),
+        if *.zero_for_one { "True" } else { "False" }
+    )]
     PriceLimit {
         /// The limit (decimal).
         limit: String,
@@ -94,6 +130,10 @@ pub enum V3SwapError {
     },
     /// The pool has no tick data and the swap would leave the ticks `[lower, upper)` around
     /// the price, where its liquidity is known to be constant.
+    #[error(
+        "the swap leaves ticks [{tick_lower}, {tick_upper}), the only range where the pool's \
+         liquidity is known without tick data; give the pool its initialised ticks"
+    )]
     RangeExceeded {
         /// Lowest tick of the known range.
         tick_lower: i32,
@@ -102,6 +142,9 @@ pub enum V3SwapError {
     },
     /// The pool's liquidity runs out (the price reaches its limit) before the whole amount is
     /// swapped.
+    #[error(
+        "the pool's liquidity runs out: {field} {requested} asked, only {filled} can be swapped"
+    )]
     InsufficientLiquidity {
         /// `"amount_in"` or `"amount_out"`.
         field: &'static str,
@@ -111,6 +154,7 @@ pub enum V3SwapError {
         filled: String,
     },
     /// An intermediate exceeds its Solidity type, where the contract would revert.
+    #[error("{what} overflows (the pool would revert)")]
     Overflow {
         /// The operation.
         what: &'static str,
@@ -135,55 +179,6 @@ impl V3PoolError {
     }
 }
 
-impl fmt::Display for V3PoolError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::ValueOutOfRange { field, range, value } => {
-                write!(f, "V3 pool: {field} must be an int in {range}, got {value}")
-            }
-            Self::FeeOutOfRange { fee } => write!(
-                f,
-                "V3 pool: fee {fee} is outside 0..=999999 (hundredths of a basis point: \
-                 3000 = 0.30 %)"
-            ),
-            Self::TickSpacingOutOfRange { tick_spacing } => {
-                write!(f, "V3 pool: tick_spacing {tick_spacing} is outside 1..=16383")
-            }
-            Self::SqrtPriceOutOfRange { sqrt_price_x96 } => write!(
-                f,
-                "V3 pool: sqrt_price_x96 {sqrt_price_x96} is outside \
-                 MIN_SQRT_RATIO..MAX_SQRT_RATIO (4295128739..\
-                 1461446703485210103287273052203988822378723970342)"
-            ),
-            Self::TickMismatch { tick, expected } => write!(
-                f,
-                "V3 pool: tick {tick} does not match sqrt_price_x96, whose tick is {expected}; \
-                 read slot0's tick and price together"
-            ),
-            Self::TickNotUsable { index, tick, tick_spacing } => write!(
-                f,
-                "V3 pool: ticks[{index}] = {tick} is not a multiple of tick_spacing \
-                 {tick_spacing} in -887272..=887272"
-            ),
-            Self::TicksNotSorted { index, tick } => write!(
-                f,
-                "V3 pool: ticks[{index}] = {tick} is not above the tick before it; give the \
-                 initialised ticks once each, sorted"
-            ),
-            Self::LiquidityNetInconsistent { tick } => write!(
-                f,
-                "V3 pool: liquidity_net values are inconsistent at tick {tick} (the running sum \
-                 must stay in 0..=2**128-1 and end at 0); some initialised ticks are missing"
-            ),
-            Self::LiquidityMismatch { liquidity, expected } => write!(
-                f,
-                "V3 pool: liquidity {liquidity} differs from {expected}, the sum of \
-                 liquidity_net at or below the current tick; read them at the same block"
-            ),
-        }
-    }
-}
-
 impl V3SwapError {
     /// Stable machine-readable reason, copied onto the Python exception as `code`.
     #[must_use]
@@ -198,39 +193,11 @@ impl V3SwapError {
     }
 }
 
-impl fmt::Display for V3SwapError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::ValueOutOfRange { field, range, value } => {
-                write!(f, "{field} must be an int in {range}, got {value}")
-            }
-            Self::PriceLimit { limit, sqrt_price_x96, zero_for_one } => {
-                let side = if *zero_for_one {
-                    "below the price and above MIN_SQRT_RATIO"
-                } else {
-                    "above the price and below MAX_SQRT_RATIO"
-                };
-                write!(
-                    f,
-                    "sqrt_price_limit_x96 {limit} must be {side} ({sqrt_price_x96}) for \
-                     zero_for_one={}",
-                    if *zero_for_one { "True" } else { "False" }
-                )
-            }
-            Self::RangeExceeded { tick_lower, tick_upper } => write!(
-                f,
-                "the swap leaves ticks [{tick_lower}, {tick_upper}), the only range where the \
-                 pool's liquidity is known without tick data; give the pool its initialised ticks"
-            ),
-            Self::InsufficientLiquidity { field, requested, filled } => write!(
-                f,
-                "the pool's liquidity runs out: {field} {requested} asked, only {filled} can be \
-                 swapped"
-            ),
-            Self::Overflow { what } => write!(f, "{what} overflows (the pool would revert)"),
-        }
+/// Where a price limit must lie for the direction (the message of [`V3SwapError::PriceLimit`]).
+fn limit_side(zero_for_one: bool) -> &'static str {
+    if zero_for_one {
+        "below the price and above MIN_SQRT_RATIO"
+    } else {
+        "above the price and below MAX_SQRT_RATIO"
     }
 }
-
-impl std::error::Error for V3PoolError {}
-impl std::error::Error for V3SwapError {}
