@@ -12,7 +12,7 @@
 //!   rounded up, in the venue's favour.
 //!
 //! Modules: [`book`] (a validated venue book), [`consolidated`] ([`aggregate_books`]),
-//! [`sweep`] ([`sweep()`]), [`error`].
+//! [`mod@sweep`] ([`sweep()`]), [`error`].
 
 pub mod book;
 pub mod consolidated;
