@@ -78,22 +78,28 @@ async def test_any_order_gives_the_same_models(redis_url: str, sim: SimVenue) ->
     events += rejected(20)
     in_order = new_read_model(redis_url)
     shuffled = new_read_model(redis_url)
+    doubled = new_read_model(redis_url)
     try:
-        await in_order.apply(events)
+        await in_order.apply(events)  # one batch: each intent's events merged in one pass
         rng = random.Random(5)
         mixed = events[:]
         rng.shuffle(mixed)
         for i in range(0, len(mixed), 3):  # small batches, newer events before older ones
             await shuffled.apply(mixed[i:i + 3])
+        for event in reversed(events):  # newest first, each twice in its batch
+            await doubled.apply([event, event])
         a = await snapshot(redis_url, in_order.prefix)
         b = await snapshot(redis_url, shuffled.prefix)
+        c = await snapshot(redis_url, doubled.prefix)
         assert namespace.diff(a, b) == []
+        assert namespace.diff(a, c) == []
         assert len(a) > 20
         counts = await views(in_order).stats()
         assert counts["states"] == {"completed": 4, "risk_rejected": 1}
     finally:
         await in_order.close()
         await shuffled.close()
+        await doubled.close()
 
 
 async def test_an_older_state_never_overwrites_a_newer_one(read_model: ReadModel,
