@@ -50,7 +50,7 @@ from pipeline.plugins.venue import (
     Venue,
     VenueError,
 )
-from pipeline.stages.base import Emit, Output, Record, StageContext
+from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
 from pipeline.stages.decisions import Decisions
 from pipeline.stages.table_names import EXECUTE_OPENINGS
 
@@ -102,7 +102,7 @@ class PlanRun:
     def __init__(self, event: Event, venues: Mapping[str, Venue], clock: Callable[[], int],
                  emit: Emit, locks: StepLocks | None = None,
                  openings: Decisions | None = None, record: Record | None = None) -> None:
-        payload = PlanCreated.model_validate(event.payload)
+        payload = event.payload_as(PlanCreated)
         self.plan, self.intent = payload.plan, payload.intent
         self._cause = event
         self._venues = venues
@@ -258,7 +258,7 @@ class ExecuteStage:
 
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
         pairs = [(record, event) for record in records
-                 if (event := decode_event(record.value)).topic == "plan.created"]
+                 if (event := event_of(record)).topic == "plan.created"]
         # Plans of different intents run concurrently; one intent's events stay in order
         # because a PlanRun emits them one after another.  A plan re-emitted after a crash
         # can come twice in one batch: it runs once (and the step locks cover copies that

@@ -220,10 +220,10 @@ class PendingFlow:
         if topic in _REPORTS and event.correlation_id in self._by_intent:
             self._heard.add(event.correlation_id)
         if topic == "exec.step_filled":
-            filled = ExecStepFilled.model_validate(event.payload)
+            filled = event.payload_as(ExecStepFilled)
             self.filled(filled.step_id, filled.landed_at)
         elif topic == "exec.step_failed":
-            self.failed(ExecStepFailed.model_validate(event.payload).step_id)
+            self.failed(event.payload_as(ExecStepFailed).step_id)
         elif topic in _ENDINGS:
             self.ended(event.correlation_id)
 

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from pipeline import ops
-from pipeline.codec import decode_event
 from pipeline.ids import deterministic_ulid
 from pipeline.models.assets import Asset
 from pipeline.models.events import (
@@ -49,7 +48,7 @@ from pipeline.models.intent import Intent, IntentType
 from pipeline.models.market import PoolState
 from pipeline.models.plan import ExecutionPlan, ExecutionStep, RouteLeg, SwapMode
 from pipeline.plugins.venue import StepRejected, TransientVenueError
-from pipeline.stages.base import Emit, Output, Record, StageContext
+from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
 from pipeline.stages.batch_threads import BatchThreads
 from pipeline.stages.decisions import Decisions
 from pipeline.stages.pending_flow import PendingFlow, plan_in_order
@@ -250,7 +249,7 @@ class PlanStage:
         return pools
 
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
-        events = [(record, decode_event(record.value)) for record in records]
+        events = [(record, event_of(record)) for record in records]
         # Execution reports first: they are of plans made in earlier batches, and this
         # batch's plans must not count what has failed since.
         for _, event in events:
@@ -285,7 +284,7 @@ class PlanStage:
             # Only the pools that changed (or carry new pending effects) are re-applied.
             graphs = venue_graphs.sync(pools, pending.adjusted(pools, now))
             topology, routing = self._context.topology, self._routing
-            jobs = [IntentPrioritised.model_validate(event.payload) for event in events]
+            jobs = [event.payload_as(IntentPrioritised) for event in events]
 
             def route(job: IntentPrioritised) -> PlanCreated | PlanRejected:
                 return plan_intent(job.intent, job.priority, pools, topology, graphs, routing)
@@ -358,13 +357,13 @@ def with_quote(created: PlanCreated, quoted: Decimal, topology: Topology) -> Pla
 def plan_output(event: Event, pools: Mapping[str, Sequence[PoolState]], topology: Topology,
                 now: int) -> Output:
     """The router's plan for ``event`` (no venue quote), as the stage would emit it."""
-    payload = IntentPrioritised.model_validate(event.payload)
+    payload = event.payload_as(IntentPrioritised)
     return result_output(event, plan_intent(payload.intent, payload.priority, pools, topology),
                          now)
 
 
 def result_output(event: Event, result: PlanCreated | PlanRejected, now: int) -> Output:
-    intent = IntentPrioritised.model_validate(event.payload).intent
+    intent = event.payload_as(IntentPrioritised).intent
     topic = "plan.created" if isinstance(result, PlanCreated) else "plan.rejected"
     out = make_event(topic, result, correlation_id=intent.id, seq=event.seq + 1,
                      causation_id=event.event_id, at_ms=now, id_ms=intent.created_at_ms or now)

@@ -37,7 +37,8 @@ from plugins.sim_venue.amm import (
     swap_exact_out,
 )
 from plugins.sim_venue.config import SimVenueConfig
-from plugins.sim_venue.ledger import BUSY_TIMEOUT_MS, Ledger, SubmissionRecord
+from plugins.sim_venue.ledger import BUSY_TIMEOUT_MS, Ledger, NewSubmission, SubmissionRecord
+from plugins.sim_venue.tick_batch import TickBatch
 from plugins.sim_venue.units import from_units, to_units
 
 VENUE_NAME = "sim"
@@ -90,6 +91,13 @@ class SimVenue:
                                             reserve0, reserve1, pool.fee)
         self._ledger: Ledger | None = None
         self._write_order = asyncio.Lock()
+        # The submissions, and the receipts, of the plans executed side by side: one ledger
+        # transaction for each group rather than one per step.
+        self._inserts: TickBatch[NewSubmission, None] = TickBatch(self._insert)
+        self._settles: TickBatch[str, SubmissionRecord | None] = TickBatch(self._settle)
+        self._steps: dict[str, ExecutionStep] = {}
+        """Steps this process submitted, by order ref, until their receipt: not parsed back
+        from the ledger's JSON to be executed and reported."""
 
     @property
     def ledger(self) -> Ledger:
@@ -182,11 +190,24 @@ class SimVenue:
             raise StepRejected(self.name, exc.reason, exc.detail) from exc
         submitted_ms = self._clock_ms()
         order_ref = f"sim-{new_ulid()}"
-        step_json = step.model_dump_json()
-        await self._write(lambda: self.ledger.add_submission(
-            order_ref, step.step_id, step_json, submitted_ms=submitted_ms,
-            due_ms=submitted_ms + self.config.latency_ms))
+        self._steps[order_ref] = step
+        try:
+            await self._inserts(NewSubmission(order_ref, step.step_id, step.model_dump_json(),
+                                              submitted_ms,
+                                              submitted_ms + self.config.latency_ms))
+        except BaseException:
+            self._steps.pop(order_ref, None)
+            raise
         return Submission(step.step_id, order_ref)
+
+    async def _insert(self, submissions: list[NewSubmission]) -> list[None]:
+        await self._write(lambda: self.ledger.add_submissions(submissions))
+        return [None] * len(submissions)
+
+    async def _settle(self, order_refs: list[str]) -> list[SubmissionRecord | None]:
+        records = await self._write(lambda: self.ledger.settle_many(
+            order_refs, self._clock_ms(), self._execute))
+        return [records.get(ref) for ref in order_refs]
 
     async def wait_receipt(self, submission: Submission, timeout_s: float) -> Fill:
         """Wait until the submission is final and return its fill; ``StepRejected`` if it failed.
@@ -203,17 +224,18 @@ class SimVenue:
                                f"{submission.step_id!r}")
         if record.status == "pending":
             await self._until(record.due_ms, timeout_s, submission)
-            settled = await self._write(lambda: self.ledger.settle(
-                submission.order_ref, self._clock_ms(), self._execute))
+            settled = await self._settles(submission.order_ref)
             if settled is None:  # only if someone deleted it from the file under us
                 raise StepRejected(self.name, "unknown_order", submission.order_ref)
             record = settled
         if record.status == "failed":
+            self._steps.pop(record.order_ref, None)
             raise StepRejected(self.name, record.reason or "failed", record.detail or "")
         if record.amount_in is None or record.amount_out is None:
             raise TransientVenueError(self.name, "receipt_timeout",
                                       f"{submission.order_ref} is still pending")
-        step = ExecutionStep.model_validate_json(record.step_json)
+        step = self._steps.pop(record.order_ref, None) or ExecutionStep.model_validate_json(
+            record.step_json)
         return Fill(
             step_id=record.step_id,
             order_ref=record.order_ref,
@@ -243,7 +265,8 @@ class SimVenue:
     def _execute(self, record: SubmissionRecord, pools: Mapping[str, Pool]) -> Swap:
         """The ledger's executor: run a stored step against the pools as they are now."""
         try:
-            step = ExecutionStep.model_validate_json(record.step_json)
+            step = self._steps.get(record.order_ref) or ExecutionStep.model_validate_json(
+                record.step_json)
         except ValidationError as exc:
             raise SwapError("invalid_step", f"stored step does not parse: {exc}") from exc
         return self._swap(self._order(step, pools), pools, enforce_limit=True)
