@@ -76,16 +76,34 @@ def pool_state(spec: router.Spec) -> PoolState:
     """The router benchmark's pool ``spec`` as the ``PoolState`` a market feed would publish."""
     if spec[0] == "cp":
         _, pid, t0, t1, r0, r1, fee = spec
-        return PoolState(pool_id=pid, venue=VENUE, chain_id=1, token0=t0, token1=t1,
-                         reserve0=r0, reserve1=r1, fee=fee)
+        return PoolState(
+            pool_id=pid,
+            venue=VENUE,
+            chain_id=1,
+            token0=t0,
+            token1=t1,
+            reserve0=r0,
+            reserve1=r1,
+            fee=fee,
+        )
     _, pid, t0, t1, price, liquidity, tick, fee, ticks = spec
     # Virtual reserves of the active liquidity: L / sqrtP and L * sqrtP.
     return PoolState(
-        pool_id=pid, venue=VENUE, kind="concentrated", chain_id=1, token0=t0, token1=t1,
-        reserve0=max(1, (liquidity << 96) // price), reserve1=max(1, liquidity * price >> 96),
-        fee=fee, sqrt_price_x96=price, liquidity=liquidity, tick=tick,
+        pool_id=pid,
+        venue=VENUE,
+        kind="concentrated",
+        chain_id=1,
+        token0=t0,
+        token1=t1,
+        reserve0=max(1, (liquidity << 96) // price),
+        reserve1=max(1, liquidity * price >> 96),
+        fee=fee,
+        sqrt_price_x96=price,
+        liquidity=liquidity,
+        tick=tick,
         tick_spacing=router.SPACING,
-        ticks=tuple(TickLiquidity(tick=t, liquidity_net=n) for t, n in ticks))
+        ticks=tuple(TickLiquidity(tick=t, liquidity_net=n) for t, n in ticks),
+    )
 
 
 def moved(state: PoolState, rng: random.Random) -> PoolState:
@@ -99,8 +117,9 @@ def moved(state: PoolState, rng: random.Random) -> PoolState:
     return state.model_copy(update={"sqrt_price_x96": rng.randrange(lo, hi)})
 
 
-def intents(specs: Sequence[router.Spec], prices: dict[str, float], n: int,
-            seed: int) -> list[Intent]:
+def intents(
+    specs: Sequence[router.Spec], prices: dict[str, float], n: int, seed: int
+) -> list[Intent]:
     """``n`` intents over the router benchmark's query pairs and amounts."""
     rng = random.Random(seed)
     tokens = sorted({t for s in specs for t in s[2:4]})
@@ -116,26 +135,48 @@ def intents(specs: Sequence[router.Spec], prices: dict[str, float], n: int,
         else:  # acquire b for a, about the same worth
             kind, subject, counter = "ACQUIRE", b, a
             units = max(1, int(amount * prices[a] / prices[b]))
-        out.append(Intent.model_validate({
-            "id": f"intent-{i:026d}", "strategyId": "bench", "type": kind,
-            "assets": [{"asset": asset(subject), "amount": str(Decimal(units) / E18)},
-                       {"asset": asset(counter)}],
-            "constraints": {"maxSlippage": "0.05", "timeWindowMs": 300_000},
-            "createdAtMs": CREATED_MS + i}))
+        out.append(
+            Intent.model_validate(
+                {
+                    "id": f"intent-{i:026d}",
+                    "strategyId": "bench",
+                    "type": kind,
+                    "assets": [
+                        {"asset": asset(subject), "amount": str(Decimal(units) / E18)},
+                        {"asset": asset(counter)},
+                    ],
+                    "constraints": {"maxSlippage": "0.05", "timeWindowMs": 300_000},
+                    "createdAtMs": CREATED_MS + i,
+                }
+            )
+        )
     return out
 
 
 def prioritised(intent: Intent) -> Event:
     """The ``intent.prioritised`` event the plan stage would read for ``intent``."""
-    return make_event("intent.prioritised", IntentPrioritised(
-        intent=intent, priority=5, lane="normal", score=Decimal("0.5")),
-        correlation_id=intent.id, seq=4, causation_id=None, at_ms=intent.created_at_ms or 0,
-        id_ms=intent.created_at_ms or 0)
+    return make_event(
+        "intent.prioritised",
+        IntentPrioritised(intent=intent, priority=5, lane="normal", score=Decimal("0.5")),
+        correlation_id=intent.id,
+        seq=4,
+        causation_id=None,
+        at_ms=intent.created_at_ms or 0,
+        id_ms=intent.created_at_ms or 0,
+    )
 
 
-def run(n_pools: int, splits: int, rate: float, seconds: float, updates: float,
-        seed: int, freeze: bool = True, threads: int = 1,
-        exec_ms: float = 200.0) -> dict[str, Any]:
+def run(
+    n_pools: int,
+    splits: int,
+    rate: float,
+    seconds: float,
+    updates: float,
+    seed: int,
+    freeze: bool = True,
+    threads: int = 1,
+    exec_ms: float = 200.0,
+) -> dict[str, Any]:
     specs, prices = router.universe(n_pools, seed)
     states = [pool_state(s) for s in specs]
     topology = load_topology()
@@ -210,9 +251,13 @@ def run(n_pools: int, splits: int, rate: float, seconds: float, updates: float,
         took: dict[int, float] = {}  # plan time per intent, routed once or twice
         routed: collections.Counter[int] = collections.Counter()
 
-        def plan(i: int, snapshot: Any = snapshot, current: Any = current,
-                 took: dict[int, float] = took,
-                 routed: collections.Counter[int] = routed) -> PlanCreated | PlanRejected:
+        def plan(
+            i: int,
+            snapshot: Any = snapshot,
+            current: Any = current,
+            took: dict[int, float] = took,
+            routed: collections.Counter[int] = routed,
+        ) -> PlanCreated | PlanRejected:
             p0 = time.perf_counter()
             result = plan_intent(todo[i], 5, snapshot, topology, current, routing)
             took[i] = took.get(i, 0.0) + (time.perf_counter() - p0) * 1e3
@@ -226,8 +271,10 @@ def run(n_pools: int, splits: int, rate: float, seconds: float, updates: float,
         # answer made into its event and remembered against redelivery (decisions.py).
         batch = range(nxt, batch_end)
         planned = plan_in_order(batch, plan, refresh, pending, stamp, pool)
-        for i, (result, _) in zip(batch, planned, strict=True):
-            output = result_output(sources[i], result, now_ms())
+        for i, result in zip(batch, planned, strict=True):
+            output = result_output(
+                sources[i], result, now_ms(), topic=topology.stage("plan").events_topic
+            )
             decisions.remember(todo[i].id, [output], record)
             plan_ms.append(took[i])
             latency_ms.append((time.perf_counter() - t0 - arrivals[i]) * 1e3)
@@ -243,15 +290,23 @@ def run(n_pools: int, splits: int, rate: float, seconds: float, updates: float,
     gc.callbacks.remove(on_gc)
     if freeze:
         gc.unfreeze()
-    fig: dict[str, Any] = {"pools": n_pools, "splits": splits, "threads": threads,
-                           "intents": n,
-                           "plans_created": created, "pool_updates": applied,
-                           "batches": len(sync_ms), "build_ms": round(build_ms, 1),
-                           "exec_ms": exec_ms, "rerouted": rerouted,
-                           "pending_max": pending_max,
-                           "gc_frozen": freeze, "gc_pauses": len(pauses),
-                           "gc_max_ms": round(max(pauses, default=0.0), 1),
-                           "achieved_rate": round(n / elapsed, 1)}
+    fig: dict[str, Any] = {
+        "pools": n_pools,
+        "splits": splits,
+        "threads": threads,
+        "intents": n,
+        "plans_created": created,
+        "pool_updates": applied,
+        "batches": len(sync_ms),
+        "build_ms": round(build_ms, 1),
+        "exec_ms": exec_ms,
+        "rerouted": rerouted,
+        "pending_max": pending_max,
+        "gc_frozen": freeze,
+        "gc_pauses": len(pauses),
+        "gc_max_ms": round(max(pauses, default=0.0), 1),
+        "achieved_rate": round(n / elapsed, 1),
+    }
     # The share of the run spent in batches (syncing, then planning): near 1, any slow intent
     # queues the rest.
     fig["busy"] = round(sum(batch_ms) / 1e3 / elapsed, 3)
@@ -265,48 +320,92 @@ def run(n_pools: int, splits: int, rate: float, seconds: float, updates: float,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sep bench plan_stage", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="sep bench plan_stage",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--sizes", default="1000,10000", help="pool counts")
     parser.add_argument("--splits", default="1,4", help="max_splits values to run")
     parser.add_argument("--rate", type=float, default=1000.0, help="intents per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each run")
     parser.add_argument("--updates", type=float, default=100.0, help="pool updates per second")
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--threads", type=int, default=Settings().plan_threads,
-                        help="threads a batch is planned on, as the stage's SEP_PLAN_THREADS "
-                        "(default: that setting, 2)")
-    parser.add_argument("--exec-ms", type=float, default=200.0,
-                        help="how long a plan is in flight until its execution is reported")
-    parser.add_argument("--no-gc-freeze", dest="freeze", action="store_false",
-                        help="leave the setup's objects to the collector")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=Settings().plan_threads,
+        help="threads a batch is planned on, as the stage's SEP_PLAN_THREADS "
+        "(default: that setting, 2)",
+    )
+    parser.add_argument(
+        "--exec-ms",
+        type=float,
+        default=200.0,
+        help="how long a plan is in flight until its execution is reported",
+    )
+    parser.add_argument(
+        "--no-gc-freeze",
+        dest="freeze",
+        action="store_false",
+        help="leave the setup's objects to the collector",
+    )
     args = parser.parse_args(argv)
-    results = [run(int(size), int(splits), args.rate, args.seconds, args.updates, args.seed,
-                   args.freeze, args.threads, args.exec_ms)
-               for size in args.sizes.split(",") for splits in args.splits.split(",")]
+    results = [
+        run(
+            int(size),
+            int(splits),
+            args.rate,
+            args.seconds,
+            args.updates,
+            args.seed,
+            args.freeze,
+            args.threads,
+            args.exec_ms,
+        )
+        for size in args.sizes.split(",")
+        for splits in args.splits.split(",")
+    ]
     print(f"machine: {machine()}")
     setup = "frozen out of" if args.freeze else "left to"
-    print(f"plan stage at {args.rate:g} intents/s with {args.updates:g} pool updates/s, "
-          f"{args.seconds:g} s per run, max_hops 3, {args.threads} planning thread(s), "
-          f"plans in flight {args.exec_ms:g} ms, setup {setup} the collector; milliseconds")
-    print(f"{'pools':>6} {'splits':>6} {'plan p50':>9} {'plan p99':>9} {'plan max':>9} "
-          f"{'lat p50':>8} {'lat p99':>8} {'lat max':>8} {'sync p50':>9} {'sync p99':>9} "
-          f"{'rate/s':>8} {'busy':>5} {'gc max':>7} {'target':>7}")
+    print(
+        f"plan stage at {args.rate:g} intents/s with {args.updates:g} pool updates/s, "
+        f"{args.seconds:g} s per run, max_hops 3, {args.threads} planning thread(s), "
+        f"plans in flight {args.exec_ms:g} ms, setup {setup} the collector; milliseconds"
+    )
+    print(
+        f"{'pools':>6} {'splits':>6} {'plan p50':>9} {'plan p99':>9} {'plan max':>9} "
+        f"{'lat p50':>8} {'lat p99':>8} {'lat max':>8} {'sync p50':>9} {'sync p99':>9} "
+        f"{'rate/s':>8} {'busy':>5} {'gc max':>7} {'target':>7}"
+    )
     for f in results:
-        print(f"{f['pools']:>6} {f['splits']:>6} {f['plan_p50_ms']:>9.3f} "
-              f"{f['plan_p99_ms']:>9.3f} {f['plan_max_ms']:>9.2f} {f['latency_p50_ms']:>8.3f} "
-              f"{f['latency_p99_ms']:>8.2f} {f['latency_max_ms']:>8.2f} "
-              f"{f['sync_p50_ms']:>9.3f} {f['sync_p99_ms']:>9.3f} {f['achieved_rate']:>8.1f} "
-              f"{f['busy']:>5.2f} {f['gc_max_ms']:>7.1f} "
-              f"{'met' if f['within_target'] else 'MISSED':>7}")
+        print(
+            f"{f['pools']:>6} {f['splits']:>6} {f['plan_p50_ms']:>9.3f} "
+            f"{f['plan_p99_ms']:>9.3f} {f['plan_max_ms']:>9.2f} {f['latency_p50_ms']:>8.3f} "
+            f"{f['latency_p99_ms']:>8.2f} {f['latency_max_ms']:>8.2f} "
+            f"{f['sync_p50_ms']:>9.3f} {f['sync_p99_ms']:>9.3f} {f['achieved_rate']:>8.1f} "
+            f"{f['busy']:>5.2f} {f['gc_max_ms']:>7.1f} "
+            f"{'met' if f['within_target'] else 'MISSED':>7}"
+        )
     for f in results:
-        print(f"{f['pools']:>6} pools, {f['splits']} splits: {f['rerouted']} of {f['intents']} "
-              f"intents routed again behind an earlier plan of their batch; at most "
-              f"{f['pending_max']} plans in flight")
+        print(
+            f"{f['pools']:>6} pools, {f['splits']} splits: {f['rerouted']} of {f['intents']} "
+            f"intents routed again behind an earlier plan of their batch; at most "
+            f"{f['pending_max']} plans in flight"
+        )
     print(f"target: arrival -> plan p99 < {TARGET_P99_MS:g} ms")
-    print(json_line({"bench": "plan_stage", "machine": machine(), "rate": args.rate,
-                     "updates_per_s": args.updates, "seconds": args.seconds,
-                     "results": results}))
+    print(
+        json_line(
+            {
+                "bench": "plan_stage",
+                "machine": machine(),
+                "rate": args.rate,
+                "updates_per_s": args.updates,
+                "seconds": args.seconds,
+                "results": results,
+            }
+        )
+    )
     return 0
 
 

@@ -65,7 +65,6 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-
 class StageTable(Protocol):
     """The part of a faust table a stage uses, so tests can pass a dict-like fake."""
 
@@ -136,4 +135,3 @@ class StageProcessor(Protocol):
     async def stop(self) -> None: ...
 
     async def process(self, records: Sequence[Record], emit: Emit) -> None: ...
-

@@ -21,8 +21,9 @@ class BatchThreads:
 
     def __init__(self, threads: int, name: str = "batch") -> None:
         self.threads = max(1, threads)
-        self._pool = (ThreadPoolExecutor(self.threads, thread_name_prefix=name)
-                      if self.threads > 1 else None)
+        self._pool = (
+            ThreadPoolExecutor(self.threads, thread_name_prefix=name) if self.threads > 1 else None
+        )
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[R]:
         """``fn`` of each item, in the items' order, each as soon as it and the ones before

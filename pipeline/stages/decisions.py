@@ -36,27 +36,50 @@ SWEEP_EVERY_S = 30.0
 
 def encode_outputs(outputs: Sequence[Output], partition: int) -> str:
     """``outputs`` and the changelog partition their entry lives in, as one table value."""
+
     def b64(data: bytes) -> str:
         return base64.b64encode(data).decode()
 
-    return orjson.dumps({"p": partition, "o": [
-        [o.topic, b64(o.key), b64(o.value), [[name, b64(value)] for name, value in o.headers]]
-        for o in outputs]}).decode()
+    return orjson.dumps(
+        {
+            "p": partition,
+            "o": [
+                [
+                    o.topic,
+                    b64(o.key),
+                    b64(o.value),
+                    [[name, b64(value)] for name, value in o.headers],
+                ]
+                for o in outputs
+            ],
+        }
+    ).decode()
 
 
 def decode_outputs(value: str) -> tuple[int, list[Output]]:
     data = orjson.loads(value)
-    outputs = [Output(topic, base64.b64decode(key), base64.b64decode(body),
-                      tuple((name, base64.b64decode(h)) for name, h in headers))
-               for topic, key, body, headers in data["o"]]
+    outputs = [
+        Output(
+            topic,
+            base64.b64decode(key),
+            base64.b64decode(body),
+            tuple((name, base64.b64decode(h)) for name, h in headers),
+        )
+        for topic, key, body, headers in data["o"]
+    ]
     return int(data["p"]), outputs
 
 
 class Decisions:
     """A stage's remembered outputs, by intent id, over a ``StageTable``."""
 
-    def __init__(self, table: StageTable, *, ttl_s: float = DEFAULT_TTL_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        table: StageTable,
+        *,
+        ttl_s: float = DEFAULT_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._table = table
         self._ttl_s = ttl_s
         self._clock = clock
@@ -70,8 +93,9 @@ class Decisions:
         if value is None:
             return None
         self.recalled += 1
-        log.info("redelivered intent: re-emitting the earlier decision",
-                 extra={"intent_id": intent_id})
+        log.info(
+            "redelivered intent: re-emitting the earlier decision", extra={"intent_id": intent_id}
+        )
         return decode_outputs(value)[1]
 
     def remember(self, intent_id: str, outputs: Sequence[Output], record: Record) -> None:

@@ -55,7 +55,6 @@ from pipeline.stages.decisions import Decisions
 from pipeline.stages.table_names import EXECUTE_OPENINGS
 
 log = logging.getLogger(__name__)
-OUTPUT_TOPIC = "sep.executions"
 RECEIPT_GRACE_S = 30.0  # a sent step is final only when the venue says so, even past the window
 RETRY_DELAYS_S = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 
@@ -99,9 +98,18 @@ class StepLocks:
 class PlanRun:
     """One plan's execution: emits its events in order as things happen."""
 
-    def __init__(self, event: Event, venues: Mapping[str, Venue], clock: Callable[[], int],
-                 emit: Emit, locks: StepLocks | None = None,
-                 openings: Decisions | None = None, record: Record | None = None) -> None:
+    def __init__(
+        self,
+        event: Event,
+        venues: Mapping[str, Venue],
+        clock: Callable[[], int],
+        emit: Emit,
+        locks: StepLocks | None = None,
+        openings: Decisions | None = None,
+        record: Record | None = None,
+        *,
+        topic: str,
+    ) -> None:
         payload = event.payload_as(PlanCreated)
         self.plan, self.intent = payload.plan, payload.intent
         self._cause = event
@@ -112,13 +120,20 @@ class PlanRun:
         self._openings = openings
         self._record = record
         self._last_id = event.event_id
+        self._topic = topic
 
     def _event(self, topic: str, payload: WireModel, seq_offset: int) -> Output:
-        event = make_event(topic, payload, correlation_id=self.intent.id,
-                           seq=self._cause.seq + seq_offset, causation_id=self._last_id,
-                           at_ms=self._clock(), id_ms=self.intent.created_at_ms or 0)
+        event = make_event(
+            topic,
+            payload,
+            correlation_id=self.intent.id,
+            seq=self._cause.seq + seq_offset,
+            causation_id=self._last_id,
+            at_ms=self._clock(),
+            id_ms=self.intent.created_at_ms or 0,
+        )
         self._last_id = event.event_id
-        return Output.of_event(OUTPUT_TOPIC, event)
+        return Output.of_event(self._topic, event)
 
     async def _out(self, topic: str, payload: WireModel, seq_offset: int) -> None:
         await self._emit(self._event(topic, payload, seq_offset))
@@ -137,10 +152,17 @@ class PlanRun:
         opened = self._openings.recall(self.intent.id) if self._openings is not None else None
         if opened is None:
             expired = late
-            opened = [self._event("intent.expired", IntentExpired(
-                deadline_ms=deadline or 0, observed_at_ms=now, stage="execute"), 1) if late
-                else self._event("exec.started", ExecStarted(plan_id=self.plan.id,
-                                                             steps=len(self.plan.steps)), 1)]
+            opened = [
+                self._event(
+                    "intent.expired",
+                    IntentExpired(deadline_ms=deadline or 0, observed_at_ms=now, stage="execute"),
+                    1,
+                )
+                if late
+                else self._event(
+                    "exec.started", ExecStarted(plan_id=self.plan.id, steps=len(self.plan.steps)), 1
+                )
+            ]
             if self._openings is not None and self._record is not None:
                 self._openings.remember(self.intent.id, opened, self._record)
             late = False  # decided just now: expired already says so
@@ -153,11 +175,21 @@ class PlanRun:
             return False
         if late:  # started on an earlier delivery, nothing sent, and now too late to send
             step = self.plan.steps[0]
-            await self._out("exec.step_failed", ExecStepFailed(
-                plan_id=self.plan.id, step_id=step.step_id, venue=step.venue,
-                reason=f"expired: the window closed at {deadline} before the step was sent"), 2)
-            await self._out("intent.expired", IntentExpired(
-                deadline_ms=deadline or 0, observed_at_ms=now, stage="execute"), 3)
+            await self._out(
+                "exec.step_failed",
+                ExecStepFailed(
+                    plan_id=self.plan.id,
+                    step_id=step.step_id,
+                    venue=step.venue,
+                    reason=f"expired: the window closed at {deadline} before the step was sent",
+                ),
+                2,
+            )
+            await self._out(
+                "intent.expired",
+                IntentExpired(deadline_ms=deadline or 0, observed_at_ms=now, stage="execute"),
+                3,
+            )
             return False
         return True
 
@@ -167,25 +199,39 @@ class PlanRun:
             try:
                 return await venue.submit(step)
             except TransientVenueError as exc:
-                if delay is None or (deadline is not None
-                                     and self._clock() + delay * 1000 > deadline):
+                if delay is None or (
+                    deadline is not None and self._clock() + delay * 1000 > deadline
+                ):
                     raise StepRejected(venue.name, "unavailable", str(exc)) from exc
-                log.warning("transient venue error, retrying", extra={"step": step.step_id,
-                                                                      "error": str(exc)})
+                log.warning(
+                    "transient venue error, retrying",
+                    extra={"step": step.step_id, "error": str(exc)},
+                )
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    async def _step_failed(self, k: int, step: ExecutionStep, venue: Venue,
-                           exc: VenueError, *, submitted: bool) -> None:
+    async def _step_failed(
+        self, k: int, step: ExecutionStep, venue: Venue, exc: VenueError, *, submitted: bool
+    ) -> None:
         # StepRejected is definitive; a TransientVenueError that outlived the retries and the
         # receipt grace is reported as a failure of this step all the same.  A step refused
         # before it was sent has no exec.step_submitted, so its failure takes that seq.
         seq = 3 + 2 * k if submitted else 2 + 2 * k
-        await self._out("exec.step_failed", ExecStepFailed(
-            plan_id=self.plan.id, step_id=step.step_id, venue=venue.name,
-            reason=f"{exc.reason}: {exc.detail}" if exc.detail else exc.reason), seq)
-        await self._out("exec.failed", ExecFailed(
-            plan_id=self.plan.id, reason=f"step {k + 1} failed: {exc.reason}"), seq + 1)
+        await self._out(
+            "exec.step_failed",
+            ExecStepFailed(
+                plan_id=self.plan.id,
+                step_id=step.step_id,
+                venue=venue.name,
+                reason=f"{exc.reason}: {exc.detail}" if exc.detail else exc.reason,
+            ),
+            seq,
+        )
+        await self._out(
+            "exec.failed",
+            ExecFailed(plan_id=self.plan.id, reason=f"step {k + 1} failed: {exc.reason}"),
+            seq + 1,
+        )
 
     async def run(self) -> None:
         steps = self.plan.steps
@@ -193,9 +239,17 @@ class PlanRun:
         if missing:
             # The venue was disabled or renamed while the plan was in flight: nothing was
             # sent from here and nothing can be, so the plan fails, saying why.
-            await self._out("exec.failed", ExecFailed(plan_id=self.plan.id, reason=(
-                f"unknown_venue: this worker has no venue {', '.join(map(repr, missing))} "
-                f"(it has {sorted(self._venues)})")), 1)
+            await self._out(
+                "exec.failed",
+                ExecFailed(
+                    plan_id=self.plan.id,
+                    reason=(
+                        f"unknown_venue: this worker has no venue {', '.join(map(repr, missing))} "
+                        f"(it has {sorted(self._venues)})"
+                    ),
+                ),
+                1,
+            )
             return
         deadline = self.intent.deadline_ms
         already: Submission | None = None  # step 1's submission, if sent before a crash
@@ -217,27 +271,51 @@ class PlanRun:
                     await self._step_failed(k, step, venue, exc, submitted=False)
                     return
             try:
-                await self._out("exec.step_submitted", ExecStepSubmitted(
-                    plan_id=self.plan.id, step_id=step.step_id, venue=venue.name,
-                    order_ref=submission.order_ref), 2 + 2 * k)
+                await self._out(
+                    "exec.step_submitted",
+                    ExecStepSubmitted(
+                        plan_id=self.plan.id,
+                        step_id=step.step_id,
+                        venue=venue.name,
+                        order_ref=submission.order_ref,
+                    ),
+                    2 + 2 * k,
+                )
                 remaining_s = ((deadline - self._clock()) / 1000) if deadline else 0.0
                 fill = await venue.wait_receipt(submission, max(remaining_s, 0) + RECEIPT_GRACE_S)
             except VenueError as exc:
                 await self._step_failed(k, step, venue, exc, submitted=True)
                 return
             fills.append(fill)
-            await self._out("exec.step_filled", ExecStepFilled(
-                plan_id=self.plan.id, step_id=step.step_id, venue=venue.name,
-                order_ref=fill.order_ref, asset_in=step.asset_in, asset_out=step.asset_out,
-                amount_in=fill.amount_in, amount_out=fill.amount_out,
-                landed_at=fill.landed_at), 3 + 2 * k)
+            await self._out(
+                "exec.step_filled",
+                ExecStepFilled(
+                    plan_id=self.plan.id,
+                    step_id=step.step_id,
+                    venue=venue.name,
+                    order_ref=fill.order_ref,
+                    asset_in=step.asset_in,
+                    asset_out=step.asset_out,
+                    amount_in=fill.amount_in,
+                    amount_out=fill.amount_out,
+                    landed_at=fill.landed_at,
+                ),
+                3 + 2 * k,
+            )
         # The planner's steps are parallel paths of one trade (a split route), so the
         # intent's totals are the sums of the fills.
-        await self._out("exec.completed", ExecCompleted(
-            plan_id=self.plan.id, asset_in=steps[0].asset_in, asset_out=steps[0].asset_out,
-            amount_in=sum((f.amount_in for f in fills), Decimal(0)),
-            amount_out=sum((f.amount_out for f in fills), Decimal(0)),
-            realised_slippage=realised_slippage(steps, fills)), 2 + 2 * len(steps))
+        await self._out(
+            "exec.completed",
+            ExecCompleted(
+                plan_id=self.plan.id,
+                asset_in=steps[0].asset_in,
+                asset_out=steps[0].asset_out,
+                amount_in=sum((f.amount_in for f in fills), Decimal(0)),
+                amount_out=sum((f.amount_out for f in fills), Decimal(0)),
+                realised_slippage=realised_slippage(steps, fills),
+            ),
+            2 + 2 * len(steps),
+        )
 
 
 class ExecuteStage:
@@ -245,10 +323,14 @@ class ExecuteStage:
 
     def __init__(self, context: StageContext) -> None:
         self._context = context
+        self._topic = context.topology.stage(self.name).events_topic
         self._locks = StepLocks()
-        self._openings = Decisions(context.table(
-            EXECUTE_OPENINGS, "intent id -> exec.started or intent.expired, as first given"),
-            ttl_s=context.settings.decision_ttl_s)
+        self._openings = Decisions(
+            context.table(
+                EXECUTE_OPENINGS, "intent id -> exec.started or intent.expired, as first given"
+            ),
+            ttl_s=context.settings.decision_ttl_s,
+        )
 
     async def start(self) -> None:
         return None
@@ -257,16 +339,27 @@ class ExecuteStage:
         return None
 
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
-        pairs = [(record, event) for record in records
-                 if (event := event_of(record)).topic == "plan.created"]
+        pairs = [
+            (record, event)
+            for record in records
+            if (event := event_of(record)).topic == "plan.created"
+        ]
         # Plans of different intents run concurrently; one intent's events stay in order
         # because a PlanRun emits them one after another.  A plan re-emitted after a crash
         # can come twice in one batch: it runs once (and the step locks cover copies that
         # arrive in batches processed side by side).
         runs: dict[str, PlanRun] = {}
         for record, event in pairs:
-            run = PlanRun(event, self._context.venues, self._context.clock, emit, self._locks,
-                          self._openings, record)
+            run = PlanRun(
+                event,
+                self._context.venues,
+                self._context.clock,
+                emit,
+                self._locks,
+                self._openings,
+                record,
+                topic=self._topic,
+            )
             runs.setdefault(run.plan.id, run)
         await asyncio.gather(*(run.run() for run in runs.values()))
         self._openings.sweep()

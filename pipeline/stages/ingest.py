@@ -44,7 +44,6 @@ from pipeline.stages.rejections import clip, dead_letter, field_errors, summaris
 from pipeline.store.dedupe import DedupeStore, RedisDedupeStore, dedupe_key
 
 log = logging.getLogger(__name__)
-OUTPUT_TOPIC = "sep.intents.ingested"
 TIMESTAMP_PATH = "<record>.timestamp"
 """The field path of a rejection about the Kafka record's own timestamp (not the JSON)."""
 
@@ -81,29 +80,56 @@ def _skew_error(record: Record, now: int, tolerance_ms: int) -> FieldError | Non
     if abs(skew) <= tolerance_ms:
         return None
     side = "ahead of" if skew > 0 else "behind"
-    return FieldError(path=TIMESTAMP_PATH, message=(
-        f"record time {record.timestamp_ms} ({_iso(record.timestamp_ms)}) is {abs(skew)} ms "
-        f"{side} the receive time {now} ({_iso(now)}); the tolerance is {tolerance_ms} ms "
-        "(SEP_CLOCK_SKEW_TOLERANCE_MS): check the producer's clock or the timestamp it sets"))
+    return FieldError(
+        path=TIMESTAMP_PATH,
+        message=(
+            f"record time {record.timestamp_ms} ({_iso(record.timestamp_ms)}) is {abs(skew)} ms "
+            f"{side} the receive time {now} ({_iso(now)}); the tolerance is {tolerance_ms} ms "
+            "(SEP_CLOCK_SKEW_TOLERANCE_MS): check the producer's clock or the timestamp it sets"
+        ),
+    )
 
 
-def _reject(record: Record, reason: str, errors: tuple[FieldError, ...], now: int,
-            id_ms: int, strategy_id: str | None = None, client_id: str | None = None,
-            omitted: int = 0) -> IngestOutcome:
+def _reject(
+    topic: str,
+    record: Record,
+    reason: str,
+    errors: tuple[FieldError, ...],
+    now: int,
+    id_ms: int,
+    strategy_id: str | None = None,
+    client_id: str | None = None,
+    omitted: int = 0,
+) -> IngestOutcome:
     origin = (record.topic, str(record.partition), str(record.offset))
     intent_id = "intent-" + deterministic_ulid(id_ms, *origin)
     dl_key = "dl-" + deterministic_ulid(id_ms, "deadletter", *origin)
     reason = clip(reason, MAX_REASON_CHARS)
     event = make_event(
         "intent.rejected",
-        IntentRejected(reason=reason, errors=errors, dead_letter_key=dl_key,
-                       strategy_id=strategy_id, client_intent_id=client_id),
-        correlation_id=intent_id, seq=1, causation_id=None, at_ms=now, id_ms=id_ms,
+        IntentRejected(
+            reason=reason,
+            errors=errors,
+            dead_letter_key=dl_key,
+            strategy_id=strategy_id,
+            client_intent_id=client_id,
+        ),
+        correlation_id=intent_id,
+        seq=1,
+        causation_id=None,
+        at_ms=now,
+        id_ms=id_ms,
     )
-    dl = dead_letter(dl_key, record.value, reason=reason, errors=errors, source=_origin(record),
-                     correlation_id=intent_id, errors_omitted=omitted)
-    return IngestOutcome((Output.of_event(OUTPUT_TOPIC, event), dl), intent_id=intent_id,
-                         rejected=reason)
+    dl = dead_letter(
+        dl_key,
+        record.value,
+        reason=reason,
+        errors=errors,
+        source=_origin(record),
+        correlation_id=intent_id,
+        errors_omitted=omitted,
+    )
+    return IngestOutcome((Output.of_event(topic, event), dl), intent_id=intent_id, rejected=reason)
 
 
 def _clip_id(text: str | None) -> str | None:
@@ -112,8 +138,13 @@ def _clip_id(text: str | None) -> str | None:
     return None if text is None else clip(text, 200)
 
 
-def parse_record(record: Record, now: int, *,
-                 clock_skew_tolerance_ms: int = DEFAULT_CLOCK_SKEW_TOLERANCE_MS) -> IngestOutcome:
+def parse_record(
+    record: Record,
+    now: int,
+    *,
+    topic: str,
+    clock_skew_tolerance_ms: int = DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
+) -> IngestOutcome:
     """One raw record in, the outputs it causes if its dedupe key (if any) is its own."""
     # Rejecting a record whose timestamp is skewed, rather than replacing the timestamp with
     # the receive time: the intent id and the time window derive from the record's timestamp,
@@ -127,49 +158,73 @@ def parse_record(record: Record, now: int, *,
     id_ms = record.timestamp_ms if skew is None else now
 
     if not record.value:
-        error = FieldError(path="", message="the record's value is null or empty (a tombstone?); "
-                           "expected an intent submission as a JSON object")
-        return _reject(record, "record has no value", (error,), now, id_ms)
+        error = FieldError(
+            path="",
+            message="the record's value is null or empty (a tombstone?); "
+            "expected an intent submission as a JSON object",
+        )
+        return _reject(topic, record, "record has no value", (error,), now, id_ms)
     if len(record.value) > MAX_INPUT_RECORD_BYTES:
-        error = FieldError(path="", message=f"record is {len(record.value)} bytes; "
-                           f"the limit is {MAX_INPUT_RECORD_BYTES}")
-        return _reject(record, "record too large", (error,), now, id_ms)
+        error = FieldError(
+            path="",
+            message=f"record is {len(record.value)} bytes; the limit is {MAX_INPUT_RECORD_BYTES}",
+        )
+        return _reject(topic, record, "record too large", (error,), now, id_ms)
     if skew is not None:
-        return _reject(record, "record timestamp too far from the receiving clock", (skew,),
-                       now, id_ms)
+        return _reject(
+            topic, record, "record timestamp too far from the receiving clock", (skew,), now, id_ms
+        )
     try:
         data = orjson.loads(record.value)
     except orjson.JSONDecodeError as exc:
-        return _reject(record, "not valid JSON", (FieldError(path="", message=str(exc)),), now,
-                       id_ms)
+        return _reject(
+            topic, record, "not valid JSON", (FieldError(path="", message=str(exc)),), now, id_ms
+        )
     if not isinstance(data, dict):
         error = FieldError(path="", message=f"expected a JSON object, got {type(data).__name__}")
-        return _reject(record, "not a JSON object", (error,), now, id_ms)
+        return _reject(topic, record, "not a JSON object", (error,), now, id_ms)
     try:
         submission = IntentSubmission.model_validate(data)
     except ValidationError as exc:
         errors, omitted = field_errors(exc)
         strategy = data.get("strategyId") if isinstance(data.get("strategyId"), str) else None
         client = data.get("clientIntentId") if isinstance(data.get("clientIntentId"), str) else None
-        return _reject(record, summarise(errors, omitted, prefix="invalid intent: "), errors, now,
-                       id_ms, _clip_id(strategy), _clip_id(client), omitted)
+        return _reject(
+            topic,
+            record,
+            summarise(errors, omitted, prefix="invalid intent: "),
+            errors,
+            now,
+            id_ms,
+            _clip_id(strategy),
+            _clip_id(client),
+            omitted,
+        )
 
     key: str | None = None
     if submission.client_intent_id is not None:
         key = dedupe_key(submission.strategy_id, submission.client_intent_id)
         # The id every producer can predict (POST /intents claims it before producing).
-        intent_id = predicted_intent_id(record.timestamp_ms, submission.strategy_id,
-                                        submission.client_intent_id)
+        intent_id = predicted_intent_id(
+            record.timestamp_ms, submission.strategy_id, submission.client_intent_id
+        )
     else:
-        intent_id = _record_intent_id(record, record.topic, str(record.partition),
-                                      str(record.offset))
-    intent = Intent(id=intent_id, created_at_ms=record.timestamp_ms,
-                    **submission.model_dump(exclude_none=True))
-    event = make_event("intent.submitted", IntentSubmitted(intent=intent),
-                       correlation_id=intent_id, seq=1, causation_id=None, at_ms=now,
-                       id_ms=record.timestamp_ms)
-    return IngestOutcome((Output.of_event(OUTPUT_TOPIC, event),), dedupe_key=key,
-                         intent_id=intent_id)
+        intent_id = _record_intent_id(
+            record, record.topic, str(record.partition), str(record.offset)
+        )
+    intent = Intent(
+        id=intent_id, created_at_ms=record.timestamp_ms, **submission.model_dump(exclude_none=True)
+    )
+    event = make_event(
+        "intent.submitted",
+        IntentSubmitted(intent=intent),
+        correlation_id=intent_id,
+        seq=1,
+        causation_id=None,
+        at_ms=now,
+        id_ms=record.timestamp_ms,
+    )
+    return IngestOutcome((Output.of_event(topic, event),), dedupe_key=key, intent_id=intent_id)
 
 
 def decide(outcome: IngestOutcome, owner: str | None) -> IngestOutcome:
@@ -179,11 +234,19 @@ def decide(outcome: IngestOutcome, owner: str | None) -> IngestOutcome:
     return replace(outcome, outputs=(), duplicate_of=owner)
 
 
-def ingest_record(record: Record, owners: Mapping[str, str], now: int, *,
-                  clock_skew_tolerance_ms: int = DEFAULT_CLOCK_SKEW_TOLERANCE_MS) -> IngestOutcome:
+def ingest_record(
+    record: Record,
+    owners: Mapping[str, str],
+    now: int,
+    *,
+    topic: str,
+    clock_skew_tolerance_ms: int = DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
+) -> IngestOutcome:
     """The pure part of the stage: one raw record and the dedupe keys' known owners (key ->
     intent id, as the store answered) in, the outputs it causes out."""
-    outcome = parse_record(record, now, clock_skew_tolerance_ms=clock_skew_tolerance_ms)
+    outcome = parse_record(
+        record, now, topic=topic, clock_skew_tolerance_ms=clock_skew_tolerance_ms
+    )
     key = outcome.dedupe_key
     return decide(outcome, owners.get(key) if key is not None else None)
 
@@ -203,6 +266,7 @@ class IngestStage:
 
     def __init__(self, context: StageContext) -> None:
         self._context = context
+        self._topic = context.topology.stage(self.name).events_topic
         self._dedupe: DedupeStore | None = context.dedupe
         self._own_store: RedisDedupeStore | None = None
         self.duplicates = 0
@@ -210,8 +274,9 @@ class IngestStage:
     async def start(self) -> None:
         if self._dedupe is None:
             settings = self._context.settings
-            self._own_store = RedisDedupeStore.connect(settings.redis, settings.redis_prefix,
-                                                       settings.dedupe_ttl_s)
+            self._own_store = RedisDedupeStore.connect(
+                settings.redis, settings.redis_prefix, settings.dedupe_ttl_s
+            )
             self._dedupe = self._own_store
 
     async def stop(self) -> None:
@@ -224,25 +289,45 @@ class IngestStage:
             raise RuntimeError("the ingest stage is not started (no dedupe store)")
         now = self._context.clock()
         tolerance = self._context.settings.clock_skew_tolerance_ms
-        outcomes = [parse_record(r, now, clock_skew_tolerance_ms=tolerance) for r in records]
-        claims = [(o.dedupe_key, o.intent_id) for o in outcomes
-                  if o.dedupe_key is not None and o.intent_id is not None]
+        outcomes = [
+            parse_record(r, now, topic=self._topic, clock_skew_tolerance_ms=tolerance)
+            for r in records
+        ]
+        claims = [
+            (o.dedupe_key, o.intent_id)
+            for o in outcomes
+            if o.dedupe_key is not None and o.intent_id is not None
+        ]
         owners = iter(await self._dedupe.claim(claims) if claims else ())
         for record, parsed in zip(records, outcomes, strict=True):
             outcome = decide(parsed, next(owners) if parsed.dedupe_key is not None else None)
             if outcome.duplicate_of is not None:
                 self.duplicates += 1
-                log.info("duplicate intent dropped", extra={
-                    "topic": record.topic, "partition": record.partition,
-                    "offset": record.offset, "key": _record_key(record),
-                    "dedupe_key": outcome.dedupe_key, "intent_id": outcome.intent_id,
-                    "original_intent_id": outcome.duplicate_of})
+                log.info(
+                    "duplicate intent dropped",
+                    extra={
+                        "topic": record.topic,
+                        "partition": record.partition,
+                        "offset": record.offset,
+                        "key": _record_key(record),
+                        "dedupe_key": outcome.dedupe_key,
+                        "intent_id": outcome.intent_id,
+                        "original_intent_id": outcome.duplicate_of,
+                    },
+                )
                 continue
             if outcome.rejected is not None:
-                log.info("record rejected", extra={
-                    "topic": record.topic, "partition": record.partition,
-                    "offset": record.offset, "key": _record_key(record),
-                    "reason": outcome.rejected, "intent_id": outcome.intent_id})
+                log.info(
+                    "record rejected",
+                    extra={
+                        "topic": record.topic,
+                        "partition": record.partition,
+                        "offset": record.offset,
+                        "key": _record_key(record),
+                        "reason": outcome.rejected,
+                        "intent_id": outcome.intent_id,
+                    },
+                )
             for output in outcome.outputs:
                 await emit(output)
 

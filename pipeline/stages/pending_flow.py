@@ -82,8 +82,12 @@ to go elsewhere."""
 
 _ENDINGS = frozenset({"exec.completed", "exec.failed", "intent.expired"})
 """Reports after which nothing more of an intent's plan lands."""
-_REPORTS = _ENDINGS | {"exec.started", "exec.step_submitted", "exec.step_filled",
-                       "exec.step_failed"}
+_REPORTS = _ENDINGS | {
+    "exec.started",
+    "exec.step_submitted",
+    "exec.step_filled",
+    "exec.step_failed",
+}
 _GRACE_MS = int(RECEIPT_GRACE_S * 1000)
 """After its deadline the executor still waits this long for a sent step's receipt."""
 
@@ -132,7 +136,7 @@ class _PoolFlow:
             self.base, self.adjusted, self.applied = base, base, 0
         effects = list(self.effects.values())
         state = self.adjusted
-        for effect in effects[self.applied:]:
+        for effect in effects[self.applied :]:
             state = apply_effect(state, effect)
         self.adjusted, self.applied = state, len(effects)
         return state
@@ -147,8 +151,10 @@ def apply_effect(state: PoolState, effect: LegEffect) -> PoolState:
             return _apply_v3(state, effect)
         return _apply_cp(state, effect)
     except (ValueError, ops.RustOpsError) as exc:
-        log.debug("pending effect left out of the view",
-                  extra={"pool": state.pool_id, "step": effect.step_id, "error": str(exc)})
+        log.debug(
+            "pending effect left out of the view",
+            extra={"pool": state.pool_id, "step": effect.step_id, "error": str(exc)},
+        )
         return state
 
 
@@ -156,11 +162,11 @@ def _apply_cp(state: PoolState, effect: LegEffect) -> PoolState:
     # The whole input goes into the pool (its fee stays there), as the sim venue and
     # Uniswap V2 do; the router quotes the same formulas.
     zero_in = zero_for_one(state, effect.token_in)
-    reserve_in, reserve_out = ((state.reserve0, state.reserve1) if zero_in
-                               else (state.reserve1, state.reserve0))
+    reserve_in, reserve_out = (
+        (state.reserve0, state.reserve1) if zero_in else (state.reserve1, state.reserve0)
+    )
     if effect.exact_in:
-        paid, out = effect.amount, ops.amount_out(reserve_in, reserve_out, effect.amount,
-                                                  state.fee)
+        paid, out = effect.amount, ops.amount_out(reserve_in, reserve_out, effect.amount, state.fee)
     else:
         paid, out = ops.amount_in(reserve_in, reserve_out, effect.amount, state.fee), effect.amount
     reserve_in, reserve_out = reserve_in + paid, reserve_out - out
@@ -171,12 +177,21 @@ def _apply_cp(state: PoolState, effect: LegEffect) -> PoolState:
 def _apply_v3(state: PoolState, effect: LegEffect) -> PoolState:
     pool: ops.V3Pool = v3_pool(state)
     zero_in = zero_for_one(state, effect.token_in)
-    result = (pool.swap_exact_in(zero_in, effect.amount) if effect.exact_in
-              else pool.swap_exact_out(zero_in, effect.amount))
+    result = (
+        pool.swap_exact_in(zero_in, effect.amount)
+        if effect.exact_in
+        else pool.swap_exact_out(zero_in, effect.amount)
+    )
     reserve0, reserve1 = virtual_reserves(result.liquidity_after, result.sqrt_price_after)
-    return state.model_copy(update={
-        "sqrt_price_x96": result.sqrt_price_after, "tick": result.tick_after,
-        "liquidity": result.liquidity_after, "reserve0": reserve0, "reserve1": reserve1})
+    return state.model_copy(
+        update={
+            "sqrt_price_x96": result.sqrt_price_after,
+            "tick": result.tick_after,
+            "liquidity": result.liquidity_after,
+            "reserve0": reserve0,
+            "reserve1": reserve1,
+        }
+    )
 
 
 def plan_pools(plan: ExecutionPlan) -> set[PoolKey]:
@@ -227,8 +242,9 @@ class PendingFlow:
         elif topic in _ENDINGS:
             self.ended(event.correlation_id)
 
-    def add(self, intent_id: str, plan: ExecutionPlan, now_ms: int,
-            deadline_ms: int | None) -> None:
+    def add(
+        self, intent_id: str, plan: ExecutionPlan, now_ms: int, deadline_ms: int | None
+    ) -> None:
         """``plan``'s swaps become pending until their reports say they are in the pools or
         failed (or the last resorts, from ``now_ms`` and the intent's ``deadline_ms``)."""
         hold = now_ms + int(HOLD_S * 1000)
@@ -243,8 +259,11 @@ class PendingFlow:
                 key = (step.venue, leg.pool_id)
                 flow = self._flows.setdefault(key[0], {}).setdefault(key[1], _PoolFlow())
                 flow.effects[step.step_id] = LegEffect(
-                    step.step_id, leg.token_in, exact_in,
-                    leg.amount_in if exact_in else leg.amount_out)
+                    step.step_id,
+                    leg.token_in,
+                    exact_in,
+                    leg.amount_in if exact_in else leg.amount_out,
+                )
                 keys.append(key)
             self._steps[step.step_id] = _Step(intent_id, keys)
             self._by_intent.setdefault(intent_id, []).append(step.step_id)
@@ -299,8 +318,9 @@ class PendingFlow:
 
     # -------------------------------------------------------------------------- the view
 
-    def adjusted(self, pools: Mapping[str, Sequence[PoolState]],
-                 now_ms: int) -> dict[str, dict[str, PoolState]]:
+    def adjusted(
+        self, pools: Mapping[str, Sequence[PoolState]], now_ms: int
+    ) -> dict[str, dict[str, PoolState]]:
         """The pools with effects pending, by venue and pool id: their state in ``pools`` (as
         read) with those effects applied.  The planner routes on ``pools`` with these in
         their place (``VenueGraphs.sync(pools, adjusted)``).
@@ -331,8 +351,7 @@ class PendingFlow:
                     if pool_id not in flows:
                         continue
                 adjusted = flow.adjusted
-                if (base is not flow.base or adjusted is None
-                        or flow.applied != len(flow.effects)):
+                if base is not flow.base or adjusted is None or flow.applied != len(flow.effects):
                     adjusted = flow.view_of(base)
                 mine[pool_id] = adjusted
         return out
@@ -349,9 +368,14 @@ class PendingFlow:
             # Plans executed here are reported within seconds: many of these mean their
             # reports go to another worker (sep.executions not co-partitioned with the
             # intents), or a rebalance moved them; the view then misses or keeps flow.
-            log.warning("pending plans dropped without their reports", extra={
-                "never_heard_of": dropped[True], "past_their_last_report": dropped[False],
-                "still_pending": len(self._steps)})
+            log.warning(
+                "pending plans dropped without their reports",
+                extra={
+                    "never_heard_of": dropped[True],
+                    "past_their_last_report": dropped[False],
+                    "still_pending": len(self._steps),
+                },
+            )
 
     def _release_reached(self, flow: _PoolFlow, base: PoolState) -> None:
         """Release the filled steps ``base`` includes (every one if it has no version)."""
@@ -379,9 +403,14 @@ class PendingFlow:
 J = TypeVar("J")
 
 
-def plan_in_order(jobs: Sequence[J], route: Callable[[J], PlanCreated | PlanRejected],
-                  refresh: Callable[[], object], pending: PendingFlow, now_ms: int,
-                  threads: BatchThreads) -> list[tuple[PlanCreated | PlanRejected, bool]]:
+def plan_in_order(
+    jobs: Sequence[J],
+    route: Callable[[J], PlanCreated | PlanRejected],
+    refresh: Callable[[], object],
+    pending: PendingFlow,
+    now_ms: int,
+    threads: BatchThreads,
+) -> list[PlanCreated | PlanRejected]:
     """Plan a batch so that each plan accounts for the plans before it; each becomes pending.
 
     ``route`` answers one job on the route graphs as they are; ``refresh`` brings the graphs
@@ -390,22 +419,18 @@ def plan_in_order(jobs: Sequence[J], route: Callable[[J], PlanCreated | PlanReje
     view the batch found; a job whose route crosses a pool an earlier plan of the batch trades
     on is routed again, in order, on the view with those plans (at 10,000 pools most routes
     cross none and keep the parallel answer; on a few busy pools most are routed twice, which
-    costs microseconds there).  Returns each answer with whether its pools carried pending
-    flow when it was made.
+    costs microseconds there).
     """
     # The graphs must not change while threads route on them: ``list`` waits for them all.
     first = list(threads.map(route, jobs))
-    planned: list[tuple[PlanCreated | PlanRejected, bool]] = []
+    planned: list[PlanCreated | PlanRejected] = []
     traded: set[PoolKey] = set()  # pools this batch's plans trade on so far
     for job, result in zip(jobs, first, strict=True):
         if isinstance(result, PlanCreated) and plan_pools(result.plan) & traded:
             refresh()
             result = route(job)
-        on_flow = False
         if isinstance(result, PlanCreated):
-            pools = plan_pools(result.plan)
-            on_flow = pending.carries(pools)
             pending.add(result.intent.id, result.plan, now_ms, result.intent.deadline_ms)
-            traded |= pools
-        planned.append((result, on_flow))
+            traded |= plan_pools(result.plan)
+        planned.append(result)
     return planned

@@ -47,7 +47,6 @@ from pipeline.models.events import (
 from pipeline.models.intent import Intent, IntentType
 from pipeline.models.market import PoolState
 from pipeline.models.plan import ExecutionPlan, ExecutionStep, RouteLeg, SwapMode
-from pipeline.plugins.venue import StepRejected, TransientVenueError
 from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
 from pipeline.stages.batch_threads import BatchThreads
 from pipeline.stages.decisions import Decisions
@@ -57,7 +56,6 @@ from pipeline.stages.table_names import PLAN_DECISIONS
 from pipeline.topology.models import Topology
 
 log = logging.getLogger(__name__)
-OUTPUT_TOPIC = "sep.plans"
 MAX_HOPS = 3
 PPM = Decimal(1_000_000)
 
@@ -97,8 +95,12 @@ def gas_price_units(symbol: str, topology: Topology) -> int | None:
     return topology.asset(symbol).to_base_units(per_gas) or None
 
 
-def _best(intent: Intent, graphs: Mapping[str, ops.RouteGraph], topology: Topology,
-          routing: Mapping[str, Routing]) -> Candidate | None:
+def _best(
+    intent: Intent,
+    graphs: Mapping[str, ops.RouteGraph],
+    topology: Topology,
+    routing: Mapping[str, Routing],
+) -> Candidate | None:
     subject, counter = intent.subject.asset, intent.counter.asset
     amount = subject.to_base_units(intent.subject.amount or Decimal(0))
     allowed = intent.constraints.allowed_venues
@@ -111,15 +113,17 @@ def _best(intent: Intent, graphs: Mapping[str, ops.RouteGraph], topology: Topolo
         # or what is paid (ACQUIRE) -- the counter asset either way.
         gas = gas_price_units(counter.symbol, topology) if how.pays_gas else None
         if intent.type is IntentType.DISPOSE:
-            route = graph.best_route(subject.symbol, counter.symbol, amount, MAX_HOPS,
-                                     how.max_splits, gas)
-            better = route is not None and (best is None
-                                            or route.amount_out > best.route.amount_out)
+            route = graph.best_route(
+                subject.symbol, counter.symbol, amount, MAX_HOPS, how.max_splits, gas
+            )
+            better = route is not None and (
+                best is None or route.amount_out > best.route.amount_out
+            )
         else:
-            route = graph.best_route_exact_out(counter.symbol, subject.symbol, amount,
-                                               MAX_HOPS, how.max_splits, gas)
-            better = route is not None and (best is None
-                                            or route.amount_in < best.route.amount_in)
+            route = graph.best_route_exact_out(
+                counter.symbol, subject.symbol, amount, MAX_HOPS, how.max_splits, gas
+            )
+            better = route is not None and (best is None or route.amount_in < best.route.amount_in)
         if better and route is not None:
             best = Candidate(venue, route)
     return best
@@ -132,8 +136,9 @@ def _fee_fraction(path: ops.GraphPath) -> Decimal:
     return 1 - keep
 
 
-def _step(step_id: str, venue: str, path: ops.GraphPath, intent: Intent, asset_in: Asset,
-          asset_out: Asset) -> ExecutionStep:
+def _step(
+    step_id: str, venue: str, path: ops.GraphPath, intent: Intent, asset_in: Asset, asset_out: Asset
+) -> ExecutionStep:
     """One path of the route as a step; its slippage bound from the intent's."""
     slippage = intent.constraints.max_slippage
     quoted_in = asset_in.from_base_units(path.amount_in)
@@ -147,17 +152,37 @@ def _step(step_id: str, venue: str, path: ops.GraphPath, intent: Intent, asset_i
         ceiling = (Decimal(path.amount_in) * (1 + slippage)).to_integral_value(ROUND_CEILING)
         min_out, max_in = quoted_out, asset_in.from_base_units(int(ceiling))
     return ExecutionStep(
-        step_id=step_id, venue=venue, mode=mode,
-        legs=tuple(RouteLeg(pool_id=leg.pool_id, venue=leg.venue, token_in=leg.token_in,
-                            token_out=leg.token_out, amount_in=leg.amount_in,
-                            amount_out=leg.amount_out) for leg in path.legs),
-        asset_in=asset_in.symbol, asset_out=asset_out.symbol, amount_in=quoted_in,
-        min_out=min_out, amount_out=quoted_out, max_in=max_in)
+        step_id=step_id,
+        venue=venue,
+        mode=mode,
+        legs=tuple(
+            RouteLeg(
+                pool_id=leg.pool_id,
+                venue=leg.venue,
+                token_in=leg.token_in,
+                token_out=leg.token_out,
+                amount_in=leg.amount_in,
+                amount_out=leg.amount_out,
+            )
+            for leg in path.legs
+        ),
+        asset_in=asset_in.symbol,
+        asset_out=asset_out.symbol,
+        amount_in=quoted_in,
+        min_out=min_out,
+        amount_out=quoted_out,
+        max_in=max_in,
+    )
 
 
-def plan_intent(intent: Intent, priority: int, pools: Mapping[str, Sequence[PoolState]],
-                topology: Topology, graphs: Mapping[str, ops.RouteGraph] | None = None,
-                routing: Mapping[str, Routing] | None = None) -> PlanCreated | PlanRejected:
+def plan_intent(
+    intent: Intent,
+    priority: int,
+    pools: Mapping[str, Sequence[PoolState]],
+    topology: Topology,
+    graphs: Mapping[str, ops.RouteGraph] | None = None,
+    routing: Mapping[str, Routing] | None = None,
+) -> PlanCreated | PlanRejected:
     """The pure part of the stage: an intent and the pools now -> a plan or a refusal.
 
     ``graphs``: the venues' route graphs already holding ``pools`` (the stage keeps them
@@ -173,38 +198,56 @@ def plan_intent(intent: Intent, priority: int, pools: Mapping[str, Sequence[Pool
         # Zero base units (an amount below one unit of the asset) or more than 2**128 - 1:
         # the router cannot answer, and bad input never crashes a stage.
         units = subject.to_base_units(intent.subject.amount or Decimal(0))
-        return PlanRejected(reason="unroutable_amount", detail=(
-            f"{intent.subject.amount} {subject.symbol} is {units} base units, which the router "
-            f"refuses ({exc.code}): {exc}"))
+        return PlanRejected(
+            reason="unroutable_amount",
+            detail=(
+                f"{intent.subject.amount} {subject.symbol} is {units} base units, which the router "
+                f"refuses ({exc.code}): {exc}"
+            ),
+        )
     except ops.RustOpsError as exc:
         return PlanRejected(reason="route_error", detail=f"{exc.code}: {exc}")
-    asset_in, asset_out = ((subject, counter) if intent.type is IntentType.DISPOSE
-                           else (counter, subject))
+    asset_in, asset_out = (
+        (subject, counter) if intent.type is IntentType.DISPOSE else (counter, subject)
+    )
     if candidate is None:
-        return PlanRejected(reason="no_route", detail=(
-            f"no route from {asset_in.symbol} to {asset_out.symbol} within {MAX_HOPS} hops on "
-            f"venues {sorted(pools)} for this amount"))
+        return PlanRejected(
+            reason="no_route",
+            detail=(
+                f"no route from {asset_in.symbol} to {asset_out.symbol} within {MAX_HOPS} hops on "
+                f"venues {sorted(pools)} for this amount"
+            ),
+        )
     route = candidate.route
     slippage = intent.constraints.max_slippage
     impact = Decimal(route.price_impact_ppm) / PPM
     if impact > slippage:
-        return PlanRejected(reason="price_impact", detail=(
-            f"price impact {impact:.6f} is above max slippage {slippage:f}"))
+        return PlanRejected(
+            reason="price_impact",
+            detail=(f"price impact {impact:.6f} is above max slippage {slippage:f}"),
+        )
     plan_id = "plan-" + deterministic_ulid(intent.created_at_ms or 0, intent.id, "plan")
     # A split route is several pool-disjoint paths: one step each, executed in turn.
-    steps = tuple(_step(f"{plan_id}-{k + 1}", candidate.venue, path, intent, asset_in,
-                        asset_out) for k, path in enumerate(route.paths))
+    steps = tuple(
+        _step(f"{plan_id}-{k + 1}", candidate.venue, path, intent, asset_in, asset_out)
+        for k, path in enumerate(route.paths)
+    )
     # Each leg carries its pool's fee (a lookup in the pools would cost a pass over all of
     # them per intent: milliseconds with thousands of pools).
-    cost = sum((asset_in.from_base_units(path.amount_in) * _fee_fraction(path)
-                for path in route.paths), Decimal(0))
+    cost = sum(
+        (asset_in.from_base_units(path.amount_in) * _fee_fraction(path) for path in route.paths),
+        Decimal(0),
+    )
     plan = ExecutionPlan(
-        id=plan_id, intent_id=intent.id, steps=steps,
+        id=plan_id,
+        intent_id=intent.id,
+        steps=steps,
         estimated_out=asset_out.from_base_units(route.amount_out),
         estimated_cost=cost.quantize(Decimal(1).scaleb(-asset_in.decimals)),
         estimated_duration_ms=0,
         risk_score=min(100, int(impact / slippage * 100)) if slippage > 0 else 100,
-        price_impact=impact)
+        price_impact=impact,
+    )
     return PlanCreated(plan=plan, intent=intent, priority=priority)
 
 
@@ -213,12 +256,16 @@ class PlanStage:
 
     def __init__(self, context: StageContext) -> None:
         self._context = context
+        self._topic = context.topology.stage(self.name).events_topic
         self._graphs = VenueGraphs()
         self._routing = {name: routing_of(venue) for name, venue in context.venues.items()}
         self._threads = BatchThreads(context.settings.plan_threads, "plan")
-        self._decisions = Decisions(context.table(
-            PLAN_DECISIONS, "intent id -> the plan event given, re-emitted on redelivery"),
-            ttl_s=context.settings.decision_ttl_s)
+        self._decisions = Decisions(
+            context.table(
+                PLAN_DECISIONS, "intent id -> the plan event given, re-emitted on redelivery"
+            ),
+            ttl_s=context.settings.decision_ttl_s,
+        )
         self.pending = PendingFlow()
         # One batch plans at a time: the pending flow and the graphs are one sequence.
         self._planning = asyncio.Lock()
@@ -254,21 +301,24 @@ class PlanStage:
         # batch's plans must not count what has failed since.
         for _, event in events:
             self.pending.observe(event)
-        pairs = [(record, event) for record, event in events
-                 if event.topic == "intent.prioritised"]
+        pairs = [(record, event) for record, event in events if event.topic == "intent.prioritised"]
         if not pairs:
             return
         # A redelivered intent gets the plan it was given, not a new one (see decisions.py).
-        decided = {event.correlation_id: self._decisions.recall(event.correlation_id)
-                   for _, event in pairs}
-        fresh = {event.correlation_id: event for _, event in pairs
-                 if decided[event.correlation_id] is None}
+        decided = {
+            event.correlation_id: self._decisions.recall(event.correlation_id) for _, event in pairs
+        }
+        fresh = {
+            event.correlation_id: event
+            for _, event in pairs
+            if decided[event.correlation_id] is None
+        }
         results = await self._plan(list(fresh.values())) if fresh else {}
         for record, event in pairs:
             outputs = decided[event.correlation_id]
             if outputs is None:
                 result = results[event.correlation_id]
-                outputs = [result_output(event, result, self._context.clock())]
+                outputs = [result_output(event, result, self._context.clock(), topic=self._topic)]
                 self._decisions.remember(event.correlation_id, outputs, record)
                 decided[event.correlation_id] = outputs
             for output in outputs:
@@ -289,85 +339,47 @@ class PlanStage:
             def route(job: IntentPrioritised) -> PlanCreated | PlanRejected:
                 return plan_intent(job.intent, job.priority, pools, topology, graphs, routing)
 
-            planned = plan_in_order(jobs, route, lambda: venue_graphs.sync(
-                pools, pending.adjusted(pools, now)), pending, now, self._threads)
-            results: dict[str, PlanCreated | PlanRejected] = {}
-            for event, (result, on_flow) in zip(events, planned, strict=True):
-                if isinstance(result, PlanCreated) and not on_flow:
-                    quoted = await self._requote(result)
-                    if isinstance(quoted, PlanRejected):
-                        pending.ended(result.intent.id)  # never sent: nothing will land
-                    result = quoted
-                results[event.correlation_id] = result
-            return results
-
-    async def _requote(self, created: PlanCreated) -> PlanCreated | PlanRejected:
-        """Replace the router's estimate by the venue's own quote where the venue asks for it.
-
-        The router quotes the pool states it was given exactly (constant-product, and V3 with
-        tick crossings where the state carries its ticks), but those are the published states:
-        a venue that can quote its pools as they are now (the Uniswap V3 venue, against the
-        chain) sets ``quotes_for_plans``, and its quote sets the amounts and the slippage
-        bounds instead.  Not when the plan's pools carry our plans in flight: the venue's
-        quote does not know them, the router's estimate on the view with them is the better
-        one (``plan_in_order`` says which).
-        """
-        step = created.plan.steps[0]
-        venue = self._context.venues.get(step.venue)
-        if venue is None or not getattr(venue, "quotes_for_plans", False):
-            return created
-        try:
-            quoted = await venue.quote(step)
-        except StepRejected as exc:
-            return PlanRejected(reason="quote_failed", detail=f"{exc.venue}: {exc.reason} "
-                                f"{exc.detail}".strip())
-        except TransientVenueError as exc:
-            # The router's estimate stands: min_out still protects the trade, so the worst a
-            # wrong estimate does is a clean revert, never a loss beyond the slippage.
-            log.warning("venue quote unavailable; planning on the router's estimate",
-                        extra={"venue": step.venue, "error": str(exc)})
-            return created
-        return with_quote(created, quoted, self._context.topology)
+            planned = plan_in_order(
+                jobs,
+                route,
+                lambda: venue_graphs.sync(pools, pending.adjusted(pools, now)),
+                pending,
+                now,
+                self._threads,
+            )
+            return {
+                event.correlation_id: result for event, result in zip(events, planned, strict=True)
+            }
 
 
-def with_quote(created: PlanCreated, quoted: Decimal, topology: Topology) -> PlanCreated:
-    """``created`` with its single step's amounts and bounds recomputed from ``quoted``."""
-    plan, intent = created.plan, created.intent
-    step = plan.steps[0]
-    slippage = intent.constraints.max_slippage
-    if step.mode is SwapMode.EXACT_IN:
-        asset_out = topology.asset(step.asset_out)
-        units = asset_out.to_base_units(quoted)
-        floor = (Decimal(units) * (1 - slippage)).to_integral_value(ROUND_FLOOR)
-        step = step.model_copy(update={"amount_out": quoted,
-                                       "min_out": asset_out.from_base_units(int(floor))})
-        estimated_out = quoted
-    else:
-        asset_in = topology.asset(step.asset_in)
-        units = asset_in.to_base_units(quoted)
-        ceiling = (Decimal(units) * (1 + slippage)).to_integral_value(ROUND_CEILING)
-        step = step.model_copy(update={"amount_in": quoted,
-                                       "max_in": asset_in.from_base_units(int(ceiling))})
-        estimated_out = plan.estimated_out
-    plan = plan.model_copy(update={"steps": (step, *plan.steps[1:]),
-                                   "estimated_out": estimated_out})
-    return created.model_copy(update={"plan": plan})
-
-
-def plan_output(event: Event, pools: Mapping[str, Sequence[PoolState]], topology: Topology,
-                now: int) -> Output:
+def plan_output(
+    event: Event, pools: Mapping[str, Sequence[PoolState]], topology: Topology, now: int
+) -> Output:
     """The router's plan for ``event`` (no venue quote), as the stage would emit it."""
     payload = event.payload_as(IntentPrioritised)
-    return result_output(event, plan_intent(payload.intent, payload.priority, pools, topology),
-                         now)
+    return result_output(
+        event,
+        plan_intent(payload.intent, payload.priority, pools, topology),
+        now,
+        topic=topology.stage("plan").events_topic,
+    )
 
 
-def result_output(event: Event, result: PlanCreated | PlanRejected, now: int) -> Output:
+def result_output(
+    event: Event, result: PlanCreated | PlanRejected, now: int, *, topic: str
+) -> Output:
     intent = event.payload_as(IntentPrioritised).intent
-    topic = "plan.created" if isinstance(result, PlanCreated) else "plan.rejected"
-    out = make_event(topic, result, correlation_id=intent.id, seq=event.seq + 1,
-                     causation_id=event.event_id, at_ms=now, id_ms=intent.created_at_ms or now)
-    return Output.of_event(OUTPUT_TOPIC, out)
+    event_type = "plan.created" if isinstance(result, PlanCreated) else "plan.rejected"
+    out = make_event(
+        event_type,
+        result,
+        correlation_id=intent.id,
+        seq=event.seq + 1,
+        causation_id=event.event_id,
+        at_ms=now,
+        id_ms=intent.created_at_ms or now,
+    )
+    return Output.of_event(topic, out)
 
 
 def build(context: StageContext) -> PlanStage:

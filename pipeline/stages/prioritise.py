@@ -17,11 +17,9 @@ from decimal import ROUND_FLOOR, Decimal
 
 from pipeline.models.events import Event, IntentAccepted, IntentPrioritised, make_event
 from pipeline.models.intent import ExecutionStyle, Intent
+from pipeline.pricing import notional
 from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
-from pipeline.stages.validate import notional
 from pipeline.topology.models import Topology
-
-OUTPUT_TOPIC = "sep.intents.prioritised"
 
 URGENT_WINDOW_MS = 10_000  # a window this short or shorter is maximally urgent
 RELAXED_WINDOW_MS = 3_600_000  # an hour or more is not urgent at all
@@ -53,9 +51,11 @@ def urgency(time_window_ms: int) -> Decimal:
 def score_intent(intent: Intent, topology: Topology) -> Priority:
     value = notional(intent, topology) or Decimal(0)
     size = min(value / topology.risk.max_notional, Decimal(1))
-    score = (WEIGHT_URGENCY * urgency(intent.constraints.time_window_ms)
-             + WEIGHT_STYLE * STYLE_SCORE[intent.constraints.execution_style]
-             + WEIGHT_SIZE * size)
+    score = (
+        WEIGHT_URGENCY * urgency(intent.constraints.time_window_ms)
+        + WEIGHT_STYLE * STYLE_SCORE[intent.constraints.execution_style]
+        + WEIGHT_SIZE * size
+    )
     score = score.quantize(Decimal("0.0001"))
     priority = 1 + int((score * 10).to_integral_value(rounding=ROUND_FLOOR))
     priority = min(max(priority, 1), 10)
@@ -69,11 +69,16 @@ def prioritise_event(event: Event, topology: Topology, now: int) -> tuple[int, O
     result = score_intent(intent, topology)
     out = make_event(
         "intent.prioritised",
-        IntentPrioritised(intent=intent, priority=result.priority, lane=result.lane,
-                          score=result.score),
-        correlation_id=intent.id, seq=event.seq + 1, causation_id=event.event_id,
-        at_ms=now, id_ms=intent.created_at_ms or now)
-    return result.priority, Output.of_event(OUTPUT_TOPIC, out)
+        IntentPrioritised(
+            intent=intent, priority=result.priority, lane=result.lane, score=result.score
+        ),
+        correlation_id=intent.id,
+        seq=event.seq + 1,
+        causation_id=event.event_id,
+        at_ms=now,
+        id_ms=intent.created_at_ms or now,
+    )
+    return result.priority, Output.of_event(topology.stage("prioritise").events_topic, out)
 
 
 class PrioritiseStage:
@@ -90,8 +95,7 @@ class PrioritiseStage:
 
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
         now = self._context.clock()
-        accepted = [e for e in map(event_of, records)
-                    if e.topic == "intent.accepted"]
+        accepted = [e for e in map(event_of, records) if e.topic == "intent.accepted"]
         ranked = [prioritise_event(e, self._context.topology, now) for e in accepted]
         # Within a micro-batch, higher priority goes out first (stable for equal ones).
         ranked.sort(key=lambda pair: -pair[0])

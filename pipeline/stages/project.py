@@ -32,6 +32,7 @@ REFRESH_BATCH = 64
 
 class ProjectStage:
     name = "project"
+
     @staticmethod
     def retry_forever(exc: BaseException) -> bool:
         """PostgreSQL or Redis away: retry until they are back rather than dead-letter facts
@@ -51,8 +52,11 @@ class ProjectStage:
         settings, risk = self._context.settings, self._context.topology.risk
         self._store = await EventStore.connect(settings.postgres)
         self._read_model = ReadModel.connect(
-            settings.redis, settings.redis_prefix, quote_asset=risk.quote_asset,
-            reference_prices=dict(risk.reference_prices))
+            settings.redis,
+            settings.redis_prefix,
+            quote_asset=risk.quote_asset,
+            reference_prices=dict(risk.reference_prices),
+        )
         self._refresher = asyncio.create_task(self._refresh_positions(), name="positions")
 
     async def _refresh_positions(self) -> None:
@@ -73,8 +77,9 @@ class ProjectStage:
                 # Drained: wait a period (a strategy under constant fills is recomputed once
                 # per period, not in a busy loop).  More to do: only the duty-cycle pause.
                 drained = refreshed < REFRESH_BATCH
-                await asyncio.sleep(max(REFRESH_INTERVAL_S if drained else 0.0,
-                                        took * (REFRESH_DUTY - 1)))
+                await asyncio.sleep(
+                    max(REFRESH_INTERVAL_S if drained else 0.0, took * (REFRESH_DUTY - 1))
+                )
                 delay = REFRESH_INTERVAL_S
             except asyncio.CancelledError:
                 raise
@@ -103,8 +108,11 @@ class ProjectStage:
         # recomputes each dirty one at most every REFRESH_INTERVAL_S.  The batch's metrics
         # ride on the same Redis round trip.
         read_model, now = self._read_model, now_ms()
-        await read_model.apply(events, positions="mark", also=lambda pipe: metrics.add_to(
-            pipe, read_model.prefix, events, now))
+        await read_model.apply(
+            events,
+            positions="mark",
+            also=lambda pipe: metrics.add_to(pipe, read_model.prefix, events, now),
+        )
 
 
 def build(context: StageContext) -> ProjectStage:

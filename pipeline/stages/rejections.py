@@ -42,12 +42,15 @@ def clip(text: str, limit: int) -> str:
 def bounded(error: FieldError) -> FieldError:
     if len(error.path) <= MAX_FIELD_ERROR_CHARS and len(error.message) <= MAX_FIELD_ERROR_CHARS:
         return error
-    return FieldError(path=clip(error.path, MAX_FIELD_ERROR_CHARS),
-                      message=clip(error.message, MAX_FIELD_ERROR_CHARS))
+    return FieldError(
+        path=clip(error.path, MAX_FIELD_ERROR_CHARS),
+        message=clip(error.message, MAX_FIELD_ERROR_CHARS),
+    )
 
 
-def bound_errors(errors: Sequence[FieldError],
-                 omitted: int = 0) -> tuple[tuple[FieldError, ...], int]:
+def bound_errors(
+    errors: Sequence[FieldError], omitted: int = 0
+) -> tuple[tuple[FieldError, ...], int]:
     """At most ``MAX_FIELD_ERRORS`` errors, each cut, and how many are left out in all."""
     kept = tuple(bounded(e) for e in errors[:MAX_FIELD_ERRORS])
     return kept, omitted + len(errors) - len(kept)

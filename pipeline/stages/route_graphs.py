@@ -35,9 +35,11 @@ class VenueGraphs:
         self._instead: dict[str, set[str]] = {}
         self._where: dict[str, dict[str, int]] = {}
 
-    def sync(self, pools: Mapping[str, Sequence[PoolState]],
-             instead: Mapping[str, Mapping[str, PoolState]] | None = None,
-             ) -> Mapping[str, ops.RouteGraph]:
+    def sync(
+        self,
+        pools: Mapping[str, Sequence[PoolState]],
+        instead: Mapping[str, Mapping[str, PoolState]] | None = None,
+    ) -> Mapping[str, ops.RouteGraph]:
         """Bring every venue's graph to ``pools``; return the graphs by venue.
 
         A venue's sequence handed over again (the very same object) is taken as unchanged:
@@ -58,8 +60,11 @@ class VenueGraphs:
             if graph is None:
                 continue
             last = self._last.get(venue)
-            if last is None or len(last) != len(states) or not self._moved(
-                    graph, applied, venue, last, states):
+            if (
+                last is None
+                or len(last) != len(states)
+                or not self._moved(graph, applied, venue, last, states)
+            ):
                 self._full(graph, applied, venue, states)
             self._last[venue] = list(states)
             self._given[venue] = states
@@ -91,8 +96,14 @@ class VenueGraphs:
             place = where.get(pool_id)
         return None if place is None else last[place]
 
-    def _moved(self, graph: ops.RouteGraph, applied: dict[str, PoolState], venue: str,
-               last: list[PoolState], states: Sequence[PoolState]) -> bool:
+    def _moved(
+        self,
+        graph: ops.RouteGraph,
+        applied: dict[str, PoolState],
+        venue: str,
+        last: list[PoolState],
+        states: Sequence[PoolState],
+    ) -> bool:
         """The fast path: ``states`` is ``last`` with some states replaced by new states of
         the same pools, at the same places; applies those. False (nothing applied) if any
         place now holds another pool: the caller then syncs in full."""
@@ -104,8 +115,13 @@ class VenueGraphs:
             self._apply(graph, applied, venue, state)
         return True
 
-    def _full(self, graph: ops.RouteGraph, applied: dict[str, PoolState], venue: str,
-              states: Sequence[PoolState]) -> None:
+    def _full(
+        self,
+        graph: ops.RouteGraph,
+        applied: dict[str, PoolState],
+        venue: str,
+        states: Sequence[PoolState],
+    ) -> None:
         seen: set[str] = set()
         for state in states:
             seen.add(state.pool_id)
@@ -116,15 +132,18 @@ class VenueGraphs:
             del applied[gone]
 
     @staticmethod
-    def _apply(graph: ops.RouteGraph, applied: dict[str, PoolState], venue: str,
-               state: PoolState) -> None:
+    def _apply(
+        graph: ops.RouteGraph, applied: dict[str, PoolState], venue: str, state: PoolState
+    ) -> None:
         try:
             apply_pool_state(graph, state)
         except (ValueError, ops.RustOpsError) as exc:
             # One bad pool (reserves beyond 2**128, another chain's pool) must not stop
             # every plan: it is left out of the routing.
-            log.warning("pool left out of routing", extra={
-                "pool": state.pool_id, "venue": venue, "error": str(exc)})
+            log.warning(
+                "pool left out of routing",
+                extra={"pool": state.pool_id, "venue": venue, "error": str(exc)},
+            )
             graph.remove_pool(state.pool_id)
         applied[state.pool_id] = state
 

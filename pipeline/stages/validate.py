@@ -33,13 +33,13 @@ from pipeline.models.events import (
 )
 from pipeline.models.inputs import shown
 from pipeline.models.intent import Intent, IntentType
+from pipeline.pricing import notional
 from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
 from pipeline.stages.decisions import Decisions
 from pipeline.stages.rejections import dead_letter, summarise
 from pipeline.stages.table_names import VALIDATE_DECISIONS
 from pipeline.topology.models import Topology
 
-OUTPUT_TOPIC = "sep.intents.validated"
 RISK_CHECKS = ("max_notional", "max_slippage")
 
 
@@ -64,53 +64,104 @@ def semantic_errors(intent: Intent, topology: Topology, venues: Sequence[str]) -
         known = registry.get(spec.asset.symbol)
         path = f"assets.{i}.asset"
         if known is None:
-            errors.append(FieldError(path=f"{path}.symbol",
-                                     message=f"unknown asset {shown(spec.asset.symbol)}; "
-                                     f"known: {', '.join(sorted(registry))}"))
+            errors.append(
+                FieldError(
+                    path=f"{path}.symbol",
+                    message=f"unknown asset {shown(spec.asset.symbol)}; "
+                    f"known: {', '.join(sorted(registry))}",
+                )
+            )
         elif known.key != spec.asset.key or known.decimals != spec.asset.decimals:
             # By key: addresses are case-insensitive (mixed case is only a checksum).
-            errors.append(FieldError(path=path, message=(
-                f"{spec.asset.symbol} is registered as {known.address} with {known.decimals} "
-                f"decimals on chain {known.chain_id}; the intent says {spec.asset.address}, "
-                f"{spec.asset.decimals} decimals, chain {spec.asset.chain_id}")))
+            errors.append(
+                FieldError(
+                    path=path,
+                    message=(
+                        f"{spec.asset.symbol} is registered as {known.address} with "
+                        f"{known.decimals} decimals on chain {known.chain_id}; "
+                        f"the intent says {spec.asset.address}, "
+                        f"{spec.asset.decimals} decimals, chain {spec.asset.chain_id}"
+                    ),
+                )
+            )
     subject, counter = intent.assets
     if subject.asset.chain_id != counter.asset.chain_id:
-        errors.append(FieldError(path="assets.1.asset.chainId", message=(
-            f"both assets must be on one chain: {subject.asset.chain_id} and "
-            f"{counter.asset.chain_id}")))
+        errors.append(
+            FieldError(
+                path="assets.1.asset.chainId",
+                message=(
+                    f"both assets must be on one chain: {subject.asset.chain_id} and "
+                    f"{counter.asset.chain_id}"
+                ),
+            )
+        )
     if subject.asset.symbol == counter.asset.symbol:
-        errors.append(FieldError(path="assets.1.asset.symbol",
-                                 message="the two assets must differ"))
+        errors.append(
+            FieldError(path="assets.1.asset.symbol", message="the two assets must differ")
+        )
     if subject.percentage is not None:
-        errors.append(FieldError(path="assets.0.percentage",
-                                 message="percentage amounts are not supported yet; give amount"))
+        errors.append(
+            FieldError(
+                path="assets.0.percentage",
+                message="percentage amounts are not supported yet; give amount",
+            )
+        )
     elif subject.amount is None:
         errors.append(FieldError(path="assets.0.amount", message="an amount is required"))
     elif subject.amount <= 0:
-        errors.append(FieldError(path="assets.0.amount",
-                                 message=f"must be greater than 0, got {shown(subject.amount)}"))
+        errors.append(
+            FieldError(
+                path="assets.0.amount",
+                message=f"must be greater than 0, got {shown(subject.amount)}",
+            )
+        )
     elif subject.asset.to_base_units(subject.amount) == 0:
         # Nothing can be traded: the router refuses zero base units.
         smallest = subject.asset.from_base_units(1)
-        errors.append(FieldError(path="assets.0.amount", message=(
-            f"{shown(subject.amount)} is less than one base unit of {subject.asset.symbol} "
-            f"({subject.asset.decimals} decimals); the smallest amount is {smallest:f}")))
+        errors.append(
+            FieldError(
+                path="assets.0.amount",
+                message=(
+                    f"{shown(subject.amount)} is less than one base unit of {subject.asset.symbol} "
+                    f"({subject.asset.decimals} decimals); the smallest amount is {smallest:f}"
+                ),
+            )
+        )
     if counter.amount is not None or counter.percentage is not None:
-        errors.append(FieldError(path="assets.1", message=(
-            "the counter asset takes no amount: the market sets it, bounded by maxSlippage")))
+        errors.append(
+            FieldError(
+                path="assets.1",
+                message=(
+                    "the counter asset takes no amount: the market sets it, bounded by maxSlippage"
+                ),
+            )
+        )
     c = intent.constraints
     limits = topology.risk
     if not limits.min_time_window_ms <= c.time_window_ms <= limits.max_time_window_ms:
-        errors.append(FieldError(path="constraints.timeWindowMs", message=(
-            f"must be between {limits.min_time_window_ms} and {limits.max_time_window_ms} ms, "
-            f"got {c.time_window_ms}")))
+        errors.append(
+            FieldError(
+                path="constraints.timeWindowMs",
+                message=(
+                    f"must be between {limits.min_time_window_ms} and "
+                    f"{limits.max_time_window_ms} ms, "
+                    f"got {c.time_window_ms}"
+                ),
+            )
+        )
     errors.extend(_venue_errors(c.allowed_venues, venues))
     if c.limit_price is not None:
         # Accepting it would promise a protection nobody gives: the planner has no limit
         # price (its bound is maxSlippage), so the intent would trade at any price.
-        errors.append(FieldError(path="constraints.limitPrice", message=(
-            "limit prices are not supported yet: omit limitPrice and bound the price with "
-            "maxSlippage")))
+        errors.append(
+            FieldError(
+                path="constraints.limitPrice",
+                message=(
+                    "limit prices are not supported yet: omit limitPrice and bound the price with "
+                    "maxSlippage"
+                ),
+            )
+        )
     return errors
 
 
@@ -121,19 +172,23 @@ def _venue_errors(allowed: Sequence[str] | None, venues: Sequence[str]) -> list[
     if allowed is None:
         return []
     if not allowed:
-        return [FieldError(path="constraints.allowedVenues", message=(
-            f"lists no venue: omit it to allow every venue, or name at least one of: {known}"))]
-    return [FieldError(path=f"constraints.allowedVenues.{j}",
-                       message=f"unknown venue {shown(venue)}; known: {known}")
-            for j, venue in enumerate(allowed) if venue not in venues]
-
-
-def notional(intent: Intent, topology: Topology) -> Decimal | None:
-    """The intent's size in the risk quote asset at the reference price; None if unpriced."""
-    price = topology.risk.reference_prices.get(intent.subject.asset.symbol)
-    if price is None:
-        return None
-    return (intent.subject.amount or Decimal(0)) * price
+        return [
+            FieldError(
+                path="constraints.allowedVenues",
+                message=(
+                    "lists no venue: omit it to allow every venue, or name at least one of: "
+                    f"{known}"
+                ),
+            )
+        ]
+    return [
+        FieldError(
+            path=f"constraints.allowedVenues.{j}",
+            message=f"unknown venue {shown(venue)}; known: {known}",
+        )
+        for j, venue in enumerate(allowed)
+        if venue not in venues
+    ]
 
 
 def risk_breaches(intent: Intent, topology: Topology) -> list[RiskBreach]:
@@ -142,21 +197,35 @@ def risk_breaches(intent: Intent, topology: Topology) -> list[RiskBreach]:
     value = notional(intent, topology)
     if value is None:
         # Size cannot be checked, so the intent is refused rather than waved through.
-        breaches.append(RiskBreach(
-            "max_notional", f"no reference price for {intent.subject.asset.symbol}: "
-            "its notional cannot be checked", f"{limits.max_notional:f}", "unknown"))
+        breaches.append(
+            RiskBreach(
+                "max_notional",
+                f"no reference price for {intent.subject.asset.symbol}: "
+                "its notional cannot be checked",
+                f"{limits.max_notional:f}",
+                "unknown",
+            )
+        )
     elif value > limits.max_notional:
-        breaches.append(RiskBreach(
-            "max_notional",
-            f"notional {value:f} {limits.quote_asset} exceeds the limit "
-            f"{limits.max_notional:f} {limits.quote_asset}",
-            f"{limits.max_notional:f}", f"{value:f}"))
+        breaches.append(
+            RiskBreach(
+                "max_notional",
+                f"notional {value:f} {limits.quote_asset} exceeds the limit "
+                f"{limits.max_notional:f} {limits.quote_asset}",
+                f"{limits.max_notional:f}",
+                f"{value:f}",
+            )
+        )
     if intent.constraints.max_slippage > limits.max_slippage:
-        breaches.append(RiskBreach(
-            "max_slippage",
-            f"max slippage {intent.constraints.max_slippage:f} exceeds the limit "
-            f"{limits.max_slippage:f}",
-            f"{limits.max_slippage:f}", f"{intent.constraints.max_slippage:f}"))
+        breaches.append(
+            RiskBreach(
+                "max_slippage",
+                f"max slippage {intent.constraints.max_slippage:f} exceeds the limit "
+                f"{limits.max_slippage:f}",
+                f"{limits.max_slippage:f}",
+                f"{intent.constraints.max_slippage:f}",
+            )
+        )
     return breaches
 
 
@@ -178,8 +247,9 @@ def spend_estimate(intent: Intent, topology: Topology) -> tuple[str, Decimal] | 
     return counter.asset.symbol, amount * bought / paid * (1 + intent.constraints.max_slippage)
 
 
-def funding_breach(intent: Intent, topology: Topology,
-                   holdings: Mapping[str, Holdings | None]) -> RiskBreach | None:
+def funding_breach(
+    intent: Intent, topology: Topology, holdings: Mapping[str, Holdings | None]
+) -> RiskBreach | None:
     """A breach when no venue the intent may use can fund it (``None`` holdings: unlimited).
 
     ``holdings`` covers the venues the intent may use.  Deliberately coarse: the amount an
@@ -195,13 +265,21 @@ def funding_breach(intent: Intent, topology: Topology,
         return None
     best = max(held.values())
     where = ", ".join(f"{venue} holds {amount:f}" for venue, amount in sorted(held.items()))
-    return RiskBreach("funding", f"needs about {wire_amount(needed):f} {symbol}; {where}",
-                      f"{best:f}", f"{wire_amount(needed):f}")
+    return RiskBreach(
+        "funding",
+        f"needs about {wire_amount(needed):f} {symbol}; {where}",
+        f"{best:f}",
+        f"{wire_amount(needed):f}",
+    )
 
 
-def validate_event(event: Event, topology: Topology, venues: Sequence[str],
-                   now: int, holdings: Mapping[str, Holdings | None] | None = None
-                   ) -> list[Output]:
+def validate_event(
+    event: Event,
+    topology: Topology,
+    venues: Sequence[str],
+    now: int,
+    holdings: Mapping[str, Holdings | None] | None = None,
+) -> list[Output]:
     """The pure part of the stage: one ``intent.submitted`` in, its outputs out.
 
     ``holdings``: per venue, what its account holds (``None``: unlimited); omitted, the
@@ -209,23 +287,45 @@ def validate_event(event: Event, topology: Topology, venues: Sequence[str],
     """
     intent = event.payload_as(IntentSubmitted).intent
     id_ms = intent.created_at_ms or now
+    topic = topology.stage("validate").events_topic
 
-    def emit(topic: str, payload: WireModel, seq: int) -> Event:
-        return make_event(topic, payload,
-                          correlation_id=intent.id, seq=event.seq + seq,
-                          causation_id=event.event_id, at_ms=now, id_ms=id_ms)
+    def emit(event_type: str, payload: WireModel, seq: int) -> Event:
+        return make_event(
+            event_type,
+            payload,
+            correlation_id=intent.id,
+            seq=event.seq + seq,
+            causation_id=event.event_id,
+            at_ms=now,
+            id_ms=id_ms,
+        )
 
     errors = semantic_errors(intent, topology, venues)
     if errors:
         dl_key = f"dl-{event.event_id}"
-        rejected = emit("intent.rejected", IntentRejected(
-            reason=f"invalid intent: {summarise(errors)}", errors=tuple(errors),
-            dead_letter_key=dl_key, strategy_id=intent.strategy_id,
-            client_intent_id=intent.client_intent_id), 1)
+        rejected = emit(
+            "intent.rejected",
+            IntentRejected(
+                reason=f"invalid intent: {summarise(errors)}",
+                errors=tuple(errors),
+                dead_letter_key=dl_key,
+                strategy_id=intent.strategy_id,
+                client_intent_id=intent.client_intent_id,
+            ),
+            1,
+        )
         raw = intent.model_dump_json(by_alias=True, exclude_none=True).encode()
-        return [Output.of_event(OUTPUT_TOPIC, rejected),
-                dead_letter(dl_key, raw, reason=rejected.payload["reason"], errors=errors,
-                            source=f"validate/{event.event_id}", correlation_id=intent.id)]
+        return [
+            Output.of_event(topic, rejected),
+            dead_letter(
+                dl_key,
+                raw,
+                reason=rejected.payload["reason"],
+                errors=errors,
+                source=f"validate/{event.event_id}",
+                correlation_id=intent.id,
+            ),
+        ]
     breaches = risk_breaches(intent, topology)
     checks: tuple[str, ...] = RISK_CHECKS
     if holdings is not None:
@@ -236,14 +336,24 @@ def validate_event(event: Event, topology: Topology, venues: Sequence[str],
             breaches.append(breach)
     if breaches:
         first = breaches[0]
-        rejected = emit("risk.rejected", RiskRejected(
-            rule=first.rule, message="; ".join(b.message for b in breaches),
-            limit=first.limit, actual=first.actual), 1)
-        return [Output.of_event(OUTPUT_TOPIC, rejected)]
-    approved = emit("risk.approved", RiskApproved(
-        checks=checks, notional=wire_amount(notional(intent, topology) or Decimal(0))), 1)
+        rejected = emit(
+            "risk.rejected",
+            RiskRejected(
+                rule=first.rule,
+                message="; ".join(b.message for b in breaches),
+                limit=first.limit,
+                actual=first.actual,
+            ),
+            1,
+        )
+        return [Output.of_event(topic, rejected)]
+    approved = emit(
+        "risk.approved",
+        RiskApproved(checks=checks, notional=wire_amount(notional(intent, topology) or Decimal(0))),
+        1,
+    )
     accepted = emit("intent.accepted", IntentAccepted(intent=intent), 2)
-    return [Output.of_event(OUTPUT_TOPIC, approved), Output.of_event(OUTPUT_TOPIC, accepted)]
+    return [Output.of_event(topic, approved), Output.of_event(topic, accepted)]
 
 
 class ValidateStage:
@@ -251,9 +361,14 @@ class ValidateStage:
 
     def __init__(self, context: StageContext) -> None:
         self._context = context
-        self._decisions = Decisions(context.table(
-            VALIDATE_DECISIONS, "intent id -> the validation events given, re-emitted "
-            "on redelivery"), ttl_s=context.settings.decision_ttl_s)
+        self._topic = context.topology.stage(self.name).events_topic
+        self._decisions = Decisions(
+            context.table(
+                VALIDATE_DECISIONS,
+                "intent id -> the validation events given, re-emitted on redelivery",
+            ),
+            ttl_s=context.settings.decision_ttl_s,
+        )
         self._venues = tuple(
             name for name, use in context.topology.plugins.venues.items() if use.enabled
         )
@@ -286,16 +401,23 @@ class ValidateStage:
 
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
         now = self._context.clock()
-        pairs = [(record, event) for record in records
-                 if (event := event_of(record)).topic == "intent.submitted"]
+        pairs = [
+            (record, event)
+            for record in records
+            if (event := event_of(record)).topic == "intent.submitted"
+        ]
         if not pairs:
             return
         # A redelivered intent gets the answer it was given: the funding check reads balances
         # that move, so a second look could say otherwise under the same seq.
-        decided = {event.correlation_id: self._decisions.recall(event.correlation_id)
-                   for _, event in pairs}
-        fresh = [event.payload_as(IntentSubmitted).intent for _, event in pairs
-                 if decided[event.correlation_id] is None]
+        decided = {
+            event.correlation_id: self._decisions.recall(event.correlation_id) for _, event in pairs
+        }
+        fresh = [
+            event.payload_as(IntentSubmitted).intent
+            for _, event in pairs
+            if decided[event.correlation_id] is None
+        ]
         holdings = await self._holdings(fresh) if self._context.venues and fresh else None
         topology = self._context.topology
         for record, event in pairs:
@@ -304,21 +426,22 @@ class ValidateStage:
                 outputs = validate_event(event, topology, self._venues, now, holdings)
                 self._decisions.remember(event.correlation_id, outputs, record)
                 decided[event.correlation_id] = outputs
-            if holdings is not None and accepted(outputs):
+            if holdings is not None and accepted(outputs, self._topic):
                 _reserve(event, topology, holdings)
             for output in outputs:
                 await emit(output)
         self._decisions.sweep()
 
 
-def accepted(outputs: Sequence[Output]) -> bool:
+def accepted(outputs: Sequence[Output], topic: str) -> bool:
     """``validate_event`` accepted the intent: risk.approved + intent.accepted, both on the
-    output topic (a rejection is one event, plus a dead letter for a wrong intent)."""
-    return len(outputs) == 2 and all(o.topic == OUTPUT_TOPIC for o in outputs)
+    stage's events topic (a rejection is one event, plus a dead letter for a wrong intent)."""
+    return len(outputs) == 2 and all(o.topic == topic for o in outputs)
 
 
-def _reserve(event: Event, topology: Topology,
-             holdings: dict[str, dict[str, Decimal] | None]) -> None:
+def _reserve(
+    event: Event, topology: Topology, holdings: dict[str, dict[str, Decimal] | None]
+) -> None:
     """Deduct an accepted intent's spend from the batch's view of every venue it may use, so
     a batch of intents cannot together spend what the account has once."""
     intent = event.payload_as(IntentSubmitted).intent

@@ -49,6 +49,14 @@ class StageSpec(Strict):
     batch: BatchSpec = BatchSpec()
     description: str = ""
 
+    @property
+    def events_topic(self) -> str:
+        """Where the stage's events go: its first declared output (a stage that declares
+        none, like project, has no events to write)."""
+        if not self.outputs:
+            raise ValueError(f"stage {self.name!r} declares no outputs")
+        return self.outputs[0]
+
 
 class RiskLimits(Strict):
     max_notional: Annotated[Decimal, Field(gt=0)]
@@ -104,9 +112,13 @@ def _duplicates(section: str, field: str, names: Sequence[str]) -> list[tuple[st
     problems = []
     for i, name in enumerate(names):
         if name in first:
-            problems.append((f"{section}[{i}].{field}",
-                             f"{section[:-1]} {field}s must be unique: {name!r} is also "
-                             f"{section}[{first[name]}]"))
+            problems.append(
+                (
+                    f"{section}[{i}].{field}",
+                    f"{section[:-1]} {field}s must be unique: {name!r} is also "
+                    f"{section}[{first[name]}]",
+                )
+            )
         else:
             first[name] = i
     return problems
@@ -127,15 +139,22 @@ def reference_problems(topology: Topology) -> list[tuple[str, str]]:
         for field, refs in (("inputs", stage.inputs), ("outputs", stage.outputs)):
             for i, ref in enumerate(refs):
                 if ref not in topic_names:
-                    problems.append((f"{where}.{field}[{i}]",
-                                     f"stage {stage.name!r} names unknown topic {ref!r}"
-                                     f"{_hint(ref, topic_names)}"))
+                    problems.append(
+                        (
+                            f"{where}.{field}[{i}]",
+                            f"stage {stage.name!r} names unknown topic {ref!r}"
+                            f"{_hint(ref, topic_names)}",
+                        )
+                    )
     problems += fusion_problems(topology)
     for symbol in topology.risk.reference_prices:
         if symbol not in symbols:
-            problems.append((f"risk.reference_prices.{symbol}",
-                             f"risk.reference_prices names unknown asset {symbol!r}"
-                             f"{_hint(symbol, symbols)}"))
+            problems.append(
+                (
+                    f"risk.reference_prices.{symbol}",
+                    f"risk.reference_prices names unknown asset {symbol!r}{_hint(symbol, symbols)}",
+                )
+            )
     return problems
 
 
@@ -157,8 +176,7 @@ def fusion_problems(topology: Topology) -> list[tuple[str, str]]:
             continue
         for j, name in enumerate(chain):
             if name not in stages:
-                problems.append((f"{where}[{j}]", f"unknown stage {name!r}"
-                                 f"{_hint(name, stages)}"))
+                problems.append((f"{where}[{j}]", f"unknown stage {name!r}{_hint(name, stages)}"))
             elif name in seen:
                 problems.append((f"{where}[{j}]", f"stage {name!r} is in two fused chains"))
             seen.add(name)
@@ -168,16 +186,26 @@ def fusion_problems(topology: Topology) -> list[tuple[str, str]]:
                 continue
             handed = [t for t in after.inputs if t in before.outputs]
             if len(handed) != 1:
-                problems.append((f"{where}[{j}]", f"{after.name!r} must read exactly one topic "
-                                 f"that {before.name!r} writes to be fused after it"))
+                problems.append(
+                    (
+                        f"{where}[{j}]",
+                        f"{after.name!r} must read exactly one topic "
+                        f"that {before.name!r} writes to be fused after it",
+                    )
+                )
                 continue
             source = stages[chain[0]].inputs[0] if chain[0] in stages else handed[0]
             for topic in after.inputs:
                 if source not in partitions or topic not in partitions:
                     continue  # an unknown topic is reported at the stage's own path
                 if partitions[source] != partitions[topic]:
-                    problems.append((f"{where}[{j}]", f"{source!r} and {topic!r} must have "
-                                     "the same partition count to be fused"))
+                    problems.append(
+                        (
+                            f"{where}[{j}]",
+                            f"{source!r} and {topic!r} must have "
+                            "the same partition count to be fused",
+                        )
+                    )
     return problems
 
 

@@ -66,8 +66,13 @@ from plugins.uniswap_v3.routes import Order, RouteError, from_units, resolve
 log = logging.getLogger(__name__)
 
 VENUE_NAME = "uniswap_v3"
-_CONNECTION_ERRORS = (aiohttp.ClientError, ProviderConnectionError, OSError, TimeoutError,
-                      asyncio.TimeoutError)
+_CONNECTION_ERRORS = (
+    aiohttp.ClientError,
+    ProviderConnectionError,
+    OSError,
+    TimeoutError,
+    asyncio.TimeoutError,
+)
 
 
 class UniswapV3Venue:
@@ -75,9 +80,8 @@ class UniswapV3Venue:
     that share the data directory (the journal allocates them)."""
 
     name = VENUE_NAME
-    quotes_for_plans = False
-    """The planner routes with the exact V3 math over the published tick data, equal to
-    QuoterV2 to the wei (tests/ops/test_v3_vs_quoter.py), so no extra quote per plan."""
+    # The planner routes with the exact V3 math over the published tick data, equal to
+    # QuoterV2 to the wei (tests/ops/test_v3_vs_quoter.py): no quote is asked per plan.
     max_splits = 4
     """A plan may split a trade across up to this many pool-disjoint paths..."""
     pays_gas = True
@@ -118,8 +122,12 @@ class UniswapV3Venue:
         async with self._rpc("connect"):
             chain_id = await w3.eth.chain_id
         if chain_id != deployment.chain_id:
-            raise VenueError(self.name, "wrong_chain", f"the node is chain {chain_id}, the "
-                             f"deployment file is for chain {deployment.chain_id}")
+            raise VenueError(
+                self.name,
+                "wrong_chain",
+                f"the node is chain {chain_id}, the "
+                f"deployment file is for chain {deployment.chain_id}",
+            )
         self._check_assets(deployment)
         wanted = self.config.pools
         pools = [p for p in deployment.pools if wanted is None or p.pool_id in wanted]
@@ -129,10 +137,12 @@ class UniswapV3Venue:
         self._signer = await asyncio.to_thread(self.config.load_signer, chain_id)
         self._deployment = deployment
         self._pools = {p.pool_id: p for p in pools}
-        self._router = w3.eth.contract(address=w3.to_checksum_address(deployment.router),
-                                       abi=abi("SwapRouter"))
-        self._quoter = w3.eth.contract(address=w3.to_checksum_address(deployment.quoter),
-                                       abi=abi("QuoterV2"))
+        self._router = w3.eth.contract(
+            address=w3.to_checksum_address(deployment.router), abi=abi("SwapRouter")
+        )
+        self._quoter = w3.eth.contract(
+            address=w3.to_checksum_address(deployment.quoter), abi=abi("QuoterV2")
+        )
         self._reader = PoolReader(w3, deployment, pools, self.name)
         self._journal = Journal.open(self._journal_path)
         self._w3 = w3
@@ -153,16 +163,25 @@ class UniswapV3Venue:
         for symbol, asset in self._context.assets.items():
             token = deployment.tokens.get(symbol)
             if token is not None and token.decimals != asset.decimals:
-                raise VenueError(self.name, "asset_mismatch",
-                                 f"{symbol} has {asset.decimals} decimals in the topology, "
-                                 f"{token.decimals} on chain {deployment.chain_id}")
+                raise VenueError(
+                    self.name,
+                    "asset_mismatch",
+                    f"{symbol} has {asset.decimals} decimals in the topology, "
+                    f"{token.decimals} on chain {deployment.chain_id}",
+                )
             # Intents name assets by address too: on the venue's own chain they must be the
             # deployed tokens, or validate accepts intents this venue would trade wrongly.
-            if (token is not None and asset.chain_id == deployment.chain_id
-                    and token.address.lower() != asset.address.lower()):
-                raise VenueError(self.name, "asset_mismatch",
-                                 f"{symbol} is {asset.address} in the topology but deployed "
-                                 f"at {token.address} on chain {deployment.chain_id}")
+            if (
+                token is not None
+                and asset.chain_id == deployment.chain_id
+                and token.address.lower() != asset.address.lower()
+            ):
+                raise VenueError(
+                    self.name,
+                    "asset_mismatch",
+                    f"{symbol} is {asset.address} in the topology but deployed "
+                    f"at {token.address} on chain {deployment.chain_id}",
+                )
 
     async def _recover(self) -> None:
         """Re-broadcast what was journalled but may never have reached the node (a crash
@@ -221,10 +240,15 @@ class UniswapV3Venue:
         async with self._rpc("balances"):
             amounts = await asyncio.gather(
                 self.w3.eth.get_balance(owner),
-                *(self._erc20(t.address).functions.balanceOf(owner).call() for t in tokens))
+                *(self._erc20(t.address).functions.balanceOf(owner).call() for t in tokens),
+            )
         out = {"ETH": from_units(int(amounts[0]), 18)}
-        out.update({t.symbol: from_units(int(a), t.decimals)
-                    for t, a in zip(tokens, amounts[1:], strict=True)})
+        out.update(
+            {
+                t.symbol: from_units(int(a), t.decimals)
+                for t, a in zip(tokens, amounts[1:], strict=True)
+            }
+        )
         return out
 
     async def quote(self, step: ExecutionStep) -> Decimal:
@@ -267,21 +291,31 @@ class UniswapV3Venue:
             fn, args = order.router_call(self.address, MAX_UINT256)
             block, gas = await asyncio.gather(
                 self.w3.eth.get_block("latest"),
-                self._gas({"from": self.address, "to": self.router.address,
-                           "data": self.router.encode_abi(fn, args=args)}))
-            fn, args = order.router_call(self.address,
-                                         int(block["timestamp"]) + self.config.deadline_s)
+                self._gas(
+                    {
+                        "from": self.address,
+                        "to": self.router.address,
+                        "data": self.router.encode_abi(fn, args=args),
+                    }
+                ),
+            )
+            fn, args = order.router_call(
+                self.address, int(block["timestamp"]) + self.config.deadline_s
+            )
             data = self.router.encode_abi(fn, args=args)
             base_fee = int(block.get("baseFeePerGas") or 0)
             tx: dict[str, Any] = {
-                "type": 2, "chainId": self.deployment.chain_id, "to": self.router.address,
-                "data": data, "value": 0, "gas": gas,
+                "type": 2,
+                "chainId": self.deployment.chain_id,
+                "to": self.router.address,
+                "data": data,
+                "value": 0,
+                "gas": gas,
                 "maxPriorityFeePerGas": self.config.priority_fee_wei,
                 # Twice the base fee: still included after several full blocks raise it.
                 "maxFeePerGas": 2 * base_fee + self.config.priority_fee_wei,
             }
-            record = await self._sign_and_send(step.step_id, step.model_dump_json(), tx,
-                                               once=True)
+            record = await self._sign_and_send(step.step_id, step.model_dump_json(), tx, once=True)
         return Submission(step.step_id, record.tx_hash)
 
     async def wait_receipt(self, submission: Submission, timeout_s: float) -> Fill:
@@ -293,8 +327,11 @@ class UniswapV3Venue:
         """
         record = self.journal.get(submission.order_ref)
         if record is None or record.step_id != submission.step_id or record.step_json is None:
-            raise StepRejected(self.name, "unknown_order", f"no swap {submission.order_ref!r} "
-                               f"of step {submission.step_id!r}")
+            raise StepRejected(
+                self.name,
+                "unknown_order",
+                f"no swap {submission.order_ref!r} of step {submission.step_id!r}",
+            )
         if record.status == "rejected":
             raise StepRejected(self.name, record.reason or "rejected", record.detail or "")
         async with self._rpc("wait_receipt"):
@@ -331,8 +368,9 @@ class UniswapV3Venue:
         try:
             yield
         except _CONNECTION_ERRORS as exc:
-            raise TransientVenueError(self.name, "rpc_unavailable",
-                                      f"{what}: {type(exc).__name__}: {exc}") from exc
+            raise TransientVenueError(
+                self.name, "rpc_unavailable", f"{what}: {type(exc).__name__}: {exc}"
+            ) from exc
 
     async def _gas(self, call: TxParams) -> int:
         if self.config.gas_limit is not None:
@@ -355,28 +393,35 @@ class UniswapV3Venue:
             if token.address in self._approved:
                 return
             erc20 = self._erc20(token.address)
-            allowance = await erc20.functions.allowance(self.address,
-                                                        self.router.address).call()
+            allowance = await erc20.functions.allowance(self.address, self.router.address).call()
             if allowance < MAX_UINT256 // 2:
                 data = erc20.encode_abi("approve", args=[self.router.address, MAX_UINT256])
                 call: TxParams = {"from": self.address, "to": erc20.address, "data": data}
                 block = await self.w3.eth.get_block("latest")
                 base_fee = int(block.get("baseFeePerGas") or 0)
                 tx: dict[str, Any] = {
-                    "type": 2, "chainId": self.deployment.chain_id, "to": erc20.address,
-                    "data": data, "value": 0, "gas": await self._gas(call),
+                    "type": 2,
+                    "chainId": self.deployment.chain_id,
+                    "to": erc20.address,
+                    "data": data,
+                    "value": 0,
+                    "gas": await self._gas(call),
                     "maxPriorityFeePerGas": self.config.priority_fee_wei,
                     "maxFeePerGas": 2 * base_fee + self.config.priority_fee_wei,
                 }
                 record = await self._sign_and_send(f"approve:{token.symbol}", None, tx)
                 receipt = await self._receipt(record, self.config.rpc_timeout_s * 6)
                 if receipt["status"] != 1:
-                    raise VenueError(self.name, "approval_failed",
-                                     f"approve {token.symbol} reverted ({record.tx_hash})")
+                    raise VenueError(
+                        self.name,
+                        "approval_failed",
+                        f"approve {token.symbol} reverted ({record.tx_hash})",
+                    )
             self._approved.add(token.address)
 
-    async def _sign_and_send(self, step_id: str, step_json: str | None,
-                             tx: dict[str, Any], *, once: bool = False) -> TxRecord:
+    async def _sign_and_send(
+        self, step_id: str, step_json: str | None, tx: dict[str, Any], *, once: bool = False
+    ) -> TxRecord:
         """Nonce, sign, journal, send; one signer's transactions go out in nonce order."""
         signer = self.signer
 
@@ -387,15 +432,19 @@ class UniswapV3Venue:
         async with self._nonce_lock:
             for attempt in range(2):
                 if self._floor is None:
-                    self._floor = await self.w3.eth.get_transaction_count(signer.address,
-                                                                          "pending")
-                record, new = self.journal.record(step_id, step_json, signer.address,
-                                                  self._floor, sign, once=once)
+                    self._floor = await self.w3.eth.get_transaction_count(signer.address, "pending")
+                record, new = self.journal.record(
+                    step_id, step_json, signer.address, self._floor, sign, once=once
+                )
                 if not new:
                     # Another process signed this step first; its transaction is the one.
                     # (Sent again here in case that process died before sending it.)
-                    log.warning("%s: step %s was already signed as %s; not signing again",
-                                self.name, step_id, record.tx_hash)
+                    log.warning(
+                        "%s: step %s was already signed as %s; not signing again",
+                        self.name,
+                        step_id,
+                        record.tx_hash,
+                    )
                     await self._broadcast(record, fresh=False)
                     return record
                 self._floor = record.nonce + 1
@@ -405,8 +454,12 @@ class UniswapV3Venue:
                 self._floor = None  # resynchronise with the node before the next nonce
                 if "nonce" not in refused.lower() or attempt:
                     raise StepRejected(self.name, "refused_by_node", refused)
-                log.warning("%s: nonce %d refused (%s); retrying with the node's nonce",
-                            self.name, record.nonce, refused)
+                log.warning(
+                    "%s: nonce %d refused (%s); retrying with the node's nonce",
+                    self.name,
+                    record.nonce,
+                    refused,
+                )
         raise AssertionError("unreachable")
 
     async def _broadcast(self, record: TxRecord, *, fresh: bool) -> str | None:
@@ -420,8 +473,12 @@ class UniswapV3Venue:
             await self.w3.eth.send_raw_transaction(record.raw_tx)
         except _CONNECTION_ERRORS as exc:
             if fresh:
-                log.warning("%s: sending %s failed (%s); journalled, will re-broadcast",
-                            self.name, record.tx_hash, type(exc).__name__)
+                log.warning(
+                    "%s: sending %s failed (%s); journalled, will re-broadcast",
+                    self.name,
+                    record.tx_hash,
+                    type(exc).__name__,
+                )
                 return None
             raise
         except Web3RPCError as exc:
@@ -448,13 +505,15 @@ class UniswapV3Venue:
                 try:
                     await self.w3.eth.get_transaction(record.tx_hash)  # type: ignore[arg-type]
                 except TransactionNotFound:
-                    log.warning("%s: node does not know %s; re-broadcasting", self.name,
-                                record.tx_hash)
+                    log.warning(
+                        "%s: node does not know %s; re-broadcasting", self.name, record.tx_hash
+                    )
                     await self._broadcast(record, fresh=False)
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TransientVenueError(self.name, "receipt_timeout",
-                                          f"{record.tx_hash} not mined after {timeout_s}s")
+                raise TransientVenueError(
+                    self.name, "receipt_timeout", f"{record.tx_hash} not mined after {timeout_s}s"
+                )
             await asyncio.sleep(min(delay, left))
             delay = min(delay * 2, self.config.receipt_poll_ms / 1000)
 
@@ -463,13 +522,19 @@ class UniswapV3Venue:
         else by replaying the call on the state before its block."""
         with contextlib.suppress(Web3RPCError, ValueError, KeyError, TypeError):
             trace = await self.w3.provider.make_request(
-                RPCEndpoint("debug_traceTransaction"), [tx_hash, {"tracer": "callTracer"}])
+                RPCEndpoint("debug_traceTransaction"), [tx_hash, {"tracer": "callTracer"}]
+            )
             output = trace["result"].get("output")
             if output:
                 return decode_revert(output)
         tx = await self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
-        call: TxParams = {"from": tx["from"], "to": tx["to"], "data": tx["input"],
-                          "gas": tx["gas"], "value": tx["value"]}
+        call: TxParams = {
+            "from": tx["from"],
+            "to": tx["to"],
+            "data": tx["input"],
+            "gas": tx["gas"],
+            "value": tx["value"],
+        }
         try:
             await self.w3.eth.call(call, block_identifier=int(receipt["blockNumber"]) - 1)
         except ContractLogicError as exc:
@@ -486,13 +551,18 @@ class UniswapV3Venue:
             paid = by_pool[self.w3.to_checksum_address(first.address)]
             got = by_pool[self.w3.to_checksum_address(last.address)]
         except KeyError as exc:
-            raise StepRejected(self.name, "no_swap_event",
-                               f"{tx_hash} succeeded without a Swap event of {exc}") from exc
+            raise StepRejected(
+                self.name, "no_swap_event", f"{tx_hash} succeeded without a Swap event of {exc}"
+            ) from exc
         amount_in = paid.amount0 if order.token_in.symbol == first.token0 else paid.amount1
         amount_out = -(got.amount0 if order.token_out.symbol == last.token0 else got.amount1)
-        return Fill(order.step.step_id, tx_hash,
-                    from_units(amount_in, order.token_in.decimals),
-                    from_units(amount_out, order.token_out.decimals), landed_at=block)
+        return Fill(
+            order.step.step_id,
+            tx_hash,
+            from_units(amount_in, order.token_in.decimals),
+            from_units(amount_out, order.token_out.decimals),
+            landed_at=block,
+        )
 
 
 def _revert_data(exc: ContractLogicError) -> Any:

@@ -24,6 +24,7 @@ def test_results_come_in_the_items_order_whatever_finishes_first() -> None:
 def test_a_batch_runs_on_the_pool_and_a_single_item_on_the_caller() -> None:
     threads = BatchThreads(2, "plan")
     try:
+
         def where(_: int) -> str:
             return threading.current_thread().name
 

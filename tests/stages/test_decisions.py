@@ -13,10 +13,16 @@ def record(partition: int = 3) -> Record:
     return Record("sep.intents.prioritised", partition, 7, 0, b"k", b"{}")
 
 
-outputs = st.lists(st.builds(
-    Output, st.text(min_size=1, max_size=20), st.binary(max_size=40), st.binary(max_size=200),
-    st.lists(st.tuples(st.text(max_size=10), st.binary(max_size=20)), max_size=3).map(tuple)),
-    max_size=4)
+outputs = st.lists(
+    st.builds(
+        Output,
+        st.text(min_size=1, max_size=20),
+        st.binary(max_size=40),
+        st.binary(max_size=200),
+        st.lists(st.tuples(st.text(max_size=10), st.binary(max_size=20)), max_size=3).map(tuple),
+    ),
+    max_size=4,
+)
 
 
 @given(outputs, st.integers(0, 1000))

@@ -27,7 +27,6 @@ from pipeline.plugins.venue import Fill, Submission, TransientVenueError, Venue
 from pipeline.samples import submission
 from pipeline.stages.base import MemoryTable, Output, Record, StageContext
 from pipeline.stages.execute import (
-    OUTPUT_TOPIC,
     ExecuteStage,
     StepLocks,
     build,
@@ -41,6 +40,8 @@ from pipeline.topology import load_topology
 from plugins.sim_venue import SimVenue
 
 TOPOLOGY = load_topology()
+INGESTED = TOPOLOGY.stage("ingest").events_topic
+OUTPUT_TOPIC = TOPOLOGY.stage("execute").events_topic
 T0 = 1_700_000_000_000  # record timestamp = the intent's creation time
 WINDOW = 300_000
 DURING = T0 + 1_000  # a clock inside the window
@@ -58,26 +59,45 @@ async def sim(tmp_path: Path) -> AsyncIterator[SimVenue]:
         await venue.stop()
 
 
-async def plan_event(venue: Venue, amount: str = "1", *, slippage: str = "0.01",
-                     kind: str = "DISPOSE", subject: str = "WETH", counter: str = "USDC",
-                     offset: int = 0) -> Event:
+async def plan_event(
+    venue: Venue,
+    amount: str = "1",
+    *,
+    slippage: str = "0.01",
+    kind: str = "DISPOSE",
+    subject: str = "WETH",
+    counter: str = "USDC",
+    offset: int = 0,
+) -> Event:
     """The plan.created event the real stages make of one submission, on the venue's pools."""
-    data = submission(TOPOLOGY, kind, subject, counter, amount, max_slippage=slippage,
-                      time_window_ms=WINDOW, client_intent_id=f"c-{offset}")
+    data = submission(
+        TOPOLOGY,
+        kind,
+        subject,
+        counter,
+        amount,
+        max_slippage=slippage,
+        time_window_ms=WINDOW,
+        client_intent_id=f"c-{offset}",
+    )
     rec = Record("sep.intents.submitted", 0, offset, T0, b"demo", orjson.dumps(data))
-    sub = decode_event(ingest_record(rec, MemoryTable(), T0).outputs[0].value)
+    sub = decode_event(ingest_record(rec, MemoryTable(), T0, topic=INGESTED).outputs[0].value)
     _, accepted = (decode_event(o.value) for o in validate_event(sub, TOPOLOGY, ("sim",), T0))
     prioritised = decode_event(prioritise_event(accepted, TOPOLOGY, T0)[1].value)
-    event = decode_event(plan_output(prioritised, {venue.name: await venue.pools()}, TOPOLOGY,
-                                     T0).value)
+    event = decode_event(
+        plan_output(prioritised, {venue.name: await venue.pools()}, TOPOLOGY, T0).value
+    )
     assert event.topic == "plan.created", event.payload
     assert event.seq == 5
     return event
 
 
-async def execute(venues: dict[str, Venue], events: list[Event],
-                  clock: Callable[[], int] = lambda: DURING,
-                  table: MemoryTable | None = None) -> list[Event]:
+async def execute(
+    venues: dict[str, Venue],
+    events: list[Event],
+    clock: Callable[[], int] = lambda: DURING,
+    table: MemoryTable | None = None,
+) -> list[Event]:
     """``events`` through a new execute stage; ``table``: its state, as recovered from the
     changelog by the worker that gets the partition next (none: a fresh one)."""
     context = StageContext(TOPOLOGY, Settings(), venues=venues, clock=clock)
@@ -110,8 +130,11 @@ async def test_plan_is_started_submitted_filled_completed(sim: SimVenue) -> None
     plan = await plan_event(sim)
     out = await execute({"sim": sim}, [plan])
     assert [(e.topic, e.seq) for e in out] == [
-        ("exec.started", 6), ("exec.step_submitted", 7), ("exec.step_filled", 8),
-        ("exec.completed", 9)]
+        ("exec.started", 6),
+        ("exec.step_submitted", 7),
+        ("exec.step_filled", 8),
+        ("exec.completed", 9),
+    ]
     assert {e.correlation_id for e in out} == {plan.correlation_id}
     # Each event is caused by the one before it; the first by the plan.
     assert [e.causation_id for e in out] == [plan.event_id] + [e.event_id for e in out[:-1]]
@@ -241,12 +264,18 @@ async def test_transient_error_past_the_window_fails_the_step(sim: SimVenue) -> 
     plan = await plan_event(sim)
     venue = YieldingVenue(sim, transient_failures=10)
     # 10 ms before the deadline: no time for even the first retry delay (50 ms).
-    out = await execute({"sim": venue}, [plan],  # type: ignore[dict-item]
-                        clock=lambda: T0 + WINDOW - 10)
+    out = await execute(
+        {"sim": venue},
+        [plan],  # type: ignore[dict-item]
+        clock=lambda: T0 + WINDOW - 10,
+    )
     # Nothing was sent, so no exec.step_submitted: the failure follows exec.started directly
     # and the intent's seqs stay contiguous.
     assert [(e.topic, e.seq) for e in out] == [
-        ("exec.started", 6), ("exec.step_failed", 7), ("exec.failed", 8)]
+        ("exec.started", 6),
+        ("exec.step_failed", 7),
+        ("exec.failed", 8),
+    ]
     failed = out[1].parse_payload()
     assert isinstance(failed, ExecStepFailed)
     assert failed.reason.startswith("unavailable")
@@ -266,7 +295,10 @@ async def test_expired_intent_sends_nothing(sim: SimVenue) -> None:
     expired = out[0].parse_payload()
     assert isinstance(expired, IntentExpired)
     assert (expired.deadline_ms, expired.observed_at_ms, expired.stage) == (
-        deadline, deadline + 1, "execute")
+        deadline,
+        deadline + 1,
+        "execute",
+    )
     assert await sim.lookup(step_of(plan).step_id) is None
     assert sim.total_fills() == 0
 
@@ -287,8 +319,11 @@ async def test_unmet_min_out_fails_the_step_and_the_plan(sim: SimVenue) -> None:
 
     out = await execute({"sim": sim}, [small])
     assert [(e.topic, e.seq) for e in out] == [
-        ("exec.started", 6), ("exec.step_submitted", 7), ("exec.step_failed", 8),
-        ("exec.failed", 9)]
+        ("exec.started", 6),
+        ("exec.step_submitted", 7),
+        ("exec.step_failed", 8),
+        ("exec.failed", 9),
+    ]
     failed = out[2].parse_payload()
     assert isinstance(failed, ExecStepFailed)
     assert failed.reason.startswith("slippage")
@@ -334,22 +369,49 @@ async def test_step_locks_are_dropped_once_released() -> None:
 def test_realised_slippage_fits_the_wire() -> None:
     # One base unit worse on a large quote is a ratio with ~50 decimal places; an Amount takes
     # 36, and a model that refuses it would fail the completed plan after the fill.
-    step = ExecutionStep.model_validate({
-        "stepId": "s", "venue": "sim", "mode": "EXACT_IN",
-        "legs": [{"poolId": "p", "venue": "sim", "tokenIn": "A", "tokenOut": "B",
-                  "amountIn": 1, "amountOut": 1}],
-        "assetIn": "A", "assetOut": "B", "amountIn": "1", "minOut": "1",
-        "amountOut": "3000000.000000000000000001", "maxIn": "1"})
+    step = ExecutionStep.model_validate(
+        {
+            "stepId": "s",
+            "venue": "sim",
+            "mode": "EXACT_IN",
+            "legs": [
+                {
+                    "poolId": "p",
+                    "venue": "sim",
+                    "tokenIn": "A",
+                    "tokenOut": "B",
+                    "amountIn": 1,
+                    "amountOut": 1,
+                }
+            ],
+            "assetIn": "A",
+            "assetOut": "B",
+            "amountIn": "1",
+            "minOut": "1",
+            "amountOut": "3000000.000000000000000001",
+            "maxIn": "1",
+        }
+    )
     ratio = realised_slippage([step], [Fill("s", "r", Decimal(1), Decimal("3000000"))])
     assert ratio == Decimal("0.000000000000000000000000333333333333")  # 36 places
-    assert ExecCompleted(plan_id="p", asset_in="A", asset_out="B", amount_in=Decimal(1),
-                         amount_out=Decimal(1), realised_slippage=ratio).realised_slippage == ratio
+    assert (
+        ExecCompleted(
+            plan_id="p",
+            asset_in="A",
+            asset_out="B",
+            amount_in=Decimal(1),
+            amount_out=Decimal(1),
+            realised_slippage=ratio,
+        ).realised_slippage
+        == ratio
+    )
 
 
 async def test_other_events_are_ignored(sim: SimVenue) -> None:
     plan = await plan_event(sim)
-    rejected = plan.model_copy(update={"topic": "plan.rejected",
-                                       "payload": {"reason": "no_route", "detail": "x"}})
+    rejected = plan.model_copy(
+        update={"topic": "plan.rejected", "payload": {"reason": "no_route", "detail": "x"}}
+    )
     assert await execute({"sim": sim}, [rejected]) == []
     assert sim.total_fills() == 0
 
@@ -369,19 +431,37 @@ async def test_plans_of_different_intents_in_one_batch(sim: SimVenue) -> None:
 
 
 def test_realised_slippage() -> None:
-    step = ExecutionStep.model_validate({
-        "stepId": "s", "venue": "sim", "mode": "EXACT_IN",
-        "legs": [{"poolId": "p", "venue": "sim", "tokenIn": "A", "tokenOut": "B",
-                  "amountIn": 1, "amountOut": 1}],
-        "assetIn": "A", "assetOut": "B", "amountIn": "1", "minOut": "90", "amountOut": "100",
-        "maxIn": "1"})
-    assert realised_slippage([step], [Fill("s", "r", Decimal(1), Decimal(98))]) == (
-        Decimal("0.02"))
+    step = ExecutionStep.model_validate(
+        {
+            "stepId": "s",
+            "venue": "sim",
+            "mode": "EXACT_IN",
+            "legs": [
+                {
+                    "poolId": "p",
+                    "venue": "sim",
+                    "tokenIn": "A",
+                    "tokenOut": "B",
+                    "amountIn": 1,
+                    "amountOut": 1,
+                }
+            ],
+            "assetIn": "A",
+            "assetOut": "B",
+            "amountIn": "1",
+            "minOut": "90",
+            "amountOut": "100",
+            "maxIn": "1",
+        }
+    )
+    assert realised_slippage([step], [Fill("s", "r", Decimal(1), Decimal(98))]) == (Decimal("0.02"))
     assert realised_slippage([step], [Fill("s", "r", Decimal(1), Decimal(101))]) == (
-        Decimal("-0.01"))
+        Decimal("-0.01")
+    )
     exact_out = step.model_copy(update={"mode": "EXACT_OUT", "amount_in": Decimal(50)})
     assert realised_slippage([exact_out], [Fill("s", "r", Decimal(51), Decimal(100))]) == (
-        Decimal("0.02"))
+        Decimal("0.02")
+    )
     # A split route: quoted 100 + 300 out, received 99 + 297: 1 % worse over the whole trade.
     other = step.model_copy(update={"step_id": "t", "amount_out": Decimal(300)})
     fills = [Fill("s", "r", Decimal(1), Decimal(99)), Fill("t", "q", Decimal(1), Decimal(297))]
@@ -400,12 +480,17 @@ class CrashingVenue(YieldingVenue):
 
 
 async def test_a_crash_after_started_then_a_late_redelivery_keeps_started_and_sends_nothing(
-        sim: SimVenue) -> None:
+    sim: SimVenue,
+) -> None:
     plan = await plan_event(sim)
     table = MemoryTable()
     sent: list[Event] = []
-    context = StageContext(TOPOLOGY, Settings(), venues={"sim": CrashingVenue(sim)},  # type: ignore[dict-item]
-                           clock=lambda: DURING)
+    context = StageContext(
+        TOPOLOGY,
+        Settings(),
+        venues={"sim": CrashingVenue(sim)},  # type: ignore[dict-item]
+        clock=lambda: DURING,
+    )
     context.table = lambda name, help: table
     stage = build(context)
 
@@ -419,7 +504,10 @@ async def test_a_crash_after_started_then_a_late_redelivery_keeps_started_and_se
     # Redelivered past the deadline, to a worker that recovered the stage's table.
     late = await execute({"sim": sim}, [plan], clock=lambda: T0 + WINDOW + 1, table=table)
     assert [(e.topic, e.seq) for e in late] == [
-        ("exec.started", 6), ("exec.step_failed", 7), ("intent.expired", 8)]
+        ("exec.started", 6),
+        ("exec.step_failed", 7),
+        ("intent.expired", 8),
+    ]
     assert late[0].event_id == sent[0].event_id
     failed = late[1].parse_payload()
     assert isinstance(failed, ExecStepFailed)

@@ -25,7 +25,6 @@ from pipeline.models.events import Event, IntentRejected, IntentSubmitted
 from pipeline.samples import submission
 from pipeline.stages.base import Output, Record, StageContext, now_ms
 from pipeline.stages.ingest import (
-    OUTPUT_TOPIC,
     IngestOutcome,
     build,
     ingest_record,
@@ -35,19 +34,22 @@ from pipeline.store.dedupe import MemoryDedupeStore, dedupe_key
 from pipeline.topology import Topology, load_topology
 
 TOPOLOGY = load_topology()
+OUTPUT_TOPIC = INGESTED = TOPOLOGY.stage("ingest").events_topic
 T0 = 1_700_000_000_000  # the record's timestamp (producer CreateTime)
 NOW = T0 + 250  # when ingest handles it
 
 
 def body(**overrides: Any) -> dict[str, Any]:
-    data = submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", "1.5", strategy_id="dca",
-                      client_intent_id="c-1")
+    data = submission(
+        TOPOLOGY, "DISPOSE", "WETH", "USDC", "1.5", strategy_id="dca", client_intent_id="c-1"
+    )
     data.update(overrides)
     return data
 
 
-def record(value: bytes | dict[str, Any], *, partition: int = 0, offset: int = 0,
-           ts: int = T0) -> Record:
+def record(
+    value: bytes | dict[str, Any], *, partition: int = 0, offset: int = 0, ts: int = T0
+) -> Record:
     raw = value if isinstance(value, bytes) else orjson.dumps(value)
     return Record("sep.intents.submitted", partition, offset, ts, b"dca", raw)
 
@@ -70,7 +72,7 @@ def rejection(outcome: IngestOutcome) -> tuple[Event, IntentRejected, Output]:
 
 
 def test_valid_submission_becomes_intent_submitted() -> None:
-    outcome = ingest_record(record(body()), {}, NOW)
+    outcome = ingest_record(record(body()), {}, NOW, topic=INGESTED)
     assert [o.topic for o in outcome.outputs] == [OUTPUT_TOPIC]
     (event,) = events_of(outcome)
     assert event.topic == "intent.submitted"
@@ -91,16 +93,18 @@ def test_valid_submission_becomes_intent_submitted() -> None:
 
 
 def test_output_is_keyed_by_intent_id() -> None:
-    outcome = ingest_record(record(body()), {}, NOW)
+    outcome = ingest_record(record(body()), {}, NOW, topic=INGESTED)
     assert outcome.outputs[0].key == outcome.intent_id.encode()  # type: ignore[union-attr]
 
 
 def test_redelivered_record_gets_the_same_intent_and_event_ids() -> None:
     seen: dict[str, str] = {}
-    first = ingest_record(record(body(), partition=3, offset=42), seen, NOW)
+    first = ingest_record(record(body(), partition=3, offset=42), seen, NOW, topic=INGESTED)
     seen[first.dedupe_key] = first.intent_id  # type: ignore[index,assignment]
     # Redelivered after a crash: same record, handled later, its key already claimed by it.
-    again = ingest_record(record(body(), partition=3, offset=42), seen, NOW + 60_000)
+    again = ingest_record(
+        record(body(), partition=3, offset=42), seen, NOW + 60_000, topic=INGESTED
+    )
     assert again.duplicate_of is None
     assert again.intent_id == first.intent_id
     assert [e.event_id for e in events_of(again)] == [e.event_id for e in events_of(first)]
@@ -109,19 +113,19 @@ def test_redelivered_record_gets_the_same_intent_and_event_ids() -> None:
 def test_redelivered_record_without_client_id_gets_the_same_intent_id() -> None:
     data = body()
     del data["clientIntentId"]
-    first = ingest_record(record(data, partition=1, offset=9), {}, NOW)
-    again = ingest_record(record(data, partition=1, offset=9), {}, NOW + 5)
+    first = ingest_record(record(data, partition=1, offset=9), {}, NOW, topic=INGESTED)
+    again = ingest_record(record(data, partition=1, offset=9), {}, NOW + 5, topic=INGESTED)
     assert first.dedupe_key is None
     assert again.intent_id == first.intent_id
     assert events_of(again)[0].event_id == events_of(first)[0].event_id
     # Without a client id every record is its own intent: another offset, another intent.
-    other = ingest_record(record(data, partition=1, offset=10), {}, NOW)
+    other = ingest_record(record(data, partition=1, offset=10), {}, NOW, topic=INGESTED)
     assert other.intent_id != first.intent_id
 
 
 def test_different_client_ids_are_different_intents() -> None:
-    a = ingest_record(record(body(clientIntentId="a")), {}, NOW)
-    b = ingest_record(record(body(clientIntentId="b")), {}, NOW)
+    a = ingest_record(record(body(clientIntentId="a")), {}, NOW, topic=INGESTED)
+    b = ingest_record(record(body(clientIntentId="b")), {}, NOW, topic=INGESTED)
     assert a.intent_id != b.intent_id
     assert a.dedupe_key != b.dedupe_key
 
@@ -131,9 +135,9 @@ def test_different_client_ids_are_different_intents() -> None:
 
 def test_same_client_id_in_a_new_record_is_a_duplicate() -> None:
     seen: dict[str, str] = {}
-    first = ingest_record(record(body(), offset=1), seen, NOW)
+    first = ingest_record(record(body(), offset=1), seen, NOW, topic=INGESTED)
     seen[dedupe_key("dca", "c-1")] = first.intent_id  # type: ignore[assignment]
-    dup = ingest_record(record(body(), offset=2, ts=T0 + 1_000), seen, NOW + 1_000)
+    dup = ingest_record(record(body(), offset=2, ts=T0 + 1_000), seen, NOW + 1_000, topic=INGESTED)
     assert dup.outputs == ()
     assert dup.duplicate_of == first.intent_id
     assert dup.dedupe_key == dedupe_key("dca", "c-1")
@@ -141,9 +145,11 @@ def test_same_client_id_in_a_new_record_is_a_duplicate() -> None:
 
 def test_same_client_id_of_another_strategy_is_not_a_duplicate() -> None:
     seen: dict[str, str] = {}
-    first = ingest_record(record(body(), offset=1), seen, NOW)
+    first = ingest_record(record(body(), offset=1), seen, NOW, topic=INGESTED)
     seen[dedupe_key("dca", "c-1")] = first.intent_id  # type: ignore[assignment]
-    other = ingest_record(record(body(strategyId="momentum"), offset=2, ts=T0 + 1), seen, NOW)
+    other = ingest_record(
+        record(body(strategyId="momentum"), offset=2, ts=T0 + 1), seen, NOW, topic=INGESTED
+    )
     assert other.duplicate_of is None
     assert len(other.outputs) == 1
 
@@ -152,12 +158,17 @@ def test_dedupe_keys_of_different_pairs_never_collide() -> None:
     # A separator that may occur inside the ids makes two different pairs one key: then
     # one strategy's intent is silently dropped as a "duplicate" of another's.
     seen: dict[str, str] = {}
-    first = ingest_record(record(body(strategyId="a\x1fb", clientIntentId="c"), offset=1),
-                          seen, NOW)
+    first = ingest_record(
+        record(body(strategyId="a\x1fb", clientIntentId="c"), offset=1), seen, NOW, topic=INGESTED
+    )
     if first.dedupe_key is not None and first.intent_id is not None:
         seen[first.dedupe_key] = first.intent_id
-    second = ingest_record(record(body(strategyId="a", clientIntentId="b\x1fc"), offset=2,
-                                  ts=T0 + 1), seen, NOW)
+    second = ingest_record(
+        record(body(strategyId="a", clientIntentId="b\x1fc"), offset=2, ts=T0 + 1),
+        seen,
+        NOW,
+        topic=INGESTED,
+    )
     assert second.duplicate_of is None
     assert second.outputs
 
@@ -170,24 +181,32 @@ def test_dedupe_key_is_one_key_per_pair() -> None:
 @pytest.mark.parametrize("field", ["strategyId", "clientIntentId"])
 @pytest.mark.parametrize("value", ["a\x1fb", "line\nbreak", "nul\x00", "del\x7f", "c1\x85"])
 def test_control_characters_in_ids_are_refused_with_the_path(field: str, value: str) -> None:
-    _, payload, _ = rejection(ingest_record(record(body(**{field: value})), {}, NOW))
+    _, payload, _ = rejection(
+        ingest_record(record(body(**{field: value})), {}, NOW, topic=INGESTED)
+    )
     [error] = payload.errors
     assert error.path == field
     assert "control characters" in error.message
 
 
 async def test_stage_drops_duplicates_and_remembers_accepted_ids() -> None:
-    context = StageContext(TOPOLOGY, Settings(), clock=lambda: NOW,
-                           dedupe=MemoryDedupeStore(3600, clock=lambda: NOW))
+    context = StageContext(
+        TOPOLOGY, Settings(), clock=lambda: NOW, dedupe=MemoryDedupeStore(3600, clock=lambda: NOW)
+    )
     stage = build(context)
     sent: list[Output] = []
 
     async def emit(output: Output) -> None:
         sent.append(output)
 
-    await stage.process([record(body(), offset=1),
-                         record(body(), offset=2, ts=T0 + 5),  # same client id: duplicate
-                         record(body(clientIntentId="c-2"), offset=3)], emit)
+    await stage.process(
+        [
+            record(body(), offset=1),
+            record(body(), offset=2, ts=T0 + 5),  # same client id: duplicate
+            record(body(clientIntentId="c-2"), offset=3),
+        ],
+        emit,
+    )
     assert stage.duplicates == 1
     topics = [decode_event(o.value).topic for o in sent]
     assert topics == ["intent.submitted", "intent.submitted"]
@@ -204,8 +223,7 @@ async def test_stage_drops_duplicates_and_remembers_accepted_ids() -> None:
 # ----------------------------------------------------------------------------- bad input
 
 
-def assert_dead_letter(record_: Record, event: Event, payload: IntentRejected,
-                       dl: Output) -> None:
+def assert_dead_letter(record_: Record, event: Event, payload: IntentRejected, dl: Output) -> None:
     assert dl.topic == DEADLETTER_TOPIC
     assert payload.dead_letter_key is not None
     assert dl.key == payload.dead_letter_key.encode()
@@ -220,9 +238,11 @@ def assert_dead_letter(record_: Record, event: Event, payload: IntentRejected,
     assert headers["sep-sha256"] == hashlib.sha256(record_.value).hexdigest().encode()
     assert headers["sep-reason"] == payload.reason.encode()
     assert orjson.loads(headers["sep-errors"]) == [
-        {"path": e.path, "message": e.message} for e in payload.errors]
+        {"path": e.path, "message": e.message} for e in payload.errors
+    ]
     assert headers["sep-source"] == (
-        f"{record_.topic}/{record_.partition}/{record_.offset}".encode())
+        f"{record_.topic}/{record_.partition}/{record_.offset}".encode()
+    )
     assert headers["sep-correlation-id"] == event.correlation_id.encode()
     assert event.seq == 1
     assert event.correlation_id.startswith("intent-")
@@ -238,10 +258,11 @@ def assert_dead_letter(record_: Record, event: Event, payload: IntentRejected,
         (b"null", "not a JSON object", "got NoneType"),
     ],
 )
-def test_unparseable_input_is_rejected_at_the_root(raw: bytes, reason: str,
-                                                   message_part: str) -> None:
+def test_unparseable_input_is_rejected_at_the_root(
+    raw: bytes, reason: str, message_part: str
+) -> None:
     rec = record(raw, partition=2, offset=7)
-    event, payload, dl = rejection(ingest_record(rec, {}, NOW))
+    event, payload, dl = rejection(ingest_record(rec, {}, NOW, topic=INGESTED))
     assert payload.reason == reason
     assert [e.path for e in payload.errors] == [""]
     assert message_part in payload.errors[0].message
@@ -252,7 +273,7 @@ def test_unparseable_input_is_rejected_at_the_root(raw: bytes, reason: str,
 def test_oversized_record_is_rejected_before_parsing() -> None:
     raw = b" " * (MAX_RECORD_BYTES + 1)  # not even JSON: size is checked first
     rec = record(raw)
-    event, payload, dl = rejection(ingest_record(rec, {}, NOW))
+    event, payload, dl = rejection(ingest_record(rec, {}, NOW, topic=INGESTED))
     assert payload.reason == "record too large"
     assert str(MAX_RECORD_BYTES) in payload.errors[0].message
     assert_dead_letter(rec, event, payload, dl)
@@ -262,7 +283,7 @@ def test_record_of_exactly_the_limit_is_accepted() -> None:
     raw = orjson.dumps(body())
     raw = raw + b" " * (MAX_RECORD_BYTES - len(raw))  # JSON allows trailing whitespace
     assert len(raw) == MAX_RECORD_BYTES
-    outcome = ingest_record(record(raw), {}, NOW)
+    outcome = ingest_record(record(raw), {}, NOW, topic=INGESTED)
     assert [e.topic for e in events_of(outcome)] == ["intent.submitted"]
 
 
@@ -308,10 +329,11 @@ def _with(path: str, value: Any) -> dict[str, Any]:
         (_with("id", "intent-mine"), {"id"}),
     ],
 )
-def test_schema_errors_are_rejected_with_camel_case_paths(data: dict[str, Any],
-                                                          paths: set[str]) -> None:
+def test_schema_errors_are_rejected_with_camel_case_paths(
+    data: dict[str, Any], paths: set[str]
+) -> None:
     rec = record(data, offset=11)
-    event, payload, dl = rejection(ingest_record(rec, {}, NOW))
+    event, payload, dl = rejection(ingest_record(rec, {}, NOW, topic=INGESTED))
     assert {e.path for e in payload.errors} == paths
     assert payload.reason.startswith("invalid intent: ")
     for path in paths:
@@ -324,26 +346,26 @@ def test_an_invalid_asset_item_draws_no_spurious_length_error(path: str) -> None
     # Two assets were given; telling the sender "assets: Tuple should have at least 2 items
     # after validation, not 0" sends them looking for a mistake they did not make.
     rec = record(_with(path, "not-a-number"))
-    _, payload, _ = rejection(ingest_record(rec, {}, NOW))
+    _, payload, _ = rejection(ingest_record(rec, {}, NOW, topic=INGESTED))
     assert [(e.path, e.message) for e in payload.errors if e.path == "assets"] == []
     assert {e.path for e in payload.errors} == {path}
 
 
 def test_rejection_keeps_who_sent_it_when_readable() -> None:
     data = _with("type", "BUY")
-    _, payload, _ = rejection(ingest_record(record(data), {}, NOW))
+    _, payload, _ = rejection(ingest_record(record(data), {}, NOW, topic=INGESTED))
     assert payload.strategy_id == "dca"
     assert payload.client_intent_id == "c-1"
 
 
 def test_missing_fields_are_all_named() -> None:
     rec = record({"strategyId": "dca"})
-    _, payload, _ = rejection(ingest_record(rec, {}, NOW))
+    _, payload, _ = rejection(ingest_record(rec, {}, NOW, topic=INGESTED))
     assert {e.path for e in payload.errors} == {"type", "assets", "constraints"}
 
 
 def test_summary_counts_what_it_leaves_out() -> None:
-    _, payload, _ = rejection(ingest_record(record({"x": 1, "y": 2}), {}, NOW))
+    _, payload, _ = rejection(ingest_record(record({"x": 1, "y": 2}), {}, NOW, topic=INGESTED))
     assert len(payload.errors) == 6  # 4 missing fields + 2 unknown ones
     assert payload.reason.endswith("(+3 more)")
 
@@ -351,24 +373,24 @@ def test_summary_counts_what_it_leaves_out() -> None:
 def test_negative_amount_passes_ingest_and_is_left_to_validate() -> None:
     # The wire schema only says "a finite decimal"; "must be > 0" is a semantic check that
     # validate makes (and reports as assets.0.amount) - see tests/stages/test_validate.py.
-    outcome = ingest_record(record(_with("assets.0.amount", "-1")), {}, NOW)
+    outcome = ingest_record(record(_with("assets.0.amount", "-1")), {}, NOW, topic=INGESTED)
     (event,) = events_of(outcome)
     assert event.topic == "intent.submitted"
 
 
 def test_bad_record_is_not_remembered_for_dedupe() -> None:
-    outcome = ingest_record(record(_with("type", "BUY")), {}, NOW)
+    outcome = ingest_record(record(_with("type", "BUY")), {}, NOW, topic=INGESTED)
     assert outcome.dedupe_key is None
 
 
 def test_rejection_ids_are_stable_for_a_redelivered_record() -> None:
     rec = record(b"garbage", partition=5, offset=99)
-    first = ingest_record(rec, {}, NOW)
-    again = ingest_record(rec, {}, NOW + 10_000)
+    first = ingest_record(rec, {}, NOW, topic=INGESTED)
+    again = ingest_record(rec, {}, NOW + 10_000, topic=INGESTED)
     assert first.outputs[1].key == again.outputs[1].key
     assert events_of(first)[0].event_id == events_of(again)[0].event_id
     # ...and differ for another record.
-    other = ingest_record(record(b"garbage", partition=5, offset=100), {}, NOW)
+    other = ingest_record(record(b"garbage", partition=5, offset=100), {}, NOW, topic=INGESTED)
     assert other.outputs[1].key != first.outputs[1].key
     assert events_of(other)[0].correlation_id != events_of(first)[0].correlation_id
 
@@ -380,7 +402,7 @@ def test_a_small_record_cannot_become_a_huge_event(amount: str) -> None:
     # into a gigabyte).  Input that large must be refused at the door, with its path.
     rec = record(_with("assets.0.amount", amount))
     assert len(rec.value) < 1_000
-    outcome = ingest_record(rec, {}, NOW)
+    outcome = ingest_record(rec, {}, NOW, topic=INGESTED)
     assert all(len(o.value) <= MAX_RECORD_BYTES for o in outcome.outputs)
     _, payload, _ = rejection(outcome)
     assert {e.path for e in payload.errors} - {"assets"} == {"assets.0.amount"}
@@ -390,7 +412,7 @@ def test_a_small_record_cannot_become_a_huge_event(amount: str) -> None:
 def test_zeros_are_not_expanded_either(amount: str) -> None:
     # "0E-100000" has no digit the bounds count, yet in plain notation it is 100 000 zeros;
     # trailing zeros are dropped past the wire's 36 decimal places, which is exact.
-    outcome = ingest_record(record(_with("assets.0.amount", amount)), {}, NOW)
+    outcome = ingest_record(record(_with("assets.0.amount", amount)), {}, NOW, topic=INGESTED)
     (event,) = events_of(outcome)
     assert event.topic == "intent.submitted"
     assert all(len(o.value) <= 2_000 for o in outcome.outputs)
@@ -419,7 +441,7 @@ def test_thirty_thousand_field_errors_make_a_bounded_rejection() -> None:
     data["constraints"]["allowedVenues"] = [0] * 30_000
     rec = record(data)
     assert 60_000 < len(rec.value) <= MAX_RECORD_BYTES
-    outcome = ingest_record(rec, {}, NOW)
+    outcome = ingest_record(rec, {}, NOW, topic=INGESTED)
     event, payload, dl = rejection(outcome)
     assert len(payload.errors) == MAX_FIELD_ERRORS
     assert payload.errors[0].path == "constraints.allowedVenues.0"
@@ -434,7 +456,7 @@ def test_thirty_thousand_field_errors_make_a_bounded_rejection() -> None:
 
 def test_a_megabyte_record_is_rejected_with_a_prefix_dead_lettered() -> None:
     rec = record(b"{" + b" " * 999_999)
-    outcome = ingest_record(rec, {}, NOW)
+    outcome = ingest_record(rec, {}, NOW, topic=INGESTED)
     event, payload, dl = rejection(outcome)
     assert payload.reason == "record too large"
     assert len(dl.value) == DEAD_LETTER_PREFIX_BYTES
@@ -444,9 +466,8 @@ def test_a_megabyte_record_is_rejected_with_a_prefix_dead_lettered() -> None:
 
 
 def test_long_ids_and_messages_of_an_invalid_record_are_cut() -> None:
-    rec = record(body(strategyId="s" * 20_000, clientIntentId="c" * 20_000,
-                      **{"x" * 20_000: 1}))
-    _, payload, _ = rejection(ingest_record(rec, {}, NOW))
+    rec = record(body(strategyId="s" * 20_000, clientIntentId="c" * 20_000, **{"x" * 20_000: 1}))
+    _, payload, _ = rejection(ingest_record(rec, {}, NOW, topic=INGESTED))
     assert len(payload.strategy_id or "") <= 200
     assert len(payload.client_intent_id or "") <= 200
     assert all(len(e.path) <= MAX_FIELD_ERROR_CHARS for e in payload.errors)
@@ -459,7 +480,7 @@ def test_long_ids_and_messages_of_an_invalid_record_are_cut() -> None:
 def test_a_record_without_value_is_rejected_with_a_reason() -> None:
     # A tombstone: the runtime hands its None value over as b"".
     rec = record(b"", partition=2, offset=8)
-    event, payload, dl = rejection(ingest_record(rec, {}, NOW))
+    event, payload, dl = rejection(ingest_record(rec, {}, NOW, topic=INGESTED))
     assert payload.reason == "record has no value"
     assert [e.path for e in payload.errors] == [""]
     assert "null or empty" in payload.errors[0].message
@@ -471,11 +492,15 @@ def test_a_record_without_value_is_rejected_with_a_reason() -> None:
 TOLERANCE = 60_000
 
 
-async def run_stage(records: list[Record], *, now: int = NOW,
-                    settings: Settings | None = None) -> list[Event]:
+async def run_stage(
+    records: list[Record], *, now: int = NOW, settings: Settings | None = None
+) -> list[Event]:
     settings = settings or Settings(clock_skew_tolerance_ms=TOLERANCE)
-    stage = build(StageContext(TOPOLOGY, settings, clock=lambda: now,
-                               dedupe=MemoryDedupeStore(3600, clock=lambda: now)))
+    stage = build(
+        StageContext(
+            TOPOLOGY, settings, clock=lambda: now, dedupe=MemoryDedupeStore(3600, clock=lambda: now)
+        )
+    )
     sent: list[Output] = []
 
     async def emit(output: Output) -> None:
@@ -485,11 +510,19 @@ async def run_stage(records: list[Record], *, now: int = NOW,
     return [decode_event(o.value) for o in sent if o.topic == OUTPUT_TOPIC]
 
 
-@pytest.mark.parametrize(("skew", "accepted"), [
-    (-TOLERANCE - 1, False), (-TOLERANCE, True), (0, True), (TOLERANCE, True),
-    (TOLERANCE + 1, False)])
-async def test_a_record_timestamp_beyond_the_tolerance_is_rejected(skew: int,
-                                                                   accepted: bool) -> None:
+@pytest.mark.parametrize(
+    ("skew", "accepted"),
+    [
+        (-TOLERANCE - 1, False),
+        (-TOLERANCE, True),
+        (0, True),
+        (TOLERANCE, True),
+        (TOLERANCE + 1, False),
+    ],
+)
+async def test_a_record_timestamp_beyond_the_tolerance_is_rejected(
+    skew: int, accepted: bool
+) -> None:
     [event] = await run_stage([record(body(), ts=NOW + skew)])
     if accepted:
         assert event.topic == "intent.submitted"
@@ -508,12 +541,14 @@ async def test_a_record_timestamp_beyond_the_tolerance_is_rejected(skew: int,
 
 
 async def test_a_record_ten_years_ahead_never_becomes_an_intent(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("SEP_CLOCK_SKEW_TOLERANCE_MS", str(TOLERANCE))
     ten_years = 10 * 365 * 24 * 3600 * 1000
-    events = await run_stage([record(body(), ts=NOW + ten_years),
-                              record(body(clientIntentId="c-2"), ts=-1, offset=1)],
-                             settings=Settings())
+    events = await run_stage(
+        [record(body(), ts=NOW + ten_years), record(body(clientIntentId="c-2"), ts=-1, offset=1)],
+        settings=Settings(),
+    )
     assert [e.topic for e in events] == ["intent.rejected", "intent.rejected"]
     for event in events:
         assert ulid_timestamp_ms(event.correlation_id.removeprefix("intent-")) == NOW
@@ -521,21 +556,33 @@ async def test_a_record_ten_years_ahead_never_becomes_an_intent(
 
 
 def test_the_default_tolerance_is_five_minutes() -> None:
-    assert ingest_record(record(body(), ts=NOW - 300_000), {}, NOW).rejected is None
-    assert ingest_record(record(body(), ts=NOW - 300_001), {}, NOW).rejected is not None
+    assert ingest_record(record(body(), ts=NOW - 300_000), {}, NOW, topic=INGESTED).rejected is None
+    assert (
+        ingest_record(record(body(), ts=NOW - 300_001), {}, NOW, topic=INGESTED).rejected
+        is not None
+    )
 
 
 # ----------------------------------------------------------------------------- the stage
 
 
 async def test_a_duplicate_is_logged_with_where_it_came_from(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     with caplog.at_level("INFO", logger="pipeline.stages.ingest"):
-        [first] = await run_stage([record(body(), partition=1, offset=5),
-                                   record(body(), partition=6, offset=9, ts=T0 + 7)])
+        [first] = await run_stage(
+            [
+                record(body(), partition=1, offset=5),
+                record(body(), partition=6, offset=9, ts=T0 + 7),
+            ]
+        )
     [line] = [r for r in caplog.records if r.getMessage() == "duplicate intent dropped"]
     assert (line.topic, line.partition, line.offset, line.key) == (  # type: ignore[attr-defined]
-        "sep.intents.submitted", 6, 9, "dca")
+        "sep.intents.submitted",
+        6,
+        9,
+        "dca",
+    )
     assert line.dedupe_key == dedupe_key("dca", "c-1")  # type: ignore[attr-defined]
     assert line.original_intent_id == first.correlation_id  # type: ignore[attr-defined]
 
@@ -550,7 +597,8 @@ def test_redis_trouble_is_retried_rather_than_dead_lettered() -> None:
 
 
 async def test_the_same_submission_on_two_partitions_is_one_intent(
-        kafka_bootstrap: str, redis_url: str) -> None:
+    kafka_bootstrap: str, redis_url: str
+) -> None:
     # kcat (CRC32) and POST /intents (murmur2) put one strategy on different partitions: the
     # same submission must still make one intent, even handled by two workers.
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -566,9 +614,12 @@ async def test_the_same_submission_on_two_partitions_is_one_intent(
     try:
         # Another millisecond each, or the two would be one intent id (a redelivery).
         stamp = now_ms()
-        sent = [await producer.send_and_wait(INPUT_TOPIC, raw, key=run.encode(), partition=p,
-                                             timestamp_ms=stamp + i)
-                for i, p in enumerate((1, 6))]
+        sent = [
+            await producer.send_and_wait(
+                INPUT_TOPIC, raw, key=run.encode(), partition=p, timestamp_ms=stamp + i
+            )
+            for i, p in enumerate((1, 6))
+        ]
     finally:
         await producer.stop()
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap)
@@ -580,8 +631,11 @@ async def test_the_same_submission_on_two_partitions_is_one_intent(
             consumer.assign([tp])
             consumer.seek(tp, meta.offset)
             got = (await consumer.getmany(tp, timeout_ms=10_000, max_records=1))[tp][0]
-            records.append(Record(got.topic, got.partition, got.offset, got.timestamp,
-                                  got.key, got.value or b""))
+            records.append(
+                Record(
+                    got.topic, got.partition, got.offset, got.timestamp, got.key, got.value or b""
+                )
+            )
     finally:
         await consumer.stop()
     assert {r.partition for r in records} == {1, 6}

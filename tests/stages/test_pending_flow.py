@@ -51,39 +51,81 @@ def cp_in(r_in: int, r_out: int, y: int, fee: int) -> int:
     return -(-(y * r_in * PPM) // ((r_out - y) * g))
 
 
-def pool(pool_id: str = "weth-usdc", token0: str = "WETH", token1: str = "USDC",
-         reserve0: int = 1_000 * E18, reserve1: int = 3_000_000 * 10**6, fee: int = 3000,
-         seq: int | None = 0, venue: str = "sim") -> PoolState:
-    return PoolState(pool_id=pool_id, venue=venue, chain_id=1, token0=token0, token1=token1,
-                     reserve0=reserve0, reserve1=reserve1, fee=fee, seq=seq)
+def pool(
+    pool_id: str = "weth-usdc",
+    token0: str = "WETH",
+    token1: str = "USDC",
+    reserve0: int = 1_000 * E18,
+    reserve1: int = 3_000_000 * 10**6,
+    fee: int = 3000,
+    seq: int | None = 0,
+    venue: str = "sim",
+) -> PoolState:
+    return PoolState(
+        pool_id=pool_id,
+        venue=venue,
+        chain_id=1,
+        token0=token0,
+        token1=token1,
+        reserve0=reserve0,
+        reserve1=reserve1,
+        fee=fee,
+        seq=seq,
+    )
 
 
-def plan(intent: str, legs: list[tuple[str, str, str, int, int]], *,
-         mode: SwapMode = SwapMode.EXACT_IN, venue: str = "sim", steps: int = 1) -> ExecutionPlan:
+def plan(
+    intent: str,
+    legs: list[tuple[str, str, str, int, int]],
+    *,
+    mode: SwapMode = SwapMode.EXACT_IN,
+    venue: str = "sim",
+    steps: int = 1,
+) -> ExecutionPlan:
     """A plan of ``steps`` identical steps along ``legs`` (pool, token in, token out, in, out)."""
-    route = tuple(RouteLeg(pool_id=p, venue=venue, token_in=a, token_out=b, amount_in=x,
-                           amount_out=y) for p, a, b, x, y in legs)
+    route = tuple(
+        RouteLeg(pool_id=p, venue=venue, token_in=a, token_out=b, amount_in=x, amount_out=y)
+        for p, a, b, x, y in legs
+    )
     return ExecutionPlan(
-        id=f"plan-{intent}", intent_id=intent,
-        steps=tuple(ExecutionStep(step_id=f"plan-{intent}-{k + 1}", venue=venue, mode=mode,
-                                  legs=route, asset_in=legs[0][1], asset_out=legs[-1][2],
-                                  amount_in=Decimal(1), min_out=Decimal(1),
-                                  amount_out=Decimal(1), max_in=Decimal(1))
-                    for k in range(steps)),
-        estimated_out=Decimal(1), estimated_cost=Decimal(0), estimated_duration_ms=0,
-        risk_score=0, price_impact=Decimal(0))
+        id=f"plan-{intent}",
+        intent_id=intent,
+        steps=tuple(
+            ExecutionStep(
+                step_id=f"plan-{intent}-{k + 1}",
+                venue=venue,
+                mode=mode,
+                legs=route,
+                asset_in=legs[0][1],
+                asset_out=legs[-1][2],
+                amount_in=Decimal(1),
+                min_out=Decimal(1),
+                amount_out=Decimal(1),
+                max_in=Decimal(1),
+            )
+            for k in range(steps)
+        ),
+        estimated_out=Decimal(1),
+        estimated_cost=Decimal(0),
+        estimated_duration_ms=0,
+        risk_score=0,
+        price_impact=Decimal(0),
+    )
 
 
 def sell_weth(intent: str, amount: int, pool_id: str = "weth-usdc") -> ExecutionPlan:
     return plan(intent, [(pool_id, "WETH", "USDC", amount, 0)])
 
 
-def viewed(flow: PendingFlow, pools: Mapping[str, Sequence[PoolState]],
-           now: int) -> dict[str, list[PoolState]]:
+def viewed(
+    flow: PendingFlow, pools: Mapping[str, Sequence[PoolState]], now: int
+) -> dict[str, list[PoolState]]:
     """``pools`` as the planner routes on them: the adjusted states in their places."""
     adjusted = flow.adjusted(pools, now)
-    return {venue: [adjusted.get(venue, {}).get(s.pool_id, s) for s in states]
-            for venue, states in pools.items()}
+    return {
+        venue: [adjusted.get(venue, {}).get(s.pool_id, s) for s in states]
+        for venue, states in pools.items()
+    }
 
 
 def only(view: Mapping[str, Sequence[PoolState]], venue: str = "sim") -> PoolState:
@@ -102,16 +144,22 @@ def test_pending_sells_stack_in_the_order_planned() -> None:
     state = only(viewed(flow, {"sim": [base]}, NOW))
     out1 = cp_out(base.reserve0, base.reserve1, 10 * E18, 3000)
     out2 = cp_out(base.reserve0 + 10 * E18, base.reserve1 - out1, 5 * E18, 3000)
-    assert (state.reserve0, state.reserve1) == (base.reserve0 + 15 * E18,
-                                                base.reserve1 - out1 - out2)
+    assert (state.reserve0, state.reserve1) == (
+        base.reserve0 + 15 * E18,
+        base.reserve1 - out1 - out2,
+    )
     assert state.seq == base.seq  # the view says which published state it was built on
 
 
 def test_an_exact_out_effect_takes_its_output_and_pays_the_least_input() -> None:
     base = pool()
     flow = PendingFlow()
-    flow.add("i1", plan("i1", [("weth-usdc", "USDC", "WETH", 0, 2 * E18)],
-                        mode=SwapMode.EXACT_OUT), NOW, DEADLINE)
+    flow.add(
+        "i1",
+        plan("i1", [("weth-usdc", "USDC", "WETH", 0, 2 * E18)], mode=SwapMode.EXACT_OUT),
+        NOW,
+        DEADLINE,
+    )
     state = only(viewed(flow, {"sim": [base]}, NOW))
     paid = cp_in(base.reserve1, base.reserve0, 2 * E18, 3000)
     assert (state.reserve0, state.reserve1) == (base.reserve0 - 2 * E18, base.reserve1 + paid)
@@ -124,31 +172,50 @@ def test_an_effect_is_replayed_on_the_pool_as_it_is_now() -> None:
     moved = pool(reserve0=900 * E18, reserve1=3_400_000 * 10**6, seq=7)
     state = only(viewed(flow, {"sim": [moved]}, NOW))
     out = cp_out(moved.reserve0, moved.reserve1, 10 * E18, 3000)
-    assert (state.reserve0, state.reserve1) == (moved.reserve0 + 10 * E18,
-                                                moved.reserve1 - out)
+    assert (state.reserve0, state.reserve1) == (moved.reserve0 + 10 * E18, moved.reserve1 - out)
 
 
 def test_a_v3_effect_moves_price_tick_and_liquidity_as_the_twin_swaps() -> None:
     spacing, low, high = 60, -600, 600
     liquidity = 10**22
     price = twin.sqrt_ratio_at_tick(0) + 1
-    ticks = (TickLiquidity(tick=low, liquidity_net=liquidity),
-             TickLiquidity(tick=high, liquidity_net=-liquidity))
-    base = PoolState(pool_id="v3", venue="uniswap_v3", kind="concentrated", chain_id=1,
-                     token0="WETH", token1="USDC", reserve0=1, reserve1=1, fee=3000,
-                     sqrt_price_x96=price, liquidity=liquidity, tick=0, tick_spacing=spacing,
-                     ticks=ticks, block=40)
+    ticks = (
+        TickLiquidity(tick=low, liquidity_net=liquidity),
+        TickLiquidity(tick=high, liquidity_net=-liquidity),
+    )
+    base = PoolState(
+        pool_id="v3",
+        venue="uniswap_v3",
+        kind="concentrated",
+        chain_id=1,
+        token0="WETH",
+        token1="USDC",
+        reserve0=1,
+        reserve1=1,
+        fee=3000,
+        sqrt_price_x96=price,
+        liquidity=liquidity,
+        tick=0,
+        tick_spacing=spacing,
+        ticks=ticks,
+        block=40,
+    )
     after = apply_effect(base, LegEffect("s", "USDC", True, 10**20))
-    expected = twin.V3Pool(price, liquidity, 0, spacing, 3000,
-                           ((low, liquidity), (high, -liquidity))).swap_exact_in(False, 10**20)
+    expected = twin.V3Pool(
+        price, liquidity, 0, spacing, 3000, ((low, liquidity), (high, -liquidity))
+    ).swap_exact_in(False, 10**20)
     assert (after.sqrt_price_x96, after.tick, after.liquidity) == (
-        expected.sqrt_price_after, expected.tick_after, expected.liquidity_after)
+        expected.sqrt_price_after,
+        expected.tick_after,
+        expected.liquidity_after,
+    )
     assert after.sqrt_price_x96 is not None
     assert after.sqrt_price_x96 > price
     q96 = 2**96
     assert (after.reserve0, after.reserve1) == (
         expected.liquidity_after * q96 // expected.sqrt_price_after,
-        expected.liquidity_after * expected.sqrt_price_after // q96)
+        expected.liquidity_after * expected.sqrt_price_after // q96,
+    )
     assert after.block == 40
     # Without its ticks a pool is known only inside its tick-spacing interval: an effect
     # beyond it cannot be applied (the router does not route there either); the state stays.
@@ -157,11 +224,15 @@ def test_a_v3_effect_moves_price_tick_and_liquidity_as_the_twin_swaps() -> None:
 
 
 def test_a_multi_hop_step_is_pending_on_every_pool_it_crosses() -> None:
-    first, second = pool(), pool("dai-usdc", "DAI", "USDC", 5_000_000 * E18,
-                                 5_000_000 * 10**6, 100)
+    first, second = pool(), pool("dai-usdc", "DAI", "USDC", 5_000_000 * E18, 5_000_000 * 10**6, 100)
     flow = PendingFlow()
-    multi = plan("i1", [("weth-usdc", "WETH", "USDC", E18, 2_990 * 10**6),
-                        ("dai-usdc", "USDC", "DAI", 2_990 * 10**6, 0)])
+    multi = plan(
+        "i1",
+        [
+            ("weth-usdc", "WETH", "USDC", E18, 2_990 * 10**6),
+            ("dai-usdc", "USDC", "DAI", 2_990 * 10**6, 0),
+        ],
+    )
     flow.add("i1", multi, NOW, DEADLINE)
     assert plan_pools(multi) == {("sim", "weth-usdc"), ("sim", "dai-usdc")}
     assert flow.carries([("sim", "dai-usdc")])
@@ -183,8 +254,9 @@ def test_only_pools_with_effects_are_adjusted_and_an_unchanged_one_is_the_same_o
     assert set(first["sim"]) == {"weth-usdc"}
     assert flow.adjusted({"sim": states}, NOW)["sim"]["weth-usdc"] is first["sim"]["weth-usdc"]
     flow.add("i2", sell_weth("i2", E18), NOW, DEADLINE)
-    assert flow.adjusted({"sim": states}, NOW)["sim"]["weth-usdc"] is not (
-        first["sim"]["weth-usdc"])
+    assert (
+        flow.adjusted({"sim": states}, NOW)["sim"]["weth-usdc"] is not (first["sim"]["weth-usdc"])
+    )
 
 
 # ----------------------------------------------------------------------------- release
@@ -314,27 +386,90 @@ def test_split_plans_release_their_unfilled_steps_when_the_intent_fails() -> Non
 
 
 def event(topic: str, payload: WireModel, intent: str = "i1") -> Event:
-    return Event(event_id="e", timestamp=datetime.now(UTC), topic=topic, correlation_id=intent,
-                 seq=6, payload=payload.to_wire())
+    return Event(
+        event_id="e",
+        timestamp=datetime.now(UTC),
+        topic=topic,
+        correlation_id=intent,
+        seq=6,
+        payload=payload.to_wire(),
+    )
 
 
-@pytest.mark.parametrize(("reports", "left"), [
-    ([event("exec.started", ExecStarted(plan_id="plan-i1", steps=1))], 1),
-    ([event("exec.step_failed", ExecStepFailed(plan_id="plan-i1", step_id="plan-i1-1",
-                                               venue="sim", reason="slippage"))], 0),
-    ([event("exec.failed", ExecFailed(plan_id="plan-i1", reason="step 1 failed"))], 0),
-    ([event("intent.expired", IntentExpired(deadline_ms=1, observed_at_ms=2,
-                                            stage="execute"))], 0),
-    ([event("exec.step_filled", ExecStepFilled(
-        plan_id="plan-i1", step_id="plan-i1-1", venue="sim", order_ref="r", asset_in="WETH",
-        asset_out="USDC", amount_in=Decimal(1), amount_out=Decimal(3000), landed_at=4)),
-      event("exec.completed", ExecCompleted(
-          plan_id="plan-i1", asset_in="WETH", asset_out="USDC", amount_in=Decimal(1),
-          amount_out=Decimal(3000), realised_slippage=Decimal(0)))], 1),  # until seq 4
-    ([event("exec.completed", ExecCompleted(
-        plan_id="plan-i1", asset_in="WETH", asset_out="USDC", amount_in=Decimal(1),
-        amount_out=Decimal(3000), realised_slippage=Decimal(0)), intent="i2")], 1),
-])
+@pytest.mark.parametrize(
+    ("reports", "left"),
+    [
+        ([event("exec.started", ExecStarted(plan_id="plan-i1", steps=1))], 1),
+        (
+            [
+                event(
+                    "exec.step_failed",
+                    ExecStepFailed(
+                        plan_id="plan-i1", step_id="plan-i1-1", venue="sim", reason="slippage"
+                    ),
+                )
+            ],
+            0,
+        ),
+        ([event("exec.failed", ExecFailed(plan_id="plan-i1", reason="step 1 failed"))], 0),
+        (
+            [
+                event(
+                    "intent.expired",
+                    IntentExpired(deadline_ms=1, observed_at_ms=2, stage="execute"),
+                )
+            ],
+            0,
+        ),
+        (
+            [
+                event(
+                    "exec.step_filled",
+                    ExecStepFilled(
+                        plan_id="plan-i1",
+                        step_id="plan-i1-1",
+                        venue="sim",
+                        order_ref="r",
+                        asset_in="WETH",
+                        asset_out="USDC",
+                        amount_in=Decimal(1),
+                        amount_out=Decimal(3000),
+                        landed_at=4,
+                    ),
+                ),
+                event(
+                    "exec.completed",
+                    ExecCompleted(
+                        plan_id="plan-i1",
+                        asset_in="WETH",
+                        asset_out="USDC",
+                        amount_in=Decimal(1),
+                        amount_out=Decimal(3000),
+                        realised_slippage=Decimal(0),
+                    ),
+                ),
+            ],
+            1,
+        ),  # until seq 4
+        (
+            [
+                event(
+                    "exec.completed",
+                    ExecCompleted(
+                        plan_id="plan-i1",
+                        asset_in="WETH",
+                        asset_out="USDC",
+                        amount_in=Decimal(1),
+                        amount_out=Decimal(3000),
+                        realised_slippage=Decimal(0),
+                    ),
+                    intent="i2",
+                )
+            ],
+            1,
+        ),
+    ],
+)
 def test_reports_off_sep_executions(reports: list[Event], left: int) -> None:
     flow = PendingFlow()
     flow.add("i1", sell_weth("i1", E18), NOW, DEADLINE)

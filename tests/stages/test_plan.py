@@ -19,14 +19,14 @@ from pipeline.config import Settings
 from pipeline.models.events import Event, PlanCreated, PlanRejected
 from pipeline.models.intent import Intent
 from pipeline.models.market import PoolState
-from pipeline.models.plan import ExecutionPlan, ExecutionStep, SwapMode
+from pipeline.models.plan import ExecutionPlan, SwapMode
 from pipeline.ops import twin
 from pipeline.plugins.manager import build_venues
 from pipeline.samples import submission
 from pipeline.stages.base import MemoryTable, Output, Record, StageContext
 from pipeline.stages.execute import build as build_execute
 from pipeline.stages.ingest import ingest_record
-from pipeline.stages.plan import OUTPUT_TOPIC, build, plan_intent, plan_output, with_quote
+from pipeline.stages.plan import build, plan_intent, plan_output
 from pipeline.stages.prioritise import prioritise_event
 from pipeline.stages.validate import validate_event
 from pipeline.topology import load_topology
@@ -36,6 +36,8 @@ from plugins.sim_venue.amm import Pool as SimPool
 from plugins.sim_venue.units import to_units
 
 TOPOLOGY = load_topology()
+INGESTED = TOPOLOGY.stage("ingest").events_topic
+OUTPUT_TOPIC = TOPOLOGY.stage("plan").events_topic
 T0 = 1_700_000_000_000
 PPM = 1_000_000
 
@@ -56,9 +58,16 @@ def human(symbol: str, base: int) -> Decimal:
 def pools_from_topology(venue: str = "sim") -> list[PoolState]:
     config = TOPOLOGY.plugins.venues["sim"].config
     return [
-        PoolState(pool_id=p["pool_id"], venue=venue, chain_id=1, token0=p["token0"],
-                  token1=p["token1"], reserve0=units(p["token0"], p["reserve0"]),
-                  reserve1=units(p["token1"], p["reserve1"]), fee=p["fee"])
+        PoolState(
+            pool_id=p["pool_id"],
+            venue=venue,
+            chain_id=1,
+            token0=p["token0"],
+            token1=p["token1"],
+            reserve0=units(p["token0"], p["reserve0"]),
+            reserve1=units(p["token1"], p["reserve1"]),
+            fee=p["fee"],
+        )
         for p in config["pools"]
     ]
 
@@ -66,13 +75,21 @@ def pools_from_topology(venue: str = "sim") -> list[PoolState]:
 POOLS = {"sim": pools_from_topology()}
 
 
-def intent(kind: str, subject: str, counter: str, amount: str, *, slippage: str = "0.01",
-           allowed: list[str] | None = None) -> Intent:
+def intent(
+    kind: str,
+    subject: str,
+    counter: str,
+    amount: str,
+    *,
+    slippage: str = "0.01",
+    allowed: list[str] | None = None,
+) -> Intent:
     data = submission(TOPOLOGY, kind, subject, counter, amount, max_slippage=slippage)
     if allowed is not None:
         data["constraints"]["allowedVenues"] = allowed
-    return Intent.model_validate({**data, "id": "intent-01HF7YAT00YKXV1TE2NN8PMX9W",
-                                  "createdAtMs": T0})
+    return Intent.model_validate(
+        {**data, "id": "intent-01HF7YAT00YKXV1TE2NN8PMX9W", "createdAtMs": T0}
+    )
 
 
 # --- the independent computation --------------------------------------------------------
@@ -90,8 +107,11 @@ def cp_in(r_in: int, r_out: int, y: int, fee: int) -> int:
 
 
 def reserves(pool: PoolState, token_in: str) -> tuple[int, int]:
-    return (pool.reserve0, pool.reserve1) if token_in == pool.token0 else (pool.reserve1,
-                                                                            pool.reserve0)
+    return (
+        (pool.reserve0, pool.reserve1)
+        if token_in == pool.token0
+        else (pool.reserve1, pool.reserve0)
+    )
 
 
 Hops = list[tuple[PoolState, str, str]]  # (pool, token in, token out) per hop
@@ -162,17 +182,24 @@ def created(result: PlanCreated | PlanRejected) -> PlanCreated:
 # ----------------------------------------------------------------------------- DISPOSE
 
 
-@pytest.mark.parametrize(("subject", "counter", "amount", "slippage"), [
-    ("WETH", "USDC", "1", "0.01"),
-    ("WETH", "USDC", "0.37", "0.003"),
-    ("USDC", "WETH", "2500", "0.02"),
-    ("WBTC", "USDC", "0.05", "0.01"),
-    ("DAI", "WETH", "1000", "0.02"),  # two hops: DAI -> USDC -> WETH
-])
-def test_dispose_is_exact_in_with_a_slippage_floor(subject: str, counter: str, amount: str,
-                                                   slippage: str) -> None:
-    plan = created(plan_intent(intent("DISPOSE", subject, counter, amount, slippage=slippage),
-                               7, POOLS, TOPOLOGY)).plan
+@pytest.mark.parametrize(
+    ("subject", "counter", "amount", "slippage"),
+    [
+        ("WETH", "USDC", "1", "0.01"),
+        ("WETH", "USDC", "0.37", "0.003"),
+        ("USDC", "WETH", "2500", "0.02"),
+        ("WBTC", "USDC", "0.05", "0.01"),
+        ("DAI", "WETH", "1000", "0.02"),  # two hops: DAI -> USDC -> WETH
+    ],
+)
+def test_dispose_is_exact_in_with_a_slippage_floor(
+    subject: str, counter: str, amount: str, slippage: str
+) -> None:
+    plan = created(
+        plan_intent(
+            intent("DISPOSE", subject, counter, amount, slippage=slippage), 7, POOLS, TOPOLOGY
+        )
+    ).plan
     (step,) = plan.steps
     spend = units(subject, amount)
     quote = best_exact_in(POOLS["sim"], subject, counter, spend)
@@ -188,10 +215,13 @@ def test_dispose_is_exact_in_with_a_slippage_floor(subject: str, counter: str, a
     assert step.min_out == human(counter, floor)
     assert step.min_out <= step.amount_out
     # The legs are the twin's route, hop for hop, amounts in base units.
-    assert [(leg.pool_id, leg.token_in, leg.token_out, leg.amount_in, leg.amount_out)
-            for leg in step.legs] == [
+    assert [
         (leg.pool_id, leg.token_in, leg.token_out, leg.amount_in, leg.amount_out)
-        for leg in route.paths[0].legs]
+        for leg in step.legs
+    ] == [
+        (leg.pool_id, leg.token_in, leg.token_out, leg.amount_in, leg.amount_out)
+        for leg in route.paths[0].legs
+    ]
     assert step.legs[0].amount_in == spend
     assert plan.price_impact == Decimal(route.price_impact_ppm) / PPM
 
@@ -210,16 +240,23 @@ def test_dispose_weth_takes_the_deep_cheap_pool() -> None:
 # ----------------------------------------------------------------------------- ACQUIRE
 
 
-@pytest.mark.parametrize(("subject", "counter", "amount", "slippage"), [
-    ("WETH", "USDC", "1", "0.01"),
-    ("WETH", "USDC", "0.123456789012345678", "0.005"),
-    ("USDC", "DAI", "4999.99", "0.01"),
-    ("WETH", "DAI", "0.5", "0.02"),  # two hops
-])
-def test_acquire_is_exact_out_with_a_slippage_ceiling(subject: str, counter: str, amount: str,
-                                                      slippage: str) -> None:
-    plan = created(plan_intent(intent("ACQUIRE", subject, counter, amount, slippage=slippage),
-                               3, POOLS, TOPOLOGY)).plan
+@pytest.mark.parametrize(
+    ("subject", "counter", "amount", "slippage"),
+    [
+        ("WETH", "USDC", "1", "0.01"),
+        ("WETH", "USDC", "0.123456789012345678", "0.005"),
+        ("USDC", "DAI", "4999.99", "0.01"),
+        ("WETH", "DAI", "0.5", "0.02"),  # two hops
+    ],
+)
+def test_acquire_is_exact_out_with_a_slippage_ceiling(
+    subject: str, counter: str, amount: str, slippage: str
+) -> None:
+    plan = created(
+        plan_intent(
+            intent("ACQUIRE", subject, counter, amount, slippage=slippage), 3, POOLS, TOPOLOGY
+        )
+    ).plan
     (step,) = plan.steps
     want = units(subject, amount)
     cost = best_exact_out(POOLS["sim"], counter, subject, want)
@@ -264,19 +301,22 @@ def test_no_route_when_the_pool_cannot_deliver() -> None:
 
 
 def test_empty_pools_are_ignored() -> None:
-    drained = {"sim": [p.model_copy(update={"reserve1": 0}) if p.pool_id.startswith(
-        "sim-weth-usdc") else p for p in POOLS["sim"]]}
-    plan = created(plan_intent(intent("DISPOSE", "WETH", "USDC", "1"), 5, drained,
-                               TOPOLOGY)).plan
-    assert [leg.pool_id for leg in plan.steps[0].legs] == ["sim-wbtc-weth-30",
-                                                           "sim-wbtc-usdc-30"]
+    drained = {
+        "sim": [
+            p.model_copy(update={"reserve1": 0}) if p.pool_id.startswith("sim-weth-usdc") else p
+            for p in POOLS["sim"]
+        ]
+    }
+    plan = created(plan_intent(intent("DISPOSE", "WETH", "USDC", "1"), 5, drained, TOPOLOGY)).plan
+    assert [leg.pool_id for leg in plan.steps[0].legs] == ["sim-wbtc-weth-30", "sim-wbtc-usdc-30"]
 
 
 def test_huge_trade_is_refused_for_price_impact() -> None:
     # 300 WETH (900,000 USDC: within the risk limit) moves the deepest pool by ~1.5 %,
     # three times the 0.5 % the intent tolerates.
-    result = plan_intent(intent("DISPOSE", "WETH", "USDC", "300", slippage="0.005"), 5, POOLS,
-                         TOPOLOGY)
+    result = plan_intent(
+        intent("DISPOSE", "WETH", "USDC", "300", slippage="0.005"), 5, POOLS, TOPOLOGY
+    )
     assert isinstance(result, PlanRejected)
     assert result.reason == "price_impact"
     route = twin_graph(POOLS["sim"]).best_route("WETH", "USDC", units("WETH", "300"))
@@ -289,14 +329,24 @@ def test_impact_just_within_slippage_is_planned_with_a_proportional_risk_score()
     route = twin_graph(POOLS["sim"]).best_route("WETH", "USDC", units("WETH", "10"))
     assert route is not None
     impact = Decimal(route.price_impact_ppm) / PPM
-    plan = created(plan_intent(intent("DISPOSE", "WETH", "USDC", "10", slippage=str(impact)),
-                               5, POOLS, TOPOLOGY)).plan
+    plan = created(
+        plan_intent(
+            intent("DISPOSE", "WETH", "USDC", "10", slippage=str(impact)), 5, POOLS, TOPOLOGY
+        )
+    ).plan
     assert plan.risk_score == 100
-    plan = created(plan_intent(intent("DISPOSE", "WETH", "USDC", "10",
-                                      slippage=str(impact * 4)), 5, POOLS, TOPOLOGY)).plan
+    plan = created(
+        plan_intent(
+            intent("DISPOSE", "WETH", "USDC", "10", slippage=str(impact * 4)), 5, POOLS, TOPOLOGY
+        )
+    ).plan
     assert plan.risk_score == 25
-    refused = plan_intent(intent("DISPOSE", "WETH", "USDC", "10",
-                                 slippage=str(impact - Decimal("0.000001"))), 5, POOLS, TOPOLOGY)
+    refused = plan_intent(
+        intent("DISPOSE", "WETH", "USDC", "10", slippage=str(impact - Decimal("0.000001"))),
+        5,
+        POOLS,
+        TOPOLOGY,
+    )
     assert isinstance(refused, PlanRejected)
     assert refused.reason == "price_impact"
 
@@ -306,33 +356,47 @@ def test_impact_just_within_slippage_is_planned_with_a_proportional_risk_score()
 
 def two_venues() -> dict[str, list[PoolState]]:
     """``deep`` has 10x the liquidity of ``shallow``; same price, same fee."""
+
     def pool(venue: str, scale: int) -> PoolState:
-        return PoolState(pool_id=f"{venue}-weth-usdc", venue=venue, chain_id=1, token0="WETH",
-                         token1="USDC", reserve0=units("WETH", "1000") * scale,
-                         reserve1=units("USDC", "3000000") * scale, fee=3000)
+        return PoolState(
+            pool_id=f"{venue}-weth-usdc",
+            venue=venue,
+            chain_id=1,
+            token0="WETH",
+            token1="USDC",
+            reserve0=units("WETH", "1000") * scale,
+            reserve1=units("USDC", "3000000") * scale,
+            fee=3000,
+        )
+
     return {"shallow": [pool("shallow", 1)], "deep": [pool("deep", 10)]}
 
 
 def test_best_venue_wins() -> None:
-    plan = created(plan_intent(intent("DISPOSE", "WETH", "USDC", "5"), 5, two_venues(),
-                               TOPOLOGY)).plan
+    plan = created(
+        plan_intent(intent("DISPOSE", "WETH", "USDC", "5"), 5, two_venues(), TOPOLOGY)
+    ).plan
     assert plan.steps[0].venue == "deep"
     assert {leg.venue for leg in plan.steps[0].legs} == {"deep"}
 
 
 def test_allowed_venues_are_respected() -> None:
-    plan = created(plan_intent(intent("DISPOSE", "WETH", "USDC", "5", allowed=["shallow"]), 5,
-                               two_venues(), TOPOLOGY)).plan
+    plan = created(
+        plan_intent(
+            intent("DISPOSE", "WETH", "USDC", "5", allowed=["shallow"]), 5, two_venues(), TOPOLOGY
+        )
+    ).plan
     assert plan.steps[0].venue == "shallow"
     assert [leg.pool_id for leg in plan.steps[0].legs] == ["shallow-weth-usdc"]
     assert plan.steps[0].amount_out == human(
-        "USDC", cp_out(units("WETH", "1000"), units("USDC", "3000000"), units("WETH", "5"),
-                       3000))
+        "USDC", cp_out(units("WETH", "1000"), units("USDC", "3000000"), units("WETH", "5"), 3000)
+    )
 
 
 def test_allowed_venue_without_a_route_is_no_route() -> None:
-    result = plan_intent(intent("DISPOSE", "WETH", "USDC", "5", allowed=["elsewhere"]), 5,
-                         two_venues(), TOPOLOGY)
+    result = plan_intent(
+        intent("DISPOSE", "WETH", "USDC", "5", allowed=["elsewhere"]), 5, two_venues(), TOPOLOGY
+    )
     assert isinstance(result, PlanRejected)
     assert result.reason == "no_route"
 
@@ -340,13 +404,17 @@ def test_allowed_venue_without_a_route_is_no_route() -> None:
 # ----------------------------------------------------------------------------- robustness
 
 
-@pytest.mark.parametrize(("kind", "subject", "counter", "amount"), [
-    ("DISPOSE", "USDC", "WETH", "0.0000001"),  # below one base unit of USDC: 0 units
-    ("ACQUIRE", "USDC", "DAI", "0.0000004"),
-    ("DISPOSE", "DAI", "USDC", "1e30"),  # beyond 2**128 base units
-])
-def test_unroutable_amounts_are_refused_not_raised(kind: str, subject: str, counter: str,
-                                                   amount: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "subject", "counter", "amount"),
+    [
+        ("DISPOSE", "USDC", "WETH", "0.0000001"),  # below one base unit of USDC: 0 units
+        ("ACQUIRE", "USDC", "DAI", "0.0000004"),
+        ("DISPOSE", "DAI", "USDC", "1e30"),  # beyond 2**128 base units
+    ],
+)
+def test_unroutable_amounts_are_refused_not_raised(
+    kind: str, subject: str, counter: str, amount: str
+) -> None:
     # validate only checks amount > 0; the router refuses 0 base units (and > 2**128) with
     # RouteQueryError.  "Bad input never crashes a stage": the plan stage must answer with
     # plan.rejected, or one such intent stops the whole partition.
@@ -359,8 +427,9 @@ def test_unroutable_amounts_are_refused_not_raised(kind: str, subject: str, coun
 def test_a_pool_the_router_cannot_take_is_left_out() -> None:
     # A venue reporting reserves beyond 2**128 must not stop every plan on every venue.
     bad = POOLS["sim"][0].model_copy(update={"pool_id": "huge", "reserve0": 2**130})
-    result = plan_intent(intent("DISPOSE", "WETH", "USDC", "1"), 5,
-                         {"sim": [bad, *POOLS["sim"]]}, TOPOLOGY)
+    result = plan_intent(
+        intent("DISPOSE", "WETH", "USDC", "1"), 5, {"sim": [bad, *POOLS["sim"]]}, TOPOLOGY
+    )
     plan = created(result).plan
     assert all(leg.pool_id != "huge" for leg in plan.steps[0].legs)
     assert result == plan_intent(intent("DISPOSE", "WETH", "USDC", "1"), 5, POOLS, TOPOLOGY)
@@ -382,7 +451,7 @@ def test_plan_is_deterministic() -> None:
 
 def prioritised_event(data: dict[str, Any], offset: int = 0) -> Event:
     rec = Record("sep.intents.submitted", 0, offset, T0, b"s", orjson.dumps(data))
-    sub = decode_event(ingest_record(rec, MemoryTable(), T0).outputs[0].value)
+    sub = decode_event(ingest_record(rec, MemoryTable(), T0, topic=INGESTED).outputs[0].value)
     _, accepted = (decode_event(o.value) for o in validate_event(sub, TOPOLOGY, ("sim",), T0))
     return decode_event(prioritise_event(accepted, TOPOLOGY, T0)[1].value)
 
@@ -404,12 +473,14 @@ def test_plan_output_follows_the_prioritised_event() -> None:
     assert isinstance(step["amountIn"], str)
     # Reprocessing re-emits the same event id.
     assert decode_event(plan_output(source, POOLS, TOPOLOGY, T0 + 999).value).event_id == (
-        event.event_id)
+        event.event_id
+    )
 
 
 def test_plan_rejected_event() -> None:
-    source = prioritised_event(submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", "300",
-                                          max_slippage="0.005"))
+    source = prioritised_event(
+        submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", "300", max_slippage="0.005")
+    )
     event = decode_event(plan_output(source, POOLS, TOPOLOGY, T0).value)
     assert (event.topic, event.seq, event.causation_id) == ("plan.rejected", 5, source.event_id)
     assert event.payload["reason"] == "price_impact"
@@ -422,16 +493,25 @@ async def test_stage_plans_against_the_venues_pools(tmp_path: Path) -> None:
         await venue.start()
     try:
         stage = build(StageContext(TOPOLOGY, Settings(), venues=venues, clock=lambda: T0))
-        sources = [prioritised_event(submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", "1",
-                                                client_intent_id=f"c{i}"), offset=i)
-                   for i in range(2)]
+        sources = [
+            prioritised_event(
+                submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", "1", client_intent_id=f"c{i}"),
+                offset=i,
+            )
+            for i in range(2)
+        ]
         sent: list[Output] = []
 
         async def emit(output: Output) -> None:
             sent.append(output)
 
-        await stage.process([Record("sep.intents.prioritised", 0, i, T0, None, encode_event(e))
-                             for i, e in enumerate(sources)], emit)
+        await stage.process(
+            [
+                Record("sep.intents.prioritised", 0, i, T0, None, encode_event(e))
+                for i, e in enumerate(sources)
+            ],
+            emit,
+        )
         plans = [decode_event(o.value) for o in sent]
         assert [e.topic for e in plans] == ["plan.created", "plan.created"]
         # The venue's pools are the configured ones, so the plan equals one made from them.
@@ -440,30 +520,6 @@ async def test_stage_plans_against_the_venues_pools(tmp_path: Path) -> None:
     finally:
         for venue in venues.values():
             await venue.stop()
-
-
-def test_a_venue_quote_resets_the_exact_in_amounts_and_floor() -> None:
-    created = plan_intent(intent("DISPOSE", "WETH", "USDC", "2", slippage="0.01"), 5, POOLS,
-                          TOPOLOGY)
-    assert isinstance(created, PlanCreated)
-    quoted = Decimal("5900.123456")
-    step = with_quote(created, quoted, TOPOLOGY).plan.steps[0]
-    assert step.amount_out == quoted
-    assert step.min_out == human("USDC", math.floor(units("USDC", quoted) * 0.99))
-    assert step.amount_in == created.plan.steps[0].amount_in  # what is sold does not change
-    assert with_quote(created, quoted, TOPOLOGY).plan.estimated_out == quoted
-
-
-def test_a_venue_quote_resets_the_exact_out_input_and_ceiling() -> None:
-    created = plan_intent(intent("ACQUIRE", "WETH", "USDC", "1.5", slippage="0.005"), 5, POOLS,
-                          TOPOLOGY)
-    assert isinstance(created, PlanCreated)
-    quoted = Decimal("4523.000001")
-    step = with_quote(created, quoted, TOPOLOGY).plan.steps[0]
-    assert step.amount_in == quoted
-    # ceil(4523000001 * 1.005) = 4545615001.005 -> 4545615002 base units
-    assert step.max_in == Decimal("4545.615002")
-    assert step.amount_out == created.plan.steps[0].amount_out == Decimal("1.5")
 
 
 class PublishedPools:
@@ -485,10 +541,17 @@ async def test_published_pool_states_are_planned_on_instead_of_asking_the_venue(
         # What the market topic says differs from the venue's configured pools: it wins.
         moved = [p.model_copy(update={"reserve1": p.reserve1 * 9 // 10}) for p in POOLS["sim"]]
         published = PublishedPools({"sim": moved})
-        context = StageContext(TOPOLOGY, Settings(), venues={"sim": sim}, clock=lambda: T0,
-                               market=published, market_venues=frozenset({"sim"}))
-        source = prioritised_event(submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", "1",
-                                              client_intent_id="m1"))
+        context = StageContext(
+            TOPOLOGY,
+            Settings(),
+            venues={"sim": sim},
+            clock=lambda: T0,
+            market=published,
+            market_venues=frozenset({"sim"}),
+        )
+        source = prioritised_event(
+            submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", "1", client_intent_id="m1")
+        )
         sent: list[Output] = []
 
         async def emit(output: Output) -> None:
@@ -515,12 +578,21 @@ async def test_a_redelivered_intent_gets_the_plan_it_was_given_though_the_pools_
     await sim.start()
     try:
         published = PublishedPools(POOLS)
-        context = StageContext(TOPOLOGY, Settings(), venues={"sim": sim}, clock=lambda: T0,
-                               market=published, market_venues=frozenset({"sim"}))
+        context = StageContext(
+            TOPOLOGY,
+            Settings(),
+            venues={"sim": sim},
+            clock=lambda: T0,
+            market=published,
+            market_venues=frozenset({"sim"}),
+        )
         stage = build(context)
-        first, second = (prioritised_event(submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", "1",
-                                                      client_intent_id=c), offset=i)
-                         for i, c in enumerate(("r1", "r2")))
+        first, second = (
+            prioritised_event(
+                submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", "1", client_intent_id=c), offset=i
+            )
+            for i, c in enumerate(("r1", "r2"))
+        )
         sent: list[Output] = []
 
         async def emit(output: Output) -> None:
@@ -535,14 +607,16 @@ async def test_a_redelivered_intent_gets_the_plan_it_was_given_though_the_pools_
 
         # The pools move; the record comes again (a rebalance before its offset was
         # committed), twice in one batch, next to an intent the stage has not seen.
-        moved = {"sim": [p.model_copy(update={"reserve1": p.reserve1 // 2})
-                         for p in POOLS["sim"]]}
+        moved = {"sim": [p.model_copy(update={"reserve1": p.reserve1 // 2}) for p in POOLS["sim"]]}
         published._pools = moved
         assert plan_output(first, moved, TOPOLOGY, T0).value != original
         sent.clear()
         await stage.process([record(first, 0), record(second, 1), record(first, 0)], emit)
         assert [o.value for o in sent] == [
-            original, plan_output(second, moved, TOPOLOGY, T0).value, original]
+            original,
+            plan_output(second, moved, TOPOLOGY, T0).value,
+            original,
+        ]
     finally:
         await sim.stop()
 
@@ -551,18 +625,26 @@ async def test_a_redelivered_intent_gets_the_plan_it_was_given_though_the_pools_
 
 # Big trades, most selling WETH: each moves the pools by 0.2-0.4 %, so a plan that assumed it
 # traded alone would fail its 1 % slippage bound behind the others (3 of them do, below).
-FLOW = [("DISPOSE", "WETH", "USDC", "60"), ("ACQUIRE", "WETH", "USDC", "15"),
-        ("DISPOSE", "DAI", "WETH", "60000"), ("DISPOSE", "WETH", "USDC", "80"),
-        ("ACQUIRE", "USDC", "WETH", "40000"), ("DISPOSE", "USDC", "WETH", "50000")] * 2
+FLOW = [
+    ("DISPOSE", "WETH", "USDC", "60"),
+    ("ACQUIRE", "WETH", "USDC", "15"),
+    ("DISPOSE", "DAI", "WETH", "60000"),
+    ("DISPOSE", "WETH", "USDC", "80"),
+    ("ACQUIRE", "USDC", "WETH", "40000"),
+    ("DISPOSE", "USDC", "WETH", "50000"),
+] * 2
 
 
 def sim_amm_pools() -> dict[str, SimPool]:
-    return {p.pool_id: SimPool(p.pool_id, p.token0, p.token1, p.reserve0, p.reserve1, p.fee)
-            for p in POOLS["sim"]}
+    return {
+        p.pool_id: SimPool(p.pool_id, p.token0, p.token1, p.reserve0, p.reserve1, p.fee)
+        for p in POOLS["sim"]
+    }
 
 
-def execute_in_order(plans: list[ExecutionPlan], pools: dict[str, SimPool], *,
-                     as_quoted: bool = False) -> list[str]:
+def execute_in_order(
+    plans: list[ExecutionPlan], pools: dict[str, SimPool], *, as_quoted: bool = False
+) -> list[str]:
     """Each plan's steps run in turn with the sim venue's math and limits (as ``SimVenue``
     rounds them); the ids of the plans whose step failed on slippage.  ``as_quoted``: check
     that every fill is exactly what its step was quoted."""
@@ -573,12 +655,12 @@ def execute_in_order(plans: list[ExecutionPlan], pools: dict[str, SimPool], *,
             asset_in, asset_out = TOPOLOGY.asset(step.asset_in), TOPOLOGY.asset(step.asset_out)
             if step.mode is SwapMode.EXACT_IN:
                 swap = swap_exact_in(pools, hops, to_units(step.amount_in, asset_in.decimals))
-                ok = swap.amount_out >= to_units(step.min_out, asset_out.decimals,
-                                                 round_up=True)
+                ok = swap.amount_out >= to_units(step.min_out, asset_out.decimals, round_up=True)
                 exact = swap.amount_out == to_units(step.amount_out, asset_out.decimals)
             else:
-                swap = swap_exact_out(pools, hops, to_units(step.amount_out, asset_out.decimals,
-                                                            round_up=True))
+                swap = swap_exact_out(
+                    pools, hops, to_units(step.amount_out, asset_out.decimals, round_up=True)
+                )
                 ok = swap.amount_in <= to_units(step.max_in, asset_in.decimals)
                 exact = swap.amount_in == to_units(step.amount_in, asset_in.decimals)
             if not ok:
@@ -590,9 +672,13 @@ def execute_in_order(plans: list[ExecutionPlan], pools: dict[str, SimPool], *,
 
 
 def flow_events() -> list[Event]:
-    return [prioritised_event(submission(TOPOLOGY, kind, subject, counter, amount,
-                                         client_intent_id=f"flow-{i}"), offset=i)
-            for i, (kind, subject, counter, amount) in enumerate(FLOW)]
+    return [
+        prioritised_event(
+            submission(TOPOLOGY, kind, subject, counter, amount, client_intent_id=f"flow-{i}"),
+            offset=i,
+        )
+        for i, (kind, subject, counter, amount) in enumerate(FLOW)
+    ]
 
 
 def plans_of(outputs: list[Output]) -> list[ExecutionPlan]:
@@ -612,9 +698,14 @@ async def test_each_plan_accounts_for_the_plans_before_it_so_none_fails_its_slip
     sim = build_venues(TOPOLOGY, tmp_path)["sim"]
     await sim.start()
     try:
-        context = StageContext(TOPOLOGY, Settings(plan_threads=2), venues={"sim": sim},
-                               clock=lambda: T0, market=PublishedPools(POOLS),
-                               market_venues=frozenset({"sim"}))
+        context = StageContext(
+            TOPOLOGY,
+            Settings(plan_threads=2),
+            venues={"sim": sim},
+            clock=lambda: T0,
+            market=PublishedPools(POOLS),
+            market_venues=frozenset({"sim"}),
+        )
         stage = build(context)
         sent: list[Output] = []
 
@@ -622,8 +713,10 @@ async def test_each_plan_accounts_for_the_plans_before_it_so_none_fails_its_slip
             sent.append(output)
 
         # Two batches: within one, and from one to the next, the plans stack in order.
-        records = [Record("sep.intents.prioritised", 0, i, T0, None, encode_event(e))
-                   for i, e in enumerate(events)]
+        records = [
+            Record("sep.intents.prioritised", 0, i, T0, None, encode_event(e))
+            for i, e in enumerate(events)
+        ]
         await stage.process(records[:7], emit)
         await stage.process(records[7:], emit)
         plans = plans_of(sent)
@@ -670,9 +763,13 @@ async def test_the_stage_releases_its_flow_as_the_executions_land_or_fail(
             return [Record(topic, 0, i, T0, o.key, o.value) for i, o in enumerate(outputs)]
 
         events = flow_events()
-        await planner.process([Record("sep.intents.prioritised", 0, i, T0, None,
-                                      encode_event(e)) for i, e in enumerate(events[:6])],
-                              to_plans)
+        await planner.process(
+            [
+                Record("sep.intents.prioritised", 0, i, T0, None, encode_event(e))
+                for i, e in enumerate(events[:6])
+            ],
+            to_plans,
+        )
         assert len(planner.pending) == 6
         await executor.process(records(plans, "sep.plans"), to_reports)
         topics = [decode_event(o.value).topic for o in reports]
@@ -682,21 +779,34 @@ async def test_the_stage_releases_its_flow_as_the_executions_land_or_fail(
         # The reports come back; the next batch reads the pools with the fills in them.
         last = events[6]
         plans.clear()
-        await planner.process([*records(reports, "sep.executions"),
-                               Record("sep.intents.prioritised", 0, 6, T0, None,
-                                      encode_event(last))], to_plans)
+        await planner.process(
+            [
+                *records(reports, "sep.executions"),
+                Record("sep.intents.prioritised", 0, 6, T0, None, encode_event(last)),
+            ],
+            to_plans,
+        )
         assert len(planner.pending) == 1  # only the plan just made
         now = {p.pool_id: p for p in await sim.pools()}
-        assert plans[0].value == plan_output(last, {"sim": list(now.values())}, TOPOLOGY,
-                                             T0).value
+        assert plans[0].value == plan_output(last, {"sim": list(now.values())}, TOPOLOGY, T0).value
 
         # A rival sells 400 WETH into the pool between plan and execution: the step fails.
         step = plans_of(plans)[0].steps[0]
-        rival = step.model_copy(update={
-            "step_id": "rival-1", "amount_in": Decimal(400), "min_out": Decimal(0),
-            "amount_out": Decimal(0), "max_in": Decimal(400), "mode": SwapMode.EXACT_IN,
-            "asset_in": "WETH", "asset_out": "USDC", "legs": (step.legs[0].model_copy(
-                update={"token_in": "WETH", "token_out": "USDC"}),)})
+        rival = step.model_copy(
+            update={
+                "step_id": "rival-1",
+                "amount_in": Decimal(400),
+                "min_out": Decimal(0),
+                "amount_out": Decimal(0),
+                "max_in": Decimal(400),
+                "mode": SwapMode.EXACT_IN,
+                "asset_in": "WETH",
+                "asset_out": "USDC",
+                "legs": (
+                    step.legs[0].model_copy(update={"token_in": "WETH", "token_out": "USDC"}),
+                ),
+            }
+        )
         await sim.wait_receipt(await sim.submit(rival), timeout_s=5)
         reports.clear()
         await executor.process(records(plans, "sep.plans"), to_reports)
@@ -707,39 +817,6 @@ async def test_the_stage_releases_its_flow_as_the_executions_land_or_fail(
         assert len(planner.pending) == 0
     finally:
         await sim.stop()
-
-
-class QuotingVenue:
-    """A venue that quotes its pools for plans (``quotes_for_plans``), always 1000 USDC."""
-
-    name = "sim"
-    quotes_for_plans = True
-
-    async def pools(self) -> list[PoolState]:
-        return POOLS["sim"]
-
-    async def quote(self, step: ExecutionStep) -> Decimal:
-        return Decimal(1000)
-
-
-async def test_a_venue_quote_is_not_taken_for_a_pool_with_our_flow_in_it() -> None:
-    """The venue's quote is of its pools as they are, without our plans in flight."""
-    context = StageContext(TOPOLOGY, Settings(), venues={"sim": QuotingVenue()},  # type: ignore[dict-item]
-                           clock=lambda: T0)
-    stage = build(context)
-    sent: list[Output] = []
-
-    async def emit(output: Output) -> None:
-        sent.append(output)
-
-    events = [prioritised_event(submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", "1",
-                                           client_intent_id=f"q{i}"), offset=i)
-              for i in range(2)]
-    await stage.process([Record("sep.intents.prioritised", 0, i, T0, None, encode_event(e))
-                         for i, e in enumerate(events)], emit)
-    first, second = plans_of(sent)
-    assert first.steps[0].amount_out == Decimal(1000)  # requoted: nothing was pending
-    assert second.steps[0].amount_out != Decimal(1000)  # the router's view with the first
 
 
 def test_the_planner_reads_the_executions_of_its_own_intents() -> None:

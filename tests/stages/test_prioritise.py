@@ -16,7 +16,6 @@ from pipeline.samples import submission
 from pipeline.stages.base import MemoryTable, Output, Record, StageContext
 from pipeline.stages.ingest import ingest_record
 from pipeline.stages.prioritise import (
-    OUTPUT_TOPIC,
     build,
     prioritise_event,
     score_intent,
@@ -26,14 +25,24 @@ from pipeline.stages.validate import validate_event
 from pipeline.topology import load_topology
 
 TOPOLOGY = load_topology()
+INGESTED = TOPOLOGY.stage("ingest").events_topic
+OUTPUT_TOPIC = TOPOLOGY.stage("prioritise").events_topic
 T0 = 1_700_000_000_000
 HOUR = 3_600_000
 
 
-def intent(window: int = 300_000, style: str = "ADAPTIVE", amount: str = "0.01",
-           subject: str = "WETH") -> Intent:
-    data = submission(TOPOLOGY, "DISPOSE", subject, "USDC" if subject != "USDC" else "WETH",
-                      amount, time_window_ms=window, style=style)
+def intent(
+    window: int = 300_000, style: str = "ADAPTIVE", amount: str = "0.01", subject: str = "WETH"
+) -> Intent:
+    data = submission(
+        TOPOLOGY,
+        "DISPOSE",
+        subject,
+        "USDC" if subject != "USDC" else "WETH",
+        amount,
+        time_window_ms=window,
+        style=style,
+    )
     return Intent.model_validate({**data, "id": "intent-x", "createdAtMs": T0})
 
 
@@ -41,13 +50,22 @@ def accepted_events(specs: list[dict[str, Any]]) -> list[tuple[Event, Event]]:
     """(risk.approved, intent.accepted) for each spec, through the real ingest and validate."""
     out = []
     for offset, spec in enumerate(specs):
-        data = submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", spec.get("amount", "0.01"),
-                          time_window_ms=spec["window"], style=spec["style"],
-                          strategy_id="s", client_intent_id=f"c-{offset}")
+        data = submission(
+            TOPOLOGY,
+            "DISPOSE",
+            "WETH",
+            "USDC",
+            spec.get("amount", "0.01"),
+            time_window_ms=spec["window"],
+            style=spec["style"],
+            strategy_id="s",
+            client_intent_id=f"c-{offset}",
+        )
         rec = Record("sep.intents.submitted", 0, offset, T0, b"s", orjson.dumps(data))
-        sub = decode_event(ingest_record(rec, MemoryTable(), T0).outputs[0].value)
-        approved, accepted = (decode_event(o.value)
-                              for o in validate_event(sub, TOPOLOGY, ("sim",), T0))
+        sub = decode_event(ingest_record(rec, MemoryTable(), T0, topic=INGESTED).outputs[0].value)
+        approved, accepted = (
+            decode_event(o.value) for o in validate_event(sub, TOPOLOGY, ("sim",), T0)
+        )
         assert accepted.topic == "intent.accepted"
         out.append((approved, accepted))
     return out
@@ -117,18 +135,20 @@ def test_lane_boundaries(window: int, style: str, priority: int, lane: str) -> N
 @pytest.mark.parametrize("window", [1_000, 60_000, 600_000, HOUR])
 @pytest.mark.parametrize("amount", ["0.001", "10", "1000"])
 def test_aggressive_never_ranks_below_adaptive_or_passive(window: int, amount: str) -> None:
-    scores = {style: score_intent(intent(window=window, style=style, amount=amount), TOPOLOGY)
-              for style in ("AGGRESSIVE", "ADAPTIVE", "PASSIVE")}
+    scores = {
+        style: score_intent(intent(window=window, style=style, amount=amount), TOPOLOGY)
+        for style in ("AGGRESSIVE", "ADAPTIVE", "PASSIVE")
+    }
     assert scores["AGGRESSIVE"].score > scores["ADAPTIVE"].score > scores["PASSIVE"].score
-    assert (scores["AGGRESSIVE"].priority >= scores["ADAPTIVE"].priority
-            >= scores["PASSIVE"].priority)
+    assert (
+        scores["AGGRESSIVE"].priority >= scores["ADAPTIVE"].priority >= scores["PASSIVE"].priority
+    )
 
 
 @pytest.mark.parametrize("style", ["AGGRESSIVE", "ADAPTIVE", "PASSIVE"])
 def test_priority_is_monotone_in_the_window(style: str) -> None:
     windows = [1_000, 10_000, 30_000, 120_000, 300_000, 900_000, 2_000_000, HOUR, 24 * HOUR]
-    priorities = [score_intent(intent(window=w, style=style), TOPOLOGY).priority
-                  for w in windows]
+    priorities = [score_intent(intent(window=w, style=style), TOPOLOGY).priority for w in windows]
     assert priorities == sorted(priorities, reverse=True)
     assert all(1 <= p <= 10 for p in priorities)
 
@@ -138,8 +158,7 @@ def test_priority_and_lane_agree_everywhere() -> None:
     for window in range(1_000, HOUR + 1, 97_000):
         for style in ("AGGRESSIVE", "ADAPTIVE", "PASSIVE"):
             for amount in ("0.001", "50", "400"):
-                result = score_intent(intent(window=window, style=style, amount=amount),
-                                      TOPOLOGY)
+                result = score_intent(intent(window=window, style=style, amount=amount), TOPOLOGY)
                 assert 0 <= result.score <= 1
                 assert result.priority in lanes[result.lane]
 
@@ -147,7 +166,8 @@ def test_priority_and_lane_agree_everywhere() -> None:
 def test_unpriced_subject_counts_as_size_zero() -> None:
     prices = {k: v for k, v in TOPOLOGY.risk.reference_prices.items() if k != "WETH"}
     unpriced = TOPOLOGY.model_copy(
-        update={"risk": TOPOLOGY.risk.model_copy(update={"reference_prices": prices})})
+        update={"risk": TOPOLOGY.risk.model_copy(update={"reference_prices": prices})}
+    )
     big = intent(window=HOUR, style="PASSIVE", amount="300")
     assert score_intent(big, unpriced).score == 0
     assert score_intent(big, TOPOLOGY).score > 0
@@ -191,8 +211,9 @@ async def test_batch_goes_out_highest_priority_first_stable_for_ties() -> None:
     records = []
     for approved, accepted in pairs:  # risk.approved is in the batch too and is ignored
         for e in (approved, accepted):
-            records.append(Record("sep.intents.validated", 0, len(records), T0, None,
-                                  encode_event(e)))
+            records.append(
+                Record("sep.intents.validated", 0, len(records), T0, None, encode_event(e))
+            )
     stage = build(StageContext(TOPOLOGY, Settings(), clock=lambda: T0))
     sent: list[Output] = []
 

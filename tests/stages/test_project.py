@@ -15,15 +15,18 @@ from tests.store.lifecycle import TOPOLOGY, lifecycle, sim_venue
 
 
 async def test_batch_is_stored_projected_and_measured(
-        postgres_dsn: str, redis_url: str, tmp_path: Path) -> None:
+    postgres_dsn: str, redis_url: str, tmp_path: Path
+) -> None:
     prefix = f"proj-{uuid.uuid4().hex[:8]}:"
-    settings = Settings(postgres=postgres_dsn, redis=redis_url, redis_prefix=prefix,
-                        data_dir=tmp_path)
+    settings = Settings(
+        postgres=postgres_dsn, redis=redis_url, redis_prefix=prefix, data_dir=tmp_path
+    )
     stage = build(StageContext(TOPOLOGY, settings))
     async with sim_venue(tmp_path) as sim:
         events = await lifecycle(sim, 70, at_ms=1_650_000_000_000, strategy=prefix)
-    records = [Record("sep.executions", 0, i, 0, None, encode_event(e))
-               for i, e in enumerate(events)]
+    records = [
+        Record("sep.executions", 0, i, 0, None, encode_event(e)) for i, e in enumerate(events)
+    ]
 
     async def emit(output: Output) -> None:
         raise AssertionError("project emits nothing")

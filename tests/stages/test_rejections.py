@@ -32,10 +32,18 @@ def record_bytes(output: Output) -> int:
     return len(output.key) + len(output.value) + sum(len(k) + len(v) for k, v in output.headers)
 
 
-def letter(raw: bytes, errors: list[FieldError] | None = None, reason: str = "bad",
-           omitted: int = 0) -> tuple[Output, dict[str, bytes]]:
-    out = dead_letter("dl-1", raw, reason=reason, errors=errors or [], source="t/0/7",
-                      correlation_id="intent-x", errors_omitted=omitted)
+def letter(
+    raw: bytes, errors: list[FieldError] | None = None, reason: str = "bad", omitted: int = 0
+) -> tuple[Output, dict[str, bytes]]:
+    out = dead_letter(
+        "dl-1",
+        raw,
+        reason=reason,
+        errors=errors or [],
+        source="t/0/7",
+        correlation_id="intent-x",
+        errors_omitted=omitted,
+    )
     return out, dict(out.headers)
 
 
@@ -50,8 +58,9 @@ def test_a_small_record_is_kept_whole_with_its_size_and_digest() -> None:
     assert (headers["sep-source"], headers["sep-correlation-id"]) == (b"t/0/7", b"intent-x")
 
 
-@pytest.mark.parametrize("size", [DEAD_LETTER_PREFIX_BYTES, DEAD_LETTER_PREFIX_BYTES + 1,
-                                  1_000_000, 2 * 1024 * 1024])
+@pytest.mark.parametrize(
+    "size", [DEAD_LETTER_PREFIX_BYTES, DEAD_LETTER_PREFIX_BYTES + 1, 1_000_000, 2 * 1024 * 1024]
+)
 def test_a_large_record_keeps_a_prefix_and_says_so(size: int) -> None:
     raw = (bytes(range(256)) * (size // 256 + 1))[:size]
     out, headers = letter(raw)

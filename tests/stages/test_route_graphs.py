@@ -7,8 +7,16 @@ from pipeline.stages.route_graphs import VenueGraphs, _replaced
 
 
 def cp(pool_id: str, r0: int, t0: str = "A", t1: str = "B") -> PoolState:
-    return PoolState(pool_id=pool_id, venue="v", chain_id=1, token0=t0, token1=t1,
-                     reserve0=r0, reserve1=10**6, fee=3000)
+    return PoolState(
+        pool_id=pool_id,
+        venue="v",
+        chain_id=1,
+        token0=t0,
+        token1=t1,
+        reserve0=r0,
+        reserve1=10**6,
+        fee=3000,
+    )
 
 
 def out(graphs: VenueGraphs, pools: dict[str, list[PoolState]]) -> int | None:

@@ -19,14 +19,13 @@ from pipeline.models.events import (
     RiskRejected,
 )
 from pipeline.models.intent import Intent
+from pipeline.pricing import notional
 from pipeline.samples import submission
 from pipeline.stages.base import MemoryTable, Output, Record, StageContext
 from pipeline.stages.ingest import ingest_record
 from pipeline.stages.rejections import DEADLETTER_TOPIC
 from pipeline.stages.validate import (
-    OUTPUT_TOPIC,
     build,
-    notional,
     risk_breaches,
     semantic_errors,
     spend_estimate,
@@ -35,16 +34,24 @@ from pipeline.stages.validate import (
 from pipeline.topology import load_topology
 
 TOPOLOGY = load_topology()
+INGESTED = TOPOLOGY.stage("ingest").events_topic
+OUTPUT_TOPIC = TOPOLOGY.stage("validate").events_topic
 VENUES = ("sim",)
 T0 = 1_700_000_000_000
 NOW = T0 + 1_000
 ARB = TOPOLOGY.asset("ARB").to_wire()
 
 
-def body(kind: str = "DISPOSE", subject: str = "WETH", counter: str = "USDC",
-         amount: str = "0.5", **constraints: Any) -> dict[str, Any]:
-    data = submission(TOPOLOGY, kind, subject, counter, amount, strategy_id="dca",
-                      client_intent_id="c-1")
+def body(
+    kind: str = "DISPOSE",
+    subject: str = "WETH",
+    counter: str = "USDC",
+    amount: str = "0.5",
+    **constraints: Any,
+) -> dict[str, Any]:
+    data = submission(
+        TOPOLOGY, kind, subject, counter, amount, strategy_id="dca", client_intent_id="c-1"
+    )
     data["constraints"].update(constraints)
     return data
 
@@ -52,7 +59,7 @@ def body(kind: str = "DISPOSE", subject: str = "WETH", counter: str = "USDC",
 def submitted(data: dict[str, Any], offset: int = 0) -> Event:
     """The intent.submitted event ingest makes of ``data`` (so ids are the real ones)."""
     rec = Record("sep.intents.submitted", 0, offset, T0, b"dca", orjson.dumps(data))
-    outcome = ingest_record(rec, MemoryTable(), T0 + 10)
+    outcome = ingest_record(rec, MemoryTable(), T0 + 10, topic=INGESTED)
     event = decode_event(outcome.outputs[0].value)
     assert event.topic == "intent.submitted", event.payload
     return event
@@ -113,8 +120,10 @@ def test_accepted_carries_the_intent_unchanged() -> None:
 def test_outputs_are_identical_when_reprocessed() -> None:
     source = submitted(body())
     first = [decode_event(o.value).event_id for o in validate_event(source, TOPOLOGY, VENUES, NOW)]
-    again = [decode_event(o.value).event_id
-             for o in validate_event(source, TOPOLOGY, VENUES, NOW + 99_999)]
+    again = [
+        decode_event(o.value).event_id
+        for o in validate_event(source, TOPOLOGY, VENUES, NOW + 99_999)
+    ]
     assert first == again
 
 
@@ -143,26 +152,39 @@ UNKNOWN = {"symbol": "FOO", "address": "0x" + "f0" * 20, "decimals": 18, "chainI
     [
         (_swap_asset(body(), 0, UNKNOWN), "assets.0.asset.symbol", 'unknown asset "FOO"'),
         (_swap_asset(body(), 1, UNKNOWN), "assets.1.asset.symbol", 'unknown asset "FOO"'),
-        (_swap_asset(body(), 0, {**TOPOLOGY.asset("WETH").to_wire(), "decimals": 6}),
-         "assets.0.asset", "registered as"),
-        (_swap_asset(body(), 1, {**TOPOLOGY.asset("USDC").to_wire(),
-                                 "address": "0x" + "99" * 20}),
-         "assets.1.asset", "registered as"),
+        (
+            _swap_asset(body(), 0, {**TOPOLOGY.asset("WETH").to_wire(), "decimals": 6}),
+            "assets.0.asset",
+            "registered as",
+        ),
+        (
+            _swap_asset(
+                body(), 1, {**TOPOLOGY.asset("USDC").to_wire(), "address": "0x" + "99" * 20}
+            ),
+            "assets.1.asset",
+            "registered as",
+        ),
         (body(amount="0"), "assets.0.amount", "greater than 0"),
         (body(amount="-1"), "assets.0.amount", "greater than 0"),
         (body(timeWindowMs=999), "constraints.timeWindowMs", "between 1000 and 86400000"),
         (body(timeWindowMs=86_400_001), "constraints.timeWindowMs", "between"),
-        (body(allowedVenues=["uniswap"]), "constraints.allowedVenues.0",
-         'unknown venue "uniswap"; known: sim'),
-        (body(allowedVenues=["sim", "binance"]), "constraints.allowedVenues.1",
-         '"binance"'),
-        (body(allowedVenues=[]), "constraints.allowedVenues",
-         "lists no venue: omit it to allow every venue, or name at least one of: sim"),
+        (
+            body(allowedVenues=["uniswap"]),
+            "constraints.allowedVenues.0",
+            'unknown venue "uniswap"; known: sim',
+        ),
+        (body(allowedVenues=["sim", "binance"]), "constraints.allowedVenues.1", '"binance"'),
+        (
+            body(allowedVenues=[]),
+            "constraints.allowedVenues",
+            "lists no venue: omit it to allow every venue, or name at least one of: sim",
+        ),
         (body(limitPrice="3000"), "constraints.limitPrice", "not supported yet"),
     ],
 )
-def test_wrong_intent_is_rejected_with_its_path(data: dict[str, Any], path: str,
-                                                message_part: str) -> None:
+def test_wrong_intent_is_rejected_with_its_path(
+    data: dict[str, Any], path: str, message_part: str
+) -> None:
     source, event, payload, dl = rejected(data)
     assert [e.path for e in payload.errors] == [path]
     assert message_part in payload.errors[0].message
@@ -178,8 +200,9 @@ def test_wrong_intent_is_rejected_with_its_path(data: dict[str, Any], path: str,
     assert dl.key == payload.dead_letter_key.encode()
     assert orjson.loads(dl.value) == source.payload["intent"]
     headers = dict(dl.headers)
-    assert orjson.loads(headers["sep-errors"]) == [{"path": path,
-                                                   "message": payload.errors[0].message}]
+    assert orjson.loads(headers["sep-errors"]) == [
+        {"path": path, "message": payload.errors[0].message}
+    ]
     assert headers["sep-correlation-id"] == source.correlation_id.encode()
 
 
@@ -187,14 +210,21 @@ def test_an_empty_venue_list_names_the_venues_to_choose_from() -> None:
     # Omitted means every venue; [] would reach the planner, which found no venue and blamed
     # "this amount".
     errors = semantic_errors(intent_of(body(allowedVenues=[])), TOPOLOGY, ("uniswap_v3", "sim"))
-    assert errors == [FieldError(path="constraints.allowedVenues", message=(
-        "lists no venue: omit it to allow every venue, or name at least one of: "
-        "sim, uniswap_v3"))]
+    assert errors == [
+        FieldError(
+            path="constraints.allowedVenues",
+            message=(
+                "lists no venue: omit it to allow every venue, or name at least one of: "
+                "sim, uniswap_v3"
+            ),
+        )
+    ]
 
 
 def test_an_unknown_venue_is_named_as_json_not_as_a_python_list() -> None:
-    (error,) = semantic_errors(intent_of(body(allowedVenues=["sim", "binance"])), TOPOLOGY,
-                               ("uniswap_v3", "sim"))
+    (error,) = semantic_errors(
+        intent_of(body(allowedVenues=["sim", "binance"])), TOPOLOGY, ("uniswap_v3", "sim")
+    )
     assert error.message == 'unknown venue "binance"; known: sim, uniswap_v3'
 
 
@@ -246,7 +276,10 @@ def test_every_problem_is_reported_at_once() -> None:
     data = body(amount="-2", timeWindowMs=5, allowedVenues=["nope"])
     _, _, payload, _ = rejected(data)
     assert {e.path for e in payload.errors} == {
-        "assets.0.amount", "constraints.timeWindowMs", "constraints.allowedVenues.0"}
+        "assets.0.amount",
+        "constraints.timeWindowMs",
+        "constraints.allowedVenues.0",
+    }
 
 
 def test_wrong_input_is_not_risk_checked() -> None:
@@ -290,15 +323,18 @@ def test_notional_exactly_at_the_limit_is_allowed() -> None:
 
 def test_notional_of_each_subject_uses_its_reference_price() -> None:
     assert notional(intent_of(body(subject="WBTC", amount="0.5")), TOPOLOGY) == Decimal("30000")
-    assert notional(intent_of(body(kind="ACQUIRE", subject="USDC", counter="WETH",
-                                   amount="250")), TOPOLOGY) == Decimal("250")
+    assert notional(
+        intent_of(body(kind="ACQUIRE", subject="USDC", counter="WETH", amount="250")), TOPOLOGY
+    ) == Decimal("250")
 
 
 def test_slippage_above_the_limit() -> None:
     _, _, payload = risk_rejection(body(maxSlippage="0.06"))
     assert payload.rule == "max_slippage"
     assert (Decimal(payload.limit or ""), Decimal(payload.actual or "")) == (
-        Decimal("0.05"), Decimal("0.06"))
+        Decimal("0.05"),
+        Decimal("0.06"),
+    )
 
 
 def test_slippage_at_the_limit_is_allowed() -> None:
@@ -315,7 +351,8 @@ def test_both_breaches_are_named_first_one_leads() -> None:
 def test_an_unpriced_asset_is_refused_not_waved_through() -> None:
     prices = {k: v for k, v in TOPOLOGY.risk.reference_prices.items() if k != "WBTC"}
     topology = TOPOLOGY.model_copy(
-        update={"risk": TOPOLOGY.risk.model_copy(update={"reference_prices": prices})})
+        update={"risk": TOPOLOGY.risk.model_copy(update={"reference_prices": prices})}
+    )
     (breach,) = risk_breaches(intent_of(body(subject="WBTC", amount="0.01")), topology)
     assert breach.rule == "max_notional"
     assert breach.actual == "unknown"
@@ -329,11 +366,15 @@ async def test_stage_handles_submitted_and_ignores_rejected() -> None:
     context = StageContext(TOPOLOGY, Settings(), clock=lambda: NOW)
     stage = build(context)
     bad_record = Record("sep.intents.submitted", 0, 9, T0, None, b"not json")
-    rejected_event = decode_event(ingest_record(bad_record, MemoryTable(), T0).outputs[0].value)
+    rejected_event = decode_event(
+        ingest_record(bad_record, MemoryTable(), T0, topic=INGESTED).outputs[0].value
+    )
     assert rejected_event.topic == "intent.rejected"
     good = submitted(body())
-    records = [Record("sep.intents.ingested", 0, i, T0, None, encode_event(e))
-               for i, e in enumerate([rejected_event, good])]
+    records = [
+        Record("sep.intents.ingested", 0, i, T0, None, encode_event(e))
+        for i, e in enumerate([rejected_event, good])
+    ]
     sent: list[Output] = []
 
     async def emit(output: Output) -> None:
@@ -354,8 +395,9 @@ async def test_stage_knows_only_enabled_venues() -> None:
     async def emit(output: Output) -> None:
         sent.append(output)
 
-    record = Record("sep.intents.ingested", 0, 0, T0, None,
-                    encode_event(submitted(body(allowedVenues=["sim"]))))
+    record = Record(
+        "sep.intents.ingested", 0, 0, T0, None, encode_event(submitted(body(allowedVenues=["sim"])))
+    )
     await stage.process([record], emit)
     assert [o.topic for o in sent] == [OUTPUT_TOPIC, DEADLETTER_TOPIC]
     payload = decode_event(sent[0].value).parse_payload()
@@ -373,12 +415,14 @@ def test_address_case_does_not_make_another_asset() -> None:
     assert semantic_errors(intent_of(data), TOPOLOGY, VENUES) == []
 
 
-@pytest.mark.parametrize(("subject", "counter", "amount"), [
-    ("USDC", "WETH", "0.0000001"),  # USDC has 6 decimals: this is 0 base units
-    ("WBTC", "USDC", "0.000000009"),  # WBTC has 8
-])
-def test_amount_below_one_base_unit_is_wrong_input(subject: str, counter: str,
-                                                   amount: str) -> None:
+@pytest.mark.parametrize(
+    ("subject", "counter", "amount"),
+    [
+        ("USDC", "WETH", "0.0000001"),  # USDC has 6 decimals: this is 0 base units
+        ("WBTC", "USDC", "0.000000009"),  # WBTC has 8
+    ],
+)
+def test_amount_below_one_base_unit_is_wrong_input(subject: str, counter: str, amount: str) -> None:
     # It is > 0, but nothing can be traded: the router refuses a zero amount.  The person
     # who sent it should hear so from validate, with the path, not get a stuck pipeline.
     _, _, payload, _ = rejected(body(subject=subject, counter=counter, amount=amount))
@@ -402,7 +446,9 @@ def test_address_case_does_not_hide_other_decimals() -> None:
 
 def test_dispose_spends_its_amount_and_acquire_its_priced_cost_plus_slippage() -> None:
     assert spend_estimate(intent_of(body("DISPOSE", "WETH", "USDC", "2")), TOPOLOGY) == (
-        "WETH", Decimal("2"))
+        "WETH",
+        Decimal("2"),
+    )
     # 0.5 WETH at 3000 USDC, paying at most 1 % more: 1515 USDC
     acquire = intent_of(body("ACQUIRE", "WETH", "USDC", "0.5", maxSlippage="0.01"))
     assert spend_estimate(acquire, TOPOLOGY) == ("USDC", Decimal("1515.00"))
@@ -430,12 +476,15 @@ def test_one_venue_that_can_fund_it_is_enough_and_the_check_is_stated() -> None:
 
 
 def test_a_venue_without_an_account_never_blocks_and_allowed_venues_narrow_the_choice() -> None:
-    unlimited: dict[str, dict[str, Decimal] | None] = {"sim": None,
-                                                       "uniswap_v3": {"WETH": Decimal(0)}}
+    unlimited: dict[str, dict[str, Decimal] | None] = {
+        "sim": None,
+        "uniswap_v3": {"WETH": Decimal(0)},
+    }
     free = submitted(body("DISPOSE", "WETH", "USDC", "2"))
-    assert [e.topic for e in events(validate_event(free, TOPOLOGY, ("sim", "uniswap_v3"), NOW,
-                                                   unlimited))] == ["risk.approved",
-                                                                    "intent.accepted"]
+    assert [
+        e.topic
+        for e in events(validate_event(free, TOPOLOGY, ("sim", "uniswap_v3"), NOW, unlimited))
+    ] == ["risk.approved", "intent.accepted"]
     pinned = submitted(body("DISPOSE", "WETH", "USDC", "2", allowedVenues=["uniswap_v3"]))
     out = events(validate_event(pinned, TOPOLOGY, ("sim", "uniswap_v3"), NOW, unlimited))
     assert [e.topic for e in out] == ["risk.rejected"]
@@ -455,8 +504,12 @@ class Account:
 
 async def test_a_redelivered_intent_gets_the_answer_it_was_given_though_balances_moved() -> None:
     account = Account("5")
-    context = StageContext(TOPOLOGY, Settings(), venues={"uniswap_v3": account},  # type: ignore[dict-item]
-                           clock=lambda: NOW)
+    context = StageContext(
+        TOPOLOGY,
+        Settings(),
+        venues={"uniswap_v3": account},  # type: ignore[dict-item]
+        clock=lambda: NOW,
+    )
     stage = build(context)
     sent: list[Output] = []
 
@@ -473,8 +526,9 @@ async def test_a_redelivered_intent_gets_the_answer_it_was_given_though_balances
     account.held["WETH"] = Decimal("0.5")
     other = body("DISPOSE", "WETH", "USDC", "2")
     other["clientIntentId"] = "c-2"
-    second = Record("sep.intents.ingested", 0, 1, T0, None,
-                    encode_event(submitted(other, offset=1)))
+    second = Record(
+        "sep.intents.ingested", 0, 1, T0, None, encode_event(submitted(other, offset=1))
+    )
     sent.clear()
     await stage.process([record, second], emit)
     assert [o.value for o in sent[:2]] == approved
