@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
@@ -25,7 +27,10 @@ from pipeline.config import Settings
 from pipeline.harness import WorkerPool, wait_until_finished
 from pipeline.samples import submission
 from pipeline.store.eventstore import EventStore
+from pipeline.store.readmodel import ReadModel
 from tests.store.lifecycle import TOPOLOGY
+from tests.ui import hostile
+from tests.ui.seed import store_and_project
 from tests.ui.server import ServerThread
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -175,3 +180,121 @@ async def submit_directly(settings: Settings, count: int) -> list[str]:
             await delivery
             ids.append(predicted_intent_id(stamp, strategy, f"{strategy}-{i}"))
     return ids
+
+
+# What every intents table must still show, whatever a row holds.
+COLUMNS = ["Submitted", "Intent", "Strategy", "Side", "Pair", "Amount", "Status", "Prio",
+           "Received", "Slippage", "Reason"]
+
+LAYOUT = """() => {
+  const table = document.querySelector("table.intents");
+  const scroll = table.closest(".scroll");
+  const view = document.documentElement.clientWidth;
+  const heads = [...table.querySelectorAll("thead th")].map((th) => {
+    const r = th.getBoundingClientRect();
+    return { name: th.textContent.trim(), left: r.left, right: r.right, width: r.width };
+  });
+  const rows = [...table.querySelectorAll("tbody tr[data-id]")].map((tr) => ({
+    id: tr.dataset.id.length,
+    cells: [...tr.children].map((td) => {
+      const r = td.getBoundingClientRect();
+      return { right: r.right, width: r.width, text: td.innerText.length };
+    }),
+  }));
+  return { view, heads, rows, overflow: scroll.scrollWidth - scroll.clientWidth,
+           page: document.documentElement.scrollWidth - view };
+}"""
+
+
+async def assert_layout_holds(page: Page, at_least_rows: int) -> dict[str, Any]:
+    layout: dict[str, Any] = await page.evaluate(LAYOUT)
+    assert [h["name"] for h in layout["heads"]] == COLUMNS
+    for head in layout["heads"]:  # every column on screen, none squeezed to nothing
+        assert head["width"] >= 20, head
+        assert head["right"] <= layout["view"], head
+    assert layout["overflow"] <= 1, layout  # no horizontal scrolling
+    assert layout["page"] <= 1, layout
+    assert len(layout["rows"]) >= at_least_rows
+    for row in layout["rows"]:
+        assert len(row["cells"]) == len(COLUMNS)
+        for cell in row["cells"]:
+            assert cell["right"] <= layout["view"], row
+            assert cell["text"] <= 200, row
+    return layout
+
+
+async def assert_nothing_injected(page: Page) -> None:
+    assert await page.evaluate(f"typeof {hostile.INJECTED}") == "undefined"
+    # The markup is shown as text: no element it names exists anywhere in the page.
+    assert await page.locator("#app img, #app script, #app b").count() == 0
+
+
+async def test_hostile_values_keep_every_column_and_inject_nothing(
+        page: Page, server: ServerThread, workers: WorkerPool, ui_settings: Settings,
+        shots: Path) -> None:
+    now = int(time.time() * 1000)
+    # Seeded the way the project stage writes them: the storable ones in both stores (so the
+    # detail page has their events), the rest in the read model only (NUL, a 60 KB id).
+    storable = hostile.hostile_rejections(now, storable=True)
+    await store_and_project(ui_settings, storable)
+    await project_only(ui_settings, hostile.hostile_rejections(now + 10, storable=False)[3:])
+    # And one through the real pipeline: a raw record with a 60 KB strategy id, RTL client id.
+    marker = f"raw-{uuid.uuid4().hex[:8]}-"
+    async with IntentProducer(ui_settings.kafka) as producer:
+        body = submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", "0.1", strategy_id="s",
+                          client_intent_id=hostile.RTL + hostile.ZERO_WIDTH)
+        body["strategyId"] = marker + hostile.HUGE[: 60_000 - len(marker)]
+        _stamp, delivery = await producer.send(orjson.dumps(body), key="hostile")
+        await delivery
+
+    await page.goto(f"{server.url}/ui/")
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    strategy_cells = page.locator("table.intents td.txt:nth-child(3) .clip")
+    await expect(page.locator(f'table.intents td .clip[title^="{marker}"]')).to_have_count(
+        1, timeout=60_000)  # the pipeline's rejection arrived live
+    layout = await assert_layout_holds(page, at_least_rows=6)
+    assert max(r["id"] for r in layout["rows"]) > 60_000  # the 60 KB id is one of the rows
+    await assert_nothing_injected(page)
+    shown = await strategy_cells.all_inner_texts()
+    assert shown
+    assert max(len(s) for s in shown) <= 24
+    titles = [await c.get_attribute("title") or "" for c in await strategy_cells.all()]
+    assert max(len(t) for t in titles) <= 1000  # hovering shows a bounded part
+    texts = " ".join(await page.locator("table.intents tbody").all_inner_texts())
+    for invisible in ("\u202e", "\u200b", "\x00"):
+        assert invisible not in texts
+    assert "␀" in texts  # NUL and the invisible ones are shown, marked
+    assert "\ufffd" in texts
+    await page.screenshot(path=shots / "dashboard-hostile.png", full_page=True)
+
+    # While the page is open: more arrive live and are bounded the same way.
+    await project_only(ui_settings, hostile.hostile_rejections(now + 20, storable=False))
+    rows = page.locator("table.intents tbody tr[data-id]")
+    before = len(layout["rows"])
+    await expect(rows).to_have_count(before + 5)
+    await expect(page.locator("table.intents tbody tr.flash")).not_to_have_count(0)
+    await assert_layout_holds(page, at_least_rows=before + 5)
+    await assert_nothing_injected(page)
+
+    # The detail page shows the whole value (in a box that scrolls), still as text.
+    first = storable[0]
+    await page.goto(f"{server.url}/ui/intents/{first.correlation_id}")
+    await expect(page.locator("#state-badge")).to_have_attribute("data-state", "rejected")
+    whole = page.locator("#facts pre.whole").first
+    assert len(await whole.text_content() or "") == len(hostile.HUGE)
+    await page.locator("#facts details.whole summary").first.click()
+    facts = await page.locator("#facts").bounding_box()
+    assert facts is not None
+    assert facts["x"] + facts["width"] <= 1360
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 1360
+    await assert_nothing_injected(page)
+    await page.screenshot(path=shots / "intent-detail-hostile.png", full_page=True)
+
+
+async def project_only(settings: Settings, events: list[Any]) -> None:
+    model = ReadModel.connect(settings.redis, settings.redis_prefix,
+                              reference_prices=dict(TOPOLOGY.risk.reference_prices))
+    try:
+        await model.apply(events)
+    finally:
+        await model.close()

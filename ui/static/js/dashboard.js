@@ -1,28 +1,29 @@
 // Dashboard: live counters and the most recent intents with their status.
 import { api } from "./api.js";
 import { LiveStream } from "./stream.js";
-import { amount, badge, esc, percent, shortId, time } from "./format.js";
+import { amount, badge, esc, percent, shortId, text, time } from "./format.js";
 
 const PAGE = 50;
 const STATES = ["submitted", "accepted", "prioritised", "planned", "executing", "completed",
   "rejected", "risk_rejected", "plan_rejected", "failed", "expired", "cancelled"];
 
 function row(intent) {
-  const pair = intent.asset ? `${esc(intent.asset)} / ${esc(intent.counterAsset)}` : "—";
+  const pair = intent.asset ? `${text(intent.asset, 12)} / ${text(intent.counterAsset, 12)}` : "—";
   const side = intent.type === "ACQUIRE" ? "buy" : intent.type === "DISPOSE" ? "sell" : "—";
   const created = intent.timestamps?.["intent.submitted"] || intent["at:intent.submitted"];
+  // Every cell is bounded (see format.js): one hostile value cannot push the others away.
   return `<tr data-id="${esc(intent.id)}">
     <td class="mono muted">${time(created)}</td>
     <td class="id"><a href="/ui/intents/${encodeURIComponent(intent.id)}">${shortId(intent.id)}</a></td>
-    <td>${esc(intent.strategyId || "—")}</td>
+    <td class="txt">${text(intent.strategyId, 24)}</td>
     <td>${side}</td>
-    <td>${pair}</td>
+    <td class="txt">${pair}</td>
     <td class="num">${amount(intent.amount)}</td>
     <td>${badge(intent.state)}</td>
-    <td class="num">${esc(intent.priority ?? "—")}</td>
-    <td class="num">${intent.amountOut ? `${amount(intent.amountOut)} <span class="muted">${esc(intent.assetOut)}</span>` : "—"}</td>
+    <td class="num">${text(intent.priority, 4)}</td>
+    <td class="num">${intent.amountOut ? `${amount(intent.amountOut)} <span class="muted">${text(intent.assetOut, 12)}</span>` : "—"}</td>
     <td class="num">${percent(intent.realisedSlippage, 3)}</td>
-    <td class="muted reason" title="${esc(intent.reason || "")}">${esc((intent.reason || "").slice(0, 48))}</td>
+    <td class="muted txt reason">${text(intent.reason, 60)}</td>
   </tr>`;
 }
 
@@ -52,10 +53,10 @@ export async function renderDashboard(root, setConnection) {
         <h2 style="margin:0">Intents</h2><span class="spacer"></span>
         <select id="f-state" aria-label="state"><option value="">all states</option>
           ${STATES.map((s) => `<option ${s === filter.state ? "selected" : ""}>${s}</option>`).join("")}</select>
-        <input id="f-strategy" placeholder="strategy id" value="${esc(filter.strategy)}" aria-label="strategy">
+        <input id="f-strategy" placeholder="strategy id" maxlength="128" value="${esc(filter.strategy)}" aria-label="strategy">
         <a href="/ui/submit"><button type="button">New intent</button></a>
       </div>
-      <div class="scroll"><table><thead><tr><th>Submitted</th><th>Intent</th><th>Strategy</th><th>Side</th><th>Pair</th>
+      <div class="scroll"><table class="intents"><thead><tr><th>Submitted</th><th>Intent</th><th>Strategy</th><th>Side</th><th>Pair</th>
         <th class="num">Amount</th><th>Status</th><th class="num">Prio</th><th class="num">Received</th>
         <th class="num">Slippage</th><th>Reason</th></tr></thead>
         <tbody id="intents"></tbody></table></div>

@@ -1,7 +1,7 @@
 // Intent detail: the lifecycle as it happens — stage bar, live event timeline, plan, progress.
 import { api, ApiError } from "./api.js";
 import { LiveStream } from "./stream.js";
-import { amount, badge, esc, percent, time, TERMINAL } from "./format.js";
+import { amount, badge, clip, esc, percent, text, time, TERMINAL, visible, whole } from "./format.js";
 
 const STAGES = [
   ["submitted", "intent.submitted"], ["accepted", "intent.accepted"],
@@ -46,7 +46,7 @@ function topicClass(topic) {
 
 export async function renderDetail(root, intentId, setConnection) {
   root.innerHTML = `
-    <h1><span class="muted">Intent</span> <span class="mono" id="intent-id">${esc(intentId)}</span>
+    <h1><span class="muted">Intent</span> <span class="mono" id="intent-id">${text(intentId, 48)}</span>
       <span id="state-badge">${badge("…")}</span></h1>
     <div class="stages" id="stages">${STAGES.map(([s]) => `<span data-stage="${s}">${s}</span>`).join("")}</div>
     <div class="grid-2">
@@ -60,19 +60,20 @@ export async function renderDetail(root, intentId, setConnection) {
 
   function renderFacts() {
     const f = [
-      ["State", badge(intent.state)], ["Strategy", esc(intent.strategyId || "—")],
-      ["Side", esc(intent.type || "—")],
-      ["Amount", intent.asset ? `${amount(intent.amount)} ${esc(intent.asset)} for ${esc(intent.counterAsset)}` : "—"],
+      ["State", badge(intent.state)], ["Strategy", whole(intent.strategyId || "—")],
+      ...(intent.clientIntentId ? [["Client id", whole(intent.clientIntentId)]] : []),
+      ["Side", text(intent.type, 12)],
+      ["Amount", intent.asset ? `${amount(intent.amount)} ${text(intent.asset, 16)} for ${text(intent.counterAsset, 16)}` : "—"],
       ["Max slippage", percent(intent.maxSlippage)],
       ["Window", intent.timeWindowMs ? `${intent.timeWindowMs / 1000} s` : "—"],
-      ["Style", esc(intent.executionStyle || "—")],
-      ["Priority", intent.priority ? `${intent.priority} · ${esc(intent.lane)}` : "—"],
-      ["Plan", esc(intent.planId || "—")], ["Order ref", esc(intent.orderRef || "—")],
-      ["Spent", intent.amountIn ? `${amount(intent.amountIn)} ${esc(intent.assetIn)}` : "—"],
-      ["Received", intent.amountOut ? `${amount(intent.amountOut)} ${esc(intent.assetOut)}` : "—"],
+      ["Style", text(intent.executionStyle, 16)],
+      ["Priority", intent.priority ? `${text(intent.priority, 4)} · ${text(intent.lane, 16)}` : "—"],
+      ["Plan", text(intent.planId, 64)], ["Order ref", text(intent.orderRef, 80)],
+      ["Spent", intent.amountIn ? `${amount(intent.amountIn)} ${text(intent.assetIn, 16)}` : "—"],
+      ["Received", intent.amountOut ? `${amount(intent.amountOut)} ${text(intent.assetOut, 16)}` : "—"],
       ["Realised slippage", percent(intent.realisedSlippage, 3)],
     ];
-    if (intent.reason) f.push(["Reason", `<span style="color:var(--bad)">${esc(intent.reason)}</span>`]);
+    if (intent.reason) f.push(["Reason", `<span style="color:var(--bad)">${whole(intent.reason)}</span>`]);
     root.querySelector("#facts").innerHTML = f.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("");
     root.querySelector("#state-badge").innerHTML = badge(intent.state);
     root.querySelector("#state-badge").dataset.state = intent.state || "";
@@ -88,17 +89,17 @@ export async function renderDetail(root, intentId, setConnection) {
     if (!plan) return;
     const done = plan.status === "completed";
     root.querySelector("#plan").innerHTML = `
-      <dl class="kv"><dt>Plan</dt><dd>${esc(plan.id)}</dd><dt>Status</dt><dd>${badge(plan.status)}</dd>
+      <dl class="kv"><dt>Plan</dt><dd>${text(plan.id, 64)}</dd><dt>Status</dt><dd>${badge(plan.status)}</dd>
         <dt>Est. out</dt><dd>${amount(plan.estimatedOut)}</dd><dt>Price impact</dt><dd>${percent(plan.priceImpact, 3)}</dd>
-        <dt>Risk score</dt><dd>${esc(plan.riskScore ?? "—")}</dd></dl>
+        <dt>Risk score</dt><dd>${text(plan.riskScore, 12)}</dd></dl>
       <div class="muted" style="margin-top:10px">${plan.filledSteps} of ${plan.stepCount} step(s) filled</div>
       <div class="progress ${done ? "done" : ""}"><div style="width:${Number(plan.progress) * 100}%"></div></div>
       <table><thead><tr><th>Step</th><th>Venue</th><th>Route</th><th class="num">In</th><th class="num">Out</th><th>Status</th><th>Ref</th></tr></thead>
-      <tbody>${plan.steps.map((s, i) => `<tr><td>${i + 1}</td><td>${esc(s.venue || "—")}</td>
-        <td>${esc(s.assetIn || "")} → ${esc(s.assetOut || "")}${s.hops > 1 ? ` <span class="muted">(${s.hops} hops)</span>` : ""}</td>
+      <tbody>${plan.steps.map((s, i) => `<tr><td>${i + 1}</td><td>${text(s.venue, 16)}</td>
+        <td>${text(s.assetIn, 12)} → ${text(s.assetOut, 12)}${s.hops > 1 ? ` <span class="muted">(${s.hops} hops)</span>` : ""}</td>
         <td class="num">${amount(s.filledIn || s.amountIn)}</td><td class="num">${amount(s.filledOut || s.amountOut)}</td>
         <td>${badge(s.status, s.status === "submitted" ? "submitted-step" : "")}</td>
-        <td class="mono muted">${esc((s.orderRef || "").slice(0, 14))}</td></tr>`).join("")}</tbody></table>`;
+        <td class="mono muted">${text(s.orderRef, 14)}</td></tr>`).join("")}</tbody></table>`;
   }
 
   function renderTimeline() {
@@ -107,8 +108,8 @@ export async function renderDetail(root, intentId, setConnection) {
     root.querySelector("#timeline").innerHTML = list.map(([seq, e]) => `
       <li data-seq="${seq}" data-topic="${esc(e.topic)}"><span class="seq">${seq}</span>
         <span class="mono muted">${time(new Date(e.at).toISOString())}</span>
-        <span><span class="topic ${topicClass(e.topic)}">${esc(e.topic)}</span>
-          <span class="summary">${esc(summary(e.topic, e.payload))}</span></span>
+        <span><span class="topic ${topicClass(e.topic)}">${text(e.topic, 32)}</span>
+          <span class="summary">${esc(visible(clip(summary(e.topic, e.payload), 300)))}</span></span>
         <span class="delta">+${e.at - first} ms</span></li>`).join("") ||
       `<li class="empty" style="display:block">Waiting for the first event…</li>`;
   }
@@ -150,9 +151,9 @@ export async function renderDetail(root, intentId, setConnection) {
       intent = { ...intent, ...change.data, state: change.state };
       renderFacts(); renderTimeline();
       if (change.topic.startsWith("plan.") || change.topic.startsWith("exec.")) refreshPlan();
-      document.title = `${change.state} · ${intentId} · SEP`;
+      document.title = `${change.state} · ${visible(clip(intentId, 40))} · SEP`;
     },
   });
-  document.title = `${intent.state || "…"} · ${intentId} · SEP`;
+  document.title = `${intent.state || "…"} · ${visible(clip(intentId, 40))} · SEP`;
   return { stream, events, terminal: () => TERMINAL.has(intent.state) };
 }
