@@ -34,6 +34,22 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: Path(_env("SEP_DATA", ".sep")).resolve())
     log_format: str = field(default_factory=lambda: _env("SEP_LOG_FORMAT", "auto"))
     """``json`` (one object per line), ``console`` (readable), or ``auto`` (console on a tty)."""
+    topology: Path | None = field(
+        default_factory=lambda: Path(os.environ["SEP_TOPOLOGY"])
+        if os.environ.get("SEP_TOPOLOGY") else None)
+    """The topology file (``None``: the repository's ``topology.yaml``)."""
+    load_plugins: bool = field(default_factory=lambda: not os.environ.get("SEP_NO_PLUGINS"))
+    """Load installed plugins (the ``sep`` entry points); ``SEP_NO_PLUGINS=1``: built-ins only."""
+    gc_threshold: int = field(default_factory=lambda: int(_env("SEP_GC_THRESHOLD", "50000")))
+    """A worker's young-generation GC threshold (pipeline/runtime/gc_tuning.py)."""
+    cache_dir: Path = field(default_factory=lambda: Path(
+        _env("SEP_CACHE", str(Path.home() / ".cache" / "sep"))).expanduser())
+    """Downloads shared by every checkout on the machine (the Kafka jars)."""
+    redis_server: str = field(default_factory=lambda: _env("SEP_REDIS_SERVER", ""))
+    """The ``redis-server`` binary the dev stack runs ('': found on PATH or installed)."""
+    kafka_jvm_opts: str = field(default_factory=lambda: _env(
+        "SEP_KAFKA_JVM_OPTS", "-XX:+UseG1GC -XX:MaxGCPauseMillis=20"))
+    """JVM flags of the dev stack's embedded broker (besides its heap)."""
     redis_prefix: str = field(default_factory=lambda: _env("SEP_REDIS_PREFIX", ""))
     """Namespace for read-model keys (tests and replays use their own)."""
     rpc: str = field(default_factory=lambda: _env("SEP_RPC", "http://127.0.0.1:18545"))

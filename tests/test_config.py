@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,19 @@ def test_repr_masks_the_redis_password(clean_env: pytest.MonkeyPatch, redis: str
 ])
 def test_mask_url_keeps_everything_but_the_password(url: str, masked: str) -> None:
     assert mask_url(url) == masked
+
+
+def test_settings_are_the_one_place_that_reads_the_environment() -> None:
+    """Every SEP_ variable is a field of ``Settings`` (documented in .env.example), not read
+    ad hoc: modules only pass the environment on to child processes."""
+    root = Path(__file__).resolve().parent.parent
+    reads = re.compile(r"os\.environ\.get\(|os\.environ\[|os\.getenv\(")
+    offenders = [
+        f"{path.relative_to(root)}:{n}"
+        for folder in ("pipeline", "ui")
+        for path in sorted((root / folder).rglob("*.py"))
+        if path != root / "pipeline" / "config.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if reads.search(line)
+    ]
+    assert offenders == []

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -25,6 +24,7 @@ from pipeline.cli import (
     worker,
 )
 from pipeline.cli.common import UserError
+from pipeline.config import Settings
 
 if TYPE_CHECKING:
     from pipeline.cli.common import SubParsers
@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command != "worker":  # the worker configures its own logging
         from pipeline.logs import configure_logging
 
-        configure_logging(os.environ.get("SEP_LOG_FORMAT", "auto"), "warning")
+        configure_logging(Settings().log_format, "warning")
         # Just after topics are created the broker may answer NotLeaderForPartition for a
         # moment; aiokafka retries it, but warns once per retry. Errors still show.
         logging.getLogger("aiokafka.producer.sender").setLevel(logging.ERROR)

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
 import shutil
 import subprocess
 import uuid
 from pathlib import Path
 
 from pipeline import limits
+from pipeline.config import Settings
 from pipeline.devstack.errors import ServiceStartError, ToolMissingError
 from pipeline.devstack.kafka_dist import ensure_kafka_jars
 from pipeline.devstack.ports import HOST, port_accepts
@@ -36,7 +36,7 @@ DEFAULT_JVM_OPTIONS = "-XX:+UseG1GC -XX:MaxGCPauseMillis=20"
 
 def jvm_options() -> list[str]:
     """Garbage collector and other JVM flags for the embedded broker (``SEP_KAFKA_JVM_OPTS``)."""
-    return os.environ.get("SEP_KAFKA_JVM_OPTS", DEFAULT_JVM_OPTIONS).split()
+    return Settings().kafka_jvm_opts.split()
 
 
 def new_cluster_id() -> str:

@@ -16,12 +16,12 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
-import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
 
+from pipeline.config import Settings
 from pipeline.devstack.errors import FetchError, ToolMissingError
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,7 @@ _EXCLUSIONS = (
 
 def cache_root() -> Path:
     """``$SEP_CACHE`` or ``~/.cache/sep``: shared by every checkout on the machine."""
-    env = os.environ.get("SEP_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "sep"
+    return Settings().cache_dir
 
 
 def render_pom(version: str = KAFKA_VERSION) -> str:

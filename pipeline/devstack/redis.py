@@ -17,6 +17,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from pipeline.config import Settings
 from pipeline.devstack.errors import ToolMissingError
 from pipeline.devstack.ports import HOST, port_accepts
 from pipeline.devstack.probes import check_redis
@@ -34,7 +35,7 @@ INSTALL_HINT = (
 
 def find_redis_server(install: bool = True) -> Path:
     """Path of ``redis-server``; installs Debian's package when root and allowed."""
-    env = os.environ.get("SEP_REDIS_SERVER")
+    env = Settings().redis_server
     if env:
         path = Path(env)
         if not (path.is_file() and os.access(path, os.X_OK)):

@@ -77,7 +77,7 @@ ANY_PORTS = Ports(0, 0, 0, 0)
 
 
 def default_data_dir() -> Path:
-    return Path(os.environ.get("SEP_DATA", ".sep")).resolve()
+    return Settings().data_dir
 
 
 class DevStack:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pluggy
 from pydantic import ValidationError
 
+from pipeline.config import Settings
 from pipeline.plugins import hookspecs
 from pipeline.plugins.market import MarketSourceSpec
 from pipeline.plugins.venue import Venue, VenueContext, VenueSpec
@@ -35,7 +35,7 @@ def make_plugin_manager(*, load_entrypoints: bool | None = None) -> pluggy.Plugi
     for name in BUILTIN_PLUGINS:
         pm.register(importlib.import_module(name), name=name)
     if load_entrypoints is None:
-        load_entrypoints = "pytest" not in sys.modules and not os.environ.get("SEP_NO_PLUGINS")
+        load_entrypoints = "pytest" not in sys.modules and Settings().load_plugins
     if load_entrypoints:
         pm.load_setuptools_entrypoints(hookspecs.PROJECT)
     pm.check_pending()

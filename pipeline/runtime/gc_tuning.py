@@ -7,7 +7,8 @@ every long-lived object (faust, aiokafka, web3, the venues' pools and route grap
 Measured on the stages' own logic: 22 % of the CPU and pauses up to 0.6 s.  Reference counting
 frees almost all of it anyway; the collector is only needed for cycles.
 
-* ``configure()`` raises the young-generation threshold (``SEP_GC_THRESHOLD``, default 50,000).
+* ``configure(threshold)`` raises the young-generation threshold (``Settings.gc_threshold``,
+  ``SEP_GC_THRESHOLD``, default 50,000).
 * ``freeze()``, once the worker has started, moves everything alive into the permanent
   generation (``gc.freeze``): the start-up objects are never scanned again.
 * ``STATS`` counts collections, their total and longest pause (``kill -USR1`` dumps them).
@@ -16,7 +17,6 @@ frees almost all of it anyway; the collector is only needed for cycles.
 from __future__ import annotations
 
 import gc
-import os
 import time
 from typing import Any
 
@@ -36,9 +36,8 @@ def _on_collect(phase: str, info: dict[str, Any]) -> None:
     STATS["max_ms"] = max(STATS["max_ms"], pause_ms)
 
 
-def configure() -> None:
+def configure(threshold: int = DEFAULT_THRESHOLD) -> None:
     """Raise the young threshold and start counting pauses (idempotent)."""
-    threshold = int(os.environ.get("SEP_GC_THRESHOLD", DEFAULT_THRESHOLD))
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(threshold, older, oldest)
     if _on_collect not in gc.callbacks:

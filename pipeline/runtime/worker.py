@@ -149,7 +149,7 @@ def run_worker(topology: Topology, settings: Settings, stages: Sequence[str] | N
         asyncio.set_event_loop(asyncio.new_event_loop())
     except ImportError:  # pragma: no cover - uvloop is a dependency; keep working without
         log.warning("uvloop not installed; using the default event loop")
-    gc_tuning.configure()
+    gc_tuning.configure(settings.gc_threshold)
     runtime, lifecycle = build_runtime(topology, settings, stages)
     app = SepApp(runtime.group_id, web_enabled=False, datadir=str(settings.data_dir / "faust"))
     app.runtime, app.lifecycle, app.settings_ = runtime, lifecycle, settings

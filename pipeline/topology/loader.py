@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from pipeline.config import Settings
 from pipeline.topology.models import Topology, TopologyReferenceError
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "topology.yaml"
@@ -74,7 +74,7 @@ def parse_topology(text: str, source: str = "topology.yaml") -> Topology:
 
 def load_topology(path: Path | str | None = None) -> Topology:
     """Load the topology from ``path``, ``$SEP_TOPOLOGY`` or the repository's ``topology.yaml``."""
-    chosen = Path(path or os.environ.get("SEP_TOPOLOGY") or DEFAULT_PATH)
+    chosen = Path(path or Settings().topology or DEFAULT_PATH)
     try:
         text = chosen.read_text()
     except OSError as exc:
