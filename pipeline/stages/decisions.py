@@ -22,11 +22,12 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import orjson
 
-from pipeline.stages.base import Output, Record, StageTable
+from pipeline.models.events import Event
+from pipeline.stages.base import Emit, Output, Record, StageTable
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,38 @@ class Decisions:
             "redelivered intent: re-emitting the earlier decision", extra={"intent_id": intent_id}
         )
         return decode_outputs(value)[1]
+
+    def unanswered(self, events: Iterable[Event]) -> list[Event]:
+        """The events whose intent has no answer remembered, one per intent (its first)."""
+        fresh: dict[str, Event] = {}
+        for event in events:
+            key = event.correlation_id
+            if key not in fresh and self._table.get(key) is None:
+                fresh[key] = event
+        return list(fresh.values())
+
+    async def answer(
+        self,
+        pairs: Sequence[tuple[Record, Event]],
+        decide: Callable[[Event], Sequence[Output]],
+        emit: Emit,
+        *,
+        then: Callable[[Event, Sequence[Output]], None] | None = None,
+    ) -> None:
+        """Emit each event's answer: the one remembered for its intent (a redelivery gets the
+        same events, byte for byte) or else ``decide(event)``'s, remembered first.  ``then``
+        sees every answer before it is emitted.  The stages that answer once per intent
+        (validate, plan) share this loop; what they decide is theirs."""
+        for record, event in pairs:
+            outputs: Sequence[Output] | None = self.recall(event.correlation_id)
+            if outputs is None:
+                outputs = decide(event)
+                self.remember(event.correlation_id, outputs, record)
+            if then is not None:
+                then(event, outputs)
+            for output in outputs:
+                await emit(output)
+        self.sweep()
 
     def remember(self, intent_id: str, outputs: Sequence[Output], record: Record) -> None:
         self._table.set(intent_id, encode_outputs(outputs, record.partition), record)

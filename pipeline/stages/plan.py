@@ -305,25 +305,16 @@ class PlanStage:
         if not pairs:
             return
         # A redelivered intent gets the plan it was given, not a new one (see decisions.py).
-        decided = {
-            event.correlation_id: self._decisions.recall(event.correlation_id) for _, event in pairs
-        }
-        fresh = {
-            event.correlation_id: event
-            for _, event in pairs
-            if decided[event.correlation_id] is None
-        }
-        results = await self._plan(list(fresh.values())) if fresh else {}
-        for record, event in pairs:
-            outputs = decided[event.correlation_id]
-            if outputs is None:
-                result = results[event.correlation_id]
-                outputs = [result_output(event, result, self._context.clock(), topic=self._topic)]
-                self._decisions.remember(event.correlation_id, outputs, record)
-                decided[event.correlation_id] = outputs
-            for output in outputs:
-                await emit(output)
-        self._decisions.sweep()
+        fresh = self._decisions.unanswered(e for _, e in pairs)
+        results = await self._plan(fresh) if fresh else {}
+        now = self._context.clock()
+        await self._decisions.answer(
+            pairs,
+            lambda event: [
+                result_output(event, results[event.correlation_id], now, topic=self._topic)
+            ],
+            emit,
+        )
 
     async def _plan(self, events: Sequence[Event]) -> dict[str, PlanCreated | PlanRejected]:
         """The answer for each event's intent, by intent id; each plan made is pending."""

@@ -410,27 +410,23 @@ class ValidateStage:
             return
         # A redelivered intent gets the answer it was given: the funding check reads balances
         # that move, so a second look could say otherwise under the same seq.
-        decided = {
-            event.correlation_id: self._decisions.recall(event.correlation_id) for _, event in pairs
-        }
         fresh = [
-            event.payload_as(IntentSubmitted).intent
-            for _, event in pairs
-            if decided[event.correlation_id] is None
+            e.payload_as(IntentSubmitted).intent
+            for e in self._decisions.unanswered(e for _, e in pairs)
         ]
         holdings = await self._holdings(fresh) if self._context.venues and fresh else None
         topology = self._context.topology
-        for record, event in pairs:
-            outputs = decided[event.correlation_id]
-            if outputs is None:
-                outputs = validate_event(event, topology, self._venues, now, holdings)
-                self._decisions.remember(event.correlation_id, outputs, record)
-                decided[event.correlation_id] = outputs
+
+        def reserve(event: Event, outputs: Sequence[Output]) -> None:
             if holdings is not None and accepted(outputs, self._topic):
                 _reserve(event, topology, holdings)
-            for output in outputs:
-                await emit(output)
-        self._decisions.sweep()
+
+        await self._decisions.answer(
+            pairs,
+            lambda event: validate_event(event, topology, self._venues, now, holdings),
+            emit,
+            then=reserve,
+        )
 
 
 def accepted(outputs: Sequence[Output], topic: str) -> bool:

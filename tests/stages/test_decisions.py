@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pipeline.models.events import Event, ExecStarted, make_event
 from pipeline.stages.base import MemoryTable, Output, Record
 from pipeline.stages.decisions import SWEEP_EVERY_S, Decisions, decode_outputs, encode_outputs
 
@@ -81,3 +82,51 @@ def test_entries_are_forgotten_a_ttl_after_this_process_first_saw_them() -> None
     assert decisions.sweep() == 1
     assert table.tombstones[-1] == ("intent-old", 5)
     assert dict(table) == {}
+
+
+def _event(intent_id: str, seq: int = 1) -> Event:
+    return make_event(
+        "exec.started",
+        ExecStarted(plan_id=f"plan-{intent_id}", steps=1),
+        correlation_id=intent_id,
+        seq=seq,
+        causation_id=None,
+        at_ms=1_000,
+        id_ms=1_000,
+    )
+
+
+def test_unanswered_is_one_event_per_intent_without_an_answer() -> None:
+    decisions = Decisions(MemoryTable())
+    record = Record("t", 0, 0, 0, None, b"")
+    decisions.remember("a", [Output("out", b"a", b"old")], record)
+    first_b, again_b, c = _event("b"), _event("b", 2), _event("c")
+    assert decisions.unanswered([_event("a"), first_b, again_b, c]) == [first_b, c]
+
+
+async def test_answer_decides_once_per_intent_and_re_emits_what_was_remembered() -> None:
+    decisions = Decisions(MemoryTable())
+    decisions.remember("a", [Output("out", b"a", b"given before")], Record("t", 0, 0, 0, None, b""))
+    decided: list[str] = []
+    sent: list[Output] = []
+    seen: list[tuple[str, int]] = []
+
+    def decide(event: Event) -> list[Output]:
+        decided.append(event.correlation_id)
+        return [Output("out", event.correlation_id.encode(), b"new")]
+
+    async def emit(output: Output) -> None:
+        sent.append(output)
+
+    pairs = [(Record("in", 0, i, 0, None, b""), _event(k)) for i, k in enumerate("aba")]
+    await decisions.answer(
+        pairs, decide, emit, then=lambda e, o: seen.append((e.correlation_id, len(o)))
+    )
+    assert decided == ["b"]  # "a" was answered before; "b" once
+    assert [(o.key, o.value) for o in sent] == [
+        (b"a", b"given before"),
+        (b"b", b"new"),
+        (b"a", b"given before"),
+    ]
+    assert seen == [("a", 1), ("b", 1), ("a", 1)]
+    assert decisions.recall("b") is not None
