@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from pipeline.plugins.hookspecs import hookimpl
 from pipeline.plugins.venue import VenueContext, VenueSpec
-from pipeline.topology.loader import TopologyError, yaml_path
 from plugins.sim_venue.config import PoolConfig, SimVenueConfig
 from plugins.sim_venue.ledger import Ledger, LedgerError
 from plugins.sim_venue.venue import VENUE_NAME, SimVenue
@@ -32,21 +31,12 @@ __all__ = [
 def make_sim_venue(config: BaseModel, context: VenueContext) -> SimVenue:
     """The venue factory: no I/O here, the ledger opens in ``SimVenue.start``.
 
-    The config model cannot see the asset registry when the manager validates it, so the
-    checks that need it run again here, with the registry as validation context; their
-    errors name the YAML path like the manager's own.
+    ``config`` was validated by the plugin manager with the asset registry as validation
+    context (``build_venues``), so the registry checks have run and name the YAML path.
     """
-    data = config.model_dump(mode="json")
-    try:
-        checked = SimVenueConfig.model_validate(data, context={"assets": context.assets})
-    except ValidationError as exc:
-        prefix = f"plugins.venues.{VENUE_NAME}.config"
-        raise TopologyError(
-            "topology.yaml",
-            [(f"{prefix}.{yaml_path(e['loc'], data)}".rstrip("."), e["msg"])
-             for e in exc.errors()],
-        ) from exc
-    return SimVenue(checked, context)
+    if not isinstance(config, SimVenueConfig):
+        raise TypeError(f"the sim venue needs a SimVenueConfig, got {type(config).__name__}")
+    return SimVenue(config, context)
 
 
 @hookimpl
