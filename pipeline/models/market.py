@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PlainSerializer
 
-from pipeline.models.base import BaseUnits, WireModel
+from pipeline.models.base import Amount, BaseUnits, WireModel
 
 # Signed integer amounts (a tick's liquidityNet) exceed 64 bits too: strings on the wire.
 SignedUnits = Annotated[int, PlainSerializer(lambda n: str(n), return_type=str, when_used="json")]
@@ -61,3 +61,67 @@ class PoolState(WireModel):
     def version(self) -> int | None:
         """``seq`` if the venue numbers its trades, else ``block``; ``None``: unknown."""
         return self.seq if self.seq is not None else self.block
+
+
+# --- order books (sep.market.books) -------------------------------------------------------
+#
+# A book venue publishes, per market, a ``BookSnapshot`` (every level) and then ``BookDelta``s
+# (only the levels that changed).  Prices are human Decimals (quote per one base), sizes human
+# Decimals of the base asset: venues differ in tick and lot sizes, so the consumer chooses the
+# common integer units it aggregates in (``pipeline.ops.Book`` takes ints).
+#
+# Sequencing, per (venue, market_id): ``seq`` is the book's version, which only grows.  A
+# snapshot is the whole book at ``seq``; a delta takes a book from version ``from_seq`` to
+# ``seq`` and carries the *new* size of every level that changed in between (size 0: the
+# level is gone).  Because a delta sets sizes rather than adding to them, a replica at version
+# ``s`` applies it whenever ``from_seq <= s < seq``; ``seq <= s`` is a duplicate (ignore it);
+# ``from_seq > s`` is a gap: drop the book and wait for the next snapshot (a resync).
+# ``plugins.clob_venue.books.BookReplica`` implements those rules.
+
+
+class BookLevel(WireModel):
+    """One price level: the total size resting at ``price`` (0 in a delta: removed)."""
+
+    price: Amount
+    size: Amount
+
+
+class BookSnapshot(WireModel):
+    """Every level of one market's book at version ``seq``, best first on each side."""
+
+    kind: Literal["snapshot"] = "snapshot"
+    venue: str
+    market_id: str
+    chain_id: int
+    base: str
+    """Symbol of the asset traded (sizes are in it)."""
+    quote: str
+    """Symbol of the asset prices are in."""
+    tick_size: Amount
+    lot_size: Amount
+    maker_fee: int
+    """Hundredths of a basis point (negative: a rebate)."""
+    taker_fee: Annotated[int, Field(ge=0, lt=1_000_000)]
+    seq: Annotated[int, Field(ge=0)]
+    bids: tuple[BookLevel, ...]
+    """Highest price first."""
+    asks: tuple[BookLevel, ...]
+    """Lowest price first."""
+    timestamp_ms: int
+
+
+class BookDelta(WireModel):
+    """The levels of one market's book that changed from version ``from_seq`` to ``seq``."""
+
+    kind: Literal["delta"] = "delta"
+    venue: str
+    market_id: str
+    from_seq: Annotated[int, Field(ge=0)]
+    seq: Annotated[int, Field(ge=1)]
+    bids: tuple[BookLevel, ...] = ()
+    asks: tuple[BookLevel, ...] = ()
+    timestamp_ms: int
+
+
+BookMessage = Annotated[BookSnapshot | BookDelta, Field(discriminator="kind")]
+"""What ``sep.market.books`` carries, keyed ``venue/market_id``."""
