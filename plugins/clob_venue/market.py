@@ -8,8 +8,10 @@ publish, a list of messages per poll, the first a snapshot of every market:
         for m in messages: send(BOOKS_TOPIC, book_key(m), book_value(m))
 
 ``publish_books`` is that loop.  (The pipeline's ``MarketPublisher`` publishes pool states
-only: its source protocol yields ``PoolState``s and it keys them by pool.  Wiring books into
-the workers means teaching it to take this source too -- see the plugin's README notes.)
+only: ``pipeline.plugins.market.MarketSource`` yields ``PoolState``s and the publisher keys
+them by pool.  Until it also takes sources whose records carry their own key and value
+(``book_key``/``book_value``), this plugin registers no market source and a worker does not
+publish books; issue 13 item 2 wires that with the plan stage's book feed.)
 """
 
 from __future__ import annotations
