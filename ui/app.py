@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from pipeline.config import Settings
 from pipeline.topology import load_topology
 from pipeline.topology.models import Topology
-from ui import api, status_page
+from ui import api, pipeline, status_page
 from ui.errors import EXCEPTION_HANDLERS
 from ui.health import health
 from ui.metrics import metrics
@@ -51,11 +51,14 @@ routes = [
     Route("/assets", api.list_assets, methods=["GET"]),
     Route("/health", health, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
+    Route("/pipeline", pipeline.get_pipeline, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
     WebSocketRoute("/stream", stream_endpoint),
+    WebSocketRoute("/stream/pipeline", pipeline.pipeline_stream),
     Route("/ui/", page),
     Route("/ui/submit", page),
     Route("/ui/intents/{intent_id:str}", page),
+    Route("/ui/pipeline", page),
     Route("/status", status_page.status_html),
     Route("/api/status", status_page.status_json),
     Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -68,9 +71,13 @@ def create_app(settings: Settings | None = None, topology: Topology | None = Non
         app.state.settings = settings or Settings()
         app.state.topology = topology or load_topology()
         app.state.services = await Services.open(app.state.settings, app.state.topology)
+        # Sampling from the start: the pipeline view shows the last minute when first opened.
+        app.state.pipeline = pipeline.PipelineSampler(app.state.services)
+        await app.state.pipeline.start()
         try:
             yield
         finally:
+            await app.state.pipeline.close()
             await app.state.services.close()
 
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)

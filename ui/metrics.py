@@ -47,7 +47,7 @@ async def consumer_lag(kafka: str) -> list[tuple[str, str, int, int]]:
         await admin.close()
 
 
-async def _cached_lag(kafka: str) -> list[tuple[str, str, int, int]] | None:
+async def cached_lag(kafka: str) -> list[tuple[str, str, int, int]] | None:
     cached = _lag_cache.get(kafka)
     if cached and time.monotonic() - cached[0] < LAG_CACHE_S:
         return cached[1]
@@ -100,7 +100,7 @@ async def render(services: Services) -> str:
         async for key in services.redis.scan_iter(match=f"{prefix}metrics:{family}:*"):
             value = str(key).rsplit(":", 1)[1]
             _histogram(lines, name, label, value, await services.redis.hgetall(key))
-    lag = await _cached_lag(services.settings.kafka)
+    lag = await cached_lag(services.settings.kafka)
     lines += ["# HELP sep_consumer_lag Records behind the end offset, per consumer group and "
               "partition.", "# TYPE sep_consumer_lag gauge"]
     for group, topic, partition, behind in lag or []:

@@ -298,3 +298,23 @@ async def project_only(settings: Settings, events: list[Any]) -> None:
         await model.apply(events)
     finally:
         await model.close()
+
+
+async def test_pipeline_view_is_live(page: Page, server: ServerThread, workers: WorkerPool,
+                                     ui_settings: Settings, shots: Path) -> None:
+    ids = await submit_directly(ui_settings, 4)
+    await wait_until_finished(ui_settings.postgres, ids, timeout=90, pool=workers)
+    await page.goto(f"{server.url}/ui/pipeline")
+    for dependency in ("kafka", "postgres", "redis", "chain"):
+        await expect(page.locator(f"#h-{dependency}")).to_have_attribute("data-status", "ok")
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    for stage in ("ingest", "validate", "prioritise", "plan", "execute"):
+        await expect(page.locator(f'#stages tr[data-stage="{stage}"] [data-field="p99"]')
+                     ).not_to_have_text("—", timeout=15_000)
+    await expect(page.locator("#groups tr[data-group]")).not_to_have_count(0, timeout=15_000)
+    await expect(page.locator("#lag tr[data-tp]")).not_to_have_count(0, timeout=15_000)
+    # Pushed, not polled: the frames keep coming over the socket.
+    frames = await page.evaluate("window.sep.page.then(p => p.stream.frames)")
+    await page.wait_for_function(f"window.sep.page.then(p => p.stream.frames > {frames})",
+                                 timeout=10_000)
+    await page.screenshot(path=shots / "pipeline.png", full_page=True)

@@ -2,6 +2,7 @@
 import { renderDashboard } from "./dashboard.js";
 import { renderSubmit } from "./submit.js";
 import { renderDetail } from "./detail.js";
+import { renderPipeline } from "./pipeline.js";
 
 const app = document.getElementById("app");
 const conn = document.getElementById("conn");
@@ -15,11 +16,14 @@ export function setConnection(state) {
 function route() {
   const path = location.pathname;
   const detail = path.match(/^\/ui\/intents\/(.+)$/);
+  const pages = {
+    submit: renderSubmit, pipeline: renderPipeline,
+  };
+  const name = detail ? "detail" : (path.match(/^\/ui\/([a-z]+)/)?.[1] || "dashboard");
   document.querySelectorAll("nav a[data-nav]").forEach((a) => a.classList.toggle(
-    "active", (a.dataset.nav === "submit") === path.startsWith("/ui/submit") && !detail));
+    "active", a.dataset.nav === name));
   if (detail) return renderDetail(app, decodeURIComponent(detail[1]), setConnection);
-  if (path.startsWith("/ui/submit")) return renderSubmit(app, setConnection);
-  return renderDashboard(app, setConnection);
+  return (pages[name] || renderDashboard)(app, setConnection);
 }
 
 window.sep = { page: route() };
