@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from pipeline.config import Settings
 from pipeline.runtime import gc_tuning
 
 
@@ -25,8 +26,9 @@ def restored() -> Iterator[None]:
 def test_configure_raises_the_young_threshold_and_counts_pauses(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEP_GC_THRESHOLD", "12345")
-    gc_tuning.configure()
-    gc_tuning.configure()  # idempotent: one callback
+    threshold = Settings().gc_threshold  # the worker passes its settings' threshold
+    gc_tuning.configure(threshold)
+    gc_tuning.configure(threshold)  # idempotent: one callback
     assert gc.get_threshold()[0] == 12345
     assert gc.callbacks.count(gc_tuning._on_collect) == 1
     before = gc_tuning.STATS["collections"]
