@@ -3,6 +3,7 @@ import { renderDashboard } from "./dashboard.js";
 import { renderSubmit } from "./submit.js";
 import { renderDetail } from "./detail.js";
 import { renderPipeline } from "./pipeline.js";
+import { renderDeadLetters } from "./deadletters.js";
 
 const app = document.getElementById("app");
 const conn = document.getElementById("conn");
@@ -17,7 +18,7 @@ function route() {
   const path = location.pathname;
   const detail = path.match(/^\/ui\/intents\/(.+)$/);
   const pages = {
-    submit: renderSubmit, pipeline: renderPipeline,
+    submit: renderSubmit, pipeline: renderPipeline, deadletters: renderDeadLetters,
   };
   const name = detail ? "detail" : (path.match(/^\/ui\/([a-z]+)/)?.[1] || "dashboard");
   document.querySelectorAll("nav a[data-nav]").forEach((a) => a.classList.toggle(
