@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import time
 import uuid
@@ -18,6 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
@@ -355,3 +357,28 @@ async def test_dead_letter_inspector(page: Page, server: ServerThread, workers: 
     assert reasons
     for reason in reasons:
         assert (await reason.get_attribute("title") or "").startswith(kind)
+
+
+async def test_metrics_page_shows_the_figures_of_metrics(
+        page: Page, server: ServerThread, workers: WorkerPool, ui_settings: Settings,
+        shots: Path) -> None:
+    ids = await submit_directly(ui_settings, 2)
+    await wait_until_finished(ui_settings.postgres, ids, timeout=90, pool=workers)
+    await page.goto(f"{server.url}/ui/")
+    await page.click("nav >> text=Metrics")
+    await page.wait_for_url("**/ui/metrics")
+    await expect(page.locator("#m-stages tbody tr[data-key]")).not_to_have_count(0)
+    # The same numbers /metrics has, read for a person.
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        raw = (await client.get("/metrics")).text
+    states = {m.group(1): int(float(m.group(2)))
+              for m in re.finditer(r'^sep_intents\{state="([^"]+)"\} (\S+)$', raw, re.M)}
+    assert states.get("completed", 0) >= 2
+    await page.evaluate("window.sep.page.then(p => p.reload())")  # the page's own fetch, now
+    shown = {await tr.get_attribute("data-key") or "": int(
+        (await tr.locator("td").nth(1).inner_text()).replace(",", ""))
+        for tr in await page.locator("#m-states tbody tr[data-key]").all()}
+    assert shown == states
+    await expect(page.locator("#m-latency tbody tr[data-key]")).not_to_have_count(0)
+    await expect(page.locator("#m-duration tr[data-key='completed']")).to_have_count(1)
+    await page.screenshot(path=shots / "metrics.png", full_page=True)

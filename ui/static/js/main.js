@@ -4,6 +4,7 @@ import { renderSubmit } from "./submit.js";
 import { renderDetail } from "./detail.js";
 import { renderPipeline } from "./pipeline.js";
 import { renderDeadLetters } from "./deadletters.js";
+import { renderMetrics } from "./metrics.js";
 
 const app = document.getElementById("app");
 const conn = document.getElementById("conn");
@@ -19,6 +20,7 @@ function route() {
   const detail = path.match(/^\/ui\/intents\/(.+)$/);
   const pages = {
     submit: renderSubmit, pipeline: renderPipeline, deadletters: renderDeadLetters,
+    metrics: renderMetrics,
   };
   const name = detail ? "detail" : (path.match(/^\/ui\/([a-z]+)/)?.[1] || "dashboard");
   document.querySelectorAll("nav a[data-nav]").forEach((a) => a.classList.toggle(
