@@ -56,7 +56,9 @@ export async function renderDashboard(root, setConnection) {
         <input id="f-strategy" placeholder="strategy id" maxlength="128" value="${esc(filter.strategy)}" aria-label="strategy">
         <a href="/ui/submit"><button type="button">New intent</button></a>
       </div>
-      <div class="scroll"><table class="intents"><thead><tr><th>Submitted</th><th>Intent</th><th>Strategy</th><th>Side</th><th>Pair</th>
+      <div class="scroll"><table class="intents fixed"><colgroup><col style="width:104px"><col style="width:142px">
+        <col style="width:12%"><col style="width:44px"><col style="width:112px"><col style="width:100px">
+        <col style="width:104px"><col style="width:52px"><col style="width:150px"><col style="width:88px"><col></colgroup><thead><tr><th>Submitted</th><th>Intent</th><th>Strategy</th><th>Side</th><th>Pair</th>
         <th class="num">Amount</th><th>Status</th><th class="num">Prio</th><th class="num">Received</th>
         <th class="num">Slippage</th><th>Reason</th></tr></thead>
         <tbody id="intents"></tbody></table></div>
