@@ -1,9 +1,33 @@
-"""The pluggy plugin system: hookspecs, the manager, and the venue contract."""
+"""The pluggy plugin system: one hookspec module, the manager, and the contracts plugins
+implement (venues, strategies, risk checks, market sources)."""
 
 from pipeline.plugins.hookspecs import hookimpl
-from pipeline.plugins.manager import build_venues, make_plugin_manager, venue_specs
+from pipeline.plugins.manager import (
+    PluginError,
+    build_risk_checks,
+    build_strategies,
+    build_venues,
+    check_plugins,
+    make_plugin_manager,
+    market_sources,
+    risk_check_specs,
+    strategy_specs,
+    venue_specs,
+)
+from pipeline.plugins.market import MarketSource, MarketSourceSpec
+from pipeline.plugins.risk import RiskBreach, RiskCheck, RiskCheckContext, RiskCheckSpec
+from pipeline.plugins.strategy import (
+    MarketSnapshot,
+    Strategy,
+    StrategyContext,
+    StrategyFill,
+    StrategySpec,
+)
 from pipeline.plugins.venue import (
+    DeclaresRouting,
     Fill,
+    HasBalances,
+    Routing,
     StepRejected,
     Submission,
     TransientVenueError,
@@ -14,16 +38,37 @@ from pipeline.plugins.venue import (
 )
 
 __all__ = [
+    "DeclaresRouting",
     "Fill",
+    "HasBalances",
+    "MarketSnapshot",
+    "MarketSource",
+    "MarketSourceSpec",
+    "PluginError",
+    "RiskBreach",
+    "RiskCheck",
+    "RiskCheckContext",
+    "RiskCheckSpec",
+    "Routing",
     "StepRejected",
+    "Strategy",
+    "StrategyContext",
+    "StrategyFill",
+    "StrategySpec",
     "Submission",
     "TransientVenueError",
     "Venue",
     "VenueContext",
     "VenueError",
     "VenueSpec",
+    "build_risk_checks",
+    "build_strategies",
     "build_venues",
+    "check_plugins",
     "hookimpl",
     "make_plugin_manager",
+    "market_sources",
+    "risk_check_specs",
+    "strategy_specs",
     "venue_specs",
 ]

@@ -1,133 +1,233 @@
-"""The plugin manager: built-ins first, then installed entry points, then ``check_pending``."""
+"""What the plugins register, and what the topology uses of it.
+
+    make_plugin_manager()        built-ins, then the ``sep`` entry points, then check_pending
+                                 (``loading.py``; a plugin that fails to load is recorded)
+    venue_specs(pm) ...          one register hook's specs by name, from every plugin; a name
+                                 two plugins register is an error naming both
+    check_plugins(topology, pm)  every enabled section under ``plugins:`` validated by its
+                                 plugin's own config model; errors name the YAML path
+    build_venues / build_risk_checks / build_strategies
+                                 the configured objects, made by the plugins' factories
+
+``build_venues`` is what a worker calls first, so it checks every plugin section (strategies
+and risk checks too): a worker never starts on a topology some plugin refuses.
+"""
 
 from __future__ import annotations
 
-import importlib
-import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
 import pluggy
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from pipeline.config import Settings
-from pipeline.plugins import hookspecs
+from pipeline.plugins.loading import (
+    BUILTIN_PLUGINS,
+    LoadFailure,
+    PluginError,
+    SepPluginManager,
+    make_plugin_manager,
+    registered,
+)
 from pipeline.plugins.market import MarketSourceSpec
+from pipeline.plugins.risk import RiskCheck, RiskCheckContext, RiskCheckSpec
+from pipeline.plugins.strategy import Strategy, StrategyContext, StrategySpec
 from pipeline.plugins.venue import Venue, VenueContext, VenueSpec
 from pipeline.topology.loader import TopologyError, yaml_path
-from pipeline.topology.models import Topology
+from pipeline.topology.models import PluginUse, Topology
 
-# Built-in plugins are ordinary plugins, registered through the same manager.
-BUILTIN_PLUGINS: tuple[str, ...] = ("plugins.sim_venue", "plugins.uniswap_v3")
-
-
-class PluginError(Exception):
-    """A plugin misbehaved at load time (duplicate name, unknown venue in the topology...)."""
-
-
-def make_plugin_manager(*, load_entrypoints: bool | None = None) -> pluggy.PluginManager:
-    """A manager with the built-ins and (outside pytest) the installed ``sep`` entry points.
-
-    Under pytest installed plugins are not loaded, so tests stay hermetic (STYLE rule 4).
-    """
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
-    for name in BUILTIN_PLUGINS:
-        pm.register(importlib.import_module(name), name=name)
-    if load_entrypoints is None:
-        load_entrypoints = "pytest" not in sys.modules and Settings().load_plugins
-    if load_entrypoints:
-        pm.load_setuptools_entrypoints(hookspecs.PROJECT)
-    pm.check_pending()
-    return pm
+__all__ = [
+    "BUILTIN_PLUGINS",
+    "PluginError",
+    "build_risk_checks",
+    "build_strategies",
+    "build_venues",
+    "check_plugins",
+    "make_plugin_manager",
+    "market_sources",
+    "risk_check_specs",
+    "strategy_specs",
+    "venue_specs",
+]
 
 
-def venue_specs(pm: pluggy.PluginManager) -> dict[str, VenueSpec]:
-    specs: dict[str, VenueSpec] = {}
-    owners: dict[str, str] = {}
-    for impl in pm.hook.sep_register_venues.get_hookimpls():
-        collected: list[VenueSpec] = []
-        impl.function(register=collected.append)
-        for spec in collected:
-            if spec.name in specs:
-                raise PluginError(
-                    f"venue {spec.name!r} registered by both {owners[spec.name]!r} "
-                    f"and {impl.plugin_name!r}"
-                )
-            specs[spec.name] = spec
-            owners[spec.name] = impl.plugin_name
-    return specs
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
 
 
-def market_sources(pm: pluggy.PluginManager) -> list[MarketSourceSpec]:
-    """Every market-data source the installed plugins register, in registration order."""
-    specs: list[MarketSourceSpec] = []
-    pm.hook.sep_register_market_sources(register=specs.append)
-    for spec in specs:
-        if not isinstance(spec, MarketSourceSpec):
-            raise PluginError(f"sep_register_market_sources registered {spec!r}, "
-                              "not a MarketSourceSpec")
-    return specs
+S = TypeVar("S", bound=Named)
 
 
 @dataclass(frozen=True)
-class PluginInfo:
+class Registered(Generic[S]):
+    spec: S
+    plugin: str
+    """The name of the plugin that registered it."""
+
+
+def collect(pm: pluggy.PluginManager, hook: str, spec_type: type[S]) -> dict[str, Registered[S]]:
+    """Every spec the plugins register through ``hook``, by name, in registration order."""
+    found: dict[str, Registered[S]] = {}
+    for impl in getattr(pm.hook, hook).get_hookimpls():
+        for spec in registered(impl, spec_type):
+            if spec.name in found:
+                raise PluginError(
+                    f"{spec_type.__name__} {spec.name!r} registered by both "
+                    f"{found[spec.name].plugin!r} and {impl.plugin_name!r}"
+                )
+            found[spec.name] = Registered(spec, impl.plugin_name)
+    return found
+
+
+def venue_specs(pm: pluggy.PluginManager) -> dict[str, VenueSpec]:
+    return {n: r.spec for n, r in collect(pm, "sep_register_venues", VenueSpec).items()}
+
+
+def strategy_specs(pm: pluggy.PluginManager) -> dict[str, StrategySpec]:
+    return {n: r.spec for n, r in collect(pm, "sep_register_strategies", StrategySpec).items()}
+
+
+def risk_check_specs(pm: pluggy.PluginManager) -> dict[str, RiskCheckSpec]:
+    return {n: r.spec for n, r in collect(pm, "sep_register_risk_checks", RiskCheckSpec).items()}
+
+
+def market_sources(pm: pluggy.PluginManager) -> list[MarketSourceSpec]:
+    """Every market-data source the plugins register, in registration order."""
+    found = collect(pm, "sep_register_market_sources", MarketSourceSpec)
+    return [r.spec for r in found.values()]
+
+
+# ----------------------------------------------------------------------- the topology's use
+
+
+@dataclass(frozen=True)
+class Configured(Generic[S]):
+    """One enabled entry under ``plugins.<section>``: its spec and its validated config."""
+
     name: str
-    source: str
-    venues: tuple[str, ...]
+    spec: S
+    config: BaseModel
 
 
-def describe_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
-    """What is installed and where it came from (for ``sep plugins``)."""
-    dists = {
-        id(plugin): f"{dist.project_name} {dist.version}"
-        for plugin, dist in pm.list_plugin_distinfo()
-    }
-    out = []
-    for name, plugin in pm.list_name_plugin():
-        collected: list[VenueSpec] = []
-        register = getattr(plugin, "sep_register_venues", None)
-        if register is not None:
-            register(register=collected.append)
-        source = dists.get(id(plugin), "built-in" if name in BUILTIN_PLUGINS else "registered")
-        out.append(PluginInfo(name, source, tuple(s.name for s in collected)))
-    return out
+class Configurable(Named, Protocol):
+    @property
+    def config_model(self) -> type[BaseModel]: ...
+
+
+C = TypeVar("C", bound=Configurable)
+
+
+@dataclass
+class PluginSections:
+    """The topology's enabled plugin sections, each checked against what is installed."""
+
+    venues: list[Configured[VenueSpec]]
+    strategies: list[Configured[StrategySpec]]
+    risk_checks: list[Configured[RiskCheckSpec]]
+
+
+def check_plugins(topology: Topology, pm: pluggy.PluginManager | None = None) -> PluginSections:
+    """Every enabled entry under ``plugins:`` resolved to an installed spec, its ``config``
+    validated by the spec's model (with the asset registry as validation context).
+
+    Raises ``TopologyError`` with every problem, each at its YAML path; a name no plugin
+    provides says which plugins failed to load, since one of them may be why.
+    """
+    pm = pm or make_plugin_manager()
+    failures = pm.failures if isinstance(pm, SepPluginManager) else []
+    problems: list[tuple[str, str]] = []
+    uses = topology.plugins
+    sections = PluginSections(
+        venues=_configure(topology, "venues", uses.venues, venue_specs(pm), failures, problems),
+        strategies=_configure(
+            topology, "strategies", uses.strategies, strategy_specs(pm), failures, problems
+        ),
+        risk_checks=_configure(
+            topology, "risk_checks", uses.risk_checks, risk_check_specs(pm), failures, problems
+        ),
+    )
+    if problems:
+        raise TopologyError("topology.yaml", problems)
+    return sections
+
+
+def _configure(
+    topology: Topology,
+    section: str,
+    uses: Mapping[str, PluginUse],
+    specs: Mapping[str, C],
+    failures: list[LoadFailure],
+    problems: list[tuple[str, str]],
+) -> list[Configured[C]]:
+    assets = {a.symbol: a for a in topology.assets}
+    kind = section.replace("_", " ").removesuffix("s").replace("strategie", "strategy")
+    configured: list[Configured[C]] = []
+    for name, use in uses.items():
+        if not use.enabled:
+            continue  # a disabled entry's plugin need not even be installed
+        path = f"plugins.{section}.{name}"
+        spec = specs.get(name)
+        if spec is None:
+            installed = sorted(specs) or "none"
+            message = f"no installed plugin provides {kind} {name!r}; installed: {installed}"
+            problems.append((path, "; ".join([message, *map(str, failures)])))
+            continue
+        try:
+            config = spec.config_model.model_validate(use.config, context={"assets": assets})
+        except ValidationError as exc:
+            problems += [
+                (f"{path}.config.{yaml_path(e['loc'], use.config)}".rstrip("."), e["msg"])
+                for e in exc.errors()
+            ]
+            continue
+        configured.append(Configured(name, spec, config))
+    return configured
 
 
 def build_venues(
     topology: Topology, data_dir: Path, pm: pluggy.PluginManager | None = None
 ) -> dict[str, Venue]:
-    """Instantiate every enabled venue in the topology, validating each one's config."""
-    pm = pm or make_plugin_manager()
-    specs = venue_specs(pm)
+    """Instantiate every enabled venue in the topology, after checking every plugin section."""
+    sections = check_plugins(topology, pm)
     assets = {a.symbol: a for a in topology.assets}
-    venues: dict[str, Venue] = {}
-    for name, use in topology.plugins.venues.items():
-        if not use.enabled:
-            continue
-        if name not in specs:
-            raise TopologyError(
-                "topology.yaml",
-                [
-                    (
-                        f"plugins.venues.{name}",
-                        f"no installed plugin provides venue {name!r}; "
-                        f"installed: {sorted(specs) or 'none'}",
-                    )
-                ],
-            )
-        spec = specs[name]
-        try:
-            config = spec.config_model.model_validate(use.config, context={"assets": assets})
-        except ValidationError as exc:
-            prefix = f"plugins.venues.{name}.config"
-            raise TopologyError(
-                "topology.yaml",
-                [
-                    (f"{prefix}.{yaml_path(e['loc'], use.config)}".rstrip("."), e["msg"])
-                    for e in exc.errors()
-                ],
-            ) from exc
-        context = VenueContext(data_dir=data_dir / "venues" / name, assets=assets)
-        venues[name] = spec.factory(config, context)
-    return venues
+    return {
+        use.name: use.spec.factory(
+            use.config, VenueContext(data_dir=data_dir / "venues" / use.name, assets=assets)
+        )
+        for use in sections.venues
+    }
+
+
+def build_risk_checks(
+    topology: Topology, pm: pluggy.PluginManager | None = None
+) -> tuple[RiskCheck, ...]:
+    """The risk checks the topology enables, in its order (for the validate stage)."""
+    if not any(use.enabled for use in topology.plugins.risk_checks.values()):
+        return ()  # no plugin manager to build for the common case
+    context = RiskCheckContext(assets={a.symbol: a for a in topology.assets}, limits=topology.risk)
+    checks = []
+    for use in check_plugins(topology, pm).risk_checks:
+        check = use.spec.factory(use.config, context)
+        if not isinstance(check, RiskCheck):
+            raise PluginError(f"risk check {use.name!r}: its factory made {check!r}")
+        checks.append(check)
+    return tuple(checks)
+
+
+def build_strategies(
+    topology: Topology, data_dir: Path, pm: pluggy.PluginManager | None = None
+) -> dict[str, Strategy]:
+    """The strategies the topology enables, by strategy id (for the strategy runner)."""
+    assets = {a.symbol: a for a in topology.assets}
+    return {
+        use.name: use.spec.factory(
+            use.config,
+            StrategyContext(
+                strategy_id=use.name, assets=assets, data_dir=data_dir / "strategies" / use.name
+            ),
+        )
+        for use in check_plugins(topology, pm).strategies
+    }

@@ -100,6 +100,42 @@ class Venue(Protocol):
         """Wait until the submission is final. Raises ``StepRejected`` if it failed."""
 
 
+# ------------------------------------------------------------------ declared capabilities
+# What a venue can do beyond the ``Venue`` protocol is declared, never probed with
+# getattr/hasattr: a number the planner needs is a ``Routing`` the venue class declares
+# (``DeclaresRouting``), an extra operation is a runtime-checkable protocol it implements.
+
+
+@dataclass(frozen=True)
+class Routing:
+    """How the planner may route a trade on a venue (the defaults: one path, no gas)."""
+
+    max_splits: int = 1
+    """A plan may split a trade across up to this many pool-disjoint paths..."""
+    pays_gas: bool = False
+    """...each swap pays gas, so a split must save more than its extra swap's gas."""
+
+
+@runtime_checkable
+class DeclaresRouting(Protocol):
+    routing: Routing
+
+
+def routing_of(venue: Venue) -> Routing:
+    """The routing a venue declares, else the defaults."""
+    return venue.routing if isinstance(venue, DeclaresRouting) else Routing()
+
+
+@runtime_checkable
+class HasBalances(Protocol):
+    """A venue that trades from an account whose holdings it can report (the validate
+    stage's funding check reads them); a venue without one is treated as unlimited."""
+
+    async def balances(self) -> Mapping[str, Decimal]:
+        """What the trading account holds, by asset symbol, in human units."""
+        ...
+
+
 @dataclass(frozen=True)
 class VenueSpec:
     """A venue type a plugin registers: its name, config model and factory."""

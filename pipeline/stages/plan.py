@@ -47,6 +47,8 @@ from pipeline.models.events import (
 from pipeline.models.intent import Intent, IntentType
 from pipeline.models.market import PoolState
 from pipeline.models.plan import ExecutionPlan, ExecutionStep, RouteLeg, SwapMode
+from pipeline.plugins.venue import Routing as Routing  # re-exported: bench/plan_stage.py
+from pipeline.plugins.venue import routing_of
 from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
 from pipeline.stages.batch_threads import BatchThreads
 from pipeline.stages.decisions import Decisions
@@ -66,23 +68,9 @@ class Candidate:
     route: ops.GraphRoute
 
 
-@dataclass(frozen=True)
-class Routing:
-    """How one venue's routes are searched: parallel paths allowed, and whether each swap
-    pays gas (then a split must save more than its gas; priced at ``GAS_PRICE_GWEI``)."""
-
-    max_splits: int = 1
-    pays_gas: bool = False
-
-
 GAS_PRICE_GWEI = Decimal(1)
 """Gas price assumed when weighing a split against its extra swap (the dev chain's base fee
 is about 1 gwei; a deliberate simplification until venues publish their gas price)."""
-
-
-def routing_of(venue: object) -> Routing:
-    """A venue's routing attributes (``max_splits``, ``pays_gas``), defaults when absent."""
-    return Routing(int(getattr(venue, "max_splits", 1)), bool(getattr(venue, "pays_gas", False)))
 
 
 def gas_price_units(symbol: str, topology: Topology) -> int | None:

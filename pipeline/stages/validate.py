@@ -17,7 +17,6 @@ balances that move, so a redelivered intent is answered from memory (``decisions
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 
 from pipeline.models.base import WireModel, wire_amount
@@ -33,6 +32,9 @@ from pipeline.models.events import (
 )
 from pipeline.models.inputs import shown
 from pipeline.models.intent import Intent, IntentType
+from pipeline.plugins.manager import build_risk_checks
+from pipeline.plugins.risk import RiskBreach, RiskCheck, run_checks
+from pipeline.plugins.venue import HasBalances
 from pipeline.pricing import notional
 from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
 from pipeline.stages.decisions import Decisions
@@ -41,14 +43,6 @@ from pipeline.stages.table_names import VALIDATE_DECISIONS
 from pipeline.topology.models import Topology
 
 RISK_CHECKS = ("max_notional", "max_slippage")
-
-
-@dataclass(frozen=True)
-class RiskBreach:
-    rule: str
-    message: str
-    limit: str
-    actual: str
 
 
 def semantic_errors(intent: Intent, topology: Topology, venues: Sequence[str]) -> list[FieldError]:
@@ -279,11 +273,13 @@ def validate_event(
     venues: Sequence[str],
     now: int,
     holdings: Mapping[str, Holdings | None] | None = None,
+    extra_checks: Sequence[RiskCheck] = (),
 ) -> list[Output]:
     """The pure part of the stage: one ``intent.submitted`` in, its outputs out.
 
     ``holdings``: per venue, what its account holds (``None``: unlimited); omitted, the
-    funding check is not made.
+    funding check is not made.  ``extra_checks``: the plugins' risk checks the topology
+    enables (``plugins.risk_checks``), run after the built-in limits.
     """
     intent = event.payload_as(IntentSubmitted).intent
     id_ms = intent.created_at_ms or now
@@ -326,12 +322,12 @@ def validate_event(
                 correlation_id=intent.id,
             ),
         ]
-    breaches = risk_breaches(intent, topology)
-    checks: tuple[str, ...] = RISK_CHECKS
+    breaches = risk_breaches(intent, topology) + run_checks(extra_checks, intent, now)
+    checks: tuple[str, ...] = (*RISK_CHECKS, *(check.name for check in extra_checks))
     if holdings is not None:
         allowed = intent.constraints.allowed_venues
         usable = {v: h for v, h in holdings.items() if allowed is None or v in allowed}
-        checks = (*RISK_CHECKS, "funding")
+        checks = (*checks, "funding")
         if (breach := funding_breach(intent, topology, usable)) is not None:
             breaches.append(breach)
     if breaches:
@@ -359,9 +355,15 @@ def validate_event(
 class ValidateStage:
     name = "validate"
 
-    def __init__(self, context: StageContext) -> None:
+    def __init__(
+        self, context: StageContext, risk_checks: Sequence[RiskCheck] | None = None
+    ) -> None:
         self._context = context
         self._topic = context.topology.stage(self.name).events_topic
+        # None: the checks the topology enables, built by the plugin manager.
+        self._checks = tuple(
+            build_risk_checks(context.topology) if risk_checks is None else risk_checks
+        )
         self._decisions = Decisions(
             context.table(
                 VALIDATE_DECISIONS,
@@ -388,7 +390,8 @@ class ValidateStage:
         time.
         """
         venues = self._context.venues
-        unlimited = {name for name, venue in venues.items() if not hasattr(venue, "balances")}
+        accounts = {name: v for name, v in venues.items() if isinstance(v, HasBalances)}
+        unlimited = set(venues) - set(accounts)
         needed: set[str] = set()
         for intent in intents:
             usable = set(intent.constraints.allowed_venues or venues) & set(venues)
@@ -396,7 +399,7 @@ class ValidateStage:
                 needed |= usable
         holdings: dict[str, dict[str, Decimal] | None] = dict.fromkeys(unlimited)
         for name in sorted(needed):
-            holdings[name] = dict(await venues[name].balances())  # type: ignore[attr-defined]
+            holdings[name] = dict(await accounts[name].balances())
         return holdings
 
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
@@ -423,7 +426,9 @@ class ValidateStage:
 
         await self._decisions.answer(
             pairs,
-            lambda event: validate_event(event, topology, self._venues, now, holdings),
+            lambda event: validate_event(
+                event, topology, self._venues, now, holdings, self._checks
+            ),
             emit,
             then=reserve,
         )

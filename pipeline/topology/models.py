@@ -80,8 +80,13 @@ class PluginUse(Strict):
 
 
 class PluginsSpec(Strict):
+    """What the pipeline uses of the installed plugins, each by the name its plugin
+    registers (``sep plugins`` lists them)."""
+
     venues: dict[str, PluginUse] = Field(default_factory=dict)
     strategies: dict[str, PluginUse] = Field(default_factory=dict)
+    risk_checks: dict[str, PluginUse] = Field(default_factory=dict)
+    """Run by the validate stage after the built-in ``risk`` limits."""
 
 
 class AppSpec(Strict):

@@ -44,6 +44,7 @@ from pipeline.models.market import PoolState
 from pipeline.models.plan import ExecutionStep
 from pipeline.plugins.venue import (
     Fill,
+    Routing,
     StepRejected,
     Submission,
     TransientVenueError,
@@ -82,10 +83,9 @@ class UniswapV3Venue:
     name = VENUE_NAME
     # The planner routes with the exact V3 math over the published tick data, equal to
     # QuoterV2 to the wei (tests/ops/test_v3_vs_quoter.py): no quote is asked per plan.
-    max_splits = 4
-    """A plan may split a trade across up to this many pool-disjoint paths..."""
-    pays_gas = True
-    """...when the better price beats the extra swap's gas."""
+    routing = Routing(max_splits=4, pays_gas=True)
+    """A plan may split a trade across up to four pool-disjoint paths, when the better price
+    beats the extra swap's gas (``DeclaresRouting``)."""
 
     def __init__(self, config: UniswapV3Config, context: VenueContext) -> None:
         self.config = config

@@ -1,4 +1,5 @@
-"""The plugin manager, hermetically: test plugins are classes written here, unregistered after."""
+"""The plugin manager, hermetically: test plugins are classes registered here and unregistered
+after (plugin_support.py); installed entry points are never loaded."""
 
 from __future__ import annotations
 
@@ -10,76 +11,78 @@ from typing import Any
 
 import pluggy
 import pytest
-from pydantic import BaseModel, ConfigDict
+from plugin_support import (
+    TOPOLOGY,
+    EveryInterval,
+    MaxAmount,
+    PaperConfig,
+    PaperPlugin,
+    PaperVenue,
+    RiskPlugin,
+    StrategyPlugin,
+    paper_factory,
+    topology_with,
+)
 
-from pipeline.plugins import hookimpl, venue_specs
-from pipeline.plugins import manager as manager_module
+from pipeline.plugins import (
+    RiskCheckSpec,
+    StrategySpec,
+    build_risk_checks,
+    build_strategies,
+    hookimpl,
+    risk_check_specs,
+    strategy_specs,
+    venue_specs,
+)
+from pipeline.plugins import loading as loading_module
+from pipeline.plugins.loading import SepPluginManager
 from pipeline.plugins.manager import (
     BUILTIN_PLUGINS,
     PluginError,
     build_venues,
-    describe_plugins,
+    check_plugins,
     make_plugin_manager,
+    market_sources,
 )
-from pipeline.plugins.venue import Venue, VenueContext, VenueSpec
-from pipeline.topology import Topology, TopologyError, load_topology
+from pipeline.plugins.venue import Venue, VenueSpec
+from pipeline.topology import TopologyError
 from plugins.sim_venue import SimVenue
-
-TOPOLOGY = load_topology()
-
-
-class PaperConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    spread_bps: int = 5
-
-
-class PaperVenue:
-    """Just enough of a venue to be built; the manager never calls into it."""
-
-    def __init__(self, config: PaperConfig, context: VenueContext) -> None:
-        self.name = "paper"
-        self.config = config
-        self.context = context
-
-
-def paper_factory(config: BaseModel, context: VenueContext) -> Any:
-    assert isinstance(config, PaperConfig)
-    return PaperVenue(config, context)
-
-
-class PaperPlugin:
-    @hookimpl
-    def sep_register_venues(self, register: Callable[[VenueSpec], None]) -> None:
-        register(VenueSpec(name="paper", config_model=PaperConfig, factory=paper_factory))
 
 
 class ImpostorPlugin:
-    """Registers a venue under a name the built-in sim plugin already uses."""
+    """Registers a venue, a strategy and a risk check under names other plugins use."""
 
     @hookimpl
     def sep_register_venues(self, register: Callable[[VenueSpec], None]) -> None:
         register(VenueSpec(name="sim", config_model=PaperConfig, factory=paper_factory))
 
+    @hookimpl
+    def sep_register_strategies(self, register: Callable[[StrategySpec], None]) -> None:
+        register(StrategySpec(name="every_interval", config_model=PaperConfig,
+                              factory=paper_factory))
+
+    @hookimpl
+    def sep_register_risk_checks(self, register: Callable[[RiskCheckSpec], None]) -> None:
+        register(RiskCheckSpec(name="max_amount", config_model=PaperConfig,
+                               factory=paper_factory))
+
 
 @pytest.fixture
-def pm() -> pluggy.PluginManager:
+def pm() -> SepPluginManager:
     return make_plugin_manager(load_entrypoints=False)
 
 
 @pytest.fixture
-def with_paper(pm: pluggy.PluginManager) -> Iterator[pluggy.PluginManager]:
-    plugin = PaperPlugin()
-    pm.register(plugin, name="test-paper")
+def with_test_plugins(pm: SepPluginManager) -> Iterator[SepPluginManager]:
+    plugins = {"test-paper": PaperPlugin(), "test-strategy": StrategyPlugin(),
+               "test-risk": RiskPlugin()}
+    for name, plugin in plugins.items():
+        pm.register(plugin, name=name)
     try:
         yield pm
     finally:
-        pm.unregister(plugin)
-
-
-def topology_with(venues: dict[str, Any]) -> Topology:
-    data = TOPOLOGY.model_dump(by_alias=True)
-    data["plugins"]["venues"] = venues
-    return Topology.model_validate(data)
+        for plugin in plugins.values():
+            pm.unregister(plugin)
 
 
 # ----------------------------------------------------------------------------- the manager
@@ -89,20 +92,23 @@ def test_builtins_are_registered_as_ordinary_plugins(pm: pluggy.PluginManager) -
     names = {name for name, _ in pm.list_name_plugin()}
     assert set(BUILTIN_PLUGINS) <= names
     assert set(venue_specs(pm)) == {"sim", "uniswap_v3"}
+    assert [s.name for s in market_sources(pm)] == ["uniswap_v3.pools"]
+    assert strategy_specs(pm) == {}
+    assert risk_check_specs(pm) == {}
 
 
 def test_installed_entry_points_are_not_loaded_under_pytest(
         monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(pluggy.PluginManager, "load_setuptools_entrypoints",
-                        lambda self, group, name=None: calls.append(group) or 0)
+    monkeypatch.setattr(SepPluginManager, "load_entry_points",
+                        lambda self, group="sep": calls.append(group) or 0)
     make_plugin_manager()
     assert calls == []
     make_plugin_manager(load_entrypoints=True)
     assert calls == ["sep"]
 
 
-def test_misspelt_hook_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_builtins_misspelt_hook_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
     module = types.ModuleType("sep_test_typo_plugin")
 
     @hookimpl
@@ -111,15 +117,17 @@ def test_misspelt_hook_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
 
     module.sep_register_venuez = sep_register_venuez  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setattr(manager_module, "BUILTIN_PLUGINS", (*BUILTIN_PLUGINS, module.__name__))
+    monkeypatch.setattr(loading_module, "BUILTIN_PLUGINS", (*BUILTIN_PLUGINS, module.__name__))
     with pytest.raises(pluggy.PluginValidationError, match="sep_register_venuez"):
         make_plugin_manager(load_entrypoints=False)
 
 
-def test_a_registered_plugin_adds_a_venue(with_paper: pluggy.PluginManager) -> None:
-    specs = venue_specs(with_paper)
-    assert set(specs) == {"sim", "paper", "uniswap_v3"}
-    assert specs["paper"].config_model is PaperConfig
+def test_registered_plugins_add_a_venue_a_strategy_and_a_risk_check(
+        with_test_plugins: pluggy.PluginManager) -> None:
+    assert set(venue_specs(with_test_plugins)) == {"sim", "paper", "uniswap_v3"}
+    assert venue_specs(with_test_plugins)["paper"].config_model is PaperConfig
+    assert set(strategy_specs(with_test_plugins)) == {"every_interval"}
+    assert set(risk_check_specs(with_test_plugins)) == {"max_amount"}
 
 
 def test_unregistering_removes_the_venue(pm: pluggy.PluginManager) -> None:
@@ -129,26 +137,40 @@ def test_unregistering_removes_the_venue(pm: pluggy.PluginManager) -> None:
     assert set(venue_specs(pm)) == {"sim", "uniswap_v3"}
 
 
-def test_duplicate_venue_name_names_both_plugins(pm: pluggy.PluginManager) -> None:
+@pytest.mark.parametrize(("collect", "name", "first"), [
+    (venue_specs, "sim", "plugins.sim_venue"),
+    (strategy_specs, "every_interval", "test-strategy"),
+    (risk_check_specs, "max_amount", "test-risk"),
+], ids=["venue", "strategy", "risk-check"])
+def test_a_name_registered_twice_names_both_plugins(
+        with_test_plugins: pluggy.PluginManager, collect: Callable[[Any], Any], name: str,
+        first: str) -> None:
     plugin = ImpostorPlugin()
-    pm.register(plugin, name="test-impostor")
+    with_test_plugins.register(plugin, name="test-impostor")
     try:
         with pytest.raises(PluginError) as info:
-            venue_specs(pm)
+            collect(with_test_plugins)
         message = str(info.value)
-        assert "'sim'" in message
-        assert "plugins.sim_venue" in message
-        assert "test-impostor" in message
+        assert repr(name) in message
+        assert repr(first) in message
+        assert "'test-impostor'" in message
     finally:
-        pm.unregister(plugin)
+        with_test_plugins.unregister(plugin)
 
 
-def test_describe_plugins_says_where_each_came_from(with_paper: pluggy.PluginManager) -> None:
-    info = {p.name: p for p in describe_plugins(with_paper)}
-    assert info["plugins.sim_venue"].source == "built-in"
-    assert info["plugins.sim_venue"].venues == ("sim",)
-    assert info["test-paper"].source == "registered"
-    assert info["test-paper"].venues == ("paper",)
+def test_a_spec_of_the_wrong_type_is_an_error_naming_the_plugin(
+        pm: pluggy.PluginManager) -> None:
+    class Confused:
+        @hookimpl
+        def sep_register_strategies(self, register: Callable[[Any], None]) -> None:
+            register(VenueSpec(name="x", config_model=PaperConfig, factory=paper_factory))
+
+    pm.register(Confused(), name="test-confused")
+    try:
+        with pytest.raises(PluginError, match=r"'test-confused'.*not a StrategySpec"):
+            strategy_specs(pm)
+    finally:
+        pm.unregister(name="test-confused")
 
 
 # ----------------------------------------------------------------------------- build_venues
@@ -164,9 +186,9 @@ def test_build_venues_from_the_repository_topology(tmp_path: Path) -> None:
 
 
 def test_build_venues_hands_each_venue_its_own_data_dir_and_the_assets(
-        tmp_path: Path, with_paper: pluggy.PluginManager) -> None:
-    topology = topology_with({"paper": {"config": {"spread_bps": 7}}})
-    venues = build_venues(topology, tmp_path, with_paper)
+        tmp_path: Path, with_test_plugins: pluggy.PluginManager) -> None:
+    topology = topology_with(venues={"paper": {"config": {"spread_bps": 7}}})
+    venues = build_venues(topology, tmp_path, with_test_plugins)
     paper = venues["paper"]
     assert isinstance(paper, PaperVenue)
     assert paper.config.spread_bps == 7
@@ -176,12 +198,12 @@ def test_build_venues_hands_each_venue_its_own_data_dir_and_the_assets(
 
 
 def test_disabled_venue_is_not_built(tmp_path: Path) -> None:
-    topology = topology_with({"sim": {"enabled": False, "config": {}}})
+    topology = topology_with(venues={"sim": {"enabled": False, "config": {}}})
     assert build_venues(topology, tmp_path) == {}
 
 
 def test_unknown_venue_in_the_topology(tmp_path: Path, pm: pluggy.PluginManager) -> None:
-    topology = topology_with({"kraken": {"config": {}}})
+    topology = topology_with(venues={"kraken": {"config": {}}})
     with pytest.raises(TopologyError) as info:
         build_venues(topology, tmp_path, pm)
     ((path, message),) = info.value.problems
@@ -190,11 +212,11 @@ def test_unknown_venue_in_the_topology(tmp_path: Path, pm: pluggy.PluginManager)
     assert "sim" in message
 
 
-def test_venue_config_errors_name_their_yaml_path(tmp_path: Path,
-                                                  with_paper: pluggy.PluginManager) -> None:
-    topology = topology_with({"paper": {"config": {"spread_bps": "wide", "colour": "red"}}})
+def test_venue_config_errors_name_their_yaml_path(
+        tmp_path: Path, with_test_plugins: pluggy.PluginManager) -> None:
+    topology = topology_with(venues={"paper": {"config": {"spread_bps": "wide", "colour": "red"}}})
     with pytest.raises(TopologyError) as info:
-        build_venues(topology, tmp_path, with_paper)
+        build_venues(topology, tmp_path, with_test_plugins)
     paths = {p for p, _ in info.value.problems}
     assert paths == {"plugins.venues.paper.config.spread_bps",
                      "plugins.venues.paper.config.colour"}
@@ -204,9 +226,67 @@ def test_sim_config_errors_name_their_yaml_path(tmp_path: Path) -> None:
     config = TOPOLOGY.plugins.venues["sim"].config
     pools = [dict(p) for p in config["pools"]]
     pools[1]["fee"] = 1_000_000
-    topology = topology_with({"sim": {"config": {**config, "pools": pools}}})
+    topology = topology_with(venues={"sim": {"config": {**config, "pools": pools}}})
     with pytest.raises(TopologyError) as info:
         build_venues(topology, tmp_path)
     # The pool is named by its pool_id, as a person finds it in topology.yaml.
     assert [p for p, _ in info.value.problems] == [
         f"plugins.venues.sim.config.pools[{pools[1]['pool_id']}].fee"]
+
+
+def test_a_worker_does_not_start_on_a_strategy_or_risk_check_its_plugin_refuses(
+        tmp_path: Path, with_test_plugins: pluggy.PluginManager) -> None:
+    """build_venues is what a worker calls first: it checks every plugin section, and
+    reports every problem at once."""
+    topology = topology_with(
+        strategies={"every_interval": {"config": {"interval_s": "often"}},
+                    "grid": {"config": {}}},
+        risk_checks={"max_amount": {"config": {}},
+                     "off": {"enabled": False, "config": {"anything": 1}}},
+    )
+    with pytest.raises(TopologyError) as info:
+        build_venues(topology, tmp_path, with_test_plugins)
+    problems = dict(info.value.problems)
+    assert set(problems) == {"plugins.strategies.every_interval.config.interval_s",
+                             "plugins.strategies.grid",
+                             "plugins.risk_checks.max_amount.config.max_amount"}
+    assert "no installed plugin provides strategy 'grid'" in problems["plugins.strategies.grid"]
+    assert "every_interval" in problems["plugins.strategies.grid"]  # what is installed
+
+
+# ----------------------------------------------------------------- risk checks, strategies
+
+
+def test_build_risk_checks_builds_what_the_topology_enables(
+        with_test_plugins: pluggy.PluginManager) -> None:
+    assert build_risk_checks(TOPOLOGY, with_test_plugins) == ()
+    topology = topology_with(risk_checks={"max_amount": {"config": {"max_amount": 10}}})
+    (check,) = build_risk_checks(topology, with_test_plugins)
+    assert isinstance(check, MaxAmount)
+    assert check.limit == 10
+    assert check.context.limits == TOPOLOGY.risk
+    assert set(check.context.assets) == {a.symbol for a in TOPOLOGY.assets}
+
+
+def test_build_strategies_hands_each_its_id_and_own_data_dir(
+        tmp_path: Path, with_test_plugins: pluggy.PluginManager) -> None:
+    topology = topology_with(strategies={"every_interval": {"config": {"interval_s": 60}},
+                                         "off": {"enabled": False}})
+    strategies = build_strategies(topology, tmp_path, with_test_plugins)
+    strategy = strategies["every_interval"]
+    assert isinstance(strategy, EveryInterval)
+    assert list(strategies) == ["every_interval"]
+    assert strategy.config.interval_s == 60
+    assert strategy.context.strategy_id == "every_interval"
+    assert strategy.context.data_dir == tmp_path / "strategies" / "every_interval"
+    assert not (tmp_path / "strategies").exists()  # factories do no I/O
+
+
+def test_check_plugins_returns_each_section_configured(
+        with_test_plugins: pluggy.PluginManager) -> None:
+    topology = topology_with(strategies={"every_interval": {"config": {"interval_s": 5}}})
+    sections = check_plugins(topology, with_test_plugins)
+    assert [c.name for c in sections.venues] == ["uniswap_v3", "sim"]
+    assert [(c.name, c.config.model_dump()) for c in sections.strategies] == [
+        ("every_interval", {"interval_s": 5, "amount": "1"})]
+    assert sections.risk_checks == []
