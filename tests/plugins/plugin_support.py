@@ -85,8 +85,11 @@ def every_interval(config: BaseModel, context: StrategyContext) -> Any:
 class StrategyPlugin:
     @hookimpl
     def sep_register_strategies(self, register: Callable[[StrategySpec], None]) -> None:
-        register(StrategySpec(name="every_interval", config_model=EveryIntervalConfig,
-                              factory=every_interval))
+        register(
+            StrategySpec(
+                name="every_interval", config_model=EveryIntervalConfig, factory=every_interval
+            )
+        )
 
 
 class MaxAmountConfig(BaseModel):
@@ -107,8 +110,9 @@ class MaxAmount:
         amount = intent.subject.amount or 0
         if amount <= self.limit:
             return None
-        return RiskBreach(self.name, f"amount {amount} exceeds {self.limit}", str(self.limit),
-                          str(amount))
+        return RiskBreach(
+            self.name, f"amount {amount} exceeds {self.limit}", str(self.limit), str(amount)
+        )
 
 
 def max_amount(config: BaseModel, context: RiskCheckContext) -> Any:
@@ -119,8 +123,7 @@ def max_amount(config: BaseModel, context: RiskCheckContext) -> Any:
 class RiskPlugin:
     @hookimpl
     def sep_register_risk_checks(self, register: Callable[[RiskCheckSpec], None]) -> None:
-        register(RiskCheckSpec(name="max_amount", config_model=MaxAmountConfig,
-                               factory=max_amount))
+        register(RiskCheckSpec(name="max_amount", config_model=MaxAmountConfig, factory=max_amount))
 
 
 def topology_with(**sections: dict[str, Any]) -> Topology:

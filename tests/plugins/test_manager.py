@@ -58,13 +58,13 @@ class ImpostorPlugin:
 
     @hookimpl
     def sep_register_strategies(self, register: Callable[[StrategySpec], None]) -> None:
-        register(StrategySpec(name="every_interval", config_model=PaperConfig,
-                              factory=paper_factory))
+        register(
+            StrategySpec(name="every_interval", config_model=PaperConfig, factory=paper_factory)
+        )
 
     @hookimpl
     def sep_register_risk_checks(self, register: Callable[[RiskCheckSpec], None]) -> None:
-        register(RiskCheckSpec(name="max_amount", config_model=PaperConfig,
-                               factory=paper_factory))
+        register(RiskCheckSpec(name="max_amount", config_model=PaperConfig, factory=paper_factory))
 
 
 @pytest.fixture
@@ -74,8 +74,11 @@ def pm() -> SepPluginManager:
 
 @pytest.fixture
 def with_test_plugins(pm: SepPluginManager) -> Iterator[SepPluginManager]:
-    plugins = {"test-paper": PaperPlugin(), "test-strategy": StrategyPlugin(),
-               "test-risk": RiskPlugin()}
+    plugins = {
+        "test-paper": PaperPlugin(),
+        "test-strategy": StrategyPlugin(),
+        "test-risk": RiskPlugin(),
+    }
     for name, plugin in plugins.items():
         pm.register(plugin, name=name)
     try:
@@ -98,10 +101,12 @@ def test_builtins_are_registered_as_ordinary_plugins(pm: pluggy.PluginManager) -
 
 
 def test_installed_entry_points_are_not_loaded_under_pytest(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(SepPluginManager, "load_entry_points",
-                        lambda self, group="sep": calls.append(group) or 0)
+    monkeypatch.setattr(
+        SepPluginManager, "load_entry_points", lambda self, group="sep": calls.append(group) or 0
+    )
     make_plugin_manager()
     assert calls == []
     make_plugin_manager(load_entrypoints=True)
@@ -123,7 +128,8 @@ def test_a_builtins_misspelt_hook_fails_loudly(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_registered_plugins_add_a_venue_a_strategy_and_a_risk_check(
-        with_test_plugins: pluggy.PluginManager) -> None:
+    with_test_plugins: pluggy.PluginManager,
+) -> None:
     assert set(venue_specs(with_test_plugins)) == {"sim", "paper", "uniswap_v3"}
     assert venue_specs(with_test_plugins)["paper"].config_model is PaperConfig
     assert set(strategy_specs(with_test_plugins)) == {"every_interval"}
@@ -137,14 +143,18 @@ def test_unregistering_removes_the_venue(pm: pluggy.PluginManager) -> None:
     assert set(venue_specs(pm)) == {"sim", "uniswap_v3"}
 
 
-@pytest.mark.parametrize(("collect", "name", "first"), [
-    (venue_specs, "sim", "plugins.sim_venue"),
-    (strategy_specs, "every_interval", "test-strategy"),
-    (risk_check_specs, "max_amount", "test-risk"),
-], ids=["venue", "strategy", "risk-check"])
+@pytest.mark.parametrize(
+    ("collect", "name", "first"),
+    [
+        (venue_specs, "sim", "plugins.sim_venue"),
+        (strategy_specs, "every_interval", "test-strategy"),
+        (risk_check_specs, "max_amount", "test-risk"),
+    ],
+    ids=["venue", "strategy", "risk-check"],
+)
 def test_a_name_registered_twice_names_both_plugins(
-        with_test_plugins: pluggy.PluginManager, collect: Callable[[Any], Any], name: str,
-        first: str) -> None:
+    with_test_plugins: pluggy.PluginManager, collect: Callable[[Any], Any], name: str, first: str
+) -> None:
     plugin = ImpostorPlugin()
     with_test_plugins.register(plugin, name="test-impostor")
     try:
@@ -158,8 +168,7 @@ def test_a_name_registered_twice_names_both_plugins(
         with_test_plugins.unregister(plugin)
 
 
-def test_a_spec_of_the_wrong_type_is_an_error_naming_the_plugin(
-        pm: pluggy.PluginManager) -> None:
+def test_a_spec_of_the_wrong_type_is_an_error_naming_the_plugin(pm: pluggy.PluginManager) -> None:
     class Confused:
         @hookimpl
         def sep_register_strategies(self, register: Callable[[Any], None]) -> None:
@@ -186,7 +195,8 @@ def test_build_venues_from_the_repository_topology(tmp_path: Path) -> None:
 
 
 def test_build_venues_hands_each_venue_its_own_data_dir_and_the_assets(
-        tmp_path: Path, with_test_plugins: pluggy.PluginManager) -> None:
+    tmp_path: Path, with_test_plugins: pluggy.PluginManager
+) -> None:
     topology = topology_with(venues={"paper": {"config": {"spread_bps": 7}}})
     venues = build_venues(topology, tmp_path, with_test_plugins)
     paper = venues["paper"]
@@ -213,13 +223,13 @@ def test_unknown_venue_in_the_topology(tmp_path: Path, pm: pluggy.PluginManager)
 
 
 def test_venue_config_errors_name_their_yaml_path(
-        tmp_path: Path, with_test_plugins: pluggy.PluginManager) -> None:
+    tmp_path: Path, with_test_plugins: pluggy.PluginManager
+) -> None:
     topology = topology_with(venues={"paper": {"config": {"spread_bps": "wide", "colour": "red"}}})
     with pytest.raises(TopologyError) as info:
         build_venues(topology, tmp_path, with_test_plugins)
     paths = {p for p, _ in info.value.problems}
-    assert paths == {"plugins.venues.paper.config.spread_bps",
-                     "plugins.venues.paper.config.colour"}
+    assert paths == {"plugins.venues.paper.config.spread_bps", "plugins.venues.paper.config.colour"}
 
 
 def test_sim_config_errors_name_their_yaml_path(tmp_path: Path) -> None:
@@ -231,25 +241,30 @@ def test_sim_config_errors_name_their_yaml_path(tmp_path: Path) -> None:
         build_venues(topology, tmp_path)
     # The pool is named by its pool_id, as a person finds it in topology.yaml.
     assert [p for p, _ in info.value.problems] == [
-        f"plugins.venues.sim.config.pools[{pools[1]['pool_id']}].fee"]
+        f"plugins.venues.sim.config.pools[{pools[1]['pool_id']}].fee"
+    ]
 
 
 def test_a_worker_does_not_start_on_a_strategy_or_risk_check_its_plugin_refuses(
-        tmp_path: Path, with_test_plugins: pluggy.PluginManager) -> None:
+    tmp_path: Path, with_test_plugins: pluggy.PluginManager
+) -> None:
     """build_venues is what a worker calls first: it checks every plugin section, and
     reports every problem at once."""
     topology = topology_with(
-        strategies={"every_interval": {"config": {"interval_s": "often"}},
-                    "grid": {"config": {}}},
-        risk_checks={"max_amount": {"config": {}},
-                     "off": {"enabled": False, "config": {"anything": 1}}},
+        strategies={"every_interval": {"config": {"interval_s": "often"}}, "grid": {"config": {}}},
+        risk_checks={
+            "max_amount": {"config": {}},
+            "off": {"enabled": False, "config": {"anything": 1}},
+        },
     )
     with pytest.raises(TopologyError) as info:
         build_venues(topology, tmp_path, with_test_plugins)
     problems = dict(info.value.problems)
-    assert set(problems) == {"plugins.strategies.every_interval.config.interval_s",
-                             "plugins.strategies.grid",
-                             "plugins.risk_checks.max_amount.config.max_amount"}
+    assert set(problems) == {
+        "plugins.strategies.every_interval.config.interval_s",
+        "plugins.strategies.grid",
+        "plugins.risk_checks.max_amount.config.max_amount",
+    }
     assert "no installed plugin provides strategy 'grid'" in problems["plugins.strategies.grid"]
     assert "every_interval" in problems["plugins.strategies.grid"]  # what is installed
 
@@ -258,7 +273,8 @@ def test_a_worker_does_not_start_on_a_strategy_or_risk_check_its_plugin_refuses(
 
 
 def test_build_risk_checks_builds_what_the_topology_enables(
-        with_test_plugins: pluggy.PluginManager) -> None:
+    with_test_plugins: pluggy.PluginManager,
+) -> None:
     assert build_risk_checks(TOPOLOGY, with_test_plugins) == ()
     topology = topology_with(risk_checks={"max_amount": {"config": {"max_amount": 10}}})
     (check,) = build_risk_checks(topology, with_test_plugins)
@@ -269,9 +285,11 @@ def test_build_risk_checks_builds_what_the_topology_enables(
 
 
 def test_build_strategies_hands_each_its_id_and_own_data_dir(
-        tmp_path: Path, with_test_plugins: pluggy.PluginManager) -> None:
-    topology = topology_with(strategies={"every_interval": {"config": {"interval_s": 60}},
-                                         "off": {"enabled": False}})
+    tmp_path: Path, with_test_plugins: pluggy.PluginManager
+) -> None:
+    topology = topology_with(
+        strategies={"every_interval": {"config": {"interval_s": 60}}, "off": {"enabled": False}}
+    )
     strategies = build_strategies(topology, tmp_path, with_test_plugins)
     strategy = strategies["every_interval"]
     assert isinstance(strategy, EveryInterval)
@@ -283,10 +301,12 @@ def test_build_strategies_hands_each_its_id_and_own_data_dir(
 
 
 def test_check_plugins_returns_each_section_configured(
-        with_test_plugins: pluggy.PluginManager) -> None:
+    with_test_plugins: pluggy.PluginManager,
+) -> None:
     topology = topology_with(strategies={"every_interval": {"config": {"interval_s": 5}}})
     sections = check_plugins(topology, with_test_plugins)
     assert [c.name for c in sections.venues] == ["uniswap_v3", "sim"]
     assert [(c.name, c.config.model_dump()) for c in sections.strategies] == [
-        ("every_interval", {"interval_s": 5, "amount": "1"})]
+        ("every_interval", {"interval_s": 5, "amount": "1"})
+    ]
     assert sections.risk_checks == []
