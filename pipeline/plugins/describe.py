@@ -89,13 +89,12 @@ def describe_plugins(
                 elif spec.name in enabled.get(section, ()):
                     used.append(f"{section}.{spec.name}")
         origin = origins.get(name)
-        source = (
-            "built-in"
-            if name in BUILTIN_PLUGINS
-            else "entry point"
-            if origin is not None and origin.entry_point
-            else "registered"
-        )
+        if name in BUILTIN_PLUGINS:
+            source = "built-in"
+        elif origin is not None and origin.entry_point:
+            source = "entry point"
+        else:
+            source = "registered"
         infos.append(
             PluginInfo(
                 name=name,

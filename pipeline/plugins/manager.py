@@ -222,12 +222,13 @@ def build_strategies(
 ) -> dict[str, Strategy]:
     """The strategies the topology enables, by strategy id (for the strategy runner)."""
     assets = {a.symbol: a for a in topology.assets}
-    return {
-        use.name: use.spec.factory(
-            use.config,
-            StrategyContext(
-                strategy_id=use.name, assets=assets, data_dir=data_dir / "strategies" / use.name
-            ),
+    strategies: dict[str, Strategy] = {}
+    for use in check_plugins(topology, pm).strategies:
+        context = StrategyContext(
+            strategy_id=use.name, assets=assets, data_dir=data_dir / "strategies" / use.name
         )
-        for use in check_plugins(topology, pm).strategies
-    }
+        strategy = use.spec.factory(use.config, context)
+        if not isinstance(strategy, Strategy):
+            raise PluginError(f"strategy {use.name!r}: its factory made {strategy!r}")
+        strategies[use.name] = strategy
+    return strategies

@@ -310,3 +310,26 @@ def test_check_plugins_returns_each_section_configured(
         ("every_interval", {"interval_s": 5, "amount": "1"})
     ]
     assert sections.risk_checks == []
+
+
+def test_a_factory_that_makes_something_else_is_an_error_naming_it(
+    tmp_path: Path, pm: pluggy.PluginManager
+) -> None:
+    class Sloppy:
+        @hookimpl
+        def sep_register_strategies(self, register: Callable[[StrategySpec], None]) -> None:
+            register(StrategySpec(name="sloppy", config_model=PaperConfig, factory=paper_factory))
+
+        @hookimpl
+        def sep_register_risk_checks(self, register: Callable[[RiskCheckSpec], None]) -> None:
+            register(RiskCheckSpec(name="sloppy", config_model=PaperConfig, factory=paper_factory))
+
+    pm.register(Sloppy(), name="test-sloppy")
+    try:
+        topology = topology_with(strategies={"sloppy": {}}, risk_checks={"sloppy": {}})
+        with pytest.raises(PluginError, match="strategy 'sloppy': its factory made"):
+            build_strategies(topology, tmp_path, pm)
+        with pytest.raises(PluginError, match="risk check 'sloppy': its factory made"):
+            build_risk_checks(topology, pm)
+    finally:
+        pm.unregister(name="test-sloppy")
