@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from pipeline.config import Settings
 from pipeline.topology import load_topology
 from pipeline.topology.models import Topology
-from ui import api, deadletters, pipeline, status_page
+from ui import api, charts, deadletters, pipeline, status_page
 from ui.errors import EXCEPTION_HANDLERS
 from ui.health import health
 from ui.metrics import metrics
@@ -53,6 +53,9 @@ routes = [
     Route("/metrics", metrics, methods=["GET"]),
     Route("/pipeline", pipeline.get_pipeline, methods=["GET"]),
     Route("/deadletters", deadletters.list_dead_letters, methods=["GET"]),
+    Route("/charts/prices", charts.prices, methods=["GET"]),
+    Route("/charts/pnl", charts.pnl, methods=["GET"]),
+    Route("/charts/states", charts.states, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
     WebSocketRoute("/stream", stream_endpoint),
     WebSocketRoute("/stream/pipeline", pipeline.pipeline_stream),
@@ -62,6 +65,7 @@ routes = [
     Route("/ui/pipeline", page),
     Route("/ui/deadletters", page),
     Route("/ui/metrics", page),
+    Route("/ui/charts", page),
     Route("/status", status_page.status_html),
     Route("/api/status", status_page.status_json),
     Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -17,6 +17,7 @@ from pipeline.config import Settings
 from pipeline.store.changes import ChangeStream
 from pipeline.store.dedupe import DedupeStore, RedisDedupeStore
 from pipeline.store.eventstore import EventStore
+from pipeline.store.history import History
 from pipeline.store.views import Views
 from pipeline.topology.models import Topology
 from ui.broadcast import ChangeBroadcaster
@@ -33,6 +34,8 @@ class Services:
     broadcaster: ChangeBroadcaster
     dedupe: DedupeStore
     """Where ``POST /intents`` claims a submission's key before producing it (as ingest does)."""
+    history: History
+    """The charts' series, read from the event store alone."""
     _producer: IntentProducer | None = None
     _producer_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -42,12 +45,15 @@ class Services:
         store = await EventStore.connect(settings.postgres, min_size=1, max_size=8)
         risk = topology.risk
         changes = ChangeStream(client, settings.redis_prefix)
+        history = await History.connect(settings.postgres, quote_asset=risk.quote_asset,
+                                        reference_prices=dict(risk.reference_prices))
         return cls(
             settings=settings, topology=topology, redis=client, store=store,
             views=Views(client, settings.redis_prefix, quote_asset=risk.quote_asset,
                         reference_prices=dict(risk.reference_prices)),
             changes=changes, broadcaster=ChangeBroadcaster(changes),
-            dedupe=RedisDedupeStore(client, settings.redis_prefix, settings.dedupe_ttl_s))
+            dedupe=RedisDedupeStore(client, settings.redis_prefix, settings.dedupe_ttl_s),
+            history=history)
 
     async def producer(self) -> IntentProducer:
         async with self._producer_lock:
@@ -62,6 +68,7 @@ class Services:
         if self._producer is not None:
             await self._producer.__aexit__(None, None, None)
         await self.store.close()
+        await self.history.close()
         await self.redis.aclose()
 
 

@@ -382,3 +382,64 @@ async def test_metrics_page_shows_the_figures_of_metrics(
     await expect(page.locator("#m-latency tbody tr[data-key]")).not_to_have_count(0)
     await expect(page.locator("#m-duration tr[data-key='completed']")).to_have_count(1)
     await page.screenshot(path=shots / "metrics.png", full_page=True)
+
+
+async def chart_counts(client: httpx.AsyncClient, strategy: str) -> dict[str, int]:
+    prices = (await client.get("/charts/prices")).json()
+    pnl = (await client.get("/charts/pnl", params={"strategy": strategy})).json()
+    states = (await client.get("/charts/states")).json()
+    return {"price": len(prices["points"]), "fills": len(prices["fills"]),
+            "pnl": len(pnl["points"]), "states": len(states["points"])}
+
+
+async def drawn(page: Page) -> dict[str, int]:
+    return {name: int(await page.get_attribute(f"#chart-{chart}", f"data-{field}") or -1)
+            for name, chart, field in (("price", "price", "points"), ("fills", "price", "fills"),
+                                       ("pnl", "pnl", "points"), ("states", "states", "points"))}
+
+
+async def test_charts_draw_the_history_and_follow_the_pipeline(
+        page: Page, server: ServerThread, workers: WorkerPool, ui_settings: Settings,
+        shots: Path) -> None:
+    ids = await submit_directly(ui_settings, 4)
+    await wait_until_finished(ui_settings.postgres, ids, timeout=90, pool=workers)
+    store = await EventStore.connect(ui_settings.postgres)
+    try:
+        strategy = (await store.events_of(ids[0]))[0].payload["intent"]["strategyId"]
+    finally:
+        await store.close()
+    await page.goto(f"{server.url}/ui/")
+    await page.click("nav >> text=Charts")
+    await page.wait_for_url("**/ui/charts")
+    await page.goto(f"{server.url}/ui/charts?strategy={strategy}")
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    for chart in ("price", "pnl", "states"):  # the library drew on its canvases
+        await expect(page.locator(f"#chart-{chart} canvas")).not_to_have_count(0)
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
+        expected = await chart_counts(client, strategy)
+        assert expected["fills"] >= 4
+        assert expected["pnl"] >= 1
+        assert expected["states"] >= 1
+        assert await drawn(page) == expected
+        await page.screenshot(path=shots / "charts.png", full_page=True)
+
+        # The live tail: two more fills (another strategy's), a second apart, reach the page
+        # over the socket (no reload), and the page then holds what the endpoints hold.
+        before = await drawn(page)
+        for _ in range(2):
+            more = await submit_directly(ui_settings, 1)
+            await wait_until_finished(ui_settings.postgres, more, timeout=90, pool=workers)
+            await asyncio.sleep(1.1)
+        await expect(page.locator("#chart-price")).to_have_attribute(
+            "data-fills", str(before["fills"] + 2), timeout=15_000)
+        expected = await chart_counts(client, strategy)
+        await page.wait_for_function(
+            "([n, m]) => document.querySelector('#chart-states').dataset.points == n"
+            " && document.querySelector('#chart-price').dataset.points == m",
+            arg=[str(expected["states"]), str(expected["price"])], timeout=15_000)
+        live = await page.evaluate("window.sep.page.then(p => [p.price, p.states])")
+    # A refresh draws the same picture.
+    await page.reload()
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    assert await page.evaluate("window.sep.page.then(p => [p.price, p.states])") == live
+    await page.screenshot(path=shots / "charts-after-reload.png", full_page=True)

@@ -5,6 +5,7 @@ import { renderDetail } from "./detail.js";
 import { renderPipeline } from "./pipeline.js";
 import { renderDeadLetters } from "./deadletters.js";
 import { renderMetrics } from "./metrics.js";
+import { renderCharts } from "./charts.js";
 
 const app = document.getElementById("app");
 const conn = document.getElementById("conn");
@@ -20,7 +21,7 @@ function route() {
   const detail = path.match(/^\/ui\/intents\/(.+)$/);
   const pages = {
     submit: renderSubmit, pipeline: renderPipeline, deadletters: renderDeadLetters,
-    metrics: renderMetrics,
+    metrics: renderMetrics, charts: renderCharts,
   };
   const name = detail ? "detail" : (path.match(/^\/ui\/([a-z]+)/)?.[1] || "dashboard");
   document.querySelectorAll("nav a[data-nav]").forEach((a) => a.classList.toggle(
