@@ -131,3 +131,7 @@ def topology_with(**sections: dict[str, Any]) -> Topology:
     data = TOPOLOGY.model_dump(by_alias=True)
     data["plugins"].update(sections)
     return Topology.model_validate(data)
+
+
+BUILTIN_VENUES = frozenset({"sim", "uniswap_v3", "clob", "clob_a", "clob_b"})
+"""The venue names the built-in plugins register."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin_support import PaperConfig, paper_factory, topology_with
+from plugin_support import BUILTIN_VENUES, PaperConfig, paper_factory, topology_with
 
 from pipeline.plugins import RiskCheckSpec, VenueSpec, build_venues, hookimpl, venue_specs
 from pipeline.plugins.loading import Origin, builtin_origin, make_plugin_manager
@@ -116,7 +116,7 @@ def test_a_plugin_that_fails_to_load_is_reported_by_name_and_the_rest_load(
     assert error in failure.error
     assert "plugin 'broken' (sep-broken 1.2.3, entry point broken = " in str(failure)
     assert pm.get_plugin("broken") is None
-    assert set(venue_specs(pm)) == {"sim", "uniswap_v3", "paper"}  # the rest loaded
+    assert set(venue_specs(pm)) == {*BUILTIN_VENUES, "paper"}  # the rest loaded
     pm.check_pending()
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pluggy
 import pytest
 from plugin_support import (
+    BUILTIN_VENUES,
     TOPOLOGY,
     EveryInterval,
     MaxAmount,
@@ -94,7 +95,7 @@ def with_test_plugins(pm: SepPluginManager) -> Iterator[SepPluginManager]:
 def test_builtins_are_registered_as_ordinary_plugins(pm: pluggy.PluginManager) -> None:
     names = {name for name, _ in pm.list_name_plugin()}
     assert set(BUILTIN_PLUGINS) <= names
-    assert set(venue_specs(pm)) == {"sim", "uniswap_v3"}
+    assert set(venue_specs(pm)) == BUILTIN_VENUES
     assert [s.name for s in market_sources(pm)] == ["uniswap_v3.pools"]
     assert strategy_specs(pm) == {}
     assert risk_check_specs(pm) == {}
@@ -130,7 +131,7 @@ def test_a_builtins_misspelt_hook_fails_loudly(monkeypatch: pytest.MonkeyPatch) 
 def test_registered_plugins_add_a_venue_a_strategy_and_a_risk_check(
     with_test_plugins: pluggy.PluginManager,
 ) -> None:
-    assert set(venue_specs(with_test_plugins)) == {"sim", "paper", "uniswap_v3"}
+    assert set(venue_specs(with_test_plugins)) == {*BUILTIN_VENUES, "paper"}
     assert venue_specs(with_test_plugins)["paper"].config_model is PaperConfig
     assert set(strategy_specs(with_test_plugins)) == {"every_interval"}
     assert set(risk_check_specs(with_test_plugins)) == {"max_amount"}
@@ -140,7 +141,7 @@ def test_unregistering_removes_the_venue(pm: pluggy.PluginManager) -> None:
     plugin = PaperPlugin()
     pm.register(plugin, name="test-paper")
     pm.unregister(plugin)
-    assert set(venue_specs(pm)) == {"sim", "uniswap_v3"}
+    assert set(venue_specs(pm)) == BUILTIN_VENUES
 
 
 @pytest.mark.parametrize(

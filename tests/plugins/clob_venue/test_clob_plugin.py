@@ -3,7 +3,6 @@ clob_a / clob_b built from the repository's topology once enabled."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,15 +21,11 @@ from plugins.clob_venue import INSTANCES, ClobVenue, ClobVenueConfig
 
 
 @pytest.fixture
-def pm() -> Iterator[pluggy.PluginManager]:
-    """The built-ins plus this plugin, registered by hand (entry points are not loaded under
-    pytest) and unregistered afterwards."""
+def pm() -> pluggy.PluginManager:
+    """The plugin manager as a worker builds it (clob is a built-in; no entry points)."""
     manager = make_plugin_manager(load_entrypoints=False)
-    manager.register(plugins.clob_venue, name="clob")
-    try:
-        yield manager
-    finally:
-        manager.unregister(name="clob")
+    assert manager.is_registered(plugins.clob_venue)
+    return manager
 
 
 def test_the_plugin_registers_every_instance_name(pm: pluggy.PluginManager) -> None:
@@ -56,7 +51,8 @@ def _enabled(edit: Any = None) -> Any:
 
 
 async def test_clob_a_and_b_build_as_two_exchanges_with_different_fees_and_depth(
-        pm: pluggy.PluginManager, tmp_path: Path) -> None:
+    pm: pluggy.PluginManager, tmp_path: Path
+) -> None:
     venues = build_venues(_enabled(), tmp_path, pm)
     a, b = venues["clob_a"], venues["clob_b"]
     assert isinstance(a, ClobVenue)
@@ -85,24 +81,44 @@ async def test_clob_a_and_b_build_as_two_exchanges_with_different_fees_and_depth
 @pytest.mark.parametrize(
     ("edit", "path", "needle"),
     [
-        (lambda v: v["clob_a"]["config"].update(taker_fee=1_000_000),
-         "plugins.venues.clob_a.config.taker_fee", "less than 1000000"),
-        (lambda v: v["clob_b"]["config"].update(maker_fee=-2000),
-         "plugins.venues.clob_b.config", "rebate"),
-        (lambda v: v["clob_a"]["config"]["markets"]["WETH-USDC"].update(tick_size="0"),
-         "plugins.venues.clob_a.config.markets.WETH-USDC.tick_size", "greater than 0"),
-        (lambda v: v["clob_a"]["config"]["markets"]["WETH-USDC"]["maker"].update(levels=0),
-         "plugins.venues.clob_a.config.markets.WETH-USDC.maker.levels", "greater than or equal"),
+        (
+            lambda v: v["clob_a"]["config"].update(taker_fee=1_000_000),
+            "plugins.venues.clob_a.config.taker_fee",
+            "less than 1000000",
+        ),
+        (
+            lambda v: v["clob_b"]["config"].update(maker_fee=-2000),
+            "plugins.venues.clob_b.config",
+            "rebate",
+        ),
+        (
+            lambda v: v["clob_a"]["config"]["markets"]["WETH-USDC"].update(tick_size="0"),
+            "plugins.venues.clob_a.config.markets.WETH-USDC.tick_size",
+            "greater than 0",
+        ),
+        (
+            lambda v: v["clob_a"]["config"]["markets"]["WETH-USDC"]["maker"].update(levels=0),
+            "plugins.venues.clob_a.config.markets.WETH-USDC.maker.levels",
+            "greater than or equal",
+        ),
         # Checked by the factory, which sees the asset registry.
-        (lambda v: v["clob_b"]["config"]["markets"]["WETH-USDC"].update(base="WETX"),
-         "plugins.venues.clob_b.config.markets.WETH-USDC.base", "unknown asset 'WETX'"),
-        (lambda v: v["clob_b"]["config"]["markets"]["WETH-USDC"].update(tick_size="0.0001",
-                                                                       lot_size="0.001"),
-         "plugins.venues.clob_b.config.markets.WETH-USDC", "tick_size x lot_size"),
+        (
+            lambda v: v["clob_b"]["config"]["markets"]["WETH-USDC"].update(base="WETX"),
+            "plugins.venues.clob_b.config.markets.WETH-USDC.base",
+            "unknown asset 'WETX'",
+        ),
+        (
+            lambda v: v["clob_b"]["config"]["markets"]["WETH-USDC"].update(
+                tick_size="0.0001", lot_size="0.001"
+            ),
+            "plugins.venues.clob_b.config.markets.WETH-USDC",
+            "tick_size x lot_size",
+        ),
     ],
 )
 def test_a_bad_clob_config_is_a_topology_error_naming_its_path(
-        pm: pluggy.PluginManager, tmp_path: Path, edit: Any, path: str, needle: str) -> None:
+    pm: pluggy.PluginManager, tmp_path: Path, edit: Any, path: str, needle: str
+) -> None:
     with pytest.raises(TopologyError) as caught:
         build_venues(_enabled(edit), tmp_path, pm)
     [(where, message)] = caught.value.problems
@@ -110,16 +126,22 @@ def test_a_bad_clob_config_is_a_topology_error_naming_its_path(
     assert needle in message
 
 
-@pytest.mark.parametrize(("overrides", "needle"), [
-    ({"markets": {}}, "at least one market"),
-    ({"markets": {"m": market(quote="WETH")}}, "both 'WETH'"),
-    ({"markets": {"m": market(quote="ARB")}}, "one chain"),
-    ({"markets": {"m": market(lot_size="1e-19")}}, "whole number of WETH base units"),
-    ({"markets": {"m": market(reference_price="0.001")}}, "below one tick"),
-    ({"markets": {"m": market({"spread_bps": "5", "level_size": "0.0001"})}}, "less than one lot"),
-    ({"markets": {"bad id": market()}}, "pattern"),
-    ({"fees": 1}, "Extra inputs"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        ({"markets": {}}, "at least one market"),
+        ({"markets": {"m": market(quote="WETH")}}, "both 'WETH'"),
+        ({"markets": {"m": market(quote="ARB")}}, "one chain"),
+        ({"markets": {"m": market(lot_size="1e-19")}}, "whole number of WETH base units"),
+        ({"markets": {"m": market(reference_price="0.001")}}, "below one tick"),
+        (
+            {"markets": {"m": market({"spread_bps": "5", "level_size": "0.0001"})}},
+            "less than one lot",
+        ),
+        ({"markets": {"bad id": market()}}, "pattern"),
+        ({"fees": 1}, "Extra inputs"),
+    ],
+)
 def test_invalid_configs_say_what_is_wrong(overrides: dict[str, Any], needle: str) -> None:
     with pytest.raises(ValidationError, match=needle):
         clob_config(**overrides)
