@@ -253,6 +253,21 @@ class Ledger:
                                (step_id,)).fetchone()
         return None if row is None else _record(row)
 
+    def first_submissions(self, step_ids: Iterable[str]) -> dict[str, SubmissionRecord]:
+        """``first_submission`` of each step id that has one, by step id: one query."""
+        ids = list(dict.fromkeys(step_ids))
+        out: dict[str, SubmissionRecord] = {}
+        for i in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[i : i + _IN_CHUNK]
+            rows = self._db.execute(
+                _SELECT_SUBMISSION
+                + f" WHERE s.step_id IN ({', '.join('?' * len(chunk))}) ORDER BY s.seq",
+                chunk,
+            )
+            for row in rows:
+                out.setdefault(row["step_id"], _record(row))
+        return out
+
     def fills(self) -> list[FillRecord]:
         """Every fill, in commit order."""
         rows = self._db.execute("SELECT * FROM fills ORDER BY seq").fetchall()

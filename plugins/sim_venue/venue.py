@@ -95,9 +95,12 @@ class SimVenue:
         # transaction for each group rather than one per step.
         self._inserts: TickBatch[NewSubmission, None] = TickBatch(self._insert)
         self._settles: TickBatch[str, SubmissionRecord | None] = TickBatch(self._settle)
+        self._lookups: TickBatch[str, SubmissionRecord | None] = TickBatch(self._lookup)
         self._steps: dict[str, ExecutionStep] = {}
         """Steps this process submitted, by order ref, until their receipt: not parsed back
         from the ledger's JSON to be executed and reported."""
+        self._due: dict[str, float] = {}
+        """When each of those is due: its receipt need not read the ledger first."""
 
     @property
     def ledger(self) -> Ledger:
@@ -173,8 +176,12 @@ class SimVenue:
     # ------------------------------------------------------------------------- execution
 
     async def lookup(self, step_id: str) -> Submission | None:
-        record = await self._unlocked(lambda: self.ledger.first_submission(step_id))
+        record = await self._lookups(step_id)
         return None if record is None else Submission(record.step_id, record.order_ref)
+
+    async def _lookup(self, step_ids: list[str]) -> list[SubmissionRecord | None]:
+        found = await self._unlocked(lambda: self.ledger.first_submissions(step_ids))
+        return [found.get(step_id) for step_id in step_ids]
 
     async def submit(self, step: ExecutionStep) -> Submission:
         """Accept ``step``; it executes ``latency_ms`` from now.
@@ -190,14 +197,15 @@ class SimVenue:
             raise StepRejected(self.name, exc.reason, exc.detail) from exc
         submitted_ms = self._clock_ms()
         order_ref = f"sim-{new_ulid()}"
+        due_ms = submitted_ms + self.config.latency_ms
         self._steps[order_ref] = step
         try:
             await self._inserts(NewSubmission(order_ref, step.step_id, step.model_dump_json(),
-                                              submitted_ms,
-                                              submitted_ms + self.config.latency_ms))
+                                              submitted_ms, due_ms))
         except BaseException:
             self._steps.pop(order_ref, None)
             raise
+        self._due[order_ref] = due_ms
         return Submission(step.step_id, order_ref)
 
     async def _insert(self, submissions: list[NewSubmission]) -> list[None]:
@@ -217,17 +225,25 @@ class SimVenue:
         never executed again.  ``TransientVenueError("receipt_timeout")`` if it is not final
         within ``timeout_s``; waiting again later is safe.
         """
-        record = await self._unlocked(lambda: self.ledger.submission(submission.order_ref))
-        if record is None or record.step_id != submission.step_id:
-            raise StepRejected(self.name, "unknown_order",
-                               f"no submission {submission.order_ref!r} of step "
-                               f"{submission.step_id!r}")
-        if record.status == "pending":
-            await self._until(record.due_ms, timeout_s, submission)
-            settled = await self._settles(submission.order_ref)
-            if settled is None:  # only if someone deleted it from the file under us
+        record: SubmissionRecord | None = None
+        due_ms = self._due.get(submission.order_ref)
+        mine = self._steps.get(submission.order_ref)
+        if due_ms is None or mine is None or mine.step_id != submission.step_id:
+            # Not submitted by this process (or before a restart): the ledger says where it is.
+            found = await self._unlocked(lambda: self.ledger.submission(submission.order_ref))
+            if found is None or found.step_id != submission.step_id:
+                raise StepRejected(self.name, "unknown_order",
+                                   f"no submission {submission.order_ref!r} of step "
+                                   f"{submission.step_id!r}")
+            record = found
+            due_ms = found.due_ms if found.status == "pending" else None
+        if due_ms is not None:  # pending
+            await self._until(due_ms, timeout_s, submission)
+            record = await self._settles(submission.order_ref)
+            if record is None:  # only if someone deleted it from the file under us
                 raise StepRejected(self.name, "unknown_order", submission.order_ref)
-            record = settled
+        assert record is not None
+        self._due.pop(record.order_ref, None)
         if record.status == "failed":
             self._steps.pop(record.order_ref, None)
             raise StepRejected(self.name, record.reason or "failed", record.detail or "")
