@@ -1,10 +1,15 @@
 """Run the venues' market-data sources and publish what they report on their topics.
 
+A ``PoolState`` is keyed ``venue/pool_id`` here; a ``MarketRecord`` (an L2 book message)
+carries its own key and value.
+
 Every worker runs the sources of the venues it has.  With several workers the same pool
 state is published more than once; the topic is compacted and keyed by venue and pool, and
 a planner keeps only the latest state per pool, so a duplicate costs a record, not a wrong
 route.  (A leader-only publisher would save those records but stall market data for a
-session timeout whenever the leader dies.)
+session timeout whenever the leader dies.)  Book messages published twice are
+interchangeable (a delta's sequence numbers are the venue ledger's versions,
+``plugins.clob_venue.books``): a replica ignores the second copy.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from pipeline.market.feed import pool_key, pool_value
-from pipeline.plugins.market import MarketSource, MarketSourceSpec
+from pipeline.models.market import PoolState
+from pipeline.plugins.market import MarketData, MarketRecord, MarketSource, MarketSourceSpec
 from pipeline.plugins.venue import Venue
 
 log = logging.getLogger(__name__)
@@ -29,8 +35,9 @@ RESTART_DELAY_S = 1.0
 class MarketPublisher:
     """One task per (source, venue): read its updates, publish each pool state."""
 
-    def __init__(self, specs: Sequence[MarketSourceSpec], venues: Mapping[str, Venue],
-                 send: Send) -> None:
+    def __init__(
+        self, specs: Sequence[MarketSourceSpec], venues: Mapping[str, Venue], send: Send
+    ) -> None:
         self._pairs = [(spec, venues[spec.venue]) for spec in specs if spec.venue in venues]
         self._send = send
         self._sources: list[MarketSource] = []
@@ -40,7 +47,12 @@ class MarketPublisher:
     @property
     def venues(self) -> set[str]:
         """The venues whose pools come from market data rather than from ``Venue.pools``."""
-        return {spec.venue for spec, _venue in self._pairs}
+        return {spec.venue for spec, _venue in self._pairs if spec.data is MarketData.POOLS}
+
+    @property
+    def book_venues(self) -> set[str]:
+        """The venues whose L2 books this worker publishes."""
+        return {spec.venue for spec, _venue in self._pairs if spec.data is MarketData.BOOKS}
 
     def start(self) -> None:
         for spec, venue in self._pairs:
@@ -63,15 +75,24 @@ class MarketPublisher:
             source = spec.factory(venue)
             self._sources.append(source)
             try:
-                async for states in source.updates():
-                    await asyncio.gather(*(self._send(spec.topic, pool_key(s), pool_value(s))
-                                           for s in states))
-                    self.published += len(states)
+                async for items in source.updates():
+                    await asyncio.gather(
+                        *(self._send(spec.topic, *_record(item)) for item in items)
+                    )
+                    self.published += len(items)
                 return
             except Exception:
-                log.exception("market source failed; restarting it",
-                              extra={"source": spec.name, "venue": spec.venue})
+                log.exception(
+                    "market source failed; restarting it",
+                    extra={"source": spec.name, "venue": spec.venue},
+                )
                 await asyncio.sleep(RESTART_DELAY_S)
             finally:
                 source.close()
                 self._sources.remove(source)
+
+
+def _record(item: PoolState | MarketRecord) -> tuple[bytes, bytes]:
+    if isinstance(item, MarketRecord):
+        return item.key, item.value
+    return pool_key(item), pool_value(item)

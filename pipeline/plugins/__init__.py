@@ -14,7 +14,7 @@ from pipeline.plugins.manager import (
     strategy_specs,
     venue_specs,
 )
-from pipeline.plugins.market import MarketSource, MarketSourceSpec
+from pipeline.plugins.market import MarketData, MarketRecord, MarketSource, MarketSourceSpec
 from pipeline.plugins.risk import RiskBreach, RiskCheck, RiskCheckContext, RiskCheckSpec
 from pipeline.plugins.strategy import (
     MarketSnapshot,
@@ -41,6 +41,8 @@ __all__ = [
     "DeclaresRouting",
     "Fill",
     "HasBalances",
+    "MarketData",
+    "MarketRecord",
     "MarketSnapshot",
     "MarketSource",
     "MarketSourceSpec",

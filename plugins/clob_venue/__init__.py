@@ -5,7 +5,8 @@ taker fees, tick and lot sizes), a simulated maker quoting around a moving refer
 (``makers.py``), and a SQLite ledger of orders and fills shared by every worker
 (``ledger.py``).  The ``Venue`` face places a step as an IOC limit at its price bound
 (``orders.py``); the book source publishes L2 snapshots and sequenced deltas (``books.py``,
-``market.py``) for ``sep.market.books``.
+``market.py``) for ``sep.market.books``: each instance registers a market source
+(``<instance>.books``) that a worker runs when the instance is enabled.
 
 Several instances stand for competing exchanges: each is a key under ``plugins.venues`` in
 ``topology.yaml`` with its own config (``ClobVenueConfig``).  The topology names a venue by
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from pydantic import BaseModel, ValidationError
 
 from pipeline.plugins.hookspecs import hookimpl
+from pipeline.plugins.market import MarketData, MarketSourceSpec
 from pipeline.plugins.venue import VenueContext, VenueSpec
 from pipeline.topology.loader import TopologyError, yaml_path
 from plugins.clob_venue.books import BookPublication, BookReplica, BookState
@@ -33,7 +35,13 @@ from plugins.clob_venue.engine import (
     TimeInForce,
 )
 from plugins.clob_venue.ledger import Ledger, LedgerError
-from plugins.clob_venue.market import BOOKS_TOPIC, BookSource, make_book_source, publish_books
+from plugins.clob_venue.market import (
+    BOOKS_TOPIC,
+    BookRecords,
+    BookSource,
+    make_book_source,
+    publish_books,
+)
 from plugins.clob_venue.orders import OrderError, OrderInfo
 from plugins.clob_venue.venue import ClobVenue
 
@@ -41,6 +49,7 @@ __all__ = [
     "BOOKS_TOPIC",
     "INSTANCES",
     "BookPublication",
+    "BookRecords",
     "BookReplica",
     "BookSource",
     "BookState",
@@ -61,6 +70,7 @@ __all__ = [
     "make_book_source",
     "make_clob_venue",
     "publish_books",
+    "sep_register_market_sources",
     "sep_register_venues",
 ]
 
@@ -83,8 +93,10 @@ def make_clob_venue(name: str) -> Callable[[BaseModel, VenueContext], ClobVenue]
             prefix = f"plugins.venues.{name}.config"
             raise TopologyError(
                 "topology.yaml",
-                [(f"{prefix}.{yaml_path(e['loc'], data)}".rstrip("."), e["msg"])
-                 for e in exc.errors()],
+                [
+                    (f"{prefix}.{yaml_path(e['loc'], data)}".rstrip("."), e["msg"])
+                    for e in exc.errors()
+                ],
             ) from exc
         return ClobVenue(name, checked, context)
 
@@ -94,10 +106,27 @@ def make_clob_venue(name: str) -> Callable[[BaseModel, VenueContext], ClobVenue]
 @hookimpl
 def sep_register_venues(register: Callable[[VenueSpec], None]) -> None:
     for name in INSTANCES:
-        register(VenueSpec(
-            name=name,
-            config_model=ClobVenueConfig,
-            factory=make_clob_venue(name),
-            description="order book: price-time matching, makers around a moving reference, "
-                        "L2 snapshots and deltas (SQLite ledger)",
-        ))
+        register(
+            VenueSpec(
+                name=name,
+                config_model=ClobVenueConfig,
+                factory=make_clob_venue(name),
+                description="order book: price-time matching, makers around a moving reference, "
+                "L2 snapshots and deltas (SQLite ledger)",
+            )
+        )
+
+
+@hookimpl
+def sep_register_market_sources(register: Callable[[MarketSourceSpec], None]) -> None:
+    for name in INSTANCES:
+        register(
+            MarketSourceSpec(
+                name=f"{name}.books",
+                venue=name,
+                topic=BOOKS_TOPIC,
+                factory=make_book_source,
+                description="L2 books: a snapshot per market, then sequenced deltas",
+                data=MarketData.BOOKS,
+            )
+        )

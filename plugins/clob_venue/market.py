@@ -7,11 +7,10 @@ publish, a list of messages per poll, the first a snapshot of every market:
     async for messages in BookSource(venue).updates():   # list[BookSnapshot | BookDelta]
         for m in messages: send(BOOKS_TOPIC, book_key(m), book_value(m))
 
-``publish_books`` is that loop.  (The pipeline's ``MarketPublisher`` publishes pool states
-only: ``pipeline.plugins.market.MarketSource`` yields ``PoolState``s and the publisher keys
-them by pool.  Until it also takes sources whose records carry their own key and value
-(``book_key``/``book_value``), this plugin registers no market source and a worker does not
-publish books; issue 13 item 2 wires that with the plan stage's book feed.)
+``publish_books`` is that loop.  In a worker, the plugin's market source
+(``make_book_source``, registered as ``clob.books`` per instance with ``MarketData.BOOKS``)
+yields the same messages as ``MarketRecord``s keyed ``venue/market_id``, and the pipeline's
+``MarketPublisher`` sends them; planners follow them with ``pipeline.market.books.BookFeed``.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from pipeline.models.market import BookDelta, BookSnapshot
+from pipeline.plugins.market import MarketRecord
 from pipeline.plugins.venue import Venue
 from plugins.clob_venue.books import BookPublication, book_key, book_value
 from plugins.clob_venue.venue import ClobVenue
@@ -36,8 +36,7 @@ class BookSource:
     def __init__(self, venue: ClobVenue, *, clock_ms: Callable[[], float] | None = None) -> None:
         self.venue = venue
         self._clock_ms = clock_ms or venue._clock_ms
-        self._publication = BookPublication(venue.market_infos(),
-                                            venue.config.snapshot_interval_ms)
+        self._publication = BookPublication(venue.market_infos(), venue.config.snapshot_interval_ms)
         self._closed = asyncio.Event()
 
     def close(self) -> None:
@@ -58,10 +57,25 @@ class BookSource:
                 await asyncio.wait_for(self._closed.wait(), timeout=interval)
 
 
-def make_book_source(venue: Venue) -> BookSource:
+class BookRecords:
+    """A ``BookSource`` as a ``pipeline.plugins.market.MarketSource``: each poll's messages as
+    records keyed ``venue/market_id`` (one market's messages stay in order on one partition)."""
+
+    def __init__(self, source: BookSource) -> None:
+        self.source = source
+
+    def close(self) -> None:
+        self.source.close()
+
+    async def updates(self) -> AsyncIterator[list[MarketRecord]]:
+        async for messages in self.source.updates():
+            yield [MarketRecord(book_key(m), book_value(m)) for m in messages]
+
+
+def make_book_source(venue: Venue) -> BookRecords:
     if not isinstance(venue, ClobVenue):
         raise TypeError(f"the clob book source needs a ClobVenue, got {type(venue).__name__}")
-    return BookSource(venue)
+    return BookRecords(BookSource(venue))
 
 
 async def publish_books(source: BookSource, send: Send, topic: str = BOOKS_TOPIC) -> int:

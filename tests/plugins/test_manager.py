@@ -96,7 +96,8 @@ def test_builtins_are_registered_as_ordinary_plugins(pm: pluggy.PluginManager) -
     names = {name for name, _ in pm.list_name_plugin()}
     assert set(BUILTIN_PLUGINS) <= names
     assert set(venue_specs(pm)) == BUILTIN_VENUES
-    assert [s.name for s in market_sources(pm)] == ["uniswap_v3.pools"]
+    assert [s.name for s in market_sources(pm)] == [
+        "uniswap_v3.pools", "clob.books", "clob_a.books", "clob_b.books"]
     assert strategy_specs(pm) == {}
     assert risk_check_specs(pm) == {}
 
