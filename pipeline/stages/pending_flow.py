@@ -403,6 +403,35 @@ class PendingFlow:
 J = TypeVar("J")
 
 
+@dataclass
+class RouteStats:
+    """How often a batch's side-by-side answers had to be routed again, in order.
+
+    Routing side by side pays when most intents of a batch trade on different pools (10,000
+    pools); when most cross a pool an earlier plan of the batch trades on (a few busy pools,
+    as in the sim benchmark), each is routed twice, and routing in order from the start does
+    half the work.  Every ``PROBE_EVERY``-th batch is routed side by side again, to notice
+    when that changes.
+    """
+
+    PROBE_EVERY = 16
+    routed: int = 0
+    rerouted: int = 0
+    batches: int = 0
+
+    def side_by_side(self) -> bool:
+        self.batches += 1
+        if self.routed < 20 or self.batches % self.PROBE_EVERY == 0:
+            return True
+        return self.rerouted * 2 < self.routed
+
+    def count(self, routed: int, rerouted: int) -> None:
+        if self.routed > 1_000:  # recent batches weigh most
+            self.routed, self.rerouted = self.routed // 2, self.rerouted // 2
+        self.routed += routed
+        self.rerouted += rerouted
+
+
 def plan_in_order(
     jobs: Sequence[J],
     route: Callable[[J], PlanCreated | PlanRejected],
@@ -410,27 +439,40 @@ def plan_in_order(
     pending: PendingFlow,
     now_ms: int,
     threads: BatchThreads,
+    stats: RouteStats | None = None,
 ) -> list[PlanCreated | PlanRejected]:
     """Plan a batch so that each plan accounts for the plans before it; each becomes pending.
 
     ``route`` answers one job on the route graphs as they are; ``refresh`` brings the graphs
     to the pending flow (``VenueGraphs.sync(pools, pending.adjusted(pools, now))``, done
-    already for the batch's start).  The jobs are routed side by side on ``threads`` on the
-    view the batch found; a job whose route crosses a pool an earlier plan of the batch trades
-    on is routed again, in order, on the view with those plans (at 10,000 pools most routes
-    cross none and keep the parallel answer; on a few busy pools most are routed twice, which
-    costs microseconds there).
+    already for the batch's start).  Side by side (``stats`` says whether that pays): the
+    jobs are routed on ``threads`` on the view the batch found, and a job whose route crosses
+    a pool an earlier plan of the batch trades on is routed again, in order, on the view with
+    those plans (at 10,000 pools most routes cross none and keep the parallel answer; on a
+    few busy pools most are routed twice).  In order: each job is routed once, on the view
+    with every plan before it.
     """
-    # The graphs must not change while threads route on them: ``list`` waits for them all.
-    first = list(threads.map(route, jobs))
+    if stats is None or stats.side_by_side():
+        # The graphs must not change while threads route on them: ``list`` waits for them all.
+        first: list[PlanCreated | PlanRejected | None] = list(threads.map(route, jobs))
+    else:
+        first = [None] * len(jobs)
     planned: list[PlanCreated | PlanRejected] = []
     traded: set[PoolKey] = set()  # pools this batch's plans trade on so far
+    stale = False  # plans were added since the graphs were last brought to the pending flow
+    rerouted = 0
     for job, result in zip(jobs, first, strict=True):
-        if isinstance(result, PlanCreated) and plan_pools(result.plan) & traded:
-            refresh()
+        if result is None or (isinstance(result, PlanCreated) and plan_pools(result.plan) & traded):
+            if stale:
+                refresh()
+                stale = False
+            rerouted += result is not None
             result = route(job)
         if isinstance(result, PlanCreated):
             pending.add(result.intent.id, result.plan, now_ms, result.intent.deadline_ms)
             traded |= plan_pools(result.plan)
+            stale = True
         planned.append(result)
+    if stats is not None and first and first[0] is not None:
+        stats.count(len(jobs), rerouted)
     return planned

@@ -52,7 +52,7 @@ from pipeline.plugins.venue import routing_of
 from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
 from pipeline.stages.batch_threads import BatchThreads
 from pipeline.stages.decisions import Decisions
-from pipeline.stages.pending_flow import PendingFlow, plan_in_order
+from pipeline.stages.pending_flow import PendingFlow, RouteStats, plan_in_order
 from pipeline.stages.route_graphs import VenueGraphs
 from pipeline.stages.table_names import PLAN_DECISIONS
 from pipeline.topology.models import Topology
@@ -255,6 +255,7 @@ class PlanStage:
             ttl_s=context.settings.decision_ttl_s,
         )
         self.pending = PendingFlow()
+        self._route_stats = RouteStats()
         # One batch plans at a time: the pending flow and the graphs are one sequence.
         self._planning = asyncio.Lock()
 
@@ -325,6 +326,7 @@ class PlanStage:
                 pending,
                 now,
                 self._threads,
+                self._route_stats,
             )
             return {
                 event.correlation_id: result for event, result in zip(events, planned, strict=True)

@@ -31,6 +31,7 @@ from pipeline.stages.pending_flow import (
     UNHEARD_S,
     LegEffect,
     PendingFlow,
+    RouteStats,
     apply_effect,
     plan_pools,
 )
@@ -477,3 +478,13 @@ def test_reports_off_sep_executions(reports: list[Event], left: int) -> None:
         flow.observe(report)
     viewed(flow, {"sim": [pool(seq=3)]}, NOW)
     assert len(flow) == left
+
+
+def test_route_stats_route_in_order_once_most_answers_are_routed_again() -> None:
+    stats = RouteStats()
+    assert stats.side_by_side()  # nothing known yet
+    stats.count(routed=100, rerouted=90)
+    decisions = [stats.side_by_side() for _ in range(2 * RouteStats.PROBE_EVERY)]
+    assert decisions.count(True) == 2  # only the periodic probes
+    stats.count(routed=2_000, rerouted=10)  # the probe found the batch's routes disjoint
+    assert stats.side_by_side()
