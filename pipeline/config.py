@@ -94,6 +94,9 @@ class Settings:
     """Fetch wait when the fetch covers every partition: new data ends it at once."""
     trace_batches: bool = field(default_factory=lambda: bool(_env("SEP_TRACE_BATCHES", "")))
     """Log every batch's size and timings (for finding the slow stage)."""
+    operator_token: str = field(default_factory=lambda: _env("SEP_OPERATOR_TOKEN", ""))
+    """The bearer token the API's operator actions require (re-driving a dead letter); ''
+    turns those actions off.  Never logged (not in ``__repr__``)."""
     fusion: bool = field(default_factory=lambda: _env("SEP_FUSION", "1") not in ("0", "false"))
     """Run the topology's ``fusion:`` chains as one pass (``SEP_FUSION=0``: every stage on
     its own, each reading its input topic from Kafka)."""

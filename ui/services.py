@@ -18,6 +18,7 @@ from pipeline.store.changes import ChangeStream
 from pipeline.store.dedupe import DedupeStore, RedisDedupeStore
 from pipeline.store.eventstore import EventStore
 from pipeline.store.history import History
+from pipeline.store.redrive import Redriver
 from pipeline.store.views import Views
 from pipeline.topology.models import Topology
 from ui.broadcast import ChangeBroadcaster
@@ -36,6 +37,8 @@ class Services:
     """Where ``POST /intents`` claims a submission's key before producing it (as ingest does)."""
     history: History
     """The charts' series, read from the event store alone."""
+    redriver: Redriver
+    """Puts dead letters back on their topics (operator action), and says which were."""
     _producer: IntentProducer | None = None
     _producer_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -53,7 +56,8 @@ class Services:
                         reference_prices=dict(risk.reference_prices)),
             changes=changes, broadcaster=ChangeBroadcaster(changes),
             dedupe=RedisDedupeStore(client, settings.redis_prefix, settings.dedupe_ttl_s),
-            history=history)
+            history=history,
+            redriver=await Redriver.connect(settings.postgres, settings.kafka, topology))
 
     async def producer(self) -> IntentProducer:
         async with self._producer_lock:
@@ -69,6 +73,7 @@ class Services:
             await self._producer.__aexit__(None, None, None)
         await self.store.close()
         await self.history.close()
+        await self.redriver.close()
         await self.redis.aclose()
 
 

@@ -10,6 +10,7 @@ the test's temporary directory).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import re
 import shutil
@@ -22,12 +23,14 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from pipeline.client import IntentProducer, predicted_intent_id
 from pipeline.config import Settings
 from pipeline.harness import WorkerPool, wait_until_finished
 from pipeline.samples import submission
+from pipeline.stages.rejections import dead_letter
 from pipeline.store.eventstore import EventStore
 from pipeline.store.readmodel import ReadModel
 from tests.store.lifecycle import TOPOLOGY
@@ -443,3 +446,58 @@ async def test_charts_draw_the_history_and_follow_the_pipeline(
     await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
     assert await page.evaluate("window.sep.page.then(p => [p.price, p.states])") == live
     await page.screenshot(path=shots / "charts-after-reload.png", full_page=True)
+
+
+async def test_a_dead_letter_is_redriven_from_the_page_and_completes(
+        page: Page, workers: WorkerPool, ui_settings: Settings, shots: Path) -> None:
+    token = uuid.uuid4().hex
+    operator_server = ServerThread(dataclasses.replace(ui_settings, operator_token=token))
+    operator_server.start()
+    try:
+        # A submission a stage failed on for a passing reason (its retries ran out while a
+        # dependency was away), dead-lettered by the real dead_letter().
+        marker = f"rd-{uuid.uuid4().hex[:8]}"
+        raw = orjson.dumps(submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", "0.1",
+                                      strategy_id=marker, client_intent_id=f"{marker}-0",
+                                      max_slippage="0.02"))
+        out = dead_letter(f"dl-{marker}", raw, reason="ingest failed: ConnectionError()",
+                          errors=(), source="sep.intents.submitted/0/1", correlation_id="")
+        producer = AIOKafkaProducer(bootstrap_servers=ui_settings.kafka)
+        await producer.start()
+        try:
+            await producer.send_and_wait(out.topic, out.value, key=out.key,
+                                         headers=list(out.headers))
+        finally:
+            await producer.stop()
+        await page.goto(f"{operator_server.url}/ui/deadletters?q={marker}")
+        await page.locator("table.deadletters tr.dl").first.click()
+        form = page.locator("form.redrive")
+        await form.locator("input[name=token]").fill("wrong")
+        await form.locator("input[name=operator]").fill("ops-bob")
+        await form.locator("input[name=note]").fill("broker back")
+        await form.locator("button").click()
+        await expect(form.locator(".redrive-result")).to_contain_text("wrong operator token")
+        await form.locator("input[name=token]").fill(token)
+        await form.locator("button").click()
+        await expect(form.locator(".redrive-result")).to_contain_text(
+            "re-driven to sep.intents.submitted")
+        await page.screenshot(path=shots / "deadletter-redriven.png", full_page=True)
+
+        # The pipeline takes it as any submission: it completes.
+        async with httpx.AsyncClient(base_url=operator_server.url) as client:
+            [item] = (await client.get("/deadletters", params={"q": marker})).json()["items"]
+        to = item["redriven"]["payload"]["redrivenTo"]
+        intent_id = predicted_intent_id(to["timestamp"], marker, f"{marker}-0")
+        await wait_until_finished(ui_settings.postgres, [intent_id], timeout=90, pool=workers)
+        store = await EventStore.connect(ui_settings.postgres)
+        try:
+            assert (await store.events_of(intent_id))[-1].topic == "exec.completed"
+        finally:
+            await store.close()
+        # A reload shows it as re-driven, with who and why; no second re-drive offered.
+        await page.reload()
+        await page.locator("table.deadletters tr.dl").first.click()
+        await expect(page.locator("p.redriven")).to_contain_text("ops-bob")
+        await expect(page.locator("form.redrive")).to_have_count(0)
+    finally:
+        operator_server.stop()

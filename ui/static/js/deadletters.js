@@ -1,7 +1,9 @@
 // Dead-letter inspector: the newest records on sep.deadletter, why each was refused, where it
 // came from, and a safe preview of its bytes (every control and invisible character marked,
 // nothing interpreted).  Filter by the kind of reason; ?kind= and ?q= keep the filter on reload.
-import { api } from "./api.js";
+// A record that failed for a passing reason can be re-driven onto its original topic (once;
+// operator token required, kept for this tab only in sessionStorage).
+import { api, ApiError } from "./api.js";
 import { esc, num, shortId, text, time, visible } from "./format.js";
 
 function hexdump(hex) {
@@ -30,13 +32,29 @@ function row(d, i) {
     <td class="id">${d.correlationId ? `<a href="/ui/intents/${encodeURIComponent(d.correlationId)}">${shortId(d.correlationId)}</a>` : "—"}</td></tr>`;
 }
 
+function redrive(d) {
+  if (d.redriven) {
+    const p = d.redriven.payload; const to = p.redrivenTo;
+    return `<p class="redriven" data-event="${esc(d.redriven.eventId)}">↻ Re-driven ${time(d.redriven.timestamp)} by ${text(p.operator, 40)}
+      to ${text(to.topic, 40)} / ${to.partition} @ ${num(to.offset)}${p.note ? ` — ${text(p.note, 120)}` : ""}</p>`;
+  }
+  if (!d.redrivable) return `<p class="muted small">Not re-drivable: ${text(d.notRedrivable, 160)}</p>`;
+  return `<form class="redrive" data-at="${d.partition}/${d.offset}">
+    <input name="token" type="password" placeholder="operator token" autocomplete="off" aria-label="operator token" value="${esc(sessionStorage.getItem("sep-operator-token") || "")}">
+    <input name="operator" placeholder="your name" maxlength="64" aria-label="operator" value="${esc(localStorage.getItem("sep-operator") || "")}">
+    <input name="note" placeholder="why it will pass now" maxlength="500" aria-label="note">
+    <button type="submit">Re-drive to ${text(d.source.split("/")[0], 40)}</button>
+    <span class="redrive-result small"></span></form>`;
+}
+
 function detail(d) {
   const errors = d.errors.map((e) => `<li><span class="mono">${text(e.path || "<root>", 80)}</span> ${text(e.message, 200)}</li>`).join("");
   return `<tr class="dl-detail"><td colspan="7"><div class="grid-2">
     <div><dl class="kv"><dt>Reason</dt><dd>${text(d.reason, 400)}</dd>
       <dt>Key</dt><dd>${text(d.key, 80)}</dd><dt>SHA-256</dt><dd>${text(d.sha256, 64)}</dd>
       <dt>Bytes</dt><dd>${num(d.originalBytes)} original · ${num(d.storedBytes)} kept · ${num(d.previewBytes)} shown</dd></dl>
-      ${errors ? `<ul class="errors">${errors}</ul>` : ""}${d.errorsOmitted ? `<p class="muted">+${d.errorsOmitted} more errors</p>` : ""}</div>
+      ${errors ? `<ul class="errors">${errors}</ul>` : ""}${d.errorsOmitted ? `<p class="muted">+${d.errorsOmitted} more errors</p>` : ""}
+      ${redrive(d)}</div>
     <div><pre class="bytes preview">${esc(visible(d.preview))}</pre>
       <details><summary class="muted">hex (first ${Math.min(512, d.previewBytes)} bytes)</summary><pre class="bytes hex">${esc(hexdump(d.previewHex))}</pre></details></div>
   </div></td></tr>`;
@@ -86,10 +104,37 @@ export async function renderDeadLetters(root, setConnection) {
         if (e.target.closest("a")) return;
         const open = tr.nextElementSibling?.classList.contains("dl-detail");
         if (open) tr.nextElementSibling.remove();
-        else tr.insertAdjacentHTML("afterend", detail(items[Number(tr.dataset.i)]));
+        else {
+          tr.insertAdjacentHTML("afterend", detail(items[Number(tr.dataset.i)]));
+          const form = tr.nextElementSibling.querySelector("form.redrive");
+          if (form) form.onsubmit = (event) => submitRedrive(event, form);
+        }
       };
     });
   }
+  async function submitRedrive(event, form) {
+    event.preventDefault();
+    const data = Object.fromEntries(new FormData(form));
+    const result = form.querySelector(".redrive-result");
+    sessionStorage.setItem("sep-operator-token", data.token);
+    localStorage.setItem("sep-operator", data.operator);
+    result.className = "redrive-result small muted";
+    result.textContent = "re-driving…";
+    try {
+      const done = await api(`/deadletters/${form.dataset.at}/redrive`, {
+        method: "POST", headers: { "Content-Type": "application/json", Authorization: `Bearer ${data.token}` },
+        body: JSON.stringify({ operator: data.operator, note: data.note }),
+      });
+      const to = done.payload.redrivenTo;
+      result.className = "redrive-result small ok";
+      result.textContent = `re-driven to ${to.topic} / ${to.partition} @ ${to.offset}`;
+    } catch (e) {
+      const errors = e instanceof ApiError && e.body?.errors ? ` (${e.body.errors.map((x) => `${x.path}: ${x.message}`).join("; ")})` : "";
+      result.className = "redrive-result small bad";
+      result.textContent = `${e.message}${errors}`;
+    }
+  }
+
   await load();
   return { items: () => items, reload: load };
 }
