@@ -212,9 +212,10 @@ def parse_record(
         intent_id = _record_intent_id(
             record, record.topic, str(record.partition), str(record.offset)
         )
-    intent = Intent(
-        id=intent_id, created_at_ms=record.timestamp_ms, **submission.model_dump(exclude_none=True)
-    )
+    # The submission's parts are validated models already: handed over as they are, not
+    # dumped and validated again (that was half of ingest's time).
+    parts = {k: v for k, v in submission.__dict__.items() if v is not None}
+    intent = Intent(id=intent_id, created_at_ms=record.timestamp_ms, **parts)
     event = make_event(
         "intent.submitted",
         IntentSubmitted(intent=intent),
