@@ -21,15 +21,18 @@ _PAIRS = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)
 def _encode(value: int) -> str:
     """``value`` (< 2**130) as 26 Crockford base32 digits, most significant first.
 
-    Thirteen table lookups of 10 bits each: ~1.7 us, against ~4.9 us through base64's
-    base32 (pure Python in 3.11) and a translation; ids are made several times per event.
+    Thirteen table lookups of 10 bits each, joined once (~0.7 us; ~1.0 us concatenated, as
+    each ``+`` makes a string; ~4.9 us through base64's base32, pure Python in 3.11): ids are
+    made several times per event.
     """
     p = _PAIRS
-    return (p[(value >> 120) & 1023] + p[(value >> 110) & 1023] + p[(value >> 100) & 1023]
-            + p[(value >> 90) & 1023] + p[(value >> 80) & 1023] + p[(value >> 70) & 1023]
-            + p[(value >> 60) & 1023] + p[(value >> 50) & 1023] + p[(value >> 40) & 1023]
-            + p[(value >> 30) & 1023] + p[(value >> 20) & 1023] + p[(value >> 10) & 1023]
-            + p[value & 1023])
+    return "".join((
+        p[(value >> 120) & 1023], p[(value >> 110) & 1023], p[(value >> 100) & 1023],
+        p[(value >> 90) & 1023], p[(value >> 80) & 1023], p[(value >> 70) & 1023],
+        p[(value >> 60) & 1023], p[(value >> 50) & 1023], p[(value >> 40) & 1023],
+        p[(value >> 30) & 1023], p[(value >> 20) & 1023], p[(value >> 10) & 1023],
+        p[value & 1023],
+    ))  # fmt: skip
 
 
 def _compose(ms: int, randomness: int) -> str:
