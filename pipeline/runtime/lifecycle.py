@@ -12,6 +12,7 @@ import importlib
 import logging
 from collections.abc import Callable
 
+from pipeline.market.books import BookFeed
 from pipeline.market.feed import PoolFeed
 from pipeline.market.publisher import MarketPublisher
 from pipeline.stages.base import StageContext, StageProcessor
@@ -39,6 +40,7 @@ class Lifecycle:
         self._context = context
         self.processors: list[StageProcessor] = []
         self.feed: PoolFeed | None = None
+        self.book_feed: BookFeed | None = None
         self.publisher: MarketPublisher | None = None
         self._started: asyncio.Task[None] | None = None
         self._up: set[object] = set()
@@ -48,6 +50,9 @@ class Lifecycle:
         if self.feed is not None and self.feed not in self._up:
             await self.feed.start()
             self._up.add(self.feed)
+        if self.book_feed is not None and self.book_feed not in self._up:
+            await self.book_feed.start()
+            self._up.add(self.book_feed)
         for venue in self._context.venues.values():
             if venue not in self._up:
                 await venue.start()
@@ -92,4 +97,6 @@ class Lifecycle:
                 await venue.stop()
         if self.feed is not None and self.feed in self._up:
             await self.feed.stop()
+        if self.book_feed is not None and self.book_feed in self._up:
+            await self.book_feed.stop()
         self._up.clear()

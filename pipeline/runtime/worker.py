@@ -26,6 +26,8 @@ from faust.app.base import BootStrategy
 
 from pipeline.config import Settings
 from pipeline.logs import logging_config
+from pipeline.market.books import TOPIC as BOOKS_TOPIC
+from pipeline.market.books import BookFeed
 from pipeline.market.feed import TOPIC as MARKET_TOPIC
 from pipeline.market.feed import PoolFeed
 from pipeline.market.publisher import MarketPublisher
@@ -90,6 +92,18 @@ def _wire_market(settings: Settings, context: StageContext, lifecycle: Lifecycle
     lifecycle.publisher = publisher
     context.market = lifecycle.feed
     context.market_venues = frozenset(publisher.venues)
+    # Books only when a book venue is enabled (none is by default) and the topic is declared.
+    books = next((t for t in context.topology.topics if t.name == BOOKS_TOPIC), None)
+    if books is not None and publisher.book_venues:
+        topology = context.topology
+        known = {a.symbol for a in topology.assets}
+
+        def decimals(symbol: str) -> int | None:
+            return topology.asset(symbol).decimals if symbol in known else None
+
+        lifecycle.book_feed = BookFeed(settings.kafka, decimals, BOOKS_TOPIC,
+                                       partitions=books.partitions)
+        context.books = lifecycle.book_feed
 
 
 class SepApp(faust.App):  # type: ignore[misc]

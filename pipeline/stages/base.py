@@ -15,6 +15,7 @@ from typing import Protocol
 
 from pipeline.codec import decode_event, encode_event, encode_key
 from pipeline.config import Settings
+from pipeline.market.board import AggregatedBook
 from pipeline.models.events import Event
 from pipeline.models.market import PoolState
 from pipeline.plugins.venue import Venue
@@ -115,6 +116,8 @@ class StageContext:
     """Pool states published on ``sep.market.pools`` (``None``: ask the venues directly)."""
     market_venues: frozenset[str] = frozenset()
     """Venues whose pools come from ``market`` once it has any for them."""
+    books: BookView | None = None
+    """L2 books published on ``sep.market.books`` (``None``: no book venue is enabled)."""
     dedupe: DedupeStore | None = None
     """Where ingest claims dedupe keys (``None``: ingest connects Redis from the settings)."""
 
@@ -123,6 +126,12 @@ class MarketView(Protocol):
     """The latest published pool states (``pipeline.market.feed.PoolFeed``)."""
 
     def pools(self) -> Mapping[str, list[PoolState]]: ...
+
+
+class BookView(Protocol):
+    """One aggregated book per pair across book venues (``pipeline.market.books.BookFeed``)."""
+
+    def book(self, base: str, quote: str) -> AggregatedBook | None: ...
 
 
 class StageProcessor(Protocol):

@@ -10,9 +10,9 @@ its levels in ticks and lots), it says what to publish:
 A delta is computed as the difference between the levels last published and the levels now
 (``level_changes``), so whoever polls at whatever rate publishes a correct delta, and two
 publishers polling one ledger publish interchangeable messages (the version is the ledger's).
-Consuming side, ``BookReplica``: the rules in ``pipeline.models.market`` (apply when
-``from_seq <= seq_held < seq``, ignore duplicates, drop the book on a gap and wait for the next
-snapshot).
+Consuming side, ``BookReplica`` (``pipeline.market.replica``, re-exported here): the rules in
+``pipeline.models.market`` (apply when ``from_seq <= seq_held < seq``, ignore duplicates, drop
+the book on a gap and wait for the next snapshot).
 """
 
 from __future__ import annotations
@@ -20,10 +20,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import StrEnum
 
+from pipeline.market.replica import Applied, BookReplica
 from pipeline.models.market import BookDelta, BookLevel, BookSnapshot
 from plugins.clob_venue.units import of_steps
+
+__all__ = [
+    "Applied",
+    "BookPublication",
+    "BookReplica",
+    "BookState",
+    "Levels",
+    "MarketInfo",
+    "book_key",
+    "book_value",
+    "delta",
+    "level_changes",
+    "snapshot",
+]
 
 Levels = tuple[tuple[int, int], ...]
 """``(price in ticks, size in lots)``, best first."""
@@ -62,23 +76,40 @@ def book_value(message: BookSnapshot | BookDelta) -> bytes:
 
 
 def _levels(info: MarketInfo, levels: Levels) -> tuple[BookLevel, ...]:
-    return tuple(BookLevel(price=of_steps(p, info.tick_size), size=of_steps(s, info.lot_size))
-                 for p, s in levels)
+    return tuple(
+        BookLevel(price=of_steps(p, info.tick_size), size=of_steps(s, info.lot_size))
+        for p, s in levels
+    )
 
 
 def snapshot(info: MarketInfo, state: BookState, now_ms: int) -> BookSnapshot:
     return BookSnapshot(
-        venue=info.venue, market_id=info.market_id, chain_id=info.chain_id, base=info.base,
-        quote=info.quote, tick_size=info.tick_size, lot_size=info.lot_size,
-        maker_fee=info.maker_fee, taker_fee=info.taker_fee, seq=state.seq,
-        bids=_levels(info, state.bids), asks=_levels(info, state.asks), timestamp_ms=now_ms)
+        venue=info.venue,
+        market_id=info.market_id,
+        chain_id=info.chain_id,
+        base=info.base,
+        quote=info.quote,
+        tick_size=info.tick_size,
+        lot_size=info.lot_size,
+        maker_fee=info.maker_fee,
+        taker_fee=info.taker_fee,
+        seq=state.seq,
+        bids=_levels(info, state.bids),
+        asks=_levels(info, state.asks),
+        timestamp_ms=now_ms,
+    )
 
 
 def level_changes(old: Levels, new: Levels) -> Levels:
     """The levels whose size differs, with their new size (0: gone), in price order."""
     before, after = dict(old), dict(new)
-    return tuple(sorted((price, after.get(price, 0)) for price in before.keys() | after.keys()
-                        if before.get(price) != after.get(price)))
+    return tuple(
+        sorted(
+            (price, after.get(price, 0))
+            for price in before.keys() | after.keys()
+            if before.get(price) != after.get(price)
+        )
+    )
 
 
 def delta(info: MarketInfo, old: BookState, new: BookState, now_ms: int) -> BookDelta | None:
@@ -86,9 +117,15 @@ def delta(info: MarketInfo, old: BookState, new: BookState, now_ms: int) -> Book
     bids, asks = level_changes(old.bids, new.bids), level_changes(old.asks, new.asks)
     if not bids and not asks:
         return None
-    return BookDelta(venue=info.venue, market_id=info.market_id, from_seq=old.seq, seq=new.seq,
-                     bids=_levels(info, tuple(reversed(bids))), asks=_levels(info, asks),
-                     timestamp_ms=now_ms)
+    return BookDelta(
+        venue=info.venue,
+        market_id=info.market_id,
+        from_seq=old.seq,
+        seq=new.seq,
+        bids=_levels(info, tuple(reversed(bids))),
+        asks=_levels(info, asks),
+        timestamp_ms=now_ms,
+    )
 
 
 class BookPublication:
@@ -100,8 +137,9 @@ class BookPublication:
         self._published: dict[str, BookState] = {}
         self._snapshot_ms: dict[str, int] = {}
 
-    def messages(self, states: Mapping[str, BookState],
-                 now_ms: int) -> list[BookSnapshot | BookDelta]:
+    def messages(
+        self, states: Mapping[str, BookState], now_ms: int
+    ) -> list[BookSnapshot | BookDelta]:
         out: list[BookSnapshot | BookDelta] = []
         for market_id, state in states.items():
             info = self._markets[market_id]
@@ -116,57 +154,3 @@ class BookPublication:
                     out.append(message)
                     self._published[market_id] = state
         return out
-
-
-class Applied(StrEnum):
-    APPLIED = "applied"
-    DUPLICATE = "duplicate"
-    """Already in the replica (an older snapshot, a delta it has seen): ignored."""
-    GAP = "gap"
-    """A delta from past the replica's version: the book is dropped until a snapshot."""
-    WAITING = "waiting"
-    """A delta while there is no book (never had one, or after a gap): ignored."""
-
-
-class BookReplica:
-    """One market's book rebuilt from its messages, with gap detection."""
-
-    def __init__(self) -> None:
-        self.seq: int | None = None
-        """The version held; ``None``: no book (waiting for a snapshot)."""
-        self.bids: dict[Decimal, Decimal] = {}
-        self.asks: dict[Decimal, Decimal] = {}
-        self.gaps = 0
-
-    @property
-    def in_sync(self) -> bool:
-        return self.seq is not None
-
-    def apply(self, message: BookSnapshot | BookDelta) -> Applied:
-        if isinstance(message, BookSnapshot):
-            if self.seq is not None and message.seq < self.seq:
-                return Applied.DUPLICATE
-            self.seq = message.seq
-            self.bids = {level.price: level.size for level in message.bids}
-            self.asks = {level.price: level.size for level in message.asks}
-            return Applied.APPLIED
-        if self.seq is None:
-            return Applied.WAITING
-        if message.seq <= self.seq:
-            return Applied.DUPLICATE
-        if message.from_seq > self.seq:
-            self.seq, self.bids, self.asks = None, {}, {}
-            self.gaps += 1
-            return Applied.GAP
-        for side, levels in ((self.bids, message.bids), (self.asks, message.asks)):
-            for level in levels:
-                if level.size:
-                    side[level.price] = level.size
-                else:
-                    side.pop(level.price, None)
-        self.seq = message.seq
-        return Applied.APPLIED
-
-    def levels(self) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
-        """``(bids, asks)`` best first."""
-        return (sorted(self.bids.items(), reverse=True), sorted(self.asks.items()))
