@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -69,15 +70,19 @@ def deterministic_ulid(ms: int, *seed: str) -> str:
 
 
 def ulid_timestamp_ms(ulid: str) -> int:
-    """The millisecond timestamp encoded in a ULID."""
+    """The millisecond timestamp encoded in a ULID: its first ten digits (the 130 bits' top
+    two are zero, so they hold exactly the 48 bits of time)."""
     value = 0
-    for char in ulid.upper():
+    for char in ulid[:10].upper():
         value = (value << 5) | _DECODE[char]
-    return value >> 80
+    return value
+
+
+_ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}", re.IGNORECASE | re.ASCII)
 
 
 def is_ulid(text: str) -> bool:
-    return len(text) == 26 and all(c in _DECODE for c in text.upper()) and text[0] in "01234567"
+    return _ULID.fullmatch(text) is not None
 
 
 def new_intent_id(ms: int | None = None) -> str:

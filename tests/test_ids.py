@@ -154,3 +154,13 @@ def test_encode_equals_the_digit_by_digit_definition(value: int) -> None:
 def test_encode_extremes() -> None:
     assert _encode(0) == "0" * 26
     assert _encode((1 << 128) - 1) == "7" + "Z" * 25
+
+
+@pytest.mark.parametrize("text", ["\u212a" * 26, "0" + "\u017f" * 25, "8" + "0" * 25, "0" * 25])
+def test_is_ulid_refuses_what_is_not_26_crockford_digits(text: str) -> None:
+    assert not is_ulid(text)
+
+
+def test_the_timestamp_is_read_from_the_first_ten_digits() -> None:
+    for ms in (0, 1, 1_765_000_000_123, 2**48 - 1):
+        assert ulid_timestamp_ms(new_ulid(ms)) == ms

@@ -57,8 +57,7 @@ def add_to(pipe: Any, prefix: str, events: Sequence[Event], now_ms: int) -> None
         observe(f"{prefix}metrics:lag:{STAGE_OF.get(event.topic, 'other')}",
                 (now_ms - stamped) / 1000)
         state = STATE_OF.get(event.topic)
-        created = created_ms(event.correlation_id)
-        if state in TERMINAL_STATES and created:
+        if state in TERMINAL_STATES and (created := created_ms(event.correlation_id)):
             observe(f"{prefix}metrics:duration:{state}", (stamped - created) / 1000)
     args: list[object] = []
     for (key, field), n in counts.items():

@@ -124,8 +124,8 @@ def _price(amount_quote: str, amount_asset: str) -> str | None:
 
 def _intent_fields(event: Event) -> dict[str, str]:
     p, topic = event.payload, event.topic
-    out: dict[str, str] = {f"at:{topic}": event.timestamp.isoformat(),
-                           "updatedAt": event.timestamp.isoformat()}
+    at = event.timestamp.isoformat()
+    out: dict[str, str] = {f"at:{topic}": at, "updatedAt": at}
     if topic in _CARRIES_INTENT:
         intent = p["intent"]
         out["strategyId"] = intent["strategyId"]
