@@ -26,8 +26,10 @@ def machine() -> str:
                 break
     except OSError:  # not Linux: platform.processor() is the best there is
         pass
-    return (f"{os.cpu_count()} cores, {cpu}, {platform.machine()} {platform.system()} "
-            f"{platform.release()}, Python {platform.python_version()}")
+    return (
+        f"{os.cpu_count()} cores, {cpu}, {platform.machine()} {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}"
+    )
 
 
 def pct(values: Sequence[float], q: float) -> float:
@@ -67,8 +69,9 @@ class Steady(TypedDict):
     completed_p99_ms: float
 
 
-def cpu_figures(seconds_by_group: dict[str, float], intents: int, window: float
-                ) -> tuple[dict[str, float], float, float]:
+def cpu_figures(
+    seconds_by_group: dict[str, float], intents: int, window: float
+) -> tuple[dict[str, float], float, float]:
     """CPU seconds by group over ``window`` wall seconds -> (ms per intent by group, ms per
     intent of ours, cores busy)."""
     per_intent = {group: round(s * 1000 / intents, 3) for group, s in seconds_by_group.items()}

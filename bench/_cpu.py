@@ -36,9 +36,9 @@ def _read() -> dict[int, tuple[str, int, int]]:
             text = stat.read_text()
         except OSError:  # the process ended meanwhile
             continue
-        name = text[text.index("(") + 1: text.rindex(")")]
+        name = text[text.index("(") + 1 : text.rindex(")")]
         # After the name: state, ppid, ..., utime (12th), stime (13th).
-        fields = text[text.rindex(")") + 2:].split()
+        fields = text[text.rindex(")") + 2 :].split()
         out[int(stat.parent.name)] = (name, int(fields[11]) + int(fields[12]), int(fields[1]))
     return out
 
@@ -81,8 +81,9 @@ def service_pids(urls: Mapping[str, str]) -> dict[int, str]:
     return found
 
 
-def _service_of(pid: int, procs: Mapping[int, tuple[str, int, int]],
-                services: Mapping[int, str]) -> str | None:
+def _service_of(
+    pid: int, procs: Mapping[int, tuple[str, int, int]], services: Mapping[int, str]
+) -> str | None:
     seen = 0
     while pid > 1 and seen < 64:  # a parent chain, bounded against a pid reused mid-read
         if pid in services:
@@ -92,8 +93,9 @@ def _service_of(pid: int, procs: Mapping[int, tuple[str, int, int]],
     return None
 
 
-def group_of(pid: int, name: str, workers: Collection[int], service: str | None = None,
-             by_name: bool = True) -> str:
+def group_of(
+    pid: int, name: str, workers: Collection[int], service: str | None = None, by_name: bool = True
+) -> str:
     if pid in workers:
         return "workers"
     if pid == os.getpid():

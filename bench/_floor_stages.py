@@ -26,7 +26,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 # plan.created; execute exec.started, step_submitted, step_filled, completed (one-step plans,
 # as the sim venue's mostly are).
 STAGES: tuple[tuple[str, int], ...] = (
-    ("ingest", 1), ("validate", 2), ("prioritise", 1), ("plan", 1), ("execute", 4))
+    ("ingest", 1),
+    ("validate", 2),
+    ("prioritise", 1),
+    ("plan", 1),
+    ("execute", 4),
+)
 REPORT_EVERY_S = 0.1
 # The events the project consumer times, as the pipeline bench times plan.created and
 # exec.completed.
@@ -36,7 +41,6 @@ _TIMED = {"plan.last": "plan", "execute.last": "completed"}
 def topic(run: str, stage: str | None) -> str:
     """The topic ``stage`` writes (``None``: the submissions ingest reads)."""
     return f"floor.{run}.{stage or 'submitted'}"
-
 
 
 @dataclass
@@ -51,13 +55,24 @@ class _Progress:
 def _consumer(bootstrap: str, group: str, *topics: str) -> AIOKafkaConsumer:
     # fetch_max_wait_ms 10: a fetch returns within 10 ms of new data, as the pipeline's
     # fetch policy aims for; auto commit off: a batch is committed after its outputs' acks.
-    return AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=group,
-                            enable_auto_commit=False, auto_offset_reset="earliest",
-                            fetch_max_wait_ms=10, max_poll_records=2000)
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=10,
+        max_poll_records=2000,
+    )
 
 
-async def _stage(consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, run: str, index: int,
-                 stop: asyncio.Event) -> None:
+async def _stage(
+    consumer: AIOKafkaConsumer,
+    producer: AIOKafkaProducer,
+    run: str,
+    index: int,
+    stop: asyncio.Event,
+) -> None:
     name, events = STAGES[index]
     previous = STAGES[index - 1][0] if index else None
     target = topic(run, name)
@@ -72,12 +87,17 @@ async def _stage(consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, run: st
                 if previous and event["type"] != f"{previous}.last":
                     continue  # a stage acts only on the event that hands the intent on
                 for k in range(events):
-                    out = {"eventId": uuid.uuid4().hex, "timestamp": time.time_ns(),
-                           "type": f"{name}.last" if k == events - 1 else f"{name}.{k}",
-                           "correlationId": event["correlationId"],
-                           "causationId": event.get("eventId"), "seq": event["seq"] + k + 1,
-                           "submittedNs": event["submittedNs"], "run": event["run"],
-                           "payload": event["payload"]}
+                    out = {
+                        "eventId": uuid.uuid4().hex,
+                        "timestamp": time.time_ns(),
+                        "type": f"{name}.last" if k == events - 1 else f"{name}.{k}",
+                        "correlationId": event["correlationId"],
+                        "causationId": event.get("eventId"),
+                        "seq": event["seq"] + k + 1,
+                        "submittedNs": event["submittedNs"],
+                        "run": event["run"],
+                        "payload": event["payload"],
+                    }
                     acks.append(await producer.send(target, orjson.dumps(out), key=record.key))
         if acks:
             await asyncio.gather(*acks)  # every output acked before its input is committed
@@ -99,15 +119,17 @@ async def _project(consumer: AIOKafkaConsumer, progress: _Progress, stop: asynci
                 seen.add((kind, event["correlationId"]))
                 run = event["run"]
                 progress.latencies.setdefault(run, {}).setdefault(kind, []).append(
-                    (now - event["submittedNs"]) / 1e6)
+                    (now - event["submittedNs"]) / 1e6
+                )
                 if kind == "completed":
                     progress.done[run] = progress.done.get(run, 0) + 1
         if batches:
             await consumer.commit()
 
 
-async def _report(consumers: dict[str, AIOKafkaConsumer], progress: _Progress,
-                  stop: asyncio.Event) -> None:
+async def _report(
+    consumers: dict[str, AIOKafkaConsumer], progress: _Progress, stop: asyncio.Event
+) -> None:
     """Every REPORT_EVERY_S: partitions assigned per group, and what finished since."""
     last: dict[str, int] = {}
     while not stop.is_set():
@@ -131,22 +153,31 @@ async def serve(bootstrap: str, run: str) -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     # acks="all" and linger 1 ms: the pipeline's own producer settings (pipeline/runtime/app.py).
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1,
-                                max_batch_size=256 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=1, max_batch_size=256 * 1024
+    )
     # One consumer (and group) per stage, as kafka_floor.py has it: the naive layout.
     groups = [f"floor-{run}-{name}" for name, _events in STAGES]
-    stages = [_consumer(bootstrap, group, topic(run, STAGES[i - 1][0] if i else None))
-              for i, group in enumerate(groups)]
-    project = _consumer(bootstrap, f"floor-{run}-project",
-                        *(topic(run, name) for name, _ in STAGES))
+    stages = [
+        _consumer(bootstrap, group, topic(run, STAGES[i - 1][0] if i else None))
+        for i, group in enumerate(groups)
+    ]
+    project = _consumer(
+        bootstrap, f"floor-{run}-project", *(topic(run, name) for name, _ in STAGES)
+    )
     consumers = dict(zip([*groups, f"floor-{run}-project"], [*stages, project], strict=True))
     await producer.start()
     for consumer in consumers.values():
         await consumer.start()
     progress = _Progress()
-    tasks = [asyncio.create_task(coro) for coro in
-             (*(_stage(c, producer, run, i, stop) for i, c in enumerate(stages)),
-              _project(project, progress, stop), _report(consumers, progress, stop))]
+    tasks = [
+        asyncio.create_task(coro)
+        for coro in (
+            *(_stage(c, producer, run, i, stop) for i, c in enumerate(stages)),
+            _project(project, progress, stop),
+            _report(consumers, progress, stop),
+        )
+    ]
     try:
         await stop.wait()
     finally:

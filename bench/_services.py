@@ -21,8 +21,12 @@ def bench_services() -> Iterator[Settings]:
     from pipeline.devstack import ANY_PORTS, DevStack
 
     with tempfile.TemporaryDirectory(prefix="sep-bench-") as tmp:
-        stack = DevStack(Path(tmp) / "services", ANY_PORTS, chain=True,
-                         progress=lambda line: print(line, file=sys.stderr))
+        stack = DevStack(
+            Path(tmp) / "services",
+            ANY_PORTS,
+            chain=True,
+            progress=lambda line: print(line, file=sys.stderr),
+        )
         stack.start()
         try:
             yield stack.settings(Path(tmp) / "data")

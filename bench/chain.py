@@ -39,13 +39,23 @@ def _step(step_id: str, route: str, amount: str) -> ExecutionStep:
     """An EXACT_IN step along "A>POOL>B[>POOL>C]" with no slippage floor."""
     parts = route.split(">")
     tokens, pools = parts[::2], parts[1::2]
-    legs = tuple(RouteLeg(pool_id=p, venue="uniswap_v3", token_in=a, token_out=b,
-                          amount_in=0, amount_out=0)
-                 for p, a, b in zip(pools, tokens, tokens[1:], strict=False))
+    legs = tuple(
+        RouteLeg(pool_id=p, venue="uniswap_v3", token_in=a, token_out=b, amount_in=0, amount_out=0)
+        for p, a, b in zip(pools, tokens, tokens[1:], strict=False)
+    )
     value = Decimal(amount)
-    return ExecutionStep(step_id=step_id, venue="uniswap_v3", mode=SwapMode.EXACT_IN,
-                         legs=legs, asset_in=tokens[0], asset_out=tokens[-1], amount_in=value,
-                         min_out=Decimal(0), amount_out=Decimal(0), max_in=value)
+    return ExecutionStep(
+        step_id=step_id,
+        venue="uniswap_v3",
+        mode=SwapMode.EXACT_IN,
+        legs=legs,
+        asset_in=tokens[0],
+        asset_out=tokens[-1],
+        amount_in=value,
+        min_out=Decimal(0),
+        amount_out=Decimal(0),
+        max_in=value,
+    )
 
 
 async def _timed(n: int, op: Callable[[int], Awaitable[Any]]) -> list[float]:
@@ -61,14 +71,20 @@ async def _timed(n: int, op: Callable[[int], Awaitable[Any]]) -> list[float]:
 
 
 def _stats(samples: list[float]) -> dict[str, float]:
-    return {"n": len(samples), "p50_ms": round(pct(samples, 0.5), 3),
-            "p99_ms": round(pct(samples, 0.99), 3), "mean_ms": round(statistics.fmean(samples), 3)}
+    return {
+        "n": len(samples),
+        "p50_ms": round(pct(samples, 0.5), 3),
+        "p99_ms": round(pct(samples, 0.99), 3),
+        "mean_ms": round(statistics.fmean(samples), 3),
+    }
 
 
-async def _run(rpc_url: str, deployment: Path, data_dir: Path,
-               args: argparse.Namespace) -> dict[str, Any]:
-    venue = UniswapV3Venue(UniswapV3Config(rpc_url=rpc_url, deployment_file=deployment),
-                           VenueContext(data_dir, {}))
+async def _run(
+    rpc_url: str, deployment: Path, data_dir: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    venue = UniswapV3Venue(
+        UniswapV3Config(rpc_url=rpc_url, deployment_file=deployment), VenueContext(data_dir, {})
+    )
     await venue.start()
     figures: dict[str, Any] = {}
     try:
@@ -106,8 +122,11 @@ async def _run(rpc_url: str, deployment: Path, data_dir: Path,
 
         async def swap(i: int) -> None:
             # Alternate direction: sell 1 WETH, then sell about what it fetched.
-            step = (_step(f"sw-{i}", "WETH>WETH-USDC-500>USDC", "1") if i % 2 == 0
-                    else _step(f"sw-{i}", "USDC>WETH-USDC-500>WETH", "2998"))
+            step = (
+                _step(f"sw-{i}", "WETH>WETH-USDC-500>USDC", "1")
+                if i % 2 == 0
+                else _step(f"sw-{i}", "USDC>WETH-USDC-500>WETH", "2998")
+            )
             started = time.perf_counter()
             submission = await venue.submit(step)
             sent = time.perf_counter()
@@ -121,14 +140,22 @@ async def _run(rpc_url: str, deployment: Path, data_dir: Path,
         figures["swap_receipt_wait"] = _stats(receipt_ms)
 
         started = time.perf_counter()
-        steps = [_step(f"burst-{i}", "WETH>WETH-USDC-500>USDC" if i % 2 == 0
-                       else "USDC>WETH-USDC-500>WETH", "1" if i % 2 == 0 else "2998")
-                 for i in range(args.burst)]
+        steps = [
+            _step(
+                f"burst-{i}",
+                "WETH>WETH-USDC-500>USDC" if i % 2 == 0 else "USDC>WETH-USDC-500>WETH",
+                "1" if i % 2 == 0 else "2998",
+            )
+            for i in range(args.burst)
+        ]
         submissions = await asyncio.gather(*(venue.submit(s) for s in steps))
         await asyncio.gather(*(venue.wait_receipt(s, 60) for s in submissions))
         elapsed = time.perf_counter() - started
-        figures["burst"] = {"swaps": args.burst, "seconds": round(elapsed, 3),
-                            "swaps_per_s": round(args.burst / elapsed, 1)}
+        figures["burst"] = {
+            "swaps": args.burst,
+            "seconds": round(elapsed, 3),
+            "swaps_per_s": round(args.burst / elapsed, 1),
+        }
     finally:
         await venue.stop()
     return figures
@@ -138,19 +165,28 @@ def _print(figures: dict[str, Any]) -> None:
     print(f"{'operation':<22}{'n':>6}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}")
     for name, row in figures.items():
         if isinstance(row, dict) and "p50_ms" in row:
-            print(f"{name:<22}{row['n']:>6}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}"
-                  f"{row['mean_ms']:>10.2f}")
+            print(
+                f"{name:<22}{row['n']:>6}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}"
+                f"{row['mean_ms']:>10.2f}"
+            )
     burst = figures["burst"]
-    print(f"burst: {burst['swaps']} concurrent swaps in {burst['seconds']:.2f}s "
-          f"({burst['swaps_per_s']} swaps/s)")
+    print(
+        f"burst: {burst['swaps']} concurrent swaps in {burst['seconds']:.2f}s "
+        f"({burst['swaps_per_s']} swaps/s)"
+    )
     deploy = figures["deploy_s"]
-    print(f"deploy + seed: {'n/a (SEP_RPC)' if deploy is None else f'{deploy:.2f}s'}   "
-          f"machine: {machine()}")
+    print(
+        f"deploy + seed: {'n/a (SEP_RPC)' if deploy is None else f'{deploy:.2f}s'}   "
+        f"machine: {machine()}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sep bench chain", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="sep bench chain",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--rtt", type=int, default=500, help="eth_blockNumber calls")
     parser.add_argument("--quotes", type=int, default=200, help="quotes per route")
     parser.add_argument("--swaps", type=int, default=200, help="sequential swaps")

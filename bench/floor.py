@@ -39,8 +39,9 @@ from pipeline.topology import load_topology
 def stage_partitions() -> int:
     """As many partitions as the pipeline's stage topics have (one fact: topology.yaml)."""
     topology = load_topology()
-    return max(topology.topic(name).partitions
-               for stage in topology.stages for name in stage.inputs)
+    return max(
+        topology.topic(name).partitions for stage in topology.stages for name in stage.inputs
+    )
 
 
 @dataclass
@@ -64,14 +65,25 @@ class FloorPool:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         await admin.start()
         try:
-            await admin.create_topics([NewTopic(topic(self.run, name), partitions, 1)
-                                       for name in (None, *(s for s, _ in STAGES))])
+            await admin.create_topics(
+                [
+                    NewTopic(topic(self.run, name), partitions, 1)
+                    for name in (None, *(s for s, _ in STAGES))
+                ]
+            )
         finally:
             await admin.close()
         for index in range(self.procs):
             child = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench._floor_stages", "--bootstrap", self.bootstrap,
-                "--run", self.run, stdout=asyncio.subprocess.PIPE)
+                sys.executable,
+                "-m",
+                "bench._floor_stages",
+                "--bootstrap",
+                self.bootstrap,
+                "--run",
+                self.run,
+                stdout=asyncio.subprocess.PIPE,
+            )
             self._children.append(child)
             self._readers.append(asyncio.create_task(self._read(index, child)))
         await self._settled(partitions)
@@ -97,8 +109,10 @@ class FloorPool:
         while time.monotonic() < deadline:
             self._check_alive()
             reports = [self.assigned.get(i, {}) for i in range(self.procs)]
-            if all(sum(r.get(g, 0) for r in reports) == n and all(r.get(g) for r in reports)
-                   for g, n in expected.items()):
+            if all(
+                sum(r.get(g, 0) for r in reports) == n and all(r.get(g) for r in reports)
+                for g, n in expected.items()
+            ):
                 return
             await asyncio.sleep(0.2)
         raise TimeoutError(f"floor groups not settled after {timeout:.0f}s: {self.assigned}")
@@ -124,8 +138,9 @@ class FloorPool:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         await admin.start()
         try:  # best effort: a temporary broker goes anyway; an existing one is left tidy
-            await admin.delete_topics([topic(self.run, name)
-                                       for name in (None, *(s for s, _ in STAGES))])
+            await admin.delete_topics(
+                [topic(self.run, name) for name in (None, *(s for s, _ in STAGES))]
+            )
         except Exception as exc:
             print(f"  (could not delete the floor topics: {exc!r})", file=sys.stderr)
         finally:
@@ -134,8 +149,9 @@ class FloorPool:
     async def submit(self, tag: str, payloads: Sequence[bytes], rate: float | None) -> float:
         """Produce one submission per payload (at ``rate``/s, or flat out); return the time
         of the first send.  The producer is the pipeline bench's, so both are loaded alike."""
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks=1, linger_ms=2,
-                                    max_batch_size=512 * 1024)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, acks=1, linger_ms=2, max_batch_size=512 * 1024
+        )
         await producer.start()
         loop = asyncio.get_running_loop()
         futures = []
@@ -145,11 +161,20 @@ class FloorPool:
                 intent = f"intent-floor-{tag}-{i:07d}"
                 # the payload is the raw submission, spliced in: one encode per intent, as a
                 # producer's
-                value = (b'{"type":"submitted","seq":0,"run":"' + tag.encode()
-                         + b'","correlationId":"' + intent.encode() + b'","submittedNs":'
-                         + str(time.time_ns()).encode() + b',"payload":' + payload + b"}")
-                futures.append(await producer.send(topic(self.run, None), value,
-                                                   key=intent.encode()))
+                value = (
+                    b'{"type":"submitted","seq":0,"run":"'
+                    + tag.encode()
+                    + b'","correlationId":"'
+                    + intent.encode()
+                    + b'","submittedNs":'
+                    + str(time.time_ns()).encode()
+                    + b',"payload":'
+                    + payload
+                    + b"}"
+                )
+                futures.append(
+                    await producer.send(topic(self.run, None), value, key=intent.encode())
+                )
                 if rate is not None:
                     await asyncio.sleep(max(0.0, t0 + (i + 1) / rate - loop.time()))
                 elif i % 1000 == 999:
@@ -165,8 +190,10 @@ class FloorPool:
         while self.done.get(tag, 0) < count:
             self._check_alive()
             if time.monotonic() > deadline:
-                raise TimeoutError(f"floor: {self.done.get(tag, 0)} of {count} intents "
-                                   f"finished after {timeout:.0f}s")
+                raise TimeoutError(
+                    f"floor: {self.done.get(tag, 0)} of {count} intents "
+                    f"finished after {timeout:.0f}s"
+                )
             await asyncio.sleep(0.02)
         return time.time()
 
@@ -175,9 +202,18 @@ def payloads(count: int) -> list[bytes]:
     """Submissions as the pipeline bench sends them (same generator, sim venue)."""
     topology = load_topology()
     rng = random.Random(count)
-    return [orjson.dumps(random_submission(topology, rng, strategy_id=f"floor-{i % 16}",
-                                           client_intent_id=f"floor-{i}", venues=["sim"]))
-            for i in range(count)]
+    return [
+        orjson.dumps(
+            random_submission(
+                topology,
+                rng,
+                strategy_id=f"floor-{i % 16}",
+                client_intent_id=f"floor-{i}",
+                venues=["sim"],
+            )
+        )
+        for i in range(count)
+    ]
 
 
 async def throughput(pool: FloorPool, count: int, services: dict[int, str]) -> Throughput:
@@ -190,10 +226,15 @@ async def throughput(pool: FloorPool, count: int, services: dict[int, str]) -> T
     finished = await pool.wait_done(tag, count, timeout=max(120.0, count / 100))
     elapsed = finished - started
     per_intent, total, busy = cpu_figures(meter.stop(), count, meter.window)
-    return {"intents": count, "seconds": round(elapsed, 2),
-            "intents_per_s": round(count / elapsed, 1), "completed": pool.done[tag],
-            "cpu_ms_per_intent": per_intent, "cpu_ms_per_intent_total": total,
-            "cores_busy": busy}
+    return {
+        "intents": count,
+        "seconds": round(elapsed, 2),
+        "intents_per_s": round(count / elapsed, 1),
+        "completed": pool.done[tag],
+        "cpu_ms_per_intent": per_intent,
+        "cpu_ms_per_intent_total": total,
+        "cores_busy": busy,
+    }
 
 
 async def steady(pool: FloorPool, rate: float, seconds: float) -> Steady:
@@ -205,10 +246,14 @@ async def steady(pool: FloorPool, rate: float, seconds: float) -> Steady:
     await pool.wait_done(tag, count, timeout=120.0 + seconds)
     plan = pool.latencies.get(tag, {}).get("plan", [])
     done = pool.latencies.get(tag, {}).get("completed", [])
-    return {"rate": rate, "intents": count,
-            "plan_p50_ms": round(pct(plan, 0.5), 1), "plan_p99_ms": round(pct(plan, 0.99), 1),
-            "completed_p50_ms": round(pct(done, 0.5), 1),
-            "completed_p99_ms": round(pct(done, 0.99), 1)}
+    return {
+        "rate": rate,
+        "intents": count,
+        "plan_p50_ms": round(pct(plan, 0.5), 1),
+        "plan_p99_ms": round(pct(plan, 0.99), 1),
+        "completed_p50_ms": round(pct(done, 0.5), 1),
+        "completed_p99_ms": round(pct(done, 0.99), 1),
+    }
 
 
 @dataclass(frozen=True)
@@ -217,9 +262,16 @@ class FloorResult:
     steady: list[Steady]
 
 
-async def measure(bootstrap: str, *, procs: int, count: int, warmup: int,
-                  rates: Sequence[float], seconds: float, services: dict[int, str]
-                  ) -> FloorResult:
+async def measure(
+    bootstrap: str,
+    *,
+    procs: int,
+    count: int,
+    warmup: int,
+    rates: Sequence[float],
+    seconds: float,
+    services: dict[int, str],
+) -> FloorResult:
     """The whole floor run: topics, ``procs`` stage processes, warm-up, flat out, steady."""
     pool = FloorPool(bootstrap, procs)
     print(f"floor: {procs} stage processes on floor.{pool.run}.*…", file=sys.stderr)
@@ -243,23 +295,44 @@ async def measure(bootstrap: str, *, procs: int, count: int, warmup: int,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sep bench floor", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bootstrap", default="",
-                        help="an existing broker (default: start one, as the other benches do)")
+    parser = argparse.ArgumentParser(
+        prog="sep bench floor",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--bootstrap",
+        default="",
+        help="an existing broker (default: start one, as the other benches do)",
+    )
     parser.add_argument("--count", type=int, default=20_000, help="intents flat out")
     parser.add_argument("--warmup", type=int, default=2000, help="unmeasured intents first")
-    parser.add_argument("--rate", "--rates", dest="rates", type=float, nargs="*",
-                        default=[500.0], help="steady rates for latency (default 500)")
+    parser.add_argument(
+        "--rate",
+        "--rates",
+        dest="rates",
+        type=float,
+        nargs="*",
+        default=[500.0],
+        help="steady rates for latency (default 500)",
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--procs", type=int, default=2, help="stage processes (default 2)")
     args = parser.parse_args(argv)
 
     def go(bootstrap: str) -> FloorResult:
         services = service_pids({"kafka": bootstrap})
-        return asyncio.run(measure(bootstrap, procs=args.procs, count=args.count,
-                                   warmup=args.warmup, rates=args.rates, seconds=args.seconds,
-                                   services=services))
+        return asyncio.run(
+            measure(
+                bootstrap,
+                procs=args.procs,
+                count=args.count,
+                warmup=args.warmup,
+                rates=args.rates,
+                seconds=args.seconds,
+                services=services,
+            )
+        )
 
     if args.bootstrap:
         result = go(args.bootstrap)
@@ -271,15 +344,29 @@ def main(argv: list[str] | None = None) -> int:
     t = result.throughput
     print(f"\nsep bench floor — {machine()}, {args.procs} stage processes")
     print(f"flat out: {t['intents_per_s']:>8.1f} intents/s ({t['intents']} in {t['seconds']}s)")
-    print("CPU per intent: " + ", ".join(f"{g} {ms} ms" for g, ms in t["cpu_ms_per_intent"].items())
-          + f"; ours {t['cpu_ms_per_intent_total']} ms")
+    print(
+        "CPU per intent: "
+        + ", ".join(f"{g} {ms} ms" for g, ms in t["cpu_ms_per_intent"].items())
+        + f"; ours {t['cpu_ms_per_intent_total']} ms"
+    )
     for s in result.steady:
-        print(f"steady {s['rate']:g}/s: submit→plan p50 {s['plan_p50_ms']} ms, p99 "
-              f"{s['plan_p99_ms']} ms; submit→completed p50 {s['completed_p50_ms']} ms, "
-              f"p99 {s['completed_p99_ms']} ms")
-    print(json_line({"bench": "floor", "machine": machine(), "procs": args.procs,
-                      "intents_per_s": t["intents_per_s"], "throughput": t,
-                      "steady": result.steady}))
+        print(
+            f"steady {s['rate']:g}/s: submit→plan p50 {s['plan_p50_ms']} ms, p99 "
+            f"{s['plan_p99_ms']} ms; submit→completed p50 {s['completed_p50_ms']} ms, "
+            f"p99 {s['completed_p99_ms']} ms"
+        )
+    print(
+        json_line(
+            {
+                "bench": "floor",
+                "machine": machine(),
+                "procs": args.procs,
+                "intents_per_s": t["intents_per_s"],
+                "throughput": t,
+                "steady": result.steady,
+            }
+        )
+    )
     return 0
 
 

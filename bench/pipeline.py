@@ -49,16 +49,25 @@ from pipeline.topology import load_topology
 def _bodies(count: int, run: str) -> list[dict[str, Any]]:
     topology = load_topology()
     rng = random.Random(run)
-    return [random_submission(topology, rng, strategy_id=f"bench-{run}-{i % 16}",
-                              client_intent_id=f"{run}-{i}", venues=["sim"])
-            for i in range(count)]
+    return [
+        random_submission(
+            topology,
+            rng,
+            strategy_id=f"bench-{run}-{i % 16}",
+            client_intent_id=f"{run}-{i}",
+            venues=["sim"],
+        )
+        for i in range(count)
+    ]
 
 
-async def _produce(settings: Settings, bodies: list[dict[str, Any]], rate: float | None
-                   ) -> tuple[list[str], float]:
+async def _produce(
+    settings: Settings, bodies: list[dict[str, Any]], rate: float | None
+) -> tuple[list[str], float]:
     """Send the bodies (at ``rate``/s, or flat out); return predicted ids and the start time."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka, acks=1, linger_ms=2,
-                                max_batch_size=512 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka, acks=1, linger_ms=2, max_batch_size=512 * 1024
+    )
     await producer.start()
     encoded = [(b["strategyId"], b["clientIntentId"], orjson.dumps(b)) for b in bodies]
     futures = []
@@ -72,8 +81,9 @@ async def _produce(settings: Settings, bodies: list[dict[str, Any]], rate: float
             # metadata does not report its own creation time.
             stamp = time.time_ns() // 1_000_000
             stamps.append(stamp)
-            futures.append(await producer.send(INPUT_TOPIC, value, key=strategy.encode(),
-                                               timestamp_ms=stamp))
+            futures.append(
+                await producer.send(INPUT_TOPIC, value, key=strategy.encode(), timestamp_ms=stamp)
+            )
             if rate is not None:
                 await asyncio.sleep(max(0.0, t0 + (i + 1) / rate - loop.time()))
             elif i % 1000 == 999:
@@ -94,7 +104,9 @@ async def _latencies(dsn: str, ids: list[str]) -> dict[str, list[float]]:
                FROM events e JOIN events s
                  ON s.correlation_id = e.correlation_id AND s.topic = 'intent.submitted'
                WHERE e.correlation_id = ANY($1::text[])
-                 AND e.topic IN ('plan.created', 'exec.completed')""", ids)
+                 AND e.topic IN ('plan.created', 'exec.completed')""",
+            ids,
+        )
     finally:
         await conn.close()
     out: dict[str, list[float]] = {"plan.created": [], "exec.completed": []}
@@ -103,25 +115,34 @@ async def _latencies(dsn: str, ids: list[str]) -> dict[str, list[float]]:
     return out
 
 
-async def _throughput(settings: Settings, pool: WorkerPool, count: int,
-                      services: dict[int, str]) -> Throughput:
+async def _throughput(
+    settings: Settings, pool: WorkerPool, count: int, services: dict[int, str]
+) -> Throughput:
     bodies = _bodies(count, uuid.uuid4().hex[:8])
     meter = CpuMeter(workers={proc.pid for proc in pool.procs}, services=services)
     meter.start()
     ids, started = await _produce(settings, bodies, None)
     produced = time.time()
-    print(f"  produced {count} in {produced - started:.2f}s; waiting for all to finish…",
-          file=sys.stderr)
-    outcome = await wait_until_finished(settings.postgres, ids, timeout=max(120, count / 50),
-                                        pool=pool, poll=0.2)
+    print(
+        f"  produced {count} in {produced - started:.2f}s; waiting for all to finish…",
+        file=sys.stderr,
+    )
+    outcome = await wait_until_finished(
+        settings.postgres, ids, timeout=max(120, count / 50), pool=pool, poll=0.2
+    )
     elapsed = time.time() - started
     per_intent, total, busy = cpu_figures(meter.stop(), count, meter.window)
     outcomes = dict(Counter(outcome.values()).most_common())
-    return {"intents": count, "seconds": round(elapsed, 2),
-            "intents_per_s": round(count / elapsed, 1),
-            "completed": outcomes.get("exec.completed", 0),
-            "cpu_ms_per_intent": per_intent, "cpu_ms_per_intent_total": total,
-            "cores_busy": busy, "outcomes": outcomes}
+    return {
+        "intents": count,
+        "seconds": round(elapsed, 2),
+        "intents_per_s": round(count / elapsed, 1),
+        "completed": outcomes.get("exec.completed", 0),
+        "cpu_ms_per_intent": per_intent,
+        "cpu_ms_per_intent_total": total,
+        "cores_busy": busy,
+        "outcomes": outcomes,
+    }
 
 
 async def _steady(settings: Settings, pool: WorkerPool, rate: float, seconds: float) -> Steady:
@@ -130,14 +151,19 @@ async def _steady(settings: Settings, pool: WorkerPool, rate: float, seconds: fl
     await wait_until_finished(settings.postgres, ids, timeout=120 + seconds, pool=pool)
     lat = await _latencies(settings.postgres, ids)
     plan, done = lat["plan.created"], lat["exec.completed"]
-    return {"rate": rate, "intents": count,
-            "plan_p50_ms": round(pct(plan, 0.5), 1), "plan_p99_ms": round(pct(plan, 0.99), 1),
-            "completed_p50_ms": round(pct(done, 0.5), 1),
-            "completed_p99_ms": round(pct(done, 0.99), 1)}
+    return {
+        "rate": rate,
+        "intents": count,
+        "plan_p50_ms": round(pct(plan, 0.5), 1),
+        "plan_p99_ms": round(pct(plan, 0.99), 1),
+        "completed_p50_ms": round(pct(done, 0.5), 1),
+        "completed_p99_ms": round(pct(done, 0.99), 1),
+    }
 
 
-async def _pipeline(args: argparse.Namespace, settings: Settings, layout: tuple[str, ...],
-                    services: dict[int, str]) -> tuple[Throughput, list[Steady]]:
+async def _pipeline(
+    args: argparse.Namespace, settings: Settings, layout: tuple[str, ...], services: dict[int, str]
+) -> tuple[Throughput, list[Steady]]:
     pool = WorkerPool(settings, count=args.workers, layout=layout, loglevel="info")
     pool.start()
     try:
@@ -167,21 +193,31 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     await store.close()
     layout = tuple(args.layout.split(";")) if args.layout else ()
     # Found once, by the ports they listen on: a neighbour's broker on this machine is not ours.
-    services = service_pids({"kafka": settings.kafka, "postgres": settings.postgres,
-                             "redis": settings.redis, "chain": settings.rpc})
+    services = service_pids(
+        {
+            "kafka": settings.kafka,
+            "postgres": settings.postgres,
+            "redis": settings.redis,
+            "chain": settings.rpc,
+        }
+    )
     result: dict[str, Any] = {"throughput": None, "steady": [], "floor": None}
     if not args.floor_only:
-        result["throughput"], result["steady"] = await _pipeline(args, settings, layout,
-                                                                 services)
+        result["throughput"], result["steady"] = await _pipeline(args, settings, layout, services)
     if not args.no_floor:
         # After the pipeline, once its workers have stopped: idle workers still poll and
         # publish market state, which would take the floor's cores; and the broker's JIT has
         # compiled its hot paths by then (see --warmup), so the floor is at its best and the
         # ratio errs against the pipeline, never for it.
         result["floor"] = await floor.measure(
-            settings.kafka, procs=len(layout) or args.workers,
-            count=args.floor_count or max(args.count, 10_000), warmup=args.warmup,
-            rates=args.rates, seconds=args.seconds, services=services)
+            settings.kafka,
+            procs=len(layout) or args.workers,
+            count=args.floor_count or max(args.count, 10_000),
+            warmup=args.warmup,
+            rates=args.rates,
+            seconds=args.seconds,
+            services=services,
+        )
     return result
 
 
@@ -194,85 +230,138 @@ def _print(result: dict[str, Any], args: argparse.Namespace) -> None:
     f: floor.FloorResult | None = result["floor"]
     processes = f"layout {args.layout!r}" if args.layout else f"{args.workers} worker processes"
     print(f"\nsep bench pipeline — {machine()}, {processes}, sim venue")
-    rows: list[tuple[str, Throughput]] = [(n, x) for n, x in
-                                          (("pipeline", t), ("floor", f and f.throughput)) if x]
+    rows: list[tuple[str, Throughput]] = [
+        (n, x) for n, x in (("pipeline", t), ("floor", f and f.throughput)) if x
+    ]
     groups = list(dict.fromkeys(g for _, x in rows for g in x["cpu_ms_per_intent"]))
-    print(f"{'':>18} {'intents/s':>10} {'cores':>6}   CPU ms per intent: "
-          + " ".join(f"{g:>9}" for g in (*groups, "ours")))
+    print(
+        f"{'':>18} {'intents/s':>10} {'cores':>6}   CPU ms per intent: "
+        + " ".join(f"{g:>9}" for g in (*groups, "ours"))
+    )
     for name, x in rows:
         cpu = x["cpu_ms_per_intent"]
-        print(f"{name:>18} {x['intents_per_s']:>10.1f} {x['cores_busy']:>6}   {'':19}"
-              + " ".join(f"{cpu.get(g, 0.0):>9.3f}" for g in groups)
-              + f" {x['cpu_ms_per_intent_total']:>9.3f}")
+        print(
+            f"{name:>18} {x['intents_per_s']:>10.1f} {x['cores_busy']:>6}   {'':19}"
+            + " ".join(f"{cpu.get(g, 0.0):>9.3f}" for g in groups)
+            + f" {x['cpu_ms_per_intent_total']:>9.3f}"
+        )
     if t and t["completed"] < t["intents"]:
         # Throughput counts every intent that reached a terminal event; say how they ended.
-        print(f"{'':>18} pipeline outcomes: "
-              + ", ".join(f"{topic} {n}" for topic, n in t.get("outcomes", {}).items()))
+        print(
+            f"{'':>18} pipeline outcomes: "
+            + ", ".join(f"{topic} {n}" for topic, n in t.get("outcomes", {}).items())
+        )
     ratio = cpu_ratio = None
     if t and f:
         ratio = _ratio(t["intents_per_s"], f.throughput["intents_per_s"])
         cpu_ratio = _ratio(t["cpu_ms_per_intent_total"], f.throughput["cpu_ms_per_intent_total"])
-        print(f"{'pipeline / floor':>18} {ratio:>10.3f}   (issue 11: ≥ 0.25, goal 0.5); "
-              f"CPU per intent {cpu_ratio}x the floor's")
+        print(
+            f"{'pipeline / floor':>18} {ratio:>10.3f}   (issue 11: ≥ 0.25, goal 0.5); "
+            f"CPU per intent {cpu_ratio}x the floor's"
+        )
     # Processes that are not this run's (another session's tests, a build) took cores from it.
-    others = {name: round(x["cpu_ms_per_intent"].get("other", 0.0) * x["intents_per_s"] / 1000, 2)
-              for name, x in rows}
+    others = {
+        name: round(x["cpu_ms_per_intent"].get("other", 0.0) * x["intents_per_s"] / 1000, 2)
+        for name, x in rows
+    }
     if any(cores > 0.2 for cores in others.values()):
-        print(f"{'note':>18} other processes used "
-              + ", ".join(f"{cores} cores during the {name} run" for name, cores in others.items())
-              + ": the figures are noisy, the ratio too")
+        print(
+            f"{'note':>18} other processes used "
+            + ", ".join(f"{cores} cores during the {name} run" for name, cores in others.items())
+            + ": the figures are noisy, the ratio too"
+        )
     steady: list[tuple[str, Steady]] = [("pipeline", s) for s in result["steady"]]
     steady += [("floor", s) for s in (f.steady if f else [])]
     if steady:
-        print(f"{'':>18} {'rate/s':>10} {'submit→plan p50':>16} {'p99':>8} "
-              f"{'submit→completed p50':>21} {'p99':>8}   (ms)")
+        print(
+            f"{'':>18} {'rate/s':>10} {'submit→plan p50':>16} {'p99':>8} "
+            f"{'submit→completed p50':>21} {'p99':>8}   (ms)"
+        )
     for name, s in steady:
-        print(f"{name:>18} {s['rate']:>10g} {s['plan_p50_ms']:>16} {s['plan_p99_ms']:>8} "
-              f"{s['completed_p50_ms']:>21} {s['completed_p99_ms']:>8}")
-    print(json_line({
-        "bench": "pipeline", "machine": machine(), "workers": args.workers,
-        "layout": args.layout,
-        "intents_per_s": t and t["intents_per_s"],
-        "floor_intents_per_s": f and f.throughput["intents_per_s"],
-        "ratio": ratio,
-        "cpu_ms_per_intent": t and t["cpu_ms_per_intent"],
-        "cpu_ms_per_intent_total": t and t["cpu_ms_per_intent_total"],
-        "floor_cpu_ms_per_intent": f and f.throughput["cpu_ms_per_intent"],
-        "floor_cpu_ms_per_intent_total": f and f.throughput["cpu_ms_per_intent_total"],
-        "cpu_ratio": cpu_ratio, "other_cores": others,
-        "throughput": t, "steady": result["steady"],
-        "floor": f and {"throughput": f.throughput, "steady": f.steady}}))
+        print(
+            f"{name:>18} {s['rate']:>10g} {s['plan_p50_ms']:>16} {s['plan_p99_ms']:>8} "
+            f"{s['completed_p50_ms']:>21} {s['completed_p99_ms']:>8}"
+        )
+    print(
+        json_line(
+            {
+                "bench": "pipeline",
+                "machine": machine(),
+                "workers": args.workers,
+                "layout": args.layout,
+                "intents_per_s": t and t["intents_per_s"],
+                "floor_intents_per_s": f and f.throughput["intents_per_s"],
+                "ratio": ratio,
+                "cpu_ms_per_intent": t and t["cpu_ms_per_intent"],
+                "cpu_ms_per_intent_total": t and t["cpu_ms_per_intent_total"],
+                "floor_cpu_ms_per_intent": f and f.throughput["cpu_ms_per_intent"],
+                "floor_cpu_ms_per_intent_total": f and f.throughput["cpu_ms_per_intent_total"],
+                "cpu_ratio": cpu_ratio,
+                "other_cores": others,
+                "throughput": t,
+                "steady": result["steady"],
+                "floor": f and {"throughput": f.throughput, "steady": f.steady},
+            }
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sep bench pipeline", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--count", type=int, default=20_000,
-                        help="intents for the throughput run (default 20000)")
-    parser.add_argument("--rate", "--rates", dest="rates", type=float, nargs="*",
-                        default=[500.0], metavar="RATE",
-                        help="steady rate(s) for the latency runs, intents/s (default 500, "
-                        "issue 11's target; none: no latency run)")
-    parser.add_argument("--seconds", type=float, default=10.0,
-                        help="length of each steady run (default 10)")
-    parser.add_argument("--warmup", type=int, default=1000,
-                        help="intents sent flat out, unmeasured, before each throughput run "
-                        "(pipeline and floor), so that a fresh broker's JIT compilation is not "
-                        "measured (default 1000; 0: none)")
+    parser = argparse.ArgumentParser(
+        prog="sep bench pipeline",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--count", type=int, default=20_000, help="intents for the throughput run (default 20000)"
+    )
+    parser.add_argument(
+        "--rate",
+        "--rates",
+        dest="rates",
+        type=float,
+        nargs="*",
+        default=[500.0],
+        metavar="RATE",
+        help="steady rate(s) for the latency runs, intents/s (default 500, "
+        "issue 11's target; none: no latency run)",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="length of each steady run (default 10)"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=1000,
+        help="intents sent flat out, unmeasured, before each throughput run "
+        "(pipeline and floor), so that a fresh broker's JIT compilation is not "
+        "measured (default 1000; 0: none)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    parser.add_argument("--layout", default="",
-                        help="stages per worker process, processes separated by ';' "
-                        "(e.g. 'ingest,validate,prioritise,plan,execute;project'); "
-                        "overrides --workers")
-    parser.add_argument("--floor-count", type=int, default=0,
-                        help="intents for the floor's throughput run (default: --count, at "
-                        "least 10000: the floor is ~15x faster and needs a few seconds)")
+    parser.add_argument(
+        "--layout",
+        default="",
+        help="stages per worker process, processes separated by ';' "
+        "(e.g. 'ingest,validate,prioritise,plan,execute;project'); "
+        "overrides --workers",
+    )
+    parser.add_argument(
+        "--floor-count",
+        type=int,
+        default=0,
+        help="intents for the floor's throughput run (default: --count, at "
+        "least 10000: the floor is ~15x faster and needs a few seconds)",
+    )
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--no-floor", action="store_true",
-                       help="measure the pipeline only (no ratio)")
-    which.add_argument("--floor-only", action="store_true",
-                       help="measure the floor only (bench/floor.py), with as many stage "
-                       "processes as the pipeline would have workers")
+    which.add_argument(
+        "--no-floor", action="store_true", help="measure the pipeline only (no ratio)"
+    )
+    which.add_argument(
+        "--floor-only",
+        action="store_true",
+        help="measure the floor only (bench/floor.py), with as many stage "
+        "processes as the pipeline would have workers",
+    )
     args = parser.parse_args(argv)
 
     with bench_services() as settings:

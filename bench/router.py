@@ -45,7 +45,7 @@ def universe(n_pools: int, seed: int) -> tuple[list[Spec], dict[str, float]]:
     for leaf in leaves:
         prices[leaf] = 10 ** rng.uniform(-3, 2)
     specs: list[Spec] = []
-    hub_pairs = [(a, b) for i, a in enumerate(hubs) for b in hubs[i + 1:]]
+    hub_pairs = [(a, b) for i, a in enumerate(hubs) for b in hubs[i + 1 :]]
     # Hub pairs: ~10 % of the pools, several per pair.
     for k in range(max(len(hub_pairs), n_pools // 10)):
         a, b = hub_pairs[k % len(hub_pairs)]
@@ -58,8 +58,9 @@ def universe(n_pools: int, seed: int) -> tuple[list[Spec], dict[str, float]]:
     return specs, prices
 
 
-def pool(rng: random.Random, i: int, t0: str, t1: str, prices: dict[str, float],
-         depth_usd: float) -> Spec:
+def pool(
+    rng: random.Random, i: int, t0: str, t1: str, prices: dict[str, float], depth_usd: float
+) -> Spec:
     """A pool worth ``depth_usd`` at the universe's prices (18-decimal tokens)."""
     x = int(depth_usd / 2 / prices[t0] * E18)  # token0 reserve
     y = int(depth_usd / 2 / prices[t1] * E18)
@@ -89,12 +90,14 @@ def add(ops: ModuleType, graph: Any, s: Spec) -> None:
         graph.update_cp_pool(s[1], "sim", s[2], s[3], s[4], s[5], s[6])
     else:
         _, pid, t0, t1, price, liquidity, tick, fee, ticks = s
-        graph.update_v3_pool(pid, "uni", t0, t1,
-                             ops.V3Pool(price, liquidity, tick, SPACING, fee, ticks))
+        graph.update_v3_pool(
+            pid, "uni", t0, t1, ops.V3Pool(price, liquidity, tick, SPACING, fee, ticks)
+        )
 
 
-def queries(specs: Sequence[Spec], prices: dict[str, float], n: int,
-            seed: int) -> list[tuple[str, str, int]]:
+def queries(
+    specs: Sequence[Spec], prices: dict[str, float], n: int, seed: int
+) -> list[tuple[str, str, int]]:
     rng = random.Random(seed)
     leaves = sorted({t for s in specs for t in s[2:4] if t not in HUBS})
     hubs = list(HUBS)
@@ -128,8 +131,9 @@ def plain(value: Any) -> Any:
         return value
     if isinstance(value, tuple):
         return tuple(plain(v) for v in value)
-    names = sorted(n for n in dir(value) if not n.startswith("_")
-                   and not callable(getattr(value, n)))
+    names = sorted(
+        n for n in dir(value) if not n.startswith("_") and not callable(getattr(value, n))
+    )
     return tuple((n, plain(getattr(value, n))) for n in names)
 
 
@@ -143,8 +147,13 @@ def update_v3(graph: Any, states: list[tuple[Spec, Any]]) -> None:
         graph.update_v3_pool(s[1], "uni", s[2], s[3], pool)
 
 
-def compare(graphs: dict[str, Any], method: str, qs: Sequence[tuple[str, str, int]],
-            splits: int, n_twin: int) -> tuple[list[float], list[Any], list[float]]:
+def compare(
+    graphs: dict[str, Any],
+    method: str,
+    qs: Sequence[tuple[str, str, int]],
+    splits: int,
+    n_twin: int,
+) -> tuple[list[float], list[Any], list[float]]:
     """``method`` timed on Rust for every query and on the twin for the first ``n_twin``,
     whose answers must be Rust's: (Rust times, Rust answers, twin times)."""
     times, answers = [], []
@@ -185,15 +194,19 @@ def run_size(n_pools: int, n_queries: int, n_twin: int, seed: int) -> dict[str, 
         fig[f"{key}_split_used"] = split_used
         # Exact output (ACQUIRE): buy what the exact-in route delivered, so every query is
         # feasible; the same pairs, the twin checked equal again.
-        wanted = [(a, b, r.amount_out) for (a, b, _), r in zip(qs, answers, strict=True)
-                  if r is not None and r.amount_out > 0]
+        wanted = [
+            (a, b, r.amount_out)
+            for (a, b, _), r in zip(qs, answers, strict=True)
+            if r is not None and r.amount_out > 0
+        ]
         out_times, _, out_twin = compare(graphs, "best_route_exact_out", wanted, splits, n_twin)
         fig[f"{key}_out_queries"] = len(wanted)
         fig[f"{key}_out_rust_p50_us"] = statistics.median(out_times) * 1e6
         fig[f"{key}_out_rust_p99_us"] = pct(out_times, 0.99) * 1e6
         fig[f"{key}_out_rust_max_us"] = max(out_times) * 1e6
-        fig[f"{key}_out_speedup"] = (statistics.median(out_twin)
-                                     / statistics.median(out_times[:len(out_twin)]))
+        fig[f"{key}_out_speedup"] = statistics.median(out_twin) / statistics.median(
+            out_times[: len(out_twin)]
+        )
     fig["routed"] = routed
     # Updates: a new state for an existing pool (the hot case), from Python.
     rng = random.Random(seed + 2)
@@ -215,51 +228,73 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sep bench router", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000,10000", help="pool counts")
     parser.add_argument("--queries", type=int, default=300, help="Rust queries per size")
-    parser.add_argument("--twin-queries", default="40,15,5",
-                        help="twin queries per size (the twin is slow on big graphs)")
+    parser.add_argument(
+        "--twin-queries",
+        default="40,15,5",
+        help="twin queries per size (the twin is slow on big graphs)",
+    )
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     twin_n = [int(s) for s in args.twin_queries.split(",")]
     twin_n += [twin_n[-1]] * (len(sizes) - len(twin_n))
-    results = [run_size(n, args.queries, min(t, args.queries), args.seed)
-               for n, t in zip(sizes, twin_n, strict=False)]
+    results = [
+        run_size(n, args.queries, min(t, args.queries), args.seed)
+        for n, t in zip(sizes, twin_n, strict=False)
+    ]
 
     print(f"machine: {machine()}")
     print("RouteGraph best_route, max_hops=3")
-    head = (f"{'pools':>6} {'splits':>6} {'rust p50':>10} {'rust p99':>10} {'twin p50':>10} "
-            f"{'twin p99':>10} {'speed-up':>9} {'twin n':>6} {'split used':>10}")
+    head = (
+        f"{'pools':>6} {'splits':>6} {'rust p50':>10} {'rust p99':>10} {'twin p50':>10} "
+        f"{'twin p99':>10} {'speed-up':>9} {'twin n':>6} {'split used':>10}"
+    )
     print(head)
     for f in results:
         for s in (1, 4):
             k = f"s{s}"
-            print(f"{f['pools']:>6} {s:>6} {f[k + '_rust_p50_us']:>8.0f}us "
-                  f"{f[k + '_rust_p99_us']:>8.0f}us {f[k + '_python_p50_us'] / 1e3:>8.1f}ms "
-                  f"{f[k + '_python_p99_us'] / 1e3:>8.1f}ms {f[k + '_speedup']:>8.0f}x "
-                  f"{f['twin_queries']:>6} {f[k + '_split_used']:>4}/{f['queries']}")
+            print(
+                f"{f['pools']:>6} {s:>6} {f[k + '_rust_p50_us']:>8.0f}us "
+                f"{f[k + '_rust_p99_us']:>8.0f}us {f[k + '_python_p50_us'] / 1e3:>8.1f}ms "
+                f"{f[k + '_python_p99_us'] / 1e3:>8.1f}ms {f[k + '_speedup']:>8.0f}x "
+                f"{f['twin_queries']:>6} {f[k + '_split_used']:>4}/{f['queries']}"
+            )
     print("\nexact output (best_route_exact_out, amounts the exact-in routes delivered)")
-    print(f"{'pools':>6} {'splits':>6} {'rust p50':>10} {'rust p99':>10} {'rust max':>10} "
-          f"{'speed-up':>9} {'queries':>8}")
+    print(
+        f"{'pools':>6} {'splits':>6} {'rust p50':>10} {'rust p99':>10} {'rust max':>10} "
+        f"{'speed-up':>9} {'queries':>8}"
+    )
     for f in results:
         for s in (1, 4):
             k = f"s{s}_out"
-            print(f"{f['pools']:>6} {s:>6} {f[k + '_rust_p50_us']:>8.0f}us "
-                  f"{f[k + '_rust_p99_us']:>8.0f}us {f[k + '_rust_max_us']:>8.0f}us "
-                  f"{f[k + '_speedup']:>8.0f}x {f[k + '_queries']:>8}")
-    print(f"\n{'pools':>6} {'build rust':>11} {'build twin':>11} {'upd cp rust':>12} "
-          f"{'upd v3 rust':>12} {'upd cp twin':>12} {'upd v3 twin':>12}")
+            print(
+                f"{f['pools']:>6} {s:>6} {f[k + '_rust_p50_us']:>8.0f}us "
+                f"{f[k + '_rust_p99_us']:>8.0f}us {f[k + '_rust_max_us']:>8.0f}us "
+                f"{f[k + '_speedup']:>8.0f}x {f[k + '_queries']:>8}"
+            )
+    print(
+        f"\n{'pools':>6} {'build rust':>11} {'build twin':>11} {'upd cp rust':>12} "
+        f"{'upd v3 rust':>12} {'upd cp twin':>12} {'upd v3 twin':>12}"
+    )
     for f in results:
-        print(f"{f['pools']:>6} {f['build_rust_ms']:>9.1f}ms {f['build_python_ms']:>9.1f}ms "
-              f"{f['update_cp_rust_us']:>10.2f}us {f['update_v3_rust_us']:>10.2f}us "
-              f"{f['update_cp_python_us']:>10.2f}us {f['update_v3_python_us']:>10.2f}us")
+        print(
+            f"{f['pools']:>6} {f['build_rust_ms']:>9.1f}ms {f['build_python_ms']:>9.1f}ms "
+            f"{f['update_cp_rust_us']:>10.2f}us {f['update_v3_rust_us']:>10.2f}us "
+            f"{f['update_cp_python_us']:>10.2f}us {f['update_v3_python_us']:>10.2f}us"
+        )
     big = results[-1]
-    targets = {"p50_10k_le_2ms": big["s1_rust_p50_us"] <= 2000,
-               "speedup_ge_50x": big["s1_speedup"] >= 50}
-    print(f"\ntargets (largest graph, max_splits=1): p50 <= 2 ms "
-          f"{'met' if targets['p50_10k_le_2ms'] else 'MISSED'}; >= 50x the twin "
-          f"{'met' if targets['speedup_ge_50x'] else 'MISSED'}")
-    print(json_line({"bench": "router", "machine": machine(), "sizes": results,
-                     "targets": targets}))
+    targets = {
+        "p50_10k_le_2ms": big["s1_rust_p50_us"] <= 2000,
+        "speedup_ge_50x": big["s1_speedup"] >= 50,
+    }
+    print(
+        f"\ntargets (largest graph, max_splits=1): p50 <= 2 ms "
+        f"{'met' if targets['p50_10k_le_2ms'] else 'MISSED'}; >= 50x the twin "
+        f"{'met' if targets['speedup_ge_50x'] else 'MISSED'}"
+    )
+    print(
+        json_line({"bench": "router", "machine": machine(), "sizes": results, "targets": targets})
+    )
     return 0
 
 

@@ -62,16 +62,21 @@ class Listener:
                 if frame["type"] == "caught_up":
                     self._ready.set()
                 elif frame["type"] == "change":
-                    self.latencies_ms.setdefault(frame["intentId"], []).append(
-                        now_ms - frame["ms"])
+                    self.latencies_ms.setdefault(frame["intentId"], []).append(now_ms - frame["ms"])
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
 
 
-async def _steady(settings: Settings, pool: WorkerPool, listener: Listener, rate: float,
-                  seconds: float, drain_s: float) -> dict[str, Any]:
+async def _steady(
+    settings: Settings,
+    pool: WorkerPool,
+    listener: Listener,
+    rate: float,
+    seconds: float,
+    drain_s: float,
+) -> dict[str, Any]:
     topology = load_topology()
     rng = random.Random(int(rate))
     run = uuid.uuid4().hex[:6]
@@ -80,8 +85,13 @@ async def _steady(settings: Settings, pool: WorkerPool, listener: Listener, rate
     async with IntentProducer(settings.kafka) as producer:
         started = time.monotonic()
         for i in range(count):
-            body = random_submission(topology, rng, strategy_id=f"bench-{run}-{i % 16}",
-                                     client_intent_id=f"{run}-{i}", venues=["sim"])
+            body = random_submission(
+                topology,
+                rng,
+                strategy_id=f"bench-{run}-{i % 16}",
+                client_intent_id=f"{run}-{i}",
+                venues=["sim"],
+            )
             stamp, _ = await producer.send(body)
             ids.append(predicted_intent_id(stamp, body["strategyId"], body["clientIntentId"]))
             if (pause := started + (i + 1) / rate - time.monotonic()) > 0:
@@ -116,8 +126,20 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     port = args.port
     # The UI in a process of its own, as deployed (it must not share this one's CPU).
     ui = subprocess.Popen(  # noqa: ASYNC220 - Popen returns at once; nothing blocks
-        [sys.executable, "-m", "uvicorn", "--factory", "ui.app:create_app", "--port", str(port),
-         "--log-level", "warning"], env=service_env(settings), start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "ui.app:create_app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=service_env(settings),
+        start_new_session=True,
+    )
     pool.start()
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
@@ -131,8 +153,10 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         await listener.start()
         # Warm-up: the workers join their groups; the first intents pay for it.
         await _steady(settings, pool, listener, 20, 1, drain_s=120)
-        runs = [await _steady(settings, pool, listener, rate, args.seconds, args.drain)
-                for rate in args.rates]
+        runs = [
+            await _steady(settings, pool, listener, rate, args.seconds, args.drain)
+            for rate in args.rates
+        ]
         await listener.stop()
     finally:
         pool.stop()
@@ -140,34 +164,56 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         ui.wait(10)
     rebuilt = await replay.rebuild(settings, load_topology())
     await replay.drop(settings, rebuilt)
-    return {"runs": runs, "replay_events": rebuilt.events,
-            "replay_seconds": round(rebuilt.seconds, 2),
-            "replay_events_per_s": round(rebuilt.events_per_second)}
+    return {
+        "runs": runs,
+        "replay_events": rebuilt.events,
+        "replay_seconds": round(rebuilt.seconds, 2),
+        "replay_events_per_s": round(rebuilt.events_per_second),
+    }
 
 
 def _print(result: dict[str, Any]) -> None:
     print(f"\nsep bench stream — {machine()}")
     print("event -> WebSocket client latency (change frames of the run's intents)")
-    print(f"{'offered/s':>10} {'sent/s':>8} {'completed/s':>12} {'frames':>8} "
-          f"{'p50 ms':>9} {'p99 ms':>9}")
+    print(
+        f"{'offered/s':>10} {'sent/s':>8} {'completed/s':>12} {'frames':>8} "
+        f"{'p50 ms':>9} {'p99 ms':>9}"
+    )
     for r in result["runs"]:
         completed = r["rate_completed"] if r["finished"] else "not drained"
-        print(f"{r['rate_offered']:>10.0f} {r['rate_sent']:>8} {completed!s:>12} "
-              f"{r['frames']:>8} {r['ws_latency_p50_ms']:>9} {r['ws_latency_p99_ms']:>9}")
-    print(f"replay: {result['replay_events']:,} events in {result['replay_seconds']} s = "
-          f"{result['replay_events_per_s']:,} events/s")
+        print(
+            f"{r['rate_offered']:>10.0f} {r['rate_sent']:>8} {completed!s:>12} "
+            f"{r['frames']:>8} {r['ws_latency_p50_ms']:>9} {r['ws_latency_p99_ms']:>9}"
+        )
+    print(
+        f"replay: {result['replay_events']:,} events in {result['replay_seconds']} s = "
+        f"{result['replay_events_per_s']:,} events/s"
+    )
     print(json_line({"bench": "stream", "machine": machine(), **result}))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sep bench stream", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rates", type=float, nargs="+", default=[200.0, 1000.0],
-                        help="steady submit rates, intents/s (default 200 1000)")
-    parser.add_argument("--seconds", type=float, default=5.0,
-                        help="length of each steady run (default 5)")
-    parser.add_argument("--drain", type=float, default=180.0,
-                        help="seconds to wait for a run's intents to finish (default 180)")
+    parser = argparse.ArgumentParser(
+        prog="sep bench stream",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--rates",
+        type=float,
+        nargs="+",
+        default=[200.0, 1000.0],
+        help="steady submit rates, intents/s (default 200 1000)",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=5.0, help="length of each steady run (default 5)"
+    )
+    parser.add_argument(
+        "--drain",
+        type=float,
+        default=180.0,
+        help="seconds to wait for a run's intents to finish (default 180)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--port", type=int, default=8791, help="UI port (default 8791)")
     args = parser.parse_args(argv)

@@ -32,15 +32,24 @@ from bench._common import json_line, machine, pct
 PARTITIONS = 8
 
 
-async def hop(bootstrap: str, source: str, target: str, group: str, txn: bool,
-              stop: asyncio.Event) -> None:
+async def hop(
+    bootstrap: str, source: str, target: str, group: str, txn: bool, stop: asyncio.Event
+) -> None:
     consumer = AIOKafkaConsumer(
-        source, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
-        auto_offset_reset="earliest", fetch_max_wait_ms=10,
-        isolation_level="read_committed" if txn else "read_uncommitted")
+        source,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=10,
+        isolation_level="read_committed" if txn else "read_uncommitted",
+    )
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=1, enable_idempotence=True,
-        transactional_id=f"{group}-tx" if txn else None)
+        bootstrap_servers=bootstrap,
+        linger_ms=1,
+        enable_idempotence=True,
+        transactional_id=f"{group}-tx" if txn else None,
+    )
     await consumer.start()
     await producer.start()
     try:
@@ -56,8 +65,11 @@ async def hop(bootstrap: str, source: str, target: str, group: str, txn: bool,
                             await producer.send(target, r.value, key=r.key)
                     await producer.send_offsets_to_transaction(offsets, group)
             else:
-                acks = [await producer.send(target, r.value, key=r.key)
-                        for records in batches.values() for r in records]
+                acks = [
+                    await producer.send(target, r.value, key=r.key)
+                    for records in batches.values()
+                    for r in records
+                ]
                 await asyncio.gather(*acks)
                 await consumer.commit(offsets)
     finally:
@@ -65,11 +77,17 @@ async def hop(bootstrap: str, source: str, target: str, group: str, txn: bool,
         await consumer.stop()
 
 
-async def reader(bootstrap: str, topic: str, txn: bool, seen: dict[bytes, float],
-                 stop: asyncio.Event) -> None:
+async def reader(
+    bootstrap: str, topic: str, txn: bool, seen: dict[bytes, float], stop: asyncio.Event
+) -> None:
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
-        fetch_max_wait_ms=10, isolation_level="read_committed" if txn else "read_uncommitted")
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=10,
+        isolation_level="read_committed" if txn else "read_uncommitted",
+    )
     await consumer.start()
     try:
         while not stop.is_set():
@@ -81,8 +99,9 @@ async def reader(bootstrap: str, topic: str, txn: bool, seen: dict[bytes, float]
         await consumer.stop()
 
 
-async def run_mode(bootstrap: str, txn: bool, hops: int, count: int, rate: float,
-                   seconds: float) -> dict[str, Any]:
+async def run_mode(
+    bootstrap: str, txn: bool, hops: int, count: int, rate: float, seconds: float
+) -> dict[str, Any]:
     run = uuid.uuid4().hex[:8]
     topics = [f"txab.{run}.{i}" for i in range(hops + 1)]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -90,12 +109,15 @@ async def run_mode(bootstrap: str, txn: bool, hops: int, count: int, rate: float
     await admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in topics])
     stop = asyncio.Event()
     seen: dict[bytes, float] = {}
-    tasks = [asyncio.create_task(hop(bootstrap, topics[i], topics[i + 1], f"txab-{run}-{i}",
-                                     txn, stop)) for i in range(hops)]
+    tasks = [
+        asyncio.create_task(hop(bootstrap, topics[i], topics[i + 1], f"txab-{run}-{i}", txn, stop))
+        for i in range(hops)
+    ]
     tasks.append(asyncio.create_task(reader(bootstrap, topics[-1], txn, seen, stop)))
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=1)
     await producer.start()
     try:
+
         async def wait_seen(n: int, within_s: float = 120.0) -> None:
             deadline = time.perf_counter() + within_s
             while len(seen) < n and time.perf_counter() < deadline:  # noqa: ASYNC110
@@ -129,23 +151,39 @@ async def run_mode(bootstrap: str, txn: bool, hops: int, count: int, rate: float
         await asyncio.gather(*tasks, return_exceptions=True)
         await admin.delete_topics(topics)
         await admin.close()
-    return {"mode": "txn" if txn else "plain", "records_per_s": round(throughput, 1),
-            "latency_p50_ms": round(pct(lat, 0.5), 1), "latency_p99_ms": round(pct(lat, 0.99), 1),
-            "lost": n - len(lat)}
+    return {
+        "mode": "txn" if txn else "plain",
+        "records_per_s": round(throughput, 1),
+        "latency_p50_ms": round(pct(lat, 0.5), 1),
+        "latency_p99_ms": round(pct(lat, 0.99), 1),
+        "lost": n - len(lat),
+    }
 
 
-async def measure(bootstrap: str, hops: int, count: int, rate: float,
-                  seconds: float) -> dict[str, Any]:
+async def measure(
+    bootstrap: str, hops: int, count: int, rate: float, seconds: float
+) -> dict[str, Any]:
     # plain, txn, plain, txn: the machine drifts, so interleave and keep both runs
-    results = [await run_mode(bootstrap, txn, hops, count, rate, seconds)
-               for txn in (False, True, False, True)]
-    return {"bench": "transactions", "machine": machine(), "hops": hops, "count": count,
-            "rate": rate, "runs": results}
+    results = [
+        await run_mode(bootstrap, txn, hops, count, rate, seconds)
+        for txn in (False, True, False, True)
+    ]
+    return {
+        "bench": "transactions",
+        "machine": machine(),
+        "hops": hops,
+        "count": count,
+        "rate": rate,
+        "runs": results,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sep bench transactions", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="sep bench transactions",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--hops", type=int, default=3, help="stages in the chain (3)")
     parser.add_argument("--count", type=int, default=20000, help="records flat out (20000)")
     parser.add_argument("--rate", type=float, default=500, help="steady records/s (500)")
@@ -160,13 +198,16 @@ def main(argv: list[str] | None = None) -> int:
         result = go(args.bootstrap)
     else:
         from bench._services import bench_services
+
         with bench_services() as settings:
             result = go(settings.kafka)
     print(f"sep bench transactions — {result['machine']}, {args.hops} hops")
     print(f"{'mode':>8} {'records/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'lost':>5}")
     for r in result["runs"]:
-        print(f"{r['mode']:>8} {r['records_per_s']:>10} {r['latency_p50_ms']:>8} "
-              f"{r['latency_p99_ms']:>8} {r['lost']:>5}")
+        print(
+            f"{r['mode']:>8} {r['records_per_s']:>10} {r['latency_p50_ms']:>8} "
+            f"{r['latency_p99_ms']:>8} {r['lost']:>5}"
+        )
     print(json_line(result))
     return 0
 

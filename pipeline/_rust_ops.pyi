@@ -674,7 +674,6 @@ class RouteGraph:
     def __len__(self) -> int: ...
     def __contains__(self, pool_id: str) -> bool: ...
 
-
 def kafka_partition(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner gives ``key`` on a topic of ``partitions``
     partitions: ``(murmur2(key) & 0x7fffffff) % partitions``, as the Java client and aiokafka

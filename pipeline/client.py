@@ -34,8 +34,9 @@ def predicted_intent_id(timestamp_ms: int, strategy_id: str, client_intent_id: s
 
 class IntentProducer:
     def __init__(self, bootstrap: str, *, linger_ms: int = 2) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=linger_ms,
-                                          acks="all", max_batch_size=256 * 1024)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, linger_ms=linger_ms, acks="all", max_batch_size=256 * 1024
+        )
 
     async def __aenter__(self) -> IntentProducer:
         await self._producer.start()
@@ -44,15 +45,21 @@ class IntentProducer:
     async def __aexit__(self, *exc: object) -> None:
         await self._producer.stop()
 
-    async def send(self, body: dict[str, Any] | bytes, *, key: str | None = None,
-                   timestamp_ms: int | None = None) -> tuple[int, Any]:
+    async def send(
+        self,
+        body: dict[str, Any] | bytes,
+        *,
+        key: str | None = None,
+        timestamp_ms: int | None = None,
+    ) -> tuple[int, Any]:
         """Queue one submission; returns (timestamp_ms, delivery future)."""
         stamp = timestamp_ms if timestamp_ms is not None else time.time_ns() // 1_000_000
         value = body if isinstance(body, bytes) else orjson.dumps(body)
         if key is None and isinstance(body, dict):
             key = str(body.get("strategyId", ""))
-        future = await self._producer.send(INPUT_TOPIC, value, key=(key or "").encode(),
-                                           timestamp_ms=stamp)
+        future = await self._producer.send(
+            INPUT_TOPIC, value, key=(key or "").encode(), timestamp_ms=stamp
+        )
         return stamp, future
 
     async def flush(self) -> None:
@@ -68,8 +75,13 @@ class Submitted:
     """The record's timestamp (a duplicate: the one it would have had; nothing was sent)."""
 
 
-async def submit_once(producer: IntentProducer, dedupe: DedupeStore,
-                      submission: IntentSubmission, *, timestamp_ms: int) -> Submitted:
+async def submit_once(
+    producer: IntentProducer,
+    dedupe: DedupeStore,
+    submission: IntentSubmission,
+    *,
+    timestamp_ms: int,
+) -> Submitted:
     """Produce ``submission`` unless its (strategy id, client intent id) is taken already.
 
     The record is produced with ``timestamp_ms`` as its timestamp, so the id claimed here is
@@ -85,8 +97,9 @@ async def submit_once(producer: IntentProducer, dedupe: DedupeStore,
     if owner != intent_id:
         return Submitted(owner, duplicate=True, timestamp_ms=timestamp_ms)
     try:
-        _, delivery = await producer.send(submission.to_wire(), key=submission.strategy_id,
-                                          timestamp_ms=timestamp_ms)
+        _, delivery = await producer.send(
+            submission.to_wire(), key=submission.strategy_id, timestamp_ms=timestamp_ms
+        )
         await delivery
     except BaseException:
         # Released even when the record may have been written after all (a timeout): then

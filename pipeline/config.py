@@ -35,20 +35,26 @@ class Settings:
     log_format: str = field(default_factory=lambda: _env("SEP_LOG_FORMAT", "auto"))
     """``json`` (one object per line), ``console`` (readable), or ``auto`` (console on a tty)."""
     topology: Path | None = field(
-        default_factory=lambda: Path(os.environ["SEP_TOPOLOGY"])
-        if os.environ.get("SEP_TOPOLOGY") else None)
+        default_factory=lambda: (
+            Path(os.environ["SEP_TOPOLOGY"]) if os.environ.get("SEP_TOPOLOGY") else None
+        )
+    )
     """The topology file (``None``: the repository's ``topology.yaml``)."""
     load_plugins: bool = field(default_factory=lambda: not os.environ.get("SEP_NO_PLUGINS"))
     """Load installed plugins (the ``sep`` entry points); ``SEP_NO_PLUGINS=1``: built-ins only."""
     gc_threshold: int = field(default_factory=lambda: int(_env("SEP_GC_THRESHOLD", "50000")))
     """A worker's young-generation GC threshold (pipeline/runtime/gc_tuning.py)."""
-    cache_dir: Path = field(default_factory=lambda: Path(
-        _env("SEP_CACHE", str(Path.home() / ".cache" / "sep"))).expanduser())
+    cache_dir: Path = field(
+        default_factory=lambda: Path(
+            _env("SEP_CACHE", str(Path.home() / ".cache" / "sep"))
+        ).expanduser()
+    )
     """Downloads shared by every checkout on the machine (the Kafka jars)."""
     redis_server: str = field(default_factory=lambda: _env("SEP_REDIS_SERVER", ""))
     """The ``redis-server`` binary the dev stack runs ('': found on PATH or installed)."""
-    kafka_jvm_opts: str = field(default_factory=lambda: _env(
-        "SEP_KAFKA_JVM_OPTS", "-XX:+UseG1GC -XX:MaxGCPauseMillis=20"))
+    kafka_jvm_opts: str = field(
+        default_factory=lambda: _env("SEP_KAFKA_JVM_OPTS", "-XX:+UseG1GC -XX:MaxGCPauseMillis=20")
+    )
     """JVM flags of the dev stack's embedded broker (besides its heap)."""
     redis_prefix: str = field(default_factory=lambda: _env("SEP_REDIS_PREFIX", ""))
     """Namespace for read-model keys (tests and replays use their own)."""
@@ -61,36 +67,42 @@ class Settings:
     )
     """Where the Uniswap V3 contracts are on that node (written by the dev stack's deployer)."""
     restart_max_crashes: int = field(
-        default_factory=lambda: int(_env("SEP_RESTART_MAX_CRASHES", "5")))
+        default_factory=lambda: int(_env("SEP_RESTART_MAX_CRASHES", "5"))
+    )
     """``sep up`` restarts a crashed worker (backoff 1 s doubling to 30 s) but gives up, stops
     everything and exits non-zero once one worker crashed more than this many times ..."""
     restart_window_s: float = field(
-        default_factory=lambda: float(_env("SEP_RESTART_WINDOW_S", "300")))
+        default_factory=lambda: float(_env("SEP_RESTART_WINDOW_S", "300"))
+    )
     """... within this many seconds (see pipeline/supervisor.py)."""
     plan_threads: int = field(default_factory=lambda: int(_env("SEP_PLAN_THREADS", "2")))
     """Threads the plan stage routes a batch's intents on (the router releases the GIL)."""
-    decision_ttl_s: float = field(
-        default_factory=lambda: float(_env("SEP_DECISION_TTL_S", "300")))
+    decision_ttl_s: float = field(default_factory=lambda: float(_env("SEP_DECISION_TTL_S", "300")))
     """How long validate, plan and execute remember an answer against redelivery (seconds
     after a worker first saw it; see pipeline/stages/decisions.py)."""
 
     dedupe_ttl_s: float = field(
-        default_factory=lambda: float(_env("SEP_DEDUPE_TTL_S", str(7 * 24 * 3600))))
+        default_factory=lambda: float(_env("SEP_DEDUPE_TTL_S", str(7 * 24 * 3600)))
+    )
     """How long a (strategyId, clientIntentId) stays claimed by its intent (seconds; a
     duplicate sent later is a new intent; see pipeline/store/dedupe.py)."""
-    clock_skew_tolerance_ms: int = field(default_factory=lambda: int(
-        _env("SEP_CLOCK_SKEW_TOLERANCE_MS", str(DEFAULT_CLOCK_SKEW_TOLERANCE_MS))))
+    clock_skew_tolerance_ms: int = field(
+        default_factory=lambda: int(
+            _env("SEP_CLOCK_SKEW_TOLERANCE_MS", str(DEFAULT_CLOCK_SKEW_TOLERANCE_MS))
+        )
+    )
     """How far a record's timestamp may be from ingest's clock before it is rejected."""
 
     producer_linger_ms: int = field(
-        default_factory=lambda: int(_env("SEP_PRODUCER_LINGER_MS", "1")))
+        default_factory=lambda: int(_env("SEP_PRODUCER_LINGER_MS", "1"))
+    )
     """How long a worker's producer waits to fill a batch: each hop's latency floor."""
-    fetch_max_wait_ms: int = field(
-        default_factory=lambda: int(_env("SEP_FETCH_MAX_WAIT_MS", "10")))
+    fetch_max_wait_ms: int = field(default_factory=lambda: int(_env("SEP_FETCH_MAX_WAIT_MS", "10")))
     """Fetch wait when a partition with buffered records is left out of the fetch
     (pipeline/runtime/delivery/patches.py)."""
     fetch_idle_wait_ms: int = field(
-        default_factory=lambda: int(_env("SEP_FETCH_IDLE_WAIT_MS", "500")))
+        default_factory=lambda: int(_env("SEP_FETCH_IDLE_WAIT_MS", "500"))
+    )
     """Fetch wait when the fetch covers every partition: new data ends it at once."""
     trace_batches: bool = field(default_factory=lambda: bool(_env("SEP_TRACE_BATCHES", "")))
     """Log every batch's size and timings (for finding the slow stage)."""

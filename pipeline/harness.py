@@ -86,8 +86,14 @@ class WorkerPool:
         groups: list[str | None] = list(self.layout) or [None] * self.count
         for stages in groups:
             slot = len(self.procs)
-            self._argvs.append([*self.command, "--loglevel", self.loglevel,
-                                *(["--stages", stages] if stages else [])])
+            self._argvs.append(
+                [
+                    *self.command,
+                    "--loglevel",
+                    self.loglevel,
+                    *(["--stages", stages] if stages else []),
+                ]
+            )
             self.procs.append(self._spawn(slot, f"generation {self.generation}"))
 
     def respawn(self, slot: int) -> subprocess.Popen[bytes]:
@@ -103,8 +109,13 @@ class WorkerPool:
             out.write(f"\n--- {banner} ---\n".encode())
             out.flush()
             # The child keeps its own copy of the descriptor; ours closes here.
-            return subprocess.Popen(self._argvs[slot], env=self._env, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            return subprocess.Popen(
+                self._argvs[slot],
+                env=self._env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def stop(self, timeout: float = 30.0) -> list[int | None]:
         """SIGTERM (graceful: faust commits and leaves the group), SIGKILL after timeout."""
@@ -185,12 +196,12 @@ async def skip_backlog(kafka: str, group: str, partitions: Mapping[str, int]) ->
     """
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=group,
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
-        tps = [TopicPartition(topic, p) for topic, count in partitions.items()
-               for p in range(count)]
+        tps = [
+            TopicPartition(topic, p) for topic, count in partitions.items() for p in range(count)
+        ]
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
         await consumer.commit(dict(ends.items()))

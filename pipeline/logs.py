@@ -47,7 +47,9 @@ _FIELDS = frozenset({"ts", "level", "logger", "msg", "exc"})
 
 _SECRET_NAME = re.compile(
     r"(^|_)(password|passwd|secret|token|api_?key|private_?key|signing_?key|authorization|"
-    r"credentials?)$", re.IGNORECASE)
+    r"credentials?)$",
+    re.IGNORECASE,
+)
 """A field whose name ends like this holds a secret (``db_password``, ``private_key``; not
 ``token_in``, a router's input token)."""
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
@@ -104,8 +106,7 @@ def _json_value(value: Any) -> Any:
     """``value`` as a JSON line holds it: itself when short and secret-free, else text."""
     if isinstance(value, str | bytes | bytearray | memoryview):
         return "".join(_as_text(value, JSON_VALUE_CHARS))
-    if isinstance(value, int) and not isinstance(value, bool) and not (
-            -(2**63) <= value < 2**64):
+    if isinstance(value, int) and not isinstance(value, bool) and not (-(2**63) <= value < 2**64):
         return str(value)  # orjson writes 64 bits at most; a wei amount can be more
     if value is None or isinstance(value, bool | int | float):
         return value
@@ -182,7 +183,12 @@ def logging_config(fmt: str = "auto", level: str = "info") -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"sep": {"()": formatter_for(fmt)}},
-        "handlers": {"sep": {"class": "logging.StreamHandler", "formatter": "sep",
-                             "stream": "ext://sys.stderr"}},
+        "handlers": {
+            "sep": {
+                "class": "logging.StreamHandler",
+                "formatter": "sep",
+                "stream": "ext://sys.stderr",
+            }
+        },
         "root": {"level": level.upper(), "handlers": ["sep"]},
     }

@@ -13,8 +13,20 @@ from pipeline.store.eventstore import EventStore
 from pipeline.store.readmodel import TERMINAL_STATES, ReadModel
 from pipeline.topology.models import Topology
 
-STATE_ORDER = ("submitted", "accepted", "prioritised", "planned", "executing", "completed",
-               "rejected", "risk_rejected", "plan_rejected", "failed", "expired", "cancelled")
+STATE_ORDER = (
+    "submitted",
+    "accepted",
+    "prioritised",
+    "planned",
+    "executing",
+    "completed",
+    "rejected",
+    "risk_rejected",
+    "plan_rejected",
+    "failed",
+    "expired",
+    "cancelled",
+)
 
 
 async def collect_status(settings: Settings, topology: Topology) -> dict[str, Any]:

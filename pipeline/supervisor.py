@@ -69,8 +69,10 @@ def decide(policy: RestartPolicy, crashes: Sequence[Crash]) -> Restart | GiveUp:
     now = crashes[-1].ended
     recent = sum(1 for crash in crashes if crash.ended > now - policy.window_s)
     if recent > policy.max_crashes:
-        return GiveUp(f"{recent} crashes within {policy.window_s:g}s "
-                      f"(more than SEP_RESTART_MAX_CRASHES={policy.max_crashes})")
+        return GiveUp(
+            f"{recent} crashes within {policy.window_s:g}s "
+            f"(more than SEP_RESTART_MAX_CRASHES={policy.max_crashes})"
+        )
     streak = 0
     for crash in reversed(crashes):
         streak += 1
@@ -145,9 +147,14 @@ class Supervisor:
     to, and ``sep up`` stops the supervisor before it stops the workers.
     """
 
-    def __init__(self, pool: Supervised, policy: RestartPolicy, *,
-                 say: Callable[[str], None] = _say,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        pool: Supervised,
+        policy: RestartPolicy,
+        *,
+        say: Callable[[str], None] = _say,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.pool = pool
         self.policy = policy
         self.say = say
@@ -177,15 +184,15 @@ class Supervisor:
             slot.crashes = [*slot.crashes, Crash(slot.started, now)][-keep:]
             decision = decide(self.policy, slot.crashes)
             name = self.pool.slot_name(i)
-            what = (f"{name} (pid {proc.pid}) {describe_exit(code)} after "
-                    f"{now - slot.started:.1f}s")
-            tail = (f"last lines of {self.pool.log_file(i)}:\n"
-                    f"{log_tail(self.pool.log_file(i))}")
+            what = f"{name} (pid {proc.pid}) {describe_exit(code)} after {now - slot.started:.1f}s"
+            tail = f"last lines of {self.pool.log_file(i)}:\n{log_tail(self.pool.log_file(i))}"
             if isinstance(decision, GiveUp):
                 self.say(f"{what}; giving up: {decision.reason}\n{tail}")
                 raise WorkerGaveUp(name, code, decision.reason)
-            self.say(f"{what}; restarting it in {decision.delay_s:g}s "
-                     f"(crash {decision.streak} in a row)\n{tail}")
+            self.say(
+                f"{what}; restarting it in {decision.delay_s:g}s "
+                f"(crash {decision.streak} in a row)\n{tail}"
+            )
             slot.restart_at = now + decision.delay_s
 
     async def run(self, stop: asyncio.Event, interval: float = 0.5) -> None:

@@ -24,8 +24,13 @@ class RecordingProducer(IntentProducer):
         self.sent: list[tuple[Any, str | None, int | None]] = []
         self.failing = False
 
-    async def send(self, body: dict[str, Any] | bytes, *, key: str | None = None,
-                   timestamp_ms: int | None = None) -> tuple[int, Any]:
+    async def send(
+        self,
+        body: dict[str, Any] | bytes,
+        *,
+        key: str | None = None,
+        timestamp_ms: int | None = None,
+    ) -> tuple[int, Any]:
         if self.failing:
             raise ConnectionError("broker away")
         self.sent.append((body, key, timestamp_ms))
@@ -37,16 +42,25 @@ class RecordingProducer(IntentProducer):
 
 
 def sub(client_intent_id: str | None = "c-1") -> IntentSubmission:
-    return IntentSubmission.model_validate(submission(
-        TOPOLOGY, "DISPOSE", "WETH", "USDC", "1", strategy_id="s",
-        client_intent_id=client_intent_id))
+    return IntentSubmission.model_validate(
+        submission(
+            TOPOLOGY,
+            "DISPOSE",
+            "WETH",
+            "USDC",
+            "1",
+            strategy_id="s",
+            client_intent_id=client_intent_id,
+        )
+    )
 
 
 async def test_first_submission_is_sent_with_the_timestamp_its_id_derives_from() -> None:
     producer, store = RecordingProducer(), MemoryDedupeStore(60, clock=lambda: T0)
     result = await submit_once(producer, store, sub(), timestamp_ms=T0)
-    assert result == Submitted(predicted_intent_id(T0, "s", "c-1"), duplicate=False,
-                               timestamp_ms=T0)
+    assert result == Submitted(
+        predicted_intent_id(T0, "s", "c-1"), duplicate=False, timestamp_ms=T0
+    )
     [(body, key, stamp)] = producer.sent
     assert (body["clientIntentId"], key, stamp) == ("c-1", "s", T0)
     assert store.owner(dedupe_key("s", "c-1")) == result.intent_id

@@ -9,8 +9,7 @@ import pytest
 
 from pipeline.config import Settings, mask_url
 
-VARS = ("SEP_KAFKA", "SEP_POSTGRES", "SEP_REDIS", "SEP_DATA", "SEP_LOG_FORMAT",
-        "SEP_REDIS_PREFIX")
+VARS = ("SEP_KAFKA", "SEP_POSTGRES", "SEP_REDIS", "SEP_DATA", "SEP_LOG_FORMAT", "SEP_REDIS_PREFIX")
 
 
 @pytest.fixture
@@ -40,8 +39,11 @@ def test_environment_overrides(clean_env: pytest.MonkeyPatch, tmp_path: Path) ->
     clean_env.setenv("SEP_LOG_FORMAT", "json")
     clean_env.setenv("SEP_REDIS_PREFIX", "t1:")
     s = Settings()
-    assert (s.kafka, s.postgres, s.redis) == ("broker:9092", "postgresql://u@db/x",
-                                              "redis://cache:6379/2")
+    assert (s.kafka, s.postgres, s.redis) == (
+        "broker:9092",
+        "postgresql://u@db/x",
+        "redis://cache:6379/2",
+    )
     assert s.data_dir == tmp_path / "rel" / "data"  # resolved against the working directory
     assert (s.log_format, s.redis_prefix) == ("json", "t1:")
 
@@ -74,34 +76,46 @@ def test_repr_masks_the_postgres_password(clean_env: pytest.MonkeyPatch) -> None
     assert "postgresql://sep:***@db.internal:5432/sep" in text
 
 
-@pytest.mark.parametrize("postgres", [
-    "postgresql://:hunter2@db:5432/sep",  # password without a user name
-    "postgres://sep:hunter2@db/sep?sslmode=require",
-    "postgresql://sep:hun@ter2@db/sep",  # an unescaped @ in the password
-    "postgresql://sep:hun/ter2@db/sep",
-    "postgresql:///sep?host=/run/pg&password=hunter2&user=sep",  # libpq query parameter
-])
+@pytest.mark.parametrize(
+    "postgres",
+    [
+        "postgresql://:hunter2@db:5432/sep",  # password without a user name
+        "postgres://sep:hunter2@db/sep?sslmode=require",
+        "postgresql://sep:hun@ter2@db/sep",  # an unescaped @ in the password
+        "postgresql://sep:hun/ter2@db/sep",
+        "postgresql:///sep?host=/run/pg&password=hunter2&user=sep",  # libpq query parameter
+    ],
+)
 def test_repr_masks_other_postgres_forms(clean_env: pytest.MonkeyPatch, postgres: str) -> None:
     assert "hunter2" not in repr(Settings(postgres=postgres))
 
 
-@pytest.mark.parametrize("redis", [
-    "redis://:hunter2@cache:6379/0",  # requirepass
-    "redis://default:hunter2@cache:6379/0",  # ACL user
-    "rediss://app:hunter2@cache:6380/1",
-])
+@pytest.mark.parametrize(
+    "redis",
+    [
+        "redis://:hunter2@cache:6379/0",  # requirepass
+        "redis://default:hunter2@cache:6379/0",  # ACL user
+        "rediss://app:hunter2@cache:6380/1",
+    ],
+)
 def test_repr_masks_the_redis_password(clean_env: pytest.MonkeyPatch, redis: str) -> None:
     # The module promises "secrets never appear here in logs"; Redis URLs carry passwords too.
     assert "hunter2" not in repr(Settings(redis=redis))
 
 
-@pytest.mark.parametrize(("url", "masked"), [
-    ("redis://default:hunter2@cache:6379/0", "redis://default:***@cache:6379/0"),
-    ("postgresql://:hunter2@db/sep?sslmode=require", "postgresql://:***@db/sep?sslmode=require"),
-    ("redis://cache:6379/0?password=hunter2", "redis://cache:6379/0?password=***"),
-    ("postgresql://postgres@127.0.0.1:15432/sep", "postgresql://postgres@127.0.0.1:15432/sep"),
-    ("127.0.0.1:19092", "127.0.0.1:19092"),
-])
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("redis://default:hunter2@cache:6379/0", "redis://default:***@cache:6379/0"),
+        (
+            "postgresql://:hunter2@db/sep?sslmode=require",
+            "postgresql://:***@db/sep?sslmode=require",
+        ),
+        ("redis://cache:6379/0?password=hunter2", "redis://cache:6379/0?password=***"),
+        ("postgresql://postgres@127.0.0.1:15432/sep", "postgresql://postgres@127.0.0.1:15432/sep"),
+        ("127.0.0.1:19092", "127.0.0.1:19092"),
+    ],
+)
 def test_mask_url_keeps_everything_but_the_password(url: str, masked: str) -> None:
     assert mask_url(url) == masked
 

@@ -92,14 +92,18 @@ def test_deterministic_ulid_seed_parts_are_not_simply_concatenated() -> None:
     assert deterministic_ulid(5, "ab", "c") != deterministic_ulid(5, "a", "bc")
 
 
-@pytest.mark.parametrize(("a", "b"), [
-    (("a\x1fb", "c"), ("a", "b\x1fc")),  # a separator inside a part
-    (("a", ""), ("a",)),  # an empty part is a part
-    (("",), ()),
-    (("\x00" * 8 + "a",), ("", "a")),  # a part that looks like a length prefix
-])
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (("a\x1fb", "c"), ("a", "b\x1fc")),  # a separator inside a part
+        (("a", ""), ("a",)),  # an empty part is a part
+        (("",), ()),
+        (("\x00" * 8 + "a",), ("", "a")),  # a part that looks like a length prefix
+    ],
+)
 def test_deterministic_ulid_seeds_split_differently_never_collide(
-        a: tuple[str, ...], b: tuple[str, ...]) -> None:
+    a: tuple[str, ...], b: tuple[str, ...]
+) -> None:
     assert deterministic_ulid(5, *a) != deterministic_ulid(5, *b)
 
 

@@ -160,8 +160,10 @@ def test_no_import_cycles() -> None:
     graph = import_graph(find_modules())
     cycles = strongly_connected(graph)
     new = [describe(c, graph) for c in cycles if c not in KNOWN_CYCLES]
-    assert not new, ("import cycles (break each: move what both modules need into a third, "
-                     "or invert the dependency):\n  " + "\n  ".join(new))
+    assert not new, (
+        "import cycles (break each: move what both modules need into a third, "
+        "or invert the dependency):\n  " + "\n  ".join(new)
+    )
     gone = [sorted(c) for c in KNOWN_CYCLES - set(cycles)]
     assert not gone, f"no longer cycles, remove them from KNOWN_CYCLES: {gone}"
 

@@ -59,15 +59,25 @@ def test_one_parseable_object_per_record(logger) -> None:  # type: ignore[no-unt
 
 def test_extra_fields_are_fields(logger) -> None:  # type: ignore[no-untyped-def]
     log, stream, _ = logger
-    log.info("duplicate intent dropped", extra={"dedupe_key": "s\x1fc", "original": "intent-1",
-                                                "count": 3})
+    log.info(
+        "duplicate intent dropped",
+        extra={"dedupe_key": "s\x1fc", "original": "intent-1", "count": 3},
+    )
     (entry,) = lines(stream)
     assert entry["dedupe_key"] == "s\x1fc"
     assert entry["original"] == "intent-1"
     assert entry["count"] == 3
     # ...and nothing of LogRecord's own machinery leaks in.
-    assert not {"args", "levelno", "pathname", "lineno", "msecs", "thread", "processName",
-                "taskName"} & set(entry)
+    assert not {
+        "args",
+        "levelno",
+        "pathname",
+        "lineno",
+        "msecs",
+        "thread",
+        "processName",
+        "taskName",
+    } & set(entry)
 
 
 def test_extra_fields_cannot_replace_the_standard_ones(logger) -> None:  # type: ignore[no-untyped-def]
@@ -75,15 +85,26 @@ def test_extra_fields_cannot_replace_the_standard_ones(logger) -> None:  # type:
     try:
         raise ValueError("boom")
     except ValueError:
-        log.exception("real", extra={"ts": "forged", "level": "debug", "logger": "other",
-                                     "exc": "none", "extra_ts": "kept"})
+        log.exception(
+            "real",
+            extra={
+                "ts": "forged",
+                "level": "debug",
+                "logger": "other",
+                "exc": "none",
+                "extra_ts": "kept",
+            },
+        )
     (entry,) = lines(stream)
     assert (entry["level"], entry["logger"]) == ("error", "sep.test.logs")
     assert entry["ts"] != "forged"
     assert "ValueError: boom" in str(entry["exc"])
     # Nothing is lost: the colliding keys are kept under a prefix.
     assert (entry["extra_level"], entry["extra_logger"], entry["extra_exc"]) == (
-        "debug", "other", "none")
+        "debug",
+        "other",
+        "none",
+    )
     assert {entry["extra_ts"], entry["extra_extra_ts"]} == {"forged", "kept"}
 
 
@@ -118,8 +139,15 @@ def test_timestamp_is_iso_utc(logger) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_console_formatter_is_one_readable_line() -> None:
-    record = logging.makeLogRecord({"name": "sep.x", "levelname": "WARNING", "msg": "slow %s",
-                                    "args": ("venue",), "step": "plan-1-1"})
+    record = logging.makeLogRecord(
+        {
+            "name": "sep.x",
+            "levelname": "WARNING",
+            "msg": "slow %s",
+            "args": ("venue",),
+            "step": "plan-1-1",
+        }
+    )
     line = ConsoleFormatter().format(record)
     assert " W sep.x: slow venue" in line
     assert line.endswith("  step=plan-1-1")
@@ -138,8 +166,9 @@ def root_restored() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("root_restored")
-@pytest.mark.parametrize(("fmt", "formatter"), [("json", JsonFormatter),
-                                                ("console", ConsoleFormatter)])
+@pytest.mark.parametrize(
+    ("fmt", "formatter"), [("json", JsonFormatter), ("console", ConsoleFormatter)]
+)
 def test_configure_logging_installs_one_handler(fmt: str, formatter: type) -> None:
     configure_logging(fmt, "warning")
     root = logging.getLogger()
@@ -159,13 +188,16 @@ def test_auto_is_json_when_stderr_is_not_a_terminal(monkeypatch: pytest.MonkeyPa
 
 
 RECORD_FIELDS: dict[str, object] = {
-    "topic": "sep.intents.submitted", "partition": 3, "offset": 1041, "key": "dca",
-    "reason": "invalid intent: constraints.timeWindowMs: ..."}
+    "topic": "sep.intents.submitted",
+    "partition": 3,
+    "offset": 1041,
+    "key": "dca",
+    "reason": "invalid intent: constraints.timeWindowMs: ...",
+}
 
 
 def console_line(msg: str = "record dead-lettered", **extra: object) -> str:
-    record = logging.makeLogRecord({"name": "sep.x", "levelname": "WARNING", "msg": msg,
-                                    **extra})
+    record = logging.makeLogRecord({"name": "sep.x", "levelname": "WARNING", "msg": msg, **extra})
     return ConsoleFormatter().format(record)
 
 
@@ -206,18 +238,23 @@ def test_json_keeps_lists_and_objects_as_json(logger) -> None:  # type: ignore[n
 
 def test_console_carries_every_field_as_key_value() -> None:
     line = console_line("record dead-lettered", **RECORD_FIELDS)
-    assert line.endswith("  topic=sep.intents.submitted partition=3 offset=1041 key=dca "
-                         "reason='invalid intent: constraints.timeWindowMs: ...'")
+    assert line.endswith(
+        "  topic=sep.intents.submitted partition=3 offset=1041 key=dca "
+        "reason='invalid intent: constraints.timeWindowMs: ...'"
+    )
 
 
-@pytest.mark.parametrize(("value", "shown"), [
-    ("a\nb", "'a\\nb'"),  # a newline cannot start a forged line
-    ("\x1b[2J", "'\\x1b[2J'"),  # nor an escape sequence clear the terminal
-    ("x y=z", "'x y=z'"),  # nor a space and '=' pass for another field
-    ("", "''"),
-    ("plan-1-1", "plan-1-1"),
-    (Decimal("1.50"), "1.50"),
-])
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("a\nb", "'a\\nb'"),  # a newline cannot start a forged line
+        ("\x1b[2J", "'\\x1b[2J'"),  # nor an escape sequence clear the terminal
+        ("x y=z", "'x y=z'"),  # nor a space and '=' pass for another field
+        ("", "''"),
+        ("plan-1-1", "plan-1-1"),
+        (Decimal("1.50"), "1.50"),
+    ],
+)
 def test_console_values_are_escaped_unless_plain(value: object, shown: str) -> None:
     line = console_line(field=value)
     assert line.endswith(f"  field={shown}")
@@ -282,9 +319,18 @@ def test_json_never_writes_a_secret(logger) -> None:  # type: ignore[no-untyped-
     try:
         raise ConnectionError(f"cannot reach {DSN}")
     except ConnectionError:
-        log.exception("store down: %s", DSN, extra={
-            "postgres": DSN, "db_password": SECRET, "private_key": "0x" + "ab" * 32,
-            "settings": Settings(postgres=DSN), "urls": [DSN], "token_in": "WETH"})
+        log.exception(
+            "store down: %s",
+            DSN,
+            extra={
+                "postgres": DSN,
+                "db_password": SECRET,
+                "private_key": "0x" + "ab" * 32,
+                "settings": Settings(postgres=DSN),
+                "urls": [DSN],
+                "token_in": "WETH",
+            },
+        )
     text = stream.getvalue()
     assert SECRET not in text
     assert "ab" * 32 not in text
@@ -297,8 +343,9 @@ def test_json_never_writes_a_secret(logger) -> None:  # type: ignore[no-untyped-
 
 
 def test_console_never_writes_a_secret() -> None:
-    line = console_line(f"connecting to {DSN}", postgres=DSN, password=SECRET,
-                        settings=Settings(postgres=DSN))
+    line = console_line(
+        f"connecting to {DSN}", postgres=DSN, password=SECRET, settings=Settings(postgres=DSN)
+    )
     assert SECRET not in line
     assert "postgres=postgresql://sep:***@db.internal:5432/sep" in line
     assert "password=***" in line
@@ -315,7 +362,8 @@ def test_redact_masks_every_url_in_a_text() -> None:
 
 @pytest.mark.usefixtures("root_restored")
 def test_the_faust_worker_set_up_keeps_the_format_and_the_fields(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # What faust.Worker does when it starts (mode's setup_logging), given our config. Given
     # none it installs "[time] [pid] [LEVEL] message", which drops every extra field.
     from mode.utils.logging import setup_logging
@@ -331,10 +379,12 @@ def test_the_faust_worker_set_up_keeps_the_format_and_the_fields(
     assert {k: entry[k] for k in RECORD_FIELDS} == RECORD_FIELDS
 
 
-@pytest.mark.parametrize(("fmt", "formatter"), [("json", JsonFormatter),
-                                                ("console", ConsoleFormatter)])
+@pytest.mark.parametrize(
+    ("fmt", "formatter"), [("json", JsonFormatter), ("console", ConsoleFormatter)]
+)
 def test_logging_config_names_the_same_formatter_as_configure_logging(
-        fmt: str, formatter: type) -> None:
+    fmt: str, formatter: type
+) -> None:
     config = logging_config(fmt, "warning")
     assert config["formatters"]["sep"]["()"] is formatter
     assert config["root"] == {"level": "WARNING", "handlers": ["sep"]}

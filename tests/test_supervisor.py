@@ -39,8 +39,16 @@ def quick_crashes(count: int, every: float = 10.0, ran: float = 2.0) -> list[Cra
 def test_backoff_doubles_from_one_second_up_to_thirty() -> None:
     roomy = RestartPolicy(max_crashes=100)
     delays = [decide(roomy, quick_crashes(n)) for n in range(1, 9)]
-    assert delays == [Restart(1.0, 1), Restart(2.0, 2), Restart(4.0, 3), Restart(8.0, 4),
-                      Restart(16.0, 5), Restart(30.0, 6), Restart(30.0, 7), Restart(30.0, 8)]
+    assert delays == [
+        Restart(1.0, 1),
+        Restart(2.0, 2),
+        Restart(4.0, 3),
+        Restart(8.0, 4),
+        Restart(16.0, 5),
+        Restart(30.0, 6),
+        Restart(30.0, 7),
+        Restart(30.0, 8),
+    ]
 
 
 def test_a_long_healthy_run_starts_a_new_streak() -> None:
@@ -104,19 +112,20 @@ CHILD = (
     "print('boom: cannot start', flush=True)\n"
     "sys.exit(3)\n"
 )
-FAST = RestartPolicy(first_delay_s=0.1, max_delay_s=0.4, healthy_after_s=60.0,
-                     max_crashes=3, window_s=60.0)
+FAST = RestartPolicy(
+    first_delay_s=0.1, max_delay_s=0.4, healthy_after_s=60.0, max_crashes=3, window_s=60.0
+)
 
 
 def _pool(tmp_path: Path, layout: tuple[str, ...]) -> WorkerPool:
-    pool = WorkerPool(Settings(data_dir=tmp_path), layout=layout,
-                      command=(sys.executable, "-c", CHILD))
+    pool = WorkerPool(
+        Settings(data_dir=tmp_path), layout=layout, command=(sys.executable, "-c", CHILD)
+    )
     pool.start()
     return pool
 
 
-def _check_until(supervisor: Supervisor, done: Callable[[], bool],
-                 timeout: float = 20.0) -> None:
+def _check_until(supervisor: Supervisor, done: Callable[[], bool], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not done():
         assert time.monotonic() < deadline, "timed out"

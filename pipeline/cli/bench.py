@@ -29,13 +29,18 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def register(sub: SubParsers) -> None:
-    p = sub.add_parser("bench", help=f"run a benchmark ({', '.join(sorted(BENCHES))})",
-                       description="Run a benchmark. It starts what it needs, prints a table "
-                       "and ends with one JSON line of its figures. Pass the benchmark's own "
-                       "options after the name, e.g. `sep bench pipeline --help`.",
-                       **examples("sep bench router", "sep bench pipeline --help",
-                                  "sep bench pipeline | tail -1 > figures.json   "
-                                  "(the JSON line alone)"))
+    p = sub.add_parser(
+        "bench",
+        help=f"run a benchmark ({', '.join(sorted(BENCHES))})",
+        description="Run a benchmark. It starts what it needs, prints a table "
+        "and ends with one JSON line of its figures. Pass the benchmark's own "
+        "options after the name, e.g. `sep bench pipeline --help`.",
+        **examples(
+            "sep bench router",
+            "sep bench pipeline --help",
+            "sep bench pipeline | tail -1 > figures.json   (the JSON line alone)",
+        ),
+    )
     p.add_argument("name", choices=sorted(BENCHES))
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(handler=_cmd_bench)

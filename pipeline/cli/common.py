@@ -31,9 +31,11 @@ def topology_of(args: argparse.Namespace) -> Topology:
 
 
 def add_topology_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--topology", metavar="FILE",
-                        help="path to a topology file (default: $SEP_TOPOLOGY or the "
-                        "repository's topology.yaml)")
+    parser.add_argument(
+        "--topology",
+        metavar="FILE",
+        help="path to a topology file (default: $SEP_TOPOLOGY or the repository's topology.yaml)",
+    )
 
 
 def parse_duration_ms(text: str) -> int:
@@ -46,9 +48,13 @@ def parse_duration_ms(text: str) -> int:
 
 
 def add_venue_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--venue", action="append", metavar="NAME",
-                        help="only this venue; repeat or separate with commas for several, "
-                        "e.g. sim,uniswap_v3 (default: any the planner finds best)")
+    parser.add_argument(
+        "--venue",
+        action="append",
+        metavar="NAME",
+        help="only this venue; repeat or separate with commas for several, "
+        "e.g. sim,uniswap_v3 (default: any the planner finds best)",
+    )
 
 
 def venue_names(values: list[str] | None) -> list[str] | None:
@@ -77,10 +83,13 @@ def check_venues(topology: Topology, names: list[str] | None) -> list[str] | Non
         if name in enabled:
             continue
         if name in topology.plugins.venues:
-            raise UserError(f"venue {name!r} is disabled in the topology; enabled venues: "
-                            f"{', '.join(enabled) or 'none'}")
-        raise UserError(f"unknown venue {name!r}; the topology's venues: "
-                        f"{', '.join(enabled) or 'none'}")
+            raise UserError(
+                f"venue {name!r} is disabled in the topology; enabled venues: "
+                f"{', '.join(enabled) or 'none'}"
+            )
+        raise UserError(
+            f"unknown venue {name!r}; the topology's venues: {', '.join(enabled) or 'none'}"
+        )
     return names
 
 
@@ -101,5 +110,7 @@ class _ExamplesFormatter(argparse.HelpFormatter):
 
 def examples(*lines: str) -> dict[str, Any]:
     """``add_parser`` keywords for an epilog of examples, each printed on its own line."""
-    return {"epilog": _EXAMPLES + "\n".join(f"  {line}" for line in lines),
-            "formatter_class": _ExamplesFormatter}
+    return {
+        "epilog": _EXAMPLES + "\n".join(f"  {line}" for line in lines),
+        "formatter_class": _ExamplesFormatter,
+    }

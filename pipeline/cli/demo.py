@@ -30,8 +30,9 @@ if TYPE_CHECKING:
     from pipeline.cli.common import SubParsers
 
 
-def demo_submissions(topology: Topology, count: int, seed: int, run: str,
-                     venues: list[str] | None = None) -> Iterator[dict[str, Any]]:
+def demo_submissions(
+    topology: Topology, count: int, seed: int, run: str, venues: list[str] | None = None
+) -> Iterator[dict[str, Any]]:
     """``count`` sample submissions, the same for the same seed; ``run`` makes their client
     ids unique, so a second demo is not dropped as duplicates of the first.
 
@@ -42,12 +43,23 @@ def demo_submissions(topology: Topology, count: int, seed: int, run: str,
 
     rng = random.Random(seed)
     for i in range(count):
-        yield random_submission(topology, rng, strategy_id=f"demo-{i % 4}",
-                                client_intent_id=f"demo-{run}-{i}", venues=venues)
+        yield random_submission(
+            topology,
+            rng,
+            strategy_id=f"demo-{i % 4}",
+            client_intent_id=f"demo-{run}-{i}",
+            venues=venues,
+        )
 
 
-async def stream_demo(settings: Settings, topology: Topology, count: int, rate: float,
-                      seed: int, venues: list[str] | None = None) -> int:
+async def stream_demo(
+    settings: Settings,
+    topology: Topology,
+    count: int,
+    rate: float,
+    seed: int,
+    venues: list[str] | None = None,
+) -> int:
     """Produce ``count`` sample intents at ``rate`` per second; returns how many were sent."""
     from pipeline.client import IntentProducer
 
@@ -77,16 +89,25 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def register(sub: SubParsers) -> None:
-    p = sub.add_parser("demo", help="stream sample intents at a steady rate",
-                       description="Produce random but fillable sample intents (single- and "
-                       "multi-hop, ACQUIRE and DISPOSE) onto the input topic.",
-                       **examples("sep demo --count 500 --rate 100",
-                                  "sep demo --venue sim          (the simulated AMM only)",
-                                  "sep demo --venue sim,uniswap_v3 --count 50"))
+    p = sub.add_parser(
+        "demo",
+        help="stream sample intents at a steady rate",
+        description="Produce random but fillable sample intents (single- and "
+        "multi-hop, ACQUIRE and DISPOSE) onto the input topic.",
+        **examples(
+            "sep demo --count 500 --rate 100",
+            "sep demo --venue sim          (the simulated AMM only)",
+            "sep demo --venue sim,uniswap_v3 --count 50",
+        ),
+    )
     p.add_argument("--count", type=int, default=100, help="how many intents (default 100)")
     p.add_argument("--rate", type=float, default=50.0, help="intents per second (default 50)")
-    p.add_argument("--seed", type=int, default=7,
-                   help="random seed: the same seed sends the same trades (default 7)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=7,
+        help="random seed: the same seed sends the same trades (default 7)",
+    )
     add_venue_option(p)
     add_topology_option(p)
     p.set_defaults(handler=_cmd_demo)

@@ -52,8 +52,16 @@ See .env.example for every setting.
 
 # In the order ``sep --help`` lists them: the first steps first.
 SUBCOMMANDS: tuple[Callable[[SubParsers], None], ...] = (
-    up.register, submit.register, demo.register, status.register, topology_cmd.register,
-    plugins_cmd.register, worker.register, schema.register, bench.register, replay.register,
+    up.register,
+    submit.register,
+    demo.register,
+    status.register,
+    topology_cmd.register,
+    plugins_cmd.register,
+    worker.register,
+    schema.register,
+    bench.register,
+    replay.register,
 )
 
 

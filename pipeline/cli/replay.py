@@ -1,7 +1,7 @@
 """``sep replay``: rebuild every read model from the event store, then swap it in (or compare).
 
-    sep replay            rebuild into a fresh namespace, swap atomically, catch up
-    sep replay --verify   rebuild, print every difference from the live models, drop the rebuild
+sep replay            rebuild into a fresh namespace, swap atomically, catch up
+sep replay --verify   rebuild, print every difference from the live models, drop the rebuild
 """
 
 from __future__ import annotations
@@ -25,16 +25,20 @@ def _progress(done: int, total: int) -> None:
     print(f"\rreplayed {done:,}/{total:,} events{share}", end="", file=sys.stderr, flush=True)
 
 
-async def run(settings: Settings, topology: Topology, *, verify: bool, batch: int = 5000,
-              quiet: bool = False) -> int:
+async def run(
+    settings: Settings, topology: Topology, *, verify: bool, batch: int = 5000, quiet: bool = False
+) -> int:
     from pipeline.store import replay  # here: `sep --help` need not load Redis and asyncpg
 
-    rebuilt = await replay.rebuild(settings, topology, batch=batch,
-                                   progress=None if quiet else _progress)
+    rebuilt = await replay.rebuild(
+        settings, topology, batch=batch, progress=None if quiet else _progress
+    )
     if not quiet:
         print(file=sys.stderr)
-    print(f"rebuilt {rebuilt.events:,} events in {rebuilt.seconds:.2f}s "
-          f"({rebuilt.events_per_second:,.0f} events/s) into {rebuilt.prefix!r}")
+    print(
+        f"rebuilt {rebuilt.events:,} events in {rebuilt.seconds:.2f}s "
+        f"({rebuilt.events_per_second:,.0f} events/s) into {rebuilt.prefix!r}"
+    )
     if verify:
         try:
             differences = await replay.verify(settings, rebuilt)
@@ -42,8 +46,11 @@ async def run(settings: Settings, topology: Topology, *, verify: bool, batch: in
             await replay.drop(settings, rebuilt)
         for difference in differences:
             print(f"  {difference}")
-        print("rebuilt and live read models are identical" if not differences
-              else f"{len(differences)} difference(s) between live and rebuilt")
+        print(
+            "rebuilt and live read models are identical"
+            if not differences
+            else f"{len(differences)} difference(s) between live and rebuilt"
+        )
         return 1 if differences else 0
     moved, caught_up = await replay.swap(settings, topology, rebuilt)
     print(f"swapped in {moved:,} keys; caught up on {caught_up:,} events stored meanwhile")
@@ -56,15 +63,23 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def register(sub: SubParsers) -> None:
-    p = sub.add_parser("replay", help="rebuild the read models from the event store",
-                       description="Rebuild every Redis read model (intents, plans, positions, "
-                       "stats) from the PostgreSQL event store into a fresh namespace, then swap "
-                       "it in atomically; the change stream is kept. With --verify, compare "
-                       "instead and print every difference (exit 1 if any).",
-                       **examples("sep replay --verify   (compare; changes nothing)",
-                                  "sep replay            (rebuild and swap in)"))
-    p.add_argument("--verify", action="store_true",
-                   help="compare the rebuilt models with the live ones; change nothing")
+    p = sub.add_parser(
+        "replay",
+        help="rebuild the read models from the event store",
+        description="Rebuild every Redis read model (intents, plans, positions, "
+        "stats) from the PostgreSQL event store into a fresh namespace, then swap "
+        "it in atomically; the change stream is kept. With --verify, compare "
+        "instead and print every difference (exit 1 if any).",
+        **examples(
+            "sep replay --verify   (compare; changes nothing)",
+            "sep replay            (rebuild and swap in)",
+        ),
+    )
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="compare the rebuilt models with the live ones; change nothing",
+    )
     p.add_argument("--batch", type=int, default=5000, help="events per read (default 5000)")
     add_topology_option(p)
     p.set_defaults(handler=_cmd_replay)

@@ -21,9 +21,12 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def register(sub: SubParsers) -> None:
-    p = sub.add_parser("schema", help="export the JSON Schema of every wire model",
-                       description="Write one JSON Schema file per wire model (intent "
-                       "submission, event envelope, each event payload) for UIs and producers.",
-                       **examples("sep schema --out schemas/"))
+    p = sub.add_parser(
+        "schema",
+        help="export the JSON Schema of every wire model",
+        description="Write one JSON Schema file per wire model (intent "
+        "submission, event envelope, each event payload) for UIs and producers.",
+        **examples("sep schema --out schemas/"),
+    )
     p.add_argument("--out", default="schemas", help="directory to write to (default: schemas)")
     p.set_defaults(handler=_cmd_schema)

@@ -110,8 +110,14 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_state(data_dir: Path, settings: Settings, *, ui: str | None = None,
-                pid: int | None = None, now: datetime | None = None) -> list[str]:
+def write_state(
+    data_dir: Path,
+    settings: Settings,
+    *,
+    ui: str | None = None,
+    pid: int | None = None,
+    now: datetime | None = None,
+) -> list[str]:
     """Write the state file for this process's stack; returns the variables whose
     values hold a password (kept in the 0600 secrets file, masked in the state file)."""
     pid = os.getpid() if pid is None else pid
@@ -170,30 +176,35 @@ def read_state(data_dir: Path, *, secrets: bool = True) -> StackState | None:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise StaleState(f"ignoring {path}: not a state file sep up wrote ({exc})") from exc
     if not pid_alive(pid, pid_start):
-        raise StaleState(f"ignoring {path}: the `sep up` that wrote it (pid {pid}, "
-                         f"up since {started}) is no longer running")
+        raise StaleState(
+            f"ignoring {path}: the `sep up` that wrote it (pid {pid}, "
+            f"up since {started}) is no longer running"
+        )
     if secrets and raw.get("secrets"):
         secrets_path = data_dir / str(raw["secrets"])
         try:
             environment.update(json.loads(secrets_path.read_text()))
         except (OSError, ValueError) as exc:
-            raise UserError(f"the stack in {data_dir} keeps its passwords in {secrets_path}, "
-                            f"which cannot be read here ({exc}); set "
-                            f"{', '.join(v for v, u in environment.items() if '***' in u)} "
-                            "yourself") from exc
-    return StackState(pid, started, environment, ui=raw.get("ui"), pid_start=pid_start,
-                      path=path)
+            raise UserError(
+                f"the stack in {data_dir} keeps its passwords in {secrets_path}, "
+                f"which cannot be read here ({exc}); set "
+                f"{', '.join(v for v, u in environment.items() if '***' in u)} "
+                "yourself"
+            ) from exc
+    return StackState(pid, started, environment, ui=raw.get("ui"), pid_start=pid_start, path=path)
 
 
 def merge(environ: Mapping[str, str], state: StackState) -> dict[str, str]:
     """The variables to take from ``state``: those ``environ`` does not set. Empty counts
     as not set on both sides, as in ``Settings`` (an empty value is the default)."""
-    return {var: value for var, value in state.environment.items()
-            if value and not environ.get(var)}
+    return {
+        var: value for var, value in state.environment.items() if value and not environ.get(var)
+    }
 
 
-def attach(environ: MutableMapping[str, str] | None = None,
-           say: Callable[[str], None] | None = None) -> StackState | None:
+def attach(
+    environ: MutableMapping[str, str] | None = None, say: Callable[[str], None] | None = None
+) -> StackState | None:
     """Point this process at the running ``sep up`` of its data directory, if there is
     one: put the stack's variables that ``environ`` lacks into it and say so (stderr).
 
@@ -236,7 +247,9 @@ def refuse_second_stack(data_dir: Path) -> str | None:
             (data_dir / STATE_FILE).unlink()
         return f"{exc}; removed it"
     if state is not None:
-        raise UserError(f"a stack is already running from {data_dir} ({state.describe()}); "
-                        "use it (`sep status`, `sep worker`, …), stop it, or start this one "
-                        "with another SEP_DATA")
+        raise UserError(
+            f"a stack is already running from {data_dir} ({state.describe()}); "
+            "use it (`sep status`, `sep worker`, …), stop it, or start this one "
+            "with another SEP_DATA"
+        )
     return None

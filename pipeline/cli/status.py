@@ -23,10 +23,13 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def register(sub: SubParsers) -> None:
-    p = sub.add_parser("status", help="intents per state, events stored, venue fills",
-                       description="Read the Redis read model and the event store and print "
-                       "how many intents are in each state.",
-                       **examples("sep status", "sep status --json | jq .states"))
+    p = sub.add_parser(
+        "status",
+        help="intents per state, events stored, venue fills",
+        description="Read the Redis read model and the event store and print "
+        "how many intents are in each state.",
+        **examples("sep status", "sep status --json | jq .states"),
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     add_topology_option(p)
     p.set_defaults(handler=_cmd_status)

@@ -53,17 +53,23 @@ async def _send(settings: Settings, body: dict[str, Any]) -> dict[str, Any]:
         except ValidationError:
             stamp, future = await producer.send(body)
             await future
-            return {"intentId": predicted_intent_id(stamp, str(body.get("strategyId")),
-                                                    str(body.get("clientIntentId"))),
-                    "status": "submitted (ingest will reject it: not a valid intent)"}
-        dedupe = RedisDedupeStore.connect(settings.redis, settings.redis_prefix,
-                                          settings.dedupe_ttl_s)
+            return {
+                "intentId": predicted_intent_id(
+                    stamp, str(body.get("strategyId")), str(body.get("clientIntentId"))
+                ),
+                "status": "submitted (ingest will reject it: not a valid intent)",
+            }
+        dedupe = RedisDedupeStore.connect(
+            settings.redis, settings.redis_prefix, settings.dedupe_ttl_s
+        )
         try:
             done = await submit_once(producer, dedupe, intent, timestamp_ms=now_ms())
         finally:
             await dedupe.close()
-        return {"intentId": done.intent_id,
-                "status": "duplicate" if done.duplicate else "submitted"}
+        return {
+            "intentId": done.intent_id,
+            "status": "duplicate" if done.duplicate else "submitted",
+        }
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
@@ -74,15 +80,26 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         body = orjson.loads(Path(args.file).read_bytes())
     else:
         if not (args.dispose or args.acquire) or not args.counter:
-            raise UserError("give --dispose AMOUNT ASSET or --acquire AMOUNT ASSET, and --for "
-                            "ASSET (or --file intent.json)")
-        kind, (amount, subject) = ("DISPOSE", args.dispose) if args.dispose else (
-            "ACQUIRE", args.acquire)
+            raise UserError(
+                "give --dispose AMOUNT ASSET or --acquire AMOUNT ASSET, and --for "
+                "ASSET (or --file intent.json)"
+            )
+        kind, (amount, subject) = (
+            ("DISPOSE", args.dispose) if args.dispose else ("ACQUIRE", args.acquire)
+        )
         try:
-            body = submission(topology, kind, subject, args.counter, _amount(amount),
-                              strategy_id=args.strategy, max_slippage=args.slippage,
-                              time_window_ms=args.window, style=args.style,
-                              venues=check_venues(topology, venue_names(args.venue)))
+            body = submission(
+                topology,
+                kind,
+                subject,
+                args.counter,
+                _amount(amount),
+                strategy_id=args.strategy,
+                max_slippage=args.slippage,
+                time_window_ms=args.window,
+                style=args.style,
+                venues=check_venues(topology, venue_names(args.venue)),
+            )
         except KeyError as exc:
             known = ", ".join(a.symbol for a in topology.assets)
             raise UserError(f"unknown asset {exc.args[0]!r}; known: {known}") from exc
@@ -94,25 +111,31 @@ def _cmd_submit(args: argparse.Namespace) -> int:
 
 
 def register(sub: SubParsers) -> None:
-    p = sub.add_parser("submit", help="send one intent onto sep.intents.submitted",
-                       description="Send one intent. Prints the intent id the pipeline will "
-                       "give it.",
-                       **examples(
-                           "sep submit --dispose 1.5 WETH --for USDC --slippage 0.005 "
-                           "--window 5m",
-                           "sep submit --acquire 1000 DAI --for USDC --style PASSIVE",
-                           "sep submit --dispose 2 WETH --for USDC --venue uniswap_v3   "
-                           "(on chain)",
-                           "sep submit --file intent.json   (an IntentSubmission, camelCase "
-                           "JSON)"))
-    p.add_argument("--dispose", nargs=2, metavar=("AMOUNT", "ASSET"),
-                   help="sell exactly AMOUNT of ASSET")
-    p.add_argument("--acquire", nargs=2, metavar=("AMOUNT", "ASSET"),
-                   help="buy exactly AMOUNT of ASSET")
+    p = sub.add_parser(
+        "submit",
+        help="send one intent onto sep.intents.submitted",
+        description="Send one intent. Prints the intent id the pipeline will give it.",
+        **examples(
+            "sep submit --dispose 1.5 WETH --for USDC --slippage 0.005 --window 5m",
+            "sep submit --acquire 1000 DAI --for USDC --style PASSIVE",
+            "sep submit --dispose 2 WETH --for USDC --venue uniswap_v3   (on chain)",
+            "sep submit --file intent.json   (an IntentSubmission, camelCase JSON)",
+        ),
+    )
+    p.add_argument(
+        "--dispose", nargs=2, metavar=("AMOUNT", "ASSET"), help="sell exactly AMOUNT of ASSET"
+    )
+    p.add_argument(
+        "--acquire", nargs=2, metavar=("AMOUNT", "ASSET"), help="buy exactly AMOUNT of ASSET"
+    )
     p.add_argument("--for", dest="counter", metavar="ASSET", help="the asset paid or received")
     p.add_argument("--slippage", default="0.005", help="max slippage as a fraction (0.005 = 0.5%%)")
-    p.add_argument("--window", type=parse_duration_ms, default=300_000,
-                   help="time window: 30s, 5m, 1h (default 5m)")
+    p.add_argument(
+        "--window",
+        type=parse_duration_ms,
+        default=300_000,
+        help="time window: 30s, 5m, 1h (default 5m)",
+    )
     p.add_argument("--style", default="ADAPTIVE", choices=["AGGRESSIVE", "ADAPTIVE", "PASSIVE"])
     p.add_argument("--strategy", default="cli", help="strategy id (default: cli)")
     add_venue_option(p)

@@ -51,11 +51,15 @@ def _cmd_topology(args: argparse.Namespace) -> int:
 
 
 def register(sub: SubParsers) -> None:
-    p = sub.add_parser("topology", help="print the pipeline graph from topology.yaml",
-                       description="Validate topology.yaml and print its stages and topics: "
-                       "who produces and who consumes each topic.",
-                       **examples("sep topology",
-                                  "sep topology --topology my-topology.yaml   "
-                                  "(check a file before deploying it)"))
+    p = sub.add_parser(
+        "topology",
+        help="print the pipeline graph from topology.yaml",
+        description="Validate topology.yaml and print its stages and topics: "
+        "who produces and who consumes each topic.",
+        **examples(
+            "sep topology",
+            "sep topology --topology my-topology.yaml   (check a file before deploying it)",
+        ),
+    )
     add_topology_option(p)
     p.set_defaults(handler=_cmd_topology)

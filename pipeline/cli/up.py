@@ -81,13 +81,21 @@ async def watch_workers(supervisor: Supervisor, stop: asyncio.Event) -> int:
     return 0
 
 
-async def _demo(settings: Settings, topology: Topology, args: argparse.Namespace,
-                venues: list[str] | None, stop: asyncio.Event) -> None:
+async def _demo(
+    settings: Settings,
+    topology: Topology,
+    args: argparse.Namespace,
+    venues: list[str] | None,
+    stop: asyncio.Event,
+) -> None:
     """The start-up demo, cut short by Ctrl-C."""
-    print(f"demo: streaming {args.demo} sample intents at {args.rate}/s"
-          + (f" restricted to {', '.join(venues)}" if venues else ""))
-    demo = asyncio.create_task(stream_demo(settings, topology, args.demo, args.rate,
-                                           seed=int(time.time()), venues=venues))
+    print(
+        f"demo: streaming {args.demo} sample intents at {args.rate}/s"
+        + (f" restricted to {', '.join(venues)}" if venues else "")
+    )
+    demo = asyncio.create_task(
+        stream_demo(settings, topology, args.demo, args.rate, seed=int(time.time()), venues=venues)
+    )
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait({demo, stopped}, return_when=asyncio.FIRST_COMPLETED)
     for task in (demo, stopped):
@@ -96,8 +104,13 @@ async def _demo(settings: Settings, topology: Topology, args: argparse.Namespace
         await demo
 
 
-async def _run(args: argparse.Namespace, settings: Settings, topology: Topology,
-               workers: WorkerPool, demo_venues: list[str] | None) -> int:
+async def _run(
+    args: argparse.Namespace,
+    settings: Settings,
+    topology: Topology,
+    workers: WorkerPool,
+    demo_venues: list[str] | None,
+) -> int:
     from pipeline.status import collect_status, render_status
 
     stop = asyncio.Event()
@@ -107,8 +120,7 @@ async def _run(args: argparse.Namespace, settings: Settings, topology: Topology,
     server = asyncio.create_task(_serve(settings, args.port, stop))
     supervisor = Supervisor(workers, RestartPolicy.from_settings(settings))
     watching = asyncio.create_task(watch_workers(supervisor, stop))
-    print(f"UI: http://127.0.0.1:{args.port}/ui/   API: /openapi.json   "
-          "(Ctrl-C stops everything)")
+    print(f"UI: http://127.0.0.1:{args.port}/ui/   API: /openapi.json   (Ctrl-C stops everything)")
     if args.demo:
         await _demo(settings, topology, args, demo_venues, stop)
     last = ""
@@ -140,15 +152,22 @@ def _cmd_up(args: argparse.Namespace) -> int:
     try:
         asyncio.run(prepare_backends(settings, topology))
         workers.start()
-        print(f"workers: {args.workers} started (logs in {stack.data_dir / 'logs'}); "
-              f"a crashed one is restarted")
-        with_password = write_state(stack.data_dir, settings,
-                                    ui=f"http://127.0.0.1:{args.port}/ui/")
-        print(f"state: {stack.data_dir / STATE_FILE} (`sep worker`, `sep status`, … started "
-              "from here attach to this stack by it)")
+        print(
+            f"workers: {args.workers} started (logs in {stack.data_dir / 'logs'}); "
+            f"a crashed one is restarted"
+        )
+        with_password = write_state(
+            stack.data_dir, settings, ui=f"http://127.0.0.1:{args.port}/ui/"
+        )
+        print(
+            f"state: {stack.data_dir / STATE_FILE} (`sep worker`, `sep status`, … started "
+            "from here attach to this stack by it)"
+        )
         if with_password:
-            print(f"  {', '.join(with_password)} hold a password: masked there, kept in "
-                  f"{stack.data_dir / SECRETS_FILE} (mode 0600)")
+            print(
+                f"  {', '.join(with_password)} hold a password: masked there, kept in "
+                f"{stack.data_dir / SECRETS_FILE} (mode 0600)"
+            )
         return asyncio.run(_run(args, settings, topology, workers, demo_venues))
     finally:
         remove_state(stack.data_dir)
@@ -166,9 +185,11 @@ def register(sub: SubParsers) -> None:
         "run until Ctrl-C. The first run fetches the Kafka jars once (about a "
         "minute). Services given by SEP_KAFKA / SEP_POSTGRES / SEP_REDIS are "
         "used instead of starting local ones. Data lives in $SEP_DATA (.sep).",
-        **examples("sep up", "sep up --workers 3 --demo 0 --port 8800",
-                   "SEP_POSTGRES=postgresql://sep@db:5432/sep sep up   "
-                   "(an existing PostgreSQL)"),
+        **examples(
+            "sep up",
+            "sep up --workers 3 --demo 0 --port 8800",
+            "SEP_POSTGRES=postgresql://sep@db:5432/sep sep up   (an existing PostgreSQL)",
+        ),
     )
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     p.add_argument(
@@ -178,8 +199,12 @@ def register(sub: SubParsers) -> None:
         help="demo intents to stream once up (0 for none; default 50)",
     )
     p.add_argument("--rate", type=float, default=20.0, help="demo intents per second")
-    p.add_argument("--demo-venue", action="append", metavar="NAME",
-                   help="restrict the demo intents to this venue (as `sep demo --venue`; "
-                   "default: any, which today means the chain)")
+    p.add_argument(
+        "--demo-venue",
+        action="append",
+        metavar="NAME",
+        help="restrict the demo intents to this venue (as `sep demo --venue`; "
+        "default: any, which today means the chain)",
+    )
     p.add_argument("--port", type=int, default=8700, help="UI and API port (default 8700)")
     p.set_defaults(handler=_cmd_up)

@@ -24,12 +24,17 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def register(sub: SubParsers) -> None:
-    p = sub.add_parser("worker", help="run one worker process (all stages, or --stages)",
-                       description="Run one faust worker with the stages of topology.yaml. "
-                       "Workers with the same app id share the partitions: start more to "
-                       "scale. Stops gracefully on Ctrl-C / SIGTERM.",
-                       **examples("sep worker                          (every stage)",
-                                  "sep worker --stages ingest,validate --loglevel info"))
+    p = sub.add_parser(
+        "worker",
+        help="run one worker process (all stages, or --stages)",
+        description="Run one faust worker with the stages of topology.yaml. "
+        "Workers with the same app id share the partitions: start more to "
+        "scale. Stops gracefully on Ctrl-C / SIGTERM.",
+        **examples(
+            "sep worker                          (every stage)",
+            "sep worker --stages ingest,validate --loglevel info",
+        ),
+    )
     p.add_argument("--stages", help="comma-separated subset, e.g. ingest,validate")
     p.add_argument("--loglevel", default="warning", choices=["debug", "info", "warning"])
     add_topology_option(p)

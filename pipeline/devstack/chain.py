@@ -47,8 +47,15 @@ class ChainService(Service):
 
     name = "chain"
 
-    def __init__(self, data_dir: Path, port: int, log_dir: Path | None = None, *,
-                 chain_id: int = DEV_CHAIN_ID, state_interval: int = 2) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        log_dir: Path | None = None,
+        *,
+        chain_id: int = DEV_CHAIN_ID,
+        state_interval: int = 2,
+    ) -> None:
         super().__init__(data_dir, port, log_dir)
         self.chain_id = chain_id
         self.state_interval = state_interval
@@ -82,11 +89,11 @@ class ChainService(Service):
         await check_chain(self.url)
 
 
-def rpc_call(url: str, method: str, params: list[Any] | None = None,
-             timeout: float = 5.0) -> Any:
+def rpc_call(url: str, method: str, params: list[Any] | None = None, timeout: float = 5.0) -> Any:
     """One JSON-RPC request with the standard library (probes, tests; not the hot path)."""
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
-                       "params": params or []}).encode()
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}
+    ).encode()
     request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         reply = json.loads(response.read())

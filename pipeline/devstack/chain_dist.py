@@ -97,8 +97,9 @@ def _install(home: Path) -> None:
     result = subprocess.run(cmd, cwd=home, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         output = (result.stdout + result.stderr).strip().splitlines()
-        raise FetchError("the dev chain npm packages",
-                         "\n".join(output[-30:]) or f"npm exit {result.returncode}")
+        raise FetchError(
+            "the dev chain npm packages", "\n".join(output[-30:]) or f"npm exit {result.returncode}"
+        )
     log.info("installed the dev chain's npm packages in %.1fs", time.monotonic() - started)
 
 
@@ -129,7 +130,9 @@ def uniswap_artifact(name: str) -> Artifact:
         "UniswapV3Factory": ("@uniswap/v3-core", "artifacts/contracts/UniswapV3Factory.sol"),
         "UniswapV3Pool": ("@uniswap/v3-core", "artifacts/contracts/UniswapV3Pool.sol"),
         "NonfungiblePositionManager": (
-            "@uniswap/v3-periphery", "artifacts/contracts/NonfungiblePositionManager.sol"),
+            "@uniswap/v3-periphery",
+            "artifacts/contracts/NonfungiblePositionManager.sol",
+        ),
         "SwapRouter": ("@uniswap/v3-periphery", "artifacts/contracts/SwapRouter.sol"),
         "QuoterV2": ("@uniswap/v3-periphery", "artifacts/contracts/lens/QuoterV2.sol"),
     }
@@ -137,8 +140,10 @@ def uniswap_artifact(name: str) -> Artifact:
         weth = artifact("@uniswap/v2-periphery", "build/WETH9.json")
         # This older (waffle) artifact has its bytecode without the 0x prefix.
         bytecode = str(weth["bytecode"])
-        return {"abi": weth["abi"],
-                "bytecode": bytecode if bytecode.startswith("0x") else "0x" + bytecode}
+        return {
+            "abi": weth["abi"],
+            "bytecode": bytecode if bytecode.startswith("0x") else "0x" + bytecode,
+        }
     package, folder = where[name]
     return artifact(package, f"{folder}/{name}.json")
 
@@ -157,8 +162,12 @@ def test_erc20() -> Artifact:
     node = shutil.which("node")
     if node is None:
         raise ToolMissingError("node", "install Node.js 18+ (Debian: apt-get install nodejs)")
-    result = subprocess.run([node, str(script), str(modules), str(TEST_ERC20_SOURCE), "TestERC20"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [node, str(script), str(modules), str(TEST_ERC20_SOURCE), "TestERC20"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         raise FetchError("the compiled test ERC20", result.stderr.strip()[-2000:])
     compiled: Artifact = json.loads(result.stdout)

@@ -51,8 +51,12 @@ from pipeline.devstack.service import Service
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-ENV_VARS = {"kafka": "SEP_KAFKA", "postgres": "SEP_POSTGRES", "redis": "SEP_REDIS",
-            "chain": "SEP_RPC"}
+ENV_VARS = {
+    "kafka": "SEP_KAFKA",
+    "postgres": "SEP_POSTGRES",
+    "redis": "SEP_REDIS",
+    "chain": "SEP_RPC",
+}
 _CHECKS: dict[str, Callable[[str], Coroutine[Any, Any, None]]] = {
     "kafka": check_kafka,
     "postgres": check_postgres,
@@ -103,8 +107,9 @@ class DevStack:
         #: the services this stack provides (the chain only when asked for)
         self.wanted = [name for name in ENV_VARS if chain or name != "chain"]
         #: service name -> URL given by the environment (these are not started here)
-        self.external = {name: environ[ENV_VARS[name]] for name in self.wanted
-                         if environ.get(ENV_VARS[name])}
+        self.external = {
+            name: environ[ENV_VARS[name]] for name in self.wanted if environ.get(ENV_VARS[name])
+        }
         self.chain: ChainService | None = None
         #: the Uniswap V3 deployment file (chain=True); written or checked by start()
         self.deployment_path = Path(
@@ -147,8 +152,13 @@ class DevStack:
         chain: dict[str, Any] = {}
         if "chain" in self.wanted:
             chain = {"rpc": self.rpc_url, "deployment": self.deployment_path}
-        return Settings(kafka=self.kafka_bootstrap, postgres=self.postgres_dsn,
-                        redis=self.redis_url, data_dir=data_dir or self.data_dir, **chain)
+        return Settings(
+            kafka=self.kafka_bootstrap,
+            postgres=self.postgres_dsn,
+            redis=self.redis_url,
+            data_dir=data_dir or self.data_dir,
+            **chain,
+        )
 
     def _url(self, name: str) -> str:
         try:

@@ -56,8 +56,12 @@ log = logging.getLogger(__name__)
 
 Address = str
 
-TRADER_FUNDS = {"WETH": Decimal(100_000), "USDC": Decimal(1_000_000_000),
-                "WBTC": Decimal(10_000), "DAI": Decimal(1_000_000_000)}
+TRADER_FUNDS = {
+    "WETH": Decimal(100_000),
+    "USDC": Decimal(1_000_000_000),
+    "WBTC": Decimal(10_000),
+    "DAI": Decimal(1_000_000_000),
+}
 """What the trader account holds after a fresh deployment (human units)."""
 _LP_ETH = 10**9 * 10**18  # wei: enough ETH to wrap every pool's WETH side
 _TRADER_ETH = 10**6 * 10**18
@@ -104,8 +108,9 @@ class Deployment(BaseModel):
         try:
             return self.tokens[symbol]
         except KeyError:
-            raise KeyError(f"no token {symbol!r} in the deployment; "
-                           f"it has {sorted(self.tokens)}") from None
+            raise KeyError(
+                f"no token {symbol!r} in the deployment; it has {sorted(self.tokens)}"
+            ) from None
 
     def pool(self, pool_id: str) -> PoolInfo:
         for pool in self.pools:
@@ -134,8 +139,13 @@ class DevChain:
 
 
 @contextmanager
-def dev_chain(data_dir: Path, *, env: Mapping[str, str] | None = None, port: int = 0,
-              progress: Callable[[str], None] | None = None) -> Iterator[DevChain]:
+def dev_chain(
+    data_dir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    port: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> Iterator[DevChain]:
     """A node with Uniswap V3 for the block: ``SEP_RPC`` if set, else anvil in ``data_dir``.
 
     The deployment file is ``SEP_DEPLOYMENT`` if set, else ``<data_dir>/deployment.json``.
@@ -169,15 +179,21 @@ def is_deployed(w3: Web3, deployment: Deployment) -> bool:
     """True if the node is the deployment's chain and has code at every address in it."""
     if w3.eth.chain_id != deployment.chain_id:
         return False
-    addresses = [deployment.factory, deployment.position_manager, deployment.router,
-                 deployment.quoter, deployment.weth,
-                 *(t.address for t in deployment.tokens.values()),
-                 *(p.address for p in deployment.pools)]
+    addresses = [
+        deployment.factory,
+        deployment.position_manager,
+        deployment.router,
+        deployment.quoter,
+        deployment.weth,
+        *(t.address for t in deployment.tokens.values()),
+        *(p.address for p in deployment.pools),
+    ]
     return all(len(w3.eth.get_code(Web3.to_checksum_address(a))) > 0 for a in addresses)
 
 
-def ensure_deployment(rpc_url: str, path: Path,
-                      progress: Callable[[str], None] | None = None) -> Deployment:
+def ensure_deployment(
+    rpc_url: str, path: Path, progress: Callable[[str], None] | None = None
+) -> Deployment:
     """The deployment in ``path`` if the node at ``rpc_url`` has it, else a fresh one."""
     say = progress or (lambda _line: None)
     w3 = connect(rpc_url)
@@ -205,8 +221,7 @@ class _Deployer:
         self.sender = sender
 
     def receipt(self, tx_hash: HexBytes) -> TxReceipt:
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30,
-                                                           poll_latency=0.01)
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.01)
         if receipt["status"] != 1:
             raise DevStackError(f"deployment transaction {tx_hash.hex()} reverted")
         return receipt
@@ -218,8 +233,9 @@ class _Deployer:
         assert address is not None
         return self.w3.eth.contract(address=address, abi=artifact["abi"])
 
-    def call(self, fn: Any, *, sender: Address | None = None, value: int = 0,
-             gas: int = 2_000_000) -> TxReceipt:
+    def call(
+        self, fn: Any, *, sender: Address | None = None, value: int = 0, gas: int = 2_000_000
+    ) -> TxReceipt:
         # A fixed gas limit skips an eth_estimateGas round trip per transaction.
         tx = fn.transact({"from": sender or self.sender, "gas": gas, "value": value})
         return self.receipt(tx)
@@ -229,8 +245,10 @@ def deploy(w3: Web3) -> Deployment:
     """Deploy and seed everything (see the module docstring); returns where it all is."""
     accounts = w3.eth.accounts
     if len(accounts) < 2:
-        raise DevStackError("the node has fewer than two unlocked accounts; the Uniswap V3 "
-                            "deployer needs anvil's (or hardhat's) dev accounts")
+        raise DevStackError(
+            "the node has fewer than two unlocked accounts; the Uniswap V3 "
+            "deployer needs anvil's (or hardhat's) dev accounts"
+        )
     lp, trader = accounts[0], accounts[1]
     # anvil's cheat code: the LP wraps more ETH than a dev account starts with.
     w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [lp, hex(_LP_ETH)])
@@ -245,29 +263,42 @@ def deploy(w3: Web3) -> Deployment:
     factory = d.create(uniswap_artifact("UniswapV3Factory"))
     d.call(factory.functions.enableFeeAmount(100, TICK_SPACING[100]))
     zero = "0x" + "00" * 20
-    manager = d.create(uniswap_artifact("NonfungiblePositionManager"),
-                       factory.address, weth.address, zero)
+    manager = d.create(
+        uniswap_artifact("NonfungiblePositionManager"), factory.address, weth.address, zero
+    )
     router = d.create(uniswap_artifact("SwapRouter"), factory.address, weth.address)
     quoter = d.create(uniswap_artifact("QuoterV2"), factory.address, weth.address)
 
     _fund(d, contracts, trader, manager.address)
-    pools = tuple(_seed_pool(d, spec, contracts, decimals, factory, manager)
-                  for spec in POOLS)
-    tokens = {s: TokenInfo(symbol=s, address=c.address, decimals=decimals[s])
-              for s, c in contracts.items()}
-    return Deployment(chain_id=w3.eth.chain_id, factory=factory.address,
-                      position_manager=manager.address, router=router.address,
-                      quoter=quoter.address, weth=weth.address, tokens=tokens, pools=pools,
-                      trader=trader, liquidity_provider=lp, block=w3.eth.block_number)
+    pools = tuple(_seed_pool(d, spec, contracts, decimals, factory, manager) for spec in POOLS)
+    tokens = {
+        s: TokenInfo(symbol=s, address=c.address, decimals=decimals[s])
+        for s, c in contracts.items()
+    }
+    return Deployment(
+        chain_id=w3.eth.chain_id,
+        factory=factory.address,
+        position_manager=manager.address,
+        router=router.address,
+        quoter=quoter.address,
+        weth=weth.address,
+        tokens=tokens,
+        pools=pools,
+        trader=trader,
+        liquidity_provider=lp,
+        block=w3.eth.block_number,
+    )
 
 
-def _fund(d: _Deployer, contracts: dict[str, Contract], trader: Address,
-          manager: Address) -> None:
+def _fund(d: _Deployer, contracts: dict[str, Contract], trader: Address, manager: Address) -> None:
     """Wrap ETH and mint tokens for the LP and the trader; the LP approves the manager."""
     max_uint = 2**256 - 1
     d.call(contracts["WETH"].functions.deposit(), value=_LP_ETH // 2)
-    d.call(contracts["WETH"].functions.deposit(), sender=trader,
-           value=int(TRADER_FUNDS["WETH"].scaleb(18)))
+    d.call(
+        contracts["WETH"].functions.deposit(),
+        sender=trader,
+        value=int(TRADER_FUNDS["WETH"].scaleb(18)),
+    )
     for spec in TOKENS:
         token = contracts[spec.symbol].functions
         d.call(token.mint(d.sender, 10**15 * 10**spec.decimals))
@@ -276,8 +307,14 @@ def _fund(d: _Deployer, contracts: dict[str, Contract], trader: Address,
         d.call(contract.functions.approve(manager, max_uint))
 
 
-def _seed_pool(d: _Deployer, spec: PoolSpec, contracts: dict[str, Contract],
-               decimals: dict[str, int], factory: Contract, manager: Contract) -> PoolInfo:
+def _seed_pool(
+    d: _Deployer,
+    spec: PoolSpec,
+    contracts: dict[str, Contract],
+    decimals: dict[str, int],
+    factory: Contract,
+    manager: Contract,
+) -> PoolInfo:
     base, quote = contracts[spec.base], contracts[spec.quote]
     # The pool orders its tokens by address; the price is token1 per token0.
     if int(base.address, 16) < int(quote.address, 16):
@@ -286,8 +323,10 @@ def _seed_pool(d: _Deployer, spec: PoolSpec, contracts: dict[str, Contract],
         sym0, sym1, price = spec.quote, spec.base, 1 / spec.price
     addr0, addr1 = contracts[sym0].address, contracts[sym1].address
     sqrt_price = sqrt_price_x96(price, decimals[sym0], decimals[sym1])
-    d.call(manager.functions.createAndInitializePoolIfNecessary(addr0, addr1, spec.fee,
-                                                                sqrt_price), gas=6_000_000)
+    d.call(
+        manager.functions.createAndInitializePoolIfNecessary(addr0, addr1, spec.fee, sqrt_price),
+        gas=6_000_000,
+    )
     pool_address = factory.functions.getPool(addr0, addr1, spec.fee).call()
     spacing = TICK_SPACING[spec.fee]
     current = tick_of(sqrt_price)
@@ -295,8 +334,25 @@ def _seed_pool(d: _Deployer, spec: PoolSpec, contracts: dict[str, Contract],
     for rng in spec.ranges:
         lower, upper = tick_range(current, rng.half_width, spacing)
         amounts = deposit_amounts(spec, rng.value, decimals)
-        params = (addr0, addr1, spec.fee, lower, upper, amounts[sym0], amounts[sym1], 0, 0,
-                  d.sender, deadline)
+        params = (
+            addr0,
+            addr1,
+            spec.fee,
+            lower,
+            upper,
+            amounts[sym0],
+            amounts[sym1],
+            0,
+            0,
+            d.sender,
+            deadline,
+        )
         d.call(manager.functions.mint(params), gas=1_500_000)
-    return PoolInfo(pool_id=spec.pool_id, address=pool_address, token0=sym0, token1=sym1,
-                    fee=spec.fee, tick_spacing=spacing)
+    return PoolInfo(
+        pool_id=spec.pool_id,
+        address=pool_address,
+        token0=sym0,
+        token1=sym1,
+        fee=spec.fee,
+        tick_spacing=spacing,
+    )

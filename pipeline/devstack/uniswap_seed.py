@@ -65,16 +65,41 @@ def _ranges(*pairs: tuple[int, str]) -> tuple[Range, ...]:
 
 
 POOLS = (
-    PoolSpec("WETH", "USDC", 500, Decimal(3000),
-             _ranges((60, "2000000"), (600, "10000000"), (6000, "20000000"))),
-    PoolSpec("WETH", "USDC", 3000, Decimal("3001.5"),
-             _ranges((120, "500000"), (1200, "5000000"), (FULL_RANGE, "5000000"))),
-    PoolSpec("WBTC", "WETH", 3000, Decimal(20),
-             _ranges((120, "200"), (1200, "2000"), (FULL_RANGE, "1000"))),
-    PoolSpec("DAI", "USDC", 100, Decimal(1),
-             _ranges((10, "5000000"), (100, "10000000"), (1000, "5000000"))),
-    PoolSpec("WBTC", "USDC", 3000, Decimal(60000),
-             _ranges((120, "500000"), (1200, "3000000"), (FULL_RANGE, "2000000"))),
+    PoolSpec(
+        "WETH",
+        "USDC",
+        500,
+        Decimal(3000),
+        _ranges((60, "2000000"), (600, "10000000"), (6000, "20000000")),
+    ),
+    PoolSpec(
+        "WETH",
+        "USDC",
+        3000,
+        Decimal("3001.5"),
+        _ranges((120, "500000"), (1200, "5000000"), (FULL_RANGE, "5000000")),
+    ),
+    PoolSpec(
+        "WBTC",
+        "WETH",
+        3000,
+        Decimal(20),
+        _ranges((120, "200"), (1200, "2000"), (FULL_RANGE, "1000")),
+    ),
+    PoolSpec(
+        "DAI",
+        "USDC",
+        100,
+        Decimal(1),
+        _ranges((10, "5000000"), (100, "10000000"), (1000, "5000000")),
+    ),
+    PoolSpec(
+        "WBTC",
+        "USDC",
+        3000,
+        Decimal(60000),
+        _ranges((120, "500000"), (1200, "3000000"), (FULL_RANGE, "2000000")),
+    ),
 )
 
 

@@ -14,8 +14,11 @@ from pipeline.models.inputs import DecimalNumber, WholeNumber, worded
 # Enough digits for any amount of any token (uint256 has 78 decimal digits).
 EXACT = Context(prec=100)
 
-Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$"),
-                    worded("address", 'must be "0x" and 40 hexadecimal digits')]
+Address = Annotated[
+    str,
+    Field(pattern=r"^0x[0-9a-fA-F]{40}$"),
+    worded("address", 'must be "0x" and 40 hexadecimal digits'),
+]
 
 MAX_CHAIN_ID = 2**53 - 1
 """The largest chain id: the largest integer a JavaScript client holds exactly (EIP-2294
@@ -23,13 +26,16 @@ bounds real chains lower still)."""
 
 
 class Asset(InputModel):
-    symbol: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$"),
-                      worded("symbol", "must be 1 to 32 letters, digits, '.', '_' or '-', "
-                             'e.g. "WETH"')]
+    symbol: Annotated[
+        str,
+        Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$"),
+        worded("symbol", "must be 1 to 32 letters, digits, '.', '_' or '-', e.g. \"WETH\""),
+    ]
     address: Address
     decimals: Annotated[int, WholeNumber("a whole number of decimals", 0, 36)]
-    chain_id: Annotated[int, WholeNumber("a whole number", 1, MAX_CHAIN_ID,
-                                         example="1 for Ethereum")]
+    chain_id: Annotated[
+        int, WholeNumber("a whole number", 1, MAX_CHAIN_ID, example="1 for Ethereum")
+    ]
 
     @property
     def key(self) -> str:
@@ -54,12 +60,19 @@ class AssetSpec(InputModel):
 
     asset: Asset
     amount: InputAmount | None = None
-    percentage: Annotated[Decimal, Field(gt=0, le=100), DecimalNumber(
-        'must be a percentage above 0 and at most 100, e.g. "50"', None, 18)] | None = None
+    percentage: (
+        Annotated[
+            Decimal,
+            Field(gt=0, le=100),
+            DecimalNumber('must be a percentage above 0 and at most 100, e.g. "50"', None, 18),
+        ]
+        | None
+    ) = None
 
     @model_validator(mode="after")
     def _amount_xor_percentage(self) -> AssetSpec:
         if self.amount is not None and self.percentage is not None:
-            raise PydanticCustomError("amount_xor_percentage",
-                                      "give either amount or percentage, not both")
+            raise PydanticCustomError(
+                "amount_xor_percentage", "give either amount or percentage, not both"
+            )
         return self

@@ -85,8 +85,7 @@ _AMOUNT_WHOLE_DIGITS = AMOUNT_MAX_DIGITS - AMOUNT_DECIMAL_PLACES
 # worded message (``InputAmount``) costs a Python call per field on every event decoded.
 Amount = Annotated[
     Decimal,
-    Field(allow_inf_nan=False, max_digits=AMOUNT_MAX_DIGITS,
-          decimal_places=AMOUNT_DECIMAL_PLACES),
+    Field(allow_inf_nan=False, max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES),
     AfterValidator(wire_amount),
     PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
 ]

@@ -222,25 +222,37 @@ def make_event(
     if topic not in PAYLOAD_TYPES:
         raise ValueError(f"unknown event type {topic!r}")
     if not isinstance(payload, PAYLOAD_TYPES[topic]):
-        raise ValueError(f"{topic}: the payload must be {PAYLOAD_TYPES[topic].__name__}, "
-                         f"got {type(payload).__name__}")
+        raise ValueError(
+            f"{topic}: the payload must be {PAYLOAD_TYPES[topic].__name__}, "
+            f"got {type(payload).__name__}"
+        )
     if seq < 1:  # the one field a caller can get wrong: let pydantic say so
-        Event(event_id="", timestamp=datetime.now(UTC), topic=topic, correlation_id="",
-              seq=seq, payload={})
+        Event(
+            event_id="",
+            timestamp=datetime.now(UTC),
+            topic=topic,
+            correlation_id="",
+            seq=seq,
+            payload={},
+        )
     # Built, not validated: everything is typed here and the payload is a validated model.
     # (Validating the envelope again cost ~5 us per event, 9 events an intent, and even
     # ``model_construct`` ~3 us: this sets what it would, directly.)
     event = Event.__new__(Event)
-    object.__setattr__(event, "__dict__", {
-        "event_id": deterministic_ulid(id_ms, correlation_id, str(seq), topic),
-        "timestamp": datetime.fromtimestamp(at_ms / 1000, tz=UTC),
-        "topic": topic,
-        "correlation_id": correlation_id,
-        "causation_id": causation_id,
-        "seq": seq,
-        "version": ENVELOPE_VERSION,
-        "payload": payload.to_wire(),
-    })
+    object.__setattr__(
+        event,
+        "__dict__",
+        {
+            "event_id": deterministic_ulid(id_ms, correlation_id, str(seq), topic),
+            "timestamp": datetime.fromtimestamp(at_ms / 1000, tz=UTC),
+            "topic": topic,
+            "correlation_id": correlation_id,
+            "causation_id": causation_id,
+            "seq": seq,
+            "version": ENVELOPE_VERSION,
+            "payload": payload.to_wire(),
+        },
+    )
     object.__setattr__(event, "__pydantic_fields_set__", set(_EVENT_FIELDS))
     object.__setattr__(event, "__pydantic_extra__", None)
     object.__setattr__(event, "__pydantic_private__", {"typed": payload})

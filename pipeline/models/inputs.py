@@ -165,22 +165,34 @@ class DecimalNumber(GroupedMetadata):
     floats: bool = True
 
     def __iter__(self) -> Iterator[object]:
-        needs, whole_digits, places, floats = (self.needs, self.whole_digits, self.places,
-                                               self.floats)
+        needs, whole_digits, places, floats = (
+            self.needs,
+            self.whole_digits,
+            self.places,
+            self.floats,
+        )
 
         def check(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
             if not floats and isinstance(value, float):
-                raise input_error("decimal_number", (
-                    'must be a string, e.g. "1.5": a JSON number with a fraction or an '
-                    "exponent is read as a binary float and can lose digits"), value)
+                raise input_error(
+                    "decimal_number",
+                    (
+                        'must be a string, e.g. "1.5": a JSON number with a fraction or an '
+                        "exponent is read as a binary float and can lose digits"
+                    ),
+                    value,
+                )
             try:
                 return handler(value)
             except ValueError:
                 problem = decimal_problem(value, whole_digits=whole_digits, places=places)
                 raise input_error("decimal_number", problem or needs, value) from None
 
-        yield from Field(allow_inf_nan=False, decimal_places=places, max_digits=(
-            None if whole_digits is None else whole_digits + places)).metadata
+        yield from Field(
+            allow_inf_nan=False,
+            decimal_places=places,
+            max_digits=(None if whole_digits is None else whole_digits + places),
+        ).metadata
         yield WrapValidator(check)
 
 

@@ -32,16 +32,21 @@ def _printable(value: str) -> str:
     for i, char in enumerate(value):
         if unicodedata.category(char) == "Cc":
             raise PydanticCustomError(
-                "control_character", "must not contain control characters; found {char} at "
-                "position {position}", {"char": f"U+{ord(char):04X}", "position": i})
+                "control_character",
+                "must not contain control characters; found {char} at position {position}",
+                {"char": f"U+{ord(char):04X}", "position": i},
+            )
     return value
 
 
 Identifier = Annotated[
     str,
     # The pattern is for the JSON Schema producers read; ``_printable`` gives the message.
-    Field(min_length=1, max_length=128,
-          json_schema_extra={"pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}),
+    Field(
+        min_length=1,
+        max_length=128,
+        json_schema_extra={"pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"},
+    ),
     AfterValidator(_printable),
 ]
 """A strategy's or a client's id: 1 to 128 characters, no control characters."""
@@ -51,11 +56,15 @@ def _two_items(value: Any) -> Any:
     # Checked before the items, and only here: a length constraint on the tuple would also
     # fire (counting the *valid* items) whenever one item is invalid.
     if not isinstance(value, list | tuple):
-        raise input_error("two_assets", "must be a list of two assets, the subject then the "
-                          "counter asset", value)
+        raise input_error(
+            "two_assets", "must be a list of two assets, the subject then the counter asset", value
+        )
     if len(value) != 2:
-        raise PydanticCustomError("two_assets", "give exactly two assets, the subject then the "
-                                  "counter asset; got {count}", {"count": len(value)})
+        raise PydanticCustomError(
+            "two_assets",
+            "give exactly two assets, the subject then the counter asset; got {count}",
+            {"count": len(value)},
+        )
     return value
 
 
@@ -71,8 +80,11 @@ def _venue_list(value: Any) -> Any:
 
 def _feature_object(value: Any) -> Any:
     if not isinstance(value, dict):
-        raise input_error("features", 'must be a JSON object of numbers by feature name, e.g. '
-                          '{"volatility": 0.2}', value)
+        raise input_error(
+            "features",
+            'must be a JSON object of numbers by feature name, e.g. {"volatility": 0.2}',
+            value,
+        )
     return value
 
 
@@ -91,13 +103,26 @@ printed form short ("1e-100000" written out is 100 kB in a rejection message).""
 
 
 class IntentConstraints(InputModel):
-    max_slippage: Annotated[Decimal, Field(ge=0, lt=1), DecimalNumber(
-        'must be a fraction from 0 up to (not including) 1, e.g. "0.005" for 0.5 %',
-        None, SLIPPAGE_PLACES)]
+    max_slippage: Annotated[
+        Decimal,
+        Field(ge=0, lt=1),
+        DecimalNumber(
+            'must be a fraction from 0 up to (not including) 1, e.g. "0.005" for 0.5 %',
+            None,
+            SLIPPAGE_PLACES,
+        ),
+    ]
     """A fraction: 0.005 is 0.5 %."""
-    time_window_ms: Annotated[int, WholeNumber(
-        "a whole number of milliseconds", 1, MAX_TIME_WINDOW_MS,
-        high_text=f"{MAX_TIME_WINDOW_MS} (a year)", example="300000 for 5 minutes")]
+    time_window_ms: Annotated[
+        int,
+        WholeNumber(
+            "a whole number of milliseconds",
+            1,
+            MAX_TIME_WINDOW_MS,
+            high_text=f"{MAX_TIME_WINDOW_MS} (a year)",
+            example="300000 for 5 minutes",
+        ),
+    ]
     execution_style: ExecutionStyle = ExecutionStyle.ADAPTIVE
     allowed_venues: Annotated[tuple[str, ...], BeforeValidator(_venue_list)] | None = None
     """Venues the intent may use; omitted, every venue.  An empty list is refused by the

@@ -26,17 +26,30 @@ class _Graph(Protocol):
 
     @property
     def chain_id(self) -> int: ...
-    def update_cp_pool(self, pool_id: str, venue: str, token0: str, token1: str,
-                       reserve0: int, reserve1: int, fee: int) -> None: ...
-    def update_v3_pool(self, pool_id: str, venue: str, token0: str, token1: str,
-                       pool: Any) -> None: ...
+    def update_cp_pool(
+        self,
+        pool_id: str,
+        venue: str,
+        token0: str,
+        token1: str,
+        reserve0: int,
+        reserve1: int,
+        fee: int,
+    ) -> None: ...
+    def update_v3_pool(
+        self, pool_id: str, venue: str, token0: str, token1: str, pool: Any
+    ) -> None: ...
 
 
 def has_v3_state(state: PoolState) -> bool:
     """Whether ``state`` carries the exact V3 fields (else it is priced as constant-product)."""
-    return (state.kind == "concentrated" and state.sqrt_price_x96 is not None
-            and state.liquidity is not None and state.tick is not None
-            and state.tick_spacing is not None)
+    return (
+        state.kind == "concentrated"
+        and state.sqrt_price_x96 is not None
+        and state.liquidity is not None
+        and state.tick is not None
+        and state.tick_spacing is not None
+    )
 
 
 def apply_pool_state(graph: _Graph, state: PoolState, v3_factory: Any = None) -> None:
@@ -50,14 +63,23 @@ def apply_pool_state(graph: _Graph, state: PoolState, v3_factory: Any = None) ->
         InvalidPoolError, InvalidV3PoolError: the state cannot be a pool.
     """
     if state.chain_id != graph.chain_id:
-        raise ValueError(f"pool {state.pool_id!r} is on chain {state.chain_id}, the graph on "
-                         f"chain {graph.chain_id}")
+        raise ValueError(
+            f"pool {state.pool_id!r} is on chain {state.chain_id}, the graph on "
+            f"chain {graph.chain_id}"
+        )
     if has_v3_state(state):
         pool = v3_pool(state) if v3_factory is None else v3_pool(state, v3_factory)
         graph.update_v3_pool(state.pool_id, state.venue, state.token0, state.token1, pool)
     else:
-        graph.update_cp_pool(state.pool_id, state.venue, state.token0, state.token1,
-                             state.reserve0, state.reserve1, state.fee)
+        graph.update_cp_pool(
+            state.pool_id,
+            state.venue,
+            state.token0,
+            state.token1,
+            state.reserve0,
+            state.reserve1,
+            state.fee,
+        )
 
 
 def graph_from_pool_states(states: Iterable[PoolState], chain_id: int | None = None) -> RouteGraph:

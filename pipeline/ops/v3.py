@@ -25,8 +25,15 @@ P = TypeVar("P", covariant=True)
 class V3PoolFactory(Protocol[P]):
     """``V3Pool`` of either implementation (the compiled one or the twin's)."""
 
-    def __call__(self, sqrt_price_x96: int, liquidity: int, tick: int, tick_spacing: int,
-                 fee: int, ticks: tuple[tuple[int, int], ...] | None = None) -> P: ...
+    def __call__(
+        self,
+        sqrt_price_x96: int,
+        liquidity: int,
+        tick: int,
+        tick_spacing: int,
+        fee: int,
+        ticks: tuple[tuple[int, int], ...] | None = None,
+    ) -> P: ...
 
 
 def v3_pool(state: PoolState, factory: V3PoolFactory[P] = V3Pool) -> P:  # type: ignore[assignment]
@@ -36,13 +43,21 @@ def v3_pool(state: PoolState, factory: V3PoolFactory[P] = V3Pool) -> P:  # type:
         ValueError: ``state`` is not a concentrated-liquidity pool with its V3 fields.
         InvalidV3PoolError: the fields do not describe a V3 pool state.
     """
-    if (state.kind != "concentrated" or state.sqrt_price_x96 is None or state.liquidity is None
-            or state.tick is None or state.tick_spacing is None):
-        raise ValueError(f"pool {state.pool_id!r} is not a Uniswap V3 pool with its exact state "
-                         "(kind='concentrated', sqrt_price_x96, liquidity, tick, tick_spacing)")
+    if (
+        state.kind != "concentrated"
+        or state.sqrt_price_x96 is None
+        or state.liquidity is None
+        or state.tick is None
+        or state.tick_spacing is None
+    ):
+        raise ValueError(
+            f"pool {state.pool_id!r} is not a Uniswap V3 pool with its exact state "
+            "(kind='concentrated', sqrt_price_x96, liquidity, tick, tick_spacing)"
+        )
     ticks = None if state.ticks is None else tuple((t.tick, t.liquidity_net) for t in state.ticks)
-    return factory(state.sqrt_price_x96, state.liquidity, state.tick, state.tick_spacing,
-                   state.fee, ticks)
+    return factory(
+        state.sqrt_price_x96, state.liquidity, state.tick, state.tick_spacing, state.fee, ticks
+    )
 
 
 def zero_for_one(state: PoolState, token_in: str) -> bool:
@@ -55,8 +70,9 @@ def zero_for_one(state: PoolState, token_in: str) -> bool:
         return True
     if token_in == state.token1:
         return False
-    raise ValueError(f"{token_in!r} is not a token of pool {state.pool_id!r} "
-                     f"({state.token0}/{state.token1})")
+    raise ValueError(
+        f"{token_in!r} is not a token of pool {state.pool_id!r} ({state.token0}/{state.token1})"
+    )
 
 
 def virtual_reserves(liquidity: int, sqrt_price_x96: int) -> tuple[int, int]:

@@ -73,11 +73,17 @@ class Lifecycle:
         another worker is initialising); remembering the failure would stall the worker for
         good, so the agent's batch fails instead and the next one retries what is not up.
         """
-        if self._started is not None and self._started.done() and (
-                self._started.cancelled() or self._started.exception() is not None):
-            log.warning("retrying the stages' start after a failure",
-                        extra={"error": repr(None if self._started.cancelled()
-                                             else self._started.exception())})
+        if (
+            self._started is not None
+            and self._started.done()
+            and (self._started.cancelled() or self._started.exception() is not None)
+        ):
+            log.warning(
+                "retrying the stages' start after a failure",
+                extra={
+                    "error": repr(None if self._started.cancelled() else self._started.exception())
+                },
+            )
             await asyncio.sleep(1.0)
             self._started = None
         if self._started is None:

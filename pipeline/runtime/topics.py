@@ -33,14 +33,19 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str]) -> Non
     deadline = loop.time() + LEADER_WAIT_S
     while True:
         described = await admin.describe_topics(names)
-        pending = [d["topic"] for d in described
-                   if d.get("error_code") or not d["partitions"]
-                   or any(p["leader"] < 0 for p in d["partitions"])]
+        pending = [
+            d["topic"]
+            for d in described
+            if d.get("error_code")
+            or not d["partitions"]
+            or any(p["leader"] < 0 for p in d["partitions"])
+        ]
         if not pending:
             return
         if loop.time() > deadline:
-            raise TimeoutError(f"topics without partition leaders after {LEADER_WAIT_S:.0f}s: "
-                               f"{pending}")
+            raise TimeoutError(
+                f"topics without partition leaders after {LEADER_WAIT_S:.0f}s: {pending}"
+            )
         await asyncio.sleep(0.1)
 
 
@@ -58,19 +63,33 @@ class TopicSpec:
 def declared_topics(topology: Topology) -> list[TopicSpec]:
     """The topology's topics, then the changelogs of the tables its stages keep (in the
     group of a worker running every stage; faust creates those of other layouts itself)."""
-    specs = [TopicSpec(t.name, t.partitions, {
-        "retention.ms": str(t.retention_ms), "cleanup.policy": t.cleanup_policy,
-        # pipeline/limits.py: every topic accepts what the broker accepts.
-        "max.message.bytes": str(limits.BROKER_MAX_MESSAGE_BYTES),
-        # The producer's timestamp is part of an intent's identity (ingest derives the id
-        # from it, POST /intents predicts it): a broker set to LogAppendTime would change it.
-        "message.timestamp.type": "CreateTime"}) for t in topology.topics]
+    specs = [
+        TopicSpec(
+            t.name,
+            t.partitions,
+            {
+                "retention.ms": str(t.retention_ms),
+                "cleanup.policy": t.cleanup_policy,
+                # pipeline/limits.py: every topic accepts what the broker accepts.
+                "max.message.bytes": str(limits.BROKER_MAX_MESSAGE_BYTES),
+                # The producer's timestamp is part of an intent's identity (ingest derives the
+                # id from it, POST /intents predicts it): LogAppendTime would change it.
+                "message.timestamp.type": "CreateTime",
+            },
+        )
+        for t in topology.topics
+    ]
     partitions = {t.name: t.partitions for t in topology.topics}
     for stage in topology.stages:
         for table in STAGE_TABLES.get(stage.name, ()):
             # A table has as many partitions as its stage's input (see runtime.worker).
-            specs.append(TopicSpec(changelog_topic(topology.app.id, table),
-                                   partitions[stage.inputs[0]], {"cleanup.policy": "compact"}))
+            specs.append(
+                TopicSpec(
+                    changelog_topic(topology.app.id, table),
+                    partitions[stage.inputs[0]],
+                    {"cleanup.policy": "compact"},
+                )
+            )
     return specs
 
 
@@ -91,8 +110,9 @@ async def ensure_specs(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
         existing = set(await admin.list_topics())
         missing = [t for t in specs if t.name not in existing]
         if missing:
-            await admin.create_topics([NewTopic(t.name, t.partitions, 1, topic_configs=t.configs)
-                                       for t in missing])
+            await admin.create_topics(
+                [NewTopic(t.name, t.partitions, 1, topic_configs=t.configs) for t in missing]
+            )
         present = [t for t in specs if t.name in existing]
         if present:
             described = await admin.describe_topics([t.name for t in present])

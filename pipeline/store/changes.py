@@ -59,8 +59,7 @@ class ChangeStream:
         entries: Any = await self._redis.xrange(self.key, f"({last_seen}", "+", count=count)
         return [to_change(str(i), f) for i, f in entries]
 
-    async def tail(self, last_seen: str, block_ms: int, count: int = 1000
-                   ) -> list[dict[str, Any]]:
+    async def tail(self, last_seen: str, block_ms: int, count: int = 1000) -> list[dict[str, Any]]:
         """Changes after ``last_seen``, waiting up to ``block_ms`` for the first."""
         reply: Any = await self._redis.xread({self.key: last_seen}, count=count, block=block_ms)
         if not reply:

@@ -50,15 +50,20 @@ class DeadLetter:
         except orjson.JSONDecodeError:
             errors = []
         return {
-            "topic": self.topic, "partition": self.partition, "offset": self.offset,
-            "timestamp": self.timestamp_ms, "key": self.key, "reason": self.reason,
-            "kind": self.kind, "errors": errors,
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "timestamp": self.timestamp_ms,
+            "key": self.key,
+            "reason": self.reason,
+            "kind": self.kind,
+            "errors": errors,
             "errorsOmitted": int(self.headers.get("sep-errors-omitted", "0") or 0),
             "source": self.headers.get("sep-source", ""),
             "correlationId": self.headers.get("sep-correlation-id", ""),
-            "originalBytes": int(self.headers.get("sep-original-bytes", self.stored_bytes)
-                                 or 0),
-            "storedBytes": self.stored_bytes, "sha256": self.headers.get("sep-sha256", ""),
+            "originalBytes": int(self.headers.get("sep-original-bytes", self.stored_bytes) or 0),
+            "storedBytes": self.stored_bytes,
+            "sha256": self.headers.get("sep-sha256", ""),
             "truncated": self.headers.get("sep-truncated") == "true",
             # The bytes as text (invalid UTF-8 replaced) and as hex: the UI escapes and marks
             # the control characters; nothing here is ever interpreted.
@@ -79,20 +84,26 @@ async def _partitions(kafka: str, topic: str, timeout_s: float) -> list[TopicPar
         described = await admin.describe_topics([topic])
     finally:
         await admin.close()
-    return sorted(TopicPartition(topic, p["partition"]) for t in described
-                  if t.get("error_code", 0) == 0 for p in t.get("partitions", ()))
+    return sorted(
+        TopicPartition(topic, p["partition"])
+        for t in described
+        if t.get("error_code", 0) == 0
+        for p in t.get("partitions", ())
+    )
 
 
-async def read_recent(kafka: str, limit: int = 200, topic: str = DEADLETTER_TOPIC,
-                      timeout_s: float = 5.0) -> tuple[list[DeadLetter], int]:
+async def read_recent(
+    kafka: str, limit: int = 200, topic: str = DEADLETTER_TOPIC, timeout_s: float = 5.0
+) -> tuple[list[DeadLetter], int]:
     """The newest ``limit`` dead letters of each partition, newest first (at most ``limit`` in
     all), and how many records the topic holds."""
     limit = max(1, min(limit, MAX_LIMIT))
     tps = await _partitions(kafka, topic, timeout_s)
     if not tps:
         return [], 0
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False,
-                                request_timeout_ms=int(timeout_s * 1000))
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka, enable_auto_commit=False, request_timeout_ms=int(timeout_s * 1000)
+    )
     await consumer.start()
     try:
         consumer.assign(tps)
@@ -111,10 +122,18 @@ async def read_recent(kafka: str, limit: int = 200, topic: str = DEADLETTER_TOPI
                 for r in records:
                     if r.offset < ends[tp]:
                         value = r.value or b""
-                        out.append(DeadLetter(
-                            r.topic, r.partition, r.offset, r.timestamp, _decode(r.key),
-                            value[:PREVIEW_BYTES], len(value),
-                            {k: _decode(v) for k, v in r.headers or ()}))
+                        out.append(
+                            DeadLetter(
+                                r.topic,
+                                r.partition,
+                                r.offset,
+                                r.timestamp,
+                                _decode(r.key),
+                                value[:PREVIEW_BYTES],
+                                len(value),
+                                {k: _decode(v) for k, v in r.headers or ()},
+                            )
+                        )
             wanted = {tp for tp in wanted if await consumer.position(tp) < ends[tp]}
         out.sort(key=lambda d: (d.timestamp_ms, d.partition, d.offset), reverse=True)
         return out[:limit], held

@@ -80,8 +80,9 @@ class DedupeStore(Protocol):
 class RedisDedupeStore:
     """The store every worker shares: one Lua call per batch of claims."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str, ttl_s: float, *,
-                 owns_client: bool = False) -> None:
+    def __init__(
+        self, client: aioredis.Redis, prefix: str, ttl_s: float, *, owns_client: bool = False
+    ) -> None:
         if ttl_s < 1:
             raise ValueError(f"dedupe TTL must be at least 1 s, got {ttl_s}")
         self._client = client

@@ -64,7 +64,8 @@ class EventStore:
         async with pool.acquire() as conn:
             await migrate(conn)
             has_timescale = await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')")
+                "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"
+            )
             hypertable = bool(has_timescale and await conn.fetchval(_IS_HYPERTABLE))
         return cls(pool, hypertable=hypertable)
 
@@ -100,8 +101,9 @@ class EventStore:
         )
         return [_stored(r) for r in rows]
 
-    async def events_between(self, topic: str, start: datetime, end: datetime,
-                             *, limit: int | None = None) -> list[StoredEvent]:
+    async def events_between(
+        self, topic: str, start: datetime, end: datetime, *, limit: int | None = None
+    ) -> list[StoredEvent]:
         """Events of one type with ``start <= time < end``, in time order."""
         rows = await self._pool.fetch(
             f"SELECT {_COLUMNS} FROM events WHERE topic = $1 AND time >= $2 AND time < $3 "
@@ -121,8 +123,9 @@ class EventStore:
         stamp: datetime = await self._pool.fetchval("SELECT clock_timestamp()")
         return stamp
 
-    async def scan(self, batch: int = 5000, *, stored_since: datetime | None = None
-                   ) -> AsyncIterator[list[StoredEvent]]:
+    async def scan(
+        self, batch: int = 5000, *, stored_since: datetime | None = None
+    ) -> AsyncIterator[list[StoredEvent]]:
         """Every event (or those stored since a moment) in batches, by event id."""
         after = ""
         while True:
@@ -168,6 +171,13 @@ def _stored(row: asyncpg.Record) -> StoredEvent:
 
 def to_event(stored: StoredEvent) -> Event:
     """Back to the envelope (for replay: the read model applies ``Event``s)."""
-    return Event(event_id=stored.event_id, timestamp=stored.time, topic=stored.topic,
-                 correlation_id=stored.correlation_id, causation_id=stored.causation_id,
-                 seq=stored.seq, version=stored.version, payload=stored.payload)
+    return Event(
+        event_id=stored.event_id,
+        timestamp=stored.time,
+        topic=stored.topic,
+        correlation_id=stored.correlation_id,
+        causation_id=stored.causation_id,
+        seq=stored.seq,
+        version=stored.version,
+        payload=stored.payload,
+    )

@@ -54,8 +54,9 @@ def add_to(pipe: Any, prefix: str, events: Sequence[Event], now_ms: int) -> None
 
     for event in events:
         stamped = event.timestamp.timestamp() * 1000
-        observe(f"{prefix}metrics:lag:{STAGE_OF.get(event.topic, 'other')}",
-                (now_ms - stamped) / 1000)
+        observe(
+            f"{prefix}metrics:lag:{STAGE_OF.get(event.topic, 'other')}", (now_ms - stamped) / 1000
+        )
         state = STATE_OF.get(event.topic)
         if state in TERMINAL_STATES and (created := created_ms(event.correlation_id)):
             observe(f"{prefix}metrics:duration:{state}", (stamped - created) / 1000)

@@ -15,9 +15,20 @@ import redis.asyncio as aioredis
 
 # Patterns are literal after the prefix, so prefix "" never matches "replay-x:intent:…".
 FAMILIES: Final = (
-    "intent:*", "intent-seqs:*", "intent-guards:*", "plan:*", "plan-guards:*", "fills:*",
-    "positions:*", "prices", "prices-guards", "intents", "intents:state:*",
-    "strategy-intents:*", "strategies", "stats:*",
+    "intent:*",
+    "intent-seqs:*",
+    "intent-guards:*",
+    "plan:*",
+    "plan-guards:*",
+    "fills:*",
+    "positions:*",
+    "prices",
+    "prices-guards",
+    "intents",
+    "intents:state:*",
+    "strategy-intents:*",
+    "strategies",
+    "stats:*",
 )
 # Rebuilt and swapped with the models but not compared: ``fills-version`` counts changes to
 # each strategy's fills (a concurrency token for recomputing positions), and how many changes
@@ -44,14 +55,15 @@ class Difference:
         return f"{self.key}: {self.what}"
 
 
-async def keys(client: aioredis.Redis, prefix: str,
-               families: Iterable[str] = FAMILIES) -> list[str]:
+async def keys(
+    client: aioredis.Redis, prefix: str, families: Iterable[str] = FAMILIES
+) -> list[str]:
     """Every replayed key under ``prefix`` (of ``families``), without the prefix, sorted."""
     found: set[str] = set()
     for family in families:
         async for key in client.scan_iter(match=_escape(prefix) + family, count=1000):
             name = key.decode() if isinstance(key, bytes) else str(key)
-            found.add(name[len(prefix):])
+            found.add(name[len(prefix) :])
     return sorted(found)
 
 
@@ -100,8 +112,13 @@ def diff(live: dict[str, Any], rebuilt: dict[str, Any]) -> list[Difference]:
             if isinstance(a, dict) and isinstance(b, dict):
                 for field in sorted(set(a) | set(b), key=str):
                     if a.get(field) != b.get(field):
-                        out.append(Difference(name, f"{_text(field)}: live {_text(a.get(field))}"
-                                                    f" != rebuilt {_text(b.get(field))}"))
+                        out.append(
+                            Difference(
+                                name,
+                                f"{_text(field)}: live {_text(a.get(field))}"
+                                f" != rebuilt {_text(b.get(field))}",
+                            )
+                        )
             else:
                 out.append(Difference(name, f"live {_text(a)} != rebuilt {_text(b)}"))
     return out
@@ -122,9 +139,13 @@ async def swap(client: aioredis.Redis, fresh: str, live: str) -> int:
     old = await keys(client, live, FAMILIES + TOKENS)
     stale = sorted(set(old) - set(new))
     result = await client.eval(
-        _SWAP, 2 * len(new) + len(stale),
-        *(fresh + n for n in new), *(live + n for n in new), *(live + n for n in stale),
-        len(new))
+        _SWAP,
+        2 * len(new) + len(stale),
+        *(fresh + n for n in new),
+        *(live + n for n in new),
+        *(live + n for n in stale),
+        len(new),
+    )
     return int(result)
 
 
@@ -133,4 +154,4 @@ async def drop(client: aioredis.Redis, prefix: str, extra: Iterable[str] = ("cha
     names = [prefix + n for n in await keys(client, prefix, FAMILIES + TOKENS)]
     names += [prefix + n for n in extra]
     for i in range(0, len(names), 1000):
-        await client.unlink(*names[i:i + 1000])
+        await client.unlink(*names[i : i + 1000])

@@ -51,8 +51,11 @@ class Holding:
             self.cost = price * self.quantity
 
     def to_wire(self) -> dict[str, str]:
-        return {"quantity": _s(self.quantity), "costBasis": _s(self.cost),
-                "realisedPnl": _s(self.realised)}
+        return {
+            "quantity": _s(self.quantity),
+            "costBasis": _s(self.cost),
+            "realisedPnl": _s(self.realised),
+        }
 
 
 def _s(value: Decimal) -> str:
@@ -67,8 +70,9 @@ def _fill_value(fill: Mapping[str, Any], quote: str, reference: Mapping[str, Dec
     return Decimal(fill["amountIn"]) * reference.get(fill["assetIn"], ZERO)
 
 
-def holdings_from_fills(fills: Iterable[Mapping[str, Any]], quote: str,
-                        reference: Mapping[str, Decimal]) -> dict[str, Holding]:
+def holdings_from_fills(
+    fills: Iterable[Mapping[str, Any]], quote: str, reference: Mapping[str, Decimal]
+) -> dict[str, Holding]:
     out: dict[str, Holding] = {}
     for fill in sorted(fills, key=lambda f: (f["time"], f["eventId"])):
         value = _fill_value(fill, quote, reference)
@@ -79,8 +83,9 @@ def holdings_from_fills(fills: Iterable[Mapping[str, Any]], quote: str,
     return out
 
 
-def valued(holding: Mapping[str, str], asset: str, quote: str,
-           price: Decimal | None) -> dict[str, str | None]:
+def valued(
+    holding: Mapping[str, str], asset: str, quote: str, price: Decimal | None
+) -> dict[str, str | None]:
     """A stored holding with its unrealised P&L against ``price`` (None if no price known)."""
     quantity, cost = Decimal(holding["quantity"]), Decimal(holding["costBasis"])
     if asset == quote:

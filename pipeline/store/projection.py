@@ -65,8 +65,12 @@ STAGE_OF: Final[dict[str, str]] = {
     "intent.cancelled": "execute",
 }
 # Events whose payload carries the whole intent: any of them tells the strategy.
-_CARRIES_INTENT: Final = ("intent.submitted", "intent.accepted", "intent.prioritised",
-                          "plan.created")
+_CARRIES_INTENT: Final = (
+    "intent.submitted",
+    "intent.accepted",
+    "intent.prioritised",
+    "plan.created",
+)
 
 
 @dataclass(frozen=True)
@@ -93,8 +97,13 @@ class Projection:
     def to_script_arg(self) -> bytes:
         """The JSON the Lua script decodes (absent keys rather than nulls: cjson.null is truthy)."""
         out: dict[str, Any] = {
-            "seq": self.seq, "topic": self.topic, "state": self.state, "stage": self.stage,
-            "ms": self.ms, "eventId": self.event_id, "intent": self.intent,
+            "seq": self.seq,
+            "topic": self.topic,
+            "state": self.state,
+            "stage": self.stage,
+            "ms": self.ms,
+            "eventId": self.event_id,
+            "intent": self.intent,
             "data": orjson.dumps(self.intent).decode(),
         }
         if self.plan_id:
@@ -164,12 +173,20 @@ def _intent_fields(event: Event) -> dict[str, str]:
         out["orderRef"] = p["orderRef"]
     elif topic == "exec.step_filled":
         out["orderRef"] = p["orderRef"]
-        out[f"fill:{p['stepId']}"] = orjson.dumps({
-            "stepId": p["stepId"], "intentId": event.correlation_id, "eventId": event.event_id,
-            "time": event.timestamp.isoformat(), "venue": p["venue"],
-            "assetIn": p["assetIn"], "assetOut": p["assetOut"],
-            "amountIn": p["amountIn"], "amountOut": p["amountOut"],
-        }, option=orjson.OPT_SORT_KEYS).decode()
+        out[f"fill:{p['stepId']}"] = orjson.dumps(
+            {
+                "stepId": p["stepId"],
+                "intentId": event.correlation_id,
+                "eventId": event.event_id,
+                "time": event.timestamp.isoformat(),
+                "venue": p["venue"],
+                "assetIn": p["assetIn"],
+                "assetOut": p["assetOut"],
+                "amountIn": p["amountIn"],
+                "amountOut": p["amountOut"],
+            },
+            option=orjson.OPT_SORT_KEYS,
+        ).decode()
     elif topic == "exec.completed":
         out |= {
             "assetIn": p["assetIn"],
@@ -191,29 +208,56 @@ def _plan_fields(event: Event) -> tuple[str, dict[str, str]]:
     p, topic = event.payload, event.topic
     if topic == "plan.created":
         plan = p["plan"]
-        steps = [{k: step.get(k) for k in ("stepId", "kind", "venue", "mode", "assetIn",
-                                            "assetOut", "amountIn", "amountOut", "minOut",
-                                            "maxIn")}
-                 | {"hops": len(step["legs"])} for step in plan["steps"]]
+        steps = [
+            {
+                k: step.get(k)
+                for k in (
+                    "stepId",
+                    "kind",
+                    "venue",
+                    "mode",
+                    "assetIn",
+                    "assetOut",
+                    "amountIn",
+                    "amountOut",
+                    "minOut",
+                    "maxIn",
+                )
+            }
+            | {"hops": len(step["legs"])}
+            for step in plan["steps"]
+        ]
         return plan["id"], {
-            "id": plan["id"], "intentId": plan["intentId"], "status": "planned",
-            "steps": orjson.dumps(steps).decode(), "stepCount": str(len(steps)),
-            "estimatedOut": plan["estimatedOut"], "estimatedCost": plan["estimatedCost"],
-            "priceImpact": plan["priceImpact"], "riskScore": str(plan["riskScore"]),
+            "id": plan["id"],
+            "intentId": plan["intentId"],
+            "status": "planned",
+            "steps": orjson.dumps(steps).decode(),
+            "stepCount": str(len(steps)),
+            "estimatedOut": plan["estimatedOut"],
+            "estimatedCost": plan["estimatedCost"],
+            "priceImpact": plan["priceImpact"],
+            "riskScore": str(plan["riskScore"]),
             "createdAt": event.timestamp.isoformat(),
         }
     if "planId" not in p:
         return "", {}
     step = f"step:{p['stepId']}:" if "stepId" in p else ""
-    fields: dict[str, str] = {"intentId": event.correlation_id, "id": p["planId"],
-                              "updatedAt": event.timestamp.isoformat()}
+    fields: dict[str, str] = {
+        "intentId": event.correlation_id,
+        "id": p["planId"],
+        "updatedAt": event.timestamp.isoformat(),
+    }
     if topic == "exec.started":
         fields["status"] = "executing"
     elif topic == "exec.step_submitted":
         fields |= {f"{step}status": "submitted", f"{step}orderRef": p["orderRef"]}
     elif topic == "exec.step_filled":
-        fields |= {f"{step}status": "filled", f"{step}orderRef": p["orderRef"],
-                   f"{step}amountIn": p["amountIn"], f"{step}amountOut": p["amountOut"]}
+        fields |= {
+            f"{step}status": "filled",
+            f"{step}orderRef": p["orderRef"],
+            f"{step}amountIn": p["amountIn"],
+            f"{step}amountOut": p["amountOut"],
+        }
     elif topic == "exec.step_failed":
         fields |= {f"{step}status": "failed", f"{step}reason": p["reason"]}
     elif topic == "exec.completed":

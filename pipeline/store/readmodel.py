@@ -239,9 +239,15 @@ POSITIONS_DIRTY = "positions:dirty"
 class ReadModel:
     """Writes (``apply``) and the flat per-intent reads the tests use; ``views`` reads the rest."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str = "", *, quote_asset: str = "USDC",
-                 reference_prices: dict[str, Decimal] | None = None,
-                 change_stream: bool = True) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        prefix: str = "",
+        *,
+        quote_asset: str = "USDC",
+        reference_prices: dict[str, Decimal] | None = None,
+        change_stream: bool = True,
+    ) -> None:
         self._redis = client
         self.prefix = prefix
         self._sha: str | None = None
@@ -265,8 +271,13 @@ class ReadModel:
     def key(self, name: str) -> str:
         return f"{self.prefix}{name}"
 
-    async def apply(self, events: Sequence[Event], *, positions: PositionsMode = "now",
-                    also: Callable[[Any], None] | None = None) -> int:
+    async def apply(
+        self,
+        events: Sequence[Event],
+        *,
+        positions: PositionsMode = "now",
+        also: Callable[[Any], None] | None = None,
+    ) -> int:
         """Apply events (idempotently, in any order); return how many were new.
 
         ``positions`` says what happens to the positions of strategies whose fills changed:
@@ -280,8 +291,7 @@ class ReadModel:
             return 0
         by_intent: dict[str, list[Projection]] = {}
         for event in sorted(events, key=lambda e: (e.correlation_id, e.seq)):
-            by_intent.setdefault(event.correlation_id, []).append(
-                project(event, self.quote_asset))
+            by_intent.setdefault(event.correlation_id, []).append(project(event, self.quote_asset))
         mark = positions == "mark"
         try:
             results = await self._run(by_intent, mark, also)
@@ -295,8 +305,9 @@ class ReadModel:
             self.touched |= touched
         return sum(applied for applied, _ in results)
 
-    async def _run(self, by_intent: dict[str, list[Projection]], mark: bool,
-                   also: Callable[[Any], None] | None) -> list[tuple[int, str]]:
+    async def _run(
+        self, by_intent: dict[str, list[Projection]], mark: bool, also: Callable[[Any], None] | None
+    ) -> list[tuple[int, str]]:
         if self._sha is None:
             self._sha = str(await self._redis.script_load(_APPLY))
         args: list[Any] = [self.prefix, self._maxlen, "1" if mark else "0"]
@@ -336,10 +347,14 @@ class ReadModel:
             pipe = self._redis.pipeline(transaction=False)
             for i, strategy in enumerate(pending):
                 version, raw = read[2 * i] or "0", read[2 * i + 1]
-                holdings = holdings_from_fills([orjson.loads(v) for v in raw.values()],
-                                               self.quote_asset, self.reference_prices)
-                mapping = [part for asset, h in holdings.items() for part in (
-                    asset, orjson.dumps(h.to_wire(), option=orjson.OPT_SORT_KEYS))]
+                holdings = holdings_from_fills(
+                    [orjson.loads(v) for v in raw.values()], self.quote_asset, self.reference_prices
+                )
+                mapping = [
+                    part
+                    for asset, h in holdings.items()
+                    for part in (asset, orjson.dumps(h.to_wire(), option=orjson.OPT_SORT_KEYS))
+                ]
                 pipe.eval(_WRITE_POSITIONS, 0, self.prefix, strategy, version, *mapping)
             written = await pipe.execute()
             pending = [s for s, ok in zip(pending, written, strict=True) if not int(ok)]

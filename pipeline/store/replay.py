@@ -1,11 +1,11 @@
 """Rebuild every read model from the event store, into a fresh namespace; compare or swap.
 
-    rebuild   scan the events (by id, in batches) into ``{live}replay-<ms>:``, without
-              change-stream entries; positions once at the end
-    verify    dump both namespaces and list every difference; the fresh one is dropped
-    swap      atomically rename the fresh keys over the live ones (the change stream and the
-              metrics stay), then catch up on events stored since the rebuild began: the
-              project stage may have written them into the old keys during the rebuild
+rebuild   scan the events (by id, in batches) into ``{live}replay-<ms>:``, without
+          change-stream entries; positions once at the end
+verify    dump both namespaces and list every difference; the fresh one is dropped
+swap      atomically rename the fresh keys over the live ones (the change stream and the
+          metrics stay), then catch up on events stored since the rebuild began: the
+          project stage may have written them into the old keys during the rebuild
 """
 
 from __future__ import annotations
@@ -45,12 +45,18 @@ class Rebuilt:
 
 def _model(settings: Settings, topology: Topology, prefix: str) -> ReadModel:
     risk = topology.risk
-    return ReadModel.connect(settings.redis, prefix, quote_asset=risk.quote_asset,
-                             reference_prices=dict(risk.reference_prices), change_stream=False)
+    return ReadModel.connect(
+        settings.redis,
+        prefix,
+        quote_asset=risk.quote_asset,
+        reference_prices=dict(risk.reference_prices),
+        change_stream=False,
+    )
 
 
-async def rebuild(settings: Settings, topology: Topology, *, batch: int = 5000,
-                  progress: Progress | None = None) -> Rebuilt:
+async def rebuild(
+    settings: Settings, topology: Topology, *, batch: int = 5000, progress: Progress | None = None
+) -> Rebuilt:
     fresh = f"{settings.redis_prefix}replay-{time.time_ns() // 1_000_000}:"
     store = await EventStore.connect(settings.postgres)
     model = _model(settings, topology, fresh)

@@ -29,8 +29,14 @@ class Page:
 
 
 class Views:
-    def __init__(self, client: aioredis.Redis, prefix: str = "", *, quote_asset: str = "USDC",
-                 reference_prices: dict[str, Decimal] | None = None) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        prefix: str = "",
+        *,
+        quote_asset: str = "USDC",
+        reference_prices: dict[str, Decimal] | None = None,
+    ) -> None:
         self._redis = client
         self._prefix = prefix
         self.quote_asset = quote_asset
@@ -48,8 +54,9 @@ class Views:
         raw = await self._redis.hgetall(self.key(f"intent:{intent_id}"))
         return intent_document(intent_id, raw) if raw else None
 
-    async def intents(self, *, state: str | None, strategy: str | None, limit: int,
-                      offset: int) -> Page:
+    async def intents(
+        self, *, state: str | None, strategy: str | None, limit: int, offset: int
+    ) -> Page:
         """Newest first.  With both filters, the strategy's index is filtered by state."""
         if strategy is not None:
             index = self.key(f"strategy-intents:{strategy}")
@@ -61,11 +68,10 @@ class Views:
             ids = [str(i) for i in await self._redis.zrevrange(index, 0, -1)]
             states = await self._hget_many(ids, "state")
             ids = [i for i, s in zip(ids, states, strict=True) if s == state]
-            total, ids = len(ids), ids[offset:offset + limit]
+            total, ids = len(ids), ids[offset : offset + limit]
         else:
             total = int(await self._redis.zcard(index))
-            ids = [str(i) for i in await self._redis.zrevrange(index, offset,
-                                                               offset + limit - 1)]
+            ids = [str(i) for i in await self._redis.zrevrange(index, offset, offset + limit - 1)]
         pipe = self._redis.pipeline(transaction=False)
         for intent_id in ids:
             pipe.hgetall(self.key(f"intent:{intent_id}"))
@@ -113,8 +119,11 @@ class Views:
 
     async def positions(self, strategy: str | None = None) -> list[dict[str, Any]]:
         """Each strategy's holdings, valued at the latest fill price (else the reference)."""
-        strategies = ([strategy] if strategy is not None
-                      else [s["strategyId"] for s in await self.strategies()])
+        strategies = (
+            [strategy]
+            if strategy is not None
+            else [s["strategyId"] for s in await self.strategies()]
+        )
         latest = self.reference_prices | await self.prices()
         pipe = self._redis.pipeline(transaction=False)
         for s in strategies:
@@ -124,12 +133,21 @@ class Views:
         for s, raw in zip(strategies, raws, strict=True):
             if not raw:
                 continue
-            assets = [valued(orjson.loads(v), str(a), self.quote_asset, latest.get(str(a)))
-                      for a, v in sorted(raw.items())]
+            assets = [
+                valued(orjson.loads(v), str(a), self.quote_asset, latest.get(str(a)))
+                for a, v in sorted(raw.items())
+            ]
             realised = sum((Decimal(a["realisedPnl"] or "0") for a in assets), Decimal(0))
             unrealised = sum((Decimal(a["unrealisedPnl"] or "0") for a in assets), Decimal(0))
-            out.append({"strategyId": s, "quoteAsset": self.quote_asset, "assets": assets,
-                        "realisedPnl": _plain(realised), "unrealisedPnl": _plain(unrealised)})
+            out.append(
+                {
+                    "strategyId": s,
+                    "quoteAsset": self.quote_asset,
+                    "assets": assets,
+                    "realisedPnl": _plain(realised),
+                    "unrealisedPnl": _plain(unrealised),
+                }
+            )
         return out
 
 
@@ -181,8 +199,13 @@ def plan_document(plan_id: str, raw: dict[Any, Any]) -> dict[str, Any]:
     count = int(fields.get("stepCount", len(steps)))
     filled = sum(1 for s in steps if s["status"] == "filled")
     doc: dict[str, Any] = {k: v for k, v in fields.items() if not k.startswith("step:")}
-    doc |= {"id": plan_id, "steps": steps, "stepCount": count, "filledSteps": filled,
-            "progress": format(Decimal(filled) / count, ".4f") if count else "0"}
+    doc |= {
+        "id": plan_id,
+        "steps": steps,
+        "stepCount": count,
+        "filledSteps": filled,
+        "progress": format(Decimal(filled) / count, ".4f") if count else "0",
+    }
     if "riskScore" in doc:
         doc["riskScore"] = int(doc["riskScore"])
     return doc

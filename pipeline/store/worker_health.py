@@ -25,8 +25,9 @@ def key_of(prefix: str, worker_id: str) -> str:
     return f"{prefix}health:worker:{worker_id}"
 
 
-async def publish(client: aioredis.Redis, prefix: str, worker_id: str,
-                  report: dict[str, Any]) -> None:
+async def publish(
+    client: aioredis.Redis, prefix: str, worker_id: str, report: dict[str, Any]
+) -> None:
     await client.set(key_of(prefix, worker_id), orjson.dumps(report), ex=int(TTL_S))
 
 
@@ -48,11 +49,15 @@ def problems(reports: dict[str, dict[str, Any]]) -> list[str]:
     for worker, report in sorted(reports.items()):
         for group, state in sorted(report.get("groups", {}).items()):
             if state.get("failingForS") is not None:
-                lines.append(f"worker {worker}: stage {group} has been failing for "
-                             f"{state['failingForS']:.0f}s ({state.get('failures', 0)} failed "
-                             "batches)")
+                lines.append(
+                    f"worker {worker}: stage {group} has been failing for "
+                    f"{state['failingForS']:.0f}s ({state.get('failures', 0)} failed "
+                    "batches)"
+                )
         for tp, state in sorted(report.get("stalled", {}).items()):
-            lines.append(f"worker {worker}: partition {tp} has {state['waiting']} records "
-                         f"waiting and its committed offset {state['committed']} has not moved "
-                         f"for {state['forS']:.0f}s")
+            lines.append(
+                f"worker {worker}: partition {tp} has {state['waiting']} records "
+                f"waiting and its committed offset {state['committed']} has not moved "
+                f"for {state['forS']:.0f}s"
+            )
     return lines

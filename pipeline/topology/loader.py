@@ -38,8 +38,12 @@ def yaml_path(loc: tuple[int | str, ...], data: Any) -> str:
             if isinstance(node, list) and 0 <= item < len(node):
                 candidate = node[item]
                 if isinstance(candidate, dict):
-                    named = (candidate.get("name") or candidate.get("symbol")
-                             or candidate.get("pool_id") or candidate.get("id"))
+                    named = (
+                        candidate.get("name")
+                        or candidate.get("symbol")
+                        or candidate.get("pool_id")
+                        or candidate.get("id")
+                    )
                 node = candidate
             else:
                 node = None

@@ -41,9 +41,11 @@ def make_sim_venue(config: BaseModel, context: VenueContext) -> SimVenue:
 
 @hookimpl
 def sep_register_venues(register: Callable[[VenueSpec], None]) -> None:
-    register(VenueSpec(
-        name=VENUE_NAME,
-        config_model=SimVenueConfig,
-        factory=make_sim_venue,
-        description="simulated constant-product pools with fees and latency (SQLite ledger)",
-    ))
+    register(
+        VenueSpec(
+            name=VENUE_NAME,
+            config_model=SimVenueConfig,
+            factory=make_sim_venue,
+            description="simulated constant-product pools with fees and latency (SQLite ledger)",
+        )
+    )

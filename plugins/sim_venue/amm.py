@@ -120,8 +120,11 @@ def swap_exact_in(pools: Mapping[str, Pool], hops: Sequence[Hop], amount_in: int
             raise SwapError("out_of_range", f"pool {pool.pool_id}: {exc}") from exc
         if out <= 0:
             # A real pool reverts rather than take the input for nothing.
-            raise SwapError("insufficient_output", f"{amount} {hop.token_in} in {pool.pool_id} "
-                            f"buys less than one base unit of {hop.token_out}")
+            raise SwapError(
+                "insufficient_output",
+                f"{amount} {hop.token_in} in {pool.pool_id} "
+                f"buys less than one base unit of {hop.token_out}",
+            )
         touched[pool.pool_id] = pool.after(hop.token_in, amount, out)
         amount = out
     return Swap(amount_in=amount_in, amount_out=amount, pools=touched)
@@ -141,8 +144,10 @@ def swap_exact_out(pools: Mapping[str, Pool], hops: Sequence[Hop], amount_out: i
         pool = pools[hop.pool_id]
         reserve_in, reserve_out = pool.reserves(hop.token_in)
         if needs[0] >= reserve_out:
-            raise SwapError("insufficient_liquidity", f"pool {pool.pool_id} holds {reserve_out} "
-                            f"{hop.token_out}, {needs[0]} wanted")
+            raise SwapError(
+                "insufficient_liquidity",
+                f"pool {pool.pool_id} holds {reserve_out} {hop.token_out}, {needs[0]} wanted",
+            )
         try:
             needs.insert(0, cp_amount_in(reserve_in, reserve_out, needs[0], pool.fee))
         except PoolMathError as exc:  # amounts beyond 128 bits

@@ -65,8 +65,10 @@ class PoolConfig(BaseModel):
                 f"{self.token0} is on chain {asset0.chain_id} and {self.token1} on chain "
                 f"{asset1.chain_id}; a pool lives on one chain"
             )
-        for name, amount, asset in (("reserve0", self.reserve0, asset0),
-                                    ("reserve1", self.reserve1, asset1)):
+        for name, amount, asset in (
+            ("reserve0", self.reserve0, asset0),
+            ("reserve1", self.reserve1, asset1),
+        ):
             if to_units(amount, asset.decimals) < 1:
                 raise ValueError(
                     f"{name} {amount:f} is less than one base unit of {asset.symbol} "
@@ -76,8 +78,10 @@ class PoolConfig(BaseModel):
 
     def base_reserves(self, assets: Mapping[str, Asset]) -> tuple[int, int]:
         """The reserves in integer base units of each token."""
-        return (to_units(self.reserve0, assets[self.token0].decimals),
-                to_units(self.reserve1, assets[self.token1].decimals))
+        return (
+            to_units(self.reserve0, assets[self.token0].decimals),
+            to_units(self.reserve1, assets[self.token1].decimals),
+        )
 
 
 class SimVenueConfig(BaseModel):

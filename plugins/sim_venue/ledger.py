@@ -128,9 +128,14 @@ Executor = Callable[[SubmissionRecord, Mapping[str, Pool]], Swap]
 
 def _record(row: sqlite3.Row) -> SubmissionRecord:
     return SubmissionRecord(
-        order_ref=row["order_ref"], step_id=row["step_id"], step_json=row["step"],
-        status=cast(Status, row["status"]), reason=row["reason"], detail=row["detail"],
-        submitted_ms=row["submitted_ms"], due_ms=row["due_ms"],
+        order_ref=row["order_ref"],
+        step_id=row["step_id"],
+        step_json=row["step"],
+        status=cast(Status, row["status"]),
+        reason=row["reason"],
+        detail=row["detail"],
+        submitted_ms=row["submitted_ms"],
+        due_ms=row["due_ms"],
         amount_in=None if row["amount_in"] is None else int(row["amount_in"]),
         amount_out=None if row["amount_out"] is None else int(row["amount_out"]),
         fill_seq=row["fill_seq"],
@@ -168,8 +173,12 @@ class Ledger:
         """Open an existing ledger only to read it (``sep status``, tests): creates nothing."""
         if not path.is_file():
             raise LedgerError(f"no sim venue ledger at {path}")
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
-                             timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        db = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro",
+            uri=True,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+        )
         db.row_factory = sqlite3.Row
         return cls(db, path)
 
@@ -202,25 +211,35 @@ class Ledger:
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
-            stored = db.execute(
-                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()["value"]
+            stored = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[
+                "value"
+            ]
             if stored == "1":  # its pools have no seq yet: no fill is counted in them
                 db.execute("ALTER TABLE pools ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
-                db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
-                           (str(SCHEMA_VERSION),))
+                db.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+                )
                 stored = str(SCHEMA_VERSION)
             if stored != str(SCHEMA_VERSION):
-                raise LedgerError(f"{self.path} has ledger schema {stored}, "
-                                  f"this venue writes {SCHEMA_VERSION}")
+                raise LedgerError(
+                    f"{self.path} has ledger schema {stored}, this venue writes {SCHEMA_VERSION}"
+                )
             for pool in seed:
-                row = db.execute("SELECT token0, token1, fee FROM pools WHERE pool_id = ?",
-                                 (pool.pool_id,)).fetchone()
+                row = db.execute(
+                    "SELECT token0, token1, fee FROM pools WHERE pool_id = ?", (pool.pool_id,)
+                ).fetchone()
                 if row is None:
                     db.execute(
                         "INSERT INTO pools (pool_id, token0, token1, reserve0, reserve1, fee) "
                         "VALUES (?, ?, ?, ?, ?, ?)",
-                        (pool.pool_id, pool.token0, pool.token1, str(pool.reserve0),
-                         str(pool.reserve1), pool.fee),
+                        (
+                            pool.pool_id,
+                            pool.token0,
+                            pool.token1,
+                            str(pool.reserve0),
+                            str(pool.reserve1),
+                            pool.fee,
+                        ),
                     )
                 elif tuple(row) != (pool.token0, pool.token1, pool.fee):
                     raise LedgerError(
@@ -237,20 +256,29 @@ class Ledger:
         # has no seq column.  (``in`` on a ``sqlite3.Row`` looks at its values.)
         has_seq = bool(rows) and "seq" in rows[0].keys()  # noqa: SIM118 - see above
         return {
-            r["pool_id"]: Pool(r["pool_id"], r["token0"], r["token1"], int(r["reserve0"]),
-                               int(r["reserve1"]), r["fee"], r["seq"] if has_seq else 0)
+            r["pool_id"]: Pool(
+                r["pool_id"],
+                r["token0"],
+                r["token1"],
+                int(r["reserve0"]),
+                int(r["reserve1"]),
+                r["fee"],
+                r["seq"] if has_seq else 0,
+            )
             for r in rows
         }
 
     def submission(self, order_ref: str) -> SubmissionRecord | None:
-        row = self._db.execute(_SELECT_SUBMISSION + " WHERE s.order_ref = ?",
-                               (order_ref,)).fetchone()
+        row = self._db.execute(
+            _SELECT_SUBMISSION + " WHERE s.order_ref = ?", (order_ref,)
+        ).fetchone()
         return None if row is None else _record(row)
 
     def first_submission(self, step_id: str) -> SubmissionRecord | None:
         """The earliest submission of ``step_id`` (there may be more: see the module doc)."""
-        row = self._db.execute(_SELECT_SUBMISSION + " WHERE s.step_id = ? ORDER BY s.seq LIMIT 1",
-                               (step_id,)).fetchone()
+        row = self._db.execute(
+            _SELECT_SUBMISSION + " WHERE s.step_id = ? ORDER BY s.seq LIMIT 1", (step_id,)
+        ).fetchone()
         return None if row is None else _record(row)
 
     def first_submissions(self, step_ids: Iterable[str]) -> dict[str, SubmissionRecord]:
@@ -271,8 +299,17 @@ class Ledger:
     def fills(self) -> list[FillRecord]:
         """Every fill, in commit order."""
         rows = self._db.execute("SELECT * FROM fills ORDER BY seq").fetchall()
-        return [FillRecord(r["seq"], r["step_id"], r["order_ref"], int(r["amount_in"]),
-                           int(r["amount_out"]), r["filled_ms"]) for r in rows]
+        return [
+            FillRecord(
+                r["seq"],
+                r["step_id"],
+                r["order_ref"],
+                int(r["amount_in"]),
+                int(r["amount_out"]),
+                r["filled_ms"],
+            )
+            for r in rows
+        ]
 
     def fill_counts(self) -> dict[str, int]:
         """Fills per step id. Any count above 1 is a step the pipeline executed twice."""
@@ -285,8 +322,9 @@ class Ledger:
 
     # ------------------------------------------------------------------------- writes
 
-    def add_submission(self, order_ref: str, step_id: str, step_json: str, *,
-                       submitted_ms: float, due_ms: float) -> None:
+    def add_submission(
+        self, order_ref: str, step_id: str, step_json: str, *, submitted_ms: float, due_ms: float
+    ) -> None:
         self.add_submissions([NewSubmission(order_ref, step_id, step_json, submitted_ms, due_ms)])
 
     def add_submissions(self, submissions: Sequence[NewSubmission]) -> None:
@@ -297,18 +335,21 @@ class Ledger:
             db.executemany(
                 "INSERT INTO submissions (order_ref, step_id, step, status, submitted_ms, "
                 "due_ms) VALUES (?, ?, ?, 'pending', ?, ?)",
-                [(s.order_ref, s.step_id, s.step_json, s.submitted_ms, s.due_ms)
-                 for s in submissions])
+                [
+                    (s.order_ref, s.step_id, s.step_json, s.submitted_ms, s.due_ms)
+                    for s in submissions
+                ],
+            )
 
     def submissions(self, order_refs: Iterable[str]) -> dict[str, SubmissionRecord]:
         """The records of ``order_refs`` that exist, by order ref."""
         refs = list(dict.fromkeys(order_refs))
         out: dict[str, SubmissionRecord] = {}
         for i in range(0, len(refs), _IN_CHUNK):
-            chunk = refs[i:i + _IN_CHUNK]
+            chunk = refs[i : i + _IN_CHUNK]
             rows = self._db.execute(
-                _SELECT_SUBMISSION + f" WHERE s.order_ref IN ({', '.join('?' * len(chunk))})",
-                chunk)
+                _SELECT_SUBMISSION + f" WHERE s.order_ref IN ({', '.join('?' * len(chunk))})", chunk
+            )
             out.update((row["order_ref"], _record(row)) for row in rows)
         return out
 
@@ -316,8 +357,9 @@ class Ledger:
         """Make every submission due by ``now_ms`` final, then return ``order_ref``'s record."""
         return self.settle_many([order_ref], now_ms, execute).get(order_ref)
 
-    def settle_many(self, order_refs: Sequence[str], now_ms: float,
-                    execute: Executor) -> dict[str, SubmissionRecord]:
+    def settle_many(
+        self, order_refs: Sequence[str], now_ms: float, execute: Executor
+    ) -> dict[str, SubmissionRecord]:
         """Make every submission due by ``now_ms`` final, then return the records of
         ``order_refs`` (those that exist).
 
@@ -332,32 +374,52 @@ class Ledger:
         if all(r.status != "pending" for r in records.values()):
             return records  # the fast path needs no write lock
         with self._immediate() as db:
-            due = [_record(r) for r in db.execute(
-                _SELECT_SUBMISSION + " WHERE s.status = 'pending' AND s.due_ms <= ? "
-                "ORDER BY s.due_ms, s.seq", (now_ms,))]
+            due = [
+                _record(r)
+                for r in db.execute(
+                    _SELECT_SUBMISSION + " WHERE s.status = 'pending' AND s.due_ms <= ? "
+                    "ORDER BY s.due_ms, s.seq",
+                    (now_ms,),
+                )
+            ]
             pools = self.pools() if due else {}
             changed: dict[str, Pool] = {}
             for pending in due:
                 try:
                     swap = execute(pending, pools)
                 except SwapError as exc:
-                    db.execute("UPDATE submissions SET status = 'failed', reason = ?, detail = ?, "
-                               "final_ms = ? WHERE order_ref = ?",
-                               (exc.reason, exc.detail, now_ms, pending.order_ref))
+                    db.execute(
+                        "UPDATE submissions SET status = 'failed', reason = ?, detail = ?, "
+                        "final_ms = ? WHERE order_ref = ?",
+                        (exc.reason, exc.detail, now_ms, pending.order_ref),
+                    )
                     continue
-                fill = db.execute("INSERT INTO fills (step_id, order_ref, amount_in, amount_out, "
-                                  "filled_ms) VALUES (?, ?, ?, ?, ?)",
-                                  (pending.step_id, pending.order_ref, str(swap.amount_in),
-                                   str(swap.amount_out), now_ms))
+                fill = db.execute(
+                    "INSERT INTO fills (step_id, order_ref, amount_in, amount_out, "
+                    "filled_ms) VALUES (?, ?, ?, ?, ?)",
+                    (
+                        pending.step_id,
+                        pending.order_ref,
+                        str(swap.amount_in),
+                        str(swap.amount_out),
+                        now_ms,
+                    ),
+                )
                 # The fill's number (its rowid: one more than any before, under the lock) is
                 # now the version of every pool it moved.
-                moved = {pool_id: replace(pool, seq=fill.lastrowid or 0)
-                         for pool_id, pool in swap.pools.items()}
+                moved = {
+                    pool_id: replace(pool, seq=fill.lastrowid or 0)
+                    for pool_id, pool in swap.pools.items()
+                }
                 pools = {**pools, **moved}
                 changed.update(moved)
-                db.execute("UPDATE submissions SET status = 'filled', final_ms = ? "
-                           "WHERE order_ref = ?", (now_ms, pending.order_ref))
+                db.execute(
+                    "UPDATE submissions SET status = 'filled', final_ms = ? WHERE order_ref = ?",
+                    (now_ms, pending.order_ref),
+                )
             for pool in changed.values():
-                db.execute("UPDATE pools SET reserve0 = ?, reserve1 = ?, seq = ? WHERE pool_id = ?",
-                           (str(pool.reserve0), str(pool.reserve1), pool.seq, pool.pool_id))
+                db.execute(
+                    "UPDATE pools SET reserve0 = ?, reserve1 = ?, seq = ? WHERE pool_id = ?",
+                    (str(pool.reserve0), str(pool.reserve1), pool.seq, pool.pool_id),
+                )
         return self.submissions(order_refs)

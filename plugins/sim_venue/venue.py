@@ -78,8 +78,13 @@ class SimVenue:
 
     name = VENUE_NAME
 
-    def __init__(self, config: SimVenueConfig, context: VenueContext, *,
-                 clock_ms: Callable[[], float] = wall_clock_ms) -> None:
+    def __init__(
+        self,
+        config: SimVenueConfig,
+        context: VenueContext,
+        *,
+        clock_ms: Callable[[], float] = wall_clock_ms,
+    ) -> None:
         self.config = config
         self._assets: Mapping[str, Asset] = context.assets
         self._path = context.data_dir / config.ledger_file
@@ -87,8 +92,9 @@ class SimVenue:
         self._seed: dict[str, Pool] = {}
         for pool in config.pools:
             reserve0, reserve1 = pool.base_reserves(context.assets)
-            self._seed[pool.pool_id] = Pool(pool.pool_id, pool.token0, pool.token1,
-                                            reserve0, reserve1, pool.fee)
+            self._seed[pool.pool_id] = Pool(
+                pool.pool_id, pool.token0, pool.token1, reserve0, reserve1, pool.fee
+            )
         self._ledger: Ledger | None = None
         self._write_order = asyncio.Lock()
         # The submissions, and the receipts, of the plans executed side by side: one ledger
@@ -150,10 +156,17 @@ class SimVenue:
         last fill that moved each (a fill reported ``landed_at <= seq`` is in the state)."""
         current = await self._unlocked(self.ledger.pools)
         return [
-            PoolState(pool_id=p.pool_id, venue=self.name,
-                      chain_id=self._assets[p.token0].chain_id, token0=p.token0,
-                      token1=p.token1, reserve0=p.reserve0, reserve1=p.reserve1, fee=p.fee,
-                      seq=p.seq)
+            PoolState(
+                pool_id=p.pool_id,
+                venue=self.name,
+                chain_id=self._assets[p.token0].chain_id,
+                token0=p.token0,
+                token1=p.token1,
+                reserve0=p.reserve0,
+                reserve1=p.reserve1,
+                fee=p.fee,
+                seq=p.seq,
+            )
             for p in (current[pool_id] for pool_id in self._seed)
         ]
 
@@ -200,8 +213,9 @@ class SimVenue:
         due_ms = submitted_ms + self.config.latency_ms
         self._steps[order_ref] = step
         try:
-            await self._inserts(NewSubmission(order_ref, step.step_id, step.model_dump_json(),
-                                              submitted_ms, due_ms))
+            await self._inserts(
+                NewSubmission(order_ref, step.step_id, step.model_dump_json(), submitted_ms, due_ms)
+            )
         except BaseException:
             self._steps.pop(order_ref, None)
             raise
@@ -213,8 +227,9 @@ class SimVenue:
         return [None] * len(submissions)
 
     async def _settle(self, order_refs: list[str]) -> list[SubmissionRecord | None]:
-        records = await self._write(lambda: self.ledger.settle_many(
-            order_refs, self._clock_ms(), self._execute))
+        records = await self._write(
+            lambda: self.ledger.settle_many(order_refs, self._clock_ms(), self._execute)
+        )
         return [records.get(ref) for ref in order_refs]
 
     async def wait_receipt(self, submission: Submission, timeout_s: float) -> Fill:
@@ -232,9 +247,11 @@ class SimVenue:
             # Not submitted by this process (or before a restart): the ledger says where it is.
             found = await self._unlocked(lambda: self.ledger.submission(submission.order_ref))
             if found is None or found.step_id != submission.step_id:
-                raise StepRejected(self.name, "unknown_order",
-                                   f"no submission {submission.order_ref!r} of step "
-                                   f"{submission.step_id!r}")
+                raise StepRejected(
+                    self.name,
+                    "unknown_order",
+                    f"no submission {submission.order_ref!r} of step {submission.step_id!r}",
+                )
             record = found
             due_ms = found.due_ms if found.status == "pending" else None
         if due_ms is not None:  # pending
@@ -248,10 +265,12 @@ class SimVenue:
             self._steps.pop(record.order_ref, None)
             raise StepRejected(self.name, record.reason or "failed", record.detail or "")
         if record.amount_in is None or record.amount_out is None:
-            raise TransientVenueError(self.name, "receipt_timeout",
-                                      f"{submission.order_ref} is still pending")
+            raise TransientVenueError(
+                self.name, "receipt_timeout", f"{submission.order_ref} is still pending"
+            )
         step = self._steps.pop(record.order_ref, None) or ExecutionStep.model_validate_json(
-            record.step_json)
+            record.step_json
+        )
         return Fill(
             step_id=record.step_id,
             order_ref=record.order_ref,
@@ -274,15 +293,19 @@ class SimVenue:
         while (now := self._clock_ms()) < due_ms:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TransientVenueError(self.name, "receipt_timeout",
-                                          f"{submission.order_ref} not final after {timeout_s}s")
+                raise TransientVenueError(
+                    self.name,
+                    "receipt_timeout",
+                    f"{submission.order_ref} not final after {timeout_s}s",
+                )
             await asyncio.sleep(min((due_ms - now) / 1000, left))
 
     def _execute(self, record: SubmissionRecord, pools: Mapping[str, Pool]) -> Swap:
         """The ledger's executor: run a stored step against the pools as they are now."""
         try:
             step = self._steps.get(record.order_ref) or ExecutionStep.model_validate_json(
-                record.step_json)
+                record.step_json
+            )
         except ValidationError as exc:
             raise SwapError("invalid_step", f"stored step does not parse: {exc}") from exc
         return self._swap(self._order(step, pools), pools, enforce_limit=True)
@@ -315,11 +338,17 @@ class SimVenue:
         if order.step.mode is SwapMode.EXACT_IN:
             swap = swap_exact_in(pools, order.hops, order.amount)
             if enforce_limit and swap.amount_out < order.limit:
-                raise SwapError("slippage", f"would receive {swap.amount_out} base units of "
-                                f"{order.asset_out.symbol}, min_out is {order.limit}")
+                raise SwapError(
+                    "slippage",
+                    f"would receive {swap.amount_out} base units of "
+                    f"{order.asset_out.symbol}, min_out is {order.limit}",
+                )
         else:
             swap = swap_exact_out(pools, order.hops, order.amount)
             if enforce_limit and swap.amount_in > order.limit:
-                raise SwapError("slippage", f"would spend {swap.amount_in} base units of "
-                                f"{order.asset_in.symbol}, max_in is {order.limit}")
+                raise SwapError(
+                    "slippage",
+                    f"would spend {swap.amount_in} base units of "
+                    f"{order.asset_in.symbol}, max_in is {order.limit}",
+                )
         return swap

@@ -47,20 +47,26 @@ def make_uniswap_v3_venue(config: BaseModel, context: VenueContext) -> UniswapV3
 
 @hookimpl
 def sep_register_venues(register: Callable[[VenueSpec], None]) -> None:
-    register(VenueSpec(
-        name=VENUE_NAME,
-        config_model=UniswapV3Config,
-        factory=make_uniswap_v3_venue,
-        description="Uniswap V3 through SwapRouter/QuoterV2 on an EVM node (web3, local signing)",
-    ))
+    register(
+        VenueSpec(
+            name=VENUE_NAME,
+            config_model=UniswapV3Config,
+            factory=make_uniswap_v3_venue,
+            description=(
+                "Uniswap V3 through SwapRouter/QuoterV2 on an EVM node (web3, local signing)"
+            ),
+        )
+    )
 
 
 @hookimpl
 def sep_register_market_sources(register: Callable[[MarketSourceSpec], None]) -> None:
-    register(MarketSourceSpec(
-        name="uniswap_v3.pools",
-        venue=VENUE_NAME,
-        topic=POOLS_TOPIC,
-        factory=make_pool_watcher,
-        description="pool states after every block that swapped, minted or burnt in a pool",
-    ))
+    register(
+        MarketSourceSpec(
+            name="uniswap_v3.pools",
+            venue=VENUE_NAME,
+            topic=POOLS_TOPIC,
+            factory=make_pool_watcher,
+            description="pool states after every block that swapped, minted or burnt in a pool",
+        )
+    )

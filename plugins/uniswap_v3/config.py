@@ -56,7 +56,8 @@ class UniswapV3Config(BaseModel):
     """Longest pause between receipt polls (polling starts at 2 ms and backs off to this)."""
     rpc_timeout_s: Annotated[float, Field(gt=0)] = 10.0
     journal_file: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")] = (
-        "journal.sqlite")
+        "journal.sqlite"
+    )
     """File name of the submissions journal inside the venue's data directory."""
 
     def resolved_rpc_url(self) -> str:
@@ -67,8 +68,11 @@ class UniswapV3Config(BaseModel):
 
     def load_signer(self, chain_id: int) -> LocalAccount:
         """The account that signs swaps (slow for a keystore: scrypt; call it off the loop)."""
-        key = self.signer_key.get_secret_value() if self.signer_key else os.environ.get(
-            "SEP_SIGNER_KEY", "")
+        key = (
+            self.signer_key.get_secret_value()
+            if self.signer_key
+            else os.environ.get("SEP_SIGNER_KEY", "")
+        )
         if key:
             try:
                 account: LocalAccount = Account.from_key(key)
@@ -76,8 +80,10 @@ class UniswapV3Config(BaseModel):
                 raise SignerError("the signer key is not a valid private key") from None
             return account
         keystore = self.keystore_file or (
-            Path(os.environ["SEP_SIGNER_KEYSTORE"]) if os.environ.get("SEP_SIGNER_KEYSTORE")
-            else None)
+            Path(os.environ["SEP_SIGNER_KEYSTORE"])
+            if os.environ.get("SEP_SIGNER_KEYSTORE")
+            else None
+        )
         if keystore is not None:
             password = os.environ.get(self.password_env)
             if password is None:
@@ -86,17 +92,19 @@ class UniswapV3Config(BaseModel):
                 key_bytes = Account.decrypt(json.loads(keystore.read_text()), password)
             except (OSError, ValueError) as exc:
                 # ValueError is also a wrong password ("MAC mismatch"); no key in the message.
-                raise SignerError(f"cannot decrypt keystore {keystore}: "
-                                  f"{type(exc).__name__}") from None
+                raise SignerError(
+                    f"cannot decrypt keystore {keystore}: {type(exc).__name__}"
+                ) from None
             keyed: LocalAccount = Account.from_key(key_bytes)
             return keyed
         if self.dev_account is not None:
             if chain_id != DEV_CHAIN_ID:
-                raise SignerError(f"dev_account is only for the dev chain ({DEV_CHAIN_ID}); "
-                                  f"this node is chain {chain_id}: configure a signer")
+                raise SignerError(
+                    f"dev_account is only for the dev chain ({DEV_CHAIN_ID}); "
+                    f"this node is chain {chain_id}: configure a signer"
+                )
             from pipeline.devstack.chain import dev_account_key
 
             dev: LocalAccount = Account.from_key(dev_account_key(self.dev_account))
             return dev
-        raise SignerError("no signer: set signer_key / SEP_SIGNER_KEY, a keystore, or "
-                          "dev_account")
+        raise SignerError("no signer: set signer_key / SEP_SIGNER_KEY, a keystore, or dev_account")

@@ -18,23 +18,34 @@ from eth_utils.crypto import keccak
 from pipeline.devstack.chain_dist import uniswap_artifact
 
 SWAP_TOPIC = "0x" + keccak(text="Swap(address,address,int256,int256,uint160,uint128,int24)").hex()
-MINT_TOPIC = "0x" + keccak(
-    text="Mint(address,address,int24,int24,uint128,uint256,uint256)").hex()
+MINT_TOPIC = "0x" + keccak(text="Mint(address,address,int24,int24,uint128,uint256,uint256)").hex()
 BURN_TOPIC = "0x" + keccak(text="Burn(address,int24,int24,uint128,uint256,uint256)").hex()
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
 MAX_UINT256 = 2**256 - 1
 
 ERC20_ABI: list[dict[str, Any]] = [
-    {"name": "balanceOf", "type": "function", "stateMutability": "view",
-     "inputs": [{"name": "owner", "type": "address"}],
-     "outputs": [{"name": "", "type": "uint256"}]},
-    {"name": "allowance", "type": "function", "stateMutability": "view",
-     "inputs": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"}],
-     "outputs": [{"name": "", "type": "uint256"}]},
-    {"name": "approve", "type": "function", "stateMutability": "nonpayable",
-     "inputs": [{"name": "spender", "type": "address"}, {"name": "amount", "type": "uint256"}],
-     "outputs": [{"name": "", "type": "bool"}]},
+    {
+        "name": "balanceOf",
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [{"name": "owner", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+    {
+        "name": "allowance",
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+    {
+        "name": "approve",
+        "type": "function",
+        "stateMutability": "nonpayable",
+        "inputs": [{"name": "spender", "type": "address"}, {"name": "amount", "type": "uint256"}],
+        "outputs": [{"name": "", "type": "bool"}],
+    },
 ]
 """The three ERC20 functions the venue uses (any ERC20, not only the test token)."""
 
@@ -79,9 +90,13 @@ def swap_logs(logs: Sequence[Any]) -> list[SwapLog]:
         if not topics or _hex(topics[0]) != SWAP_TOPIC:
             continue
         amount0, amount1, sqrt_price, liquidity, tick = abi_decode(
-            ["int256", "int256", "uint160", "uint128", "int24"], bytes(log["data"]))
-        out.append(SwapLog(to_checksum_address(log["address"]), amount0, amount1, sqrt_price,
-                           liquidity, tick))
+            ["int256", "int256", "uint160", "uint128", "int24"], bytes(log["data"])
+        )
+        out.append(
+            SwapLog(
+                to_checksum_address(log["address"]), amount0, amount1, sqrt_price, liquidity, tick
+            )
+        )
     return out
 
 
@@ -89,8 +104,12 @@ def _hex(value: Any) -> str:
     return value if isinstance(value, str) else "0x" + bytes(value).hex()
 
 
-_PANICS = {0x01: "assert", 0x11: "arithmetic overflow", 0x12: "division by zero",
-           0x32: "array index out of bounds"}
+_PANICS = {
+    0x01: "assert",
+    0x11: "arithmetic overflow",
+    0x12: "division by zero",
+    0x32: "array index out of bounds",
+}
 
 
 def decode_revert(data: bytes | str | None) -> str:
@@ -98,8 +117,11 @@ def decode_revert(data: bytes | str | None) -> str:
     "Too little received", "Transaction too old", "STF", ...), a panic, or the raw bytes."""
     if data is None:
         return "reverted without a reason"
-    raw = bytes.fromhex(data[2:] if data.startswith("0x") else data) if isinstance(
-        data, str) else data
+    raw = (
+        bytes.fromhex(data[2:] if data.startswith("0x") else data)
+        if isinstance(data, str)
+        else data
+    )
     if raw[:4] == ERROR_SELECTOR:
         (message,) = abi_decode(["string"], raw[4:])
         return str(message)

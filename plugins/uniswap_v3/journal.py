@@ -104,8 +104,16 @@ class Journal:
             raise
         self._db.execute("COMMIT")
 
-    def record(self, step_id: str, step_json: str | None, signer: str, floor: int,
-               sign: Signer, *, once: bool = False) -> tuple[TxRecord, bool]:
+    def record(
+        self,
+        step_id: str,
+        step_json: str | None,
+        signer: str,
+        floor: int,
+        sign: Signer,
+        *,
+        once: bool = False,
+    ) -> tuple[TxRecord, bool]:
         """Allocate the signer's next nonce, sign with it, and store the transaction; and
         whether it is new.
 
@@ -116,9 +124,15 @@ class Journal:
         transaction, not two trades.
         """
         with self._immediate() as db:
-            claimed = db.execute(
-                "SELECT * FROM txs WHERE step_id = ? AND status != 'rejected' "
-                "ORDER BY seq DESC LIMIT 1", (step_id,)).fetchone() if once else None
+            claimed = (
+                db.execute(
+                    "SELECT * FROM txs WHERE step_id = ? AND status != 'rejected' "
+                    "ORDER BY seq DESC LIMIT 1",
+                    (step_id,),
+                ).fetchone()
+                if once
+                else None
+            )
             if claimed is not None:
                 return _record(claimed), False
             row = db.execute("SELECT next FROM nonces WHERE signer = ?", (signer,)).fetchone()
@@ -127,31 +141,41 @@ class Journal:
             db.execute(
                 "INSERT INTO txs (step_id, step, signer, nonce, tx_hash, raw_tx, status, "
                 "created_ms) VALUES (?, ?, ?, ?, ?, ?, 'signed', ?)",
-                (step_id, step_json, signer, nonce, tx_hash, raw, time.time() * 1000))
-            db.execute("INSERT INTO nonces (signer, next) VALUES (?, ?) ON CONFLICT (signer) "
-                       "DO UPDATE SET next = excluded.next", (signer, nonce + 1))
+                (step_id, step_json, signer, nonce, tx_hash, raw, time.time() * 1000),
+            )
+            db.execute(
+                "INSERT INTO nonces (signer, next) VALUES (?, ?) ON CONFLICT (signer) "
+                "DO UPDATE SET next = excluded.next",
+                (signer, nonce + 1),
+            )
         return TxRecord(step_id, step_json, signer, nonce, tx_hash, raw, "signed", None, None), True
 
     def mark_sent(self, tx_hash: str) -> None:
-        self._db.execute("UPDATE txs SET status = 'sent' WHERE tx_hash = ? AND status = 'signed'",
-                         (tx_hash,))
+        self._db.execute(
+            "UPDATE txs SET status = 'sent' WHERE tx_hash = ? AND status = 'signed'", (tx_hash,)
+        )
 
     def mark_rejected(self, record: TxRecord, reason: str, detail: str) -> None:
         """The node refused the transaction: it will never be mined, so its nonce is free
         again unless a later one was handed out meanwhile (then the gap is the node's to
         report, and ``floor`` resynchronises the next allocation)."""
         with self._immediate() as db:
-            db.execute("UPDATE txs SET status = 'rejected', reason = ?, detail = ? "
-                       "WHERE tx_hash = ?", (reason, detail, record.tx_hash))
-            db.execute("UPDATE nonces SET next = ? WHERE signer = ? AND next = ?",
-                       (record.nonce, record.signer, record.nonce + 1))
+            db.execute(
+                "UPDATE txs SET status = 'rejected', reason = ?, detail = ? WHERE tx_hash = ?",
+                (reason, detail, record.tx_hash),
+            )
+            db.execute(
+                "UPDATE nonces SET next = ? WHERE signer = ? AND next = ?",
+                (record.nonce, record.signer, record.nonce + 1),
+            )
 
     def latest(self, step_id: str) -> TxRecord | None:
         """The transaction for ``step_id``: the one not refused by the node if there is one
         (a refused send is retried with a fresh nonce), else the last refused one."""
         row = self._db.execute(
             "SELECT * FROM txs WHERE step_id = ? ORDER BY status = 'rejected', seq DESC LIMIT 1",
-            (step_id,)).fetchone()
+            (step_id,),
+        ).fetchone()
         return None if row is None else _record(row)
 
     def get(self, tx_hash: str) -> TxRecord | None:
@@ -160,16 +184,25 @@ class Journal:
 
     def unsent(self, signer: str) -> list[TxRecord]:
         """Transactions signed but not known to have reached the node, by nonce."""
-        rows = self._db.execute("SELECT * FROM txs WHERE signer = ? AND status = 'signed' "
-                                "ORDER BY nonce", (signer,)).fetchall()
+        rows = self._db.execute(
+            "SELECT * FROM txs WHERE signer = ? AND status = 'signed' ORDER BY nonce", (signer,)
+        ).fetchall()
         return [_record(r) for r in rows]
 
     def count(self, step_id: str) -> int:
-        (n,) = self._db.execute("SELECT COUNT(*) FROM txs WHERE step_id = ?",
-                                (step_id,)).fetchone()
+        (n,) = self._db.execute("SELECT COUNT(*) FROM txs WHERE step_id = ?", (step_id,)).fetchone()
         return int(n)
 
 
 def _record(row: sqlite3.Row) -> TxRecord:
-    return TxRecord(row["step_id"], row["step"], row["signer"], row["nonce"], row["tx_hash"],
-                    bytes(row["raw_tx"]), row["status"], row["reason"], row["detail"])
+    return TxRecord(
+        row["step_id"],
+        row["step"],
+        row["signer"],
+        row["nonce"],
+        row["tx_hash"],
+        bytes(row["raw_tx"]),
+        row["status"],
+        row["reason"],
+        row["detail"],
+    )

@@ -32,8 +32,14 @@ POOLS_TOPIC = "sep.market.pools"
 class PoolWatcher:
     """Yields the states of the venue's pools that changed, block range by block range."""
 
-    def __init__(self, venue: UniswapV3Venue, *, poll_interval_s: float = 0.1,
-                 snapshot: bool = True, max_backoff_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        venue: UniswapV3Venue,
+        *,
+        poll_interval_s: float = 0.1,
+        snapshot: bool = True,
+        max_backoff_s: float = 5.0,
+    ) -> None:
         self.venue = venue
         self.poll_interval_s = poll_interval_s
         self.snapshot = snapshot
@@ -59,19 +65,26 @@ class PoolWatcher:
                     if self.snapshot:
                         yield await reader.read(block=head)
                 elif head > self.last_block:
-                    logs = await w3.eth.get_logs({
-                        "address": list(addresses), "fromBlock": self.last_block + 1,
-                        "toBlock": head, "topics": [[SWAP_TOPIC, MINT_TOPIC, BURN_TOPIC]],
-                    })
+                    logs = await w3.eth.get_logs(
+                        {
+                            "address": list(addresses),
+                            "fromBlock": self.last_block + 1,
+                            "toBlock": head,
+                            "topics": [[SWAP_TOPIC, MINT_TOPIC, BURN_TOPIC]],
+                        }
+                    )
                     changed = {w3.to_checksum_address(entry["address"]) for entry in logs}
                     if changed:
-                        yield await reader.read([addresses[a] for a in sorted(changed)],
-                                                block=head)
+                        yield await reader.read([addresses[a] for a in sorted(changed)], block=head)
                     self.last_block = head
                 backoff = self.poll_interval_s
             except _CONNECTION_ERRORS as exc:
-                log.warning("%s market data: node unreachable (%s); retrying in %.1fs",
-                            VENUE_NAME, type(exc).__name__, backoff)
+                log.warning(
+                    "%s market data: node unreachable (%s); retrying in %.1fs",
+                    VENUE_NAME,
+                    type(exc).__name__,
+                    backoff,
+                )
                 backoff = min(backoff * 2, self.max_backoff_s)
             with contextlib.suppress(TimeoutError):  # the pause, cut short by close()
                 await asyncio.wait_for(self._closed.wait(), timeout=backoff)
@@ -79,6 +92,7 @@ class PoolWatcher:
 
 def make_pool_watcher(venue: Venue) -> PoolWatcher:
     if not isinstance(venue, UniswapV3Venue):
-        raise TypeError(f"the uniswap_v3 pool watcher needs a UniswapV3Venue, got "
-                        f"{type(venue).__name__}")
+        raise TypeError(
+            f"the uniswap_v3 pool watcher needs a UniswapV3Venue, got {type(venue).__name__}"
+        )
     return PoolWatcher(venue)

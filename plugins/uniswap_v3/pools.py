@@ -35,26 +35,34 @@ def _int24(topic: Any) -> int:
 class PoolReader:
     """Reads a set of pools; remembers the tick candidates it has scanned logs for."""
 
-    def __init__(self, w3: AsyncWeb3[AsyncHTTPProvider], deployment: Deployment,
-                 pools: Sequence[PoolInfo], venue: str) -> None:
+    def __init__(
+        self,
+        w3: AsyncWeb3[AsyncHTTPProvider],
+        deployment: Deployment,
+        pools: Sequence[PoolInfo],
+        venue: str,
+    ) -> None:
         self.w3 = w3
         self.deployment = deployment
         self.pools = tuple(pools)
         self.venue = venue
         # Keyed by checksummed address: logs report it so, a hand-written file may not.
-        self._contracts = {self._key(p): w3.eth.contract(address=self._key(p),
-                                                         abi=abi("UniswapV3Pool"))
-                           for p in self.pools}
+        self._contracts = {
+            self._key(p): w3.eth.contract(address=self._key(p), abi=abi("UniswapV3Pool"))
+            for p in self.pools
+        }
         self._candidates: dict[ChecksumAddress, set[int]] = {
-            self._key(p): set() for p in self.pools}
+            self._key(p): set() for p in self.pools
+        }
         self._scanned = -1  # logs of blocks up to here are in _candidates
         # Each pool's initialised ticks, valid while the pool is not in _stale.
         self._ticks: dict[ChecksumAddress, tuple[TickLiquidity, ...]] = {}
         self._stale: set[ChecksumAddress] = set(self._candidates)
         self._lock = asyncio.Lock()  # one log scan at a time
 
-    async def read(self, pools: Iterable[PoolInfo] | None = None,
-                   block: int | None = None) -> list[PoolState]:
+    async def read(
+        self, pools: Iterable[PoolInfo] | None = None, block: int | None = None
+    ) -> list[PoolState]:
         """The state of ``pools`` (default all) at ``block`` (default the latest)."""
         if block is None:
             block = await self.w3.eth.block_number
@@ -67,16 +75,21 @@ class PoolReader:
             if block <= self._scanned:
                 return
             start = self._scanned + 1 if self._scanned >= 0 else 0
-            logs = await self.w3.eth.get_logs({
-                "address": [self.w3.to_checksum_address(a) for a in self._candidates],
-                "fromBlock": start, "toBlock": block, "topics": [[MINT_TOPIC, BURN_TOPIC]],
-            })
+            logs = await self.w3.eth.get_logs(
+                {
+                    "address": [self.w3.to_checksum_address(a) for a in self._candidates],
+                    "fromBlock": start,
+                    "toBlock": block,
+                    "topics": [[MINT_TOPIC, BURN_TOPIC]],
+                }
+            )
             for log in logs:
                 # Mint(sender, owner indexed, tickLower indexed, tickUpper indexed, ...);
                 # Burn(owner indexed, tickLower indexed, tickUpper indexed, ...).
                 address = self.w3.to_checksum_address(log["address"])
-                self._candidates[address].update((_int24(log["topics"][2]),
-                                                  _int24(log["topics"][3])))
+                self._candidates[address].update(
+                    (_int24(log["topics"][2]), _int24(log["topics"][3]))
+                )
                 self._stale.add(address)
             self._scanned = block
 
@@ -91,11 +104,14 @@ class PoolReader:
         contract = self._contracts[address]
         candidates = sorted(self._candidates[address])
         infos = await asyncio.gather(
-            *(contract.functions.ticks(t).call(block_identifier=block) for t in candidates))
+            *(contract.functions.ticks(t).call(block_identifier=block) for t in candidates)
+        )
         # ticks(t) = (liquidityGross, liquidityNet, ...): gross 0 means no position uses t.
         self._ticks[address] = tuple(
             TickLiquidity(tick=t, liquidity_net=int(info[1]))
-            for t, info in zip(candidates, infos, strict=True) if info[0] > 0)
+            for t, info in zip(candidates, infos, strict=True)
+            if info[0] > 0
+        )
         return self._ticks[address]
 
     async def _read_one(self, pool: PoolInfo, block: int) -> PoolState:
@@ -108,9 +124,19 @@ class PoolReader:
         sqrt_price, tick = int(slot0[0]), int(slot0[1])
         reserve0, reserve1 = virtual_reserves(int(liquidity), sqrt_price)
         return PoolState(
-            pool_id=pool.pool_id, venue=self.venue, kind="concentrated",
-            chain_id=self.deployment.chain_id, token0=pool.token0, token1=pool.token1,
-            reserve0=reserve0, reserve1=reserve1, fee=pool.fee, sqrt_price_x96=sqrt_price,
-            liquidity=int(liquidity), tick=tick, tick_spacing=pool.tick_spacing,
-            ticks=initialised, block=block,
+            pool_id=pool.pool_id,
+            venue=self.venue,
+            kind="concentrated",
+            chain_id=self.deployment.chain_id,
+            token0=pool.token0,
+            token1=pool.token1,
+            reserve0=reserve0,
+            reserve1=reserve1,
+            fee=pool.fee,
+            sqrt_price_x96=sqrt_price,
+            liquidity=int(liquidity),
+            tick=tick,
+            tick_spacing=pool.tick_spacing,
+            ticks=initialised,
+            block=block,
         )

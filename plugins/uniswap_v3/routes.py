@@ -25,8 +25,11 @@ _EXACT = Context(prec=100)  # 2**256 has 78 digits; room for the decimals shift
 def to_units(amount: Decimal, decimals: int, *, round_up: bool = False) -> int:
     """Human units to base units; down (what may be spent) unless ``round_up``."""
     scaled = amount.scaleb(decimals, context=_EXACT)
-    return int(scaled.to_integral_value(rounding=ROUND_CEILING if round_up else ROUND_FLOOR,
-                                        context=_EXACT))
+    return int(
+        scaled.to_integral_value(
+            rounding=ROUND_CEILING if round_up else ROUND_FLOOR, context=_EXACT
+        )
+    )
 
 
 def from_units(units: int, decimals: int) -> Decimal:
@@ -85,8 +88,16 @@ class Order:
         """(SwapRouter function, arguments) for this order."""
         if len(self.pools) == 1:
             fn = "exactInputSingle" if self.exact_in else "exactOutputSingle"
-            params = (self.token_in.address, self.token_out.address, self.pools[0].fee,
-                      recipient, deadline, self.amount, self.limit, 0)
+            params = (
+                self.token_in.address,
+                self.token_out.address,
+                self.pools[0].fee,
+                recipient,
+                deadline,
+                self.amount,
+                self.limit,
+                0,
+            )
             return fn, [params]
         fn = "exactInput" if self.exact_in else "exactOutput"
         return fn, [(self.path(), recipient, deadline, self.amount, self.limit)]
@@ -95,14 +106,16 @@ class Order:
         """(QuoterV2 function, arguments): the same swap without a limit."""
         if len(self.pools) == 1:
             fn = "quoteExactInputSingle" if self.exact_in else "quoteExactOutputSingle"
-            return fn, [(self.token_in.address, self.token_out.address, self.amount,
-                         self.pools[0].fee, 0)]
+            return fn, [
+                (self.token_in.address, self.token_out.address, self.amount, self.pools[0].fee, 0)
+            ]
         fn = "quoteExactInput" if self.exact_in else "quoteExactOutput"
         return fn, [self.path(), self.amount]
 
 
-def resolve(step: ExecutionStep, venue: str, deployment: Deployment,
-            pools: Mapping[str, PoolInfo]) -> Order:
+def resolve(
+    step: ExecutionStep, venue: str, deployment: Deployment, pools: Mapping[str, PoolInfo]
+) -> Order:
     """``step`` against the deployment, or ``RouteError`` saying what does not fit."""
     if step.venue != venue or any(leg.venue != venue for leg in step.legs):
         raise RouteError("wrong_venue", f"step {step.step_id} is not for venue {venue!r}")
@@ -111,21 +124,28 @@ def resolve(step: ExecutionStep, venue: str, deployment: Deployment,
     for index, leg in enumerate(step.legs):
         pool = pools.get(leg.pool_id)
         if pool is None:
-            raise RouteError("unknown_pool", f"leg {index}: no pool {leg.pool_id!r} "
-                             f"(this venue has {sorted(pools)})")
+            raise RouteError(
+                "unknown_pool",
+                f"leg {index}: no pool {leg.pool_id!r} (this venue has {sorted(pools)})",
+            )
         if pool in route:
             raise RouteError("bad_route", f"leg {index}: pool {leg.pool_id!r} is used twice")
         if leg.token_in != tokens[-1].symbol:
-            raise RouteError("bad_route", f"leg {index} spends {leg.token_in}, "
-                             f"expected {tokens[-1].symbol}")
+            raise RouteError(
+                "bad_route", f"leg {index} spends {leg.token_in}, expected {tokens[-1].symbol}"
+            )
         if {leg.token_in, leg.token_out} != {pool.token0, pool.token1}:
-            raise RouteError("bad_route", f"leg {index}: pool {pool.pool_id!r} trades "
-                             f"{pool.token0}/{pool.token1}, not {leg.token_in}->{leg.token_out}")
+            raise RouteError(
+                "bad_route",
+                f"leg {index}: pool {pool.pool_id!r} trades "
+                f"{pool.token0}/{pool.token1}, not {leg.token_in}->{leg.token_out}",
+            )
         route.append(pool)
         tokens.append(_token(deployment, leg.token_out))
     if tokens[-1].symbol != step.asset_out:
-        raise RouteError("bad_route", f"the route ends in {tokens[-1].symbol}, "
-                         f"expected {step.asset_out}")
+        raise RouteError(
+            "bad_route", f"the route ends in {tokens[-1].symbol}, expected {step.asset_out}"
+        )
     token_in, token_out = tokens[0], tokens[-1]
     if step.mode is SwapMode.EXACT_IN:
         amount = to_units(step.amount_in, token_in.decimals)
@@ -141,6 +161,8 @@ def resolve(step: ExecutionStep, venue: str, deployment: Deployment,
 def _token(deployment: Deployment, symbol: str) -> TokenInfo:
     token = deployment.tokens.get(symbol)
     if token is None:
-        raise RouteError("unknown_asset", f"no token {symbol!r} on this chain "
-                         f"(deployed: {sorted(deployment.tokens)})")
+        raise RouteError(
+            "unknown_asset",
+            f"no token {symbol!r} on this chain (deployed: {sorted(deployment.tokens)})",
+        )
     return token

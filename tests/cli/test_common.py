@@ -12,9 +12,16 @@ from pipeline.topology import load_topology
 TOPOLOGY = load_topology()
 
 
-@pytest.mark.parametrize(("text", "ms"), [
-    ("300000", 300_000), ("250ms", 250), ("90s", 90_000), ("5m", 300_000), (" 1h ", 3_600_000),
-])
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [
+        ("300000", 300_000),
+        ("250ms", 250),
+        ("90s", 90_000),
+        ("5m", 300_000),
+        (" 1h ", 3_600_000),
+    ],
+)
 def test_durations(text: str, ms: int) -> None:
     assert parse_duration_ms(text) == ms
 
@@ -40,8 +47,11 @@ def test_an_empty_venue_option_is_an_error() -> None:
 def test_known_venues_pass_unknown_ones_are_named_with_the_choices() -> None:
     assert check_venues(TOPOLOGY, None) is None
     assert check_venues(TOPOLOGY, ["sim", "uniswap_v3"]) == ["sim", "uniswap_v3"]
-    with pytest.raises(UserError, match=r"unknown venue 'simm'; the topology's venues: "
-                       r"uniswap_v3, sim"):
+    with pytest.raises(
+        UserError,
+        match=r"unknown venue 'simm'; the topology's venues: "
+        r"uniswap_v3, sim",
+    ):
         check_venues(TOPOLOGY, ["sim", "simm"])
 
 

@@ -77,22 +77,27 @@ def test_same_seed_same_trades_and_the_run_makes_ids_unique() -> None:
 
 
 def test_stream_demo_sends_them_with_the_venues(sent: list[dict[str, Any]]) -> None:
-    count = asyncio.run(stream_demo(Settings(kafka="k:1"), TOPOLOGY, 12, rate=1e6, seed=1,
-                                    venues=["uniswap_v3", "sim"]))
+    count = asyncio.run(
+        stream_demo(
+            Settings(kafka="k:1"), TOPOLOGY, 12, rate=1e6, seed=1, venues=["uniswap_v3", "sim"]
+        )
+    )
     assert count == 12
     assert len(sent) == 12
     assert {tuple(b["constraints"]["allowedVenues"]) for b in sent} == {("uniswap_v3", "sim")}
 
 
 def test_the_command_restricts_the_demo(
-        sent: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
+    sent: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["demo", "--count", "5", "--rate", "1000000", "--venue", "sim"]) == 0
     assert [b["constraints"]["allowedVenues"] for b in sent] == [["sim"]] * 5
     assert "sent 5 demo intents restricted to sim" in capsys.readouterr().out
 
 
 def test_an_unknown_venue_is_refused_before_anything_is_sent(
-        sent: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
+    sent: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["demo", "--venue", "sim,uniswap"]) == 2
     assert sent == []
     err = capsys.readouterr().err
@@ -100,7 +105,8 @@ def test_an_unknown_venue_is_refused_before_anything_is_sent(
 
 
 def test_up_checks_its_demo_venue_before_starting_anything(
-        data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["up", "--demo-venue", "simm"]) == 2
     assert "sep up: unknown venue 'simm'" in capsys.readouterr().err
     assert list(data_dir.iterdir()) == []  # no service was started in the data directory

@@ -11,8 +11,18 @@ import pytest
 import pipeline.cli
 from pipeline.cli.main import build_parser, main
 
-SUBCOMMANDS = ("up", "submit", "demo", "status", "topology", "plugins", "worker", "schema",
-               "bench", "replay")
+SUBCOMMANDS = (
+    "up",
+    "submit",
+    "demo",
+    "status",
+    "topology",
+    "plugins",
+    "worker",
+    "schema",
+    "bench",
+    "replay",
+)
 CLI_DIR = Path(pipeline.cli.__file__).parent
 
 
@@ -27,7 +37,8 @@ def test_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None
 
 @pytest.mark.parametrize("name", SUBCOMMANDS)
 def test_each_subcommand_help_ends_with_examples(
-        name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exit_:
         main([name, "--help"])
     assert exit_.value.code == 0
@@ -36,18 +47,19 @@ def test_each_subcommand_help_ends_with_examples(
     examples = out.split("\nexamples:\n", 1)[1].splitlines()
     assert examples
     assert all(line.startswith("  ") for line in examples)
-    assert any(line.strip().startswith(f"sep {name}") or f" sep {name}" in line
-               for line in examples)
+    assert any(
+        line.strip().startswith(f"sep {name}") or f" sep {name}" in line for line in examples
+    )
 
 
-def test_descriptions_are_wrapped_and_examples_are_not(
-        capsys: pytest.CaptureFixture[str]) -> None:
+def test_descriptions_are_wrapped_and_examples_are_not(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["up", "--help"])
     description, examples = capsys.readouterr().out.split("\nexamples:\n")
     assert max(len(line) for line in description.splitlines()) <= 80
     assert "  SEP_POSTGRES=postgresql://sep@db:5432/sep sep up   (an existing PostgreSQL)" in (
-        examples.splitlines())
+        examples.splitlines()
+    )
 
 
 def test_every_subcommand_has_a_handler() -> None:

@@ -31,15 +31,28 @@ from pipeline.cli.stackfile import (
 )
 from pipeline.config import Settings
 
-STACK_VARS = ("SEP_KAFKA", "SEP_POSTGRES", "SEP_REDIS", "SEP_RPC", "SEP_DEPLOYMENT",
-              "SEP_REDIS_PREFIX")
+STACK_VARS = (
+    "SEP_KAFKA",
+    "SEP_POSTGRES",
+    "SEP_REDIS",
+    "SEP_RPC",
+    "SEP_DEPLOYMENT",
+    "SEP_REDIS_PREFIX",
+)
 
 
-def stack_settings(data_dir: Path, postgres: str = "postgresql://postgres@127.0.0.1:25432/sep",
-                   ) -> Settings:
-    return Settings(kafka="127.0.0.1:29092", postgres=postgres,
-                    redis="redis://127.0.0.1:26379/0", rpc="http://127.0.0.1:28545",
-                    deployment=data_dir / "chain" / "deployment.json", data_dir=data_dir)
+def stack_settings(
+    data_dir: Path,
+    postgres: str = "postgresql://postgres@127.0.0.1:25432/sep",
+) -> Settings:
+    return Settings(
+        kafka="127.0.0.1:29092",
+        postgres=postgres,
+        redis="redis://127.0.0.1:26379/0",
+        rpc="http://127.0.0.1:28545",
+        deployment=data_dir / "chain" / "deployment.json",
+        data_dir=data_dir,
+    )
 
 
 def dead_pid() -> int:
@@ -84,7 +97,8 @@ def test_a_password_is_kept_apart_in_a_private_file(data_dir: Path) -> None:
     text = (data_dir / STATE_FILE).read_text()
     assert "s3cret" not in text
     assert json.loads(text)["environment"]["SEP_POSTGRES"] == (
-        "postgresql://sep:***@db.internal:5432/sep")
+        "postgresql://sep:***@db.internal:5432/sep"
+    )
     assert json.loads(text)["secrets"] == SECRETS_FILE
     secrets = data_dir / SECRETS_FILE
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
@@ -100,8 +114,11 @@ def test_a_password_is_kept_apart_in_a_private_file(data_dir: Path) -> None:
 def test_a_secret_that_cannot_be_read_is_named(data_dir: Path) -> None:
     write_state(data_dir, stack_settings(data_dir, "postgresql://sep:pw@db/sep"))
     (data_dir / SECRETS_FILE).unlink()
-    with pytest.raises(UserError, match=r"keeps its passwords in .*stack\.secrets\.json.*"
-                       r"set SEP_POSTGRES yourself"):
+    with pytest.raises(
+        UserError,
+        match=r"keeps its passwords in .*stack\.secrets\.json.*"
+        r"set SEP_POSTGRES yourself",
+    ):
         read_state(data_dir)
 
 
@@ -122,8 +139,11 @@ def test_no_file_no_state(data_dir: Path) -> None:
 def test_a_file_whose_sep_up_is_gone_is_stale(data_dir: Path) -> None:
     pid = dead_pid()
     write_state(data_dir, stack_settings(data_dir), pid=pid)
-    with pytest.raises(StaleState, match=rf"the `sep up` that wrote it \(pid {pid}, up since "
-                       r".*\) is no longer running"):
+    with pytest.raises(
+        StaleState,
+        match=rf"the `sep up` that wrote it \(pid {pid}, up since "
+        r".*\) is no longer running",
+    ):
         read_state(data_dir)
 
 
@@ -147,16 +167,29 @@ def test_a_file_that_is_not_a_state_file_is_ignored(data_dir: Path) -> None:
 # ----------------------------------------------------------------------------- merging
 
 
-STATE = StackState(pid=1, started="t", environment={
-    "SEP_KAFKA": "k:1", "SEP_POSTGRES": "postgresql://p/sep", "SEP_REDIS": "redis://r/0",
-    "SEP_RPC": "http://c:1", "SEP_DEPLOYMENT": "/d.json", "SEP_REDIS_PREFIX": ""})
+STATE = StackState(
+    pid=1,
+    started="t",
+    environment={
+        "SEP_KAFKA": "k:1",
+        "SEP_POSTGRES": "postgresql://p/sep",
+        "SEP_REDIS": "redis://r/0",
+        "SEP_RPC": "http://c:1",
+        "SEP_DEPLOYMENT": "/d.json",
+        "SEP_REDIS_PREFIX": "",
+    },
+)
 
 
 def test_the_environment_wins_variable_by_variable() -> None:
     taken = merge({"SEP_KAFKA": "mine:9092", "SEP_REDIS": ""}, STATE)
     # SEP_KAFKA is the caller's; an empty SEP_REDIS is unset; an empty prefix is the default.
-    assert taken == {"SEP_POSTGRES": "postgresql://p/sep", "SEP_REDIS": "redis://r/0",
-                     "SEP_RPC": "http://c:1", "SEP_DEPLOYMENT": "/d.json"}
+    assert taken == {
+        "SEP_POSTGRES": "postgresql://p/sep",
+        "SEP_REDIS": "redis://r/0",
+        "SEP_RPC": "http://c:1",
+        "SEP_DEPLOYMENT": "/d.json",
+    }
     assert merge(dict(STATE.environment), STATE) == {}
 
 
@@ -171,9 +204,11 @@ def test_attach_completes_the_environment_and_says_from_where(data_dir: Path) ->
     assert environ["SEP_POSTGRES"] == "postgresql://postgres@127.0.0.1:25432/sep"
     assert environ["SEP_RPC"] == "http://127.0.0.1:28545"
     assert "SEP_REDIS_PREFIX" not in environ
-    assert said == [f"attached to the stack `sep up` runs (pid {os.getpid()}, up since "
-                    f"{state.started}, UI http://127.0.0.1:8700/ui/; {data_dir / STATE_FILE}); "
-                    "kept from your environment: SEP_KAFKA"]
+    assert said == [
+        f"attached to the stack `sep up` runs (pid {os.getpid()}, up since "
+        f"{state.started}, UI http://127.0.0.1:8700/ui/; {data_dir / STATE_FILE}); "
+        "kept from your environment: SEP_KAFKA"
+    ]
 
 
 def test_attach_ignores_a_stale_file_with_a_note(data_dir: Path) -> None:
@@ -196,7 +231,8 @@ def test_attach_is_silent_without_a_file_or_with_everything_set(data_dir: Path) 
 
 @pytest.mark.usefixtures("clean_env")
 def test_commands_get_settings_of_the_running_stack(
-        data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_state(data_dir, stack_settings(data_dir, "postgresql://sep:pw@127.0.0.1:25432/sep"))
     settings = settings_for_stack()
     assert settings.kafka == "127.0.0.1:29092"
@@ -209,22 +245,27 @@ def test_commands_get_settings_of_the_running_stack(
 
 @pytest.mark.usefixtures("clean_env")
 def test_sep_status_talks_to_the_stack_it_attached_to(
-        data_dir: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import pipeline.status
 
     seen: list[Settings] = []
 
     async def collect(settings: Settings, topology: object) -> dict[str, object]:
         seen.append(settings)
-        return {"intents": 0, "active": 0, "states": {}, "events": {}, "success_rate": None,
-                "event_store": "postgres"}
+        return {
+            "intents": 0,
+            "active": 0,
+            "states": {},
+            "events": {},
+            "success_rate": None,
+            "event_store": "postgres",
+        }
 
     monkeypatch.setattr(pipeline.status, "collect_status", collect)
     write_state(data_dir, stack_settings(data_dir))
     assert main(["status"]) == 0
-    assert [(s.kafka, s.redis) for s in seen] == [
-        ("127.0.0.1:29092", "redis://127.0.0.1:26379/0")]
+    assert [(s.kafka, s.redis) for s in seen] == [("127.0.0.1:29092", "redis://127.0.0.1:26379/0")]
     captured = capsys.readouterr()
     assert f"attached to the stack `sep up` runs (pid {os.getpid()}" in captured.err
     assert "intents: 0 (0 active)" in captured.out
@@ -235,13 +276,17 @@ def test_sep_status_talks_to_the_stack_it_attached_to(
 
 def test_a_second_sep_up_on_the_same_data_is_refused(data_dir: Path) -> None:
     write_state(data_dir, stack_settings(data_dir), ui="http://127.0.0.1:8700/ui/")
-    with pytest.raises(UserError, match=r"a stack is already running from .* \(pid "
-                       rf"{os.getpid()}, .*UI http://127.0.0.1:8700/ui/.*another SEP_DATA"):
+    with pytest.raises(
+        UserError,
+        match=r"a stack is already running from .* \(pid "
+        rf"{os.getpid()}, .*UI http://127.0.0.1:8700/ui/.*another SEP_DATA",
+    ):
         refuse_second_stack(data_dir)
 
 
 def test_sep_up_refuses_before_starting_anything(
-        data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_state(data_dir, stack_settings(data_dir))
     before = sorted(data_dir.iterdir())
     assert main(["up"]) == 2

@@ -11,14 +11,23 @@ import pytest
 from pipeline.cli.main import main
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--dispose", "1", "WETH", "--for", "USDC", "--venue", "nope"],
-     "unknown venue 'nope'; the topology's venues: uniswap_v3, sim"),
-    (["--dispose", "1", "WTH", "--for", "USDC"], "unknown asset 'WTH'; known: WETH, USDC"),
-    (["--dispose", "1", "WETH"], "give --dispose AMOUNT ASSET or --acquire AMOUNT ASSET"),
-])
-def test_refused_with_a_reason(argv: list[str], message: str, monkeypatch: pytest.MonkeyPatch,
-                               capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--dispose", "1", "WETH", "--for", "USDC", "--venue", "nope"],
+            "unknown venue 'nope'; the topology's venues: uniswap_v3, sim",
+        ),
+        (["--dispose", "1", "WTH", "--for", "USDC"], "unknown asset 'WTH'; known: WETH, USDC"),
+        (["--dispose", "1", "WETH"], "give --dispose AMOUNT ASSET or --acquire AMOUNT ASSET"),
+    ],
+)
+def test_refused_with_a_reason(
+    argv: list[str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     # Kafka points nowhere: a refusal must come before any connection attempt.
     monkeypatch.setenv("SEP_KAFKA", "127.0.0.1:1")
     assert main(["submit", *argv]) == 2
@@ -26,7 +35,8 @@ def test_refused_with_a_reason(argv: list[str], message: str, monkeypatch: pytes
 
 
 async def test_the_same_submission_twice_prints_one_intent_id(
-        kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> None:
+    kafka_bootstrap: str, redis_url: str, tmp_path: Path
+) -> None:
     """`sep submit` claims the dedupe key before producing, like POST /intents."""
     from pipeline.cli.submit import _send
     from pipeline.config import Settings
@@ -37,10 +47,21 @@ async def test_the_same_submission_twice_prints_one_intent_id(
     # The topics first: producing to a missing one would create it with the broker's
     # default partition count, and every later test's ensure_topics would refuse it.
     await ensure_topics(kafka_bootstrap, load_topology())
-    settings = Settings(kafka=kafka_bootstrap, redis=redis_url, data_dir=tmp_path,
-                        redis_prefix=f"t-{uuid.uuid4().hex[:6]}:")
-    body = submission(load_topology(), "DISPOSE", "WETH", "USDC", Decimal("1"),
-                      strategy_id="cli-dup", client_intent_id=uuid.uuid4().hex)
+    settings = Settings(
+        kafka=kafka_bootstrap,
+        redis=redis_url,
+        data_dir=tmp_path,
+        redis_prefix=f"t-{uuid.uuid4().hex[:6]}:",
+    )
+    body = submission(
+        load_topology(),
+        "DISPOSE",
+        "WETH",
+        "USDC",
+        Decimal("1"),
+        strategy_id="cli-dup",
+        client_intent_id=uuid.uuid4().hex,
+    )
     first = await _send(settings, body)
     second = await _send(settings, body)
     assert first["status"] == "submitted"

@@ -73,7 +73,8 @@ def test_command_prints_the_graph(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_command_reports_an_invalid_file_without_a_traceback(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = yaml.safe_load(DEFAULT_PATH.read_text())
     next(s for s in data["stages"] if s["name"] == "plan")["batch"] = {"max": 0}
     bad = tmp_path / "bad.yaml"

@@ -20,14 +20,16 @@ CHILD = "import sys, time\nif sys.argv[-1] == 'crasher':\n    sys.exit(1)\ntime.
 
 
 def pool(data_dir: Path, *layout: str) -> WorkerPool:
-    workers = WorkerPool(Settings(data_dir=data_dir), layout=layout,
-                         command=(sys.executable, "-c", CHILD))
+    workers = WorkerPool(
+        Settings(data_dir=data_dir), layout=layout, command=(sys.executable, "-c", CHILD)
+    )
     workers.start()
     return workers
 
 
 async def test_gives_up_with_status_1_and_stops_the_rest(
-        data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     workers = pool(data_dir, "sleeper", "crasher")
     stop = asyncio.Event()
     try:
@@ -39,8 +41,10 @@ async def test_gives_up_with_status_1_and_stops_the_rest(
     finally:
         workers.stop(timeout=5)
     err = capsys.readouterr().err
-    assert "sep up: worker-1 exited with status 1; gave up restarting it: 3 crashes within " \
+    assert (
+        "sep up: worker-1 exited with status 1; gave up restarting it: 3 crashes within "
         "60s (more than SEP_RESTART_MAX_CRASHES=2); stopping everything" in err
+    )
 
 
 async def test_runs_until_stopped_and_then_says_0(data_dir: Path) -> None:
@@ -48,7 +52,8 @@ async def test_runs_until_stopped_and_then_says_0(data_dir: Path) -> None:
     stop = asyncio.Event()
     try:
         watching = asyncio.create_task(
-            watch_workers(Supervisor(workers, FAST, say=lambda _line: None), stop))
+            watch_workers(Supervisor(workers, FAST, say=lambda _line: None), stop)
+        )
         await asyncio.sleep(0.3)
         assert not watching.done()
         stop.set()

@@ -31,9 +31,15 @@ from pipeline.devstack.uniswap_seed import (
     tick_range,
 )
 
-ERC20_BALANCE = [{"name": "balanceOf", "type": "function", "stateMutability": "view",
-                  "inputs": [{"name": "a", "type": "address"}],
-                  "outputs": [{"name": "", "type": "uint256"}]}]
+ERC20_BALANCE = [
+    {
+        "name": "balanceOf",
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [{"name": "a", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    }
+]
 
 
 def start(node: ChainService) -> None:
@@ -74,8 +80,9 @@ def test_npm_cache_honours_sep_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 def test_dev_key_is_the_trader_account() -> None:
     from eth_account import Account
 
-    assert Account.from_key(dev_account_key(0)).address != Account.from_key(
-        dev_account_key(1)).address
+    assert (
+        Account.from_key(dev_account_key(0)).address != Account.from_key(dev_account_key(1)).address
+    )
 
 
 # -- a node of our own: deploy, stop, restart, reuse -----------------------------------------
@@ -92,8 +99,9 @@ def test_deployment_survives_a_restart_and_is_reused(service_dir: Path) -> None:
         w3 = connect(node.url)
         assert w3.eth.chain_id == DEV_CHAIN_ID == first.chain_id
         # A change after the deployment, to see that the node keeps its state, not a replay.
-        sent = w3.eth.send_transaction({"from": first.trader, "to": first.liquidity_provider,
-                                        "value": 12345})
+        sent = w3.eth.send_transaction(
+            {"from": first.trader, "to": first.liquidity_provider, "value": 12345}
+        )
         height = w3.eth.block_number
         balance = w3.eth.get_balance(first.liquidity_provider)
         node.stop()
@@ -104,7 +112,9 @@ def test_deployment_survives_a_restart_and_is_reused(service_dir: Path) -> None:
         start(node)
         second = ensure_deployment(node.url, path, lines.append)
         assert lines == [f"chain: reusing the Uniswap V3 deployment in {path}"], (
-            lines, node.log_path.read_text()[-2000:])
+            lines,
+            node.log_path.read_text()[-2000:],
+        )
         assert second == first
         # The transfer is still there.  (Not "in the same block": anvil's saved state keeps
         # the accounts exactly but, now and then, the last block's transaction comes back
@@ -166,16 +176,21 @@ def test_every_pool_is_priced_and_has_liquidity_in_several_ranges(chain: DevChai
         token0 = pool.functions.token0().call()
         assert token0 == dep.token(info.token0).address
         sqrt_price = pool.functions.slot0().call()[0]
-        price = human_price(sqrt_price, dep.token(info.token0).decimals,
-                            dep.token(info.token1).decimals)
+        price = human_price(
+            sqrt_price, dep.token(info.token0).decimals, dep.token(info.token1).decimals
+        )
         base_per_quote = info.token0 == spec.quote
         expected = 1 / spec.price if base_per_quote else spec.price
         # Other tests trade on the session chain; they move prices by far less than 5 %.
         assert abs(price / expected - 1) < Decimal("0.05"), info.pool_id
         assert pool.functions.liquidity().call() > 0
-        current = tick_of(sqrt_price_x96(spec.price if not base_per_quote else 1 / spec.price,
-                                         dep.token(info.token0).decimals,
-                                         dep.token(info.token1).decimals))
+        current = tick_of(
+            sqrt_price_x96(
+                spec.price if not base_per_quote else 1 / spec.price,
+                dep.token(info.token0).decimals,
+                dep.token(info.token1).decimals,
+            )
+        )
         for rng in spec.ranges:
             lower, _upper = tick_range(current, rng.half_width, info.tick_spacing)
             gross = pool.functions.ticks(lower).call()[0]
@@ -186,10 +201,12 @@ def test_the_trader_is_funded(chain: DevChain) -> None:
     w3 = connect(chain.rpc_url)
     dep = chain.deployment
     for symbol, amount in TRADER_FUNDS.items():
-        token = w3.eth.contract(address=Web3.to_checksum_address(dep.token(symbol).address),
-                                abi=ERC20_BALANCE)
+        token = w3.eth.contract(
+            address=Web3.to_checksum_address(dep.token(symbol).address), abi=ERC20_BALANCE
+        )
         held = Decimal(token.functions.balanceOf(dep.trader).call()).scaleb(
-            -dep.token(symbol).decimals)
+            -dep.token(symbol).decimals
+        )
         # Other tests trade from this account; they spend a small fraction of it.
         assert held > amount / 2, symbol
     assert rpc_call(chain.rpc_url, "eth_chainId") == hex(dep.chain_id)
@@ -201,8 +218,11 @@ def test_the_trader_is_funded(chain: DevChain) -> None:
 def test_devstack_runs_the_chain_when_asked(
     services: DevStack, chain: DevChain, tmp_path: Path, service_dir: Path
 ) -> None:
-    env = {"SEP_KAFKA": services.kafka_bootstrap, "SEP_POSTGRES": services.postgres_dsn,
-           "SEP_REDIS": services.redis_url}
+    env = {
+        "SEP_KAFKA": services.kafka_bootstrap,
+        "SEP_POSTGRES": services.postgres_dsn,
+        "SEP_REDIS": services.redis_url,
+    }
     with DevStack(tmp_path / "plain", env=env, progress=None) as plain:
         assert plain.embedded == []  # no chain unless asked for
 

@@ -25,9 +25,14 @@ def settings(
     services: DevStack, chain: DevChain, tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
     data_dir = tmp_path_factory.mktemp("pipeline")
-    return Settings(kafka=services.kafka_bootstrap, postgres=services.postgres_dsn,
-                    redis=services.redis_url, data_dir=Path(data_dir), rpc=chain.rpc_url,
-                    deployment=chain.deployment_path)
+    return Settings(
+        kafka=services.kafka_bootstrap,
+        postgres=services.postgres_dsn,
+        redis=services.redis_url,
+        data_dir=Path(data_dir),
+        rpc=chain.rpc_url,
+        deployment=chain.deployment_path,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -27,29 +27,38 @@ TOPOLOGY = load_topology()
 
 
 def body(run: str, i: int) -> dict[str, object]:
-    data = random_submission(TOPOLOGY, random.Random(f"{run}-{i}"), strategy_id=f"edge-{run}",
-                             client_intent_id=f"{run}-{i}", venues=["sim"])
+    data = random_submission(
+        TOPOLOGY,
+        random.Random(f"{run}-{i}"),
+        strategy_id=f"edge-{run}",
+        client_intent_id=f"{run}-{i}",
+        venues=["sim"],
+    )
     data["constraints"]["maxSlippage"] = "0.05"
     return data
 
 
-async def send(settings: Settings, value: bytes, key: bytes, partition: int,
-               timestamp_ms: int | None = None) -> int:
+async def send(
+    settings: Settings, value: bytes, key: bytes, partition: int, timestamp_ms: int | None = None
+) -> int:
     """Produce one record as a foreign client would (explicit partition); its timestamp."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka,
-                                max_request_size=limits.BROKER_MAX_MESSAGE_BYTES)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka, max_request_size=limits.BROKER_MAX_MESSAGE_BYTES
+    )
     await producer.start()
     try:
-        meta = await producer.send_and_wait(INPUT_TOPIC, value, key=key, partition=partition,
-                                            timestamp_ms=timestamp_ms)
+        meta = await producer.send_and_wait(
+            INPUT_TOPIC, value, key=key, partition=partition, timestamp_ms=timestamp_ms
+        )
         return int(meta.timestamp)
     finally:
         await producer.stop()
 
 
 async def dead_letters_since(settings: Settings, start: int) -> list[Any]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka, group_id=None,
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka, group_id=None, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         tp = TopicPartition(DEADLETTER_TOPIC, 0)
@@ -71,7 +80,8 @@ def reason_of(record: Any) -> bytes:
 
 
 async def test_an_oversized_record_is_dead_lettered_bounded_and_the_next_one_completes(
-        workers: WorkerPool, prepared: Settings) -> None:
+    workers: WorkerPool, prepared: Settings
+) -> None:
     run = uuid.uuid4().hex[:8]
     before = await dead_letter_end(prepared)
     huge = b'{"strategyId": "' + b"x" * 1_000_000 + b'"}'
@@ -82,14 +92,14 @@ async def test_an_oversized_record_is_dead_lettered_bounded_and_the_next_one_com
     done = await wait_until_finished(prepared.postgres, [intent], timeout=60, pool=workers)
     assert done[intent] == "exec.completed"
     letters = await dead_letters_since(prepared, before)
-    mine = [r for r in letters
-            if dict(r.headers).get("sep-original-bytes") == str(len(huge)).encode()]
+    mine = [
+        r for r in letters if dict(r.headers).get("sep-original-bytes") == str(len(huge)).encode()
+    ]
     assert len(mine) == 1
     assert len(mine[0].value) <= limits.DEAD_LETTER_PREFIX_BYTES
     # The partition's committed offset moves past both records.
     for _ in range(40):
-        committed, end = (await group_offsets(prepared.kafka))[TOPOLOGY.app.id][
-            f"{INPUT_TOPIC}/3"]
+        committed, end = (await group_offsets(prepared.kafka))[TOPOLOGY.app.id][f"{INPUT_TOPIC}/3"]
         if committed == end:
             break
         await asyncio.sleep(0.25)
@@ -97,7 +107,8 @@ async def test_an_oversized_record_is_dead_lettered_bounded_and_the_next_one_com
 
 
 async def test_one_submission_on_two_partitions_is_one_intent(
-        workers: WorkerPool, prepared: Settings, db: asyncpg.Connection) -> None:
+    workers: WorkerPool, prepared: Settings, db: asyncpg.Connection
+) -> None:
     run = uuid.uuid4().hex[:8]
     data = orjson.dumps(body(run, 1))
     first = await send(prepared, data, b"crc32-client", partition=1)
@@ -105,21 +116,25 @@ async def test_one_submission_on_two_partitions_is_one_intent(
     ids = [predicted_intent_id(t, f"edge-{run}", f"{run}-1") for t in (first, second)]
     await wait_until_finished(prepared.postgres, ids[:1], timeout=60, pool=workers)
     await asyncio.sleep(1.0)  # the duplicate has been read by now (the original finished after it)
-    rows = await db.fetch("SELECT DISTINCT correlation_id FROM events WHERE topic = "
-                          "'intent.submitted' AND payload->'intent'->>'strategyId' = $1",
-                          f"edge-{run}")
+    rows = await db.fetch(
+        "SELECT DISTINCT correlation_id FROM events WHERE topic = "
+        "'intent.submitted' AND payload->'intent'->>'strategyId' = $1",
+        f"edge-{run}",
+    )
     assert [r["correlation_id"] for r in rows] == ids[:1]
 
 
 async def test_a_record_from_ten_years_ahead_is_rejected_with_the_reason(
-        workers: WorkerPool, prepared: Settings, db: asyncpg.Connection) -> None:
+    workers: WorkerPool, prepared: Settings, db: asyncpg.Connection
+) -> None:
     run = uuid.uuid4().hex[:8]
     ahead = int(time.time() * 1000) + 10 * 365 * 24 * 3600 * 1000
     before = await dead_letter_end(prepared)
     await send(prepared, orjson.dumps(body(run, 2)), b"skewed", partition=2, timestamp_ms=ahead)
     for _ in range(120):
-        letters = [r for r in await dead_letters_since(prepared, before)
-                   if b"timestamp" in reason_of(r)]
+        letters = [
+            r for r in await dead_letters_since(prepared, before) if b"timestamp" in reason_of(r)
+        ]
         if letters:
             break
         await asyncio.sleep(0.25)
@@ -132,5 +147,8 @@ async def test_a_record_from_ten_years_ahead_is_rejected_with_the_reason(
     assert [r["topic"] for r in rows] == ["intent.rejected"]
     rejection = orjson.loads(rows[0]["payload"])
     assert any(e["path"].endswith("timestamp") for e in rejection["errors"]), rejection
-    assert not await db.fetch("SELECT 1 FROM events WHERE topic = 'intent.submitted' AND "
-                              "payload->'intent'->>'strategyId' = $1", f"edge-{run}")
+    assert not await db.fetch(
+        "SELECT 1 FROM events WHERE topic = 'intent.submitted' AND "
+        "payload->'intent'->>'strategyId' = $1",
+        f"edge-{run}",
+    )

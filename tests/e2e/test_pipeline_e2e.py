@@ -87,7 +87,10 @@ async def test_300_intents_reach_the_right_end(
     run = uuid.uuid4().hex[:8]
     valid: list[dict[str, Any]] = [
         random_submission(
-            topology, rng, strategy_id=f"e2e-{run}-{i % 5}", client_intent_id=f"{run}-ok-{i}",
+            topology,
+            rng,
+            strategy_id=f"e2e-{run}-{i % 5}",
+            client_intent_id=f"{run}-ok-{i}",
             venues=["sim"],  # the sim ledger counts the fills below
         )
         for i in range(200)
@@ -290,7 +293,10 @@ async def test_committed_offsets_reach_the_end_once_the_pipeline_is_idle(
     run = uuid.uuid4().hex[:8]
     bodies = [
         random_submission(
-            topology, rng, strategy_id=f"commit-{run}", client_intent_id=f"{run}-{i}",
+            topology,
+            rng,
+            strategy_id=f"commit-{run}",
+            client_intent_id=f"{run}-{i}",
             venues=["sim"],
         )
         for i in range(20)

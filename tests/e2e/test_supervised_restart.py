@@ -32,8 +32,13 @@ async def _send(settings: Settings, count: int) -> list[str]:
     ids = []
     async with IntentProducer(settings.kafka) as producer:
         for i in range(count):
-            body = random_submission(topology, rng, strategy_id=f"supervised-{i % 3}",
-                                     client_intent_id=f"{run}-{i}", venues=["sim"])
+            body = random_submission(
+                topology,
+                rng,
+                strategy_id=f"supervised-{i % 3}",
+                client_intent_id=f"{run}-{i}",
+                venues=["sim"],
+            )
             # A restart may hold a step up for seconds; this test is about the restart.
             body["constraints"].update(timeWindowMs=600_000, maxSlippage="0.05")
             stamp, future = await producer.send(body)
@@ -42,8 +47,7 @@ async def _send(settings: Settings, count: int) -> list[str]:
     return ids
 
 
-async def test_a_killed_worker_is_restarted_and_intents_keep_completing(
-        prepared: Settings) -> None:
+async def test_a_killed_worker_is_restarted_and_intents_keep_completing(prepared: Settings) -> None:
     pool = WorkerPool(prepared, count=2, name="supervised")
     pool.start()
     said: list[str] = []

@@ -24,7 +24,8 @@ def workers(prepared: Settings) -> Iterator[WorkerPool]:
 
 
 async def test_300_intents_reach_the_right_end_with_every_stage_on_its_own(
-        workers: WorkerPool, prepared: Settings, db: asyncpg.Connection) -> None:
+    workers: WorkerPool, prepared: Settings, db: asyncpg.Connection
+) -> None:
     await check_300(workers, prepared, db)
     # The workers really ran unfused: prioritise and plan each read their own topic.
     logs = workers.log_tail(400)

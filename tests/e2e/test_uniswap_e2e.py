@@ -41,11 +41,20 @@ pytestmark = pytest.mark.services
 TOPOLOGY = load_topology()
 VENUE = "uniswap_v3"
 ERC20_ABI = [
-    {"name": "balanceOf", "type": "function", "stateMutability": "view",
-     "inputs": [{"name": "a", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]},
-    {"name": "transfer", "type": "function", "stateMutability": "nonpayable",
-     "inputs": [{"name": "to", "type": "address"}, {"name": "v", "type": "uint256"}],
-     "outputs": [{"name": "", "type": "bool"}]},
+    {
+        "name": "balanceOf",
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [{"name": "a", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+    {
+        "name": "transfer",
+        "type": "function",
+        "stateMutability": "nonpayable",
+        "inputs": [{"name": "to", "type": "address"}, {"name": "v", "type": "uint256"}],
+        "outputs": [{"name": "", "type": "bool"}],
+    },
 ]
 
 
@@ -55,8 +64,11 @@ PLANNER_STAGES = ("ingest", "validate", "prioritise", "plan", "project")
 async def _from_now(settings: Settings, stages: tuple[str, ...]) -> None:
     """This module's new consumer groups skip what earlier test modules left on the topics."""
     inputs = {t for s in TOPOLOGY.stages if s.name in stages for t in s.inputs}
-    await skip_backlog(settings.kafka, group_id(TOPOLOGY, stages),
-                       {t.name: t.partitions for t in TOPOLOGY.topics if t.name in inputs})
+    await skip_backlog(
+        settings.kafka,
+        group_id(TOPOLOGY, stages),
+        {t.name: t.partitions for t in TOPOLOGY.topics if t.name in inputs},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +103,9 @@ def _units(symbol: str, amount: Decimal) -> int:
 
 
 def _balance(w3: Web3, chain: DevChain, symbol: str, block: int) -> int:
-    token = w3.eth.contract(address=Web3.to_checksum_address(chain.deployment.token(symbol)
-                                                              .address), abi=ERC20_ABI)
+    token = w3.eth.contract(
+        address=Web3.to_checksum_address(chain.deployment.token(symbol).address), abi=ERC20_ABI
+    )
     return int(token.functions.balanceOf(chain.deployment.trader).call(block_identifier=block))
 
 
@@ -103,20 +116,35 @@ async def _submit(settings: Settings, body: dict[str, Any]) -> str:
     return predicted_intent_id(stamp, body["strategyId"], body["clientIntentId"])
 
 
-def _intent(kind: str, subject: str, counter: str, amount: str, slippage: str = "0.01"
-            ) -> dict[str, Any]:
+def _intent(
+    kind: str, subject: str, counter: str, amount: str, slippage: str = "0.01"
+) -> dict[str, Any]:
     run = uuid.uuid4().hex[:8]
-    return submission(TOPOLOGY, kind, subject, counter, amount, strategy_id=f"chain-{run}",
-                      client_intent_id=run, max_slippage=slippage, time_window_ms=600_000,
-                      venues=[VENUE])
+    return submission(
+        TOPOLOGY,
+        kind,
+        subject,
+        counter,
+        amount,
+        strategy_id=f"chain-{run}",
+        client_intent_id=run,
+        max_slippage=slippage,
+        time_window_ms=600_000,
+        venues=[VENUE],
+    )
 
 
-async def _wait_for_topic(db: asyncpg.Connection, intent: str, topic: str,
-                          timeout: float = 90.0) -> dict[str, Any]:  # noqa: ASYNC109
+async def _wait_for_topic(
+    db: asyncpg.Connection,
+    intent: str,
+    topic: str,
+    timeout: float = 90.0,  # noqa: ASYNC109
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        row = await db.fetchrow("SELECT payload FROM events WHERE correlation_id = $1 "
-                                "AND topic = $2", intent, topic)
+        row = await db.fetchrow(
+            "SELECT payload FROM events WHERE correlation_id = $1 AND topic = $2", intent, topic
+        )
         if row is not None:
             payload: dict[str, Any] = orjson.loads(row["payload"])
             return payload
@@ -128,15 +156,27 @@ def _payloads(events: list[asyncpg.Record], topic: str) -> list[dict[str, Any]]:
     return [orjson.loads(e["payload"]) for e in events if e["topic"] == topic]
 
 
-@pytest.mark.parametrize(("kind", "subject", "counter", "amount", "hops"), [
-    ("DISPOSE", "WETH", "USDC", "1.5", 1),     # exact in, one pool
-    ("ACQUIRE", "WETH", "USDC", "0.75", 1),    # exact out, one pool
-    ("DISPOSE", "DAI", "WETH", "2500", 2),     # exact in, DAI -> USDC -> WETH
-    ("ACQUIRE", "WBTC", "DAI", "0.02", 2),     # exact out, DAI -> USDC -> WBTC
-])
+@pytest.mark.parametrize(
+    ("kind", "subject", "counter", "amount", "hops"),
+    [
+        ("DISPOSE", "WETH", "USDC", "1.5", 1),  # exact in, one pool
+        ("ACQUIRE", "WETH", "USDC", "0.75", 1),  # exact out, one pool
+        ("DISPOSE", "DAI", "WETH", "2500", 2),  # exact in, DAI -> USDC -> WETH
+        ("ACQUIRE", "WBTC", "DAI", "0.02", 2),  # exact out, DAI -> USDC -> WBTC
+    ],
+)
 async def test_intent_settles_on_chain_as_the_pipeline_reports(
-    planner: WorkerPool, executor: WorkerPool, prepared: Settings, db: asyncpg.Connection,
-    chain: DevChain, w3: Web3, kind: str, subject: str, counter: str, amount: str, hops: int,
+    planner: WorkerPool,
+    executor: WorkerPool,
+    prepared: Settings,
+    db: asyncpg.Connection,
+    chain: DevChain,
+    w3: Web3,
+    kind: str,
+    subject: str,
+    counter: str,
+    amount: str,
+    hops: int,
 ) -> None:
     intent = await _submit(prepared, _intent(kind, subject, counter, amount))
     outcome = await wait_until_finished(prepared.postgres, [intent], timeout=120, pool=planner)
@@ -183,15 +223,18 @@ async def test_intent_settles_on_chain_as_the_pipeline_reports(
 async def rival(chain: DevChain, w3: Web3, tmp_path: Path) -> AsyncIterator[UniswapV3Venue]:
     """Another account (anvil's dev account 2) trading on the same pools."""
     venue = UniswapV3Venue(
-        UniswapV3Config(rpc_url=chain.rpc_url, deployment_file=chain.deployment_path,
-                        dev_account=2),
+        UniswapV3Config(
+            rpc_url=chain.rpc_url, deployment_file=chain.deployment_path, dev_account=2
+        ),
         VenueContext(data_dir=tmp_path, assets={a.symbol: a for a in TOPOLOGY.assets}),
     )
     await venue.start()
-    weth = w3.eth.contract(address=Web3.to_checksum_address(chain.deployment.token("WETH")
-                                                             .address), abi=ERC20_ABI)
+    weth = w3.eth.contract(
+        address=Web3.to_checksum_address(chain.deployment.token("WETH").address), abi=ERC20_ABI
+    )
     tx = weth.functions.transfer(venue.address, _units("WETH", Decimal(500))).transact(
-        {"from": chain.deployment.trader})
+        {"from": chain.deployment.trader}
+    )
     w3.eth.wait_for_transaction_receipt(tx)
     try:
         yield venue
@@ -200,8 +243,13 @@ async def rival(chain: DevChain, w3: Web3, tmp_path: Path) -> AsyncIterator[Unis
 
 
 async def test_a_rival_trade_between_planning_and_execution_fails_the_intent_cleanly(
-    planner: WorkerPool, executor: WorkerPool, prepared: Settings, db: asyncpg.Connection,
-    chain: DevChain, w3: Web3, rival: UniswapV3Venue,
+    planner: WorkerPool,
+    executor: WorkerPool,
+    prepared: Settings,
+    db: asyncpg.Connection,
+    chain: DevChain,
+    w3: Web3,
+    rival: UniswapV3Venue,
 ) -> None:
     executor.stop()  # plans are made, nothing is executed
     try:
@@ -215,10 +263,18 @@ async def test_a_rival_trade_between_planning_and_execution_fails_the_intent_cle
         # The rival sells 300 WETH through the very pools of the plan: the price drops by far
         # more than the intent's 0.1 %.
         legs = tuple(RouteLeg.model_validate(leg) for leg in step["legs"])
-        sell = ExecutionStep(step_id=f"rival-{uuid.uuid4().hex[:8]}", venue=VENUE,
-                             mode=SwapMode.EXACT_IN, legs=legs, asset_in="WETH",
-                             asset_out="USDC", amount_in=Decimal(300), min_out=Decimal(0),
-                             amount_out=Decimal(0), max_in=Decimal(300))
+        sell = ExecutionStep(
+            step_id=f"rival-{uuid.uuid4().hex[:8]}",
+            venue=VENUE,
+            mode=SwapMode.EXACT_IN,
+            legs=legs,
+            asset_in="WETH",
+            asset_out="USDC",
+            amount_in=Decimal(300),
+            min_out=Decimal(0),
+            amount_out=Decimal(0),
+            max_in=Decimal(300),
+        )
         await rival.wait_receipt(await rival.submit(sell), 30)
         moved_at = w3.eth.block_number
     finally:
@@ -230,13 +286,14 @@ async def test_a_rival_trade_between_planning_and_execution_fails_the_intent_cle
     await feed.start()
     try:
         for pool_id in {leg.pool_id for leg in legs}:
-            pool = w3.eth.contract(address=Web3.to_checksum_address(
-                chain.deployment.pool(pool_id).address), abi=abi("UniswapV3Pool"))
+            pool = w3.eth.contract(
+                address=Web3.to_checksum_address(chain.deployment.pool(pool_id).address),
+                abi=abi("UniswapV3Pool"),
+            )
             on_chain = pool.functions.slot0().call(block_identifier=moved_at)[0]
             deadline = time.monotonic() + 30
             while True:
-                state = next((p for p in feed.pools().get(VENUE, []) if p.pool_id == pool_id),
-                             None)
+                state = next((p for p in feed.pools().get(VENUE, []) if p.pool_id == pool_id), None)
                 if state is not None and (state.block or 0) >= moved_at:
                     break
                 assert time.monotonic() < deadline, f"no state of {pool_id} after the swap"
@@ -259,8 +316,12 @@ async def test_a_rival_trade_between_planning_and_execution_fails_the_intent_cle
 
 
 async def test_an_executor_killed_after_sending_awaits_the_same_transaction(
-    planner: WorkerPool, executor: WorkerPool, prepared: Settings, db: asyncpg.Connection,
-    chain: DevChain, w3: Web3,
+    planner: WorkerPool,
+    executor: WorkerPool,
+    prepared: Settings,
+    db: asyncpg.Connection,
+    chain: DevChain,
+    w3: Web3,
 ) -> None:
     trader = Web3.to_checksum_address(chain.deployment.trader)
     rpc_call(chain.rpc_url, "evm_setAutomine", [False])  # the swap stays pending until mined
@@ -292,8 +353,12 @@ async def test_an_executor_killed_after_sending_awaits_the_same_transaction(
 
 
 async def test_a_large_trade_is_split_across_pools_and_each_part_settles(
-    planner: WorkerPool, executor: WorkerPool, prepared: Settings, db: asyncpg.Connection,
-    chain: DevChain, w3: Web3,
+    planner: WorkerPool,
+    executor: WorkerPool,
+    prepared: Settings,
+    db: asyncpg.Connection,
+    chain: DevChain,
+    w3: Web3,
 ) -> None:
     """Big enough that one pool's price impact costs more than a second swap's gas."""
     intent = await _submit(prepared, _intent("DISPOSE", "WETH", "USDC", "300", "0.05"))

@@ -9,10 +9,12 @@ from pydantic import ValidationError
 
 from pipeline.models import Asset, AssetSpec
 
-USDC = Asset(symbol="USDC", address="0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", decimals=6,
-             chain_id=1)
-WETH = Asset(symbol="WETH", address="0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2", decimals=18,
-             chain_id=1)
+USDC = Asset(
+    symbol="USDC", address="0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", decimals=6, chain_id=1
+)
+WETH = Asset(
+    symbol="WETH", address="0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2", decimals=18, chain_id=1
+)
 WHOLE = Asset(symbol="NFTISH", address="0x" + "ab" * 20, decimals=0, chain_id=1)
 
 
@@ -23,8 +25,9 @@ def test_wire_form_is_camel_case() -> None:
 
 
 def test_python_names_are_accepted_too() -> None:
-    asset = Asset.model_validate({"symbol": "USDC", "address": USDC.address, "decimals": 6,
-                                  "chain_id": 1})
+    asset = Asset.model_validate(
+        {"symbol": "USDC", "address": USDC.address, "decimals": 6, "chain_id": 1}
+    )
     assert asset == USDC
 
 
@@ -176,19 +179,27 @@ def test_spec_error_path_reaches_into_the_asset_by_wire_name() -> None:
     assert [e["loc"] for e in info.value.errors()] == [("asset", "chainId")]
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("decimals", 1e30, "must be a whole number of decimals from 0 to 36; got 1e+30"),
-    ("decimals", 6.5, "must be a whole number of decimals from 0 to 36; got 6.5"),
-    ("decimals", True, "must be a whole number of decimals from 0 to 36; got true"),
-    ("chainId", float(2**70),  # what orjson makes of a 22-digit integer
-     "must be a whole number from 1 to 9007199254740991, e.g. 1 for Ethereum; "
-     "got 1.1805916207174113e+21"),
-    ("address", "0x1234", 'must be "0x" and 40 hexadecimal digits; got "0x1234"'),
-    ("symbol", "US DC", "must be 1 to 32 letters, digits, '.', '_' or '-', e.g. \"WETH\"; "
-                        'got "US DC"'),
-])
-def test_asset_messages_say_what_the_field_must_be(field: str, value: object,
-                                                   message: str) -> None:
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("decimals", 1e30, "must be a whole number of decimals from 0 to 36; got 1e+30"),
+        ("decimals", 6.5, "must be a whole number of decimals from 0 to 36; got 6.5"),
+        ("decimals", True, "must be a whole number of decimals from 0 to 36; got true"),
+        (
+            "chainId",
+            float(2**70),  # what orjson makes of a 22-digit integer
+            "must be a whole number from 1 to 9007199254740991, e.g. 1 for Ethereum; "
+            "got 1.1805916207174113e+21",
+        ),
+        ("address", "0x1234", 'must be "0x" and 40 hexadecimal digits; got "0x1234"'),
+        (
+            "symbol",
+            "US DC",
+            "must be 1 to 32 letters, digits, '.', '_' or '-', e.g. \"WETH\"; got \"US DC\"",
+        ),
+    ],
+)
+def test_asset_messages_say_what_the_field_must_be(field: str, value: object, message: str) -> None:
     # Not "Unable to parse input string as an integer" nor a regular expression.
     with pytest.raises(ValidationError) as info:
         Asset.model_validate({**USDC.to_wire(), field: value})
@@ -199,7 +210,8 @@ def test_spec_percentage_out_of_range_says_the_range() -> None:
     with pytest.raises(ValidationError) as info:
         AssetSpec.model_validate({"asset": USDC.to_wire(), "percentage": "1e30"})
     assert info.value.errors()[0]["msg"] == (
-        'must be a percentage above 0 and at most 100, e.g. "50"; got "1e30"')
+        'must be a percentage above 0 and at most 100, e.g. "50"; got "1e30"'
+    )
 
 
 def test_spec_amount_and_percentage_together_is_said_without_a_python_prefix() -> None:
@@ -212,4 +224,5 @@ def test_an_asset_that_is_not_an_object_is_said_so() -> None:
     with pytest.raises(ValidationError) as info:
         AssetSpec.model_validate({"asset": "USDC", "amount": "1"})
     assert [(e["loc"], e["msg"]) for e in info.value.errors()] == [
-        (("asset",), 'must be a JSON object; got "USDC"')]
+        (("asset",), 'must be a JSON object; got "USDC"')
+    ]

@@ -22,19 +22,48 @@ from pipeline.models.events import (
 
 # The event types ARCHITECTURE.md names ("Event types" section).
 DOCUMENTED_TYPES = {
-    "intent.submitted", "intent.rejected", "risk.approved", "risk.rejected", "intent.accepted",
-    "intent.prioritised", "plan.created", "plan.rejected", "exec.started", "exec.step_submitted",
-    "exec.step_filled", "exec.step_failed", "exec.completed", "exec.failed", "intent.expired",
+    "intent.submitted",
+    "intent.rejected",
+    "risk.approved",
+    "risk.rejected",
+    "intent.accepted",
+    "intent.prioritised",
+    "plan.created",
+    "plan.rejected",
+    "exec.started",
+    "exec.step_submitted",
+    "exec.step_filled",
+    "exec.step_failed",
+    "exec.completed",
+    "exec.failed",
+    "intent.expired",
     "intent.cancelled",
 }
 
 
-def event(topic: str = "intent.cancelled", *, correlation: str = "intent-A", seq: int = 1,
-          id_ms: int = 1_000, at_ms: int = 5_000, causation: str | None = None) -> Event:
-    payload = IntentCancelled(reason="operator") if topic == "intent.cancelled" else ExecFailed(
-        plan_id="plan-1", reason="x")
-    return make_event(topic, payload, correlation_id=correlation, seq=seq,
-                      causation_id=causation, at_ms=at_ms, id_ms=id_ms)
+def event(
+    topic: str = "intent.cancelled",
+    *,
+    correlation: str = "intent-A",
+    seq: int = 1,
+    id_ms: int = 1_000,
+    at_ms: int = 5_000,
+    causation: str | None = None,
+) -> Event:
+    payload = (
+        IntentCancelled(reason="operator")
+        if topic == "intent.cancelled"
+        else ExecFailed(plan_id="plan-1", reason="x")
+    )
+    return make_event(
+        topic,
+        payload,
+        correlation_id=correlation,
+        seq=seq,
+        causation_id=causation,
+        at_ms=at_ms,
+        id_ms=id_ms,
+    )
 
 
 def test_every_documented_event_type_has_a_payload_model() -> None:
@@ -81,8 +110,15 @@ def test_timestamp_is_utc_from_at_ms() -> None:
 
 def test_unknown_topic_is_refused() -> None:
     with pytest.raises(ValueError, match=r"unknown event type 'intent\.teleported'"):
-        make_event("intent.teleported", IntentCancelled(reason="x"), correlation_id="intent-A",
-                   seq=1, causation_id=None, at_ms=0, id_ms=0)
+        make_event(
+            "intent.teleported",
+            IntentCancelled(reason="x"),
+            correlation_id="intent-A",
+            seq=1,
+            causation_id=None,
+            at_ms=0,
+            id_ms=0,
+        )
 
 
 def test_seq_starts_at_one() -> None:
@@ -92,8 +128,15 @@ def test_seq_starts_at_one() -> None:
 
 def test_wire_form_is_camel_case_and_omits_absent_causation() -> None:
     wire = orjson.loads(encode_event(event(causation=None)))
-    assert set(wire) == {"eventId", "timestamp", "topic", "correlationId", "seq", "version",
-                         "payload"}
+    assert set(wire) == {
+        "eventId",
+        "timestamp",
+        "topic",
+        "correlationId",
+        "seq",
+        "version",
+        "payload",
+    }
     wire = orjson.loads(encode_event(event(causation="01ARYZ6S41TSV4RRFFQ69G5FAV")))
     assert wire["causationId"] == "01ARYZ6S41TSV4RRFFQ69G5FAV"
     assert wire["correlationId"] == "intent-A"
@@ -109,25 +152,43 @@ def test_timestamp_on_the_wire_is_iso_8601_utc() -> None:
 
 
 def test_payload_is_stored_in_wire_form() -> None:
-    e = make_event("risk.approved", RiskApproved(checks=("max_notional",),
-                                                 notional=Decimal("1500.50")),
-                   correlation_id="intent-A", seq=2, causation_id=None, at_ms=0, id_ms=0)
+    e = make_event(
+        "risk.approved",
+        RiskApproved(checks=("max_notional",), notional=Decimal("1500.50")),
+        correlation_id="intent-A",
+        seq=2,
+        causation_id=None,
+        at_ms=0,
+        id_ms=0,
+    )
     assert e.payload == {"checks": ["max_notional"], "notional": "1500.50"}
 
 
 def test_round_trip_through_the_codec() -> None:
-    e = make_event("intent.rejected",
-                   IntentRejected(reason="bad", dead_letter_key="dl-1", strategy_id="s"),
-                   correlation_id="intent-A", seq=1, causation_id=None, at_ms=1, id_ms=1)
+    e = make_event(
+        "intent.rejected",
+        IntentRejected(reason="bad", dead_letter_key="dl-1", strategy_id="s"),
+        correlation_id="intent-A",
+        seq=1,
+        causation_id=None,
+        at_ms=1,
+        id_ms=1,
+    )
     again = decode_event(encode_event(e))
     assert again == e
     assert encode_event(again) == encode_event(e)
 
 
 def test_parse_payload_gives_the_typed_model() -> None:
-    e = make_event("risk.rejected", RiskRejected(rule="max_notional", message="too big",
-                                                 limit="10", actual="11"),
-                   correlation_id="intent-A", seq=2, causation_id=None, at_ms=0, id_ms=0)
+    e = make_event(
+        "risk.rejected",
+        RiskRejected(rule="max_notional", message="too big", limit="10", actual="11"),
+        correlation_id="intent-A",
+        seq=2,
+        causation_id=None,
+        at_ms=0,
+        id_ms=0,
+    )
     parsed = decode_event(encode_event(e)).parse_payload()
     assert isinstance(parsed, RiskRejected)
     assert (parsed.rule, parsed.limit, parsed.actual) == ("max_notional", "10", "11")
@@ -149,8 +210,15 @@ def test_envelope_rejects_unknown_fields() -> None:
 
 
 def _rejected(reason: str) -> Event:
-    return make_event("intent.rejected", IntentRejected(reason=reason, errors=()),
-                      correlation_id="intent-x", seq=1, causation_id=None, at_ms=0, id_ms=0)
+    return make_event(
+        "intent.rejected",
+        IntentRejected(reason=reason, errors=()),
+        correlation_id="intent-x",
+        seq=1,
+        causation_id=None,
+        at_ms=0,
+        id_ms=0,
+    )
 
 
 def test_nul_is_encoded_as_the_replacement_character() -> None:

@@ -17,10 +17,18 @@ from pipeline.models import (
     IntentType,
 )
 
-USDC = {"symbol": "USDC", "address": "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48",
-        "decimals": 6, "chainId": 1}
-WETH = {"symbol": "WETH", "address": "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2",
-        "decimals": 18, "chainId": 1}
+USDC = {
+    "symbol": "USDC",
+    "address": "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48",
+    "decimals": 6,
+    "chainId": 1,
+}
+WETH = {
+    "symbol": "WETH",
+    "address": "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2",
+    "decimals": 18,
+    "chainId": 1,
+}
 
 
 def submission_json(**overrides: Any) -> dict[str, Any]:
@@ -29,8 +37,11 @@ def submission_json(**overrides: Any) -> dict[str, Any]:
         "strategyId": "dca",
         "type": "ACQUIRE",
         "assets": [{"asset": WETH, "amount": "1.5"}, {"asset": USDC}],
-        "constraints": {"maxSlippage": "0.005", "timeWindowMs": 300_000,
-                        "executionStyle": "PASSIVE"},
+        "constraints": {
+            "maxSlippage": "0.005",
+            "timeWindowMs": 300_000,
+            "executionStyle": "PASSIVE",
+        },
     }
     body.update(overrides)
     return body
@@ -92,15 +103,23 @@ def test_unknown_top_level_field_is_rejected_with_its_name() -> None:
 
 def test_nested_errors_report_camel_case_paths() -> None:
     body = submission_json()
-    body["assets"][0] = {"asset": {k: v for k, v in WETH.items() if k != "chainId"},
-                         "amount": "1"}
-    body["constraints"] = {"maxSlippage": "0.01", "timeWindowMs": "soon",
-                           "executionStyle": "YOLO", "allowedVenues": ["sim"], "extra": 1}
+    body["assets"][0] = {"asset": {k: v for k, v in WETH.items() if k != "chainId"}, "amount": "1"}
+    body["constraints"] = {
+        "maxSlippage": "0.01",
+        "timeWindowMs": "soon",
+        "executionStyle": "YOLO",
+        "allowedVenues": ["sim"],
+        "extra": 1,
+    }
     with pytest.raises(ValidationError) as info:
         IntentSubmission.model_validate(body)
     found = locs(info)
-    assert {"assets.0.asset.chainId", "constraints.timeWindowMs",
-            "constraints.executionStyle", "constraints.extra"} <= found
+    assert {
+        "assets.0.asset.chainId",
+        "constraints.timeWindowMs",
+        "constraints.executionStyle",
+        "constraints.extra",
+    } <= found
     assert not any("_" in path for path in found), found  # no snake_case leaks out
 
 
@@ -111,14 +130,18 @@ def test_an_intent_is_never_mistaken_for_a_submission() -> None:
     assert locs(info) == {"id"}
 
 
-@pytest.mark.parametrize("assets", [[], [{"asset": WETH, "amount": "1"}],
-                                    [{"asset": WETH}, {"asset": USDC}, {"asset": WETH}]])
+@pytest.mark.parametrize(
+    "assets",
+    [[], [{"asset": WETH, "amount": "1"}], [{"asset": WETH}, {"asset": USDC}, {"asset": WETH}]],
+)
 def test_exactly_two_assets(assets: list[dict[str, Any]]) -> None:
     with pytest.raises(ValidationError) as info:
         IntentSubmission.model_validate(submission_json(assets=assets))
     assert locs(info) == {"assets"}  # one error, for the list, whatever the items hold
-    assert f"exactly two assets, the subject then the counter asset; got {len(assets)}" in (
-        info.value.errors()[0]["msg"])
+    assert (
+        f"exactly two assets, the subject then the counter asset; got {len(assets)}"
+        in (info.value.errors()[0]["msg"])
+    )
 
 
 @pytest.mark.parametrize(
@@ -192,8 +215,12 @@ def test_constraints_are_immutable() -> None:
 
 
 def test_limit_price_and_allowed_venues_on_the_wire() -> None:
-    constraints = IntentConstraints(max_slippage=Decimal("0.01"), time_window_ms=1000,
-                                    allowed_venues=("sim",), limit_price=Decimal("3000.10"))
+    constraints = IntentConstraints(
+        max_slippage=Decimal("0.01"),
+        time_window_ms=1000,
+        allowed_venues=("sim",),
+        limit_price=Decimal("3000.10"),
+    )
     wire = constraints.to_wire()
     assert wire["allowedVenues"] == ["sim"]
     assert wire["limitPrice"] == "3000.10"
@@ -204,8 +231,15 @@ def test_limit_price_and_allowed_venues_on_the_wire() -> None:
 # What a producer reads when a field is wrong: the field's path and what it must be, the value
 # as JSON writes it -- never pydantic's words for Python programmers.
 
-PYTHON_WORDS = ("Unable to parse", "Decimal input", "Value error", "dictionary", "tuple",
-                "instance of", "Input should be a valid integer")
+PYTHON_WORDS = (
+    "Unable to parse",
+    "Decimal input",
+    "Value error",
+    "dictionary",
+    "tuple",
+    "instance of",
+    "Input should be a valid integer",
+)
 
 
 def rejected_with(body: dict[str, Any]) -> tuple[str, str]:
@@ -227,51 +261,77 @@ def with_field(path: str, raw: bytes) -> dict[str, Any]:
     return parsed
 
 
-WINDOW = ("must be a whole number of milliseconds from 1 to 31536000000 (a year), "
-          "e.g. 300000 for 5 minutes; got ")
+WINDOW = (
+    "must be a whole number of milliseconds from 1 to 31536000000 (a year), "
+    "e.g. 300000 for 5 minutes; got "
+)
 FRACTION = 'must be a fraction from 0 up to (not including) 1, e.g. "0.005" for 0.5 %; got '
-FLOAT_MONEY = ('must be a string, e.g. "1.5": a JSON number with a fraction or an exponent is '
-               "read as a binary float and can lose digits; got ")
+FLOAT_MONEY = (
+    'must be a string, e.g. "1.5": a JSON number with a fraction or an exponent is '
+    "read as a binary float and can lose digits; got "
+)
 
 
-@pytest.mark.parametrize(("path", "raw", "message"), [
-    ("constraints.timeWindowMs", b"1e30", WINDOW + "1e+30"),
-    ("constraints.timeWindowMs", b"1" + b"0" * 30, WINDOW + "1e+30"),
-    ("constraints.timeWindowMs", b"1.5", WINDOW + "1.5"),
-    ("constraints.timeWindowMs", b"true", WINDOW + "true"),  # not taken for 1 ms
-    ("constraints.timeWindowMs", b"-5", WINDOW + "-5"),
-    ("constraints.timeWindowMs", b"31536000001", WINDOW + "31536000001"),
-    ("constraints.timeWindowMs", b'"1e30"', WINDOW + '"1e30"'),
-    ("constraints.maxSlippage", b"1e30", FRACTION + "1e+30"),
-    ("constraints.maxSlippage", b'"1"', FRACTION + '"1"'),  # 100 % is no bound at all
-    ("constraints.maxSlippage", b'"-0.1"', FRACTION + '"-0.1"'),
-    ("constraints.maxSlippage", b"true", FRACTION + "true"),
-    ("constraints.maxSlippage", b'"NaN"', 'must be a finite number; got "NaN"'),
-    # Written out, 1e-100000 is 100 kB in any message that shows the slippage.
-    ("constraints.maxSlippage", b'"1e-100000"',
-     'has more than 18 decimal places; got "1e-100000"'),
-    ("assets.0.amount", b"1.5", FLOAT_MONEY + "1.5"),
-    ("assets.0.amount", b"1e30", FLOAT_MONEY + "1e+30"),
-    ("assets.0.amount", b"1" + b"0" * 30, FLOAT_MONEY + "1e+30"),
-    ("assets.0.amount", b'"1e100"',
-     'is too large: at most 42 digits before the decimal point; got "1e100"'),
-    ("assets.0.amount", b'"1e-40"', 'has more than 36 decimal places; got "1e-40"'),
-    ("assets.0.amount", b'"Infinity"', 'must be a finite number; got "Infinity"'),
-    ("assets.0.amount", b"true", 'must be a decimal number, e.g. "1.5"; got true'),
-    ("assets.0.amount", b'"1,5"', 'must be a decimal number, e.g. "1.5"; got "1,5"'),
-    ("constraints.limitPrice", b"3000.5", FLOAT_MONEY + "3000.5"),
-    ("constraints.limitPrice", b'"NaN"', 'must be a finite number; got "NaN"'),
-    ("constraints.allowedVenues", b'"sim"',
-     'must be a list of venue names, e.g. ["sim"]; got "sim"'),
-    ("constraints", b"null", "must be a JSON object; got null"),
-    ("assets.0", b'"WETH"', 'must be a JSON object; got "WETH"'),
-    ("assets", b"{}", "must be a list of two assets, the subject then the counter asset; "
-                      "got an object"),
-    ("mlFeatures", b"[1]", 'must be a JSON object of numbers by feature name, e.g. '
-                           '{"volatility": 0.2}; got a list'),
-    ("strategyId", b'"a\\u001fb"', "must not contain control characters; found U+001F at "
-                                   "position 1"),
-])
+@pytest.mark.parametrize(
+    ("path", "raw", "message"),
+    [
+        ("constraints.timeWindowMs", b"1e30", WINDOW + "1e+30"),
+        ("constraints.timeWindowMs", b"1" + b"0" * 30, WINDOW + "1e+30"),
+        ("constraints.timeWindowMs", b"1.5", WINDOW + "1.5"),
+        ("constraints.timeWindowMs", b"true", WINDOW + "true"),  # not taken for 1 ms
+        ("constraints.timeWindowMs", b"-5", WINDOW + "-5"),
+        ("constraints.timeWindowMs", b"31536000001", WINDOW + "31536000001"),
+        ("constraints.timeWindowMs", b'"1e30"', WINDOW + '"1e30"'),
+        ("constraints.maxSlippage", b"1e30", FRACTION + "1e+30"),
+        ("constraints.maxSlippage", b'"1"', FRACTION + '"1"'),  # 100 % is no bound at all
+        ("constraints.maxSlippage", b'"-0.1"', FRACTION + '"-0.1"'),
+        ("constraints.maxSlippage", b"true", FRACTION + "true"),
+        ("constraints.maxSlippage", b'"NaN"', 'must be a finite number; got "NaN"'),
+        # Written out, 1e-100000 is 100 kB in any message that shows the slippage.
+        (
+            "constraints.maxSlippage",
+            b'"1e-100000"',
+            'has more than 18 decimal places; got "1e-100000"',
+        ),
+        ("assets.0.amount", b"1.5", FLOAT_MONEY + "1.5"),
+        ("assets.0.amount", b"1e30", FLOAT_MONEY + "1e+30"),
+        ("assets.0.amount", b"1" + b"0" * 30, FLOAT_MONEY + "1e+30"),
+        (
+            "assets.0.amount",
+            b'"1e100"',
+            'is too large: at most 42 digits before the decimal point; got "1e100"',
+        ),
+        ("assets.0.amount", b'"1e-40"', 'has more than 36 decimal places; got "1e-40"'),
+        ("assets.0.amount", b'"Infinity"', 'must be a finite number; got "Infinity"'),
+        ("assets.0.amount", b"true", 'must be a decimal number, e.g. "1.5"; got true'),
+        ("assets.0.amount", b'"1,5"', 'must be a decimal number, e.g. "1.5"; got "1,5"'),
+        ("constraints.limitPrice", b"3000.5", FLOAT_MONEY + "3000.5"),
+        ("constraints.limitPrice", b'"NaN"', 'must be a finite number; got "NaN"'),
+        (
+            "constraints.allowedVenues",
+            b'"sim"',
+            'must be a list of venue names, e.g. ["sim"]; got "sim"',
+        ),
+        ("constraints", b"null", "must be a JSON object; got null"),
+        ("assets.0", b'"WETH"', 'must be a JSON object; got "WETH"'),
+        (
+            "assets",
+            b"{}",
+            "must be a list of two assets, the subject then the counter asset; got an object",
+        ),
+        (
+            "mlFeatures",
+            b"[1]",
+            "must be a JSON object of numbers by feature name, e.g. "
+            '{"volatility": 0.2}; got a list',
+        ),
+        (
+            "strategyId",
+            b'"a\\u001fb"',
+            "must not contain control characters; found U+001F at position 1",
+        ),
+    ],
+)
 def test_a_wrong_number_or_shape_is_said_in_words(path: str, raw: bytes, message: str) -> None:
     found_path, found = rejected_with(with_field(path, raw))
     assert (found_path, found) == (path, message)

@@ -28,8 +28,14 @@ def test_schemas_describe_the_wire_names() -> None:
 
 def test_envelope_schema_requires_the_envelope_fields() -> None:
     schema = schema_of(Event)
-    assert set(schema["required"]) >= {"eventId", "timestamp", "topic", "correlationId", "seq",  # type: ignore[arg-type]
-                                       "payload"}
+    assert set(schema["required"]) >= {
+        "eventId",
+        "timestamp",
+        "topic",
+        "correlationId",
+        "seq",  # type: ignore[arg-type]
+        "payload",
+    }
 
 
 def _refs(node: Any) -> set[str]:

@@ -24,20 +24,33 @@ E18 = 10**18
 
 # A pool spec: ("cp", t0, t1, r0, r1, fee) or ("v3", t0, t1, tick, positions, known, fee).
 RESERVES = st.builds(lambda m, e: m * 10**e, st.integers(1, 999), st.integers(12, 22))
-CP = st.tuples(st.just("cp"), st.sampled_from(TOKENS), st.sampled_from(TOKENS), RESERVES,
-               RESERVES, st.sampled_from([0, 500, 3000]))
+CP = st.tuples(
+    st.just("cp"),
+    st.sampled_from(TOKENS),
+    st.sampled_from(TOKENS),
+    RESERVES,
+    RESERVES,
+    st.sampled_from([0, 500, 3000]),
+)
 # (ticks below, ticks above, L) of a position around tick 0, in tick spacings.
 POSITION = st.tuples(st.integers(1, 20), st.integers(1, 20), st.integers(10**18, 10**25))
-V3 = st.tuples(st.just("v3"), st.sampled_from(TOKENS), st.sampled_from(TOKENS),
-               st.integers(-59, 59), st.lists(POSITION, min_size=1, max_size=3), st.booleans(),
-               st.sampled_from([500, 3000, 10_000]))
+V3 = st.tuples(
+    st.just("v3"),
+    st.sampled_from(TOKENS),
+    st.sampled_from(TOKENS),
+    st.integers(-59, 59),
+    st.lists(POSITION, min_size=1, max_size=3),
+    st.booleans(),
+    st.sampled_from([500, 3000, 10_000]),
+)
 SPECS = st.lists(st.one_of(CP, V3), min_size=1, max_size=12)
 # Log-uniform-ish: from dust to a good share of the pools.
 AMOUNTS = st.builds(lambda m, e: m * 10**e, st.integers(1, 999), st.integers(0, 19))
 
 
-def v3_args(tick: int, positions: list[tuple[int, int, int]],
-            known: bool) -> tuple[int, int, int, tuple[tuple[int, int], ...] | None]:
+def v3_args(
+    tick: int, positions: list[tuple[int, int, int]], known: bool
+) -> tuple[int, int, int, tuple[tuple[int, int], ...] | None]:
     """(sqrt price, liquidity, tick, ticks) of a pool at ``tick`` with the positions."""
     net: dict[int, int] = {}
     liquidity = 0
@@ -90,19 +103,29 @@ def outcome(call: Callable[[], Any]) -> tuple[Any, ...]:
         return ("err", type(exc).__name__, exc.code, str(exc))  # type: ignore[attr-defined]
 
 
-def query(g: Any, exact_in: bool, pair: tuple[str, str], amount: int, hops: int, splits: int,
-          gas: int) -> Any:
+def query(
+    g: Any, exact_in: bool, pair: tuple[str, str], amount: int, hops: int, splits: int, gas: int
+) -> Any:
     a, b = pair
     method = g.best_route if exact_in else g.best_route_exact_out
     return method(a, b, amount, hops, splits, gas)
 
 
 PAIRS = st.sampled_from([(a, b) for a in TOKENS for b in TOKENS if a != b])
-QUERY = st.tuples(st.booleans(), PAIRS, AMOUNTS,
-                  st.integers(1, 4), st.integers(1, 4), st.sampled_from([0, 0, 1, 10**6]))
+QUERY = st.tuples(
+    st.booleans(),
+    PAIRS,
+    AMOUNTS,
+    st.integers(1, 4),
+    st.integers(1, 4),
+    st.sampled_from([0, 0, 1, 10**6]),
+)
 
-SETTINGS = settings(max_examples=120, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @SETTINGS
@@ -115,15 +138,25 @@ def test_rust_equals_twin(specs: list[tuple[Any, ...]], queries: list[tuple[Any,
 
 
 @SETTINGS
-@given(specs=SPECS, edits=SPECS, removals=st.lists(st.integers(0, 9), max_size=4),
-       order=st.permutations(list(range(10))), q=QUERY)
-def test_incremental_equals_rebuilt(specs: list[tuple[Any, ...]], edits: list[tuple[Any, ...]],
-                                    removals: list[int], order: list[int],
-                                    q: tuple[Any, ...]) -> None:
+@given(
+    specs=SPECS,
+    edits=SPECS,
+    removals=st.lists(st.integers(0, 9), max_size=4),
+    order=st.permutations(list(range(10))),
+    q=QUERY,
+)
+def test_incremental_equals_rebuilt(
+    specs: list[tuple[Any, ...]],
+    edits: list[tuple[Any, ...]],
+    removals: list[int],
+    order: list[int],
+    q: tuple[Any, ...],
+) -> None:
     for ops in (rust, twin):
         g = build(ops, specs)
         final: dict[str, tuple[Any, ...]] = {
-            f"p{i:02d}": s for i, s in enumerate(specs) if s[1] != s[2]}
+            f"p{i:02d}": s for i, s in enumerate(specs) if s[1] != s[2]
+        }
         for i, s in enumerate(edits):
             if s[1] != s[2]:
                 add(ops, g, f"p{i:02d}", s)
@@ -145,8 +178,9 @@ def test_incremental_equals_rebuilt(specs: list[tuple[Any, ...]], edits: list[tu
 
 @SETTINGS
 @given(specs=SPECS, amount=AMOUNTS, hops=st.integers(1, 4))
-def test_removing_a_pool_removes_its_routes(specs: list[tuple[Any, ...]], amount: int,
-                                            hops: int) -> None:
+def test_removing_a_pool_removes_its_routes(
+    specs: list[tuple[Any, ...]], amount: int, hops: int
+) -> None:
     g = build(rust, specs)
     for _ in range(3):
         route = g.best_route("T0", "T1", amount, hops, 2)
@@ -161,11 +195,17 @@ def test_removing_a_pool_removes_its_routes(specs: list[tuple[Any, ...]], amount
 
 
 @SETTINGS
-@given(specs=SPECS, amount=AMOUNTS, hops=st.integers(1, 4), splits=st.integers(2, 5),
-       gas=st.sampled_from([0, 1, 10**9]), exact_in=st.booleans())
-def test_split_is_never_worse_and_keeps_its_limits(specs: list[tuple[Any, ...]], amount: int,
-                                                   hops: int, splits: int, gas: int,
-                                                   exact_in: bool) -> None:
+@given(
+    specs=SPECS,
+    amount=AMOUNTS,
+    hops=st.integers(1, 4),
+    splits=st.integers(2, 5),
+    gas=st.sampled_from([0, 1, 10**9]),
+    exact_in=st.booleans(),
+)
+def test_split_is_never_worse_and_keeps_its_limits(
+    specs: list[tuple[Any, ...]], amount: int, hops: int, splits: int, gas: int, exact_in: bool
+) -> None:
     g = build(rust, specs)
     one = query(g, exact_in, ("T0", "T1"), amount, hops, 1, gas)
     many = query(g, exact_in, ("T0", "T1"), amount, hops, splits, gas)
@@ -246,19 +286,22 @@ def test_reprs_match() -> None:
     assert "GraphRoute(paths=(GraphPath(legs=(GraphLeg(pool_id='p1'" in results[0]
 
 
-@pytest.mark.parametrize(("args", "code"), [
-    (("A", "B", 0), "zero_amount"),
-    (("A", "A", 1), "same_token"),
-    (("A", "B", 1, 0), "max_hops_out_of_range"),
-    (("A", "B", 1, 7), "max_hops_out_of_range"),
-    (("A", "B", 1, -1), "max_hops_out_of_range"),
-    (("A", "B", 1, 3, 0), "max_splits_out_of_range"),
-    (("A", "B", 1, 3, 9), "max_splits_out_of_range"),
-    (("A", "B", 1, 3, 2**70), "max_splits_out_of_range"),
-    (("A", "B", 2**128), "out_of_range"),
-    (("A", "B", 1, 3, 1, -1), "out_of_range"),
-    (("A", "A", 0, 0, 0), "max_hops_out_of_range"),
-])
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("A", "B", 0), "zero_amount"),
+        (("A", "A", 1), "same_token"),
+        (("A", "B", 1, 0), "max_hops_out_of_range"),
+        (("A", "B", 1, 7), "max_hops_out_of_range"),
+        (("A", "B", 1, -1), "max_hops_out_of_range"),
+        (("A", "B", 1, 3, 0), "max_splits_out_of_range"),
+        (("A", "B", 1, 3, 9), "max_splits_out_of_range"),
+        (("A", "B", 1, 3, 2**70), "max_splits_out_of_range"),
+        (("A", "B", 2**128), "out_of_range"),
+        (("A", "B", 1, 3, 1, -1), "out_of_range"),
+        (("A", "A", 0, 0, 0), "max_hops_out_of_range"),
+    ],
+)
 def test_query_errors_match(args: tuple[Any, ...], code: str) -> None:
     got = []
     for ops in (rust, twin):
@@ -292,12 +335,32 @@ def test_pool_errors_match() -> None:
 def test_graph_from_pool_states() -> None:
     price, liquidity, tick, ticks = v3_args(30, [(10, 20, 10**22)], True)
     states = [
-        PoolState(pool_id="cp", venue="sim", chain_id=5, token0="A", token1="B",
-                  reserve0=10**24, reserve1=10**24, fee=3000),
-        PoolState(pool_id="v3", venue="uni", kind="concentrated", chain_id=5, token0="B",
-                  token1="C", reserve0=1, reserve1=1, fee=3000, sqrt_price_x96=price,
-                  liquidity=liquidity, tick=tick, tick_spacing=60,
-                  ticks=tuple(TickLiquidity(tick=t, liquidity_net=n) for t, n in ticks or ())),
+        PoolState(
+            pool_id="cp",
+            venue="sim",
+            chain_id=5,
+            token0="A",
+            token1="B",
+            reserve0=10**24,
+            reserve1=10**24,
+            fee=3000,
+        ),
+        PoolState(
+            pool_id="v3",
+            venue="uni",
+            kind="concentrated",
+            chain_id=5,
+            token0="B",
+            token1="C",
+            reserve0=1,
+            reserve1=1,
+            fee=3000,
+            sqrt_price_x96=price,
+            liquidity=liquidity,
+            tick=tick,
+            tick_spacing=60,
+            ticks=tuple(TickLiquidity(tick=t, liquidity_net=n) for t, n in ticks or ()),
+        ),
     ]
     g = graph_from_pool_states(states)
     assert (g.chain_id, len(g)) == (5, 2)
@@ -337,19 +400,42 @@ def test_search_releases_the_gil() -> None:
     assert len({plain(r) for r in results}) == 1
 
 
-PARALLEL = st.lists(st.one_of(
-    st.tuples(st.just("cp"), st.just("T0"), st.just("T1"), st.integers(10**20, 10**22),
-              st.integers(10**20, 10**22), st.sampled_from([500, 3000])),
-    st.tuples(st.just("v3"), st.sampled_from(["T0", "T1"]), st.sampled_from(["T1", "T0"]),
-              st.integers(-59, 59), st.lists(POSITION, min_size=1, max_size=3), st.booleans(),
-              st.sampled_from([500, 3000]))), min_size=2, max_size=6)
+PARALLEL = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("cp"),
+            st.just("T0"),
+            st.just("T1"),
+            st.integers(10**20, 10**22),
+            st.integers(10**20, 10**22),
+            st.sampled_from([500, 3000]),
+        ),
+        st.tuples(
+            st.just("v3"),
+            st.sampled_from(["T0", "T1"]),
+            st.sampled_from(["T1", "T0"]),
+            st.integers(-59, 59),
+            st.lists(POSITION, min_size=1, max_size=3),
+            st.booleans(),
+            st.sampled_from([500, 3000]),
+        ),
+    ),
+    min_size=2,
+    max_size=6,
+)
 
 
 @SETTINGS
-@given(specs=PARALLEL, amount=st.integers(10**17, 10**21), splits=st.integers(2, 4),
-       exact_in=st.booleans(), gas=st.sampled_from([0, 10**6]))
-def test_splits_rust_equals_twin(specs: list[tuple[Any, ...]], amount: int, splits: int,
-                                 exact_in: bool, gas: int) -> None:
+@given(
+    specs=PARALLEL,
+    amount=st.integers(10**17, 10**21),
+    splits=st.integers(2, 4),
+    exact_in=st.booleans(),
+    gas=st.sampled_from([0, 10**6]),
+)
+def test_splits_rust_equals_twin(
+    specs: list[tuple[Any, ...]], amount: int, splits: int, exact_in: bool, gas: int
+) -> None:
     """Parallel pools between T0 and T1 and big amounts: the split path of the search."""
     r, p = build(rust, specs), build(twin, specs)
     q = (exact_in, ("T0", "T1"), amount, 2, splits, gas)
@@ -357,8 +443,7 @@ def test_splits_rust_equals_twin(specs: list[tuple[Any, ...]], amount: int, spli
     assert got == outcome(lambda: query(p, *q))
 
 
-def exhaustive(g: Any, a: str, b: str, amount: int, hops: int, gas: int,
-               exact_in: bool) -> Any:
+def exhaustive(g: Any, a: str, b: str, amount: int, hops: int, gas: int, exact_in: bool) -> Any:
     """The best single route by brute force over every simple path (no bounds, no pruning),
     from the twin's leg quotes: the reference for the branch and bound."""
     best: list[Any] = []
@@ -382,8 +467,7 @@ def exhaustive(g: Any, a: str, b: str, amount: int, hops: int, gas: int,
 
 @SETTINGS
 @given(specs=SPECS, q=QUERY)
-def test_bounds_never_cut_the_best_route(specs: list[tuple[Any, ...]],
-                                         q: tuple[Any, ...]) -> None:
+def test_bounds_never_cut_the_best_route(specs: list[tuple[Any, ...]], q: tuple[Any, ...]) -> None:
     exact_in, (a, b), amount, hops, _, gas = q
     expected = plain(exhaustive(build(twin, specs), a, b, amount, hops, gas, exact_in))
     assert plain(query(build(rust, specs), exact_in, (a, b), amount, hops, 1, gas)) == expected

@@ -19,10 +19,18 @@ from pipeline.models.market import PoolState, TickLiquidity
 from pipeline.ops import twin
 from pipeline.ops.v3 import v3_pool, zero_for_one
 
-SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow])
-RESULT_FIELDS = ("amount_in_used", "amount_out", "fee_amount", "sqrt_price_after", "tick_after",
-                 "liquidity_after", "ticks_crossed")
+SETTINGS = settings(
+    max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+RESULT_FIELDS = (
+    "amount_in_used",
+    "amount_out",
+    "fee_amount",
+    "sqrt_price_after",
+    "tick_after",
+    "liquidity_after",
+    "ticks_crossed",
+)
 FEE_TIERS = ((100, 1), (500, 10), (3000, 60), (10_000, 200))
 Q96 = 2**96
 
@@ -56,15 +64,18 @@ def test_tick_bounds(ops: ModuleType) -> None:
     assert ops.sqrt_ratio_at_tick(ops.MAX_TICK) == ops.MAX_SQRT_RATIO
 
 
-@pytest.mark.parametrize(("tick", "ratio"), [
-    (-887272, 4295128739),
-    (-887271, 4295343490),
-    (887271, 1461373636630004318706518188784493106690254656249),
-    (887272, 1461446703485210103287273052203988822378723970342),
-    (0, Q96),
-    (1, 79232123823359799118286999568),
-    (-1, 79224201403219477170569942574),
-])
+@pytest.mark.parametrize(
+    ("tick", "ratio"),
+    [
+        (-887272, 4295128739),
+        (-887271, 4295343490),
+        (887271, 1461373636630004318706518188784493106690254656249),
+        (887272, 1461446703485210103287273052203988822378723970342),
+        (0, Q96),
+        (1, 79232123823359799118286999568),
+        (-1, 79224201403219477170569942574),
+    ],
+)
 def test_tick_math_contract_values(ops: ModuleType, tick: int, ratio: int) -> None:
     assert ops.sqrt_ratio_at_tick(tick) == ratio
     if tick < ops.MAX_TICK:
@@ -79,9 +90,15 @@ def test_tick_math_errors() -> None:
     assert both(lambda m: m.sqrt_ratio_at_tick("1")) == ("TypeError",)
 
 
-def make(ops: ModuleType, fee: int, spacing: int, tick: int,
-         positions: list[tuple[int, int, int]], price_offset: int = 0,
-         with_ticks: bool = True) -> Any:
+def make(
+    ops: ModuleType,
+    fee: int,
+    spacing: int,
+    tick: int,
+    positions: list[tuple[int, int, int]],
+    price_offset: int = 0,
+    with_ticks: bool = True,
+) -> Any:
     """A pool at ``sqrt_ratio_at_tick(tick) + price_offset`` with ``(lower, upper, L)``
     positions; the liquidity is derived from them, so the state is consistent."""
     net: dict[int, int] = {}
@@ -121,10 +138,14 @@ def test_crossing_ticks_changes_liquidity(ops: ModuleType) -> None:
     assert r.amount_in_used < 10**30
     assert (r.liquidity_after, r.ticks_crossed) == (0, 2)
     assert r.sqrt_price_after == ops.MIN_SQRT_RATIO + 1
-    assert both(lambda m: m.v3_amount_out(make(m, 500, 10, 5, [(-100, 100, 10**18)]), True,
-                                          10**30))[2] == "insufficient_liquidity"
-    assert both(lambda m: m.v3_amount_in(make(m, 500, 10, 5, [(-100, 100, 10**18)]), False,
-                                         10**30))[2] == "insufficient_liquidity"
+    assert (
+        both(lambda m: m.v3_amount_out(make(m, 500, 10, 5, [(-100, 100, 10**18)]), True, 10**30))[2]
+        == "insufficient_liquidity"
+    )
+    assert (
+        both(lambda m: m.v3_amount_in(make(m, 500, 10, 5, [(-100, 100, 10**18)]), False, 10**30))[2]
+        == "insufficient_liquidity"
+    )
 
 
 def test_without_ticks_the_pool_stays_in_range(ops: ModuleType) -> None:
@@ -168,7 +189,7 @@ BAD_POOLS: list[tuple[tuple[Any, ...], str]] = [
     ((P + 1, 0, -1, 60, 3000), "tick_mismatch"),
     ((P, 5, 0, 60, 3000, [(-60, 5), (30, -5)]), "tick_not_usable"),
     ((P, 5, 0, 60, 3000, [(-887280, 5), (60, -5)]), "tick_not_usable"),
-    ((P, 5, 0, 60, 3000, [(-2**23 - 1, 5), (60, -5)]), "out_of_range"),
+    ((P, 5, 0, 60, 3000, [(-(2**23) - 1, 5), (60, -5)]), "out_of_range"),
     ((P, 5, 0, 1, 3000, [(-887273, 5), (60, -5)]), "tick_not_usable"),
     ((P, 5, 0, 60, 3000, [(60, 5), (-60, -5)]), "ticks_not_sorted"),
     ((P, 5, 0, 60, 3000, [(-60, 5), (-60, -5)]), "ticks_not_sorted"),
@@ -191,10 +212,15 @@ def test_invalid_pools_are_named(args: tuple[Any, ...], code: str) -> None:
         assert result[:3] == ("error", "InvalidV3PoolError", code)
 
 
-@pytest.mark.parametrize("args", [
-    ("1", 0, 0, 60, 3000), (P, 0, 0, 60, 3000, [[0, 5]]), (P, 0, 0, 60, 3000, [(0, 5, 1)]),
-    (P, 0, 0, 60, 3000, 7),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("1", 0, 0, 60, 3000),
+        (P, 0, 0, 60, 3000, [[0, 5]]),
+        (P, 0, 0, 60, 3000, [(0, 5, 1)]),
+        (P, 0, 0, 60, 3000, 7),
+    ],
+)
 def test_non_ints_are_type_errors(args: tuple[Any, ...]) -> None:
     assert both(lambda m: m.V3Pool(*args)) == ("TypeError",)
 
@@ -230,8 +256,13 @@ def pools(draw: st.DrawFn) -> dict[str, Any]:
             shift = draw(st.integers(-20, 20)) * spacing
             lo, hi = lo + shift, hi + shift
         positions.append((lo, hi, draw(st.integers(1, 2**100))))
-    return {"fee": fee, "spacing": spacing, "tick": tick, "positions": positions,
-            "price_offset": draw(st.one_of(st.just(0), st.integers(0, 2**64)))}
+    return {
+        "fee": fee,
+        "spacing": spacing,
+        "tick": tick,
+        "positions": positions,
+        "price_offset": draw(st.one_of(st.just(0), st.integers(0, 2**64))),
+    }
 
 
 amounts = st.integers(1, 120).flatmap(lambda bits: st.integers(1, 2**bits))
@@ -239,10 +270,16 @@ with_tick_data = st.sampled_from((True, True, True, False))
 
 
 @SETTINGS
-@given(spec=pools(), zfo=st.booleans(), exact_in=st.booleans(), amount=amounts,
-       with_ticks=with_tick_data)
-def test_swaps_agree(spec: dict[str, Any], zfo: bool, exact_in: bool, amount: int,
-                     with_ticks: bool) -> None:
+@given(
+    spec=pools(),
+    zfo=st.booleans(),
+    exact_in=st.booleans(),
+    amount=amounts,
+    with_ticks=with_tick_data,
+)
+def test_swaps_agree(
+    spec: dict[str, Any], zfo: bool, exact_in: bool, amount: int, with_ticks: bool
+) -> None:
     def swap(m: ModuleType) -> Any:
         pool = make(m, **spec, with_ticks=with_ticks)
         method = pool.swap_exact_in if exact_in else pool.swap_exact_out
@@ -276,14 +313,22 @@ def test_tick_math_agrees(tick: int, offset: int) -> None:
 
 
 @SETTINGS
-@given(spec=pools(), ticks=st.lists(st.tuples(st.integers(-1000, 1000),
-                                              st.integers(-2**20, 2**20)), max_size=4),
-       liquidity=st.integers(0, 2**21))
-def test_random_malformed_pools_agree(spec: dict[str, Any], ticks: list[tuple[int, int]],
-                                      liquidity: int) -> None:
+@given(
+    spec=pools(),
+    ticks=st.lists(st.tuples(st.integers(-1000, 1000), st.integers(-(2**20), 2**20)), max_size=4),
+    liquidity=st.integers(0, 2**21),
+)
+def test_random_malformed_pools_agree(
+    spec: dict[str, Any], ticks: list[tuple[int, int]], liquidity: int
+) -> None:
     tick = spec["tick"] // 200
-    both(lambda m: repr(m.V3Pool(m.sqrt_ratio_at_tick(tick), liquidity, tick, spec["spacing"],
-                                 spec["fee"], ticks)))
+    both(
+        lambda m: repr(
+            m.V3Pool(
+                m.sqrt_ratio_at_tick(tick), liquidity, tick, spec["spacing"], spec["fee"], ticks
+            )
+        )
+    )
 
 
 def test_random_swaps_reach_the_interesting_paths() -> None:
@@ -292,10 +337,14 @@ def test_random_swaps_reach_the_interesting_paths() -> None:
     seen: Counter[str] = Counter()
 
     @SETTINGS
-    @given(spec=pools(), zfo=st.booleans(), exact_in=st.booleans(), amount=amounts,
-           with_ticks=with_tick_data)
-    def run(spec: dict[str, Any], zfo: bool, exact_in: bool, amount: int,
-            with_ticks: bool) -> None:
+    @given(
+        spec=pools(),
+        zfo=st.booleans(),
+        exact_in=st.booleans(),
+        amount=amounts,
+        with_ticks=with_tick_data,
+    )
+    def run(spec: dict[str, Any], zfo: bool, exact_in: bool, amount: int, with_ticks: bool) -> None:
         pool = make(rust, **spec, with_ticks=with_ticks)
         try:
             r = (pool.swap_exact_in if exact_in else pool.swap_exact_out)(zfo, amount)
@@ -308,8 +357,13 @@ def test_random_swaps_reach_the_interesting_paths() -> None:
         seen["in range"] += not with_ticks
 
     run()
-    for path, least in (("crossed", 20), ("several crossed", 5), ("drained", 5),
-                        ("range_exceeded", 5), ("in range", 5)):
+    for path, least in (
+        ("crossed", 20),
+        ("several crossed", 5),
+        ("drained", 5),
+        ("range_exceeded", 5),
+        ("in range", 5),
+    ):
         assert seen[path] >= least, seen
 
 
@@ -317,11 +371,22 @@ def test_random_swaps_reach_the_interesting_paths() -> None:
 
 
 def test_v3_pool_from_pool_state() -> None:
-    state = PoolState(pool_id="p", venue="uniswap_v3", kind="concentrated", chain_id=1,
-                      token0="WETH", token1="USDC", reserve0=1, reserve1=1, fee=3000,
-                      sqrt_price_x96=P, liquidity=5, tick=0, tick_spacing=60,
-                      ticks=(TickLiquidity(tick=-60, liquidity_net=5),
-                             TickLiquidity(tick=60, liquidity_net=-5)))
+    state = PoolState(
+        pool_id="p",
+        venue="uniswap_v3",
+        kind="concentrated",
+        chain_id=1,
+        token0="WETH",
+        token1="USDC",
+        reserve0=1,
+        reserve1=1,
+        fee=3000,
+        sqrt_price_x96=P,
+        liquidity=5,
+        tick=0,
+        tick_spacing=60,
+        ticks=(TickLiquidity(tick=-60, liquidity_net=5), TickLiquidity(tick=60, liquidity_net=-5)),
+    )
     pool = v3_pool(state)
     assert isinstance(pool, rust.V3Pool)
     assert pool.ticks == ((-60, 5), (60, -5))
@@ -339,8 +404,10 @@ def test_swaps_run_in_threads() -> None:
     pool = make(rust, 100, 1, 0, [(-3000, 3000, 10**18), (-100, 100, 10**20)])
     expected = pool.swap_exact_in(True, 10**19)
     results: list[Any] = []
-    threads = [threading.Thread(target=lambda: results.append(pool.swap_exact_in(True, 10**19)))
-               for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: results.append(pool.swap_exact_in(True, 10**19)))
+        for _ in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -66,18 +66,17 @@ async def market(chain: DevChain, tmp_path_factory: pytest.TempPathFactory) -> M
     (block,) = blocks
     assert block is not None
     w3 = connect(chain.rpc_url)
-    quoter = w3.eth.contract(address=w3.to_checksum_address(chain.deployment.quoter),
-                             abi=abi("QuoterV2"))
-    addresses = {s: w3.to_checksum_address(t.address)
-                 for s, t in chain.deployment.tokens.items()}
+    quoter = w3.eth.contract(
+        address=w3.to_checksum_address(chain.deployment.quoter), abi=abi("QuoterV2")
+    )
+    addresses = {s: w3.to_checksum_address(t.address) for s, t in chain.deployment.tokens.items()}
     return Market(states, {p: v3_pool(s) for p, s in states.items()}, block, quoter, addresses)
 
 
 def quote(market: Market, fn: str, *args: Any) -> tuple[int, ...] | None:
     """QuoterV2 at the pools' block: its result tuple, or None if it reverts."""
     try:
-        result = market.quoter.get_function_by_name(fn)(*args).call(
-            block_identifier=market.block)
+        result = market.quoter.get_function_by_name(fn)(*args).call(block_identifier=market.block)
     except ContractLogicError:
         return None
     return tuple(result)
@@ -88,8 +87,13 @@ def log_uniform(rng: random.Random, low: float, high: float) -> int:
 
 
 def test_all_pools_have_their_ticks(market: Market) -> None:
-    assert set(market.pools) == {"WETH-USDC-500", "WETH-USDC-3000", "WBTC-WETH-3000",
-                                 "DAI-USDC-100", "WBTC-USDC-3000"}
+    assert set(market.pools) == {
+        "WETH-USDC-500",
+        "WETH-USDC-3000",
+        "WBTC-WETH-3000",
+        "DAI-USDC-100",
+        "WBTC-USDC-3000",
+    }
     for pool in market.pools.values():
         assert pool.ticks is not None
         assert len(pool.ticks) >= 5  # three nested ranges: six bounds (full range: clamped)
@@ -115,8 +119,11 @@ def check(market: Market, pool_id: str, token_in: str, exact_in: bool, amount: i
         limit = ops.sqrt_ratio_at_tick(min(max(far, ops.MIN_TICK + 1), ops.MAX_TICK - 1))
         ours = swap(zfo, amount, limit)
     fn = "quoteExactInputSingle" if exact_in else "quoteExactOutputSingle"
-    theirs = quote(market, fn, (market.addresses[token_in], market.addresses[token_out],
-                                amount, state.fee, limit))
+    theirs = quote(
+        market,
+        fn,
+        (market.addresses[token_in], market.addresses[token_out], amount, state.fee, limit),
+    )
     assert theirs is not None, (pool_id, token_in, exact_in, amount)
     mine = ours.amount_out if exact_in else ours.amount_in_used
     assert (mine, ours.sqrt_price_after) == theirs[:2], (pool_id, token_in, exact_in, amount)
@@ -128,8 +135,10 @@ def check(market: Market, pool_id: str, token_in: str, exact_in: bool, amount: i
     return ours, limit != 0
 
 
-@pytest.mark.parametrize("pool_id", ["WETH-USDC-500", "WETH-USDC-3000", "WBTC-WETH-3000",
-                                     "DAI-USDC-100", "WBTC-USDC-3000"])
+@pytest.mark.parametrize(
+    "pool_id",
+    ["WETH-USDC-500", "WETH-USDC-3000", "WBTC-WETH-3000", "DAI-USDC-100", "WBTC-USDC-3000"],
+)
 def test_single_pool_quotes_match_quoter_v2(market: Market, pool_id: str) -> None:
     state = market.states[pool_id]
     rng = random.Random(f"{SEED}-{pool_id}")
@@ -147,8 +156,10 @@ def test_single_pool_quotes_match_quoter_v2(market: Market, pool_id: str) -> Non
                 limited += was_limited
     # The amounts reach past the narrow range in every pool, both ways.
     assert crossed >= 6, (pool_id, crossed)
-    print(f"{pool_id}: {4 * CASES_PER_POOL_SIDE} quotes equal to the wei, {crossed} crossed "
-          f"ticks, {limited} beyond the pool's liquidity (with a price limit)")
+    print(
+        f"{pool_id}: {4 * CASES_PER_POOL_SIDE} quotes equal to the wei, {crossed} crossed "
+        f"ticks, {limited} beyond the pool's liquidity (with a price limit)"
+    )
 
 
 def hops(path: tuple[str, ...]) -> list[tuple[str, str, str]]:
@@ -162,11 +173,12 @@ def capacity(market: Market, pool_id: str, token_in: str) -> tuple[int, int]:
     return drained.amount_in_used, drained.amount_out
 
 
-def chain_quote(market: Market, legs: list[tuple[str, str, str]], exact_in: bool,
-                amount: int) -> tuple[int, int] | None:
+def chain_quote(
+    market: Market, legs: list[tuple[str, str, str]], exact_in: bool, amount: int
+) -> tuple[int, int] | None:
     """Our multi-hop quote (and the ticks crossed), or None if a pool cannot fill its leg."""
     value, ticks = amount, 0
-    for token_in, pool_id, _ in (legs if exact_in else legs[::-1]):
+    for token_in, pool_id, _ in legs if exact_in else legs[::-1]:
         pool, zfo = market.pools[pool_id], zero_for_one(market.states[pool_id], token_in)
         r = pool.swap_exact_in(zfo, value) if exact_in else pool.swap_exact_out(zfo, value)
         if (r.amount_in_used if exact_in else r.amount_out) < value:
@@ -194,8 +206,9 @@ def test_multi_hop_quotes_match_quoter_v2(market: Market, path: tuple[str, ...])
                 theirs = quote(market, "quoteExactInput", encode_path(tokens, fees), amount)
             else:
                 # Backwards: each pool's input is what the pool before it must pay out.
-                theirs = quote(market, "quoteExactOutput",
-                               encode_path(tokens[::-1], fees[::-1]), amount)
+                theirs = quote(
+                    market, "quoteExactOutput", encode_path(tokens[::-1], fees[::-1]), amount
+                )
             if ours is None:  # a pool on the way cannot fill it: QuoterV2 cannot quote it
                 assert theirs is None, (path, exact_in, amount)
                 unfillable += 1
@@ -204,5 +217,7 @@ def test_multi_hop_quotes_match_quoter_v2(market: Market, path: tuple[str, ...])
             assert ours[0] == theirs[0], (path, exact_in, amount)
             crossed += ours[1] > 0
     assert crossed >= 1, path
-    print(f"{'>'.join(path[::2])}: 12 multi-hop quotes, {12 - unfillable} equal to the wei "
-          f"({crossed} crossing ticks), {unfillable} unfillable on both sides")
+    print(
+        f"{'>'.join(path[::2])}: 12 multi-hop quotes, {12 - unfillable} equal to the wei "
+        f"({crossed} crossing ticks), {unfillable} unfillable on both sides"
+    )

@@ -97,7 +97,11 @@ def test_builtins_are_registered_as_ordinary_plugins(pm: pluggy.PluginManager) -
     assert set(BUILTIN_PLUGINS) <= names
     assert set(venue_specs(pm)) == BUILTIN_VENUES
     assert [s.name for s in market_sources(pm)] == [
-        "uniswap_v3.pools", "clob.books", "clob_a.books", "clob_b.books"]
+        "uniswap_v3.pools",
+        "clob.books",
+        "clob_a.books",
+        "clob_b.books",
+    ]
     assert strategy_specs(pm) == {}
     assert risk_check_specs(pm) == {}
 

@@ -24,7 +24,8 @@ def restored() -> Iterator[None]:
 
 @pytest.mark.usefixtures("restored")
 def test_configure_raises_the_young_threshold_and_counts_pauses(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("SEP_GC_THRESHOLD", "12345")
     threshold = Settings().gc_threshold  # the worker passes its settings' threshold
     gc_tuning.configure(threshold)

@@ -45,9 +45,13 @@ async def _topic(bootstrap: str, partitions: int) -> str:
 
 
 async def _consumer(bootstrap: str, topic: str, partitions: int) -> AdaptiveWaitConsumer:
-    consumer = AdaptiveWaitConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                    enable_auto_commit=False, auto_offset_reset="earliest",
-                                    idle_wait_ms=LONG_IDLE_WAIT_MS)
+    consumer = AdaptiveWaitConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        idle_wait_ms=LONG_IDLE_WAIT_MS,
+    )
     await consumer.start()
     tps = [TopicPartition(topic, p) for p in range(partitions)]
     consumer.assign(tps)
@@ -55,8 +59,13 @@ async def _consumer(bootstrap: str, topic: str, partitions: int) -> AdaptiveWait
     return consumer
 
 
-async def _received_within(consumer: AdaptiveWaitConsumer, producer: AIOKafkaProducer,
-                           topic: str, partition: int, take_after_s: float = 0.0) -> float:
+async def _received_within(
+    consumer: AdaptiveWaitConsumer,
+    producer: AIOKafkaProducer,
+    topic: str,
+    partition: int,
+    take_after_s: float = 0.0,
+) -> float:
     """Seconds from sending one record to ``partition`` until the consumer has it, the
     consumer only asking ``take_after_s`` after the send."""
     started = time.monotonic()
@@ -71,7 +80,8 @@ async def _received_within(consumer: AdaptiveWaitConsumer, producer: AIOKafkaPro
 
 @pytest.mark.services
 async def test_records_arrive_at_once_while_idle_and_right_after_a_partitions_last_ones(
-        kafka_bootstrap: str) -> None:
+    kafka_bootstrap: str,
+) -> None:
     topic = await _topic(kafka_bootstrap, 4)
     consumer = await _consumer(kafka_bootstrap, topic, 4)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
@@ -93,7 +103,8 @@ async def test_records_arrive_at_once_while_idle_and_right_after_a_partitions_la
 
 @pytest.mark.services
 async def test_an_idle_consumer_sends_a_fetch_per_idle_wait_not_per_short_wait(
-        kafka_bootstrap: str) -> None:
+    kafka_bootstrap: str,
+) -> None:
     topic = await _topic(kafka_bootstrap, 4)
     consumer = await _consumer(kafka_bootstrap, topic, 4)
     fetches = 0

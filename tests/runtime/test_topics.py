@@ -13,7 +13,8 @@ TOPOLOGY = load_topology()
 
 
 def test_every_table_changelog_a_worker_uses_is_declared_with_its_partitions(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     runtime, _ = build_runtime(TOPOLOGY, Settings(data_dir=tmp_path))
     declared = {t.name: t for t in declared_topics(TOPOLOGY)}
     changelogs = {table.topic: partitions for table, _, partitions in runtime.tables.tables}

@@ -18,9 +18,12 @@ async def sim(tmp_path: Path) -> AsyncIterator[SimVenue]:
 
 
 def new_read_model(redis_url: str, prefix: str | None = None) -> ReadModel:
-    return ReadModel.connect(redis_url, prefix or f"t-{uuid.uuid4().hex[:8]}:",
-                             quote_asset=TOPOLOGY.risk.quote_asset,
-                             reference_prices=dict(TOPOLOGY.risk.reference_prices))
+    return ReadModel.connect(
+        redis_url,
+        prefix or f"t-{uuid.uuid4().hex[:8]}:",
+        quote_asset=TOPOLOGY.risk.quote_asset,
+        reference_prices=dict(TOPOLOGY.risk.reference_prices),
+    )
 
 
 @pytest.fixture

@@ -105,8 +105,9 @@ async def test_redis_claims_a_batch_in_one_command(redis_url: str) -> None:
 
         async def scripts_run() -> int:
             stats = await client.info("commandstats")
-            return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0))
-                       for c in ("evalsha", "eval"))
+            return sum(
+                int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("evalsha", "eval")
+            )
 
         before = await scripts_run()
         owners = await store.claim([(f"k{i}", f"id-{i}") for i in range(500)])

@@ -10,13 +10,22 @@ REF = {"WETH": Decimal(3000), "USDC": Decimal(1), "WBTC": Decimal(60000)}
 
 
 def fill(n: int, asset_in: str, amount_in: str, asset_out: str, amount_out: str) -> dict[str, str]:
-    return {"time": f"2024-01-01T00:00:{n:02d}+00:00", "eventId": f"e{n}", "assetIn": asset_in,
-            "amountIn": amount_in, "assetOut": asset_out, "amountOut": amount_out}
+    return {
+        "time": f"2024-01-01T00:00:{n:02d}+00:00",
+        "eventId": f"e{n}",
+        "assetIn": asset_in,
+        "amountIn": amount_in,
+        "assetOut": asset_out,
+        "amountOut": amount_out,
+    }
 
 
 def test_average_cost_and_realised_pnl() -> None:
-    fills = [fill(1, "USDC", "3000", "WETH", "1"), fill(2, "USDC", "3300", "WETH", "1"),
-             fill(3, "WETH", "1", "USDC", "3500")]
+    fills = [
+        fill(1, "USDC", "3000", "WETH", "1"),
+        fill(2, "USDC", "3300", "WETH", "1"),
+        fill(3, "WETH", "1", "USDC", "3500"),
+    ]
     got = holdings_from_fills(reversed(fills), "USDC", REF)  # arrival order does not matter
     weth = got["WETH"]
     assert (weth.quantity, weth.cost, weth.realised) == (1, 3150, 350)

@@ -26,8 +26,12 @@ async def snapshot(redis_url: str, prefix: str) -> dict[str, object]:
 
 
 def views(model: ReadModel) -> Views:
-    return Views(model.redis, model.prefix, quote_asset="USDC",
-                 reference_prices=dict(TOPOLOGY.risk.reference_prices))
+    return Views(
+        model.redis,
+        model.prefix,
+        quote_asset="USDC",
+        reference_prices=dict(TOPOLOGY.risk.reference_prices),
+    )
 
 
 async def test_a_completed_intent_is_projected(read_model: ReadModel, sim: SimVenue) -> None:
@@ -39,7 +43,11 @@ async def test_a_completed_intent_is_projected(read_model: ReadModel, sim: SimVe
     assert doc["state"] == "completed"
     assert (doc["eventCount"], doc["lastSeq"]) == (9, 9)
     assert (doc["type"], doc["asset"], doc["counterAsset"], doc["amount"]) == (
-        "DISPOSE", "WETH", "USDC", "1")
+        "DISPOSE",
+        "WETH",
+        "USDC",
+        "1",
+    )
     filled = events[7].payload
     assert doc["orderRef"] == filled["orderRef"]
     assert Decimal(doc["amountIn"]) == 1
@@ -51,16 +59,20 @@ async def test_a_completed_intent_is_projected(read_model: ReadModel, sim: SimVe
     plan = await views(read_model).plan(plan_id)
     assert plan is not None
     assert (plan["status"], plan["stepCount"], plan["filledSteps"], plan["progress"]) == (
-        "completed", 1, 1, "1.0000")
+        "completed",
+        1,
+        1,
+        "1.0000",
+    )
     assert plan["steps"][0]["orderRef"] == filled["orderRef"]
     stats = await views(read_model).stats()
     assert (stats["intents"], stats["executed"], stats["active"]) == (1, 1, 0)
-    assert stats["stages"] == {"ingest": 1, "validate": 2, "prioritise": 1, "plan": 1,
-                               "execute": 4}
+    assert stats["stages"] == {"ingest": 1, "validate": 2, "prioritise": 1, "plan": 1, "execute": 4}
 
 
 async def test_applying_twice_or_an_older_event_late_changes_nothing(
-        redis_url: str, read_model: ReadModel, sim: SimVenue) -> None:
+    redis_url: str, read_model: ReadModel, sim: SimVenue
+) -> None:
     events = await lifecycle(sim, 2)
     await read_model.apply(events)
     before = await snapshot(redis_url, read_model.prefix)
@@ -73,8 +85,9 @@ async def test_applying_twice_or_an_older_event_late_changes_nothing(
 async def test_any_order_gives_the_same_models(redis_url: str, sim: SimVenue) -> None:
     events: list[Event] = []
     for i in range(4):
-        events += await lifecycle(sim, 10 + i, strategy=f"s{i % 2}",
-                                  kind=("DISPOSE", "ACQUIRE")[i % 2])
+        events += await lifecycle(
+            sim, 10 + i, strategy=f"s{i % 2}", kind=("DISPOSE", "ACQUIRE")[i % 2]
+        )
     events += rejected(20)
     in_order = new_read_model(redis_url)
     shuffled = new_read_model(redis_url)
@@ -85,7 +98,7 @@ async def test_any_order_gives_the_same_models(redis_url: str, sim: SimVenue) ->
         mixed = events[:]
         rng.shuffle(mixed)
         for i in range(0, len(mixed), 3):  # small batches, newer events before older ones
-            await shuffled.apply(mixed[i:i + 3])
+            await shuffled.apply(mixed[i : i + 3])
         for event in reversed(events):  # newest first, each twice in its batch
             await doubled.apply([event, event])
         a = await snapshot(redis_url, in_order.prefix)
@@ -102,8 +115,9 @@ async def test_any_order_gives_the_same_models(redis_url: str, sim: SimVenue) ->
         await doubled.close()
 
 
-async def test_an_older_state_never_overwrites_a_newer_one(read_model: ReadModel,
-                                                           sim: SimVenue) -> None:
+async def test_an_older_state_never_overwrites_a_newer_one(
+    read_model: ReadModel, sim: SimVenue
+) -> None:
     events = await lifecycle(sim, 3)
     await read_model.apply(events[-1:])  # exec.completed first
     await read_model.apply(events[:-1])
@@ -114,8 +128,9 @@ async def test_an_older_state_never_overwrites_a_newer_one(read_model: ReadModel
 
 async def test_positions_from_fills(read_model: ReadModel, sim: SimVenue) -> None:
     sell = await lifecycle(sim, 30, kind="DISPOSE", amount="1", strategy="p")
-    buy = await lifecycle(sim, 31, kind="ACQUIRE", amount="2", strategy="p",
-                          at_ms=1_700_000_060_000)
+    buy = await lifecycle(
+        sim, 31, kind="ACQUIRE", amount="2", strategy="p", at_ms=1_700_000_060_000
+    )
     await read_model.apply(sell + buy)
     got = await views(read_model).positions("p")
     assert len(got) == 1
@@ -137,8 +152,9 @@ async def test_positions_from_fills(read_model: ReadModel, sim: SimVenue) -> Non
 async def test_intents_filtered_and_paginated(read_model: ReadModel, sim: SimVenue) -> None:
     events: list[Event] = []
     for i in range(5):
-        events += await lifecycle(sim, 40 + i, strategy="a" if i < 3 else "b",
-                                  at_ms=1_700_000_000_000 + i * 1000)
+        events += await lifecycle(
+            sim, 40 + i, strategy="a" if i < 3 else "b", at_ms=1_700_000_000_000 + i * 1000
+        )
     events += rejected(50, strategy="a")
     await read_model.apply(events)
     v = views(read_model)
@@ -158,8 +174,9 @@ async def test_dirty_positions_are_refreshed_to_what_an_immediate_refresh_gives(
     read_model: ReadModel, sim: SimVenue
 ) -> None:
     sell = await lifecycle(sim, 40, kind="DISPOSE", amount="1", strategy="d")
-    buy = await lifecycle(sim, 41, kind="ACQUIRE", amount="2", strategy="d",
-                          at_ms=1_700_000_060_000)
+    buy = await lifecycle(
+        sim, 41, kind="ACQUIRE", amount="2", strategy="d", at_ms=1_700_000_060_000
+    )
     # The project stage's way: the apply script marks the strategy dirty; refresh later.
     await read_model.apply(sell + buy, positions="mark")
     assert await views(read_model).positions("d") == []  # not yet computed
@@ -187,8 +204,9 @@ async def test_positions_computed_from_a_stale_read_are_not_written(
     before = await redis.hgetall(key("positions:v"))
     assert before
     # A writer that read version-1 lost a race: its positions are refused.
-    stale = await redis.eval(_WRITE_POSITIONS, 0, read_model.prefix, "v", str(int(version) - 1),
-                             "WETH", "{}")
+    stale = await redis.eval(
+        _WRITE_POSITIONS, 0, read_model.prefix, "v", str(int(version) - 1), "WETH", "{}"
+    )
     assert stale == 0
     assert await redis.hgetall(key("positions:v")) == before
     fresh = await redis.eval(_WRITE_POSITIONS, 0, read_model.prefix, "v", version, "WETH", "{}")

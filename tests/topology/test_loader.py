@@ -36,7 +36,13 @@ def test_repository_topology_loads() -> None:
     topology = load_topology()
     assert isinstance(topology, Topology)
     assert [s.name for s in topology.stages] == [
-        "ingest", "validate", "prioritise", "plan", "execute", "project"]
+        "ingest",
+        "validate",
+        "prioritise",
+        "plan",
+        "execute",
+        "project",
+    ]
     # The six stages form one chain: each consumes what the previous one produces.
     chain = ["ingest", "validate", "prioritise", "plan", "execute"]
     for upstream, downstream in itertools.pairwise(chain):
@@ -85,7 +91,7 @@ def test_broken_yaml_names_line_and_column() -> None:
     text = "app:\n  id: sep\ntopics: [\n  {name: a\n"
     with pytest.raises(TopologyError) as info:
         parse_topology(text, "broken.yaml")
-    (where, message), = info.value.problems
+    ((where, message),) = info.value.problems
     assert where.startswith("line ")
     assert "column" in where
     assert "not valid YAML" in message
@@ -133,8 +139,11 @@ def test_several_problems_are_reported_together() -> None:
     data["topics"][0]["partitions"] = 0
     data["app"]["mode"] = "yolo"
     paths = {p for p, _ in problems_of(data)}
-    assert paths == {"stages[plan].batch.max", "topics[sep.intents.submitted].partitions",
-                     "app.mode"}
+    assert paths == {
+        "stages[plan].batch.max",
+        "topics[sep.intents.submitted].partitions",
+        "app.mode",
+    }
 
 
 def test_unknown_topic_reference_is_refused() -> None:
@@ -142,8 +151,10 @@ def test_unknown_topic_reference_is_refused() -> None:
     stage(data, "validate")["inputs"] = ["sep.intents.ingestd"]
     problems = problems_of(data)
     # The problem says which reference and which stage (in its path or its message).
-    assert any("sep.intents.ingestd" in message and "validate" in f"{path} {message}"
-               for path, message in problems), problems
+    assert any(
+        "sep.intents.ingestd" in message and "validate" in f"{path} {message}"
+        for path, message in problems
+    ), problems
 
 
 def test_unknown_topic_reference_names_its_yaml_path() -> None:
@@ -172,8 +183,12 @@ def test_every_reference_problem_is_reported_at_its_path() -> None:
     data["assets"].append(dict(data["assets"][1]))
     problems = dict(problems_of(data))
     assert set(problems) == {
-        "stages[validate].inputs[0]", "stages[plan].outputs[1]", "risk.reference_prices.DOGE",
-        f"topics[{len(data['topics']) - 1}].name", f"assets[{len(data['assets']) - 1}].symbol"}
+        "stages[validate].inputs[0]",
+        "stages[plan].outputs[1]",
+        "risk.reference_prices.DOGE",
+        f"topics[{len(data['topics']) - 1}].name",
+        f"assets[{len(data['assets']) - 1}].symbol",
+    }
     # A typo gets a suggestion; a repeat says where the first one is.
     assert "did you mean 'sep.intents.ingested'" in problems["stages[validate].inputs[0]"]
     assert "also topics[0]" in problems[f"topics[{len(data['topics']) - 1}].name"]
@@ -191,9 +206,12 @@ def test_a_repeated_stage_is_named_by_index() -> None:
 
 
 def test_yaml_path_uses_names_then_symbols_then_indexes() -> None:
-    data = {"stages": [{"name": "ingest"}, {"name": "plan", "batch": {"max": 0}}],
-            "assets": [{"symbol": "WETH"}], "things": [["a"], {"other": 1}],
-            "pools": [{"pool_id": "sim-weth-usdc-5", "fee": -1}]}
+    data = {
+        "stages": [{"name": "ingest"}, {"name": "plan", "batch": {"max": 0}}],
+        "assets": [{"symbol": "WETH"}],
+        "things": [["a"], {"other": 1}],
+        "pools": [{"pool_id": "sim-weth-usdc-5", "fee": -1}],
+    }
     assert yaml_path(("stages", 1, "batch", "max"), data) == "stages[plan].batch.max"
     assert yaml_path(("assets", 0, "decimals"), data) == "assets[WETH].decimals"
     assert yaml_path(("things", 0, 0), data) == "things[0][0]"

@@ -14,13 +14,15 @@ ASSET = {"symbol": "USDC", "address": "0x" + "22" * 20, "decimals": 6, "chainId"
 
 def minimal(**overrides: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "topics": [{"name": "in", "partitions": 2, "key": "k"},
-                   {"name": "out", "partitions": 2, "key": "k"}],
-        "stages": [{"name": "only", "function": "pkg.mod:build", "inputs": ["in"],
-                    "outputs": ["out"]}],
+        "topics": [
+            {"name": "in", "partitions": 2, "key": "k"},
+            {"name": "out", "partitions": 2, "key": "k"},
+        ],
+        "stages": [
+            {"name": "only", "function": "pkg.mod:build", "inputs": ["in"], "outputs": ["out"]}
+        ],
         "assets": [ASSET],
-        "risk": {"max_notional": "100", "max_slippage": "0.05",
-                 "reference_prices": {"USDC": "1"}},
+        "risk": {"max_notional": "100", "max_slippage": "0.05", "reference_prices": {"USDC": "1"}},
     }
     data.update(overrides)
     return data
@@ -46,7 +48,8 @@ def test_minimal_topology_and_defaults() -> None:
 
 
 @pytest.mark.parametrize(
-    "lookup", [lambda t: t.topic("nope"), lambda t: t.stage("nope"), lambda t: t.asset("nope")])
+    "lookup", [lambda t: t.topic("nope"), lambda t: t.stage("nope"), lambda t: t.asset("nope")]
+)
 def test_lookups_raise_key_error_for_unknown_names(lookup: Any) -> None:
     topology = Topology.model_validate(minimal())
     with pytest.raises(KeyError):
@@ -107,8 +110,8 @@ def test_retention_minus_one_means_forever() -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "value"),
-    [("max_notional", "0"), ("max_slippage", "0"), ("max_slippage", "1.01")])
+    ("field", "value"), [("max_notional", "0"), ("max_slippage", "0"), ("max_slippage", "1.01")]
+)
 def test_risk_limit_bounds(field: str, value: str) -> None:
     data = minimal()
     data["risk"][field] = value
@@ -118,8 +121,9 @@ def test_risk_limit_bounds(field: str, value: str) -> None:
 
 
 def test_plugin_config_is_free_form_for_the_plugin_to_validate() -> None:
-    data = minimal(plugins={"venues": {"x": {"config": {"anything": [1, 2]}},
-                                       "y": {"enabled": False}}})
+    data = minimal(
+        plugins={"venues": {"x": {"config": {"anything": [1, 2]}}, "y": {"enabled": False}}}
+    )
     topology = Topology.model_validate(data)
     assert topology.plugins.venues["x"].config == {"anything": [1, 2]}
     assert topology.plugins.venues["x"].enabled is True

@@ -21,9 +21,12 @@ def _fee_factor(reserve_in: int, reserve_out: int, fee: int) -> int:
     if fee >= FEE_DENOMINATOR:
         raise fee_out_of_range(fee)
     if reserve_in == 0 or reserve_out == 0:
-        raise error(PoolMathError, "zero_reserve",
-                    f"pool has a zero reserve (reserve_in={reserve_in}, "
-                    f"reserve_out={reserve_out}) and cannot quote")
+        raise error(
+            PoolMathError,
+            "zero_reserve",
+            f"pool has a zero reserve (reserve_in={reserve_in}, "
+            f"reserve_out={reserve_out}) and cannot quote",
+        )
     return FEE_DENOMINATOR - fee
 
 
@@ -47,36 +50,51 @@ def in_given_out(reserve_in: int, reserve_out: int, amount_out: int, fee: int) -
     """
     g = _fee_factor(reserve_in, reserve_out, fee)
     if amount_out >= reserve_out:
-        raise error(PoolMathError, "insufficient_liquidity",
-                    f"amount_out {amount_out} is not below reserve_out {reserve_out}: "
-                    "the pool cannot pay it out")
+        raise error(
+            PoolMathError,
+            "insufficient_liquidity",
+            f"amount_out {amount_out} is not below reserve_out {reserve_out}: "
+            "the pool cannot pay it out",
+        )
     num = amount_out * reserve_in * FEE_DENOMINATOR
     need = -(-num // ((reserve_out - amount_out) * g))
     if need > U128_MAX:
-        raise error(PoolMathError, "input_overflow",
-                    f"the input needed for amount_out {amount_out} against reserve_out "
-                    f"{reserve_out} exceeds 2**128-1")
+        raise error(
+            PoolMathError,
+            "input_overflow",
+            f"the input needed for amount_out {amount_out} against reserve_out "
+            f"{reserve_out} exceeds 2**128-1",
+        )
     return need
 
 
 def _u128(value: SupportsIndex, field: str) -> int:
     v, ok = int_in(value, U128_MAX)
     if not ok:
-        raise error(PoolMathError, "out_of_range",
-                    f"{field} must be an int in {U128_RANGE}, got {v}")
+        raise error(
+            PoolMathError, "out_of_range", f"{field} must be an int in {U128_RANGE}, got {v}"
+        )
     return v
 
 
-def amount_out(reserve_in: SupportsIndex, reserve_out: SupportsIndex, amount_in: SupportsIndex,
-               fee: SupportsIndex) -> int:
+def amount_out(
+    reserve_in: SupportsIndex,
+    reserve_out: SupportsIndex,
+    amount_in: SupportsIndex,
+    fee: SupportsIndex,
+) -> int:
     """Twin of ``pipeline.ops.amount_out``."""
     ri, ro = _u128(reserve_in, "reserve_in"), _u128(reserve_out, "reserve_out")
     ai = _u128(amount_in, "amount_in")
     return out_given_in(ri, ro, ai, _u128(fee, "fee"))
 
 
-def amount_in(reserve_in: SupportsIndex, reserve_out: SupportsIndex, amount_out: SupportsIndex,
-              fee: SupportsIndex) -> int:
+def amount_in(
+    reserve_in: SupportsIndex,
+    reserve_out: SupportsIndex,
+    amount_out: SupportsIndex,
+    fee: SupportsIndex,
+) -> int:
     """Twin of ``pipeline.ops.amount_in``."""
     ri, ro = _u128(reserve_in, "reserve_in"), _u128(reserve_out, "reserve_out")
     ao = _u128(amount_out, "amount_out")

@@ -36,8 +36,7 @@ def error(cls: type[_E], code: str, message: str) -> _E:
 
 
 def fee_out_of_range(fee: int) -> PoolMathError:
-    return error(PoolMathError, "fee_out_of_range",
-                 f"fee {fee} is outside 0..=999999 ({FEE_HINT})")
+    return error(PoolMathError, "fee_out_of_range", f"fee {fee} is outside 0..=999999 ({FEE_HINT})")
 
 
 def invalid_pool(pool_id: str, code: str, message: str) -> InvalidPoolError:
@@ -45,4 +44,3 @@ def invalid_pool(pool_id: str, code: str, message: str) -> InvalidPoolError:
     err = error(InvalidPoolError, code, f"pool '{pool_id}': {message}")
     err.pool_id = pool_id
     return err
-

@@ -29,12 +29,17 @@ class Pool:
         for name in ("reserve0", "reserve1", "fee"):
             v, ok = int_in(getattr(self, name), U128_MAX)
             if not ok:
-                raise invalid_pool(self.pool_id, "out_of_range",
-                                   f"{name} must be an int in {U128_RANGE}, got {v}")
+                raise invalid_pool(
+                    self.pool_id, "out_of_range", f"{name} must be an int in {U128_RANGE}, got {v}"
+                )
             object.__setattr__(self, name, v)  # a plain int, as the Rust getters return
         if self.fee >= FEE_DENOMINATOR:
-            raise invalid_pool(self.pool_id, "fee_out_of_range",
-                               f"fee {self.fee} is outside 0..=999999 ({FEE_HINT})")
+            raise invalid_pool(
+                self.pool_id,
+                "fee_out_of_range",
+                f"fee {self.fee} is outside 0..=999999 ({FEE_HINT})",
+            )
         if self.token0 == self.token1:
-            raise invalid_pool(self.pool_id, "same_token",
-                               f"token0 and token1 are both '{self.token0}'")
+            raise invalid_pool(
+                self.pool_id, "same_token", f"token0 and token1 are both '{self.token0}'"
+            )

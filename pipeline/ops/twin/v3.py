@@ -50,19 +50,30 @@ _UINT24_RANGE = "0..=16777215"
 _INT128_RANGE = "-2**127..=2**127-1"
 _AMOUNT_RANGE = "0..=2**255-1"
 _TICK_RANGE = "-887272..=887272"
-_PRICE_RANGE = ("4295128739..=1461446703485210103287273052203988822378723970341 "
-                "(MIN_SQRT_RATIO..MAX_SQRT_RATIO)")
+_PRICE_RANGE = (
+    "4295128739..=1461446703485210103287273052203988822378723970341 "
+    "(MIN_SQRT_RATIO..MAX_SQRT_RATIO)"
+)
 
 _RATIOS = (
-    0xFFF97272373D413259A46990580E213A, 0xFFF2E50F5F656932EF12357CF3C7FDCC,
-    0xFFE5CACA7E10E4E61C3624EAA0941CD0, 0xFFCB9843D60F6159C9DB58835C926644,
-    0xFF973B41FA98C081472E6896DFB254C0, 0xFF2EA16466C96A3843EC78B326B52861,
-    0xFE5DEE046A99A2A811C461F1969C3053, 0xFCBE86C7900A88AEDCFFC83B479AA3A4,
-    0xF987A7253AC413176F2B074CF7815E54, 0xF3392B0822B70005940C7A398E4B70F3,
-    0xE7159475A2C29B7443B29C7FA6E889D9, 0xD097F3BDFD2022B8845AD8F792AA5825,
-    0xA9F746462D870FDF8A65DC1F90E061E5, 0x70D869A156D2A1B890BB3DF62BAF32F7,
-    0x31BE135F97D08FD981231505542FCFA6, 0x9AA508B5B7A84E1C677DE54F3E99BC9,
-    0x5D6AF8DEDB81196699C329225EE604, 0x2216E584F5FA1EA926041BEDFE98,
+    0xFFF97272373D413259A46990580E213A,
+    0xFFF2E50F5F656932EF12357CF3C7FDCC,
+    0xFFE5CACA7E10E4E61C3624EAA0941CD0,
+    0xFFCB9843D60F6159C9DB58835C926644,
+    0xFF973B41FA98C081472E6896DFB254C0,
+    0xFF2EA16466C96A3843EC78B326B52861,
+    0xFE5DEE046A99A2A811C461F1969C3053,
+    0xFCBE86C7900A88AEDCFFC83B479AA3A4,
+    0xF987A7253AC413176F2B074CF7815E54,
+    0xF3392B0822B70005940C7A398E4B70F3,
+    0xE7159475A2C29B7443B29C7FA6E889D9,
+    0xD097F3BDFD2022B8845AD8F792AA5825,
+    0xA9F746462D870FDF8A65DC1F90E061E5,
+    0x70D869A156D2A1B890BB3DF62BAF32F7,
+    0x31BE135F97D08FD981231505542FCFA6,
+    0x9AA508B5B7A84E1C677DE54F3E99BC9,
+    0x5D6AF8DEDB81196699C329225EE604,
+    0x2216E584F5FA1EA926041BEDFE98,
     0x48A170391F7DC42444E8FA2,
 )
 
@@ -179,16 +190,20 @@ def _amount1(a: int, b: int, liquidity: int, up: bool) -> int:
     return (_mul_div_up if up else _mul_div)(liquidity, b - a, _Q96)
 
 
-def _swap_step(current: int, target: int, liquidity: int, remaining: int, exact_in: bool,
-               fee: int) -> tuple[int, int, int, int]:
+def _swap_step(
+    current: int, target: int, liquidity: int, remaining: int, exact_in: bool, fee: int
+) -> tuple[int, int, int, int]:
     """``computeSwapStep``: (next price, amount in, amount out, fee amount)."""
     zero_for_one = current >= target
     less_fee = FEE_DENOMINATOR - fee
     range_in = range_out = 0
     if exact_in:
         remaining_less_fee = _mul_div(remaining, less_fee, FEE_DENOMINATOR)
-        range_in = (_amount0(target, current, liquidity, True) if zero_for_one
-                    else _amount1(current, target, liquidity, True))
+        range_in = (
+            _amount0(target, current, liquidity, True)
+            if zero_for_one
+            else _amount1(current, target, liquidity, True)
+        )
         if remaining_less_fee >= range_in:
             nxt = target
         elif liquidity == 0:
@@ -198,8 +213,11 @@ def _swap_step(current: int, target: int, liquidity: int, remaining: int, exact_
         else:
             nxt = _next_from_amount1(current, liquidity, remaining_less_fee, True)
     else:
-        range_out = (_amount1(target, current, liquidity, False) if zero_for_one
-                     else _amount0(current, target, liquidity, False))
+        range_out = (
+            _amount1(target, current, liquidity, False)
+            if zero_for_one
+            else _amount0(current, target, liquidity, False)
+        )
         if remaining >= range_out:
             nxt = target
         elif liquidity == 0:
@@ -211,12 +229,14 @@ def _swap_step(current: int, target: int, liquidity: int, remaining: int, exact_
     reached = nxt == target
     if zero_for_one:
         amount_in = range_in if reached and exact_in else _amount0(nxt, current, liquidity, True)
-        amount_out = (range_out if reached and not exact_in
-                      else _amount1(nxt, current, liquidity, False))
+        amount_out = (
+            range_out if reached and not exact_in else _amount1(nxt, current, liquidity, False)
+        )
     else:
         amount_in = range_in if reached and exact_in else _amount1(current, nxt, liquidity, True)
-        amount_out = (range_out if reached and not exact_in
-                      else _amount0(current, nxt, liquidity, False))
+        amount_out = (
+            range_out if reached and not exact_in else _amount0(current, nxt, liquidity, False)
+        )
     if not exact_in and amount_out > remaining:
         amount_out = remaining
     if exact_in and not reached:
@@ -233,8 +253,9 @@ def _index(value: SupportsIndex) -> int:
     return operator.index(value)
 
 
-def _next_initialized(ticks: tuple[tuple[int, int], ...], keys: list[int], tick: int,
-                      spacing: int, lte: bool) -> tuple[int, int | None]:
+def _next_initialized(
+    ticks: tuple[tuple[int, int], ...], keys: list[int], tick: int, spacing: int, lte: bool
+) -> tuple[int, int | None]:
     compressed = tick // spacing
     if lte:
         word_start = (compressed >> 8) << 8
@@ -274,9 +295,15 @@ class V3Pool:
     fee: int
     ticks: tuple[tuple[int, int], ...] | None
 
-    def __init__(self, sqrt_price_x96: SupportsIndex, liquidity: SupportsIndex,
-                 tick: SupportsIndex, tick_spacing: SupportsIndex, fee: SupportsIndex,
-                 ticks: Iterable[tuple[SupportsIndex, SupportsIndex]] | None = None) -> None:
+    def __init__(
+        self,
+        sqrt_price_x96: SupportsIndex,
+        liquidity: SupportsIndex,
+        tick: SupportsIndex,
+        tick_spacing: SupportsIndex,
+        fee: SupportsIndex,
+        ticks: Iterable[tuple[SupportsIndex, SupportsIndex]] | None = None,
+    ) -> None:
         def bounded(value: SupportsIndex, field: str, lo: int, hi: int, range_: str) -> int:
             v = _index(value)
             if not lo <= v <= hi:
@@ -297,31 +324,56 @@ class V3Pool:
             for i, item in enumerate(ticks):
                 if not isinstance(item, tuple) or len(item) != 2:
                     raise TypeError(f"ticks[{i}] must be a (tick, liquidity_net) tuple")
-                out.append((int24(item[0], f"ticks[{i}].tick"),
-                            bounded(item[1], f"ticks[{i}].liquidity_net", -(1 << 127),
-                                    (1 << 127) - 1, _INT128_RANGE)))
+                out.append(
+                    (
+                        int24(item[0], f"ticks[{i}].tick"),
+                        bounded(
+                            item[1],
+                            f"ticks[{i}].liquidity_net",
+                            -(1 << 127),
+                            (1 << 127) - 1,
+                            _INT128_RANGE,
+                        ),
+                    )
+                )
             pairs = tuple(out)
         _check(price, active, t, spacing, f, pairs)
-        for name, value in (("sqrt_price_x96", price), ("liquidity", active), ("tick", t),
-                            ("tick_spacing", spacing), ("fee", f), ("ticks", pairs)):
+        for name, value in (
+            ("sqrt_price_x96", price),
+            ("liquidity", active),
+            ("tick", t),
+            ("tick_spacing", spacing),
+            ("fee", f),
+            ("ticks", pairs),
+        ):
             object.__setattr__(self, name, value)
 
-    def swap_exact_in(self, zero_for_one: bool, amount_in: SupportsIndex,
-                      sqrt_price_limit_x96: SupportsIndex | None = None) -> V3SwapResult:
+    def swap_exact_in(
+        self,
+        zero_for_one: bool,
+        amount_in: SupportsIndex,
+        sqrt_price_limit_x96: SupportsIndex | None = None,
+    ) -> V3SwapResult:
         """Swap exactly ``amount_in``; see ``pipeline/_rust_ops.pyi``."""
         return self._swap(zero_for_one, True, amount_in, sqrt_price_limit_x96)
 
-    def swap_exact_out(self, zero_for_one: bool, amount_out: SupportsIndex,
-                       sqrt_price_limit_x96: SupportsIndex | None = None) -> V3SwapResult:
+    def swap_exact_out(
+        self,
+        zero_for_one: bool,
+        amount_out: SupportsIndex,
+        sqrt_price_limit_x96: SupportsIndex | None = None,
+    ) -> V3SwapResult:
         """Swap for exactly ``amount_out``; see ``pipeline/_rust_ops.pyi``."""
         return self._swap(zero_for_one, False, amount_out, sqrt_price_limit_x96)
 
-    def _swap(self, zero_for_one: bool, exact_in: bool, amount: SupportsIndex,
-              limit: SupportsIndex | None) -> V3SwapResult:
+    def _swap(
+        self, zero_for_one: bool, exact_in: bool, amount: SupportsIndex, limit: SupportsIndex | None
+    ) -> V3SwapResult:
         _bool(zero_for_one)
         x = _amount(amount, "amount_in" if exact_in else "amount_out")
-        lim = None if limit is None else _uint(limit, "sqrt_price_limit_x96", _U160_MAX,
-                                                _U160_RANGE)
+        lim = (
+            None if limit is None else _uint(limit, "sqrt_price_limit_x96", _U160_MAX, _U160_RANGE)
+        )
         try:
             return _swap(self, zero_for_one, exact_in, x, lim)
         except _Revert:
@@ -339,31 +391,49 @@ def _amount(value: SupportsIndex, field: str) -> int:
     return _uint(value, field, _I256_MAX, _AMOUNT_RANGE)
 
 
-def _check(price: int, liquidity: int, tick: int, spacing: int, fee: int,
-           ticks: tuple[tuple[int, int], ...] | None) -> None:
+def _check(
+    price: int,
+    liquidity: int,
+    tick: int,
+    spacing: int,
+    fee: int,
+    ticks: tuple[tuple[int, int], ...] | None,
+) -> None:
     if fee >= FEE_DENOMINATOR:
         raise _pool_error("fee_out_of_range", f"fee {fee} is outside 0..=999999 ({FEE_HINT})")
     if not 1 <= spacing <= MAX_TICK_SPACING:
-        raise _pool_error("tick_spacing_out_of_range",
-                          f"tick_spacing {spacing} is outside 1..=16383")
+        raise _pool_error(
+            "tick_spacing_out_of_range", f"tick_spacing {spacing} is outside 1..=16383"
+        )
     expected = _tick_at(price)
     if expected is None:
-        raise _pool_error("sqrt_price_out_of_range",
-                          f"sqrt_price_x96 {price} is outside MIN_SQRT_RATIO..MAX_SQRT_RATIO "
-                          f"({MIN_SQRT_RATIO}..{MAX_SQRT_RATIO})")
+        raise _pool_error(
+            "sqrt_price_out_of_range",
+            f"sqrt_price_x96 {price} is outside MIN_SQRT_RATIO..MAX_SQRT_RATIO "
+            f"({MIN_SQRT_RATIO}..{MAX_SQRT_RATIO})",
+        )
     if tick != expected and not (tick == expected - 1 and _ratio_at(expected) == price):
-        raise _pool_error("tick_mismatch", f"tick {tick} does not match sqrt_price_x96, whose "
-                          f"tick is {expected}; read slot0's tick and price together")
+        raise _pool_error(
+            "tick_mismatch",
+            f"tick {tick} does not match sqrt_price_x96, whose "
+            f"tick is {expected}; read slot0's tick and price together",
+        )
     if ticks is None:
         return
     running = active = 0
     for index, (t, net) in enumerate(ticks):
         if not MIN_TICK <= t <= MAX_TICK or t % spacing != 0:
-            raise _pool_error("tick_not_usable", f"ticks[{index}] = {t} is not a multiple of "
-                              f"tick_spacing {spacing} in -887272..=887272")
+            raise _pool_error(
+                "tick_not_usable",
+                f"ticks[{index}] = {t} is not a multiple of "
+                f"tick_spacing {spacing} in -887272..=887272",
+            )
         if index > 0 and t <= ticks[index - 1][0]:
-            raise _pool_error("ticks_not_sorted", f"ticks[{index}] = {t} is not above the tick "
-                              "before it; give the initialised ticks once each, sorted")
+            raise _pool_error(
+                "ticks_not_sorted",
+                f"ticks[{index}] = {t} is not above the tick "
+                "before it; give the initialised ticks once each, sorted",
+            )
         running += net
         if not 0 <= running < 1 << 128:
             raise _inconsistent(t)
@@ -372,28 +442,40 @@ def _check(price: int, liquidity: int, tick: int, spacing: int, fee: int,
     if running != 0:
         raise _inconsistent(ticks[-1][0] if ticks else 0)
     if active != liquidity:
-        raise _pool_error("liquidity_mismatch", f"liquidity {liquidity} differs from {active}, "
-                          "the sum of liquidity_net at or below the current tick; read them at "
-                          "the same block")
+        raise _pool_error(
+            "liquidity_mismatch",
+            f"liquidity {liquidity} differs from {active}, "
+            "the sum of liquidity_net at or below the current tick; read them at "
+            "the same block",
+        )
 
 
 def _inconsistent(tick: int) -> InvalidV3PoolError:
-    return _pool_error("liquidity_net_inconsistent", f"liquidity_net values are inconsistent "
-                       f"at tick {tick} (the running sum must stay in 0..=2**128-1 and end at "
-                       "0); some initialised ticks are missing")
+    return _pool_error(
+        "liquidity_net_inconsistent",
+        f"liquidity_net values are inconsistent "
+        f"at tick {tick} (the running sum must stay in 0..=2**128-1 and end at "
+        "0); some initialised ticks are missing",
+    )
 
 
-def _swap(pool: V3Pool, zero_for_one: bool, exact_in: bool, amount: int,
-          limit: int | None) -> V3SwapResult:
+def _swap(
+    pool: V3Pool, zero_for_one: bool, exact_in: bool, amount: int, limit: int | None
+) -> V3SwapResult:
     p = pool.sqrt_price_x96
     if limit is None:
         limit = MIN_SQRT_RATIO + 1 if zero_for_one else MAX_SQRT_RATIO - 1
     ok = (MIN_SQRT_RATIO < limit < p) if zero_for_one else (p < limit < MAX_SQRT_RATIO)
     if not ok:
-        side = ("below the price and above MIN_SQRT_RATIO" if zero_for_one
-                else "above the price and below MAX_SQRT_RATIO")
-        raise _math_error("price_limit", f"sqrt_price_limit_x96 {limit} must be {side} ({p}) "
-                          f"for zero_for_one={zero_for_one}")
+        side = (
+            "below the price and above MIN_SQRT_RATIO"
+            if zero_for_one
+            else "above the price and below MAX_SQRT_RATIO"
+        )
+        raise _math_error(
+            "price_limit",
+            f"sqrt_price_limit_x96 {limit} must be {side} ({p}) for zero_for_one={zero_for_one}",
+        )
     remaining, calculated, fees = amount, 0, 0
     tick, liquidity, crossed = pool.tick, pool.liquidity, 0
     spacing = pool.tick_spacing
@@ -439,9 +521,12 @@ def _swap(pool: V3Pool, zero_for_one: bool, exact_in: bool, amount: int,
         start = p
         step(edge_price if edge_first else limit)
         if edge_first and p == edge_price:
-            raise _math_error("range_exceeded", f"the swap leaves ticks [{lower}, {upper}), the "
-                              "only range where the pool's liquidity is known without tick "
-                              "data; give the pool its initialised ticks")
+            raise _math_error(
+                "range_exceeded",
+                f"the swap leaves ticks [{lower}, {upper}), the "
+                "only range where the pool's liquidity is known without tick "
+                "data; give the pool its initialised ticks",
+            )
         if p != start:
             tick = _tick_at(p)  # type: ignore[assignment]
     done = amount - remaining
@@ -460,8 +545,11 @@ def v3_amount_out(pool: V3Pool, zero_for_one: bool, amount_in: SupportsIndex) ->
     x = _amount(amount_in, "amount_in")
     r = pool.swap_exact_in(zero_for_one, x)
     if r.amount_in_used != x:
-        raise _math_error("insufficient_liquidity", f"the pool's liquidity runs out: amount_in "
-                          f"{x} asked, only {r.amount_in_used} can be swapped")
+        raise _math_error(
+            "insufficient_liquidity",
+            f"the pool's liquidity runs out: amount_in "
+            f"{x} asked, only {r.amount_in_used} can be swapped",
+        )
     return r.amount_out
 
 
@@ -471,8 +559,11 @@ def v3_amount_in(pool: V3Pool, zero_for_one: bool, amount_out: SupportsIndex) ->
     x = _amount(amount_out, "amount_out")
     r = pool.swap_exact_out(zero_for_one, x)
     if r.amount_out != x:
-        raise _math_error("insufficient_liquidity", f"the pool's liquidity runs out: amount_out "
-                          f"{x} asked, only {r.amount_out} can be swapped")
+        raise _math_error(
+            "insufficient_liquidity",
+            f"the pool's liquidity runs out: amount_out "
+            f"{x} asked, only {r.amount_out} can be swapped",
+        )
     return r.amount_in_used
 
 
@@ -490,6 +581,7 @@ def tick_at_sqrt_ratio(sqrt_price_x96: SupportsIndex) -> int:
     p = _index(sqrt_price_x96)
     tick = _tick_at(p) if p >= 0 else None
     if tick is None:
-        raise _math_error("out_of_range",
-                          f"sqrt_price_x96 must be an int in {_PRICE_RANGE}, got {p}")
+        raise _math_error(
+            "out_of_range", f"sqrt_price_x96 must be an int in {_PRICE_RANGE}, got {p}"
+        )
     return tick

@@ -78,8 +78,9 @@ class FusionError(ValueError):
     """A ``fusion:`` entry the runtime cannot run as one pass."""
 
 
-def plan_groups(topology: Topology, stages: Sequence[str] | None,
-                fuse: bool = True) -> list[list[StageSpec]]:
+def plan_groups(
+    topology: Topology, stages: Sequence[str] | None, fuse: bool = True
+) -> list[list[StageSpec]]:
     """The worker's stages as groups, in topology order: fused chains and single stages.
 
     ``stages``: the subset this worker runs (None: all).  A fusion is used only when every
@@ -107,7 +108,9 @@ def handoff_topics(chain: Sequence[StageSpec]) -> list[str]:
     for before, after in itertools.pairwise(chain):
         handed = [t for t in after.inputs if t in before.outputs]
         if len(handed) != 1:
-            raise FusionError(f"cannot fuse {before.name} -> {after.name}: {after.name} must "
-                              f"read exactly one topic that {before.name} writes")
+            raise FusionError(
+                f"cannot fuse {before.name} -> {after.name}: {after.name} must "
+                f"read exactly one topic that {before.name} writes"
+            )
         out.append(handed[0])
     return out

@@ -66,10 +66,18 @@ DECODE_ERRORS = (UnsupportedCodecError, CorruptRecordException, ValueError, OSEr
 
 
 class KafkaRuntime:
-    def __init__(self, bootstrap: str, group_id: str, groups: Sequence[StageGroup],
-                 tables: TableSet, sink: KafkaSink, *, trace: bool = False,
-                 fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS,
-                 fetch_idle_wait_ms: int = FETCH_IDLE_WAIT_MS) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        group_id: str,
+        groups: Sequence[StageGroup],
+        tables: TableSet,
+        sink: KafkaSink,
+        *,
+        trace: bool = False,
+        fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS,
+        fetch_idle_wait_ms: int = FETCH_IDLE_WAIT_MS,
+    ) -> None:
         self._fetch_waits = (fetch_max_wait_ms, fetch_idle_wait_ms)
         self.bootstrap = bootstrap
         self.group_id = group_id
@@ -80,8 +88,12 @@ class KafkaRuntime:
         self.fatal: BaseException | None = None
         self._groups = list(groups)
         self._trace = trace
-        self.runners = [GroupRunner(g, self.sink, self.ledger, counter=self.counter,
-                                    on_fatal=self._fail, trace=trace) for g in groups]
+        self.runners = [
+            GroupRunner(
+                g, self.sink, self.ledger, counter=self.counter, on_fatal=self._fail, trace=trace
+            )
+            for g in groups
+        ]
         self._by_topic: dict[str, list[GroupRunner]] = {}
         for runner in self.runners:
             for topic in runner.group.inputs:
@@ -130,8 +142,9 @@ class KafkaRuntime:
         self.consumer.subscribe(self.topics, listener=_Rebalance(self))
         await self.consumer.start()
         for runner in self.runners:
-            self._tasks.append(asyncio.create_task(self._guard(runner.run()),
-                                                   name=f"group-{runner.name}"))
+            self._tasks.append(
+                asyncio.create_task(self._guard(runner.run()), name=f"group-{runner.name}")
+            )
         self._tasks.append(asyncio.create_task(self._guard(self._commit_loop()), name="commit"))
         self._fetching = asyncio.create_task(self._guard(self._fetch_loop()), name="fetch")
 
@@ -150,9 +163,13 @@ class KafkaRuntime:
         while not self._stopping.is_set():
             if ledger.inflight >= MAX_INFLIGHT_BATCHES:
                 if self._trace:
-                    log.info("fetch waits: batches in flight", extra={
-                        "inflight": ledger.inflight,
-                        "queued": {r.name: r.depth for r in self.runners}})
+                    log.info(
+                        "fetch waits: batches in flight",
+                        extra={
+                            "inflight": ledger.inflight,
+                            "queued": {r.name: r.depth for r in self.runners},
+                        },
+                    )
                 await asyncio.sleep(0.001)
                 await ledger.drain(0.05)
                 continue
@@ -171,9 +188,17 @@ class KafkaRuntime:
                 if not messages:
                     continue
                 ends[(tp.topic, tp.partition)] = messages[-1].offset + 1
-                records = [Record(m.topic, m.partition, m.offset, m.timestamp,
-                                  m.key, m.value if m.value is not None else b"")
-                           for m in messages]
+                records = [
+                    Record(
+                        m.topic,
+                        m.partition,
+                        m.offset,
+                        m.timestamp,
+                        m.key,
+                        m.value if m.value is not None else b"",
+                    )
+                    for m in messages
+                ]
                 for runner in self._by_topic.get(tp.topic, ()):
                     slices.setdefault(runner, []).extend(records)
             batch = ledger.open(ends, len(slices))
@@ -196,28 +221,45 @@ class KafkaRuntime:
         for _ in range(PROBE_ROUNDS):
             for tp in sorted(consumer.assignment()):
                 try:
-                    data.update(await consumer.getmany(tp, timeout_ms=0,
-                                                       max_records=MAX_FETCH_RECORDS))
+                    data.update(
+                        await consumer.getmany(tp, timeout_ms=0, max_records=MAX_FETCH_RECORDS)
+                    )
                 except DECODE_ERRORS as exc:
                     await self._dead_letter_undecodable(tp, exc)
                     return data
             if data:
                 return data  # the failing batch is fetched again later; probe then
             await asyncio.sleep(0.05)
-        raise RuntimeError("a record batch could not be decoded and no partition "
-                           "reproduces it") from error
+        raise RuntimeError(
+            "a record batch could not be decoded and no partition reproduces it"
+        ) from error
 
     async def _dead_letter_undecodable(self, tp: TopicPartition, error: BaseException) -> None:
         consumer = self.consumer
         assert consumer is not None
         offset = await consumer.position(tp)
         reason = f"record batch could not be decoded: {error!r}"
-        log.error("record dead-lettered", extra={"topic": tp.topic, "partition": tp.partition,
-                                                 "offset": offset, "reason": reason})
+        log.error(
+            "record dead-lettered",
+            extra={
+                "topic": tp.topic,
+                "partition": tp.partition,
+                "offset": offset,
+                "reason": reason,
+            },
+        )
         key = f"dl-undecodable-{tp.topic}-{tp.partition}-{offset}"
-        ack = await send_output(self.sink, dead_letter(
-            key, b"", reason=reason, errors=(), source=f"{tp.topic}/{tp.partition}/{offset}",
-            correlation_id=""))
+        ack = await send_output(
+            self.sink,
+            dead_letter(
+                key,
+                b"",
+                reason=reason,
+                errors=(),
+                source=f"{tp.topic}/{tp.partition}/{offset}",
+                correlation_id="",
+            ),
+        )
         await ack  # durable before the offset can be committed past it
         self.counter.dead_letters["fetch"] = self.counter.dead_letters.get("fetch", 0) + 1
         consumer.seek(tp, offset + 1)
@@ -232,13 +274,17 @@ class KafkaRuntime:
         for runner in self.runners:
             names = [n.spec.name for n in runner.group.nodes]
             since = [loop.time() - failing[n] for n in names if n in failing]
-            failing_for = max(since) if since and max(since) >= worker_health.FAILING_AFTER_S \
-                else None
+            failing_for = (
+                max(since) if since and max(since) >= worker_health.FAILING_AFTER_S else None
+            )
             groups[runner.name] = {
-                "batches": runner.stats.batches, "records": runner.stats.records,
-                "queued": runner.depth, "failingForS": failing_for,
+                "batches": runner.stats.batches,
+                "records": runner.stats.records,
+                "queued": runner.depth,
+                "failingForS": failing_for,
                 "failures": sum(self.counter.failures.get(n, 0) for n in names),
-                "deadLetters": sum(self.counter.dead_letters.get(n, 0) for n in names)}
+                "deadLetters": sum(self.counter.dead_letters.get(n, 0) for n in names),
+            }
         stalled: dict[str, Any] = {}
         consumer = self.consumer
         if consumer is None:
@@ -259,11 +305,19 @@ class KafkaRuntime:
             unmoved = self.ledger.unmoved_for(key)
             if unmoved >= worker_health.STALLED_AFTER_S:
                 stalled[f"{tp.topic}/{tp.partition}"] = {
-                    "waiting": end - base, "committed": base, "forS": round(unmoved, 1)}
-        return {"group": self.group_id, "pid": os.getpid(),
-                "upS": round(time.monotonic() - self.started_at, 1), "groups": groups,
-                "stalled": stalled, "fatal": None if self.fatal is None else repr(self.fatal),
-                "at": time.time()}
+                    "waiting": end - base,
+                    "committed": base,
+                    "forS": round(unmoved, 1),
+                }
+        return {
+            "group": self.group_id,
+            "pid": os.getpid(),
+            "upS": round(time.monotonic() - self.started_at, 1),
+            "groups": groups,
+            "stalled": stalled,
+            "fatal": None if self.fatal is None else repr(self.fatal),
+            "at": time.time(),
+        }
 
     async def _publish_health(self, redis_url: str, prefix: str) -> None:
         client = aioredis.from_url(redis_url)
@@ -271,8 +325,9 @@ class KafkaRuntime:
         try:
             while True:
                 with contextlib.suppress(Exception):  # Redis away: the record just expires
-                    await worker_health.publish(client, prefix, worker_id,
-                                                await self.health_report())
+                    await worker_health.publish(
+                        client, prefix, worker_id, await self.health_report()
+                    )
                 await asyncio.sleep(worker_health.PUBLISH_EVERY_S)
         finally:
             with contextlib.suppress(Exception):
@@ -281,8 +336,9 @@ class KafkaRuntime:
 
     def publish_health(self, redis_url: str, prefix: str) -> None:
         """Publish this worker's health to Redis until it stops."""
-        self._tasks.append(asyncio.create_task(self._publish_health(redis_url, prefix),
-                                               name="health"))
+        self._tasks.append(
+            asyncio.create_task(self._publish_health(redis_url, prefix), name="health")
+        )
 
     async def _commit_loop(self) -> None:
         while not self._stopping.is_set():
@@ -318,11 +374,15 @@ class KafkaRuntime:
         deadline = loop.time() + STOP_DRAIN_S
         for runner in self.runners:
             runner.abandon_queued()
-        finished = [await runner.finish_running(max(0.0, deadline - loop.time()))
-                    for runner in self.runners]
+        finished = [
+            await runner.finish_running(max(0.0, deadline - loop.time())) for runner in self.runners
+        ]
         if not all(finished):
-            log.warning("stop: a pass still running after the bound is cancelled; its records "
-                        "will be redelivered", extra={"inflight": self.ledger.inflight})
+            log.warning(
+                "stop: a pass still running after the bound is cancelled; its records "
+                "will be redelivered",
+                extra={"inflight": self.ledger.inflight},
+            )
         await self.commit()
         for runner in self.runners:
             runner.cancel_running()  # past the bound: unsettled, so redelivered
@@ -341,15 +401,22 @@ class KafkaRuntime:
         consumer = self.consumer
         return {
             "ledger": self.ledger.snapshot(),
-            "groups": {r.name: {"queued": r.depth, "batches": r.stats.batches,
-                                "records": r.stats.records,
-                                "idle_s": round(time.monotonic() - r.stats.last_batch_at, 1)
-                                if r.stats.last_batch_at else None}
-                       for r in self.runners},
+            "groups": {
+                r.name: {
+                    "queued": r.depth,
+                    "batches": r.stats.batches,
+                    "records": r.stats.records,
+                    "idle_s": round(time.monotonic() - r.stats.last_batch_at, 1)
+                    if r.stats.last_batch_at
+                    else None,
+                }
+                for r in self.runners
+            },
             "failures": dict(self.counter.failures),
             "dead_letters": dict(self.counter.dead_letters),
-            "assignment": sorted(f"{tp.topic}/{tp.partition}"
-                                 for tp in (consumer.assignment() if consumer else ())),
+            "assignment": sorted(
+                f"{tp.topic}/{tp.partition}" for tp in (consumer.assignment() if consumer else ())
+            ),
         }
 
 
@@ -367,13 +434,19 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         dropped = sum(runner.abandon_queued() for runner in runtime.runners)
         finished = [await runner.finish_running(REBALANCE_DRAIN_S) for runner in runtime.runners]
         if not all(finished):
-            log.warning("rebalance: a pass is still running after the bound; its records "
-                        "will be processed again by the next owner",
-                        extra={"groups": [r.name for r, f in zip(runtime.runners, finished,
-                                                                  strict=True) if not f]})
+            log.warning(
+                "rebalance: a pass is still running after the bound; its records "
+                "will be processed again by the next owner",
+                extra={
+                    "groups": [
+                        r.name for r, f in zip(runtime.runners, finished, strict=True) if not f
+                    ]
+                },
+            )
         if dropped:
-            log.info("rebalance: queued records left for the next owner",
-                     extra={"records": dropped})
+            log.info(
+                "rebalance: queued records left for the next owner", extra={"records": dropped}
+            )
         await runtime.commit()
         gone = [(tp.topic, tp.partition) for tp in revoked]
         runtime.ledger.revoke(gone)
@@ -389,7 +462,10 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         runtime.tables.forget(previous - set(partitions))
         runtime.ledger.assign(partitions)
         runtime._baselines.clear()
-        await runtime.tables.recover(runtime.bootstrap,
-                                     [tp for tp in partitions if tp not in previous])
-        log.info("partitions assigned", extra={"partitions": len(partitions),
-                                               "generation": runtime.ledger.generation})
+        await runtime.tables.recover(
+            runtime.bootstrap, [tp for tp in partitions if tp not in previous]
+        )
+        log.info(
+            "partitions assigned",
+            extra={"partitions": len(partitions), "generation": runtime.ledger.generation},
+        )

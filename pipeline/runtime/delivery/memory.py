@@ -34,22 +34,41 @@ class MemoryTopics:
         self._next_offset: dict[tuple[str, int], int] = {}
         self._clock = clock
 
-    def append(self, topic: str, key: bytes, value: bytes | None, partition: int | None = None,
-               headers: Headers = (), timestamp_ms: int | None = None) -> Record:
+    def append(
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes | None,
+        partition: int | None = None,
+        headers: Headers = (),
+        timestamp_ms: int | None = None,
+    ) -> Record:
         if partition is None:
             partition = partition_for(key, self.partitions.get(topic, 1))
         offset = self._next_offset.get((topic, partition), 0)
         self._next_offset[(topic, partition)] = offset + 1
-        record = Record(topic, partition, offset,
-                        self._clock() if timestamp_ms is None else timestamp_ms,
-                        key, value or b"")
+        record = Record(
+            topic,
+            partition,
+            offset,
+            self._clock() if timestamp_ms is None else timestamp_ms,
+            key,
+            value or b"",
+        )
         self.log.setdefault(topic, []).append(record)
         if headers:
             self.headers[(topic, len(self.log[topic]) - 1)] = headers
         return record
 
-    async def send(self, topic: str, key: bytes, value: bytes | None, *,
-                   partition: int | None = None, headers: Headers = ()) -> Awaitable[Any]:
+    async def send(
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes | None,
+        *,
+        partition: int | None = None,
+        headers: Headers = (),
+    ) -> Awaitable[Any]:
         self.append(topic, key, value, partition, headers)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
@@ -62,14 +81,23 @@ class MemoryTopics:
 class MemoryRuntime:
     """Runs ``groups`` over ``MemoryTopics`` until every record has been delivered."""
 
-    def __init__(self, groups: Sequence[StageGroup], partitions: dict[str, int], *,
-                 clock: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self,
+        groups: Sequence[StageGroup],
+        partitions: dict[str, int],
+        *,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
         self.topics = MemoryTopics(partitions, clock)
         self.ledger = OffsetLedger()
         self.ledger.assign((t, p) for t, n in partitions.items() for p in range(n))
         self.counter = FailureCounter()
-        self.runners = [GroupRunner(g, self.topics, self.ledger, counter=self.counter,
-                                    on_fatal=self._fail, clock=clock) for g in groups]
+        self.runners = [
+            GroupRunner(
+                g, self.topics, self.ledger, counter=self.counter, on_fatal=self._fail, clock=clock
+            )
+            for g in groups
+        ]
         self._cursor: dict[tuple[str, str], int] = {}
         self.fatal: BaseException | None = None
 
@@ -96,8 +124,9 @@ class MemoryRuntime:
                     continue
                 ends: dict[tuple[str, int], int] = {}
                 for r in records:
-                    ends[(r.topic, r.partition)] = max(ends.get((r.topic, r.partition), 0),
-                                                       r.offset + 1)
+                    ends[(r.topic, r.partition)] = max(
+                        ends.get((r.topic, r.partition), 0), r.offset + 1
+                    )
                 batch = self.ledger.open(ends, 1)
                 acks = await runner.run_pass(records)
                 await asyncio.gather(*acks)
@@ -109,9 +138,14 @@ class MemoryRuntime:
         raise RuntimeError(f"still delivering after {max_rounds} rounds (a cycle of stages?)")
 
 
-def build_memory_runtime(topology: Any, settings: Any, stages: Sequence[str] | None = None, *,
-                         fuse: bool = True, clock: Callable[[], int] = now_ms) -> tuple[
-                             MemoryRuntime, Any]:
+def build_memory_runtime(
+    topology: Any,
+    settings: Any,
+    stages: Sequence[str] | None = None,
+    *,
+    fuse: bool = True,
+    clock: Callable[[], int] = now_ms,
+) -> tuple[MemoryRuntime, Any]:
     """The topology's stages (or ``stages``) over in-memory topics, with what they use.
 
     Venues are the topology's own (their pools asked directly: there is no market topic to
@@ -125,9 +159,13 @@ def build_memory_runtime(topology: Any, settings: Any, stages: Sequence[str] | N
     from pipeline.stages.base import StageContext
     from pipeline.store.dedupe import MemoryDedupeStore
 
-    context = StageContext(topology=topology, settings=settings,
-                           venues=build_venues(topology, settings.data_dir), clock=clock,
-                           dedupe=MemoryDedupeStore(settings.dedupe_ttl_s, clock=clock))
+    context = StageContext(
+        topology=topology,
+        settings=settings,
+        venues=build_venues(topology, settings.data_dir),
+        clock=clock,
+        dedupe=MemoryDedupeStore(settings.dedupe_ttl_s, clock=clock),
+    )
     lifecycle = Lifecycle(context)
     groups = build_groups(topology, context, lifecycle, TableSet("memory"), stages, fuse)
     partitions = {t.name: t.partitions for t in topology.topics}

@@ -45,7 +45,8 @@ def check() -> None:
         raise UnsupportedLibraryVersion(
             f"aiokafka {version} is installed, but pipeline/runtime/delivery/patches.py was "
             f"written for {', '.join(WRITTEN_FOR['aiokafka'])}x: check the fetcher's private "
-            "_get_actions_per_node/_records/_fetch_max_wait_ms, then update WRITTEN_FOR")
+            "_get_actions_per_node/_records/_fetch_max_wait_ms, then update WRITTEN_FOR"
+        )
     if not hasattr(Fetcher, "_get_actions_per_node"):
         raise UnsupportedLibraryVersion("aiokafka's Fetcher has no _get_actions_per_node")
 
@@ -72,7 +73,8 @@ class AdaptiveWaitFetcher(Fetcher):  # type: ignore[misc]
     def _get_actions_per_node(self, assignment: Any) -> Any:
         # Read by the parent when it builds the FetchRequest in this same call.
         everything = covers_every_partition(
-            bool(self._records), (assignment.state_value(tp) for tp in assignment.tps))
+            bool(self._records), (assignment.state_value(tp) for tp in assignment.tps)
+        )
         self._fetch_max_wait_ms = self.idle_wait_ms if everything else self.busy_wait_ms
         return super()._get_actions_per_node(assignment)
 
@@ -84,8 +86,7 @@ class AdaptiveWaitConsumer(aiokafka.AIOKafkaConsumer):  # type: ignore[misc]
     of a request that covers every partition.
     """
 
-    def __init__(self, *topics: Any, idle_wait_ms: int = FETCH_IDLE_WAIT_MS,
-                 **kwargs: Any) -> None:
+    def __init__(self, *topics: Any, idle_wait_ms: int = FETCH_IDLE_WAIT_MS, **kwargs: Any) -> None:
         kwargs.setdefault("fetch_max_wait_ms", FETCH_MAX_WAIT_MS)
         self._idle_wait_ms = max(idle_wait_ms, kwargs["fetch_max_wait_ms"])
         super().__init__(*topics, **kwargs)

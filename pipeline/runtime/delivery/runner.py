@@ -44,9 +44,17 @@ class GroupStats:
 
 
 class GroupRunner:
-    def __init__(self, group: StageGroup, sink: Sink, ledger: OffsetLedger, *,
-                 counter: FailureCounter, on_fatal: Callable[[BaseException], None],
-                 clock: Callable[[], int] = now_ms, trace: bool = False) -> None:
+    def __init__(
+        self,
+        group: StageGroup,
+        sink: Sink,
+        ledger: OffsetLedger,
+        *,
+        counter: FailureCounter,
+        on_fatal: Callable[[BaseException], None],
+        clock: Callable[[], int] = now_ms,
+        trace: bool = False,
+    ) -> None:
         self.group = group
         self._sink = sink
         self._ledger = ledger
@@ -130,8 +138,15 @@ class GroupRunner:
             stats.process_s += took
             stats.last_batch_at = time.monotonic()
             if self._trace:
-                log.info("batch", extra={"group": self.name, "records": len(records),
-                                         "outputs": len(acks), "process_ms": round(took * 1e3, 2)})
+                log.info(
+                    "batch",
+                    extra={
+                        "group": self.name,
+                        "records": len(records),
+                        "outputs": len(acks),
+                        "process_ms": round(took * 1e3, 2),
+                    },
+                )
             self._unsettled.append(asyncio.ensure_future(self._settle(slices, acks)))
             while self._unsettled and self._unsettled[0].done():
                 self._unsettled.popleft()
@@ -144,8 +159,10 @@ class GroupRunner:
             await asyncio.gather(*acks)
         except Exception as exc:  # the broker refused or timed out: nothing here is done
             ok = False
-            log.error("outputs not acknowledged; the batch will be redelivered",
-                      extra={"group": self.name, "error": repr(exc)})
+            log.error(
+                "outputs not acknowledged; the batch will be redelivered",
+                extra={"group": self.name, "error": repr(exc)},
+            )
             self._on_fatal(exc)
         for batch in slices:
             self._ledger.settle_slice(batch, ok)
@@ -164,8 +181,13 @@ class GroupRunner:
             handoff = group.handoff[index] if index < last else None
             partitions = group.partitions[handoff] if handoff is not None else 0
 
-            async def emit(out: Output, handoff: str | None = handoff, partitions: int = partitions,
-                           handed: list[Record] = handed, node: StageNode = node) -> None:
+            async def emit(
+                out: Output,
+                handoff: str | None = handoff,
+                partitions: int = partitions,
+                handed: list[Record] = handed,
+                node: StageNode = node,
+            ) -> None:
                 # The stage's decisions go out before the outputs they decided: a crash in
                 # between leaves a decision without outputs (re-emitted on redelivery), never
                 # outputs without their decision (which a redelivery could contradict).
@@ -173,8 +195,17 @@ class GroupRunner:
                 if out.topic == handoff:
                     partition = partition_for(out.key, partitions)
                     acks.append(await send_output(sink, out, partition))
-                    handed.append(Record(out.topic, partition, -1, self._clock(), out.key,
-                                         out.value, event=out.event))
+                    handed.append(
+                        Record(
+                            out.topic,
+                            partition,
+                            -1,
+                            self._clock(),
+                            out.key,
+                            out.value,
+                            event=out.event,
+                        )
+                    )
                 else:
                     acks.append(await send_output(sink, out))
 
@@ -186,8 +217,11 @@ class GroupRunner:
     async def _send_table_writes(self, node: StageNode, acks: list[Awaitable[Any]]) -> None:
         for table in node.tables:
             for write in table.take_pending():
-                acks.append(await self._sink.send(write.topic, write.key, write.value,
-                                                  partition=write.partition))
+                acks.append(
+                    await self._sink.send(
+                        write.topic, write.key, write.value, partition=write.partition
+                    )
+                )
 
     async def settle_all(self, within_s: float) -> None:
         """Wait for the passes awaiting acknowledgement (a graceful stop)."""

@@ -25,8 +25,12 @@ class FailureCounter:
         """stage -> when its current run of failures began (absent: last batch was fine)."""
 
 
-async def process_safely(processor: StageProcessor, records: Sequence[Record], emit: Emit,
-                         counter: FailureCounter | None = None) -> None:
+async def process_safely(
+    processor: StageProcessor,
+    records: Sequence[Record],
+    emit: Emit,
+    counter: FailureCounter | None = None,
+) -> None:
     """Process a batch; retry a failing one; then isolate and dead-letter what still fails.
 
     A failing batch is retried (outputs are idempotent, so re-emitting is harmless).  If it
@@ -55,11 +59,22 @@ async def process_safely(processor: StageProcessor, records: Sequence[Record], e
             forever = bool(retry(exc) if callable(retry) else retry)
             if not forever and attempt >= len(RETRY_DELAYS_S):
                 break
-            delay = min(MAX_BACKOFF_S, RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
-                        * (2 ** max(0, attempt - len(RETRY_DELAYS_S) + 1)))
-            log.warning("stage batch failed, retrying", exc_info=True, extra={
-                "stage": name, "records": len(records), "attempt": attempt + 1,
-                "retry_in_s": delay, "error": repr(exc)})
+            delay = min(
+                MAX_BACKOFF_S,
+                RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
+                * (2 ** max(0, attempt - len(RETRY_DELAYS_S) + 1)),
+            )
+            log.warning(
+                "stage batch failed, retrying",
+                exc_info=True,
+                extra={
+                    "stage": name,
+                    "records": len(records),
+                    "attempt": attempt + 1,
+                    "retry_in_s": delay,
+                    "error": repr(exc),
+                },
+            )
             attempt += 1
             await asyncio.sleep(delay)
     for record in records:
@@ -67,12 +82,27 @@ async def process_safely(processor: StageProcessor, records: Sequence[Record], e
             await processor.process([record], emit)
         except Exception as exc:
             reason = f"{name} failed: {exc!r}"
-            log.error("record dead-lettered", extra={
-                "stage": name, "topic": record.topic, "partition": record.partition,
-                "offset": record.offset, "key": record.key, "reason": reason})
+            log.error(
+                "record dead-lettered",
+                extra={
+                    "stage": name,
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                    "key": record.key,
+                    "reason": reason,
+                },
+            )
             if counter is not None:
                 counter.dead_letters[name] = counter.dead_letters.get(name, 0) + 1
             key = f"dl-{name}-{record.topic}-{record.partition}-{record.offset}"
-            await emit(dead_letter(key, record.value, reason=reason, errors=(),
-                                   source=f"{record.topic}/{record.partition}/{record.offset}",
-                                   correlation_id=""))
+            await emit(
+                dead_letter(
+                    key,
+                    record.value,
+                    reason=reason,
+                    errors=(),
+                    source=f"{record.topic}/{record.partition}/{record.offset}",
+                    correlation_id="",
+                )
+            )

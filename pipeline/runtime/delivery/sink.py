@@ -21,16 +21,24 @@ Headers = tuple[tuple[str, bytes], ...]
 
 
 class Sink(Protocol):
-    async def send(self, topic: str, key: bytes, value: bytes | None, *,
-                   partition: int | None = None, headers: Headers = ()) -> Awaitable[Any]:
+    async def send(
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes | None,
+        *,
+        partition: int | None = None,
+        headers: Headers = (),
+    ) -> Awaitable[Any]:
         """Hand a record over (a None value is a tombstone); await the result for its
         acknowledgement."""
         ...
 
 
 async def send_output(sink: Sink, output: Output, partition: int | None = None) -> Awaitable[Any]:
-    return await sink.send(output.topic, output.key, output.value, partition=partition,
-                           headers=output.headers)
+    return await sink.send(
+        output.topic, output.key, output.value, partition=partition, headers=output.headers
+    )
 
 
 PRODUCER_LINGER_MS = 1
@@ -41,9 +49,14 @@ few more records per request, and under load batches fill while the previous one
 class KafkaSink:
     """One aiokafka producer for every output of a worker (all stages, all tables)."""
 
-    def __init__(self, bootstrap: str, *, linger_ms: int = PRODUCER_LINGER_MS,
-                 client_id: str = "sep-worker",
-                 partitions: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        linger_ms: int = PRODUCER_LINGER_MS,
+        client_id: str = "sep-worker",
+        partitions: Mapping[str, int] | None = None,
+    ) -> None:
         self._partitions = dict(partitions or {})
         """Partition counts of the topology's topics: records to them are placed here with
         the Rust partitioner (the producer's own murmur2 is Python, ~12 us a record)."""
@@ -80,10 +93,18 @@ class KafkaSink:
             producer, self._producer = self._producer, None
             await producer.stop()
 
-    async def send(self, topic: str, key: bytes, value: bytes | None, *,
-                   partition: int | None = None, headers: Headers = ()) -> Awaitable[Any]:
+    async def send(
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes | None,
+        *,
+        partition: int | None = None,
+        headers: Headers = (),
+    ) -> Awaitable[Any]:
         self.sent += 1
         if partition is None and (count := self._partitions.get(topic)):
             partition = kafka_partition(key, count)
         return await self.producer.send(  # type: ignore[no-any-return]
-            topic, value, key=key, partition=partition, headers=list(headers) or None)
+            topic, value, key=key, partition=partition, headers=list(headers) or None
+        )

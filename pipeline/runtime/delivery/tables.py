@@ -57,7 +57,8 @@ class ChangelogTable:
         self._data[key] = value
         self._partition_of[key] = record.partition
         self._pending.append(
-            ChangelogWrite(self.topic, key.encode(), value.encode(), record.partition))
+            ChangelogWrite(self.topic, key.encode(), value.encode(), record.partition)
+        )
 
     def delete(self, key: str, partition: int) -> None:
         self._data.pop(key, None)
@@ -127,8 +128,10 @@ class TableSet:
         """Create the changelog topics that are missing (compacted, partitioned like their
         source topic): ``sep up`` creates the default group's; a process layout's group has
         its own."""
-        specs = [TopicSpec(table.topic, partitions, {"cleanup.policy": "compact"})
-                 for table, _, partitions in self.tables]
+        specs = [
+            TopicSpec(table.topic, partitions, {"cleanup.policy": "compact"})
+            for table, _, partitions in self.tables
+        ]
         return await ensure_specs(bootstrap, specs) if specs else []
 
     async def recover(self, bootstrap: str, assigned: Iterable[tuple[str, int]]) -> int:
@@ -141,8 +144,12 @@ class TableSet:
                     wanted[TopicPartition(table.topic, partition)] = table
         if not wanted:
             return 0
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
         await consumer.start()
         read = 0
         try:

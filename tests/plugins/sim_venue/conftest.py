@@ -28,10 +28,22 @@ ASSETS = {
 }
 
 POOLS: list[dict[str, Any]] = [
-    {"pool_id": "weth-usdc", "token0": "WETH", "token1": "USDC",
-     "reserve0": "1000", "reserve1": "3000000", "fee": 3000},
-    {"pool_id": "dai-usdc", "token0": "DAI", "token1": "USDC",
-     "reserve0": "5000000", "reserve1": "5000000", "fee": 100},
+    {
+        "pool_id": "weth-usdc",
+        "token0": "WETH",
+        "token1": "USDC",
+        "reserve0": "1000",
+        "reserve1": "3000000",
+        "fee": 3000,
+    },
+    {
+        "pool_id": "dai-usdc",
+        "token0": "DAI",
+        "token1": "USDC",
+        "reserve0": "5000000",
+        "reserve1": "5000000",
+        "fee": 100,
+    },
 ]
 
 
@@ -43,12 +55,27 @@ def sim_config(latency_ms: int = 0, pools: list[dict[str, Any]] | None = None) -
 
 
 class StepFactory(Protocol):
-    def __call__(self, path: str, amount: str, *, mode: SwapMode = ..., limit: str | None = ...,
-                 step_id: str = ..., venue: str = ...) -> ExecutionStep: ...
+    def __call__(
+        self,
+        path: str,
+        amount: str,
+        *,
+        mode: SwapMode = ...,
+        limit: str | None = ...,
+        step_id: str = ...,
+        venue: str = ...,
+    ) -> ExecutionStep: ...
 
 
-def _step(path: str, amount: str, *, mode: SwapMode = SwapMode.EXACT_IN,
-          limit: str | None = None, step_id: str = "step-1", venue: str = "sim") -> ExecutionStep:
+def _step(
+    path: str,
+    amount: str,
+    *,
+    mode: SwapMode = SwapMode.EXACT_IN,
+    limit: str | None = None,
+    step_id: str = "step-1",
+    venue: str = "sim",
+) -> ExecutionStep:
     """A step along ``path``, e.g. ``"WETH>weth-usdc>USDC>dai-usdc>DAI"``.
 
     EXACT_IN spends ``amount`` with ``min_out = limit`` (0 if None); EXACT_OUT receives
@@ -57,20 +84,44 @@ def _step(path: str, amount: str, *, mode: SwapMode = SwapMode.EXACT_IN,
     parts = path.split(">")
     tokens, pools = parts[0::2], parts[1::2]
     legs = tuple(
-        RouteLeg(pool_id=pool, venue=venue, token_in=tokens[i], token_out=tokens[i + 1],
-                 amount_in=0, amount_out=0)
+        RouteLeg(
+            pool_id=pool,
+            venue=venue,
+            token_in=tokens[i],
+            token_out=tokens[i + 1],
+            amount_in=0,
+            amount_out=0,
+        )
         for i, pool in enumerate(pools)
     )
     value = Decimal(amount)
     if mode is SwapMode.EXACT_IN:
         bound = Decimal(limit or "0")
-        return ExecutionStep(step_id=step_id, venue=venue, mode=mode, legs=legs,
-                             asset_in=tokens[0], asset_out=tokens[-1], amount_in=value,
-                             min_out=bound, amount_out=bound, max_in=value)
+        return ExecutionStep(
+            step_id=step_id,
+            venue=venue,
+            mode=mode,
+            legs=legs,
+            asset_in=tokens[0],
+            asset_out=tokens[-1],
+            amount_in=value,
+            min_out=bound,
+            amount_out=bound,
+            max_in=value,
+        )
     bound = Decimal(limit or "1e30")
-    return ExecutionStep(step_id=step_id, venue=venue, mode=mode, legs=legs,
-                         asset_in=tokens[0], asset_out=tokens[-1], amount_in=bound,
-                         min_out=value, amount_out=value, max_in=bound)
+    return ExecutionStep(
+        step_id=step_id,
+        venue=venue,
+        mode=mode,
+        legs=legs,
+        asset_in=tokens[0],
+        asset_out=tokens[-1],
+        amount_in=bound,
+        min_out=value,
+        amount_out=value,
+        max_in=bound,
+    )
 
 
 @pytest.fixture

@@ -25,12 +25,21 @@ def swap(worker: int, index: int) -> ExecutionStep:
     sell_weth = (worker + index) % 2 == 0
     token_in, token_out = ("WETH", "USDC") if sell_weth else ("USDC", "WETH")
     amount = Decimal("1.5") if sell_weth else Decimal("4000")
-    leg = RouteLeg(pool_id="p", venue="sim", token_in=token_in, token_out=token_out,
-                   amount_in=0, amount_out=0)
-    return ExecutionStep(step_id=f"w{worker}-{index}-{token_in}", venue="sim",
-                         mode=SwapMode.EXACT_IN, legs=(leg,), asset_in=token_in,
-                         asset_out=token_out, amount_in=amount, min_out=Decimal(0),
-                         amount_out=Decimal(0), max_in=amount)
+    leg = RouteLeg(
+        pool_id="p", venue="sim", token_in=token_in, token_out=token_out, amount_in=0, amount_out=0
+    )
+    return ExecutionStep(
+        step_id=f"w{worker}-{index}-{token_in}",
+        venue="sim",
+        mode=SwapMode.EXACT_IN,
+        legs=(leg,),
+        asset_in=token_in,
+        asset_out=token_out,
+        amount_in=amount,
+        min_out=Decimal(0),
+        amount_out=Decimal(0),
+        max_in=amount,
+    )
 
 
 def barrier(go: Path, worker: int) -> None:
@@ -39,11 +48,14 @@ def barrier(go: Path, worker: int) -> None:
         time.sleep(0.001)
 
 
-async def main(data_dir: str, config_json: str, assets_json: str, worker: int, fills: int,
-               go_file: str) -> None:
+async def main(
+    data_dir: str, config_json: str, assets_json: str, worker: int, fills: int, go_file: str
+) -> None:
     assets = {a.symbol: a for a in (Asset.model_validate(x) for x in json.loads(assets_json))}
-    venue = SimVenue(SimVenueConfig.model_validate_json(config_json),
-                     VenueContext(data_dir=Path(data_dir), assets=assets))
+    venue = SimVenue(
+        SimVenueConfig.model_validate_json(config_json),
+        VenueContext(data_dir=Path(data_dir), assets=assets),
+    )
     await venue.start()
     await asyncio.to_thread(barrier, Path(go_file), worker)
     for index in range(fills):

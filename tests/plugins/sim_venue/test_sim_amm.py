@@ -39,8 +39,10 @@ def test_exact_in_two_hops_follows_the_formula_and_moves_the_reserves() -> None:
     weth_usdc, dai_usdc = swap.pools["weth-usdc"], swap.pools["dai-usdc"]
     # The whole input (fee included) enters the pool; what left is exactly what was paid out.
     assert (weth_usdc.reserve0, weth_usdc.reserve1) == (1_002 * E18, 3_000_000 * 10**6 - usdc)
-    assert (dai_usdc.reserve0, dai_usdc.reserve1) == (5_000_000 * E18 - dai,
-                                                      5_000_000 * 10**6 + usdc)
+    assert (dai_usdc.reserve0, dai_usdc.reserve1) == (
+        5_000_000 * E18 - dai,
+        5_000_000 * 10**6 + usdc,
+    )
     assert k(weth_usdc) > k(POOLS["weth-usdc"])
     assert k(dai_usdc) > k(POOLS["dai-usdc"])
     assert POOLS["weth-usdc"].reserve0 == 1_000 * E18  # the snapshot itself is untouched
@@ -93,8 +95,13 @@ def test_dust_that_buys_nothing_is_refused_not_swallowed() -> None:
         ((Hop("weth-usdc", "WETH", "USDC"),), "DAI", "USDC", "bad_route", "expected DAI"),
         ((Hop("weth-usdc", "WETH", "USDC"),), "WETH", "DAI", "bad_route", "ends in USDC"),
         ((Hop("weth-usdc", "WETH", "DAI"),), "WETH", "DAI", "bad_route", "trades WETH/USDC"),
-        ((Hop("weth-usdc", "WETH", "USDC"), Hop("weth-usdc", "USDC", "WETH")), "WETH", "WETH",
-         "bad_route", "used twice"),
+        (
+            (Hop("weth-usdc", "WETH", "USDC"), Hop("weth-usdc", "USDC", "WETH")),
+            "WETH",
+            "WETH",
+            "bad_route",
+            "used twice",
+        ),
     ],
 )
 def test_check_route_names_what_is_wrong(

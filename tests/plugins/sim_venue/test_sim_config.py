@@ -13,8 +13,14 @@ from plugins.sim_venue import SimVenueConfig
 
 
 def _pool(**overrides: Any) -> dict[str, Any]:
-    pool = {"pool_id": "p", "token0": "WETH", "token1": "USDC",
-            "reserve0": "1000", "reserve1": "3000000", "fee": 3000}
+    pool = {
+        "pool_id": "p",
+        "token0": "WETH",
+        "token1": "USDC",
+        "reserve0": "1000",
+        "reserve1": "3000000",
+        "fee": 3000,
+    }
     pool.update(overrides)
     return pool
 
@@ -67,8 +73,10 @@ def test_asset_checks_run_when_the_registry_is_in_context(assets: dict[str, Asse
     # Without the registry an unknown symbol cannot be judged (the manager validates first).
     SimVenueConfig.model_validate({"pools": [_pool(token0="XYZ")]})
     assert _errors({"pools": [_pool(token0="XYZ")]}, assets) == [
-        ("pools.0.token0", "Value error, unknown asset 'XYZ'; the topology has "
-                           "['ARB', 'DAI', 'USDC', 'WETH']"),
+        (
+            "pools.0.token0",
+            "Value error, unknown asset 'XYZ'; the topology has ['ARB', 'DAI', 'USDC', 'WETH']",
+        ),
     ]
 
 

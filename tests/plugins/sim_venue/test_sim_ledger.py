@@ -165,18 +165,41 @@ def test_processes_trading_one_pool_see_one_consistent_sequence(
     """
     workers, fills = 4, 150
     config = SimVenueConfig.model_validate(
-        {"pools": [{"pool_id": "p", "token0": "WETH", "token1": "USDC",
-                    "reserve0": "1000", "reserve1": "3000000", "fee": 3000}]},
+        {
+            "pools": [
+                {
+                    "pool_id": "p",
+                    "token0": "WETH",
+                    "token1": "USDC",
+                    "reserve0": "1000",
+                    "reserve1": "3000000",
+                    "fee": 3000,
+                }
+            ]
+        },
         context={"assets": assets},
     )
     data_dir, go = tmp_path / "sim", tmp_path / "go"
     assets_json = json.dumps([a.model_dump(mode="json") for a in assets.values()])
     root = Path(__file__).resolve().parents[3]
-    env = {**os.environ,
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+    }
     procs = [
-        subprocess.Popen([sys.executable, str(WORKER), str(data_dir), config.model_dump_json(),
-                          assets_json, str(worker), str(fills), str(go)], env=env)
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(WORKER),
+                str(data_dir),
+                config.model_dump_json(),
+                assets_json,
+                str(worker),
+                str(fills),
+                str(go),
+            ],
+            env=env,
+        )
         for worker in range(workers)
     ]
     try:

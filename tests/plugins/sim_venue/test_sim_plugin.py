@@ -50,18 +50,33 @@ def _topology_with(edit: Any) -> Any:
 @pytest.mark.parametrize(
     ("edit", "path", "needle"),
     [
-        (lambda c: c["pools"][1].update(fee=1_000_000),
-         "plugins.venues.sim.config.pools[sim-weth-usdc-30].fee", "less than 1000000"),
+        (
+            lambda c: c["pools"][1].update(fee=1_000_000),
+            "plugins.venues.sim.config.pools[sim-weth-usdc-30].fee",
+            "less than 1000000",
+        ),
         (lambda c: c.update(latency=5), "plugins.venues.sim.config.latency", "Extra inputs"),
-        (lambda c: c.update(latency_ms=-1), "plugins.venues.sim.config.latency_ms",
-         "greater than or equal to 0"),
-        (lambda c: c["pools"][0].update(reserve0="0"),
-         "plugins.venues.sim.config.pools[sim-weth-usdc-5].reserve0", "greater than 0"),
+        (
+            lambda c: c.update(latency_ms=-1),
+            "plugins.venues.sim.config.latency_ms",
+            "greater than or equal to 0",
+        ),
+        (
+            lambda c: c["pools"][0].update(reserve0="0"),
+            "plugins.venues.sim.config.pools[sim-weth-usdc-5].reserve0",
+            "greater than 0",
+        ),
         # Checked by the factory, which sees the asset registry.
-        (lambda c: c["pools"][2].update(token0="WBTX"),
-         "plugins.venues.sim.config.pools[sim-wbtc-weth-30].token0", "unknown asset 'WBTX'"),
-        (lambda c: c["pools"][0].update(token1="ARB"),
-         "plugins.venues.sim.config.pools[sim-weth-usdc-5]", "a pool lives on one chain"),
+        (
+            lambda c: c["pools"][2].update(token0="WBTX"),
+            "plugins.venues.sim.config.pools[sim-wbtc-weth-30].token0",
+            "unknown asset 'WBTX'",
+        ),
+        (
+            lambda c: c["pools"][0].update(token1="ARB"),
+            "plugins.venues.sim.config.pools[sim-weth-usdc-5]",
+            "a pool lives on one chain",
+        ),
     ],
 )
 def test_a_bad_sim_config_is_a_topology_error_naming_its_path(

@@ -33,9 +33,16 @@ async def test_pools_are_the_configured_ones_in_base_units(open_venue: OpenVenue
     assert isinstance(venue, Venue)
     [weth_usdc, dai_usdc] = await venue.pools()
     assert weth_usdc.model_dump(exclude_none=True) == {  # V3-only fields are None here
-        "pool_id": "weth-usdc", "venue": "sim", "kind": "constant_product", "chain_id": 1,
-        "token0": "WETH", "token1": "USDC", "reserve0": 1_000 * E18,
-        "reserve1": 3_000_000 * 10**6, "fee": 3000, "seq": 0,  # no fill has moved it
+        "pool_id": "weth-usdc",
+        "venue": "sim",
+        "kind": "constant_product",
+        "chain_id": 1,
+        "token0": "WETH",
+        "token1": "USDC",
+        "reserve0": 1_000 * E18,
+        "reserve1": 3_000_000 * 10**6,
+        "fee": 3000,
+        "seq": 0,  # no fill has moved it
     }
     assert (dai_usdc.reserve0, dai_usdc.reserve1, dai_usdc.fee) == (5 * 10**24, 5 * 10**12, 100)
 
@@ -51,8 +58,7 @@ async def test_exact_in_fill_equals_the_quote(
     assert (fill.step_id, fill.amount_in, fill.amount_out) == ("step-1", Decimal(2), quoted)
     # The fill says where it landed; both pools it moved now carry that version.
     assert fill.landed_at == 1
-    assert {p.pool_id: p.version for p in await venue.pools()} == {"weth-usdc": 1,
-                                                                  "dai-usdc": 1}
+    assert {p.pool_id: p.version for p in await venue.pools()} == {"weth-usdc": 1, "dai-usdc": 1}
     assert Decimal(5900) < quoted < Decimal(6000)  # 2 WETH at ~3000 USDC, less fees and impact
     after = await reserves(venue)
     assert after["weth-usdc"][0] == before["weth-usdc"][0] + 2 * E18
@@ -79,8 +85,9 @@ async def test_slippage_by_one_base_unit_fails_the_step_and_leaves_reserves_unch
     open_venue: OpenVenue, make_step: StepFactory, mode: SwapMode
 ) -> None:
     venue = await open_venue()
-    step = make_step("WETH>weth-usdc>USDC", "3000" if mode is SwapMode.EXACT_OUT else "1",
-                     mode=mode)
+    step = make_step(
+        "WETH>weth-usdc>USDC", "3000" if mode is SwapMode.EXACT_OUT else "1", mode=mode
+    )
     quoted = await venue.quote(step)
     if mode is SwapMode.EXACT_IN:  # ask for one USDC base unit more than the pool pays
         step = step.model_copy(update={"min_out": quoted + Decimal("1e-6")})

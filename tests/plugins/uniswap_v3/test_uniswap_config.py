@@ -50,8 +50,7 @@ def test_an_encrypted_keystore_with_its_password(
 ) -> None:
     clean(monkeypatch)
     keystore = tmp_path / "key.json"
-    keystore.write_text(json.dumps(Account.encrypt(KEY, "hunter2", kdf="scrypt",
-                                                   iterations=2)))
+    keystore.write_text(json.dumps(Account.encrypt(KEY, "hunter2", kdf="scrypt", iterations=2)))
     config = UniswapV3Config(keystore_file=keystore, password_env="TEST_PW", dev_account=None)
     with pytest.raises(SignerError, match=r"\$TEST_PW is unset"):
         config.load_signer(1)
@@ -66,7 +65,8 @@ def test_an_encrypted_keystore_with_its_password(
 def test_dev_accounts_only_on_the_dev_chain(monkeypatch: pytest.MonkeyPatch) -> None:
     clean(monkeypatch)
     assert UniswapV3Config(dev_account=1).load_signer(DEV_CHAIN_ID).address == (
-        "0x70997970C51812dc3A010C7d01b50e0d17dc79C8")  # anvil's well-known account 1
+        "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+    )  # anvil's well-known account 1
     with pytest.raises(SignerError, match="only for the dev chain"):
         UniswapV3Config(dev_account=1).load_signer(1)
     with pytest.raises(SignerError, match="no signer"):
@@ -98,8 +98,7 @@ def test_path_encoding_is_token_fee_token() -> None:
 
 
 def test_revert_data_decodes_to_the_message() -> None:
-    error = ("0x08c379a0" + "20".rjust(64, "0") + "3".rjust(64, "0")
-             + b"STF".hex().ljust(64, "0"))
+    error = "0x08c379a0" + "20".rjust(64, "0") + "3".rjust(64, "0") + b"STF".hex().ljust(64, "0")
     assert decode_revert(error) == "STF"
     panic = "0x4e487b71" + "11".rjust(64, "0")
     assert decode_revert(panic) == "panic 0x11 (arithmetic overflow)"
@@ -109,15 +108,31 @@ def test_revert_data_decodes_to_the_message() -> None:
 
 def deployment() -> Deployment:
     addr = "0x" + "ab" * 20
-    tokens = {s: TokenInfo(symbol=s, address="0x" + f"{i:02x}" * 20, decimals=d)
-              for i, (s, d) in enumerate((("WETH", 18), ("USDC", 6), ("WBTC", 8)), start=1)}
-    pools = (PoolInfo(pool_id="P1", address=addr, token0="WETH", token1="USDC", fee=500,
-                      tick_spacing=10),
-             PoolInfo(pool_id="P2", address=addr, token0="WBTC", token1="WETH", fee=3000,
-                      tick_spacing=60))
-    return Deployment(chain_id=31337, factory=addr, position_manager=addr, router=addr,
-                      quoter=addr, weth=tokens["WETH"].address, tokens=tokens, pools=pools,
-                      trader=addr, liquidity_provider=addr, block=1)
+    tokens = {
+        s: TokenInfo(symbol=s, address="0x" + f"{i:02x}" * 20, decimals=d)
+        for i, (s, d) in enumerate((("WETH", 18), ("USDC", 6), ("WBTC", 8)), start=1)
+    }
+    pools = (
+        PoolInfo(
+            pool_id="P1", address=addr, token0="WETH", token1="USDC", fee=500, tick_spacing=10
+        ),
+        PoolInfo(
+            pool_id="P2", address=addr, token0="WBTC", token1="WETH", fee=3000, tick_spacing=60
+        ),
+    )
+    return Deployment(
+        chain_id=31337,
+        factory=addr,
+        position_manager=addr,
+        router=addr,
+        quoter=addr,
+        weth=tokens["WETH"].address,
+        tokens=tokens,
+        pools=pools,
+        trader=addr,
+        liquidity_provider=addr,
+        block=1,
+    )
 
 
 def test_a_step_resolves_to_base_units_and_a_reversed_exact_out_path(make_step: Any) -> None:
@@ -125,14 +140,19 @@ def test_a_step_resolves_to_base_units_and_a_reversed_exact_out_path(make_step: 
     pools = {p.pool_id: p for p in dep.pools}
     step = make_step
 
-    order = resolve(step("s", "WBTC>P2>WETH>P1>USDC", "0.5", limit="29000.0000001"),
-                    "uniswap_v3", dep, pools)
+    order = resolve(
+        step("s", "WBTC>P2>WETH>P1>USDC", "0.5", limit="29000.0000001"), "uniswap_v3", dep, pools
+    )
     assert (order.amount, order.limit) == (50_000_000, 29_000_000_001)  # min_out rounds up
     fn, args = order.router_call("0x" + "99" * 20, 1234)
     assert fn == "exactInput"
     assert args[0][0] == encode_path([t.address for t in order.tokens], [3000, 500])
-    out = resolve(step("s", "WBTC>P2>WETH>P1>USDC", "100", mode=SwapMode.EXACT_OUT,
-                       limit="0.01"), "uniswap_v3", dep, pools)
+    out = resolve(
+        step("s", "WBTC>P2>WETH>P1>USDC", "100", mode=SwapMode.EXACT_OUT, limit="0.01"),
+        "uniswap_v3",
+        dep,
+        pools,
+    )
     assert out.path() == encode_path([t.address for t in out.tokens][::-1], [500, 3000])
     assert out.max_spend == 1_000_000
     with pytest.raises(RouteError, match="used twice"):
@@ -145,4 +165,5 @@ def test_units_round_the_safe_way() -> None:
     assert to_units(Decimal("1.0000001"), 6) == 1_000_000
     assert to_units(Decimal("1.0000001"), 6, round_up=True) == 1_000_001
     assert to_units(Decimal("12345678901.123456789012345678"), 18) == (
-        12345678901123456789012345678)
+        12345678901123456789012345678
+    )

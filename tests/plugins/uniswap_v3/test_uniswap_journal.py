@@ -107,8 +107,12 @@ async def test_concurrent_submits_get_distinct_consecutive_nonces(
     steps = [make_step(f"s-conc-{i}", ROUTE, str(10 + i)) for i in range(8)]
     submissions = await asyncio.gather(*(venue.submit(s) for s in steps))
     fills = await asyncio.gather(*(venue.wait_receipt(s, 30) for s in submissions))
-    txs = await asyncio.gather(*(venue.w3.eth.get_transaction(s.order_ref)  # type: ignore[arg-type]
-                                 for s in submissions))
+    txs = await asyncio.gather(
+        *(
+            venue.w3.eth.get_transaction(s.order_ref)  # type: ignore[arg-type]
+            for s in submissions
+        )
+    )
     assert sorted(tx["nonce"] for tx in txs) == list(range(start, start + 8))
     assert [f.amount_in for f in fills] == [Decimal(10 + i) for i in range(8)]
     assert await venue.w3.eth.get_transaction_count(venue.address) == start + 8

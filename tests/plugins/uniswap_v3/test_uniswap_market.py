@@ -33,15 +33,25 @@ async def test_a_swap_by_another_account_is_reported(
     # Another account (anvil dev account 4) wraps ETH and swaps; the watcher's venue is idle.
     w3 = connect(chain.rpc_url)
     other = w3.eth.accounts[4]
-    weth = w3.eth.contract(address=w3.to_checksum_address(chain.deployment.weth),
-                           abi=[{"name": "deposit", "type": "function", "inputs": [],
-                                 "outputs": [], "stateMutability": "payable"}])
+    weth = w3.eth.contract(
+        address=w3.to_checksum_address(chain.deployment.weth),
+        abi=[
+            {
+                "name": "deposit",
+                "type": "function",
+                "inputs": [],
+                "outputs": [],
+                "stateMutability": "payable",
+            }
+        ],
+    )
     weth.functions.deposit().transact({"from": other, "value": 10 * 10**18})
     assert dev_account_key(4)  # the venue below signs for account 4 with its dev key
     trader = await make_venue("other", dev_account=4)
     assert trader.address == other
     await trader.wait_receipt(
-        await trader.submit(make_step("s-other", "WETH>WETH-USDC-3000>USDC", "5")), 30)
+        await trader.submit(make_step("s-other", "WETH>WETH-USDC-3000>USDC", "5")), 30
+    )
 
     changed = await next_batch(updates)
     assert [s.pool_id for s in changed] == ["WETH-USDC-3000"]
@@ -54,8 +64,9 @@ async def test_a_swap_by_another_account_is_reported(
     assert old.block is not None
     assert state.block > old.block
     # What the watcher reports is what the venue reads at that block.
-    (direct,) = await venue.reader.read([venue.deployment.pool("WETH-USDC-3000")],
-                                        block=state.block)
+    (direct,) = await venue.reader.read(
+        [venue.deployment.pool("WETH-USDC-3000")], block=state.block
+    )
     assert direct == state
     watcher.close()
     with pytest.raises(StopAsyncIteration):
@@ -70,8 +81,9 @@ async def test_blocks_without_pool_events_yield_nothing(
     pending = asyncio.ensure_future(anext(updates))
     await asyncio.sleep(0.1)
     w3 = connect(chain.rpc_url)
-    w3.eth.send_transaction({"from": w3.eth.accounts[5], "to": w3.eth.accounts[6],
-                             "value": 1})  # a block, but no pool touched
+    w3.eth.send_transaction(
+        {"from": w3.eth.accounts[5], "to": w3.eth.accounts[6], "value": 1}
+    )  # a block, but no pool touched
     await asyncio.sleep(0.2)
     assert not pending.done()
     assert watcher.last_block == w3.eth.block_number

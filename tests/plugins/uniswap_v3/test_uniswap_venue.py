@@ -74,15 +74,16 @@ async def test_exact_in_single_hop_fill_matches_quote_event_and_balances(
     pool = venue.deployment.pool("WETH-USDC-500")  # token0 WETH, token1 USDC
     amount0, amount1 = swap_events(chain, sub.order_ref)[pool.address]
     assert (Decimal(amount0).scaleb(-18), Decimal(-amount1).scaleb(-6)) == (
-        fill.amount_in, fill.amount_out)
+        fill.amount_in,
+        fill.amount_out,
+    )
     assert after["ETH"] < before["ETH"]  # gas was paid
     # It landed in its receipt's block: pool states read there or later include it.
     receipt = connect(chain.rpc_url).eth.get_transaction_receipt(sub.order_ref)  # type: ignore[arg-type]
     assert fill.landed_at == receipt["blockNumber"]
 
 
-async def test_exact_in_multi_hop(venue: UniswapV3Venue, chain: DevChain,
-                                  make_step: Any) -> None:
+async def test_exact_in_multi_hop(venue: UniswapV3Venue, chain: DevChain, make_step: Any) -> None:
     route = make_step("q", MULTI, "0.25")
     quote = await venue.quote(route)
     before = await venue.balances()
@@ -97,10 +98,13 @@ async def test_exact_in_multi_hop(venue: UniswapV3Venue, chain: DevChain,
     assert Decimal(-events[usdc_pool.address][1]).scaleb(-6) == fill.amount_out
 
 
-@pytest.mark.parametrize(("route", "amount", "spent"), [
-    ("USDC>DAI-USDC-100>DAI", "2500", "USDC"),
-    ("USDC>WETH-USDC-3000>WETH>WBTC-WETH-3000>WBTC", "0.05", "USDC"),
-])
+@pytest.mark.parametrize(
+    ("route", "amount", "spent"),
+    [
+        ("USDC>DAI-USDC-100>DAI", "2500", "USDC"),
+        ("USDC>WETH-USDC-3000>WETH>WBTC-WETH-3000>WBTC", "0.05", "USDC"),
+    ],
+)
 async def test_exact_out_receives_exactly_and_pays_the_quote(
     venue: UniswapV3Venue, make_step: Any, route: str, amount: str, spent: str
 ) -> None:
@@ -129,10 +133,13 @@ async def test_a_swap_that_would_revert_is_refused_before_sending(
     assert await venue.lookup("s-greedy") is None
 
 
-@pytest.mark.parametrize(("mode", "limit", "message", "reason"), [
-    (SwapMode.EXACT_IN, "999999", "Too little received", "slippage"),
-    (SwapMode.EXACT_OUT, "0.0001", "Too much requested", "slippage"),  # 1 USDC ~ 0.00033 WETH
-])
+@pytest.mark.parametrize(
+    ("mode", "limit", "message", "reason"),
+    [
+        (SwapMode.EXACT_IN, "999999", "Too little received", "slippage"),
+        (SwapMode.EXACT_OUT, "0.0001", "Too much requested", "slippage"),  # 1 USDC ~ 0.00033 WETH
+    ],
+)
 async def test_a_mined_revert_is_rejected_with_its_reason_and_moves_nothing(
     make_venue: Any, make_step: Any, mode: SwapMode, limit: str, message: str, reason: str
 ) -> None:
@@ -164,9 +171,7 @@ async def test_an_expired_deadline_reverts_as_too_old(
     assert info.value.reason == "expired"
 
 
-async def test_an_unfunded_account_is_refused_with_stf(
-    make_venue: Any, make_step: Any
-) -> None:
+async def test_an_unfunded_account_is_refused_with_stf(make_venue: Any, make_step: Any) -> None:
     poor = await make_venue("poor", dev_account=7)  # ETH for gas, no tokens
     assert (await poor.balances())["USDC"] == 0
     with pytest.raises(StepRejected, match="STF") as info:

@@ -71,11 +71,17 @@ async def topics(kafka_bootstrap: str) -> tuple[str, str]:
 
 
 def runtime_for(bootstrap: str, stage: Echo, source: str, out: str) -> KafkaRuntime:
-    spec = StageSpec(name="echo", function="x:y", inputs=(source,), outputs=(out,),
-                     batch={"max": 100, "within_ms": 0})
+    spec = StageSpec(
+        name="echo",
+        function="x:y",
+        inputs=(source,),
+        outputs=(out,),
+        batch={"max": 100, "within_ms": 0},
+    )
     group = StageGroup([StageNode(spec, stage)], [], {source: PARTITIONS, out: PARTITIONS})
-    return KafkaRuntime(bootstrap, f"rt-{uuid.uuid4().hex[:8]}", [group], TableSet("rt"),
-                        KafkaSink(bootstrap))
+    return KafkaRuntime(
+        bootstrap, f"rt-{uuid.uuid4().hex[:8]}", [group], TableSet("rt"), KafkaSink(bootstrap)
+    )
 
 
 async def produce(bootstrap: str, topic: str, n: int, partition: int = 0) -> None:
@@ -83,16 +89,18 @@ async def produce(bootstrap: str, topic: str, n: int, partition: int = 0) -> Non
     await producer.start()
     try:
         for i in range(n):
-            await producer.send_and_wait(topic, f"v{i}".encode(), key=f"k{i}".encode(),
-                                         partition=partition)
+            await producer.send_and_wait(
+                topic, f"v{i}".encode(), key=f"k{i}".encode(), partition=partition
+            )
     finally:
         await producer.stop()
 
 
 async def committed(runtime: KafkaRuntime, topic: str) -> dict[int, int | None]:
     assert runtime.consumer is not None
-    return {p: await runtime.consumer.committed(TopicPartition(topic, p))
-            for p in range(PARTITIONS)}
+    return {
+        p: await runtime.consumer.committed(TopicPartition(topic, p)) for p in range(PARTITIONS)
+    }
 
 
 async def wait_for(predicate: object, within_s: float = 30.0) -> None:
@@ -106,7 +114,8 @@ async def wait_for(predicate: object, within_s: float = 30.0) -> None:
 
 
 async def test_records_flow_through_and_their_offsets_are_committed(
-        kafka_bootstrap: str, topics: tuple[str, str]) -> None:
+    kafka_bootstrap: str, topics: tuple[str, str]
+) -> None:
     source, out = topics
     stage = Echo(out)
     runtime = runtime_for(kafka_bootstrap, stage, source, out)
@@ -116,12 +125,14 @@ async def test_records_flow_through_and_their_offsets_are_committed(
 
         async def done() -> bool:
             return (await committed(runtime, source))[1] == 50
+
         await wait_for(done)
         assert stage.processed == 50
     finally:
         await runtime.stop()
-    consumer = AIOKafkaConsumer(out, bootstrap_servers=kafka_bootstrap,
-                                auto_offset_reset="earliest", group_id=None)
+    consumer = AIOKafkaConsumer(
+        out, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest", group_id=None
+    )
     await consumer.start()
     try:
         got: list[bytes] = []
@@ -136,7 +147,8 @@ async def test_records_flow_through_and_their_offsets_are_committed(
 
 
 async def test_a_failing_stage_and_a_stuck_partition_are_reported_until_they_recover(
-        kafka_bootstrap: str, topics: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    kafka_bootstrap: str, topics: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(worker_health, "FAILING_AFTER_S", 0.5)
     monkeypatch.setattr(worker_health, "STALLED_AFTER_S", 1.0)
     source, out = topics
@@ -151,6 +163,7 @@ async def test_a_failing_stage_and_a_stuck_partition_are_reported_until_they_rec
             report = await runtime.health_report()
             waiting = report["stalled"].get(f"{source}/0", {}).get("waiting")
             return waiting == 5 and report["groups"]["echo"]["failingForS"] is not None
+
         await wait_for(reported)
         report = await runtime.health_report()
         assert report["stalled"][f"{source}/0"]["waiting"] == 5
@@ -163,6 +176,7 @@ async def test_a_failing_stage_and_a_stuck_partition_are_reported_until_they_rec
         async def healthy() -> bool:
             report = await runtime.health_report()
             return not report["stalled"] and report["groups"]["echo"]["failingForS"] is None
+
         await wait_for(healthy)
         assert (await committed(runtime, source))[0] == 5
     finally:
@@ -170,14 +184,16 @@ async def test_a_failing_stage_and_a_stuck_partition_are_reported_until_they_rec
 
 
 async def test_a_stop_finishes_the_batch_in_flight_and_commits_it_within_the_bound(
-        kafka_bootstrap: str, topics: tuple[str, str]) -> None:
+    kafka_bootstrap: str, topics: tuple[str, str]
+) -> None:
     source, out = topics
     stage = Echo(out, delay_s=1.0)  # a slow batch is running when the stop comes
     runtime = runtime_for(kafka_bootstrap, stage, source, out)
     await runtime.start()
     await produce(kafka_bootstrap, source, 10, partition=0)
-    await wait_for(lambda: _true_when(runtime.runners[0].stats.batches == 0
-                                      and runtime.ledger.inflight > 0))
+    await wait_for(
+        lambda: _true_when(runtime.runners[0].stats.batches == 0 and runtime.ledger.inflight > 0)
+    )
     loop = asyncio.get_running_loop()
     started = loop.time()
     consumer = runtime.consumer
@@ -187,8 +203,9 @@ async def test_a_stop_finishes_the_batch_in_flight_and_commits_it_within_the_bou
     # The batch that was running finished; no new batch was taken after the stop.
     assert 1 <= stage.processed <= 10
     assert consumer is not None
-    check = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=runtime.group_id,
-                             enable_auto_commit=False)
+    check = AIOKafkaConsumer(
+        bootstrap_servers=kafka_bootstrap, group_id=runtime.group_id, enable_auto_commit=False
+    )
     await check.start()
     try:
         # Exactly what was processed is committed: the rest is fetched again next time.
@@ -202,7 +219,8 @@ async def _true_when(value: bool) -> bool:
 
 
 async def test_a_batch_that_cannot_be_decoded_is_dead_lettered_and_skipped(
-        kafka_bootstrap: str, topics: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    kafka_bootstrap: str, topics: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A codec the consumer lacks (snappy here, hidden from aiokafka in this process) used to
     crash-loop the fetcher: now the record is dead-lettered with the reason, and the next
     record of the same partition is processed."""
@@ -219,15 +237,21 @@ async def test_a_batch_that_cannot_be_decoded_is_dead_lettered_and_skipped(
     runtime = runtime_for(kafka_bootstrap, stage, source, out)
     await runtime.start()
     try:
+
         async def done() -> bool:
             return (await committed(runtime, source))[0] == 2
+
         await wait_for(done)
         assert stage.processed == 1  # the plain record; the snappy one was skipped
         assert runtime.counter.dead_letters == {"fetch": 1}
     finally:
         await runtime.stop()
-    consumer = AIOKafkaConsumer(DEADLETTER_TOPIC, bootstrap_servers=kafka_bootstrap,
-                                group_id=None, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        DEADLETTER_TOPIC,
+        bootstrap_servers=kafka_bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     try:
         letters = [m for ms in (await consumer.getmany(timeout_ms=5000)).values() for m in ms]
@@ -239,22 +263,32 @@ async def test_a_batch_that_cannot_be_decoded_is_dead_lettered_and_skipped(
 
 
 async def test_three_workers_get_each_partition_number_of_co_partitioned_topics_together(
-        kafka_bootstrap: str, topics: tuple[str, str]) -> None:
+    kafka_bootstrap: str, topics: tuple[str, str]
+) -> None:
     """The planner reads sep.executions beside the intents it plans: partition p of both
     must be on one worker, however many workers share the group."""
     source, out = topics  # both have PARTITIONS partitions
     group = f"rt-{uuid.uuid4().hex[:8]}"
-    spec = StageSpec(name="echo", function="x:y", inputs=(source, out), outputs=(),
-                     batch={"max": 100, "within_ms": 0})
+    spec = StageSpec(
+        name="echo",
+        function="x:y",
+        inputs=(source, out),
+        outputs=(),
+        batch={"max": 100, "within_ms": 0},
+    )
     runtimes = []
     for _ in range(3):
         node = StageNode(spec, Echo("unused"))
         stage_group = StageGroup([node], [], {source: PARTITIONS, out: PARTITIONS})
-        runtimes.append(KafkaRuntime(kafka_bootstrap, group, [stage_group], TableSet("rt"),
-                                     KafkaSink(kafka_bootstrap)))
+        runtimes.append(
+            KafkaRuntime(
+                kafka_bootstrap, group, [stage_group], TableSet("rt"), KafkaSink(kafka_bootstrap)
+            )
+        )
     for runtime in runtimes:
         await runtime.start()
     try:
+
         def layout() -> list[dict[str, set[int]]]:
             out_: list[dict[str, set[int]]] = []
             for runtime in runtimes:
@@ -266,8 +300,10 @@ async def test_three_workers_get_each_partition_number_of_co_partitioned_topics_
             return out_
 
         async def settled() -> bool:
-            return sum(len(a[source]) + len(a[out]) for a in layout()) == 2 * PARTITIONS \
-                and all(a[source] or a[out] for a in layout())
+            return sum(len(a[source]) + len(a[out]) for a in layout()) == 2 * PARTITIONS and all(
+                a[source] or a[out] for a in layout()
+            )
+
         await wait_for(settled)
         for assignment in layout():
             assert assignment[source] == assignment[out]

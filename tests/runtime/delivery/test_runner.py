@@ -48,8 +48,15 @@ class ControlledSink:
         self.sent: list[tuple[str, bytes, bytes | None, int | None]] = []
         self.acks: list[asyncio.Future[None]] = []
 
-    async def send(self, topic: str, key: bytes, value: bytes | None, *,
-                   partition: int | None = None, headers: Headers = ()) -> Any:
+    async def send(
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes | None,
+        *,
+        partition: int | None = None,
+        headers: Headers = (),
+    ) -> Any:
         self.sent.append((topic, key, value, partition))
         ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.acks.append(ack)
@@ -65,13 +72,20 @@ class ControlledSink:
 
 
 def spec(name: str, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> StageSpec:
-    return StageSpec(name=name, function="x:y", inputs=inputs, outputs=outputs,
-                     batch={"max": 100, "within_ms": 0})
+    return StageSpec(
+        name=name,
+        function="x:y",
+        inputs=inputs,
+        outputs=outputs,
+        batch={"max": 100, "within_ms": 0},
+    )
 
 
 def records(n: int, partition: int = 0, start: int = 0) -> list[Record]:
-    return [Record("in", partition, start + i, 0, f"k{start + i}".encode(), f"v{i}".encode())
-            for i in range(n)]
+    return [
+        Record("in", partition, start + i, 0, f"k{start + i}".encode(), f"v{i}".encode())
+        for i in range(n)
+    ]
 
 
 async def run_one(runner: GroupRunner) -> asyncio.Task[None]:
@@ -104,10 +118,8 @@ async def test_a_batch_whose_outputs_fail_commits_nothing_and_stops_the_worker()
     failures: list[BaseException] = []
     sink, ledger = ControlledSink(), OffsetLedger()
     ledger.assign([("in", 0)])
-    group = StageGroup([StageNode(spec("a", ("in",), ("out",)), Upper("a", "out"))], [],
-                       PARTITIONS)
-    runner = GroupRunner(group, sink, ledger, counter=FailureCounter(),
-                         on_fatal=failures.append)
+    group = StageGroup([StageNode(spec("a", ("in",), ("out",)), Upper("a", "out"))], [], PARTITIONS)
+    runner = GroupRunner(group, sink, ledger, counter=FailureCounter(), on_fatal=failures.append)
     runner.put(ledger.open({("in", 0): 3}, slices=1), records(3))
     task = await run_one(runner)
     sink.ack_all(error=RuntimeError("broker gone"))
@@ -127,8 +139,7 @@ async def test_a_crash_mid_batch_settles_nothing() -> None:
 
     sink, ledger = ControlledSink(), OffsetLedger()
     ledger.assign([("in", 0)])
-    group = StageGroup([StageNode(spec("a", ("in",), ("out",)), Hangs("a", "out"))], [],
-                       PARTITIONS)
+    group = StageGroup([StageNode(spec("a", ("in",), ("out",)), Hangs("a", "out"))], [], PARTITIONS)
     runner = GroupRunner(group, sink, ledger, counter=FailureCounter(), on_fatal=lambda e: None)
     runner.put(ledger.open({("in", 0): 3}, slices=1), records(3))
     task = await run_one(runner)
@@ -145,8 +156,14 @@ async def test_fused_stages_hand_over_in_memory_and_still_write_every_topic() ->
     first, second = Upper("a", "mid", table), Upper("b", "out")
     sink, ledger = ControlledSink(), OffsetLedger()
     ledger.assign([("in", 0)])
-    group = StageGroup([StageNode(spec("a", ("in",), ("mid",)), first, [table]),
-                        StageNode(spec("b", ("mid",), ("out",)), second)], ["mid"], PARTITIONS)
+    group = StageGroup(
+        [
+            StageNode(spec("a", ("in",), ("mid",)), first, [table]),
+            StageNode(spec("b", ("mid",), ("out",)), second),
+        ],
+        ["mid"],
+        PARTITIONS,
+    )
     assert group.inputs == ("in",)  # b's input comes from a, not from Kafka
     runner = GroupRunner(group, sink, ledger, counter=FailureCounter(), on_fatal=lambda e: None)
     runner.put(ledger.open({("in", 0): 2}, slices=1), records(2))
@@ -154,8 +171,10 @@ async def test_fused_stages_hand_over_in_memory_and_still_write_every_topic() ->
     assert second.seen == [[b"V0!", b"V1!"]]
     by_topic = {t: [(k, v, p) for tt, k, v, p in sink.sent if tt == t] for t in PARTITIONS}
     # The handed-over records are on the partition the producer is told to use.
-    assert by_topic["mid"] == [(b"k0", b"V0!", partition_for(b"k0", 4)),
-                               (b"k1", b"V1!", partition_for(b"k1", 4))]
+    assert by_topic["mid"] == [
+        (b"k0", b"V0!", partition_for(b"k0", 4)),
+        (b"k1", b"V1!", partition_for(b"k1", 4)),
+    ]
     assert [v for _, v, _ in by_topic["out"]] == [b"V0!!", b"V1!!"]
     # The table's changelog goes out with the batch, on the input record's partition.
     assert by_topic["cl"] == [(b"k0", b"done", 0), (b"k1", b"done", 0)]

@@ -81,26 +81,47 @@ class RouteGraph:
         self._adj.setdefault(pool.token0, {})[pool.pool_id] = (pool.token1, True)
         self._adj.setdefault(pool.token1, {})[pool.pool_id] = (pool.token0, False)
 
-    def update_cp_pool(self, pool_id: str, venue: str, token0: str, token1: str,
-                       reserve0: SupportsIndex, reserve1: SupportsIndex,
-                       fee: SupportsIndex) -> None:
+    def update_cp_pool(
+        self,
+        pool_id: str,
+        venue: str,
+        token0: str,
+        token1: str,
+        reserve0: SupportsIndex,
+        reserve1: SupportsIndex,
+        fee: SupportsIndex,
+    ) -> None:
         """Twin of ``pipeline.ops.RouteGraph.update_cp_pool``."""
         p = Pool(pool_id, venue, token0, token1, reserve0, reserve1, fee)  # type: ignore[arg-type]
-        self._put(GraphPool(p.pool_id, p.venue, p.token0, p.token1,
-                            (p.reserve0, p.reserve1, p.fee), None))
+        self._put(
+            GraphPool(p.pool_id, p.venue, p.token0, p.token1, (p.reserve0, p.reserve1, p.fee), None)
+        )
 
     def update_pool(self, pool: object) -> None:
         """Twin of ``pipeline.ops.RouteGraph.update_pool``."""
         if not isinstance(pool, Pool):
             raise TypeError(f"'{type(pool).__name__}' object cannot be converted to 'Pool'")
-        self._put(GraphPool(pool.pool_id, pool.venue, pool.token0, pool.token1,
-                            (pool.reserve0, pool.reserve1, pool.fee), None))
+        self._put(
+            GraphPool(
+                pool.pool_id,
+                pool.venue,
+                pool.token0,
+                pool.token1,
+                (pool.reserve0, pool.reserve1, pool.fee),
+                None,
+            )
+        )
 
-    def update_v3_pool(self, pool_id: str, venue: str, token0: str, token1: str,
-                       pool: V3Pool) -> None:
+    def update_v3_pool(
+        self, pool_id: str, venue: str, token0: str, token1: str, pool: V3Pool
+    ) -> None:
         """Twin of ``pipeline.ops.RouteGraph.update_v3_pool``."""
-        for name, v in (("pool_id", pool_id), ("venue", venue), ("token0", token0),
-                        ("token1", token1)):
+        for name, v in (
+            ("pool_id", pool_id),
+            ("venue", venue),
+            ("token0", token0),
+            ("token1", token1),
+        ):
             if not isinstance(v, str):
                 raise TypeError(f"argument '{name}': expected str")
         if not isinstance(pool, V3Pool):
@@ -120,30 +141,47 @@ class RouteGraph:
         del self._adj[pool.token1][pool_id]
         return True
 
-    def best_route(self, token_in: str, token_out: str, amount_in: SupportsIndex,
-                   max_hops: SupportsIndex = DEFAULT_MAX_HOPS, max_splits: SupportsIndex = 1,
-                   gas_price: SupportsIndex | None = None) -> GraphRoute | None:
+    def best_route(
+        self,
+        token_in: str,
+        token_out: str,
+        amount_in: SupportsIndex,
+        max_hops: SupportsIndex = DEFAULT_MAX_HOPS,
+        max_splits: SupportsIndex = 1,
+        gas_price: SupportsIndex | None = None,
+    ) -> GraphRoute | None:
         """Twin of ``pipeline.ops.RouteGraph.best_route``."""
         q = _query(token_in, token_out, amount_in, "amount_in", max_hops, max_splits, gas_price)
         return self._best(token_in, token_out, *q, True)
 
-    def best_route_exact_out(self, token_in: str, token_out: str, amount_out: SupportsIndex,
-                             max_hops: SupportsIndex = DEFAULT_MAX_HOPS,
-                             max_splits: SupportsIndex = 1,
-                             gas_price: SupportsIndex | None = None) -> GraphRoute | None:
+    def best_route_exact_out(
+        self,
+        token_in: str,
+        token_out: str,
+        amount_out: SupportsIndex,
+        max_hops: SupportsIndex = DEFAULT_MAX_HOPS,
+        max_splits: SupportsIndex = 1,
+        gas_price: SupportsIndex | None = None,
+    ) -> GraphRoute | None:
         """Twin of ``pipeline.ops.RouteGraph.best_route_exact_out``."""
         q = _query(token_in, token_out, amount_out, "amount_out", max_hops, max_splits, gas_price)
         return self._best(token_in, token_out, *q, False)
 
-    def _best(self, start: str, goal: str, amount: int, hops: int, splits: int, gp: int,
-              exact_in: bool) -> GraphRoute | None:
-        return Search(self._adj, self._pools).best(start, goal, amount, hops, splits, gp,
-                                                   exact_in)
+    def _best(
+        self, start: str, goal: str, amount: int, hops: int, splits: int, gp: int, exact_in: bool
+    ) -> GraphRoute | None:
+        return Search(self._adj, self._pools).best(start, goal, amount, hops, splits, gp, exact_in)
 
 
-def _query(token_in: str, token_out: str, amount: SupportsIndex, field: str,
-           max_hops: SupportsIndex, max_splits: SupportsIndex,
-           gas_price: SupportsIndex | None) -> tuple[int, int, int, int]:
+def _query(
+    token_in: str,
+    token_out: str,
+    amount: SupportsIndex,
+    field: str,
+    max_hops: SupportsIndex,
+    max_splits: SupportsIndex,
+    gas_price: SupportsIndex | None,
+) -> tuple[int, int, int, int]:
     """Checks a query in the Rust order; returns ``(amount, max_hops, max_splits, gas_price)``."""
     if not isinstance(token_in, str) or not isinstance(token_out, str):
         raise TypeError("token_in and token_out must be str")
@@ -153,8 +191,9 @@ def _query(token_in: str, token_out: str, amount: SupportsIndex, field: str,
     def uint(value: SupportsIndex, name: str) -> int:
         v = operator.index(value)
         if not 0 <= v <= U128_MAX:
-            raise error(RouteQueryError, "out_of_range",
-                         f"{name} must be an int in {U128_RANGE}, got {v}")
+            raise error(
+                RouteQueryError, "out_of_range", f"{name} must be an int in {U128_RANGE}, got {v}"
+            )
         return v
 
     value = uint(amount, field)
@@ -168,18 +207,25 @@ def _query(token_in: str, token_out: str, amount: SupportsIndex, field: str,
     if not 1 <= splits <= MAX_SPLITS:
         raise _splits_error(splits)
     if token_in == token_out:
-        raise error(RouteQueryError, "same_token",
-                     f"token_in and token_out are both '{token_in}'; nothing to route")
+        raise error(
+            RouteQueryError,
+            "same_token",
+            f"token_in and token_out are both '{token_in}'; nothing to route",
+        )
     if value == 0:
         raise error(RouteQueryError, "zero_amount", f"{field} must be positive, got 0")
     return value, hops, splits, gp
 
 
 def _hops_error(v: int) -> RouteQueryError:
-    return error(RouteQueryError, "max_hops_out_of_range",
-                  f"max_hops must be in 1..={MAX_HOPS}, got {v}")
+    return error(
+        RouteQueryError, "max_hops_out_of_range", f"max_hops must be in 1..={MAX_HOPS}, got {v}"
+    )
 
 
 def _splits_error(v: int) -> RouteQueryError:
-    return error(RouteQueryError, "max_splits_out_of_range",
-                  f"max_splits must be in 1..={MAX_SPLITS}, got {v}")
+    return error(
+        RouteQueryError,
+        "max_splits_out_of_range",
+        f"max_splits must be in 1..={MAX_SPLITS}, got {v}",
+    )

@@ -93,8 +93,15 @@ class GraphPool:
 
     __slots__ = ("bound", "cp", "pool_id", "token0", "token1", "v3", "venue")
 
-    def __init__(self, pool_id: str, venue: str, token0: str, token1: str,
-                 cp: tuple[int, int, int] | None, v3: V3Pool | None) -> None:
+    def __init__(
+        self,
+        pool_id: str,
+        venue: str,
+        token0: str,
+        token1: str,
+        cp: tuple[int, int, int] | None,
+        v3: V3Pool | None,
+    ) -> None:
         self.pool_id, self.venue, self.token0, self.token1 = pool_id, venue, token0, token1
         self.cp, self.v3 = cp, v3
         if cp is not None:
@@ -116,8 +123,7 @@ class GraphPool:
             largest *= 1.0 + 1e-12
             inv = (sp / largest, 1.0 / (largest * sp)) if largest > 0 else (math.inf, math.inf)
             pays = (v3_most(v3, False), v3_most(v3, True))
-        self.bound: tuple[Bound, Bound] = ((rate[0], inv[0], pays[0]),
-                                             (rate[1], inv[1], pays[1]))
+        self.bound: tuple[Bound, Bound] = ((rate[0], inv[0], pays[0]), (rate[1], inv[1], pays[1]))
 
     def gas(self, ticks: int) -> int:
         """Gas of a leg through the pool that crosses ``ticks`` initialised ticks."""
@@ -127,6 +133,7 @@ class GraphPool:
 def v3_most(pool: V3Pool, zero_for_one: bool) -> float:
     """What a V3 pool holds in the direction of the swap, an upper bound on what it pays:
     token1 if ``zero_for_one``, token0 otherwise (``v3_most`` in mod.rs)."""
+
     def held(liquidity: int, near: float, far: float) -> float:
         amount = liquidity * (near - far) if zero_for_one else liquidity * (1.0 / near - 1.0 / far)
         return max(amount, 0.0)

@@ -125,13 +125,33 @@ def _path(steps: list[Step]) -> GraphPath:
             num, den = (num * p2, den * _Q192) if z else (num * _Q192, den * p2)
         t_in, t_out = (pool.token0, pool.token1) if z else (pool.token1, pool.token0)
         kind = "constant_product" if pool.cp is not None else "concentrated"
-        legs.append(GraphLeg(pool.pool_id, pool.venue, kind, t_in, t_out, z, a_in, a_out, ticks,
-                             pool.gas(ticks), fee))
+        legs.append(
+            GraphLeg(
+                pool.pool_id,
+                pool.venue,
+                kind,
+                t_in,
+                t_out,
+                z,
+                a_in,
+                a_out,
+                ticks,
+                pool.gas(ticks),
+                fee,
+            )
+        )
     g = math.gcd(num, den)
     num, den = num // g, den // g
     a_in, a_out = legs[0].amount_in, legs[-1].amount_out
-    return GraphPath(tuple(legs), a_in, a_out, num, den, _impact(a_in, a_out, num, den),
-                     sum(leg.gas for leg in legs))
+    return GraphPath(
+        tuple(legs),
+        a_in,
+        a_out,
+        num,
+        den,
+        _impact(a_in, a_out, num, den),
+        sum(leg.gas for leg in legs),
+    )
 
 
 def route(quotes: list[Quote]) -> GraphRoute:
@@ -139,8 +159,15 @@ def route(quotes: list[Quote]) -> GraphRoute:
     a_in = sum(p.amount_in for p in paths)
     a_out = sum(p.amount_out for p in paths)
     num, den = paths[0].mid_price_num, paths[0].mid_price_den
-    return GraphRoute(paths, a_in, a_out, num, den, _impact(a_in, a_out, num, den),
-                      GAS_BASE + sum(p.gas for p in paths))
+    return GraphRoute(
+        paths,
+        a_in,
+        a_out,
+        num,
+        den,
+        _impact(a_in, a_out, num, den),
+        GAS_BASE + sum(p.gas for p in paths),
+    )
 
 
 class Search:
@@ -149,19 +176,24 @@ class Search:
 
     __slots__ = ("_adj", "_pools")
 
-    def __init__(self, adj: dict[str, dict[str, tuple[str, bool]]],
-                 pools: dict[str, GraphPool]) -> None:
+    def __init__(
+        self, adj: dict[str, dict[str, tuple[str, bool]]], pools: dict[str, GraphPool]
+    ) -> None:
         self._adj, self._pools = adj, pools
 
-    def best(self, start: str, goal: str, amount: int, hops: int, splits: int, gp: int,
-             exact_in: bool) -> GraphRoute | None:
+    def best(
+        self, start: str, goal: str, amount: int, hops: int, splits: int, gp: int, exact_in: bool
+    ) -> GraphRoute | None:
         """The query's route (arguments checked by the caller): ``search::best``."""
         if start not in self._adj or goal not in self._adj:
             return None
         prepared = self._prepare(goal if exact_in else start, hops, exact_in)
         single = self._search(start, goal, amount, hops, exact_in, gp, prepared, set())
-        chosen = self._split(start, goal, amount, hops, splits, exact_in, gp, single, prepared) \
-            if splits > 1 else None
+        chosen = (
+            self._split(start, goal, amount, hops, splits, exact_in, gp, single, prepared)
+            if splits > 1
+            else None
+        )
         if chosen is None:
             chosen = [single] if single is not None else None
         return route(chosen) if chosen else None
@@ -204,8 +236,7 @@ class Search:
             bounds.append(cur)
         return dist, bounds, {}
 
-    def _candidates(self, prepared: Prepared, token: str, remaining: int,
-                    exact_in: bool) -> Cands:
+    def _candidates(self, prepared: Prepared, token: str, remaining: int, exact_in: bool) -> Cands:
         """``(bound, pool id, to, zero_for_one of the edge)`` of the edges from ``token``
         towards a token at most ``remaining`` hops from the target, best rate first, and the
         edges towards each token; sorted once per query (``Prepared::candidates``)."""
@@ -228,8 +259,17 @@ class Search:
             found = cache[key] = (cands, groups)
         return found
 
-    def _search(self, start: str, goal: str, amount: int, hops: int, exact_in: bool, gp: int,
-                prepared: Prepared, excluded: set[str]) -> Quote | None:
+    def _search(
+        self,
+        start: str,
+        goal: str,
+        amount: int,
+        hops: int,
+        exact_in: bool,
+        gp: int,
+        prepared: Prepared,
+        excluded: set[str],
+    ) -> Quote | None:
         """The best usable simple path of at most ``hops`` legs for ``amount``, avoiding the
         ``excluded`` pools; branch and bound as ``Search::prune`` in walk.rs."""
         root, target = (start, goal) if exact_in else (goal, start)
@@ -393,9 +433,18 @@ class Search:
         walk(root, amount)
         return best[0] if best else None
 
-    def _split(self, start: str, goal: str, amount: int, hops: int, splits: int,
-               exact_in: bool, gp: int, single: Quote | None,
-               prepared: Prepared) -> list[Quote] | None:
+    def _split(
+        self,
+        start: str,
+        goal: str,
+        amount: int,
+        hops: int,
+        splits: int,
+        exact_in: bool,
+        gp: int,
+        single: Quote | None,
+        prepared: Prepared,
+    ) -> list[Quote] | None:
         share = amount // splits
         if share == 0:
             return None
@@ -442,16 +491,19 @@ class Search:
         quotes = [q for q in current if q is not None]
         if len(quotes) < 2:
             return None
-        if sum(q[1][0][2] for q in quotes) > U128_MAX or \
-                sum(q[1][-1][3] for q in quotes) > U128_MAX:
+        if (
+            sum(q[1][0][2] for q in quotes) > U128_MAX
+            or sum(q[1][-1][3] for q in quotes) > U128_MAX
+        ):
             return None
         if single is not None and sum(q[0] for q in quotes) <= single[0]:
             return None
         return quotes
 
 
-def quote_path(legs: list[tuple[GraphPool, bool]], amount: int, exact_in: bool,
-                gp: int) -> Quote | None:
+def quote_path(
+    legs: list[tuple[GraphPool, bool]], amount: int, exact_in: bool, gp: int
+) -> Quote | None:
     steps: list[Step] = []
     x = amount
     if exact_in:
