@@ -168,13 +168,14 @@ def test_refusals_say_why() -> None:
     assert {s.venue for s in only_b.steps} == {"clob_b"}
 
 
-def _random_book(rng: random.Random, venue: str) -> BookSnapshot:
-    tick, lot = TICKS[venue], LOTS[venue]
-    mid = 3000 + rng.randint(-20, 20)
+def _random_book(rng: random.Random, venue: str, mid: Decimal) -> BookSnapshot:
+    tick, lot = TICKS[venue], Decimal("0.001")  # sizes alike on both venues
+    # Mids within the venues' fee difference (1.5 USDC) or so: both venues in many sweeps.
+    mid += rng.randint(-60, 60) * Decimal("0.05")
     bids, asks = {}, {}
     for i in range(rng.randint(1, 12)):
-        bids[str(mid - tick * (1 + i * rng.randint(1, 4) + i))] = str(lot * rng.randint(1, 3000))
-        asks[str(mid + tick * (1 + i * rng.randint(1, 4) + i))] = str(lot * rng.randint(1, 3000))
+        bids[str(mid - tick * (1 + i * rng.randint(1, 4) + i))] = str(lot * rng.randint(1, 900))
+        asks[str(mid + tick * (1 + i * rng.randint(1, 4) + i))] = str(lot * rng.randint(1, 900))
     return snapshot(venue, bids, asks)
 
 
@@ -193,12 +194,13 @@ def _single(snap: BookSnapshot, buy: bool, qty: Decimal) -> Decimal | None:
     return money * (1 + rate) if buy else money * (1 - rate)
 
 
-@pytest.mark.parametrize("seed", range(60))
+@pytest.mark.parametrize("seed", range(100))
 def test_never_worse_than_the_best_single_book_and_rust_equals_twin(seed: int) -> None:
     rng = random.Random(seed)
-    snaps = [_random_book(rng, "clob_a"), _random_book(rng, "clob_b")]
+    mid = Decimal(3000 + rng.randint(-20, 20))
+    snaps = [_random_book(rng, "clob_a", mid), _random_book(rng, "clob_b", mid)]
     kind = rng.choice(["ACQUIRE", "DISPOSE"])
-    amount = Decimal(rng.randint(1, 6000)) * Decimal("0.001")
+    amount = Decimal(rng.randint(1, 30000)) * Decimal("0.0001")
     plans = []
     for module in (ops, twin.books):
         book = board(module, *snaps).book("WETH", "USDC")
@@ -218,3 +220,19 @@ def test_never_worse_than_the_best_single_book_and_rust_equals_twin(seed: int) -
     unit = Decimal("0.000001") * len(plan.steps)  # each child rounded to USDC's decimals
     for single in singles:
         assert money <= single + unit if buy else money >= single - unit
+
+
+def test_the_random_cases_exercise_splits_across_venues() -> None:
+    """The property above means little if every plan used one venue (36 of 100 split)."""
+    splits = 0
+    for seed in range(100):
+        rng = random.Random(seed)
+        mid = Decimal(3000 + rng.randint(-20, 20))
+        snaps = [_random_book(rng, "clob_a", mid), _random_book(rng, "clob_b", mid)]
+        kind = rng.choice(["ACQUIRE", "DISPOSE"])
+        amount = Decimal(rng.randint(1, 30000)) * Decimal("0.0001")
+        book = board(ops, *snaps).book("WETH", "USDC")
+        assert book is not None
+        result = plan_on_books(intent(kind, "WETH", "USDC", str(amount), "0.5"), 5, book)
+        splits += isinstance(result, PlanCreated) and len(result.plan.steps) > 1
+    assert splits >= 20
