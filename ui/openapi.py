@@ -19,6 +19,8 @@ from pipeline.status import STATE_ORDER
 _OBJECT: dict[str, Any] = {"type": "object"}
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _ID = {"type": "string", "minLength": 1, "maxLength": 200}
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 200}
+_NAME = {"type": "string", "minLength": 1, "maxLength": 128}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -42,6 +44,16 @@ def _get(summary: str, ok: dict[str, Any], *, params: list[dict[str, Any]] | Non
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema,
             "description": description}
+
+
+def _int_path(name: str, maximum: int) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True,
+            "schema": {"type": "integer", "minimum": 0, "maximum": maximum}}
+
+
+def _since() -> dict[str, Any]:
+    return _query("since", {"type": "integer", "minimum": 0, "maximum": 10**11},
+                  "only points at or after this second (the live tail)")
 
 
 def _path(name: str) -> dict[str, Any]:
@@ -103,6 +115,50 @@ def document() -> dict[str, Any]:
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
             "description": "Prometheus text format",
             "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        "/pipeline": _get("Per stage throughput and latency over the last minute, per worker "
+                          "group, consumer lag per partition, the stack's health", _OBJECT),
+        "/deadletters": {"get": {
+            "summary": "The newest dead-lettered records: why, where from, a bounded preview, "
+            "whether each may be re-driven (or its re-drive)",
+            "parameters": [
+                _query("kind", _TEXT, "the kind of reason (its text before the first colon)"),
+                _query("q", _TEXT, "text in the reason or the bytes"),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "how many")],
+            "responses": {"200": _json(_OBJECT, "OK"),
+                          "422": _error("invalid query parameters (with their paths)"),
+                          "503": _error("Kafka unreachable")}}},
+        "/deadletters/{partition}/{offset}/redrive": {"post": {
+            "summary": "Put a dead letter back on its original topic (operator action)",
+            "description": "Only a record that failed for a passing reason ('<stage> failed: "
+            "...'), whose bytes were kept whole, from a topic a stage consumes; once.  "
+            "Recorded as a deadletter.redriven event (who, why, from, to).",
+            "security": [{"operatorToken": []}],
+            "parameters": [_int_path("partition", 65535), _int_path("offset", 2**63 - 1)],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "additionalProperties": False, "required": ["operator"],
+                "properties": {"operator": {"type": "string", "minLength": 1, "maxLength": 64},
+                               "note": {"type": "string", "maxLength": 500}}}}}},
+            "responses": {"200": _json(_OBJECT, "re-driven: the deadletter.redriven event"),
+                          "401": _error("no operator token"),
+                          "403": _error("wrong token, or operator actions are off"),
+                          "404": _error("no dead letter there"),
+                          "409": _error("not re-drivable (why), or re-driven before"),
+                          "422": _error("invalid body, with field paths"),
+                          "503": _error("Kafka or PostgreSQL unreachable; nothing re-driven")}}},
+        "/charts/prices": _get("One market's price over time (quotes and fills, each second's "
+                               "last) and this platform's fills, from the event store",
+                               _OBJECT, params=[
+            _query("market", {"type": "string", "pattern": "^[^/]+/[^/]+$", "minLength": 3,
+                              "maxLength": 64}, "BASE/QUOTE (default: most fills)"),
+            _query("venue", _NAME, "one venue only"), _since()]),
+        "/charts/pnl": _get("A strategy's realised and total P&L and equity over time, from "
+                            "the event store", _OBJECT, params=[
+            _query("strategy", _NAME, "the strategy (default: the first with fills)"),
+            _since()]),
+        "/charts/states": _get("Intents per lifecycle state at the end of each bucket, from "
+                               "the event store", _OBJECT, params=[
+            _query("bucket", {"type": "integer", "minimum": 1, "maximum": 86400},
+                   "bucket seconds (default: at most 300 buckets)"), _since()]),
     }
     return {
         "openapi": "3.1.0",
@@ -110,7 +166,9 @@ def document() -> dict[str, Any]:
                  "description": "Submit trading intents and follow them through the pipeline. "
                  "Live changes: WS /stream (see ui/stream.py)."},
         "paths": paths,
-        "components": {"schemas": schemas},
+        "components": {"schemas": schemas, "securitySchemes": {"operatorToken": {
+            "type": "http", "scheme": "bearer",
+            "description": "SEP_OPERATOR_TOKEN (operator actions are off without one)"}}},
     }
 
 
