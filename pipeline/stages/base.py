@@ -81,6 +81,11 @@ class StageTable(Protocol):
         """Every key this process holds (including those recovered from the changelog)."""
         ...
 
+    def take_recovered(self) -> list[str]:
+        """The keys recovered from the changelog since the last call (written by an earlier
+        process, or by another worker before its partition moved here)."""
+        ...
+
 
 class MemoryTable(dict[str, str]):
     """A ``StageTable`` in a dict: for tests and tools that run a stage without faust."""
@@ -93,6 +98,9 @@ class MemoryTable(dict[str, str]):
 
     def held_keys(self) -> list[str]:
         return list(self)
+
+    def take_recovered(self) -> list[str]:
+        return []  # nothing to recover: it starts empty
 
 
 TableFactory = Callable[[str, str], StageTable]

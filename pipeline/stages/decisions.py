@@ -99,6 +99,16 @@ class Decisions:
         )
         return decode_outputs(value)[1]
 
+    def recovered(self) -> list[tuple[str, list[Output]]]:
+        """The answers recovered from the changelog since the last call, by intent id: given
+        by an earlier process (a restart) or another worker (a partition moved here)."""
+        out: list[tuple[str, list[Output]]] = []
+        for key in self._table.take_recovered():
+            value = self._table.get(key)
+            if value is not None:
+                out.append((key, decode_outputs(value)[1]))
+        return out
+
     def unanswered(self, events: Iterable[Event]) -> list[Event]:
         """The events whose intent has no answer remembered, one per intent (its first)."""
         fresh: dict[str, Event] = {}

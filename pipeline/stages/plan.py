@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from pipeline import ops
+from pipeline.codec import decode_event
 from pipeline.ids import deterministic_ulid
 from pipeline.models.assets import Asset
 from pipeline.models.events import (
@@ -286,6 +287,7 @@ class PlanStage:
 
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
         events = [(record, event_of(record)) for record in records]
+        self._adopt_recovered_plans()
         # Execution reports first: they are of plans made in earlier batches, and this
         # batch's plans must not count what has failed since.
         for _, event in events:
@@ -304,6 +306,24 @@ class PlanStage:
             ],
             emit,
         )
+
+    def _adopt_recovered_plans(self) -> None:
+        """Count the plans recovered from the changelog as in flight.
+
+        After a restart (or a partition moving here) the plans remembered for redelivery were
+        made by an earlier process: some are still being executed, and planning as if they
+        were not priced new intents on pools they were about to move (a kill -9 under load
+        failed an intent's 5 % slippage).  Each counts from when it was made, so the pending
+        flow's last resorts release the ones whose reports never come here (executed before
+        the restart) within ``UNHEARD_S`` of their making.
+        """
+        for intent_id, outputs in self._decisions.recovered():
+            for output in outputs:
+                event = decode_event(output.value)
+                if event.topic == "plan.created":
+                    created = event.payload_as(PlanCreated)
+                    made_ms = int(event.timestamp.timestamp() * 1000)
+                    self.pending.add(intent_id, created.plan, made_ms, created.intent.deadline_ms)
 
     async def _plan(self, events: Sequence[Event]) -> dict[str, PlanCreated | PlanRejected]:
         """The answer for each event's intent, by intent id; each plan made is pending."""

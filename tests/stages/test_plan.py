@@ -22,11 +22,12 @@ from pipeline.models.market import PoolState
 from pipeline.models.plan import ExecutionPlan, SwapMode
 from pipeline.ops import twin
 from pipeline.plugins.manager import build_venues
+from pipeline.runtime.delivery.tables import ChangelogTable
 from pipeline.samples import submission
 from pipeline.stages.base import MemoryTable, Output, Record, StageContext
 from pipeline.stages.execute import build as build_execute
 from pipeline.stages.ingest import ingest_record
-from pipeline.stages.plan import build, plan_intent, plan_output
+from pipeline.stages.plan import PlanStage, build, plan_intent, plan_output
 from pipeline.stages.prioritise import prioritise_event
 from pipeline.stages.validate import validate_event
 from pipeline.topology import load_topology
@@ -827,3 +828,51 @@ def test_the_planner_reads_the_executions_of_its_own_intents() -> None:
     topics = {t.name: t for t in TOPOLOGY.topics}
     executions, intents = topics["sep.executions"], topics["sep.intents.prioritised"]
     assert (executions.key, executions.partitions) == (intents.key, intents.partitions)
+
+
+async def test_a_restarted_planner_counts_the_plans_it_recovered_as_in_flight(
+    tmp_path: Path,
+) -> None:
+    """After a restart, plans made by the earlier process (recovered from the changelog) may
+    still be executing: the new planner prices the next intents as the old one would have."""
+    records = [
+        Record("sep.intents.prioritised", 0, i, T0, None, encode_event(e))
+        for i, e in enumerate(flow_events())
+    ]
+    sim = build_venues(TOPOLOGY, tmp_path)["sim"]
+    await sim.start()
+    try:
+
+        def stage_with(table: ChangelogTable) -> PlanStage:
+            context = StageContext(
+                TOPOLOGY,
+                Settings(),
+                venues={"sim": sim},
+                clock=lambda: T0,
+                market=PublishedPools(POOLS),
+                market_venues=frozenset({"sim"}),
+                table=lambda name, help: table,
+            )
+            return build(context)
+
+        async def plans(stage: PlanStage, batch: list[Record]) -> list[ExecutionPlan]:
+            sent: list[Output] = []
+
+            async def emit(output: Output) -> None:
+                sent.append(output)
+
+            await stage.process(batch, emit)
+            return plans_of(sent)
+
+        before = ChangelogTable("decisions", "changelog", "")
+        expected = await plans(stage_with(before), records)  # one process throughout
+        first = ChangelogTable("decisions", "changelog", "")
+        await plans(stage_with(first), records[:7])
+        restarted = ChangelogTable("decisions", "changelog", "")
+        for write in first.take_pending():  # what the restarted process reads back
+            restarted.apply(write.partition, write.key, write.value)
+        fresh = await plans(stage_with(ChangelogTable("decisions", "changelog", "")), records[7:])
+        assert await plans(stage_with(restarted), records[7:]) == expected[7:]
+        assert fresh != expected[7:]  # without the recovered plans, priced as if alone
+    finally:
+        await sim.stop()

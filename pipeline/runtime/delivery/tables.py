@@ -47,6 +47,7 @@ class ChangelogTable:
         self._data: dict[str, str] = {}
         self._partition_of: dict[str, int] = {}
         self._pending: list[ChangelogWrite] = []
+        self._recovered: list[str] = []
 
     # -- the StageTable interface ---------------------------------------------------------
 
@@ -68,6 +69,10 @@ class ChangelogTable:
     def held_keys(self) -> list[str]:
         return list(self._data)
 
+    def take_recovered(self) -> list[str]:
+        recovered, self._recovered = self._recovered, []
+        return recovered
+
     def __len__(self) -> int:
         return len(self._data)
 
@@ -86,6 +91,7 @@ class ChangelogTable:
         if value:
             self._data[text] = value.decode()
             self._partition_of[text] = partition
+            self._recovered.append(text)
         else:
             self._data.pop(text, None)
             self._partition_of.pop(text, None)
