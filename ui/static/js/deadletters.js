@@ -118,8 +118,10 @@ export async function renderDeadLetters(root, setConnection) {
     const result = form.querySelector(".redrive-result");
     sessionStorage.setItem("sep-operator-token", data.token);
     localStorage.setItem("sep-operator", data.operator);
+    const button = form.querySelector("button");
     result.className = "redrive-result small muted";
     result.textContent = "re-driving…";
+    button.disabled = true;  // once: a second click would only be refused
     try {
       const done = await api(`/deadletters/${form.dataset.at}/redrive`, {
         method: "POST", headers: { "Content-Type": "application/json", Authorization: `Bearer ${data.token}` },
@@ -132,6 +134,7 @@ export async function renderDeadLetters(root, setConnection) {
       const errors = e instanceof ApiError && e.body?.errors ? ` (${e.body.errors.map((x) => `${x.path}: ${x.message}`).join("; ")})` : "";
       result.className = "redrive-result small bad";
       result.textContent = `${e.message}${errors}`;
+      button.disabled = e instanceof ApiError && e.body?.error === "already_redriven";
     }
   }
 
