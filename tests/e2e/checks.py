@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -10,7 +12,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline.config import Settings
 from pipeline.stages.rejections import DEADLETTER_TOPIC
-from pipeline.store.readmodel import STATE_OF, ReadModel
+from pipeline.store.readmodel import STATE_OF, TERMINAL_STATES, ReadModel
+
+TERMINAL = TERMINAL_STATES
 
 
 async def events_by_intent(
@@ -25,6 +29,27 @@ async def events_by_intent(
     for row in rows:
         out[row["correlation_id"]].append(row)
     return out
+
+
+async def settled_events(
+    conn: asyncpg.Connection, ids: list[str], within_s: float = 60.0
+) -> dict[str, list[asyncpg.Record]]:
+    """``events_by_intent`` once every intent's stored events are contiguous from seq 1 and
+    end in a terminal state (or ``within_s`` passed: the caller's assertions then say what is
+    missing).  The project stage stores one intent's events as each topic's records reach it,
+    so a terminal event can be stored before an earlier one of another topic (by as long as
+    one topic's fetch lags another's: seconds after a restart under load)."""
+
+    def settled(events: list[asyncpg.Record]) -> bool:
+        seqs = [e["seq"] for e in events]
+        return seqs == list(range(1, len(seqs) + 1)) and expected_state(events) in TERMINAL
+
+    deadline = time.monotonic() + within_s
+    while True:
+        by_intent = await events_by_intent(conn, ids)
+        if all(settled(by_intent.get(i, [])) for i in ids) or time.monotonic() > deadline:
+            return by_intent
+        await asyncio.sleep(0.2)
 
 
 def assert_contiguous(intent_id: str, events: list[asyncpg.Record]) -> None:
@@ -53,8 +78,20 @@ def expected_state(events: list[asyncpg.Record]) -> str:
 
 
 async def assert_read_model_agrees(
-    read_model: ReadModel, by_intent: dict[str, list[asyncpg.Record]]
+    read_model: ReadModel, by_intent: dict[str, list[asyncpg.Record]], within_s: float = 30.0
 ) -> None:
+    """The read model says what the stored events say, once it has caught up (the project
+    stage applies a batch to Redis just after storing it, so it trails by up to a pass)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        views = {i: await read_model.intent(i) for i in by_intent}
+        if all(
+            v.get("eventCount") == str(len(by_intent[i]))
+            and v.get("state") == expected_state(by_intent[i])
+            for i, v in views.items()
+        ):
+            break
+        await asyncio.sleep(0.2)
     for intent_id, events in by_intent.items():
         view = await read_model.intent(intent_id)
         assert view.get("state") == expected_state(events), (

@@ -26,7 +26,7 @@ from tests.e2e.checks import (
     COMPLETED_PATH,
     assert_contiguous,
     assert_read_model_agrees,
-    events_by_intent,
+    settled_events,
     sim_fill_counts,
 )
 
@@ -165,7 +165,7 @@ async def test_300_intents_reach_the_right_end(
     }
     expected_ids = ids["valid"] + ids["risk"] + ids["malformed"]
     outcome = await wait_until_finished(prepared.postgres, expected_ids, timeout=180, pool=workers)
-    by_intent = await events_by_intent(db, expected_ids)
+    by_intent = await settled_events(db, expected_ids)
 
     # Every valid intent completed, along the full path, seq 1..9 with no gaps or repeats.
     for intent in ids["valid"]:

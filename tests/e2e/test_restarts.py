@@ -28,7 +28,7 @@ from tests.e2e.checks import (
     assert_contiguous,
     assert_read_model_agrees,
     dead_letter_end,
-    events_by_intent,
+    settled_events,
     sim_fill_counts,
 )
 
@@ -92,7 +92,7 @@ async def _assert_exactly_once(
     settings: Settings, db: asyncpg.Connection, ids: list[str], workers: WorkerPool
 ) -> None:
     outcome = await wait_until_finished(settings.postgres, ids, timeout=240, pool=workers)
-    by_intent = await events_by_intent(db, ids)
+    by_intent = await settled_events(db, ids)
     unfinished = {
         i: [(e["topic"], orjson.loads(e["payload"])) for e in by_intent[i]][-2:]
         for i, topic in outcome.items()
