@@ -2,7 +2,7 @@
 # Bootstrap wrapper for development and CI.
 #
 #   ./deployment/dev.sh up [ARGS]    install what is missing, then `sep up ARGS`
-#   ./deployment/dev.sh test [ARGS]  install what is missing, then ruff, mypy, cargo test
+#   ./deployment/dev.sh test [ARGS]  install what is missing, then ruff (lint and format), mypy, cargo test
 #                                    and `pytest ARGS`; exits non-zero if any of them fails
 #
 # Works on a fresh Debian machine that has only python3.11, Rust, Java, Maven and Node:
@@ -127,6 +127,7 @@ run_tests() {
         fi
     }
     step "ruff check ." "$VENV/bin/ruff" check .
+    step "ruff format --check ." "$VENV/bin/ruff" format --check .
     step "mypy" "$VENV/bin/mypy"
     if [[ -f rust_ops/Cargo.toml ]]; then
         command -v cargo >/dev/null || die "cargo missing: install Rust (rustup)"

@@ -65,9 +65,16 @@ def _plausible_id(text: str) -> bool:
 
 
 def event_document(e: StoredEvent) -> dict[str, Any]:
-    return {"eventId": e.event_id, "timestamp": e.time.isoformat(), "topic": e.topic,
-            "correlationId": e.correlation_id, "causationId": e.causation_id, "seq": e.seq,
-            "version": e.version, "payload": e.payload}
+    return {
+        "eventId": e.event_id,
+        "timestamp": e.time.isoformat(),
+        "topic": e.topic,
+        "correlationId": e.correlation_id,
+        "causationId": e.causation_id,
+        "seq": e.seq,
+        "version": e.version,
+        "payload": e.payload,
+    }
 
 
 # ----------------------------------------------------------------------------- submit
@@ -104,8 +111,11 @@ async def submit_intent(request: Request) -> Response:
         return JSONResponse(error_body("unavailable", f"could not reach Kafka: {exc!r}"), 503)
     intent_id = submitted.intent_id
     status, code = ("duplicate", 200) if submitted.duplicate else ("submitted", 202)
-    return JSONBody({"intentId": intent_id, "clientIntentId": intent.client_intent_id,
-                     "status": status}, code, headers={"Location": f"/intents/{intent_id}"})
+    return JSONBody(
+        {"intentId": intent_id, "clientIntentId": intent.client_intent_id, "status": status},
+        code,
+        headers={"Location": f"/intents/{intent_id}"},
+    )
 
 
 # ----------------------------------------------------------------------------- reads
@@ -115,10 +125,18 @@ async def list_intents(request: Request) -> Response:
     query = _query(IntentQuery, request)
     views = services_of(request.app).views
     head = await views.stream_head()
-    page = await views.intents(state=query.state, strategy=query.strategy, limit=query.limit,
-                               offset=query.offset)
-    return JSONBody({"items": page.items, "total": page.total, "limit": page.limit,
-                     "offset": page.offset, "streamId": head})
+    page = await views.intents(
+        state=query.state, strategy=query.strategy, limit=query.limit, offset=query.offset
+    )
+    return JSONBody(
+        {
+            "items": page.items,
+            "total": page.total,
+            "limit": page.limit,
+            "offset": page.offset,
+            "streamId": head,
+        }
+    )
 
 
 async def get_intent(request: Request) -> Response:
@@ -132,8 +150,14 @@ async def get_intent(request: Request) -> Response:
     if view is None and not events:
         return not_found(f"intent {intent_id!r}")
     plan = await services.views.plan(view["planId"]) if view and "planId" in view else None
-    return JSONBody({"intent": view, "plan": plan, "events": [event_document(e) for e in events],
-                     "streamId": head})
+    return JSONBody(
+        {
+            "intent": view,
+            "plan": plan,
+            "events": [event_document(e) for e in events],
+            "streamId": head,
+        }
+    )
 
 
 async def get_plan(request: Request) -> Response:
@@ -159,6 +183,10 @@ async def get_stats(request: Request) -> Response:
 
 async def list_assets(request: Request) -> Response:
     topology = services_of(request.app).topology
-    return JSONBody({"assets": [a.to_wire() for a in topology.assets],
-                     "quoteAsset": topology.risk.quote_asset,
-                     "styles": [s.value for s in ExecutionStyle]})
+    return JSONBody(
+        {
+            "assets": [a.to_wire() for a in topology.assets],
+            "quoteAsset": topology.risk.quote_asset,
+            "styles": [s.value for s in ExecutionStyle],
+        }
+    )

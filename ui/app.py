@@ -53,8 +53,11 @@ routes = [
     Route("/metrics", metrics, methods=["GET"]),
     Route("/pipeline", pipeline.get_pipeline, methods=["GET"]),
     Route("/deadletters", deadletters.list_dead_letters, methods=["GET"]),
-    Route("/deadletters/{partition:int}/{offset:int}/redrive", deadletters.redrive_dead_letter,
-          methods=["POST"]),
+    Route(
+        "/deadletters/{partition:int}/{offset:int}/redrive",
+        deadletters.redrive_dead_letter,
+        methods=["POST"],
+    ),
     Route("/charts/prices", charts.prices, methods=["GET"]),
     Route("/charts/pnl", charts.pnl, methods=["GET"]),
     Route("/charts/states", charts.states, methods=["GET"]),

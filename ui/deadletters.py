@@ -45,29 +45,48 @@ async def list_dead_letters(request: Request) -> Response:
         raise InvalidInput.from_validation(exc, "query") from exc
     services = services_of(request.app)
     try:
-        letters, held = await asyncio.wait_for(read_recent(services.settings.kafka, query.limit),
-                                               10)
+        letters, held = await asyncio.wait_for(
+            read_recent(services.settings.kafka, query.limit), 10
+        )
     except Exception as exc:
         return JSONResponse(error_body("unavailable", f"could not read Kafka: {exc!r}"), 503)
     kinds: dict[str, int] = {}
     for letter in letters:
         kinds[letter.kind] = kinds.get(letter.kind, 0) + 1
     needle = query.q.casefold() if query.q else None
-    chosen = [d for d in letters
-              if (query.kind is None or d.kind == query.kind)
-              and (needle is None or needle in d.reason.casefold()
-                   or needle in d.value.decode("utf-8", "replace").casefold())]
+    chosen = [
+        d
+        for d in letters
+        if (query.kind is None or d.kind == query.kind)
+        and (
+            needle is None
+            or needle in d.reason.casefold()
+            or needle in d.value.decode("utf-8", "replace").casefold()
+        )
+    ]
     redriver = services.redriver
     try:
         done = await redriver.redriven([(d.partition, d.offset) for d in chosen])
     except Exception as exc:  # PostgreSQL away: the letters are still worth showing
         log.warning("could not read re-drives", extra={"error": repr(exc)})
         done = {}
-    shown = [d.document() | {"redrivable": redriver.why_not(d) is None,
-                             "notRedrivable": redriver.why_not(d),
-                             "redriven": done.get((d.partition, d.offset))} for d in chosen]
-    return JSONBody({"items": shown, "kinds": dict(sorted(kinds.items(), key=lambda kv: -kv[1])),
-                     "read": len(letters), "held": held})
+    shown = [
+        d.document()
+        | {
+            "redrivable": redriver.why_not(d) is None,
+            "notRedrivable": redriver.why_not(d),
+            "redriven": done.get((d.partition, d.offset)),
+        }
+        for d in chosen
+    ]
+    return JSONBody(
+        {
+            "items": shown,
+            "kinds": dict(sorted(kinds.items(), key=lambda kv: -kv[1])),
+            "read": len(letters),
+            "held": held,
+        }
+    )
 
 
 class RedriveRequest(BaseModel):
@@ -94,13 +113,19 @@ async def redrive_dead_letter(request: Request) -> Response:
     if partition >= MAX_PARTITION or offset > MAX_OFFSET:
         return JSONResponse(error_body("not_found", "no such dead letter"), 404)
     try:
-        done = await asyncio.wait_for(services_of(request.app).redriver.redrive(
-            partition, offset, operator=body.operator, note=body.note), 30)
+        done = await asyncio.wait_for(
+            services_of(request.app).redriver.redrive(
+                partition, offset, operator=body.operator, note=body.note
+            ),
+            30,
+        )
     except RedriveError as exc:
-        return JSONResponse(error_body(exc.code, exc.message, **exc.detail),
-                            _STATUS.get(exc.code, 409))
+        return JSONResponse(
+            error_body(exc.code, exc.message, **exc.detail), _STATUS.get(exc.code, 409)
+        )
     except Exception as exc:
         return JSONResponse(error_body("unavailable", f"not re-driven: {exc!r}"), 503)
-    log.info("dead letter re-driven", extra={"event": done.event["eventId"],
-                                             "operator": body.operator})
+    log.info(
+        "dead letter re-driven", extra={"event": done.event["eventId"], "operator": body.operator}
+    )
     return JSONBody(done.event)

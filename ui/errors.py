@@ -23,8 +23,12 @@ class InvalidInput(Exception):
         errors = []
         for error in exc.errors(include_url=False, include_input=False):
             path = ".".join(str(part) for part in error["loc"])
-            errors.append({"path": f"{where}.{path}" if where and path else (path or where),
-                           "message": error["msg"]})
+            errors.append(
+                {
+                    "path": f"{where}.{path}" if where and path else (path or where),
+                    "message": error["msg"],
+                }
+            )
         return cls(errors)
 
 
@@ -42,8 +46,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 405:
         body = error_body("method_not_allowed", "method not allowed")
         return JSONResponse(body, 405, headers=exc.headers)
-    return JSONResponse(error_body(_name(exc.status_code), str(exc.detail)), exc.status_code,
-                        headers=exc.headers)
+    return JSONResponse(
+        error_body(_name(exc.status_code), str(exc.detail)), exc.status_code, headers=exc.headers
+    )
 
 
 def _name(status: int) -> str:

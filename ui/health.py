@@ -21,8 +21,9 @@ TIMEOUT_S = 3.0
 
 
 async def _kafka(services: Services) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=services.settings.kafka,
-                                request_timeout_ms=int(TIMEOUT_S * 1000))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=services.settings.kafka, request_timeout_ms=int(TIMEOUT_S * 1000)
+    )
     try:
         await admin.start()
         await admin.list_topics()
@@ -48,7 +49,10 @@ async def _chain(services: Services) -> None:
 
 
 CHECKS: dict[str, Callable[[Services], Awaitable[None]]] = {
-    "kafka": _kafka, "postgres": _postgres, "redis": _redis}
+    "kafka": _kafka,
+    "postgres": _postgres,
+    "redis": _redis,
+}
 """What ``/health`` answers for.  The chain is checked by the pipeline view only: a stack
 running on the sim venue alone has no node, and is not degraded for it."""
 OPTIONAL: dict[str, Callable[[Services], Awaitable[None]]] = {"chain": _chain}
@@ -60,8 +64,11 @@ async def check(name: str, services: Services) -> dict[str, Any]:
     try:
         await asyncio.wait_for((CHECKS | OPTIONAL)[name](services), TIMEOUT_S)
     except Exception as exc:
-        return {"status": "down", "error": repr(exc) if str(exc) else type(exc).__name__,
-                "latencyMs": round((time.monotonic() - started) * 1000, 1)}
+        return {
+            "status": "down",
+            "error": repr(exc) if str(exc) else type(exc).__name__,
+            "latencyMs": round((time.monotonic() - started) * 1000, 1),
+        }
     return {"status": "ok", "latencyMs": round((time.monotonic() - started) * 1000, 1)}
 
 
@@ -70,12 +77,18 @@ async def health(request: Request) -> JSONResponse:
     results = await asyncio.gather(*(check(name, services) for name in CHECKS))
     dependencies = dict(zip(CHECKS, results, strict=True))
     try:
-        workers = await asyncio.wait_for(worker_health.read_all(
-            services.redis, services.settings.redis_prefix), TIMEOUT_S)
+        workers = await asyncio.wait_for(
+            worker_health.read_all(services.redis, services.settings.redis_prefix), TIMEOUT_S
+        )
     except Exception:  # Redis is down: its own check says so
         workers = {}
     problems = worker_health.problems(workers)
     ok = all(d["status"] == "ok" for d in dependencies.values()) and not problems
-    body = {"status": "ok" if ok else "degraded", "dependencies": dependencies,
-            "eventStore": services.store.kind, "workers": workers, "problems": problems}
+    body = {
+        "status": "ok" if ok else "degraded",
+        "dependencies": dependencies,
+        "eventStore": services.store.kind,
+        "workers": workers,
+        "problems": problems,
+    }
     return JSONResponse(body, 200 if ok else 503)

@@ -39,8 +39,7 @@ async def consumer_lag(kafka: str) -> list[tuple[str, str, int, int]]:
             ends = await consumer.end_offsets(list(committed))
             for tp, meta in sorted(committed.items()):
                 if meta.offset >= 0:
-                    out.append((str(group), tp.topic, tp.partition,
-                                max(ends[tp] - meta.offset, 0)))
+                    out.append((str(group), tp.topic, tp.partition, max(ends[tp] - meta.offset, 0)))
         return out
     finally:
         await consumer.stop()
@@ -53,7 +52,8 @@ async def cached_lag(kafka: str) -> list[tuple[str, str, int, int]] | None:
         return cached[1]
     try:
         lag: list[tuple[str, str, int, int]] | None = await asyncio.wait_for(
-            consumer_lag(kafka), 5.0)
+            consumer_lag(kafka), 5.0
+        )
     except Exception:
         lag = None
     _lag_cache[kafka] = (time.monotonic(), lag)
@@ -64,8 +64,7 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _histogram(lines: list[str], name: str, label: str, value: str,
-               raw: dict[Any, Any]) -> None:
+def _histogram(lines: list[str], name: str, label: str, value: str, raw: dict[Any, Any]) -> None:
     running = 0
     for bound in BUCKETS:
         running += int(raw.get(str(bound), 0))
@@ -79,41 +78,63 @@ def _histogram(lines: list[str], name: str, label: str, value: str,
 async def render(services: Services) -> str:
     stats = await services.views.stats()
     prefix = services.settings.redis_prefix
-    lines = ["# HELP sep_events_total Events applied to the read models, by stage and type.",
-             "# TYPE sep_events_total counter"]
+    lines = [
+        "# HELP sep_events_total Events applied to the read models, by stage and type.",
+        "# TYPE sep_events_total counter",
+    ]
     for topic, n in sorted(stats["events"].items()):
         stage = STAGE_OF.get(topic, "other")
         lines.append(f'sep_events_total{{stage="{stage}",type="{_label(topic)}"}} {n}')
-    lines += ["# HELP sep_stage_events_total Events applied, by the stage that emitted them.",
-              "# TYPE sep_stage_events_total counter"]
+    lines += [
+        "# HELP sep_stage_events_total Events applied, by the stage that emitted them.",
+        "# TYPE sep_stage_events_total counter",
+    ]
     for stage, n in sorted(stats["stages"].items()):
         lines.append(f'sep_stage_events_total{{stage="{_label(stage)}"}} {n}')
     lines += ["# HELP sep_intents Intents by current state.", "# TYPE sep_intents gauge"]
     for state, n in sorted(stats["states"].items()):
         lines.append(f'sep_intents{{state="{_label(state)}"}} {n}')
     for name, family, label, help_text in (
-            ("sep_projection_lag_seconds", "lag", "stage",
-             "From an event's timestamp (its stage) to its projection into the read models."),
-            ("sep_intent_duration_seconds", "duration", "state",
-             "From an intent's creation to its terminal event, by terminal state.")):
+        (
+            "sep_projection_lag_seconds",
+            "lag",
+            "stage",
+            "From an event's timestamp (its stage) to its projection into the read models.",
+        ),
+        (
+            "sep_intent_duration_seconds",
+            "duration",
+            "state",
+            "From an intent's creation to its terminal event, by terminal state.",
+        ),
+    ):
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
         async for key in services.redis.scan_iter(match=f"{prefix}metrics:{family}:*"):
             value = str(key).rsplit(":", 1)[1]
             _histogram(lines, name, label, value, await services.redis.hgetall(key))
     lag = await cached_lag(services.settings.kafka)
-    lines += ["# HELP sep_consumer_lag Records behind the end offset, per consumer group and "
-              "partition.", "# TYPE sep_consumer_lag gauge"]
+    lines += [
+        "# HELP sep_consumer_lag Records behind the end offset, per consumer group and partition.",
+        "# TYPE sep_consumer_lag gauge",
+    ]
     for group, topic, partition, behind in lag or []:
-        lines.append(f'sep_consumer_lag{{group="{_label(group)}",topic="{_label(topic)}",'
-                     f'partition="{partition}"}} {behind}')
-    lines += ["# HELP sep_consumer_lag_up 1 if consumer lag could be read from Kafka.",
-              "# TYPE sep_consumer_lag_up gauge", f"sep_consumer_lag_up {int(lag is not None)}",
-              "# HELP sep_stream_clients WebSocket subscriptions open on this instance.",
-              "# TYPE sep_stream_clients gauge",
-              f"sep_stream_clients {services.broadcaster.subscribers}"]
+        lines.append(
+            f'sep_consumer_lag{{group="{_label(group)}",topic="{_label(topic)}",'
+            f'partition="{partition}"}} {behind}'
+        )
+    lines += [
+        "# HELP sep_consumer_lag_up 1 if consumer lag could be read from Kafka.",
+        "# TYPE sep_consumer_lag_up gauge",
+        f"sep_consumer_lag_up {int(lag is not None)}",
+        "# HELP sep_stream_clients WebSocket subscriptions open on this instance.",
+        "# TYPE sep_stream_clients gauge",
+        f"sep_stream_clients {services.broadcaster.subscribers}",
+    ]
     return "\n".join(lines) + "\n"
 
 
 async def metrics(request: Request) -> Response:
-    return Response(await render(services_of(request.app)),
-                    media_type="text/plain; version=0.0.4; charset=utf-8")
+    return Response(
+        await render(services_of(request.app)),
+        media_type="text/plain; version=0.0.4; charset=utf-8",
+    )

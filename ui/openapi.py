@@ -31,8 +31,13 @@ def _error(description: str) -> dict[str, Any]:
     return _json(_ERROR, description)
 
 
-def _get(summary: str, ok: dict[str, Any], *, params: list[dict[str, Any]] | None = None,
-         not_found: bool = False) -> dict[str, Any]:
+def _get(
+    summary: str,
+    ok: dict[str, Any],
+    *,
+    params: list[dict[str, Any]] | None = None,
+    not_found: bool = False,
+) -> dict[str, Any]:
     responses = {"200": _json(ok, "OK")}
     if params and any(p["in"] == "query" for p in params):
         responses["422"] = _error("invalid query parameters (with their paths)")
@@ -42,18 +47,30 @@ def _get(summary: str, ok: dict[str, Any], *, params: list[dict[str, Any]] | Non
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema,
-            "description": description}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
 
 
 def _int_path(name: str, maximum: int) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True,
-            "schema": {"type": "integer", "minimum": 0, "maximum": maximum}}
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0, "maximum": maximum},
+    }
 
 
 def _since() -> dict[str, Any]:
-    return _query("since", {"type": "integer", "minimum": 0, "maximum": 10**11},
-                  "only points at or after this second (the live tail)")
+    return _query(
+        "since",
+        {"type": "integer", "minimum": 0, "maximum": 10**11},
+        "only points at or after this second (the live tail)",
+    )
 
 
 def _path(name: str) -> dict[str, Any]:
@@ -62,113 +79,235 @@ def _path(name: str) -> dict[str, Any]:
 
 @cache
 def document() -> dict[str, Any]:
-    _, defs = models_json_schema([(IntentSubmission, "validation")], by_alias=True,
-                                 ref_template="#/components/schemas/{model}")
+    _, defs = models_json_schema(
+        [(IntentSubmission, "validation")],
+        by_alias=True,
+        ref_template="#/components/schemas/{model}",
+    )
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
     schemas["Error"] = {
-        "type": "object", "required": ["error", "message"],
-        "properties": {"error": {"type": "string"}, "message": {"type": "string"},
-                       "errors": {"type": "array", "items": {
-                           "type": "object", "properties": {"path": {"type": "string"},
-                                                            "message": {"type": "string"}}}}}}
+        "type": "object",
+        "required": ["error", "message"],
+        "properties": {
+            "error": {"type": "string"},
+            "message": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"path": {"type": "string"}, "message": {"type": "string"}},
+                },
+            },
+        },
+    }
     schemas["Accepted"] = {
-        "type": "object", "required": ["intentId", "clientIntentId", "status"],
-        "properties": {"intentId": {"type": "string"}, "clientIntentId": {"type": "string"},
-                       "status": {"enum": ["submitted", "duplicate"]}}}
+        "type": "object",
+        "required": ["intentId", "clientIntentId", "status"],
+        "properties": {
+            "intentId": {"type": "string"},
+            "clientIntentId": {"type": "string"},
+            "status": {"enum": ["submitted", "duplicate"]},
+        },
+    }
     paths: dict[str, Any] = {
-        "/intents": _get("Intents, newest first, filtered and paginated", _OBJECT, params=[
-            _query("state", {"type": "string", "enum": list(STATE_ORDER)}, "lifecycle state"),
-            _query("strategy", {"type": "string", "minLength": 1, "maxLength": 128},
-                   "strategy id"),
-            _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "page size"),
-            _query("offset", {"type": "integer", "minimum": 0, "maximum": 1000000}, "skip"),
-        ]) | {"post": {
-            "summary": "Submit an intent (produced onto sep.intents.submitted)",
-            "description": "The intent id is answered at once: it is the id ingest will give "
-            "the record.  (strategyId, clientIntentId) is claimed before producing, so a "
-            "submission whose pair was already used (within SEP_DEDUPE_TTL_S) is not produced "
-            "again: the answer is 200 with the existing intent's id and status 'duplicate'.  "
-            "Without a clientIntentId, one is generated and returned.",
-            "requestBody": {"required": True, "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/IntentSubmission"}}}},
-            "responses": {"202": _json({"$ref": "#/components/schemas/Accepted"},
-                                       "accepted (status 'submitted')"),
-                          "200": _json({"$ref": "#/components/schemas/Accepted"},
-                                       "a duplicate (status 'duplicate'): the existing "
-                                       "intent's id; nothing was produced"),
-                          "422": _error("invalid submission, with field paths"),
-                          "503": _error("Kafka or Redis unreachable; nothing was submitted")}}},
-        "/intents/{intentId}": _get("An intent's read model, plan and events", _OBJECT,
-                                    params=[_path("intentId")], not_found=True),
-        "/plans/{planId}": _get("A plan: steps with status and progress", _OBJECT,
-                                params=[_path("planId")], not_found=True),
-        "/positions": _get("Holdings, cost basis and P&L per strategy", _OBJECT, params=[
-            _query("strategy", {"type": "string", "minLength": 1, "maxLength": 128},
-                   "one strategy only")]),
+        "/intents": _get(
+            "Intents, newest first, filtered and paginated",
+            _OBJECT,
+            params=[
+                _query("state", {"type": "string", "enum": list(STATE_ORDER)}, "lifecycle state"),
+                _query(
+                    "strategy", {"type": "string", "minLength": 1, "maxLength": 128}, "strategy id"
+                ),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "page size"),
+                _query("offset", {"type": "integer", "minimum": 0, "maximum": 1000000}, "skip"),
+            ],
+        )
+        | {
+            "post": {
+                "summary": "Submit an intent (produced onto sep.intents.submitted)",
+                "description": "The intent id is answered at once: it is the id ingest will give "
+                "the record.  (strategyId, clientIntentId) is claimed before producing, so a "
+                "submission whose pair was already used (within SEP_DEDUPE_TTL_S) is not produced "
+                "again: the answer is 200 with the existing intent's id and status 'duplicate'.  "
+                "Without a clientIntentId, one is generated and returned.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/IntentSubmission"}
+                        }
+                    },
+                },
+                "responses": {
+                    "202": _json(
+                        {"$ref": "#/components/schemas/Accepted"}, "accepted (status 'submitted')"
+                    ),
+                    "200": _json(
+                        {"$ref": "#/components/schemas/Accepted"},
+                        "a duplicate (status 'duplicate'): the existing "
+                        "intent's id; nothing was produced",
+                    ),
+                    "422": _error("invalid submission, with field paths"),
+                    "503": _error("Kafka or Redis unreachable; nothing was submitted"),
+                },
+            }
+        },
+        "/intents/{intentId}": _get(
+            "An intent's read model, plan and events",
+            _OBJECT,
+            params=[_path("intentId")],
+            not_found=True,
+        ),
+        "/plans/{planId}": _get(
+            "A plan: steps with status and progress",
+            _OBJECT,
+            params=[_path("planId")],
+            not_found=True,
+        ),
+        "/positions": _get(
+            "Holdings, cost basis and P&L per strategy",
+            _OBJECT,
+            params=[
+                _query(
+                    "strategy",
+                    {"type": "string", "minLength": 1, "maxLength": 128},
+                    "one strategy only",
+                )
+            ],
+        ),
         "/strategies": _get("Strategies seen, with their intent counts", _OBJECT),
-        "/stats": _get("Totals per state, success rate, active intents, per-stage counts",
-                       _OBJECT),
+        "/stats": _get("Totals per state, success rate, active intents, per-stage counts", _OBJECT),
         "/assets": _get("The assets an intent may name (from topology.yaml)", _OBJECT),
-        "/health": {"get": {"summary": "Each dependency's status", "responses": {
-            "200": _json(_OBJECT, "all dependencies up"),
-            "503": _json(_OBJECT, "a dependency is down")}}},
-        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
-            "description": "Prometheus text format",
-            "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
-        "/pipeline": _get("Per stage throughput and latency over the last minute, per worker "
-                          "group, consumer lag per partition, the stack's health", _OBJECT),
-        "/deadletters": {"get": {
-            "summary": "The newest dead-lettered records: why, where from, a bounded preview, "
-            "whether each may be re-driven (or its re-drive)",
-            "parameters": [
-                _query("kind", _TEXT, "the kind of reason (its text before the first colon)"),
-                _query("q", _TEXT, "text in the reason or the bytes"),
-                _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "how many")],
-            "responses": {"200": _json(_OBJECT, "OK"),
-                          "422": _error("invalid query parameters (with their paths)"),
-                          "503": _error("Kafka unreachable")}}},
-        "/deadletters/{partition}/{offset}/redrive": {"post": {
-            "summary": "Put a dead letter back on its original topic (operator action)",
-            "description": "Only a record that failed for a passing reason ('<stage> failed: "
-            "...'), whose bytes were kept whole, from a topic a stage consumes; once.  "
-            "Recorded as a deadletter.redriven event (who, why, from, to).",
-            "security": [{"operatorToken": []}],
-            "parameters": [_int_path("partition", 65535), _int_path("offset", 2**63 - 1)],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "additionalProperties": False, "required": ["operator"],
-                "properties": {"operator": {"type": "string", "minLength": 1, "maxLength": 64},
-                               "note": {"type": "string", "maxLength": 500}}}}}},
-            "responses": {"200": _json(_OBJECT, "re-driven: the deadletter.redriven event"),
-                          "401": _error("no operator token"),
-                          "403": _error("wrong token, or operator actions are off"),
-                          "404": _error("no dead letter there"),
-                          "409": _error("not re-drivable (why), or re-driven before"),
-                          "422": _error("invalid body, with field paths"),
-                          "503": _error("Kafka or PostgreSQL unreachable; nothing re-driven")}}},
-        "/charts/prices": _get("One market's price over time (quotes and fills, each second's "
-                               "last) and this platform's fills, from the event store",
-                               _OBJECT, params=[
-            _query("market", {"type": "string", "pattern": "^[^/]+/[^/]+$", "minLength": 3,
-                              "maxLength": 64}, "BASE/QUOTE (default: most fills)"),
-            _query("venue", _NAME, "one venue only"), _since()]),
-        "/charts/pnl": _get("A strategy's realised and total P&L and equity over time, from "
-                            "the event store", _OBJECT, params=[
-            _query("strategy", _NAME, "the strategy (default: the first with fills)"),
-            _since()]),
-        "/charts/states": _get("Intents per lifecycle state at the end of each bucket, from "
-                               "the event store", _OBJECT, params=[
-            _query("bucket", {"type": "integer", "minimum": 1, "maximum": 86400},
-                   "bucket seconds (default: at most 300 buckets)"), _since()]),
+        "/health": {
+            "get": {
+                "summary": "Each dependency's status",
+                "responses": {
+                    "200": _json(_OBJECT, "all dependencies up"),
+                    "503": _json(_OBJECT, "a dependency is down"),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/pipeline": _get(
+            "Per stage throughput and latency over the last minute, per worker "
+            "group, consumer lag per partition, the stack's health",
+            _OBJECT,
+        ),
+        "/deadletters": {
+            "get": {
+                "summary": "The newest dead-lettered records: why, where from, a bounded preview, "
+                "whether each may be re-driven (or its re-drive)",
+                "parameters": [
+                    _query("kind", _TEXT, "the kind of reason (its text before the first colon)"),
+                    _query("q", _TEXT, "text in the reason or the bytes"),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "how many"),
+                ],
+                "responses": {
+                    "200": _json(_OBJECT, "OK"),
+                    "422": _error("invalid query parameters (with their paths)"),
+                    "503": _error("Kafka unreachable"),
+                },
+            }
+        },
+        "/deadletters/{partition}/{offset}/redrive": {
+            "post": {
+                "summary": "Put a dead letter back on its original topic (operator action)",
+                "description": "Only a record that failed for a passing reason ('<stage> failed: "
+                "...'), whose bytes were kept whole, from a topic a stage consumes; once.  "
+                "Recorded as a deadletter.redriven event (who, why, from, to).",
+                "security": [{"operatorToken": []}],
+                "parameters": [_int_path("partition", 65535), _int_path("offset", 2**63 - 1)],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["operator"],
+                                "properties": {
+                                    "operator": {"type": "string", "minLength": 1, "maxLength": 64},
+                                    "note": {"type": "string", "maxLength": 500},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json(_OBJECT, "re-driven: the deadletter.redriven event"),
+                    "401": _error("no operator token"),
+                    "403": _error("wrong token, or operator actions are off"),
+                    "404": _error("no dead letter there"),
+                    "409": _error("not re-drivable (why), or re-driven before"),
+                    "422": _error("invalid body, with field paths"),
+                    "503": _error("Kafka or PostgreSQL unreachable; nothing re-driven"),
+                },
+            }
+        },
+        "/charts/prices": _get(
+            "One market's price over time (quotes and fills, each second's "
+            "last) and this platform's fills, from the event store",
+            _OBJECT,
+            params=[
+                _query(
+                    "market",
+                    {"type": "string", "pattern": "^[^/]+/[^/]+$", "minLength": 3, "maxLength": 64},
+                    "BASE/QUOTE (default: most fills)",
+                ),
+                _query("venue", _NAME, "one venue only"),
+                _since(),
+            ],
+        ),
+        "/charts/pnl": _get(
+            "A strategy's realised and total P&L and equity over time, from the event store",
+            _OBJECT,
+            params=[
+                _query("strategy", _NAME, "the strategy (default: the first with fills)"),
+                _since(),
+            ],
+        ),
+        "/charts/states": _get(
+            "Intents per lifecycle state at the end of each bucket, from the event store",
+            _OBJECT,
+            params=[
+                _query(
+                    "bucket",
+                    {"type": "integer", "minimum": 1, "maximum": 86400},
+                    "bucket seconds (default: at most 300 buckets)",
+                ),
+                _since(),
+            ],
+        ),
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Strategy Execution Platform", "version": "0.1.0",
-                 "description": "Submit trading intents and follow them through the pipeline. "
-                 "Live changes: WS /stream (see ui/stream.py)."},
+        "info": {
+            "title": "Strategy Execution Platform",
+            "version": "0.1.0",
+            "description": "Submit trading intents and follow them through the pipeline. "
+            "Live changes: WS /stream (see ui/stream.py).",
+        },
         "paths": paths,
-        "components": {"schemas": schemas, "securitySchemes": {"operatorToken": {
-            "type": "http", "scheme": "bearer",
-            "description": "SEP_OPERATOR_TOKEN (operator actions are off without one)"}}},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "operatorToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "SEP_OPERATOR_TOKEN (operator actions are off without one)",
+                }
+            },
+        },
     }
 
 

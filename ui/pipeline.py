@@ -128,8 +128,11 @@ class PipelineSampler:
             raw = await redis.hgetall(key)
             latency[str(key).rsplit(":", 1)[1]] = {str(k): float(v) for k, v in raw.items()}
         workers = await worker_health.read_all(redis, prefix)
-        groups = {(worker, name): state for worker, report in workers.items()
-                  for name, state in report.get("groups", {}).items()}
+        groups = {
+            (worker, name): state
+            for worker, report in workers.items()
+            for name, state in report.get("groups", {}).items()
+        }
         sample = Sample(time.monotonic(), dict(stats["stages"]), latency, groups)
         return sample, stats, workers
 
@@ -146,9 +149,13 @@ class PipelineSampler:
         results = await asyncio.gather(*(health.check(n, self.services) for n in names))
         return dict(zip(names, results, strict=True))
 
-    def snapshot(self, stats: dict[str, Any], workers: dict[str, dict[str, Any]],
-                 checks: dict[str, Any], lag: list[tuple[str, str, int, int]] | None
-                 ) -> dict[str, Any]:
+    def snapshot(
+        self,
+        stats: dict[str, Any],
+        workers: dict[str, dict[str, Any]],
+        checks: dict[str, Any],
+        lag: list[tuple[str, str, int, int]] | None,
+    ) -> dict[str, Any]:
         new, old = self.samples[-1], self.samples[0]
         span = new.at - old.at
         topology = self.services.topology
@@ -159,17 +166,27 @@ class PipelineSampler:
             events = new.stage_events.get(spec.name, 0)
             added = events - old.stage_events.get(spec.name, 0)
             hist = _delta(new.latency.get(spec.name, {}), old.latency.get(spec.name))
-            stages.append({
-                "name": spec.name, "events": events,
-                "eventsPerS": added / span if span else None,
-                "latency": {"p50": percentile(hist, 0.50), "p99": percentile(hist, 0.99),
-                            "count": int(hist.get("count", 0))}})
+            stages.append(
+                {
+                    "name": spec.name,
+                    "events": events,
+                    "eventsPerS": added / span if span else None,
+                    "latency": {
+                        "p50": percentile(hist, 0.50),
+                        "p99": percentile(hist, 0.99),
+                        "count": int(hist.get("count", 0)),
+                    },
+                }
+            )
         groups: dict[str, dict[str, Any]] = {}
         window: dict[str, dict[str, float]] = {}
         up_s = {w: float(r.get("upS") or 0) for w, r in workers.items()}
         for (worker, name), state in sorted(new.groups.items()):
-            group = groups.setdefault(name, {"name": name, "workers": 0, "queued": 0,
-                                             "failing": False} | dict.fromkeys(GROUP_FIELDS, 0))
+            group = groups.setdefault(
+                name,
+                {"name": name, "workers": 0, "queued": 0, "failing": False}
+                | dict.fromkeys(GROUP_FIELDS, 0),
+            )
             group["workers"] += 1
             group["queued"] += int(state.get("queued", 0))
             group["failing"] |= state.get("failingForS") is not None
@@ -193,18 +210,32 @@ class PipelineSampler:
         for spec in topology.stages:
             for topic in spec.inputs:
                 read_by.setdefault(topic, []).append(spec.name)
-        partitions = None if lag is None else [
-            {"group": g, "topic": t, "partition": p, "behind": n, "readBy": read_by.get(t, [])}
-            for g, t, p, n in lag]
+        partitions = (
+            None
+            if lag is None
+            else [
+                {"group": g, "topic": t, "partition": p, "behind": n, "readBy": read_by.get(t, [])}
+                for g, t, p, n in lag
+            ]
+        )
         return {
-            "at": time.time(), "windowS": round(span, 1), "stages": stages,
-            "groups": list(groups.values()), "lag": partitions,
+            "at": time.time(),
+            "windowS": round(span, 1),
+            "stages": stages,
+            "groups": list(groups.values()),
+            "lag": partitions,
             "lagTotal": None if lag is None else sum(n for *_, n in lag),
-            "health": checks, "eventStore": self.services.store.kind,
-            "workers": [{"id": w, "pid": r.get("pid"), "upS": r.get("upS"),
-                         "fatal": r.get("fatal")} for w, r in sorted(workers.items())],
+            "health": checks,
+            "eventStore": self.services.store.kind,
+            "workers": [
+                {"id": w, "pid": r.get("pid"), "upS": r.get("upS"), "fatal": r.get("fatal")}
+                for w, r in sorted(workers.items())
+            ],
             "problems": worker_health.problems(workers),
-            "states": stats["states"], "intents": stats["intents"], "active": stats["active"]}
+            "states": stats["states"],
+            "intents": stats["intents"],
+            "active": stats["active"],
+        }
 
 
 def sampler_of(request: Request | WebSocket) -> PipelineSampler:

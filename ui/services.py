@@ -48,16 +48,28 @@ class Services:
         store = await EventStore.connect(settings.postgres, min_size=1, max_size=8)
         risk = topology.risk
         changes = ChangeStream(client, settings.redis_prefix)
-        history = await History.connect(settings.postgres, quote_asset=risk.quote_asset,
-                                        reference_prices=dict(risk.reference_prices))
+        history = await History.connect(
+            settings.postgres,
+            quote_asset=risk.quote_asset,
+            reference_prices=dict(risk.reference_prices),
+        )
         return cls(
-            settings=settings, topology=topology, redis=client, store=store,
-            views=Views(client, settings.redis_prefix, quote_asset=risk.quote_asset,
-                        reference_prices=dict(risk.reference_prices)),
-            changes=changes, broadcaster=ChangeBroadcaster(changes),
+            settings=settings,
+            topology=topology,
+            redis=client,
+            store=store,
+            views=Views(
+                client,
+                settings.redis_prefix,
+                quote_asset=risk.quote_asset,
+                reference_prices=dict(risk.reference_prices),
+            ),
+            changes=changes,
+            broadcaster=ChangeBroadcaster(changes),
             dedupe=RedisDedupeStore(client, settings.redis_prefix, settings.dedupe_ttl_s),
             history=history,
-            redriver=await Redriver.connect(settings.postgres, settings.kafka, topology))
+            redriver=await Redriver.connect(settings.postgres, settings.kafka, topology),
+        )
 
     async def producer(self) -> IntentProducer:
         async with self._producer_lock:

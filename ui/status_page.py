@@ -30,8 +30,9 @@ h1{{font-size:1.1rem}}small{{color:#7b8794}}</style>
 
 
 def _rows(counts: dict[str, int]) -> str:
-    return "".join(f"<tr><td>{html.escape(k)}</td><td class=n>{v}</td></tr>"
-                   for k, v in counts.items())
+    return "".join(
+        f"<tr><td>{html.escape(k)}</td><td class=n>{v}</td></tr>" for k, v in counts.items()
+    )
 
 
 async def status_json(request: Request) -> JSONResponse:
@@ -41,8 +42,14 @@ async def status_json(request: Request) -> JSONResponse:
 
 async def status_html(request: Request) -> HTMLResponse:
     s = await collect_status(request.app.state.settings, request.app.state.topology)
-    return HTMLResponse(PAGE.format(total=s["intents"], active=s["active"],
-                                    states=_rows(s["states"]), events=_rows(s["events"])))
+    return HTMLResponse(
+        PAGE.format(
+            total=s["intents"],
+            active=s["active"],
+            states=_rows(s["states"]),
+            events=_rows(s["events"]),
+        )
+    )
 
 
 async def health(request: Request) -> JSONResponse:

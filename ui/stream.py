@@ -71,8 +71,7 @@ class Connection:
                 try:
                     request = parse_frame(text)
                 except InvalidInput as exc:
-                    await self.send({"type": "error", "message": exc.message,
-                                     "errors": exc.errors})
+                    await self.send({"type": "error", "message": exc.message, "errors": exc.errors})
                     continue
                 if request is None:
                     await self.send({"type": "pong"})
@@ -97,12 +96,23 @@ class Connection:
         try:
             head = await changes.head()
             last = request.after if request.after is not None else head
-            await self.send({"type": "subscribed", "topics": list(request.topics),
-                             "correlationId": request.correlation_id, "after": last,
-                             "head": head})
+            await self.send(
+                {
+                    "type": "subscribed",
+                    "topics": list(request.topics),
+                    "correlationId": request.correlation_id,
+                    "after": last,
+                    "head": head,
+                }
+            )
             if request.after is not None and await self._trimmed_past(request.after):
-                await self.send({"type": "reset", "reason": "the change stream no longer holds "
-                                 "every change after this id; reload the view"})
+                await self.send(
+                    {
+                        "type": "reset",
+                        "reason": "the change stream no longer holds "
+                        "every change after this id; reload the view",
+                    }
+                )
             while True:  # the backlog, in chunks, until it is exhausted
                 batch = await changes.after(last, 1000)
                 if not batch:
@@ -116,8 +126,7 @@ class Connection:
             while True:
                 get = asyncio.ensure_future(sub.queue.get())
                 overflow = asyncio.ensure_future(sub.overflowed.wait())
-                done, _ = await asyncio.wait({get, overflow},
-                                             return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait({get, overflow}, return_when=asyncio.FIRST_COMPLETED)
                 if overflow in done:
                     get.cancel()
                     await self.websocket.close(1013, "too far behind; resume from last id")

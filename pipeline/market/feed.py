@@ -89,9 +89,7 @@ class PoolFeed:
     async def wait_for_update(self, after: int, timeout_s: float) -> int:
         """Wait until more than ``after`` states have been applied; return the new count."""
         async with self._changed:
-            await asyncio.wait_for(
-                self._changed.wait_for(lambda: self.updates > after), timeout_s
-            )
+            await asyncio.wait_for(self._changed.wait_for(lambda: self.updates > after), timeout_s)
             return self.updates
 
     def apply(self, value: bytes) -> bool:

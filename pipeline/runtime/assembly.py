@@ -12,8 +12,14 @@ from pipeline.stages.base import StageContext
 from pipeline.topology.models import Topology
 
 
-def build_groups(topology: Topology, context: StageContext, lifecycle: Lifecycle,
-                 tables: TableSet, stages: Sequence[str] | None, fuse: bool) -> list[StageGroup]:
+def build_groups(
+    topology: Topology,
+    context: StageContext,
+    lifecycle: Lifecycle,
+    tables: TableSet,
+    stages: Sequence[str] | None,
+    fuse: bool,
+) -> list[StageGroup]:
     """Each stage's processor, built once, in its group; each table partitioned like the
     group's source topic (so a fused chain's tables follow the partitions it is given)."""
     partitions = {t.name: t.partitions for t in topology.topics}
@@ -31,8 +37,9 @@ def build_groups(topology: Topology, context: StageContext, lifecycle: Lifecycle
     return groups
 
 
-def _table_factory(tables: TableSet, made: list[ChangelogTable], source: str,
-                   partitions: int) -> Callable[[str, str], ChangelogTable]:
+def _table_factory(
+    tables: TableSet, made: list[ChangelogTable], source: str, partitions: int
+) -> Callable[[str, str], ChangelogTable]:
     def table(name: str, help: str) -> ChangelogTable:
         made.append(tables.make(name, help, source, partitions))
         return made[-1]

@@ -56,32 +56,49 @@ class _LifecycleOnly(BootStrategy):  # type: ignore[misc]
     enable_sensors = False
 
 
-def build_runtime(topology: Topology, settings: Settings, stages: Sequence[str] | None = None,
-                  *, fuse: bool | None = None) -> tuple[KafkaRuntime, Lifecycle]:
+def build_runtime(
+    topology: Topology,
+    settings: Settings,
+    stages: Sequence[str] | None = None,
+    *,
+    fuse: bool | None = None,
+) -> tuple[KafkaRuntime, Lifecycle]:
     """The worker's stage groups over one consumer, and the lifecycle of what they use."""
     patches.check()
     fuse = settings.fusion if fuse is None else fuse
     group = group_id(topology, stages)
-    context = StageContext(topology=topology, settings=settings,
-                           venues=build_venues(topology, settings.data_dir))
+    context = StageContext(
+        topology=topology, settings=settings, venues=build_venues(topology, settings.data_dir)
+    )
     lifecycle = Lifecycle(context)
     tables = TableSet(group)
     groups = build_groups(topology, context, lifecycle, tables, stages, fuse)
-    sink = KafkaSink(settings.kafka, client_id=f"{group}-worker",
-                     linger_ms=settings.producer_linger_ms,
-                     partitions={t.name: t.partitions for t in topology.topics})
-    if (stages is None or "plan" in stages) and any(t.name == MARKET_TOPIC
-                                                    for t in topology.topics):
+    sink = KafkaSink(
+        settings.kafka,
+        client_id=f"{group}-worker",
+        linger_ms=settings.producer_linger_ms,
+        partitions={t.name: t.partitions for t in topology.topics},
+    )
+    if (stages is None or "plan" in stages) and any(
+        t.name == MARKET_TOPIC for t in topology.topics
+    ):
         _wire_market(settings, context, lifecycle, sink)
-    runtime = KafkaRuntime(settings.kafka, group, groups, tables, sink,
-                           trace=settings.trace_batches,
-                           fetch_max_wait_ms=settings.fetch_max_wait_ms,
-                           fetch_idle_wait_ms=settings.fetch_idle_wait_ms)
+    runtime = KafkaRuntime(
+        settings.kafka,
+        group,
+        groups,
+        tables,
+        sink,
+        trace=settings.trace_batches,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        fetch_idle_wait_ms=settings.fetch_idle_wait_ms,
+    )
     return runtime, lifecycle
 
 
-def _wire_market(settings: Settings, context: StageContext, lifecycle: Lifecycle,
-                 sink: KafkaSink) -> None:
+def _wire_market(
+    settings: Settings, context: StageContext, lifecycle: Lifecycle, sink: KafkaSink
+) -> None:
     """The planner follows the market topic; this worker publishes its venues' market data."""
 
     async def send(topic: str, key: bytes, value: bytes) -> object:
@@ -101,8 +118,9 @@ def _wire_market(settings: Settings, context: StageContext, lifecycle: Lifecycle
         def decimals(symbol: str) -> int | None:
             return topology.asset(symbol).decimals if symbol in known else None
 
-        lifecycle.book_feed = BookFeed(settings.kafka, decimals, BOOKS_TOPIC,
-                                       partitions=books.partitions)
+        lifecycle.book_feed = BookFeed(
+            settings.kafka, decimals, BOOKS_TOPIC, partitions=books.partitions
+        )
         context.books = lifecycle.book_feed
 
 
@@ -134,14 +152,18 @@ class SepApp(faust.App):  # type: ignore[misc]
         gc_tuning.freeze()  # venues, pools and graphs are loaded: never scan them again
         await self.runtime.start()
         self.runtime.publish_health(self.settings_.redis, self.settings_.redis_prefix)
-        log.info("worker consuming", extra={"group": self.runtime.group_id,
-                                            "topics": self.runtime.topics,
-                                            "groups": [r.name for r in self.runtime.runners]})
+        log.info(
+            "worker consuming",
+            extra={
+                "group": self.runtime.group_id,
+                "topics": self.runtime.topics,
+                "groups": [r.name for r in self.runtime.runners],
+            },
+        )
         await self.runtime.wait()
         if self.runtime.fatal is not None:
             self.exit_code = 1
-            log.error("worker stopping after a failure", extra={
-                "error": repr(self.runtime.fatal)})
+            log.error("worker stopping after a failure", extra={"error": repr(self.runtime.fatal)})
             os.kill(os.getpid(), signal.SIGTERM)
 
     async def on_stop(self) -> None:
@@ -153,8 +175,12 @@ class SepApp(faust.App):  # type: ignore[misc]
         await super().on_stop()
 
 
-def run_worker(topology: Topology, settings: Settings, stages: Sequence[str] | None = None,
-               loglevel: str = "warning") -> None:
+def run_worker(
+    topology: Topology,
+    settings: Settings,
+    stages: Sequence[str] | None = None,
+    loglevel: str = "warning",
+) -> None:
     """Run a worker until SIGINT/SIGTERM; exits non-zero if the runtime failed."""
     try:
         import uvloop  # a faster event loop: most of a worker's time is asyncio machinery
@@ -169,8 +195,13 @@ def run_worker(topology: Topology, settings: Settings, stages: Sequence[str] | N
     app.runtime, app.lifecycle, app.settings_ = runtime, lifecycle, settings
     # Our log format (every extra field, JSON in production): given no logging_config,
     # faust's worker replaces it with its own, which drops them.
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
-                          logging_config=logging_config(settings.log_format, loglevel))
+    worker = faust.Worker(
+        app,
+        loglevel=loglevel,
+        quiet=True,
+        redirect_stdouts=False,
+        logging_config=logging_config(settings.log_format, loglevel),
+    )
     worker.spinner = None  # a terminal spinner writing escape codes into log files
     try:
         worker.execute_from_commandline()

@@ -90,26 +90,33 @@ class MarketConfig(BaseModel):
         if self.base == self.quote:
             raise ValueError(f"base and quote are both {self.base!r}")
         if self.reference_price < self.tick_size:
-            raise ValueError(f"reference_price {self.reference_price} is below one tick "
-                             f"({self.tick_size})")
+            raise ValueError(
+                f"reference_price {self.reference_price} is below one tick ({self.tick_size})"
+            )
         if self.maker is not None and self.maker.level_size < self.lot_size:
-            raise ValueError(f"maker.level_size {self.maker.level_size} is less than one lot "
-                             f"({self.lot_size})")
+            raise ValueError(
+                f"maker.level_size {self.maker.level_size} is less than one lot ({self.lot_size})"
+            )
         assets = _assets(info)
         if assets is None or self.base not in assets or self.quote not in assets:
             return self  # unknown symbols were already reported by the field validator
         base, quote = assets[self.base], assets[self.quote]
         if base.chain_id != quote.chain_id:
-            raise ValueError(f"{self.base} is on chain {base.chain_id} and {self.quote} on "
-                             f"chain {quote.chain_id}; a market lives on one chain")
+            raise ValueError(
+                f"{self.base} is on chain {base.chain_id} and {self.quote} on "
+                f"chain {quote.chain_id}; a market lives on one chain"
+            )
         if exact_units(self.lot_size, base.decimals) is None:
-            raise ValueError(f"lot_size {self.lot_size} is not a whole number of {self.base} "
-                             f"base units ({base.decimals} decimals)")
+            raise ValueError(
+                f"lot_size {self.lot_size} is not a whole number of {self.base} "
+                f"base units ({base.decimals} decimals)"
+            )
         if exact_units(self.tick_size * self.lot_size, quote.decimals) is None:
             raise ValueError(
                 f"tick_size x lot_size = {self.tick_size * self.lot_size} {self.quote} is not a "
                 f"whole number of {self.quote} base units ({quote.decimals} decimals): a "
-                "notional could not be settled exactly; use a larger tick or lot")
+                "notional could not be settled exactly; use a larger tick or lot"
+            )
         return self
 
     def lot_units(self, assets: Mapping[str, Asset]) -> int:
@@ -121,15 +128,24 @@ class MarketConfig(BaseModel):
         return exact_units(self.tick_size * self.lot_size, assets[self.quote].decimals) or 0
 
     def reference(self, seed: int, market_id: str) -> ReferencePath:
-        return ReferencePath.of(seed, market_id, float(self.reference_price),
-                                float(self.volatility_bps), float(self.period_s))
+        return ReferencePath.of(
+            seed,
+            market_id,
+            float(self.reference_price),
+            float(self.volatility_bps),
+            float(self.period_s),
+        )
 
     def ladder(self) -> Ladder | None:
         if self.maker is None:
             return None
-        return Ladder(spread_bps=self.maker.spread_bps, levels=self.maker.levels,
-                      level_qty=int(self.maker.level_size // self.lot_size),
-                      size_growth=self.maker.size_growth, spacing_ticks=self.maker.spacing_ticks)
+        return Ladder(
+            spread_bps=self.maker.spread_bps,
+            levels=self.maker.levels,
+            level_qty=int(self.maker.level_size // self.lot_size),
+            size_growth=self.maker.size_growth,
+            spacing_ticks=self.maker.spacing_ticks,
+        )
 
 
 class ClobVenueConfig(BaseModel):
@@ -164,6 +180,8 @@ class ClobVenueConfig(BaseModel):
     @model_validator(mode="after")
     def _rebate_within_taker_fee(self) -> ClobVenueConfig:
         if self.maker_fee < -self.taker_fee:
-            raise ValueError(f"maker rebate {-self.maker_fee} exceeds the taker fee "
-                             f"{self.taker_fee}: the venue would pay for every trade")
+            raise ValueError(
+                f"maker rebate {-self.maker_fee} exceeds the taker fee "
+                f"{self.taker_fee}: the venue would pay for every trade"
+            )
         return self

@@ -175,13 +175,22 @@ class _Side:
 class MatchingEngine:
     """One market's book.  ``unit``: quote base units per tick per lot (a notional's scale)."""
 
-    def __init__(self, market_id: str, *, unit: int, maker_fee: int = 0, taker_fee: int = 0,
-                 next_order_id: int = 1) -> None:
+    def __init__(
+        self,
+        market_id: str,
+        *,
+        unit: int,
+        maker_fee: int = 0,
+        taker_fee: int = 0,
+        next_order_id: int = 1,
+    ) -> None:
         if unit < 1:
             raise ValueError(f"unit must be a positive int, got {unit}")
         if not 0 <= taker_fee < FEE_DENOMINATOR or not -taker_fee <= maker_fee < FEE_DENOMINATOR:
-            raise ValueError(f"fees out of range: maker {maker_fee}, taker {taker_fee} "
-                             "(0 <= taker < 1e6, a maker rebate at most the taker fee)")
+            raise ValueError(
+                f"fees out of range: maker {maker_fee}, taker {taker_fee} "
+                "(0 <= taker < 1e6, a maker rebate at most the taker fee)"
+            )
         self.market_id = market_id
         self.unit = unit
         self.maker_fee = maker_fee
@@ -203,8 +212,9 @@ class MatchingEngine:
     def best_ask(self) -> int | None:
         return self._asks.best()
 
-    def levels(self, depth: int | None = None) -> tuple[list[tuple[int, int]],
-                                                          list[tuple[int, int]]]:
+    def levels(
+        self, depth: int | None = None
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """L2: ``(bids, asks)`` as ``(price, total qty)``, best first, at most ``depth`` each."""
         return self._bids.levels(depth), self._asks.levels(depth)
 
@@ -222,8 +232,9 @@ class MatchingEngine:
                 raise ValueError(f"cannot restore order {order.order_id}")
             opposite = self._asks if order.side is Side.BUY else self._bids
             best = opposite.best()
-            if best is not None and (order.price >= best if order.side is Side.BUY
-                                     else order.price <= best):
+            if best is not None and (
+                order.price >= best if order.side is Side.BUY else order.price <= best
+            ):
                 raise ValueError(f"restoring order {order.order_id} would cross the book")
             self._side(order.side).add(order)
             self.orders[order.order_id] = order
@@ -238,18 +249,25 @@ class MatchingEngine:
         self.next_order_id = max(self.next_order_id, order_id + 1)
         problem = self._invalid(request)
         if problem is not None:
-            return OrderResult(order_id, OrderStatus.REJECTED, reason="invalid_order",
-                               detail=problem)
+            return OrderResult(
+                order_id, OrderStatus.REJECTED, reason="invalid_order", detail=problem
+            )
         plan = self._plan(request, order_id)
         filled = sum(t.qty for t in plan)
         if request.post_only and plan:
-            return OrderResult(order_id, OrderStatus.REJECTED, reason="post_only_would_cross",
-                               detail=f"a post-only {request.side} at {request.price} would take "
-                               "liquidity")
+            return OrderResult(
+                order_id,
+                OrderStatus.REJECTED,
+                reason="post_only_would_cross",
+                detail=f"a post-only {request.side} at {request.price} would take liquidity",
+            )
         if request.tif is TimeInForce.FOK and filled < request.qty:
-            return OrderResult(order_id, OrderStatus.REJECTED, reason="fok_unfillable",
-                               detail=f"{filled} of {request.qty} lots available within the "
-                               "order's limits")
+            return OrderResult(
+                order_id,
+                OrderStatus.REJECTED,
+                reason="fok_unfillable",
+                detail=f"{filled} of {request.qty} lots available within the order's limits",
+            )
         opposite = self._side(request.side.opposite)
         for trade in plan:
             maker = self.orders[trade.maker_order_id]
@@ -261,14 +279,33 @@ class MatchingEngine:
         if remaining and request.tif is TimeInForce.GTC:
             assert request.price is not None  # GTC is a limit (``_invalid``)
             self._priority += 1
-            resting = RestingOrder(order_id, request.side, request.price, request.qty, remaining,
-                                   request.owner, self._priority)
+            resting = RestingOrder(
+                order_id,
+                request.side,
+                request.price,
+                request.qty,
+                remaining,
+                request.owner,
+                self._priority,
+            )
             self._side(request.side).add(resting)
             self.orders[order_id] = resting
-        status = (OrderStatus.FILLED if remaining == 0 else
-                  OrderStatus.OPEN if resting is not None else OrderStatus.CANCELLED)
-        return OrderResult(order_id, status, filled, sum(t.notional for t in plan),
-                           sum(t.taker_fee for t in plan), tuple(plan), resting)
+        status = (
+            OrderStatus.FILLED
+            if remaining == 0
+            else OrderStatus.OPEN
+            if resting is not None
+            else OrderStatus.CANCELLED
+        )
+        return OrderResult(
+            order_id,
+            status,
+            filled,
+            sum(t.notional for t in plan),
+            sum(t.taker_fee for t in plan),
+            tuple(plan),
+            resting,
+        )
 
     def quote(self, request: OrderRequest) -> OrderResult:
         """What ``submit`` would do now, without doing it (nothing rests, ids unused)."""
@@ -277,9 +314,14 @@ class MatchingEngine:
             return OrderResult(0, OrderStatus.REJECTED, reason="invalid_order", detail=problem)
         plan = self._plan(request, 0)
         filled = sum(t.qty for t in plan)
-        return OrderResult(0, OrderStatus.FILLED if filled == request.qty
-                           else OrderStatus.CANCELLED, filled, sum(t.notional for t in plan),
-                           sum(t.taker_fee for t in plan), tuple(plan))
+        return OrderResult(
+            0,
+            OrderStatus.FILLED if filled == request.qty else OrderStatus.CANCELLED,
+            filled,
+            sum(t.notional for t in plan),
+            sum(t.taker_fee for t in plan),
+            tuple(plan),
+        )
 
     def cancel(self, order_id: int) -> RestingOrder | None:
         """Take a resting order out of the book; ``None`` if it is not resting."""
@@ -332,12 +374,24 @@ class MatchingEngine:
                     return trades
                 notional = price * qty * self.unit
                 taker_fee = fee_of(notional, self.taker_fee)
-                trades.append(Trade(maker.order_id, taker_id, request.side, price, qty, notional,
-                                    fee_of(notional, self.maker_fee), taker_fee, maker.owner))
+                trades.append(
+                    Trade(
+                        maker.order_id,
+                        taker_id,
+                        request.side,
+                        price,
+                        qty,
+                        notional,
+                        fee_of(notional, self.maker_fee),
+                        taker_fee,
+                        maker.owner,
+                    )
+                )
                 want -= qty
                 if budget is not None:
-                    budget -= (notional + taker_fee if request.side is Side.BUY
-                               else notional - taker_fee)
+                    budget -= (
+                        notional + taker_fee if request.side is Side.BUY else notional - taker_fee
+                    )
                 if want == 0 or (budget is not None and budget <= 0):
                     return trades
         return trades

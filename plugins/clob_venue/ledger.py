@@ -114,19 +114,34 @@ class OrderRecord:
 
 def _record(row: sqlite3.Row) -> OrderRecord:
     request = OrderRequest(
-        side=Side(row["side"]), qty=row["qty"], price=row["price"],
-        order_type=OrderType(row["order_type"]), tif=TimeInForce(row["tif"]),
+        side=Side(row["side"]),
+        qty=row["qty"],
+        price=row["price"],
+        order_type=OrderType(row["order_type"]),
+        tif=TimeInForce(row["tif"]),
         post_only=bool(row["post_only"]),
         quote_limit=None if row["quote_limit"] is None else int(row["quote_limit"]),
-        owner=row["owner"])
+        owner=row["owner"],
+    )
     status = None if row["status"] == "pending" else OrderStatus(row["status"])
     return OrderRecord(
-        order_id=row["order_id"], market_id=row["market_id"],
-        client_order_id=row["client_order_id"], owner=row["owner"], request=request,
-        status=status, remaining=row["remaining"], priority=row["priority"],
-        filled_qty=row["filled_qty"], notional=int(row["notional"]), fee=int(row["fee"]),
-        reason=row["reason"], detail=row["detail"], step_json=row["step"],
-        submitted_ms=row["submitted_ms"], due_ms=row["due_ms"])
+        order_id=row["order_id"],
+        market_id=row["market_id"],
+        client_order_id=row["client_order_id"],
+        owner=row["owner"],
+        request=request,
+        status=status,
+        remaining=row["remaining"],
+        priority=row["priority"],
+        filled_qty=row["filled_qty"],
+        notional=int(row["notional"]),
+        fee=int(row["fee"]),
+        reason=row["reason"],
+        detail=row["detail"],
+        step_json=row["step"],
+        submitted_ms=row["submitted_ms"],
+        due_ms=row["due_ms"],
+    )
 
 
 class Ledger:
@@ -174,31 +189,42 @@ class Ledger:
         with self.transaction():
             for statement in _SCHEMA:
                 self._db.execute(statement)
-            for key, value in (("schema_version", SCHEMA_VERSION), ("version", 0),
-                               ("next_order_id", 1)):
-                self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
-                                 (key, str(value)))
+            for key, value in (
+                ("schema_version", SCHEMA_VERSION),
+                ("version", 0),
+                ("next_order_id", 1),
+            ):
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, str(value))
+                )
             stored = self._meta("schema_version")
             if stored != SCHEMA_VERSION:
-                raise LedgerError(f"{self.path} has ledger schema {stored}, this venue "
-                                  f"writes {SCHEMA_VERSION}")
+                raise LedgerError(
+                    f"{self.path} has ledger schema {stored}, this venue writes {SCHEMA_VERSION}"
+                )
             for market in markets:
-                row = self._db.execute("SELECT base, quote, tick_size, lot_size FROM markets "
-                                       "WHERE market_id = ?", (market.market_id,)).fetchone()
+                row = self._db.execute(
+                    "SELECT base, quote, tick_size, lot_size FROM markets WHERE market_id = ?",
+                    (market.market_id,),
+                ).fetchone()
                 wanted = (market.base, market.quote, market.tick_size, market.lot_size)
                 if row is None:
-                    self._db.execute("INSERT INTO markets (market_id, base, quote, tick_size, "
-                                     "lot_size) VALUES (?, ?, ?, ?, ?)",
-                                     (market.market_id, *wanted))
+                    self._db.execute(
+                        "INSERT INTO markets (market_id, base, quote, tick_size, "
+                        "lot_size) VALUES (?, ?, ?, ?, ?)",
+                        (market.market_id, *wanted),
+                    )
                 elif tuple(row) != wanted:
                     raise LedgerError(
                         f"{self.path}: market {market.market_id!r} is {tuple(row)} (base, quote, "
                         f"tick, lot) in the ledger but {wanted} in the configuration; its "
-                        "orders are in the old units: delete the ledger to start it again")
+                        "orders are in the old units: delete the ledger to start it again"
+                    )
 
     def _meta(self, key: str) -> int:
-        return int(self._db.execute("SELECT value FROM meta WHERE key = ?",
-                                    (key,)).fetchone()["value"])
+        return int(
+            self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()["value"]
+        )
 
     def _set_meta(self, key: str, value: int) -> None:
         self._db.execute("UPDATE meta SET value = ? WHERE key = ?", (str(value), key))
@@ -213,20 +239,36 @@ class Ledger:
 
     def market_state(self, market_id: str) -> tuple[int, int]:
         """``(seq, maker_epoch)``."""
-        row = self._db.execute("SELECT seq, maker_epoch FROM markets WHERE market_id = ?",
-                               (market_id,)).fetchone()
+        row = self._db.execute(
+            "SELECT seq, maker_epoch FROM markets WHERE market_id = ?", (market_id,)
+        ).fetchone()
         return int(row["seq"]), int(row["maker_epoch"])
 
     def open_orders(self, market_id: str) -> list[RestingOrder]:
-        rows = self._db.execute("SELECT * FROM orders WHERE status = 'open' AND market_id = ? "
-                                "ORDER BY priority", (market_id,))
-        return [RestingOrder(r["order_id"], Side(r["side"]), r["price"], r["qty"], r["remaining"],
-                             r["owner"], r["priority"]) for r in rows]
+        rows = self._db.execute(
+            "SELECT * FROM orders WHERE status = 'open' AND market_id = ? ORDER BY priority",
+            (market_id,),
+        )
+        return [
+            RestingOrder(
+                r["order_id"],
+                Side(r["side"]),
+                r["price"],
+                r["qty"],
+                r["remaining"],
+                r["owner"],
+                r["priority"],
+            )
+            for r in rows
+        ]
 
     def due(self, now_ms: float) -> list[OrderRecord]:
         """Pending orders due by ``now_ms``, in the order they reach the book."""
-        rows = self._db.execute("SELECT * FROM orders WHERE status = 'pending' AND due_ms <= ? "
-                                "ORDER BY due_ms, order_id", (now_ms,))
+        rows = self._db.execute(
+            "SELECT * FROM orders WHERE status = 'pending' AND due_ms <= ? "
+            "ORDER BY due_ms, order_id",
+            (now_ms,),
+        )
         return [_record(r) for r in rows]
 
     def order(self, order_id: int) -> OrderRecord | None:
@@ -234,8 +276,9 @@ class Ledger:
         return None if row is None else _record(row)
 
     def order_by_client_id(self, client_order_id: str) -> OrderRecord | None:
-        row = self._db.execute("SELECT * FROM orders WHERE client_order_id = ?",
-                               (client_order_id,)).fetchone()
+        row = self._db.execute(
+            "SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,)
+        ).fetchone()
         return None if row is None else _record(row)
 
     def fills(self) -> list[sqlite3.Row]:
@@ -246,7 +289,8 @@ class Ledger:
         """Per client order id, how many orders filled. Above 1: a step executed twice."""
         rows = self._db.execute(
             "SELECT client_order_id, COUNT(DISTINCT taker_order_id) FROM fills "
-            "WHERE client_order_id IS NOT NULL GROUP BY client_order_id")
+            "WHERE client_order_id IS NOT NULL GROUP BY client_order_id"
+        )
         return {client_id: count for client_id, count in rows}
 
     def total_fills(self) -> int:
@@ -268,52 +312,103 @@ class Ledger:
         self._db.execute("UPDATE markets SET seq = seq + 1 WHERE market_id = ?", (market_id,))
 
     def set_maker_epoch(self, market_id: str, epoch: int) -> None:
-        self._db.execute("UPDATE markets SET maker_epoch = ? WHERE market_id = ?",
-                         (epoch, market_id))
+        self._db.execute(
+            "UPDATE markets SET maker_epoch = ? WHERE market_id = ?", (epoch, market_id)
+        )
 
-    def insert_order(self, order_id: int, market_id: str, request: OrderRequest, *,
-                     client_order_id: str | None, submitted_ms: float, due_ms: float,
-                     step_json: str | None = None) -> None:
+    def insert_order(
+        self,
+        order_id: int,
+        market_id: str,
+        request: OrderRequest,
+        *,
+        client_order_id: str | None,
+        submitted_ms: float,
+        due_ms: float,
+        step_json: str | None = None,
+    ) -> None:
         """A pending order: it reaches the book at ``due_ms`` (``record_result``)."""
         self._db.execute(
             "INSERT INTO orders (order_id, market_id, client_order_id, owner, side, order_type, "
             "tif, post_only, price, qty, quote_limit, status, remaining, step, submitted_ms, "
             "due_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
-            (order_id, market_id, client_order_id, request.owner, request.side.value,
-             request.order_type.value, request.tif.value, int(request.post_only), request.price,
-             request.qty,
-             None if request.quote_limit is None else str(request.quote_limit),
-             request.qty, step_json, submitted_ms, due_ms))
+            (
+                order_id,
+                market_id,
+                client_order_id,
+                request.owner,
+                request.side.value,
+                request.order_type.value,
+                request.tif.value,
+                int(request.post_only),
+                request.price,
+                request.qty,
+                None if request.quote_limit is None else str(request.quote_limit),
+                request.qty,
+                step_json,
+                submitted_ms,
+                due_ms,
+            ),
+        )
 
-    def record_result(self, market_id: str, result: OrderResult, client_order_id: str | None,
-                      now_ms: float) -> None:
+    def record_result(
+        self, market_id: str, result: OrderResult, client_order_id: str | None, now_ms: float
+    ) -> None:
         """What matching did to an order, its trades and their makers."""
         resting = result.resting
         self._db.execute(
             "UPDATE orders SET status = ?, remaining = ?, priority = ?, filled_qty = ?, "
             "notional = ?, fee = ?, reason = ?, detail = ?, final_ms = ? WHERE order_id = ?",
-            (result.status.value, resting.remaining if resting else 0,
-             resting.priority if resting else None, result.filled_qty, str(result.notional),
-             str(result.fee), result.reason, result.detail,
-             None if result.status is OrderStatus.OPEN else now_ms, result.order_id))
+            (
+                result.status.value,
+                resting.remaining if resting else 0,
+                resting.priority if resting else None,
+                result.filled_qty,
+                str(result.notional),
+                str(result.fee),
+                result.reason,
+                result.detail,
+                None if result.status is OrderStatus.OPEN else now_ms,
+                result.order_id,
+            ),
+        )
         for trade in result.trades:
             # Notionals and fees exceed 64 bits (TEXT): summed here, not in SQL.
-            maker = self._db.execute("SELECT remaining, notional, fee FROM orders "
-                                     "WHERE order_id = ?", (trade.maker_order_id,)).fetchone()
+            maker = self._db.execute(
+                "SELECT remaining, notional, fee FROM orders WHERE order_id = ?",
+                (trade.maker_order_id,),
+            ).fetchone()
             left = maker["remaining"] - trade.qty
             self._db.execute(
                 "UPDATE orders SET remaining = ?, filled_qty = filled_qty + ?, notional = ?, "
                 "fee = ?, status = ?, final_ms = ? WHERE order_id = ?",
-                (left, trade.qty, str(int(maker["notional"]) + trade.notional),
-                 str(int(maker["fee"]) + trade.maker_fee), "open" if left else "filled",
-                 None if left else now_ms, trade.maker_order_id))
+                (
+                    left,
+                    trade.qty,
+                    str(int(maker["notional"]) + trade.notional),
+                    str(int(maker["fee"]) + trade.maker_fee),
+                    "open" if left else "filled",
+                    None if left else now_ms,
+                    trade.maker_order_id,
+                ),
+            )
             self._db.execute(
                 "INSERT INTO fills (market_id, taker_order_id, maker_order_id, client_order_id, "
                 "price, qty, notional, taker_fee, maker_fee, filled_ms) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (market_id, trade.taker_order_id, trade.maker_order_id, client_order_id,
-                 trade.price, trade.qty, str(trade.notional), str(trade.taker_fee),
-                 str(trade.maker_fee), now_ms))
+                (
+                    market_id,
+                    trade.taker_order_id,
+                    trade.maker_order_id,
+                    client_order_id,
+                    trade.price,
+                    trade.qty,
+                    str(trade.notional),
+                    str(trade.taker_fee),
+                    str(trade.maker_fee),
+                    now_ms,
+                ),
+            )
 
     def insert_resting(self, market_id: str, order: RestingOrder, now_ms: float) -> None:
         """An order that went straight into the book (a maker's quote)."""
@@ -321,20 +416,33 @@ class Ledger:
             "INSERT INTO orders (order_id, market_id, owner, side, order_type, tif, post_only, "
             "price, qty, status, remaining, priority, submitted_ms, due_ms) "
             "VALUES (?, ?, ?, ?, 'limit', 'gtc', 1, ?, ?, 'open', ?, ?, ?, ?)",
-            (order.order_id, market_id, order.owner, order.side.value, order.price, order.qty,
-             order.remaining, order.priority, now_ms, now_ms))
+            (
+                order.order_id,
+                market_id,
+                order.owner,
+                order.side.value,
+                order.price,
+                order.qty,
+                order.remaining,
+                order.priority,
+                now_ms,
+                now_ms,
+            ),
+        )
 
     def cancel(self, order_id: int, now_ms: float) -> None:
         """Cancel an order that is resting or has not reached the book yet."""
-        self._db.execute("UPDATE orders SET status = 'cancelled', remaining = 0, final_ms = ? "
-                         "WHERE order_id = ? AND status IN ('open', 'pending')",
-                         (now_ms, order_id))
+        self._db.execute(
+            "UPDATE orders SET status = 'cancelled', remaining = 0, final_ms = ? "
+            "WHERE order_id = ? AND status IN ('open', 'pending')",
+            (now_ms, order_id),
+        )
 
     def withdraw_quotes(self, order_ids: Sequence[int], now_ms: float) -> None:
         """A maker's quotes taken out: those never traded leave no row (the ledger would grow
         by every quote of every refresh); those that traded stay, cancelled, for their fills."""
         for order_id in order_ids:
-            self._db.execute("DELETE FROM orders WHERE order_id = ? AND filled_qty = 0",
-                             (order_id,))
+            self._db.execute(
+                "DELETE FROM orders WHERE order_id = ? AND filled_qty = 0", (order_id,)
+            )
             self.cancel(order_id, now_ms)
-

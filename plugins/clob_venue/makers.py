@@ -38,17 +38,21 @@ class ReferencePath:
     phases: tuple[float, float, float]
 
     @classmethod
-    def of(cls, seed: int, market_id: str, start_price: float, volatility_bps: float,
-           period_s: float) -> ReferencePath:
+    def of(
+        cls, seed: int, market_id: str, start_price: float, volatility_bps: float, period_s: float
+    ) -> ReferencePath:
         digest = hashlib.sha256(f"{seed}/{market_id}".encode()).digest()
-        phases = tuple(int.from_bytes(digest[i * 8:(i + 1) * 8]) / 2**64 * 2 * math.pi
-                       for i in range(3))
+        phases = tuple(
+            int.from_bytes(digest[i * 8 : (i + 1) * 8]) / 2**64 * 2 * math.pi for i in range(3)
+        )
         return cls(start_price, volatility_bps, period_s, (phases[0], phases[1], phases[2]))
 
     def price_at(self, t_ms: float) -> float:
         t = t_ms / 1000
-        wave = sum(weight * math.sin(2 * math.pi * t / (self.period_s * fraction) + phase)
-                   for (weight, fraction), phase in zip(_WEIGHTS, self.phases, strict=True))
+        wave = sum(
+            weight * math.sin(2 * math.pi * t / (self.period_s * fraction) + phase)
+            for (weight, fraction), phase in zip(_WEIGHTS, self.phases, strict=True)
+        )
         return self.start_price * math.exp(self.volatility_bps / 10_000 * wave)
 
 

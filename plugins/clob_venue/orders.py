@@ -66,15 +66,38 @@ class Market:
     info: MarketInfo
 
     @classmethod
-    def of(cls, venue: str, market_id: str, config: MarketConfig, venue_config: ClobVenueConfig,
-           assets: Mapping[str, Asset]) -> Market:
+    def of(
+        cls,
+        venue: str,
+        market_id: str,
+        config: MarketConfig,
+        venue_config: ClobVenueConfig,
+        assets: Mapping[str, Asset],
+    ) -> Market:
         base, quote = assets[config.base], assets[config.quote]
-        info = MarketInfo(venue, market_id, base.chain_id, base.symbol, quote.symbol,
-                          config.tick_size, config.lot_size, venue_config.maker_fee,
-                          venue_config.taker_fee)
-        return cls(market_id, config, base, quote, config.notional_unit(assets),
-                   config.lot_units(assets), venue_config.taker_fee,
-                   config.reference(venue_config.seed, market_id), config.ladder(), info)
+        info = MarketInfo(
+            venue,
+            market_id,
+            base.chain_id,
+            base.symbol,
+            quote.symbol,
+            config.tick_size,
+            config.lot_size,
+            venue_config.maker_fee,
+            venue_config.taker_fee,
+        )
+        return cls(
+            market_id,
+            config,
+            base,
+            quote,
+            config.notional_unit(assets),
+            config.lot_units(assets),
+            venue_config.taker_fee,
+            config.reference(venue_config.seed, market_id),
+            config.ladder(),
+            info,
+        )
 
     def price(self, ticks: int) -> Decimal:
         return of_steps(ticks, self.config.tick_size)
@@ -93,18 +116,32 @@ class Market:
             return self.quote_amount(notional + fee), base
         return base, self.quote_amount(notional - fee)
 
-    def request(self, side: Side, qty: Decimal, price: Decimal | None, order_type: OrderType,
-                tif: TimeInForce, post_only: bool, owner: str) -> OrderRequest:
+    def request(
+        self,
+        side: Side,
+        qty: Decimal,
+        price: Decimal | None,
+        order_type: OrderType,
+        tif: TimeInForce,
+        post_only: bool,
+        owner: str,
+    ) -> OrderRequest:
         lots = steps(qty, self.config.lot_size)
         if lots <= 0:
-            raise OrderError("below_lot", f"{qty} {self.base.symbol} is less than one lot "
-                             f"({self.config.lot_size}) in {self.market_id}")
+            raise OrderError(
+                "below_lot",
+                f"{qty} {self.base.symbol} is less than one lot "
+                f"({self.config.lot_size}) in {self.market_id}",
+            )
         ticks = None
         if price is not None:
             ticks = steps(price, self.config.tick_size, round_up=side is Side.SELL)
             if ticks <= 0:
-                raise OrderError("below_tick", f"price {price} is less than one tick "
-                                 f"({self.config.tick_size}) in {self.market_id}")
+                raise OrderError(
+                    "below_tick",
+                    f"price {price} is less than one tick "
+                    f"({self.config.tick_size}) in {self.market_id}",
+                )
         return OrderRequest(side, lots, ticks, order_type, tif, post_only, owner=owner)
 
     def _limit(self, side: Side, quote: Decimal, lots_or_base: Decimal) -> int:
@@ -115,25 +152,32 @@ class Market:
         return steps(quote / (lots_or_base * (1 - rate)), self.config.tick_size, round_up=True)
 
 
-def step_order(venue: str, markets: Mapping[str, Market],
-               step: ExecutionStep) -> tuple[Market, OrderRequest]:
+def step_order(
+    venue: str, markets: Mapping[str, Market], step: ExecutionStep
+) -> tuple[Market, OrderRequest]:
     """The IOC order that carries out ``step`` (see the module's table).  Raises
     ``OrderError`` for what no book can do (wrong venue or market, less than a lot)."""
     if step.venue != venue or any(leg.venue != venue for leg in step.legs):
         raise OrderError("wrong_venue", f"step {step.step_id} is not for venue {venue!r}")
     if len(step.legs) != 1:
-        raise OrderError("bad_route", f"a {venue} step trades in one market, this one has "
-                         f"{len(step.legs)} legs")
+        raise OrderError(
+            "bad_route", f"a {venue} step trades in one market, this one has {len(step.legs)} legs"
+        )
     leg = step.legs[0]
     market = markets.get(leg.pool_id)
     if market is None:
         raise OrderError("unknown_market", f"{venue} has no market {leg.pool_id!r}")
     pair = {market.base.symbol, market.quote.symbol}
     if {step.asset_in, step.asset_out} != pair or (leg.token_in, leg.token_out) != (
-            step.asset_in, step.asset_out):
-        raise OrderError("bad_route", f"market {market.market_id} trades "
-                         f"{market.base.symbol}/{market.quote.symbol}, not "
-                         f"{step.asset_in}->{step.asset_out}")
+        step.asset_in,
+        step.asset_out,
+    ):
+        raise OrderError(
+            "bad_route",
+            f"market {market.market_id} trades "
+            f"{market.base.symbol}/{market.quote.symbol}, not "
+            f"{step.asset_in}->{step.asset_out}",
+        )
     lot = market.config.lot_size
     ioc = TimeInForce.IOC
     if step.asset_in == market.base.symbol:  # selling base for quote
@@ -141,14 +185,17 @@ def step_order(venue: str, markets: Mapping[str, Market],
         if qty <= 0:
             raise OrderError("below_lot", f"step {step.step_id} sells less than one lot ({lot})")
         wanted = step.min_out if step.mode is SwapMode.EXACT_IN else step.amount_out
-        target = (None if step.mode is SwapMode.EXACT_IN
-                  else to_units(step.amount_out, market.quote.decimals, round_up=True))
+        target = (
+            None
+            if step.mode is SwapMode.EXACT_IN
+            else to_units(step.amount_out, market.quote.decimals, round_up=True)
+        )
         if wanted <= 0:
-            return market, OrderRequest(Side.SELL, qty, None, OrderType.MARKET, ioc,
-                                        quote_limit=target)
+            return market, OrderRequest(
+                Side.SELL, qty, None, OrderType.MARKET, ioc, quote_limit=target
+            )
         limit = market._limit(Side.SELL, wanted, qty * lot)
-        return market, OrderRequest(Side.SELL, qty, limit, OrderType.LIMIT, ioc,
-                                    quote_limit=target)
+        return market, OrderRequest(Side.SELL, qty, limit, OrderType.LIMIT, ioc, quote_limit=target)
     # buying base with quote
     if step.mode is SwapMode.EXACT_OUT:
         qty = steps(step.amount_out, lot, round_up=True)
@@ -157,16 +204,17 @@ def step_order(venue: str, markets: Mapping[str, Market],
     else:
         budget = to_units(step.amount_in, market.quote.decimals)
         qty = budget // market.unit  # what the budget buys at one tick: a cap never reached
-        limit = (market._limit(Side.BUY, step.amount_in, step.min_out)
-                 if step.min_out > 0 else 0)
+        limit = market._limit(Side.BUY, step.amount_in, step.min_out) if step.min_out > 0 else 0
         if step.min_out <= 0 and qty > 0:
-            return market, OrderRequest(Side.BUY, qty, None, OrderType.MARKET, ioc,
-                                        quote_limit=budget)
+            return market, OrderRequest(
+                Side.BUY, qty, None, OrderType.MARKET, ioc, quote_limit=budget
+            )
     if qty <= 0 or budget <= 0:
         raise OrderError("below_lot", f"step {step.step_id} buys less than one lot ({lot})")
     if limit <= 0:
-        raise OrderError("slippage", f"step {step.step_id}'s bound is below one tick "
-                         f"({market.config.tick_size})")
+        raise OrderError(
+            "slippage", f"step {step.step_id}'s bound is below one tick ({market.config.tick_size})"
+        )
     return market, OrderRequest(Side.BUY, qty, limit, OrderType.LIMIT, ioc, quote_limit=budget)
 
 
@@ -192,10 +240,16 @@ class OrderInfo:
 def info_of(order_ref: str, record: OrderRecord, market: Market) -> OrderInfo:
     request = record.request
     return OrderInfo(
-        order_ref=order_ref, client_order_id=record.client_order_id,
-        market_id=record.market_id, side=request.side,
+        order_ref=order_ref,
+        client_order_id=record.client_order_id,
+        market_id=record.market_id,
+        side=request.side,
         status="pending" if record.status is None else record.status.value,
         qty=market.size(request.qty),
         price=None if request.price is None else market.price(request.price),
-        filled_qty=market.size(record.filled_qty), notional=market.quote_amount(record.notional),
-        fee=market.quote_amount(record.fee), reason=record.reason, detail=record.detail)
+        filled_qty=market.size(record.filled_qty),
+        notional=market.quote_amount(record.notional),
+        fee=market.quote_amount(record.fee),
+        reason=record.reason,
+        detail=record.detail,
+    )

@@ -31,8 +31,9 @@ def exact_units(amount: Decimal, decimals: int) -> int | None:
 def steps(amount: Decimal, size: Decimal, *, round_up: bool = False) -> int:
     """How many ``size`` steps (ticks, lots) ``amount`` is: rounded down unless ``round_up``."""
     ratio = _EXACT.divide(amount, size)
-    return int(ratio.to_integral_value(rounding=ROUND_CEILING if round_up else ROUND_FLOOR,
-                                       context=_EXACT))
+    return int(
+        ratio.to_integral_value(rounding=ROUND_CEILING if round_up else ROUND_FLOOR, context=_EXACT)
+    )
 
 
 def of_steps(count: int, size: Decimal) -> Decimal:

@@ -67,8 +67,14 @@ class ClobVenue:
     """One clob instance (``name``: its key under ``plugins.venues``).  ``clock_ms`` (wall
     clock by default) is injectable for tests and backtests."""
 
-    def __init__(self, name: str, config: ClobVenueConfig, context: VenueContext, *,
-                 clock_ms: Callable[[], float] = wall_clock_ms) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: ClobVenueConfig,
+        context: VenueContext,
+        *,
+        clock_ms: Callable[[], float] = wall_clock_ms,
+    ) -> None:
         self.name = name
         self.config = config
         self._assets: Mapping[str, Asset] = context.assets
@@ -76,7 +82,8 @@ class ClobVenue:
         self._clock_ms = clock_ms
         self.markets: dict[str, Market] = {
             market_id: Market.of(name, market_id, market, config, context.assets)
-            for market_id, market in config.markets.items()}
+            for market_id, market in config.markets.items()
+        }
         self._ledger: Ledger | None = None
         self._engines: dict[str, MatchingEngine] = {}
         self._version: int | None = None
@@ -92,9 +99,19 @@ class ClobVenue:
 
     async def start(self) -> None:
         if self._ledger is None:
-            self._ledger = Ledger.open(self._path, [
-                MarketRow(m.market_id, m.config.base, m.config.quote, str(m.config.tick_size),
-                          str(m.config.lot_size)) for m in self.markets.values()])
+            self._ledger = Ledger.open(
+                self._path,
+                [
+                    MarketRow(
+                        m.market_id,
+                        m.config.base,
+                        m.config.quote,
+                        str(m.config.tick_size),
+                        str(m.config.lot_size),
+                    )
+                    for m in self.markets.values()
+                ],
+            )
             self._ledger.fail_when_locked()
             self._version = None
 
@@ -132,10 +149,15 @@ class ClobVenue:
         """EXACT_IN: what ``amount_in`` buys now. EXACT_OUT: what ``amount_out`` costs now.
         Ignores the step's price bound, as the sim venue's quote does."""
         market, request = self._step_order(step)
-        unbounded = OrderRequest(request.side, request.qty, None, OrderType.MARKET,
-                                 TimeInForce.IOC, quote_limit=request.quote_limit)
-        result = await self._transact(lambda _txn: self._engines[market.market_id].quote(
-            unbounded))
+        unbounded = OrderRequest(
+            request.side,
+            request.qty,
+            None,
+            OrderType.MARKET,
+            TimeInForce.IOC,
+            quote_limit=request.quote_limit,
+        )
+        result = await self._transact(lambda _txn: self._engines[market.market_id].quote(unbounded))
         paid, got = market.amounts(request.side, result.filled_qty, result.notional, result.fee)
         return got if step.mode is SwapMode.EXACT_IN else paid
 
@@ -156,19 +178,34 @@ class ClobVenue:
         fill is a ``Fill`` of what filled (its amounts are below the step's)."""
         record = await self._final(submission.order_ref, timeout_s)
         if record is None or record.client_order_id != submission.step_id:
-            raise StepRejected(self.name, "unknown_order", f"no order {submission.order_ref!r} "
-                               f"of step {submission.step_id!r}")
+            raise StepRejected(
+                self.name,
+                "unknown_order",
+                f"no order {submission.order_ref!r} of step {submission.step_id!r}",
+            )
         if record.status is OrderStatus.REJECTED:
             raise StepRejected(self.name, record.reason or "rejected", record.detail or "")
         if record.filled_qty == 0:
-            bound = "no price bound" if record.request.price is None else (
-                f"limit {self.markets[record.market_id].price(record.request.price)}")
-            raise StepRejected(self.name, "unfilled", f"IOC {record.request.side} at {bound} "
-                               f"found nothing to match in {record.market_id}")
+            bound = (
+                "no price bound"
+                if record.request.price is None
+                else (f"limit {self.markets[record.market_id].price(record.request.price)}")
+            )
+            raise StepRejected(
+                self.name,
+                "unfilled",
+                f"IOC {record.request.side} at {bound} "
+                f"found nothing to match in {record.market_id}",
+            )
         paid, got = self.markets[record.market_id].amounts(
-            record.request.side, record.filled_qty, record.notional, record.fee)
-        return Fill(step_id=submission.step_id, order_ref=submission.order_ref, amount_in=paid,
-                    amount_out=got)
+            record.request.side, record.filled_qty, record.notional, record.fee
+        )
+        return Fill(
+            step_id=submission.step_id,
+            order_ref=submission.order_ref,
+            amount_in=paid,
+            amount_out=got,
+        )
 
     def fill_counts(self) -> dict[str, int]:
         """Per client order id (step id), the orders that filled: above 1, a double execution."""
@@ -179,18 +216,28 @@ class ClobVenue:
 
     # ------------------------------------------------------------------------- order book
 
-    async def place_order(self, market_id: str, side: Side, qty: Decimal,
-                          price: Decimal | None = None, *,
-                          order_type: OrderType = OrderType.LIMIT,
-                          tif: TimeInForce = TimeInForce.GTC, post_only: bool = False,
-                          client_order_id: str | None = None, owner: str = "client") -> OrderInfo:
+    async def place_order(
+        self,
+        market_id: str,
+        side: Side,
+        qty: Decimal,
+        price: Decimal | None = None,
+        *,
+        order_type: OrderType = OrderType.LIMIT,
+        tif: TimeInForce = TimeInForce.GTC,
+        post_only: bool = False,
+        client_order_id: str | None = None,
+        owner: str = "client",
+    ) -> OrderInfo:
         """Place an order; quantities round down to whole lots, prices to the tick on the
         passive side (a buy never pays more than asked, a sell never takes less).  Raises
         ``OrderError`` for what cannot be an order (unknown market, less than a lot)."""
         market = self.markets.get(market_id)
         if market is None:
-            raise OrderError("unknown_market", f"{self.name} has no market {market_id!r}; it "
-                             f"has {sorted(self.markets)}")
+            raise OrderError(
+                "unknown_market",
+                f"{self.name} has no market {market_id!r}; it has {sorted(self.markets)}",
+            )
         request = market.request(side, qty, price, order_type, tif, post_only, owner)
         record = await self._place(market, request, client_order_id, None)
         return info_of(self._ref(record.order_id), record, market)
@@ -211,8 +258,10 @@ class ClobVenue:
         return self._info(order_ref, await self._transact(cancel))
 
     async def order_status(self, order_ref: str) -> OrderInfo:
-        return self._info(order_ref, await self._transact(
-            lambda _txn: self.ledger.order(self._order_id(order_ref))))
+        return self._info(
+            order_ref,
+            await self._transact(lambda _txn: self.ledger.order(self._order_id(order_ref))),
+        )
 
     # ------------------------------------------------------------------------- internals
 
@@ -236,8 +285,13 @@ class ClobVenue:
         except OrderError as exc:
             raise StepRejected(self.name, exc.reason, exc.detail) from exc
 
-    async def _place(self, market: Market, request: OrderRequest, client_order_id: str | None,
-                     step_json: str | None) -> OrderRecord:
+    async def _place(
+        self,
+        market: Market,
+        request: OrderRequest,
+        client_order_id: str | None,
+        step_json: str | None,
+    ) -> OrderRecord:
         def place(txn: _Txn) -> OrderRecord:
             if client_order_id is not None:
                 known = self.ledger.order_by_client_id(client_order_id)
@@ -246,10 +300,15 @@ class ClobVenue:
             order_id = self._next_id
             self._next_id += 1
             self.ledger.set_next_order_id(self._next_id)
-            self.ledger.insert_order(order_id, market.market_id, request,
-                                     client_order_id=client_order_id, submitted_ms=txn.now_ms,
-                                     due_ms=txn.now_ms + self.config.latency_ms,
-                                     step_json=step_json)
+            self.ledger.insert_order(
+                order_id,
+                market.market_id,
+                request,
+                client_order_id=client_order_id,
+                submitted_ms=txn.now_ms,
+                due_ms=txn.now_ms + self.config.latency_ms,
+                step_json=step_json,
+            )
             self._catch_up(txn)  # with no latency it reaches the book now
             record = self.ledger.order(order_id)
             assert record is not None
@@ -267,8 +326,9 @@ class ClobVenue:
             wait = (record.due_ms - self._clock_ms()) / 1000 if record.status is None else 0.05
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TransientVenueError(self.name, "receipt_timeout",
-                                          f"{order_ref} not final after {timeout_s}s")
+                raise TransientVenueError(
+                    self.name, "receipt_timeout", f"{order_ref} not final after {timeout_s}s"
+                )
             await asyncio.sleep(max(0.0, min(wait, left)))
 
     async def _transact(self, action: Callable[[_Txn], T]) -> T:
@@ -306,8 +366,12 @@ class ClobVenue:
     def _reload(self) -> None:
         self._engines = {}
         for market_id, market in self.markets.items():
-            engine = MatchingEngine(market_id, unit=market.unit, maker_fee=self.config.maker_fee,
-                                    taker_fee=self.config.taker_fee)
+            engine = MatchingEngine(
+                market_id,
+                unit=market.unit,
+                maker_fee=self.config.maker_fee,
+                taker_fee=self.config.taker_fee,
+            )
             engine.restore(self.ledger.open_orders(market_id))
             self._engines[market_id] = engine
 
@@ -315,8 +379,7 @@ class ClobVenue:
         for record in self.ledger.due(txn.now_ms):
             self._refresh(record.market_id, record.due_ms, txn)
             result = self._engines[record.market_id].submit(record.request, record.order_id)
-            self.ledger.record_result(record.market_id, result, record.client_order_id,
-                                      txn.now_ms)
+            self.ledger.record_result(record.market_id, result, record.client_order_id, txn.now_ms)
             if result.trades or result.resting is not None:
                 txn.touched.add(record.market_id)
         for market_id in self.markets:
@@ -340,8 +403,10 @@ class ClobVenue:
         self.ledger.withdraw_quotes(withdrawn, txn.now_ms)
         seen = market.reference.price_at(epoch * maker.refresh_ms - maker.latency_ms)
         for quote in ladder(seen, market.config.tick_size, spec):
-            result = engine.submit(OrderRequest(quote.side, quote.qty, quote.price,
-                                                post_only=True, owner=MAKER), self._next_id)
+            result = engine.submit(
+                OrderRequest(quote.side, quote.qty, quote.price, post_only=True, owner=MAKER),
+                self._next_id,
+            )
             if result.resting is not None:  # a quote that would cross a client's is left out
                 self.ledger.insert_resting(market_id, result.resting, txn.now_ms)
                 self._next_id += 1

@@ -15,8 +15,16 @@ pytestmark = pytest.mark.services
 
 
 def _state(pool: str, reserve0: int, venue: str = "sim") -> PoolState:
-    return PoolState(pool_id=pool, venue=venue, chain_id=1, token0="WETH", token1="USDC",
-                     reserve0=reserve0, reserve1=reserve0 * 3000, fee=3000)
+    return PoolState(
+        pool_id=pool,
+        venue=venue,
+        chain_id=1,
+        token0="WETH",
+        token1="USDC",
+        reserve0=reserve0,
+        reserve1=reserve0 * 3000,
+        fee=3000,
+    )
 
 
 async def _topic(bootstrap: str) -> str:
@@ -63,8 +71,12 @@ async def test_feed_follows_new_states_and_skips_garbage(kafka_bootstrap: str) -
     try:
         assert feed.pools() == {}
         seen = feed.updates
-        await _publish(kafka_bootstrap, topic, (b"sim/x", b"{not json"),
-                       (pool_key(_state("x", 7)), pool_value(_state("x", 7))))
+        await _publish(
+            kafka_bootstrap,
+            topic,
+            (b"sim/x", b"{not json"),
+            (pool_key(_state("x", 7)), pool_value(_state("x", 7))),
+        )
         await feed.wait_for_update(seen, timeout_s=10)
         assert feed.pools() == {"sim": [_state("x", 7)]}
         assert feed.updates == seen + 1  # the unreadable record was not applied

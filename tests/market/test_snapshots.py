@@ -7,16 +7,26 @@ from pipeline.models.market import PoolState
 
 
 def state(pool: str, reserve0: int = 10, venue: str = "sim") -> PoolState:
-    return PoolState(pool_id=pool, venue=venue, chain_id=1, token0="WETH", token1="USDC",
-                     reserve0=reserve0, reserve1=reserve0 * 3000, fee=3000)
+    return PoolState(
+        pool_id=pool,
+        venue=venue,
+        chain_id=1,
+        token0="WETH",
+        token1="USDC",
+        reserve0=reserve0,
+        reserve1=reserve0 * 3000,
+        fee=3000,
+    )
 
 
 def test_each_venue_holds_its_latest_states_sorted_by_pool_id() -> None:
     book = PoolSnapshots()
     for s in (state("c"), state("a"), state("b", venue="other"), state("a", 11)):
         book.put(s)
-    assert book.pools() == {"sim": [state("a", 11), state("c")],
-                            "other": [state("b", venue="other")]}
+    assert book.pools() == {
+        "sim": [state("a", 11), state("c")],
+        "other": [state("b", venue="other")],
+    }
 
 
 def test_a_venue_with_nothing_new_hands_out_the_same_list_again() -> None:

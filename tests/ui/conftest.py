@@ -18,8 +18,13 @@ from tests.ui.server import ServerThread
 
 
 @pytest.fixture(scope="module")
-async def ui_settings(kafka_bootstrap: str, postgres_dsn: str, redis_url: str, chain: DevChain,
-                      tmp_path_factory: pytest.TempPathFactory) -> Settings:
+async def ui_settings(
+    kafka_bootstrap: str,
+    postgres_dsn: str,
+    redis_url: str,
+    chain: DevChain,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Settings:
     """Settings whose PostgreSQL database and Redis prefix belong to this module alone.
 
     Its own database, not only its own prefix: a replay rebuilds from *every* stored event,
@@ -31,10 +36,15 @@ async def ui_settings(kafka_bootstrap: str, postgres_dsn: str, redis_url: str, c
         await conn.execute(f"CREATE DATABASE {name}")
     finally:
         await conn.close()
-    settings = Settings(kafka=kafka_bootstrap, postgres=postgres_dsn.rsplit("/", 1)[0] + "/" + name,
-                        redis=redis_url, redis_prefix=f"{name}:",
-                        data_dir=Path(tmp_path_factory.mktemp("ui")), rpc=chain.rpc_url,
-                        deployment=chain.deployment_path)
+    settings = Settings(
+        kafka=kafka_bootstrap,
+        postgres=postgres_dsn.rsplit("/", 1)[0] + "/" + name,
+        redis=redis_url,
+        redis_prefix=f"{name}:",
+        data_dir=Path(tmp_path_factory.mktemp("ui")),
+        rpc=chain.rpc_url,
+        deployment=chain.deployment_path,
+    )
     await ensure_topics(settings.kafka, load_topology())
     store = await EventStore.connect(settings.postgres)
     await store.close()

@@ -11,8 +11,9 @@ from tests.store.lifecycle import TOPOLOGY
 
 async def store_and_project(settings: Settings, events: list[Event]) -> None:
     store = await EventStore.connect(settings.postgres)
-    model = ReadModel.connect(settings.redis, settings.redis_prefix,
-                              reference_prices=dict(TOPOLOGY.risk.reference_prices))
+    model = ReadModel.connect(
+        settings.redis, settings.redis_prefix, reference_prices=dict(TOPOLOGY.risk.reference_prices)
+    )
     try:
         await store.append(events)
         await model.apply(events)

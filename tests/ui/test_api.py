@@ -27,14 +27,21 @@ from tests.ui.server import ServerThread
 
 
 @pytest.fixture(scope="module")
-async def seeded(ui_settings: Settings, tmp_path_factory: pytest.TempPathFactory
-                 ) -> list[list[Event]]:
+async def seeded(
+    ui_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> list[list[Event]]:
     """Four completed intents (two strategies) and one risk rejection."""
     intents: list[list[Event]] = []
     async with sim_venue(Path(tmp_path_factory.mktemp("sim"))) as sim:
         for i in range(4):
-            intents.append(await lifecycle(sim, 100 + i, strategy=("alpha", "beta")[i % 2],
-                                           at_ms=1_700_000_000_000 + i * 1000))
+            intents.append(
+                await lifecycle(
+                    sim,
+                    100 + i,
+                    strategy=("alpha", "beta")[i % 2],
+                    at_ms=1_700_000_000_000 + i * 1000,
+                )
+            )
     intents.append(rejected(200, strategy="alpha"))
     await store_and_project(ui_settings, [e for events in intents for e in events])
     return intents
@@ -46,16 +53,18 @@ async def client(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def test_list_filter_and_paginate(client: httpx.AsyncClient,
-                                        seeded: list[list[Event]]) -> None:
+async def test_list_filter_and_paginate(
+    client: httpx.AsyncClient, seeded: list[list[Event]]
+) -> None:
     page = (await client.get("/intents", params={"limit": 2})).json()
     assert (page["total"], len(page["items"]), page["offset"]) == (5, 2, 0)
     assert page["streamId"] != "0-0"
     rest = (await client.get("/intents", params={"limit": 10, "offset": 2})).json()
     ids = [i["id"] for i in page["items"] + rest["items"]]
     assert sorted(ids) == sorted(e[0].correlation_id for e in seeded)
-    alpha_done = (await client.get("/intents", params={"state": "completed",
-                                                       "strategy": "alpha"})).json()
+    alpha_done = (
+        await client.get("/intents", params={"state": "completed", "strategy": "alpha"})
+    ).json()
     assert alpha_done["total"] == 2
     assert {i["strategyId"] for i in alpha_done["items"]} == {"alpha"}
     risk = (await client.get("/intents", params={"state": "risk_rejected"})).json()
@@ -69,8 +78,9 @@ async def test_bad_query_is_422_with_paths(client: httpx.AsyncClient) -> None:
     assert {e["path"] for e in r.json()["errors"]} == {"query.limit", "query.state"}
 
 
-async def test_intent_detail_agrees_with_the_event_store(client: httpx.AsyncClient,
-                                                         seeded: list[list[Event]]) -> None:
+async def test_intent_detail_agrees_with_the_event_store(
+    client: httpx.AsyncClient, seeded: list[list[Event]]
+) -> None:
     events = seeded[0]
     body = (await client.get(f"/intents/{events[0].correlation_id}")).json()
     assert body["intent"]["state"] == "completed"
@@ -85,11 +95,14 @@ async def test_intent_detail_agrees_with_the_event_store(client: httpx.AsyncClie
     assert (await client.get("/plans/nope")).status_code == 404
 
 
-async def test_positions_strategies_stats(client: httpx.AsyncClient,
-                                          seeded: list[list[Event]]) -> None:
+async def test_positions_strategies_stats(
+    client: httpx.AsyncClient, seeded: list[list[Event]]
+) -> None:
     strategies = (await client.get("/strategies")).json()["strategies"]
-    assert strategies == [{"strategyId": "alpha", "intents": 3},
-                          {"strategyId": "beta", "intents": 2}]
+    assert strategies == [
+        {"strategyId": "alpha", "intents": 3},
+        {"strategyId": "beta", "intents": 2},
+    ]
     positions = (await client.get("/positions", params={"strategy": "beta"})).json()
     [beta] = positions["positions"]
     weth = next(a for a in beta["assets"] if a["asset"] == "WETH")
@@ -101,11 +114,13 @@ async def test_positions_strategies_stats(client: httpx.AsyncClient,
     assert stats["stages"]["execute"] == 16
 
 
-async def test_submit_produces_onto_the_input_topic(client: httpx.AsyncClient,
-                                                    ui_settings: Settings) -> None:
+async def test_submit_produces_onto_the_input_topic(
+    client: httpx.AsyncClient, ui_settings: Settings
+) -> None:
     strategy = f"api-{uuid.uuid4().hex[:6]}"
-    body = submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", "0.5", strategy_id=strategy,
-                      client_intent_id="cid-1")
+    body = submission(
+        TOPOLOGY, "DISPOSE", "WETH", "USDC", "0.5", strategy_id=strategy, client_intent_id="cid-1"
+    )
     r = await client.post("/intents", json=body)
     assert r.status_code == 202, r.text
     accepted = r.json()
@@ -117,10 +132,12 @@ async def test_submit_produces_onto_the_input_topic(client: httpx.AsyncClient,
 
 
 async def test_a_duplicate_submission_answers_the_existing_intent(
-        client: httpx.AsyncClient, ui_settings: Settings) -> None:
+    client: httpx.AsyncClient, ui_settings: Settings
+) -> None:
     strategy = f"api-{uuid.uuid4().hex[:6]}"
-    body = submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", "0.5", strategy_id=strategy,
-                      client_intent_id="cid-dup")
+    body = submission(
+        TOPOLOGY, "DISPOSE", "WETH", "USDC", "0.5", strategy_id=strategy, client_intent_id="cid-dup"
+    )
     first = await client.post("/intents", json=body)
     again = await client.post("/intents", json=body)
     assert (first.status_code, first.json()["status"]) == (202, "submitted"), first.text
@@ -131,8 +148,9 @@ async def test_a_duplicate_submission_answers_the_existing_intent(
     records = await records_of(ui_settings.kafka, strategy)
     assert len(records) == 1
     # The id answered is the one derived from the record's timestamp, which the route chose.
-    assert first.json()["intentId"] == predicted_intent_id(records[0].timestamp, strategy,
-                                                           "cid-dup")
+    assert first.json()["intentId"] == predicted_intent_id(
+        records[0].timestamp, strategy, "cid-dup"
+    )
 
     # Ingest, claiming in the same store, turns that record into the answered intent.
     stage = build(StageContext(TOPOLOGY, ui_settings))
@@ -144,12 +162,14 @@ async def test_a_duplicate_submission_answers_the_existing_intent(
 
     try:
         r = records[0]
-        await stage.process([Record(r.topic, r.partition, r.offset, r.timestamp, r.key,
-                                    r.value or b"")], emit)
+        await stage.process(
+            [Record(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value or b"")], emit
+        )
     finally:
         await stage.stop()
     assert [(e.topic, e.correlation_id) for e in sent if e.topic.startswith("intent.")] == [
-        ("intent.submitted", first.json()["intentId"])]
+        ("intent.submitted", first.json()["intentId"])
+    ]
 
 
 async def test_openapi_describes_the_duplicate_answer(client: httpx.AsyncClient) -> None:
@@ -173,8 +193,9 @@ async def records_of(kafka: str, strategy: str) -> list[Any]:
         found = []
         while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
             batch = await consumer.getmany(timeout_ms=500)
-            found += [r for records in batch.values() for r in records
-                      if r.key == strategy.encode()]
+            found += [
+                r for records in batch.values() for r in records if r.key == strategy.encode()
+            ]
         return found
     finally:
         await consumer.stop()
@@ -199,13 +220,17 @@ async def find_record(kafka: str, strategy: str) -> Any:
         await consumer.stop()
 
 
-@pytest.mark.parametrize(("body", "paths"), [
-    (b"{not json", {"body"}),
-    (b"[]", {""}),
-    (orjson.dumps({"strategyId": "x", "type": "SELL"}), {"type", "assets", "constraints"}),
-])
-async def test_bad_submission_is_422_with_field_paths(client: httpx.AsyncClient, body: bytes,
-                                                      paths: set[str]) -> None:
+@pytest.mark.parametrize(
+    ("body", "paths"),
+    [
+        (b"{not json", {"body"}),
+        (b"[]", {""}),
+        (orjson.dumps({"strategyId": "x", "type": "SELL"}), {"type", "assets", "constraints"}),
+    ],
+)
+async def test_bad_submission_is_422_with_field_paths(
+    client: httpx.AsyncClient, body: bytes, paths: set[str]
+) -> None:
     r = await client.post("/intents", content=body)
     assert r.status_code == 422
     assert {e["path"] for e in r.json()["errors"]} == paths
@@ -221,8 +246,7 @@ async def test_bad_amount_names_its_path(client: httpx.AsyncClient) -> None:
     assert any(p.startswith("assets.0") for p in paths)
 
 
-async def test_health_metrics_openapi(client: httpx.AsyncClient,
-                                      seeded: list[list[Event]]) -> None:
+async def test_health_metrics_openapi(client: httpx.AsyncClient, seeded: list[list[Event]]) -> None:
     health = (await client.get("/health")).json()
     assert health["status"] == "ok"
     assert set(health["dependencies"]) == {"kafka", "postgres", "redis"}
@@ -232,6 +256,13 @@ async def test_health_metrics_openapi(client: httpx.AsyncClient,
     assert 'sep_intents{state="completed"} 4' in text
     assert "sep_consumer_lag_up 1" in text
     doc = (await client.get("/openapi.json")).json()
-    assert {"/intents", "/intents/{intentId}", "/plans/{planId}", "/positions", "/strategies",
-            "/health", "/metrics"} <= set(doc["paths"])
+    assert {
+        "/intents",
+        "/intents/{intentId}",
+        "/plans/{planId}",
+        "/positions",
+        "/strategies",
+        "/health",
+        "/metrics",
+    } <= set(doc["paths"])
     assert "IntentSubmission" in doc["components"]["schemas"]

@@ -39,12 +39,21 @@ from tests.ui.seed import store_and_project
 from tests.ui.server import ServerThread
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-COMPLETED_PATH = ["intent.submitted", "risk.approved", "intent.accepted", "intent.prioritised",
-                  "plan.created", "exec.started", "exec.step_submitted", "exec.step_filled",
-                  "exec.completed"]
+COMPLETED_PATH = [
+    "intent.submitted",
+    "risk.approved",
+    "intent.accepted",
+    "intent.prioritised",
+    "plan.created",
+    "exec.started",
+    "exec.step_submitted",
+    "exec.step_filled",
+    "exec.completed",
+]
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="needs Debian's chromium (apt-get install chromium)")
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +77,9 @@ def workers(ui_settings: Settings) -> Iterator[WorkerPool]:
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                           args=["--no-sandbox"])
+        chromium = await p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
         try:
             yield chromium
         finally:
@@ -91,13 +101,15 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
 
 async def timeline(page: Page) -> list[tuple[int, str]]:
     items = page.locator("#timeline li[data-seq]")
-    return [(int(await li.get_attribute("data-seq") or 0), await li.get_attribute("data-topic")
-             or "") for li in await items.all()]
+    return [
+        (int(await li.get_attribute("data-seq") or 0), await li.get_attribute("data-topic") or "")
+        for li in await items.all()
+    ]
 
 
 async def test_submit_watch_reload_and_survive_a_dropped_socket(
-        page: Page, server: ServerThread, workers: WorkerPool, ui_settings: Settings,
-        shots: Path) -> None:
+    page: Page, server: ServerThread, workers: WorkerPool, ui_settings: Settings, shots: Path
+) -> None:
     await page.goto(f"{server.url}/ui/")
     await expect(page.locator("#c-executed")).to_be_visible()
     await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
@@ -122,8 +134,9 @@ async def test_submit_watch_reload_and_survive_a_dropped_socket(
     intent_id = page.url.rsplit("/", 1)[1]
 
     # The detail page follows the intent live to the end, every lifecycle event in order.
-    await expect(page.locator("#state-badge")).to_have_attribute("data-state", "completed",
-                                                                 timeout=90_000)
+    await expect(page.locator("#state-badge")).to_have_attribute(
+        "data-state", "completed", timeout=90_000
+    )
     expected = list(enumerate(COMPLETED_PATH, start=1))
     await expect(page.locator("#timeline li[data-seq]")).to_have_count(len(expected))
     assert await timeline(page) == expected
@@ -156,9 +169,11 @@ async def test_submit_watch_reload_and_survive_a_dropped_socket(
     await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=20_000)
     for missed_id in missed:
         await expect(page.locator(f'tr[data-id="{missed_id}"] .badge')).to_have_attribute(
-            "data-state", "completed", timeout=20_000)
+            "data-state", "completed", timeout=20_000
+        )
     received: list[dict[str, Any]] = await page.evaluate(
-        "window.sep.page.then(p => p.stream.received)")
+        "window.sep.page.then(p => p.stream.received)"
+    )
     store = await EventStore.connect(ui_settings.postgres)
     try:
         for missed_id in missed:
@@ -178,9 +193,16 @@ async def submit_directly(settings: Settings, count: int) -> list[str]:
     ids = []
     async with IntentProducer(settings.kafka) as producer:
         for i in range(count):
-            body = submission(TOPOLOGY, ("DISPOSE", "ACQUIRE")[i % 2], "WETH", "USDC", "0.1",
-                              strategy_id=strategy, client_intent_id=f"{strategy}-{i}",
-                              max_slippage="0.02")
+            body = submission(
+                TOPOLOGY,
+                ("DISPOSE", "ACQUIRE")[i % 2],
+                "WETH",
+                "USDC",
+                "0.1",
+                strategy_id=strategy,
+                client_intent_id=f"{strategy}-{i}",
+                max_slippage="0.02",
+            )
             stamp, delivery = await producer.send(body)
             await delivery
             ids.append(predicted_intent_id(stamp, strategy, f"{strategy}-{i}"))
@@ -188,8 +210,19 @@ async def submit_directly(settings: Settings, count: int) -> list[str]:
 
 
 # What every intents table must still show, whatever a row holds.
-COLUMNS = ["Submitted", "Intent", "Strategy", "Side", "Pair", "Amount", "Status", "Prio",
-           "Received", "Slippage", "Reason"]
+COLUMNS = [
+    "Submitted",
+    "Intent",
+    "Strategy",
+    "Side",
+    "Pair",
+    "Amount",
+    "Status",
+    "Prio",
+    "Received",
+    "Slippage",
+    "Reason",
+]
 
 LAYOUT = """() => {
   const table = document.querySelector("table.intents");
@@ -235,8 +268,8 @@ async def assert_nothing_injected(page: Page) -> None:
 
 
 async def test_hostile_values_keep_every_column_and_inject_nothing(
-        page: Page, server: ServerThread, workers: WorkerPool, ui_settings: Settings,
-        shots: Path) -> None:
+    page: Page, server: ServerThread, workers: WorkerPool, ui_settings: Settings, shots: Path
+) -> None:
     now = int(time.time() * 1000)
     # Seeded the way the project stage writes them: the storable ones in both stores (so the
     # detail page has their events), the rest in the read model only (NUL, a 60 KB id).
@@ -246,8 +279,15 @@ async def test_hostile_values_keep_every_column_and_inject_nothing(
     # And one through the real pipeline: a raw record with a 60 KB strategy id, RTL client id.
     marker = f"raw-{uuid.uuid4().hex[:8]}-"
     async with IntentProducer(ui_settings.kafka) as producer:
-        body = submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", "0.1", strategy_id="s",
-                          client_intent_id=hostile.RTL + hostile.ZERO_WIDTH)
+        body = submission(
+            TOPOLOGY,
+            "DISPOSE",
+            "WETH",
+            "USDC",
+            "0.1",
+            strategy_id="s",
+            client_intent_id=hostile.RTL + hostile.ZERO_WIDTH,
+        )
         body["strategyId"] = marker + hostile.HUGE[: 60_000 - len(marker)]
         _stamp, delivery = await producer.send(orjson.dumps(body), key="hostile")
         await delivery
@@ -256,7 +296,8 @@ async def test_hostile_values_keep_every_column_and_inject_nothing(
     await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
     strategy_cells = page.locator("table.intents td.txt:nth-child(3) .clip")
     await expect(page.locator(f'table.intents td .clip[title^="{marker}"]')).to_have_count(
-        1, timeout=60_000)  # the pipeline's rejection arrived live
+        1, timeout=60_000
+    )  # the pipeline's rejection arrived live
     layout = await assert_layout_holds(page, at_least_rows=6)
     assert max(r["id"] for r in layout["rows"]) > 60_000  # the 60 KB id is one of the rows
     await assert_nothing_injected(page)
@@ -297,16 +338,18 @@ async def test_hostile_values_keep_every_column_and_inject_nothing(
 
 
 async def project_only(settings: Settings, events: list[Any]) -> None:
-    model = ReadModel.connect(settings.redis, settings.redis_prefix,
-                              reference_prices=dict(TOPOLOGY.risk.reference_prices))
+    model = ReadModel.connect(
+        settings.redis, settings.redis_prefix, reference_prices=dict(TOPOLOGY.risk.reference_prices)
+    )
     try:
         await model.apply(events)
     finally:
         await model.close()
 
 
-async def test_pipeline_view_is_live(page: Page, server: ServerThread, workers: WorkerPool,
-                                     ui_settings: Settings, shots: Path) -> None:
+async def test_pipeline_view_is_live(
+    page: Page, server: ServerThread, workers: WorkerPool, ui_settings: Settings, shots: Path
+) -> None:
     ids = await submit_directly(ui_settings, 4)
     await wait_until_finished(ui_settings.postgres, ids, timeout=90, pool=workers)
     await page.goto(f"{server.url}/ui/pipeline")
@@ -314,24 +357,29 @@ async def test_pipeline_view_is_live(page: Page, server: ServerThread, workers: 
         await expect(page.locator(f"#h-{dependency}")).to_have_attribute("data-status", "ok")
     await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
     for stage in ("ingest", "validate", "prioritise", "plan", "execute"):
-        await expect(page.locator(f'#stages tr[data-stage="{stage}"] [data-field="p99"]')
-                     ).not_to_have_text("—", timeout=15_000)
+        await expect(
+            page.locator(f'#stages tr[data-stage="{stage}"] [data-field="p99"]')
+        ).not_to_have_text("—", timeout=15_000)
     await expect(page.locator("#groups tr[data-group]")).not_to_have_count(0, timeout=15_000)
     await expect(page.locator("#lag tr[data-tp]")).not_to_have_count(0, timeout=15_000)
     # Pushed, not polled: the frames keep coming over the socket.
     frames = await page.evaluate("window.sep.page.then(p => p.stream.frames)")
-    await page.wait_for_function(f"window.sep.page.then(p => p.stream.frames > {frames})",
-                                 timeout=10_000)
+    await page.wait_for_function(
+        f"window.sep.page.then(p => p.stream.frames > {frames})", timeout=10_000
+    )
     await page.screenshot(path=shots / "pipeline.png", full_page=True)
 
 
-async def test_dead_letter_inspector(page: Page, server: ServerThread, workers: WorkerPool,
-                                     ui_settings: Settings, shots: Path) -> None:
+async def test_dead_letter_inspector(
+    page: Page, server: ServerThread, workers: WorkerPool, ui_settings: Settings, shots: Path
+) -> None:
     # Raw records the pipeline refuses: markup and NUL in invalid JSON, and an unknown field.
     marker = f"dl-{uuid.uuid4().hex[:8]}"
     async with IntentProducer(ui_settings.kafka) as producer:
-        for raw in (f'{{"strategyId": "{marker}{hostile.MARKUP}\x00'.encode(),
-                    orjson.dumps({"strategyId": marker, "nonsense": hostile.MARKUP})):
+        for raw in (
+            f'{{"strategyId": "{marker}{hostile.MARKUP}\x00'.encode(),
+            orjson.dumps({"strategyId": marker, "nonsense": hostile.MARKUP}),
+        ):
             _stamp, delivery = await producer.send(raw, key=marker)
             await delivery
     await page.goto(f"{server.url}/ui/deadletters?q={marker}")
@@ -363,8 +411,8 @@ async def test_dead_letter_inspector(page: Page, server: ServerThread, workers: 
 
 
 async def test_metrics_page_shows_the_figures_of_metrics(
-        page: Page, server: ServerThread, workers: WorkerPool, ui_settings: Settings,
-        shots: Path) -> None:
+    page: Page, server: ServerThread, workers: WorkerPool, ui_settings: Settings, shots: Path
+) -> None:
     ids = await submit_directly(ui_settings, 2)
     await wait_until_finished(ui_settings.postgres, ids, timeout=90, pool=workers)
     await page.goto(f"{server.url}/ui/")
@@ -374,13 +422,18 @@ async def test_metrics_page_shows_the_figures_of_metrics(
     # The same numbers /metrics has, read for a person.
     async with httpx.AsyncClient(base_url=server.url) as client:
         raw = (await client.get("/metrics")).text
-    states = {m.group(1): int(float(m.group(2)))
-              for m in re.finditer(r'^sep_intents\{state="([^"]+)"\} (\S+)$', raw, re.M)}
+    states = {
+        m.group(1): int(float(m.group(2)))
+        for m in re.finditer(r'^sep_intents\{state="([^"]+)"\} (\S+)$', raw, re.M)
+    }
     assert states.get("completed", 0) >= 2
     await page.evaluate("window.sep.page.then(p => p.reload())")  # the page's own fetch, now
-    shown = {await tr.get_attribute("data-key") or "": int(
-        (await tr.locator("td").nth(1).inner_text()).replace(",", ""))
-        for tr in await page.locator("#m-states tbody tr[data-key]").all()}
+    shown = {
+        await tr.get_attribute("data-key") or "": int(
+            (await tr.locator("td").nth(1).inner_text()).replace(",", "")
+        )
+        for tr in await page.locator("#m-states tbody tr[data-key]").all()
+    }
     assert shown == states
     await expect(page.locator("#m-latency tbody tr[data-key]")).not_to_have_count(0)
     await expect(page.locator("#m-duration tr[data-key='completed']")).to_have_count(1)
@@ -391,19 +444,29 @@ async def chart_counts(client: httpx.AsyncClient, strategy: str) -> dict[str, in
     prices = (await client.get("/charts/prices")).json()
     pnl = (await client.get("/charts/pnl", params={"strategy": strategy})).json()
     states = (await client.get("/charts/states")).json()
-    return {"price": len(prices["points"]), "fills": len(prices["fills"]),
-            "pnl": len(pnl["points"]), "states": len(states["points"])}
+    return {
+        "price": len(prices["points"]),
+        "fills": len(prices["fills"]),
+        "pnl": len(pnl["points"]),
+        "states": len(states["points"]),
+    }
 
 
 async def drawn(page: Page) -> dict[str, int]:
-    return {name: int(await page.get_attribute(f"#chart-{chart}", f"data-{field}") or -1)
-            for name, chart, field in (("price", "price", "points"), ("fills", "price", "fills"),
-                                       ("pnl", "pnl", "points"), ("states", "states", "points"))}
+    return {
+        name: int(await page.get_attribute(f"#chart-{chart}", f"data-{field}") or -1)
+        for name, chart, field in (
+            ("price", "price", "points"),
+            ("fills", "price", "fills"),
+            ("pnl", "pnl", "points"),
+            ("states", "states", "points"),
+        )
+    }
 
 
 async def test_charts_draw_the_history_and_follow_the_pipeline(
-        page: Page, server: ServerThread, workers: WorkerPool, ui_settings: Settings,
-        shots: Path) -> None:
+    page: Page, server: ServerThread, workers: WorkerPool, ui_settings: Settings, shots: Path
+) -> None:
     ids = await submit_directly(ui_settings, 4)
     await wait_until_finished(ui_settings.postgres, ids, timeout=90, pool=workers)
     store = await EventStore.connect(ui_settings.postgres)
@@ -434,12 +497,15 @@ async def test_charts_draw_the_history_and_follow_the_pipeline(
             await wait_until_finished(ui_settings.postgres, more, timeout=90, pool=workers)
             await asyncio.sleep(1.1)
         await expect(page.locator("#chart-price")).to_have_attribute(
-            "data-fills", str(before["fills"] + 2), timeout=15_000)
+            "data-fills", str(before["fills"] + 2), timeout=15_000
+        )
         expected = await chart_counts(client, strategy)
         await page.wait_for_function(
             "([n, m]) => document.querySelector('#chart-states').dataset.points == n"
             " && document.querySelector('#chart-price').dataset.points == m",
-            arg=[str(expected["states"]), str(expected["price"])], timeout=15_000)
+            arg=[str(expected["states"]), str(expected["price"])],
+            timeout=15_000,
+        )
         live = await page.evaluate("window.sep.page.then(p => [p.price, p.states])")
     # A refresh draws the same picture.
     await page.reload()
@@ -449,7 +515,8 @@ async def test_charts_draw_the_history_and_follow_the_pipeline(
 
 
 async def test_a_dead_letter_is_redriven_from_the_page_and_completes(
-        page: Page, workers: WorkerPool, ui_settings: Settings, shots: Path) -> None:
+    page: Page, workers: WorkerPool, ui_settings: Settings, shots: Path
+) -> None:
     token = uuid.uuid4().hex
     operator_server = ServerThread(dataclasses.replace(ui_settings, operator_token=token))
     operator_server.start()
@@ -457,16 +524,32 @@ async def test_a_dead_letter_is_redriven_from_the_page_and_completes(
         # A submission a stage failed on for a passing reason (its retries ran out while a
         # dependency was away), dead-lettered by the real dead_letter().
         marker = f"rd-{uuid.uuid4().hex[:8]}"
-        raw = orjson.dumps(submission(TOPOLOGY, "DISPOSE", "WETH", "USDC", "0.1",
-                                      strategy_id=marker, client_intent_id=f"{marker}-0",
-                                      max_slippage="0.02"))
-        out = dead_letter(f"dl-{marker}", raw, reason="ingest failed: ConnectionError()",
-                          errors=(), source="sep.intents.submitted/0/1", correlation_id="")
+        raw = orjson.dumps(
+            submission(
+                TOPOLOGY,
+                "DISPOSE",
+                "WETH",
+                "USDC",
+                "0.1",
+                strategy_id=marker,
+                client_intent_id=f"{marker}-0",
+                max_slippage="0.02",
+            )
+        )
+        out = dead_letter(
+            f"dl-{marker}",
+            raw,
+            reason="ingest failed: ConnectionError()",
+            errors=(),
+            source="sep.intents.submitted/0/1",
+            correlation_id="",
+        )
         producer = AIOKafkaProducer(bootstrap_servers=ui_settings.kafka)
         await producer.start()
         try:
-            await producer.send_and_wait(out.topic, out.value, key=out.key,
-                                         headers=list(out.headers))
+            await producer.send_and_wait(
+                out.topic, out.value, key=out.key, headers=list(out.headers)
+            )
         finally:
             await producer.stop()
         await page.goto(f"{operator_server.url}/ui/deadletters?q={marker}")
@@ -480,7 +563,8 @@ async def test_a_dead_letter_is_redriven_from_the_page_and_completes(
         await form.locator("input[name=token]").fill(token)
         await form.locator("button").click()
         await expect(form.locator(".redrive-result")).to_contain_text(
-            "re-driven to sep.intents.submitted")
+            "re-driven to sep.intents.submitted"
+        )
         await page.screenshot(path=shots / "deadletter-redriven.png", full_page=True)
 
         # The pipeline takes it as any submission: it completes.

@@ -28,10 +28,14 @@ async def client(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
 async def produce(settings: Settings, marker: str) -> dict[str, tuple[int, int]]:
     """Three dead letters; key -> (partition, offset) as the broker stored them."""
     cases = {
-        f"{marker}-json": (b'{"strategyId": "' + hostile.MARKUP.encode() + b'"}',
-                           f"{marker}.strategyId: too long"),
-        f"{marker}-binary": (b"\x00\xff\xfe" + hostile.RTL.encode() + bytes(range(256)),
-                             f"{marker}.body: not JSON"),
+        f"{marker}-json": (
+            b'{"strategyId": "' + hostile.MARKUP.encode() + b'"}',
+            f"{marker}.strategyId: too long",
+        ),
+        f"{marker}-binary": (
+            b"\x00\xff\xfe" + hostile.RTL.encode() + bytes(range(256)),
+            f"{marker}.body: not JSON",
+        ),
         f"{marker}-huge": (hostile.HUGE.encode(), f"{marker}.body: larger than 65536 bytes"),
     }
     placed = {}
@@ -39,19 +43,26 @@ async def produce(settings: Settings, marker: str) -> dict[str, tuple[int, int]]
     await producer.start()
     try:
         for key, (raw, reason) in cases.items():
-            out = dead_letter(key, raw, reason=reason, source=f"sep.intents.submitted/0/{len(key)}",
-                              errors=[FieldError(path="strategyId", message=hostile.MARKUP)],
-                              correlation_id=f"intent-{key}")
-            meta = await producer.send_and_wait(out.topic, out.value, key=out.key,
-                                                headers=list(out.headers))
+            out = dead_letter(
+                key,
+                raw,
+                reason=reason,
+                source=f"sep.intents.submitted/0/{len(key)}",
+                errors=[FieldError(path="strategyId", message=hostile.MARKUP)],
+                correlation_id=f"intent-{key}",
+            )
+            meta = await producer.send_and_wait(
+                out.topic, out.value, key=out.key, headers=list(out.headers)
+            )
             placed[key] = (meta.partition, meta.offset)
     finally:
         await producer.stop()
     return placed
 
 
-async def test_read_back_where_why_and_a_bounded_preview(client: httpx.AsyncClient,
-                                                         ui_settings: Settings) -> None:
+async def test_read_back_where_why_and_a_bounded_preview(
+    client: httpx.AsyncClient, ui_settings: Settings
+) -> None:
     marker = f"dl{uuid.uuid4().hex[:8]}"
     placed = await produce(ui_settings, marker)
     body = (await client.get("/deadletters", params={"q": marker})).json()
@@ -68,8 +79,10 @@ async def test_read_back_where_why_and_a_bounded_preview(client: httpx.AsyncClie
         assert len(d["previewHex"]) <= 1024
     huge = mine[f"{marker}-huge"]
     assert huge["truncated"] is True
-    assert (huge["originalBytes"], huge["storedBytes"]) == (len(hostile.HUGE),
-                                                            DEAD_LETTER_PREFIX_BYTES)
+    assert (huge["originalBytes"], huge["storedBytes"]) == (
+        len(hostile.HUGE),
+        DEAD_LETTER_PREFIX_BYTES,
+    )
     assert len(huge["preview"]) == PREVIEW_BYTES
     binary = mine[f"{marker}-binary"]
     assert binary["previewHex"].startswith("00fffe")

@@ -26,7 +26,7 @@ from tests.ui.server import ServerThread
 from ui.pipeline import percentile
 
 COUNT = 40
-SAMPLE = re.compile(r'^(\w+)\{([^}]*)\} (\S+)$')
+SAMPLE = re.compile(r"^(\w+)\{([^}]*)\} (\S+)$")
 
 
 def test_percentile_interpolates_inside_the_bucket() -> None:
@@ -69,9 +69,17 @@ async def drive_load(settings: Settings, count: int, rate: float) -> list[str]:
     ids = []
     async with IntentProducer(settings.kafka) as producer:
         for i in range(count):
-            body = submission(TOPOLOGY, ("DISPOSE", "ACQUIRE")[i % 2], "WETH", "USDC", "0.05",
-                              strategy_id=strategy, client_intent_id=f"{strategy}-{i}",
-                              max_slippage="0.03", venues=["sim"])
+            body = submission(
+                TOPOLOGY,
+                ("DISPOSE", "ACQUIRE")[i % 2],
+                "WETH",
+                "USDC",
+                "0.05",
+                strategy_id=strategy,
+                client_intent_id=f"{strategy}-{i}",
+                max_slippage="0.03",
+                venues=["sim"],
+            )
             stamp, delivery = await producer.send(body)
             await delivery
             ids.append(predicted_intent_id(stamp, strategy, f"{strategy}-{i}"))
@@ -80,13 +88,19 @@ async def drive_load(settings: Settings, count: int, rate: float) -> list[str]:
 
 
 async def test_agrees_with_sep_status_and_metrics_under_load(
-        client: httpx.AsyncClient, server: ServerThread, workers: WorkerPool,
-        ui_settings: Settings) -> None:
+    client: httpx.AsyncClient, server: ServerThread, workers: WorkerPool, ui_settings: Settings
+) -> None:
     first = (await client.get("/pipeline")).json()
-    assert {s["name"] for s in first["stages"]} == {"ingest", "validate", "prioritise", "plan",
-                                                   "execute"}
-    assert all(first["health"][d]["status"] == "ok"
-               for d in ("kafka", "postgres", "redis", "chain")), first["health"]
+    assert {s["name"] for s in first["stages"]} == {
+        "ingest",
+        "validate",
+        "prioritise",
+        "plan",
+        "execute",
+    }
+    assert all(
+        first["health"][d]["status"] == "ok" for d in ("kafka", "postgres", "redis", "chain")
+    ), first["health"]
 
     ids = await drive_load(ui_settings, COUNT, rate=20)
     # While the load runs, a sample shows it moving.
@@ -106,20 +120,27 @@ async def test_agrees_with_sep_status_and_metrics_under_load(
         lag_topics = {p["topic"] for p in view["lag"] or ()}
         states = {s: n for s, n in view["states"].items() if n}
         reported = sum(g["records"] for g in view["groups"])  # workers publish every 2 s
-        if (shown == stored_by_stage and states == status["states"] and reported
-                and "sep.plans" in lag_topics) or time.monotonic() > deadline:
+        if (
+            shown == stored_by_stage
+            and states == status["states"]
+            and reported
+            and "sep.plans" in lag_topics
+        ) or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.5)
     assert shown == stored_by_stage
     metrics = prometheus((await client.get("/metrics")).text)
-    assert {dict(k)["stage"]: int(v) for k, v in metrics["sep_stage_events_total"].items()} \
-        == stored_by_stage
+    assert {
+        dict(k)["stage"]: int(v) for k, v in metrics["sep_stage_events_total"].items()
+    } == stored_by_stage
     assert states == status["states"] == {"completed": COUNT}
     assert view["intents"] == status["intents"]
     assert len(view["workers"]) == status["workers"] == 1
     assert view["problems"] == status["problems"] == []
-    lag = {(dict(k)["group"], dict(k)["topic"], int(dict(k)["partition"])): int(v)
-           for k, v in metrics["sep_consumer_lag"].items()}
+    lag = {
+        (dict(k)["group"], dict(k)["topic"], int(dict(k)["partition"])): int(v)
+        for k, v in metrics["sep_consumer_lag"].items()
+    }
     assert view["lag"] is not None
     assert {(p["group"], p["topic"], p["partition"]): p["behind"] for p in view["lag"]} == lag
     assert {p["topic"] for p in view["lag"]} >= {"sep.intents.submitted", "sep.plans"}

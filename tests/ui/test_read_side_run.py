@@ -35,8 +35,9 @@ async def workers(ui_settings: Settings) -> AsyncIterator[WorkerPool]:
     # by other consumer groups, i.e. other pipelines) would otherwise be run a second time
     # here, and their first run's events would reach this store too: two answers under one
     # seq, by design of the test session, not of the product.
-    await skip_backlog(ui_settings.kafka, TOPOLOGY.app.id,
-                       {t.name: t.partitions for t in TOPOLOGY.topics})
+    await skip_backlog(
+        ui_settings.kafka, TOPOLOGY.app.id, {t.name: t.partitions for t in TOPOLOGY.topics}
+    )
     pool = WorkerPool(ui_settings, count=2)
     pool.start()
     try:
@@ -53,8 +54,13 @@ async def run_ids(ui_settings: Settings, workers: WorkerPool) -> list[str]:
     async with IntentProducer(ui_settings.kafka) as producer:
         deliveries = []
         for i in range(INTENTS):
-            body = random_submission(TOPOLOGY, rng, strategy_id=f"run-{run}-{i % 7}",
-                                     client_intent_id=f"{run}-{i}", venues=["sim"])
+            body = random_submission(
+                TOPOLOGY,
+                rng,
+                strategy_id=f"run-{run}-{i % 7}",
+                client_intent_id=f"{run}-{i}",
+                venues=["sim"],
+            )
             stamp, delivery = await producer.send(body)
             deliveries.append(delivery)
             ids.append(predicted_intent_id(stamp, body["strategyId"], body["clientIntentId"]))
@@ -72,8 +78,10 @@ async def settled(settings: Settings) -> None:
     try:
         for _ in range(200):
             stored = sum((await store.count_by_topic()).values())
-            applied = sum(int(v) for v in
-                          (await client.hgetall(f"{settings.redis_prefix}stats:events")).values())
+            applied = sum(
+                int(v)
+                for v in (await client.hgetall(f"{settings.redis_prefix}stats:events")).values()
+            )
             if applied >= stored and await model.pending_positions() == 0:
                 return
             await asyncio.sleep(0.1)
@@ -84,18 +92,22 @@ async def settled(settings: Settings) -> None:
             doubles = await conn.fetch(
                 "SELECT correlation_id, seq, array_agg(topic) AS topics, "
                 "array_agg(event_id) AS ids FROM events GROUP BY correlation_id, seq "
-                "HAVING count(*) > 1 LIMIT 10")
+                "HAVING count(*) > 1 LIMIT 10"
+            )
         finally:
             await conn.close()
-        raise AssertionError(f"read model has {applied} of {stored} events; "
-                             f"seqs stored twice: {[dict(r) for r in doubles]}")
+        raise AssertionError(
+            f"read model has {applied} of {stored} events; "
+            f"seqs stored twice: {[dict(r) for r in doubles]}"
+        )
     finally:
         await store.close()
         await client.aclose()
 
 
 async def test_every_intent_in_the_api_agrees_with_the_event_store(
-        run_ids: list[str], server: ServerThread, ui_settings: Settings) -> None:
+    run_ids: list[str], server: ServerThread, ui_settings: Settings
+) -> None:
     store = await EventStore.connect(ui_settings.postgres)
     states: dict[str, int] = {}
     try:
@@ -110,12 +122,17 @@ async def test_every_intent_in_the_api_agrees_with_the_event_store(
                 for e in stored:
                     state = STATE_OF[e.topic] or state
                 assert (view["state"], view["eventCount"], view["lastSeq"]) == (
-                    state, len(stored), len(stored)), intent_id
+                    state,
+                    len(stored),
+                    len(stored),
+                ), intent_id
                 assert set(view["timestamps"]) == {e.topic for e in stored}
                 if stored[-1].topic == "exec.completed":
                     done = stored[-1].payload
-                    assert (view["amountIn"], view["amountOut"]) == (done["amountIn"],
-                                                                     done["amountOut"])
+                    assert (view["amountIn"], view["amountOut"]) == (
+                        done["amountIn"],
+                        done["amountOut"],
+                    )
                     assert body["plan"]["status"] == "completed"
                 states[state] = states.get(state, 0) + 1
     finally:
@@ -124,7 +141,8 @@ async def test_every_intent_in_the_api_agrees_with_the_event_store(
 
 
 async def test_replay_rebuilds_identical_read_models(
-        run_ids: list[str], ui_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    run_ids: list[str], ui_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
     rebuilt = await replay.rebuild(ui_settings, TOPOLOGY, batch=700)
     try:
         assert rebuilt.events >= INTENTS * 5

@@ -27,8 +27,9 @@ async def frame(ws: ClientConnection, wait_s: float = 10) -> dict[str, Any]:
     return result
 
 
-async def changes_until(ws: ClientConnection, predicate: Any, wait_s: float = 15
-                        ) -> list[dict[str, Any]]:
+async def changes_until(
+    ws: ClientConnection, predicate: Any, wait_s: float = 15
+) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     async with asyncio.timeout(wait_s):
         while True:
@@ -46,16 +47,18 @@ async def venue(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 async def intents(venue: Venue, first: int, n: int, at_ms: int) -> list[list[Event]]:
-    return [await lifecycle(venue, first + i, strategy="ws", at_ms=at_ms + i)
-            for i in range(n)]
+    return [await lifecycle(venue, first + i, strategy="ws", at_ms=at_ms + i) for i in range(n)]
 
 
 async def test_bad_frames_get_an_error_and_the_socket_stays(server: ServerThread) -> None:
     async with connect(ws_url(server)) as ws:
         await ws.send("not json")
         assert (await frame(ws))["type"] == "error"
-        await ws.send(orjson.dumps({"action": "subscribe", "topics": [], "after": "nope",
-                                    "extra": 1}).decode())
+        await ws.send(
+            orjson.dumps(
+                {"action": "subscribe", "topics": [], "after": "nope", "extra": 1}
+            ).decode()
+        )
         error = await frame(ws)
         assert error["type"] == "error"
         assert {e["path"] for e in error["errors"]} == {"topics", "after", "extra"}
@@ -63,27 +66,38 @@ async def test_bad_frames_get_an_error_and_the_socket_stays(server: ServerThread
         assert (await frame(ws))["type"] == "pong"
 
 
-async def test_backlog_filtered_then_live_in_order(server: ServerThread, ui_settings: Settings,
-                                                   venue: Venue) -> None:
+async def test_backlog_filtered_then_live_in_order(
+    server: ServerThread, ui_settings: Settings, venue: Venue
+) -> None:
     first, second = await intents(venue, 300, 2, 1_700_000_100_000)
     await store_and_project(ui_settings, first + second)
     target = first[0].correlation_id
     async with connect(ws_url(server)) as ws:
-        await ws.send(orjson.dumps({"action": "subscribe", "topics": ["exec.*", "plan.*"],
-                                    "correlationId": target, "after": "0-0"}).decode())
+        await ws.send(
+            orjson.dumps(
+                {
+                    "action": "subscribe",
+                    "topics": ["exec.*", "plan.*"],
+                    "correlationId": target,
+                    "after": "0-0",
+                }
+            ).decode()
+        )
         assert (await frame(ws))["type"] == "subscribed"
         backlog = []
         while (f := await frame(ws))["type"] == "change":
             backlog.append(f)
         assert f["type"] == "caught_up"
         assert [(c["seq"], c["topic"]) for c in backlog] == [
-            (e.seq, e.topic) for e in first if e.topic.startswith(("exec.", "plan."))]
+            (e.seq, e.topic) for e in first if e.topic.startswith(("exec.", "plan."))
+        ]
         assert backlog[-1]["state"] == "completed"
         assert backlog[-1]["data"]["realisedSlippage"] == first[-1].payload["realisedSlippage"]
 
 
-async def test_live_tail_then_resume_after_a_drop(server: ServerThread, ui_settings: Settings,
-                                                  venue: Venue) -> None:
+async def test_live_tail_then_resume_after_a_drop(
+    server: ServerThread, ui_settings: Settings, venue: Venue
+) -> None:
     batch = await intents(venue, 400, 3, 1_700_000_200_000)
     ids = {events[0].correlation_id for events in batch}
     async with connect(ws_url(server)) as ws:
@@ -97,8 +111,9 @@ async def test_live_tail_then_resume_after_a_drop(server: ServerThread, ui_setti
     # While nobody listens, two more intents happen; resuming from the last id gets them all.
     await store_and_project(ui_settings, batch[1] + batch[2])
     async with connect(ws_url(server)) as ws:
-        await ws.send(orjson.dumps({"action": "subscribe", "topics": ["*"],
-                                    "after": last_seen}).decode())
+        await ws.send(
+            orjson.dumps({"action": "subscribe", "topics": ["*"], "after": last_seen}).decode()
+        )
         assert (await frame(ws))["type"] == "subscribed"
         missed = await changes_until(ws, lambda got: len(got) == 18)
     assert {c["intentId"] for c in live + missed} == ids
@@ -108,7 +123,8 @@ async def test_live_tail_then_resume_after_a_drop(server: ServerThread, ui_setti
 
 
 async def test_handover_under_concurrent_writes_has_no_gap_or_duplicate(
-        server: ServerThread, ui_settings: Settings, venue: Venue) -> None:
+    server: ServerThread, ui_settings: Settings, venue: Venue
+) -> None:
     batch = await intents(venue, 500, 12, 1_700_000_300_000)
     from pipeline.store.changes import ChangeStream
     from pipeline.store.readmodel import ReadModel
@@ -120,7 +136,7 @@ async def test_handover_under_concurrent_writes_has_no_gap_or_duplicate(
     async def write() -> None:
         for events in batch:  # a few events at a time, while the client subscribes
             for i in range(0, 9, 3):
-                await store_and_project(ui_settings, events[i:i + 3])
+                await store_and_project(ui_settings, events[i : i + 3])
 
     writer = asyncio.create_task(write())
     await asyncio.sleep(0.05)

@@ -20,12 +20,14 @@ from plugins.clob_venue import (
 )
 from plugins.clob_venue.books import Applied, MarketInfo, book_key, book_value, level_changes
 
-INFO = MarketInfo("clob_a", "WETH-USDC", 1, "WETH", "USDC", Decimal("0.01"), Decimal("0.001"),
-                  -200, 1000)
+INFO = MarketInfo(
+    "clob_a", "WETH-USDC", 1, "WETH", "USDC", Decimal("0.01"), Decimal("0.001"), -200, 1000
+)
 
 
-def state(seq: int, bids: tuple[tuple[int, int], ...] = (),
-          asks: tuple[tuple[int, int], ...] = ()) -> BookState:
+def state(
+    seq: int, bids: tuple[tuple[int, int], ...] = (), asks: tuple[tuple[int, int], ...] = ()
+) -> BookState:
     return BookState(seq, bids, asks)
 
 
@@ -39,20 +41,29 @@ def test_first_a_snapshot_then_deltas_then_a_snapshot_on_the_interval() -> None:
     publication = BookPublication({"WETH-USDC": INFO}, snapshot_interval_ms=1000)
     [first] = publication.messages({"WETH-USDC": state(3, ((300_000, 1000),))}, 0)
     assert isinstance(first, BookSnapshot)
-    assert (first.seq, first.bids[0].price, first.bids[0].size) == (3, Decimal("3000.00"),
-                                                                   Decimal("1.000"))
+    assert (first.seq, first.bids[0].price, first.bids[0].size) == (
+        3,
+        Decimal("3000.00"),
+        Decimal("1.000"),
+    )
     assert publication.messages({"WETH-USDC": state(3, ((300_000, 1000),))}, 10) == []
     [delta] = publication.messages(
-        {"WETH-USDC": state(5, ((300_001, 10), (300_000, 1000)), ((300_100, 7),))}, 20)
+        {"WETH-USDC": state(5, ((300_001, 10), (300_000, 1000)), ((300_100, 7),))}, 20
+    )
     assert isinstance(delta, BookDelta)
     assert (delta.from_seq, delta.seq) == (3, 5)
     assert [(lv.price, lv.size) for lv in delta.bids] == [(Decimal("3000.01"), Decimal("0.010"))]
     assert [(lv.price, lv.size) for lv in delta.asks] == [(Decimal("3001.00"), Decimal("0.007"))]
     # A new version whose published levels are the same: nothing to say.
-    assert publication.messages(
-        {"WETH-USDC": state(6, ((300_001, 10), (300_000, 1000)), ((300_100, 7),))}, 30) == []
+    assert (
+        publication.messages(
+            {"WETH-USDC": state(6, ((300_001, 10), (300_000, 1000)), ((300_100, 7),))}, 30
+        )
+        == []
+    )
     [again] = publication.messages(
-        {"WETH-USDC": state(6, ((300_001, 10), (300_000, 1000)), ((300_100, 7),))}, 1000)
+        {"WETH-USDC": state(6, ((300_001, 10), (300_000, 1000)), ((300_100, 7),))}, 1000
+    )
     assert isinstance(again, BookSnapshot)
     assert again.seq == 6
 
@@ -67,17 +78,32 @@ def test_messages_round_trip_on_the_wire_keyed_by_venue_and_market() -> None:
 
 
 def _snapshot(seq: int, bids: dict[str, str]) -> BookSnapshot:
-    return BookSnapshot(venue="v", market_id="m", chain_id=1, base="WETH", quote="USDC",
-                        tick_size=Decimal("0.01"), lot_size=Decimal("0.001"), maker_fee=0,
-                        taker_fee=0, seq=seq, asks=(), timestamp_ms=0,
-                        bids=tuple(BookLevel(price=Decimal(p), size=Decimal(s))
-                                   for p, s in bids.items()))
+    return BookSnapshot(
+        venue="v",
+        market_id="m",
+        chain_id=1,
+        base="WETH",
+        quote="USDC",
+        tick_size=Decimal("0.01"),
+        lot_size=Decimal("0.001"),
+        maker_fee=0,
+        taker_fee=0,
+        seq=seq,
+        asks=(),
+        timestamp_ms=0,
+        bids=tuple(BookLevel(price=Decimal(p), size=Decimal(s)) for p, s in bids.items()),
+    )
 
 
 def _delta(from_seq: int, seq: int, bids: dict[str, str]) -> BookDelta:
-    return BookDelta(venue="v", market_id="m", from_seq=from_seq, seq=seq, timestamp_ms=0,
-                     bids=tuple(BookLevel(price=Decimal(p), size=Decimal(s))
-                                for p, s in bids.items()))
+    return BookDelta(
+        venue="v",
+        market_id="m",
+        from_seq=from_seq,
+        seq=seq,
+        timestamp_ms=0,
+        bids=tuple(BookLevel(price=Decimal(p), size=Decimal(s)) for p, s in bids.items()),
+    )
 
 
 def test_a_replica_applies_in_order_ignores_duplicates_and_resyncs_after_a_gap() -> None:
@@ -100,10 +126,17 @@ def test_a_replica_applies_in_order_ignores_duplicates_and_resyncs_after_a_gap()
 
 
 async def test_a_replica_fed_by_the_book_source_equals_the_venues_book(
-        open_venue: OpenVenue, clock: Clock) -> None:
-    venue = await open_venue(markets={"WETH-USDC": market(
-        {"spread_bps": "8", "levels": 4, "level_size": "1.5", "refresh_ms": 500},
-        volatility_bps="200", period_s="30")})
+    open_venue: OpenVenue, clock: Clock
+) -> None:
+    venue = await open_venue(
+        markets={
+            "WETH-USDC": market(
+                {"spread_bps": "8", "levels": 4, "level_size": "1.5", "refresh_ms": 500},
+                volatility_bps="200",
+                period_s="30",
+            )
+        }
+    )
     source = BookSource(venue)
     replica = BookReplica()
     kinds = []
@@ -112,8 +145,14 @@ async def test_a_replica_fed_by_the_book_source_equals_the_venues_book(
             kinds.append(message.kind)
             assert replica.apply(message) is Applied.APPLIED
         if i % 3 == 1:
-            await venue.place_order("WETH-USDC", Side.SELL, Decimal("0.7"), None,
-                                    order_type=OrderType.MARKET, tif=TimeInForce.IOC)
+            await venue.place_order(
+                "WETH-USDC",
+                Side.SELL,
+                Decimal("0.7"),
+                None,
+                order_type=OrderType.MARKET,
+                tif=TimeInForce.IOC,
+            )
         clock.advance(300)
     assert kinds[0] == "snapshot"
     assert "delta" in kinds
@@ -124,4 +163,5 @@ async def test_a_replica_fed_by_the_book_source_equals_the_venues_book(
     assert replica.seq == book.seq
     assert replica.levels() == (
         [(p * info.tick_size, s * info.lot_size) for p, s in book.bids],
-        [(p * info.tick_size, s * info.lot_size) for p, s in book.asks])
+        [(p * info.tick_size, s * info.lot_size) for p, s in book.asks],
+    )

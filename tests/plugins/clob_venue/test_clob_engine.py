@@ -31,8 +31,13 @@ def market(side: Side, qty: int, tif: TimeInForce = IOC, **kw: object) -> OrderR
 def book() -> MatchingEngine:
     """Asks 101 x 5 (id 1), 101 x 3 (id 2), 103 x 4 (id 3); bids 99 x 2 (id 4), 98 x 6 (id 5)."""
     engine = MatchingEngine("m", unit=10, maker_fee=-100, taker_fee=2000)
-    for request in (limit(SELL, 5, 101, owner="a"), limit(SELL, 3, 101, owner="b"),
-                    limit(SELL, 4, 103), limit(BUY, 2, 99), limit(BUY, 6, 98)):
+    for request in (
+        limit(SELL, 5, 101, owner="a"),
+        limit(SELL, 3, 101, owner="b"),
+        limit(SELL, 4, 103),
+        limit(BUY, 2, 99),
+        limit(BUY, 6, 98),
+    ):
         assert engine.submit(request).status is OrderStatus.OPEN
     return engine
 
@@ -46,8 +51,7 @@ def test_levels_are_l2_best_first(book: MatchingEngine) -> None:
 def test_price_then_time_priority(book: MatchingEngine) -> None:
     result = book.submit(limit(BUY, 7, 103))
     # The older order at 101 fills first, then the newer one; 103 is not reached.
-    assert [(t.maker_order_id, t.price, t.qty) for t in result.trades] == [(1, 101, 5),
-                                                                          (2, 101, 2)]
+    assert [(t.maker_order_id, t.price, t.qty) for t in result.trades] == [(1, 101, 5), (2, 101, 2)]
     assert result.status is OrderStatus.FILLED
     assert book.levels()[1] == [(101, 1), (103, 4)]
     assert book.orders[2].remaining == 1
@@ -58,8 +62,7 @@ def test_the_taker_gets_the_makers_price_not_its_limit(book: MatchingEngine) -> 
     assert {t.price for t in result.trades} == {101}
 
 
-def test_a_gtc_limit_rests_its_remainder_and_keeps_its_time_priority(
-        book: MatchingEngine) -> None:
+def test_a_gtc_limit_rests_its_remainder_and_keeps_its_time_priority(book: MatchingEngine) -> None:
     result = book.submit(limit(BUY, 10, 101))
     assert (result.status, result.filled_qty) == (OrderStatus.OPEN, 8)
     assert result.resting is not None
@@ -108,18 +111,22 @@ def test_post_only_rests_or_is_rejected_never_takes(book: MatchingEngine) -> Non
     assert book.levels()[1][0] == (101, 8)
 
 
-@pytest.mark.parametrize(("request_", "needle"), [
-    (OrderRequest(BUY, 0, 100), "at least one lot"),
-    (OrderRequest(BUY, 1, None), "positive price"),
-    (OrderRequest(BUY, 1, 0), "positive price"),
-    (OrderRequest(BUY, 1, 100, OrderType.MARKET, IOC), "no price"),
-    (OrderRequest(BUY, 1, None, OrderType.MARKET), "cannot rest"),
-    (OrderRequest(BUY, 1, 100, tif=IOC, post_only=True), "post-only"),
-    (OrderRequest(BUY, 1, 100, quote_limit=5), "cannot rest"),
-    (OrderRequest(BUY, 1, 100, tif=IOC, quote_limit=0), "positive"),
-])
+@pytest.mark.parametrize(
+    ("request_", "needle"),
+    [
+        (OrderRequest(BUY, 0, 100), "at least one lot"),
+        (OrderRequest(BUY, 1, None), "positive price"),
+        (OrderRequest(BUY, 1, 0), "positive price"),
+        (OrderRequest(BUY, 1, 100, OrderType.MARKET, IOC), "no price"),
+        (OrderRequest(BUY, 1, None, OrderType.MARKET), "cannot rest"),
+        (OrderRequest(BUY, 1, 100, tif=IOC, post_only=True), "post-only"),
+        (OrderRequest(BUY, 1, 100, quote_limit=5), "cannot rest"),
+        (OrderRequest(BUY, 1, 100, tif=IOC, quote_limit=0), "positive"),
+    ],
+)
 def test_invalid_orders_are_rejected_without_touching_the_book(
-        book: MatchingEngine, request_: OrderRequest, needle: str) -> None:
+    book: MatchingEngine, request_: OrderRequest, needle: str
+) -> None:
     before = book.levels()
     result = book.submit(request_)
     assert (result.status, result.reason) == (OrderStatus.REJECTED, "invalid_order")
@@ -145,8 +152,7 @@ def test_fees_are_validated() -> None:
         MatchingEngine("m", unit=0)
 
 
-def test_a_buy_with_a_quote_limit_spends_at_most_it_fees_included(
-        book: MatchingEngine) -> None:
+def test_a_buy_with_a_quote_limit_spends_at_most_it_fees_included(book: MatchingEngine) -> None:
     # 101 * 10 = 1010 per lot plus 0.2 % fee: 4 lots cost 4040 + 9 = 4049.
     result = book.submit(OrderRequest(BUY, 100, 103, tif=IOC, quote_limit=4049))
     assert (result.filled_qty, result.notional, result.fee) == (4, 4040, 9)
@@ -155,8 +161,7 @@ def test_a_buy_with_a_quote_limit_spends_at_most_it_fees_included(
     assert result.notional + result.fee <= 4048
 
 
-def test_a_sell_with_a_quote_limit_stops_once_its_proceeds_reach_it(
-        book: MatchingEngine) -> None:
+def test_a_sell_with_a_quote_limit_stops_once_its_proceeds_reach_it(book: MatchingEngine) -> None:
     # 99 * 10 = 990 per lot less 0.2 %: 2 lots give 1980 - 4 = 1976; the third comes from 98.
     result = book.submit(OrderRequest(SELL, 100, 90, tif=IOC, quote_limit=1977))
     assert [(t.price, t.qty) for t in result.trades] == [(99, 2), (98, 1)]
@@ -185,8 +190,9 @@ def test_cancel_removes_a_resting_order_once(book: MatchingEngine) -> None:
 
 def test_restore_rebuilds_priority_and_refuses_a_crossed_book() -> None:
     engine = MatchingEngine("m", unit=1)
-    engine.restore([RestingOrder(7, SELL, 101, 5, 5, priority=9),
-                    RestingOrder(3, SELL, 101, 5, 2, priority=4)])
+    engine.restore(
+        [RestingOrder(7, SELL, 101, 5, 5, priority=9), RestingOrder(3, SELL, 101, 5, 2, priority=4)]
+    )
     assert engine.next_order_id == 8
     assert [t.maker_order_id for t in engine.submit(limit(BUY, 3, 101)).trades] == [3, 7]
     with pytest.raises(ValueError, match="cross"):

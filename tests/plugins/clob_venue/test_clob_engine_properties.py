@@ -28,10 +28,12 @@ class _Naive:
 
     def submit(self, order_id: int, r: OrderRequest) -> list[tuple[int, int, int]]:
         buy = r.side is Side.BUY
-        makers = sorted((o for o in self.orders if o[1] != buy),
-                        key=lambda o: (o[2] if buy else -o[2], o[4]))
-        crossing = [o for o in makers
-                    if r.price is None or (o[2] <= r.price if buy else o[2] >= r.price)]
+        makers = sorted(
+            (o for o in self.orders if o[1] != buy), key=lambda o: (o[2] if buy else -o[2], o[4])
+        )
+        crossing = [
+            o for o in makers if r.price is None or (o[2] <= r.price if buy else o[2] >= r.price)
+        ]
         available = sum(o[3] for o in crossing)
         if r.post_only and crossing:
             return []
@@ -64,14 +66,27 @@ requests = st.builds(
     order_type=st.just(OrderType.LIMIT),
     tif=st.sampled_from(TimeInForce),
     post_only=st.booleans(),
-).map(lambda r: r if not r.post_only or r.tif is TimeInForce.GTC
-      else OrderRequest(r.side, r.qty, r.price, r.order_type, r.tif))
-markets = st.builds(lambda side, qty, fok: OrderRequest(
-    side, qty, None, OrderType.MARKET, TimeInForce.FOK if fok else TimeInForce.IOC),
-    st.sampled_from(Side), st.integers(1, 30), st.booleans())
-operations = st.lists(st.one_of(requests, requests, requests, markets,
-                                st.integers(1, 60)),  # an int: cancel that order id
-                      max_size=60)
+).map(
+    lambda r: (
+        r
+        if not r.post_only or r.tif is TimeInForce.GTC
+        else OrderRequest(r.side, r.qty, r.price, r.order_type, r.tif)
+    )
+)
+markets = st.builds(
+    lambda side, qty, fok: OrderRequest(
+        side, qty, None, OrderType.MARKET, TimeInForce.FOK if fok else TimeInForce.IOC
+    ),
+    st.sampled_from(Side),
+    st.integers(1, 30),
+    st.booleans(),
+)
+operations = st.lists(
+    st.one_of(
+        requests, requests, requests, markets, st.integers(1, 60)
+    ),  # an int: cancel that order id
+    max_size=60,
+)
 
 
 def _check_book(engine: MatchingEngine) -> None:
@@ -83,8 +98,15 @@ def _check_book(engine: MatchingEngine) -> None:
     # Each level's size is the sum of its resting orders'.
     for side, levels in ((Side.BUY, bids), (Side.SELL, asks)):
         for price, size in levels:
-            assert size == sum(o.remaining for o in engine.orders.values()
-                               if o.side is side and o.price == price) > 0
+            assert (
+                size
+                == sum(
+                    o.remaining
+                    for o in engine.orders.values()
+                    if o.side is side and o.price == price
+                )
+                > 0
+            )
 
 
 @settings(max_examples=300, deadline=None)
@@ -102,13 +124,15 @@ def test_the_engine_matches_like_the_naive_model(ops: list[OrderRequest | int]) 
             assert [(t.maker_order_id, t.price, t.qty) for t in result.trades] == expected
         _check_book(engine)
         assert sorted((o.order_id, o.remaining) for o in engine.orders.values()) == sorted(
-            (o[0], o[3]) for o in naive.orders)
+            (o[0], o[3]) for o in naive.orders
+        )
 
 
 @settings(max_examples=300, deadline=None)
 @given(operations, st.integers(0, 5000), st.integers(0, 5000))
 def test_quantities_are_conserved_and_limits_respected(
-        ops: list[OrderRequest | int], taker_fee: int, rebate: int) -> None:
+    ops: list[OrderRequest | int], taker_fee: int, rebate: int
+) -> None:
     engine = MatchingEngine("m", unit=7, maker_fee=-min(rebate, taker_fee), taker_fee=taker_fee)
     placed: dict[int, int] = {}
     traded: dict[int, int] = {}
@@ -153,16 +177,20 @@ def test_quantities_are_conserved_and_limits_respected(
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(50, 150), st.integers(1, 50)), min_size=1, max_size=15),
-       st.sampled_from(Side), st.integers(1, 200_000), st.integers(0, 30_000))
+@given(
+    st.lists(st.tuples(st.integers(50, 150), st.integers(1, 50)), min_size=1, max_size=15),
+    st.sampled_from(Side),
+    st.integers(1, 200_000),
+    st.integers(0, 30_000),
+)
 def test_a_quote_limit_is_never_exceeded_and_never_left_unused_needlessly(
-        levels: list[tuple[int, int]], side: Side, limit: int, taker_fee: int) -> None:
+    levels: list[tuple[int, int]], side: Side, limit: int, taker_fee: int
+) -> None:
     engine = MatchingEngine("m", unit=3, taker_fee=taker_fee)
     for price, qty in levels:
         # Resting liquidity on the side the taker hits only.
         engine.submit(OrderRequest(side.opposite, qty, price))
-    request = OrderRequest(side, 10_000, None, OrderType.MARKET, TimeInForce.IOC,
-                           quote_limit=limit)
+    request = OrderRequest(side, 10_000, None, OrderType.MARKET, TimeInForce.IOC, quote_limit=limit)
     result = engine.submit(request)
     if side is Side.BUY:
         spent = result.notional + result.fee
@@ -177,7 +205,12 @@ def test_a_quote_limit_is_never_exceeded_and_never_left_unused_needlessly(
             assert got >= limit
             # ... with no lot more than needed.
             last = result.trades[-1]
-            one_less = got - (last.price * 3) + (fee_of(last.notional, taker_fee)
-                                                 - fee_of(last.notional - last.price * 3,
-                                                          taker_fee))
+            one_less = (
+                got
+                - (last.price * 3)
+                + (
+                    fee_of(last.notional, taker_fee)
+                    - fee_of(last.notional - last.price * 3, taker_fee)
+                )
+            )
             assert one_less < limit

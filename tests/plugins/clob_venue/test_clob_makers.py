@@ -16,7 +16,8 @@ def test_the_reference_is_a_function_of_time_seed_and_market() -> None:
     path = ReferencePath.of(0, "WETH-USDC", 3000.0, 50.0, 60.0)
     same = ReferencePath.of(0, "WETH-USDC", 3000.0, 50.0, 60.0)
     assert [path.price_at(t) for t in range(0, 600_000, 7_000)] == [
-        same.price_at(t) for t in range(0, 600_000, 7_000)]
+        same.price_at(t) for t in range(0, 600_000, 7_000)
+    ]
     assert ReferencePath.of(1, "WETH-USDC", 3000.0, 50.0, 60.0).phases != path.phases
     assert ReferencePath.of(0, "WBTC-USDC", 3000.0, 50.0, 60.0).phases != path.phases
     prices = [path.price_at(t) for t in range(0, 3_600_000, 1000)]
@@ -27,13 +28,17 @@ def test_the_reference_is_a_function_of_time_seed_and_market() -> None:
 
 
 def test_the_ladder_rounds_away_from_the_reference_and_steps_out() -> None:
-    spec = Ladder(spread_bps=Decimal(10), levels=3, level_qty=4, size_growth=Decimal("0.5"),
-                  spacing_ticks=2)
+    spec = Ladder(
+        spread_bps=Decimal(10), levels=3, level_qty=4, size_growth=Decimal("0.5"), spacing_ticks=2
+    )
     quotes = ladder(3000.0, Decimal("0.01"), spec)
     assert quotes == [
-        Quote(Side.BUY, 299_850, 4), Quote(Side.SELL, 300_150, 4),
-        Quote(Side.BUY, 299_848, 6), Quote(Side.SELL, 300_152, 6),
-        Quote(Side.BUY, 299_846, 8), Quote(Side.SELL, 300_154, 8),
+        Quote(Side.BUY, 299_850, 4),
+        Quote(Side.SELL, 300_150, 4),
+        Quote(Side.BUY, 299_848, 6),
+        Quote(Side.SELL, 300_152, 6),
+        Quote(Side.BUY, 299_846, 8),
+        Quote(Side.SELL, 300_154, 8),
     ]
     # A spread under one tick still leaves one tick between the best bid and ask.
     [bid, ask] = ladder(3000.004, Decimal("1"), Ladder(Decimal("0.01"), 1, 1))
@@ -48,14 +53,21 @@ def test_refresh_epochs() -> None:
     assert [refresh_epoch(t, 500) for t in (0, 499.9, 500, 1999)] == [0, 0, 1, 3]
 
 
-@pytest.mark.parametrize(("amount", "size", "down", "up"), [
-    ("3000.005", "0.01", 300_000, 300_001),
-    ("3000", "0.01", 300_000, 300_000),
-    ("0.0015", "0.001", 1, 2),
-    ("0.0005", "0.001", 0, 1),
-    ("123456789012345678901234567890.5", "0.5", 246913578024691357802469135781,
-     246913578024691357802469135781),
-])
+@pytest.mark.parametrize(
+    ("amount", "size", "down", "up"),
+    [
+        ("3000.005", "0.01", 300_000, 300_001),
+        ("3000", "0.01", 300_000, 300_000),
+        ("0.0015", "0.001", 1, 2),
+        ("0.0005", "0.001", 0, 1),
+        (
+            "123456789012345678901234567890.5",
+            "0.5",
+            246913578024691357802469135781,
+            246913578024691357802469135781,
+        ),
+    ],
+)
 def test_tick_and_lot_rounding(amount: str, size: str, down: int, up: int) -> None:
     assert steps(Decimal(amount), Decimal(size)) == down
     assert steps(Decimal(amount), Decimal(size), round_up=True) == up

@@ -42,8 +42,7 @@ async def test_a_resting_order_shows_in_the_book_and_its_status(open_venue: Open
     assert (book.bids, book.seq) == ((), 2)
 
 
-async def test_order_book_interface_refuses_what_cannot_be_an_order(
-        open_venue: OpenVenue) -> None:
+async def test_order_book_interface_refuses_what_cannot_be_an_order(open_venue: OpenVenue) -> None:
     venue = await open_venue()
     with pytest.raises(OrderError, match="unknown_market"):
         await venue.place_order("BTC-USDC", Side.BUY, Decimal(1), Decimal(1))
@@ -77,8 +76,9 @@ async def test_a_sell_step_is_an_ioc_at_its_bound(open_venue: OpenVenue) -> None
     venue = await open_venue()
     await bids(venue, ("3000", "1"), ("2990", "5"))
     # min_out 2996.5 for 1 WETH: the limit is 2996.5 / 0.999 = 2999.4994..., up to 2999.50.
-    fill = await venue.wait_receipt(await venue.submit(
-        make_step("WETH", "USDC", "1", bound="2996.5")), timeout_s=1)
+    fill = await venue.wait_receipt(
+        await venue.submit(make_step("WETH", "USDC", "1", bound="2996.5")), timeout_s=1
+    )
     assert (fill.amount_in, fill.amount_out) == (Decimal("1.000"), Decimal("2997.000000"))
     # The next step would have to hit 2990: beyond its bound, so nothing fills.
     step = make_step("WETH", "USDC", "1", bound="2996.5", step_id="step-2")
@@ -110,15 +110,19 @@ async def test_exact_out_sell_stops_at_its_proceeds(open_venue: OpenVenue) -> No
     assert fill.amount_in == Decimal("0.500")
 
 
-@pytest.mark.parametrize(("step", "reason"), [
-    (make_step("USDC", "WETH", "100", venue="sim"), "wrong_venue"),
-    (make_step("USDC", "WETH", "100", market_id="DAI-USDC"), "unknown_market"),
-    (make_step("DAI", "USDC", "100"), "bad_route"),
-    (make_step("WETH", "USDC", "0.0001"), "below_lot"),
-    (make_step("USDC", "WETH", "100", bound="1000000"), "slippage"),  # below one tick
-])
+@pytest.mark.parametrize(
+    ("step", "reason"),
+    [
+        (make_step("USDC", "WETH", "100", venue="sim"), "wrong_venue"),
+        (make_step("USDC", "WETH", "100", market_id="DAI-USDC"), "unknown_market"),
+        (make_step("DAI", "USDC", "100"), "bad_route"),
+        (make_step("WETH", "USDC", "0.0001"), "below_lot"),
+        (make_step("USDC", "WETH", "100", bound="1000000"), "slippage"),  # below one tick
+    ],
+)
 async def test_steps_no_book_can_carry_are_rejected_at_submit(
-        open_venue: OpenVenue, step: object, reason: str) -> None:
+    open_venue: OpenVenue, step: object, reason: str
+) -> None:
     venue = await open_venue()
     with pytest.raises(StepRejected) as caught:
         await venue.submit(step)  # type: ignore[arg-type]
@@ -146,14 +150,22 @@ async def test_a_restarted_venue_keeps_its_book_and_priority(open_venue: OpenVen
     await first.stop()
     second = await open_venue()
     assert (await second.books())["WETH-USDC"].asks == ((300_000, 2000),)
-    taker = await second.place_order("WETH-USDC", Side.BUY, Decimal(1), Decimal(3000),
-                                     tif=TimeInForce.IOC)
+    taker = await second.place_order(
+        "WETH-USDC", Side.BUY, Decimal(1), Decimal(3000), tif=TimeInForce.IOC
+    )
     assert taker.status == "filled"
     assert (await second.order_status(a.order_ref)).status == "filled"  # the older one
     assert (await second.order_status(b.order_ref)).status == "open"
-    assert (await second.place_order("WETH-USDC", Side.BUY, Decimal(1), None,
-                                     order_type=OrderType.MARKET, tif=TimeInForce.IOC)
-            ).order_ref not in (a.order_ref, b.order_ref, taker.order_ref)
+    assert (
+        await second.place_order(
+            "WETH-USDC",
+            Side.BUY,
+            Decimal(1),
+            None,
+            order_type=OrderType.MARKET,
+            tif=TimeInForce.IOC,
+        )
+    ).order_ref not in (a.order_ref, b.order_ref, taker.order_ref)
 
 
 async def test_two_processes_on_one_ledger_see_one_book(open_venue: OpenVenue) -> None:
@@ -164,14 +176,17 @@ async def test_two_processes_on_one_ledger_see_one_book(open_venue: OpenVenue) -
     assert (await one.books())["WETH-USDC"].asks == ()
     # One client order id across both: the second process finds the first's order.
     assert await one.submit(make_step("USDC", "WETH", "3003")) == Submission(
-        "step-1", fill.order_ref)
+        "step-1", fill.order_ref
+    )
     assert one.fill_counts() == two.fill_counts() == {"step-1": 1}
 
 
 async def test_makers_quote_around_the_reference_and_refresh(
-        open_venue: OpenVenue, clock: Clock) -> None:
-    venue = await open_venue(markets={"WETH-USDC": market(
-        MAKER_CFG, volatility_bps="100", period_s="60")})
+    open_venue: OpenVenue, clock: Clock
+) -> None:
+    venue = await open_venue(
+        markets={"WETH-USDC": market(MAKER_CFG, volatility_bps="100", period_s="60")}
+    )
     first = (await venue.books())["WETH-USDC"]
     assert len(first.bids) == len(first.asks) == 5
     assert all(size == 2000 for _, size in first.bids + first.asks)
@@ -190,11 +205,13 @@ async def test_makers_quote_around_the_reference_and_refresh(
 
 
 async def test_a_taker_trades_with_the_maker_and_the_maker_keeps_its_fill(
-        open_venue: OpenVenue, clock: Clock) -> None:
+    open_venue: OpenVenue, clock: Clock
+) -> None:
     venue = await open_venue(markets={"WETH-USDC": market(MAKER_CFG)})
     book = (await venue.books())["WETH-USDC"]
-    fill = await venue.wait_receipt(await venue.submit(
-        make_step("USDC", "WETH", "10000", bound="3.2")), timeout_s=1)
+    fill = await venue.wait_receipt(
+        await venue.submit(make_step("USDC", "WETH", "10000", bound="3.2")), timeout_s=1
+    )
     # The best asks are 3001.50 and a tick above (2 WETH each): 10,000 USDC buys ~3.33.
     assert Decimal("3.32") < fill.amount_out < Decimal("3.34")
     assert fill.amount_in <= Decimal(10_000)
@@ -202,6 +219,7 @@ async def test_a_taker_trades_with_the_maker_and_the_maker_keeps_its_fill(
     clock.advance(1000)
     await venue.books()
     traded = venue.ledger._db.execute(
-        "SELECT COUNT(*) FROM orders WHERE owner = 'maker' AND filled_qty > 0").fetchone()[0]
+        "SELECT COUNT(*) FROM orders WHERE owner = 'maker' AND filled_qty > 0"
+    ).fetchone()[0]
     assert traded == 2  # both levels it took from, kept (cancelled) for their fills
     assert book.asks[0][0] > book.bids[0][0]
