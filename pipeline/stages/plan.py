@@ -50,8 +50,9 @@ from pipeline.models.market import PoolState
 from pipeline.models.plan import ExecutionPlan, ExecutionStep, RouteLeg, SwapMode
 from pipeline.plugins.venue import Routing as Routing  # re-exported: bench/plan_stage.py
 from pipeline.plugins.venue import routing_of
-from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
+from pipeline.stages.base import BookView, Emit, Output, Record, StageContext, event_of
 from pipeline.stages.batch_threads import BatchThreads
+from pipeline.stages.book_planning import plan_on_books
 from pipeline.stages.decisions import Decisions
 from pipeline.stages.pending_flow import PendingFlow, RouteStats, plan_in_order
 from pipeline.stages.route_graphs import VenueGraphs
@@ -307,6 +308,22 @@ class PlanStage:
             emit,
         )
 
+    @staticmethod
+    def _on_books(
+        books: BookView, job: IntentPrioritised, result: PlanCreated | PlanRejected
+    ) -> PlanCreated | PlanRejected:
+        """An intent no pool can route is planned on the order books of its pair, if any.
+
+        Deliberately narrow for now (issue 13): books are tried only when the pools have no
+        route, never combined with them in one plan, and their plans are not pending flow.
+        Read here, on the loop's thread: a book is re-aggregated lazily when read.
+        """
+        if not isinstance(result, PlanRejected) or result.reason != "no_route":
+            return result
+        subject, counter = job.intent.subject.asset.symbol, job.intent.counter.asset.symbol
+        book = books.book(subject, counter) or books.book(counter, subject)
+        return result if book is None else plan_on_books(job.intent, job.priority, book)
+
     def _adopt_recovered_plans(self) -> None:
         """Count the plans recovered from the changelog as in flight.
 
@@ -348,6 +365,12 @@ class PlanStage:
                 self._threads,
                 self._route_stats,
             )
+            books = self._context.books
+            if books is not None:
+                planned = [
+                    self._on_books(books, job, result)
+                    for job, result in zip(jobs, planned, strict=True)
+                ]
             return {
                 event.correlation_id: result for event, result in zip(events, planned, strict=True)
             }

@@ -14,12 +14,14 @@ from typing import Any
 import orjson
 import pytest
 
+from pipeline import ops
 from pipeline.codec import decode_event, encode_event
 from pipeline.config import Settings
-from pipeline.models.events import Event, PlanCreated, PlanRejected
+from pipeline.market.board import AggregatedBook, BookBoard
+from pipeline.models.events import Event, IntentPrioritised, PlanCreated, PlanRejected, make_event
 from pipeline.models.intent import Intent
-from pipeline.models.market import PoolState
-from pipeline.models.plan import ExecutionPlan, SwapMode
+from pipeline.models.market import BookLevel, BookSnapshot, PoolState
+from pipeline.models.plan import ExecutionPlan, StepKind, SwapMode
 from pipeline.ops import twin
 from pipeline.plugins.manager import build_venues
 from pipeline.runtime.delivery.tables import ChangelogTable
@@ -874,5 +876,84 @@ async def test_a_restarted_planner_counts_the_plans_it_recovered_as_in_flight(
         fresh = await plans(stage_with(ChangelogTable("decisions", "changelog", "")), records[7:])
         assert await plans(stage_with(restarted), records[7:]) == expected[7:]
         assert fresh != expected[7:]  # without the recovered plans, priced as if alone
+    finally:
+        await sim.stop()
+
+
+class BoardView:
+    """The book feed's view (``StageContext.books``) over a board fed by hand."""
+
+    def __init__(self, board: BookBoard) -> None:
+        self._board = board
+
+    def book(self, base: str, quote: str) -> AggregatedBook | None:
+        return self._board.book(base, quote)
+
+
+def book_snapshot(venue: str, asks: dict[str, str], fee: int, lot: str) -> BookSnapshot:
+    return BookSnapshot(
+        venue=venue,
+        market_id="WETH-USDC",
+        chain_id=31337,
+        base="WETH",
+        quote="USDC",
+        tick_size=Decimal("0.01"),
+        lot_size=Decimal(lot),
+        maker_fee=0,
+        taker_fee=fee,
+        seq=1,
+        bids=(BookLevel(price=Decimal(2990), size=Decimal(5)),),
+        asks=tuple(BookLevel(price=Decimal(p), size=Decimal(s)) for p, s in asks.items()),
+        timestamp_ms=0,
+    )
+
+
+async def test_an_intent_no_pool_can_route_is_planned_on_the_books_of_its_pair(
+    tmp_path: Path,
+) -> None:
+    board = BookBoard(lambda symbol: TOPOLOGY.asset(symbol).decimals, ops)
+    board.apply(book_snapshot("clob_a", {"3000.00": "1", "3001.00": "5"}, 500, "0.0001"))
+    board.apply(book_snapshot("clob_b", {"2999.00": "1", "3000.00": "2"}, 1000, "0.001"))
+    sim = build_venues(TOPOLOGY, tmp_path)["sim"]
+    await sim.start()
+    try:
+        context = StageContext(
+            TOPOLOGY, Settings(), venues={"sim": sim}, clock=lambda: T0, books=BoardView(board)
+        )
+        sent: list[Output] = []
+
+        async def emit(output: Output) -> None:
+            sent.append(output)
+
+        on_pools = prioritised_event(
+            submission(TOPOLOGY, "ACQUIRE", "WETH", "USDC", "2", client_intent_id="p1"), offset=1
+        )
+        # The same intent, allowed only the book venues (validate would check their names
+        # against the enabled venues; the books here are not in the repository's topology).
+        data = submission(TOPOLOGY, "ACQUIRE", "WETH", "USDC", "2", client_intent_id="b1")
+        data["constraints"]["allowedVenues"] = ["clob_a", "clob_b"]
+        pinned = Intent.model_validate(
+            {**data, "id": "intent-01HF7YAT00YKXV1TE2NN8PMX9W", "createdAtMs": T0}
+        )
+        on_books = make_event(
+            "intent.prioritised",
+            IntentPrioritised(intent=pinned, priority=5, lane="normal", score=Decimal("0.5")),
+            correlation_id=pinned.id,
+            seq=4,
+            causation_id=None,
+            at_ms=T0,
+            id_ms=T0,
+        )
+        records = [
+            Record("sep.intents.prioritised", 0, i, T0, None, encode_event(e))
+            for i, e in enumerate((on_books, on_pools))
+        ]
+        await build(context).process(records, emit)
+        books_plan, pools_plan = plans_of(sent)
+        assert {s.venue for s in books_plan.steps} <= {"clob_a", "clob_b"}
+        assert all(s.kind is StepKind.ORDER for s in books_plan.steps)
+        assert sum(s.amount_out for s in books_plan.steps) == Decimal(2)
+        # An intent the pools can route is planned on them, as before.
+        assert {s.venue for s in pools_plan.steps} == {"sim"}
     finally:
         await sim.stop()
