@@ -30,7 +30,12 @@ from pipeline.plugins.venue import VenueSpec
 
 log = logging.getLogger(__name__)
 
-BUILTIN_PLUGINS: tuple[str, ...] = ("plugins.sim_venue", "plugins.uniswap_v3", "plugins.clob_venue")
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "plugins.sim_venue",
+    "plugins.uniswap_v3",
+    "plugins.clob_venue",
+    "plugins.strategies.dca",
+)
 """Built-in plugins are ordinary plugins, registered through the same manager, first."""
 
 DISTRIBUTION = "strategy-execution-platform"
