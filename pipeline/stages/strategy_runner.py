@@ -142,7 +142,11 @@ class StrategyRunnerStage:
             return None
 
     def _claim(self, record: Record, event: Event) -> None:
-        intent = event.payload_as(IntentSubmitted).intent
+        try:
+            intent = event.payload_as(IntentSubmitted).intent
+        except ValidationError:
+            log.warning("malformed intent.submitted skipped at %s/%s", record.topic, record.offset)
+            return
         if intent.strategy_id in self.strategies:
             value = orjson.dumps([intent.strategy_id, intent.client_intent_id]).decode()
             self._own.set(intent.id, value, record)
@@ -155,12 +159,12 @@ class StrategyRunnerStage:
         strategy = self.strategies.get(strategy_id)
         if strategy is None:
             return
-        fill = StrategyFill(
-            intent_id=event.correlation_id,
-            client_intent_id=client_id,
-            fill=event.payload_as(ExecStepFilled),
-            at_ms=record.timestamp_ms,
-        )
+        try:
+            step = event.payload_as(ExecStepFilled)
+        except ValidationError:
+            log.warning("malformed exec.step_filled skipped at %s/%s", record.topic, record.offset)
+            return
+        fill = StrategyFill(event.correlation_id, client_id, step, record.timestamp_ms)
         try:
             strategy.on_fill(fill)
         except Exception:

@@ -311,3 +311,24 @@ async def test_a_bad_pool_record_is_skipped(tmp_path: Path, value: bytes) -> Non
     stage = runner(tmp_path, {"probe": Probe(seen)})
     await run(stage, [Record("sep.market.pools", 0, 0, T0, b"sim/x", value), market(1, T0 + 1)])
     assert [s.at_ms for s in seen] == [T0 + 1]
+
+
+async def test_malformed_events_are_skipped(tmp_path: Path) -> None:
+    fills: list[StrategyFill] = []
+    stage = runner(tmp_path, {"mine": Probe([], fills=fills)})
+    own = "intent-01JAAAAAAAAAAAAAAAAAAAAAAA"
+    good = _intent_event("mine", "c-1", own)
+    bad_intent = good.model_copy(update={"payload": {"intent": {"id": own}}})
+    filled = _filled(own, 5)
+    bad_fill = filled.model_copy(update={"payload": {"planId": "p"}})
+    await run(
+        stage,
+        [
+            event_record("sep.intents.ingested", bad_intent, 0),
+            Record("sep.intents.ingested", 3, 1, T0, b"k", b"not an event"),
+            event_record("sep.intents.ingested", good, 2),
+            event_record("sep.executions", bad_fill, 0),
+            event_record("sep.executions", filled, 1),
+        ],
+    )
+    assert [f.intent_id for f in fills] == [own]  # the good ones still went through
