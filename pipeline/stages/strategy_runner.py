@@ -31,7 +31,11 @@ partitioned like it.  An entry goes when its intent's execution ends; one reject
 execution (risk, plan) stays.  A strategy's own state (dca's last interval) is in memory:
 after a restart it starts afresh, and dedupe keeps that from buying twice.
 
-Run one runner process (``concurrency: 1``): every strategy must see every market update.
+Run it in one process holding every partition of its inputs: every strategy must see every
+market update and every fill of its intents.  A consumer group of several workers would split
+them (``sep.market.pools`` has one partition, so only one worker would hear the market, while
+the fills would be spread over all), so declaring the stage in ``topology.yaml`` needs a
+singleton worker for it first; until then it runs in memory (``build_memory_runtime``).
 A strategy that raises or returns something else than ``IntentSubmission``s is logged and
 skipped for that update; the others go on.
 """
