@@ -55,10 +55,11 @@ from pipeline.models.market import PoolState
 from pipeline.plugins.manager import build_strategies
 from pipeline.plugins.strategy import MarketSnapshot, Strategy, StrategyFill
 from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
+from pipeline.stages.table_names import STRATEGY_INTENTS
 
 log = logging.getLogger(__name__)
 
-OWN_INTENTS = "sep-strategy-runner-intents"
+OWN_INTENTS = STRATEGY_INTENTS
 """The table of the strategies' own intents: intent id -> ``[strategy id, client id]``."""
 
 ENDS = frozenset({"exec.completed", "exec.failed", "intent.expired"})

@@ -13,11 +13,13 @@ from __future__ import annotations
 VALIDATE_DECISIONS = "sep-validate-decisions"
 PLAN_DECISIONS = "sep-plan-decisions"
 EXECUTE_OPENINGS = "sep-execute-openings"
+STRATEGY_INTENTS = "sep-strategy-runner-intents"
 
 STAGE_TABLES: dict[str, tuple[str, ...]] = {
     "validate": (VALIDATE_DECISIONS,),
     "plan": (PLAN_DECISIONS,),
     "execute": (EXECUTE_OPENINGS,),
+    "strategy_runner": (STRATEGY_INTENTS,),
 }
 
 
