@@ -184,3 +184,16 @@ def test_a_cycle_is_found_and_named(tmp_path: Path) -> None:
     cycles = strongly_connected(graph)
     assert cycles == [frozenset({"pipeline.a", "pipeline.b"})]
     assert describe(cycles[0], graph) == "pipeline.a (line 1) -> pipeline.b (line 5) -> pipeline.a"
+
+
+def test_test_modules_have_unique_basenames() -> None:
+    """The test directories are not packages, so pytest imports each test module by its
+    basename: two with one name make the whole collection fail (tests/market/test_books.py
+    beside tests/ops/test_books.py did)."""
+    tests = Path(__file__).resolve().parent
+    seen: dict[str, list[str]] = {}
+    for path in sorted(tests.rglob("test_*.py")):
+        if (path.parent / "__init__.py").exists():
+            continue  # inside a package: imported by its dotted name
+        seen.setdefault(path.name, []).append(str(path.relative_to(tests)))
+    assert {name: paths for name, paths in seen.items() if len(paths) > 1} == {}
