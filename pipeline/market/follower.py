@@ -1,0 +1,107 @@
+"""A topic every worker reads whole: a plain consumer with no group, assigned every partition,
+from a starting offset per partition, then following the tail (the pool and book feeds).
+
+Subclasses say where to start (``start_offsets``) and what a record does (``apply``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping, Sequence
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from pipeline.runtime.delivery.patches import AdaptiveWaitConsumer
+
+
+class TopicFollower:
+    """``start()`` reads up to the end the topic had, then follows it in the background."""
+
+    TASK_NAME = "topic-follower"
+
+    def __init__(self, bootstrap: str, topic: str, *, partitions: int | None = None) -> None:
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._partitions = partitions
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._caught_up = asyncio.Event()
+        self._changed = asyncio.Condition()
+        self.updates = 0
+        """How many records were applied (tests and the status page watch it)."""
+
+    def apply(self, value: bytes) -> bool:
+        """Apply one record's value; whether it changed anything."""
+        raise NotImplementedError
+
+    async def start_offsets(
+        self, consumer: AIOKafkaConsumer, tps: Sequence[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        """Where to start reading each partition."""
+        raise NotImplementedError
+
+    async def start(self, catch_up_timeout_s: float = 30.0) -> None:
+        """Connect, read from ``start_offsets`` to the current end, then follow the tail."""
+        # Long fetch waits while caught up (any new record ends them at once), instead of a
+        # fetch every 50 ms per worker for nothing (see runtime.delivery.patches).
+        consumer = AdaptiveWaitConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=50,
+        )
+        await consumer.start()
+        self._consumer = consumer
+        # The topology's partition count when given (a consumer's metadata of a topic created
+        # a moment ago can be incomplete).
+        partitions = (
+            set(range(self._partitions))
+            if self._partitions is not None
+            else consumer.partitions_for_topic(self._topic) or {0}
+        )
+        tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        starts = await self.start_offsets(consumer, tps)
+        for tp in tps:
+            consumer.seek(tp, starts[tp])
+        ends = await consumer.end_offsets(tps)
+        self._task = asyncio.create_task(self._follow(starts, ends), name=self.TASK_NAME)
+        await asyncio.wait_for(self._caught_up.wait(), catch_up_timeout_s)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def wait_for_update(self, after: int, timeout_s: float) -> int:
+        """Wait until more than ``after`` records have been applied; return the new count."""
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: self.updates > after), timeout_s)
+            return self.updates
+
+    async def _follow(
+        self, starts: Mapping[TopicPartition, int], ends: Mapping[TopicPartition, int]
+    ) -> None:
+        assert self._consumer is not None
+        consumer = self._consumer
+        if all(starts[tp] >= end for tp, end in ends.items()):
+            self._caught_up.set()
+        while True:
+            batch = await consumer.getmany(timeout_ms=500)
+            applied = 0
+            for messages in batch.values():
+                for message in messages:
+                    if message.value is not None:
+                        applied += self.apply(message.value)
+            if not self._caught_up.is_set():
+                positions = {tp: await consumer.position(tp) for tp in ends}
+                if all(positions[tp] >= end for tp, end in ends.items()):
+                    self._caught_up.set()
+            if applied:
+                async with self._changed:
+                    self._changed.notify_all()
