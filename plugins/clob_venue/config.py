@@ -16,26 +16,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from pipeline.models.assets import Asset
+from pipeline.plugins.config_context import assets_in_context, known_asset
 from plugins.clob_venue.engine import FEE_DENOMINATOR
 from plugins.clob_venue.makers import Ladder, ReferencePath
 from plugins.clob_venue.units import exact_units
 
 Positive = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
 MarketId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
-
-
-def _assets(info: ValidationInfo) -> Mapping[str, Asset] | None:
-    context: Any = info.context
-    if isinstance(context, Mapping):
-        assets = context.get("assets")
-        if isinstance(assets, Mapping):
-            return assets
-    return None
 
 
 class MakerConfig(BaseModel):
@@ -80,10 +72,7 @@ class MarketConfig(BaseModel):
     @field_validator("base", "quote")
     @classmethod
     def _known_asset(cls, symbol: str, info: ValidationInfo) -> str:
-        assets = _assets(info)
-        if assets is not None and symbol not in assets:
-            raise ValueError(f"unknown asset {symbol!r}; the topology has {sorted(assets)}")
-        return symbol
+        return known_asset(symbol, info)
 
     @model_validator(mode="after")
     def _coherent(self, info: ValidationInfo) -> MarketConfig:
@@ -97,7 +86,7 @@ class MarketConfig(BaseModel):
             raise ValueError(
                 f"maker.level_size {self.maker.level_size} is less than one lot ({self.lot_size})"
             )
-        assets = _assets(info)
+        assets = assets_in_context(info)
         if assets is None or self.base not in assets or self.quote not in assets:
             return self  # unknown symbols were already reported by the field validator
         base, quote = assets[self.base], assets[self.quote]

@@ -10,26 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from pipeline.models.assets import Asset
+from pipeline.plugins.config_context import assets_in_context, known_asset
 from plugins.sim_venue.units import to_units
 
 FEE_DENOMINATOR = 1_000_000
 """``fee`` is a fraction of this: 3000 / 1_000_000 = 0.30 %."""
 
 Reserve = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
-
-
-def _assets(info: ValidationInfo) -> Mapping[str, Asset] | None:
-    context: Any = info.context
-    if isinstance(context, Mapping):
-        assets = context.get("assets")
-        if isinstance(assets, Mapping):
-            return assets
-    return None
 
 
 class PoolConfig(BaseModel):
@@ -47,16 +39,13 @@ class PoolConfig(BaseModel):
     @field_validator("token0", "token1")
     @classmethod
     def _known_asset(cls, symbol: str, info: ValidationInfo) -> str:
-        assets = _assets(info)
-        if assets is not None and symbol not in assets:
-            raise ValueError(f"unknown asset {symbol!r}; the topology has {sorted(assets)}")
-        return symbol
+        return known_asset(symbol, info)
 
     @model_validator(mode="after")
     def _coherent(self, info: ValidationInfo) -> PoolConfig:
         if self.token0 == self.token1:
             raise ValueError(f"token0 and token1 are both {self.token0!r}")
-        assets = _assets(info)
+        assets = assets_in_context(info)
         if assets is None or self.token0 not in assets or self.token1 not in assets:
             return self  # unknown symbols were already reported by the field validator
         asset0, asset1 = assets[self.token0], assets[self.token1]

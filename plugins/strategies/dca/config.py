@@ -8,28 +8,18 @@ a failure is reported at its YAML path (``plugins.strategies.dca.config.asset``)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from pipeline.models.assets import Asset
 from pipeline.models.intent import MAX_TIME_WINDOW_MS
+from pipeline.plugins.config_context import assets_in_context, known_asset
 
 MIN_INTERVAL_MS = 1_000
 """A buy a second at most: the runner sees market updates at about that rate anyway."""
 
 Symbol = Annotated[str, Field(min_length=1)]
-
-
-def _assets(info: ValidationInfo) -> Mapping[str, Asset] | None:
-    context: Any = info.context
-    if isinstance(context, Mapping):
-        assets = context.get("assets")
-        if isinstance(assets, Mapping):
-            return assets
-    return None
 
 
 class DcaConfig(BaseModel):
@@ -57,15 +47,12 @@ class DcaConfig(BaseModel):
     @field_validator("asset", "quote")
     @classmethod
     def _known_asset(cls, symbol: str, info: ValidationInfo) -> str:
-        assets = _assets(info)
-        if assets is not None and symbol not in assets:
-            raise ValueError(f"unknown asset {symbol!r}; the topology has {sorted(assets)}")
-        return symbol
+        return known_asset(symbol, info)
 
     @field_validator("amount")
     @classmethod
     def _whole_base_units(cls, amount: Decimal, info: ValidationInfo) -> Decimal:
-        assets = _assets(info)
+        assets = assets_in_context(info)
         quote = assets.get(info.data.get("quote", "")) if assets is not None else None
         exponent = amount.normalize().as_tuple().exponent
         if quote is not None and isinstance(exponent, int) and -exponent > quote.decimals:
@@ -78,7 +65,7 @@ class DcaConfig(BaseModel):
     def _coherent(self, info: ValidationInfo) -> DcaConfig:
         if self.asset == self.quote:
             raise ValueError(f"asset and quote are both {self.asset!r}")
-        assets = _assets(info)
+        assets = assets_in_context(info)
         if assets is None or self.asset not in assets or self.quote not in assets:
             return self  # unknown symbols were already reported by the field validator
         asset, quote = assets[self.asset], assets[self.quote]
