@@ -148,12 +148,13 @@ def _cmd_up(args: argparse.Namespace) -> int:
         print(note)
     stack.start()
     settings = stack.settings()
-    workers = WorkerPool(settings, count=args.workers)
+    workers = WorkerPool(settings, count=args.workers, singletons=topology.singleton_stages)
     try:
         asyncio.run(prepare_backends(settings, topology))
         workers.start()
+        alone = f" + {', '.join(topology.singleton_stages)}" if topology.singleton_stages else ""
         print(
-            f"workers: {args.workers} started (logs in {stack.data_dir / 'logs'}); "
+            f"workers: {args.workers}{alone} started (logs in {stack.data_dir / 'logs'}); "
             f"a crashed one is restarted"
         )
         with_password = write_state(

@@ -47,7 +47,11 @@ class MarketPublisher:
     @property
     def venues(self) -> set[str]:
         """The venues whose pools come from market data rather than from ``Venue.pools``."""
-        return {spec.venue for spec, _venue in self._pairs if spec.data is MarketData.POOLS}
+        return {
+            spec.venue
+            for spec, _venue in self._pairs
+            if spec.data is MarketData.POOLS and spec.routing
+        }
 
     @property
     def book_venues(self) -> set[str]:
