@@ -10,8 +10,8 @@ acknowledged, offsets committed by an explicit ledger; changelog-backed tables o
 Workers are identical and share one consumer group per app id; run more of them to spread the
 partitions.  A singleton stage (the strategy runner) runs in a worker of its own
 (``--stages strategy_runner``) that holds every partition of its inputs
-(``pipeline.runtime.placement``).  A stop (SIGTERM/SIGINT) drains the runtime first, then stops the stages,
-venues and stores, within ``STOP_DRAIN_S`` plus the stores' own close.
+(``pipeline.runtime.placement``).  A stop (SIGTERM/SIGINT) drains the runtime first, then
+stops the stages, venues and stores, within ``STOP_DRAIN_S`` plus the stores' own close.
 """
 
 from __future__ import annotations
@@ -93,9 +93,7 @@ def build_runtime(
         linger_ms=settings.producer_linger_ms,
         partitions={t.name: t.partitions for t in topology.topics},
     )
-    if "plan" in placement.stages and any(
-        t.name == MARKET_TOPIC for t in topology.topics
-    ):
+    if "plan" in placement.stages and any(t.name == MARKET_TOPIC for t in topology.topics):
         _wire_market(settings, context, lifecycle, sink)
     runtime = KafkaRuntime(
         settings.kafka,

@@ -97,6 +97,7 @@ def test_builtins_are_registered_as_ordinary_plugins(pm: pluggy.PluginManager) -
     assert set(BUILTIN_PLUGINS) <= names
     assert set(venue_specs(pm)) == BUILTIN_VENUES
     assert [s.name for s in market_sources(pm)] == [
+        "sim.pools",
         "uniswap_v3.pools",
         "clob.books",
         "clob_a.books",

@@ -17,7 +17,8 @@ from pipeline.market.feed import pool_key, pool_value
 from pipeline.models.events import ExecCompleted, ExecStepFilled, IntentSubmitted, make_event
 from pipeline.models.intent import Intent, IntentSubmission
 from pipeline.models.market import PoolState
-from pipeline.plugins import MarketSnapshot, StrategyFill
+from pipeline.control.state import ControlState
+from pipeline.plugins import MarketSnapshot, StrategyFill, build_strategies
 from pipeline.runtime.delivery.memory import build_memory_runtime
 from pipeline.samples import submission
 from pipeline.stages.base import MemoryTable, Output, Record, StageContext, now_ms
@@ -29,19 +30,11 @@ HOUR = 3_600_000
 T0 = 1_800_000_000_000  # a whole number of hours since the epoch
 K0 = T0 // HOUR
 DCA = {"asset": "WETH", "quote": "USDC", "amount": "100", "interval_ms": HOUR}
-RUNNER = {
-    "name": "strategy_runner",
-    "function": "pipeline.stages.strategy_runner:build",
-    "inputs": ["sep.intents.ingested", "sep.executions", "sep.market.pools"],
-    "outputs": ["sep.intents.submitted"],
-    "batch": {"max": 500, "within_ms": 0},
-}
 
 
 def topology_with_runner(dca: dict[str, Any] | None = None) -> Topology:
-    """The repository's topology with the runner as a stage, dca enabled, no chain venue."""
+    """The repository's topology (the runner is a stage there), dca enabled, no chain venue."""
     data = load_topology().model_dump(by_alias=True)
-    data["stages"] = [RUNNER, *data["stages"]]
     data["plugins"]["strategies"] = {"dca": {"config": dca or DCA}}
     data["plugins"]["venues"]["uniswap_v3"] = {"enabled": False}
     return Topology.model_validate(data)
@@ -59,10 +52,19 @@ class Tables:
 
 
 def runner(
-    tmp_path: Path, strategies: dict[str, Any] | None = None, tables: Tables | None = None
+    tmp_path: Path,
+    strategies: dict[str, Any] | None = None,
+    tables: Tables | None = None,
+    control: ControlState | None = None,
+    topology: Topology = TOPOLOGY,
 ) -> StrategyRunnerStage:
+    # The records' clock (T0) is the runner's clock: nothing is stale.
     context = StageContext(
-        topology=TOPOLOGY, settings=Settings(data_dir=tmp_path), table=tables or Tables()
+        topology=topology,
+        settings=Settings(data_dir=tmp_path),
+        table=tables or Tables(),
+        control=control,
+        clock=lambda: T0,
     )
     return StrategyRunnerStage(context, strategies)
 
@@ -164,7 +166,7 @@ class Broken(Probe):
 async def test_the_runner_sets_the_strategy_id_and_derives_a_missing_client_id(
     tmp_path: Path,
 ) -> None:
-    dca = runner(tmp_path).strategies["dca"]
+    dca = build_strategies(TOPOLOGY, tmp_path)["dca"]
     assert isinstance(dca, Dca)
     intent = dca.buy(1)
     impostor = intent.model_copy(update={"strategy_id": "someone-else", "client_intent_id": None})
@@ -287,8 +289,10 @@ async def test_dca_intents_run_through_the_stages_in_memory_and_fill(tmp_path: P
         (again,) = [r for r in runtime.topics.log["sep.intents.submitted"] if b"dca-1" in r.value]
         runtime.feed("sep.intents.submitted", b"dca", again.value, now_ms() + 100)
         await runtime.run_until_idle()
+        dca_strategy = stage.strategies["dca"]
     finally:
         await lifecycle.stop()
+    assert stage.strategies == {}  # stopped with the runner
     log = runtime.topics.log
     ingested = [decode_event(r.value) for r in log["sep.intents.ingested"]]
     assert [e.payload["intent"]["clientIntentId"] for e in ingested] == ["dca-0", "dca-1", "dca-2"]
@@ -297,7 +301,6 @@ async def test_dca_intents_run_through_the_stages_in_memory_and_fill(tmp_path: P
         e for r in log["sep.executions"] if (e := decode_event(r.value)).topic == "exec.completed"
     ]
     assert {e.correlation_id for e in completed} == {e.correlation_id for e in ingested}
-    dca_strategy = stage.strategies["dca"]
     assert isinstance(dca_strategy, Dca)
     assert dca_strategy.totals.fills == 3
     assert dca_strategy.totals.spent == Decimal(300)

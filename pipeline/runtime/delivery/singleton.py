@@ -52,7 +52,7 @@ def choose(members: Mapping[str, ConsumerProtocolMemberMetadata]) -> str:
 def singleton_assignor(started_ns: int) -> type[AbstractPartitionAssignor]:
     """The assignor class one worker passes to its consumer (its start time baked in)."""
 
-    class SingletonAssignor(AbstractPartitionAssignor):
+    class SingletonAssignor(AbstractPartitionAssignor):  # type: ignore[misc]  # aiokafka is untyped here
         name = "sep-singleton"
         version = 0
 
