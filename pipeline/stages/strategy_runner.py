@@ -72,6 +72,7 @@ from pipeline.plugins.strategy import JsonState, KeepsState, MarketSnapshot, Str
 from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
 from pipeline.stages.strategy_set import Wanted, strategy_ids_in, wanted_strategies
 from pipeline.stages.table_names import STRATEGY_INTENTS, STRATEGY_STATE
+from pipeline.topology.loader import TopologyError
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +230,13 @@ class StrategyRunnerStage:
                 parents=True, exist_ok=True
             )
             await strategy.on_start()
+        except TopologyError as exc:  # a run-time config its plugin refuses: said, not raised
+            log.error(
+                "strategy not started: %s",
+                exc,
+                extra={"strategy": strategy_id, "plugin": want.plugin},
+            )
+            return
         except Exception:
             log.exception(
                 "strategy not started", extra={"strategy": strategy_id, "plugin": want.plugin}
