@@ -188,6 +188,8 @@ async def test_dca_runs_obeys_a_disable_within_a_second_and_survives_kill_9(
     # Its group waits out the dead member's session (6 s) before the new one gets the
     # partitions; then it goes on buying.
     final = await wait_for_intents(db, len(killed_at) + 3, 90, pool)
+    restarted = pool.log_file(slot).read_text().rsplit("restarted ---", 1)[-1]
+    assert "strategy state restored" in restarted  # from the changelog, not started afresh
 
     # Nothing twice: one intent per client id in the store.  The runner, with its state
     # restored, does not even produce one again: its state and its intents of a batch are
