@@ -72,6 +72,7 @@ routes = [
     Route("/ui/", page),
     Route("/ui/submit", page),
     Route("/ui/intents/{intent_id:str}", page),
+    Route("/ui/strategies", page),
     Route("/ui/pipeline", page),
     Route("/ui/deadletters", page),
     Route("/ui/metrics", page),
