@@ -175,7 +175,56 @@ def document() -> dict[str, Any]:
                 )
             ],
         ),
-        "/strategies": _get("Strategies seen, with their intent counts", _OBJECT),
+        "/strategies": _get(
+            "Every strategy: declared (topology.yaml), switched at run time (who, why, when) "
+            "or seen in intents; its switch, config, kill switch, intents and P&L",
+            _OBJECT,
+        ),
+        "/strategies/{strategyId}/{action}": {
+            "post": {
+                "summary": "Enable, disable or configure a strategy (operator action)",
+                "description": "One event on sep.control (strategy.enabled | strategy.disabled "
+                "| strategy.configured, with who and why) that the strategy runner obeys "
+                "within a second.  The config given is merged into the one in force and "
+                "validated by the strategy plugin before anything is published.",
+                "security": [{"operatorToken": []}],
+                "parameters": [
+                    {"name": "strategyId", "in": "path", "required": True, "schema": _NAME},
+                    {
+                        "name": "action",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": ["enable", "disable", "configure"]},
+                    },
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["actor", "reason"],
+                                "properties": {
+                                    "actor": _TEXT,
+                                    "reason": {"type": "string", "minLength": 1, "maxLength": 2000},
+                                    "plugin": _NAME,
+                                    "config": _OBJECT,
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "202": _json(_OBJECT, "published: the control event"),
+                    "401": _error("no operator token"),
+                    "403": _error("wrong token, or operator actions are off"),
+                    "404": _error("no such action"),
+                    "422": _error("invalid body, unknown strategy or a config refused (paths)"),
+                    "503": _error("Kafka unreachable; nothing changed"),
+                },
+            }
+        },
         "/stats": _get("Totals per state, success rate, active intents, per-stage counts", _OBJECT),
         "/assets": _get("The assets an intent may name (from topology.yaml)", _OBJECT),
         "/health": {

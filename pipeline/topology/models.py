@@ -47,6 +47,15 @@ class StageSpec(Strict):
     outputs: tuple[str, ...] = ()
     concurrency: Annotated[int, Field(ge=1, le=64)] = 1
     batch: BatchSpec = BatchSpec()
+    singleton: bool = False
+    """Run by exactly one process, which reads every partition of the stage's inputs.
+
+    For a stage that must see every record (the strategy runner: every market update and
+    every fill of its strategies' intents).  Workers running every stage leave it out; it
+    runs in a worker of its own (``sep worker --stages <name>``, which ``sep up`` starts),
+    in a consumer group of its own whose assignor hands every partition to one member:
+    start a second one and it waits as a hot standby (``pipeline.runtime.delivery.singleton``).
+    A singleton is never fused (it would drag its chain into one process)."""
     description: str = ""
 
     @property
@@ -77,6 +86,12 @@ class PluginUse(Strict):
     enabled: bool = True
     config: dict[str, Any] = Field(default_factory=dict)
     """Validated by the plugin's own config model, with errors naming this YAML path."""
+    plugin: Annotated[str, Field(min_length=1)] | None = None
+    """What it is an instance of, when the key is not that name (strategies only: two
+    ``dca`` strategies with their own ids, ``dca-weth: {plugin: dca, config: ...}``)."""
+
+    def plugin_name(self, key: str) -> str:
+        return self.plugin or key
 
 
 class PluginsSpec(Strict):
@@ -152,6 +167,17 @@ def reference_problems(topology: Topology) -> list[tuple[str, str]]:
                         )
                     )
     problems += fusion_problems(topology)
+    problems += singleton_problems(topology)
+    for section in ("venues", "risk_checks"):
+        for name, use in getattr(topology.plugins, section).items():
+            if use.plugin is not None:
+                problems.append(
+                    (
+                        f"plugins.{section}.{name}.plugin",
+                        "only strategies name their plugin (a venue or a risk check is "
+                        "the name its plugin registers)",
+                    )
+                )
     for symbol in topology.risk.reference_prices:
         if symbol not in symbols:
             problems.append(
@@ -214,6 +240,17 @@ def fusion_problems(topology: Topology) -> list[tuple[str, str]]:
     return problems
 
 
+def singleton_problems(topology: Topology) -> list[tuple[str, str]]:
+    """A singleton stage is never fused (see ``StageSpec.singleton``)."""
+    singles = {s.name for s in topology.stages if s.singleton}
+    return [
+        (f"fusion[{i}][{j}]", f"stage {name!r} is a singleton; it runs alone, never fused")
+        for i, chain in enumerate(topology.fusion)
+        for j, name in enumerate(chain)
+        if name in singles
+    ]
+
+
 class Topology(Strict):
     app: AppSpec = AppSpec()
     topics: Annotated[tuple[TopicSpec, ...], Field(min_length=1)]
@@ -232,6 +269,11 @@ class Topology(Strict):
         if problems:
             raise TopologyReferenceError(problems)
         return self
+
+    @property
+    def singleton_stages(self) -> tuple[str, ...]:
+        """The stages that run in a process of their own (``StageSpec.singleton``)."""
+        return tuple(s.name for s in self.stages if s.singleton)
 
     def topic(self, name: str) -> TopicSpec:
         for topic in self.topics:

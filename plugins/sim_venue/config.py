@@ -83,6 +83,9 @@ class SimVenueConfig(BaseModel):
     pools: tuple[PoolConfig, ...]
     ledger_file: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")] = "ledger.sqlite"
     """File name of the ledger inside the venue's data directory (a name, not a path)."""
+    market_interval_ms: Annotated[int, Field(ge=100, le=3_600_000)] = 1_000
+    """How often its market source publishes every pool on ``sep.market.pools`` (a tick the
+    strategy runner's strategies see even when nothing traded; ``plugins.sim_venue.market``)."""
 
     @field_validator("pools")
     @classmethod
