@@ -15,24 +15,19 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from pipeline.control.keys import breaker_key
+from pipeline.control.publish import control_event
 from pipeline.models.breakers import VenueBreakerChanged
-from pipeline.models.events import Event, make_event
+from pipeline.models.events import Event
 from pipeline.stages.base import Output
 
 EVENT_TYPE = "venue.breaker_changed"
-KEY_PREFIX = "breaker/"
-
-
-def breaker_key(venue: str) -> str:
-    return KEY_PREFIX + venue
 
 
 class ControlReader(Protocol):
-    """What the breakers read of the control state (``pipeline.control.state.ControlState``)."""
+    """What the breakers read of the control plane (``pipeline.control.state.ControlView``)."""
 
     def get(self, key: str) -> Event | None: ...
-
-    def seq(self, key: str) -> int: ...
 
 
 class BreakerBook:
@@ -64,14 +59,6 @@ class BreakerBook:
     def publish(self, state: VenueBreakerChanged, *, seq: int, now_ms: int) -> Output:
         """The control record of a transition to ``state`` (remembered as this stage's)."""
         key = breaker_key(state.venue)
-        event = make_event(
-            EVENT_TYPE,
-            state,
-            correlation_id=key,
-            seq=seq,
-            causation_id=None,
-            at_ms=now_ms,
-            id_ms=now_ms,
-        )
+        event = control_event(key, EVENT_TYPE, state, seq, now_ms)
         self._mine[key] = event
         return Output.of_event(self._topic, event)
