@@ -51,6 +51,7 @@ def test_the_repository_topology_declares_breakers() -> None:
     topology = parse_topology(Path(DEFAULT_PATH).read_text())
     assert topology.breakers.enabled
     assert topology.breakers.policy("uniswap_v3").failures >= 1
+    assert set(topology.breakers.venues) <= set(topology.plugins.venues)
 
 
 @pytest.mark.parametrize(
