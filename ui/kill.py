@@ -6,6 +6,9 @@
     POST /risk/resume   same body -> control.resumed; 409 if that switch is not engaged
     GET  /risk/kill     {"killSwitches": [...], "breakers": [...]} (no token: read only)
 
+``control_gauges`` adds the switches and breakers to ``GET /metrics``, from the Redis
+``control`` hash the project stage keeps (a scrape reads no Kafka).
+
 The changes go on ``sep.control`` (``pipeline.control.kill_switch``); the reads come from the
 control topic itself, not from the read models, so the answer to a change already holds it.
 Without ``actor`` the change is recorded as ``operator@<client address>``: the token says an
@@ -23,12 +26,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from pipeline.control import kill_switch
+from pipeline.control.keys import breaker_key, kill_key
 from pipeline.control.state import ControlState
 from pipeline.models.base import WireModel
+from pipeline.store.control_log import latest_control
 from ui.api import JSONBody
 from ui.errors import InvalidInput, error_body
 from ui.operator import refused
-from ui.services import services_of
+from ui.services import Services, services_of
 
 log = logging.getLogger(__name__)
 MAX_BODY = 4096
@@ -117,3 +122,46 @@ async def kill(request: Request) -> Response:
 
 async def resume(request: Request) -> Response:
     return await _change(request, engage=False)
+
+
+BREAKER_LEVEL = {"closed": 0, "half_open": 1, "open": 2}
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+async def control_gauges(services: Services) -> list[str]:
+    """Prometheus lines: each kill switch ever used, each venue breaker ever changed."""
+    latest = await latest_control(services.redis, services.settings.redis_prefix)
+    kill_prefix, breaker_prefix = kill_key(""), breaker_key("")
+    lines = [
+        "# HELP sep_kill_switch_engaged 1 while the kill switch of a scope is engaged.",
+        "# TYPE sep_kill_switch_engaged gauge",
+    ]
+    for key, event in sorted(latest.items()):
+        if key.startswith(kill_prefix):
+            engaged = int(event.get("topic") == "control.killed")
+            lines.append(
+                f'sep_kill_switch_engaged{{scope="{_label(key[len(kill_prefix) :])}"}} {engaged}'
+            )
+    lines += [
+        "# HELP sep_venue_breaker_state A venue's circuit breaker: 0 closed, 1 half-open, 2 open.",
+        "# TYPE sep_venue_breaker_state gauge",
+    ]
+    trips = []
+    for key, event in sorted(latest.items()):
+        if key.startswith(breaker_prefix):
+            payload = event.get("payload", {})
+            venue = _label(key[len(breaker_prefix) :])
+            level = BREAKER_LEVEL.get(str(payload.get("state")), 0)
+            lines.append(f'sep_venue_breaker_state{{venue="{venue}"}} {level}')
+            trips.append(
+                f'sep_venue_breaker_trips_total{{venue="{venue}"}} {int(payload.get("trips", 0))}'
+            )
+    lines += [
+        "# HELP sep_venue_breaker_trips_total Times a venue's breaker has opened.",
+        "# TYPE sep_venue_breaker_trips_total counter",
+        *trips,
+    ]
+    return lines

@@ -9,11 +9,18 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
+import orjson
 import pytest
+import redis.asyncio as aioredis
 
+from pipeline.breakers import machine
+from pipeline.breakers.config import BreakersSpec
+from pipeline.codec import decode_event
 from pipeline.config import Settings
 from pipeline.control import kill_switch
-from pipeline.control.keys import kill_key
+from pipeline.control.keys import breaker_key, kill_key
+from pipeline.control.publish import control_event
+from pipeline.store.control_log import apply_control
 from tests.ui.server import ServerThread
 
 TOKEN = "t0ken-" + uuid.uuid4().hex
@@ -99,3 +106,35 @@ async def test_bad_bodies_are_refused_with_their_path(
     answer = await client.post("/risk/kill", json=body, headers=AUTH)
     assert answer.status_code == 422, answer.text
     assert path in [e["path"] for e in answer.json()["errors"]]
+
+
+async def test_metrics_show_the_switches_and_breakers_the_project_stored(
+    client: httpx.AsyncClient, ui_settings: Settings
+) -> None:
+    """``GET /metrics`` reads the Redis ``control`` hash; filled here by ``apply_control``,
+    what the project stage calls for every sep.control record."""
+    strategy = f"met-{uuid.uuid4().hex[:8]}"
+    body = {"strategyId": strategy, "reason": "gauges"}
+    killed = (await client.post("/risk/kill", json=body, headers=AUTH)).json()["event"]
+    opened = machine.trip(
+        machine.initial(f"venue-{strategy}"),
+        failures=3,
+        last_reason="reverted",
+        now_ms=1_000,
+        policy=BreakersSpec().policy("sim"),
+        actor="execute",
+        why="test",
+    )
+    breaker = control_event(breaker_key(opened.venue), "venue.breaker_changed", opened, 1, 1_000)
+    redis = aioredis.from_url(ui_settings.redis, decode_responses=True)
+    try:
+        await apply_control(
+            redis, ui_settings.redis_prefix, [decode_event(orjson.dumps(killed)), breaker]
+        )
+    finally:
+        await redis.aclose()
+    text = (await client.get("/metrics")).text
+    assert f'sep_kill_switch_engaged{{scope="strategy:{strategy}"}} 1' in text
+    assert f'sep_venue_breaker_state{{venue="venue-{strategy}"}} 2' in text
+    assert f'sep_venue_breaker_trips_total{{venue="venue-{strategy}"}} 1' in text
+    await client.post("/risk/resume", json=body, headers=AUTH)
