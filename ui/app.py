@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from pipeline.config import Settings
 from pipeline.topology import load_topology
 from pipeline.topology.models import Topology
-from ui import api, charts, deadletters, pipeline, status_page, strategies
+from ui import api, charts, deadletters, kill, pipeline, status_page, strategies
 from ui.errors import EXCEPTION_HANDLERS
 from ui.health import health
 from ui.metrics import metrics
@@ -63,6 +63,9 @@ routes = [
         deadletters.redrive_dead_letter,
         methods=["POST"],
     ),
+    Route("/risk/kill", kill.get_kill, methods=["GET"]),
+    Route("/risk/kill", kill.kill, methods=["POST"]),
+    Route("/risk/resume", kill.resume, methods=["POST"]),
     Route("/charts/prices", charts.prices, methods=["GET"]),
     Route("/charts/pnl", charts.pnl, methods=["GET"]),
     Route("/charts/states", charts.states, methods=["GET"]),

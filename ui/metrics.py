@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from pipeline.store.metrics import BUCKETS
 from pipeline.store.projection import STAGE_OF
+from ui.kill import control_gauges
 from ui.services import Services, services_of
 
 LAG_CACHE_S = 5.0
@@ -130,6 +131,7 @@ async def render(services: Services) -> str:
         "# TYPE sep_stream_clients gauge",
         f"sep_stream_clients {services.broadcaster.subscribers}",
     ]
+    lines += await control_gauges(services)  # the kill switches and venue breakers
     return "\n".join(lines) + "\n"
 
 

@@ -77,6 +77,36 @@ def _path(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": _ID}
 
 
+def _kill_body() -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["reason"],
+                    "properties": {
+                        "strategyId": {"type": "string", "minLength": 1, "maxLength": 128},
+                        "reason": {"type": "string", "minLength": 1, "maxLength": 2000},
+                        "actor": {"type": "string", "minLength": 1, "maxLength": 200},
+                    },
+                }
+            }
+        },
+    }
+
+
+def _kill_answers() -> dict[str, Any]:
+    return {
+        "200": _json(_OBJECT, "the change (or none) and the switches and breakers after it"),
+        "401": _error("no operator token"),
+        "403": _error("wrong token, or operator actions are off"),
+        "422": _error("invalid body, with field paths"),
+        "503": _error("Kafka unreachable; nothing published"),
+    }
+
+
 @cache
 def document() -> dict[str, Any]:
     _, defs = models_json_schema(
@@ -301,6 +331,33 @@ def document() -> dict[str, Any]:
                     "422": _error("invalid body, with field paths"),
                     "503": _error("Kafka or PostgreSQL unreachable; nothing re-driven"),
                 },
+            }
+        },
+        "/risk/kill": {
+            "get": {
+                "summary": "The kill switches (engaged or resumed, who, why, since) and the "
+                "venue circuit breakers, read from sep.control",
+                "responses": {"200": _json(_OBJECT, "OK"), "503": _error("Kafka unreachable")},
+            },
+            "post": {
+                "summary": "Engage the kill switch, globally or for one strategy (operator "
+                "action): no new intent accepted, plan made or step sent, within a second",
+                "description": "Published as control.killed on sep.control; a switch engaged "
+                "already publishes nothing (changed: false).  Resuming is only by "
+                "POST /risk/resume.",
+                "security": [{"operatorToken": []}],
+                "requestBody": _kill_body(),
+                "responses": _kill_answers(),
+            },
+        },
+        "/risk/resume": {
+            "post": {
+                "summary": "Resume trading after a kill (operator action)",
+                "description": "Published as control.resumed; resuming a strategy leaves an "
+                "engaged global switch engaged.",
+                "security": [{"operatorToken": []}],
+                "requestBody": _kill_body(),
+                "responses": {**_kill_answers(), "409": _error("that switch is not engaged")},
             }
         },
         "/charts/prices": _get(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from pipeline.cli import (
     bench,
     demo,
+    kill,
     plugins_cmd,
     replay,
     schema,
@@ -57,6 +58,7 @@ SUBCOMMANDS: tuple[Callable[[SubParsers], None], ...] = (
     submit.register,
     demo.register,
     status.register,
+    kill.register,
     topology_cmd.register,
     plugins_cmd.register,
     strategy.register,

@@ -4,6 +4,7 @@ kill/global                   the global kill switch
 kill/strategy:<strategy id>   one strategy's kill switch
 limits/<strategy id>          a strategy's risk limits (``limits/*``: every strategy's)
 strategy/<strategy id>        a strategy enabled, disabled or reconfigured
+breaker/<venue>               a venue's circuit breaker (pipeline.breakers)
 """
 
 from __future__ import annotations
@@ -30,3 +31,7 @@ def limits_key(strategy_id: str) -> str:
 
 def strategy_key(strategy_id: str) -> str:
     return f"strategy/{strategy_id}"
+
+
+def breaker_key(venue: str) -> str:
+    return f"breaker/{venue}"

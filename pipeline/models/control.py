@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from pipeline.models.base import WireModel
+from pipeline.models.breakers import VenueBreakerChanged
 
 Actor = Annotated[str, Field(min_length=1, max_length=200)]
 Reason = Annotated[str, Field(min_length=1, max_length=2_000)]
@@ -57,5 +58,6 @@ CONTROL_PAYLOAD_TYPES: dict[str, type[WireModel]] = {
     "strategy.enabled": StrategyChanged,
     "strategy.disabled": StrategyChanged,
     "strategy.configured": StrategyChanged,
+    "venue.breaker_changed": VenueBreakerChanged,  # pipeline.breakers
 }
 """Every event type that travels on ``sep.control`` (registered in ``PAYLOAD_TYPES`` too)."""

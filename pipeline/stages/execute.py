@@ -8,6 +8,12 @@ Record shapes:
                          (after exec.started, exec.step_failed "expired", if a crash came
                          between the two);
                          or exec.failed alone when a step names a venue this worker lacks
+    out  sep.control     Event(venue.breaker_changed) when step outcomes open or close a
+                         venue's breaker (``pipeline.breakers.execution``)
+
+A kill switch covering the intent's strategy (``killed.py``): a step not sent yet fails with
+reason ``killed`` (when the plan opens, the refusal is remembered with the opening, so a
+redelivery says the same); a step already sent is waited for and reported as usual.
 
 Exactly once: before sending a step the executor asks the venue whether it already has it
 (``Venue.lookup``); a redelivered plan whose step was sent before a crash waits for that
@@ -27,7 +33,10 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 
+from pipeline.breakers.execution import ExecutionBreakers, StepOutcome
 from pipeline.codec import decode_event
+from pipeline.control.keys import TOPIC as CONTROL_TOPIC
+from pipeline.control.state import ControlView
 from pipeline.models.base import WireModel, wire_amount
 from pipeline.models.events import (
     Event,
@@ -52,6 +61,7 @@ from pipeline.plugins.venue import (
 )
 from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
 from pipeline.stages.decisions import Decisions
+from pipeline.stages.killed import KILLED, killed_step
 from pipeline.stages.table_names import EXECUTE_OPENINGS
 
 log = logging.getLogger(__name__)
@@ -70,6 +80,11 @@ def realised_slippage(steps: Sequence[ExecutionStep], fills: Sequence[Fill]) -> 
         ratio = (paid - quoted) / quoted if quoted else None
     # A ratio can have any number of decimal places; the wire takes 36.
     return wire_amount(ratio) if ratio is not None else Decimal(0)
+
+
+def _reason(exc: VenueError) -> str:
+    """A failed step's reason as ``exec.step_failed`` says it: ``code: detail``."""
+    return f"{exc.reason}: {exc.detail}" if exc.detail else exc.reason
 
 
 class StepLocks:
@@ -109,6 +124,8 @@ class PlanRun:
         record: Record | None = None,
         *,
         topic: str,
+        control: ControlView | None = None,
+        breakers: ExecutionBreakers | None = None,
     ) -> None:
         payload = event.payload_as(PlanCreated)
         self.plan, self.intent = payload.plan, payload.intent
@@ -121,6 +138,9 @@ class PlanRun:
         self._record = record
         self._last_id = event.event_id
         self._topic = topic
+        self._control = control
+        self._breakers = breakers
+        self._planned_ms = int(event.timestamp.timestamp() * 1000)
 
     def _event(self, topic: str, payload: WireModel, seq_offset: int) -> Output:
         event = make_event(
@@ -163,12 +183,18 @@ class PlanRun:
                     "exec.started", ExecStarted(plan_id=self.plan.id, steps=len(self.plan.steps)), 1
                 )
             ]
+            first_venue = self.plan.steps[0].venue
+            kill = None if late or already else killed_step(self._control, self.intent, first_venue)
+            if kill is not None:  # remembered with the opening: a redelivery after a resume
+                expired = True  # must not send what this delivery refused
+                opened += self._refusal(0, self.plan.steps[0], kill, submitted=False)
             if self._openings is not None and self._record is not None:
                 self._openings.remember(self.intent.id, opened, self._record)
             late = False  # decided just now: expired already says so
         else:
-            first = decode_event(opened[0].value)
-            expired, self._last_id = first.topic == "intent.expired", first.event_id
+            first, last = decode_event(opened[0].value), decode_event(opened[-1].value)
+            expired = first.topic == "intent.expired" or last.topic == "exec.failed"
+            self._last_id = last.event_id
         for output in opened:
             await self._emit(output)
         if expired:
@@ -210,28 +236,47 @@ class PlanRun:
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    async def _step_failed(
-        self, k: int, step: ExecutionStep, venue: Venue, exc: VenueError, *, submitted: bool
-    ) -> None:
+    def _refusal(
+        self, k: int, step: ExecutionStep, exc: VenueError, *, submitted: bool
+    ) -> list[Output]:
         # StepRejected is definitive; a TransientVenueError that outlived the retries and the
         # receipt grace is reported as a failure of this step all the same.  A step refused
         # before it was sent has no exec.step_submitted, so its failure takes that seq.
         seq = 3 + 2 * k if submitted else 2 + 2 * k
-        await self._out(
-            "exec.step_failed",
-            ExecStepFailed(
-                plan_id=self.plan.id,
-                step_id=step.step_id,
-                venue=venue.name,
-                reason=f"{exc.reason}: {exc.detail}" if exc.detail else exc.reason,
+        return [
+            self._event(
+                "exec.step_failed",
+                ExecStepFailed(
+                    plan_id=self.plan.id,
+                    step_id=step.step_id,
+                    venue=step.venue,
+                    reason=_reason(exc),
+                ),
+                seq,
             ),
-            seq,
-        )
-        await self._out(
-            "exec.failed",
-            ExecFailed(plan_id=self.plan.id, reason=f"step {k + 1} failed: {exc.reason}"),
-            seq + 1,
-        )
+            self._event(
+                "exec.failed",
+                ExecFailed(plan_id=self.plan.id, reason=f"step {k + 1} failed: {exc.reason}"),
+                seq + 1,
+            ),
+        ]
+
+    async def _step_failed(
+        self, k: int, step: ExecutionStep, venue: Venue, exc: VenueError, *, submitted: bool
+    ) -> None:
+        outputs = self._refusal(k, step, exc, submitted=submitted)
+        for output in outputs:
+            await self._emit(output)
+        if exc.reason != KILLED:
+            await self._outcome(step, ok=False, reason=_reason(exc))
+
+    async def _outcome(self, step: ExecutionStep, *, ok: bool, reason: str) -> None:
+        """Tell the venue's breaker (``pipeline.breakers.execution``) how the step went."""
+        if self._breakers is None:
+            return
+        change = self._breakers.report(StepOutcome(step.venue, ok, reason, self._planned_ms))
+        if change is not None:
+            await self._emit(change)
 
     async def run(self) -> None:
         steps = self.plan.steps
@@ -266,6 +311,11 @@ class PlanRun:
                 try:
                     submission = already if k == 0 else await venue.lookup(step.step_id)
                     if submission is None:
+                        # The last moment a kill switch can stop it (stages/killed.py).
+                        if (
+                            kill := killed_step(self._control, self.intent, venue.name)
+                        ) is not None:
+                            raise kill
                         submission = await self._submit(venue, step)
                 except VenueError as exc:
                     await self._step_failed(k, step, venue, exc, submitted=False)
@@ -287,6 +337,7 @@ class PlanRun:
                 await self._step_failed(k, step, venue, exc, submitted=True)
                 return
             fills.append(fill)
+            await self._outcome(step, ok=True, reason=fill.order_ref)
             await self._out(
                 "exec.step_filled",
                 ExecStepFilled(
@@ -331,6 +382,13 @@ class ExecuteStage:
             ),
             ttl_s=context.settings.decision_ttl_s,
         )
+        outputs = context.topology.stage(self.name).outputs
+        self._breakers = ExecutionBreakers(
+            context.topology.breakers,
+            context.control,
+            CONTROL_TOPIC if CONTROL_TOPIC in outputs else None,
+            context.clock,
+        )
 
     async def start(self) -> None:
         return None
@@ -359,6 +417,8 @@ class ExecuteStage:
                 self._openings,
                 record,
                 topic=self._topic,
+                control=self._context.control,
+                breakers=self._breakers,
             )
             runs.setdefault(run.plan.id, run)
         await asyncio.gather(*(run.run() for run in runs.values()))

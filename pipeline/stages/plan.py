@@ -6,6 +6,12 @@ Record shapes:
                                   | exec.completed | exec.failed | intent.expired | ...)
     out  sep.plans                Event(plan.created{plan, intent, priority})
                                 | Event(plan.rejected{reason, detail})
+    out  sep.control              Event(venue.breaker_changed) when a probe half-opens a
+                                  venue's breaker (``pipeline.breakers.planning``)
+
+A kill switch covering the intent's strategy: ``plan.rejected`` reason ``killed``
+(``killed.py``).  A venue whose circuit breaker is not closed is routed around; with nothing
+left, ``plan.rejected`` reason ``breaker_open`` names the breakers.
 
 Intents are routed on the pools as read *with this planner's own plans not executed yet still
 applied* (``pending_flow.py``): a plan's swaps are pending from the moment it is made until
@@ -35,7 +41,9 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from pipeline import ops
+from pipeline.breakers.planning import PlanningBreakers
 from pipeline.codec import decode_event
+from pipeline.control.keys import TOPIC as CONTROL_TOPIC
 from pipeline.ids import deterministic_ulid
 from pipeline.models.assets import Asset
 from pipeline.models.events import (
@@ -54,6 +62,7 @@ from pipeline.stages.base import BookView, Emit, Output, Record, StageContext, e
 from pipeline.stages.batch_threads import BatchThreads
 from pipeline.stages.book_planning import plan_on_books
 from pipeline.stages.decisions import Decisions
+from pipeline.stages.killed import killed_plan
 from pipeline.stages.pending_flow import PendingFlow, RouteStats, plan_in_order
 from pipeline.stages.route_graphs import VenueGraphs
 from pipeline.stages.table_names import PLAN_DECISIONS
@@ -260,6 +269,14 @@ class PlanStage:
         self._route_stats = RouteStats()
         # One batch plans at a time: the pending flow and the graphs are one sequence.
         self._planning = asyncio.Lock()
+        spec = context.topology.stage(self.name)
+        self._breakers = PlanningBreakers(
+            context.topology.breakers,
+            context.control,
+            CONTROL_TOPIC if CONTROL_TOPIC in spec.outputs else None,
+            context.topology.topic(spec.inputs[0]).partitions,
+            context.venues,
+        )
 
     async def start(self) -> None:
         return None
@@ -298,7 +315,10 @@ class PlanStage:
             return
         # A redelivered intent gets the plan it was given, not a new one (see decisions.py).
         fresh = self._decisions.unanswered(e for _, e in pairs)
-        results = await self._plan(fresh) if fresh else {}
+        partitions = {e.correlation_id: r.partition for r, e in pairs}
+        results, changes = await self._plan(fresh, partitions) if fresh else ({}, [])
+        for change in changes:  # a breaker half-opened: before the probe's plan goes out
+            await emit(change)
         now = self._context.clock()
         await self._decisions.answer(
             pairs,
@@ -342,8 +362,27 @@ class PlanStage:
                     made_ms = int(event.timestamp.timestamp() * 1000)
                     self.pending.add(intent_id, created.plan, made_ms, created.intent.deadline_ms)
 
-    async def _plan(self, events: Sequence[Event]) -> dict[str, PlanCreated | PlanRejected]:
-        """The answer for each event's intent, by intent id; each plan made is pending."""
+    async def _plan(
+        self, events: Sequence[Event], partitions: Mapping[str, int]
+    ) -> tuple[dict[str, PlanCreated | PlanRejected], list[Output]]:
+        """The answer for each event's intent, by intent id (each plan made is pending), and
+        the breaker changes to publish first."""
+        killed: dict[str, PlanCreated | PlanRejected] = {}
+        live: list[Event] = []
+        for event in events:
+            refusal = killed_plan(self._context.control, event.payload_as(IntentPrioritised).intent)
+            if refusal is not None:
+                killed[event.correlation_id] = refusal
+            else:
+                live.append(event)
+        if not live:
+            return killed, []
+        results, changes = await self._route(live, partitions)
+        return {**killed, **results}, changes
+
+    async def _route(
+        self, events: Sequence[Event], partitions: Mapping[str, int]
+    ) -> tuple[dict[str, PlanCreated | PlanRejected], list[Output]]:
         async with self._planning:
             pools = await self._pools()  # one read per batch: the venues' state now
             now = self._context.clock()
@@ -352,9 +391,19 @@ class PlanStage:
             graphs = venue_graphs.sync(pools, pending.adjusted(pools, now))
             topology, routing = self._context.topology, self._routing
             jobs = [event.payload_as(IntentPrioritised) for event in events]
+            # Venues whose breakers are not closed: excluded, or probed (pipeline/breakers).
+            admissions = self._breakers.admit(
+                [(job.intent, partitions.get(job.intent.id, 0)) for job in jobs], now
+            )
+            admitted = {job.intent.id: a for job, a in zip(jobs, admissions, strict=True)}
 
             def route(job: IntentPrioritised) -> PlanCreated | PlanRejected:
-                return plan_intent(job.intent, job.priority, pools, topology, graphs, routing)
+                return admitted[job.intent.id].route(
+                    graphs,
+                    lambda usable: plan_intent(
+                        job.intent, job.priority, pools, topology, usable, routing
+                    ),
+                )
 
             planned = plan_in_order(
                 jobs,
@@ -371,9 +420,14 @@ class PlanStage:
                     self._on_books(books, job, result)
                     for job, result in zip(jobs, planned, strict=True)
                 ]
-            return {
-                event.correlation_id: result for event, result in zip(events, planned, strict=True)
-            }
+            changes: list[Output] = []
+            answers: dict[str, PlanCreated | PlanRejected] = {}
+            for event, admission, result in zip(events, admissions, planned, strict=True):
+                answers[event.correlation_id], published = self._breakers.settle(
+                    admission, result, now
+                )
+                changes += published
+            return answers, changes
 
 
 def plan_output(

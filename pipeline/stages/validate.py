@@ -3,7 +3,8 @@
 Record shapes:
     in   sep.intents.ingested   Event(intent.submitted)   (intent.rejected is ignored)
     out  sep.intents.validated  Event(risk.approved) + Event(intent.accepted)
-                              | Event(risk.rejected)      a risk limit says no
+                              | Event(risk.rejected)      a risk limit says no (or rule
+                                                          "killed": a kill switch covers it)
                               | Event(intent.rejected)    the intent itself is wrong
     out  sep.deadletter         the intent JSON, when it is wrong (not for risk refusals)
 
@@ -38,6 +39,7 @@ from pipeline.plugins.venue import HasBalances
 from pipeline.pricing import notional
 from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
 from pipeline.stages.decisions import Decisions
+from pipeline.stages.killed import refuse_killed
 from pipeline.stages.rejections import dead_letter, summarise
 from pipeline.stages.table_names import VALIDATE_DECISIONS
 from pipeline.topology.models import Topology
@@ -424,10 +426,13 @@ class ValidateStage:
             if holdings is not None and accepted(outputs, self._topic):
                 _reserve(event, topology, holdings)
 
+        control = self._context.control
         await self._decisions.answer(
             pairs,
-            lambda event: validate_event(
-                event, topology, self._venues, now, holdings, self._checks
+            # An intent of a killed scope is refused before anything else (stages/killed.py).
+            lambda event: (
+                refuse_killed(event, control, self._topic, now)
+                or validate_event(event, topology, self._venues, now, holdings, self._checks)
             ),
             emit,
             then=reserve,

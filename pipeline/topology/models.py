@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pipeline.breakers.config import BreakersSpec
 from pipeline.models.assets import Asset
 
 
@@ -178,6 +179,15 @@ def reference_problems(topology: Topology) -> list[tuple[str, str]]:
                         "the name its plugin registers)",
                     )
                 )
+    venues = list(topology.plugins.venues)
+    for venue in topology.breakers.venues:
+        if venue not in venues:
+            problems.append(
+                (
+                    f"breakers.venues.{venue}",
+                    f"breakers.venues names unknown venue {venue!r}{_hint(venue, venues)}",
+                )
+            )
     for symbol in topology.risk.reference_prices:
         if symbol not in symbols:
             problems.append(
@@ -258,6 +268,8 @@ class Topology(Strict):
     assets: Annotated[tuple[Asset, ...], Field(min_length=1)]
     risk: RiskLimits
     plugins: PluginsSpec = PluginsSpec()
+    breakers: BreakersSpec = BreakersSpec()
+    """Venue circuit breakers' thresholds (``pipeline.breakers.config``)."""
     fusion: tuple[tuple[str, ...], ...] = ()
     """Chains of neighbouring, co-keyed stages run as one pass in one worker (each writes
     its declared topics still; the next stage gets its records in memory).  See
