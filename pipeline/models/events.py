@@ -13,6 +13,7 @@ from pydantic import Field
 
 from pipeline.ids import deterministic_ulid
 from pipeline.models.base import Amount, WireModel
+from pipeline.models.control import CONTROL_PAYLOAD_TYPES
 from pipeline.models.intent import Intent
 from pipeline.models.plan import ExecutionPlan
 
@@ -154,6 +155,7 @@ PAYLOAD_TYPES: Final[dict[str, type[WireModel]]] = {
     "exec.failed": ExecFailed,
     "intent.expired": IntentExpired,
     "intent.cancelled": IntentCancelled,
+    **CONTROL_PAYLOAD_TYPES,
 }
 EVENT_TYPES: Final = tuple(PAYLOAD_TYPES)
 

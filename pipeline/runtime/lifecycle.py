@@ -1,4 +1,4 @@
-"""What a worker starts once and stops last: the market feed, venues, publishers, processors.
+"""What a worker starts once and stops last: control and market feeds, venues, processors.
 
 A stop runs in the reverse order, and only after the runtime has drained (see
 ``pipeline.runtime.delivery.kafka``): stopping a venue or a store while a stage still uses it
@@ -12,6 +12,7 @@ import importlib
 import logging
 from collections.abc import Callable
 
+from pipeline.control.feed import ControlFeed
 from pipeline.market.books import BookFeed
 from pipeline.market.feed import PoolFeed
 from pipeline.market.publisher import MarketPublisher
@@ -39,6 +40,7 @@ class Lifecycle:
     def __init__(self, context: StageContext) -> None:
         self._context = context
         self.processors: list[StageProcessor] = []
+        self.control_feed: ControlFeed | None = None
         self.feed: PoolFeed | None = None
         self.book_feed: BookFeed | None = None
         self.publisher: MarketPublisher | None = None
@@ -47,6 +49,10 @@ class Lifecycle:
         """What has started (by identity): a retried start skips it."""
 
     async def _start(self) -> None:
+        # The control plane first: no stage may act before a kill switch is known.
+        if self.control_feed is not None and self.control_feed not in self._up:
+            await self.control_feed.start()
+            self._up.add(self.control_feed)
         if self.feed is not None and self.feed not in self._up:
             await self.feed.start()
             self._up.add(self.feed)
@@ -105,4 +111,6 @@ class Lifecycle:
             await self.feed.stop()
         if self.book_feed is not None and self.book_feed in self._up:
             await self.book_feed.stop()
+        if self.control_feed is not None and self.control_feed in self._up:
+            await self.control_feed.stop()
         self._up.clear()

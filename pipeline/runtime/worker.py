@@ -25,6 +25,8 @@ import faust
 from faust.app.base import BootStrategy
 
 from pipeline.config import Settings
+from pipeline.control.feed import ControlFeed
+from pipeline.control.keys import TOPIC as CONTROL_TOPIC
 from pipeline.logs import logging_config
 from pipeline.market.books import TOPIC as BOOKS_TOPIC
 from pipeline.market.books import BookFeed
@@ -71,6 +73,10 @@ def build_runtime(
         topology=topology, settings=settings, venues=build_venues(topology, settings.data_dir)
     )
     lifecycle = Lifecycle(context)
+    control = next((t for t in topology.topics if t.name == CONTROL_TOPIC), None)
+    if control is not None:  # every worker obeys the control plane, whatever its stages
+        lifecycle.control_feed = ControlFeed(settings.kafka, partitions=control.partitions)
+        context.control = lifecycle.control_feed.state
     tables = TableSet(group)
     groups = build_groups(topology, context, lifecycle, tables, stages, fuse)
     sink = KafkaSink(

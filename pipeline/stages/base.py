@@ -15,6 +15,7 @@ from typing import Protocol
 
 from pipeline.codec import decode_event, encode_event, encode_key
 from pipeline.config import Settings
+from pipeline.control.state import ControlView
 from pipeline.market.board import AggregatedBook
 from pipeline.models.events import Event
 from pipeline.models.market import PoolState
@@ -128,6 +129,9 @@ class StageContext:
     """L2 books published on ``sep.market.books`` (``None``: no book venue is enabled)."""
     dedupe: DedupeStore | None = None
     """Where ingest claims dedupe keys (``None``: ingest connects Redis from the settings)."""
+    control: ControlView | None = None
+    """The control plane (kill switch, limits, strategies) read from ``sep.control``
+    (``None``: the topology declares no control topic; nothing is ever switched off)."""
 
 
 class MarketView(Protocol):

@@ -4,6 +4,9 @@ Record shapes:
     in   every stage's output topic: Event(any type)
     out  PostgreSQL ``events`` (idempotent on event_id), Redis ``intent:{id}``, ``plan:{id}``,
          ``positions:{strategy}``, stats and the ``changes`` stream (see store/readmodel.py)
+    in   sep.control: Event(control.*, risk.limits_changed, strategy.*, ...)
+    out  PostgreSQL ``operator_events``, Redis ``control`` and ``changes``
+         (see store/control_log.py): the control plane is not an intent's facts
 
 The batch is stored in PostgreSQL first, then applied to Redis; only when both have returned
 does ``process`` return, and only then does the agent ack the records (so their offsets can be
@@ -19,8 +22,10 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from pipeline.control.keys import TOPIC as CONTROL_TOPIC
 from pipeline.stages.base import Emit, Record, StageContext, event_of, now_ms
 from pipeline.store import metrics
+from pipeline.store.control_log import apply_control
 from pipeline.store.eventstore import EventStore
 from pipeline.store.readmodel import ReadModel
 
@@ -101,7 +106,14 @@ class ProjectStage:
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
         if self._store is None or self._read_model is None:
             raise RuntimeError("ProjectStage.process before start()")
+        control = [event_of(r) for r in records if r.topic == CONTROL_TOPIC]
+        if control:
+            await self._store.append_operator(control)
+            await apply_control(self._read_model.redis, self._read_model.prefix, control)
+            records = [r for r in records if r.topic != CONTROL_TOPIC]
         events = [event_of(r) for r in records]
+        if not events:
+            return
         self.stored += await self._store.append(events)
         # Positions are recomputed from all of a strategy's fills, which grows with history:
         # the apply script only marks the strategies dirty (durably), and a background task

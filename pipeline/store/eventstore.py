@@ -20,6 +20,7 @@ FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $
             $7::int[], $8::text[]) AS x(t, i, tp, c, ca, s, v, p)
 ON CONFLICT (event_id) DO NOTHING
 """
+_INSERT_OPERATOR = _INSERT.replace("INTO events", "INTO operator_events")
 # On a TimescaleDB hypertable the key is (event_id, time) and a re-emitted event may carry
 # another timestamp: the id alone decides (one project worker owns an intent's partition).
 _INSERT_HYPERTABLE = _INSERT.replace(
@@ -92,6 +93,37 @@ class EventStore:
             [orjson.dumps(e.payload).decode() for e in events],
         )
         return int(result.rsplit(" ", 1)[1])
+
+    async def append_operator(self, events: Sequence[Event]) -> int:
+        """Store control-plane and operator events in ``operator_events`` (not an intent's
+        facts: ``sep replay`` never applies them to intents); how many were new."""
+        if not events:
+            return 0
+        result = await self._pool.execute(
+            _INSERT_OPERATOR,
+            [e.timestamp for e in events],
+            [e.event_id for e in events],
+            [e.topic for e in events],
+            [e.correlation_id for e in events],
+            [e.causation_id for e in events],
+            [e.seq for e in events],
+            [e.version for e in events],
+            [orjson.dumps(e.payload).decode() for e in events],
+        )
+        return int(result.rsplit(" ", 1)[1])
+
+    async def operator_events(
+        self, types: Sequence[str] | None = None, limit: int = 100
+    ) -> list[StoredEvent]:
+        """The latest operator events (of ``types``, if given), newest first."""
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM operator_events"
+            " WHERE ($1::text[] IS NULL OR topic = ANY($1::text[]))"
+            " ORDER BY time DESC, event_id DESC LIMIT $2",
+            None if types is None else list(types),
+            limit,
+        )
+        return [_stored(r) for r in rows]
 
     async def events_of(self, correlation_id: str) -> list[StoredEvent]:
         """The events of one intent, in seq order."""

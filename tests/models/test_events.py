@@ -38,6 +38,13 @@ DOCUMENTED_TYPES = {
     "exec.failed",
     "intent.expired",
     "intent.cancelled",
+    # The control plane's (sep.control; pipeline.models.control).
+    "control.killed",
+    "control.resumed",
+    "risk.limits_changed",
+    "strategy.enabled",
+    "strategy.disabled",
+    "strategy.configured",
 }
 
 

@@ -16,6 +16,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from pipeline.codec import decode_event
+from pipeline.control.keys import TOPIC as CONTROL_TOPIC
+from pipeline.control.state import ControlState
 from pipeline.runtime.delivery.groups import StageGroup, partition_for
 from pipeline.runtime.delivery.ledger import OffsetLedger
 from pipeline.runtime.delivery.runner import GroupRunner
@@ -90,6 +93,8 @@ class MemoryRuntime:
     ) -> None:
         self.topics = MemoryTopics(partitions, clock)
         self.ledger = OffsetLedger()
+        self.control: ControlState | None = None
+        """The stages' control plane (set by ``build_memory_runtime``)."""
         self.ledger.assign((t, p) for t, n in partitions.items() for p in range(n))
         self.counter = FailureCounter()
         self.runners = [
@@ -105,7 +110,12 @@ class MemoryRuntime:
         self.fatal = exc
 
     def feed(self, topic: str, key: bytes, value: bytes, timestamp_ms: int | None = None) -> None:
-        """A record from outside (a producer), e.g. a submission on the input topic."""
+        """A record from outside (a producer), e.g. a submission on the input topic.
+
+        A control change (``sep.control``) is in force at once, as a worker's control feed
+        would make it within its fetch wait."""
+        if topic == CONTROL_TOPIC and self.control is not None:
+            self.control.apply(decode_event(value))
         self.topics.append(topic, key, value, timestamp_ms=timestamp_ms)
 
     async def run_until_idle(self, max_rounds: int = 10_000) -> int:
@@ -159,14 +169,18 @@ def build_memory_runtime(
     from pipeline.stages.base import StageContext
     from pipeline.store.dedupe import MemoryDedupeStore
 
+    control = ControlState()
     context = StageContext(
         topology=topology,
         settings=settings,
         venues=build_venues(topology, settings.data_dir),
         clock=clock,
         dedupe=MemoryDedupeStore(settings.dedupe_ttl_s, clock=clock),
+        control=control,
     )
     lifecycle = Lifecycle(context)
     groups = build_groups(topology, context, lifecycle, TableSet("memory"), stages, fuse)
     partitions = {t.name: t.partitions for t in topology.topics}
-    return MemoryRuntime(groups, partitions, clock=clock), lifecycle
+    runtime = MemoryRuntime(groups, partitions, clock=clock)
+    runtime.control = control
+    return runtime, lifecycle
