@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from pipeline.control.keys import GLOBAL, strategy_scope
 from pipeline.topology.models import BreakerLimits, StrategyLimits
 
+__all__ = ["GLOBAL", "Marks", "RiskState", "Verdict", "judge", "scope_strategy", "strategy_scope"]
+
 ZERO = Decimal(0)
-GLOBAL = "global"
 
 
 class RiskState(StrEnum):
@@ -40,11 +42,6 @@ class RiskState(StrEnum):
 
 
 _SEVERITY = {RiskState.NORMAL: 0, RiskState.REDUCING: 1, RiskState.HALTED: 2}
-
-
-def strategy_scope(strategy_id: str) -> str:
-    """The scope of one strategy (as the kill switch names it)."""
-    return f"strategy:{strategy_id}"
 
 
 def scope_strategy(scope: str) -> str | None:

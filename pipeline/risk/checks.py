@@ -124,9 +124,7 @@ def exposure_breaches(
             )
         )
     if limits.max_daily_notional is not None:
-        committed = sum(
-            (n for o in view.open if (n := o.notional(price)) is not None), ZERO
-        )
+        committed = sum((n for o in view.open if (n := o.notional(price)) is not None), ZERO)
         total = view.traded_today + committed + notional
         if total > limits.max_daily_notional:
             breaches.append(

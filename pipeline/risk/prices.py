@@ -28,10 +28,14 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING, Protocol
 
 from pipeline.models.market import PoolState
 from pipeline.plugins.venue import Venue
 from pipeline.topology.models import RiskLimits
+
+if TYPE_CHECKING:
+    from pipeline.stages.base import MarketView
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +55,14 @@ class Mark:
 
 @dataclass(frozen=True)
 class Unpriced:
-    """Why an asset has no usable mark: a sentence a person can act on."""
+    """Why an asset has no usable mark, as a risk rejection states it."""
 
     asset: str
+    rule: str
+    """``stale_price`` (a mark too old) or ``unpriced`` (no pool, no reference price)."""
     reason: str
-    stale: bool = False
+    limit: str
+    actual: str
 
 
 class PriceBoard:
@@ -101,7 +108,13 @@ class PriceBoard:
         if found is None:
             if reference is not None:
                 return Mark(reference, now_ms, "reference")
-            return Unpriced(asset, f"no pool prices {asset} in {self.quote} and it has no reference price")
+            return Unpriced(
+                asset,
+                "unpriced",
+                f"no pool prices {asset} in {self.quote} and it has no reference price",
+                "a price",
+                "none",
+            )
         age = now_ms - found.at_ms
         if age <= risk.price_max_age_ms:
             return found
@@ -109,9 +122,11 @@ class PriceBoard:
             return Mark(reference, now_ms, "reference")
         return Unpriced(
             asset,
-            f"the price of {asset} ({found.source}) is {age} ms old, "
-            f"older than price_max_age_ms {risk.price_max_age_ms}",
-            stale=True,
+            "stale_price",
+            f"the price of {asset} ({found.source}) is {age} ms old, older than "
+            f"price_max_age_ms {risk.price_max_age_ms}: its notional cannot be judged",
+            f"{risk.price_max_age_ms} ms",
+            f"{age} ms",
         )
 
     def _compute(self) -> dict[str, Mark]:
@@ -126,7 +141,8 @@ class PriceBoard:
             r0 = Decimal(state.reserve0).scaleb(-d0)
             r1 = Decimal(state.reserve1).scaleb(-d1)
             source = f"{venue}/{pool_id}"
-            for a, ra, b, rb in ((state.token0, r0, state.token1, r1), (state.token1, r1, state.token0, r0)):
+            sides = ((state.token0, r0, state.token1, r1), (state.token1, r1, state.token0, r0))
+            for a, ra, b, rb in sides:
                 known = pairs.get((a, b))
                 if known is None or rb > known[1]:
                     pairs[(a, b)] = (rb / ra, rb, at, source)
@@ -150,18 +166,14 @@ class PriceBoard:
         return marks
 
 
-class PoolSource:
-    """Where a venue's pool states come from: the market feed's view, or the venue."""
+class PoolSource(Protocol):
+    """Where pool states come from (``StageContext`` is one): the market feed's view for the
+    venues that publish, the venues themselves for the others.  Read at each refresh: a
+    worker wires its market feed after the stages are built."""
 
-    def __init__(
-        self,
-        venues: Mapping[str, Venue],
-        published: Callable[[], Mapping[str, list[PoolState]]] | None,
-        feed_venues: frozenset[str],
-    ) -> None:
-        self.venues = venues
-        self.published = published
-        self.feed_venues = feed_venues
+    venues: dict[str, Venue]
+    market: MarketView | None
+    market_venues: frozenset[str]
 
 
 class MarketMarks:
@@ -169,7 +181,11 @@ class MarketMarks:
     from the market feed (or asked of the venue, as the planner does)."""
 
     def __init__(
-        self, risk: RiskLimits, decimals: Mapping[str, int], source: PoolSource, clock: Callable[[], int]
+        self,
+        risk: RiskLimits,
+        decimals: Mapping[str, int],
+        source: PoolSource,
+        clock: Callable[[], int],
     ) -> None:
         self.board = PriceBoard(risk, decimals)
         self._risk = risk
@@ -186,6 +202,16 @@ class MarketMarks:
     def mark(self, asset: str) -> Mark | Unpriced:
         return self.board.mark(asset, self._clock())
 
+    def last(self, asset: str) -> Decimal | None:
+        """The latest mark whatever its age, else the reference price (for P&L: a stale
+        mark is a better estimate than none; intents are still refused on it)."""
+        if asset == self.board.quote:
+            return ONE
+        found = self.board.marks().get(asset)
+        if found is not None:
+            return found.price
+        return self._risk.reference_prices.get(asset)
+
     async def refresh(self, force: bool = False) -> None:
         async with self._lock:
             now = self._clock()
@@ -200,10 +226,10 @@ class MarketMarks:
 
     async def _read(self, now: int) -> None:
         source = self._source
-        published = source.published() if source.published is not None else {}
+        published = source.market.pools() if source.market is not None else {}
         asked: list[str] = []
         for name in source.venues:
-            states = published.get(name) if name in source.feed_venues else None
+            states = published.get(name) if name in source.market_venues else None
             if not states:
                 asked.append(name)
                 continue
@@ -217,7 +243,7 @@ class MarketMarks:
             if now - oldest > self._risk.price_max_age_ms // 2:
                 asked.append(name)  # a quiet feed: the venue says what is current
         results = await asyncio.gather(
-            *(source.venues[name].pools() for name in asked), return_exceptions=True
+            *(_pools(source.venues[name]) for name in asked), return_exceptions=True
         )
         for name, result in zip(asked, results, strict=True):
             if isinstance(result, BaseException):
@@ -237,3 +263,8 @@ class MarketMarks:
             return known[1]
         self._seen[key] = (state, now)
         return now
+
+
+async def _pools(venue: Venue) -> list[PoolState]:
+    # A coroutine per venue, so that whatever one raises is that venue's failure alone.
+    return await venue.pools()
