@@ -31,16 +31,12 @@ from typing import Any
 
 from pipeline.models.events import Event, ExecStepFilled, IntentAccepted, PlanCreated
 from pipeline.models.intent import Intent, IntentType
-from pipeline.stages.execute import RECEIPT_GRACE_S
 from pipeline.store.positions import Holding
 
 log = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
 DAY_MS = 86_400_000
-GRACE_MS = int(RECEIPT_GRACE_S * 1000) + 60_000
-"""After its deadline an intent can still fill for the executor's receipt grace; a minute
-more and an intent never reported as ended is taken as over (its reports went elsewhere)."""
 MAX_REMEMBERED = 200_000
 """Ended intents and orphan fills remembered at most (oldest forgotten first)."""
 
@@ -214,12 +210,12 @@ class RiskBook:
             return fill.amount_in
         return fill.amount_in * self._reference.get(fill.asset_in, ZERO)
 
-    def expire(self, now_ms: int) -> int:
-        """Close open intents past their deadline and grace whose end was never heard."""
+    def expire(self, now_ms: int, grace_ms: int) -> int:
+        """Close open intents ``grace_ms`` past their deadline whose end was never heard."""
         closed = 0
         for book in self.strategies.values():
             for intent_id, opened in list(book.open.items()):
-                if opened.deadline_ms is not None and now_ms > opened.deadline_ms + GRACE_MS:
+                if opened.deadline_ms is not None and now_ms > opened.deadline_ms + grace_ms:
                     del book.open[intent_id]
                     closed += 1
         return closed

@@ -45,11 +45,15 @@ from pipeline.risk.checks import StrategyView, exposure_breaches
 from pipeline.risk.limits import resolve, thresholds
 from pipeline.risk.prices import Mark, MarketMarks, Unpriced
 from pipeline.stages.base import StageContext
+from pipeline.stages.execute import RECEIPT_GRACE_S
 from pipeline.topology.models import BreakerLimits, StrategyLimits
 
 log = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
+AFTER_DEADLINE_MS = int(RECEIPT_GRACE_S * 1000) + 60_000
+"""After its deadline an intent can still fill for the executor's receipt grace; a minute
+more and an intent never reported as ended is taken as over (its reports went elsewhere)."""
 PENDING_TTL_MS = 30_000
 """An approval the book has not read back within this is dropped (it reads it in ms)."""
 INFLIGHT_MS = 5_000
@@ -129,7 +133,7 @@ class RiskEngine:
         for intent_id, (_opened, at) in list(self._pending.items()):
             if self.book.knows(intent_id) or now - at > PENDING_TTL_MS:
                 del self._pending[intent_id]
-        self.book.expire(now)
+        self.book.expire(now, AFTER_DEADLINE_MS)
 
     def approve(self, intent: Intent, now: int) -> None:
         if not self.book.knows(intent.id):

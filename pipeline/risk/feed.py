@@ -26,8 +26,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
@@ -36,11 +35,10 @@ from pipeline.codec import decode_event, encode_event, encode_key
 from pipeline.control.keys import TOPIC as CONTROL_TOPIC
 from pipeline.market.follower import TopicFollower
 from pipeline.models.events import Event
-from pipeline.risk.book import GRACE_MS, INTERESTING, RiskBook
+from pipeline.risk.book import INTERESTING, RiskBook
+from pipeline.risk.engine import AFTER_DEADLINE_MS
+from pipeline.stages.base import Record
 from pipeline.topology.models import Topology
-
-if TYPE_CHECKING:
-    from pipeline.runtime.delivery.memory import MemoryRuntime
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +106,7 @@ class RiskFeed:
         risk = topology.risk
         self.book = RiskBook(risk.quote_asset, risk.reference_prices)
         partitions = {t.name: t.partitions for t in topology.topics}
-        window = risk.max_time_window_ms + GRACE_MS
+        window = risk.max_time_window_ms + AFTER_DEADLINE_MS
         since = time.time_ns() // 1_000_000 - window
         self._followers = [
             _BookFollower(bootstrap, topic, partitions[topic], self.book, start)
@@ -142,11 +140,17 @@ class MemoryRiskFeed:
     def __init__(self, topology: Topology) -> None:
         risk = topology.risk
         self.book = RiskBook(risk.quote_asset, risk.reference_prices)
-        self._runtime: MemoryRuntime | None = None
+        self._logs: Mapping[str, Sequence[Record]] = {}
+        self._feed: Callable[[str, bytes, bytes], None] | None = None
         self._cursor: dict[str, int] = {}
 
-    def attach(self, runtime: MemoryRuntime) -> None:
-        self._runtime = runtime
+    def attach(
+        self, logs: Mapping[str, Sequence[Record]], feed: Callable[[str, bytes, bytes], None]
+    ) -> None:
+        """``logs``: the runtime's topics (``MemoryTopics.log``); ``feed(topic, key, value)``
+        appends a record from outside (``MemoryRuntime.feed``)."""
+        self._logs = logs
+        self._feed = feed
 
     async def start(self) -> None:
         return None
@@ -155,15 +159,13 @@ class MemoryRiskFeed:
         return None
 
     async def sync(self) -> None:
-        if self._runtime is None:
-            return
         for topic in (VALIDATED, PLANS, EXECUTIONS):
-            log_ = self._runtime.topics.log.get(topic, [])
+            log_ = self._logs.get(topic, [])
             for record in log_[self._cursor.get(topic, 0) :]:
                 apply_record(self.book, record.value)
             self._cursor[topic] = len(log_)
 
     async def publish(self, event: Event) -> None:
-        if self._runtime is None:
+        if self._feed is None:
             raise RuntimeError("the memory risk feed is not attached to a runtime")
-        self._runtime.feed(CONTROL_TOPIC, encode_key(event.correlation_id), encode_event(event))
+        self._feed(CONTROL_TOPIC, encode_key(event.correlation_id), encode_event(event))

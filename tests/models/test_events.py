@@ -45,6 +45,7 @@ DOCUMENTED_TYPES = {
     "strategy.enabled",
     "strategy.disabled",
     "strategy.configured",
+    "risk.state_changed",
 }
 
 
