@@ -333,6 +333,6 @@ class RiskEngine:
                 "scope": record.scope,
                 "state": record.state,
                 "rule": record.rule,
-                "message": record.message,
+                "why": record.message,
             },
         )
