@@ -32,6 +32,8 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
+import redis.asyncio as aioredis
+
 from pipeline.control.keys import GLOBAL, risk_key, strategy_scope
 from pipeline.control.publish import control_event
 from pipeline.models.base import wire_amount
@@ -44,8 +46,10 @@ from pipeline.risk.breakers import Marks, RiskState, judge
 from pipeline.risk.checks import StrategyView, exposure_breaches
 from pipeline.risk.limits import resolve, thresholds
 from pipeline.risk.prices import Mark, MarketMarks, Unpriced
+from pipeline.risk.usage import usage_report
 from pipeline.stages.base import StageContext
 from pipeline.stages.execute import RECEIPT_GRACE_S
+from pipeline.store import risk_usage
 from pipeline.topology.models import BreakerLimits, StrategyLimits
 
 log = logging.getLogger(__name__)
@@ -99,6 +103,8 @@ class RiskEngine:
         """Control key -> (seq published, when)."""
         self._task: asyncio.Task[None] | None = None
         self.published = 0
+        self.scope_marks: dict[str, dict[str, str]] = {}
+        """Per scope, the numbers of its last evaluation (for the usage report)."""
 
     # -------------------------------------------------------------------- lifecycle
 
@@ -115,13 +121,23 @@ class RiskEngine:
 
     async def _loop(self) -> None:
         interval = self._risk.evaluate_interval_ms / 1000
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.prepare()
-                await self.evaluate(self._context.clock())
-            except Exception:
-                log.exception("risk evaluation failed; trying again")
+        settings = self._context.settings
+        client = aioredis.from_url(settings.redis)
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await self.prepare()
+                    now = self._context.clock()
+                    await self.evaluate(now)
+                except Exception:
+                    log.exception("risk evaluation failed; trying again")
+                    continue
+                with contextlib.suppress(Exception):  # Redis away: the report just expires
+                    await risk_usage.publish(client, settings.redis_prefix, usage_report(self, now))
+        finally:
+            with contextlib.suppress(Exception):
+                await client.aclose()
 
     # -------------------------------------------------------------------- per batch
 
@@ -265,6 +281,16 @@ class RiskEngine:
         peak = max(self._peaks.get(peak_key, ZERO), record.peak_equity or ZERO, equity)
         self._peaks[peak_key] = peak
         marks = Marks(equity, record.baseline_equity, peak)
+        self.scope_marks[scope] = {
+            "state": held.state.value,
+            "equity": _s(equity),
+            "baseline": _s(marks.baseline),
+            "peak": _s(peak),
+            "pnl": _s(marks.pnl),
+            "loss": _s(marks.loss),
+            "drawdown": _s(wire_amount(marks.drawdown)),
+            "epochMs": str(record.epoch_ms),
+        }
         verdict = judge(marks, limits)
         if verdict.state.severity <= held.state.severity:
             return None
@@ -336,3 +362,7 @@ class RiskEngine:
                 "why": record.message,
             },
         )
+
+
+def _s(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value else "0"
