@@ -16,6 +16,7 @@ from pipeline.cli import (
     demo,
     plugins_cmd,
     replay,
+    risk,
     schema,
     status,
     submit,
@@ -62,6 +63,7 @@ SUBCOMMANDS: tuple[Callable[[SubParsers], None], ...] = (
     schema.register,
     bench.register,
     replay.register,
+    risk.register,
 )
 
 
