@@ -96,7 +96,7 @@ async def _status(args: argparse.Namespace) -> dict[str, Any]:
     from pipeline.store.control_log import latest_control
 
     settings = settings_for_stack()
-    client = aioredis.from_url(settings.redis)
+    client = aioredis.from_url(settings.redis, decode_responses=True)
     try:
         control = await latest_control(client, settings.redis_prefix)
         usage = await risk_usage.read(client, settings.redis_prefix)

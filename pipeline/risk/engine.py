@@ -223,14 +223,18 @@ class RiskEngine:
     async def evaluate(self, now: int) -> list[Event]:
         """Publish what changed (see the module doc); the events published."""
         out: list[Event] = []
-        total = ZERO
+        total = capitals = ZERO
         for strategy in self.strategies():
             equity = self.equity(strategy)
+            capital = self.limits(strategy).capital or ZERO
             total += equity
-            event = self._judge_scope(strategy_scope(strategy), equity, self.limits(strategy), now)
+            capitals += capital
+            event = self._judge_scope(
+                strategy_scope(strategy), equity, self.limits(strategy), now, capital
+            )
             if event is not None:
                 out.append(event)
-        event = self._judge_scope(GLOBAL, total, self._risk.global_, now)
+        event = self._judge_scope(GLOBAL, total, self._risk.global_, now, capitals)
         if event is not None:
             out.append(event)
         for event in out:
@@ -238,8 +242,15 @@ class RiskEngine:
         return out
 
     def _judge_scope(
-        self, scope: str, equity: Decimal, limits: StrategyLimits | BreakerLimits, now: int
+        self,
+        scope: str,
+        equity: Decimal,
+        limits: StrategyLimits | BreakerLimits,
+        now: int,
+        capital: Decimal,
     ) -> Event | None:
+        """``capital``: the scope's equity before it ever traded, the first epoch's baseline
+        (its first trades may fill before any worker evaluates it: they count)."""
         limit_text = thresholds(limits)
         if not limit_text:
             return None  # no breaker configured for it
@@ -266,13 +277,15 @@ class RiskEngine:
                 epoch_ms=now,
             )
         if record is None or record.baseline_equity is None:
+            # The first epoch starts from the capital; after a reset, from the equity now.
+            baseline = capital if record is None else equity
             return self._event(
                 held,
                 scope,
                 held.state,
                 "epoch",
-                f"{scope}: the epoch starts at equity {equity:.2f} {self.quote}",
-                Marks(equity, equity, equity),
+                f"{scope}: the epoch starts at equity {baseline:.2f} {self.quote}",
+                Marks(equity, baseline, max(baseline, equity)),
                 limit_text,
                 now,
                 epoch_ms=now,
