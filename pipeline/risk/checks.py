@@ -22,8 +22,9 @@ flips it into a short: that grows exposure, and is refused in REDUCING.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any
 
 from pipeline.models.intent import Intent
 from pipeline.plugins.risk import RiskBreach
@@ -36,13 +37,18 @@ ZERO = Decimal(0)
 
 @dataclass(frozen=True)
 class StrategyView:
-    """What the checks see of one strategy."""
+    """What the checks see of one strategy (built once per batch, moved on by each approval:
+    ``with_intent``, so a batch costs one pass over the open intents, not one per intent)."""
 
     strategy_id: str
     positions: Mapping[str, Decimal]
     """Held now (fills), per asset."""
-    open: Sequence[OpenIntent]
+    projected: Mapping[str, Decimal]
+    """Held plus what the open intents may still do, per asset (the quote asset left out)."""
+    open_count: int
     """Accepted and not over: the book's, and this worker's approvals not in it yet."""
+    open_notional: Decimal
+    """What the open intents may still trade, at the marks."""
     traded_today: Decimal
     equity: Decimal | None
     """``capital + realised + unrealised`` (None: no capital configured)."""
@@ -50,14 +56,37 @@ class StrategyView:
     state_why: str = ""
     """Why the state is what it is (the breaker's message), for the rejection."""
 
-    def projected(self, price: Price, quote: str) -> dict[str, Decimal]:
-        """Positions plus what the open intents may still do (quote asset left out)."""
-        out = {a: q for a, q in self.positions.items() if a != quote}
-        for opened in self.open:
-            for asset, delta in (opened.deltas(price) or {}).items():
+    @classmethod
+    def of(
+        cls,
+        strategy_id: str,
+        positions: Mapping[str, Decimal],
+        opened: Sequence[OpenIntent],
+        price: Price,
+        quote: str,
+        **rest: Any,
+    ) -> StrategyView:
+        projected = {a: q for a, q in positions.items() if a != quote}
+        committed = ZERO
+        for o in opened:
+            for asset, delta in (o.deltas(price) or {}).items():
                 if asset != quote:
-                    out[asset] = out.get(asset, ZERO) + delta
-        return out
+                    projected[asset] = projected.get(asset, ZERO) + delta
+            committed += o.notional(price) or ZERO
+        return cls(strategy_id, positions, projected, len(opened), committed, **rest)
+
+    def with_intent(self, opened: OpenIntent, price: Price, quote: str) -> StrategyView:
+        """This view with one more open intent (an approval in the same batch)."""
+        projected = dict(self.projected)
+        for asset, delta in (opened.deltas(price) or {}).items():
+            if asset != quote:
+                projected[asset] = projected.get(asset, ZERO) + delta
+        return replace(
+            self,
+            projected=projected,
+            open_count=self.open_count + 1,
+            open_notional=self.open_notional + (opened.notional(price) or ZERO),
+        )
 
 
 def reduces(before: Mapping[str, Decimal], deltas: Mapping[str, Decimal]) -> bool:
@@ -87,7 +116,7 @@ def exposure_breaches(
     if deltas is None or notional is None:
         raise ValueError(f"{intent.id}: unpriced assets reached the exposure checks")
     held = {a: d for a, d in deltas.items() if a != quote}
-    before = view.projected(price, quote)
+    before = view.projected
     breaches: list[RiskBreach] = []
     if view.state is RiskState.HALTED:
         breaches.append(
@@ -112,7 +141,7 @@ def exposure_breaches(
                 "increases exposure",
             )
         )
-    count = len(view.open) + 1
+    count = view.open_count + 1
     if limits.max_open_intents is not None and count > limits.max_open_intents:
         breaches.append(
             RiskBreach(
@@ -124,7 +153,7 @@ def exposure_breaches(
             )
         )
     if limits.max_daily_notional is not None:
-        committed = sum((n for o in view.open if (n := o.notional(price)) is not None), ZERO)
+        committed = view.open_notional
         total = view.traded_today + committed + notional
         if total > limits.max_daily_notional:
             breaches.append(

@@ -98,6 +98,10 @@ class RiskEngine:
         decimals = {a.symbol: a.decimals for a in topology.assets}
         self.marks = MarketMarks(self._risk, decimals, context, context.clock)
         self._pending: dict[str, tuple[OpenIntent, int]] = {}
+        self._views: dict[str, StrategyView] = {}
+        self._limits: dict[str, StrategyLimits] = {}
+        self._limits_version = -1
+        """Per strategy, its view in this batch (see ``view``)."""
         self._peaks: dict[tuple[str, int], Decimal] = {}
         self._inflight: dict[str, tuple[int, int]] = {}
         """Control key -> (seq published, when)."""
@@ -143,6 +147,7 @@ class RiskEngine:
 
     async def prepare(self) -> None:
         now = self._context.clock()
+        self._views.clear()
         if self.source is not None:
             await self.source.sync()
         await self.marks.refresh()
@@ -152,8 +157,13 @@ class RiskEngine:
         self.book.expire(now, AFTER_DEADLINE_MS)
 
     def approve(self, intent: Intent, now: int) -> None:
-        if not self.book.knows(intent.id):
-            self._pending[intent.id] = (OpenIntent.of(intent), now)
+        if self.book.knows(intent.id) or intent.id in self._pending:
+            return
+        opened = OpenIntent.of(intent)
+        self._pending[intent.id] = (opened, now)
+        view = self._views.get(intent.strategy_id)
+        if view is not None:
+            self._views[intent.strategy_id] = view.with_intent(opened, self.price, self.quote)
 
     def price(self, asset: str) -> Decimal | None:
         found = self.marks.mark(asset)
@@ -163,8 +173,18 @@ class RiskEngine:
         return self.marks.mark(asset)
 
     def limits(self, strategy_id: str) -> StrategyLimits:
+        """The rules in force, resolved again only after a control change (pydantic's
+        validation of the merged rules costs ~13 us; intents ask several times each)."""
         control = self._context.control
-        return resolve(self._risk, strategy_id, control.limits(strategy_id) if control else None)
+        version = control.version if control is not None else 0
+        if version != self._limits_version:
+            self._limits.clear()
+            self._limits_version = version
+        found = self._limits.get(strategy_id)
+        if found is None:
+            changes = control.limits(strategy_id) if control is not None else None
+            found = self._limits[strategy_id] = resolve(self._risk, strategy_id, changes)
+        return found
 
     def scope_state(self, scope: str) -> ScopeState:
         control = self._context.control
@@ -183,6 +203,11 @@ class RiskEngine:
         return worst.state, why
 
     def view(self, strategy_id: str, now: int) -> StrategyView:
+        """The strategy as the checks see it; within a batch (until the next ``prepare``)
+        built once and moved on by each approval."""
+        found = self._views.get(strategy_id)
+        if found is not None:
+            return found
         limits = self.limits(strategy_id)
         opened = list(self.book.open_intents(strategy_id))
         opened += [
@@ -194,15 +219,19 @@ class RiskEngine:
         if limits.capital is not None:
             equity = limits.capital + self.book.valuation(strategy_id, self.marks.last).pnl
         state, why = self.effective_state(strategy_id)
-        return StrategyView(
+        view = StrategyView.of(
             strategy_id,
             self.book.positions(strategy_id),
             opened,
-            self.book.traded_today(strategy_id, now),
-            equity,
-            state,
-            why,
+            self.price,
+            self.quote,
+            traded_today=self.book.traded_today(strategy_id, now),
+            equity=equity,
+            state=state,
+            state_why=why,
         )
+        self._views[strategy_id] = view
+        return view
 
     def judge(self, intent: Intent, now: int) -> list[RiskBreach]:
         """The intent's exposure and state breaches (its assets must have marks)."""

@@ -59,7 +59,7 @@ def usage_report(engine: RiskEngine, now: int) -> dict[str, Any]:
         valuation = engine.book.valuation(strategy, engine.marks.last)
         positions: dict[str, Any] = {}
         largest = Decimal(0)
-        for asset, quantity in sorted(view.projected(engine.marks.last, quote).items()):
+        for asset, quantity in sorted(view.projected.items()):
             price = engine.marks.last(asset)
             value = abs(quantity) * price if price is not None else None
             if value is not None:
@@ -69,14 +69,11 @@ def usage_report(engine: RiskEngine, now: int) -> dict[str, Any]:
                 "held": _s(view.positions.get(asset, Decimal(0))),
                 "value": None if value is None else _s(value),
             }
-        committed = sum(
-            (n for o in view.open if (n := o.notional(engine.marks.last)) is not None),
-            Decimal(0),
-        )
+        committed = view.open_notional
         strategies[strategy] = {
             "limits": {k: str(v) for k, v in limits.model_dump(exclude_none=True).items()},
             "usage": {
-                "openIntents": len(view.open),
+                "openIntents": view.open_count,
                 "tradedToday": _s(view.traded_today),
                 "openNotional": _s(committed),
                 "positions": positions,

@@ -21,16 +21,13 @@ def price(asset: str) -> Decimal | None:
     return PRICES.get(asset)
 
 
-def view(**kw: object) -> StrategyView:
-    base: dict[str, object] = {
-        "strategy_id": "s1",
-        "positions": {},
-        "open": [],
-        "traded_today": D(0),
-        "equity": None,
-    }
-    base.update(kw)
-    return StrategyView(**base)  # type: ignore[arg-type]
+def view(
+    positions: dict[str, Decimal] | None = None,
+    open: list[OpenIntent] | None = None,
+    **kw: object,
+) -> StrategyView:
+    rest: dict[str, object] = {"traded_today": D(0), "equity": None, **kw}
+    return StrategyView.of("s1", positions or {}, open or [], price, "USDC", **rest)
 
 
 def breaches(i: object, limits: StrategyLimits, v: StrategyView) -> dict[str, RiskBreach]:
@@ -119,3 +116,11 @@ def test_halted_refuses_even_a_reduction() -> None:
 )
 def test_reduces(before: dict[str, Decimal], deltas: dict[str, Decimal], expected: bool) -> None:
     assert reduces(before, deltas) is expected
+
+
+def test_a_view_moved_on_by_an_approval_equals_one_built_with_it() -> None:
+    held = {"WETH": D(1), "USDC": D(-3000)}
+    first, second = OpenIntent.of(intent(amount="2")), OpenIntent.of(intent("DISPOSE", amount="1"))
+    moved = view(held, [first]).with_intent(second, price, "USDC")
+    assert moved == view(held, [first, second])
+    assert (moved.open_count, moved.open_notional, moved.projected) == (2, D(9000), {"WETH": D(2)})
