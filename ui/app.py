@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from pipeline.config import Settings
 from pipeline.topology import load_topology
 from pipeline.topology.models import Topology
-from ui import api, charts, deadletters, kill, pipeline, status_page, strategies
+from ui import api, charts, deadletters, kill, pipeline, risk, status_page, strategies
 from ui.errors import EXCEPTION_HANDLERS
 from ui.health import health
 from ui.metrics import metrics
@@ -63,6 +63,9 @@ routes = [
         deadletters.redrive_dead_letter,
         methods=["POST"],
     ),
+    Route("/risk", risk.get_risk, methods=["GET"]),
+    Route("/risk/limits/{strategy:str}", risk.put_limits, methods=["PUT"]),
+    Route("/risk/reset", risk.post_reset, methods=["POST"]),
     Route("/risk/kill", kill.get_kill, methods=["GET"]),
     Route("/risk/kill", kill.kill, methods=["POST"]),
     Route("/risk/resume", kill.resume, methods=["POST"]),
@@ -80,6 +83,7 @@ routes = [
     Route("/ui/deadletters", page),
     Route("/ui/metrics", page),
     Route("/ui/charts", page),
+    Route("/ui/risk", page),
     Route("/status", status_page.status_html),
     Route("/api/status", status_page.status_json),
     Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -9,12 +9,14 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from pipeline.models.intent import IntentSubmission
 from pipeline.status import STATE_ORDER
+from ui.risk import LimitsRequest, ResetRequest
 
 _OBJECT: dict[str, Any] = {"type": "object"}
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -93,6 +95,26 @@ def _kill_body() -> dict[str, Any]:
                     },
                 }
             }
+        },
+    }
+
+
+def _operator(summary: str, body: type[BaseModel], params: list[dict[str, Any]]) -> dict[str, Any]:
+    """An operator action on the control topic: the token, a JSON body, the event back."""
+    return {
+        "summary": summary,
+        "security": [{"operatorToken": []}],
+        "parameters": params,
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": body.model_json_schema()}},
+        },
+        "responses": {
+            "200": _json(_OBJECT, "published: the control event"),
+            "401": _error("no operator token"),
+            "403": _error("wrong token, or operator actions are off"),
+            "422": _error("invalid body (an unknown rule, a bad value), with field paths"),
+            "503": _error("Kafka unreachable; nothing published"),
         },
     }
 
@@ -359,6 +381,27 @@ def document() -> dict[str, Any]:
                 "requestBody": _kill_body(),
                 "responses": {**_kill_answers(), "409": _error("that switch is not engaged")},
             }
+        },
+        "/risk": _get(
+            "Risk: breaker state per strategy and global (with the numbers that set it), "
+            "limits in force against usage, marks, kill switches and venue breakers",
+            _OBJECT,
+        ),
+        "/risk/limits/{strategy}": {
+            "put": _operator(
+                "Change a strategy's risk limits at run time ('*': every strategy's); "
+                "recorded as a risk.limits_changed event (who, why)",
+                LimitsRequest,
+                [_path("strategy")],
+            )
+        },
+        "/risk/reset": {
+            "post": _operator(
+                "Put a tripped breaker back to NORMAL (a new epoch); recorded as a "
+                "risk.state_changed event (who, why)",
+                ResetRequest,
+                [],
+            )
         },
         "/charts/prices": _get(
             "One market's price over time (quotes and fills, each second's "

@@ -17,6 +17,7 @@ from pipeline.cli import (
     kill,
     plugins_cmd,
     replay,
+    risk,
     schema,
     status,
     strategy,
@@ -66,6 +67,7 @@ SUBCOMMANDS: tuple[Callable[[SubParsers], None], ...] = (
     schema.register,
     bench.register,
     replay.register,
+    risk.register,
 )
 
 

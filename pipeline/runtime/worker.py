@@ -38,6 +38,7 @@ from pipeline.market.feed import TOPIC as MARKET_TOPIC
 from pipeline.market.feed import PoolFeed
 from pipeline.market.publisher import MarketPublisher
 from pipeline.plugins.manager import build_venues, make_plugin_manager, market_sources
+from pipeline.risk.feed import RiskFeed
 from pipeline.runtime import diagnostics, gc_tuning
 from pipeline.runtime.app import group_id
 from pipeline.runtime.assembly import build_groups
@@ -86,13 +87,22 @@ def build_runtime(
         lifecycle.control_feed = ControlFeed(settings.kafka, partitions=control.partitions)
         context.control = lifecycle.control_feed.state
     tables = TableSet(group)
-    groups = build_groups(topology, context, lifecycle, tables, placement.stages, fuse)
     sink = KafkaSink(
         settings.kafka,
         client_id=f"{group}-worker",
         linger_ms=settings.producer_linger_ms,
         partitions={t.name: t.partitions for t in topology.topics},
     )
+    if control is not None and "validate" in placement.stages:
+        # Validate judges exposure per strategy across every partition (pipeline.risk.feed);
+        # its breakers publish on the control topic.  Before the stages are built: they
+        # take the feed from the context.
+        async def send(topic: str, key: bytes, value: bytes) -> object:
+            return await (await sink.send(topic, key, value))
+
+        lifecycle.risk_feed = RiskFeed(settings.kafka, topology, send)
+        context.risk = lifecycle.risk_feed
+    groups = build_groups(topology, context, lifecycle, tables, placement.stages, fuse)
     if "plan" in placement.stages and any(t.name == MARKET_TOPIC for t in topology.topics):
         _wire_market(settings, context, lifecycle, sink)
     runtime = KafkaRuntime(

@@ -68,6 +68,48 @@ class StageSpec(Strict):
         return self.outputs[0]
 
 
+PositiveDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+Fraction = Annotated[Decimal, Field(gt=0, le=1, allow_inf_nan=False)]
+
+
+class StrategyLimits(Strict):
+    """The per-strategy risk rules (``pipeline.risk``); a rule left out is not checked.
+
+    ``risk.limits`` gives every strategy's, ``risk.strategies.<id>`` overrides some of them
+    for one strategy, and the control topic (``risk.limits_changed``, ``sep risk limits
+    set``) overrides both at run time.  Money is in ``risk.quote_asset``.
+    """
+
+    capital: PositiveDecimal | None = None
+    """Equity the strategy was given: concentration and drawdown are shares of
+    ``capital + realised + unrealised P&L``."""
+    max_position: PositiveDecimal | None = None
+    """Largest position in one asset (its absolute value at the mark price)."""
+    max_concentration: Fraction | None = None
+    """Largest share of the strategy's equity in one asset."""
+    max_open_intents: Annotated[int, Field(ge=0)] | None = None
+    """Intents accepted and not finished (completed, failed, expired or not plannable)."""
+    max_daily_notional: PositiveDecimal | None = None
+    """Traded today (UTC, fills) plus what open intents may still trade, plus the intent."""
+    reduce_at_loss: PositiveDecimal | None = None
+    """Loss since the breaker's epoch began (``pipeline.risk.breakers``) that moves the
+    strategy to REDUCING."""
+    halt_at_loss: PositiveDecimal | None = None
+    """... and to HALTED."""
+    reduce_at_drawdown: Fraction | None = None
+    """Fall from the epoch's peak equity, as a share of it, that moves it to REDUCING."""
+    halt_at_drawdown: Fraction | None = None
+
+
+class BreakerLimits(Strict):
+    """The global breaker: loss and drawdown of every strategy's equity together."""
+
+    reduce_at_loss: PositiveDecimal | None = None
+    halt_at_loss: PositiveDecimal | None = None
+    reduce_at_drawdown: Fraction | None = None
+    halt_at_drawdown: Fraction | None = None
+
+
 class RiskLimits(Strict):
     max_notional: Annotated[Decimal, Field(gt=0)]
     """Largest intent, in units of ``quote_asset``."""
@@ -78,9 +120,29 @@ class RiskLimits(Strict):
     reference_prices: dict[str, Decimal]
     """Price of one unit of each asset in ``quote_asset``, used for notional checks.
 
-    Deliberate simplification for the walking skeleton: static prices from configuration;
-    a later issue feeds them from market data.
+    Marks come from the market (``pipeline.risk.prices``: pool states); a reference price
+    is used for an asset no pool prices, and for a stale mark when ``stale_prices`` says so.
     """
+    price_max_age_ms: Annotated[int, Field(ge=1)] = 30_000
+    """A market price read longer ago than this is stale (``stale_prices`` decides)."""
+    stale_prices: Literal["reject", "reference"] = "reject"
+    """A stale mark: ``reject`` refuses the intent (rule ``stale_price``), ``reference``
+    values it at its reference price instead."""
+    price_refresh_ms: Annotated[int, Field(ge=0)] = 200
+    """Pool states are read at most this often for marks (a venue without a market feed is
+    asked directly, like the planner does)."""
+    evaluate_interval_ms: Annotated[int, Field(ge=50)] = 500
+    """How often each worker marks the strategies to market for the breakers."""
+    breaker_reset: Literal["manual", "utc_day"] = "utc_day"
+    """When a tripped breaker goes back to NORMAL by itself: ``utc_day`` at the next UTC
+    midnight (a new epoch, the day's equity as its baseline), ``manual`` only by
+    ``sep risk reset`` / ``POST /risk/reset``."""
+    limits: StrategyLimits = StrategyLimits()
+    """Every strategy's rules."""
+    strategies: dict[str, StrategyLimits] = Field(default_factory=dict)
+    """Per strategy id: the rules that differ from ``limits``."""
+    global_: Annotated[BreakerLimits, Field(alias="global")] = BreakerLimits()
+    """The breaker over all strategies together."""
 
 
 class PluginUse(Strict):
@@ -196,6 +258,39 @@ def reference_problems(topology: Topology) -> list[tuple[str, str]]:
                     f"risk.reference_prices names unknown asset {symbol!r}{_hint(symbol, symbols)}",
                 )
             )
+    problems += risk_problems(topology.risk)
+    return problems
+
+
+def risk_problems(risk: RiskLimits) -> list[tuple[str, str]]:
+    """Rules that contradict each other once a strategy's overrides are applied (a REDUCING
+    threshold must come before its HALTED one; drawdown and concentration need capital)."""
+    problems: list[tuple[str, str]] = []
+    scopes: list[tuple[str, BaseModel, BaseModel | None]] = [
+        ("risk.limits", risk.limits, None),
+        ("risk.global", risk.global_, None),
+    ]
+    scopes += [(f"risk.strategies.{s}", risk.limits, own) for s, own in risk.strategies.items()]
+    for where, base, own in scopes:
+        merged = {**base.model_dump(exclude_none=True)}
+        if own is not None:
+            merged.update(own.model_dump(exclude_none=True))
+        for reduce, halt in (
+            ("reduce_at_loss", "halt_at_loss"),
+            ("reduce_at_drawdown", "halt_at_drawdown"),
+        ):
+            if reduce in merged and halt in merged and merged[reduce] >= merged[halt]:
+                problems.append(
+                    (
+                        f"{where}.{reduce}",
+                        f"{reduce} ({merged[reduce]}) must be below {halt} ({merged[halt]}): "
+                        "REDUCING comes before HALTED",
+                    )
+                )
+        if isinstance(base, StrategyLimits) and "capital" not in merged:
+            for rule in ("max_concentration", "reduce_at_drawdown", "halt_at_drawdown"):
+                if rule in merged:
+                    problems.append((f"{where}.{rule}", f"{rule} needs a capital to be a share of"))
     return problems
 
 

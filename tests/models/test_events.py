@@ -46,6 +46,7 @@ DOCUMENTED_TYPES = {
     "strategy.disabled",
     "strategy.configured",
     "venue.breaker_changed",  # pipeline.breakers (docs/kill_switch.md)
+    "risk.state_changed",
 }
 
 

@@ -167,6 +167,7 @@ def build_memory_runtime(
     the returned lifecycle before ``run_until_idle`` and stop it after.
     """
     from pipeline.plugins.manager import build_venues
+    from pipeline.risk.feed import MemoryRiskFeed
     from pipeline.runtime.assembly import build_groups
     from pipeline.runtime.delivery.tables import TableSet
     from pipeline.runtime.lifecycle import Lifecycle
@@ -174,6 +175,7 @@ def build_memory_runtime(
     from pipeline.store.dedupe import MemoryDedupeStore
 
     control = ControlState()
+    risk = MemoryRiskFeed(topology)
     context = StageContext(
         topology=topology,
         settings=settings,
@@ -181,10 +183,12 @@ def build_memory_runtime(
         clock=clock,
         dedupe=MemoryDedupeStore(settings.dedupe_ttl_s, clock=clock),
         control=control,
+        risk=risk,
     )
     lifecycle = Lifecycle(context)
     groups = build_groups(topology, context, lifecycle, TableSet("memory"), stages, fuse)
     partitions = {t.name: t.partitions for t in topology.topics}
     runtime = MemoryRuntime(groups, partitions, clock=clock)
     runtime.control = runtime.topics.control = control
+    risk.attach(runtime.topics.log, runtime.feed)  # the book reads the topics; breakers publish
     return runtime, lifecycle

@@ -7,6 +7,7 @@ import { renderDeadLetters } from "./deadletters.js";
 import { renderMetrics } from "./metrics.js";
 import { renderCharts } from "./charts.js";
 import { renderStrategies } from "./strategies.js";
+import { renderRisk } from "./risk.js";
 
 const app = document.getElementById("app");
 const conn = document.getElementById("conn");
@@ -23,6 +24,7 @@ function route() {
   const pages = {
     submit: renderSubmit, pipeline: renderPipeline, deadletters: renderDeadLetters,
     metrics: renderMetrics, charts: renderCharts, strategies: renderStrategies,
+    risk: renderRisk,
   };
   const name = detail ? "detail" : (path.match(/^\/ui\/([a-z]+)/)?.[1] || "dashboard");
   document.querySelectorAll("nav a[data-nav]").forEach((a) => a.classList.toggle(
