@@ -12,8 +12,10 @@ out.  Shapes:
              alone (so a plan is never worse than the best single book, by construction)
     steps    one ExecutionStep (kind ORDER, one leg: pool_id = the venue's market id) per
              venue, in parallel: buys EXACT_OUT (max_in = cost * (1 + max_slippage)), sells
-             EXACT_IN (min_out = proceeds * (1 - max_slippage)); the venue turns that bound
-             into an IOC limit (``plugins.clob_venue.orders``)
+             EXACT_IN (min_out = proceeds * (1 - max_slippage)), and ``limit_price`` the
+             worst of the venue's own prices the child takes; the venue places an IOC
+             limit there with the total bounded by max_in / min_out on average
+             (``plugins.clob_venue.orders``)
 
 The book's prices are all-in (each venue's taker fee folded in), so comparing allocations by
 their all-in notional compares them after fees.  Amounts in the quote asset are rounded
