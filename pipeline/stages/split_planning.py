@@ -8,13 +8,11 @@ bids and proceeds, ``best_route`` for ``best_route_exact_out``):
                  (k = 1..N, N = ``CURVE_POINTS``) from the Rust router
                  (``RouteGraph.best_route_exact_out``): c(x), quote base units paid, pool fees
                  in, increasing and convex (price impact)
-    pool levels  segment k's marginal price (c(x_k) - c(x_k-1)) / (x_k - x_k-1) in the book's
-                 all-in price units, rounded against the taker and made monotone, as the asks
-                 of a synthetic venue ``POOLS`` (fee 0: the pools' fees are in the curve)
-    water-fill   ``ops.aggregate_books`` (the allowed venues' all-in books + ``POOLS``) and
-                 ``ops.sweep(q)``: the q cheapest units by marginal price across book levels
-                 and pool segments, i.e. every venue filled up to one common marginal price
-                 (``water_fill``: Rust, the same on the twin)
+    water-fill   ``ops.water_fill`` (Rust; the twin gives the same): segment k's marginal
+                 price (c(x_k) - c(x_k-1)) / (x_k - x_k-1) in the book's all-in price units,
+                 rounded against the taker and made monotone, as the pool's levels; the q
+                 cheapest units across the allowed venues' all-in book levels and the pool's,
+                 i.e. every venue filled up to one common marginal price
     exact        the pools' share x = what the sweep took of ``POOLS``; the books take q - x
                  in whole lots (``book_planning.allocate``; a lot remainder goes back to the
                  pools); the pool route is quoted exactly for x, and its gas is charged
@@ -27,12 +25,11 @@ bids and proceeds, ``best_route`` for ``best_route_exact_out``):
     steps        the pool route's swap steps (``pool_steps.pool_step``), then one ORDER step
                  per book venue (``book_planning.book_steps``): parallel parts of one trade
 
-Why sampled curves on the existing operators rather than a new Rust water-filling operator:
-the router already gives the exact pool cost for any amount (V3 tick crossing included, the
-venue's own splits and hops), and a sampled curve turned into levels lets the existing Rust
-merge and sweep do the filling by marginal price; the result is then quoted exactly, so the
-sampling only decides the split point, never a price.  Cost: ``CURVE_POINTS`` route queries
-per pool venue, only for intents whose pair has books.
+Why a sampled curve: the router already gives the exact pool cost for any amount (V3 tick
+crossing included, the venue's own splits and hops), so the curve needs no pool math of its
+own; the split point is then quoted exactly, so the sampling only decides where to split,
+never a price.  Cost: ``CURVE_POINTS`` route queries per pool venue, only for intents whose
+pair has books.
 """
 
 from __future__ import annotations
@@ -70,10 +67,7 @@ from pipeline.topology.models import Topology
 CURVE_POINTS = 16
 """Points sampled on a pool venue's cost curve (route queries per venue and intent)."""
 POOLS = "~pools"
-"""The synthetic venue standing for a pool venue's curve in the merged book (``~`` is in no
-plugin name)."""
-
-Level = tuple[int, int]
+"""The key of the pool venue's share in ``water_fill``'s answer (``~`` is in no plugin name)."""
 
 
 @dataclass(frozen=True)
@@ -85,53 +79,33 @@ class PoolRoute:
     gas_cost: int
 
 
-def pool_levels(
-    book: AggregatedBook, side: str, points: list[tuple[int, int]], quote_decimals: int
-) -> list[Level]:
-    """A pool curve as book levels: ``points`` are ``(x, c(x))``, x increasing, in base units
-    of the base and quote assets (c: paid for a buy, received for a sell).  Each segment's
-    marginal price in the book's all-in price units, rounded against the taker (a buy's up, a
-    sell's down) and made monotone (a router switching paths can bend the curve), equal
-    prices merged; a sell's segment worth less than one price unit ends the levels."""
-    scale = Fraction(10) ** (book.size_decimals - quote_decimals) / Fraction(book.price_unit)
-    buy = side == "buy"
-    levels: list[Level] = []
-    x0, c0 = 0, 0
-    for x, c in points:
-        if x <= x0:
-            continue
-        exact = Fraction(c - c0, x - x0) * scale
-        price = -((-exact.numerator) // exact.denominator) if buy else exact.__floor__()
-        if levels:
-            last = levels[-1][0]
-            price = max(price, last) if buy else min(price, last)
-        if price <= 0:
-            break
-        if levels and levels[-1][0] == price:
-            levels[-1] = (price, levels[-1][1] + x - x0)
-        else:
-            levels.append((price, x - x0))
-        x0, c0 = x, c
-    return levels
-
-
 def water_fill(
     book: AggregatedBook,
     side: str,
     qty: int,
-    levels: list[Level],
+    points: list[tuple[int, int]],
+    quote_decimals: int,
     venues: Collection[str] | None = None,
 ) -> dict[str, int] | None:
     """Per venue (``POOLS`` for the pool curve), its share of ``qty`` when the cheapest units
-    by marginal price are taken across ``venues``' books and the pool ``levels``; ``None``
-    when together they hold less than ``qty``.  Runs on ``book.ops`` (Rust or the twin)."""
+    by marginal price are taken across ``venues``' books and the pool curve ``points``
+    (``(x, c(x))`` in base units of the base and quote assets); ``None`` when together they
+    hold less than ``qty``.  ``ops.water_fill`` on ``book.ops`` (Rust, or the twin)."""
     names = sorted(book.venues if venues is None else set(venues) & set(book.venues))
-    curve = book.ops.Book(POOLS, levels if side == "sell" else [], levels if side == "buy" else [])
-    merged = book.ops.aggregate_books([*(book.venues[v].book for v in names), curve])
-    swept = book.ops.sweep(merged, side, qty)
-    if swept.filled_qty < qty:
+    merged = (
+        book.book
+        if len(names) == len(book.venues)
+        else book.ops.aggregate_books([book.venues[v].book for v in names])
+    )
+    # Quote base units per base unit -> the book's price units.
+    scale = Fraction(10) ** (book.size_decimals - quote_decimals) / Fraction(book.price_unit)
+    done = book.ops.water_fill(merged, side, qty, points, scale.numerator, scale.denominator)
+    if done.filled_qty < qty:
         return None
-    return {venue: q for venue, q, _notional, _fees in swept.venue_fills if q}
+    shares = dict(done.venue_fills)
+    if done.pool_qty:
+        shares[POOLS] = done.pool_qty
+    return shares
 
 
 def _curve(quote: Callable[[int], int | None], qty: int) -> list[tuple[int, int]]:
@@ -233,10 +207,11 @@ class SplitPlanner:
                 return found.route.amount_in if self.buy else found.route.amount_out
 
             points = _curve(quote, qty)
-            levels = pool_levels(self.book, self.side, points, self.counter.decimals)
-            if not levels:
+            if not points:
                 continue
-            shares = water_fill(self.book, self.side, qty, levels, self.allowed)
+            shares = water_fill(
+                self.book, self.side, qty, points, self.counter.decimals, self.allowed
+            )
             if shares is None or not shares.get(POOLS) or shares.get(POOLS) == qty:
                 continue  # one side alone: the single-venue candidates cover it
             parts = self._children(qty, shares[POOLS])

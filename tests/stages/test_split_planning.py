@@ -28,7 +28,7 @@ from pipeline.samples import submission
 from pipeline.stages.book_planning import plan_on_books
 from pipeline.stages.plan import plan_intent
 from pipeline.stages.route_graphs import VenueGraphs
-from pipeline.stages.split_planning import POOLS, SplitPlanner, pool_levels, water_fill
+from pipeline.stages.split_planning import POOLS, SplitPlanner, water_fill
 from pipeline.topology import load_topology
 
 TOPOLOGY = load_topology()
@@ -107,31 +107,9 @@ B = snapshot(
 )
 
 
-# ----------------------------------------------------------------------------- pool levels
-
-
-def test_a_pool_curve_becomes_levels_of_its_marginal_prices() -> None:
-    book = book_of(ops, A)
-    # 1 WETH (1e18 units) for 3000 USDC, the next 1 WETH for 3010, then 3010 again: merged.
-    e18, e6 = 10**18, 10**6
-    points = [(e18, 3000 * e6), (2 * e18, 6010 * e6), (3 * e18, 9020 * e6)]
-    levels = pool_levels(book, "buy", points, 6)
-    unit = book.price_unit  # 1e-8 USDC per WETH
-    assert levels == [(int(3000 / unit), e18), (int(3010 / unit), 2 * e18)]
-
-
-def test_a_bent_curve_is_made_monotone_and_a_sell_ends_at_a_worthless_segment() -> None:
-    book = book_of(ops, A)
-    e18, e6 = 10**18, 10**6
-    # A buy's segment cheaper than the one before costs as much as it (never the reverse).
-    bent = pool_levels(book, "buy", [(e18, 3000 * e6), (2 * e18, 5999 * e6)], 6)
-    assert [p for p, _ in bent] == [int(3000 / book.price_unit)] * 1
-    assert bent[0][1] == 2 * e18
-    sell = pool_levels(book, "sell", [(e18, 2990 * e6), (2 * e18, 2990 * e6)], 6)
-    assert sell == [(int(2990 / book.price_unit), e18)]
-
-
 # ----------------------------------------------------------------------------- water-fill
+
+E18, E6 = 10**18, 10**6
 
 
 @pytest.mark.parametrize("module", [ops, twin.books], ids=["rust", "twin"])
@@ -139,19 +117,33 @@ def test_the_water_fill_takes_the_cheapest_units_across_books_and_the_pool(
     module: ModuleType,
 ) -> None:
     book = book_of(module, A, B)
-    unit = book.price_unit
-    e18 = 10**18
-    # The pool at 3001.60 all-in for 2 WETH, then 3005.  All-in asks: a 3000 * 1.0005 =
-    # 3001.50 (1), a 3000.50 -> 3002.00025 (1), b 2999.50 * 1.001 = 3002.4995 (0.5), ...
-    # A buy of 4 takes a's 1, the pool's 2, a's next 1; of 4.5, b's 0.5 as well.
-    levels = [(int(Decimal("3001.60") / unit), 2 * e18), (int(Decimal(3005) / unit), e18)]
-    assert water_fill(book, "buy", 4 * e18, levels) == {POOLS: 2 * e18, "clob_a": 2 * e18}
-    assert water_fill(book, "buy", 45 * e18 // 10, levels) == {
-        POOLS: 2 * e18,
-        "clob_a": 2 * e18,
-        "clob_b": e18 // 2,
+    # The pool's curve in base units: 2 WETH for 6003.20 USDC (3001.60 a WETH, all-in), then
+    # 1 for 3005.  All-in asks: a 3000 * 1.0005 = 3001.50 (1), a 3000.50 -> 3002.00025 (1),
+    # b 2999.50 * 1.001 = 3002.4995 (0.5), ...  A buy of 4 takes a's 1, the pool's 2, a's
+    # next 1; of 4.5, b's 0.5 as well.
+    curve = [(2 * E18, 600320 * E6 // 100), (3 * E18, 900820 * E6 // 100)]
+    assert water_fill(book, "buy", 4 * E18, curve, 6) == {POOLS: 2 * E18, "clob_a": 2 * E18}
+    assert water_fill(book, "buy", 45 * E18 // 10, curve, 6) == {
+        POOLS: 2 * E18,
+        "clob_a": 2 * E18,
+        "clob_b": E18 // 2,
     }
-    assert water_fill(book, "buy", 100 * e18, levels) is None
+    assert water_fill(book, "buy", 100 * E18, curve, 6) is None
+    # Only the allowed venues' books: the pool's 2, then b's 0.5 and 1.5 of its 3003.5005.
+    assert water_fill(book, "buy", 4 * E18, curve, 6, ["clob_b"]) == {
+        POOLS: 2 * E18,
+        "clob_b": 2 * E18,
+    }
+
+
+def test_a_pool_segment_is_priced_against_the_taker_in_the_books_units() -> None:
+    book = book_of(ops, A)
+    # 1 WETH for 3000 USDC, the next for 3010: 3000 / 1e-8 and 3010 / 1e-8 price units.
+    merged = book.book
+    scale = 10**12 * 10**8  # 10**(18 - 6) / 1e-8
+    done = ops.water_fill(merged, "buy", 1, [(E18, 3000 * E6), (2 * E18, 6010 * E6)], scale, 1)
+    unit = book.price_unit
+    assert done.pool_levels == ((int(3000 / unit), E18), (int(3010 / unit), E18))
 
 
 price_steps = st.integers(min_value=1, max_value=400)
@@ -194,13 +186,14 @@ def test_rust_and_twin_water_fill_alike(data: st.DataObject, side: str) -> None:
     twinned = book_of(twin.books, *snaps)
     start = 3000 + seed % 20 - 10
     step = 1 + seed % 7
-    prices = [
-        int(Decimal(start + k * step * (1 if side == "buy" else -1)) / rust.price_unit)
-        for k in range(5)
-    ]
-    levels = [(p, 10**17 * (1 + (seed >> k) % 9)) for k, p in enumerate(prices)]
+    curve, x, c = [], 0, 0
+    for k in range(5):
+        price = start + k * step * (1 if side == "buy" else -1)  # USDC a WETH
+        dx = 10**17 * (1 + (seed >> k) % 9)
+        x, c = x + dx, c + price * dx // 10**12  # USDC base units for dx wei
+        curve.append((x, c))
     qty = data.draw(st.integers(1, 20 * 10**18))
-    assert water_fill(rust, side, qty, levels) == water_fill(twinned, side, qty, levels)
+    assert water_fill(rust, side, qty, curve, 6) == water_fill(twinned, side, qty, curve, 6)
 
 
 # ----------------------------------------------------------------------------- the choice
