@@ -97,8 +97,7 @@ def water_fill(
         if len(names) == len(book.venues)
         else book.ops.aggregate_books([book.venues[v].book for v in names])
     )
-    # Quote base units per base unit -> the book's price units.
-    scale = Fraction(10) ** (book.size_decimals - quote_decimals) / Fraction(book.price_unit)
+    scale = price_scale(book, quote_decimals)
     done = book.ops.water_fill(merged, side, qty, points, scale.numerator, scale.denominator)
     if done.filled_qty < qty:
         return None
@@ -106,6 +105,11 @@ def water_fill(
     if done.pool_qty:
         shares[POOLS] = done.pool_qty
     return shares
+
+
+def price_scale(book: AggregatedBook, quote_decimals: int) -> Fraction:
+    """Quote base units per base unit -> the book's price units."""
+    return Fraction(10) ** (book.size_decimals - quote_decimals) / Fraction(book.price_unit)
 
 
 def _curve(quote: Callable[[int], int | None], qty: int) -> list[tuple[int, int]]:
@@ -145,6 +149,10 @@ class SplitPlanner:
         self.subject, self.counter = intent.subject.asset, intent.counter.asset
         self.allowed = intent.constraints.allowed_venues
         self._gas_price = gas_price_units(self.counter.symbol, topology)
+        # An all-in notional (price units x base units) -> quote base units.
+        self._notional_scale = Fraction(book.price_unit) * Fraction(10) ** (
+            self.counter.decimals - book.size_decimals
+        )
 
     def gas_price(self, venue: str) -> int | None:
         return self._gas_price if self.routing.get(venue, Routing()).pays_gas else None
@@ -200,12 +208,22 @@ class SplitPlanner:
             if self.allowed is not None and venue not in self.allowed:
                 continue
 
-            def quote(x: int, venue: str = venue) -> int | None:
-                found = self.route(venue, x)
-                if found is None:
-                    return None
-                return found.route.amount_in if self.buy else found.route.amount_out
+            known: dict[int, int | None] = {}
 
+            def quote(
+                x: int, venue: str = venue, known: dict[int, int | None] = known
+            ) -> int | None:
+                if x not in known:
+                    found = self.route(venue, x)
+                    known[x] = (
+                        None
+                        if found is None
+                        else (found.route.amount_in if self.buy else found.route.amount_out)
+                    )
+                return known[x]
+
+            if not self._may_split(qty, quote):
+                continue
             points = _curve(quote, qty)
             if not points:
                 continue
@@ -226,10 +244,40 @@ class SplitPlanner:
                 best = (worth, candidate)
         return None if best is None else best[1]
 
+    def _may_split(self, qty: int, quote: Callable[[int], int | None]) -> bool:
+        """Whether a split of ``qty`` can beat both sides alone, from three pool quotes
+        rather than a whole curve: the pools must be better than the books' last unit at
+        their first segment, and the books' best better than the pools' last segment.
+
+        Only a shortcut (the single-venue plans are always weighed): it is skipped, and the
+        curve sampled, when either side alone cannot carry ``qty``."""
+        step = qty // CURVE_POINTS
+        swept = self.book.ops.sweep(self._merged(), self.side, qty)
+        top = best_price(self.book, self.side, self.allowed)
+        if step == 0 or swept.filled_qty < qty or top is None:
+            return True
+        first, whole, before = quote(step), quote(qty), quote(qty - step)
+        if first is None:
+            return False  # the pools cannot take even the first segment
+        if whole is None or before is None:
+            return True
+        scale = price_scale(self.book, self.counter.decimals)
+        opening = Fraction(first, step) * scale
+        closing = Fraction(whole - before, step) * scale
+        worst = swept.worst_price
+        if self.buy:
+            return opening < worst and top < closing
+        return opening > worst and top > closing
+
+    def _merged(self) -> object:
+        names = [v for v in self.book.venues if self.allowed is None or v in self.allowed]
+        if len(names) == len(self.book.venues):
+            return self.book.book
+        return self.book.ops.aggregate_books([self.book.venues[v].book for v in sorted(names)])
+
     def _worth(self, split: _Split) -> Fraction:
         """A split's value as ``value`` would give it, without building its steps."""
-        books = sum(Fraction(c.all_in) for c in split.children) * Fraction(self.book.price_unit)
-        books *= Fraction(10) ** (self.counter.decimals - self.book.size_decimals)
+        books = sum(c.all_in for c in split.children) * self._notional_scale
         route, gas = split.pool.route, split.pool.gas_cost
         if self.buy:
             return -(route.amount_in + gas + books)
