@@ -359,6 +359,9 @@ def plan_on_pools_and_books(
     """The best of the pools-only plan (``pools_result``, made on ``pooled``), the books-only
     plan and the split, after fees and gas (see the module docstring).  With none of them
     possible: the pools' refusal, or the books' when the pools had no route at all."""
+    allowed = intent.constraints.allowed_venues
+    if allowed is not None and not set(allowed) & set(book.venues):
+        return pools_result  # no book venue the intent may use
     qty = book_quantity(intent, book)
     if isinstance(qty, PlanRejected):
         if isinstance(pools_result, PlanRejected) and pools_result.reason == "no_route":

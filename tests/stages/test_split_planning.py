@@ -297,3 +297,14 @@ def test_the_plan_is_the_same_on_the_rust_books_and_on_the_twin(kind: str) -> No
     on_twin = plan_intent(wanted, 5, pools, TOPOLOGY, book=book_of(twin.books, A, B))
     assert isinstance(on_rust, PlanCreated)
     assert on_rust == on_twin
+
+
+def test_an_intent_allowed_no_book_venue_is_planned_on_the_pools_alone() -> None:
+    pools = {"sim": [pool("5000", "15000000")]}
+    data = submission(TOPOLOGY, "ACQUIRE", "WETH", "USDC", "4", max_slippage="0.05")
+    data["constraints"]["allowedVenues"] = ["sim"]
+    wanted = Intent.model_validate(
+        {**data, "id": "intent-01HF7YAT00YKXV1TE2NN8PMX9W", "createdAtMs": T0}
+    )
+    with_books = plan_intent(wanted, 5, pools, TOPOLOGY, book=book_of(ops, A, B))
+    assert with_books == plan_intent(wanted, 5, pools, TOPOLOGY)
