@@ -91,12 +91,7 @@ def water_fill(
     by marginal price are taken across ``venues``' books and the pool curve ``points``
     (``(x, c(x))`` in base units of the base and quote assets); ``None`` when together they
     hold less than ``qty``.  ``ops.water_fill`` on ``book.ops`` (Rust, or the twin)."""
-    names = sorted(book.venues if venues is None else set(venues) & set(book.venues))
-    merged = (
-        book.book
-        if len(names) == len(book.venues)
-        else book.ops.aggregate_books([book.venues[v].book for v in names])
-    )
+    merged = consolidated(book, venues)
     scale = price_scale(book, quote_decimals)
     done = book.ops.water_fill(merged, side, qty, points, scale.numerator, scale.denominator)
     if done.filled_qty < qty:
@@ -105,6 +100,15 @@ def water_fill(
     if done.pool_qty:
         shares[POOLS] = done.pool_qty
     return shares
+
+
+def consolidated(book: AggregatedBook, venues: Collection[str] | None) -> object:
+    """The consolidated book of ``venues`` (default: all the pair's), merged again only for
+    a subset."""
+    names = sorted(book.venues if venues is None else set(venues) & set(book.venues))
+    if len(names) == len(book.venues):
+        return book.book
+    return book.ops.aggregate_books([book.venues[v].book for v in names])
 
 
 def price_scale(book: AggregatedBook, quote_decimals: int) -> Fraction:
@@ -252,7 +256,7 @@ class SplitPlanner:
         Only a shortcut (the single-venue plans are always weighed): it is skipped, and the
         curve sampled, when either side alone cannot carry ``qty``."""
         step = qty // CURVE_POINTS
-        swept = self.book.ops.sweep(self._merged(), self.side, qty)
+        swept = self.book.ops.sweep(consolidated(self.book, self.allowed), self.side, qty)
         top = best_price(self.book, self.side, self.allowed)
         if step == 0 or swept.filled_qty < qty or top is None:
             return True
@@ -268,12 +272,6 @@ class SplitPlanner:
         if self.buy:
             return opening < worst and top < closing
         return opening > worst and top > closing
-
-    def _merged(self) -> object:
-        names = [v for v in self.book.venues if self.allowed is None or v in self.allowed]
-        if len(names) == len(self.book.venues):
-            return self.book.book
-        return self.book.ops.aggregate_books([self.book.venues[v].book for v in sorted(names)])
 
     def _worth(self, split: _Split) -> Fraction:
         """A split's value as ``value`` would give it, without building its steps."""
