@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -61,6 +62,8 @@ from pipeline.stages.table_names import EXECUTE_OPENINGS
 log = logging.getLogger(__name__)
 RECEIPT_GRACE_S = 30.0  # a sent step is final only when the venue says so, even past the window
 RETRY_DELAYS_S = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+REPLAN_WAIT_S = 2.0  # for the book feed to show the plan's own fills (a poll is ~50 ms)
+REPLAN_POLL_S = 0.02
 
 
 def _wanted(step: ExecutionStep) -> tuple[Decimal, str]:
@@ -74,6 +77,8 @@ class _Done:
     fills: list[Fill] = field(default_factory=list)
     short: list[Shortfall] = field(default_factory=list)
     """Book children that filled less than asked."""
+    landed: dict[str, int] = field(default_factory=dict)
+    """Per book venue, the book version that includes every fill of the plan there."""
 
 
 @dataclass(frozen=True)
@@ -333,7 +338,7 @@ class PlanRun:
         if done.short and policy is PartialFills.REPLAN:
             # One round: the rest planned again on the books as they are now, executed as
             # further steps (ids ``<plan id>-r<j>``, looked up before placing like any step).
-            replanned, why = self._replan(done.short)
+            replanned, why = await self._replan(done.short, done.landed)
             if replanned:
                 done.short = []
                 for j, step in enumerate(replanned):
@@ -413,8 +418,11 @@ class PlanRun:
             await self._step_failed(k, step, exc, submitted=True)
             return False
         done.fills.append(fill)
-        if step.kind is StepKind.ORDER and (part := shortfall(k, step, fill)) is not None:
-            done.short.append(part)
+        if step.kind is StepKind.ORDER:
+            if (part := shortfall(k, step, fill)) is not None:
+                done.short.append(part)
+            if fill.landed_at is not None:
+                done.landed[venue.name] = max(done.landed.get(venue.name, 0), fill.landed_at)
         await self._out(
             "exec.step_filled",
             ExecStepFilled(
@@ -432,9 +440,15 @@ class PlanRun:
         )
         return True
 
-    def _replan(self, short: Sequence[Shortfall]) -> tuple[list[ExecutionStep], str]:
+    async def _replan(
+        self, short: Sequence[Shortfall], landed: Mapping[str, int]
+    ) -> tuple[list[ExecutionStep], str]:
         """The rest of the short children planned on the pair's books now: the steps, or
-        none and why not."""
+        none and why not.
+
+        The books are read once they include this plan's own fills (``landed``: per venue,
+        the book version of its last fill), so the rest is not planned on the levels the
+        children just took; after ``REPLAN_WAIT_S`` the books are taken as they are."""
         intent, books = self.intent, self._books
         subject = intent.subject
         if books is None:
@@ -442,7 +456,16 @@ class PlanRun:
         if any(s.asset != subject.asset.symbol for s in short):
             return [], f"the rest is not in {subject.asset.symbol}"
         rest = sum((s.rest for s in short), Decimal(0))
-        book = books.book(subject.asset.symbol, intent.counter.asset.symbol)
+        pair = (subject.asset.symbol, intent.counter.asset.symbol)
+        deadline = time.monotonic() + REPLAN_WAIT_S
+        while True:
+            book = books.book(*pair)
+            behind = book is None or any(
+                v in book.venues and book.venues[v].seq < seq for v, seq in landed.items()
+            )
+            if not behind or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(REPLAN_POLL_S)
         if book is None:
             return [], "the pair's books are not in sync"
         again = intent.model_copy(

@@ -268,3 +268,39 @@ async def test_replan_without_books_fails_the_rest_saying_why(
     assert events[-1].topic == "exec.failed"
     assert "not re-planned: this worker follows no books" in reason
     assert "(onPartialFill REPLAN)" in reason
+
+
+class LaggingBooks(Books):
+    """A book feed that is behind: the book before execution for the first ``reads``."""
+
+    def __init__(self, venues: dict[str, ClobVenue], stale: AggregatedBook, reads: int) -> None:
+        super().__init__(venues)
+        self._stale, self._reads = stale, reads
+
+    def book(self, base: str, quote: str) -> AggregatedBook | None:
+        if self._reads > 0:
+            self._reads -= 1
+            return self._stale
+        return super().book(base, quote)
+
+
+async def test_replan_waits_for_the_books_to_show_the_plans_own_fills(
+    venues: dict[str, ClobVenue],
+) -> None:
+    await asks(venues["clob_a"], ("3000", "1"), ("3010", "1"))
+    await asks(venues["clob_b"], ("3005", "1"), ("3020", "1"))
+    # a 3001.50, b 3008.005, a 3011.505: a's child 2 (to 3010), b's 1 (at 3005).
+    event = plan_event(await book_now(venues), "3", onPartialFill="REPLAN")
+    await take(venues["clob_a"], "1", "3000")
+    await asks(venues["clob_a"], ("3040", "5"))
+    # Read before the children fill, the books still show b's 3005 (which b's child takes):
+    # a re-plan on them would send the rest there, to find nothing.  Once they show the
+    # fills, the rest goes to b's 3020 (3023.02 all-in, below a's 3041.52).
+    stale = await book_now(venues)
+    events = await execute(venues, event, LaggingBooks(venues, stale, reads=3))
+    assert events[-1].topic == "exec.completed", events[-1].payload
+    replanned = [e for e in events if e.topic == "exec.step_filled" and "-r" in e.payload["stepId"]]
+    assert [(e.payload["venue"], e.payload["amountOut"]) for e in replanned] == [
+        ("clob_b", "1.000000000000000000")
+    ]
+    assert fills_in_events(events) == filled_in_ledgers(venues)

@@ -245,6 +245,8 @@ async def test_a_child_over_several_levels_fills_whole_at_its_worst_level(
     fill = await venue.wait_receipt(await venue.submit(step), timeout_s=1)
     assert fill.amount_out == Decimal("2.000")
     assert fill.amount_in == Decimal("6016.01") <= step.max_in
+    # The book version that first includes the fill (what the re-planning executor awaits).
+    assert fill.landed_at == (await venue.books())["WETH-USDC"].seq
 
 
 async def test_a_sell_child_fills_whole_at_its_worst_level_with_its_floor_kept(
