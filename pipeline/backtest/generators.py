@@ -136,6 +136,15 @@ class _Pair:
     spots: list[Decimal] = field(default_factory=list)
 
 
+def at_price(state: PoolState, price: Decimal, invariant: Decimal | None = None) -> PoolState:
+    """``state`` moved to ``price`` (token1 base units per token0 base unit) at the same
+    liquidity: ``reserve0 * reserve1`` stays ``invariant`` (by default the state's own)."""
+    k = Decimal(state.reserve0) * Decimal(state.reserve1) if invariant is None else invariant
+    reserve0 = int(_CTX.sqrt(_CTX.divide(k, price)))
+    reserve1 = int(_CTX.sqrt(_CTX.multiply(k, price)))
+    return state.model_copy(update={"reserve0": max(reserve0, 1), "reserve1": max(reserve1, 1)})
+
+
 def generate(config: GeneratorConfig, pools: Sequence[PoolState]) -> Iterator[MarketEvent]:
     """The events of ``pools`` (their states at step 0) moved along the model's paths."""
     if config.steps < 1 or config.step_ms < 1:
@@ -167,14 +176,7 @@ def generate(config: GeneratorConfig, pools: Sequence[PoolState]) -> Iterator[Ma
             pair.log_price += head[1]
             factor = pair.log_price.exp(_CTX)
             for state, k, spot in zip(pair.pools, pair.invariants, pair.spots, strict=True):
-                price = spot * factor
-                reserve0 = int(_CTX.sqrt(_CTX.divide(k, price)))
-                reserve1 = int(_CTX.sqrt(k * price))
-                due.append(
-                    state.model_copy(
-                        update={"reserve0": max(reserve0, 1), "reserve1": max(reserve1, 1)}
-                    )
-                )
+                due.append(at_price(state, spot * factor, k))
             heads[key] = next(streams[key], None)
         for state in sorted(due, key=lambda s: s.pool_id):
             yield MarketEvent(at_ms, POOLS_TOPIC, pool_key(state), pool_value(state))

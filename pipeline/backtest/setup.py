@@ -68,6 +68,31 @@ def data_pools(path: Path) -> list[PoolState]:
     return first_pool_states(read_market(path))
 
 
+def topology_pools(topology: Topology) -> list[PoolState]:
+    """The sim venue's configured pools (``plugins.venues.sim.config.pools``) as pool states:
+    where generated histories start."""
+    use = topology.plugins.venues.get(SIM)
+    if use is None:
+        raise BacktestSetupError("topology.yaml configures no sim venue (plugins.venues.sim)")
+    assets = {a.symbol: a for a in topology.assets}
+    states = []
+    for pool in use.config.get("pools", ()):
+        token0, token1 = assets[pool["token0"]], assets[pool["token1"]]
+        states.append(
+            PoolState(
+                pool_id=pool["pool_id"],
+                venue=SIM,
+                chain_id=token0.chain_id,
+                token0=token0.symbol,
+                token1=token1.symbol,
+                reserve0=int(Decimal(str(pool["reserve0"])).scaleb(token0.decimals)),
+                reserve1=int(Decimal(str(pool["reserve1"])).scaleb(token1.decimals)),
+                fee=int(pool["fee"]),
+            )
+        )
+    return sorted(states, key=lambda s: s.pool_id)
+
+
 def sim_pool_config(state: PoolState, decimals: Mapping[str, int]) -> dict[str, Any]:
     """A ``plugins.venues.sim.config.pools`` entry for ``state`` (reserves in human units)."""
     for symbol in (state.token0, state.token1):

@@ -12,8 +12,10 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from pipeline.cli import (
+    backtest,
     bench,
     demo,
+    market_data,
     plugins_cmd,
     replay,
     schema,
@@ -62,6 +64,8 @@ SUBCOMMANDS: tuple[Callable[[SubParsers], None], ...] = (
     schema.register,
     bench.register,
     replay.register,
+    backtest.register,
+    market_data.register,
 )
 
 
