@@ -55,13 +55,24 @@ class MarketEvent:
     """The record's JSON, as the live topic would carry it."""
 
 
+class _GzipFile(gzip.GzipFile):
+    """A gzip stream that closes the file under it too (``GzipFile`` leaves a given one
+    open), and names no file in its header: the same data compresses to the same bytes."""
+
+    def __init__(self, path: Path, mode: str) -> None:
+        self._raw = path.open(mode + "b")
+        super().__init__(filename="", fileobj=self._raw, mode=mode + "b", mtime=0)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
+
+
 def _open(path: Path, mode: str) -> IO[bytes]:
     if path.suffix == ".gz":
-        # mtime=0: the same data compresses to the same bytes.
-        raw = path.open(mode + "b")
-        if mode == "w":
-            return gzip.GzipFile(fileobj=raw, mode="wb", mtime=0)  # type: ignore[return-value]
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        return _GzipFile(path, mode)  # type: ignore[return-value]
     return path.open(mode + "b")
 
 
