@@ -64,7 +64,7 @@ def test_regimes_switch_between_calm_and_volatile() -> None:
     config = GeneratorConfig(model="regimes", seed=2, steps=5000, switch_p=Decimal("0.02"))
     path = prices(config, [WETH_USDC])
     moves = [abs(b / a - 1) for a, b in itertools.pairwise(path)]
-    windows = [sum(moves[i : i + 100]) / 100 for i in range(0, len(moves) - 100, 100)]
+    windows = [sum(moves[i : i + 100], Decimal(0)) / 100 for i in range(0, len(moves) - 100, 100)]
     # Calm windows (vol 0.001) and volatile ones (0.004): the spread of window volatility
     # is far wider than one regime's sampling noise.
     assert max(windows) > Decimal("2.5") * min(windows)
