@@ -22,7 +22,16 @@ SUBCOMMANDS = (
     "schema",
     "bench",
     "replay",
+    "backtest",
+    "data",
+    "record",
 )
+REQUIRED_ARGS = {
+    "bench": ["router"],
+    "backtest": ["data.jsonl"],
+    "data": ["generate", "--out", "data.jsonl"],
+    "record": ["--out", "data.jsonl"],
+}
 CLI_DIR = Path(pipeline.cli.__file__).parent
 
 
@@ -65,7 +74,7 @@ def test_descriptions_are_wrapped_and_examples_are_not(capsys: pytest.CaptureFix
 def test_every_subcommand_has_a_handler() -> None:
     parser = build_parser()
     for name in SUBCOMMANDS:
-        args = parser.parse_args([name, *(["router"] if name == "bench" else [])])
+        args = parser.parse_args([name, *REQUIRED_ARGS.get(name, [])])
         assert callable(args.handler), name
 
 
