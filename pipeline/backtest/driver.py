@@ -150,9 +150,12 @@ class Backtest:
         start_ms: int = 0,
         progress: Callable[[int], None] | None = None,
         strategies: Mapping[str, Strategy] | None = None,
+        drive_venue: bool = True,
     ) -> None:
         """``strategies``: by strategy id, instead of the ones the topology enables (a
-        benchmark's many, a parameter search's variants); the topology's are built anyway."""
+        benchmark's many, a parameter search's variants); the topology's are built anyway.
+        ``drive_venue=False``: the sim venue's pools start at the data's first states and
+        then move only by its own fills, as in paper mode today (the parity test)."""
         self.topology = topology
         self.tape = Tape(events)
         self.clock = SimClock(start_ms)
@@ -166,7 +169,9 @@ class Backtest:
         self.runtime, self.lifecycle = build_memory_runtime(
             topology, self.settings, stages, clock=self.clock, venues=self.venues
         )
-        self._replaying = [v for v in self.venues.values() if isinstance(v, ReplaysMarket)]
+        self._replaying = (
+            [v for v in self.venues.values() if isinstance(v, ReplaysMarket)] if drive_venue else []
+        )
         (self.runner,) = [
             p for p in self.lifecycle.processors if isinstance(p, StrategyRunnerStage)
         ]
