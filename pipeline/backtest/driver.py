@@ -4,6 +4,7 @@
       each event:  clock := event time
                    the record --> the strategy runner's processor only
                    its submissions, if any --> the sim venue's pools := the market's latest
+                                               (every state up to this millisecond)
                                            --> every stage until idle (ingest ... execute,
                                                fills back to the strategy runner)
       end:         every topic's events --stable order--> the event log
@@ -29,20 +30,20 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import orjson
 
 from pipeline.backtest.clock import SimClock
 from pipeline.backtest.data import POOLS_TOPIC, MarketEvent
-from pipeline.backtest.setup import as_sim, event_topics
+from pipeline.backtest.setup import RUNNER, as_sim, event_topics
 from pipeline.config import Settings
 from pipeline.ids import deterministic_ulid
 from pipeline.models.market import PoolState
 from pipeline.plugins.manager import build_venues
 from pipeline.plugins.strategy import Strategy
-from pipeline.plugins.venue import ReplaysMarket
+from pipeline.plugins.venue import ReplaysMarket, routing_of
 from pipeline.runtime.delivery.memory import MemoryRuntime, build_memory_runtime
 from pipeline.stages.base import Output, Record
 from pipeline.stages.strategy_runner import StrategyRunnerStage
@@ -83,6 +84,14 @@ class Tape:
         if event is not None:
             self._take(event)
         return event
+
+    def peek_at(self) -> int | None:
+        """When the next event for the strategies is (``None``: no more), taking nothing."""
+        if self._ahead:
+            return self._ahead[0].at_ms
+        if self._peeked is None:
+            self._peeked = self._read()
+        return None if self._peeked is None else self._peeked.at_ms
 
     def advance_venue(self, until_ms: float) -> None:
         """Let the venue take every event up to ``until_ms``; the strategies get them later."""
@@ -151,11 +160,17 @@ class Backtest:
         progress: Callable[[int], None] | None = None,
         strategies: Mapping[str, Strategy] | None = None,
         drive_venue: bool = True,
+        submissions: Iterable[tuple[int, bytes, bytes]] = (),
+        max_splits: int | None = None,
     ) -> None:
         """``strategies``: by strategy id, instead of the ones the topology enables (a
         benchmark's many, a parameter search's variants); the topology's are built anyway.
         ``drive_venue=False``: the sim venue's pools start at the data's first states and
-        then move only by its own fills, as in paper mode today (the parity test)."""
+        then move only by its own fills, as in paper mode today (the parity test).
+        ``submissions``: ``(at_ms, key, value)`` records for ``sep.intents.submitted``, in
+        time order, fed at their time after the market events before it (a counterfactual
+        replay of stored intents).  ``max_splits``: every venue's routing allows that many
+        split paths (a counterfactual setting, ``plan.max_splits``)."""
         self.topology = topology
         self.tape = Tape(events)
         self.clock = SimClock(start_ms)
@@ -164,6 +179,11 @@ class Backtest:
         self.settings = Settings(data_dir=work_dir)
         self.progress = progress
         self.venues = build_venues(topology, work_dir, simulated=self.time)
+        if max_splits is not None:
+            for venue in self.venues.values():
+                # The planner reads each venue's declared routing once, when it is built.
+                venue.routing = replace(routing_of(venue), max_splits=max_splits)  # type: ignore[attr-defined]
+        self._submissions = deque(submissions)
         self.runtime: MemoryRuntime
         stages = [s.name for s in topology.stages]
         self.runtime, self.lifecycle = build_memory_runtime(
@@ -179,6 +199,9 @@ class Backtest:
             self.runner.strategies = dict(strategies)
 
     async def _catch_up(self, until_ms: float) -> None:
+        """The venue's pools at the market as of ``until_ms``: every state up to then, those
+        of the same millisecond included (the strategies may have reacted to the first of
+        several pools moving at one moment; the venue trades at the whole moment's market)."""
         self.tape.advance_venue(until_ms)
         await self._sync_venue()
 
@@ -190,6 +213,17 @@ class Backtest:
         pending.clear()
         for venue in self._replaying:
             await venue.set_pools(states)
+
+    async def _submit_until(self, before_ms: int | None) -> None:
+        """Feed the given submissions due before ``before_ms`` (all: ``None``), each at its
+        time, through every stage."""
+        topic = self.topology.stage(RUNNER).events_topic
+        while self._submissions and (before_ms is None or self._submissions[0][0] < before_ms):
+            at_ms, key, value = self._submissions.popleft()
+            self.clock.advance_to(at_ms)
+            self.runtime.topics.append(topic, key, value, timestamp_ms=at_ms)
+            await self._catch_up(self.clock())
+            await self.runtime.run_until_idle()
 
     async def run(self) -> BacktestResult:
         runtime = self.runtime
@@ -206,7 +240,13 @@ class Backtest:
         count = submissions = 0
         await self.lifecycle.ensure_started()
         try:
-            while (event := self.tape.next()) is not None:
+            while True:
+                if self._submissions:
+                    # Given submissions go in before the next market event is taken (the
+                    # venue would take it with it).
+                    await self._submit_until(self.tape.peek_at())
+                if (event := self.tape.next()) is None:
+                    break
                 if first is None:
                     first = event.at_ms
                 last = event.at_ms
@@ -223,12 +263,13 @@ class Backtest:
                         topics.append(output.topic, output.key, output.value, None, output.headers)
                     submissions += len(emitted)
                     emitted.clear()
-                    await self._sync_venue()
+                    await self._catch_up(self.clock())
                     await runtime.run_until_idle()
                     if runtime.fatal is not None:
                         break
                 if self.progress is not None and count % PROGRESS_EVERY == 0:
                     self.progress(count)
+            await self._submit_until(None)
             await runtime.run_until_idle()
         finally:
             await self.lifecycle.stop()

@@ -116,6 +116,7 @@ def backtest_topology(
     *,
     strategies: Mapping[str, Mapping[str, Any]] | None = None,
     latency_ms: int | None = None,
+    require_strategy: bool = True,
 ) -> Topology:
     """``topology`` made into the backtest's (see the module doc).  ``strategies``: the
     ``plugins.strategies`` section to use instead of the topology's (name -> {config: ...})."""
@@ -136,7 +137,8 @@ def backtest_topology(
     venues[SIM] = {"enabled": True, "config": sim_config}
     if strategies is not None:
         data["plugins"]["strategies"] = {k: dict(v) for k, v in strategies.items()}
-    if not any(use.get("enabled", True) for use in data["plugins"]["strategies"].values()):
+    strategy_uses = data["plugins"]["strategies"].values()
+    if require_strategy and not any(use.get("enabled", True) for use in strategy_uses):
         raise BacktestSetupError(
             "no strategy to run: enable one under plugins.strategies, or pass --strategy"
         )

@@ -32,6 +32,12 @@ POOL = PoolState(
     reserve1=6_000_000 * 10**6,
     fee=500,
 )
+# The same pair, shallower and dearer: the planner routes on POOL; its id sorts first, so at
+# each moment the strategy hears of it first, before POOL's state of the same millisecond.
+TWIN = POOL.model_copy(
+    update={"pool_id": "sim-weth-usdc-30", "fee": 3000, "reserve0": 500 * 10**18,
+            "reserve1": 1_500_000 * 10**6}
+)  # fmt: skip
 
 
 def dca(interval_ms: int = 30 * MINUTE) -> dict[str, Any]:
@@ -58,7 +64,7 @@ def quiet() -> None:
 def data(tmp_path: Path) -> Path:
     path = tmp_path / "walk.jsonl"
     config = GeneratorConfig(model="random_walk", seed=7, steps=240, vol=Decimal("0.01"))
-    write_market(path, config.meta(), generate(config, [POOL]))
+    write_market(path, config.meta(), generate(config, [POOL, TWIN]))
     return path
 
 
@@ -79,7 +85,7 @@ async def test_two_runs_write_byte_identical_event_logs(data: Path, tmp_path: Pa
         write_event_log(log, result.events)
         logs.append(log.read_bytes())
     assert logs[0] == logs[1]
-    assert result.market_events == 240
+    assert result.market_events == 480
     assert result.counts["exec.completed"] == 8  # one buy per 30 minutes over 4 hours
     ids = [orjson.loads(line)["eventId"] for line in logs[0].splitlines()]
     assert len(ids) == len(set(ids)) == sum(result.counts.values())
@@ -87,7 +93,11 @@ async def test_two_runs_write_byte_identical_event_logs(data: Path, tmp_path: Pa
 
 async def test_each_fill_is_priced_on_the_data_at_its_moment(data: Path, tmp_path: Path) -> None:
     result = await run(data, tmp_path / "run")
-    states = {e.at_ms: PoolState.model_validate_json(e.value) for e in read_market(data)}
+    states = {
+        e.at_ms: state
+        for e in read_market(data)
+        if (state := PoolState.model_validate_json(e.value)).pool_id == POOL.pool_id
+    }
     fills = [e for raw in result.events if (e := orjson.loads(raw))["topic"] == "exec.step_filled"]
     assert len(fills) == 8
     for fill in fills:
