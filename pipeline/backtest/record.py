@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +38,13 @@ async def record(
     max_events: int | None = None,
     from_beginning: bool = False,
     progress: Callable[[Recording], None] | None = None,
+    on_ready: Callable[[], None] | None = None,
+    partitions: Mapping[str, int] | None = None,
 ) -> Recording:
-    """Record until ``seconds`` passed or ``max_events`` were written (or cancelled)."""
+    """Record until ``seconds`` passed or ``max_events`` were written (or cancelled);
+    ``on_ready`` is called once the starting offsets are fixed (what is produced from then
+    on is recorded).  ``partitions``: per topic (the topology's; a consumer's metadata of a
+    topic it has not read yet can be empty), else asked of the broker."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
     )
@@ -53,10 +58,15 @@ async def record(
         }
     }
     try:
+        known = partitions or {}
         tps = [
             TopicPartition(topic, p)
             for topic in topics
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
+            for p in (
+                range(known[topic])
+                if topic in known
+                else sorted(consumer.partitions_for_topic(topic) or ())
+            )
         ]
         if not tps:
             raise RuntimeError(f"none of {list(topics)} exists on {bootstrap}")
@@ -65,6 +75,10 @@ async def record(
             await consumer.seek_to_beginning(*tps)
         else:
             await consumer.seek_to_end(*tps)
+        for tp in tps:
+            await consumer.position(tp)  # resolve the offsets now
+        if on_ready is not None:
+            on_ready()
         deadline = None if seconds is None else time.monotonic() + seconds
         last = -(2**63)
         with MarketWriter(out, meta) as writer:

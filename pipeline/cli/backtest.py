@@ -104,7 +104,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     from pipeline.backtest.driver import Backtest, write_event_log
     from pipeline.backtest.report import html_report, summary_text
     from pipeline.backtest.setup import BacktestSetupError, backtest_topology, data_pools
-    from pipeline.config import Settings
+    from pipeline.cli.stackfile import settings_for_stack
     from pipeline.topology.loader import TopologyError
 
     # The planner warns when its pending plans outlive a long simulated quiet (an hour
@@ -185,7 +185,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         f"\n  report     {out / 'report.html'}"
     )
     if args.store:
-        settings = Settings()
+        settings = settings_for_stack()
         stored = asyncio.run(_store(settings.postgres, result.events))
         print(f"  stored {stored:,} new events in PostgreSQL ({len(result.events):,} in the log)")
     return 0

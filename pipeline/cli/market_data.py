@@ -97,6 +97,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
     from pipeline.cli.stackfile import settings_for_stack
 
     settings = settings_for_stack()
+    partitions = {t.name: t.partitions for t in topology_of(args).topics}
 
     def progress(stats: Recording) -> None:
         print(f"\rrecorded {stats.events:,} market records", end="", file=sys.stderr, flush=True)
@@ -110,6 +111,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
             max_events=args.max_events,
             from_beginning=args.from_beginning,
             progress=progress,
+            partitions=partitions,
         )
     except KeyboardInterrupt:
         print(file=sys.stderr)
@@ -191,4 +193,5 @@ def register(sub: SubParsers) -> None:
         help="start at the topics' first records (compacted pools: the latest)",
     )
     rec.add_argument("--topic", action="append", help="a topic (default: pools and books)")
+    add_topology_option(rec)
     rec.set_defaults(handler=_cmd_record)
