@@ -41,9 +41,13 @@ STATE_FILE = "stack.json"
 SECRETS_FILE = "stack.secrets.json"
 
 
+SECRET_VARIABLES = frozenset({"SEP_OPERATOR_TOKEN"})
+"""Variables that are secrets whole (not URLs with a password in them)."""
+
+
 def stack_environment(settings: Settings) -> dict[str, str]:
     """The variables that point a process at the stack ``settings`` describe."""
-    return {
+    environment = {
         "SEP_KAFKA": settings.kafka,
         "SEP_POSTGRES": settings.postgres,
         "SEP_REDIS": settings.redis,
@@ -51,6 +55,13 @@ def stack_environment(settings: Settings) -> dict[str, str]:
         "SEP_DEPLOYMENT": str(settings.deployment),
         "SEP_REDIS_PREFIX": settings.redis_prefix,
     }
+    if settings.operator_token:
+        environment["SEP_OPERATOR_TOKEN"] = settings.operator_token
+    return environment
+
+
+def _masked(var: str, value: str) -> str:
+    return "***" if var in SECRET_VARIABLES else mask_url(value)
 
 
 @dataclass(frozen=True)
@@ -122,7 +133,7 @@ def write_state(
     values hold a password (kept in the 0600 secrets file, masked in the state file)."""
     pid = os.getpid() if pid is None else pid
     environment = stack_environment(settings)
-    secrets = {var: value for var, value in environment.items() if mask_url(value) != value}
+    secrets = {var: value for var, value in environment.items() if _masked(var, value) != value}
     secrets_path = data_dir / SECRETS_FILE
     if secrets:
         _write_private(secrets_path, json.dumps(secrets, indent=2))
@@ -135,7 +146,7 @@ def write_state(
         "started": started,
         "ui": ui,
         "secrets": SECRETS_FILE if secrets else None,
-        "environment": {var: mask_url(value) for var, value in environment.items()},
+        "environment": {var: _masked(var, value) for var, value in environment.items()},
     }
     tmp = data_dir / f".{STATE_FILE}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(state, indent=2) + "\n")

@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import secrets
 import signal
 import sys
 import time
@@ -148,6 +150,10 @@ def _cmd_up(args: argparse.Namespace) -> int:
         print(note)
     stack.start()
     settings = stack.settings()
+    if not settings.operator_token:
+        # Operator actions (kill switch, re-drive) need a token; a stack of one's own gets a
+        # fresh one, kept with the stack's other secrets (never printed or logged).
+        settings = dataclasses.replace(settings, operator_token=secrets.token_urlsafe(24))
     workers = WorkerPool(settings, count=args.workers)
     try:
         asyncio.run(prepare_backends(settings, topology))
@@ -165,8 +171,9 @@ def _cmd_up(args: argparse.Namespace) -> int:
         )
         if with_password:
             print(
-                f"  {', '.join(with_password)} hold a password: masked there, kept in "
-                f"{stack.data_dir / SECRETS_FILE} (mode 0600)"
+                f"  {', '.join(with_password)} hold a secret: masked there, kept in "
+                f"{stack.data_dir / SECRETS_FILE} (mode 0600; the operator token is the "
+                "API's `Authorization: Bearer …` for operator actions)"
             )
         return asyncio.run(_run(args, settings, topology, workers, demo_venues))
     finally:

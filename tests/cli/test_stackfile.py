@@ -3,6 +3,7 @@ other commands merge it with their environment."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import stat
@@ -38,6 +39,7 @@ STACK_VARS = (
     "SEP_RPC",
     "SEP_DEPLOYMENT",
     "SEP_REDIS_PREFIX",
+    "SEP_OPERATOR_TOKEN",
 )
 
 
@@ -88,6 +90,20 @@ def test_the_file_says_how_to_reach_the_stack(data_dir: Path) -> None:
     assert state is not None
     assert state.environment == stack_environment(settings)
     assert (state.pid, state.ui) == (os.getpid(), "http://127.0.0.1:8700/ui/")
+
+
+def test_the_operator_token_is_kept_apart_and_masked_whole(data_dir: Path) -> None:
+    settings = dataclasses.replace(stack_settings(data_dir), operator_token="tok-Zq81x")
+    assert write_state(data_dir, settings) == ["SEP_OPERATOR_TOKEN"]
+    text = (data_dir / STATE_FILE).read_text()
+    assert "tok-Zq81x" not in text
+    assert json.loads(text)["environment"]["SEP_OPERATOR_TOKEN"] == "***"
+    secrets = data_dir / SECRETS_FILE
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
+    assert json.loads(secrets.read_text()) == {"SEP_OPERATOR_TOKEN": "tok-Zq81x"}
+    state = read_state(data_dir)
+    assert state is not None
+    assert state.environment["SEP_OPERATOR_TOKEN"] == "tok-Zq81x"
 
 
 def test_a_password_is_kept_apart_in_a_private_file(data_dir: Path) -> None:

@@ -7,10 +7,11 @@ audit and replay see no difference), and the same records, with the partition th
 is told to use, are handed to the next stage in the same pass.  The model is Kafka Streams'
 sub-topologies and Flink's operator chaining.
 
-    Kafka sep.intents.ingested ─► validate ─► prioritise ─► plan ─► Kafka sep.plans
-                                     │ memory      │ memory
-                                     ▼             ▼
-                      Kafka sep.intents.validated  sep.intents.prioritised  (still produced)
+    Kafka sep.intents.ingested ─► validate ─► prioritise ─► plan ─► execute ─► Kafka
+                                     │ memory      │ memory    │ memory     sep.executions
+                                     ▼             ▼           ▼
+                          Kafka sep.intents.validated, sep.intents.prioritised, sep.plans
+                          (still produced)
 """
 
 from __future__ import annotations
@@ -83,21 +84,27 @@ def plan_groups(
 ) -> list[list[StageSpec]]:
     """The worker's stages as groups, in topology order: fused chains and single stages.
 
-    ``stages``: the subset this worker runs (None: all).  A fusion is used only when every
-    stage of it runs here; ``fuse=False`` (``SEP_FUSION=0``) runs every stage on its own.
+    ``stages``: the subset this worker runs (None: all).  A worker running part of a fusion
+    fuses the neighbouring stages of it that it runs (a planner-only worker of
+    ``[validate, prioritise, plan, execute]`` runs ``validate+prioritise+plan``);
+    ``fuse=False`` (``SEP_FUSION=0``) runs every stage on its own.
     """
     wanted = [s for s in topology.stages if stages is None or s.name in stages]
     names = {s.name for s in wanted}
-    chains = [list(c) for c in topology.fusion] if fuse else []
-    chains = [c for c in chains if set(c) <= names]
-    in_chain = {name: chain for chain in chains for name in chain}
+    runs: list[list[str]] = []
+    for chain in topology.fusion if fuse else ():
+        for present, members in itertools.groupby(chain, key=lambda name: name in names):
+            run = list(members)
+            if present and len(run) > 1:
+                runs.append(run)
+    in_run = {name: run for run in runs for name in run}
     groups: list[list[StageSpec]] = []
     for spec in wanted:
-        chain = in_chain.get(spec.name)
-        if chain is None:
+        fused = in_run.get(spec.name)
+        if fused is None:
             groups.append([spec])
-        elif chain[0] == spec.name:
-            groups.append([topology.stage(name) for name in chain])
+        elif fused[0] == spec.name:
+            groups.append([topology.stage(name) for name in fused])
     return groups
 
 

@@ -36,7 +36,7 @@ async def test_intents_run_through_every_stage_in_memory(tmp_path: Path, fuse: b
         topology, Settings(data_dir=tmp_path), STAGES, fuse=fuse
     )
     names = [r.name for r in runtime.runners]
-    assert ("validate+prioritise+plan" in names) is fuse
+    assert ("validate+prioritise+plan+execute" in names) is fuse
     await lifecycle.ensure_started()
     try:
         rng = random.Random(5)

@@ -1,0 +1,47 @@
+"""How a worker's stages become groups: whole fusions, the fused part of one a worker runs
+only partly, and no fusion when it is switched off."""
+
+from __future__ import annotations
+
+from pipeline.runtime.delivery.groups import plan_groups
+from pipeline.topology import load_topology
+from pipeline.topology.models import StageSpec
+
+
+def names(groups: list[list[StageSpec]]) -> list[str]:
+    return ["+".join(s.name for s in g) for g in groups]
+
+
+def test_a_worker_running_every_stage_runs_the_declared_fusion_as_one_group() -> None:
+    topology = load_topology()
+    assert topology.fusion == (("validate", "prioritise", "plan", "execute"),)
+    assert names(plan_groups(topology, None)) == [
+        "ingest",
+        "validate+prioritise+plan+execute",
+        "project",
+    ]
+
+
+def test_a_worker_running_part_of_a_fusion_fuses_the_neighbours_it_runs() -> None:
+    topology = load_topology()
+    planner = ("ingest", "validate", "prioritise", "plan", "project")
+    assert names(plan_groups(topology, planner)) == [
+        "ingest",
+        "validate+prioritise+plan",
+        "project",
+    ]
+    # Not neighbours in the chain: nothing to fuse.
+    assert names(plan_groups(topology, ("validate", "plan"))) == ["validate", "plan"]
+    assert names(plan_groups(topology, ("execute",))) == ["execute"]
+
+
+def test_fusion_off_runs_every_stage_alone() -> None:
+    topology = load_topology()
+    assert names(plan_groups(topology, None, fuse=False)) == [
+        "ingest",
+        "validate",
+        "prioritise",
+        "plan",
+        "execute",
+        "project",
+    ]
