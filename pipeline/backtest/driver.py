@@ -229,6 +229,7 @@ class Backtest:
         runtime = self.runtime
         topics = runtime.topics
         runner = self.runner
+        reads = frozenset(self.topology.stage(RUNNER).inputs)
         emitted: list[Output] = []
 
         async def emit(output: Output) -> None:
@@ -255,8 +256,9 @@ class Backtest:
                 # one stage that reads it: a record a pass through the group runner (offset
                 # ledger, stats, an empty scan of every other group) costs ~4x the stage's
                 # own work, and only what the strategies submit needs the other stages.
-                record = Record(event.topic, 0, count, event.at_ms, event.key, event.value)
-                await runner.process((record,), emit)
+                if event.topic in reads:  # books are kept in data files; no stage reads them
+                    record = Record(event.topic, 0, count, event.at_ms, event.key, event.value)
+                    await runner.process((record,), emit)
                 count += 1
                 if emitted:
                     for output in emitted:

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.backtest.data import read_market, write_market
+from pipeline.backtest.data import BOOKS_TOPIC, MarketEvent, read_market, write_market
 from pipeline.backtest.driver import Backtest, BacktestResult, write_event_log
 from pipeline.backtest.generators import GeneratorConfig, generate
 from pipeline.backtest.setup import backtest_topology, data_pools
@@ -122,3 +122,14 @@ async def test_latency_is_waited_on_the_simulated_clock(data: Path, tmp_path: Pa
         sent = datetime.fromisoformat(stamps["exec.step_submitted"])
         filled = datetime.fromisoformat(stamps["exec.step_filled"])
         assert (filled - sent).total_seconds() * 1000 == latency
+
+
+async def test_book_records_in_the_data_change_nothing(data: Path, tmp_path: Path) -> None:
+    with_books = tmp_path / "with-books.jsonl"
+    events = list(read_market(data))
+    book = MarketEvent(events[5].at_ms, BOOKS_TOPIC, b"clob_a/WETH-USDC", b'{"kind": "snapshot"}')
+    write_market(with_books, {}, [*events[:6], book, *events[6:]])
+    plain = await run(data, tmp_path / "plain")
+    mixed = await run(with_books, tmp_path / "mixed")
+    assert mixed.events == plain.events
+    assert mixed.market_events == plain.market_events + 1
