@@ -129,13 +129,12 @@ class ArrivalPrices:
         decimals = {a.symbol: a.decimals for a in topology.assets}
         self.quote = quote
         firsts: dict[str, PoolState] = {}
-        events = list(read_market(data))
-        for event in events:
+        for event in read_market(data):  # read twice rather than held: files can be large
             if event.topic == POOLS_TOPIC and event.key.decode() not in firsts:
                 firsts[event.key.decode()] = PoolState.model_validate_json(event.value)
         sources = {p: a for a, p in price_pools(firsts.values(), quote).items()}
         self._series: dict[str, tuple[list[int], list[Decimal]]] = {}
-        for event in events:
+        for event in read_market(data):
             if event.topic != POOLS_TOPIC:
                 continue
             state = PoolState.model_validate_json(event.value)
