@@ -26,7 +26,7 @@ did not fill has no cost (its outcome says why).
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -83,6 +83,28 @@ def apply_settings(topology: Topology, settings: Sequence[str]) -> tuple[Topolog
         return Topology.model_validate(data), max_splits
     except ValueError as exc:
         raise SettingError(f"the settings make an invalid topology: {exc}") from exc
+
+
+def select(
+    events: Sequence[dict[str, Any]],
+    span: tuple[int, int],
+    strategies: Collection[str] = (),
+) -> tuple[list[dict[str, Any]], int]:
+    """The events of the intents created within ``span`` (the market data's: an intent
+    outside it has no market to run on) and of ``strategies`` (all: empty); how many
+    intents were left out."""
+    chosen: set[str] = set()
+    left_out = 0
+    for event in events:
+        if event["topic"] != "intent.submitted":
+            continue
+        intent = event["payload"]["intent"]
+        inside = span[0] <= intent["createdAtMs"] <= span[1]
+        if inside and (not strategies or intent["strategyId"] in strategies):
+            chosen.add(event["correlationId"])
+        else:
+            left_out += 1
+    return [e for e in events if e["correlationId"] in chosen], left_out
 
 
 def submissions_of(events: Iterable[dict[str, Any]]) -> list[tuple[int, bytes, bytes]]:

@@ -172,3 +172,13 @@ def count_events(path: Path) -> int:
         while chunk := raw.read(1 << 20):
             lines += chunk.count(b"\n")
     return max(lines - 1, 0)
+
+
+def data_span(path: Path) -> tuple[int, int] | None:
+    """The first and last event times of the file (``None``: no event)."""
+    first: int | None = None
+    last = 0
+    for event in read_market(path):
+        first = event.at_ms if first is None else first
+        last = event.at_ms
+    return None if first is None else (first, last)

@@ -43,6 +43,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="topology.yaml paths (risk.max_notional=5000, "
         "plugins.venues.sim.config.latency_ms=2000) or plan.max_splits=N",
     )
+    p.add_argument(
+        "--strategy-id",
+        dest="strategy_ids",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="only this strategy's intents (repeat for several; default: every one)",
+    )
     p.add_argument("--out", type=Path, default=Path("counterfactual-out"))
 
 
@@ -67,10 +75,11 @@ def run(args: argparse.Namespace) -> int:
         apply_settings,
         compare,
         read_log,
+        select,
         submissions_of,
         totals,
     )
-    from pipeline.backtest.data import MarketDataError, read_market
+    from pipeline.backtest.data import MarketDataError, data_span, read_market
     from pipeline.backtest.driver import Backtest, write_event_log
     from pipeline.backtest.setup import BacktestSetupError, backtest_topology, data_pools
     from pipeline.cli.stackfile import settings_for_stack
@@ -84,9 +93,20 @@ def run(args: argparse.Namespace) -> int:
         before = read_log(args.events)
     else:
         before = asyncio.run(_from_store(settings_for_stack().postgres))
+    span = data_span(args.data)
+    if span is None:
+        raise UserError(f"{args.data} holds no market event")
+    before, left_out = select(before, span, args.strategy_ids)
     submissions = submissions_of(before)
     if not submissions:
-        raise UserError("no intent.submitted event to replay")
+        raise UserError(
+            f"no intent to replay: {left_out} left out (created outside the market data's "
+            "span, or of another strategy)"
+        )
+    if left_out:
+        print(
+            f"{left_out} intent(s) left out: created outside the data's span or another strategy's"
+        )
     try:
         base = backtest_topology(topology_of(args), data_pools(args.data), require_strategy=False)
         topology, max_splits = apply_settings(base, args.settings)

@@ -17,6 +17,7 @@ from pipeline.backtest.counterfactual import (
     SettingError,
     apply_settings,
     compare,
+    select,
     submissions_of,
     totals,
 )
@@ -113,3 +114,22 @@ def test_bad_settings_say_why() -> None:
     changed, splits = apply_settings(topology, ["risk.max_notional=5000", "plan.max_splits=2"])
     assert changed.risk.max_notional == Decimal(5000)
     assert splits == 2
+
+
+def test_only_intents_inside_the_data_and_of_the_strategies_are_chosen() -> None:
+    def submitted(intent_id: str, strategy: str, at_ms: int) -> dict[str, Any]:
+        intent = {"strategyId": strategy, "createdAtMs": at_ms}
+        return {"topic": "intent.submitted", "correlationId": intent_id,
+                "payload": {"intent": intent}}  # fmt: skip
+
+    events = [
+        submitted("a", "dca", 100),
+        {"topic": "exec.completed", "correlationId": "a", "payload": {}},
+        submitted("b", "dca", 99),  # before the data
+        submitted("c", "other", 150),
+        submitted("d", "dca", 200),
+    ]
+    chosen, left_out = select(events, (100, 200), ["dca"])
+    assert [e["correlationId"] for e in chosen] == ["a", "a", "d"]
+    assert left_out == 2
+    assert len(select(events, (100, 200))[0]) == 4  # every strategy

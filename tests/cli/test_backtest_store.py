@@ -1,5 +1,6 @@
 """``sep backtest --store``: the event log appended to PostgreSQL, once (a rerun of the same
-backtest stores nothing new: the same event ids)."""
+backtest stores nothing new: the same event ids); then ``sep replay --counterfactual`` reads
+those intents back from the event store (others there are left out: outside the data)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,11 @@ def test_store_appends_the_log_once(
     assert (
         asyncio.run(_stored(postgres_dsn, ids)) == len(log) == 3 * 9
     )  # three buys, nine events each
+    # The event store holds other tests' intents too: only this data's span is replayed.
+    capsys.readouterr()
+    code = main(["replay", "--counterfactual", "--data", str(data), "--strategy-id", "dca",
+                 "--set", "risk.max_notional=50", "--out", str(tmp_path / "cf")])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "before: 3 of 3 completed" in printed
+    assert "after: 0 of 3 completed" in printed  # 100 USDC buys, over a 50 USDC limit
