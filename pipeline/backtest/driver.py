@@ -171,6 +171,9 @@ class Backtest:
         time order, fed at their time after the market events before it (a counterfactual
         replay of stored intents).  ``max_splits``: every venue's routing allows that many
         split paths (a counterfactual setting, ``plan.max_splits``)."""
+        if (work_dir / "venues").exists():
+            # A venue's ledger there would carry on from its traded state: not this run.
+            raise FileExistsError(f"{work_dir} holds venue state of another run; use an empty one")
         self.topology = topology
         self.tape = Tape(events)
         self.clock = SimClock(start_ms)

@@ -68,7 +68,7 @@ async def replay(data: Path, tmp_path: Path, before: list[dict[str, Any]], *sett
     base = backtest_topology(load_topology(), data_pools(data), require_strategy=False)
     topology, splits = apply_settings(base, settings)
     after = await run(
-        topology, data, tmp_path / "replay", strategies={},
+        topology, data, tmp_path / f"replay-{len(list(tmp_path.iterdir()))}", strategies={},
         submissions=submissions_of(before), max_splits=splits,
     )  # fmt: skip
     return compare(before, after, ArrivalPrices(data, topology, "USDC")), after

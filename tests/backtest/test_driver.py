@@ -133,3 +133,9 @@ async def test_book_records_in_the_data_change_nothing(data: Path, tmp_path: Pat
     mixed = await run(with_books, tmp_path / "mixed")
     assert mixed.events == plain.events
     assert mixed.market_events == plain.market_events + 1
+
+
+async def test_a_work_directory_of_another_run_is_refused(data: Path, tmp_path: Path) -> None:
+    await run(data, tmp_path / "w")
+    with pytest.raises(FileExistsError, match="another run"):
+        await run(data, tmp_path / "w")
