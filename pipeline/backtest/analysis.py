@@ -184,7 +184,9 @@ def analyse(
     quote: str | None = None,
     capital: Decimal = Decimal(100_000),
     period_ms: int = 3_600_000,
+    window: tuple[int, int] | None = None,
 ) -> Analysis:
+    """``window``: only the market events in ``[start, end)`` (a walk-forward fold's)."""
     quote = quote or topology.risk.quote_asset
     decimals = {a.symbol: a.decimals for a in topology.assets}
     reference = dict(topology.risk.reference_prices)
@@ -224,7 +226,10 @@ def analyse(
     traded = fees = slippage = Decimal(0)
     next_sample: int | None = None
     last_at = 0
-    for at_ms, market, fill in _timeline(read_market(data), fills):
+    market_events = read_market(data)
+    if window is not None:
+        market_events = (e for e in market_events if window[0] <= e.at_ms < window[1])
+    for at_ms, market, fill in _timeline(market_events, fills):
         if next_sample is None:
             next_sample = at_ms
         # A sample at t holds the market up to t and the fills before t (marked at the

@@ -23,6 +23,7 @@ from pipeline.cli import (
     submit,
     topology_cmd,
     up,
+    walkforward,
     worker,
 )
 from pipeline.cli.common import UserError
@@ -66,6 +67,7 @@ SUBCOMMANDS: tuple[Callable[[SubParsers], None], ...] = (
     replay.register,
     backtest.register,
     market_data.register,
+    walkforward.register,
 )
 
 
