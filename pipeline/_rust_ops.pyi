@@ -482,6 +482,58 @@ def sweep(book: ConsolidatedBook, side: str, qty: SupportsIndex) -> Sweep:
         TypeError: ``book`` is not a :class:`ConsolidatedBook`, a non-str side, a non-int qty.
     """
 
+@final
+class WaterFill:
+    """How :func:`water_fill` split one order between a book's venues and a pool curve.
+    Frozen, hashable, equal by value."""
+
+    @property
+    def side(self) -> str:
+        """``"buy"`` or ``"sell"``."""
+    @property
+    def requested_qty(self) -> int:
+        """The quantity asked for (base units)."""
+    @property
+    def filled_qty(self) -> int:
+        """What the book and the pool hold of it together, at most ``requested_qty``."""
+    @property
+    def pool_qty(self) -> int:
+        """The pool's share."""
+    @property
+    def venue_fills(self) -> tuple[tuple[str, int], ...]:
+        """Each book venue's share ``(venue, qty)``, in the book's venue order, zeros left out."""
+    @property
+    def pool_levels(self) -> tuple[tuple[int, int], ...]:
+        """The pool curve as levels ``(price, size)``, best first."""
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+def water_fill(
+    book: ConsolidatedBook,
+    side: str,
+    qty: SupportsIndex,
+    curve: Iterable[tuple[SupportsIndex, SupportsIndex]],
+    price_num: SupportsIndex,
+    price_den: SupportsIndex,
+) -> WaterFill:
+    """Fill up to ``qty`` across ``book`` and a pool by marginal price (water-filling).
+
+    ``curve`` is the pool's cost curve, sampled by the caller: points ``(x, c)``, ``x`` base
+    units increasing, ``c`` the quote base units paid for them (a buy) or received (a sell).
+    Each segment's marginal price ``Δc / Δx``, times ``price_num / price_den`` (quote base
+    units per base unit -> the book's price units), rounded against the taker (a buy's up,
+    a sell's down), becomes a pool level; levels are made monotone (never better than the one
+    before), equal prices merged, a price of 0 ends them, a price beyond ``2**64-1`` is held
+    at it; a point whose ``x`` is not beyond the last is skipped. The book's levels and the
+    pool's are then taken best first, like :func:`sweep` with the pool as one more venue
+    placed last at a price. Runs without the GIL.
+
+    Raises:
+        SweepError: ``unknown_side``, ``out_of_range`` (``qty``, a curve value, ``price_num``
+            or ``price_den`` outside its range, 0 for the last two), ``zero_quantity``.
+        TypeError: a wrong type, or a curve point that is not an ``(x, c)`` tuple.
+    """
+
 # --- route graph (rust_ops/src/graph) ------------------------------------------------------
 
 MAX_SPLITS: int

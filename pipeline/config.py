@@ -80,6 +80,13 @@ class Settings:
     decision_ttl_s: float = field(default_factory=lambda: float(_env("SEP_DECISION_TTL_S", "300")))
     """How long validate, plan and execute remember an answer against redelivery (seconds
     after a worker first saw it; see pipeline/stages/decisions.py)."""
+    strategy_max_lag_ms: int = field(
+        default_factory=lambda: int(_env("SEP_STRATEGY_MAX_LAG_MS", "10000"))
+    )
+    """A market update older than this (record timestamp vs. the runner's clock) still feeds
+    the strategies (features, intervals) but submits nothing: a runner catching up on history
+    (a new group reading the market topic from its start) must not trade on the past
+    (pipeline/stages/strategy_runner.py)."""
 
     dedupe_ttl_s: float = field(
         default_factory=lambda: float(_env("SEP_DEDUPE_TTL_S", str(7 * 24 * 3600)))

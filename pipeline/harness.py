@@ -61,6 +61,11 @@ class WorkerPool:
     extra_env: dict[str, str] = field(default_factory=dict)
     name: str = "worker"
     """Log files are ``<data>/logs/<name>-<i>.log`` (two pools in one data dir: two names)."""
+    singletons: tuple[str, ...] = ()
+    """Singleton stages (``topology.singleton_stages``), each in one more process of its
+    own (``--stages <name>``, log ``<data>/logs/<name>-<stage>.log``): the workers above
+    never run them.  ``sep up`` passes the topology's; tests that do not need the strategy
+    runner leave it out."""
     command: tuple[str, ...] = (sys.executable, "-m", "pipeline.cli.main", "worker")
     """What each process runs, before ``--loglevel`` and ``--stages``: ``sep worker``, or
     e.g. a profiler wrapping it (the supervisor's tests use a trivial child)."""
@@ -74,7 +79,18 @@ class WorkerPool:
         return self.settings.data_dir / "logs"
 
     def slot_name(self, slot: int) -> str:
+        regular = self.regular_slots
+        if self.singletons and slot >= regular:
+            return f"{self.name}-{self.singletons[slot - regular]}"
         return f"{self.name}-{slot}"
+
+    def singleton_slot(self, stage: str) -> int:
+        """The slot of ``stage``'s process (to kill or restart it on its own)."""
+        return self.regular_slots + self.singletons.index(stage)
+
+    @property
+    def regular_slots(self) -> int:
+        return len(self.layout) or self.count
 
     def log_file(self, slot: int) -> Path:
         return self.log_dir / f"{self.slot_name(slot)}.log"
@@ -84,6 +100,7 @@ class WorkerPool:
         self._env = service_env(self.settings, self.extra_env)
         self.generation += 1
         groups: list[str | None] = list(self.layout) or [None] * self.count
+        groups += list(self.singletons)
         for stages in groups:
             slot = len(self.procs)
             self._argvs.append(

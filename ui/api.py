@@ -171,10 +171,6 @@ async def list_positions(request: Request) -> Response:
     return JSONBody({"positions": await services_of(request.app).views.positions(query.strategy)})
 
 
-async def list_strategies(request: Request) -> Response:
-    return JSONBody({"strategies": await services_of(request.app).views.strategies()})
-
-
 async def get_stats(request: Request) -> Response:
     views = services_of(request.app).views
     head = await views.stream_head()

@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from pipeline.config import Settings
 from pipeline.topology import load_topology
 from pipeline.topology.models import Topology
-from ui import api, charts, deadletters, pipeline, status_page
+from ui import api, charts, deadletters, kill, pipeline, risk, status_page, strategies
 from ui.errors import EXCEPTION_HANDLERS
 from ui.health import health
 from ui.metrics import metrics
@@ -46,7 +46,12 @@ routes = [
     Route("/intents/{intent_id:str}", api.get_intent, methods=["GET"]),
     Route("/plans/{plan_id:str}", api.get_plan, methods=["GET"]),
     Route("/positions", api.list_positions, methods=["GET"]),
-    Route("/strategies", api.list_strategies, methods=["GET"]),
+    Route("/strategies", strategies.list_strategies, methods=["GET"]),
+    Route(
+        "/strategies/{strategy_id:str}/{action:str}",
+        strategies.change,
+        methods=["POST"],
+    ),
     Route("/stats", api.get_stats, methods=["GET"]),
     Route("/assets", api.list_assets, methods=["GET"]),
     Route("/health", health, methods=["GET"]),
@@ -58,6 +63,12 @@ routes = [
         deadletters.redrive_dead_letter,
         methods=["POST"],
     ),
+    Route("/risk", risk.get_risk, methods=["GET"]),
+    Route("/risk/limits/{strategy:str}", risk.put_limits, methods=["PUT"]),
+    Route("/risk/reset", risk.post_reset, methods=["POST"]),
+    Route("/risk/kill", kill.get_kill, methods=["GET"]),
+    Route("/risk/kill", kill.kill, methods=["POST"]),
+    Route("/risk/resume", kill.resume, methods=["POST"]),
     Route("/charts/prices", charts.prices, methods=["GET"]),
     Route("/charts/pnl", charts.pnl, methods=["GET"]),
     Route("/charts/states", charts.states, methods=["GET"]),
@@ -67,10 +78,12 @@ routes = [
     Route("/ui/", page),
     Route("/ui/submit", page),
     Route("/ui/intents/{intent_id:str}", page),
+    Route("/ui/strategies", page),
     Route("/ui/pipeline", page),
     Route("/ui/deadletters", page),
     Route("/ui/metrics", page),
     Route("/ui/charts", page),
+    Route("/ui/risk", page),
     Route("/status", status_page.status_html),
     Route("/api/status", status_page.status_json),
     Mount("/static", StaticFiles(directory=STATIC), name="static"),

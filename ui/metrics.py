@@ -16,8 +16,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 from starlette.requests import Request
 from starlette.responses import Response
 
+from pipeline.risk.status import risk_status
+from pipeline.store import risk_usage
+from pipeline.store.control_log import latest_control
 from pipeline.store.metrics import BUCKETS
 from pipeline.store.projection import STAGE_OF
+from ui.kill import control_gauges
 from ui.services import Services, services_of
 
 LAG_CACHE_S = 5.0
@@ -112,6 +116,7 @@ async def render(services: Services) -> str:
         async for key in services.redis.scan_iter(match=f"{prefix}metrics:{family}:*"):
             value = str(key).rsplit(":", 1)[1]
             _histogram(lines, name, label, value, await services.redis.hgetall(key))
+    lines += await risk_lines(services)
     lag = await cached_lag(services.settings.kafka)
     lines += [
         "# HELP sep_consumer_lag Records behind the end offset, per consumer group and partition.",
@@ -130,7 +135,79 @@ async def render(services: Services) -> str:
         "# TYPE sep_stream_clients gauge",
         f"sep_stream_clients {services.broadcaster.subscribers}",
     ]
+    lines += await control_gauges(services)  # the kill switches and venue breakers
     return "\n".join(lines) + "\n"
+
+
+RISK_STATE_VALUE = {"NORMAL": 0, "REDUCING": 1, "HALTED": 2}
+USAGE_OF_RULE = {
+    "max_open_intents": "openIntents",
+    "max_daily_notional": "tradedToday",
+    "max_position": "largestPosition",
+    "max_concentration": "concentration",
+}
+
+
+async def risk_lines(services: Services) -> list[str]:
+    """Risk gauges: breaker state and marks per scope, limits against usage per strategy,
+    kill switches (from the control hash and the risk engine's usage report)."""
+    prefix = services.settings.redis_prefix
+    control = await latest_control(services.redis, prefix)
+    usage = await risk_usage.read(services.redis, prefix)
+    status = risk_status(services.topology, control, usage)
+    scopes = [status["global"], *status["strategies"]]
+    lines = [
+        "# HELP sep_risk_state Breaker state per scope: 0 NORMAL, 1 REDUCING, 2 HALTED.",
+        "# TYPE sep_risk_state gauge",
+    ]
+    lines += [
+        f'sep_risk_state{{scope="{_label(s["scope"])}"}} {RISK_STATE_VALUE.get(s["state"], 0)}'
+        for s in scopes
+    ]
+    for name, field, help_text in (
+        ("sep_risk_pnl", "pnl", "P&L since the breaker's epoch began, in the quote asset."),
+        ("sep_risk_equity", "equity", "Equity marked to market, in the quote asset."),
+        ("sep_risk_drawdown", "drawdown", "Fall from the epoch's peak equity, a share of it."),
+    ):
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+        for s in scopes:
+            value = (s["marks"] or {}).get(field)
+            if value is not None:
+                lines.append(f'{name}{{scope="{_label(s["scope"])}"}} {value}')
+    lines += [
+        "# HELP sep_risk_limit A strategy's limit in force, by rule.",
+        "# TYPE sep_risk_limit gauge",
+    ]
+    used_lines = [
+        "# HELP sep_risk_usage What a strategy uses of a limit, by rule (open intents, "
+        "notional traded today, largest position's value, its share of equity).",
+        "# TYPE sep_risk_usage gauge",
+    ]
+    for s in status["strategies"]:
+        who = _label(s["strategyId"])
+        for rule, value in sorted(s["limits"].items()):
+            lines.append(f'sep_risk_limit{{strategy="{who}",rule="{rule}"}} {value}')
+        for rule, field in USAGE_OF_RULE.items():
+            used = (s["usage"] or {}).get(field)
+            if used is not None:
+                used_lines.append(f'sep_risk_usage{{strategy="{who}",rule="{rule}"}} {used}')
+    lines += used_lines
+    lines += [
+        "# HELP sep_risk_killed 1 while a kill switch is engaged, per scope.",
+        "# TYPE sep_risk_killed gauge",
+    ]
+    kills = {"global": status["killSwitch"]["global"]} | {
+        f"strategy:{k}": v for k, v in status["killSwitch"]["strategies"].items()
+    }
+    for scope, change in sorted(kills.items()):
+        engaged = int(change is not None and change.get("type") == "control.killed")
+        lines.append(f'sep_risk_killed{{scope="{_label(scope)}"}} {engaged}')
+    lines += [
+        "# HELP sep_risk_usage_up 1 if a validating worker's risk report is current.",
+        "# TYPE sep_risk_usage_up gauge",
+        f"sep_risk_usage_up {int(usage is not None)}",
+    ]
+    return lines
 
 
 async def metrics(request: Request) -> Response:

@@ -9,12 +9,14 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from pipeline.models.intent import IntentSubmission
 from pipeline.status import STATE_ORDER
+from ui.risk import LimitsRequest, ResetRequest
 
 _OBJECT: dict[str, Any] = {"type": "object"}
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -75,6 +77,56 @@ def _since() -> dict[str, Any]:
 
 def _path(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": _ID}
+
+
+def _kill_body() -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["reason"],
+                    "properties": {
+                        "strategyId": {"type": "string", "minLength": 1, "maxLength": 128},
+                        "reason": {"type": "string", "minLength": 1, "maxLength": 2000},
+                        "actor": {"type": "string", "minLength": 1, "maxLength": 200},
+                    },
+                }
+            }
+        },
+    }
+
+
+def _operator(summary: str, body: type[BaseModel], params: list[dict[str, Any]]) -> dict[str, Any]:
+    """An operator action on the control topic: the token, a JSON body, the event back."""
+    return {
+        "summary": summary,
+        "security": [{"operatorToken": []}],
+        "parameters": params,
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": body.model_json_schema()}},
+        },
+        "responses": {
+            "200": _json(_OBJECT, "published: the control event"),
+            "401": _error("no operator token"),
+            "403": _error("wrong token, or operator actions are off"),
+            "422": _error("invalid body (an unknown rule, a bad value), with field paths"),
+            "503": _error("Kafka unreachable; nothing published"),
+        },
+    }
+
+
+def _kill_answers() -> dict[str, Any]:
+    return {
+        "200": _json(_OBJECT, "the change (or none) and the switches and breakers after it"),
+        "401": _error("no operator token"),
+        "403": _error("wrong token, or operator actions are off"),
+        "422": _error("invalid body, with field paths"),
+        "503": _error("Kafka unreachable; nothing published"),
+    }
 
 
 @cache
@@ -175,7 +227,56 @@ def document() -> dict[str, Any]:
                 )
             ],
         ),
-        "/strategies": _get("Strategies seen, with their intent counts", _OBJECT),
+        "/strategies": _get(
+            "Every strategy: declared (topology.yaml), switched at run time (who, why, when) "
+            "or seen in intents; its switch, config, kill switch, intents and P&L",
+            _OBJECT,
+        ),
+        "/strategies/{strategyId}/{action}": {
+            "post": {
+                "summary": "Enable, disable or configure a strategy (operator action)",
+                "description": "One event on sep.control (strategy.enabled | strategy.disabled "
+                "| strategy.configured, with who and why) that the strategy runner obeys "
+                "within a second.  The config given is merged into the one in force and "
+                "validated by the strategy plugin before anything is published.",
+                "security": [{"operatorToken": []}],
+                "parameters": [
+                    {"name": "strategyId", "in": "path", "required": True, "schema": _NAME},
+                    {
+                        "name": "action",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": ["enable", "disable", "configure"]},
+                    },
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["actor", "reason"],
+                                "properties": {
+                                    "actor": _TEXT,
+                                    "reason": {"type": "string", "minLength": 1, "maxLength": 2000},
+                                    "plugin": _NAME,
+                                    "config": _OBJECT,
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "202": _json(_OBJECT, "published: the control event"),
+                    "401": _error("no operator token"),
+                    "403": _error("wrong token, or operator actions are off"),
+                    "404": _error("no such action"),
+                    "422": _error("invalid body, unknown strategy or a config refused (paths)"),
+                    "503": _error("Kafka unreachable; nothing changed"),
+                },
+            }
+        },
         "/stats": _get("Totals per state, success rate, active intents, per-stage counts", _OBJECT),
         "/assets": _get("The assets an intent may name (from topology.yaml)", _OBJECT),
         "/health": {
@@ -253,6 +354,54 @@ def document() -> dict[str, Any]:
                     "503": _error("Kafka or PostgreSQL unreachable; nothing re-driven"),
                 },
             }
+        },
+        "/risk/kill": {
+            "get": {
+                "summary": "The kill switches (engaged or resumed, who, why, since) and the "
+                "venue circuit breakers, read from sep.control",
+                "responses": {"200": _json(_OBJECT, "OK"), "503": _error("Kafka unreachable")},
+            },
+            "post": {
+                "summary": "Engage the kill switch, globally or for one strategy (operator "
+                "action): no new intent accepted, plan made or step sent, within a second",
+                "description": "Published as control.killed on sep.control; a switch engaged "
+                "already publishes nothing (changed: false).  Resuming is only by "
+                "POST /risk/resume.",
+                "security": [{"operatorToken": []}],
+                "requestBody": _kill_body(),
+                "responses": _kill_answers(),
+            },
+        },
+        "/risk/resume": {
+            "post": {
+                "summary": "Resume trading after a kill (operator action)",
+                "description": "Published as control.resumed; resuming a strategy leaves an "
+                "engaged global switch engaged.",
+                "security": [{"operatorToken": []}],
+                "requestBody": _kill_body(),
+                "responses": {**_kill_answers(), "409": _error("that switch is not engaged")},
+            }
+        },
+        "/risk": _get(
+            "Risk: breaker state per strategy and global (with the numbers that set it), "
+            "limits in force against usage, marks, kill switches and venue breakers",
+            _OBJECT,
+        ),
+        "/risk/limits/{strategy}": {
+            "put": _operator(
+                "Change a strategy's risk limits at run time ('*': every strategy's); "
+                "recorded as a risk.limits_changed event (who, why)",
+                LimitsRequest,
+                [_path("strategy")],
+            )
+        },
+        "/risk/reset": {
+            "post": _operator(
+                "Put a tripped breaker back to NORMAL (a new epoch); recorded as a "
+                "risk.state_changed event (who, why)",
+                ResetRequest,
+                [],
+            )
         },
         "/charts/prices": _get(
             "One market's price over time (quotes and fills, each second's "

@@ -160,8 +160,11 @@ class PipelineSampler:
         span = new.at - old.at
         topology = self.services.topology
         stages = []
+        submissions = topology.stages[0].inputs[0]
         for spec in topology.stages:
-            if spec.name == "project":
+            if spec.name == "project" or spec.outputs[:1] == (submissions,):
+                # The strategy runner writes submissions, not events: its throughput is
+                # its group's (below), and its intents are ingest's events.
                 continue
             events = new.stage_events.get(spec.name, 0)
             added = events - old.stage_events.get(spec.name, 0)

@@ -27,19 +27,26 @@ def render_topology(topology: Topology) -> str:
         lines.append(
             f"  {'':<11} fn {stage.function}  concurrency {stage.concurrency}  "
             f"batch {stage.batch.max}/{stage.batch.within_ms}ms"
+            + ("  singleton (a process of its own, every partition)" if stage.singleton else "")
         )
     lines += ["", "topics:"]
     for topic in topology.topics:
-        who_in = ", ".join(producers[topic.name]) or "external producers"
+        # The input topic is written by the strategy runner and by anyone else.
+        writers = producers[topic.name]
+        if topic.name == topology.stages[0].inputs[0] and writers:
+            writers = [*writers, "external producers"]
+        who_in = ", ".join(writers) or "external producers"
         who_out = ", ".join(consumers[topic.name]) or "nobody in the pipeline"
         lines.append(
             f"  {topic.name:<24} {topic.partitions:>3} partitions, key {topic.key:<16} "
             f"{who_in} -> {who_out}"
         )
     venues = [n for n, u in topology.plugins.venues.items() if u.enabled]
+    strategies = [n for n, u in topology.plugins.strategies.items() if u.enabled]
     lines += [
         "",
         f"venues: {', '.join(venues) or 'none'}",
+        f"strategies: {', '.join(strategies) or 'none'}",
         f"assets: {', '.join(a.symbol for a in topology.assets)}",
     ]
     return "\n".join(lines)

@@ -154,12 +154,13 @@ def _cmd_up(args: argparse.Namespace) -> int:
         # Operator actions (kill switch, re-drive) need a token; a stack of one's own gets a
         # fresh one, kept with the stack's other secrets (never printed or logged).
         settings = dataclasses.replace(settings, operator_token=secrets.token_urlsafe(24))
-    workers = WorkerPool(settings, count=args.workers)
+    workers = WorkerPool(settings, count=args.workers, singletons=topology.singleton_stages)
     try:
         asyncio.run(prepare_backends(settings, topology))
         workers.start()
+        alone = f" + {', '.join(topology.singleton_stages)}" if topology.singleton_stages else ""
         print(
-            f"workers: {args.workers} started (logs in {stack.data_dir / 'logs'}); "
+            f"workers: {args.workers}{alone} started (logs in {stack.data_dir / 'logs'}); "
             f"a crashed one is restarted"
         )
         with_password = write_state(

@@ -4,6 +4,8 @@ kill/global                   the global kill switch
 kill/strategy:<strategy id>   one strategy's kill switch
 limits/<strategy id>          a strategy's risk limits (``limits/*``: every strategy's)
 strategy/<strategy id>        a strategy enabled, disabled or reconfigured
+breaker/<venue>               a venue's circuit breaker (pipeline.breakers)
+risk/<scope>                  a risk breaker's state (``global`` or ``strategy:<id>``)
 """
 
 from __future__ import annotations
@@ -30,3 +32,12 @@ def limits_key(strategy_id: str) -> str:
 
 def strategy_key(strategy_id: str) -> str:
     return f"strategy/{strategy_id}"
+
+
+def breaker_key(venue: str) -> str:
+    return f"breaker/{venue}"
+
+
+def risk_key(scope: str) -> str:
+    """``scope`` is ``global`` or ``strategy:<id>`` (``strategy_scope``)."""
+    return f"risk/{scope}"

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 Send = Callable[[str, bytes, bytes], Awaitable[object]]
 """``send(topic, key, value)``, resolved once the broker has the record."""
 
+STOP_SEND_S = 5.0
 RESTART_DELAY_S = 1.0
 
 
@@ -47,7 +48,11 @@ class MarketPublisher:
     @property
     def venues(self) -> set[str]:
         """The venues whose pools come from market data rather than from ``Venue.pools``."""
-        return {spec.venue for spec, _venue in self._pairs if spec.data is MarketData.POOLS}
+        return {
+            spec.venue
+            for spec, _venue in self._pairs
+            if spec.data is MarketData.POOLS and spec.routing
+        }
 
     @property
     def book_venues(self) -> set[str]:
@@ -76,10 +81,7 @@ class MarketPublisher:
             self._sources.append(source)
             try:
                 async for items in source.updates():
-                    await asyncio.gather(
-                        *(self._send(spec.topic, *_record(item)) for item in items)
-                    )
-                    self.published += len(items)
+                    await self._publish(spec.topic, items)
                 return
             except Exception:
                 log.exception(
@@ -90,6 +92,21 @@ class MarketPublisher:
             finally:
                 source.close()
                 self._sources.remove(source)
+
+    async def _publish(self, topic: str, items: Sequence[PoolState | MarketRecord]) -> None:
+        """Send one update's records and count them once acknowledged.  A stop that comes
+        while they are in flight waits for them (briefly): records handed to the producer
+        are delivered anyway, and ``published`` must count what is on the topic."""
+        sending = asyncio.gather(*(self._send(topic, *_record(item)) for item in items))
+        try:
+            await asyncio.shield(sending)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(sending, STOP_SEND_S)
+            if sending.done() and not sending.cancelled() and sending.exception() is None:
+                self.published += len(items)
+            raise
+        self.published += len(items)
 
 
 def _record(item: PoolState | MarketRecord) -> tuple[bytes, bytes]:

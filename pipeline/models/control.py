@@ -7,11 +7,12 @@ all.  They are not facts of an intent, so no intent's read model ever sees them.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from pipeline.models.base import WireModel
+from pipeline.models.base import Amount, WireModel
+from pipeline.models.breakers import VenueBreakerChanged
 
 Actor = Annotated[str, Field(min_length=1, max_length=200)]
 Reason = Annotated[str, Field(min_length=1, max_length=2_000)]
@@ -50,6 +51,38 @@ class StrategyChanged(WireModel):
     reason: Reason
 
 
+class RiskStateChanged(WireModel):
+    """``risk.state_changed`` (key ``risk/<scope>``): a scope's breaker state, with the numbers
+    that set it (``pipeline.risk.breakers``).
+
+    Published by a worker's risk engine when a threshold is crossed (``rule`` names it) or an
+    epoch begins (``rule: "epoch"``, the baseline taken), and by an operator's reset
+    (``rule: "reset"``).  ``state == previous`` is a record, not a transition (no alert).
+    Amounts are in the risk quote asset; ``drawdown`` is a share of ``peakEquity``.
+    """
+
+    scope: Annotated[str, Field(pattern=r"^(global|strategy:.{1,128})$")]
+    state: Literal["NORMAL", "REDUCING", "HALTED"]
+    previous: Literal["NORMAL", "REDUCING", "HALTED"]
+    rule: str
+    """The threshold crossed (``reduce_at_loss``...), or ``epoch``, ``reset``, ``daily_reset``."""
+    message: str
+    epoch_ms: int
+    """When the epoch whose baseline these numbers are measured from began."""
+    equity: Amount | None = None
+    baseline_equity: Amount | None = None
+    """Equity when the epoch began (None: not taken yet, right after an operator's reset)."""
+    peak_equity: Amount | None = None
+    pnl: Amount | None = None
+    """``equity - baselineEquity``."""
+    drawdown: Amount | None = None
+    limit: str | None = None
+    actual: str | None = None
+    thresholds: dict[str, str] = Field(default_factory=dict)
+    actor: Actor
+    reason: Reason
+
+
 CONTROL_PAYLOAD_TYPES: dict[str, type[WireModel]] = {
     "control.killed": KillSwitchChanged,
     "control.resumed": KillSwitchChanged,
@@ -57,5 +90,7 @@ CONTROL_PAYLOAD_TYPES: dict[str, type[WireModel]] = {
     "strategy.enabled": StrategyChanged,
     "strategy.disabled": StrategyChanged,
     "strategy.configured": StrategyChanged,
+    "venue.breaker_changed": VenueBreakerChanged,  # pipeline.breakers
+    "risk.state_changed": RiskStateChanged,
 }
 """Every event type that travels on ``sep.control`` (registered in ``PAYLOAD_TYPES`` too)."""

@@ -26,6 +26,18 @@ class ExecutionStyle(StrEnum):
     ADAPTIVE = "ADAPTIVE"
 
 
+class PartialFills(StrEnum):
+    """What happens to the rest of an order-book child order that its IOC left unfilled
+    (the book moved between plan and execution)."""
+
+    FAIL = "FAIL"
+    """The execution ends ``exec.failed`` with the reason (what filled, what did not, why);
+    the fills stand.  The default."""
+    REPLAN = "REPLAN"
+    """The rest is planned again on the pair's books as they are then, and executed; what
+    still cannot be filled is failed with the reason."""
+
+
 def _printable(value: str) -> str:
     # Ids end up in keys, logs and headers, where a control character (a newline, the unit
     # separator) is at best invisible and at worst taken for a delimiter.
@@ -128,6 +140,9 @@ class IntentConstraints(InputModel):
     """Venues the intent may use; omitted, every venue.  An empty list is refused by the
     validate stage, which knows the venues' names."""
     limit_price: InputAmount | None = None
+    on_partial_fill: PartialFills | None = None
+    """What the executor does with the unfilled rest of a book child order; omitted,
+    ``FAIL`` (left out of the wire form then, like every unset option)."""
 
 
 class Intent(InputModel):

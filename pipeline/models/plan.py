@@ -49,6 +49,11 @@ class ExecutionStep(WireModel):
     max_in: Amount
     """EXACT_IN: equals ``amount_in``. EXACT_OUT: the slippage ceiling on what is spent."""
     not_before_ms: int | None = None
+    limit_price: Amount | None = None
+    """ORDER steps: the worst price the plan's sweep takes on this venue, in the venue's own
+    units (quote per one base, before its fee): the IOC order's limit, so an unchanged book
+    fills the whole child while ``max_in`` / ``min_out`` still bound its total.  ``None``:
+    the venue derives the limit from the bound alone."""
 
 
 class ExecutionPlan(WireModel):

@@ -9,7 +9,8 @@ paths when that pays after gas) -> ``GraphRoute``/``GraphPath``/``GraphLeg``;
 ``pipeline.ops.graph`` builds one from ``PoolState``s; twin in ``pipeline.ops.twin.graph``.
 
 Order books: ``Book`` (one venue's L2 book), ``aggregate_books`` (-> ``ConsolidatedBook``),
-``sweep`` (-> ``Sweep``); twin in ``pipeline.ops.twin.books``.
+``sweep`` (-> ``Sweep``), ``water_fill`` (-> ``WaterFill``: one order over a book and a pool
+curve, by marginal price); twin in ``pipeline.ops.twin.books``.
 
 Kafka's default partitioner: ``kafka_partition(key, partitions)`` (murmur2), where the runtime
 places records itself; twin in ``pipeline.ops.twin.partition`` (aiokafka's own hash).
@@ -50,6 +51,7 @@ try:
         SweepError,
         V3Pool,
         V3SwapResult,
+        WaterFill,
         aggregate_books,
         amount_in,
         amount_out,
@@ -59,6 +61,7 @@ try:
         tick_at_sqrt_ratio,
         v3_amount_in,
         v3_amount_out,
+        water_fill,
     )
 except ImportError as exc:  # pragma: no cover - only without a build
     raise ImportError(
@@ -95,6 +98,7 @@ __all__ = [
     "SweepError",
     "V3Pool",
     "V3SwapResult",
+    "WaterFill",
     "aggregate_books",
     "amount_in",
     "amount_out",
@@ -104,4 +108,5 @@ __all__ = [
     "tick_at_sqrt_ratio",
     "v3_amount_in",
     "v3_amount_out",
+    "water_fill",
 ]

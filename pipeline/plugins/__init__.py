@@ -6,6 +6,7 @@ from pipeline.plugins.manager import (
     PluginError,
     build_risk_checks,
     build_strategies,
+    build_strategy,
     build_venues,
     check_plugins,
     make_plugin_manager,
@@ -17,6 +18,8 @@ from pipeline.plugins.manager import (
 from pipeline.plugins.market import MarketData, MarketRecord, MarketSource, MarketSourceSpec
 from pipeline.plugins.risk import RiskBreach, RiskCheck, RiskCheckContext, RiskCheckSpec
 from pipeline.plugins.strategy import (
+    JsonState,
+    KeepsState,
     MarketSnapshot,
     Strategy,
     StrategyContext,
@@ -41,6 +44,8 @@ __all__ = [
     "DeclaresRouting",
     "Fill",
     "HasBalances",
+    "JsonState",
+    "KeepsState",
     "MarketData",
     "MarketRecord",
     "MarketSnapshot",
@@ -65,6 +70,7 @@ __all__ = [
     "VenueSpec",
     "build_risk_checks",
     "build_strategies",
+    "build_strategy",
     "build_venues",
     "check_plugins",
     "hookimpl",

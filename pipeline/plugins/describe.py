@@ -63,7 +63,9 @@ def describe_plugins(
             ("strategies", uses.strategies),
             ("risk_checks", uses.risk_checks),
         ):
-            enabled[section] = {name for name, use in entries.items() if use.enabled}
+            enabled[section] = {
+                use.plugin_name(name) for name, use in entries.items() if use.enabled
+            }
     origins = pm.origins if isinstance(pm, SepPluginManager) else {}
     infos = []
     for name, plugin in pm.list_name_plugin():

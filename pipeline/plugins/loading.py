@@ -35,6 +35,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "plugins.uniswap_v3",
     "plugins.clob_venue",
     "plugins.strategies.dca",
+    "plugins.strategies.momentum",
 )
 """Built-in plugins are ordinary plugins, registered through the same manager, first."""
 

@@ -43,6 +43,7 @@ __all__ = [
     "PluginError",
     "build_risk_checks",
     "build_strategies",
+    "build_strategy",
     "build_venues",
     "check_plugins",
     "make_plugin_manager",
@@ -169,10 +170,11 @@ def _configure(
         if not use.enabled:
             continue  # a disabled entry's plugin need not even be installed
         path = f"plugins.{section}.{name}"
-        spec = specs.get(name)
+        plugin = use.plugin_name(name)
+        spec = specs.get(plugin)
         if spec is None:
             installed = sorted(specs) or "none"
-            message = f"no installed plugin provides {kind} {name!r}; installed: {installed}"
+            message = f"no installed plugin provides {kind} {plugin!r}; installed: {installed}"
             problems.append((path, "; ".join([message, *map(str, failures)])))
             continue
         try:
@@ -229,14 +231,52 @@ def build_strategies(
     topology: Topology, data_dir: Path, pm: pluggy.PluginManager | None = None
 ) -> dict[str, Strategy]:
     """The strategies the topology enables, by strategy id (for the strategy runner)."""
-    assets = {a.symbol: a for a in topology.assets}
     strategies: dict[str, Strategy] = {}
     for use in check_plugins(topology, pm).strategies:
-        context = StrategyContext(
-            strategy_id=use.name, assets=assets, data_dir=data_dir / "strategies" / use.name
-        )
-        strategy = use.spec.factory(use.config, context)
-        if not isinstance(strategy, Strategy):
-            raise PluginError(f"strategy {use.name!r}: its factory made {strategy!r}")
-        strategies[use.name] = strategy
+        strategies[use.name] = _make_strategy(topology, data_dir, use.name, use.spec, use.config)
     return strategies
+
+
+def build_strategy(
+    topology: Topology,
+    data_dir: Path,
+    strategy_id: str,
+    plugin: str,
+    config: Mapping[str, object],
+    pm: pluggy.PluginManager | None = None,
+) -> Strategy:
+    """One strategy made at run time (``sep strategy enable``): ``config`` validated by the
+    plugin's model as the topology's section would be; raises ``TopologyError`` naming
+    ``plugins.strategies.<id>.config...`` when it does not validate."""
+    specs = strategy_specs(pm or make_plugin_manager())
+    spec = specs.get(plugin)
+    path = f"plugins.strategies.{strategy_id}"
+    if spec is None:
+        message = f"no installed plugin provides strategy {plugin!r}; installed: {sorted(specs)}"
+        raise TopologyError("control", [(path, message)])
+    assets = {a.symbol: a for a in topology.assets}
+    try:
+        validated = spec.config_model.model_validate(dict(config), context={"assets": assets})
+    except ValidationError as exc:
+        raise TopologyError(
+            "control",
+            [
+                (f"{path}.config.{yaml_path(e['loc'], dict(config))}".rstrip("."), e["msg"])
+                for e in exc.errors()
+            ],
+        ) from exc
+    return _make_strategy(topology, data_dir, strategy_id, spec, validated)
+
+
+def _make_strategy(
+    topology: Topology, data_dir: Path, strategy_id: str, spec: StrategySpec, config: BaseModel
+) -> Strategy:
+    context = StrategyContext(
+        strategy_id=strategy_id,
+        assets={a.symbol: a for a in topology.assets},
+        data_dir=data_dir / "strategies" / strategy_id,
+    )
+    strategy = spec.factory(config, context)
+    if not isinstance(strategy, Strategy):
+        raise PluginError(f"strategy {strategy_id!r}: its factory made {strategy!r}")
+    return strategy

@@ -58,3 +58,7 @@ class MarketSourceSpec:
     description: str = ""
     data: MarketData = MarketData.POOLS
     """What its updates carry (see the module docstring)."""
+    routing: bool = True
+    """POOLS only: planners route on the published states instead of asking the venue.
+    ``False`` for a venue whose own answer is exact and cheap (the sim venue's local ledger),
+    which publishes for the strategy runner only."""

@@ -8,6 +8,24 @@ It produces what ``on_market`` returns onto ``sep.intents.submitted``, setting t
 id (the key under ``plugins.strategies``) and a deterministic client intent id, so a
 restarted runner submits nothing twice.  ``on_market`` and ``on_fill`` are synchronous and
 pure over the strategy's own state: they run inside the runner's batch loop.
+
+A strategy whose state must survive a restart (dca's last interval bought, momentum's price
+history) also implements ``KeepsState``, a capability declared by implementing it (checked
+with ``isinstance``, never probed attribute by attribute):
+
+    save_state() -> dict           JSON-able (Decimals as strings); the runner calls it after
+                                   every batch and writes it, when it changed, to its
+                                   changelog table (``sep-strategy-runner-state``, key = the
+                                   strategy id) with the batch's intents
+    restore_state(state) -> None   called once, after ``on_start`` and before the first
+                                   ``on_market``/``on_fill``, with what the last
+                                   ``save_state`` returned (by this process or one before it);
+                                   never called for a strategy without saved state
+
+A state written by another version of the strategy may not fit: ``restore_state`` should
+raise ``ValueError`` then, and the runner starts the strategy afresh (logged).  The state is
+also carried over when a strategy is reconfigured at run time (a new instance with the new
+config, restored from the old one's ``save_state``).
 """
 
 from __future__ import annotations
@@ -15,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -73,6 +91,19 @@ class Strategy(Protocol):
 
     async def on_stop(self) -> None:
         """Release what ``on_start`` opened."""
+
+
+JsonState = dict[str, Any]
+"""A strategy's saved state: what ``orjson.dumps`` can write (no Decimal, no float for money)."""
+
+
+@runtime_checkable
+class KeepsState(Protocol):
+    """A strategy whose state survives a restart (see the module docstring)."""
+
+    def save_state(self) -> JsonState: ...
+
+    def restore_state(self, state: JsonState) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pipeline.control.feed import ControlFeed
 from pipeline.market.books import BookFeed
 from pipeline.market.feed import PoolFeed
 from pipeline.market.publisher import MarketPublisher
+from pipeline.risk.feed import RiskFeed
 from pipeline.stages.base import StageContext, StageProcessor
 from pipeline.topology.models import StageSpec
 
@@ -41,6 +42,7 @@ class Lifecycle:
         self._context = context
         self.processors: list[StageProcessor] = []
         self.control_feed: ControlFeed | None = None
+        self.risk_feed: RiskFeed | None = None
         self.feed: PoolFeed | None = None
         self.book_feed: BookFeed | None = None
         self.publisher: MarketPublisher | None = None
@@ -53,6 +55,10 @@ class Lifecycle:
         if self.control_feed is not None and self.control_feed not in self._up:
             await self.control_feed.start()
             self._up.add(self.control_feed)
+        # Every strategy's positions before validate judges its first intent.
+        if self.risk_feed is not None and self.risk_feed not in self._up:
+            await self.risk_feed.start()
+            self._up.add(self.risk_feed)
         if self.feed is not None and self.feed not in self._up:
             await self.feed.start()
             self._up.add(self.feed)
@@ -111,6 +117,8 @@ class Lifecycle:
             await self.feed.stop()
         if self.book_feed is not None and self.book_feed in self._up:
             await self.book_feed.stop()
+        if self.risk_feed is not None and self.risk_feed in self._up:
+            await self.risk_feed.stop()
         if self.control_feed is not None and self.control_feed in self._up:
             await self.control_feed.stop()
         self._up.clear()

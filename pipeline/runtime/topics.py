@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from pipeline import limits
+from pipeline.runtime.app import group_id
 from pipeline.stages.table_names import STAGE_TABLES, changelog_topic
 from pipeline.topology.models import Topology
 
@@ -81,11 +82,13 @@ def declared_topics(topology: Topology) -> list[TopicSpec]:
     ]
     partitions = {t.name: t.partitions for t in topology.topics}
     for stage in topology.stages:
+        # A singleton stage's worker has a consumer group, and so changelogs, of its own.
+        group = group_id(topology, [stage.name]) if stage.singleton else topology.app.id
         for table in STAGE_TABLES.get(stage.name, ()):
             # A table has as many partitions as its stage's input (see runtime.worker).
             specs.append(
                 TopicSpec(
-                    changelog_topic(topology.app.id, table),
+                    changelog_topic(group, table),
                     partitions[stage.inputs[0]],
                     {"cleanup.policy": "compact"},
                 )

@@ -8,8 +8,10 @@ its Kafka services and the stages run on ``pipeline.runtime.delivery`` (batches 
 acknowledged, offsets committed by an explicit ledger; changelog-backed tables of our own).
 
 Workers are identical and share one consumer group per app id; run more of them to spread the
-partitions.  A stop (SIGTERM/SIGINT) drains the runtime first, then stops the stages,
-venues and stores, within ``STOP_DRAIN_S`` plus the stores' own close.
+partitions.  A singleton stage (the strategy runner) runs in a worker of its own
+(``--stages strategy_runner``) that holds every partition of its inputs
+(``pipeline.runtime.placement``).  A stop (SIGTERM/SIGINT) drains the runtime first, then
+stops the stages, venues and stores, within ``STOP_DRAIN_S`` plus the stores' own close.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 
 import faust
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from faust.app.base import BootStrategy
 
 from pipeline.config import Settings
@@ -34,14 +38,17 @@ from pipeline.market.feed import TOPIC as MARKET_TOPIC
 from pipeline.market.feed import PoolFeed
 from pipeline.market.publisher import MarketPublisher
 from pipeline.plugins.manager import build_venues, make_plugin_manager, market_sources
+from pipeline.risk.feed import RiskFeed
 from pipeline.runtime import diagnostics, gc_tuning
 from pipeline.runtime.app import group_id
 from pipeline.runtime.assembly import build_groups
 from pipeline.runtime.delivery import patches
 from pipeline.runtime.delivery.kafka import KafkaRuntime
+from pipeline.runtime.delivery.singleton import singleton_assignor
 from pipeline.runtime.delivery.sink import KafkaSink
 from pipeline.runtime.delivery.tables import TableSet
 from pipeline.runtime.lifecycle import Lifecycle
+from pipeline.runtime.placement import place
 from pipeline.stages.base import StageContext
 from pipeline.topology.models import Topology
 
@@ -68,6 +75,8 @@ def build_runtime(
     """The worker's stage groups over one consumer, and the lifecycle of what they use."""
     patches.check()
     fuse = settings.fusion if fuse is None else fuse
+    placement = place(topology, stages)
+    stages = None if placement.everything else placement.stages
     group = group_id(topology, stages)
     context = StageContext(
         topology=topology, settings=settings, venues=build_venues(topology, settings.data_dir)
@@ -78,16 +87,23 @@ def build_runtime(
         lifecycle.control_feed = ControlFeed(settings.kafka, partitions=control.partitions)
         context.control = lifecycle.control_feed.state
     tables = TableSet(group)
-    groups = build_groups(topology, context, lifecycle, tables, stages, fuse)
     sink = KafkaSink(
         settings.kafka,
         client_id=f"{group}-worker",
         linger_ms=settings.producer_linger_ms,
         partitions={t.name: t.partitions for t in topology.topics},
     )
-    if (stages is None or "plan" in stages) and any(
-        t.name == MARKET_TOPIC for t in topology.topics
-    ):
+    if control is not None and "validate" in placement.stages:
+        # Validate judges exposure per strategy across every partition (pipeline.risk.feed);
+        # its breakers publish on the control topic.  Before the stages are built: they
+        # take the feed from the context.
+        async def send(topic: str, key: bytes, value: bytes) -> object:
+            return await (await sink.send(topic, key, value))
+
+        lifecycle.risk_feed = RiskFeed(settings.kafka, topology, send)
+        context.risk = lifecycle.risk_feed
+    groups = build_groups(topology, context, lifecycle, tables, placement.stages, fuse)
+    if "plan" in placement.stages and any(t.name == MARKET_TOPIC for t in topology.topics):
         _wire_market(settings, context, lifecycle, sink)
     runtime = KafkaRuntime(
         settings.kafka,
@@ -98,6 +114,9 @@ def build_runtime(
         trace=settings.trace_batches,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         fetch_idle_wait_ms=settings.fetch_idle_wait_ms,
+        assignor=singleton_assignor(time.time_ns())
+        if placement.singleton
+        else RangePartitionAssignor,
     )
     return runtime, lifecycle
 

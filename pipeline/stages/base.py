@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pipeline.codec import decode_event, encode_event, encode_key
 from pipeline.config import Settings
@@ -22,6 +22,9 @@ from pipeline.models.market import PoolState
 from pipeline.plugins.venue import Venue
 from pipeline.store.dedupe import DedupeStore
 from pipeline.topology.models import Topology
+
+if TYPE_CHECKING:
+    from pipeline.risk.book import RiskBook
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,25 @@ class StageContext:
     control: ControlView | None = None
     """The control plane (kill switch, limits, strategies) read from ``sep.control``
     (``None``: the topology declares no control topic; nothing is ever switched off)."""
+    risk: RiskSource | None = None
+    """Every strategy's positions and open intents, read from all partitions
+    (``pipeline.risk.feed``; ``None``: validate sees only the intents it approved itself)."""
+
+
+class RiskSource(Protocol):
+    """A ``RiskBook`` kept current from every partition (``pipeline.risk.feed``)."""
+
+    book: RiskBook
+    background: bool
+    """Whether the breakers are evaluated on a timer (a worker), or when a test says so."""
+
+    async def sync(self) -> None:
+        """Bring the book up to date (a no-op where followers apply records as they come)."""
+        ...
+
+    async def publish(self, event: Event) -> None:
+        """Write a control change (``sep.control``), resolved once the broker has it."""
+        ...
 
 
 class MarketView(Protocol):

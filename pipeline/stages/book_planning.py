@@ -12,8 +12,10 @@ out.  Shapes:
              alone (so a plan is never worse than the best single book, by construction)
     steps    one ExecutionStep (kind ORDER, one leg: pool_id = the venue's market id) per
              venue, in parallel: buys EXACT_OUT (max_in = cost * (1 + max_slippage)), sells
-             EXACT_IN (min_out = proceeds * (1 - max_slippage)); the venue turns that bound
-             into an IOC limit (``plugins.clob_venue.orders``)
+             EXACT_IN (min_out = proceeds * (1 - max_slippage)), and ``limit_price`` the
+             worst of the venue's own prices the child takes; the venue places an IOC
+             limit there with the total bounded by max_in / min_out on average
+             (``plugins.clob_venue.orders``)
 
 The book's prices are all-in (each venue's taker fee folded in), so comparing allocations by
 their all-in notional compares them after fees.  Amounts in the quote asset are rounded
@@ -46,6 +48,8 @@ class Child:
     qty: int
     all_in: int
     raw: Decimal
+    worst: Decimal
+    """The venue's own price (on its tick grid, before its fee) of the last level taken."""
 
 
 def _lot_units(book: AggregatedBook, venue: str) -> int:
@@ -64,13 +68,15 @@ def _children(book: AggregatedBook, side: str, alloc: Mapping[str, int]) -> list
     return out
 
 
-def _take(book: AggregatedBook, venue: str, side: str, qty: int) -> tuple[int, Decimal] | None:
-    """The cheapest ``qty`` base units of one venue: ``(all-in notional, raw quote)``;
-    ``None`` if the venue has less."""
+def _take(
+    book: AggregatedBook, venue: str, side: str, qty: int
+) -> tuple[int, Decimal, Decimal] | None:
+    """The cheapest ``qty`` base units of one venue: ``(all-in notional, raw quote, worst raw
+    price taken)``; ``None`` if the venue has less."""
     vb = book.venues[venue]
     levels = vb.book.asks if side == "buy" else vb.book.bids
     raws = vb.raw_asks if side == "buy" else vb.raw_bids
-    left, all_in, raw = qty, 0, Decimal(0)
+    left, all_in, raw, worst = qty, 0, Decimal(0), Decimal(0)
     for price, size in levels:
         if left == 0:
             break
@@ -78,13 +84,14 @@ def _take(book: AggregatedBook, venue: str, side: str, qty: int) -> tuple[int, D
         left -= n
         all_in += price * n
         raw += raws[price] * n
-    return None if left else (all_in, raw.scaleb(-book.size_decimals))
+        worst = raws[price]
+    return None if left else (all_in, raw.scaleb(-book.size_decimals), worst)
 
 
 def _extra(book: AggregatedBook, side: str, held: int, more: int, venue: str) -> int:
     """The all-in notional of ``more`` units of ``venue`` after the ``held`` it already has."""
     after = _take(book, venue, side, held + more)
-    before = _take(book, venue, side, held) if held else (0, Decimal(0))
+    before = _take(book, venue, side, held) if held else (0, Decimal(0), Decimal(0))
     if after is None or before is None:
         raise ValueError(f"{venue} has less than {held + more} units")
     return after[0] - before[0]
@@ -155,19 +162,19 @@ def allocate(
     return (min if side == "buy" else max)(candidates, key=total)
 
 
-def _quote(book: AggregatedBook, all_in: int, quote: Asset, buy: bool) -> Decimal:
+def quote_amount(book: AggregatedBook, all_in: int, quote: Asset, buy: bool) -> Decimal:
+    """An all-in notional (price units x base units) in the quote asset, rounded against the
+    taker to the asset's decimals (a cost up, proceeds down)."""
     value = Decimal(all_in) * book.price_unit
     value = value.scaleb(-book.size_decimals)
     step = Decimal(1).scaleb(-quote.decimals)
     return value.quantize(step, ROUND_CEILING if buy else ROUND_FLOOR)
 
 
-def plan_on_books(
-    intent: Intent, priority: int, book: AggregatedBook
-) -> PlanCreated | PlanRejected:
-    """The pure planning function (see the module docstring)."""
-    subject, counter = intent.subject.asset, intent.counter.asset
-    if (subject.symbol, counter.symbol) != (book.base, book.quote):
+def book_quantity(intent: Intent, book: AggregatedBook) -> int | PlanRejected:
+    """The base units the intent trades on ``book``, or why it cannot be planned there."""
+    subject = intent.subject.asset
+    if (subject.symbol, intent.counter.asset.symbol) != (book.base, book.quote):
         return PlanRejected(
             reason="book_amount_in_quote",
             detail=(
@@ -175,46 +182,39 @@ def plan_on_books(
                 f"amount in {book.base}, this one has it in {subject.symbol}"
             ),
         )
-    buy = intent.type is IntentType.ACQUIRE
-    side = "buy" if buy else "sell"
     qty = subject.to_base_units(intent.subject.amount or Decimal(0))
     if qty <= 0:
         return PlanRejected(
             reason="unroutable_amount",
             detail=f"{intent.subject.amount} {subject.symbol} is 0 base units",
         )
-    children = allocate(book, side, qty, intent.constraints.allowed_venues)
-    if children is None:
-        return PlanRejected(
-            reason="no_route",
-            detail=(
-                f"the books of {sorted(book.venues)} cannot {side} "
-                f"{intent.subject.amount} {subject.symbol} in whole lots"
-            ),
-        )
-    levels = book.book.asks if buy else book.book.bids
-    best = Decimal(levels[0][0])
-    total = sum(c.all_in for c in children)
-    average = Decimal(total) / qty
-    impact = (average - best) / best if buy else (best - average) / best
+    return qty
+
+
+def book_steps(
+    intent: Intent, book: AggregatedBook, children: list[Child], plan_id: str, first: int = 1
+) -> tuple[list[ExecutionStep], Decimal]:
+    """One ORDER step per child (ids ``<plan_id>-<first>``, ...), and the venues' fees in the
+    quote asset.
+
+    Each step's ``limit_price`` is the worst of the venue's own prices the child takes (the
+    IOC limit: the book as planned fills the child whole), while ``max_in`` / ``min_out``
+    bound its total from the average, widened by the intent's slippage.
+    """
+    subject, counter = intent.subject.asset, intent.counter.asset
+    buy = intent.type is IntentType.ACQUIRE
     slippage = intent.constraints.max_slippage
-    if impact > slippage:
-        return PlanRejected(
-            reason="price_impact",
-            detail=f"price impact {impact:.6f} is above max slippage {slippage:f}",
-        )
-    plan_id = "plan-" + deterministic_ulid(intent.created_at_ms or 0, intent.id, "plan")
+    quantum = Decimal(1).scaleb(-counter.decimals)
     steps = []
     fees = Decimal(0)
     for k, child in enumerate(children):
         amount = subject.from_base_units(child.qty)
-        money = _quote(book, child.all_in, counter, buy)
+        money = quote_amount(book, child.all_in, counter, buy)
         fees += (money - child.raw) if buy else (child.raw - money)
         venue = book.venues[child.venue].market
+        step_id = f"{plan_id}-{first + k}"
         if buy:
-            bound = (money * (1 + slippage)).quantize(
-                Decimal(1).scaleb(-counter.decimals), ROUND_CEILING
-            )
+            bound = (money * (1 + slippage)).quantize(quantum, ROUND_CEILING)
             leg = RouteLeg(
                 pool_id=venue.market_id,
                 venue=child.venue,
@@ -224,7 +224,7 @@ def plan_on_books(
                 amount_out=child.qty,
             )
             step = ExecutionStep(
-                step_id=f"{plan_id}-{k + 1}",
+                step_id=step_id,
                 kind=StepKind.ORDER,
                 venue=child.venue,
                 mode=SwapMode.EXACT_OUT,
@@ -235,11 +235,10 @@ def plan_on_books(
                 min_out=amount,
                 amount_out=amount,
                 max_in=bound,
+                limit_price=child.worst,
             )
         else:
-            floor = (money * (1 - slippage)).quantize(
-                Decimal(1).scaleb(-counter.decimals), ROUND_FLOOR
-            )
+            floor = (money * (1 - slippage)).quantize(quantum, ROUND_FLOOR)
             leg = RouteLeg(
                 pool_id=venue.market_id,
                 venue=child.venue,
@@ -249,7 +248,7 @@ def plan_on_books(
                 amount_out=counter.to_base_units(money),
             )
             step = ExecutionStep(
-                step_id=f"{plan_id}-{k + 1}",
+                step_id=step_id,
                 kind=StepKind.ORDER,
                 venue=child.venue,
                 mode=SwapMode.EXACT_IN,
@@ -260,8 +259,57 @@ def plan_on_books(
                 min_out=floor,
                 amount_out=money,
                 max_in=amount,
+                limit_price=child.worst,
             )
         steps.append(step)
+    return steps, fees
+
+
+def best_price(book: AggregatedBook, side: str, venues: Collection[str] | None) -> int | None:
+    """The best all-in price of ``side`` (``buy``: the lowest ask) among ``venues``."""
+    names = set(book.venues) if venues is None else set(venues) & set(book.venues)
+    tops: list[int] = [
+        levels[0][0]
+        for v in names
+        if (levels := (book.venues[v].book.asks if side == "buy" else book.venues[v].book.bids))
+    ]
+    if not tops:
+        return None
+    return min(tops) if side == "buy" else max(tops)
+
+
+def plan_on_books(
+    intent: Intent, priority: int, book: AggregatedBook
+) -> PlanCreated | PlanRejected:
+    """The pure planning function (see the module docstring)."""
+    qty = book_quantity(intent, book)
+    if isinstance(qty, PlanRejected):
+        return qty
+    subject, counter = intent.subject.asset, intent.counter.asset
+    buy = intent.type is IntentType.ACQUIRE
+    side = "buy" if buy else "sell"
+    allowed = intent.constraints.allowed_venues
+    children = allocate(book, side, qty, allowed)
+    if children is None:
+        return PlanRejected(
+            reason="no_route",
+            detail=(
+                f"the books of {sorted(book.venues)} cannot {side} "
+                f"{intent.subject.amount} {subject.symbol} in whole lots"
+            ),
+        )
+    best = Decimal(best_price(book, side, allowed) or 0)
+    total = sum(c.all_in for c in children)
+    average = Decimal(total) / qty
+    impact = (average - best) / best if buy else (best - average) / best
+    slippage = intent.constraints.max_slippage
+    if impact > slippage:
+        return PlanRejected(
+            reason="price_impact",
+            detail=f"price impact {impact:.6f} is above max slippage {slippage:f}",
+        )
+    plan_id = "plan-" + deterministic_ulid(intent.created_at_ms or 0, intent.id, "plan")
+    steps, fees = book_steps(intent, book, children, plan_id)
     out_total = (
         subject.from_base_units(qty) if buy else sum((s.amount_out for s in steps), Decimal(0))
     )

@@ -8,6 +8,12 @@ Record shapes:
                          (after exec.started, exec.step_failed "expired", if a crash came
                          between the two);
                          or exec.failed alone when a step names a venue this worker lacks
+    out  sep.control     Event(venue.breaker_changed) when step outcomes open or close a
+                         venue's breaker (``pipeline.breakers.execution``)
+
+A kill switch covering the intent's strategy (``killed.py``): a step not sent yet fails with
+reason ``killed`` (when the plan opens, the refusal is remembered with the opening, so a
+redelivery says the same); a step already sent is waited for and reported as usual.
 
 Exactly once: before sending a step the executor asks the venue whether it already has it
 (``Venue.lookup``); a redelivered plan whose step was sent before a crash waits for that
@@ -24,10 +30,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
+from pipeline.breakers.execution import ExecutionBreakers, StepOutcome
 from pipeline.codec import decode_event
+from pipeline.control.keys import TOPIC as CONTROL_TOPIC
+from pipeline.control.state import ControlView
 from pipeline.models.base import WireModel, wire_amount
 from pipeline.models.events import (
     Event,
@@ -39,9 +50,11 @@ from pipeline.models.events import (
     ExecStepSubmitted,
     IntentExpired,
     PlanCreated,
+    PlanRejected,
     make_event,
 )
-from pipeline.models.plan import ExecutionStep, SwapMode
+from pipeline.models.intent import PartialFills
+from pipeline.models.plan import ExecutionStep, StepKind, SwapMode
 from pipeline.plugins.venue import (
     Fill,
     StepRejected,
@@ -50,13 +63,91 @@ from pipeline.plugins.venue import (
     Venue,
     VenueError,
 )
-from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
+from pipeline.stages.base import BookView, Emit, Output, Record, StageContext, event_of
+from pipeline.stages.book_planning import plan_on_books
 from pipeline.stages.decisions import Decisions
+from pipeline.stages.killed import KILLED, killed_step
 from pipeline.stages.table_names import EXECUTE_OPENINGS
 
 log = logging.getLogger(__name__)
 RECEIPT_GRACE_S = 30.0  # a sent step is final only when the venue says so, even past the window
 RETRY_DELAYS_S = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+REPLAN_WAIT_S = 2.0  # for the book feed to show the plan's own fills (a poll is ~50 ms)
+REPLAN_POLL_S = 0.02
+
+
+def _wanted(step: ExecutionStep) -> tuple[Decimal, str]:
+    if step.mode is SwapMode.EXACT_OUT:
+        return step.amount_out, step.asset_out
+    return step.amount_in, step.asset_in
+
+
+@dataclass
+class _Done:
+    fills: list[Fill] = field(default_factory=list)
+    short: list[Shortfall] = field(default_factory=list)
+    """Book children that filled less than asked."""
+    landed: dict[str, int] = field(default_factory=dict)
+    """Per book venue, the book version that includes every fill of the plan there."""
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """A step that filled less than it asked: ``rest`` of ``asset`` not traded."""
+
+    index: int
+    step: ExecutionStep
+    filled: Decimal
+    wanted: Decimal
+    asset: str
+    why: str
+
+    @property
+    def rest(self) -> Decimal:
+        return self.wanted - self.filled
+
+
+def shortfall(k: int, step: ExecutionStep, fill: Fill | None, why: str = "") -> Shortfall | None:
+    """How much of ``step`` its fill left undone (``None``: all of it was done).  Counted in
+    the asset the step fixes: what it receives (EXACT_OUT) or spends (EXACT_IN)."""
+    wanted, asset = _wanted(step)
+    filled = (
+        Decimal(0)
+        if fill is None
+        else (fill.amount_out if step.mode is SwapMode.EXACT_OUT else fill.amount_in)
+    )
+    if filled >= wanted:
+        return None
+    return Shortfall(
+        k,
+        step,
+        filled,
+        wanted,
+        asset,
+        why or "the book moved: its IOC found no more within its bounds",
+    )
+
+
+def shortfall_reason(shortfalls: Sequence[Shortfall], policy: PartialFills) -> str:
+    """``exec.failed``'s reason for a plan whose children did not all fill."""
+    parts = [
+        f"step {s.index + 1} on {s.step.venue} filled {s.filled.normalize():f} of "
+        f"{s.wanted.normalize():f} {s.asset} ({s.why})"
+        for s in shortfalls
+    ]
+    rest: dict[str, Decimal] = {}
+    for s in shortfalls:
+        rest[s.asset] = rest.get(s.asset, Decimal(0)) + s.rest
+    left = ", ".join(f"{amount.normalize():f} {asset}" for asset, amount in sorted(rest.items()))
+    return (
+        f"partial_fill: {'; '.join(parts)}; the rest ({left}) is not traded "
+        f"(onPartialFill {policy.value})"
+    )
+
+
+def _reason(exc: VenueError) -> str:
+    """A failed step's reason as ``exec.step_failed`` says it: ``code: detail``."""
+    return f"{exc.reason}: {exc.detail}" if exc.detail else exc.reason
 
 
 def realised_slippage(steps: Sequence[ExecutionStep], fills: Sequence[Fill]) -> Decimal:
@@ -109,11 +200,16 @@ class PlanRun:
         record: Record | None = None,
         *,
         topic: str,
+        books: BookView | None = None,
+        control: ControlView | None = None,
+        breakers: ExecutionBreakers | None = None,
     ) -> None:
         payload = event.payload_as(PlanCreated)
         self.plan, self.intent = payload.plan, payload.intent
         self._cause = event
         self._venues = venues
+        self._books = books
+        """The pair's books, to re-plan the rest of a child (``onPartialFill`` REPLAN)."""
         self._clock = clock
         self._emit = emit
         self._locks = locks if locks is not None else StepLocks()
@@ -121,6 +217,9 @@ class PlanRun:
         self._record = record
         self._last_id = event.event_id
         self._topic = topic
+        self._control = control
+        self._breakers = breakers
+        self._planned_ms = int(event.timestamp.timestamp() * 1000)
 
     def _event(self, topic: str, payload: WireModel, seq_offset: int) -> Output:
         event = make_event(
@@ -163,12 +262,18 @@ class PlanRun:
                     "exec.started", ExecStarted(plan_id=self.plan.id, steps=len(self.plan.steps)), 1
                 )
             ]
+            first_venue = self.plan.steps[0].venue
+            kill = None if late or already else killed_step(self._control, self.intent, first_venue)
+            if kill is not None:  # remembered with the opening: a redelivery after a resume
+                expired = True  # must not send what this delivery refused
+                opened += self._refusal(0, self.plan.steps[0], kill, submitted=False)
             if self._openings is not None and self._record is not None:
                 self._openings.remember(self.intent.id, opened, self._record)
             late = False  # decided just now: expired already says so
         else:
-            first = decode_event(opened[0].value)
-            expired, self._last_id = first.topic == "intent.expired", first.event_id
+            first, last = decode_event(opened[0].value), decode_event(opened[-1].value)
+            expired = first.topic == "intent.expired" or last.topic == "exec.failed"
+            self._last_id = last.event_id
         for output in opened:
             await self._emit(output)
         if expired:
@@ -210,28 +315,45 @@ class PlanRun:
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    async def _step_failed(
-        self, k: int, step: ExecutionStep, venue: Venue, exc: VenueError, *, submitted: bool
-    ) -> None:
+    def _failure(self, step: ExecutionStep, exc: VenueError) -> ExecStepFailed:
+        return ExecStepFailed(
+            plan_id=self.plan.id,
+            step_id=step.step_id,
+            venue=step.venue,
+            reason=_reason(exc),
+        )
+
+    def _refusal(
+        self, k: int, step: ExecutionStep, exc: VenueError, *, submitted: bool
+    ) -> list[Output]:
         # StepRejected is definitive; a TransientVenueError that outlived the retries and the
         # receipt grace is reported as a failure of this step all the same.  A step refused
         # before it was sent has no exec.step_submitted, so its failure takes that seq.
         seq = 3 + 2 * k if submitted else 2 + 2 * k
-        await self._out(
-            "exec.step_failed",
-            ExecStepFailed(
-                plan_id=self.plan.id,
-                step_id=step.step_id,
-                venue=venue.name,
-                reason=f"{exc.reason}: {exc.detail}" if exc.detail else exc.reason,
+        return [
+            self._event("exec.step_failed", self._failure(step, exc), seq),
+            self._event(
+                "exec.failed",
+                ExecFailed(plan_id=self.plan.id, reason=f"step {k + 1} failed: {exc.reason}"),
+                seq + 1,
             ),
-            seq,
-        )
-        await self._out(
-            "exec.failed",
-            ExecFailed(plan_id=self.plan.id, reason=f"step {k + 1} failed: {exc.reason}"),
-            seq + 1,
-        )
+        ]
+
+    async def _step_failed(
+        self, k: int, step: ExecutionStep, exc: VenueError, *, submitted: bool
+    ) -> None:
+        for output in self._refusal(k, step, exc, submitted=submitted):
+            await self._emit(output)
+        if exc.reason != KILLED:
+            await self._outcome(step, ok=False, reason=_reason(exc))
+
+    async def _outcome(self, step: ExecutionStep, *, ok: bool, reason: str) -> None:
+        """Tell the venue's breaker (``pipeline.breakers.execution``) how the step went."""
+        if self._breakers is None:
+            return
+        change = self._breakers.report(StepOutcome(step.venue, ok, reason, self._planned_ms))
+        if change is not None:
+            await self._emit(change)
 
     async def run(self) -> None:
         steps = self.plan.steps
@@ -251,57 +373,34 @@ class PlanRun:
                 1,
             )
             return
-        deadline = self.intent.deadline_ms
-        already: Submission | None = None  # step 1's submission, if sent before a crash
-        fills: list[Fill] = []
+        done = _Done()
         for k, step in enumerate(steps):
-            venue = self._venues[step.venue]
-            # Lookup and submit are one critical section per step: two runs of one plan (a
-            # re-emitted plan.created) must not both find nothing and both send.
-            async with self._locks.hold(step.step_id):
-                if k == 0:
-                    already = await venue.lookup(step.step_id)
-                    if not await self._open(already):
-                        return
-                try:
-                    submission = already if k == 0 else await venue.lookup(step.step_id)
-                    if submission is None:
-                        submission = await self._submit(venue, step)
-                except VenueError as exc:
-                    await self._step_failed(k, step, venue, exc, submitted=False)
-                    return
-            try:
-                await self._out(
-                    "exec.step_submitted",
-                    ExecStepSubmitted(
-                        plan_id=self.plan.id,
-                        step_id=step.step_id,
-                        venue=venue.name,
-                        order_ref=submission.order_ref,
-                    ),
-                    2 + 2 * k,
-                )
-                remaining_s = ((deadline - self._clock()) / 1000) if deadline else 0.0
-                fill = await venue.wait_receipt(submission, max(remaining_s, 0) + RECEIPT_GRACE_S)
-            except VenueError as exc:
-                await self._step_failed(k, step, venue, exc, submitted=True)
+            if not await self._run_step(k, step, done):
                 return
-            fills.append(fill)
+        count = len(steps)
+        policy = self.intent.constraints.on_partial_fill or PartialFills.FAIL
+        if done.short and policy is PartialFills.REPLAN:
+            # One round: the rest planned again on the books as they are now, executed as
+            # further steps (ids ``<plan id>-r<j>``, looked up before placing like any step).
+            replanned, why = await self._replan(done.short, done.landed)
+            if replanned:
+                done.short = []
+                for j, step in enumerate(replanned):
+                    if not await self._run_step(count + j, step, done):
+                        return
+                count += len(replanned)
+            else:
+                done.short = [replace(s, why=f"{s.why}; not re-planned: {why}") for s in done.short]
+        if done.short:
+            # The fills stand (each is in its venue's ledger and in exec.step_filled); the
+            # rest is failed with the reason, as the intent's ``onPartialFill`` says.
             await self._out(
-                "exec.step_filled",
-                ExecStepFilled(
-                    plan_id=self.plan.id,
-                    step_id=step.step_id,
-                    venue=venue.name,
-                    order_ref=fill.order_ref,
-                    asset_in=step.asset_in,
-                    asset_out=step.asset_out,
-                    amount_in=fill.amount_in,
-                    amount_out=fill.amount_out,
-                    landed_at=fill.landed_at,
-                ),
-                3 + 2 * k,
+                "exec.failed",
+                ExecFailed(plan_id=self.plan.id, reason=shortfall_reason(done.short, policy)),
+                2 + 2 * count,
             )
+            return
+        fills = done.fills
         # The planner's steps are parallel paths of one trade (a split route), so the
         # intent's totals are the sums of the fills.
         await self._out(
@@ -314,8 +413,120 @@ class PlanRun:
                 amount_out=sum((f.amount_out for f in fills), Decimal(0)),
                 realised_slippage=realised_slippage(steps, fills),
             ),
-            2 + 2 * len(steps),
+            2 + 2 * count,
         )
+
+    async def _run_step(self, k: int, step: ExecutionStep, done: _Done) -> bool:
+        """Send step ``k`` (once: looked up first) and report it; whether to go on.
+
+        A book child that filled less than asked (or nothing: ``unfilled``) is recorded in
+        ``done.short`` and the plan goes on: its children are parts of one trade."""
+        venue = self._venues.get(step.venue)
+        if venue is None:  # a re-planned step on a venue this worker lacks
+            exc = StepRejected(step.venue, "unknown_venue", f"this worker has no {step.venue}")
+            await self._step_failed(k, step, exc, submitted=False)
+            return False
+        # Lookup and submit are one critical section per step: two runs of one plan (a
+        # re-emitted plan.created) must not both find nothing and both send.
+        async with self._locks.hold(step.step_id):
+            already = await venue.lookup(step.step_id)
+            if k == 0 and not await self._open(already):
+                return False
+            try:
+                # The last moment a kill switch can stop it (stages/killed.py).
+                kill = None if already else killed_step(self._control, self.intent, venue.name)
+                if kill is not None:
+                    raise kill
+                submission = already if already is not None else await self._submit(venue, step)
+            except VenueError as exc:
+                await self._step_failed(k, step, exc, submitted=False)
+                return False
+        deadline = self.intent.deadline_ms
+        try:
+            await self._out(
+                "exec.step_submitted",
+                ExecStepSubmitted(
+                    plan_id=self.plan.id,
+                    step_id=step.step_id,
+                    venue=venue.name,
+                    order_ref=submission.order_ref,
+                ),
+                2 + 2 * k,
+            )
+            remaining_s = ((deadline - self._clock()) / 1000) if deadline else 0.0
+            fill = await venue.wait_receipt(submission, max(remaining_s, 0) + RECEIPT_GRACE_S)
+        except StepRejected as exc:
+            if step.kind is StepKind.ORDER and exc.reason == "unfilled":
+                await self._out("exec.step_failed", self._failure(step, exc), 3 + 2 * k)
+                done.short.append(Shortfall(k, step, Decimal(0), *_wanted(step), exc.detail))
+                return True
+            await self._step_failed(k, step, exc, submitted=True)
+            return False
+        except VenueError as exc:
+            await self._step_failed(k, step, exc, submitted=True)
+            return False
+        done.fills.append(fill)
+        await self._outcome(step, ok=True, reason=fill.order_ref)
+        if step.kind is StepKind.ORDER:
+            if (part := shortfall(k, step, fill)) is not None:
+                done.short.append(part)
+            if fill.landed_at is not None:
+                done.landed[venue.name] = max(done.landed.get(venue.name, 0), fill.landed_at)
+        await self._out(
+            "exec.step_filled",
+            ExecStepFilled(
+                plan_id=self.plan.id,
+                step_id=step.step_id,
+                venue=venue.name,
+                order_ref=fill.order_ref,
+                asset_in=step.asset_in,
+                asset_out=step.asset_out,
+                amount_in=fill.amount_in,
+                amount_out=fill.amount_out,
+                landed_at=fill.landed_at,
+            ),
+            3 + 2 * k,
+        )
+        return True
+
+    async def _replan(
+        self, short: Sequence[Shortfall], landed: Mapping[str, int]
+    ) -> tuple[list[ExecutionStep], str]:
+        """The rest of the short children planned on the pair's books now: the steps, or
+        none and why not.
+
+        The books are read once they include this plan's own fills (``landed``: per venue,
+        the book version of its last fill), so the rest is not planned on the levels the
+        children just took; after ``REPLAN_WAIT_S`` the books are taken as they are."""
+        intent, books = self.intent, self._books
+        subject = intent.subject
+        if books is None:
+            return [], "this worker follows no books"
+        if any(s.asset != subject.asset.symbol for s in short):
+            return [], f"the rest is not in {subject.asset.symbol}"
+        rest = sum((s.rest for s in short), Decimal(0))
+        pair = (subject.asset.symbol, intent.counter.asset.symbol)
+        deadline = time.monotonic() + REPLAN_WAIT_S
+        while True:
+            book = books.book(*pair)
+            behind = book is None or any(
+                v in book.venues and book.venues[v].seq < seq for v, seq in landed.items()
+            )
+            if not behind or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(REPLAN_POLL_S)
+        if book is None:
+            return [], "the pair's books are not in sync"
+        again = intent.model_copy(
+            update={"assets": (subject.model_copy(update={"amount": rest}), intent.counter)}
+        )
+        planned = plan_on_books(again, 0, book)
+        if isinstance(planned, PlanRejected):
+            return [], f"{planned.reason}: {planned.detail}"
+        return [
+            step.model_copy(update={"step_id": f"{self.plan.id}-r{j + 1}"})
+            for j, step in enumerate(planned.plan.steps)
+        ], ""
 
 
 class ExecuteStage:
@@ -330,6 +541,13 @@ class ExecuteStage:
                 EXECUTE_OPENINGS, "intent id -> exec.started or intent.expired, as first given"
             ),
             ttl_s=context.settings.decision_ttl_s,
+        )
+        outputs = context.topology.stage(self.name).outputs
+        self._breakers = ExecutionBreakers(
+            context.topology.breakers,
+            context.control,
+            CONTROL_TOPIC if CONTROL_TOPIC in outputs else None,
+            context.clock,
         )
 
     async def start(self) -> None:
@@ -359,6 +577,9 @@ class ExecuteStage:
                 self._openings,
                 record,
                 topic=self._topic,
+                books=self._context.books,
+                control=self._context.control,
+                breakers=self._breakers,
             )
             runs.setdefault(run.plan.id, run)
         await asyncio.gather(*(run.run() for run in runs.values()))

@@ -6,6 +6,12 @@ Record shapes:
                                   | exec.completed | exec.failed | intent.expired | ...)
     out  sep.plans                Event(plan.created{plan, intent, priority})
                                 | Event(plan.rejected{reason, detail})
+    out  sep.control              Event(venue.breaker_changed) when a probe half-opens a
+                                  venue's breaker (``pipeline.breakers.planning``)
+
+A kill switch covering the intent's strategy: ``plan.rejected`` reason ``killed``
+(``killed.py``).  A venue whose circuit breaker is not closed is routed around; with nothing
+left, ``plan.rejected`` reason ``breaker_open`` names the breakers.
 
 Intents are routed on the pools as read *with this planner's own plans not executed yet still
 applied* (``pending_flow.py``): a plan's swaps are pending from the moment it is made until
@@ -32,12 +38,14 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 
 from pipeline import ops
+from pipeline.breakers.planning import PlanningBreakers
 from pipeline.codec import decode_event
+from pipeline.control.keys import TOPIC as CONTROL_TOPIC
 from pipeline.ids import deterministic_ulid
-from pipeline.models.assets import Asset
+from pipeline.market.board import AggregatedBook
 from pipeline.models.events import (
     Event,
     IntentPrioritised,
@@ -47,42 +55,27 @@ from pipeline.models.events import (
 )
 from pipeline.models.intent import Intent, IntentType
 from pipeline.models.market import PoolState
-from pipeline.models.plan import ExecutionPlan, ExecutionStep, RouteLeg, SwapMode
+from pipeline.models.plan import ExecutionPlan
 from pipeline.plugins.venue import Routing as Routing  # re-exported: bench/plan_stage.py
 from pipeline.plugins.venue import routing_of
-from pipeline.stages.base import BookView, Emit, Output, Record, StageContext, event_of
+from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
 from pipeline.stages.batch_threads import BatchThreads
-from pipeline.stages.book_planning import plan_on_books
 from pipeline.stages.decisions import Decisions
+from pipeline.stages.killed import killed_plan
 from pipeline.stages.pending_flow import PendingFlow, RouteStats, plan_in_order
+from pipeline.stages.pool_steps import MAX_HOPS, PPM, gas_price_units, pool_step, route_fees
 from pipeline.stages.route_graphs import VenueGraphs
+from pipeline.stages.split_planning import PoolRoute, plan_on_pools_and_books
 from pipeline.stages.table_names import PLAN_DECISIONS
 from pipeline.topology.models import Topology
 
 log = logging.getLogger(__name__)
-MAX_HOPS = 3
-PPM = Decimal(1_000_000)
 
 
 @dataclass(frozen=True)
 class Candidate:
     venue: str
     route: ops.GraphRoute
-
-
-GAS_PRICE_GWEI = Decimal(1)
-"""Gas price assumed when weighing a split against its extra swap (the dev chain's base fee
-is about 1 gwei; a deliberate simplification until venues publish their gas price)."""
-
-
-def gas_price_units(symbol: str, topology: Topology) -> int | None:
-    """``GAS_PRICE_GWEI`` in base units of ``symbol`` per gas unit, at the reference prices."""
-    prices = topology.risk.reference_prices
-    eth, token = prices.get("WETH"), prices.get(symbol)
-    if eth is None or token is None or token <= 0:
-        return None
-    per_gas = GAS_PRICE_GWEI * Decimal("1e-9") * eth / token
-    return topology.asset(symbol).to_base_units(per_gas) or None
 
 
 def _best(
@@ -119,52 +112,6 @@ def _best(
     return best
 
 
-def _fee_fraction(path: ops.GraphPath) -> Decimal:
-    keep = Decimal(1)
-    for leg in path.legs:
-        keep *= 1 - Decimal(leg.fee) / PPM
-    return 1 - keep
-
-
-def _step(
-    step_id: str, venue: str, path: ops.GraphPath, intent: Intent, asset_in: Asset, asset_out: Asset
-) -> ExecutionStep:
-    """One path of the route as a step; its slippage bound from the intent's."""
-    slippage = intent.constraints.max_slippage
-    quoted_in = asset_in.from_base_units(path.amount_in)
-    quoted_out = asset_out.from_base_units(path.amount_out)
-    if intent.type is IntentType.DISPOSE:
-        mode = SwapMode.EXACT_IN
-        floor = (Decimal(path.amount_out) * (1 - slippage)).to_integral_value(ROUND_FLOOR)
-        min_out, max_in = asset_out.from_base_units(int(floor)), quoted_in
-    else:
-        mode = SwapMode.EXACT_OUT
-        ceiling = (Decimal(path.amount_in) * (1 + slippage)).to_integral_value(ROUND_CEILING)
-        min_out, max_in = quoted_out, asset_in.from_base_units(int(ceiling))
-    return ExecutionStep(
-        step_id=step_id,
-        venue=venue,
-        mode=mode,
-        legs=tuple(
-            RouteLeg(
-                pool_id=leg.pool_id,
-                venue=leg.venue,
-                token_in=leg.token_in,
-                token_out=leg.token_out,
-                amount_in=leg.amount_in,
-                amount_out=leg.amount_out,
-            )
-            for leg in path.legs
-        ),
-        asset_in=asset_in.symbol,
-        asset_out=asset_out.symbol,
-        amount_in=quoted_in,
-        min_out=min_out,
-        amount_out=quoted_out,
-        max_in=max_in,
-    )
-
-
 def plan_intent(
     intent: Intent,
     priority: int,
@@ -172,18 +119,45 @@ def plan_intent(
     topology: Topology,
     graphs: Mapping[str, ops.RouteGraph] | None = None,
     routing: Mapping[str, Routing] | None = None,
+    book: AggregatedBook | None = None,
 ) -> PlanCreated | PlanRejected:
     """The pure part of the stage: an intent and the pools now -> a plan or a refusal.
 
     ``graphs``: the venues' route graphs already holding ``pools`` (the stage keeps them
     current between batches); built from ``pools`` when omitted.  ``routing``: per venue,
     how many parallel paths a plan may use and whether swaps pay gas (default: one path).
+    ``book``: the aggregated order book of the intent's pair, if any venue has one: then the
+    pools-only plan, the books-only plan and a split across both are compared after fees and
+    gas, and the best is taken (``split_planning.py``).
     """
     if graphs is None:
         graphs = VenueGraphs().sync(pools)
+    routing = routing or {}
+    result, candidate = _plan_on_pools(intent, priority, pools, topology, graphs, routing)
+    if book is None:
+        return result
+    pooled = None
+    if candidate is not None:
+        how = routing.get(candidate.venue, Routing())
+        gas = gas_price_units(intent.counter.asset.symbol, topology) if how.pays_gas else None
+        pooled = PoolRoute(candidate.venue, candidate.route, (gas or 0) * candidate.route.gas)
+    return plan_on_pools_and_books(
+        intent, priority, result, pooled, book, graphs, topology, routing
+    )
+
+
+def _plan_on_pools(
+    intent: Intent,
+    priority: int,
+    pools: Mapping[str, Sequence[PoolState]],
+    topology: Topology,
+    graphs: Mapping[str, ops.RouteGraph],
+    routing: Mapping[str, Routing],
+) -> tuple[PlanCreated | PlanRejected, Candidate | None]:
+    """The best single pool venue's plan, and its route."""
     subject, counter = intent.subject.asset, intent.counter.asset
     try:
-        candidate = _best(intent, graphs, topology, routing or {})
+        candidate = _best(intent, graphs, topology, routing)
     except ops.RouteQueryError as exc:
         # Zero base units (an amount below one unit of the asset) or more than 2**128 - 1:
         # the router cannot answer, and bad input never crashes a stage.
@@ -194,9 +168,9 @@ def plan_intent(
                 f"{intent.subject.amount} {subject.symbol} is {units} base units, which the router "
                 f"refuses ({exc.code}): {exc}"
             ),
-        )
+        ), None
     except ops.RustOpsError as exc:
-        return PlanRejected(reason="route_error", detail=f"{exc.code}: {exc}")
+        return PlanRejected(reason="route_error", detail=f"{exc.code}: {exc}"), None
     asset_in, asset_out = (
         (subject, counter) if intent.type is IntentType.DISPOSE else (counter, subject)
     )
@@ -207,7 +181,7 @@ def plan_intent(
                 f"no route from {asset_in.symbol} to {asset_out.symbol} within {MAX_HOPS} hops on "
                 f"venues {sorted(pools)} for this amount"
             ),
-        )
+        ), None
     route = candidate.route
     slippage = intent.constraints.max_slippage
     impact = Decimal(route.price_impact_ppm) / PPM
@@ -215,30 +189,24 @@ def plan_intent(
         return PlanRejected(
             reason="price_impact",
             detail=(f"price impact {impact:.6f} is above max slippage {slippage:f}"),
-        )
+        ), None
     plan_id = "plan-" + deterministic_ulid(intent.created_at_ms or 0, intent.id, "plan")
     # A split route is several pool-disjoint paths: one step each, executed in turn.
     steps = tuple(
-        _step(f"{plan_id}-{k + 1}", candidate.venue, path, intent, asset_in, asset_out)
+        pool_step(f"{plan_id}-{k + 1}", candidate.venue, path, intent, asset_in, asset_out)
         for k, path in enumerate(route.paths)
-    )
-    # Each leg carries its pool's fee (a lookup in the pools would cost a pass over all of
-    # them per intent: milliseconds with thousands of pools).
-    cost = sum(
-        (asset_in.from_base_units(path.amount_in) * _fee_fraction(path) for path in route.paths),
-        Decimal(0),
     )
     plan = ExecutionPlan(
         id=plan_id,
         intent_id=intent.id,
         steps=steps,
         estimated_out=asset_out.from_base_units(route.amount_out),
-        estimated_cost=cost.quantize(Decimal(1).scaleb(-asset_in.decimals)),
+        estimated_cost=route_fees(route, asset_in).quantize(Decimal(1).scaleb(-asset_in.decimals)),
         estimated_duration_ms=0,
         risk_score=min(100, int(impact / slippage * 100)) if slippage > 0 else 100,
         price_impact=impact,
     )
-    return PlanCreated(plan=plan, intent=intent, priority=priority)
+    return PlanCreated(plan=plan, intent=intent, priority=priority), candidate
 
 
 class PlanStage:
@@ -260,6 +228,14 @@ class PlanStage:
         self._route_stats = RouteStats()
         # One batch plans at a time: the pending flow and the graphs are one sequence.
         self._planning = asyncio.Lock()
+        spec = context.topology.stage(self.name)
+        self._breakers = PlanningBreakers(
+            context.topology.breakers,
+            context.control,
+            CONTROL_TOPIC if CONTROL_TOPIC in spec.outputs else None,
+            context.topology.topic(spec.inputs[0]).partitions,
+            context.venues,
+        )
 
     async def start(self) -> None:
         return None
@@ -298,7 +274,10 @@ class PlanStage:
             return
         # A redelivered intent gets the plan it was given, not a new one (see decisions.py).
         fresh = self._decisions.unanswered(e for _, e in pairs)
-        results = await self._plan(fresh) if fresh else {}
+        partitions = {e.correlation_id: r.partition for r, e in pairs}
+        results, changes = await self._plan(fresh, partitions) if fresh else ({}, [])
+        for change in changes:  # a breaker half-opened: before the probe's plan goes out
+            await emit(change)
         now = self._context.clock()
         await self._decisions.answer(
             pairs,
@@ -308,21 +287,17 @@ class PlanStage:
             emit,
         )
 
-    @staticmethod
-    def _on_books(
-        books: BookView, job: IntentPrioritised, result: PlanCreated | PlanRejected
-    ) -> PlanCreated | PlanRejected:
-        """An intent no pool can route is planned on the order books of its pair, if any.
-
-        Deliberately narrow for now (issue 13): books are tried only when the pools have no
-        route, never combined with them in one plan, and their plans are not pending flow.
-        Read here, on the loop's thread: a book is re-aggregated lazily when read.
-        """
-        if not isinstance(result, PlanRejected) or result.reason != "no_route":
-            return result
-        subject, counter = job.intent.subject.asset.symbol, job.intent.counter.asset.symbol
-        book = books.book(subject, counter) or books.book(counter, subject)
-        return result if book is None else plan_on_books(job.intent, job.priority, book)
+    def _books_of(self, jobs: Sequence[IntentPrioritised]) -> dict[tuple[str, str], AggregatedBook]:
+        """The aggregated book of each job's pair that has one (either way round)."""
+        view = self._context.books
+        found: dict[tuple[str, str], AggregatedBook] = {}
+        if view is None:
+            return found
+        for pair in {_pair(job.intent) for job in jobs}:
+            book = view.book(*pair) or view.book(pair[1], pair[0])
+            if book is not None:
+                found[pair] = book
+        return found
 
     def _adopt_recovered_plans(self) -> None:
         """Count the plans recovered from the changelog as in flight.
@@ -342,8 +317,27 @@ class PlanStage:
                     made_ms = int(event.timestamp.timestamp() * 1000)
                     self.pending.add(intent_id, created.plan, made_ms, created.intent.deadline_ms)
 
-    async def _plan(self, events: Sequence[Event]) -> dict[str, PlanCreated | PlanRejected]:
-        """The answer for each event's intent, by intent id; each plan made is pending."""
+    async def _plan(
+        self, events: Sequence[Event], partitions: Mapping[str, int]
+    ) -> tuple[dict[str, PlanCreated | PlanRejected], list[Output]]:
+        """The answer for each event's intent, by intent id (each plan made is pending), and
+        the breaker changes to publish first."""
+        killed: dict[str, PlanCreated | PlanRejected] = {}
+        live: list[Event] = []
+        for event in events:
+            refusal = killed_plan(self._context.control, event.payload_as(IntentPrioritised).intent)
+            if refusal is not None:
+                killed[event.correlation_id] = refusal
+            else:
+                live.append(event)
+        if not live:
+            return killed, []
+        results, changes = await self._route(live, partitions)
+        return {**killed, **results}, changes
+
+    async def _route(
+        self, events: Sequence[Event], partitions: Mapping[str, int]
+    ) -> tuple[dict[str, PlanCreated | PlanRejected], list[Output]]:
         async with self._planning:
             pools = await self._pools()  # one read per batch: the venues' state now
             now = self._context.clock()
@@ -352,9 +346,23 @@ class PlanStage:
             graphs = venue_graphs.sync(pools, pending.adjusted(pools, now))
             topology, routing = self._context.topology, self._routing
             jobs = [event.payload_as(IntentPrioritised) for event in events]
+            # Venues whose breakers are not closed: excluded, or probed (pipeline/breakers).
+            admissions = self._breakers.admit(
+                [(job.intent, partitions.get(job.intent.id, 0)) for job in jobs], now
+            )
+            admitted = {job.intent.id: a for job, a in zip(jobs, admissions, strict=True)}
+            # Each pair's aggregated book, read here on the loop's thread (a book is
+            # re-aggregated lazily when read), then only read by the routing threads.
+            books = self._books_of(jobs)
 
             def route(job: IntentPrioritised) -> PlanCreated | PlanRejected:
-                return plan_intent(job.intent, job.priority, pools, topology, graphs, routing)
+                book = books.get(_pair(job.intent))
+                return admitted[job.intent.id].route(
+                    graphs,
+                    lambda usable: plan_intent(
+                        job.intent, job.priority, pools, topology, usable, routing, book
+                    ),
+                )
 
             planned = plan_in_order(
                 jobs,
@@ -365,15 +373,18 @@ class PlanStage:
                 self._threads,
                 self._route_stats,
             )
-            books = self._context.books
-            if books is not None:
-                planned = [
-                    self._on_books(books, job, result)
-                    for job, result in zip(jobs, planned, strict=True)
-                ]
-            return {
-                event.correlation_id: result for event, result in zip(events, planned, strict=True)
-            }
+            changes: list[Output] = []
+            answers: dict[str, PlanCreated | PlanRejected] = {}
+            for event, admission, result in zip(events, admissions, planned, strict=True):
+                answers[event.correlation_id], published = self._breakers.settle(
+                    admission, result, now
+                )
+                changes += published
+            return answers, changes
+
+
+def _pair(intent: Intent) -> tuple[str, str]:
+    return intent.subject.asset.symbol, intent.counter.asset.symbol
 
 
 def plan_output(

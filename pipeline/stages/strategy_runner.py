@@ -11,33 +11,47 @@ Record shapes:
                                                  and a deterministic client intent id
 
 Per batch, in this order (so a strategy hears of its fills before it decides again):
+    the control plane moved             --start / stop / rebuild strategies (``strategy_set``)
     intent.submitted of a strategy here --own.set(intent id, [strategy id, client id])
     exec.step_filled of an own intent   --strategy.on_fill(StrategyFill)
     each pool state, in record order    --latest[venue][pool] = state
                                         --each strategy.on_market(MarketSnapshot(at_ms=the
                                           record's timestamp)) --> submissions --> emit
+                                          (dropped while its kill switch is engaged, or when
+                                          the update is older than SEP_STRATEGY_MAX_LAG_MS)
+    each strategy that KeepsState       --state.set(strategy id, its save_state()) if changed
 
 The clock a strategy sees is the market record's timestamp, not the wall clock: a runner
 that replays records after a crash shows the strategies the same moments again, so a
 strategy whose client intent ids derive from them (dca: the interval index) re-submits the
 same ids, and ingest's dedupe on (strategy id, client intent id) drops the copies.  A
 submission without a client intent id gets one from the moment and its place in the list
-(``<strategy id>-<at_ms>-<i>``), deterministic the same way.
+(``<strategy id>-<at_ms>-<i>``), deterministic the same way.  An update older than
+``SEP_STRATEGY_MAX_LAG_MS`` still feeds the strategies (features, intervals move on) but
+what they return is dropped: a runner reading the market topic's history (a new consumer
+group starts at its beginning) must not trade on the past.
 
-Which intents are a strategy's own lives in a table (its changelog survives a restart), keyed
-by intent id and written from ``sep.intents.ingested``'s partition, which ``sep.executions``
-shares (both keyed by intent id): so that topic is the stage's first input, and the table is
-partitioned like it.  An entry goes when its intent's execution ends; one rejected before
-execution (risk, plan) stays.  A strategy's own state (dca's last interval) is in memory:
-after a restart it starts afresh, and dedupe keeps that from buying twice.
+Two changelog tables (they survive a restart), both partitioned like
+``sep.intents.ingested``, the stage's first input:
+    own intents  intent id -> [strategy id, client id], written from the intent's own
+                 partition (``sep.executions`` shares it: both keyed by intent id); an entry
+                 goes when its intent's execution ends (one rejected before execution stays)
+    state        strategy id -> {"plugin", "state"}: a ``KeepsState`` strategy's
+                 ``save_state()``, in partition 0 (the runner holds every partition), written
+                 with the batch's intents and restored when the strategy is (re)built
 
-Run it in one process holding every partition of its inputs: every strategy must see every
-market update and every fill of its intents.  A consumer group of several workers would split
-them (``sep.market.pools`` has one partition, so only one worker would hear the market, while
-the fills would be spread over all), so declaring the stage in ``topology.yaml`` needs a
-singleton worker for it first; until then it runs in memory (``build_memory_runtime``).
-A strategy that raises or returns something else than ``IntentSubmission``s is logged and
-skipped for that update; the others go on.
+Enabling, disabling and configuring: ``topology.yaml`` (``plugins.strategies``), then the
+control plane (``sep.control``, key ``strategy/<id>``, read through ``StageContext.control``):
+the runner compares the control plane's version at every batch, and the market ticks at
+least every second, so a change is obeyed within a second of the worker reading it.  A
+strategy whose run-time config its plugin refuses is logged and not started.
+
+It runs as a singleton (``singleton: true`` in ``topology.yaml``): one process holding every
+partition of its inputs, since every strategy must see every market update and every fill of
+its intents (a consumer group would split them).  A second runner started waits as a hot
+standby (``pipeline.runtime.delivery.singleton``).  A strategy that raises or returns
+something else than ``IntentSubmission``s is logged and skipped for that update; the others
+go on.
 """
 
 from __future__ import annotations
@@ -49,13 +63,16 @@ import orjson
 from pydantic import ValidationError
 
 from pipeline.market.feed import TOPIC as POOLS_TOPIC
+from pipeline.models.control import StrategyChanged
 from pipeline.models.events import Event, ExecStepFilled, IntentSubmitted
 from pipeline.models.intent import IntentSubmission
 from pipeline.models.market import PoolState
-from pipeline.plugins.manager import build_strategies
-from pipeline.plugins.strategy import MarketSnapshot, Strategy, StrategyFill
+from pipeline.plugins.manager import build_strategy
+from pipeline.plugins.strategy import JsonState, KeepsState, MarketSnapshot, Strategy, StrategyFill
 from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
-from pipeline.stages.table_names import STRATEGY_INTENTS
+from pipeline.stages.strategy_set import Wanted, strategy_ids_in, wanted_strategies
+from pipeline.stages.table_names import STRATEGY_INTENTS, STRATEGY_STATE
+from pipeline.topology.loader import TopologyError
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +81,13 @@ OWN_INTENTS = STRATEGY_INTENTS
 
 ENDS = frozenset({"exec.completed", "exec.failed", "intent.expired"})
 """Execution events after which an intent has no more fills."""
+
+STATE_PARTITION = 0
+
+
+def _same(built: Wanted, want: Wanted) -> bool:
+    """Whether a running strategy is what is wanted (else it is rebuilt)."""
+    return built.plugin == want.plugin and dict(built.config) == dict(want.config)
 
 
 def derived_client_id(strategy_id: str, at_ms: int, index: int) -> str:
@@ -89,31 +113,41 @@ class StrategyRunnerStage:
     def __init__(
         self, context: StageContext, strategies: Mapping[str, Strategy] | None = None
     ) -> None:
-        """``strategies`` by strategy id; by default the ones the topology enables."""
+        """``strategies`` by strategy id: fixed instances (tests), which the control plane
+        can still disable and enable again; by default the runner builds what the topology
+        and the control plane enable, with the installed plugins."""
         self._context = context
         self._topic = context.topology.stage(self.name).events_topic
-        if strategies is None:
-            strategies = build_strategies(context.topology, context.settings.data_dir)
-        self.strategies = dict(strategies)
+        self._source = context.topology.stage(self.name).inputs[0]
+        self._fixed = dict(strategies) if strategies is not None else None
+        self.strategies: dict[str, Strategy] = {}
+        """The running ones, by strategy id."""
+        self._built_from: dict[str, Wanted] = {}
         self._own = context.table(
             OWN_INTENTS, "intent id -> [strategy id, client intent id] of the strategies' intents"
         )
+        self._state = context.table(
+            STRATEGY_STATE, "strategy id -> {plugin, state}: each strategy's saved state"
+        )
+        self._saved: dict[str, str] = {}
+        """What was last written to the state table per strategy (skip unchanged writes)."""
+        self._control_version: int | None = None
         self._pools: dict[str, dict[str, PoolState]] = {}
         self.submitted = 0
         self.fills = 0
+        self.dropped_killed = 0
+        self.dropped_stale = 0
 
     async def start(self) -> None:
-        for strategy_id, strategy in self.strategies.items():
-            (self._context.settings.data_dir / "strategies" / strategy_id).mkdir(
-                parents=True, exist_ok=True
-            )
-            await strategy.on_start()
+        return None  # strategies start at the first batch: after the tables are recovered
 
     async def stop(self) -> None:
-        for strategy in self.strategies.values():
-            await strategy.on_stop()
+        for strategy_id in list(self.strategies):
+            await self._stop_strategy(strategy_id)
 
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
+        await self._reconcile()
+        self._restore_recovered()
         market: list[Record] = []
         events: list[tuple[Record, Event]] = []
         for record in records:
@@ -135,6 +169,171 @@ class StrategyRunnerStage:
             if self._apply(record):
                 for output in self._on_market(record.timestamp_ms):
                     await emit(output)
+        self._save_states()
+
+    # ------------------------------------------------------------------ strategies
+
+    def wanted(self) -> dict[str, Wanted]:
+        """What should run now: the topology, then the control plane's changes."""
+        control = self._context.control
+        changes: dict[str, StrategyChanged] = {}
+        if control is not None:
+            for strategy_id in strategy_ids_in(key for key, _ in control.items()):
+                change = control.strategy(strategy_id)
+                if change is not None:
+                    changes[strategy_id] = change
+        if self._fixed is not None:
+            # Fixed instances: only on/off from the control plane, never rebuilt.
+            return {
+                sid: Wanted(
+                    sid,
+                    sid,
+                    {},
+                    changes[sid].enabled if sid in changes else True,
+                    "control" if sid in changes else "topology",
+                )
+                for sid in self._fixed
+            }
+        return wanted_strategies(self._context.topology, changes)
+
+    async def _reconcile(self) -> None:
+        control = self._context.control
+        version = control.version if control is not None else 0
+        if version == self._control_version:
+            return
+        self._control_version = version
+        wanted = self.wanted()
+        for strategy_id in list(self.strategies):
+            want = wanted.get(strategy_id)
+            if want is None or not want.enabled:
+                log.info("strategy disabled", extra={"strategy": strategy_id})
+                await self._stop_strategy(strategy_id)
+        for strategy_id, want in wanted.items():
+            if not want.enabled:
+                continue
+            built = self._built_from.get(strategy_id)
+            if strategy_id in self.strategies and built is not None and _same(built, want):
+                continue
+            await self._start_strategy(want)
+
+    async def _start_strategy(self, want: Wanted) -> None:
+        strategy_id = want.strategy_id
+        previous = self.strategies.get(strategy_id)
+        carried: JsonState | None = None
+        if previous is not None:  # reconfigured: the new instance goes on from the old state
+            if isinstance(previous, KeepsState):
+                carried = previous.save_state()
+            await self._stop_strategy(strategy_id, save=False)
+        try:
+            strategy = self._build(want)
+            (self._context.settings.data_dir / "strategies" / strategy_id).mkdir(
+                parents=True, exist_ok=True
+            )
+            await strategy.on_start()
+        except TopologyError as exc:  # a run-time config its plugin refuses: said, not raised
+            log.error(
+                "strategy not started: %s",
+                exc,
+                extra={"strategy": strategy_id, "plugin": want.plugin},
+            )
+            return
+        except Exception:
+            log.exception(
+                "strategy not started", extra={"strategy": strategy_id, "plugin": want.plugin}
+            )
+            return
+        if isinstance(strategy, KeepsState):
+            self._restore(strategy_id, want.plugin, strategy, carried)
+        self.strategies[strategy_id] = strategy
+        self._built_from[strategy_id] = want
+        log.info(
+            "strategy started",
+            extra={"strategy": strategy_id, "plugin": want.plugin, "source": want.source},
+        )
+
+    def _build(self, want: Wanted) -> Strategy:
+        if self._fixed is not None:
+            return self._fixed[want.strategy_id]
+        context = self._context
+        return build_strategy(
+            context.topology,
+            context.settings.data_dir,
+            want.strategy_id,
+            want.plugin,
+            want.config,
+        )
+
+    async def _stop_strategy(self, strategy_id: str, *, save: bool = True) -> None:
+        strategy = self.strategies.pop(strategy_id, None)
+        self._built_from.pop(strategy_id, None)
+        if strategy is None:
+            return
+        if save:
+            self._save_state(strategy_id, strategy)
+        try:
+            await strategy.on_stop()
+        except Exception:
+            log.exception("strategy failed to stop", extra={"strategy": strategy_id})
+
+    # ------------------------------------------------------------------ state
+
+    def _restore(
+        self, strategy_id: str, plugin: str, strategy: KeepsState, carried: JsonState | None
+    ) -> None:
+        state = carried
+        if state is None:
+            saved = self._state.get(strategy_id)
+            if saved is None:
+                return
+            entry = orjson.loads(saved)
+            if entry.get("plugin") != plugin:
+                log.warning(
+                    "saved state of another plugin ignored",
+                    extra={"strategy": strategy_id, "saved": entry.get("plugin"), "now": plugin},
+                )
+                return
+            state = entry.get("state")
+            self._saved[strategy_id] = saved
+        try:
+            strategy.restore_state(state if isinstance(state, dict) else {})
+        except ValueError:
+            log.exception(
+                "saved state refused; the strategy starts afresh", extra={"strategy": strategy_id}
+            )
+            return
+        log.info("strategy state restored", extra={"strategy": strategy_id})
+
+    def _restore_recovered(self) -> None:
+        """A state recovered after a partition moved here is newer than what runs."""
+        for strategy_id in self._state.take_recovered():
+            strategy = self.strategies.get(strategy_id)
+            want = self._built_from.get(strategy_id)
+            if strategy is not None and want is not None and isinstance(strategy, KeepsState):
+                self._restore(strategy_id, want.plugin, strategy, None)
+
+    def _save_states(self) -> None:
+        for strategy_id, strategy in self.strategies.items():
+            self._save_state(strategy_id, strategy)
+
+    def _save_state(self, strategy_id: str, strategy: Strategy) -> None:
+        if not isinstance(strategy, KeepsState):
+            return
+        want = self._built_from.get(strategy_id)
+        plugin = want.plugin if want is not None else strategy_id
+        try:
+            value = orjson.dumps({"plugin": plugin, "state": strategy.save_state()}).decode()
+        except Exception:
+            log.exception("strategy state not saved", extra={"strategy": strategy_id})
+            return
+        if value != self._saved.get(strategy_id):
+            self._state.set(strategy_id, value, self._state_anchor)
+            self._saved[strategy_id] = value
+
+    @property
+    def _state_anchor(self) -> Record:
+        """Where state entries live: partition 0 of the table's source topic (the runner
+        holds every partition, so any would do; one keeps them together)."""
+        return Record(self._source, STATE_PARTITION, -1, 0, None, b"")
 
     # ------------------------------------------------------------------ events
 
@@ -199,11 +398,27 @@ class StrategyRunnerStage:
     def _on_market(self, at_ms: int) -> list[Output]:
         snapshot = self.snapshot(at_ms)
         outputs: list[Output] = []
+        stale = at_ms < self._context.clock() - self._context.settings.strategy_max_lag_ms
+        control = self._context.control
         for strategy_id, strategy in self.strategies.items():
             try:
                 submissions = list(strategy.on_market(snapshot))
             except Exception:
                 log.exception("strategy %r failed on the market update at %d", strategy_id, at_ms)
+                continue
+            if not submissions:
+                continue
+            if stale:
+                self.dropped_stale += len(submissions)
+                continue
+            if control is not None and (kill := control.killed(strategy_id)) is not None:
+                # It still hears the market (its features and intervals move on), but what it
+                # decides while killed is not submitted, and not submitted later either.
+                self.dropped_killed += len(submissions)
+                log.info(
+                    "strategy killed: submissions dropped",
+                    extra={"strategy": strategy_id, "scope": kill.scope, "n": len(submissions)},
+                )
                 continue
             for i, submission in enumerate(submissions):
                 if not isinstance(submission, IntentSubmission):

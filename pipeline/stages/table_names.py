@@ -14,12 +14,13 @@ VALIDATE_DECISIONS = "sep-validate-decisions"
 PLAN_DECISIONS = "sep-plan-decisions"
 EXECUTE_OPENINGS = "sep-execute-openings"
 STRATEGY_INTENTS = "sep-strategy-runner-intents"
+STRATEGY_STATE = "sep-strategy-runner-state"
 
 STAGE_TABLES: dict[str, tuple[str, ...]] = {
     "validate": (VALIDATE_DECISIONS,),
     "plan": (PLAN_DECISIONS,),
     "execute": (EXECUTE_OPENINGS,),
-    "strategy_runner": (STRATEGY_INTENTS,),
+    "strategy_runner": (STRATEGY_INTENTS, STRATEGY_STATE),
 }
 
 

@@ -1,14 +1,20 @@
-"""Validate: deep validation and the stateless risk checks.
+"""Validate: deep validation and the risk engine's checks.
 
 Record shapes:
     in   sep.intents.ingested   Event(intent.submitted)   (intent.rejected is ignored)
     out  sep.intents.validated  Event(risk.approved) + Event(intent.accepted)
-                              | Event(risk.rejected)      a risk limit says no
+                              | Event(risk.rejected)      a risk limit says no (or rule
+                                                          "killed": a kill switch covers it)
                               | Event(intent.rejected)    the intent itself is wrong
     out  sep.deadletter         the intent JSON, when it is wrong (not for risk refusals)
 
 Wrong input (unknown asset, assets on two chains, amount <= 0, ``allowedVenues: []``...) is a
 rejection with a field path a person can fix; a risk refusal names the rule and the numbers.
+
+Risk (``pipeline.risk``, docs/risk.md): the intent's assets at market marks (refused when a
+mark is stale), its notional and slippage, then its strategy's exposure -- positions, open
+intents and today's notional as every worker sees them, plus this stage's own approvals not
+read back yet -- and the breaker state (REDUCING lets only exposure-reducing intents pass).
 
 State: ``sep-validate-decisions`` (intent id -> the outputs given): the funding check reads
 balances that move, so a redelivered intent is answered from memory (``decisions.py``).
@@ -36,13 +42,18 @@ from pipeline.plugins.manager import build_risk_checks
 from pipeline.plugins.risk import RiskBreach, RiskCheck, run_checks
 from pipeline.plugins.venue import HasBalances
 from pipeline.pricing import notional
+from pipeline.risk.engine import CHECKS, RiskEngine
+from pipeline.risk.prices import Unpriced
 from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
 from pipeline.stages.decisions import Decisions
+from pipeline.stages.killed import refuse_killed
 from pipeline.stages.rejections import dead_letter, summarise
 from pipeline.stages.table_names import VALIDATE_DECISIONS
 from pipeline.topology.models import Topology
 
 RISK_CHECKS = ("max_notional", "max_slippage")
+ENGINE_CHECKS = ("price", *CHECKS)
+"""With the risk engine: marks usable (``stale_price`` / ``unpriced``), then its rules."""
 
 
 def semantic_errors(intent: Intent, topology: Topology, venues: Sequence[str]) -> list[FieldError]:
@@ -185,10 +196,15 @@ def _venue_errors(allowed: Sequence[str] | None, venues: Sequence[str]) -> list[
     ]
 
 
-def risk_breaches(intent: Intent, topology: Topology) -> list[RiskBreach]:
+def risk_breaches(
+    intent: Intent, topology: Topology, value: Decimal | None = None
+) -> list[RiskBreach]:
+    """The per-intent limits: its notional (``value``, at the marks; omitted, at the
+    reference prices) and its slippage."""
     limits = topology.risk
     breaches: list[RiskBreach] = []
-    value = notional(intent, topology)
+    if value is None:
+        value = notional(intent, topology)
     if value is None:
         # Size cannot be checked, so the intent is refused rather than waved through.
         breaches.append(
@@ -267,6 +283,25 @@ def funding_breach(
     )
 
 
+def market_breaches(
+    intent: Intent, topology: Topology, engine: RiskEngine, now: int
+) -> list[RiskBreach]:
+    """The risk limits at market marks: both assets priced (``stale_price`` / ``unpriced``
+    otherwise: nothing about the intent's size can be judged), its notional and slippage,
+    then its strategy's exposure and breaker state (``pipeline.risk``)."""
+    unpriced = [
+        RiskBreach(found.rule, found.reason, found.limit, found.actual)
+        for spec in intent.assets
+        if isinstance(found := engine.mark(spec.asset.symbol), Unpriced)
+    ]
+    if unpriced:
+        return unpriced
+    price = engine.price(intent.subject.asset.symbol)
+    assert price is not None  # priced: checked above
+    value = (intent.subject.amount or Decimal(0)) * price
+    return risk_breaches(intent, topology, value) + engine.judge(intent, now)
+
+
 def validate_event(
     event: Event,
     topology: Topology,
@@ -274,12 +309,15 @@ def validate_event(
     now: int,
     holdings: Mapping[str, Holdings | None] | None = None,
     extra_checks: Sequence[RiskCheck] = (),
+    engine: RiskEngine | None = None,
 ) -> list[Output]:
     """The pure part of the stage: one ``intent.submitted`` in, its outputs out.
 
     ``holdings``: per venue, what its account holds (``None``: unlimited); omitted, the
     funding check is not made.  ``extra_checks``: the plugins' risk checks the topology
-    enables (``plugins.risk_checks``), run after the built-in limits.
+    enables (``plugins.risk_checks``), run after the built-in limits.  ``engine``: the
+    strategies' exposure and breaker state with market marks (``pipeline.risk``); omitted,
+    only the per-intent limits at the reference prices.
     """
     intent = event.payload_as(IntentSubmitted).intent
     id_ms = intent.created_at_ms or now
@@ -322,8 +360,17 @@ def validate_event(
                 correlation_id=intent.id,
             ),
         ]
-    breaches = risk_breaches(intent, topology) + run_checks(extra_checks, intent, now)
-    checks: tuple[str, ...] = (*RISK_CHECKS, *(check.name for check in extra_checks))
+    if engine is None:
+        breaches = risk_breaches(intent, topology)
+        checks: tuple[str, ...] = RISK_CHECKS
+        value = notional(intent, topology)
+    else:
+        breaches = market_breaches(intent, topology, engine, now)
+        checks = (*RISK_CHECKS, *ENGINE_CHECKS)
+        price = engine.price(intent.subject.asset.symbol)
+        value = None if price is None else (intent.subject.amount or Decimal(0)) * price
+    breaches += run_checks(extra_checks, intent, now)
+    checks = (*checks, *(check.name for check in extra_checks))
     if holdings is not None:
         allowed = intent.constraints.allowed_venues
         usable = {v: h for v, h in holdings.items() if allowed is None or v in allowed}
@@ -345,7 +392,7 @@ def validate_event(
         return [Output.of_event(topic, rejected)]
     approved = emit(
         "risk.approved",
-        RiskApproved(checks=checks, notional=wire_amount(notional(intent, topology) or Decimal(0))),
+        RiskApproved(checks=checks, notional=wire_amount(value or Decimal(0))),
         1,
     )
     accepted = emit("intent.accepted", IntentAccepted(intent=intent), 2)
@@ -374,12 +421,13 @@ class ValidateStage:
         self._venues = tuple(
             name for name, use in context.topology.plugins.venues.items() if use.enabled
         )
+        self.risk = RiskEngine(context)
 
     async def start(self) -> None:
-        return None
+        await self.risk.start()
 
     async def stop(self) -> None:
-        return None
+        await self.risk.stop()
 
     async def _holdings(self, intents: Sequence[Intent]) -> dict[str, dict[str, Decimal] | None]:
         """Account holdings of the venues whose balances can decide one of ``intents``.
@@ -419,15 +467,25 @@ class ValidateStage:
         ]
         holdings = await self._holdings(fresh) if self._context.venues and fresh else None
         topology = self._context.topology
+        risk = self.risk
+        if fresh:
+            await risk.prepare()  # every strategy's state and the marks, as of now
 
         def reserve(event: Event, outputs: Sequence[Output]) -> None:
-            if holdings is not None and accepted(outputs, self._topic):
+            if not accepted(outputs, self._topic):
+                return
+            # Counted as open at once: the next intent of the batch sees it.
+            risk.approve(event.payload_as(IntentSubmitted).intent, now)
+            if holdings is not None:
                 _reserve(event, topology, holdings)
 
+        control = self._context.control
         await self._decisions.answer(
             pairs,
-            lambda event: validate_event(
-                event, topology, self._venues, now, holdings, self._checks
+            # An intent of a killed scope is refused before anything else (stages/killed.py).
+            lambda event: (
+                refuse_killed(event, control, self._topic, now)
+                or validate_event(event, topology, self._venues, now, holdings, self._checks, risk)
             ),
             emit,
             then=reserve,

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pipeline.breakers.config import BreakersSpec
 from pipeline.models.assets import Asset
 
 
@@ -47,6 +48,15 @@ class StageSpec(Strict):
     outputs: tuple[str, ...] = ()
     concurrency: Annotated[int, Field(ge=1, le=64)] = 1
     batch: BatchSpec = BatchSpec()
+    singleton: bool = False
+    """Run by exactly one process, which reads every partition of the stage's inputs.
+
+    For a stage that must see every record (the strategy runner: every market update and
+    every fill of its strategies' intents).  Workers running every stage leave it out; it
+    runs in a worker of its own (``sep worker --stages <name>``, which ``sep up`` starts),
+    in a consumer group of its own whose assignor hands every partition to one member:
+    start a second one and it waits as a hot standby (``pipeline.runtime.delivery.singleton``).
+    A singleton is never fused (it would drag its chain into one process)."""
     description: str = ""
 
     @property
@@ -56,6 +66,48 @@ class StageSpec(Strict):
         if not self.outputs:
             raise ValueError(f"stage {self.name!r} declares no outputs")
         return self.outputs[0]
+
+
+PositiveDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+Fraction = Annotated[Decimal, Field(gt=0, le=1, allow_inf_nan=False)]
+
+
+class StrategyLimits(Strict):
+    """The per-strategy risk rules (``pipeline.risk``); a rule left out is not checked.
+
+    ``risk.limits`` gives every strategy's, ``risk.strategies.<id>`` overrides some of them
+    for one strategy, and the control topic (``risk.limits_changed``, ``sep risk limits
+    set``) overrides both at run time.  Money is in ``risk.quote_asset``.
+    """
+
+    capital: PositiveDecimal | None = None
+    """Equity the strategy was given: concentration and drawdown are shares of
+    ``capital + realised + unrealised P&L``."""
+    max_position: PositiveDecimal | None = None
+    """Largest position in one asset (its absolute value at the mark price)."""
+    max_concentration: Fraction | None = None
+    """Largest share of the strategy's equity in one asset."""
+    max_open_intents: Annotated[int, Field(ge=0)] | None = None
+    """Intents accepted and not finished (completed, failed, expired or not plannable)."""
+    max_daily_notional: PositiveDecimal | None = None
+    """Traded today (UTC, fills) plus what open intents may still trade, plus the intent."""
+    reduce_at_loss: PositiveDecimal | None = None
+    """Loss since the breaker's epoch began (``pipeline.risk.breakers``) that moves the
+    strategy to REDUCING."""
+    halt_at_loss: PositiveDecimal | None = None
+    """... and to HALTED."""
+    reduce_at_drawdown: Fraction | None = None
+    """Fall from the epoch's peak equity, as a share of it, that moves it to REDUCING."""
+    halt_at_drawdown: Fraction | None = None
+
+
+class BreakerLimits(Strict):
+    """The global breaker: loss and drawdown of every strategy's equity together."""
+
+    reduce_at_loss: PositiveDecimal | None = None
+    halt_at_loss: PositiveDecimal | None = None
+    reduce_at_drawdown: Fraction | None = None
+    halt_at_drawdown: Fraction | None = None
 
 
 class RiskLimits(Strict):
@@ -68,15 +120,41 @@ class RiskLimits(Strict):
     reference_prices: dict[str, Decimal]
     """Price of one unit of each asset in ``quote_asset``, used for notional checks.
 
-    Deliberate simplification for the walking skeleton: static prices from configuration;
-    a later issue feeds them from market data.
+    Marks come from the market (``pipeline.risk.prices``: pool states); a reference price
+    is used for an asset no pool prices, and for a stale mark when ``stale_prices`` says so.
     """
+    price_max_age_ms: Annotated[int, Field(ge=1)] = 30_000
+    """A market price read longer ago than this is stale (``stale_prices`` decides)."""
+    stale_prices: Literal["reject", "reference"] = "reject"
+    """A stale mark: ``reject`` refuses the intent (rule ``stale_price``), ``reference``
+    values it at its reference price instead."""
+    price_refresh_ms: Annotated[int, Field(ge=0)] = 200
+    """Pool states are read at most this often for marks (a venue without a market feed is
+    asked directly, like the planner does)."""
+    evaluate_interval_ms: Annotated[int, Field(ge=50)] = 500
+    """How often each worker marks the strategies to market for the breakers."""
+    breaker_reset: Literal["manual", "utc_day"] = "utc_day"
+    """When a tripped breaker goes back to NORMAL by itself: ``utc_day`` at the next UTC
+    midnight (a new epoch, the day's equity as its baseline), ``manual`` only by
+    ``sep risk reset`` / ``POST /risk/reset``."""
+    limits: StrategyLimits = StrategyLimits()
+    """Every strategy's rules."""
+    strategies: dict[str, StrategyLimits] = Field(default_factory=dict)
+    """Per strategy id: the rules that differ from ``limits``."""
+    global_: Annotated[BreakerLimits, Field(alias="global")] = BreakerLimits()
+    """The breaker over all strategies together."""
 
 
 class PluginUse(Strict):
     enabled: bool = True
     config: dict[str, Any] = Field(default_factory=dict)
     """Validated by the plugin's own config model, with errors naming this YAML path."""
+    plugin: Annotated[str, Field(min_length=1)] | None = None
+    """What it is an instance of, when the key is not that name (strategies only: two
+    ``dca`` strategies with their own ids, ``dca-weth: {plugin: dca, config: ...}``)."""
+
+    def plugin_name(self, key: str) -> str:
+        return self.plugin or key
 
 
 class PluginsSpec(Strict):
@@ -152,6 +230,26 @@ def reference_problems(topology: Topology) -> list[tuple[str, str]]:
                         )
                     )
     problems += fusion_problems(topology)
+    problems += singleton_problems(topology)
+    for section in ("venues", "risk_checks"):
+        for name, use in getattr(topology.plugins, section).items():
+            if use.plugin is not None:
+                problems.append(
+                    (
+                        f"plugins.{section}.{name}.plugin",
+                        "only strategies name their plugin (a venue or a risk check is "
+                        "the name its plugin registers)",
+                    )
+                )
+    venues = list(topology.plugins.venues)
+    for venue in topology.breakers.venues:
+        if venue not in venues:
+            problems.append(
+                (
+                    f"breakers.venues.{venue}",
+                    f"breakers.venues names unknown venue {venue!r}{_hint(venue, venues)}",
+                )
+            )
     for symbol in topology.risk.reference_prices:
         if symbol not in symbols:
             problems.append(
@@ -160,6 +258,39 @@ def reference_problems(topology: Topology) -> list[tuple[str, str]]:
                     f"risk.reference_prices names unknown asset {symbol!r}{_hint(symbol, symbols)}",
                 )
             )
+    problems += risk_problems(topology.risk)
+    return problems
+
+
+def risk_problems(risk: RiskLimits) -> list[tuple[str, str]]:
+    """Rules that contradict each other once a strategy's overrides are applied (a REDUCING
+    threshold must come before its HALTED one; drawdown and concentration need capital)."""
+    problems: list[tuple[str, str]] = []
+    scopes: list[tuple[str, BaseModel, BaseModel | None]] = [
+        ("risk.limits", risk.limits, None),
+        ("risk.global", risk.global_, None),
+    ]
+    scopes += [(f"risk.strategies.{s}", risk.limits, own) for s, own in risk.strategies.items()]
+    for where, base, own in scopes:
+        merged = {**base.model_dump(exclude_none=True)}
+        if own is not None:
+            merged.update(own.model_dump(exclude_none=True))
+        for reduce, halt in (
+            ("reduce_at_loss", "halt_at_loss"),
+            ("reduce_at_drawdown", "halt_at_drawdown"),
+        ):
+            if reduce in merged and halt in merged and merged[reduce] >= merged[halt]:
+                problems.append(
+                    (
+                        f"{where}.{reduce}",
+                        f"{reduce} ({merged[reduce]}) must be below {halt} ({merged[halt]}): "
+                        "REDUCING comes before HALTED",
+                    )
+                )
+        if isinstance(base, StrategyLimits) and "capital" not in merged:
+            for rule in ("max_concentration", "reduce_at_drawdown", "halt_at_drawdown"):
+                if rule in merged:
+                    problems.append((f"{where}.{rule}", f"{rule} needs a capital to be a share of"))
     return problems
 
 
@@ -214,6 +345,17 @@ def fusion_problems(topology: Topology) -> list[tuple[str, str]]:
     return problems
 
 
+def singleton_problems(topology: Topology) -> list[tuple[str, str]]:
+    """A singleton stage is never fused (see ``StageSpec.singleton``)."""
+    singles = {s.name for s in topology.stages if s.singleton}
+    return [
+        (f"fusion[{i}][{j}]", f"stage {name!r} is a singleton; it runs alone, never fused")
+        for i, chain in enumerate(topology.fusion)
+        for j, name in enumerate(chain)
+        if name in singles
+    ]
+
+
 class Topology(Strict):
     app: AppSpec = AppSpec()
     topics: Annotated[tuple[TopicSpec, ...], Field(min_length=1)]
@@ -221,6 +363,8 @@ class Topology(Strict):
     assets: Annotated[tuple[Asset, ...], Field(min_length=1)]
     risk: RiskLimits
     plugins: PluginsSpec = PluginsSpec()
+    breakers: BreakersSpec = BreakersSpec()
+    """Venue circuit breakers' thresholds (``pipeline.breakers.config``)."""
     fusion: tuple[tuple[str, ...], ...] = ()
     """Chains of neighbouring, co-keyed stages run as one pass in one worker (each writes
     its declared topics still; the next stage gets its records in memory).  See
@@ -232,6 +376,11 @@ class Topology(Strict):
         if problems:
             raise TopologyReferenceError(problems)
         return self
+
+    @property
+    def singleton_stages(self) -> tuple[str, ...]:
+        """The stages that run in a process of their own (``StageSpec.singleton``)."""
+        return tuple(s.name for s in self.stages if s.singleton)
 
     def topic(self, name: str) -> TopicSpec:
         for topic in self.topics:

@@ -14,6 +14,11 @@ and MARKET (no price bound; IOC or FOK).  ``post_only`` (GTC limits only) is rej
 repriced, if it would take liquidity.  ``quote_limit`` bounds a taker by quote instead of by
 quantity alone: a buy spends at most that much (fees included), a sell stops once its
 proceeds (net of fees) reach it -- how a step "spend 3,000 USDC" becomes an order.
+``average_limit`` bounds the average instead (IOC/FOK only): quote base units for the whole
+``qty``, fees included; whatever fills pays at most (buy) or receives at least (sell) its
+share of it, ``average_limit * filled / qty``.  With a limit price at the worst level a plan
+sweeps, it lets the order take every level the plan counted on while its total stays within
+the plan's average-based bound, however the book has moved.
 
 Matching is two-phase: ``_plan`` walks the opposite side best price first, oldest order first
 within a price, and decides each trade without changing anything; only then does ``submit``
@@ -77,6 +82,7 @@ class OrderRequest:
     post_only: bool = False
     quote_limit: int | None = None
     owner: str = ""
+    average_limit: int | None = None
 
 
 @dataclass
@@ -351,6 +357,10 @@ class MatchingEngine:
             return f"quote_limit must be positive, got {r.quote_limit}"
         if r.quote_limit is not None and r.tif is TimeInForce.GTC:
             return "a quote-limited order cannot rest: use IOC or FOK"
+        if r.average_limit is not None and r.average_limit <= 0:
+            return f"average_limit must be positive, got {r.average_limit}"
+        if r.average_limit is not None and r.tif is TimeInForce.GTC:
+            return "an average-limited order cannot rest: use IOC or FOK"
         return None
 
     def _crosses(self, request: OrderRequest, price: int) -> bool:
@@ -362,6 +372,7 @@ class MatchingEngine:
         trades: list[Trade] = []
         want = request.qty
         budget = request.quote_limit  # buy: left to spend; sell: proceeds still wanted
+        filled, moved = 0, 0  # lots and quote (fees in) so far, for ``average_limit``
         opposite = self._side(request.side.opposite)
         for price in opposite.best_first():
             if not self._crosses(request, price):
@@ -370,10 +381,14 @@ class MatchingEngine:
                 qty = min(want, maker.remaining)
                 if budget is not None:
                     qty = min(qty, self._within_budget(request.side, price, budget))
-                if qty == 0:  # a buy's budget pays for no lot here, nor at any worse price
+                if request.average_limit is not None:
+                    qty = self._within_average(request, price, qty, filled, moved)
+                if qty == 0:  # nothing more here, nor at any worse price
                     return trades
                 notional = price * qty * self.unit
                 taker_fee = fee_of(notional, self.taker_fee)
+                filled += qty
+                moved += notional + taker_fee if request.side is Side.BUY else notional - taker_fee
                 trades.append(
                     Trade(
                         maker.order_id,
@@ -395,6 +410,45 @@ class MatchingEngine:
                 if want == 0 or (budget is not None and budget <= 0):
                     return trades
         return trades
+
+    def _within_average(
+        self, request: OrderRequest, price: int, most: int, filled: int, moved: int
+    ) -> int:
+        """The most lots (up to ``most``) at ``price`` that keep the order's average within
+        ``average_limit``, given ``filled`` lots that moved ``moved`` quote so far (fees in).
+
+        Buy: ``qty * (moved + cost(k)) <= limit * (filled + k)``; sell: ``qty * (moved +
+        proceeds(k)) >= limit * (filled + k)``.  Levels come best first, so once a level
+        would break the average, every worse one would too."""
+        limit, whole = request.average_limit, request.qty
+        assert limit is not None
+        buy = request.side is Side.BUY
+
+        def fits(k: int) -> bool:
+            notional = price * k * self.unit
+            fee = fee_of(notional, self.taker_fee)
+            if buy:
+                return whole * (moved + notional + fee) <= limit * (filled + k)
+            return whole * (moved + notional - fee) >= limit * (filled + k)
+
+        if fits(most):
+            return most
+        # Per lot the fee-free rate: k fits up to about slack / (per-lot excess); the fee's
+        # rounding is settled by the exact check below.
+        per_lot = price * self.unit
+        rate = (
+            per_lot * (FEE_DENOMINATOR + self.taker_fee)
+            if buy
+            else per_lot * (FEE_DENOMINATOR - self.taker_fee)
+        )
+        slack = (limit * filled - whole * moved) * FEE_DENOMINATOR
+        excess = whole * rate - limit * FEE_DENOMINATOR
+        if not buy:
+            slack, excess = -slack, -excess
+        k = max(0, min(most, slack // excess)) if excess > 0 else most
+        while k > 0 and not fits(k):
+            k -= 1
+        return k
 
     def _within_budget(self, side: Side, price: int, budget: int) -> int:
         """Buy: the most lots at ``price`` that ``budget`` pays for, fees included.  Sell:

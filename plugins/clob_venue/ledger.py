@@ -37,7 +37,8 @@ from plugins.clob_venue.engine import (
     TimeInForce,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: ``orders.average_limit`` (a ledger of schema 1 is migrated on open)."""
 BUSY_TIMEOUT_MS = 10_000
 
 _SCHEMA = (
@@ -53,7 +54,7 @@ _SCHEMA = (
         owner TEXT NOT NULL,
         side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
         order_type TEXT NOT NULL, tif TEXT NOT NULL, post_only INTEGER NOT NULL,
-        price INTEGER, qty INTEGER NOT NULL, quote_limit TEXT,
+        price INTEGER, qty INTEGER NOT NULL, quote_limit TEXT, average_limit TEXT,
         status TEXT NOT NULL CHECK (status IN ('pending', 'open', 'filled', 'cancelled',
                                                'rejected')),
         remaining INTEGER NOT NULL, priority INTEGER,
@@ -122,6 +123,7 @@ def _record(row: sqlite3.Row) -> OrderRecord:
         post_only=bool(row["post_only"]),
         quote_limit=None if row["quote_limit"] is None else int(row["quote_limit"]),
         owner=row["owner"],
+        average_limit=None if row["average_limit"] is None else int(row["average_limit"]),
     )
     status = None if row["status"] == "pending" else OrderStatus(row["status"])
     return OrderRecord(
@@ -198,6 +200,10 @@ class Ledger:
                     "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, str(value))
                 )
             stored = self._meta("schema_version")
+            if stored == 1:  # before average limits: the column is added, empty
+                self._db.execute("ALTER TABLE orders ADD COLUMN average_limit TEXT")
+                self._set_meta("schema_version", SCHEMA_VERSION)
+                stored = SCHEMA_VERSION
             if stored != SCHEMA_VERSION:
                 raise LedgerError(
                     f"{self.path} has ledger schema {stored}, this venue writes {SCHEMA_VERSION}"
@@ -330,8 +336,9 @@ class Ledger:
         """A pending order: it reaches the book at ``due_ms`` (``record_result``)."""
         self._db.execute(
             "INSERT INTO orders (order_id, market_id, client_order_id, owner, side, order_type, "
-            "tif, post_only, price, qty, quote_limit, status, remaining, step, submitted_ms, "
-            "due_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+            "tif, post_only, price, qty, quote_limit, average_limit, status, remaining, step, "
+            "submitted_ms, due_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
             (
                 order_id,
                 market_id,
@@ -344,6 +351,7 @@ class Ledger:
                 request.price,
                 request.qty,
                 None if request.quote_limit is None else str(request.quote_limit),
+                None if request.average_limit is None else str(request.average_limit),
                 request.qty,
                 step_json,
                 submitted_ms,

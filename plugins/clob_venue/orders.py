@@ -15,6 +15,14 @@ better, and a quote limit keeps what is spent or received within the step's amou
 always on the protective side: quantities spent round down, quantities wanted up, a buy's
 limit down and a sell's up.  A fee rounds up per trade, so a sell's proceeds can fall short
 of the bound by at most one quote base unit per trade it made.
+
+A step with a ``limit_price`` (the planner's book steps: the worst of the venue's prices its
+sweep takes) gets that as the limit instead, and its average-based bound as the order's
+``average_limit`` (a buy EXACT_OUT: ``max_in``, as well as its quote limit; a sell EXACT_IN:
+``min_out``).  A limit from the average alone stops a child that sweeps several levels at the
+first level dearer than the average plus the slippage, although the plan counted on it; with
+the worst level as the limit and the average bounded apart, the book as planned fills the
+child whole, and a book that moved leaves the rest unfilled (``Fill`` below the step's).
 """
 
 from __future__ import annotations
@@ -144,6 +152,10 @@ class Market:
                 )
         return OrderRequest(side, lots, ticks, order_type, tif, post_only, owner=owner)
 
+    def ticks(self, price: Decimal, side: Side) -> int:
+        """``price`` in ticks on the protective side: a buy's down, a sell's up."""
+        return steps(price, self.config.tick_size, round_up=side is Side.SELL)
+
     def _limit(self, side: Side, quote: Decimal, lots_or_base: Decimal) -> int:
         """The limit in ticks at which ``lots_or_base`` base trades for ``quote``, fees in."""
         rate = Decimal(self.taker_fee) / FEE_DENOMINATOR
@@ -190,6 +202,16 @@ def step_order(
             if step.mode is SwapMode.EXACT_IN
             else to_units(step.amount_out, market.quote.decimals, round_up=True)
         )
+        if step.limit_price is not None and step.mode is SwapMode.EXACT_IN:
+            floor = to_units(step.min_out, market.quote.decimals)
+            return market, OrderRequest(
+                Side.SELL,
+                qty,
+                market.ticks(step.limit_price, Side.SELL),
+                OrderType.LIMIT,
+                ioc,
+                average_limit=floor if floor > 0 else None,
+            )
         if wanted <= 0:
             return market, OrderRequest(
                 Side.SELL, qty, None, OrderType.MARKET, ioc, quote_limit=target
@@ -197,10 +219,14 @@ def step_order(
         limit = market._limit(Side.SELL, wanted, qty * lot)
         return market, OrderRequest(Side.SELL, qty, limit, OrderType.LIMIT, ioc, quote_limit=target)
     # buying base with quote
+    average = None
     if step.mode is SwapMode.EXACT_OUT:
         qty = steps(step.amount_out, lot, round_up=True)
         budget = to_units(step.max_in, market.quote.decimals)
-        limit = market._limit(Side.BUY, step.max_in, qty * lot)
+        if step.limit_price is not None:
+            limit, average = market.ticks(step.limit_price, Side.BUY), budget
+        else:
+            limit = market._limit(Side.BUY, step.max_in, qty * lot)
     else:
         budget = to_units(step.amount_in, market.quote.decimals)
         qty = budget // market.unit  # what the budget buys at one tick: a cap never reached
@@ -215,7 +241,9 @@ def step_order(
         raise OrderError(
             "slippage", f"step {step.step_id}'s bound is below one tick ({market.config.tick_size})"
         )
-    return market, OrderRequest(Side.BUY, qty, limit, OrderType.LIMIT, ioc, quote_limit=budget)
+    return market, OrderRequest(
+        Side.BUY, qty, limit, OrderType.LIMIT, ioc, quote_limit=budget, average_limit=average
+    )
 
 
 @dataclass(frozen=True)

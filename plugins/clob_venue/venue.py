@@ -175,8 +175,10 @@ class ClobVenue:
     async def wait_receipt(self, submission: Submission, timeout_s: float) -> Fill:
         """The step's fill once its order is final.  ``StepRejected`` if nothing filled
         (``unfilled``: the book had nothing within the bound) or it was refused; a partial
-        fill is a ``Fill`` of what filled (its amounts are below the step's)."""
-        record = await self._final(submission.order_ref, timeout_s)
+        fill is a ``Fill`` of what filled (its amounts are below the step's).  ``landed_at``
+        is the market's book version (``seq`` on ``sep.market.books``) from which the
+        published book includes the fill."""
+        record, seq = await self._final(submission.order_ref, timeout_s)
         if record is None or record.client_order_id != submission.step_id:
             raise StepRejected(
                 self.name,
@@ -205,6 +207,7 @@ class ClobVenue:
             order_ref=submission.order_ref,
             amount_in=paid,
             amount_out=got,
+            landed_at=seq,
         )
 
     def fill_counts(self) -> dict[str, int]:
@@ -316,13 +319,21 @@ class ClobVenue:
 
         return await self._transact(place)
 
-    async def _final(self, order_ref: str, timeout_s: float) -> OrderRecord | None:
+    async def _final(self, order_ref: str, timeout_s: float) -> tuple[OrderRecord | None, int]:
+        """The order once final, and its market's book version then (``seq``, as published:
+        a book of that version or later includes the order's trades)."""
         order_id = self._order_id(order_ref)
         deadline = time.monotonic() + timeout_s
+
+        def read(_txn: _Txn) -> tuple[OrderRecord | None, int]:
+            record = self.ledger.order(order_id)
+            seq = 0 if record is None else self.ledger.market_state(record.market_id)[0]
+            return record, seq
+
         while True:
-            record = await self._transact(lambda _txn: self.ledger.order(order_id))
+            record, seq = await self._transact(read)
             if record is None or record.status not in (None, OrderStatus.OPEN):
-                return record
+                return record, seq
             wait = (record.due_ms - self._clock_ms()) / 1000 if record.status is None else 0.05
             left = deadline - time.monotonic()
             if left <= 0:

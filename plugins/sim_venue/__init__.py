@@ -2,7 +2,9 @@
 
 Used for paper trading, the end-to-end tests and the benchmarks.  Configured under
 ``plugins.venues.sim.config`` in ``topology.yaml`` (see ``SimVenueConfig``); its state is a
-SQLite ledger in the venue's data directory, shared by every worker process.
+SQLite ledger in the venue's data directory, shared by every worker process.  Its market
+source publishes every pool's state on ``sep.market.pools`` each ``market_interval_ms``
+(for the strategy runner; planners keep asking the ledger, ``plugins.sim_venue.market``).
 """
 
 from __future__ import annotations
@@ -12,18 +14,22 @@ from collections.abc import Callable
 from pydantic import BaseModel
 
 from pipeline.plugins.hookspecs import hookimpl
+from pipeline.plugins.market import MarketSourceSpec
 from pipeline.plugins.venue import VenueContext, VenueSpec
 from plugins.sim_venue.config import PoolConfig, SimVenueConfig
 from plugins.sim_venue.ledger import Ledger, LedgerError
+from plugins.sim_venue.market import POOLS_TOPIC, SimPoolTicker, make_pool_ticker
 from plugins.sim_venue.venue import VENUE_NAME, SimVenue
 
 __all__ = [
     "Ledger",
     "LedgerError",
     "PoolConfig",
+    "SimPoolTicker",
     "SimVenue",
     "SimVenueConfig",
     "make_sim_venue",
+    "sep_register_market_sources",
     "sep_register_venues",
 ]
 
@@ -57,5 +63,19 @@ def sep_register_venues(register: Callable[[VenueSpec], None]) -> None:
             config_model=SimVenueConfig,
             factory=make_sim_venue,
             description="simulated constant-product pools with fees and latency (SQLite ledger)",
+        )
+    )
+
+
+@hookimpl
+def sep_register_market_sources(register: Callable[[MarketSourceSpec], None]) -> None:
+    register(
+        MarketSourceSpec(
+            name="sim.pools",
+            venue=VENUE_NAME,
+            topic=POOLS_TOPIC,
+            factory=make_pool_ticker,
+            description="every pool's state each market_interval_ms (a tick for strategies)",
+            routing=False,
         )
     )

@@ -73,6 +73,25 @@ class PoolConfig(BaseModel):
         )
 
 
+class InjectedFailures(BaseModel):
+    """A failure-injection knob for tests and drills: the venue behaves as a broken one.
+
+    The ledger's submissions number ``after + 1`` to ``after + first`` (counted in the ledger,
+    so shared by every worker and kept across restarts) are accepted and then fail when they
+    execute, with ``StepRejected(reason)`` as a revert would; every other one trades normally.
+    Off unless configured.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    first: Annotated[int, Field(ge=0)]
+    after: Annotated[int, Field(ge=0)] = 0
+    reason: Annotated[str, Field(pattern=r"^[a-z_]+$")] = "reverted"
+
+    def fails(self, number: int | None) -> bool:
+        return number is not None and self.after < number <= self.after + self.first
+
+
 class SimVenueConfig(BaseModel):
     """``plugins.venues.sim.config``."""
 
@@ -83,6 +102,11 @@ class SimVenueConfig(BaseModel):
     pools: tuple[PoolConfig, ...]
     ledger_file: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")] = "ledger.sqlite"
     """File name of the ledger inside the venue's data directory (a name, not a path)."""
+    market_interval_ms: Annotated[int, Field(ge=100, le=3_600_000)] = 1_000
+    """How often its market source publishes every pool on ``sep.market.pools`` (a tick the
+    strategy runner's strategies see even when nothing traded; ``plugins.sim_venue.market``)."""
+    inject_failures: InjectedFailures | None = None
+    """Tests and drills only: make some submissions fail (see ``InjectedFailures``)."""
 
     @field_validator("pools")
     @classmethod

@@ -73,7 +73,7 @@ _IN_CHUNK = 500
 # A submission joined with its fill (at most one per order_ref: only settle() inserts fills).
 _SELECT_SUBMISSION = """
     SELECT s.order_ref, s.step_id, s.step, s.status, s.reason, s.detail, s.submitted_ms,
-           s.due_ms, f.amount_in, f.amount_out, f.seq AS fill_seq
+           s.due_ms, f.amount_in, f.amount_out, f.seq AS fill_seq, s.seq AS number
     FROM submissions s LEFT JOIN fills f ON f.order_ref = s.order_ref
 """
 
@@ -98,6 +98,8 @@ class SubmissionRecord:
     amount_out: int | None
     fill_seq: int | None = None
     """The fill's number, once filled: the pools it moved have ``seq`` >= it from then on."""
+    number: int | None = None
+    """The submission's number in the ledger (1, 2, ... in the order they were stored)."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,7 @@ def _record(row: sqlite3.Row) -> SubmissionRecord:
         amount_in=None if row["amount_in"] is None else int(row["amount_in"]),
         amount_out=None if row["amount_out"] is None else int(row["amount_out"]),
         fill_seq=row["fill_seq"],
+        number=row["number"],
     )
 
 

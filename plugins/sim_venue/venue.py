@@ -324,6 +324,14 @@ class SimVenue:
 
     def _execute(self, record: SubmissionRecord, pools: Mapping[str, Pool]) -> Swap:
         """The ledger's executor: run a stored step against the pools as they are now."""
+        injected = self.config.inject_failures
+        if injected is not None and injected.fails(record.number):
+            raise SwapError(
+                injected.reason,
+                f"injected failure: submission {record.number} is among numbers "
+                f"{injected.after + 1}..{injected.after + injected.first} "
+                "(plugins.venues.sim.config.inject_failures)",
+            )
         try:
             step = self._steps.get(record.order_ref) or ExecutionStep.model_validate_json(
                 record.step_json

@@ -16,6 +16,8 @@ SUBCOMMANDS = (
     "submit",
     "demo",
     "status",
+    "kill",
+    "resume",
     "topology",
     "plugins",
     "worker",

@@ -79,7 +79,7 @@ def test_the_table_lists_each_plugin(
     ]
     sim = next(line for line in lines if line.startswith("plugins.sim_venue "))
     assert "venues: sim" in sim
-    assert sim.endswith("venues.sim")
+    assert sim.endswith("venues.sim, market_sources.sim.pools")
     assert lines[-1] == "no problems"
 
 

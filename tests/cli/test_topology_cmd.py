@@ -38,13 +38,21 @@ def test_every_stage_with_its_inputs_outputs_and_settings() -> None:
     assert "batch 2000/10ms" in project  # what topology.yaml says, as a reader would see it
 
 
+def test_a_singleton_stage_says_so() -> None:
+    runner = render_topology(TOPOLOGY).splitlines()
+    at = next(i for i, line in enumerate(runner) if line.startswith("  strategy_runner "))
+    assert "singleton" in runner[at + 1]
+
+
 def test_a_stage_without_outputs_stores() -> None:
     assert line_of(render_topology(TOPOLOGY), "project ").endswith("-> (stores)")
 
 
 def test_topics_say_who_writes_and_who_reads() -> None:
     text = render_topology(TOPOLOGY)
-    assert line_of(text, "sep.intents.submitted ").endswith("external producers -> ingest")
+    assert line_of(text, "sep.intents.submitted ").endswith(
+        "strategy_runner, external producers -> ingest"
+    )
     assert line_of(text, "sep.deadletter ").endswith("ingest -> nobody in the pipeline")
     plans = line_of(text, "sep.plans ")
     assert plans.endswith("plan -> execute, project")

@@ -317,8 +317,11 @@ async def test_committed_offsets_reach_the_end_once_the_pipeline_is_idle(
     ]
     await wait_until_finished(prepared.postgres, ids, timeout=120, pool=workers)
 
-    # The control topic is an input too, but nothing was published on it in this run.
-    inputs = {topic for stage in topology.stages for topic in stage.inputs} - {CONTROL_TOPIC}
+    # The control topic is an input too, but nothing was published on it in this run.  The
+    # singleton stages (the strategy runner) are not run here, and commit in groups of their own.
+    inputs = {
+        topic for stage in topology.stages if not stage.singleton for topic in stage.inputs
+    } - {CONTROL_TOPIC}
     behind: dict[str, tuple[int, int]] = {}
     for _ in range(60):  # commits happen every few seconds (broker_commit_interval)
         offsets = (await group_offsets(prepared.kafka))[topology.app.id]

@@ -45,6 +45,8 @@ DOCUMENTED_TYPES = {
     "strategy.enabled",
     "strategy.disabled",
     "strategy.configured",
+    "venue.breaker_changed",  # pipeline.breakers (docs/kill_switch.md)
+    "risk.state_changed",
 }
 
 

@@ -1,4 +1,5 @@
-"""Order books: Book validation, aggregate_books, sweep; Rust == twin on random books.
+"""Order books: Book validation, aggregate_books, sweep, water_fill; Rust == twin on random
+books.
 
 Behavioural tests run against both implementations (``impl`` fixture); agreement tests build
 the same books with both and compare results, errors (class, code, message, venue) included.
@@ -20,6 +21,8 @@ from pipeline.ops.twin import books as twin
 IMPLS = {"rust": rust, "python": twin}
 SWEEP_FIELDS = ("side", "requested_qty", "filled_qty", "notional", "fees", "avg_price",
                 "worst_price", "fills", "venue_fills")  # fmt: skip
+WATER_FILL_FIELDS = ("side", "requested_qty", "filled_qty", "pool_qty", "venue_fills",
+                     "pool_levels")  # fmt: skip
 M64, M128 = 2**64 - 1, 2**128 - 1
 Spec = tuple[str, list[tuple[int, int]], list[tuple[int, int]], int]
 
@@ -30,7 +33,9 @@ def impl(request: pytest.FixtureRequest) -> ModuleType:
 
 
 def plain(value: Any) -> Any:
-    """A book, consolidated book or sweep as a tuple of its fields."""
+    """A book, consolidated book, sweep or water-fill as a tuple of its fields."""
+    if hasattr(value, "pool_qty"):
+        return tuple(getattr(value, f) for f in WATER_FILL_FIELDS)
     if hasattr(value, "requested_qty"):
         return tuple(getattr(value, f) for f in SWEEP_FIELDS)
     if hasattr(value, "venues"):
@@ -328,3 +333,80 @@ def test_sweep_properties(specs: list[Any], side: str, q1: int, q2: int) -> None
     assert [tuple(f) for f in joined] == list(once.fills)
     # each venue's fee is rounded up once per sweep: two sweeps pay at most 1 more per venue
     assert once.fees <= first.fees + second.fees <= once.fees + len(c.venues)
+
+
+# --- water_fill: one order over a book and a pool curve -------------------------------------
+
+
+def test_water_fill_takes_the_cheapest_units_of_book_and_pool(impl: ModuleType) -> None:
+    book = impl.aggregate_books(
+        [impl.Book("a", [], [(100, 10), (103, 10)], 0), impl.Book("b", [], [(101, 5)], 0)]
+    )
+    # The pool: 10 for 1000 (100 a unit, tied with a: the book first), 10 for 1020, 10 for 1100.
+    curve = [(10, 1000), (20, 2020), (30, 3120)]
+    done = impl.water_fill(book, "buy", 32, curve, 1, 1)
+    assert done.pool_levels == ((100, 10), (102, 10), (110, 10))
+    assert done.venue_fills == (("a", 10), ("b", 5))
+    assert (done.pool_qty, done.filled_qty, done.requested_qty) == (17, 32, 32)
+    # The price scale: quote units of 1e-2 per tick, so 100 a unit is 10,000 ticks.
+    scaled = impl.water_fill(book, "buy", 5, curve, 100, 1)
+    assert scaled.pool_levels[0] == (10_000, 10)
+    assert (scaled.pool_qty, scaled.venue_fills) == (0, (("a", 5),))
+    # A sell takes the bids, the pool's proceeds rounded down: the pool's 3 at 100, then a's
+    # 4 at 99 (ahead of the pool's 99), then 2 of the pool's.
+    bids = impl.aggregate_books([impl.Book("a", [(99, 4)], [], 0)])
+    sold = impl.water_fill(bids, "sell", 9, [(3, 301), (6, 598)], 1, 1)
+    assert sold.pool_levels == ((100, 3), (99, 3))
+    assert (sold.pool_qty, sold.venue_fills, sold.filled_qty) == (5, (("a", 4),), 9)
+
+
+def test_water_fill_errors_agree() -> None:
+    def book(m: ModuleType) -> Any:
+        return m.aggregate_books([m.Book("a", [], [(100, 10)], 0)])
+
+    assert agree(lambda m: m.water_fill(book(m), "hold", 1, [], 1, 1))[2] == "unknown_side"
+    assert agree(lambda m: m.water_fill(book(m), "buy", 0, [], 1, 1))[2] == "zero_quantity"
+    assert agree(lambda m: m.water_fill(book(m), "buy", -1, [], 1, 1))[2] == "out_of_range"
+    assert agree(lambda m: m.water_fill(book(m), "buy", 1, [(1, -1)], 1, 1))[2] == "out_of_range"
+    assert agree(lambda m: m.water_fill(book(m), "buy", 1, [], 1, 0))[3] == (
+        "price_den must be an int in 1..=2**128-1, got 0"
+    )
+    assert agree(lambda m: m.water_fill(book(m), "buy", 1, [], -1, 1))[3] == (
+        "price_num must be an int in 1..=2**128-1, got -1"
+    )
+    assert agree(lambda m: m.water_fill(book(m), "buy", 1, [(1, 2, 3)], 1, 1)) == ("TypeError",)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    specs=book_specs(),
+    side=st.sampled_from(["buy", "sell"]),
+    qty=st.integers(1, 10**7),
+    steps=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 10**9)), max_size=10),
+    num=st.integers(1, 10**6),
+    den=st.integers(1, 10**6),
+)
+def test_rust_equals_twin_on_random_water_fills(
+    specs: list[Any], side: str, qty: int, steps: list[tuple[int, int]], num: int, den: int
+) -> None:
+    x = c = 0
+    curve = []
+    for dx, dc in steps:
+        x, c = x + dx, c + dc
+        curve.append((x, c))
+    result = agree(lambda m: m.water_fill(build(m, specs), side, qty, curve, num, den))
+    assert result[0] == "ok"
+    done = rust.water_fill(build(rust, specs), side, qty, curve, num, den)
+    # It is a sweep of the book with the pool as one more venue, placed last at a price.
+    pool = list(done.pool_levels)
+    # The highest fee puts it last in the venue order (fees do not change what a sweep takes).
+    curve_book = ("~pool", pool if side == "sell" else [], pool if side == "buy" else [], 999_999)
+    with_pool = [*specs, curve_book] if pool else specs
+    swept = rust.sweep(
+        rust.aggregate_books([rust.Book(*spec) for spec in with_pool]),
+        side,
+        qty,
+    )
+    assert done.filled_qty == swept.filled_qty
+    taken = {v: q for v, q, _n, _f in swept.venue_fills}
+    assert done.pool_qty == taken.pop("~pool", 0)

@@ -34,7 +34,11 @@ def test_each_plugin_with_origin_registrations_and_use(pm: SepPluginManager) -> 
     topology = topology_with(risk_checks={"max_amount": {"config": {"max_amount": 5}}})
     info = {p.name: p for p in describe_plugins(pm, topology)}
     sim = info["plugins.sim_venue"]
-    assert (sim.source, sim.venues, sim.used) == ("built-in", ("sim",), ("venues.sim",))
+    assert (sim.source, sim.venues, sim.used) == (
+        "built-in",
+        ("sim",),
+        ("venues.sim", "market_sources.sim.pools"),
+    )
     assert sim.distribution == pm.origins["plugins.sim_venue"].distribution
     uniswap = info["plugins.uniswap_v3"]
     assert uniswap.market_sources == ("uniswap_v3.pools",)

@@ -97,12 +97,13 @@ def test_builtins_are_registered_as_ordinary_plugins(pm: pluggy.PluginManager) -
     assert set(BUILTIN_PLUGINS) <= names
     assert set(venue_specs(pm)) == BUILTIN_VENUES
     assert [s.name for s in market_sources(pm)] == [
+        "sim.pools",
         "uniswap_v3.pools",
         "clob.books",
         "clob_a.books",
         "clob_b.books",
     ]
-    assert set(strategy_specs(pm)) == {"dca"}
+    assert set(strategy_specs(pm)) == {"dca", "momentum"}
     assert risk_check_specs(pm) == {}
 
 
@@ -138,7 +139,7 @@ def test_registered_plugins_add_a_venue_a_strategy_and_a_risk_check(
 ) -> None:
     assert set(venue_specs(with_test_plugins)) == {*BUILTIN_VENUES, "paper"}
     assert venue_specs(with_test_plugins)["paper"].config_model is PaperConfig
-    assert set(strategy_specs(with_test_plugins)) == {"dca", "every_interval"}
+    assert set(strategy_specs(with_test_plugins)) == {"dca", "momentum", "every_interval"}
     assert set(risk_check_specs(with_test_plugins)) == {"max_amount"}
 
 

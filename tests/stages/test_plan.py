@@ -908,7 +908,7 @@ def book_snapshot(venue: str, asks: dict[str, str], fee: int, lot: str) -> BookS
     )
 
 
-async def test_an_intent_no_pool_can_route_is_planned_on_the_books_of_its_pair(
+async def test_an_intent_is_planned_on_books_or_split_over_pools_and_books(
     tmp_path: Path,
 ) -> None:
     board = BookBoard(lambda symbol: TOPOLOGY.asset(symbol).decimals, ops)
@@ -949,11 +949,25 @@ async def test_an_intent_no_pool_can_route_is_planned_on_the_books_of_its_pair(
             for i, e in enumerate((on_books, on_pools))
         ]
         await build(context).process(records, emit)
-        books_plan, pools_plan = plans_of(sent)
+        books_plan, split_plan = plans_of(sent)
         assert {s.venue for s in books_plan.steps} <= {"clob_a", "clob_b"}
         assert all(s.kind is StepKind.ORDER for s in books_plan.steps)
         assert sum(s.amount_out for s in books_plan.steps) == Decimal(2)
-        # An intent the pools can route is planned on them, as before.
-        assert {s.venue for s in pools_plan.steps} == {"sim"}
+        # Allowed every venue, the same intent is split: clob_a's 1 WETH at 3001.50 all-in
+        # is cheaper than the sim pool's marginal price (3000 * 1.0005 and rising), clob_b's
+        # 3001.999 is not, so the pool takes the rest.
+        by_venue = {s.venue: s for s in split_plan.steps}
+        assert set(by_venue) == {"sim", "clob_a"}, split_plan.steps
+        assert by_venue["sim"].kind is StepKind.SWAP
+        assert by_venue["clob_a"].kind is StepKind.ORDER
+        assert by_venue["clob_a"].amount_out == Decimal(1)
+        assert sum(s.amount_out for s in split_plan.steps) == Decimal(2)
+        paid = sum(s.amount_in for s in split_plan.steps)
+        assert paid < sum(s.amount_in for s in books_plan.steps)
+        alone = plan_intent(
+            on_pools.payload_as(IntentPrioritised).intent, 5, {"sim": await sim.pools()}, TOPOLOGY
+        )
+        assert isinstance(alone, PlanCreated)
+        assert paid < sum(s.amount_in for s in alone.plan.steps)
     finally:
         await sim.stop()

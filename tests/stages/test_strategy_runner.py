@@ -13,15 +13,20 @@ import pytest
 
 from pipeline.codec import decode_event, encode_event
 from pipeline.config import Settings
+from pipeline.control import keys
+from pipeline.control.publish import control_event
+from pipeline.control.state import ControlState
 from pipeline.market.feed import pool_key, pool_value
+from pipeline.models.control import KillSwitchChanged, StrategyChanged
 from pipeline.models.events import ExecCompleted, ExecStepFilled, IntentSubmitted, make_event
 from pipeline.models.intent import Intent, IntentSubmission
 from pipeline.models.market import PoolState
-from pipeline.plugins import MarketSnapshot, StrategyFill
+from pipeline.plugins import MarketSnapshot, StrategyFill, build_strategies
 from pipeline.runtime.delivery.memory import build_memory_runtime
 from pipeline.samples import submission
 from pipeline.stages.base import MemoryTable, Output, Record, StageContext, now_ms
 from pipeline.stages.strategy_runner import OWN_INTENTS, StrategyRunnerStage
+from pipeline.stages.table_names import STRATEGY_STATE
 from pipeline.topology import Topology, load_topology
 from plugins.strategies.dca import Dca
 
@@ -29,19 +34,11 @@ HOUR = 3_600_000
 T0 = 1_800_000_000_000  # a whole number of hours since the epoch
 K0 = T0 // HOUR
 DCA = {"asset": "WETH", "quote": "USDC", "amount": "100", "interval_ms": HOUR}
-RUNNER = {
-    "name": "strategy_runner",
-    "function": "pipeline.stages.strategy_runner:build",
-    "inputs": ["sep.intents.ingested", "sep.executions", "sep.market.pools"],
-    "outputs": ["sep.intents.submitted"],
-    "batch": {"max": 500, "within_ms": 0},
-}
 
 
 def topology_with_runner(dca: dict[str, Any] | None = None) -> Topology:
-    """The repository's topology with the runner as a stage, dca enabled, no chain venue."""
+    """The repository's topology (the runner is a stage there), dca enabled, no chain venue."""
     data = load_topology().model_dump(by_alias=True)
-    data["stages"] = [RUNNER, *data["stages"]]
     data["plugins"]["strategies"] = {"dca": {"config": dca or DCA}}
     data["plugins"]["venues"]["uniswap_v3"] = {"enabled": False}
     return Topology.model_validate(data)
@@ -59,10 +56,19 @@ class Tables:
 
 
 def runner(
-    tmp_path: Path, strategies: dict[str, Any] | None = None, tables: Tables | None = None
+    tmp_path: Path,
+    strategies: dict[str, Any] | None = None,
+    tables: Tables | None = None,
+    control: ControlState | None = None,
+    topology: Topology = TOPOLOGY,
 ) -> StrategyRunnerStage:
+    # The records' clock (T0) is the runner's clock: nothing is stale.
     context = StageContext(
-        topology=TOPOLOGY, settings=Settings(data_dir=tmp_path), table=tables or Tables()
+        topology=topology,
+        settings=Settings(data_dir=tmp_path),
+        table=tables or Tables(),
+        control=control,
+        clock=lambda: T0,
     )
     return StrategyRunnerStage(context, strategies)
 
@@ -164,7 +170,7 @@ class Broken(Probe):
 async def test_the_runner_sets_the_strategy_id_and_derives_a_missing_client_id(
     tmp_path: Path,
 ) -> None:
-    dca = runner(tmp_path).strategies["dca"]
+    dca = build_strategies(TOPOLOGY, tmp_path)["dca"]
     assert isinstance(dca, Dca)
     intent = dca.buy(1)
     impostor = intent.model_copy(update={"strategy_id": "someone-else", "client_intent_id": None})
@@ -287,8 +293,10 @@ async def test_dca_intents_run_through_the_stages_in_memory_and_fill(tmp_path: P
         (again,) = [r for r in runtime.topics.log["sep.intents.submitted"] if b"dca-1" in r.value]
         runtime.feed("sep.intents.submitted", b"dca", again.value, now_ms() + 100)
         await runtime.run_until_idle()
+        dca_strategy = stage.strategies["dca"]
     finally:
         await lifecycle.stop()
+    assert stage.strategies == {}  # stopped with the runner
     log = runtime.topics.log
     ingested = [decode_event(r.value) for r in log["sep.intents.ingested"]]
     assert [e.payload["intent"]["clientIntentId"] for e in ingested] == ["dca-0", "dca-1", "dca-2"]
@@ -297,7 +305,6 @@ async def test_dca_intents_run_through_the_stages_in_memory_and_fill(tmp_path: P
         e for r in log["sep.executions"] if (e := decode_event(r.value)).topic == "exec.completed"
     ]
     assert {e.correlation_id for e in completed} == {e.correlation_id for e in ingested}
-    dca_strategy = stage.strategies["dca"]
     assert isinstance(dca_strategy, Dca)
     assert dca_strategy.totals.fills == 3
     assert dca_strategy.totals.spent == Decimal(300)
@@ -332,3 +339,112 @@ async def test_malformed_events_are_skipped(tmp_path: Path) -> None:
         ],
     )
     assert [f.intent_id for f in fills] == [own]  # the good ones still went through
+
+
+# ------------------------------------------------------- control plane and saved state
+
+
+def strategy_change(
+    strategy_id: str,
+    seq: int,
+    *,
+    enabled: bool = True,
+    config: dict[str, Any] | None = None,
+    plugin: str | None = None,
+) -> Any:
+    kind = "strategy.configured" if config else f"strategy.{'en' if enabled else 'dis'}abled"
+    payload = StrategyChanged(
+        strategy_id=strategy_id,
+        enabled=enabled,
+        plugin=plugin,
+        config=config or {},
+        actor="ops",
+        reason="test",
+    )
+    return control_event(keys.strategy_key(strategy_id), kind, payload, seq, T0)
+
+
+def client_ids(outputs: Sequence[Output]) -> list[str]:
+    return [s.client_intent_id or "" for s in submitted(outputs)]
+
+
+async def test_disabling_stops_submissions_and_enabling_resumes_them(tmp_path: Path) -> None:
+    control = ControlState()
+    stage = runner(tmp_path, control=control)
+    assert client_ids(await run(stage, [market(0, T0)])) == [f"dca-{K0}"]
+    control.apply(strategy_change("dca", 1, enabled=False))
+    assert await run(stage, [market(1, T0 + HOUR)]) == []
+    assert "dca" not in stage.strategies
+    control.apply(strategy_change("dca", 2, enabled=True))
+    # Rebuilt from its saved state: interval K0 was bought, K0 + 2 is new.
+    assert client_ids(await run(stage, [market(2, T0 + 2 * HOUR)])) == [f"dca-{K0 + 2}"]
+
+
+async def test_a_reconfigured_strategy_goes_on_from_its_state(tmp_path: Path) -> None:
+    control = ControlState()
+    stage = runner(tmp_path, control=control)
+    await run(stage, [market(0, T0)])
+    control.apply(strategy_change("dca", 1, config={**DCA, "amount": "250"}))
+    # The same interval again: not bought twice by the new instance.
+    assert await run(stage, [market(1, T0 + 5)]) == []
+    (buy,) = submitted(await run(stage, [market(2, T0 + HOUR)]))
+    assert buy.assets[0].amount == Decimal(250)
+    assert buy.client_intent_id == f"dca-{K0 + 1}"
+
+
+async def test_a_strategy_the_topology_lacks_can_be_enabled_at_run_time(tmp_path: Path) -> None:
+    control = ControlState()
+    stage = runner(tmp_path, control=control)
+    control.apply(strategy_change("dca-btc", 1, plugin="dca", config={**DCA, "asset": "WBTC"}))
+    control.apply(strategy_change("broken", 1, plugin="dca", config={**DCA, "asset": "NOPE"}))
+    outputs = await run(stage, [market(0, T0)])
+    assert sorted(client_ids(outputs)) == [f"dca-{K0}", f"dca-btc-{K0}"]
+    assert set(stage.strategies) == {"dca", "dca-btc"}  # the refused config is not started
+    btc = next(s for s in submitted(outputs) if s.strategy_id == "dca-btc")
+    assert btc.assets[1].asset.symbol == "WBTC"
+
+
+async def test_a_restarted_runner_restores_the_state_and_resubmits_nothing(
+    tmp_path: Path,
+) -> None:
+    tables = Tables()  # the changelog both processes read
+    records = [market(i, at) for i, at in enumerate((T0, T0 + HOUR, T0 + HOUR + 7))]
+    first = await run(runner(tmp_path, tables=tables), records)
+    assert client_ids(first) == [f"dca-{K0}", f"dca-{K0 + 1}"]
+    saved = orjson.loads(tables.made[STRATEGY_STATE]["dca"])
+    assert saved == {
+        "plugin": "dca",
+        "state": {"last_index": K0 + 1, "spent": "0", "bought": "0", "fills": 0},
+    }
+    again = runner(tmp_path, tables=tables)  # kill -9, restart: the same records replayed
+    assert await run(again, records) == []
+    assert client_ids(await run(again, [market(3, T0 + 2 * HOUR)])) == [f"dca-{K0 + 2}"]
+
+
+async def test_a_state_that_does_not_fit_starts_the_strategy_afresh(tmp_path: Path) -> None:
+    tables = Tables()
+    tables("sep-strategy-runner-state", "")["dca"] = '{"plugin": "dca", "state": {"x": 1}}'
+    assert client_ids(await run(runner(tmp_path, tables=tables), [market(0, T0)])) == [f"dca-{K0}"]
+
+
+async def test_a_killed_strategy_submits_nothing_and_does_not_catch_up(tmp_path: Path) -> None:
+    control = ControlState()
+    stage = runner(tmp_path, control=control)
+    scope = keys.strategy_scope("dca")
+    killed = KillSwitchChanged(scope=scope, actor="ops", reason="test")
+    control.apply(control_event(keys.kill_key(scope), "control.killed", killed, 1, T0))
+    assert await run(stage, [market(0, T0)]) == []
+    assert stage.dropped_killed == 1
+    control.apply(control_event(keys.kill_key(scope), "control.resumed", killed, 2, T0))
+    assert await run(stage, [market(1, T0 + 9)]) == []  # interval K0 was decided while killed
+    assert client_ids(await run(stage, [market(2, T0 + HOUR)])) == [f"dca-{K0 + 1}"]
+
+
+async def test_updates_older_than_the_lag_bound_feed_the_strategy_but_submit_nothing(
+    tmp_path: Path,
+) -> None:
+    stage = runner(tmp_path)
+    old = T0 - Settings().strategy_max_lag_ms - 1
+    assert await run(stage, [market(0, old - HOUR), market(1, old)]) == []
+    assert stage.dropped_stale == 2
+    assert client_ids(await run(stage, [market(2, T0)])) == [f"dca-{K0}"]

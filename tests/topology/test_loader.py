@@ -42,7 +42,10 @@ def test_repository_topology_loads() -> None:
         "plan",
         "execute",
         "project",
+        "strategy_runner",
     ]
+    # The strategy runner runs alone (it must see every partition); the others spread.
+    assert topology.singleton_stages == ("strategy_runner",)
     # The six stages form one chain: each consumes what the previous one produces.
     chain = ["ingest", "validate", "prioritise", "plan", "execute"]
     for upstream, downstream in itertools.pairwise(chain):

@@ -141,3 +141,21 @@ def test_topology_is_immutable() -> None:
     topology = Topology.model_validate(minimal())
     with pytest.raises(ValidationError):
         topology.stages = ()  # type: ignore[misc]
+
+
+def test_a_singleton_stage_is_listed_and_never_fused() -> None:
+    stages = [
+        {"name": "a", "function": "m:b", "inputs": ["in"], "outputs": ["out"], "singleton": True},
+        {"name": "b", "function": "m:b", "inputs": ["out"]},
+    ]
+    assert Topology.model_validate(minimal(stages=stages)).singleton_stages == ("a",)
+    (message,) = messages(minimal(stages=stages, fusion=[["a", "b"]]))
+    assert "fusion[0][0]: stage 'a' is a singleton; it runs alone, never fused" in message
+
+
+def test_a_strategy_may_name_its_plugin_and_nothing_else_may() -> None:
+    data = minimal(plugins={"strategies": {"dca-2": {"plugin": "dca"}}})
+    use = Topology.model_validate(data).plugins.strategies["dca-2"]
+    assert (use.plugin_name("dca-2"), use.enabled) == ("dca", True)
+    (message,) = messages(minimal(plugins={"venues": {"sim-2": {"plugin": "sim"}}}))
+    assert "plugins.venues.sim-2.plugin: only strategies name their plugin" in message

@@ -99,10 +99,19 @@ async def test_positions_strategies_stats(
     client: httpx.AsyncClient, seeded: list[list[Event]]
 ) -> None:
     strategies = (await client.get("/strategies")).json()["strategies"]
-    assert strategies == [
-        {"strategyId": "alpha", "intents": 3},
-        {"strategyId": "beta", "intents": 2},
+    # Those seen in intents (producers of their own), and the topology's, which have none yet.
+    assert [(s["strategyId"], s["intents"], s["source"]) for s in strategies] == [
+        ("alpha", 3, "external"),
+        ("beta", 2, "external"),
+        ("dca", 0, "topology"),
+        ("momentum", 0, "topology"),
     ]
+    assert (
+        strategies[1]["unrealisedPnl"]
+        == (await client.get("/positions", params={"strategy": "beta"})).json()["positions"][0][
+            "unrealisedPnl"
+        ]
+    )
     positions = (await client.get("/positions", params={"strategy": "beta"})).json()
     [beta] = positions["positions"]
     weth = next(a for a in beta["assets"] if a["asset"] == "WETH")

@@ -80,7 +80,9 @@ def test_every_rest_route_is_in_the_document() -> None:
         if isinstance(r, Route) and r.path not in pages and not r.path.startswith("/ui/")
     }
     documented = {
-        p.replace("{intentId}", "{intent_id}").replace("{planId}", "{plan_id}")
+        p.replace("{intentId}", "{intent_id}")
+        .replace("{planId}", "{plan_id}")
+        .replace("{strategyId}", "{strategy_id}")
         for p in document()["paths"]
     }
     assert served == documented

@@ -29,8 +29,10 @@ from pipeline.ops.twin.books import (
     InvalidBookError,
     Sweep,
     SweepError,
+    WaterFill,
     aggregate_books,
     sweep,
+    water_fill,
 )
 from pipeline.ops.twin.cp_math import amount_in, amount_out
 from pipeline.ops.twin.error import FEE_DENOMINATOR
@@ -91,6 +93,7 @@ __all__ = [
     "SweepError",
     "V3Pool",
     "V3SwapResult",
+    "WaterFill",
     "aggregate_books",
     "amount_in",
     "amount_out",
@@ -100,4 +103,5 @@ __all__ = [
     "tick_at_sqrt_ratio",
     "v3_amount_in",
     "v3_amount_out",
+    "water_fill",
 ]

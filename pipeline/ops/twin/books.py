@@ -22,8 +22,10 @@ __all__ = [
     "InvalidBookError",
     "Sweep",
     "SweepError",
+    "WaterFill",
     "aggregate_books",
     "sweep",
+    "water_fill",
 ]
 
 
@@ -277,4 +279,120 @@ def sweep(book: ConsolidatedBook, side: str, qty: SupportsIndex) -> Sweep:
         worst_price=fills[-1][0] if fills else None,
         fills=tuple(fills),
         venue_fills=venue_fills,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WaterFill:
+    """Twin of ``pipeline.ops.WaterFill`` (``books/water_fill.rs``)."""
+
+    side: str
+    requested_qty: int
+    filled_qty: int
+    pool_qty: int
+    venue_fills: tuple[tuple[str, int], ...]
+    pool_levels: tuple[Level, ...]
+
+
+def _pool_levels(side: str, curve: list[tuple[int, int]], num: int, den: int) -> list[Level]:
+    """``water_fill.rs::pool_levels``."""
+    buy = side == "buy"
+    levels: list[Level] = []
+    x0 = c0 = 0
+    for x, c in curve:
+        if x <= x0:
+            continue
+        numerator, denominator = max(c - c0, 0) * num, (x - x0) * den
+        price = min(-(-numerator // denominator) if buy else numerator // denominator, U64_MAX)
+        if levels:
+            last = levels[-1][0]
+            price = max(price, last) if buy else min(price, last)
+        if price == 0:
+            break
+        if levels and levels[-1][0] == price:
+            levels[-1] = (price, levels[-1][1] + x - x0)
+        else:
+            levels.append((price, x - x0))
+        x0, c0 = x, c
+    return levels
+
+
+def _curve_int(value: Any, field: str, shown: str = U128_RANGE) -> int:
+    """An int in ``0..=2**128-1`` (``shown``: the range the message names; a 0 where only
+    ``1..`` is allowed is refused later, after the quantity, as ``water_fill.rs`` does)."""
+    number = operator.index(value)
+    if not 0 <= number <= U128_MAX:
+        raise _sweep_error("out_of_range", f"{field} must be an int in {shown}, got {number}")
+    return number
+
+
+def water_fill(
+    book: ConsolidatedBook,
+    side: str,
+    qty: SupportsIndex,
+    curve: Iterable[Any],
+    price_num: SupportsIndex,
+    price_den: SupportsIndex,
+) -> WaterFill:
+    """Twin of ``pipeline.ops.water_fill``."""
+    if not isinstance(book, ConsolidatedBook):
+        raise TypeError("argument 'book': expected ConsolidatedBook")
+    if not isinstance(side, str):
+        raise TypeError("argument 'side': expected str")
+    if side not in ("buy", "sell"):
+        raise _sweep_error("unknown_side", f"side must be 'buy' or 'sell', got '{side}'")
+    want = operator.index(qty)
+    if not 0 <= want <= U128_MAX:
+        raise _sweep_error("out_of_range", f"qty must be an int in {U128_RANGE}, got {want}")
+    points = []
+    for index, item in enumerate(curve):
+        if not isinstance(item, tuple):
+            raise TypeError(f"curve[{index}]: expected an (x, c) tuple")
+        if len(item) != 2:
+            raise TypeError(f"curve[{index}] must be an (x, c) tuple, got {len(item)} items")
+        points.append(
+            (
+                _curve_int(item[0], f"curve[{index}].x"),
+                _curve_int(item[1], f"curve[{index}].c"),
+            )
+        )
+    num = _curve_int(price_num, "price_num", "1..=2**128-1")
+    den = _curve_int(price_den, "price_den", "1..=2**128-1")
+    if want == 0:
+        raise _sweep_error("zero_quantity", "qty must be positive, got 0")
+    for field, value in (("price_num", num), ("price_den", den)):
+        if value == 0:
+            raise _sweep_error("out_of_range", f"{field} must be an int in 1..=2**128-1, got 0")
+    pool = _pool_levels(side, points, num, den)
+    levels = book.asks if side == "buy" else book.bids
+    taken = dict.fromkeys(book.venues, 0)
+    remaining, pool_qty, i, j = want, 0, 0, 0
+    while remaining > 0:
+        if i < len(levels) and j < len(pool):
+            price = levels[i][0]
+            from_book = price <= pool[j][0] if side == "buy" else price >= pool[j][0]
+        elif i < len(levels) or j < len(pool):
+            from_book = i < len(levels)
+        else:
+            break
+        if from_book:
+            for venue, size in levels[i][2]:
+                take = min(size, remaining)
+                taken[venue] += take
+                remaining -= take
+                if remaining == 0:
+                    break
+            i += 1
+        else:
+            take = min(pool[j][1], remaining)
+            pool_qty += take
+            remaining -= take
+            j += 1
+    return WaterFill(
+        side=side,
+        requested_qty=want,
+        filled_qty=want - remaining,
+        pool_qty=pool_qty,
+        venue_fills=tuple((v, q) for v, q in taken.items() if q > 0),
+        pool_levels=tuple(pool),
     )

@@ -27,6 +27,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import (
     CommitFailedError,
@@ -77,7 +78,9 @@ class KafkaRuntime:
         trace: bool = False,
         fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS,
         fetch_idle_wait_ms: int = FETCH_IDLE_WAIT_MS,
+        assignor: type[AbstractPartitionAssignor] = RangePartitionAssignor,
     ) -> None:
+        self._assignor = assignor
         self._fetch_waits = (fetch_max_wait_ms, fetch_idle_wait_ms)
         self.bootstrap = bootstrap
         self.group_id = group_id
@@ -137,7 +140,8 @@ class KafkaRuntime:
             # Ranges per topic: partition p of every co-partitioned topic goes to one worker
             # (the planner's pending flow reads sep.executions beside the intents it plans;
             # round-robin over all topic-partitions splits them from 3 workers on).
-            partition_assignment_strategy=(RangePartitionAssignor,),
+            # (A singleton stage's worker passes ``delivery.singleton``'s instead.)
+            partition_assignment_strategy=(self._assignor,),
         )
         self.consumer.subscribe(self.topics, listener=_Rebalance(self))
         await self.consumer.start()

@@ -36,6 +36,8 @@ class MemoryTopics:
         self.headers: dict[tuple[str, int], Headers] = {}
         self._next_offset: dict[tuple[str, int], int] = {}
         self._clock = clock
+        self.control: ControlState | None = None
+        """Where a control change a stage produces is in force at once (as ``feed``'s)."""
 
     def append(
         self,
@@ -72,6 +74,8 @@ class MemoryTopics:
         partition: int | None = None,
         headers: Headers = (),
     ) -> Awaitable[Any]:
+        if topic == CONTROL_TOPIC and self.control is not None and value is not None:
+            self.control.apply(decode_event(value))  # e.g. a venue breaker execute opened
         self.append(topic, key, value, partition, headers)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
@@ -183,6 +187,7 @@ def build_memory_runtime(
     by the caller instead (a backtest's sim venue on its simulated clock).
     """
     from pipeline.plugins.manager import build_venues
+    from pipeline.risk.feed import MemoryRiskFeed
     from pipeline.runtime.assembly import build_groups
     from pipeline.runtime.delivery.tables import TableSet
     from pipeline.runtime.lifecycle import Lifecycle
@@ -190,6 +195,7 @@ def build_memory_runtime(
     from pipeline.store.dedupe import MemoryDedupeStore
 
     control = ControlState()
+    risk = MemoryRiskFeed(topology)
     context = StageContext(
         topology=topology,
         settings=settings,
@@ -197,10 +203,12 @@ def build_memory_runtime(
         clock=clock,
         dedupe=MemoryDedupeStore(settings.dedupe_ttl_s, clock=clock),
         control=control,
+        risk=risk,
     )
     lifecycle = Lifecycle(context)
     groups = build_groups(topology, context, lifecycle, TableSet("memory"), stages, fuse)
     partitions = {t.name: t.partitions for t in topology.topics}
     runtime = MemoryRuntime(groups, partitions, clock=clock)
-    runtime.control = control
+    runtime.control = runtime.topics.control = control
+    risk.attach(runtime.topics.log, runtime.feed)  # the book reads the topics; breakers publish
     return runtime, lifecycle

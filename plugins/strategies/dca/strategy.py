@@ -14,7 +14,9 @@ One buy per interval, at the first update inside it; intervals with no update (t
 was down, the market quiet) are skipped, not caught up: several buys at once would be the
 lump sum DCA is meant to avoid.  The client intent id depends only on (strategy id, k), so a
 restarted runner that buys interval k again submits the same id and ingest's dedupe on
-(strategy id, client intent id) drops it: nothing is bought twice.
+(strategy id, client intent id) drops it: nothing is bought twice.  Its state (the last
+interval bought and the totals) is saved by the runner (``KeepsState``), so a restarted
+runner does not even re-submit, and the totals go on from where they were.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from decimal import Decimal
 
 from pipeline.models.assets import AssetSpec
 from pipeline.models.intent import IntentConstraints, IntentSubmission, IntentType
-from pipeline.plugins.strategy import MarketSnapshot, StrategyContext, StrategyFill
+from pipeline.plugins.strategy import JsonState, MarketSnapshot, StrategyContext, StrategyFill
 from plugins.strategies.dca.config import DcaConfig
 
 
@@ -108,3 +110,25 @@ class Dca:
 
     async def on_stop(self) -> None:
         return None
+
+    # -- KeepsState: the runner saves this after every batch and restores it on a restart
+
+    def save_state(self) -> JsonState:
+        return {
+            "last_index": self.last_index,
+            "spent": str(self.totals.spent),
+            "bought": str(self.totals.bought),
+            "fills": self.totals.fills,
+        }
+
+    def restore_state(self, state: JsonState) -> None:
+        try:
+            last = state["last_index"]
+            totals = DcaTotals(
+                Decimal(state["spent"]), Decimal(state["bought"]), int(state["fills"])
+            )
+        except (KeyError, TypeError, ArithmeticError) as exc:
+            raise ValueError(f"not a dca state: {state!r}") from exc
+        if last is not None and not isinstance(last, int):
+            raise ValueError(f"last_index must be an integer or null, got {last!r}")
+        self.last_index, self.totals = last, totals

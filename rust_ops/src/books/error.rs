@@ -142,6 +142,16 @@ pub enum SweepError {
     /// The quantity is zero.
     #[error("qty must be positive, got 0")]
     ZeroQuantity,
+    /// A pool curve's value is out of range ([`super::water_fill()`]).
+    #[error("{field} must be an int in {range}, got {value}")]
+    CurveOutOfRange {
+        /// What is out of range (`curve[3].x`, `price_den`, ...).
+        field: String,
+        /// The range it must be in.
+        range: &'static str,
+        /// The value as the caller wrote it (decimal).
+        value: String,
+    },
 }
 
 impl BookError {
@@ -184,7 +194,7 @@ impl SweepError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::UnknownSide { .. } => "unknown_side",
-            Self::ValueOutOfRange { .. } => "out_of_range",
+            Self::ValueOutOfRange { .. } | Self::CurveOutOfRange { .. } => "out_of_range",
             Self::ZeroQuantity => "zero_quantity",
         }
     }

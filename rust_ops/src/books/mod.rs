@@ -12,12 +12,14 @@
 //!   rounded up, in the venue's favour.
 //!
 //! Modules: [`book`] (a validated venue book), [`consolidated`] ([`aggregate_books`]),
-//! [`mod@sweep`] ([`sweep()`]), [`error`].
+//! [`mod@sweep`] ([`sweep()`]), [`mod@water_fill`] ([`water_fill()`]: one order over a book
+//! and a pool curve), [`error`].
 
 pub mod book;
 pub mod consolidated;
 pub mod error;
 pub mod sweep;
+pub mod water_fill;
 
 #[cfg(test)]
 mod tests;
@@ -26,6 +28,7 @@ pub use book::Book;
 pub use consolidated::{aggregate_books, ConsolidatedBook, ConsolidatedSide};
 pub use error::{BookError, SweepError};
 pub use sweep::{sweep, Fill, Side, Sweep, VenueFill};
+pub use water_fill::{pool_levels, water_fill, WaterFill};
 
 /// A side of a book: bids (buy orders, best = highest) or asks (sell orders, best = lowest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

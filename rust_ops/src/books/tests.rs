@@ -260,3 +260,79 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn water_fill_takes_book_levels_and_pool_segments_by_marginal_price() {
+    let a = book("a", &[], &[(100, 10), (103, 10)], 0);
+    let b = book("b", &[], &[(101, 5)], 0);
+    let merged = aggregate_books(&[a, b]).unwrap();
+    // Pool: 10 units for 1000 (100 a unit: a tie with a, which goes first), the next 10 for
+    // 1020 (102), then 10 for 1100 (110).
+    let curve = [(10u128, 1000u128), (20, 2020), (30, 3120)];
+    let done = water_fill(&merged, Side::Buy, 32, &curve, 1, 1).unwrap();
+    assert_eq!(done.pool_levels, vec![(100, 10), (102, 10), (110, 10)]);
+    // 100: a 10 then the pool 10; 101: b 5; 102: the pool 7.
+    assert_eq!(done.venue_fills, vec![(0, 10), (1, 5)]);
+    assert_eq!((done.pool_qty, done.filled_qty), (17, 32));
+    let all = water_fill(&merged, Side::Buy, 1000, &curve, 1, 1).unwrap();
+    assert_eq!((all.filled_qty, all.pool_qty), (55, 30));
+    assert_eq!(
+        water_fill(&merged, Side::Buy, 0, &curve, 1, 1).unwrap_err().code(),
+        "zero_quantity"
+    );
+    let err = water_fill(&merged, Side::Buy, 1, &curve, 1, 0).unwrap_err();
+    assert_eq!(err.to_string(), "price_den must be an int in 1..=2**128-1, got 0");
+}
+
+#[test]
+fn pool_levels_round_against_the_taker_and_stay_monotone() {
+    // 3 units for 10: 3.33 a unit, a buy's 4 and a sell's 3; then a bend (1 for 2 units: a
+    // buy's level stays at 4, a sell's ends at 0); a point not beyond the last is skipped;
+    // then 19 for 2 units.
+    let curve = [(3u128, 10u128), (5, 11), (5, 50), (7, 30)];
+    assert_eq!(pool_levels(Side::Buy, &curve, 1, 1).unwrap(), vec![(4, 5), (10, 2)]);
+    assert_eq!(pool_levels(Side::Sell, &curve, 1, 1).unwrap(), vec![(3, 3)]);
+    // A sell's segment worth less than a price unit ends the levels; a huge price is held.
+    assert_eq!(pool_levels(Side::Sell, &[(1, 5), (2, 5)], 1, 1).unwrap(), vec![(5, 1)]);
+    let huge = pool_levels(Side::Buy, &[(1, u128::MAX)], u128::MAX, 1).unwrap();
+    assert_eq!(huge, vec![(u64::MAX, 1)]);
+}
+
+proptest! {
+    /// The split is a sweep of the book with the pool's levels as one more venue, last at a
+    /// price: the same shares as merging and sweeping.
+    #[test]
+    fn water_fill_equals_a_sweep_with_the_pool_as_a_venue(
+        asks in proptest::collection::btree_map(1u64..200, 1u128..50, 1..8),
+        curve in proptest::collection::vec((1u128..20, 0u128..4000), 1..8),
+        qty in 1u128..400,
+        buy in any::<bool>(),
+    ) {
+        let levels: Vec<(u64, u128)> = asks.into_iter().collect();
+        let side = if buy { Side::Buy } else { Side::Sell };
+        let (bids, asks): (Vec<_>, Vec<_>) = if buy {
+            (vec![], levels)
+        } else {
+            (levels.into_iter().rev().collect(), vec![])
+        };
+        let merged = aggregate_books(&[book("a", &bids, &asks, 0)]).unwrap();
+        let mut x = 0;
+        let points: Vec<(u128, u128)> =
+            curve.iter().map(|&(dx, c)| { x += dx; (x, c) }).collect();
+        let done = water_fill(&merged, side, qty, &points, 1, 1).unwrap();
+        let (pb, pa) = if buy {
+            (vec![], done.pool_levels.clone())
+        } else {
+            (done.pool_levels.clone(), vec![])
+        };
+        let with_pool = if done.pool_levels.is_empty() {
+            aggregate_books(&[book("a", &bids, &asks, 0)]).unwrap()
+        } else {
+            aggregate_books(&[book("a", &bids, &asks, 0), book("~pool", &pb, &pa, 0)]).unwrap()
+        };
+        let swept = sweep(&with_pool, side, qty).unwrap();
+        prop_assert_eq!(done.filled_qty, swept.filled_qty);
+        let pool = swept.venue_fills.iter().filter(|f| with_pool.venues()[f.venue] == "~pool");
+        prop_assert_eq!(done.pool_qty, pool.map(|f| f.qty).sum::<u128>());
+    }
+}

@@ -17,8 +17,8 @@ use ruint::aliases::U256;
 use super::convert::{repr_str, u128_arg};
 use super::errors::RustOpsError;
 use crate::books::{
-    aggregate_books as aggregate, sweep as sweep_book, Book, BookError, ConsolidatedBook,
-    ConsolidatedSide, Side, Sweep, SweepError as SweepFailure,
+    aggregate_books as aggregate, sweep as sweep_book, water_fill as fill_water, Book, BookError,
+    ConsolidatedBook, ConsolidatedSide, Side, Sweep, SweepError as SweepFailure, WaterFill,
 };
 
 create_exception!(
@@ -48,8 +48,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyBook>()?;
     m.add_class::<PyConsolidatedBook>()?;
     m.add_class::<PySweep>()?;
+    m.add_class::<PyWaterFill>()?;
     m.add_function(wrap_pyfunction!(aggregate_books, m)?)?;
     m.add_function(wrap_pyfunction!(sweep, m)?)?;
+    m.add_function(wrap_pyfunction!(water_fill, m)?)?;
     Ok(())
 }
 
@@ -372,4 +374,123 @@ pub fn sweep(
     let book = book.get().0.clone();
     let done = py.allow_threads(|| sweep_book(&book, side, qty)).map_err(|e| sweep_err(py, e))?;
     Ok(PySweep { sweep: done, book })
+}
+
+/// The result of a water-fill (see `pipeline._rust_ops.pyi`); venue indices are resolved to
+/// names through the book.
+#[pyclass(name = "WaterFill", module = "pipeline._rust_ops", frozen, eq, hash)]
+#[derive(Debug, Clone)]
+pub struct PyWaterFill {
+    fill: WaterFill,
+    book: Arc<ConsolidatedBook>,
+}
+
+impl PartialEq for PyWaterFill {
+    fn eq(&self, other: &Self) -> bool {
+        self.fill == other.fill && self.book.venues() == other.book.venues()
+    }
+}
+
+impl Eq for PyWaterFill {}
+
+impl Hash for PyWaterFill {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.fill.hash(state);
+    }
+}
+
+#[pymethods]
+impl PyWaterFill {
+    #[getter]
+    fn side(&self) -> &'static str {
+        self.fill.side.name()
+    }
+
+    #[getter]
+    fn requested_qty(&self) -> u128 {
+        self.fill.requested_qty
+    }
+
+    #[getter]
+    fn filled_qty(&self) -> u128 {
+        self.fill.filled_qty
+    }
+
+    #[getter]
+    fn pool_qty(&self) -> u128 {
+        self.fill.pool_qty
+    }
+
+    #[getter]
+    fn venue_fills<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let venues = self.book.venues();
+        PyTuple::new(py, self.fill.venue_fills.iter().map(|&(v, q)| (venues[v].as_str(), q)))
+    }
+
+    #[getter]
+    fn pool_levels<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.fill.pool_levels.iter().copied())
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let f = &self.fill;
+        Ok(format!(
+            "WaterFill(side={}, requested_qty={}, filled_qty={}, pool_qty={}, venue_fills={}, \
+             pool_levels={})",
+            repr_str(py, f.side.name())?,
+            f.requested_qty,
+            f.filled_qty,
+            f.pool_qty,
+            self.venue_fills(py)?.repr()?,
+            self.pool_levels(py)?.repr()?,
+        ))
+    }
+}
+
+/// Water-fills one order over a consolidated book and a pool curve; see
+/// `pipeline._rust_ops.pyi`.
+///
+/// # Errors
+///
+/// `SweepError` (`unknown_side`, `out_of_range`, `zero_quantity`); `TypeError` for a wrong
+/// type or a curve point that is not an `(x, c)` tuple.
+#[pyfunction]
+pub fn water_fill(
+    py: Python<'_>,
+    book: &Bound<'_, PyConsolidatedBook>,
+    side: &str,
+    qty: &Bound<'_, PyAny>,
+    curve: &Bound<'_, PyAny>,
+    price_num: &Bound<'_, PyAny>,
+    price_den: &Bound<'_, PyAny>,
+) -> PyResult<PyWaterFill> {
+    let side = Side::parse(side).map_err(|e| sweep_err(py, e))?;
+    let qty =
+        u128_arg(qty)?.map_err(|value| sweep_err(py, SweepFailure::ValueOutOfRange { value }))?;
+    let range = |field: String, range: &'static str| {
+        move |value: String| sweep_err(py, SweepFailure::CurveOutOfRange { field, range, value })
+    };
+    let mut points = Vec::new();
+    for (index, item) in curve.try_iter()?.enumerate() {
+        let item = item?;
+        let pair = item.downcast::<PyTuple>()?;
+        if pair.len() != 2 {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "curve[{index}] must be an (x, c) tuple, got {} items",
+                pair.len()
+            )));
+        }
+        let x = u128_arg(&pair.get_item(0)?)?
+            .map_err(range(format!("curve[{index}].x"), U128_RANGE))?;
+        let c = u128_arg(&pair.get_item(1)?)?
+            .map_err(range(format!("curve[{index}].c"), U128_RANGE))?;
+        points.push((x, c));
+    }
+    let num = u128_arg(price_num)?.map_err(range("price_num".into(), "1..=2**128-1"))?;
+    let den = u128_arg(price_den)?.map_err(range("price_den".into(), "1..=2**128-1"))?;
+    let book = book.get().0.clone();
+    let fill = py
+        .allow_threads(|| fill_water(&book, side, qty, &points, num, den))
+        .map_err(|e| sweep_err(py, e))?;
+    Ok(PyWaterFill { fill, book })
 }

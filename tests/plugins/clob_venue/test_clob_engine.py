@@ -197,3 +197,40 @@ def test_restore_rebuilds_priority_and_refuses_a_crossed_book() -> None:
     assert [t.maker_order_id for t in engine.submit(limit(BUY, 3, 101)).trades] == [3, 7]
     with pytest.raises(ValueError, match="cross"):
         engine.restore([RestingOrder(9, BUY, 102, 1, 1, priority=10)])
+
+
+def test_an_average_limit_takes_worse_levels_only_while_the_average_holds(
+    book: MatchingEngine,
+) -> None:
+    # Asks 101 x 5 and x 3, 103 x 4; per lot 1010 or 1030 plus 0.2 % (rounded up per trade).
+    # 10 lots may pay 10,260 in all: the 8 at 101 cost 5,061 + 3,037 and 2 at 103 2,065.
+    result = book.quote(OrderRequest(BUY, 10, 103, tif=IOC, average_limit=10_260))
+    assert [(t.price, t.qty) for t in result.trades] == [(101, 5), (101, 3), (103, 2)]
+    assert result.notional + result.fee <= 10_260
+    # A tighter average stops within the worse level, not at its first lot: 12,200 for 12 is
+    # 1,016.67 a lot; 8,098 + 2,065 for 10 lots is within 10 of them, + 3,097 for 11 is not.
+    result = book.quote(OrderRequest(BUY, 12, 103, tif=IOC, average_limit=12_200))
+    assert (result.filled_qty, result.status) == (10, OrderStatus.CANCELLED)
+    assert 12 * (result.notional + result.fee) <= 12_200 * result.filled_qty
+    # The limit price still binds: nothing beyond 101.
+    result = book.quote(OrderRequest(BUY, 10, 101, tif=IOC, average_limit=10_260))
+    assert result.filled_qty == 8
+
+
+def test_a_sell_average_limit_is_a_floor_on_the_proceeds_per_lot(book: MatchingEngine) -> None:
+    # Bids 99 x 2, 98 x 6; per lot 990 or 980 less 0.2 % (rounded up per trade).  4 lots
+    # must bring 3,930 in all: the 2 at 99 bring 1,976 and 2 at 98 another 1,956.
+    result = book.quote(OrderRequest(SELL, 4, 98, tif=IOC, average_limit=3_930))
+    assert [(t.price, t.qty) for t in result.trades] == [(99, 2), (98, 2)]
+    assert 4 * (result.notional - result.fee) >= 3_930 * result.filled_qty
+    # 984 a lot: 1,976 + 978 (980 less a fee of 1.96, rounded up) = 2,954 >= 3 * 984; a
+    # fourth lot would bring 3,932 < 4 * 984.
+    result = book.quote(OrderRequest(SELL, 8, 98, tif=IOC, average_limit=8 * 984))
+    assert result.filled_qty == 3
+
+
+def test_an_average_limit_cannot_rest(book: MatchingEngine) -> None:
+    result = book.submit(OrderRequest(BUY, 1, 99, average_limit=1_000))
+    assert (result.status, result.reason) == (OrderStatus.REJECTED, "invalid_order")
+    result = book.submit(OrderRequest(BUY, 1, 99, tif=IOC, average_limit=0))
+    assert result.status is OrderStatus.REJECTED

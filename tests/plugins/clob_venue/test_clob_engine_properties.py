@@ -214,3 +214,36 @@ def test_a_quote_limit_is_never_exceeded_and_never_left_unused_needlessly(
                 )
             )
             assert one_less < limit
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(50, 150), st.integers(1, 50)), min_size=1, max_size=15),
+    st.sampled_from(Side),
+    st.integers(1, 300),
+    st.integers(1, 400),
+    st.integers(0, 30_000),
+)
+def test_an_average_limit_holds_and_stops_only_where_the_next_lot_would_break_it(
+    levels: list[tuple[int, int]], side: Side, qty: int, average: int, taker_fee: int
+) -> None:
+    engine = MatchingEngine("m", unit=3, taker_fee=taker_fee)
+    for price, size in levels:
+        engine.submit(OrderRequest(side.opposite, size, price))
+    request = OrderRequest(
+        side, qty, None, OrderType.MARKET, TimeInForce.IOC, average_limit=average * qty
+    )
+    result = engine.quote(request)
+    n = result.filled_qty
+    if side is Side.BUY:
+        assert qty * (result.notional + result.fee) <= average * qty * n
+    else:
+        assert qty * (result.notional - result.fee) >= average * qty * n
+    if n < qty:
+        # One more lot than filled, taken best first, breaks the average (or the book is out).
+        more = engine.quote(OrderRequest(side, n + 1, None, OrderType.MARKET, TimeInForce.IOC))
+        if more.filled_qty == n + 1:
+            if side is Side.BUY:
+                assert qty * (more.notional + more.fee) > average * qty * (n + 1)
+            else:
+                assert qty * (more.notional - more.fee) < average * qty * (n + 1)

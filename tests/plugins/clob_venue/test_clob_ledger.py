@@ -88,3 +88,29 @@ def test_a_rolled_back_transaction_leaves_nothing(tmp_path: Path) -> None:
         failing()
     assert ledger.order_by_client_id("x") is None
     ledger.close()
+
+
+def test_an_average_limit_is_stored_and_a_schema_1_ledger_gains_its_column(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "l.sqlite"
+    ledger = Ledger.open(path, [MARKET])
+    request = OrderRequest(Side.BUY, 3, 300_000, tif=TimeInForce.IOC, average_limit=9_000_123)
+    with ledger.transaction():
+        ledger.insert_order(1, "WETH-USDC", request, client_order_id="s", submitted_ms=0, due_ms=5)
+    stored = ledger.order(1)
+    assert stored is not None
+    assert stored.request == request
+    ledger.close()
+    # A ledger written before average limits: the column dropped, schema 1.
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE orders DROP COLUMN average_limit")
+    db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    ledger = Ledger.open(path, [MARKET])
+    old = ledger.order(1)
+    assert old is not None
+    assert old.request.average_limit is None
+    assert old.request.qty == 3
+    ledger.close()

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from clob_support import Clock, OpenVenue, make_step, market
 
-from pipeline.models import SwapMode
+from pipeline.models import ExecutionStep, SwapMode
 from pipeline.plugins.venue import StepRejected, Submission, TransientVenueError, Venue
 from plugins.clob_venue import ClobVenue, OrderError, OrderType, Side, TimeInForce
 
@@ -223,3 +223,61 @@ async def test_a_taker_trades_with_the_maker_and_the_maker_keeps_its_fill(
     ).fetchone()[0]
     assert traded == 2  # both levels it took from, kept (cancelled) for their fills
     assert book.asks[0][0] > book.bids[0][0]
+
+
+def with_limit(step: ExecutionStep, price: str) -> ExecutionStep:
+    return step.model_copy(update={"limit_price": Decimal(price)})
+
+
+async def test_a_child_over_several_levels_fills_whole_at_its_worst_level(
+    open_venue: OpenVenue,
+) -> None:
+    """The planner's child of 2 WETH sweeps 3000 and 3010: (3000 + 3010) * 1.001 = 6016.01
+    with fees, 6022.03 with 0.1 % slippage.  A limit from that average (3008.00) would stop
+    at the first level; the worst level as the limit fills both, within the total bound."""
+    venue = await open_venue()
+    await asks(venue, ("3000", "1"), ("3010", "1"))
+    buy = make_step("USDC", "WETH", "2", mode=SwapMode.EXACT_OUT, bound="6022.03")
+    unbounded = await venue.wait_receipt(await venue.submit(buy), timeout_s=1)
+    assert unbounded.amount_out == Decimal("1.000")  # the gap: the average's limit under-fills
+    await asks(venue, ("3000", "1"))
+    step = with_limit(buy.model_copy(update={"step_id": "step-2"}), "3010")
+    fill = await venue.wait_receipt(await venue.submit(step), timeout_s=1)
+    assert fill.amount_out == Decimal("2.000")
+    assert fill.amount_in == Decimal("6016.01") <= step.max_in
+    # The book version that first includes the fill (what the re-planning executor awaits).
+    assert fill.landed_at == (await venue.books())["WETH-USDC"].seq
+
+
+async def test_a_sell_child_fills_whole_at_its_worst_level_with_its_floor_kept(
+    open_venue: OpenVenue,
+) -> None:
+    venue = await open_venue()
+    await bids(venue, ("3000", "1"), ("2990", "1"))
+    # (3000 + 2990) * 0.999 = 5984.01; min_out 5978.02 with 0.1 % slippage.
+    step = with_limit(make_step("WETH", "USDC", "2", bound="5978.02"), "2990")
+    fill = await venue.wait_receipt(await venue.submit(step), timeout_s=1)
+    assert (fill.amount_in, fill.amount_out) == (Decimal("2.000"), Decimal("5984.010000"))
+    # The book moved down: only 2990 is left.  Each lot would bring 2987.01 < 2989.01, the
+    # floor's average, so nothing fills although the limit price allows it.
+    await bids(venue, ("2990", "3"))
+    moved = with_limit(make_step("WETH", "USDC", "2", bound="5978.02", step_id="s2"), "2990")
+    with pytest.raises(StepRejected) as caught:
+        await venue.wait_receipt(await venue.submit(moved), timeout_s=1)
+    assert caught.value.reason == "unfilled"
+
+
+async def test_a_moved_book_leaves_the_rest_of_a_child_unfilled_within_its_average(
+    open_venue: OpenVenue,
+) -> None:
+    venue = await open_venue()
+    # Planned on 3000 x 1 and 3010 x 1; by execution 3000 has only 0.2 left: 2 WETH would
+    # cost (600 + 5418) * 1.001 = 6024.018, above max_in.
+    await asks(venue, ("3000", "0.2"), ("3010", "5"))
+    step = with_limit(
+        make_step("USDC", "WETH", "2", mode=SwapMode.EXACT_OUT, bound="6022.03"), "3010"
+    )
+    fill = await venue.wait_receipt(await venue.submit(step), timeout_s=1)
+    assert Decimal("0.2") < fill.amount_out < Decimal(2)
+    # Whatever filled paid no more than its share of max_in.
+    assert fill.amount_in * 2 <= Decimal("6022.03") * fill.amount_out

@@ -278,3 +278,46 @@ async def test_a_write_lock_held_by_another_process_does_not_stop_the_event_loop
     submission = await asyncio.wait_for(submitting, 5)
     ticking.cancel()
     assert (await venue.wait_receipt(submission, 5)).amount_out > 0
+
+
+async def test_injected_failures_revert_the_configured_submissions_only(
+    context: VenueContext, make_step: StepFactory
+) -> None:
+    """``inject_failures``: submissions 2 and 3 (ledger order) fail with the configured
+    reason, after being accepted, in every process on the ledger; 1 and 4 fill."""
+    config = SimVenueConfig.model_validate(
+        {
+            "pools": [
+                {
+                    "pool_id": "weth-usdc",
+                    "token0": "WETH",
+                    "token1": "USDC",
+                    "reserve0": "1000",
+                    "reserve1": "3000000",
+                    "fee": 3000,
+                }
+            ],
+            "inject_failures": {"first": 2, "after": 1, "reason": "unavailable"},
+        },
+        context={"assets": dict(context.assets)},
+    )
+    one, other = SimVenue(config, context), SimVenue(config, context)
+    await one.start()
+    await other.start()
+    try:
+        outcomes = []
+        for k, venue in enumerate((one, other, one, other), start=1):
+            submission = await venue.submit(
+                make_step("USDC>weth-usdc>WETH", "100", step_id=f"s{k}")
+            )
+            try:
+                await venue.wait_receipt(submission, timeout_s=5)
+                outcomes.append("filled")
+            except StepRejected as exc:
+                outcomes.append(f"{exc.reason} ({exc.detail[:28]})")
+        injected = "unavailable (injected failure: submission)"
+        assert outcomes == ["filled", injected, injected, "filled"]
+        assert one.fill_counts() == {"s1": 1, "s4": 1}
+    finally:
+        await one.stop()
+        await other.stop()

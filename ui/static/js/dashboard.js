@@ -2,6 +2,7 @@
 import { api } from "./api.js";
 import { LiveStream } from "./stream.js";
 import { amount, badge, esc, percent, shortId, text, time } from "./format.js";
+import { riskAlert } from "./risk.js";
 
 const PAGE = 50;
 const STATES = ["submitted", "accepted", "prioritised", "planned", "executing", "completed",
@@ -48,6 +49,7 @@ export async function renderDashboard(root, setConnection) {
   root.innerHTML = `
     <h1>Dashboard</h1>
     <section class="counters" id="counters"></section>
+    <section id="risk-alerts"></section>
     <section class="panel">
       <div class="toolbar">
         <h2 style="margin:0">Intents</h2><span class="spacer"></span>
@@ -114,7 +116,18 @@ export async function renderDashboard(root, setConnection) {
   root.querySelector("#prev").onclick = () => { offset = Math.max(0, offset - PAGE); quietly(load()); };
   root.querySelector("#next").onclick = () => { offset += PAGE; quietly(load()); };
 
+  const alerts = root.querySelector("#risk-alerts");
   function onChange(change) {
+    if (!change.intentId) {
+      // A control-plane change (no intent): a breaker's transition or a kill switch is an
+      // alert, newest first, the last 5 kept.
+      const html = riskAlert(change);
+      if (html) {
+        alerts.insertAdjacentHTML("afterbegin", html);
+        while (alerts.children.length > 5) alerts.lastElementChild.remove();
+      }
+      return;
+    }
     refreshStats();
     const known = rows.get(change.intentId);
     const intent = { ...(known || { id: change.intentId }), ...change.data, state: change.state };

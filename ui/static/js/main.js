@@ -6,6 +6,8 @@ import { renderPipeline } from "./pipeline.js";
 import { renderDeadLetters } from "./deadletters.js";
 import { renderMetrics } from "./metrics.js";
 import { renderCharts } from "./charts.js";
+import { renderStrategies } from "./strategies.js";
+import { renderRisk } from "./risk.js";
 
 const app = document.getElementById("app");
 const conn = document.getElementById("conn");
@@ -21,7 +23,8 @@ function route() {
   const detail = path.match(/^\/ui\/intents\/(.+)$/);
   const pages = {
     submit: renderSubmit, pipeline: renderPipeline, deadletters: renderDeadLetters,
-    metrics: renderMetrics, charts: renderCharts,
+    metrics: renderMetrics, charts: renderCharts, strategies: renderStrategies,
+    risk: renderRisk,
   };
   const name = detail ? "detail" : (path.match(/^\/ui\/([a-z]+)/)?.[1] || "dashboard");
   document.querySelectorAll("nav a[data-nav]").forEach((a) => a.classList.toggle(

@@ -1,0 +1,269 @@
+"""``RiskBook``: what risk needs to know of every strategy, built from the pipeline's own events.
+
+    sep.intents.validated  intent.accepted            an open intent (its strategy, size, deadline)
+    sep.plans              plan.created               the intent's strategy (its fills may come
+                                                      from before this book started reading)
+                           plan.rejected              the intent is over: nothing will trade
+    sep.executions         exec.step_filled           a fill: position, cost basis, realised P&L,
+                                                      traded notional of its UTC day
+                           exec.completed | exec.failed | intent.expired
+                                                      the intent is over
+
+Pure: ``apply(event)`` in any order across topics (a fill may come before the acceptance it
+belongs to: it waits until the strategy is known; an ending before the acceptance marks the
+intent ended so it never opens).  Duplicates are harmless where it matters: a fill is counted
+once per step id, an acceptance once per intent id.
+
+Valuation follows the positions read model (``pipeline.store.positions``): a fill against the
+quote asset is valued at what was paid or received, one between two other assets at the
+reference price of the asset given up; the quote asset is cash.  So a strategy's equity is
+``capital + realised + unrealised`` with unrealised at the marks (``RiskBook.valuation``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from pipeline.models.events import Event, ExecStepFilled, IntentAccepted, PlanCreated
+from pipeline.models.intent import Intent, IntentType
+from pipeline.store.positions import Holding
+
+log = logging.getLogger(__name__)
+
+ZERO = Decimal(0)
+DAY_MS = 86_400_000
+MAX_REMEMBERED = 200_000
+"""Ended intents and orphan fills remembered at most (oldest forgotten first)."""
+
+_ENDINGS = frozenset(
+    {"exec.completed", "exec.failed", "intent.expired", "intent.cancelled", "plan.rejected"}
+)
+INTERESTING = _ENDINGS | {"intent.accepted", "plan.created", "exec.step_filled"}
+"""Event types the book reads; a follower may skip the others undecoded."""
+
+Price = Callable[[str], Decimal | None]
+"""An asset's mark in the quote asset (None: unknown)."""
+
+
+@dataclass
+class OpenIntent:
+    """An accepted intent that may still trade."""
+
+    intent_id: str
+    strategy_id: str
+    kind: IntentType
+    subject: str
+    counter: str
+    amount: Decimal
+    """Of ``subject``, human units."""
+    deadline_ms: int | None
+    filled: Decimal = ZERO
+    """Of ``subject``, from its fills so far."""
+
+    @classmethod
+    def of(cls, intent: Intent) -> OpenIntent:
+        return cls(
+            intent.id,
+            intent.strategy_id,
+            intent.type,
+            intent.subject.asset.symbol,
+            intent.counter.asset.symbol,
+            intent.subject.amount or ZERO,
+            intent.deadline_ms,
+        )
+
+    @property
+    def remaining(self) -> Decimal:
+        return max(self.amount - self.filled, ZERO)
+
+    def deltas(self, price: Price, quantity: Decimal | None = None) -> dict[str, Decimal] | None:
+        """What trading ``quantity`` (default: what remains) does to each asset held, signed;
+        the counter side at the marks.  None if a mark is missing."""
+        q = self.remaining if quantity is None else quantity
+        ps, pc = price(self.subject), price(self.counter)
+        if ps is None or pc is None or pc <= 0:
+            return None
+        sign = 1 if self.kind is IntentType.ACQUIRE else -1
+        return {self.subject: sign * q, self.counter: -sign * q * ps / pc}
+
+    def notional(self, price: Price) -> Decimal | None:
+        ps = price(self.subject)
+        return None if ps is None else self.remaining * ps
+
+
+@dataclass
+class StrategyBook:
+    holdings: dict[str, Holding] = field(default_factory=dict)
+    open: dict[str, OpenIntent] = field(default_factory=dict)
+    traded: dict[int, Decimal] = field(default_factory=dict)
+    """UTC day number -> notional filled that day, in the quote asset."""
+    fills: int = 0
+
+    def traded_on(self, day: int) -> Decimal:
+        return self.traded.get(day, ZERO)
+
+
+@dataclass(frozen=True)
+class Valuation:
+    realised: Decimal
+    unrealised: Decimal
+    unpriced: tuple[str, ...] = ()
+    """Assets held without a mark (valued at their cost: no unrealised P&L counted)."""
+
+    @property
+    def pnl(self) -> Decimal:
+        return self.realised + self.unrealised
+
+
+class RiskBook:
+    """Positions, open intents, traded notional and P&L per strategy (see the module doc)."""
+
+    def __init__(self, quote: str, reference: Mapping[str, Decimal]) -> None:
+        self.quote = quote
+        self._reference = reference
+        self.strategies: dict[str, StrategyBook] = {}
+        self._strategy_of: dict[str, str] = {}
+        """intent id -> strategy id (from its acceptance or its plan)."""
+        self._accepted: set[str] = set()
+        self._ended: OrderedDict[str, None] = OrderedDict()
+        self._orphans: OrderedDict[str, list[Event]] = OrderedDict()
+        """intent id -> fills that came before its strategy was known."""
+        self._steps: OrderedDict[str, None] = OrderedDict()
+        """Step ids whose fill is counted (a redelivered report is counted once)."""
+        self.applied = 0
+
+    # -------------------------------------------------------------------- feeding
+
+    def apply(self, event: Event) -> bool:
+        """Take one event into account; whether it was one the book reads."""
+        kind = event.topic
+        if kind not in INTERESTING:
+            return False
+        self.applied += 1
+        intent_id = event.correlation_id
+        if kind == "intent.accepted":
+            intent = event.payload_as(IntentAccepted).intent
+            self._know(intent.id, intent.strategy_id)
+            if intent.id not in self._accepted and intent.id not in self._ended:
+                self._accepted.add(intent.id)
+                self.book(intent.strategy_id).open[intent.id] = OpenIntent.of(intent)
+        elif kind == "plan.created":
+            intent = event.payload_as(PlanCreated).intent
+            self._know(intent.id, intent.strategy_id)
+        elif kind == "exec.step_filled":
+            if intent_id in self._strategy_of:
+                self._fill(event)
+            else:
+                self._orphans.setdefault(intent_id, []).append(event)
+                _trim(self._orphans)
+        else:
+            self._end(intent_id)
+        return True
+
+    def _know(self, intent_id: str, strategy_id: str) -> None:
+        if intent_id in self._strategy_of:
+            return
+        self._strategy_of[intent_id] = strategy_id
+        for fill in self._orphans.pop(intent_id, ()):
+            self._fill(fill)
+
+    def _end(self, intent_id: str) -> None:
+        strategy = self._strategy_of.get(intent_id)
+        if strategy is not None:
+            self.book(strategy).open.pop(intent_id, None)
+        self._ended[intent_id] = None
+        _trim(self._ended)
+
+    def _fill(self, event: Event) -> None:
+        fill = event.payload_as(ExecStepFilled)
+        if fill.step_id in self._steps:
+            return
+        self._steps[fill.step_id] = None
+        _trim(self._steps)
+        book = self.book(self._strategy_of[event.correlation_id])
+        value = self.fill_value(fill)
+        book.holdings.setdefault(fill.asset_in, Holding()).trade(-fill.amount_in, value)
+        book.holdings.setdefault(fill.asset_out, Holding()).trade(fill.amount_out, value)
+        if self.quote in book.holdings:  # cash: no cost basis, no P&L
+            book.holdings[self.quote] = Holding(quantity=book.holdings[self.quote].quantity)
+        day = int(event.timestamp.timestamp() * 1000) // DAY_MS
+        book.traded[day] = book.traded_on(day) + value
+        for old in [d for d in book.traded if d < day - 1]:
+            del book.traded[old]
+        book.fills += 1
+        opened = book.open.get(event.correlation_id)
+        if opened is not None:
+            if fill.asset_out == opened.subject:
+                opened.filled += fill.amount_out
+            elif fill.asset_in == opened.subject:
+                opened.filled += fill.amount_in
+
+    def fill_value(self, fill: ExecStepFilled) -> Decimal:
+        if fill.asset_out == self.quote:
+            return fill.amount_out
+        if fill.asset_in == self.quote:
+            return fill.amount_in
+        return fill.amount_in * self._reference.get(fill.asset_in, ZERO)
+
+    def expire(self, now_ms: int, grace_ms: int) -> int:
+        """Close open intents ``grace_ms`` past their deadline whose end was never heard."""
+        closed = 0
+        for book in self.strategies.values():
+            for intent_id, opened in list(book.open.items()):
+                if opened.deadline_ms is not None and now_ms > opened.deadline_ms + grace_ms:
+                    del book.open[intent_id]
+                    closed += 1
+        return closed
+
+    # -------------------------------------------------------------------- reading
+
+    def book(self, strategy_id: str) -> StrategyBook:
+        found = self.strategies.get(strategy_id)
+        if found is None:
+            found = self.strategies[strategy_id] = StrategyBook()
+        return found
+
+    def knows(self, intent_id: str) -> bool:
+        """The book has seen the intent's acceptance (or its end)."""
+        return intent_id in self._accepted or intent_id in self._ended
+
+    def positions(self, strategy_id: str) -> dict[str, Decimal]:
+        book = self.strategies.get(strategy_id)
+        if book is None:
+            return {}
+        return {a: h.quantity for a, h in book.holdings.items() if h.quantity}
+
+    def open_intents(self, strategy_id: str) -> Iterator[OpenIntent]:
+        book = self.strategies.get(strategy_id)
+        return iter(book.open.values()) if book is not None else iter(())
+
+    def traded_today(self, strategy_id: str, now_ms: int) -> Decimal:
+        book = self.strategies.get(strategy_id)
+        return book.traded_on(now_ms // DAY_MS) if book is not None else ZERO
+
+    def valuation(self, strategy_id: str, price: Price) -> Valuation:
+        book = self.strategies.get(strategy_id)
+        if book is None:
+            return Valuation(ZERO, ZERO)
+        realised = unrealised = ZERO
+        unpriced: list[str] = []
+        for asset, holding in sorted(book.holdings.items()):
+            realised += holding.realised
+            if asset == self.quote or not holding.quantity:
+                continue
+            mark = price(asset)
+            if mark is None:
+                unpriced.append(asset)
+                continue
+            unrealised += holding.quantity * mark - holding.cost
+        return Valuation(realised, unrealised, tuple(unpriced))
+
+
+def _trim(remembered: OrderedDict[str, Any]) -> None:
+    while len(remembered) > MAX_REMEMBERED:
+        remembered.popitem(last=False)

@@ -1,0 +1,214 @@
+"""The exposure checks of one intent against its strategy's state and limits (pure).
+
+What an intent would do, at the marks (``OpenIntent.deltas``): ACQUIRE 2 WETH with USDC is
+WETH +2 and USDC -6,000 (cash: no limit applies to the quote asset); DISPOSE 0.1 WBTC for
+WETH is WBTC -0.1 and WETH +2.  Each asset's **projected position** is what the strategy
+holds (fills) plus what its open intents may still do, so a quick series of intents cannot
+each pass against the same position.
+
+    rule                 refuses the intent when
+    risk_state           the strategy or the platform is HALTED; or REDUCING and the
+                         intent does not reduce exposure
+    max_open_intents     open intents (with this one) would exceed the limit
+    max_daily_notional   traded today + open intents' remaining notional + this one > limit
+    max_position         an asset's projected position grows, beyond the limit in value
+    max_concentration    an asset's projected position grows, beyond that share of equity
+
+An intent **reduces exposure** when no asset's projected position grows in size and one
+shrinks: selling part of a long, buying back part of a short.  A sale larger than the long
+flips it into a short: that grows exposure, and is refused in REDUCING.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+from pipeline.models.intent import Intent
+from pipeline.plugins.risk import RiskBreach
+from pipeline.risk.book import OpenIntent, Price
+from pipeline.risk.breakers import RiskState
+from pipeline.topology.models import StrategyLimits
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class StrategyView:
+    """What the checks see of one strategy (built once per batch, moved on by each approval:
+    ``with_intent``, so a batch costs one pass over the open intents, not one per intent)."""
+
+    strategy_id: str
+    positions: Mapping[str, Decimal]
+    """Held now (fills), per asset."""
+    projected: Mapping[str, Decimal]
+    """Held plus what the open intents may still do, per asset (the quote asset left out)."""
+    open_count: int
+    """Accepted and not over: the book's, and this worker's approvals not in it yet."""
+    open_notional: Decimal
+    """What the open intents may still trade, at the marks."""
+    traded_today: Decimal
+    equity: Decimal | None
+    """``capital + realised + unrealised`` (None: no capital configured)."""
+    state: RiskState = RiskState.NORMAL
+    state_why: str = ""
+    """Why the state is what it is (the breaker's message), for the rejection."""
+
+    @classmethod
+    def of(
+        cls,
+        strategy_id: str,
+        positions: Mapping[str, Decimal],
+        opened: Sequence[OpenIntent],
+        price: Price,
+        quote: str,
+        **rest: Any,
+    ) -> StrategyView:
+        projected = {a: q for a, q in positions.items() if a != quote}
+        committed = ZERO
+        for o in opened:
+            for asset, delta in (o.deltas(price) or {}).items():
+                if asset != quote:
+                    projected[asset] = projected.get(asset, ZERO) + delta
+            committed += o.notional(price) or ZERO
+        return cls(strategy_id, positions, projected, len(opened), committed, **rest)
+
+    def with_intent(self, opened: OpenIntent, price: Price, quote: str) -> StrategyView:
+        """This view with one more open intent (an approval in the same batch)."""
+        projected = dict(self.projected)
+        for asset, delta in (opened.deltas(price) or {}).items():
+            if asset != quote:
+                projected[asset] = projected.get(asset, ZERO) + delta
+        return replace(
+            self,
+            projected=projected,
+            open_count=self.open_count + 1,
+            open_notional=self.open_notional + (opened.notional(price) or ZERO),
+        )
+
+
+def reduces(before: Mapping[str, Decimal], deltas: Mapping[str, Decimal]) -> bool:
+    """No position grows in size and one shrinks (see the module doc)."""
+    shrinks = False
+    for asset, delta in deltas.items():
+        was = before.get(asset, ZERO)
+        after = was + delta
+        if abs(after) > abs(was) or (was and after and (after > 0) != (was > 0)):
+            return False
+        shrinks = shrinks or abs(after) < abs(was)
+    return shrinks
+
+
+def exposure_breaches(
+    intent: Intent,
+    limits: StrategyLimits,
+    view: StrategyView,
+    price: Price,
+    quote: str,
+) -> list[RiskBreach]:
+    """Every rule the intent breaks.  ``price`` must know the intent's two assets (the
+    stage refuses an unpriced intent before asking)."""
+    mine = OpenIntent.of(intent)
+    deltas = mine.deltas(price)
+    notional = mine.notional(price)
+    if deltas is None or notional is None:
+        raise ValueError(f"{intent.id}: unpriced assets reached the exposure checks")
+    held = {a: d for a, d in deltas.items() if a != quote}
+    before = view.projected
+    breaches: list[RiskBreach] = []
+    if view.state is RiskState.HALTED:
+        breaches.append(
+            RiskBreach(
+                "risk_state",
+                f"{view.state_why or 'the strategy is HALTED'}: no intent passes until a reset",
+                "NORMAL or REDUCING",
+                "HALTED",
+            )
+        )
+    elif view.state is RiskState.REDUCING and not reduces(before, held):
+        moves = ", ".join(
+            f"{a} {_q(before.get(a, ZERO))} -> {_q(before.get(a, ZERO) + d)}"
+            for a, d in sorted(held.items())
+        )
+        breaches.append(
+            RiskBreach(
+                "risk_state",
+                f"{view.state_why or 'the strategy is REDUCING'}: only exposure-reducing "
+                f"intents pass; this one moves {moves or 'nothing held'}",
+                "an exposure-reducing intent",
+                "increases exposure",
+            )
+        )
+    count = view.open_count + 1
+    if limits.max_open_intents is not None and count > limits.max_open_intents:
+        breaches.append(
+            RiskBreach(
+                "max_open_intents",
+                f"{view.strategy_id} would have {count} open intents, "
+                f"the limit is {limits.max_open_intents}",
+                str(limits.max_open_intents),
+                str(count),
+            )
+        )
+    if limits.max_daily_notional is not None:
+        committed = view.open_notional
+        total = view.traded_today + committed + notional
+        if total > limits.max_daily_notional:
+            breaches.append(
+                RiskBreach(
+                    "max_daily_notional",
+                    f"{view.strategy_id} traded {_m(view.traded_today)} {quote} today, "
+                    f"{_m(committed)} more is open and this intent adds {_m(notional)}: "
+                    f"{_m(total)} exceeds the daily limit {_m(limits.max_daily_notional)} {quote}",
+                    _m(limits.max_daily_notional),
+                    _m(total),
+                )
+            )
+    for asset, delta in sorted(held.items()):
+        was = before.get(asset, ZERO)
+        after = was + delta
+        if abs(after) <= abs(was):
+            continue  # shrinks this position: never refused by a position rule
+        mark = price(asset)
+        if mark is None:
+            continue
+        value = abs(after) * mark
+        if limits.max_position is not None and value > limits.max_position:
+            breaches.append(
+                RiskBreach(
+                    "max_position",
+                    f"{view.strategy_id}'s {asset} position would be {_q(after)} {asset} "
+                    f"= {_m(value)} {quote} at {_m(mark)}, "
+                    f"the limit is {_m(limits.max_position)} {quote}",
+                    _m(limits.max_position),
+                    _m(value),
+                )
+            )
+        if limits.max_concentration is not None and view.equity is not None:
+            share = value / view.equity if view.equity > 0 else None
+            if share is None or share > limits.max_concentration:
+                shown = f"{share:.2%}" if share is not None else "all (equity <= 0)"
+                breaches.append(
+                    RiskBreach(
+                        "max_concentration",
+                        f"{view.strategy_id}'s {asset} position would be {_m(value)} {quote}, "
+                        f"{shown} of its equity {_m(view.equity)} {quote}; "
+                        f"the limit is {limits.max_concentration:.2%}",
+                        f"{limits.max_concentration:f}",
+                        f"{share:.6f}" if share is not None else "inf",
+                    )
+                )
+    return breaches
+
+
+def _m(value: Decimal) -> str:
+    """Money as text: two decimals."""
+    return f"{value:.2f}"
+
+
+def _q(value: Decimal) -> str:
+    """A quantity as text: at most 8 decimals, no trailing zeros."""
+    text = f"{value:.8f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text

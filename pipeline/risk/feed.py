@@ -1,0 +1,171 @@
+"""The ``RiskBook`` of every worker that validates, fed by every partition of the topics that
+tell what strategies hold and have open -- broadcast, like the market feeds.
+
+Validate runs on 8 partitions keyed by intent id, spread over workers, but exposure is per
+strategy: each worker must see every strategy's fills and open intents, not only those of its
+own partitions.  So each follows, with no consumer group and every partition assigned:
+
+    topic                   from                                   for
+    sep.intents.validated   the oldest intent that may still be    open intents
+                            open (max window + grace ago)
+    sep.plans               the beginning                          the strategy of old fills;
+                                                                   plan.rejected ends an intent
+    sep.executions          the beginning                          fills (positions are lifetime)
+
+A worker reads all of them before its validate stage takes its first intent (the lifecycle
+starts feeds first), so a restarted worker knows every position.  Deliberate simplification:
+positions are rebuilt from the topics' retention (7 days in topology.yaml); a desk keeping
+positions longer would seed the book from the event store.
+
+What this worker approved but has not read back yet is counted by the engine as pending
+(``pipeline.risk.engine``), so its own quick intents cannot slip past a limit together.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import ValidationError
+
+from pipeline.codec import decode_event, encode_event, encode_key
+from pipeline.control.keys import TOPIC as CONTROL_TOPIC
+from pipeline.market.follower import TopicFollower
+from pipeline.models.events import Event
+from pipeline.risk.book import INTERESTING, RiskBook
+from pipeline.risk.engine import AFTER_DEADLINE_MS
+from pipeline.stages.base import Record
+from pipeline.topology.models import Topology
+
+log = logging.getLogger(__name__)
+
+VALIDATED, PLANS, EXECUTIONS = "sep.intents.validated", "sep.plans", "sep.executions"
+CATCH_UP_TIMEOUT_S = 300.0
+"""Reading days of executions at start can take a while; a worker waits rather than fail."""
+
+_TOPIC_FIELD = re.compile(rb'"topic":"([A-Za-z0-9_.]+)"')
+
+
+def event_type(value: bytes) -> str | None:
+    """The envelope's event type, without decoding the event (most records are skipped)."""
+    found = _TOPIC_FIELD.search(value)
+    return found.group(1).decode() if found else None
+
+
+def apply_record(book: RiskBook, value: bytes) -> bool:
+    """Apply one record to ``book`` if it is an event the book reads."""
+    if event_type(value) not in INTERESTING:
+        return False
+    try:
+        event = decode_event(value)
+    except (ValidationError, ValueError) as exc:
+        log.warning("unreadable event skipped by the risk feed", extra={"error": str(exc)[:300]})
+        return False
+    return book.apply(event)
+
+
+Send = Callable[[str, bytes, bytes], Awaitable[object]]
+"""``send(topic, key, value)``, resolved once the broker has the record."""
+
+
+class _BookFollower(TopicFollower):
+    def __init__(
+        self, bootstrap: str, topic: str, partitions: int, book: RiskBook, since_ms: int | None
+    ) -> None:
+        super().__init__(bootstrap, topic, partitions=partitions)
+        self.TASK_NAME = f"risk-feed-{topic}"
+        self._book = book
+        self._since_ms = since_ms
+
+    async def start_offsets(
+        self, consumer: AIOKafkaConsumer, tps: Sequence[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        starts = dict(await consumer.beginning_offsets(tps))
+        if self._since_ms is None:
+            return starts
+        ends = await consumer.end_offsets(tps)
+        found = await consumer.offsets_for_times({tp: self._since_ms for tp in tps})
+        return {tp: found[tp].offset if found.get(tp) else ends[tp] for tp in tps}
+
+    def apply(self, value: bytes) -> bool:
+        applied = apply_record(self._book, value)
+        self.updates += applied
+        return applied
+
+
+class RiskFeed:
+    """The book, and the followers that fill it; ``publish`` writes a control change."""
+
+    background = True
+    """Its engine evaluates the breakers on a timer (the memory feed is driven by tests)."""
+
+    def __init__(self, bootstrap: str, topology: Topology, send: Send) -> None:
+        risk = topology.risk
+        self.book = RiskBook(risk.quote_asset, risk.reference_prices)
+        partitions = {t.name: t.partitions for t in topology.topics}
+        window = risk.max_time_window_ms + AFTER_DEADLINE_MS
+        since = time.time_ns() // 1_000_000 - window
+        self._followers = [
+            _BookFollower(bootstrap, topic, partitions[topic], self.book, start)
+            for topic, start in ((VALIDATED, since), (PLANS, None), (EXECUTIONS, None))
+            if topic in partitions
+        ]
+        self._send = send
+
+    async def start(self) -> None:
+        for follower in self._followers:
+            await follower.start(CATCH_UP_TIMEOUT_S)
+        log.info("risk book caught up", extra={"events": self.book.applied})
+
+    async def stop(self) -> None:
+        for follower in self._followers:
+            await follower.stop()
+
+    async def sync(self) -> None:
+        """Nothing to do: the followers apply records as they arrive."""
+
+    async def publish(self, event: Event) -> None:
+        await self._send(CONTROL_TOPIC, encode_key(event.correlation_id), encode_event(event))
+
+
+class MemoryRiskFeed:
+    """The same book over the in-memory runtime's topics (``build_memory_runtime``): ``sync``
+    applies what was appended since the last call; ``publish`` feeds ``sep.control``."""
+
+    background = False
+
+    def __init__(self, topology: Topology) -> None:
+        risk = topology.risk
+        self.book = RiskBook(risk.quote_asset, risk.reference_prices)
+        self._logs: Mapping[str, Sequence[Record]] = {}
+        self._feed: Callable[[str, bytes, bytes], None] | None = None
+        self._cursor: dict[str, int] = {}
+
+    def attach(
+        self, logs: Mapping[str, Sequence[Record]], feed: Callable[[str, bytes, bytes], None]
+    ) -> None:
+        """``logs``: the runtime's topics (``MemoryTopics.log``); ``feed(topic, key, value)``
+        appends a record from outside (``MemoryRuntime.feed``)."""
+        self._logs = logs
+        self._feed = feed
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def sync(self) -> None:
+        for topic in (VALIDATED, PLANS, EXECUTIONS):
+            log_ = self._logs.get(topic, [])
+            for record in log_[self._cursor.get(topic, 0) :]:
+                apply_record(self.book, record.value)
+            self._cursor[topic] = len(log_)
+
+    async def publish(self, event: Event) -> None:
+        if self._feed is None:
+            raise RuntimeError("the memory risk feed is not attached to a runtime")
+        self._feed(CONTROL_TOPIC, encode_key(event.correlation_id), encode_event(event))

@@ -1,0 +1,53 @@
+"""Which stages a worker process runs, and whether it is a singleton's worker.
+
+    stages=None            every stage that is not a singleton (the identical workers of
+                           ``sep up``, one consumer group, partitions spread over them)
+    stages=[runner]        a singleton stage's worker: a group of its own, every partition
+                           to its oldest member (``pipeline.runtime.delivery.singleton``)
+    stages=[a, b]          a process layout (a group of its own, see ``runtime.app``)
+
+A list that mixes a singleton with other stages is refused: the other stages would be
+pinned to one process, and a layout's usual range assignment would split the singleton.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pipeline.topology.models import Topology
+
+
+class PlacementError(ValueError):
+    """A worker asked for stages it cannot run together (or that do not exist)."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    stages: tuple[str, ...]
+    """The stages this worker runs, in topology order."""
+    singleton: bool
+    """Every partition to one member of the group (the stages are all singletons)."""
+    everything: bool
+    """The default layout: every stage that is not a singleton (the topology's app id)."""
+
+
+def place(topology: Topology, stages: Sequence[str] | None = None) -> Placement:
+    singles = set(topology.singleton_stages)
+    if stages is None:
+        names = tuple(s.name for s in topology.stages if s.name not in singles)
+        return Placement(names, singleton=False, everything=True)
+    known = {s.name for s in topology.stages}
+    unknown = sorted(set(stages) - known)
+    if unknown:
+        raise PlacementError(f"unknown stage(s) {unknown}; the topology has {sorted(known)}")
+    wanted = set(stages)
+    names = tuple(s.name for s in topology.stages if s.name in wanted)
+    chosen_singles = wanted & singles
+    if chosen_singles and chosen_singles != wanted:
+        raise PlacementError(
+            f"{sorted(chosen_singles)} must run in a worker of their own "
+            f"(singleton stages), not with {sorted(wanted - singles)}"
+        )
+    everything = wanted == known - singles
+    return Placement(names, singleton=bool(chosen_singles), everything=everything)

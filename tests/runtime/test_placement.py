@@ -1,0 +1,42 @@
+"""Which stages a worker runs: the singleton stages never with the others."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.runtime.app import group_id
+from pipeline.runtime.placement import PlacementError, place
+from pipeline.topology import load_topology
+
+TOPOLOGY = load_topology()
+SPREAD = ("ingest", "validate", "prioritise", "plan", "execute", "project")
+
+
+def test_a_default_worker_runs_every_stage_but_the_singletons() -> None:
+    placement = place(TOPOLOGY)
+    assert placement.stages == SPREAD
+    assert (placement.singleton, placement.everything) == (False, True)
+    assert group_id(TOPOLOGY, None) == group_id(TOPOLOGY, list(SPREAD)) == "sep"
+
+
+def test_the_runner_runs_alone_in_a_group_of_its_own() -> None:
+    placement = place(TOPOLOGY, ["strategy_runner"])
+    assert placement.stages == ("strategy_runner",)
+    assert (placement.singleton, placement.everything) == (True, False)
+    assert group_id(TOPOLOGY, placement.stages) == "sep-strategy_runner"
+
+
+def test_a_layout_is_neither() -> None:
+    placement = place(TOPOLOGY, ["project", "ingest"])
+    assert placement.stages == ("ingest", "project")  # topology order
+    assert (placement.singleton, placement.everything) == (False, False)
+
+
+def test_a_singleton_mixed_with_other_stages_is_refused() -> None:
+    with pytest.raises(PlacementError, match=r"strategy_runner.*worker of their own"):
+        place(TOPOLOGY, ["strategy_runner", "ingest"])
+
+
+def test_an_unknown_stage_is_refused_by_name() -> None:
+    with pytest.raises(PlacementError, match="'ingets'"):
+        place(TOPOLOGY, ["ingets"])
