@@ -32,8 +32,6 @@ from bench._common import json_line, machine
 from pipeline.backtest.driver import Backtest, BacktestResult
 from pipeline.backtest.generators import GeneratorConfig, generate
 from pipeline.backtest.setup import backtest_topology, first_pool_states, topology_pools
-from pipeline.plugins.manager import build_strategies
-from pipeline.plugins.strategy import Strategy
 from pipeline.topology import load_topology
 from pipeline.topology.models import Topology
 
@@ -41,7 +39,8 @@ POOL = "sim-weth-usdc-5"
 STEP_MS = 60_000
 
 
-def _topology(events: list[Any], interval_ms: int, start_ms: int) -> Topology:
+def _topology(events: list[Any], interval_ms: int, start_ms: int, count: int) -> Topology:
+    """``count`` DCA strategies (``dca0``, ``dca1``, ...), each buying every interval."""
     dca = {
         "asset": "WETH",
         "quote": "USDC",
@@ -50,19 +49,8 @@ def _topology(events: list[Any], interval_ms: int, start_ms: int) -> Topology:
         "start_ms": start_ms,
         "time_window_ms": 3_600_000,
     }
-    return backtest_topology(
-        load_topology(), first_pool_states(events), strategies={"dca": {"config": dca}}
-    )
-
-
-def _many(topology: Topology, count: int, work: Path) -> dict[str, Strategy]:
-    """``count`` copies of the topology's DCA under their own strategy ids."""
-    strategies: dict[str, Strategy] = {}
-    for i in range(count):
-        (strategy,) = build_strategies(topology, work / f"s{i}").values()
-        strategy.strategy_id = f"dca{i}"  # type: ignore[attr-defined]  # its intents' id
-        strategies[f"dca{i}"] = strategy
-    return strategies
+    strategies = {f"dca{i}": {"plugin": "dca", "config": dca} for i in range(count)}
+    return backtest_topology(load_topology(), first_pool_states(events), strategies=strategies)
 
 
 async def _run(
@@ -71,10 +59,9 @@ async def _run(
     (pool,) = [p for p in topology_pools(load_topology()) if p.pool_id == POOL]
     config = GeneratorConfig(seed=seed, steps=steps, step_ms=STEP_MS, vol=Decimal("0.001"))
     events = list(generate(config, [pool]))
-    topology = _topology(events, interval_ms, config.start_ms)
+    topology = _topology(events, interval_ms, config.start_ms, strategies)
     with tempfile.TemporaryDirectory(prefix="sep-bench-backtest-") as work:
-        many = _many(topology, strategies, Path(work)) if strategies > 1 else None
-        backtest = Backtest(topology, events, Path(work), seed=seed, strategies=many)
+        backtest = Backtest(topology, events, Path(work), seed=seed)
         result = await backtest.run()
     return result, result.seconds
 

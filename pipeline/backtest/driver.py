@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -42,7 +42,6 @@ from pipeline.config import Settings
 from pipeline.ids import deterministic_ulid
 from pipeline.models.market import PoolState
 from pipeline.plugins.manager import build_venues
-from pipeline.plugins.strategy import Strategy
 from pipeline.plugins.venue import ReplaysMarket, routing_of
 from pipeline.runtime.delivery.memory import MemoryRuntime, build_memory_runtime
 from pipeline.stages.base import Output, Record
@@ -158,13 +157,12 @@ class Backtest:
         seed: int = 0,
         start_ms: int = 0,
         progress: Callable[[int], None] | None = None,
-        strategies: Mapping[str, Strategy] | None = None,
         drive_venue: bool = True,
         submissions: Iterable[tuple[int, bytes, bytes]] = (),
         max_splits: int | None = None,
     ) -> None:
-        """``strategies``: by strategy id, instead of the ones the topology enables (a
-        benchmark's many, a parameter search's variants); the topology's are built anyway.
+        """The strategies are the topology's (``plugins.strategies``; several instances of
+        one plugin under their own ids: ``{dca-1: {plugin: dca, config: ...}}``).
         ``drive_venue=False``: the sim venue's pools start at the data's first states and
         then move only by its own fills, as in paper mode today (the parity test).
         ``submissions``: ``(at_ms, key, value)`` records for ``sep.intents.submitted``, in
@@ -179,7 +177,11 @@ class Backtest:
         self.clock = SimClock(start_ms)
         self.time = BacktestTime(self.clock, seed)
         self.time.before_wait = self._catch_up
-        self.settings = Settings(data_dir=work_dir)
+        # The runner drops what strategies submit on a market update older than the lag
+        # limit (a live runner catching up on history must not trade on the past).  A
+        # backtest is the past by design, and its strategies hear an update at most the sim
+        # venue's latency after the stages' clock moved: no limit.
+        self.settings = Settings(data_dir=work_dir, strategy_max_lag_ms=2**62)
         self.progress = progress
         self.venues = build_venues(topology, work_dir, simulated=self.time)
         if max_splits is not None:
@@ -198,8 +200,6 @@ class Backtest:
         (self.runner,) = [
             p for p in self.lifecycle.processors if isinstance(p, StrategyRunnerStage)
         ]
-        if strategies is not None:
-            self.runner.strategies = dict(strategies)
 
     async def _catch_up(self, until_ms: float) -> None:
         """The venue's pools at the market as of ``until_ms``: every state up to then, those

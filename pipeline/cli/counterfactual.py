@@ -108,7 +108,10 @@ def run(args: argparse.Namespace) -> int:
             f"{left_out} intent(s) left out: created outside the data's span or another strategy's"
         )
     try:
-        base = backtest_topology(topology_of(args), data_pools(args.data), require_strategy=False)
+        # No strategy decides again: the intents are given.
+        base = backtest_topology(
+            topology_of(args), data_pools(args.data), strategies={}, require_strategy=False
+        )
         topology, max_splits = apply_settings(base, args.settings)
     except (SettingError, BacktestSetupError, MarketDataError) as exc:
         raise UserError(str(exc)) from exc
@@ -118,7 +121,6 @@ def run(args: argparse.Namespace) -> int:
         topology,
         read_market(args.data),
         out / "work",
-        strategies={},  # the intents are given: no strategy decides again
         submissions=submissions,
         max_splits=max_splits,
     )

@@ -66,10 +66,12 @@ async def original(data: Path, tmp_path: Path) -> list[dict[str, Any]]:
 
 async def replay(data: Path, tmp_path: Path, before: list[dict[str, Any]], *settings: str) -> Any:
     work = tmp_path / ("replay-" + "-".join(settings).replace("=", "_").replace(".", "_"))
-    base = backtest_topology(load_topology(), data_pools(data), require_strategy=False)
+    base = backtest_topology(
+        load_topology(), data_pools(data), strategies={}, require_strategy=False
+    )
     topology, splits = apply_settings(base, settings)
     after = await run(
-        topology, data, work, strategies={},
+        topology, data, work,
         submissions=submissions_of(before), max_splits=splits,
     )  # fmt: skip
     return compare(before, after, ArrivalPrices(data, topology, "USDC")), after

@@ -88,7 +88,14 @@ async def _kafka_run(
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka)
     await producer.start()
     pool = WorkerPool(
-        settings, count=1, extra_env={"SEP_TOPOLOGY": str(topology_file)}, name="parity"
+        settings,
+        count=1,
+        # The runner drops submissions on market updates older than this lag (a live runner
+        # must not trade on history); the stream is history here, as in the backtest, which
+        # has no such limit.
+        extra_env={"SEP_TOPOLOGY": str(topology_file), "SEP_STRATEGY_MAX_LAG_MS": str(2**62)},
+        name="parity",
+        singletons=topology.singleton_stages,  # the strategy runner, in a process of its own
     )
     pool.start()
     seen: list[dict[str, Any]] = []
