@@ -392,6 +392,16 @@ async def test_a_reconfigured_strategy_goes_on_from_its_state(tmp_path: Path) ->
     assert buy.client_intent_id == f"dca-{K0 + 1}"
 
 
+async def test_a_longer_interval_configured_at_run_time_goes_on_buying(tmp_path: Path) -> None:
+    control = ControlState()
+    stage = runner(tmp_path, control=control)
+    assert client_ids(await run(stage, [market(0, T0 + 5)])) == [f"dca-{K0}"]
+    control.apply(strategy_change("dca", 1, config={**DCA, "interval_ms": 2 * HOUR}))
+    assert await run(stage, [market(1, T0 + 10)]) == []  # its two hours hold the last buy
+    k2 = T0 // (2 * HOUR)
+    assert client_ids(await run(stage, [market(2, T0 + 2 * HOUR)])) == [f"dca-{k2 + 1}"]
+
+
 async def test_a_strategy_the_topology_lacks_can_be_enabled_at_run_time(tmp_path: Path) -> None:
     control = ControlState()
     stage = runner(tmp_path, control=control)
@@ -414,7 +424,15 @@ async def test_a_restarted_runner_restores_the_state_and_resubmits_nothing(
     saved = orjson.loads(tables.made[STRATEGY_STATE]["dca"])
     assert saved == {
         "plugin": "dca",
-        "state": {"last_index": K0 + 1, "spent": "0", "bought": "0", "fills": 0},
+        "state": {
+            "last_index": K0 + 1,
+            "last_at_ms": T0 + HOUR,
+            "interval_ms": HOUR,
+            "start_ms": 0,
+            "spent": "0",
+            "bought": "0",
+            "fills": 0,
+        },
     }
     again = runner(tmp_path, tables=tables)  # kill -9, restart: the same records replayed
     assert await run(again, records) == []
