@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from pipeline.models.events import ExecStepFilled
+from pipeline.models.intent import IntentSubmission
 from pipeline.models.market import PoolState
 from pipeline.plugins import MarketSnapshot, StrategyContext, StrategyFill, check_plugins
 from pipeline.plugins.manager import make_plugin_manager, strategy_specs
@@ -288,7 +289,7 @@ def test_a_longer_bar_carried_over_starts_its_history_afresh_and_goes_on(
     longer.restore_state(json.loads(json.dumps(old.save_state())))
     assert (list(longer.closes), longer.bar, longer.position) == ([], None, Decimal("0.003"))
     start = T0 + (BARS_NEEDED + 1) * BAR
-    out = []
+    out: list[IntentSubmission] = []
     for bar in range(BARS_NEEDED + 1):
         at = start + bar * 2 * BAR
         out += longer.on_market(
