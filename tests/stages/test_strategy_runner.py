@@ -380,6 +380,46 @@ async def test_disabling_stops_submissions_and_enabling_resumes_them(tmp_path: P
     assert client_ids(await run(stage, [market(2, T0 + 2 * HOUR)])) == [f"dca-{K0 + 2}"]
 
 
+async def test_a_disabled_strategy_still_hears_the_fills_of_its_intents(tmp_path: Path) -> None:
+    """Disabled with an intent in flight, then enabled again: the fill that came in between
+    is in its totals (a momentum strategy sizes and caps by what its fills add up to)."""
+    control = ControlState()
+    tables = Tables()
+    stage = runner(tmp_path, tables=tables, control=control)
+    own = "intent-01JAAAAAAAAAAAAAAAAAAAAAAA"
+    await run(
+        stage,
+        [market(0, T0), event_record("sep.intents.ingested", _intent_event("dca", "c", own), 0)],
+    )
+    control.apply(strategy_change("dca", 1, enabled=False))
+    assert await run(stage, [event_record("sep.executions", _filled(own, 5), 0)]) == []
+    assert "dca" not in stage.strategies
+    assert orjson.loads(tables.made[STRATEGY_STATE]["dca"])["state"]["fills"] == 1
+    control.apply(strategy_change("dca", 2, enabled=True))
+    await run(stage, [market(1, T0 + 5)])
+    dca = stage.strategies["dca"]
+    assert isinstance(dca, Dca)
+    assert (dca.totals.fills, dca.totals.bought) == (1, Decimal("0.03"))
+
+
+async def test_a_strategy_disabled_before_a_restart_hears_its_fills_after_it(
+    tmp_path: Path,
+) -> None:
+    control = ControlState()
+    tables = Tables()
+    stage = runner(tmp_path, tables=tables, control=control)
+    own = "intent-01JAAAAAAAAAAAAAAAAAAAAAAA"
+    await run(
+        stage,
+        [market(0, T0), event_record("sep.intents.ingested", _intent_event("dca", "c", own), 0)],
+    )
+    control.apply(strategy_change("dca", 1, enabled=False))
+    await run(stage, [market(1, T0 + 5)])
+    again = runner(tmp_path, tables=tables, control=control)  # restarted while disabled
+    assert await run(again, [event_record("sep.executions", _filled(own, 5), 0)]) == []
+    assert orjson.loads(tables.made[STRATEGY_STATE]["dca"])["state"]["fills"] == 1
+
+
 async def test_a_reconfigured_strategy_goes_on_from_its_state(tmp_path: Path) -> None:
     control = ControlState()
     stage = runner(tmp_path, control=control)
