@@ -206,18 +206,19 @@ async def produced_client_ids(kafka: str, strategy: str = STRATEGY) -> Counter[s
 
 async def settled(
     conn: asyncpg.Connection, kafka: str, strategy: str, pool: WorkerPool
-) -> tuple[list[dict[str, Any]], Counter[str]]:
+) -> tuple[list[dict[str, Any]], Counter[str], int]:
     """Disable ``strategy``, then its intents in the store and the records the runner produced
-    for it, once the store has them all.  (Compared while it runs, a record produced between
-    reading the store and reading the topic would look like one the store lost.)"""
-    await change_strategy(kafka, TOPOLOGY, "disable", strategy, **WHO)
-    await asyncio.sleep(1.5)  # obeyed within a second
+    for it, once the store has them all, and when it was disabled (epoch ms).  (Compared
+    while it runs, a record produced between reading the store and reading the topic would
+    look like one the store lost.)"""
+    disabled = await change_strategy(kafka, TOPOLOGY, "disable", strategy, **WHO)
+    await asyncio.sleep(3)  # obeyed within a second; a running one would decide meanwhile
     produced = await produced_client_ids(kafka, strategy)
     deadline = time.monotonic() + 30
     while True:
         intents = await strategy_intents(conn, strategy)
         if {i["clientIntentId"] for i in intents} >= set(produced):
-            return intents, produced
+            return intents, produced, int(disabled.timestamp.timestamp() * 1000)
         if time.monotonic() > deadline:
             missing = set(produced) - {i["clientIntentId"] for i in intents}
             raise TimeoutError(f"produced but not stored: {sorted(missing)}\n{pool.log_tail()}")
@@ -253,7 +254,7 @@ async def test_dca_runs_obeys_a_disable_within_a_second_and_survives_kill_9(
     await wait_for_intents(db, len(killed_at) + 3, 90, pool)
     restarted = pool.log_file(slot).read_text().rsplit("restarted ---", 1)[-1]
     assert "strategy state restored" in restarted  # from the changelog, not started afresh
-    final, produced = await settled(db, settings.kafka, STRATEGY, pool)
+    final, produced, _ = await settled(db, settings.kafka, STRATEGY, pool)
 
     # Nothing twice: one intent per client id in the store.  The runner, with its state
     # restored, does not even produce one again: its state and its intents of a batch are
@@ -310,7 +311,7 @@ def assert_momentum_buys(intents: list[dict[str, Any]], version: str) -> None:
         assert intent["clientIntentId"].startswith(f"{MOMENTUM}-")
 
 
-async def test_momentum_trades_a_rising_market_and_a_kill_9_duplicates_nothing(
+async def test_momentum_trades_a_rising_market_survives_kill_9_and_obeys_a_disable(
     pool: WorkerPool, settings: Settings, db: asyncpg.Connection
 ) -> None:
     version = SignalModel().version  # what the packaged model says it is
@@ -331,10 +332,14 @@ async def test_momentum_trades_a_rising_market_and_a_kill_9_duplicates_nothing(
         killed_at = await strategy_intents(db, MOMENTUM)
         pool.respawn(slot)
         await wait_for_intents(db, len(killed_at) + 2, 120, pool, MOMENTUM)
-        final, produced = await settled(db, settings.kafka, MOMENTUM, pool)
+        # 3. Disabled while the trend goes on: nothing created a second after the change.
+        final, produced, disabled_at = await settled(db, settings.kafka, MOMENTUM, pool)
     finally:
         stop.set()
         moved = await mover
+
+    late = [i for i in final if i["createdAtMs"] > disabled_at + 1_000]
+    assert late == [], f"submitted after the disable at {disabled_at}: {late}"
 
     assert_momentum_buys(final[before:], version)
     client_ids = Counter(i["clientIntentId"] for i in final)
