@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ASSETS, POOLS
 from pydantic import ValidationError
 
+from pipeline.models import Asset
 from pipeline.models.market import PoolState
 from pipeline.plugins.venue import VenueContext
 from plugins.sim_venue import SimVenue, SimVenueConfig
@@ -21,6 +21,21 @@ from plugins.sim_venue.market import SimPoolTicker
 
 EVERY = 1_000
 T0 = 1_800_000_000_000
+ASSETS = {
+    "WETH": Asset(symbol="WETH", address="0x" + "11" * 20, decimals=18, chain_id=1),
+    "USDC": Asset(symbol="USDC", address="0x" + "22" * 20, decimals=6, chain_id=1),
+}
+POOLS: list[dict[str, Any]] = [
+    {
+        "pool_id": pool_id,
+        "token0": "WETH",
+        "token1": "USDC",
+        "reserve0": str(weth),
+        "reserve1": str(weth * 3000),
+        "fee": 3000,
+    }
+    for pool_id, weth in (("weth-usdc", 1000), ("weth-usdc-deep", 10_000))
+]
 
 
 def flow_config(**flow: Any) -> SimVenueConfig:
