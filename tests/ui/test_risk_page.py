@@ -134,6 +134,9 @@ async def test_risk_page_and_dashboard_alert(
         section = page.locator("section#kill-switch")
         await expect(section).to_be_visible()
         await expect(section.locator("form.kill-engage")).to_be_visible()
+        await expect(section.locator("form.kill-engage button[type=submit]")).to_contain_text(
+            "Stop"
+        )
         await expect(section.locator(".kill-banner")).to_have_attribute("data-state", "trading")
         await expect(section.locator(".breaker-state")).to_be_attached()
         await expect(page.locator("#kill-switch-note")).to_have_count(0)
