@@ -4,7 +4,7 @@ market, takes it NORMAL -> REDUCING -> HALTED at the configured thresholds.  In 
 sale (reducing) passes and settles on chain, a purchase is refused; in HALTED nothing passes.
 
 Everything is real: two workers on the real broker, PostgreSQL and Redis, the uniswap_v3
-venue on anvil.  The whale (anvil's dev account 7) trades on the pools directly through the
+venue on anvil.  The whale (anvil's dev account 9) trades on the pools directly through the
 SwapRouter, as any market participant does; each push moves *every* WETH/USDC pool to the
 same price in one block (an arbitrageur keeps them aligned), with ``sqrtPriceLimitX96`` so
 the price lands exactly where the test wants it.  The sim venue is disabled in the workers'
@@ -59,7 +59,7 @@ VENUE = "uniswap_v3"
 CAPITAL, REDUCE_AT, HALT_AT = Decimal(200_000), Decimal(1_000), Decimal(3_000)
 BOUGHT = Decimal(40)
 """WETH the victim buys first (~120,000 USDC: 60 % of its capital, under the 0.8 cap)."""
-WHALE_ACCOUNT = 7
+WHALE_ACCOUNT = 9  # one no other test uses (the uniswap venue tests keep 7 unfunded)
 Q96 = 2**96
 MINT_ABI: list[dict[str, Any]] = [
     {
