@@ -1,4 +1,4 @@
-"""Order books on the read side, over a real uvicorn, Redis, PostgreSQL and Kafka: an intent
+"""The order-book read side (``ui/books.py`` and the plan view), over a real uvicorn, Redis, PostgreSQL and Kafka: an intent
 on books shows its child orders (venue, limit, asked, filled, fee, status), re-planned one
 included, equal to the venues' ledgers; ``GET /venues/fills`` sums fills and fees per venue
 from the event store; ``GET /books`` answers a market's depth from ``sep.market.books`` as
