@@ -1,8 +1,9 @@
 """The order-book read side (``ui/books.py`` and the plan view), over a real uvicorn, Redis,
-PostgreSQL and Kafka: an intent on books shows its child orders (venue, limit, asked, filled, fee, status), re-planned one
-included, equal to the venues' ledgers; ``GET /venues/fills`` sums fills and fees per venue
-from the event store; ``GET /books`` answers a market's depth from ``sep.market.books`` as
-the venues publish it (snapshots, then deltas), across venues, all-in."""
+PostgreSQL and Kafka: an intent on books shows its child orders (venue, limit, asked, filled,
+fee, status), the re-planned one included, equal to the venues' ledgers; ``GET /venues/fills``
+sums fills and fees per venue from the event store; ``GET /books`` answers a market's depth
+from ``sep.market.books`` as the venues publish it (snapshots, then deltas), across venues,
+all-in."""
 
 from __future__ import annotations
 
