@@ -12,9 +12,11 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from pipeline.cli import (
+    backtest,
     bench,
     demo,
     kill,
+    market_data,
     plugins_cmd,
     replay,
     risk,
@@ -24,6 +26,7 @@ from pipeline.cli import (
     submit,
     topology_cmd,
     up,
+    walkforward,
     worker,
 )
 from pipeline.cli.common import UserError
@@ -68,6 +71,9 @@ SUBCOMMANDS: tuple[Callable[[SubParsers], None], ...] = (
     bench.register,
     replay.register,
     risk.register,
+    backtest.register,
+    market_data.register,
+    walkforward.register,
 )
 
 

@@ -11,6 +11,7 @@ import asyncio
 import sys
 from typing import TYPE_CHECKING
 
+from pipeline.cli import counterfactual
 from pipeline.cli.common import add_topology_option, examples, topology_of
 from pipeline.cli.stackfile import settings_for_stack
 from pipeline.config import Settings
@@ -58,6 +59,8 @@ async def run(
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
+    if args.counterfactual:
+        return counterfactual.run(args)
     topology = topology_of(args)
     return asyncio.run(run(settings_for_stack(), topology, verify=args.verify, batch=args.batch))
 
@@ -73,6 +76,8 @@ def register(sub: SubParsers) -> None:
         **examples(
             "sep replay --verify   (compare; changes nothing)",
             "sep replay            (rebuild and swap in)",
+            "sep replay --counterfactual --events backtest-out/events.jsonl --data pump.jsonl "
+            "--set plan.max_splits=1 risk.max_notional=5000",
         ),
     )
     p.add_argument(
@@ -81,5 +86,6 @@ def register(sub: SubParsers) -> None:
         help="compare the rebuilt models with the live ones; change nothing",
     )
     p.add_argument("--batch", type=int, default=5000, help="events per read (default 5000)")
+    counterfactual.add_arguments(p)
     add_topology_option(p)
     p.set_defaults(handler=_cmd_replay)

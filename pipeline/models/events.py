@@ -66,6 +66,10 @@ class IntentPrioritised(WireModel):
     lane: str
     score: Amount
     """The raw score in [0, 1] the priority was bucketed from."""
+    scorer: str = "rule"
+    """What scored it: ``model`` (the ONNX priority model) or ``rule`` (the weighted sum)."""
+    scorer_version: str | None = None
+    """The model's version (its file's metadata), or the rule's."""
 
 
 class PlanCreated(WireModel):
@@ -145,6 +149,9 @@ class IntentExpired(WireModel):
     deadline_ms: int
     observed_at_ms: int
     stage: str
+    reason: str | None = None
+    """Why it was expired where it was, when that is not plain lateness (prioritise expires
+    an intent whose window cannot hold its planning and execution)."""
 
 
 class IntentCancelled(WireModel):

@@ -34,7 +34,7 @@ from pipeline.plugins.loading import (
 from pipeline.plugins.market import MarketSourceSpec
 from pipeline.plugins.risk import RiskCheck, RiskCheckContext, RiskCheckSpec
 from pipeline.plugins.strategy import Strategy, StrategyContext, StrategySpec
-from pipeline.plugins.venue import Venue, VenueContext, VenueSpec
+from pipeline.plugins.venue import SimulatedTime, Venue, VenueContext, VenueSpec
 from pipeline.topology.loader import TopologyError, yaml_path
 from pipeline.topology.models import PluginUse, Topology
 
@@ -190,14 +190,22 @@ def _configure(
 
 
 def build_venues(
-    topology: Topology, data_dir: Path, pm: pluggy.PluginManager | None = None
+    topology: Topology,
+    data_dir: Path,
+    pm: pluggy.PluginManager | None = None,
+    *,
+    simulated: SimulatedTime | None = None,
 ) -> dict[str, Venue]:
-    """Instantiate every enabled venue in the topology, after checking every plugin section."""
+    """Instantiate every enabled venue in the topology, after checking every plugin section
+    (``simulated``: a backtest's clock, handed to every venue)."""
     sections = check_plugins(topology, pm)
     assets = {a.symbol: a for a in topology.assets}
     return {
         use.name: use.spec.factory(
-            use.config, VenueContext(data_dir=data_dir / "venues" / use.name, assets=assets)
+            use.config,
+            VenueContext(
+                data_dir=data_dir / "venues" / use.name, assets=assets, simulated=simulated
+            ),
         )
         for use in sections.venues
     }

@@ -6,7 +6,7 @@ converts to integer base units with the asset's decimals, and reports fills back
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -65,6 +65,22 @@ class Fill:
     fee_asset: str | None = None
 
 
+class SimulatedTime(Protocol):
+    """A backtest's clock (``pipeline.backtest``), for a venue that simulates time."""
+
+    def now_ms(self) -> float:
+        """The simulated now (the data's event time), in ms since the epoch."""
+        ...
+
+    async def wait_until(self, due_ms: float) -> None:
+        """Return once the simulated clock is at ``due_ms`` (it moves itself there)."""
+        ...
+
+    def next_id(self, prefix: str) -> str:
+        """A fresh id that is the same in every run of the same backtest."""
+        ...
+
+
 @dataclass(frozen=True)
 class VenueContext:
     """What the pipeline hands a venue factory: where to keep state and which assets exist."""
@@ -72,6 +88,9 @@ class VenueContext:
     data_dir: Path
     assets: Mapping[str, Asset]
     """By symbol."""
+    simulated: SimulatedTime | None = None
+    """Set in a backtest: a venue that simulates trading takes its time and ids from it
+    (``None``: the wall clock, live or paper)."""
 
 
 @runtime_checkable
@@ -138,6 +157,16 @@ class HasBalances(Protocol):
 
     async def balances(self) -> Mapping[str, Decimal]:
         """What the trading account holds, by asset symbol, in human units."""
+        ...
+
+
+@runtime_checkable
+class ReplaysMarket(Protocol):
+    """A simulated venue whose pools a backtest moves to recorded or generated states (the
+    market moved them; the venue's own fills move them in between)."""
+
+    async def set_pools(self, states: Sequence[PoolState]) -> None:
+        """Take these states' reserves for the pools of the same ids."""
         ...
 
 

@@ -71,7 +71,9 @@ class Network:
         return self.forward(x.astype(np.float64))[1][:, 0]
 
 
-def fit(x: npt.NDArray[np.float32], y: Array, rng: np.random.Generator) -> Network:
+def fit(
+    x: npt.NDArray[np.float32], y: Array, rng: np.random.Generator, steps: int = STEPS
+) -> Network:
     net = Network(
         rng.normal(0, 1 / np.sqrt(WIDTH), (WIDTH, HIDDEN)),
         np.zeros(HIDDEN),
@@ -81,7 +83,7 @@ def fit(x: npt.NDArray[np.float32], y: Array, rng: np.random.Generator) -> Netwo
     params = [net.w1, net.b1, net.w2, net.b2]
     moments = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
     xs, target = x.astype(np.float64), y[:, None]
-    for step in range(1, STEPS + 1):
+    for step in range(1, steps + 1):
         hidden, out = net.forward(xs)
         d_out = 2 * (out - target) / len(xs) * out * (1 - out)
         d_hidden = (d_out @ net.w2.T) * (1 - hidden**2)
@@ -122,20 +124,23 @@ def to_onnx(net: Network, metadata: dict[str, str]) -> onnx.ModelProto:
     return model
 
 
-def train(path: Path = DEFAULT_PATH) -> dict[str, str]:
-    """Train, write the model to ``path``; the metadata written with it."""
-    rng = np.random.default_rng(SEED)
-    x = samples(rng, SAMPLES)
+def train(
+    path: Path = DEFAULT_PATH, *, n: int = SAMPLES, steps: int = STEPS, seed: int = SEED
+) -> dict[str, str]:
+    """Train, write the model to ``path``; the metadata written with it.  (``n`` and
+    ``steps`` smaller than the defaults only to test that training is reproducible.)"""
+    rng = np.random.default_rng(seed)
+    x = samples(rng, n)
     y = urgency_rule(x)
     held_out = samples(rng, 5_000)
-    net = fit(x, y, rng)
+    net = fit(x, y, rng, steps)
     error = net.score(held_out) - urgency_rule(held_out)
     weights = b"".join(p.astype(np.float32).tobytes() for p in (net.w1, net.b1, net.w2, net.b2))
     metadata = {
         "version": VERSION,
         "weights_sha256": hashlib.sha256(weights).hexdigest()[:16],
         "features": json.dumps(FEATURES),
-        "seed": str(SEED),
+        "seed": str(seed),
         "held_out_mae": f"{np.abs(error).mean():.4f}",
         "held_out_max_error": f"{np.abs(error).max():.4f}",
     }

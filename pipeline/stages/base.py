@@ -20,6 +20,7 @@ from pipeline.market.board import AggregatedBook
 from pipeline.models.events import Event
 from pipeline.models.market import PoolState
 from pipeline.plugins.venue import Venue
+from pipeline.priority.signals import StrategyOutcomes
 from pipeline.store.dedupe import DedupeStore
 from pipeline.topology.models import Topology
 
@@ -132,6 +133,9 @@ class StageContext:
     """L2 books published on ``sep.market.books`` (``None``: no book venue is enabled)."""
     dedupe: DedupeStore | None = None
     """Where ingest claims dedupe keys (``None``: ingest connects Redis from the settings)."""
+    outcomes: StrategyOutcomes = field(default_factory=StrategyOutcomes)
+    """Each strategy's recent executions in this worker (execute records them; the priority
+    model's fill-rate feature reads them)."""
     control: ControlView | None = None
     """The control plane (kill switch, limits, strategies) read from ``sep.control``
     (``None``: the topology declares no control topic; nothing is ever switched off)."""

@@ -598,12 +598,26 @@ class ExecuteStage:
         # can come twice in one batch: it runs once (and the step locks cover copies that
         # arrive in batches processed side by side).
         runs: dict[str, PlanRun] = {}
+        strategies = {
+            e.correlation_id: e.payload_as(PlanCreated).intent.strategy_id for _, e in pairs
+        }
+        outcomes = self._context.outcomes
+
+        async def emit_noting_outcomes(output: Output) -> None:
+            # Each strategy's completions and failures, for the priority model's fill rate.
+            await emit(output)
+            event = output.event
+            if event is not None and event.topic in ("exec.completed", "exec.failed"):
+                strategy = strategies.get(event.correlation_id)
+                if strategy is not None:
+                    outcomes.record(strategy, event.topic == "exec.completed")
+
         for record, event in pairs:
             run = PlanRun(
                 event,
                 self._context.venues,
                 self._context.clock,
-                emit,
+                emit_noting_outcomes,
                 self._locks,
                 self._openings,
                 record,

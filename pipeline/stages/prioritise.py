@@ -1,26 +1,52 @@
-"""Prioritise: a transparent score -> priority 1..10 and a lane.
+"""Prioritise: a score -> priority 1..10 and a lane, by the ONNX priority model or the
+transparent rule.
 
 Record shapes:
     in   sep.intents.validated    Event(intent.accepted)   (others are ignored)
-    out  sep.intents.prioritised  Event(intent.prioritised{intent, priority, lane, score})
+    out  sep.intents.prioritised  Event(intent.prioritised{intent, priority, lane, score,
+                                  scorer, scorer_version})
+                                  | Event(intent.expired{stage: prioritise, reason}) when the
+                                  window left cannot hold planning and sending
+                                  (``priority.min_time_left_ms``)
 
-The score is a weighted sum a person can check by hand (``score_intent``): urgency from the
-time window, the execution style, and size against the risk limit.  A later issue replaces
-the function with an ONNX model behind the same contract (same inputs, same event).
+``topology.yaml``'s ``priority.scorer`` chooses the scorer:
+
+    model  the ONNX model (``pipeline.priority``): a batch's intents scored in one call, from
+           features the stage has (type, notional, window left, style, slippage bound, the
+           asset's recent volatility from the pools it follows, the strategy's recent fill
+           rate from this worker's executions, the batch size as the queue's depth)
+    rule   a weighted sum a person can check by hand (``score_intent``): urgency from the
+           time window, the execution style, and size against the risk limit
+
+Both bucket the score the same way (``bucket``).  A batch goes out highest priority first.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
+from pathlib import Path
 
-from pipeline.models.events import Event, IntentAccepted, IntentPrioritised, make_event
+from pipeline.models.events import (
+    Event,
+    IntentAccepted,
+    IntentExpired,
+    IntentPrioritised,
+    make_event,
+)
 from pipeline.models.intent import ExecutionStyle, Intent
 from pipeline.pricing import notional
+from pipeline.priority.features import Signals, feature_row, matrix
+from pipeline.priority.model import OnnxScorer
+from pipeline.priority.signals import MarketVolatility
 from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
-from pipeline.topology.models import Topology
+from pipeline.topology.models import PrioritySpec, Topology
 
+log = logging.getLogger(__name__)
+MODELS_DIR = Path(__file__).resolve().parent.parent / "priority" / "models"
+RULE_VERSION = "rule-1"
 URGENT_WINDOW_MS = 10_000  # a window this short or shorter is maximally urgent
 RELAXED_WINDOW_MS = 3_600_000  # an hour or more is not urgent at all
 WEIGHT_URGENCY = Decimal("0.6")
@@ -48,29 +74,44 @@ def urgency(time_window_ms: int) -> Decimal:
     return 1 - Decimal(clipped - URGENT_WINDOW_MS) / span
 
 
-def score_intent(intent: Intent, topology: Topology) -> Priority:
-    value = notional(intent, topology) or Decimal(0)
-    size = min(value / topology.risk.max_notional, Decimal(1))
-    score = (
-        WEIGHT_URGENCY * urgency(intent.constraints.time_window_ms)
-        + WEIGHT_STYLE * STYLE_SCORE[intent.constraints.execution_style]
-        + WEIGHT_SIZE * size
-    )
-    score = score.quantize(Decimal("0.0001"))
+def bucket(score: Decimal) -> Priority:
+    """A score in [0, 1] -> priority 1..10 (tenths) and the lane of that priority."""
+    score = min(max(score, Decimal(0)), Decimal(1)).quantize(Decimal("0.0001"))
     priority = 1 + int((score * 10).to_integral_value(rounding=ROUND_FLOOR))
     priority = min(max(priority, 1), 10)
     lane = next(name for floor, name in LANES if priority >= floor)
     return Priority(score, priority, lane)
 
 
-def prioritise_event(event: Event, topology: Topology, now: int) -> tuple[int, Output]:
-    """One ``intent.accepted`` in; its priority and the ``intent.prioritised`` output out."""
+def score_intent(intent: Intent, topology: Topology) -> Priority:
+    value = notional(intent, topology) or Decimal(0)
+    size = min(value / topology.risk.max_notional, Decimal(1))
+    return bucket(
+        WEIGHT_URGENCY * urgency(intent.constraints.time_window_ms)
+        + WEIGHT_STYLE * STYLE_SCORE[intent.constraints.execution_style]
+        + WEIGHT_SIZE * size
+    )
+
+
+def model_path(spec: PrioritySpec) -> Path:
+    path = Path(spec.model)
+    return path if path.is_absolute() else MODELS_DIR / path
+
+
+def prioritised_output(
+    event: Event, result: Priority, scorer: str, version: str, topology: Topology, now: int
+) -> Output:
+    """The ``intent.prioritised`` output of one ``intent.accepted``."""
     intent = event.payload_as(IntentAccepted).intent
-    result = score_intent(intent, topology)
     out = make_event(
         "intent.prioritised",
         IntentPrioritised(
-            intent=intent, priority=result.priority, lane=result.lane, score=result.score
+            intent=intent,
+            priority=result.priority,
+            lane=result.lane,
+            score=result.score,
+            scorer=scorer,
+            scorer_version=version,
         ),
         correlation_id=intent.id,
         seq=event.seq + 1,
@@ -78,7 +119,39 @@ def prioritise_event(event: Event, topology: Topology, now: int) -> tuple[int, O
         at_ms=now,
         id_ms=intent.created_at_ms or now,
     )
-    return result.priority, Output.of_event(topology.stage("prioritise").events_topic, out)
+    return Output.of_event(topology.stage("prioritise").events_topic, out)
+
+
+def prioritise_event(event: Event, topology: Topology, now: int) -> tuple[int, Output]:
+    """One ``intent.accepted`` scored by the rule; its priority and output."""
+    result = score_intent(event.payload_as(IntentAccepted).intent, topology)
+    return result.priority, prioritised_output(event, result, "rule", RULE_VERSION, topology, now)
+
+
+def expired_early(event: Event, topology: Topology, now: int) -> Output | None:
+    """``intent.expired`` if less than ``priority.min_time_left_ms`` of the window is left."""
+    intent = event.payload_as(IntentAccepted).intent
+    deadline, least = intent.deadline_ms, topology.priority.min_time_left_ms
+    if deadline is None or least == 0 or deadline - now >= least:
+        return None
+    out = make_event(
+        "intent.expired",
+        IntentExpired(
+            deadline_ms=deadline,
+            observed_at_ms=now,
+            stage="prioritise",
+            reason=(
+                f"{max(deadline - now, 0)} ms of the window left at prioritise, under the "
+                f"{least} ms planning and sending need (priority.min_time_left_ms)"
+            ),
+        ),
+        correlation_id=intent.id,
+        seq=event.seq + 1,
+        causation_id=event.event_id,
+        at_ms=now,
+        id_ms=intent.created_at_ms or now,
+    )
+    return Output.of_event(topology.stage("prioritise").events_topic, out)
 
 
 class PrioritiseStage:
@@ -86,6 +159,13 @@ class PrioritiseStage:
 
     def __init__(self, context: StageContext) -> None:
         self._context = context
+        spec = context.topology.priority
+        self._model = OnnxScorer(model_path(spec)) if spec.scorer == "model" else None
+        self._volatility = MarketVolatility()
+
+    @property
+    def scorer(self) -> str:
+        return "rule" if self._model is None else f"model {self._model.version}"
 
     async def start(self) -> None:
         return None
@@ -94,13 +174,55 @@ class PrioritiseStage:
         return None
 
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
-        now = self._context.clock()
+        now, topology = self._context.clock(), self._context.topology
         accepted = [e for e in map(event_of, records) if e.topic == "intent.accepted"]
-        ranked = [prioritise_event(e, self._context.topology, now) for e in accepted]
+        live: list[Event] = []
+        for event in accepted:
+            if (expired := expired_early(event, topology, now)) is not None:
+                await emit(expired)
+            else:
+                live.append(event)
+        ranked = (
+            self._scored(live, now)
+            if self._model is not None
+            else [prioritise_event(e, topology, now) for e in live]
+        )
         # Within a micro-batch, higher priority goes out first (stable for equal ones).
         ranked.sort(key=lambda pair: -pair[0])
         for _, output in ranked:
             await emit(output)
+
+    def _scored(self, events: Sequence[Event], now: int) -> list[tuple[int, Output]]:
+        """The batch scored by the model in one call."""
+        assert self._model is not None
+        if not events:
+            return []
+        context, topology = self._context, self._context.topology
+        if context.market is not None:
+            self._volatility.observe(context.market.pools())
+        intents = [e.payload_as(IntentAccepted).intent for e in events]
+        rows = [
+            feature_row(
+                intent,
+                notional(intent, topology),
+                now,
+                Signals(
+                    volatility=self._volatility.of(intent.subject.asset.symbol),
+                    fill_rate=context.outcomes.fill_rate(intent.strategy_id),
+                    queue_depth=len(events),
+                ),
+            )
+            for intent in intents
+        ]
+        scores = self._model.score(matrix(rows))
+        version = self._model.version
+        return [
+            (
+                (result := bucket(Decimal(repr(float(score))))).priority,
+                prioritised_output(event, result, "model", version, topology, now),
+            )
+            for event, score in zip(events, scores, strict=True)
+        ]
 
 
 def build(context: StageContext) -> PrioritiseStage:

@@ -356,6 +356,19 @@ def singleton_problems(topology: Topology) -> list[tuple[str, str]]:
     ]
 
 
+class PrioritySpec(Strict):
+    """How the prioritise stage scores intents (``pipeline.priority``)."""
+
+    scorer: Literal["model", "rule"] = "rule"
+    """``model``: the ONNX priority model; ``rule``: the transparent weighted sum
+    (``pipeline.stages.prioritise.score_intent``), also the fallback when no model is set."""
+    model: Annotated[str, Field(min_length=1)] = "priority.onnx"
+    """The model file: a path, or a name in ``pipeline/priority/models``."""
+    min_time_left_ms: Annotated[int, Field(ge=0)] = 250
+    """An intent with less of its window left than this when prioritised is expired there,
+    with the reason, instead of being planned and sent too late (0: never)."""
+
+
 class Topology(Strict):
     app: AppSpec = AppSpec()
     topics: Annotated[tuple[TopicSpec, ...], Field(min_length=1)]
@@ -365,6 +378,7 @@ class Topology(Strict):
     plugins: PluginsSpec = PluginsSpec()
     breakers: BreakersSpec = BreakersSpec()
     """Venue circuit breakers' thresholds (``pipeline.breakers.config``)."""
+    priority: PrioritySpec = PrioritySpec()
     fusion: tuple[tuple[str, ...], ...] = ()
     """Chains of neighbouring, co-keyed stages run as one pass in one worker (each writes
     its declared topics still; the next stage gets its records in memory).  See

@@ -42,7 +42,17 @@ def make_sim_venue(config: BaseModel, context: VenueContext) -> SimVenue:
     """
     if not isinstance(config, SimVenueConfig):
         raise TypeError(f"the sim venue needs a SimVenueConfig, got {type(config).__name__}")
-    return SimVenue(config, context)
+    simulated = context.simulated
+    if simulated is None:
+        return SimVenue(config, context)
+    # A backtest: its clock, its deterministic order refs, its latency waits.
+    return SimVenue(
+        config,
+        context,
+        clock_ms=simulated.now_ms,
+        new_order_ref=lambda: simulated.next_id(VENUE_NAME),
+        wait_until=simulated.wait_until,
+    )
 
 
 @hookimpl

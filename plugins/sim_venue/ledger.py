@@ -325,6 +325,24 @@ class Ledger:
 
     # ------------------------------------------------------------------------- writes
 
+    def set_reserves(self, reserves: Sequence[tuple[str, int, int]]) -> None:
+        """Move pools to new reserves, ``(pool_id, reserve0, reserve1)`` each, in one
+        transaction: the market moved them (a backtest replaying pool states,
+        ``pipeline.backtest``).  ``seq`` is kept: the state is the market's, and every fill
+        counted so far is behind it.  An unknown pool is an error (``LedgerError``)."""
+        if not reserves:
+            return
+        with self._immediate() as db:
+            for pool_id, reserve0, reserve1 in reserves:
+                if reserve0 <= 0 or reserve1 <= 0:
+                    raise LedgerError(f"pool {pool_id!r}: reserves must be positive")
+                cursor = db.execute(
+                    "UPDATE pools SET reserve0 = ?, reserve1 = ? WHERE pool_id = ?",
+                    (str(reserve0), str(reserve1), pool_id),
+                )
+                if cursor.rowcount != 1:
+                    raise LedgerError(f"{self.path}: no pool {pool_id!r} to move")
+
     def add_submission(
         self, order_ref: str, step_id: str, step_json: str, *, submitted_ms: float, due_ms: float
     ) -> None:

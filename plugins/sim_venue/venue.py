@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
@@ -48,6 +48,10 @@ def wall_clock_ms() -> float:
     return time.time() * 1000
 
 
+def random_order_ref() -> str:
+    return f"sim-{new_ulid()}"
+
+
 @dataclass(frozen=True)
 class _Order:
     """A step resolved against the asset registry, in base units."""
@@ -74,7 +78,11 @@ def _locked(exc: sqlite3.OperationalError) -> bool:
 
 
 class SimVenue:
-    """The ``sim`` venue. ``clock_ms`` (wall clock by default) is injectable for backtests."""
+    """The ``sim`` venue.  For a backtest (``pipeline.backtest``) three things are
+    injectable: ``clock_ms`` (the wall clock by default), ``new_order_ref`` (a random ULID by
+    default; a deterministic one makes a run repeat byte for byte) and ``wait_until`` (how a
+    receipt waits for the simulated latency: by default it polls ``clock_ms`` in real time;
+    a simulated clock advances itself to the due time instead)."""
 
     name = VENUE_NAME
 
@@ -84,11 +92,15 @@ class SimVenue:
         context: VenueContext,
         *,
         clock_ms: Callable[[], float] = wall_clock_ms,
+        new_order_ref: Callable[[], str] = random_order_ref,
+        wait_until: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self.config = config
         self._assets: Mapping[str, Asset] = context.assets
         self._path = context.data_dir / config.ledger_file
         self._clock_ms = clock_ms
+        self._new_order_ref = new_order_ref
+        self._wait_until = wait_until
         self._seed: dict[str, Pool] = {}
         for pool in config.pools:
             reserve0, reserve1 = pool.base_reserves(context.assets)
@@ -170,6 +182,13 @@ class SimVenue:
             for p in (current[pool_id] for pool_id in self._seed)
         ]
 
+    async def set_pools(self, states: Sequence[PoolState]) -> None:
+        """Move the pools to these states' reserves (the market moved them: a backtest
+        replays recorded or generated pool states).  Only reserves are taken; tokens and fee
+        are the configuration's."""
+        reserves = [(s.pool_id, s.reserve0, s.reserve1) for s in states]
+        await self._write(lambda: self.ledger.set_reserves(reserves))
+
     async def quote(self, step: ExecutionStep) -> Decimal:
         """EXACT_IN: what ``amount_in`` buys now. EXACT_OUT: what ``amount_out`` costs now.
 
@@ -209,7 +228,7 @@ class SimVenue:
         except SwapError as exc:
             raise StepRejected(self.name, exc.reason, exc.detail) from exc
         submitted_ms = self._clock_ms()
-        order_ref = f"sim-{new_ulid()}"
+        order_ref = self._new_order_ref()
         due_ms = submitted_ms + self.config.latency_ms
         self._steps[order_ref] = step
         try:
@@ -289,6 +308,9 @@ class SimVenue:
     # ------------------------------------------------------------------------- internals
 
     async def _until(self, due_ms: float, timeout_s: float, submission: Submission) -> None:
+        if self._wait_until is not None:  # a simulated clock: it moves itself there
+            await self._wait_until(due_ms)
+            return
         deadline = time.monotonic() + timeout_s
         while (now := self._clock_ms()) < due_ms:
             left = deadline - time.monotonic()

@@ -239,3 +239,63 @@ async def test_batch_without_accepted_events_emits_nothing() -> None:
 
     await stage.process([Record("t", 0, 0, T0, None, encode_event(approved))], emit)
     assert sent == []
+
+
+# ----------------------------------------------------------------------------- the scorers
+
+
+def with_scorer(scorer: str, min_time_left_ms: int = 250) -> Any:
+    priority = TOPOLOGY.priority.model_copy(
+        update={"scorer": scorer, "min_time_left_ms": min_time_left_ms}
+    )
+    return TOPOLOGY.model_copy(update={"priority": priority})
+
+
+async def run_stage(topology: Any, specs: list[dict[str, Any]], now: int) -> list[Event]:
+    records = [
+        Record("sep.intents.validated", 0, i, T0, None, encode_event(accepted))
+        for i, (_, accepted) in enumerate(accepted_events(specs))
+    ]
+    stage = build(StageContext(topology, Settings(), clock=lambda: now))
+    sent: list[Output] = []
+
+    async def emit(output: Output) -> None:
+        sent.append(output)
+
+    await stage.process(records, emit)
+    return [decode_event(o.value) for o in sent]
+
+
+async def test_the_model_scores_a_batch_and_says_so() -> None:
+    out = await run_stage(
+        with_scorer("model"),
+        [{"window": HOUR, "style": "PASSIVE"}, {"window": 10_000, "style": "AGGRESSIVE"}],
+        T0 + 1,
+    )
+    assert [e.topic for e in out] == ["intent.prioritised"] * 2
+    urgent, relaxed = (IntentPrioritised.model_validate(e.payload) for e in out)
+    assert (urgent.scorer, urgent.scorer_version) == ("model", "priority-1")
+    assert urgent.intent.constraints.time_window_ms == 10_000  # the urgent one went first
+    assert urgent.priority >= 7
+    assert relaxed.priority <= 3
+
+
+async def test_the_rule_scores_when_the_topology_says_so() -> None:
+    (out,) = await run_stage(with_scorer("rule"), [{"window": 10_000, "style": "ADAPTIVE"}], T0)
+    payload = IntentPrioritised.model_validate(out.payload)
+    assert (payload.scorer, payload.scorer_version, payload.priority) == ("rule", "rule-1", 8)
+
+
+@pytest.mark.parametrize("scorer", ["model", "rule"])
+async def test_an_intent_whose_window_cannot_hold_planning_is_expired_there(scorer: str) -> None:
+    specs = [{"window": 10_000, "style": "AGGRESSIVE"}, {"window": HOUR, "style": "PASSIVE"}]
+    # 9.9 s later: the first has 100 ms of its 10 s left, under the 250 ms it needs.
+    out = await run_stage(with_scorer(scorer), specs, T0 + 9_900)
+    assert [e.topic for e in out] == ["intent.expired", "intent.prioritised"]
+    expired = out[0].payload
+    assert expired["stage"] == "prioritise"
+    assert expired["deadlineMs"] == T0 + 10_000
+    assert "100 ms of the window left" in expired["reason"]
+    # Switched off, the same intent is prioritised (and left to expire downstream).
+    out = await run_stage(with_scorer(scorer, min_time_left_ms=0), specs, T0 + 9_900)
+    assert [e.topic for e in out] == ["intent.prioritised"] * 2

@@ -391,8 +391,14 @@ async def test_dead_letter_inspector(
         await page.click("#dl-refresh")
     await expect(rows).to_have_count(2)
     await expect(page.locator("#kinds .chip")).not_to_have_count(0)
+    # The last refresh may still be loading: a reload re-renders the rows under the click.
+    await expect(page.locator("table.deadletters tbody[data-loading]")).to_have_count(0)
     await rows.first.click()
     preview = page.locator("tr.dl-detail pre.preview")
+    await expect(preview).to_be_visible()
+    # An opened detail stays open across a refresh.
+    await page.click("#dl-refresh")
+    await expect(page.locator("table.deadletters tbody[data-loading]")).to_have_count(0)
     await expect(preview).to_be_visible()
     await assert_nothing_injected(page)
     layout = await page.evaluate("document.documentElement.scrollWidth")

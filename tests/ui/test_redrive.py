@@ -92,7 +92,7 @@ async def place(settings: Settings, marker: str) -> dict[str, tuple[int, int]]:
             "sep.intents.submitted/0/6",
             "",
         ),
-        "market": (body_of(marker, 3), passing, "sep.market.pools/0/1", ""),
+        "market": (body_of(marker, 3), passing, "sep.market.books/0/1", ""),  # no stage reads it
     }
     placed = {}
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka, max_request_size=1 << 20)

@@ -127,8 +127,11 @@ async def test_risk_page_and_dashboard_alert(
             panel.locator('tr[data-rule="max_position"] [data-field="limit"]')
         ).to_have_text("5,000,000")
         await expect(panel.locator("button[data-reset]")).to_be_visible()
-        await expect(page.locator("section#kill-switch")).to_be_visible()
-        await expect(page.locator("#kill-switch-note")).to_contain_text("sep kill")
+        # The kill switch module mounted in its section: the switches' form and the breakers.
+        kill = page.locator("section#kill-switch")
+        await expect(kill).to_be_visible()
+        await expect(kill.locator("form.kill-engage button[type=submit]")).to_contain_text("Stop")
+        await expect(kill).to_contain_text("breaker")
 
         # The dashboard: a transition arriving on the change stream is an alert.
         await page.goto(f"{server.url}/ui/")

@@ -128,28 +128,46 @@ class MemoryRuntime:
         for _ in range(max_rounds):
             moved = 0
             for runner in self.runners:
-                records: list[Record] = []
-                for topic in runner.group.inputs:
-                    log = self.topics.log.get(topic, [])
-                    start = self._cursor.get((runner.name, topic), 0)
-                    records += log[start:]
-                    self._cursor[(runner.name, topic)] = len(log)
-                if not records:
-                    continue
-                ends: dict[tuple[str, int], int] = {}
-                for r in records:
-                    ends[(r.topic, r.partition)] = max(
-                        ends.get((r.topic, r.partition), 0), r.offset + 1
-                    )
-                batch = self.ledger.open(ends, 1)
-                acks = await runner.run_pass(records)
-                await asyncio.gather(*acks)
-                self.ledger.settle_slice(batch)
-                moved += len(records)
+                moved += await self.deliver(runner)
             if not moved:
                 return delivered
             delivered += moved
         raise RuntimeError(f"still delivering after {max_rounds} rounds (a cycle of stages?)")
+
+    async def deliver(self, runner: GroupRunner) -> int:
+        """One pass of ``runner`` over what is new on its inputs; how many records.  (A
+        backtest runs only the strategy runner on each market record, and the whole
+        topology only when that produced something: ``pipeline.backtest.driver``.)"""
+        records: list[Record] = []
+        for topic in runner.group.inputs:
+            log = self.topics.log.get(topic, [])
+            start = self._cursor.get((runner.name, topic), 0)
+            if start < len(log):
+                records += log[start:]
+                self._cursor[(runner.name, topic)] = len(log)
+        if not records:
+            return 0
+        ends: dict[tuple[str, int], int] = {}
+        for r in records:
+            ends[(r.topic, r.partition)] = max(ends.get((r.topic, r.partition), 0), r.offset + 1)
+        batch = self.ledger.open(ends, 1)
+        acks = await runner.run_pass(records)
+        await asyncio.gather(*acks)
+        self.ledger.settle_slice(batch)
+        return len(records)
+
+    def drop_delivered(self, topic: str) -> None:
+        """Forget ``topic``'s records once every group reading it has had them (a long
+        backtest's market records would otherwise stay in memory); offsets go on."""
+        readers = [r.name for r in self.runners if topic in r.group.inputs]
+        log = self.topics.log.get(topic, [])
+        if any(self._cursor.get((name, topic), 0) < len(log) for name in readers):
+            raise RuntimeError(f"{topic}: a group has not had every record yet")
+        log.clear()
+        for name in readers:
+            self._cursor[(name, topic)] = 0
+        for key in [k for k in self.topics.headers if k[0] == topic]:
+            del self.topics.headers[key]
 
 
 def build_memory_runtime(
@@ -159,12 +177,14 @@ def build_memory_runtime(
     *,
     fuse: bool = True,
     clock: Callable[[], int] = now_ms,
+    venues: dict[str, Any] | None = None,
 ) -> tuple[MemoryRuntime, Any]:
     """The topology's stages (or ``stages``) over in-memory topics, with what they use.
 
     Venues are the topology's own (their pools asked directly: there is no market topic to
     follow), dedupe claims are kept in memory, tables are plain (nothing to recover).  Start
-    the returned lifecycle before ``run_until_idle`` and stop it after.
+    the returned lifecycle before ``run_until_idle`` and stop it after.  ``venues``: built
+    by the caller instead (a backtest's sim venue on its simulated clock).
     """
     from pipeline.plugins.manager import build_venues
     from pipeline.risk.feed import MemoryRiskFeed
@@ -179,7 +199,7 @@ def build_memory_runtime(
     context = StageContext(
         topology=topology,
         settings=settings,
-        venues=build_venues(topology, settings.data_dir),
+        venues=venues if venues is not None else build_venues(topology, settings.data_dir),
         clock=clock,
         dedupe=MemoryDedupeStore(settings.dedupe_ttl_s, clock=clock),
         control=control,

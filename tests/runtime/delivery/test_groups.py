@@ -19,6 +19,7 @@ def test_a_worker_running_every_stage_runs_the_declared_fusion_as_one_group() ->
         "ingest",
         "validate+prioritise+plan+execute",
         "project",
+        "strategy_runner",  # a singleton: a worker of its own runs it (runtime.placement)
     ]
 
 
@@ -44,4 +45,5 @@ def test_fusion_off_runs_every_stage_alone() -> None:
         "plan",
         "execute",
         "project",
+        "strategy_runner",
     ]

@@ -87,11 +87,26 @@ export async function renderDeadLetters(root, setConnection) {
   root.querySelector("#dl-q").onkeydown = (e) => { if (e.key === "Enter") go(filter.kind, e.target.value.trim()); };
   root.querySelector("#dl-refresh").onclick = () => load();
 
+  // Details the operator opened stay open across a refresh (by the dead letter's place in
+  // sep.deadletter), and the table says when it is being reloaded (tests wait on it).
+  const opened = new Set();
+  const openDetail = (tr) => {
+    tr.insertAdjacentHTML("afterend", detail(items[Number(tr.dataset.i)]));
+    const form = tr.nextElementSibling.querySelector("form.redrive");
+    if (form) form.onsubmit = (event) => submitRedrive(event, form);
+  };
+
   async function load() {
     const q = new URLSearchParams({ limit: 200 });
     if (filter.kind) q.set("kind", filter.kind);
     if (filter.q) q.set("q", filter.q);
-    const body = await api(`/deadletters?${q}`);
+    tbody.dataset.loading = "1";
+    let body;
+    try {
+      body = await api(`/deadletters?${q}`);
+    } finally {
+      delete tbody.dataset.loading;
+    }
     items = body.items;
     root.querySelector("#dl-count").textContent = `${num(body.items.length)} shown · ${num(body.read)} newest read · ${num(body.held)} held`;
     const chip = (kind, label, n) => `<button type="button" class="chip ${kind === filter.kind ? "active" : ""}" data-kind="${esc(kind)}" title="${esc(visible(label))}">${esc(visible(label))} <span class="muted">${n}</span></button>`;
@@ -100,14 +115,16 @@ export async function renderDeadLetters(root, setConnection) {
     root.querySelectorAll("#kinds .chip").forEach((b) => { b.onclick = () => go(b.dataset.kind, filter.q); });
     tbody.innerHTML = items.map(row).join("") || `<tr><td colspan="7" class="empty">Nothing dead-lettered${filter.kind || filter.q ? " matches" : ""}.</td></tr>`;
     tbody.querySelectorAll("tr.dl").forEach((tr) => {
+      if (opened.has(tr.dataset.offset)) openDetail(tr);
       tr.onclick = (e) => {
         if (e.target.closest("a")) return;
         const open = tr.nextElementSibling?.classList.contains("dl-detail");
-        if (open) tr.nextElementSibling.remove();
-        else {
-          tr.insertAdjacentHTML("afterend", detail(items[Number(tr.dataset.i)]));
-          const form = tr.nextElementSibling.querySelector("form.redrive");
-          if (form) form.onsubmit = (event) => submitRedrive(event, form);
+        if (open) {
+          tr.nextElementSibling.remove();
+          opened.delete(tr.dataset.offset);
+        } else {
+          openDetail(tr);
+          opened.add(tr.dataset.offset);
         }
       };
     });
