@@ -15,7 +15,7 @@ from pipeline.ids import deterministic_ulid
 from pipeline.models.base import Amount, WireModel
 from pipeline.models.control import CONTROL_PAYLOAD_TYPES
 from pipeline.models.intent import Intent
-from pipeline.models.plan import ExecutionPlan
+from pipeline.models.plan import ExecutionPlan, StepKind
 
 ENVELOPE_VERSION: Final = 1
 
@@ -94,7 +94,7 @@ class ExecStepSubmitted(WireModel):
     venue: str
     order_ref: str
     """The venue's handle on the submitted step: a transaction hash, an order id."""
-    kind: str | None = None
+    kind: StepKind | None = None
     """The step's kind (``swap``, ``order``): a re-planned child is in no ``plan.created``."""
     limit_price: Amount | None = None
     """An order step's limit (``ExecutionStep.limit_price``), in the venue's own units."""

@@ -453,7 +453,7 @@ class PlanRun:
                     step_id=step.step_id,
                     venue=venue.name,
                     order_ref=submission.order_ref,
-                    kind=step.kind.value,
+                    kind=step.kind,
                     limit_price=step.limit_price,
                     asked=asked,
                     asked_asset=asked_asset,

@@ -103,10 +103,17 @@ async def _publish(settings: Settings, *messages: BookSnapshot | BookDelta) -> N
         await producer.stop()
 
 
+def _shots(tmp_path: Path) -> Path:
+    shots = Path(os.environ.get("SEP_TEST_ARTIFACTS") or tmp_path) / "ui"
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots
+
+
 async def test_the_detail_page_lists_the_child_orders(
     page: Page,
     server: ServerThread,
     seeded: tuple[list[Event], dict[str, tuple[str, Decimal]]],
+    tmp_path: Path,
 ) -> None:
     events, fees = seeded
     await page.goto(f"{server.url}/ui/intents/{events[0].correlation_id}")
@@ -120,6 +127,7 @@ async def test_the_detail_page_lists_the_child_orders(
         if step.endswith("-r1"):
             await expect(row.locator("td").nth(0)).to_contain_text("re-planned")
     await expect(page.locator("#fees")).to_contain_text("USDC")
+    await page.screenshot(path=str(_shots(tmp_path) / "books-detail.png"), full_page=True)
 
 
 async def test_the_books_page_draws_the_depth_and_follows_it(
@@ -157,6 +165,4 @@ async def test_the_books_page_draws_the_depth_and_follows_it(
         total = sum(f for v, f in seeded[1].values() if v == venue)
         cell = page.locator(f'#venue-fills tr[data-venue="{venue}"] td.fees')
         await expect(cell).to_have_text(f"{total.normalize():f} USDC")
-    shots = Path(os.environ.get("SEP_TEST_ARTIFACTS") or tmp_path) / "ui"
-    shots.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(shots / "books.png"), full_page=True)
+    await page.screenshot(path=str(_shots(tmp_path) / "books.png"), full_page=True)
