@@ -3,19 +3,21 @@ leaves the rest unfilled and the outcome follows the intent's ``onPartialFill`` 
 ``exec.failed`` with the reason; ``REPLAN``: the rest re-planned on the books as they are and
 filled -- with every fill equal to the venues' own ledgers.
 
-How the book is made to move at the right moment, with nothing mocked: clob_a has no maker
-here (its book holds only what this test places) and a latency of 3 s (an order reaches its
-book 3 s after it is submitted, as across a slow link).  The test lays out asks on clob_a,
-waits until the worker has planned and sent its child order (``exec.step_submitted`` on the
-broker), then cancels one of the levels the plan counted on, through its own ``ClobVenue`` on
-the same ledger (a latency of 0 for its own orders).  When the child reaches the book it finds
-half of what the plan saw.  clob_b keeps its maker (dearer, quoting around 3,000 with its
-0.10 % fee), so a re-plan has somewhere to go.
+How the book is made to move at the right moment, with nothing mocked: the venue here is the
+clob plugin's ``clob`` instance (the name no other module's venue has: books of one name from
+two ledgers on one topic would mix in a feed), configured like clob_a but with no maker (its
+book holds only what this test places) and a latency of 3 s (an order reaches its book 3 s
+after it is submitted, as across a slow link).  The test lays out asks, waits until the
+worker has planned and sent its child order (``exec.step_submitted`` on the broker), then
+cancels one of the levels the plan counted on, through its own ``ClobVenue`` on the same
+ledger (a latency of 0 for its own orders).  When the child reaches the book it finds half of
+what the plan saw.  For ``REPLAN`` a deeper level at 3,010 is there too: the rest goes to it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import sqlite3
 import time
 import uuid
@@ -43,19 +45,18 @@ from tests.e2e.checks import settled_events
 
 INPUT_TOPIC = "sep.intents.submitted"
 LATENCY_MS = 3000
-LOTS = {"clob_a": Decimal("0.0001"), "clob_b": Decimal("0.001")}
+VENUE = "clob"
+LOT = Decimal("0.0001")  # clob_a's, which the venue copies
 
 
 @pytest.fixture(scope="module")
 def moved_topology(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = yaml.safe_load(Path(DEFAULT_PATH).read_text())
     venues = data["plugins"]["venues"]
-    for name in ("clob_a", "clob_b"):
-        venues[name]["enabled"] = True
-        for market in venues[name]["config"]["markets"].values():
-            market["volatility_bps"] = "0"
-    venues["clob_a"]["config"]["latency_ms"] = LATENCY_MS
-    venues["clob_a"]["config"]["markets"]["WETH-USDC"]["maker"] = None
+    config = copy.deepcopy(venues["clob_a"]["config"])
+    config["latency_ms"] = LATENCY_MS
+    config["markets"]["WETH-USDC"]["maker"] = None
+    venues[VENUE] = {"enabled": True, "config": config}
     path = tmp_path_factory.mktemp("moved") / "topology.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -74,22 +75,20 @@ def workers(prepared: Settings, moved_topology: Path) -> Iterator[WorkerPool]:
 
 
 @pytest.fixture(scope="module")
-async def clob_a(
+async def venue(
     workers: WorkerPool, prepared: Settings, moved_topology: Path
 ) -> AsyncIterator[ClobVenue]:
-    """clob_a as the test reaches it: the workers' ledger, its own orders without latency."""
+    """The venue as the test reaches it: the workers' ledger, its own orders without latency."""
     topology = load_topology(moved_topology)
     assets = {a.symbol: a for a in topology.assets}
-    raw = topology.plugins.venues["clob_a"].config
+    raw = topology.plugins.venues[VENUE].config
     config = ClobVenueConfig.model_validate({**raw, "latency_ms": 0}, context={"assets": assets})
-    venue = ClobVenue(
-        "clob_a", config, VenueContext(prepared.data_dir / "venues" / "clob_a", assets)
-    )
-    await venue.start()
+    made = ClobVenue(VENUE, config, VenueContext(prepared.data_dir / "venues" / VENUE, assets))
+    await made.start()
     try:
-        yield venue
+        yield made
     finally:
-        await venue.stop()
+        await made.stop()
 
 
 async def _book_shows(
@@ -166,10 +165,10 @@ async def _submit(settings: Settings, body: dict[str, Any]) -> str:
     return predicted_intent_id(stamp, str(body["strategyId"]), str(body["clientIntentId"]))
 
 
-def _ledger_fills(data_dir: Path, venue: str) -> dict[str, tuple[str, Decimal, Decimal, Decimal]]:
-    """Per client order id (step id) in ``venue``'s ledger: (side, WETH, USDC with fees --
+def _ledger_fills(data_dir: Path) -> dict[str, tuple[str, Decimal, Decimal, Decimal]]:
+    """Per client order id (step id) in the venue's ledger: (side, WETH, USDC with fees --
     paid by a buy, received by a sell --, the taker fee in USDC)."""
-    path = data_dir / "venues" / venue / "ledger.sqlite"
+    path = data_dir / "venues" / VENUE / "ledger.sqlite"
     db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         rows = db.execute(
@@ -183,23 +182,28 @@ def _ledger_fills(data_dir: Path, venue: str) -> dict[str, tuple[str, Decimal, D
     out = {}
     for step, side, lots, notional, fee in rows:
         quote = notional + fee if side == "buy" else notional - fee
-        out[step] = (side, lots * LOTS[venue], Decimal(quote).scaleb(-6), Decimal(fee).scaleb(-6))
+        out[step] = (side, lots * LOT, Decimal(quote).scaleb(-6), Decimal(fee).scaleb(-6))
     return out
 
 
 async def _moved_run(
     prepared: Settings,
     moved_topology: Path,
-    clob_a: ClobVenue,
+    venue: ClobVenue,
     policy: str,
-) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
-    """One ACQUIRE of 1 WETH whose clob_a level at 2,991 is cancelled after its child is
-    sent: (intent id, its events' (topic, payload), the fills' payloads)."""
+    deeper: bool,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One ACQUIRE of 1 WETH whose level at 2,991 is cancelled after its child is sent
+    (``deeper``: 2 WETH rest at 3,010 behind it): its events' (topic + payload) and fills."""
     topology = load_topology(moved_topology)
-    kept = await clob_a.place_order("WETH-USDC", Side.SELL, Decimal("0.5"), Decimal("2990"))
-    pulled = await clob_a.place_order("WETH-USDC", Side.SELL, Decimal("0.5"), Decimal("2991"))
+    kept = await venue.place_order("WETH-USDC", Side.SELL, Decimal("0.5"), Decimal("2990"))
+    pulled = await venue.place_order("WETH-USDC", Side.SELL, Decimal("0.5"), Decimal("2991"))
     assert kept.status == pulled.status == "open", (kept, pulled)
-    await _book_shows(prepared, "clob_a", {"2990", "2991"})
+    prices = {"2990", "2991"}
+    if deeper:
+        await venue.place_order("WETH-USDC", Side.SELL, Decimal("2"), Decimal("3010"))
+        prices.add("3010")
+    await _book_shows(prepared, VENUE, prices)
     await asyncio.sleep(1)  # the worker's book feed reads it a poll after it is published
     body = submission(
         topology,
@@ -210,7 +214,7 @@ async def _moved_run(
         strategy_id=f"moved-{uuid.uuid4().hex[:8]}",
         client_intent_id=policy,
         max_slippage="0.02",
-        venues=["clob_a", "clob_b"],
+        venues=[VENUE],
     )
     body["constraints"]["onPartialFill"] = policy
     topic = topology.stage("execute").events_topic
@@ -218,11 +222,12 @@ async def _moved_run(
     async with Executions(prepared, topic, partitions) as executions:
         intent_id = await _submit(prepared, body)
         sent = await executions.wait_for(intent_id, "exec.step_submitted")
-        assert sent["venue"] == "clob_a", sent
-        assert Decimal(sent["limitPrice"]) == Decimal("2991"), sent
+        # The plan took both cheap levels: one child of 1 WETH, limit 2,991.
+        assert (sent["venue"], Decimal(sent["limitPrice"])) == (VENUE, Decimal(2991)), sent
+        assert Decimal(sent["asked"]) == 1, sent
         # The book moves: the 2,991 level the plan counted on is withdrawn before the child,
         # sent just now, reaches the book (LATENCY_MS after it was sent).
-        cancelled = await clob_a.cancel(pulled.order_ref)
+        cancelled = await venue.cancel(pulled.order_ref)
         assert cancelled.status == "cancelled", cancelled
     await wait_until_finished(prepared.postgres, [intent_id], timeout=120)
     conn = await asyncpg.connect(prepared.postgres)
@@ -232,49 +237,45 @@ async def _moved_run(
         await conn.close()
     events = [{"topic": e["topic"], **orjson.loads(e["payload"])} for e in stored]
     fills = [e for e in events if e["topic"] == "exec.step_filled"]
-    return intent_id, events, fills
-
-
-def _assert_fills_equal_the_ledgers(data_dir: Path, fills: list[dict[str, Any]]) -> None:
-    ledgers = {v: _ledger_fills(data_dir, v) for v in ("clob_a", "clob_b")}
+    # Every fill, with its fee, is what the venue's own ledger holds, once.
+    ledger = _ledger_fills(prepared.data_dir)
     for fill in fills:
-        side, weth, usdc, fee = ledgers[fill["venue"]][fill["stepId"]]
+        side, weth, usdc, fee = ledger[fill["stepId"]]
         assert side == "buy"
         assert (Decimal(fill["amountOut"]), Decimal(fill["amountIn"])) == (weth, usdc), fill
         assert (Decimal(fill["fee"]), fill["feeAsset"]) == (fee, "USDC"), fill
+    assert all(venue.fill_counts().get(f["stepId"]) == 1 for f in fills), venue.fill_counts()
+    return events, fills
 
 
 async def test_fail_ends_the_intent_with_the_reason_and_the_fill_stands(
-    prepared: Settings, moved_topology: Path, clob_a: ClobVenue
+    prepared: Settings, moved_topology: Path, venue: ClobVenue
 ) -> None:
-    _, events, fills = await _moved_run(prepared, moved_topology, clob_a, "FAIL")
+    events, fills = await _moved_run(prepared, moved_topology, venue, "FAIL", deeper=False)
     assert events[-1]["topic"] == "exec.failed", events[-1]
     assert "exec.completed" not in [e["topic"] for e in events]
     reason = events[-1]["reason"]
-    assert reason.startswith("partial_fill: step 1 on clob_a filled 0.5 of 1 WETH"), reason
+    assert reason.startswith(f"partial_fill: step 1 on {VENUE} filled 0.5 of 1 WETH"), reason
     assert "the rest (0.5 WETH) is not traded (onPartialFill FAIL)" in reason
-    assert [(f["venue"], Decimal(f["amountOut"])) for f in fills] == [("clob_a", Decimal("0.5"))]
-    _assert_fills_equal_the_ledgers(prepared.data_dir, fills)
+    assert [(f["venue"], Decimal(f["amountOut"])) for f in fills] == [(VENUE, Decimal("0.5"))]
 
 
-async def test_replan_fills_the_rest_on_the_books_as_they_are(
-    prepared: Settings, moved_topology: Path, clob_a: ClobVenue
+async def test_replan_fills_the_rest_on_the_book_as_it_is(
+    prepared: Settings, moved_topology: Path, venue: ClobVenue
 ) -> None:
-    intent_id, events, fills = await _moved_run(prepared, moved_topology, clob_a, "REPLAN")
+    events, fills = await _moved_run(prepared, moved_topology, venue, "REPLAN", deeper=True)
     assert events[-1]["topic"] == "exec.completed", events[-1]
     plan_id = next(e["plan"]["id"] for e in events if e["topic"] == "plan.created")
     by_step = {f["stepId"]: f for f in fills}
-    first = by_step[f"{plan_id}-1"]
-    assert (first["venue"], Decimal(first["amountOut"])) == ("clob_a", Decimal("0.5"))
-    # clob_a has nothing left: the rest went to clob_b's maker, as a re-planned child.
+    assert set(by_step) == {f"{plan_id}-1", f"{plan_id}-r1"}
+    assert Decimal(by_step[f"{plan_id}-1"]["amountOut"]) == Decimal("0.5")
+    # The rest was re-planned on the book as it now is: the 3,010 level.
     rest = by_step[f"{plan_id}-r1"]
-    assert (rest["venue"], Decimal(rest["amountOut"])) == ("clob_b", Decimal("0.5"))
+    assert Decimal(rest["amountOut"]) == Decimal("0.5")
     submitted = next(
         e for e in events if e["topic"] == "exec.step_submitted" and e["stepId"] == rest["stepId"]
     )
-    assert (Decimal(submitted["asked"]), submitted["askedAsset"]) == (Decimal("0.5"), "WETH")
+    assert (Decimal(submitted["limitPrice"]), Decimal(submitted["asked"])) == (3010, Decimal("0.5"))
     completed = events[-1]
     assert Decimal(completed["amountOut"]) == 1
     assert Decimal(completed["amountIn"]) == sum(Decimal(f["amountIn"]) for f in fills)
-    _assert_fills_equal_the_ledgers(prepared.data_dir, fills)
-    assert len(fills) == 2, (intent_id, fills)
