@@ -202,7 +202,8 @@ def plan_document(plan_id: str, raw: dict[Any, Any]) -> dict[str, Any]:
             step["filledIn"] = fields[prefix + "amountIn"]
             step["filledOut"] = fields[prefix + "amountOut"]
         _asked_and_filled(step)
-    count = int(fields.get("stepCount", len(steps)))
+    # Re-planned children (``<plan>-r<j>``) are steps too, beyond plan.created's count.
+    count = max(int(fields.get("stepCount", 0)), len(steps))
     filled = sum(1 for s in steps if s["status"] == "filled")
     doc: dict[str, Any] = {k: v for k, v in fields.items() if not k.startswith("step:")}
     doc |= {

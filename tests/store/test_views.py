@@ -79,6 +79,8 @@ async def test_child_orders_show_what_each_asked_and_got_with_its_fee(
     r1 = steps[replanned]
     assert (r1["venue"], Decimal(r1["asked"]), Decimal(r1["filled"])) == ("clob_b", 1, 1)
     assert Decimal(plan["fees"]["USDC"]) == sum(fee for _, _, fee in ledger.values())
+    # Three children filled, the re-planned one included: the whole plan.
+    assert (plan["stepCount"], plan["filledSteps"], plan["progress"]) == (3, 3, "1.0000")
 
     doc = intent_document(events[0].correlation_id, intent_raw)
     assert {f["stepId"]: (Decimal(f["fee"]), f["feeAsset"]) for f in doc["fills"]} == {
