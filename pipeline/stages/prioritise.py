@@ -19,6 +19,11 @@ Record shapes:
            time window, the execution style, and size against the risk limit
 
 Both bucket the score the same way (``bucket``).  A batch goes out highest priority first.
+
+The answer is remembered per intent (``sep-prioritise-decisions``, see ``decisions.py``) and
+re-emitted byte for byte on a redelivery: it depends on the clock (the window left, early
+expiry) and on signals that move, and a redelivery after a rebalance must not expire an
+intent that was prioritised, planned and executed the first time.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ from pipeline.priority.features import Signals, feature_row, matrix
 from pipeline.priority.model import OnnxScorer
 from pipeline.priority.signals import MarketVolatility
 from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
+from pipeline.stages.decisions import Decisions
+from pipeline.stages.table_names import PRIORITISE_DECISIONS
 from pipeline.topology.models import PrioritySpec, Topology
 
 log = logging.getLogger(__name__)
@@ -162,6 +169,12 @@ class PrioritiseStage:
         spec = context.topology.priority
         self._model = OnnxScorer(model_path(spec)) if spec.scorer == "model" else None
         self._volatility = MarketVolatility()
+        self._decisions = Decisions(
+            context.table(
+                PRIORITISE_DECISIONS, "intent id -> intent.prioritised or intent.expired, as given"
+            ),
+            ttl_s=context.settings.decision_ttl_s,
+        )
 
     @property
     def scorer(self) -> str:
@@ -175,11 +188,16 @@ class PrioritiseStage:
 
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
         now, topology = self._context.clock(), self._context.topology
-        accepted = [e for e in map(event_of, records) if e.topic == "intent.accepted"]
+        pairs = [
+            (record, event)
+            for record in records
+            if (event := event_of(record)).topic == "intent.accepted"
+        ]
+        decided: dict[str, tuple[int, list[Output]]] = {}
         live: list[Event] = []
-        for event in accepted:
+        for event in self._decisions.unanswered(e for _, e in pairs):
             if (expired := expired_early(event, topology, now)) is not None:
-                await emit(expired)
+                decided[event.correlation_id] = (11, [expired])  # said first: it is final
             else:
                 live.append(event)
         ranked = (
@@ -187,10 +205,12 @@ class PrioritiseStage:
             if self._model is not None
             else [prioritise_event(e, topology, now) for e in live]
         )
-        # Within a micro-batch, higher priority goes out first (stable for equal ones).
-        ranked.sort(key=lambda pair: -pair[0])
-        for _, output in ranked:
-            await emit(output)
+        for event, (priority, output) in zip(live, ranked, strict=True):
+            decided[event.correlation_id] = (priority, [output])
+        # Within a micro-batch, higher priority goes out first (stable for equal ones); a
+        # redelivered intent's remembered answer first of all (it has waited longest).
+        pairs.sort(key=lambda pair: -decided.get(pair[1].correlation_id, (12, []))[0])
+        await self._decisions.answer(pairs, lambda e: decided[e.correlation_id][1], emit)
 
     def _scored(self, events: Sequence[Event], now: int) -> list[tuple[int, Output]]:
         """The batch scored by the model in one call."""

@@ -46,6 +46,12 @@ the runner compares the control plane's version at every batch, and the market t
 least every second, so a change is obeyed within a second of the worker reading it.  A
 strategy whose run-time config its plugin refuses is logged and not started.
 
+A disabled strategy that has run is *paused*, not forgotten: it no longer hears the market
+(so it decides nothing), but the fills of its intents still in flight reach its ``on_fill``
+and its state is saved, so enabled again it knows what it holds (momentum sizes and caps by
+what its fills add up to).  A runner (re)started while a strategy is disabled builds it
+paused when it has a saved state (it ran before); one that never ran is not built.
+
 It runs as a singleton (``singleton: true`` in ``topology.yaml``): one process holding every
 partition of its inputs, since every strategy must see every market update and every fill of
 its intents (a consumer group would split them).  A second runner started waits as a hot
@@ -122,6 +128,8 @@ class StrategyRunnerStage:
         self._fixed = dict(strategies) if strategies is not None else None
         self.strategies: dict[str, Strategy] = {}
         """The running ones, by strategy id."""
+        self.paused: dict[str, Strategy] = {}
+        """Disabled ones that ran: they hear the fills of their intents, not the market."""
         self._built_from: dict[str, Wanted] = {}
         self._own = context.table(
             OWN_INTENTS, "intent id -> [strategy id, client intent id] of the strategies' intents"
@@ -142,8 +150,13 @@ class StrategyRunnerStage:
         return None  # strategies start at the first batch: after the tables are recovered
 
     async def stop(self) -> None:
-        for strategy_id in list(self.strategies):
+        for strategy_id in [*self.strategies, *self.paused]:
             await self._stop_strategy(strategy_id)
+
+    def _built(self, strategy_id: str) -> Strategy | None:
+        """The instance of ``strategy_id``, running or paused."""
+        running = self.strategies.get(strategy_id)
+        return running if running is not None else self.paused.get(strategy_id)
 
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
         await self._reconcile()
@@ -203,22 +216,32 @@ class StrategyRunnerStage:
             return
         self._control_version = version
         wanted = self.wanted()
-        for strategy_id in list(self.strategies):
-            want = wanted.get(strategy_id)
-            if want is None or not want.enabled:
-                log.info("strategy disabled", extra={"strategy": strategy_id})
+        for strategy_id in [*self.strategies, *self.paused]:
+            if strategy_id not in wanted:  # gone from the topology and the control plane
                 await self._stop_strategy(strategy_id)
         for strategy_id, want in wanted.items():
-            if not want.enabled:
-                continue
             built = self._built_from.get(strategy_id)
-            if strategy_id in self.strategies and built is not None and _same(built, want):
+            if self._built(strategy_id) is not None and built is not None and _same(built, want):
+                self._switch(strategy_id, want)
                 continue
+            never_ran = self._built(strategy_id) is None and self._state.get(strategy_id) is None
+            if not want.enabled and never_ran:
+                continue  # never ran here (or keeps no state): nothing of it to hear
             await self._start_strategy(want)
+
+    def _switch(self, strategy_id: str, want: Wanted) -> None:
+        """The same instance, enabled or paused as wanted."""
+        self._built_from[strategy_id] = want
+        if want.enabled and strategy_id in self.paused:
+            self.strategies[strategy_id] = self.paused.pop(strategy_id)
+            log.info("strategy enabled", extra={"strategy": strategy_id})
+        elif not want.enabled and strategy_id in self.strategies:
+            self.paused[strategy_id] = self.strategies.pop(strategy_id)
+            log.info("strategy disabled (paused)", extra={"strategy": strategy_id})
 
     async def _start_strategy(self, want: Wanted) -> None:
         strategy_id = want.strategy_id
-        previous = self.strategies.get(strategy_id)
+        previous = self._built(strategy_id)
         carried: JsonState | None = None
         if previous is not None:  # reconfigured: the new instance goes on from the old state
             if isinstance(previous, KeepsState):
@@ -244,10 +267,10 @@ class StrategyRunnerStage:
             return
         if isinstance(strategy, KeepsState):
             self._restore(strategy_id, want.plugin, strategy, carried)
-        self.strategies[strategy_id] = strategy
+        (self.strategies if want.enabled else self.paused)[strategy_id] = strategy
         self._built_from[strategy_id] = want
         log.info(
-            "strategy started",
+            "strategy started" if want.enabled else "strategy started paused (disabled)",
             extra={"strategy": strategy_id, "plugin": want.plugin, "source": want.source},
         )
 
@@ -264,7 +287,9 @@ class StrategyRunnerStage:
         )
 
     async def _stop_strategy(self, strategy_id: str, *, save: bool = True) -> None:
-        strategy = self.strategies.pop(strategy_id, None)
+        strategy = self._built(strategy_id)
+        self.strategies.pop(strategy_id, None)
+        self.paused.pop(strategy_id, None)
         self._built_from.pop(strategy_id, None)
         if strategy is None:
             return
@@ -306,13 +331,13 @@ class StrategyRunnerStage:
     def _restore_recovered(self) -> None:
         """A state recovered after a partition moved here is newer than what runs."""
         for strategy_id in self._state.take_recovered():
-            strategy = self.strategies.get(strategy_id)
+            strategy = self._built(strategy_id)
             want = self._built_from.get(strategy_id)
             if strategy is not None and want is not None and isinstance(strategy, KeepsState):
                 self._restore(strategy_id, want.plugin, strategy, None)
 
     def _save_states(self) -> None:
-        for strategy_id, strategy in self.strategies.items():
+        for strategy_id, strategy in [*self.strategies.items(), *self.paused.items()]:
             self._save_state(strategy_id, strategy)
 
     def _save_state(self, strategy_id: str, strategy: Strategy) -> None:
@@ -351,7 +376,7 @@ class StrategyRunnerStage:
         except ValidationError:
             log.warning("malformed intent.submitted skipped at %s/%s", record.topic, record.offset)
             return
-        if intent.strategy_id in self.strategies:
+        if self._built(intent.strategy_id) is not None:
             value = orjson.dumps([intent.strategy_id, intent.client_intent_id]).decode()
             self._own.set(intent.id, value, record)
 
@@ -360,7 +385,7 @@ class StrategyRunnerStage:
         if owned is None:
             return  # not a strategy's intent (or a strategy no longer enabled here)
         strategy_id, client_id = orjson.loads(owned)
-        strategy = self.strategies.get(strategy_id)
+        strategy = self._built(strategy_id)
         if strategy is None:
             return
         try:

@@ -11,6 +11,7 @@ since a duplicate may arrive on any partition.
 from __future__ import annotations
 
 VALIDATE_DECISIONS = "sep-validate-decisions"
+PRIORITISE_DECISIONS = "sep-prioritise-decisions"
 PLAN_DECISIONS = "sep-plan-decisions"
 EXECUTE_OPENINGS = "sep-execute-openings"
 STRATEGY_INTENTS = "sep-strategy-runner-intents"
@@ -18,6 +19,7 @@ STRATEGY_STATE = "sep-strategy-runner-state"
 
 STAGE_TABLES: dict[str, tuple[str, ...]] = {
     "validate": (VALIDATE_DECISIONS,),
+    "prioritise": (PRIORITISE_DECISIONS,),
     "plan": (PLAN_DECISIONS,),
     "execute": (EXECUTE_OPENINGS,),
     "strategy_runner": (STRATEGY_INTENTS, STRATEGY_STATE),

@@ -33,29 +33,30 @@ return 1
 
 
 async def apply_control(client: aioredis.Redis, prefix: str, events: Sequence[Event]) -> int:
-    """Apply control events to the ``control`` hash and the change stream; how many were new."""
+    """Apply control events to the ``control`` hash and the change stream, in one round trip;
+    how many were new.  (A worker starting on a long history publishes a change per
+    strategy at once: hundreds in one batch.)"""
     if not events:
         return 0
     script = client.register_script(_APPLY)
-    applied = 0
+    pipe = client.pipeline(transaction=False)
     for event in sorted(events, key=lambda e: (e.correlation_id, e.seq)):
         data = {"key": event.correlation_id, **event.payload}
-        applied += int(
-            await script(
-                keys=[f"{prefix}control", f"{prefix}changes"],
-                args=[
-                    event.correlation_id,
-                    event.seq,
-                    encode_event(event).decode(),
-                    event.topic,
-                    event.event_id,
-                    int(event.timestamp.timestamp() * 1000),
-                    CHANGE_STREAM_MAXLEN,
-                    orjson.dumps(data).decode(),
-                ],
-            )
+        await script(
+            keys=[f"{prefix}control", f"{prefix}changes"],
+            args=[
+                event.correlation_id,
+                event.seq,
+                encode_event(event).decode(),
+                event.topic,
+                event.event_id,
+                int(event.timestamp.timestamp() * 1000),
+                CHANGE_STREAM_MAXLEN,
+                orjson.dumps(data).decode(),
+            ],
+            client=pipe,
         )
-    return applied
+    return sum(int(applied) for applied in await pipe.execute())
 
 
 async def latest_control(client: aioredis.Redis, prefix: str) -> dict[str, dict[str, Any]]:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from pipeline.models.assets import Asset
 from pipeline.plugins.config_context import assets_in_context, known_asset
+from plugins.sim_venue.flow import MarketFlow
 from plugins.sim_venue.units import to_units
 
 FEE_DENOMINATOR = 1_000_000
@@ -107,6 +108,18 @@ class SimVenueConfig(BaseModel):
     strategy runner's strategies see even when nothing traded; ``plugins.sim_venue.market``)."""
     inject_failures: InjectedFailures | None = None
     """Tests and drills only: make some submissions fail (see ``InjectedFailures``)."""
+    flow: MarketFlow | None = None
+    """The rest of the market: trade against its own pools every ``flow.every_ms`` (a seeded
+    random walk with trends, ``plugins.sim_venue.flow``).  Off unless configured."""
+
+    @model_validator(mode="after")
+    def _flow_pools_exist(self) -> SimVenueConfig:
+        if self.flow is not None and self.flow.pools is not None:
+            known = {pool.pool_id for pool in self.pools}
+            unknown = [p for p in self.flow.pools if p not in known]
+            if unknown:
+                raise ValueError(f"flow.pools names no pool of this venue: {unknown}")
+        return self
 
     @field_validator("pools")
     @classmethod

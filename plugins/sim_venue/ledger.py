@@ -348,14 +348,17 @@ class Ledger:
     ) -> None:
         self.add_submissions([NewSubmission(order_ref, step_id, step_json, submitted_ms, due_ms)])
 
-    def add_submissions(self, submissions: Sequence[NewSubmission]) -> None:
-        """Store submissions in one transaction, in the order given (their ``seq`` order)."""
+    def add_submissions(self, submissions: Sequence[NewSubmission], *, once: bool = False) -> None:
+        """Store submissions in one transaction, in the order given (their ``seq`` order).
+
+        ``once``: skip those whose order ref is already stored (several processes making the
+        same submission, ``plugins.sim_venue.flow``); else that is an error."""
         if not submissions:
             return
         with self._immediate() as db:
             db.executemany(
-                "INSERT INTO submissions (order_ref, step_id, step, status, submitted_ms, "
-                "due_ms) VALUES (?, ?, ?, 'pending', ?, ?)",
+                f"INSERT {'OR IGNORE ' if once else ''}INTO submissions (order_ref, step_id, "
+                "step, status, submitted_ms, due_ms) VALUES (?, ?, ?, 'pending', ?, ?)",
                 [
                     (s.order_ref, s.step_id, s.step_json, s.submitted_ms, s.due_ms)
                     for s in submissions

@@ -2,7 +2,9 @@
 
 A tick, not a change feed: each round yields every configured pool as the ledger has it now,
 whether or not it moved, so the strategy runner's strategies hear the market (their clock)
-even when nothing trades, as they would from a live price feed.
+even when nothing trades, as they would from a live price feed.  With ``flow`` configured,
+each round first makes the rest of the market's trades of the moment
+(``plugins.sim_venue.flow``), once between all the workers.
 
     every market_interval_ms:  ledger ──► [PoolState per pool] ──► sep.market.pools
                                                               (key sim/<pool_id>, compacted)
@@ -40,6 +42,10 @@ class SimPoolTicker:
 
     async def updates(self) -> AsyncIterator[list[PoolState]]:
         while not self._closed.is_set():
+            try:
+                await self.venue.trade_flow()  # the rest of the market, if configured
+            except Exception as exc:  # a busy ledger: this tick's trades are skipped
+                log.warning("sim market flow: trades skipped this tick (%r)", exc)
             try:
                 yield await self.venue.pools()
             except Exception as exc:  # a locked or busy ledger: the next tick tries again

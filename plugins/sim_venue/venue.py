@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from pipeline.ids import new_ulid
 from pipeline.models.assets import Asset
 from pipeline.models.market import PoolState
-from pipeline.models.plan import ExecutionStep, SwapMode
+from pipeline.models.plan import ExecutionStep, RouteLeg, SwapMode
 from pipeline.plugins.venue import Fill, StepRejected, Submission, TransientVenueError, VenueContext
 from plugins.sim_venue.amm import (
     Hop,
@@ -37,6 +37,7 @@ from plugins.sim_venue.amm import (
     swap_exact_out,
 )
 from plugins.sim_venue.config import SimVenueConfig
+from plugins.sim_venue.flow import flow_trade, order_ref
 from plugins.sim_venue.ledger import BUSY_TIMEOUT_MS, Ledger, NewSubmission, SubmissionRecord
 from plugins.sim_venue.tick_batch import TickBatch
 from plugins.sim_venue.units import from_units, to_units
@@ -204,6 +205,52 @@ class SimVenue:
         if step.mode is SwapMode.EXACT_IN:
             return from_units(swap.amount_out, order.asset_out.decimals)
         return from_units(swap.amount_in, order.asset_in.decimals)
+
+    async def trade_flow(self) -> list[str]:
+        """This tick's trades of the rest of the market (``config.flow``), each made once
+        however many processes ask; the order refs of the trades made (by anyone) this tick.
+        Nothing when no flow is configured."""
+        flow = self.config.flow
+        if flow is None:
+            return []
+        now = self._clock_ms()
+        tick = int(now // flow.every_ms)
+        pools = await self._unlocked(self.ledger.pools)
+        news: list[NewSubmission] = []
+        for pool_id in flow.pools or tuple(self._seed):
+            trade = flow_trade(flow, pools[pool_id], tick)
+            if trade is None:
+                continue
+            asset_in, asset_out = self._assets[trade.token_in], self._assets[trade.token_out]
+            amount = from_units(trade.amount_in, asset_in.decimals)
+            ref = order_ref(pool_id, tick)
+            leg = RouteLeg(
+                pool_id=pool_id,
+                venue=self.name,
+                token_in=trade.token_in,
+                token_out=trade.token_out,
+                amount_in=trade.amount_in,
+                amount_out=0,
+            )
+            step = ExecutionStep(
+                step_id=ref,
+                venue=self.name,
+                mode=SwapMode.EXACT_IN,
+                legs=(leg,),
+                asset_in=asset_in.symbol,
+                asset_out=asset_out.symbol,
+                amount_in=amount,
+                min_out=Decimal(0),
+                amount_out=Decimal(0),
+                max_in=amount,
+            )
+            news.append(NewSubmission(ref, ref, step.model_dump_json(), now, now))
+        if not news:
+            return []
+        await self._write(lambda: self.ledger.add_submissions(news, once=True))
+        refs = [n.order_ref for n in news]
+        await self._write(lambda: self.ledger.settle_many(refs, now, self._execute))
+        return refs
 
     # ------------------------------------------------------------------------- execution
 

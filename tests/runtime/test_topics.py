@@ -18,8 +18,9 @@ def test_every_table_changelog_a_worker_uses_is_declared_with_its_partitions(
     runtime, _ = build_runtime(TOPOLOGY, Settings(data_dir=tmp_path))
     declared = {t.name: t for t in declared_topics(TOPOLOGY)}
     changelogs = {table.topic: partitions for table, _, partitions in runtime.tables.tables}
-    # validate's and plan's decisions, execute's openings (ingest dedupes in a store)
-    assert len(changelogs) == 3
+    # validate's, prioritise's and plan's decisions, execute's openings (ingest dedupes in
+    # a store; the strategy runner's tables are its own worker's)
+    assert len(changelogs) == 4
     for name, partitions in changelogs.items():
         assert name in declared, name
         assert declared[name].partitions == partitions

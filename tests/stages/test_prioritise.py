@@ -299,3 +299,24 @@ async def test_an_intent_whose_window_cannot_hold_planning_is_expired_there(scor
     # Switched off, the same intent is prioritised (and left to expire downstream).
     out = await run_stage(with_scorer(scorer, min_time_left_ms=0), specs, T0 + 9_900)
     assert [e.topic for e in out] == ["intent.prioritised"] * 2
+
+
+@pytest.mark.parametrize("scorer", ["model", "rule"])
+async def test_a_redelivered_intent_gets_its_first_answer_byte_for_byte(scorer: str) -> None:
+    """After a rebalance the same intent.accepted comes again, past its deadline: the stage
+    re-emits what it said the first time, not an intent.expired that contradicts it."""
+    ((_, accepted),) = accepted_events([{"window": 10_000, "style": "AGGRESSIVE"}])
+    record = Record("sep.intents.validated", 0, 0, T0, None, encode_event(accepted))
+    clock = [T0 + 1]
+    stage = build(StageContext(with_scorer(scorer), Settings(), clock=lambda: clock[0]))
+    sent: list[Output] = []
+
+    async def emit(output: Output) -> None:
+        sent.append(output)
+
+    await stage.process([record], emit)
+    clock[0] = T0 + 60_000  # long past the 10 s window
+    await stage.process([record], emit)
+    assert len(sent) == 2
+    assert sent[0].value == sent[1].value
+    assert decode_event(sent[1].value).topic == "intent.prioritised"

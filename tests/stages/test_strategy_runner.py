@@ -380,6 +380,46 @@ async def test_disabling_stops_submissions_and_enabling_resumes_them(tmp_path: P
     assert client_ids(await run(stage, [market(2, T0 + 2 * HOUR)])) == [f"dca-{K0 + 2}"]
 
 
+async def test_a_disabled_strategy_still_hears_the_fills_of_its_intents(tmp_path: Path) -> None:
+    """Disabled with an intent in flight, then enabled again: the fill that came in between
+    is in its totals (a momentum strategy sizes and caps by what its fills add up to)."""
+    control = ControlState()
+    tables = Tables()
+    stage = runner(tmp_path, tables=tables, control=control)
+    own = "intent-01JAAAAAAAAAAAAAAAAAAAAAAA"
+    await run(
+        stage,
+        [market(0, T0), event_record("sep.intents.ingested", _intent_event("dca", "c", own), 0)],
+    )
+    control.apply(strategy_change("dca", 1, enabled=False))
+    assert await run(stage, [event_record("sep.executions", _filled(own, 5), 0)]) == []
+    assert "dca" not in stage.strategies
+    assert orjson.loads(tables.made[STRATEGY_STATE]["dca"])["state"]["fills"] == 1
+    control.apply(strategy_change("dca", 2, enabled=True))
+    await run(stage, [market(1, T0 + 5)])
+    dca = stage.strategies["dca"]
+    assert isinstance(dca, Dca)
+    assert (dca.totals.fills, dca.totals.bought) == (1, Decimal("0.03"))
+
+
+async def test_a_strategy_disabled_before_a_restart_hears_its_fills_after_it(
+    tmp_path: Path,
+) -> None:
+    control = ControlState()
+    tables = Tables()
+    stage = runner(tmp_path, tables=tables, control=control)
+    own = "intent-01JAAAAAAAAAAAAAAAAAAAAAAA"
+    await run(
+        stage,
+        [market(0, T0), event_record("sep.intents.ingested", _intent_event("dca", "c", own), 0)],
+    )
+    control.apply(strategy_change("dca", 1, enabled=False))
+    await run(stage, [market(1, T0 + 5)])
+    again = runner(tmp_path, tables=tables, control=control)  # restarted while disabled
+    assert await run(again, [event_record("sep.executions", _filled(own, 5), 0)]) == []
+    assert orjson.loads(tables.made[STRATEGY_STATE]["dca"])["state"]["fills"] == 1
+
+
 async def test_a_reconfigured_strategy_goes_on_from_its_state(tmp_path: Path) -> None:
     control = ControlState()
     stage = runner(tmp_path, control=control)
@@ -390,6 +430,16 @@ async def test_a_reconfigured_strategy_goes_on_from_its_state(tmp_path: Path) ->
     (buy,) = submitted(await run(stage, [market(2, T0 + HOUR)]))
     assert buy.assets[0].amount == Decimal(250)
     assert buy.client_intent_id == f"dca-{K0 + 1}"
+
+
+async def test_a_longer_interval_configured_at_run_time_goes_on_buying(tmp_path: Path) -> None:
+    control = ControlState()
+    stage = runner(tmp_path, control=control)
+    assert client_ids(await run(stage, [market(0, T0 + 5)])) == [f"dca-{K0}"]
+    control.apply(strategy_change("dca", 1, config={**DCA, "interval_ms": 2 * HOUR}))
+    assert await run(stage, [market(1, T0 + 10)]) == []  # its two hours hold the last buy
+    k2 = T0 // (2 * HOUR)
+    assert client_ids(await run(stage, [market(2, T0 + 2 * HOUR)])) == [f"dca-{k2 + 1}"]
 
 
 async def test_a_strategy_the_topology_lacks_can_be_enabled_at_run_time(tmp_path: Path) -> None:
@@ -414,7 +464,15 @@ async def test_a_restarted_runner_restores_the_state_and_resubmits_nothing(
     saved = orjson.loads(tables.made[STRATEGY_STATE]["dca"])
     assert saved == {
         "plugin": "dca",
-        "state": {"last_index": K0 + 1, "spent": "0", "bought": "0", "fills": 0},
+        "state": {
+            "last_index": K0 + 1,
+            "last_at_ms": T0 + HOUR,
+            "interval_ms": HOUR,
+            "start_ms": 0,
+            "spent": "0",
+            "bought": "0",
+            "fills": 0,
+        },
     }
     again = runner(tmp_path, tables=tables)  # kill -9, restart: the same records replayed
     assert await run(again, records) == []

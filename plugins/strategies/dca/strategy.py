@@ -17,6 +17,12 @@ restarted runner that buys interval k again submits the same id and ingest's ded
 (strategy id, client intent id) drops it: nothing is bought twice.  Its state (the last
 interval bought and the totals) is saved by the runner (``KeepsState``), so a restarted
 runner does not even re-submit, and the totals go on from where they were.
+
+A reconfigured strategy is a new instance restored from the old one's state, and a new
+``interval_ms`` or ``start_ms`` counts intervals on another scale: the state keeps the moment
+of the last buy and the scale it was counted on, and the last interval bought is counted
+again on the new scale (the one holding that moment), so a longer interval goes on buying
+and a shorter one does not buy twice in the interval of the last buy.
 """
 
 from __future__ import annotations
@@ -66,6 +72,8 @@ class Dca:
         )
         self.last_index: int | None = None
         """The last interval bought (``None``: none since this process started)."""
+        self.last_at_ms: int | None = None
+        """The moment (the runner's clock) of that buy."""
         self.totals = DcaTotals()
 
     def interval_index(self, at_ms: int) -> int | None:
@@ -84,7 +92,7 @@ class Dca:
         index = self.interval_index(snapshot.at_ms)
         if index is None or (self.last_index is not None and index <= self.last_index):
             return []
-        self.last_index = index
+        self.last_index, self.last_at_ms = index, snapshot.at_ms
         return [self.buy(index)]
 
     def buy(self, index: int) -> IntentSubmission:
@@ -116,6 +124,9 @@ class Dca:
     def save_state(self) -> JsonState:
         return {
             "last_index": self.last_index,
+            "last_at_ms": self.last_at_ms,
+            "interval_ms": self.config.interval_ms,
+            "start_ms": self.config.start_ms,
             "spent": str(self.totals.spent),
             "bought": str(self.totals.bought),
             "fills": self.totals.fills,
@@ -127,8 +138,29 @@ class Dca:
             totals = DcaTotals(
                 Decimal(state["spent"]), Decimal(state["bought"]), int(state["fills"])
             )
-        except (KeyError, TypeError, ArithmeticError) as exc:
+            # Absent from a state saved before they were kept: the same scale, then.
+            last_at = state.get("last_at_ms")
+            scale = (
+                state.get("interval_ms", self.config.interval_ms),
+                state.get("start_ms", self.config.start_ms),
+            )
+        except (KeyError, TypeError, ArithmeticError, AttributeError) as exc:
             raise ValueError(f"not a dca state: {state!r}") from exc
-        if last is not None and not isinstance(last, int):
-            raise ValueError(f"last_index must be an integer or null, got {last!r}")
-        self.last_index, self.totals = last, totals
+        for name, value in (("last_index", last), ("last_at_ms", last_at)):
+            if value is not None and not isinstance(value, int):
+                raise ValueError(f"{name} must be an integer or null, got {value!r}")
+        if scale != (self.config.interval_ms, self.config.start_ms):
+            # Counted on another scale: the interval of the last buy on this one.
+            at = last_at if last_at is not None else self._moment(last, *scale)
+            last = None if at is None or at < self.config.start_ms else self._index(at)
+        self.last_index, self.last_at_ms, self.totals = last, last_at, totals
+
+    def _index(self, at_ms: int) -> int:
+        return (at_ms - self.config.start_ms) // self.config.interval_ms
+
+    @staticmethod
+    def _moment(index: int | None, interval_ms: object, start_ms: object) -> int | None:
+        """The start of interval ``index`` on a saved scale (a state without the moment)."""
+        if index is None or not isinstance(interval_ms, int) or not isinstance(start_ms, int):
+            return None
+        return start_ms + index * interval_ms

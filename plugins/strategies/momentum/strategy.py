@@ -18,6 +18,11 @@ its fills add up to (bought minus sold); intents not filled yet do not count, wh
 cooldown covers.  Bars with no update (a quiet or stopped runner) repeat the last close, as
 the model saw flat prices in training; after a gap longer than the features' window it
 starts its history afresh.
+
+A reconfigured strategy is a new instance restored from the old one's state.  The state
+names what it was counted in: closes of another ``bar_ms`` are not the bars the model reads,
+so the history starts afresh (and the cooldown's bar is counted again in the new length);
+a position in another ``asset``/``quote`` is not one in these, so it starts from nothing.
 """
 
 from __future__ import annotations
@@ -206,6 +211,9 @@ class Momentum:
 
     def save_state(self) -> JsonState:
         return {
+            "asset": self.config.asset,
+            "quote": self.config.quote,
+            "bar_ms": self.config.bar_ms,
             "closes": list(self.closes),
             "bar": self.bar,
             "bar_close": None if self.bar_close is None else str(self.bar_close),
@@ -220,8 +228,19 @@ class Momentum:
             bar_close = None if state["bar_close"] is None else Decimal(state["bar_close"])
             position = Decimal(state["position"])
             last = state["last_intent_bar"]
-        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            # Absent from a state saved before they were kept: this config's, then.
+            pair = (state.get("asset", self.config.asset), state.get("quote", self.config.quote))
+            bar_ms = int(state.get("bar_ms", self.config.bar_ms))
+        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
             raise ValueError(f"not a momentum state: {state!r}") from exc
+        for name, value in (("bar", bar), ("last_intent_bar", last)):
+            if value is not None and not isinstance(value, int):
+                raise ValueError(f"{name} must be an integer or null, got {value!r}")
+        if pair != (self.config.asset, self.config.quote):
+            closes, bar, bar_close, position, last = [], None, None, Decimal(0), None
+        elif bar_ms != self.config.bar_ms:
+            closes, bar, bar_close = [], None, None
+            last = None if last is None else last * bar_ms // self.config.bar_ms
         self.closes = deque(closes[-BARS_NEEDED:], maxlen=BARS_NEEDED)
         self.bar, self.bar_close, self.position, self.last_intent_bar = (
             bar,

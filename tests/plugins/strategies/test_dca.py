@@ -152,3 +152,34 @@ def test_config_errors_name_their_yaml_path(
     where = f"plugins.strategies.dca.config.{path}".rstrip(".")
     assert where in problems, problems
     assert needle in problems[where]
+
+
+def test_a_longer_interval_carried_over_goes_on_buying(tmp_path: Path) -> None:
+    """Reconfigured (the runner restores the old instance's state into the new one): the
+    last interval bought is counted again in the new interval's length."""
+    old = dca(tmp_path)
+    assert len(old.on_market(snapshot(T0 + 10))) == 1
+    longer = dca(tmp_path, interval_ms=2 * HOUR)
+    longer.restore_state(old.save_state())
+    k2 = (T0 + 10) // (2 * HOUR)  # the two-hour interval of the last buy: not bought again
+    assert longer.on_market(snapshot(T0 + 20)) == []
+    next_start = (k2 + 1) * 2 * HOUR
+    assert [s.client_intent_id for s in longer.on_market(snapshot(next_start))] == [
+        client_intent_id("dca", k2 + 1)
+    ]
+
+
+def test_a_shorter_interval_carried_over_does_not_buy_twice_at_once(tmp_path: Path) -> None:
+    old = dca(tmp_path, interval_ms=2 * HOUR)
+    old.on_market(snapshot(T0 + HOUR + 10))
+    shorter = dca(tmp_path)
+    shorter.restore_state(old.save_state())
+    assert shorter.on_market(snapshot(T0 + HOUR + 20)) == []  # the hour of the last buy
+    assert len(shorter.on_market(snapshot(T0 + 2 * HOUR))) == 1
+
+
+def test_a_state_saved_before_the_interval_was_kept_still_restores(tmp_path: Path) -> None:
+    strategy = dca(tmp_path)
+    strategy.restore_state({"last_index": T0 // HOUR, "spent": "1", "bought": "2", "fills": 1})
+    assert strategy.on_market(snapshot(T0 + 5)) == []
+    assert len(strategy.on_market(snapshot(T0 + HOUR))) == 1

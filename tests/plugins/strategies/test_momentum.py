@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from pipeline.models.events import ExecStepFilled
+from pipeline.models.intent import IntentSubmission
 from pipeline.models.market import PoolState
 from pipeline.plugins import MarketSnapshot, StrategyContext, StrategyFill, check_plugins
 from pipeline.plugins.manager import make_plugin_manager, strategy_specs
@@ -274,3 +275,33 @@ def test_the_model_reads_a_steady_rise_as_up() -> None:
     assert down is not None
     p_up, p_down = model.score([up, down])
     assert p_up > 0.6 > 0.4 > p_down
+
+
+def test_a_longer_bar_carried_over_starts_its_history_afresh_and_goes_on(
+    tmp_path: Path,
+) -> None:
+    """Reconfigured (the runner restores the old instance's state into the new one): bars of
+    another length are not the model's history, and the old bar index must not silence it."""
+    old = momentum(tmp_path, Scripted([0.9]))
+    feed(old, range(BARS_NEEDED + 1))
+    old.on_fill(fill("USDC", "WETH", "10", "0.003"))
+    longer = momentum(tmp_path, Scripted([0.9]), bar_ms=2 * BAR)
+    longer.restore_state(json.loads(json.dumps(old.save_state())))
+    assert (list(longer.closes), longer.bar, longer.position) == ([], None, Decimal("0.003"))
+    start = T0 + (BARS_NEEDED + 1) * BAR
+    out: list[IntentSubmission] = []
+    for bar in range(BARS_NEEDED + 1):
+        at = start + bar * 2 * BAR
+        out += longer.on_market(
+            MarketSnapshot(at_ms=at, pools={"sim": (pool(3000 * 1.001**bar),)}, books={})
+        )
+    assert len(out) == 1  # decides again once 31 bars of the new length have closed
+
+
+def test_another_asset_carried_over_does_not_inherit_the_position(tmp_path: Path) -> None:
+    old = momentum(tmp_path, Scripted([]))
+    feed(old, range(3))
+    old.on_fill(fill("USDC", "WETH", "10", "0.003"))
+    other = momentum(tmp_path, Scripted([]), asset="WBTC")
+    other.restore_state(json.loads(json.dumps(old.save_state())))
+    assert (other.position, list(other.closes)) == (Decimal(0), [])
