@@ -149,8 +149,9 @@ USAGE_OF_RULE = {
 
 
 async def risk_lines(services: Services) -> list[str]:
-    """Risk gauges: breaker state and marks per scope, limits against usage per strategy,
-    kill switches (from the control hash and the risk engine's usage report)."""
+    """Risk gauges: breaker state and marks per scope, limits against usage per strategy
+    (from the control hash and the risk engine's usage report).  The kill switches are
+    ``sep_kill_switch_engaged{scope}`` (``ui.kill.control_gauges``): one family per fact."""
     prefix = services.settings.redis_prefix
     control = await latest_control(services.redis, prefix)
     usage = await risk_usage.read(services.redis, prefix)
@@ -192,16 +193,6 @@ async def risk_lines(services: Services) -> list[str]:
             if used is not None:
                 used_lines.append(f'sep_risk_usage{{strategy="{who}",rule="{rule}"}} {used}')
     lines += used_lines
-    lines += [
-        "# HELP sep_risk_killed 1 while a kill switch is engaged, per scope.",
-        "# TYPE sep_risk_killed gauge",
-    ]
-    kills = {"global": status["killSwitch"]["global"]} | {
-        f"strategy:{k}": v for k, v in status["killSwitch"]["strategies"].items()
-    }
-    for scope, change in sorted(kills.items()):
-        engaged = int(change is not None and change.get("type") == "control.killed")
-        lines.append(f'sep_risk_killed{{scope="{_label(scope)}"}} {engaged}')
     lines += [
         "# HELP sep_risk_usage_up 1 if a validating worker's risk report is current.",
         "# TYPE sep_risk_usage_up gauge",

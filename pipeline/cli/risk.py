@@ -1,6 +1,6 @@
 """``sep risk``: see the risk engine's picture, change a strategy's limits, reset a breaker.
 
-sep risk show                                          states, limits against usage, kills
+sep risk show                                          states, kills, limits, usage, venues
 sep risk limits set dca max_position=250000 max_open_intents=20 --reason "new desk limits"
 sep risk limits set '*' max_concentration=0.5 --reason "every strategy"
 sep risk limits clear dca --reason "back to topology.yaml"
@@ -105,23 +105,39 @@ async def _status(args: argparse.Namespace) -> dict[str, Any]:
     return risk_status(topology_of(args), control, usage)
 
 
-def _cmd_show(args: argparse.Namespace) -> int:
-    status = asyncio.run(_status(args))
+def _killed(kill: dict[str, Any] | None) -> str:
+    if not kill:
+        return ""
+    return f"  KILLED: kill switch {kill.get('scope')} by {kill.get('actor')}: {kill.get('reason')}"
+
+
+def render_show(status: dict[str, Any]) -> str:
+    """``sep risk show``'s text: breaker states, kill switches, limits against usage and the
+    venue breakers -- the switches and breakers as ``sep kill --status`` names them."""
+    lines: list[str] = []
     quote = status["quoteAsset"]
     g = status["global"]
-    print(f"global: {g['state']}" + (f"  ({g['change']['message']})" if g["change"] else ""))
-    kill = status["killSwitch"]["global"]
-    if kill:
-        print(
-            f"kill switch (global): {kill.get('type')} by {kill.get('actor')}: {kill.get('reason')}"
+    lines.append(f"global: {g['state']}" + (f"  ({g['change']['message']})" if g["change"] else ""))
+    switches = [status["killSwitch"]["global"], *status["killSwitch"]["strategies"].values()]
+    switches = sorted((k for k in switches if k), key=lambda k: (not k["engaged"], k["scope"]))
+    lines.append("kill switches:")
+    if not any(k["engaged"] for k in switches):
+        lines.append("  none engaged: trading is on")
+    for kill in switches:
+        what = "ENGAGED" if kill["engaged"] else "resumed"
+        lines.append(
+            f"  {kill['scope']:<24} {what:<8} at {kill.get('at')} "
+            f"by {kill.get('actor')}: {kill.get('reason')}"
         )
     if not status["strategies"]:
-        print("no strategy seen yet")
+        lines.append("no strategy seen yet")
     for s in status["strategies"]:
-        print(
+        lines.append(
             f"\n{s['strategyId']}: {s['state']}"
             + (f"  ({s['change']['message']})" if s["change"] else "")
         )
+        if s.get("killed"):
+            lines.append(_killed(s["killed"]))
         usage = s["usage"] or {}
         rows = (
             ("max_open_intents", usage.get("openIntents")),
@@ -131,13 +147,26 @@ def _cmd_show(args: argparse.Namespace) -> int:
         )
         for rule, used in rows:
             limit = s["limits"].get(rule, "off")
-            print(f"  {rule:<20} {used if used is not None else '-':>18} / {limit}")
+            lines.append(f"  {rule:<20} {used if used is not None else '-':>18} / {limit}")
         if usage:
-            print(f"  equity {usage.get('equity')} {quote}, P&L {usage.get('pnl')} {quote}")
+            lines.append(f"  equity {usage.get('equity')} {quote}, P&L {usage.get('pnl')} {quote}")
         if s["overrides"]:
-            print(f"  run-time overrides: {s['overrides']}")
+            lines.append(f"  run-time overrides: {s['overrides']}")
+    lines.append("\nvenue breakers:")
+    if not status["breakers"]:
+        lines.append("  all closed (none has changed)")
+    for venue, b in sorted(status["breakers"].items()):
+        lines.append(
+            f"  {venue:<24} {b.get('state'):<9} at {b.get('at')} "
+            f"({b.get('reason')}; last failure: {b.get('lastReason') or '-'})"
+        )
     if status["usageAt"] is None:
-        print("\n(no usage report: no worker is validating, or Redis is not the stack's)")
+        lines.append("\n(no usage report: no worker is validating, or Redis is not the stack's)")
+    return "\n".join(lines)
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    print(render_show(asyncio.run(_status(args))))
     return 0
 
 
@@ -154,7 +183,9 @@ def register(sub: SubParsers) -> None:
         ),
     )
     rsub = p.add_subparsers(dest="risk_command", metavar="ACTION", required=True)
-    show = rsub.add_parser("show", help="states, limits against usage, kill switches")
+    show = rsub.add_parser(
+        "show", help="states, kill switches, limits against usage, venue breakers"
+    )
     add_topology_option(show)
     show.set_defaults(handler=_cmd_show)
 

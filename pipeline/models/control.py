@@ -21,8 +21,10 @@ Reason = Annotated[str, Field(min_length=1, max_length=2_000)]
 class KillSwitchChanged(WireModel):
     """``control.killed`` / ``control.resumed``: trading stopped or resumed in a scope."""
 
-    scope: Annotated[str, Field(pattern=r"^(global|strategy:[A-Za-z0-9._:-]{1,128})$")]
-    """``global`` or ``strategy:<strategy id>``."""
+    scope: Annotated[str, Field(pattern=r"^(global|strategy:[^\x00-\x1f\x7f-\x9f]{1,128})$")]
+    """``global`` or ``strategy:<strategy id>``: any id an intent may carry (1 to 128
+    characters, no control character, ``models.intent.Identifier``), so that every strategy
+    that can trade can be stopped on its own."""
     actor: Actor
     reason: Reason
 

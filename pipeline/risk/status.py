@@ -3,12 +3,15 @@ the platform stores: the control plane's latest change per key (the Redis ``cont
 project writes) and the risk engine's usage report (``pipeline.risk.usage``).  Pure.
 
     {"quoteAsset": "USDC",
-     "global": {"scope": "global", "state": "NORMAL", "change": {...} | null,
+     "global": {"scope": "global", "state": "NORMAL", "killed": {...} | null,
+                "change": {...} | null,
                 "thresholds": {...}, "marks": {...} | null},
      "strategies": [{"strategyId": "dca", "scope": "strategy:dca", "state": "REDUCING",
+                     "killed": {...} | null,  the engaged kill switch covering it, if any
                      "change": {...}, "limits": {...}, "overrides": {...},
                      "usage": {...} | null, "marks": {...} | null}],
      "killSwitch": {"global": {...} | null, "strategies": {"dca": {...}}},
+                  each the scope's last change, with "engaged": true | false
      "breakers": {"sim": {...}},        venue circuit breakers (``breaker/<venue>``), as stored
      "usageAt": ms | null, "marks": {...}}
 """
@@ -35,6 +38,12 @@ def _change(event: Mapping[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+def _kill(event: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A kill switch's last change, and whether it leaves the switch engaged."""
+    change = _change(event)
+    return None if change is None else {**change, "engaged": change["type"] == "control.killed"}
+
+
 def risk_status(
     topology: Topology,
     control: Mapping[str, Mapping[str, Any]],
@@ -50,6 +59,16 @@ def risk_status(
             overrides[key.removeprefix("limits/")] = dict(event["payload"].get("limits", {}))
     names = set(used) | set(risk.strategies) | {s for s in overrides if s != ALL_STRATEGIES}
     names |= {k.removeprefix("risk/strategy:") for k in control if k.startswith("risk/strategy:")}
+    global_kill = _kill(control.get(f"kill/{GLOBAL}"))
+    kills = {
+        key.removeprefix("kill/strategy:"): _kill(event)
+        for key, event in control.items()
+        if key.startswith("kill/strategy:")
+    }
+    # A strategy with an engaged switch of its own is listed even if it never traded: the
+    # operator looks for it here.  The kill is separate from the breaker state (a killed
+    # strategy may be NORMAL): the same switch ``ControlState.killed`` obeys, global first.
+    names |= {name for name, kill in kills.items() if kill is not None and kill["engaged"]}
     strategies = []
     for name in sorted(names):
         scope = strategy_scope(name)
@@ -61,6 +80,10 @@ def risk_status(
                 "strategyId": name,
                 "scope": scope,
                 "state": (change or {}).get("state", "NORMAL"),
+                "killed": next(
+                    (k for k in (global_kill, kills.get(name)) if k is not None and k["engaged"]),
+                    None,
+                ),
                 "change": change,
                 "limits": {k: str(v) for k, v in limits.model_dump(exclude_none=True).items()},
                 "overrides": merged,
@@ -69,23 +92,19 @@ def risk_status(
             }
         )
     global_change = _change(control.get(f"risk/{GLOBAL}"))
-    kills = {
-        key.removeprefix("kill/strategy:"): _change(event)
-        for key, event in control.items()
-        if key.startswith("kill/strategy:")
-    }
     return {
         "quoteAsset": risk.quote_asset,
         "global": {
             "scope": GLOBAL,
             "state": (global_change or {}).get("state", "NORMAL"),
+            "killed": global_kill if global_kill is not None and global_kill["engaged"] else None,
             "change": global_change,
             "thresholds": thresholds(risk.global_),
             "marks": scopes.get(GLOBAL),
         },
         "strategies": strategies,
         "killSwitch": {
-            "global": _change(control.get(f"kill/{GLOBAL}")),
+            "global": global_kill,
             "strategies": kills,
         },
         "breakers": {

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -31,6 +32,8 @@ from pipeline.backtest.driver import Backtest
 from pipeline.backtest.generators import GeneratorConfig, generate
 from pipeline.backtest.setup import backtest_topology, first_pool_states
 from pipeline.config import Settings
+from pipeline.devstack.kafka import KafkaBroker
+from pipeline.devstack.ports import choose_port
 from pipeline.harness import WorkerPool
 from pipeline.models.market import PoolState
 from pipeline.runtime.topics import ensure_topics
@@ -124,8 +127,27 @@ async def _kafka_run(
     return outcomes(seen)
 
 
+@pytest.fixture
+async def private_kafka(tmp_path: Path) -> AsyncIterator[str]:
+    """A broker of this test's own: the session's broker carries other tests' pool states on
+    ``sep.market.pools`` (their sim venues publish every second under the same venue and
+    pool names), and a planner following them routes on pools that are not this run's."""
+    taken: set[int] = set()
+    port = choose_port(0, taken=taken)
+    taken.add(port)
+    broker = KafkaBroker(
+        tmp_path / "private-kafka", port, controller_port=choose_port(0, taken=taken)
+    )
+    broker.start()
+    try:
+        await broker.wait_healthy()
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
 async def test_kafka_and_memory_give_the_same_intents_and_fills(
-    kafka_bootstrap: str, redis_url: str, tmp_path: Path
+    private_kafka: str, redis_url: str, tmp_path: Path
 ) -> None:
     config = GeneratorConfig(seed=11, steps=40, vol=Decimal("0.01"), start_ms=START)
     stream = list(generate(config, [POOL]))
@@ -147,7 +169,7 @@ async def test_kafka_and_memory_give_the_same_intents_and_fills(
     topology_file = tmp_path / "topology.yaml"
     topology_file.write_text(yaml.safe_dump(data, sort_keys=False))
     settings = Settings(
-        kafka=kafka_bootstrap,
+        kafka=private_kafka,
         redis=redis_url,
         data_dir=tmp_path / "kafka",
         redis_prefix=f"parity-{run}:",

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pipeline.models.market import PoolState
 from pipeline.plugins.venue import Venue
 from pipeline.risk.prices import Mark, MarketMarks, PriceBoard, Unpriced
+from pipeline.stages.base import MarketView
 from tests.risk.risk_support import TOPOLOGY
 
 D = Decimal
@@ -97,7 +98,7 @@ class Chain:
 @dataclass
 class Source:
     venues: dict[str, Venue]
-    market: Feed | None
+    market: MarketView | None
     market_venues: frozenset[str]
 
 

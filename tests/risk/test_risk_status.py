@@ -65,3 +65,34 @@ def test_nothing_stored_yet() -> None:
     assert status["strategies"] == []
     assert status["global"]["state"] == "NORMAL"
     assert status["usageAt"] is None
+
+
+def test_kill_switches_say_whether_engaged_and_cover_their_strategies() -> None:
+    """A resumed switch is shown as resumed (not as a kill); the global switch covers every
+    strategy; a strategy with its own engaged switch is listed even before it trades."""
+    killed_everyone = KillSwitchChanged(scope="global", actor="ops", reason="incident")
+    resumed = KillSwitchChanged(scope="strategy:dca", actor="ops", reason="fixed")
+    quiet = KillSwitchChanged(scope="strategy:quiet", actor="ops", reason="drill")
+    control = {
+        e.correlation_id: stored(e)
+        for e in (
+            control_event(kill_key("strategy:dca"), "control.resumed", resumed, 2, 1000),
+            control_event(kill_key("strategy:quiet"), "control.killed", quiet, 1, 1000),
+        )
+    }
+    status = risk_status(TOPOLOGY, control, None)
+    by_id = {s["strategyId"]: s for s in status["strategies"]}
+    assert status["killSwitch"]["strategies"]["dca"]["engaged"] is False
+    assert "dca" not in by_id  # resumed, never traded: nothing to show
+    assert by_id["quiet"]["killed"]["scope"] == "strategy:quiet"
+    assert by_id["quiet"]["state"] == "NORMAL"  # the breaker is another matter
+    assert status["global"]["killed"] is None
+
+    engaged = control_event(kill_key("global"), "control.killed", killed_everyone, 1, 2000)
+    control[engaged.correlation_id] = stored(engaged)
+    status = risk_status(TOPOLOGY, control, {"strategies": {"dca": {"usage": {}}}})
+    by_id = {s["strategyId"]: s for s in status["strategies"]}
+    assert status["global"]["killed"]["reason"] == "incident"
+    assert status["killSwitch"]["global"]["engaged"] is True
+    assert by_id["dca"]["killed"]["scope"] == "global"  # its own is resumed; global covers it
+    assert by_id["quiet"]["killed"]["scope"] == "global"  # global first, as workers obey

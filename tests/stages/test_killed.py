@@ -9,6 +9,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from pydantic import ValidationError
 
 from pipeline.codec import decode_event, encode_event
 from pipeline.config import Settings
@@ -16,7 +17,7 @@ from pipeline.control.keys import kill_key, strategy_scope
 from pipeline.control.publish import control_event
 from pipeline.control.state import ControlState
 from pipeline.models.control import KillSwitchChanged
-from pipeline.models.events import Event, ExecStepFailed, PlanCreated
+from pipeline.models.events import Event, ExecStepFailed, IntentPrioritised, PlanCreated
 from pipeline.models.market import PoolState
 from pipeline.plugins.manager import build_venues
 from pipeline.runtime.delivery.memory import build_memory_runtime
@@ -25,6 +26,7 @@ from pipeline.stages import execute as execute_stage
 from pipeline.stages import plan as plan_stage
 from pipeline.stages.base import MemoryTable, Output, Record, StageContext, StageProcessor
 from pipeline.stages.ingest import ingest_record
+from pipeline.stages.killed import killed_plan
 from pipeline.stages.plan import plan_output
 from pipeline.stages.prioritise import prioritise_event
 from pipeline.stages.validate import validate_event
@@ -234,3 +236,23 @@ async def test_execute_ignores_a_kill_of_another_strategy(sim: SimVenue) -> None
     plan = planned(prioritised(), {"sim": await sim.pools()})
     out = await run(execute_stage.build, context, "sep.plans", [plan])
     assert out[-1].topic == "exec.completed"
+
+
+@pytest.mark.parametrize("strategy", ["desk a/momentum", "bad id!", "μ-strat", "x" * 128])
+def test_every_strategy_id_an_intent_may_carry_can_be_killed(strategy: str) -> None:
+    """The switch takes the ids intents take (printable, 1-128): a strategy whose id has a
+    space or a slash trades, so it must be stoppable on its own."""
+    control = ControlState()
+    control.apply(switch(strategy_scope(strategy), True))
+    intent = prioritised(strategy).payload_as(IntentPrioritised).intent
+    refusal = killed_plan(control, intent)
+    assert refusal is not None
+    assert refusal.reason == "killed"
+    assert killed_plan(control, prioritised("other").payload_as(IntentPrioritised).intent) is None
+
+
+def test_a_control_character_is_no_strategy_id() -> None:
+    with pytest.raises(ValidationError):
+        KillSwitchChanged(scope="strategy:a\nb", actor="alice", reason="r")
+    with pytest.raises(ValidationError):
+        KillSwitchChanged(scope="strategy:", actor="alice", reason="r")

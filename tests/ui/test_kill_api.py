@@ -96,7 +96,7 @@ async def test_kill_then_resume_a_strategy(
         ({"reason": ""}, "body.reason"),
         ({"reason": "   "}, "body.reason"),
         ({}, "body.reason"),
-        ({"reason": "x", "strategyId": "bad id!"}, "body.strategyId"),
+        ({"reason": "x", "strategyId": "bad\u0007id"}, "body.strategyId"),  # a control char
         ({"reason": "x", "typo": 1}, "body.typo"),
     ],
 )

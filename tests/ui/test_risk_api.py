@@ -14,9 +14,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from pipeline.config import Settings
-from pipeline.control.keys import risk_key
+from pipeline.control.keys import breaker_key, kill_key, risk_key
 from pipeline.control.publish import control_event
-from pipeline.models.control import RiskStateChanged
+from pipeline.models.breakers import VenueBreakerChanged
+from pipeline.models.control import KillSwitchChanged, RiskStateChanged
 from pipeline.store import risk_usage
 from pipeline.store.control_log import apply_control
 from tests.ui.server import ServerThread
@@ -146,3 +147,66 @@ async def test_get_risk_and_metrics_show_states_limits_and_usage(
     assert f'sep_risk_usage{{strategy="{label}",rule="max_open_intents"}} 3' in metrics
     assert f'sep_risk_pnl{{scope="strategy:{label}"}} -600' in metrics
     assert "sep_risk_usage_up 1" in metrics
+
+
+def families(exposition: str) -> tuple[list[str], dict[str, int]]:
+    """(every ``# TYPE`` name, in order; series -> how often it appears)."""
+    declared = [line.split()[2] for line in exposition.splitlines() if line.startswith("# TYPE")]
+    series: dict[str, int] = {}
+    for line in exposition.splitlines():
+        if line and not line.startswith("#"):
+            name = line.rsplit(" ", 1)[0]
+            series[name] = series.get(name, 0) + 1
+    return declared, series
+
+
+async def test_metrics_of_the_risk_engine_and_the_kill_switch_in_one_scrape(
+    client: httpx.AsyncClient, ui_settings: Settings
+) -> None:
+    """The two parts' gauges side by side: each family declared once, each series once, every
+    sample under a declared family, and a kill switch reported by one family, not two."""
+    strategy = f"m-{uuid.uuid4().hex[:6]}"
+    scope = f"strategy:{strategy}"
+    kill = KillSwitchChanged(scope=scope, actor="ops", reason="drill")
+    opened = VenueBreakerChanged(
+        venue=f"v-{strategy}",
+        state="open",
+        previous="closed",
+        failures=3,
+        since_ms=1,
+        trips=2,
+        actor="execute",
+        reason="3 failures",
+    )
+    redis = aioredis.from_url(ui_settings.redis, decode_responses=True)
+    try:
+        await apply_control(
+            redis,
+            ui_settings.redis_prefix,
+            [
+                control_event(kill_key(scope), "control.killed", kill, 1, 1_000),
+                control_event(breaker_key(opened.venue), "venue.breaker_changed", opened, 1, 1),
+            ],
+        )
+    finally:
+        await redis.aclose()
+    text = (await client.get("/metrics")).text
+    declared, series = families(text)
+    assert len(declared) == len(set(declared)), sorted(d for d in declared if declared.count(d) > 1)
+    assert {s for s, n in series.items() if n > 1} == set()
+    suffixes = ("_bucket", "_sum", "_count")
+    for name in {s.split("{", 1)[0] for s in series}:
+        base = next((name.removesuffix(x) for x in suffixes if name.endswith(x)), name)
+        assert name in declared or base in declared, f"{name} has no # TYPE"
+    assert "sep_risk_state" in declared  # the risk engine's part
+    assert series[f'sep_kill_switch_engaged{{scope="{scope}"}}'] == 1  # the kill switch's
+    assert f'sep_kill_switch_engaged{{scope="{scope}"}} 1' in text
+    assert f'sep_venue_breaker_state{{venue="{opened.venue}"}} 2' in text
+    kill_series = [s for s in series if f'scope="{scope}"' in s and "kill" in s]
+    assert kill_series == [f'sep_kill_switch_engaged{{scope="{scope}"}}'], kill_series
+    # GET /risk carries the same switch and breaker.
+    status = (await client.get("/risk")).json()
+    assert status["killSwitch"]["strategies"][strategy]["engaged"] is True
+    assert status["breakers"][opened.venue]["state"] == "open"
+    (mine,) = [s for s in status["strategies"] if s["strategyId"] == strategy]
+    assert mine["killed"]["scope"] == scope

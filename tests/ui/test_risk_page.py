@@ -1,6 +1,7 @@
 """The risk page and the dashboard's risk alerts in headless Chromium: hostile strategy ids and
-messages are shown as text (never run), the states and limits appear, the kill-switch section
-is there for its module, and a breaker's transition on the change stream alerts the dashboard."""
+messages are shown as text (never run), the states and limits appear, the kill-switch component
+is mounted in its section, a killed strategy says so, and a breaker's transition on the change
+stream alerts the dashboard."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ import redis.asyncio as aioredis
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from pipeline.config import Settings
-from pipeline.control.keys import risk_key
+from pipeline.control.keys import kill_key, risk_key
 from pipeline.control.publish import control_event
-from pipeline.models.control import RiskStateChanged
+from pipeline.models.control import KillSwitchChanged, RiskStateChanged
+from pipeline.models.events import Event
 from pipeline.store import risk_usage
 from pipeline.store.control_log import apply_control
 from tests.ui.hostile import INJECTED, MARKUP, RTL
@@ -59,7 +61,7 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
         await context.close()
 
 
-def change(scope: str, state: str, previous: str, seq: int, message: str) -> object:
+def change(scope: str, state: str, previous: str, seq: int, message: str) -> Event:
     record = RiskStateChanged(
         scope=scope,
         state=state,
@@ -127,11 +129,29 @@ async def test_risk_page_and_dashboard_alert(
             panel.locator('tr[data-rule="max_position"] [data-field="limit"]')
         ).to_have_text("5,000,000")
         await expect(panel.locator("button[data-reset]")).to_be_visible()
-        # The kill switch module mounted in its section: the switches' form and the breakers.
-        kill = page.locator("section#kill-switch")
-        await expect(kill).to_be_visible()
-        await expect(kill.locator("form.kill-engage button[type=submit]")).to_contain_text("Stop")
-        await expect(kill).to_contain_text("breaker")
+        # The kill switch component is installed: mounted in its section, it also shows the
+        # venue breakers, so the page's own breaker table steps aside (one, not two).
+        section = page.locator("section#kill-switch")
+        await expect(section).to_be_visible()
+        await expect(section.locator("form.kill-engage")).to_be_visible()
+        await expect(section.locator("form.kill-engage button[type=submit]")).to_contain_text(
+            "Stop"
+        )
+        await expect(section.locator(".kill-banner")).to_have_attribute("data-state", "trading")
+        await expect(section.locator(".breaker-state")).to_be_attached()
+        await expect(page.locator("#kill-switch-note")).to_have_count(0)
+        await expect(page.locator("#r-breakers-panel")).to_be_hidden()
+        # Killed: said on the strategy's panel, next to its breaker state (REDUCING here).
+        await expect(panel.locator("[data-killed]")).to_have_count(0)
+        kill = KillSwitchChanged(scope=scope, actor="ops", reason=f"stop {MARKUP}")
+        await apply_control(
+            client,
+            ui_settings.redis_prefix,
+            [control_event(kill_key(scope), "control.killed", kill, 1, 2_000)],
+        )
+        await page.reload()
+        await expect(panel.locator("[data-killed]")).to_have_attribute("data-killed", scope)
+        await expect(panel).to_have_attribute("data-state", "REDUCING")
 
         # The dashboard: a transition arriving on the change stream is an alert.
         await page.goto(f"{server.url}/ui/")

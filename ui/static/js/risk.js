@@ -54,12 +54,19 @@ function limitRows(s) {
   }).join("");
 }
 
+// The engaged kill switch covering a scope (GET /risk's "killed"): separate from its breaker
+// state, which may well be NORMAL while it is killed.
+function killedBadge(kill) {
+  if (!kill) return "";
+  return `<span class="badge failed" data-killed="${esc(kill.scope)}" title="${esc(`by ${kill.actor}: ${kill.reason}`)}">killed (${text(kill.scope, 48)})</span>`;
+}
+
 function strategyPanel(s, quote) {
   const usage = s.usage || {};
   const overrides = Object.entries(s.overrides || {});
   const positions = Object.entries(usage.positions || {});
   return `<section class="panel risk-strategy" data-strategy="${esc(s.strategyId)}" data-state="${esc(s.state)}">
-    <div class="toolbar"><h2 style="margin:0">${text(s.strategyId, 48)}</h2> ${state(s.state)}
+    <div class="toolbar"><h2 style="margin:0">${text(s.strategyId, 48)}</h2> ${state(s.state)} ${killedBadge(s.killed)}
       <span class="spacer"></span>
       ${s.state !== "NORMAL" ? `<button class="secondary" data-reset="${esc(s.scope)}">Reset to NORMAL…</button>` : ""}
       <button class="secondary" data-limits="${esc(s.strategyId)}">Change limits…</button></div>
@@ -95,7 +102,7 @@ function breakersTable(breakers) {
 function render(root, status) {
   const g = status.global;
   root.querySelector("#r-global").innerHTML = `
-    <div class="toolbar"><h2 style="margin:0">All strategies</h2> ${state(g.state)}<span class="spacer"></span>
+    <div class="toolbar"><h2 style="margin:0">All strategies</h2> ${state(g.state)} ${killedBadge(g.killed)}<span class="spacer"></span>
       ${g.state !== "NORMAL" ? `<button class="secondary" data-reset="global">Reset to NORMAL…</button>` : ""}</div>
     <p class="small">${why(g.change)}</p><p class="small">${scopeNumbers(g.marks, status.quoteAsset)}</p>
     <p class="small muted">thresholds: ${Object.entries(g.thresholds || {}).map(([k, v]) => `${esc(k)} ${amount(v, 4)}`).join(" · ") || "none"}</p>`;
@@ -133,7 +140,7 @@ export async function renderRisk(root, setConnection) {
     <section id="kill-switch" class="panel"><h2>Kill switch</h2><p class="muted small" id="kill-switch-note">Loading…</p></section>
     <div id="r-strategies"></div>
     <section class="panel"><h2>Marks</h2><div id="r-marks"></div></section>
-    <section class="panel"><h2>Venue circuit breakers</h2><div id="r-breakers"></div></section>
+    <section class="panel" id="r-breakers-panel"><h2>Venue circuit breakers</h2><div id="r-breakers"></div></section>
     <section class="panel"><h2>Operator</h2>
       <input id="r-token" type="password" placeholder="operator token" autocomplete="off" aria-label="operator token"
         value="${esc(sessionStorage.getItem("sep-operator-token") || "")}">
@@ -164,7 +171,9 @@ export async function renderRisk(root, setConnection) {
   // The kill switch's controls come with the kill-switch module when it is installed.
   const killSection = root.querySelector("#kill-switch");
   import("./kill_switch.js")
-    .then((m) => { killSection.innerHTML = ""; m.mount(killSection); })
+    // The component shows the venue breakers too (with since, probes, last failure): one
+    // table of them on the page, not two.
+    .then((m) => { killSection.innerHTML = ""; m.mount(killSection); root.querySelector("#r-breakers-panel").hidden = true; })
     .catch(() => { root.querySelector("#kill-switch-note").textContent = "The kill switch controls are not installed in this build; `sep kill` works from the CLI."; });
 
   let pending = null;
