@@ -30,6 +30,11 @@ the intents before it included: the figure the target is about), the sync time p
 rate achieved, and how busy the loop was (time in batches over the run's length; the JSON
 line also has each figure's mean). Target: latency p99 below 10 ms at 1,000 intents/s. Ends
 with one JSON line ``{"bench": "plan_stage", ...}``.
+
+``--books`` runs the stage on pools *and order books* instead (``bench/_plan_books.py``):
+WETH/USDC intents at ``--rate`` while ``--book-updates`` book messages a second move the
+clob venues' books, a pools-only pass as the baseline, and the combined route's saving over
+the best single venue on a benchmark set, in basis points.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from bench import router
+from bench import _plan_books, router
 from bench._common import json_line, machine, pct
 from pipeline.config import Settings
 from pipeline.market.snapshots import PoolSnapshots
@@ -350,7 +355,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_false",
         help="leave the setup's objects to the collector",
     )
+    books = parser.add_argument_group(
+        "books", "--books: pools and order books (bench/_plan_books.py) instead of the pool sizes"
+    )
+    books.add_argument(
+        "--books",
+        action="store_true",
+        help="plan WETH/USDC on the sim pools and the clob_a/clob_b books while they move; "
+        "a pools-only pass first, as the baseline",
+    )
+    books.add_argument("--book-updates", type=float, default=100.0, help="book messages per second")
+    books.add_argument("--max-weth", type=float, default=200.0, help="largest intent, WETH")
+    books.add_argument("--set", type=int, default=500, help="intents in the benchmark set")
     args = parser.parse_args(argv)
+    if args.books:
+        found = _plan_books.run(
+            args.rate, args.seconds, args.book_updates, args.seed, args.max_weth, args.set
+        )
+        print(f"machine: {machine()}")
+        _plan_books.report(found)
+        print(json_line({"bench": "plan_stage", "books": True, "machine": machine(), **found}))
+        return 0
     results = [
         run(
             int(size),

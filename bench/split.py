@@ -121,15 +121,20 @@ def cpu_us(fn: Any, items: list[Intent]) -> float:
     return statistics.median(passes)
 
 
-def run(count: int, max_weth: float, seed: int, steady: bool) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        topology = market_topology(Path(tmp), steady)
-        setup, book = asyncio.run(market(topology, Path(tmp)))
-    pools, routing = setup["pools"], setup["routing"]
-    graphs = VenueGraphs().sync(pools)
-    savings, split_savings = [], []
+def savings(
+    batch: list[Intent],
+    pools: dict[str, Any],
+    graphs: Any,
+    topology: Topology,
+    routing: dict[str, Any],
+    book: AggregatedBook,
+) -> dict[str, Any]:
+    """The planner's choice against the best single venue over ``batch`` (see the module
+    docstring): planned, splits, split_share and the saving in bps (mean, over the splits,
+    max)."""
+    saved, split_saved = [], []
     splits = planned = 0
-    for intent in intents(topology, count, max_weth, seed):
+    for intent in batch:
         planner = SplitPlanner(intent, book, graphs, topology, routing)
         chosen = plan_intent(intent, 5, pools, topology, graphs, routing, book)
         alone = plan_intent(intent, 5, pools, topology, graphs, routing)
@@ -142,23 +147,37 @@ def run(count: int, max_weth: float, seed: int, steady: bool) -> dict[str, Any]:
         best = max(values)
         got = planner.value(chosen.plan, 0)
         saving = float((got - best) / abs(best) * Fraction(10_000))
-        savings.append(saving)
+        saved.append(saving)
         kinds = {s.kind for s in chosen.plan.steps}
         if len(kinds) == 2:
             splits += 1
-            split_savings.append(saving)
+            split_saved.append(saving)
+    return {
+        "planned": planned,
+        "splits": splits,
+        "split_share": splits / planned if planned else 0.0,
+        "saving_bps_mean": statistics.fmean(saved) if saved else 0.0,
+        "saving_bps_mean_of_splits": statistics.fmean(split_saved) if split_saved else 0.0,
+        "saving_bps_max": max(saved, default=0.0),
+    }
+
+
+def run(count: int, max_weth: float, seed: int, steady: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        topology = market_topology(Path(tmp), steady)
+        setup, book = asyncio.run(market(topology, Path(tmp)))
+    pools, routing = setup["pools"], setup["routing"]
+    graphs = VenueGraphs().sync(pools)
+    figures = savings(
+        intents(topology, count, max_weth, seed), pools, graphs, topology, routing, book
+    )
     sample = intents(topology, min(count, 200), max_weth, seed)
     pools_cpu = cpu_us(lambda i: plan_intent(i, 5, pools, topology, graphs, routing), sample)
     books_cpu = cpu_us(lambda i: plan_intent(i, 5, pools, topology, graphs, routing, book), sample)
     asks, bids = book.book.asks, book.book.bids
     return {
         "intents": count,
-        "planned": planned,
-        "splits": splits,
-        "split_share": splits / planned if planned else 0.0,
-        "saving_bps_mean": statistics.fmean(savings) if savings else 0.0,
-        "saving_bps_mean_of_splits": statistics.fmean(split_savings) if split_savings else 0.0,
-        "saving_bps_max": max(savings, default=0.0),
+        **figures,
         "books_best_bid": str(book.price(bids[0][0])) if bids else None,
         "books_best_ask": str(book.price(asks[0][0])) if asks else None,
         "cpu_us_pools_only": pools_cpu,

@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from pipeline.config import Settings
 from pipeline.topology import load_topology
 from pipeline.topology.models import Topology
-from ui import api, charts, deadletters, kill, pipeline, risk, status_page, strategies
+from ui import api, books, charts, deadletters, kill, pipeline, risk, status_page, strategies
 from ui.errors import EXCEPTION_HANDLERS
 from ui.health import health
 from ui.metrics import metrics
@@ -72,6 +72,8 @@ routes = [
     Route("/charts/prices", charts.prices, methods=["GET"]),
     Route("/charts/pnl", charts.pnl, methods=["GET"]),
     Route("/charts/states", charts.states, methods=["GET"]),
+    Route("/books", books.books, methods=["GET"]),
+    Route("/venues/fills", books.venue_fills, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
     WebSocketRoute("/stream", stream_endpoint),
     WebSocketRoute("/stream/pipeline", pipeline.pipeline_stream),
@@ -83,6 +85,7 @@ routes = [
     Route("/ui/deadletters", page),
     Route("/ui/metrics", page),
     Route("/ui/charts", page),
+    Route("/ui/books", page),
     Route("/ui/risk", page),
     Route("/status", status_page.status_html),
     Route("/api/status", status_page.status_json),

@@ -417,6 +417,27 @@ def document() -> dict[str, Any]:
                 _since(),
             ],
         ),
+        "/books": _get(
+            "A market's order-book depth across book venues, as the planners see it on "
+            "sep.market.books: each venue's levels and the consolidated all-in depth",
+            _OBJECT,
+            params=[
+                _query(
+                    "market",
+                    {"type": "string", "pattern": "^[^/]+/[^/]+$", "minLength": 3, "maxLength": 64},
+                    "BASE/QUOTE (default: the first published)",
+                ),
+                _query(
+                    "levels",
+                    {"type": "integer", "minimum": 1, "maximum": 200},
+                    "levels per side (default 50)",
+                ),
+            ],
+        ),
+        "/venues/fills": _get(
+            "Fills per venue with the fees the venues itemised, from the event store",
+            _OBJECT,
+        ),
         "/charts/pnl": _get(
             "A strategy's realised and total P&L and equity over time, from the event store",
             _OBJECT,

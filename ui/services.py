@@ -14,6 +14,8 @@ import redis.asyncio as aioredis
 
 from pipeline.client import IntentProducer
 from pipeline.config import Settings
+from pipeline.market.books import TOPIC as BOOKS_TOPIC
+from pipeline.market.books import BookFeed
 from pipeline.store.changes import ChangeStream
 from pipeline.store.dedupe import DedupeStore, RedisDedupeStore
 from pipeline.store.eventstore import EventStore
@@ -41,6 +43,8 @@ class Services:
     """Puts dead letters back on their topics (operator action), and says which were."""
     _producer: IntentProducer | None = None
     _producer_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _book_feed: BookFeed | None = None
+    _book_feed_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
     async def open(cls, settings: Settings, topology: Topology) -> Services:
@@ -79,7 +83,27 @@ class Services:
                 self._producer = producer
             return self._producer
 
+    async def book_feed(self) -> BookFeed:
+        """The books on ``sep.market.books``, followed from the first call on (as the
+        planners follow them: ``pipeline.market.feed``)."""
+        async with self._book_feed_lock:
+            if self._book_feed is None:
+                assets = {a.symbol: a.decimals for a in self.topology.assets}
+                topic = self.topology.topic(BOOKS_TOPIC)
+                feed = BookFeed(
+                    self.settings.kafka, assets.get, BOOKS_TOPIC, partitions=topic.partitions
+                )
+                try:
+                    await feed.start()
+                except BaseException:
+                    await feed.stop()
+                    raise
+                self._book_feed = feed
+            return self._book_feed
+
     async def close(self) -> None:
+        if self._book_feed is not None:
+            await self._book_feed.stop()
         await self.broadcaster.close()
         if self._producer is not None:
             await self._producer.__aexit__(None, None, None)

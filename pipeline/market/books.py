@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from types import ModuleType
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -51,9 +51,14 @@ class BookFeed(TopicFollower):
         partitions: int | None = None,
         lookback_ms: int = LOOKBACK_MS,
         ops_module: ModuleType = ops,
+        venues: Collection[str] | None = None,
     ) -> None:
         super().__init__(bootstrap, topic, partitions=partitions)
         self._lookback_ms = lookback_ms
+        self._venues = None if venues is None else frozenset(venues)
+        """Only these venues' books (a planner: the venues it can execute on, so a book some
+        other deployment publishes on the topic never becomes a child order it cannot place);
+        ``None``: every venue's (the UI's depth view)."""
         self.board = BookBoard(decimals, ops_module)
 
     async def start_offsets(
@@ -73,6 +78,8 @@ class BookFeed(TopicFollower):
             message = _MESSAGE.validate_json(value)
         except ValidationError as exc:
             log.warning("unreadable book message skipped", extra={"error": str(exc)[:500]})
+            return False
+        if self._venues is not None and message.venue not in self._venues:
             return False
         applied = self.board.apply(message) is Applied.APPLIED
         self.updates += applied

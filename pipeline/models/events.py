@@ -15,7 +15,7 @@ from pipeline.ids import deterministic_ulid
 from pipeline.models.base import Amount, WireModel
 from pipeline.models.control import CONTROL_PAYLOAD_TYPES
 from pipeline.models.intent import Intent
-from pipeline.models.plan import ExecutionPlan
+from pipeline.models.plan import ExecutionPlan, StepKind
 
 ENVELOPE_VERSION: Final = 1
 
@@ -94,6 +94,14 @@ class ExecStepSubmitted(WireModel):
     venue: str
     order_ref: str
     """The venue's handle on the submitted step: a transaction hash, an order id."""
+    kind: StepKind | None = None
+    """The step's kind (``swap``, ``order``): a re-planned child is in no ``plan.created``."""
+    limit_price: Amount | None = None
+    """An order step's limit (``ExecutionStep.limit_price``), in the venue's own units."""
+    asked: Amount | None = None
+    """What the step fixes: the amount it receives (EXACT_OUT) or spends (EXACT_IN)..."""
+    asked_asset: str | None = None
+    """...in this asset (a child order's size, in the base asset of its book)."""
 
 
 class ExecStepFilled(WireModel):
@@ -108,6 +116,11 @@ class ExecStepFilled(WireModel):
     landed_at: int | None = None
     """The venue's version the trade landed at (a block; the sim ledger's trade number): a
     pool state with ``version >= landed_at`` includes it (``PoolState.version``)."""
+    fee: Amount | None = None
+    """The venue's fee on this fill, in ``fee_asset``, already inside ``amount_in`` (a buy on
+    a book pays it on top) or ``amount_out`` (a sell receives less).  ``None``: the venue does
+    not itemise it (a pool's fee is inside its price; the plan's ``estimatedCost`` has it)."""
+    fee_asset: str | None = None
 
 
 class ExecStepFailed(WireModel):

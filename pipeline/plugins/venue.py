@@ -58,6 +58,11 @@ class Fill:
     """The version of the venue's pool states that first includes this trade (its block on a
     chain), as ``PoolState.version`` counts; ``None`` if the venue cannot say.  The planner
     stops counting its own pending trade once the pool states it plans on reach it."""
+    fee: Decimal | None = None
+    """The venue's fee on this fill in ``fee_asset`` (human units), already counted in
+    ``amount_in`` or ``amount_out``; ``None`` if the venue does not itemise it (an AMM's fee
+    is inside its price)."""
+    fee_asset: str | None = None
 
 
 class SimulatedTime(Protocol):

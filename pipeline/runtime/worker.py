@@ -144,7 +144,11 @@ def _wire_market(
             return topology.asset(symbol).decimals if symbol in known else None
 
         lifecycle.book_feed = BookFeed(
-            settings.kafka, decimals, BOOKS_TOPIC, partitions=books.partitions
+            settings.kafka,
+            decimals,
+            BOOKS_TOPIC,
+            partitions=books.partitions,
+            venues=context.venues,  # books of venues it can place child orders on, only
         )
         context.books = lifecycle.book_feed
 

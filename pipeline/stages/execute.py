@@ -74,6 +74,8 @@ RECEIPT_GRACE_S = 30.0  # a sent step is final only when the venue says so, even
 RETRY_DELAYS_S = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 REPLAN_WAIT_S = 2.0  # for the book feed to show the plan's own fills (a poll is ~50 ms)
 REPLAN_POLL_S = 0.02
+REPLAN_KEY_SUFFIX = "/replan"
+"""The openings table's key for a plan's re-planned steps: ``<intent id>/replan``."""
 
 
 def _wanted(step: ExecutionStep) -> tuple[Decimal, str]:
@@ -382,7 +384,7 @@ class PlanRun:
         if done.short and policy is PartialFills.REPLAN:
             # One round: the rest planned again on the books as they are now, executed as
             # further steps (ids ``<plan id>-r<j>``, looked up before placing like any step).
-            replanned, why = await self._replan(done.short, done.landed)
+            replanned, why = await self._replan_once(done.short, done.landed)
             if replanned:
                 done.short = []
                 for j, step in enumerate(replanned):
@@ -442,6 +444,7 @@ class PlanRun:
                 await self._step_failed(k, step, exc, submitted=False)
                 return False
         deadline = self.intent.deadline_ms
+        asked, asked_asset = _wanted(step)
         try:
             await self._out(
                 "exec.step_submitted",
@@ -450,6 +453,10 @@ class PlanRun:
                     step_id=step.step_id,
                     venue=venue.name,
                     order_ref=submission.order_ref,
+                    kind=step.kind,
+                    limit_price=step.limit_price,
+                    asked=asked,
+                    asked_asset=asked_asset,
                 ),
                 2 + 2 * k,
             )
@@ -484,10 +491,34 @@ class PlanRun:
                 amount_in=fill.amount_in,
                 amount_out=fill.amount_out,
                 landed_at=fill.landed_at,
+                fee=fill.fee,
+                fee_asset=fill.fee_asset,
             ),
             3 + 2 * k,
         )
         return True
+
+    async def _replan_once(
+        self, short: Sequence[Shortfall], landed: Mapping[str, int]
+    ) -> tuple[list[ExecutionStep], str]:
+        """``_replan``'s answer, remembered with the plan's opening (``openings``) before any
+        re-planned step is placed: a redelivered plan re-plans on books that have moved since
+        (by this plan's own re-planned fills, for one), and must not choose other steps -- an
+        order on another venue, under an id already placed elsewhere, would be sent again."""
+        key = f"{self.intent.id}{REPLAN_KEY_SUFFIX}"
+        known = self._openings.recall(key) if self._openings is not None else None
+        if known is not None:
+            steps = [ExecutionStep.model_validate_json(o.value) for o in known if o.topic == "step"]
+            return steps, "".join(o.value.decode() for o in known if o.topic == "refused")
+        steps, why = await self._replan(short, landed)
+        if self._openings is not None and self._record is not None:
+            remembered = [
+                Output("step", b"", s.model_dump_json(by_alias=True).encode()) for s in steps
+            ]
+            if not steps:
+                remembered.append(Output("refused", b"", why.encode()))
+            self._openings.remember(key, remembered, self._record)
+        return steps, why
 
     async def _replan(
         self, short: Sequence[Shortfall], landed: Mapping[str, int]

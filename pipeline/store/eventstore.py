@@ -173,6 +173,13 @@ class EventStore:
             yield [_stored(r) for r in rows]
             after = rows[-1]["event_id"]
 
+    async def payloads_of(self, topic: str) -> list[dict[str, Any]]:
+        """The payload of every event of one type, in (time, event id) order."""
+        rows = await self._pool.fetch(
+            "SELECT payload FROM events WHERE topic = $1 ORDER BY time, event_id", topic
+        )
+        return [orjson.loads(p) if isinstance(p := r["payload"], str) else p for r in rows]
+
     async def count_by_topic(self) -> dict[str, int]:
         rows = await self._pool.fetch("SELECT topic, count(*) AS n FROM events GROUP BY topic")
         return {r["topic"]: r["n"] for r in rows}

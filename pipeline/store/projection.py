@@ -184,7 +184,9 @@ def _intent_fields(event: Event) -> dict[str, str]:
                 "assetOut": p["assetOut"],
                 "amountIn": p["amountIn"],
                 "amountOut": p["amountOut"],
-            },
+            }
+            # The venue's own fee, when it itemises it (a book's taker fee).
+            | ({"fee": p["fee"], "feeAsset": p.get("feeAsset", "")} if "fee" in p else {}),
             option=orjson.OPT_SORT_KEYS,
         ).decode()
     elif topic == "exec.completed":
@@ -222,6 +224,7 @@ def _plan_fields(event: Event) -> tuple[str, dict[str, str]]:
                     "amountOut",
                     "minOut",
                     "maxIn",
+                    "limitPrice",
                 )
             }
             | {"hops": len(step["legs"])}
@@ -251,15 +254,31 @@ def _plan_fields(event: Event) -> tuple[str, dict[str, str]]:
         fields["status"] = "executing"
     elif topic == "exec.step_submitted":
         fields |= {f"{step}status": "submitted", f"{step}orderRef": p["orderRef"]}
+        # What the child order asked for, said by the executor: a re-planned child
+        # (``<plan>-r<j>``) is in no plan.created.
+        fields |= {
+            f"{step}{name}": str(p[name])
+            for name in ("venue", "kind", "limitPrice", "asked", "askedAsset")
+            if name in p
+        }
     elif topic == "exec.step_filled":
         fields |= {
             f"{step}status": "filled",
+            f"{step}venue": p["venue"],
             f"{step}orderRef": p["orderRef"],
+            f"{step}assetIn": p["assetIn"],
+            f"{step}assetOut": p["assetOut"],
             f"{step}amountIn": p["amountIn"],
             f"{step}amountOut": p["amountOut"],
         }
+        if "fee" in p:
+            fields |= {f"{step}fee": p["fee"], f"{step}feeAsset": p.get("feeAsset", "")}
     elif topic == "exec.step_failed":
-        fields |= {f"{step}status": "failed", f"{step}reason": p["reason"]}
+        fields |= {
+            f"{step}status": "failed",
+            f"{step}venue": p["venue"],
+            f"{step}reason": p["reason"],
+        }
     elif topic == "exec.completed":
         fields["status"] = "completed"
     elif topic == "exec.failed":

@@ -190,13 +190,20 @@ def plan_document(plan_id: str, raw: dict[Any, Any]) -> dict[str, Any]:
     for step in steps:
         prefix = f"step:{step['stepId']}:"
         step["status"] = fields.get(prefix + "status", "pending")
-        for name in ("orderRef", "reason"):
+        for name in ("orderRef", "reason", "fee", "feeAsset"):
             if prefix + name in fields:
+                step[name] = fields[prefix + name]
+        # The executor's word on a step (exec.step_submitted) fills what plan.created did
+        # not say: all of a re-planned child, which no plan.created lists.
+        for name in ("venue", "kind", "limitPrice", "asked", "askedAsset", "assetIn", "assetOut"):
+            if prefix + name in fields and not step.get(name):
                 step[name] = fields[prefix + name]
         if prefix + "amountIn" in fields:
             step["filledIn"] = fields[prefix + "amountIn"]
             step["filledOut"] = fields[prefix + "amountOut"]
-    count = int(fields.get("stepCount", len(steps)))
+        _asked_and_filled(step)
+    # Re-planned children (``<plan>-r<j>``) are steps too, beyond plan.created's count.
+    count = max(int(fields.get("stepCount", 0)), len(steps))
     filled = sum(1 for s in steps if s["status"] == "filled")
     doc: dict[str, Any] = {k: v for k, v in fields.items() if not k.startswith("step:")}
     doc |= {
@@ -206,6 +213,31 @@ def plan_document(plan_id: str, raw: dict[Any, Any]) -> dict[str, Any]:
         "filledSteps": filled,
         "progress": format(Decimal(filled) / count, ".4f") if count else "0",
     }
+    doc["fees"] = _fees(steps)
     if "riskScore" in doc:
         doc["riskScore"] = int(doc["riskScore"])
     return doc
+
+
+def _asked_and_filled(step: dict[str, Any]) -> None:
+    """A step's size as a child order shows it: ``asked`` (what the step fixes: received
+    when EXACT_OUT, spent when EXACT_IN) in ``askedAsset``, and ``filled`` of it so far."""
+    if "asked" not in step and step.get("mode") in ("EXACT_IN", "EXACT_OUT"):
+        out = step["mode"] == "EXACT_OUT"
+        step["asked"] = step.get("amountOut" if out else "amountIn")
+        step["askedAsset"] = step.get("assetOut" if out else "assetIn")
+    if "filledIn" in step and step.get("askedAsset"):
+        if step["askedAsset"] == step.get("assetOut"):
+            step["filled"] = step["filledOut"]
+        elif step["askedAsset"] == step.get("assetIn"):
+            step["filled"] = step["filledIn"]
+
+
+def _fees(steps: list[dict[str, Any]]) -> dict[str, str]:
+    """The venues' itemised fees over the plan's fills, by asset."""
+    total: dict[str, Decimal] = {}
+    for step in steps:
+        if "fee" in step:
+            asset = step.get("feeAsset", "")
+            total[asset] = total.get(asset, Decimal(0)) + Decimal(step["fee"])
+    return {asset: _plain(amount) for asset, amount in sorted(total.items())}

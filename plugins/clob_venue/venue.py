@@ -199,7 +199,8 @@ class ClobVenue:
                 f"IOC {record.request.side} at {bound} "
                 f"found nothing to match in {record.market_id}",
             )
-        paid, got = self.markets[record.market_id].amounts(
+        market = self.markets[record.market_id]
+        paid, got = market.amounts(
             record.request.side, record.filled_qty, record.notional, record.fee
         )
         return Fill(
@@ -208,6 +209,8 @@ class ClobVenue:
             amount_in=paid,
             amount_out=got,
             landed_at=seq,
+            fee=market.quote_amount(record.fee),  # the taker fee, charged in quote
+            fee_asset=market.quote.symbol,
         )
 
     def fill_counts(self) -> dict[str, int]:

@@ -123,3 +123,34 @@ def test_a_worker_follows_books_only_when_a_book_venue_is_enabled(
     else:
         assert lifecycle.book_feed is None
         assert context.books is None
+
+
+def test_a_planners_feed_keeps_only_the_venues_it_can_place_orders_on() -> None:
+    # ``apply`` is the feed's whole path for a record (nothing connects until ``start``).
+    feed = BookFeed("unused:9092", DECIMALS.get, venues={"clob_a"})
+    mine = snap("clob_a", 1, {"2999": "1"}, {"3001": "1"})
+    foreign = snap("elsewhere", 1, {"2999.5": "1"}, {"3000": "5"})
+    assert feed.apply(foreign.model_dump_json(by_alias=True).encode()) is False
+    assert feed.apply(mine.model_dump_json(by_alias=True).encode()) is True
+    book = feed.book("WETH", "USDC")
+    assert book is not None
+    assert set(book.venues) == {"clob_a"}
+    # The UI's feed (no venues given) shows every venue on the topic.
+    every = BookFeed("unused:9092", DECIMALS.get)
+    for message in (mine, foreign):
+        assert every.apply(message.model_dump_json(by_alias=True).encode()) is True
+    book = every.book("WETH", "USDC")
+    assert book is not None
+    assert set(book.venues) == {"clob_a", "elsewhere"}
+
+
+def test_a_workers_book_feed_is_limited_to_its_venues(tmp_path: Path) -> None:
+    _, lifecycle = build_runtime(_topology(True), Settings(data_dir=tmp_path))
+    feed = lifecycle.book_feed
+    assert isinstance(feed, BookFeed)
+    foreign = snap("elsewhere", 1, {"2999.5": "1"}, {"3000": "5"})
+    assert feed.apply(foreign.model_dump_json(by_alias=True).encode()) is False
+    assert (
+        feed.apply(snap("clob_a", 1, {}, {"3001": "1"}).model_dump_json(by_alias=True).encode())
+        is True
+    )

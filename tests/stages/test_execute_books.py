@@ -25,7 +25,7 @@ from pipeline.plugins.venue import Venue, VenueContext
 from pipeline.samples import submission
 from pipeline.stages.base import Output, Record, StageContext
 from pipeline.stages.book_planning import plan_on_books
-from pipeline.stages.execute import build
+from pipeline.stages.execute import ExecuteStage, build
 from pipeline.topology import load_topology
 from plugins.clob_venue import ClobVenue, ClobVenueConfig, Side, TimeInForce
 from plugins.clob_venue.books import BookState
@@ -144,18 +144,28 @@ def plan_event(book: AggregatedBook, amount: str, **constraints: Any) -> Event:
     )
 
 
-async def execute(
-    venues: dict[str, ClobVenue], event: Event, books: Books | None = None
-) -> list[Event]:
+def stage_of(venues: dict[str, ClobVenue], books: Books | None = None) -> ExecuteStage:
     typed: dict[str, Venue] = dict(venues)
     context = StageContext(TOPOLOGY, Settings(), venues=typed, clock=lambda: T0 + 1000)
     context.books = books
+    return build(context)
+
+
+async def execute(
+    venues: dict[str, ClobVenue],
+    event: Event,
+    books: Books | None = None,
+    stage: ExecuteStage | None = None,
+) -> list[Event]:
+    """``event`` through an execute stage (``stage``: one that may have seen it before, as
+    a worker whose tables survive a redelivery)."""
     sent: list[Output] = []
 
     async def emit(output: Output) -> None:
         sent.append(output)
 
-    await build(context).process([Record("sep.plans", 0, 0, T0, None, encode_event(event))], emit)
+    stage = stage or stage_of(venues, books)
+    await stage.process([Record("sep.plans", 0, 0, T0, None, encode_event(event))], emit)
     return [decode_event(o.value) for o in sent]
 
 
@@ -170,6 +180,19 @@ def filled_in_ledgers(venues: dict[str, ClobVenue]) -> dict[str, tuple[Decimal, 
         ).fetchall()
         for step, lots, notional, fee in rows:
             out[step] = (lots * LOT, Decimal(notional + fee).scaleb(-6))
+    return out
+
+
+def fees_in_ledgers(venues: dict[str, ClobVenue]) -> dict[str, Decimal]:
+    """Per client order id (step id): the taker fees the ledgers charged, in USDC."""
+    out = {}
+    for venue in venues.values():
+        rows = venue.ledger._db.execute(
+            "SELECT client_order_id, SUM(CAST(taker_fee AS INTEGER)) FROM fills "
+            "WHERE client_order_id IS NOT NULL GROUP BY client_order_id"
+        ).fetchall()
+        for step, fee in rows:
+            out[step] = Decimal(fee).scaleb(-6).quantize(Decimal("0.000001"))
     return out
 
 
@@ -195,6 +218,16 @@ async def test_children_over_several_levels_fill_whole_and_match_the_ledgers(
     assert {c: n for v in venues.values() for c, n in v.fill_counts().items()} == {
         s: 1 for s in fills_in_events(events)
     }
+    # Each fill says the venue's taker fee on it, as the ledger charged it, in USDC.
+    fees = {
+        e.payload["stepId"]: (e.payload["fee"], e.payload["feeAsset"])
+        for e in events
+        if e.topic == "exec.step_filled"
+    }
+    assert fees == {
+        step: (format(fee, "f"), "USDC") for step, fee in fees_in_ledgers(venues).items()
+    }
+    assert all(Decimal(fee) > 0 for fee, _ in fees.values())
 
 
 async def test_a_moved_book_fails_the_rest_with_the_reason_by_default(
@@ -245,15 +278,17 @@ async def test_replan_places_the_rest_on_the_books_as_they_are_now(
     await asks(venues["clob_a"], ("3040", "5"))
     # The book the re-plan sees: b's second WETH at 3005 (3008.005 all-in) beats a's 3040.
     books = Books(venues)
-    events = await execute(venues, event, books)
+    stage = stage_of(venues, books)
+    events = await execute(venues, event, books, stage)
     topics = [e.topic for e in events]
     assert topics[-1] == "exec.completed", events[-1].payload
     filled = fills_in_events(events)
     assert f"{plan.plan.id}-r1" in filled
     assert sum(q for q, _ in filled.values()) == Decimal(3)
     assert filled == filled_in_ledgers(venues)
-    # Redelivered: nothing is placed again, the same events come out.
-    assert await execute(venues, event, books) == events
+    # Redelivered: nothing is placed again, the same events come out (the re-plan is the
+    # one remembered, although the books have moved since: by the re-planned fill itself).
+    assert await execute(venues, event, books, stage) == events
     assert filled_in_ledgers(venues) == filled
 
 

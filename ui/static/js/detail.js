@@ -28,7 +28,7 @@ function summary(topic, p) {
     case "exec.started": return p.steps ? `${p.steps} step(s)` : "execution started";
     case "exec.step_submitted": return `${p.venue ? p.venue + " · " : ""}ref ${p.orderRef}`;
     case "exec.step_filled": {
-      if (p.amountIn) return `${amount(p.amountIn)} ${p.assetIn} → ${amount(p.amountOut)} ${p.assetOut}`;
+      if (p.amountIn) return `${p.venue ? p.venue + " · " : ""}${amount(p.amountIn)} ${p.assetIn} → ${amount(p.amountOut)} ${p.assetOut}${p.fee ? ` · fee ${amount(p.fee)} ${p.feeAsset || ""}` : ""}`;
       const fill = Object.entries(p).find(([k]) => k.startsWith("fill:"));
       if (fill) { const f = JSON.parse(fill[1]); return `${amount(f.amountIn)} ${f.assetIn} → ${amount(f.amountOut)} ${f.assetOut}`; }
       return "filled";
@@ -36,6 +36,25 @@ function summary(topic, p) {
     case "exec.completed": return `${amount(p.amountIn)} ${p.assetIn} → ${amount(p.amountOut)} ${p.assetOut} · slippage ${percent(p.realisedSlippage, 3)}`;
     default: return p.reason || (p.rule ? `${p.rule}: ${p.message}` : "");
   }
+}
+
+// The plan's child orders on order books (steps of kind "order", re-planned ones included):
+// what each asked of its venue and what it got, with the venue's fee.
+function childOrders(plan) {
+  const orders = plan.steps.filter((s) => s.kind === "order");
+  if (!orders.length) return "";
+  const fees = Object.entries(plan.fees || {});
+  return `<h3 style="margin-top:14px">Child orders</h3>
+    <table id="child-orders"><thead><tr><th>Venue</th><th class="num">Limit</th><th class="num">Asked</th>
+      <th class="num">Filled</th><th class="num">Fee</th><th>Status</th></tr></thead>
+    <tbody>${orders.map((s) => `<tr data-step="${esc(s.stepId)}" data-status="${esc(s.status)}">
+      <td>${text(s.venue, 16)}${/-r\d+$/.test(s.stepId) ? ` <span class="muted small">re-planned</span>` : ""}</td>
+      <td class="num">${amount(s.limitPrice, 4)}</td>
+      <td class="num">${amount(s.asked)} ${text(s.askedAsset, 12)}</td>
+      <td class="num">${s.filled !== undefined ? `${amount(s.filled)} ${text(s.askedAsset, 12)}` : "—"}</td>
+      <td class="num">${s.fee !== undefined ? `${amount(s.fee)} ${text(s.feeAsset, 12)}` : "—"}</td>
+      <td>${badge(s.status, s.status === "submitted" ? "submitted-step" : "")}${s.reason ? ` <span class="muted small">${text(s.reason, 120)}</span>` : ""}</td></tr>`).join("")}</tbody></table>
+    ${fees.length ? `<div class="muted small" id="fees">Venue fees: ${fees.map(([a, v]) => `${amount(v)} ${text(a, 12)}`).join(" · ")}</div>` : ""}`;
 }
 
 function topicClass(topic) {
@@ -99,7 +118,8 @@ export async function renderDetail(root, intentId, setConnection) {
         <td>${text(s.assetIn, 12)} → ${text(s.assetOut, 12)}${s.hops > 1 ? ` <span class="muted">(${s.hops} hops)</span>` : ""}</td>
         <td class="num">${amount(s.filledIn || s.amountIn)}</td><td class="num">${amount(s.filledOut || s.amountOut)}</td>
         <td>${badge(s.status, s.status === "submitted" ? "submitted-step" : "")}</td>
-        <td class="mono muted">${text(s.orderRef, 14)}</td></tr>`).join("")}</tbody></table>`;
+        <td class="mono muted">${text(s.orderRef, 14)}</td></tr>`).join("")}</tbody></table>
+      ${childOrders(plan)}`;
   }
 
   function renderTimeline() {

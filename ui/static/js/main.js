@@ -8,6 +8,7 @@ import { renderMetrics } from "./metrics.js";
 import { renderCharts } from "./charts.js";
 import { renderStrategies } from "./strategies.js";
 import { renderRisk } from "./risk.js";
+import { renderBooks } from "./books.js";
 
 const app = document.getElementById("app");
 const conn = document.getElementById("conn");
@@ -24,7 +25,7 @@ function route() {
   const pages = {
     submit: renderSubmit, pipeline: renderPipeline, deadletters: renderDeadLetters,
     metrics: renderMetrics, charts: renderCharts, strategies: renderStrategies,
-    risk: renderRisk,
+    risk: renderRisk, books: renderBooks,
   };
   const name = detail ? "detail" : (path.match(/^\/ui\/([a-z]+)/)?.[1] || "dashboard");
   document.querySelectorAll("nav a[data-nav]").forEach((a) => a.classList.toggle(
