@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pipeline.risk.status import risk_status
+from pipeline.store import metrics as store_metrics
 from pipeline.store import risk_usage
 from pipeline.store.control_log import latest_control
 from pipeline.store.metrics import BUCKETS
@@ -113,9 +114,14 @@ async def render(services: Services) -> str:
         ),
     ):
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
-        async for key in services.redis.scan_iter(match=f"{prefix}metrics:{family}:*"):
-            value = str(key).rsplit(":", 1)[1]
-            _histogram(lines, name, label, value, await services.redis.hgetall(key))
+        # The label values are known (never SCAN the keyspace on a scrape).
+        values = store_metrics.LAG_LABELS if family == "lag" else store_metrics.DURATION_LABELS
+        pipe = services.redis.pipeline(transaction=False)
+        for value in values:
+            pipe.hgetall(f"{prefix}metrics:{family}:{value}")
+        for value, raw in zip(values, await pipe.execute(), strict=True):
+            if raw:
+                _histogram(lines, name, label, value, raw)
     lines += await risk_lines(services)
     lag = await cached_lag(services.settings.kafka)
     lines += [

@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from pipeline.store import worker_health
+from pipeline.store import metrics, worker_health
 from pipeline.store.metrics import BUCKETS
 from ui import health
 from ui.metrics import cached_lag
@@ -123,10 +123,17 @@ class PipelineSampler:
         services = self.services
         redis, prefix = services.redis, services.settings.redis_prefix
         stats = await services.views.stats()
-        latency: dict[str, dict[str, float]] = {}
-        async for key in redis.scan_iter(match=f"{prefix}metrics:lag:*"):
-            raw = await redis.hgetall(key)
-            latency[str(key).rsplit(":", 1)[1]] = {str(k): float(v) for k, v in raw.items()}
+        # The stages a lag histogram can be kept for are known: read those, never SCAN the
+        # keyspace (hundreds of thousands of read-model keys, every SAMPLE_EVERY_S).
+        stages = metrics.LAG_LABELS
+        pipe = redis.pipeline(transaction=False)
+        for stage in stages:
+            pipe.hgetall(f"{prefix}metrics:lag:{stage}")
+        latency = {
+            stage: {str(k): float(v) for k, v in raw.items()}
+            for stage, raw in zip(stages, await pipe.execute(), strict=True)
+            if raw
+        }
         workers = await worker_health.read_all(redis, prefix)
         groups = {
             (worker, name): state

@@ -16,6 +16,11 @@ from typing import Any, Final
 from pipeline.models.events import Event
 from pipeline.store.projection import STAGE_OF, STATE_OF, TERMINAL_STATES, created_ms
 
+LAG_LABELS: Final = tuple(sorted({*STAGE_OF.values(), "other"}))
+"""Every stage a ``metrics:lag`` histogram can be kept for (``add_to``)."""
+DURATION_LABELS: Final = tuple(sorted(TERMINAL_STATES))
+"""Every terminal state a ``metrics:duration`` histogram can be kept for."""
+
 BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 

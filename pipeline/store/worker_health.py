@@ -6,6 +6,11 @@ A worker writes ``{prefix}health:worker:{id}`` every ``PUBLISH_EVERY_S`` with a 
 it keeps failing (a batch has failed for ``FAILING_AFTER_S`` without a success since), and
 per partition whether records wait while its committed offset does not move
 (``STALLED_AFTER_S``).  Either makes the platform "degraded": `/health` answers 503.
+
+The worker ids are also kept in the set ``{prefix}health:workers``, so reading them all is
+two commands, not a ``SCAN`` of the whole keyspace (hundreds of thousands of read-model keys
+after a day: the status line and the pipeline page read this every few seconds).  An id
+whose record has expired is dropped from the set by the reader.
 """
 
 from __future__ import annotations
@@ -25,22 +30,34 @@ def key_of(prefix: str, worker_id: str) -> str:
     return f"{prefix}health:worker:{worker_id}"
 
 
+def registry_of(prefix: str) -> str:
+    return f"{prefix}health:workers"
+
+
 async def publish(
     client: aioredis.Redis, prefix: str, worker_id: str, report: dict[str, Any]
 ) -> None:
-    await client.set(key_of(prefix, worker_id), orjson.dumps(report), ex=int(TTL_S))
+    pipe = client.pipeline(transaction=False)
+    pipe.set(key_of(prefix, worker_id), orjson.dumps(report), ex=int(TTL_S))
+    pipe.sadd(registry_of(prefix), worker_id)
+    await pipe.execute()
 
 
 async def read_all(client: aioredis.Redis, prefix: str) -> dict[str, dict[str, Any]]:
     """Every live worker's last report, by worker id."""
-    pattern = key_of(prefix, "*")
-    out: dict[str, dict[str, Any]] = {}
-    async for key in client.scan_iter(match=pattern, count=100):
-        value = await client.get(key)
-        if value:
-            name = key.decode() if isinstance(key, bytes) else str(key)
-            out[name.rsplit(":", 1)[-1]] = orjson.loads(value)
-    return out
+    members = await client.smembers(registry_of(prefix))
+    ids = sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members)
+    if not ids:
+        return {}
+    values = await client.mget([key_of(prefix, worker_id) for worker_id in ids])
+    gone = [worker_id for worker_id, value in zip(ids, values, strict=True) if not value]
+    if gone:  # expired: the worker stopped reporting
+        await client.srem(registry_of(prefix), *gone)
+    return {
+        worker_id: orjson.loads(value)
+        for worker_id, value in zip(ids, values, strict=True)
+        if value
+    }
 
 
 def problems(reports: dict[str, dict[str, Any]]) -> list[str]:
