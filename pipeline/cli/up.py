@@ -127,8 +127,18 @@ async def _run(
         await _demo(settings, topology, args, demo_venues, stop)
     last = ""
     while not stop.is_set():
+        # Ctrl-C must not wait for a status read that is slow (a store under load).
+        reading = asyncio.ensure_future(collect_status(settings, topology))
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if stop.is_set():
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reading
+            break
         try:
-            text = render_status(await collect_status(settings, topology))
+            text = render_status(reading.result())
         except Exception as exc:  # a status hiccup must not take the platform down
             text = f"status unavailable: {exc}"
         if text != last:
