@@ -43,6 +43,7 @@ MAX_REMEMBERED = 200_000
 _ENDINGS = frozenset(
     {"exec.completed", "exec.failed", "intent.expired", "intent.cancelled", "plan.rejected"}
 )
+ENDINGS = _ENDINGS
 INTERESTING = _ENDINGS | {"intent.accepted", "plan.created", "exec.step_filled"}
 """Event types the book reads; a follower may skip the others undecoded."""
 
@@ -164,6 +165,15 @@ class RiskBook:
         else:
             self._end(intent_id)
         return True
+
+    def knows_strategy(self, intent_id: str) -> bool:
+        """Whether the intent's strategy is known (its ``plan.created`` adds nothing then)."""
+        return intent_id in self._strategy_of
+
+    def end(self, intent_id: str) -> None:
+        """An ending event of ``intent_id`` (``ENDINGS``), known by its id alone."""
+        self.applied += 1
+        self._end(intent_id)
 
     def _know(self, intent_id: str, strategy_id: str) -> None:
         if intent_id in self._strategy_of:

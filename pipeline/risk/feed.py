@@ -35,7 +35,7 @@ from pipeline.codec import decode_event, encode_event, encode_key
 from pipeline.control.keys import TOPIC as CONTROL_TOPIC
 from pipeline.market.follower import TopicFollower
 from pipeline.models.events import Event
-from pipeline.risk.book import INTERESTING, RiskBook
+from pipeline.risk.book import ENDINGS, INTERESTING, RiskBook
 from pipeline.risk.engine import AFTER_DEADLINE_MS
 from pipeline.stages.base import Record
 from pipeline.topology.models import Topology
@@ -47,6 +47,7 @@ CATCH_UP_TIMEOUT_S = 300.0
 """Reading days of executions at start can take a while; a worker waits rather than fail."""
 
 _TOPIC_FIELD = re.compile(rb'"topic":"([A-Za-z0-9_.]+)"')
+_CORRELATION_FIELD = re.compile(rb'"correlationId":"([^"\\]+)"')
 
 
 def event_type(value: bytes) -> str | None:
@@ -56,9 +57,23 @@ def event_type(value: bytes) -> str | None:
 
 
 def apply_record(book: RiskBook, value: bytes) -> bool:
-    """Apply one record to ``book`` if it is an event the book reads."""
-    if event_type(value) not in INTERESTING:
+    """Apply one record to ``book`` if it is an event the book reads.
+
+    Every validating worker reads every intent's events here, so only what the book needs
+    is decoded: an ending needs only the intent's id, and a ``plan.created`` only the
+    strategy of an intent whose acceptance the book has not seen (a nested plan and intent
+    cost ~10x an id to decode, once per intent in every worker)."""
+    kind = event_type(value)
+    if kind not in INTERESTING:
         return False
+    if kind in ENDINGS or kind == "plan.created":
+        found = _CORRELATION_FIELD.search(value)
+        intent_id = found.group(1).decode() if found else None
+        if intent_id is not None and kind in ENDINGS:
+            book.end(intent_id)
+            return True
+        if intent_id is not None and book.knows_strategy(intent_id):
+            return True
     try:
         event = decode_event(value)
     except (ValidationError, ValueError) as exc:

@@ -80,3 +80,26 @@ def test_a_cross_fill_is_valued_at_the_reference_price_of_what_was_given() -> No
     b.apply(accepted(i))
     b.apply(filled(i, "WBTC", "0.1", "WETH", "2"))
     assert b.traded_today("s1", T0) == D(6000)
+
+
+def test_the_feed_reads_raw_records_the_same_as_decoded_events() -> None:
+    """``apply_record`` skips decoding an ending (the id is enough) and the plan of an intent
+    whose strategy is known; the book it builds equals one fed the decoded events."""
+    from pipeline.codec import encode_event
+    from pipeline.risk.feed import apply_record
+
+    raw, decoded = book(), book()
+    i, j = intent(), intent(strategy="s1")
+    events = [
+        accepted(i),
+        accepted(j),
+        filled(i, "USDC", "3000", "WETH", "1"),
+        completed(i),
+        plan_rejected(j),
+    ]
+    for event in events:
+        assert apply_record(raw, encode_event(event))
+        decoded.apply(event)
+    assert list(raw.open_intents("s1")) == list(decoded.open_intents("s1")) == []
+    assert raw.book("s1") == decoded.book("s1")
+    assert raw.book("s1").fills == 1
