@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 
 from pipeline.config import Settings
@@ -14,7 +16,7 @@ from pipeline.devstack.uniswap import DevChain
 from pipeline.runtime.topics import ensure_topics
 from pipeline.store.eventstore import EventStore
 from pipeline.topology import load_topology
-from tests.ui.server import ServerThread
+from tests.ui.server import OPERATOR_TOKEN, ServerThread
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +61,21 @@ def server(ui_settings: Settings) -> Iterator[ServerThread]:
         yield thread
     finally:
         thread.stop()
+
+
+@pytest.fixture(scope="module")
+def operator_server(ui_settings: Settings) -> Iterator[ServerThread]:
+    """The app with operator actions on (``tests.ui.server.OPERATOR_TOKEN``)."""
+    thread = ServerThread(dataclasses.replace(ui_settings, operator_token=OPERATOR_TOKEN))
+    thread.start()
+    try:
+        yield thread
+    finally:
+        thread.stop()
+
+
+@pytest.fixture
+async def client(operator_server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of ``operator_server`` (send ``OPERATOR_AUTH`` for operator actions)."""
+    async with httpx.AsyncClient(base_url=operator_server.url, timeout=40) as c:
+        yield c

@@ -5,11 +5,16 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import uuid
 
 import uvicorn
 
 from pipeline.config import Settings
 from ui.app import create_app
+
+OPERATOR_TOKEN = "t0ken-" + uuid.uuid4().hex
+"""The operator token of ``operator_server`` (tests/ui/conftest.py)."""
+OPERATOR_AUTH = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
 
 def free_port() -> int:

@@ -4,9 +4,7 @@ own are killed (the broker is shared: a global kill would stop other tests' work
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import orjson
@@ -21,26 +19,7 @@ from pipeline.control import kill_switch
 from pipeline.control.keys import breaker_key, kill_key
 from pipeline.control.publish import control_event
 from pipeline.store.control_log import apply_control
-from tests.ui.server import ServerThread
-
-TOKEN = "t0ken-" + uuid.uuid4().hex
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture(scope="module")
-def operator_server(ui_settings: Settings) -> Iterator[ServerThread]:
-    thread = ServerThread(dataclasses.replace(ui_settings, operator_token=TOKEN))
-    thread.start()
-    try:
-        yield thread
-    finally:
-        thread.stop()
-
-
-@pytest.fixture
-async def client(operator_server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=operator_server.url, timeout=40) as c:
-        yield c
+from tests.ui.server import OPERATOR_AUTH as AUTH
 
 
 async def test_kill_and_resume_need_the_operator_token(client: httpx.AsyncClient) -> None:

@@ -5,10 +5,9 @@ strategy of this test's own is killed (the broker is shared by the session)."""
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,23 +15,13 @@ from playwright.async_api import Page, async_playwright, expect
 
 from pipeline.config import Settings
 from pipeline.control import kill_switch
+from tests.ui.server import OPERATOR_TOKEN as TOKEN
 from tests.ui.server import ServerThread
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-TOKEN = uuid.uuid4().hex
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"
 )
-
-
-@pytest.fixture(scope="module")
-def operator_server(ui_settings: Settings) -> Iterator[ServerThread]:
-    thread = ServerThread(dataclasses.replace(ui_settings, operator_token=TOKEN))
-    thread.start()
-    try:
-        yield thread
-    finally:
-        thread.stop()
 
 
 @pytest.fixture

@@ -5,9 +5,7 @@ their original topic with their original key and bytes, recorded as an operator 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
@@ -25,27 +23,10 @@ from pipeline.stages.rejections import dead_letter
 from pipeline.store.eventstore import EventStore
 from pipeline.store.redrive import HEADER
 from tests.store.lifecycle import INGESTED, TOPOLOGY
+from tests.ui.server import OPERATOR_AUTH as AUTH
 from tests.ui.server import ServerThread
 
-TOKEN = "t0ken-" + uuid.uuid4().hex
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WHO = {"operator": "ops-alice", "note": "redis was restarted"}
-
-
-@pytest.fixture(scope="module")
-def operator_server(ui_settings: Settings) -> Iterator[ServerThread]:
-    thread = ServerThread(dataclasses.replace(ui_settings, operator_token=TOKEN))
-    thread.start()
-    try:
-        yield thread
-    finally:
-        thread.stop()
-
-
-@pytest.fixture
-async def client(operator_server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=operator_server.url, timeout=40) as c:
-        yield c
 
 
 def body_of(marker: str, i: int = 0) -> bytes:

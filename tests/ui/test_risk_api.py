@@ -4,13 +4,10 @@ before anything is published, and land on the control topic with who and why."""
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 
 import httpx
-import pytest
 import redis.asyncio as aioredis
 
 from pipeline.config import Settings
@@ -20,27 +17,9 @@ from pipeline.models.breakers import VenueBreakerChanged
 from pipeline.models.control import KillSwitchChanged, RiskStateChanged
 from pipeline.store import risk_usage
 from pipeline.store.control_log import apply_control
-from tests.ui.server import ServerThread
+from tests.ui.server import OPERATOR_AUTH as AUTH
 
-TOKEN = "t0ken-" + uuid.uuid4().hex
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 HOSTILE = "evil<script>alert(1)</script>\u202e"
-
-
-@pytest.fixture(scope="module")
-def operator_server(ui_settings: Settings) -> Iterator[ServerThread]:
-    thread = ServerThread(dataclasses.replace(ui_settings, operator_token=TOKEN))
-    thread.start()
-    try:
-        yield thread
-    finally:
-        thread.stop()
-
-
-@pytest.fixture
-async def client(operator_server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=operator_server.url, timeout=40) as c:
-        yield c
 
 
 async def test_limit_changes_need_the_token_and_valid_rules(client: httpx.AsyncClient) -> None:

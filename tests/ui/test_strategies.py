@@ -3,13 +3,10 @@ configure with the operator token, each one event on sep.control (nothing when r
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
-import pytest
 import redis.asyncio as aioredis
 
 from pipeline.config import Settings
@@ -17,28 +14,10 @@ from pipeline.control import keys
 from pipeline.control.feed import ControlFeed
 from pipeline.models.events import Event
 from pipeline.store.control_log import apply_control
-from tests.ui.server import ServerThread
+from tests.ui.server import OPERATOR_AUTH as AUTH
 
-TOKEN = "t0ken-" + uuid.uuid4().hex
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 NEW = f"dca-ui-{uuid.uuid4().hex[:8]}"
 CONFIG = {"asset": "WBTC", "quote": "USDC", "amount": "25", "interval_ms": 60_000}
-
-
-@pytest.fixture(scope="module")
-def operator_server(ui_settings: Settings) -> Iterator[ServerThread]:
-    thread = ServerThread(dataclasses.replace(ui_settings, operator_token=TOKEN))
-    thread.start()
-    try:
-        yield thread
-    finally:
-        thread.stop()
-
-
-@pytest.fixture
-async def client(operator_server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=operator_server.url, timeout=40) as c:
-        yield c
 
 
 async def control_seq(settings: Settings, key: str) -> int:

@@ -3,10 +3,9 @@ and a strategy disabled from the page with the operator token (one event on sep.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,25 +18,15 @@ from pipeline.control.feed import ControlFeed
 from pipeline.store.control_log import apply_control
 from pipeline.strategy_admin import change_strategy
 from pipeline.topology import load_topology
+from tests.ui.server import OPERATOR_TOKEN as TOKEN
 from tests.ui.server import ServerThread
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-TOKEN = "t0ken-" + uuid.uuid4().hex
 STRATEGY = f"dca-page-{uuid.uuid4().hex[:8]}"
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"
 )
-
-
-@pytest.fixture(scope="module")
-def operator_server(ui_settings: Settings) -> Iterator[ServerThread]:
-    thread = ServerThread(dataclasses.replace(ui_settings, operator_token=TOKEN))
-    thread.start()
-    try:
-        yield thread
-    finally:
-        thread.stop()
 
 
 @pytest.fixture(scope="module")
