@@ -15,6 +15,12 @@ Handover without gap or duplicate: the subscriber is registered with the broadca
 the backlog is read, so every change lands in the backlog, the live queue, or both; the sender
 remembers the last id it sent and skips anything not after it.
 
+"In order" is the stream's order (ids only grow), which is the order project applied the
+events: one intent's events travel on several topics, so a change of seq 4 can come before
+the one of seq 2 (project read the prioritised topic's batch first).  Each change carries its
+``seq``, and its ``state`` is the intent's state after every change applied so far (never
+moved back by a late, lower seq): a client orders an intent's timeline by ``seq``.
+
 The receiver (reading client frames) and the sender (one task per subscription) are separate
 tasks; a new subscribe replaces the running subscription.
 """

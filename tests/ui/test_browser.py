@@ -179,7 +179,9 @@ async def test_submit_watch_reload_and_survive_a_dropped_socket(
         for missed_id in missed:
             seqs = [c["seq"] for c in received if c["intentId"] == missed_id]
             n = len(await store.events_of(missed_id))
-            assert seqs == list(range(1, n + 1)), (missed_id, seqs)  # no gap, no duplicate
+            # No gap, no duplicate.  Not necessarily in seq order: an intent's events travel
+            # on several topics, and project applies them as its batches bring them (ui/stream).
+            assert sorted(seqs) == list(range(1, n + 1)), (missed_id, seqs)
     finally:
         await store.close()
     ids = [c["id"] for c in received]
