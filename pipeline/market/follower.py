@@ -6,6 +6,7 @@ Subclasses say where to start (``start_offsets``) and what a record does (``appl
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
@@ -15,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pipeline.runtime.delivery.patches import AdaptiveWaitConsumer
 
 
-class TopicFollower:
+class TopicFollower(abc.ABC):
     """``start()`` reads up to the end the topic had, then follows it in the background."""
 
     TASK_NAME = "topic-follower"
@@ -31,15 +32,15 @@ class TopicFollower:
         self.updates = 0
         """How many records were applied (tests and the status page watch it)."""
 
+    @abc.abstractmethod
     def apply(self, value: bytes) -> bool:
         """Apply one record's value; whether it changed anything."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def start_offsets(
         self, consumer: AIOKafkaConsumer, tps: Sequence[TopicPartition]
     ) -> dict[TopicPartition, int]:
         """Where to start reading each partition."""
-        raise NotImplementedError
 
     async def start(self, catch_up_timeout_s: float = 30.0) -> None:
         """Connect, read from ``start_offsets`` to the current end, then follow the tail."""
