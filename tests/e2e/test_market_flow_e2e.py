@@ -21,17 +21,14 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import orjson
 import pytest
-import yaml
 
 from pipeline.config import Settings
-from pipeline.harness import WorkerPool, skip_backlog, wait_until_finished
-from pipeline.runtime.app import group_id
-from pipeline.runtime.topics import ensure_topics
-from pipeline.store.eventstore import EventStore
+from pipeline.harness import WorkerPool, wait_until_finished
 from pipeline.topology import Topology, load_topology
 from plugins.sim_venue.flow import MarketFlow, regime
 from plugins.sim_venue.ledger import Ledger
 from plugins.strategies.momentum.model import SignalModel
+from tests.e2e.strategy_workers import strategy_workers
 
 if TYPE_CHECKING:
     from pipeline.devstack import DevStack
@@ -101,30 +98,10 @@ def settings(services: DevStack, tmp_path_factory: pytest.TempPathFactory) -> Se
 
 @pytest.fixture(scope="module")
 def pool(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerPool]:
-    path = tmp_path_factory.mktemp("topology") / "topology.yaml"
-    path.write_text(yaml.safe_dump(TOPOLOGY.model_dump(by_alias=True, mode="json")))
-
-    async def prepare() -> None:
-        await ensure_topics(settings.kafka, TOPOLOGY)
-        partitions = {t.name: t.partitions for t in TOPOLOGY.topics}
-        for group in (group_id(TOPOLOGY), group_id(TOPOLOGY, ["strategy_runner"])):
-            await skip_backlog(settings.kafka, group, partitions)
-        store = await EventStore.connect(settings.postgres)
-        await store.close()
-
-    asyncio.run(prepare())
-    workers = WorkerPool(
-        settings,
-        count=1,
-        singletons=TOPOLOGY.singleton_stages,
-        extra_env={"SEP_TOPOLOGY": str(path)},
-        name="flow",
-    )
-    workers.start()
-    try:
+    with strategy_workers(
+        settings, TOPOLOGY, tmp_path_factory.mktemp("topology"), "flow"
+    ) as workers:
         yield workers
-    finally:
-        workers.stop()
 
 
 async def momentum_intents(dsn: str, count: int, pool: WorkerPool) -> list[dict[str, Any]]:
