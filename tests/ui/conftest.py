@@ -10,12 +10,15 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from playwright.async_api import Browser, Page, async_playwright
 
 from pipeline.config import Settings
 from pipeline.devstack.uniswap import DevChain
 from pipeline.runtime.topics import ensure_topics
 from pipeline.store.eventstore import EventStore
 from pipeline.topology import load_topology
+from tests.ui.chromium import CHROMIUM
+from tests.ui.hostile import INJECTED
 from tests.ui.server import OPERATOR_TOKEN, ServerThread
 
 
@@ -79,3 +82,32 @@ async def client(operator_server: ServerThread) -> AsyncIterator[httpx.AsyncClie
     """An HTTP client of ``operator_server`` (send ``OPERATOR_AUTH`` for operator actions)."""
     async with httpx.AsyncClient(base_url=operator_server.url, timeout=40) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """One headless Chromium per module (mark the module ``needs_chromium``)."""
+    async with async_playwright() as p:
+        chromium = await p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    """A fresh page; after the test, no uncaught JavaScript error happened on it and no
+    hostile value ran (``tests.ui.hostile``)."""
+    context = await browser.new_context(viewport={"width": 1360, "height": 860})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        yield page
+        assert errors == [], errors
+        assert await page.evaluate(f"typeof {INJECTED}") == "undefined"
+    finally:
+        await context.close()

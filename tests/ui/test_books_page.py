@@ -6,14 +6,12 @@ hostile venue name shown as text (never run), and the fills per venue with their
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from pipeline.config import Settings
 from pipeline.market.books import TOPIC as BOOKS_TOPIC
@@ -21,41 +19,13 @@ from pipeline.models.events import Event
 from pipeline.models.market import BookDelta, BookLevel, BookSnapshot
 from plugins.clob_venue.books import book_key, book_value
 from tests.store.book_lifecycle import clob_venues, moved_book_lifecycle
-from tests.ui.hostile import INJECTED, MARKUP, RTL
+from tests.ui.chromium import needs_chromium
+from tests.ui.hostile import MARKUP, RTL
 from tests.ui.seed import store_and_project
 from tests.ui.server import ServerThread
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"
-)
+pytestmark = needs_chromium
 HOSTILE_VENUE = f"{MARKUP[:50]}{RTL[:12]}"
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-@pytest.fixture
-async def page(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 1360, "height": 860})
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        yield page
-        assert errors == [], errors
-        assert await page.evaluate(f"typeof {INJECTED}") == "undefined"
-    finally:
-        await context.close()
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,9 @@ import asyncio
 import dataclasses
 import os
 import re
-import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from pipeline.client import IntentProducer, predicted_intent_id
 from pipeline.config import Settings
@@ -35,10 +34,10 @@ from pipeline.store.eventstore import EventStore
 from pipeline.store.readmodel import ReadModel
 from tests.store.lifecycle import TOPOLOGY
 from tests.ui import hostile
+from tests.ui.chromium import needs_chromium
 from tests.ui.seed import store_and_project
 from tests.ui.server import ServerThread
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 COMPLETED_PATH = [
     "intent.submitted",
     "risk.approved",
@@ -51,9 +50,7 @@ COMPLETED_PATH = [
     "exec.completed",
 ]
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -72,31 +69,6 @@ def workers(ui_settings: Settings) -> Iterator[WorkerPool]:
         yield pool
     finally:
         pool.stop()
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-@pytest.fixture
-async def page(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 1360, "height": 860})
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        yield page
-        assert errors == [], errors  # no uncaught JavaScript error on any page
-    finally:
-        await context.close()
 
 
 async def timeline(page: Page) -> list[tuple[int, str]]:

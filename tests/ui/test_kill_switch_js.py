@@ -5,23 +5,19 @@ strategy of this test's own is killed (the broker is shared by the session)."""
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
 from pipeline.config import Settings
 from pipeline.control import kill_switch
+from tests.ui.chromium import CHROMIUM, needs_chromium
 from tests.ui.server import OPERATOR_TOKEN as TOKEN
 from tests.ui.server import ServerThread
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture

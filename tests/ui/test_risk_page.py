@@ -5,15 +5,13 @@ stream alerts the dashboard."""
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from pipeline.config import Settings
 from pipeline.control.keys import kill_key, risk_key
@@ -22,26 +20,12 @@ from pipeline.models.control import KillSwitchChanged, RiskStateChanged
 from pipeline.models.events import Event
 from pipeline.store import risk_usage
 from pipeline.store.control_log import apply_control
+from tests.ui.chromium import needs_chromium
 from tests.ui.hostile import INJECTED, MARKUP, RTL
 from tests.ui.server import ServerThread
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"
-)
+pytestmark = needs_chromium
 STRATEGY = f"{MARKUP[:60]}{RTL[:20]}-{uuid.uuid4().hex[:4]}"
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 @pytest.fixture

@@ -3,14 +3,10 @@ and a strategy disabled from the page with the operator token (one event on sep.
 
 from __future__ import annotations
 
-import shutil
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 import redis.asyncio as aioredis
-from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
+from playwright.async_api import Dialog, Page, expect
 
 from pipeline.config import Settings
 from pipeline.control import keys
@@ -18,40 +14,13 @@ from pipeline.control.feed import ControlFeed
 from pipeline.store.control_log import apply_control
 from pipeline.strategy_admin import change_strategy
 from pipeline.topology import load_topology
+from tests.ui.chromium import needs_chromium
 from tests.ui.server import OPERATOR_TOKEN as TOKEN
 from tests.ui.server import ServerThread
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 STRATEGY = f"dca-page-{uuid.uuid4().hex[:8]}"
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"
-)
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-@pytest.fixture
-async def page(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 1360, "height": 860})
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        yield page
-        assert errors == [], errors
-    finally:
-        await context.close()
+pytestmark = needs_chromium
 
 
 async def test_list_then_disable_from_the_page(
