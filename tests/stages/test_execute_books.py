@@ -21,50 +21,25 @@ from pipeline.market.board import AggregatedBook, BookBoard
 from pipeline.models.events import Event, ExecFailed, PlanCreated, make_event
 from pipeline.models.intent import Intent
 from pipeline.models.market import BookLevel, BookSnapshot
-from pipeline.plugins.venue import Venue, VenueContext
+from pipeline.plugins.venue import Venue
 from pipeline.samples import submission
 from pipeline.stages.base import Output, Record, StageContext
 from pipeline.stages.book_planning import plan_on_books
 from pipeline.stages.execute import ExecuteStage, build
 from pipeline.topology import load_topology
-from plugins.clob_venue import ClobVenue, ClobVenueConfig, Side, TimeInForce
+from plugins.clob_venue import ClobVenue, Side, TimeInForce
 from plugins.clob_venue.books import BookState
+from tests.store.book_lifecycle import FEES, LOT, TICK, clob_venues
 
 TOPOLOGY = load_topology()
 ASSETS = {a.symbol: a for a in TOPOLOGY.assets}
 T0 = 1_700_000_000_000
-FEES = {"clob_a": 500, "clob_b": 1000}
-LOT = Decimal("0.001")
-TICK = Decimal("0.01")
-
-
-def config(venue: str) -> ClobVenueConfig:
-    market = {
-        "base": "WETH",
-        "quote": "USDC",
-        "tick_size": str(TICK),
-        "lot_size": str(LOT),
-        "reference_price": "3000",
-        "volatility_bps": "0",
-    }
-    return ClobVenueConfig.model_validate(
-        {"taker_fee": FEES[venue], "maker_fee": 0, "markets": {"WETH-USDC": market}},
-        context={"assets": ASSETS},
-    )
 
 
 @pytest.fixture
 async def venues(tmp_path: Path) -> AsyncIterator[dict[str, ClobVenue]]:
-    made = {
-        name: ClobVenue(name, config(name), VenueContext(tmp_path / name, ASSETS)) for name in FEES
-    }
-    for venue in made.values():
-        await venue.start()
-    try:
+    async with clob_venues(tmp_path) as made:
         yield made
-    finally:
-        for venue in made.values():
-            await venue.stop()
 
 
 async def asks(venue: ClobVenue, *levels: tuple[str, str]) -> None:
