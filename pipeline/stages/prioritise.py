@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 
+from pipeline.models.base import WireModel
 from pipeline.models.events import (
     Event,
     IntentAccepted,
@@ -105,21 +106,12 @@ def model_path(spec: PrioritySpec) -> Path:
     return path if path.is_absolute() else MODELS_DIR / path
 
 
-def prioritised_output(
-    event: Event, result: Priority, scorer: str, version: str, topology: Topology, now: int
-) -> Output:
-    """The ``intent.prioritised`` output of one ``intent.accepted``."""
+def _answer(event: Event, topic: str, payload: WireModel, topology: Topology, now: int) -> Output:
+    """Prioritise's one event for an ``intent.accepted``: the next seq, caused by it."""
     intent = event.payload_as(IntentAccepted).intent
     out = make_event(
-        "intent.prioritised",
-        IntentPrioritised(
-            intent=intent,
-            priority=result.priority,
-            lane=result.lane,
-            score=result.score,
-            scorer=scorer,
-            scorer_version=version,
-        ),
+        topic,
+        payload,
         correlation_id=intent.id,
         seq=event.seq + 1,
         causation_id=event.event_id,
@@ -127,6 +119,21 @@ def prioritised_output(
         id_ms=intent.created_at_ms or now,
     )
     return Output.of_event(topology.stage("prioritise").events_topic, out)
+
+
+def prioritised_output(
+    event: Event, result: Priority, scorer: str, version: str, topology: Topology, now: int
+) -> Output:
+    """The ``intent.prioritised`` output of one ``intent.accepted``."""
+    payload = IntentPrioritised(
+        intent=event.payload_as(IntentAccepted).intent,
+        priority=result.priority,
+        lane=result.lane,
+        score=result.score,
+        scorer=scorer,
+        scorer_version=version,
+    )
+    return _answer(event, "intent.prioritised", payload, topology, now)
 
 
 def prioritise_event(event: Event, topology: Topology, now: int) -> tuple[int, Output]:
@@ -141,24 +148,16 @@ def expired_early(event: Event, topology: Topology, now: int) -> Output | None:
     deadline, least = intent.deadline_ms, topology.priority.min_time_left_ms
     if deadline is None or least == 0 or deadline - now >= least:
         return None
-    out = make_event(
-        "intent.expired",
-        IntentExpired(
-            deadline_ms=deadline,
-            observed_at_ms=now,
-            stage="prioritise",
-            reason=(
-                f"{max(deadline - now, 0)} ms of the window left at prioritise, under the "
-                f"{least} ms planning and sending need (priority.min_time_left_ms)"
-            ),
+    payload = IntentExpired(
+        deadline_ms=deadline,
+        observed_at_ms=now,
+        stage="prioritise",
+        reason=(
+            f"{max(deadline - now, 0)} ms of the window left at prioritise, under the "
+            f"{least} ms planning and sending need (priority.min_time_left_ms)"
         ),
-        correlation_id=intent.id,
-        seq=event.seq + 1,
-        causation_id=event.event_id,
-        at_ms=now,
-        id_ms=intent.created_at_ms or now,
     )
-    return Output.of_event(topology.stage("prioritise").events_topic, out)
+    return _answer(event, "intent.expired", payload, topology, now)
 
 
 class PrioritiseStage:

@@ -79,28 +79,18 @@ class EventStore:
 
     async def append(self, events: Sequence[Event]) -> int:
         """Store the events not already stored (by event id); return how many were new."""
-        if not events:
-            return 0
-        result = await self._pool.execute(
-            _INSERT_HYPERTABLE if self.hypertable else _INSERT,
-            [e.timestamp for e in events],
-            [e.event_id for e in events],
-            [e.topic for e in events],
-            [e.correlation_id for e in events],
-            [e.causation_id for e in events],
-            [e.seq for e in events],
-            [e.version for e in events],
-            [orjson.dumps(e.payload).decode() for e in events],
-        )
-        return int(result.rsplit(" ", 1)[1])
+        return await self._insert(_INSERT_HYPERTABLE if self.hypertable else _INSERT, events)
 
     async def append_operator(self, events: Sequence[Event]) -> int:
         """Store control-plane and operator events in ``operator_events`` (not an intent's
         facts: ``sep replay`` never applies them to intents); how many were new."""
+        return await self._insert(_INSERT_OPERATOR, events)
+
+    async def _insert(self, query: str, events: Sequence[Event]) -> int:
         if not events:
             return 0
         result = await self._pool.execute(
-            _INSERT_OPERATOR,
+            query,
             [e.timestamp for e in events],
             [e.event_id for e in events],
             [e.topic for e in events],
