@@ -27,6 +27,7 @@ topology, settings and seed give the same events in the same order, byte for byt
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -243,6 +244,10 @@ class Backtest:
         last: int | None = None
         count = submissions = 0
         await self.lifecycle.ensure_started()
+        # What exists before the run (modules, pydantic's schemas, the venues: ~120,000
+        # objects) is not the run's garbage: frozen, the collector's full passes skip it
+        # (they were ~10 % of a backtest's CPU).  Unfrozen after: nothing stays uncollectable.
+        gc.freeze()
         try:
             while True:
                 if self._submissions:
@@ -277,6 +282,7 @@ class Backtest:
             await self._submit_until(None)
             await runtime.run_until_idle()
         finally:
+            gc.unfreeze()
             await self.lifecycle.stop()
         if self.progress is not None:
             self.progress(count)

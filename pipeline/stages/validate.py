@@ -407,6 +407,7 @@ class ValidateStage:
     ) -> None:
         self._context = context
         self._topic = context.topology.stage(self.name).events_topic
+        self._inputs = frozenset(context.topology.stage(self.name).inputs)
         # None: the checks the topology enables, built by the plugin manager.
         self._checks = tuple(
             build_risk_checks(context.topology) if risk_checks is None else risk_checks
@@ -452,10 +453,13 @@ class ValidateStage:
 
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
         now = self._context.clock()
+        # In a fused chain the pass's records include the other stages' inputs (plan's
+        # sep.executions, four records an intent): skipped by topic, before decoding them.
         pairs = [
             (record, event)
             for record in records
-            if (event := event_of(record)).topic == "intent.submitted"
+            if record.topic in self._inputs
+            and (event := event_of(record)).topic == "intent.submitted"
         ]
         if not pairs:
             return

@@ -8,6 +8,13 @@ writes, settling, offsets -- is what runs on a broker.  This is the seam the bac
 runtime builds on (a simulated clock and market data driving it).
 
     feed(topic, key, value) ─► log[topic] ─► group reading topic ─► outputs ─► log[...] ─► ...
+
+A record a stage produced carries the event it encodes (``Record.event``), as a fused stage
+hands it to the next: the groups reading its topic get the object, not bytes to decode
+again (in a backtest that was 16 decodes per intent, ~9 % of its CPU).  The bytes are what
+the log keeps; the event is forgotten once every group reading the topic has had it (kept,
+a long run's heap grew by ~100 objects per intent and the garbage collector's full passes
+over it cost more than the decoding saved).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from typing import Any
 from pipeline.codec import decode_event
 from pipeline.control.keys import TOPIC as CONTROL_TOPIC
 from pipeline.control.state import ControlState
+from pipeline.models.events import Event
 from pipeline.runtime.delivery.groups import StageGroup, partition_for
 from pipeline.runtime.delivery.ledger import OffsetLedger
 from pipeline.runtime.delivery.runner import GroupRunner
@@ -38,6 +46,9 @@ class MemoryTopics:
         self._clock = clock
         self.control: ControlState | None = None
         """Where a control change a stage produces is in force at once (as ``feed``'s)."""
+        self._acked: asyncio.Future[None] | None = None
+        self.readers: dict[str, int] = {}
+        """How many groups read each topic: a record keeps its event only for those."""
 
     def append(
         self,
@@ -47,6 +58,7 @@ class MemoryTopics:
         partition: int | None = None,
         headers: Headers = (),
         timestamp_ms: int | None = None,
+        event: Event | None = None,
     ) -> Record:
         if partition is None:
             partition = partition_for(key, self.partitions.get(topic, 1))
@@ -59,6 +71,7 @@ class MemoryTopics:
             self._clock() if timestamp_ms is None else timestamp_ms,
             key,
             value or b"",
+            event=event if self.readers.get(topic) else None,
         )
         self.log.setdefault(topic, []).append(record)
         if headers:
@@ -73,13 +86,22 @@ class MemoryTopics:
         *,
         partition: int | None = None,
         headers: Headers = (),
+        event: Event | None = None,
     ) -> Awaitable[Any]:
         if topic == CONTROL_TOPIC and self.control is not None and value is not None:
             self.control.apply(decode_event(value))  # e.g. a venue breaker execute opened
-        self.append(topic, key, value, partition, headers)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
+        self.append(topic, key, value, partition, headers, event=event)
+        return self._ack()
+
+    def _ack(self) -> asyncio.Future[None]:
+        """The acknowledgement of every record: one resolved future per event loop (a
+        future per record, and gather's callback on each, were ~5 % of a backtest; gather
+        waits once for a future passed many times)."""
+        loop = asyncio.get_running_loop()
+        if self._acked is None or self._acked.get_loop() is not loop:
+            self._acked = loop.create_future()
+            self._acked.set_result(None)
+        return self._acked
 
     def outputs(self, topic: str) -> list[Output]:
         return [Output(r.topic, r.key or b"", r.value) for r in self.log.get(topic, [])]
@@ -108,6 +130,13 @@ class MemoryRuntime:
             for g in groups
         ]
         self._cursor: dict[tuple[str, str], int] = {}
+        self._readers: dict[str, list[str]] = {}
+        for runner in self.runners:
+            for topic in runner.group.inputs:
+                self._readers.setdefault(topic, []).append(runner.name)
+        self.topics.readers = {topic: len(names) for topic, names in self._readers.items()}
+        self._released: dict[str, int] = {}
+        """Per topic, the records before this index have had every reader (no event kept)."""
         self.fatal: BaseException | None = None
 
     def _fail(self, exc: BaseException) -> None:
@@ -145,6 +174,7 @@ class MemoryRuntime:
             if start < len(log):
                 records += log[start:]
                 self._cursor[(runner.name, topic)] = len(log)
+                self._release(topic, log)
         if not records:
             return 0
         ends: dict[tuple[str, int], int] = {}
@@ -156,6 +186,15 @@ class MemoryRuntime:
         self.ledger.settle_slice(batch)
         return len(records)
 
+    def _release(self, topic: str, log: list[Record]) -> None:
+        """Forget the events of ``topic``'s records every reader has had (the bytes stay)."""
+        done = min(self._cursor.get((name, topic), 0) for name in self._readers[topic])
+        for i in range(self._released.get(topic, 0), done):
+            r = log[i]
+            if r.event is not None:
+                log[i] = Record(r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value)
+        self._released[topic] = max(done, self._released.get(topic, 0))
+
     def drop_delivered(self, topic: str) -> None:
         """Forget ``topic``'s records once every group reading it has had them (a long
         backtest's market records would otherwise stay in memory); offsets go on."""
@@ -164,6 +203,7 @@ class MemoryRuntime:
         if any(self._cursor.get((name, topic), 0) < len(log) for name in readers):
             raise RuntimeError(f"{topic}: a group has not had every record yet")
         log.clear()
+        self._released[topic] = 0
         for name in readers:
             self._cursor[(name, topic)] = 0
         for key in [k for k in self.topics.headers if k[0] == topic]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pipeline.models.events import Event
 from pipeline.runtime.delivery.groups import StageGroup, StageNode, partition_for
 from pipeline.runtime.delivery.ledger import OffsetLedger
 from pipeline.runtime.delivery.runner import GroupRunner
@@ -56,6 +57,7 @@ class ControlledSink:
         *,
         partition: int | None = None,
         headers: Headers = (),
+        event: Event | None = None,
     ) -> Any:
         self.sent.append((topic, key, value, partition))
         ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
