@@ -126,6 +126,42 @@ class BacktestTime:
         return f"{prefix}-{deterministic_ulid(self.clock(), self.seed, prefix, str(self._counter))}"
 
 
+class _RunHeap:
+    """Garbage collection for a run whose objects mostly live to its end.
+
+    What exists before the run (modules, pydantic's schemas, the venues: ~120,000 objects)
+    and the records a run keeps for its event log (~18 an intent) are not garbage, yet the
+    collector's automatic passes scanned them again and again: ~10 % of a backtest's CPU,
+    for ~0.7 cyclic objects found per intent.  So during the run the collector only runs
+    here: every ``COLLECT_EVERY`` intents (or ``MARKET_EVERY`` market events) it collects
+    what is new and freezes the survivors out of later passes, so each object is scanned
+    about once.  At the end it is unfrozen and back on: nothing stays uncollectable.
+    """
+
+    COLLECT_EVERY = 2_000
+    MARKET_EVERY = 100_000
+
+    def __init__(self) -> None:
+        self._enabled = gc.isenabled()
+        gc.disable()
+        gc.freeze()
+        self._intents = self._events = 0
+
+    def step(self, intents: int) -> None:
+        """One market event went through, with ``intents`` submitted on it."""
+        self._intents += intents
+        self._events += 1
+        if self._intents >= self.COLLECT_EVERY or self._events >= self.MARKET_EVERY:
+            self._intents = self._events = 0
+            gc.collect()
+            gc.freeze()
+
+    def release(self) -> None:
+        gc.unfreeze()
+        if self._enabled:
+            gc.enable()
+
+
 @dataclass
 class BacktestResult:
     events: list[bytes]
@@ -244,10 +280,7 @@ class Backtest:
         last: int | None = None
         count = submissions = 0
         await self.lifecycle.ensure_started()
-        # What exists before the run (modules, pydantic's schemas, the venues: ~120,000
-        # objects) is not the run's garbage: frozen, the collector's full passes skip it
-        # (they were ~10 % of a backtest's CPU).  Unfrozen after: nothing stays uncollectable.
-        gc.freeze()
+        heap = _RunHeap()
         try:
             while True:
                 if self._submissions:
@@ -268,6 +301,7 @@ class Backtest:
                     record = Record(event.topic, 0, count, event.at_ms, event.key, event.value)
                     await runner.process((record,), emit)
                 count += 1
+                heap.step(len(emitted))
                 if emitted:
                     for output in emitted:
                         topics.append(output.topic, output.key, output.value, None, output.headers)
@@ -282,7 +316,7 @@ class Backtest:
             await self._submit_until(None)
             await runtime.run_until_idle()
         finally:
-            gc.unfreeze()
+            heap.release()
             await self.lifecycle.stop()
         if self.progress is not None:
             self.progress(count)
