@@ -229,7 +229,12 @@ class Backtest:
         self.runtime: MemoryRuntime
         stages = [s.name for s in topology.stages]
         self.runtime, self.lifecycle = build_memory_runtime(
-            topology, self.settings, stages, clock=self.clock, venues=self.venues
+            topology,
+            self.settings,
+            stages,
+            clock=self.clock,
+            venues=self.venues,
+            keep_changelogs=False,
         )
         self._replaying = (
             [v for v in self.venues.values() if isinstance(v, ReplaysMarket)] if drive_venue else []

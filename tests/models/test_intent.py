@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from decimal import Decimal
 from typing import Any
 
@@ -167,6 +168,20 @@ def test_identifier_lengths(field: str, value: str) -> None:
     with pytest.raises(ValidationError) as info:
         IntentSubmission.model_validate(submission_json(**{field: value}))
     assert locs(info) == {field}
+
+
+def test_every_control_character_and_only_those_is_refused_in_an_id() -> None:
+    # The check is a regex over code point ranges; Unicode's category says what is control.
+    for code in [*range(0x00, 0xA1), 0xAD, 0x200B, 0x2028, 0xFEFF, 0x1F600]:
+        char = chr(code)
+        control = unicodedata.category(char) == "Cc"
+        try:
+            IntentSubmission.model_validate(submission_json(strategyId=f"s{char}x"))
+        except ValidationError as exc:
+            assert control, f"U+{code:04X} refused"
+            assert exc.errors()[0]["ctx"] == {"char": f"U+{code:04X}", "position": 1}
+        else:
+            assert not control, f"U+{code:04X} accepted"
 
 
 def test_type_must_be_acquire_or_dispose() -> None:

@@ -49,6 +49,8 @@ class MemoryTopics:
         self._acked: asyncio.Future[None] | None = None
         self.readers: dict[str, int] = {}
         """How many groups read each topic: a record keeps its event only for those."""
+        self.discard: frozenset[str] = frozenset()
+        """Topics whose records are acknowledged and not kept (``keep_changelogs=False``)."""
 
     def append(
         self,
@@ -90,7 +92,8 @@ class MemoryTopics:
     ) -> Awaitable[Any]:
         if topic == CONTROL_TOPIC and self.control is not None and value is not None:
             self.control.apply(decode_event(value))  # e.g. a venue breaker execute opened
-        self.append(topic, key, value, partition, headers, event=event)
+        if topic not in self.discard:
+            self.append(topic, key, value, partition, headers, event=event)
         return self._ack()
 
     def _ack(self) -> asyncio.Future[None]:
@@ -218,6 +221,7 @@ def build_memory_runtime(
     fuse: bool = True,
     clock: Callable[[], int] = now_ms,
     venues: dict[str, Any] | None = None,
+    keep_changelogs: bool = True,
 ) -> tuple[MemoryRuntime, Any]:
     """The topology's stages (or ``stages``) over in-memory topics, with what they use.
 
@@ -225,6 +229,8 @@ def build_memory_runtime(
     follow), dedupe claims are kept in memory, tables are plain (nothing to recover).  Start
     the returned lifecycle before ``run_until_idle`` and stop it after.  ``venues``: built
     by the caller instead (a backtest's sim venue on its simulated clock).
+    ``keep_changelogs=False``: the tables' changelog records are not kept (a run that never
+    restarts recovers nothing from them: a backtest's were 7 records an intent).
     """
     from pipeline.plugins.manager import build_venues
     from pipeline.risk.feed import MemoryRiskFeed
@@ -246,9 +252,12 @@ def build_memory_runtime(
         risk=risk,
     )
     lifecycle = Lifecycle(context)
-    groups = build_groups(topology, context, lifecycle, TableSet("memory"), stages, fuse)
+    tables = TableSet("memory")
+    groups = build_groups(topology, context, lifecycle, tables, stages, fuse)
     partitions = {t.name: t.partitions for t in topology.topics}
     runtime = MemoryRuntime(groups, partitions, clock=clock)
+    if not keep_changelogs:
+        runtime.topics.discard = frozenset(table.topic for table, _, _ in tables.tables)
     runtime.control = runtime.topics.control = control
     risk.attach(runtime.topics.log, runtime.feed)  # the book reads the topics; breakers publish
     return runtime, lifecycle
