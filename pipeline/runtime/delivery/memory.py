@@ -180,9 +180,10 @@ class MemoryRuntime:
                 self._release(topic, log)
         if not records:
             return 0
+        # A partition's offsets grow along its topic's log, so its last record here is its end.
         ends: dict[tuple[str, int], int] = {}
         for r in records:
-            ends[(r.topic, r.partition)] = max(ends.get((r.topic, r.partition), 0), r.offset + 1)
+            ends[(r.topic, r.partition)] = r.offset + 1
         batch = self.ledger.open(ends, 1)
         acks = await runner.run_pass(records)
         await asyncio.gather(*acks)
