@@ -66,6 +66,7 @@ import logging
 from collections.abc import Mapping, Sequence
 
 import orjson
+import pluggy
 from pydantic import ValidationError
 
 from pipeline.market.feed import TOPIC as POOLS_TOPIC
@@ -73,6 +74,7 @@ from pipeline.models.control import StrategyChanged
 from pipeline.models.events import Event, ExecStepFilled, IntentSubmitted
 from pipeline.models.intent import IntentSubmission
 from pipeline.models.market import PoolState
+from pipeline.plugins.loading import make_plugin_manager
 from pipeline.plugins.manager import build_strategy
 from pipeline.plugins.strategy import JsonState, KeepsState, MarketSnapshot, Strategy, StrategyFill
 from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
@@ -138,6 +140,8 @@ class StrategyRunnerStage:
             STRATEGY_STATE, "strategy id -> {plugin, state}: each strategy's saved state"
         )
         self._saved: dict[str, str] = {}
+        self._plugins: pluggy.PluginManager | None = None
+        """The plugin manager of the reconcile under way (see ``_reconcile``)."""
         self._stateful: dict[str, tuple[Strategy, KeepsState | None]] = {}
         """Per strategy id, its instance and the same as a ``KeepsState`` (``None``: it keeps
         none): asked once per instance, not at every batch (``isinstance`` against a
@@ -220,6 +224,10 @@ class StrategyRunnerStage:
         if version == self._control_version:
             return
         self._control_version = version
+        # One plugin manager for the strategies this reconcile builds: making one loads
+        # every plugin (~8 ms; a backtest's 50 strategies took 0.4 s), and a fresh one at
+        # each reconcile still finds a plugin installed since.
+        self._plugins = None
         wanted = self.wanted()
         for strategy_id in [*self.strategies, *self.paused]:
             if strategy_id not in wanted:  # gone from the topology and the control plane
@@ -283,12 +291,15 @@ class StrategyRunnerStage:
         if self._fixed is not None:
             return self._fixed[want.strategy_id]
         context = self._context
+        if self._plugins is None:
+            self._plugins = make_plugin_manager()
         return build_strategy(
             context.topology,
             context.settings.data_dir,
             want.strategy_id,
             want.plugin,
             want.config,
+            self._plugins,
         )
 
     async def _stop_strategy(self, strategy_id: str, *, save: bool = True) -> None:
