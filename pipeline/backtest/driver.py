@@ -148,7 +148,8 @@ class _RunHeap:
         self._intents = self._events = 0
 
     def step(self, intents: int) -> None:
-        """One market event went through, with ``intents`` submitted on it."""
+        """One step of the run went through (a market event, or a given submission), with
+        ``intents`` submitted in it."""
         self._intents += intents
         self._events += 1
         if self._intents >= self.COLLECT_EVERY or self._events >= self.MARKET_EVERY:
@@ -229,6 +230,8 @@ class Backtest:
                 # The planner reads each venue's declared routing once, when it is built.
                 venue.routing = replace(routing_of(venue), max_splits=max_splits)  # type: ignore[attr-defined]
         self._submissions = deque(submissions)
+        self._heap: _RunHeap | None = None
+        """The garbage collection of the run under way (``run``)."""
         self.runtime: MemoryRuntime
         stages = [s.name for s in topology.stages]
         self.runtime, self.lifecycle = build_memory_runtime(
@@ -272,6 +275,8 @@ class Backtest:
             self.runtime.topics.append(topic, key, value, timestamp_ms=at_ms)
             await self._catch_up(self.clock())
             await self.runtime.run_until_idle()
+            if self._heap is not None:
+                self._heap.step(1)
 
     async def run(self) -> BacktestResult:
         runtime = self.runtime
@@ -288,7 +293,7 @@ class Backtest:
         last: int | None = None
         count = submissions = 0
         await self.lifecycle.ensure_started()
-        heap = _RunHeap()
+        heap = self._heap = _RunHeap()
         try:
             while True:
                 if self._submissions:
@@ -325,6 +330,7 @@ class Backtest:
             await runtime.run_until_idle()
         finally:
             heap.release()
+            self._heap = None
             await self.lifecycle.stop()
         if self.progress is not None:
             self.progress(count)
