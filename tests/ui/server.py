@@ -45,7 +45,9 @@ class ServerThread:
         )
         self._server = uvicorn.Server(config)
         self._failure = None
-        self._thread = threading.Thread(target=self._run, daemon=True, name="ui-server")
+        self._thread = threading.Thread(
+            target=self._run, args=(self._server,), daemon=True, name="ui-server"
+        )
         self._thread.start()
         deadline = time.monotonic() + 20
         while not self._server.started:
@@ -53,14 +55,13 @@ class ServerThread:
                 raise RuntimeError("the UI server did not start") from self._failure
             time.sleep(0.02)
 
-    def _run(self) -> None:
+    def _run(self, server: uvicorn.Server) -> None:
         # Kept for stop() to raise in the test that stopped the server: left to the thread, a
         # failure while the loop closes (a socket left open fails uvloop's close with EBUSY)
         # surfaced only as pytest's unhandled-thread-exception warning, in whichever test's
         # teardown happened to be running.
-        assert self._server is not None
         try:
-            self._server.run()
+            server.run()
         except BaseException as exc:
             self._failure = exc
 
