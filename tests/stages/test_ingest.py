@@ -35,6 +35,7 @@ from pipeline.topology import Topology, load_topology
 
 TOPOLOGY = load_topology()
 OUTPUT_TOPIC = INGESTED = TOPOLOGY.stage("ingest").events_topic
+LANE_TOPICS = TOPOLOGY.lanes.topics if TOPOLOGY.lanes else (INGESTED,)
 T0 = 1_700_000_000_000  # the record's timestamp (producer CreateTime)
 NOW = T0 + 250  # when ingest handles it
 
@@ -507,7 +508,7 @@ async def run_stage(
         sent.append(output)
 
     await stage.process(records, emit)
-    return [decode_event(o.value) for o in sent if o.topic == OUTPUT_TOPIC]
+    return [decode_event(o.value) for o in sent if o.topic in LANE_TOPICS]
 
 
 @pytest.mark.parametrize(
@@ -585,6 +586,45 @@ async def test_a_duplicate_is_logged_with_where_it_came_from(
     )
     assert line.dedupe_key == dedupe_key("dca", "c-1")  # type: ignore[attr-defined]
     assert line.original_intent_id == first.correlation_id  # type: ignore[attr-defined]
+
+
+async def test_with_lanes_each_intent_goes_to_the_topic_of_the_lane_its_score_gives() -> None:
+    assert TOPOLOGY.lanes is not None  # topology.yaml declares lanes
+    urgent = body(
+        clientIntentId="u",
+        constraints={
+            **body()["constraints"],
+            "timeWindowMs": 5_000,
+            "executionStyle": "AGGRESSIVE",
+        },
+    )
+    routine = body(
+        clientIntentId="r",
+        constraints={
+            **body()["constraints"],
+            "timeWindowMs": 3_600_000,
+            "executionStyle": "PASSIVE",
+        },
+    )
+    stage = build(
+        StageContext(
+            TOPOLOGY,
+            Settings(clock_skew_tolerance_ms=TOLERANCE),
+            clock=lambda: NOW,
+            dedupe=MemoryDedupeStore(3600, clock=lambda: NOW),
+        )
+    )
+    sent: list[Output] = []
+
+    async def emit(output: Output) -> None:
+        sent.append(output)
+
+    await stage.process([record(urgent), record(routine, offset=1)], emit)
+    lanes = [(o.topic, decode_event(o.value).payload["lane"]) for o in sent]
+    assert lanes == [
+        (TOPOLOGY.lanes.topic_of("fast"), "fast"),
+        (TOPOLOGY.lanes.topic_of("bulk"), "bulk"),
+    ]
 
 
 def test_redis_trouble_is_retried_rather_than_dead_lettered() -> None:
