@@ -349,7 +349,8 @@ class IngestStage:
 
     def _in_lanes(self, outcomes: list[IngestOutcome], now: int) -> list[IngestOutcome]:
         """Each accepted intent's ``intent.submitted`` moved to its lane's topic."""
-        assert self._scorer is not None and self._lanes is not None
+        assert self._scorer is not None
+        assert self._lanes is not None
         at = [
             i
             for i, o in enumerate(outcomes)

@@ -218,6 +218,8 @@ def reference_problems(topology: Topology) -> list[tuple[str, str]]:
     # across chains too (USDC on Arbitrum needs its own symbol, e.g. USDC.arb).
     symbols = [a.symbol for a in topology.assets]
     problems += _duplicates("assets", "symbol", symbols)
+    # A misspelt split topic is closest to the split topic's own name, not to a lane's.
+    hint_names = topic_names + ([topology.lanes.split] if topology.lanes else [])
     for j, stage in enumerate(topology.stages):
         where = f"stages[{stage.name if stage_names.count(stage.name) == 1 else j}]"
         for field, refs in (("inputs", stage.inputs), ("outputs", stage.outputs)):
@@ -227,7 +229,7 @@ def reference_problems(topology: Topology) -> list[tuple[str, str]]:
                         (
                             f"{where}.{field}[{i}]",
                             f"stage {stage.name!r} names unknown topic {ref!r}"
-                            f"{_hint(ref, topic_names)}",
+                            f"{_hint(ref, hint_names)}",
                         )
                     )
     problems += fusion_problems(topology)
