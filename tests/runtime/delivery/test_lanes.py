@@ -1,0 +1,87 @@
+"""The lane policy as pure decisions: weighted shares, guaranteed minimum shares, what to
+pause, and a pass sized to a time budget."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.runtime.delivery.lanes import Lane, PassSizer, allocate, policy_of, to_pause
+from pipeline.topology import load_topology
+
+LANES = (Lane("fast", 8, 0.0), Lane("normal", 2, 0.1), Lane("bulk", 1, 0.1))
+
+
+def test_min_shares_first_then_the_rest_by_weight_water_filled() -> None:
+    # fast has 12: it takes them all; normal and bulk get 10 each, then 8:2:1 of the rest,
+    # and what fast cannot use goes to them, 2:1.
+    assert allocate([12, 900, 4000], LANES, 100) == [12, 56, 32]
+
+
+def test_a_flood_of_urgent_records_still_leaves_routine_its_minimum_share() -> None:
+    take = allocate([10_000, 10_000, 10_000], LANES, 100)
+    assert sum(take) == 100
+    assert take[1] >= 10
+    assert take[2] >= 10
+    assert take[0] > take[1] > take[2]  # weights still order what is left
+
+
+def test_a_lane_alone_gets_the_whole_pass_and_never_more_than_it_has() -> None:
+    assert allocate([0, 0, 500], LANES, 100) == [0, 0, 100]
+    assert allocate([3, 0, 0], LANES, 100) == [3, 0, 0]
+    assert allocate([0, 0, 0], LANES, 100) == [0, 0, 0]
+
+
+@pytest.mark.parametrize("capacity", [1, 2, 3, 7, 64, 500])
+@pytest.mark.parametrize(
+    "queued", [[0, 5, 5], [1, 1, 1], [400, 3, 0], [5, 400, 400], [1000, 1000, 1000]]
+)
+def test_a_pass_is_never_over_capacity_and_takes_all_it_can(
+    capacity: int, queued: list[int]
+) -> None:
+    take = allocate(queued, LANES, capacity)
+    assert sum(take) == min(capacity, sum(queued))
+    assert all(0 <= t <= q for t, q in zip(take, queued, strict=True))
+
+
+def test_routine_starves_never_even_at_a_pass_of_one_record_over_time() -> None:
+    # Capacity 10 (a tight budget) and an endless urgent flood: routine still moves.
+    queued = [10_000, 10_000, 10_000]
+    taken = [0, 0, 0]
+    for _ in range(100):
+        for i, n in enumerate(allocate(queued, LANES, 10)):
+            taken[i] += n
+            queued[i] -= n
+    assert taken[1] >= 100
+    assert taken[2] >= 100
+
+
+def test_routine_lanes_are_paused_while_more_than_a_pass_is_queued_never_the_first() -> None:
+    assert to_pause([10_000, 50, 101], LANES, 100) == {"bulk"}
+    assert to_pause([10_000, 100, 100], LANES, 100) == set()
+    assert to_pause([0, 500, 500], LANES, 100) == {"normal", "bulk"}
+
+
+def test_a_pass_is_sized_to_the_budget_from_the_measured_time_per_record() -> None:
+    sizer = PassSizer(0.020)
+    assert sizer.capacity(500) == 500  # nothing measured yet
+    sizer.observe(500, 0.5)  # 1 ms a record
+    assert sizer.capacity(500) == 20
+    for _ in range(30):  # now records cost 0.1 ms: the estimate follows
+        sizer.observe(20, 0.002)
+    assert 190 <= sizer.capacity(500) <= 200
+    assert sizer.capacity(50) == 50  # never over batch.max
+    sizer.observe(1, 10.0)  # one dreadful pass: never below one record
+    assert sizer.capacity(500) >= 1
+
+
+def test_the_policy_comes_from_topology_yaml() -> None:
+    topology = load_topology()
+    policy = policy_of(topology)
+    assert policy is not None
+    assert [lane.topic for lane in policy.lanes] == [
+        "sep.intents.ingested.fast",
+        "sep.intents.ingested.normal",
+        "sep.intents.ingested.bulk",
+    ]
+    assert policy.scheduled == {"validate"}
+    assert policy_of(topology.model_copy(update={"lanes": None})) is None
