@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -52,7 +53,7 @@ from pipeline.topology.loader import parse_topology
 
 REPO_TOPOLOGY = Path(__file__).resolve().parent.parent / "topology.yaml"
 URGENT_WINDOW_MS = 5_000
-DEFAULT_LAYOUT = "ingest,validate,prioritise,plan,execute;project"
+DEFAULT_LAYOUT = "ingest;validate,prioritise,plan,execute;project"
 
 
 @dataclass
@@ -102,8 +103,10 @@ async def produce(
     rng = random.Random(run)
     every = round(1 / urgent_share) if urgent_share > 0 else 0
     plan = [(i, bool(every) and i % every == every - 1) for i in range(count)]
-    bodies = [(orjson.dumps(body(rng, run, i, u)), u, f"ovl-{run}-{i % 16}", f"{run}-{i}")
-              for i, u in plan]
+    bodies = [
+        (orjson.dumps(body(rng, run, i, u)), u, f"ovl-{run}-{i % 16}", f"{run}-{i}")
+        for i, u in plan
+    ]
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka, acks=1, linger_ms=2, max_batch_size=512 * 1024
     )
@@ -227,7 +230,9 @@ async def sustainable(settings: Settings, pool: WorkerPool, count: int) -> float
     """Routine intents flat out: intents/s from the first send to the last terminal event."""
     started = time.time()
     offered = await produce(settings, count, None, 0.0, uuid.uuid4().hex[:8])
-    await wait_until_finished(settings.postgres, offered.ids, timeout=max(120, count / 20), pool=pool)
+    await wait_until_finished(
+        settings.postgres, offered.ids, timeout=max(120, count / 20), pool=pool
+    )
     return count / (time.time() - started)
 
 
@@ -239,12 +244,15 @@ async def run_mode(
     store = await EventStore.connect(settings.postgres)
     await store.close()
     layout = tuple(args.layout.split(";")) if args.layout else ()
+    env = {"SEP_TOPOLOGY": str(topology)}
+    if args.logs:
+        env["SEP_TRACE_BATCHES"] = "1"  # every pass's size and time, in the kept logs
     pool = WorkerPool(
         settings,
         count=args.workers,
         layout=layout,
-        loglevel="warning",
-        extra_env={"SEP_TOPOLOGY": str(topology)},
+        loglevel="info" if args.logs else "warning",
+        extra_env=env,
     )
     pool.start()
     try:
@@ -272,6 +280,9 @@ async def run_mode(
         events = await read_outcomes(settings, topics)
     finally:
         pool.stop()
+        if args.logs:
+            kept = Path(args.logs) / ("lanes-on" if parsed.lanes else "lanes-off")
+            shutil.copytree(pool.log_dir, kept, dirs_exist_ok=True)
     result = figures(offered, events)
     result["offered_per_s"] = round(count / offered.seconds, 1) if offered.seconds else None
     return rate, result
@@ -365,9 +376,13 @@ def main(argv: list[str] | None = None) -> int:
         "--layout",
         default=DEFAULT_LAYOUT,
         help=f"stages per worker process, ';' between processes (default {DEFAULT_LAYOUT!r}: "
-        "project, whose passes are the longest, in a process of its own)",
+        "the lane-scheduled chain alone in its process, so no ingest or project pass on its "
+        "event loop delays an urgent record)",
     )
     parser.add_argument("--workers", type=int, default=2, help="with --layout '': N workers")
+    parser.add_argument(
+        "--logs", default="", help="keep the workers' logs here, with every pass traced"
+    )
     args = parser.parse_args(argv)
     result = asyncio.run(_run(args))
     _print(result, args)

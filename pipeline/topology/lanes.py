@@ -59,8 +59,10 @@ class LanesSpec(_Strict):
     in fetch order, so each intent's events reach them in the order they were written."""
     pass_budget_ms: Annotated[int, Field(ge=1, le=60_000)] = 20
     """A pass is not preemptible (one event loop per worker): an urgent record waits for
-    the pass in front of it.  Every pass of a worker running a scheduled group is sized to
-    take about this long, from the measured time per record, as well as ``batch.max``."""
+    the pass in front of it.  A scheduled group's passes are sized to take about this much
+    CPU time, from the measured CPU time per record, as well as ``batch.max``.  (Other groups
+    in the same worker keep ``batch.max``: run ingest and project in processes of their own
+    where urgent latency matters.)"""
 
     @model_validator(mode="after")
     def _cover(self) -> LanesSpec:

@@ -100,13 +100,17 @@ class KafkaRuntime:
         self.fatal: BaseException | None = None
         self._groups = list(groups)
         self._trace = trace
-        # With lanes, the worker running a scheduled group (the chain) sizes every pass of
-        # its groups to the time budget: a pass of ingest or project on the same event loop
-        # delays an urgent record as much as one of the chain.
-        scheduled = lanes is not None and any(
-            g.nodes[0].spec.name in lanes.scheduled for g in groups
-        )
-        self.lanes = lanes if scheduled else None
+
+        # With lanes, the scheduled group (the chain) takes its passes by lane, each sized to
+        # the time budget.  Other groups of the same worker (ingest, project) keep their
+        # batch.max: their passes delay an urgent record as much as the chain's, so for
+        # urgent latency they run in processes of their own (``sep bench overload`` does).
+        # (Sizing them too was measured to starve them: a pass's CPU time counts what the
+        # other groups computed during its awaits, so each shrank the other to one record.)
+        def scheduled_here(group: StageGroup) -> bool:
+            return lanes is not None and group.nodes[0].spec.name in lanes.scheduled
+
+        self.lanes = lanes if any(scheduled_here(g) for g in groups) else None
         self.runners = [
             GroupRunner(
                 g,
@@ -115,10 +119,10 @@ class KafkaRuntime:
                 counter=self.counter,
                 on_fatal=self._fail,
                 trace=trace,
-                lanes=lanes.lanes
-                if lanes is not None and scheduled and g.nodes[0].spec.name in lanes.scheduled
-                else (),
-                sizer=PassSizer(lanes.budget_s) if lanes is not None and scheduled else None,
+                lanes=lanes.lanes if lanes is not None and scheduled_here(g) else (),
+                sizer=PassSizer(lanes.budget_s)
+                if lanes is not None and scheduled_here(g)
+                else None,
             )
             for g in groups
         ]

@@ -19,6 +19,8 @@ per record, as well as to ``batch.max``.
 
 from __future__ import annotations
 
+import collections
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -91,26 +93,33 @@ def to_pause(queued: Sequence[int], lanes: Sequence[Lane], capacity: int) -> set
 class PassSizer:
     """A pass's record count for a time budget, from the measured time per record.
 
-    An exponentially weighted mean of each pass's seconds per record; a pass's fixed cost
-    makes small passes look dear per record, so the size settles where a pass takes the
-    budget, fixed cost included."""
+    The time is the pass's wall time: the runner starts its next pass only when this one has
+    finished, and much of a chain pass is spent off the event loop (routing runs in threads,
+    ``pipeline/stages/batch_threads.py``), so wall time is what an urgent record waits for.
+    The estimate is the median of the last ``WINDOW`` passes' seconds per record: a machine
+    shared with other work stalls a process now and then (measured: a one-record pass that
+    took 1 s among ones of 3 ms), and one such pass must not shrink the next ones to a record.
+    A pass's fixed cost makes small passes look dear per record, so the size settles where a
+    pass takes the budget, fixed cost included."""
 
-    SMOOTHING = 0.3
+    WINDOW = 15
 
     def __init__(self, budget_s: float) -> None:
         self.budget_s = budget_s
-        self.per_record_s: float | None = None
+        self._samples: collections.deque[float] = collections.deque(maxlen=self.WINDOW)
+
+    @property
+    def per_record_s(self) -> float | None:
+        if not self._samples:
+            return None
+        return statistics.median(self._samples)
 
     def capacity(self, batch_max: int) -> int:
-        if self.per_record_s is None or self.per_record_s <= 0:
+        per_record = self.per_record_s
+        if per_record is None or per_record <= 0:
             return batch_max
-        return max(1, min(batch_max, int(self.budget_s / self.per_record_s)))
+        return max(1, min(batch_max, int(self.budget_s / per_record)))
 
     def observe(self, records: int, seconds: float) -> None:
-        if records <= 0:
-            return
-        sample = seconds / records
-        if self.per_record_s is None:
-            self.per_record_s = sample
-        else:
-            self.per_record_s += self.SMOOTHING * (sample - self.per_record_s)
+        if records > 0:
+            self._samples.append(seconds / records)

@@ -248,9 +248,7 @@ def lane_runner(stage: Upper, sink: ControlledSink, ledger: OffsetLedger) -> Gro
     )
 
 
-async def test_urgent_records_overtake_and_no_offset_passes_a_routine_record_still_queued() -> (
-    None
-):
+async def test_urgent_records_overtake_and_no_offset_passes_a_routine_record_still_queued() -> None:
     stage, sink, ledger = Gated(), ControlledSink(), OffsetLedger()
     ledger.assign([("fast", 0), ("bulk", 0)])
     runner = lane_runner(stage, sink, ledger)
