@@ -273,7 +273,11 @@ class GroupRunner:
                 self._running = None
             took = time.perf_counter() - started
             if self.sizer is not None:
-                self.sizer.observe(len(records), took)
+                # Per lane record: the pass's other inputs (the planner's execution reports,
+                # several per planned intent) come with the lane records that caused them,
+                # so they are part of each lane record's cost, not records of their own.
+                laned = sum(1 for r in records if r.topic in self._lane_index)
+                self.sizer.observe(laned if self.lanes else len(records), took)
             stats = self.stats
             stats.batches += 1
             stats.records += len(records)
