@@ -26,3 +26,27 @@ async def test_reports_are_read_from_the_registry_and_expired_ones_dropped(redis
         assert await client.smembers(worker_health.registry_of(prefix)) == {b"w2"}
     finally:
         await client.aclose()
+
+
+def test_the_lanes_of_every_worker_add_up() -> None:
+    lane = {"queued": 3, "behind": 10, "records": 100, "waitMsSum": 500.0, "waitMsMax": 40.0}
+    reports = {
+        "w1": {"groups": {"validate+plan": {"lanes": {"t.fast": lane | {"paused": False}}}}},
+        "w2": {
+            "groups": {
+                "ingest": {},
+                "validate+plan": {"lanes": {"t.fast": lane | {"waitMsMax": 90.0, "paused": True}}},
+            }
+        },
+    }
+    assert worker_health.lanes(reports) == {
+        "t.fast": {
+            "queued": 6,
+            "behind": 20,
+            "records": 200,
+            "waitMsSum": 1000.0,
+            "waitMsMax": 90.0,
+            "paused": True,
+        }
+    }
+    assert worker_health.lanes({"w": {"groups": {"ingest": {}}}}) == {}
