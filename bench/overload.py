@@ -147,8 +147,9 @@ async def produce(
     return offered
 
 
-async def read_outcomes(settings: Settings, topics: list[str]) -> list[dict[str, Any]]:
-    """Every event on ``topics`` up to their end offsets now (envelopes as dicts)."""
+async def read_outcomes(settings: Settings, topics: dict[str, int]) -> list[dict[str, Any]]:
+    """Every event on ``topics`` (name -> partitions) up to their end offsets now (envelopes
+    as dicts)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka,
         group_id=None,
@@ -158,11 +159,7 @@ async def read_outcomes(settings: Settings, topics: list[str]) -> list[dict[str,
     )
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in sorted(await consumer.partitions_for_topic(topic) or ())
-        ]
+        partitions = [TopicPartition(topic, p) for topic, n in topics.items() for p in range(n)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
@@ -298,11 +295,14 @@ async def run_mode(
         )
         offered = await produce(settings, count, offer, args.urgent, uuid.uuid4().hex[:8])
         await asyncio.sleep(args.drain)
-        topics = [
-            parsed.stage("prioritise").events_topic,
-            parsed.stage("plan").events_topic,
-            parsed.stage("execute").events_topic,
-        ]
+        topics = {
+            topic: parsed.topic(topic).partitions
+            for topic in (
+                parsed.stage("prioritise").events_topic,
+                parsed.stage("plan").events_topic,
+                parsed.stage("execute").events_topic,
+            )
+        }
         events = await read_outcomes(settings, topics)
     finally:
         pool.stop()
