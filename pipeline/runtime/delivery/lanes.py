@@ -91,35 +91,59 @@ def to_pause(queued: Sequence[int], lanes: Sequence[Lane], capacity: int) -> set
 
 
 class PassSizer:
-    """A pass's record count for a time budget, from the measured time per record.
+    """A pass's record count for a time budget, from the passes measured so far.
 
-    The time is the pass's wall time: the runner starts its next pass only when this one has
-    finished, and much of a chain pass is spent off the event loop (routing runs in threads,
-    ``pipeline/stages/batch_threads.py``), so wall time is what an urgent record waits for.
-    The estimate is the median of the last ``WINDOW`` passes' seconds per record: a machine
-    shared with other work stalls a process now and then (measured: a one-record pass that
-    took 1 s among ones of 3 ms), and one such pass must not shrink the next ones to a record.
-    A pass's fixed cost makes small passes look dear per record, so the size settles where a
-    pass takes the budget, fixed cost included."""
+    A pass takes ``fixed + per_record * n`` seconds of wall time (wall time: the runner starts
+    its next pass only when this one has finished, and much of a chain pass is spent off the
+    event loop, routing in threads, or waiting for the loop's other tasks).  Both terms are
+    fitted by least squares over the last ``WINDOW`` passes.  The pass is sized to the budget:
+    ``n = (budget - fixed) / per_record``; where the fixed cost alone eats most of the budget
+    (measured on a busy machine: ~80 ms a pass, one record or fifty), to ``n = fixed /
+    per_record`` instead, so a pass spends at least half its time on records: throughput at
+    least half the worker's best, an urgent record's wait about two fixed costs.  (Sizing by
+    time per record alone shrank such passes to one record and the chain to a tenth of its
+    throughput: the urgent lane alone then exceeded it.)
 
-    WINDOW = 15
+    Fitting needs passes of different sizes; under a steady backlog every pass would be the
+    same size, so successive passes vary around the size chosen (``JITTER``)."""
+
+    WINDOW = 32
+    JITTER = (1.0, 0.6, 1.0, 1.4)
 
     def __init__(self, budget_s: float) -> None:
         self.budget_s = budget_s
-        self._samples: collections.deque[float] = collections.deque(maxlen=self.WINDOW)
+        self._samples: collections.deque[tuple[int, float]] = collections.deque(maxlen=self.WINDOW)
+        self._turn = 0
 
-    @property
-    def per_record_s(self) -> float | None:
+    def fit(self) -> tuple[float, float] | None:
+        """(fixed seconds, seconds per record), or None before there is enough to fit."""
         if not self._samples:
             return None
-        return statistics.median(self._samples)
+        ns = [n for n, _ in self._samples]
+        ts = [t for _, t in self._samples]
+        mean_n, mean_t = statistics.fmean(ns), statistics.fmean(ts)
+        spread = sum((n - mean_n) ** 2 for n in ns)
+        if len(set(ns)) >= 2 and spread > 0:
+            slope = sum((n - mean_n) * (t - mean_t) for n, t in self._samples) / spread
+            fixed = mean_t - slope * mean_n
+            if slope > 0 and fixed >= 0:
+                return fixed, slope
+            if slope > 0:  # a negative intercept is noise: all of it per record
+                return 0.0, statistics.median(t / n for n, t in self._samples)
+        return 0.0, statistics.median(t / n for n, t in self._samples)
 
     def capacity(self, batch_max: int) -> int:
-        per_record = self.per_record_s
-        if per_record is None or per_record <= 0:
+        fitted = self.fit()
+        if fitted is None:
             return batch_max
-        return max(1, min(batch_max, int(self.budget_s / per_record)))
+        fixed, per_record = fitted
+        if per_record <= 0:
+            return batch_max
+        room = max(self.budget_s - fixed, fixed)
+        self._turn = (self._turn + 1) % len(self.JITTER)
+        n = int(room / per_record * self.JITTER[self._turn])
+        return max(1, min(batch_max, n))
 
     def observe(self, records: int, seconds: float) -> None:
         if records > 0:
-            self._samples.append(seconds / records)
+            self._samples.append((records, seconds))

@@ -61,26 +61,47 @@ def test_routine_lanes_are_paused_while_more_than_a_pass_is_queued_never_the_fir
     assert to_pause([0, 500, 500], LANES, 100) == {"normal", "bulk"}
 
 
-def test_a_pass_is_sized_to_the_budget_from_the_measured_time_per_record() -> None:
+def sized(sizer: PassSizer, batch_max: int = 500, rounds: int = 8) -> list[int]:
+    return [sizer.capacity(batch_max) for _ in range(rounds)]
+
+
+def about(sizes: list[int], expected: list[int]) -> bool:
+    """The distinct sizes, each within a record of ``expected`` (float rounding)."""
+    got = sorted(set(sizes))
+    return len(got) == len(expected) and all(
+        abs(a - b) <= 1 for a, b in zip(got, expected, strict=True)
+    )
+
+
+def test_a_pass_is_sized_to_the_budget_from_the_fitted_fixed_and_per_record_costs() -> None:
     sizer = PassSizer(0.020)
     assert sizer.capacity(500) == 500  # nothing measured yet
-    sizer.observe(500, 0.5)  # 1 ms a record
-    assert sizer.capacity(500) == 20
-    for _ in range(PassSizer.WINDOW):  # now records cost 0.1 ms: the estimate follows
-        sizer.observe(20, 0.002)
-    assert sizer.capacity(500) == 200
-    assert sizer.capacity(50) == 50  # never over batch.max
+    for n in (10, 20, 40, 80):  # 2 ms a pass plus 0.1 ms a record
+        sizer.observe(n, 0.002 + 0.0001 * n)
+    fixed, per_record = sizer.fit() or (0.0, 0.0)
+    assert abs(fixed - 0.002) < 1e-9
+    assert abs(per_record - 0.0001) < 1e-9
+    # (20 - 2) ms / 0.1 ms = 180 records, varied around that so the fit stays possible
+    assert about(sized(sizer), [108, 180, 252])
+    assert max(sized(sizer, batch_max=50)) == 50  # never over batch.max
 
 
-def test_one_stalled_pass_does_not_shrink_the_next_ones() -> None:
+def test_when_the_fixed_cost_eats_the_budget_a_pass_spends_as_much_on_records() -> None:
     sizer = PassSizer(0.020)
-    for _ in range(10):
-        sizer.observe(20, 0.020)
+    for n in (1, 5, 10, 20):  # 80 ms a pass (a busy machine), 2 ms a record
+        sizer.observe(n, 0.080 + 0.002 * n)
+    # Sized by time per record alone this would be one record a pass, for ever; here the
+    # records take as long as the fixed part: 80 / 2 = 40, varied.
+    assert about(sized(sizer), [24, 40, 56])
+
+
+def test_one_stalled_pass_does_not_shrink_the_next_ones_to_a_record() -> None:
+    sizer = PassSizer(0.020)
+    for n in (10, 20, 10, 20, 10, 20, 10, 20):
+        sizer.observe(n, 0.001 * n)  # 1 ms a record, no fixed cost
     sizer.observe(1, 1.0)  # the process did not get a core for a second
-    assert sizer.capacity(500) == 20
-    for _ in range(PassSizer.WINDOW):  # but a machine that stays slow is followed
-        sizer.observe(5, 0.1)
-    assert sizer.capacity(500) == 1  # never below one record
+    assert min(sized(sizer)) > 1
+    assert all(n >= 1 for n in sized(PassSizer(0.001)))
 
 
 def test_the_policy_comes_from_topology_yaml() -> None:
