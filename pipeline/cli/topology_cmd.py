@@ -53,7 +53,8 @@ def render_topology(topology: Topology) -> str:
         spec = topology.lanes
         lines.append(
             f"lanes: {spec.split} split by priority, passes of "
-            f"{', '.join(spec.scheduled)} by weight within {spec.pass_budget_ms} ms"
+            f"{', '.join(spec.scheduled)} by weight"
+            + (f" within {spec.pass_budget_ms} ms" if spec.pass_budget_ms else "")
         )
         lines += [
             f"  {lane.name:<8} priorities {lane.priorities[0]}-{lane.priorities[1]}, "

@@ -57,12 +57,15 @@ class LanesSpec(_Strict):
     """Stages whose group takes each pass from the lanes by weight (a fused chain's first
     stage).  Other readers of the lane topics (project, the strategy runner) take records
     in fetch order, so each intent's events reach them in the order they were written."""
-    pass_budget_ms: Annotated[int, Field(ge=1, le=60_000)] = 20
+    pass_budget_ms: Annotated[int, Field(ge=1, le=60_000)] | None = None
     """A pass is not preemptible (one event loop per worker): an urgent record waits for
-    the pass in front of it.  A scheduled group's passes are sized to take about this much
-    CPU time, from the measured CPU time per record, as well as ``batch.max``.  (Other groups
-    in the same worker keep ``batch.max``: run ingest and project in processes of their own
-    where urgent latency matters.)"""
+    the pass in front of it.  Set, a scheduled group's passes are sized to take about this
+    long (``pipeline.runtime.delivery.lanes.PassSizer``) as well as ``batch.max``; None:
+    ``batch.max`` only.  Measured (``sep bench overload``, bench/RESULTS.md "Session 9"):
+    a budget shortens urgent waits but costs the chain throughput (a pass's fixed cost is
+    paid more often), so it is off by default.  Other groups in the same worker keep
+    ``batch.max``: run ingest and project in processes of their own where urgent latency
+    matters."""
 
     @model_validator(mode="after")
     def _cover(self) -> LanesSpec:

@@ -121,7 +121,7 @@ class KafkaRuntime:
                 trace=trace,
                 lanes=lanes.lanes if lanes is not None and scheduled_here(g) else (),
                 sizer=PassSizer(lanes.budget_s)
-                if lanes is not None and scheduled_here(g)
+                if lanes is not None and lanes.budget_s is not None and scheduled_here(g)
                 else None,
             )
             for g in groups

@@ -42,8 +42,8 @@ class LanePolicy:
     """Highest first."""
     scheduled: frozenset[str]
     """Stages whose group takes passes by lane (the group's first stage is named here)."""
-    budget_s: float
-    """Every pass of a worker running a scheduled group is sized to about this long."""
+    budget_s: float | None
+    """A scheduled group's passes are sized to about this long (None: ``batch.max``)."""
 
 
 def policy_of(topology: Topology) -> LanePolicy | None:
@@ -54,7 +54,8 @@ def policy_of(topology: Topology) -> LanePolicy | None:
     lanes = tuple(
         Lane(spec.topic_of(lane.name), lane.weight, float(lane.min_share)) for lane in spec.lanes
     )
-    return LanePolicy(lanes, frozenset(spec.scheduled), spec.pass_budget_ms / 1000)
+    budget = None if spec.pass_budget_ms is None else spec.pass_budget_ms / 1000
+    return LanePolicy(lanes, frozenset(spec.scheduled), budget)
 
 
 def allocate(queued: Sequence[int], lanes: Sequence[Lane], capacity: int) -> list[int]:

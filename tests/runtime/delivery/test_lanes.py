@@ -114,4 +114,5 @@ def test_the_policy_comes_from_topology_yaml() -> None:
         "sep.intents.ingested.bulk",
     ]
     assert policy.scheduled == {"validate"}
+    assert policy.budget_s is None  # passes by batch.max unless pass_budget_ms is set
     assert policy_of(topology.model_copy(update={"lanes": None})) is None
