@@ -360,23 +360,42 @@ class IngestStage:
         intents = [e.payload_as(IntentSubmitted).intent for e in events if e is not None]
         if self._context.market is not None:
             self._scorer.volatility.observe(self._context.market.pools())
-        scored = self._scorer.score(intents, now)
+        lanes = self._scored_lanes(intents, now)
         out = list(outcomes)
-        for i, intent, result in zip(at, intents, scored, strict=True):
+        for i, intent, lane in zip(at, intents, lanes, strict=True):
             event = outcomes[i].outputs[0].event
             assert event is not None
             laned = make_event(
                 "intent.submitted",
-                IntentSubmitted(intent=intent, lane=result.lane),
+                IntentSubmitted(intent=intent, lane=lane),
                 correlation_id=event.correlation_id,
                 seq=1,
                 causation_id=None,
                 at_ms=now,
                 id_ms=intent.created_at_ms or now,
             )
-            output = Output.of_event(self._lanes.topic_of(result.lane), laned)
+            output = Output.of_event(self._lanes.topic_of(lane), laned)
             out[i] = replace(outcomes[i], outputs=(output, *outcomes[i].outputs[1:]))
         return out
+
+    def _scored_lanes(self, intents: list[Intent], now: int) -> list[str]:
+        """Each intent's lane: the batch scored in one call; if an intent the scorer cannot
+        score spoils the batch, one by one, and such an intent goes to the lowest lane (it
+        has not been validated yet: validate rejects it there, with the reason)."""
+        assert self._scorer is not None
+        assert self._lanes is not None
+        try:
+            return [p.lane for p in self._scorer.score(intents, now)]
+        except (ValueError, ArithmeticError):
+            lowest = self._lanes.lanes[-1].name
+            lanes = []
+            for intent in intents:
+                try:
+                    lanes.append(self._scorer.score([intent], now)[0].lane)
+                except (ValueError, ArithmeticError):
+                    log.info("intent not scored; lowest lane", extra={"intent_id": intent.id})
+                    lanes.append(lowest)
+            return lanes
 
 
 def build(context: StageContext) -> IngestStage:

@@ -700,3 +700,15 @@ async def test_the_same_submission_on_two_partitions_is_one_intent(
     assert [e.topic for e in sent_events] == ["intent.submitted", "intent.submitted"]
     assert sent_events[0].event_id == sent_events[1].event_id
     assert [w.duplicates for w in workers] == [0, 1]
+
+
+async def test_with_lanes_an_intent_validate_will_reject_is_still_queued_not_dead_lettered() -> (
+    None
+):
+    # A negative amount passes the schema (validate refuses it, with the reason): ingest's
+    # scoring must not fail on it, nor on the good intents of its batch.
+    negative = body(clientIntentId="neg")
+    negative["assets"][0]["amount"] = "-5"
+    events = await run_stage([record(body()), record(negative, offset=1)])
+    assert [e.topic for e in events] == ["intent.submitted", "intent.submitted"]
+    assert all(e.payload["lane"] for e in events)
