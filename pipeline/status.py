@@ -54,6 +54,9 @@ async def collect_status(settings: Settings, topology: Topology) -> dict[str, An
         "success_rate": (states.get("completed", 0) / done) if done else None,
         "event_store": kind,
         "workers": len(workers),
+        "loop_lag_p99_ms": {
+            w: r.get("loopLagMs", {}).get("p99") for w, r in sorted(workers.items())
+        },
         "problems": worker_health.problems(workers),
         "lanes": {
             (topology.lanes.lane_of_topic(topic) if topology.lanes else None) or topic: lane
@@ -64,6 +67,10 @@ async def collect_status(settings: Settings, topology: Topology) -> dict[str, An
 
 def render_status(status: dict[str, Any]) -> str:
     lines = [f"workers: {status.get('workers', 0)} reporting"]
+    lags = [f"{lag:.0f}" for lag in status.get("loop_lag_p99_ms", {}).values() if lag is not None]
+    if lags:
+        # How late each worker's event loop runs what is due: every record waits that long.
+        lines[0] += f" (event-loop lag p99: {', '.join(lags)} ms)"
     lines += [f"  PROBLEM {line}" for line in status.get("problems", [])]
     lines.append(f"intents: {status['intents']} ({status['active']} active)")
     for state, n in status["states"].items():
