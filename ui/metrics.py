@@ -18,10 +18,11 @@ from starlette.responses import Response
 
 from pipeline.risk.status import risk_status
 from pipeline.store import metrics as store_metrics
-from pipeline.store import risk_usage
+from pipeline.store import risk_usage, worker_health
 from pipeline.store.control_log import latest_control
 from pipeline.store.metrics import BUCKETS
 from pipeline.store.projection import STAGE_OF
+from ui import lanes
 from ui.kafka_clients import running
 from ui.kill import control_gauges
 from ui.services import Services, services_of
@@ -146,6 +147,8 @@ async def render(services: Services) -> str:
         f"sep_stream_clients {services.broadcaster.subscribers}",
     ]
     lines += await control_gauges(services)  # the kill switches and venue breakers
+    workers = await worker_health.read_all(services.redis, prefix)
+    lines += lanes.metric_lines(services.topology, workers)
     return "\n".join(lines) + "\n"
 
 

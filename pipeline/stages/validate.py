@@ -319,7 +319,8 @@ def validate_event(
     strategies' exposure and breaker state with market marks (``pipeline.risk``); omitted,
     only the per-intent limits at the reference prices.
     """
-    intent = event.payload_as(IntentSubmitted).intent
+    submitted = event.payload_as(IntentSubmitted)
+    intent = submitted.intent
     id_ms = intent.created_at_ms or now
     topic = topology.stage("validate").events_topic
 
@@ -395,7 +396,7 @@ def validate_event(
         RiskApproved(checks=checks, notional=wire_amount(value or Decimal(0))),
         1,
     )
-    accepted = emit("intent.accepted", IntentAccepted(intent=intent), 2)
+    accepted = emit("intent.accepted", IntentAccepted(intent=intent, lane=submitted.lane), 2)
     return [Output.of_event(topic, approved), Output.of_event(topic, accepted)]
 
 
