@@ -97,15 +97,18 @@ def body(rng: random.Random, run: str, i: int, urgent: bool) -> dict[str, Any]:
 
 
 def topology_file(directory: Path, mode: str, budget_ms: int) -> Path:
-    """topology.yaml for ``mode``: ``off`` without its ``lanes:`` section, ``on`` as it is,
-    ``budget`` with ``lanes.pass_budget_ms`` set to ``budget_ms``."""
+    """topology.yaml for ``mode``: ``off`` without its ``lanes:`` section, ``on`` with them
+    (enabled, whatever the file says), ``budget`` with ``lanes.pass_budget_ms`` set to
+    ``budget_ms`` too."""
     raw = yaml.safe_load(REPO_TOPOLOGY.read_text())
     if mode == "off":
         raw.pop("lanes", None)
     elif "lanes" not in raw:
         raise SystemExit("topology.yaml declares no lanes: nothing to compare")
-    elif mode == "budget":
-        raw["lanes"]["pass_budget_ms"] = budget_ms
+    else:
+        raw["lanes"]["enabled"] = True
+        if mode == "budget":
+            raw["lanes"]["pass_budget_ms"] = budget_ms
     path = directory / f"topology-lanes-{mode}.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     parse_topology(path.read_text(), str(path))  # refuse a broken file here, not in a worker

@@ -49,6 +49,9 @@ class LaneSpec(_Strict):
 
 
 class LanesSpec(_Strict):
+    enabled: bool = True
+    """False: the section is checked but not applied (one topic, arrival order), so the
+    lanes stay declared, ready to switch on (``sep bench overload`` does)."""
     split: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$")] = "sep.intents.ingested"
     """The topic split by lane; its lane topics are ``<split>.<lane>``."""
     lanes: Annotated[tuple[LaneSpec, ...], Field(min_length=2)]
@@ -134,6 +137,8 @@ def expand(data: Any) -> Any:
         lanes = LanesSpec.model_validate(data["lanes"])
     except ValueError:
         return data  # reported at its own path by the model's validation
+    if not lanes.enabled:
+        return {**data, "lanes": None}
     # The split topic's place (in ``topics:`` and in each stage's lists) goes to the first
     # lane, the other lanes are appended: every YAML path of the file (``topics[3]``,
     # ``stages[project].inputs[1]``) still points at what it declared.

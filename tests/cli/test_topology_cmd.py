@@ -11,6 +11,7 @@ from pipeline.cli.main import main
 from pipeline.cli.topology_cmd import render_topology
 from pipeline.topology import load_topology
 from pipeline.topology.loader import DEFAULT_PATH
+from tests.lanes_support import lanes_on
 
 TOPOLOGY = load_topology()
 
@@ -96,7 +97,8 @@ def test_command_reports_an_invalid_file_without_a_traceback(
 
 
 def test_the_lanes_are_listed_with_their_topics() -> None:
-    text = render_topology(TOPOLOGY)
+    assert "lanes:" not in render_topology(TOPOLOGY)  # declared, but off by default
+    text = render_topology(lanes_on())
     assert "lanes: sep.intents.ingested split by priority" in text
     assert "  fast     priorities 7-10, weight 8" in text
     assert "  bulk     priorities 1-3, weight 1, min share 0.1" in text

@@ -32,10 +32,12 @@ from pipeline.stages.ingest import (
 from pipeline.stages.rejections import DEADLETTER_TOPIC
 from pipeline.store.dedupe import MemoryDedupeStore, dedupe_key
 from pipeline.topology import Topology, load_topology
+from tests.lanes_support import lanes_on
 
 TOPOLOGY = load_topology()
 OUTPUT_TOPIC = INGESTED = TOPOLOGY.stage("ingest").events_topic
-LANE_TOPICS = TOPOLOGY.lanes.topics if TOPOLOGY.lanes else (INGESTED,)
+LANED = lanes_on()
+LANE_TOPICS = LANED.lanes.topics if LANED.lanes else (INGESTED,)
 T0 = 1_700_000_000_000  # the record's timestamp (producer CreateTime)
 NOW = T0 + 250  # when ingest handles it
 
@@ -494,12 +496,16 @@ TOLERANCE = 60_000
 
 
 async def run_stage(
-    records: list[Record], *, now: int = NOW, settings: Settings | None = None
+    records: list[Record],
+    *,
+    now: int = NOW,
+    settings: Settings | None = None,
+    topology: Topology = TOPOLOGY,
 ) -> list[Event]:
     settings = settings or Settings(clock_skew_tolerance_ms=TOLERANCE)
     stage = build(
         StageContext(
-            TOPOLOGY, settings, clock=lambda: now, dedupe=MemoryDedupeStore(3600, clock=lambda: now)
+            topology, settings, clock=lambda: now, dedupe=MemoryDedupeStore(3600, clock=lambda: now)
         )
     )
     sent: list[Output] = []
@@ -508,7 +514,7 @@ async def run_stage(
         sent.append(output)
 
     await stage.process(records, emit)
-    return [decode_event(o.value) for o in sent if o.topic in LANE_TOPICS]
+    return [decode_event(o.value) for o in sent if o.topic in (*LANE_TOPICS, INGESTED)]
 
 
 @pytest.mark.parametrize(
@@ -589,7 +595,7 @@ async def test_a_duplicate_is_logged_with_where_it_came_from(
 
 
 async def test_with_lanes_each_intent_goes_to_the_topic_of_the_lane_its_score_gives() -> None:
-    assert TOPOLOGY.lanes is not None  # topology.yaml declares lanes
+    assert LANED.lanes is not None  # topology.yaml declares lanes (off by default)
     urgent = body(
         clientIntentId="u",
         constraints={
@@ -608,7 +614,7 @@ async def test_with_lanes_each_intent_goes_to_the_topic_of_the_lane_its_score_gi
     )
     stage = build(
         StageContext(
-            TOPOLOGY,
+            LANED,
             Settings(clock_skew_tolerance_ms=TOLERANCE),
             clock=lambda: NOW,
             dedupe=MemoryDedupeStore(3600, clock=lambda: NOW),
@@ -622,8 +628,8 @@ async def test_with_lanes_each_intent_goes_to_the_topic_of_the_lane_its_score_gi
     await stage.process([record(urgent), record(routine, offset=1)], emit)
     lanes = [(o.topic, decode_event(o.value).payload["lane"]) for o in sent]
     assert lanes == [
-        (TOPOLOGY.lanes.topic_of("fast"), "fast"),
-        (TOPOLOGY.lanes.topic_of("bulk"), "bulk"),
+        (LANED.lanes.topic_of("fast"), "fast"),
+        (LANED.lanes.topic_of("bulk"), "bulk"),
     ]
 
 
@@ -709,6 +715,6 @@ async def test_with_lanes_an_intent_validate_will_reject_is_still_queued_not_dea
     # scoring must not fail on it, nor on the good intents of its batch.
     negative = body(clientIntentId="neg")
     negative["assets"][0]["amount"] = "-5"
-    events = await run_stage([record(body()), record(negative, offset=1)])
+    events = await run_stage([record(body()), record(negative, offset=1)], topology=LANED)
     assert [e.topic for e in events] == ["intent.submitted", "intent.submitted"]
     assert all(e.payload["lane"] for e in events)

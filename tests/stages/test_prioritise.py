@@ -25,9 +25,11 @@ from pipeline.stages.prioritise import (
 from pipeline.stages.validate import validate_event
 from pipeline.topology import load_topology
 from pipeline.topology.models import Topology
+from tests.lanes_support import lanes_on
 
 TOPOLOGY = load_topology()
 NO_LANES = TOPOLOGY.model_copy(update={"lanes": None})
+LANED = lanes_on()
 INGESTED = TOPOLOGY.stage("ingest").events_topic
 OUTPUT_TOPIC = TOPOLOGY.stage("prioritise").events_topic
 T0 = 1_700_000_000_000
@@ -156,7 +158,7 @@ def test_priority_is_monotone_in_the_window(style: str) -> None:
     assert all(1 <= p <= 10 for p in priorities)
 
 
-@pytest.mark.parametrize("topology", [NO_LANES, TOPOLOGY], ids=["default lanes", "lanes:"])
+@pytest.mark.parametrize("topology", [NO_LANES, LANED], ids=["default lanes", "lanes:"])
 def test_priority_and_lane_agree_everywhere(topology: Topology) -> None:
     lanes = {"fast": range(8, 11), "normal": range(4, 8), "bulk": range(1, 4)}
     if topology.lanes is not None:
@@ -173,14 +175,14 @@ def test_priority_and_lane_agree_everywhere(topology: Topology) -> None:
 
 
 def test_the_lane_ingest_chose_is_kept_with_the_priority_clamped_into_it() -> None:
-    assert TOPOLOGY.lanes is not None
-    urgent = score_intent(intent(window=10_000, style="AGGRESSIVE"), TOPOLOGY)
+    assert LANED.lanes is not None
+    urgent = score_intent(intent(window=10_000, style="AGGRESSIVE"), LANED)
     assert urgent.lane == "fast"
-    kept = in_lane(urgent, "bulk", TOPOLOGY)  # it waited in bulk: it is reported in bulk
+    kept = in_lane(urgent, "bulk", LANED)  # it waited in bulk: it is reported in bulk
     assert (kept.lane, kept.priority, kept.score) == ("bulk", 3, urgent.score)
-    assert in_lane(urgent, "fast", TOPOLOGY) == urgent
-    assert in_lane(urgent, None, TOPOLOGY) == urgent  # no lane said: scored afresh
-    assert in_lane(urgent, "gone", TOPOLOGY) == urgent
+    assert in_lane(urgent, "fast", LANED) == urgent
+    assert in_lane(urgent, None, LANED) == urgent  # no lane said: scored afresh
+    assert in_lane(urgent, "gone", LANED) == urgent
 
 
 def test_unpriced_subject_counts_as_size_zero() -> None:

@@ -21,8 +21,10 @@ LANE_TOPICS = (
 
 
 def repo_data() -> dict[str, Any]:
+    """topology.yaml with its lanes switched on (they are declared but off by default)."""
     data = yaml.safe_load(DEFAULT_PATH.read_text())
     assert isinstance(data, dict)
+    data["lanes"]["enabled"] = True
     return data
 
 
@@ -59,6 +61,16 @@ def test_without_the_section_it_is_one_topic_as_before() -> None:
     assert topology.lanes is None
     assert topology.stage("validate").inputs == ("sep.intents.ingested",)
     assert "sep.intents.ingested" in [t.name for t in topology.topics]
+
+
+def test_the_repos_lanes_are_off_by_default_yet_checked() -> None:
+    data = yaml.safe_load(DEFAULT_PATH.read_text())
+    assert data["lanes"]["enabled"] is False
+    topology = parse(data)
+    assert topology.lanes is None
+    assert topology.stage("validate").inputs == ("sep.intents.ingested",)
+    data["lanes"]["lanes"][0]["priorities"] = [11, 12]  # a typo in a disabled section
+    assert any(path.startswith("lanes") for path in problems_of(data))
 
 
 def test_expansion_is_idempotent_when_a_topology_is_dumped_and_validated_again() -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.topology import load_topology
+from tests.lanes_support import lanes_on
 from ui.lanes import metric_lines, window_rows
 
-TOPOLOGY = load_topology()
+TOPOLOGY = lanes_on()
 FAST, BULK = "sep.intents.ingested.fast", "sep.intents.ingested.bulk"
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from pipeline.runtime.delivery.lanes import Lane, PassSizer, allocate, policy_of, to_pause
 from pipeline.topology import load_topology
+from tests.lanes_support import lanes_on
 
 LANES = (Lane("fast", 8, 0.0), Lane("normal", 2, 0.1), Lane("bulk", 1, 0.1))
 
@@ -105,7 +106,8 @@ def test_one_stalled_pass_does_not_shrink_the_next_ones_to_a_record() -> None:
 
 
 def test_the_policy_comes_from_topology_yaml() -> None:
-    topology = load_topology()
+    assert policy_of(load_topology()) is None  # declared, but off by default
+    topology = lanes_on()
     policy = policy_of(topology)
     assert policy is not None
     assert [lane.topic for lane in policy.lanes] == [

@@ -1,0 +1,19 @@
+"""topology.yaml with its priority lanes switched on: they are declared there but off by
+default (``lanes.enabled: false``), and the lane tests exercise them as a user would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from pipeline.topology.loader import parse_topology
+from pipeline.topology.models import Topology
+
+REPO_TOPOLOGY = Path(__file__).resolve().parents[1] / "topology.yaml"
+
+
+def lanes_on(path: Path = REPO_TOPOLOGY) -> Topology:
+    data = yaml.safe_load(path.read_text())
+    data["lanes"]["enabled"] = True
+    return parse_topology(yaml.safe_dump(data, sort_keys=False))
