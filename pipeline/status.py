@@ -11,7 +11,7 @@ from pipeline.config import Settings
 from pipeline.store import worker_health
 from pipeline.store.eventstore import EventStore
 from pipeline.store.readmodel import TERMINAL_STATES, ReadModel
-from pipeline.topology.models import Topology
+from pipeline.topology.models import MODE_NOTES, Topology
 
 STATE_ORDER = (
     "submitted",
@@ -53,13 +53,17 @@ async def collect_status(settings: Settings, topology: Topology) -> dict[str, An
         "events": dict(sorted(events.items())),
         "success_rate": (states.get("completed", 0) / done) if done else None,
         "event_store": kind,
+        "mode": topology.app.mode,
         "workers": len(workers),
         "problems": worker_health.problems(workers),
     }
 
 
 def render_status(status: dict[str, Any]) -> str:
-    lines = [f"workers: {status.get('workers', 0)} reporting"]
+    lines = []
+    if "mode" in status:
+        lines.append(f"mode: {status['mode']}{MODE_NOTES.get(status['mode'], '')}")
+    lines.append(f"workers: {status.get('workers', 0)} reporting")
     lines += [f"  PROBLEM {line}" for line in status.get("problems", [])]
     lines.append(f"intents: {status['intents']} ({status['active']} active)")
     for state, n in status["states"].items():

@@ -169,6 +169,11 @@ class PluginsSpec(Strict):
 
 Mode = Literal["live", "paper", "backtest"]
 MODES: tuple[Mode, ...] = ("live", "paper", "backtest")
+MODE_NOTES: dict[str, str] = {
+    "live": " (venues as configured: a chain venue sends real transactions)",
+    "paper": " (paper twins fill at live market data; nothing is sent)",
+}
+"""What each mode means, as ``sep up`` and ``sep status`` print it after its name."""
 
 
 class AppSpec(Strict):
