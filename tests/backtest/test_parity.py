@@ -105,8 +105,10 @@ def _mark(ledger: Path) -> int:
 async def _taken(ledger: Path, offset: int, within_s: float = 60.0) -> None:
     """Until the paper twin's ledger has taken the pool state at ``offset`` (or a later one)."""
     async with asyncio.timeout(within_s):
-        while _mark(ledger) < offset:
-            await asyncio.sleep(0.02)
+        while True:
+            if _mark(ledger) >= offset:
+                return
+            await asyncio.sleep(0.02)  # another process writes it: nothing to wait on here
 
 
 async def _kafka_run(
