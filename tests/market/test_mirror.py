@@ -107,8 +107,10 @@ class _Worker:
 
 async def _until(worker: _Worker, reserve0: int, within_s: float = 10.0) -> None:
     async with asyncio.timeout(within_s):
-        while await worker.reserve0() != reserve0:
-            await asyncio.sleep(0.02)
+        while True:
+            if await worker.reserve0() == reserve0:
+                return
+            await asyncio.sleep(0.02)  # the other worker's mirror may be the one that writes
 
 
 def _sell(weth: str, step_id: str) -> ExecutionStep:

@@ -70,7 +70,8 @@ async def test_a_twin_is_a_venue_named_after_the_live_one_with_the_markets_pools
     open_twin: Callable[[], Awaitable[PaperTwinVenue]],
 ) -> None:
     twin = await open_twin()
-    assert isinstance(twin, Venue) and isinstance(twin, PaperTwin)
+    assert isinstance(twin, Venue)
+    assert isinstance(twin, PaperTwin)
     assert twin.name == NAME
     assert await twin.pools() == []  # nothing until the market shows a pool
     assert await twin.set_market([(state(1_000 * WETH, 3_000_000 * USDC), 5)]) == 1
