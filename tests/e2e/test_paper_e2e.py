@@ -53,7 +53,9 @@ feed and the mirror add milliseconds; 5 s is generous for a loaded 2-core machin
 
 def _paper_topology(path: Path) -> Path:
     raw = yaml.safe_load(DEFAULT_PATH.read_text())
-    raw["app"] = {"id": f"paper-e2e-{uuid.uuid4().hex[:6]}", "mode": "paper"}
+    # The session's app id, as the other e2e modules: its consumer group then commits past
+    # this module's intents, which a later module's workers would otherwise pick up.
+    raw["app"]["mode"] = "paper"
     raw["plugins"]["venues"]["sim"]["enabled"] = False
     raw["plugins"]["strategies"] = {}  # intents come from this test only
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
