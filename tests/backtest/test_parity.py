@@ -15,7 +15,10 @@ until its next state.
 The stream is produced record by record with the record's own timestamp; the next record
 waits until the twin's ledger has taken this one (its mark reaches the record's offset), and
 after a record that made the strategy buy in memory, until that buy has completed on Kafka:
-so the trades meet the same pool states in the same order.  Intent ids differ (ingest derives
+so the trades meet the same pool states in the same order.  (Not forced: that the state
+of the record that triggers a buy reaches the twin before that buy is planned.  The runner
+and the mirror read it independently; the intent crosses three topics first, the state one
+read.)  Intent ids differ (ingest derives
 them from the submission's record timestamp: the wall clock on Kafka, the simulated one in
 memory); intents are compared by their client intent id, which the strategy derives from
 market time.
