@@ -203,7 +203,9 @@ async def group_offsets(kafka: str) -> dict[str, dict[str, tuple[int, int]]]:
         await admin.close()
 
 
-async def skip_backlog(kafka: str, group: str, partitions: Mapping[str, int]) -> None:
+async def skip_backlog(
+    kafka: str, group: str, partitions: Mapping[str, int], *, within_s: float = 30.0
+) -> None:
     """Commit ``group``'s offsets at the end of every topic (``name -> partitions``).
 
     A new group then starts from now.
@@ -211,20 +213,47 @@ async def skip_backlog(kafka: str, group: str, partitions: Mapping[str, int]) ->
     Worker groups start from the earliest offset (nothing may be missed in production); a
     test that runs a new process layout against a broker other tests already used would
     otherwise replay all their traffic first.
+
+    The broker refuses the commit while the group still has members (workers an earlier test
+    killed stay members until their session times out, ~6 s): it is retried until they are
+    gone, for up to ``within_s``.
     """
     from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.errors import (
+        CommitFailedError,
+        IllegalGenerationError,
+        RebalanceInProgressError,
+        UnknownMemberIdError,
+    )
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tps = [
-            TopicPartition(topic, p) for topic, count in partitions.items() for p in range(count)
-        ]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        await consumer.commit(dict(ends.items()))
-    finally:
-        await consumer.stop()
+    refused = (
+        CommitFailedError,
+        IllegalGenerationError,
+        RebalanceInProgressError,
+        UnknownMemberIdError,
+    )
+    deadline = time.monotonic() + within_s
+    while True:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=kafka, group_id=group, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            tps = [
+                TopicPartition(topic, p)
+                for topic, count in partitions.items()
+                for p in range(count)
+            ]
+            consumer.assign(tps)
+            ends = await consumer.end_offsets(tps)
+            await consumer.commit(dict(ends.items()))
+            return
+        except refused:
+            if time.monotonic() > deadline:
+                raise
+        finally:
+            await consumer.stop()
+        await asyncio.sleep(0.5)
 
 
 async def group_lag(settings: Settings) -> str:

@@ -55,6 +55,9 @@ async def collect_status(settings: Settings, topology: Topology) -> dict[str, An
         "event_store": kind,
         "mode": topology.app.mode,
         "workers": len(workers),
+        "loop_lag_p99_ms": {
+            w: r.get("loopLagMs", {}).get("p99") for w, r in sorted(workers.items())
+        },
         "problems": worker_health.problems(workers),
     }
 
@@ -63,7 +66,12 @@ def render_status(status: dict[str, Any]) -> str:
     lines = []
     if "mode" in status:
         lines.append(f"mode: {status['mode']}{MODE_NOTES.get(status['mode'], '')}")
-    lines.append(f"workers: {status.get('workers', 0)} reporting")
+    workers = f"workers: {status.get('workers', 0)} reporting"
+    lags = [f"{lag:.0f}" for lag in status.get("loop_lag_p99_ms", {}).values() if lag is not None]
+    if lags:
+        # How late each worker's event loop runs what is due: every record waits that long.
+        workers += f" (event-loop lag p99: {', '.join(lags)} ms)"
+    lines.append(workers)
     lines += [f"  PROBLEM {line}" for line in status.get("problems", [])]
     lines.append(f"intents: {status['intents']} ({status['active']} active)")
     for state, n in status["states"].items():

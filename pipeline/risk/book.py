@@ -97,6 +97,30 @@ class OpenIntent:
         return None if ps is None else self.remaining * ps
 
 
+@dataclass(frozen=True)
+class Fill:
+    """What the book reads of an ``exec.step_filled``."""
+
+    step_id: str
+    asset_in: str
+    amount_in: Decimal
+    asset_out: str
+    amount_out: Decimal
+    at_ms: int
+    """The event's time: the UTC day whose traded notional it counts in."""
+
+    @classmethod
+    def of(cls, filled: ExecStepFilled, event: Event) -> Fill:
+        return cls(
+            filled.step_id,
+            filled.asset_in,
+            filled.amount_in,
+            filled.asset_out,
+            filled.amount_out,
+            int(event.timestamp.timestamp() * 1000),
+        )
+
+
 @dataclass
 class StrategyBook:
     holdings: dict[str, Holding] = field(default_factory=dict)
@@ -132,7 +156,7 @@ class RiskBook:
         """intent id -> strategy id (from its acceptance or its plan)."""
         self._accepted: set[str] = set()
         self._ended: OrderedDict[str, None] = OrderedDict()
-        self._orphans: OrderedDict[str, list[Event]] = OrderedDict()
+        self._orphans: OrderedDict[str, list[Fill]] = OrderedDict()
         """intent id -> fills that came before its strategy was known."""
         self._steps: OrderedDict[str, None] = OrderedDict()
         """Step ids whose fill is counted (a redelivered report is counted once)."""
@@ -145,26 +169,43 @@ class RiskBook:
         kind = event.topic
         if kind not in INTERESTING:
             return False
-        self.applied += 1
-        intent_id = event.correlation_id
         if kind == "intent.accepted":
-            intent = event.payload_as(IntentAccepted).intent
-            self._know(intent.id, intent.strategy_id)
-            if intent.id not in self._accepted and intent.id not in self._ended:
-                self._accepted.add(intent.id)
-                self.book(intent.strategy_id).open[intent.id] = OpenIntent.of(intent)
+            self.accept(OpenIntent.of(event.payload_as(IntentAccepted).intent))
         elif kind == "plan.created":
             intent = event.payload_as(PlanCreated).intent
-            self._know(intent.id, intent.strategy_id)
+            self.know(intent.id, intent.strategy_id)
         elif kind == "exec.step_filled":
-            if intent_id in self._strategy_of:
-                self._fill(event)
-            else:
-                self._orphans.setdefault(intent_id, []).append(event)
-                _trim(self._orphans)
+            self.fill(event.correlation_id, Fill.of(event.payload_as(ExecStepFilled), event))
         else:
-            self._end(intent_id)
+            self.end(event.correlation_id)
         return True
+
+    # The same, one fact at a time: what ``apply`` makes of an event, and what a feed that
+    # reads records without decoding them whole (``pipeline.risk.wire``) calls directly.
+
+    def accept(self, opened: OpenIntent) -> None:
+        """An ``intent.accepted``."""
+        self.applied += 1
+        intent_id = opened.intent_id
+        self._know(intent_id, opened.strategy_id)
+        if intent_id not in self._accepted and intent_id not in self._ended:
+            self._accepted.add(intent_id)
+            self.book(opened.strategy_id).open[intent_id] = opened
+
+    def know(self, intent_id: str, strategy_id: str) -> None:
+        """A ``plan.created``: the intent's strategy (its fills may come before its
+        acceptance was read, or from before this book started)."""
+        self.applied += 1
+        self._know(intent_id, strategy_id)
+
+    def fill(self, intent_id: str, fill: Fill) -> None:
+        """An ``exec.step_filled``."""
+        self.applied += 1
+        if intent_id in self._strategy_of:
+            self._fill(intent_id, fill)
+        else:
+            self._orphans.setdefault(intent_id, []).append(fill)
+            _trim(self._orphans)
 
     def knows_strategy(self, intent_id: str) -> bool:
         """Whether the intent's strategy is known (its ``plan.created`` adds nothing then)."""
@@ -180,7 +221,7 @@ class RiskBook:
             return
         self._strategy_of[intent_id] = strategy_id
         for fill in self._orphans.pop(intent_id, ()):
-            self._fill(fill)
+            self._fill(intent_id, fill)
 
     def _end(self, intent_id: str) -> None:
         strategy = self._strategy_of.get(intent_id)
@@ -189,31 +230,30 @@ class RiskBook:
         self._ended[intent_id] = None
         _trim(self._ended)
 
-    def _fill(self, event: Event) -> None:
-        fill = event.payload_as(ExecStepFilled)
+    def _fill(self, intent_id: str, fill: Fill) -> None:
         if fill.step_id in self._steps:
             return
         self._steps[fill.step_id] = None
         _trim(self._steps)
-        book = self.book(self._strategy_of[event.correlation_id])
+        book = self.book(self._strategy_of[intent_id])
         value = self.fill_value(fill)
         book.holdings.setdefault(fill.asset_in, Holding()).trade(-fill.amount_in, value)
         book.holdings.setdefault(fill.asset_out, Holding()).trade(fill.amount_out, value)
         if self.quote in book.holdings:  # cash: no cost basis, no P&L
             book.holdings[self.quote] = Holding(quantity=book.holdings[self.quote].quantity)
-        day = int(event.timestamp.timestamp() * 1000) // DAY_MS
+        day = fill.at_ms // DAY_MS
         book.traded[day] = book.traded_on(day) + value
         for old in [d for d in book.traded if d < day - 1]:
             del book.traded[old]
         book.fills += 1
-        opened = book.open.get(event.correlation_id)
+        opened = book.open.get(intent_id)
         if opened is not None:
             if fill.asset_out == opened.subject:
                 opened.filled += fill.amount_out
             elif fill.asset_in == opened.subject:
                 opened.filled += fill.amount_in
 
-    def fill_value(self, fill: ExecStepFilled) -> Decimal:
+    def fill_value(self, fill: Fill) -> Decimal:
         if fill.asset_out == self.quote:
             return fill.amount_out
         if fill.asset_in == self.quote:

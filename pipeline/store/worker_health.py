@@ -23,6 +23,8 @@ import redis.asyncio as aioredis
 PUBLISH_EVERY_S = 2.0
 TTL_S = 10.0
 FAILING_AFTER_S = 5.0
+LAGGING_MS = 1000.0
+"""An event-loop lag p99 (``pipeline.runtime.loop_lag``) above this is a problem."""
 STALLED_AFTER_S = 30.0
 
 
@@ -76,5 +78,11 @@ def problems(reports: dict[str, dict[str, Any]]) -> list[str]:
                 f"worker {worker}: partition {tp} has {state['waiting']} records "
                 f"waiting and its committed offset {state['committed']} has not moved "
                 f"for {state['forS']:.0f}s"
+            )
+        lag = report.get("loopLagMs", {}).get("p99", 0.0)
+        if lag > LAGGING_MS:
+            lines.append(
+                f"worker {worker}: its event loop runs what is due {lag / 1000:.1f}s late "
+                "(p99): every stage of the worker waits that long (a blocking call?)"
             )
     return lines

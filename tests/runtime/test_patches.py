@@ -1,5 +1,6 @@
 """The adaptive fetch wait: the rule, and against the real broker that a long idle wait
-neither delays records nor lets a partition's next records wait behind it."""
+neither delays records nor lets a partition's next records wait behind it; gathering: fewer
+fetches while records flow, the idle behaviour back when they stop."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from pipeline.runtime.delivery.patches import AdaptiveWaitConsumer, covers_every_partition
+from pipeline.runtime.delivery.patches import (
+    AdaptiveWaitConsumer,
+    Gathering,
+    covers_every_partition,
+    fetch_sizes,
+)
 
 LONG_IDLE_WAIT_MS = 5_000
 """Far longer than any assertion's bound: a record that waited for it fails the test."""
@@ -44,13 +50,25 @@ async def _topic(bootstrap: str, partitions: int) -> str:
     return name
 
 
-async def _consumer(bootstrap: str, topic: str, partitions: int) -> AdaptiveWaitConsumer:
+def test_a_flowing_gathering_consumer_asks_for_bytes_else_the_adaptive_waits_apply() -> None:
+    gathering = Gathering(min_bytes=4096, wait_ms=30)
+    assert fetch_sizes(True, True, 10, 500, gathering) == (30, 4096)
+    assert fetch_sizes(False, True, 10, 500, gathering) == (30, 4096)
+    assert fetch_sizes(True, False, 10, 500, gathering) == (500, 1)
+    assert fetch_sizes(False, False, 10, 500, gathering) == (10, 1)
+    assert fetch_sizes(False, True, 10, 500, None) == (10, 1)
+
+
+async def _consumer(
+    bootstrap: str, topic: str, partitions: int, gathering: Gathering | None = None
+) -> AdaptiveWaitConsumer:
     consumer = AdaptiveWaitConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         idle_wait_ms=LONG_IDLE_WAIT_MS,
+        gathering=gathering,
     )
     await consumer.start()
     tps = [TopicPartition(topic, p) for p in range(partitions)]
@@ -107,21 +125,75 @@ async def test_an_idle_consumer_sends_a_fetch_per_idle_wait_not_per_short_wait(
 ) -> None:
     topic = await _topic(kafka_bootstrap, 4)
     consumer = await _consumer(kafka_bootstrap, topic, 4)
-    fetches = 0
+    fetches = _count_fetches(consumer)
+    try:
+        await consumer.getmany(timeout_ms=200)
+        before = fetches[0]
+        await asyncio.sleep(2.0)
+        # A 10 ms wait would have sent ~200 fetches; the idle wait allows one or two.
+        assert fetches[0] - before <= 2
+    finally:
+        await consumer.stop()
+
+
+def _count_fetches(consumer: AdaptiveWaitConsumer) -> list[int]:
+    """A one-element list counting the consumer's fetch requests from now on."""
+    fetches = [0]
     client: Any = consumer._client
     send = client.send
 
     async def counting_send(node_id: int, request: Any, *args: Any, **kwargs: Any) -> Any:
-        nonlocal fetches
-        fetches += type(request).__name__.startswith("FetchRequest")
+        fetches[0] += type(request).__name__.startswith("FetchRequest")
         return await send(node_id, request, *args, **kwargs)
 
     client.send = counting_send
+    return fetches
+
+
+async def _drain(consumer: AdaptiveWaitConsumer, until: asyncio.Event, counts: list[int]) -> None:
+    while not until.is_set():
+        batch = await consumer.getmany(timeout_ms=50)
+        counts[0] += sum(len(m) for m in batch.values())
+
+
+@pytest.mark.services
+async def test_a_gathering_consumer_fetches_less_while_records_flow_and_idles_after(
+    kafka_bootstrap: str,
+) -> None:
+    topic = await _topic(kafka_bootstrap, 4)
+    plain = await _consumer(kafka_bootstrap, topic, 4)
+    gathering = await _consumer(kafka_bootstrap, topic, 4, Gathering(min_bytes=1 << 20, wait_ms=50))
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks=1, linger_ms=0)
+    await producer.start()
+    done = asyncio.Event()
+    received = {"plain": [0], "gathering": [0]}
     try:
-        await consumer.getmany(timeout_ms=200)
-        before = fetches
-        await asyncio.sleep(2.0)
-        # A 10 ms wait would have sent ~200 fetches; the idle wait allows one or two.
-        assert fetches - before <= 2
+        for consumer in (plain, gathering):
+            await consumer.getmany(timeout_ms=200)
+        fetches = {"plain": _count_fetches(plain), "gathering": _count_fetches(gathering)}
+        readers = [
+            asyncio.create_task(_drain(plain, done, received["plain"])),
+            asyncio.create_task(_drain(gathering, done, received["gathering"])),
+        ]
+        # ~2 s of a record every ~5 ms, spread over the partitions.
+        for i in range(400):
+            await producer.send(topic, b"x" * 100, partition=i % 4)
+            await asyncio.sleep(0.005)
+        await producer.flush()
+        sent_while_flowing = {k: v[0] for k, v in fetches.items()}
+        await asyncio.sleep(1.0)
+        done.set()
+        await asyncio.gather(*readers)
+        assert received == {"plain": [400], "gathering": [400]}
+        # A fetch per ~50 ms at most while flowing (~40 in 2 s, with slack for the machine),
+        # where the plain consumer completes one on nearly every record.
+        assert sent_while_flowing["gathering"] <= 60
+        assert sent_while_flowing["plain"] > 2 * sent_while_flowing["gathering"]
+        # Idle again: back on the long idle wait, one or two fetches in the last second.
+        assert fetches["gathering"][0] - sent_while_flowing["gathering"] <= 3
+        # ...and a new record is not held for min_bytes: it arrives at once.
+        assert await _received_within(gathering, producer, topic, 1) < 1.5
     finally:
-        await consumer.stop()
+        await producer.stop()
+        await plain.stop()
+        await gathering.stop()

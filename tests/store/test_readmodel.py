@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from pipeline.models.events import Event
 from pipeline.store import namespace
 from pipeline.store.changes import ChangeStream
-from pipeline.store.readmodel import _WRITE_POSITIONS, ReadModel
+from pipeline.store.readmodel import _WRITE_POSITIONS, SCRIPT_EVENTS, ReadModel, _chunks
 from pipeline.store.views import Views
 from plugins.sim_venue import SimVenue
 from tests.store.conftest import new_read_model
@@ -113,6 +113,43 @@ async def test_any_order_gives_the_same_models(redis_url: str, sim: SimVenue) ->
         await in_order.close()
         await shuffled.close()
         await doubled.close()
+
+
+def test_a_batch_is_cut_into_calls_of_at_most_the_cap_never_inside_an_intent() -> None:
+    by_intent = {f"i{n}": [object()] * size for n, size in enumerate([30, 30, 10, 70, 5, 64])}
+    chunks = [[(i, len(p)) for i, p in chunk] for chunk in _chunks(by_intent, 64)]  # type: ignore[arg-type]
+    assert chunks == [
+        [("i0", 30), ("i1", 30)],
+        [("i2", 10)],
+        [("i3", 70)],  # more than the cap alone: a call of its own, whole
+        [("i4", 5)],
+        [("i5", 64)],
+    ]
+
+
+async def test_a_batch_of_many_calls_gives_the_models_of_one_intent_at_a_time(
+    redis_url: str, sim: SimVenue
+) -> None:
+    events: list[Event] = []
+    for i in range(16):
+        events += await lifecycle(sim, 40 + i, strategy=f"s{i % 3}")
+    assert len(events) > 2 * SCRIPT_EVENTS  # several script calls in one pipeline
+    batched = new_read_model(redis_url)
+    alone = new_read_model(redis_url)
+    try:
+        assert await batched.apply(events) == len(events)
+        by_intent: dict[str, list[Event]] = {}
+        for event in events:
+            by_intent.setdefault(event.correlation_id, []).append(event)
+        for one in by_intent.values():
+            await alone.apply(one)
+        a = await snapshot(redis_url, batched.prefix)
+        b = await snapshot(redis_url, alone.prefix)
+        assert namespace.diff(a, b) == []
+        assert (await views(batched).stats())["states"] == {"completed": 16}
+    finally:
+        await batched.close()
+        await alone.close()
 
 
 async def test_an_older_state_never_overwrites_a_newer_one(

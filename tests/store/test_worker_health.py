@@ -26,3 +26,14 @@ async def test_reports_are_read_from_the_registry_and_expired_ones_dropped(redis
         assert await client.smembers(worker_health.registry_of(prefix)) == {b"w2"}
     finally:
         await client.aclose()
+
+
+def test_a_worker_whose_loop_lags_past_a_second_is_a_problem_and_one_below_is_not() -> None:
+    reports = {
+        "w1": {"groups": {}, "loopLagMs": {"p50": 3.0, "p99": 240.0, "max": 400.0}},
+        "w2": {"groups": {}, "loopLagMs": {"p50": 900.0, "p99": 2500.0, "max": 3000.0}},
+        "w3": {"groups": {}},  # a report from before the probe existed
+    }
+    problems = worker_health.problems(reports)
+    assert len(problems) == 1
+    assert problems[0].startswith("worker w2: its event loop runs what is due 2.5s late")

@@ -48,6 +48,7 @@ from pipeline.runtime.delivery.runner import GroupRunner
 from pipeline.runtime.delivery.safety import FailureCounter
 from pipeline.runtime.delivery.sink import KafkaSink, send_output
 from pipeline.runtime.delivery.tables import TableSet
+from pipeline.runtime.loop_lag import LoopLag
 from pipeline.stages.base import Record
 from pipeline.stages.rejections import dead_letter
 from pipeline.store import worker_health
@@ -106,6 +107,7 @@ class KafkaRuntime:
         self._stopping = asyncio.Event()
         self.stopped = asyncio.Event()
         self.started_at = time.monotonic()
+        self.loop_lag = LoopLag()
         self._baselines: dict[tuple[str, int], int] = {}
         """Each partition's committed offset when first looked at in this assignment."""
 
@@ -150,6 +152,11 @@ class KafkaRuntime:
                 asyncio.create_task(self._guard(runner.run()), name=f"group-{runner.name}")
             )
         self._tasks.append(asyncio.create_task(self._guard(self._commit_loop()), name="commit"))
+        self._tasks.append(
+            asyncio.create_task(
+                self.loop_lag.run(report_every_s=1.0 if self._trace else None), name="loop-lag"
+            )
+        )
         self._fetching = asyncio.create_task(self._guard(self._fetch_loop()), name="fetch")
 
     async def _guard(self, work: Any) -> None:
@@ -319,6 +326,7 @@ class KafkaRuntime:
             "upS": round(time.monotonic() - self.started_at, 1),
             "groups": groups,
             "stalled": stalled,
+            "loopLagMs": self.loop_lag.percentiles(),
             "fatal": None if self.fatal is None else repr(self.fatal),
             "at": time.time(),
         }

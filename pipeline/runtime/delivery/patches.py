@@ -15,11 +15,21 @@ long wait then costs no latency at all.  So the wait is chosen per request: the 
 (``SEP_FETCH_IDLE_WAIT_MS``, 500 ms) when the request will cover everything, the short one
 otherwise.  aiokafka builds its fetcher inline in ``start`` with no factory to override, so
 the fetcher's class is swapped after start (same fields, only behaviour changes).
+
+**Gathering, for followers that may lag a little.**  A follower reading busy topics whole
+(the risk feed reads every intent's events in every worker) completes a fetch on the first
+new record, so while records flow it sends a fetch request every few milliseconds, each a
+response to parse and a request the broker serves.  With ``Gathering(min_bytes, wait_ms)``,
+while the last fetch brought records the next asks the broker to hold it until ``min_bytes``
+have gathered or ``wait_ms`` has passed (at most 1000 / wait_ms fetches a second); a fetch
+that brings nothing puts the consumer back on the waits above, so an idle follower costs what
+it did.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import aiokafka
@@ -34,6 +44,14 @@ FETCH_IDLE_WAIT_MS = 500
 """Default idle wait (``Settings.fetch_idle_wait_ms``, ``SEP_FETCH_IDLE_WAIT_MS``)."""
 
 
+@dataclass(frozen=True)
+class Gathering:
+    """Fetch sizes while records flow (see the module docstring)."""
+
+    min_bytes: int = 64 * 1024
+    wait_ms: int = 25
+
+
 class UnsupportedLibraryVersion(RuntimeError):
     """A patched library is at a version the patches were not written for."""
 
@@ -45,10 +63,12 @@ def check() -> None:
         raise UnsupportedLibraryVersion(
             f"aiokafka {version} is installed, but pipeline/runtime/delivery/patches.py was "
             f"written for {', '.join(WRITTEN_FOR['aiokafka'])}x: check the fetcher's private "
-            "_get_actions_per_node/_records/_fetch_max_wait_ms, then update WRITTEN_FOR"
+            "_get_actions_per_node/_proc_fetch_request/_records/_fetch_max_wait_ms/"
+            "_fetch_min_bytes, then update WRITTEN_FOR"
         )
-    if not hasattr(Fetcher, "_get_actions_per_node"):
-        raise UnsupportedLibraryVersion("aiokafka's Fetcher has no _get_actions_per_node")
+    for method in ("_get_actions_per_node", "_proc_fetch_request"):
+        if not hasattr(Fetcher, method):
+            raise UnsupportedLibraryVersion(f"aiokafka's Fetcher has no {method}")
 
 
 def covers_every_partition(buffered: bool, states: Iterable[Any]) -> bool:
@@ -64,19 +84,47 @@ def covers_every_partition(buffered: bool, states: Iterable[Any]) -> bool:
     return all(state.has_valid_position and not state.paused for state in states)
 
 
+def fetch_sizes(
+    everything: bool,
+    flowing: bool,
+    busy_wait_ms: int,
+    idle_wait_ms: int,
+    gathering: Gathering | None,
+) -> tuple[int, int]:
+    """The next fetch request's (max wait ms, min bytes).
+
+    ``everything``: the request covers every assigned partition (``covers_every_partition``);
+    ``flowing``: the last fetch brought records.
+    """
+    if gathering is not None and flowing:
+        return gathering.wait_ms, gathering.min_bytes
+    return (idle_wait_ms if everything else busy_wait_ms), 1
+
+
 class AdaptiveWaitFetcher(Fetcher):  # type: ignore[misc]
-    """aiokafka's fetcher, choosing each request's max wait (see the module docstring)."""
+    """aiokafka's fetcher, choosing each request's max wait and min bytes (see the module
+    docstring)."""
 
     busy_wait_ms: int = FETCH_MAX_WAIT_MS
     idle_wait_ms: int = FETCH_IDLE_WAIT_MS
+    gathering: Gathering | None = None
+    flowing: bool = False
 
     def _get_actions_per_node(self, assignment: Any) -> Any:
         # Read by the parent when it builds the FetchRequest in this same call.
         everything = covers_every_partition(
             bool(self._records), (assignment.state_value(tp) for tp in assignment.tps)
         )
-        self._fetch_max_wait_ms = self.idle_wait_ms if everything else self.busy_wait_ms
+        self._fetch_max_wait_ms, self._fetch_min_bytes = fetch_sizes(
+            everything, self.flowing, self.busy_wait_ms, self.idle_wait_ms, self.gathering
+        )
         return super()._get_actions_per_node(assignment)
+
+    async def _proc_fetch_request(self, assignment: Any, node_id: Any, request: Any) -> bool:
+        # True when the response put records in the buffer (the parent's own signal).
+        got = bool(await super()._proc_fetch_request(assignment, node_id, request))
+        self.flowing = got
+        return got
 
 
 class AdaptiveWaitConsumer(aiokafka.AIOKafkaConsumer):  # type: ignore[misc]
@@ -86,9 +134,16 @@ class AdaptiveWaitConsumer(aiokafka.AIOKafkaConsumer):  # type: ignore[misc]
     of a request that covers every partition.
     """
 
-    def __init__(self, *topics: Any, idle_wait_ms: int = FETCH_IDLE_WAIT_MS, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *topics: Any,
+        idle_wait_ms: int = FETCH_IDLE_WAIT_MS,
+        gathering: Gathering | None = None,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("fetch_max_wait_ms", FETCH_MAX_WAIT_MS)
         self._idle_wait_ms = max(idle_wait_ms, kwargs["fetch_max_wait_ms"])
+        self._gathering = gathering
         super().__init__(*topics, **kwargs)
 
     async def start(self) -> None:
@@ -100,3 +155,4 @@ class AdaptiveWaitConsumer(aiokafka.AIOKafkaConsumer):  # type: ignore[misc]
         fetcher.__class__ = AdaptiveWaitFetcher
         fetcher.busy_wait_ms = self._fetch_max_wait_ms
         fetcher.idle_wait_ms = self._idle_wait_ms
+        fetcher.gathering = self._gathering
