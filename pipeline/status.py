@@ -59,6 +59,10 @@ async def collect_status(settings: Settings, topology: Topology) -> dict[str, An
             w: r.get("loopLagMs", {}).get("p99") for w, r in sorted(workers.items())
         },
         "problems": worker_health.problems(workers),
+        "lanes": {
+            (topology.lanes.lane_of_topic(topic) if topology.lanes else None) or topic: lane
+            for topic, lane in worker_health.lanes(workers).items()
+        },
     }
 
 
@@ -81,4 +85,15 @@ def render_status(status: dict[str, Any]) -> str:
     lines.append(f"events stored ({status['event_store']}): {sum(status['events'].values())}")
     for topic, n in status["events"].items():
         lines.append(f"  {topic:<20} {n:>8}")
+    if status.get("lanes"):
+        # Waits: ingest's write to the chain's pass; mean since the workers started.
+        lines.append("lanes:            queued   behind    taken  mean wait  max wait")
+        for name, lane in status["lanes"].items():
+            mean = lane["waitMsSum"] / lane["records"] if lane["records"] else None
+            lines.append(
+                f"  {name:<12} {lane['queued']:>8} {lane['behind']:>8} {lane['records']:>8} "
+                + (f"{mean:>8.1f}ms" if mean is not None else f"{'-':>10}")
+                + f" {lane['waitMsMax']:>7.0f}ms"
+                + ("  (paused)" if lane["paused"] else "")
+            )
     return "\n".join(lines)

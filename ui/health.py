@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 from web3 import AsyncWeb3
 
 from pipeline.store import worker_health
+from ui.kafka_clients import running
 from ui.services import Services, services_of
 
 TIMEOUT_S = 3.0
@@ -24,11 +25,8 @@ async def _kafka(services: Services) -> None:
     admin = AIOKafkaAdminClient(
         bootstrap_servers=services.settings.kafka, request_timeout_ms=int(TIMEOUT_S * 1000)
     )
-    try:
-        await admin.start()
+    async with running(admin.start, admin.close):
         await admin.list_topics()
-    finally:
-        await admin.close()
 
 
 async def _postgres(services: Services) -> None:

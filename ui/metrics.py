@@ -18,10 +18,12 @@ from starlette.responses import Response
 
 from pipeline.risk.status import risk_status
 from pipeline.store import metrics as store_metrics
-from pipeline.store import risk_usage
+from pipeline.store import risk_usage, worker_health
 from pipeline.store.control_log import latest_control
 from pipeline.store.metrics import BUCKETS
 from pipeline.store.projection import STAGE_OF
+from ui import lanes
+from ui.kafka_clients import running
 from ui.kill import control_gauges
 from ui.services import Services, services_of
 
@@ -32,23 +34,26 @@ _lag_cache: dict[str, tuple[float, list[tuple[str, str, int, int]] | None]] = {}
 async def consumer_lag(kafka: str) -> list[tuple[str, str, int, int]]:
     """(group, topic, partition, records behind) for every group's committed partitions."""
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka, request_timeout_ms=3000)
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, request_timeout_ms=3000)
-    try:
-        await admin.start()
-        await consumer.start()
-        out = []
-        for group, _protocol in await admin.list_consumer_groups():
-            committed = await admin.list_consumer_group_offsets(group)
-            if not committed:
-                continue
-            ends = await consumer.end_offsets(list(committed))
-            for tp, meta in sorted(committed.items()):
-                if meta.offset >= 0:
-                    out.append((str(group), tp.topic, tp.partition, max(ends[tp] - meta.offset, 0)))
-        return out
-    finally:
-        await consumer.stop()
-        await admin.close()
+    async with running(admin.start, admin.close):
+        # Built only now: a consumer never stopped warns when collected (Unclosed AIOKafkaConsumer).
+        consumer = AIOKafkaConsumer(bootstrap_servers=kafka, request_timeout_ms=3000)
+        async with running(consumer.start, consumer.stop):
+            return await _lag(admin, consumer)
+
+
+async def _lag(
+    admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer
+) -> list[tuple[str, str, int, int]]:
+    out = []
+    for group, _protocol in await admin.list_consumer_groups():
+        committed = await admin.list_consumer_group_offsets(group)
+        if not committed:
+            continue
+        ends = await consumer.end_offsets(list(committed))
+        for tp, meta in sorted(committed.items()):
+            if meta.offset >= 0:
+                out.append((str(group), tp.topic, tp.partition, max(ends[tp] - meta.offset, 0)))
+    return out
 
 
 async def cached_lag(kafka: str) -> list[tuple[str, str, int, int]] | None:
@@ -142,6 +147,8 @@ async def render(services: Services) -> str:
         f"sep_stream_clients {services.broadcaster.subscribers}",
     ]
     lines += await control_gauges(services)  # the kill switches and venue breakers
+    workers = await worker_health.read_all(services.redis, prefix)
+    lines += lanes.metric_lines(services.topology, workers)
     return "\n".join(lines) + "\n"
 
 

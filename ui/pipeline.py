@@ -10,6 +10,8 @@ already records:
     health:worker:* (Redis)      per worker and stage group: batches, records,
                                  queued, failures, dead letters                 -> records/s,
                                                                                    batch size
+                                 per priority lane (ui/lanes.py): queued, behind,
+                                 taken, waits                                   -> lanes
     consumer groups (Kafka)      committed vs end offset per partition          -> lag
     the dependencies             Kafka, PostgreSQL, Redis, the chain             -> health
 
@@ -36,7 +38,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from pipeline.store import metrics, worker_health
 from pipeline.store.metrics import BUCKETS
-from ui import health
+from ui import health, lanes
 from ui.metrics import cached_lag
 from ui.services import Services
 
@@ -233,6 +235,7 @@ class PipelineSampler:
             "windowS": round(span, 1),
             "stages": stages,
             "groups": list(groups.values()),
+            "lanes": lanes.window_rows(topology, new.groups, old.groups, span),
             "lag": partitions,
             "lagTotal": None if lag is None else sum(n for *_, n in lag),
             "health": checks,

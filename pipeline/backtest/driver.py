@@ -27,6 +27,7 @@ topology, settings and seed give the same events in the same order, byte for byt
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -125,6 +126,43 @@ class BacktestTime:
         return f"{prefix}-{deterministic_ulid(self.clock(), self.seed, prefix, str(self._counter))}"
 
 
+class _RunHeap:
+    """Garbage collection for a run whose objects mostly live to its end.
+
+    What exists before the run (modules, pydantic's schemas, the venues: ~120,000 objects)
+    and the records a run keeps for its event log (~18 an intent) are not garbage, yet the
+    collector's automatic passes scanned them again and again: ~10 % of a backtest's CPU,
+    for ~0.7 cyclic objects found per intent.  So during the run the collector only runs
+    here: every ``COLLECT_EVERY`` intents (or ``MARKET_EVERY`` market events) it collects
+    what is new and freezes the survivors out of later passes, so each object is scanned
+    about once.  At the end it is unfrozen and back on: nothing stays uncollectable.
+    """
+
+    COLLECT_EVERY = 2_000
+    MARKET_EVERY = 100_000
+
+    def __init__(self) -> None:
+        self._enabled = gc.isenabled()
+        gc.disable()
+        gc.freeze()
+        self._intents = self._events = 0
+
+    def step(self, intents: int) -> None:
+        """One step of the run went through (a market event, or a given submission), with
+        ``intents`` submitted in it."""
+        self._intents += intents
+        self._events += 1
+        if self._intents >= self.COLLECT_EVERY or self._events >= self.MARKET_EVERY:
+            self._intents = self._events = 0
+            gc.collect()
+            gc.freeze()
+
+    def release(self) -> None:
+        gc.unfreeze()
+        if self._enabled:
+            gc.enable()
+
+
 @dataclass
 class BacktestResult:
     events: list[bytes]
@@ -132,6 +170,9 @@ class BacktestResult:
     market_events: int
     submissions: int
     seconds: float
+    cpu_seconds: float
+    """The process's CPU time over the run (what the run cost whatever the machine's load;
+    ``seconds`` is the wall clock)."""
     first_ms: int | None
     last_ms: int | None
     fatal: BaseException | None = None
@@ -189,10 +230,17 @@ class Backtest:
                 # The planner reads each venue's declared routing once, when it is built.
                 venue.routing = replace(routing_of(venue), max_splits=max_splits)  # type: ignore[attr-defined]
         self._submissions = deque(submissions)
+        self._heap: _RunHeap | None = None
+        """The garbage collection of the run under way (``run``)."""
         self.runtime: MemoryRuntime
         stages = [s.name for s in topology.stages]
         self.runtime, self.lifecycle = build_memory_runtime(
-            topology, self.settings, stages, clock=self.clock, venues=self.venues
+            topology,
+            self.settings,
+            stages,
+            clock=self.clock,
+            venues=self.venues,
+            keep_changelogs=False,
         )
         self._replaying = (
             [v for v in self.venues.values() if isinstance(v, ReplaysMarket)] if drive_venue else []
@@ -227,6 +275,8 @@ class Backtest:
             self.runtime.topics.append(topic, key, value, timestamp_ms=at_ms)
             await self._catch_up(self.clock())
             await self.runtime.run_until_idle()
+            if self._heap is not None:
+                self._heap.step(1)
 
     async def run(self) -> BacktestResult:
         runtime = self.runtime
@@ -238,11 +288,12 @@ class Backtest:
         async def emit(output: Output) -> None:
             emitted.append(output)
 
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         first: int | None = None
         last: int | None = None
         count = submissions = 0
         await self.lifecycle.ensure_started()
+        heap = self._heap = _RunHeap()
         try:
             while True:
                 if self._submissions:
@@ -263,6 +314,7 @@ class Backtest:
                     record = Record(event.topic, 0, count, event.at_ms, event.key, event.value)
                     await runner.process((record,), emit)
                 count += 1
+                heap.step(len(emitted))
                 if emitted:
                     for output in emitted:
                         topics.append(output.topic, output.key, output.value, None, output.headers)
@@ -277,10 +329,13 @@ class Backtest:
             await self._submit_until(None)
             await runtime.run_until_idle()
         finally:
+            heap.release()
+            self._heap = None
             await self.lifecycle.stop()
         if self.progress is not None:
             self.progress(count)
         seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
         records = [r for t in event_topics(self.topology) for r in topics.log.get(t, [])]
         records.sort(key=event_order)
         counts: dict[str, int] = {}
@@ -292,6 +347,7 @@ class Backtest:
             market_events=count,
             submissions=submissions,
             seconds=seconds,
+            cpu_seconds=cpu_seconds,
             first_ms=first,
             last_ms=last,
             fatal=runtime.fatal,

@@ -153,11 +153,14 @@ def backtest_topology(
 
 
 def event_topics(topology: Topology) -> list[str]:
-    """The topics whose records are events (what project would store), in stage order."""
+    """The topics whose records are events (what project would store), in stage order
+    (with ``lanes:``, ingest's events are on every lane topic)."""
+    lanes = topology.lanes.topics if topology.lanes is not None else ()
     topics: list[str] = []
     for stage in topology.stages:
         if stage.name == RUNNER or not stage.outputs:
             continue
-        if stage.events_topic not in topics:
-            topics.append(stage.events_topic)
+        for topic in (stage.events_topic, *(t for t in stage.outputs if t in lanes)):
+            if topic not in topics:
+                topics.append(topic)
     return topics

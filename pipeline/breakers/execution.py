@@ -62,6 +62,11 @@ class FailureWatch:
         if not self._spec.enabled:
             return None
         venue = outcome.venue
+        if outcome.ok and (current is None or current.state is BreakerState.CLOSED):
+            # Nearly every step: a success on a closed breaker only ends a run of failures
+            # (the policy and the initial state are models built per call: ~12 us a step).
+            self._runs[venue] = 0
+            return None
         policy = self._spec.policy(venue)
         if not outcome.ok and not policy.counts(outcome.reason):
             return None  # the market's or the intent's doing, not the venue's

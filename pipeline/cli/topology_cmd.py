@@ -38,7 +38,7 @@ def render_topology(topology: Topology) -> str:
         who_in = ", ".join(writers) or "external producers"
         who_out = ", ".join(consumers[topic.name]) or "nobody in the pipeline"
         lines.append(
-            f"  {topic.name:<24} {topic.partitions:>3} partitions, key {topic.key:<16} "
+            f"  {topic.name:<28} {topic.partitions:>3} partitions, key {topic.key:<16} "
             f"{who_in} -> {who_out}"
         )
     venues = [n for n, u in topology.plugins.venues.items() if u.enabled]
@@ -49,6 +49,18 @@ def render_topology(topology: Topology) -> str:
         f"strategies: {', '.join(strategies) or 'none'}",
         f"assets: {', '.join(a.symbol for a in topology.assets)}",
     ]
+    if topology.lanes is not None:
+        spec = topology.lanes
+        lines.append(
+            f"lanes: {spec.split} split by priority, passes of "
+            f"{', '.join(spec.scheduled)} by weight"
+            + (f" within {spec.pass_budget_ms} ms" if spec.pass_budget_ms else "")
+        )
+        lines += [
+            f"  {lane.name:<8} priorities {lane.priorities[0]}-{lane.priorities[1]}, "
+            f"weight {lane.weight}" + (f", min share {lane.min_share}" if lane.min_share else "")
+            for lane in spec.lanes
+        ]
     return "\n".join(lines)
 
 

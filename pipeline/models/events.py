@@ -32,6 +32,8 @@ class FieldError(WireModel):
 
 class IntentSubmitted(WireModel):
     intent: Intent
+    lane: str | None = None
+    """The priority lane ingest queued it in (``topology.yaml`` ``lanes:``); None: no lanes."""
 
 
 class IntentRejected(WireModel):
@@ -58,6 +60,8 @@ class RiskRejected(WireModel):
 
 class IntentAccepted(WireModel):
     intent: Intent
+    lane: str | None = None
+    """The lane ingest queued it in, carried to prioritise (which reports that lane)."""
 
 
 class IntentPrioritised(WireModel):

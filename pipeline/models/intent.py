@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -38,16 +38,22 @@ class PartialFills(StrEnum):
     still cannot be filled is failed with the reason."""
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+"""Unicode's control characters (category ``Cc``): exactly these 65 code points.  One regex
+search instead of a ``unicodedata.category`` call per character (ids are checked a few
+times per intent; the loop was ~6 % of a backtest's CPU)."""
+
+
 def _printable(value: str) -> str:
     # Ids end up in keys, logs and headers, where a control character (a newline, the unit
     # separator) is at best invisible and at worst taken for a delimiter.
-    for i, char in enumerate(value):
-        if unicodedata.category(char) == "Cc":
-            raise PydanticCustomError(
-                "control_character",
-                "must not contain control characters; found {char} at position {position}",
-                {"char": f"U+{ord(char):04X}", "position": i},
-            )
+    found = _CONTROL.search(value)
+    if found is not None:
+        raise PydanticCustomError(
+            "control_character",
+            "must not contain control characters; found {char} at position {position}",
+            {"char": f"U+{ord(found.group()):04X}", "position": found.start()},
+        )
     return value
 
 

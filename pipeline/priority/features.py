@@ -60,7 +60,9 @@ def feature_row(
     style = intent.constraints.execution_style
     return [
         1.0 if intent.type is IntentType.ACQUIRE else 0.0,
-        math.log10(1 + float(notional or 0)) / 7,
+        # Ingest scores intents validate has not checked yet: a negative amount is not an
+        # error here (validate rejects it), it is size zero.
+        math.log10(1 + max(float(notional or 0), 0.0)) / 7,
         math.log10(max(left, 1)) / 7,
         1.0 if style is ExecutionStyle.AGGRESSIVE else 0.0,
         1.0 if style is ExecutionStyle.ADAPTIVE else 0.0,

@@ -46,6 +46,7 @@ from pipeline.runtime.app import group_id
 from pipeline.runtime.assembly import build_groups
 from pipeline.runtime.delivery import patches
 from pipeline.runtime.delivery.kafka import KafkaRuntime
+from pipeline.runtime.delivery.lanes import policy_of
 from pipeline.runtime.delivery.singleton import singleton_assignor
 from pipeline.runtime.delivery.sink import KafkaSink
 from pipeline.runtime.delivery.tables import TableSet
@@ -119,6 +120,7 @@ def build_runtime(
         assignor=singleton_assignor(time.time_ns())
         if placement.singleton
         else RangePartitionAssignor,
+        lanes=policy_of(topology),
     )
     return runtime, lifecycle
 

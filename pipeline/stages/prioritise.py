@@ -30,9 +30,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal
-from pathlib import Path
 
 from pipeline.models.base import WireModel
 from pipeline.models.events import (
@@ -42,68 +39,35 @@ from pipeline.models.events import (
     IntentPrioritised,
     make_event,
 )
-from pipeline.models.intent import ExecutionStyle, Intent
-from pipeline.pricing import notional
-from pipeline.priority.features import Signals, feature_row, matrix
-from pipeline.priority.model import OnnxScorer
-from pipeline.priority.signals import MarketVolatility
+from pipeline.priority.scoring import (
+    LANES,
+    RULE_VERSION,
+    IntentScorer,
+    Priority,
+    bucket,
+    in_lane,
+    model_path,
+    score_intent,
+    urgency,
+)
 from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
 from pipeline.stages.decisions import Decisions
 from pipeline.stages.table_names import PRIORITISE_DECISIONS
-from pipeline.topology.models import PrioritySpec, Topology
+from pipeline.topology.models import Topology
 
+__all__ = [
+    "LANES",
+    "RULE_VERSION",
+    "PrioritiseStage",
+    "Priority",
+    "bucket",
+    "build",
+    "model_path",
+    "prioritise_event",
+    "score_intent",
+    "urgency",
+]
 log = logging.getLogger(__name__)
-MODELS_DIR = Path(__file__).resolve().parent.parent / "priority" / "models"
-RULE_VERSION = "rule-1"
-URGENT_WINDOW_MS = 10_000  # a window this short or shorter is maximally urgent
-RELAXED_WINDOW_MS = 3_600_000  # an hour or more is not urgent at all
-WEIGHT_URGENCY = Decimal("0.6")
-WEIGHT_STYLE = Decimal("0.25")
-WEIGHT_SIZE = Decimal("0.15")
-STYLE_SCORE = {
-    ExecutionStyle.AGGRESSIVE: Decimal(1),
-    ExecutionStyle.ADAPTIVE: Decimal("0.5"),
-    ExecutionStyle.PASSIVE: Decimal(0),
-}
-LANES = ((8, "fast"), (4, "normal"), (1, "bulk"))  # lowest priority of each lane
-
-
-@dataclass(frozen=True)
-class Priority:
-    score: Decimal
-    priority: int
-    lane: str
-
-
-def urgency(time_window_ms: int) -> Decimal:
-    """1 for a window of 10 s or less, 0 for an hour or more, linear in between."""
-    span = Decimal(RELAXED_WINDOW_MS - URGENT_WINDOW_MS)
-    clipped = min(max(time_window_ms, URGENT_WINDOW_MS), RELAXED_WINDOW_MS)
-    return 1 - Decimal(clipped - URGENT_WINDOW_MS) / span
-
-
-def bucket(score: Decimal) -> Priority:
-    """A score in [0, 1] -> priority 1..10 (tenths) and the lane of that priority."""
-    score = min(max(score, Decimal(0)), Decimal(1)).quantize(Decimal("0.0001"))
-    priority = 1 + int((score * 10).to_integral_value(rounding=ROUND_FLOOR))
-    priority = min(max(priority, 1), 10)
-    lane = next(name for floor, name in LANES if priority >= floor)
-    return Priority(score, priority, lane)
-
-
-def score_intent(intent: Intent, topology: Topology) -> Priority:
-    value = notional(intent, topology) or Decimal(0)
-    size = min(value / topology.risk.max_notional, Decimal(1))
-    return bucket(
-        WEIGHT_URGENCY * urgency(intent.constraints.time_window_ms)
-        + WEIGHT_STYLE * STYLE_SCORE[intent.constraints.execution_style]
-        + WEIGHT_SIZE * size
-    )
-
-
-def model_path(spec: PrioritySpec) -> Path:
-    path = Path(spec.model)
-    return path if path.is_absolute() else MODELS_DIR / path
 
 
 def _answer(event: Event, topic: str, payload: WireModel, topology: Topology, now: int) -> Output:
@@ -138,7 +102,8 @@ def prioritised_output(
 
 def prioritise_event(event: Event, topology: Topology, now: int) -> tuple[int, Output]:
     """One ``intent.accepted`` scored by the rule; its priority and output."""
-    result = score_intent(event.payload_as(IntentAccepted).intent, topology)
+    accepted = event.payload_as(IntentAccepted)
+    result = in_lane(score_intent(accepted.intent, topology), accepted.lane, topology)
     return result.priority, prioritised_output(event, result, "rule", RULE_VERSION, topology, now)
 
 
@@ -165,9 +130,7 @@ class PrioritiseStage:
 
     def __init__(self, context: StageContext) -> None:
         self._context = context
-        spec = context.topology.priority
-        self._model = OnnxScorer(model_path(spec)) if spec.scorer == "model" else None
-        self._volatility = MarketVolatility()
+        self._scorer = IntentScorer(context.topology, context.outcomes)
         self._decisions = Decisions(
             context.table(
                 PRIORITISE_DECISIONS, "intent id -> intent.prioritised or intent.expired, as given"
@@ -177,7 +140,8 @@ class PrioritiseStage:
 
     @property
     def scorer(self) -> str:
-        return "rule" if self._model is None else f"model {self._model.version}"
+        model = self._scorer.model
+        return "rule" if model is None else f"model {model.version}"
 
     async def start(self) -> None:
         return None
@@ -201,7 +165,7 @@ class PrioritiseStage:
                 live.append(event)
         ranked = (
             self._scored(live, now)
-            if self._model is not None
+            if self._scorer.model is not None
             else [prioritise_event(e, topology, now) for e in live]
         )
         for event, (priority, output) in zip(live, ranked, strict=True):
@@ -212,35 +176,21 @@ class PrioritiseStage:
         await self._decisions.answer(pairs, lambda e: decided[e.correlation_id][1], emit)
 
     def _scored(self, events: Sequence[Event], now: int) -> list[tuple[int, Output]]:
-        """The batch scored by the model in one call."""
-        assert self._model is not None
+        """The batch scored by the model in one call (each kept in the lane ingest chose)."""
         if not events:
             return []
-        context, topology = self._context, self._context.topology
+        context, topology, scorer = self._context, self._context.topology, self._scorer
         if context.market is not None:
-            self._volatility.observe(context.market.pools())
-        intents = [e.payload_as(IntentAccepted).intent for e in events]
-        rows = [
-            feature_row(
-                intent,
-                notional(intent, topology),
-                now,
-                Signals(
-                    volatility=self._volatility.of(intent.subject.asset.symbol),
-                    fill_rate=context.outcomes.fill_rate(intent.strategy_id),
-                    queue_depth=len(events),
-                ),
-            )
-            for intent in intents
-        ]
-        scores = self._model.score(matrix(rows))
-        version = self._model.version
+            scorer.volatility.observe(context.market.pools())
+        accepted = [e.payload_as(IntentAccepted) for e in events]
+        results = scorer.score([a.intent for a in accepted], now)
+        version = scorer.version
         return [
             (
-                (result := bucket(Decimal(repr(float(score))))).priority,
-                prioritised_output(event, result, "model", version, topology, now),
+                (kept := in_lane(result, a.lane, topology)).priority,
+                prioritised_output(event, kept, "model", version, topology, now),
             )
-            for event, score in zip(events, scores, strict=True)
+            for event, a, result in zip(events, accepted, results, strict=True)
         ]
 
 

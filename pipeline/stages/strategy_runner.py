@@ -66,6 +66,7 @@ import logging
 from collections.abc import Mapping, Sequence
 
 import orjson
+import pluggy
 from pydantic import ValidationError
 
 from pipeline.market.feed import TOPIC as POOLS_TOPIC
@@ -73,6 +74,7 @@ from pipeline.models.control import StrategyChanged
 from pipeline.models.events import Event, ExecStepFilled, IntentSubmitted
 from pipeline.models.intent import IntentSubmission
 from pipeline.models.market import PoolState
+from pipeline.plugins.loading import make_plugin_manager
 from pipeline.plugins.manager import build_strategy
 from pipeline.plugins.strategy import JsonState, KeepsState, MarketSnapshot, Strategy, StrategyFill
 from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
@@ -138,6 +140,13 @@ class StrategyRunnerStage:
             STRATEGY_STATE, "strategy id -> {plugin, state}: each strategy's saved state"
         )
         self._saved: dict[str, str] = {}
+        self._plugins: pluggy.PluginManager | None = None
+        """The plugin manager of the reconcile under way (see ``_reconcile``)."""
+        self._stateful: dict[str, tuple[Strategy, KeepsState | None]] = {}
+        """Per strategy id, its instance and the same as a ``KeepsState`` (``None``: it keeps
+        none): asked once per instance, not at every batch (``isinstance`` against a
+        runtime-checkable protocol is ~10 us; in a backtest every market event is a batch,
+        after which every strategy's state is saved)."""
         """What was last written to the state table per strategy (skip unchanged writes)."""
         self._control_version: int | None = None
         self._pools: dict[str, dict[str, PoolState]] = {}
@@ -215,6 +224,10 @@ class StrategyRunnerStage:
         if version == self._control_version:
             return
         self._control_version = version
+        # One plugin manager for the strategies this reconcile builds: making one loads
+        # every plugin (~8 ms; a backtest's 50 strategies took 0.4 s), and a fresh one at
+        # each reconcile still finds a plugin installed since.
+        self._plugins = None
         wanted = self.wanted()
         for strategy_id in [*self.strategies, *self.paused]:
             if strategy_id not in wanted:  # gone from the topology and the control plane
@@ -278,12 +291,15 @@ class StrategyRunnerStage:
         if self._fixed is not None:
             return self._fixed[want.strategy_id]
         context = self._context
+        if self._plugins is None:
+            self._plugins = make_plugin_manager()
         return build_strategy(
             context.topology,
             context.settings.data_dir,
             want.strategy_id,
             want.plugin,
             want.config,
+            self._plugins,
         )
 
     async def _stop_strategy(self, strategy_id: str, *, save: bool = True) -> None:
@@ -295,6 +311,7 @@ class StrategyRunnerStage:
             return
         if save:
             self._save_state(strategy_id, strategy)
+        self._stateful.pop(strategy_id, None)
         try:
             await strategy.on_stop()
         except Exception:
@@ -340,13 +357,21 @@ class StrategyRunnerStage:
         for strategy_id, strategy in [*self.strategies.items(), *self.paused.items()]:
             self._save_state(strategy_id, strategy)
 
+    def _keeper(self, strategy_id: str, strategy: Strategy) -> KeepsState | None:
+        known = self._stateful.get(strategy_id)
+        if known is None or known[0] is not strategy:
+            known = (strategy, strategy if isinstance(strategy, KeepsState) else None)
+            self._stateful[strategy_id] = known
+        return known[1]
+
     def _save_state(self, strategy_id: str, strategy: Strategy) -> None:
-        if not isinstance(strategy, KeepsState):
+        keeper = self._keeper(strategy_id, strategy)
+        if keeper is None:
             return
         want = self._built_from.get(strategy_id)
         plugin = want.plugin if want is not None else strategy_id
         try:
-            value = orjson.dumps({"plugin": plugin, "state": strategy.save_state()}).decode()
+            value = orjson.dumps({"plugin": plugin, "state": keeper.save_state()}).decode()
         except Exception:
             log.exception("strategy state not saved", extra={"strategy": strategy_id})
             return

@@ -319,7 +319,8 @@ def validate_event(
     strategies' exposure and breaker state with market marks (``pipeline.risk``); omitted,
     only the per-intent limits at the reference prices.
     """
-    intent = event.payload_as(IntentSubmitted).intent
+    submitted = event.payload_as(IntentSubmitted)
+    intent = submitted.intent
     id_ms = intent.created_at_ms or now
     topic = topology.stage("validate").events_topic
 
@@ -395,7 +396,7 @@ def validate_event(
         RiskApproved(checks=checks, notional=wire_amount(value or Decimal(0))),
         1,
     )
-    accepted = emit("intent.accepted", IntentAccepted(intent=intent), 2)
+    accepted = emit("intent.accepted", IntentAccepted(intent=intent, lane=submitted.lane), 2)
     return [Output.of_event(topic, approved), Output.of_event(topic, accepted)]
 
 
@@ -407,6 +408,7 @@ class ValidateStage:
     ) -> None:
         self._context = context
         self._topic = context.topology.stage(self.name).events_topic
+        self._inputs = frozenset(context.topology.stage(self.name).inputs)
         # None: the checks the topology enables, built by the plugin manager.
         self._checks = tuple(
             build_risk_checks(context.topology) if risk_checks is None else risk_checks
@@ -452,10 +454,13 @@ class ValidateStage:
 
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
         now = self._context.clock()
+        # In a fused chain the pass's records include the other stages' inputs (plan's
+        # sep.executions, four records an intent): skipped by topic, before decoding them.
         pairs = [
             (record, event)
             for record in records
-            if (event := event_of(record)).topic == "intent.submitted"
+            if record.topic in self._inputs
+            and (event := event_of(record)).topic == "intent.submitted"
         ]
         if not pairs:
             return

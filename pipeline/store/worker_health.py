@@ -86,3 +86,30 @@ def problems(reports: dict[str, dict[str, Any]]) -> list[str]:
                 "(p99): every stage of the worker waits that long (a blocking call?)"
             )
     return lines
+
+
+def lanes(reports: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every priority lane over all workers (``topology.yaml`` ``lanes:``), by lane topic:
+    queued in the workers, behind in Kafka, records taken, the sum of their waits (ms, from
+    ingest's write to the pass that took them), the longest wait since the last reports,
+    and whether any worker has paused fetching it."""
+    out: dict[str, dict[str, Any]] = {}
+    for report in reports.values():
+        for state in report.get("groups", {}).values():
+            for topic, lane in state.get("lanes", {}).items():
+                total = out.setdefault(
+                    topic,
+                    {
+                        "queued": 0,
+                        "behind": 0,
+                        "records": 0,
+                        "waitMsSum": 0.0,
+                        "waitMsMax": 0.0,
+                        "paused": False,
+                    },
+                )
+                for field in ("queued", "behind", "records", "waitMsSum"):
+                    total[field] += lane.get(field, 0)
+                total["waitMsMax"] = max(total["waitMsMax"], lane.get("waitMsMax", 0.0))
+                total["paused"] |= bool(lane.get("paused"))
+    return out

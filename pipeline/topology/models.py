@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipeline.breakers.config import BreakersSpec
 from pipeline.models.assets import Asset
+from pipeline.topology.lanes import LanesSpec, expand
 
 
 class Strict(BaseModel):
@@ -231,6 +232,8 @@ def reference_problems(topology: Topology) -> list[tuple[str, str]]:
     # across chains too (USDC on Arbitrum needs its own symbol, e.g. USDC.arb).
     symbols = [a.symbol for a in topology.assets]
     problems += _duplicates("assets", "symbol", symbols)
+    # A misspelt split topic is closest to the split topic's own name, not to a lane's.
+    hint_names = topic_names + ([topology.lanes.split] if topology.lanes else [])
     for j, stage in enumerate(topology.stages):
         where = f"stages[{stage.name if stage_names.count(stage.name) == 1 else j}]"
         for field, refs in (("inputs", stage.inputs), ("outputs", stage.outputs)):
@@ -240,11 +243,12 @@ def reference_problems(topology: Topology) -> list[tuple[str, str]]:
                         (
                             f"{where}.{field}[{i}]",
                             f"stage {stage.name!r} names unknown topic {ref!r}"
-                            f"{_hint(ref, topic_names)}",
+                            f"{_hint(ref, hint_names)}",
                         )
                     )
     problems += fusion_problems(topology)
     problems += singleton_problems(topology)
+    problems += lanes_problems(topology)
     for section in ("venues", "risk_checks"):
         for name, use in getattr(topology.plugins, section).items():
             if use.plugin is not None:
@@ -359,6 +363,29 @@ def fusion_problems(topology: Topology) -> list[tuple[str, str]]:
     return problems
 
 
+def lanes_problems(topology: Topology) -> list[tuple[str, str]]:
+    """The split topic must be declared (its lane topics copy it); scheduled stages exist."""
+    lanes = topology.lanes
+    if lanes is None:
+        return []
+    topic_names = {t.name for t in topology.topics}
+    problems = []
+    if not all(t in topic_names for t in lanes.topics):
+        problems.append(
+            (
+                "lanes.split",
+                f"lanes split unknown topic {lanes.split!r}{_hint(lanes.split, topic_names)}",
+            )
+        )
+    stage_names = [s.name for s in topology.stages]
+    for i, name in enumerate(lanes.scheduled):
+        if name not in stage_names:
+            problems.append(
+                (f"lanes.scheduled[{i}]", f"unknown stage {name!r}{_hint(name, stage_names)}")
+            )
+    return problems
+
+
 def singleton_problems(topology: Topology) -> list[tuple[str, str]]:
     """A singleton stage is never fused (see ``StageSpec.singleton``)."""
     singles = {s.name for s in topology.stages if s.singleton}
@@ -397,6 +424,14 @@ class Topology(Strict):
     """Chains of neighbouring, co-keyed stages run as one pass in one worker (each writes
     its declared topics still; the next stage gets its records in memory).  See
     ``pipeline.runtime.delivery.groups``."""
+    lanes: LanesSpec | None = None
+    """Priority lanes: one topic split by lane (``pipeline.topology.lanes``); None: one
+    topic, arrival order."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_lanes(cls, data: Any) -> Any:
+        return expand(data)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Topology:

@@ -3,6 +3,7 @@ the data's pool states, and the sim venue's latency waited out on the simulated 
 
 from __future__ import annotations
 
+import gc
 import logging
 from datetime import datetime
 from decimal import Decimal
@@ -139,3 +140,13 @@ async def test_a_work_directory_of_another_run_is_refused(data: Path, tmp_path: 
     await run(data, tmp_path / "w")
     with pytest.raises(FileExistsError, match="another run"):
         await run(data, tmp_path / "w")
+
+
+async def test_the_collector_is_as_it_was_after_a_run(data: Path, tmp_path: Path) -> None:
+    # The run collects at its own pace and freezes what survives (driver._RunHeap); after
+    # it nothing stays frozen, and automatic collection is back.
+    assert gc.isenabled()
+    result = await run(data, tmp_path / "run")
+    assert result.fatal is None
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0

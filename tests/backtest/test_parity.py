@@ -119,7 +119,10 @@ async def _kafka_run(
 ) -> Outcome:
     await ensure_topics(settings.kafka, topology)
     consumer = AIOKafkaConsumer(
-        "sep.intents.ingested", "sep.executions", bootstrap_servers=settings.kafka, group_id=None
+        *topology.stage("validate").inputs,  # sep.intents.ingested, or its lane topics
+        "sep.executions",
+        bootstrap_servers=settings.kafka,
+        group_id=None,
     )
     await consumer.start()
     await consumer.seek_to_end()

@@ -93,3 +93,11 @@ def test_command_reports_an_invalid_file_without_a_traceback(
     assert "stages[plan].batch.max" in captured.err
     assert str(bad) in captured.err
     assert "Traceback" not in captured.err
+
+
+def test_the_lanes_are_listed_with_their_topics() -> None:
+    text = render_topology(TOPOLOGY)
+    assert "lanes: sep.intents.ingested split by priority" in text
+    assert "  fast     priorities 7-10, weight 8" in text
+    assert "  bulk     priorities 1-3, weight 1, min share 0.1" in text
+    assert "sep.intents.ingested.bulk" in text

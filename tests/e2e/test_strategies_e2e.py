@@ -326,7 +326,13 @@ async def test_momentum_trades_a_rising_market_survives_kill_9_and_obeys_a_disab
     done = await wait_until_finished(settings.postgres, [i["id"] for i in final], 60, pool)
     assert set(done.values()) == {"exec.completed"}, done
     # The trend was made of real trades: the mover's intents filled on the sim venue.
+    # The mover's last intents may still be on their way to the event store: wait for them
+    # (each was acknowledged by the broker, so each must arrive).
     movers = await strategy_intents(db, MOVER)
+    deadline = time.monotonic() + 30
+    while {i["clientIntentId"] for i in movers} != set(moved) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        movers = await strategy_intents(db, MOVER)
     assert {i["clientIntentId"] for i in movers} == set(moved)
     ended = await wait_until_finished(settings.postgres, [i["id"] for i in movers], 60, pool)
     assert Counter(ended.values())["exec.completed"] >= len(moved) * 0.9, Counter(ended.values())

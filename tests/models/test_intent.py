@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from decimal import Decimal
 from typing import Any
 
@@ -167,6 +168,27 @@ def test_identifier_lengths(field: str, value: str) -> None:
     with pytest.raises(ValidationError) as info:
         IntentSubmission.model_validate(submission_json(**{field: value}))
     assert locs(info) == {field}
+
+
+CHECKED_CODE_POINTS = [*range(0x00, 0xA1), 0xAD, 0x200B, 0x2028, 0xFEFF, 0x1F600]
+
+
+@pytest.mark.parametrize(
+    "code", [c for c in CHECKED_CODE_POINTS if unicodedata.category(chr(c)) == "Cc"]
+)
+def test_every_control_character_is_refused_in_an_id(code: int) -> None:
+    # The check is a regex over code point ranges; Unicode's category says what is control.
+    with pytest.raises(ValidationError) as info:
+        IntentSubmission.model_validate(submission_json(strategyId=f"s{chr(code)}x"))
+    assert info.value.errors()[0]["ctx"] == {"char": f"U+{code:04X}", "position": 1}
+
+
+@pytest.mark.parametrize(
+    "code", [c for c in CHECKED_CODE_POINTS if unicodedata.category(chr(c)) != "Cc"]
+)
+def test_other_characters_are_allowed_in_an_id(code: int) -> None:
+    submission = IntentSubmission.model_validate(submission_json(strategyId=f"s{chr(code)}x"))
+    assert submission.strategy_id == f"s{chr(code)}x"
 
 
 def test_type_must_be_acquire_or_dispose() -> None:

@@ -96,7 +96,7 @@ async def test_the_stage_runs_the_checks_the_topology_enables(pm: SepPluginManag
         sent.append(output)
 
     records = [
-        Record("sep.intents.ingested", 0, i, T0, None, encode_event(event))
+        Record(topology.stage("validate").inputs[0], 0, i, T0, None, encode_event(event))
         for i, event in enumerate([submitted("2"), submitted("0.5", "c-2", 1)])
     ]
     await stage.process(records, emit)

@@ -22,6 +22,8 @@ from pipeline.stages.validate import ValidateStage
 from pipeline.topology.models import StrategyLimits, Topology
 from tests.risk.risk_support import T0, TOPOLOGY, accepted, filled, intent
 
+INGESTED = TOPOLOGY.stage("validate").inputs[0]
+
 D = Decimal
 VALIDATED = TOPOLOGY.stage("validate").events_topic
 
@@ -73,7 +75,7 @@ class Harness:
             self.offset += 1
             records.append(
                 Record(
-                    "sep.intents.ingested",
+                    INGESTED,
                     0,
                     self.offset,
                     T0,

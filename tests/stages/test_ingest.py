@@ -35,6 +35,7 @@ from pipeline.topology import Topology, load_topology
 
 TOPOLOGY = load_topology()
 OUTPUT_TOPIC = INGESTED = TOPOLOGY.stage("ingest").events_topic
+LANE_TOPICS = TOPOLOGY.lanes.topics if TOPOLOGY.lanes else (INGESTED,)
 T0 = 1_700_000_000_000  # the record's timestamp (producer CreateTime)
 NOW = T0 + 250  # when ingest handles it
 
@@ -507,7 +508,7 @@ async def run_stage(
         sent.append(output)
 
     await stage.process(records, emit)
-    return [decode_event(o.value) for o in sent if o.topic == OUTPUT_TOPIC]
+    return [decode_event(o.value) for o in sent if o.topic in LANE_TOPICS]
 
 
 @pytest.mark.parametrize(
@@ -587,6 +588,45 @@ async def test_a_duplicate_is_logged_with_where_it_came_from(
     assert line.original_intent_id == first.correlation_id  # type: ignore[attr-defined]
 
 
+async def test_with_lanes_each_intent_goes_to_the_topic_of_the_lane_its_score_gives() -> None:
+    assert TOPOLOGY.lanes is not None  # topology.yaml declares lanes
+    urgent = body(
+        clientIntentId="u",
+        constraints={
+            **body()["constraints"],
+            "timeWindowMs": 5_000,
+            "executionStyle": "AGGRESSIVE",
+        },
+    )
+    routine = body(
+        clientIntentId="r",
+        constraints={
+            **body()["constraints"],
+            "timeWindowMs": 3_600_000,
+            "executionStyle": "PASSIVE",
+        },
+    )
+    stage = build(
+        StageContext(
+            TOPOLOGY,
+            Settings(clock_skew_tolerance_ms=TOLERANCE),
+            clock=lambda: NOW,
+            dedupe=MemoryDedupeStore(3600, clock=lambda: NOW),
+        )
+    )
+    sent: list[Output] = []
+
+    async def emit(output: Output) -> None:
+        sent.append(output)
+
+    await stage.process([record(urgent), record(routine, offset=1)], emit)
+    lanes = [(o.topic, decode_event(o.value).payload["lane"]) for o in sent]
+    assert lanes == [
+        (TOPOLOGY.lanes.topic_of("fast"), "fast"),
+        (TOPOLOGY.lanes.topic_of("bulk"), "bulk"),
+    ]
+
+
 def test_redis_trouble_is_retried_rather_than_dead_lettered() -> None:
     from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -660,3 +700,15 @@ async def test_the_same_submission_on_two_partitions_is_one_intent(
     assert [e.topic for e in sent_events] == ["intent.submitted", "intent.submitted"]
     assert sent_events[0].event_id == sent_events[1].event_id
     assert [w.duplicates for w in workers] == [0, 1]
+
+
+async def test_with_lanes_an_intent_validate_will_reject_is_still_queued_not_dead_lettered() -> (
+    None
+):
+    # A negative amount passes the schema (validate refuses it, with the reason): ingest's
+    # scoring must not fail on it, nor on the good intents of its batch.
+    negative = body(clientIntentId="neg")
+    negative["assets"][0]["amount"] = "-5"
+    events = await run_stage([record(body()), record(negative, offset=1)])
+    assert [e.topic for e in events] == ["intent.submitted", "intent.submitted"]
+    assert all(e.payload["lane"] for e in events)

@@ -12,6 +12,7 @@ from pipeline.codec import decode_event, encode_event
 from pipeline.config import Settings
 from pipeline.models.events import Event, IntentPrioritised
 from pipeline.models.intent import Intent
+from pipeline.priority.scoring import in_lane
 from pipeline.samples import submission
 from pipeline.stages.base import MemoryTable, Output, Record, StageContext
 from pipeline.stages.ingest import ingest_record
@@ -23,8 +24,10 @@ from pipeline.stages.prioritise import (
 )
 from pipeline.stages.validate import validate_event
 from pipeline.topology import load_topology
+from pipeline.topology.models import Topology
 
 TOPOLOGY = load_topology()
+NO_LANES = TOPOLOGY.model_copy(update={"lanes": None})
 INGESTED = TOPOLOGY.stage("ingest").events_topic
 OUTPUT_TOPIC = TOPOLOGY.stage("prioritise").events_topic
 T0 = 1_700_000_000_000
@@ -128,7 +131,7 @@ def test_size_is_capped_at_the_risk_limit() -> None:
     ],
 )
 def test_lane_boundaries(window: int, style: str, priority: int, lane: str) -> None:
-    result = score_intent(intent(window=window, style=style), TOPOLOGY)
+    result = score_intent(intent(window=window, style=style), NO_LANES)
     assert (result.priority, result.lane) == (priority, lane)
 
 
@@ -153,14 +156,31 @@ def test_priority_is_monotone_in_the_window(style: str) -> None:
     assert all(1 <= p <= 10 for p in priorities)
 
 
-def test_priority_and_lane_agree_everywhere() -> None:
+@pytest.mark.parametrize("topology", [NO_LANES, TOPOLOGY], ids=["default lanes", "lanes:"])
+def test_priority_and_lane_agree_everywhere(topology: Topology) -> None:
     lanes = {"fast": range(8, 11), "normal": range(4, 8), "bulk": range(1, 4)}
+    if topology.lanes is not None:
+        lanes = {
+            lane.name: range(lane.priorities[0], lane.priorities[1] + 1)
+            for lane in topology.lanes.lanes
+        }
     for window in range(1_000, HOUR + 1, 97_000):
         for style in ("AGGRESSIVE", "ADAPTIVE", "PASSIVE"):
             for amount in ("0.001", "50", "400"):
-                result = score_intent(intent(window=window, style=style, amount=amount), TOPOLOGY)
+                result = score_intent(intent(window=window, style=style, amount=amount), topology)
                 assert 0 <= result.score <= 1
                 assert result.priority in lanes[result.lane]
+
+
+def test_the_lane_ingest_chose_is_kept_with_the_priority_clamped_into_it() -> None:
+    assert TOPOLOGY.lanes is not None
+    urgent = score_intent(intent(window=10_000, style="AGGRESSIVE"), TOPOLOGY)
+    assert urgent.lane == "fast"
+    kept = in_lane(urgent, "bulk", TOPOLOGY)  # it waited in bulk: it is reported in bulk
+    assert (kept.lane, kept.priority, kept.score) == ("bulk", 3, urgent.score)
+    assert in_lane(urgent, "fast", TOPOLOGY) == urgent
+    assert in_lane(urgent, None, TOPOLOGY) == urgent  # no lane said: scored afresh
+    assert in_lane(urgent, "gone", TOPOLOGY) == urgent
 
 
 def test_unpriced_subject_counts_as_size_zero() -> None:

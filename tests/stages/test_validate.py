@@ -34,6 +34,8 @@ from pipeline.stages.validate import (
 from pipeline.topology import load_topology
 
 TOPOLOGY = load_topology()
+INGESTED = TOPOLOGY.stage("validate").inputs[0]
+"""A topic validate reads (the first priority lane's, with ``lanes:`` in the topology)."""
 INGESTED = TOPOLOGY.stage("ingest").events_topic
 OUTPUT_TOPIC = TOPOLOGY.stage("validate").events_topic
 VENUES = ("sim",)
@@ -372,7 +374,7 @@ async def test_stage_handles_submitted_and_ignores_rejected() -> None:
     assert rejected_event.topic == "intent.rejected"
     good = submitted(body())
     records = [
-        Record("sep.intents.ingested", 0, i, T0, None, encode_event(e))
+        Record(INGESTED, 0, i, T0, None, encode_event(e))
         for i, e in enumerate([rejected_event, good])
     ]
     sent: list[Output] = []
@@ -395,9 +397,7 @@ async def test_stage_knows_only_enabled_venues() -> None:
     async def emit(output: Output) -> None:
         sent.append(output)
 
-    record = Record(
-        "sep.intents.ingested", 0, 0, T0, None, encode_event(submitted(body(allowedVenues=["sim"])))
-    )
+    record = Record(INGESTED, 0, 0, T0, None, encode_event(submitted(body(allowedVenues=["sim"]))))
     await stage.process([record], emit)
     assert [o.topic for o in sent] == [OUTPUT_TOPIC, DEADLETTER_TOPIC]
     payload = decode_event(sent[0].value).parse_payload()
@@ -517,7 +517,7 @@ async def test_a_redelivered_intent_gets_the_answer_it_was_given_though_balances
         sent.append(output)
 
     first = submitted(body("DISPOSE", "WETH", "USDC", "2"), offset=0)
-    record = Record("sep.intents.ingested", 0, 0, T0, None, encode_event(first))
+    record = Record(INGESTED, 0, 0, T0, None, encode_event(first))
     await stage.process([record], emit)
     approved = [o.value for o in sent]
     assert [decode_event(v).topic for v in approved] == ["risk.approved", "intent.accepted"]
@@ -526,9 +526,7 @@ async def test_a_redelivered_intent_gets_the_answer_it_was_given_though_balances
     account.held["WETH"] = Decimal("0.5")
     other = body("DISPOSE", "WETH", "USDC", "2")
     other["clientIntentId"] = "c-2"
-    second = Record(
-        "sep.intents.ingested", 0, 1, T0, None, encode_event(submitted(other, offset=1))
-    )
+    second = Record(INGESTED, 0, 1, T0, None, encode_event(submitted(other, offset=1)))
     sent.clear()
     await stage.process([record, second], emit)
     assert [o.value for o in sent[:2]] == approved

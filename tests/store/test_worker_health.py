@@ -28,6 +28,30 @@ async def test_reports_are_read_from_the_registry_and_expired_ones_dropped(redis
         await client.aclose()
 
 
+def test_the_lanes_of_every_worker_add_up() -> None:
+    lane = {"queued": 3, "behind": 10, "records": 100, "waitMsSum": 500.0, "waitMsMax": 40.0}
+    reports = {
+        "w1": {"groups": {"validate+plan": {"lanes": {"t.fast": lane | {"paused": False}}}}},
+        "w2": {
+            "groups": {
+                "ingest": {},
+                "validate+plan": {"lanes": {"t.fast": lane | {"waitMsMax": 90.0, "paused": True}}},
+            }
+        },
+    }
+    assert worker_health.lanes(reports) == {
+        "t.fast": {
+            "queued": 6,
+            "behind": 20,
+            "records": 200,
+            "waitMsSum": 1000.0,
+            "waitMsMax": 90.0,
+            "paused": True,
+        }
+    }
+    assert worker_health.lanes({"w": {"groups": {"ingest": {}}}}) == {}
+
+
 def test_a_worker_whose_loop_lags_past_a_second_is_a_problem_and_one_below_is_not() -> None:
     reports = {
         "w1": {"groups": {}, "loopLagMs": {"p50": 3.0, "p99": 240.0, "max": 400.0}},

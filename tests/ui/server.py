@@ -29,6 +29,7 @@ class ServerThread:
         self.port = port or free_port()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._failure: BaseException | None = None
 
     @property
     def url(self) -> str:
@@ -43,17 +44,39 @@ class ServerThread:
             timeout_graceful_shutdown=2,
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True, name="ui-server")
+        self._failure = None
+        self._thread = threading.Thread(
+            target=self._run, args=(self._server,), daemon=True, name="ui-server"
+        )
         self._thread.start()
         deadline = time.monotonic() + 20
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the UI server did not start")
+                raise RuntimeError("the UI server did not start") from self._failure
             time.sleep(0.02)
 
+    def _run(self, server: uvicorn.Server) -> None:
+        # Kept for stop() to raise in the test that stopped the server: left to the thread, a
+        # failure while the loop closes (a socket left open fails uvloop's close with EBUSY)
+        # surfaced only as pytest's unhandled-thread-exception warning, in whichever test's
+        # teardown happened to be running.
+        try:
+            server.run()
+        except BaseException as exc:
+            self._failure = exc
+
     def stop(self) -> None:
-        """Shut down: uvicorn closes every WebSocket (1012) and stops listening."""
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(15)
+        """Shut down: uvicorn closes every WebSocket (1012) and stops listening.
+
+        Raises if the server did not end (a restart on the same port would then find it taken)
+        or ended with an error."""
+        server, thread = self._server, self._thread
         self._server = self._thread = None
+        if server is None or thread is None:
+            return
+        server.should_exit = True
+        thread.join(15)
+        if thread.is_alive():
+            raise RuntimeError(f"the UI server on port {self.port} did not stop within 15 s")
+        if self._failure is not None:
+            raise RuntimeError("the UI server failed while it ran or shut down") from self._failure

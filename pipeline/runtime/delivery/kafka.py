@@ -38,6 +38,7 @@ from aiokafka.errors import (
 
 from pipeline import limits
 from pipeline.runtime.delivery.groups import StageGroup
+from pipeline.runtime.delivery.lanes import LanePolicy, PassSizer
 from pipeline.runtime.delivery.ledger import OffsetLedger
 from pipeline.runtime.delivery.patches import (
     FETCH_IDLE_WAIT_MS,
@@ -58,6 +59,13 @@ log = logging.getLogger(__name__)
 COMMIT_INTERVAL_S = 0.1
 MAX_INFLIGHT_BATCHES = 8
 """Fetch batches in flight before the loop waits: bounds memory and the work a crash replays."""
+MAX_OPEN_BATCHES_LANES = 16
+"""With lanes: fetch batches not yet done before the loop waits.  Done batches waiting
+behind one whose routine records are still queued do not count (they hold no records, and
+counting them would stop the fetches that bring urgent records); the routine lanes' memory
+is bounded by pausing them (``lanes.to_pause``)."""
+PAUSED_FETCH_TIMEOUT_MS = 10
+"""``getmany``'s wait while a lane is paused: a pass that drains it resumes it at once."""
 MAX_FETCH_RECORDS = 2000
 REBALANCE_DRAIN_S = 10.0
 STOP_DRAIN_S = 8.0
@@ -80,6 +88,7 @@ class KafkaRuntime:
         fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS,
         fetch_idle_wait_ms: int = FETCH_IDLE_WAIT_MS,
         assignor: type[AbstractPartitionAssignor] = RangePartitionAssignor,
+        lanes: LanePolicy | None = None,
     ) -> None:
         self._assignor = assignor
         self._fetch_waits = (fetch_max_wait_ms, fetch_idle_wait_ms)
@@ -92,12 +101,37 @@ class KafkaRuntime:
         self.fatal: BaseException | None = None
         self._groups = list(groups)
         self._trace = trace
+
+        # With lanes, the scheduled group (the chain) takes its passes by lane, each sized to
+        # the time budget.  Other groups of the same worker (ingest, project) keep their
+        # batch.max: their passes delay an urgent record as much as the chain's, so for
+        # urgent latency they run in processes of their own (``sep bench overload`` does).
+        # (Sizing them too was measured to starve them: a pass's CPU time counts what the
+        # other groups computed during its awaits, so each shrank the other to one record.)
+        def scheduled_here(group: StageGroup) -> bool:
+            return lanes is not None and group.nodes[0].spec.name in lanes.scheduled
+
+        self.lanes = lanes if any(scheduled_here(g) for g in groups) else None
         self.runners = [
             GroupRunner(
-                g, self.sink, self.ledger, counter=self.counter, on_fatal=self._fail, trace=trace
+                g,
+                self.sink,
+                self.ledger,
+                counter=self.counter,
+                on_fatal=self._fail,
+                trace=trace,
+                lanes=lanes.lanes if lanes is not None and scheduled_here(g) else (),
+                sizer=PassSizer(lanes.budget_s)
+                if lanes is not None and lanes.budget_s is not None and scheduled_here(g)
+                else None,
             )
             for g in groups
         ]
+        self._lane_topics = (
+            frozenset(lane.topic for lane in self.lanes.lanes)
+            if self.lanes is not None
+            else frozenset()
+        )
         self._by_topic: dict[str, list[GroupRunner]] = {}
         for runner in self.runners:
             for topic in runner.group.inputs:
@@ -110,6 +144,8 @@ class KafkaRuntime:
         self.loop_lag = LoopLag()
         self._baselines: dict[tuple[str, int], int] = {}
         """Each partition's committed offset when first looked at in this assignment."""
+        self.paused_lanes: set[str] = set()
+        """Lane topics this worker is not fetching now (their records queued here suffice)."""
 
     @property
     def topics(self) -> list[str]:
@@ -172,7 +208,12 @@ class KafkaRuntime:
         consumer, ledger = self.consumer, self.ledger
         assert consumer is not None
         while not self._stopping.is_set():
-            if ledger.inflight >= MAX_INFLIGHT_BATCHES:
+            waiting = (
+                ledger.inflight >= MAX_INFLIGHT_BATCHES
+                if self.lanes is None
+                else ledger.open_batches >= MAX_OPEN_BATCHES_LANES
+            )
+            if waiting:
                 if self._trace:
                     log.info(
                         "fetch waits: batches in flight",
@@ -187,8 +228,12 @@ class KafkaRuntime:
             # aiokafka returns only records of the current assignment (it waits out a
             # reassignment and drops what was fetched for the old one), and they are queued
             # below before any rebalance callback can run: a revoke then finds them queued.
+            paused = self._apply_pauses() if self.lanes is not None else False
             try:
-                data = await consumer.getmany(timeout_ms=200, max_records=MAX_FETCH_RECORDS)
+                data = await consumer.getmany(
+                    timeout_ms=PAUSED_FETCH_TIMEOUT_MS if paused else 200,
+                    max_records=MAX_FETCH_RECORDS,
+                )
             except DECODE_ERRORS as exc:
                 data = await self._skip_undecodable(exc)
             if not data or self._stopping.is_set():
@@ -215,6 +260,25 @@ class KafkaRuntime:
             batch = ledger.open(ends, len(slices))
             for runner, records in slices.items():
                 runner.put(batch, records)
+
+    def _apply_pauses(self) -> bool:
+        """Pause the lane partitions the scheduled groups have enough of; resume the others.
+        Whether any is paused."""
+        consumer = self.consumer
+        assert consumer is not None
+        topics: set[str] = set()
+        for runner in self.runners:
+            topics |= runner.lanes_to_pause()
+        lane_partitions = [tp for tp in consumer.assignment() if tp.topic in self._lane_topics]
+        want = {tp for tp in lane_partitions if tp.topic in topics}
+        now = consumer.paused()
+        if want - now:
+            consumer.pause(*(want - now))
+        resume = {tp for tp in now if tp in lane_partitions and tp not in want}
+        if resume:
+            consumer.resume(*resume)
+        self.paused_lanes = topics
+        return bool(want)
 
     async def _skip_undecodable(self, error: BaseException) -> dict[Any, list[Any]]:
         """A fetched record batch could not be decoded (corrupt, or a codec we lack).
@@ -300,6 +364,11 @@ class KafkaRuntime:
         consumer = self.consumer
         if consumer is None:
             return {"groups": groups, "stalled": stalled}
+        lanes = await self._lane_report(consumer)
+        if lanes:
+            groups_lanes = {r.name: r for r in self.runners if r.lanes}
+            for name in groups_lanes:
+                groups[name]["lanes"] = lanes
         for tp in sorted(consumer.assignment()):
             key = (tp.topic, tp.partition)
             end = consumer.highwater(tp)
@@ -330,6 +399,34 @@ class KafkaRuntime:
             "fatal": None if self.fatal is None else repr(self.fatal),
             "at": time.time(),
         }
+
+    async def _lane_report(self, consumer: AIOKafkaConsumer) -> dict[str, Any]:
+        """Per lane topic of the scheduled group: queued here, behind in Kafka (the end
+        offset less the fetch position, over this worker's partitions), taken, waits."""
+        report: dict[str, Any] = {}
+        for runner in self.runners:
+            if not runner.lanes:
+                continue
+            depths = runner.lane_depths
+            for topic, stats in runner.lane_stats.items():
+                behind = 0
+                for tp in consumer.assignment():
+                    if tp.topic != topic:
+                        continue
+                    end = consumer.highwater(tp)
+                    with contextlib.suppress(Exception):  # no position yet: nothing fetched
+                        position = await asyncio.wait_for(consumer.position(tp), 0.1)
+                        if end is not None:
+                            behind += max(0, end - position)
+                report[topic] = {
+                    "queued": depths.get(topic, 0),
+                    "behind": behind,
+                    "records": stats.records,
+                    "waitMsSum": round(stats.wait_ms_sum, 1),
+                    "waitMsMax": stats.take_max(),
+                    "paused": topic in self.paused_lanes,
+                }
+        return report
 
     async def _publish_health(self, redis_url: str, prefix: str) -> None:
         client = aioredis.from_url(redis_url)

@@ -97,6 +97,12 @@ class OffsetLedger:
             self._close(batch)
         return batch
 
+    def split_slice(self, batch: FetchBatch) -> None:
+        """One slice of ``batch`` becomes two that settle on their own (a pass took part of
+        it, by lane or by size): the batch is done only when both are, so offsets still
+        become committable in fetch order, never past a record left queued."""
+        batch.open_slices += 1
+
     def abandon_slice(self, batch: FetchBatch) -> None:
         """One slice of ``batch`` was dropped unprocessed (a rebalance): see ``abandoned``."""
         batch.abandoned = True
@@ -129,6 +135,12 @@ class OffsetLedger:
     @property
     def inflight(self) -> int:
         return len(self._inflight)
+
+    @property
+    def open_batches(self) -> int:
+        """Batches in flight not yet done (``inflight`` also counts done ones waiting for an
+        earlier batch, e.g. behind a routine lane's record still queued)."""
+        return sum(1 for b in self._inflight if not b.done.is_set())
 
     async def drain(self, within_s: float) -> bool:
         """Wait until every batch in flight is done; False if ``within_s`` passed first."""

@@ -9,6 +9,15 @@
 Delivery is pipelined: the runner takes its next batch while the broker acknowledges the
 last one's outputs (waiting 10-30 ms per hop for acks had every record queue behind the
 previous batch's round trip).  At most ``MAX_UNSETTLED`` passes are awaiting acks.
+
+With priority lanes (``topology.yaml`` ``lanes:``, ``pipeline.runtime.delivery.lanes``) a
+scheduled group keeps a queue per lane and one for its other inputs, and takes each pass
+from the lanes by weight, highest lane first; a pass may take part of a slice (the ledger
+splits it: each part settles on its own).  With a ``PassSizer`` a pass is sized to a time
+budget as well as to ``batch.max``.
+
+    put(slice) ─► by topic: [fast] [normal] [bulk] [other inputs]
+    pass:  allocate(queued, capacity) ─► fast[:a] + normal[:b] + bulk[:c] + other (all)
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pipeline.runtime.delivery.groups import StageGroup, StageNode, partition_for
+from pipeline.runtime.delivery.lanes import Lane, PassSizer, allocate, to_pause
 from pipeline.runtime.delivery.ledger import FetchBatch, OffsetLedger
 from pipeline.runtime.delivery.safety import FailureCounter, process_safely
 from pipeline.runtime.delivery.sink import Sink, send_output
@@ -43,6 +53,69 @@ class GroupStats:
         self.process_s = 0.0
 
 
+class SliceQueue:
+    """Slices of fetch batches in fetch order; a take may split the first one."""
+
+    def __init__(self) -> None:
+        self.items: collections.deque[tuple[FetchBatch, list[Record]]] = collections.deque()
+        self.records = 0
+
+    def put(self, batch: FetchBatch, records: list[Record]) -> None:
+        self.items.append((batch, records))
+        self.records += len(records)
+
+    def take(self, n: int, ledger: OffsetLedger) -> tuple[list[FetchBatch], list[Record]]:
+        """Up to ``n`` records from the front, and the slices they settle."""
+        slices: list[FetchBatch] = []
+        out: list[Record] = []
+        while self.items and len(out) < n:
+            batch, part = self.items[0]
+            room = n - len(out)
+            if len(part) <= room:
+                self.items.popleft()
+                out.extend(part)
+            else:
+                ledger.split_slice(batch)  # the part taken settles on its own
+                self.items[0] = (batch, part[room:])
+                out.extend(part[:room])
+            slices.append(batch)
+        self.records -= len(out)
+        return slices, out
+
+    def abandon(self, ledger: OffsetLedger) -> int:
+        dropped = 0
+        while self.items:
+            batch, records = self.items.popleft()
+            dropped += len(records)
+            ledger.abandon_slice(batch)
+        self.records = 0
+        return dropped
+
+
+class LaneStats:
+    """One lane of a scheduled group: what the pipeline view, ``/metrics`` and ``sep status``
+    show (records taken, and how long they had waited in this worker since ingest wrote
+    them: the record's timestamp is ingest's send time)."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.wait_ms_sum = 0.0
+        self.wait_ms_max = 0.0
+        """The longest wait since the last health report (reset by ``take_max``)."""
+
+    def observe(self, records: list[Record], now_ms: int) -> None:
+        self.records += len(records)
+        for record in records:
+            wait = max(0, now_ms - record.timestamp_ms)
+            self.wait_ms_sum += wait
+            if wait > self.wait_ms_max:
+                self.wait_ms_max = wait
+
+    def take_max(self) -> float:
+        top, self.wait_ms_max = self.wait_ms_max, 0.0
+        return top
+
+
 class GroupRunner:
     def __init__(
         self,
@@ -54,6 +127,8 @@ class GroupRunner:
         on_fatal: Callable[[BaseException], None],
         clock: Callable[[], int] = now_ms,
         trace: bool = False,
+        lanes: tuple[Lane, ...] = (),
+        sizer: PassSizer | None = None,
     ) -> None:
         self.group = group
         self._sink = sink
@@ -69,6 +144,13 @@ class GroupRunner:
         self._direct = [set(group.kafka_inputs_of(i)) for i in range(len(group.nodes))]
         self._running: asyncio.Future[list[Awaitable[Any]]] | None = None
         self.stats = GroupStats()
+        self.lanes = lanes
+        """Scheduled by lane (empty: slices in fetch order, as without lanes)."""
+        self.sizer = sizer
+        self._lane_queues = [SliceQueue() for _ in lanes]
+        self._other = SliceQueue()
+        self._lane_index = {lane.topic: i for i, lane in enumerate(lanes)}
+        self.lane_stats = {lane.topic: LaneStats() for lane in lanes}
 
     @property
     def name(self) -> str:
@@ -79,9 +161,33 @@ class GroupRunner:
         """Records queued for this group, not yet taken into a pass."""
         return self._queued_records
 
+    @property
+    def lane_depths(self) -> dict[str, int]:
+        """Records queued per lane topic (a scheduled group)."""
+        return {
+            lane.topic: q.records for lane, q in zip(self.lanes, self._lane_queues, strict=True)
+        }
+
+    @property
+    def capacity(self) -> int:
+        """Records the next pass may take: ``batch.max``, or fewer to fit the time budget."""
+        batch_max = self.group.batch_max
+        return batch_max if self.sizer is None else self.sizer.capacity(batch_max)
+
+    def lanes_to_pause(self) -> set[str]:
+        """Lane topics the consumer should not fetch now (``lanes.to_pause``)."""
+        if not self.lanes:
+            return set()
+        return to_pause([q.records for q in self._lane_queues], self.lanes, self.capacity)
+
     def abandon_queued(self) -> int:
         """Drop the slices not yet taken into a pass (their partitions are being revoked:
         another worker will fetch them from the committed offset); how many records."""
+        if self.lanes or self.sizer is not None:
+            dropped = sum(q.abandon(self._ledger) for q in (*self._lane_queues, self._other))
+            self._queued_records = 0
+            self._wake.clear()
+            return dropped
         dropped = 0
         while self._queue:
             batch, records = self._queue.popleft()
@@ -104,9 +210,42 @@ class GroupRunner:
             self._running.cancel()
 
     def put(self, batch: FetchBatch, records: list[Record]) -> None:
-        self._queue.append((batch, records))
         self._queued_records += len(records)
         self._wake.set()
+        if not self.lanes:
+            if self.sizer is None:
+                self._queue.append((batch, records))
+            else:
+                self._other.put(batch, records)
+            return
+        parts: dict[int, list[Record]] = {}
+        other = len(self.lanes)
+        for record in records:
+            parts.setdefault(self._lane_index.get(record.topic, other), []).append(record)
+        for _ in range(len(parts) - 1):
+            self._ledger.split_slice(batch)  # one slice per lane it touches
+        for i, part in parts.items():
+            (self._other if i == other else self._lane_queues[i]).put(batch, part)
+
+    def _take(self) -> tuple[list[FetchBatch], list[Record]]:
+        """The next pass's records and the slices they settle."""
+        capacity = self.capacity
+        if not self.lanes:
+            return self._other.take(capacity, self._ledger)
+        counts = allocate([q.records for q in self._lane_queues], self.lanes, capacity)
+        slices: list[FetchBatch] = []
+        records: list[Record] = []
+        now = self._clock()
+        for lane, queue, n in zip(self.lanes, self._lane_queues, counts, strict=True):
+            if n:
+                taken, part = queue.take(n, self._ledger)
+                slices += taken
+                records += part
+                self.lane_stats[lane.topic].observe(part, now)
+        # The group's other inputs (the planner's own execution reports) are not lane work:
+        # all of them, so the planner's view of its pools never lags behind its plans.
+        taken, part = self._other.take(self._other.records, self._ledger)
+        return slices + taken, records + part
 
     async def run(self) -> None:
         group = self.group
@@ -116,12 +255,14 @@ class GroupRunner:
                 await asyncio.sleep(group.within_s)  # let a few more arrive (project)
             slices: list[FetchBatch] = []
             records: list[Record] = []
+            if self.lanes or self.sizer is not None:
+                slices, records = self._take()
             while self._queue and (not records or len(records) < group.batch_max):
                 batch, part = self._queue.popleft()
                 slices.append(batch)
                 records.extend(part)
             self._queued_records -= len(records)
-            if not self._queue:
+            if not self._queued_records:
                 self._wake.clear()
             started = time.perf_counter()
             self._running = asyncio.ensure_future(self.run_pass(records))
@@ -131,6 +272,12 @@ class GroupRunner:
             finally:
                 self._running = None
             took = time.perf_counter() - started
+            if self.sizer is not None:
+                # Per lane record: the pass's other inputs (the planner's execution reports,
+                # several per planned intent) come with the lane records that caused them,
+                # so they are part of each lane record's cost, not records of their own.
+                laned = sum(1 for r in records if r.topic in self._lane_index)
+                self.sizer.observe(laned if self.lanes else len(records), took)
             stats = self.stats
             stats.batches += 1
             stats.records += len(records)

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaProducer
 
 from pipeline import limits
+from pipeline.models.events import Event
 from pipeline.ops import kafka_partition
 from pipeline.stages.base import Output
 
@@ -29,15 +30,23 @@ class Sink(Protocol):
         *,
         partition: int | None = None,
         headers: Headers = (),
+        event: Event | None = None,
     ) -> Awaitable[Any]:
         """Hand a record over (a None value is a tombstone); await the result for its
-        acknowledgement."""
+        acknowledgement.  ``event``: the event ``value`` encodes, when the stage built one (a
+        sink in the same process as its readers may hand it over with the record; a broker
+        only ever gets the bytes)."""
         ...
 
 
 async def send_output(sink: Sink, output: Output, partition: int | None = None) -> Awaitable[Any]:
     return await sink.send(
-        output.topic, output.key, output.value, partition=partition, headers=output.headers
+        output.topic,
+        output.key,
+        output.value,
+        partition=partition,
+        headers=output.headers,
+        event=output.event,
     )
 
 
@@ -101,6 +110,7 @@ class KafkaSink:
         *,
         partition: int | None = None,
         headers: Headers = (),
+        event: Event | None = None,
     ) -> Awaitable[Any]:
         self.sent += 1
         if partition is None and (count := self._partitions.get(topic)):

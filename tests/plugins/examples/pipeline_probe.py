@@ -48,7 +48,8 @@ async def main(topology_path: str, data_dir: str) -> dict[str, Any]:
         await lifecycle.stop()
     outcomes: dict[str, Any] = {}
     submitted = {}
-    for record in runtime.topics.log.get("sep.intents.ingested", []):
+    lanes = topology.stage("validate").inputs  # sep.intents.ingested, or its lane topics
+    for record in (r for topic in lanes for r in runtime.topics.log.get(topic, [])):
         event = decode_event(record.value)
         intent = event.payload["intent"]
         symbol = intent["assets"][0]["asset"]["symbol"]

@@ -4,6 +4,7 @@ failing and a partition that does not move are reported, a stop drains within it
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Sequence
 
@@ -15,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pipeline.runtime.delivery import kafka as kafka_runtime
 from pipeline.runtime.delivery.groups import StageGroup, StageNode
 from pipeline.runtime.delivery.kafka import KafkaRuntime
+from pipeline.runtime.delivery.lanes import Lane, LanePolicy
 from pipeline.runtime.delivery.sink import KafkaSink
 from pipeline.runtime.delivery.tables import TableSet
 from pipeline.runtime.topics import ensure_topics
@@ -310,3 +312,111 @@ async def test_three_workers_get_each_partition_number_of_co_partitioned_topics_
     finally:
         for runtime in runtimes:
             await runtime.stop()
+
+
+class Costly:
+    """Takes a fixed CPU time per record (a pass is not preemptible), noting the order."""
+
+    name = "costly"
+    retry_forever = True
+
+    def __init__(self, out: str, per_record_s: float) -> None:
+        self.out = out
+        self.per_record_s = per_record_s
+        self.done: list[tuple[str, float]] = []  # (topic, when processed)
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def process(self, records: Sequence[Record], emit: Emit) -> None:
+        for r in records:
+            time.sleep(self.per_record_s)  # noqa: ASYNC251 - CPU work: nothing else runs meanwhile
+            self.done.append((r.topic, time.monotonic()))
+            await emit(Output(self.out, r.key or b"", r.value))
+
+
+async def test_urgent_records_overtake_a_routine_backlog_which_still_progresses(
+    kafka_bootstrap: str,
+) -> None:
+    await ensure_topics(kafka_bootstrap, load_topology())
+    run = uuid.uuid4().hex[:8]
+    fast, bulk, out = f"rt.{run}.fast", f"rt.{run}.bulk", f"rt.{run}.out"
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(n, 2, 1) for n in (fast, bulk, out)])
+    finally:
+        await admin.close()
+    backlog = 3000
+    for partition in (0, 1):
+        await produce_fast(kafka_bootstrap, bulk, backlog // 2, partition)
+    stage = Costly(out, per_record_s=0.001)  # the backlog is >= 3 s of work
+    spec = StageSpec(
+        name="costly",
+        function="x:y",
+        inputs=(fast, bulk),
+        outputs=(out,),
+        batch={"max": 500, "within_ms": 0},
+    )
+    group = StageGroup([StageNode(spec, stage)], [], {fast: 2, bulk: 2, out: 2})
+    policy = LanePolicy((Lane(fast, 8, 0.0), Lane(bulk, 1, 0.2)), frozenset({"costly"}), 0.02)
+    runtime = KafkaRuntime(
+        kafka_bootstrap,
+        f"rt-{run}",
+        [group],
+        TableSet("rt"),
+        KafkaSink(kafka_bootstrap),
+        lanes=policy,
+    )
+    await runtime.start()
+    paused_seen = False
+    try:
+
+        async def bulk_moving() -> bool:
+            nonlocal paused_seen
+            paused_seen |= bulk in runtime.paused_lanes
+            return len(stage.done) >= 100
+
+        await wait_for(bulk_moving)
+        sent_at = time.monotonic()
+        await produce(kafka_bootstrap, fast, 20)
+        bulk_before = sum(1 for topic, at in stage.done if topic == bulk and at <= sent_at)
+
+        async def urgent_done() -> bool:
+            nonlocal paused_seen
+            paused_seen |= bulk in runtime.paused_lanes
+            return sum(1 for topic, _ in stage.done if topic == fast) == 20
+
+        await wait_for(urgent_done)
+        last_urgent = max(at for topic, at in stage.done if topic == fast)
+        bulk_then = sum(1 for topic, at in stage.done if topic == bulk and at <= last_urgent)
+        # Overtaken: every urgent record was processed while most of the backlog waited...
+        assert bulk_then < backlog - 1000
+        assert last_urgent - sent_at < 2.0
+        # ... and the backlog kept moving meanwhile (its minimum share), then finished.
+        assert bulk_then > bulk_before
+        assert paused_seen  # routine fetching stopped while a pass's worth was queued
+
+        async def all_committed() -> bool:
+            done = await committed(runtime, bulk)
+            return sum(v or 0 for v in done.values()) == backlog
+
+        await wait_for(all_committed)
+        assert sum(1 for topic, _ in stage.done if topic == bulk) == backlog
+    finally:
+        await runtime.stop()
+
+
+async def produce_fast(bootstrap: str, topic: str, n: int, partition: int) -> None:
+    """``n`` records onto one partition, batched (a backlog, not a trickle)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        sent = [
+            await producer.send(topic, f"b{i}".encode(), key=f"b{i}".encode(), partition=partition)
+            for i in range(n)
+        ]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()

@@ -86,3 +86,20 @@ def test_nothing_after_an_abandoned_batch_is_committed_until_the_next_assignment
     ledger.assign([A0])
     ledger.settle_slice(ledger.open({A0: 14}, slices=1))
     assert ledger.committable() == {A0: 14}
+
+
+def test_a_split_slice_settles_its_batch_only_when_both_parts_have() -> None:
+    # A lane-scheduled pass took part of a slice (pipeline.runtime.delivery.runner).
+    ledger = OffsetLedger()
+    ledger.assign([A0, A1])
+    first = ledger.open({A0: 10}, slices=1)
+    second = ledger.open({A1: 4}, slices=1)
+    ledger.split_slice(first)
+    ledger.settle_slice(first)  # the part taken
+    ledger.settle_slice(second)  # a later batch, all done
+    assert ledger.committable() == {}  # the part of `first` still queued holds both back
+    assert ledger.open_batches == 1
+    assert ledger.inflight == 2
+    ledger.settle_slice(first)
+    assert ledger.committable() == {A0: 10, A1: 4}
+    assert ledger.open_batches == 0

@@ -11,8 +11,10 @@ import pytest
 
 from pipeline.codec import decode_event
 from pipeline.config import Settings
-from pipeline.runtime.delivery.memory import build_memory_runtime
+from pipeline.models.events import Event
+from pipeline.runtime.delivery.memory import MemoryRuntime, build_memory_runtime
 from pipeline.samples import random_submission
+from pipeline.stages import base
 from pipeline.stages.base import now_ms
 from pipeline.topology import load_topology
 from pipeline.topology.models import PluginUse, Topology
@@ -55,7 +57,9 @@ async def test_intents_run_through_every_stage_in_memory(tmp_path: Path, fuse: b
     finally:
         await lifecycle.stop()
     log = runtime.topics.log
-    submitted = [decode_event(r.value) for r in log["sep.intents.ingested"]]
+    submitted = [
+        decode_event(r.value) for topic in topology.stage("validate").inputs for r in log[topic]
+    ]
     assert len(submitted) == 20  # the duplicates were dropped
     outcomes = [decode_event(r.value).topic for r in log["sep.executions"]]
     terminal = [t for t in outcomes if t in ("exec.completed", "exec.failed", "intent.expired")]
@@ -73,3 +77,67 @@ async def test_intents_run_through_every_stage_in_memory(tmp_path: Path, fuse: b
     assert len(log["sep.intents.prioritised"]) == 20 - len(rejected)
     assert runtime.ledger.committable()  # every fetched offset settled
     assert runtime.fatal is None
+
+
+async def run_twenty(
+    tmp_path: Path, *, fuse: bool = True, keep_changelogs: bool = True
+) -> tuple[MemoryRuntime, int]:
+    """Twenty intents through every stage; the runtime and how many records the stages
+    decoded from bytes (``event_of`` without an event handed over)."""
+    topology = sim_only()
+    runtime, lifecycle = build_memory_runtime(
+        topology,
+        Settings(data_dir=tmp_path),
+        STAGES,
+        fuse=fuse,
+        keep_changelogs=keep_changelogs,
+    )
+    decoded = 0
+    real = base.decode_event
+
+    def counting(raw: bytes) -> Event:
+        nonlocal decoded
+        decoded += 1
+        return real(raw)
+
+    await lifecycle.ensure_started()
+    try:
+        rng = random.Random(5)
+        for i in range(20):
+            body = random_submission(
+                topology, rng, strategy_id="mem", client_intent_id=f"m{i}", venues=["sim"]
+            )
+            runtime.feed("sep.intents.submitted", b"mem", orjson.dumps(body))
+        base.decode_event = counting
+        try:
+            await runtime.run_until_idle()
+        finally:
+            base.decode_event = real
+    finally:
+        await lifecycle.stop()
+    assert runtime.fatal is None
+    return runtime, decoded
+
+
+@pytest.mark.parametrize("fuse", [True, False], ids=["fused", "unfused"])
+async def test_a_stage_reads_the_events_another_produced_without_decoding(
+    tmp_path: Path, fuse: bool
+) -> None:
+    runtime, decoded = await run_twenty(tmp_path, fuse=fuse)
+    assert len(runtime.topics.log["sep.executions"]) >= 20  # plan read them, as validate...
+    assert decoded == 0  # ...and every unfused stage its input: handed over, not decoded
+    # Once every reading group has had a record, only its bytes are kept (the log is the
+    # run's whole history: an event object per record would stay on the heap).
+    kept = [r for records in runtime.topics.log.values() for r in records if r.event is not None]
+    assert kept == []
+
+
+async def test_changelog_records_are_kept_unless_not_wanted(tmp_path: Path) -> None:
+    kept, _ = await run_twenty(tmp_path / "kept")
+    dropped, _ = await run_twenty(tmp_path / "dropped", keep_changelogs=False)
+    changelogs = {t for t in kept.topics.log if "changelog" in t}
+    assert changelogs  # the stages' decisions, as a worker writes them
+    assert not {t for t in dropped.topics.log if "changelog" in t}
+    # Every event topic as it was (the ids differ: the runtime runs on the wall clock).
+    counts = {t: len(log) for t, log in kept.topics.log.items() if t not in changelogs}
+    assert {t: len(log) for t, log in dropped.topics.log.items()} == counts

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
+from pipeline.models.events import Event
 from pipeline.runtime.delivery.groups import StageGroup, StageNode, partition_for
+from pipeline.runtime.delivery.lanes import Lane, PassSizer
 from pipeline.runtime.delivery.ledger import OffsetLedger
 from pipeline.runtime.delivery.runner import GroupRunner
 from pipeline.runtime.delivery.safety import FailureCounter
@@ -56,6 +58,7 @@ class ControlledSink:
         *,
         partition: int | None = None,
         headers: Headers = (),
+        event: Event | None = None,
     ) -> Any:
         self.sent.append((topic, key, value, partition))
         ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -198,3 +201,140 @@ async def test_a_revoke_drops_queued_slices_unprocessed_and_commits_none_of_them
     assert await runner.finish_running(0.1)
     assert ledger.committable() == {}
     task.cancel()
+
+
+# ----------------------------------------------------------------------------- lanes
+
+
+LANE_PARTITIONS = {"fast": 4, "bulk": 4, "out": 4, "sep.deadletter": 1}
+TWO_LANES = (Lane("fast", 8, 0.0), Lane("bulk", 1, 0.25))
+
+
+class Gated(Upper):
+    """Processes its first pass at once, every later one when the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__("a", "out")
+        self.gate = asyncio.Event()
+
+    async def process(self, records: Sequence[Record], emit: Emit) -> None:
+        if self.seen:
+            await self.gate.wait()
+        await super().process(records, emit)
+
+
+def lane_records(topic: str, n: int, partition: int = 0) -> list[Record]:
+    return [
+        Record(topic, partition, i, 0, f"{topic}{i}".encode(), f"{topic}{i}".encode())
+        for i in range(n)
+    ]
+
+
+def lane_runner(stage: Upper, sink: ControlledSink, ledger: OffsetLedger) -> GroupRunner:
+    spec_ = StageSpec(
+        name="a",
+        function="x:y",
+        inputs=("fast", "bulk"),
+        outputs=("out",),
+        batch={"max": 4, "within_ms": 0},
+    )
+    group = StageGroup([StageNode(spec_, stage)], [], LANE_PARTITIONS)
+    return GroupRunner(
+        group,
+        sink,
+        ledger,
+        counter=FailureCounter(),
+        on_fatal=lambda e: None,
+        lanes=TWO_LANES,
+        sizer=PassSizer(10.0),
+    )
+
+
+async def test_urgent_records_overtake_and_no_offset_passes_a_routine_record_still_queued() -> None:
+    stage, sink, ledger = Gated(), ControlledSink(), OffsetLedger()
+    ledger.assign([("fast", 0), ("bulk", 0)])
+    runner = lane_runner(stage, sink, ledger)
+    # Fetched first: six routine records; then two urgent ones.
+    first = ledger.open({("bulk", 0): 6}, slices=1)
+    runner.put(first, lane_records("bulk", 6))
+    second = ledger.open({("fast", 0): 2}, slices=1)
+    runner.put(second, lane_records("fast", 2))
+    task = await run_one(runner)
+    # A pass of 4: both urgent records first, then bulk's share (its minimum and the rest).
+    assert stage.seen == [[b"fast0", b"fast1", b"bulk0", b"bulk1"]]
+    sink.ack_all()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    # The urgent batch is done, but bulk2..5 of the batch fetched before it are not: no
+    # offset may be committed past them, so neither batch's offsets are.
+    assert second.done.is_set()
+    assert not first.done.is_set()
+    assert ledger.committable() == {}
+    stage.gate.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    sink.ack_all()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert stage.seen[1:] == [[b"bulk2", b"bulk3", b"bulk4", b"bulk5"]]
+    assert ledger.committable() == {("bulk", 0): 6, ("fast", 0): 2}
+    assert ledger.inflight == 0
+    assert runner.lane_stats["fast"].records == 2
+    assert runner.lane_stats["bulk"].records == 6
+    task.cancel()
+
+
+async def test_a_slice_spanning_lanes_settles_only_when_every_lane_took_its_part() -> None:
+    stage, sink, ledger = Gated(), ControlledSink(), OffsetLedger()
+    ledger.assign([("fast", 0), ("bulk", 0)])
+    runner = lane_runner(stage, sink, ledger)
+    batch = ledger.open({("bulk", 0): 5, ("fast", 0): 1}, slices=1)
+    runner.put(batch, lane_records("bulk", 5) + lane_records("fast", 1))
+    task = await run_one(runner)
+    assert stage.seen == [[b"fast0", b"bulk0", b"bulk1", b"bulk2"]]
+    sink.ack_all()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    # bulk3, bulk4 are in the next pass, held at the gate: not processed, not committable.
+    assert ledger.committable() == {}
+    assert runner.lane_depths == {"fast": 0, "bulk": 0}
+    stage.gate.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    sink.ack_all()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert ledger.committable() == {("bulk", 0): 5, ("fast", 0): 1}
+    task.cancel()
+
+
+async def test_a_revoke_abandons_every_lane_part_and_commits_none_of_them() -> None:
+    stage, sink, ledger = Gated(), ControlledSink(), OffsetLedger()
+    ledger.assign([("fast", 0), ("bulk", 0)])
+    runner = lane_runner(stage, sink, ledger)
+    batch = ledger.open({("bulk", 0): 9, ("fast", 0): 1}, slices=1)
+    runner.put(batch, lane_records("bulk", 9) + lane_records("fast", 1))
+    task = await run_one(runner)  # a pass of 4, then the next 4 held at the gate
+    assert runner.abandon_queued() == 2
+    sink.ack_all()
+    stage.gate.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    sink.ack_all()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert batch.done.is_set()
+    assert ledger.committable() == {}  # abandoned: fetched again by the next owner
+    assert runner.depth == 0
+    task.cancel()
+
+
+async def test_the_runner_asks_to_pause_a_routine_lane_with_more_than_a_pass_queued() -> None:
+    stage, sink, ledger = Gated(), ControlledSink(), OffsetLedger()
+    ledger.assign([("fast", 0), ("bulk", 0)])
+    runner = lane_runner(stage, sink, ledger)
+    runner.put(ledger.open({("bulk", 0): 4}, slices=1), lane_records("bulk", 4))
+    assert runner.lanes_to_pause() == set()  # a pass (4) takes them all
+    runner.put(ledger.open({("fast", 0): 50}, slices=1), lane_records("fast", 50))
+    runner.put(ledger.open({("bulk", 0): 5}, slices=1), lane_records("bulk", 1))
+    assert runner.lanes_to_pause() == {"bulk"}  # never the first lane

@@ -48,6 +48,20 @@ function groupRows(s) {
     || `<tr><td colspan="8" class="empty">No worker is reporting.</td></tr>`;
 }
 
+// Priority lanes (topology.yaml lanes:): how much waits in each, how fast it moves, how
+// long its records waited from ingest's write to the chain's pass.
+function laneRows(s) {
+  return (s.lanes || []).map((l) => `<tr data-lane="${esc(l.name)}">
+    <td>${esc(l.name)} <span class="muted small">${l.priorities[0]}–${l.priorities[1]} · weight ${l.weight}${l.minShare ? ` · min ${Math.round(100 * l.minShare)} %` : ""}</span></td>
+    <td class="num" data-field="recordsPerS">${num(l.recordsPerS, 1)}</td>
+    <td class="num" data-field="queued">${num(l.queued)}</td>
+    <td class="num ${l.behind ? "warn" : ""}" data-field="behind">${num(l.behind)}</td>
+    <td class="num" data-field="meanWait">${l.meanWaitMs === null || l.meanWaitMs === undefined ? "—" : `${num(l.meanWaitMs, 1)} ms`}</td>
+    <td class="num" data-field="maxWait">${num(l.waitMsMax, 0)} ms</td>
+    <td>${badge(l.paused ? "paused" : "fetching", l.paused ? "pending" : "completed")}</td></tr>`).join("")
+    || `<tr><td colspan="7" class="empty">No lanes: topology.yaml declares none (one topic, arrival order).</td></tr>`;
+}
+
 function lagRows(s) {
   if (s.lag === null || s.lag === undefined) return `<tr><td colspan="5" class="empty">Kafka did not answer: lag unknown.</td></tr>`;
   const most = Math.max(1, ...s.lag.map((l) => l.behind));
@@ -71,6 +85,10 @@ export async function renderPipeline(root, setConnection) {
     <section class="panel"><h2>Workers' stage groups · last minute / since start</h2>
       <table class="fixed" id="groups"><thead><tr><th>Group</th><th class="num">Workers</th><th class="num">Records/s</th>
         <th class="num">Batch size</th><th class="num">Queued</th><th class="num">Failed batches</th><th class="num">Dead letters</th><th>State</th></tr></thead><tbody></tbody></table></section>
+    <section class="panel"><h2>Priority lanes · last minute</h2>
+      <table class="fixed" id="lanes"><thead><tr><th>Lane</th><th class="num">Records/s</th><th class="num">Queued</th>
+        <th class="num">Behind in Kafka</th><th class="num">Mean wait</th><th class="num">Max wait</th><th>Fetch</th></tr></thead><tbody></tbody></table>
+      <p class="muted small">Wait: from ingest's write to the lane to the chain's pass that took the record.</p></section>
     <section class="panel"><h2>Consumer lag per partition</h2>
       <table class="fixed" id="lag"><thead><tr><th>Topic</th><th class="num">Partition</th><th class="num">Behind</th><th></th><th>Read by</th></tr></thead><tbody></tbody></table></section>`;
   const view = { snapshot: null };
@@ -86,6 +104,7 @@ export async function renderPipeline(root, setConnection) {
     root.querySelector("#health").innerHTML = healthCards(s);
     root.querySelector("#stages tbody").innerHTML = stageRows(s);
     root.querySelector("#groups tbody").innerHTML = groupRows(s);
+    root.querySelector("#lanes tbody").innerHTML = laneRows(s);
     root.querySelector("#lag tbody").innerHTML = lagRows(s);
     const problems = root.querySelector("#problems");
     problems.hidden = !s.problems.length;

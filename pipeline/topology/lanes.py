@@ -1,0 +1,169 @@
+"""``topology.yaml``'s ``lanes:`` section: one topic split into a topic per priority lane.
+
+Under overload the backlog forms in front of the first stage that cannot keep up: the
+fused chain, reading ``sep.intents.ingested`` in arrival order.  With lanes, ingest scores
+every intent (the prioritise stage's scorer, batched) and writes its ``intent.submitted``
+to the topic of its lane; the chain's runner takes each pass from the lanes by weight
+(``pipeline.runtime.delivery.lanes``), so urgent intents overtake the routine backlog.
+
+    lanes: {split: sep.intents.ingested, lanes: [fast 7-10, normal 4-6, bulk 1-3]}
+      topics:  sep.intents.ingested  ─►  sep.intents.ingested.fast, .normal, .bulk
+                                         (the split topic's partitions, key, retention)
+      stages:  inputs/outputs naming sep.intents.ingested name the three lane topics
+
+The expansion happens before validation (``expand``), so every reader of the split topic
+(project, the strategy runner, the risk feed, replay, ``sep topology``, the validator)
+reads the lane topics without knowing about lanes; no ``lanes:`` section is the single
+topic of before.  It is idempotent: a topology dumped and validated again is unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LaneSpec(_Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    priorities: tuple[Annotated[int, Field(ge=1, le=10)], Annotated[int, Field(ge=1, le=10)]]
+    """The lowest and highest priority (1..10) the lane holds."""
+    weight: Annotated[int, Field(ge=1, le=1000)] = 1
+    """Its share of a pass against the other lanes with records queued."""
+    min_share: Annotated[Decimal, Field(ge=0, lt=1, allow_inf_nan=False)] = Decimal(0)
+    """The share of every pass it is guaranteed while it has records queued, whatever
+    the other lanes hold (so a routine lane never starves)."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LaneSpec:
+        low, high = self.priorities
+        if low > high:
+            raise ValueError(f"lane {self.name!r}: priorities must be [lowest, highest]")
+        return self
+
+
+class LanesSpec(_Strict):
+    split: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$")] = "sep.intents.ingested"
+    """The topic split by lane; its lane topics are ``<split>.<lane>``."""
+    lanes: Annotated[tuple[LaneSpec, ...], Field(min_length=2)]
+    """Highest priorities first; together they cover 1..10, each priority once."""
+    scheduled: tuple[str, ...] = ("validate",)
+    """Stages whose group takes each pass from the lanes by weight (a fused chain's first
+    stage).  Other readers of the lane topics (project, the strategy runner) take records
+    in fetch order, so each intent's events reach them in the order they were written."""
+    pass_budget_ms: Annotated[int, Field(ge=1, le=60_000)] | None = None
+    """A pass is not preemptible (one event loop per worker): an urgent record waits for
+    the pass in front of it.  Set, a scheduled group's passes are sized to take about this
+    long (``pipeline.runtime.delivery.lanes.PassSizer``) as well as ``batch.max``; None:
+    ``batch.max`` only.  Measured (``sep bench overload``, bench/RESULTS.md "Session 9"):
+    a budget shortens urgent waits but costs the chain throughput (a pass's fixed cost is
+    paid more often), so it is off by default.  Other groups in the same worker keep
+    ``batch.max``: run ingest and project in processes of their own where urgent latency
+    matters."""
+
+    @model_validator(mode="after")
+    def _cover(self) -> LanesSpec:
+        names = [lane.name for lane in self.lanes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"lane names must be unique: {names}")
+        covered = [
+            p for lane in self.lanes for p in range(lane.priorities[0], lane.priorities[1] + 1)
+        ]
+        if sorted(covered) != list(range(1, 11)):
+            raise ValueError(
+                "the lanes' priorities must cover 1..10, each priority once, highest lane "
+                f"first; they cover {sorted(covered)}"
+            )
+        highs = [lane.priorities[1] for lane in self.lanes]
+        if highs != sorted(highs, reverse=True):
+            raise ValueError("lanes are listed highest priorities first")
+        if sum(lane.min_share for lane in self.lanes) >= 1:
+            raise ValueError("the lanes' min_share must add up to less than 1")
+        return self
+
+    def topic_of(self, lane: str) -> str:
+        return f"{self.split}.{lane}"
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """The lane topics, highest priorities first."""
+        return tuple(self.topic_of(lane.name) for lane in self.lanes)
+
+    def lane_of(self, priority: int) -> LaneSpec:
+        for lane in self.lanes:
+            if lane.priorities[0] <= priority <= lane.priorities[1]:
+                return lane
+        raise ValueError(f"priority {priority} is in no lane")
+
+    def lane(self, name: str) -> LaneSpec:
+        for lane in self.lanes:
+            if lane.name == name:
+                return lane
+        raise KeyError(name)
+
+    def lane_of_topic(self, topic: str) -> str | None:
+        prefix = self.split + "."
+        if not topic.startswith(prefix):
+            return None
+        name = topic[len(prefix) :]
+        return name if any(lane.name == name for lane in self.lanes) else None
+
+
+def _get(item: Any, field: str) -> Any:
+    return item.get(field) if isinstance(item, Mapping) else getattr(item, field, None)
+
+
+def _replace(item: Any, field: str, value: Any) -> Any:
+    if isinstance(item, Mapping):
+        return {**item, field: value}
+    return item.model_copy(update={field: value})
+
+
+def expand(data: Any) -> Any:
+    """The raw topology with the split topic replaced by its lane topics (see the module
+    docstring); unchanged without a ``lanes:`` section."""
+    if not isinstance(data, Mapping) or not data.get("lanes"):
+        return data
+    try:
+        lanes = LanesSpec.model_validate(data["lanes"])
+    except ValueError:
+        return data  # reported at its own path by the model's validation
+    # The split topic's place (in ``topics:`` and in each stage's lists) goes to the first
+    # lane, the other lanes are appended: every YAML path of the file (``topics[3]``,
+    # ``stages[project].inputs[1]``) still points at what it declared.
+    first, rest = lanes.topics[0], lanes.topics[1:]
+    topics = list(data.get("topics") or ())
+    names = [_get(t, "name") for t in topics]
+    if lanes.split in names:
+        base = topics[names.index(lanes.split)]
+        description = _get(base, "description") or ""
+        for lane in lanes.lanes:
+            name = lanes.topic_of(lane.name)
+            copy = _replace(base, "name", name)
+            copy = _replace(copy, "description", f"lane {lane.name}: {description}".strip(": "))
+            if name == first:
+                topics[names.index(lanes.split)] = copy
+            elif name not in names:
+                topics.append(copy)
+
+    def swap(refs: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+        out = [first if ref == lanes.split else ref for ref in refs]
+        return tuple(out + [t for t in rest if t not in out])
+
+    def swapped(stage: Any) -> Any:
+        if not isinstance(stage, Mapping | BaseModel):
+            return stage  # not a stage: reported at its own path
+        for field in ("inputs", "outputs"):
+            refs = _get(stage, field)
+            if isinstance(refs, list | tuple) and lanes.split in refs:
+                stage = _replace(stage, field, swap(refs))
+        return stage
+
+    stages = [swapped(s) for s in data.get("stages") or ()]
+    return {**data, "topics": topics, "stages": stages}
