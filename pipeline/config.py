@@ -116,6 +116,10 @@ class Settings:
     operator_token: str = field(default_factory=lambda: _env("SEP_OPERATOR_TOKEN", ""))
     """The bearer token the API's operator actions require (re-driving a dead letter); ''
     turns those actions off.  Never logged (not in ``__repr__``)."""
+    mode: str = field(default_factory=lambda: _env("SEP_MODE", ""))
+    """Overrides the topology's ``app.mode`` (``live`` or ``paper``) where the topology is
+    loaded (``pipeline.topology.load_topology``); '' keeps the file's.  ``sep up --mode``
+    sets it for every process of its stack."""
     fusion: bool = field(default_factory=lambda: _env("SEP_FUSION", "1") not in ("0", "false"))
     """Run the topology's ``fusion:`` chains as one pass (``SEP_FUSION=0``: every stage on
     its own, each reading its input topic from Kafka)."""

@@ -43,6 +43,7 @@ def service_env(settings: Settings, extra: Mapping[str, str] | None = None) -> d
         SEP_RPC=settings.rpc,
         SEP_DEPLOYMENT=str(settings.deployment),
         SEP_LOG_FORMAT="json",
+        SEP_MODE=settings.mode,
     )
     env.update(extra or {})
     return env

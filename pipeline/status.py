@@ -11,7 +11,7 @@ from pipeline.config import Settings
 from pipeline.store import worker_health
 from pipeline.store.eventstore import EventStore
 from pipeline.store.readmodel import TERMINAL_STATES, ReadModel
-from pipeline.topology.models import Topology
+from pipeline.topology.models import MODE_NOTES, Topology
 
 STATE_ORDER = (
     "submitted",
@@ -53,6 +53,7 @@ async def collect_status(settings: Settings, topology: Topology) -> dict[str, An
         "events": dict(sorted(events.items())),
         "success_rate": (states.get("completed", 0) / done) if done else None,
         "event_store": kind,
+        "mode": topology.app.mode,
         "workers": len(workers),
         "loop_lag_p99_ms": {
             w: r.get("loopLagMs", {}).get("p99") for w, r in sorted(workers.items())
@@ -66,11 +67,15 @@ async def collect_status(settings: Settings, topology: Topology) -> dict[str, An
 
 
 def render_status(status: dict[str, Any]) -> str:
-    lines = [f"workers: {status.get('workers', 0)} reporting"]
+    lines = []
+    if "mode" in status:
+        lines.append(f"mode: {status['mode']}{MODE_NOTES.get(status['mode'], '')}")
+    workers = f"workers: {status.get('workers', 0)} reporting"
     lags = [f"{lag:.0f}" for lag in status.get("loop_lag_p99_ms", {}).values() if lag is not None]
     if lags:
         # How late each worker's event loop runs what is due: every record waits that long.
-        lines[0] += f" (event-loop lag p99: {', '.join(lags)} ms)"
+        workers += f" (event-loop lag p99: {', '.join(lags)} ms)"
+    lines.append(workers)
     lines += [f"  PROBLEM {line}" for line in status.get("problems", [])]
     lines.append(f"intents: {status['intents']} ({status['active']} active)")
     for state, n in status["states"].items():

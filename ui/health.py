@@ -84,6 +84,8 @@ async def health(request: Request) -> JSONResponse:
     ok = all(d["status"] == "ok" for d in dependencies.values()) and not problems
     body = {
         "status": "ok" if ok else "degraded",
+        # live: real transactions; paper: paper twins at live market data (the UI's header)
+        "mode": services.topology.app.mode,
         "dependencies": dependencies,
         "eventStore": services.store.kind,
         "workers": workers,

@@ -281,7 +281,7 @@ def document() -> dict[str, Any]:
         "/assets": _get("The assets an intent may name (from topology.yaml)", _OBJECT),
         "/health": {
             "get": {
-                "summary": "Each dependency's status",
+                "summary": "Each dependency's status, and the stack's mode (live or paper)",
                 "responses": {
                     "200": _json(_OBJECT, "all dependencies up"),
                     "503": _json(_OBJECT, "a dependency is down"),

@@ -205,7 +205,7 @@ class Backtest:
         """The strategies are the topology's (``plugins.strategies``; several instances of
         one plugin under their own ids: ``{dca-1: {plugin: dca, config: ...}}``).
         ``drive_venue=False``: the sim venue's pools start at the data's first states and
-        then move only by its own fills, as in paper mode today (the parity test).
+        then move only by its own fills (the market left out).
         ``submissions``: ``(at_ms, key, value)`` records for ``sep.intents.submitted``, in
         time order, fed at their time after the market events before it (a counterfactual
         replay of stored intents).  ``max_splits``: every venue's routing allows that many

@@ -55,6 +55,8 @@ def stack_environment(settings: Settings) -> dict[str, str]:
         "SEP_DEPLOYMENT": str(settings.deployment),
         "SEP_REDIS_PREFIX": settings.redis_prefix,
     }
+    if settings.mode:  # sep up --mode: every command attached to the stack sees its mode
+        environment["SEP_MODE"] = settings.mode
     if settings.operator_token:
         environment["SEP_OPERATOR_TOKEN"] = settings.operator_token
     return environment

@@ -39,7 +39,7 @@ from pipeline.cli.stackfile import (
 from pipeline.config import Settings
 from pipeline.harness import WorkerPool
 from pipeline.supervisor import RestartPolicy, Supervisor, WorkerGaveUp
-from pipeline.topology.models import Topology
+from pipeline.topology.models import MODE_NOTES, Topology
 
 if TYPE_CHECKING:
     from pipeline.cli.common import SubParsers
@@ -57,14 +57,13 @@ async def prepare_backends(settings: Settings, topology: Topology) -> None:
     await store.close()
 
 
-async def _serve(settings: Settings, port: int, stop: asyncio.Event) -> None:
+async def _serve(settings: Settings, topology: Topology, port: int, stop: asyncio.Event) -> None:
     import uvicorn
 
     from ui.app import create_app
 
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
+    app = create_app(settings, topology)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())
     await stop.wait()
     server.should_exit = True
@@ -119,7 +118,7 @@ async def _run(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    server = asyncio.create_task(_serve(settings, args.port, stop))
+    server = asyncio.create_task(_serve(settings, topology, args.port, stop))
     supervisor = Supervisor(workers, RestartPolicy.from_settings(settings))
     watching = asyncio.create_task(watch_workers(supervisor, stop))
     print(f"UI: http://127.0.0.1:{args.port}/ui/   API: /openapi.json   (Ctrl-C stops everything)")
@@ -154,12 +153,16 @@ def _cmd_up(args: argparse.Namespace) -> int:
     from pipeline.devstack.stack import DevStack
 
     topology = topology_of(args)
+    if args.mode is not None:  # --mode wins over SEP_MODE and the file's app.mode
+        topology = topology.with_mode(args.mode)
     demo_venues = check_venues(topology, venue_names(args.demo_venue))
     stack = DevStack(handle_signals=False, chain=True)
     if note := refuse_second_stack(stack.data_dir):
         print(note)
     stack.start()
-    settings = stack.settings()
+    # Every process of the stack (workers, UI, `sep status` attached by stack.json) loads
+    # the topology in this mode (SEP_MODE, pipeline.topology.load_topology).
+    settings = dataclasses.replace(stack.settings(), mode=topology.app.mode)
     if not settings.operator_token:
         # Operator actions (kill switch, re-drive) need a token; a stack of one's own gets a
         # fresh one, kept with the stack's other secrets (never printed or logged).
@@ -169,6 +172,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         asyncio.run(prepare_backends(settings, topology))
         workers.start()
         alone = f" + {', '.join(topology.singleton_stages)}" if topology.singleton_stages else ""
+        print(f"mode: {topology.app.mode}{MODE_NOTES.get(topology.app.mode, '')}")
         print(
             f"workers: {args.workers}{alone} started (logs in {stack.data_dir / 'logs'}); "
             f"a crashed one is restarted"
@@ -198,13 +202,18 @@ def register(sub: SubParsers) -> None:
     p = sub.add_parser(
         "up",
         help="start everything locally and run the pipeline",
-        description="Start Kafka (KRaft), PostgreSQL, Redis, the pipeline "
-        "workers and a status page on this machine, stream demo intents, and "
+        description="Start Kafka (KRaft), PostgreSQL, Redis, a local chain with Uniswap V3, "
+        "the pipeline workers and a status page on this machine, stream demo intents, and "
         "run until Ctrl-C. The first run fetches the Kafka jars once (about a "
         "minute). Services given by SEP_KAFKA / SEP_POSTGRES / SEP_REDIS are "
-        "used instead of starting local ones. Data lives in $SEP_DATA (.sep).",
+        "used instead of starting local ones. Data lives in $SEP_DATA (.sep). "
+        "Modes (--mode, else SEP_MODE, else the topology's app.mode): live sends real "
+        "transactions through the chain venues; paper fills each intent on a paper twin of "
+        "each chain venue (same venue name) at the chain pools' live states, with the sim "
+        "venue's fill model and fees, and sends nothing (docs/paper.md).",
         **examples(
             "sep up",
+            "sep up --mode paper --demo-venue uniswap_v3   (chain prices, paper fills)",
             "sep up --workers 3 --demo 0 --port 8800",
             "SEP_POSTGRES=postgresql://sep@db:5432/sep sep up   (an existing PostgreSQL)",
         ),
@@ -225,4 +234,11 @@ def register(sub: SubParsers) -> None:
         "default: any, which today means the chain)",
     )
     p.add_argument("--port", type=int, default=8700, help="UI and API port (default 8700)")
+    p.add_argument(
+        "--mode",
+        choices=["live", "paper"],
+        help="live: chain venues send real transactions; paper: paper twins fill at the "
+        "chain's live pool states, nothing is sent (default: SEP_MODE, else app.mode in "
+        "topology.yaml)",
+    )
     p.set_defaults(handler=_cmd_up)

@@ -43,6 +43,9 @@ class PoolFeed(TopicFollower):
     def __init__(self, bootstrap: str, topic: str = TOPIC) -> None:
         super().__init__(bootstrap, topic)
         self._snapshots = PoolSnapshots()
+        self._marked: dict[str, dict[str, tuple[PoolState, int]]] = {}
+        """venue -> pool id -> its latest state and that record's offset (the paper mirror's
+        marks: one pool's records are in one partition, so its offsets only grow)."""
 
     async def start_offsets(
         self, consumer: AIOKafkaConsumer, tps: Sequence[TopicPartition]
@@ -63,5 +66,10 @@ class PoolFeed(TopicFollower):
             log.warning("unreadable pool state skipped", extra={"error": str(exc)[:500]})
             return False
         self._snapshots.put(state)
+        self._marked.setdefault(state.venue, {})[state.pool_id] = (state, self.offset)
         self.updates += 1
         return True
+
+    def marked(self, venue: str) -> list[tuple[PoolState, int]]:
+        """The latest state of each of ``venue``'s pools with its record's offset."""
+        return list(self._marked.get(venue, {}).values())

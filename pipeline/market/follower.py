@@ -47,6 +47,8 @@ class TopicFollower(abc.ABC):
         self._changed = asyncio.Condition()
         self.updates = 0
         """How many records were applied (tests and the status page watch it)."""
+        self.offset = -1
+        """The offset of the record ``apply`` is given (the pool feed marks states with it)."""
 
     @abc.abstractmethod
     def apply(self, value: bytes) -> bool:
@@ -118,6 +120,7 @@ class TopicFollower(abc.ABC):
             for messages in batch.values():
                 for message in messages:
                     if message.value is not None:
+                        self.offset = message.offset
                         applied += self.apply(message.value)
             if not self._caught_up.is_set():
                 positions = {tp: await consumer.position(tp) for tp in ends}

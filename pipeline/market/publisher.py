@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pipeline.market.feed import pool_key, pool_value
 from pipeline.models.market import PoolState
 from pipeline.plugins.market import MarketData, MarketRecord, MarketSource, MarketSourceSpec
-from pipeline.plugins.venue import Venue
+from pipeline.plugins.venue import PaperTwin, Venue
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,11 @@ class MarketPublisher:
     def __init__(
         self, specs: Sequence[MarketSourceSpec], venues: Mapping[str, Venue], send: Send
     ) -> None:
-        self._pairs = [(spec, venues[spec.venue]) for spec in specs if spec.venue in venues]
+        # A paper twin's market data is its live venue's (built read-only for it).
+        self._pairs = [
+            (spec, _market_venue(venues[spec.venue])) for spec in specs if spec.venue in venues
+        ]
+        self._twinned = {name for name, venue in venues.items() if isinstance(venue, PaperTwin)}
         self._send = send
         self._sources: list[MarketSource] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -51,8 +55,8 @@ class MarketPublisher:
         return {
             spec.venue
             for spec, _venue in self._pairs
-            if spec.data is MarketData.POOLS and spec.routing
-        }
+            if spec.data is MarketData.POOLS and spec.routing and spec.venue not in self._twinned
+        }  # a paper twin is asked: its ledger has our paper fills, the published states not
 
     @property
     def book_venues(self) -> set[str]:
@@ -77,6 +81,19 @@ class MarketPublisher:
         # A source that fails is restarted: its first batch is a full snapshot again, so
         # nothing it missed stays missing.
         while True:
+            if spec.venue in self._twinned:
+                # Paper mode: the live venue is started here, for its market data only (the
+                # stages use its twin); a node that is down delays the prices, not the stages.
+                try:
+                    await venue.start()
+                except Exception as exc:
+                    log.warning(
+                        "paper mode: live venue for market data not reachable (%r); retrying",
+                        exc,
+                        extra={"source": spec.name, "venue": spec.venue},
+                    )
+                    await asyncio.sleep(RESTART_DELAY_S)
+                    continue
             source = spec.factory(venue)
             self._sources.append(source)
             try:
@@ -107,6 +124,10 @@ class MarketPublisher:
                 self.published += len(items)
             raise
         self.published += len(items)
+
+
+def _market_venue(venue: Venue) -> Venue:
+    return venue.live if isinstance(venue, PaperTwin) else venue
 
 
 def _record(item: PoolState | MarketRecord) -> tuple[bytes, bytes]:

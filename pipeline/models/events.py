@@ -87,12 +87,21 @@ class PlanRejected(WireModel):
     detail: str
 
 
-class ExecStarted(WireModel):
+class ExecPayload(WireModel):
+    """What every ``exec.*`` payload carries."""
+
+    paper: bool | None = None
+    """``true``: paper mode (``app.mode: paper``): simulated on a paper twin or the sim
+    venue, nothing sent to a chain or an exchange.  Absent in live mode (and in a backtest,
+    whose whole log is simulated)."""
+
+
+class ExecStarted(ExecPayload):
     plan_id: str
     steps: int
 
 
-class ExecStepSubmitted(WireModel):
+class ExecStepSubmitted(ExecPayload):
     plan_id: str
     step_id: str
     venue: str
@@ -108,7 +117,7 @@ class ExecStepSubmitted(WireModel):
     """...in this asset (a child order's size, in the base asset of its book)."""
 
 
-class ExecStepFilled(WireModel):
+class ExecStepFilled(ExecPayload):
     plan_id: str
     step_id: str
     venue: str
@@ -127,14 +136,14 @@ class ExecStepFilled(WireModel):
     fee_asset: str | None = None
 
 
-class ExecStepFailed(WireModel):
+class ExecStepFailed(ExecPayload):
     plan_id: str
     step_id: str
     venue: str
     reason: str
 
 
-class ExecCompleted(WireModel):
+class ExecCompleted(ExecPayload):
     plan_id: str
     asset_in: str
     asset_out: str
@@ -144,7 +153,7 @@ class ExecCompleted(WireModel):
     """Shortfall of the fill against the plan's estimate, as a fraction (negative: better)."""
 
 
-class ExecFailed(WireModel):
+class ExecFailed(ExecPayload):
     plan_id: str
     reason: str
 

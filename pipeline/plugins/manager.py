@@ -34,7 +34,7 @@ from pipeline.plugins.loading import (
 from pipeline.plugins.market import MarketSourceSpec
 from pipeline.plugins.risk import RiskCheck, RiskCheckContext, RiskCheckSpec
 from pipeline.plugins.strategy import Strategy, StrategyContext, StrategySpec
-from pipeline.plugins.venue import SimulatedTime, Venue, VenueContext, VenueSpec
+from pipeline.plugins.venue import SimulatedTime, TwinFactory, Venue, VenueContext, VenueSpec
 from pipeline.topology.loader import TopologyError, yaml_path
 from pipeline.topology.models import PluginUse, Topology
 
@@ -197,18 +197,43 @@ def build_venues(
     simulated: SimulatedTime | None = None,
 ) -> dict[str, Venue]:
     """Instantiate every enabled venue in the topology, after checking every plugin section
-    (``simulated``: a backtest's clock, handed to every venue)."""
+    (``simulated``: a backtest's clock, handed to every venue).
+
+    In paper mode each live venue (``VenueSpec.live``) is built read-only and handed to the
+    paper twin made in its place, under its name: an intent allowed ``uniswap_v3`` still
+    finds ``uniswap_v3``, and the twin fills it (``pipeline.market.mirror``)."""
+    pm = pm or make_plugin_manager()
     sections = check_plugins(topology, pm)
     assets = {a.symbol: a for a in topology.assets}
-    return {
-        use.name: use.spec.factory(
-            use.config,
-            VenueContext(
-                data_dir=data_dir / "venues" / use.name, assets=assets, simulated=simulated
-            ),
+    paper = topology.app.mode == "paper"
+    twin = _twin_factory(pm) if paper and any(u.spec.live for u in sections.venues) else None
+    venues: dict[str, Venue] = {}
+    for use in sections.venues:
+        context = VenueContext(
+            data_dir=data_dir / "venues" / use.name,
+            assets=assets,
+            simulated=simulated,
+            read_only=twin is not None and use.spec.live,
         )
-        for use in sections.venues
-    }
+        venue = use.spec.factory(use.config, context)
+        if twin is not None and use.spec.live:
+            made = twin(use.name, venue, context)
+            if not isinstance(made, Venue):
+                raise PluginError(f"the paper twin of {use.name!r} is not a venue: {made!r}")
+            venue = made
+        venues[use.name] = venue
+    return venues
+
+
+def _twin_factory(pm: pluggy.PluginManager) -> TwinFactory:
+    """The factory of paper twins (the sim venue's); paper mode with a live venue needs one."""
+    twins = [spec.twin for spec in venue_specs(pm).values() if spec.twin is not None]
+    if not twins:
+        raise PluginError(
+            "paper mode: no installed venue plugin makes paper twins (the built-in sim "
+            "venue does); run in live mode or install it"
+        )
+    return twins[0]
 
 
 def build_risk_checks(

@@ -91,6 +91,9 @@ class VenueContext:
     simulated: SimulatedTime | None = None
     """Set in a backtest: a venue that simulates trading takes its time and ids from it
     (``None``: the wall clock, live or paper)."""
+    read_only: bool = False
+    """Paper mode: this live venue is built for its market data only (its paper twin
+    trades in its place).  It must send nothing and need no signer; ``submit`` refuses."""
 
 
 @runtime_checkable
@@ -170,6 +173,26 @@ class ReplaysMarket(Protocol):
         ...
 
 
+@runtime_checkable
+class PaperTwin(Protocol):
+    """A venue standing in for a live one in paper mode, under the live venue's name: it
+    fills at the live venue's market data (its pools' states on ``sep.market.pools``, handed
+    over with ``set_market``) and sends nothing.  ``live`` is the live venue, built
+    read-only, whose market source publishes those states (``MarketPublisher``)."""
+
+    live: Venue
+
+    async def set_market(self, states: Sequence[tuple[PoolState, int]]) -> int:
+        """Take these published states, each with its record's offset on the market topic
+        (so a state several workers hand over is taken once, and never an older one after a
+        newer); a pool not seen before joins.  How many states were taken."""
+        ...
+
+
+TwinFactory = Callable[[str, Venue, VenueContext], PaperTwin]
+"""``twin(name, live_venue, context)``: a paper twin of ``live_venue`` named ``name``."""
+
+
 @dataclass(frozen=True)
 class VenueSpec:
     """A venue type a plugin registers: its name, config model and factory."""
@@ -178,3 +201,8 @@ class VenueSpec:
     config_model: type[BaseModel]
     factory: Callable[[BaseModel, VenueContext], Venue]
     description: str = ""
+    live: bool = False
+    """It trades for real (a chain, an exchange): in paper mode a paper twin fills in its
+    place and it is built read-only (``VenueContext.read_only``) for its market data."""
+    twin: TwinFactory | None = None
+    """This venue type can stand in for live venues in paper mode (the sim venue)."""

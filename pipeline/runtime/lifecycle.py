@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pipeline.control.feed import ControlFeed
 from pipeline.market.books import BookFeed
 from pipeline.market.feed import PoolFeed
+from pipeline.market.mirror import MarketMirror
 from pipeline.market.publisher import MarketPublisher
 from pipeline.risk.feed import RiskFeed
 from pipeline.stages.base import StageContext, StageProcessor
@@ -46,6 +47,8 @@ class Lifecycle:
         self.feed: PoolFeed | None = None
         self.book_feed: BookFeed | None = None
         self.publisher: MarketPublisher | None = None
+        self.mirror: MarketMirror | None = None
+        """Paper mode: the paper twins' pools follow the market (``pipeline.market.mirror``)."""
         self._started: asyncio.Task[None] | None = None
         self._up: set[object] = set()
         """What has started (by identity): a retried start skips it."""
@@ -72,6 +75,9 @@ class Lifecycle:
         if self.publisher is not None and self.publisher not in self._up:
             self.publisher.start()
             self._up.add(self.publisher)
+        if self.mirror is not None and self.mirror not in self._up:
+            await self.mirror.start()  # after the venues: it writes the twins' ledger
+            self._up.add(self.mirror)
         for processor in self.processors:
             if processor not in self._up:
                 await processor.start()
@@ -108,6 +114,8 @@ class Lifecycle:
         for processor in reversed(self.processors):
             if processor in self._up:
                 await processor.stop()
+        if self.mirror is not None and self.mirror in self._up:
+            await self.mirror.stop()
         if self.publisher is not None and self.publisher in self._up:
             await self.publisher.stop()
         for venue in self._context.venues.values():

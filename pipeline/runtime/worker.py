@@ -36,8 +36,10 @@ from pipeline.market.books import TOPIC as BOOKS_TOPIC
 from pipeline.market.books import BookFeed
 from pipeline.market.feed import TOPIC as MARKET_TOPIC
 from pipeline.market.feed import PoolFeed
+from pipeline.market.mirror import MarketMirror
 from pipeline.market.publisher import MarketPublisher
 from pipeline.plugins.manager import build_venues, make_plugin_manager, market_sources
+from pipeline.plugins.venue import PaperTwin
 from pipeline.risk.feed import RiskFeed
 from pipeline.runtime import diagnostics, gc_tuning
 from pipeline.runtime.app import group_id
@@ -135,6 +137,9 @@ def _wire_market(
     lifecycle.feed = PoolFeed(settings.kafka, MARKET_TOPIC)
     lifecycle.publisher = publisher
     context.market = lifecycle.feed
+    twins = {n: v for n, v in context.venues.items() if isinstance(v, PaperTwin)}
+    if twins:  # paper mode: the twins' pools follow their live venues' published states
+        lifecycle.mirror = MarketMirror(lifecycle.feed, twins)
     context.market_venues = frozenset(publisher.venues)
     # Books only when a book venue is enabled (none is by default) and the topic is declared.
     books = next((t for t in context.topology.topics if t.name == BOOKS_TOPIC), None)

@@ -44,6 +44,7 @@ from pipeline.models.events import (
     Event,
     ExecCompleted,
     ExecFailed,
+    ExecPayload,
     ExecStarted,
     ExecStepFailed,
     ExecStepFilled,
@@ -205,6 +206,7 @@ class PlanRun:
         books: BookView | None = None,
         control: ControlView | None = None,
         breakers: ExecutionBreakers | None = None,
+        paper: bool = False,
     ) -> None:
         payload = event.payload_as(PlanCreated)
         self.plan, self.intent = payload.plan, payload.intent
@@ -222,8 +224,11 @@ class PlanRun:
         self._control = control
         self._breakers = breakers
         self._planned_ms = int(event.timestamp.timestamp() * 1000)
+        self._paper = paper
 
     def _event(self, topic: str, payload: WireModel, seq_offset: int) -> Output:
+        if self._paper and isinstance(payload, ExecPayload):
+            payload = payload.model_copy(update={"paper": True})  # says it traded on paper
         event = make_event(
             topic,
             payload,
@@ -625,6 +630,7 @@ class ExecuteStage:
                 books=self._context.books,
                 control=self._context.control,
                 breakers=self._breakers,
+                paper=self._context.topology.app.mode == "paper",
             )
             runs.setdefault(run.plan.id, run)
         await asyncio.gather(*(run.run() for run in runs.values()))

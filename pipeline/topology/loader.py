@@ -9,7 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from pipeline.config import Settings
-from pipeline.topology.models import Topology, TopologyReferenceError
+from pipeline.topology.models import MODES, Topology, TopologyReferenceError
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "topology.yaml"
 
@@ -77,10 +77,23 @@ def parse_topology(text: str, source: str = "topology.yaml") -> Topology:
 
 
 def load_topology(path: Path | str | None = None) -> Topology:
-    """Load the topology from ``path``, ``$SEP_TOPOLOGY`` or the repository's ``topology.yaml``."""
-    chosen = Path(path or Settings().topology or DEFAULT_PATH)
+    """Load the topology from ``path``, ``$SEP_TOPOLOGY`` or the repository's ``topology.yaml``,
+    in the mode ``$SEP_MODE`` names if set (``sep up --mode`` sets it for its whole stack, so
+    the workers, the UI and ``sep status`` agree)."""
+    settings = Settings()
+    chosen = Path(path or settings.topology or DEFAULT_PATH)
     try:
         text = chosen.read_text()
     except OSError as exc:
         raise TopologyError(str(chosen), [("", f"cannot read: {exc.strerror}")]) from exc
-    return parse_topology(text, str(chosen))
+    return in_mode(parse_topology(text, str(chosen)), settings.mode)
+
+
+def in_mode(topology: Topology, mode: str) -> Topology:
+    """``topology`` in ``mode`` ('' keeps its own); an unknown mode names ``SEP_MODE``."""
+    if not mode:
+        return topology
+    for known in MODES:
+        if mode == known:
+            return topology.with_mode(known)
+    raise TopologyError("SEP_MODE", [("", f"unknown mode {mode!r}; one of {', '.join(MODES)}")])

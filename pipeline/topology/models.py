@@ -168,9 +168,23 @@ class PluginsSpec(Strict):
     """Run by the validate stage after the built-in ``risk`` limits."""
 
 
+Mode = Literal["live", "paper", "backtest"]
+MODES: tuple[Mode, ...] = ("live", "paper", "backtest")
+MODE_NOTES: dict[str, str] = {
+    "live": " (venues as configured: a chain venue sends real transactions)",
+    "paper": " (paper twins fill at live market data; nothing is sent)",
+}
+"""What each mode means, as ``sep up`` and ``sep status`` print it after its name."""
+
+
 class AppSpec(Strict):
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$")] = "sep"
-    mode: Literal["live", "paper", "backtest"] = "paper"
+    mode: Mode = "live"
+    """``live``: every venue as configured (a chain venue signs and sends real
+    transactions).  ``paper``: each live venue (``VenueSpec.live``) is replaced by a paper
+    twin of the same name, the sim venue's fill model on that venue's pools as its market
+    data publishes them; nothing is sent (docs/paper.md).  ``backtest``: set by
+    ``sep backtest`` (``pipeline.backtest.setup``)."""
 
 
 class TopologyReferenceError(ValueError):
@@ -425,6 +439,12 @@ class Topology(Strict):
         if problems:
             raise TopologyReferenceError(problems)
         return self
+
+    def with_mode(self, mode: Mode) -> Topology:
+        """This topology in ``mode`` (``sep up --mode``, ``SEP_MODE``): the rest unchanged."""
+        if mode == self.app.mode:
+            return self
+        return self.model_copy(update={"app": self.app.model_copy(update={"mode": mode})})
 
     @property
     def singleton_stages(self) -> tuple[str, ...]:

@@ -1,6 +1,7 @@
 """The built-in ``sim`` venue: simulated constant-product pools with fees and latency.
 
-Used for paper trading, the end-to-end tests and the benchmarks.  Configured under
+Used for paper trading (also as the paper twin of each live venue in paper mode,
+``plugins.sim_venue.paper``), the end-to-end tests and the benchmarks.  Configured under
 ``plugins.venues.sim.config`` in ``topology.yaml`` (see ``SimVenueConfig``); its state is a
 SQLite ledger in the venue's data directory, shared by every worker process.  Its market
 source publishes every pool's state on ``sep.market.pools`` each ``market_interval_ms``
@@ -19,11 +20,13 @@ from pipeline.plugins.venue import VenueContext, VenueSpec
 from plugins.sim_venue.config import PoolConfig, SimVenueConfig
 from plugins.sim_venue.ledger import Ledger, LedgerError
 from plugins.sim_venue.market import POOLS_TOPIC, SimPoolTicker, make_pool_ticker
+from plugins.sim_venue.paper import PaperTwinVenue, make_paper_twin
 from plugins.sim_venue.venue import VENUE_NAME, SimVenue
 
 __all__ = [
     "Ledger",
     "LedgerError",
+    "PaperTwinVenue",
     "PoolConfig",
     "SimPoolTicker",
     "SimVenue",
@@ -63,6 +66,7 @@ def sep_register_venues(register: Callable[[VenueSpec], None]) -> None:
             config_model=SimVenueConfig,
             factory=make_sim_venue,
             description="simulated constant-product pools with fees and latency (SQLite ledger)",
+            twin=make_paper_twin,  # paper mode: it fills in place of each live venue
         )
     )
 

@@ -64,6 +64,10 @@ _SCHEMA = (
         amount_out TEXT NOT NULL,
         filled_ms REAL NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS fills_order ON fills (order_ref)",
+    # A paper twin's pools (``set_market``): the offset on the market topic of the state each
+    # pool was last set to.  A table of its own, so an older file just gains it.
+    """CREATE TABLE IF NOT EXISTS market_marks (
+        pool_id TEXT PRIMARY KEY REFERENCES pools (pool_id), mark INTEGER NOT NULL)""",
 )
 
 Status = Literal["pending", "filled", "failed"]
@@ -342,6 +346,55 @@ class Ledger:
                 )
                 if cursor.rowcount != 1:
                     raise LedgerError(f"{self.path}: no pool {pool_id!r} to move")
+
+    def set_market(self, states: Sequence[tuple[Pool, int]]) -> int:
+        """Take the market's pool states, each with its mark (its record's offset on the
+        market topic), in one transaction; how many were taken.
+
+        A state is taken only if its mark is above the pool's last one: every worker of a
+        paper stack follows the same topic and hands over the same states, and the second
+        copy of a state must not undo the fills made since the first (our trades' impact
+        lasts until the pool's *next* market state, as in a backtest).  A pool not in the
+        ledger joins with the state's tokens and fee.  ``seq`` is kept, as in
+        ``set_reserves``."""
+        taken = 0
+        with self._immediate() as db:
+            marks = dict(db.execute("SELECT pool_id, mark FROM market_marks").fetchall())
+            for pool, mark in states:
+                if pool.reserve0 <= 0 or pool.reserve1 <= 0:
+                    raise LedgerError(f"pool {pool.pool_id!r}: reserves must be positive")
+                last = marks.get(pool.pool_id)
+                if last is not None and mark <= last:
+                    continue
+                cursor = db.execute(
+                    "UPDATE pools SET reserve0 = ?, reserve1 = ? WHERE pool_id = ?",
+                    (str(pool.reserve0), str(pool.reserve1), pool.pool_id),
+                )
+                if cursor.rowcount != 1:
+                    db.execute(
+                        "INSERT INTO pools (pool_id, token0, token1, reserve0, reserve1, fee) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            pool.pool_id,
+                            pool.token0,
+                            pool.token1,
+                            str(pool.reserve0),
+                            str(pool.reserve1),
+                            pool.fee,
+                        ),
+                    )
+                db.execute(
+                    "INSERT INTO market_marks (pool_id, mark) VALUES (?, ?) "
+                    "ON CONFLICT (pool_id) DO UPDATE SET mark = excluded.mark",
+                    (pool.pool_id, mark),
+                )
+                marks[pool.pool_id] = mark
+                taken += 1
+        return taken
+
+    def market_marks(self) -> dict[str, int]:
+        """Each paper pool's mark: the offset of the market state it was last set to."""
+        return dict(self._db.execute("SELECT pool_id, mark FROM market_marks").fetchall())
 
     def add_submission(
         self, order_ref: str, step_id: str, step_json: str, *, submitted_ms: float, due_ms: float

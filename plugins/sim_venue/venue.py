@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
@@ -95,7 +95,9 @@ class SimVenue:
         clock_ms: Callable[[], float] = wall_clock_ms,
         new_order_ref: Callable[[], str] = random_order_ref,
         wait_until: Callable[[float], Awaitable[None]] | None = None,
+        name: str = VENUE_NAME,
     ) -> None:
+        self.name = name
         self.config = config
         self._assets: Mapping[str, Asset] = context.assets
         self._path = context.data_dir / config.ledger_file
@@ -180,8 +182,13 @@ class SimVenue:
                 fee=p.fee,
                 seq=p.seq,
             )
-            for p in (current[pool_id] for pool_id in self._seed)
+            for p in (current[pool_id] for pool_id in self._pool_ids(current))
         ]
+
+    def _pool_ids(self, current: Mapping[str, Pool]) -> Iterable[str]:
+        """The pools it exposes: the configured ones (a paper twin: every pool its market
+        has shown, ``plugins.sim_venue.paper``)."""
+        return self._seed
 
     async def set_pools(self, states: Sequence[PoolState]) -> None:
         """Move the pools to these states' reserves (the market moved them: a backtest
@@ -271,7 +278,7 @@ class SimVenue:
         ``step.not_before_ms`` is the executor's to honour: the venue executes what it is sent.
         """
         try:
-            self._order(step, self._seed)
+            self._order(step, await self._known_pools())
         except SwapError as exc:
             raise StepRejected(self.name, exc.reason, exc.detail) from exc
         submitted_ms = self._clock_ms()
@@ -287,6 +294,11 @@ class SimVenue:
             raise
         self._due[order_ref] = due_ms
         return Submission(step.step_id, order_ref)
+
+    async def _known_pools(self) -> Mapping[str, Pool]:
+        """The pools a submission may name (their reserves are not read): the configured
+        ones, without a ledger read."""
+        return self._seed
 
     async def _insert(self, submissions: list[NewSubmission]) -> list[None]:
         await self._write(lambda: self.ledger.add_submissions(submissions))

@@ -55,6 +55,7 @@ def sep_register_venues(register: Callable[[VenueSpec], None]) -> None:
             description=(
                 "Uniswap V3 through SwapRouter/QuoterV2 on an EVM node (web3, local signing)"
             ),
+            live=True,  # real transactions: a paper twin trades in its place in paper mode
         )
     )
 

@@ -134,7 +134,8 @@ class UniswapV3Venue:
         if wanted is not None and len(pools) != len(set(wanted)):
             missing = sorted(set(wanted) - {p.pool_id for p in pools})
             raise VenueError(self.name, "unknown_pool", f"not in the deployment: {missing}")
-        self._signer = await asyncio.to_thread(self.config.load_signer, chain_id)
+        if not self._context.read_only:  # paper mode reads the pools only: no signer
+            self._signer = await asyncio.to_thread(self.config.load_signer, chain_id)
         self._deployment = deployment
         self._pools = {p.pool_id: p for p in pools}
         self._router = w3.eth.contract(
@@ -144,6 +145,10 @@ class UniswapV3Venue:
             address=w3.to_checksum_address(deployment.quoter), abi=abi("QuoterV2")
         )
         self._reader = PoolReader(w3, deployment, pools, self.name)
+        if self._context.read_only:
+            # Paper mode: its journal's transactions are not re-broadcast, nothing is sent.
+            self._w3 = w3
+            return
         self._journal = Journal.open(self._journal_path)
         self._w3 = w3
         await self._recover()
@@ -282,6 +287,12 @@ class UniswapV3Venue:
         Once journalled the step counts as submitted even if the send itself failed:
         ``wait_receipt`` re-broadcasts it.
         """
+        if self._context.read_only:
+            raise StepRejected(
+                self.name,
+                "read_only",
+                "paper mode: its paper twin trades, this venue sends nothing",
+            )
         order = self._order(step)
         async with self._rpc("submit"):
             await self._ensure_allowance(order)

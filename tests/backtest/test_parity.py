@@ -1,21 +1,33 @@
-"""Parity (issue 17, item 3): one strategy over one market stream, on the Kafka runtime (a
-worker process, the broker, Redis) and in the backtest's in-memory runtime, gives the same
-intents and the same fills.
+"""Parity (issue 17, items 3 and 4): one strategy over one recorded market stream, in paper
+mode on the Kafka runtime (a worker process, the broker, Redis) and in the backtest's
+in-memory runtime, gives the same intents and the same fills, with the venue driven by the
+stream in both.
 
-Both run the same topology: the strategy runner placed in front of the five stages, dca
-enabled, the sim venue seeded with the stream's first pool states.  The sim venue's pools
-then move only by our own fills in both: paper mode does not yet drive the sim venue from
-live market data (issue 17, item 4), so the backtest runs with ``drive_venue=False`` here.
-The stream is produced record by record with the record's own timestamp, and after a record
-that made the strategy buy in memory, the next waits for that buy to complete on Kafka: so
-the trades meet the pools in the same order.  Intent ids differ (ingest derives them from
-the submission's record timestamp: the wall clock on Kafka, the simulated one in memory);
-intents are compared by their client intent id, which the strategy derives from market time.
+The stream is a recording of a live chain venue's pool (``uniswap_v3/uni-weth-usdc-5``, a
+seeded random walk).  In memory, the backtest makes it a sim pool and moves the sim venue's
+pools to each state (``pipeline.backtest.driver``).  On Kafka, the topology is in paper mode
+with ``uniswap_v3`` enabled: its paper twin fills in its place, and the worker's mirror moves
+the twin's pools to each state as it arrives on ``sep.market.pools``
+(``pipeline.market.mirror``); the live venue's own market source has no node to read here
+(its start fails and is retried: the stream is the market).  In both, our fills move the pool
+until its next state.
+
+The stream is produced record by record with the record's own timestamp; the next record
+waits until the twin's ledger has taken this one (its mark reaches the record's offset), and
+after a record that made the strategy buy in memory, until that buy has completed on Kafka:
+so the trades meet the same pool states in the same order.  (Not forced: that the state
+of the record that triggers a buy reaches the twin before that buy is planned.  The runner
+and the mirror read it independently; the intent crosses three topics first, the state one
+read.)  Intent ids differ (ingest derives
+them from the submission's record timestamp: the wall clock on Kafka, the simulated one in
+memory); intents are compared by their client intent id, which the strategy derives from
+market time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from decimal import Decimal
@@ -39,11 +51,14 @@ from pipeline.models.market import PoolState
 from pipeline.runtime.topics import ensure_topics
 from pipeline.topology import load_topology
 from pipeline.topology.models import Topology
+from plugins.sim_venue import Ledger
+from plugins.sim_venue.paper import PAPER_LEDGER
 
 START = 1_767_225_600_000
 MINUTE = 60_000
+LIVE = "uniswap_v3"
 POOL = PoolState(
-    pool_id="sim-weth-usdc-5", venue="sim", chain_id=31337, token0="WETH", token1="USDC",
+    pool_id="uni-weth-usdc-5", venue=LIVE, chain_id=31337, token0="WETH", token1="USDC",
     reserve0=2_000 * 10**18, reserve1=6_000_000 * 10**6, fee=500,
 )  # fmt: skip
 DCA = {
@@ -77,6 +92,28 @@ def outcomes(events: Iterable[dict[str, Any]]) -> Outcome:
     return {client[i]: (*asked[i], tuple(filled.get(i, ()))) for i in client}
 
 
+def _mark(ledger: Path) -> int:
+    """The offset of the pool state the paper twin's ledger last took (-1: none yet)."""
+    if not ledger.is_file():
+        return -1
+    reader = Ledger.open_readonly(ledger)
+    try:
+        return reader.market_marks().get(POOL.pool_id, -1)
+    except sqlite3.OperationalError:  # the twin is creating it
+        return -1
+    finally:
+        reader.close()
+
+
+async def _taken(ledger: Path, offset: int, within_s: float = 60.0) -> None:
+    """Until the paper twin's ledger has taken the pool state at ``offset`` (or a later one)."""
+    async with asyncio.timeout(within_s):
+        while True:
+            if _mark(ledger) >= offset:
+                return
+            await asyncio.sleep(0.02)  # another process writes it: nothing to wait on here
+
+
 async def _kafka_run(
     settings: Settings, topology_file: Path, topology: Topology, stream: list[Any], buys: set[int]
 ) -> Outcome:
@@ -104,12 +141,15 @@ async def _kafka_run(
         singletons=topology.singleton_stages,  # the strategy runner, in a process of its own
     )
     pool.start()
+    ledger = settings.data_dir / "venues" / LIVE / PAPER_LEDGER
     seen: list[dict[str, Any]] = []
     try:
         for event in stream:
-            await producer.send_and_wait(
+            sent = await producer.send_and_wait(
                 POOLS_TOPIC, event.value, key=event.key, timestamp_ms=event.at_ms
             )
+            await _taken(ledger, sent.offset)
+            assert pool.alive(), pool.log_tail()
             if event.at_ms not in buys:
                 continue
             # Wait for this buy to complete before the market moves on.
@@ -127,7 +167,25 @@ async def _kafka_run(
         pool.stop()
         await producer.stop()
         await consumer.stop()
+    fills = [e for e in seen if e["topic"] == "exec.step_filled"]
+    assert fills
+    assert all(e["payload"]["paper"] is True and e["payload"]["venue"] == LIVE for e in fills)
     return outcomes(seen)
+
+
+def _paper_topology(topology: Topology, run: str, tmp_path: Path) -> dict[str, Any]:
+    """The backtest's topology for the Kafka runtime in paper mode: the live venue enabled
+    (its twin trades), the sim venue off (the backtest's sim pool is the twin's here)."""
+    data = topology.model_dump(by_alias=True, mode="json")
+    data["app"] = {"id": f"parity-{run}", "mode": "paper"}
+    venues = data["plugins"]["venues"]
+    venues["sim"]["enabled"] = False
+    # No node: the stream is the market (the live venue's start is retried in the background).
+    venues[LIVE] = {
+        "enabled": True,
+        "config": {"rpc_url": "http://127.0.0.1:9", "deployment_file": str(tmp_path / "none")},
+    }
+    return data
 
 
 @pytest.fixture
@@ -157,7 +215,7 @@ async def test_kafka_and_memory_give_the_same_intents_and_fills(
     topology = backtest_topology(
         load_topology(), first_pool_states(stream), strategies={"dca": {"config": DCA}}
     )
-    memory = await Backtest(topology, stream, tmp_path / "memory", drive_venue=False).run()
+    memory = await Backtest(topology, stream, tmp_path / "memory").run()
     in_memory = outcomes(orjson.loads(e) for e in memory.events)
     assert sorted(in_memory) == ["dca-0", "dca-1", "dca-2", "dca-3"]
     buys = {
@@ -167,8 +225,7 @@ async def test_kafka_and_memory_give_the_same_intents_and_fills(
     }
 
     run = uuid.uuid4().hex[:8]
-    data = topology.model_dump(by_alias=True, mode="json")
-    data["app"] = {"id": f"parity-{run}", "mode": "paper"}
+    data = _paper_topology(topology, run, tmp_path)
     topology_file = tmp_path / "topology.yaml"
     topology_file.write_text(yaml.safe_dump(data, sort_keys=False))
     settings = Settings(

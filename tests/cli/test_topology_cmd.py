@@ -65,7 +65,7 @@ def test_venues_and_assets_are_listed() -> None:
     text = render_topology(TOPOLOGY)
     assert line_of(text, "venues:") == "venues: uniswap_v3, sim"
     assert line_of(text, "assets:") == "assets: WETH, USDC, WBTC, DAI, ARB"
-    assert text.splitlines()[0] == "app 'sep' (mode paper)"
+    assert text.splitlines()[0] == "app 'sep' (mode live)"
 
 
 def test_disabled_venues_are_not_listed() -> None:

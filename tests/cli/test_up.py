@@ -61,3 +61,24 @@ async def test_runs_until_stopped_and_then_says_0(data_dir: Path) -> None:
         assert workers.alive()
     finally:
         workers.stop(timeout=5)
+
+
+def test_help_offers_the_modes(capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline.cli.main import main
+
+    with pytest.raises(SystemExit):
+        main(["up", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--mode {live,paper}" in out
+    assert "paper fills each intent on a paper twin of each chain venue" in out
+
+
+def test_the_mode_reaches_every_process_of_the_stack(tmp_path: Path) -> None:
+    """Workers get it in their environment, and `sep status` through stack.json."""
+    from pipeline.cli.stackfile import stack_environment
+    from pipeline.harness import service_env
+
+    settings = Settings(data_dir=tmp_path, mode="paper")
+    assert service_env(settings)["SEP_MODE"] == "paper"
+    assert stack_environment(settings)["SEP_MODE"] == "paper"
+    assert "SEP_MODE" not in stack_environment(Settings(data_dir=tmp_path, mode=""))

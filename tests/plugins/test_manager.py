@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import types
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from plugin_support import (
     topology_with,
 )
 
+from pipeline.models.plan import ExecutionStep, RouteLeg, SwapMode
 from pipeline.plugins import (
     RiskCheckSpec,
     StrategySpec,
@@ -45,9 +47,10 @@ from pipeline.plugins.manager import (
     make_plugin_manager,
     market_sources,
 )
-from pipeline.plugins.venue import Venue, VenueSpec
+from pipeline.plugins.venue import PaperTwin, StepRejected, Venue, VenueSpec
 from pipeline.topology import TopologyError
-from plugins.sim_venue import SimVenue
+from plugins.sim_venue import PaperTwinVenue, SimVenue
+from plugins.uniswap_v3 import UniswapV3Venue
 
 
 class ImpostorPlugin:
@@ -199,6 +202,67 @@ def test_build_venues_from_the_repository_topology(tmp_path: Path) -> None:
     assert isinstance(sim, SimVenue)
     assert isinstance(sim, Venue)  # the runtime-checkable protocol
     assert len(sim.config.pools) == len(TOPOLOGY.plugins.venues["sim"].config["pools"])
+
+
+def test_paper_mode_builds_a_paper_twin_in_place_of_each_live_venue(tmp_path: Path) -> None:
+    venues = build_venues(TOPOLOGY.with_mode("paper"), tmp_path)
+    assert set(venues) == {"sim", "uniswap_v3"}  # the names intents see do not change
+    twin = venues["uniswap_v3"]
+    assert isinstance(twin, PaperTwinVenue)
+    assert isinstance(twin, PaperTwin)
+    assert twin.name == "uniswap_v3"
+    # The live venue is kept for its market data, built read-only: it sends nothing.
+    assert isinstance(twin.live, UniswapV3Venue)
+    assert twin.live._context.read_only
+    assert twin.live._context.data_dir == tmp_path / "venues" / "uniswap_v3"
+    assert type(venues["sim"]) is SimVenue  # simulated already: as configured
+    assert not (tmp_path / "venues").exists()  # factories do no I/O
+
+
+def test_live_mode_builds_the_live_venues_as_configured(tmp_path: Path) -> None:
+    venues = build_venues(TOPOLOGY.with_mode("live"), tmp_path)
+    live = venues["uniswap_v3"]
+    assert isinstance(live, UniswapV3Venue)
+    assert not isinstance(live, PaperTwin)
+    assert not live._context.read_only
+
+
+async def test_a_read_only_live_venue_refuses_to_submit(tmp_path: Path) -> None:
+    twin = build_venues(TOPOLOGY.with_mode("paper"), tmp_path)["uniswap_v3"]
+    assert isinstance(twin, PaperTwinVenue)
+    step = ExecutionStep(
+        step_id="s",
+        venue="uniswap_v3",
+        mode=SwapMode.EXACT_IN,
+        legs=(
+            RouteLeg(
+                pool_id="p",
+                venue="uniswap_v3",
+                token_in="WETH",
+                token_out="USDC",
+                amount_in=0,
+                amount_out=0,
+            ),
+        ),
+        asset_in="WETH",
+        asset_out="USDC",
+        amount_in=Decimal(1),
+        min_out=Decimal(0),
+        amount_out=Decimal(0),
+        max_in=Decimal(1),
+    )
+    with pytest.raises(StepRejected) as refused:
+        await twin.live.submit(step)
+    assert refused.value.reason == "read_only"
+
+
+def test_paper_mode_without_a_twin_maker_is_an_error(
+    tmp_path: Path, pm: pluggy.PluginManager
+) -> None:
+    pm.unregister(name="plugins.sim_venue")
+    topology = topology_with(venues={"uniswap_v3": {"config": {}}}).with_mode("paper")
+    with pytest.raises(PluginError, match="paper twins"):
+        build_venues(topology, tmp_path, pm)
 
 
 def test_build_venues_hands_each_venue_its_own_data_dir_and_the_assets(

@@ -227,3 +227,19 @@ def test_yaml_path_uses_names_then_symbols_then_indexes() -> None:
 def test_error_message_lists_every_problem() -> None:
     err = TopologyError("t.yaml", [("a.b", "bad"), ("", "worse")])
     assert str(err) == "t.yaml is invalid:\n  a.b: bad\n  <root>: worse"
+
+
+def test_sep_mode_overrides_the_files_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_topology().app.mode == "live"  # the repository's file: today's behaviour
+    monkeypatch.setenv("SEP_MODE", "paper")
+    topology = load_topology()
+    assert topology.app.mode == "paper"
+    assert topology.with_mode("live").stages == load_topology(DEFAULT_PATH).stages
+
+
+def test_an_unknown_sep_mode_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEP_MODE", "yolo")
+    with pytest.raises(TopologyError) as info:
+        load_topology()
+    assert info.value.source == "SEP_MODE"
+    assert "unknown mode 'yolo'" in info.value.problems[0][1]

@@ -37,7 +37,7 @@ def messages(data: dict[str, Any]) -> list[str]:
 def test_minimal_topology_and_defaults() -> None:
     topology = Topology.model_validate(minimal())
     assert topology.app.id == "sep"
-    assert topology.app.mode == "paper"
+    assert topology.app.mode == "live"
     assert topology.plugins.venues == {}
     only = topology.stage("only")
     assert only.concurrency == 1

@@ -260,6 +260,7 @@ async def test_health_metrics_openapi(client: httpx.AsyncClient, seeded: list[li
     assert health["status"] == "ok"
     assert set(health["dependencies"]) == {"kafka", "postgres", "redis"}
     assert health["eventStore"] == "postgresql (plain table)"
+    assert health["mode"] == "live"  # the repository's topology: real transactions
     text = (await client.get("/metrics")).text
     assert 'sep_stage_events_total{stage="execute"} 16' in text
     assert 'sep_intents{state="completed"} 4' in text

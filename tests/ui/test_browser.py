@@ -327,6 +327,9 @@ async def test_pipeline_view_is_live(
     ids = await submit_directly(ui_settings, 4)
     await wait_until_finished(ui_settings.postgres, ids, timeout=90, pool=workers)
     await page.goto(f"{server.url}/ui/pipeline")
+    # The header says which mode the stack is in (the repository's topology: live).
+    await expect(page.locator("#mode")).to_have_text("LIVE")
+    await expect(page.locator("#mode")).to_have_attribute("data-mode", "live")
     for dependency in ("kafka", "postgres", "redis", "chain"):
         await expect(page.locator(f"#h-{dependency}")).to_have_attribute("data-status", "ok")
     await expect(page.locator("#conn")).to_have_attribute("data-state", "live")

@@ -34,4 +34,17 @@ function route() {
   return (pages[name] || renderDashboard)(app, setConnection);
 }
 
+// The stack's mode in the header: PAPER (paper twins at live prices, nothing sent) or LIVE.
+async function showMode() {
+  const badge = document.getElementById("mode");
+  try {
+    const body = await (await fetch("/health")).json();  // 503 when degraded: still the body
+    if (!body.mode) return;
+    badge.textContent = body.mode.toUpperCase();
+    badge.dataset.mode = body.mode;
+    badge.hidden = false;
+  } catch (_) { /* the page works without it; the next load tries again */ }
+}
+
+showMode();
 window.sep = { page: route() };
