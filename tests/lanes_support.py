@@ -13,7 +13,12 @@ from pipeline.topology.models import Topology
 REPO_TOPOLOGY = Path(__file__).resolve().parents[1] / "topology.yaml"
 
 
-def lanes_on(path: Path = REPO_TOPOLOGY) -> Topology:
+def lanes_on_yaml(path: Path = REPO_TOPOLOGY) -> str:
+    """The topology file's text with its lanes enabled (for workers: ``SEP_TOPOLOGY``)."""
     data = yaml.safe_load(path.read_text())
     data["lanes"]["enabled"] = True
-    return parse_topology(yaml.safe_dump(data, sort_keys=False))
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def lanes_on(path: Path = REPO_TOPOLOGY) -> Topology:
+    return parse_topology(lanes_on_yaml(path))

@@ -95,9 +95,11 @@ class SimVenue:
         clock_ms: Callable[[], float] = wall_clock_ms,
         new_order_ref: Callable[[], str] = random_order_ref,
         wait_until: Callable[[float], Awaitable[None]] | None = None,
-        name: str = VENUE_NAME,
+        name: str | None = None,
     ) -> None:
-        self.name = name
+        # ``name``: another venue's (a paper twin takes the live venue's name); by default the
+        # class's own, so a subclass naming itself (a second sim venue) keeps its name.
+        self.name = name or type(self).name
         self.config = config
         self._assets: Mapping[str, Asset] = context.assets
         self._path = context.data_dir / config.ledger_file

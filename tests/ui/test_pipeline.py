@@ -19,7 +19,7 @@ from pipeline.client import IntentProducer, predicted_intent_id
 from pipeline.config import Settings
 from pipeline.harness import WorkerPool, wait_until_finished
 from pipeline.samples import submission
-from pipeline.status import collect_status, render_status
+from pipeline.status import collect_status
 from pipeline.store.projection import STAGE_OF
 from tests.store.lifecycle import TOPOLOGY
 from tests.ui.server import ServerThread
@@ -121,9 +121,6 @@ async def test_agrees_with_sep_status_and_metrics_under_load(
         states = {s: n for s, n in view["states"].items() if n}
         reported = sum(g["records"] for g in view["groups"])  # workers publish every 2 s
         metrics = prometheus((await client.get("/metrics")).text)
-        taken = {
-            dict(k)["lane"]: int(v) for k, v in metrics.get("sep_lane_records_total", {}).items()
-        }
         # Both read the consumer lag through caches of their own (a few seconds apart): they
         # agree once the workers' commits have caught up with what they processed.
         same_lag = view["lag"] is not None and {
@@ -138,8 +135,6 @@ async def test_agrees_with_sep_status_and_metrics_under_load(
             and reported
             and "sep.plans" in lag_topics
             and same_lag
-            and sum(taken.values()) == COUNT
-            and sum(lane["records"] for lane in status["lanes"].values()) == COUNT
         ) or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.5)
@@ -169,16 +164,6 @@ async def test_agrees_with_sep_status_and_metrics_under_load(
     assert any((g["batchSize"] or 0) >= 1 for g in groups.values())
     assert all(g["failuresInWindow"] == 0 and not g["failing"] for g in groups.values())
     assert during["at"] < view["at"]
-
-    # The priority lanes (topology.yaml lanes:): every intent was taken from one of them, as
-    # the view, /metrics and `sep status` all say; nothing is left queued.
-    lanes = {lane["name"]: lane for lane in view["lanes"]}
-    assert set(lanes) == set(taken) == {"fast", "normal", "bulk"}
-    assert sum(taken.values()) == COUNT
-    assert {name: lane["records"] for name, lane in status["lanes"].items()} == taken
-    assert sum(lane["recordsPerS"] or 0 for lane in lanes.values()) > 0
-    assert all(lane["queued"] == 0 and not lane["paused"] for lane in lanes.values())
-    assert "lanes:" in render_status(status)
 
 
 async def test_pushed_over_the_websocket(server: ServerThread) -> None:
