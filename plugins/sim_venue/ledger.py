@@ -132,6 +132,15 @@ Executor = Callable[[SubmissionRecord, Mapping[str, Pool]], Swap]
 """Runs one submission against the current pools; raises ``SwapError`` to fail it."""
 
 
+def _insert_pool(db: sqlite3.Connection, pool: Pool) -> None:
+    """A pool the ledger does not hold yet, at its given reserves (amounts as text: exact)."""
+    db.execute(
+        "INSERT INTO pools (pool_id, token0, token1, reserve0, reserve1, fee) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (pool.pool_id, pool.token0, pool.token1, str(pool.reserve0), str(pool.reserve1), pool.fee),
+    )
+
+
 def _record(row: sqlite3.Row) -> SubmissionRecord:
     return SubmissionRecord(
         order_ref=row["order_ref"],
@@ -236,18 +245,7 @@ class Ledger:
                     "SELECT token0, token1, fee FROM pools WHERE pool_id = ?", (pool.pool_id,)
                 ).fetchone()
                 if row is None:
-                    db.execute(
-                        "INSERT INTO pools (pool_id, token0, token1, reserve0, reserve1, fee) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (
-                            pool.pool_id,
-                            pool.token0,
-                            pool.token1,
-                            str(pool.reserve0),
-                            str(pool.reserve1),
-                            pool.fee,
-                        ),
-                    )
+                    _insert_pool(db, pool)
                 elif tuple(row) != (pool.token0, pool.token1, pool.fee):
                     raise LedgerError(
                         f"{self.path}: pool {pool.pool_id!r} is {row['token0']}/{row['token1']} "
@@ -371,18 +369,7 @@ class Ledger:
                     (str(pool.reserve0), str(pool.reserve1), pool.pool_id),
                 )
                 if cursor.rowcount != 1:
-                    db.execute(
-                        "INSERT INTO pools (pool_id, token0, token1, reserve0, reserve1, fee) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (
-                            pool.pool_id,
-                            pool.token0,
-                            pool.token1,
-                            str(pool.reserve0),
-                            str(pool.reserve1),
-                            pool.fee,
-                        ),
-                    )
+                    _insert_pool(db, pool)
                 db.execute(
                     "INSERT INTO market_marks (pool_id, mark) VALUES (?, ?) "
                     "ON CONFLICT (pool_id) DO UPDATE SET mark = excluded.mark",
