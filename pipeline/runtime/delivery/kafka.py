@@ -364,11 +364,9 @@ class KafkaRuntime:
         consumer = self.consumer
         if consumer is None:
             return {"groups": groups, "stalled": stalled}
-        lanes = await self._lane_report(consumer)
-        if lanes:
-            groups_lanes = {r.name: r for r in self.runners if r.lanes}
-            for name in groups_lanes:
-                groups[name]["lanes"] = lanes
+        for runner in self.runners:
+            if runner.lanes:  # each group its own lanes (ingest's input lanes, the chain's)
+                groups[runner.name]["lanes"] = await self._lane_report(consumer, runner)
         for tp in sorted(consumer.assignment()):
             key = (tp.topic, tp.partition)
             end = consumer.highwater(tp)
@@ -400,13 +398,11 @@ class KafkaRuntime:
             "at": time.time(),
         }
 
-    async def _lane_report(self, consumer: AIOKafkaConsumer) -> dict[str, Any]:
-        """Per lane topic of the scheduled group: queued here, behind in Kafka (the end
+    async def _lane_report(self, consumer: AIOKafkaConsumer, runner: GroupRunner) -> dict[str, Any]:
+        """Per lane topic of a scheduled group: queued here, behind in Kafka (the end
         offset less the fetch position, over this worker's partitions), taken, waits."""
         report: dict[str, Any] = {}
-        for runner in self.runners:
-            if not runner.lanes:
-                continue
+        if runner.lanes:
             depths = runner.lane_depths
             for topic, stats in runner.lane_stats.items():
                 behind = 0
@@ -425,6 +421,7 @@ class KafkaRuntime:
                     "waitMsSum": round(stats.wait_ms_sum, 1),
                     "waitMsMax": stats.take_max(),
                     "paused": topic in self.paused_lanes,
+                    "pauses": self.lane_pauses[topic],
                 }
         return report
 

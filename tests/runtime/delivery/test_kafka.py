@@ -397,6 +397,8 @@ async def test_urgent_records_overtake_a_routine_backlog_which_still_progresses(
         assert runtime.lane_pauses[bulk] >= 1
         assert runtime.lane_pauses[fast] == 0
         assert set(runtime.lane_pauses) == {bulk}
+        lanes = (await runtime.health_report())["groups"]["costly"]["lanes"]
+        assert (lanes[bulk]["pauses"], lanes[fast]["pauses"]) == (runtime.lane_pauses[bulk], 0)
 
         async def all_committed() -> bool:
             done = await committed(runtime, bulk)
