@@ -52,9 +52,7 @@ async def test_records_of_one_batch_share_its_acknowledgement_and_arrive_in_orde
     sink = KafkaSink(kafka_bootstrap, partitions={topic: 2})
     await sink.start()
     try:
-        sent = [
-            (b"k%d" % i, b"v%d" % i, (("h", b"%d" % i),) if i % 2 else ()) for i in range(300)
-        ]
+        sent = [(b"k%d" % i, b"v%d" % i, (("h", b"%d" % i),) if i % 2 else ()) for i in range(300)]
         acks = [await sink.send(topic, k, v, partition=0, headers=h) for k, v, h in sent]
         # The first record goes through producer.send (the topic's metadata); the rest share
         # the batch they were appended to.
