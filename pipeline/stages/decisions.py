@@ -6,8 +6,9 @@ answer depends on the world -- the plan stage (pools move), validate (account ba
 move) -- could then answer differently under the same ``seq``: the event store would hold
 ``plan.created`` *and* ``plan.rejected`` for one intent, and worse, the execute stage could
 run a second plan with other legs after the first had traded.  So these stages remember their
-outputs per intent in a table backed by a changelog topic (recovered by whichever worker owns
-the partition next) and re-emit them, byte for byte, when the intent comes again.
+outputs per intent in a table (recovered by whichever worker owns the partition next: from the
+stage's own events topic, ``pipeline/runtime/delivery/sourced.py``, or from a changelog topic)
+and re-emit them, byte for byte, when the intent comes again.
 
 An entry is needed only while its input record may still be redelivered, i.e. until its
 offset is committed, which is seconds.  Entries are forgotten (and tombstoned in the
