@@ -19,8 +19,9 @@ input topic.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -29,10 +30,19 @@ from pipeline.ids import deterministic_ulid
 from pipeline.models.intent import IntentSubmission
 from pipeline.store.dedupe import DedupeStore, dedupe_key
 
-if TYPE_CHECKING:  # it imports this module (INPUT_TOPIC)
-    from pipeline.priority.submit_lanes import SubmitLanes
-
 INPUT_TOPIC = "sep.intents.submitted"
+
+
+class LaneChooser(Protocol):
+    """Which input topic a submission goes to (``pipeline.priority.submit_lanes.SubmitLanes``
+    for a topology's lanes; a protocol here, so the client does not import the scorer)."""
+
+    plain: str
+    """The unlabelled input topic."""
+
+    def topic_of(self, submission: IntentSubmission) -> str: ...
+
+    def topic_of_body(self, body: Mapping[str, Any]) -> str: ...
 
 
 def predicted_intent_id(timestamp_ms: int, strategy_id: str, client_intent_id: str) -> str:
@@ -42,7 +52,7 @@ def predicted_intent_id(timestamp_ms: int, strategy_id: str, client_intent_id: s
 
 class IntentProducer:
     def __init__(
-        self, bootstrap: str, *, linger_ms: int = 2, lanes: SubmitLanes | None = None
+        self, bootstrap: str, *, linger_ms: int = 2, lanes: LaneChooser | None = None
     ) -> None:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, linger_ms=linger_ms, acks="all", max_batch_size=256 * 1024
