@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 from typing import TYPE_CHECKING
 
 from pipeline.cli.common import add_topology_option, examples, topology_of
+from pipeline.topology.fusion import feedback_edges, handed_over
 from pipeline.topology.models import Topology
 
 if TYPE_CHECKING:
@@ -41,6 +43,7 @@ def render_topology(topology: Topology) -> str:
             f"  {topic.name:<28} {topic.partitions:>3} partitions, key {topic.key:<16} "
             f"{who_in} -> {who_out}"
         )
+    lines += _fusion_lines(topology)
     venues = [n for n, u in topology.plugins.venues.items() if u.enabled]
     strategies = [n for n, u in topology.plugins.strategies.items() if u.enabled]
     lines += [
@@ -62,6 +65,25 @@ def render_topology(topology: Topology) -> str:
             for lane in spec.lanes
         ]
     return "\n".join(lines)
+
+
+def _fusion_lines(topology: Topology) -> list[str]:
+    """Each fused chain and what it passes in memory (a worker running all of it)."""
+    if not topology.fusion:
+        return []
+    lines = ["", "fusion (one pass, one consumer group; every topic still produced):"]
+    for names in topology.fusion:
+        chain = [topology.stage(name) for name in names]
+        lines.append(f"  {' -> '.join(names)}")
+        for before, after in itertools.pairwise(chain):
+            for topic in handed_over(before, after):
+                lines.append(f"    {topic:<28} {before.name} -> {after.name} in memory")
+        for edge in feedback_edges(chain, topology):
+            lines.append(
+                f"    {edge.topic:<28} {chain[edge.writer].name} -> {chain[edge.reader].name} "
+                "fed back in memory, next pass; not consumed from Kafka by the chain"
+            )
+    return lines
 
 
 def _cmd_topology(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from pipeline.runtime.delivery.groups import StageGroup, StageNode, handoff_topi
 from pipeline.runtime.delivery.tables import ChangelogTable, TableSet
 from pipeline.runtime.lifecycle import Lifecycle, load_builder
 from pipeline.stages.base import StageContext
+from pipeline.topology.fusion import feedback_edges
 from pipeline.topology.models import Topology
 
 
@@ -33,7 +34,9 @@ def build_groups(
             processor = load_builder(spec)(context)
             lifecycle.processors.append(processor)
             nodes.append(StageNode(spec, processor, made))
-        groups.append(StageGroup(nodes, handoff_topics(chain), partitions))
+        # A fused planner gets its executor's reports in memory (``topology.fusion``).
+        feedback = feedback_edges(chain, topology)
+        groups.append(StageGroup(nodes, handoff_topics(chain), partitions, feedback))
     return groups
 
 
