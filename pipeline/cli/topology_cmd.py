@@ -74,14 +74,15 @@ def _fusion_lines(topology: Topology) -> list[str]:
     lines = ["", "fusion (one pass, one consumer group; every topic still produced):"]
     for names in topology.fusion:
         chain = [topology.stage(name) for name in names]
-        lines.append(f"  {' -> '.join(names)}")
+        lines.append(f"  [{', '.join(names)}]")
         for before, after in itertools.pairwise(chain):
             for topic in handed_over(before, after):
-                lines.append(f"    {topic:<28} {before.name} -> {after.name} in memory")
+                lines.append(f"    handed over  {before.name} -> {after.name}: {topic}")
         for edge in feedback_edges(chain, topology):
+            writer, reader = chain[edge.writer].name, chain[edge.reader].name
             lines.append(
-                f"    {edge.topic:<28} {chain[edge.writer].name} -> {chain[edge.reader].name} "
-                "fed back in memory, next pass; not consumed from Kafka by the chain"
+                f"    fed back     {writer} -> {reader}: {edge.topic} "
+                f"(next pass; {reader} does not consume it from Kafka here)"
             )
     return lines
 
