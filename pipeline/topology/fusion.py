@@ -13,9 +13,10 @@ any unfused reader see every record):
 
 The feedback edge of the declared chain is ``execute ─► plan`` on ``sep.executions``: the
 planner's pending flow (``pipeline.stages.pending_flow``) hears the reports of the plans it
-made without consuming them back from the broker (~4 records per intent, ~8-10 % of a
-worker's CPU with the fetches).  Only when every stage writing the topic is in the chain:
-otherwise records would arrive on it that no pass of this chain made, and only Kafka has them.
+made without consuming them back from the broker (~4 records per intent). The runtime wires
+feedback edges only with ``Settings.fusion_feedback`` (``SEP_FUSION_FEEDBACK=1``). An edge
+exists only when every stage writing the topic is in the chain: otherwise records would arrive
+on it that no pass of this chain made, and only Kafka has them.
 """
 
 from __future__ import annotations

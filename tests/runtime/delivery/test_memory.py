@@ -145,13 +145,15 @@ async def test_changelog_records_are_kept_unless_not_wanted(tmp_path: Path) -> N
     assert {t: len(log) for t, log in dropped.topics.log.items()} == counts
 
 
-async def planner_hearing(tmp_path: Path, *, fuse: bool) -> tuple[MemoryRuntime, list[str]]:
+async def planner_hearing(
+    tmp_path: Path, *, fuse: bool, feedback: bool = True
+) -> tuple[MemoryRuntime, list[str]]:
     """Two waves of ten intents; what the planner's pending flow was told, in order: each
     plan made (``add``), each report observed (its event type), and after each wave
     ``idle <n>`` (n: the reports on sep.executions by then)."""
     topology = sim_only()
     runtime, lifecycle = build_memory_runtime(
-        topology, Settings(data_dir=tmp_path), STAGES, fuse=fuse
+        topology, Settings(data_dir=tmp_path), STAGES, fuse=fuse, feedback=feedback
     )
     (planner,) = [p for p in lifecycle.processors if isinstance(p, PlanStage)]
     told: list[str] = []
@@ -221,3 +223,16 @@ async def test_a_fused_planner_hears_its_executions_in_memory_as_unfused_from_th
     assert [t for t in told_unfused[:second] if not t.startswith("idle")] == [
         "add"
     ] * made + wave_one
+
+
+async def test_without_the_feedback_switch_the_fused_chain_reads_executions_from_the_topic(
+    tmp_path: Path,
+) -> None:
+    assert not Settings(data_dir=tmp_path).fusion_feedback  # off unless SEP_FUSION_FEEDBACK=1
+    runtime, told = await planner_hearing(tmp_path, fuse=True, feedback=False)
+    chain = {r.name: r.group for r in runtime.runners}["validate+prioritise+plan+execute"]
+    assert chain.inputs == ("sep.intents.ingested", "sep.executions")
+    assert chain.feedback == ()
+    # Read back off the topic in a pass of their own, before the second wave, as unfused.
+    first = next(i for i, t in enumerate(told) if t.startswith("idle"))
+    assert told[first - 1] != "add"
