@@ -8,14 +8,15 @@ is told to use, are handed to the next stage in the same pass.  The model is Kaf
 sub-topologies and Flink's operator chaining.
 
 A later stage's output that an earlier stage of the group reads, when the group holds every
-writer of it, can be fed back in memory (``pipeline.topology.fusion``; ``Settings.
-fusion_feedback``, off by default: then it is read from Kafka as declared): the records are kept
+writer of it, can be fed back in memory (``pipeline.topology.fusion``; only with
+``SEP_FUSION_FEEDBACK=1``, otherwise it is read from Kafka as declared): the records are kept
 and given to the earlier stage at the start of the group's next pass, whenever they were
 emitted (in the pass, or later), and the group does not consume the topic from Kafka.
 
     Kafka sep.intents.ingested ─► validate ─► prioritise ─► plan ─► execute ─► Kafka
                                      │ memory      │ memory    │ memory ▲ │  sep.executions
-                                     ▼             ▼           ▼        └─┘ memory, next pass
+                                     ▼             ▼           ▼        └─┘ (feedback on:
+                                                                       memory, next pass)
                           Kafka sep.intents.validated, sep.intents.prioritised, sep.plans
                           (still produced)
 """
