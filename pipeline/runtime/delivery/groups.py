@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pipeline.ops import kafka_partition
-from pipeline.runtime.delivery.tables import ChangelogTable
+from pipeline.runtime.delivery.tables import Table
 from pipeline.stages.base import StageProcessor
 from pipeline.topology.fusion import FeedbackEdge, handed_over
 from pipeline.topology.models import StageSpec, Topology
@@ -44,7 +44,7 @@ def partition_for(key: bytes, partitions: int) -> int:
 class StageNode:
     spec: StageSpec
     processor: StageProcessor
-    tables: list[ChangelogTable] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
 
 
 @dataclass
