@@ -184,7 +184,12 @@ async def measure(url: str, count: int, args: argparse.Namespace) -> dict[str, A
     applications = sum(len({e.correlation_id for e in b}) for b in stream) / count
     events = sum(len(b) for b in stream)
 
-    model = ReadModel.connect(url, f"bench-{new_ulid()}:", quote_asset=TOPOLOGY.risk.quote_asset)
+    model = ReadModel.connect(
+        url,
+        f"bench-{new_ulid()}:",
+        quote_asset=TOPOLOGY.risk.quote_asset,
+        change_stream=not args.no_change_stream,
+    )
     redis = model.redis
     try:
         await model.apply(clone(shapes[0], T0 - 1000, "warm-up"), positions="mark")
@@ -240,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dup", type=float, default=0.02, help="batches redelivered (0.02)")
     parser.add_argument("--strategies", type=int, default=20, help="strategies (20)")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--no-change-stream", action="store_true", help="without the change stream (its share)"
+    )
     parser.add_argument("--redis", help="an existing Redis URL (default: start one)")
     args = parser.parse_args(argv)
 

@@ -61,6 +61,7 @@ CHANGE_STREAM_MAXLEN: Final = 200_000
 # (``_intent_arg``), already merged in Python (``projection.merge``):
 #     id, created ms, strategy or '', #events, #fields, #fills, #plans,
 #     per event, by seq: seq, type, stage, state or '', event id, ms, data (its fields' JSON)
+#         (numbers the script only passes on are strings: Lua would format them with printf)
 #     per field: field, value, guard      (the merged winners; the fills last)
 #     per plan: plan id, #fields, then field, value, guard per field
 # Returns the events applied, then every strategy whose fills changed.  Every change to
@@ -141,7 +142,7 @@ local applied, state_moved = 0, false
 for k = 0, n_events - 1 do
   if was[k + 1] == 0 then
     local e = at_events + 7 * k
-    local seq, topic, stage, to = a[e], a[e + 1], a[e + 2], a[e + 3]
+    local seq, topic, stage, to = tonumber(a[e]), a[e + 1], a[e + 2], a[e + 3]
     applied = applied + 1
     if seq > last_seq then last_seq = seq end
     if to ~= '' and seq > state_seq then state, state_seq, state_moved = to, seq, true end
@@ -149,7 +150,7 @@ for k = 0, n_events - 1 do
     stage_counts[stage] = (stage_counts[stage] or 0) + 1
     if maxlen > 0 then
       redis.call('XADD', P..'changes', 'MAXLEN', '~', maxlen, '*', 'intentId', id,
-                 'seq', seq, 'topic', topic, 'state', state or '',
+                 'seq', a[e], 'topic', topic, 'state', state or '',
                  'eventId', a[e + 4], 'ms', a[e + 5], 'data', a[e + 6])
     end
   end
@@ -180,7 +181,9 @@ if state ~= old_state then
   state_counts[state] = (state_counts[state] or 0) + 1
   append(state_adds, state, created, id)
 end
-if not seen_before then new_intents[#new_intents + 1] = created; new_intents[#new_intents + 1] = id end
+if not seen_before then
+  new_intents[#new_intents + 1] = created; new_intents[#new_intents + 1] = id
+end
 
 -- The strategy may become known after the fills (events of one intent arrive in any order):
 -- when it becomes known, all the intent's fills are copied into the strategy's; after that,
@@ -236,7 +239,9 @@ for sid, fills in pairs(strategy_fills) do
     local have = redis.call('HMGET', P..'fills:'..sid, unpack(steps))
     local changed = {}
     for k, step in ipairs(steps) do
-      if have[k] ~= wanted[k] then changed[#changed + 1] = step; changed[#changed + 1] = wanted[k] end
+      if have[k] ~= wanted[k] then
+        changed[#changed + 1] = step; changed[#changed + 1] = wanted[k]
+      end
     end
     if #changed > 0 then
       redis.call('HSET', P..'fills:'..sid, unpack(changed))
@@ -458,9 +463,9 @@ def _intent_arg(intent_id: str, merged: Merged, changes: bool) -> bytes:
     for p in merged.events:
         if changes:
             data = orjson.dumps(p.intent).decode()
-            out += (p.seq, p.topic, p.stage, p.state, p.event_id, str(p.ms), data)
+            out += (str(p.seq), p.topic, p.stage, p.state, p.event_id, str(p.ms), data)
         else:
-            out += (p.seq, p.topic, p.stage, p.state, "", "", "")
+            out += (str(p.seq), p.topic, p.stage, p.state, "", "", "")
     for f, v in intent.items():
         if not f.startswith("fill:"):
             out += (f, v, guards[f])
