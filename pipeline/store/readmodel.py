@@ -117,6 +117,29 @@ local function write_guarded(key, guards, a, at, n, extra, fresh)
   return written
 end
 
+-- Adds ``counts`` (field -> delta) to the hash ``key`` with one HMGET and one HSET rather
+-- than an HINCRBY per field (a call's counts span ~20 fields of three hashes); with
+-- ``drop_zero``, a field that reaches zero is removed.
+local function add_counts(key, counts, drop_zero)
+  local fields, deltas = {}, {}
+  for f, n in pairs(counts) do
+    if n ~= 0 then fields[#fields + 1] = f; deltas[#deltas + 1] = n end
+  end
+  if #fields == 0 then return end
+  local have = redis.call('HMGET', key, unpack(fields))
+  local kv, gone = {}, {}
+  for k, f in ipairs(fields) do
+    local n = tonumber(have[k] or '0') + deltas[k]
+    if drop_zero and n == 0 then
+      gone[#gone + 1] = f
+    else
+      kv[#kv + 1] = f; kv[#kv + 1] = n
+    end
+  end
+  if #kv > 0 then redis.call('HSET', key, unpack(kv)) end
+  if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
+end
+
 local function apply_intent(a)
 local id, created, strategy = a[1], a[2], a[3]
 local n_events, n_fields, n_fills, n_plans = a[4], a[5], a[6], a[7]
@@ -217,11 +240,9 @@ if total == 0 then return {0} end
 -- so the same final states give the same hash whatever states the intents passed through.
 local prices = cjson.decode(ARGV[4])
 write_guarded(P..'prices', P..'prices-guards', prices, 1, #prices / 3)
-for st, n in pairs(state_counts) do
-  if n ~= 0 and redis.call('HINCRBY', P..'stats:states', st, n) == 0 then
-    redis.call('HDEL', P..'stats:states', st)
-  end
-end
+add_counts(P..'stats:states', state_counts, true)
+add_counts(P..'stats:events', topic_counts, false)
+add_counts(P..'stats:stages', stage_counts, false)
 for st, ids in pairs(state_removes) do redis.call('ZREM', P..'intents:state:'..st, unpack(ids)) end
 for st, members in pairs(state_adds) do
   redis.call('ZADD', P..'intents:state:'..st, unpack(members))
@@ -251,8 +272,6 @@ for sid, fills in pairs(strategy_fills) do
     end
   end
 end
-for topic, n in pairs(topic_counts) do redis.call('HINCRBY', P..'stats:events', topic, n) end
-for stage, n in pairs(stage_counts) do redis.call('HINCRBY', P..'stats:stages', stage, n) end
 return out
 """
 
