@@ -92,20 +92,27 @@ local function append(t, k, a, b)
 end
 
 -- Writes each field (a[at..]: n field, value, guard triples) whose guard beats the stored
--- one, plus ``extra`` (field, value pairs written unconditionally): one HMGET of the guards
--- (none when ``fresh``: nothing stored yet), one HSET of the winners and ``extra``, one HSET
--- of the winners' guards.  Returns the triples written (0-based).
-local function write_guarded(key, guards, a, at, n, extra, fresh)
+-- one, plus ``extra`` (field, value pairs written unconditionally): at most one HMGET of the
+-- guards, one HSET of the winners and ``extra``, one HSET of the winners' guards.  Returns
+-- the triples written (0-based).  ``floor``: a seq no stored guard exceeds (the intent's
+-- lastSeq: every guard is the seq of an applied event), so a guard above it wins unread;
+-- events mostly arrive in order, and then nothing is read.  nil: read every guard.
+local function write_guarded(key, guards, a, at, n, extra, floor)
   local kv, gv, written = extra or {}, {}, {}
-  local stored = {}
-  if n > 0 and not fresh then
-    local fields = {}
-    for k = 0, n - 1 do fields[k + 1] = a[at + 3 * k] end
-    stored = redis.call('HMGET', guards, unpack(fields))
+  local fields, unread, stored = {}, {}, {}
+  for k = 0, n - 1 do
+    if floor and tonumber(a[at + 3 * k + 2]) > floor then
+      unread[k] = true
+    else
+      fields[#fields + 1] = a[at + 3 * k]
+    end
   end
+  if #fields > 0 then stored = redis.call('HMGET', guards, unpack(fields)) end
+  local r = 0
   for k = 0, n - 1 do
     local j = at + 3 * k
-    local s = stored[k + 1]
+    local s = false
+    if not unread[k] then r = r + 1; s = stored[r] end
     if (not s) or a[j + 2] > s then
       kv[#kv + 1] = a[j]; kv[#kv + 1] = a[j + 1]
       gv[#gv + 1] = a[j]; gv[#gv + 1] = a[j + 2]
@@ -151,6 +158,7 @@ local now = redis.call('HMGET', ikey, 'state', 'stateSeq', 'lastSeq', 'strategyI
 local old_state, known_strategy, seen_before = now[1], now[4], now[3]
 local state, state_seq = now[1], tonumber(now[2] or '0')
 local last_seq, event_count = tonumber(now[3] or '0'), tonumber(now[5] or '0')
+local floor = last_seq  -- no stored guard of this intent (or its plans) is above it
 
 -- The seq bitmap says which events are new: one BITFIELD sets them all and returns the old
 -- bits.  Only new events count, move the state and go to the change stream.
@@ -186,12 +194,12 @@ if state_moved then
   extra[#extra + 1] = 'state'; extra[#extra + 1] = state
   extra[#extra + 1] = 'stateSeq'; extra[#extra + 1] = state_seq
 end
--- An intent seen for the first time has no guards yet (they are written with lastSeq).
-local written = write_guarded(ikey, gkey, a, at_fields, n_fields, extra, not seen_before)
+local written = write_guarded(ikey, gkey, a, at_fields, n_fields, extra, floor)
 local j = at_fields + 3 * n_fields
 for _ = 1, n_plans do
   local plan, n = a[j], a[j + 1]
-  write_guarded(P..'plan:'..plan, P..'plan-guards:'..plan, a, j + 2, n)
+  -- A plan is its intent's: its guards are seqs of the intent's events too.
+  write_guarded(P..'plan:'..plan, P..'plan-guards:'..plan, a, j + 2, n, nil, floor)
   j = j + 2 + 3 * n
 end
 if state ~= old_state then
