@@ -19,10 +19,11 @@ Keys (under an optional prefix, so replays and tests can use their own namespace
     stats:stages            hash: events per stage
     changes                 stream of applied changes (the UI tails it, resuming from an id)
 
-Applying one intent's events is one Lua script, atomic in Redis: a seq already applied changes
-nothing, and every field is guarded by the seq of the event that wrote it, so events of one
-intent may arrive in any order (they do: project consumes several topics) and still land on
-the same state.  *Which* fields an event writes is decided in Python (``projection.py``).
+Applying a batch is a few calls of one Lua script, each atomic in Redis: a seq already applied
+changes nothing, and every field is guarded by the seq of the event that wrote it, so events of
+one intent may arrive in any order (they do: project consumes several topics) and still land on
+the same state.  *Which* fields an event writes, and the winner per field among an intent's
+events of the batch, are decided in Python (``projection.py``); the script compares guards.
 Keys are built inside the script from the prefix (single-node Redis; not cluster-safe).
 """
 
