@@ -69,12 +69,13 @@ CHANGE_STREAM_MAXLEN: Final = 200_000
 # ``fills:{s}`` bumps ``fills-version[s]``, which ``refresh_positions`` checks before writing
 # positions computed from what it read.
 #
-# What it costs (issue 11): each redis.call from Lua is ~2-3 us of Redis CPU beyond the
-# command, and decoding every event as a JSON object and merging fields in Lua was most of
-# the script's own time.  So Python merges each intent's fields (one flat array to decode,
-# one per intent: redis-py encodes each argument in Python, ~1 us apiece) and the script
-# compares guards; the writes that commute between intents (state counts and indexes,
-# strategy indexes, fills, prices, stats) are gathered and made once per call and key.
+# What it costs (issue 11, `sep bench readmodel`): decoding every event as a JSON object and
+# merging fields in Lua was most of the script's own time, and each write costs Redis ~1-6 us
+# with the AOF (a redis.call itself ~0.2 us).  So Python merges each intent's fields (one flat
+# array to decode, one per intent: redis-py encodes each argument in Python, ~1 us apiece)
+# and the script compares guards; the writes that commute between intents (state counts and
+# indexes, strategy indexes, fills, prices, stats) are gathered and made once per call and
+# key.  27 % less Redis CPU an intent than one JSON object per event (bench/RESULTS.md).
 # (A few calls per batch rather than one per intent: each call is a command to send and a
 # reply to parse.  Not one call per batch either: see SCRIPT_EVENTS.)
 _APPLY = """
