@@ -28,6 +28,7 @@ import httpx
 import orjson
 from websockets.asyncio.client import connect
 
+from bench import _stream_trace
 from bench._common import json_line, machine, pct
 from bench._services import bench_services
 from pipeline.client import IntentProducer, predicted_intent_id
@@ -46,6 +47,8 @@ class Listener:
     def __init__(self, url: str) -> None:
         self.url = url
         self.latencies_ms: dict[str, list[float]] = {}
+        self.frames: list[tuple[str, str, str, int, float]] = []
+        """(intent id, event id, change id, event ms, received ms) of every change frame."""
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
@@ -63,6 +66,9 @@ class Listener:
                     self._ready.set()
                 elif frame["type"] == "change":
                     self.latencies_ms.setdefault(frame["intentId"], []).append(now_ms - frame["ms"])
+                    self.frames.append(
+                        (frame["intentId"], frame["eventId"], frame["id"], frame["ms"], now_ms)
+                    )
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -76,6 +82,7 @@ async def _steady(
     rate: float,
     seconds: float,
     drain_s: float,
+    segments: bool = False,
 ) -> dict[str, Any]:
     topology = load_topology()
     rng = random.Random(int(rate))
@@ -106,6 +113,12 @@ async def _steady(
     done_s = time.monotonic() - started
     await asyncio.sleep(1.0)  # the last changes reach the socket
     latencies = [ms for i in ids for ms in listener.latencies_ms.get(i, [])]
+    breakdown: dict[str, Any] = {}
+    if segments:
+        by_event, by_change = await _stream_trace.collect(settings.redis, settings.redis_prefix)
+        breakdown["segments"] = _stream_trace.segments(
+            listener.frames, set(ids), by_event, by_change, pct
+        )
     return {
         "rate_offered": rate,
         "rate_sent": round(count / sent_s, 1),
@@ -115,6 +128,7 @@ async def _steady(
         "frames": len(latencies),
         "ws_latency_p50_ms": round(pct(latencies, 0.5), 1),
         "ws_latency_p99_ms": round(pct(latencies, 0.99), 1),
+        **breakdown,
     }
 
 
@@ -123,6 +137,10 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     store = await EventStore.connect(settings.postgres)
     await store.close()
     pool = WorkerPool(settings, count=args.workers, loglevel="warning")
+    factory = "ui.app:create_app"
+    if args.segments:  # the same processes, with bench._stream_trace's stamps
+        pool.command = (sys.executable, "-m", "bench._stream_trace", "worker")
+        factory = "bench._stream_trace:create_app"
     port = args.port
     # The UI in a process of its own, as deployed (it must not share this one's CPU).
     ui = subprocess.Popen(  # noqa: ASYNC220 - Popen returns at once; nothing blocks
@@ -131,7 +149,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             "-m",
             "uvicorn",
             "--factory",
-            "ui.app:create_app",
+            factory,
             "--port",
             str(port),
             "--log-level",
@@ -154,7 +172,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         # Warm-up: the workers join their groups; the first intents pay for it.
         await _steady(settings, pool, listener, 20, 1, drain_s=120)
         runs = [
-            await _steady(settings, pool, listener, rate, args.seconds, args.drain)
+            await _steady(settings, pool, listener, rate, args.seconds, args.drain, args.segments)
             for rate in args.rates
         ]
         await listener.stop()
@@ -185,6 +203,12 @@ def _print(result: dict[str, Any]) -> None:
             f"{r['rate_offered']:>10.0f} {r['rate_sent']:>8} {completed!s:>12} "
             f"{r['frames']:>8} {r['ws_latency_p50_ms']:>9} {r['ws_latency_p99_ms']:>9}"
         )
+    for r in result["runs"]:
+        if "segments" in r:
+            print(f"\nsegments at {r['rate_offered']:.0f}/s (ms)")
+            print(f"{'':<36} {'p50':>8} {'p99':>8} {'mean':>8} {'n':>7}")
+            for name, s in r["segments"].items():
+                print(f"{name:<36} {s['p50']:>8} {s['p99']:>8} {s['mean']:>8} {s['n']:>7}")
     print(
         f"replay: {result['replay_events']:,} events in {result['replay_seconds']} s = "
         f"{result['replay_events_per_s']:,} events/s"
@@ -216,6 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--port", type=int, default=8791, help="UI port (default 8791)")
+    parser.add_argument(
+        "--segments",
+        action="store_true",
+        help="also break the latency into segments (bench._stream_trace stamps the workers "
+        "and the UI)",
+    )
     args = parser.parse_args(argv)
 
     with bench_services() as settings:
