@@ -30,6 +30,7 @@ from websockets.asyncio.client import connect
 
 from bench import _stream_trace
 from bench._common import json_line, machine, pct
+from bench._cpu import CpuMeter, service_pids
 from bench._services import bench_services
 from pipeline.client import IntentProducer, predicted_intent_id
 from pipeline.config import Settings
@@ -83,12 +84,15 @@ async def _steady(
     seconds: float,
     drain_s: float,
     segments: bool = False,
+    meter: CpuMeter | None = None,
 ) -> dict[str, Any]:
     topology = load_topology()
     rng = random.Random(int(rate))
     run = uuid.uuid4().hex[:6]
     count = int(rate * seconds)
     ids: list[str] = []
+    if meter is not None:
+        meter.start()
     async with IntentProducer(settings.kafka) as producer:
         started = time.monotonic()
         for i in range(count):
@@ -112,6 +116,7 @@ async def _steady(
         finished = -1
     done_s = time.monotonic() - started
     await asyncio.sleep(1.0)  # the last changes reach the socket
+    cpu = meter.stop() if meter is not None else {}
     latencies = [ms for i in ids for ms in listener.latencies_ms.get(i, [])]
     breakdown: dict[str, Any] = {}
     if segments:
@@ -128,6 +133,13 @@ async def _steady(
         "frames": len(latencies),
         "ws_latency_p50_ms": round(pct(latencies, 0.5), 1),
         "ws_latency_p99_ms": round(pct(latencies, 0.99), 1),
+        # CPU per change frame, by process group: what the path costs, whatever the load
+        # of a shared machine does to its latency.
+        "cpu_us_per_frame": {
+            group: round(seconds * 1e6 / max(1, len(latencies)), 1)
+            for group, seconds in cpu.items()
+            if group != "other"
+        },
         **breakdown,
     }
 
@@ -167,12 +179,20 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
                         break
                 except httpx.HTTPError:
                     await asyncio.sleep(0.1)
+        services = service_pids(
+            {"kafka": settings.kafka, "postgres": settings.postgres, "redis": settings.redis}
+        )
+        meter = CpuMeter(
+            workers={proc.pid for proc in pool.procs}, services={**services, ui.pid: "ui"}
+        )
         listener = Listener(f"ws://127.0.0.1:{port}/stream")
         await listener.start()
         # Warm-up: the workers join their groups; the first intents pay for it.
         await _steady(settings, pool, listener, 20, 1, drain_s=120)
         runs = [
-            await _steady(settings, pool, listener, rate, args.seconds, args.drain, args.segments)
+            await _steady(
+                settings, pool, listener, rate, args.seconds, args.drain, args.segments, meter
+            )
             for rate in args.rates
         ]
         await listener.stop()
@@ -203,6 +223,9 @@ def _print(result: dict[str, Any]) -> None:
             f"{r['rate_offered']:>10.0f} {r['rate_sent']:>8} {completed!s:>12} "
             f"{r['frames']:>8} {r['ws_latency_p50_ms']:>9} {r['ws_latency_p99_ms']:>9}"
         )
+    for r in result["runs"]:
+        cpu = ", ".join(f"{g} {us:.0f}" for g, us in r["cpu_us_per_frame"].items())
+        print(f"CPU us per frame at {r['rate_offered']:.0f}/s: {cpu}")
     for r in result["runs"]:
         if "segments" in r:
             print(f"\nsegments at {r['rate_offered']:.0f}/s (ms)")
