@@ -68,7 +68,8 @@ async def test_a_subscriber_past_its_limit_overflows_and_keeps_nothing() -> None
     sub = Subscriber(limit=3)
     sub.offer([change(1), change(2)])
     sub.offer([change(3), change(4)])
-    assert sub.overflowed and sub.queued == 0
+    assert sub.overflowed
+    assert sub.queued == 0
     sub.offer([change(5)])  # nothing more is queued for a sender that must close
     assert sub.queued == 0
     with pytest.raises(Overflowed):
