@@ -32,11 +32,13 @@ import redis.asyncio as aioredis
 
 PROJECT_KEY = "trace:project"
 UI_KEY = "trace:ui"
-POINTS = ("event", "kafka", "fetched", "pass", "pg", "redis")
+POINTS = ("event", "kafka", "asked", "fetched", "pass", "pg", "redis")
 """Project's stamps per event, in the order of its rows."""
 SEGMENTS = (
     ("event -> kafka append", "event", "kafka"),
     ("kafka append -> project fetched", "kafka", "fetched"),
+    ("  of which the fetch loop not asking", "kafka", "asking"),
+    ("  of which the consumer's fetch", "asking", "fetched"),
     ("fetched -> project pass start", "fetched", "pass"),
     ("pass start -> PostgreSQL done", "pass", "pg"),
     ("pass start -> Redis apply done", "pass", "redis"),
@@ -84,19 +86,20 @@ def install_worker() -> None:
 
     settings = Settings()
     prefix = settings.redis_prefix
-    fetched: dict[tuple[str, int, int], float] = {}
+    fetched: dict[tuple[str, int, int], tuple[float, float]] = {}
     pusher: list[_Pusher] = []
     phase: dict[str, float] = {}
 
     original_getmany = patches.AdaptiveWaitConsumer.getmany
 
     async def getmany(self: Any, *partitions: Any, **kwargs: Any) -> Any:
+        called = _now_ms()
         data = await original_getmany(self, *partitions, **kwargs)
         now = _now_ms()
         for tp, messages in data.items():
             if tp.topic.startswith("sep.") and tp.topic != "sep.intents.submitted":
                 for m in messages:
-                    fetched[(tp.topic, tp.partition, m.offset)] = now
+                    fetched[(tp.topic, tp.partition, m.offset)] = (called, now)
         if len(fetched) > 200_000:  # topics project does not read in this worker
             fetched.clear()
         return data
@@ -130,7 +133,7 @@ def install_worker() -> None:
                     event.event_id,
                     event.timestamp.timestamp() * 1000,
                     r.timestamp_ms,
-                    fetched.pop((r.topic, r.partition, r.offset), None),
+                    *fetched.pop((r.topic, r.partition, r.offset), (None, None)),
                     started,
                     phase.get("pg"),
                     phase.get("redis"),
@@ -209,6 +212,9 @@ def segments(
         if (stamps := by_event.get(event_id)) is not None:
             points.update(zip(POINTS, stamps, strict=True))
         points["event"] = float(event_ms)  # what the bench's latency counts from
+        if points["asked"] is not None and points["kafka"] is not None:
+            # From the later of the append and the getmany call that returned the record.
+            points["asking"] = max(points["asked"], points["kafka"])
         points["xadd"] = float(change_id.split("-")[0])
         read, sent = by_change.get(change_id, (None, None))
         points.update(read=read, sent=sent, client=received)
