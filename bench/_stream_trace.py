@@ -79,6 +79,7 @@ class _Pusher:
 
 def install_worker() -> None:
     from pipeline.config import Settings
+    from pipeline.control.keys import TOPIC as CONTROL_TOPIC
     from pipeline.runtime.delivery import patches
     from pipeline.stages import project
     from pipeline.store.eventstore import EventStore
@@ -126,7 +127,7 @@ def install_worker() -> None:
         if not pusher:
             pusher.append(_Pusher(settings.redis, f"{prefix}{PROJECT_KEY}"))
         rows = []
-        facts = [r for r in records if r.topic != project.CONTROL_TOPIC]
+        facts = [r for r in records if r.topic != CONTROL_TOPIC]
         for r, event in zip(facts, stored, strict=False):
             rows.append(
                 [
@@ -141,10 +142,11 @@ def install_worker() -> None:
             )
         pusher[0].add(rows)
 
+    # Wrapped in place: this module is a bench's instrument, never imported by the pipeline.
     patches.AdaptiveWaitConsumer.getmany = getmany
-    EventStore.append = timed(EventStore.append, "pg")
-    ReadModel.apply = timed(ReadModel.apply, "redis")
-    project.ProjectStage.process = process
+    EventStore.append = timed(EventStore.append, "pg")  # type: ignore[method-assign]
+    ReadModel.apply = timed(ReadModel.apply, "redis")  # type: ignore[method-assign]
+    project.ProjectStage.process = process  # type: ignore[method-assign]
 
 
 def create_app() -> Any:
