@@ -148,7 +148,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     await ensure_topics(settings.kafka, load_topology())
     store = await EventStore.connect(settings.postgres)
     await store.close()
-    pool = WorkerPool(settings, count=args.workers, loglevel="warning")
+    layout = tuple(args.layout.split(";")) if args.layout else ()
+    pool = WorkerPool(settings, count=args.workers, layout=layout, loglevel="warning")
     factory = "ui.app:create_app"
     if args.segments:  # the same processes, with bench._stream_trace's stamps
         pool.command = (sys.executable, "-m", "bench._stream_trace", "worker")
@@ -203,6 +204,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     rebuilt = await replay.rebuild(settings, load_topology())
     await replay.drop(settings, rebuilt)
     return {
+        "layout": args.layout or f"{args.workers} workers, every stage",
         "runs": runs,
         "replay_events": rebuilt.events,
         "replay_seconds": round(rebuilt.seconds, 2),
@@ -211,7 +213,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 
 def _print(result: dict[str, Any]) -> None:
-    print(f"\nsep bench stream — {machine()}")
+    print(f"\nsep bench stream — {machine()}, {result['layout']}")
     print("event -> WebSocket client latency (change frames of the run's intents)")
     print(
         f"{'offered/s':>10} {'sent/s':>8} {'completed/s':>12} {'frames':>8} "
@@ -262,6 +264,13 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds to wait for a run's intents to finish (default 180)",
     )
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument(
+        "--layout",
+        default="",
+        help="stages per worker process, ';' between processes, e.g. "
+        "'ingest,validate,prioritise,plan,execute;project' (default '': --workers processes "
+        "running every stage, as `sep up` does)",
+    )
     parser.add_argument("--port", type=int, default=8791, help="UI port (default 8791)")
     parser.add_argument(
         "--segments",
