@@ -80,6 +80,10 @@ class Settings:
     decision_ttl_s: float = field(default_factory=lambda: float(_env("SEP_DECISION_TTL_S", "300")))
     """How long validate, plan and execute remember an answer against redelivery (seconds
     after a worker first saw it; see pipeline/stages/decisions.py)."""
+    decisions_from: str = field(default_factory=lambda: _env("SEP_DECISIONS_FROM", "events"))
+    """Where validate's, prioritise's and plan's remembered answers are recovered from after a
+    restart or rebalance: ``events`` (their own events topics; no changelog records) or
+    ``changelog`` (pipeline/runtime/delivery/sourced.py)."""
     strategy_max_lag_ms: int = field(
         default_factory=lambda: int(_env("SEP_STRATEGY_MAX_LAG_MS", "10000"))
     )

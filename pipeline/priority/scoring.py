@@ -127,18 +127,23 @@ class IntentScorer:
             return [score_intent(intent, topology) for intent in intents]
         if not intents:
             return []
-        rows = [
-            feature_row(
-                intent,
-                notional(intent, topology),
-                now,
-                Signals(
-                    volatility=self.volatility.of(intent.subject.asset.symbol),
-                    fill_rate=self._outcomes.fill_rate(intent.strategy_id),
-                    queue_depth=len(intents),
-                ),
+        # A batch has a few assets and strategies: their signals are looked up once each
+        # (the volatility is a standard deviation over every pool of the asset).
+        volatility: dict[str, float] = {}
+        fill_rate: dict[str, float] = {}
+        rows = []
+        for intent in intents:
+            asset = intent.subject.asset.symbol
+            if asset not in volatility:
+                volatility[asset] = self.volatility.of(asset)
+            strategy = intent.strategy_id
+            if strategy not in fill_rate:
+                fill_rate[strategy] = self._outcomes.fill_rate(strategy)
+            signals = Signals(
+                volatility=volatility[asset],
+                fill_rate=fill_rate[strategy],
+                queue_depth=len(intents),
             )
-            for intent in intents
-        ]
+            rows.append(feature_row(intent, notional(intent, topology), now, signals))
         scores = self.model.score(matrix(rows))
         return [bucket(Decimal(repr(float(score))), topology) for score in scores]

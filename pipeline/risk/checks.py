@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from pipeline.models.intent import Intent
+from pipeline.models.intent import Intent, IntentType
 from pipeline.plugins.risk import RiskBreach
 from pipeline.risk.book import OpenIntent, Price
 from pipeline.risk.breakers import RiskState
@@ -67,12 +67,21 @@ class StrategyView:
         **rest: Any,
     ) -> StrategyView:
         projected = {a: q for a, q in positions.items() if a != quote}
-        committed = ZERO
+        # Deltas and notionals are linear in what remains, so the open intents are summed per
+        # (kind, subject, counter) first and priced once per group: a strategy with thousands
+        # of intents open (a backlog) costs additions, not a mark look-up and a division each.
+        # (The sums are exact; the group's one division rounds where each intent's did.)
+        remaining: dict[tuple[IntentType, str, str], Decimal] = {}
         for o in opened:
-            for asset, delta in (o.deltas(price) or {}).items():
+            key = (o.kind, o.subject, o.counter)
+            remaining[key] = remaining.get(key, ZERO) + o.remaining
+        committed = ZERO
+        for (kind, subject, counter), quantity in remaining.items():
+            group = OpenIntent("", strategy_id, kind, subject, counter, quantity, None)
+            for asset, delta in (group.deltas(price) or {}).items():
                 if asset != quote:
                     projected[asset] = projected.get(asset, ZERO) + delta
-            committed += o.notional(price) or ZERO
+            committed += group.notional(price) or ZERO
         return cls(strategy_id, positions, projected, len(opened), committed, **rest)
 
     def with_intent(self, opened: OpenIntent, price: Price, quote: str) -> StrategyView:

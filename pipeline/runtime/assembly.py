@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from pipeline.runtime.delivery.groups import StageGroup, StageNode, handoff_topics, plan_groups
-from pipeline.runtime.delivery.tables import ChangelogTable, TableSet
+from pipeline.runtime.delivery.tables import Table, TableSet
 from pipeline.runtime.lifecycle import Lifecycle, load_builder
 from pipeline.stages.base import StageContext
 from pipeline.topology.models import Topology
@@ -28,8 +28,9 @@ def build_groups(
         source = chain[0].inputs[0]
         nodes: list[StageNode] = []
         for spec in chain:
-            made: list[ChangelogTable] = []
-            context.table = _table_factory(tables, made, source, partitions[source])
+            made: list[Table] = []
+            events = spec.outputs[0] if spec.outputs else None
+            context.table = _table_factory(tables, made, source, partitions[source], events)
             processor = load_builder(spec)(context)
             lifecycle.processors.append(processor)
             nodes.append(StageNode(spec, processor, made))
@@ -38,10 +39,10 @@ def build_groups(
 
 
 def _table_factory(
-    tables: TableSet, made: list[ChangelogTable], source: str, partitions: int
-) -> Callable[[str, str], ChangelogTable]:
-    def table(name: str, help: str) -> ChangelogTable:
-        made.append(tables.make(name, help, source, partitions))
+    tables: TableSet, made: list[Table], source: str, partitions: int, events: str | None
+) -> Callable[[str, str], Table]:
+    def table(name: str, help: str) -> Table:
+        made.append(tables.make(name, help, source, partitions, events))
         return made[-1]
 
     return table

@@ -89,7 +89,12 @@ def build_runtime(
     if control is not None:  # every worker obeys the control plane, whatever its stages
         lifecycle.control_feed = ControlFeed(settings.kafka, partitions=control.partitions)
         context.control = lifecycle.control_feed.state
-    tables = TableSet(group)
+    tables = TableSet(
+        group,
+        decisions_from=settings.decisions_from,
+        topic_partitions={t.name: t.partitions for t in topology.topics},
+        ttl_s=settings.decision_ttl_s,
+    )
     sink = KafkaSink(
         settings.kafka,
         client_id=f"{group}-worker",

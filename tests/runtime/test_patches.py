@@ -175,11 +175,14 @@ async def test_a_gathering_consumer_fetches_less_while_records_flow_and_idles_af
             asyncio.create_task(_drain(plain, done, received["plain"])),
             asyncio.create_task(_drain(gathering, done, received["gathering"])),
         ]
-        # ~2 s of a record every ~5 ms, spread over the partitions.
+        # ~2 s of a record every ~5 ms, spread over the partitions (longer on a loaded
+        # machine: the bound below follows the time it took).
+        started = time.monotonic()
         for i in range(400):
             await producer.send(topic, b"x" * 100, partition=i % 4)
             await asyncio.sleep(0.005)
         await producer.flush()
+        flowed_s = time.monotonic() - started
         sent_while_flowing = {k: v[0] for k, v in fetches.items()}
         await asyncio.sleep(1.0)
         done.set()
@@ -187,7 +190,7 @@ async def test_a_gathering_consumer_fetches_less_while_records_flow_and_idles_af
         assert received == {"plain": [400], "gathering": [400]}
         # A fetch per ~50 ms at most while flowing (~40 in 2 s, with slack for the machine),
         # where the plain consumer completes one on nearly every record.
-        assert sent_while_flowing["gathering"] <= 60
+        assert sent_while_flowing["gathering"] <= 1.5 * flowed_s / 0.050
         assert sent_while_flowing["plain"] > 2 * sent_while_flowing["gathering"]
         # Idle again: back on the long idle wait, one or two fetches in the last second.
         assert fetches["gathering"][0] - sent_while_flowing["gathering"] <= 3

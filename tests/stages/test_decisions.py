@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -29,6 +30,22 @@ outputs = st.lists(
 @given(outputs, st.integers(0, 1000))
 def test_outputs_round_trip_exactly(given_outputs: list[Output], partition: int) -> None:
     assert decode_outputs(encode_outputs(given_outputs, partition)) == (partition, given_outputs)
+
+
+def test_events_are_kept_as_text_and_other_bytes_in_base64() -> None:
+    value = encode_outputs([Output("sep.plans", b"intent-a", b'{"a":"1"}', (("h", b"\xff"),))], 1)
+    assert orjson.loads(value) == {
+        "v": 2,
+        "p": 1,
+        "o": [["sep.plans", "intent-a", '{"a":"1"}', [["h", ["/w=="]]]]],
+    }
+
+
+def test_an_entry_in_the_first_format_is_still_read() -> None:
+    # Written by a worker before format 2 (every byte string in base64): a rolling upgrade
+    # recovers such entries from the changelog for up to their TTL.
+    old = '{"p":5,"o":[["sep.plans","aW50ZW50LWE=","b2xk",[["h","/w=="]]]]}'
+    assert decode_outputs(old) == (5, [Output("sep.plans", b"intent-a", b"old", (("h", b"\xff"),))])
 
 
 def test_a_remembered_decision_is_recalled_and_a_new_intent_is_not() -> None:

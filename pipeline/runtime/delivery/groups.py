@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pipeline.ops import kafka_partition
-from pipeline.runtime.delivery.tables import ChangelogTable
+from pipeline.runtime.delivery.tables import Table
 from pipeline.stages.base import StageProcessor
 from pipeline.topology.models import StageSpec, Topology
 
@@ -36,7 +36,7 @@ def partition_for(key: bytes, partitions: int) -> int:
 class StageNode:
     spec: StageSpec
     processor: StageProcessor
-    tables: list[ChangelogTable] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
 
 
 @dataclass

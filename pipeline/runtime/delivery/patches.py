@@ -16,6 +16,17 @@ long wait then costs no latency at all.  So the wait is chosen per request: the 
 otherwise.  aiokafka builds its fetcher inline in ``start`` with no factory to override, so
 the fetcher's class is swapped after start (same fields, only behaviour changes).
 
+**A record into its partition's open batch, acknowledged with the batch.**  ``producer.send``
+costs, per record, a coroutine, a metadata check, a future, a ``RecordMetadata`` built when the
+broker answers, and a callback when that future is set (one loop turn each for the runtime's
+gather): a fifth of the producer side of a worker, for an offset the runtime never reads.  It
+only needs to know when *all* of a pass's records are durable.  ``append_to_open_batch`` puts
+the record where ``send`` would (the partition's last batch still waiting in the accumulator)
+and returns that batch's own future, set once when the broker acknowledges the batch, or fails
+it (every record of a batch shares its fate).  A closed or full batch, a closed producer or a
+topic whose metadata is not known yet return None: the caller then goes through ``send``,
+which waits for room and metadata as it always did.
+
 **Gathering, for followers that may lag a little.**  A follower reading busy topics whole
 (the risk feed reads every intent's events in every worker) completes a fetch on the first
 new record, so while records flow it sends a fetch request every few milliseconds, each a
@@ -28,12 +39,15 @@ it did.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import aiokafka
 from aiokafka.consumer.fetcher import Fetcher
+from aiokafka.producer.message_accumulator import MessageAccumulator
+from aiokafka.structs import TopicPartition
 
 WRITTEN_FOR = {"aiokafka": ("0.14.",)}
 """Library -> version prefixes these patches were written and tested against."""
@@ -64,11 +78,35 @@ def check() -> None:
             f"aiokafka {version} is installed, but pipeline/runtime/delivery/patches.py was "
             f"written for {', '.join(WRITTEN_FOR['aiokafka'])}x: check the fetcher's private "
             "_get_actions_per_node/_proc_fetch_request/_records/_fetch_max_wait_ms/"
-            "_fetch_min_bytes, then update WRITTEN_FOR"
+            "_fetch_min_bytes, and the producer's _message_accumulator (_batches, _append_batch, "
+            "create_builder) and MessageBatch (_builder, future), then update WRITTEN_FOR"
         )
     for method in ("_get_actions_per_node", "_proc_fetch_request"):
         if not hasattr(Fetcher, method):
             raise UnsupportedLibraryVersion(f"aiokafka's Fetcher has no {method}")
+    for method in ("_append_batch", "create_builder"):
+        if not hasattr(MessageAccumulator, method):
+            raise UnsupportedLibraryVersion(f"aiokafka's MessageAccumulator has no {method}")
+
+
+def append_to_open_batch(
+    producer: aiokafka.AIOKafkaProducer,
+    tp: TopicPartition,
+    key: bytes,
+    value: bytes | None,
+    headers: list[tuple[str, bytes]],
+) -> asyncio.Future[Any] | None:
+    """The record appended to ``tp``'s open batch; that batch's future (see the module
+    docstring), or None when the caller must use ``producer.send``."""
+    accumulator = producer._message_accumulator
+    if accumulator._closed or accumulator._exception is not None:
+        return None
+    pending = accumulator._batches.get(tp)
+    batch = pending[-1] if pending else accumulator._append_batch(accumulator.create_builder(), tp)
+    if batch._builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
+        return None  # full or closed: ``send`` waits for the sender to drain it
+    future: asyncio.Future[Any] = batch.future
+    return future
 
 
 def covers_every_partition(buffered: bool, states: Iterable[Any]) -> bool:

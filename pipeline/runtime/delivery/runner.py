@@ -338,7 +338,10 @@ class GroupRunner:
                 # The stage's decisions go out before the outputs they decided: a crash in
                 # between leaves a decision without outputs (re-emitted on redelivery), never
                 # outputs without their decision (which a redelivery could contradict).
-                await self._send_table_writes(node, acks)
+                # (Only a stage with tables can have writes: the others skip a coroutine
+                # per output.)
+                if node.tables:
+                    await self._send_table_writes(node, acks)
                 if out.topic == handoff:
                     partition = partition_for(out.key, partitions)
                     acks.append(await send_output(sink, out, partition))
@@ -358,7 +361,8 @@ class GroupRunner:
 
             if batch:
                 await process_safely(node.processor, batch, emit, self._counter)
-            await self._send_table_writes(node, acks)
+            if node.tables:
+                await self._send_table_writes(node, acks)
         return acks
 
     async def _send_table_writes(self, node: StageNode, acks: list[Awaitable[Any]]) -> None:

@@ -12,10 +12,12 @@ from collections.abc import Awaitable, Mapping
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.structs import TopicPartition
 
 from pipeline import limits
 from pipeline.models.events import Event
 from pipeline.ops import kafka_partition
+from pipeline.runtime.delivery.patches import append_to_open_batch
 from pipeline.stages.base import Output
 
 Headers = tuple[tuple[str, bytes], ...]
@@ -55,6 +57,12 @@ PRODUCER_LINGER_MS = 1
 few more records per request, and under load batches fill while the previous one is sent."""
 
 
+FAST_PATH_MAX_BYTES = 64 * 1024
+"""Records up to this size go straight into their partition's open batch; larger ones through
+``producer.send``, whose size check refuses one over ``max_request_size`` with its own error
+(appended to a fresh batch, it would fail that batch at the broker instead)."""
+
+
 class KafkaSink:
     """One aiokafka producer for every output of a worker (all stages, all tables)."""
 
@@ -82,6 +90,9 @@ class KafkaSink:
             request_timeout_ms=30_000,
         )
         self._producer: AIOKafkaProducer | None = None
+        self._tps: dict[tuple[str, int], TopicPartition] = {}
+        """Partitions this sink has sent to through ``producer.send`` once (so their topic's
+        metadata is known): later records go straight into the open batch."""
         self.sent = 0
 
     @property
@@ -115,6 +126,18 @@ class KafkaSink:
         self.sent += 1
         if partition is None and (count := self._partitions.get(topic)):
             partition = kafka_partition(key, count)
-        return await self.producer.send(  # type: ignore[no-any-return]
+        if (
+            partition is not None
+            and (tp := self._tps.get((topic, partition))) is not None
+            and len(key) + len(value or b"") <= FAST_PATH_MAX_BYTES
+        ):
+            # The batch's acknowledgement stands for this record's (patches.py explains).
+            ack = append_to_open_batch(self.producer, tp, key, value, list(headers))
+            if ack is not None:
+                return ack
+        future = await self.producer.send(
             topic, value, key=key, partition=partition, headers=list(headers) or None
         )
+        if partition is not None:
+            self._tps[(topic, partition)] = TopicPartition(topic, partition)
+        return future  # type: ignore[no-any-return]

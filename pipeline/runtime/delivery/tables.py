@@ -17,11 +17,13 @@ tombstone, which compaction eventually drops.)
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from pipeline.runtime.delivery.sourced import FINAL_EVENTS, SourcedTable
 from pipeline.runtime.topics import TopicSpec, ensure_specs
 from pipeline.stages.base import Record
 from pipeline.stages.table_names import changelog_topic
@@ -106,23 +108,70 @@ class ChangelogTable:
         return len(keys)
 
 
-class TableSet:
-    """Every changelog table of a worker, by the input topic whose partitions they follow."""
+Table = ChangelogTable | SourcedTable
 
-    def __init__(self, group: str) -> None:
+DECISIONS_FROM = ("events", "changelog")
+"""Where validate's, prioritise's and plan's remembered decisions are recovered from
+(``SEP_DECISIONS_FROM``): ``events``, the stages' own events topics (``sourced.py``: no
+changelog records), or ``changelog``, a changelog topic per table as execute's openings
+always are."""
+
+
+class TableSet:
+    """Every table of a worker, by the input topic whose partitions they follow.
+
+    ``decisions_from="events"``: a table of ``sourced.FINAL_EVENTS`` whose stage's events
+    topic has the source topic's partition count (``topic_partitions``) is a ``SourcedTable``;
+    every other table is a ``ChangelogTable``."""
+
+    def __init__(
+        self,
+        group: str,
+        *,
+        decisions_from: str = "changelog",
+        topic_partitions: Mapping[str, int] | None = None,
+        ttl_s: float = 300.0,
+    ) -> None:
+        if decisions_from not in DECISIONS_FROM:
+            raise ValueError(
+                f"decisions_from must be one of {', '.join(DECISIONS_FROM)}, not {decisions_from!r}"
+            )
         self.group = group
-        self.tables: list[tuple[ChangelogTable, str, int]] = []
+        self.decisions_from = decisions_from
+        self.ttl_ms = int(ttl_s * 1000)
+        """How far back a sourced table's recovery reads (the decisions' TTL)."""
+        self._topic_partitions = dict(topic_partitions or {})
+        self.tables: list[tuple[Table, str, int]] = []
         """(table, the input topic it is partitioned like, that topic's partitions)."""
 
-    def make(self, name: str, help: str, source_topic: str, partitions: int) -> ChangelogTable:
-        table = ChangelogTable(name, changelog_topic(self.group, name), help)
+    def make(
+        self,
+        name: str,
+        help: str,
+        source_topic: str,
+        partitions: int,
+        events_topic: str | None = None,
+    ) -> Table:
+        """The table ``name`` of a stage reading ``source_topic`` (``partitions``) whose
+        events go to ``events_topic``."""
+        table: Table
+        if (
+            self.decisions_from == "events"
+            and name in FINAL_EVENTS
+            and events_topic is not None
+            and self._topic_partitions.get(events_topic) == partitions
+        ):
+            table = SourcedTable(name, events_topic, help, FINAL_EVENTS[name])
+        else:
+            table = ChangelogTable(name, changelog_topic(self.group, name), help)
         self.tables.append((table, source_topic, partitions))
         return table
 
     def take_pending(self) -> list[ChangelogWrite]:
         out: list[ChangelogWrite] = []
         for table, _, _ in self.tables:
-            out.extend(table.take_pending())
+            if isinstance(table, ChangelogTable):
+                out.extend(table.take_pending())
         return out
 
     def forget(self, revoked: Iterable[tuple[str, int]]) -> None:
@@ -137,18 +186,28 @@ class TableSet:
         specs = [
             TopicSpec(table.topic, partitions, {"cleanup.policy": "compact"})
             for table, _, partitions in self.tables
+            if isinstance(table, ChangelogTable)
         ]
         return await ensure_specs(bootstrap, specs) if specs else []
 
-    async def recover(self, bootstrap: str, assigned: Iterable[tuple[str, int]]) -> int:
-        """Read the changelog partitions of newly assigned input partitions to their end."""
-        wanted: dict[TopicPartition, ChangelogTable] = {}
+    async def recover(
+        self, bootstrap: str, assigned: Iterable[tuple[str, int]], *, now_ms: int | None = None
+    ) -> int:
+        """Read the tables' partitions of newly assigned input partitions to their end: a
+        changelog from its start, a sourced table's events topic from its TTL ago
+        (``ttl_ms``; see ``sourced.py``)."""
+        changelogs: dict[TopicPartition, ChangelogTable] = {}
+        sourced: dict[TopicPartition, SourcedTable] = {}
         assigned = list(assigned)
         for table, source, _ in self.tables:
             for topic, partition in assigned:
-                if topic == source:
-                    wanted[TopicPartition(table.topic, partition)] = table
-        if not wanted:
+                if topic != source:
+                    continue
+                if isinstance(table, ChangelogTable):
+                    changelogs[TopicPartition(table.topic, partition)] = table
+                else:
+                    sourced[TopicPartition(table.topic, partition)] = table
+        if not changelogs and not sourced:
             return 0
         consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
@@ -159,21 +218,44 @@ class TableSet:
         await consumer.start()
         read = 0
         try:
-            consumer.assign(list(wanted))
-            await consumer.seek_to_beginning(*wanted)
-            ends = await consumer.end_offsets(list(wanted))
-            todo = {tp for tp, end in ends.items() if end > 0}
+            wanted = [*changelogs, *sourced]
+            consumer.assign(wanted)
+            ends = await consumer.end_offsets(wanted)
+            if changelogs:
+                await consumer.seek_to_beginning(*changelogs)
+            if sourced:
+                since = (time.time_ns() // 1_000_000 if now_ms is None else now_ms) - self.ttl_ms
+                starts = await consumer.offsets_for_times({tp: since for tp in sourced})
+                for tp in sourced:
+                    found = starts.get(tp)
+                    consumer.seek(tp, found.offset if found is not None else ends[tp])
+            todo = {tp for tp in wanted if ends[tp] > await consumer.position(tp)}
             while todo:
                 batches = await consumer.getmany(*todo, timeout_ms=500)
                 for tp, records in batches.items():
-                    table = wanted[tp]
+                    changelog = changelogs.get(tp)
                     for record in records:
-                        table.apply(tp.partition, record.key, record.value)
+                        if record.offset >= ends[tp]:
+                            continue  # written after the recovery began: not a redelivery's
+                        if changelog is not None:
+                            changelog.apply(tp.partition, record.key, record.value)
+                        else:
+                            sourced[tp].gather(
+                                tp.partition, record.key, record.value, record.headers
+                            )
                         read += 1
                 for tp in list(todo):
                     if await consumer.position(tp) >= ends[tp]:
                         todo.discard(tp)
         finally:
             await consumer.stop()
-        log.info("tables recovered", extra={"records": read, "partitions": len(wanted)})
+        answers = sum(table.finish(tp.partition) for tp, table in sourced.items())
+        log.info(
+            "tables recovered",
+            extra={
+                "records": read,
+                "partitions": len(changelogs) + len(sourced),
+                "answers_from_events": answers,
+            },
+        )
         return read
