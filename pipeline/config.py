@@ -127,6 +127,14 @@ class Settings:
     fusion: bool = field(default_factory=lambda: _env("SEP_FUSION", "1") not in ("0", "false"))
     """Run the topology's ``fusion:`` chains as one pass (``SEP_FUSION=0``: every stage on
     its own, each reading its input topic from Kafka)."""
+    fusion_feedback: bool = field(
+        default_factory=lambda: _env("SEP_FUSION_FEEDBACK", "0") not in ("0", "false")
+    )
+    """Feed a fused chain's later outputs back to the earlier stage that reads them, in memory
+    (``pipeline.topology.fusion``: execute's reports to plan's pending flow), instead of
+    reading them back from Kafka.  Off by default: with two workers it raised the burst's
+    slippage failures (the other worker's flow, which the reports' Kafka delay happened to
+    cover; bench/RESULTS.md, Session 10)."""
 
     def __repr__(self) -> str:
         return (

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 from typing import TYPE_CHECKING
 
 from pipeline.cli.common import add_topology_option, examples, topology_of
+from pipeline.config import Settings
+from pipeline.topology.fusion import feedback_edges, handed_over
 from pipeline.topology.models import Topology
 
 if TYPE_CHECKING:
     from pipeline.cli.common import SubParsers
 
 
-def render_topology(topology: Topology) -> str:
+def render_topology(topology: Topology, *, feedback: bool = False) -> str:
+    """The graph; ``feedback``: whether fused feedback edges run in memory
+    (``Settings.fusion_feedback``)."""
     producers: dict[str, list[str]] = {t.name: [] for t in topology.topics}
     consumers: dict[str, list[str]] = {t.name: [] for t in topology.topics}
     for stage in topology.stages:
@@ -41,6 +46,7 @@ def render_topology(topology: Topology) -> str:
             f"  {topic.name:<28} {topic.partitions:>3} partitions, key {topic.key:<16} "
             f"{who_in} -> {who_out}"
         )
+    lines += _fusion_lines(topology, feedback)
     venues = [n for n, u in topology.plugins.venues.items() if u.enabled]
     strategies = [n for n, u in topology.plugins.strategies.items() if u.enabled]
     lines += [
@@ -64,8 +70,31 @@ def render_topology(topology: Topology) -> str:
     return "\n".join(lines)
 
 
+def _fusion_lines(topology: Topology, feedback: bool) -> list[str]:
+    """Each fused chain and what it passes in memory (a worker running all of it)."""
+    if not topology.fusion:
+        return []
+    lines = ["", "fusion (one pass, one consumer group; every topic still produced):"]
+    for names in topology.fusion:
+        chain = [topology.stage(name) for name in names]
+        lines.append(f"  [{', '.join(names)}]")
+        for before, after in itertools.pairwise(chain):
+            for topic in handed_over(before, after):
+                lines.append(f"    handed over  {before.name} -> {after.name}: {topic}")
+        for edge in feedback_edges(chain, topology):
+            writer, reader = chain[edge.writer].name, chain[edge.reader].name
+            lines.append(
+                f"    fed back     {writer} -> {reader}: {edge.topic} "
+                f"(in memory, next pass; {reader} does not consume it from Kafka here)"
+                if feedback
+                else f"    feedback     {writer} -> {reader}: {edge.topic} "
+                f"(read from Kafka; SEP_FUSION_FEEDBACK=1: in memory)"
+            )
+    return lines
+
+
 def _cmd_topology(args: argparse.Namespace) -> int:
-    print(render_topology(topology_of(args)))
+    print(render_topology(topology_of(args), feedback=Settings().fusion_feedback))
     return 0
 
 

@@ -9,6 +9,7 @@ from pipeline.runtime.delivery.groups import StageGroup, StageNode, handoff_topi
 from pipeline.runtime.delivery.tables import Table, TableSet
 from pipeline.runtime.lifecycle import Lifecycle, load_builder
 from pipeline.stages.base import StageContext
+from pipeline.topology.fusion import feedback_edges
 from pipeline.topology.models import Topology
 
 
@@ -19,9 +20,12 @@ def build_groups(
     tables: TableSet,
     stages: Sequence[str] | None,
     fuse: bool,
+    feedback: bool = False,
 ) -> list[StageGroup]:
     """Each stage's processor, built once, in its group; each table partitioned like the
-    group's source topic (so a fused chain's tables follow the partitions it is given)."""
+    group's source topic (so a fused chain's tables follow the partitions it is given).
+    ``feedback``: a fused chain's feedback edges run in memory (``topology.fusion``);
+    otherwise the earlier stage reads those topics from Kafka as declared."""
     partitions = {t.name: t.partitions for t in topology.topics}
     groups: list[StageGroup] = []
     for chain in plan_groups(topology, stages, fuse):
@@ -34,7 +38,9 @@ def build_groups(
             processor = load_builder(spec)(context)
             lifecycle.processors.append(processor)
             nodes.append(StageNode(spec, processor, made))
-        groups.append(StageGroup(nodes, handoff_topics(chain), partitions))
+        # A fused planner gets its executor's reports in memory (``topology.fusion``).
+        edges = feedback_edges(chain, topology) if feedback else ()
+        groups.append(StageGroup(nodes, handoff_topics(chain), partitions, edges))
     return groups
 
 

@@ -110,7 +110,9 @@ def build_runtime(
 
         lifecycle.risk_feed = RiskFeed(settings.kafka, topology, send)
         context.risk = lifecycle.risk_feed
-    groups = build_groups(topology, context, lifecycle, tables, placement.stages, fuse)
+    groups = build_groups(
+        topology, context, lifecycle, tables, placement.stages, fuse, settings.fusion_feedback
+    )
     if "plan" in placement.stages and any(t.name == MARKET_TOPIC for t in topology.topics):
         _wire_market(settings, context, lifecycle, sink)
     runtime = KafkaRuntime(

@@ -11,7 +11,8 @@ the swaps of every plan it made that have not reached them yet.
     failed(step)                   exec.step_failed   it never moved a pool
     ended(intent)                  exec.completed, exec.failed, intent.expired: no more lands
     adjusted(pools, now_ms)        the pools with effects pending, those effects applied
-    observe(event)                 any record of sep.executions: one of the above
+    observe(event)                 any record of sep.executions (Kafka, or fed back in
+                                   memory by a fused executor): one of the above
 
 When an effect is released, i.e. the race between an execution's report and the pool states:
 
@@ -23,8 +24,12 @@ When an effect is released, i.e. the race between an execution's report and the 
 - A failed step, or one whose intent ended before it filled, is released at once.
 - A state can also arrive *before* the report (the sim venue is read directly each batch):
   until the report comes, the trade is in the state and still pending here, so counted twice.
-  That lasts one hop of ``sep.executions`` (executor -> broker -> this stage), and errs on
-  the cautious side for flow in the same direction.
+  Unfused, that lasts one hop of ``sep.executions`` (executor -> broker -> this stage), and
+  errs on the cautious side for flow in the same direction.  Fed back in memory by a fused
+  executor, no hop: its reports are observed first in the next batch, before the pools are
+  read again.  (Measured, Session 10: a one-worker burst then had no slippage failures
+  against hundreds; with two workers more, as the double count no longer covers the other
+  worker's flow in the same direction, which no planner here counts.)
 - Last resorts, for reports that never come here: ``UNHEARD_S`` after the plan if nothing
   at all was heard of its execution (not even ``exec.started``: its reports go to another
   worker, the assignment not co-partitioned), and otherwise the intent's deadline plus the
@@ -32,6 +37,24 @@ When an effect is released, i.e. the race between an execution's report and the 
   plan (a rebalance moved its ``sep.executions`` partition away mid-execution).  Keeping an
   effect without its reports would distort the view for good; dropping it only brings back
   the cost this module removes.
+
+Where the reports come from (``observe`` takes them either way):
+
+- Unfused (plan and execute in different groups or workers): ``sep.executions`` from Kafka,
+  in the planner's consumer group, beside the intents it plans.
+- Fused with execute (``[..., plan, execute]``, ``pipeline.topology.fusion``) and
+  ``SEP_FUSION_FEEDBACK=1``: the executor's outputs on ``sep.executions`` are fed back in
+  memory, whenever it emits them (in the pass, or a receipt or timeout later): each is
+  observed at the start of the next batch, and the chain does not consume
+  ``sep.executions`` at all.  A plan is executed by the
+  pass that made it, so every report of a plan made here reaches this view, a rebalance
+  or not (a revoke waits for the pass under way).  The other way round is what the last
+  resorts are for: after a restart or a rebalance the plans recalled from the changelog
+  (``PlanStage._adopt_recovered_plans``) were made, and executed, by another process or
+  worker, whose reports this one never hears (unfused, often the same: they went to the
+  worker that held the partition then).  One whose intent is redelivered here is executed
+  here again and heard; the rest are released ``UNHEARD_S`` after their making, at the
+  latest ``HOLD_S``.
 
 Each effect is applied with the router's own exact math (``pipeline.ops``: constant-product as
 Uniswap V2; V3 with tick crossing where the state has its ticks), re-simulated on the pool as
@@ -235,7 +258,8 @@ class PendingFlow:
     # -------------------------------------------------------------------------- changes
 
     def observe(self, event: Event) -> None:
-        """Take an execution report off ``sep.executions``; any other event is ignored."""
+        """Take an execution report of ``sep.executions`` (off Kafka, or fed back in memory
+        by a fused executor); any other event is ignored."""
         topic = event.topic
         if topic in _REPORTS and event.correlation_id in self._by_intent:
             self._heard.add(event.correlation_id)

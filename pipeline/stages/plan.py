@@ -4,6 +4,11 @@ Record shapes:
     in   sep.intents.prioritised  Event(intent.prioritised{intent, priority, lane})
     in   sep.executions           Event(exec.step_filled{stepId, landedAt} | exec.step_failed
                                   | exec.completed | exec.failed | intent.expired | ...)
+                                  from Kafka; fused with execute and
+                                  ``SEP_FUSION_FEEDBACK=1``, fed back in memory
+                                  (``pipeline.topology.fusion``): the reports of a pass
+                                  come first in the next pass's records, and the chain
+                                  does not consume the topic
     out  sep.plans                Event(plan.created{plan, intent, priority})
                                 | Event(plan.rejected{reason, detail})
     out  sep.control              Event(venue.breaker_changed) when a probe half-opens a

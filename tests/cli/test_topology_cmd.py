@@ -103,3 +103,20 @@ def test_the_lanes_are_listed_with_their_topics() -> None:
     assert "  fast     priorities 7-10, weight 8" in text
     assert "  bulk     priorities 1-3, weight 1, min share 0.1" in text
     assert "sep.intents.ingested.bulk" in text
+
+
+def test_a_fused_chain_shows_what_it_passes_in_memory() -> None:
+    text = render_topology(TOPOLOGY)
+    assert line_of(text, "[validate,") == "  [validate, prioritise, plan, execute]"
+    assert line_of(text, "handed over  plan -> execute") == (
+        "    handed over  plan -> execute: sep.plans"
+    )
+    # Plan still declares sep.executions: read from Kafka unless the feedback is switched on.
+    assert line_of(text, "plan ").startswith(
+        "  plan        sep.intents.prioritised, sep.executions"
+    )
+    assert line_of(text, "feedback     execute -> plan").startswith(
+        "    feedback     execute -> plan: sep.executions (read from Kafka;"
+    )
+    fed = line_of(render_topology(TOPOLOGY, feedback=True), "fed back")
+    assert fed.startswith("    fed back     execute -> plan: sep.executions (in memory, next pass;")

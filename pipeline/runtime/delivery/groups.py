@@ -7,9 +7,16 @@ audit and replay see no difference), and the same records, with the partition th
 is told to use, are handed to the next stage in the same pass.  The model is Kafka Streams'
 sub-topologies and Flink's operator chaining.
 
+A later stage's output that an earlier stage of the group reads, when the group holds every
+writer of it, can be fed back in memory (``pipeline.topology.fusion``; only with
+``SEP_FUSION_FEEDBACK=1``, otherwise it is read from Kafka as declared): the records are kept
+and given to the earlier stage at the start of the group's next pass, whenever they were
+emitted (in the pass, or later), and the group does not consume the topic from Kafka.
+
     Kafka sep.intents.ingested ─► validate ─► prioritise ─► plan ─► execute ─► Kafka
-                                     │ memory      │ memory    │ memory     sep.executions
-                                     ▼             ▼           ▼
+                                     │ memory      │ memory    │ memory ▲ │  sep.executions
+                                     ▼             ▼           ▼        └─┘ (feedback on:
+                                                                       memory, next pass)
                           Kafka sep.intents.validated, sep.intents.prioritised, sep.plans
                           (still produced)
 """
@@ -23,6 +30,7 @@ from dataclasses import dataclass, field
 from pipeline.ops import kafka_partition
 from pipeline.runtime.delivery.tables import Table
 from pipeline.stages.base import StageProcessor
+from pipeline.topology.fusion import FeedbackEdge, handed_over
 from pipeline.topology.models import StageSpec, Topology
 
 
@@ -46,6 +54,8 @@ class StageGroup:
     """``handoff[i]``: the topic stage i hands to stage i+1 in memory."""
     partitions: Mapping[str, int]
     """Partition count of every topic (to place handed-over records)."""
+    feedback: tuple[FeedbackEdge, ...] = ()
+    """Topics a later stage writes and an earlier one reads, in memory (not from Kafka)."""
 
     @property
     def name(self) -> str:
@@ -54,17 +64,26 @@ class StageGroup:
     @property
     def inputs(self) -> tuple[str, ...]:
         """The topics this group reads from Kafka."""
-        topics = list(self.nodes[0].spec.inputs)
-        for node, handed in zip(self.nodes[1:], self.handoff, strict=True):
-            topics += [t for t in node.spec.inputs if t != handed and t not in topics]
+        topics: list[str] = []
+        for index in range(len(self.nodes)):
+            topics += [t for t in self.kafka_inputs_of(index) if t not in topics]
         return tuple(topics)
 
     def kafka_inputs_of(self, index: int) -> tuple[str, ...]:
         """The topics stage ``index`` of the group reads from Kafka directly."""
         spec = self.nodes[index].spec
-        if index == 0:
-            return spec.inputs
-        return tuple(t for t in spec.inputs if t != self.handoff[index - 1])
+        in_memory = {edge.topic for edge in self.feedback if edge.reader == index}
+        if index:
+            in_memory.add(self.handoff[index - 1])
+        return tuple(t for t in spec.inputs if t not in in_memory)
+
+    def fed_back_from(self, index: int) -> dict[str, tuple[int, ...]]:
+        """The topics stage ``index`` writes that earlier stages read in memory, and which."""
+        found: dict[str, tuple[int, ...]] = {}
+        for edge in self.feedback:
+            if edge.writer == index:
+                found[edge.topic] = (*found.get(edge.topic, ()), edge.reader)
+        return found
 
     @property
     def batch_max(self) -> int:
@@ -113,7 +132,7 @@ def handoff_topics(chain: Sequence[StageSpec]) -> list[str]:
     any other input of a later stage is read from Kafka and given to that stage alone)."""
     out = []
     for before, after in itertools.pairwise(chain):
-        handed = [t for t in after.inputs if t in before.outputs]
+        handed = handed_over(before, after)
         if len(handed) != 1:
             raise FusionError(
                 f"cannot fuse {before.name} -> {after.name}: {after.name} must "

@@ -223,6 +223,7 @@ def build_memory_runtime(
     clock: Callable[[], int] = now_ms,
     venues: dict[str, Any] | None = None,
     keep_changelogs: bool = True,
+    feedback: bool | None = None,
 ) -> tuple[MemoryRuntime, Any]:
     """The topology's stages (or ``stages``) over in-memory topics, with what they use.
 
@@ -232,6 +233,8 @@ def build_memory_runtime(
     by the caller instead (a backtest's sim venue on its simulated clock).
     ``keep_changelogs=False``: the tables' changelog records are not kept (a run that never
     restarts recovers nothing from them: a backtest's were 7 records an intent).
+    ``feedback``: fused feedback edges in memory (``None``: ``settings.fusion_feedback``);
+    either way a backtest's event log is the same (checked byte for byte, Session 10).
     """
     from pipeline.plugins.manager import build_venues
     from pipeline.risk.feed import MemoryRiskFeed
@@ -254,7 +257,8 @@ def build_memory_runtime(
     )
     lifecycle = Lifecycle(context)
     tables = TableSet("memory")
-    groups = build_groups(topology, context, lifecycle, tables, stages, fuse)
+    feedback = settings.fusion_feedback if feedback is None else feedback
+    groups = build_groups(topology, context, lifecycle, tables, stages, fuse, feedback)
     partitions = {t.name: t.partitions for t in topology.topics}
     runtime = MemoryRuntime(groups, partitions, clock=clock)
     if not keep_changelogs:

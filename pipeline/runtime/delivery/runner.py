@@ -6,6 +6,12 @@
         each stage's table writes ─► sink (their changelogs)
     ─► settle task: every acknowledgement of the pass ─► ledger.settle_slice(each slice)
 
+A fed-back topic (``StageGroup.feedback``: execute's reports, read by plan) is sent like any
+output and also kept here; the next pass gives what was kept to its reader first, before its
+Kafka and handed records.  Kept records are not offsets: nothing settles on them.  A pass is
+not started for them alone: the reader takes them with the next records it is given (the
+planner needs its reports before it plans, and plans only what comes from Kafka).
+
 Delivery is pipelined: the runner takes its next batch while the broker acknowledges the
 last one's outputs (waiting 10-30 ms per hop for acks had every record queue behind the
 previous batch's round trip).  At most ``MAX_UNSETTLED`` passes are awaiting acks.
@@ -142,6 +148,9 @@ class GroupRunner:
         self._wake = asyncio.Event()
         self._unsettled: collections.deque[asyncio.Task[None]] = collections.deque()
         self._direct = [set(group.kafka_inputs_of(i)) for i in range(len(group.nodes))]
+        self._fed_back = [group.fed_back_from(i) for i in range(len(group.nodes))]
+        self._kept: dict[int, list[Record]] = {}
+        """Fed-back records for the next pass, by the index of the stage reading them."""
         self._running: asyncio.Future[list[Awaitable[Any]]] | None = None
         self.stats = GroupStats()
         self.lanes = lanes
@@ -242,8 +251,9 @@ class GroupRunner:
                 slices += taken
                 records += part
                 self.lane_stats[lane.topic].observe(part, now)
-        # The group's other inputs (the planner's own execution reports) are not lane work:
-        # all of them, so the planner's view of its pools never lags behind its plans.
+        # The group's other inputs (an unfused planner's execution reports; fused, they are
+        # fed back in memory) are not lane work: all of them, so the planner's view of its
+        # pools never lags behind its plans.
         taken, part = self._other.take(self._other.records, self._ledger)
         return slices + taken, records + part
 
@@ -319,10 +329,14 @@ class GroupRunner:
         group, sink = self.group, self._sink
         acks: list[Awaitable[Any]] = []
         handed: list[Record] = []
+        # What later stages fed back since the last pass (this pass's feedback is the next's).
+        kept, self._kept = self._kept, {}
         last = len(group.nodes) - 1
         for index, node in enumerate(group.nodes):
             direct = self._direct[index]
             batch = [r for r in records if r.topic in direct] if index else records
+            if index in kept:  # reports of earlier passes first, as Kafka would order them
+                batch = kept[index] + batch
             batch += handed
             handed = []
             handoff = group.handoff[index] if index < last else None
@@ -334,6 +348,7 @@ class GroupRunner:
                 partitions: int = partitions,
                 handed: list[Record] = handed,
                 node: StageNode = node,
+                fed_back: dict[str, tuple[int, ...]] = self._fed_back[index],
             ) -> None:
                 # The stage's decisions go out before the outputs they decided: a crash in
                 # between leaves a decision without outputs (re-emitted on redelivery), never
@@ -345,25 +360,28 @@ class GroupRunner:
                 if out.topic == handoff:
                     partition = partition_for(out.key, partitions)
                     acks.append(await send_output(sink, out, partition))
-                    handed.append(
-                        Record(
-                            out.topic,
-                            partition,
-                            -1,
-                            self._clock(),
-                            out.key,
-                            out.value,
-                            event=out.event,
-                        )
-                    )
+                    handed.append(self._in_memory(out, partition))
                 else:
                     acks.append(await send_output(sink, out))
+                    readers = fed_back.get(out.topic)
+                    if readers is not None:
+                        # Kept on self, not this pass: an emit after the pass (a late
+                        # receipt) still reaches the reader, in the pass after it.
+                        record = self._in_memory(
+                            out, partition_for(out.key, group.partitions[out.topic])
+                        )
+                        for reader in readers:
+                            self._kept.setdefault(reader, []).append(record)
 
             if batch:
                 await process_safely(node.processor, batch, emit, self._counter)
             if node.tables:
                 await self._send_table_writes(node, acks)
         return acks
+
+    def _in_memory(self, out: Output, partition: int) -> Record:
+        """``out`` as the record a stage of this group reads in memory (no offset)."""
+        return Record(out.topic, partition, -1, self._clock(), out.key, out.value, event=out.event)
 
     async def _send_table_writes(self, node: StageNode, acks: list[Awaitable[Any]]) -> None:
         for table in node.tables:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -16,6 +17,7 @@ from pipeline.runtime.delivery.memory import MemoryRuntime, build_memory_runtime
 from pipeline.samples import random_submission
 from pipeline.stages import base
 from pipeline.stages.base import now_ms
+from pipeline.stages.plan import PlanStage
 from pipeline.topology import load_topology
 from pipeline.topology.models import PluginUse, Topology
 
@@ -141,3 +143,96 @@ async def test_changelog_records_are_kept_unless_not_wanted(tmp_path: Path) -> N
     # Every event topic as it was (the ids differ: the runtime runs on the wall clock).
     counts = {t: len(log) for t, log in kept.topics.log.items() if t not in changelogs}
     assert {t: len(log) for t, log in dropped.topics.log.items()} == counts
+
+
+async def planner_hearing(
+    tmp_path: Path, *, fuse: bool, feedback: bool = True
+) -> tuple[MemoryRuntime, list[str]]:
+    """Two waves of ten intents; what the planner's pending flow was told, in order: each
+    plan made (``add``), each report observed (its event type), and after each wave
+    ``idle <n>`` (n: the reports on sep.executions by then)."""
+    topology = sim_only()
+    runtime, lifecycle = build_memory_runtime(
+        topology, Settings(data_dir=tmp_path), STAGES, fuse=fuse, feedback=feedback
+    )
+    (planner,) = [p for p in lifecycle.processors if isinstance(p, PlanStage)]
+    told: list[str] = []
+    pending = planner.pending
+    add, observe = pending.add, pending.observe
+
+    def adding(*args: Any) -> None:
+        told.append("add")
+        add(*args)
+
+    def observing(event: Event) -> None:
+        if event.topic.startswith(("exec.", "intent.expired")):
+            told.append(event.topic)
+        observe(event)
+
+    pending.add, pending.observe = adding, observing  # type: ignore[method-assign]
+    await lifecycle.ensure_started()
+    try:
+        rng = random.Random(7)
+        for wave in range(2):
+            for i in range(10):
+                body = random_submission(
+                    topology,
+                    rng,
+                    strategy_id="mem",
+                    client_intent_id=f"w{wave}-{i}",
+                    venues=["sim"],
+                )
+                runtime.feed("sep.intents.submitted", b"mem", orjson.dumps(body))
+            await runtime.run_until_idle()
+            told.append(f"idle {len(runtime.topics.log['sep.executions'])}")
+    finally:
+        await lifecycle.stop()
+    assert runtime.fatal is None
+    return runtime, told
+
+
+async def test_a_fused_planner_hears_its_executions_in_memory_as_unfused_from_the_topic(
+    tmp_path: Path,
+) -> None:
+    fused, told_fused = await planner_hearing(tmp_path / "fused", fuse=True)
+    unfused, told_unfused = await planner_hearing(tmp_path / "unfused", fuse=False)
+    # Fused, the chain does not read sep.executions; execute still writes it for the others.
+    assert {r.name: r.group.inputs for r in fused.runners}["validate+prioritise+plan+execute"] == (
+        "sep.intents.ingested",
+    )
+    assert {r.name: r.group.inputs for r in unfused.runners}["plan"] == (
+        "sep.intents.prioritised",
+        "sep.executions",
+    )
+    reports = [decode_event(r.value).topic for r in fused.topics.log["sep.executions"]]
+    assert "exec.completed" in reports
+    first = next(i for i, t in enumerate(told_fused) if t.startswith("idle"))
+    made = told_fused[:first].count("add")
+    assert made >= 8
+    assert told_fused[:first] == ["add"] * made
+    wave_one = reports[: int(told_fused[first].split()[1])]
+    # Fused: the first wave's reports wait in memory until the second wave's pass, which
+    # hears them all, in the order execute produced them, before it plans anything.
+    after = told_fused[first + 1 :]
+    assert after[: len(wave_one)] == wave_one
+    assert set(after[len(wave_one) : -1]) == {"add"}
+    assert after[-1].startswith("idle")
+    # Unfused, the planner reads them off the topic in a pass of their own, sooner: what it
+    # has been told by the time it plans the second wave is the same.
+    second = told_unfused.index("add", made)
+    assert [t for t in told_unfused[:second] if not t.startswith("idle")] == [
+        "add"
+    ] * made + wave_one
+
+
+async def test_without_the_feedback_switch_the_fused_chain_reads_executions_from_the_topic(
+    tmp_path: Path,
+) -> None:
+    assert not Settings(data_dir=tmp_path).fusion_feedback  # off unless SEP_FUSION_FEEDBACK=1
+    runtime, told = await planner_hearing(tmp_path, fuse=True, feedback=False)
+    chain = {r.name: r.group for r in runtime.runners}["validate+prioritise+plan+execute"]
+    assert chain.inputs == ("sep.intents.ingested", "sep.executions")
+    assert chain.feedback == ()
+    # Read back off the topic in a pass of their own, before the second wave, as unfused.
+    first = next(i for i, t in enumerate(told) if t.startswith("idle"))
+    assert told[first - 1] != "add"

@@ -1,6 +1,7 @@
 """The runtime's wiring without a broker: batch -> processor -> outputs acknowledged ->
 offsets committable; a crash mid-batch commits nothing of it; fused stages hand over in
-memory and still write every topic."""
+memory and still write every topic; a later stage's output an earlier one reads is fed back
+in memory to the next pass."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pipeline.runtime.delivery.safety import FailureCounter
 from pipeline.runtime.delivery.sink import Headers
 from pipeline.runtime.delivery.tables import ChangelogTable
 from pipeline.stages.base import Emit, Output, Record
+from pipeline.topology.fusion import FeedbackEdge
 from pipeline.topology.models import StageSpec
 
 PARTITIONS = {"in": 4, "mid": 4, "out": 4, "sep.deadletter": 1, "cl": 4}
@@ -185,6 +187,99 @@ async def test_fused_stages_hand_over_in_memory_and_still_write_every_topic() ->
     for _ in range(3):
         await asyncio.sleep(0)
     assert ledger.committable() == {("in", 0): 2}
+    task.cancel()
+
+
+class Planner:
+    """Reads ``in`` and ``fb`` (what a later stage writes), answers ``in`` records only."""
+
+    name = "a"
+
+    def __init__(self) -> None:
+        self.seen: list[list[tuple[str, bytes, int]]] = []
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def process(self, records: Sequence[Record], emit: Emit) -> None:
+        self.seen.append([(r.topic, r.value, r.offset) for r in records])
+        for r in records:
+            if r.topic == "in":
+                await emit(Output("mid", r.key or b"", r.value.upper()))
+
+
+class Executor(Upper):
+    """Reports each record on ``fb``; keeps its emit to report again after the pass."""
+
+    def __init__(self) -> None:
+        super().__init__("b", "fb")
+        self.emit: Emit | None = None
+
+    async def process(self, records: Sequence[Record], emit: Emit) -> None:
+        self.emit = emit
+        await super().process(records, emit)
+
+
+def feedback_runner(
+    planner: Planner, executor: Executor, sink: ControlledSink, ledger: OffsetLedger
+) -> GroupRunner:
+    group = StageGroup(
+        [
+            StageNode(spec("a", ("in", "fb"), ("mid",)), planner),
+            StageNode(spec("b", ("mid",), ("fb",)), executor),
+        ],
+        ["mid"],
+        {**PARTITIONS, "fb": 4},
+        (FeedbackEdge("fb", writer=1, reader=0),),
+    )
+    assert group.inputs == ("in",)  # fb is not consumed from Kafka
+    assert group.kafka_inputs_of(0) == ("in",)
+    return GroupRunner(group, sink, ledger, counter=FailureCounter(), on_fatal=lambda e: None)
+
+
+async def test_a_later_stage_output_is_fed_back_to_the_earlier_reader_on_the_next_pass() -> None:
+    planner, executor = Planner(), Executor()
+    sink, ledger = ControlledSink(), OffsetLedger()
+    ledger.assign([("in", 0)])
+    runner = feedback_runner(planner, executor, sink, ledger)
+    assert await runner.run_pass(records(2)) is not None
+    assert planner.seen == [[("in", b"v0", 0), ("in", b"v1", 1)]]
+    # Still produced onto its topic, on the partition the producer is told to use.
+    assert [(t, k, v) for t, k, v, _ in sink.sent if t == "fb"] == [
+        ("fb", b"k0", b"V0!"),
+        ("fb", b"k1", b"V1!"),
+    ]
+    await runner.run_pass(records(1, start=2))
+    # The first pass's reports come first in the next pass, before its Kafka records.
+    assert planner.seen[1] == [("fb", b"V0!", -1), ("fb", b"V1!", -1), ("in", b"v0", 2)]
+    # A report emitted after its pass (a late receipt) reaches the reader in the next pass.
+    assert executor.emit is not None
+    await executor.emit(Output("fb", b"k9", b"late"))
+    await runner.run_pass([])
+    assert planner.seen[2] == [("fb", b"V0!", -1), ("fb", b"late", -1)]
+    assert len(planner.seen) == 3  # each report once
+
+
+async def test_fed_back_records_settle_no_offsets_and_start_no_pass_alone() -> None:
+    planner, executor = Planner(), Executor()
+    sink, ledger = ControlledSink(), OffsetLedger()
+    ledger.assign([("in", 0)])
+    runner = feedback_runner(planner, executor, sink, ledger)
+    runner.put(ledger.open({("in", 0): 2}, slices=1), records(2))
+    task = await run_one(runner)
+    assert len(planner.seen) == 1
+    sink.ack_all()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert ledger.committable() == {("in", 0): 2}
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert len(planner.seen) == 1  # two reports kept, but no pass for them alone
+    runner.put(ledger.open({("in", 0): 3}, slices=1), records(1, start=2))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert [t for t, _, _ in planner.seen[1]] == ["fb", "fb", "in"]
     task.cancel()
 
 
