@@ -32,3 +32,21 @@ def bench_services() -> Iterator[Settings]:
             yield stack.settings(Path(tmp) / "data")
         finally:
             stack.stop()
+
+
+@contextmanager
+def redis_service() -> Iterator[str]:
+    """Redis alone (the devstack's, on a free port in a temporary directory): its URL.
+
+    For benchmarks of the read models, which need nothing else; the same server and
+    configuration (AOF, fsync every second) as ``bench_services`` starts."""
+    from pipeline.devstack.ports import choose_port
+    from pipeline.devstack.redis import RedisServer
+
+    with tempfile.TemporaryDirectory(prefix="sep-bench-redis-") as tmp:
+        server = RedisServer(Path(tmp), choose_port(0))
+        server.start()
+        try:
+            yield server.url
+        finally:
+            server.stop()

@@ -28,7 +28,9 @@ import httpx
 import orjson
 from websockets.asyncio.client import connect
 
+from bench import _stream_trace
 from bench._common import json_line, machine, pct
+from bench._cpu import CpuMeter, service_pids
 from bench._services import bench_services
 from pipeline.client import IntentProducer, predicted_intent_id
 from pipeline.config import Settings
@@ -46,6 +48,8 @@ class Listener:
     def __init__(self, url: str) -> None:
         self.url = url
         self.latencies_ms: dict[str, list[float]] = {}
+        self.frames: list[tuple[str, str, str, int, float]] = []
+        """(intent id, event id, change id, event ms, received ms) of every change frame."""
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
@@ -63,6 +67,9 @@ class Listener:
                     self._ready.set()
                 elif frame["type"] == "change":
                     self.latencies_ms.setdefault(frame["intentId"], []).append(now_ms - frame["ms"])
+                    self.frames.append(
+                        (frame["intentId"], frame["eventId"], frame["id"], frame["ms"], now_ms)
+                    )
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -76,12 +83,16 @@ async def _steady(
     rate: float,
     seconds: float,
     drain_s: float,
+    segments: bool = False,
+    meter: CpuMeter | None = None,
 ) -> dict[str, Any]:
     topology = load_topology()
     rng = random.Random(int(rate))
     run = uuid.uuid4().hex[:6]
     count = int(rate * seconds)
     ids: list[str] = []
+    if meter is not None:
+        meter.start()
     async with IntentProducer(settings.kafka) as producer:
         started = time.monotonic()
         for i in range(count):
@@ -105,7 +116,14 @@ async def _steady(
         finished = -1
     done_s = time.monotonic() - started
     await asyncio.sleep(1.0)  # the last changes reach the socket
+    cpu = meter.stop() if meter is not None else {}
     latencies = [ms for i in ids for ms in listener.latencies_ms.get(i, [])]
+    breakdown: dict[str, Any] = {}
+    if segments:
+        by_event, by_change = await _stream_trace.collect(settings.redis, settings.redis_prefix)
+        breakdown["segments"] = _stream_trace.segments(
+            listener.frames, set(ids), by_event, by_change, pct
+        )
     return {
         "rate_offered": rate,
         "rate_sent": round(count / sent_s, 1),
@@ -115,6 +133,14 @@ async def _steady(
         "frames": len(latencies),
         "ws_latency_p50_ms": round(pct(latencies, 0.5), 1),
         "ws_latency_p99_ms": round(pct(latencies, 0.99), 1),
+        # CPU per change frame, by process group: what the path costs, whatever the load
+        # of a shared machine does to its latency.
+        "cpu_us_per_frame": {
+            group: round(seconds * 1e6 / max(1, len(latencies)), 1)
+            for group, seconds in cpu.items()
+            if group != "other"
+        },
+        **breakdown,
     }
 
 
@@ -122,7 +148,12 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     await ensure_topics(settings.kafka, load_topology())
     store = await EventStore.connect(settings.postgres)
     await store.close()
-    pool = WorkerPool(settings, count=args.workers, loglevel="warning")
+    layout = tuple(args.layout.split(";")) if args.layout else ()
+    pool = WorkerPool(settings, count=args.workers, layout=layout, loglevel="warning")
+    factory = "ui.app:create_app"
+    if args.segments:  # the same processes, with bench._stream_trace's stamps
+        pool.command = (sys.executable, "-m", "bench._stream_trace", "worker")
+        factory = "bench._stream_trace:create_app"
     port = args.port
     # The UI in a process of its own, as deployed (it must not share this one's CPU).
     ui = subprocess.Popen(  # noqa: ASYNC220 - Popen returns at once; nothing blocks
@@ -131,7 +162,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             "-m",
             "uvicorn",
             "--factory",
-            "ui.app:create_app",
+            factory,
             "--port",
             str(port),
             "--log-level",
@@ -149,12 +180,20 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
                         break
                 except httpx.HTTPError:
                     await asyncio.sleep(0.1)
+        services = service_pids(
+            {"kafka": settings.kafka, "postgres": settings.postgres, "redis": settings.redis}
+        )
+        meter = CpuMeter(
+            workers={proc.pid for proc in pool.procs}, services={**services, ui.pid: "ui"}
+        )
         listener = Listener(f"ws://127.0.0.1:{port}/stream")
         await listener.start()
         # Warm-up: the workers join their groups; the first intents pay for it.
         await _steady(settings, pool, listener, 20, 1, drain_s=120)
         runs = [
-            await _steady(settings, pool, listener, rate, args.seconds, args.drain)
+            await _steady(
+                settings, pool, listener, rate, args.seconds, args.drain, args.segments, meter
+            )
             for rate in args.rates
         ]
         await listener.stop()
@@ -165,6 +204,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     rebuilt = await replay.rebuild(settings, load_topology())
     await replay.drop(settings, rebuilt)
     return {
+        "layout": args.layout or f"{args.workers} workers, every stage",
         "runs": runs,
         "replay_events": rebuilt.events,
         "replay_seconds": round(rebuilt.seconds, 2),
@@ -173,7 +213,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 
 def _print(result: dict[str, Any]) -> None:
-    print(f"\nsep bench stream — {machine()}")
+    print(f"\nsep bench stream — {machine()}, {result['layout']}")
     print("event -> WebSocket client latency (change frames of the run's intents)")
     print(
         f"{'offered/s':>10} {'sent/s':>8} {'completed/s':>12} {'frames':>8} "
@@ -185,6 +225,15 @@ def _print(result: dict[str, Any]) -> None:
             f"{r['rate_offered']:>10.0f} {r['rate_sent']:>8} {completed!s:>12} "
             f"{r['frames']:>8} {r['ws_latency_p50_ms']:>9} {r['ws_latency_p99_ms']:>9}"
         )
+    for r in result["runs"]:
+        cpu = ", ".join(f"{g} {us:.0f}" for g, us in r["cpu_us_per_frame"].items())
+        print(f"CPU us per frame at {r['rate_offered']:.0f}/s: {cpu}")
+    for r in result["runs"]:
+        if "segments" in r:
+            print(f"\nsegments at {r['rate_offered']:.0f}/s (ms)")
+            print(f"{'':<36} {'p50':>8} {'p99':>8} {'mean':>8} {'n':>7}")
+            for name, s in r["segments"].items():
+                print(f"{name:<36} {s['p50']:>8} {s['p99']:>8} {s['mean']:>8} {s['n']:>7}")
     print(
         f"replay: {result['replay_events']:,} events in {result['replay_seconds']} s = "
         f"{result['replay_events_per_s']:,} events/s"
@@ -215,7 +264,20 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds to wait for a run's intents to finish (default 180)",
     )
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument(
+        "--layout",
+        default="",
+        help="stages per worker process, ';' between processes, e.g. "
+        "'ingest,validate,prioritise,plan,execute;project' (default '': --workers processes "
+        "running every stage, as `sep up` does)",
+    )
     parser.add_argument("--port", type=int, default=8791, help="UI port (default 8791)")
+    parser.add_argument(
+        "--segments",
+        action="store_true",
+        help="also break the latency into segments (bench._stream_trace stamps the workers "
+        "and the UI)",
+    )
     args = parser.parse_args(argv)
 
     with bench_services() as settings:

@@ -39,6 +39,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from pipeline.models.base import WireModel
 from pipeline.store.changes import STREAM_ID, parse_id
+from ui.broadcast import Overflowed
 from ui.errors import InvalidInput
 from ui.services import Services, services_of
 
@@ -130,21 +131,18 @@ class Connection:
             await self.send({"type": "caught_up", "id": last})
             last_key = parse_id(last)
             while True:
-                get = asyncio.ensure_future(sub.queue.get())
-                overflow = asyncio.ensure_future(sub.overflowed.wait())
-                done, _ = await asyncio.wait({get, overflow}, return_when=asyncio.FIRST_COMPLETED)
-                if overflow in done:
-                    get.cancel()
+                try:
+                    batch = await sub.take()  # everything the tail read since the last take
+                except Overflowed:
                     await self.websocket.close(1013, "too far behind; resume from last id")
                     return
-                overflow.cancel()
-                change = get.result()
-                key = parse_id(change["id"])
-                if key <= last_key:
-                    continue  # already sent from the backlog
-                last_key = key
-                if request.matches(change):
-                    await self.send(change)
+                for change in batch:
+                    key = parse_id(change["id"])
+                    if key <= last_key:
+                        continue  # already sent from the backlog
+                    last_key = key
+                    if request.matches(change):
+                        await self.send(change)
         except (WebSocketDisconnect, RuntimeError):
             return  # the client went away mid-send
         finally:

@@ -83,9 +83,11 @@ class RedisServer(Service):
                 f"port {self.port}",
                 "protected-mode yes",
                 f'dir "{self.data_dir}"',
-                # Read models can be rebuilt from the event store (`sep replay`), so durability
-                # is not required; the append-only file simply keeps a dev session's state
-                # across restarts without RDB snapshot timing surprises.
+                # Read models can be rebuilt from the event store (`sep replay`), but ingest's
+                # dedupe claims (pipeline/store/dedupe.py) cannot: a claim lost in a restart
+                # lets a duplicate submission through as a new intent.  So the append-only
+                # file stays on, synced every second (it costs: an XADD of the read model's
+                # change stream is ~6 us with it, ~2 us without; bench/RESULTS.md session 10).
                 "appendonly yes",
                 "appendfsync everysec",
                 'save ""',

@@ -11,6 +11,19 @@ Record shapes:
 The batch is stored in PostgreSQL first, then applied to Redis; only when both have returned
 does ``process`` return, and only then does the agent ack the records (so their offsets can be
 committed).  A crash in between replays the batch, and both writes are idempotent.
+
+Why not Redis first, or both at once (it would save the PostgreSQL round trip, a few ms of
+the event -> WebSocket latency): the change stream is what the UI shows, and a change shown
+must be one the store holds or will hold.  A crash alone would not break that (the batch is
+redelivered and stored), but a record PostgreSQL refuses (``asyncpg.DataError``, see
+``retry_forever``) is dead-lettered, never stored, never redelivered: applied to Redis
+first, it would stay in the live view and the change stream for good, and ``sep replay``
+would rebuild a different state.  (``tests/stages/test_project.py`` pins this.)
+
+Batches: ``topology.yaml`` gives project ``within_ms: 0``: a pass takes what is queued when
+the last one ends, so under load batches grow while the previous one is written, and at a
+steady rate no record waits for a timer (the 10 ms it had was ~10 ms of every change's way
+to the WebSocket, and stretched every pass and with it the fetch batches in flight).
 """
 
 from __future__ import annotations

@@ -19,10 +19,11 @@ Keys (under an optional prefix, so replays and tests can use their own namespace
     stats:stages            hash: events per stage
     changes                 stream of applied changes (the UI tails it, resuming from an id)
 
-Applying one intent's events is one Lua script, atomic in Redis: a seq already applied changes
-nothing, and every field is guarded by the seq of the event that wrote it, so events of one
-intent may arrive in any order (they do: project consumes several topics) and still land on
-the same state.  *Which* fields an event writes is decided in Python (``projection.py``).
+Applying a batch is a few calls of one Lua script, each atomic in Redis: a seq already applied
+changes nothing, and every field is guarded by the seq of the event that wrote it, so events of
+one intent may arrive in any order (they do: project consumes several topics) and still land on
+the same state.  *Which* fields an event writes, and the winner per field among an intent's
+events of the batch, are decided in Python (``projection.py``); the script compares guards.
 Keys are built inside the script from the prefix (single-node Redis; not cluster-safe).
 """
 
@@ -44,8 +45,10 @@ from pipeline.store.projection import (
     STAGE_OF,
     STATE_OF,
     TERMINAL_STATES,
+    Merged,
     Projection,
     created_ms,
+    merge,
     project,
 )
 
@@ -54,35 +57,68 @@ log = logging.getLogger(__name__)
 CHANGE_STREAM_MAXLEN: Final = 200_000
 
 # One call applies a whole batch, intent by intent.  ARGV = prefix, stream maxlen (0: no
-# change stream), '1' to add a strategy whose fills changed to ``positions:dirty``, then per
-# intent: its id, created ms, how many events, and one JSON object per event
-# (``Projection.to_script_arg``).  Returns, per intent in order, events applied and the
-# strategy id whose fills changed or ''.  Every change to ``fills:{s}`` bumps
-# ``fills-version[s]``, which ``refresh_positions`` checks before writing positions computed
-# from what it read.  (A few calls per batch rather than one per intent: each call is a
-# command to send and a reply to parse in redis-py, which cost more than the script's work.
-# Not one call per batch either: see SCRIPT_EVENTS.)
+# change stream), '1' to add a strategy whose fills changed to ``positions:dirty``, the
+# call's prices (JSON: asset, price, guard, ...), then one JSON array per intent
+# (``_intent_arg``), already merged in Python (``projection.merge``):
+#     id, created ms, strategy or '', #events, #fields, #fills, #plans,
+#     per event, by seq: seq, type, stage, state or '', event id, ms, data (its fields' JSON)
+#         (numbers the script only passes on are strings: Lua would format them with printf)
+#     per field: field, value, guard      (the merged winners; the fills last)
+#     per plan: plan id, #fields, then field, value, guard per field
+# Returns the events applied, then every strategy whose fills changed.  Every change to
+# ``fills:{s}`` bumps ``fills-version[s]``, which ``refresh_positions`` checks before writing
+# positions computed from what it read.
+#
+# What it costs (issue 11, `sep bench readmodel`): decoding every event as a JSON object and
+# merging fields in Lua was most of the script's own time, and each write costs Redis ~1-6 us
+# with the AOF (a redis.call itself ~0.2 us).  So Python merges each intent's fields (one flat
+# array to decode, one per intent: redis-py encodes each argument in Python, ~1 us apiece)
+# and the script compares guards; the writes that commute between intents (state counts and
+# indexes, strategy indexes, fills, prices, stats) are gathered and made once per call and
+# key.  27 % less Redis CPU an intent than one JSON object per event (bench/RESULTS.md).
+# (A few calls per batch rather than one per intent: each call is a command to send and a
+# reply to parse.  Not one call per batch either: see SCRIPT_EVENTS.)
 _APPLY = """
 local P, maxlen = ARGV[1], tonumber(ARGV[2])
 local mark_dirty = ARGV[3] == '1'
-local topic_counts, stage_counts = {}, {}
+local topic_counts, stage_counts, state_counts = {}, {}, {}
+local state_adds, state_removes, new_intents = {}, {}, {}
+local strategy_adds, strategy_fills = {}, {}
+local total = 0
 
--- Writes each field of ``values`` whose guard beats the stored one, plus ``extra`` (field,
--- value pairs written unconditionally): one HMGET of the guards, one HSET of the winners and
--- ``extra``, one HSET of the winners' guards.  Returns the fields of ``values`` written.
-local function write_guarded(key, guards, values, value_guards, extra)
-  local fields = {}
-  for f in pairs(values) do fields[#fields + 1] = f end
+local function append(t, k, a, b)
+  local list = t[k]
+  if not list then list = {}; t[k] = list end
+  list[#list + 1] = a
+  list[#list + 1] = b
+end
+
+-- Writes each field (a[at..]: n field, value, guard triples) whose guard beats the stored
+-- one, plus ``extra`` (field, value pairs written unconditionally): at most one HMGET of the
+-- guards, one HSET of the winners and ``extra``, one HSET of the winners' guards.  Returns
+-- the triples written (0-based).  ``floor``: a seq no stored guard exceeds (the intent's
+-- lastSeq: every guard is the seq of an applied event), so a guard above it wins unread;
+-- events mostly arrive in order, and then nothing is read.  nil: read every guard.
+local function write_guarded(key, guards, a, at, n, extra, floor)
   local kv, gv, written = extra or {}, {}, {}
-  if #fields > 0 then
-    local stored = redis.call('HMGET', guards, unpack(fields))
-    for j, f in ipairs(fields) do
-      local g = value_guards[f]
-      if (not stored[j]) or g > stored[j] then
-        kv[#kv + 1] = f; kv[#kv + 1] = values[f]
-        gv[#gv + 1] = f; gv[#gv + 1] = g
-        written[#written + 1] = f
-      end
+  local fields, unread, stored = {}, {}, {}
+  for k = 0, n - 1 do
+    if floor and tonumber(a[at + 3 * k + 2]) > floor then
+      unread[k] = true
+    else
+      fields[#fields + 1] = a[at + 3 * k]
+    end
+  end
+  if #fields > 0 then stored = redis.call('HMGET', guards, unpack(fields)) end
+  local r = 0
+  for k = 0, n - 1 do
+    local j = at + 3 * k
+    local s = false
+    if not unread[k] then r = r + 1; s = stored[r] end
+    if (not s) or a[j + 2] > s then
+      kv[#kv + 1] = a[j]; kv[#kv + 1] = a[j + 1]
+      gv[#gv + 1] = a[j]; gv[#gv + 1] = a[j + 2]
+      written[#written + 1] = k
     end
   end
   if #kv > 0 then redis.call('HSET', key, unpack(kv)) end
@@ -90,133 +126,162 @@ local function write_guarded(key, guards, values, value_guards, extra)
   return written
 end
 
--- Keeps, per field, the value of the highest guard seen (what applying in order would leave).
-local function offer(values, value_guards, fields, guard)
-  for f, v in pairs(fields) do
-    local g = value_guards[f]
-    if (not g) or guard > g then values[f] = v; value_guards[f] = guard end
+-- Adds ``counts`` (field -> delta) to the hash ``key`` with one HMGET and one HSET rather
+-- than an HINCRBY per field (a call's counts span ~20 fields of three hashes); with
+-- ``drop_zero``, a field that reaches zero is removed.
+local function add_counts(key, counts, drop_zero)
+  local fields, deltas = {}, {}
+  for f, n in pairs(counts) do
+    if n ~= 0 then fields[#fields + 1] = f; deltas[#deltas + 1] = n end
   end
+  if #fields == 0 then return end
+  local have = redis.call('HMGET', key, unpack(fields))
+  local kv, gone = {}, {}
+  for k, f in ipairs(fields) do
+    local n = tonumber(have[k] or '0') + deltas[k]
+    if drop_zero and n == 0 then
+      gone[#gone + 1] = f
+    else
+      kv[#kv + 1] = f; kv[#kv + 1] = n
+    end
+  end
+  if #kv > 0 then redis.call('HSET', key, unpack(kv)) end
+  if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
 end
 
--- One intent's events of this batch are merged here first and written with a few calls per
--- intent: each redis.call from Lua costs ~2-3 us of Redis CPU beyond the command itself, and
--- a call per field and event (~380 per intent) was most of Redis' CPU in the pipeline.
-local function apply_intent(id, created, first, last)
+local function apply_intent(a)
+local id, created, strategy = a[1], a[2], a[3]
+local n_events, n_fields, n_fills, n_plans = a[4], a[5], a[6], a[7]
+local at_events = 8
+local at_fields = at_events + 7 * n_events
+
 local ikey, gkey = P..'intent:'..id, P..'intent-guards:'..id
 local now = redis.call('HMGET', ikey, 'state', 'stateSeq', 'lastSeq', 'strategyId', 'eventCount')
 local old_state, known_strategy, seen_before = now[1], now[4], now[3]
 local state, state_seq = now[1], tonumber(now[2] or '0')
 local last_seq, event_count = tonumber(now[3] or '0'), tonumber(now[5] or '0')
+local floor = last_seq  -- no stored guard of this intent (or its plans) is above it
 
 -- The seq bitmap says which events are new: one BITFIELD sets them all and returns the old
--- bits (a seq twice in the batch is new only the first time).
-local events, bits = {}, {}
-for i = first, last do
-  local e = cjson.decode(ARGV[i])
-  events[#events + 1] = e
-  bits[#bits + 1] = 'SET'; bits[#bits + 1] = 'u1'; bits[#bits + 1] = e.seq; bits[#bits + 1] = 1
+-- bits.  Only new events count, move the state and go to the change stream.
+local bits = {}
+for k = 0, n_events - 1 do
+  local b = #bits
+  bits[b + 1] = 'SET'; bits[b + 2] = 'u1'; bits[b + 3] = a[at_events + 7 * k]; bits[b + 4] = 1
 end
 local was = redis.call('BITFIELD', P..'intent-seqs:'..id, unpack(bits))
 
-local applied, fills_changed, state_moved = 0, false, false
-local values, value_guards, plans, prices, price_guards = {}, {}, {}, {}, {}
-for k, e in ipairs(events) do
-  if was[k] == 0 then
+local applied, state_moved = 0, false
+for k = 0, n_events - 1 do
+  if was[k + 1] == 0 then
+    local e = at_events + 7 * k
+    local seq, topic, stage, to = tonumber(a[e]), a[e + 1], a[e + 2], a[e + 3]
     applied = applied + 1
-    local guard = string.format('%010d', e.seq)
-    offer(values, value_guards, e.intent, guard)
-    for f in pairs(e.intent) do
-      if string.sub(f, 1, 5) == 'fill:' then fills_changed = true end
-    end
-    if e.plan then
-      local plan = plans[e.plan]
-      if not plan then plan = {{}, {}}; plans[e.plan] = plan end
-      offer(plan[1], plan[2], e.planFields, guard)
-    end
-    if e.prices then offer(prices, price_guards, e.prices, e.priceGuard) end
-    if e.seq > last_seq then last_seq = e.seq end
-    if e.state ~= '' and e.seq > state_seq then
-      state, state_seq, state_moved = e.state, e.seq, true
-    end
-    topic_counts[e.topic] = (topic_counts[e.topic] or 0) + 1
-    stage_counts[e.stage] = (stage_counts[e.stage] or 0) + 1
+    if seq > last_seq then last_seq = seq end
+    if to ~= '' and seq > state_seq then state, state_seq, state_moved = to, seq, true end
+    topic_counts[topic] = (topic_counts[topic] or 0) + 1
+    stage_counts[stage] = (stage_counts[stage] or 0) + 1
     if maxlen > 0 then
       redis.call('XADD', P..'changes', 'MAXLEN', '~', maxlen, '*', 'intentId', id,
-                 'seq', e.seq, 'topic', e.topic, 'state', state or '',
-                 'eventId', e.eventId, 'ms', e.ms, 'data', e.data)
+                 'seq', a[e], 'topic', topic, 'state', state or '',
+                 'eventId', a[e + 4], 'ms', a[e + 5], 'data', a[e + 6])
     end
   end
 end
-if applied == 0 then return 0, '' end
+if applied == 0 then return end
+total = total + applied
 
 local extra = {'lastSeq', last_seq, 'eventCount', event_count + applied}
 if state_moved then
   extra[#extra + 1] = 'state'; extra[#extra + 1] = state
   extra[#extra + 1] = 'stateSeq'; extra[#extra + 1] = state_seq
 end
-local written = write_guarded(ikey, gkey, values, value_guards, extra)
-for plan_id, plan in pairs(plans) do
-  write_guarded(P..'plan:'..plan_id, P..'plan-guards:'..plan_id, plan[1], plan[2])
+local written = write_guarded(ikey, gkey, a, at_fields, n_fields, extra, floor)
+local j = at_fields + 3 * n_fields
+for _ = 1, n_plans do
+  local plan, n = a[j], a[j + 1]
+  -- A plan is its intent's: its guards are seqs of the intent's events too.
+  write_guarded(P..'plan:'..plan, P..'plan-guards:'..plan, a, j + 2, n, nil, floor)
+  j = j + 2 + 3 * n
 end
-write_guarded(P..'prices', P..'prices-guards', prices, price_guards)
 if state ~= old_state then
   if old_state then
-    -- A count at zero is removed, so the same final states give the same hash
-    -- whatever states the intents passed through on the way.
-    if redis.call('HINCRBY', P..'stats:states', old_state, -1) == 0 then
-      redis.call('HDEL', P..'stats:states', old_state)
-    end
-    redis.call('ZREM', P..'intents:state:'..old_state, id)
+    state_counts[old_state] = (state_counts[old_state] or 0) - 1
+    local ids = state_removes[old_state]
+    if not ids then ids = {}; state_removes[old_state] = ids end
+    ids[#ids + 1] = id
   end
-  redis.call('HINCRBY', P..'stats:states', state, 1)
-  redis.call('ZADD', P..'intents:state:'..state, created, id)
+  state_counts[state] = (state_counts[state] or 0) + 1
+  append(state_adds, state, created, id)
 end
-if not seen_before then redis.call('ZADD', P..'intents', created, id) end
+if not seen_before then
+  new_intents[#new_intents + 1] = created; new_intents[#new_intents + 1] = id
+end
 
 -- The strategy may become known after the fills (events of one intent arrive in any order):
 -- when it becomes known, all the intent's fills are copied into the strategy's; after that,
--- only the fills this batch wrote.
-local fills = {}
-local sid = known_strategy or values['strategyId']
-if not sid then return applied, '' end
-if not known_strategy then
-  if redis.call('ZADD', P..'strategy-intents:'..sid, created, id) == 1 then
-    redis.call('HINCRBY', P..'strategies', sid, 1)
+-- only the fills this call wrote.  (Known now and never seen before: this call's fills are
+-- all of them.)
+local sid = known_strategy or (strategy ~= '' and strategy) or nil
+if not sid then return end
+if not known_strategy then append(strategy_adds, sid, created, id) end
+local fills = strategy_fills[sid]
+if not fills then fills = {}; strategy_fills[sid] = fills end
+if known_strategy or not seen_before then
+  local first_fill = n_fields - n_fills
+  for _, k in ipairs(written) do
+    if k >= first_fill then
+      local f = at_fields + 3 * k
+      fills[string.sub(a[f], 6)] = a[f + 1]
+    end
   end
+else
   local all = redis.call('HGETALL', ikey)
-  for j = 1, #all, 2 do
-    if string.sub(all[j], 1, 5) == 'fill:' then fills[string.sub(all[j], 6)] = all[j + 1] end
-  end
-elseif fills_changed then
-  for _, f in ipairs(written) do
-    if string.sub(f, 1, 5) == 'fill:' then fills[string.sub(f, 6)] = values[f] end
+  for f = 1, #all, 2 do
+    if string.sub(all[f], 1, 5) == 'fill:' then fills[string.sub(all[f], 6)] = all[f + 1] end
   end
 end
-local steps, wanted = {}, {}
-for step, fill in pairs(fills) do steps[#steps + 1] = step; wanted[#wanted + 1] = fill end
-if #steps == 0 then return applied, '' end
-local have = redis.call('HMGET', P..'fills:'..sid, unpack(steps))
-local changed = {}
-for j, step in ipairs(steps) do
-  if have[j] ~= wanted[j] then changed[#changed + 1] = step; changed[#changed + 1] = wanted[j] end
-end
-if #changed == 0 then return applied, '' end
-redis.call('HSET', P..'fills:'..sid, unpack(changed))
-redis.call('HINCRBY', P..'fills-version', sid, 1)
-if mark_dirty then redis.call('SADD', P..'positions:dirty', sid) end
-return applied, sid
 end
 
-local out, i = {}, 4
-while i <= #ARGV do
-  local n = tonumber(ARGV[i + 2])
-  local applied, touched = apply_intent(ARGV[i], tonumber(ARGV[i + 1]), i + 3, i + 2 + n)
-  out[#out + 1] = applied
-  out[#out + 1] = touched
-  i = i + 3 + n
+for i = 5, #ARGV do apply_intent(cjson.decode(ARGV[i])) end
+if total == 0 then return {0} end
+
+-- What commutes between intents, once per call and key.  A state count at zero is removed,
+-- so the same final states give the same hash whatever states the intents passed through.
+local prices = cjson.decode(ARGV[4])
+write_guarded(P..'prices', P..'prices-guards', prices, 1, #prices / 3)
+add_counts(P..'stats:states', state_counts, true)
+add_counts(P..'stats:events', topic_counts, false)
+add_counts(P..'stats:stages', stage_counts, false)
+for st, ids in pairs(state_removes) do redis.call('ZREM', P..'intents:state:'..st, unpack(ids)) end
+for st, members in pairs(state_adds) do
+  redis.call('ZADD', P..'intents:state:'..st, unpack(members))
 end
-for topic, n in pairs(topic_counts) do redis.call('HINCRBY', P..'stats:events', topic, n) end
-for stage, n in pairs(stage_counts) do redis.call('HINCRBY', P..'stats:stages', stage, n) end
+if #new_intents > 0 then redis.call('ZADD', P..'intents', unpack(new_intents)) end
+for sid, members in pairs(strategy_adds) do
+  local added = redis.call('ZADD', P..'strategy-intents:'..sid, unpack(members))
+  if added > 0 then redis.call('HINCRBY', P..'strategies', sid, added) end
+end
+local out = {total}
+for sid, fills in pairs(strategy_fills) do
+  local steps, wanted = {}, {}
+  for step, fill in pairs(fills) do steps[#steps + 1] = step; wanted[#wanted + 1] = fill end
+  if #steps > 0 then
+    local have = redis.call('HMGET', P..'fills:'..sid, unpack(steps))
+    local changed = {}
+    for k, step in ipairs(steps) do
+      if have[k] ~= wanted[k] then
+        changed[#changed + 1] = step; changed[#changed + 1] = wanted[k]
+      end
+    end
+    if #changed > 0 then
+      redis.call('HSET', P..'fills:'..sid, unpack(changed))
+      redis.call('HINCRBY', P..'fills-version', sid, 1)
+      if mark_dirty then redis.call('SADD', P..'positions:dirty', sid) end
+      out[#out + 1] = sid
+    end
+  end
+end
 return out
 """
 
@@ -308,26 +373,27 @@ class ReadModel:
         except NoScriptError:  # Redis restarted and forgot the script: load it again
             self._sha = None
             results = await self._run(by_intent, mark, also)
-        touched = {strategy for _, strategy in results if strategy}
+        # Each call's reply: the events it applied, then the strategies whose fills changed.
+        touched = {str(strategy) for reply in results for strategy in reply[1:]}
         if positions == "now":
             await self.refresh_positions(touched)
         elif positions == "later":
             self.touched |= touched
-        return sum(applied for applied, _ in results)
+        return sum(int(reply[0]) for reply in results)
 
     async def _run(
         self, by_intent: dict[str, list[Projection]], mark: bool, also: Callable[[Any], None] | None
-    ) -> list[tuple[int, str]]:
+    ) -> list[Any]:
         if self._sha is None:
             self._sha = str(await self._redis.script_load(_APPLY))
         head: list[Any] = [self.prefix, self._maxlen, "1" if mark else "0"]
+        changes = self._maxlen > 0
         pipe = self._redis.pipeline(transaction=False)
         calls = 0
         for chunk in _chunks(by_intent, SCRIPT_EVENTS):
-            args = list(head)
-            for intent_id, projections in chunk:
-                args += [intent_id, created_ms(intent_id), len(projections)]
-                args += [p.to_script_arg() for p in projections]
+            merged = [(intent_id, merge(projections)) for intent_id, projections in chunk]
+            args = [*head, _prices_arg(m for _, m in merged)]
+            args += [_intent_arg(intent_id, m, changes) for intent_id, m in merged]
             pipe.evalsha(self._sha, 0, *args)
             calls += 1
         if also is not None:
@@ -339,11 +405,7 @@ class ReadModel:
         for result in results[calls:]:
             if isinstance(result, Exception):  # the extras must never hold back the facts
                 log.warning("extra read-model command failed", extra={"error": repr(result)})
-        return [
-            (int(flat[j]), str(flat[j + 1]))
-            for flat in results[:calls]
-            for j in range(0, len(flat), 2)
-        ]
+        return results[:calls]
 
     async def refresh_positions(self, strategies: Iterable[str]) -> None:
         """Recompute ``positions:{s}`` from ``fills:{s}`` for every strategy given.
@@ -412,6 +474,49 @@ class ReadModel:
     async def intent_ids(self) -> list[str]:
         ids = await self._redis.zrange(self.key("intents"), 0, -1)
         return [str(i) for i in ids]
+
+
+def _intent_arg(intent_id: str, merged: Merged, changes: bool) -> bytes:
+    """One intent's argument of the apply script: a flat JSON array (layout above ``_APPLY``)."""
+    intent, guards = merged.intent, merged.intent_guards
+    fills = [f for f in intent if f.startswith("fill:")]
+    out: list[Any] = [
+        intent_id,
+        str(created_ms(intent_id)),
+        merged.strategy,
+        len(merged.events),
+        len(intent),
+        len(fills),
+        len(merged.plans),
+    ]
+    for p in merged.events:
+        if changes:
+            data = orjson.dumps(p.intent).decode()
+            out += (str(p.seq), p.topic, p.stage, p.state, p.event_id, str(p.ms), data)
+        else:
+            out += (str(p.seq), p.topic, p.stage, p.state, "", "", "")
+    for f, v in intent.items():
+        if not f.startswith("fill:"):
+            out += (f, v, guards[f])
+    for f in fills:
+        out += (f, intent[f], guards[f])
+    for plan_id, (values, value_guards) in merged.plans.items():
+        out += (plan_id, len(values))
+        for f, v in values.items():
+            out += (f, v, value_guards[f])
+    return orjson.dumps(out)
+
+
+def _prices_arg(merged: Iterable[Merged]) -> bytes:
+    """The call's prices, the highest guard per asset (asset, price, guard, ...).  Offering a
+    price whose event was applied before changes nothing: its guard ties or loses."""
+    best: dict[str, tuple[str, str]] = {}
+    for m in merged:
+        for asset, (price, guard) in m.prices.items():
+            held = best.get(asset)
+            if held is None or guard > held[1]:
+                best[asset] = (price, guard)
+    return orjson.dumps([part for asset, pg in best.items() for part in (asset, *pg)])
 
 
 def _chunks(

@@ -249,3 +249,94 @@ async def test_positions_computed_from_a_stale_read_are_not_written(
     fresh = await redis.eval(_WRITE_POSITIONS, 0, read_model.prefix, "v", version, "WETH", "{}")
     assert fresh == 1
     assert await redis.hgetall(key("positions:v")) == {"WETH": "{}"}
+
+
+STATE_ORDER = ["", "submitted", "accepted", "prioritised", "planned", "executing", "completed"]
+
+
+async def test_duplicates_and_disorder_in_one_call_and_across_calls(
+    redis_url: str, sim: SimVenue
+) -> None:
+    """Each intent's fields are merged in Python whatever was applied before: a call holding
+    old and new events of an intent, out of order and twice, lands on the in-order models,
+    counts each event once and streams each event once, its state never moving back."""
+    events: list[Event] = []
+    for i in range(3):
+        events += await lifecycle(sim, 60 + i, strategy=f"m{i % 2}")
+    in_order = new_read_model(redis_url)
+    mixed = new_read_model(redis_url)
+    try:
+        assert await in_order.apply(events) == 27
+        by_seq = {(e.correlation_id, e.seq): e for e in events}
+        ids = sorted({e.correlation_id for e in events})
+
+        def pick(*seqs: int) -> list[Event]:
+            return [by_seq[(i, s)] for i in ids for s in seqs]
+
+        applied = await mixed.apply(pick(7, 2, 7, 5))  # later seqs first, one twice
+        applied += await mixed.apply(pick(5, 1, 9, 2, 9))  # old (5, 2) and new, repeated
+        applied += await mixed.apply(pick(8, 3, 4, 6, 1, 7))
+        assert applied == 27
+        assert await mixed.apply(events + events[::-1]) == 0
+        a = await snapshot(redis_url, in_order.prefix)
+        b = await snapshot(redis_url, mixed.prefix)
+        assert namespace.diff(a, b) == []
+        changes = await ChangeStream(mixed.redis, mixed.prefix).after("0-0")
+        assert sorted((c["intentId"], c["seq"]) for c in changes) == sorted(by_seq)
+        for intent_id in ids:
+            states = [c["state"] for c in changes if c["intentId"] == intent_id]
+            ranks = [STATE_ORDER.index(s) for s in states]  # '': no state yet
+            assert ranks == sorted(ranks), states
+            assert states[-1] == "completed"
+        sent = {(c["intentId"], c["seq"]): c for c in changes}
+        for (intent_id, seq), event in by_seq.items():
+            change = sent[(intent_id, seq)]
+            assert (change["topic"], change["eventId"]) == (event.topic, event.event_id)
+    finally:
+        await in_order.close()
+        await mixed.close()
+
+
+async def test_fills_reach_a_strategy_learned_after_them(redis_url: str, sim: SimVenue) -> None:
+    events = await lifecycle(sim, 70, strategy="late")
+    assert "strategyId" not in events[-2].payload  # the fill does not say the strategy
+    first = new_read_model(redis_url)
+    later = new_read_model(redis_url)
+    try:
+        await first.apply(events, positions="mark")
+        # The execution events first (no strategy known yet), the rest in a later call.
+        await later.apply(events[5:], positions="mark")
+        assert await later.redis.hgetall(later.key("fills:late")) == {}
+        await later.apply(events[:5], positions="mark")
+        fills = await later.redis.hgetall(later.key("fills:late"))
+        assert fills == await first.redis.hgetall(first.key("fills:late"))
+        assert len(fills) == 1
+        assert await later.pending_positions() == 1
+        a = await snapshot(redis_url, first.prefix)
+        b = await snapshot(redis_url, later.prefix)
+        assert namespace.diff(a, b) == []
+    finally:
+        await first.close()
+        await later.close()
+
+
+async def test_state_counts_moved_in_one_call_keep_no_zeros(
+    read_model: ReadModel, sim: SimVenue
+) -> None:
+    """Counts are summed per call: intents leaving and entering the same states in one call
+    leave exact counts, and a state nobody is in any more is no field at all."""
+    a = await lifecycle(sim, 80)
+    b = await lifecycle(sim, 81)
+    await read_model.apply(a[:1] + b[:3])  # a submitted, b accepted
+    raw = await read_model.redis.hgetall(read_model.key("stats:states"))
+    assert raw == {"submitted": "1", "accepted": "1"}
+    await read_model.apply(a[1:3] + b[3:5])  # a -> accepted, b -> planned: one call
+    raw = await read_model.redis.hgetall(read_model.key("stats:states"))
+    assert raw == {"accepted": "1", "planned": "1"}
+    assert await read_model.redis.zrange(read_model.key("intents:state:accepted"), 0, -1) == [
+        a[0].correlation_id
+    ]
+    assert await read_model.redis.zrange(read_model.key("intents:state:submitted"), 0, -1) == []
+    await read_model.apply(a[3:] + b[5:])
+    raw = await read_model.redis.hgetall(read_model.key("stats:states"))
+    assert raw == {"completed": "2"}
