@@ -1,9 +1,11 @@
 """``sep bench overload``: urgent intents under 5x overload, with priority lanes and without.
 
 For each mode -- ``off`` (topology.yaml without ``lanes:``: one topic, arrival order), ``on``
-(its ``lanes:``), ``budget`` (those lanes with ``pass_budget_ms``, ``--budget-ms``) -- on a
-fresh Kafka, PostgreSQL and Redis (so no run inherits another's backlog), with ingest, the
-chain and project in processes of their own (``--layout``):
+(its ``lanes:``: the input topic split too, each submission produced to its lane, ingest
+taking passes by lane), ``budget`` (those lanes with ``pass_budget_ms``, ``--budget-ms``),
+``chain`` (lanes in front of the chain only, as in session 9: no ``lanes.submit``, ingest
+in arrival order) -- on a fresh Kafka, PostgreSQL and Redis (so no run inherits another's
+backlog), with ingest, the chain and project in processes of their own (``--layout``):
 
 1. the sustainable rate, measured once, in the first mode's stack: ``--count`` routine intents
    flat out, intents/s to their terminal event (as ``sep bench pipeline``'s throughput);
@@ -16,7 +18,8 @@ chain and project in processes of their own (``--layout``):
    each intent was reported in.
 
 Plus the cost of scoring, in this process, per intent: the model's call over a batch of 500,
-and with the features built (what ingest and prioritise pay).
+and with the features built (what ingest and prioritise pay); and a producer's choice of
+the input lane (``SubmitLanes``), in a batch and alone.
 It prints a table and, last, one JSON line with every figure.
 """
 
@@ -45,13 +48,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench._common import json_line, machine, pct
 from bench._services import bench_services
-from pipeline.client import INPUT_TOPIC, predicted_intent_id
+from pipeline.client import predicted_intent_id
 from pipeline.config import Settings
 from pipeline.harness import WorkerPool, wait_until_finished
 from pipeline.models.intent import Intent, IntentSubmission
 from pipeline.pricing import notional
 from pipeline.priority.features import Signals, feature_row, matrix
 from pipeline.priority.scoring import IntentScorer
+from pipeline.priority.submit_lanes import SubmitLanes
 from pipeline.runtime.topics import ensure_topics
 from pipeline.samples import random_submission
 from pipeline.store.eventstore import EventStore
@@ -99,7 +103,8 @@ def body(rng: random.Random, run: str, i: int, urgent: bool) -> dict[str, Any]:
 def topology_file(directory: Path, mode: str, budget_ms: int) -> Path:
     """topology.yaml for ``mode``: ``off`` without its ``lanes:`` section, ``on`` with them
     (enabled, whatever the file says), ``budget`` with ``lanes.pass_budget_ms`` set to
-    ``budget_ms`` too."""
+    ``budget_ms`` too, ``chain`` without ``lanes.submit`` and with the chain alone
+    scheduled."""
     raw = yaml.safe_load(REPO_TOPOLOGY.read_text())
     if mode == "off":
         raw.pop("lanes", None)
@@ -109,6 +114,12 @@ def topology_file(directory: Path, mode: str, budget_ms: int) -> Path:
         raw["lanes"]["enabled"] = True
         if mode == "budget":
             raw["lanes"]["pass_budget_ms"] = budget_ms
+        if mode == "chain":
+            raw["lanes"].pop("submit", None)
+            raw["lanes"].pop("unlabelled", None)
+            raw["lanes"]["scheduled"] = [
+                s for s in raw["lanes"].get("scheduled", ["validate"]) if s != "ingest"
+            ]
     path = directory / f"topology-lanes-{mode}.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     parse_topology(path.read_text(), str(path))  # refuse a broken file here, not in a worker
@@ -116,15 +127,27 @@ def topology_file(directory: Path, mode: str, budget_ms: int) -> Path:
 
 
 async def produce(
-    settings: Settings, count: int, rate: float | None, urgent_share: float, run: str
+    settings: Settings,
+    count: int,
+    rate: float | None,
+    urgent_share: float,
+    run: str,
+    lanes: SubmitLanes,
 ) -> Offered:
-    """``count`` intents at ``rate``/s (None: flat out), every ``1/urgent_share``-th urgent."""
+    """``count`` intents at ``rate``/s (None: flat out), every ``1/urgent_share``-th urgent,
+    each to the input topic ``lanes`` chooses (chosen before the clock starts, in batches
+    of 500, as a strategy runner would: the load generator's own speed is not measured)."""
     rng = random.Random(run)
     every = round(1 / urgent_share) if urgent_share > 0 else 0
     plan = [(i, bool(every) and i % every == every - 1) for i in range(count)]
+    dicts = [body(rng, run, i, u) for i, u in plan]
+    topics: list[str] = []
+    for start in range(0, count, 500):
+        chunk = [IntentSubmission.model_validate(d) for d in dicts[start : start + 500]]
+        topics += lanes.topics_of(chunk)
     bodies = [
-        (orjson.dumps(body(rng, run, i, u)), u, f"ovl-{run}-{i % 16}", f"{run}-{i}")
-        for i, u in plan
+        (orjson.dumps(d), u, f"ovl-{run}-{i % 16}", f"{run}-{i}", topic)
+        for (i, u), d, topic in zip(plan, dicts, topics, strict=True)
     ]
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka, acks=1, linger_ms=2, max_batch_size=512 * 1024
@@ -135,10 +158,10 @@ async def produce(
     futures = []
     t0 = loop.time()
     try:
-        for i, (value, urgent, strategy, client) in enumerate(bodies):
+        for i, (value, urgent, strategy, client, topic) in enumerate(bodies):
             stamp = time.time_ns() // 1_000_000
             futures.append(
-                await producer.send(INPUT_TOPIC, value, key=strategy.encode(), timestamp_ms=stamp)
+                await producer.send(topic, value, key=strategy.encode(), timestamp_ms=stamp)
             )
             intent_id = predicted_intent_id(stamp, strategy, client)
             offered.ids.append(intent_id)
@@ -255,13 +278,28 @@ def scoring_cost(batch: int = 500) -> dict[str, Any]:
         out["model_single_us"] = round(best(lambda: model.score(x[:1])) * 1e6, 1)
     out["batched_us_per_intent"] = round(best(lambda: scorer.score(intents, now)) / batch * 1e6, 2)
     out["single_us"] = round(best(lambda: scorer.score(intents[:1], now)) * 1e6, 1)
+    # A producer's choice of the input lane: the same scorer, from the submission alone.
+    lanes = SubmitLanes(repo_topology_lanes_on())
+    subs = [
+        IntentSubmission.model_validate(body(rng, "cost", i, i % 10 == 9)) for i in range(batch)
+    ]
+    out["submit_lane_batched_us"] = round(best(lambda: lanes.topics_of(subs)) / batch * 1e6, 2)
+    out["submit_lane_single_us"] = round(best(lambda: lanes.topic_of(subs[0])) * 1e6, 1)
     return out
 
 
-async def sustainable(settings: Settings, pool: WorkerPool, count: int) -> float:
+def repo_topology_lanes_on() -> Topology:
+    raw = yaml.safe_load(REPO_TOPOLOGY.read_text())
+    raw["lanes"]["enabled"] = True
+    return parse_topology(yaml.safe_dump(raw, sort_keys=False))
+
+
+async def sustainable(
+    settings: Settings, pool: WorkerPool, count: int, lanes: SubmitLanes
+) -> float:
     """Routine intents flat out: intents/s from the first send to the last terminal event."""
     started = time.time()
-    offered = await produce(settings, count, None, 0.0, uuid.uuid4().hex[:8])
+    offered = await produce(settings, count, None, 0.0, uuid.uuid4().hex[:8], lanes)
     await wait_until_finished(
         settings.postgres, offered.ids, timeout=max(120, count / 20), pool=pool
     )
@@ -272,6 +310,7 @@ async def run_mode(
     args: argparse.Namespace, settings: Settings, topology: Path, rate: float | None
 ) -> tuple[float, dict[str, Any]]:
     parsed = load_topology(topology)
+    lanes = SubmitLanes(parsed)
     await ensure_topics(settings.kafka, parsed)
     store = await EventStore.connect(settings.postgres)
     await store.close()
@@ -289,11 +328,11 @@ async def run_mode(
     pool.start()
     try:
         print("  warming up…", file=sys.stderr)
-        warm = await produce(settings, 200, 100, args.urgent, uuid.uuid4().hex[:8])
+        warm = await produce(settings, 200, 100, args.urgent, uuid.uuid4().hex[:8], lanes)
         await wait_until_finished(settings.postgres, warm.ids, timeout=120, pool=pool)
         if rate is None:
             print(f"  sustainable rate: {args.count} intents flat out…", file=sys.stderr)
-            rate = await sustainable(settings, pool, args.count)
+            rate = await sustainable(settings, pool, args.count, lanes)
             print(f"  sustainable: {rate:.1f} intents/s", file=sys.stderr)
         offer = rate * args.factor
         count = int(offer * args.seconds)
@@ -302,7 +341,7 @@ async def run_mode(
             f"{args.urgent:.0%} urgent), then {args.drain:g}s more…",
             file=sys.stderr,
         )
-        offered = await produce(settings, count, offer, args.urgent, uuid.uuid4().hex[:8])
+        offered = await produce(settings, count, offer, args.urgent, uuid.uuid4().hex[:8], lanes)
         await asyncio.sleep(args.drain)
         topics = {
             topic: parsed.topic(topic).partitions
@@ -367,7 +406,11 @@ def _print(result: dict[str, Any], args: argparse.Namespace) -> None:
         f"scoring, features + model ({s['scorer']}): {s['batched_us_per_intent']} µs per "
         f"intent in a batch of {s['batch']}; {s['single_us']} µs for one alone"
     )
-    for mode in ("on", "budget"):
+    print(
+        f"a producer's lane choice: {s['submit_lane_batched_us']} µs per submission in a "
+        f"batch of {s['batch']}; {s['submit_lane_single_us']} µs for one alone"
+    )
+    for mode in ("on", "budget", "chain"):
         goal = result["modes"].get(mode, {}).get("urgent", {}).get("plan_p99_ms")
         if goal is not None:
             met = "met" if goal == goal and goal <= 50 else "not met"
@@ -410,10 +453,11 @@ def main(argv: list[str] | None = None) -> int:
         "--modes",
         nargs="+",
         default=["off", "on", "budget"],
-        choices=["off", "on", "budget"],
+        choices=["off", "on", "budget", "chain"],
         help="off: no lanes:; on: topology.yaml's lanes:; budget: those with "
-        "pass_budget_ms = --budget-ms (default: all three, off first: the sustainable rate is "
-        "measured in the first)",
+        "pass_budget_ms = --budget-ms; chain: lanes in front of the chain only (no "
+        "lanes.submit) (default: off, on, budget; the sustainable rate is measured in the "
+        "first)",
     )
     parser.add_argument(
         "--layout",

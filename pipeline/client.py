@@ -9,13 +9,19 @@ the id in advance).
 ``submit_once`` is the way to answer a submitter with an id that will exist: it claims the
 dedupe key before producing, as ingest will, so a duplicate is answered with the original
 intent's id and never produced.
+
+Given the topology's ``SubmitLanes`` (``lanes.submit`` in ``topology.yaml``), the producer
+writes each submission to the input lane topic of its score
+(``pipeline.priority.submit_lanes``); without, or for bytes it cannot read, the plain
+input topic.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -27,16 +33,36 @@ from pipeline.store.dedupe import DedupeStore, dedupe_key
 INPUT_TOPIC = "sep.intents.submitted"
 
 
+class LaneChooser(Protocol):
+    """Which input topic a submission goes to (``pipeline.priority.submit_lanes.SubmitLanes``
+    for a topology's lanes; a protocol here, so the client does not import the scorer)."""
+
+    plain: str
+    """The unlabelled input topic."""
+
+    def topic_of(self, submission: IntentSubmission) -> str: ...
+
+    def topic_of_body(self, body: Mapping[str, Any]) -> str: ...
+
+
 def predicted_intent_id(timestamp_ms: int, strategy_id: str, client_intent_id: str) -> str:
     """The id ingest gives a submission with a client intent id (``stages/ingest.py``)."""
     return "intent-" + deterministic_ulid(timestamp_ms, strategy_id, client_intent_id)
 
 
 class IntentProducer:
-    def __init__(self, bootstrap: str, *, linger_ms: int = 2) -> None:
+    def __init__(
+        self, bootstrap: str, *, linger_ms: int = 2, lanes: LaneChooser | None = None
+    ) -> None:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, linger_ms=linger_ms, acks="all", max_batch_size=256 * 1024
         )
+        self.lanes = lanes
+        """Chooses each submission's input lane topic (None: the plain input topic)."""
+
+    def topic_of(self, submission: IntentSubmission) -> str:
+        """The topic ``submission`` is produced to."""
+        return INPUT_TOPIC if self.lanes is None else self.lanes.topic_of(submission)
 
     async def __aenter__(self) -> IntentProducer:
         await self._producer.start()
@@ -51,14 +77,22 @@ class IntentProducer:
         *,
         key: str | None = None,
         timestamp_ms: int | None = None,
+        topic: str | None = None,
     ) -> tuple[int, Any]:
-        """Queue one submission; returns (timestamp_ms, delivery future)."""
+        """Queue one submission; returns (timestamp_ms, delivery future).  ``topic``: the
+        topic chosen already (``topic_of``); else a dict's lane, bytes to the plain topic."""
         stamp = timestamp_ms if timestamp_ms is not None else time.time_ns() // 1_000_000
         value = body if isinstance(body, bytes) else orjson.dumps(body)
         if key is None and isinstance(body, dict):
             key = str(body.get("strategyId", ""))
+        if topic is None:
+            lanes = self.lanes
+            if lanes is None:
+                topic = INPUT_TOPIC
+            else:
+                topic = lanes.topic_of_body(body) if isinstance(body, dict) else lanes.plain
         future = await self._producer.send(
-            INPUT_TOPIC, value, key=(key or "").encode(), timestamp_ms=stamp
+            topic, value, key=(key or "").encode(), timestamp_ms=stamp
         )
         return stamp, future
 
@@ -98,7 +132,10 @@ async def submit_once(
         return Submitted(owner, duplicate=True, timestamp_ms=timestamp_ms)
     try:
         _, delivery = await producer.send(
-            submission.to_wire(), key=submission.strategy_id, timestamp_ms=timestamp_ms
+            submission.to_wire(),
+            key=submission.strategy_id,
+            timestamp_ms=timestamp_ms,
+            topic=producer.topic_of(submission),
         )
         await delivery
     except BaseException:

@@ -16,6 +16,7 @@ from pipeline.client import IntentProducer
 from pipeline.config import Settings
 from pipeline.market.books import TOPIC as BOOKS_TOPIC
 from pipeline.market.books import BookFeed
+from pipeline.priority.submit_lanes import SubmitLanes
 from pipeline.store.changes import ChangeStream
 from pipeline.store.dedupe import DedupeStore, RedisDedupeStore
 from pipeline.store.eventstore import EventStore
@@ -78,7 +79,10 @@ class Services:
     async def producer(self) -> IntentProducer:
         async with self._producer_lock:
             if self._producer is None:
-                producer = IntentProducer(self.settings.kafka, linger_ms=0)
+                # With lanes.submit: each submission to its input lane topic.
+                producer = IntentProducer(
+                    self.settings.kafka, linger_ms=0, lanes=SubmitLanes(self.topology)
+                )
                 await asyncio.wait_for(producer.__aenter__(), timeout=10)
                 self._producer = producer
             return self._producer

@@ -62,9 +62,10 @@ async def stream_demo(
 ) -> int:
     """Produce ``count`` sample intents at ``rate`` per second; returns how many were sent."""
     from pipeline.client import IntentProducer
+    from pipeline.priority.submit_lanes import SubmitLanes
 
     started = time.monotonic()
-    async with IntentProducer(settings.kafka) as producer:
+    async with IntentProducer(settings.kafka, lanes=SubmitLanes(topology)) as producer:
         bodies = demo_submissions(topology, count, seed, uuid.uuid4().hex[:6], venues)
         for i, body in enumerate(bodies):
             await producer.send(body)

@@ -27,6 +27,7 @@ from pipeline.config import Settings
 
 if TYPE_CHECKING:
     from pipeline.cli.common import SubParsers
+    from pipeline.topology.models import Topology
 
 
 def _amount(text: str) -> Decimal:
@@ -36,7 +37,7 @@ def _amount(text: str) -> Decimal:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
 
 
-async def _send(settings: Settings, body: dict[str, Any]) -> dict[str, Any]:
+async def _send(settings: Settings, body: dict[str, Any], topology: Topology) -> dict[str, Any]:
     """Claim the dedupe key, then produce (as ``POST /intents`` does): a duplicate prints the
     id of the intent that exists, never one that never will.  A body that is not a valid
     submission (``--file`` to try a rejection) is sent as it is, for ingest to reject."""
@@ -44,10 +45,12 @@ async def _send(settings: Settings, body: dict[str, Any]) -> dict[str, Any]:
 
     from pipeline.client import IntentProducer, predicted_intent_id, submit_once
     from pipeline.models.intent import IntentSubmission
+    from pipeline.priority.submit_lanes import SubmitLanes
     from pipeline.stages.base import now_ms
     from pipeline.store.dedupe import RedisDedupeStore
 
-    async with IntentProducer(settings.kafka) as producer:
+    # With lanes.submit: to the input lane topic of the submission's score.
+    async with IntentProducer(settings.kafka, lanes=SubmitLanes(topology)) as producer:
         try:
             intent = IntentSubmission.model_validate(body)
         except ValidationError:
@@ -105,7 +108,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
             raise UserError(f"unknown asset {exc.args[0]!r}; known: {known}") from exc
     if isinstance(body, dict) and "clientIntentId" not in body:
         body["clientIntentId"] = f"cli-{uuid.uuid4().hex[:12]}"
-    answer = asyncio.run(_send(settings_for_stack(), body))
+    answer = asyncio.run(_send(settings_for_stack(), body, topology))
     print(json.dumps({**answer, "clientIntentId": body["clientIntentId"]}))
     return 0
 

@@ -54,6 +54,59 @@ class TopicMismatch(Exception):
     """An existing topic's partition count differs from the topology."""
 
 
+class LaneTopicsError(Exception):
+    """With lanes on, a lane topic is missing or has another partition count than the
+    topology declares: a worker refuses to start (see ``check_lane_topics``)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            "priority lanes are on, but their topics are not as topology.yaml declares them: "
+            + "; ".join(problems)
+            + ".  Create the topics with their declared partition counts before starting "
+            "workers (`sep up` does; so does pipeline.runtime.topics.ensure_topics); a topic "
+            "the broker created on first use has the broker's default count: delete it and "
+            "create it again (and set auto.create.topics.enable=false on the broker)."
+        )
+
+
+def lane_topics(topology: Topology) -> list[str]:
+    """Every lane topic of the topology (both splits); none without lanes."""
+    lanes = topology.lanes
+    return [] if lanes is None else [*lanes.topics, *lanes.submit_topics]
+
+
+async def check_lane_topics(bootstrap: str, topology: Topology) -> None:
+    """Raise ``LaneTopicsError`` unless every lane topic exists with its declared partitions.
+
+    Why a worker checks: the lane topics are keyed like the topic they split and must be
+    co-partitioned with it.  One a producer wrote before it was created (the broker's
+    auto-create) has the broker's default partition count; a worker then reads partitions
+    the others do not have, or misses those they do, and intents are lost or never decided.
+    ``ensure_topics`` refuses such a topic too, but workers do not run it."""
+    names = lane_topics(topology)
+    if not names:
+        return
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        present = [n for n in names if n in existing]
+        described = await admin.describe_topics(present) if present else []
+    finally:
+        await admin.close()
+    counts = {d["topic"]: len(d["partitions"]) for d in described}
+    problems = []
+    for name in names:
+        declared = topology.topic(name).partitions
+        if name not in existing:
+            problems.append(f"{name} does not exist (declared with {declared} partitions)")
+        elif counts.get(name) != declared:
+            problems.append(f"{name} has {counts.get(name)} partitions, declared {declared}")
+    if problems:
+        raise LaneTopicsError(problems)
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     name: str

@@ -52,6 +52,7 @@ from pipeline.runtime.delivery.sink import KafkaSink
 from pipeline.runtime.delivery.tables import TableSet
 from pipeline.runtime.lifecycle import Lifecycle
 from pipeline.runtime.placement import place
+from pipeline.runtime.topics import LaneTopicsError, check_lane_topics
 from pipeline.stages.base import StageContext
 from pipeline.topology.models import Topology
 
@@ -224,7 +225,13 @@ def run_worker(
     stages: Sequence[str] | None = None,
     loglevel: str = "warning",
 ) -> None:
-    """Run a worker until SIGINT/SIGTERM; exits non-zero if the runtime failed."""
+    """Run a worker until SIGINT/SIGTERM; exits non-zero if the runtime failed, or at once
+    (with the reason) when priority lanes are on and their topics are not as declared."""
+    if topology.lanes is not None:
+        try:
+            asyncio.run(check_lane_topics(settings.kafka, topology))
+        except LaneTopicsError as exc:
+            sys.exit(f"sep worker: refusing to start: {exc}")
     try:
         import uvloop  # a faster event loop: most of a worker's time is asyncio machinery
 

@@ -29,6 +29,14 @@ the first declared output (the highest lane: cheap to skip, never paused).
 
     accepted outcomes --scorer.score(intents), one call--> lanes
                       --intent.submitted{lane} on sep.intents.ingested.<lane>
+
+With ``lanes.submit`` the stage also reads the input lane topics
+(``sep.intents.submitted.<lane>``, chosen by the producers) beside the plain one, and the
+runtime takes its passes by lane (``lanes.scheduled``).  Nothing here depends on which
+topic a record came from but a record-derived id (no client id: topic/partition/offset):
+the dedupe claim is global (``pipeline.store.dedupe``), so copies of one submission in two
+lanes are one intent, owned by whichever ingest takes first, and every intent is scored
+again for the lane it waits in next.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ Record shapes:
                                                  forget it)
     in   sep.market.pools       key=venue/pool   PoolState JSON: a market update
     out  sep.intents.submitted  key=strategy_id  IntentSubmission JSON, with the strategy id
-                                                 and a deterministic client intent id
+                                                 and a deterministic client intent id (with
+                                                 ``lanes.submit``: on the input lane topic of
+                                                 its score, ``priority.submit_lanes``)
 
 Per batch, in this order (so a strategy hears of its fills before it decides again):
     the control plane moved             --start / stop / rebuild strategies (``strategy_set``)
@@ -77,6 +79,7 @@ from pipeline.models.market import PoolState
 from pipeline.plugins.loading import make_plugin_manager
 from pipeline.plugins.manager import build_strategy
 from pipeline.plugins.strategy import JsonState, KeepsState, MarketSnapshot, Strategy, StrategyFill
+from pipeline.priority.submit_lanes import SubmitLanes
 from pipeline.stages.base import Emit, Output, Record, StageContext, event_of
 from pipeline.stages.strategy_set import Wanted, strategy_ids_in, wanted_strategies
 from pipeline.stages.table_names import STRATEGY_INTENTS, STRATEGY_STATE
@@ -126,6 +129,8 @@ class StrategyRunnerStage:
         and the control plane enable, with the installed plugins."""
         self._context = context
         self._topic = context.topology.stage(self.name).events_topic
+        self._lanes = SubmitLanes(context.topology)
+        """With ``lanes.submit``: each submission to its input lane topic."""
         self._source = context.topology.stage(self.name).inputs[0]
         self._fixed = dict(strategies) if strategies is not None else None
         self.strategies: dict[str, Strategy] = {}
@@ -476,7 +481,8 @@ class StrategyRunnerStage:
                         "strategy %r returned %r, not an IntentSubmission", strategy_id, submission
                     )
                     continue
-                outputs.append(submission_output(self._topic, strategy_id, submission, at_ms, i))
+                topic = self._lanes.topic_of(submission) if self._lanes.enabled else self._topic
+                outputs.append(submission_output(topic, strategy_id, submission, at_ms, i))
         self.submitted += len(outputs)
         return outputs
 

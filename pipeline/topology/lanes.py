@@ -15,6 +15,15 @@ The expansion happens before validation (``expand``), so every reader of the spl
 (project, the strategy runner, the risk feed, replay, ``sep topology``, the validator)
 reads the lane topics without knowing about lanes; no ``lanes:`` section is the single
 topic of before.  It is idempotent: a topology dumped and validated again is unchanged.
+
+At 5x overload ingest cannot keep up either, and its backlog waits unscored, in arrival
+order.  ``submit:`` splits the input topic as well, but *beside* it: producers that know
+the topology choose a lane with the transparent rule (``pipeline.priority.submit_lanes``)
+and any other producer still writes the plain topic, read as the ``unlabelled`` lane:
+
+    lanes: {submit: sep.intents.submitted, unlabelled: normal}
+      topics:  sep.intents.submitted  +  sep.intents.submitted.fast, .normal, .bulk
+      stages:  inputs/outputs naming sep.intents.submitted name the lane topics as well
 """
 
 from __future__ import annotations
@@ -60,6 +69,17 @@ class LanesSpec(_Strict):
     """Stages whose group takes each pass from the lanes by weight (a fused chain's first
     stage).  Other readers of the lane topics (project, the strategy runner) take records
     in fetch order, so each intent's events reach them in the order they were written."""
+    submit: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$")] | None = None
+    """The input topic, split by lane as well (None: not split): its lane topics
+    ``<submit>.<lane>`` are declared beside it (it stays: a producer that does not choose
+    a lane writes it), and every stage naming it names them too.  Producers choose the
+    lane from the submission alone (``pipeline.priority.submit_lanes``); ingest scores
+    every intent again for the lane it waits in next, so the label only orders the wait
+    in front of ingest.  Name ingest in ``scheduled`` to take its passes by lane."""
+    unlabelled: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] | None = None
+    """The lane a submission on the plain ``submit`` topic waits in before ingest (its
+    weight and min_share; None: the lane of the middle priority, 5).  Ingest scores it
+    like any other."""
     pass_budget_ms: Annotated[int, Field(ge=1, le=60_000)] | None = None
     """A pass is not preemptible (one event loop per worker): an urgent record waits for
     the pass in front of it.  Set, a scheduled group's passes are sized to take about this
@@ -88,7 +108,29 @@ class LanesSpec(_Strict):
             raise ValueError("lanes are listed highest priorities first")
         if sum(lane.min_share for lane in self.lanes) >= 1:
             raise ValueError("the lanes' min_share must add up to less than 1")
+        if self.unlabelled is not None and self.unlabelled not in names:
+            raise ValueError(f"unlabelled: {self.unlabelled!r} is not a lane of {names}")
+        if self.submit is not None and self.submit == self.split:
+            raise ValueError("submit and split must be different topics")
         return self
+
+    @property
+    def unlabelled_lane(self) -> LaneSpec:
+        """The lane a submission on the plain input topic waits in."""
+        return self.lane(self.unlabelled) if self.unlabelled is not None else self.lane_of(5)
+
+    def submit_topic_of(self, lane: str) -> str:
+        """The input lane topic of ``lane`` (``submit`` must be set)."""
+        if self.submit is None:
+            raise ValueError("lanes.submit is not set: the input topic is not split")
+        return f"{self.submit}.{lane}"
+
+    @property
+    def submit_topics(self) -> tuple[str, ...]:
+        """The input lane topics, highest priorities first (() without ``submit``)."""
+        if self.submit is None:
+            return ()
+        return tuple(self.submit_topic_of(lane.name) for lane in self.lanes)
 
     def topic_of(self, lane: str) -> str:
         return f"{self.split}.{lane}"
@@ -171,4 +213,35 @@ def expand(data: Any) -> Any:
         return stage
 
     stages = [swapped(s) for s in data.get("stages") or ()]
+    if lanes.submit is not None:
+        topics, stages = _beside(lanes.submit, lanes.submit_topics, topics, stages)
     return {**data, "topics": topics, "stages": stages}
+
+
+def _beside(
+    plain: str, lane_topics: tuple[str, ...], topics: list[Any], stages: list[Any]
+) -> tuple[list[Any], list[Any]]:
+    """The input topic's lane topics appended after everything declared (copies of it), and
+    to every stage list naming it: the plain topic stays where it was (unlabelled
+    submissions), so every YAML path still points at what it declared."""
+    names = [_get(t, "name") for t in topics]
+    if plain in names:
+        base = topics[names.index(plain)]
+        description = _get(base, "description") or ""
+        for name in lane_topics:
+            if name not in names:
+                lane = name[len(plain) + 1 :]
+                copy = _replace(base, "name", name)
+                topics.append(_replace(copy, "description", f"lane {lane}: {description}"))
+
+    def swapped(stage: Any) -> Any:
+        if not isinstance(stage, Mapping | BaseModel):
+            return stage
+        for field in ("inputs", "outputs"):
+            refs = _get(stage, field)
+            if isinstance(refs, list | tuple) and plain in refs:
+                more = [t for t in lane_topics if t not in refs]
+                stage = _replace(stage, field, (*refs, *more))
+        return stage
+
+    return topics, [swapped(s) for s in stages]

@@ -364,7 +364,8 @@ def fusion_problems(topology: Topology) -> list[tuple[str, str]]:
 
 
 def lanes_problems(topology: Topology) -> list[tuple[str, str]]:
-    """The split topic must be declared (its lane topics copy it); scheduled stages exist."""
+    """The split and submit topics must be declared (their lane topics copy them);
+    scheduled stages exist."""
     lanes = topology.lanes
     if lanes is None:
         return []
@@ -375,6 +376,13 @@ def lanes_problems(topology: Topology) -> list[tuple[str, str]]:
             (
                 "lanes.split",
                 f"lanes split unknown topic {lanes.split!r}{_hint(lanes.split, topic_names)}",
+            )
+        )
+    if lanes.submit is not None and not all(t in topic_names for t in lanes.submit_topics):
+        problems.append(
+            (
+                "lanes.submit",
+                f"lanes submit unknown topic {lanes.submit!r}{_hint(lanes.submit, topic_names)}",
             )
         )
     stage_names = [s.name for s in topology.stages]

@@ -22,8 +22,9 @@ class RecordingProducer:
 
     sent: list[dict[str, Any]] = []
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, lanes: object = None) -> None:
         self.bootstrap = bootstrap
+        self.lanes = lanes
 
     async def __aenter__(self) -> RecordingProducer:
         return self

@@ -62,7 +62,7 @@ async def test_the_same_submission_twice_prints_one_intent_id(
         strategy_id="cli-dup",
         client_intent_id=uuid.uuid4().hex,
     )
-    first = await _send(settings, body)
-    second = await _send(settings, body)
+    first = await _send(settings, body, load_topology())
+    second = await _send(settings, body, load_topology())
     assert first["status"] == "submitted"
     assert second == {"intentId": first["intentId"], "status": "duplicate"}

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from pipeline.client import predicted_intent_id
 from pipeline.codec import decode_event
 from pipeline.config import Settings
 from pipeline.ids import is_ulid, ulid_timestamp_ms
@@ -718,3 +719,84 @@ async def test_with_lanes_an_intent_validate_will_reject_is_still_queued_not_dea
     events = await run_stage([record(body()), record(negative, offset=1)], topology=LANED)
     assert [e.topic for e in events] == ["intent.submitted", "intent.submitted"]
     assert all(e.payload["lane"] for e in events)
+
+
+# ----------------------------------------------------------------------------- input lanes
+
+SUBMIT_FAST, SUBMIT_BULK = "sep.intents.submitted.fast", "sep.intents.submitted.bulk"
+
+
+def on_topic(rec: Record, topic: str, partition: int | None = None) -> Record:
+    return Record(
+        topic,
+        rec.partition if partition is None else partition,
+        rec.offset,
+        rec.timestamp_ms,
+        rec.key,
+        rec.value,
+    )
+
+
+async def test_one_submission_in_two_input_lanes_is_one_intent_whichever_comes_first() -> None:
+    # A producer labelled one submission twice, differently (its retry was scored in another
+    # lane), or a second copy came through the plain topic: the lanes reorder what ingest
+    # sees (the later copy, fast, is taken first), yet the key is claimed once, by whichever
+    # copy comes first, and a redelivery of either changes nothing.
+    assert LANED.lanes is not None
+    assert LANED.lanes.submit_topics[0] == SUBMIT_FAST
+    early = on_topic(record(body(), offset=7), SUBMIT_BULK)
+    late = on_topic(record(body(), offset=3, ts=T0 + 40), SUBMIT_FAST, partition=5)
+    plain = record(body(), offset=9, ts=T0 + 80)
+    store = MemoryDedupeStore(3600, clock=lambda: NOW)
+    stage = build(
+        StageContext(
+            LANED, Settings(clock_skew_tolerance_ms=TOLERANCE), clock=lambda: NOW, dedupe=store
+        )
+    )
+    sent: list[Event] = []
+
+    async def emit(output: Output) -> None:
+        if output.topic in LANE_TOPICS:
+            sent.append(decode_event(output.value))
+
+    await stage.process([late, early], emit)  # one pass, fast lane first
+    await stage.process([plain], emit)  # an unlabelled copy, later
+    await stage.process([early, late], emit)  # both redelivered, in the other order
+    assert [e.topic for e in sent] == ["intent.submitted", "intent.submitted"]
+    assert sent[0].event_id == sent[1].event_id  # the winner, emitted again on redelivery
+    winner = predicted_intent_id(T0 + 40, "dca", "c-1")
+    assert sent[0].correlation_id == winner == store.owner(dedupe_key("dca", "c-1"))
+    assert stage.duplicates == 3  # early twice, plain once
+
+
+async def test_copies_in_two_input_lanes_handled_by_two_workers_are_one_intent(
+    redis_url: str,
+) -> None:
+    # With Redis, as in production: the fast copy on one worker, the bulk copy on another
+    # (partitions of different producers' partitioners), each redelivered to the other.
+    run = uuid.uuid4().hex[:8]
+    raw = body(strategyId=f"x-{run}", clientIntentId="same")
+    fast = on_topic(record(raw, offset=1, ts=T0 + 1), SUBMIT_FAST, partition=2)
+    bulk = on_topic(record(raw, offset=4), SUBMIT_BULK, partition=6)
+    settings = Settings(
+        redis=redis_url, redis_prefix=f"t-{run}:", clock_skew_tolerance_ms=TOLERANCE
+    )
+    workers = [build(StageContext(LANED, settings, clock=lambda: NOW)) for _ in range(2)]
+    sent: list[Event] = []
+
+    async def emit(output: Output) -> None:
+        if output.topic in LANE_TOPICS:
+            sent.append(decode_event(output.value))
+
+    for worker in workers:
+        await worker.start()
+    try:
+        await workers[0].process([fast], emit)
+        await workers[1].process([bulk], emit)
+        await workers[1].process([fast], emit)  # redelivered after a rebalance
+        await workers[0].process([bulk], emit)
+    finally:
+        for worker in workers:
+            await worker.stop()
+    assert [e.correlation_id for e in sent] == [predicted_intent_id(T0 + 1, f"x-{run}", "same")] * 2
+    assert [w.duplicates for w in workers] == [1, 1]

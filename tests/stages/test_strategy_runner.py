@@ -22,6 +22,7 @@ from pipeline.models.events import ExecCompleted, ExecStepFilled, IntentSubmitte
 from pipeline.models.intent import Intent, IntentSubmission
 from pipeline.models.market import PoolState
 from pipeline.plugins import MarketSnapshot, StrategyFill, build_strategies
+from pipeline.priority.submit_lanes import SubmitLanes
 from pipeline.runtime.delivery.memory import build_memory_runtime
 from pipeline.samples import submission
 from pipeline.stages.base import MemoryTable, Output, Record, StageContext, now_ms
@@ -29,6 +30,7 @@ from pipeline.stages.strategy_runner import OWN_INTENTS, StrategyRunnerStage
 from pipeline.stages.table_names import STRATEGY_STATE
 from pipeline.topology import Topology, load_topology
 from plugins.strategies.dca import Dca
+from tests.lanes_support import lanes_on
 
 HOUR = 3_600_000
 T0 = 1_800_000_000_000  # a whole number of hours since the epoch
@@ -514,3 +516,17 @@ async def test_updates_older_than_the_lag_bound_feed_the_strategy_but_submit_not
     assert await run(stage, [market(0, old - HOUR), market(1, old)]) == []
     assert stage.dropped_stale == 2
     assert client_ids(await run(stage, [market(2, T0)])) == [f"dca-{K0}"]
+
+
+async def test_with_input_lanes_each_submission_goes_to_the_lane_its_score_gives(
+    tmp_path: Path,
+) -> None:
+    data = lanes_on().model_dump(by_alias=True)
+    data["plugins"]["strategies"] = {"dca": {"config": DCA}}
+    data["plugins"]["venues"]["uniswap_v3"] = {"enabled": False}
+    laned = Topology.model_validate(data)
+    outputs = await run(runner(tmp_path, topology=laned), [market(0, T0), market(1, T0 + HOUR)])
+    [sub] = submitted(outputs[:1])
+    expected = SubmitLanes(laned).topic_of(sub)
+    assert expected.startswith("sep.intents.submitted.")  # a lane, not the plain topic
+    assert [(o.topic, o.key) for o in outputs] == [(expected, b"dca")] * 2

@@ -112,3 +112,51 @@ def test_a_typo_elsewhere_still_points_at_its_own_yaml_path() -> None:
     project["inputs"][3] = "sep.planz"
     problems = problems_of(data)
     assert "unknown topic 'sep.planz'" in problems["stages[project].inputs[3]"]
+
+
+SUBMIT_LANES = (
+    "sep.intents.submitted.fast",
+    "sep.intents.submitted.normal",
+    "sep.intents.submitted.bulk",
+)
+
+
+def test_the_input_topic_is_split_beside_itself_for_producers_that_choose_a_lane() -> None:
+    topology = parse(repo_data())
+    plain = topology.topic("sep.intents.submitted")  # stays: unlabelled submissions
+    for name in SUBMIT_LANES:
+        lane = topology.topic(name)
+        assert (lane.partitions, lane.key) == (plain.partitions, plain.key)  # co-partitioned
+    ingest = topology.stage("ingest")
+    assert ingest.inputs == ("sep.intents.submitted", *SUBMIT_LANES)
+    runner = topology.stage("strategy_runner")
+    assert runner.outputs == ("sep.intents.submitted", *SUBMIT_LANES)
+    assert runner.events_topic == "sep.intents.submitted"
+    assert topology.lanes is not None
+    assert topology.lanes.submit_topics == SUBMIT_LANES
+    assert topology.lanes.unlabelled_lane.name == "normal"
+    again = Topology.model_validate(topology.model_dump(by_alias=True, mode="json"))
+    assert again == topology  # idempotent with both splits
+
+
+def test_without_submit_the_input_topic_is_one_topic_and_unlabelled_defaults_to_the_middle() -> (
+    None
+):
+    data = repo_data()
+    del data["lanes"]["submit"]
+    del data["lanes"]["unlabelled"]
+    topology = parse(data)
+    assert topology.stage("ingest").inputs == ("sep.intents.submitted",)
+    assert not any(t.name in SUBMIT_LANES for t in topology.topics)
+    assert topology.lanes is not None
+    assert topology.lanes.submit_topics == ()
+    assert topology.lanes.unlabelled_lane.name == "normal"  # priority 5's lane
+
+
+def test_an_unknown_submit_topic_or_unlabelled_lane_is_reported_at_its_path() -> None:
+    data = repo_data()
+    data["lanes"]["submit"] = "sep.intents.submited"
+    assert "did you mean 'sep.intents.submitted'" in problems_of(data)["lanes.submit"]
+    data = repo_data()
+    data["lanes"]["unlabelled"] = "middle"
+    assert "'middle' is not a lane" in " ".join(problems_of(data).values())

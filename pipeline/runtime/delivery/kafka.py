@@ -17,6 +17,7 @@ never dead-lettered.  A rebalance does the same before giving its partitions up.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -120,18 +121,14 @@ class KafkaRuntime:
                 counter=self.counter,
                 on_fatal=self._fail,
                 trace=trace,
-                lanes=lanes.lanes if lanes is not None and scheduled_here(g) else (),
+                lanes=lanes.lanes_for(g.nodes[0].spec.name) if lanes is not None else (),
                 sizer=PassSizer(lanes.budget_s)
                 if lanes is not None and lanes.budget_s is not None and scheduled_here(g)
                 else None,
             )
             for g in groups
         ]
-        self._lane_topics = (
-            frozenset(lane.topic for lane in self.lanes.lanes)
-            if self.lanes is not None
-            else frozenset()
-        )
+        self._lane_topics = frozenset(lane.topic for r in self.runners for lane in r.lanes)
         self._by_topic: dict[str, list[GroupRunner]] = {}
         for runner in self.runners:
             for topic in runner.group.inputs:
@@ -146,6 +143,8 @@ class KafkaRuntime:
         """Each partition's committed offset when first looked at in this assignment."""
         self.paused_lanes: set[str] = set()
         """Lane topics this worker is not fetching now (their records queued here suffice)."""
+        self.lane_pauses: collections.Counter[str] = collections.Counter()
+        """Per lane topic, how many times its fetching was paused (not sampled: counted)."""
 
     @property
     def topics(self) -> list[str]:
@@ -274,6 +273,7 @@ class KafkaRuntime:
         now = consumer.paused()
         if want - now:
             consumer.pause(*(want - now))
+            self.lane_pauses.update({tp.topic for tp in want - now})
         resume = {tp for tp in now if tp in lane_partitions and tp not in want}
         if resume:
             consumer.resume(*resume)
@@ -364,11 +364,9 @@ class KafkaRuntime:
         consumer = self.consumer
         if consumer is None:
             return {"groups": groups, "stalled": stalled}
-        lanes = await self._lane_report(consumer)
-        if lanes:
-            groups_lanes = {r.name: r for r in self.runners if r.lanes}
-            for name in groups_lanes:
-                groups[name]["lanes"] = lanes
+        for runner in self.runners:
+            if runner.lanes:  # each group its own lanes (ingest's input lanes, the chain's)
+                groups[runner.name]["lanes"] = await self._lane_report(consumer, runner)
         for tp in sorted(consumer.assignment()):
             key = (tp.topic, tp.partition)
             end = consumer.highwater(tp)
@@ -400,13 +398,11 @@ class KafkaRuntime:
             "at": time.time(),
         }
 
-    async def _lane_report(self, consumer: AIOKafkaConsumer) -> dict[str, Any]:
-        """Per lane topic of the scheduled group: queued here, behind in Kafka (the end
+    async def _lane_report(self, consumer: AIOKafkaConsumer, runner: GroupRunner) -> dict[str, Any]:
+        """Per lane topic of a scheduled group: queued here, behind in Kafka (the end
         offset less the fetch position, over this worker's partitions), taken, waits."""
         report: dict[str, Any] = {}
-        for runner in self.runners:
-            if not runner.lanes:
-                continue
+        if runner.lanes:
             depths = runner.lane_depths
             for topic, stats in runner.lane_stats.items():
                 behind = 0
@@ -425,6 +421,7 @@ class KafkaRuntime:
                     "waitMsSum": round(stats.wait_ms_sum, 1),
                     "waitMsMax": stats.take_max(),
                     "paused": topic in self.paused_lanes,
+                    "pauses": self.lane_pauses[topic],
                 }
         return report
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import collections
 import statistics
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from pipeline.topology.models import Topology
 
@@ -44,10 +44,25 @@ class LanePolicy:
     """Stages whose group takes passes by lane (the group's first stage is named here)."""
     budget_s: float | None
     """A scheduled group's passes are sized to about this long (None: ``batch.max``)."""
+    by_stage: Mapping[str, tuple[Lane, ...]] = field(default_factory=dict)
+    """A scheduled stage's lanes where they are not ``lanes`` (ingest: the input lanes)."""
+
+    def lanes_for(self, stage: str) -> tuple[Lane, ...]:
+        """The lanes the group whose first stage is ``stage`` takes its passes from."""
+        return self.by_stage.get(stage, self.lanes) if stage in self.scheduled else ()
 
 
 def policy_of(topology: Topology) -> LanePolicy | None:
-    """The topology's lane policy (None: no ``lanes:``)."""
+    """The topology's lane policy (None: no ``lanes:``).
+
+    A scheduled stage reading the input lane topics (``lanes.submit``: ingest) takes its
+    passes from them, the plain input topic counted as one more lane with the weight and
+    share of the ``unlabelled`` lane, right after it (a backlog of unlabelled submissions
+    is paused like a routine lane's):
+
+        [submitted.fast 8, submitted.normal 2, submitted 2, submitted.bulk 1]   (ingest)
+        [ingested.fast 8, ingested.normal 2, ingested.bulk 1]                   (validate)
+    """
     spec = topology.lanes
     if spec is None:
         return None
@@ -55,7 +70,18 @@ def policy_of(topology: Topology) -> LanePolicy | None:
         Lane(spec.topic_of(lane.name), lane.weight, float(lane.min_share)) for lane in spec.lanes
     )
     budget = None if spec.pass_budget_ms is None else spec.pass_budget_ms / 1000
-    return LanePolicy(lanes, frozenset(spec.scheduled), budget)
+    by_stage: dict[str, tuple[Lane, ...]] = {}
+    if spec.submit is not None:
+        inputs: list[Lane] = []
+        for lane in spec.lanes:
+            inputs.append(Lane(spec.submit_topic_of(lane.name), lane.weight, float(lane.min_share)))
+            if lane.name == spec.unlabelled_lane.name:
+                inputs.append(Lane(spec.submit, lane.weight, float(lane.min_share)))
+        names = {s.name for s in topology.stages}
+        for name in spec.scheduled:
+            if name in names and spec.submit in topology.stage(name).inputs:
+                by_stage[name] = tuple(inputs)
+    return LanePolicy(lanes, frozenset(spec.scheduled), budget, by_stage)
 
 
 def allocate(queued: Sequence[int], lanes: Sequence[Lane], capacity: int) -> list[int]:

@@ -115,6 +115,25 @@ def test_the_policy_comes_from_topology_yaml() -> None:
         "sep.intents.ingested.normal",
         "sep.intents.ingested.bulk",
     ]
-    assert policy.scheduled == {"validate"}
+    assert policy.scheduled == {"ingest", "validate"}
+    assert policy.lanes_for("validate") == policy.lanes
+    # Ingest takes its passes from the input lanes; the plain input topic (unlabelled
+    # submissions) is one more lane, weighted and guaranteed as the normal lane, after it.
+    assert [(lane.topic, lane.weight, lane.min_share) for lane in policy.lanes_for("ingest")] == [
+        ("sep.intents.submitted.fast", 8, 0.0),
+        ("sep.intents.submitted.normal", 2, 0.1),
+        ("sep.intents.submitted", 2, 0.1),
+        ("sep.intents.submitted.bulk", 1, 0.1),
+    ]
+    assert policy.lanes_for("project") == ()  # reads lane topics, in fetch order
     assert policy.budget_s is None  # passes by batch.max unless pass_budget_ms is set
     assert policy_of(topology.model_copy(update={"lanes": None})) is None
+
+
+def test_an_unlabelled_backlog_is_paused_like_a_routine_lane() -> None:
+    policy = policy_of(lanes_on())
+    assert policy is not None
+    ingest = policy.lanes_for("ingest")
+    assert to_pause([5, 0, 2_000, 0], ingest, 500) == {"sep.intents.submitted"}
+    # ... and a pass still takes its share while urgent submissions flood in.
+    assert allocate([10_000, 0, 10_000, 0], ingest, 500)[2] >= 50
