@@ -19,6 +19,7 @@ from pathlib import Path
 import asyncpg
 
 from pipeline.config import Settings
+from pipeline.runtime.orphan import PARENT_ENV
 from pipeline.store.readmodel import TERMINAL_STATES
 
 TERMINAL_TOPICS = (
@@ -98,7 +99,8 @@ class WorkerPool:
 
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self._env = service_env(self.settings, self.extra_env)
+        # Each worker stops by itself if this process dies without stopping it (orphan.py).
+        self._env = service_env(self.settings, {**self.extra_env, PARENT_ENV: str(os.getpid())})
         self.generation += 1
         groups: list[str | None] = list(self.layout) or [None] * self.count
         groups += list(self.singletons)

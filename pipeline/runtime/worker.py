@@ -41,7 +41,7 @@ from pipeline.market.publisher import MarketPublisher
 from pipeline.plugins.manager import build_venues, make_plugin_manager, market_sources
 from pipeline.plugins.venue import PaperTwin
 from pipeline.risk.feed import RiskFeed
-from pipeline.runtime import diagnostics, gc_tuning
+from pipeline.runtime import diagnostics, gc_tuning, orphan
 from pipeline.runtime.app import group_id
 from pipeline.runtime.assembly import build_groups
 from pipeline.runtime.delivery import patches
@@ -182,6 +182,9 @@ class SepApp(faust.App):  # type: ignore[misc]
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGUSR1, diagnostics.log_state, self.runtime)
         self._running = asyncio.ensure_future(self._run())
+        parent = orphan.expected_parent()
+        if parent is not None:  # started by a harness: stop when it is gone (orphan.py)
+            self._parent_watch = asyncio.ensure_future(orphan.watch_parent(parent))
 
     async def _run(self) -> None:
         await self.runtime.sink.start()  # the market publisher sends from the start

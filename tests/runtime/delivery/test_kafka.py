@@ -386,9 +386,12 @@ async def test_urgent_records_overtake_a_routine_backlog_which_still_progresses(
         await wait_for(urgent_done)
         last_urgent = max(at for topic, at in stage.done if topic == fast)
         bulk_then = sum(1 for topic, at in stage.done if topic == bulk and at <= last_urgent)
-        # Overtaken: every urgent record was processed while most of the backlog waited...
+        # Overtaken: every urgent record was processed while most of the backlog waited,
+        # within three passes of its arrival (the pass running, the fetch after it, the pass
+        # that takes it first) -- counted in records, not seconds, which a loaded machine
+        # stretches (a 2 s bound failed there)...
         assert bulk_then < backlog - 1000
-        assert last_urgent - sent_at < 2.0
+        assert bulk_then - bulk_before <= 3 * 500
         # ... and the backlog kept moving meanwhile (its minimum share), then finished.
         assert bulk_then > bulk_before
         # Routine fetching stopped while a pass's worth was queued (counted by the runtime,
