@@ -7,7 +7,8 @@ a broker that no longer exists.  When a later broker took the same port, such an
 it for its topics and the broker auto-created them with its default partition count: a test
 then failed with ``TopicMismatch`` for a topic it had not created yet.  The harness names
 itself in ``SEP_PARENT_PID``; a worker given one checks every second that it is still its
-parent and, once it is not, stops itself the graceful way (SIGTERM).  A worker started by hand
+parent and, once it is not, stops itself the graceful way (SIGTERM), then for good
+(SIGKILL) if that has not ended it within ``FORCE_AFTER_S``.  A worker started by hand
 has no such variable and is never stopped by this.
 """
 
@@ -17,6 +18,7 @@ import asyncio
 import logging
 import os
 import signal
+import threading
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
@@ -30,8 +32,17 @@ def expected_parent(environ: dict[str, str] | os._Environ[str] = os.environ) -> 
     return int(value) if value.isdigit() else None
 
 
+FORCE_AFTER_S = 30.0
+"""How long the graceful stop may take before the orphan kills itself: a worker whose broker
+went with its harness was seen ignoring SIGTERM for minutes (its clients' stop retried)."""
+
+
 def _terminate_self() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
+    # A thread, not the loop: the loop may be what does not finish.
+    timer = threading.Timer(FORCE_AFTER_S, os.kill, (os.getpid(), signal.SIGKILL))
+    timer.daemon = True
+    timer.start()
 
 
 async def watch_parent(
