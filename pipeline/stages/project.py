@@ -20,10 +20,12 @@ redelivered and stored), but a record PostgreSQL refuses (``asyncpg.DataError``,
 first, it would stay in the live view and the change stream for good, and ``sep replay``
 would rebuild a different state.  (``tests/stages/test_project.py`` pins this.)
 
-Batches: ``topology.yaml`` gives project ``within_ms: 0``: a pass takes what is queued when
-the last one ends, so under load batches grow while the previous one is written, and at a
-steady rate no record waits for a timer (the 10 ms it had was ~10 ms of every change's way
-to the WebSocket, and stretched every pass and with it the fetch batches in flight).
+Batches: ``topology.yaml`` gives project ``within_ms: 10``: a pass waits up to 10 ms for
+more records.  Session 10 tried 0 (no record waits for a timer on its way to the
+WebSocket); measured side by side, passes of a few records each cost the steady pipeline
+~8 % more CPU and ~30 % more submit -> ``plan.created`` latency at 500/s (project shares the
+worker's loop with the chain), and event -> WebSocket p50 did not measurably improve
+(bench/RESULTS.md, session 10).
 """
 
 from __future__ import annotations

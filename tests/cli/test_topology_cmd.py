@@ -36,7 +36,7 @@ def test_every_stage_with_its_inputs_outputs_and_settings() -> None:
         assert f"concurrency {stage.concurrency}" in settings
         assert f"batch {stage.batch.max}/{stage.batch.within_ms}ms" in settings
     project = lines[lines.index(line_of(text, "project ")) + 1]
-    assert "batch 2000/0ms" in project  # what topology.yaml says, as a reader would see it
+    assert "batch 2000/10ms" in project  # what topology.yaml says, as a reader would see it
 
 
 def test_a_singleton_stage_says_so() -> None:
