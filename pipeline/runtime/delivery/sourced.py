@@ -5,9 +5,10 @@ kept so that a redelivered record gets them again, byte for byte.  For validate,
 and plan those outputs are exactly the stage's events for the intent on its events topic
 (``sep.intents.validated``, ``sep.intents.prioritised``, ``sep.plans``), keyed by the intent
 id: the topic already *is* a log of every decision.  Writing each one again to a changelog
-topic doubled the bytes those stages produce (measured with no changelog at all: -10 % worker
-and -31 % broker CPU per intent), so a ``SourcedTable`` writes nothing and recovers from the
-events topic itself.
+topic doubled the bytes those stages produce (three records an intent, and their tombstones
+a TTL later), so a ``SourcedTable`` writes nothing and recovers from the events topic itself.
+(On a quiet machine this did not show in the CPU per intent of the workers or the broker,
+within ~5 %: bench/RESULTS.md, session 10.  It halves those stages' bytes on disk.)
 
 **Recovery.**  When the worker is given input partition p, it reads partition p of the events
 topic (keyed like the input: same key, same partition count, so the intents of input
