@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from pipeline.runtime.delivery.patches import (
     AdaptiveWaitConsumer,
@@ -20,6 +18,7 @@ from pipeline.runtime.delivery.patches import (
     covers_every_partition,
     fetch_sizes,
 )
+from tests.kafka_support import new_topic
 
 LONG_IDLE_WAIT_MS = 5_000
 """Far longer than any assertion's bound: a record that waited for it fails the test."""
@@ -37,17 +36,6 @@ def test_a_request_covers_every_partition_only_with_nothing_buffered_paused_or_r
     assert not covers_every_partition(True, [_State()])
     assert not covers_every_partition(False, [_State(), _State(paused=True)])
     assert not covers_every_partition(False, [_State(has_valid_position=False), _State()])
-
-
-async def _topic(bootstrap: str, partitions: int) -> str:
-    name = f"test.fetchwait.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, partitions, 1)])
-    finally:
-        await admin.close()
-    return name
 
 
 def test_a_flowing_gathering_consumer_asks_for_bytes_else_the_adaptive_waits_apply() -> None:
@@ -100,7 +88,7 @@ async def _received_within(
 async def test_records_arrive_at_once_while_idle_and_right_after_a_partitions_last_ones(
     kafka_bootstrap: str,
 ) -> None:
-    topic = await _topic(kafka_bootstrap, 4)
+    topic = await new_topic(kafka_bootstrap, "test.fetchwait", 4)
     consumer = await _consumer(kafka_bootstrap, topic, 4)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     await producer.start()
@@ -123,7 +111,7 @@ async def test_records_arrive_at_once_while_idle_and_right_after_a_partitions_la
 async def test_an_idle_consumer_sends_a_fetch_per_idle_wait_not_per_short_wait(
     kafka_bootstrap: str,
 ) -> None:
-    topic = await _topic(kafka_bootstrap, 4)
+    topic = await new_topic(kafka_bootstrap, "test.fetchwait", 4)
     consumer = await _consumer(kafka_bootstrap, topic, 4)
     fetches = _count_fetches(consumer)
     try:
@@ -160,7 +148,7 @@ async def _drain(consumer: AdaptiveWaitConsumer, until: asyncio.Event, counts: l
 async def test_a_gathering_consumer_fetches_less_while_records_flow_and_idles_after(
     kafka_bootstrap: str,
 ) -> None:
-    topic = await _topic(kafka_bootstrap, 4)
+    topic = await new_topic(kafka_bootstrap, "test.fetchwait", 4)
     plain = await _consumer(kafka_bootstrap, topic, 4)
     gathering = await _consumer(kafka_bootstrap, topic, 4, Gathering(min_bytes=1 << 20, wait_ms=50))
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks=1, linger_ms=0)

@@ -40,7 +40,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.stages.base import Output, Record
+from pipeline.runtime.delivery.entries import TableEntries
+from pipeline.stages.base import Output
 from pipeline.stages.decisions import encode_outputs
 from pipeline.stages.table_names import (
     PLAN_DECISIONS,
@@ -75,44 +76,16 @@ class _Gathered:
     final: bool = False
 
 
-class SourcedTable:
+class SourcedTable(TableEntries):
     """A ``StageTable`` kept in memory, recovered from the stage's events topic (see the
     module docstring).  ``topic`` is that events topic; nothing is ever written for it."""
 
     def __init__(self, name: str, topic: str, help: str, final: frozenset[str]) -> None:
-        self.name = name
-        self.topic = topic
-        self.help = help
+        super().__init__(name, topic, help)
         self.final = final
-        self._data: dict[str, str] = {}
-        self._partition_of: dict[str, int] = {}
-        self._recovered: list[str] = []
         self._gathering: dict[int, dict[str, _Gathered]] = {}
         self.incomplete = 0
         """Intents whose recovered answer had no final event (decided again; see above)."""
-
-    # -- the StageTable interface ---------------------------------------------------------
-
-    def get(self, key: str) -> str | None:
-        return self._data.get(key)
-
-    def set(self, key: str, value: str, record: Record) -> None:
-        self._data[key] = value
-        self._partition_of[key] = record.partition
-
-    def delete(self, key: str, partition: int) -> None:
-        self._data.pop(key, None)
-        self._partition_of.pop(key, None)
-
-    def held_keys(self) -> list[str]:
-        return list(self._data)
-
-    def take_recovered(self) -> list[str]:
-        recovered, self._recovered = self._recovered, []
-        return recovered
-
-    def __len__(self) -> int:
-        return len(self._data)
 
     # -- for the runtime ------------------------------------------------------------------
 
@@ -151,17 +124,6 @@ class SourcedTable:
                     extra={"table": self.name, "intent_id": key, "partition": partition},
                 )
                 continue
-            self._data[key] = encode_outputs(gathered.outputs, partition)
-            self._partition_of[key] = partition
-            self._recovered.append(key)
+            self._recover(key, encode_outputs(gathered.outputs, partition), partition)
             found += 1
         return found
-
-    def forget(self, partitions: Iterable[int]) -> int:
-        """Drop the entries of partitions this worker no longer owns; how many."""
-        gone = set(partitions)
-        keys = [k for k, p in self._partition_of.items() if p in gone]
-        for key in keys:
-            self._data.pop(key, None)
-            del self._partition_of[key]
-        return len(keys)

@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from pipeline.runtime.delivery.entries import TableEntries
 from pipeline.runtime.delivery.sourced import FINAL_EVENTS, SourcedTable
 from pipeline.runtime.topics import TopicSpec, ensure_specs
 from pipeline.stages.base import Record
@@ -39,44 +40,22 @@ class ChangelogWrite(NamedTuple):
     partition: int
 
 
-class ChangelogTable:
+class ChangelogTable(TableEntries):
     """A ``StageTable`` whose entries are recovered from, and written to, a changelog."""
 
     def __init__(self, name: str, topic: str, help: str) -> None:
-        self.name = name
-        self.topic = topic
-        self.help = help
-        self._data: dict[str, str] = {}
-        self._partition_of: dict[str, int] = {}
+        super().__init__(name, topic, help)
         self._pending: list[ChangelogWrite] = []
-        self._recovered: list[str] = []
-
-    # -- the StageTable interface ---------------------------------------------------------
-
-    def get(self, key: str) -> str | None:
-        return self._data.get(key)
 
     def set(self, key: str, value: str, record: Record) -> None:
-        self._data[key] = value
-        self._partition_of[key] = record.partition
+        super().set(key, value, record)
         self._pending.append(
             ChangelogWrite(self.topic, key.encode(), value.encode(), record.partition)
         )
 
     def delete(self, key: str, partition: int) -> None:
-        self._data.pop(key, None)
-        self._partition_of.pop(key, None)
+        super().delete(key, partition)
         self._pending.append(ChangelogWrite(self.topic, key.encode(), None, partition))
-
-    def held_keys(self) -> list[str]:
-        return list(self._data)
-
-    def take_recovered(self) -> list[str]:
-        recovered, self._recovered = self._recovered, []
-        return recovered
-
-    def __len__(self) -> int:
-        return len(self._data)
 
     # -- for the runtime ------------------------------------------------------------------
 
@@ -91,21 +70,10 @@ class ChangelogTable:
             return
         text = key.decode()
         if value:
-            self._data[text] = value.decode()
-            self._partition_of[text] = partition
-            self._recovered.append(text)
+            self._recover(text, value.decode(), partition)
         else:
             self._data.pop(text, None)
             self._partition_of.pop(text, None)
-
-    def forget(self, partitions: Iterable[int]) -> int:
-        """Drop the entries of partitions this worker no longer owns; how many."""
-        gone = set(partitions)
-        keys = [k for k, p in self._partition_of.items() if p in gone]
-        for key in keys:
-            self._data.pop(key, None)
-            del self._partition_of[key]
-        return len(keys)
 
 
 Table = ChangelogTable | SourcedTable

@@ -5,28 +5,16 @@ a record the producer refuses fails its own send, not the batch before it."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import MessageSizeTooLargeError
 
 from pipeline import limits
 from pipeline.runtime.delivery.sink import KafkaSink
+from tests.kafka_support import new_topic
 
 pytestmark = pytest.mark.services
-
-
-async def _topic(bootstrap: str, partitions: int) -> str:
-    name = f"test.sink.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, partitions, 1)])
-    finally:
-        await admin.close()
-    return name
 
 
 async def _read(bootstrap: str, topic: str, partition: int, count: int) -> list[tuple]:
@@ -48,7 +36,7 @@ async def _read(bootstrap: str, topic: str, partition: int, count: int) -> list[
 async def test_records_of_one_batch_share_its_acknowledgement_and_arrive_in_order(
     kafka_bootstrap: str,
 ) -> None:
-    topic = await _topic(kafka_bootstrap, 2)
+    topic = await new_topic(kafka_bootstrap, "test.sink", 2)
     sink = KafkaSink(kafka_bootstrap, partitions={topic: 2})
     await sink.start()
     try:
@@ -67,7 +55,7 @@ async def test_records_of_one_batch_share_its_acknowledgement_and_arrive_in_orde
 async def test_a_full_batch_is_followed_by_a_new_one_and_every_record_lands(
     kafka_bootstrap: str,
 ) -> None:
-    topic = await _topic(kafka_bootstrap, 1)
+    topic = await new_topic(kafka_bootstrap, "test.sink", 1)
     sink = KafkaSink(kafka_bootstrap, partitions={topic: 1})
     await sink.start()
     try:
@@ -84,7 +72,7 @@ async def test_a_full_batch_is_followed_by_a_new_one_and_every_record_lands(
 async def test_a_refused_record_fails_its_own_send_and_spares_the_batches_around_it(
     kafka_bootstrap: str,
 ) -> None:
-    topic = await _topic(kafka_bootstrap, 1)
+    topic = await new_topic(kafka_bootstrap, "test.sink", 1)
     sink = KafkaSink(kafka_bootstrap, partitions={topic: 1})
     await sink.start()
     too_big = b"x" * (limits.PRODUCER_MAX_REQUEST_BYTES + 1)
