@@ -1,4 +1,4 @@
-"""A fresh topic on the test broker, for tests that need one of their own."""
+"""Topics on the test broker, for tests that need one of their own."""
 
 from __future__ import annotations
 
@@ -7,13 +7,17 @@ import uuid
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 
-async def new_topic(bootstrap: str, prefix: str, partitions: int = 1) -> str:
-    """Create ``<prefix>.<random>`` with ``partitions`` partitions; its name."""
-    name = f"{prefix}.{uuid.uuid4().hex[:8]}"
+async def create_topic(bootstrap: str, name: str, partitions: int = 1) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, partitions, 1)])
     finally:
         await admin.close()
+
+
+async def new_topic(bootstrap: str, prefix: str, partitions: int = 1) -> str:
+    """Create ``<prefix>.<random>`` with ``partitions`` partitions; its name."""
+    name = f"{prefix}.{uuid.uuid4().hex[:8]}"
+    await create_topic(bootstrap, name, partitions)
     return name
