@@ -4,6 +4,7 @@ lists only modules whose name does not start with ``_``)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
@@ -11,6 +12,16 @@ from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import NotRequired, TypedDict
+
+
+async def pace(sent: int, rate: float | None, t0: float) -> None:
+    """After the ``sent``-th record of a load generator: wait until it is due at ``rate``
+    records/s from loop time ``t0``; flat out (``rate`` None), let the loop run now and then
+    so the producer's sender gets to send."""
+    if rate is not None:
+        await asyncio.sleep(max(0.0, t0 + sent / rate - asyncio.get_running_loop().time()))
+    elif sent % 1000 == 0:
+        await asyncio.sleep(0)
 
 
 @cache

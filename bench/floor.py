@@ -29,7 +29,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench._common import Steady, Throughput, cpu_figures, json_line, machine, pct
+from bench._common import Steady, Throughput, cpu_figures, json_line, machine, pace, pct
 from bench._cpu import CpuMeter, service_pids
 from bench._floor_stages import STAGES, topic
 from pipeline.samples import random_submission
@@ -175,10 +175,7 @@ class FloorPool:
                 futures.append(
                     await producer.send(topic(self.run, None), value, key=intent.encode())
                 )
-                if rate is not None:
-                    await asyncio.sleep(max(0.0, t0 + (i + 1) / rate - loop.time()))
-                elif i % 1000 == 999:
-                    await asyncio.sleep(0)
+                await pace(i + 1, rate, t0)
             await asyncio.gather(*futures)
         finally:
             await producer.stop()

@@ -46,7 +46,7 @@ import orjson
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bench._common import json_line, machine, pct
+from bench._common import json_line, machine, pace, pct
 from bench._services import bench_services
 from pipeline.client import predicted_intent_id
 from pipeline.config import Settings
@@ -168,10 +168,7 @@ async def produce(
             offered.stamps[intent_id] = stamp
             if urgent:
                 offered.urgent.add(intent_id)
-            if rate is not None:
-                await asyncio.sleep(max(0.0, t0 + (i + 1) / rate - loop.time()))
-            elif i % 1000 == 999:
-                await asyncio.sleep(0)
+            await pace(i + 1, rate, t0)
         await asyncio.gather(*futures)
     finally:
         await producer.stop()

@@ -34,7 +34,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from bench import floor
-from bench._common import Steady, Throughput, cpu_figures, json_line, machine, pct
+from bench._common import Steady, Throughput, cpu_figures, json_line, machine, pace, pct
 from bench._cpu import CpuMeter, service_pids
 from bench._services import bench_services
 from pipeline.client import INPUT_TOPIC, predicted_intent_id
@@ -84,10 +84,7 @@ async def _produce(
             futures.append(
                 await producer.send(INPUT_TOPIC, value, key=strategy.encode(), timestamp_ms=stamp)
             )
-            if rate is not None:
-                await asyncio.sleep(max(0.0, t0 + (i + 1) / rate - loop.time()))
-            elif i % 1000 == 999:
-                await asyncio.sleep(0)
+            await pace(i + 1, rate, t0)
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
