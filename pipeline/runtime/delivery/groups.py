@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pipeline.ops import kafka_partition
-from pipeline.runtime.delivery.tables import Table
+from pipeline.runtime.delivery.tables import ChangelogTable, Table
 from pipeline.stages.base import StageProcessor
 from pipeline.topology.fusion import FeedbackEdge, handed_over
 from pipeline.topology.models import StageSpec, Topology
@@ -45,6 +45,11 @@ class StageNode:
     spec: StageSpec
     processor: StageProcessor
     tables: list[Table] = field(default_factory=list)
+
+    @property
+    def writing_tables(self) -> list[ChangelogTable]:
+        """The tables whose writes the runner sends (a sourced table writes nothing)."""
+        return [t for t in self.tables if isinstance(t, ChangelogTable)]
 
 
 @dataclass

@@ -239,7 +239,7 @@ def build_memory_runtime(
     from pipeline.plugins.manager import build_venues
     from pipeline.risk.feed import MemoryRiskFeed
     from pipeline.runtime.assembly import build_groups
-    from pipeline.runtime.delivery.tables import TableSet
+    from pipeline.runtime.delivery.tables import ChangelogTable, TableSet
     from pipeline.runtime.lifecycle import Lifecycle
     from pipeline.stages.base import StageContext
     from pipeline.store.dedupe import MemoryDedupeStore
@@ -262,7 +262,9 @@ def build_memory_runtime(
     partitions = {t.name: t.partitions for t in topology.topics}
     runtime = MemoryRuntime(groups, partitions, clock=clock)
     if not keep_changelogs:
-        runtime.topics.discard = frozenset(table.topic for table, _, _ in tables.tables)
+        runtime.topics.discard = frozenset(
+            table.topic for table, _, _ in tables.tables if isinstance(table, ChangelogTable)
+        )
     runtime.control = runtime.topics.control = control
     risk.attach(runtime.topics.log, runtime.feed)  # the book reads the topics; breakers publish
     return runtime, lifecycle

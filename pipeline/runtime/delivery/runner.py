@@ -35,11 +35,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pipeline.runtime.delivery.groups import StageGroup, StageNode, partition_for
+from pipeline.runtime.delivery.groups import StageGroup, partition_for
 from pipeline.runtime.delivery.lanes import Lane, PassSizer, allocate, to_pause
 from pipeline.runtime.delivery.ledger import FetchBatch, OffsetLedger
 from pipeline.runtime.delivery.safety import FailureCounter, process_safely
 from pipeline.runtime.delivery.sink import Sink, send_output
+from pipeline.runtime.delivery.tables import ChangelogTable
 from pipeline.stages.base import Output, Record, now_ms
 
 log = logging.getLogger(__name__)
@@ -341,22 +342,23 @@ class GroupRunner:
             handed = []
             handoff = group.handoff[index] if index < last else None
             partitions = group.partitions[handoff] if handoff is not None else 0
+            writing = node.writing_tables
 
             async def emit(
                 out: Output,
                 handoff: str | None = handoff,
                 partitions: int = partitions,
                 handed: list[Record] = handed,
-                node: StageNode = node,
+                writing: list[ChangelogTable] = writing,
                 fed_back: dict[str, tuple[int, ...]] = self._fed_back[index],
             ) -> None:
                 # The stage's decisions go out before the outputs they decided: a crash in
                 # between leaves a decision without outputs (re-emitted on redelivery), never
                 # outputs without their decision (which a redelivery could contradict).
-                # (Only a stage with tables can have writes: the others skip a coroutine
-                # per output.)
-                if node.tables:
-                    await self._send_table_writes(node, acks)
+                # (Only a stage with changelog tables can have writes: the others skip a
+                # coroutine per output.)
+                if writing:
+                    await self._send_table_writes(writing, acks)
                 if out.topic == handoff:
                     partition = partition_for(out.key, partitions)
                     acks.append(await send_output(sink, out, partition))
@@ -375,16 +377,18 @@ class GroupRunner:
 
             if batch:
                 await process_safely(node.processor, batch, emit, self._counter)
-            if node.tables:
-                await self._send_table_writes(node, acks)
+            if writing:
+                await self._send_table_writes(writing, acks)
         return acks
 
     def _in_memory(self, out: Output, partition: int) -> Record:
         """``out`` as the record a stage of this group reads in memory (no offset)."""
         return Record(out.topic, partition, -1, self._clock(), out.key, out.value, event=out.event)
 
-    async def _send_table_writes(self, node: StageNode, acks: list[Awaitable[Any]]) -> None:
-        for table in node.tables:
+    async def _send_table_writes(
+        self, tables: list[ChangelogTable], acks: list[Awaitable[Any]]
+    ) -> None:
+        for table in tables:
             for write in table.take_pending():
                 acks.append(
                     await self._sink.send(
