@@ -10,7 +10,6 @@ from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from pipeline.codec import encode_event, encode_key
 from pipeline.config import Settings
@@ -23,19 +22,11 @@ from pipeline.stages.project import ProjectStage
 from pipeline.store.control_log import latest_control
 from pipeline.store.eventstore import EventStore
 from pipeline.topology.loader import load_topology
+from tests.kafka_support import COMPACTED, new_topic
 
 
 async def _compacted_topic(bootstrap: str) -> str:
-    name = f"test.control.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [NewTopic(name, 1, 1, topic_configs={"cleanup.policy": "compact"})]
-        )
-    finally:
-        await admin.close()
-    return name
+    return await new_topic(bootstrap, "test.control", 1, COMPACTED)
 
 
 def _kill(scope: str) -> KillSwitchChanged:

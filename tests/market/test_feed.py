@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from pipeline.market.feed import PoolFeed, pool_key, pool_value
 from pipeline.models.market import PoolState
+from tests.kafka_support import COMPACTED, new_topic
 
 pytestmark = pytest.mark.services
 
@@ -28,16 +26,7 @@ def _state(pool: str, reserve0: int, venue: str = "sim") -> PoolState:
 
 
 async def _topic(bootstrap: str) -> str:
-    name = f"test.pools.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [NewTopic(name, 1, 1, topic_configs={"cleanup.policy": "compact"})]
-        )
-    finally:
-        await admin.close()
-    return name
+    return await new_topic(bootstrap, "test.pools", 1, COMPACTED)
 
 
 async def _publish(bootstrap: str, topic: str, *values: tuple[bytes, bytes]) -> None:

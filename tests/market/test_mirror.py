@@ -5,14 +5,12 @@ until the pool's next state; other venues' states are left alone."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from pipeline.market.feed import PoolFeed, pool_key, pool_value
 from pipeline.market.mirror import MarketMirror
@@ -21,6 +19,7 @@ from pipeline.models.market import PoolState
 from pipeline.models.plan import ExecutionStep, RouteLeg, SwapMode
 from pipeline.plugins.venue import VenueContext
 from plugins.sim_venue import PaperTwinVenue, make_paper_twin
+from tests.kafka_support import COMPACTED, new_topic
 
 pytestmark = pytest.mark.services
 
@@ -54,16 +53,7 @@ class _Live:
 
 @pytest.fixture
 async def topic(kafka_bootstrap: str) -> str:
-    name = f"test.mirror.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [NewTopic(name, 1, 1, topic_configs={"cleanup.policy": "compact"})]
-        )
-    finally:
-        await admin.close()
-    return name
+    return await new_topic(kafka_bootstrap, "test.mirror", 1, COMPACTED)
 
 
 @pytest.fixture
