@@ -111,6 +111,7 @@ class KafkaSink:
     async def stop(self) -> None:
         if self._producer is not None:
             producer, self._producer = self._producer, None
+            self._tps.clear()  # a producer started again learns its metadata again
             await producer.stop()
 
     async def send(
