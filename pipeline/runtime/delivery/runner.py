@@ -35,7 +35,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pipeline.runtime.delivery.groups import StageGroup, partition_for
+from pipeline.runtime.delivery.groups import StageGroup, StageNode, partition_for
 from pipeline.runtime.delivery.lanes import Lane, PassSizer, allocate, to_pause
 from pipeline.runtime.delivery.ledger import FetchBatch, OffsetLedger
 from pipeline.runtime.delivery.safety import FailureCounter, process_safely
@@ -342,14 +342,13 @@ class GroupRunner:
             handed = []
             handoff = group.handoff[index] if index < last else None
             partitions = group.partitions[handoff] if handoff is not None else 0
-            writing = node.writing_tables
 
             async def emit(
                 out: Output,
                 handoff: str | None = handoff,
                 partitions: int = partitions,
                 handed: list[Record] = handed,
-                writing: list[ChangelogTable] = writing,
+                node: StageNode = node,
                 fed_back: dict[str, tuple[int, ...]] = self._fed_back[index],
             ) -> None:
                 # The stage's decisions go out before the outputs they decided: a crash in
@@ -357,7 +356,9 @@ class GroupRunner:
                 # outputs without their decision (which a redelivery could contradict).
                 # (Only a stage with changelog tables can have writes: the others skip a
                 # coroutine per output.)
-                if writing:
+                # (Read at each output: a stage may make a table mid-pass, as the strategy
+                # runner does for a strategy it loads.)
+                if writing := node.writing_tables:
                     await self._send_table_writes(writing, acks)
                 if out.topic == handoff:
                     partition = partition_for(out.key, partitions)
@@ -377,7 +378,7 @@ class GroupRunner:
 
             if batch:
                 await process_safely(node.processor, batch, emit, self._counter)
-            if writing:
+            if writing := node.writing_tables:
                 await self._send_table_writes(writing, acks)
         return acks
 
