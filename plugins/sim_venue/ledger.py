@@ -25,9 +25,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, cast
+from typing import Any, Literal
 
 from pipeline.plugins.sqlite import connect_shared
 from plugins.sim_venue.amm import Pool, Swap, SwapError
@@ -73,6 +73,12 @@ _SCHEMA = (
 Status = Literal["pending", "filled", "failed"]
 _IN_CHUNK = 500
 """Order refs per ``IN (...)`` query (SQLite caps the parameters of one statement)."""
+
+# The submissions to settle, in the order they run (pending ones have no fill yet).
+_SELECT_DUE = """
+    SELECT order_ref, step_id, step, status, submitted_ms, due_ms, seq
+    FROM submissions WHERE status = 'pending' AND due_ms <= ? ORDER BY due_ms, seq
+"""
 
 # A submission joined with its fill (at most one per order_ref: only settle() inserts fills).
 _SELECT_SUBMISSION = """
@@ -141,20 +147,23 @@ def _insert_pool(db: sqlite3.Connection, pool: Pool) -> None:
     )
 
 
-def _record(row: sqlite3.Row) -> SubmissionRecord:
+def _record(row: tuple[Any, ...]) -> SubmissionRecord:
+    """A row of ``_SELECT_SUBMISSION`` (a plain tuple: its columns are in the record's
+    order, and a tuple is read faster than a ``sqlite3.Row`` by name)."""
+    (order_ref, step_id, step, status, reason, detail, submitted, due, paid, got, fill, n) = row
     return SubmissionRecord(
-        order_ref=row["order_ref"],
-        step_id=row["step_id"],
-        step_json=row["step"],
-        status=cast(Status, row["status"]),
-        reason=row["reason"],
-        detail=row["detail"],
-        submitted_ms=row["submitted_ms"],
-        due_ms=row["due_ms"],
-        amount_in=None if row["amount_in"] is None else int(row["amount_in"]),
-        amount_out=None if row["amount_out"] is None else int(row["amount_out"]),
-        fill_seq=row["fill_seq"],
-        number=row["number"],
+        order_ref,
+        step_id,
+        step,
+        status,
+        reason,
+        detail,
+        submitted,
+        due,
+        None if paid is None else int(paid),
+        None if got is None else int(got),
+        fill,
+        n,
     )
 
 
@@ -273,15 +282,19 @@ class Ledger:
             for r in rows
         }
 
+    def _tuples(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """``sql``'s rows as plain tuples (the connection's rows are ``sqlite3.Row``s)."""
+        cursor = self._db.cursor()
+        cursor.row_factory = None
+        return cursor.execute(sql, parameters)
+
     def submission(self, order_ref: str) -> SubmissionRecord | None:
-        row = self._db.execute(
-            _SELECT_SUBMISSION + " WHERE s.order_ref = ?", (order_ref,)
-        ).fetchone()
+        row = self._tuples(_SELECT_SUBMISSION + " WHERE s.order_ref = ?", (order_ref,)).fetchone()
         return None if row is None else _record(row)
 
     def first_submission(self, step_id: str) -> SubmissionRecord | None:
         """The earliest submission of ``step_id`` (there may be more: see the module doc)."""
-        row = self._db.execute(
+        row = self._tuples(
             _SELECT_SUBMISSION + " WHERE s.step_id = ? ORDER BY s.seq LIMIT 1", (step_id,)
         ).fetchone()
         return None if row is None else _record(row)
@@ -292,13 +305,14 @@ class Ledger:
         out: dict[str, SubmissionRecord] = {}
         for i in range(0, len(ids), _IN_CHUNK):
             chunk = ids[i : i + _IN_CHUNK]
-            rows = self._db.execute(
+            rows = self._tuples(
                 _SELECT_SUBMISSION
                 + f" WHERE s.step_id IN ({', '.join('?' * len(chunk))}) ORDER BY s.seq",
                 chunk,
             )
             for row in rows:
-                out.setdefault(row["step_id"], _record(row))
+                if row[1] not in out:
+                    out[row[1]] = _record(row)
         return out
 
     def fills(self) -> list[FillRecord]:
@@ -411,15 +425,29 @@ class Ledger:
         out: dict[str, SubmissionRecord] = {}
         for i in range(0, len(refs), _IN_CHUNK):
             chunk = refs[i : i + _IN_CHUNK]
-            rows = self._db.execute(
+            rows = self._tuples(
                 _SELECT_SUBMISSION + f" WHERE s.order_ref IN ({', '.join('?' * len(chunk))})", chunk
             )
-            out.update((row["order_ref"], _record(row)) for row in rows)
+            for row in rows:
+                out[row[0]] = _record(row)
         return out
 
     def settle(self, order_ref: str, now_ms: float, execute: Executor) -> SubmissionRecord | None:
         """Make every submission due by ``now_ms`` final, then return ``order_ref``'s record."""
         return self.settle_many([order_ref], now_ms, execute).get(order_ref)
+
+    def _pending(self, order_refs: Sequence[str]) -> bool:
+        """Whether any of ``order_refs`` is pending (an index look-up per ref, no join)."""
+        for i in range(0, len(order_refs), _IN_CHUNK):
+            chunk = order_refs[i : i + _IN_CHUNK]
+            found = self._db.execute(
+                "SELECT 1 FROM submissions WHERE status = 'pending' AND order_ref IN "
+                f"({', '.join('?' * len(chunk))}) LIMIT 1",
+                chunk,
+            ).fetchone()
+            if found is not None:
+                return True
+        return False
 
     def settle_many(
         self, order_refs: Sequence[str], now_ms: float, execute: Executor
@@ -434,56 +462,108 @@ class Ledger:
         receipts a worker waits for at one moment: a transaction per receipt was a third of
         the execute stage's CPU.)
         """
-        records = self.submissions(order_refs)
-        if all(r.status != "pending" for r in records.values()):
-            return records  # the fast path needs no write lock
-        with self._immediate() as db:
+        refs = list(dict.fromkeys(order_refs))
+        if not self._pending(refs):
+            return self.submissions(refs)  # the fast path needs no write lock
+        settled: dict[str, SubmissionRecord] = {}
+        with self._immediate():
+            rows = self._tuples(_SELECT_DUE, (now_ms,)).fetchall()
             due = [
-                _record(r)
-                for r in db.execute(
-                    _SELECT_SUBMISSION + " WHERE s.status = 'pending' AND s.due_ms <= ? "
-                    "ORDER BY s.due_ms, s.seq",
-                    (now_ms,),
+                SubmissionRecord(
+                    ref, step, text, status, None, None, at, due_ms, None, None, None, n
                 )
+                for ref, step, text, status, at, due_ms, n in rows
             ]
-            pools = self.pools() if due else {}
-            changed: dict[str, Pool] = {}
-            for pending in due:
-                try:
-                    swap = execute(pending, pools)
-                except SwapError as exc:
-                    db.execute(
-                        "UPDATE submissions SET status = 'failed', reason = ?, detail = ?, "
-                        "final_ms = ? WHERE order_ref = ?",
-                        (exc.reason, exc.detail, now_ms, pending.order_ref),
-                    )
-                    continue
-                fill = db.execute(
-                    "INSERT INTO fills (step_id, order_ref, amount_in, amount_out, "
-                    "filled_ms) VALUES (?, ?, ?, ?, ?)",
-                    (
-                        pending.step_id,
-                        pending.order_ref,
-                        str(swap.amount_in),
-                        str(swap.amount_out),
-                        now_ms,
-                    ),
+            if due:
+                settled = self._settle_due(due, now_ms, execute)
+        # What this transaction made final is known without reading it back (the record as
+        # ``submissions`` would read it); a ref it did not settle (not due yet, or settled by
+        # another process in between) is read.
+        rest = [ref for ref in refs if ref not in settled]
+        out = self.submissions(rest) if rest else {}
+        for ref in refs:
+            if ref in settled:
+                out[ref] = settled[ref]
+        return out
+
+    def _settle_due(
+        self, due: Sequence[SubmissionRecord], now_ms: float, execute: Executor
+    ) -> dict[str, SubmissionRecord]:
+        """Run ``due`` in order inside ``settle_many``'s transaction; their final records.
+
+        Each statement is run once for all the rows it writes: a statement per fill was most
+        of a transaction's cost.  The fills' numbers are given, not left to SQLite: under the
+        write lock they are what it would give (one more than the largest so far, in order),
+        and each must be known as the fills go, to be the version of the pools it moved."""
+        db = self._db
+        pools = self.pools()
+        (last,) = db.execute("SELECT COALESCE(MAX(seq), 0) FROM fills").fetchone()
+        fills: list[tuple[int, str, str, str, str, float]] = []
+        failed: list[tuple[str, str, float, str]] = []
+        changed: dict[str, Pool] = {}
+        out: dict[str, SubmissionRecord] = {}
+        for pending in due:
+            ref = pending.order_ref
+            try:
+                swap = execute(pending, pools)
+            except SwapError as exc:
+                failed.append((exc.reason, exc.detail, now_ms, ref))
+                out[ref] = SubmissionRecord(
+                    ref,
+                    pending.step_id,
+                    pending.step_json,
+                    "failed",
+                    exc.reason,
+                    exc.detail,
+                    pending.submitted_ms,
+                    pending.due_ms,
+                    None,
+                    None,
+                    None,
+                    pending.number,
                 )
-                # The fill's number (its rowid: one more than any before, under the lock) is
-                # now the version of every pool it moved.
-                moved = {
-                    pool_id: replace(pool, seq=fill.lastrowid or 0)
-                    for pool_id, pool in swap.pools.items()
-                }
-                pools = {**pools, **moved}
-                changed.update(moved)
-                db.execute(
-                    "UPDATE submissions SET status = 'filled', final_ms = ? WHERE order_ref = ?",
-                    (now_ms, pending.order_ref),
-                )
-            for pool in changed.values():
-                db.execute(
-                    "UPDATE pools SET reserve0 = ?, reserve1 = ?, seq = ? WHERE pool_id = ?",
-                    (str(pool.reserve0), str(pool.reserve1), pool.seq, pool.pool_id),
-                )
-        return self.submissions(order_refs)
+                continue
+            last += 1
+            fills.append(
+                (last, pending.step_id, ref, str(swap.amount_in), str(swap.amount_out), now_ms)
+            )
+            # The fill's number is now the version of every pool it moved.
+            for pool_id, p in swap.pools.items():
+                moved = Pool(p.pool_id, p.token0, p.token1, p.reserve0, p.reserve1, p.fee, last)
+                pools[pool_id] = changed[pool_id] = moved
+            out[ref] = SubmissionRecord(
+                ref,
+                pending.step_id,
+                pending.step_json,
+                "filled",
+                None,
+                None,
+                pending.submitted_ms,
+                pending.due_ms,
+                swap.amount_in,
+                swap.amount_out,
+                last,
+                pending.number,
+            )
+        if fills:
+            db.executemany(
+                "INSERT INTO fills (seq, step_id, order_ref, amount_in, amount_out, filled_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                fills,
+            )
+            db.executemany(
+                "UPDATE submissions SET status = 'filled', final_ms = ? WHERE order_ref = ?",
+                [(now_ms, fill[2]) for fill in fills],
+            )
+        if failed:
+            db.executemany(
+                "UPDATE submissions SET status = 'failed', reason = ?, detail = ?, final_ms = ? "
+                "WHERE order_ref = ?",
+                failed,
+            )
+        for pool in changed.values():
+            db.execute(
+                "UPDATE pools SET reserve0 = ?, reserve1 = ?, seq = ? WHERE pool_id = ?",
+                (str(pool.reserve0), str(pool.reserve1), pool.seq, pool.pool_id),
+            )
+        return out

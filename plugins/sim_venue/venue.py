@@ -119,9 +119,10 @@ class SimVenue:
         self._inserts: TickBatch[NewSubmission, None] = TickBatch(self._insert)
         self._settles: TickBatch[str, SubmissionRecord | None] = TickBatch(self._settle)
         self._lookups: TickBatch[str, SubmissionRecord | None] = TickBatch(self._lookup)
-        self._steps: dict[str, ExecutionStep] = {}
-        """Steps this process submitted, by order ref, until their receipt: not parsed back
-        from the ledger's JSON to be executed and reported."""
+        self._orders: dict[str, _Order] = {}
+        """Steps this process submitted, by order ref, until their receipt, as resolved when
+        they were submitted: not parsed back from the ledger's JSON, nor resolved again, to
+        be executed and reported."""
         self._due: dict[str, float] = {}
         """When each of those is due: its receipt need not read the ledger first."""
 
@@ -280,19 +281,19 @@ class SimVenue:
         ``step.not_before_ms`` is the executor's to honour: the venue executes what it is sent.
         """
         try:
-            self._order(step, await self._known_pools())
+            order = self._order(step, await self._known_pools())
         except SwapError as exc:
             raise StepRejected(self.name, exc.reason, exc.detail) from exc
         submitted_ms = self._clock_ms()
         order_ref = self._new_order_ref()
         due_ms = submitted_ms + self.config.latency_ms
-        self._steps[order_ref] = step
+        self._orders[order_ref] = order
         try:
             await self._inserts(
                 NewSubmission(order_ref, step.step_id, step.model_dump_json(), submitted_ms, due_ms)
             )
         except BaseException:
-            self._steps.pop(order_ref, None)
+            self._orders.pop(order_ref, None)
             raise
         self._due[order_ref] = due_ms
         return Submission(step.step_id, order_ref)
@@ -322,8 +323,8 @@ class SimVenue:
         """
         record: SubmissionRecord | None = None
         due_ms = self._due.get(submission.order_ref)
-        mine = self._steps.get(submission.order_ref)
-        if due_ms is None or mine is None or mine.step_id != submission.step_id:
+        mine = self._orders.get(submission.order_ref)
+        if due_ms is None or mine is None or mine.step.step_id != submission.step_id:
             # Not submitted by this process (or before a restart): the ledger says where it is.
             found = await self._unlocked(lambda: self.ledger.submission(submission.order_ref))
             if found is None or found.step_id != submission.step_id:
@@ -342,20 +343,24 @@ class SimVenue:
         assert record is not None
         self._due.pop(record.order_ref, None)
         if record.status == "failed":
-            self._steps.pop(record.order_ref, None)
+            self._orders.pop(record.order_ref, None)
             raise StepRejected(self.name, record.reason or "failed", record.detail or "")
         if record.amount_in is None or record.amount_out is None:
             raise TransientVenueError(
                 self.name, "receipt_timeout", f"{submission.order_ref} is still pending"
             )
-        step = self._steps.pop(record.order_ref, None) or ExecutionStep.model_validate_json(
-            record.step_json
-        )
+        order = self._orders.pop(record.order_ref, None)
+        if order is not None:
+            decimals_in, decimals_out = order.asset_in.decimals, order.asset_out.decimals
+        else:
+            step = ExecutionStep.model_validate_json(record.step_json)
+            decimals_in = self._assets[step.asset_in].decimals
+            decimals_out = self._assets[step.asset_out].decimals
         return Fill(
             step_id=record.step_id,
             order_ref=record.order_ref,
-            amount_in=from_units(record.amount_in, self._assets[step.asset_in].decimals),
-            amount_out=from_units(record.amount_out, self._assets[step.asset_out].decimals),
+            amount_in=from_units(record.amount_in, decimals_in),
+            amount_out=from_units(record.amount_out, decimals_out),
             landed_at=record.fill_seq,
         )
 
@@ -393,13 +398,18 @@ class SimVenue:
                 f"{injected.after + 1}..{injected.after + injected.first} "
                 "(plugins.venues.sim.config.inject_failures)",
             )
-        try:
-            step = self._steps.get(record.order_ref) or ExecutionStep.model_validate_json(
-                record.step_json
-            )
-        except ValidationError as exc:
-            raise SwapError("invalid_step", f"stored step does not parse: {exc}") from exc
-        return self._swap(self._order(step, pools), pools, enforce_limit=True)
+        order = self._orders.get(record.order_ref)
+        if order is None:  # submitted by another process, or before a restart
+            try:
+                step = ExecutionStep.model_validate_json(record.step_json)
+            except ValidationError as exc:
+                raise SwapError("invalid_step", f"stored step does not parse: {exc}") from exc
+            order = self._order(step, pools)
+        else:
+            # Resolved at submission; only the route is checked again, against the pools
+            # as they are now (venue, assets and amounts cannot have changed).
+            check_route(pools, order.hops, order.step.asset_in, order.step.asset_out)
+        return self._swap(order, pools, enforce_limit=True)
 
     def _asset(self, symbol: str) -> Asset:
         asset = self._assets.get(symbol)
