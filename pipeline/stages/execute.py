@@ -34,12 +34,13 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any, TypeVar
 
 from pipeline.breakers.execution import ExecutionBreakers, StepOutcome
 from pipeline.codec import decode_event
 from pipeline.control.keys import TOPIC as CONTROL_TOPIC
 from pipeline.control.state import ControlView
-from pipeline.models.base import WireModel, wire_amount
+from pipeline.models.base import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, WireModel, wire_amount
 from pipeline.models.events import (
     Event,
     ExecCompleted,
@@ -64,6 +65,7 @@ from pipeline.plugins.venue import (
     Venue,
     VenueError,
 )
+from pipeline.priority.signals import StrategyOutcomes
 from pipeline.stages.base import BookView, Emit, Output, Record, StageContext, event_of
 from pipeline.stages.book_planning import plan_on_books
 from pipeline.stages.decisions import Decisions
@@ -77,6 +79,51 @@ REPLAN_WAIT_S = 2.0  # for the book feed to show the plan's own fills (a poll is
 REPLAN_POLL_S = 0.02
 REPLAN_KEY_SUFFIX = "/replan"
 """The openings table's key for a plan's re-planned steps: ``<intent id>/replan``."""
+
+
+M = TypeVar("M", bound=WireModel)
+_FIELDS: dict[type[WireModel], tuple[tuple[str, Any], ...]] = {}
+_REQUIRED = object()
+
+
+def _built(model: type[M], fields: dict[str, Any]) -> M:
+    """``model(**fields)``, not validated: for fields that are already what validation would
+    make of them -- taken from models validated upstream (the plan, its intent), or checked
+    here (``_fits``) when a venue hands them over.
+
+    Validating an exec payload's amounts again cost ~2 us a field, ~15 us an intent (issue
+    11); this builds the same object (fields in definition order, since the serializer
+    writes them in ``__dict__`` order) for ~1 us.  ``test_execute`` checks it against
+    validation for every payload built so."""
+    order = _FIELDS.get(model)
+    if order is None:
+        order = _FIELDS[model] = tuple(
+            (name, _REQUIRED if info.is_required() else info.default)
+            for name, info in model.model_fields.items()
+        )
+    values = {name: fields.get(name, default) for name, default in order}
+    if _REQUIRED in values.values():
+        return model(**fields)  # a field is missing: let pydantic say which
+    payload = model.__new__(model)
+    object.__setattr__(payload, "__dict__", values)
+    object.__setattr__(payload, "__pydantic_fields_set__", set(fields))
+    object.__setattr__(payload, "__pydantic_extra__", None)
+    object.__setattr__(payload, "__pydantic_private__", None)
+    return payload
+
+
+_WHOLE_DIGITS = AMOUNT_MAX_DIGITS - AMOUNT_DECIMAL_PLACES
+
+
+def _fits(amount: object) -> bool:
+    """Whether an ``Amount`` field takes ``amount`` as it is (a finite ``Decimal`` with at
+    most 36 decimal places and 42 whole digits: validation would return it unchanged)."""
+    if type(amount) is not Decimal or not amount.is_finite():
+        return False
+    _, digits, exponent = amount.as_tuple()
+    return isinstance(exponent, int) and (
+        exponent >= -AMOUNT_DECIMAL_PLACES and len(digits) + exponent <= _WHOLE_DIGITS
+    )
 
 
 def _wanted(step: ExecutionStep) -> tuple[Decimal, str]:
@@ -166,6 +213,77 @@ def realised_slippage(steps: Sequence[ExecutionStep], fills: Sequence[Fill]) -> 
     return wire_amount(ratio) if ratio is not None else Decimal(0)
 
 
+# ------------------------------------------------------------------ the payloads of a step
+# Built with ``_built``: what comes from the plan (validated when it was decoded or made) is
+# taken as it is; what a venue hands over is checked, and validated if the check fails.
+
+
+def step_submitted(
+    plan_id: str, step: ExecutionStep, venue: str, order_ref: str
+) -> ExecStepSubmitted:
+    asked, asked_asset = _wanted(step)
+    fields = {
+        "plan_id": plan_id,
+        "step_id": step.step_id,
+        "venue": venue,
+        "order_ref": order_ref,
+        "kind": step.kind,
+        "limit_price": step.limit_price,
+        "asked": asked,
+        "asked_asset": asked_asset,
+    }
+    if type(venue) is str and type(order_ref) is str:
+        return _built(ExecStepSubmitted, fields)
+    return ExecStepSubmitted(**fields)
+
+
+def step_filled(plan_id: str, step: ExecutionStep, venue: str, fill: Fill) -> ExecStepFilled:
+    fields = {
+        "plan_id": plan_id,
+        "step_id": step.step_id,
+        "venue": venue,
+        "order_ref": fill.order_ref,
+        "asset_in": step.asset_in,
+        "asset_out": step.asset_out,
+        "amount_in": fill.amount_in,
+        "amount_out": fill.amount_out,
+        "landed_at": fill.landed_at,
+        "fee": fill.fee,
+        "fee_asset": fill.fee_asset,
+    }
+    if (
+        type(venue) is str
+        and type(fill.order_ref) is str
+        and _fits(fill.amount_in)
+        and _fits(fill.amount_out)
+        and (fill.landed_at is None or type(fill.landed_at) is int)
+        and (fill.fee is None or _fits(fill.fee))
+        and (fill.fee_asset is None or type(fill.fee_asset) is str)
+    ):
+        return _built(ExecStepFilled, fields)
+    return ExecStepFilled(**fields)
+
+
+def completed(plan_id: str, steps: Sequence[ExecutionStep], fills: Sequence[Fill]) -> ExecCompleted:
+    # The planner's steps are parallel paths of one trade (a split route), so the intent's
+    # totals are the sums of the fills.
+    fields = {
+        "plan_id": plan_id,
+        "asset_in": steps[0].asset_in,
+        "asset_out": steps[0].asset_out,
+        "amount_in": sum((f.amount_in for f in fills), Decimal(0)),
+        "amount_out": sum((f.amount_out for f in fills), Decimal(0)),
+        "realised_slippage": realised_slippage(steps, fills),
+    }
+    if (
+        _fits(fields["amount_in"])
+        and _fits(fields["amount_out"])
+        and _fits(fields["realised_slippage"])
+    ):
+        return _built(ExecCompleted, fields)
+    return ExecCompleted(**fields)
+
+
 class StepLocks:
     """One ``asyncio.Lock`` per step id, dropped when no run holds or waits for it."""
 
@@ -207,15 +325,19 @@ class PlanRun:
         control: ControlView | None = None,
         breakers: ExecutionBreakers | None = None,
         paper: bool = False,
+        outcomes: StrategyOutcomes | None = None,
     ) -> None:
         payload = event.payload_as(PlanCreated)
         self.plan, self.intent = payload.plan, payload.intent
+        self._deadline = self.intent.deadline_ms
         self._cause = event
         self._venues = venues
         self._books = books
         """The pair's books, to re-plan the rest of a child (``onPartialFill`` REPLAN)."""
         self._clock = clock
-        self._emit = emit
+        self._send = emit
+        self._outcomes = outcomes
+        """Each strategy's completions and failures, for the priority model's fill rate."""
         self._locks = locks if locks is not None else StepLocks()
         self._openings = openings
         self._record = record
@@ -241,6 +363,15 @@ class PlanRun:
         self._last_id = event.event_id
         return Output.of_event(self._topic, event)
 
+    async def _emit(self, output: Output) -> None:
+        await self._send(output)
+        event = output.event
+        if self._outcomes is not None and event is not None:
+            if event.topic == "exec.completed":
+                self._outcomes.record(self.intent.strategy_id, True)
+            elif event.topic == "exec.failed":
+                self._outcomes.record(self.intent.strategy_id, False)
+
     async def _out(self, topic: str, payload: WireModel, seq_offset: int) -> None:
         await self._emit(self._event(topic, payload, seq_offset))
 
@@ -253,7 +384,7 @@ class PlanRun:
         ``intent.expired`` under the seq ``exec.started`` already has.  It says started
         again, and that the step was not sent in time.
         """
-        deadline, now = self.intent.deadline_ms, self._clock()
+        deadline, now = self._deadline, self._clock()
         late = already is None and deadline is not None and now > deadline
         opened = self._openings.recall(self.intent.id) if self._openings is not None else None
         if opened is None:
@@ -306,7 +437,7 @@ class PlanRun:
         return True
 
     async def _submit(self, venue: Venue, step: ExecutionStep) -> Submission:
-        deadline = self.intent.deadline_ms
+        deadline = self._deadline
         for delay in (*RETRY_DELAYS_S, None):
             try:
                 return await venue.submit(step)
@@ -407,21 +538,7 @@ class PlanRun:
                 2 + 2 * count,
             )
             return
-        fills = done.fills
-        # The planner's steps are parallel paths of one trade (a split route), so the
-        # intent's totals are the sums of the fills.
-        await self._out(
-            "exec.completed",
-            ExecCompleted(
-                plan_id=self.plan.id,
-                asset_in=steps[0].asset_in,
-                asset_out=steps[0].asset_out,
-                amount_in=sum((f.amount_in for f in fills), Decimal(0)),
-                amount_out=sum((f.amount_out for f in fills), Decimal(0)),
-                realised_slippage=realised_slippage(steps, fills),
-            ),
-            2 + 2 * count,
-        )
+        await self._out("exec.completed", completed(self.plan.id, steps, done.fills), 2 + 2 * count)
 
     async def _run_step(self, k: int, step: ExecutionStep, done: _Done) -> bool:
         """Send step ``k`` (once: looked up first) and report it; whether to go on.
@@ -448,21 +565,11 @@ class PlanRun:
             except VenueError as exc:
                 await self._step_failed(k, step, exc, submitted=False)
                 return False
-        deadline = self.intent.deadline_ms
-        asked, asked_asset = _wanted(step)
+        deadline = self._deadline
         try:
             await self._out(
                 "exec.step_submitted",
-                ExecStepSubmitted(
-                    plan_id=self.plan.id,
-                    step_id=step.step_id,
-                    venue=venue.name,
-                    order_ref=submission.order_ref,
-                    kind=step.kind,
-                    limit_price=step.limit_price,
-                    asked=asked,
-                    asked_asset=asked_asset,
-                ),
+                step_submitted(self.plan.id, step, venue.name, submission.order_ref),
                 2 + 2 * k,
             )
             remaining_s = ((deadline - self._clock()) / 1000) if deadline else 0.0
@@ -485,21 +592,7 @@ class PlanRun:
             if fill.landed_at is not None:
                 done.landed[venue.name] = max(done.landed.get(venue.name, 0), fill.landed_at)
         await self._out(
-            "exec.step_filled",
-            ExecStepFilled(
-                plan_id=self.plan.id,
-                step_id=step.step_id,
-                venue=venue.name,
-                order_ref=fill.order_ref,
-                asset_in=step.asset_in,
-                asset_out=step.asset_out,
-                amount_in=fill.amount_in,
-                amount_out=fill.amount_out,
-                landed_at=fill.landed_at,
-                fee=fill.fee,
-                fee_asset=fill.fee_asset,
-            ),
-            3 + 2 * k,
+            "exec.step_filled", step_filled(self.plan.id, step, venue.name, fill), 3 + 2 * k
         )
         return True
 
@@ -603,26 +696,12 @@ class ExecuteStage:
         # can come twice in one batch: it runs once (and the step locks cover copies that
         # arrive in batches processed side by side).
         runs: dict[str, PlanRun] = {}
-        strategies = {
-            e.correlation_id: e.payload_as(PlanCreated).intent.strategy_id for _, e in pairs
-        }
-        outcomes = self._context.outcomes
-
-        async def emit_noting_outcomes(output: Output) -> None:
-            # Each strategy's completions and failures, for the priority model's fill rate.
-            await emit(output)
-            event = output.event
-            if event is not None and event.topic in ("exec.completed", "exec.failed"):
-                strategy = strategies.get(event.correlation_id)
-                if strategy is not None:
-                    outcomes.record(strategy, event.topic == "exec.completed")
-
         for record, event in pairs:
             run = PlanRun(
                 event,
                 self._context.venues,
                 self._context.clock,
-                emit_noting_outcomes,
+                emit,
                 self._locks,
                 self._openings,
                 record,
@@ -631,6 +710,7 @@ class ExecuteStage:
                 control=self._context.control,
                 breakers=self._breakers,
                 paper=self._context.topology.app.mode == "paper",
+                outcomes=self._context.outcomes,
             )
             runs.setdefault(run.plan.id, run)
         await asyncio.gather(*(run.run() for run in runs.values()))

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
+from pydantic import ValidationError
 
 from pipeline.codec import decode_event, encode_event
 from pipeline.config import Settings
@@ -18,6 +19,7 @@ from pipeline.models.events import (
     ExecCompleted,
     ExecStepFailed,
     ExecStepFilled,
+    ExecStepSubmitted,
     IntentExpired,
     PlanCreated,
 )
@@ -30,7 +32,10 @@ from pipeline.stages.execute import (
     ExecuteStage,
     StepLocks,
     build,
+    completed,
     realised_slippage,
+    step_filled,
+    step_submitted,
 )
 from pipeline.stages.ingest import ingest_record
 from pipeline.stages.plan import plan_output
@@ -405,6 +410,88 @@ def test_realised_slippage_fits_the_wire() -> None:
         ).realised_slippage
         == ratio
     )
+
+
+def _same_as_validated(built: Any, validated: Any) -> None:
+    """A payload built without validation is the object validation makes, field for field
+    and in the same order (the serializer writes ``__dict__`` in its order)."""
+    assert type(built) is type(validated)
+    assert list(built.__dict__.items()) == list(validated.__dict__.items())
+    assert built.model_fields_set == validated.model_fields_set
+    assert (built.__pydantic_extra__, built.__pydantic_private__) == (None, None)
+    assert built.model_dump_json(by_alias=True) == validated.model_dump_json(by_alias=True)
+    assert built.to_wire() == validated.to_wire()
+
+
+ODD_FILLS = [
+    Fill("s", "r", Decimal("1.5"), Decimal("4500.000001"), landed_at=7),
+    Fill("s", "r", Decimal("2"), Decimal("3"), fee=Decimal("0.01"), fee_asset="USDC"),
+    # Not what an Amount keeps as it is: validation rounds, refuses or converts, as before.
+    Fill("s", "r", Decimal("1E-40"), Decimal("1.000000000000000000000000000000000000000")),
+    Fill("s", "r", Decimal("1E+50"), Decimal(1)),
+    Fill("s", "r", Decimal("NaN"), Decimal(1)),
+    Fill("s", "r", 3, Decimal(1)),  # type: ignore[arg-type]  # a venue's mistake
+    Fill("s", "r", Decimal(1), Decimal(1), landed_at=True),
+    Fill("s", 12, Decimal(1), Decimal(1)),  # type: ignore[arg-type]
+]
+
+
+@pytest.mark.parametrize("fill", ODD_FILLS)
+async def test_payloads_built_without_validation_are_the_validated_ones(
+    sim: SimVenue, fill: Fill
+) -> None:
+    step = step_of(await plan_event(sim))
+    wanted = step.amount_in
+    _same_as_validated(
+        step_submitted("p", step, "sim", "ref"),
+        ExecStepSubmitted(
+            plan_id="p",
+            step_id=step.step_id,
+            venue="sim",
+            order_ref="ref",
+            kind=step.kind,
+            limit_price=step.limit_price,
+            asked=wanted,
+            asked_asset=step.asset_in,
+        ),
+    )
+    filled: dict[str, Any] = {
+        "plan_id": "p",
+        "step_id": step.step_id,
+        "venue": "sim",
+        "order_ref": fill.order_ref,
+        "asset_in": step.asset_in,
+        "asset_out": step.asset_out,
+        "amount_in": fill.amount_in,
+        "amount_out": fill.amount_out,
+        "landed_at": fill.landed_at,
+        "fee": fill.fee,
+        "fee_asset": fill.fee_asset,
+    }
+    try:
+        expected: Any = ExecStepFilled(**filled)
+    except ValidationError as exc:
+        with pytest.raises(ValidationError) as raised:
+            step_filled("p", step, "sim", fill)
+        assert raised.value.errors(include_input=False) == exc.errors(include_input=False)
+    else:
+        _same_as_validated(step_filled("p", step, "sim", fill), expected)
+    totals: dict[str, Any] = {
+        "plan_id": "p",
+        "asset_in": step.asset_in,
+        "asset_out": step.asset_out,
+        "amount_in": sum((fill.amount_in, fill.amount_in), Decimal(0)),
+        "amount_out": sum((fill.amount_out, fill.amount_out), Decimal(0)),
+        "realised_slippage": realised_slippage([step, step], [fill, fill]),
+    }
+    try:
+        expected = ExecCompleted(**totals)
+    except ValidationError as exc:
+        with pytest.raises(ValidationError) as raised:
+            completed("p", [step, step], [fill, fill])
+        assert raised.value.errors(include_input=False) == exc.errors(include_input=False)
+    else:
+        _same_as_validated(completed("p", [step, step], [fill, fill]), expected)
 
 
 async def test_other_events_are_ignored(sim: SimVenue) -> None:
