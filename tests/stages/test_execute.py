@@ -371,6 +371,32 @@ async def test_step_locks_are_dropped_once_released() -> None:
     assert len(locks) == 0
 
 
+async def test_a_run_cancelled_while_waiting_for_a_step_lock_leaves_nothing_held() -> None:
+    locks = StepLocks()
+    inside = asyncio.Event()
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with locks.hold("step-1"):
+            inside.set()
+            await release.wait()
+
+    async def waiter() -> None:
+        async with locks.hold("step-1"):
+            raise AssertionError("never entered: cancelled while waiting")
+
+    first = asyncio.ensure_future(holder())
+    await inside.wait()
+    second = asyncio.ensure_future(waiter())
+    await asyncio.sleep(0)
+    second.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    release.set()
+    await first
+    assert len(locks) == 0
+
+
 def test_realised_slippage_fits_the_wire() -> None:
     # One base unit worse on a large quote is a ratio with ~50 decimal places; an Amount takes
     # 36, and a model that refuses it would fail the completed plan after the fill.
