@@ -409,15 +409,32 @@ class Ledger:
         same submission, ``plugins.sim_venue.flow``); else that is an error."""
         if not submissions:
             return
-        with self._immediate() as db:
-            db.executemany(
-                f"INSERT {'OR IGNORE ' if once else ''}INTO submissions (order_ref, step_id, "
-                "step, status, submitted_ms, due_ms) VALUES (?, ?, ?, 'pending', ?, ?)",
-                [
-                    (s.order_ref, s.step_id, s.step_json, s.submitted_ms, s.due_ms)
-                    for s in submissions
-                ],
-            )
+        with self._immediate():
+            self._insert_submissions(submissions, once=once)
+
+    def _insert_submissions(self, submissions: Sequence[NewSubmission], *, once: bool) -> None:
+        self._db.executemany(
+            f"INSERT {'OR IGNORE ' if once else ''}INTO submissions (order_ref, step_id, "
+            "step, status, submitted_ms, due_ms) VALUES (?, ?, ?, 'pending', ?, ?)",
+            [(s.order_ref, s.step_id, s.step_json, s.submitted_ms, s.due_ms) for s in submissions],
+        )
+
+    def add_and_settle(
+        self, submissions: Sequence[NewSubmission], now_ms: float, execute: Executor
+    ) -> dict[str, SubmissionRecord]:
+        """``add_submissions`` then ``settle_many`` at ``now_ms``, in one transaction; the
+        final records of the submissions this settled (those given are among them when they
+        are due by ``now_ms``), by order ref.
+
+        For submissions due as they are stored (a venue without latency): every due
+        submission runs in ``settle_many``'s order, and a crash leaves all or none of it, as
+        it would leave two transactions -- for one commit per batch, not two."""
+        if not submissions:
+            return {}
+        with self._immediate():
+            self._insert_submissions(submissions, once=False)
+            due = self._due(now_ms)
+            return self._settle_due(due, now_ms, execute) if due else {}
 
     def submissions(self, order_refs: Iterable[str]) -> dict[str, SubmissionRecord]:
         """The records of ``order_refs`` that exist, by order ref."""
@@ -467,13 +484,7 @@ class Ledger:
             return self.submissions(refs)  # the fast path needs no write lock
         settled: dict[str, SubmissionRecord] = {}
         with self._immediate():
-            rows = self._tuples(_SELECT_DUE, (now_ms,)).fetchall()
-            due = [
-                SubmissionRecord(
-                    ref, step, text, status, None, None, at, due_ms, None, None, None, n
-                )
-                for ref, step, text, status, at, due_ms, n in rows
-            ]
+            due = self._due(now_ms)
             if due:
                 settled = self._settle_due(due, now_ms, execute)
         # What this transaction made final is known without reading it back (the record as
@@ -485,6 +496,13 @@ class Ledger:
             if ref in settled:
                 out[ref] = settled[ref]
         return out
+
+    def _due(self, now_ms: float) -> list[SubmissionRecord]:
+        """Every submission pending and due by ``now_ms``, in the order they run."""
+        return [
+            SubmissionRecord(ref, step, text, status, None, None, at, due_ms, None, None, None, n)
+            for ref, step, text, status, at, due_ms, n in self._tuples(_SELECT_DUE, (now_ms,))
+        ]
 
     def _settle_due(
         self, due: Sequence[SubmissionRecord], now_ms: float, execute: Executor

@@ -125,6 +125,12 @@ class SimVenue:
         be executed and reported."""
         self._due: dict[str, float] = {}
         """When each of those is due: its receipt need not read the ledger first."""
+        self._at_once = config.latency_ms == 0 and wait_until is None
+        """No latency on the wall clock: a tick's submissions are due as they are stored, so
+        the transaction that stores them runs them (``Ledger.add_and_settle``): a commit, a
+        read and a batch of receipts less per tick than storing, then settling."""
+        self._final: dict[str, SubmissionRecord] = {}
+        """Submissions of this process made final as they were stored, until their receipt."""
 
     @property
     def ledger(self) -> Ledger:
@@ -295,7 +301,8 @@ class SimVenue:
         except BaseException:
             self._orders.pop(order_ref, None)
             raise
-        self._due[order_ref] = due_ms
+        if order_ref not in self._final:
+            self._due[order_ref] = due_ms
         return Submission(step.step_id, order_ref)
 
     async def _known_pools(self) -> Mapping[str, Pool]:
@@ -304,7 +311,16 @@ class SimVenue:
         return self._seed
 
     async def _insert(self, submissions: list[NewSubmission]) -> list[None]:
-        await self._write(lambda: self.ledger.add_submissions(submissions))
+        if not self._at_once:
+            await self._write(lambda: self.ledger.add_submissions(submissions))
+            return [None] * len(submissions)
+        settled = await self._write(
+            lambda: self.ledger.add_and_settle(submissions, self._clock_ms(), self._execute)
+        )
+        for new in submissions:
+            record = settled.get(new.order_ref)
+            if record is not None:
+                self._final[new.order_ref] = record
         return [None] * len(submissions)
 
     async def _settle(self, order_refs: list[str]) -> list[SubmissionRecord | None]:
@@ -321,7 +337,10 @@ class SimVenue:
         never executed again.  ``TransientVenueError("receipt_timeout")`` if it is not final
         within ``timeout_s``; waiting again later is safe.
         """
-        record: SubmissionRecord | None = None
+        record = self._final.pop(submission.order_ref, None)
+        if record is not None and record.step_id == submission.step_id:
+            return self._receipt(record, submission)
+        record = None
         due_ms = self._due.get(submission.order_ref)
         mine = self._orders.get(submission.order_ref)
         if due_ms is None or mine is None or mine.step.step_id != submission.step_id:
@@ -341,6 +360,10 @@ class SimVenue:
             if record is None:  # only if someone deleted it from the file under us
                 raise StepRejected(self.name, "unknown_order", submission.order_ref)
         assert record is not None
+        return self._receipt(record, submission)
+
+    def _receipt(self, record: SubmissionRecord, submission: Submission) -> Fill:
+        """A final record as the fill ``wait_receipt`` returns (``StepRejected``: failed)."""
         self._due.pop(record.order_ref, None)
         if record.status == "failed":
             self._orders.pop(record.order_ref, None)

@@ -175,6 +175,40 @@ async def test_due_submissions_execute_in_submission_order(
     assert early_fill.amount_out > late_fill.amount_out
 
 
+async def test_without_latency_a_submission_is_final_once_stored_and_fills_once(
+    open_venue: OpenVenue, make_step: StepFactory
+) -> None:
+    """Latency 0 on the wall clock: the transaction that stores a tick's submissions runs
+    them.  The fill is durable when ``submit`` returns: a restarted venue reports it and never
+    runs the step again."""
+    venue = await open_venue()
+    submission = await venue.submit(make_step("WETH>weth-usdc>USDC", "1"))
+    record = venue.ledger.submission(submission.order_ref)
+    assert record is not None
+    assert (record.status, record.fill_seq) == ("filled", 1)
+    fill = await venue.wait_receipt(submission, timeout_s=5)
+    traded = await reserves(venue)
+    await venue.stop()
+
+    restarted = await open_venue()
+    assert await restarted.lookup("step-1") == submission
+    assert await restarted.wait_receipt(submission, timeout_s=5) == fill
+    assert restarted.fill_counts() == {"step-1": 1}
+    assert await reserves(restarted) == traded
+
+
+async def test_with_latency_a_submission_waits_pending(
+    open_venue: OpenVenue, make_step: StepFactory
+) -> None:
+    venue = await open_venue(latency_ms=50)
+    submission = await venue.submit(make_step("WETH>weth-usdc>USDC", "1"))
+    record = venue.ledger.submission(submission.order_ref)
+    assert record is not None
+    assert record.status == "pending"
+    await venue.wait_receipt(submission, timeout_s=5)
+    assert venue.fill_counts() == {"step-1": 1}
+
+
 async def test_latency_is_honoured(open_venue: OpenVenue, make_step: StepFactory) -> None:
     venue = await open_venue(latency_ms=150)
     started = time.time()
