@@ -81,7 +81,8 @@ REPLAN_KEY_SUFFIX = "/replan"
 
 
 M = TypeVar("M", bound=WireModel)
-_FIELDS: dict[type[WireModel], tuple[tuple[str, Any], ...]] = {}
+_FIELDS: dict[type[WireModel], dict[str, Any]] = {}
+"""Per model, every field in definition order, with its default or ``_REQUIRED``."""
 _REQUIRED = object()
 
 
@@ -91,18 +92,19 @@ def _built(model: type[M], fields: dict[str, Any]) -> M:
     here (``_fits``) when a venue hands them over.
 
     Validating an exec payload's amounts again cost ~2 us a field, ~15 us an intent (issue
-    11); this builds the same object (fields in definition order, since the serializer
-    writes them in ``__dict__`` order) for ~1 us.  ``test_execute`` checks it against
+    11); this builds the same object for ~1 us.  ``test_execute`` checks it against
     validation for every payload built so."""
-    order = _FIELDS.get(model)
-    if order is None:
-        order = _FIELDS[model] = tuple(
-            (name, _REQUIRED if info.is_required() else info.default)
+    shape = _FIELDS.get(model)
+    if shape is None:
+        shape = _FIELDS[model] = {
+            name: _REQUIRED if info.is_required() else info.default
             for name, info in model.model_fields.items()
-        )
-    values = {name: fields.get(name, default) for name, default in order}
-    if _REQUIRED in values.values():
-        return model(**fields)  # a field is missing: let pydantic say which
+        }
+    # The fields in definition order (a merge keeps the first dict's order): the serializer
+    # writes ``__dict__`` in its order.
+    values = {**shape, **fields}
+    if len(values) != len(shape) or _REQUIRED in values.values():
+        return model(**fields)  # a field unknown or missing: let pydantic say which
     payload = model.__new__(model)
     object.__setattr__(payload, "__dict__", values)
     object.__setattr__(payload, "__pydantic_fields_set__", set(fields))
