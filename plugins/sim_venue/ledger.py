@@ -507,7 +507,8 @@ class Ledger:
     def _settle_due(
         self, due: Sequence[SubmissionRecord], now_ms: float, execute: Executor
     ) -> dict[str, SubmissionRecord]:
-        """Run ``due`` in order inside ``settle_many``'s transaction; their final records.
+        """Run ``due`` in order, inside the caller's write transaction; their final records
+        (as ``submissions`` would read them back), by order ref.
 
         Each statement is run once for all the rows it writes: a statement per fill was most
         of a transaction's cost.  The fills' numbers are given, not left to SQLite: under the
