@@ -251,6 +251,10 @@ async def serve(bootstrap: str, run: str, followers: bool) -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), REPORT_EVERY_S)
     finally:
+        # What the sink sent, and how much of it through producer.send (when known).
+        sink = runtime.snapshot().get("sink")
+        sys.stdout.buffer.write(orjson.dumps({"sink": sink}) + b"\n")
+        sys.stdout.buffer.flush()
         await runtime.stop()
         for feed in feeds:
             await feed.stop()
@@ -342,6 +346,8 @@ class Workers:
                 self.assigned[index] = report["assigned"]
             for run, n in report.get("done", {}).items():
                 self.done[run] = self.done.get(run, 0) + n
+            if report.get("sink"):
+                print(f"  worker {index} sink: {report['sink']}", file=sys.stderr)
 
     def _check_alive(self) -> None:
         dead = [c.returncode for c in self._children if c.returncode is not None]
@@ -358,6 +364,7 @@ class Workers:
             except TimeoutError:
                 child.kill()
                 await child.wait()
+        await asyncio.wait(self._readers, timeout=5)  # their last lines
         for reader in self._readers:
             reader.cancel()
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)

@@ -94,6 +94,8 @@ class KafkaSink:
         """Partitions this sink has sent to through ``producer.send`` once (so their topic's
         metadata is known): later records go straight into the open batch."""
         self.sent = 0
+        self.sent_slow = 0
+        """Records that went through ``producer.send`` (no open batch took them)."""
 
     @property
     def producer(self) -> AIOKafkaProducer:
@@ -136,6 +138,7 @@ class KafkaSink:
             ack = append_to_open_batch(self.producer, tp, key, value, list(headers))
             if ack is not None:
                 return ack
+        self.sent_slow += 1
         future = await self.producer.send(
             topic, value, key=key, partition=partition, headers=list(headers) or None
         )

@@ -88,3 +88,27 @@ async def test_a_refused_record_fails_its_own_send_and_spares_the_batches_around
         await sink.stop()
     got = await _read(kafka_bootstrap, topic, 0, 4)
     assert [k for k, _v, _h in got] == [b"a0", b"a1", b"a2", b"a3"]
+
+
+async def test_a_burst_queues_fresh_batches_behind_a_full_one_and_keeps_their_order(
+    kafka_bootstrap: str,
+) -> None:
+    # A pass appends without yielding: the sender cannot drain the partition meanwhile, so
+    # full batches queue up (up to MAX_QUEUED_BATCHES) instead of waiting in producer.send.
+    topic = await new_topic(kafka_bootstrap, "test.sink", 1)
+    sink = KafkaSink(kafka_bootstrap, partitions={topic: 1})
+    await sink.start()
+    value = b"x" * 20_000  # a 256 KiB batch holds twelve
+    try:
+        await (await sink.send(topic, b"first", b"small"))  # the partition's metadata known
+        acks = [await sink.send(topic, b"%d" % i, value) for i in range(36)]
+        assert sink.sent_slow == 1  # only the first record went through producer.send
+        assert len({id(a) for a in acks}) == 3  # three batches queued at once
+        # Beyond the bound, producer.send waits for a drain (and order still holds).
+        acks += [await sink.send(topic, b"%d" % i, value) for i in range(36, 100)]
+        assert sink.sent_slow > 1
+        await asyncio.gather(*acks)
+    finally:
+        await sink.stop()
+    got = await _read(kafka_bootstrap, topic, 0, 101)
+    assert [k for k, _v, _h in got] == [b"first"] + [b"%d" % i for i in range(100)]
