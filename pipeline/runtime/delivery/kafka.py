@@ -174,7 +174,7 @@ class KafkaRuntime:
             max_poll_interval_ms=300000,
             fetch_max_wait_ms=self._fetch_waits[0],
             idle_wait_ms=self._fetch_waits[1],
-            stage_records=True,
+            records="stage",
             # Ranges per topic: partition p of every co-partitioned topic goes to one worker
             # (the planner's pending flow reads sep.executions beside the intents it plans;
             # round-robin over all topic-partitions splits them from 3 workers on).
@@ -244,7 +244,7 @@ class KafkaRuntime:
                 if not messages:
                     continue
                 ends[(tp.topic, tp.partition)] = messages[-1].offset + 1
-                # Built as Records by the fetcher (``stage_records``); a response parsed
+                # Built as Records by the fetcher (``records="stage"``); a response parsed
                 # before its patch took effect still holds ConsumerRecords.
                 records = messages if type(messages[0]) is Record else _records(messages)
                 for runner in self._by_topic.get(tp.topic, ()):

@@ -33,13 +33,16 @@ The accumulator's queue per partition is FIFO, the sender takes its head only, s
 batch per partition at a time (a partition with a request in flight is muted) and gives the
 idempotent producer's sequence numbers when it takes a batch, so order per partition holds.
 
-**Consumed records built as the stages' ``Record``.**  aiokafka builds a ``ConsumerRecord``
-(eleven fields, the headers copied, the sizes measured) per record, and the runtime built a
-``Record`` from it: two objects per record, a tenth of a worker's runtime CPU.  A consumer
-made with ``stage_records=True`` has its fetched partitions' records built as ``Record``
-straight away: the class of each partition's buffer (``PartitionRecords``) is swapped when
-the fetch response is parsed, before any record of it is read (same fields, only
-``_consumer_record`` differs).  Records have no headers (no stage reads them).
+**Consumed records built as the stages' ``Record``, or not built at all.**  aiokafka builds
+a ``ConsumerRecord`` (eleven fields, the headers copied, the sizes measured) per record, and
+the runtime built a ``Record`` from it: two objects per record, a tenth of a worker's runtime
+CPU.  A consumer made with ``records="stage"`` has its fetched partitions' records built as
+``Record`` straight away; with ``records="raw"`` (the followers of whole topics, which read
+only a record's value and offset: the risk feed reads every intent's events in every worker)
+it returns the record batch's own record objects (``offset``, ``timestamp``, ``key``,
+``value``, ``headers``), built anyway while a batch is read.  The class of each partition's
+buffer (``PartitionRecords``) is swapped when the fetch response is parsed, before any
+record of it is read (same fields, only ``_consumer_record`` differs).
 
 **Gathering, for followers that may lag a little.**  A follower reading busy topics whole
 (the risk feed reads every intent's events in every worker) completes a fetch on the first
@@ -56,7 +59,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import aiokafka
 from aiokafka.consumer.fetcher import Fetcher, PartitionRecords
@@ -187,18 +190,18 @@ class AdaptiveWaitFetcher(Fetcher):  # type: ignore[misc]
         )
         return super()._get_actions_per_node(assignment)
 
-    stage_records: bool = False
+    records_class: type[PartitionRecords] | None = None
 
     async def _proc_fetch_request(self, assignment: Any, node_id: Any, request: Any) -> bool:
         # True when the response put records in the buffer (the parent's own signal).
         got = bool(await super()._proc_fetch_request(assignment, node_id, request))
         self.flowing = got
-        if got and self.stage_records:
+        if got and self.records_class is not None:
             # The buffers the parent just made, before anything reads them (no await since).
             for result in self._records.values():
                 records = result._partition_records
                 if type(records) is PartitionRecords:
-                    records.__class__ = StageRecords
+                    records.__class__ = self.records_class
         return got
 
 
@@ -217,12 +220,28 @@ class StageRecords(PartitionRecords):  # type: ignore[misc]
         )
 
 
+class RawRecords(PartitionRecords):  # type: ignore[misc]
+    """A fetched partition's records as the record batch's own objects (see the module
+    docstring)."""
+
+    def _consumer_record(self, tp: TopicPartition, record: Any) -> Any:
+        return record
+
+
+RECORDS: dict[str, type[PartitionRecords] | None] = {
+    "consumer": None,
+    "stage": StageRecords,
+    "raw": RawRecords,
+}
+"""What ``getmany`` returns: aiokafka's ``ConsumerRecord``s, ``Record``s, the batches' own."""
+
+
 class AdaptiveWaitConsumer(aiokafka.AIOKafkaConsumer):  # type: ignore[misc]
     """An aiokafka consumer whose fetch waits adapt (see the module docstring).
 
     ``fetch_max_wait_ms`` given by the caller caps the busy wait; ``idle_wait_ms`` is the wait
-    of a request that covers every partition.  ``stage_records``: ``getmany`` returns
-    ``Record``s, not ``ConsumerRecord``s (no deserializers, no headers).
+    of a request that covers every partition.  ``records``: what ``getmany`` returns
+    (``RECORDS``; other than ``"consumer"``, the raw bytes: no deserializers).
     """
 
     def __init__(
@@ -230,15 +249,17 @@ class AdaptiveWaitConsumer(aiokafka.AIOKafkaConsumer):  # type: ignore[misc]
         *topics: Any,
         idle_wait_ms: int = FETCH_IDLE_WAIT_MS,
         gathering: Gathering | None = None,
-        stage_records: bool = False,
+        records: Literal["consumer", "stage", "raw"] = "consumer",
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("fetch_max_wait_ms", FETCH_MAX_WAIT_MS)
-        if stage_records and (kwargs.get("key_deserializer") or kwargs.get("value_deserializer")):
-            raise ValueError("stage_records: a Record holds the raw bytes; no deserializers")
+        if RECORDS[records] is not None and (
+            kwargs.get("key_deserializer") or kwargs.get("value_deserializer")
+        ):
+            raise ValueError(f"records={records!r} returns the raw bytes: no deserializers")
         self._idle_wait_ms = max(idle_wait_ms, kwargs["fetch_max_wait_ms"])
         self._gathering = gathering
-        self._stage_records = stage_records
+        self._records_class = RECORDS[records]
         super().__init__(*topics, **kwargs)
 
     async def start(self) -> None:
@@ -251,4 +272,4 @@ class AdaptiveWaitConsumer(aiokafka.AIOKafkaConsumer):  # type: ignore[misc]
         fetcher.busy_wait_ms = self._fetch_max_wait_ms
         fetcher.idle_wait_ms = self._idle_wait_ms
         fetcher.gathering = self._gathering
-        fetcher.stage_records = self._stage_records
+        fetcher.records_class = self._records_class
