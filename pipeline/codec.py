@@ -7,6 +7,7 @@ encoding, so a faster format later changes nothing else.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import orjson
 
@@ -43,7 +44,7 @@ def _made_json(event: Event) -> bytes | None:
     None if orjson cannot (then pydantic does)."""
     envelope: dict[str, object] = {
         "eventId": event.event_id,
-        "timestamp": event.timestamp,
+        "timestamp": _stamp(event.timestamp),
         "topic": event.topic,
         "correlationId": event.correlation_id,
     }
@@ -56,6 +57,20 @@ def _made_json(event: Event) -> bytes | None:
         return orjson.dumps(envelope, option=orjson.OPT_UTC_Z)
     except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits, say
         return None
+
+
+_LAST_STAMP: tuple[datetime | None, str] = (None, "")
+
+
+def _stamp(timestamp: datetime) -> str:
+    """The timestamp as orjson writes it; the last one kept (a stage stamps a batch's events
+    with one datetime object, ``models.events.make_event``)."""
+    global _LAST_STAMP
+    last, text = _LAST_STAMP
+    if timestamp is not last:
+        text = orjson.dumps(timestamp, option=orjson.OPT_UTC_Z)[1:-1].decode()
+        _LAST_STAMP = (timestamp, text)
+    return text
 
 
 def decode_event(raw: bytes) -> Event:
