@@ -373,10 +373,18 @@ class PlanStage:
                     ),
                 )
 
+            def refresh() -> None:
+                # Within the batch (same pools, same now) only the last plans' pools moved.
+                changed = pending.adjusted_touched(pools, now)
+                if changed is None:
+                    venue_graphs.sync(pools, pending.adjusted(pools, now))
+                else:
+                    venue_graphs.put_instead(changed)
+
             planned = plan_in_order(
                 jobs,
                 route,
-                lambda: venue_graphs.sync(pools, pending.adjusted(pools, now)),
+                refresh,
                 pending,
                 now,
                 self._threads,
