@@ -40,20 +40,21 @@ class WireModel(BaseModel):
 
 M = TypeVar("M", bound=BaseModel)
 
-_MISSING: Any = object()
-_TEMPLATES: dict[type[BaseModel], dict[str, Any]] = {}
-"""Per model: every field in field order, with its default (``_MISSING``: required)."""
+_TEMPLATES: dict[type[BaseModel], tuple[dict[str, Any], frozenset[str]]] = {}
+"""Per model: every field in field order with its default (None if required), and the
+required fields."""
 
 
-def _template(model: type[BaseModel]) -> dict[str, Any]:
+def _template(model: type[BaseModel]) -> tuple[dict[str, Any], frozenset[str]]:
     found = _TEMPLATES.get(model)
     if found is None:
         if model.__private_attributes__:
             raise TypeError(f"{model.__name__} has private attributes: build it by validating")
-        found = _TEMPLATES[model] = {
-            name: _MISSING if field.is_required() else field.get_default()
-            for name, field in model.model_fields.items()
-        }
+        fields = model.model_fields
+        found = _TEMPLATES[model] = (
+            {n: None if f.is_required() else f.get_default() for n, f in fields.items()},
+            frozenset(n for n, f in fields.items() if f.is_required()),
+        )
     return found
 
 
@@ -68,13 +69,12 @@ def built(model: type[M], **values: Any) -> M:
     ``model_construct`` is slower than both.  The fields are set in their order, defaults
     for those not given (``tests/models/test_built.py``: equal to the validated model).
     """
-    template = _template(model)
+    template, required = _template(model)
     fields = {**template, **values}  # the template's order; values replace its defaults
     if len(fields) != len(template):
         raise TypeError(f"{model.__name__}: unknown fields {sorted(set(values) - set(template))}")
-    if any(value is _MISSING for value in fields.values()):
-        missing = [name for name, value in fields.items() if value is _MISSING]
-        raise TypeError(f"{model.__name__}: {', '.join(missing)} required")
+    if not required <= values.keys():
+        raise TypeError(f"{model.__name__}: {', '.join(sorted(required - values.keys()))} required")
     instance = model.__new__(model)
     object.__setattr__(instance, "__dict__", fields)
     object.__setattr__(instance, "__pydantic_fields_set__", set(values))

@@ -10,11 +10,13 @@ import orjson
 import pytest
 
 from pipeline.models.base import built
-from pipeline.models.events import PlanCreated
+from pipeline.models.events import IntentAccepted, IntentPrioritised, PlanCreated, make_event
 from pipeline.models.intent import Intent
 from pipeline.models.plan import ExecutionPlan, ExecutionStep, RouteLeg, SwapMode
+from pipeline.priority.scoring import bucket
 from pipeline.samples import random_submission
 from pipeline.stages.plan import plan_intent
+from pipeline.stages.prioritise import prioritised_output
 from pipeline.topology import load_topology
 from tests.stages.test_plan import POOLS
 
@@ -89,3 +91,26 @@ def test_the_planners_plans_equal_their_validated_selves(seed: int) -> None:
             for step in result.plan.steps:
                 _same(step)
     assert planned > 10
+
+
+@pytest.mark.parametrize("score", ["0", "0.00004", "0.5", "0.99995", "1", "1.7", "-0.2"])
+def test_prioritised_payloads_equal_their_validated_selves(score: str) -> None:
+    body = random_submission(TOPOLOGY, random.Random(1), strategy_id="s", client_intent_id="c")
+    intent = Intent.model_validate({**body, "id": "intent-1", "createdAtMs": 1_700_000_000_000})
+    accepted = make_event(
+        "intent.accepted",
+        IntentAccepted(intent=intent, lane="normal"),
+        correlation_id=intent.id,
+        seq=3,
+        causation_id="x",
+        at_ms=1_700_000_000_100,
+        id_ms=1_700_000_000_000,
+    )
+    result = bucket(Decimal(score), TOPOLOGY)
+    output = prioritised_output(accepted, result, "model", "v1", TOPOLOGY, 1_700_000_000_100)
+    assert output.event is not None
+    made = output.event.payload_as(IntentPrioritised)
+    validated = IntentPrioritised.model_validate(made.model_dump())
+    assert made == validated
+    assert list(made.__dict__) == list(validated.__dict__)
+    assert orjson.dumps(made.to_wire()) == orjson.dumps(validated.to_wire())
