@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from pipeline.models.assets import Asset
-from pipeline.models.base import WireModel, wire_amount
+from pipeline.models.base import WireModel, built, wire_amount
 from pipeline.models.events import (
     Event,
     FieldError,
@@ -193,9 +193,9 @@ def _registry(topology: Topology) -> dict[str, tuple[Asset, str]]:
 def _venue_errors(allowed: Sequence[str] | None, venues: Sequence[str]) -> list[FieldError]:
     """``allowedVenues``: omitted means every venue, so an empty list can only be a mistake
     (the planner would find no venue and blame the amount)."""
+    if allowed is None or (allowed and all(venue in venues for venue in allowed)):
+        return []  # the common case, without writing out the venues
     known = ", ".join(sorted(venues)) or "(none is enabled)"
-    if allowed is None:
-        return []
     if not allowed:
         return [
             FieldError(
@@ -411,9 +411,11 @@ def validate_event(
             1,
         )
         return [Output.of_event(topic, rejected)]
+    # Built, not validated (``built``): the checks' names, and a notional within the limit
+    # that approved it (finite, at most 36 places once ``wire_amount`` has rounded it).
     approved = emit(
         "risk.approved",
-        RiskApproved(checks=checks, notional=wire_amount(value or Decimal(0))),
+        built(RiskApproved, checks=checks, notional=wire_amount(value or Decimal(0))),
         1,
     )
     accepted = emit("intent.accepted", IntentAccepted(intent=intent, lane=submitted.lane), 2)

@@ -10,13 +10,21 @@ import orjson
 import pytest
 
 from pipeline.models.base import built
-from pipeline.models.events import IntentAccepted, IntentPrioritised, PlanCreated, make_event
+from pipeline.models.events import (
+    IntentAccepted,
+    IntentPrioritised,
+    IntentSubmitted,
+    PlanCreated,
+    RiskApproved,
+    make_event,
+)
 from pipeline.models.intent import Intent
 from pipeline.models.plan import ExecutionPlan, ExecutionStep, RouteLeg, SwapMode
 from pipeline.priority.scoring import bucket
 from pipeline.samples import random_submission
 from pipeline.stages.plan import plan_intent
 from pipeline.stages.prioritise import prioritised_output
+from pipeline.stages.validate import validate_event
 from pipeline.topology import load_topology
 from tests.stages.test_plan import POOLS
 
@@ -114,3 +122,29 @@ def test_prioritised_payloads_equal_their_validated_selves(score: str) -> None:
     assert made == validated
     assert list(made.__dict__) == list(validated.__dict__)
     assert orjson.dumps(made.to_wire()) == orjson.dumps(validated.to_wire())
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_risk_approvals_equal_their_validated_selves(seed: int) -> None:
+    rng = random.Random(seed)
+    approved = 0
+    for i in range(30):
+        body = random_submission(TOPOLOGY, rng, strategy_id="s", client_intent_id=f"c{i}")
+        intent = Intent.model_validate({**body, "id": f"intent-{i}", "createdAtMs": 1_000})
+        submitted = make_event(
+            "intent.submitted",
+            IntentSubmitted(intent=intent),
+            correlation_id=intent.id,
+            seq=1,
+            causation_id=None,
+            at_ms=2_000,
+            id_ms=1_000,
+        )
+        for output in validate_event(submitted, TOPOLOGY, ["sim"], 2_000):
+            if output.event is not None and output.event.topic == "risk.approved":
+                approved += 1
+                made = output.event.payload_as(RiskApproved)
+                validated = RiskApproved.model_validate(made.model_dump())
+                assert made == validated
+                assert orjson.dumps(made.to_wire()) == orjson.dumps(validated.to_wire())
+    assert approved > 5
