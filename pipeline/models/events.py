@@ -6,7 +6,9 @@ they act on (``parse_payload``) so the hot path stays lean.
 
 from __future__ import annotations
 
+import weakref
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any, Final, TypeVar
 
 from pydantic import Field
@@ -30,9 +32,8 @@ class FieldError(WireModel):
 # ----------------------------------------------------------------------------- payloads
 
 
-_INTENT_WIRE: dict[int, tuple[Intent, dict[str, Any]]] = {}
-"""id(intent) -> (the intent, its wire form); the intent is kept so its id is not reused."""
-_INTENT_WIRE_MAX = 4096
+_INTENT_WIRE: dict[int, tuple[weakref.ref[Intent], dict[str, Any]]] = {}
+"""id(intent) -> (a weak reference to it, its wire form), while the intent lives."""
 _INTENT_ONLY: Final[set[str]] = {"intent"}
 
 
@@ -43,15 +44,21 @@ def intent_wire(intent: Intent) -> dict[str, Any]:
     stage of one fused chain from the same object: dumping it again for each was most of
     their ``to_wire`` (~3 us of ~4).  Shared, so never modify an event's payload (nothing
     does: a payload is a fact).  Models are frozen; ``model_copy`` makes another object.
+    Kept while the intent lives (a weak reference: the cache holds no intent alive).
     """
-    found = _INTENT_WIRE.get(id(intent))
-    if found is not None and found[0] is intent:
+    key = id(intent)
+    found = _INTENT_WIRE.get(key)
+    if found is not None and found[0]() is intent:
         return found[1]
     wire = intent.to_wire()
-    if len(_INTENT_WIRE) >= _INTENT_WIRE_MAX:
-        _INTENT_WIRE.clear()
-    _INTENT_WIRE[id(intent)] = (intent, wire)
+    _INTENT_WIRE[key] = (weakref.ref(intent, partial(_forget, key)), wire)
     return wire
+
+
+def _forget(key: int, ref: weakref.ref[Intent]) -> None:
+    found = _INTENT_WIRE.get(key)
+    if found is not None and found[0] is ref:
+        del _INTENT_WIRE[key]
 
 
 class _CarriesIntent(WireModel):

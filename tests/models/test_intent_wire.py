@@ -3,6 +3,7 @@ plain dump, key for key and in the same order."""
 
 from __future__ import annotations
 
+import gc
 import random
 from decimal import Decimal
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from pipeline.models import events
 from pipeline.models.base import WireModel
 from pipeline.models.events import (
     IntentAccepted,
@@ -102,3 +104,14 @@ def test_a_copy_of_an_intent_gets_its_own_wire_form() -> None:
     other = intent.model_copy(update={"strategy_id": "someone-else"})
     assert IntentAccepted(intent=other).to_wire()["intent"]["strategyId"] == "someone-else"
     assert intent_wire(intent)["strategyId"] == intent.strategy_id
+
+
+def test_the_wire_form_is_forgotten_with_its_intent() -> None:
+    intents = _intents(3)
+    for intent in intents:
+        intent_wire(intent)
+    held = set(events._INTENT_WIRE)
+    assert {id(i) for i in intents} <= held
+    del intent, intents
+    gc.collect()
+    assert not held & set(events._INTENT_WIRE)
