@@ -110,8 +110,8 @@ def test_the_wire_form_is_forgotten_with_its_intent() -> None:
     intents = _intents(3)
     for intent in intents:
         intent_wire(intent)
-    held = set(events._INTENT_WIRE)
-    assert {id(i) for i in intents} <= held
+    mine = {id(i) for i in intents}
+    assert mine <= set(events._INTENT_WIRE)
     del intent, intents
     gc.collect()
-    assert not held & set(events._INTENT_WIRE)
+    assert not mine & set(events._INTENT_WIRE)
