@@ -4,8 +4,11 @@ For each mode -- ``off`` (topology.yaml without ``lanes:``: one topic, arrival o
 (its ``lanes:``: the input topic split too, each submission produced to its lane, ingest
 taking passes by lane), ``budget`` (those lanes with ``pass_budget_ms``, ``--budget-ms``),
 ``chain`` (lanes in front of the chain only, as in session 9: no ``lanes.submit``, ingest
-in arrival order) -- on a fresh Kafka, PostgreSQL and Redis (so no run inherits another's
-backlog), with ingest, the chain and project in processes of their own (``--layout``):
+in arrival order), ``dedicated`` (``on`` with the fast lane in a worker of its own,
+``lanes.dedicated: [fast]``, the other processes at a lower priority:
+``pipeline.runtime.lane_workers``) -- on a fresh Kafka, PostgreSQL and Redis (so no run
+inherits another's backlog), with ingest, the chain and project in processes of their own
+(``--layout``):
 
 1. the sustainable rate, measured once, in the first mode's stack: ``--count`` routine intents
    flat out, intents/s to their terminal event (as ``sep bench pipeline``'s throughput);
@@ -56,6 +59,7 @@ from pipeline.pricing import notional
 from pipeline.priority.features import Signals, feature_row, matrix
 from pipeline.priority.scoring import IntentScorer
 from pipeline.priority.submit_lanes import SubmitLanes
+from pipeline.runtime.lane_workers import ROUTINE_NICENESS, dedicated_lanes
 from pipeline.runtime.topics import ensure_topics
 from pipeline.samples import random_submission
 from pipeline.store.eventstore import EventStore
@@ -114,6 +118,8 @@ def topology_file(directory: Path, mode: str, budget_ms: int) -> Path:
         raw["lanes"]["enabled"] = True
         if mode == "budget":
             raw["lanes"]["pass_budget_ms"] = budget_ms
+        if mode == "dedicated":
+            raw["lanes"]["dedicated"] = ["fast"]
         if mode == "chain":
             raw["lanes"].pop("submit", None)
             raw["lanes"].pop("unlabelled", None)
@@ -321,6 +327,8 @@ async def run_mode(
         layout=layout,
         loglevel="info" if args.logs else "warning",
         extra_env=env,
+        lanes=dedicated_lanes(parsed),  # the dedicated mode's fast-lane worker
+        niceness=args.niceness,
     )
     pool.start()
     try:
@@ -407,7 +415,7 @@ def _print(result: dict[str, Any], args: argparse.Namespace) -> None:
         f"a producer's lane choice: {s['submit_lane_batched_us']} µs per submission in a "
         f"batch of {s['batch']}; {s['submit_lane_single_us']} µs for one alone"
     )
-    for mode in ("on", "budget", "chain"):
+    for mode in ("on", "budget", "chain", "dedicated"):
         goal = result["modes"].get(mode, {}).get("urgent", {}).get("plan_p99_ms")
         if goal is not None:
             met = "met" if goal == goal and goal <= 50 else "not met"
@@ -450,11 +458,12 @@ def main(argv: list[str] | None = None) -> int:
         "--modes",
         nargs="+",
         default=["off", "on", "budget"],
-        choices=["off", "on", "budget", "chain"],
+        choices=["off", "on", "budget", "chain", "dedicated"],
         help="off: no lanes:; on: topology.yaml's lanes:; budget: those with "
         "pass_budget_ms = --budget-ms; chain: lanes in front of the chain only (no "
-        "lanes.submit) (default: off, on, budget; the sustainable rate is measured in the "
-        "first)",
+        "lanes.submit); dedicated: those lanes with the fast lane in a worker of its own "
+        "(lanes.dedicated: [fast]; the layout's processes at a lower priority) (default: "
+        "off, on, budget; the sustainable rate is measured in the first)",
     )
     parser.add_argument(
         "--layout",
@@ -469,6 +478,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--budget-ms", type=int, default=20, help="pass_budget_ms of the budget mode (20)"
+    )
+    parser.add_argument(
+        "--niceness",
+        type=int,
+        default=ROUTINE_NICENESS,
+        help="dedicated mode: how much lower the layout's processes' priority is than the "
+        f"lane worker's ({ROUTINE_NICENESS})",
     )
     args = parser.parse_args(argv)
     result = asyncio.run(_run(args))
