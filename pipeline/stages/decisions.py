@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 
@@ -59,9 +58,6 @@ def _bytes(value: str | list[str]) -> bytes:
 
 def encode_outputs(outputs: Sequence[Output], partition: int) -> str:
     """``outputs`` and the changelog partition their entry lives in, as one table value."""
-    fast = _written_out(outputs, partition)
-    if fast is not None:
-        return fast
     return orjson.dumps(
         {
             "v": FORMAT,
@@ -77,36 +73,6 @@ def encode_outputs(outputs: Sequence[Output], partition: int) -> str:
             ],
         }
     ).decode()
-
-
-_NEEDS_ORJSON = re.compile("[\x00-\x1f]")
-"""Characters JSON escapes other than by a backslash before them."""
-
-
-def _quoted(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _written_out(outputs: Sequence[Output], partition: int) -> str | None:
-    """What ``encode_outputs`` writes, when every text is UTF-8 without a control character
-    (every event is, as JSON escapes those): then JSON quotes it by escaping ``\\`` and
-    ``"`` alone, as orjson does, and two ``str.replace`` do that in a fraction of orjson's
-    time on a text of JSON (~2 us per event, for the quotes in it; ``tests/stages/
-    test_decisions.py`` checks the two agree).  None otherwise (orjson then)."""
-    parts: list[str] = []
-    for o in outputs:
-        try:
-            texts = [o.topic, o.key.decode(), o.value.decode()]
-            for name, header in o.headers:
-                texts += (name, header.decode())
-        except UnicodeDecodeError:
-            return None
-        if any(_NEEDS_ORJSON.search(text) for text in texts):
-            return None
-        topic, key, body, *rest = (_quoted(text) for text in texts)
-        headers = ",".join(f"[{rest[i]},{rest[i + 1]}]" for i in range(0, len(rest), 2))
-        parts.append(f"[{topic},{key},{body},[{headers}]]")
-    return f'{{"v":{FORMAT},"p":{int(partition)},"o":[{",".join(parts)}]}}'
 
 
 def decode_outputs(value: str) -> tuple[int, list[Output]]:

@@ -8,14 +8,7 @@ from hypothesis import strategies as st
 
 from pipeline.models.events import Event, ExecStarted, make_event
 from pipeline.stages.base import MemoryTable, Output, Record
-from pipeline.stages.decisions import (
-    FORMAT,
-    SWEEP_EVERY_S,
-    Decisions,
-    _text,
-    decode_outputs,
-    encode_outputs,
-)
+from pipeline.stages.decisions import SWEEP_EVERY_S, Decisions, decode_outputs, encode_outputs
 
 
 def record(partition: int = 3) -> Record:
@@ -154,37 +147,3 @@ async def test_answer_decides_once_per_intent_and_re_emits_what_was_remembered()
     ]
     assert seen == [("a", 1), ("b", 1), ("a", 1)]
     assert decisions.recall("b") is not None
-
-
-def _by_orjson(outputs: list[Output], partition: int) -> str:
-    """The table value as ``encode_outputs`` wrote it before texts were quoted by hand."""
-    return orjson.dumps(
-        {
-            "v": FORMAT,
-            "p": partition,
-            "o": [
-                [o.topic, _text(o.key), _text(o.value), [[n, _text(v)] for n, v in o.headers]]
-                for o in outputs
-            ],
-        }
-    ).decode()
-
-
-_TEXT = st.text(
-    alphabet=st.sampled_from(['a', '"', "\\", "/", "\x7f", "\u2028", "é", "\U0001f600", "\x00",
-                              "\n", "\x1f", "\ufffd", "'", "<"]),
-    max_size=12,
-)  # fmt: skip
-_OUTPUT = st.builds(
-    Output,
-    _TEXT.filter(bool),
-    st.one_of(_TEXT.map(str.encode), st.binary(max_size=6)),
-    st.one_of(_TEXT.map(str.encode), st.binary(max_size=6)),
-    st.lists(st.tuples(_TEXT, _TEXT.map(str.encode)), max_size=2).map(tuple),
-)
-
-
-@given(st.lists(_OUTPUT, max_size=3), st.integers(min_value=0, max_value=63))
-def test_table_values_are_what_orjson_wrote(outputs: list[Output], partition: int) -> None:
-    assert encode_outputs(outputs, partition) == _by_orjson(outputs, partition)
-    assert decode_outputs(encode_outputs(outputs, partition)) == (partition, outputs)
