@@ -63,6 +63,7 @@ from pipeline.runtime.lane_workers import ROUTINE_NICENESS, dedicated_lanes
 from pipeline.runtime.topics import ensure_topics
 from pipeline.samples import random_submission
 from pipeline.store.eventstore import EventStore
+from pipeline.supervisor import RestartPolicy, Supervisor
 from pipeline.topology import load_topology
 from pipeline.topology.loader import parse_topology
 from pipeline.topology.models import Topology
@@ -373,8 +374,20 @@ async def run_mode(
             f"{args.urgent:.0%} urgent), then {args.drain:g}s more…",
             file=sys.stderr,
         )
-        offered = await produce(settings, count, offer, args.urgent, uuid.uuid4().hex[:8], lanes)
-        await asyncio.sleep(args.drain)
+        # Under overload as under `sep up`: a worker that stops is restarted (counted).
+        supervisor = Supervisor(
+            pool, RestartPolicy(), say=lambda line: print(line, file=sys.stderr)
+        )
+        stop = asyncio.Event()
+        watching = asyncio.create_task(supervisor.run(stop))
+        try:
+            offered = await produce(
+                settings, count, offer, args.urgent, uuid.uuid4().hex[:8], lanes
+            )
+            await asyncio.sleep(args.drain)
+        finally:
+            stop.set()
+            await watching
         # Ingest's and validate's events too: where an intent waited (``figures``' segments).
         ingested = [t for t in parsed.stage("ingest").outputs if t != "sep.deadletter"]
         topics = {
@@ -395,6 +408,7 @@ async def run_mode(
             shutil.copytree(pool.log_dir, kept, dirs_exist_ok=True)
     result = figures(offered, events)
     result["offered_per_s"] = round(count / offered.seconds, 1) if offered.seconds else None
+    result["worker_restarts"] = supervisor.restarts
     return rate, result
 
 
@@ -433,6 +447,10 @@ def _print(result: dict[str, Any], args: argparse.Namespace) -> None:
                 + ", ".join(f"{lane} {n}" for lane, n in f["lanes"].items())
             )
             seg = f["segments_p50_ms"]
+            if name == "routine" and figs.get("worker_restarts"):
+                print(
+                    f"{'':>6} {'':>8} workers restarted during the run: {figs['worker_restarts']}"
+                )
             print(
                 f"{'':>6} {'':>8} p50 of: submit -> ingested {seg['ingest']} ms, -> validated "
                 f"{seg['to_chain']} ms, -> planned {seg['chain']} ms"

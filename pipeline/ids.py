@@ -52,12 +52,24 @@ def encode_parts(*parts: str) -> bytes:
     Each part is its UTF-8 length (8 bytes, big-endian) then its bytes: a separator could
     occur inside a part, making ("a<sep>b", "c") and ("a", "b<sep>c") the same string.
     """
-    out = bytearray()
+    return _encoded(parts)
+
+
+def _encoded(parts: tuple[str, ...]) -> bytes:
+    # Joined once (~0.6 us for three parts; ~1.1 us growing a bytearray part by part).
+    out: list[bytes] = []
     for part in parts:
         data = part.encode("utf-8", "surrogatepass")
-        out += len(data).to_bytes(8, "big")
-        out += data
-    return bytes(out)
+        out.append(len(data).to_bytes(8, "big"))
+        out.append(data)
+    return b"".join(out)
+
+
+_TIME_DIGITS: dict[int, str] = {}
+"""Milliseconds -> the first ten digits of its ULIDs.  Every event of an intent has the id
+time of the intent's creation, so most ids find theirs here (cleared when it grows)."""
+_TIME_DIGITS_MAX = 4096
+_BLAKE2B = hashlib.blake2b
 
 
 def deterministic_ulid(ms: int, *seed: str) -> str:
@@ -65,8 +77,21 @@ def deterministic_ulid(ms: int, *seed: str) -> str:
 
     Different seeds give different ids (up to the 80-bit hash), however the parts are split.
     """
-    digest = hashlib.blake2b(encode_parts(*seed), digest_size=10).digest()
-    return _compose(ms, int.from_bytes(digest, "big"))
+    r = int.from_bytes(_BLAKE2B(_encoded(seed), digest_size=10).digest(), "big")
+    # 130 bits = 26 digits: the top 50 (two zero bits and the 48 of time) are the first ten
+    # digits, the 80 random bits the last sixteen, so the two halves are encoded apart and
+    # the time's digits reused (~2.2 us -> ~1.4 us per id; made several times per event).
+    head = _TIME_DIGITS.get(ms)
+    if head is None:
+        if len(_TIME_DIGITS) >= _TIME_DIGITS_MAX:
+            _TIME_DIGITS.clear()
+        head = _TIME_DIGITS[ms] = _compose(ms, 0)[:10]
+    p = _PAIRS
+    return "".join((
+        head, p[(r >> 70) & 1023], p[(r >> 60) & 1023], p[(r >> 50) & 1023],
+        p[(r >> 40) & 1023], p[(r >> 30) & 1023], p[(r >> 20) & 1023], p[(r >> 10) & 1023],
+        p[r & 1023],
+    ))  # fmt: skip
 
 
 def ulid_timestamp_ms(ulid: str) -> int:

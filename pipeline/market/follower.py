@@ -71,6 +71,9 @@ class TopicFollower(abc.ABC):
             auto_offset_reset="earliest",
             fetch_max_wait_ms=50,
             gathering=self._gathering,
+            # Only a record's value and offset are read: the batch's own record objects, no
+            # ConsumerRecord each (the risk feed reads every intent's events in every worker).
+            records="raw",
         )
         await consumer.start()
         self._consumer = consumer

@@ -22,7 +22,7 @@ flips it into a short: that grows exposure, and is refused in REDUCING.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -84,18 +84,50 @@ class StrategyView:
             committed += group.notional(price) or ZERO
         return cls(strategy_id, positions, projected, len(opened), committed, **rest)
 
-    def with_intent(self, opened: OpenIntent, price: Price, quote: str) -> StrategyView:
-        """This view with one more open intent (an approval in the same batch)."""
+    def with_intent(
+        self, opened: OpenIntent, price: Price, quote: str, exposure: Exposure | None = None
+    ) -> StrategyView:
+        """This view with one more open intent (an approval in the same batch).
+
+        ``exposure``: ``opened``'s, as judged at the same marks (``Exposure.of``): not
+        computed again."""
+        deltas = opened.deltas(price) if exposure is None else exposure.deltas
+        notional = opened.notional(price) if exposure is None else exposure.notional
         projected = dict(self.projected)
-        for asset, delta in (opened.deltas(price) or {}).items():
+        for asset, delta in (deltas or {}).items():
             if asset != quote:
                 projected[asset] = projected.get(asset, ZERO) + delta
-        return replace(
-            self,
-            projected=projected,
-            open_count=self.open_count + 1,
-            open_notional=self.open_notional + (opened.notional(price) or ZERO),
+        # Built directly: ``dataclasses.replace`` reads the fields' definitions each call.
+        return StrategyView(
+            self.strategy_id,
+            self.positions,
+            projected,
+            self.open_count + 1,
+            self.open_notional + (notional or ZERO),
+            self.traded_today,
+            self.equity,
+            self.state,
+            self.state_why,
         )
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """What one intent would do at the marks: its open form, its deltas and notional."""
+
+    opened: OpenIntent
+    deltas: dict[str, Decimal]
+    notional: Decimal
+
+    @classmethod
+    def of(cls, intent: Intent, price: Price) -> Exposure:
+        """Raises ``ValueError`` if one of the intent's assets has no mark."""
+        opened = OpenIntent.of(intent)
+        deltas = opened.deltas(price)
+        notional = opened.notional(price)
+        if deltas is None or notional is None:
+            raise ValueError(f"{intent.id}: unpriced assets reached the exposure checks")
+        return cls(opened, deltas, notional)
 
 
 def reduces(before: Mapping[str, Decimal], deltas: Mapping[str, Decimal]) -> bool:
@@ -116,14 +148,14 @@ def exposure_breaches(
     view: StrategyView,
     price: Price,
     quote: str,
+    exposure: Exposure | None = None,
 ) -> list[RiskBreach]:
     """Every rule the intent breaks.  ``price`` must know the intent's two assets (the
-    stage refuses an unpriced intent before asking)."""
-    mine = OpenIntent.of(intent)
-    deltas = mine.deltas(price)
-    notional = mine.notional(price)
-    if deltas is None or notional is None:
-        raise ValueError(f"{intent.id}: unpriced assets reached the exposure checks")
+    stage refuses an unpriced intent before asking).  ``exposure``: the intent's at
+    ``price``, if the caller has it (``Exposure.of``)."""
+    if exposure is None:
+        exposure = Exposure.of(intent, price)
+    deltas, notional = exposure.deltas, exposure.notional
     held = {a: d for a, d in deltas.items() if a != quote}
     before = view.projected
     breaches: list[RiskBreach] = []

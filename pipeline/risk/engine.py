@@ -43,7 +43,7 @@ from pipeline.models.intent import Intent
 from pipeline.plugins.risk import RiskBreach
 from pipeline.risk.book import DAY_MS, OpenIntent, RiskBook
 from pipeline.risk.breakers import Marks, RiskState, judge
-from pipeline.risk.checks import StrategyView, exposure_breaches
+from pipeline.risk.checks import Exposure, StrategyView, exposure_breaches
 from pipeline.risk.limits import resolve, thresholds
 from pipeline.risk.prices import Mark, MarketMarks, Unpriced
 from pipeline.risk.usage import usage_report
@@ -99,6 +99,8 @@ class RiskEngine:
         self.marks = MarketMarks(self._risk, decimals, context, context.clock)
         self._pending: dict[str, tuple[OpenIntent, int]] = {}
         self._views: dict[str, StrategyView] = {}
+        self._judged: tuple[Intent, Exposure] | None = None
+        """The last intent ``judge`` saw and its exposure (for its ``approve``)."""
         self._limits: dict[str, StrategyLimits] = {}
         self._limits_version = -1
         """Per strategy, its view in this batch (see ``view``)."""
@@ -148,6 +150,7 @@ class RiskEngine:
     async def prepare(self) -> None:
         now = self._context.clock()
         self._views.clear()
+        self._judged = None  # the marks move: an exposure is reused within a batch only
         if self.source is not None:
             await self.source.sync()
         await self.marks.refresh()
@@ -159,11 +162,18 @@ class RiskEngine:
     def approve(self, intent: Intent, now: int) -> None:
         if self.book.knows(intent.id) or intent.id in self._pending:
             return
-        opened = OpenIntent.of(intent)
+        # The intent just judged (validate approves right after judging, at the same marks):
+        # its exposure is not computed again.
+        judged = self._judged
+        self._judged = None
+        exposure = judged[1] if judged is not None and judged[0] is intent else None
+        opened = OpenIntent.of(intent) if exposure is None else exposure.opened
         self._pending[intent.id] = (opened, now)
         view = self._views.get(intent.strategy_id)
         if view is not None:
-            self._views[intent.strategy_id] = view.with_intent(opened, self.price, self.quote)
+            self._views[intent.strategy_id] = view.with_intent(
+                opened, self.price, self.quote, exposure
+            )
 
     def price(self, asset: str) -> Decimal | None:
         found = self.marks.mark(asset)
@@ -236,8 +246,15 @@ class RiskEngine:
     def judge(self, intent: Intent, now: int) -> list[RiskBreach]:
         """The intent's exposure and state breaches (its assets must have marks)."""
         strategy = intent.strategy_id
+        exposure = Exposure.of(intent, self.price)
+        self._judged = (intent, exposure)
         return exposure_breaches(
-            intent, self.limits(strategy), self.view(strategy, now), self.price, self.quote
+            intent,
+            self.limits(strategy),
+            self.view(strategy, now),
+            self.price,
+            self.quote,
+            exposure,
         )
 
     # -------------------------------------------------------------------- breakers

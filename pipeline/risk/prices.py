@@ -198,9 +198,24 @@ class MarketMarks:
         """Feed venues asked directly: the states read and when."""
         self._lock = asyncio.Lock()
         self.failures = 0
+        self._memo: dict[str, Mark | Unpriced] = {}
+        """``mark``'s answers at ``_memo_ms`` on the board's marks ``_memo_of``."""
+        self._memo_of: dict[str, Mark] | None = None
+        self._memo_ms = -1
 
     def mark(self, asset: str) -> Mark | Unpriced:
-        return self.board.mark(asset, self._clock())
+        # Asked ~10 times per intent (its two assets, by each check): the answer is a pure
+        # function of the board's marks, the asset and the millisecond, so it is kept for as
+        # long as neither moves (within a batch, most asks).
+        now = self._clock()
+        marks = self.board.marks()
+        if marks is not self._memo_of or now != self._memo_ms:
+            self._memo.clear()
+            self._memo_of, self._memo_ms = marks, now
+        found = self._memo.get(asset)
+        if found is None:
+            found = self._memo[asset] = self.board.mark(asset, now)
+        return found
 
     def last(self, asset: str) -> Decimal | None:
         """The latest mark whatever its age, else the reference price (for P&L: a stale

@@ -241,6 +241,11 @@ class PendingFlow:
         """Intents with an effect pending and a report of their execution seen."""
         self._places: dict[str, dict[str, int]] = {}
         """venue -> pool id -> its place in the venue's list as last indexed."""
+        self._touched: set[PoolKey] = set()
+        """Pools given an effect since the last ``adjusted`` (``adjusted_touched``)."""
+        self._released = False
+        """An effect was released since the last ``adjusted`` (``adjusted_touched`` cannot
+        tell which pools it leaves)."""
 
     def __len__(self) -> int:
         """Steps pending (including those filled whose version no state has reached)."""
@@ -289,6 +294,7 @@ class PendingFlow:
             for leg in step.legs:
                 key = (step.venue, leg.pool_id)
                 flow = self._flows.setdefault(key[0], {}).setdefault(key[1], _PoolFlow())
+                self._touched.add(key)
                 flow.effects[step.step_id] = LegEffect(
                     step.step_id,
                     leg.token_in,
@@ -330,6 +336,7 @@ class PendingFlow:
         step = self._steps.pop(step_id, None)
         if step is None:
             return
+        self._released = True
         for venue, pool_id in step.pools:
             flows = self._flows[venue]
             flow = flows[pool_id]
@@ -361,6 +368,8 @@ class PendingFlow:
         looked at, whatever the number of pools.
         """
         self._expire(now_ms)
+        self._touched.clear()
+        self._released = False
         out: dict[str, dict[str, PoolState]] = {}
         for venue, flows in list(self._flows.items()):
             states = pools.get(venue)
@@ -371,21 +380,66 @@ class PendingFlow:
             # in flight for 200 ms): the common case, nothing new on a pool, is kept to an
             # identity check of its state at the place it had.
             for pool_id, flow in list(flows.items()):
-                place = flow.place
-                if place >= len(states) or (base := states[place]).pool_id != pool_id:
-                    found = self._place(venue, states, pool_id)
-                    if found is None:
-                        continue  # not read this time: its effects wait (or expire)
-                    flow.place, base = found, states[found]
-                if flow.landed:
-                    self._release_reached(flow, base)
-                    if pool_id not in flows:
-                        continue
-                adjusted = flow.adjusted
-                if base is not flow.base or adjusted is None or flow.applied != len(flow.effects):
-                    adjusted = flow.view_of(base)
-                mine[pool_id] = adjusted
+                adjusted = self._adjusted_flow(venue, states, flows, pool_id, flow)
+                if adjusted is not None:
+                    mine[pool_id] = adjusted
+        # The loop may release landed effects (harmless: the states returned have it right).
+        self._released = False
         return out
+
+    def adjusted_touched(
+        self, pools: Mapping[str, Sequence[PoolState]], now_ms: int
+    ) -> dict[str, dict[str, PoolState]] | None:
+        """What ``adjusted(pools, now_ms)`` would give anew since the last call of either,
+        when ``pools`` and ``now_ms`` are those of the last ``adjusted``: the pools given
+        effects since (``add``), in the same form.  ``None`` when more may have changed (an
+        effect released, or an expiry due): call ``adjusted``.
+
+        For planning a batch in order (``plan_in_order``): each plan adds effects on its own
+        few pools, and bringing the graphs to them should not cost a pass over every pool
+        with effects pending (``VenueGraphs.put_instead`` takes the result).
+        """
+        if self._released or (self._expiry and self._expiry[0][0] <= now_ms):
+            return None
+        out: dict[str, dict[str, PoolState]] = {}
+        for venue, pool_id in self._touched:
+            flows = self._flows.get(venue)
+            flow = flows.get(pool_id) if flows is not None else None
+            states = pools.get(venue)
+            if flows is None or flow is None or not states:
+                continue
+            adjusted = self._adjusted_flow(venue, states, flows, pool_id, flow)
+            if adjusted is not None:
+                out.setdefault(venue, {})[pool_id] = adjusted
+        self._touched.clear()
+        if self._released:  # a landed effect released on the way: not only these changed
+            return None
+        return out
+
+    def _adjusted_flow(
+        self,
+        venue: str,
+        states: Sequence[PoolState],
+        flows: dict[str, _PoolFlow],
+        pool_id: str,
+        flow: _PoolFlow,
+    ) -> PoolState | None:
+        """One pool's state with its effects (``None``: not read this time, or every effect
+        released as the state has them)."""
+        place = flow.place
+        if place >= len(states) or (base := states[place]).pool_id != pool_id:
+            found = self._place(venue, states, pool_id)
+            if found is None:
+                return None  # not read this time: its effects wait (or expire)
+            flow.place, base = found, states[found]
+        if flow.landed:
+            self._release_reached(flow, base)
+            if pool_id not in flows:
+                return None
+        adjusted = flow.adjusted
+        if base is not flow.base or adjusted is None or flow.applied != len(flow.effects):
+            adjusted = flow.view_of(base)
+        return adjusted
 
     def _expire(self, now_ms: int) -> None:
         dropped = {True: 0, False: 0}

@@ -51,6 +51,7 @@ from pipeline.codec import decode_event
 from pipeline.control.keys import TOPIC as CONTROL_TOPIC
 from pipeline.ids import deterministic_ulid
 from pipeline.market.board import AggregatedBook
+from pipeline.models.base import built
 from pipeline.models.events import (
     Event,
     IntentPrioritised,
@@ -201,7 +202,10 @@ def _plan_on_pools(
         pool_step(f"{plan_id}-{k + 1}", candidate.venue, path, intent, asset_in, asset_out)
         for k, path in enumerate(route.paths)
     )
-    plan = ExecutionPlan(
+    # Built, not validated (``built``): amounts in the assets' decimals, the impact in
+    # millionths, the score within 0..100 as the impact is at most the slippage.
+    plan = built(
+        ExecutionPlan,
         id=plan_id,
         intent_id=intent.id,
         steps=steps,
@@ -369,10 +373,18 @@ class PlanStage:
                     ),
                 )
 
+            def refresh() -> None:
+                # Within the batch (same pools, same now) only the last plans' pools moved.
+                changed = pending.adjusted_touched(pools, now)
+                if changed is None:
+                    venue_graphs.sync(pools, pending.adjusted(pools, now))
+                else:
+                    venue_graphs.put_instead(changed)
+
             planned = plan_in_order(
                 jobs,
                 route,
-                lambda: venue_graphs.sync(pools, pending.adjusted(pools, now)),
+                refresh,
                 pending,
                 now,
                 self._threads,

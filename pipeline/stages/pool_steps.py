@@ -10,6 +10,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from pipeline import ops
 from pipeline.models.assets import Asset
+from pipeline.models.base import built
 from pipeline.models.intent import Intent, IntentType
 from pipeline.models.plan import ExecutionStep, RouteLeg, SwapMode
 from pipeline.topology.models import Topology
@@ -64,7 +65,10 @@ def pool_step(
         mode = SwapMode.EXACT_OUT
         ceiling = (Decimal(path.amount_in) * (1 + slippage)).to_integral_value(ROUND_CEILING)
         min_out, max_in = quoted_out, asset_in.from_base_units(int(ceiling))
-    return ExecutionStep(
+    # Built, not validated: every value is computed here from the router's integers
+    # (``built``; the legs, plain fields, validate faster than they would be built).
+    return built(
+        ExecutionStep,
         step_id=step_id,
         venue=venue,
         mode=mode,

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from pipeline.models.base import WireModel
+from pipeline.models.base import WireModel, built
 from pipeline.models.events import (
     Event,
     IntentAccepted,
@@ -89,7 +89,10 @@ def prioritised_output(
     event: Event, result: Priority, scorer: str, version: str, topology: Topology, now: int
 ) -> Output:
     """The ``intent.prioritised`` output of one ``intent.accepted``."""
-    payload = IntentPrioritised(
+    # Built, not validated (``built``): the priority is bucketed into 1..10 and kept within
+    # a lane's range (itself within 1..10), the score quantized to 4 places in [0, 1].
+    payload = built(
+        IntentPrioritised,
         intent=event.payload_as(IntentAccepted).intent,
         priority=result.priority,
         lane=result.lane,

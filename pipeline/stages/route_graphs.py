@@ -71,6 +71,21 @@ class VenueGraphs:
         self._put_instead(instead or {})
         return self._graphs
 
+    def put_instead(self, changed: Mapping[str, Mapping[str, PoolState]]) -> None:
+        """Route ``changed`` pools on the given states instead of their own, the others as
+        they are: what ``sync(pools, instead)`` does when ``pools`` is the last one given and
+        ``instead`` the last one with ``changed`` in it (``PendingFlow.adjusted_touched``)."""
+        for venue, wanted in changed.items():
+            graph, applied = self._graphs.get(venue), self._applied.get(venue)
+            if graph is None or applied is None:
+                continue
+            kept = self._instead.setdefault(venue, set())
+            for pool_id, state in wanted.items():
+                if pool_id in applied:
+                    if applied[pool_id] is not state:
+                        self._apply(graph, applied, venue, state)
+                    kept.add(pool_id)
+
     def _put_instead(self, instead: Mapping[str, Mapping[str, PoolState]]) -> None:
         for venue in set(self._instead) | set(instead):
             graph, applied = self._graphs.get(venue), self._applied.get(venue)

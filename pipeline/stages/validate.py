@@ -25,7 +25,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
-from pipeline.models.base import WireModel, wire_amount
+from pipeline.models.assets import Asset
+from pipeline.models.base import WireModel, built, wire_amount
 from pipeline.models.events import (
     Event,
     FieldError,
@@ -64,11 +65,11 @@ def semantic_errors(intent: Intent, topology: Topology, venues: Sequence[str]) -
     Values from the intent are shown as JSON writes them (``"FOO"``), never as Python reprs.
     """
     errors: list[FieldError] = []
-    registry = {a.symbol: a for a in topology.assets}
+    registry = _registry(topology)
     for i, spec in enumerate(intent.assets):
-        known = registry.get(spec.asset.symbol)
+        found = registry.get(spec.asset.symbol)
         path = f"assets.{i}.asset"
-        if known is None:
+        if found is None:
             errors.append(
                 FieldError(
                     path=f"{path}.symbol",
@@ -76,7 +77,9 @@ def semantic_errors(intent: Intent, topology: Topology, venues: Sequence[str]) -
                     f"known: {', '.join(sorted(registry))}",
                 )
             )
-        elif known.key != spec.asset.key or known.decimals != spec.asset.decimals:
+            continue
+        known, key = found
+        if key != spec.asset.key or known.decimals != spec.asset.decimals:
             # By key: addresses are case-insensitive (mixed case is only a checksum).
             errors.append(
                 FieldError(
@@ -170,12 +173,29 @@ def semantic_errors(intent: Intent, topology: Topology, venues: Sequence[str]) -
     return errors
 
 
+_REGISTRIES: dict[int, tuple[Topology, dict[str, tuple[Asset, str]]]] = {}
+
+
+def _registry(topology: Topology) -> dict[str, tuple[Asset, str]]:
+    """The topology's assets by symbol, each with its key: made once per topology (the
+    topology is kept with it, so its id is not reused), not once per intent."""
+    found = _REGISTRIES.get(id(topology))
+    if found is None or found[0] is not topology:
+        if len(_REGISTRIES) > 64:
+            _REGISTRIES.clear()
+        found = _REGISTRIES[id(topology)] = (
+            topology,
+            {a.symbol: (a, a.key) for a in topology.assets},
+        )
+    return found[1]
+
+
 def _venue_errors(allowed: Sequence[str] | None, venues: Sequence[str]) -> list[FieldError]:
     """``allowedVenues``: omitted means every venue, so an empty list can only be a mistake
     (the planner would find no venue and blame the amount)."""
+    if allowed is None or (allowed and all(venue in venues for venue in allowed)):
+        return []  # the common case, without writing out the venues
     known = ", ".join(sorted(venues)) or "(none is enabled)"
-    if allowed is None:
-        return []
     if not allowed:
         return [
             FieldError(
@@ -391,9 +411,11 @@ def validate_event(
             1,
         )
         return [Output.of_event(topic, rejected)]
+    # Built, not validated (``built``): the checks' names, and a notional within the limit
+    # that approved it (finite, at most 36 places once ``wire_amount`` has rounded it).
     approved = emit(
         "risk.approved",
-        RiskApproved(checks=checks, notional=wire_amount(value or Decimal(0))),
+        built(RiskApproved, checks=checks, notional=wire_amount(value or Decimal(0))),
         1,
     )
     accepted = emit("intent.accepted", IntentAccepted(intent=intent, lane=submitted.lane), 2)

@@ -1,13 +1,14 @@
 """The adaptive fetch wait: the rule, and against the real broker that a long idle wait
 neither delays records nor lets a partition's next records wait behind it; gathering: fewer
-fetches while records flow, the idle behaviour back when they stop."""
+fetches while records flow, the idle behaviour back when they stop; a consumer that builds
+the stages' Records itself."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -18,6 +19,7 @@ from pipeline.runtime.delivery.patches import (
     covers_every_partition,
     fetch_sizes,
 )
+from pipeline.stages.base import Record
 from tests.kafka_support import new_topic
 
 LONG_IDLE_WAIT_MS = 5_000
@@ -188,3 +190,53 @@ async def test_a_gathering_consumer_fetches_less_while_records_flow_and_idles_af
         await producer.stop()
         await plain.stop()
         await gathering.stop()
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("kind", ["stage", "raw"])
+async def test_a_consumer_of_stage_or_raw_records_returns_their_bytes_and_positions(
+    kafka_bootstrap: str, kind: Literal["stage", "raw"]
+) -> None:
+    topic = await new_topic(kafka_bootstrap, "test.records", 2)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for i in range(5):
+            await producer.send_and_wait(topic, b"v%d" % i, key=b"k%d" % i, partition=1)
+        await producer.send_and_wait(topic, None, key=b"gone", partition=1, timestamp_ms=1234)
+    finally:
+        await producer.stop()
+    consumer = AdaptiveWaitConsumer(
+        bootstrap_servers=kafka_bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        records=kind,
+    )
+    await consumer.start()
+    tp = TopicPartition(topic, 1)
+    consumer.assign([tp])
+    got: list[Any] = []
+    try:
+        async with asyncio.timeout(20):
+            while len(got) < 6:
+                got += (await consumer.getmany(timeout_ms=500, max_records=4)).get(tp, [])
+        assert await consumer.position(tp) == 6  # positions move as with ConsumerRecords
+    finally:
+        await consumer.stop()
+    assert [(r.offset, r.key, r.value) for r in got[:5]] == [
+        (i, b"k%d" % i, b"v%d" % i) for i in range(5)
+    ]
+    assert (got[5].offset, got[5].key) == (5, b"gone")
+    if kind == "stage":
+        assert all(type(r) is Record for r in got)
+        assert {(r.topic, r.partition) for r in got} == {(topic, 1)}
+        assert (got[5].value, got[5].timestamp_ms) == (b"", 1234)  # a tombstone: b"" here
+    else:
+        assert (got[5].value, got[5].timestamp) == (None, 1234)
+
+
+def test_a_consumer_of_raw_bytes_refuses_deserializers() -> None:
+    for records in ("stage", "raw"):
+        with pytest.raises(ValueError, match="no deserializers"):
+            AdaptiveWaitConsumer(records=records, value_deserializer=bytes.upper)

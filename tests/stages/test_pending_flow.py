@@ -488,3 +488,50 @@ def test_route_stats_route_in_order_once_most_answers_are_routed_again() -> None
     assert decisions.count(True) == 2  # only the periodic probes
     stats.count(routed=2_000, rerouted=10)  # the probe found the batch's routes disjoint
     assert stats.side_by_side()
+
+
+# ----------------------------------------------------------------------------- in a batch
+
+
+def test_adjusted_touched_gives_what_adjusted_would_give_anew() -> None:
+    pools = {
+        "sim": [
+            pool("weth-usdc"),
+            pool("wbtc-usdc", token0="WBTC", reserve0=50 * 10**8),
+            pool("dai-usdc", token0="DAI", reserve0=3_000_000 * E18),
+        ]
+    }
+    touched, full = PendingFlow(), PendingFlow()
+    for flow in (touched, full):
+        flow.add("i0", sell_weth("i0", E18), NOW, DEADLINE)
+        flow.adjusted(pools, NOW)
+    before = full.adjusted(pools, NOW)
+    for k, pool_id in enumerate(["wbtc-usdc", "weth-usdc", "wbtc-usdc"]):
+        token = "WBTC" if pool_id == "wbtc-usdc" else "WETH"
+        made = plan(f"i{k + 1}", [(pool_id, token, "USDC", 10**6 + k, 0)])
+        touched.add(f"i{k + 1}", made, NOW, DEADLINE)
+        full.add(f"i{k + 1}", made, NOW, DEADLINE)
+        changed = touched.adjusted_touched(pools, NOW)
+        after = full.adjusted(pools, NOW)
+        assert changed is not None
+        assert set(changed["sim"]) == {pool_id}
+        # The pool planned on: the same state either way; the others: as before.
+        assert changed["sim"][pool_id] == after["sim"][pool_id]
+        for other, state in after["sim"].items():
+            if other != pool_id:
+                assert state is before["sim"][other]
+        before = after
+    assert touched.adjusted_touched(pools, NOW) == {}
+
+
+def test_adjusted_touched_says_adjusted_is_needed_after_a_release_or_an_expiry() -> None:
+    pools = {"sim": [pool()]}
+    flow = PendingFlow()
+    flow.add("i1", sell_weth("i1", E18), NOW, DEADLINE)
+    flow.adjusted(pools, NOW)
+    flow.failed("plan-i1-1")
+    assert flow.adjusted_touched(pools, NOW) is None
+    flow.adjusted(pools, NOW)
+    assert flow.adjusted_touched(pools, NOW) == {}
+    flow.add("i2", sell_weth("i2", E18), NOW, NOW - 60_000)  # its deadline long past
+    assert flow.adjusted_touched(pools, NOW + 1) is None

@@ -98,3 +98,26 @@ def test_states_instead_of_the_pools_own_are_routed_on_until_left_out() -> None:
     assert best(moved) == best([cp("p1", 3 * 10**6 // 2)])
     # An adjusted state of a pool the venue does not have is not routed on.
     assert "p9" not in graphs.sync({"v": moved}, {"v": {"p9": cp("p9", 5)}})["v"]
+
+
+def test_put_instead_routes_as_sync_with_the_change_added() -> None:
+    pools = {"v": [cp("p1", 10**6), cp("p2", 10**6)]}
+    instead = {"v": {"p1": cp("p1", 2 * 10**6)}}
+    synced, put = VenueGraphs(), VenueGraphs()
+    synced.sync(pools, instead)
+    put.sync(pools, instead)
+    for changed in ({"p2": cp("p2", 3 * 10**6)}, {"p1": cp("p1", 4 * 10**6)}):
+        instead = {"v": {**instead["v"], **changed}}
+        synced.sync(pools, instead)
+        put.put_instead({"v": changed})
+        assert put._instead == synced._instead
+        assert put._applied == synced._applied
+        for amount in (10, 1000, 100_000):
+            a = synced.sync(pools, instead)["v"].best_route("A", "B", amount, 3, 1)
+            b = put._graphs["v"].best_route("A", "B", amount, 3, 1)
+            assert a is not None
+            assert b is not None
+            assert (a.amount_out, a.paths[0].legs[0].pool_id) == (
+                b.amount_out,
+                b.paths[0].legs[0].pool_id,
+            )

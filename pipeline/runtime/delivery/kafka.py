@@ -174,6 +174,7 @@ class KafkaRuntime:
             max_poll_interval_ms=300000,
             fetch_max_wait_ms=self._fetch_waits[0],
             idle_wait_ms=self._fetch_waits[1],
+            records="stage",
             # Ranges per topic: partition p of every co-partitioned topic goes to one worker
             # (the planner's pending flow reads sep.executions beside the intents it plans;
             # round-robin over all topic-partitions splits them from 3 workers on).
@@ -243,17 +244,9 @@ class KafkaRuntime:
                 if not messages:
                     continue
                 ends[(tp.topic, tp.partition)] = messages[-1].offset + 1
-                records = [
-                    Record(
-                        m.topic,
-                        m.partition,
-                        m.offset,
-                        m.timestamp,
-                        m.key,
-                        m.value if m.value is not None else b"",
-                    )
-                    for m in messages
-                ]
+                # Built as Records by the fetcher (``records="stage"``); a response parsed
+                # before its patch took effect still holds ConsumerRecords.
+                records = messages if type(messages[0]) is Record else _records(messages)
                 for runner in self._by_topic.get(tp.topic, ()):
                     slices.setdefault(runner, []).extend(records)
             batch = ledger.open(ends, len(slices))
@@ -520,10 +513,25 @@ class KafkaRuntime:
             },
             "failures": dict(self.counter.failures),
             "dead_letters": dict(self.counter.dead_letters),
+            "sink": {"sent": self.sink.sent, "sent_slow": self.sink.sent_slow},
             "assignment": sorted(
                 f"{tp.topic}/{tp.partition}" for tp in (consumer.assignment() if consumer else ())
             ),
         }
+
+
+def _records(messages: list[Any]) -> list[Record]:
+    return [
+        Record(
+            m.topic,
+            m.partition,
+            m.offset,
+            m.timestamp,
+            m.key,
+            m.value if m.value is not None else b"",
+        )
+        for m in messages
+    ]
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -25,7 +25,24 @@ the record where ``send`` would (the partition's last batch still waiting in the
 and returns that batch's own future, set once when the broker acknowledges the batch, or fails
 it (every record of a batch shares its fate).  A closed or full batch, a closed producer or a
 topic whose metadata is not known yet return None: the caller then goes through ``send``,
-which waits for room and metadata as it always did.
+which waits for room and metadata as it always did.  A full batch is followed by a fresh one
+in the same partition's queue, up to ``MAX_QUEUED_BATCHES`` (a pass appends without yielding,
+so the sender cannot drain the first meanwhile: in a flat-out pipeline 18 % of
+sep.executions' records found it full, and each went through ``send``'s wait for the drain).
+The accumulator's queue per partition is FIFO, the sender takes its head only, sends one
+batch per partition at a time (a partition with a request in flight is muted) and gives the
+idempotent producer's sequence numbers when it takes a batch, so order per partition holds.
+
+**Consumed records built as the stages' ``Record``, or not built at all.**  aiokafka builds
+a ``ConsumerRecord`` (eleven fields, the headers copied, the sizes measured) per record, and
+the runtime built a ``Record`` from it: two objects per record, a tenth of a worker's runtime
+CPU.  A consumer made with ``records="stage"`` has its fetched partitions' records built as
+``Record`` straight away; with ``records="raw"`` (the followers of whole topics, which read
+only a record's value and offset: the risk feed reads every intent's events in every worker)
+it returns the record batch's own record objects (``offset``, ``timestamp``, ``key``,
+``value``, ``headers``), built anyway while a batch is read.  The class of each partition's
+buffer (``PartitionRecords``) is swapped when the fetch response is parsed, before any
+record of it is read (same fields, only ``_consumer_record`` differs).
 
 **Gathering, for followers that may lag a little.**  A follower reading busy topics whole
 (the risk feed reads every intent's events in every worker) completes a fetch on the first
@@ -42,12 +59,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import aiokafka
-from aiokafka.consumer.fetcher import Fetcher
+from aiokafka.client import AIOKafkaClient
+from aiokafka.consumer.fetcher import Fetcher, PartitionRecords
 from aiokafka.producer.message_accumulator import MessageAccumulator
 from aiokafka.structs import TopicPartition
+
+from pipeline.stages.base import Record
 
 WRITTEN_FOR = {"aiokafka": ("0.14.",)}
 """Library -> version prefixes these patches were written and tested against."""
@@ -56,6 +76,8 @@ FETCH_MAX_WAIT_MS = 10
 """Default busy wait (``Settings.fetch_max_wait_ms``, ``SEP_FETCH_MAX_WAIT_MS``)."""
 FETCH_IDLE_WAIT_MS = 500
 """Default idle wait (``Settings.fetch_idle_wait_ms``, ``SEP_FETCH_IDLE_WAIT_MS``)."""
+MAX_QUEUED_BATCHES = 4
+"""Batches of one partition the fast path may queue (4 x 256 KiB) before ``send`` waits."""
 
 
 @dataclass(frozen=True)
@@ -78,8 +100,10 @@ def check() -> None:
             f"aiokafka {version} is installed, but pipeline/runtime/delivery/patches.py was "
             f"written for {', '.join(WRITTEN_FOR['aiokafka'])}x: check the fetcher's private "
             "_get_actions_per_node/_proc_fetch_request/_records/_fetch_max_wait_ms/"
-            "_fetch_min_bytes, and the producer's _message_accumulator (_batches, _append_batch, "
-            "create_builder) and MessageBatch (_builder, future), then update WRITTEN_FOR"
+            "_fetch_min_bytes, PartitionRecords._consumer_record and FetchResult."
+            "_partition_records, the producer's _message_accumulator (_batches, _append_batch, "
+            "create_builder), MessageBatch (_builder, future) and the client's _topics/add_topic, "
+            "then update WRITTEN_FOR"
         )
     for method in ("_get_actions_per_node", "_proc_fetch_request"):
         if not hasattr(Fetcher, method):
@@ -87,6 +111,27 @@ def check() -> None:
     for method in ("_append_batch", "create_builder"):
         if not hasattr(MessageAccumulator, method):
             raise UnsupportedLibraryVersion(f"aiokafka's MessageAccumulator has no {method}")
+    if not hasattr(PartitionRecords, "_consumer_record"):
+        raise UnsupportedLibraryVersion("aiokafka's PartitionRecords has no _consumer_record")
+    if not hasattr(AIOKafkaClient, "add_topic"):
+        raise UnsupportedLibraryVersion("aiokafka's client has no add_topic")
+
+
+def track_topic(producer: aiokafka.AIOKafkaProducer, topic: str) -> None:
+    """Keep ``topic`` in the producer's metadata for good (the fast path needs it).
+
+    aiokafka's client refreshes metadata for the topics in its ``_topics`` set, or for every
+    topic while that set is empty.  ``producer.send`` adds a topic to it only when the
+    metadata it has lacks the topic, and re-adds it on the next send if a refresh dropped
+    it.  So once any topic is added (the first send to a topic created after the producer
+    started, like a new changelog), refreshes fetch only the added ones, and a topic known
+    from the first, complete metadata drops out.  ``append_to_open_batch`` never calls
+    ``send``: its records then wait for a leader that never comes, and the batch fails after
+    ``request_timeout_ms`` (seen: a lane worker's every output failed 30 s into a run).
+    Adding each topic the fast path serves keeps it in every refresh."""
+    client = producer.client
+    if topic not in client._topics:
+        client.add_topic(topic)
 
 
 def append_to_open_batch(
@@ -104,7 +149,14 @@ def append_to_open_batch(
     pending = accumulator._batches.get(tp)
     batch = pending[-1] if pending else accumulator._append_batch(accumulator.create_builder(), tp)
     if batch._builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
-        return None  # full or closed: ``send`` waits for the sender to drain it
+        # Full (or closed): a fresh batch behind it, while the partition's queue is short;
+        # else ``send`` waits for the sender to drain one.  (The caller's records are far
+        # smaller than a batch: a fresh one takes it.)
+        if len(accumulator._batches.get(tp, ())) >= MAX_QUEUED_BATCHES:
+            return None
+        batch = accumulator._append_batch(accumulator.create_builder(), tp)
+        if batch._builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
+            return None  # pragma: no cover - an empty batch refused it; the sender skips it
     future: asyncio.Future[Any] = batch.future
     return future
 
@@ -158,18 +210,58 @@ class AdaptiveWaitFetcher(Fetcher):  # type: ignore[misc]
         )
         return super()._get_actions_per_node(assignment)
 
+    records_class: type[PartitionRecords] | None = None
+
     async def _proc_fetch_request(self, assignment: Any, node_id: Any, request: Any) -> bool:
         # True when the response put records in the buffer (the parent's own signal).
         got = bool(await super()._proc_fetch_request(assignment, node_id, request))
         self.flowing = got
+        if got and self.records_class is not None:
+            # The buffers the parent just made, before anything reads them (no await since).
+            for result in self._records.values():
+                records = result._partition_records
+                if type(records) is PartitionRecords:
+                    records.__class__ = self.records_class
         return got
+
+
+class StageRecords(PartitionRecords):  # type: ignore[misc]
+    """A fetched partition's records, each built as a ``Record`` (see the module docstring)."""
+
+    def _consumer_record(self, tp: TopicPartition, record: Any) -> Record:
+        value = record.value
+        return Record(
+            tp.topic,
+            tp.partition,
+            record.offset,
+            record.timestamp,
+            record.key,
+            value if value is not None else b"",  # a tombstone: no stage input has one
+        )
+
+
+class RawRecords(PartitionRecords):  # type: ignore[misc]
+    """A fetched partition's records as the record batch's own objects (see the module
+    docstring)."""
+
+    def _consumer_record(self, tp: TopicPartition, record: Any) -> Any:
+        return record
+
+
+RECORDS: dict[str, type[PartitionRecords] | None] = {
+    "consumer": None,
+    "stage": StageRecords,
+    "raw": RawRecords,
+}
+"""What ``getmany`` returns: aiokafka's ``ConsumerRecord``s, ``Record``s, the batches' own."""
 
 
 class AdaptiveWaitConsumer(aiokafka.AIOKafkaConsumer):  # type: ignore[misc]
     """An aiokafka consumer whose fetch waits adapt (see the module docstring).
 
     ``fetch_max_wait_ms`` given by the caller caps the busy wait; ``idle_wait_ms`` is the wait
-    of a request that covers every partition.
+    of a request that covers every partition.  ``records``: what ``getmany`` returns
+    (``RECORDS``; other than ``"consumer"``, the raw bytes: no deserializers).
     """
 
     def __init__(
@@ -177,11 +269,17 @@ class AdaptiveWaitConsumer(aiokafka.AIOKafkaConsumer):  # type: ignore[misc]
         *topics: Any,
         idle_wait_ms: int = FETCH_IDLE_WAIT_MS,
         gathering: Gathering | None = None,
+        records: Literal["consumer", "stage", "raw"] = "consumer",
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("fetch_max_wait_ms", FETCH_MAX_WAIT_MS)
+        if RECORDS[records] is not None and (
+            kwargs.get("key_deserializer") or kwargs.get("value_deserializer")
+        ):
+            raise ValueError(f"records={records!r} returns the raw bytes: no deserializers")
         self._idle_wait_ms = max(idle_wait_ms, kwargs["fetch_max_wait_ms"])
         self._gathering = gathering
+        self._records_class = RECORDS[records]
         super().__init__(*topics, **kwargs)
 
     async def start(self) -> None:
@@ -194,3 +292,4 @@ class AdaptiveWaitConsumer(aiokafka.AIOKafkaConsumer):  # type: ignore[misc]
         fetcher.busy_wait_ms = self._fetch_max_wait_ms
         fetcher.idle_wait_ms = self._idle_wait_ms
         fetcher.gathering = self._gathering
+        fetcher.records_class = self._records_class

@@ -335,7 +335,10 @@ class GroupRunner:
         last = len(group.nodes) - 1
         for index, node in enumerate(group.nodes):
             direct = self._direct[index]
-            batch = [r for r in records if r.topic in direct] if index else records
+            if index:  # a fused stage: its own Kafka inputs only (none: all handed over)
+                batch = [r for r in records if r.topic in direct] if direct else []
+            else:
+                batch = records
             if index in kept:  # reports of earlier passes first, as Kafka would order them
                 batch = kept[index] + batch
             batch += handed
@@ -358,7 +361,7 @@ class GroupRunner:
                 # coroutine per output.)
                 # (Read at each output: a stage may make a table mid-pass, as the strategy
                 # runner does for a strategy it loads.)
-                if writing := node.writing_tables:
+                if node.tables and (writing := node.writing_tables):
                     await self._send_table_writes(writing, acks)
                 if out.topic == handoff:
                     partition = partition_for(out.key, partitions)
@@ -378,7 +381,7 @@ class GroupRunner:
 
             if batch:
                 await process_safely(node.processor, batch, emit, self._counter)
-            if writing := node.writing_tables:
+            if node.tables and (writing := node.writing_tables):
                 await self._send_table_writes(writing, acks)
         return acks
 

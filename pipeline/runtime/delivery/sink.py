@@ -17,7 +17,7 @@ from aiokafka.structs import TopicPartition
 from pipeline import limits
 from pipeline.models.events import Event
 from pipeline.ops import kafka_partition
-from pipeline.runtime.delivery.patches import append_to_open_batch
+from pipeline.runtime.delivery.patches import append_to_open_batch, track_topic
 from pipeline.stages.base import Output
 
 Headers = tuple[tuple[str, bytes], ...]
@@ -94,6 +94,8 @@ class KafkaSink:
         """Partitions this sink has sent to through ``producer.send`` once (so their topic's
         metadata is known): later records go straight into the open batch."""
         self.sent = 0
+        self.sent_slow = 0
+        """Records that went through ``producer.send`` (no open batch took them)."""
 
     @property
     def producer(self) -> AIOKafkaProducer:
@@ -136,9 +138,11 @@ class KafkaSink:
             ack = append_to_open_batch(self.producer, tp, key, value, list(headers))
             if ack is not None:
                 return ack
+        self.sent_slow += 1
         future = await self.producer.send(
             topic, value, key=key, partition=partition, headers=list(headers) or None
         )
-        if partition is not None:
+        if partition is not None and (topic, partition) not in self._tps:
+            track_topic(self.producer, topic)  # the fast path never refreshes it (patches.py)
             self._tps[(topic, partition)] = TopicPartition(topic, partition)
         return future  # type: ignore[no-any-return]

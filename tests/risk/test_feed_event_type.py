@@ -1,0 +1,31 @@
+"""``event_type`` reads the envelope's type as the regex it replaced on the common path."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.risk.feed import _TOPIC_FIELD, event_type
+
+
+def _by_regex(value: bytes) -> str | None:
+    found = _TOPIC_FIELD.search(value)
+    return found.group(1).decode() if found else None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'{"eventId":"x","timestamp":"t","topic":"exec.step_filled","correlationId":"c"}',
+        b'{"topic":"intent.accepted"}',
+        b'{"topic":"not.a.type","payload":{"topic":"exec.completed"}}',
+        b'{"topic":"x\\"y","payload":{"topic":"exec.completed"}}',
+        b'{"topic":"","payload":{"topic":"plan.created"}}',
+        b'{"topic":"exec.completed',
+        b'{"topic":"exec.completed\\u0000"}',
+        b'{"payload":{}}',
+        b"",
+        b'{"topic" : "exec.failed"}',
+    ],
+)
+def test_event_type_reads_as_the_regex(value: bytes) -> None:
+    assert event_type(value) == _by_regex(value)
