@@ -33,13 +33,18 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, TypeVar
 
 from pipeline.breakers.execution import ExecutionBreakers, StepOutcome
 from pipeline.codec import decode_event
 from pipeline.control.keys import TOPIC as CONTROL_TOPIC
 from pipeline.control.state import ControlView
-from pipeline.models.base import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, WireModel, wire_amount
+from pipeline.models.base import (
+    AMOUNT_DECIMAL_PLACES,
+    AMOUNT_MAX_DIGITS,
+    WireModel,
+    built,
+    wire_amount,
+)
 from pipeline.models.events import (
     Event,
     ExecCompleted,
@@ -78,39 +83,6 @@ REPLAN_WAIT_S = 2.0  # for the book feed to show the plan's own fills (a poll is
 REPLAN_POLL_S = 0.02
 REPLAN_KEY_SUFFIX = "/replan"
 """The openings table's key for a plan's re-planned steps: ``<intent id>/replan``."""
-
-
-M = TypeVar("M", bound=WireModel)
-_FIELDS: dict[type[WireModel], dict[str, Any]] = {}
-"""Per model, every field in definition order, with its default or ``_REQUIRED``."""
-_REQUIRED = object()
-
-
-def _built(model: type[M], fields: dict[str, Any]) -> M:
-    """``model(**fields)``, not validated: for fields that are already what validation would
-    make of them -- taken from models validated upstream (the plan, its intent), or checked
-    here (``_fits``) when a venue hands them over.
-
-    Validating an exec payload's amounts again cost ~2 us a field, ~15 us an intent (issue
-    11); this builds the same object for ~1 us.  ``test_execute`` checks it against
-    validation for every payload built so."""
-    shape = _FIELDS.get(model)
-    if shape is None:
-        shape = _FIELDS[model] = {
-            name: _REQUIRED if info.is_required() else info.default
-            for name, info in model.model_fields.items()
-        }
-    # The fields in definition order (a merge keeps the first dict's order): the serializer
-    # writes ``__dict__`` in its order.
-    values = {**shape, **fields}
-    if len(values) != len(shape) or _REQUIRED in values.values():
-        return model(**fields)  # a field unknown or missing: let pydantic say which
-    payload = model.__new__(model)
-    object.__setattr__(payload, "__dict__", values)
-    object.__setattr__(payload, "__pydantic_fields_set__", set(fields))
-    object.__setattr__(payload, "__pydantic_extra__", None)
-    object.__setattr__(payload, "__pydantic_private__", None)
-    return payload
 
 
 _WHOLE_DIGITS = AMOUNT_MAX_DIGITS - AMOUNT_DECIMAL_PLACES
@@ -215,8 +187,10 @@ def realised_slippage(steps: Sequence[ExecutionStep], fills: Sequence[Fill]) -> 
 
 
 # ------------------------------------------------------------------ the payloads of a step
-# Built with ``_built``: what comes from the plan (validated when it was decoded or made) is
-# taken as it is; what a venue hands over is checked, and validated if the check fails.
+# Built, not validated (``pipeline.models.base.built``): what comes from the plan (validated
+# when it was decoded or made) is taken as it is; what a venue hands over is checked here,
+# and validated if the check fails.  Validating an exec payload's amounts again cost ~2 us a
+# field, ~15 us an intent (issue 11).
 
 
 def step_submitted(
@@ -234,7 +208,7 @@ def step_submitted(
         "asked_asset": asked_asset,
     }
     if type(venue) is str and type(order_ref) is str:
-        return _built(ExecStepSubmitted, fields)
+        return built(ExecStepSubmitted, **fields)
     return ExecStepSubmitted(**fields)
 
 
@@ -261,7 +235,7 @@ def step_filled(plan_id: str, step: ExecutionStep, venue: str, fill: Fill) -> Ex
         and (fill.fee is None or _fits(fill.fee))
         and (fill.fee_asset is None or type(fill.fee_asset) is str)
     ):
-        return _built(ExecStepFilled, fields)
+        return built(ExecStepFilled, **fields)
     return ExecStepFilled(**fields)
 
 
@@ -281,7 +255,7 @@ def completed(plan_id: str, steps: Sequence[ExecutionStep], fills: Sequence[Fill
         and _fits(fields["amount_out"])
         and _fits(fields["realised_slippage"])
     ):
-        return _built(ExecCompleted, fields)
+        return built(ExecCompleted, **fields)
     return ExecCompleted(**fields)
 
 
