@@ -54,15 +54,21 @@ from pipeline.store.projection import (
 
 log = logging.getLogger(__name__)
 
-CHANGE_STREAM_MAXLEN: Final = 200_000
+CHANGE_STREAM_MAXLEN: Final = 100_000
+"""Entries the change stream keeps (about: ``MAXLEN ~``).  An entry holds one intent's changes
+of one script call: ~2 in the pipeline (an intent is applied in ~4.4 calls), so this keeps
+about as many changes as 200,000 entries of one change each did."""
 
 # One call applies a whole batch, intent by intent.  ARGV = prefix, stream maxlen (0: no
 # change stream), '1' to add a strategy whose fills changed to ``positions:dirty``, the
 # call's prices (JSON: asset, price, guard, ...), then one JSON array per intent
 # (``_intent_arg``), already merged in Python (``projection.merge``):
 #     id, created ms, strategy or '', #events, #fields, #fills, #plans,
-#     per event, by seq: seq, type, stage, state or '', event id, ms, data (its fields' JSON)
-#         (numbers the script only passes on are strings: Lua would format them with printf)
+#     per event, by seq: seq, type, stage, state or '', change
+#         (seq is a string: Lua would format a number with printf; change: the event's entry
+#         in the change stream, a JSON array without its last element, the state after it,
+#         which only the script knows: '[seq,"type","event id",ms,{fields},' ('' without a
+#         change stream))
 #     per field: field, value, guard      (the merged winners; the fills last)
 #     per plan: plan id, #fields, then field, value, guard per field
 # Returns the events applied, then every strategy whose fills changed.  Every change to
@@ -86,6 +92,35 @@ local state_adds, state_removes, new_intents = {}, {}, {}
 local strategy_adds, strategy_fills = {}, {}
 local total = 0
 
+-- The change stream: one entry per intent and call, holding its new events' changes, under
+-- an id chosen here so that each change has its own id: an entry of k changes takes k
+-- consecutive ids of one millisecond and is stored under the last (ms-(s+k-1)); change j is
+-- ms-(s+j) (``changes.py``).  A reader resuming after any change id gets the rest of its
+-- entry and everything after, like one entry per change, at one XADD per intent and call
+-- (an XADD ~6 us with the AOF, the biggest write here).  The next free id: the stream's last
+-- generated id or the clock, once per call (the script runs alone, so nothing else adds).
+local next_ms, next_seq
+local function change_id(k)
+  if not next_ms then
+    local t = redis.call('TIME')
+    next_ms, next_seq = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), 0
+    local info = redis.pcall('XINFO', 'STREAM', P..'changes')
+    if type(info) == 'table' and not info.err then
+      for f = 1, #info, 2 do
+        if info[f] == 'last-generated-id' then
+          local ms, seq = string.match(info[f + 1], '^(%d+)-(%d+)$')
+          ms, seq = tonumber(ms), tonumber(seq)
+          if ms >= next_ms then next_ms, next_seq = ms, seq + 1 end
+          break
+        end
+      end
+    end
+  end
+  local last = next_seq + k - 1
+  next_seq = last + 1
+  return string.format('%d-%d', next_ms, last)
+end
+
 local function append(t, k, a, b)
   local list = t[k]
   if not list then list = {}; t[k] = list end
@@ -99,11 +134,17 @@ end
 -- the triples written (0-based).  ``floor``: a seq no stored guard exceeds (the intent's
 -- lastSeq: every guard is the seq of an applied event), so a guard above it wins unread;
 -- events mostly arrive in order, and then nothing is read.  nil: read every guard.
-local function write_guarded(key, guards, a, at, n, extra, floor)
+-- ``old``: seqs applied before this call (nil: none); a triple of theirs is skipped, since
+-- the stored value is theirs or a later event's.  ``unguarded``: write no guards (the
+-- intent's seqs are gap-free after this call; see apply_intent).
+local function write_guarded(key, guards, a, at, n, extra, floor, old, unguarded)
   local kv, gv, written = extra or {}, {}, {}
-  local fields, unread, stored = {}, {}, {}
+  local fields, unread, stored, skip = {}, {}, {}, {}
   for k = 0, n - 1 do
-    if floor and tonumber(a[at + 3 * k + 2]) > floor then
+    local g = a[at + 3 * k + 2]
+    if old and old[tonumber(g)] then
+      skip[k] = true
+    elseif floor and tonumber(g) > floor then
       unread[k] = true
     else
       fields[#fields + 1] = a[at + 3 * k]
@@ -112,13 +153,15 @@ local function write_guarded(key, guards, a, at, n, extra, floor)
   if #fields > 0 then stored = redis.call('HMGET', guards, unpack(fields)) end
   local r = 0
   for k = 0, n - 1 do
-    local j = at + 3 * k
-    local s = false
-    if not unread[k] then r = r + 1; s = stored[r] end
-    if (not s) or a[j + 2] > s then
-      kv[#kv + 1] = a[j]; kv[#kv + 1] = a[j + 1]
-      gv[#gv + 1] = a[j]; gv[#gv + 1] = a[j + 2]
-      written[#written + 1] = k
+    if not skip[k] then
+      local j = at + 3 * k
+      local s = false
+      if not unread[k] then r = r + 1; s = stored[r] end
+      if (not s) or a[j + 2] > s then
+        kv[#kv + 1] = a[j]; kv[#kv + 1] = a[j + 1]
+        if not unguarded then gv[#gv + 1] = a[j]; gv[#gv + 1] = a[j + 2] end
+        written[#written + 1] = k
+      end
     end
   end
   if #kv > 0 then redis.call('HSET', key, unpack(kv)) end
@@ -153,7 +196,7 @@ local function apply_intent(a)
 local id, created, strategy = a[1], a[2], a[3]
 local n_events, n_fields, n_fills, n_plans = a[4], a[5], a[6], a[7]
 local at_events = 8
-local at_fields = at_events + 7 * n_events
+local at_fields = at_events + 5 * n_events
 
 local ikey, gkey = P..'intent:'..id, P..'intent-guards:'..id
 local now = redis.call('HMGET', ikey, 'state', 'stateSeq', 'lastSeq', 'strategyId', 'eventCount')
@@ -167,28 +210,30 @@ local floor = last_seq  -- no stored guard of this intent (or its plans) is abov
 local bits = {}
 for k = 0, n_events - 1 do
   local b = #bits
-  bits[b + 1] = 'SET'; bits[b + 2] = 'u1'; bits[b + 3] = a[at_events + 7 * k]; bits[b + 4] = 1
+  bits[b + 1] = 'SET'; bits[b + 2] = 'u1'; bits[b + 3] = a[at_events + 5 * k]; bits[b + 4] = 1
 end
 local was = redis.call('BITFIELD', P..'intent-seqs:'..id, unpack(bits))
 
-local applied, state_moved = 0, false
+local applied, state_moved, old, changes = 0, false, {}, {}
 for k = 0, n_events - 1 do
-  if was[k + 1] == 0 then
-    local e = at_events + 7 * k
+  if was[k + 1] ~= 0 then
+    old[tonumber(a[at_events + 5 * k])] = true
+  else
+    local e = at_events + 5 * k
     local seq, topic, stage, to = tonumber(a[e]), a[e + 1], a[e + 2], a[e + 3]
     applied = applied + 1
     if seq > last_seq then last_seq = seq end
     if to ~= '' and seq > state_seq then state, state_seq, state_moved = to, seq, true end
     topic_counts[topic] = (topic_counts[topic] or 0) + 1
     stage_counts[stage] = (stage_counts[stage] or 0) + 1
-    if maxlen > 0 then
-      redis.call('XADD', P..'changes', 'MAXLEN', '~', maxlen, '*', 'intentId', id,
-                 'seq', a[e], 'topic', topic, 'state', state or '',
-                 'eventId', a[e + 4], 'ms', a[e + 5], 'data', a[e + 6])
-    end
+    if maxlen > 0 then changes[#changes + 1] = a[e + 4]..'"'..(state or '')..'"]' end
   end
 end
 if applied == 0 then return end
+if #changes > 0 then
+  redis.call('XADD', P..'changes', 'MAXLEN', '~', maxlen, change_id(#changes), 'intentId', id,
+             'changes', '['..table.concat(changes, ',')..']')
+end
 total = total + applied
 
 local extra = {'lastSeq', last_seq, 'eventCount', event_count + applied}
@@ -196,12 +241,19 @@ if state_moved then
   extra[#extra + 1] = 'state'; extra[#extra + 1] = state
   extra[#extra + 1] = 'stateSeq'; extra[#extra + 1] = state_seq
 end
-local written = write_guarded(ikey, gkey, a, at_fields, n_fields, extra, floor)
+-- A guard only matters while its field's writer is above the intent's gap-free prefix of
+-- seqs: an event still to come has a seq above that prefix, and must learn whether it is
+-- older than the writer.  When every seq up to lastSeq is applied (eventCount == lastSeq:
+-- seqs are >= 1, each counted once), that prefix is every event: no guard is written.
+-- Events mostly arrive in order, so most calls write none; a guard left stale by such a
+-- write is below the field's writer and so below any seq still to come (it still loses).
+local unguarded = event_count + applied == last_seq
+local written = write_guarded(ikey, gkey, a, at_fields, n_fields, extra, floor, old, unguarded)
 local j = at_fields + 3 * n_fields
 for _ = 1, n_plans do
   local plan, n = a[j], a[j + 1]
   -- A plan is its intent's: its guards are seqs of the intent's events too.
-  write_guarded(P..'plan:'..plan, P..'plan-guards:'..plan, a, j + 2, n, nil, floor)
+  write_guarded(P..'plan:'..plan, P..'plan-guards:'..plan, a, j + 2, n, nil, floor, old, unguarded)
   j = j + 2 + 3 * n
 end
 if state ~= old_state then
@@ -490,11 +542,11 @@ def _intent_arg(intent_id: str, merged: Merged, changes: bool) -> bytes:
         len(merged.plans),
     ]
     for p in merged.events:
-        if changes:
-            data = orjson.dumps(p.intent).decode()
-            out += (str(p.seq), p.topic, p.stage, p.state, p.event_id, str(p.ms), data)
-        else:
-            out += (str(p.seq), p.topic, p.stage, p.state, "", "", "")
+        change = ""
+        if changes:  # without its last element, the state, which the script appends
+            change = orjson.dumps([p.seq, p.topic, p.event_id, p.ms, p.intent])[:-1].decode()
+            change += ","
+        out += (str(p.seq), p.topic, p.stage, p.state, change)
     for f, v in intent.items():
         if not f.startswith("fill:"):
             out += (f, v, guards[f])
