@@ -3,8 +3,11 @@
 Keys (under an optional prefix, so replays and tests can use their own namespace):
     intent:{id}             hash: state, stateSeq, lastSeq, eventCount, at:<event type>,
                             strategyId, pair, amounts, planId, orderRef, fill:<step>, reason…
-    intent-seqs:{id}        bitmap of the seqs applied (what makes applying twice a no-op)
-    intent-guards:{id}      hash: field -> seq of the event that wrote it (order-insensitivity)
+    intent-seqs:{id}        bitmap of the seqs applied, while some below lastSeq are not (a
+                            gap); without a gap, the seqs applied are 1..lastSeq.  What
+                            makes applying twice a no-op.
+    intent-guards:{id}      hash: field -> seq of the event that wrote it, for fields written
+                            above a gap (order-insensitivity; see the apply script)
     plan:{id}               hash: steps (JSON), status, step:<id>:status|orderRef|amountIn…
     plan-guards:{id}        as intent-guards, for the plan
     fills:{strategy}        hash: step id -> fill (JSON); positions are computed from it
@@ -39,7 +42,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-from pipeline.models.events import Event
+from pipeline.store.facts import EventFacts
 from pipeline.store.positions import holdings_from_fills
 from pipeline.store.projection import (
     STAGE_OF,
@@ -61,16 +64,17 @@ about as many changes as 200,000 entries of one change each did."""
 
 # One call applies a whole batch, intent by intent.  ARGV = prefix, stream maxlen (0: no
 # change stream), '1' to add a strategy whose fills changed to ``positions:dirty``, the
-# call's prices (JSON: asset, price, guard, ...), then one JSON array per intent
-# (``_intent_arg``), already merged in Python (``projection.merge``):
+# call's prices (JSON: asset, price, guard, ...), then two arguments per intent
+# (``_intent_args``): a JSON array, already merged in Python (``projection.merge``):
 #     id, created ms, strategy or '', #events, #fields, #fills, #plans,
-#     per event, by seq: seq, type, stage, state or '', change
-#         (seq is a string: Lua would format a number with printf; change: the event's entry
-#         in the change stream, a JSON array without its last element, the state after it,
-#         which only the script knows: '[seq,"type","event id",ms,{fields},' ('' without a
-#         change stream))
+#     per event, by seq: seq, type, stage, state or '', length of its change
+#         (seq is a string: Lua would format a number with printf)
 #     per field: field, value, guard      (the merged winners; the fills last)
 #     per plan: plan id, #fields, then field, value, guard per field
+# and the events' changes, one after the other ('' without a change stream): each the event's
+# change-stream element, a JSON array without its last element, the state after it, which
+# only the script knows: '[seq,"type","event id",ms,{fields},'.  (Raw, not in the JSON array:
+# they hold the fields' JSON again, and cjson would unescape it all a second time.)
 # Returns the events applied, then every strategy whose fills changed.  Every change to
 # ``fills:{s}`` bumps ``fills-version[s]``, which ``refresh_positions`` checks before writing
 # positions computed from what it read.
@@ -192,7 +196,7 @@ local function add_counts(key, counts, drop_zero)
   if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
 end
 
-local function apply_intent(a)
+local function apply_intent(a, change_text)
 local id, created, strategy = a[1], a[2], a[3]
 local n_events, n_fields, n_fills, n_plans = a[4], a[5], a[6], a[7]
 local at_events = 8
@@ -205,16 +209,28 @@ local state, state_seq = now[1], tonumber(now[2] or '0')
 local last_seq, event_count = tonumber(now[3] or '0'), tonumber(now[5] or '0')
 local floor = last_seq  -- no stored guard of this intent (or its plans) is above it
 
--- The seq bitmap says which events are new: one BITFIELD sets them all and returns the old
--- bits.  Only new events count, move the state and go to the change stream.
-local bits = {}
-for k = 0, n_events - 1 do
-  local b = #bits
-  bits[b + 1] = 'SET'; bits[b + 2] = 'u1'; bits[b + 3] = a[at_events + 5 * k]; bits[b + 4] = 1
+-- Which events are new.  Only new events count, move the state and go to the change stream.
+-- While every seq up to lastSeq is applied (eventCount == lastSeq: seqs are >= 1, each
+-- counted once), the new ones are those above lastSeq: nothing to read.  Otherwise the seq
+-- bitmap says: one BITFIELD sets the batch's bits and returns the old ones.  The bitmap is
+-- kept only while there is a gap (it is written whole when one opens): events mostly arrive
+-- in order, and then an intent has none (a BITFIELD of 4 arguments an event, AOF included).
+local gap_free = event_count == last_seq
+local was = {}
+if gap_free then
+  for k = 0, n_events - 1 do
+    was[k + 1] = tonumber(a[at_events + 5 * k]) <= last_seq and 1 or 0
+  end
+else
+  local bits = {}
+  for k = 0, n_events - 1 do
+    local b = #bits
+    bits[b + 1] = 'SET'; bits[b + 2] = 'u1'; bits[b + 3] = a[at_events + 5 * k]; bits[b + 4] = '1'
+  end
+  was = redis.call('BITFIELD', P..'intent-seqs:'..id, unpack(bits))
 end
-local was = redis.call('BITFIELD', P..'intent-seqs:'..id, unpack(bits))
 
-local applied, state_moved, old, changes = 0, false, {}, {}
+local applied, state_moved, old, changes, at_change = 0, false, {}, {}, 1
 for k = 0, n_events - 1 do
   if was[k + 1] ~= 0 then
     old[tonumber(a[at_events + 5 * k])] = true
@@ -226,8 +242,12 @@ for k = 0, n_events - 1 do
     if to ~= '' and seq > state_seq then state, state_seq, state_moved = to, seq, true end
     topic_counts[topic] = (topic_counts[topic] or 0) + 1
     stage_counts[stage] = (stage_counts[stage] or 0) + 1
-    if maxlen > 0 then changes[#changes + 1] = a[e + 4]..'"'..(state or '')..'"]' end
+    if maxlen > 0 then
+      changes[#changes + 1] = string.sub(change_text, at_change, at_change + a[e + 4] - 1)
+        ..'"'..(state or '')..'"]'
+    end
   end
+  at_change = at_change + a[at_events + 5 * k + 4]
 end
 if applied == 0 then return end
 if #changes > 0 then
@@ -248,6 +268,21 @@ end
 -- Events mostly arrive in order, so most calls write none; a guard left stale by such a
 -- write is below the field's writer and so below any seq still to come (it still loses).
 local unguarded = event_count + applied == last_seq
+if gap_free and not unguarded then  -- a gap opens: the bitmap, from seq 1
+  local bits = {}
+  for seq = 1, floor do
+    local b = #bits
+    bits[b + 1] = 'SET'; bits[b + 2] = 'u1'; bits[b + 3] = seq; bits[b + 4] = '1'
+  end
+  for k = 0, n_events - 1 do
+    if was[k + 1] == 0 then
+      local b = #bits
+      bits[b + 1] = 'SET'; bits[b + 2] = 'u1'; bits[b + 3] = a[at_events + 5 * k]
+      bits[b + 4] = '1'
+    end
+  end
+  redis.call('BITFIELD', P..'intent-seqs:'..id, unpack(bits))
+end
 local written = write_guarded(ikey, gkey, a, at_fields, n_fields, extra, floor, old, unguarded)
 local j = at_fields + 3 * n_fields
 for _ = 1, n_plans do
@@ -295,7 +330,7 @@ else
 end
 end
 
-for i = 5, #ARGV do apply_intent(cjson.decode(ARGV[i])) end
+for i = 5, #ARGV, 2 do apply_intent(cjson.decode(ARGV[i]), ARGV[i + 1]) end
 if total == 0 then return {0} end
 
 -- What commutes between intents, once per call and key.  A state count at zero is removed,
@@ -400,7 +435,7 @@ class ReadModel:
 
     async def apply(
         self,
-        events: Sequence[Event],
+        events: Sequence[EventFacts],
         *,
         positions: PositionsMode = "now",
         also: Callable[[Any], None] | None = None,
@@ -445,7 +480,8 @@ class ReadModel:
         for chunk in _chunks(by_intent, SCRIPT_EVENTS):
             merged = [(intent_id, merge(projections)) for intent_id, projections in chunk]
             args = [*head, _prices_arg(m for _, m in merged)]
-            args += [_intent_arg(intent_id, m, changes) for intent_id, m in merged]
+            for intent_id, m in merged:
+                args += _intent_args(intent_id, m, changes)
             pipe.evalsha(self._sha, 0, *args)
             calls += 1
         if also is not None:
@@ -528,35 +564,38 @@ class ReadModel:
         return [str(i) for i in ids]
 
 
-def _intent_arg(intent_id: str, merged: Merged, changes: bool) -> bytes:
-    """One intent's argument of the apply script: a flat JSON array (layout above ``_APPLY``)."""
+def _intent_args(intent_id: str, merged: Merged, changes: bool) -> tuple[bytes, bytes]:
+    """One intent's arguments of the apply script: a flat JSON array and its events' changes
+    (layout above ``_APPLY``)."""
     intent, guards = merged.intent, merged.intent_guards
-    fills = [f for f in intent if f.startswith("fill:")]
     out: list[Any] = [
         intent_id,
         str(created_ms(intent_id)),
         merged.strategy,
         len(merged.events),
         len(intent),
-        len(fills),
+        0,  # the fills, counted below
         len(merged.plans),
     ]
+    texts: list[bytes] = []
     for p in merged.events:
-        change = ""
         if changes:  # without its last element, the state, which the script appends
-            change = orjson.dumps([p.seq, p.topic, p.event_id, p.ms, p.intent])[:-1].decode()
-            change += ","
-        out += (str(p.seq), p.topic, p.stage, p.state, change)
+            texts.append(orjson.dumps([p.seq, p.topic, p.event_id, p.ms, p.intent])[:-1] + b",")
+        out.extend((str(p.seq), p.topic, p.stage, p.state, len(texts[-1]) if changes else 0))
+    fills: list[str] = []
     for f, v in intent.items():
-        if not f.startswith("fill:"):
-            out += (f, v, guards[f])
+        if f.startswith("fill:"):
+            fills.append(f)
+        else:
+            out.extend((f, v, guards[f]))
+    out[5] = len(fills)
     for f in fills:
-        out += (f, intent[f], guards[f])
+        out.extend((f, intent[f], guards[f]))
     for plan_id, (values, value_guards) in merged.plans.items():
-        out += (plan_id, len(values))
+        out.extend((plan_id, len(values)))
         for f, v in values.items():
-            out += (f, v, value_guards[f])
-    return orjson.dumps(out)
+            out.extend((f, v, value_guards[f]))
+    return orjson.dumps(out), b"".join(texts)
 
 
 def _prices_arg(merged: Iterable[Merged]) -> bytes:
