@@ -64,13 +64,14 @@ about as many changes as 200,000 entries of one change each did."""
 
 # One call applies a whole batch, intent by intent.  ARGV = prefix, stream maxlen (0: no
 # change stream), '1' to add a strategy whose fills changed to ``positions:dirty``, the
-# call's prices (JSON: asset, price, guard, ...), then two arguments per intent
+# call's prices (JSON: asset, price, ..., then their guards), then two arguments per intent
 # (``_intent_args``): a JSON array, already merged in Python (``projection.merge``):
 #     id, created ms, strategy or '', #events, #fields, #fills, #plans,
 #     per event, by seq: seq, type, stage, state or '', length of its change
 #         (seq is a string: Lua would format a number with printf)
-#     per field: field, value, guard      (the merged winners; the fills last)
-#     per plan: plan id, #fields, then field, value, guard per field
+#     per field: field, value             (the merged winners; the fills last)
+#     per field: its guard                (in the same order)
+#     per plan: plan id, #fields, then field, value per field, then guard per field
 # and the events' changes, one after the other ('' without a change stream): each the event's
 # change-stream element, a JSON array without its last element, the state after it, which
 # only the script knows: '[seq,"type","event id",ms,{fields},'.  (Raw, not in the JSON array:
@@ -132,38 +133,46 @@ local function append(t, k, a, b)
   list[#list + 1] = b
 end
 
--- Writes each field (a[at..]: n field, value, guard triples) whose guard beats the stored
--- one, plus ``extra`` (field, value pairs written unconditionally): at most one HMGET of the
--- guards, one HSET of the winners and ``extra``, one HSET of the winners' guards.  Returns
--- the triples written (0-based).  ``floor``: a seq no stored guard exceeds (the intent's
--- lastSeq: every guard is the seq of an applied event), so a guard above it wins unread;
--- events mostly arrive in order, and then nothing is read.  nil: read every guard.
--- ``old``: seqs applied before this call (nil: none); a triple of theirs is skipped, since
--- the stored value is theirs or a later event's.  ``unguarded``: write no guards (the
--- intent's seqs are gap-free after this call; see apply_intent).
-local function write_guarded(key, guards, a, at, n, extra, floor, old, unguarded)
-  local kv, gv, written = extra or {}, {}, {}
+-- Writes each field (a[at..]: n field, value pairs, then their n guards) whose guard beats
+-- the stored one, plus ``extra`` (field, value pairs written unconditionally): at most one
+-- HMGET of the guards, one HSET of the winners and ``extra``, one HSET of the winners'
+-- guards.  Returns the fields written (0-based), nil for all.  ``floor``: a seq no stored
+-- guard exceeds (the intent's lastSeq: every guard is the seq of an applied event), so a
+-- guard above it wins unread; events mostly arrive in order, and then nothing is read.  nil:
+-- read every guard.  ``old``: seqs applied before this call (nil: none); a field of theirs
+-- is skipped, since the stored value is theirs or a later event's.  ``unguarded``: write no
+-- guards (the intent's seqs are gap-free after this call; see apply_intent).  ``fresh``:
+-- every guard is new and above ``floor``, and ``unguarded``: every field is written, as it
+-- comes (the usual case: no per-field work in Lua).
+local function write_guarded(key, guards, a, at, n, extra, floor, old, unguarded, fresh)
+  local kv = extra or {}
+  if fresh then
+    for i = at, at + 2 * n - 1 do kv[#kv + 1] = a[i] end
+    if #kv > 0 then redis.call('HSET', key, unpack(kv)) end
+    return nil
+  end
+  local at_guards, gv, written = at + 2 * n, {}, {}
   local fields, unread, stored, skip = {}, {}, {}, {}
   for k = 0, n - 1 do
-    local g = a[at + 3 * k + 2]
+    local g = a[at_guards + k]
     if old and old[tonumber(g)] then
       skip[k] = true
     elseif floor and tonumber(g) > floor then
       unread[k] = true
     else
-      fields[#fields + 1] = a[at + 3 * k]
+      fields[#fields + 1] = a[at + 2 * k]
     end
   end
   if #fields > 0 then stored = redis.call('HMGET', guards, unpack(fields)) end
   local r = 0
   for k = 0, n - 1 do
     if not skip[k] then
-      local j = at + 3 * k
+      local j, g = at + 2 * k, a[at_guards + k]
       local s = false
       if not unread[k] then r = r + 1; s = stored[r] end
-      if (not s) or a[j + 2] > s then
+      if (not s) or g > s then
         kv[#kv + 1] = a[j]; kv[#kv + 1] = a[j + 1]
-        if not unguarded then gv[#gv + 1] = a[j]; gv[#gv + 1] = a[j + 2] end
+        if not unguarded then gv[#gv + 1] = a[j]; gv[#gv + 1] = g end
         written[#written + 1] = k
       end
     end
@@ -283,12 +292,16 @@ if gap_free and not unguarded then  -- a gap opens: the bitmap, from seq 1
   end
   redis.call('BITFIELD', P..'intent-seqs:'..id, unpack(bits))
 end
-local written = write_guarded(ikey, gkey, a, at_fields, n_fields, extra, floor, old, unguarded)
+-- Every event new and above lastSeq, and no gap: every field wins, unread, unguarded.
+local fresh = unguarded and applied == n_events and tonumber(a[at_events]) > floor
+local written = write_guarded(
+  ikey, gkey, a, at_fields, n_fields, extra, floor, old, unguarded, fresh)
 local j = at_fields + 3 * n_fields
 for _ = 1, n_plans do
   local plan, n = a[j], a[j + 1]
   -- A plan is its intent's: its guards are seqs of the intent's events too.
-  write_guarded(P..'plan:'..plan, P..'plan-guards:'..plan, a, j + 2, n, nil, floor, old, unguarded)
+  write_guarded(
+    P..'plan:'..plan, P..'plan-guards:'..plan, a, j + 2, n, nil, floor, old, unguarded, fresh)
   j = j + 2 + 3 * n
 end
 if state ~= old_state then
@@ -316,9 +329,13 @@ local fills = strategy_fills[sid]
 if not fills then fills = {}; strategy_fills[sid] = fills end
 if known_strategy or not seen_before then
   local first_fill = n_fields - n_fills
+  if not written then  -- all of them
+    written = {}
+    for k = first_fill, n_fields - 1 do written[#written + 1] = k end
+  end
   for _, k in ipairs(written) do
     if k >= first_fill then
-      local f = at_fields + 3 * k
+      local f = at_fields + 2 * k
       fills[string.sub(a[f], 6)] = a[f + 1]
     end
   end
@@ -583,18 +600,23 @@ def _intent_args(intent_id: str, merged: Merged, changes: bool) -> tuple[bytes, 
             texts.append(orjson.dumps([p.seq, p.topic, p.event_id, p.ms, p.intent])[:-1] + b",")
         out.extend((str(p.seq), p.topic, p.stage, p.state, len(texts[-1]) if changes else 0))
     fills: list[str] = []
+    field_guards: list[str] = []
     for f, v in intent.items():
         if f.startswith("fill:"):
             fills.append(f)
         else:
-            out.extend((f, v, guards[f]))
+            out.extend((f, v))
+            field_guards.append(guards[f])
     out[5] = len(fills)
     for f in fills:
-        out.extend((f, intent[f], guards[f]))
+        out.extend((f, intent[f]))
+        field_guards.append(guards[f])
+    out += field_guards
     for plan_id, (values, value_guards) in merged.plans.items():
         out.extend((plan_id, len(values)))
         for f, v in values.items():
-            out.extend((f, v, value_guards[f]))
+            out.extend((f, v))
+        out.extend(value_guards[f] for f in values)
     return orjson.dumps(out), b"".join(texts)
 
 
@@ -607,7 +629,8 @@ def _prices_arg(merged: Iterable[Merged]) -> bytes:
             held = best.get(asset)
             if held is None or guard > held[1]:
                 best[asset] = (price, guard)
-    return orjson.dumps([part for asset, pg in best.items() for part in (asset, *pg)])
+    pairs = [part for asset, (price, _) in best.items() for part in (asset, price)]
+    return orjson.dumps(pairs + [guard for _, guard in best.values()])
 
 
 def _chunks(
