@@ -396,7 +396,8 @@ async def test_a_reader_resumes_after_any_change_even_inside_an_entry(
     assert await read_model.redis.xlen(stream.key) == 2  # one entry per intent and call
     changes = await stream.after("0-0")
     ids = [c["id"] for c in changes]
-    assert len(ids) == 18 and len(set(ids)) == 18
+    assert len(ids) == 18
+    assert len(set(ids)) == 18
     assert [parse_id(i) for i in ids] == sorted(parse_id(i) for i in ids)
     assert ids[-1] == await stream.head()
     assert await stream.first_id() == ids[0]
@@ -404,7 +405,8 @@ async def test_a_reader_resumes_after_any_change_even_inside_an_entry(
         assert await stream.after(last_seen) == changes[k + 1 :]
         assert await stream.tail(last_seen, 1) == changes[k + 1 :]
     assert [c["seq"] for c in changes] == list(range(1, 10)) * 2
-    assert changes[0]["state"] == "submitted" and changes[8]["state"] == "completed"
+    assert changes[0]["state"] == "submitted"
+    assert changes[8]["state"] == "completed"
 
 
 async def test_an_old_event_beside_a_new_one_leaves_the_newer_fields(
