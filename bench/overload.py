@@ -4,8 +4,11 @@ For each mode -- ``off`` (topology.yaml without ``lanes:``: one topic, arrival o
 (its ``lanes:``: the input topic split too, each submission produced to its lane, ingest
 taking passes by lane), ``budget`` (those lanes with ``pass_budget_ms``, ``--budget-ms``),
 ``chain`` (lanes in front of the chain only, as in session 9: no ``lanes.submit``, ingest
-in arrival order) -- on a fresh Kafka, PostgreSQL and Redis (so no run inherits another's
-backlog), with ingest, the chain and project in processes of their own (``--layout``):
+in arrival order), ``dedicated`` (``on`` with the fast lane in a worker of its own,
+``lanes.dedicated: [fast]``, the other processes at a lower priority:
+``pipeline.runtime.lane_workers``) -- on a fresh Kafka, PostgreSQL and Redis (so no run
+inherits another's backlog), with ingest, the chain and project in processes of their own
+(``--layout``):
 
 1. the sustainable rate, measured once, in the first mode's stack: ``--count`` routine intents
    flat out, intents/s to their terminal event (as ``sep bench pipeline``'s throughput);
@@ -56,9 +59,11 @@ from pipeline.pricing import notional
 from pipeline.priority.features import Signals, feature_row, matrix
 from pipeline.priority.scoring import IntentScorer
 from pipeline.priority.submit_lanes import SubmitLanes
+from pipeline.runtime.lane_workers import ROUTINE_NICENESS, dedicated_lanes
 from pipeline.runtime.topics import ensure_topics
 from pipeline.samples import random_submission
 from pipeline.store.eventstore import EventStore
+from pipeline.supervisor import RestartPolicy, Supervisor
 from pipeline.topology import load_topology
 from pipeline.topology.loader import parse_topology
 from pipeline.topology.models import Topology
@@ -114,6 +119,8 @@ def topology_file(directory: Path, mode: str, budget_ms: int) -> Path:
         raw["lanes"]["enabled"] = True
         if mode == "budget":
             raw["lanes"]["pass_budget_ms"] = budget_ms
+        if mode == "dedicated":
+            raw["lanes"]["dedicated"] = ["fast"]
         if mode == "chain":
             raw["lanes"].pop("submit", None)
             raw["lanes"].pop("unlabelled", None)
@@ -212,14 +219,20 @@ def _ms(iso: str) -> float:
 
 
 def figures(offered: Offered, events: list[dict[str, Any]]) -> dict[str, Any]:
-    """Latency submit -> plan.created and outcomes, urgent and routine apart."""
+    """Latency submit -> plan.created and outcomes, urgent and routine apart; and where the
+    planned intents waited, p50 of each segment: submit -> ingest's ``intent.submitted``
+    (the wait for and in ingest), -> validate's ``risk.approved`` (the hop to the chain and
+    the wait for its pass), -> ``plan.created`` (the chain's pass up to the plan)."""
     planned: dict[str, float] = {}
     expired: set[str] = set()
     lanes: dict[str, str] = {}
+    stamps: dict[str, dict[str, float]] = {}
     for event in events:
         cid, topic = event.get("correlationId"), event.get("topic")
         if cid not in offered.stamps:
             continue
+        if topic in ("intent.submitted", "risk.approved", "plan.created"):
+            stamps.setdefault(cid, {})[topic] = _ms(event["timestamp"])
         if topic == "plan.created":
             planned[cid] = _ms(event["timestamp"]) - offered.stamps[cid]
         elif topic == "intent.expired":
@@ -240,7 +253,28 @@ def figures(offered: Offered, events: list[dict[str, Any]]) -> dict[str, Any]:
             "plan_p99_ms": round(pct(lat, 0.99), 1),
             "plan_max_ms": round(max(lat), 1) if lat else float("nan"),
             "lanes": dict(Counter(lanes[i] for i in ids if i in lanes).most_common()),
+            "segments_p50_ms": segments(
+                [(offered.stamps[i], stamps[i]) for i in ids if i in planned]
+            ),
         }
+    return out
+
+
+def segments(planned: list[tuple[int, dict[str, float]]]) -> dict[str, float]:
+    """p50 of each segment of submit -> plan.created over (submit stamp, event stamps)."""
+    steps = (
+        ("ingest", "intent.submitted"),
+        ("to_chain", "risk.approved"),
+        ("chain", "plan.created"),
+    )
+    out: dict[str, float] = {}
+    for (name, topic), before in zip(steps, (None, *[t for _, t in steps]), strict=False):
+        spans = [
+            at[topic] - (stamp if before is None else at[before])
+            for stamp, at in planned
+            if topic in at and (before is None or before in at)
+        ]
+        out[name] = round(pct(spans, 0.5), 1)
     return out
 
 
@@ -321,6 +355,8 @@ async def run_mode(
         layout=layout,
         loglevel="info" if args.logs else "warning",
         extra_env=env,
+        lanes=dedicated_lanes(parsed),  # the dedicated mode's fast-lane worker
+        niceness=args.niceness,
     )
     pool.start()
     try:
@@ -338,11 +374,27 @@ async def run_mode(
             f"{args.urgent:.0%} urgent), then {args.drain:g}s more…",
             file=sys.stderr,
         )
-        offered = await produce(settings, count, offer, args.urgent, uuid.uuid4().hex[:8], lanes)
-        await asyncio.sleep(args.drain)
+        # Under overload as under `sep up`: a worker that stops is restarted (counted).
+        supervisor = Supervisor(
+            pool, RestartPolicy(), say=lambda line: print(line, file=sys.stderr)
+        )
+        stop = asyncio.Event()
+        watching = asyncio.create_task(supervisor.run(stop))
+        try:
+            offered = await produce(
+                settings, count, offer, args.urgent, uuid.uuid4().hex[:8], lanes
+            )
+            await asyncio.sleep(args.drain)
+        finally:
+            stop.set()
+            await watching
+        # Ingest's and validate's events too: where an intent waited (``figures``' segments).
+        ingested = [t for t in parsed.stage("ingest").outputs if t != "sep.deadletter"]
         topics = {
             topic: parsed.topic(topic).partitions
             for topic in (
+                *ingested,
+                parsed.stage("validate").events_topic,
                 parsed.stage("prioritise").events_topic,
                 parsed.stage("plan").events_topic,
                 parsed.stage("execute").events_topic,
@@ -356,6 +408,7 @@ async def run_mode(
             shutil.copytree(pool.log_dir, kept, dirs_exist_ok=True)
     result = figures(offered, events)
     result["offered_per_s"] = round(count / offered.seconds, 1) if offered.seconds else None
+    result["worker_restarts"] = supervisor.restarts
     return rate, result
 
 
@@ -393,6 +446,15 @@ def _print(result: dict[str, Any], args: argparse.Namespace) -> None:
                 f"{f['plan_p50_ms']:>9} {f['plan_p99_ms']:>9} {f['plan_max_ms']:>9}   "
                 + ", ".join(f"{lane} {n}" for lane, n in f["lanes"].items())
             )
+            seg = f["segments_p50_ms"]
+            if name == "routine" and figs.get("worker_restarts"):
+                print(
+                    f"{'':>6} {'':>8} workers restarted during the run: {figs['worker_restarts']}"
+                )
+            print(
+                f"{'':>6} {'':>8} p50 of: submit -> ingested {seg['ingest']} ms, -> validated "
+                f"{seg['to_chain']} ms, -> planned {seg['chain']} ms"
+            )
     s = result["scoring"]
     if "model_us_per_intent" in s:
         print(
@@ -407,7 +469,7 @@ def _print(result: dict[str, Any], args: argparse.Namespace) -> None:
         f"a producer's lane choice: {s['submit_lane_batched_us']} µs per submission in a "
         f"batch of {s['batch']}; {s['submit_lane_single_us']} µs for one alone"
     )
-    for mode in ("on", "budget", "chain"):
+    for mode in ("on", "budget", "chain", "dedicated"):
         goal = result["modes"].get(mode, {}).get("urgent", {}).get("plan_p99_ms")
         if goal is not None:
             met = "met" if goal == goal and goal <= 50 else "not met"
@@ -450,11 +512,12 @@ def main(argv: list[str] | None = None) -> int:
         "--modes",
         nargs="+",
         default=["off", "on", "budget"],
-        choices=["off", "on", "budget", "chain"],
+        choices=["off", "on", "budget", "chain", "dedicated"],
         help="off: no lanes:; on: topology.yaml's lanes:; budget: those with "
         "pass_budget_ms = --budget-ms; chain: lanes in front of the chain only (no "
-        "lanes.submit) (default: off, on, budget; the sustainable rate is measured in the "
-        "first)",
+        "lanes.submit); dedicated: those lanes with the fast lane in a worker of its own "
+        "(lanes.dedicated: [fast]; the layout's processes at a lower priority) (default: "
+        "off, on, budget; the sustainable rate is measured in the first)",
     )
     parser.add_argument(
         "--layout",
@@ -469,6 +532,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--budget-ms", type=int, default=20, help="pass_budget_ms of the budget mode (20)"
+    )
+    parser.add_argument(
+        "--niceness",
+        type=int,
+        default=ROUTINE_NICENESS,
+        help="dedicated mode: how much lower the layout's processes' priority is than the "
+        f"lane worker's ({ROUTINE_NICENESS})",
     )
     args = parser.parse_args(argv)
     result = asyncio.run(_run(args))

@@ -19,6 +19,7 @@ from pathlib import Path
 import asyncpg
 
 from pipeline.config import Settings
+from pipeline.runtime.lane_workers import ROUTINE_NICENESS
 from pipeline.runtime.orphan import PARENT_ENV
 from pipeline.store.readmodel import TERMINAL_STATES
 
@@ -68,6 +69,13 @@ class WorkerPool:
     own (``--stages <name>``, log ``<data>/logs/<name>-<stage>.log``): the workers above
     never run them.  ``sep up`` passes the topology's; tests that do not need the strategy
     runner leave it out."""
+    lanes: tuple[str, ...] = ()
+    """Dedicated lanes (``lanes.dedicated``), each in one more process of its own
+    (``--lane <name>``, log ``<data>/logs/<name>-lane-<lane>.log``, last).  With any, every
+    other process of the pool runs ``niceness`` lower in priority (see
+    ``pipeline.runtime.lane_workers``)."""
+    niceness: int = ROUTINE_NICENESS
+    """How much lower the other processes' priority is when ``lanes`` is set."""
     command: tuple[str, ...] = (sys.executable, "-m", "pipeline.cli.main", "worker")
     """What each process runs, before ``--loglevel`` and ``--stages``: ``sep worker``, or
     e.g. a profiler wrapping it (the supervisor's tests use a trivial child)."""
@@ -82,9 +90,15 @@ class WorkerPool:
 
     def slot_name(self, slot: int) -> str:
         regular = self.regular_slots
+        if slot >= regular + len(self.singletons):
+            return f"{self.name}-lane-{self.lanes[slot - regular - len(self.singletons)]}"
         if self.singletons and slot >= regular:
             return f"{self.name}-{self.singletons[slot - regular]}"
         return f"{self.name}-{slot}"
+
+    def lane_slot(self, lane: str) -> int:
+        """The slot of ``lane``'s process."""
+        return self.regular_slots + len(self.singletons) + self.lanes.index(lane)
 
     def singleton_slot(self, stage: str) -> int:
         """The slot of ``stage``'s process (to kill or restart it on its own)."""
@@ -104,16 +118,11 @@ class WorkerPool:
         self.generation += 1
         groups: list[str | None] = list(self.layout) or [None] * self.count
         groups += list(self.singletons)
-        for stages in groups:
+        selections = [["--stages", stages] if stages else [] for stages in groups]
+        selections += [["--lane", lane] for lane in self.lanes]
+        for selection in selections:
             slot = len(self.procs)
-            self._argvs.append(
-                [
-                    *self.command,
-                    "--loglevel",
-                    self.loglevel,
-                    *(["--stages", stages] if stages else []),
-                ]
-            )
+            self._argvs.append([*self.command, "--loglevel", self.loglevel, *selection])
             self.procs.append(self._spawn(slot, f"generation {self.generation}"))
 
     def respawn(self, slot: int) -> subprocess.Popen[bytes]:
@@ -129,12 +138,16 @@ class WorkerPool:
             out.write(f"\n--- {banner} ---\n".encode())
             out.flush()
             # The child keeps its own copy of the descriptor; ours closes here.
+            routine = bool(self.lanes) and slot < self.lane_slot(self.lanes[0])
+            niceness = self.niceness if routine else 0
             return subprocess.Popen(
                 self._argvs[slot],
                 env=self._env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                # Before exec, so every thread the worker starts inherits it.
+                preexec_fn=(lambda: os.nice(niceness)) if niceness else None,
             )
 
     def stop(self, timeout: float = 30.0) -> list[int | None]:

@@ -13,12 +13,15 @@ from pipeline.topology.models import Topology
 REPO_TOPOLOGY = Path(__file__).resolve().parents[1] / "topology.yaml"
 
 
-def lanes_on_yaml(path: Path = REPO_TOPOLOGY) -> str:
-    """The topology file's text with its lanes enabled (for workers: ``SEP_TOPOLOGY``)."""
+def lanes_on_yaml(path: Path = REPO_TOPOLOGY, dedicated: tuple[str, ...] = ()) -> str:
+    """The topology file's text with its lanes enabled (for workers: ``SEP_TOPOLOGY``),
+    ``dedicated`` lanes with workers of their own."""
     data = yaml.safe_load(path.read_text())
     data["lanes"]["enabled"] = True
+    if dedicated:
+        data["lanes"]["dedicated"] = list(dedicated)
     return yaml.safe_dump(data, sort_keys=False)
 
 
-def lanes_on(path: Path = REPO_TOPOLOGY) -> Topology:
-    return parse_topology(lanes_on_yaml(path))
+def lanes_on(path: Path = REPO_TOPOLOGY, dedicated: tuple[str, ...] = ()) -> Topology:
+    return parse_topology(lanes_on_yaml(path, dedicated))

@@ -38,6 +38,7 @@ from pipeline.cli.stackfile import (
 )
 from pipeline.config import Settings
 from pipeline.harness import WorkerPool
+from pipeline.runtime.lane_workers import dedicated_lanes
 from pipeline.supervisor import RestartPolicy, Supervisor, WorkerGaveUp
 from pipeline.topology.models import MODE_NOTES, Topology
 
@@ -167,11 +168,17 @@ def _cmd_up(args: argparse.Namespace) -> int:
         # Operator actions (kill switch, re-drive) need a token; a stack of one's own gets a
         # fresh one, kept with the stack's other secrets (never printed or logged).
         settings = dataclasses.replace(settings, operator_token=secrets.token_urlsafe(24))
-    workers = WorkerPool(settings, count=args.workers, singletons=topology.singleton_stages)
+    workers = WorkerPool(
+        settings,
+        count=args.workers,
+        singletons=topology.singleton_stages,
+        lanes=dedicated_lanes(topology),
+    )
     try:
         asyncio.run(prepare_backends(settings, topology))
         workers.start()
-        alone = f" + {', '.join(topology.singleton_stages)}" if topology.singleton_stages else ""
+        own = [*topology.singleton_stages, *(f"lane {lane}" for lane in workers.lanes)]
+        alone = f" + {', '.join(own)}" if own else ""
         print(f"mode: {topology.app.mode}{MODE_NOTES.get(topology.app.mode, '')}")
         print(
             f"workers: {args.workers}{alone} started (logs in {stack.data_dir / 'logs'}); "

@@ -19,7 +19,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     settings = settings_for_stack()
     configure_logging(settings.log_format, args.loglevel)
     stages = args.stages.split(",") if args.stages else None
-    run_worker(topology_of(args), settings, stages, loglevel=args.loglevel)
+    run_worker(topology_of(args), settings, stages, loglevel=args.loglevel, lane=args.lane)
     return 0
 
 
@@ -33,9 +33,15 @@ def register(sub: SubParsers) -> None:
         **examples(
             "sep worker                          (every stage)",
             "sep worker --stages ingest,validate --loglevel info",
+            "sep worker --lane fast              (a dedicated lane's worker: lanes.dedicated)",
         ),
     )
     p.add_argument("--stages", help="comma-separated subset, e.g. ingest,validate")
+    p.add_argument(
+        "--lane",
+        help="serve this dedicated lane only (topology.yaml lanes.dedicated): its scheduled "
+        "stages and those fused after them, on its lane topics, in a group of its own",
+    )
     p.add_argument("--loglevel", default="warning", choices=["debug", "info", "warning"])
     add_topology_option(p)
     p.set_defaults(handler=_cmd_worker)

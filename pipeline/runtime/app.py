@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pipeline.runtime.lane_workers import lane_stages
 from pipeline.topology.models import Topology
 
 
-def group_id(topology: Topology, stages: Sequence[str] | None = None) -> str:
+def group_id(
+    topology: Topology, stages: Sequence[str] | None = None, lane: str | None = None
+) -> str:
     """The consumer group (app id) of a worker running ``stages``.
 
     Workers running every stage (but the singletons, which always run on their own) share
@@ -15,9 +18,18 @@ def group_id(topology: Topology, stages: Sequence[str] | None = None) -> str:
     its own process", or a singleton stage) gets a group of its own: every member of a group
     must read the same topics, and a separate group still receives every record of the
     topics it reads.
+
+    A worker of a dedicated lane (``lane``, ``pipeline.runtime.lane_workers``) reads other
+    topics than the rest, so its group is ``<app id>-lane-<lane>`` (and its stages, if a
+    subset of the lane's).
     """
-    everyone = {s.name for s in topology.stages if not s.singleton}
+    base = topology.app.id if lane is None else f"{topology.app.id}-lane-{lane}"
+    everyone = (
+        {s.name for s in topology.stages if not s.singleton}
+        if lane is None
+        else set(lane_stages(topology))
+    )
     if stages is None or set(stages) == everyone:
-        return topology.app.id
+        return base
     ordered = [s.name for s in topology.stages if s.name in stages]
-    return f"{topology.app.id}-{'-'.join(ordered)}"
+    return f"{base}-{'-'.join(ordered)}"

@@ -50,6 +50,7 @@ from pipeline.runtime.delivery.lanes import policy_of
 from pipeline.runtime.delivery.singleton import singleton_assignor
 from pipeline.runtime.delivery.sink import KafkaSink
 from pipeline.runtime.delivery.tables import TableSet
+from pipeline.runtime.lane_workers import lane_stages, worker_view
 from pipeline.runtime.lifecycle import Lifecycle
 from pipeline.runtime.placement import place
 from pipeline.runtime.topics import LaneTopicsError, check_lane_topics
@@ -75,13 +76,22 @@ def build_runtime(
     stages: Sequence[str] | None = None,
     *,
     fuse: bool | None = None,
+    lane: str | None = None,
 ) -> tuple[KafkaRuntime, Lifecycle]:
-    """The worker's stage groups over one consumer, and the lifecycle of what they use."""
+    """The worker's stage groups over one consumer, and the lifecycle of what they use.
+    ``lane``: a worker of that dedicated lane (``pipeline.runtime.lane_workers``)."""
     patches.check()
     fuse = settings.fusion if fuse is None else fuse
+    # Which lane topics the scheduled stages read here: a dedicated lane's, or the others.
+    topology = worker_view(topology, lane)
+    if lane is not None and stages is None:
+        stages = lane_stages(topology)
     placement = place(topology, stages)
     stages = None if placement.everything else placement.stages
-    group = group_id(topology, stages)
+    group = group_id(topology, stages, lane)
+    # A lane worker's planner takes its executor's reports in memory: it reads no topic
+    # but its lane's (sep.executions whole would be every lane's reports).
+    feedback = settings.fusion_feedback or lane is not None
     context = StageContext(
         topology=topology, settings=settings, venues=build_venues(topology, settings.data_dir)
     )
@@ -111,9 +121,7 @@ def build_runtime(
 
         lifecycle.risk_feed = RiskFeed(settings.kafka, topology, send)
         context.risk = lifecycle.risk_feed
-    groups = build_groups(
-        topology, context, lifecycle, tables, placement.stages, fuse, settings.fusion_feedback
-    )
+    groups = build_groups(topology, context, lifecycle, tables, placement.stages, fuse, feedback)
     if "plan" in placement.stages and any(t.name == MARKET_TOPIC for t in topology.topics):
         _wire_market(settings, context, lifecycle, sink)
     runtime = KafkaRuntime(
@@ -227,6 +235,7 @@ def run_worker(
     settings: Settings,
     stages: Sequence[str] | None = None,
     loglevel: str = "warning",
+    lane: str | None = None,
 ) -> None:
     """Run a worker until SIGINT/SIGTERM; exits non-zero if the runtime failed, or at once
     (with the reason) when priority lanes are on and their topics are not as declared."""
@@ -243,7 +252,7 @@ def run_worker(
     except ImportError:  # pragma: no cover - uvloop is a dependency; keep working without
         log.warning("uvloop not installed; using the default event loop")
     gc_tuning.configure(settings.gc_threshold)
-    runtime, lifecycle = build_runtime(topology, settings, stages)
+    runtime, lifecycle = build_runtime(topology, settings, stages, lane=lane)
     app = SepApp(runtime.group_id, web_enabled=False, datadir=str(settings.data_dir / "faust"))
     app.runtime, app.lifecycle, app.settings_ = runtime, lifecycle, settings
     # Our log format (every extra field, JSON in production): given no logging_config,

@@ -90,6 +90,16 @@ class LanesSpec(_Strict):
     ``batch.max``: run ingest and project in processes of their own where urgent latency
     matters."""
 
+    dedicated: tuple[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], ...] = ()
+    """Lanes with workers of their own (``sep worker --lane NAME``; ``sep up`` starts one
+    each): such a worker runs the scheduled stages and the stages fused after them on its
+    lane's topics only, in a consumer group of its own, and the other workers leave those
+    topics to it.  Why: a pass is not preemptible, so in a shared worker an urgent record
+    waits for the routine pass in front of it (seconds under overload, whatever the lanes'
+    weights); in a process of its own it waits only for the urgent records before it, and
+    the operating system shares the cores between the processes (the harness starts the
+    other workers at a lower priority, ``pipeline.runtime.lane_workers``)."""
+
     @model_validator(mode="after")
     def _cover(self) -> LanesSpec:
         names = [lane.name for lane in self.lanes]
@@ -112,7 +122,19 @@ class LanesSpec(_Strict):
             raise ValueError(f"unlabelled: {self.unlabelled!r} is not a lane of {names}")
         if self.submit is not None and self.submit == self.split:
             raise ValueError("submit and split must be different topics")
+        unknown = [name for name in self.dedicated if name not in names]
+        if unknown:
+            raise ValueError(f"dedicated: {unknown} are not lanes of {names}")
+        if len(set(self.dedicated)) != len(self.dedicated):
+            raise ValueError(f"dedicated lanes must be unique: {list(self.dedicated)}")
         return self
+
+    def topics_of_lane(self, lane: str) -> tuple[str, ...]:
+        """The topics that hold ``lane``'s records: its lane of ``split``, and of ``submit``
+        when the input topic is split too."""
+        self.lane(lane)  # KeyError for a lane that does not exist
+        submitted = (self.submit_topic_of(lane),) if self.submit is not None else ()
+        return (self.topic_of(lane), *submitted)
 
     @property
     def unlabelled_lane(self) -> LaneSpec:

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiokafka
+from aiokafka.client import AIOKafkaClient
 from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.producer.message_accumulator import MessageAccumulator
 from aiokafka.structs import TopicPartition
@@ -79,7 +80,8 @@ def check() -> None:
             f"written for {', '.join(WRITTEN_FOR['aiokafka'])}x: check the fetcher's private "
             "_get_actions_per_node/_proc_fetch_request/_records/_fetch_max_wait_ms/"
             "_fetch_min_bytes, and the producer's _message_accumulator (_batches, _append_batch, "
-            "create_builder) and MessageBatch (_builder, future), then update WRITTEN_FOR"
+            "create_builder), MessageBatch (_builder, future) and the client's _topics/add_topic, "
+            "then update WRITTEN_FOR"
         )
     for method in ("_get_actions_per_node", "_proc_fetch_request"):
         if not hasattr(Fetcher, method):
@@ -87,6 +89,25 @@ def check() -> None:
     for method in ("_append_batch", "create_builder"):
         if not hasattr(MessageAccumulator, method):
             raise UnsupportedLibraryVersion(f"aiokafka's MessageAccumulator has no {method}")
+    if not hasattr(AIOKafkaClient, "add_topic"):
+        raise UnsupportedLibraryVersion("aiokafka's client has no add_topic")
+
+
+def track_topic(producer: aiokafka.AIOKafkaProducer, topic: str) -> None:
+    """Keep ``topic`` in the producer's metadata for good (the fast path needs it).
+
+    aiokafka's client refreshes metadata for the topics in its ``_topics`` set, or for every
+    topic while that set is empty.  ``producer.send`` adds a topic to it only when the
+    metadata it has lacks the topic, and re-adds it on the next send if a refresh dropped
+    it.  So once any topic is added (the first send to a topic created after the producer
+    started, like a new changelog), refreshes fetch only the added ones, and a topic known
+    from the first, complete metadata drops out.  ``append_to_open_batch`` never calls
+    ``send``: its records then wait for a leader that never comes, and the batch fails after
+    ``request_timeout_ms`` (seen: a lane worker's every output failed 30 s into a run).
+    Adding each topic the fast path serves keeps it in every refresh."""
+    client = producer.client
+    if topic not in client._topics:
+        client.add_topic(topic)
 
 
 def append_to_open_batch(

@@ -17,7 +17,7 @@ from aiokafka.structs import TopicPartition
 from pipeline import limits
 from pipeline.models.events import Event
 from pipeline.ops import kafka_partition
-from pipeline.runtime.delivery.patches import append_to_open_batch
+from pipeline.runtime.delivery.patches import append_to_open_batch, track_topic
 from pipeline.stages.base import Output
 
 Headers = tuple[tuple[str, bytes], ...]
@@ -139,6 +139,7 @@ class KafkaSink:
         future = await self.producer.send(
             topic, value, key=key, partition=partition, headers=list(headers) or None
         )
-        if partition is not None:
+        if partition is not None and (topic, partition) not in self._tps:
+            track_topic(self.producer, topic)  # the fast path never refreshes it (patches.py)
             self._tps[(topic, partition)] = TopicPartition(topic, partition)
         return future  # type: ignore[no-any-return]

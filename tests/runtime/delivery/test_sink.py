@@ -88,3 +88,25 @@ async def test_a_refused_record_fails_its_own_send_and_spares_the_batches_around
         await sink.stop()
     got = await _read(kafka_bootstrap, topic, 0, 4)
     assert [k for k, _v, _h in got] == [b"a0", b"a1", b"a2", b"a3"]
+
+
+async def test_a_topic_created_after_the_start_leaves_the_others_deliverable(
+    kafka_bootstrap: str,
+) -> None:
+    """A send to a topic the producer's first metadata lacked narrows aiokafka's refreshes to
+    the topics added since; the fast path's topics must stay among them (``track_topic``),
+    or their records wait for a leader until the request times out."""
+    early = await new_topic(kafka_bootstrap, "test.sink", 2)
+    sink = KafkaSink(kafka_bootstrap, partitions={early: 2})
+    await sink.start()
+    try:
+        await (await sink.send(early, b"k", b"first", partition=0))  # producer.send: cached
+        late = await new_topic(kafka_bootstrap, "test.sink", 1)
+        await (await sink.send(late, b"k", b"late", partition=0))
+        await sink.producer.client.force_metadata_update()  # a refresh of the tracked topics
+        assert sink.producer.client.cluster.partitions_for_topic(early) == {0, 1}
+        async with asyncio.timeout(10):
+            await (await sink.send(early, b"k", b"second", partition=0))  # the fast path
+    finally:
+        await sink.stop()
+    assert [v for _, v, _ in await _read(kafka_bootstrap, early, 0, 2)] == [b"first", b"second"]
