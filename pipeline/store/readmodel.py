@@ -20,7 +20,9 @@ Keys (under an optional prefix, so replays and tests can use their own namespace
     stats:states            hash: intents per state
     stats:events            hash: events per event type
     stats:stages            hash: events per stage
-    changes                 stream of applied changes (the UI tails it, resuming from an id)
+    changes                 stream of applied changes, an entry per intent and call, each
+                            change with its own id (the UI tails it, resuming from an id;
+                            see changes.py)
 
 Applying a batch is a few calls of one Lua script, each atomic in Redis: a seq already applied
 changes nothing, and every field is guarded by the seq of the event that wrote it, so events of
@@ -87,6 +89,9 @@ about as many changes as 200,000 entries of one change each did."""
 # and the script compares guards; the writes that commute between intents (state counts and
 # indexes, strategy indexes, fills, prices, stats) are gathered and made once per call and
 # key.  27 % less Redis CPU an intent than one JSON object per event (bench/RESULTS.md).
+# Then (issue 11, session 11) what events arriving in order need not write: no guards and no
+# seq bitmap while an intent has no gap, one change-stream entry per intent and call, the
+# fields written as they come; ~25 % less again (captured calls replayed, main vs branch).
 # (A few calls per batch rather than one per intent: each call is a command to send and a
 # reply to parse.  Not one call per batch either: see SCRIPT_EVENTS.)
 _APPLY = """
