@@ -42,6 +42,7 @@ from pipeline.stages.base import Emit, Record, StageContext, event_of, now_ms
 from pipeline.store import metrics
 from pipeline.store.control_log import apply_control
 from pipeline.store.eventstore import EventStore
+from pipeline.store.facts import decode_facts
 from pipeline.store.readmodel import ReadModel
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,9 @@ class ProjectStage:
             await self._store.append_operator(control)
             await apply_control(self._read_model.redis, self._read_model.prefix, control)
             records = [r for r in records if r.topic != CONTROL_TOPIC]
-        events = [event_of(r) for r in records]
+        # Only stored and projected here: the envelope and the payload's JSON values are
+        # enough (``facts.py``), unless a fused stage handed the event over in memory.
+        events = [r.event if r.event is not None else decode_facts(r.value) for r in records]
         if not events:
             return
         self.stored += await self._store.append(events)

@@ -1,12 +1,22 @@
 """The change stream (``changes``, a Redis stream): read it from a last-seen id, or tail it.
 
-Every applied event adds one entry (see ``readmodel.py``):
+Every applied event is one change, the frame the UI gets (``WS /stream``):
 
-    1717000000000-0  intentId, seq, topic, state (after the change), eventId, ms, data (JSON of
-                     the intent fields the event wrote)
+    {"type": "change", "id": "1717000000000-3", "intentId", "seq", "topic", "state" (after
+     the change), "eventId", "ms", "data" (the intent fields the event wrote)}
 
-Stream ids only grow, so "after this id" is a complete resume point — unless the stream was
-trimmed past it (``MAXLEN``), which ``first_id`` lets a reader detect.
+The read model stores an intent's changes of one apply call as one entry (one XADD rather than
+one per event: the biggest write of the apply script), under ids it reserves so that each
+change still has its own (``readmodel.py``): an entry of k changes is stored under ms-s and
+its changes are ms-(s-k+1) .. ms-s, oldest first:
+
+    1717000000000-3  intentId, changes: [[seq, topic, eventId, ms, data, state], ...]
+
+Older entries hold one change each (intentId, seq, topic, state, eventId, ms, data), and so do
+the control plane's (``control_log.py``); both kinds are read.  Change ids only grow, so
+"after this id" is a complete resume point, even inside an entry (the changes of it up to the
+id are skipped) — unless the stream was trimmed past it (``MAXLEN``), which ``first_id`` lets
+a reader detect.
 """
 
 from __future__ import annotations
@@ -25,20 +35,51 @@ def parse_id(stream_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def to_change(stream_id: str, fields: dict[Any, Any]) -> dict[str, Any]:
-    """A stream entry as the WebSocket frame the UI gets."""
+def to_changes(stream_id: str, fields: dict[Any, Any], after: str = "") -> list[dict[str, Any]]:
+    """A stream entry as the WebSocket frames the UI gets, those after ``after`` only."""
     f = {str(k): str(v) for k, v in fields.items()}
-    return {
-        "type": "change",
-        "id": stream_id,
-        "intentId": f.get("intentId", ""),
-        "seq": int(f.get("seq", 0)),
-        "topic": f.get("topic", ""),
-        "state": f.get("state", ""),
-        "eventId": f.get("eventId", ""),
-        "ms": int(f.get("ms", 0)),
-        "data": orjson.loads(f["data"]) if f.get("data") else {},
-    }
+    intent_id = f.get("intentId", "")
+    if "changes" not in f:  # one change (the control plane's, or written before entries)
+        if after and parse_id(stream_id) <= parse_id(after):
+            return []
+        return [
+            {
+                "type": "change",
+                "id": stream_id,
+                "intentId": intent_id,
+                "seq": int(f.get("seq", 0)),
+                "topic": f.get("topic", ""),
+                "state": f.get("state", ""),
+                "eventId": f.get("eventId", ""),
+                "ms": int(f.get("ms", 0)),
+                "data": orjson.loads(f["data"]) if f.get("data") else {},
+            }
+        ]
+    ms, last = parse_id(stream_id)
+    changes = orjson.loads(f["changes"])
+    first = last - len(changes) + 1
+    skip = 0
+    if after:  # a reader resuming inside this entry: the changes up to ``after`` were sent
+        after_ms, after_seq = parse_id(after)
+        if after_ms == ms:
+            skip = max(0, after_seq - first + 1)
+        elif after_ms > ms:
+            return []
+    return [
+        {
+            "type": "change",
+            "id": f"{ms}-{first + j}",
+            "intentId": intent_id,
+            "seq": seq,
+            "topic": topic,
+            "state": state,
+            "eventId": event_id,
+            "ms": at,
+            "data": data,
+        }
+        for j, (seq, topic, event_id, at, data, state) in enumerate(changes)
+        if j >= skip
+    ]
 
 
 class ChangeStream:
@@ -51,17 +92,19 @@ class ChangeStream:
         return str(last[0][0]) if last else "0-0"
 
     async def first_id(self) -> str | None:
-        first = await self._redis.xrange(self.key, count=1)
-        return str(first[0][0]) if first else None
+        first: Any = await self._redis.xrange(self.key, count=1)
+        changes = to_changes(str(first[0][0]), first[0][1]) if first else []
+        return str(changes[0]["id"]) if changes else None
 
     async def after(self, last_seen: str, count: int = 1000) -> list[dict[str, Any]]:
-        """Up to ``count`` changes strictly after ``last_seen``, oldest first."""
+        """The changes strictly after ``last_seen``, oldest first, from up to ``count``
+        entries (an entry may hold several changes)."""
         entries: Any = await self._redis.xrange(self.key, f"({last_seen}", "+", count=count)
-        return [to_change(str(i), f) for i, f in entries]
+        return [c for i, f in entries for c in to_changes(str(i), f, last_seen)]
 
     async def tail(self, last_seen: str, block_ms: int, count: int = 1000) -> list[dict[str, Any]]:
         """Changes after ``last_seen``, waiting up to ``block_ms`` for the first."""
         reply: Any = await self._redis.xread({self.key: last_seen}, count=count, block=block_ms)
         if not reply:
             return []
-        return [to_change(str(i), f) for i, f in reply[0][1]]
+        return [c for i, f in reply[0][1] for c in to_changes(str(i), f, last_seen)]

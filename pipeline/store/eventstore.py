@@ -11,6 +11,7 @@ import asyncpg
 import orjson
 
 from pipeline.models.events import Event
+from pipeline.store.facts import EventFacts
 from pipeline.store.migrate import migrate
 
 _INSERT = """
@@ -77,16 +78,16 @@ class EventStore:
     async def close(self) -> None:
         await self._pool.close()
 
-    async def append(self, events: Sequence[Event]) -> int:
+    async def append(self, events: Sequence[EventFacts]) -> int:
         """Store the events not already stored (by event id); return how many were new."""
         return await self._insert(_INSERT_HYPERTABLE if self.hypertable else _INSERT, events)
 
-    async def append_operator(self, events: Sequence[Event]) -> int:
+    async def append_operator(self, events: Sequence[EventFacts]) -> int:
         """Store control-plane and operator events in ``operator_events`` (not an intent's
         facts: ``sep replay`` never applies them to intents); how many were new."""
         return await self._insert(_INSERT_OPERATOR, events)
 
-    async def _insert(self, query: str, events: Sequence[Event]) -> int:
+    async def _insert(self, query: str, events: Sequence[EventFacts]) -> int:
         if not events:
             return 0
         result = await self._pool.execute(

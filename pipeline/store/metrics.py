@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from pipeline.models.events import Event
+from pipeline.store.facts import EventFacts
 from pipeline.store.projection import STAGE_OF, STATE_OF, TERMINAL_STATES, created_ms
 
 LAG_LABELS: Final = tuple(sorted({*STAGE_OF.values(), "other"}))
@@ -45,7 +45,7 @@ return #ARGV / 3
 """
 
 
-def add_to(pipe: Any, prefix: str, events: Sequence[Event], now_ms: int) -> None:
+def add_to(pipe: Any, prefix: str, events: Sequence[EventFacts], now_ms: int) -> None:
     """Queue the batch's histogram updates on a Redis pipeline (the caller executes it: the
     project stage sends them with the batch's read-model script, in one round trip)."""
     counts: dict[tuple[str, str], int] = {}

@@ -16,10 +16,7 @@ import redis.asyncio as aioredis
 # Patterns are literal after the prefix, so prefix "" never matches "replay-x:intent:…".
 FAMILIES: Final = (
     "intent:*",
-    "intent-seqs:*",
-    "intent-guards:*",
     "plan:*",
-    "plan-guards:*",
     "fills:*",
     "positions:*",
     "prices",
@@ -32,8 +29,11 @@ FAMILIES: Final = (
 )
 # Rebuilt and swapped with the models but not compared: ``fills-version`` counts changes to
 # each strategy's fills (a concurrency token for recomputing positions), and how many changes
-# a replay makes depends on how its batches fell, not on the facts.
-TOKENS: Final = ("fills-version",)
+# a replay makes depends on how its batches fell, not on the facts.  Likewise the seq bitmaps
+# and field guards of intents and plans: they are written only while an intent's events
+# arrive out of order (see readmodel.py), so which exist depends on the order, not on the
+# facts (``lastSeq`` and ``eventCount`` in ``intent:{id}`` say what was applied).
+TOKENS: Final = ("fills-version", "intent-seqs:*", "intent-guards:*", "plan-guards:*")
 
 # KEYS: the fresh keys then the live keys they replace, then live keys to delete.
 # ARGV[1]: how many renames.  Atomic: readers see the old models or the new, never a mix.

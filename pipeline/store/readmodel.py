@@ -3,8 +3,11 @@
 Keys (under an optional prefix, so replays and tests can use their own namespace):
     intent:{id}             hash: state, stateSeq, lastSeq, eventCount, at:<event type>,
                             strategyId, pair, amounts, planId, orderRef, fill:<step>, reason…
-    intent-seqs:{id}        bitmap of the seqs applied (what makes applying twice a no-op)
-    intent-guards:{id}      hash: field -> seq of the event that wrote it (order-insensitivity)
+    intent-seqs:{id}        bitmap of the seqs applied, while some below lastSeq are not (a
+                            gap); without a gap, the seqs applied are 1..lastSeq.  What
+                            makes applying twice a no-op.
+    intent-guards:{id}      hash: field -> seq of the event that wrote it, for fields written
+                            above a gap (order-insensitivity; see the apply script)
     plan:{id}               hash: steps (JSON), status, step:<id>:status|orderRef|amountIn…
     plan-guards:{id}        as intent-guards, for the plan
     fills:{strategy}        hash: step id -> fill (JSON); positions are computed from it
@@ -17,7 +20,9 @@ Keys (under an optional prefix, so replays and tests can use their own namespace
     stats:states            hash: intents per state
     stats:events            hash: events per event type
     stats:stages            hash: events per stage
-    changes                 stream of applied changes (the UI tails it, resuming from an id)
+    changes                 stream of applied changes, an entry per intent and call, each
+                            change with its own id (the UI tails it, resuming from an id;
+                            see changes.py)
 
 Applying a batch is a few calls of one Lua script, each atomic in Redis: a seq already applied
 changes nothing, and every field is guarded by the seq of the event that wrote it, so events of
@@ -39,7 +44,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-from pipeline.models.events import Event
+from pipeline.store.facts import EventFacts
 from pipeline.store.positions import holdings_from_fills
 from pipeline.store.projection import (
     STAGE_OF,
@@ -54,17 +59,25 @@ from pipeline.store.projection import (
 
 log = logging.getLogger(__name__)
 
-CHANGE_STREAM_MAXLEN: Final = 200_000
+CHANGE_STREAM_MAXLEN: Final = 100_000
+"""Entries the change stream keeps (about: ``MAXLEN ~``).  An entry holds one intent's changes
+of one script call: ~2 in the pipeline (an intent is applied in ~4.4 calls), so this keeps
+about as many changes as 200,000 entries of one change each did."""
 
 # One call applies a whole batch, intent by intent.  ARGV = prefix, stream maxlen (0: no
 # change stream), '1' to add a strategy whose fills changed to ``positions:dirty``, the
-# call's prices (JSON: asset, price, guard, ...), then one JSON array per intent
-# (``_intent_arg``), already merged in Python (``projection.merge``):
+# call's prices (JSON: asset, price, ..., then their guards), then two arguments per intent
+# (``_intent_args``): a JSON array, already merged in Python (``projection.merge``):
 #     id, created ms, strategy or '', #events, #fields, #fills, #plans,
-#     per event, by seq: seq, type, stage, state or '', event id, ms, data (its fields' JSON)
-#         (numbers the script only passes on are strings: Lua would format them with printf)
-#     per field: field, value, guard      (the merged winners; the fills last)
-#     per plan: plan id, #fields, then field, value, guard per field
+#     per event, by seq: seq, type, stage, state or '', length of its change
+#         (seq is a string: Lua would format a number with printf)
+#     per field: field, value             (the merged winners; the fills last)
+#     per field: its guard                (in the same order)
+#     per plan: plan id, #fields, then field, value per field, then guard per field
+# and the events' changes, one after the other ('' without a change stream): each the event's
+# change-stream element, a JSON array without its last element, the state after it, which
+# only the script knows: '[seq,"type","event id",ms,{fields},'.  (Raw, not in the JSON array:
+# they hold the fields' JSON again, and cjson would unescape it all a second time.)
 # Returns the events applied, then every strategy whose fills changed.  Every change to
 # ``fills:{s}`` bumps ``fills-version[s]``, which ``refresh_positions`` checks before writing
 # positions computed from what it read.
@@ -76,6 +89,9 @@ CHANGE_STREAM_MAXLEN: Final = 200_000
 # and the script compares guards; the writes that commute between intents (state counts and
 # indexes, strategy indexes, fills, prices, stats) are gathered and made once per call and
 # key.  27 % less Redis CPU an intent than one JSON object per event (bench/RESULTS.md).
+# Then (issue 11, session 11) what events arriving in order need not write: no guards and no
+# seq bitmap while an intent has no gap, one change-stream entry per intent and call, the
+# fields written as they come; ~25 % less again (captured calls replayed, main vs branch).
 # (A few calls per batch rather than one per intent: each call is a command to send and a
 # reply to parse.  Not one call per batch either: see SCRIPT_EVENTS.)
 _APPLY = """
@@ -86,6 +102,35 @@ local state_adds, state_removes, new_intents = {}, {}, {}
 local strategy_adds, strategy_fills = {}, {}
 local total = 0
 
+-- The change stream: one entry per intent and call, holding its new events' changes, under
+-- an id chosen here so that each change has its own id: an entry of k changes takes k
+-- consecutive ids of one millisecond and is stored under the last (ms-(s+k-1)); change j is
+-- ms-(s+j) (``changes.py``).  A reader resuming after any change id gets the rest of its
+-- entry and everything after, like one entry per change, at one XADD per intent and call
+-- (an XADD ~6 us with the AOF, the biggest write here).  The next free id: the stream's last
+-- generated id or the clock, once per call (the script runs alone, so nothing else adds).
+local next_ms, next_seq
+local function change_id(k)
+  if not next_ms then
+    local t = redis.call('TIME')
+    next_ms, next_seq = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), 0
+    local info = redis.pcall('XINFO', 'STREAM', P..'changes')
+    if type(info) == 'table' and not info.err then
+      for f = 1, #info, 2 do
+        if info[f] == 'last-generated-id' then
+          local ms, seq = string.match(info[f + 1], '^(%d+)-(%d+)$')
+          ms, seq = tonumber(ms), tonumber(seq)
+          if ms >= next_ms then next_ms, next_seq = ms, seq + 1 end
+          break
+        end
+      end
+    end
+  end
+  local last = next_seq + k - 1
+  next_seq = last + 1
+  return string.format('%d-%d', next_ms, last)
+end
+
 local function append(t, k, a, b)
   local list = t[k]
   if not list then list = {}; t[k] = list end
@@ -93,32 +138,48 @@ local function append(t, k, a, b)
   list[#list + 1] = b
 end
 
--- Writes each field (a[at..]: n field, value, guard triples) whose guard beats the stored
--- one, plus ``extra`` (field, value pairs written unconditionally): at most one HMGET of the
--- guards, one HSET of the winners and ``extra``, one HSET of the winners' guards.  Returns
--- the triples written (0-based).  ``floor``: a seq no stored guard exceeds (the intent's
--- lastSeq: every guard is the seq of an applied event), so a guard above it wins unread;
--- events mostly arrive in order, and then nothing is read.  nil: read every guard.
-local function write_guarded(key, guards, a, at, n, extra, floor)
-  local kv, gv, written = extra or {}, {}, {}
-  local fields, unread, stored = {}, {}, {}
+-- Writes each field (a[at..]: n field, value pairs, then their n guards) whose guard beats
+-- the stored one, plus ``extra`` (field, value pairs written unconditionally): at most one
+-- HMGET of the guards, one HSET of the winners and ``extra``, one HSET of the winners'
+-- guards.  Returns the fields written (0-based), nil for all.  ``floor``: a seq no stored
+-- guard exceeds (the intent's lastSeq: every guard is the seq of an applied event), so a
+-- guard above it wins unread; events mostly arrive in order, and then nothing is read.  nil:
+-- read every guard.  ``old``: seqs applied before this call (nil: none); a field of theirs
+-- is skipped, since the stored value is theirs or a later event's.  ``unguarded``: write no
+-- guards (the intent's seqs are gap-free after this call; see apply_intent).  ``fresh``:
+-- every guard is new and above ``floor``, and ``unguarded``: every field is written, as it
+-- comes (the usual case: no per-field work in Lua).
+local function write_guarded(key, guards, a, at, n, extra, floor, old, unguarded, fresh)
+  local kv = extra or {}
+  if fresh then
+    for i = at, at + 2 * n - 1 do kv[#kv + 1] = a[i] end
+    if #kv > 0 then redis.call('HSET', key, unpack(kv)) end
+    return nil
+  end
+  local at_guards, gv, written = at + 2 * n, {}, {}
+  local fields, unread, stored, skip = {}, {}, {}, {}
   for k = 0, n - 1 do
-    if floor and tonumber(a[at + 3 * k + 2]) > floor then
+    local g = a[at_guards + k]
+    if old and old[tonumber(g)] then
+      skip[k] = true
+    elseif floor and tonumber(g) > floor then
       unread[k] = true
     else
-      fields[#fields + 1] = a[at + 3 * k]
+      fields[#fields + 1] = a[at + 2 * k]
     end
   end
   if #fields > 0 then stored = redis.call('HMGET', guards, unpack(fields)) end
   local r = 0
   for k = 0, n - 1 do
-    local j = at + 3 * k
-    local s = false
-    if not unread[k] then r = r + 1; s = stored[r] end
-    if (not s) or a[j + 2] > s then
-      kv[#kv + 1] = a[j]; kv[#kv + 1] = a[j + 1]
-      gv[#gv + 1] = a[j]; gv[#gv + 1] = a[j + 2]
-      written[#written + 1] = k
+    if not skip[k] then
+      local j, g = at + 2 * k, a[at_guards + k]
+      local s = false
+      if not unread[k] then r = r + 1; s = stored[r] end
+      if (not s) or g > s then
+        kv[#kv + 1] = a[j]; kv[#kv + 1] = a[j + 1]
+        if not unguarded then gv[#gv + 1] = a[j]; gv[#gv + 1] = g end
+        written[#written + 1] = k
+      end
     end
   end
   if #kv > 0 then redis.call('HSET', key, unpack(kv)) end
@@ -149,11 +210,11 @@ local function add_counts(key, counts, drop_zero)
   if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
 end
 
-local function apply_intent(a)
+local function apply_intent(a, change_text)
 local id, created, strategy = a[1], a[2], a[3]
 local n_events, n_fields, n_fills, n_plans = a[4], a[5], a[6], a[7]
 local at_events = 8
-local at_fields = at_events + 7 * n_events
+local at_fields = at_events + 5 * n_events
 
 local ikey, gkey = P..'intent:'..id, P..'intent-guards:'..id
 local now = redis.call('HMGET', ikey, 'state', 'stateSeq', 'lastSeq', 'strategyId', 'eventCount')
@@ -162,19 +223,33 @@ local state, state_seq = now[1], tonumber(now[2] or '0')
 local last_seq, event_count = tonumber(now[3] or '0'), tonumber(now[5] or '0')
 local floor = last_seq  -- no stored guard of this intent (or its plans) is above it
 
--- The seq bitmap says which events are new: one BITFIELD sets them all and returns the old
--- bits.  Only new events count, move the state and go to the change stream.
-local bits = {}
-for k = 0, n_events - 1 do
-  local b = #bits
-  bits[b + 1] = 'SET'; bits[b + 2] = 'u1'; bits[b + 3] = a[at_events + 7 * k]; bits[b + 4] = 1
+-- Which events are new.  Only new events count, move the state and go to the change stream.
+-- While every seq up to lastSeq is applied (eventCount == lastSeq: seqs are >= 1, each
+-- counted once), the new ones are those above lastSeq: nothing to read.  Otherwise the seq
+-- bitmap says: one BITFIELD sets the batch's bits and returns the old ones.  The bitmap is
+-- kept only while there is a gap (it is written whole when one opens): events mostly arrive
+-- in order, and then an intent has none (a BITFIELD of 4 arguments an event, AOF included).
+local gap_free = event_count == last_seq
+local was = {}
+if gap_free then
+  for k = 0, n_events - 1 do
+    was[k + 1] = tonumber(a[at_events + 5 * k]) <= last_seq and 1 or 0
+  end
+else
+  local bits = {}
+  for k = 0, n_events - 1 do
+    local b = #bits
+    bits[b + 1] = 'SET'; bits[b + 2] = 'u1'; bits[b + 3] = a[at_events + 5 * k]; bits[b + 4] = '1'
+  end
+  was = redis.call('BITFIELD', P..'intent-seqs:'..id, unpack(bits))
 end
-local was = redis.call('BITFIELD', P..'intent-seqs:'..id, unpack(bits))
 
-local applied, state_moved = 0, false
+local applied, state_moved, old, changes, at_change = 0, false, {}, {}, 1
 for k = 0, n_events - 1 do
-  if was[k + 1] == 0 then
-    local e = at_events + 7 * k
+  if was[k + 1] ~= 0 then
+    old[tonumber(a[at_events + 5 * k])] = true
+  else
+    local e = at_events + 5 * k
     local seq, topic, stage, to = tonumber(a[e]), a[e + 1], a[e + 2], a[e + 3]
     applied = applied + 1
     if seq > last_seq then last_seq = seq end
@@ -182,13 +257,17 @@ for k = 0, n_events - 1 do
     topic_counts[topic] = (topic_counts[topic] or 0) + 1
     stage_counts[stage] = (stage_counts[stage] or 0) + 1
     if maxlen > 0 then
-      redis.call('XADD', P..'changes', 'MAXLEN', '~', maxlen, '*', 'intentId', id,
-                 'seq', a[e], 'topic', topic, 'state', state or '',
-                 'eventId', a[e + 4], 'ms', a[e + 5], 'data', a[e + 6])
+      changes[#changes + 1] = string.sub(change_text, at_change, at_change + a[e + 4] - 1)
+        ..'"'..(state or '')..'"]'
     end
   end
+  at_change = at_change + a[at_events + 5 * k + 4]
 end
 if applied == 0 then return end
+if #changes > 0 then
+  redis.call('XADD', P..'changes', 'MAXLEN', '~', maxlen, change_id(#changes), 'intentId', id,
+             'changes', '['..table.concat(changes, ',')..']')
+end
 total = total + applied
 
 local extra = {'lastSeq', last_seq, 'eventCount', event_count + applied}
@@ -196,12 +275,38 @@ if state_moved then
   extra[#extra + 1] = 'state'; extra[#extra + 1] = state
   extra[#extra + 1] = 'stateSeq'; extra[#extra + 1] = state_seq
 end
-local written = write_guarded(ikey, gkey, a, at_fields, n_fields, extra, floor)
+-- A guard only matters while its field's writer is above the intent's gap-free prefix of
+-- seqs: an event still to come has a seq above that prefix, and must learn whether it is
+-- older than the writer.  When every seq up to lastSeq is applied (eventCount == lastSeq:
+-- seqs are >= 1, each counted once), that prefix is every event: no guard is written.
+-- Events mostly arrive in order, so most calls write none; a guard left stale by such a
+-- write is below the field's writer and so below any seq still to come (it still loses).
+local unguarded = event_count + applied == last_seq
+if gap_free and not unguarded then  -- a gap opens: the bitmap, from seq 1
+  local bits = {}
+  for seq = 1, floor do
+    local b = #bits
+    bits[b + 1] = 'SET'; bits[b + 2] = 'u1'; bits[b + 3] = seq; bits[b + 4] = '1'
+  end
+  for k = 0, n_events - 1 do
+    if was[k + 1] == 0 then
+      local b = #bits
+      bits[b + 1] = 'SET'; bits[b + 2] = 'u1'; bits[b + 3] = a[at_events + 5 * k]
+      bits[b + 4] = '1'
+    end
+  end
+  redis.call('BITFIELD', P..'intent-seqs:'..id, unpack(bits))
+end
+-- Every event new and above lastSeq, and no gap: every field wins, unread, unguarded.
+local fresh = unguarded and applied == n_events and tonumber(a[at_events]) > floor
+local written = write_guarded(
+  ikey, gkey, a, at_fields, n_fields, extra, floor, old, unguarded, fresh)
 local j = at_fields + 3 * n_fields
 for _ = 1, n_plans do
   local plan, n = a[j], a[j + 1]
   -- A plan is its intent's: its guards are seqs of the intent's events too.
-  write_guarded(P..'plan:'..plan, P..'plan-guards:'..plan, a, j + 2, n, nil, floor)
+  write_guarded(
+    P..'plan:'..plan, P..'plan-guards:'..plan, a, j + 2, n, nil, floor, old, unguarded, fresh)
   j = j + 2 + 3 * n
 end
 if state ~= old_state then
@@ -229,9 +334,13 @@ local fills = strategy_fills[sid]
 if not fills then fills = {}; strategy_fills[sid] = fills end
 if known_strategy or not seen_before then
   local first_fill = n_fields - n_fills
+  if not written then  -- all of them
+    written = {}
+    for k = first_fill, n_fields - 1 do written[#written + 1] = k end
+  end
   for _, k in ipairs(written) do
     if k >= first_fill then
-      local f = at_fields + 3 * k
+      local f = at_fields + 2 * k
       fills[string.sub(a[f], 6)] = a[f + 1]
     end
   end
@@ -243,7 +352,7 @@ else
 end
 end
 
-for i = 5, #ARGV do apply_intent(cjson.decode(ARGV[i])) end
+for i = 5, #ARGV, 2 do apply_intent(cjson.decode(ARGV[i]), ARGV[i + 1]) end
 if total == 0 then return {0} end
 
 -- What commutes between intents, once per call and key.  A state count at zero is removed,
@@ -348,7 +457,7 @@ class ReadModel:
 
     async def apply(
         self,
-        events: Sequence[Event],
+        events: Sequence[EventFacts],
         *,
         positions: PositionsMode = "now",
         also: Callable[[Any], None] | None = None,
@@ -393,7 +502,8 @@ class ReadModel:
         for chunk in _chunks(by_intent, SCRIPT_EVENTS):
             merged = [(intent_id, merge(projections)) for intent_id, projections in chunk]
             args = [*head, _prices_arg(m for _, m in merged)]
-            args += [_intent_arg(intent_id, m, changes) for intent_id, m in merged]
+            for intent_id, m in merged:
+                args += _intent_args(intent_id, m, changes)
             pipe.evalsha(self._sha, 0, *args)
             calls += 1
         if also is not None:
@@ -476,35 +586,43 @@ class ReadModel:
         return [str(i) for i in ids]
 
 
-def _intent_arg(intent_id: str, merged: Merged, changes: bool) -> bytes:
-    """One intent's argument of the apply script: a flat JSON array (layout above ``_APPLY``)."""
+def _intent_args(intent_id: str, merged: Merged, changes: bool) -> tuple[bytes, bytes]:
+    """One intent's arguments of the apply script: a flat JSON array and its events' changes
+    (layout above ``_APPLY``)."""
     intent, guards = merged.intent, merged.intent_guards
-    fills = [f for f in intent if f.startswith("fill:")]
     out: list[Any] = [
         intent_id,
         str(created_ms(intent_id)),
         merged.strategy,
         len(merged.events),
         len(intent),
-        len(fills),
+        0,  # the fills, counted below
         len(merged.plans),
     ]
+    texts: list[bytes] = []
     for p in merged.events:
-        if changes:
-            data = orjson.dumps(p.intent).decode()
-            out += (str(p.seq), p.topic, p.stage, p.state, p.event_id, str(p.ms), data)
-        else:
-            out += (str(p.seq), p.topic, p.stage, p.state, "", "", "")
+        if changes:  # without its last element, the state, which the script appends
+            texts.append(orjson.dumps([p.seq, p.topic, p.event_id, p.ms, p.intent])[:-1] + b",")
+        out.extend((str(p.seq), p.topic, p.stage, p.state, len(texts[-1]) if changes else 0))
+    fills: list[str] = []
+    field_guards: list[str] = []
     for f, v in intent.items():
-        if not f.startswith("fill:"):
-            out += (f, v, guards[f])
+        if f.startswith("fill:"):
+            fills.append(f)
+        else:
+            out.extend((f, v))
+            field_guards.append(guards[f])
+    out[5] = len(fills)
     for f in fills:
-        out += (f, intent[f], guards[f])
+        out.extend((f, intent[f]))
+        field_guards.append(guards[f])
+    out += field_guards
     for plan_id, (values, value_guards) in merged.plans.items():
-        out += (plan_id, len(values))
+        out.extend((plan_id, len(values)))
         for f, v in values.items():
-            out += (f, v, value_guards[f])
-    return orjson.dumps(out)
+            out.extend((f, v))
+        out.extend(value_guards[f] for f in values)
+    return orjson.dumps(out), b"".join(texts)
 
 
 def _prices_arg(merged: Iterable[Merged]) -> bytes:
@@ -516,7 +634,8 @@ def _prices_arg(merged: Iterable[Merged]) -> bytes:
             held = best.get(asset)
             if held is None or guard > held[1]:
                 best[asset] = (price, guard)
-    return orjson.dumps([part for asset, pg in best.items() for part in (asset, *pg)])
+    pairs = [part for asset, (price, _) in best.items() for part in (asset, price)]
+    return orjson.dumps(pairs + [guard for _, guard in best.values()])
 
 
 def _chunks(

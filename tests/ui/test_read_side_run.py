@@ -161,7 +161,9 @@ async def test_replay_rebuilds_identical_read_models(
         assert await replay_cli(ui_settings, TOPOLOGY, verify=False, quiet=True) == 0
         after = await namespace.dump(raw, ui_settings.redis_prefix)
         assert namespace.diff(before, after) == []
-        assert len(before) > INTENTS * 3
+        # Compared: each intent's hash and its plan's (seq bitmaps and guards are not: they
+        # exist only while events arrive out of order), plus the indexes.
+        assert len(before) > INTENTS * 2
         # The change stream belongs to the live namespace: kept, and nothing added to it.
         assert await raw.xrevrange(f"{ui_settings.redis_prefix}changes", count=1) == head_before
         assert not [k async for k in raw.scan_iter(match=f"{ui_settings.redis_prefix}replay-*")]
