@@ -45,11 +45,21 @@ class StageNode:
     spec: StageSpec
     processor: StageProcessor
     tables: list[Table] = field(default_factory=list)
+    _writing: tuple[int, list[ChangelogTable]] = field(
+        default=(0, []), init=False, repr=False, compare=False
+    )
 
     @property
     def writing_tables(self) -> list[ChangelogTable]:
-        """The tables whose writes the runner sends (a sourced table writes nothing)."""
-        return [t for t in self.tables if isinstance(t, ChangelogTable)]
+        """The tables whose writes the runner sends (a sourced table writes nothing).
+
+        Asked at every output, so kept until a table is added: tables are only ever
+        appended (the strategy runner adds one for a strategy it loads, mid-pass)."""
+        count, writing = self._writing
+        if count != len(self.tables):
+            writing = [t for t in self.tables if isinstance(t, ChangelogTable)]
+            self._writing = (len(self.tables), writing)
+        return writing
 
 
 @dataclass

@@ -3,7 +3,9 @@ only partly, and no fusion when it is switched off."""
 
 from __future__ import annotations
 
-from pipeline.runtime.delivery.groups import plan_groups
+from pipeline.runtime.delivery.groups import StageNode, plan_groups
+from pipeline.runtime.delivery.sourced import SourcedTable
+from pipeline.runtime.delivery.tables import ChangelogTable
 from pipeline.topology import load_topology
 from pipeline.topology.models import StageSpec
 
@@ -47,3 +49,20 @@ def test_fusion_off_runs_every_stage_alone() -> None:
         "project",
         "strategy_runner",
     ]
+
+
+def test_a_stages_writing_tables_follow_the_tables_it_adds_later() -> None:
+    """Kept between outputs, but a table made mid-pass (the strategy runner's, for a
+    strategy it loads) is written from its first output on; a sourced table never is."""
+    topology = load_topology()
+    node = StageNode(topology.stage("plan"), processor=object())  # type: ignore[arg-type]
+    assert node.writing_tables == []
+    node.tables.append(SourcedTable("decided", "sep.plans", "", frozenset({"plan.created"})))
+    assert node.writing_tables == []
+    opened = ChangelogTable("opened", "sep-test-opened-changelog", "")
+    node.tables.append(opened)
+    assert node.writing_tables == [opened]
+    assert node.writing_tables is node.writing_tables  # not rebuilt per output
+    later = ChangelogTable("later", "sep-test-later-changelog", "")
+    node.tables.append(later)
+    assert node.writing_tables == [opened, later]
