@@ -74,18 +74,13 @@ def worker_view(topology: Topology, lane: str | None = None) -> Topology:
         return topology
     lanes = topology.lanes
     assert lanes is not None
-    every = {t for name in dedicated for t in lanes.topics_of_lane(name)}
-    every |= set(lanes.topics) | set(lanes.submit_topics)
-    if lanes.submit is not None:
-        every.add(lanes.submit)
-    if lane is None:
-        keep = every - {t for name in dedicated for t in lanes.topics_of_lane(name)}
-    else:
-        keep = set(lanes.topics_of_lane(lane))
+    if lane is None:  # the shared workers leave the dedicated lanes to theirs
+        dropped = {t for name in dedicated for t in lanes.topics_of_lane(name)}
+    else:  # a lane worker reads its lane's topics only (not the plain input either)
+        every = {*lanes.topics, *lanes.submit_topics, *((lanes.submit,) if lanes.submit else ())}
+        dropped = every - set(lanes.topics_of_lane(lane))
     stages = [
-        spec.model_copy(
-            update={"inputs": tuple(t for t in spec.inputs if t not in every or t in keep)}
-        )
+        spec.model_copy(update={"inputs": tuple(t for t in spec.inputs if t not in dropped)})
         if spec.name in lanes.scheduled
         else spec
         for spec in topology.stages
