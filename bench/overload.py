@@ -260,19 +260,22 @@ def figures(offered: Offered, events: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+SEGMENTS = (
+    ("ingest", None, "intent.submitted"),
+    ("to_chain", "intent.submitted", "risk.approved"),
+    ("chain", "risk.approved", "plan.created"),
+)
+"""(name, from event, to event) of submit -> plan.created (None: the producer's stamp)."""
+
+
 def segments(planned: list[tuple[int, dict[str, float]]]) -> dict[str, float]:
     """p50 of each segment of submit -> plan.created over (submit stamp, event stamps)."""
-    steps = (
-        ("ingest", "intent.submitted"),
-        ("to_chain", "risk.approved"),
-        ("chain", "plan.created"),
-    )
     out: dict[str, float] = {}
-    for (name, topic), before in zip(steps, (None, *[t for _, t in steps]), strict=False):
+    for name, start, end in SEGMENTS:
         spans = [
-            at[topic] - (stamp if before is None else at[before])
+            at[end] - (stamp if start is None else at[start])
             for stamp, at in planned
-            if topic in at and (before is None or before in at)
+            if end in at and (start is None or start in at)
         ]
         out[name] = round(pct(spans, 0.5), 1)
     return out
