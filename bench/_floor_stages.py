@@ -66,6 +66,24 @@ def _consumer(bootstrap: str, group: str, *topics: str) -> AIOKafkaConsumer:
     )
 
 
+def envelope(event: dict[str, Any], stage: str, k: int, events: int) -> bytes:
+    """The ``k``-th of the ``events`` envelopes ``stage`` writes for ``event`` (the last one
+    typed "<stage>.last"); ``bench.runtime``'s stand-in stages write the same."""
+    return orjson.dumps(
+        {
+            "eventId": uuid.uuid4().hex,
+            "timestamp": time.time_ns(),
+            "type": f"{stage}.last" if k == events - 1 else f"{stage}.{k}",
+            "correlationId": event["correlationId"],
+            "causationId": event.get("eventId"),
+            "seq": event["seq"] + k + 1,
+            "submittedNs": event["submittedNs"],
+            "run": event["run"],
+            "payload": event["payload"],
+        }
+    )
+
+
 async def _stage(
     consumer: AIOKafkaConsumer,
     producer: AIOKafkaProducer,
@@ -87,18 +105,8 @@ async def _stage(
                 if previous and event["type"] != f"{previous}.last":
                     continue  # a stage acts only on the event that hands the intent on
                 for k in range(events):
-                    out = {
-                        "eventId": uuid.uuid4().hex,
-                        "timestamp": time.time_ns(),
-                        "type": f"{name}.last" if k == events - 1 else f"{name}.{k}",
-                        "correlationId": event["correlationId"],
-                        "causationId": event.get("eventId"),
-                        "seq": event["seq"] + k + 1,
-                        "submittedNs": event["submittedNs"],
-                        "run": event["run"],
-                        "payload": event["payload"],
-                    }
-                    acks.append(await producer.send(target, orjson.dumps(out), key=record.key))
+                    out = envelope(event, name, k, events)
+                    acks.append(await producer.send(target, out, key=record.key))
         if acks:
             await asyncio.gather(*acks)  # every output acked before its input is committed
         if batches:

@@ -46,7 +46,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from bench import floor
 from bench._common import cpu_figures, json_line, machine
 from bench._cpu import CpuMeter, service_pids
-from bench._floor_stages import STAGES
+from bench._floor_stages import STAGES, envelope
 from pipeline.config import Settings
 from pipeline.market.follower import TopicFollower
 from pipeline.runtime import gc_tuning
@@ -121,18 +121,7 @@ class StandIn:
                 continue  # plan's execution reports, validate's first event, ...
             key = record.key or b""
             for k in range(events):
-                out = {
-                    "eventId": uuid.uuid4().hex,
-                    "timestamp": time.time_ns(),
-                    "type": f"{name}.last" if k == events - 1 else f"{name}.{k}",
-                    "correlationId": event["correlationId"],
-                    "causationId": event.get("eventId"),
-                    "seq": event["seq"] + k + 1,
-                    "submittedNs": event["submittedNs"],
-                    "run": event["run"],
-                    "payload": event["payload"],
-                }
-                await emit(Output(target, key, orjson.dumps(out)))
+                await emit(Output(target, key, envelope(event, name, k, events)))
 
 
 @dataclass
