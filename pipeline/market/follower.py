@@ -14,7 +14,6 @@ import abc
 import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -54,17 +53,6 @@ class TopicFollower(abc.ABC):
     @abc.abstractmethod
     def apply(self, value: bytes) -> bool:
         """Apply one record's value; whether it changed anything."""
-
-    def apply_fetched(self, records: Sequence[Any]) -> int:
-        """Apply one partition's fetched records (the batch's own objects: ``offset`` and
-        ``value``, None for a tombstone); how many changed anything.  A follower of busy
-        topics overrides it with a loop of its own (one call per fetch, not per record)."""
-        applied = 0
-        for record in records:
-            if record.value is not None:
-                self.offset = record.offset
-                applied += self.apply(record.value)
-        return applied
 
     @abc.abstractmethod
     async def start_offsets(
@@ -133,7 +121,10 @@ class TopicFollower(abc.ABC):
             batch = await consumer.getmany(timeout_ms=500)
             applied = 0
             for messages in batch.values():
-                applied += self.apply_fetched(messages)
+                for message in messages:
+                    if message.value is not None:
+                        self.offset = message.offset
+                        applied += self.apply(message.value)
             if not self._caught_up.is_set():
                 positions = {tp: await consumer.position(tp) for tp in ends}
                 if all(positions[tp] >= end for tp, end in ends.items()):

@@ -1,27 +1,21 @@
 """The adaptive fetch wait: the rule, and against the real broker that a long idle wait
 neither delays records nor lets a partition's next records wait behind it; gathering: fewer
 fetches while records flow, the idle behaviour back when they stop; a consumer that builds
-the stages' Records itself; raw records read a fetched partition at a time."""
+the stages' Records itself."""
 
 from __future__ import annotations
 
 import asyncio
-import struct
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.consumer.fetcher import PartitionRecords
-from aiokafka.errors import CorruptRecordException
-from aiokafka.record.default_records import DefaultRecordBatchBuilder
-from aiokafka.record.memory_records import MemoryRecords
 
 from pipeline.runtime.delivery.patches import (
     AdaptiveWaitConsumer,
     Gathering,
-    RawRecords,
     covers_every_partition,
     fetch_sizes,
 )
@@ -246,59 +240,3 @@ def test_a_consumer_of_raw_bytes_refuses_deserializers() -> None:
     for records in ("stage", "raw"):
         with pytest.raises(ValueError, match="no deserializers"):
             AdaptiveWaitConsumer(records=records, value_deserializer=bytes.upper)
-
-
-def _fetched(batches: list[list[bytes | None]], *, first: int = 0) -> bytes:
-    """Record batches as a fetch response holds them, offsets from ``first`` on."""
-    data = bytearray()
-    offset = first
-    for values in batches:
-        builder = DefaultRecordBatchBuilder(
-            magic=2,
-            compression_type=0,
-            is_transactional=0,
-            producer_id=-1,
-            producer_epoch=-1,
-            base_sequence=-1,
-            batch_size=1 << 20,
-        )
-        for delta, value in enumerate(values):
-            builder.append(delta, timestamp=1_000 + delta, key=b"k", value=value, headers=[])
-        batch = bytearray(builder.build())
-        struct.pack_into(">q", batch, 0, offset)  # the base offset the broker assigns
-        data += batch
-        offset += len(values)
-    return bytes(data)
-
-
-def _buffer(data: bytes, start: int, cls: type[PartitionRecords]) -> PartitionRecords:
-    tp = TopicPartition("t", 0)
-    records = PartitionRecords(tp, MemoryRecords(data), [], start, None, None, True, 0)
-    records.__class__ = cls
-    return records
-
-
-@pytest.mark.parametrize("start", [0, 2, 4])  # a fetch begins in its first batch
-def test_raw_records_read_whole_are_the_parents_records(start: int) -> None:
-    data = _fetched([[b"a", b"b", None, b"d", b"e"], [b"f", b"g"], [b"h", b"i"]])
-    expected = [(r.offset, r.value) for r in _buffer(data, start, PartitionRecords)]
-    raw = _buffer(data, start, RawRecords)
-    assert [(r.offset, r.value) for r in raw] == expected
-    assert raw.next_fetch_offset == 9  # past every batch, as the parent leaves it
-    assert [offset for offset, _value in expected] == list(range(start, 9))
-
-
-def test_raw_records_read_one_at_a_time_continue_where_the_last_read_stopped() -> None:
-    raw = _buffer(_fetched([[b"a", b"b"], [b"c"]]), 0, RawRecords)
-    assert next(raw).value == b"a"
-    assert [r.value for r in raw] == [b"b", b"c"]
-    assert next(raw, None) is None
-
-
-def test_raw_records_with_a_bad_crc_return_nothing_and_keep_the_offset() -> None:
-    data = bytearray(_fetched([[b"a", b"b"]]))
-    data[-1] ^= 0xFF
-    raw = _buffer(bytes(data), 0, RawRecords)
-    with pytest.raises(CorruptRecordException):
-        list(raw)
-    assert raw.next_fetch_offset == 0

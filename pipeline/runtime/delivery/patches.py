@@ -42,13 +42,7 @@ only a record's value and offset: the risk feed reads every intent's events in e
 it returns the record batch's own record objects (``offset``, ``timestamp``, ``key``,
 ``value``, ``headers``), built anyway while a batch is read.  The class of each partition's
 buffer (``PartitionRecords``) is swapped when the fetch response is parsed, before any
-record of it is read (same fields, only ``_consumer_record`` differs).  A raw buffer is also
-read whole at its first record, in C loops (``list.extend`` over each record batch): aiokafka's
-generator resumes, calls ``_consumer_record`` and moves its offset once per record (measured on
-the risk feed's records: 0.82 -> 0.50 µs a record, CRC check included).  So on a raw consumer,
-``getmany(max_records=...)`` moves the position past the whole fetched partition as soon as
-one of its records is returned; the rest still come, with the next calls (the followers never
-limit records: they take everything fetched).
+record of it is read (same fields, only ``_consumer_record`` differs).
 
 **Gathering, for followers that may lag a little.**  A follower reading busy topics whole
 (the risk feed reads every intent's events in every worker) completes a fetch on the first
@@ -63,14 +57,13 @@ it did.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import aiokafka
 from aiokafka.client import AIOKafkaClient
-from aiokafka.consumer.fetcher import READ_COMMITTED, Fetcher, PartitionRecords
-from aiokafka.errors import CorruptRecordException
+from aiokafka.consumer.fetcher import Fetcher, PartitionRecords
 from aiokafka.producer.message_accumulator import MessageAccumulator
 from aiokafka.structs import TopicPartition
 
@@ -107,8 +100,7 @@ def check() -> None:
             f"aiokafka {version} is installed, but pipeline/runtime/delivery/patches.py was "
             f"written for {', '.join(WRITTEN_FOR['aiokafka'])}x: check the fetcher's private "
             "_get_actions_per_node/_proc_fetch_request/_records/_fetch_max_wait_ms/"
-            "_fetch_min_bytes, PartitionRecords (_consumer_record, _records, _records_iterator, "
-            "_check_crcs, _isolation_level, next_fetch_offset) and FetchResult."
+            "_fetch_min_bytes, PartitionRecords._consumer_record and FetchResult."
             "_partition_records, the producer's _message_accumulator (_batches, _append_batch, "
             "create_builder), MessageBatch (_builder, future) and the client's _topics/add_topic, "
             "then update WRITTEN_FOR"
@@ -249,44 +241,11 @@ class StageRecords(PartitionRecords):  # type: ignore[misc]
 
 
 class RawRecords(PartitionRecords):  # type: ignore[misc]
-    """A fetched partition's records as the record batch's own objects, all read at the
-    first (see the module docstring)."""
-
-    _whole: Iterator[Any] | None = None
-    next_fetch_offset: int  # the parent's (untyped) attribute
+    """A fetched partition's records as the record batch's own objects (see the module
+    docstring)."""
 
     def _consumer_record(self, tp: TopicPartition, record: Any) -> Any:
         return record
-
-    def __iter__(self) -> Iterator[Any]:
-        if self._whole is None:
-            self._whole = iter(self._read_whole())
-        return self._whole
-
-    def __next__(self) -> Any:
-        return next(iter(self))
-
-    def _read_whole(self) -> list[Any]:
-        if self._isolation_level == READ_COMMITTED:  # aborted batches to skip: the parent's
-            return list(self._records_iterator)
-        # What the parent's ``_unpack_records`` does with a read-uncommitted consumer, a batch
-        # at a time: check its CRC, skip control batches and records before the fetch offset.
-        records = self._records
-        found: list[Any] = []
-        start = self.next_fetch_offset
-        while records.has_next():
-            batch = records.next_batch()
-            if self._check_crcs and not batch.validate_crc():
-                # Nothing returned, the position unmoved: the partition is fetched again.
-                raise CorruptRecordException(f"Invalid CRC - {self._tp}")
-            if not batch.is_control_batch:
-                if batch.base_offset >= start:
-                    found.extend(batch)
-                else:  # the fetch began inside this batch (a seek, a compacted topic)
-                    found.extend(r for r in batch if r.offset >= start)
-            start = batch.next_offset
-        self.next_fetch_offset = start
-        return found
 
 
 RECORDS: dict[str, type[PartitionRecords] | None] = {
