@@ -71,14 +71,14 @@ class MemoryTopics:
             partition = partition_for(key, self.partitions.get(topic, 1))
         offset = self._next_offset.get((topic, partition), 0)
         self._next_offset[(topic, partition)] = offset + 1
-        record = Record(
+        record = Record.made(
             topic,
             partition,
             offset,
             self._clock() if timestamp_ms is None else timestamp_ms,
             key,
             value or b"",
-            event=event if self.readers.get(topic) and not self.wire else None,
+            event if self.readers.get(topic) and not self.wire else None,
         )
         self.log.setdefault(topic, []).append(record)
         if headers:
@@ -201,7 +201,7 @@ class MemoryRuntime:
         for i in range(self._released.get(topic, 0), done):
             r = log[i]
             if r.event is not None:
-                log[i] = Record(r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value)
+                log[i] = Record.made(r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value)
         self._released[topic] = max(done, self._released.get(topic, 0))
 
     def drop_delivered(self, topic: str) -> None:
