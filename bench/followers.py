@@ -117,17 +117,24 @@ async def _produce(
         await producer.stop()
 
 
-def _follow(bootstrap: str, partitions: dict[str, int], expected: int, pipe: Connection) -> None:
+def _follow(
+    bootstrap: str,
+    partitions: dict[str, int],
+    expected: int,
+    pipe: Connection,
+    wait_ms: int | None,
+) -> None:
     """The child: a risk follower from the beginning; sends its CPU seconds from its start to
     caught up, then (when told) from the first record to ``expected`` records applied."""
     from pipeline.risk.book import RiskBook
-    from pipeline.risk.feed import _BookFollower
+    from pipeline.risk.feed import _BookFollower, gathering
     from pipeline.runtime import gc_tuning
 
     async def run() -> None:
         gc_tuning.configure(gc_tuning.DEFAULT_THRESHOLD)  # as a worker runs
         book = RiskBook("USDC", {"WETH": Decimal(3000)})
-        follower = _BookFollower(bootstrap, partitions, book, {})
+        gather = None if wait_ms is None else gathering(wait_ms)
+        follower = _BookFollower(bootstrap, partitions, book, {}, gather)
         started = time.process_time()
         await follower.start(120.0)
         caught_up = time.process_time() - started
@@ -154,12 +161,12 @@ def _follow(bootstrap: str, partitions: dict[str, int], expected: int, pipe: Con
 
 
 def _child(
-    bootstrap: str, partitions: dict[str, int], expected: int
+    bootstrap: str, partitions: dict[str, int], expected: int, wait_ms: int | None
 ) -> tuple[SpawnProcess, Connection]:
     """A fresh process (the follower's CPU is its own), the pipe to it."""
     spawn = multiprocessing.get_context("spawn")
     ours, theirs = spawn.Pipe()
-    process = spawn.Process(target=_follow, args=(bootstrap, partitions, expected, theirs))
+    process = spawn.Process(target=_follow, args=(bootstrap, partitions, expected, theirs, wait_ms))
     process.start()
     return process, ours
 
@@ -208,7 +215,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 names = asyncio.run(_topics(broker.bootstrap, declared, run))
                 renamed = [(f"{t}.{run}", v) for t, v in records]
                 asyncio.run(_produce(broker.bootstrap, renamed, args.count, None))
-                process, pipe = _child(broker.bootstrap, names, 0)
+                process, pipe = _child(broker.bootstrap, names, 0, args.wait_ms)
                 catch_up.append(pipe.recv() / args.count * 1e6)
                 pipe.send("stop")
                 process.join()
@@ -216,7 +223,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 names = asyncio.run(_topics(broker.bootstrap, declared, 1000 + run))
                 renamed = [(f"{t}.{1000 + run}", v) for t, v in records]
                 expected = _updates_of(records)
-                process, pipe = _child(broker.bootstrap, names, expected)
+                process, pipe = _child(broker.bootstrap, names, expected, args.wait_ms)
                 pipe.recv()
                 pipe.send("follow")
                 asyncio.run(_produce(broker.bootstrap, renamed, args.count, args.rate))
@@ -249,6 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=500.0, help="following: intents/s (500)")
     parser.add_argument("--runs", type=int, default=3, help="runs; medians are printed (3)")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument(
+        "--wait-ms",
+        type=int,
+        default=None,
+        help="the feed's gathering wait (SEP_RISK_FEED_WAIT_MS; default: the feed's own)",
+    )
     args = parser.parse_args(argv)
     result = measure(args)
     print(f"sep bench followers — {machine()}")

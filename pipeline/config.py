@@ -115,6 +115,10 @@ class Settings:
         default_factory=lambda: int(_env("SEP_FETCH_IDLE_WAIT_MS", "500"))
     )
     """Fetch wait when the fetch covers every partition: new data ends it at once."""
+    risk_feed_wait_ms: int = field(default_factory=lambda: int(_env("SEP_RISK_FEED_WAIT_MS", "25")))
+    """How long the risk feed lets the broker gather records while they flow
+    (pipeline/risk/feed.py): fewer fetches (each ~1 ms of a worker's CPU), other workers'
+    approvals counted up to this much later."""
     trace_batches: bool = field(default_factory=lambda: bool(_env("SEP_TRACE_BATCHES", "")))
     """Log every batch's size and timings (for finding the slow stage)."""
     operator_token: str = field(default_factory=lambda: _env("SEP_OPERATOR_TOKEN", ""))

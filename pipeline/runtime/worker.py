@@ -119,7 +119,9 @@ def build_runtime(
         async def send(topic: str, key: bytes, value: bytes) -> object:
             return await (await sink.send(topic, key, value))
 
-        lifecycle.risk_feed = RiskFeed(settings.kafka, topology, send)
+        lifecycle.risk_feed = RiskFeed(
+            settings.kafka, topology, send, wait_ms=settings.risk_feed_wait_ms
+        )
         context.risk = lifecycle.risk_feed
     groups = build_groups(topology, context, lifecycle, tables, placement.stages, fuse, feedback)
     if "plan" in placement.stages and any(t.name == MARKET_TOPIC for t in topology.topics):
