@@ -70,7 +70,8 @@ about as many changes as 200,000 entries of one change each did."""
 # (``_intent_args``): a JSON array, already merged in Python (``projection.merge``):
 #     id, created ms, strategy or '', #events, #fields, #fills, #plans,
 #     per event, by seq: seq, type, stage, state or '', length of its change
-#         (seq is a string: Lua would format a number with printf)
+#         (seq is a number: a string would be converted (twice, strtod) at each use in
+#         Lua, and it is one only as a BITFIELD offset, while the intent has a gap)
 #     per field: field, value             (the merged winners; the fills last)
 #     per field: its guard                (in the same order)
 #     per plan: plan id, #fields, then field, value per field, then guard per field
@@ -235,7 +236,7 @@ local gap_free = event_count == last_seq
 local was = {}
 if gap_free then
   for k = 0, n_events - 1 do
-    was[k + 1] = tonumber(a[at_events + 5 * k]) <= last_seq and 1 or 0
+    was[k + 1] = a[at_events + 5 * k] <= last_seq and 1 or 0
   end
 else
   local bits = {}
@@ -254,9 +255,9 @@ local cut = {}  -- the new events' elements, if some event is old
 for k = 0, n_events - 1 do
   local e = at_events + 5 * k
   if was[k + 1] ~= 0 then
-    old[tonumber(a[e])] = true
+    old[a[e]] = true
   else
-    local seq, topic, stage, to = tonumber(a[e]), a[e + 1], a[e + 2], a[e + 3]
+    local seq, topic, stage, to = a[e], a[e + 1], a[e + 2], a[e + 3]
     applied = applied + 1
     if seq > last_seq then last_seq = seq end
     if to ~= '' and seq > state_seq then state, state_seq, state_moved = to, seq, true end
@@ -309,7 +310,7 @@ if gap_free and not unguarded then  -- a gap opens: the bitmap, from seq 1
   redis.call('BITFIELD', P..'intent-seqs:'..id, unpack(bits))
 end
 -- Every event new and above lastSeq, and no gap: every field wins, unread, unguarded.
-local fresh = unguarded and applied == n_events and tonumber(a[at_events]) > floor
+local fresh = unguarded and applied == n_events and a[at_events] > floor
 local written = write_guarded(
   ikey, gkey, a, at_fields, n_fields, extra, floor, old, unguarded, fresh)
 local j = at_fields + 3 * n_fields
@@ -614,7 +615,7 @@ def _intent_args(intent_id: str, merged: Merged, changes: bool) -> tuple[bytes, 
     for p in merged.events:
         if changes:  # the state after it goes beside it (the script knows it)
             texts.append(orjson.dumps([p.seq, p.topic, p.event_id, p.ms, p.intent]))
-        out.extend((str(p.seq), p.topic, p.stage, p.state, len(texts[-1]) if changes else 0))
+        out.extend((p.seq, p.topic, p.stage, p.state, len(texts[-1]) if changes else 0))
     fills: list[str] = []
     field_guards: list[str] = []
     for f, v in intent.items():
