@@ -95,6 +95,10 @@ about as many changes as 200,000 entries of one change each did."""
 # Then (issue 11, session 11) what events arriving in order need not write: no guards and no
 # seq bitmap while an intent has no gap, one change-stream entry per intent and call, the
 # fields written as they come; ~25 % less again (captured calls replayed, main vs branch).
+# Where the rest goes (session 12, callgrind on the replayed calls, 2,000 intents): ~3/4 of
+# Redis' instructions are in the script (the commands it calls ~1/4 of that, cjson ~1/5,
+# making Lua strings ~1/7: each is hashed byte by byte, ARGV included), ~1/7 the append-only
+# file's copy of its writes.  So the script makes no string it can pass through as given.
 # (A few calls per batch rather than one per intent: each call is a command to send and a
 # reply to parse.  Not one call per batch either: see SCRIPT_EVENTS.)
 _APPLY = """
