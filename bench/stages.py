@@ -8,6 +8,12 @@ with this process' CPU clock, so a figure is that stage's logic plus what it han
 Project is not included: it needs PostgreSQL and Redis (``sep bench readmodel`` measures its
 Redis side; ``sep bench pipeline`` measures it all on real services).
 
+``--wire``: records reach each group as bytes only, as a Kafka worker's do.  By default a
+record carries the event its stage built to every group reading it, so ingest's intents reach
+validate (the fused chain's first stage) decoded, and execute's reports reach plan decoded:
+in a worker both come from the broker and are decoded there.  Within the chain, hand-overs
+are in memory either way (``topology.yaml`` ``fusion:``).
+
 What the figures are for: comparing two versions of a stage on a shared machine.  Run this
 against each, alternately, a few times: CPU time compares across load far better than wall
 time (it still moves a few per cent with the machine's state, so look at medians).  The
@@ -74,12 +80,15 @@ def _time_stages(runtime: MemoryRuntime, spent: dict[str, float]) -> None:
             node.processor.process = timed  # type: ignore[method-assign]
 
 
-async def measure(count: int, batch: int, seed: int, warmup: int) -> dict[str, Any]:
+async def measure(
+    count: int, batch: int, seed: int, warmup: int, wire: bool = False
+) -> dict[str, Any]:
     topology = sim_only(load_topology())
     with tempfile.TemporaryDirectory() as data_dir:
         runtime, lifecycle = build_memory_runtime(
             topology, Settings(data_dir=Path(data_dir)), STAGES, keep_changelogs=False
         )
+        runtime.topics.wire = wire
         gc_tuning.configure(gc_tuning.DEFAULT_THRESHOLD)
         await lifecycle.ensure_started()
         try:
@@ -135,17 +144,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=300, help="intents run first (300)")
     parser.add_argument("--runs", type=int, default=3, help="runs; medians are printed (3)")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument(
+        "--wire",
+        action="store_true",
+        help="records reach each group as bytes only, as in a Kafka worker (not decoded events)",
+    )
     args = parser.parse_args(argv)
 
     runs = []
     for run in range(args.runs):
         print(f"run {run + 1}/{args.runs}: {args.count} intents…", flush=True)
-        runs.append(asyncio.run(measure(args.count, args.batch, args.seed, args.warmup)))
+        runs.append(asyncio.run(measure(args.count, args.batch, args.seed, args.warmup, args.wire)))
     names = [*STAGES, "runtime"]
     medians = {n: round(statistics.median(r["stages_ms"][n] for r in runs), 4) for n in names}
     total = round(statistics.median(r["total_ms"] for r in runs), 4)
     print(f"sep bench stages — {machine()}")
-    print(f"{args.count} intents in batches of {args.batch}, median of {args.runs} runs")
+    between = "as bytes (--wire)" if args.wire else "as events"
+    print(
+        f"{args.count} intents in batches of {args.batch}, median of {args.runs} runs; "
+        f"records between groups {between}"
+    )
     print(f"{'stage':<12} {'CPU ms/intent':>14}   runs")
     for n in names:
         each = " ".join(f"{r['stages_ms'][n]:.3f}" for r in runs)
@@ -159,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 "machine": machine(),
                 "intents": args.count,
                 "batch": args.batch,
+                "wire": args.wire,
                 "cpu_ms_per_intent": total,
                 "stages_ms": medians,
                 "runs": runs,

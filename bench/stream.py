@@ -190,6 +190,12 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         await listener.start()
         # Warm-up: the workers join their groups; the first intents pay for it.
         await _steady(settings, pool, listener, 20, 1, drain_s=120)
+        if args.warmup:
+            # Then a burst, unmeasured: a fresh broker's JVM compiles its hot paths in its
+            # first minute or so, taking CPU the measured runs would otherwise share (as
+            # ``sep bench pipeline --warmup`` does).
+            print(f"warming up: {args.warmup} intents at 1,000/s…", file=sys.stderr)
+            await _steady(settings, pool, listener, 1000, args.warmup / 1000, args.drain)
         runs = [
             await _steady(
                 settings, pool, listener, rate, args.seconds, args.drain, args.segments, meter
@@ -262,6 +268,13 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=180.0,
         help="seconds to wait for a run's intents to finish (default 180)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=1000,
+        help="intents sent at 1,000/s, unmeasured, before the runs, so that a fresh "
+        "broker's JIT compilation is not measured (default 1000; 0: none)",
     )
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument(

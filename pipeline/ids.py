@@ -55,13 +55,25 @@ def encode_parts(*parts: str) -> bytes:
     return _encoded(parts)
 
 
+_PARTS: dict[str, bytes] = {}
+"""Part -> its length prefix and bytes.  An event id's parts are its intent's id, its seq
+and its type: a few hundred intents in flight, a few seqs and types, each in several ids
+(~0.3 us of an id's ~1.7 saved).  Cleared when it grows past ``_PARTS_MAX``."""
+_PARTS_MAX = 8192
+
+
 def _encoded(parts: tuple[str, ...]) -> bytes:
-    # Joined once (~0.6 us for three parts; ~1.1 us growing a bytearray part by part).
+    # Joined once (~1.1 us growing a bytearray part by part).
+    found = _PARTS
     out: list[bytes] = []
     for part in parts:
-        data = part.encode("utf-8", "surrogatepass")
-        out.append(len(data).to_bytes(8, "big"))
-        out.append(data)
+        encoded = found.get(part)
+        if encoded is None:
+            if len(found) >= _PARTS_MAX:
+                found.clear()
+            data = part.encode("utf-8", "surrogatepass")
+            encoded = found[part] = len(data).to_bytes(8, "big") + data
+        out.append(encoded)
     return b"".join(out)
 
 

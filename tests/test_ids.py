@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from pipeline.ids import (
     _encode,
     deterministic_ulid,
+    encode_parts,
     is_ulid,
     new_intent_id,
     new_ulid,
@@ -86,6 +88,19 @@ def test_deterministic_ulid_is_a_function_of_its_inputs() -> None:
 def test_deterministic_ulid_differs_when_any_input_differs(ms: int, seed: tuple[str, ...]) -> None:
     base = deterministic_ulid(1_000, "intent-x", "1", "intent.submitted")
     assert deterministic_ulid(ms, *seed) != base
+
+
+def test_the_seed_is_hashed_as_length_prefixed_utf8_parts() -> None:
+    # The ids of events already stored depend on these exact bytes (a cached part too).
+    parts = ("intent-x", "1", "intent.submitted", "é\ud800")
+    expected = b"".join(
+        len(data).to_bytes(8, "big") + data
+        for data in (p.encode("utf-8", "surrogatepass") for p in parts)
+    )
+    for _ in range(2):  # made, then found
+        assert encode_parts(*parts) == expected
+        r = int.from_bytes(hashlib.blake2b(expected, digest_size=10).digest(), "big")
+        assert deterministic_ulid(7, *parts) == _encode((7 << 80) | r)
 
 
 def test_deterministic_ulid_seed_parts_are_not_simply_concatenated() -> None:

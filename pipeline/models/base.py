@@ -34,8 +34,15 @@ class WireModel(BaseModel):
     )
 
     def to_wire(self) -> dict[str, object]:
-        """The JSON-ready dict as it goes on the wire (camelCase, Decimals as strings)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        """The JSON-ready dict as it goes on the wire (camelCase, Decimals as strings).
+
+        ``model_dump(mode="json", by_alias=True, exclude_none=True)``, calling the serializer
+        it calls with the same arguments (its other defaults are the serializer's): its own
+        Python layer was ~0.5 us of ~1.9 for an ``exec.step_filled`` payload, and every event
+        a stage makes dumps one (``tests/models/test_base.py``)."""
+        return self.__pydantic_serializer__.to_python(  # type: ignore[no-any-return]
+            self, mode="json", by_alias=True, exclude_none=True
+        )
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -67,7 +67,10 @@ class _CarriesIntent(WireModel):
     declared here would come first in every subclass, and so in its JSON)."""
 
     def to_wire(self) -> dict[str, object]:
-        rest = self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude=_INTENT_ONLY)
+        # ``model_dump``'s serializer called directly, as ``WireModel.to_wire`` does.
+        rest = self.__pydantic_serializer__.to_python(
+            self, mode="json", by_alias=True, exclude_none=True, exclude=_INTENT_ONLY
+        )
         intent = intent_wire(self.__dict__["intent"])
         # The keys in field order, as ``model_dump`` would give them (they are the JSON's).
         wire: dict[str, object] = {}

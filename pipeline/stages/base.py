@@ -42,6 +42,31 @@ class Record:
     """The decoded event, when the record was handed over in memory by a fused stage (its
     bytes are what went on the topic); ``event_of`` decodes only when it is absent."""
 
+    @classmethod
+    def made(
+        cls,
+        topic: str,
+        partition: int,
+        offset: int,
+        timestamp_ms: int,
+        key: bytes | None,
+        value: bytes,
+        event: Event | None = None,
+    ) -> Record:
+        """``Record(...)``, its fields set as ``__init__`` sets them, without a frozen
+        dataclass's ``object.__setattr__`` per field (~0.6 us of ~0.9 a record: a fused
+        chain hands several over per intent, and the memory runtime makes one per output)."""
+        record = object.__new__(cls)
+        fields = record.__dict__
+        fields["topic"] = topic
+        fields["partition"] = partition
+        fields["offset"] = offset
+        fields["timestamp_ms"] = timestamp_ms
+        fields["key"] = key
+        fields["value"] = value
+        fields["event"] = event
+        return record
+
 
 @dataclass(frozen=True)
 class Output:
@@ -54,8 +79,18 @@ class Output:
 
     @classmethod
     def of_event(cls, topic: str, event: Event) -> Output:
-        # Every event is keyed by its correlation id, so one intent's events stay ordered.
-        return cls(topic, encode_key(event.correlation_id), encode_event(event), event=event)
+        """The output of ``event`` on ``topic``, keyed by its correlation id (so one intent's
+        events stay ordered).  Its fields are set as ``__init__`` sets them, without a frozen
+        dataclass's ``object.__setattr__`` per field (~0.45 us of ~0.7 an output; every
+        event a stage makes is one)."""
+        output = object.__new__(cls)
+        fields = output.__dict__
+        fields["topic"] = topic
+        fields["key"] = encode_key(event.correlation_id)
+        fields["value"] = encode_event(event)
+        fields["headers"] = ()
+        fields["event"] = event
+        return output
 
 
 def event_of(record: Record) -> Event:

@@ -14,7 +14,9 @@ hands it to the next: the groups reading its topic get the object, not bytes to 
 again (in a backtest that was 16 decodes per intent, ~9 % of its CPU).  The bytes are what
 the log keeps; the event is forgotten once every group reading the topic has had it (kept,
 a long run's heap grew by ~100 objects per intent and the garbage collector's full passes
-over it cost more than the decoding saved).
+over it cost more than the decoding saved).  With ``MemoryTopics.wire`` set, no record keeps
+its event: every group decodes what it reads, as from a broker (only a fused chain's
+hand-overs and feedback stay in memory), so a bench measures the workers' decoding too.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ class MemoryTopics:
         """How many groups read each topic: a record keeps its event only for those."""
         self.discard: frozenset[str] = frozenset()
         """Topics whose records are acknowledged and not kept (``keep_changelogs=False``)."""
+        self.wire = False
+        """Records reach the groups reading a topic as bytes only, as a Kafka worker's do
+        (``sep bench stages --wire``); a fused chain still hands over in memory."""
 
     def append(
         self,
@@ -66,14 +71,14 @@ class MemoryTopics:
             partition = partition_for(key, self.partitions.get(topic, 1))
         offset = self._next_offset.get((topic, partition), 0)
         self._next_offset[(topic, partition)] = offset + 1
-        record = Record(
+        record = Record.made(
             topic,
             partition,
             offset,
             self._clock() if timestamp_ms is None else timestamp_ms,
             key,
             value or b"",
-            event=event if self.readers.get(topic) else None,
+            event if self.readers.get(topic) and not self.wire else None,
         )
         self.log.setdefault(topic, []).append(record)
         if headers:
@@ -196,7 +201,7 @@ class MemoryRuntime:
         for i in range(self._released.get(topic, 0), done):
             r = log[i]
             if r.event is not None:
-                log[i] = Record(r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value)
+                log[i] = Record.made(r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value)
         self._released[topic] = max(done, self._released.get(topic, 0))
 
     def drop_delivered(self, topic: str) -> None:

@@ -387,7 +387,7 @@ class GroupRunner:
 
     def _in_memory(self, out: Output, partition: int) -> Record:
         """``out`` as the record a stage of this group reads in memory (no offset)."""
-        return Record(out.topic, partition, -1, self._clock(), out.key, out.value, event=out.event)
+        return Record.made(out.topic, partition, -1, self._clock(), out.key, out.value, out.event)
 
     async def _send_table_writes(
         self, tables: list[ChangelogTable], acks: list[Awaitable[Any]]

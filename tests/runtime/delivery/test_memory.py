@@ -82,7 +82,7 @@ async def test_intents_run_through_every_stage_in_memory(tmp_path: Path, fuse: b
 
 
 async def run_twenty(
-    tmp_path: Path, *, fuse: bool = True, keep_changelogs: bool = True
+    tmp_path: Path, *, fuse: bool = True, keep_changelogs: bool = True, wire: bool = False
 ) -> tuple[MemoryRuntime, int]:
     """Twenty intents through every stage; the runtime and how many records the stages
     decoded from bytes (``event_of`` without an event handed over)."""
@@ -94,6 +94,7 @@ async def run_twenty(
         fuse=fuse,
         keep_changelogs=keep_changelogs,
     )
+    runtime.topics.wire = wire
     decoded = 0
     real = base.decode_event
 
@@ -132,6 +133,16 @@ async def test_a_stage_reads_the_events_another_produced_without_decoding(
     # run's whole history: an event object per record would stay on the heap).
     kept = [r for records in runtime.topics.log.values() for r in records if r.event is not None]
     assert kept == []
+
+
+async def test_on_the_wire_a_group_decodes_what_it_reads_from_a_topic(tmp_path: Path) -> None:
+    # As in a Kafka worker (``sep bench stages --wire``): the chain's first stage decodes
+    # ingest's records and the planner execute's reports, read back from their topics;
+    # within the chain, hand-overs stay in memory.
+    runtime, decoded = await run_twenty(tmp_path, wire=True)
+    log = runtime.topics.log
+    assert decoded == len(log["sep.intents.ingested"]) + len(log["sep.executions"])
+    assert [r for records in log.values() for r in records if r.event is not None] == []
 
 
 async def test_changelog_records_are_kept_unless_not_wanted(tmp_path: Path) -> None:
