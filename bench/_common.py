@@ -65,6 +65,9 @@ class Throughput(TypedDict):
     cpu_ms_per_intent_total: float
     """Sum over our own groups: every group but ``other`` (processes that are not this run's)."""
     cores_busy: float
+    broker_jit_cores: NotRequired[float]
+    """Of a core, what the broker's JIT compiler took during the run (``bench._cpu``): above
+    ~0.05 the broker was still warming up."""
     outcomes: NotRequired[dict[str, int]]
     """The pipeline's: intents by terminal event (exec.completed, exec.failed, ...)."""
 

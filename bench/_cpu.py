@@ -7,6 +7,11 @@ user+system time before and after a run and groups it: our worker processes (by 
 measurement), kernel threads (disk writeback for the logs and fsyncs) and anything else.
 Linux only; elsewhere it reports nothing.
 
+A fresh broker's JVM compiles its hot paths (its C1/C2 compiler threads) for its first minutes
+of traffic, at up to half a core on this machine: that start-up cost is reported on its own as
+``kafka JIT`` (taken out of ``kafka``), so a run on a cold broker shows it, and a benchmark can
+warm the broker until it is quiet (``jit_cores``).
+
 Other people's runs share this machine, often with a broker and a database of their own: by
 name alone their ``java`` would be charged to our Kafka.  Given ``services`` (the pids that
 listen on this run's service ports, from ``service_pids``), a process counts for a service only
@@ -41,6 +46,23 @@ def _read() -> dict[int, tuple[str, int, int]]:
         fields = text[text.rindex(")") + 2 :].split()
         out[int(stat.parent.name)] = (name, int(fields[11]) + int(fields[12]), int(fields[1]))
     return out
+
+
+_JIT_THREADS = ("C1 CompilerThre", "C2 CompilerThre")
+"""The JVM's compiler threads, as the kernel names them (15 characters)."""
+
+
+def _jit_ticks(pid: int) -> int:
+    """CPU ticks so far of process ``pid``'s JIT compiler threads (0 if it has ended)."""
+    ticks = 0
+    for task in Path(f"/proc/{pid}/task").glob("[0-9]*"):
+        try:
+            if (task / "comm").read_text().rstrip("\n") in _JIT_THREADS:
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])
+        except OSError:  # the thread or process ended meanwhile
+            continue
+    return ticks
 
 
 def _listening_inodes(ports: Collection[int]) -> set[str]:
@@ -119,10 +141,17 @@ class CpuMeter:
     window: float = 0.0
     """Wall seconds from ``start()`` to ``stop()``: what "cores busy" divides by."""
     _before: dict[int, tuple[str, int, int]] = field(default_factory=dict)
+    _jit_before: dict[int, int] = field(default_factory=dict)
     _started: float = 0.0
+
+    def _brokers(self, procs: Mapping[int, tuple[str, int, int]]) -> list[int]:
+        if self.services:
+            return [pid for pid, group in self.services.items() if group == "kafka"]
+        return [pid for pid, (name, _ticks, _parent) in procs.items() if name == "java"]
 
     def start(self) -> None:
         self._before = _read()
+        self._jit_before = {pid: _jit_ticks(pid) for pid in self._brokers(self._before)}
         self._started = time.monotonic()
 
     def stop(self) -> dict[str, float]:
@@ -136,4 +165,14 @@ class CpuMeter:
                 service = _service_of(pid, procs, self.services) if self.services else None
                 group = group_of(pid, name, self.workers, service, by_name=not self.services)
                 seconds[group] = seconds.get(group, 0.0) + used / _TICKS
+        jit = sum(_jit_ticks(pid) - before for pid, before in self._jit_before.items())
+        if jit > 0 and "kafka" in seconds:
+            jit_s = min(jit / _TICKS, seconds["kafka"])
+            seconds["kafka"] -= jit_s
+            seconds["kafka JIT"] = jit_s
         return dict(sorted(seconds.items(), key=lambda kv: -kv[1]))
+
+
+def jit_cores(seconds_by_group: Mapping[str, float], window: float) -> float:
+    """Cores the broker's JIT compiler took over a ``CpuMeter`` window (0: a warm broker)."""
+    return seconds_by_group.get("kafka JIT", 0.0) / window if window > 0 else 0.0

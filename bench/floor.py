@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench._common import Steady, Throughput, cpu_figures, json_line, machine, pace, pct
-from bench._cpu import CpuMeter, service_pids
+from bench._cpu import CpuMeter, jit_cores, service_pids
 from bench._floor_stages import STAGES, topic
 from pipeline.samples import random_submission
 from pipeline.topology import load_topology
@@ -222,7 +222,8 @@ async def throughput(pool: FloorPool, count: int, services: dict[int, str]) -> T
     started = await pool.submit(tag, bodies, None)
     finished = await pool.wait_done(tag, count, timeout=max(120.0, count / 100))
     elapsed = finished - started
-    per_intent, total, busy = cpu_figures(meter.stop(), count, meter.window)
+    seconds = meter.stop()
+    per_intent, total, busy = cpu_figures(seconds, count, meter.window)
     return {
         "intents": count,
         "seconds": round(elapsed, 2),
@@ -231,6 +232,7 @@ async def throughput(pool: FloorPool, count: int, services: dict[int, str]) -> T
         "cpu_ms_per_intent": per_intent,
         "cpu_ms_per_intent_total": total,
         "cores_busy": busy,
+        "broker_jit_cores": round(jit_cores(seconds, meter.window), 2),
     }
 
 

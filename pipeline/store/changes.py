@@ -10,10 +10,14 @@ one per event: the biggest write of the apply script), under ids it reserves so 
 change still has its own (``readmodel.py``): an entry of k changes is stored under ms-s and
 its changes are ms-(s-k+1) .. ms-s, oldest first:
 
-    1717000000000-3  intentId, changes: [[seq, topic, eventId, ms, data, state], ...]
+    1717000000000-3  intentId, changes: [[seq, topic, eventId, ms, data], ...],
+                     states: [state, ...]  (after each change)
 
-Older entries hold one change each (intentId, seq, topic, state, eventId, ms, data), and so do
-the control plane's (``control_log.py``); both kinds are read.  Change ids only grow, so
+The changes are the JSON the project stage sent, stored as it is (the state after each, which
+only the apply script knows, beside them: making strings in Redis' Lua costs per byte).
+Entries written before that hold [seq, topic, eventId, ms, data, state] per change and no
+states; older ones hold one change each (intentId, seq, topic, state, eventId, ms, data), and
+so do the control plane's (``control_log.py``); every kind is read.  Change ids only grow, so
 "after this id" is a complete resume point, even inside an entry (the changes of it up to the
 id are skipped) — unless the stream was trimmed past it (``MAXLEN``), which ``first_id`` lets
 a reader detect.
@@ -57,6 +61,8 @@ def to_changes(stream_id: str, fields: dict[Any, Any], after: str = "") -> list[
         ]
     ms, last = parse_id(stream_id)
     changes = orjson.loads(f["changes"])
+    if "states" in f:
+        changes = [[*c, state] for c, state in zip(changes, orjson.loads(f["states"]), strict=True)]
     first = last - len(changes) + 1
     skip = 0
     if after:  # a reader resuming inside this entry: the changes up to ``after`` were sent

@@ -70,14 +70,17 @@ about as many changes as 200,000 entries of one change each did."""
 # (``_intent_args``): a JSON array, already merged in Python (``projection.merge``):
 #     id, created ms, strategy or '', #events, #fields, #fills, #plans,
 #     per event, by seq: seq, type, stage, state or '', length of its change
-#         (seq is a string: Lua would format a number with printf)
+#         (seq is a number: a string would be converted (twice, strtod) at each use in
+#         Lua, and it is one only as a BITFIELD offset, while the intent has a gap)
 #     per field: field, value             (the merged winners; the fills last)
 #     per field: its guard                (in the same order)
 #     per plan: plan id, #fields, then field, value per field, then guard per field
-# and the events' changes, one after the other ('' without a change stream): each the event's
-# change-stream element, a JSON array without its last element, the state after it, which
-# only the script knows: '[seq,"type","event id",ms,{fields},'.  (Raw, not in the JSON array:
-# they hold the fields' JSON again, and cjson would unescape it all a second time.)
+# and the events' changes ('' without a change stream): a JSON array of each event's
+# change-stream element, '[[seq,"type","event id",ms,{fields}],...]', which the script stores
+# as it is when every event is new (the usual case), else cuts out the new ones' elements.
+# The state after each change, which only the script knows, goes beside it (``changes.py``).
+# (Raw, not in the JSON array: it holds the fields' JSON again, and cjson would unescape it
+# all a second time.)
 # Returns the events applied, then every strategy whose fills changed.  Every change to
 # ``fills:{s}`` bumps ``fills-version[s]``, which ``refresh_positions`` checks before writing
 # positions computed from what it read.
@@ -92,6 +95,10 @@ about as many changes as 200,000 entries of one change each did."""
 # Then (issue 11, session 11) what events arriving in order need not write: no guards and no
 # seq bitmap while an intent has no gap, one change-stream entry per intent and call, the
 # fields written as they come; ~25 % less again (captured calls replayed, main vs branch).
+# Where the rest goes (session 12, callgrind on the replayed calls, 2,000 intents): ~3/4 of
+# Redis' instructions are in the script (the commands it calls ~1/4 of that, cjson ~1/5,
+# making Lua strings ~1/7: each is hashed byte by byte, ARGV included), ~1/7 the append-only
+# file's copy of its writes.  So the script makes no string it can pass through as given.
 # (A few calls per batch rather than one per intent: each call is a command to send and a
 # reply to parse.  Not one call per batch either: see SCRIPT_EVENTS.)
 _APPLY = """
@@ -233,7 +240,7 @@ local gap_free = event_count == last_seq
 local was = {}
 if gap_free then
   for k = 0, n_events - 1 do
-    was[k + 1] = tonumber(a[at_events + 5 * k]) <= last_seq and 1 or 0
+    was[k + 1] = a[at_events + 5 * k] <= last_seq and 1 or 0
   end
 else
   local bits = {}
@@ -244,29 +251,38 @@ else
   was = redis.call('BITFIELD', P..'intent-seqs:'..id, unpack(bits))
 end
 
-local applied, state_moved, old, changes, at_change = 0, false, {}, {}, 1
+-- The changes are stored as the JSON text they came in, unless some event is old: every Lua
+-- string made is hashed byte by byte (Redis' Lua), and cutting and joining the texts here
+-- was ~a quarter of the script's CPU (issue 11, session 12).
+local applied, state_moved, old, states, at_change = 0, false, {}, {}, 2
+local cut = {}  -- the new events' elements, if some event is old
 for k = 0, n_events - 1 do
+  local e = at_events + 5 * k
   if was[k + 1] ~= 0 then
-    old[tonumber(a[at_events + 5 * k])] = true
+    old[a[e]] = true
   else
-    local e = at_events + 5 * k
-    local seq, topic, stage, to = tonumber(a[e]), a[e + 1], a[e + 2], a[e + 3]
+    local seq, topic, stage, to = a[e], a[e + 1], a[e + 2], a[e + 3]
     applied = applied + 1
     if seq > last_seq then last_seq = seq end
     if to ~= '' and seq > state_seq then state, state_seq, state_moved = to, seq, true end
     topic_counts[topic] = (topic_counts[topic] or 0) + 1
     stage_counts[stage] = (stage_counts[stage] or 0) + 1
-    if maxlen > 0 then
-      changes[#changes + 1] = string.sub(change_text, at_change, at_change + a[e + 4] - 1)
-        ..'"'..(state or '')..'"]'
-    end
+    states[applied] = state or ''
+    cut[applied] = {at_change, at_change + a[e + 4] - 1}
   end
-  at_change = at_change + a[at_events + 5 * k + 4]
+  at_change = at_change + a[e + 4] + 1
 end
 if applied == 0 then return end
-if #changes > 0 then
-  redis.call('XADD', P..'changes', 'MAXLEN', '~', maxlen, change_id(#changes), 'intentId', id,
-             'changes', '['..table.concat(changes, ',')..']')
+if maxlen > 0 then
+  local text = change_text
+  if applied < n_events then
+    local parts = {}
+    for k, range in ipairs(cut) do parts[k] = string.sub(change_text, range[1], range[2]) end
+    text = '['..table.concat(parts, ',')..']'
+  end
+  -- States are plain names: joined, they are a JSON array without escaping.
+  redis.call('XADD', P..'changes', 'MAXLEN', '~', maxlen, change_id(applied), 'intentId', id,
+             'changes', text, 'states', '["'..table.concat(states, '","')..'"]')
 end
 total = total + applied
 
@@ -298,7 +314,7 @@ if gap_free and not unguarded then  -- a gap opens: the bitmap, from seq 1
   redis.call('BITFIELD', P..'intent-seqs:'..id, unpack(bits))
 end
 -- Every event new and above lastSeq, and no gap: every field wins, unread, unguarded.
-local fresh = unguarded and applied == n_events and tonumber(a[at_events]) > floor
+local fresh = unguarded and applied == n_events and a[at_events] > floor
 local written = write_guarded(
   ikey, gkey, a, at_fields, n_fields, extra, floor, old, unguarded, fresh)
 local j = at_fields + 3 * n_fields
@@ -601,9 +617,9 @@ def _intent_args(intent_id: str, merged: Merged, changes: bool) -> tuple[bytes, 
     ]
     texts: list[bytes] = []
     for p in merged.events:
-        if changes:  # without its last element, the state, which the script appends
-            texts.append(orjson.dumps([p.seq, p.topic, p.event_id, p.ms, p.intent])[:-1] + b",")
-        out.extend((str(p.seq), p.topic, p.stage, p.state, len(texts[-1]) if changes else 0))
+        if changes:  # the state after it goes beside it (the script knows it)
+            texts.append(orjson.dumps([p.seq, p.topic, p.event_id, p.ms, p.intent]))
+        out.extend((p.seq, p.topic, p.stage, p.state, len(texts[-1]) if changes else 0))
     fills: list[str] = []
     field_guards: list[str] = []
     for f, v in intent.items():
@@ -622,7 +638,7 @@ def _intent_args(intent_id: str, merged: Merged, changes: bool) -> tuple[bytes, 
         for f, v in values.items():
             out.extend((f, v))
         out.extend(value_guards[f] for f in values)
-    return orjson.dumps(out), b"".join(texts)
+    return orjson.dumps(out), (b"[" + b",".join(texts) + b"]") if changes else b""
 
 
 def _prices_arg(merged: Iterable[Merged]) -> bytes:
