@@ -24,6 +24,17 @@ def _env(name: str, default: str) -> str:
     return value if value else default
 
 
+KAFKA_JVM_OPTS = "-XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:TieredStopAtLevel=1"
+"""The embedded broker's JVM flags.  ``TieredStopAtLevel=1``: the JVM's quick compiler only.
+A fresh broker's optimising compiler (C2) took 0.3-0.4 of a core for minutes of traffic on
+two cores, more than the broker's request handling, and its code bought nothing measurable:
+the Kafka floor (``sep bench pipeline --floor-only``, two pairs alternating) ran 3,683-4,123
+intents/s with the quick compiler only against 2,872-3,634, its broker's request handling
+0.079-0.097 ms per intent against 0.095-0.110, submit -> plan p99 at 500/s 179-222 ms against
+323-368 (bench/RESULTS.md, session 12).  A broker of your own (``SEP_KAFKA``) is not affected.
+"""
+
+
 @dataclass(frozen=True)
 class Settings:
     kafka: str = field(default_factory=lambda: _env("SEP_KAFKA", "127.0.0.1:19092"))
@@ -52,9 +63,7 @@ class Settings:
     """Downloads shared by every checkout on the machine (the Kafka jars)."""
     redis_server: str = field(default_factory=lambda: _env("SEP_REDIS_SERVER", ""))
     """The ``redis-server`` binary the dev stack runs ('': found on PATH or installed)."""
-    kafka_jvm_opts: str = field(
-        default_factory=lambda: _env("SEP_KAFKA_JVM_OPTS", "-XX:+UseG1GC -XX:MaxGCPauseMillis=20")
-    )
+    kafka_jvm_opts: str = field(default_factory=lambda: _env("SEP_KAFKA_JVM_OPTS", KAFKA_JVM_OPTS))
     """JVM flags of the dev stack's embedded broker (besides its heap)."""
     redis_prefix: str = field(default_factory=lambda: _env("SEP_REDIS_PREFIX", ""))
     """Namespace for read-model keys (tests and replays use their own)."""

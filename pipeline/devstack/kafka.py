@@ -31,7 +31,6 @@ from pipeline.devstack.service import Service
 log = logging.getLogger(__name__)
 
 HEAP = "-Xmx768m"
-DEFAULT_JVM_OPTIONS = "-XX:+UseG1GC -XX:MaxGCPauseMillis=20"
 
 
 def jvm_options() -> list[str]:
