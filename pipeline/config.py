@@ -31,7 +31,9 @@ two cores, more than the broker's request handling, and its code bought nothing 
 the Kafka floor (``sep bench pipeline --floor-only``, two pairs alternating) ran 3,683-4,123
 intents/s with the quick compiler only against 2,872-3,634, its broker's request handling
 0.079-0.097 ms per intent against 0.095-0.110, submit -> plan p99 at 500/s 179-222 ms against
-323-368 (bench/RESULTS.md, session 12).  A broker of your own (``SEP_KAFKA``) is not affected.
+323-368; on the whole pipeline (two pairs) throughput did not separate the two, and 500/s p99
+was 472-702 ms against 1,458-1,928 (bench/RESULTS.md, session 12).  A broker of your own
+(``SEP_KAFKA``) is not affected.
 """
 
 
