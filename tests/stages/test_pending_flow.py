@@ -6,6 +6,7 @@ twin) rather than taken from the module.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -33,6 +34,7 @@ from pipeline.stages.pending_flow import (
     PendingFlow,
     RouteStats,
     apply_effect,
+    apply_effects,
     plan_pools,
 )
 
@@ -222,6 +224,56 @@ def test_a_v3_effect_moves_price_tick_and_liquidity_as_the_twin_swaps() -> None:
     # beyond it cannot be applied (the router does not route there either); the state stays.
     blind = base.model_copy(update={"ticks": None})
     assert apply_effect(blind, LegEffect("s", "USDC", True, 10**20)) is blind
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_effects_applied_together_leave_what_one_at_a_time_would(seed: int) -> None:
+    # ``apply_effects`` moves a constant-product pool's reserves and copies it once: the same
+    # state as ``apply_effect`` after each effect in turn, including the effects a pool
+    # cannot take (beyond its reserve, a token it does not hold), which are left out.
+    rng = random.Random(seed)
+    base = pool(reserve0=rng.randint(1, 2_000) * E18, reserve1=rng.randint(1, 5_000_000) * 10**6)
+    effects = [
+        LegEffect(
+            f"s{k}",
+            rng.choice(["WETH", "USDC", "USDC", "WETH", "DAI"]),
+            rng.random() < 0.5,
+            rng.choice([rng.randint(1, 50) * E18, rng.randint(1, 200_000) * 10**6, 10**40]),
+        )
+        for k in range(rng.randint(0, 40))
+    ]
+    one_at_a_time = base
+    for effect in effects:
+        one_at_a_time = apply_effect(one_at_a_time, effect)
+    together = apply_effects(base, effects)
+    assert together == one_at_a_time
+    assert together.model_fields_set == one_at_a_time.model_fields_set
+    if one_at_a_time is base:  # nothing moved it: the same object, so graphs skip it
+        assert together is base
+
+
+def test_effects_on_a_v3_pool_are_applied_one_at_a_time() -> None:
+    base = PoolState(
+        pool_id="v3",
+        venue="sim",
+        kind="concentrated",
+        chain_id=1,
+        token0="WETH",
+        token1="USDC",
+        reserve0=1,
+        reserve1=1,
+        fee=3000,
+        sqrt_price_x96=2**96,
+        liquidity=10**24,
+        tick=0,
+        tick_spacing=60,
+        ticks=(
+            TickLiquidity(tick=-600, liquidity_net=10**24),
+            TickLiquidity(tick=600, liquidity_net=-(10**24)),
+        ),
+    )
+    effects = [LegEffect("a", "USDC", True, 10**18), LegEffect("b", "WETH", False, 10**17)]
+    assert apply_effects(base, effects) == apply_effect(apply_effect(base, effects[0]), effects[1])
 
 
 def test_a_multi_hop_step_is_pending_on_every_pool_it_crosses() -> None:
