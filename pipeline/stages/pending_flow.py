@@ -92,6 +92,7 @@ from pipeline.ops.graph import has_v3_state
 from pipeline.ops.v3 import v3_pool, virtual_reserves, zero_for_one
 from pipeline.stages.batch_threads import BatchThreads
 from pipeline.stages.execute import RECEIPT_GRACE_S
+from pipeline.stages.report_digest import Report
 
 log = logging.getLogger(__name__)
 
@@ -333,6 +334,18 @@ class PendingFlow:
             self.failed(event.payload_as(ExecStepFailed).step_id)
         elif topic in _ENDINGS:
             self.ended(event.correlation_id)
+
+    def observe_report(self, report: Report) -> None:
+        """``observe`` for a report read off its bytes (``report_digest.read_report``)."""
+        topic, intent_id = report.topic, report.correlation_id
+        if topic in _REPORTS and intent_id in self._by_intent:
+            self._heard.add(intent_id)
+        if topic == "exec.step_filled" and report.step_id is not None:
+            self.filled(report.step_id, report.landed_at)
+        elif topic == "exec.step_failed" and report.step_id is not None:
+            self.failed(report.step_id)
+        elif topic in _ENDINGS:
+            self.ended(intent_id)
 
     def add(
         self, intent_id: str, plan: ExecutionPlan, now_ms: int, deadline_ms: int | None

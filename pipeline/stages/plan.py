@@ -70,6 +70,7 @@ from pipeline.stages.decisions import Decisions
 from pipeline.stages.killed import killed_plan
 from pipeline.stages.pending_flow import PendingFlow, RouteStats, plan_in_order
 from pipeline.stages.pool_steps import MAX_HOPS, PPM, gas_price_units, pool_step, route_fees
+from pipeline.stages.report_digest import INTENT_TOPIC, Report, read_report
 from pipeline.stages.route_graphs import VenueGraphs
 from pipeline.stages.split_planning import PoolRoute, plan_on_pools_and_books
 from pipeline.stages.table_names import PLAN_DECISIONS
@@ -238,6 +239,8 @@ class PlanStage:
         # One batch plans at a time: the pending flow and the graphs are one sequence.
         self._planning = asyncio.Lock()
         spec = context.topology.stage(self.name)
+        # The inputs after the intents': ``sep.executions``.
+        self._reports_topics = frozenset(spec.inputs[1:])
         self._breakers = PlanningBreakers(
             context.topology.breakers,
             context.control,
@@ -272,13 +275,21 @@ class PlanStage:
         return pools
 
     async def process(self, records: Sequence[Record], emit: Emit) -> None:
-        events = [(record, event_of(record)) for record in records]
+        # Off Kafka a report is read for what the pending flow needs (``report_digest``);
+        # the rest (intents, odd records) is decoded as an event.
+        read = [(record, self._read(record)) for record in records]
         self._adopt_recovered_plans()
         # Execution reports first: they are of plans made in earlier batches, and this
         # batch's plans must not count what has failed since.
-        for _, event in events:
-            self.pending.observe(event)
-        pairs = [(record, event) for record, event in events if event.topic == "intent.prioritised"]
+        pending = self.pending
+        pairs: list[tuple[Record, Event]] = []
+        for record, event in read:
+            if isinstance(event, Report):
+                pending.observe_report(event)
+            else:
+                pending.observe(event)
+                if event.topic == INTENT_TOPIC:
+                    pairs.append((record, event))
         if not pairs:
             return
         # A redelivered intent gets the plan it was given, not a new one (see decisions.py).
@@ -295,6 +306,13 @@ class PlanStage:
             ],
             emit,
         )
+
+    def _read(self, record: Record) -> Event | Report:
+        if record.event is None and record.topic in self._reports_topics:
+            report = read_report(record.value)
+            if report is not None:
+                return report
+        return event_of(record)
 
     def _books_of(self, jobs: Sequence[IntentPrioritised]) -> dict[tuple[str, str], AggregatedBook]:
         """The aggregated book of each job's pair that has one (either way round)."""
