@@ -76,7 +76,7 @@ import heapq
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from pipeline import ops
 from pipeline.models.events import (
@@ -119,9 +119,9 @@ PoolKey = tuple[str, str]
 """(venue, pool id)."""
 
 
-@dataclass(frozen=True)
-class LegEffect:
-    """One step's swap on one pool, in base units."""
+class LegEffect(NamedTuple):
+    """One step's swap on one pool, in base units (a tuple: made for every leg of every
+    plan, ~0.3 us against ~1 for a frozen dataclass)."""
 
     step_id: str
     token_in: str

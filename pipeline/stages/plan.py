@@ -44,6 +44,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 
 from pipeline import ops
 from pipeline.breakers.planning import PlanningBreakers
@@ -85,6 +86,10 @@ class Candidate:
     route: ops.GraphRoute
 
 
+_DEFAULT_ROUTING = Routing()
+"""A venue's routing when it declares none (frozen: one object serves every intent)."""
+
+
 def _best(
     intent: Intent,
     graphs: Mapping[str, ops.RouteGraph],
@@ -98,7 +103,7 @@ def _best(
     for venue, graph in sorted(graphs.items()):
         if allowed is not None and venue not in allowed:
             continue
-        how = routing.get(venue, Routing())
+        how = routing.get(venue) or _DEFAULT_ROUTING
         # Gas is priced in the token the comparison is made in: what is received (DISPOSE)
         # or what is paid (ACQUIRE) -- the counter asset either way.
         gas = gas_price_units(counter.symbol, topology) if how.pays_gas else None
@@ -211,7 +216,7 @@ def _plan_on_pools(
         intent_id=intent.id,
         steps=steps,
         estimated_out=asset_out.from_base_units(route.amount_out),
-        estimated_cost=route_fees(route, asset_in).quantize(Decimal(1).scaleb(-asset_in.decimals)),
+        estimated_cost=route_fees(route, asset_in).quantize(_unit(asset_in.decimals)),
         estimated_duration_ms=0,
         risk_score=min(100, int(impact / slippage * 100)) if slippage > 0 else 100,
         price_impact=impact,
@@ -383,7 +388,7 @@ class PlanStage:
             books = self._books_of(jobs)
 
             def route(job: IntentPrioritised) -> PlanCreated | PlanRejected:
-                book = books.get(_pair(job.intent))
+                book = books.get(_pair(job.intent)) if books else None
                 return admitted[job.intent.id].route(
                     graphs,
                     lambda usable: plan_intent(
@@ -416,6 +421,12 @@ class PlanStage:
                 )
                 changes += published
             return answers, changes
+
+
+@cache
+def _unit(decimals: int) -> Decimal:
+    """One base unit of an asset of ``decimals`` (what a cost is rounded to)."""
+    return Decimal(1).scaleb(-decimals)
 
 
 def _pair(intent: Intent) -> tuple[str, str]:

@@ -55,33 +55,41 @@ def pool_step(
 ) -> ExecutionStep:
     """One path of a route as a step; its slippage bound from the intent's."""
     slippage = intent.constraints.max_slippage
-    quoted_in = asset_in.from_base_units(path.amount_in)
-    quoted_out = asset_out.from_base_units(path.amount_out)
+    amount_in, amount_out = path.amount_in, path.amount_out
+    quoted_in = asset_in.from_base_units(amount_in)
+    quoted_out = asset_out.from_base_units(amount_out)
     if intent.type is IntentType.DISPOSE:
         mode = SwapMode.EXACT_IN
-        floor = (Decimal(path.amount_out) * (1 - slippage)).to_integral_value(ROUND_FLOOR)
+        floor = (Decimal(amount_out) * (1 - slippage)).to_integral_value(ROUND_FLOOR)
         min_out, max_in = asset_out.from_base_units(int(floor)), quoted_in
     else:
         mode = SwapMode.EXACT_OUT
-        ceiling = (Decimal(path.amount_in) * (1 + slippage)).to_integral_value(ROUND_CEILING)
+        ceiling = (Decimal(amount_in) * (1 + slippage)).to_integral_value(ROUND_CEILING)
         min_out, max_in = quoted_out, asset_in.from_base_units(int(ceiling))
     # Built, not validated: every value is computed here from the router's integers
-    # (``built``; the legs, plain fields, validate faster than they would be built).
+    # (``built``).  The legs, plain fields, validate faster than they would be built, and
+    # from a dict by wire name faster still than through ``__init__`` (~1.1 us against
+    # ~1.7 a leg: its Python layer).
+    leg_of = RouteLeg.model_validate
     return built(
         ExecutionStep,
         step_id=step_id,
         venue=venue,
         mode=mode,
         legs=tuple(
-            RouteLeg(
-                pool_id=leg.pool_id,
-                venue=leg.venue,
-                token_in=leg.token_in,
-                token_out=leg.token_out,
-                amount_in=leg.amount_in,
-                amount_out=leg.amount_out,
-            )
-            for leg in path.legs
+            [
+                leg_of(
+                    {
+                        "poolId": leg.pool_id,
+                        "venue": leg.venue,
+                        "tokenIn": leg.token_in,
+                        "tokenOut": leg.token_out,
+                        "amountIn": leg.amount_in,
+                        "amountOut": leg.amount_out,
+                    }
+                )
+                for leg in path.legs
+            ]
         ),
         asset_in=asset_in.symbol,
         asset_out=asset_out.symbol,
