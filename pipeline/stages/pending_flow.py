@@ -362,9 +362,15 @@ class PendingFlow:
                 continue
             exact_in = step.mode is SwapMode.EXACT_IN
             keys: list[PoolKey] = []
+            venue = step.venue
+            flows = self._flows.get(venue)
+            if flows is None:
+                flows = self._flows[venue] = {}
             for leg in step.legs:
-                key = (step.venue, leg.pool_id)
-                flow = self._flows.setdefault(key[0], {}).setdefault(key[1], _PoolFlow())
+                key = (venue, leg.pool_id)
+                flow = flows.get(key[1])
+                if flow is None:  # (not ``setdefault``: it would make a flow per leg)
+                    flow = flows[key[1]] = _PoolFlow()
                 self._touched.add(key)
                 flow.add(
                     LegEffect(
