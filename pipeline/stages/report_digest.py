@@ -53,12 +53,6 @@ _STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0
 # (``Amount`` allows 78 in all and 36 places), no exponent, no leading zeros.
 _AMOUNT = re.compile(r"-?(0|[1-9][0-9]{0,40})(\.[0-9]{1,36})?")
 
-# ``ExecStepFilled`` and ``ExecStepFailed`` by wire name: their required text fields (and a
-# fill's amounts); besides, a fill may have ``landedAt``, ``fee``, ``feeAsset``, and both
-# ``paper``.  (Checked field by field: set operations and ``all`` cost more than the rest.)
-_FILLED_TEXT = ("planId", "stepId", "venue", "orderRef", "assetIn", "assetOut")
-_FAILED_TEXT = ("planId", "stepId", "venue", "reason")
-
 
 class _Stamps:
     """The last timestamp found valid: an executor stamps a pass's reports with one clock
@@ -72,27 +66,29 @@ def read_report(raw: bytes) -> Report | None:
     ``None`` (decode it as an ``Event``: it is odd, or an ``intent.prioritised``)."""
     try:
         data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        # Indexed, not ``get``: a field missing (or no object at all) is the exception.
+        topic, correlation_id, seq = data["topic"], data["correlationId"], data["seq"]
+        payload, event_id, version = data["payload"], data["eventId"], data["version"]
+        stamp = data["timestamp"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
         return None
-    if type(data) is not dict:
-        return None
-    get = data.get
-    topic, correlation_id, seq = get("topic"), get("correlationId"), get("seq")
-    payload, causation = get("payload"), get("causationId")
     # The eight fields by their wire names and nothing else (``causationId`` may be absent).
-    if len(data) != (8 if "causationId" in data else 7):
+    fields = len(data)
+    causation = data.get("causationId")
+    if fields != 7 and (fields != 8 or "causationId" not in data):
         return None
     if (
-        type(topic) is not str
+        type(data) is not dict
+        or type(topic) is not str
         or topic == INTENT_TOPIC
         or type(correlation_id) is not str
-        or type(get("eventId")) is not str
+        or type(event_id) is not str
         or (causation is not None and type(causation) is not str)
         or type(seq) is not int
         or seq < 1
-        or type(get("version")) is not int
+        or type(version) is not int
         or type(payload) is not dict
-        or not _stamp(get("timestamp"))
+        or not _stamp(stamp)
     ):
         return None
     if topic == "exec.step_filled":
@@ -118,39 +114,54 @@ def _stamp(value: object) -> bool:
 
 
 def _filled(topic: str, correlation_id: str, payload: dict[str, Any]) -> Report | None:
-    get = payload.get
-    for name in _FILLED_TEXT:
-        if type(get(name)) is not str:
-            return None
-    if not _amount(get("amountIn")) or not _amount(get("amountOut")):
+    """An ``ExecStepFilled`` by wire name: its text fields and amounts, and nothing besides
+    ``landedAt``, ``fee``, ``feeAsset`` and ``paper``.  (Field by field: set operations,
+    ``all`` and ``get`` cost more than the rest.)"""
+    try:
+        text = (
+            payload["planId"],
+            payload["stepId"],
+            payload["venue"],
+            payload["orderRef"],
+            payload["assetIn"],
+            payload["assetOut"],
+        )
+        amount_in, amount_out = payload["amountIn"], payload["amountOut"]
+    except KeyError:
         return None
-    fields = 8 + ("landedAt" in payload) + ("fee" in payload) + ("feeAsset" in payload)
-    landed_at, fee, fee_asset = get("landedAt"), get("fee"), get("feeAsset")
+    for value in text:
+        if type(value) is not str:
+            return None
+    get = payload.get
+    landed_at, fee, fee_asset, paper = get("landedAt"), get("fee"), get("feeAsset"), get("paper")
+    optional = ("landedAt" in payload) + ("fee" in payload) + ("feeAsset" in payload)
     if (
-        len(payload) != fields + ("paper" in payload)
+        len(payload) != 8 + optional + ("paper" in payload)
+        or not _amount(amount_in)
+        or not _amount(amount_out)
         or (landed_at is not None and type(landed_at) is not int)
         or (fee is not None and not _amount(fee))
         or (fee_asset is not None and type(fee_asset) is not str)
-        or not _paper(payload)
+        or (paper is not None and type(paper) is not bool)
     ):
         return None
-    return Report(topic, correlation_id, payload["stepId"], landed_at)
+    return Report(topic, correlation_id, text[1], landed_at)
 
 
 def _failed(topic: str, correlation_id: str, payload: dict[str, Any]) -> Report | None:
-    get = payload.get
-    for name in _FAILED_TEXT:
-        if type(get(name)) is not str:
-            return None
-    if len(payload) != 4 + ("paper" in payload) or not _paper(payload):
+    """An ``ExecStepFailed`` by wire name: its text fields, and nothing besides ``paper``."""
+    try:
+        text = (payload["planId"], payload["stepId"], payload["venue"], payload["reason"])
+    except KeyError:
         return None
-    return Report(topic, correlation_id, payload["stepId"])
+    for value in text:
+        if type(value) is not str:
+            return None
+    paper = payload.get("paper")
+    if len(payload) != 4 + ("paper" in payload) or (paper is not None and type(paper) is not bool):
+        return None
+    return Report(topic, correlation_id, text[1])
 
 
 def _amount(value: object) -> bool:
     return type(value) is str and _AMOUNT.fullmatch(value) is not None
-
-
-def _paper(payload: dict[str, Any]) -> bool:
-    paper = payload.get("paper")
-    return paper is None or type(paper) is bool
