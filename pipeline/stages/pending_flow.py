@@ -112,6 +112,8 @@ _REPORTS = _ENDINGS | {
     "exec.step_filled",
     "exec.step_failed",
 }
+_HOLD_MS = int(HOLD_S * 1000)
+_UNHEARD_MS = int(UNHEARD_S * 1000)
 _GRACE_MS = int(RECEIPT_GRACE_S * 1000)
 """After its deadline the executor still waits this long for a sent step's receipt."""
 
@@ -352,9 +354,9 @@ class PendingFlow:
     ) -> None:
         """``plan``'s swaps become pending until their reports say they are in the pools or
         failed (or the last resorts, from ``now_ms`` and the intent's ``deadline_ms``)."""
-        hold = now_ms + int(HOLD_S * 1000)
+        hold = now_ms + _HOLD_MS
         expires = hold if deadline_ms is None else min(hold, deadline_ms + _GRACE_MS)
-        unheard = now_ms + int(UNHEARD_S * 1000)
+        unheard = now_ms + _UNHEARD_MS
         for step in plan.steps:
             if step.step_id in self._steps or step.kind is not StepKind.SWAP:
                 # The same plan again (re-emitted): counted once.  An order-book child moves
@@ -626,15 +628,20 @@ def plan_in_order(
     stale = False  # plans were added since the graphs were last brought to the pending flow
     rerouted = 0
     for job, result in zip(jobs, first, strict=True):
-        if result is None or (isinstance(result, PlanCreated) and plan_pools(result.plan) & traded):
+        crossed: set[PoolKey] | None = None
+        if isinstance(result, PlanCreated):
+            crossed = plan_pools(result.plan)
+        if result is None or (crossed is not None and crossed & traded):
             if stale:
                 refresh()
                 stale = False
             rerouted += result is not None
             result = route(job)
+            crossed = None
         if isinstance(result, PlanCreated):
-            pending.add(result.intent.id, result.plan, now_ms, result.intent.deadline_ms)
-            traded |= plan_pools(result.plan)
+            intent = result.intent
+            pending.add(intent.id, result.plan, now_ms, intent.deadline_ms)
+            traded |= plan_pools(result.plan) if crossed is None else crossed
             stale = True
         planned.append(result)
     if stats is not None and first and first[0] is not None:

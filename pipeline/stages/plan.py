@@ -204,9 +204,12 @@ def _plan_on_pools(
         ), None
     plan_id = "plan-" + deterministic_ulid(intent.created_at_ms or 0, intent.id, "plan")
     # A split route is several pool-disjoint paths: one step each, executed in turn.
+    venue = candidate.venue
     steps = tuple(
-        pool_step(f"{plan_id}-{k + 1}", candidate.venue, path, intent, asset_in, asset_out)
-        for k, path in enumerate(route.paths)
+        [
+            pool_step(f"{plan_id}-{k}", venue, path, intent, asset_in, asset_out)
+            for k, path in enumerate(route.paths, 1)
+        ]
     )
     # Built, not validated (``built``): amounts in the assets' decimals, the impact in
     # millionths, the score within 0..100 as the impact is at most the slippage.
