@@ -60,12 +60,14 @@ log = logging.getLogger(__name__)
 COMMIT_INTERVAL_S = 0.1
 MAX_INFLIGHT_RECORDS = 16_000
 """Records of the fetch batches in flight before the loop waits: bounds memory and the work
-a crash replays (8 full fetches)."""
-MAX_INFLIGHT_BATCHES = 64
-"""Fetch batches in flight before the loop waits.  Generous on purpose: at a steady rate a
-fetch brings a few records, and a batch stays in flight until the slowest group that reads
-it (project, whose pass waits for PostgreSQL and Redis) is done with it; a cap of 8 stopped
-the fetches the chain was waiting for behind project's passes (session 12)."""
+a crash replays (8 full fetches).  Under load this is the bound that acts: when project, the
+slowest group, falls this far behind, the fetches stop and every group waits for it."""
+MAX_INFLIGHT_BATCHES = 512
+"""Fetch batches in flight before the loop waits: only a safety net.  At a steady rate a fetch
+brings a few records, and a batch stays in flight until the slowest group that reads it
+(project, whose pass waits for PostgreSQL and Redis) is done with it; a cap of 8 batches
+stopped the fetches the chain was waiting for, for as long as project's pass, while the chain
+had nothing queued (session 13: 63-74 such waits in a worker during an 8 s run at 500/s)."""
 MAX_OPEN_BATCHES_LANES = 16
 """With lanes: fetch batches not yet done before the loop waits.  Done batches waiting
 behind one whose routine records are still queued do not count (they hold no records, and
