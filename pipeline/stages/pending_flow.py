@@ -13,6 +13,8 @@ the swaps of every plan it made that have not reached them yet.
     adjusted(pools, now_ms)        the pools with effects pending, those effects applied
     observe(event)                 any record of sep.executions (Kafka, or fed back in
                                    memory by a fused executor): one of the above
+    observe_report(report)         the same, read off a record's bytes without an event
+                                   (``report_digest.read_report``)
 
 When an effect is released, i.e. the race between an execution's report and the pool states:
 
