@@ -167,7 +167,8 @@ class _PoolFlow:
         """``base`` with every effect applied; only effects added since the last call are
         applied when ``base`` is the same object (the common case within a batch)."""
         if base is not self.base or self.adjusted is None:
-            self.base = base
+            # ``None`` until built: an exception on the way leaves it to be rebuilt.
+            self.base, self.adjusted = base, None
             self.adjusted = apply_effects(base, self.effects.values())
         elif self.fresh:
             self.adjusted = apply_effects(self.adjusted, self.fresh)
