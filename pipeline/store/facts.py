@@ -56,6 +56,9 @@ class Facts(NamedTuple):
     seq: int
     version: int
     payload: dict[str, Any]
+    at: str = ""
+    """``timestamp.isoformat()``, made from the record's text when that is cheaper ('' when
+    not known: ``projection.project`` formats the timestamp then)."""
 
 
 _KEYS: Final = frozenset(
@@ -102,12 +105,19 @@ def decode_facts(raw: bytes) -> EventFacts:
     except ValueError:  # e.g. hour 25: the model's error
         return decode_event(raw)
     return Facts(
-        event_id,
-        timestamp,
-        topic,
-        correlation_id,
-        causation_id,
-        seq,
-        version,
-        payload,
+        event_id, timestamp, topic, correlation_id, causation_id, seq, version, payload, _iso(stamp)
     )
+
+
+def _iso(stamp: str) -> str:
+    """``datetime.fromisoformat(stamp).isoformat()`` for the UTC stamps our encoder writes,
+    by slicing (~1 us less an event than formatting the datetime, and project formats every
+    event's): microseconds as six digits (isoformat drops them when all zero), or none.  ''
+    for any other layout."""
+    if stamp[-1:] != "Z":
+        return ""
+    if len(stamp) == 27 and stamp[19] == "." and stamp[20:26] != "000000":
+        return stamp[:26] + "+00:00"
+    if len(stamp) == 20:
+        return stamp[:19] + "+00:00"
+    return ""
