@@ -276,6 +276,9 @@ def _intent_fields(event: EventFacts, at: str) -> dict[str, str]:
     return out
 
 
+_ASKED: Final = ("venue", "kind", "limitPrice", "asked", "askedAsset")
+
+
 def _plan_fields(event: EventFacts, at: str) -> tuple[str, dict[str, str]]:
     p, topic = event.payload, event.topic
     if topic == "plan.created":
@@ -326,11 +329,9 @@ def _plan_fields(event: EventFacts, at: str) -> tuple[str, dict[str, str]]:
         fields |= {f"{step}status": "submitted", f"{step}orderRef": p["orderRef"]}
         # What the child order asked for, said by the executor: a re-planned child
         # (``<plan>-r<j>``) is in no plan.created.
-        fields |= {
-            f"{step}{name}": str(p[name])
-            for name in ("venue", "kind", "limitPrice", "asked", "askedAsset")
-            if name in p
-        }
+        for name in _ASKED:  # a loop, not a comprehension: ~1 us less a step submitted
+            if name in p:
+                fields[step + name] = str(p[name])
     elif topic == "exec.step_filled":
         fields |= {
             f"{step}status": "filled",
