@@ -15,9 +15,10 @@ from pipeline.config import Settings
 from pipeline.models.events import Event
 from pipeline.runtime.delivery.memory import MemoryRuntime, build_memory_runtime
 from pipeline.samples import random_submission
-from pipeline.stages import base
+from pipeline.stages import base, plan
 from pipeline.stages.base import now_ms
 from pipeline.stages.plan import PlanStage
+from pipeline.stages.report_digest import Report
 from pipeline.topology import load_topology
 from pipeline.topology.models import PluginUse, Topology
 
@@ -85,7 +86,8 @@ async def run_twenty(
     tmp_path: Path, *, fuse: bool = True, keep_changelogs: bool = True, wire: bool = False
 ) -> tuple[MemoryRuntime, int]:
     """Twenty intents through every stage; the runtime and how many records the stages
-    decoded from bytes (``event_of`` without an event handed over)."""
+    decoded from bytes (``event_of`` without an event handed over, or the planner's
+    execution reports read by ``report_digest``)."""
     topology = sim_only()
     runtime, lifecycle = build_memory_runtime(
         topology,
@@ -103,6 +105,13 @@ async def run_twenty(
         decoded += 1
         return real(raw)
 
+    real_reports = plan.read_report
+
+    def counting_reports(raw: bytes) -> Report | None:
+        nonlocal decoded
+        decoded += 1
+        return real_reports(raw)
+
     await lifecycle.ensure_started()
     try:
         rng = random.Random(5)
@@ -112,10 +121,12 @@ async def run_twenty(
             )
             runtime.feed("sep.intents.submitted", b"mem", orjson.dumps(body))
         base.decode_event = counting
+        plan.read_report = counting_reports
         try:
             await runtime.run_until_idle()
         finally:
             base.decode_event = real
+            plan.read_report = real_reports
     finally:
         await lifecycle.stop()
     assert runtime.fatal is None
