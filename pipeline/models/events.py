@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import weakref
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import partial
 from typing import Annotated, Any, Final, TypeVar
 
@@ -138,6 +139,33 @@ class IntentPrioritised(_CarriesIntent):
     """What scored it: ``model`` (the ONNX priority model) or ``rule`` (the weighted sum)."""
     scorer_version: str | None = None
     """The model's version (its file's metadata), or the rule's."""
+
+    def to_wire(self) -> dict[str, object]:
+        # The fields beside the intent written out here, as the serializer writes them
+        # (``tests/models/test_intent_wire.py``): ~0.6 us where the serializer's pass with
+        # the intent excluded, and the reordering, took ~1.9, once per prioritised intent.
+        # Values of other types than the fields' (a model ``built`` wrong) take that path.
+        d = self.__dict__
+        priority, lane, score = d["priority"], d["lane"], d["score"]
+        scorer, version = d["scorer"], d["scorer_version"]
+        if (
+            type(priority) is not int
+            or type(lane) is not str
+            or type(score) is not Decimal
+            or type(scorer) is not str
+            or (version is not None and type(version) is not str)
+        ):
+            return super().to_wire()
+        wire: dict[str, object] = {
+            "intent": intent_wire(d["intent"]),
+            "priority": priority,
+            "lane": lane,
+            "score": format(score, "f"),
+            "scorer": scorer,
+        }
+        if version is not None:
+            wire["scorerVersion"] = version
+        return wire
 
 
 class PlanCreated(_CarriesIntent):
