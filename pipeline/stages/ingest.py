@@ -240,7 +240,7 @@ def parse_record(
     intent = built(Intent, id=intent_id, created_at_ms=record.timestamp_ms, **parts)
     event = make_event(
         "intent.submitted",
-        IntentSubmitted(intent=intent),
+        built(IntentSubmitted, intent=intent),
         correlation_id=intent_id,
         seq=1,
         causation_id=None,

@@ -569,7 +569,7 @@ class ValidateStage:
 def accepted(outputs: Sequence[Output], topic: str) -> bool:
     """``validate_event`` accepted the intent: risk.approved + intent.accepted, both on the
     stage's events topic (a rejection is one event, plus a dead letter for a wrong intent)."""
-    return len(outputs) == 2 and all(o.topic == topic for o in outputs)
+    return len(outputs) == 2 and outputs[0].topic == topic and outputs[1].topic == topic
 
 
 def _reserve(
