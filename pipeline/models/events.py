@@ -95,10 +95,27 @@ def _wire_order(model: type[WireModel]) -> tuple[str, ...]:
     return found
 
 
+def _intent_and_lane(payload: _CarriesIntent) -> dict[str, object]:
+    """The wire form of a payload of just ``intent`` and ``lane: str | None``, written out as
+    the serializer writes it (``tests/models/test_intent_wire.py``): ~0.2 us where its pass
+    with the intent excluded took ~0.8, for every intent at ingest and at validate.  A lane
+    of another type (a payload ``built`` wrong) takes the serializer's path."""
+    d = payload.__dict__
+    lane = d["lane"]
+    if lane is None:
+        return {"intent": intent_wire(d["intent"])}
+    if type(lane) is str:
+        return {"intent": intent_wire(d["intent"]), "lane": lane}
+    return _CarriesIntent.to_wire(payload)
+
+
 class IntentSubmitted(_CarriesIntent):
     intent: Intent
     lane: str | None = None
     """The priority lane ingest queued it in (``topology.yaml`` ``lanes:``); None: no lanes."""
+
+    def to_wire(self) -> dict[str, object]:
+        return _intent_and_lane(self)
 
 
 class IntentRejected(WireModel):
@@ -127,6 +144,9 @@ class IntentAccepted(_CarriesIntent):
     intent: Intent
     lane: str | None = None
     """The lane ingest queued it in, carried to prioritise (which reports that lane)."""
+
+    def to_wire(self) -> dict[str, object]:
+        return _intent_and_lane(self)
 
 
 class IntentPrioritised(_CarriesIntent):

@@ -146,3 +146,15 @@ def test_a_prioritised_payload_built_with_other_types_takes_the_serializers_path
     )
     plain = payload.model_dump(mode="json", by_alias=True, exclude_none=True, warnings=False)
     assert orjson.dumps(payload.to_wire()) == orjson.dumps(plain)
+
+
+@pytest.mark.parametrize("model", [IntentSubmitted, IntentAccepted])
+def test_an_intent_and_lane_built_with_another_type_takes_the_serializers_path(
+    model: type[IntentSubmitted] | type[IntentAccepted],
+) -> None:
+    class Lane(str):
+        pass
+
+    payload = built(model, intent=_intents(1)[0], lane=Lane("fast"))
+    plain = payload.model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert orjson.dumps(payload.to_wire()) == orjson.dumps(plain)
