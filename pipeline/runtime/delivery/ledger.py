@@ -95,9 +95,7 @@ class OffsetLedger:
 
     # -- batches --------------------------------------------------------------------------
 
-    def open(
-        self, ends: Mapping[TopicPartition, int], slices: int, records: int = 0
-    ) -> FetchBatch:
+    def open(self, ends: Mapping[TopicPartition, int], slices: int, records: int = 0) -> FetchBatch:
         """Register a fetched batch of ``records`` that ``slices`` stage groups will process."""
         batch = FetchBatch(dict(ends), self.generation, records=records, open_slices=slices)
         self._inflight.append(batch)
