@@ -394,7 +394,13 @@ class PlanRun:
                 self._outcomes.record(self.intent.strategy_id, False)
 
     async def _out(self, topic: str, payload: WireModel, seq_offset: int) -> None:
-        await self._emit(self._event(topic, payload, seq_offset))
+        """``_emit(_event(...))`` in one frame (four an intent)."""
+        await self._send(self._event(topic, payload, seq_offset))
+        if self._outcomes is not None:
+            if topic == "exec.completed":
+                self._outcomes.record(self.intent.strategy_id, True)
+            elif topic == "exec.failed":
+                self._outcomes.record(self.intent.strategy_id, False)
 
     async def _open(self, already: Submission | None) -> bool:
         """The plan's first event: ``exec.started``, or ``intent.expired`` if the window closed
@@ -457,22 +463,25 @@ class PlanRun:
             return False
         return True
 
-    async def _submit(self, venue: Venue, step: ExecutionStep) -> Submission:
+    async def _resubmit(
+        self, venue: Venue, step: ExecutionStep, exc: TransientVenueError
+    ) -> Submission:
+        """After ``exc``: ``venue.submit`` again after each of ``RETRY_DELAYS_S`` while the
+        window lasts; ``StepRejected`` (``unavailable``) when it is over or they are."""
         deadline = self._deadline
-        for delay in (*RETRY_DELAYS_S, None):
+        for delay in RETRY_DELAYS_S:
+            if deadline is not None and self._clock() + delay * 1000 > deadline:
+                break
+            log.warning(
+                "transient venue error, retrying",
+                extra={"step": step.step_id, "error": str(exc)},
+            )
+            await asyncio.sleep(delay)
             try:
                 return await venue.submit(step)
-            except TransientVenueError as exc:
-                if delay is None or (
-                    deadline is not None and self._clock() + delay * 1000 > deadline
-                ):
-                    raise StepRejected(venue.name, "unavailable", str(exc)) from exc
-                log.warning(
-                    "transient venue error, retrying",
-                    extra={"step": step.step_id, "error": str(exc)},
-                )
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+            except TransientVenueError as again:
+                exc = again
+        raise StepRejected(venue.name, "unavailable", str(exc)) from exc
 
     def _failure(self, step: ExecutionStep, exc: VenueError) -> ExecStepFailed:
         return ExecStepFailed(
@@ -515,9 +524,8 @@ class PlanRun:
             await self._emit(change)
 
     async def run(self) -> None:
-        steps = self.plan.steps
-        missing = sorted({step.venue for step in steps} - set(self._venues))
-        if missing:
+        steps, venues = self.plan.steps, self._venues
+        if missing := sorted({step.venue for step in steps if step.venue not in venues}):
             # The venue was disabled or renamed while the plan was in flight: nothing was
             # sent from here and nothing can be, so the plan fails, saying why.
             await self._out(
@@ -586,7 +594,13 @@ class PlanRun:
                 kill = None if already else killed_step(self._control, self.intent, venue.name)
                 if kill is not None:
                     raise kill
-                submission = already if already is not None else await self._submit(venue, step)
+                if already is not None:
+                    submission = already
+                else:
+                    try:
+                        submission = await venue.submit(step)
+                    except TransientVenueError as exc:
+                        submission = await self._resubmit(venue, step, exc)
             except VenueError as exc:
                 await self._step_failed(k, step, exc, submitted=False)
                 return False
@@ -723,21 +737,23 @@ class ExecuteStage:
         # can come twice in one batch: it runs once (and the step locks cover copies that
         # arrive in batches processed side by side).
         runs: dict[str, PlanRun] = {}
+        context = self._context
+        paper = context.topology.app.mode == "paper"
         for record, event in pairs:
             run = PlanRun(
                 event,
-                self._context.venues,
-                self._context.clock,
+                context.venues,
+                context.clock,
                 emit,
                 self._locks,
                 self._openings,
                 record,
                 topic=self._topic,
-                books=self._context.books,
-                control=self._context.control,
+                books=context.books,
+                control=context.control,
                 breakers=self._breakers,
-                paper=self._context.topology.app.mode == "paper",
-                outcomes=self._context.outcomes,
+                paper=paper,
+                outcomes=context.outcomes,
             )
             runs.setdefault(run.plan.id, run)
         await asyncio.gather(*(run.run() for run in runs.values()))
