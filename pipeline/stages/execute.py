@@ -177,11 +177,29 @@ def _reason(exc: VenueError) -> str:
 def realised_slippage(steps: Sequence[ExecutionStep], fills: Sequence[Fill]) -> Decimal:
     """How much worse than quoted, over all the plan's steps: a fraction of the quote
     (negative means better)."""
+    return _slippage(steps, *_totals(fills))
+
+
+def _totals(fills: Sequence[Fill]) -> tuple[Decimal, Decimal]:
+    """What the fills spent and received, in all (``sum(..., Decimal(0))``: the same
+    additions in the same order, one loop for both)."""
+    paid = got = Decimal(0)
+    for fill in fills:
+        paid += fill.amount_in
+        got += fill.amount_out
+    return paid, got
+
+
+def _slippage(steps: Sequence[ExecutionStep], paid: Decimal, got: Decimal) -> Decimal:
+    """``realised_slippage`` of fills that spent ``paid`` and received ``got`` in all."""
+    quoted = Decimal(0)
     if steps[0].mode is SwapMode.EXACT_IN:
-        quoted, got = sum(s.amount_out for s in steps), sum(f.amount_out for f in fills)
+        for step in steps:
+            quoted += step.amount_out
         ratio = (quoted - got) / quoted if quoted else None
     else:
-        quoted, paid = sum(s.amount_in for s in steps), sum(f.amount_in for f in fills)
+        for step in steps:
+            quoted += step.amount_in
         ratio = (paid - quoted) / quoted if quoted else None
     # A ratio can have any number of decimal places; the wire takes 36.
     return wire_amount(ratio) if ratio is not None else Decimal(0)
@@ -243,21 +261,27 @@ def step_filled(plan_id: str, step: ExecutionStep, venue: str, fill: Fill) -> Ex
 def completed(plan_id: str, steps: Sequence[ExecutionStep], fills: Sequence[Fill]) -> ExecCompleted:
     # The planner's steps are parallel paths of one trade (a split route), so the intent's
     # totals are the sums of the fills.
-    fields = {
-        "plan_id": plan_id,
-        "asset_in": steps[0].asset_in,
-        "asset_out": steps[0].asset_out,
-        "amount_in": sum((f.amount_in for f in fills), Decimal(0)),
-        "amount_out": sum((f.amount_out for f in fills), Decimal(0)),
-        "realised_slippage": realised_slippage(steps, fills),
-    }
-    if (
-        _fits(fields["amount_in"])
-        and _fits(fields["amount_out"])
-        and _fits(fields["realised_slippage"])
-    ):
-        return built(ExecCompleted, **fields)
-    return ExecCompleted(**fields)
+    paid, got = _totals(fills)
+    slippage = _slippage(steps, paid, got)
+    first = steps[0]
+    if _fits(paid) and _fits(got) and _fits(slippage):
+        return built(
+            ExecCompleted,
+            plan_id=plan_id,
+            asset_in=first.asset_in,
+            asset_out=first.asset_out,
+            amount_in=paid,
+            amount_out=got,
+            realised_slippage=slippage,
+        )
+    return ExecCompleted(
+        plan_id=plan_id,
+        asset_in=first.asset_in,
+        asset_out=first.asset_out,
+        amount_in=paid,
+        amount_out=got,
+        realised_slippage=slippage,
+    )
 
 
 class StepLocks:
