@@ -111,6 +111,42 @@ class SubmissionRecord:
     number: int | None = None
     """The submission's number in the ledger (1, 2, ... in the order they were stored)."""
 
+    @classmethod
+    def made(
+        cls,
+        order_ref: str,
+        step_id: str,
+        step_json: str,
+        status: Status,
+        reason: str | None,
+        detail: str | None,
+        submitted_ms: float,
+        due_ms: float,
+        amount_in: int | None,
+        amount_out: int | None,
+        fill_seq: int | None,
+        number: int | None,
+    ) -> SubmissionRecord:
+        """``SubmissionRecord(...)``, its fields set as ``__init__`` sets them, without a
+        frozen dataclass's ``object.__setattr__`` per field (~0.5 us of ~1.3: a batch of
+        receipts makes two per submission)."""
+        record = object.__new__(cls)
+        record.__dict__.update(
+            order_ref=order_ref,
+            step_id=step_id,
+            step_json=step_json,
+            status=status,
+            reason=reason,
+            detail=detail,
+            submitted_ms=submitted_ms,
+            due_ms=due_ms,
+            amount_in=amount_in,
+            amount_out=amount_out,
+            fill_seq=fill_seq,
+            number=number,
+        )
+        return record
+
 
 @dataclass(frozen=True)
 class NewSubmission:
@@ -151,7 +187,7 @@ def _record(row: tuple[Any, ...]) -> SubmissionRecord:
     """A row of ``_SELECT_SUBMISSION`` (a plain tuple: its columns are in the record's
     order, and a tuple is read faster than a ``sqlite3.Row`` by name)."""
     (order_ref, step_id, step, status, reason, detail, submitted, due, paid, got, fill, n) = row
-    return SubmissionRecord(
+    return SubmissionRecord.made(
         order_ref,
         step_id,
         step,
@@ -473,7 +509,7 @@ class Ledger:
             # Numbered as SQLite numbers a row without one: one more than the largest so far.
             (last,) = db.execute("SELECT COALESCE(MAX(seq), 0) FROM submissions").fetchone()
             new = [
-                SubmissionRecord(
+                SubmissionRecord.made(
                     s.order_ref,
                     s.step_id,
                     s.step_json,
@@ -567,7 +603,9 @@ class Ledger:
     def _due(self, now_ms: float) -> list[SubmissionRecord]:
         """Every submission pending and due by ``now_ms``, in the order they run."""
         return [
-            SubmissionRecord(ref, step, text, status, None, None, at, due_ms, None, None, None, n)
+            SubmissionRecord.made(
+                ref, step, text, status, None, None, at, due_ms, None, None, None, n
+            )
             for ref, step, text, status, at, due_ms, n in self._tuples(_SELECT_DUE, (now_ms,))
         ]
 
@@ -598,7 +636,7 @@ class Ledger:
             try:
                 swap = execute(pending, pools)
             except SwapError as exc:
-                ran.out[ref] = SubmissionRecord(
+                ran.out[ref] = SubmissionRecord.made(
                     ref,
                     pending.step_id,
                     pending.step_json,
@@ -621,7 +659,7 @@ class Ledger:
             for pool_id, p in swap.pools.items():
                 moved = Pool(p.pool_id, p.token0, p.token1, p.reserve0, p.reserve1, p.fee, last)
                 pools[pool_id] = ran.changed[pool_id] = moved
-            ran.out[ref] = SubmissionRecord(
+            ran.out[ref] = SubmissionRecord.made(
                 ref,
                 pending.step_id,
                 pending.step_json,
