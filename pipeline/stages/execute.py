@@ -541,11 +541,15 @@ class PlanRun:
 
     async def _outcome(self, step: ExecutionStep, *, ok: bool, reason: str) -> None:
         """Tell the venue's breaker (``pipeline.breakers.execution``) how the step went."""
-        if self._breakers is None:
-            return
-        change = self._breakers.report(StepOutcome(step.venue, ok, reason, self._planned_ms))
-        if change is not None:
+        if (change := self._breaker_change(step, ok=ok, reason=reason)) is not None:
             await self._emit(change)
+
+    def _breaker_change(self, step: ExecutionStep, *, ok: bool, reason: str) -> Output | None:
+        """``_outcome``'s report, and the breaker change to emit if it made one (called as
+        it is where steps fill: no coroutine a step for a change that seldom comes)."""
+        if self._breakers is None:
+            return None
+        return self._breakers.report(StepOutcome(step.venue, ok, reason, self._planned_ms))
 
     async def run(self) -> None:
         steps, venues = self.plan.steps, self._venues
@@ -650,7 +654,8 @@ class PlanRun:
             await self._step_failed(k, step, exc, submitted=True)
             return False
         done.fills.append(fill)
-        await self._outcome(step, ok=True, reason=fill.order_ref)
+        if (change := self._breaker_change(step, ok=True, reason=fill.order_ref)) is not None:
+            await self._emit(change)
         if step.kind is StepKind.ORDER:
             if (part := shortfall(k, step, fill)) is not None:
                 done.short.append(part)

@@ -26,6 +26,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -215,9 +216,8 @@ class _Ran:
     """The pools they moved, as they left them."""
 
 
-def _due_order(record: SubmissionRecord) -> tuple[float, int]:
-    """``_SELECT_DUE``'s order: by due time, then by number."""
-    return record.due_ms, record.number or 0
+_due_order = attrgetter("due_ms", "number")
+"""``_SELECT_DUE``'s order: by due time, then by number (every record run has one)."""
 
 
 def _row(
