@@ -58,6 +58,7 @@ def _bytes(value: str | list[str]) -> bytes:
 
 def encode_outputs(outputs: Sequence[Output], partition: int) -> str:
     """``outputs`` and the changelog partition their entry lives in, as one table value."""
+    rows: list[list[object]]
     try:  # all text, as our events are: decoded at once (a call and a try less a field)
         rows = [
             [
