@@ -81,6 +81,8 @@ class Steady(TypedDict):
     plan_p99_ms: float
     completed_p50_ms: float
     completed_p99_ms: float
+    hops_ms: NotRequired[dict[str, dict[str, float]]]
+    """The pipeline's: each hop between stages (``bench.pipeline.HOPS``), p50 and p99."""
 
 
 def cpu_figures(

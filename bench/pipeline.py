@@ -13,7 +13,8 @@ SEP_KAFKA / SEP_POSTGRES / SEP_REDIS name existing ones, and measures on the sim
   intent by process group (workers, Kafka, PostgreSQL, Redis, ...);
 * latency at a steady rate (``--rate``, 500/s by default: issue 11's target): for each intent,
   from its record timestamp (the submit) to the ``plan.created`` and ``exec.completed``
-  timestamps stamped by the stages; p50 and p99.
+  timestamps stamped by the stages; p50 and p99, and the same for each hop between stages
+  (``HOPS``), which says where the time goes.
 
 It prints a table and, last, one JSON line with every figure.
 """
@@ -97,23 +98,51 @@ async def _produce(
     return ids, started
 
 
+HOPS = (
+    ("submit→ingest", "submitted", "intent.submitted"),
+    ("ingest→validate", "intent.submitted", "intent.accepted"),
+    ("validate→prioritise", "intent.accepted", "intent.prioritised"),
+    ("prioritise→plan", "intent.prioritised", "plan.created"),
+    ("plan→completed", "plan.created", "exec.completed"),
+)
+"""Where the steady run's latency goes: from one event's envelope timestamp (stamped by the
+stage that made it; ``submitted`` is the submission's record timestamp) to the next's.  The
+hops through Kafka are submit→ingest and ingest→validate; the fused chain's hand-overs after
+that are in memory."""
+
+
 async def _latencies(dsn: str, ids: list[str]) -> dict[str, list[float]]:
+    """Milliseconds from each intent's submit to its ``plan.created`` and ``exec.completed``,
+    and each hop of ``HOPS`` (keyed by its name)."""
+    topics = sorted({t for _, a, b in HOPS for t in (a, b)} - {"submitted"})
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch(
-            """SELECT e.topic, extract(epoch FROM e.time) * 1000
-                      - (s.payload->'intent'->>'createdAtMs')::bigint AS ms
-               FROM events e JOIN events s
-                 ON s.correlation_id = e.correlation_id AND s.topic = 'intent.submitted'
-               WHERE e.correlation_id = ANY($1::text[])
-                 AND e.topic IN ('plan.created', 'exec.completed')""",
+            """SELECT e.correlation_id, e.topic, extract(epoch FROM e.time) * 1000 AS at,
+                      (e.payload->'intent'->>'createdAtMs')::bigint AS submitted
+               FROM events e
+               WHERE e.correlation_id = ANY($1::text[]) AND e.topic = ANY($2::text[])""",
             ids,
+            topics,
         )
     finally:
         await conn.close()
-    out: dict[str, list[float]] = {"plan.created": [], "exec.completed": []}
+    times: dict[str, dict[str, float]] = {}
     for row in rows:
-        out[row["topic"]].append(float(row["ms"]))
+        seen = times.setdefault(row["correlation_id"], {})
+        seen[row["topic"]] = float(row["at"])
+        if row["topic"] == "intent.submitted":
+            seen["submitted"] = float(row["submitted"])
+    out: dict[str, list[float]] = {"plan.created": [], "exec.completed": []}
+    out.update({name: [] for name, _, _ in HOPS})
+    for seen in times.values():
+        start = seen.get("submitted")
+        for topic in ("plan.created", "exec.completed"):
+            if start is not None and topic in seen:
+                out[topic].append(seen[topic] - start)
+        for name, a, b in HOPS:
+            if a in seen and b in seen:
+                out[name].append(seen[b] - seen[a])
     return out
 
 
@@ -162,6 +191,11 @@ async def _steady(settings: Settings, pool: WorkerPool, rate: float, seconds: fl
         "plan_p99_ms": round(pct(plan, 0.99), 1),
         "completed_p50_ms": round(pct(done, 0.5), 1),
         "completed_p99_ms": round(pct(done, 0.99), 1),
+        "hops_ms": {
+            name: {"p50": round(pct(lat[name], 0.5), 1), "p99": round(pct(lat[name], 0.99), 1)}
+            for name, _, _ in HOPS
+            if lat[name]
+        },
     }
 
 
@@ -298,6 +332,12 @@ def _print(result: dict[str, Any], args: argparse.Namespace) -> None:
             f"{name:>18} {s['rate']:>10g} {s['plan_p50_ms']:>16} {s['plan_p99_ms']:>8} "
             f"{s['completed_p50_ms']:>21} {s['completed_p99_ms']:>8}"
         )
+        hops = s.get("hops_ms")
+        if hops:
+            print(
+                f"{'':>29} hops p50 / p99: "
+                + ", ".join(f"{n} {h['p50']:g} / {h['p99']:g}" for n, h in hops.items())
+            )
     print(
         json_line(
             {

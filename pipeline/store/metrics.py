@@ -10,6 +10,7 @@ writes nor compares them (``metrics:*`` is outside the replayed key families).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -31,6 +32,11 @@ def bucket_of(seconds: float) -> str:
     return "+Inf"
 
 
+_LABELS: Final = (*(str(bound) for bound in BUCKETS), "+Inf")
+"""``bucket_of``'s answers by position: ``_LABELS[bisect_left(BUCKETS, s)]`` is the same
+label (the first bound ``>= s``) without a loop and a ``str`` per observation."""
+
+
 # ARGV: key, field, increment triples; "sum" fields are floats.  One command (and one reply to
 # parse) for the whole batch instead of one per bucket.
 _INCREMENT = """
@@ -50,24 +56,33 @@ def add_to(pipe: Any, prefix: str, events: Sequence[EventFacts], now_ms: int) ->
     project stage sends them with the batch's read-model script, in one round trip)."""
     counts: dict[tuple[str, str], int] = {}
     sums: dict[str, float] = {}
-
-    def observe(key: str, seconds: float) -> None:
-        seconds = max(seconds, 0.0)
-        for field in (bucket_of(seconds), "count"):
-            counts[(key, field)] = counts.get((key, field), 0) + 1
-        sums[key] = sums.get(key, 0.0) + seconds
-
+    # One pass, no helper call per observation: this runs for every event project stores
+    # (~2 us an event as it was, session 13).  Same counts, same sums in the same order.
+    lag_keys: dict[str, str] = {}
     for event in events:
+        topic = event.topic
         stamped = event.timestamp.timestamp() * 1000
-        observe(
-            f"{prefix}metrics:lag:{STAGE_OF.get(event.topic, 'other')}", (now_ms - stamped) / 1000
-        )
-        state = STATE_OF.get(event.topic)
+        key = lag_keys.get(topic)
+        if key is None:
+            key = lag_keys[topic] = f"{prefix}metrics:lag:{STAGE_OF.get(topic, 'other')}"
+        seconds = max((now_ms - stamped) / 1000, 0.0)
+        field = (key, _LABELS[bisect_left(BUCKETS, seconds)])
+        counts[field] = counts.get(field, 0) + 1
+        field = (key, "count")
+        counts[field] = counts.get(field, 0) + 1
+        sums[key] = sums.get(key, 0.0) + seconds
+        state = STATE_OF.get(topic)
         if state in TERMINAL_STATES and (created := created_ms(event.correlation_id)):
-            observe(f"{prefix}metrics:duration:{state}", (stamped - created) / 1000)
+            key = f"{prefix}metrics:duration:{state}"
+            seconds = max((stamped - created) / 1000, 0.0)
+            field = (key, _LABELS[bisect_left(BUCKETS, seconds)])
+            counts[field] = counts.get(field, 0) + 1
+            field = (key, "count")
+            counts[field] = counts.get(field, 0) + 1
+            sums[key] = sums.get(key, 0.0) + seconds
     args: list[object] = []
-    for (key, field), n in counts.items():
-        args += [key, field, n]
+    for (key, field_name), n in counts.items():
+        args += [key, field_name, n]
     args += [part for key, total in sums.items() for part in (key, "sum", repr(total))]
     if args:
         pipe.eval(_INCREMENT, 0, *args)

@@ -20,13 +20,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from operator import attrgetter
 from typing import Final
 
 import orjson
 
 from pipeline.ids import is_ulid, ulid_timestamp_ms
 from pipeline.models.base import wire_amount
-from pipeline.store.facts import EventFacts
+from pipeline.store.facts import EventFacts, Facts
 
 STATE_OF: Final[dict[str, str | None]] = {
     "intent.submitted": "submitted",
@@ -132,14 +134,18 @@ class Merged:
     """asset -> (price, guard): the shared prices, guarded by fill time then event id."""
 
 
+_BY_SEQ: Final = attrgetter("seq")
+
+
 def merge(projections: Iterable[Projection]) -> Merged:
     """Merge one intent's projections (any order, duplicates allowed; see ``Merged``)."""
     events: list[Projection] = []
-    seen: set[int] = set()
-    for p in sorted(projections, key=lambda p: p.seq):
-        if p.seq not in seen:
-            seen.add(p.seq)
+    last = None
+    # Sorted (stably) by seq, a seq's projections are adjacent: the first of each is kept.
+    for p in sorted(projections, key=_BY_SEQ):
+        if p.seq != last:
             events.append(p)
+            last = p.seq
     if not events:
         raise ValueError("merge needs at least one projection")
     intent: dict[str, str] = {}
@@ -147,8 +153,10 @@ def merge(projections: Iterable[Projection]) -> Merged:
     plans: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
     prices: dict[str, tuple[str, str]] = {}
     # In seq order, a later update is a higher guard: dict.update keeps the right value.
+    # (``guards`` gets its keys in the same order as ``intent``, and a plan's guards as its
+    # fields: ``readmodel._intent_args`` relies on it.)
     for p in events:
-        guard = guard_of(p.seq)
+        guard = f"{p.seq:010d}"  # guard_of, inline: once per event of every batch
         intent.update(p.intent)
         guards.update(dict.fromkeys(p.intent, guard))
         if p.plan_id:
@@ -174,8 +182,12 @@ def merge(projections: Iterable[Projection]) -> Merged:
     )
 
 
+@lru_cache(maxsize=4096)
 def created_ms(intent_id: str) -> int:
-    """When the intent was created: the time part of its id (the same for every event)."""
+    """When the intent was created: the time part of its id (the same for every event).
+
+    Cached: an intent is applied in ~2-4 batches and its terminal event is measured too,
+    and decoding the id is ~1-2 us (a cache hit ~0.1)."""
     ulid = intent_id.removeprefix("intent-")
     return ulid_timestamp_ms(ulid) if is_ulid(ulid) else 0
 
@@ -264,6 +276,9 @@ def _intent_fields(event: EventFacts, at: str) -> dict[str, str]:
     return out
 
 
+_ASKED: Final = ("venue", "kind", "limitPrice", "asked", "askedAsset")
+
+
 def _plan_fields(event: EventFacts, at: str) -> tuple[str, dict[str, str]]:
     p, topic = event.payload, event.topic
     if topic == "plan.created":
@@ -314,11 +329,9 @@ def _plan_fields(event: EventFacts, at: str) -> tuple[str, dict[str, str]]:
         fields |= {f"{step}status": "submitted", f"{step}orderRef": p["orderRef"]}
         # What the child order asked for, said by the executor: a re-planned child
         # (``<plan>-r<j>``) is in no plan.created.
-        fields |= {
-            f"{step}{name}": str(p[name])
-            for name in ("venue", "kind", "limitPrice", "asked", "askedAsset")
-            if name in p
-        }
+        for name in _ASKED:  # a loop, not a comprehension: ~1 us less a step submitted
+            if name in p:
+                fields[step + name] = str(p[name])
     elif topic == "exec.step_filled":
         fields |= {
             f"{step}status": "filled",
@@ -358,18 +371,22 @@ def _prices(event: EventFacts, quote_asset: str) -> dict[str, str]:
 
 
 def project(event: EventFacts, quote_asset: str = "USDC") -> Projection:
-    at = event.timestamp.isoformat()  # the event's time in every field that holds it
+    # Once per event of every batch (issue 11, session 13): each attribute read once, the
+    # projection built positionally, prices only for the one type that has them.
+    topic, timestamp = event.topic, event.timestamp
+    # The event's time in every field that holds it: decode_facts made the text already.
+    at = (event.at if type(event) is Facts else "") or timestamp.isoformat()
     plan_id, plan = _plan_fields(event, at)
     return Projection(
-        intent_id=event.correlation_id,
-        seq=event.seq,
-        topic=event.topic,
-        state=STATE_OF.get(event.topic) or "",
-        stage=STAGE_OF.get(event.topic, "other"),
-        ms=int(event.timestamp.timestamp() * 1000),
-        event_id=event.event_id,
-        intent=_intent_fields(event, at),
-        plan_id=plan_id,
-        plan=plan,
-        prices=_prices(event, quote_asset),
+        event.correlation_id,
+        event.seq,
+        topic,
+        STATE_OF.get(topic) or "",
+        STAGE_OF.get(topic, "other"),
+        int(timestamp.timestamp() * 1000),
+        event.event_id,
+        _intent_fields(event, at),
+        plan_id,
+        plan,
+        _prices(event, quote_asset) if topic == "exec.step_filled" else {},
     )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ class FetchBatch:
     ends: dict[TopicPartition, int]
     """partition -> the offset after its last record in this batch."""
     generation: int
+    records: int = 0
     open_slices: int = 0
     failed: bool = False
     abandoned: bool = False
@@ -64,6 +66,10 @@ class OffsetLedger:
         """A batch failed for good: nothing after it may be committed until a restart."""
         self._abandoned_in = -1
         """The generation in which a batch was abandoned (nothing after it is committed)."""
+        self.inflight_records = 0
+        """Records of the batches in flight (``open``'s ``records``)."""
+        self._a_batch_done = asyncio.Event()
+        """Set whenever a batch is done: what ``wait_for_a_batch`` waits for."""
 
     # -- assignment -----------------------------------------------------------------------
 
@@ -89,10 +95,11 @@ class OffsetLedger:
 
     # -- batches --------------------------------------------------------------------------
 
-    def open(self, ends: Mapping[TopicPartition, int], slices: int) -> FetchBatch:
-        """Register a fetched batch that ``slices`` stage groups will process."""
-        batch = FetchBatch(dict(ends), self.generation, open_slices=slices)
+    def open(self, ends: Mapping[TopicPartition, int], slices: int, records: int = 0) -> FetchBatch:
+        """Register a fetched batch of ``records`` that ``slices`` stage groups will process."""
+        batch = FetchBatch(dict(ends), self.generation, records=records, open_slices=slices)
         self._inflight.append(batch)
+        self.inflight_records += records
         if slices == 0:
             self._close(batch)
         return batch
@@ -118,8 +125,10 @@ class OffsetLedger:
 
     def _close(self, batch: FetchBatch) -> None:
         batch.done.set()
+        self._a_batch_done.set()
         while self._inflight and self._inflight[0].done.is_set():
             head = self._inflight.popleft()
+            self.inflight_records -= head.records
             if head.failed or self.blocked:
                 self.blocked = True  # never commit past a failed batch: it is redelivered
                 continue
@@ -141,6 +150,13 @@ class OffsetLedger:
         """Batches in flight not yet done (``inflight`` also counts done ones waiting for an
         earlier batch, e.g. behind a routine lane's record still queued)."""
         return sum(1 for b in self._inflight if not b.done.is_set())
+
+    async def wait_for_a_batch(self, within_s: float) -> None:
+        """Return when a batch in flight is done (any: the caller checks again what it
+        needs), or ``within_s`` has passed.  One event, not a wait per batch: cheap."""
+        self._a_batch_done.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._a_batch_done.wait(), within_s)
 
     async def drain(self, within_s: float) -> bool:
         """Wait until every batch in flight is done; False if ``within_s`` passed first."""

@@ -144,6 +144,8 @@ class GroupRunner:
         self._on_fatal = on_fatal
         self._clock = clock
         self._trace = trace
+        self.stage_ms: dict[str, float] = {}
+        """With ``trace``: each stage's wall time in the last pass (its awaits included)."""
         self._queue: collections.deque[tuple[FetchBatch, list[Record]]] = collections.deque()
         self._queued_records = 0
         self._wake = asyncio.Event()
@@ -303,6 +305,7 @@ class GroupRunner:
                         "records": len(records),
                         "outputs": len(acks),
                         "process_ms": round(took * 1e3, 2),
+                        "stage_ms": self.stage_ms,
                     },
                 )
             self._unsettled.append(asyncio.ensure_future(self._settle(slices, acks)))
@@ -379,10 +382,13 @@ class GroupRunner:
                         for reader in readers:
                             self._kept.setdefault(reader, []).append(record)
 
+            began = time.perf_counter()
             if batch:
                 await process_safely(node.processor, batch, emit, self._counter)
             if node.tables and (writing := node.writing_tables):
                 await self._send_table_writes(writing, acks)
+            if self._trace:
+                self.stage_ms[node.spec.name] = round((time.perf_counter() - began) * 1e3, 2)
         return acks
 
     def _in_memory(self, out: Output, partition: int) -> Record:

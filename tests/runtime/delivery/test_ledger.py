@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from pipeline.runtime.delivery.ledger import OffsetLedger
 
 A0, A1 = ("t", 0), ("t", 1)
@@ -70,6 +72,31 @@ async def test_drain_waits_for_batches_in_flight() -> None:
     assert not await ledger.drain(0.01)
     ledger.settle_slice(batch)
     assert await ledger.drain(0.01)
+
+
+async def test_a_waiting_fetch_loop_wakes_when_any_batch_is_done() -> None:
+    ledger = OffsetLedger()
+    ledger.assign([A0, A1])
+    first = ledger.open({A0: 3}, slices=1, records=3)
+    second = ledger.open({A1: 5}, slices=1, records=5)
+    assert ledger.inflight_records == 8
+    waiting = asyncio.ensure_future(ledger.wait_for_a_batch(5.0))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    ledger.settle_slice(second)  # not the oldest: nothing leaves the ledger yet
+    await asyncio.wait_for(waiting, 1.0)
+    assert (ledger.inflight, ledger.inflight_records) == (2, 8)
+    ledger.settle_slice(first)
+    assert (ledger.inflight, ledger.inflight_records) == (0, 0)
+
+
+async def test_waiting_for_a_batch_gives_up_after_its_bound() -> None:
+    ledger = OffsetLedger()
+    ledger.assign([A0])
+    ledger.open({A0: 3}, slices=1, records=3)
+    started = asyncio.get_running_loop().time()
+    await ledger.wait_for_a_batch(0.02)
+    assert asyncio.get_running_loop().time() - started >= 0.015
 
 
 def test_nothing_after_an_abandoned_batch_is_committed_until_the_next_assignment() -> None:
