@@ -90,6 +90,9 @@ def built(model: type[M], **values: Any) -> M:
     return instance
 
 
+_OBJECT_TYPES = (dict, BaseModel)
+
+
 class InputModel(WireModel):
     """A model a producer writes (an intent and its parts).
 
@@ -100,7 +103,9 @@ class InputModel(WireModel):
     @model_validator(mode="before")
     @classmethod
     def _json_object(cls, data: Any) -> Any:
-        if isinstance(data, dict | BaseModel):
+        # A tuple of types, not ``dict | BaseModel``: the union was made again on every call
+        # (~40 ns of ~60), and this runs for each of an intent's six models.
+        if isinstance(data, _OBJECT_TYPES):
             return data
         raise input_error("json_object", "must be a JSON object", data)
 

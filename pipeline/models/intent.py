@@ -70,10 +70,14 @@ Identifier = Annotated[
 """A strategy's or a client's id: 1 to 128 characters, no control characters."""
 
 
+_LIST_TYPES = (list, tuple)
+"""``list | tuple`` made once (the union would be made at every call, per intent)."""
+
+
 def _two_items(value: Any) -> Any:
     # Checked before the items, and only here: a length constraint on the tuple would also
     # fire (counting the *valid* items) whenever one item is invalid.
-    if not isinstance(value, list | tuple):
+    if not isinstance(value, _LIST_TYPES):
         raise input_error(
             "two_assets", "must be a list of two assets, the subject then the counter asset", value
         )
@@ -91,7 +95,7 @@ AssetPair = Annotated[tuple[AssetSpec, AssetSpec], BeforeValidator(_two_items)]
 
 
 def _venue_list(value: Any) -> Any:
-    if not isinstance(value, list | tuple):
+    if not isinstance(value, _LIST_TYPES):
         raise input_error("venue_list", 'must be a list of venue names, e.g. ["sim"]', value)
     return value
 

@@ -58,21 +58,28 @@ def _bytes(value: str | list[str]) -> bytes:
 
 def encode_outputs(outputs: Sequence[Output], partition: int) -> str:
     """``outputs`` and the changelog partition their entry lives in, as one table value."""
-    return orjson.dumps(
-        {
-            "v": FORMAT,
-            "p": partition,
-            "o": [
-                [
-                    o.topic,
-                    _text(o.key),
-                    _text(o.value),
-                    [[name, _text(value)] for name, value in o.headers],
-                ]
-                for o in outputs
-            ],
-        }
-    ).decode()
+    rows: list[list[object]]
+    try:  # all text, as our events are: decoded at once (a call and a try less a field)
+        rows = [
+            [
+                o.topic,
+                o.key.decode(),
+                o.value.decode(),
+                [[name, value.decode()] for name, value in o.headers] if o.headers else [],
+            ]
+            for o in outputs
+        ]
+    except UnicodeDecodeError:  # some bytes are not text: those go as ``[base64]``
+        rows = [
+            [
+                o.topic,
+                _text(o.key),
+                _text(o.value),
+                [[name, _text(value)] for name, value in o.headers],
+            ]
+            for o in outputs
+        ]
+    return orjson.dumps({"v": FORMAT, "p": partition, "o": rows}).decode()
 
 
 def decode_outputs(value: str) -> tuple[int, list[Output]]:

@@ -82,7 +82,22 @@ def _answer(event: Event, topic: str, payload: WireModel, topology: Topology, no
         at_ms=now,
         id_ms=intent.created_at_ms or now,
     )
-    return Output.of_event(topology.stage("prioritise").events_topic, out)
+    return Output.of_event(_events_topic(topology), out)
+
+
+_TOPICS: dict[int, tuple[Topology, str]] = {}
+
+
+def _events_topic(topology: Topology) -> str:
+    """The stage's events topic, looked up once per topology (``Topology.stage`` searches
+    the stages' list; asked once per intent).  The topology is kept with it, so its id is
+    not reused while the entry lives."""
+    found = _TOPICS.get(id(topology))
+    if found is None or found[0] is not topology:
+        if len(_TOPICS) > 64:
+            _TOPICS.clear()
+        found = _TOPICS[id(topology)] = (topology, topology.stage("prioritise").events_topic)
+    return found[1]
 
 
 def prioritised_output(

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from typing import NamedTuple
 
 from pipeline.models.assets import Asset
-from pipeline.models.base import WireModel, built, wire_amount
+from pipeline.models.base import built, wire_amount
 from pipeline.models.events import (
     Event,
     FieldError,
@@ -55,6 +56,8 @@ from pipeline.topology.models import Topology
 RISK_CHECKS = ("max_notional", "max_slippage")
 ENGINE_CHECKS = ("price", *CHECKS)
 """With the risk engine: marks usable (``stale_price`` / ``unpriced``), then its rules."""
+_WITH_ENGINE = (*RISK_CHECKS, *ENGINE_CHECKS)
+_ZERO = Decimal(0)
 
 
 def semantic_errors(intent: Intent, topology: Topology, venues: Sequence[str]) -> list[FieldError]:
@@ -67,23 +70,29 @@ def semantic_errors(intent: Intent, topology: Topology, venues: Sequence[str]) -
     errors: list[FieldError] = []
     registry = _registry(topology)
     for i, spec in enumerate(intent.assets):
-        found = registry.get(spec.asset.symbol)
-        path = f"assets.{i}.asset"
+        asset = spec.asset
+        found = registry.get(asset.symbol)
         if found is None:
             errors.append(
                 FieldError(
-                    path=f"{path}.symbol",
-                    message=f"unknown asset {shown(spec.asset.symbol)}; "
+                    path=f"assets.{i}.asset.symbol",
+                    message=f"unknown asset {shown(asset.symbol)}; "
                     f"known: {', '.join(sorted(registry))}",
                 )
             )
             continue
         known, key = found
-        if key != spec.asset.key or known.decimals != spec.asset.decimals:
+        if (
+            asset.address == known.address
+            and asset.chain_id == known.chain_id
+            and asset.decimals == known.decimals
+        ):
+            continue  # as registered, letter for letter: the common case, no key made
+        if key != asset.key or known.decimals != asset.decimals:
             # By key: addresses are case-insensitive (mixed case is only a checksum).
             errors.append(
                 FieldError(
-                    path=path,
+                    path=f"assets.{i}.asset",
                     message=(
                         f"{spec.asset.symbol} is registered as {known.address} with "
                         f"{known.decimals} decimals on chain {known.chain_id}; "
@@ -123,8 +132,11 @@ def semantic_errors(intent: Intent, topology: Topology, venues: Sequence[str]) -
                 message=f"must be greater than 0, got {shown(subject.amount)}",
             )
         )
-    elif subject.asset.to_base_units(subject.amount) == 0:
-        # Nothing can be traded: the router refuses zero base units.
+    elif subject.amount.adjusted() < -subject.asset.decimals:
+        # Nothing can be traded: the router refuses zero base units.  ``to_base_units`` is 0
+        # exactly when 0 < amount < 10**-decimals, i.e. when the amount's leading digit is
+        # further right than the asset's last decimal (``adjusted()``: that digit's power
+        # of ten); this asks that without scaling the amount (~1.5 us an intent).
         smallest = subject.asset.from_base_units(1)
         errors.append(
             FieldError(
@@ -173,21 +185,37 @@ def semantic_errors(intent: Intent, topology: Topology, venues: Sequence[str]) -
     return errors
 
 
-_REGISTRIES: dict[int, tuple[Topology, dict[str, tuple[Asset, str]]]] = {}
+class _Known(NamedTuple):
+    """What validate looks up in a topology for every intent, made once per topology."""
+
+    topology: Topology
+    """Kept, so its id is not reused while the entry lives."""
+    registry: dict[str, tuple[Asset, str]]
+    """The topology's assets by symbol, each with its key."""
+    topic: str
+    """The stage's events topic (``Topology.stage`` searches the stages' list)."""
+
+
+_KNOWN: dict[int, _Known] = {}
+
+
+def _known(topology: Topology) -> _Known:
+    found = _KNOWN.get(id(topology))
+    if found is None or found.topology is not topology:
+        if len(_KNOWN) > 64:
+            _KNOWN.clear()
+        found = _KNOWN[id(topology)] = _Known(
+            topology,
+            {a.symbol: (a, a.key) for a in topology.assets},
+            topology.stage("validate").events_topic,
+        )
+    return found
 
 
 def _registry(topology: Topology) -> dict[str, tuple[Asset, str]]:
-    """The topology's assets by symbol, each with its key: made once per topology (the
-    topology is kept with it, so its id is not reused), not once per intent."""
-    found = _REGISTRIES.get(id(topology))
-    if found is None or found[0] is not topology:
-        if len(_REGISTRIES) > 64:
-            _REGISTRIES.clear()
-        found = _REGISTRIES[id(topology)] = (
-            topology,
-            {a.symbol: (a, a.key) for a in topology.assets},
-        )
-    return found[1]
+    """The topology's assets by symbol, each with its key: made once per topology, not once
+    per intent."""
+    return _known(topology).registry
 
 
 def _venue_errors(allowed: Sequence[str] | None, venues: Sequence[str]) -> list[FieldError]:
@@ -309,17 +337,25 @@ def market_breaches(
     """The risk limits at market marks: both assets priced (``stale_price`` / ``unpriced``
     otherwise: nothing about the intent's size can be judged), its notional and slippage,
     then its strategy's exposure and breaker state (``pipeline.risk``)."""
-    unpriced = [
-        RiskBreach(found.rule, found.reason, found.limit, found.actual)
-        for spec in intent.assets
-        if isinstance(found := engine.mark(spec.asset.symbol), Unpriced)
-    ]
-    if unpriced:
-        return unpriced
-    price = engine.price(intent.subject.asset.symbol)
-    assert price is not None  # priced: checked above
-    value = (intent.subject.amount or Decimal(0)) * price
-    return risk_breaches(intent, topology, value) + engine.judge(intent, now)
+    return _market_breaches(intent, topology, engine, now)[0]
+
+
+def _market_breaches(
+    intent: Intent, topology: Topology, engine: RiskEngine, now: int
+) -> tuple[list[RiskBreach], Decimal | None]:
+    """``market_breaches`` and the notional at the subject's mark (None: unpriced), which
+    ``risk.approved`` reports: one mark asked for both, and one product."""
+    subject, counter = intent.assets
+    marked = engine.mark(subject.asset.symbol)
+    marked_counter = engine.mark(counter.asset.symbol)
+    if isinstance(marked, Unpriced) or isinstance(marked_counter, Unpriced):
+        return [
+            RiskBreach(found.rule, found.reason, found.limit, found.actual)
+            for found in (marked, marked_counter)
+            if isinstance(found, Unpriced)
+        ], None
+    value = (subject.amount or Decimal(0)) * marked.price
+    return risk_breaches(intent, topology, value) + engine.judge(intent, now), value
 
 
 def validate_event(
@@ -342,23 +378,13 @@ def validate_event(
     submitted = event.payload_as(IntentSubmitted)
     intent = submitted.intent
     id_ms = intent.created_at_ms or now
-    topic = topology.stage("validate").events_topic
-
-    def emit(event_type: str, payload: WireModel, seq: int) -> Event:
-        return make_event(
-            event_type,
-            payload,
-            correlation_id=intent.id,
-            seq=event.seq + seq,
-            causation_id=event.event_id,
-            at_ms=now,
-            id_ms=id_ms,
-        )
+    topic = _known(topology).topic
+    intent_id, seq, cause = intent.id, event.seq, event.event_id
 
     errors = semantic_errors(intent, topology, venues)
     if errors:
-        dl_key = f"dl-{event.event_id}"
-        rejected = emit(
+        dl_key = f"dl-{cause}"
+        rejected = make_event(
             "intent.rejected",
             IntentRejected(
                 reason=f"invalid intent: {summarise(errors)}",
@@ -367,7 +393,11 @@ def validate_event(
                 strategy_id=intent.strategy_id,
                 client_intent_id=intent.client_intent_id,
             ),
-            1,
+            correlation_id=intent_id,
+            seq=seq + 1,
+            causation_id=cause,
+            at_ms=now,
+            id_ms=id_ms,
         )
         raw = intent.model_dump_json(by_alias=True, exclude_none=True).encode()
         return [
@@ -377,21 +407,21 @@ def validate_event(
                 raw,
                 reason=rejected.payload["reason"],
                 errors=errors,
-                source=f"validate/{event.event_id}",
-                correlation_id=intent.id,
+                source=f"validate/{cause}",
+                correlation_id=intent_id,
             ),
         ]
+    value: Decimal | None
     if engine is None:
         breaches = risk_breaches(intent, topology)
         checks: tuple[str, ...] = RISK_CHECKS
         value = notional(intent, topology)
     else:
-        breaches = market_breaches(intent, topology, engine, now)
-        checks = (*RISK_CHECKS, *ENGINE_CHECKS)
-        price = engine.price(intent.subject.asset.symbol)
-        value = None if price is None else (intent.subject.amount or Decimal(0)) * price
-    breaches += run_checks(extra_checks, intent, now)
-    checks = (*checks, *(check.name for check in extra_checks))
+        breaches, value = _market_breaches(intent, topology, engine, now)
+        checks = _WITH_ENGINE
+    if extra_checks:
+        breaches += run_checks(extra_checks, intent, now)
+        checks = (*checks, *(check.name for check in extra_checks))
     if holdings is not None:
         allowed = intent.constraints.allowed_venues
         usable = {v: h for v, h in holdings.items() if allowed is None or v in allowed}
@@ -400,7 +430,7 @@ def validate_event(
             breaches.append(breach)
     if breaches:
         first = breaches[0]
-        rejected = emit(
+        rejected = make_event(
             "risk.rejected",
             RiskRejected(
                 rule=first.rule,
@@ -408,17 +438,34 @@ def validate_event(
                 limit=first.limit,
                 actual=first.actual,
             ),
-            1,
+            correlation_id=intent_id,
+            seq=seq + 1,
+            causation_id=cause,
+            at_ms=now,
+            id_ms=id_ms,
         )
         return [Output.of_event(topic, rejected)]
     # Built, not validated (``built``): the checks' names, and a notional within the limit
-    # that approved it (finite, at most 36 places once ``wire_amount`` has rounded it).
-    approved = emit(
+    # that approved it (finite, at most 36 places once ``wire_amount`` has rounded it); the
+    # intent a validated one, the lane the validated submission's.
+    approved = make_event(
         "risk.approved",
-        built(RiskApproved, checks=checks, notional=wire_amount(value or Decimal(0))),
-        1,
+        built(RiskApproved, checks=checks, notional=wire_amount(value or _ZERO)),
+        correlation_id=intent_id,
+        seq=seq + 1,
+        causation_id=cause,
+        at_ms=now,
+        id_ms=id_ms,
     )
-    accepted = emit("intent.accepted", IntentAccepted(intent=intent, lane=submitted.lane), 2)
+    accepted = make_event(
+        "intent.accepted",
+        built(IntentAccepted, intent=intent, lane=submitted.lane),
+        correlation_id=intent_id,
+        seq=seq + 2,
+        causation_id=cause,
+        at_ms=now,
+        id_ms=id_ms,
+    )
     return [Output.of_event(topic, approved), Output.of_event(topic, accepted)]
 
 
@@ -522,7 +569,7 @@ class ValidateStage:
 def accepted(outputs: Sequence[Output], topic: str) -> bool:
     """``validate_event`` accepted the intent: risk.approved + intent.accepted, both on the
     stage's events topic (a rejection is one event, plus a dead letter for a wrong intent)."""
-    return len(outputs) == 2 and all(o.topic == topic for o in outputs)
+    return len(outputs) == 2 and outputs[0].topic == topic and outputs[1].topic == topic
 
 
 def _reserve(

@@ -98,7 +98,13 @@ def check_route(
         seen.add(hop.pool_id)
         if hop.token_in != expected:
             raise SwapError("bad_route", f"leg {index} spends {hop.token_in}, expected {expected}")
-        if {hop.token_in, hop.token_out} != {pool.token0, pool.token1}:
+        # The pair's tokens either way round ({in, out} == {token0, token1}, without making
+        # two sets a hop: every step is checked when submitted and again when it runs).
+        token0, token1 = pool.token0, pool.token1
+        if not (
+            (hop.token_in == token0 and hop.token_out == token1)
+            or (hop.token_in == token1 and hop.token_out == token0)
+        ):
             raise SwapError(
                 "bad_route",
                 f"leg {index}: pool {pool.pool_id!r} trades {pool.token0}/{pool.token1}, "

@@ -28,7 +28,8 @@ class TickBatch(Generic[A, R]):
         self._order = asyncio.Lock()
         self._flushing: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
-    async def __call__(self, item: A) -> R:
+    def __call__(self, item: A) -> asyncio.Future[R]:
+        """``item``'s result, to await (a future, not a coroutine: one frame less a call)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         self._queue.append((item, future))
@@ -38,7 +39,7 @@ class TickBatch(Generic[A, R]):
         # A caller cancelled while waiting cancels its own future only: the batch runs in a
         # task of its own, and skips a future already done (no ``shield``, which cost a
         # second future and two callbacks per call).
-        return await future
+        return future
 
     def _start(self) -> None:
         batch, self._queue, self._scheduled = self._queue, [], False

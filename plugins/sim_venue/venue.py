@@ -16,9 +16,8 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from pydantic import ValidationError
 
@@ -53,9 +52,9 @@ def random_order_ref() -> str:
     return f"sim-{new_ulid()}"
 
 
-@dataclass(frozen=True)
-class _Order:
-    """A step resolved against the asset registry, in base units."""
+class _Order(NamedTuple):
+    """A step resolved against the asset registry, in base units.  (A named tuple: made
+    for every step submitted, in ~0.3 us where a frozen dataclass took ~1.)"""
 
     step: ExecutionStep
     hops: tuple[Hop, ...]
@@ -441,10 +440,14 @@ class SimVenue:
         return asset
 
     def _order(self, step: ExecutionStep, pools: Mapping[str, Pool]) -> _Order:
-        if step.venue != self.name or any(leg.venue != self.name for leg in step.legs):
+        name, hops = self.name, []
+        wrong = step.venue != name
+        for leg in step.legs:  # a loop, not two generators: every step submitted comes here
+            wrong = wrong or leg.venue != name
+            hops.append(Hop(leg.pool_id, leg.token_in, leg.token_out))
+        if wrong:
             raise SwapError("wrong_venue", f"step {step.step_id} is not for venue {self.name!r}")
         asset_in, asset_out = self._asset(step.asset_in), self._asset(step.asset_out)
-        hops = tuple(Hop(leg.pool_id, leg.token_in, leg.token_out) for leg in step.legs)
         check_route(pools, hops, step.asset_in, step.asset_out)
         if step.mode is SwapMode.EXACT_IN:
             # Spend no more than given; receive no less than the floor (round it up).
@@ -456,7 +459,7 @@ class SimVenue:
             limit = to_units(step.max_in, asset_in.decimals)
         if amount <= 0:
             raise SwapError("zero_amount", f"step {step.step_id} moves less than one base unit")
-        return _Order(step, hops, asset_in, asset_out, amount, limit)
+        return _Order(step, tuple(hops), asset_in, asset_out, amount, limit)
 
     def _swap(self, order: _Order, pools: Mapping[str, Pool], *, enforce_limit: bool) -> Swap:
         if order.step.mode is SwapMode.EXACT_IN:

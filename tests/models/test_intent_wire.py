@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from pipeline.models import events
-from pipeline.models.base import WireModel
+from pipeline.models.base import WireModel, built
 from pipeline.models.events import (
     IntentAccepted,
     IntentPrioritised,
@@ -115,3 +115,46 @@ def test_the_wire_form_is_forgotten_with_its_intent() -> None:
     del intent, intents
     gc.collect()
     assert not mine & set(events._INTENT_WIRE)
+
+
+@pytest.mark.parametrize(
+    "score", [Decimal("0.1000"), Decimal("1"), Decimal("0E-4"), Decimal("0.0001"), Decimal("1E+1")]
+)
+@pytest.mark.parametrize("version", [None, "v2", ""])
+def test_a_prioritised_payload_written_out_is_the_plain_dump(
+    score: Decimal, version: str | None
+) -> None:
+    # ``IntentPrioritised.to_wire`` writes its fields itself: the same dict, in the same order.
+    intent = _intents(1)[0]
+    payload = built(
+        IntentPrioritised,
+        intent=intent,
+        priority=10,
+        lane="fast",
+        score=score,
+        scorer="model",
+        scorer_version=version,
+    )
+    plain = payload.model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert orjson.dumps(payload.to_wire()) == orjson.dumps(plain)
+
+
+def test_a_prioritised_payload_built_with_other_types_takes_the_serializers_path() -> None:
+    intent = _intents(1)[0]
+    payload = built(
+        IntentPrioritised, intent=intent, priority=True, lane="fast", score=Decimal("0.5")
+    )
+    plain = payload.model_dump(mode="json", by_alias=True, exclude_none=True, warnings=False)
+    assert orjson.dumps(payload.to_wire()) == orjson.dumps(plain)
+
+
+@pytest.mark.parametrize("model", [IntentSubmitted, IntentAccepted])
+def test_an_intent_and_lane_built_with_another_type_takes_the_serializers_path(
+    model: type[IntentSubmitted] | type[IntentAccepted],
+) -> None:
+    class Lane(str):
+        pass
+
+    payload = built(model, intent=_intents(1)[0], lane=Lane("fast"))
+    plain = payload.model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert orjson.dumps(payload.to_wire()) == orjson.dumps(plain)

@@ -397,6 +397,34 @@ async def test_a_run_cancelled_while_waiting_for_a_step_lock_leaves_nothing_held
     assert len(locks) == 0
 
 
+async def test_a_step_handed_to_a_run_cancelled_before_it_resumed_goes_to_the_next() -> None:
+    locks = StepLocks()
+    order: list[str] = []
+    assert locks.take("step-1") is None  # held here
+    handed = locks.take("step-1")
+    assert handed is not None
+
+    async def first() -> None:
+        await locks.wait("step-1", handed)
+        order.append("first")  # never: cancelled once the step was handed to it
+        locks.release("step-1")
+
+    async def second() -> None:
+        async with locks.hold("step-1"):
+            order.append("second")
+
+    waiting = asyncio.ensure_future(first())
+    after = asyncio.ensure_future(second())
+    await asyncio.sleep(0)
+    locks.release("step-1")  # to the first waiter...
+    waiting.cancel()  # ...cancelled before it resumed: it passes the step on
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await after
+    assert order == ["second"]
+    assert len(locks) == 0
+
+
 def test_realised_slippage_fits_the_wire() -> None:
     # One base unit worse on a large quote is a ratio with ~50 decimal places; an Amount takes
     # 36, and a model that refuses it would fail the completed plan after the fill.

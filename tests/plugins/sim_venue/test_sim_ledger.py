@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import random
 import sqlite3
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import pytest
 from pipeline.models import Asset, ExecutionStep
 from plugins.sim_venue import Ledger, LedgerError, SimVenueConfig
 from plugins.sim_venue.amm import Pool, Swap, SwapError
-from plugins.sim_venue.ledger import SubmissionRecord
+from plugins.sim_venue.ledger import NewSubmission, SubmissionRecord
 
 E18 = 10**18
 SEED = (Pool("p", "WETH", "USDC", 1_000 * E18, 3_000_000 * 10**6, 3000),)
@@ -65,6 +66,63 @@ def test_settle_is_one_transaction_and_records_failures(tmp_path: Path) -> None:
     assert ledger.settle("o2", 100, _fixed_trade) is not None
     assert ledger.total_fills() == 1
     ledger.close()
+
+
+def _priced_trade(record: SubmissionRecord, pools: Mapping[str, Pool]) -> Swap:
+    """An executor whose fill depends on the pool as the submissions before left it (so
+    the order they run in shows), failing the steps named ``bad...``."""
+    if record.step_id.startswith("bad"):
+        raise SwapError("slippage", f"told to fail ({record.number})")
+    pool = pools["p"]
+    paid = E18 // (1 + (record.number or 0) % 7)
+    got = pool.reserve1 * paid // (pool.reserve0 + paid)
+    return Swap(paid, got, {"p": pool.after("WETH", paid, got)})
+
+
+def _dump(ledger: Ledger) -> dict[str, list[tuple[object, ...]]]:
+    db = sqlite3.connect(ledger.path)
+    try:
+        return {
+            table: db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+            for table in ("pools", "submissions", "fills")
+        }
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_add_and_settle_leaves_what_storing_then_settling_leaves(tmp_path: Path, seed: int) -> None:
+    """``add_and_settle`` runs the new submissions before storing them (one insert a row):
+    the file, and the records it returns, are those of ``add_submissions`` then
+    ``settle_many`` in one go -- with submissions stored earlier and due now (another
+    process's) among them, failures, and submissions not due yet."""
+    rng = random.Random(seed)
+    twice = Ledger.open(tmp_path / "twice.sqlite", SEED)
+    once = Ledger.open(tmp_path / "once.sqlite", SEED)
+    now = 1000.0
+    for batch in range(12):
+        news = []
+        for i in range(rng.randrange(0, 6)):
+            step = f"{'bad' if rng.random() < 0.2 else 's'}-{batch}-{i}"
+            submitted = now - rng.choice((0.0, 0.5, 3.0))
+            due = submitted + rng.choice((0.0, 0.0, 1.0, 7.5))
+            news.append(NewSubmission(f"o-{batch}-{i}", step, "{}", submitted, due))
+        if rng.random() < 0.3:  # stored earlier (another process), due later on
+            other = NewSubmission(f"x-{batch}", f"x-{batch}", "{}", now, now + rng.random() * 5)
+            for ledger in (twice, once):
+                ledger.add_submissions([other])
+        twice.add_submissions(news)
+        expected = twice.settle_many([n.order_ref for n in news], now, _priced_trade)
+        got = once.add_and_settle(news, now, _priced_trade)
+        for new in news:
+            if new.order_ref in got:
+                assert got[new.order_ref] == expected[new.order_ref]
+            else:
+                assert expected[new.order_ref].status == "pending"
+        assert _dump(once) == _dump(twice)
+        now += rng.choice((0.0, 1.0, 4.0))
+    twice.close()
+    once.close()
 
 
 def test_each_pool_carries_the_number_of_the_last_fill_that_moved_it(tmp_path: Path) -> None:
