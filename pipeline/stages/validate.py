@@ -305,6 +305,22 @@ def spend_estimate(intent: Intent, topology: Topology) -> tuple[str, Decimal] | 
     return counter.asset.symbol, amount * bought / paid * (1 + intent.constraints.max_slippage)
 
 
+_spent: tuple[Intent, Topology, tuple[str, Decimal] | None] | None = None
+"""The last ``spend_estimate`` made by ``_spend``: its intent, topology and answer."""
+
+
+def _spend(intent: Intent, topology: Topology) -> tuple[str, Decimal] | None:
+    """``spend_estimate``, once per intent: the funding check and, if the intent is accepted,
+    ``_reserve`` right after it ask the same (~2.5 us each)."""
+    global _spent
+    known = _spent
+    if known is not None and known[0] is intent and known[1] is topology:
+        return known[2]
+    spend = spend_estimate(intent, topology)
+    _spent = (intent, topology, spend)
+    return spend
+
+
 def funding_breach(
     intent: Intent, topology: Topology, holdings: Mapping[str, Holdings | None]
 ) -> RiskBreach | None:
@@ -314,7 +330,7 @@ def funding_breach(
     ACQUIRE pays is estimated at the reference prices, and holdings are what the account
     had when the batch was validated (the stage deducts what it accepts within a batch).
     """
-    spend = spend_estimate(intent, topology)
+    spend = _spend(intent, topology)
     if spend is None or not holdings or any(h is None for h in holdings.values()):
         return None
     symbol, needed = spend
@@ -578,7 +594,7 @@ def _reserve(
     """Deduct an accepted intent's spend from the batch's view of every venue it may use, so
     a batch of intents cannot together spend what the account has once."""
     intent = event.payload_as(IntentSubmitted).intent
-    spend = spend_estimate(intent, topology)
+    spend = _spend(intent, topology)
     if spend is None:
         return
     symbol, amount = spend
