@@ -22,12 +22,13 @@ reference price of the asset given up; the quote asset is cash.  So a strategy's
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline.models.events import Event, ExecStepFilled, IntentAccepted, PlanCreated
 from pipeline.models.intent import Intent, IntentType
@@ -39,6 +40,9 @@ ZERO = Decimal(0)
 DAY_MS = 86_400_000
 MAX_REMEMBERED = 200_000
 """Ended intents and orphan fills remembered at most (oldest forgotten first)."""
+
+_HEAP_SLACK = 4096
+"""Deadlines of ended intents ``RiskBook.expire`` keeps before it rebuilds its heap."""
 
 _ENDINGS = frozenset(
     {"exec.completed", "exec.failed", "intent.expired", "intent.cancelled", "plan.rejected"}
@@ -97,9 +101,9 @@ class OpenIntent:
         return None if ps is None else self.remaining * ps
 
 
-@dataclass(frozen=True)
-class Fill:
-    """What the book reads of an ``exec.step_filled``."""
+class Fill(NamedTuple):
+    """What the book reads of an ``exec.step_filled`` (a tuple: one is made per fill every
+    worker reads, and a frozen dataclass' ``__init__`` cost more than the rest of it)."""
 
     step_id: str
     asset_in: str
@@ -160,6 +164,9 @@ class RiskBook:
         """intent id -> fills that came before its strategy was known."""
         self._steps: OrderedDict[str, None] = OrderedDict()
         """Step ids whose fill is counted (a redelivered report is counted once)."""
+        self._deadlines: list[tuple[int, str, str]] = []
+        """A heap of (deadline, intent id, strategy id) of the intents opened with a deadline,
+        so ``expire`` looks at the ones past it only (an ended one stays until then)."""
         self.applied = 0
 
     # -------------------------------------------------------------------- feeding
@@ -191,6 +198,8 @@ class RiskBook:
         if intent_id not in self._accepted and intent_id not in self._ended:
             self._accepted.add(intent_id)
             self.book(opened.strategy_id).open[intent_id] = opened
+            if opened.deadline_ms is not None:
+                heapq.heappush(self._deadlines, (opened.deadline_ms, intent_id, opened.strategy_id))
 
     def know(self, intent_id: str, strategy_id: str) -> None:
         """A ``plan.created``: the intent's strategy (its fills may come before its
@@ -231,16 +240,16 @@ class RiskBook:
         _trim(self._ended)
 
     def _fill(self, intent_id: str, fill: Fill) -> None:
-        if fill.step_id in self._steps:
+        steps = self._steps
+        if fill.step_id in steps:
             return
-        self._steps[fill.step_id] = None
-        _trim(self._steps)
+        steps[fill.step_id] = None
+        if len(steps) > MAX_REMEMBERED:
+            _trim(steps)
         book = self.book(self._strategy_of[intent_id])
         value = self.fill_value(fill)
-        book.holdings.setdefault(fill.asset_in, Holding()).trade(-fill.amount_in, value)
-        book.holdings.setdefault(fill.asset_out, Holding()).trade(fill.amount_out, value)
-        if self.quote in book.holdings:  # cash: no cost basis, no P&L
-            book.holdings[self.quote] = Holding(quantity=book.holdings[self.quote].quantity)
+        self._trade(book.holdings, fill.asset_in, -fill.amount_in, value)
+        self._trade(book.holdings, fill.asset_out, fill.amount_out, value)
         day = fill.at_ms // DAY_MS
         book.traded[day] = book.traded_on(day) + value
         for old in [d for d in book.traded if d < day - 1]:
@@ -253,6 +262,19 @@ class RiskBook:
             elif fill.asset_in == opened.subject:
                 opened.filled += fill.amount_in
 
+    def _trade(
+        self, holdings: dict[str, Holding], asset: str, quantity: Decimal, value: Decimal
+    ) -> None:
+        held = holdings.get(asset)
+        if held is None:
+            held = holdings[asset] = Holding()
+        if asset != self.quote:
+            held.trade(quantity, value)
+        elif quantity:
+            # Cash: no cost basis, no P&L -- only the quantity ``Holding.trade`` would reach
+            # (its cost and realised P&L were thrown away here before; amounts are finite).
+            held.quantity += quantity
+
     def fill_value(self, fill: Fill) -> Decimal:
         if fill.asset_out == self.quote:
             return fill.amount_out
@@ -261,14 +283,35 @@ class RiskBook:
         return fill.amount_in * self._reference.get(fill.asset_in, ZERO)
 
     def expire(self, now_ms: int, grace_ms: int) -> int:
-        """Close open intents ``grace_ms`` past their deadline whose end was never heard."""
+        """Close open intents ``grace_ms`` past their deadline whose end was never heard.
+
+        Asked once per batch: the deadlines' heap is read only as far as the first intent
+        not past it, not every open intent each time."""
         closed = 0
-        for book in self.strategies.values():
-            for intent_id, opened in list(book.open.items()):
-                if opened.deadline_ms is not None and now_ms > opened.deadline_ms + grace_ms:
-                    del book.open[intent_id]
-                    closed += 1
+        heap = self._deadlines
+        while heap and now_ms > heap[0][0] + grace_ms:
+            deadline, intent_id, strategy_id = heapq.heappop(heap)
+            book = self.strategies.get(strategy_id)
+            if book is None:
+                continue
+            opened = book.open.get(intent_id)
+            if opened is not None and opened.deadline_ms == deadline:
+                del book.open[intent_id]
+                closed += 1
+        if len(heap) > _HEAP_SLACK and len(heap) > 2 * self._open_count():
+            # Mostly intents that ended before their deadline: rebuilt from the open ones
+            # (amortised: at most once per as many endings as intents open).
+            self._deadlines = [
+                (o.deadline_ms, o.intent_id, o.strategy_id)
+                for book in self.strategies.values()
+                for o in book.open.values()
+                if o.deadline_ms is not None
+            ]
+            heapq.heapify(self._deadlines)
         return closed
+
+    def _open_count(self) -> int:
+        return sum(len(book.open) for book in self.strategies.values())
 
     # -------------------------------------------------------------------- reading
 

@@ -65,6 +65,7 @@ def gathering(wait_ms: int = GATHER_WAIT_MS) -> Gathering:
 _TOPIC_FIELD = re.compile(rb'"topic":"([A-Za-z0-9_.]+)"')
 _CORRELATION_FIELD = re.compile(rb'"correlationId":"([^"\\]+)"')
 _TOPIC_KEY = b'"topic":"'
+_CORRELATION_KEY = b'"correlationId":"'
 _KNOWN_TYPES = {kind.encode(): kind for kind in PAYLOAD_TYPES}
 
 
@@ -82,6 +83,21 @@ def event_type(value: bytes) -> str | None:
     return found.group(1).decode() if found else None
 
 
+def correlation_id(value: bytes) -> str | None:
+    """The envelope's correlation id, without decoding the event."""
+    start = value.find(_CORRELATION_KEY)
+    if start >= 0:
+        # The common case, without the regex: the first ``"correlationId":"`` is the
+        # envelope's (it comes before the payload), and an id without a quote or an escape
+        # ends at the next quote (where the regex, matching there first, would end too).
+        start += len(_CORRELATION_KEY)
+        end = value.find(b'"', start)
+        if end > start and b"\\" not in value[start:end]:
+            return value[start:end].decode()
+    match = _CORRELATION_FIELD.search(value)
+    return match.group(1).decode() if match else None
+
+
 def apply_record(book: RiskBook, value: bytes) -> bool:
     """Apply one record to ``book`` if it is an event the book reads.
 
@@ -93,8 +109,7 @@ def apply_record(book: RiskBook, value: bytes) -> bool:
     if kind not in INTERESTING:
         return False
     if kind in ENDINGS or kind == "plan.created":
-        found = _CORRELATION_FIELD.search(value)
-        intent_id = found.group(1).decode() if found else None
+        intent_id = correlation_id(value)
         if intent_id is not None and kind in ENDINGS:
             book.end(intent_id)
             return True

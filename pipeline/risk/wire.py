@@ -17,6 +17,9 @@ from typing import Any
 from pipeline.models.intent import IntentType
 from pipeline.risk.book import ZERO, Fill, OpenIntent
 
+_TYPES = {kind.value: kind for kind in IntentType}
+"""By wire value: a dict look-up, not the enum's call (an unknown one still raises)."""
+
 
 def open_intent(payload: dict[str, Any]) -> OpenIntent:
     """The open intent of an ``intent.accepted`` payload."""
@@ -27,7 +30,7 @@ def open_intent(payload: dict[str, Any]) -> OpenIntent:
     return OpenIntent(
         intent["id"],
         intent["strategyId"],
-        IntentType(intent["type"]),
+        _TYPES.get(intent["type"]) or IntentType(intent["type"]),
         subject["asset"]["symbol"],
         counter["asset"]["symbol"],
         Decimal(amount) if amount is not None else ZERO,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.risk.feed import _TOPIC_FIELD, event_type
+from pipeline.risk.feed import _CORRELATION_FIELD, _TOPIC_FIELD, correlation_id, event_type
 
 
 def _by_regex(value: bytes) -> str | None:
@@ -29,3 +29,26 @@ def _by_regex(value: bytes) -> str | None:
 )
 def test_event_type_reads_as_the_regex(value: bytes) -> None:
     assert event_type(value) == _by_regex(value)
+
+
+def _correlation_by_regex(value: bytes) -> str | None:
+    found = _CORRELATION_FIELD.search(value)
+    return found.group(1).decode() if found else None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'{"eventId":"x","topic":"exec.completed","correlationId":"intent-1","payload":{}}',
+        b'{"correlationId":"","payload":{"correlationId":"inner"}}',
+        b'{"correlationId":"a\\"b","payload":{"correlationId":"inner"}}',
+        b'{"correlationId":"a\\\\b","x":{"correlationId":"c"}}',
+        b'{"correlationId":"unterminated',
+        b'{"correlationId":"',
+        b'{"correlationId" : "spaced"}',
+        b'{"payload":{}}',
+        b"",
+    ],
+)
+def test_correlation_id_reads_as_the_regex(value: bytes) -> None:
+    assert correlation_id(value) == _correlation_by_regex(value)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
 
-from pipeline.risk.book import DAY_MS, RiskBook
+import pytest
+
+from pipeline.models.intent import IntentType
+from pipeline.risk import book as book_module
+from pipeline.risk.book import DAY_MS, Fill, OpenIntent, RiskBook
+from pipeline.store.positions import Holding
 from tests.risk.risk_support import T0, accepted, completed, filled, intent, plan_rejected
 
 D = Decimal
@@ -103,3 +109,73 @@ def test_the_feed_reads_raw_records_the_same_as_decoded_events() -> None:
     assert list(raw.open_intents("s1")) == list(decoded.open_intents("s1")) == []
     assert raw.book("s1") == decoded.book("s1")
     assert raw.book("s1").fills == 1
+
+
+def _old_expire(open_: dict[str, OpenIntent], now_ms: int, grace_ms: int) -> int:
+    """``expire`` as it was: every open intent looked at."""
+    closed = 0
+    for intent_id, opened in list(open_.items()):
+        if opened.deadline_ms is not None and now_ms > opened.deadline_ms + grace_ms:
+            del open_[intent_id]
+            closed += 1
+    return closed
+
+
+@pytest.mark.parametrize("slack", [4096, 3])
+def test_expire_closes_what_a_look_at_every_open_intent_closed(
+    slack: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(book_module, "_HEAP_SLACK", slack)  # 3: the heap's rebuild runs too
+    rng = random.Random(5)
+    b = book()
+    reference: dict[str, dict[str, OpenIntent]] = {}
+    now = T0
+    for n in range(3000):
+        roll = rng.random()
+        if roll < 0.5:
+            strategy = f"s{rng.randrange(3)}"
+            deadline = None if rng.random() < 0.1 else now + rng.randrange(-500, 5000)
+            opened = OpenIntent(
+                f"i{n}", strategy, IntentType.ACQUIRE, "WETH", "USDC", D(1), deadline
+            )
+            b.accept(opened)
+            reference.setdefault(strategy, {})[opened.intent_id] = opened
+        elif roll < 0.8:
+            ending = f"i{rng.randrange(n + 1)}"
+            b.end(ending)
+            for open_ in reference.values():
+                open_.pop(ending, None)
+        else:
+            now += rng.randrange(0, 400)
+            grace = rng.choice([0, 100, 1000])
+            expected = sum(_old_expire(o, now, grace) for o in reference.values())
+            assert b.expire(now, grace) == expected
+        for strategy, open_ in reference.items():
+            assert [o.intent_id for o in b.open_intents(strategy)] == list(open_)
+
+
+def _old_fill(holdings: dict[str, Holding], quote: str, fill: Fill, value: D) -> None:
+    """A fill's trades as ``RiskBook`` made them before: the quote asset traded, then reset."""
+    holdings.setdefault(fill.asset_in, Holding()).trade(-fill.amount_in, value)
+    holdings.setdefault(fill.asset_out, Holding()).trade(fill.amount_out, value)
+    if quote in holdings:
+        holdings[quote] = Holding(quantity=holdings[quote].quantity)
+
+
+def test_fills_hold_what_trading_the_quote_asset_and_resetting_it_held() -> None:
+    rng = random.Random(11)
+    b = book()
+    b.know("i", "s1")
+    reference: dict[str, Holding] = {}
+    assets = ["USDC", "WETH", "WBTC"]
+    for n in range(2000):
+        asset_in, asset_out = rng.sample(assets, 2)
+        amount = lambda: D(rng.randrange(0, 10**8)).scaleb(-rng.randrange(0, 19))  # noqa: E731
+        fill = Fill(f"step-{n}", asset_in, amount(), asset_out, amount(), T0)
+        _old_fill(reference, "USDC", fill, b.fill_value(fill))
+        b.fill("i", fill)
+    held = b.strategies["s1"].holdings
+    assert held == reference
+    assert {a: str(h.quantity) for a, h in held.items()} == {
+        a: str(h.quantity) for a, h in reference.items()
+    }
