@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -243,16 +244,28 @@ class RiskEngine:
         self._views[strategy_id] = view
         return view
 
-    def judge(self, intent: Intent, now: int) -> list[RiskBreach]:
-        """The intent's exposure and state breaches (its assets must have marks)."""
+    def judge(
+        self, intent: Intent, now: int, marks: tuple[Mark, Mark] | None = None
+    ) -> list[RiskBreach]:
+        """The intent's exposure and state breaches (its assets must have marks).
+
+        ``marks``: its subject's and counter's, as the caller just asked them (``mark``):
+        the checks price the intent's two assets ~4 times, each a ``mark`` (a clock read
+        and a memo) otherwise."""
         strategy = intent.strategy_id
-        exposure = Exposure.of(intent, self.price)
+        price: Callable[[str], Decimal | None] = self.price
+        if marks is not None:
+            price = {
+                intent.subject.asset.symbol: marks[0].price,
+                intent.counter.asset.symbol: marks[1].price,
+            }.get
+        exposure = Exposure.of(intent, price)
         self._judged = (intent, exposure)
         return exposure_breaches(
             intent,
             self.limits(strategy),
             self.view(strategy, now),
-            self.price,
+            price,
             self.quote,
             exposure,
         )

@@ -371,7 +371,8 @@ def _market_breaches(
             if isinstance(found, Unpriced)
         ], None
     value = (subject.amount or Decimal(0)) * marked.price
-    return risk_breaches(intent, topology, value) + engine.judge(intent, now), value
+    breaches = risk_breaches(intent, topology, value)
+    return breaches + engine.judge(intent, now, (marked, marked_counter)), value
 
 
 def validate_event(
