@@ -167,6 +167,8 @@ class RiskBook:
         self._deadlines: list[tuple[int, str, str]] = []
         """A heap of (deadline, intent id, strategy id) of the intents opened with a deadline,
         so ``expire`` looks at the ones past it only (an ended one stays until then)."""
+        self._expected: dict[str, OpenIntent] = {}
+        """This process' own approvals not read back yet (``expect``), by intent id."""
         self.applied = 0
 
     # -------------------------------------------------------------------- feeding
@@ -200,6 +202,20 @@ class RiskBook:
             self.book(opened.strategy_id).open[intent_id] = opened
             if opened.deadline_ms is not None:
                 heapq.heappush(self._deadlines, (opened.deadline_ms, intent_id, opened.strategy_id))
+
+    def expect(self, opened: OpenIntent) -> None:
+        """This process approved ``opened``: its ``intent.accepted`` will come back with the
+        same intent, so the feed can open this one instead of decoding the record
+        (``take_expected``).  Shared, not copied: the engine reads its own only until the
+        book knows the intent."""
+        self._expected[opened.intent_id] = opened
+
+    def take_expected(self, intent_id: str) -> OpenIntent | None:
+        return self._expected.pop(intent_id, None)
+
+    def forget_expected(self, intent_id: str) -> None:
+        """The engine gave up waiting for it (``expect``)."""
+        self._expected.pop(intent_id, None)
 
     def know(self, intent_id: str, strategy_id: str) -> None:
         """A ``plan.created``: the intent's strategy (its fills may come before its

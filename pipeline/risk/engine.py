@@ -158,6 +158,7 @@ class RiskEngine:
         for intent_id, (_opened, at) in list(self._pending.items()):
             if self.book.knows(intent_id) or now - at > PENDING_TTL_MS:
                 del self._pending[intent_id]
+                self.book.forget_expected(intent_id)
         self.book.expire(now, AFTER_DEADLINE_MS)
 
     def approve(self, intent: Intent, now: int) -> None:
@@ -170,6 +171,7 @@ class RiskEngine:
         exposure = judged[1] if judged is not None and judged[0] is intent else None
         opened = OpenIntent.of(intent) if exposure is None else exposure.opened
         self._pending[intent.id] = (opened, now)
+        self.book.expect(opened)
         view = self._views.get(intent.strategy_id)
         if view is not None:
             self._views[intent.strategy_id] = view.with_intent(

@@ -108,6 +108,14 @@ def apply_record(book: RiskBook, value: bytes) -> bool:
     kind = event_type(value)
     if kind not in INTERESTING:
         return False
+    if kind == "intent.accepted":
+        # One of this process' own approvals: the book has its open intent already
+        # (``RiskBook.expect``: the same intent, read from the model instead of the JSON).
+        intent_id = correlation_id(value)
+        opened = book.take_expected(intent_id) if intent_id is not None else None
+        if opened is not None:
+            book.accept(opened)
+            return True
     if kind in ENDINGS or kind == "plan.created":
         intent_id = correlation_id(value)
         if intent_id is not None and kind in ENDINGS:

@@ -55,3 +55,18 @@ def test_a_record_missing_what_the_book_reads_is_skipped_and_changes_nothing() -
     assert not apply_record(b, b'{"topic":"exec.step_filled","payload":{"stepId":"x"}}')
     assert list(b.open_intents("s1")) == []
     assert b.applied == 0
+
+
+def test_an_own_approval_read_back_opens_what_its_json_says() -> None:
+    for i in (
+        intent("ACQUIRE", "WETH", "1.50", window_ms=60_000),
+        intent("DISPOSE", "WBTC", "0.000001", counter="WETH", strategy="s-2"),
+    ):
+        value = encode_event(accepted(i))
+        own, other = RiskBook("USDC", {}), RiskBook("USDC", {})
+        own.expect(OpenIntent.of(i))
+        assert apply_record(own, value)
+        assert apply_record(other, value)
+        assert list(own.open_intents(i.strategy_id)) == list(other.open_intents(i.strategy_id))
+        assert own.applied == other.applied == 1
+        assert own.take_expected(i.id) is None  # taken once
