@@ -268,8 +268,9 @@ class RiskBook:
         self._trade(book.holdings, fill.asset_out, fill.amount_out, value)
         day = fill.at_ms // DAY_MS
         book.traded[day] = book.traded_on(day) + value
-        for old in [d for d in book.traded if d < day - 1]:
-            del book.traded[old]
+        if len(book.traded) > 1:  # else it holds ``day`` alone
+            for old in [d for d in book.traded if d < day - 1]:
+                del book.traded[old]
         book.fills += 1
         opened = book.open.get(intent_id)
         if opened is not None:

@@ -70,3 +70,10 @@ def test_an_own_approval_read_back_opens_what_its_json_says() -> None:
         assert list(own.open_intents(i.strategy_id)) == list(other.open_intents(i.strategy_id))
         assert own.applied == other.applied == 1
         assert own.take_expected(i.id) is None  # taken once
+
+
+def test_fills_in_turn_read_each_their_own_time() -> None:
+    i = intent()
+    for at_ms in (T0, T0, T0 + 1, T0 + 86_400_000, T0):
+        raw = orjson.loads(encode_event(filled(i, "USDC", "1", "WETH", "1", at_ms=at_ms)))
+        assert wire.fill(raw["payload"], raw["timestamp"]).at_ms == at_ms
