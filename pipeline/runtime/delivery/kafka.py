@@ -23,7 +23,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -261,6 +261,24 @@ class KafkaRuntime:
             batch = ledger.open(ends, len(slices), sum(len(m) for m in data.values()))
             for runner, records in slices.items():
                 runner.put(batch, records)
+            if self._trace:
+                self._trace_fetch(slices)
+
+    def _trace_fetch(self, slices: Mapping[GroupRunner, list[Record]]) -> None:
+        """How old each group's records were when fetched (now - their record timestamp, the
+        producer's send time): with the runner's ``batch`` lines (queued until the pass
+        began) it splits a hop into reaching the worker and waiting in it."""
+        now = time.time_ns() // 1_000_000
+        log.info(
+            "fetched",
+            extra={
+                "ages_ms": {
+                    runner.name: [now - r.timestamp_ms for r in records]
+                    for runner, records in slices.items()
+                    if runner.name != "project"
+                }
+            },
+        )
 
     def _apply_pauses(self) -> bool:
         """Pause the lane partitions the scheduled groups have enough of; resume the others.

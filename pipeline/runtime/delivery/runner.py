@@ -145,6 +145,8 @@ class GroupRunner:
         self._clock = clock
         self._trace = trace
         self.stage_ms: dict[str, float] = {}
+        self.waited_ms: tuple[int, int] | None = None
+        """With ``trace``: the newest and oldest Kafka record's age as the last pass began."""
         """With ``trace``: each stage's wall time in the last pass (its awaits included)."""
         self._queue: collections.deque[tuple[FetchBatch, list[Record]]] = collections.deque()
         self._queued_records = 0
@@ -278,6 +280,11 @@ class GroupRunner:
             if not self._queued_records:
                 self._wake.clear()
             started = time.perf_counter()
+            if self._trace and records:
+                # How long the pass's records waited since their producer sent them.
+                wall = time.time_ns() // 1_000_000
+                stamps = [r.timestamp_ms for r in records if r.offset >= 0]
+                self.waited_ms = (wall - max(stamps), wall - min(stamps)) if stamps else None
             self._running = asyncio.ensure_future(self.run_pass(records))
             try:
                 # shielded: a revoke waits for this pass rather than cancelling it midway
@@ -306,6 +313,7 @@ class GroupRunner:
                         "outputs": len(acks),
                         "process_ms": round(took * 1e3, 2),
                         "stage_ms": self.stage_ms,
+                        "waited_ms": self.waited_ms,
                     },
                 )
             self._unsettled.append(asyncio.ensure_future(self._settle(slices, acks)))
