@@ -99,6 +99,9 @@ class RiskEngine:
         decimals = {a.symbol: a.decimals for a in topology.assets}
         self.marks = MarketMarks(self._risk, decimals, context, context.clock)
         self._pending: dict[str, tuple[OpenIntent, int]] = {}
+        self._pending_of: dict[str, dict[str, OpenIntent]] = {}
+        """``_pending`` by strategy, in the same order: a view reads its strategy's only (a scan
+        of every pending intent per strategy was 1.3 % of a worker flat out, 16 strategies)."""
         self._views: dict[str, StrategyView] = {}
         self._judged: tuple[Intent, Exposure] | None = None
         """The last intent ``judge`` saw and its exposure (for its ``approve``)."""
@@ -155,9 +158,13 @@ class RiskEngine:
         if self.source is not None:
             await self.source.sync()
         await self.marks.refresh()
-        for intent_id, (_opened, at) in list(self._pending.items()):
+        for intent_id, (opened, at) in list(self._pending.items()):
             if self.book.knows(intent_id) or now - at > PENDING_TTL_MS:
                 del self._pending[intent_id]
+                of_strategy = self._pending_of[opened.strategy_id]
+                del of_strategy[intent_id]
+                if not of_strategy:
+                    del self._pending_of[opened.strategy_id]
                 self.book.forget_expected(intent_id)
         self.book.expire(now, AFTER_DEADLINE_MS)
 
@@ -171,6 +178,7 @@ class RiskEngine:
         exposure = judged[1] if judged is not None and judged[0] is intent else None
         opened = OpenIntent.of(intent) if exposure is None else exposure.opened
         self._pending[intent.id] = (opened, now)
+        self._pending_of.setdefault(opened.strategy_id, {})[intent.id] = opened
         self.book.expect(opened)
         view = self._views.get(intent.strategy_id)
         if view is not None:
@@ -223,11 +231,9 @@ class RiskEngine:
             return found
         limits = self.limits(strategy_id)
         opened = list(self.book.open_intents(strategy_id))
-        opened += [
-            o
-            for o, _at in self._pending.values()
-            if o.strategy_id == strategy_id and not self.book.knows(o.intent_id)
-        ]
+        pending = self._pending_of.get(strategy_id)
+        if pending:
+            opened += [o for o in pending.values() if not self.book.knows(o.intent_id)]
         equity = None
         if limits.capital is not None:
             equity = limits.capital + self.book.valuation(strategy_id, self.marks.last).pnl

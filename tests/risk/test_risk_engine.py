@@ -112,6 +112,21 @@ async def test_two_quick_intents_cannot_both_slip_under_a_limit(tmp_path: Path) 
     )
 
 
+async def test_own_approvals_count_for_their_own_strategy_only_and_once(tmp_path: Path) -> None:
+    h = Harness(topology(StrategyLimits(max_open_intents=2)), tmp_path)
+    first = intent(amount="0.1", strategy="s1")
+    out = await h.validate([first, intent(amount="0.1", strategy="s2")])
+    assert verdicts(out) == ["risk.approved", "risk.approved"]
+    # s2's pending approval does not count for s1: one more fits in s1, the next does not.
+    out = await h.validate([intent(amount="0.1", strategy="s1"), intent(amount="0.1")])
+    assert verdicts(out) == ["risk.approved", "risk.rejected"]
+    # Read back through the book, an approval counts once (the book's, not also pending).
+    h.feed.book.apply(accepted(first))
+    out = await h.validate([intent(amount="0.1", strategy="s1")])
+    assert verdicts(out) == ["risk.rejected"]
+    assert next(e for e in out if e.topic == "risk.rejected").payload["actual"] == "3"
+
+
 async def test_an_intent_another_worker_approved_counts_through_the_book(tmp_path: Path) -> None:
     h = Harness(topology(StrategyLimits(max_position=D(10_000))), tmp_path)
     elsewhere = intent(amount="3")  # accepted by another worker: 9,000 USDC of WETH open
