@@ -28,6 +28,8 @@ class ControlView(Protocol):
 
     def killed(self, strategy_id: str | None) -> KillSwitchChanged | None: ...
 
+    def any_killed(self) -> bool: ...
+
     def limits(self, strategy_id: str) -> dict[str, str]: ...
 
     def strategy(self, strategy_id: str) -> StrategyChanged | None: ...
@@ -40,6 +42,8 @@ class ControlState:
         self._latest: dict[str, Event] = {}
         self.version = 0
         """How many changes were applied (a reader caches what it derived until it moves)."""
+        self._any_killed: tuple[int, bool] = (-1, False)
+        """``any_killed``'s last answer and the version it was given at."""
 
     def apply(self, event: Event) -> bool:
         """Keep ``event`` if it is newer than what its key holds; whether it was."""
@@ -74,6 +78,20 @@ class ControlState:
             if event is not None and event.topic == "control.killed":
                 return event.payload_as(KillSwitchChanged)
         return None
+
+    def any_killed(self) -> bool:
+        """Whether any kill switch is engaged.  Validate asks per intent; the answer is kept
+        until ``version`` moves, so the common case (none engaged) costs no key formatting and
+        no look-up (~4 us an intent before)."""
+        version, engaged = self._any_killed
+        if version != self.version:
+            prefix = keys.kill_key("")
+            engaged = any(
+                key.startswith(prefix) and event.topic == "control.killed"
+                for key, event in self._latest.items()
+            )
+            self._any_killed = (self.version, engaged)
+        return engaged
 
     def limits(self, strategy_id: str) -> dict[str, str]:
         """The run-time limit overrides for ``strategy_id``: every strategy's (``*``), then its

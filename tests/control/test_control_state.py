@@ -85,3 +85,16 @@ def test_a_change_event_id_depends_on_key_seq_and_time() -> None:
     assert one == kill("global", 1)
     assert one.event_id != kill("global", 2).event_id
     assert one.correlation_id == "kill/global"
+
+
+def test_any_killed_follows_every_change_of_each_state() -> None:
+    control, other = ControlState(), ControlState()
+    assert not control.any_killed()
+    control.apply(kill(keys.strategy_scope("s1"), 1))
+    assert control.any_killed()  # the version moved: asked again
+    assert not other.any_killed()  # another state: its own answer
+    assert control.any_killed()
+    control.apply(kill(keys.strategy_scope("s1"), 2, engaged=False))
+    assert not control.any_killed()
+    control.apply(kill("global", 1))
+    assert control.any_killed()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pipeline.risk.feed import _CORRELATION_FIELD, _TOPIC_FIELD, correlation_id, event_type
 
 
-def _by_regex(value: bytes) -> str | None:
-    found = _TOPIC_FIELD.search(value)
+def _by_regex(value: bytes, pattern: re.Pattern[bytes] = _TOPIC_FIELD) -> str | None:
+    found = pattern.search(value)
     return found.group(1).decode() if found else None
 
 
@@ -31,11 +33,6 @@ def test_event_type_reads_as_the_regex(value: bytes) -> None:
     assert event_type(value) == _by_regex(value)
 
 
-def _correlation_by_regex(value: bytes) -> str | None:
-    found = _CORRELATION_FIELD.search(value)
-    return found.group(1).decode() if found else None
-
-
 @pytest.mark.parametrize(
     "value",
     [
@@ -51,4 +48,4 @@ def _correlation_by_regex(value: bytes) -> str | None:
     ],
 )
 def test_correlation_id_reads_as_the_regex(value: bytes) -> None:
-    assert correlation_id(value) == _correlation_by_regex(value)
+    assert correlation_id(value) == _by_regex(value, _CORRELATION_FIELD)

@@ -26,7 +26,7 @@ from pipeline.stages import execute as execute_stage
 from pipeline.stages import plan as plan_stage
 from pipeline.stages.base import MemoryTable, Output, Record, StageContext, StageProcessor
 from pipeline.stages.ingest import ingest_record
-from pipeline.stages.killed import any_engaged, killed_plan
+from pipeline.stages.killed import killed_plan
 from pipeline.stages.plan import plan_output
 from pipeline.stages.prioritise import prioritise_event
 from pipeline.stages.validate import validate_event
@@ -256,16 +256,3 @@ def test_a_control_character_is_no_strategy_id() -> None:
         KillSwitchChanged(scope="strategy:a\nb", actor="alice", reason="r")
     with pytest.raises(ValidationError):
         KillSwitchChanged(scope="strategy:", actor="alice", reason="r")
-
-
-def test_any_engaged_follows_every_change_of_each_control_view() -> None:
-    control, other = ControlState(), ControlState()
-    assert not any_engaged(control)
-    control.apply(switch(strategy_scope("s1"), engaged=True))
-    assert any_engaged(control)  # the version moved: asked again
-    assert not any_engaged(other)  # another view: its own answer
-    assert any_engaged(control)
-    control.apply(switch(strategy_scope("s1"), engaged=False, seq=2))
-    assert not any_engaged(control)
-    control.apply(switch("global", engaged=True))
-    assert any_engaged(control)

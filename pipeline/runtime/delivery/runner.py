@@ -145,9 +145,9 @@ class GroupRunner:
         self._clock = clock
         self._trace = trace
         self.stage_ms: dict[str, float] = {}
+        """With ``trace``: each stage's wall time in the last pass (its awaits included)."""
         self.waited_ms: tuple[int, int] | None = None
         """With ``trace``: the newest and oldest Kafka record's age as the last pass began."""
-        """With ``trace``: each stage's wall time in the last pass (its awaits included)."""
         self._queue: collections.deque[tuple[FetchBatch, list[Record]]] = collections.deque()
         self._queued_records = 0
         self._wake = asyncio.Event()
