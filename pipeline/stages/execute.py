@@ -263,25 +263,17 @@ def completed(plan_id: str, steps: Sequence[ExecutionStep], fills: Sequence[Fill
     # totals are the sums of the fills.
     paid, got = _totals(fills)
     slippage = _slippage(steps, paid, got)
-    first = steps[0]
+    fields = {
+        "plan_id": plan_id,
+        "asset_in": steps[0].asset_in,
+        "asset_out": steps[0].asset_out,
+        "amount_in": paid,
+        "amount_out": got,
+        "realised_slippage": slippage,
+    }
     if _fits(paid) and _fits(got) and _fits(slippage):
-        return built(
-            ExecCompleted,
-            plan_id=plan_id,
-            asset_in=first.asset_in,
-            asset_out=first.asset_out,
-            amount_in=paid,
-            amount_out=got,
-            realised_slippage=slippage,
-        )
-    return ExecCompleted(
-        plan_id=plan_id,
-        asset_in=first.asset_in,
-        asset_out=first.asset_out,
-        amount_in=paid,
-        amount_out=got,
-        realised_slippage=slippage,
-    )
+        return built(ExecCompleted, **fields)
+    return ExecCompleted(**fields)
 
 
 class StepLocks:
@@ -410,16 +402,16 @@ class PlanRun:
 
     async def _emit(self, output: Output) -> None:
         await self._send(output)
-        event = output.event
-        if self._outcomes is not None and event is not None:
-            if event.topic == "exec.completed":
-                self._outcomes.record(self.intent.strategy_id, True)
-            elif event.topic == "exec.failed":
-                self._outcomes.record(self.intent.strategy_id, False)
+        if output.event is not None:
+            self._record_outcome(output.event.topic)
 
     async def _out(self, topic: str, payload: WireModel, seq_offset: int) -> None:
         """``_emit(_event(...))`` in one frame (four an intent)."""
         await self._send(self._event(topic, payload, seq_offset))
+        self._record_outcome(topic)
+
+    def _record_outcome(self, topic: str) -> None:
+        """An intent's end, for the strategy's outcome signals (prioritise reads them)."""
         if self._outcomes is not None:
             if topic == "exec.completed":
                 self._outcomes.record(self.intent.strategy_id, True)
