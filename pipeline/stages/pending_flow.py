@@ -186,27 +186,18 @@ def apply_effects(state: PoolState, effects: Iterable[LegEffect]) -> PoolState:
         for effect in effects:
             state = apply_effect(state, effect)
         return state
-    reserve0, reserve1, fee = state.reserve0, state.reserve1, state.fee
+    reserves = (state.reserve0, state.reserve1)
     moved = False
     for effect in effects:
         try:
-            zero_in = zero_for_one(state, effect.token_in)
-            reserve_in, reserve_out = (reserve0, reserve1) if zero_in else (reserve1, reserve0)
-            if effect.exact_in:
-                paid = effect.amount
-                out = ops.amount_out(reserve_in, reserve_out, paid, fee)
-            else:
-                out = effect.amount
-                paid = ops.amount_in(reserve_in, reserve_out, out, fee)
+            reserves = _cp_swap(state, reserves, effect)
         except (ValueError, ops.RustOpsError) as exc:
             _left_out(state, effect, exc)
             continue
-        reserve_in, reserve_out = reserve_in + paid, reserve_out - out
-        reserve0, reserve1 = (reserve_in, reserve_out) if zero_in else (reserve_out, reserve_in)
         moved = True
     if not moved:
         return state
-    return _with_reserves(state, reserve0, reserve1)
+    return _with_reserves(state, *reserves)
 
 
 def apply_effect(state: PoolState, effect: LegEffect) -> PoolState:
@@ -230,19 +221,21 @@ def _left_out(state: PoolState, effect: LegEffect, exc: Exception) -> None:
 
 
 def _apply_cp(state: PoolState, effect: LegEffect) -> PoolState:
-    # The whole input goes into the pool (its fee stays there), as the sim venue and
-    # Uniswap V2 do; the router quotes the same formulas.
+    return _with_reserves(state, *_cp_swap(state, (state.reserve0, state.reserve1), effect))
+
+
+def _cp_swap(state: PoolState, reserves: tuple[int, int], effect: LegEffect) -> tuple[int, int]:
+    """The constant-product pool ``state`` (its tokens and fee) holding ``reserves``: its
+    reserves after ``effect``.  The whole input goes into the pool (its fee stays there), as
+    the sim venue and Uniswap V2 do; the router quotes the same formulas."""
     zero_in = zero_for_one(state, effect.token_in)
-    reserve_in, reserve_out = (
-        (state.reserve0, state.reserve1) if zero_in else (state.reserve1, state.reserve0)
-    )
+    reserve_in, reserve_out = reserves if zero_in else (reserves[1], reserves[0])
     if effect.exact_in:
         paid, out = effect.amount, ops.amount_out(reserve_in, reserve_out, effect.amount, state.fee)
     else:
         paid, out = ops.amount_in(reserve_in, reserve_out, effect.amount, state.fee), effect.amount
     reserve_in, reserve_out = reserve_in + paid, reserve_out - out
-    reserve0, reserve1 = (reserve_in, reserve_out) if zero_in else (reserve_out, reserve_in)
-    return _with_reserves(state, reserve0, reserve1)
+    return (reserve_in, reserve_out) if zero_in else (reserve_out, reserve_in)
 
 
 def _with_reserves(state: PoolState, reserve0: int, reserve1: int) -> PoolState:
@@ -330,18 +323,19 @@ class PendingFlow:
         """Take an execution report of ``sep.executions`` (off Kafka, or fed back in memory
         by a fused executor); any other event is ignored."""
         topic = event.topic
-        if topic in _REPORTS and event.correlation_id in self._by_intent:
-            self._heard.add(event.correlation_id)
         if topic == "exec.step_filled":
             filled = event.payload_as(ExecStepFilled)
-            self.filled(filled.step_id, filled.landed_at)
+            report = Report(topic, event.correlation_id, filled.step_id, filled.landed_at)
         elif topic == "exec.step_failed":
-            self.failed(event.payload_as(ExecStepFailed).step_id)
-        elif topic in _ENDINGS:
-            self.ended(event.correlation_id)
+            step_id = event.payload_as(ExecStepFailed).step_id
+            report = Report(topic, event.correlation_id, step_id)
+        else:
+            report = Report(topic, event.correlation_id)
+        self.observe_report(report)
 
     def observe_report(self, report: Report) -> None:
-        """``observe`` for a report read off its bytes (``report_digest.read_report``)."""
+        """``observe`` for a report read off its bytes (``report_digest.read_report``), or
+        made of an event by ``observe``."""
         topic, intent_id = report.topic, report.correlation_id
         if topic in _REPORTS and intent_id in self._by_intent:
             self._heard.add(intent_id)
