@@ -156,7 +156,7 @@ def merge(projections: Iterable[Projection]) -> Merged:
     # (``guards`` gets its keys in the same order as ``intent``, and a plan's guards as its
     # fields: ``readmodel._intent_args`` relies on it.)
     for p in events:
-        guard = f"{p.seq:010d}"  # guard_of, inline: once per event of every batch
+        guard = guard_of(p.seq)
         intent.update(p.intent)
         guards.update(dict.fromkeys(p.intent, guard))
         if p.plan_id:

@@ -38,7 +38,6 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from functools import lru_cache
 from itertools import chain
 from operator import attrgetter
 from typing import Any, Final, Literal
@@ -616,7 +615,7 @@ def _intent_args(intent_id: str, merged: Merged, changes: bool) -> tuple[bytes, 
     intent, guards, events = merged.intent, merged.intent_guards, merged.events
     out: list[Any] = [
         intent_id,
-        _created_text(intent_id),
+        str(created_ms(intent_id)),  # cached: ``created_ms``
         merged.strategy,
         len(events),
         len(intent),
@@ -647,11 +646,6 @@ def _intent_args(intent_id: str, merged: Merged, changes: bool) -> tuple[bytes, 
         out.extend(chain.from_iterable(values.items()))
         out.extend(value_guards.values())
     return orjson.dumps(out), (b"[" + b",".join(texts) + b"]") if changes else b""
-
-
-@lru_cache(maxsize=4096)
-def _created_text(intent_id: str) -> str:
-    return str(created_ms(intent_id))
 
 
 def _prices_arg(merged: Iterable[Merged]) -> bytes:
