@@ -83,6 +83,10 @@ class Steady(TypedDict):
     completed_p99_ms: float
     hops_ms: NotRequired[dict[str, dict[str, float]]]
     """The pipeline's: each hop between stages (``bench.pipeline.HOPS``), p50 and p99."""
+    cpu_ms_per_intent: NotRequired[dict[str, float]]
+    """The pipeline's: CPU by process group from the first send until every intent finished."""
+    cpu_ms_per_intent_total: NotRequired[float]
+    cores_busy: NotRequired[float]
 
 
 def cpu_figures(

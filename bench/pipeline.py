@@ -178,10 +178,22 @@ async def _throughput(
     }
 
 
-async def _steady(settings: Settings, pool: WorkerPool, rate: float, seconds: float) -> Steady:
+async def _steady(
+    settings: Settings,
+    pool: WorkerPool,
+    rate: float,
+    seconds: float,
+    services: dict[int, str] | None = None,
+) -> Steady:
     count = int(rate * seconds)
+    # CPU while the intents arrive at the rate and drain: at a steady rate passes are small,
+    # so an intent costs more than flat out, and how busy the cores are is what latency
+    # grows with (bench/RESULTS.md, session 14).
+    meter = CpuMeter(workers={proc.pid for proc in pool.procs}, services=services or {})
+    meter.start()
     ids, _ = await _produce(settings, _bodies(count, uuid.uuid4().hex[:8]), rate)
-    await wait_until_finished(settings.postgres, ids, timeout=120 + seconds, pool=pool)
+    await wait_until_finished(settings.postgres, ids, timeout=120 + seconds, pool=pool, poll=0.2)
+    per_intent, total, busy = cpu_figures(meter.stop(), count, meter.window)
     lat = await _latencies(settings.postgres, ids)
     plan, done = lat["plan.created"], lat["exec.completed"]
     return {
@@ -196,6 +208,9 @@ async def _steady(settings: Settings, pool: WorkerPool, rate: float, seconds: fl
             for name, _, _ in HOPS
             if lat[name]
         },
+        "cpu_ms_per_intent": per_intent,
+        "cpu_ms_per_intent_total": total,
+        "cores_busy": busy,
     }
 
 
@@ -231,7 +246,7 @@ async def _pipeline(
         steady = []
         for rate in args.rates:
             print(f"latency at a steady {rate:g}/s for {args.seconds:g}s…", file=sys.stderr)
-            steady.append(await _steady(settings, pool, rate, args.seconds))
+            steady.append(await _steady(settings, pool, rate, args.seconds, services))
     finally:
         pool.stop()
     return throughput, steady
@@ -332,6 +347,12 @@ def _print(result: dict[str, Any], args: argparse.Namespace) -> None:
             f"{name:>18} {s['rate']:>10g} {s['plan_p50_ms']:>16} {s['plan_p99_ms']:>8} "
             f"{s['completed_p50_ms']:>21} {s['completed_p99_ms']:>8}"
         )
+        if "cores_busy" in s:
+            cpu = s["cpu_ms_per_intent"]
+            print(
+                f"{'':>29} CPU ms per intent {s['cpu_ms_per_intent_total']:g} (workers "
+                f"{cpu.get('workers', 0.0):g}), {s['cores_busy']:g} cores busy"
+            )
         hops = s.get("hops_ms")
         if hops:
             print(
