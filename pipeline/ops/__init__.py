@@ -15,6 +15,10 @@ curve, by marginal price); twin in ``pipeline.ops.twin.books``.
 Kafka's default partitioner: ``kafka_partition(key, partitions)`` (murmur2), where the runtime
 places records itself; twin in ``pipeline.ops.twin.partition`` (aiokafka's own hash).
 
+A Kafka ``FetchResponse`` v11 body parsed in one pass, its empty partitions left out:
+``decode_fetch_v11(data, keep_empty=False)`` (``runtime/delivery/patches.py`` makes it
+aiokafka's decoder); twin in ``pipeline.ops.twin.fetch`` (aiokafka's own parse, filtered).
+
 Import them from here; the compiled module ``pipeline._rust_ops`` is private and documented by
 ``pipeline/_rust_ops.pyi``. There is no silent fallback to Python: without the built extension
 this import fails, naming the command that builds it. ``pipeline.ops.twin`` holds a pure-Python
@@ -55,6 +59,7 @@ try:
         aggregate_books,
         amount_in,
         amount_out,
+        decode_fetch_v11,
         kafka_partition,
         sqrt_ratio_at_tick,
         sweep,
@@ -102,6 +107,7 @@ __all__ = [
     "aggregate_books",
     "amount_in",
     "amount_out",
+    "decode_fetch_v11",
     "kafka_partition",
     "sqrt_ratio_at_tick",
     "sweep",

@@ -8,6 +8,7 @@
 //! - [`cp_math`]: exact constant-product pool math in integer base units;
 //! - [`pool`]: a validated constant-product [`pool::Pool`];
 //! - [`error`]: the named errors, each with a stable code;
+//! - [`fetch`]: Kafka's `FetchResponse` v11 parsed in one pass, empty partitions left out;
 //! - [`graph`]: a live [`graph::RouteGraph`] of constant-product and V3 pools, incremental
 //!   updates, multi-hop best routes split across pool-disjoint paths, gas-aware;
 //! - [`muldiv`]: 128-bit `a·b/d` with a 256-bit intermediate, the hot path of the math;
@@ -22,6 +23,7 @@
 pub mod books;
 pub mod cp_math;
 pub mod error;
+pub mod fetch;
 pub mod graph;
 pub mod muldiv;
 pub mod partition;

@@ -1,23 +1,27 @@
 """The adaptive fetch wait: the rule, and against the real broker that a long idle wait
 neither delays records nor lets a partition's next records wait behind it; gathering: fewer
 fetches while records flow, the idle behaviour back when they stop; a consumer that builds
-the stages' Records itself."""
+the stages' Records itself; fetch responses parsed in Rust, their empty partitions left out."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from dataclasses import dataclass
+from io import BytesIO
 from typing import Any, Literal
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.protocol.fetch import FetchResponse_v11
 
+from pipeline.runtime.delivery import patches
 from pipeline.runtime.delivery.patches import (
     AdaptiveWaitConsumer,
     Gathering,
     covers_every_partition,
     fetch_sizes,
+    install_fetch_decoder,
 )
 from pipeline.stages.base import Record
 from tests.kafka_support import new_topic
@@ -247,3 +251,52 @@ def test_a_consumer_of_raw_bytes_refuses_deserializers() -> None:
     for records in ("stage", "raw"):
         with pytest.raises(ValueError, match="no deserializers"):
             AdaptiveWaitConsumer(records=records, value_deserializer=bytes.upper)
+
+
+def test_the_installed_decoder_returns_aiokafkas_response_without_its_empty_partitions() -> None:
+    install_fetch_decoder()
+    install_fetch_decoder()  # once per process: a second call changes nothing
+    empty = (0, 0, 4, 4, 0, [], -1, b"")
+    sent = FetchResponse_v11(
+        0, 0, 0, [("a", [empty, (1, 0, 9, 9, 0, [], -1, b"records")]), ("b", [empty])]
+    )
+    before = patches.fetch_decodes
+    got = FetchResponse_v11.decode(BytesIO(bytes(sent.encode())))
+    assert patches.fetch_decodes == before + 1
+    assert isinstance(got, FetchResponse_v11)
+    assert got.API_VERSION == 11
+    assert (got.throttle_time_ms, got.error_code, got.session_id) == (0, 0, 0)
+    assert got.topics == [("a", [(1, 0, 9, 9, 0, [], -1, b"records")])]
+
+
+@pytest.mark.services
+async def test_a_consumer_against_the_broker_reads_every_record_through_the_rust_decoder(
+    kafka_bootstrap: str,
+) -> None:
+    topic = await new_topic(kafka_bootstrap, "test.fetchdecode", 8)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for i in range(30):
+            await producer.send_and_wait(topic, b"v%d" % i, partition=(3, 6)[i % 2])
+    finally:
+        await producer.stop()
+    before = patches.fetch_decodes
+    consumer = await _consumer(kafka_bootstrap, topic, 8)
+    got: dict[int, list[bytes]] = {}
+    try:
+        async with asyncio.timeout(20):
+            while sum(len(v) for v in got.values()) < 30:
+                for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                    got.setdefault(tp.partition, []).extend(r.value for r in records)
+        # The broker answers v11 and our parser read it; six of eight partitions were empty
+        # in every response and never reached aiokafka's per-partition loop.
+        assert patches.fetch_decodes > before
+        assert consumer.highwater(TopicPartition(topic, 3)) == 15
+        assert consumer.highwater(TopicPartition(topic, 0)) is None
+    finally:
+        await consumer.stop()
+    assert got == {
+        3: [b"v%d" % i for i in range(0, 30, 2)],
+        6: [b"v%d" % i for i in range(1, 30, 2)],
+    }

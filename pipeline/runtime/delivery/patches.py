@@ -44,6 +44,19 @@ it returns the record batch's own record objects (``offset``, ``timestamp``, ``k
 buffer (``PartitionRecords``) is swapped when the fetch response is parsed, before any
 record of it is read (same fields, only ``_consumer_record`` differs).
 
+**Fetch responses parsed in Rust, their empty partitions left out.**  A worker's consumer holds
+every partition of its groups' topics (28 on two workers) and, while records flow, fetches a
+few hundred times a second; each ``FetchResponse`` lists every partition, most of them empty.
+aiokafka parses it field by field in Python (~150 us for 28 partitions) and then visits every
+partition again in ``_proc_fetch_request``.  ``install_fetch_decoder`` makes
+``FetchResponse_v11.decode`` the Rust parser (``pipeline.ops.decode_fetch_v11``), which builds
+only the partitions with records, an error or aborted transactions.  What the left-out ones
+would have done in aiokafka: refresh the partition's high watermark and last stable offset
+(both the offset fetched from, as nothing is past it) and the time of its last fetch; so a
+partition's ``highwater`` is the one its last fetch with records brought.  The broker answers
+v11 to aiokafka 0.14 (the highest it asks for); an older broker's lower versions keep
+aiokafka's own parse.
+
 **Gathering, for followers that may lag a little.**  A follower reading busy topics whole
 (the risk feed reads every intent's events in every worker) completes a fetch on the first
 new record, so while records flow it sends a fetch request every few milliseconds, each a
@@ -59,14 +72,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
+from io import BytesIO
 from typing import Any, Literal
 
 import aiokafka
 from aiokafka.client import AIOKafkaClient
 from aiokafka.consumer.fetcher import Fetcher, PartitionRecords
 from aiokafka.producer.message_accumulator import MessageAccumulator
+from aiokafka.protocol.fetch import FetchResponse_v11
 from aiokafka.structs import TopicPartition
 
+from pipeline.ops import decode_fetch_v11
 from pipeline.stages.base import Record
 
 WRITTEN_FOR = {"aiokafka": ("0.14.",)}
@@ -115,6 +131,63 @@ def check() -> None:
         raise UnsupportedLibraryVersion("aiokafka's PartitionRecords has no _consumer_record")
     if not hasattr(AIOKafkaClient, "add_topic"):
         raise UnsupportedLibraryVersion("aiokafka's client has no add_topic")
+    if _fetch_v11_layout() != FETCH_V11_LAYOUT:
+        raise UnsupportedLibraryVersion(
+            f"aiokafka's FetchResponse_v11 is laid out as {_fetch_v11_layout()}, not as the "
+            f"Rust decoder reads it ({FETCH_V11_LAYOUT})"
+        )
+
+
+FETCH_V11_LAYOUT = (
+    ("throttle_time_ms", "error_code", "session_id", "topics"),
+    ("topics", "partitions"),
+    (
+        "partition",
+        "error_code",
+        "highwater_offset",
+        "last_stable_offset",
+        "log_start_offset",
+        "aborted_transactions",
+        "preferred_read_replica",
+        "message_set",
+    ),
+    ("producer_id", "first_offset"),
+)
+"""The field names of aiokafka's ``FetchResponse_v11``, level by level, that
+``decode_fetch_v11`` returns in this order."""
+
+
+def _fetch_v11_layout() -> tuple[tuple[str, ...], ...]:
+    topics = FetchResponse_v11.SCHEMA.fields[3].array_of
+    partitions = topics.fields[1].array_of
+    aborted = partitions.fields[5].array_of
+    return (FetchResponse_v11.SCHEMA.names, topics.names, partitions.names, aborted.names)
+
+
+fetch_decodes = 0
+"""Fetch responses parsed by ``decode_fetch_v11`` in this process (the tests check that a
+consumer against the real broker goes through it)."""
+
+
+def _decode_fetch_v11(cls: type[FetchResponse_v11], data: BytesIO | bytes) -> FetchResponse_v11:
+    global fetch_decodes
+    fetch_decodes += 1
+    # The connection hands the response past its header, as a BytesIO.
+    raw = data.read() if isinstance(data, BytesIO) else data
+    return cls(*decode_fetch_v11(raw))
+
+
+def install_fetch_decoder() -> None:
+    """Make ``FetchResponse_v11.decode`` the Rust parser (see the module docstring); once per
+    process, refusing an aiokafka whose response is laid out otherwise."""
+    if (
+        FetchResponse_v11.__dict__.get("decode") is not None
+        and getattr(FetchResponse_v11.decode, "__func__", None) is _decode_fetch_v11
+    ):
+        return
+    if _fetch_v11_layout() != FETCH_V11_LAYOUT:
+        check()  # raises, naming what differs
+    FetchResponse_v11.decode = classmethod(_decode_fetch_v11)
 
 
 def track_topic(producer: aiokafka.AIOKafkaProducer, topic: str) -> None:
@@ -277,6 +350,7 @@ class AdaptiveWaitConsumer(aiokafka.AIOKafkaConsumer):  # type: ignore[misc]
             kwargs.get("key_deserializer") or kwargs.get("value_deserializer")
         ):
             raise ValueError(f"records={records!r} returns the raw bytes: no deserializers")
+        install_fetch_decoder()
         self._idle_wait_ms = max(idle_wait_ms, kwargs["fetch_max_wait_ms"])
         self._gathering = gathering
         self._records_class = RECORDS[records]

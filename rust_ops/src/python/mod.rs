@@ -4,6 +4,7 @@
 pub mod books;
 pub mod convert;
 pub mod errors;
+pub mod fetch;
 pub mod graph;
 pub mod math;
 pub mod partition;
@@ -32,5 +33,6 @@ fn _rust_ops(m: &Bound<'_, PyModule>) -> PyResult<()> {
     books::register(m)?;
     graph::register(m)?;
     partition::register(m)?;
+    fetch::register(m)?;
     Ok(())
 }
