@@ -731,9 +731,7 @@ def kafka_partition(key: bytes, partitions: int) -> int:
     partitions: ``(murmur2(key) & 0x7fffffff) % partitions``, as the Java client and aiokafka
     compute it (``partitions`` of 0 counts as 1).  ~50x aiokafka's pure-Python hash."""
 
-FetchedPartition = tuple[
-    int, int, int, int, int, list[tuple[int, int]] | None, int, bytes | None
-]
+FetchedPartition = tuple[int, int, int, int, int, list[tuple[int, int]] | None, int, bytes | None]
 """``(partition, error_code, high_watermark, last_stable_offset, log_start_offset,
 aborted_transactions, preferred_read_replica, records)``, as aiokafka's
 ``FetchResponse_v11`` holds a partition (``None`` where the response says null)."""
