@@ -13,7 +13,9 @@ from typing import Any, Literal
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.protocol.fetch import FetchResponse_v11
+from aiokafka.protocol.fetch import FetchRequest_v11, FetchResponse_v11
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipeline.runtime.delivery import patches
 from pipeline.runtime.delivery.patches import (
@@ -300,3 +302,31 @@ async def test_a_consumer_against_the_broker_reads_every_record_through_the_rust
         3: [b"v%d" % i for i in range(0, 30, 2)],
         6: [b"v%d" % i for i in range(1, 30, 2)],
     }
+
+
+_I32 = st.integers(min_value=-(2**31), max_value=2**31 - 1)
+_I64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+
+
+@given(
+    st.tuples(_I32, _I32, _I32, _I32, st.integers(min_value=0, max_value=1), _I32, _I32),
+    st.lists(
+        st.tuples(
+            st.text(max_size=8), st.lists(st.tuples(_I32, _I32, _I64, _I64, _I32), max_size=5)
+        ),
+        max_size=4,
+    ),
+    st.lists(st.tuples(st.text(max_size=8), st.lists(_I32, max_size=3)), max_size=2),
+    st.one_of(st.none(), st.text(max_size=8)),
+)
+def test_a_fetch_request_is_written_byte_for_byte_as_aiokafkas_schema_writes_it(
+    head: tuple[int, ...],
+    topics: list[Any],
+    forgotten: list[Any],
+    rack_id: str | None,
+) -> None:
+    install_fetch_decoder()
+    request = FetchRequest_v11(*head, topics, forgotten, rack_id)
+    schema = FetchRequest_v11.SCHEMA
+    expected = bytes(schema.encode([request.__dict__[name] for name in schema.names]))
+    assert request.encode() == expected
