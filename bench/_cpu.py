@@ -160,7 +160,11 @@ class CpuMeter:
         self.window = time.monotonic() - self._started
         for pid, (name, ticks, _parent) in procs.items():
             before = self._before.get(pid)
-            used = ticks - (before[1] if before and before[0] == name else 0)
+            # The same process if its time did not go backwards: a kernel worker renames
+            # itself by the work it does ("kworker/0:1-events" -> "...-mm_percpu_wq"), and
+            # counting all its ticks since boot as this run's showed 12 "cores busy" on two.
+            # (A pid reused within a run starts from zero ticks: fewer than before.)
+            used = ticks - before[1] if before and ticks >= before[1] else ticks
             if used > 0:
                 service = _service_of(pid, procs, self.services) if self.services else None
                 group = group_of(pid, name, self.workers, service, by_name=not self.services)
