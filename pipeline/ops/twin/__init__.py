@@ -15,6 +15,7 @@ The modules mirror ``rust_ops/src``, one for one; read the Rust module for the w
                           ``graph.search``: ``search/``)
 ``twin.books``            ``books/``: order books, their aggregation, sweeps
 ``twin.partition``        ``partition.rs``: Kafka's default partitioner
+``twin.fetch``            ``fetch.rs``: a Kafka fetch response parsed, empty partitions left out
 ``twin.convert``          ``python/convert.rs``: what the bindings accept
 ========================  ==============================================================
 
@@ -36,6 +37,7 @@ from pipeline.ops.twin.books import (
 )
 from pipeline.ops.twin.cp_math import amount_in, amount_out
 from pipeline.ops.twin.error import FEE_DENOMINATOR
+from pipeline.ops.twin.fetch import decode_fetch_v11
 from pipeline.ops.twin.graph import (
     GAS_BASE,
     GAS_CP_HOP,
@@ -97,6 +99,7 @@ __all__ = [
     "aggregate_books",
     "amount_in",
     "amount_out",
+    "decode_fetch_v11",
     "kafka_partition",
     "sqrt_ratio_at_tick",
     "sweep",
