@@ -23,7 +23,7 @@ from pipeline.runtime.delivery.patches import (
     Gathering,
     covers_every_partition,
     fetch_sizes,
-    install_fetch_decoder,
+    install_fetch_codec,
 )
 from pipeline.stages.base import Record
 from tests.kafka_support import new_topic
@@ -256,8 +256,8 @@ def test_a_consumer_of_raw_bytes_refuses_deserializers() -> None:
 
 
 def test_the_installed_decoder_returns_aiokafkas_response_without_its_empty_partitions() -> None:
-    install_fetch_decoder()
-    install_fetch_decoder()  # once per process: a second call changes nothing
+    install_fetch_codec()
+    install_fetch_codec()  # once per process: a second call changes nothing
     empty = (0, 0, 4, 4, 0, [], -1, b"")
     sent = FetchResponse_v11(
         0, 0, 0, [("a", [empty, (1, 0, 9, 9, 0, [], -1, b"records")]), ("b", [empty])]
@@ -325,7 +325,7 @@ def test_a_fetch_request_is_written_byte_for_byte_as_aiokafkas_schema_writes_it(
     forgotten: list[Any],
     rack_id: str | None,
 ) -> None:
-    install_fetch_decoder()
+    install_fetch_codec()
     request = FetchRequest_v11(*head, topics, forgotten, rack_id)
     schema = FetchRequest_v11.SCHEMA
     expected = bytes(schema.encode([request.__dict__[name] for name in schema.names]))

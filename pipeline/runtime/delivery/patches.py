@@ -48,7 +48,7 @@ record of it is read (same fields, only ``_consumer_record`` differs).
 every partition of its groups' topics (28 on two workers) and, while records flow, fetches a
 few hundred times a second; each ``FetchResponse`` lists every partition, most of them empty.
 aiokafka parses it field by field in Python (~150 us for 28 partitions) and then visits every
-partition again in ``_proc_fetch_request``.  ``install_fetch_decoder`` makes
+partition again in ``_proc_fetch_request``.  ``install_fetch_codec`` makes
 ``FetchResponse_v11.decode`` the Rust parser (``pipeline.ops.decode_fetch_v11``), which builds
 only the partitions with records, an error or aborted transactions.  What the left-out ones
 would have done in aiokafka: refresh the partition's high watermark and last stable offset
@@ -261,7 +261,7 @@ def _encode_fetch_v11(request: FetchRequest_v11) -> bytes:
     return b"".join(parts)
 
 
-def install_fetch_decoder() -> None:
+def install_fetch_codec() -> None:
     """Make ``FetchResponse_v11.decode`` the Rust parser and ``FetchRequest_v11.encode`` the
     ``struct`` writer (see the module docstring); once per process, refusing an aiokafka whose
     fetch messages are laid out otherwise."""
@@ -436,7 +436,7 @@ class AdaptiveWaitConsumer(aiokafka.AIOKafkaConsumer):  # type: ignore[misc]
             kwargs.get("key_deserializer") or kwargs.get("value_deserializer")
         ):
             raise ValueError(f"records={records!r} returns the raw bytes: no deserializers")
-        install_fetch_decoder()
+        install_fetch_codec()
         self._idle_wait_ms = max(idle_wait_ms, kwargs["fetch_max_wait_ms"])
         self._gathering = gathering
         self._records_class = RECORDS[records]
