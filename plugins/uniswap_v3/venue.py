@@ -117,7 +117,22 @@ class UniswapV3Venue:
             # has its own retry budget inside the intent's window, so fail fast here.
             exception_retry_configuration=None,
         )
+        # web3's own session is built with ``TCPConnector(force_close=True)``: a new TCP
+        # connection per call (measured on anvil: 81 connects in 1 s of a watcher polling
+        # every 10 ms; ~9/s per worker at the default 0.1 s). This one keeps them alive and
+        # pooled. web3 caches it per event loop, so it is set before the first call, on the
+        # loop the venue runs on; ``provider.disconnect()`` closes it.
+        await provider.cache_async_session(aiohttp.ClientSession(raise_for_status=True))
         w3 = AsyncWeb3(provider)
+        try:
+            await self._connect(w3, deployment)
+        except BaseException:
+            if self._w3 is None:
+                with contextlib.suppress(Exception):
+                    await provider.disconnect()
+            raise
+
+    async def _connect(self, w3: AsyncWeb3[AsyncHTTPProvider], deployment: Deployment) -> None:
         w3.middleware_onion.remove("validation")
         async with self._rpc("connect"):
             chain_id = await w3.eth.chain_id

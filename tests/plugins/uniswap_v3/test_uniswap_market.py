@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -90,6 +91,42 @@ async def test_blocks_without_pool_events_yield_nothing(
     watcher.close()
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(pending, timeout=5)
+
+
+async def test_polls_reuse_the_nodes_connections(
+    venue: UniswapV3Venue, chain: DevChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # web3's default session closes the connection after every call: each poll opened a new
+    # one (~9/s per worker in the bench). Count the TCP connections the loop opens to the
+    # node while the watcher polls and the venue reads every pool, again and again.
+    port = urlsplit(chain.rpc_url).port
+    loop = asyncio.get_running_loop()
+    create_connection = loop.create_connection
+    opened = 0
+
+    async def counting_create_connection(*args: Any, **kwargs: Any) -> Any:
+        nonlocal opened
+        transport, protocol = await create_connection(*args, **kwargs)
+        if transport.get_extra_info("peername")[1] == port:
+            opened += 1
+        return transport, protocol
+
+    await venue.reader.read()  # the first read also asks every pool's ticks, all at once
+    monkeypatch.setattr(loop, "create_connection", counting_create_connection)
+    watcher = PoolWatcher(venue, poll_interval_s=0.005, snapshot=False)
+    pending = asyncio.ensure_future(anext(watcher.updates()))  # polls; no pool changes
+    reads = 20
+    for _ in range(reads):  # each: the head, then slot0 and liquidity of every pool at once
+        await venue.reader.read()
+        await asyncio.sleep(0.01)
+    watcher.close()
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(pending, timeout=5)
+    # Pooled, the connections never outnumber the calls in flight at once: a read's
+    # slot0 and liquidity of every pool, and the watcher's poll.
+    in_flight = 2 * len(venue.deployment.pools) + 1
+    calls = reads * (1 + 2 * len(venue.deployment.pools))
+    assert opened <= in_flight, f"{opened} new connections to the node for {calls}+ calls"
 
 
 def test_the_plugin_registers_its_market_source() -> None:
