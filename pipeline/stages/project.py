@@ -81,11 +81,12 @@ class ProjectStage:
         self._refresher = asyncio.create_task(self._refresh_positions(), name="positions")
 
     async def _refresh_positions(self) -> None:
-        """Recompute dirty positions, spending at most ~1/REFRESH_DUTY of the time on it.
+        """Refresh dirty positions, spending at most ~1/REFRESH_DUTY of the time on it.
 
-        A recompute reads all of a strategy's fills, so its cost grows with history; pausing
-        in proportion to how long the last round took keeps it from crowding out the stage
-        when there are many fills (positions then lag a little more, never the facts).
+        A refresh folds a strategy's new fills into its ledger, but one that must read all
+        the fills (a late or changed fill) costs what the history costs; pausing in proportion
+        to how long the last round took keeps that from crowding out the stage (positions
+        then lag a little more, never the facts).
         """
         assert self._read_model is not None
         delay = REFRESH_INTERVAL_S
@@ -133,10 +134,10 @@ class ProjectStage:
         if not events:
             return
         self.stored += await self._store.append(events)
-        # Positions are recomputed from all of a strategy's fills, which grows with history:
-        # the apply script only marks the strategies dirty (durably), and a background task
-        # recomputes each dirty one at most every REFRESH_INTERVAL_S.  The batch's metrics
-        # ride on the same Redis round trip.
+        # Positions are not computed here: the apply script marks the strategies whose fills
+        # changed dirty (durably), and a background task folds their new fills in at most
+        # every REFRESH_INTERVAL_S, for all of a batch's and the next ones' fills at once.
+        # The batch's metrics ride on the same Redis round trip.
         read_model, now = self._read_model, now_ms()
         await read_model.apply(
             events,

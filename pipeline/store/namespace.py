@@ -33,7 +33,16 @@ FAMILIES: Final = (
 # and field guards of intents and plans: they are written only while an intent's events
 # arrive out of order (see readmodel.py), so which exist depends on the order, not on the
 # facts (``lastSeq`` and ``eventCount`` in ``intent:{id}`` say what was applied).
-TOKENS: Final = ("fills-version", "intent-seqs:*", "intent-guards:*", "plan-guards:*")
+# And the positions' ledgers and lists of new fills: how far a ledger has folded depends on
+# when positions were last refreshed (what they hold is compared, as ``positions:*``).
+TOKENS: Final = (
+    "fills-version",
+    "intent-seqs:*",
+    "intent-guards:*",
+    "plan-guards:*",
+    "positions-state:*",
+    "fills-new:*",
+)
 
 # KEYS: the fresh keys then the live keys they replace, then live keys to delete.
 # ARGV[1]: how many renames.  Atomic: readers see the old models or the new, never a mix.

@@ -9,14 +9,24 @@ what was paid or received; a fill between two other assets (WBTC -> WETH) at the
 price of the asset given up, since no market price of that moment is recorded.  The quote asset
 itself is cash: it has a quantity but no cost basis or P&L.  Positions may go short (a paper
 strategy can sell what it never bought); closing a short realises P&L as closing a long does.
+
+Kept up incrementally (``Ledger``): the holdings after every fill, stored exactly, with the
+fills of the last ``SETTLE_AFTER`` and the holdings before them, so that new fills are taken
+in without reading the ones before (a late one within that time trades the recent ones
+again).  A fill that sorts at or before the settled ones (it arrived more than
+``SETTLE_AFTER`` after a later one) cannot be: the caller then computes from all the fills.
+Both run the same trades in the same order, so they agree to the digit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from pipeline.models.base import wire_amount
 
@@ -70,17 +80,139 @@ def _fill_value(fill: Mapping[str, Any], quote: str, reference: Mapping[str, Dec
     return Decimal(fill["amountIn"]) * reference.get(fill["assetIn"], ZERO)
 
 
+def _fill_order(fill: Mapping[str, Any]) -> tuple[str, str]:
+    return (fill["time"], fill["eventId"])
+
+
+SETTLE_AFTER = timedelta(seconds=5)
+"""How much later than a fill the newest fill must be for the fill to be settled into the
+ledger's holdings.  Fills reach the read model out of time order (each project worker holds
+its own partitions and lags by its own batches): a fill at most this much older than the
+newest still folds in; a later one costs a computation from all fills."""
+
+_FILL_FIELDS = ("time", "eventId", "assetIn", "amountIn", "assetOut", "amountOut")
+"""What a fill in the ledger keeps: what orders and trades it."""
+
+
+@dataclass
+class Ledger:
+    """A strategy's holdings, kept up fill by fill.
+
+    ``settled``: after every fill up to ``watermark``; ``recent``: the fills after it, in
+    order (a late fill may still land between them); ``current``: ``settled`` with the
+    ``recent`` fills traded, what the positions are.  Cash is not set apart in any of them.
+    """
+
+    settled: dict[str, Holding] = field(default_factory=dict)
+    watermark: tuple[str, str] | None = None
+    """(time, event id) of the last fill settled; None: none yet."""
+    recent: list[dict[str, str]] = field(default_factory=list)
+    current: dict[str, Holding] = field(default_factory=dict)
+
+    def fold(
+        self, fills: Iterable[Mapping[str, Any]], quote: str, reference: Mapping[str, Decimal]
+    ) -> bool:
+        """Take ``fills`` in.  False, and nothing changed, if one sorts at or before the
+        watermark: only a computation from all fills places it."""
+        new = sorted(({k: f[k] for k in _FILL_FIELDS} for f in fills), key=_fill_order)
+        if not new:
+            return True
+        if self.watermark is not None and _fill_order(new[0]) <= self.watermark:
+            return False
+        if self.recent and _fill_order(new[0]) > _fill_order(self.recent[-1]):
+            for fill in new:  # the usual case: after every fill so far
+                _trade(self.current, fill, quote, reference)
+            self.recent += new
+            self._settle(quote, reference)
+            return True
+        # None recent (a ledger's first fills), or one lands among the recent fills: settle
+        # what is old enough, then trade the rest (again) from the settled holdings.
+        self.recent = sorted(self.recent + new, key=_fill_order)
+        self._settle(quote, reference)
+        self.current = _copy(self.settled)
+        for fill in self.recent:
+            _trade(self.current, fill, quote, reference)
+        return True
+
+    def _settle(self, quote: str, reference: Mapping[str, Decimal]) -> None:
+        newest = datetime.fromisoformat(self.recent[-1]["time"])
+        settled = 0
+        for fill in self.recent:
+            if newest - datetime.fromisoformat(fill["time"]) < SETTLE_AFTER:
+                break
+            _trade(self.settled, fill, quote, reference)
+            settled += 1
+        if settled:
+            self.watermark = _fill_order(self.recent[settled - 1])
+            del self.recent[:settled]
+
+    def positions(self, quote: str) -> dict[str, Holding]:
+        """The holdings after every fill, the quote asset as cash (what it was spent or
+        received for is itself)."""
+        out = dict(self.current)
+        if quote in out:
+            out[quote] = Holding(quantity=out[quote].quantity)
+        return out
+
+    def dumps(self) -> bytes:
+        """Exact (Decimal strings, not rounded for the wire): a fold from a loaded ledger
+        must give what the computation from all fills gives."""
+        return orjson.dumps(
+            {
+                "watermark": self.watermark,
+                "settled": _holdings_out(self.settled),
+                "recent": self.recent,
+                "current": _holdings_out(self.current),
+            }
+        )
+
+    @classmethod
+    def loads(cls, raw: str | bytes) -> Ledger:
+        doc = orjson.loads(raw)
+        mark = doc["watermark"]
+        return cls(
+            settled=_holdings_in(doc["settled"]),
+            watermark=(mark[0], mark[1]) if mark else None,
+            recent=doc["recent"],
+            current=_holdings_in(doc["current"]),
+        )
+
+
+def _holdings_out(holdings: Mapping[str, Holding]) -> dict[str, list[str]]:
+    return {a: [str(h.quantity), str(h.cost), str(h.realised)] for a, h in holdings.items()}
+
+
+def _holdings_in(doc: Mapping[str, list[str]]) -> dict[str, Holding]:
+    return {a: Holding(Decimal(q), Decimal(c), Decimal(r)) for a, (q, c, r) in doc.items()}
+
+
+def _copy(holdings: Mapping[str, Holding]) -> dict[str, Holding]:
+    return {asset: replace(h) for asset, h in holdings.items()}
+
+
+def _trade(
+    holdings: dict[str, Holding],
+    fill: Mapping[str, Any],
+    quote: str,
+    reference: Mapping[str, Decimal],
+) -> None:
+    value = _fill_value(fill, quote, reference)
+    holdings.setdefault(fill["assetIn"], Holding()).trade(-Decimal(fill["amountIn"]), value)
+    holdings.setdefault(fill["assetOut"], Holding()).trade(Decimal(fill["amountOut"]), value)
+
+
+def ledger_from_fills(
+    fills: Iterable[Mapping[str, Any]], quote: str, reference: Mapping[str, Decimal]
+) -> Ledger:
+    ledger = Ledger()
+    ledger.fold(fills, quote, reference)  # from nothing, every fill folds
+    return ledger
+
+
 def holdings_from_fills(
     fills: Iterable[Mapping[str, Any]], quote: str, reference: Mapping[str, Decimal]
 ) -> dict[str, Holding]:
-    out: dict[str, Holding] = {}
-    for fill in sorted(fills, key=lambda f: (f["time"], f["eventId"])):
-        value = _fill_value(fill, quote, reference)
-        out.setdefault(fill["assetIn"], Holding()).trade(-Decimal(fill["amountIn"]), value)
-        out.setdefault(fill["assetOut"], Holding()).trade(Decimal(fill["amountOut"]), value)
-    if quote in out:  # cash: what it was spent or received for is itself
-        out[quote] = Holding(quantity=out[quote].quantity)
-    return out
+    return ledger_from_fills(fills, quote, reference).positions(quote)
 
 
 def valued(

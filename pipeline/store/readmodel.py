@@ -12,6 +12,10 @@ Keys (under an optional prefix, so replays and tests can use their own namespace
     plan-guards:{id}        as intent-guards, for the plan
     fills:{strategy}        hash: step id -> fill (JSON); positions are computed from it
     positions:{strategy}    hash: asset -> {quantity, costBasis, realisedPnl} (JSON)
+    positions-state:{s}     the strategy's ledger (``positions.Ledger``): exact holdings up to
+                            its last fill, which ``refresh_positions`` folds new fills into
+    fills-new:{strategy}    list: the fills' steps added since that ledger was written ('!':
+                            a fill changed, the ledger must be computed from all fills again)
     prices / prices-guards  hash: asset -> latest fill price in the quote asset
     intents                 sorted set of intent ids by creation time (from the id)
     intents:state:{state}   the same, per current state
@@ -47,7 +51,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 from pipeline.store.facts import EventFacts
-from pipeline.store.positions import holdings_from_fills
+from pipeline.store.positions import Ledger, ledger_from_fills
 from pipeline.store.projection import (
     STAGE_OF,
     STATE_OF,
@@ -395,14 +399,18 @@ for sid, fills in pairs(strategy_fills) do
   for step, fill in pairs(fills) do steps[#steps + 1] = step; wanted[#wanted + 1] = fill end
   if #steps > 0 then
     local have = redis.call('HMGET', P..'fills:'..sid, unpack(steps))
-    local changed = {}
+    local changed, added = {}, {}
     for k, step in ipairs(steps) do
       if have[k] ~= wanted[k] then
         changed[#changed + 1] = step; changed[#changed + 1] = wanted[k]
+        -- For refresh_positions: a new step to fold in, or '!' (a fill it may have folded
+        -- in already changed: only a computation from all fills is right).
+        added[#added + 1] = have[k] and '!' or step
       end
     end
     if #changed > 0 then
       redis.call('HSET', P..'fills:'..sid, unpack(changed))
+      redis.call('RPUSH', P..'fills-new:'..sid, unpack(added))
       redis.call('HINCRBY', P..'fills-version', sid, 1)
       if mark_dirty then redis.call('SADD', P..'positions:dirty', sid) end
       out[#out + 1] = sid
@@ -413,13 +421,43 @@ return out
 """
 
 
-# ARGV = prefix, strategy, the fills version the positions were computed from, then asset,
-# position JSON pairs.  Writes (replacing the hash) only if the version is unchanged.
+# ARGV = prefix, strategy.  What ``refresh_positions`` needs of one strategy, in one call:
+# {fills version, positions ledger ('' if none), '1' if only a computation from all fills will
+# do ('0' if the new fills can be folded into the ledger), the new fills (when '0')}.  All
+# fills are read by the caller itself (HGETALL): a script's reply is built on Lua's stack,
+# which holds some thousands of values, and a strategy has any number of fills.  So are new
+# fills beyond NEW_FILLS_AT_MOST.
+_READ_POSITIONS = """
+local P, sid = ARGV[1], ARGV[2]
+local version = redis.call('HGET', P..'fills-version', sid) or '0'
+local ledger = redis.call('GET', P..'positions-state:'..sid)
+if not ledger then return {version, '', '1'} end
+local new = redis.call('LRANGE', P..'fills-new:'..sid, 0, %d)
+if #new == 0 then return {version, ledger, '0'} end
+if #new > %d then return {version, ledger, '1'} end
+for _, step in ipairs(new) do
+  if step == '!' then return {version, ledger, '1'} end
+end
+local out = redis.call('HMGET', P..'fills:'..sid, unpack(new))
+table.insert(out, 1, '0'); table.insert(out, 1, ledger); table.insert(out, 1, version)
+return out
+"""
+
+NEW_FILLS_AT_MOST: Final = 2000
+"""New fills ``_READ_POSITIONS`` hands over; more, and the caller reads all fills."""
+
+_READ_POSITIONS = _READ_POSITIONS % (NEW_FILLS_AT_MOST, NEW_FILLS_AT_MOST)
+
+# ARGV = prefix, strategy, the fills version the positions were computed from, the ledger
+# (``positions.Ledger.dumps``), then asset, position JSON pairs.  Writes (replacing the hash)
+# only if the version is unchanged; then every fill listed as new is in the ledger.
 _WRITE_POSITIONS = """
 local P, sid = ARGV[1], ARGV[2]
 if (redis.call('HGET', P..'fills-version', sid) or '0') ~= ARGV[3] then return 0 end
 redis.call('DEL', P..'positions:'..sid)
-if #ARGV > 3 then redis.call('HSET', P..'positions:'..sid, unpack(ARGV, 4)) end
+if #ARGV > 4 then redis.call('HSET', P..'positions:'..sid, unpack(ARGV, 5)) end
+redis.call('SET', P..'positions-state:'..sid, ARGV[4])
+redis.call('DEL', P..'fills-new:'..sid)
 return 1
 """
 
@@ -538,34 +576,56 @@ class ReadModel:
         return results[:calls]
 
     async def refresh_positions(self, strategies: Iterable[str]) -> None:
-        """Recompute ``positions:{s}`` from ``fills:{s}`` for every strategy given.
+        """Bring ``positions:{s}`` up to ``fills:{s}`` for every strategy given.
 
-        Two round trips for all of them: read every strategy's fills and fills version, then
-        one script per strategy writes its positions only if the version is still the one
-        read (another project worker may have added fills meanwhile: a position written from
-        a stale read would stay wrong).  Strategies whose version moved are read again.
+        Incremental: ``positions-state:{s}`` keeps each strategy's ledger (its holdings up to
+        its last fill, ``positions.Ledger``) and ``fills-new:{s}`` lists the fills added since
+        it was written, so a refresh reads only those and folds them in, however long the
+        history.  It reads all the fills, as before, when there is no ledger yet (a fresh
+        read model, a replay), when a fill already there changed, or when a new fill sorts
+        before the ledger's last one (it arrived late).
+
+        Two round trips for all of them in the usual case: read every strategy's fills version,
+        ledger and new fills, then one script per strategy writes its positions and ledger only
+        if the version is still the one read (another project worker may have added fills
+        meanwhile: a position written from a stale read would stay wrong).  Strategies whose
+        version moved are read again.
         """
         pending = sorted(set(strategies))
+        quote, reference = self.quote_asset, self.reference_prices
         for attempt in range(50):
             if not pending:
                 return
             pipe = self._redis.pipeline(transaction=False)
             for strategy in pending:
-                pipe.hget(self.key("fills-version"), strategy)
-                pipe.hgetall(self.key(f"fills:{strategy}"))
-            read = await pipe.execute()
+                pipe.eval(_READ_POSITIONS, 0, self.prefix, strategy)
+            reads: list[list[Any]] = await pipe.execute()
+            ledgers: dict[str, Ledger] = {}
+            for strategy, (_, raw, everything, *new) in zip(pending, reads, strict=True):
+                if everything == "1" or None in new:
+                    continue
+                ledger = Ledger.loads(raw)
+                if ledger.fold((orjson.loads(f) for f in new), quote, reference):
+                    ledgers[strategy] = ledger
+            recompute = [s for s in pending if s not in ledgers]
+            if recompute:
+                pipe = self._redis.pipeline(transaction=False)
+                for strategy in recompute:
+                    pipe.hvals(self.key(f"fills:{strategy}"))
+                for strategy, fills in zip(recompute, await pipe.execute(), strict=True):
+                    ledger = ledger_from_fills(map(orjson.loads, fills), quote, reference)
+                    ledgers[strategy] = ledger
             pipe = self._redis.pipeline(transaction=False)
-            for i, strategy in enumerate(pending):
-                version, raw = read[2 * i] or "0", read[2 * i + 1]
-                holdings = holdings_from_fills(
-                    [orjson.loads(v) for v in raw.values()], self.quote_asset, self.reference_prices
-                )
+            for strategy, read in zip(pending, reads, strict=True):
+                ledger = ledgers[strategy]
                 mapping = [
                     part
-                    for asset, h in holdings.items()
+                    for asset, h in ledger.positions(quote).items()
                     for part in (asset, orjson.dumps(h.to_wire(), option=orjson.OPT_SORT_KEYS))
                 ]
-                pipe.eval(_WRITE_POSITIONS, 0, self.prefix, strategy, version, *mapping)
+                pipe.eval(
+                    _WRITE_POSITIONS, 0, self.prefix, strategy, read[0], ledger.dumps(), *mapping
+                )
             written = await pipe.execute()
             pending = [s for s, ok in zip(pending, written, strict=True) if not int(ok)]
             if pending:

@@ -6,16 +6,18 @@ import random
 from datetime import timedelta
 from decimal import Decimal
 
+import orjson
 import redis.asyncio as aioredis
 
 from pipeline.models.events import Event
 from pipeline.store import namespace
 from pipeline.store.changes import ChangeStream, parse_id
+from pipeline.store.positions import Ledger, ledger_from_fills
 from pipeline.store.readmodel import _WRITE_POSITIONS, SCRIPT_EVENTS, ReadModel, _chunks
 from pipeline.store.views import Views
 from plugins.sim_venue import SimVenue
 from tests.store.conftest import new_read_model
-from tests.store.lifecycle import TOPOLOGY, lifecycle, rejected
+from tests.store.lifecycle import T0, TOPOLOGY, lifecycle, rejected
 
 
 async def snapshot(redis_url: str, prefix: str) -> dict[str, object]:
@@ -242,14 +244,115 @@ async def test_positions_computed_from_a_stale_read_are_not_written(
     before = await redis.hgetall(key("positions:v"))
     assert before
     # A writer that read version-1 lost a race: its positions are refused.
+    ledger = Ledger().dumps()
     stale = await redis.eval(
-        _WRITE_POSITIONS, 0, read_model.prefix, "v", str(int(version) - 1), "WETH", "{}"
+        _WRITE_POSITIONS, 0, read_model.prefix, "v", str(int(version) - 1), ledger, "WETH", "{}"
     )
     assert stale == 0
     assert await redis.hgetall(key("positions:v")) == before
-    fresh = await redis.eval(_WRITE_POSITIONS, 0, read_model.prefix, "v", version, "WETH", "{}")
+    fresh = await redis.eval(
+        _WRITE_POSITIONS, 0, read_model.prefix, "v", version, ledger, "WETH", "{}"
+    )
     assert fresh == 1
     assert await redis.hgetall(key("positions:v")) == {"WETH": "{}"}
+
+
+async def from_all_fills(redis_url: str, model: ReadModel, strategy: str) -> dict[str, str]:
+    """``strategy``'s positions computed from all its fills, in a namespace of their own."""
+    fresh = new_read_model(redis_url)
+    try:
+        fills = await model.redis.hgetall(model.key(f"fills:{strategy}"))
+        await fresh.redis.hset(fresh.key(f"fills:{strategy}"), mapping=fills)
+        await fresh.refresh_positions([strategy])
+        return await fresh.redis.hgetall(fresh.key(f"positions:{strategy}"))
+    finally:
+        await fresh.close()
+
+
+async def test_a_refresh_folds_in_only_the_new_fills(
+    redis_url: str, read_model: ReadModel, sim: SimVenue
+) -> None:
+    """After the first refresh, later ones read only the fills added since: a fill taken out
+    of ``fills:{s}`` behind the ledger's back is still counted, and the positions equal what
+    all the fills give."""
+    redis, key = read_model.redis, read_model.key
+    older = []
+    for i in range(3):
+        older += await lifecycle(sim, 90 + i, strategy="inc", at_ms=T0 + i * 1000)
+    await read_model.apply(older, positions="mark")
+    assert await read_model.refresh_dirty() == 1
+    assert await redis.llen(key("fills-new:inc")) == 0  # all in the ledger
+    before = await redis.hgetall(key("fills:inc"))
+    newer = []
+    for i in range(3, 5):
+        newer += await lifecycle(sim, 90 + i, strategy="inc", at_ms=T0 + i * 1000)
+    await read_model.apply(newer, positions="mark")
+    assert await redis.llen(key("fills-new:inc")) == 2
+    all_fills = await redis.hgetall(key("fills:inc"))
+    # What a refresh reading only the new fills sees the same with or without the old ones.
+    await redis.hdel(key("fills:inc"), *before)
+    assert await read_model.refresh_dirty() == 1
+    await redis.hset(key("fills:inc"), mapping=all_fills)
+    assert await redis.hgetall(key("positions:inc")) == await from_all_fills(
+        redis_url, read_model, "inc"
+    )
+
+
+async def test_late_fills_fold_in_while_recent_and_recompute_after(
+    redis_url: str, read_model: ReadModel, sim: SimVenue
+) -> None:
+    redis, key = read_model.redis, read_model.key
+    first = await lifecycle(sim, 95, strategy="late", at_ms=T0 + 60_000)
+    first += await lifecycle(sim, 97, kind="ACQUIRE", strategy="late", at_ms=T0 + 70_000)
+    await read_model.apply(first, positions="now")  # the first fill settled, the second recent
+    settled = await redis.hgetall(key("fills:late"))
+    # A fill between the two, 2 s before the newest: folded in without reading the others.
+    between = await lifecycle(sim, 98, kind="ACQUIRE", strategy="late", at_ms=T0 + 68_000)
+    await read_model.apply(between, positions="mark")
+    everything = await redis.hgetall(key("fills:late"))
+    await redis.hdel(key("fills:late"), *settled)
+    assert await read_model.refresh_dirty() == 1
+    await redis.hset(key("fills:late"), mapping=everything)
+    assert await redis.hgetall(key("positions:late")) == await from_all_fills(
+        redis_url, read_model, "late"
+    )
+    # A fill from before the settled one: only all the fills place it.
+    late = await lifecycle(sim, 96, kind="ACQUIRE", amount="2", strategy="late", at_ms=T0)
+    await read_model.apply(late, positions="now")
+    assert await redis.llen(key("fills-new:late")) == 0
+    positions = await redis.hgetall(key("positions:late"))
+    assert positions == await from_all_fills(redis_url, read_model, "late")
+    # (Traded in the order they arrived, the fills would give other positions.)
+    fills = sorted(
+        (orjson.loads(f) for f in (await redis.hgetall(key("fills:late"))).values()),
+        key=lambda f: f["time"],
+    )
+    arrived = ledger_from_fills(fills[1:], "USDC", {})
+    arrived.recent, arrived.watermark = [], None
+    arrived.settled = arrived.current
+    arrived.fold(fills[:1], "USDC", {})
+    assert arrived.positions("USDC") != ledger_from_fills(fills, "USDC", {}).positions("USDC")
+    # A fill already in the ledger changes: listed as '!', and recomputed from all fills.
+    step, raw = next(iter((await redis.hgetall(key("fills:late"))).items()))
+    changed = orjson.loads(raw) | {"amountOut": "1"}
+    script = """redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('RPUSH', KEYS[2], '!')
+return redis.call('HINCRBY', KEYS[3], ARGV[3], 1)"""
+    await redis.eval(
+        script,
+        3,
+        key("fills:late"),
+        key("fills-new:late"),
+        key("fills-version"),
+        step,
+        orjson.dumps(changed).decode(),
+        "late",
+    )
+    await read_model.refresh_positions(["late"])
+    assert await redis.hgetall(key("positions:late")) == await from_all_fills(
+        redis_url, read_model, "late"
+    )
+    assert await redis.hgetall(key("positions:late")) != positions
 
 
 STATE_ORDER = ["", "submitted", "accepted", "prioritised", "planned", "executing", "completed"]
