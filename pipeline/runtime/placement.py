@@ -51,3 +51,9 @@ def place(topology: Topology, stages: Sequence[str] | None = None) -> Placement:
         )
     everything = wanted == known - singles
     return Placement(names, singleton=bool(chosen_singles), everything=everything)
+
+
+def process_niceness(topology: Topology, placement: Placement) -> int:
+    """The niceness a worker running ``placement`` gives itself: the least of its stages'
+    (``StageSpec.niceness``), so a process is nice only if every stage in it is."""
+    return min((topology.stage(name).niceness for name in placement.stages), default=0)

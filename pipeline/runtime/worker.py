@@ -52,7 +52,7 @@ from pipeline.runtime.delivery.sink import KafkaSink
 from pipeline.runtime.delivery.tables import TableSet
 from pipeline.runtime.lane_workers import lane_stages, worker_view
 from pipeline.runtime.lifecycle import Lifecycle
-from pipeline.runtime.placement import place
+from pipeline.runtime.placement import place, process_niceness
 from pipeline.runtime.topics import LaneTopicsError, check_lane_topics
 from pipeline.stages.base import StageContext
 from pipeline.topology.models import Topology
@@ -254,6 +254,12 @@ def run_worker(
     except ImportError:  # pragma: no cover - uvloop is a dependency; keep working without
         log.warning("uvloop not installed; using the default event loop")
     gc_tuning.configure(settings.gc_threshold)
+    placement = place(topology, stages) if stages else None
+    niceness = process_niceness(topology, placement) if placement else 0
+    if placement and niceness:
+        # Before anything starts a thread (a thread inherits its creator's niceness).
+        os.nice(niceness)
+        log.info("lower CPU priority", extra={"niceness": niceness, "stages": placement.stages})
     runtime, lifecycle = build_runtime(topology, settings, stages, lane=lane)
     app = SepApp(runtime.group_id, web_enabled=False, datadir=str(settings.data_dir / "faust"))
     app.runtime, app.lifecycle, app.settings_ = runtime, lifecycle, settings

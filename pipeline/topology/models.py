@@ -49,6 +49,15 @@ class StageSpec(Strict):
     outputs: tuple[str, ...] = ()
     concurrency: Annotated[int, Field(ge=1, le=64)] = 1
     batch: BatchSpec = BatchSpec()
+    niceness: Annotated[int, Field(ge=0, le=19)] = 0
+    """How much lower the CPU priority (``os.nice``) of a process that runs only stages this
+    nice or nicer is: the least niceness of its stages (``placement.process_niceness``).
+
+    For a stage off the execution path (project: the event store and read models), in
+    processes of its own (a layout, ``sep up --layout``): while the cores are short, the
+    operating system runs the stages that plan and execute first, and the one behind catches
+    up in larger, cheaper batches.  A process that also runs a stage of niceness 0 (the
+    identical workers of the default layout) keeps the default priority."""
     singleton: bool = False
     """Run by exactly one process, which reads every partition of the stage's inputs.
 

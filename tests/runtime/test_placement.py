@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.runtime.app import group_id
-from pipeline.runtime.placement import PlacementError, place
+from pipeline.runtime.placement import PlacementError, place, process_niceness
 from pipeline.topology import load_topology
 
 TOPOLOGY = load_topology()
@@ -40,3 +40,12 @@ def test_a_singleton_mixed_with_other_stages_is_refused() -> None:
 def test_an_unknown_stage_is_refused_by_name() -> None:
     with pytest.raises(PlacementError, match="'ingets'"):
         place(TOPOLOGY, ["ingets"])
+
+
+def test_a_process_is_as_nice_as_its_least_nice_stage() -> None:
+    """Project is declared nice: a process of its own lowers its priority; a process that
+    also runs a stage of the execution path keeps the default."""
+    assert TOPOLOGY.stage("project").niceness > 0
+    assert process_niceness(TOPOLOGY, place(TOPOLOGY, ["project"])) == 10
+    assert process_niceness(TOPOLOGY, place(TOPOLOGY, ["execute", "project"])) == 0
+    assert process_niceness(TOPOLOGY, place(TOPOLOGY)) == 0
