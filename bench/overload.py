@@ -60,6 +60,7 @@ from pipeline.priority.features import Signals, feature_row, matrix
 from pipeline.priority.scoring import IntentScorer
 from pipeline.priority.submit_lanes import SubmitLanes
 from pipeline.runtime.lane_workers import ROUTINE_NICENESS, dedicated_lanes
+from pipeline.runtime.placement import layout_of
 from pipeline.runtime.topics import ensure_topics
 from pipeline.samples import random_submission
 from pipeline.store.eventstore import EventStore
@@ -348,7 +349,7 @@ async def run_mode(
     await ensure_topics(settings.kafka, parsed)
     store = await EventStore.connect(settings.postgres)
     await store.close()
-    layout = tuple(args.layout.split(";")) if args.layout else ()
+    layout = layout_of(load_topology(), args.layout, args.workers) if args.layout else ()
     env = {"SEP_TOPOLOGY": str(topology)}
     if args.logs:
         env["SEP_TRACE_BATCHES"] = "1"  # every pass's size and time, in the kept logs

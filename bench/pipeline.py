@@ -41,6 +41,7 @@ from bench._services import bench_services
 from pipeline.client import INPUT_TOPIC, predicted_intent_id
 from pipeline.config import Settings
 from pipeline.harness import WorkerPool, wait_until_finished
+from pipeline.runtime.placement import layout_of
 from pipeline.runtime.topics import ensure_topics
 from pipeline.samples import random_submission
 from pipeline.store.eventstore import EventStore
@@ -256,7 +257,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     await ensure_topics(settings.kafka, load_topology())
     store = await EventStore.connect(settings.postgres)
     await store.close()
-    layout = tuple(args.layout.split(";")) if args.layout else ()
+    layout = layout_of(load_topology(), args.layout, args.workers) if args.layout else ()
     # Found once, by the ports they listen on: a neighbour's broker on this machine is not ours.
     services = service_pids(
         {
@@ -420,8 +421,9 @@ def main(argv: list[str] | None = None) -> int:
         "--layout",
         default="",
         help="stages per worker process, processes separated by ';' "
-        "(e.g. 'ingest,validate,prioritise,plan,execute;project'); "
-        "overrides --workers",
+        "(e.g. 'ingest,validate,prioritise,plan,execute;project'), or 'split' (--workers "
+        "processes of the execution path, --workers of project at its lower priority: "
+        "`sep up --layout`); overrides --workers",
     )
     parser.add_argument(
         "--floor-count",

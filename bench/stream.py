@@ -35,6 +35,7 @@ from bench._services import bench_services
 from pipeline.client import IntentProducer, predicted_intent_id
 from pipeline.config import Settings
 from pipeline.harness import WorkerPool, service_env, wait_until_finished
+from pipeline.runtime.placement import layout_of
 from pipeline.runtime.topics import ensure_topics
 from pipeline.samples import random_submission
 from pipeline.store import replay
@@ -148,7 +149,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     await ensure_topics(settings.kafka, load_topology())
     store = await EventStore.connect(settings.postgres)
     await store.close()
-    layout = tuple(args.layout.split(";")) if args.layout else ()
+    layout = layout_of(load_topology(), args.layout, args.workers) if args.layout else ()
     pool = WorkerPool(settings, count=args.workers, layout=layout, loglevel="warning")
     factory = "ui.app:create_app"
     if args.segments:  # the same processes, with bench._stream_trace's stamps
@@ -281,8 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         "--layout",
         default="",
         help="stages per worker process, ';' between processes, e.g. "
-        "'ingest,validate,prioritise,plan,execute;project' (default '': --workers processes "
-        "running every stage, as `sep up` does)",
+        "'ingest,validate,prioritise,plan,execute;project', or 'split' as `sep up --layout` "
+        "takes it (default '': --workers processes running every stage, as `sep up` does)",
     )
     parser.add_argument("--port", type=int, default=8791, help="UI port (default 8791)")
     parser.add_argument(

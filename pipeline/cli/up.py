@@ -39,6 +39,7 @@ from pipeline.cli.stackfile import (
 from pipeline.config import Settings
 from pipeline.harness import WorkerPool
 from pipeline.runtime.lane_workers import dedicated_lanes
+from pipeline.runtime.placement import PlacementError, layout_of
 from pipeline.supervisor import RestartPolicy, Supervisor, WorkerGaveUp
 from pipeline.topology.models import MODE_NOTES, Topology
 
@@ -168,9 +169,14 @@ def _cmd_up(args: argparse.Namespace) -> int:
         # Operator actions (kill switch, re-drive) need a token; a stack of one's own gets a
         # fresh one, kept with the stack's other secrets (never printed or logged).
         settings = dataclasses.replace(settings, operator_token=secrets.token_urlsafe(24))
+    try:
+        layout = layout_of(topology, args.layout, args.workers) if args.layout else ()
+    except PlacementError as exc:
+        raise SystemExit(f"sep up: --layout: {exc}") from exc
     workers = WorkerPool(
         settings,
         count=args.workers,
+        layout=layout,
         singletons=topology.singleton_stages,
         lanes=dedicated_lanes(topology),
     )
@@ -181,7 +187,8 @@ def _cmd_up(args: argparse.Namespace) -> int:
         alone = f" + {', '.join(own)}" if own else ""
         print(f"mode: {topology.app.mode}{MODE_NOTES.get(topology.app.mode, '')}")
         print(
-            f"workers: {args.workers}{alone} started (logs in {stack.data_dir / 'logs'}); "
+            f"workers: {' | '.join(layout) if layout else args.workers}{alone} started "
+            f"(logs in {stack.data_dir / 'logs'}); "
             f"a crashed one is restarted"
         )
         with_password = write_state(
@@ -222,10 +229,21 @@ def register(sub: SubParsers) -> None:
             "sep up",
             "sep up --mode paper --demo-venue uniswap_v3   (chain prices, paper fills)",
             "sep up --workers 3 --demo 0 --port 8800",
+            "sep up --layout split   (project in processes of its own, at a lower priority)",
             "SEP_POSTGRES=postgresql://sep@db:5432/sep sep up   (an existing PostgreSQL)",
         ),
     )
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument(
+        "--layout",
+        help="stages per worker process instead of --workers identical ones: processes "
+        "separated by ';' (e.g. 'ingest,validate,prioritise,plan,execute;project'), or "
+        "'split': --workers processes of the execution path and --workers of project at a "
+        "lower CPU priority (its niceness in topology.yaml), which cut 500/s p99 "
+        "latency ~40 %% on two cores (bench/RESULTS.md, Session 15). Each distinct stage list is a "
+        "consumer group of its own: on a stack that ran another layout it reads the topics "
+        "from the start (harmless, as any redelivery, but slow)",
+    )
     p.add_argument(
         "--demo",
         type=int,

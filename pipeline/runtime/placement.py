@@ -57,3 +57,29 @@ def process_niceness(topology: Topology, placement: Placement) -> int:
     """The niceness a worker running ``placement`` gives itself: the least of its stages'
     (``StageSpec.niceness``), so a process is nice only if every stage in it is."""
     return min((topology.stage(name).niceness for name in placement.stages), default=0)
+
+
+SPLIT = "split"
+"""``sep up --layout split``: see ``layout_of``."""
+
+
+def layout_of(topology: Topology, spec: str, workers: int) -> tuple[str, ...]:
+    """The worker processes of a layout given as ``sep up --layout`` takes it: stages per
+    process, processes separated by ';' (``"ingest,validate;project"``), or ``split``:
+    ``workers`` processes of the stages of niceness 0 and ``workers`` of the nicer ones
+    (project), which then run at their lower priority.  Every process's stages are checked
+    (``place``).  Each distinct list of stages is a consumer group of its own
+    (``runtime.app.group_id``)."""
+    if spec == SPLIT:
+        placed = place(topology).stages
+        first = [n for n in placed if topology.stage(n).niceness == 0]
+        nice = [n for n in placed if topology.stage(n).niceness > 0]
+        if not nice:
+            raise PlacementError("layout 'split': no stage of the topology declares a niceness")
+        return (",".join(first),) * workers + (",".join(nice),) * workers
+    processes = tuple(p.strip() for p in spec.split(";") if p.strip())
+    if not processes:
+        raise PlacementError(f"layout {spec!r} names no stages")
+    for process in processes:
+        place(topology, [n.strip() for n in process.split(",")])
+    return processes

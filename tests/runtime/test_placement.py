@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.runtime.app import group_id
-from pipeline.runtime.placement import PlacementError, place, process_niceness
+from pipeline.runtime.placement import PlacementError, layout_of, place, process_niceness
 from pipeline.topology import load_topology
 
 TOPOLOGY = load_topology()
@@ -49,3 +49,13 @@ def test_a_process_is_as_nice_as_its_least_nice_stage() -> None:
     assert process_niceness(TOPOLOGY, place(TOPOLOGY, ["project"])) == 10
     assert process_niceness(TOPOLOGY, place(TOPOLOGY, ["execute", "project"])) == 0
     assert process_niceness(TOPOLOGY, place(TOPOLOGY)) == 0
+
+
+def test_the_split_layout_puts_the_nice_stages_in_processes_of_their_own() -> None:
+    chain = "ingest,validate,prioritise,plan,execute"
+    assert layout_of(TOPOLOGY, "split", 2) == (chain, chain, "project", "project")
+    assert layout_of(TOPOLOGY, f"{chain}; project", 1) == (chain, "project")
+    with pytest.raises(PlacementError, match="unknown stage"):
+        layout_of(TOPOLOGY, "ingest;projct", 1)
+    with pytest.raises(PlacementError, match="worker of their own"):
+        layout_of(TOPOLOGY, "strategy_runner,ingest", 1)
