@@ -46,7 +46,7 @@ def test_a_process_is_as_nice_as_its_least_nice_stage() -> None:
     """Project is declared nice: a process of its own lowers its priority; a process that
     also runs a stage of the execution path keeps the default."""
     assert TOPOLOGY.stage("project").niceness > 0
-    assert process_niceness(TOPOLOGY, place(TOPOLOGY, ["project"])) == 10
+    assert process_niceness(TOPOLOGY, place(TOPOLOGY, ["project"])) == 4
     assert process_niceness(TOPOLOGY, place(TOPOLOGY, ["execute", "project"])) == 0
     assert process_niceness(TOPOLOGY, place(TOPOLOGY)) == 0
 
