@@ -108,6 +108,9 @@ class Ledger:
     """(time, event id) of the last fill settled; None: none yet."""
     recent: list[dict[str, str]] = field(default_factory=list)
     current: dict[str, Holding] = field(default_factory=dict)
+    count: int = 0
+    """Fills taken in: the caller checks it against the fills it holds (a writer that did
+    not list its new fills, say an older version mid-upgrade, would otherwise go unseen)."""
 
     def fold(
         self, fills: Iterable[Mapping[str, Any]], quote: str, reference: Mapping[str, Decimal]
@@ -119,6 +122,7 @@ class Ledger:
             return True
         if self.watermark is not None and _fill_order(new[0]) <= self.watermark:
             return False
+        self.count += len(new)
         if self.recent and _fill_order(new[0]) > _fill_order(self.recent[-1]):
             for fill in new:  # the usual case: after every fill so far
                 _trade(self.current, fill, quote, reference)
@@ -163,6 +167,7 @@ class Ledger:
                 "settled": _holdings_out(self.settled),
                 "recent": self.recent,
                 "current": _holdings_out(self.current),
+                "count": self.count,
             }
         )
 
@@ -175,6 +180,7 @@ class Ledger:
             watermark=(mark[0], mark[1]) if mark else None,
             recent=doc["recent"],
             current=_holdings_in(doc["current"]),
+            count=doc["count"],
         )
 
 

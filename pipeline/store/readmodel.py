@@ -12,8 +12,8 @@ Keys (under an optional prefix, so replays and tests can use their own namespace
     plan-guards:{id}        as intent-guards, for the plan
     fills:{strategy}        hash: step id -> fill (JSON); positions are computed from it
     positions:{strategy}    hash: asset -> {quantity, costBasis, realisedPnl} (JSON)
-    positions-state:{s}     the strategy's ledger (``positions.Ledger``): exact holdings up to
-                            its last fill, which ``refresh_positions`` folds new fills into
+    positions-state:{s}     the strategy's ledger (``positions.Ledger``): exact holdings after
+                            every fill, which ``refresh_positions`` folds new fills into
     fills-new:{strategy}    list: the fills' steps added since that ledger was written ('!':
                             a fill changed, the ledger must be computed from all fills again)
     prices / prices-guards  hash: asset -> latest fill price in the quote asset
@@ -423,7 +423,8 @@ return out
 
 # ARGV = prefix, strategy.  What ``refresh_positions`` needs of one strategy, in one call:
 # {fills version, positions ledger ('' if none), '1' if only a computation from all fills will
-# do ('0' if the new fills can be folded into the ledger), the new fills (when '0')}.  All
+# do ('0' if the new fills can be folded into the ledger), how many fills there are, the new
+# fills (when '0')}.  All
 # fills are read by the caller itself (HGETALL): a script's reply is built on Lua's stack,
 # which holds some thousands of values, and a strategy has any number of fills.  So are new
 # fills beyond NEW_FILLS_AT_MOST.
@@ -431,15 +432,17 @@ _READ_POSITIONS = """
 local P, sid = ARGV[1], ARGV[2]
 local version = redis.call('HGET', P..'fills-version', sid) or '0'
 local ledger = redis.call('GET', P..'positions-state:'..sid)
-if not ledger then return {version, '', '1'} end
+if not ledger then return {version, '', '1', 0} end
+local held = redis.call('HLEN', P..'fills:'..sid)
 local new = redis.call('LRANGE', P..'fills-new:'..sid, 0, %d)
-if #new == 0 then return {version, ledger, '0'} end
-if #new > %d then return {version, ledger, '1'} end
+if #new == 0 then return {version, ledger, '0', held} end
+if #new > %d then return {version, ledger, '1', held} end
 for _, step in ipairs(new) do
-  if step == '!' then return {version, ledger, '1'} end
+  if step == '!' then return {version, ledger, '1', held} end
 end
 local out = redis.call('HMGET', P..'fills:'..sid, unpack(new))
-table.insert(out, 1, '0'); table.insert(out, 1, ledger); table.insert(out, 1, version)
+for i = #out, 1, -1 do out[i + 4] = out[i] end
+out[1], out[2], out[3], out[4] = version, ledger, '0', held
 return out
 """
 
@@ -582,8 +585,10 @@ class ReadModel:
         its last fill, ``positions.Ledger``) and ``fills-new:{s}`` lists the fills added since
         it was written, so a refresh reads only those and folds them in, however long the
         history.  It reads all the fills, as before, when there is no ledger yet (a fresh
-        read model, a replay), when a fill already there changed, or when a new fill sorts
-        before the ledger's last one (it arrived late).
+        read model, a replay), when a fill already there changed, when a new fill sorts
+        before the ledger's settled ones (it arrived more than ``positions.SETTLE_AFTER``
+        late), or when the fills held are not the ledger's and the listed ones (a writer that
+        did not list its fills).
 
         Two round trips for all of them in the usual case: read every strategy's fills version,
         ledger and new fills, then one script per strategy writes its positions and ledger only
@@ -601,10 +606,13 @@ class ReadModel:
                 pipe.eval(_READ_POSITIONS, 0, self.prefix, strategy)
             reads: list[list[Any]] = await pipe.execute()
             ledgers: dict[str, Ledger] = {}
-            for strategy, (_, raw, everything, *new) in zip(pending, reads, strict=True):
+            for strategy, (_, raw, everything, held, *new) in zip(pending, reads, strict=True):
                 if everything == "1" or None in new:
                     continue
                 ledger = Ledger.loads(raw)
+                # Every fill held is in the ledger or listed as new, or the ledger missed one.
+                if ledger.count + len(new) != int(held):
+                    continue
                 if ledger.fold((orjson.loads(f) for f in new), quote, reference):
                     ledgers[strategy] = ledger
             recompute = [s for s in pending if s not in ledgers]
