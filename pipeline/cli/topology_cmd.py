@@ -33,6 +33,11 @@ def render_topology(topology: Topology, *, feedback: bool = False) -> str:
             f"  {'':<11} fn {stage.function}  concurrency {stage.concurrency}  "
             f"batch {stage.batch.max}/{stage.batch.within_ms}ms"
             + ("  singleton (a process of its own, every partition)" if stage.singleton else "")
+            + (
+                f"  niceness {stage.niceness} (in a process of its own: `sep up --layout split`)"
+                if stage.niceness
+                else ""
+            )
         )
     lines += ["", "topics:"]
     for topic in topology.topics:
