@@ -5,7 +5,8 @@
 
 Commits run in their own task every ``COMMIT_INTERVAL_S`` so they never stall the loop.  On
 a rebalance the worker finishes what it fetched (bounded), commits it, and only then gives
-partitions up; on assignment it recovers the tables of the new partitions before fetching.
+partitions up; on assignment it recovers the tables of the new partitions before any of their
+records reaches a stage.
 
 A graceful stop (``stop``) takes no new batch, leaves queued records unprocessed, lets the
 passes under way finish and their outputs be acknowledged (bounded by ``STOP_DRAIN_S``),
@@ -144,6 +145,11 @@ class KafkaRuntime:
         self.consumer: AIOKafkaConsumer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        self._recovered = asyncio.Event()
+        """Clear while a rebalance recovers the tables of newly assigned partitions: aiokafka
+        makes an assignment active before its callback returns, so its fetcher can bring
+        records of those partitions while their tables are still being read; they wait."""
+        self._recovered.set()
         self.stopped = asyncio.Event()
         self.started_at = time.monotonic()
         self.loop_lag = LoopLag()
@@ -247,6 +253,12 @@ class KafkaRuntime:
                 data = await self._skip_undecodable(exc)
             if not data or self._stopping.is_set():
                 continue  # records of a stop are not taken: they are fetched again later
+            # Not before the tables of their partitions are recovered (a pass would decide
+            # without the decisions already made: seen as a strategy runner starting its
+            # strategies afresh while their saved states were still being read).
+            await self._recovered.wait()
+            if self._stopping.is_set():
+                continue
             slices: dict[GroupRunner, list[Record]] = {}
             ends: dict[tuple[str, int], int] = {}
             for tp, messages in data.items():
@@ -603,9 +615,13 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         runtime.tables.forget(previous - set(partitions))
         runtime.ledger.assign(partitions)
         runtime._baselines.clear()
-        await runtime.tables.recover(
-            runtime.bootstrap, [tp for tp in partitions if tp not in previous]
-        )
+        runtime._recovered.clear()
+        try:
+            await runtime.tables.recover(
+                runtime.bootstrap, [tp for tp in partitions if tp not in previous]
+            )
+        finally:
+            runtime._recovered.set()
         log.info(
             "partitions assigned",
             extra={"partitions": len(partitions), "generation": runtime.ledger.generation},

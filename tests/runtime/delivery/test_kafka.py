@@ -425,3 +425,47 @@ async def produce_fast(bootstrap: str, topic: str, n: int, partition: int) -> No
         await asyncio.gather(*sent)
     finally:
         await producer.stop()
+
+
+class Clocked(Echo):
+    """Echo that notes when its first pass began."""
+
+    first_pass_at: float | None = None
+
+    async def process(self, records: Sequence[Record], emit: Emit) -> None:
+        if self.first_pass_at is None:
+            self.first_pass_at = asyncio.get_running_loop().time()
+        await super().process(records, emit)
+
+
+async def test_no_record_reaches_a_stage_before_its_partitions_tables_are_recovered(
+    kafka_bootstrap: str, topics: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiokafka makes an assignment active before its callback returns, so its fetcher may
+    bring the new partitions' records while their tables are still being read: they wait
+    (a pass would otherwise decide without the decisions already made)."""
+    source, out = topics
+    await produce(kafka_bootstrap, source, 20, partition=2)  # waiting before the assignment
+    stage = Clocked(out)
+    runtime = runtime_for(kafka_bootstrap, stage, source, out)
+    recovered_at: list[float] = []
+    original = TableSet.recover
+
+    async def slow_recover(self: TableSet, bootstrap: str, partitions: object) -> None:
+        await asyncio.sleep(2.0)  # long enough for the fetcher to bring the records meanwhile
+        await original(self, bootstrap, partitions)  # type: ignore[arg-type]
+        recovered_at.append(asyncio.get_running_loop().time())
+
+    monkeypatch.setattr(TableSet, "recover", slow_recover)
+    await runtime.start()
+    try:
+
+        async def done() -> bool:
+            return stage.processed == 20
+
+        await wait_for(done)
+    finally:
+        await runtime.stop()
+    assert recovered_at
+    assert stage.first_pass_at is not None
+    assert stage.first_pass_at >= recovered_at[0]
