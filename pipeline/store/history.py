@@ -26,7 +26,7 @@ import asyncpg
 import orjson
 
 from pipeline.store.eventstore import StoredEvent, to_event
-from pipeline.store.positions import Holding, _fill_value, valued
+from pipeline.store.positions import Holding, trade, valued
 from pipeline.store.projection import STATE_OF, project
 
 # The events whose payload names the intent's strategy (as the read model reads it).
@@ -248,9 +248,7 @@ class History:
                 if not holdings:
                     continue
             else:
-                value = _fill_value(f.as_position_fill(), quote, self.reference_prices)
-                holdings.setdefault(f.asset_in, Holding()).trade(-Decimal(f.amount_in), value)
-                holdings.setdefault(f.asset_out, Holding()).trade(Decimal(f.amount_out), value)
+                trade(holdings, f.as_position_fill(), quote, self.reference_prices)
             prices = self.reference_prices | {a: p for a, (_, p) in latest.items()}
             points[_seconds(f.time)] = {"time": _seconds(f.time), **self._value(holdings, prices)}
         return {

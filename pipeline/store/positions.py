@@ -125,7 +125,7 @@ class Ledger:
         self.count += len(new)
         if self.recent and _fill_order(new[0]) > _fill_order(self.recent[-1]):
             for fill in new:  # the usual case: after every fill so far
-                _trade(self.current, fill, quote, reference)
+                trade(self.current, fill, quote, reference)
             self.recent += new
             self._settle(quote, reference)
             return True
@@ -135,7 +135,7 @@ class Ledger:
         self._settle(quote, reference)
         self.current = _copy(self.settled)
         for fill in self.recent:
-            _trade(self.current, fill, quote, reference)
+            trade(self.current, fill, quote, reference)
         return True
 
     def _settle(self, quote: str, reference: Mapping[str, Decimal]) -> None:
@@ -144,7 +144,7 @@ class Ledger:
         for fill in self.recent:
             if newest - datetime.fromisoformat(fill["time"]) < SETTLE_AFTER:
                 break
-            _trade(self.settled, fill, quote, reference)
+            trade(self.settled, fill, quote, reference)
             settled += 1
         if settled:
             self.watermark = _fill_order(self.recent[settled - 1])
@@ -196,12 +196,14 @@ def _copy(holdings: Mapping[str, Holding]) -> dict[str, Holding]:
     return {asset: replace(h) for asset, h in holdings.items()}
 
 
-def _trade(
+def trade(
     holdings: dict[str, Holding],
     fill: Mapping[str, Any],
     quote: str,
     reference: Mapping[str, Decimal],
 ) -> None:
+    """Trade one fill on ``holdings``: the asset given up sold, the one received bought,
+    both at the fill's value in the quote asset (the ledger and the P&L history alike)."""
     value = _fill_value(fill, quote, reference)
     holdings.setdefault(fill["assetIn"], Holding()).trade(-Decimal(fill["amountIn"]), value)
     holdings.setdefault(fill["assetOut"], Holding()).trade(Decimal(fill["amountOut"]), value)
