@@ -5,6 +5,13 @@ the pipeline would have.  Each runs every stage as a batched aiokafka loop plus 
 consumer, and reports on stdout, one JSON object a line: ``{"assigned": {group: partitions}}``
 when its assignment changes, ``{"done": {run: n}, "latencies": {run: {kind: [ms]}}}`` for what
 finished since the last report.  SIGTERM stops it.
+
+Two options make it the floor of the *work* rather than of the traffic alone (``sep bench
+floor --work``): ``--work`` burns, per intent a stage acts on, as much CPU as that stage's own
+logic costs (``{"plan": 140.0, ...}``, microseconds of this thread's CPU clock, so time spent
+preempted does not count), and ``--fuse`` runs validate → execute as one loop over ingest's
+output, as ``topology.yaml``'s fusion does: two Kafka hops to a plan, each stage's events
+still written to its own topic, which project reads.
 """
 
 from __future__ import annotations
@@ -36,6 +43,19 @@ REPORT_EVERY_S = 0.1
 # The events the project consumer times, as the pipeline bench times plan.created and
 # exec.completed.
 _TIMED = {"plan.last": "plan", "execute.last": "completed"}
+EVENTS_PER_INTENT = sum(events for _name, events in STAGES)
+FUSED = tuple(range(1, len(STAGES)))
+"""``--fuse``: the stages (indices into STAGES) one loop runs after ingest, as the pipeline's
+fusion has validate → execute."""
+
+
+def burn(microseconds: float) -> None:
+    """Spend ``microseconds`` of this thread's CPU (a stand-in for a stage's logic)."""
+    if microseconds <= 0:
+        return
+    end = time.thread_time_ns() + int(microseconds * 1000)
+    while time.thread_time_ns() < end:
+        pass
 
 
 def topic(run: str, stage: str | None) -> str:
@@ -69,34 +89,42 @@ def _consumer(bootstrap: str, group: str, *topics: str) -> AIOKafkaConsumer:
 def envelope(event: dict[str, Any], stage: str, k: int, events: int) -> bytes:
     """The ``k``-th of the ``events`` envelopes ``stage`` writes for ``event`` (the last one
     typed "<stage>.last"); ``bench.runtime``'s stand-in stages write the same."""
-    return orjson.dumps(
-        {
-            "eventId": uuid.uuid4().hex,
-            "timestamp": time.time_ns(),
-            "type": f"{stage}.last" if k == events - 1 else f"{stage}.{k}",
-            "correlationId": event["correlationId"],
-            "causationId": event.get("eventId"),
-            "seq": event["seq"] + k + 1,
-            "submittedNs": event["submittedNs"],
-            "run": event["run"],
-            "payload": event["payload"],
-        }
-    )
+    return orjson.dumps(envelope_of(event, stage, k, events))
+
+
+def envelope_of(event: dict[str, Any], stage: str, k: int, events: int) -> dict[str, Any]:
+    """``envelope``, not yet encoded (a fused loop hands the last one to its next stage)."""
+    return {
+        "eventId": uuid.uuid4().hex,
+        "timestamp": time.time_ns(),
+        "type": f"{stage}.last" if k == events - 1 else f"{stage}.{k}",
+        "correlationId": event["correlationId"],
+        "causationId": event.get("eventId"),
+        "seq": event["seq"] + k + 1,
+        "submittedNs": event["submittedNs"],
+        "run": event["run"],
+        "payload": event["payload"],
+    }
 
 
 async def _stage(
     consumer: AIOKafkaConsumer,
     producer: AIOKafkaProducer,
     run: str,
-    index: int,
+    steps: tuple[int, ...],
     stop: asyncio.Event,
+    work: dict[str, float],
 ) -> None:
-    name, events = STAGES[index]
-    previous = STAGES[index - 1][0] if index else None
-    target = topic(run, name)
+    """One loop: the stages ``steps`` (consecutive indices into STAGES) over the first one's
+    input, each stage's events written to its own topic, the next stage handed the last one
+    in memory."""
+    first = steps[0]
+    previous = STAGES[first - 1][0] if first else None
     while not stop.is_set():
         batches = await consumer.getmany(timeout_ms=100, max_records=2000)
         acks = []
+        # (record key, the event handed on) of every intent this loop acts on
+        intents: list[tuple[bytes | None, dict[str, Any]]] = []
         for records in batches.values():
             for record in records:
                 # {"type", "correlationId", "seq", "submittedNs", "payload", ...} -> `events`
@@ -104,20 +132,33 @@ async def _stage(
                 event = orjson.loads(record.value)
                 if previous and event["type"] != f"{previous}.last":
                     continue  # a stage acts only on the event that hands the intent on
+                intents.append((record.key, event))
+        for index in steps:
+            name, events = STAGES[index]
+            target = topic(run, name)
+            burn(work.get(name, 0.0) * len(intents))
+            handed = []
+            for key, event in intents:
                 for k in range(events):
-                    out = envelope(event, name, k, events)
-                    acks.append(await producer.send(target, out, key=record.key))
+                    out = envelope_of(event, name, k, events)
+                    acks.append(await producer.send(target, orjson.dumps(out), key=key))
+                handed.append((key, out))
+            intents = handed
         if acks:
             await asyncio.gather(*acks)  # every output acked before its input is committed
         if batches:
             await consumer.commit()
 
 
-async def _project(consumer: AIOKafkaConsumer, progress: _Progress, stop: asyncio.Event) -> None:
+async def _project(
+    consumer: AIOKafkaConsumer, progress: _Progress, stop: asyncio.Event, work: float
+) -> None:
+    """Times the intents' plans and completions; ``work``: CPU microseconds an intent (spread
+    over its events, as project's are)."""
     seen: set[tuple[str, str]] = set()
     while not stop.is_set():
         batches = await consumer.getmany(timeout_ms=100, max_records=5000)
-        now = time.time_ns()
+        burn(work * sum(len(r) for r in batches.values()) / EVENTS_PER_INTENT)
         for records in batches.values():
             for record in records:
                 event = orjson.loads(record.value)
@@ -126,8 +167,10 @@ async def _project(consumer: AIOKafkaConsumer, progress: _Progress, stop: asynci
                     continue  # redelivered after a rebalance: counted once
                 seen.add((kind, event["correlationId"]))
                 run = event["run"]
+                # From the submission to the stage's stamp on the event it made, as the
+                # pipeline bench times its events (not to this arrival: one hop more).
                 progress.latencies.setdefault(run, {}).setdefault(kind, []).append(
-                    (now - event["submittedNs"]) / 1e6
+                    (event["timestamp"] - event["submittedNs"]) / 1e6
                 )
                 if kind == "completed":
                     progress.done[run] = progress.done.get(run, 0) + 1
@@ -154,21 +197,26 @@ async def _report(
         await asyncio.sleep(REPORT_EVERY_S)
 
 
-async def serve(bootstrap: str, run: str) -> None:
+async def serve(
+    bootstrap: str, run: str, work: dict[str, float] | None = None, fuse: bool = False
+) -> None:
     """One stage process: every stage and the project consumer, until SIGTERM.  The default
     asyncio loop, not uvloop, as in ../shared/bench/kafka_floor.py: the floor the issue's
-    figures were taken with."""
+    figures were taken with.  ``work`` and ``fuse``: the module docstring."""
+    work = work or {}
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     # acks="all" and linger 1 ms: the pipeline's own producer settings (pipeline/runtime/app.py).
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", linger_ms=1, max_batch_size=256 * 1024
     )
-    # One consumer (and group) per stage, as kafka_floor.py has it: the naive layout.
-    groups = [f"floor-{run}-{name}" for name, _events in STAGES]
+    # One consumer (and group) per loop: a stage each, as kafka_floor.py has it (the naive
+    # layout), or ingest and the fused rest.
+    loops = loops_of(fuse)
+    groups = [f"floor-{run}-{STAGES[steps[0]][0]}" for steps in loops]
     stages = [
-        _consumer(bootstrap, group, topic(run, STAGES[i - 1][0] if i else None))
-        for i, group in enumerate(groups)
+        _consumer(bootstrap, group, topic(run, STAGES[steps[0] - 1][0] if steps[0] else None))
+        for steps, group in zip(loops, groups, strict=True)
     ]
     project = _consumer(
         bootstrap, f"floor-{run}-project", *(topic(run, name) for name, _ in STAGES)
@@ -181,8 +229,11 @@ async def serve(bootstrap: str, run: str) -> None:
     tasks = [
         asyncio.create_task(coro)
         for coro in (
-            *(_stage(c, producer, run, i, stop) for i, c in enumerate(stages)),
-            _project(project, progress, stop),
+            *(
+                _stage(c, producer, run, steps, stop, work)
+                for steps, c in zip(loops, stages, strict=True)
+            ),
+            _project(project, progress, stop, work.get("project", 0.0)),
             _report(consumers, progress, stop),
         )
     ]
@@ -195,12 +246,24 @@ async def serve(bootstrap: str, run: str) -> None:
         await producer.stop()
 
 
+def loops_of(fuse: bool) -> list[tuple[int, ...]]:
+    """The stage loops (indices into STAGES) of a process: one a stage, or ingest and the
+    fused rest."""
+    if fuse:
+        return [(0,), FUSED]
+    return [(i,) for i in range(len(STAGES))]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench._floor_stages")
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--run", required=True, help="the floor run: topic and group names")
+    parser.add_argument(
+        "--work", default="{}", help='JSON: CPU microseconds an intent by stage ({"plan": 140})'
+    )
+    parser.add_argument("--fuse", action="store_true", help="validate → execute as one loop")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.bootstrap, args.run))
+    asyncio.run(serve(args.bootstrap, args.run, orjson.loads(args.work), args.fuse))
     return 0
 
 

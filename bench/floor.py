@@ -11,6 +11,14 @@ the same run (this machine's speed drifts 2-3x within an hour; only same-run rat
 Its topics are its own (``floor.<run>.*``, as many partitions as the pipeline's stage topics),
 so nothing the pipeline left on the broker is read, and they are deleted afterwards.  The stage
 processes are ``bench/_floor_stages.py`` children that report on stdout as JSON lines.
+
+``--work`` makes it the floor of the work, not only of the traffic: each stage burns as much
+CPU per intent as its own logic costs (``--work stages`` measures that first, in this process,
+with ``sep bench stages --wire``'s code; or give microseconds, ``--work plan=140,execute=180``),
+and ``--fuse`` runs validate → execute as one loop, as the pipeline's fusion does.  Together
+they are the simplest correct code doing the pipeline's stage work over its Kafka contract:
+what its latency at a steady rate is on this machine says what any runtime could reach.  The
+stores' CPU (Redis, PostgreSQL) is not in it unless given as ``project=…``.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench._common import Steady, Throughput, cpu_figures, json_line, machine, pace, pct
 from bench._cpu import CpuMeter, jit_cores, service_pids
-from bench._floor_stages import STAGES, topic
+from bench._floor_stages import STAGES, loops_of, topic
 from pipeline.samples import random_submission
 from pipeline.topology import load_topology
 
@@ -50,6 +58,8 @@ class FloorPool:
 
     bootstrap: str
     procs: int
+    work: dict[str, float] = field(default_factory=dict)  # CPU µs an intent, by stage
+    fuse: bool = False
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     done: dict[str, int] = field(default_factory=dict)
     latencies: dict[str, dict[str, list[float]]] = field(default_factory=dict)
@@ -82,6 +92,9 @@ class FloorPool:
                 self.bootstrap,
                 "--run",
                 self.run,
+                "--work",
+                orjson.dumps(self.work).decode(),
+                *(["--fuse"] if self.fuse else []),
                 stdout=asyncio.subprocess.PIPE,
             )
             self._children.append(child)
@@ -103,7 +116,9 @@ class FloorPool:
     async def _settled(self, partitions: int, timeout: float = 90.0) -> None:  # noqa: ASYNC109
         """Until every group has every partition assigned and every process has a share: a
         rebalance during the measurement would charge its pause to the floor."""
-        expected = {f"floor-{self.run}-{name}": partitions for name, _ in STAGES}
+        expected = {
+            f"floor-{self.run}-{STAGES[steps[0]][0]}": partitions for steps in loops_of(self.fuse)
+        }
         expected[f"floor-{self.run}-project"] = partitions * len(STAGES)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -195,6 +210,46 @@ class FloorPool:
         return time.time()
 
 
+WORK_KEYS = (*(name for name, _ in STAGES), "project")
+
+
+def work_of(spec: str) -> dict[str, float]:
+    """``--work``: comma-separated ``stage=µs`` (CPU microseconds an intent) and ``stages``
+    (each stage's own logic, ingest → execute, measured now in memory by ``bench.stages``;
+    a pair given as well wins): "" is none."""
+    work: dict[str, float] = {}
+    given: dict[str, float] = {}
+    for part in (p.strip() for p in spec.split(",") if p.strip()):
+        if part == "stages":
+            work.update(measured_stages())
+            continue
+        name, sep, value = part.partition("=")
+        try:
+            if not sep or name.strip() not in WORK_KEYS:
+                raise ValueError(name)
+            given[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(
+                f"--work {spec!r}: expected 'stages' and/or stage=microseconds pairs, "
+                f"stages being {', '.join(WORK_KEYS)}"
+            ) from None
+    return work | given
+
+
+def measured_stages() -> dict[str, float]:
+    """CPU microseconds an intent of each stage's own logic, ingest → execute, now
+    (``sep bench stages --wire``'s measurement, batches of 200)."""
+    from bench import stages
+
+    print("floor: measuring the stages' own CPU (sep bench stages --wire)…", file=sys.stderr)
+    measured = asyncio.run(stages.measure(2000, 200, 3, 300, wire=True))
+    return {
+        name: round(measured["stages_ms"][name] * 1000, 1)
+        for name in WORK_KEYS
+        if name in measured["stages_ms"]
+    }
+
+
 def payloads(count: int) -> list[bytes]:
     """Submissions as the pipeline bench sends them (same generator, sim venue)."""
     topology = load_topology()
@@ -236,13 +291,18 @@ async def throughput(pool: FloorPool, count: int, services: dict[int, str]) -> T
     }
 
 
-async def steady(pool: FloorPool, rate: float, seconds: float) -> Steady:
-    """Submit -> the project consumer seeing plan's and execute's last event, at a steady
-    rate (the pipeline's figures are stamped by the stages, the floor's on arrival at project:
-    the floor's include one more hop, so they bound its latency from above)."""
+async def steady(
+    pool: FloorPool, rate: float, seconds: float, services: dict[int, str] | None = None
+) -> Steady:
+    """Submit -> plan's and execute's last event, at a steady rate, each stamped by the
+    stage that made it as the pipeline's are (until session 16 the floor timed them on arrival
+    at project, one hop more), and the CPU it took (as the pipeline bench's steady runs)."""
     tag, count = uuid.uuid4().hex[:8], int(rate * seconds)
+    meter = CpuMeter(workers=pool.pids, services=services or {})
+    meter.start()
     await pool.submit(tag, payloads(count), rate)
     await pool.wait_done(tag, count, timeout=120.0 + seconds)
+    per_intent, total, busy = cpu_figures(meter.stop(), count, meter.window)
     plan = pool.latencies.get(tag, {}).get("plan", [])
     done = pool.latencies.get(tag, {}).get("completed", [])
     return {
@@ -252,6 +312,9 @@ async def steady(pool: FloorPool, rate: float, seconds: float) -> Steady:
         "plan_p99_ms": round(pct(plan, 0.99), 1),
         "completed_p50_ms": round(pct(done, 0.5), 1),
         "completed_p99_ms": round(pct(done, 0.99), 1),
+        "cpu_ms_per_intent": per_intent,
+        "cpu_ms_per_intent_total": total,
+        "cores_busy": busy,
     }
 
 
@@ -270,10 +333,13 @@ async def measure(
     rates: Sequence[float],
     seconds: float,
     services: dict[int, str],
+    work: dict[str, float] | None = None,
+    fuse: bool = False,
 ) -> FloorResult:
     """The whole floor run: topics, ``procs`` stage processes, warm-up, flat out, steady."""
-    pool = FloorPool(bootstrap, procs)
-    print(f"floor: {procs} stage processes on floor.{pool.run}.*…", file=sys.stderr)
+    pool = FloorPool(bootstrap, procs, work or {}, fuse)
+    what = f" (work {pool.work} µs an intent{', fused' if fuse else ''})" if work or fuse else ""
+    print(f"floor: {procs} stage processes on floor.{pool.run}.*{what}…", file=sys.stderr)
     await pool.start(stage_partitions())
     try:
         if warmup:
@@ -287,7 +353,7 @@ async def measure(
         latency = []
         for rate in rates:
             print(f"floor: steady {rate:g}/s for {seconds:g}s…", file=sys.stderr)
-            latency.append(await steady(pool, rate, seconds))
+            latency.append(await steady(pool, rate, seconds, services))
     finally:
         await pool.stop()
     return FloorResult(flat, latency)
@@ -317,7 +383,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--procs", type=int, default=2, help="stage processes (default 2)")
+    parser.add_argument(
+        "--work",
+        default="",
+        metavar="SPEC",
+        help="CPU each stage burns an intent: 'stages' (their own logic, measured first) and/or "
+        "stage=microseconds pairs, e.g. 'plan=140,execute=180,project=300' (default: none)",
+    )
+    parser.add_argument(
+        "--fuse", action="store_true", help="validate → execute as one loop, as the pipeline"
+    )
     args = parser.parse_args(argv)
+    work = work_of(args.work)
 
     def go(bootstrap: str) -> FloorResult:
         services = service_pids({"kafka": bootstrap})
@@ -330,6 +407,8 @@ def main(argv: list[str] | None = None) -> int:
                 rates=args.rates,
                 seconds=args.seconds,
                 services=services,
+                work=work,
+                fuse=args.fuse,
             )
         )
 
@@ -342,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
             result = go(settings.kafka)
     t = result.throughput
     print(f"\nsep bench floor — {machine()}, {args.procs} stage processes")
+    if work or args.fuse:
+        print(f"stage work (CPU µs an intent): {work or 'none'}; fused: {args.fuse}")
     print(f"flat out: {t['intents_per_s']:>8.1f} intents/s ({t['intents']} in {t['seconds']}s)")
     print(
         "CPU per intent: "
@@ -352,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"steady {s['rate']:g}/s: submit→plan p50 {s['plan_p50_ms']} ms, p99 "
             f"{s['plan_p99_ms']} ms; submit→completed p50 {s['completed_p50_ms']} ms, "
-            f"p99 {s['completed_p99_ms']} ms"
+            f"p99 {s['completed_p99_ms']} ms; CPU {s['cpu_ms_per_intent_total']} ms an "
+            f"intent, {s['cores_busy']} cores busy"
         )
     print(
         json_line(
@@ -360,6 +442,8 @@ def main(argv: list[str] | None = None) -> int:
                 "bench": "floor",
                 "machine": machine(),
                 "procs": args.procs,
+                "work_us": work,
+                "fused": args.fuse,
                 "intents_per_s": t["intents_per_s"],
                 "throughput": t,
                 "steady": result.steady,

@@ -267,7 +267,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             "chain": settings.rpc,
         }
     )
-    result: dict[str, Any] = {"throughput": None, "steady": [], "floor": None}
+    result: dict[str, Any] = {"throughput": None, "steady": [], "floor": None, "work_floor": None}
     if not args.floor_only:
         result["throughput"], result["steady"] = await _pipeline(args, settings, layout, services)
     if not args.no_floor:
@@ -284,6 +284,20 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             seconds=args.seconds,
             services=services,
         )
+    if args.work:
+        # The same, fused as the pipeline is and burning its stages' own CPU: what the
+        # simplest correct code doing this work reaches on this machine now.
+        result["work_floor"] = await floor.measure(
+            settings.kafka,
+            procs=len(layout) or args.workers,
+            count=args.count,
+            warmup=args.warmup,
+            rates=args.rates,
+            seconds=args.seconds,
+            services=services,
+            work=args.work,
+            fuse=True,
+        )
     return result
 
 
@@ -294,10 +308,17 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 def _print(result: dict[str, Any], args: argparse.Namespace) -> None:
     t: Throughput | None = result["throughput"]
     f: floor.FloorResult | None = result["floor"]
+    w: floor.FloorResult | None = result["work_floor"]
     processes = f"layout {args.layout!r}" if args.layout else f"{args.workers} worker processes"
     print(f"\nsep bench pipeline — {machine()}, {processes}, sim venue")
     rows: list[tuple[str, Throughput]] = [
-        (n, x) for n, x in (("pipeline", t), ("floor", f and f.throughput)) if x
+        (n, x)
+        for n, x in (
+            ("pipeline", t),
+            ("floor", f and f.throughput),
+            ("work floor", w and w.throughput),
+        )
+        if x
     ]
     groups = list(dict.fromkeys(g for _, x in rows for g in x["cpu_ms_per_intent"]))
     print(
@@ -338,6 +359,7 @@ def _print(result: dict[str, Any], args: argparse.Namespace) -> None:
         )
     steady: list[tuple[str, Steady]] = [("pipeline", s) for s in result["steady"]]
     steady += [("floor", s) for s in (f.steady if f else [])]
+    steady += [("work floor", s) for s in (w.steady if w else [])]
     if steady:
         print(
             f"{'':>18} {'rate/s':>10} {'submit→plan p50':>16} {'p99':>8} "
@@ -379,6 +401,8 @@ def _print(result: dict[str, Any], args: argparse.Namespace) -> None:
                 "throughput": t,
                 "steady": result["steady"],
                 "floor": f and {"throughput": f.throughput, "steady": f.steady},
+                "work_floor": w
+                and {"work_us": args.work, "throughput": w.throughput, "steady": w.steady},
             }
         )
     )
@@ -442,7 +466,17 @@ def main(argv: list[str] | None = None) -> int:
         help="measure the floor only (bench/floor.py), with as many stage "
         "processes as the pipeline would have workers",
     )
+    parser.add_argument(
+        "--work-floor",
+        default="",
+        metavar="SPEC",
+        help="also measure the floor of the work (bench/floor.py --work SPEC --fuse): fused "
+        "as the pipeline is, each stage burning its own logic's CPU: 'stages' measures that "
+        "first (sep bench stages --wire), and/or stage=microseconds pairs, e.g. "
+        "'stages,project=300' (default: not run)",
+    )
     args = parser.parse_args(argv)
+    args.work = floor.work_of(args.work_floor)
 
     with bench_services() as settings:
         result = asyncio.run(_run(args, settings))
