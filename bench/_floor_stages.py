@@ -11,7 +11,9 @@ floor --work``): ``--work`` burns, per intent a stage acts on, as much CPU as th
 logic costs (``{"plan": 140.0, ...}``, microseconds of this thread's CPU clock, so time spent
 preempted does not count), and ``--fuse`` runs validate → execute as one loop over ingest's
 output, as ``topology.yaml``'s fusion does: two Kafka hops to a plan, each stage's events
-still written to its own topic, which project reads.
+still written to its own topic, which project reads.  ``--one-consumer`` gives the process's
+loops one consumer (one group, one fetch in flight) as a pipeline worker has, rather than a
+consumer each.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import ConsumerRecord
 
 # (stage, events it writes per intent): the event contract of ARCHITECTURE.md -- ingest
 # intent.submitted; validate risk.approved + intent.accepted; prioritise intent.prioritised; plan
@@ -107,8 +110,66 @@ def envelope_of(event: dict[str, Any], stage: str, k: int, events: int) -> dict[
     }
 
 
+Batches = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+
+
+class SharedConsumer:
+    """``--one-consumer``: one consumer for every loop of the process, as a pipeline worker
+    has.  A fetch task hands each loop the records of the topics it reads; a loop's
+    ``commit`` marks what it finished, and a partition's offset is committed once every loop
+    reading it is past it."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, reads: list[set[str]]) -> None:
+        self.consumer = consumer
+        self.reads = reads
+        self.queues: list[asyncio.Queue[Batches]] = [asyncio.Queue() for _ in reads]
+        self.finished: list[dict[TopicPartition, int]] = [{} for _ in reads]
+
+    async def fetch(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            batches = await self.consumer.getmany(timeout_ms=100, max_records=5000)
+            for index, topics in enumerate(self.reads):
+                mine = {tp: records for tp, records in batches.items() if tp.topic in topics}
+                if mine:
+                    self.queues[index].put_nowait(mine)
+
+    def view(self, index: int) -> LoopConsumer:
+        return LoopConsumer(self, index)
+
+
+class LoopConsumer:
+    """One loop's side of a ``SharedConsumer``: ``getmany`` and ``commit`` as a consumer's."""
+
+    def __init__(self, shared: SharedConsumer, index: int) -> None:
+        self.shared, self.index = shared, index
+        self._taken: dict[TopicPartition, int] = {}
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> Batches:
+        queue = self.shared.queues[self.index]
+        try:
+            batches = await asyncio.wait_for(queue.get(), timeout_ms / 1000)
+        except TimeoutError:
+            return {}
+        while not queue.empty():  # greedy, as the pipeline's groups take what is queued
+            for tp, records in queue.get_nowait().items():
+                batches.setdefault(tp, []).extend(records)
+        self._taken = {tp: records[-1].offset + 1 for tp, records in batches.items()}
+        return batches
+
+    async def commit(self) -> None:
+        shared = self.shared
+        shared.finished[self.index].update(self._taken)
+        offsets = {}
+        for tp in self._taken:
+            readers = [i for i, topics in enumerate(shared.reads) if tp.topic in topics]
+            if all(tp in shared.finished[i] for i in readers):
+                offsets[tp] = min(shared.finished[i][tp] for i in readers)
+        if offsets:
+            await shared.consumer.commit(offsets)
+
+
 async def _stage(
-    consumer: AIOKafkaConsumer,
+    consumer: AIOKafkaConsumer | LoopConsumer,
     producer: AIOKafkaProducer,
     run: str,
     steps: tuple[int, ...],
@@ -151,7 +212,7 @@ async def _stage(
 
 
 async def _project(
-    consumer: AIOKafkaConsumer, progress: _Progress, stop: asyncio.Event, work: float
+    consumer: AIOKafkaConsumer | LoopConsumer, progress: _Progress, stop: asyncio.Event, work: float
 ) -> None:
     """Times the intents' plans and completions; ``work``: CPU microseconds an intent (spread
     over its events, as project's are)."""
@@ -198,11 +259,15 @@ async def _report(
 
 
 async def serve(
-    bootstrap: str, run: str, work: dict[str, float] | None = None, fuse: bool = False
+    bootstrap: str,
+    run: str,
+    work: dict[str, float] | None = None,
+    fuse: bool = False,
+    one_consumer: bool = False,
 ) -> None:
     """One stage process: every stage and the project consumer, until SIGTERM.  The default
     asyncio loop, not uvloop, as in ../shared/bench/kafka_floor.py: the floor the issue's
-    figures were taken with.  ``work`` and ``fuse``: the module docstring."""
+    figures were taken with.  ``work``, ``fuse``, ``one_consumer``: the module docstring."""
     work = work or {}
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
@@ -211,17 +276,25 @@ async def serve(
         bootstrap_servers=bootstrap, acks="all", linger_ms=1, max_batch_size=256 * 1024
     )
     # One consumer (and group) per loop: a stage each, as kafka_floor.py has it (the naive
-    # layout), or ingest and the fused rest.
+    # layout), or ingest and the fused rest; or one for them all (--one-consumer).
     loops = loops_of(fuse)
-    groups = [f"floor-{run}-{STAGES[steps[0]][0]}" for steps in loops]
-    stages = [
-        _consumer(bootstrap, group, topic(run, STAGES[steps[0] - 1][0] if steps[0] else None))
-        for steps, group in zip(loops, groups, strict=True)
+    reads = [{topic(run, STAGES[steps[0] - 1][0] if steps[0] else None)} for steps in loops] + [
+        {topic(run, name) for name, _ in STAGES}
     ]
-    project = _consumer(
-        bootstrap, f"floor-{run}-project", *(topic(run, name) for name, _ in STAGES)
-    )
-    consumers = dict(zip([*groups, f"floor-{run}-project"], [*stages, project], strict=True))
+    groups = [f"floor-{run}-{STAGES[steps[0]][0]}" for steps in loops] + [f"floor-{run}-project"]
+    views: list[AIOKafkaConsumer | LoopConsumer]
+    if one_consumer:
+        shared = SharedConsumer(
+            _consumer(bootstrap, f"floor-{run}-all", *set().union(*reads)), reads
+        )
+        consumers = {f"floor-{run}-all": shared.consumer}
+        views = [shared.view(i) for i in range(len(reads))]
+    else:
+        consumers = {
+            group: _consumer(bootstrap, group, *topics)
+            for group, topics in zip(groups, reads, strict=True)
+        }
+        views = list(consumers.values())
     await producer.start()
     for consumer in consumers.values():
         await consumer.start()
@@ -231,10 +304,11 @@ async def serve(
         for coro in (
             *(
                 _stage(c, producer, run, steps, stop, work)
-                for steps, c in zip(loops, stages, strict=True)
+                for steps, c in zip(loops, views, strict=False)
             ),
-            _project(project, progress, stop, work.get("project", 0.0)),
+            _project(views[-1], progress, stop, work.get("project", 0.0)),
             _report(consumers, progress, stop),
+            *([shared.fetch(stop)] if one_consumer else []),
         )
     ]
     try:
@@ -262,8 +336,11 @@ def main(argv: list[str] | None = None) -> int:
         "--work", default="{}", help='JSON: CPU microseconds an intent by stage ({"plan": 140})'
     )
     parser.add_argument("--fuse", action="store_true", help="validate → execute as one loop")
+    parser.add_argument("--one-consumer", action="store_true", help="one consumer for all loops")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.bootstrap, args.run, orjson.loads(args.work), args.fuse))
+    asyncio.run(
+        serve(args.bootstrap, args.run, orjson.loads(args.work), args.fuse, args.one_consumer)
+    )
     return 0
 
 

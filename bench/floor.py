@@ -60,6 +60,7 @@ class FloorPool:
     procs: int
     work: dict[str, float] = field(default_factory=dict)  # CPU µs an intent, by stage
     fuse: bool = False
+    one_consumer: bool = False  # one consumer a process for all its loops, as a worker's
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     done: dict[str, int] = field(default_factory=dict)
     latencies: dict[str, dict[str, list[float]]] = field(default_factory=dict)
@@ -95,6 +96,7 @@ class FloorPool:
                 "--work",
                 orjson.dumps(self.work).decode(),
                 *(["--fuse"] if self.fuse else []),
+                *(["--one-consumer"] if self.one_consumer else []),
                 stdout=asyncio.subprocess.PIPE,
             )
             self._children.append(child)
@@ -116,10 +118,14 @@ class FloorPool:
     async def _settled(self, partitions: int, timeout: float = 90.0) -> None:  # noqa: ASYNC109
         """Until every group has every partition assigned and every process has a share: a
         rebalance during the measurement would charge its pause to the floor."""
-        expected = {
-            f"floor-{self.run}-{STAGES[steps[0]][0]}": partitions for steps in loops_of(self.fuse)
-        }
-        expected[f"floor-{self.run}-project"] = partitions * len(STAGES)
+        if self.one_consumer:  # the submissions and every stage's topic
+            expected = {f"floor-{self.run}-all": partitions * (1 + len(STAGES))}
+        else:
+            expected = {
+                f"floor-{self.run}-{STAGES[steps[0]][0]}": partitions
+                for steps in loops_of(self.fuse)
+            }
+            expected[f"floor-{self.run}-project"] = partitions * len(STAGES)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_alive()
@@ -335,9 +341,10 @@ async def measure(
     services: dict[int, str],
     work: dict[str, float] | None = None,
     fuse: bool = False,
+    one_consumer: bool = False,
 ) -> FloorResult:
     """The whole floor run: topics, ``procs`` stage processes, warm-up, flat out, steady."""
-    pool = FloorPool(bootstrap, procs, work or {}, fuse)
+    pool = FloorPool(bootstrap, procs, work or {}, fuse, one_consumer)
     what = f" (work {pool.work} µs an intent{', fused' if fuse else ''})" if work or fuse else ""
     print(f"floor: {procs} stage processes on floor.{pool.run}.*{what}…", file=sys.stderr)
     await pool.start(stage_partitions())
@@ -393,6 +400,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--fuse", action="store_true", help="validate → execute as one loop, as the pipeline"
     )
+    parser.add_argument(
+        "--one-consumer",
+        action="store_true",
+        help="one consumer a process for all its loops, as a pipeline worker has "
+        "(default: a consumer, and a group, each)",
+    )
     args = parser.parse_args(argv)
     work = work_of(args.work)
 
@@ -409,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
                 services=services,
                 work=work,
                 fuse=args.fuse,
+                one_consumer=args.one_consumer,
             )
         )
 
@@ -421,8 +435,11 @@ def main(argv: list[str] | None = None) -> int:
             result = go(settings.kafka)
     t = result.throughput
     print(f"\nsep bench floor — {machine()}, {args.procs} stage processes")
-    if work or args.fuse:
-        print(f"stage work (CPU µs an intent): {work or 'none'}; fused: {args.fuse}")
+    if work or args.fuse or args.one_consumer:
+        print(
+            f"stage work (CPU µs an intent): {work or 'none'}; fused: {args.fuse}; "
+            f"one consumer: {args.one_consumer}"
+        )
     print(f"flat out: {t['intents_per_s']:>8.1f} intents/s ({t['intents']} in {t['seconds']}s)")
     print(
         "CPU per intent: "
@@ -444,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
                 "procs": args.procs,
                 "work_us": work,
                 "fused": args.fuse,
+                "one_consumer": args.one_consumer,
                 "intents_per_s": t["intents_per_s"],
                 "throughput": t,
                 "steady": result.steady,
