@@ -130,6 +130,11 @@ class Settings:
     """How long the risk feed lets the broker gather records while they flow
     (pipeline/risk/feed.py): fewer fetches (each ~1 ms of a worker's CPU), other workers'
     approvals counted up to this much later."""
+    pipelined_tail: bool = field(
+        default_factory=lambda: _env("SEP_PIPELINED_TAIL", "1") not in ("", "0")
+    )
+    """A fused chain's last stage (execute) runs each pass's plans while the next pass plans
+    (pipeline/runtime/delivery/runner.py); 0: a pass waits for its executions."""
     trace_batches: bool = field(default_factory=lambda: bool(_env("SEP_TRACE_BATCHES", "")))
     """Log every batch's size and timings (for finding the slow stage)."""
     operator_token: str = field(default_factory=lambda: _env("SEP_OPERATOR_TOKEN", ""))

@@ -139,6 +139,7 @@ def build_runtime(
         if placement.singleton
         else RangePartitionAssignor,
         lanes=policy_of(topology),
+        pipelined_tail=settings.pipelined_tail,
     )
     return runtime, lifecycle
 

@@ -99,6 +99,7 @@ class KafkaRuntime:
         fetch_idle_wait_ms: int = FETCH_IDLE_WAIT_MS,
         assignor: type[AbstractPartitionAssignor] = RangePartitionAssignor,
         lanes: LanePolicy | None = None,
+        pipelined_tail: bool = False,
     ) -> None:
         self._assignor = assignor
         self._fetch_waits = (fetch_max_wait_ms, fetch_idle_wait_ms)
@@ -134,6 +135,7 @@ class KafkaRuntime:
                 sizer=PassSizer(lanes.budget_s)
                 if lanes is not None and lanes.budget_s is not None and scheduled_here(g)
                 else None,
+                pipelined_tail=pipelined_tail,
             )
             for g in groups
         ]

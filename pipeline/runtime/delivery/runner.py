@@ -16,6 +16,17 @@ Delivery is pipelined: the runner takes its next batch while the broker acknowle
 last one's outputs (waiting 10-30 ms per hop for acks had every record queue behind the
 previous batch's round trip).  At most ``MAX_UNSETTLED`` passes are awaiting acks.
 
+So is a fused group's last stage, with ``pipelined_tail`` (execute, in the default chain):
+a pass ends when the stage before it has handed its records over, and the last stage runs
+them in a task of its own, after the previous pass's last stage (its passes stay in order),
+while the next pass plans.  Planning no longer waits for the previous batch's executions
+(each of which awaits its venue several loop iterations, or a chain's receipts); the pass's
+slices settle when its last stage is done and every output acknowledged, so a crash before
+then redelivers the whole pass, as before.
+
+    pass N:   validate ─► prioritise ─► plan ─┐          pass N+1: validate ─► ... ─► plan ─┐
+                                              └─► tail N: execute ──► tail N+1: execute ◄─┘
+
 With priority lanes (``topology.yaml`` ``lanes:``, ``pipeline.runtime.delivery.lanes``) a
 scheduled group keeps a queue per lane and one for its other inputs, and takes each pass
 from the lanes by weight, highest lane first; a pass may take part of a slice (the ledger
@@ -30,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -47,6 +59,9 @@ log = logging.getLogger(__name__)
 
 MAX_UNSETTLED = 4
 """Passes of one group whose outputs may still be awaiting the broker's acknowledgement."""
+
+PassResult = tuple[list[Awaitable[Any]], "asyncio.Future[None] | None"]
+"""A pass's acknowledgements to await, and its tail still running (``pipelined_tail``)."""
 
 
 class GroupStats:
@@ -136,8 +151,14 @@ class GroupRunner:
         trace: bool = False,
         lanes: tuple[Lane, ...] = (),
         sizer: PassSizer | None = None,
+        pipelined_tail: bool = False,
     ) -> None:
         self.group = group
+        self.pipelined_tail = pipelined_tail and len(group.nodes) > 1
+        """The group's last stage runs each pass's records after the pass, in order, while
+        the next pass runs (module docstring)."""
+        self._tail: asyncio.Future[None] | None = None
+        """The last pass's tail (``pipelined_tail``): the next one starts after it."""
         self._sink = sink
         self._ledger = ledger
         self._counter = counter
@@ -156,7 +177,7 @@ class GroupRunner:
         self._fed_back = [group.fed_back_from(i) for i in range(len(group.nodes))]
         self._kept: dict[int, list[Record]] = {}
         """Fed-back records for the next pass, by the index of the stage reading them."""
-        self._running: asyncio.Future[list[Awaitable[Any]]] | None = None
+        self._running: asyncio.Future[PassResult] | None = None
         self.stats = GroupStats()
         self.lanes = lanes
         """Scheduled by lane (empty: slices in fetch order, as without lanes)."""
@@ -212,16 +233,21 @@ class GroupRunner:
         return dropped
 
     async def finish_running(self, within_s: float) -> bool:
-        """Wait for the pass under way, if any, and its acknowledgements."""
+        """Wait for the pass under way, if any, its tail and its acknowledgements; whether
+        the pass and its tail are done."""
         if self._running is not None:
             await asyncio.wait([self._running], timeout=within_s)
-        await self.settle_all(within_s)
-        return self._running is None or self._running.done()
+        await self.settle_all(within_s)  # a pass's settle waits for its tail
+        return (self._running is None or self._running.done()) and (
+            self._tail is None or self._tail.done()
+        )
 
     def cancel_running(self) -> None:
-        """Cancel the pass under way (a stop past its bound): it is never settled."""
+        """Cancel the pass under way and its tail (a stop past its bound): never settled."""
         if self._running is not None and not self._running.done():
             self._running.cancel()
+        if self._tail is not None and not self._tail.done():
+            self._tail.cancel()
 
     def put(self, batch: FetchBatch, records: list[Record]) -> None:
         self._queued_records += len(records)
@@ -285,10 +311,10 @@ class GroupRunner:
                 wall = time.time_ns() // 1_000_000
                 stamps = [r.timestamp_ms for r in records if r.offset >= 0]
                 self.waited_ms = (wall - max(stamps), wall - min(stamps)) if stamps else None
-            self._running = asyncio.ensure_future(self.run_pass(records))
+            self._running = asyncio.ensure_future(self._pass(records, self.pipelined_tail))
             try:
                 # shielded: a revoke waits for this pass rather than cancelling it midway
-                acks = await asyncio.shield(self._running)
+                acks, tail = await asyncio.shield(self._running)
             finally:
                 self._running = None
             took = time.perf_counter() - started
@@ -316,14 +342,26 @@ class GroupRunner:
                         "waited_ms": self.waited_ms,
                     },
                 )
-            self._unsettled.append(asyncio.ensure_future(self._settle(slices, acks)))
+            self._unsettled.append(asyncio.ensure_future(self._settle(slices, acks, tail)))
             while self._unsettled and self._unsettled[0].done():
                 self._unsettled.popleft()
             while len(self._unsettled) > MAX_UNSETTLED:
                 await self._unsettled.popleft()
 
-    async def _settle(self, slices: list[FetchBatch], acks: list[Awaitable[Any]]) -> None:
+    async def _settle(
+        self,
+        slices: list[FetchBatch],
+        acks: list[Awaitable[Any]],
+        tail: asyncio.Future[None] | None = None,
+    ) -> None:
         ok = True
+        if tail is not None:
+            try:
+                await tail  # its outputs join ``acks`` as it emits them
+            except Exception as exc:  # the last stage failed as a whole pass would have
+                log.exception("the pass's last stage failed", extra={"group": self.name})
+                self._on_fatal(exc)
+                return  # never settled: redelivered
         try:
             await asyncio.gather(*acks)
         except Exception as exc:  # the broker refused or timed out: nothing here is done
@@ -338,6 +376,12 @@ class GroupRunner:
 
     async def run_pass(self, records: list[Record]) -> list[Awaitable[Any]]:
         """Run every stage of the group over ``records``; the acknowledgements to await."""
+        acks, _tail = await self._pass(records, pipelined=False)
+        return acks
+
+    async def _pass(self, records: list[Record], pipelined: bool) -> PassResult:
+        """A pass over ``records``: the acknowledgements to await (the list grows while the
+        tail runs) and, ``pipelined``, the task running the last stage (else None: done)."""
         group, sink = self.group, self._sink
         acks: list[Awaitable[Any]] = []
         handed: list[Record] = []
@@ -390,14 +434,43 @@ class GroupRunner:
                         for reader in readers:
                             self._kept.setdefault(reader, []).append(record)
 
-            began = time.perf_counter()
-            if batch:
-                await process_safely(node.processor, batch, emit, self._counter)
-            if node.tables and (writing := node.writing_tables):
-                await self._send_table_writes(writing, acks)
-            if self._trace:
-                self.stage_ms[node.spec.name] = round((time.perf_counter() - began) * 1e3, 2)
-        return acks
+            if pipelined and index == last:
+                self._tail = asyncio.ensure_future(
+                    self._run_tail(self._tail, node, batch, emit, acks)
+                )
+                return acks, self._tail
+            await self._run_node(node, batch, emit, acks)
+        return acks, None
+
+    async def _run_node(
+        self,
+        node: StageNode,
+        batch: list[Record],
+        emit: Callable[[Output], Awaitable[None]],
+        acks: list[Awaitable[Any]],
+    ) -> None:
+        began = time.perf_counter()
+        if batch:
+            await process_safely(node.processor, batch, emit, self._counter)
+        if node.tables and (writing := node.writing_tables):
+            await self._send_table_writes(writing, acks)
+        if self._trace:
+            self.stage_ms[node.spec.name] = round((time.perf_counter() - began) * 1e3, 2)
+
+    async def _run_tail(
+        self,
+        previous: asyncio.Future[None] | None,
+        node: StageNode,
+        batch: list[Record],
+        emit: Callable[[Output], Awaitable[None]],
+        acks: list[Awaitable[Any]],
+    ) -> None:
+        """The last stage over a pass's records, once the previous pass's is done (a
+        failed one has stopped the worker through its settle; cancelled, so is this)."""
+        if previous is not None:
+            with contextlib.suppress(Exception):
+                await previous
+        await self._run_node(node, batch, emit, acks)
 
     def _in_memory(self, out: Output, partition: int) -> Record:
         """``out`` as the record a stage of this group reads in memory (no offset)."""

@@ -433,3 +433,139 @@ async def test_the_runner_asks_to_pause_a_routine_lane_with_more_than_a_pass_que
     runner.put(ledger.open({("fast", 0): 50}, slices=1), lane_records("fast", 50))
     runner.put(ledger.open({("bulk", 0): 5}, slices=1), lane_records("bulk", 1))
     assert runner.lanes_to_pause() == {"bulk"}  # never the first lane
+
+
+class GatedTail(Upper):
+    """A fused group's last stage that waits for the test's word before each pass."""
+
+    def __init__(self) -> None:
+        super().__init__("b", "out")
+        self.gates: list[asyncio.Event] = []
+        self.started: list[list[bytes]] = []
+        self.fail = False
+
+    async def process(self, records: Sequence[Record], emit: Emit) -> None:
+        self.started.append([r.value for r in records])
+        gate = asyncio.Event()
+        self.gates.append(gate)
+        await gate.wait()
+        if self.fail:
+            raise RuntimeError("venue gone")
+        await super().process(records, emit)
+
+
+def tail_runner(
+    head: Upper, tail: GatedTail, sink: ControlledSink, ledger: OffsetLedger, **kwargs: Any
+) -> GroupRunner:
+    group = StageGroup(
+        [
+            StageNode(spec("a", ("in",), ("mid",)), head),
+            StageNode(spec("b", ("mid",), ("out",)), tail),
+        ],
+        ["mid"],
+        PARTITIONS,
+    )
+    return GroupRunner(group, sink, ledger, counter=FailureCounter(), pipelined_tail=True, **kwargs)
+
+
+async def settle_loop() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_a_pipelined_tail_lets_the_next_pass_run_and_its_pass_settles_after_it() -> None:
+    head, tail = Upper("a", "mid"), GatedTail()
+    sink, ledger = ControlledSink(), OffsetLedger()
+    ledger.assign([("in", 0)])
+    runner = tail_runner(head, tail, sink, ledger, on_fatal=lambda e: None)
+    runner.put(ledger.open({("in", 0): 2}, slices=1), records(2))
+    task = await run_one(runner)
+    runner.put(ledger.open({("in", 0): 4}, slices=1), records(2, start=2))
+    await settle_loop()
+    # The second pass's head ran while the first pass's tail waits at its gate ...
+    assert head.seen == [[b"v0", b"v1"], [b"v0", b"v1"]]
+    # ... and the second tail has not started: tails run in order.
+    assert tail.started == [[b"V0!", b"V1!"]]
+    sink.ack_all()  # every output sent so far (the heads') acknowledged
+    await settle_loop()
+    assert ledger.committable() == {}  # the first pass's tail has not run: nothing settles
+    tail.gates[0].set()
+    await settle_loop()
+    assert tail.started == [[b"V0!", b"V1!"], [b"V0!", b"V1!"]]
+    sink.ack_all()
+    await settle_loop()
+    assert ledger.committable() == {("in", 0): 2}  # the first pass, and only it
+    tail.gates[1].set()
+    await settle_loop()
+    sink.ack_all()
+    await settle_loop()
+    assert ledger.committable() == {("in", 0): 4}
+    assert [v for t, _, v, _ in sink.sent if t == "out"] == [b"V0!!", b"V1!!"] * 2
+    task.cancel()
+
+
+async def test_a_failed_pipelined_tail_stops_the_worker_and_settles_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Refuses(ControlledSink):
+        """The producer refuses the tail's outputs and their dead letters alike."""
+
+        async def send(self, topic: str, key: bytes, value: bytes | None, **kw: Any) -> Any:
+            if topic != "mid":
+                raise RuntimeError("producer closed")
+            return await super().send(topic, key, value, **kw)
+
+    monkeypatch.setattr("pipeline.runtime.delivery.safety.RETRY_DELAYS_S", ())
+    failures: list[BaseException] = []
+    head, tail = Upper("a", "mid"), GatedTail()
+    sink, ledger = Refuses(), OffsetLedger()
+    ledger.assign([("in", 0)])
+    runner = tail_runner(head, tail, sink, ledger, on_fatal=failures.append)
+    runner.put(ledger.open({("in", 0): 2}, slices=1), records(2))
+    task = await run_one(runner)
+    sink.ack_all()
+    for _ in range(3):  # the batch, then each record alone: each waits at a gate
+        tail.gates[-1].set()
+        await settle_loop()
+    assert [repr(e) for e in failures] == ["RuntimeError('producer closed')"]
+    assert ledger.committable() == {}
+    task.cancel()
+
+
+async def test_a_stop_cancels_a_pipelined_tail_and_settles_nothing_of_its_pass() -> None:
+    head, tail = Upper("a", "mid"), GatedTail()
+    sink, ledger = ControlledSink(), OffsetLedger()
+    ledger.assign([("in", 0)])
+    runner = tail_runner(head, tail, sink, ledger, on_fatal=lambda e: None)
+    runner.put(ledger.open({("in", 0): 2}, slices=1), records(2))
+    task = await run_one(runner)
+    assert not await runner.finish_running(0.05)  # the tail holds the pass open
+    runner.cancel_running()
+    sink.ack_all()
+    await settle_loop()
+    assert ledger.committable() == {}
+    task.cancel()
+
+
+async def test_without_a_pipelined_tail_the_next_pass_waits_for_the_last_stage() -> None:
+    head, tail = Upper("a", "mid"), GatedTail()
+    sink, ledger = ControlledSink(), OffsetLedger()
+    ledger.assign([("in", 0)])
+    group = StageGroup(
+        [
+            StageNode(spec("a", ("in",), ("mid",)), head),
+            StageNode(spec("b", ("mid",), ("out",)), tail),
+        ],
+        ["mid"],
+        PARTITIONS,
+    )
+    runner = GroupRunner(group, sink, ledger, counter=FailureCounter(), on_fatal=lambda e: None)
+    runner.put(ledger.open({("in", 0): 2}, slices=1), records(2))
+    task = await run_one(runner)
+    runner.put(ledger.open({("in", 0): 4}, slices=1), records(2, start=2))
+    await settle_loop()
+    assert len(head.seen) == 1  # the second pass waits for the first one's last stage
+    tail.gates[0].set()
+    await settle_loop()
+    assert len(head.seen) == 2
+    task.cancel()
