@@ -454,10 +454,9 @@ class GatedTail(Upper):
         await super().process(records, emit)
 
 
-def tail_runner(
-    head: Upper, tail: GatedTail, sink: ControlledSink, ledger: OffsetLedger, **kwargs: Any
-) -> GroupRunner:
-    group = StageGroup(
+def tail_group(head: Upper, tail: GatedTail) -> StageGroup:
+    """``head`` fused with ``tail``, its last stage."""
+    return StageGroup(
         [
             StageNode(spec("a", ("in",), ("mid",)), head),
             StageNode(spec("b", ("mid",), ("out",)), tail),
@@ -465,7 +464,19 @@ def tail_runner(
         ["mid"],
         PARTITIONS,
     )
-    return GroupRunner(group, sink, ledger, counter=FailureCounter(), pipelined_tail=True, **kwargs)
+
+
+def tail_runner(
+    head: Upper, tail: GatedTail, sink: ControlledSink, ledger: OffsetLedger, **kwargs: Any
+) -> GroupRunner:
+    return GroupRunner(
+        tail_group(head, tail),
+        sink,
+        ledger,
+        counter=FailureCounter(),
+        pipelined_tail=True,
+        **kwargs,
+    )
 
 
 async def settle_loop() -> None:
@@ -551,15 +562,9 @@ async def test_without_a_pipelined_tail_the_next_pass_waits_for_the_last_stage()
     head, tail = Upper("a", "mid"), GatedTail()
     sink, ledger = ControlledSink(), OffsetLedger()
     ledger.assign([("in", 0)])
-    group = StageGroup(
-        [
-            StageNode(spec("a", ("in",), ("mid",)), head),
-            StageNode(spec("b", ("mid",), ("out",)), tail),
-        ],
-        ["mid"],
-        PARTITIONS,
+    runner = GroupRunner(
+        tail_group(head, tail), sink, ledger, counter=FailureCounter(), on_fatal=lambda e: None
     )
-    runner = GroupRunner(group, sink, ledger, counter=FailureCounter(), on_fatal=lambda e: None)
     runner.put(ledger.open({("in", 0): 2}, slices=1), records(2))
     task = await run_one(runner)
     runner.put(ledger.open({("in", 0): 4}, slices=1), records(2, start=2))
