@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.consumer.fetcher import Fetcher, FetchError, FetchResult, PartitionRecords
+from aiokafka.errors import RecordTooLargeError
 from aiokafka.protocol.fetch import FetchRequest_v11, FetchResponse_v11
 from hypothesis import given
 from hypothesis import strategies as st
@@ -247,6 +249,31 @@ async def test_a_consumer_of_stage_or_raw_records_returns_their_bytes_and_positi
         assert (got[5].value, got[5].timestamp_ms) == (b"", 1234)  # a tombstone: b"" here
     else:
         assert (got[5].value, got[5].timestamp) == (None, 1234)
+
+
+async def test_a_failed_partition_among_fetched_ones_does_not_fail_the_fetch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A response that buffered records for one partition and an error for another (a record
+    larger than the fetch size, a topic not authorised): the records are still built as
+    Records, and the error stays buffered for ``getmany`` to raise (reading records off the
+    error failed aiokafka's fetch task, which then fetched no more)."""
+    ok, failed = TopicPartition("t", 0), TopicPartition("t", 1)
+    records = PartitionRecords(ok, b"", None, 0, None, None, False, None)
+    error = FetchError(error=RecordTooLargeError("too large"), backoff=0)
+
+    async def parent(self: Fetcher, assignment: Any, node_id: Any, request: Any) -> bool:
+        self._records[ok] = FetchResult(ok, assignment=None, partition_records=records, backoff=0)
+        self._records[failed] = error
+        return True
+
+    monkeypatch.setattr(Fetcher, "_proc_fetch_request", parent)
+    fetcher = patches.AdaptiveWaitFetcher.__new__(patches.AdaptiveWaitFetcher)
+    fetcher._records = {}
+    fetcher.records_class = patches.StageRecords
+    assert await fetcher._proc_fetch_request(None, 0, None) is True
+    assert type(records) is patches.StageRecords
+    assert fetcher._records[failed] is error
 
 
 def test_a_consumer_of_raw_bytes_refuses_deserializers() -> None:

@@ -83,7 +83,7 @@ from typing import Any, Literal
 
 import aiokafka
 from aiokafka.client import AIOKafkaClient
-from aiokafka.consumer.fetcher import Fetcher, PartitionRecords
+from aiokafka.consumer.fetcher import Fetcher, FetchResult, PartitionRecords
 from aiokafka.producer.message_accumulator import MessageAccumulator
 from aiokafka.protocol.fetch import FetchRequest_v11, FetchResponse_v11
 from aiokafka.structs import TopicPartition
@@ -122,9 +122,10 @@ def check() -> None:
             f"aiokafka {version} is installed, but pipeline/runtime/delivery/patches.py was "
             f"written for {', '.join(WRITTEN_FOR['aiokafka'])}x: check the fetcher's private "
             "_get_actions_per_node/_proc_fetch_request/_records/_fetch_max_wait_ms/"
-            "_fetch_min_bytes, PartitionRecords._consumer_record and FetchResult."
-            "_partition_records, the producer's _message_accumulator (_batches, _append_batch, "
-            "create_builder), MessageBatch (_builder, future) and the client's _topics/add_topic, "
+            "_fetch_min_bytes, PartitionRecords._consumer_record, FetchResult."
+            "_partition_records and FetchError, the producer's _message_accumulator "
+            "(_batches, _append_batch, create_builder), MessageBatch (_builder, future) and "
+            "the client's _topics/add_topic, "
             "then update WRITTEN_FOR"
         )
     for method in ("_get_actions_per_node", "_proc_fetch_request"):
@@ -374,6 +375,12 @@ class AdaptiveWaitFetcher(Fetcher):  # type: ignore[misc]
         if got and self.records_class is not None:
             # The buffers the parent just made, before anything reads them (no await since).
             for result in self._records.values():
+                # A partition's failed fetch is buffered as a FetchError (no records): e.g.
+                # a record larger than the fetch size, a topic not authorised.  getmany raises
+                # it; here it is skipped (reading its records failed the fetch task, and
+                # aiokafka stopped fetching for good).
+                if type(result) is not FetchResult:
+                    continue
                 records = result._partition_records
                 if type(records) is PartitionRecords:
                     records.__class__ = self.records_class

@@ -515,6 +515,34 @@ async def test_a_pipelined_tail_lets_the_next_pass_run_and_its_pass_settles_afte
     task.cancel()
 
 
+async def test_passes_queued_behind_a_pipelined_tail_run_as_one_batch_and_settle_after_it() -> None:
+    head, tail = Upper("a", "mid"), GatedTail()
+    sink, ledger = ControlledSink(), OffsetLedger()
+    ledger.assign([("in", 0)])
+    runner = tail_runner(head, tail, sink, ledger, on_fatal=lambda e: None)
+    runner.put(ledger.open({("in", 0): 1}, slices=1), records(1))
+    task = await run_one(runner)
+    for offset in (1, 2):  # two more passes while the first one's tail waits at its gate
+        runner.put(ledger.open({("in", 0): offset + 1}, slices=1), records(1, start=offset))
+        await settle_loop()
+    assert len(head.seen) == 3
+    tail.gates[0].set()
+    await settle_loop()
+    # The two passes queued behind it: their last stage runs once, over both of their records.
+    assert [len(batch) for batch in tail.started] == [1, 2]
+    sink.ack_all()
+    await settle_loop()
+    assert ledger.committable() == {("in", 0): 1}  # the batch of the two has not run yet
+    tail.gates[1].set()
+    await settle_loop()
+    assert ledger.committable() == {("in", 0): 1}  # its outputs are not acknowledged yet
+    sink.ack_all()
+    await settle_loop()
+    assert ledger.committable() == {("in", 0): 3}  # both passes settle
+    assert [v for t, _, v, _ in sink.sent if t == "out"] == [b"V0!!"] * 3
+    task.cancel()
+
+
 async def test_a_failed_pipelined_tail_stops_the_worker_and_settles_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
