@@ -571,6 +571,46 @@ async def test_a_failed_pipelined_tail_stops_the_worker_and_settles_nothing(
     task.cancel()
 
 
+async def test_a_failed_batch_of_queued_tails_settles_none_of_its_passes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class RefusesLater(ControlledSink):
+        """Takes the heads' outputs always, the tails' until told to refuse."""
+
+        refuse = False
+
+        async def send(self, topic: str, key: bytes, value: bytes | None, **kw: Any) -> Any:
+            if self.refuse and topic != "mid":
+                raise RuntimeError("producer closed")
+            return await super().send(topic, key, value, **kw)
+
+    monkeypatch.setattr("pipeline.runtime.delivery.safety.RETRY_DELAYS_S", ())
+    failures: list[BaseException] = []
+    head, tail = Upper("a", "mid"), GatedTail()
+    sink, ledger = RefusesLater(), OffsetLedger()
+    ledger.assign([("in", 0)])
+    runner = tail_runner(head, tail, sink, ledger, on_fatal=failures.append)
+    runner.put(ledger.open({("in", 0): 1}, slices=1), records(1))
+    task = await run_one(runner)
+    for offset in (1, 2):
+        runner.put(ledger.open({("in", 0): offset + 1}, slices=1), records(1, start=offset))
+        await settle_loop()
+    tail.gates[0].set()  # the first pass's tail succeeds ...
+    await settle_loop()
+    sink.ack_all()
+    await settle_loop()
+    assert ledger.committable() == {("in", 0): 1}
+    sink.refuse = True  # ... the batch of the two queued behind it fails
+    for _ in range(3):  # the batch, then each record alone: each waits at a gate
+        tail.gates[-1].set()
+        await settle_loop()
+    sink.ack_all()
+    await settle_loop()
+    assert {repr(e) for e in failures} == {"RuntimeError('producer closed')"}
+    assert ledger.committable() == {("in", 0): 1}  # neither of the two settles
+    task.cancel()
+
+
 async def test_a_stop_cancels_a_pipelined_tail_and_settles_nothing_of_its_pass() -> None:
     head, tail = Upper("a", "mid"), GatedTail()
     sink, ledger = ControlledSink(), OffsetLedger()
