@@ -126,6 +126,10 @@ class Settings:
         default_factory=lambda: int(_env("SEP_FETCH_IDLE_WAIT_MS", "500"))
     )
     """Fetch wait when the fetch covers every partition: new data ends it at once."""
+    fetch_gather_ms: int = field(default_factory=lambda: int(_env("SEP_FETCH_GATHER_MS", "10")))
+    """While records flow, how long a fetch of a worker that runs none of the topology's nice
+    stages waits for more (``placement.leaves_cores``: the execution path's processes of
+    ``sep up --layout split``); 0: it returns with the first record."""
     risk_feed_wait_ms: int = field(default_factory=lambda: int(_env("SEP_RISK_FEED_WAIT_MS", "25")))
     """How long the risk feed lets the broker gather records while they flow
     (pipeline/risk/feed.py): fewer fetches (each ~1 ms of a worker's CPU), other workers'

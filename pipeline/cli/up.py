@@ -238,9 +238,11 @@ def register(sub: SubParsers) -> None:
         "--layout",
         help="stages per worker process instead of --workers identical ones: processes "
         "separated by ';' (e.g. 'ingest,validate,prioritise,plan,execute;project'), or "
-        "'split': --workers processes of the execution path and --workers of project at a "
-        "lower CPU priority (its niceness in topology.yaml), which cut 500/s p99 "
-        "latency ~40 %% on two cores (bench/RESULTS.md, Session 15). Each distinct stage list is a "
+        "'split': --workers processes of the execution path, which gather their fetches "
+        "(SEP_FETCH_GATHER_MS), and --workers of project at the lowest CPU priority (its "
+        "niceness in topology.yaml); on two cores it halves 500/s submit -> plan p99 and "
+        "keeps event -> WebSocket p50 at 200/s as it was (bench/RESULTS.md, Session 17), "
+        "while the read models fall behind at a sustained 500/s. Each distinct stage list is a "
         "consumer group of its own: on a stack that ran another layout it reads the topics "
         "from the start (harmless, as any redelivery, but slow)",
     )

@@ -59,6 +59,17 @@ def process_niceness(topology: Topology, placement: Placement) -> int:
     return min((topology.stage(name).niceness for name in placement.stages), default=0)
 
 
+def leaves_cores(topology: Topology, placement: Placement) -> bool:
+    """Whether a worker running ``placement`` gathers its fetches while records flow
+    (``Settings.fetch_gather_ms``): it runs none of the topology's nice stages, and some
+    stage is nice.  Those stages run in processes of their own at a lower CPU priority
+    (``sep up --layout split``) and get the cores only when this worker leaves them free; a
+    fetch every few milliseconds instead of one per record that arrives is what leaves
+    them free at a moderate rate (bench/RESULTS.md, Session 17)."""
+    nice = {stage.name for stage in topology.stages if stage.niceness > 0}
+    return bool(nice) and not nice & set(placement.stages)
+
+
 SPLIT = "split"
 """``sep up --layout split``: see ``layout_of``."""
 

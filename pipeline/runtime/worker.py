@@ -47,12 +47,13 @@ from pipeline.runtime.assembly import build_groups
 from pipeline.runtime.delivery import patches
 from pipeline.runtime.delivery.kafka import KafkaRuntime
 from pipeline.runtime.delivery.lanes import policy_of
+from pipeline.runtime.delivery.patches import Gathering
 from pipeline.runtime.delivery.singleton import singleton_assignor
 from pipeline.runtime.delivery.sink import KafkaSink
 from pipeline.runtime.delivery.tables import TableSet
 from pipeline.runtime.lane_workers import lane_stages, worker_view
 from pipeline.runtime.lifecycle import Lifecycle
-from pipeline.runtime.placement import place, process_niceness
+from pipeline.runtime.placement import leaves_cores, place, process_niceness
 from pipeline.runtime.topics import LaneTopicsError, check_lane_topics
 from pipeline.stages.base import StageContext
 from pipeline.topology.models import Topology
@@ -140,6 +141,14 @@ def build_runtime(
         else RangePartitionAssignor,
         lanes=policy_of(topology),
         pipelined_tail=settings.pipelined_tail,
+        # Not a singleton (the strategy runner reacts to market data) nor a dedicated lane's
+        # worker (urgent records): they leave the cores free by running little.
+        gathering=Gathering(wait_ms=settings.fetch_gather_ms)
+        if settings.fetch_gather_ms > 0
+        and leaves_cores(topology, placement)
+        and not placement.singleton
+        and lane is None
+        else None,
     )
     return runtime, lifecycle
 

@@ -37,7 +37,7 @@ def test_every_stage_with_its_inputs_outputs_and_settings() -> None:
         assert f"batch {stage.batch.max}/{stage.batch.within_ms}ms" in settings
     project = lines[lines.index(line_of(text, "project ")) + 1]
     assert "batch 2000/10ms" in project  # what topology.yaml says, as a reader would see it
-    assert "niceness 4" in project
+    assert f"niceness {TOPOLOGY.stage('project').niceness}" in project
     assert "niceness" not in lines[lines.index(line_of(text, "ingest ")) + 1]
 
 

@@ -72,4 +72,4 @@ async def test_project_runs_nicer_and_every_intent_is_stored(
     assert set(done.values()) == {"exec.completed"}, done
     # (Each worker lowers its priority once it has loaded: by now, long since.)
     chain, project = (niceness(p.pid) for p in split.procs)
-    assert project - chain == TOPOLOGY.stage("project").niceness == 4
+    assert project == min(19, chain + TOPOLOGY.stage("project").niceness) > chain

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from pipeline.runtime.app import group_id
-from pipeline.runtime.placement import PlacementError, layout_of, place, process_niceness
+from pipeline.runtime.placement import (
+    PlacementError,
+    layout_of,
+    leaves_cores,
+    place,
+    process_niceness,
+)
 from pipeline.topology import load_topology
 
 TOPOLOGY = load_topology()
@@ -46,9 +52,24 @@ def test_a_process_is_as_nice_as_its_least_nice_stage() -> None:
     """Project is declared nice: a process of its own lowers its priority; a process that
     also runs a stage of the execution path keeps the default."""
     assert TOPOLOGY.stage("project").niceness > 0
-    assert process_niceness(TOPOLOGY, place(TOPOLOGY, ["project"])) == 4
+    nice = TOPOLOGY.stage("project").niceness
+    assert process_niceness(TOPOLOGY, place(TOPOLOGY, ["project"])) == nice
     assert process_niceness(TOPOLOGY, place(TOPOLOGY, ["execute", "project"])) == 0
     assert process_niceness(TOPOLOGY, place(TOPOLOGY)) == 0
+
+
+def test_only_a_process_without_the_nice_stages_leaves_them_the_cores() -> None:
+    """Its fetches gather while records flow (``Settings.fetch_gather_ms``): the split
+    layout's execution path.  A worker that runs project too, or a topology with no nice
+    stage, fetches as records come."""
+    chain = ["ingest", "validate", "prioritise", "plan", "execute"]
+    assert leaves_cores(TOPOLOGY, place(TOPOLOGY, chain))
+    assert not leaves_cores(TOPOLOGY, place(TOPOLOGY, ["project"]))
+    assert not leaves_cores(TOPOLOGY, place(TOPOLOGY))  # every stage: the default layout
+    plain = TOPOLOGY.model_copy(
+        update={"stages": [s.model_copy(update={"niceness": 0}) for s in TOPOLOGY.stages]}
+    )
+    assert not leaves_cores(plain, place(plain, chain))
 
 
 def test_the_split_layout_puts_the_nice_stages_in_processes_of_their_own() -> None:

@@ -46,6 +46,7 @@ from pipeline.runtime.delivery.patches import (
     FETCH_IDLE_WAIT_MS,
     FETCH_MAX_WAIT_MS,
     AdaptiveWaitConsumer,
+    Gathering,
 )
 from pipeline.runtime.delivery.runner import GroupRunner
 from pipeline.runtime.delivery.safety import FailureCounter
@@ -100,8 +101,12 @@ class KafkaRuntime:
         assignor: type[AbstractPartitionAssignor] = RangePartitionAssignor,
         lanes: LanePolicy | None = None,
         pipelined_tail: bool = False,
+        gathering: Gathering | None = None,
     ) -> None:
         self._assignor = assignor
+        self._gathering = gathering
+        """Fetch sizes while records flow (``patches.Gathering``); None: each fetch returns
+        as soon as a record arrives."""
         self._fetch_waits = (fetch_max_wait_ms, fetch_idle_wait_ms)
         self.bootstrap = bootstrap
         self.group_id = group_id
@@ -191,6 +196,7 @@ class KafkaRuntime:
             fetch_max_wait_ms=self._fetch_waits[0],
             idle_wait_ms=self._fetch_waits[1],
             records="stage",
+            gathering=self._gathering,
             # Ranges per topic: partition p of every co-partitioned topic goes to one worker
             # (the planner's pending flow reads sep.executions beside the intents it plans;
             # round-robin over all topic-partitions splits them from 3 workers on).
