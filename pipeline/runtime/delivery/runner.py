@@ -492,7 +492,7 @@ class GroupRunner:
             first = work[0]
             mark = len(first.acks)
             try:
-                batch = work[0].batch if len(work) == 1 else [r for w in work for r in w.batch]
+                batch = first.batch if len(work) == 1 else [r for w in work for r in w.batch]
                 await self._run_node(node, batch, first.emit, first.acks)
             except BaseException as exc:  # each pass's settle hears of it (never settled)
                 for w in work:

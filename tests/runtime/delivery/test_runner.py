@@ -479,6 +479,30 @@ def tail_runner(
     )
 
 
+class RefusingTails(ControlledSink):
+    """Takes the heads' outputs ("mid") always; refuses the tails' outputs and their dead
+    letters alike while ``refuse`` is set."""
+
+    def __init__(self, *, refuse: bool) -> None:
+        super().__init__()
+        self.refuse = refuse
+
+    async def send(self, topic: str, key: bytes, value: bytes | None, **kw: Any) -> Any:
+        if self.refuse and topic != "mid":
+            raise RuntimeError("producer closed")
+        return await super().send(topic, key, value, **kw)
+
+
+async def two_passes_behind_a_tail(runner: GroupRunner, ledger: OffsetLedger) -> asyncio.Task[None]:
+    """A pass of one record whose tail waits at its gate, then two more passes of one."""
+    runner.put(ledger.open({("in", 0): 1}, slices=1), records(1))
+    task = await run_one(runner)
+    for offset in (1, 2):
+        runner.put(ledger.open({("in", 0): offset + 1}, slices=1), records(1, start=offset))
+        await settle_loop()
+    return task
+
+
 async def settle_loop() -> None:
     for _ in range(20):
         await asyncio.sleep(0)
@@ -520,11 +544,7 @@ async def test_passes_queued_behind_a_pipelined_tail_run_as_one_batch_and_settle
     sink, ledger = ControlledSink(), OffsetLedger()
     ledger.assign([("in", 0)])
     runner = tail_runner(head, tail, sink, ledger, on_fatal=lambda e: None)
-    runner.put(ledger.open({("in", 0): 1}, slices=1), records(1))
-    task = await run_one(runner)
-    for offset in (1, 2):  # two more passes while the first one's tail waits at its gate
-        runner.put(ledger.open({("in", 0): offset + 1}, slices=1), records(1, start=offset))
-        await settle_loop()
+    task = await two_passes_behind_a_tail(runner, ledger)
     assert len(head.seen) == 3
     tail.gates[0].set()
     await settle_loop()
@@ -546,18 +566,10 @@ async def test_passes_queued_behind_a_pipelined_tail_run_as_one_batch_and_settle
 async def test_a_failed_pipelined_tail_stops_the_worker_and_settles_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    class Refuses(ControlledSink):
-        """The producer refuses the tail's outputs and their dead letters alike."""
-
-        async def send(self, topic: str, key: bytes, value: bytes | None, **kw: Any) -> Any:
-            if topic != "mid":
-                raise RuntimeError("producer closed")
-            return await super().send(topic, key, value, **kw)
-
     monkeypatch.setattr("pipeline.runtime.delivery.safety.RETRY_DELAYS_S", ())
     failures: list[BaseException] = []
     head, tail = Upper("a", "mid"), GatedTail()
-    sink, ledger = Refuses(), OffsetLedger()
+    sink, ledger = RefusingTails(refuse=True), OffsetLedger()
     ledger.assign([("in", 0)])
     runner = tail_runner(head, tail, sink, ledger, on_fatal=failures.append)
     runner.put(ledger.open({("in", 0): 2}, slices=1), records(2))
@@ -574,27 +586,13 @@ async def test_a_failed_pipelined_tail_stops_the_worker_and_settles_nothing(
 async def test_a_failed_batch_of_queued_tails_settles_none_of_its_passes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    class RefusesLater(ControlledSink):
-        """Takes the heads' outputs always, the tails' until told to refuse."""
-
-        refuse = False
-
-        async def send(self, topic: str, key: bytes, value: bytes | None, **kw: Any) -> Any:
-            if self.refuse and topic != "mid":
-                raise RuntimeError("producer closed")
-            return await super().send(topic, key, value, **kw)
-
     monkeypatch.setattr("pipeline.runtime.delivery.safety.RETRY_DELAYS_S", ())
     failures: list[BaseException] = []
     head, tail = Upper("a", "mid"), GatedTail()
-    sink, ledger = RefusesLater(), OffsetLedger()
+    sink, ledger = RefusingTails(refuse=False), OffsetLedger()
     ledger.assign([("in", 0)])
     runner = tail_runner(head, tail, sink, ledger, on_fatal=failures.append)
-    runner.put(ledger.open({("in", 0): 1}, slices=1), records(1))
-    task = await run_one(runner)
-    for offset in (1, 2):
-        runner.put(ledger.open({("in", 0): offset + 1}, slices=1), records(1, start=offset))
-        await settle_loop()
+    task = await two_passes_behind_a_tail(runner, ledger)
     tail.gates[0].set()  # the first pass's tail succeeds ...
     await settle_loop()
     sink.ack_all()
