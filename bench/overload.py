@@ -54,6 +54,7 @@ from bench._services import bench_services
 from pipeline.client import predicted_intent_id
 from pipeline.config import Settings
 from pipeline.harness import WorkerPool, wait_until_finished
+from pipeline.intent_ids import submission_key
 from pipeline.models.intent import Intent, IntentSubmission
 from pipeline.pricing import notional
 from pipeline.priority.features import Signals, feature_row, matrix
@@ -169,7 +170,9 @@ async def produce(
         for i, (value, urgent, strategy, client, topic) in enumerate(bodies):
             stamp = time.time_ns() // 1_000_000
             futures.append(
-                await producer.send(topic, value, key=strategy.encode(), timestamp_ms=stamp)
+                await producer.send(
+                    topic, value, key=submission_key(strategy, client).encode(), timestamp_ms=stamp
+                )
             )
             intent_id = predicted_intent_id(stamp, strategy, client)
             offered.ids.append(intent_id)

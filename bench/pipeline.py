@@ -41,6 +41,7 @@ from bench._services import bench_services
 from pipeline.client import INPUT_TOPIC, predicted_intent_id
 from pipeline.config import Settings
 from pipeline.harness import WorkerPool, wait_until_finished
+from pipeline.intent_ids import submission_key
 from pipeline.runtime.placement import layout_of
 from pipeline.runtime.topics import ensure_topics
 from pipeline.samples import random_submission
@@ -83,13 +84,18 @@ async def _produce(
     started = time.time()
     t0 = loop.time()
     try:
-        for i, (strategy, _client_id, value) in enumerate(encoded):
+        for i, (strategy, client_id, value) in enumerate(encoded):
             # An explicit timestamp: the intent id is derived from it, and a batched record's
             # metadata does not report its own creation time.
             stamp = time.time_ns() // 1_000_000
             stamps.append(stamp)
             futures.append(
-                await producer.send(INPUT_TOPIC, value, key=strategy.encode(), timestamp_ms=stamp)
+                await producer.send(
+                    INPUT_TOPIC,
+                    value,
+                    key=submission_key(strategy, client_id).encode(),
+                    timestamp_ms=stamp,
+                )
             )
             await pace(i + 1, rate, t0)
         await asyncio.gather(*futures)

@@ -1,7 +1,9 @@
 """A small producer for intents: what ``sep submit``, ``sep demo`` and the benchmarks use.
 
 Any Kafka producer works; this one also predicts the intent id ingest will assign, since
-the id is derived from (record timestamp, strategy id, client intent id).  The timestamp is
+the id is derived from (record timestamp, strategy id, client intent id) and aligned to the
+record's partition (``pipeline.intent_ids``): it keys each submission by
+``submission_key``, so Kafka's default partitioner says where it lands.  The timestamp is
 the record's CreateTime, which the producer sets: the input topic must keep it (the broker's
 default ``message.timestamp.type=CreateTime``; with ``LogAppendTime`` no producer can know
 the id in advance).
@@ -21,16 +23,26 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from pipeline.ids import deterministic_ulid
+from pipeline.intent_ids import INPUT_TOPIC, predicted_intent_id, submission_key
 from pipeline.models.intent import IntentSubmission
 from pipeline.store.dedupe import DedupeStore, dedupe_key
 
-INPUT_TOPIC = "sep.intents.submitted"
+if TYPE_CHECKING:
+    from pipeline.topology.models import Topology
+
+__all__ = [
+    "INPUT_TOPIC",
+    "IntentProducer",
+    "LaneChooser",
+    "Submitted",
+    "predicted_intent_id",
+    "submit_once",
+]
 
 
 class LaneChooser(Protocol):
@@ -45,20 +57,22 @@ class LaneChooser(Protocol):
     def topic_of_body(self, body: Mapping[str, Any]) -> str: ...
 
 
-def predicted_intent_id(timestamp_ms: int, strategy_id: str, client_intent_id: str) -> str:
-    """The id ingest gives a submission with a client intent id (``stages/ingest.py``)."""
-    return "intent-" + deterministic_ulid(timestamp_ms, strategy_id, client_intent_id)
-
-
 class IntentProducer:
     def __init__(
-        self, bootstrap: str, *, linger_ms: int = 2, lanes: LaneChooser | None = None
+        self,
+        bootstrap: str,
+        *,
+        linger_ms: int = 2,
+        lanes: LaneChooser | None = None,
+        topology: Topology | None = None,
     ) -> None:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, linger_ms=linger_ms, acks="all", max_batch_size=256 * 1024
         )
         self.lanes = lanes
         """Chooses each submission's input lane topic (None: the plain input topic)."""
+        self.topology = topology
+        """Whose partition counts the ids it predicts follow (None: the default topology)."""
 
     def topic_of(self, submission: IntentSubmission) -> str:
         """The topic ``submission`` is produced to."""
@@ -84,7 +98,10 @@ class IntentProducer:
         stamp = timestamp_ms if timestamp_ms is not None else time.time_ns() // 1_000_000
         value = body if isinstance(body, bytes) else orjson.dumps(body)
         if key is None and isinstance(body, dict):
-            key = str(body.get("strategyId", ""))
+            client_id = body.get("clientIntentId")
+            key = submission_key(
+                str(body.get("strategyId", "")), None if client_id is None else str(client_id)
+            )
         if topic is None:
             lanes = self.lanes
             if lanes is None:
@@ -126,14 +143,16 @@ async def submit_once(
     if client_id is None:
         raise ValueError("submit_once needs a client intent id to claim")
     key = dedupe_key(submission.strategy_id, client_id)
-    intent_id = predicted_intent_id(timestamp_ms, submission.strategy_id, client_id)
+    intent_id = predicted_intent_id(
+        timestamp_ms, submission.strategy_id, client_id, topology=producer.topology
+    )
     [owner] = await dedupe.claim([(key, intent_id)])
     if owner != intent_id:
         return Submitted(owner, duplicate=True, timestamp_ms=timestamp_ms)
     try:
         _, delivery = await producer.send(
             submission.to_wire(),
-            key=submission.strategy_id,
+            key=submission_key(submission.strategy_id, client_id),
             timestamp_ms=timestamp_ms,
             topic=producer.topic_of(submission),
         )

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pipeline.client import IntentProducer, Submitted, predicted_intent_id, submit_once
+from pipeline.intent_ids import submission_key
 from pipeline.models.intent import IntentSubmission
 from pipeline.priority.submit_lanes import SubmitLanes
 from pipeline.samples import submission
@@ -28,6 +29,7 @@ class RecordingProducer(IntentProducer):
         self.topics: list[str | None] = []
         self.failing = False
         self.lanes = lanes
+        self.topology = None
 
     async def send(
         self,
@@ -73,7 +75,7 @@ async def test_first_submission_is_sent_with_the_timestamp_its_id_derives_from()
         predicted_intent_id(T0, "s", "c-1"), duplicate=False, timestamp_ms=T0
     )
     [(body, key, stamp)] = producer.sent
-    assert (body["clientIntentId"], key, stamp) == ("c-1", "s", T0)
+    assert (body["clientIntentId"], key, stamp) == ("c-1", submission_key("s", "c-1"), T0)
     assert store.owner(dedupe_key("s", "c-1")) == result.intent_id
 
 

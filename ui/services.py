@@ -81,7 +81,10 @@ class Services:
             if self._producer is None:
                 # With lanes.submit: each submission to its input lane topic.
                 producer = IntentProducer(
-                    self.settings.kafka, linger_ms=0, lanes=SubmitLanes(self.topology)
+                    self.settings.kafka,
+                    linger_ms=0,
+                    lanes=SubmitLanes(self.topology),
+                    topology=self.topology,
                 )
                 await asyncio.wait_for(producer.__aenter__(), timeout=10)
                 self._producer = producer

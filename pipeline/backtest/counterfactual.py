@@ -37,6 +37,7 @@ import yaml
 
 from pipeline.backtest.analysis import price_pools
 from pipeline.backtest.data import POOLS_TOPIC, read_market
+from pipeline.intent_ids import submission_key
 from pipeline.models.market import PoolState
 from pipeline.topology.models import Topology
 
@@ -118,7 +119,8 @@ def submissions_of(events: Iterable[dict[str, Any]]) -> list[tuple[int, bytes, b
         original = intent.pop("id")
         if not intent.get("clientIntentId"):  # matched by its original id instead
             intent["clientIntentId"] = f"cf-{original}"
-        out.append((at_ms, intent["strategyId"].encode(), orjson.dumps(intent)))
+        key = submission_key(intent["strategyId"], intent["clientIntentId"])
+        out.append((at_ms, key.encode(), orjson.dumps(intent)))
     out.sort(key=lambda s: s[0])
     return out
 

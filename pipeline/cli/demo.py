@@ -65,7 +65,9 @@ async def stream_demo(
     from pipeline.priority.submit_lanes import SubmitLanes
 
     started = time.monotonic()
-    async with IntentProducer(settings.kafka, lanes=SubmitLanes(topology)) as producer:
+    async with IntentProducer(
+        settings.kafka, lanes=SubmitLanes(topology), topology=topology
+    ) as producer:
         bodies = demo_submissions(topology, count, seed, uuid.uuid4().hex[:6], venues)
         for i, body in enumerate(bodies):
             await producer.send(body)

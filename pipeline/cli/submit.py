@@ -43,22 +43,26 @@ async def _send(settings: Settings, body: dict[str, Any], topology: Topology) ->
     submission (``--file`` to try a rejection) is sent as it is, for ingest to reject."""
     from pydantic import ValidationError
 
-    from pipeline.client import IntentProducer, predicted_intent_id, submit_once
+    from pipeline.client import IntentProducer, submit_once
+    from pipeline.intent_ids import record_intent_id
     from pipeline.models.intent import IntentSubmission
     from pipeline.priority.submit_lanes import SubmitLanes
     from pipeline.stages.base import now_ms
     from pipeline.store.dedupe import RedisDedupeStore
 
     # With lanes.submit: to the input lane topic of the submission's score.
-    async with IntentProducer(settings.kafka, lanes=SubmitLanes(topology)) as producer:
+    async with IntentProducer(
+        settings.kafka, lanes=SubmitLanes(topology), topology=topology
+    ) as producer:
         try:
             intent = IntentSubmission.model_validate(body)
         except ValidationError:
             stamp, future = await producer.send(body)
-            await future
+            sent = await future
             return {
-                "intentId": predicted_intent_id(
-                    stamp, str(body.get("strategyId")), str(body.get("clientIntentId"))
+                # A rejection's id comes from where its record is (``pipeline.intent_ids``).
+                "intentId": record_intent_id(
+                    stamp, sent.topic, sent.partition, sent.offset, topology
                 ),
                 "status": "submitted (ingest will reject it: not a valid intent)",
             }

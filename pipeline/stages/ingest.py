@@ -1,7 +1,8 @@
 """Ingest: raw submission bytes -> ``intent.submitted`` | ``intent.rejected`` (+ dead letter).
 
 Record shapes:
-    in   sep.intents.submitted  key=strategy_id  value=IntentSubmission JSON (untrusted)
+    in   sep.intents.submitted  key=[strategy_id, client_intent_id] (``submission_key``; any
+                                key works)  value=IntentSubmission JSON (untrusted)
     out  sep.intents.ingested   key=intent_id    value=Event(intent.submitted | intent.rejected)
     out  sep.deadletter         key=dl-<ULID>    value=the raw bytes (a bounded prefix),
                                                  reason in headers (``rejections.py``)
@@ -10,7 +11,9 @@ A record with no value (a tombstone) reaches us as empty bytes: the runtime maps
 ``None`` value to ``b""``, so "no value" here means ``not record.value``.
 
 The intent id is derived from the record, not drawn at random: a redelivered record (after a
-crash before the offset commit) gets the same id and re-emits identical events.  A *new*
+crash before the offset commit) gets the same id and re-emits identical events.  It is
+aligned to the record's partition (``pipeline.intent_ids``): every record ingest writes goes
+to the partition number it read, so ingest is fused with the chain after it.  A *new*
 record with an already-claimed (strategy_id, client_intent_id) is a duplicate and is dropped.
 The claim is made in a store every worker shares (``pipeline.store.dedupe``), not in a
 partition-local table: a duplicate may arrive on any partition, depending on which
@@ -50,9 +53,9 @@ import orjson
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from pipeline.client import predicted_intent_id
 from pipeline.config import DEFAULT_CLOCK_SKEW_TOLERANCE_MS
 from pipeline.ids import deterministic_ulid
+from pipeline.intent_ids import aligned_intent_id
 from pipeline.limits import MAX_INPUT_RECORD_BYTES, MAX_REASON_CHARS
 from pipeline.models.base import built
 from pipeline.models.events import FieldError, IntentRejected, IntentSubmitted, make_event
@@ -79,8 +82,9 @@ class IngestOutcome:
     """The reason, when the record was rejected (``outputs``: the rejection, the dead letter)."""
 
 
-def _record_intent_id(record: Record, *seed: str) -> str:
-    return "intent-" + deterministic_ulid(record.timestamp_ms, *seed)
+def _origin_seed(record: Record) -> tuple[str, str, str]:
+    """The seed of a record-derived id (no client id, or a rejection): where it was read."""
+    return (record.topic, str(record.partition), str(record.offset))
 
 
 def _origin(record: Record) -> str:
@@ -116,12 +120,13 @@ def _reject(
     errors: tuple[FieldError, ...],
     now: int,
     id_ms: int,
+    partitions: int,
     strategy_id: str | None = None,
     client_id: str | None = None,
     omitted: int = 0,
 ) -> IngestOutcome:
-    origin = (record.topic, str(record.partition), str(record.offset))
-    intent_id = "intent-" + deterministic_ulid(id_ms, *origin)
+    origin = _origin_seed(record)
+    intent_id = aligned_intent_id(id_ms, origin, record.partition, partitions)
     dl_key = "dl-" + deterministic_ulid(id_ms, "deadletter", *origin)
     reason = clip(reason, MAX_REASON_CHARS)
     event = make_event(
@@ -162,9 +167,13 @@ def parse_record(
     now: int,
     *,
     topic: str,
+    partitions: int = 1,
     clock_skew_tolerance_ms: int = DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
 ) -> IngestOutcome:
-    """One raw record in, the outputs it causes if its dedupe key (if any) is its own."""
+    """One raw record in, the outputs it causes if its dedupe key (if any) is its own.
+
+    ``partitions``: of ``topic``; every id is aligned to the record's partition number
+    among them (``pipeline.intent_ids``; 1: one partition, nothing to align)."""
     # Rejecting a record whose timestamp is skewed, rather than replacing the timestamp with
     # the receive time: the intent id and the time window derive from the record's timestamp,
     # so a replaced one would give a redelivered record another id (executed twice), and the
@@ -182,26 +191,38 @@ def parse_record(
             message="the record's value is null or empty (a tombstone?); "
             "expected an intent submission as a JSON object",
         )
-        return _reject(topic, record, "record has no value", (error,), now, id_ms)
+        return _reject(topic, record, "record has no value", (error,), now, id_ms, partitions)
     if len(record.value) > MAX_INPUT_RECORD_BYTES:
         error = FieldError(
             path="",
             message=f"record is {len(record.value)} bytes; the limit is {MAX_INPUT_RECORD_BYTES}",
         )
-        return _reject(topic, record, "record too large", (error,), now, id_ms)
+        return _reject(topic, record, "record too large", (error,), now, id_ms, partitions)
     if skew is not None:
         return _reject(
-            topic, record, "record timestamp too far from the receiving clock", (skew,), now, id_ms
+            topic,
+            record,
+            "record timestamp too far from the receiving clock",
+            (skew,),
+            now,
+            id_ms,
+            partitions,
         )
     try:
         data = orjson.loads(record.value)
     except orjson.JSONDecodeError as exc:
         return _reject(
-            topic, record, "not valid JSON", (FieldError(path="", message=str(exc)),), now, id_ms
+            topic,
+            record,
+            "not valid JSON",
+            (FieldError(path="", message=str(exc)),),
+            now,
+            id_ms,
+            partitions,
         )
     if not isinstance(data, dict):
         error = FieldError(path="", message=f"expected a JSON object, got {type(data).__name__}")
-        return _reject(topic, record, "not a JSON object", (error,), now, id_ms)
+        return _reject(topic, record, "not a JSON object", (error,), now, id_ms, partitions)
     try:
         submission = IntentSubmission.model_validate(data)
     except ValidationError as exc:
@@ -215,6 +236,7 @@ def parse_record(
             errors,
             now,
             id_ms,
+            partitions,
             _clip_id(strategy),
             _clip_id(client),
             omitted,
@@ -224,13 +246,10 @@ def parse_record(
     if submission.client_intent_id is not None:
         key = dedupe_key(submission.strategy_id, submission.client_intent_id)
         # The id every producer can predict (POST /intents claims it before producing).
-        intent_id = predicted_intent_id(
-            record.timestamp_ms, submission.strategy_id, submission.client_intent_id
-        )
+        seed: tuple[str, ...] = (submission.strategy_id, submission.client_intent_id)
     else:
-        intent_id = _record_intent_id(
-            record, record.topic, str(record.partition), str(record.offset)
-        )
+        seed = _origin_seed(record)
+    intent_id = aligned_intent_id(record.timestamp_ms, seed, record.partition, partitions)
     # The submission's parts are validated models already: handed over as they are, not
     # dumped and validated again (that was half of ingest's time); the two fields added are
     # ours (an "intent-" id, the record's time), so the intent is constructed, not
@@ -263,12 +282,17 @@ def ingest_record(
     now: int,
     *,
     topic: str,
+    partitions: int = 1,
     clock_skew_tolerance_ms: int = DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
 ) -> IngestOutcome:
     """The pure part of the stage: one raw record and the dedupe keys' known owners (key ->
     intent id, as the store answered) in, the outputs it causes out."""
     outcome = parse_record(
-        record, now, topic=topic, clock_skew_tolerance_ms=clock_skew_tolerance_ms
+        record,
+        now,
+        topic=topic,
+        partitions=partitions,
+        clock_skew_tolerance_ms=clock_skew_tolerance_ms,
     )
     key = outcome.dedupe_key
     return decide(outcome, owners.get(key) if key is not None else None)
@@ -291,6 +315,7 @@ class IngestStage:
         self._context = context
         topology = context.topology
         self._topic = topology.stage(self.name).events_topic
+        self._partitions = topology.topic(self._topic).partitions
         self._lanes = topology.lanes
         self._scorer = IntentScorer(topology, context.outcomes) if self._lanes else None
         self._dedupe: DedupeStore | None = context.dedupe
@@ -316,7 +341,13 @@ class IngestStage:
         now = self._context.clock()
         tolerance = self._context.settings.clock_skew_tolerance_ms
         outcomes = [
-            parse_record(r, now, topic=self._topic, clock_skew_tolerance_ms=tolerance)
+            parse_record(
+                r,
+                now,
+                topic=self._topic,
+                partitions=self._partitions,
+                clock_skew_tolerance_ms=tolerance,
+            )
             for r in records
         ]
         claims = [

@@ -7,7 +7,7 @@ Record shapes:
                                                  (exec.completed | exec.failed | intent.expired:
                                                  forget it)
     in   sep.market.pools       key=venue/pool   PoolState JSON: a market update
-    out  sep.intents.submitted  key=strategy_id  IntentSubmission JSON, with the strategy id
+    out  sep.intents.submitted  key=submission_key  IntentSubmission JSON, with the strategy id
                                                  and a deterministic client intent id (with
                                                  ``lanes.submit``: on the input lane topic of
                                                  its score, ``priority.submit_lanes``)
@@ -71,6 +71,7 @@ import orjson
 import pluggy
 from pydantic import ValidationError
 
+from pipeline.intent_ids import submission_key
 from pipeline.market.feed import TOPIC as POOLS_TOPIC
 from pipeline.models.control import StrategyChanged
 from pipeline.models.events import Event, ExecStepFilled, IntentSubmitted
@@ -115,7 +116,7 @@ def submission_output(
     wire = submission.model_copy(
         update={"strategy_id": strategy_id, "client_intent_id": client_id}
     ).to_wire()
-    return Output(topic, strategy_id.encode(), orjson.dumps(wire))
+    return Output(topic, submission_key(strategy_id, client_id).encode(), orjson.dumps(wire))
 
 
 class StrategyRunnerStage:

@@ -8,8 +8,10 @@ Only a record that failed for a passing reason qualifies (``why_not``):
     source   "<topic>/<partition>/<offset>" of a topic a stage of the topology consumes
     bytes    whole: not truncated, and their SHA-256 is the one recorded with them
     key      recoverable as the producer chose it, from the topology's key for the topic:
-             ``strategy_id`` -> the submission's strategyId, ``intent_id`` -> the event's
-             correlationId (the dead letter's own key is not the original one)
+             ``submission_key`` -> the submission's [strategyId, clientIntentId] (or its
+             strategyId without a client id, ``pipeline.intent_ids``), ``strategy_id`` -> its
+             strategyId, ``intent_id`` -> the event's correlationId (the dead letter's own key
+             is not the original one)
 
 The re-drive is recorded in ``operator_events`` (``deadletter.redriven``: who, why, from
 where, to where), not in ``events``: ``sep replay`` applies every row of ``events`` to the
@@ -33,6 +35,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from pipeline.ids import deterministic_ulid
+from pipeline.intent_ids import submission_key
 from pipeline.stages.base import now_ms
 from pipeline.stages.rejections import DEADLETTER_TOPIC
 from pipeline.store.deadletters import DeadLetter
@@ -67,8 +70,15 @@ def original_key(topology: Topology, topic: str, value: bytes) -> str | None:
         body = orjson.loads(value)
     except (KeyError, ValueError, orjson.JSONDecodeError):
         return None
+    if not isinstance(body, dict):
+        return None
+    if kind == "submission_key":
+        strategy, client = body.get("strategyId"), body.get("clientIntentId")
+        if isinstance(strategy, str) and strategy and isinstance(client, str | None):
+            return submission_key(strategy, client or None)
+        return None
     field = {"strategy_id": "strategyId", "intent_id": "correlationId"}.get(kind)
-    found = body.get(field) if field and isinstance(body, dict) else None
+    found = body.get(field) if field else None
     return found if isinstance(found, str) and found else None
 
 

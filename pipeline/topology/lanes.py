@@ -234,10 +234,40 @@ def expand(data: Any) -> Any:
                 stage = _replace(stage, field, swap(refs))
         return stage
 
-    stages = [swapped(s) for s in data.get("stages") or ()]
+    declared = list(data.get("stages") or ())
+    stages = [swapped(s) for s in declared]
     if lanes.submit is not None:
         topics, stages = _beside(lanes.submit, lanes.submit_topics, topics, stages)
-    return {**data, "topics": topics, "stages": stages}
+    expanded = {**data, "topics": topics, "stages": stages}
+    if "fusion" in data:
+        expanded["fusion"] = _cut_at_split(data["fusion"], lanes.split, declared)
+    return expanded
+
+
+def _cut_at_split(fusion: Any, split: str, stages: list[Any]) -> Any:
+    """Fused chains cut where one stage writes the split topic and the next reads it (ingest
+    ─► validate, as declared): the next stage reads its lanes from Kafka, a pass by weight
+    (``lanes.scheduled``), so it starts a chain; a piece of one stage is no chain.  So
+    switching lanes on is one line (``enabled: true``)."""
+    if not isinstance(fusion, list | tuple):
+        return fusion  # none, or not a list: reported at its own path
+    writers = {
+        _get(s, "name")
+        for s in stages
+        if isinstance(s, Mapping | BaseModel) and split in (_get(s, "outputs") or ())
+    }
+    cut: list[Any] = []
+    for chain in fusion:
+        if not isinstance(chain, list | tuple):
+            cut.append(chain)
+            continue
+        pieces: list[list[Any]] = [[]]
+        for name in chain:
+            if pieces[-1] and pieces[-1][-1] in writers:
+                pieces.append([])
+            pieces[-1].append(name)
+        cut += [piece for piece in pieces if len(piece) > 1] if len(pieces) > 1 else [chain]
+    return cut
 
 
 def _beside(

@@ -22,9 +22,10 @@ class RecordingProducer:
 
     sent: list[dict[str, Any]] = []
 
-    def __init__(self, bootstrap: str, lanes: object = None) -> None:
+    def __init__(self, bootstrap: str, lanes: object = None, topology: object = None) -> None:
         self.bootstrap = bootstrap
         self.lanes = lanes
+        self.topology = topology
 
     async def __aenter__(self) -> RecordingProducer:
         return self

@@ -109,7 +109,10 @@ def test_the_lanes_are_listed_with_their_topics() -> None:
 
 def test_a_fused_chain_shows_what_it_passes_in_memory() -> None:
     text = render_topology(TOPOLOGY)
-    assert line_of(text, "[validate,") == "  [validate, prioritise, plan, execute]"
+    assert line_of(text, "[ingest,") == "  [ingest, validate, prioritise, plan, execute]"
+    assert line_of(text, "handed over  ingest -> validate") == (
+        "    handed over  ingest -> validate: sep.intents.ingested"
+    )
     assert line_of(text, "handed over  plan -> execute") == (
         "    handed over  plan -> execute: sep.plans"
     )

@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pipeline.client import predicted_intent_id
 from pipeline.config import Settings
 from pipeline.harness import WorkerPool, wait_until_finished
+from pipeline.intent_ids import submission_key
 from pipeline.market.books import TOPIC as BOOKS_TOPIC
 from pipeline.samples import submission
 from pipeline.topology import load_topology
@@ -108,7 +109,7 @@ async def _submit(settings: Settings, bodies: list[dict[str, object]]) -> list[s
             await producer.send_and_wait(
                 INPUT_TOPIC,
                 orjson.dumps(body),
-                key=str(body["strategyId"]).encode(),
+                key=submission_key(str(body["strategyId"]), str(body["clientIntentId"])).encode(),
                 timestamp_ms=stamp,
             )
             ids.append(

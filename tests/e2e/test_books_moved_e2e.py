@@ -35,6 +35,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pipeline.client import predicted_intent_id
 from pipeline.config import Settings
 from pipeline.harness import WorkerPool, wait_until_finished
+from pipeline.intent_ids import submission_key
 from pipeline.market.books import TOPIC as BOOKS_TOPIC
 from pipeline.plugins.venue import VenueContext
 from pipeline.samples import submission
@@ -157,7 +158,7 @@ async def _submit(settings: Settings, body: dict[str, Any]) -> str:
         await producer.send_and_wait(
             INPUT_TOPIC,
             orjson.dumps(body),
-            key=str(body["strategyId"]).encode(),
+            key=submission_key(str(body["strategyId"]), str(body["clientIntentId"])).encode(),
             timestamp_ms=stamp,
         )
     finally:

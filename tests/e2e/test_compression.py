@@ -34,6 +34,7 @@ from aiokafka.record.default_records import DefaultRecordBatch, DefaultRecordBat
 from pipeline.client import INPUT_TOPIC, predicted_intent_id
 from pipeline.config import Settings
 from pipeline.harness import WorkerPool, wait_until_finished
+from pipeline.intent_ids import submission_key
 from pipeline.samples import random_submission
 from pipeline.topology import load_topology
 
@@ -124,7 +125,7 @@ async def test_an_intent_produced_with_each_codec_completes(
                 await producer.send(
                     INPUT_TOPIC,
                     orjson.dumps(body),
-                    key=body["strategyId"].encode(),
+                    key=submission_key(body["strategyId"], body["clientIntentId"]).encode(),
                     timestamp_ms=stamp,
                 )
             )

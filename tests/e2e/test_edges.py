@@ -88,7 +88,9 @@ async def test_an_oversized_record_is_dead_lettered_bounded_and_the_next_one_com
     await send(prepared, huge, f"edge-{run}".encode(), partition=3)
     valid = body(run, 0)
     stamp = await send(prepared, orjson.dumps(valid), f"edge-{run}".encode(), partition=3)
-    intent = predicted_intent_id(stamp, str(valid["strategyId"]), str(valid["clientIntentId"]))
+    intent = predicted_intent_id(
+        stamp, str(valid["strategyId"]), str(valid["clientIntentId"]), partition=3
+    )
     done = await wait_until_finished(prepared.postgres, [intent], timeout=60, pool=workers)
     assert done[intent] == "exec.completed"
     letters = await dead_letters_since(prepared, before)
@@ -113,7 +115,10 @@ async def test_one_submission_on_two_partitions_is_one_intent(
     data = orjson.dumps(body(run, 1))
     first = await send(prepared, data, b"crc32-client", partition=1)
     second = await send(prepared, data, b"murmur2-client", partition=6)
-    ids = [predicted_intent_id(t, f"edge-{run}", f"{run}-1") for t in (first, second)]
+    ids = [
+        predicted_intent_id(t, f"edge-{run}", f"{run}-1", partition=p)
+        for t, p in ((first, 1), (second, 6))
+    ]
 
     async def stored() -> list[str]:
         rows = await db.fetch(

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pipeline.config import Settings
 from pipeline.control.keys import TOPIC as CONTROL_TOPIC
 from pipeline.harness import WorkerPool, group_offsets, wait_until_finished
-from pipeline.ids import deterministic_ulid
+from pipeline.intent_ids import predicted_intent_id, record_intent_id
 from pipeline.models.intent import IntentSubmission
 from pipeline.samples import random_submission, submission
 from pipeline.store.readmodel import ReadModel
@@ -153,12 +153,10 @@ async def test_300_intents_reach_the_right_end(
         except ValueError:
             body = None
         if body and body.get("clientIntentId"):
-            return "intent-" + deterministic_ulid(
-                meta.timestamp, body["strategyId"], body["clientIntentId"]
+            return predicted_intent_id(
+                meta.timestamp, body["strategyId"], body["clientIntentId"], partition=meta.partition
             )
-        return "intent-" + deterministic_ulid(
-            meta.timestamp, meta.topic, str(meta.partition), str(meta.offset)
-        )
+        return record_intent_id(meta.timestamp, meta.topic, meta.partition, meta.offset)
 
     ids = {
         kind: [intent_id(k, v, m) for k, v, m in sent if k == kind]
@@ -312,7 +310,9 @@ async def test_committed_offsets_reach_the_end_once_the_pipeline_is_idle(
     finally:
         await producer.stop()
     ids = [
-        "intent-" + deterministic_ulid(m.timestamp, b["strategyId"], b["clientIntentId"])
+        predicted_intent_id(
+            m.timestamp, b["strategyId"], b["clientIntentId"], partition=m.partition
+        )
         for b, m in zip(bodies, sent, strict=True)
     ]
     await wait_until_finished(prepared.postgres, ids, timeout=120, pool=workers)

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 from pipeline.client import INPUT_TOPIC, predicted_intent_id
 from pipeline.config import Settings
 from pipeline.harness import WorkerPool, wait_until_finished
+from pipeline.intent_ids import submission_key
 from pipeline.samples import random_submission
 from pipeline.store.readmodel import ReadModel
 from pipeline.topology import load_topology
@@ -61,7 +62,10 @@ async def _stream(settings: Settings, run: str, sent: list[str]) -> None:
             body["constraints"]["maxSlippage"] = "0.05"
             stamp = time.time_ns() // 1_000_000
             await producer.send(
-                INPUT_TOPIC, orjson.dumps(body), key=body["strategyId"].encode(), timestamp_ms=stamp
+                INPUT_TOPIC,
+                orjson.dumps(body),
+                key=submission_key(body["strategyId"], body["clientIntentId"]).encode(),
+                timestamp_ms=stamp,
             )
             sent.append(predicted_intent_id(stamp, body["strategyId"], body["clientIntentId"]))
             await asyncio.sleep(max(0.0, start + (i + 1) / RATE - loop.time()))

@@ -14,6 +14,7 @@ from pipeline.client import predicted_intent_id
 from pipeline.codec import decode_event
 from pipeline.config import Settings
 from pipeline.ids import is_ulid, ulid_timestamp_ms
+from pipeline.intent_ids import submission_key
 from pipeline.limits import (
     DEAD_LETTER_PREFIX_BYTES,
     MAX_FIELD_ERROR_CHARS,
@@ -23,6 +24,7 @@ from pipeline.limits import (
 )
 from pipeline.limits import MAX_INPUT_RECORD_BYTES as MAX_RECORD_BYTES
 from pipeline.models.events import Event, IntentRejected, IntentSubmitted
+from pipeline.ops import kafka_partition
 from pipeline.samples import submission
 from pipeline.stages.base import Output, Record, StageContext, now_ms
 from pipeline.stages.ingest import (
@@ -99,6 +101,43 @@ def test_valid_submission_becomes_intent_submitted() -> None:
 def test_output_is_keyed_by_intent_id() -> None:
     outcome = ingest_record(record(body()), {}, NOW, topic=INGESTED)
     assert outcome.outputs[0].key == outcome.intent_id.encode()  # type: ignore[union-attr]
+
+
+PARTITIONS = TOPOLOGY.topic(INGESTED).partitions
+TO_INGESTED: dict[str, Any] = {"topic": INGESTED, "partitions": PARTITIONS}
+
+
+@pytest.mark.parametrize("partition", range(PARTITIONS))
+def test_every_id_lands_on_the_partition_its_record_was_read_from(partition: int) -> None:
+    # So ingest is fused with the chain after it: what it writes stays on the partition
+    # number it read (pipeline.intent_ids), with a client id, without one, and rejected.
+    no_client = body()
+    del no_client["clientIntentId"]
+    outcomes = [
+        ingest_record(
+            record(data, partition=partition), {}, NOW, topic=INGESTED, partitions=PARTITIONS
+        )
+        for data in (body(), no_client, b"not json")
+    ]
+    assert [o.rejected is None for o in outcomes] == [True, True, False]
+    for outcome in outcomes:
+        (output, *_) = outcome.outputs
+        assert output.key == outcome.intent_id.encode()  # type: ignore[union-attr]
+        assert kafka_partition(output.key, PARTITIONS) == partition
+
+
+def test_a_clients_prediction_is_the_id_on_any_partition() -> None:
+    for partition in (0, 5, 11):  # 11: an input topic with more partitions wraps round
+        outcome = ingest_record(
+            record(body(), partition=partition), {}, NOW, topic=INGESTED, partitions=PARTITIONS
+        )
+        assert outcome.intent_id == predicted_intent_id(T0, "dca", "c-1", partition=partition)
+    # By default the client predicts the partition Kafka's default partitioner gives its key.
+    landed = kafka_partition(submission_key("dca", "c-1").encode(), PARTITIONS)
+    outcome = ingest_record(
+        record(body(), partition=landed), {}, NOW, topic=INGESTED, partitions=PARTITIONS
+    )
+    assert outcome.intent_id == predicted_intent_id(T0, "dca", "c-1")
 
 
 def test_redelivered_record_gets_the_same_intent_and_event_ids() -> None:
@@ -764,7 +803,7 @@ async def test_one_submission_in_two_input_lanes_is_one_intent_whichever_comes_f
     await stage.process([early, late], emit)  # both redelivered, in the other order
     assert [e.topic for e in sent] == ["intent.submitted", "intent.submitted"]
     assert sent[0].event_id == sent[1].event_id  # the winner, emitted again on redelivery
-    winner = predicted_intent_id(T0 + 40, "dca", "c-1")
+    winner = predicted_intent_id(T0 + 40, "dca", "c-1", partition=5)  # the fast copy's
     assert sent[0].correlation_id == winner == store.owner(dedupe_key("dca", "c-1"))
     assert stage.duplicates == 3  # early twice, plain once
 
@@ -798,5 +837,6 @@ async def test_copies_in_two_input_lanes_handled_by_two_workers_are_one_intent(
     finally:
         for worker in workers:
             await worker.stop()
-    assert [e.correlation_id for e in sent] == [predicted_intent_id(T0 + 1, f"x-{run}", "same")] * 2
+    winner = predicted_intent_id(T0 + 1, f"x-{run}", "same", partition=2)  # the fast copy's
+    assert [e.correlation_id for e in sent] == [winner] * 2
     assert [w.duplicates for w in workers] == [1, 1]

@@ -16,6 +16,7 @@ from pipeline.config import Settings
 from pipeline.control import keys
 from pipeline.control.publish import control_event
 from pipeline.control.state import ControlState
+from pipeline.intent_ids import submission_key
 from pipeline.market.feed import pool_key, pool_value
 from pipeline.models.control import KillSwitchChanged, StrategyChanged
 from pipeline.models.events import ExecCompleted, ExecStepFilled, IntentSubmitted, make_event
@@ -116,8 +117,10 @@ async def test_pool_updates_drive_dca_one_submission_per_interval(tmp_path: Path
     stage = runner(tmp_path)
     records = [market(i, at) for i, at in enumerate((T0, T0 + 5, T0 + HOUR, T0 + 2 * HOUR + 1))]
     outputs = await run(stage, records)
-    assert [(o.topic, o.key) for o in outputs] == [("sep.intents.submitted", b"dca")] * 3
     subs = submitted(outputs)
+    assert [(o.topic, o.key) for o in outputs] == [
+        ("sep.intents.submitted", submission_key("dca", s.client_intent_id).encode()) for s in subs
+    ]
     assert [s.client_intent_id for s in subs] == [f"dca-{K0}", f"dca-{K0 + 1}", f"dca-{K0 + 2}"]
     assert {s.strategy_id for s in subs} == {"dca"}
     assert stage.submitted == 3
@@ -529,4 +532,6 @@ async def test_with_input_lanes_each_submission_goes_to_the_lane_its_score_gives
     [sub] = submitted(outputs[:1])
     expected = SubmitLanes(laned).topic_of(sub)
     assert expected.startswith("sep.intents.submitted.")  # a lane, not the plain topic
-    assert [(o.topic, o.key) for o in outputs] == [(expected, b"dca")] * 2
+    assert [(o.topic, o.key) for o in outputs] == [
+        (expected, submission_key("dca", s.client_intent_id).encode()) for s in submitted(outputs)
+    ]

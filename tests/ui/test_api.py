@@ -202,12 +202,18 @@ async def records_of(kafka: str, strategy: str) -> list[Any]:
         found = []
         while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
             batch = await consumer.getmany(timeout_ms=500)
-            found += [
-                r for records in batch.values() for r in records if r.key == strategy.encode()
-            ]
+            found += [r for records in batch.values() for r in records if of(r, strategy)]
         return found
     finally:
         await consumer.stop()
+
+
+def of(record: Any, strategy: str) -> bool:
+    """Whether ``record`` is a submission of ``strategy`` (keyed by ``submission_key``)."""
+    try:
+        return bool(orjson.loads(record.value).get("strategyId") == strategy)
+    except (orjson.JSONDecodeError, AttributeError, TypeError):
+        return False
 
 
 async def find_record(kafka: str, strategy: str) -> Any:
@@ -222,7 +228,7 @@ async def find_record(kafka: str, strategy: str) -> Any:
             batch = await consumer.getmany(timeout_ms=200)
             for records in batch.values():
                 for record in records:
-                    if record.key == strategy.encode():
+                    if of(record, strategy):
                         return record
         raise AssertionError(f"no record for {strategy} on {INPUT_TOPIC}")
     finally:

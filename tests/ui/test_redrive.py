@@ -15,6 +15,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from pipeline.config import Settings
+from pipeline.intent_ids import submission_key
 from pipeline.limits import DEAD_LETTER_PREFIX_BYTES
 from pipeline.samples import submission
 from pipeline.stages.base import MemoryTable, Record
@@ -174,7 +175,7 @@ async def test_redrive_puts_the_record_back_once_and_records_it(
     assert to["topic"] == "sep.intents.submitted"
     record = await record_at(ui_settings, to["topic"], to["partition"], to["offset"])
     assert record.value == body_of(marker)  # the same bytes, keyed as a producer keys them
-    assert record.key == f"{marker}-s".encode()
+    assert record.key == submission_key(f"{marker}-s", f"{marker}-0").encode()
     assert dict(record.headers)[HEADER] == (
         f"sep.deadletter/{where['submitted'][0]}/{where['submitted'][1]}".encode()
     )

@@ -194,6 +194,9 @@ class GroupRunner:
         self._wake = asyncio.Event()
         self._unsettled: collections.deque[asyncio.Task[None]] = collections.deque()
         self._direct = [set(group.kafka_inputs_of(i)) for i in range(len(group.nodes))]
+        # The first stage takes the whole pass unless the group reads topics it does not (a
+        # fused planner's execution reports): then only its own, like every later stage.
+        self._first_takes_all = self._direct[0] >= set(group.inputs)
         self._fed_back = [group.fed_back_from(i) for i in range(len(group.nodes))]
         self._kept: dict[int, list[Record]] = {}
         """Fed-back records for the next pass, by the index of the stage reading them."""
@@ -412,7 +415,7 @@ class GroupRunner:
         last = len(group.nodes) - 1
         for index, node in enumerate(group.nodes):
             direct = self._direct[index]
-            if index:  # a fused stage: its own Kafka inputs only (none: all handed over)
+            if index or not self._first_takes_all:  # its own Kafka inputs only
                 batch = [r for r in records if r.topic in direct] if direct else []
             else:
                 batch = records

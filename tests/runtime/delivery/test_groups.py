@@ -8,6 +8,7 @@ from pipeline.runtime.delivery.sourced import SourcedTable
 from pipeline.runtime.delivery.tables import ChangelogTable
 from pipeline.topology import load_topology
 from pipeline.topology.models import StageSpec
+from tests.lanes_support import lanes_on
 
 
 def names(groups: list[list[StageSpec]]) -> list[str]:
@@ -16,10 +17,9 @@ def names(groups: list[list[StageSpec]]) -> list[str]:
 
 def test_a_worker_running_every_stage_runs_the_declared_fusion_as_one_group() -> None:
     topology = load_topology()
-    assert topology.fusion == (("validate", "prioritise", "plan", "execute"),)
+    assert topology.fusion == (("ingest", "validate", "prioritise", "plan", "execute"),)
     assert names(plan_groups(topology, None)) == [
-        "ingest",
-        "validate+prioritise+plan+execute",
+        "ingest+validate+prioritise+plan+execute",
         "project",
         "strategy_runner",  # a singleton: a worker of its own runs it (runtime.placement)
     ]
@@ -28,14 +28,21 @@ def test_a_worker_running_every_stage_runs_the_declared_fusion_as_one_group() ->
 def test_a_worker_running_part_of_a_fusion_fuses_the_neighbours_it_runs() -> None:
     topology = load_topology()
     planner = ("ingest", "validate", "prioritise", "plan", "project")
-    assert names(plan_groups(topology, planner)) == [
-        "ingest",
-        "validate+prioritise+plan",
-        "project",
-    ]
+    assert names(plan_groups(topology, planner)) == ["ingest+validate+prioritise+plan", "project"]
     # Not neighbours in the chain: nothing to fuse.
+    assert names(plan_groups(topology, ("ingest", "plan"))) == ["ingest", "plan"]
     assert names(plan_groups(topology, ("validate", "plan"))) == ["validate", "plan"]
     assert names(plan_groups(topology, ("execute",))) == ["execute"]
+
+
+def test_with_lanes_on_ingest_ends_its_chain() -> None:
+    # Ingest writes a topic per lane then, which validate's passes take by weight.
+    assert names(plan_groups(lanes_on(), None)) == [
+        "ingest",
+        "validate+prioritise+plan+execute",
+        "project",
+        "strategy_runner",
+    ]
 
 
 def test_fusion_off_runs_every_stage_alone() -> None:

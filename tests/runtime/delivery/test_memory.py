@@ -41,7 +41,7 @@ async def test_intents_run_through_every_stage_in_memory(tmp_path: Path, fuse: b
         topology, Settings(data_dir=tmp_path), STAGES, fuse=fuse
     )
     names = [r.name for r in runtime.runners]
-    assert ("validate+prioritise+plan+execute" in names) is fuse
+    assert ("ingest+validate+prioritise+plan+execute" in names) is fuse
     await lifecycle.ensure_started()
     try:
         rng = random.Random(5)
@@ -147,12 +147,12 @@ async def test_a_stage_reads_the_events_another_produced_without_decoding(
 
 
 async def test_on_the_wire_a_group_decodes_what_it_reads_from_a_topic(tmp_path: Path) -> None:
-    # As in a Kafka worker (``sep bench stages --wire``): the chain's first stage decodes
-    # ingest's records and the planner execute's reports, read back from their topics;
-    # within the chain, hand-overs stay in memory.
+    # As in a Kafka worker (``sep bench stages --wire``): the planner decodes execute's
+    # reports, read back from their topic; within the chain (from ingest on), hand-overs
+    # stay in memory.
     runtime, decoded = await run_twenty(tmp_path, wire=True)
     log = runtime.topics.log
-    assert decoded == len(log["sep.intents.ingested"]) + len(log["sep.executions"])
+    assert decoded == len(log["sep.executions"]) > 0
     assert [r for records in log.values() for r in records if r.event is not None] == []
 
 
@@ -219,9 +219,8 @@ async def test_a_fused_planner_hears_its_executions_in_memory_as_unfused_from_th
     fused, told_fused = await planner_hearing(tmp_path / "fused", fuse=True)
     unfused, told_unfused = await planner_hearing(tmp_path / "unfused", fuse=False)
     # Fused, the chain does not read sep.executions; execute still writes it for the others.
-    assert {r.name: r.group.inputs for r in fused.runners}["validate+prioritise+plan+execute"] == (
-        "sep.intents.ingested",
-    )
+    chain = "ingest+validate+prioritise+plan+execute"
+    assert {r.name: r.group.inputs for r in fused.runners}[chain] == ("sep.intents.submitted",)
     assert {r.name: r.group.inputs for r in unfused.runners}["plan"] == (
         "sep.intents.prioritised",
         "sep.executions",
@@ -252,8 +251,8 @@ async def test_without_the_feedback_switch_the_fused_chain_reads_executions_from
 ) -> None:
     assert not Settings(data_dir=tmp_path).fusion_feedback  # off unless SEP_FUSION_FEEDBACK=1
     runtime, told = await planner_hearing(tmp_path, fuse=True, feedback=False)
-    chain = {r.name: r.group for r in runtime.runners}["validate+prioritise+plan+execute"]
-    assert chain.inputs == ("sep.intents.ingested", "sep.executions")
+    chain = {r.name: r.group for r in runtime.runners}["ingest+validate+prioritise+plan+execute"]
+    assert chain.inputs == ("sep.intents.submitted", "sep.executions")
     assert chain.feedback == ()
     # Read back off the topic in a pass of their own, before the second wave, as unfused.
     first = next(i for i, t in enumerate(told) if t.startswith("idle"))

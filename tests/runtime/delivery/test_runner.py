@@ -190,6 +190,27 @@ async def test_fused_stages_hand_over_in_memory_and_still_write_every_topic() ->
     task.cancel()
 
 
+async def test_each_fused_stage_gets_only_its_own_kafka_inputs_the_first_one_too() -> None:
+    # Ingest fused before the planner: the planner's reports (read from Kafka, no feedback)
+    # are in the same pass, and ingest must not take them for submissions.
+    first, second = Upper("a", "mid"), Planner()
+    sink, ledger = ControlledSink(), OffsetLedger()
+    group = StageGroup(
+        [
+            StageNode(spec("a", ("in",), ("mid",)), first),
+            StageNode(spec("b", ("mid", "fb"), ("out",)), second),
+        ],
+        ["mid"],
+        {**PARTITIONS, "fb": 4},
+    )
+    assert group.inputs == ("in", "fb")
+    runner = GroupRunner(group, sink, ledger, counter=FailureCounter(), on_fatal=lambda e: None)
+    report = Record("fb", 0, 7, 0, b"k0", b"report")
+    await runner.run_pass([*records(1), report])
+    assert first.seen == [[b"v0"]]
+    assert second.seen == [[("fb", b"report", 7), ("mid", b"V0!", -1)]]
+
+
 class Planner:
     """Reads ``in`` and ``fb`` (what a later stage writes), answers ``in`` records only."""
 
