@@ -9,11 +9,11 @@ finished since the last report.  SIGTERM stops it.
 Two options make it the floor of the *work* rather than of the traffic alone (``sep bench
 floor --work``): ``--work`` burns, per intent a stage acts on, as much CPU as that stage's own
 logic costs (``{"plan": 140.0, ...}``, microseconds of this thread's CPU clock, so time spent
-preempted does not count), and ``--fuse`` runs validate → execute as one loop over ingest's
-output, as ``topology.yaml``'s fusion does: two Kafka hops to a plan, each stage's events
-still written to its own topic, which project reads.  ``--one-consumer`` gives the process's
-loops one consumer (one group, one fetch in flight) as a pipeline worker has, rather than a
-consumer each.
+preempted does not count), and ``--fuse`` runs ingest → execute as one loop over the
+submissions, as ``topology.yaml``'s fusion does (since session 18): one Kafka hop to a plan,
+each stage's events still written to its own topic, which project reads.
+``--one-consumer`` gives the process's loops one consumer (one group, one fetch in flight) as
+a pipeline worker has, rather than a consumer each.
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ REPORT_EVERY_S = 0.1
 # exec.completed.
 _TIMED = {"plan.last": "plan", "execute.last": "completed"}
 EVENTS_PER_INTENT = sum(events for _name, events in STAGES)
-FUSED = tuple(range(1, len(STAGES)))
-"""``--fuse``: the stages (indices into STAGES) one loop runs after ingest, as the pipeline's
-fusion has validate → execute."""
+FUSED = tuple(range(len(STAGES)))
+"""``--fuse``: the stages (indices into STAGES) one loop runs, as the pipeline's fusion has
+ingest → execute."""
 
 
 def burn(microseconds: float) -> None:
@@ -276,7 +276,7 @@ async def serve(
         bootstrap_servers=bootstrap, acks="all", linger_ms=1, max_batch_size=256 * 1024
     )
     # One consumer (and group) per loop: a stage each, as kafka_floor.py has it (the naive
-    # layout), or ingest and the fused rest; or one for them all (--one-consumer).
+    # layout), or one for the fused chain; or one for them all (--one-consumer).
     loops = loops_of(fuse)
     reads = [{topic(run, STAGES[steps[0] - 1][0] if steps[0] else None)} for steps in loops] + [
         {topic(run, name) for name, _ in STAGES}
@@ -321,10 +321,9 @@ async def serve(
 
 
 def loops_of(fuse: bool) -> list[tuple[int, ...]]:
-    """The stage loops (indices into STAGES) of a process: one a stage, or ingest and the
-    fused rest."""
+    """The stage loops (indices into STAGES) of a process: one a stage, or one fused."""
     if fuse:
-        return [(0,), FUSED]
+        return [FUSED]
     return [(i,) for i in range(len(STAGES))]
 
 
@@ -335,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--work", default="{}", help='JSON: CPU microseconds an intent by stage ({"plan": 140})'
     )
-    parser.add_argument("--fuse", action="store_true", help="validate → execute as one loop")
+    parser.add_argument("--fuse", action="store_true", help="ingest → execute as one loop")
     parser.add_argument("--one-consumer", action="store_true", help="one consumer for all loops")
     args = parser.parse_args(argv)
     asyncio.run(

@@ -15,7 +15,7 @@ processes are ``bench/_floor_stages.py`` children that report on stdout as JSON 
 ``--work`` makes it the floor of the work, not only of the traffic: each stage burns as much
 CPU per intent as its own logic costs (``--work stages`` measures that first, in this process,
 with ``sep bench stages --wire``'s code; or give microseconds, ``--work plan=140,execute=180``),
-and ``--fuse`` runs validate → execute as one loop, as the pipeline's fusion does.  Together
+and ``--fuse`` runs ingest → execute as one loop, as the pipeline's fusion does.  Together
 they are the simplest correct code doing the pipeline's stage work over its Kafka contract:
 what its latency at a steady rate is on this machine says what any runtime could reach.  The
 stores' CPU (Redis, PostgreSQL) is not in it unless given as ``project=…``.
@@ -398,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         "stage=microseconds pairs, e.g. 'plan=140,execute=180,project=300' (default: none)",
     )
     parser.add_argument(
-        "--fuse", action="store_true", help="validate → execute as one loop, as the pipeline"
+        "--fuse", action="store_true", help="ingest → execute as one loop, as the pipeline"
     )
     parser.add_argument(
         "--one-consumer",

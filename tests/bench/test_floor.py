@@ -26,10 +26,10 @@ def test_a_bad_work_spec_is_refused_with_what_is_expected(spec: str) -> None:
         work_of(spec)
 
 
-def test_fused_loops_are_ingest_then_validate_to_execute_in_order() -> None:
+def test_the_fused_loop_is_ingest_to_execute_in_order() -> None:
     assert loops_of(False) == [(i,) for i in range(len(STAGES))]
-    assert loops_of(True) == [(0,), FUSED]
-    assert [STAGES[i][0] for i in FUSED] == ["validate", "prioritise", "plan", "execute"]
+    assert loops_of(True) == [FUSED]
+    assert [STAGES[i][0] for i in FUSED] == ["ingest", "validate", "prioritise", "plan", "execute"]
 
 
 def test_burn_spends_the_cpu_it_is_asked_for() -> None:
