@@ -234,41 +234,18 @@ async def skip_backlog(
     gone, for up to ``within_s``.
     """
     from aiokafka import AIOKafkaConsumer, TopicPartition
-    from aiokafka.errors import (
-        CommitFailedError,
-        IllegalGenerationError,
-        RebalanceInProgressError,
-        UnknownMemberIdError,
-    )
 
-    refused = (
-        CommitFailedError,
-        IllegalGenerationError,
-        RebalanceInProgressError,
-        UnknownMemberIdError,
-    )
-    deadline = time.monotonic() + within_s
-    while True:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=kafka, group_id=group, enable_auto_commit=False
-        )
-        await consumer.start()
-        try:
-            tps = [
-                TopicPartition(topic, p)
-                for topic, count in partitions.items()
-                for p in range(count)
-            ]
-            consumer.assign(tps)
-            ends = await consumer.end_offsets(tps)
-            await consumer.commit(dict(ends.items()))
-            return
-        except refused:
-            if time.monotonic() > deadline:
-                raise
-        finally:
-            await consumer.stop()
-        await asyncio.sleep(0.5)
+    from pipeline.runtime.handover import commit_offsets
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t, count in partitions.items() for p in range(count)]
+        ends = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    offsets = {(tp.topic, tp.partition): end for tp, end in ends.items()}
+    await commit_offsets(kafka, group, offsets, within_s=within_s)
 
 
 async def group_lag(settings: Settings) -> str:

@@ -38,6 +38,7 @@ from pipeline.cli.stackfile import (
 )
 from pipeline.config import Settings
 from pipeline.harness import WorkerPool
+from pipeline.runtime.handover import hand_over
 from pipeline.runtime.lane_workers import dedicated_lanes
 from pipeline.runtime.placement import PlacementError, layout_of
 from pipeline.supervisor import RestartPolicy, Supervisor, WorkerGaveUp
@@ -182,6 +183,18 @@ def _cmd_up(args: argparse.Namespace) -> int:
     )
     try:
         asyncio.run(prepare_backends(settings, topology))
+        # A stack that ran another layout: its groups' offsets, not the topics' beginning.
+        handed = asyncio.run(
+            hand_over(
+                settings.kafka,
+                topology,
+                layout,
+                fuse=settings.fusion,
+                feedback=settings.fusion_feedback,
+            )
+        )
+        for group, offsets in handed.items():
+            print(f"consumer group {group}: {len(offsets)} partitions' offsets taken over")
         workers.start()
         own = [*topology.singleton_stages, *(f"lane {lane}" for lane in workers.lanes)]
         alone = f" + {', '.join(own)}" if own else ""
@@ -243,8 +256,10 @@ def register(sub: SubParsers) -> None:
         "niceness in topology.yaml); on two cores it halves 500/s submit -> plan p99 and "
         "keeps event -> WebSocket p50 at 200/s as it was (bench/RESULTS.md, Session 17), "
         "while the read models fall behind at a sustained 500/s. Each distinct stage list is a "
-        "consumer group of its own: on a stack that ran another layout it reads the topics "
-        "from the start (harmless, as any redelivery, but slow)",
+        "consumer group of its own: started on a stack that ran identical workers or "
+        "'split', a new group first takes the offsets the other layout's groups committed "
+        "(pipeline/runtime/handover.py); other layouts read the topics from the start "
+        "(harmless, as any redelivery, but slow)",
     )
     p.add_argument(
         "--demo",
