@@ -42,7 +42,7 @@ from pipeline.client import INPUT_TOPIC, predicted_intent_id
 from pipeline.config import Settings
 from pipeline.harness import WorkerPool, wait_until_finished
 from pipeline.intent_ids import submission_key
-from pipeline.runtime.placement import layout_of
+from pipeline.runtime.placement import default_layout, resolve_layout
 from pipeline.runtime.topics import ensure_topics
 from pipeline.samples import random_submission
 from pipeline.store.eventstore import EventStore
@@ -263,7 +263,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     await ensure_topics(settings.kafka, load_topology())
     store = await EventStore.connect(settings.postgres)
     await store.close()
-    layout = layout_of(load_topology(), args.layout, args.workers) if args.layout else ()
+    if args.layout is None:  # printed and in the JSON line as what it resolved to
+        args.layout = default_layout(load_topology())
+    layout = resolve_layout(load_topology(), args.layout, args.workers)
     # Found once, by the ports they listen on: a neighbour's broker on this machine is not ours.
     services = service_pids(
         {
@@ -315,7 +317,7 @@ def _print(result: dict[str, Any], args: argparse.Namespace) -> None:
     t: Throughput | None = result["throughput"]
     f: floor.FloorResult | None = result["floor"]
     w: floor.FloorResult | None = result["work_floor"]
-    processes = f"layout {args.layout!r}" if args.layout else f"{args.workers} worker processes"
+    processes = f"layout {args.layout!r}, --workers {args.workers}"
     print(f"\nsep bench pipeline — {machine()}, {processes}, sim venue")
     rows: list[tuple[str, Throughput]] = [
         (n, x)
@@ -449,11 +451,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument(
         "--layout",
-        default="",
-        help="stages per worker process, processes separated by ';' "
-        "(e.g. 'ingest,validate,prioritise,plan,execute;project'), or 'split' (--workers "
-        "processes of the execution path, --workers of project at its lower priority: "
-        "`sep up --layout`); overrides --workers",
+        default=None,
+        help="as `sep up --layout`: 'split' (the default: --workers processes of the "
+        "execution path, --workers of project at its lower priority), 'identical' (--workers "
+        "processes running every stage), or stages per process, processes separated by ';'",
     )
     parser.add_argument(
         "--floor-count",

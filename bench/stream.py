@@ -35,7 +35,7 @@ from bench._services import bench_services
 from pipeline.client import IntentProducer, predicted_intent_id
 from pipeline.config import Settings
 from pipeline.harness import WorkerPool, service_env, wait_until_finished
-from pipeline.runtime.placement import layout_of
+from pipeline.runtime.placement import default_layout, resolve_layout
 from pipeline.runtime.topics import ensure_topics
 from pipeline.samples import random_submission
 from pipeline.store import replay
@@ -149,7 +149,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     await ensure_topics(settings.kafka, load_topology())
     store = await EventStore.connect(settings.postgres)
     await store.close()
-    layout = layout_of(load_topology(), args.layout, args.workers) if args.layout else ()
+    if args.layout is None:  # printed and in the JSON line as what it resolved to
+        args.layout = default_layout(load_topology())
+    layout = resolve_layout(load_topology(), args.layout, args.workers)
     pool = WorkerPool(settings, count=args.workers, layout=layout, loglevel="warning")
     factory = "ui.app:create_app"
     if args.segments:  # the same processes, with bench._stream_trace's stamps
@@ -211,7 +213,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     rebuilt = await replay.rebuild(settings, load_topology())
     await replay.drop(settings, rebuilt)
     return {
-        "layout": args.layout or f"{args.workers} workers, every stage",
+        "layout": args.layout,
         "runs": runs,
         "replay_events": rebuilt.events,
         "replay_seconds": round(rebuilt.seconds, 2),
@@ -280,10 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument(
         "--layout",
-        default="",
-        help="stages per worker process, ';' between processes, e.g. "
-        "'ingest,validate,prioritise,plan,execute;project', or 'split' as `sep up --layout` "
-        "takes it (default '': --workers processes running every stage, as `sep up` does)",
+        default=None,
+        help="as `sep up --layout`: 'split' (the default), 'identical' (--workers processes "
+        "running every stage), or stages per process, ';' between processes",
     )
     parser.add_argument("--port", type=int, default=8791, help="UI port (default 8791)")
     parser.add_argument(

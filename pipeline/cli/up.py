@@ -40,7 +40,7 @@ from pipeline.config import Settings
 from pipeline.harness import WorkerPool
 from pipeline.runtime.handover import hand_over
 from pipeline.runtime.lane_workers import dedicated_lanes
-from pipeline.runtime.placement import PlacementError, layout_of
+from pipeline.runtime.placement import PlacementError, resolve_layout
 from pipeline.supervisor import RestartPolicy, Supervisor, WorkerGaveUp
 from pipeline.topology.models import MODE_NOTES, Topology
 
@@ -171,7 +171,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         # fresh one, kept with the stack's other secrets (never printed or logged).
         settings = dataclasses.replace(settings, operator_token=secrets.token_urlsafe(24))
     try:
-        layout = layout_of(topology, args.layout, args.workers) if args.layout else ()
+        layout = resolve_layout(topology, args.layout, args.workers)
     except PlacementError as exc:
         raise SystemExit(f"sep up: --layout: {exc}") from exc
     workers = WorkerPool(
@@ -242,24 +242,32 @@ def register(sub: SubParsers) -> None:
             "sep up",
             "sep up --mode paper --demo-venue uniswap_v3   (chain prices, paper fills)",
             "sep up --workers 3 --demo 0 --port 8800",
-            "sep up --layout split   (project in processes of its own, at a lower priority)",
+            "sep up --layout identical   (every worker runs every stage)",
             "SEP_POSTGRES=postgresql://sep@db:5432/sep sep up   (an existing PostgreSQL)",
         ),
     )
-    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="processes of each kind of the layout (default 2: two of the execution path and "
+        "two of project; with --layout identical, two running every stage)",
+    )
     p.add_argument(
         "--layout",
-        help="stages per worker process instead of --workers identical ones: processes "
-        "separated by ';' (e.g. 'ingest,validate,prioritise,plan,execute;project'), or "
-        "'split': --workers processes of the execution path, which gather their fetches "
-        "(SEP_FETCH_GATHER_MS), and --workers of project at the lowest CPU priority (its "
-        "niceness in topology.yaml); on two cores it halves 500/s submit -> plan p99 and "
-        "keeps event -> WebSocket p50 at 200/s as it was (bench/RESULTS.md, Session 17), "
-        "while the read models fall behind at a sustained 500/s. Each distinct stage list is a "
-        "consumer group of its own: started on a stack that ran identical workers or "
-        "'split', a new group first takes the offsets the other layout's groups committed "
-        "(pipeline/runtime/handover.py); other layouts read the topics from the start "
-        "(harmless, as any redelivery, but slow)",
+        default=None,
+        help="which stages each worker process runs. 'split' (the default when a stage "
+        "declares a niceness in topology.yaml, as project does): --workers processes of "
+        "the execution path (ingest -> execute, fused), which gather their fetches "
+        "(SEP_FETCH_GATHER_MS), and --workers of project at its lower CPU priority; on two "
+        "cores this meets 500/s submit -> plan p99 <= 100 ms, which identical workers miss, "
+        "while the read models fall behind by ~1 s at a sustained 500/s (bench/RESULTS.md, "
+        "Session 18). 'identical': --workers processes each running every stage. Or "
+        "processes separated by ';' (e.g. 'ingest,validate,prioritise,plan,execute;project'). "
+        "Each distinct stage list is a consumer group of its own: started on a stack that ran "
+        "'identical' or 'split', a new group first takes the offsets the other layout's groups "
+        "committed (pipeline/runtime/handover.py); other layouts read the topics from the "
+        "start (harmless, as any redelivery, but slow)",
     )
     p.add_argument(
         "--demo",

@@ -72,6 +72,23 @@ def leaves_cores(topology: Topology, placement: Placement) -> bool:
 
 SPLIT = "split"
 """``sep up --layout split``: see ``layout_of``."""
+IDENTICAL = "identical"
+"""``sep up --layout identical``: ``--workers`` identical processes, each running every stage
+(but the singletons)."""
+
+
+def default_layout(topology: Topology) -> str:
+    """The layout ``sep up`` and the benchmarks start without ``--layout``: ``split`` when a
+    stage declares a niceness (on two cores it meets issue 11's 500/s latency targets, which
+    identical workers miss by 1.5-3x: bench/RESULTS.md, Session 18), else identical."""
+    return SPLIT if any(s.niceness > 0 for s in topology.stages) else IDENTICAL
+
+
+def resolve_layout(topology: Topology, spec: str | None, workers: int) -> tuple[str, ...]:
+    """``--layout`` as given (None: ``default_layout``) as processes' stage lists; ``()``:
+    identical workers (``identical`` or '')."""
+    spec = default_layout(topology) if spec is None else spec
+    return () if spec in (IDENTICAL, "") else layout_of(topology, spec, workers)
 
 
 def layout_of(topology: Topology, spec: str, workers: int) -> tuple[str, ...]:

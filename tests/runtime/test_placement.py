@@ -7,12 +7,14 @@ import pytest
 from pipeline.runtime.app import group_id
 from pipeline.runtime.placement import (
     PlacementError,
+    default_layout,
     layout_of,
     leaves_cores,
     place,
     process_niceness,
+    resolve_layout,
 )
-from pipeline.topology import load_topology
+from pipeline.topology import Topology, load_topology
 
 TOPOLOGY = load_topology()
 SPREAD = ("ingest", "validate", "prioritise", "plan", "execute", "project")
@@ -80,3 +82,17 @@ def test_the_split_layout_puts_the_nice_stages_in_processes_of_their_own() -> No
         layout_of(TOPOLOGY, "ingest;projct", 1)
     with pytest.raises(PlacementError, match="worker of their own"):
         layout_of(TOPOLOGY, "strategy_runner,ingest", 1)
+
+
+def test_the_split_layout_is_the_default_when_a_stage_is_nice() -> None:
+    assert default_layout(TOPOLOGY) == "split"
+    assert resolve_layout(TOPOLOGY, None, 2) == layout_of(TOPOLOGY, "split", 2)
+    assert resolve_layout(TOPOLOGY, "identical", 3) == ()
+    assert resolve_layout(TOPOLOGY, "ingest;project", 1) == ("ingest", "project")
+    # Without a nice stage there is nothing to split off: identical workers.
+    data = TOPOLOGY.model_dump(by_alias=True)
+    for stage in data["stages"]:
+        stage["niceness"] = 0
+    flat = Topology.model_validate(data)
+    assert default_layout(flat) == "identical"
+    assert resolve_layout(flat, None, 2) == ()
