@@ -141,6 +141,7 @@ class KafkaRuntime:
                 if lanes is not None and lanes.budget_s is not None and scheduled_here(g)
                 else None,
                 pipelined_tail=pipelined_tail,
+                shares_loop=len(groups) > 1,
             )
             for g in groups
         ]

@@ -169,8 +169,15 @@ class GroupRunner:
         lanes: tuple[Lane, ...] = (),
         sizer: PassSizer | None = None,
         pipelined_tail: bool = False,
+        shares_loop: bool = True,
     ) -> None:
         self.group = group
+        self.within_s = group.within_s if shares_loop else 0.0
+        """How long a pass waits for more records (``batch.within_ms``).  The wait leaves the
+        loop to the worker's other groups (project's, beside the chain); a group alone in its
+        process (``shares_loop`` False: project in the split layout) has nobody to leave it
+        to, and waiting only delayed its events by ~10 ms: event -> WebSocket p50 at 200/s
+        33-44 ms without it, 49-61 with (bench/RESULTS.md, Session 18)."""
         self.pipelined_tail = pipelined_tail and len(group.nodes) > 1
         """The group's last stage runs each pass's records after the pass, in order, while
         the next pass runs (module docstring)."""
@@ -317,8 +324,8 @@ class GroupRunner:
         group = self.group
         while True:
             await self._wake.wait()
-            if group.within_s > 0 and self._queued_records < group.batch_max:
-                await asyncio.sleep(group.within_s)  # let a few more arrive (project)
+            if self.within_s > 0 and self._queued_records < group.batch_max:
+                await asyncio.sleep(self.within_s)  # let a few more arrive (project)
             slices: list[FetchBatch] = []
             records: list[Record] = []
             if self.lanes or self.sizer is not None:

@@ -661,3 +661,35 @@ async def test_without_a_pipelined_tail_the_next_pass_waits_for_the_last_stage()
     await settle_loop()
     assert len(head.seen) == 2
     task.cancel()
+
+
+def waiting_group(stage: Upper) -> StageGroup:
+    """A group whose passes wait ten seconds for more records (``batch.within_ms``)."""
+    waiting = StageSpec(
+        name="a",
+        function="x:y",
+        inputs=("in",),
+        outputs=("out",),
+        batch={"max": 100, "within_ms": 10_000},
+    )
+    return StageGroup([StageNode(waiting, stage)], [], PARTITIONS)
+
+
+@pytest.mark.parametrize("shares_loop", [True, False])
+async def test_a_group_alone_in_its_process_does_not_wait_for_more(shares_loop: bool) -> None:
+    stage = Upper("a", "out")
+    ledger = OffsetLedger()
+    ledger.assign([("in", 0)])
+    runner = GroupRunner(
+        waiting_group(stage),
+        ControlledSink(),
+        ledger,
+        counter=FailureCounter(),
+        on_fatal=lambda e: None,
+        shares_loop=shares_loop,
+    )
+    runner.put(ledger.open({("in", 0): 1}, slices=1), records(1))
+    task = await run_one(runner)
+    # Beside other groups it leaves them the loop for within_ms; alone it has nobody to.
+    assert stage.seen == ([] if shares_loop else [[b"v0"]])
+    task.cancel()
